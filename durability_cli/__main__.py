@@ -1,0 +1,3 @@
+from durability_cli.cli import main
+
+main()

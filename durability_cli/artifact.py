@@ -1,0 +1,202 @@
+"""The model file: safetensors weights plus one JSON metadata block. No pickle, ever.
+
+Loading parses the safetensors header itself before handing the file to the safetensors reader, so
+that a pickle, a zip made by ``torch.save``, a truncated or tampered file each gets one clear error,
+and nothing in the file is ever executed.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from durability_cli import __version__
+from durability_cli.config import ModelConfig, TrainConfig, build
+from durability_cli.data import Scaler
+from durability_cli.errors import ModelFileError
+from durability_cli.io import atomic_path
+from durability_cli.model import FeedbackRNN
+from durability_cli.schema import Schema
+
+FORMAT = "durability-model"
+FORMAT_VERSION = 1
+CHECKPOINT_FORMAT = "durability-checkpoint"
+MAX_HEADER = 100 * 1024 * 1024  # a header larger than this is not one we wrote
+_DTYPES = {"F32", "F64", "F16", "BF16", "I64", "I32", "I16", "I8", "U8", "BOOL"}
+_SIZES = {"F32": 4, "F64": 8, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
+
+
+@dataclass
+class ModelBundle:
+    """A trained model and everything needed to use it."""
+
+    model: FeedbackRNN
+    schema: Schema
+    scaler: Scaler
+    model_config: ModelConfig
+    train_config: TrainConfig
+    summary: dict  # training summary: scores, epochs, history, envelope, data description
+    package_version: str = __version__
+
+    def metadata(self) -> dict:
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "package_version": self.package_version,
+            "schema": self.schema.to_dict(),
+            "scaler": self.scaler.to_dict(),
+            "model_config": _asdict(self.model_config),
+            "train_config": _asdict(self.train_config),
+            "static_cardinalities": [len(v) + 1 for v in self.scaler.static_vocab.values()],
+            "summary": self.summary,
+        }
+
+
+def _asdict(cfg) -> dict:
+    from dataclasses import asdict
+
+    return asdict(cfg)
+
+
+def build_model(meta: dict) -> FeedbackRNN:
+    schema = Schema.from_dict(meta["schema"])
+    scaler = Scaler.from_dict(meta["scaler"])
+    mcfg = build(ModelConfig, meta["model_config"], source="model file")
+    return FeedbackRNN(
+        mcfg,
+        n_conditions=len(schema.covariates),
+        n_static_numeric=len(scaler.static_numeric),
+        static_cardinalities=list(meta.get("static_cardinalities", [])),
+        step_scale=scaler.step_scale,
+    )
+
+
+def save_bundle(bundle: ModelBundle, path: str | Path) -> None:
+    """Write the model file atomically."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in bundle.model.state_dict().items()}
+    blob = st_save(tensors, metadata={"durability": json.dumps(bundle.metadata(), allow_nan=False)})
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(blob)
+
+
+def load_bundle(path: str | Path) -> ModelBundle:
+    """Read and check a model file; raise ModelFileError with one clear line if anything is off."""
+    tensors, meta = read_safetensors(path, expect=FORMAT)
+    name = str(path)
+    try:
+        model = build_model(meta)
+        schema = Schema.from_dict(meta["schema"])
+        scaler = Scaler.from_dict(meta["scaler"])
+        mcfg = build(ModelConfig, meta["model_config"], source=name)
+        tcfg = build(TrainConfig, meta["train_config"], source=name)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{name}: the model metadata is incomplete or malformed ({exc!s}); re-train or re-download the file") from None
+    _load_state(model, tensors, name)
+    model.eval()
+    return ModelBundle(model, schema, scaler, mcfg, tcfg, meta.get("summary", {}), meta.get("package_version", "?"))
+
+
+def _load_state(model: torch.nn.Module, tensors: dict, name: str) -> None:
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    if missing or extra:
+        what = f"missing {missing[:3]}" if missing else f"unexpected {extra[:3]}"
+        raise ModelFileError(f"{name}: the weights do not match the architecture in the metadata ({what}); the file was altered or is damaged")
+    for key, value in tensors.items():
+        if value.shape != expected[key].shape or value.dtype != expected[key].dtype:
+            raise ModelFileError(
+                f"{name}: tensor {key!r} has shape {tuple(value.shape)} {value.dtype}, the architecture needs "
+                f"{tuple(expected[key].shape)} {expected[key].dtype}; the file was altered or is damaged"
+            )
+    model.load_state_dict(tensors)
+
+
+def read_safetensors(path: str | Path, *, expect: str) -> tuple[dict[str, torch.Tensor], dict]:
+    """Validate the raw bytes of a safetensors file, then load it. Returns (tensors, metadata)."""
+    name = str(path)
+    p = Path(path)
+    if not p.exists():
+        raise ModelFileError(f"{name}: model file not found")
+    if p.is_dir():
+        raise ModelFileError(f"{name}: is a folder, not a model file")
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ModelFileError(f"{name}: cannot read the model file ({exc.strerror})") from None
+    header_len = struct.unpack("<Q", raw[:8])[0] if len(raw) >= 8 else 0
+    if header_len == 0 or header_len > MAX_HEADER or 8 + header_len > len(raw) or raw[8:9] != b"{":
+        if raw[:2] == b"PK" or raw[:1] == b"\x80":
+            raise ModelFileError(
+                f"{name}: this is a pickle or torch.save file; durability only loads its own safetensors "
+                "model files (pickles can run code when loaded), so it was not opened"
+            )
+        if len(raw) < 8:
+            raise ModelFileError(f"{name}: the file is truncated (only {len(raw)} bytes)")
+        raise ModelFileError(f"{name}: not a durability model file, or truncated (bad safetensors header)")
+    try:
+        header = json.loads(raw[8 : 8 + header_len].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ModelFileError(f"{name}: the safetensors header is not valid JSON; the file is damaged") from None
+    if not isinstance(header, dict):
+        raise ModelFileError(f"{name}: the safetensors header is malformed; the file is damaged")
+    data_len = len(raw) - 8 - header_len
+    for key, info in header.items():
+        if key == "__metadata__":
+            continue
+        if not isinstance(info, dict) or info.get("dtype") not in _DTYPES:
+            raise ModelFileError(f"{name}: tensor {key!r} has an unsupported or missing dtype; the file is damaged")
+        shape, offsets = info.get("shape"), info.get("data_offsets")
+        if (
+            not isinstance(shape, list)
+            or not all(isinstance(s, int) and s >= 0 for s in shape)
+            or not isinstance(offsets, list)
+            or len(offsets) != 2
+        ):
+            raise ModelFileError(f"{name}: tensor {key!r} has a malformed shape or offsets; the file is damaged")
+        count = 1
+        for s in shape:
+            count *= s
+        start, stop = offsets
+        if not (0 <= start <= stop <= data_len) or stop - start != count * _SIZES[info["dtype"]]:
+            raise ModelFileError(f"{name}: tensor {key!r} does not fit in the file; it is truncated or damaged")
+    meta_block = header.get("__metadata__") or {}
+    if "durability" not in meta_block:
+        raise ModelFileError(f"{name}: a safetensors file, but not a durability model (no durability metadata)")
+    try:
+        meta = json.loads(meta_block["durability"])
+    except json.JSONDecodeError:
+        raise ModelFileError(f"{name}: the durability metadata is not valid JSON; the file is damaged") from None
+    fmt = meta.get("format")
+    if fmt != expect:
+        kind = "a training checkpoint" if fmt == CHECKPOINT_FORMAT else f"format {fmt!r}"
+        hint = " (use it with --resume)" if fmt == CHECKPOINT_FORMAT else ""
+        raise ModelFileError(f"{name}: this is {kind}, not a {expect} file{hint}")
+    version = meta.get("format_version")
+    if not isinstance(version, int):
+        raise ModelFileError(f"{name}: the metadata has no format version; the file is damaged")
+    if version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{name}: made by a newer durability (format {version}, this is {__version__} reading format "
+            f"{FORMAT_VERSION}); upgrade with: pip install -U durability"
+        )
+    try:
+        tensors = st_load(raw)
+    except Exception as exc:  # the safetensors reader's own errors: damaged data
+        raise ModelFileError(f"{name}: the weights cannot be read ({type(exc).__name__}); the file is damaged") from None
+    return tensors, meta
+
+
+def describe_bundle(bundle: ModelBundle, path: str) -> dict:
+    """What `durability inspect` shows: JSON-serialisable."""
+    meta = bundle.metadata()
+    meta["file"] = str(path)
+    meta["parameters"] = sum(p.numel() for p in bundle.model.parameters())
+    meta["package_version"] = bundle.package_version
+    return meta

@@ -1,0 +1,135 @@
+"""Typed, frozen configuration objects. CLI options and TOML files map onto these; both are saved
+into the model file, so a model always knows how it was made."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from durability_cli.errors import InputError
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    cell: str = "lstm"  # lstm or gru; LSTM was a little more accurate on the samples
+    hidden: int = 64  # units per layer; 64 is enough for smooth degradation curves
+    layers: int = 2  # stacked layers; 2 lets the lower layer filter noise, the upper one drift
+    dropout: float = 0.0  # between stacked layers; small data rarely needs it
+    lags: int = 1  # how many past durability values are fed back (1 = plain feedback)
+    loss: str = "gaussian"  # gaussian (mean + scale, gives intervals), mse or huber (point only)
+    residual: bool = True  # predict the step change, not the level: degradation is a drift
+    monotonic: str = "none"  # decreasing / increasing make the step change one-signed by construction
+    static_embedding: int = 4  # embedding size for each categorical static column
+
+    def validate(self) -> None:
+        _choice("cell", self.cell, ("lstm", "gru"))
+        _choice("loss", self.loss, ("gaussian", "mse", "huber"))
+        _choice("monotonic", self.monotonic, ("none", "decreasing", "increasing"))
+        if self.monotonic != "none" and not self.residual:
+            raise InputError("--monotonic needs --residual: the sign is put on the step change")
+        _positive("hidden", self.hidden)
+        _positive("layers", self.layers)
+        _positive("lags", self.lags)
+        if not 0.0 <= self.dropout < 1.0:
+            raise InputError(f"--dropout must be in [0, 1), got {self.dropout}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 150  # upper bound; early stopping usually ends sooner
+    batch_size: int = 16  # specimens per optimiser step
+    lr: float = 3e-3  # Adam learning rate
+    weight_decay: float = 0.0
+    clip: float = 1.0  # gradient-norm clipping: BPTT through feedback can spike
+    window: int = 0  # truncated-BPTT window in steps; 0 = whole series
+    val_fraction: float = 0.2  # share of specimens held out for early stopping
+    val_context: int = 0  # warm-up rows for the free-running validation; 0 = auto (20% of median length, >= 3)
+    patience: int = 25  # epochs without a better validation RMSE before stopping
+    teacher_forcing: float = 1.0  # starting probability of feeding back the measured value
+    tf_schedule: str = "linear"  # constant, linear, exponential or inverse-sigmoid
+    tf_k: float = 10.0  # parameter k of the exponential / inverse-sigmoid schedules
+    tf_c: float = 0.02  # slope of the linear schedule per epoch
+    tf_min: float = 0.0  # floor of the schedule
+    tf_unit: str = "epoch"  # i counts epochs or optimiser steps
+    detach_feedback: bool = False  # cut the gradient through fed-back predictions (faster, usually worse)
+    feedback: str = "mean"  # what free-running steps feed back in training: the mean or a sample
+    seed: int = 0
+
+    def validate(self) -> None:
+        _positive("epochs", self.epochs)
+        _positive("batch-size", self.batch_size)
+        if self.lr <= 0:
+            raise InputError(f"--lr must be positive, got {self.lr}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise InputError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
+        if not 0.0 <= self.teacher_forcing <= 1.0:
+            raise InputError(f"--teacher-forcing must be in [0, 1], got {self.teacher_forcing}")
+        _choice("tf-schedule", self.tf_schedule, ("constant", "linear", "exponential", "inverse-sigmoid"))
+        _choice("tf-unit", self.tf_unit, ("epoch", "step"))
+        _choice("feedback", self.feedback, ("mean", "sample"))
+        if self.window < 0 or self.window == 1:
+            raise InputError(f"--window must be 0 (whole series) or at least 2, got {self.window}")
+        if self.val_context < 0:
+            raise InputError(f"--val-context must be >= 0, got {self.val_context}")
+
+
+def _choice(name: str, value: str, options: tuple[str, ...]) -> None:
+    if value not in options:
+        raise InputError(f"--{name} must be one of {', '.join(options)}; got {value!r}")
+
+
+def _positive(name: str, value: int) -> None:
+    if value < 1:
+        raise InputError(f"--{name} must be at least 1, got {value}")
+
+
+def load_toml(path: str | None) -> dict:
+    """Read a training TOML file: top-level keys or [model] / [train] / [data] tables."""
+    if path is None:
+        return {}
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise InputError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: not valid TOML ({exc})") from None
+    flat: dict = {}
+    for key, value in raw.items():
+        if isinstance(value, dict):
+            flat.update(value)
+        else:
+            flat[key] = value
+    return {k.replace("-", "_"): v for k, v in flat.items()}
+
+
+def build(cls, values: dict, *, source: str = "options"):
+    """Build ``cls`` from the keys of ``values`` that belong to it, checking types."""
+    known = {f.name: f for f in fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in known or value is None:
+            continue
+        default = known[key].default
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise InputError(f"{source}: {key} must be true or false, got {value!r}")
+        if isinstance(default, int | float) and not isinstance(default, bool):
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise InputError(f"{source}: {key} must be a number, got {value!r}")
+            value = type(default)(value)
+        kwargs[key] = value
+    cfg = cls(**kwargs)
+    cfg.validate()
+    return cfg
+
+
+def unknown_keys(values: dict, *classes) -> list[str]:
+    known = {f.name for cls in classes for f in fields(cls)}
+    return sorted(k for k in values if k not in known)
+
+
+def as_dict(cfg) -> dict:
+    return dataclasses.asdict(cfg)

@@ -1,0 +1,206 @@
+"""The recurrent feedback model: a stacked LSTM/GRU that feeds its own predicted durability back in.
+
+One rollout serves training, validation and forecasting. At input step t the model sees
+[scaled conditions_t, scaled step length dt_t, the last K fed-back durability values, static
+features] and predicts the durability of row t + 1. The fed-back value v_t is either the measured
+y_t (warm-up, teacher forcing) or the model's own prediction of row t (free run). Where every input
+is known in advance the whole prefix runs through the fused multi-step RNN in one call; from the
+first step whose input depends on an output it steps one at a time. Outputs are collected in lists
+and stacked, never written into a preallocated tensor, so gradients flow through the feedback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from durability_cli.config import ModelConfig
+
+
+@dataclass
+class Rollout:
+    """What one rollout returns; index t is the prediction of row t + 1."""
+
+    mean: torch.Tensor  # [B, T-1] predicted mean (scaled units)
+    scale: torch.Tensor | None  # [B, T-1] predicted standard deviation, Gaussian head only
+    path: torch.Tensor  # [B, T-1] the value fed back at the next step where free (mean or sample)
+    fed: torch.Tensor  # [B, T-1] the fed-back value v_t actually used as input at steps 0..T-2
+    pieces: list[torch.Tensor]  # the path pieces before stacking (the fused prefix, then one per step)
+
+
+class FeedbackRNN(nn.Module):
+    """Recurrent model whose input includes its own previous outputs.
+
+    Parameters
+    ----------
+    cfg : ModelConfig
+    n_conditions : int
+        Number of condition (covariate) columns C.
+    n_static_numeric : int
+        Number of numeric static columns.
+    static_cardinalities : list[int]
+        Vocabulary size of each categorical static column.
+    step_scale : float
+        Typical one-step change of the scaled target; residual outputs are multiplied by it so the
+        network works with numbers near 1 whatever the units.
+    """
+
+    def __init__(
+        self,
+        cfg: ModelConfig,
+        n_conditions: int,
+        n_static_numeric: int = 0,
+        static_cardinalities: list[int] | None = None,
+        step_scale: float = 1.0,
+    ):
+        super().__init__()
+        self.cfg = cfg
+        cards = static_cardinalities or []
+        self.embeddings = nn.ModuleList(nn.Embedding(n, cfg.static_embedding) for n in cards)
+        self.n_static = n_static_numeric + cfg.static_embedding * len(cards)
+        n_in = n_conditions + 1 + cfg.lags + self.n_static
+        rnn_cls = nn.LSTM if cfg.cell == "lstm" else nn.GRU
+        self.rnn = rnn_cls(
+            n_in, cfg.hidden, cfg.layers, batch_first=True, dropout=cfg.dropout if cfg.layers > 1 else 0.0
+        )
+        self.head = nn.Linear(cfg.hidden, 2 if cfg.loss == "gaussian" else 1)
+        self.register_buffer("step_scale", torch.tensor(float(step_scale)))
+        with torch.no_grad():  # start near "no change" so early free runs are not wild
+            self.head.weight.mul_(0.1)
+            self.head.bias.zero_()
+
+    # -- pieces ---------------------------------------------------------------------------------
+    def _static(self, static_num: torch.Tensor | None, static_cat: torch.Tensor | None, B: int):
+        parts = []
+        if static_num is not None and static_num.shape[1] > 0:
+            parts.append(static_num)  # [B, Sn]
+        for j, emb in enumerate(self.embeddings):
+            parts.append(emb(static_cat[:, j]))  # [B, E]
+        if not parts:
+            return None
+        return torch.cat(parts, dim=1)  # [B, S]
+
+    def _inputs(self, x, dt, lags, static):
+        """x [B, T, C], dt [B, T], lags [B, T, K], static [B, S] or None -> [B, T, F]."""
+        parts = [x, dt.unsqueeze(-1), lags]
+        if static is not None:
+            parts.append(static.unsqueeze(1).expand(-1, x.shape[1], -1))
+        return torch.cat(parts, dim=-1)
+
+    def _head(self, h: torch.Tensor, v: torch.Tensor):
+        """h [B, T, H], v [B, T] fed-back value -> mean [B, T], scale [B, T] or None."""
+        raw = self.head(h)  # [B, T, 1 or 2]
+        step = raw[..., 0]
+        if self.cfg.residual:
+            if self.cfg.monotonic == "decreasing":
+                step = -F.softplus(step)
+            elif self.cfg.monotonic == "increasing":
+                step = F.softplus(step)
+            mean = v + step * self.step_scale
+        else:
+            mean = step
+        scale = None
+        if self.cfg.loss == "gaussian":
+            scale = F.softplus(raw[..., 1] - 2.0) * self.step_scale + 1e-4
+        return mean, scale
+
+    # -- the rollout ----------------------------------------------------------------------------
+    def forward(
+        self,
+        x: torch.Tensor,
+        dt: torch.Tensor,
+        y: torch.Tensor,
+        feed: torch.Tensor,
+        *,
+        static_num: torch.Tensor | None = None,
+        static_cat: torch.Tensor | None = None,
+        sample: bool = False,
+        generator: torch.Generator | None = None,
+        detach_feedback: bool = False,
+        fused: bool = True,
+    ) -> Rollout:
+        """Run the model over T rows.
+
+        Parameters
+        ----------
+        x : [B, T, C] scaled conditions per row.
+        dt : [B, T] scaled step length from row t to row t + 1.
+        y : [B, T] scaled measured durability; any value where ``feed`` is False is ignored.
+            Column 0 must be finite (the starting state).
+        feed : [B, T] bool; True = feed back the measured y_t at input step t, False = the model's
+            own prediction of row t.
+        sample : free-running steps feed back a draw from the predicted Gaussian instead of its
+            mean (Monte Carlo paths, as DeepAR does). Draws use ``generator``.
+        detach_feedback : cut the gradient through fed-back predictions.
+        fused : use the fused multi-step RNN for the known-input prefix (False steps everywhere;
+            only for tests that check both paths agree).
+        """
+        B, T, _ = x.shape
+        K = self.cfg.lags
+        static = self._static(static_num, static_cat, B)
+        n_steps = T - 1
+        # The prefix where every fed-back value is measured can run fused in one RNN call.
+        known = feed[:, :n_steps].all(dim=0)  # [T-1]
+        prefix = int(known.long().cumprod(0).sum()) if fused else 0
+
+        means, scales, paths, feds = [], [], [], []
+        state = None
+        if prefix > 0:
+            v = y[:, :prefix]  # [B, P] measured values
+            first = v[:, :1].expand(-1, K - 1)  # [B, K-1] before row 0 we repeat row 0
+            padded = torch.cat([first, v], dim=1)  # [B, P+K-1]
+            lags = padded.unfold(1, K, 1)  # [B, P, K] window ending at each step
+            inp = self._inputs(x[:, :prefix], dt[:, :prefix], lags, static)  # [B, P, F]
+            h, state = self.rnn(inp, None)  # [B, P, H]
+            mean, scale = self._head(h, v)
+            means.append(mean)
+            scales.append(scale)
+            paths.append(self._draw(mean, scale, sample, generator))
+            feds.append(v)
+            history = padded[:, -K:]  # [B, K] the last K fed-back values
+        else:
+            history = None
+
+        last_path = paths[-1][:, -1] if paths else None
+        for t in range(prefix, n_steps):
+            if t == 0:
+                v_t = y[:, 0]  # [B]
+                history = v_t.unsqueeze(1).expand(-1, K)  # [B, K]
+            else:
+                own = last_path.detach() if detach_feedback else last_path
+                v_t = torch.where(feed[:, t], y[:, t], own)  # [B]
+                history = torch.cat([history[:, 1:], v_t.unsqueeze(1)], dim=1)  # [B, K]
+            inp = self._inputs(x[:, t : t + 1], dt[:, t : t + 1], history.unsqueeze(1), static)  # [B, 1, F]
+            h, state = self.rnn(inp, state)  # [B, 1, H]
+            mean, scale = self._head(h, v_t.unsqueeze(1))
+            path = self._draw(mean, scale, sample, generator)  # [B, 1]
+            means.append(mean)
+            scales.append(scale)
+            paths.append(path)
+            feds.append(v_t.unsqueeze(1))
+            last_path = path[:, 0]
+
+        if not means:  # a single row: nothing to predict
+            empty = x.new_zeros(B, 0)
+            return Rollout(empty, empty if self.cfg.loss == "gaussian" else None, empty, empty, [])
+        return Rollout(
+            mean=torch.cat(means, dim=1),
+            scale=torch.cat(scales, dim=1) if self.cfg.loss == "gaussian" else None,
+            path=torch.cat(paths, dim=1),
+            fed=torch.cat(feds, dim=1),
+            pieces=paths,
+        )
+
+    @staticmethod
+    def _draw(mean, scale, sample: bool, generator):
+        if not sample or scale is None:
+            return mean
+        noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
+        return mean + scale * noise  # reparameterised: gradients reach mean and scale
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,476 @@
+"""Fit loop: split by specimen, scheduled sampling, free-running validation, checkpoints, resume.
+
+The trainer reports progress through a callback and never prints. Early stopping and the best
+weights are chosen on the *free-running* validation RMSE from a warm-up (the way the model is used),
+in durability units, not on the teacher-forced loss, which can look perfect while the forecast is a
+flat line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from durability_cli.artifact import (
+    CHECKPOINT_FORMAT,
+    FORMAT_VERSION,
+    ModelBundle,
+    build_model,
+    read_safetensors,
+)
+from durability_cli.config import ModelConfig, TrainConfig, as_dict
+from durability_cli.data import Scaler, Series, Tensors, fit_scaler, slice_tensors, to_series, to_tensors
+from durability_cli.errors import InputError, TrainingError
+from durability_cli.io import atomic_path
+from durability_cli.model import FeedbackRNN
+from durability_cli.schedules import teacher_forcing_ratio
+from durability_cli.schema import Dataset
+
+
+class TrainingInterrupted(TrainingError):
+    """Ctrl-C or SIGTERM: the last completed epoch is in the checkpoint."""
+
+    exit_code = 130
+
+
+class TrainingDiverged(TrainingError):
+    """The loss became NaN or exploded; ``bundle`` holds the best weights so far (or None)."""
+
+    def __init__(self, message: str, bundle: ModelBundle | None):
+        super().__init__(message)
+        self.bundle = bundle
+
+
+@dataclass
+class EpochLog:
+    epoch: int
+    train_loss: float
+    val_rmse: float
+    teacher_forcing: float  # the schedule's probability this epoch
+    fed_measured: float  # share of free-run-eligible steps that actually got the measured value
+    seconds: float
+    best: bool
+
+
+# -- splitting and windows -------------------------------------------------------------------------
+def split_specimens(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of training and validation specimens. Never splits inside a specimen."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = int(round(n * val_fraction))
+    if val_fraction > 0 and n >= 4:
+        n_val = min(max(n_val, 1), n - 1)
+    else:
+        n_val = 0
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def auto_context(lengths: np.ndarray) -> int:
+    """Default warm-up for validation: 20% of the median series length, at least 3 rows."""
+    return int(max(3, round(0.2 * float(np.median(lengths)))))
+
+
+def _window(t: Tensors, lengths: torch.Tensor, window: int, gen: torch.Generator) -> Tensors:
+    """Random windows of ``window`` steps (truncated BPTT) starting at a measured row."""
+    B, T = t.y.shape
+    if window <= 0 or T <= window:
+        return t
+    span = (lengths - window).clamp(min=0)  # [B] last admissible start
+    start = (torch.rand(B, generator=gen) * (span + 1).float()).long()  # [B]
+    obs = t.observed.clone()
+    obs[:, 0] = True
+    # move each start forward to the next measured row so the window's state is known
+    pos = torch.arange(T).unsqueeze(0)  # [1, T]
+    candidates = torch.where(obs & (pos >= start.unsqueeze(1)), pos, T)  # [B, T]
+    start = torch.minimum(candidates.min(dim=1).values, span)
+    idx = start.unsqueeze(1) + torch.arange(window).unsqueeze(0)  # [B, W]
+    idx = idx.clamp(max=T - 1)
+    inside = (start.unsqueeze(1) + torch.arange(window).unsqueeze(0)) < lengths.unsqueeze(1)
+
+    def g(x):
+        if x.dim() == 3:
+            return torch.gather(x, 1, idx.unsqueeze(-1).expand(-1, -1, x.shape[2]))
+        return torch.gather(x, 1, idx)
+
+    observed = g(t.observed) & inside
+    y = g(t.y)
+    observed[:, 0] = True  # the start was chosen on a measured row (or row 0, which is filled)
+    return Tensors(g(t.x), g(t.dt), y, observed, g(t.valid) & inside, t.static_num, t.static_cat)
+
+
+# -- loss and validation ---------------------------------------------------------------------------
+def rollout_loss(
+    model: FeedbackRNN,
+    t: Tensors,
+    feed: torch.Tensor,
+    *,
+    cfg: TrainConfig,
+    gen: torch.Generator | None,
+) -> torch.Tensor:
+    """Loss of one rollout over the rows that have a measured target (padding never counts)."""
+    r = model(
+        t.x, t.dt, t.y, feed,
+        static_num=t.static_num, static_cat=t.static_cat,
+        sample=cfg.feedback == "sample", generator=gen, detach_feedback=cfg.detach_feedback,
+    )
+    target = t.y[:, 1:]  # [B, T-1]
+    mask = (t.observed & t.valid)[:, 1:]  # [B, T-1]
+    if not bool(mask.any()):
+        return r.mean.sum() * 0.0
+    loss_kind = model.cfg.loss
+    if loss_kind == "gaussian":
+        per = 0.5 * ((target - r.mean) / r.scale) ** 2 + torch.log(r.scale)
+    elif loss_kind == "huber":
+        per = F.huber_loss(r.mean, target, reduction="none", delta=1.0)
+    else:
+        per = (r.mean - target) ** 2
+    return per[mask].mean()
+
+
+def warmup_feed(t: Tensors, context: torch.Tensor | int) -> torch.Tensor:
+    """[B, T] feed mask: measured values before ``context`` rows, own predictions after."""
+    B, T = t.y.shape
+    pos = torch.arange(T).unsqueeze(0)
+    ctx = context if isinstance(context, torch.Tensor) else torch.full((B,), int(context))
+    feed = t.observed & (pos < ctx.unsqueeze(1))
+    feed[:, 0] = True
+    return feed
+
+
+@torch.no_grad()
+def free_run_rmse(model: FeedbackRNN, t: Tensors, scaler: Scaler, context: int) -> tuple[float, float]:
+    """RMSE (durability units) of the free-running forecast after ``context`` measured rows, and
+    the same for persistence (the last warm-up value held) on the same rows."""
+    model.eval()
+    feed = warmup_feed(t, context)
+    r = model(t.x, t.dt, t.y, feed, static_num=t.static_num, static_cat=t.static_cat)
+    target = t.y[:, 1:]
+    T = t.y.shape[1]
+    pos = torch.arange(1, T).unsqueeze(0)
+    mask = (t.observed & t.valid)[:, 1:] & (pos >= context)
+    if not bool(mask.any()):
+        return float("nan"), float("nan")
+    err = (r.mean - target)[mask]
+    rmse = float(torch.sqrt((err**2).mean())) * scaler.y_std
+    # persistence: the last measured value inside the warm-up
+    warm = t.observed[:, :context].clone()
+    idx = torch.where(warm, torch.arange(min(context, T)).unsqueeze(0), 0).max(dim=1).values  # [B]
+    last = t.y[torch.arange(len(idx)), idx].unsqueeze(1).expand_as(target)
+    pers = float(torch.sqrt(((last - target)[mask] ** 2).mean())) * scaler.y_std
+    return rmse, pers
+
+
+# -- the fit loop ----------------------------------------------------------------------------------
+@dataclass
+class TrainState:
+    """Everything a checkpoint holds."""
+
+    model: FeedbackRNN
+    optimizer: torch.optim.Optimizer
+    gen: torch.Generator
+    epoch: int = 0  # epochs completed
+    step: int = 0  # optimiser steps taken
+    best_rmse: float = float("inf")
+    best_epoch: int = 0
+    best_state: dict | None = None
+    history: list[dict] | None = None
+    stale: int = 0  # epochs since the best
+
+
+def envelope(series: Series, covariates: tuple[str, ...]) -> dict:
+    """The range of every condition and of the step length seen in training."""
+    valid = series.row >= 0
+    out = {}
+    for j, name in enumerate(covariates):
+        col = series.cond[..., j][valid]
+        out[name] = [float(col.min()), float(col.max())]
+    steps = valid.copy()
+    steps[np.arange(len(series.lengths)), series.lengths - 1] = False
+    dt = series.dt[steps]
+    if dt.size:
+        out["dt"] = [float(dt.min()), float(dt.max())]
+    return out
+
+
+def fingerprint(ds: Dataset) -> str:
+    """A short hash of the training table, so --resume refuses a different dataset."""
+    h = hashlib.sha256()
+    h.update(json.dumps(ds.schema.to_dict(), sort_keys=True).encode())
+    h.update(np.ascontiguousarray(ds.t).tobytes())
+    h.update(np.ascontiguousarray(ds.frame[ds.schema.target].to_numpy(dtype=np.float64)).tobytes())
+    return h.hexdigest()[:16]
+
+
+def train(
+    ds: Dataset,
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    *,
+    checkpoint: str | Path | None = None,
+    resume: str | Path | None = None,
+    init_from: ModelBundle | None = None,
+    on_epoch: Callable[[EpochLog], None] | None = None,
+    on_start: Callable[[dict], None] | None = None,
+) -> ModelBundle:
+    """Train a model on ``ds`` and return it with its metadata (best weights loaded).
+
+    ``resume`` continues an interrupted run from its checkpoint (same data, same settings);
+    ``init_from`` starts from a trained model's weights and scaling and fine-tunes on ``ds``.
+    """
+    series = to_series(ds)
+    numeric_static = [c for c in ds.schema.static if c in _numeric_static(ds)]
+    categorical_static = [c for c in ds.schema.static if c not in numeric_static]
+    train_idx, val_idx = split_specimens(len(series.ids), cfg.val_fraction, cfg.seed)
+    if len(train_idx) == 0:
+        raise InputError(f"{ds.source}: no specimens left for training; lower --val-fraction")
+    train_series = series.take(train_idx)
+    if init_from is not None:
+        _check_compatible(init_from, ds)
+        scaler = init_from.scaler
+        model_cfg = init_from.model_config
+    else:
+        scaler = fit_scaler(train_series, numeric_static, categorical_static)
+    context = cfg.val_context or auto_context(series.lengths)
+    val_series = series.take(val_idx) if len(val_idx) else train_series
+    train_t = to_tensors(train_series, scaler)
+    val_t = to_tensors(val_series, scaler)
+    train_len = torch.as_tensor(train_series.lengths)
+
+    torch.manual_seed(cfg.seed)
+    meta = {
+        "schema": ds.schema.to_dict(),
+        "scaler": scaler.to_dict(),
+        "model_config": as_dict(model_cfg),
+        "static_cardinalities": [len(v) + 1 for v in scaler.static_vocab.values()],
+    }
+    model = build_model(meta)
+    if init_from is not None:
+        model.load_state_dict(init_from.model.state_dict())
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    state = TrainState(model, optimizer, gen, history=[])
+    data_hash = fingerprint(ds)
+    if resume is not None:
+        _load_checkpoint(state, resume, model_cfg, cfg, data_hash)
+
+    if on_start:
+        on_start({
+            "n_train": len(train_idx), "n_val": len(val_idx), "context": context,
+            "parameters": sum(p.numel() for p in model.parameters()), "start_epoch": state.epoch,
+        })
+
+    started = time.perf_counter()
+    stop_reason = "max epochs"
+    try:
+        while state.epoch < cfg.epochs:
+            if state.stale >= cfg.patience:
+                stop_reason = f"early stop: no better validation RMSE for {cfg.patience} epochs"
+                break
+            log = _run_epoch(state, train_t, train_len, val_t, scaler, context, cfg)
+            if checkpoint is not None:
+                save_checkpoint(state, checkpoint, model_cfg, cfg, data_hash, meta)
+            if on_epoch:
+                on_epoch(log)
+        else:
+            if state.stale >= cfg.patience:
+                stop_reason = f"early stop: no better validation RMSE for {cfg.patience} epochs"
+    except KeyboardInterrupt:
+        where = f"; continue with --resume {checkpoint}" if checkpoint else ""
+        raise TrainingInterrupted(
+            f"training interrupted after {state.epoch} complete epoch(s); the checkpoint holds them{where}"
+        ) from None
+    except _Diverged as exc:
+        bundle = _bundle(state, ds, scaler, model_cfg, cfg, series, train_idx, val_idx, context,
+                         time.perf_counter() - started, f"diverged: {exc}") if state.best_state else None
+        kept = f"; the best weights (epoch {state.best_epoch}, validation RMSE {state.best_rmse:.4g}) are kept" if bundle else ""
+        raise TrainingDiverged(
+            f"training diverged at epoch {state.epoch + 1} ({exc}){kept}; try a lower --lr (now {cfg.lr:g}) "
+            f"or a tighter --clip (now {cfg.clip:g})",
+            bundle,
+        ) from None
+    return _bundle(state, ds, scaler, model_cfg, cfg, series, train_idx, val_idx, context,
+                   time.perf_counter() - started, stop_reason)
+
+
+class _Diverged(Exception):
+    pass
+
+
+def _numeric_static(ds: Dataset) -> set[str]:
+    import pandas as pd
+
+    return {c for c in ds.schema.static if pd.api.types.is_numeric_dtype(ds.frame[c])}
+
+
+def _run_epoch(state: TrainState, train_t: Tensors, train_len: torch.Tensor, val_t: Tensors,
+               scaler: Scaler, context: int, cfg: TrainConfig) -> EpochLog:
+    t0 = time.perf_counter()
+    model, gen = state.model, state.gen
+    model.train()
+    B = train_t.y.shape[0]
+    order = torch.randperm(B, generator=gen)
+    losses, fed_measured, eligible = [], 0, 0
+    p = teacher_forcing_ratio(cfg.tf_schedule, state.epoch, start=cfg.teacher_forcing, k=cfg.tf_k,
+                              c=cfg.tf_c, minimum=cfg.tf_min)
+    for lo in range(0, B, cfg.batch_size):
+        idx = order[lo : lo + cfg.batch_size]
+        lengths = train_len[idx]
+        batch = slice_tensors(train_t, idx, 0, int(lengths.max()))
+        batch = _window(batch, lengths, cfg.window, gen)
+        if cfg.tf_unit == "step":
+            p = teacher_forcing_ratio(cfg.tf_schedule, state.step, start=cfg.teacher_forcing, k=cfg.tf_k,
+                                      c=cfg.tf_c, minimum=cfg.tf_min)
+        Bb, T = batch.y.shape
+        # a random warm-up per specimen, always fed measured values, as in forecasting
+        ctx = 1 + (torch.rand(Bb, generator=gen) * context).long()  # [Bb] in 1..context
+        coin = torch.rand(Bb, T, generator=gen) < p  # [Bb, T] Bernoulli(p) per specimen per step
+        pos = torch.arange(T).unsqueeze(0)
+        free_zone = (pos >= ctx.unsqueeze(1)) & batch.observed & batch.valid
+        feed = batch.observed & ((pos < ctx.unsqueeze(1)) | coin)
+        feed[:, 0] = True
+        fed_measured += int((feed & free_zone).sum())
+        eligible += int(free_zone.sum())
+        loss = rollout_loss(model, batch, feed, cfg=cfg, gen=gen)
+        if not torch.isfinite(loss):
+            raise _Diverged(f"loss {float(loss)}")
+        state.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+        if not torch.isfinite(norm):
+            raise _Diverged("gradient norm is not finite")
+        state.optimizer.step()
+        state.step += 1
+        losses.append(float(loss))
+    val_rmse, _ = free_run_rmse(model, val_t, scaler, context)
+    if not math.isfinite(val_rmse):
+        raise _Diverged(f"validation RMSE {val_rmse}")
+    state.epoch += 1
+    best = val_rmse < state.best_rmse
+    if best:
+        state.best_rmse, state.best_epoch, state.stale = val_rmse, state.epoch, 0
+        state.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    else:
+        state.stale += 1
+    log = EpochLog(
+        epoch=state.epoch, train_loss=float(np.mean(losses)), val_rmse=val_rmse, teacher_forcing=p,
+        fed_measured=fed_measured / eligible if eligible else 0.0, seconds=time.perf_counter() - t0, best=best,
+    )
+    state.history.append(log.__dict__.copy())
+    return log
+
+
+def _bundle(state, ds, scaler, model_cfg, cfg, series, train_idx, val_idx, context, seconds, reason) -> ModelBundle:
+    model = state.model
+    if state.best_state is not None:
+        model.load_state_dict(state.best_state)
+    model.eval()
+    val_series = series.take(val_idx) if len(val_idx) else series.take(train_idx)
+    val_rmse, pers = free_run_rmse(model, to_tensors(val_series, scaler), scaler, context)
+    summary = {
+        "source": ds.source,
+        "n_rows": int(len(ds.frame)),
+        "n_specimens": len(series.ids),
+        "train_specimens": [series.ids[i] for i in train_idx],
+        "val_specimens": [series.ids[i] for i in val_idx],
+        "val_context": context,
+        "epochs_run": state.epoch,
+        "best_epoch": state.best_epoch,
+        "best_val_rmse": _finite(val_rmse),
+        "val_persistence_rmse": _finite(pers),
+        "stopped": reason,
+        "train_seconds": round(seconds, 3),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "envelope": envelope(series, ds.schema.covariates),
+        "history": state.history,
+    }
+    return ModelBundle(model, ds.schema, scaler, model_cfg, cfg, summary)
+
+
+def _finite(x: float):
+    return float(x) if math.isfinite(x) else None
+
+
+def _check_compatible(bundle: ModelBundle, ds: Dataset) -> None:
+    have = set(ds.schema.covariates)
+    need = set(bundle.schema.covariates)
+    if have != need:
+        raise InputError(
+            f"{ds.source}: --init-from needs the same condition columns as the model "
+            f"({', '.join(bundle.schema.covariates)}); this table has {', '.join(ds.schema.covariates) or 'none'}"
+        )
+
+
+# -- checkpoints -----------------------------------------------------------------------------------
+def save_checkpoint(state: TrainState, path, model_cfg, cfg, data_hash: str, meta: dict) -> None:
+    """Model, optimiser, best weights and random state after the last complete epoch. No pickle."""
+    from safetensors.torch import save as st_save
+
+    tensors = {f"model.{k}": v.detach().clone().contiguous() for k, v in state.model.state_dict().items()}
+    if state.best_state is not None:
+        tensors.update({f"best.{k}": v.contiguous() for k, v in state.best_state.items()})
+    opt = state.optimizer.state_dict()
+    for idx, slots in opt["state"].items():
+        for key, value in slots.items():
+            tensor = value if isinstance(value, torch.Tensor) else torch.tensor(value)
+            tensors[f"optim.{idx}.{key}"] = tensor.detach().clone().contiguous()
+    tensors["rng.generator"] = state.gen.get_state()
+    tensors["rng.torch"] = torch.get_rng_state()
+    info = {
+        "format": CHECKPOINT_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "epoch": state.epoch,
+        "step": state.step,
+        "best_rmse": _finite(state.best_rmse),
+        "best_epoch": state.best_epoch,
+        "stale": state.stale,
+        "history": state.history,
+        "param_groups": opt["param_groups"],
+        "model_config": as_dict(model_cfg),
+        "train_config": as_dict(cfg),
+        "data": data_hash,
+        "meta": meta,
+    }
+    blob = st_save(tensors, metadata={"durability": json.dumps(info)})
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(blob)
+
+
+def _load_checkpoint(state: TrainState, path, model_cfg, cfg, data_hash: str) -> None:
+    tensors, info = read_safetensors(path, expect=CHECKPOINT_FORMAT)
+    if info.get("data") != data_hash:
+        raise InputError(f"{path}: this checkpoint was made on a different table; resume with the same data, or start anew without --resume")
+    if info.get("model_config") != as_dict(model_cfg):
+        raise InputError(f"{path}: this checkpoint was made with other model options; resume with the same options")
+    saved_cfg = dict(info.get("train_config", {}))
+    now = as_dict(cfg)
+    for key in ("epochs", "patience"):  # a resumed run may be given more epochs or patience
+        saved_cfg.pop(key, None)
+        now.pop(key, None)
+    if saved_cfg != now:
+        diff = sorted(k for k in now if saved_cfg.get(k) != now[k])
+        raise InputError(f"{path}: this checkpoint was made with other training options ({', '.join(diff)}); resume with the same options")
+    state.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
+    state.best_state = best or None
+    opt_state: dict = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, idx, slot = key.split(".", 2)
+            opt_state.setdefault(int(idx), {})[slot] = value
+    state.optimizer.load_state_dict({"state": opt_state, "param_groups": info["param_groups"]})
+    state.gen.set_state(tensors["rng.generator"])
+    torch.set_rng_state(tensors["rng.torch"])
+    state.epoch = int(info["epoch"])
+    state.step = int(info["step"])
+    state.best_rmse = info["best_rmse"] if info["best_rmse"] is not None else float("inf")
+    state.best_epoch = int(info["best_epoch"])
+    state.stale = int(info["stale"])
+    state.history = list(info["history"])
