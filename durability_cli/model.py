@@ -121,6 +121,7 @@ class FeedbackRNN(nn.Module):
         generator: torch.Generator | None = None,
         detach_feedback: bool = False,
         fused: bool = True,
+        noise: torch.Tensor | None = None,
     ) -> Rollout:
         """Run the model over T rows.
 
@@ -137,6 +138,8 @@ class FeedbackRNN(nn.Module):
         detach_feedback : cut the gradient through fed-back predictions.
         fused : use the fused multi-step RNN for the known-input prefix (False steps everywhere;
             only for tests that check both paths agree).
+        noise : [B, T-1] standard-normal draws to use instead of ``generator`` (so that each
+            specimen's Monte Carlo paths do not depend on the other specimens in the batch).
         """
         B, T, _ = x.shape
         K = self.cfg.lags
@@ -158,7 +161,7 @@ class FeedbackRNN(nn.Module):
             mean, scale = self._head(h, v)
             means.append(mean)
             scales.append(scale)
-            paths.append(self._draw(mean, scale, sample, generator))
+            paths.append(self._draw(mean, scale, sample, generator, None if noise is None else noise[:, :prefix]))
             feds.append(v)
             history = padded[:, -K:]  # [B, K] the last K fed-back values
         else:
@@ -176,7 +179,7 @@ class FeedbackRNN(nn.Module):
             inp = self._inputs(x[:, t : t + 1], dt[:, t : t + 1], history.unsqueeze(1), static)  # [B, 1, F]
             h, state = self.rnn(inp, state)  # [B, 1, H]
             mean, scale = self._head(h, v_t.unsqueeze(1))
-            path = self._draw(mean, scale, sample, generator)  # [B, 1]
+            path = self._draw(mean, scale, sample, generator, None if noise is None else noise[:, t : t + 1])  # [B, 1]
             means.append(mean)
             scales.append(scale)
             paths.append(path)
@@ -195,10 +198,11 @@ class FeedbackRNN(nn.Module):
         )
 
     @staticmethod
-    def _draw(mean, scale, sample: bool, generator):
+    def _draw(mean, scale, sample: bool, generator, noise):
         if not sample or scale is None:
             return mean
-        noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
+        if noise is None:
+            noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
         return mean + scale * noise  # reparameterised: gradients reach mean and scale
 
 

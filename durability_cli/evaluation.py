@@ -1,0 +1,130 @@
+"""Backtests: hide each specimen's measurements after one or more cut-offs, forecast, and score the
+model and the baselines on the hidden rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from durability_cli.artifact import ModelBundle
+from durability_cli.data import Series, to_series
+from durability_cli.errors import InputError
+from durability_cli.forecasting import ForecastConfig, last_observed, rollout
+from durability_cli.metrics import BASELINES, baseline_frame, score_backtest
+from durability_cli.schema import Dataset
+
+
+@dataclass
+class EvalResult:
+    report: dict  # overall scores (JSON-serialisable after metrics.to_jsonable)
+    per_series: pd.DataFrame  # one row per (model, specimen)
+    backtest: pd.DataFrame  # one row per forecast point and model
+
+
+def cutoffs(lengths: np.ndarray, *, context: int | None, context_frac: float | None,
+            origins: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(specimen index, cut-off) pairs; the cut-off is the number of rows observed."""
+    chosen = [x is not None for x in (context, context_frac, origins)]
+    if sum(chosen) != 1:
+        raise InputError("evaluate needs exactly one of --context N, --context-frac F or --origins K")
+    n = len(lengths)
+    if context is not None:
+        if context < 1:
+            raise InputError(f"--context must be at least 1, got {context}")
+        spec, cut = np.arange(n), np.full(n, context)
+    elif context_frac is not None:
+        if not 0.0 < context_frac < 1.0:
+            raise InputError(f"--context-frac must be between 0 and 1, got {context_frac}")
+        spec, cut = np.arange(n), np.maximum(1, np.round(lengths * context_frac).astype(int))
+    else:
+        if origins < 1:
+            raise InputError(f"--origins must be at least 1, got {origins}")
+        k = np.arange(1, origins + 1)
+        spec = np.repeat(np.arange(n), origins)
+        cut = np.maximum(2, (lengths[spec] * np.tile(k, n) / (origins + 1)).astype(int))
+    keep = cut < lengths[spec]  # something must be left to forecast
+    return spec[keep], cut[keep]
+
+
+def evaluate(bundle: ModelBundle, ds: Dataset, cfg: ForecastConfig, *, context: int | None = None,
+             context_frac: float | None = None, origins: int | None = None, horizon: int | None = None,
+             baselines: bool = True) -> EvalResult:
+    cfg.validate()
+    series = to_series(ds)
+    spec, cut = cutoffs(series.lengths, context=context, context_frac=context_frac, origins=origins)
+    if len(spec) == 0:
+        raise InputError(f"{ds.source}: every specimen is shorter than the warm-up; lower --context")
+    origin = _origin_numbers(spec)
+    view = series.take(spec)  # one pseudo-specimen per (specimen, cut-off)
+    T = view.y.shape[1]
+    pos = np.arange(T)[None, :]
+    end = view.lengths if horizon is None else np.minimum(view.lengths, cut + horizon)
+    inside = pos < end[:, None]
+    truth = np.where(inside, view.y, np.nan)
+    hidden = Series(
+        ids=[f"{sid}#{o}" for sid, o in zip(view.ids, origin, strict=True)],
+        lengths=end,
+        time=np.where(inside, view.time, np.nan),
+        cond=np.where(inside[..., None], view.cond, np.nan),
+        y=np.where(pos < cut[:, None], view.y, np.nan),
+        row=np.where(inside, view.row, -1),
+        static_numeric=view.static_numeric,
+        static_categorical=view.static_categorical,
+    )
+    last_obs = last_observed(hidden)
+    usable = last_obs >= 0
+    if not usable.all():
+        hidden = hidden.take(np.flatnonzero(usable))
+        truth, cut, origin, last_obs = truth[usable], cut[usable], origin[usable], last_obs[usable]
+        view = view.take(np.flatnonzero(usable))
+    mean, paths = rollout(bundle, hidden, last_obs, samples=cfg.samples, seed=cfg.seed,
+                          chunk_specimens=cfg.chunk_specimens)
+    T = mean.shape[1]
+    truth = truth[:, :T]
+    sel = np.isfinite(mean)  # [P, T] forecast rows
+    p_idx, t_idx = np.nonzero(sel)
+    frame = pd.DataFrame({
+        "specimen": np.asarray(view.ids, dtype=object)[p_idx],
+        "origin": origin[p_idx],
+        "time": hidden.time[p_idx, t_idx],
+        "step": t_idx - last_obs[p_idx],
+        "y_true": truth[p_idx, t_idx],
+        "y_pred": mean[p_idx, t_idx],
+    })
+    qs = None
+    if paths is not None:
+        vals = np.moveaxis(paths, 1, 2)[sel].astype(np.float64)  # [R, S]
+        frame["y_pred"] = vals.mean(axis=1)
+        qs = sorted(set(cfg.quantiles) | {0.1, 0.9, 0.5, 0.05, 0.95, 0.25, 0.75})
+        for q, col in zip(qs, np.quantile(vals, qs, axis=1), strict=True):
+            frame[f"q{q:g}"] = col
+    frame["model"] = "model"
+    warm = np.isfinite(hidden.y)
+    h_idx, ht_idx = np.nonzero(warm)
+    history = pd.DataFrame({
+        "specimen": np.asarray(view.ids, dtype=object)[h_idx],
+        "origin": origin[h_idx],
+        "time": hidden.time[h_idx, ht_idx],
+        "y": hidden.y[h_idx, ht_idx],
+    })
+    frames = [frame]
+    if baselines:
+        future = frame[["specimen", "origin", "time", "step", "y_true"]]
+        frames += [baseline_frame(history, future, name) for name in BASELINES]
+    backtest = pd.concat(frames, ignore_index=True)
+    report, per_series = score_backtest(backtest, history, quantiles=qs, threshold=cfg.threshold,
+                                        direction=cfg.direction)
+    report["settings"] = {
+        "context": context, "context_frac": context_frac, "origins": origins, "horizon": horizon,
+        "samples": cfg.samples if paths is not None else 0, "seed": cfg.seed, "source": ds.source,
+    }
+    return EvalResult(report, per_series, backtest)
+
+
+def _origin_numbers(spec: np.ndarray) -> np.ndarray:
+    """0, 1, 2, ... within each run of equal specimen indices."""
+    starts = np.r_[0, np.flatnonzero(spec[1:] != spec[:-1]) + 1]
+    counts = np.diff(np.r_[starts, len(spec)])
+    return np.arange(len(spec)) - np.repeat(starts, counts)

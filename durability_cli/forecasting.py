@@ -1,0 +1,345 @@
+"""Forecasts: warm-up on each specimen's measured history, free run over its future rows.
+
+Monte Carlo paths (Gaussian models) feed back their own sampled values, as DeepAR does; all
+specimens and all samples of a chunk advance together. Each specimen's random draws come from its
+own generator (seed, specimen id), so its forecast does not depend on the other specimens in the
+table, their order or the chunk size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from durability_cli.artifact import ModelBundle
+from durability_cli.data import Series, to_series, to_tensors
+from durability_cli.errors import InputError
+from durability_cli.metrics import first_crossing_matrix
+from durability_cli.schema import Dataset, validate
+
+MEMORY_BUDGET = 4_000_000  # specimen x sample x step cells per chunk (~100 MB of activations)
+
+
+@dataclass(frozen=True)
+class ForecastConfig:
+    samples: int = 200  # Monte Carlo paths; 0 = the deterministic mean path only
+    quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)  # reported as <target>_p10, _p50, _p90
+    threshold: float | None = None  # end-of-life threshold in durability units
+    direction: str = "below"  # end of life when durability goes below (or above) the threshold
+    seed: int = 0  # makes the Monte Carlo paths repeatable
+    chunk_specimens: int = 0  # specimens per chunk; 0 = sized automatically to MEMORY_BUDGET
+    strict: bool = False  # extrapolating beyond the training envelope is an error, not a warning
+
+    def validate(self) -> None:
+        if self.samples < 0:
+            raise InputError(f"--samples must be >= 0, got {self.samples}")
+        for q in self.quantiles:
+            if not 0.0 < q < 1.0:
+                raise InputError(f"--quantiles must lie strictly between 0 and 1, got {q}")
+        if self.direction not in ("below", "above"):
+            raise InputError(f"--direction must be below or above, got {self.direction!r}")
+
+
+@dataclass
+class ForecastResult:
+    forecast: pd.DataFrame  # long format: id, time, prediction columns, conditions, extrapolated
+    eol: pd.DataFrame | None  # one row per specimen when a threshold is given
+    paths: pd.DataFrame | None  # id, time, sample, value (when requested)
+    warnings: list[str] = field(default_factory=list)
+    info: dict = field(default_factory=dict)
+
+
+def quantile_column(target: str, q: float) -> str:
+    return f"{target}_p{q * 100:g}".replace(".", "_")
+
+
+# -- the batched rollout ---------------------------------------------------------------------------
+def specimen_noise(ids: list[str], samples: int, steps: int, seed: int) -> torch.Tensor:
+    """[N, S, steps] standard-normal draws, each specimen from its own generator."""
+    out = torch.empty(len(ids), samples, steps)
+    for i, sid in enumerate(ids):
+        digest = hashlib.blake2b(f"{seed}:{sid}".encode(), digest_size=8).digest()
+        gen = torch.Generator().manual_seed(int.from_bytes(digest, "little") & (2**63 - 1))
+        out[i] = torch.randn(samples, steps, generator=gen)
+    return out
+
+
+@torch.no_grad()
+def rollout(bundle: ModelBundle, series: Series, last_obs: np.ndarray, *, samples: int, seed: int,
+            chunk_specimens: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+    """Forecast every row after ``last_obs[b]`` (the last warm-up row of specimen b).
+
+    Returns the mean path [N, T] and, with samples > 0, the sample paths [N, S, T], both in
+    durability units, NaN on the warm-up rows and the padding.
+    """
+    model, scaler = bundle.model, bundle.scaler
+    model.eval()
+    N, T = series.y.shape
+    S = samples if bundle.model_config.loss == "gaussian" else 0
+    mean_out = np.full((N, T), np.nan)
+    path_out = np.full((N, S, T), np.nan, dtype=np.float32) if S else None
+    per = max(1, T * max(S, 1))
+    chunk = chunk_specimens or max(1, MEMORY_BUDGET // per)
+    pos = np.arange(T)
+    for lo in range(0, N, chunk):
+        sub = series.take(np.arange(lo, min(N, lo + chunk)))
+        Tc = sub.y.shape[1]
+        t = to_tensors(sub, scaler)
+        lo_obs = torch.as_tensor(last_obs[lo : lo + chunk])
+        feed = t.observed & (torch.arange(Tc).unsqueeze(0) <= lo_obs.unsqueeze(1))
+        feed[:, 0] = True
+        r = model(t.x, t.dt, t.y, feed, static_num=t.static_num, static_cat=t.static_cat)
+        future = pos[:Tc][None, :] > last_obs[lo : lo + chunk, None]  # [B, Tc]
+        future &= sub.row >= 0
+        mean = scaler.y_from_model(r.mean.numpy().astype(np.float64))  # rows 1..Tc-1
+        block = np.full((len(sub.ids), Tc), np.nan)
+        block[:, 1:] = mean
+        mean_out[lo : lo + len(sub.ids), :Tc] = np.where(future, block, np.nan)
+        if S:
+            B = len(sub.ids)
+            noise = specimen_noise(sub.ids, S, max(Tc - 1, 0), seed).reshape(B * S, -1)  # [B*S, Tc-1]
+
+            def rep(x):
+                return x.repeat_interleave(S, dim=0)
+
+            r = model(rep(t.x), rep(t.dt), rep(t.y), rep(feed), static_num=rep(t.static_num),
+                      static_cat=rep(t.static_cat), sample=True, noise=noise)
+            paths = scaler.y_from_model(r.path.numpy()).reshape(B, S, Tc - 1)
+            block = np.full((B, S, Tc), np.nan, dtype=np.float32)
+            block[:, :, 1:] = paths
+            path_out[lo : lo + B, :, :Tc] = np.where(future[:, None, :], block, np.nan)
+    return mean_out, path_out
+
+
+# -- future rows -----------------------------------------------------------------------------------
+def last_observed(series: Series) -> np.ndarray:
+    """[N] index of each specimen's last measured row (-1 if none)."""
+    finite = np.isfinite(series.y)
+    T = series.y.shape[1]
+    rev = finite[:, ::-1].argmax(axis=1)
+    idx = T - 1 - rev
+    idx[~finite.any(axis=1)] = -1
+    return idx
+
+
+def extend_with_held_conditions(ds: Dataset, horizon: int) -> Dataset:
+    """Add ``horizon`` rows after each specimen's last row: the step length continues the last
+    spacing and the conditions are held at their last values."""
+    s = ds.schema
+    frame = ds.frame
+    ids = frame[s.id_col].to_numpy()
+    last = np.flatnonzero(np.r_[ids[1:] != ids[:-1], True])  # last row of each specimen
+    prev = np.maximum(last - 1, 0)
+    step = ds.t[last] - ds.t[prev]
+    step[step <= 0] = 1.0
+    k = np.tile(np.arange(1, horizon + 1), len(last))  # [N*H]
+    base = np.repeat(last, horizon)
+    new = frame.iloc[base].copy()
+    new_t = ds.t[base] + k * np.repeat(step, horizon)
+    if s.time_is_datetime:
+        new[s.time_col] = pd.Timestamp("1970-01-01") + pd.to_timedelta(new_t, unit="D")
+    else:
+        new[s.time_col] = new_t
+    new[s.target] = np.nan
+    combined = pd.concat([frame, new], ignore_index=True)
+    return validate(combined, s, source=ds.source)
+
+
+def append_future(ds: Dataset, future: Dataset) -> Dataset:
+    """Append the rows of a --future table (same layout, conditions filled) to the history."""
+    s = ds.schema
+    extra = future.frame.copy()
+    if s.target not in extra:
+        extra[s.target] = np.nan
+    missing = [c for c in (s.id_col, s.time_col, *s.covariates, *s.static) if c not in extra]
+    if missing:
+        raise InputError(f"{future.source}: the future table lacks column(s) {', '.join(missing)}")
+    combined = pd.concat([ds.frame, extra[list(ds.frame.columns)]], ignore_index=True)
+    return validate(combined, s, source=f"{ds.source} + {future.source}")
+
+
+def limit_horizon(series: Series, last_obs: np.ndarray, horizon: int) -> Series:
+    """Forget the rows more than ``horizon`` steps after each specimen's last measurement."""
+    keep = np.arange(series.y.shape[1])[None, :] <= (last_obs + horizon)[:, None]
+    row = np.where(keep, series.row, -1)
+    lengths = (row >= 0).sum(axis=1)
+    T = int(lengths.max())
+    mask = keep[:, :T]
+    return Series(
+        ids=series.ids,
+        lengths=lengths,
+        time=np.where(mask, series.time[:, :T], np.nan),
+        cond=np.where(mask[..., None], series.cond[:, :T], np.nan),
+        y=np.where(mask, series.y[:, :T], np.nan),
+        row=row[:, :T],
+        static_numeric=series.static_numeric,
+        static_categorical=series.static_categorical,
+    )
+
+
+# -- extrapolation ---------------------------------------------------------------------------------
+def extrapolation(bundle: ModelBundle, series: Series, last_obs: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Flag [N, T] forecast rows whose inputs lie outside the training envelope, and say where."""
+    env = bundle.summary.get("envelope", {})
+    N, T = series.y.shape
+    pos = np.arange(T)[None, :]
+    # step t feeds row t+1: inputs of forecast rows are rows last_obs .. length-2
+    used = (pos >= last_obs[:, None]) & (pos < (series.lengths - 1)[:, None])
+    flag = np.zeros((N, T), dtype=bool)
+    lines = []
+    columns = [(name, series.cond[..., j]) for j, name in enumerate(bundle.schema.covariates)]
+    columns.append(("dt", series.dt))
+    for name, values in columns:
+        if name not in env:
+            continue
+        lo, hi = env[name]
+        span = max(hi - lo, 1e-12)
+        below = used & (values < lo - 1e-9 * span)
+        above = used & (values > hi + 1e-9 * span)
+        out = below | above
+        if not out.any():
+            continue
+        flag[:, 1:] |= out[:, :-1]
+        label = "step length" if name == "dt" else name
+        for b in np.flatnonzero(out.any(axis=1)):
+            v = values[b][out[b]]
+            worst = v.max() if above[b].any() and v.max() > hi else v.min()
+            side = f"{worst - hi:.4g} above" if worst > hi else f"{lo - worst:.4g} below"
+            lines.append(
+                f"specimen {series.ids[b]}: {label} reaches {worst:.4g} in the forecast, {side} "
+                f"the training range [{lo:.4g}, {hi:.4g}]"
+            )
+    return flag, lines
+
+
+# -- the whole forecast ----------------------------------------------------------------------------
+def forecast(bundle: ModelBundle, ds: Dataset, cfg: ForecastConfig, *, horizon: int | None = None,
+             hold_conditions: bool = False, future: Dataset | None = None, want_paths: bool = False) -> ForecastResult:
+    """Forecast every specimen of ``ds`` from its measured history over its future rows."""
+    cfg.validate()
+    warnings: list[str] = []
+    if future is not None:
+        ds = append_future(ds, future)
+    series = to_series(ds)
+    last_obs = last_observed(series)
+    has_future = (last_obs >= 0) & (last_obs < series.lengths - 1)
+    no_history = [series.ids[i] for i in np.flatnonzero(last_obs < 0)]
+    if no_history:
+        raise InputError(f"{ds.source}: specimen {no_history[0]} has no measured {ds.schema.target} to warm up on"
+                         + (f" (and {len(no_history) - 1} more)" if len(no_history) > 1 else ""))
+    if hold_conditions and horizon:
+        if has_future.any():
+            raise InputError(f"{ds.source}: the table already has future rows; --hold-conditions only extends tables without them")
+        ds = extend_with_held_conditions(ds, horizon)
+        warnings.append(f"conditions held at each specimen's last values for {horizon} steps (--hold-conditions)")
+        series = to_series(ds)
+        last_obs = last_observed(series)
+        has_future = last_obs < series.lengths - 1
+    if not has_future.any():
+        raise InputError(
+            f"{ds.source}: no rows to forecast: every specimen's last row is measured; add future rows "
+            "with conditions and an empty durability, or pass --horizon N with --future FILE or --hold-conditions"
+        )
+    if horizon:
+        series = limit_horizon(series, last_obs, horizon)
+    skipped = [series.ids[i] for i in np.flatnonzero(~has_future)]
+    if skipped:
+        warnings.append(f"{len(skipped)} specimen(s) have no future rows and are not forecast: "
+                        + ", ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else ""))
+    flag, extrap_lines = extrapolation(bundle, series, last_obs)
+    if extrap_lines:
+        if cfg.strict:
+            raise InputError(f"{ds.source}: {extrap_lines[0]} (--strict forbids extrapolation)")
+        warnings.extend(extrap_lines)
+
+    mean, paths = rollout(bundle, series, last_obs, samples=cfg.samples, seed=cfg.seed,
+                          chunk_specimens=cfg.chunk_specimens)
+    target = ds.schema.target
+    sel = np.isfinite(mean) & (series.row >= 0)  # [N, T] the forecast rows
+    rows = series.row[sel]
+    out = ds.frame.iloc[rows][[ds.schema.id_col, ds.schema.time_col]].reset_index(drop=True)
+    if paths is not None:
+        vals = np.moveaxis(paths, 1, 2)[sel]  # [R, S]
+        out[f"{target}_mean"] = vals.mean(axis=1)
+        for q, col in zip(cfg.quantiles, np.quantile(vals, cfg.quantiles, axis=1), strict=True):
+            out[quantile_column(target, q)] = col
+    else:
+        out[f"{target}_mean"] = mean[sel]
+    for c in ds.schema.covariates:
+        out[c] = ds.frame[c].to_numpy()[rows]
+    out["extrapolated"] = flag[sel]
+    if ds.schema.id_synthetic:
+        out = out.drop(columns=[ds.schema.id_col])
+
+    eol = None
+    if cfg.threshold is not None:
+        eol = end_of_life(series, last_obs, mean, paths, cfg, ds)
+    path_frame = None
+    if want_paths and paths is not None:
+        S = paths.shape[1]
+        vals = np.moveaxis(paths, 1, 2)[sel]  # [R, S]
+        path_frame = pd.DataFrame({
+            ds.schema.id_col: np.repeat(out[ds.schema.id_col].to_numpy(), S) if not ds.schema.id_synthetic else "0",
+            ds.schema.time_col: np.repeat(ds.frame[ds.schema.time_col].to_numpy()[rows], S),
+            "sample": np.tile(np.arange(S), len(rows)),
+            "value": vals.reshape(-1),
+        })
+    info = {"samples": cfg.samples if paths is not None else 0, "seed": cfg.seed,
+            "quantiles": list(cfg.quantiles), "specimens": int(has_future.sum()), "rows": int(sel.sum())}
+    return ForecastResult(out, eol, path_frame, warnings, info)
+
+
+def end_of_life(series: Series, last_obs: np.ndarray, mean: np.ndarray, paths: np.ndarray | None,
+                cfg: ForecastConfig, ds: Dataset) -> pd.DataFrame:
+    """First crossing of the threshold per specimen: from the mean path and over the sample paths."""
+    N, T = series.y.shape
+    idx = np.arange(N)
+    pos = np.arange(T)[None, :]
+    # Each path starts from the last measured value, so a crossing between it and the first
+    # forecast row is interpolated like any other.
+    start = series.y[idx, last_obs]
+    in_path = pos >= last_obs[:, None]
+    times = np.where(in_path & (series.row >= 0), series.time, np.nan)
+    m = mean.copy()
+    m[idx, last_obs] = start
+    m = np.where(in_path, m, np.nan)
+    mean_eol = first_crossing_matrix(times, m, cfg.threshold, cfg.direction)  # [N]
+    past = _crossed(start[:, None], cfg.threshold, cfg.direction)  # the last measurement is past it
+    frame = pd.DataFrame({ds.schema.id_col: series.ids})
+    frame["last_measured_time"] = series.time[idx, last_obs]
+    frame["horizon_end"] = np.nanmax(times, axis=1)
+    frame["eol_time"] = mean_eol
+    if paths is not None:
+        p = paths.astype(np.float64)
+        p[idx, :, last_obs] = start[:, None]
+        p = np.where(in_path[:, None, :], p, np.nan)
+        sample_eol = first_crossing_matrix(times, p, cfg.threshold, cfg.direction)  # [N, S]
+        crossed = np.isfinite(sample_eol)
+        frame["prob_cross"] = crossed.mean(axis=1)
+        filled = np.where(crossed, sample_eol, np.inf)
+        for q in cfg.quantiles:
+            v = np.quantile(filled, q, axis=1)
+            frame[f"eol_p{q * 100:g}".replace(".", "_")] = np.where(np.isfinite(v), v, np.nan)
+    else:
+        frame["prob_cross"] = np.isfinite(mean_eol).astype(float)
+    frame["rul"] = frame["eol_time"] - frame["last_measured_time"]
+    status = np.where(np.isfinite(mean_eol), "crosses", "not within horizon")
+    status = np.where(past, "already past", status)
+    frame["status"] = status
+    if ds.schema.time_is_datetime:
+        for c in [c for c in frame.columns if c.startswith("eol_") or c in ("last_measured_time", "horizon_end")]:
+            frame[c] = pd.Timestamp("1970-01-01") + pd.to_timedelta(frame[c], unit="D")
+        frame["rul"] = pd.to_timedelta(frame["rul"], unit="D")
+    if ds.schema.id_synthetic:
+        frame = frame.drop(columns=[ds.schema.id_col])
+    return frame
+
+
+def _crossed(values: np.ndarray, threshold: float, direction: str) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        hit = values <= threshold if direction == "below" else values >= threshold
+    return hit.any(axis=1)
