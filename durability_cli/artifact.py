@@ -74,6 +74,7 @@ def build_model(meta: dict) -> FeedbackRNN:
         n_static_numeric=len(scaler.static_numeric),
         static_cardinalities=list(meta.get("static_cardinalities", [])),
         step_scale=scaler.step_scale,
+        dt_log_std=scaler.dt_std,
     )
 
 

@@ -21,6 +21,7 @@ class ModelConfig:
     loss: str = "gaussian"  # gaussian (mean + scale, gives intervals), mse or huber (point only)
     residual: bool = True  # predict the step change, not the level: degradation is a drift
     monotonic: str = "none"  # decreasing / increasing make the step change one-signed by construction
+    rate: bool = True  # residual step = predicted rate x (dt / typical dt): irregular spacing by construction
     static_embedding: int = 4  # embedding size for each categorical static column
 
     def validate(self) -> None:

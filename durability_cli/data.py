@@ -21,7 +21,7 @@ class Scaler:
 
     cond_mean: list[float]
     cond_std: list[float]
-    dt_mean: float
+    dt_mean: float  # of log(step length): spacing spans orders of magnitude in lab data
     dt_std: float
     y_mean: float
     y_std: float
@@ -143,7 +143,8 @@ def fit_scaler(series: Series, numeric_static: list[str], categorical_static: li
     steps = valid.copy()
     steps[np.arange(len(series.lengths)), series.lengths - 1] = False  # the last row has no step
     dt = series.dt[steps]
-    dt_mean = float(dt.mean()) if dt.size else 1.0
+    dt = np.log(dt[dt > 0]) if dt.size else np.zeros(1)
+    dt_mean = float(dt.mean()) if dt.size else 0.0
     y = series.y[np.isfinite(series.y)]
     y_mean = float(y.mean())
     y_std = _safe_std(y, y_mean)
@@ -178,7 +179,7 @@ class Tensors:
     """Model-ready tensors for a batch of specimens (scaled, NaN-free where the model reads)."""
 
     x: torch.Tensor  # [B, T, C] scaled conditions
-    dt: torch.Tensor  # [B, T] scaled step length
+    dt: torch.Tensor  # [B, T] scaled log step length (0 where there is no next row)
     y: torch.Tensor  # [B, T] scaled durability, 0 where unobserved (read only where observed)
     observed: torch.Tensor  # [B, T] bool: a measured value exists
     valid: torch.Tensor  # [B, T] bool: inside the series (not padding)
@@ -189,7 +190,10 @@ class Tensors:
 def to_tensors(series: Series, scaler: Scaler) -> Tensors:
     cond = (series.cond - np.asarray(scaler.cond_mean)) / np.asarray(scaler.cond_std)
     cond = np.nan_to_num(cond, nan=0.0)
-    dt = np.nan_to_num((series.dt - scaler.dt_mean) / scaler.dt_std, nan=0.0)
+    raw_dt = series.dt
+    positive = raw_dt > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dt = np.where(positive, (np.log(np.where(positive, raw_dt, 1.0)) - scaler.dt_mean) / scaler.dt_std, 0.0)
     y = scaler.y_to_model(series.y)
     observed = np.isfinite(y)
     # The starting state must be known: a specimen whose first row is unmeasured starts from

@@ -55,19 +55,25 @@ class FeedbackRNN(nn.Module):
         n_static_numeric: int = 0,
         static_cardinalities: list[int] | None = None,
         step_scale: float = 1.0,
+        dt_log_std: float = 1.0,
     ):
         super().__init__()
         self.cfg = cfg
         cards = static_cardinalities or []
         self.embeddings = nn.ModuleList(nn.Embedding(n, cfg.static_embedding) for n in cards)
         self.n_static = n_static_numeric + cfg.static_embedding * len(cards)
-        n_in = n_conditions + 1 + cfg.lags + self.n_static
+        n_in = n_conditions + 1 + cfg.lags + 1 + self.n_static  # +1: "the fed-back value was measured"
         rnn_cls = nn.LSTM if cfg.cell == "lstm" else nn.GRU
         self.rnn = rnn_cls(
             n_in, cfg.hidden, cfg.layers, batch_first=True, dropout=cfg.dropout if cfg.layers > 1 else 0.0
         )
-        self.head = nn.Linear(cfg.hidden, 2 if cfg.loss == "gaussian" else 1)
+        self.head = nn.Linear(cfg.hidden, 1)
+        # The scale reads a detached hidden state: it learns how wrong the mean is without pulling
+        # the recurrent weights away from the mean (early free-run errors are huge, 1/scale^2 more so).
+        self.scale_head = nn.Linear(cfg.hidden, 1) if cfg.loss == "gaussian" else None
         self.register_buffer("step_scale", torch.tensor(float(step_scale)))
+        # turns the scaled log step length back into dt / typical dt for the Euler-style step
+        self.register_buffer("dt_log_std", torch.tensor(float(dt_log_std)))
         with torch.no_grad():  # start near "no change" so early free runs are not wild
             self.head.weight.mul_(0.1)
             self.head.bias.zero_()
@@ -83,15 +89,15 @@ class FeedbackRNN(nn.Module):
             return None
         return torch.cat(parts, dim=1)  # [B, S]
 
-    def _inputs(self, x, dt, lags, static):
-        """x [B, T, C], dt [B, T], lags [B, T, K], static [B, S] or None -> [B, T, F]."""
-        parts = [x, dt.unsqueeze(-1), lags]
+    def _inputs(self, x, dt, lags, measured, static):
+        """x [B, T, C], dt [B, T], lags [B, T, K], measured [B, T], static [B, S] or None -> [B, T, F]."""
+        parts = [x, dt.unsqueeze(-1), lags, measured.to(x.dtype).unsqueeze(-1)]
         if static is not None:
             parts.append(static.unsqueeze(1).expand(-1, x.shape[1], -1))
         return torch.cat(parts, dim=-1)
 
-    def _head(self, h: torch.Tensor, v: torch.Tensor):
-        """h [B, T, H], v [B, T] fed-back value -> mean [B, T], scale [B, T] or None."""
+    def _head(self, h: torch.Tensor, v: torch.Tensor, dt: torch.Tensor):
+        """h [B, T, H], v [B, T] fed-back value, dt [B, T] scaled step -> mean [B, T], scale or None."""
         raw = self.head(h)  # [B, T, 1 or 2]
         step = raw[..., 0]
         if self.cfg.residual:
@@ -99,12 +105,14 @@ class FeedbackRNN(nn.Module):
                 step = -F.softplus(step)
             elif self.cfg.monotonic == "increasing":
                 step = F.softplus(step)
+            if self.cfg.rate:
+                step = step * torch.exp(dt * self.dt_log_std)  # rate x (dt / typical dt)
             mean = v + step * self.step_scale
         else:
             mean = step
         scale = None
         if self.cfg.loss == "gaussian":
-            scale = F.softplus(raw[..., 1] - 2.0) * self.step_scale + 1e-4
+            scale = 0.5 * F.softplus(self.scale_head(h.detach())[..., 0]) + 1e-3
         return mean, scale
 
     # -- the rollout ----------------------------------------------------------------------------
@@ -128,7 +136,7 @@ class FeedbackRNN(nn.Module):
         Parameters
         ----------
         x : [B, T, C] scaled conditions per row.
-        dt : [B, T] scaled step length from row t to row t + 1.
+        dt : [B, T] scaled log step length from row t to row t + 1.
         y : [B, T] scaled measured durability; any value where ``feed`` is False is ignored.
             Column 0 must be finite (the starting state).
         feed : [B, T] bool; True = feed back the measured y_t at input step t, False = the model's
@@ -156,9 +164,9 @@ class FeedbackRNN(nn.Module):
             first = v[:, :1].expand(-1, K - 1)  # [B, K-1] before row 0 we repeat row 0
             padded = torch.cat([first, v], dim=1)  # [B, P+K-1]
             lags = padded.unfold(1, K, 1)  # [B, P, K] window ending at each step
-            inp = self._inputs(x[:, :prefix], dt[:, :prefix], lags, static)  # [B, P, F]
+            inp = self._inputs(x[:, :prefix], dt[:, :prefix], lags, feed[:, :prefix], static)  # [B, P, F]
             h, state = self.rnn(inp, None)  # [B, P, H]
-            mean, scale = self._head(h, v)
+            mean, scale = self._head(h, v, dt[:, :prefix])
             means.append(mean)
             scales.append(scale)
             paths.append(self._draw(mean, scale, sample, generator, None if noise is None else noise[:, :prefix]))
@@ -176,9 +184,9 @@ class FeedbackRNN(nn.Module):
                 own = last_path.detach() if detach_feedback else last_path
                 v_t = torch.where(feed[:, t], y[:, t], own)  # [B]
                 history = torch.cat([history[:, 1:], v_t.unsqueeze(1)], dim=1)  # [B, K]
-            inp = self._inputs(x[:, t : t + 1], dt[:, t : t + 1], history.unsqueeze(1), static)  # [B, 1, F]
+            inp = self._inputs(x[:, t : t + 1], dt[:, t : t + 1], history.unsqueeze(1), feed[:, t : t + 1], static)
             h, state = self.rnn(inp, state)  # [B, 1, H]
-            mean, scale = self._head(h, v_t.unsqueeze(1))
+            mean, scale = self._head(h, v_t.unsqueeze(1), dt[:, t : t + 1])
             path = self._draw(mean, scale, sample, generator, None if noise is None else noise[:, t : t + 1])  # [B, 1]
             means.append(mean)
             scales.append(scale)

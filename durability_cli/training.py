@@ -127,7 +127,10 @@ def rollout_loss(
         return r.mean.sum() * 0.0
     loss_kind = model.cfg.loss
     if loss_kind == "gaussian":
-        per = 0.5 * ((target - r.mean) / r.scale) ** 2 + torch.log(r.scale)
+        # The mean learns by squared error and the scale by likelihood around the (detached) mean:
+        # a plain Gaussian likelihood lets early, large free-run errors blow up through 1/scale^2.
+        nll = 0.5 * ((target - r.mean.detach()) / r.scale) ** 2 + torch.log(r.scale)
+        per = (r.mean - target) ** 2 + nll
     elif loss_kind == "huber":
         per = F.huber_loss(r.mean, target, reduction="none", delta=1.0)
     else:
@@ -340,7 +343,7 @@ def _run_epoch(state: TrainState, train_t: Tensors, train_len: torch.Tensor, val
         eligible += int(free_zone.sum())
         loss = rollout_loss(model, batch, feed, cfg=cfg, gen=gen)
         if not torch.isfinite(loss):
-            raise _Diverged(f"loss {float(loss)}")
+            raise _Diverged(f"loss {loss.item()}")
         state.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
@@ -348,7 +351,7 @@ def _run_epoch(state: TrainState, train_t: Tensors, train_len: torch.Tensor, val
             raise _Diverged("gradient norm is not finite")
         state.optimizer.step()
         state.step += 1
-        losses.append(float(loss))
+        losses.append(loss.item())
     val_rmse, _ = free_run_rmse(model, val_t, scaler, context)
     if not math.isfinite(val_rmse):
         raise _Diverged(f"validation RMSE {val_rmse}")
