@@ -322,7 +322,7 @@ def end_of_life(series: Series, last_obs: np.ndarray, mean: np.ndarray, paths: n
         frame["prob_cross"] = crossed.mean(axis=1)
         filled = np.where(crossed, sample_eol, np.inf)
         for q in cfg.quantiles:
-            v = np.quantile(filled, q, axis=1)
+            v = np.quantile(filled, q, axis=1, method="inverted_cdf")  # no inf - inf interpolation
             frame[f"eol_p{q * 100:g}".replace(".", "_")] = np.where(np.isfinite(v), v, np.nan)
     else:
         frame["prob_cross"] = np.isfinite(mean_eol).astype(float)

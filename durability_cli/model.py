@@ -68,6 +68,11 @@ class FeedbackRNN(nn.Module):
             n_in, cfg.hidden, cfg.layers, batch_first=True, dropout=cfg.dropout if cfg.layers > 1 else 0.0
         )
         self.head = nn.Linear(cfg.hidden, 1)
+        # A linear autoregressive path from the lag differences (v_t - v_{t-k}) to the step: with
+        # lags >= 2 it carries a velocity exactly, so a parabola or a steady trend needs no
+        # precise arithmetic from the recurrent cell (LSTNet's "highway" idea).
+        use_skip = cfg.residual and cfg.lags > 1 and cfg.monotonic == "none"  # a free sign would break monotonicity
+        self.skip = nn.Linear(cfg.lags - 1, 1, bias=False) if use_skip else None
         # The scale reads a detached hidden state: it learns how wrong the mean is without pulling
         # the recurrent weights away from the mean (early free-run errors are huge, 1/scale^2 more so).
         self.scale_head = nn.Linear(cfg.hidden, 1) if cfg.loss == "gaussian" else None
@@ -77,6 +82,8 @@ class FeedbackRNN(nn.Module):
         with torch.no_grad():  # start near "no change" so early free runs are not wild
             self.head.weight.mul_(0.1)
             self.head.bias.zero_()
+            if self.skip is not None:
+                self.skip.weight.zero_()
 
     # -- pieces ---------------------------------------------------------------------------------
     def _static(self, static_num: torch.Tensor | None, static_cat: torch.Tensor | None, B: int):
@@ -96,10 +103,10 @@ class FeedbackRNN(nn.Module):
             parts.append(static.unsqueeze(1).expand(-1, x.shape[1], -1))
         return torch.cat(parts, dim=-1)
 
-    def _head(self, h: torch.Tensor, v: torch.Tensor, dt: torch.Tensor):
-        """h [B, T, H], v [B, T] fed-back value, dt [B, T] scaled step -> mean [B, T], scale or None."""
-        raw = self.head(h)  # [B, T, 1 or 2]
-        step = raw[..., 0]
+    def _head(self, h: torch.Tensor, lags: torch.Tensor, dt: torch.Tensor):
+        """h [B, T, H], lags [B, T, K] fed-back values (last = v_t), dt [B, T] -> mean, scale or None."""
+        v = lags[..., -1]  # [B, T]
+        step = self.head(h)[..., 0]  # [B, T]
         if self.cfg.residual:
             if self.cfg.monotonic == "decreasing":
                 step = -F.softplus(step)
@@ -108,6 +115,8 @@ class FeedbackRNN(nn.Module):
             if self.cfg.rate:
                 step = step * torch.exp(dt * self.dt_log_std)  # rate x (dt / typical dt)
             mean = v + step * self.step_scale
+            if self.skip is not None:
+                mean = mean + self.skip(v.unsqueeze(-1) - lags[..., :-1])[..., 0]  # [B, T]
         else:
             mean = step
         scale = None
@@ -166,7 +175,7 @@ class FeedbackRNN(nn.Module):
             lags = padded.unfold(1, K, 1)  # [B, P, K] window ending at each step
             inp = self._inputs(x[:, :prefix], dt[:, :prefix], lags, feed[:, :prefix], static)  # [B, P, F]
             h, state = self.rnn(inp, None)  # [B, P, H]
-            mean, scale = self._head(h, v, dt[:, :prefix])
+            mean, scale = self._head(h, lags, dt[:, :prefix])
             means.append(mean)
             scales.append(scale)
             paths.append(self._draw(mean, scale, sample, generator, None if noise is None else noise[:, :prefix]))
@@ -186,7 +195,7 @@ class FeedbackRNN(nn.Module):
                 history = torch.cat([history[:, 1:], v_t.unsqueeze(1)], dim=1)  # [B, K]
             inp = self._inputs(x[:, t : t + 1], dt[:, t : t + 1], history.unsqueeze(1), feed[:, t : t + 1], static)
             h, state = self.rnn(inp, state)  # [B, 1, H]
-            mean, scale = self._head(h, v_t.unsqueeze(1), dt[:, t : t + 1])
+            mean, scale = self._head(h, history.unsqueeze(1), dt[:, t : t + 1])
             path = self._draw(mean, scale, sample, generator, None if noise is None else noise[:, t : t + 1])  # [B, 1]
             means.append(mean)
             scales.append(scale)

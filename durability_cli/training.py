@@ -323,6 +323,11 @@ def _run_epoch(state: TrainState, train_t: Tensors, train_len: torch.Tensor, val
     losses, fed_measured, eligible = [], 0, 0
     p = teacher_forcing_ratio(cfg.tf_schedule, state.epoch, start=cfg.teacher_forcing, k=cfg.tf_k,
                               c=cfg.tf_c, minimum=cfg.tf_min)
+    # cosine learning-rate decay over the planned epochs: a pure function of the epoch, so a
+    # resumed run follows the same curve without extra state
+    lr = cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * state.epoch / max(cfg.epochs, 1))))
+    for group in state.optimizer.param_groups:
+        group["lr"] = lr
     for lo in range(0, B, cfg.batch_size):
         idx = order[lo : lo + cfg.batch_size]
         lengths = train_len[idx]

@@ -1,0 +1,328 @@
+"""The real commands on small real files: train -> inspect -> forecast -> evaluate -> plot."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from durability_cli.cli import app
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
+FAST = ["--epochs", "3", "--hidden", "16", "--layers", "1", "--batch-size", "8", "--quiet"]
+
+
+def invoke(*args, input=None):
+    result = CliRunner().invoke(app, [str(a) for a in args], input=input)
+    return result
+
+
+@pytest.fixture(scope="module")
+def small_coating(tmp_path_factory) -> Path:
+    """12 coating specimens cut to 60 rows: trains in a few seconds."""
+    df = pd.read_csv(SAMPLE / "coating.csv")
+    keep = sorted(df.specimen_id.unique())[:12]
+    df = df[df.specimen_id.isin(keep)]
+    df = df[df.groupby("specimen_id").cumcount() < 60]
+    path = tmp_path_factory.mktemp("data") / "coating_small.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def model(small_coating, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("model") / "m.safetensors"
+    r = invoke("train", small_coating, "-o", out, "--static", "material", *FAST)
+    assert r.exit_code == 0, r.output
+    return out
+
+
+def plan_from(df: pd.DataFrame, context: int) -> pd.DataFrame:
+    """Hide durability after the first ``context`` rows of each specimen."""
+    plan = df.copy()
+    plan.loc[plan.groupby("specimen_id").cumcount() >= context, "durability"] = np.nan
+    return plan
+
+
+def test_help_version_and_unimplemented_nothing(runner):
+    r = invoke("--help")
+    assert r.exit_code == 0
+    for cmd in ("train", "forecast", "evaluate", "schema", "inspect", "plot"):
+        assert cmd in r.output
+    assert invoke("-h").exit_code == 0
+    r = invoke("--version")
+    assert r.exit_code == 0 and r.output.startswith("durability ")
+
+
+def test_train_writes_model_and_removes_checkpoint(model):
+    assert model.exists()
+    assert not Path(f"{model}.ckpt").exists()
+    assert model.read_bytes()[:1] != b"\x80"  # not a pickle
+
+
+def test_inspect_json(model):
+    r = invoke("inspect", model, "--json")
+    assert r.exit_code == 0, r.output
+    info = json.loads(r.stdout)
+    assert info["format"] == "durability-model"
+    assert info["schema"]["covariates"] == ["temperature", "humidity"]
+    assert info["schema"]["static"] == ["material"]
+    assert info["model_config"]["hidden"] == 16
+    assert info["summary"]["epochs_run"] == 3
+    assert len(info["summary"]["history"]) == 3
+    assert set(info["summary"]["envelope"]) == {"temperature", "humidity", "dt"}
+    assert info["parameters"] > 0
+
+
+def test_same_seed_gives_identical_model_file(small_coating, model, tmp_path):
+    again = tmp_path / "again.safetensors"
+    r = invoke("train", small_coating, "-o", again, "--static", "material", *FAST)
+    assert r.exit_code == 0, r.output
+    a, b = model.read_bytes(), again.read_bytes()
+    # the metadata holds the wall time; the weights must be bit-identical
+    from safetensors.torch import load
+
+    ta, tb = load(a), load(b)
+    assert ta.keys() == tb.keys()
+    for k in ta:
+        assert bool((ta[k] == tb[k]).all()), k
+
+
+def test_config_file_and_flags_override(small_coating, tmp_path):
+    cfg = tmp_path / "train.toml"
+    cfg.write_text('[model]\nhidden = 8\ncell = "gru"\n[train]\nepochs = 2\nbatch_size = 8\n')
+    out = tmp_path / "m.safetensors"
+    r = invoke("train", small_coating, "-o", out, "--config", cfg, "--epochs", "1", "--quiet")
+    assert r.exit_code == 0, r.output
+    info = json.loads(invoke("inspect", out, "--json").stdout)
+    assert info["model_config"]["hidden"] == 8 and info["model_config"]["cell"] == "gru"
+    assert info["train_config"]["epochs"] == 1  # the flag wins over the file
+
+
+def test_config_file_unknown_key_is_an_error(small_coating, tmp_path):
+    cfg = tmp_path / "train.toml"
+    cfg.write_text("hiddden = 8\n")
+    r = invoke("train", small_coating, "-o", tmp_path / "m.safetensors", "--config", cfg)
+    assert r.exit_code == 2
+    assert "unknown option(s) hiddden" in r.output
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_bad_option_value_exit_2(small_coating, tmp_path):
+    r = invoke("train", small_coating, "-o", tmp_path / "m.safetensors", "--cell", "transformer")
+    assert r.exit_code == 2
+    assert "--cell must be one of lstm, gru; got 'transformer'" in r.output
+
+
+def test_history_file(small_coating, tmp_path):
+    hist = tmp_path / "history.csv"
+    r = invoke("train", small_coating, "-o", tmp_path / "m.safetensors", "--history", hist, *FAST)
+    assert r.exit_code == 0, r.output
+    h = pd.read_csv(hist)
+    assert list(h.epoch) == [1, 2, 3]
+    assert {"train_loss", "val_rmse", "teacher_forcing", "fed_measured"} <= set(h.columns)
+
+
+def test_forecast_rows_quantiles_and_repeatability(model, small_coating, tmp_path):
+    df = pd.read_csv(small_coating)
+    plan = tmp_path / "plan.csv"
+    plan_from(df, 30).to_csv(plan, index=False)
+    r = invoke("forecast", plan, "-m", model, "--samples", "50", "--seed", "3")
+    assert r.exit_code == 0, r.output
+    fc = pd.read_csv(pd.io.common.StringIO(r.stdout))
+    assert len(fc) == 12 * 30  # every hidden row, nothing else
+    assert list(fc.columns[:6]) == ["specimen_id", "time", "durability_mean", "durability_p10",
+                                    "durability_p50", "durability_p90"]
+    assert (fc.durability_p10 <= fc.durability_p50).all() and (fc.durability_p50 <= fc.durability_p90).all()
+    again = invoke("forecast", plan, "-m", model, "--samples", "50", "--seed", "3")
+    assert again.stdout == r.stdout
+    other = invoke("forecast", plan, "-m", model, "--samples", "50", "--seed", "4")
+    assert other.stdout != r.stdout
+
+
+def test_forecast_samples_zero_is_the_mean_path(model, small_coating, tmp_path):
+    from durability_cli.artifact import load_bundle
+    from durability_cli.forecasting import last_observed, rollout
+    from durability_cli.schema import load_dataset
+    from durability_cli.data import to_series
+
+    plan = tmp_path / "plan.csv"
+    plan_from(pd.read_csv(small_coating), 30).to_csv(plan, index=False)
+    r = invoke("forecast", plan, "-m", model, "--samples", "0", "-o", tmp_path / "fc.csv")
+    assert r.exit_code == 0, r.output
+    fc = pd.read_csv(tmp_path / "fc.csv")
+    assert "durability_p10" not in fc.columns
+    bundle = load_bundle(model)
+    series = to_series(load_dataset(str(plan), schema=bundle.schema))
+    mean, paths = rollout(bundle, series, last_observed(series), samples=0, seed=0)
+    assert paths is None
+    expected = mean[np.isfinite(mean)]
+    np.testing.assert_allclose(fc.durability_mean.to_numpy(), expected, rtol=1e-6)
+
+
+def test_forecast_independent_of_order_and_chunking(model, small_coating, tmp_path):
+    from durability_cli.artifact import load_bundle
+    from durability_cli.forecasting import ForecastConfig, forecast
+    from durability_cli.schema import load_dataset
+
+    df = plan_from(pd.read_csv(small_coating), 25)
+    a = tmp_path / "a.csv"
+    df.to_csv(a, index=False)
+    b = tmp_path / "b.csv"
+    df.sample(frac=1.0, random_state=1).to_csv(b, index=False)  # rows shuffled
+    bundle = load_bundle(model)
+    cfg = ForecastConfig(samples=20, seed=1)
+    fa = forecast(bundle, load_dataset(str(a), schema=bundle.schema), cfg).forecast
+    fb = forecast(bundle, load_dataset(str(b), schema=bundle.schema), cfg).forecast
+    fc = forecast(bundle, load_dataset(str(a), schema=bundle.schema),
+                  ForecastConfig(samples=20, seed=1, chunk_specimens=5)).forecast
+    for other in (fb, fc):
+        pd.testing.assert_frame_equal(fa, other, rtol=1e-4, atol=1e-5)
+    # one specimen alone gives the same numbers as inside the full table
+    one = tmp_path / "one.csv"
+    df[df.specimen_id == "C003"].to_csv(one, index=False)
+    f1 = forecast(bundle, load_dataset(str(one), schema=bundle.schema), cfg).forecast
+    np.testing.assert_allclose(f1.durability_mean, fa[fa.specimen_id == "C003"].durability_mean, rtol=1e-4, atol=1e-5)
+
+
+def test_future_rows_equal_horizon_with_future_file(model, small_coating, tmp_path):
+    df = pd.read_csv(small_coating)
+    df = df[df.groupby("specimen_id").cumcount() < 50]
+    plan = plan_from(df, 40)
+    plan_path = tmp_path / "plan.csv"
+    plan.to_csv(plan_path, index=False)
+    history = plan[plan.durability.notna() | (plan.groupby("specimen_id").cumcount() < 40)]
+    history = history[history.groupby("specimen_id").cumcount() < 40]
+    future = plan[plan.groupby("specimen_id").cumcount() >= 40].drop(columns=["durability"])
+    history.to_csv(tmp_path / "history.csv", index=False)
+    future.to_csv(tmp_path / "future.csv", index=False)
+    r1 = invoke("forecast", plan_path, "-m", model, "--samples", "0")
+    r2 = invoke("forecast", tmp_path / "history.csv", "-m", model, "--samples", "0", "--horizon", "10",
+                "--future", tmp_path / "future.csv")
+    assert r1.exit_code == 0 and r2.exit_code == 0, r1.output + r2.output
+    assert r1.stdout == r2.stdout
+
+
+def test_hold_conditions_extends_with_last_spacing(model, small_coating, tmp_path):
+    df = pd.read_csv(small_coating)
+    r = invoke("forecast", small_coating, "-m", model, "--horizon", "5", "--hold-conditions", "--samples", "0")
+    assert r.exit_code == 0, r.output
+    assert "conditions held" in r.stderr
+    fc = pd.read_csv(pd.io.common.StringIO(r.stdout))
+    assert len(fc) == 12 * 5
+    first = df[df.specimen_id == "C001"]
+    step = first.time.iloc[-1] - first.time.iloc[-2]
+    got = fc[fc.specimen_id == "C001"]
+    np.testing.assert_allclose(got.time, first.time.iloc[-1] + step * np.arange(1, 6))
+    assert (got.temperature == first.temperature.iloc[-1]).all()
+
+
+def test_no_future_rows_is_a_clear_error(model, small_coating):
+    r = invoke("forecast", small_coating, "-m", model)
+    assert r.exit_code == 2
+    assert "no rows to forecast" in r.output and "--horizon" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_end_of_life_table(model, small_coating, tmp_path):
+    plan = tmp_path / "plan.csv"
+    plan_from(pd.read_csv(small_coating), 20).to_csv(plan, index=False)
+    eol = tmp_path / "eol.csv"
+    r = invoke("forecast", plan, "-m", model, "--threshold", "0.9", "--eol-out", eol, "--samples", "40",
+               "-o", tmp_path / "fc.parquet")
+    assert r.exit_code == 0, r.output
+    table = pd.read_csv(eol)
+    assert len(table) == 12
+    assert {"eol_time", "prob_cross", "eol_p10", "eol_p90", "status", "rul"} <= set(table.columns)
+    assert table.prob_cross.between(0, 1).all()
+    assert set(table.status) <= {"crosses", "not within horizon", "already past"}
+    assert pd.read_parquet(tmp_path / "fc.parquet").shape[0] == 12 * 40
+
+
+def test_extrapolation_is_flagged_and_strict_refuses(model, small_coating, tmp_path):
+    df = plan_from(pd.read_csv(small_coating), 30)
+    df.loc[(df.specimen_id == "C002") & df.durability.isna(), "temperature"] = 150.0
+    plan = tmp_path / "hot.csv"
+    df.to_csv(plan, index=False)
+    r = invoke("forecast", plan, "-m", model, "--samples", "0")
+    assert r.exit_code == 0, r.output
+    assert "specimen C002: temperature reaches 150" in r.stderr
+    fc = pd.read_csv(pd.io.common.StringIO(r.stdout))
+    assert fc[fc.specimen_id == "C002"].extrapolated.iloc[1:].all()
+    assert not fc[fc.specimen_id == "C001"].extrapolated.any()
+    out = tmp_path / "fc.csv"
+    r = invoke("forecast", plan, "-m", model, "--strict", "-o", out)
+    assert r.exit_code == 2 and "--strict forbids extrapolation" in r.output
+    assert not out.exists()
+
+
+def test_evaluate_json_keys_and_files(model, small_coating, tmp_path):
+    per = tmp_path / "per.csv"
+    png = tmp_path / "err.png"
+    r = invoke("evaluate", small_coating, "-m", model, "--context", "30", "--threshold", "0.9",
+               "--samples", "30", "--per-series", per, "--plot", png)
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    assert set(report["models"]) == {"model", "persistence", "linear", "exponential"}
+    m = report["models"]["model"]
+    for key in ("mae", "rmse", "bias", "mape", "smape", "mase", "rmse_by_step", "coverage", "eol"):
+        assert key in m, key
+    assert len(m["rmse_by_step"]) == 30
+    assert set(report["skill"]) == {"persistence", "linear", "exponential"}
+    assert pd.read_csv(per).shape[0] == 4 * 12
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_evaluate_needs_exactly_one_cutoff_option(model, small_coating):
+    r = invoke("evaluate", small_coating, "-m", model)
+    assert r.exit_code == 2
+    assert "exactly one of --context N, --context-frac F or --origins K" in r.output
+
+
+def test_plot_commands_write_pngs(model, small_coating, tmp_path):
+    plan = tmp_path / "plan.csv"
+    plan_from(pd.read_csv(small_coating), 30).to_csv(plan, index=False)
+    for args in (["plot", "forecast", plan, "-m", model, "-o", tmp_path / "f.png", "--threshold", "0.9",
+                  "--samples", "20", "--max", "4"],
+                 ["plot", "history", model, "-o", tmp_path / "h.png"]):
+        r = invoke(*args)
+        assert r.exit_code == 0, r.output
+        png = Path(args[args.index("-o") + 1]).read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        width, height = struct.unpack(">II", png[16:24])
+        assert width > 300 and height > 200 and len(png) > 10_000
+
+
+def test_model_file_checks(model, tmp_path, small_coating):
+    import torch
+
+    class Evil:
+        def __reduce__(self):
+            return (Path(tmp_path / "pwned").touch, ())
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"x": Evil()}, evil)
+    r = invoke("forecast", small_coating, "-m", evil)
+    assert r.exit_code == 2
+    assert "pickle or torch.save file" in r.output
+    assert not (tmp_path / "pwned").exists()
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(model.read_bytes()[:-100])
+    r = invoke("inspect", broken)
+    assert r.exit_code == 2 and "truncated or damaged" in r.output
+    r = invoke("inspect", tmp_path / "nope.safetensors")
+    assert r.exit_code == 2 and "model file not found" in r.output
+
+
+def test_model_needs_its_columns(model, tmp_path, small_coating):
+    df = pd.read_csv(small_coating).drop(columns=["humidity"])
+    path = tmp_path / "nohum.csv"
+    df.to_csv(path, index=False)
+    r = invoke("evaluate", path, "-m", model, "--context", "10")
+    assert r.exit_code == 2
+    assert "humidity" in r.output
