@@ -97,10 +97,14 @@ def load_bundle(path: str | Path) -> ModelBundle:
         mcfg = build(ModelConfig, meta["model_config"], source=name)
         tcfg = build(TrainConfig, meta["train_config"], source=name)
     except (KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(f"{name}: the model metadata is incomplete or malformed ({exc!s}); re-train or re-download the file") from None
+        raise ModelFileError(
+            f"{name}: the model metadata is incomplete or malformed ({exc!s}); re-train or re-download the file"
+        ) from None
     _load_state(model, tensors, name)
     model.eval()
-    return ModelBundle(model, schema, scaler, mcfg, tcfg, meta.get("summary", {}), meta.get("package_version", "?"))
+    return ModelBundle(
+        model, schema, scaler, mcfg, tcfg, meta.get("summary", {}), meta.get("package_version", "?")
+    )
 
 
 def _load_state(model: torch.nn.Module, tensors: dict, name: str) -> None:
@@ -109,7 +113,9 @@ def _load_state(model: torch.nn.Module, tensors: dict, name: str) -> None:
     extra = sorted(set(tensors) - set(expected))
     if missing or extra:
         what = f"missing {missing[:3]}" if missing else f"unexpected {extra[:3]}"
-        raise ModelFileError(f"{name}: the weights do not match the architecture in the metadata ({what}); the file was altered or is damaged")
+        raise ModelFileError(
+            f"{name}: the weights do not match the architecture in the metadata ({what}); the file was altered or is damaged"
+        )
     for key, value in tensors.items():
         if value.shape != expected[key].shape or value.dtype != expected[key].dtype:
             raise ModelFileError(
@@ -144,7 +150,9 @@ def read_safetensors(path: str | Path, *, expect: str) -> tuple[dict[str, torch.
     try:
         header = json.loads(raw[8 : 8 + header_len].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ModelFileError(f"{name}: the safetensors header is not valid JSON; the file is damaged") from None
+        raise ModelFileError(
+            f"{name}: the safetensors header is not valid JSON; the file is damaged"
+        ) from None
     if not isinstance(header, dict):
         raise ModelFileError(f"{name}: the safetensors header is malformed; the file is damaged")
     data_len = len(raw) - 8 - header_len
@@ -152,7 +160,9 @@ def read_safetensors(path: str | Path, *, expect: str) -> tuple[dict[str, torch.
         if key == "__metadata__":
             continue
         if not isinstance(info, dict) or info.get("dtype") not in _DTYPES:
-            raise ModelFileError(f"{name}: tensor {key!r} has an unsupported or missing dtype; the file is damaged")
+            raise ModelFileError(
+                f"{name}: tensor {key!r} has an unsupported or missing dtype; the file is damaged"
+            )
         shape, offsets = info.get("shape"), info.get("data_offsets")
         if (
             not isinstance(shape, list)
@@ -160,20 +170,28 @@ def read_safetensors(path: str | Path, *, expect: str) -> tuple[dict[str, torch.
             or not isinstance(offsets, list)
             or len(offsets) != 2
         ):
-            raise ModelFileError(f"{name}: tensor {key!r} has a malformed shape or offsets; the file is damaged")
+            raise ModelFileError(
+                f"{name}: tensor {key!r} has a malformed shape or offsets; the file is damaged"
+            )
         count = 1
         for s in shape:
             count *= s
         start, stop = offsets
         if not (0 <= start <= stop <= data_len) or stop - start != count * _SIZES[info["dtype"]]:
-            raise ModelFileError(f"{name}: tensor {key!r} does not fit in the file; it is truncated or damaged")
+            raise ModelFileError(
+                f"{name}: tensor {key!r} does not fit in the file; it is truncated or damaged"
+            )
     meta_block = header.get("__metadata__") or {}
     if "durability" not in meta_block:
-        raise ModelFileError(f"{name}: a safetensors file, but not a durability model (no durability metadata)")
+        raise ModelFileError(
+            f"{name}: a safetensors file, but not a durability model (no durability metadata)"
+        )
     try:
         meta = json.loads(meta_block["durability"])
     except json.JSONDecodeError:
-        raise ModelFileError(f"{name}: the durability metadata is not valid JSON; the file is damaged") from None
+        raise ModelFileError(
+            f"{name}: the durability metadata is not valid JSON; the file is damaged"
+        ) from None
     fmt = meta.get("format")
     if fmt != expect:
         kind = "a training checkpoint" if fmt == CHECKPOINT_FORMAT else f"format {fmt!r}"
@@ -190,7 +208,9 @@ def read_safetensors(path: str | Path, *, expect: str) -> tuple[dict[str, torch.
     try:
         tensors = st_load(raw)
     except Exception as exc:  # the safetensors reader's own errors: damaged data
-        raise ModelFileError(f"{name}: the weights cannot be read ({type(exc).__name__}); the file is damaged") from None
+        raise ModelFileError(
+            f"{name}: the weights cannot be read ({type(exc).__name__}); the file is damaged"
+        ) from None
     return tensors, meta
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -27,14 +27,59 @@ app = typer.Typer(
 err = Console(stderr=True)
 
 # Shared options, defined once and reused by every command that reads a table.
-DataArg = Annotated[str, typer.Argument(help="Input table: .csv, .csv.gz, .parquet, a folder of Parquet files, or - for stdin.")]
-IdCol = Annotated[Optional[str], typer.Option("--id-col", help="Specimen id column (default: auto-detect specimen_id, specimen, series_id, unit, id).", rich_help_panel="Columns")]
-TimeCol = Annotated[Optional[str], typer.Option("--time-col", help="Time column (default: auto-detect time, cycle, step, day, t, or a datetime column).", rich_help_panel="Columns")]
-TargetCol = Annotated[Optional[str], typer.Option("--target", help="Measured durability column (default: durability).", rich_help_panel="Columns")]
-Covariates = Annotated[Optional[str], typer.Option("--covariates", help="Comma-separated condition columns (default: every other numeric column).", rich_help_panel="Columns")]
-Static = Annotated[Optional[str], typer.Option("--static", help="Comma-separated per-specimen constant columns (material, batch, ...).", rich_help_panel="Columns")]
-Fmt = Annotated[Optional[str], typer.Option("--format", help="Input format when it cannot be told from the name: csv, parquet or jsonl.", rich_help_panel="Columns")]
-Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.", rich_help_panel="Advanced")]
+DataArg = Annotated[
+    str,
+    typer.Argument(help="Input table: .csv, .csv.gz, .parquet, a folder of Parquet files, or - for stdin."),
+]
+IdCol = Annotated[
+    str | None,
+    typer.Option(
+        "--id-col",
+        help="Specimen id column (default: auto-detect specimen_id, specimen, series_id, unit, id).",
+        rich_help_panel="Columns",
+    ),
+]
+TimeCol = Annotated[
+    str | None,
+    typer.Option(
+        "--time-col",
+        help="Time column (default: auto-detect time, cycle, step, day, t, or a datetime column).",
+        rich_help_panel="Columns",
+    ),
+]
+TargetCol = Annotated[
+    str | None,
+    typer.Option(
+        "--target", help="Measured durability column (default: durability).", rich_help_panel="Columns"
+    ),
+]
+Covariates = Annotated[
+    str | None,
+    typer.Option(
+        "--covariates",
+        help="Comma-separated condition columns (default: every other numeric column).",
+        rich_help_panel="Columns",
+    ),
+]
+Static = Annotated[
+    str | None,
+    typer.Option(
+        "--static",
+        help="Comma-separated per-specimen constant columns (material, batch, ...).",
+        rich_help_panel="Columns",
+    ),
+]
+Fmt = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        help="Input format when it cannot be told from the name: csv, parquet or jsonl.",
+        rich_help_panel="Columns",
+    ),
+]
+Debug = Annotated[
+    bool, typer.Option("--debug", help="Show the full traceback on errors.", rich_help_panel="Advanced")
+]
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -50,7 +95,8 @@ def _run(debug: bool, fn):
     except DurabilityError as exc:
         if debug:
             raise
-        err.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print("[bold red]Error:[/] ", end="", highlight=False)
+        err.print(str(exc), markup=False, highlight=False, soft_wrap=True)  # names may contain [brackets]
         raise typer.Exit(exc.exit_code) from None
     except BrokenPipeError:
         _quiet_broken_pipe()
@@ -76,7 +122,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """Forecast how the durability of materials decays under changing conditions."""
 
@@ -90,7 +138,10 @@ def schema(
     covariates: Covariates = None,
     static: Static = None,
     fmt: Fmt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Write the description as JSON on stdout instead of a table on stderr.")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Write the description as JSON on stdout instead of a table on stderr."),
+    ] = False,
     debug: Debug = False,
 ) -> None:
     """Describe a table: detected column roles, specimens, lengths, spacing, missing values, ranges.
@@ -102,8 +153,13 @@ def schema(
 
     def go():
         ds = load_dataset(
-            data, fmt=fmt, id_col=id_col, time_col=time_col, target=target,
-            covariates=_split(covariates), static=_split(static),
+            data,
+            fmt=fmt,
+            id_col=id_col,
+            time_col=time_col,
+            target=target,
+            covariates=_split(covariates),
+            static=_split(static),
         )
         info = describe(ds)
         if as_json:
@@ -117,7 +173,6 @@ def schema(
     _run(debug, go)
 
 
-
 # -- train -----------------------------------------------------------------------------------------
 _MODEL = "Model"
 _TRAIN = "Training"
@@ -128,37 +183,164 @@ _SCHED = "Teacher forcing"
 def train(
     data: DataArg,
     output: Annotated[str, typer.Option("--output", "-o", help="Model file to write (.safetensors).")],
-    config: Annotated[Optional[str], typer.Option("--config", help="TOML file with any of the options below; flags override it.")] = None,
-    cell: Annotated[Optional[str], typer.Option(help="Recurrent cell: lstm or gru.", rich_help_panel=_MODEL)] = None,
-    hidden: Annotated[Optional[int], typer.Option(help="Units per layer.", rich_help_panel=_MODEL)] = None,
-    layers: Annotated[Optional[int], typer.Option(help="Stacked recurrent layers.", rich_help_panel=_MODEL)] = None,
-    dropout: Annotated[Optional[float], typer.Option(help="Dropout between stacked layers.", rich_help_panel=_MODEL)] = None,
-    lags: Annotated[Optional[int], typer.Option(help="How many past durability values are fed back (1 = plain feedback; 3 = h1, h2, h3 -> h4).", rich_help_panel=_MODEL)] = None,
-    loss: Annotated[Optional[str], typer.Option(help="gaussian (mean and scale, gives intervals), mse or huber.", rich_help_panel=_MODEL)] = None,
-    residual: Annotated[Optional[bool], typer.Option("--residual/--no-residual", help="Predict the step change instead of the level.", rich_help_panel=_MODEL)] = None,
-    monotonic: Annotated[Optional[str], typer.Option(help="none, decreasing or increasing: make each step change one-signed by construction.", rich_help_panel=_MODEL)] = None,
-    epochs: Annotated[Optional[int], typer.Option(help="Maximum epochs (early stopping usually ends sooner).", rich_help_panel=_TRAIN)] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Specimens per optimiser step.", rich_help_panel=_TRAIN)] = None,
-    lr: Annotated[Optional[float], typer.Option(help="Adam learning rate.", rich_help_panel=_TRAIN)] = None,
-    weight_decay: Annotated[Optional[float], typer.Option(help="Adam weight decay.", rich_help_panel=_TRAIN)] = None,
-    clip: Annotated[Optional[float], typer.Option(help="Gradient-norm clipping.", rich_help_panel=_TRAIN)] = None,
-    window: Annotated[Optional[int], typer.Option(help="Train on random windows of this many steps (truncated BPTT); 0 = whole series.", rich_help_panel=_TRAIN)] = None,
-    val_fraction: Annotated[Optional[float], typer.Option(help="Share of specimens held out for validation and early stopping.", rich_help_panel=_TRAIN)] = None,
-    val_context: Annotated[Optional[int], typer.Option(help="Warm-up rows before the free-running validation forecast; 0 = 20% of the median length.", rich_help_panel=_TRAIN)] = None,
-    patience: Annotated[Optional[int], typer.Option(help="Stop after this many epochs without a better validation RMSE.", rich_help_panel=_TRAIN)] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed: same seed, same data -> identical model file.", rich_help_panel=_TRAIN)] = None,
-    teacher_forcing: Annotated[Optional[float], typer.Option(help="Starting probability of feeding back the measured value instead of the prediction.", rich_help_panel=_SCHED)] = None,
-    tf_schedule: Annotated[Optional[str], typer.Option(help="constant, linear (max(min, p - c*i)), exponential (p*k^i) or inverse-sigmoid (k/(k+exp(i/k))).", rich_help_panel=_SCHED)] = None,
-    tf_k: Annotated[Optional[float], typer.Option(help="k of the exponential / inverse-sigmoid schedules.", rich_help_panel=_SCHED)] = None,
-    tf_c: Annotated[Optional[float], typer.Option(help="Slope c of the linear schedule.", rich_help_panel=_SCHED)] = None,
-    tf_min: Annotated[Optional[float], typer.Option(help="Floor of the schedule.", rich_help_panel=_SCHED)] = None,
-    tf_unit: Annotated[Optional[str], typer.Option(help="The schedule's i counts epochs or optimiser steps.", rich_help_panel=_SCHED)] = None,
-    detach_feedback: Annotated[Optional[bool], typer.Option("--detach-feedback/--keep-feedback-gradient", help="Cut the gradient through fed-back predictions (default: keep it).", rich_help_panel=_SCHED)] = None,
-    feedback: Annotated[Optional[str], typer.Option(help="Free-running training steps feed back the predicted mean or a sample.", rich_help_panel=_SCHED)] = None,
-    resume: Annotated[Optional[str], typer.Option(help="Continue an interrupted run from its checkpoint (same data and options).", rich_help_panel=_TRAIN)] = None,
-    init_from: Annotated[Optional[str], typer.Option(help="Start from a trained model's weights and scaling and fine-tune on DATA.", rich_help_panel=_TRAIN)] = None,
-    checkpoint: Annotated[Optional[str], typer.Option(help="Checkpoint file written after every epoch (default: OUTPUT.ckpt; removed after success).", rich_help_panel=_TRAIN)] = None,
-    history: Annotated[Optional[str], typer.Option(help="Write the per-epoch log (loss, validation RMSE, teacher-forcing ratio) to this table.")] = None,
+    config: Annotated[
+        str | None,
+        typer.Option("--config", help="TOML file with any of the options below; flags override it."),
+    ] = None,
+    cell: Annotated[
+        str | None, typer.Option(help="Recurrent cell: lstm or gru.", rich_help_panel=_MODEL)
+    ] = None,
+    hidden: Annotated[int | None, typer.Option(help="Units per layer.", rich_help_panel=_MODEL)] = None,
+    layers: Annotated[
+        int | None, typer.Option(help="Stacked recurrent layers.", rich_help_panel=_MODEL)
+    ] = None,
+    dropout: Annotated[
+        float | None, typer.Option(help="Dropout between stacked layers.", rich_help_panel=_MODEL)
+    ] = None,
+    lags: Annotated[
+        int | None,
+        typer.Option(
+            help="How many past durability values are fed back (1 = plain feedback; 3 = h1, h2, h3 -> h4).",
+            rich_help_panel=_MODEL,
+        ),
+    ] = None,
+    loss: Annotated[
+        str | None,
+        typer.Option(
+            help="gaussian (mean and scale, gives intervals), mse or huber.", rich_help_panel=_MODEL
+        ),
+    ] = None,
+    residual: Annotated[
+        bool | None,
+        typer.Option(
+            "--residual/--no-residual",
+            help="Predict the step change instead of the level.",
+            rich_help_panel=_MODEL,
+        ),
+    ] = None,
+    monotonic: Annotated[
+        str | None,
+        typer.Option(
+            help="none, decreasing or increasing: make each step change one-signed by construction.",
+            rich_help_panel=_MODEL,
+        ),
+    ] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option(help="Maximum epochs (early stopping usually ends sooner).", rich_help_panel=_TRAIN),
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Specimens per optimiser step.", rich_help_panel=_TRAIN)
+    ] = None,
+    lr: Annotated[float | None, typer.Option(help="Adam learning rate.", rich_help_panel=_TRAIN)] = None,
+    weight_decay: Annotated[
+        float | None, typer.Option(help="Adam weight decay.", rich_help_panel=_TRAIN)
+    ] = None,
+    clip: Annotated[
+        float | None, typer.Option(help="Gradient-norm clipping.", rich_help_panel=_TRAIN)
+    ] = None,
+    window: Annotated[
+        int | None,
+        typer.Option(
+            help="Train on random windows of this many steps (truncated BPTT); 0 = whole series.",
+            rich_help_panel=_TRAIN,
+        ),
+    ] = None,
+    val_fraction: Annotated[
+        float | None,
+        typer.Option(
+            help="Share of specimens held out for validation and early stopping.", rich_help_panel=_TRAIN
+        ),
+    ] = None,
+    val_context: Annotated[
+        int | None,
+        typer.Option(
+            help="Warm-up rows before the free-running validation forecast; 0 = 20% of the median length.",
+            rich_help_panel=_TRAIN,
+        ),
+    ] = None,
+    patience: Annotated[
+        int | None,
+        typer.Option(
+            help="Stop after this many epochs without a better validation RMSE.", rich_help_panel=_TRAIN
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            help="Random seed: same seed, same data -> identical model file.", rich_help_panel=_TRAIN
+        ),
+    ] = None,
+    teacher_forcing: Annotated[
+        float | None,
+        typer.Option(
+            help="Starting probability of feeding back the measured value instead of the prediction.",
+            rich_help_panel=_SCHED,
+        ),
+    ] = None,
+    tf_schedule: Annotated[
+        str | None,
+        typer.Option(
+            help="constant, linear (max(min, p - c*i)), exponential (p*k^i) or inverse-sigmoid (k/(k+exp(i/k))).",
+            rich_help_panel=_SCHED,
+        ),
+    ] = None,
+    tf_k: Annotated[
+        float | None,
+        typer.Option(help="k of the exponential / inverse-sigmoid schedules.", rich_help_panel=_SCHED),
+    ] = None,
+    tf_c: Annotated[
+        float | None, typer.Option(help="Slope c of the linear schedule.", rich_help_panel=_SCHED)
+    ] = None,
+    tf_min: Annotated[
+        float | None, typer.Option(help="Floor of the schedule.", rich_help_panel=_SCHED)
+    ] = None,
+    tf_unit: Annotated[
+        str | None,
+        typer.Option(help="The schedule's i counts epochs or optimiser steps.", rich_help_panel=_SCHED),
+    ] = None,
+    detach_feedback: Annotated[
+        bool | None,
+        typer.Option(
+            "--detach-feedback/--keep-feedback-gradient",
+            help="Cut the gradient through fed-back predictions (default: keep it).",
+            rich_help_panel=_SCHED,
+        ),
+    ] = None,
+    feedback: Annotated[
+        str | None,
+        typer.Option(
+            help="Free-running training steps feed back the predicted mean or a sample.",
+            rich_help_panel=_SCHED,
+        ),
+    ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            help="Continue an interrupted run from its checkpoint (same data and options).",
+            rich_help_panel=_TRAIN,
+        ),
+    ] = None,
+    init_from: Annotated[
+        str | None,
+        typer.Option(
+            help="Start from a trained model's weights and scaling and fine-tune on DATA.",
+            rich_help_panel=_TRAIN,
+        ),
+    ] = None,
+    checkpoint: Annotated[
+        str | None,
+        typer.Option(
+            help="Checkpoint file written after every epoch (default: OUTPUT.ckpt; removed after success).",
+            rich_help_panel=_TRAIN,
+        ),
+    ] = None,
+    history: Annotated[
+        str | None,
+        typer.Option(
+            help="Write the per-epoch log (loss, validation RMSE, teacher-forcing ratio) to this table."
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
     id_col: IdCol = None,
     time_col: TimeCol = None,
@@ -173,7 +355,28 @@ def train(
     Example:  durability train sample_data/coating.csv -o coating.safetensors
               durability train sample_data/ball.csv --target height --lags 3 -o ball.safetensors
     """
-    flags = {k: v for k, v in locals().items() if k not in ("data", "output", "config", "resume", "init_from", "checkpoint", "history", "quiet", "debug", "id_col", "time_col", "target", "covariates", "static", "fmt")}
+    flags = {
+        k: v
+        for k, v in locals().items()
+        if k
+        not in (
+            "data",
+            "output",
+            "config",
+            "resume",
+            "init_from",
+            "checkpoint",
+            "history",
+            "quiet",
+            "debug",
+            "id_col",
+            "time_col",
+            "target",
+            "covariates",
+            "static",
+            "fmt",
+        )
+    }
 
     def go():
         import signal
@@ -182,10 +385,11 @@ def train(
         from durability_cli.artifact import load_bundle, save_bundle
         from durability_cli.io import check_outputs, write_table
         from durability_cli.schema import load_dataset
-        from durability_cli.training import TrainingDiverged, train as fit
+        from durability_cli.training import TrainingDiverged
+        from durability_cli.training import train as fit
 
         values = cfgmod.load_toml(config)
-        unknown = cfgmod.unknown_keys(values, cfgmod.ModelConfig, cfgmod.TrainConfig) 
+        unknown = cfgmod.unknown_keys(values, cfgmod.ModelConfig, cfgmod.TrainConfig)
         data_keys = {"id_col", "time_col", "target", "covariates", "static"}
         unknown = [k for k in unknown if k not in data_keys]
         if unknown:
@@ -196,13 +400,22 @@ def train(
         model_cfg = cfgmod.build(cfgmod.ModelConfig, values, source=config or "options")
         train_cfg = cfgmod.build(cfgmod.TrainConfig, values, source=config or "options")
         ckpt = checkpoint or f"{output}.ckpt"
-        check_outputs([output, ckpt, history], [data if data != "-" else None, resume, init_from])
+        # resuming rewrites the checkpoint it started from: that one output may equal an input
+        same = resume is not None and Path(resume).resolve() == Path(ckpt).resolve()
+        check_outputs(
+            [output, None if same else ckpt, history], [data if data != "-" else None, resume, init_from]
+        )
         covs = _split(covariates) if covariates else values.get("covariates")
         stat = _split(static) if static else values.get("static")
         base = load_bundle(init_from) if init_from else None
         ds = load_dataset(
-            data, fmt=fmt, id_col=id_col or values.get("id_col"), time_col=time_col or values.get("time_col"),
-            target=target or values.get("target"), covariates=covs, static=stat,
+            data,
+            fmt=fmt,
+            id_col=id_col or values.get("id_col"),
+            time_col=time_col or values.get("time_col"),
+            target=target or values.get("target"),
+            covariates=covs,
+            static=stat,
             schema=base.schema if base else None,
         )
         show = not quiet and err.is_terminal
@@ -224,8 +437,16 @@ def train(
 
         previous = signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
         try:
-            bundle = fit(ds, model_cfg, train_cfg, checkpoint=ckpt, resume=resume, init_from=base,
-                         on_epoch=progress.update if progress else None, on_start=on_start)
+            bundle = fit(
+                ds,
+                model_cfg,
+                train_cfg,
+                checkpoint=ckpt,
+                resume=resume,
+                init_from=base,
+                on_epoch=progress.update if progress else None,
+                on_start=on_start,
+            )
         except TrainingDiverged as exc:
             if exc.bundle is not None:
                 save_bundle(exc.bundle, output)
@@ -254,12 +475,22 @@ class _TrainProgress:
     """A rich progress bar on stderr: epoch, loss, validation RMSE, teacher forcing, time left."""
 
     def __init__(self, epochs: int):
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.progress = Progress(
-            TextColumn("epoch {task.completed}/{task.total}"), BarColumn(),
-            TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-            console=err, transient=False,
+            TextColumn("epoch {task.completed}/{task.total}"),
+            BarColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=False,
         )
         self.epochs = epochs
         self.task = None
@@ -269,8 +500,10 @@ class _TrainProgress:
         self.task = self.progress.add_task("train", total=self.epochs, completed=done, status="")
 
     def update(self, log):
-        status = (f"loss {log.train_loss:.4f}  val RMSE {log.val_rmse:.4g}{' *' if log.best else '  '}  "
-                  f"teacher forcing {log.teacher_forcing:.2f}")
+        status = (
+            f"loss {log.train_loss:.4f}  val RMSE {log.val_rmse:.4g}{' *' if log.best else '  '}  "
+            f"teacher forcing {log.teacher_forcing:.2f}"
+        )
         self.progress.update(self.task, completed=log.epoch, status=status)
 
     def stop(self):
@@ -285,12 +518,18 @@ def _render_train_summary(bundle, output: str) -> None:
     table.add_column(style="bold")
     table.add_column()
     m = bundle.model_config
-    table.add_row("model", f"{m.cell.upper()} {m.layers}x{m.hidden}, lags {m.lags}, {m.loss}, "
-                  f"{'residual' if m.residual else 'level'}, monotonic {m.monotonic}; {s['parameters']:,} parameters")
+    table.add_row(
+        "model",
+        f"{m.cell.upper()} {m.layers}x{m.hidden}, lags {m.lags}, {m.loss}, "
+        f"{'residual' if m.residual else 'level'}, monotonic {m.monotonic}; {s['parameters']:,} parameters",
+    )
     table.add_row("specimens", f"{len(s['train_specimens'])} train, {len(s['val_specimens'])} validation")
     table.add_row("epochs", f"{s['epochs_run']} run, best {s['best_epoch']} ({s['stopped']})")
-    table.add_row("validation RMSE", f"{_fmt(s['best_val_rmse'])} free-running after {s['val_context']} rows "
-                  f"(persistence: {_fmt(s['val_persistence_rmse'])})")
+    table.add_row(
+        "validation RMSE",
+        f"{_fmt(s['best_val_rmse'])} free-running after {s['val_context']} rows "
+        f"(persistence: {_fmt(s['val_persistence_rmse'])})",
+    )
     table.add_row("time", f"{s['train_seconds']:.1f} s")
     err.print(table)
 
@@ -301,12 +540,19 @@ def _fmt(x) -> str:
 
 # -- forecast --------------------------------------------------------------------------------------
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model file written by durability train.")]
-Samples = Annotated[int, typer.Option(help="Monte Carlo paths for intervals (Gaussian models); 0 = deterministic mean path.")]
+Samples = Annotated[
+    int, typer.Option(help="Monte Carlo paths for intervals (Gaussian models); 0 = deterministic mean path.")
+]
 Quantiles = Annotated[str, typer.Option(help="Comma-separated quantiles to report, e.g. 0.1,0.5,0.9.")]
-Threshold = Annotated[Optional[float], typer.Option(help="End-of-life threshold in durability units.")]
-Direction = Annotated[str, typer.Option(help="End of life when durability goes below or above the threshold.")]
+Threshold = Annotated[float | None, typer.Option(help="End-of-life threshold in durability units.")]
+Direction = Annotated[
+    str, typer.Option(help="End of life when durability goes below or above the threshold.")
+]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for the Monte Carlo paths.")]
-OutFmt = Annotated[Optional[str], typer.Option("--output-format", help="csv, parquet or jsonl for stdout (files: from the extension).")]
+OutFmt = Annotated[
+    str | None,
+    typer.Option("--output-format", help="csv, parquet or jsonl for stdout (files: from the extension)."),
+]
 
 
 def _forecast_config(samples, quantiles, threshold, direction, seed, strict=False):
@@ -317,8 +563,9 @@ def _forecast_config(samples, quantiles, threshold, direction, seed, strict=Fals
         qs = tuple(float(q) for q in _split(quantiles) or [])
     except ValueError:
         raise InputError(f"--quantiles must be numbers separated by commas, got {quantiles!r}") from None
-    cfg = ForecastConfig(samples=samples, quantiles=qs, threshold=threshold, direction=direction, seed=seed,
-                         strict=strict)
+    cfg = ForecastConfig(
+        samples=samples, quantiles=qs, threshold=threshold, direction=direction, seed=seed, strict=strict
+    )
     cfg.validate()
     return cfg
 
@@ -327,18 +574,44 @@ def _forecast_config(samples, quantiles, threshold, direction, seed, strict=Fals
 def forecast(
     data: DataArg,
     model: ModelOpt,
-    output: Annotated[str, typer.Option("--output", "-o", help="Forecast table to write; - is stdout.")] = "-",
-    horizon: Annotated[Optional[int], typer.Option(help="Forecast at most N steps after each specimen's last measurement; with --future or --hold-conditions, extend tables that have no future rows.")] = None,
-    future: Annotated[Optional[str], typer.Option(help="Table of future rows (id, time, conditions) to append to DATA.")] = None,
-    hold_conditions: Annotated[bool, typer.Option("--hold-conditions", help="With --horizon: hold each specimen's last conditions and step length.")] = False,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="Forecast table to write; - is stdout.")
+    ] = "-",
+    horizon: Annotated[
+        int | None,
+        typer.Option(
+            help="Forecast at most N steps after each specimen's last measurement; with --future or --hold-conditions, extend tables that have no future rows."
+        ),
+    ] = None,
+    future: Annotated[
+        str | None, typer.Option(help="Table of future rows (id, time, conditions) to append to DATA.")
+    ] = None,
+    hold_conditions: Annotated[
+        bool,
+        typer.Option(
+            "--hold-conditions", help="With --horizon: hold each specimen's last conditions and step length."
+        ),
+    ] = False,
     samples: Samples = 200,
     quantiles: Quantiles = "0.1,0.5,0.9",
     threshold: Threshold = None,
     direction: Direction = "below",
-    eol_out: Annotated[Optional[str], typer.Option("--eol-out", help="Write the end-of-life table (needs --threshold).")] = None,
-    paths_out: Annotated[Optional[str], typer.Option("--paths-out", help="Write the raw Monte Carlo paths (id, time, sample, value).")] = None,
-    plot: Annotated[Optional[str], typer.Option("--plot", help="Also draw the forecasts to this PNG or SVG.")] = None,
-    strict: Annotated[bool, typer.Option("--strict", help="Refuse to extrapolate beyond the conditions and step lengths seen in training.")] = False,
+    eol_out: Annotated[
+        str | None, typer.Option("--eol-out", help="Write the end-of-life table (needs --threshold).")
+    ] = None,
+    paths_out: Annotated[
+        str | None,
+        typer.Option("--paths-out", help="Write the raw Monte Carlo paths (id, time, sample, value)."),
+    ] = None,
+    plot: Annotated[
+        str | None, typer.Option("--plot", help="Also draw the forecasts to this PNG or SVG.")
+    ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="Refuse to extrapolate beyond the conditions and step lengths seen in training."
+        ),
+    ] = False,
     seed: SeedOpt = 0,
     output_format: OutFmt = None,
     fmt: Fmt = None,
@@ -367,13 +640,23 @@ def forecast(
         bundle = load_bundle(model)
         ds = load_dataset(data, fmt=fmt, schema=bundle.schema, require_target=True)
         fut = load_dataset(future, schema=bundle.schema, require_target=False) if future else None
-        result = run_forecast(bundle, ds, cfg, horizon=horizon, hold_conditions=hold_conditions, future=fut,
-                              want_paths=paths_out is not None)
+        result = run_forecast(
+            bundle,
+            ds,
+            cfg,
+            horizon=horizon,
+            hold_conditions=hold_conditions,
+            future=fut,
+            want_paths=paths_out is not None,
+        )
         if not quiet:
             _print_warnings(result.warnings)
             info = result.info
-            err.print(f"Forecast {info['rows']} rows for {info['specimens']} specimens "
-                      f"({info['samples']} samples, seed {info['seed']})", highlight=False)
+            err.print(
+                f"Forecast {info['rows']} rows for {info['specimens']} specimens "
+                f"({info['samples']} samples, seed {info['seed']})",
+                highlight=False,
+            )
         result.forecast.attrs["durability"] = result.info
         write_table(result.forecast, output, fmt=output_format)
         if eol_out and result.eol is not None:
@@ -384,8 +667,16 @@ def forecast(
             from durability_cli.plotting import plot_forecasts
 
             s = bundle.schema
-            plot_forecasts(ds.frame, result.forecast, plot, id_col=s.id_col, time_col=s.time_col, target=s.target,
-                           threshold=threshold, eol=result.eol)
+            plot_forecasts(
+                ds.frame,
+                result.forecast,
+                plot,
+                id_col=s.id_col,
+                time_col=s.time_col,
+                target=s.target,
+                threshold=threshold,
+                eol=result.eol,
+            )
 
     _run(debug, go)
 
@@ -402,18 +693,41 @@ def _print_warnings(lines: list[str], limit: int = 10) -> None:
 def evaluate(
     data: DataArg,
     model: ModelOpt,
-    context: Annotated[Optional[int], typer.Option(help="Rows observed per specimen before the forecast.")] = None,
-    context_frac: Annotated[Optional[float], typer.Option(help="Share of each specimen's rows observed before the forecast.")] = None,
-    origins: Annotated[Optional[int], typer.Option(help="K rolling cut-offs per specimen (needed for the prognostics metrics).")] = None,
-    horizon: Annotated[Optional[int], typer.Option(help="Score at most N steps after each cut-off.")] = None,
+    context: Annotated[
+        int | None, typer.Option(help="Rows observed per specimen before the forecast.")
+    ] = None,
+    context_frac: Annotated[
+        float | None, typer.Option(help="Share of each specimen's rows observed before the forecast.")
+    ] = None,
+    origins: Annotated[
+        int | None, typer.Option(help="K rolling cut-offs per specimen (needed for the prognostics metrics).")
+    ] = None,
+    horizon: Annotated[int | None, typer.Option(help="Score at most N steps after each cut-off.")] = None,
     samples: Samples = 200,
     threshold: Threshold = None,
     direction: Direction = "below",
-    baselines: Annotated[bool, typer.Option("--baselines/--no-baselines", help="Also score persistence, linear trend and exponential fit.")] = True,
-    json_out: Annotated[Optional[str], typer.Option("--json", help="Write the metrics JSON to this file instead of stdout.")] = None,
-    per_series: Annotated[Optional[str], typer.Option("--per-series", help="Write one row of scores per specimen and model.")] = None,
-    backtest_out: Annotated[Optional[str], typer.Option("--backtest-out", help="Write every forecast point (truth, prediction, quantiles, model).")] = None,
-    plot: Annotated[Optional[str], typer.Option("--plot", help="Draw the error by horizon step, model vs baselines (PNG or SVG).")] = None,
+    baselines: Annotated[
+        bool,
+        typer.Option(
+            "--baselines/--no-baselines", help="Also score persistence, linear trend and exponential fit."
+        ),
+    ] = True,
+    json_out: Annotated[
+        str | None, typer.Option("--json", help="Write the metrics JSON to this file instead of stdout.")
+    ] = None,
+    per_series: Annotated[
+        str | None, typer.Option("--per-series", help="Write one row of scores per specimen and model.")
+    ] = None,
+    backtest_out: Annotated[
+        str | None,
+        typer.Option(
+            "--backtest-out", help="Write every forecast point (truth, prediction, quantiles, model)."
+        ),
+    ] = None,
+    plot: Annotated[
+        str | None,
+        typer.Option("--plot", help="Draw the error by horizon step, model vs baselines (PNG or SVG)."),
+    ] = None,
     seed: SeedOpt = 0,
     fmt: Fmt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table on stderr.")] = False,
@@ -436,8 +750,16 @@ def evaluate(
         check_outputs([json_out, per_series, backtest_out, plot], [data if data != "-" else None, model])
         bundle = load_bundle(model)
         ds = load_dataset(data, fmt=fmt, schema=bundle.schema)
-        result = run_evaluate(bundle, ds, cfg, context=context, context_frac=context_frac, origins=origins,
-                              horizon=horizon, baselines=baselines)
+        result = run_evaluate(
+            bundle,
+            ds,
+            cfg,
+            context=context,
+            context_frac=context_frac,
+            origins=origins,
+            horizon=horizon,
+            baselines=baselines,
+        )
         text = json.dumps(to_jsonable(result.report), indent=2) + "\n"
         if json_out:
             with atomic_path(json_out) as tmp:
@@ -471,11 +793,22 @@ def _render_evaluation(report: dict) -> None:
         cov = (m.get("coverage") or {}).get("80")
         eol = (m.get("eol") or {}).get("mae")
         sk = "" if name == "model" else _fmt(skill.get(name))
-        table.add_row(name, _fmt(m.get("rmse")), _fmt(m.get("mae")), _fmt(m.get("bias")), _fmt(m.get("mase")),
-                      sk, "" if cov is None else f"{cov:.0%}", "" if eol is None else _fmt(eol))
+        table.add_row(
+            name,
+            _fmt(m.get("rmse")),
+            _fmt(m.get("mae")),
+            _fmt(m.get("bias")),
+            _fmt(m.get("mase")),
+            sk,
+            "" if cov is None else f"{cov:.0%}",
+            "" if eol is None else _fmt(eol),
+        )
     err.print(table)
-    err.print(f"{report.get('n_specimens')} specimens, {report.get('n_origins')} cut-off(s) each; "
-              "skill = 1 - RMSE_model / RMSE_baseline", highlight=False)
+    err.print(
+        f"{report.get('n_specimens')} specimens, {report.get('n_origins')} cut-off(s) each; "
+        "skill = 1 - RMSE_model / RMSE_baseline",
+        highlight=False,
+    )
 
 
 # -- inspect and plot ------------------------------------------------------------------------------
@@ -504,16 +837,23 @@ def inspect(
         table.add_column(style="bold")
         table.add_column()
         sch = info["schema"]
-        table.add_row("format", f"{info['format']} v{info['format_version']} (durability {info['package_version']})")
+        table.add_row(
+            "format", f"{info['format']} v{info['format_version']} (durability {info['package_version']})"
+        )
         table.add_row("columns", f"id {sch['id_col']}, time {sch['time_col']}, target {sch['target']}")
         table.add_row("conditions", ", ".join(sch["covariates"]) or "none")
         table.add_row("static", ", ".join(sch.get("static", [])) or "none")
         table.add_row("model", ", ".join(f"{k}={v}" for k, v in info["model_config"].items()))
         table.add_row("training", ", ".join(f"{k}={v}" for k, v in info["train_config"].items()))
         table.add_row("parameters", f"{info['parameters']:,}")
-        table.add_row("trained on", f"{s.get('source')}: {s.get('n_specimens')} specimens, {s.get('n_rows')} rows")
-        table.add_row("validation RMSE", f"{_fmt(s.get('best_val_rmse'))} (persistence {_fmt(s.get('val_persistence_rmse'))}), "
-                      f"best epoch {s.get('best_epoch')} of {s.get('epochs_run')}")
+        table.add_row(
+            "trained on", f"{s.get('source')}: {s.get('n_specimens')} specimens, {s.get('n_rows')} rows"
+        )
+        table.add_row(
+            "validation RMSE",
+            f"{_fmt(s.get('best_val_rmse'))} (persistence {_fmt(s.get('val_persistence_rmse'))}), "
+            f"best epoch {s.get('best_epoch')} of {s.get('epochs_run')}",
+        )
         for name, (lo, hi) in s.get("envelope", {}).items():
             table.add_row(f"range {name}", f"{lo:.4g} .. {hi:.4g}")
         err.print(table)
@@ -530,11 +870,17 @@ def plot_forecast_cmd(
     data: DataArg,
     model: ModelOpt,
     output: Annotated[str, typer.Option("--output", "-o", help="Picture to write (.png or .svg).")],
-    truth: Annotated[Optional[str], typer.Option(help="Table with the true values of the forecast rows, drawn as markers.")] = None,
-    specimens: Annotated[Optional[str], typer.Option(help="Comma-separated specimen ids to draw (default: the first --max).")] = None,
+    truth: Annotated[
+        str | None, typer.Option(help="Table with the true values of the forecast rows, drawn as markers.")
+    ] = None,
+    specimens: Annotated[
+        str | None, typer.Option(help="Comma-separated specimen ids to draw (default: the first --max).")
+    ] = None,
     max_specimens: Annotated[int, typer.Option("--max", help="Draw at most this many specimens.")] = 12,
-    horizon: Annotated[Optional[int], typer.Option(help="As in durability forecast.")] = None,
-    hold_conditions: Annotated[bool, typer.Option("--hold-conditions", help="As in durability forecast.")] = False,
+    horizon: Annotated[int | None, typer.Option(help="As in durability forecast.")] = None,
+    hold_conditions: Annotated[
+        bool, typer.Option("--hold-conditions", help="As in durability forecast.")
+    ] = False,
     samples: Samples = 200,
     threshold: Threshold = None,
     direction: Direction = "below",
@@ -560,9 +906,19 @@ def plot_forecast_cmd(
         result = run_forecast(bundle, ds, cfg, horizon=horizon, hold_conditions=hold_conditions)
         truth_ds = load_dataset(truth, schema=bundle.schema).frame if truth else None
         s = bundle.schema
-        plot_forecasts(ds.frame, result.forecast, output, id_col=s.id_col, time_col=s.time_col, target=s.target,
-                       truth=truth_ds, threshold=threshold, eol=result.eol, specimens=_split(specimens),
-                       max_specimens=max_specimens)
+        plot_forecasts(
+            ds.frame,
+            result.forecast,
+            output,
+            id_col=s.id_col,
+            time_col=s.time_col,
+            target=s.target,
+            truth=truth_ds,
+            threshold=threshold,
+            eol=result.eol,
+            specimens=_split(specimens),
+            max_specimens=max_specimens,
+        )
 
     _run(debug, go)
 

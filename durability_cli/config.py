@@ -4,9 +4,10 @@ into the model file, so a model always knows how it was made."""
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
+
+import tomllib
 
 from durability_cli.errors import InputError
 
@@ -39,19 +40,23 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 150  # upper bound; early stopping usually ends sooner
-    batch_size: int = 16  # specimens per optimiser step
-    lr: float = 3e-3  # Adam learning rate
+    epochs: int = 100  # upper bound (and the length of the cosine learning-rate decay)
+    batch_size: int = 8  # specimens per optimiser step; small data needs many steps
+    lr: float = 2e-3  # Adam learning rate, decayed by a cosine to 5% over the epochs
     weight_decay: float = 0.0
     clip: float = 1.0  # gradient-norm clipping: BPTT through feedback can spike
     window: int = 0  # truncated-BPTT window in steps; 0 = whole series
     val_fraction: float = 0.2  # share of specimens held out for early stopping
-    val_context: int = 0  # warm-up rows for the free-running validation; 0 = auto (20% of median length, >= 3)
-    patience: int = 25  # epochs without a better validation RMSE before stopping
-    teacher_forcing: float = 1.0  # starting probability of feeding back the measured value
-    tf_schedule: str = "linear"  # constant, linear, exponential or inverse-sigmoid
+    val_context: int = (
+        0  # warm-up rows for the free-running validation; 0 = auto (20% of median length, >= 3)
+    )
+    patience: int = 30  # epochs without a better validation RMSE before stopping
+    # Free running after a measured warm-up won on every sample: where the measurement noise is
+    # larger than the change per step, teacher forcing teaches the model to copy the noise.
+    teacher_forcing: float = 0.0  # starting probability of feeding back the measured value
+    tf_schedule: str = "constant"  # constant, linear, exponential or inverse-sigmoid
     tf_k: float = 10.0  # parameter k of the exponential / inverse-sigmoid schedules
-    tf_c: float = 0.02  # slope of the linear schedule per epoch
+    tf_c: float = 0.1  # slope of the linear schedule per epoch (1 -> 0 in 10 epochs)
     tf_min: float = 0.0  # floor of the schedule
     tf_unit: str = "epoch"  # i counts epochs or optimiser steps
     detach_feedback: bool = False  # cut the gradient through fed-back predictions (faster, usually worse)

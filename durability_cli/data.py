@@ -193,7 +193,9 @@ def to_tensors(series: Series, scaler: Scaler) -> Tensors:
     raw_dt = series.dt
     positive = raw_dt > 0
     with np.errstate(divide="ignore", invalid="ignore"):
-        dt = np.where(positive, (np.log(np.where(positive, raw_dt, 1.0)) - scaler.dt_mean) / scaler.dt_std, 0.0)
+        dt = np.where(
+            positive, (np.log(np.where(positive, raw_dt, 1.0)) - scaler.dt_mean) / scaler.dt_std, 0.0
+        )
     y = scaler.y_to_model(series.y)
     observed = np.isfinite(y)
     # The starting state must be known: a specimen whose first row is unmeasured starts from

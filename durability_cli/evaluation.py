@@ -23,8 +23,9 @@ class EvalResult:
     backtest: pd.DataFrame  # one row per forecast point and model
 
 
-def cutoffs(lengths: np.ndarray, *, context: int | None, context_frac: float | None,
-            origins: int | None) -> tuple[np.ndarray, np.ndarray]:
+def cutoffs(
+    lengths: np.ndarray, *, context: int | None, context_frac: float | None, origins: int | None
+) -> tuple[np.ndarray, np.ndarray]:
     """(specimen index, cut-off) pairs; the cut-off is the number of rows observed."""
     chosen = [x is not None for x in (context, context_frac, origins)]
     if sum(chosen) != 1:
@@ -48,9 +49,17 @@ def cutoffs(lengths: np.ndarray, *, context: int | None, context_frac: float | N
     return spec[keep], cut[keep]
 
 
-def evaluate(bundle: ModelBundle, ds: Dataset, cfg: ForecastConfig, *, context: int | None = None,
-             context_frac: float | None = None, origins: int | None = None, horizon: int | None = None,
-             baselines: bool = True) -> EvalResult:
+def evaluate(
+    bundle: ModelBundle,
+    ds: Dataset,
+    cfg: ForecastConfig,
+    *,
+    context: int | None = None,
+    context_frac: float | None = None,
+    origins: int | None = None,
+    horizon: int | None = None,
+    baselines: bool = True,
+) -> EvalResult:
     cfg.validate()
     series = to_series(ds)
     spec, cut = cutoffs(series.lengths, context=context, context_frac=context_frac, origins=origins)
@@ -79,20 +88,23 @@ def evaluate(bundle: ModelBundle, ds: Dataset, cfg: ForecastConfig, *, context: 
         hidden = hidden.take(np.flatnonzero(usable))
         truth, cut, origin, last_obs = truth[usable], cut[usable], origin[usable], last_obs[usable]
         view = view.take(np.flatnonzero(usable))
-    mean, paths = rollout(bundle, hidden, last_obs, samples=cfg.samples, seed=cfg.seed,
-                          chunk_specimens=cfg.chunk_specimens)
+    mean, paths = rollout(
+        bundle, hidden, last_obs, samples=cfg.samples, seed=cfg.seed, chunk_specimens=cfg.chunk_specimens
+    )
     T = mean.shape[1]
     truth = truth[:, :T]
     sel = np.isfinite(mean)  # [P, T] forecast rows
     p_idx, t_idx = np.nonzero(sel)
-    frame = pd.DataFrame({
-        "specimen": np.asarray(view.ids, dtype=object)[p_idx],
-        "origin": origin[p_idx],
-        "time": hidden.time[p_idx, t_idx],
-        "step": t_idx - last_obs[p_idx],
-        "y_true": truth[p_idx, t_idx],
-        "y_pred": mean[p_idx, t_idx],
-    })
+    frame = pd.DataFrame(
+        {
+            "specimen": np.asarray(view.ids, dtype=object)[p_idx],
+            "origin": origin[p_idx],
+            "time": hidden.time[p_idx, t_idx],
+            "step": t_idx - last_obs[p_idx],
+            "y_true": truth[p_idx, t_idx],
+            "y_pred": mean[p_idx, t_idx],
+        }
+    )
     qs = None
     if paths is not None:
         vals = np.moveaxis(paths, 1, 2)[sel].astype(np.float64)  # [R, S]
@@ -103,22 +115,30 @@ def evaluate(bundle: ModelBundle, ds: Dataset, cfg: ForecastConfig, *, context: 
     frame["model"] = "model"
     warm = np.isfinite(hidden.y)
     h_idx, ht_idx = np.nonzero(warm)
-    history = pd.DataFrame({
-        "specimen": np.asarray(view.ids, dtype=object)[h_idx],
-        "origin": origin[h_idx],
-        "time": hidden.time[h_idx, ht_idx],
-        "y": hidden.y[h_idx, ht_idx],
-    })
+    history = pd.DataFrame(
+        {
+            "specimen": np.asarray(view.ids, dtype=object)[h_idx],
+            "origin": origin[h_idx],
+            "time": hidden.time[h_idx, ht_idx],
+            "y": hidden.y[h_idx, ht_idx],
+        }
+    )
     frames = [frame]
     if baselines:
         future = frame[["specimen", "origin", "time", "step", "y_true"]]
         frames += [baseline_frame(history, future, name) for name in BASELINES]
     backtest = pd.concat(frames, ignore_index=True)
-    report, per_series = score_backtest(backtest, history, quantiles=qs, threshold=cfg.threshold,
-                                        direction=cfg.direction)
+    report, per_series = score_backtest(
+        backtest, history, quantiles=qs, threshold=cfg.threshold, direction=cfg.direction
+    )
     report["settings"] = {
-        "context": context, "context_frac": context_frac, "origins": origins, "horizon": horizon,
-        "samples": cfg.samples if paths is not None else 0, "seed": cfg.seed, "source": ds.source,
+        "context": context,
+        "context_frac": context_frac,
+        "origins": origins,
+        "horizon": horizon,
+        "samples": cfg.samples if paths is not None else 0,
+        "seed": cfg.seed,
+        "source": ds.source,
     }
     return EvalResult(report, per_series, backtest)
 

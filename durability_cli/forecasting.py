@@ -1,9 +1,11 @@
 """Forecasts: warm-up on each specimen's measured history, free run over its future rows.
 
-Monte Carlo paths (Gaussian models) feed back their own sampled values, as DeepAR does; all
-specimens and all samples of a chunk advance together. Each specimen's random draws come from its
-own generator (seed, specimen id), so its forecast does not depend on the other specimens in the
-table, their order or the chunk size.
+Monte Carlo paths (Gaussian models): a model trained with ``--feedback sample`` feeds each path's
+own sampled values back, as DeepAR does; a model trained free-running on its mean (the default)
+predicts the spread at each horizon step directly, and its paths are the mean path shifted by that
+spread times one draw per path. All specimens and all samples of a chunk advance together. Each
+specimen's random draws come from its own generator (seed, specimen id), so its forecast does not
+depend on the other specimens in the table, their order or the chunk size.
 """
 
 from __future__ import annotations
@@ -69,8 +71,15 @@ def specimen_noise(ids: list[str], samples: int, steps: int, seed: int) -> torch
 
 
 @torch.no_grad()
-def rollout(bundle: ModelBundle, series: Series, last_obs: np.ndarray, *, samples: int, seed: int,
-            chunk_specimens: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+def rollout(
+    bundle: ModelBundle,
+    series: Series,
+    last_obs: np.ndarray,
+    *,
+    samples: int,
+    seed: int,
+    chunk_specimens: int = 0,
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Forecast every row after ``last_obs[b]`` (the last warm-up row of specimen b).
 
     Returns the mean path [N, T] and, with samples > 0, the sample paths [N, S, T], both in
@@ -99,15 +108,35 @@ def rollout(bundle: ModelBundle, series: Series, last_obs: np.ndarray, *, sample
         block = np.full((len(sub.ids), Tc), np.nan)
         block[:, 1:] = mean
         mean_out[lo : lo + len(sub.ids), :Tc] = np.where(future, block, np.nan)
-        if S:
+        if S and bundle.train_config.feedback == "mean":
+            # Trained free-running on its mean, the model's scale is the spread of the forecast at
+            # each horizon step given the warm-up, not a one-step noise. Each path is the mean plus
+            # that spread times one draw per path: the marginal quantiles are exact and a path is a
+            # consistently fast or slow specimen, which is what end-of-life quantiles need.
+            B = len(sub.ids)
+            z = specimen_noise(sub.ids, S, 1, seed)[..., 0].numpy()  # [B, S]
+            scale = r.scale.numpy().astype(np.float64) * scaler.y_std  # [B, Tc-1]
+            block = np.full((B, S, Tc), np.nan, dtype=np.float32)
+            block[:, :, 1:] = mean[:, None, :] + scale[:, None, :] * z[:, :, None]
+            path_out[lo : lo + B, :, :Tc] = np.where(future[:, None, :], block, np.nan)
+        elif S:
+            # DeepAR-style: each path feeds back its own sampled value (models trained that way)
             B = len(sub.ids)
             noise = specimen_noise(sub.ids, S, max(Tc - 1, 0), seed).reshape(B * S, -1)  # [B*S, Tc-1]
 
             def rep(x):
                 return x.repeat_interleave(S, dim=0)
 
-            r = model(rep(t.x), rep(t.dt), rep(t.y), rep(feed), static_num=rep(t.static_num),
-                      static_cat=rep(t.static_cat), sample=True, noise=noise)
+            r = model(
+                rep(t.x),
+                rep(t.dt),
+                rep(t.y),
+                rep(feed),
+                static_num=rep(t.static_num),
+                static_cat=rep(t.static_cat),
+                sample=True,
+                noise=noise,
+            )
             paths = scaler.y_from_model(r.path.numpy()).reshape(B, S, Tc - 1)
             block = np.full((B, S, Tc), np.nan, dtype=np.float32)
             block[:, :, 1:] = paths
@@ -217,8 +246,16 @@ def extrapolation(bundle: ModelBundle, series: Series, last_obs: np.ndarray) -> 
 
 
 # -- the whole forecast ----------------------------------------------------------------------------
-def forecast(bundle: ModelBundle, ds: Dataset, cfg: ForecastConfig, *, horizon: int | None = None,
-             hold_conditions: bool = False, future: Dataset | None = None, want_paths: bool = False) -> ForecastResult:
+def forecast(
+    bundle: ModelBundle,
+    ds: Dataset,
+    cfg: ForecastConfig,
+    *,
+    horizon: int | None = None,
+    hold_conditions: bool = False,
+    future: Dataset | None = None,
+    want_paths: bool = False,
+) -> ForecastResult:
     """Forecast every specimen of ``ds`` from its measured history over its future rows."""
     cfg.validate()
     warnings: list[str] = []
@@ -229,13 +266,19 @@ def forecast(bundle: ModelBundle, ds: Dataset, cfg: ForecastConfig, *, horizon: 
     has_future = (last_obs >= 0) & (last_obs < series.lengths - 1)
     no_history = [series.ids[i] for i in np.flatnonzero(last_obs < 0)]
     if no_history:
-        raise InputError(f"{ds.source}: specimen {no_history[0]} has no measured {ds.schema.target} to warm up on"
-                         + (f" (and {len(no_history) - 1} more)" if len(no_history) > 1 else ""))
+        raise InputError(
+            f"{ds.source}: specimen {no_history[0]} has no measured {ds.schema.target} to warm up on"
+            + (f" (and {len(no_history) - 1} more)" if len(no_history) > 1 else "")
+        )
     if hold_conditions and horizon:
         if has_future.any():
-            raise InputError(f"{ds.source}: the table already has future rows; --hold-conditions only extends tables without them")
+            raise InputError(
+                f"{ds.source}: the table already has future rows; --hold-conditions only extends tables without them"
+            )
         ds = extend_with_held_conditions(ds, horizon)
-        warnings.append(f"conditions held at each specimen's last values for {horizon} steps (--hold-conditions)")
+        warnings.append(
+            f"conditions held at each specimen's last values for {horizon} steps (--hold-conditions)"
+        )
         series = to_series(ds)
         last_obs = last_observed(series)
         has_future = last_obs < series.lengths - 1
@@ -248,16 +291,20 @@ def forecast(bundle: ModelBundle, ds: Dataset, cfg: ForecastConfig, *, horizon: 
         series = limit_horizon(series, last_obs, horizon)
     skipped = [series.ids[i] for i in np.flatnonzero(~has_future)]
     if skipped:
-        warnings.append(f"{len(skipped)} specimen(s) have no future rows and are not forecast: "
-                        + ", ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else ""))
+        warnings.append(
+            f"{len(skipped)} specimen(s) have no future rows and are not forecast: "
+            + ", ".join(skipped[:5])
+            + (" ..." if len(skipped) > 5 else "")
+        )
     flag, extrap_lines = extrapolation(bundle, series, last_obs)
     if extrap_lines:
         if cfg.strict:
             raise InputError(f"{ds.source}: {extrap_lines[0]} (--strict forbids extrapolation)")
         warnings.extend(extrap_lines)
 
-    mean, paths = rollout(bundle, series, last_obs, samples=cfg.samples, seed=cfg.seed,
-                          chunk_specimens=cfg.chunk_specimens)
+    mean, paths = rollout(
+        bundle, series, last_obs, samples=cfg.samples, seed=cfg.seed, chunk_specimens=cfg.chunk_specimens
+    )
     target = ds.schema.target
     sel = np.isfinite(mean) & (series.row >= 0)  # [N, T] the forecast rows
     rows = series.row[sel]
@@ -282,19 +329,34 @@ def forecast(bundle: ModelBundle, ds: Dataset, cfg: ForecastConfig, *, horizon: 
     if want_paths and paths is not None:
         S = paths.shape[1]
         vals = np.moveaxis(paths, 1, 2)[sel]  # [R, S]
-        path_frame = pd.DataFrame({
-            ds.schema.id_col: np.repeat(out[ds.schema.id_col].to_numpy(), S) if not ds.schema.id_synthetic else "0",
-            ds.schema.time_col: np.repeat(ds.frame[ds.schema.time_col].to_numpy()[rows], S),
-            "sample": np.tile(np.arange(S), len(rows)),
-            "value": vals.reshape(-1),
-        })
-    info = {"samples": cfg.samples if paths is not None else 0, "seed": cfg.seed,
-            "quantiles": list(cfg.quantiles), "specimens": int(has_future.sum()), "rows": int(sel.sum())}
+        path_frame = pd.DataFrame(
+            {
+                ds.schema.id_col: np.repeat(out[ds.schema.id_col].to_numpy(), S)
+                if not ds.schema.id_synthetic
+                else "0",
+                ds.schema.time_col: np.repeat(ds.frame[ds.schema.time_col].to_numpy()[rows], S),
+                "sample": np.tile(np.arange(S), len(rows)),
+                "value": vals.reshape(-1),
+            }
+        )
+    info = {
+        "samples": cfg.samples if paths is not None else 0,
+        "seed": cfg.seed,
+        "quantiles": list(cfg.quantiles),
+        "specimens": int(has_future.sum()),
+        "rows": int(sel.sum()),
+    }
     return ForecastResult(out, eol, path_frame, warnings, info)
 
 
-def end_of_life(series: Series, last_obs: np.ndarray, mean: np.ndarray, paths: np.ndarray | None,
-                cfg: ForecastConfig, ds: Dataset) -> pd.DataFrame:
+def end_of_life(
+    series: Series,
+    last_obs: np.ndarray,
+    mean: np.ndarray,
+    paths: np.ndarray | None,
+    cfg: ForecastConfig,
+    ds: Dataset,
+) -> pd.DataFrame:
     """First crossing of the threshold per specimen: from the mean path and over the sample paths."""
     N, T = series.y.shape
     idx = np.arange(N)
@@ -331,7 +393,9 @@ def end_of_life(series: Series, last_obs: np.ndarray, mean: np.ndarray, paths: n
     status = np.where(past, "already past", status)
     frame["status"] = status
     if ds.schema.time_is_datetime:
-        for c in [c for c in frame.columns if c.startswith("eol_") or c in ("last_measured_time", "horizon_end")]:
+        for c in [
+            c for c in frame.columns if c.startswith("eol_") or c in ("last_measured_time", "horizon_end")
+        ]:
             frame[c] = pd.Timestamp("1970-01-01") + pd.to_timedelta(frame[c], unit="D")
         frame["rul"] = pd.to_timedelta(frame["rul"], unit="D")
     if ds.schema.id_synthetic:

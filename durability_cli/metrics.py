@@ -100,8 +100,12 @@ def interval_scores(y_true, lower, upper, level: float) -> dict:
     alpha = 1.0 - level
     width = hi - lo
     score = width + 2.0 / alpha * (np.maximum(lo - y, 0.0) + np.maximum(y - hi, 0.0))
-    return {"n": int(y.size), "coverage": _mean(((y >= lo) & (y <= hi)).astype(float)),
-            "width": _mean(width), "interval_score": _mean(score)}
+    return {
+        "n": int(y.size),
+        "coverage": _mean(((y >= lo) & (y <= hi)).astype(float)),
+        "width": _mean(width),
+        "interval_score": _mean(score),
+    }
 
 
 def pinball_loss(y_true, q_pred, q: float) -> float:
@@ -232,8 +236,9 @@ def eol_scores(pred_eol, true_eol, censor_time) -> dict:
 
 
 # -- prognostics metrics (Saxena, Celaya, Saha, Saha & Goebel 2010) --------------------------------
-def alpha_lambda(t_origins, rul_pred, rul_true, alpha: float = 0.2,
-                 lambdas: Sequence[float] = (0.25, 0.5, 0.75)) -> dict[float, float]:
+def alpha_lambda(
+    t_origins, rul_pred, rul_true, alpha: float = 0.2, lambdas: Sequence[float] = (0.25, 0.5, 0.75)
+) -> dict[float, float]:
     """alpha-lambda accuracy of one specimen's predictions made at several cut-offs.
 
     ``t_origins`` [K] prediction times, ``rul_pred`` / ``rul_true`` [K] remaining useful life there.
@@ -260,8 +265,9 @@ def alpha_lambda(t_origins, rul_pred, rul_true, alpha: float = 0.2,
     return out
 
 
-def prognostic_horizon(t_origins, rul_pred, rul_true, eol_true: float, alpha: float = 0.2, *,
-                       life_start: float = 0.0) -> float:
+def prognostic_horizon(
+    t_origins, rul_pred, rul_true, eol_true: float, alpha: float = 0.2, *, life_start: float = 0.0
+) -> float:
     """Prognostic horizon: t_EOL minus the first origin from which every later prediction stays
     within the alpha-bounds.
 
@@ -458,8 +464,9 @@ def _grouped_scores(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     d = df.loc[ok]
     e = d["y_pred"] - d["y_true"]
     s = pd.DataFrame({"abs": e.abs(), "sq": e**2, "err": e})
-    agg = s.groupby([d[k] for k in by]).agg(n=("abs", "size"), mae=("abs", "mean"),
-                                            mse=("sq", "mean"), bias=("err", "mean"))
+    agg = s.groupby([d[k] for k in by]).agg(
+        n=("abs", "size"), mae=("abs", "mean"), mse=("sq", "mean"), bias=("err", "mean")
+    )
     agg["rmse"] = np.sqrt(agg.pop("mse"))
     return agg
 
@@ -470,14 +477,17 @@ def _warmup_summary(history: pd.DataFrame) -> pd.DataFrame:
     h = h.sort_values(KEYS + ["time"], kind="stable")
     g = h.groupby(KEYS)
     change = g["y"].diff().abs()
-    return pd.DataFrame({
-        "scale": change.groupby([h[k] for k in KEYS]).mean(),
-        "t_cut": g["time"].last(), "y_cut": g["y"].last(), "t_first": g["time"].first(),
-    })
+    return pd.DataFrame(
+        {
+            "scale": change.groupby([h[k] for k in KEYS]).mean(),
+            "t_cut": g["time"].last(),
+            "y_cut": g["y"].last(),
+            "t_first": g["time"].first(),
+        }
+    )
 
 
-def _eol_per_origin(rows: pd.DataFrame, warm: pd.DataFrame, threshold: float,
-                    direction: str) -> pd.DataFrame:
+def _eol_per_origin(rows: pd.DataFrame, warm: pd.DataFrame, threshold: float, direction: str) -> pd.DataFrame:
     """First crossing of y_pred and y_true per (specimen, origin).
 
     Both paths start from the last warm-up measurement, so a crossing between the cut-off and the
@@ -502,12 +512,17 @@ def _eol_per_origin(rows: pd.DataFrame, warm: pd.DataFrame, threshold: float,
     measured = np.where(np.isfinite(true[:, 1:]), times[:, 1:], np.nan)
     # fmax ignores NaN without a warning; a forecast with no measured row gets NaN.
     censor = np.fmax.reduce(measured, axis=1) if T > 1 else np.full(G, np.nan)
-    return pd.DataFrame({
-        "t_cut": times[:, 0], "t_first": start["t_first"].to_numpy(),
-        "eol_pred": first_crossing_matrix(times, pred, threshold, direction),
-        "eol_true": first_crossing_matrix(times, true, threshold, direction),
-        "censor": censor, "already_past": _past(true[:, 0], threshold, direction),
-    }, index=keys)
+    return pd.DataFrame(
+        {
+            "t_cut": times[:, 0],
+            "t_first": start["t_first"].to_numpy(),
+            "eol_pred": first_crossing_matrix(times, pred, threshold, direction),
+            "eol_true": first_crossing_matrix(times, true, threshold, direction),
+            "censor": censor,
+            "already_past": _past(true[:, 0], threshold, direction),
+        },
+        index=keys,
+    )
 
 
 def _prognostics(eol: pd.DataFrame, alpha: float, lambdas: Sequence[float]) -> dict:
@@ -531,8 +546,7 @@ def _prognostics(eol: pd.DataFrame, alpha: float, lambdas: Sequence[float]) -> d
     return {
         "alpha": alpha,
         "n_specimens": int(ph.size),
-        "alpha_lambda": {f"{lam:g}": _mean(np.asarray(v)[np.isfinite(v)])
-                         for lam, v in hits.items()},
+        "alpha_lambda": {f"{lam:g}": _mean(np.asarray(v)[np.isfinite(v)]) for lam, v in hits.items()},
         "prognostic_horizon": _mean(ph[np.isfinite(ph)]),
         "prognostic_horizon_relative": _mean(ph_rel[np.isfinite(ph_rel)]),
         "ph_found": int(np.isfinite(ph).sum()),
@@ -559,10 +573,17 @@ def _probabilistic_scores(rows: pd.DataFrame, qcols: dict[float, str], wanted: l
     return out
 
 
-def score_backtest(frame: pd.DataFrame, history: pd.DataFrame, *,
-                   quantiles: list[float] | None = None, threshold: float | None = None,
-                   direction: str = "below", time_unit: str = "time", alpha: float = 0.2,
-                   lambdas: Sequence[float] = (0.25, 0.5, 0.75)) -> tuple[dict, pd.DataFrame]:
+def score_backtest(
+    frame: pd.DataFrame,
+    history: pd.DataFrame,
+    *,
+    quantiles: list[float] | None = None,
+    threshold: float | None = None,
+    direction: str = "below",
+    time_unit: str = "time",
+    alpha: float = 0.2,
+    lambdas: Sequence[float] = (0.25, 0.5, 0.75),
+) -> tuple[dict, pd.DataFrame]:
     """Score every model of a backtest frame; see the module docstring for both frames.
 
     ``quantiles``: the levels to score (their ``q<level>`` columns); None = every such column.
@@ -625,12 +646,21 @@ def score_backtest(frame: pd.DataFrame, history: pd.DataFrame, *,
     report = {"models": models}
     if "model" in models and len(models) > 1:
         base = models["model"]["rmse"]
-        report["skill"] = {n: 1.0 - base / models[n]["rmse"] if models[n]["rmse"] > 0 else _NAN
-                           for n in names if n != "model"}
-    report.update({"n_specimens": int(frame["specimen"].nunique()), "n_origins": n_origins,
-                   "threshold": threshold, "direction": direction, "time_unit": time_unit})
-    cols = ["model", "specimen", "n", "mae", "rmse", "bias", "mase", "eol_pred", "eol_true",
-            "eol_error"]
+        report["skill"] = {
+            n: 1.0 - base / models[n]["rmse"] if models[n]["rmse"] > 0 else _NAN
+            for n in names
+            if n != "model"
+        }
+    report.update(
+        {
+            "n_specimens": int(frame["specimen"].nunique()),
+            "n_origins": n_origins,
+            "threshold": threshold,
+            "direction": direction,
+            "time_unit": time_unit,
+        }
+    )
+    cols = ["model", "specimen", "n", "mae", "rmse", "bias", "mase", "eol_pred", "eol_true", "eol_error"]
     table = pd.concat(per_series, ignore_index=True) if per_series else pd.DataFrame(columns=cols)
     return report, table[cols]
 

@@ -71,7 +71,9 @@ class FeedbackRNN(nn.Module):
         # A linear autoregressive path from the lag differences (v_t - v_{t-k}) to the step: with
         # lags >= 2 it carries a velocity exactly, so a parabola or a steady trend needs no
         # precise arithmetic from the recurrent cell (LSTNet's "highway" idea).
-        use_skip = cfg.residual and cfg.lags > 1 and cfg.monotonic == "none"  # a free sign would break monotonicity
+        use_skip = (
+            cfg.residual and cfg.lags > 1 and cfg.monotonic == "none"
+        )  # a free sign would break monotonicity
         self.skip = nn.Linear(cfg.lags - 1, 1, bias=False) if use_skip else None
         # The scale reads a detached hidden state: it learns how wrong the mean is without pulling
         # the recurrent weights away from the mean (early free-run errors are huge, 1/scale^2 more so).
@@ -82,8 +84,9 @@ class FeedbackRNN(nn.Module):
         with torch.no_grad():  # start near "no change" so early free runs are not wild
             self.head.weight.mul_(0.1)
             self.head.bias.zero_()
-            if self.skip is not None:
+            if self.skip is not None:  # start from "keep the last step" (a straight-line trend)
                 self.skip.weight.zero_()
+                self.skip.weight[0, -1] = 1.0
 
     # -- pieces ---------------------------------------------------------------------------------
     def _static(self, static_num: torch.Tensor | None, static_cat: torch.Tensor | None, B: int):
@@ -178,7 +181,9 @@ class FeedbackRNN(nn.Module):
             mean, scale = self._head(h, lags, dt[:, :prefix])
             means.append(mean)
             scales.append(scale)
-            paths.append(self._draw(mean, scale, sample, generator, None if noise is None else noise[:, :prefix]))
+            paths.append(
+                self._draw(mean, scale, sample, generator, None if noise is None else noise[:, :prefix])
+            )
             feds.append(v)
             history = padded[:, -K:]  # [B, K] the last K fed-back values
         else:
@@ -193,10 +198,14 @@ class FeedbackRNN(nn.Module):
                 own = last_path.detach() if detach_feedback else last_path
                 v_t = torch.where(feed[:, t], y[:, t], own)  # [B]
                 history = torch.cat([history[:, 1:], v_t.unsqueeze(1)], dim=1)  # [B, K]
-            inp = self._inputs(x[:, t : t + 1], dt[:, t : t + 1], history.unsqueeze(1), feed[:, t : t + 1], static)
+            inp = self._inputs(
+                x[:, t : t + 1], dt[:, t : t + 1], history.unsqueeze(1), feed[:, t : t + 1], static
+            )
             h, state = self.rnn(inp, state)  # [B, 1, H]
             mean, scale = self._head(h, history.unsqueeze(1), dt[:, t : t + 1])
-            path = self._draw(mean, scale, sample, generator, None if noise is None else noise[:, t : t + 1])  # [B, 1]
+            path = self._draw(
+                mean, scale, sample, generator, None if noise is None else noise[:, t : t + 1]
+            )  # [B, 1]
             means.append(mean)
             scales.append(scale)
             paths.append(path)

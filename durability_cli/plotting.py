@@ -39,7 +39,15 @@ FORMATS = {".png": "png", ".svg": "svg"}
 
 # Okabe & Ito (2008), "Color Universal Design".
 BLACK, ORANGE, SKY, GREEN, YELLOW, BLUE, VERMILLION, PURPLE = (
-    "#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7")
+    "#000000",
+    "#E69F00",
+    "#56B4E9",
+    "#009E73",
+    "#F0E442",
+    "#0072B2",
+    "#D55E00",
+    "#CC79A7",
+)
 GREY = "#555555"
 
 # Baselines of durability evaluate: thin, each with its own colour and dash pattern.
@@ -123,8 +131,12 @@ def plot_forecasts(
         raise InputError(f"max_specimens must be at least 1, got {max_specimens}")
 
     tables = {"history": history, "forecast": forecast, "truth": truth, "end-of-life": eol}
-    all_ids = pd.unique(pd.concat([t[id_col].astype(str) for t in tables.values()
-                                   if t is not None and id_col in t.columns], ignore_index=True))
+    all_ids = pd.unique(
+        pd.concat(
+            [t[id_col].astype(str) for t in tables.values() if t is not None and id_col in t.columns],
+            ignore_index=True,
+        )
+    )
     if len(all_ids) == 0:
         all_ids = np.array([""])
     if specimens:
@@ -132,15 +144,20 @@ def plot_forecasts(
         for sid in specimens:
             if str(sid) not in known:
                 sample = ", ".join(list(all_ids)[:5]) + (", ..." if len(all_ids) > 5 else "")
-                raise InputError(f"specimen {sid!r} is not in the data (specimens: {sample}); "
-                                 f"check the id in column '{id_col}'")
+                raise InputError(
+                    f"specimen {sid!r} is not in the data (specimens: {sample}); "
+                    f"check the id in column '{id_col}'"
+                )
         chosen = [str(s) for s in dict.fromkeys(specimens)]
     else:
         chosen = list(all_ids[:max_specimens])
     if not chosen:
         raise InputError("no specimens to draw: the history and forecast tables are empty")
-    by_id = {name: _split_by_specimen(t, name, id_col, None if name == "end-of-life" else time_col,
-                                      chosen) for name, t in tables.items() if t is not None}
+    by_id = {
+        name: _split_by_specimen(t, name, id_col, None if name == "end-of-life" else time_col, chosen)
+        for name, t in tables.items()
+        if t is not None
+    }
 
     quantiles = _quantile_columns(forecast, target)
     line_col = quantiles.get(50.0, mean_col)
@@ -167,43 +184,93 @@ def plot_forecasts(
         hist = by_id["history"].get(sid)
         if hist is not None:
             hist = hist[hist[target].notna()]
-            ax.plot(hist[time_col], hist[target], linestyle="none", marker="o", markersize=2.5,
-                    color=GREY, label="measured", zorder=3)
+            ax.plot(
+                hist[time_col],
+                hist[target],
+                linestyle="none",
+                marker="o",
+                markersize=2.5,
+                color=GREY,
+                label="measured",
+                zorder=3,
+            )
         fc = by_id["forecast"].get(sid)
         if fc is not None and len(fc):
             x = fc[time_col].to_numpy()
             for i, (lo, hi, label) in enumerate(bands):
-                ax.fill_between(x, fc[lo].to_numpy(float), fc[hi].to_numpy(float), color=BLUE,
-                                alpha=0.18 if i == 0 else 0.25, linewidth=0, label=label, zorder=1)
-            ax.plot(x, fc[line_col].to_numpy(float), color=BLUE, linewidth=1.8, label=line_label,
-                    zorder=4)
+                ax.fill_between(
+                    x,
+                    fc[lo].to_numpy(float),
+                    fc[hi].to_numpy(float),
+                    color=BLUE,
+                    alpha=0.18 if i == 0 else 0.25,
+                    linewidth=0,
+                    label=label,
+                    zorder=1,
+                )
+            ax.plot(x, fc[line_col].to_numpy(float), color=BLUE, linewidth=1.8, label=line_label, zorder=4)
             if "extrapolated" in fc.columns:
                 flagged = fc[fc["extrapolated"].eq(True)]
                 if len(flagged):
-                    ax.plot(flagged[time_col], flagged[line_col], linestyle="none", marker="x",
-                            markersize=5, markeredgewidth=1.2, color=VERMILLION, zorder=5,
-                            label="extrapolated (outside the training range)")
+                    ax.plot(
+                        flagged[time_col],
+                        flagged[line_col],
+                        linestyle="none",
+                        marker="x",
+                        markersize=5,
+                        markeredgewidth=1.2,
+                        color=VERMILLION,
+                        zorder=5,
+                        label="extrapolated (outside the training range)",
+                    )
         tr = by_id.get("truth", {}).get(sid)
         if tr is not None:
             tr = tr[tr[target].notna()]
-            ax.plot(tr[time_col], tr[target], linestyle="none", marker="o", markersize=4.5,
-                    markerfacecolor="none", markeredgecolor=BLACK, markeredgewidth=0.9,
-                    label="true value (hidden)", zorder=4)
+            ax.plot(
+                tr[time_col],
+                tr[target],
+                linestyle="none",
+                marker="o",
+                markersize=4.5,
+                markerfacecolor="none",
+                markeredgecolor=BLACK,
+                markeredgewidth=0.9,
+                label="true value (hidden)",
+                zorder=4,
+            )
         if threshold is not None:
-            ax.axhline(threshold, color=VERMILLION, linestyle="--", linewidth=1.2,
-                       label="end-of-life threshold", zorder=2)
+            ax.axhline(
+                threshold,
+                color=VERMILLION,
+                linestyle="--",
+                linewidth=1.2,
+                label="end-of-life threshold",
+                zorder=2,
+            )
         ax.set_title(_panel_title(sid, by_id.get("end-of-life", {}).get(sid)), fontsize=10)
         row = by_id.get("end-of-life", {}).get(sid)
         if row is not None and len(row):
             row = row.iloc[0]
             if eol_interval and pd.notna(row[eol_interval[0]]) and pd.notna(row[eol_interval[1]]):
                 lo, hi = eol_interval
-                ax.axvspan(row[lo], row[hi], color=PURPLE, alpha=0.15, linewidth=0, zorder=0,
-                           label=f"end-of-life interval ({lo.removeprefix('eol_')}-"
-                                 f"{hi.removeprefix('eol_')})")
+                ax.axvspan(
+                    row[lo],
+                    row[hi],
+                    color=PURPLE,
+                    alpha=0.15,
+                    linewidth=0,
+                    zorder=0,
+                    label=f"end-of-life interval ({lo.removeprefix('eol_')}-{hi.removeprefix('eol_')})",
+                )
             if pd.notna(row["eol_time"]):
-                ax.axvline(row["eol_time"], color=PURPLE, linestyle="-.", linewidth=1.8, zorder=2,
-                           label="predicted end of life (mean path)")
+                ax.axvline(
+                    row["eol_time"],
+                    color=PURPLE,
+                    linestyle="-.",
+                    linewidth=1.8,
+                    zorder=2,
+                    label="predicted end of life (mean path)",
+                )
         _style_time_axis(ax, history[time_col])
         if index % ncols == 0:
             ax.set_ylabel(target)
@@ -218,14 +285,27 @@ def plot_forecasts(
     handles = []
     for label, h in legend.items():
         if isinstance(h, Line2D) and h.get_linestyle() == "None":
-            h = Line2D([], [], linestyle="none", marker=h.get_marker(), markersize=6,
-                       markerfacecolor=h.get_markerfacecolor(),
-                       markeredgecolor=h.get_markeredgecolor(),
-                       markeredgewidth=h.get_markeredgewidth(), label=label)
+            h = Line2D(
+                [],
+                [],
+                linestyle="none",
+                marker=h.get_marker(),
+                markersize=6,
+                markerfacecolor=h.get_markerfacecolor(),
+                markeredgecolor=h.get_markeredgecolor(),
+                markeredgewidth=h.get_markeredgewidth(),
+                label=label,
+            )
         handles.append(h)
     if handles:
-        fig.legend(handles, list(legend), loc="outside lower center", ncols=min(4, len(handles)),
-                   frameon=False, fontsize=9)
+        fig.legend(
+            handles,
+            list(legend),
+            loc="outside lower center",
+            ncols=min(4, len(handles)),
+            frameon=False,
+            fontsize=9,
+        )
     shown = ""
     if not specimens and len(all_ids) > n:
         shown = f" (first {n} of {len(all_ids)} specimens)"
@@ -253,15 +333,18 @@ def _format_time(value) -> str:
     return f"{value:.0f}" if 1e3 <= abs(value) < 1e9 else f"{value:.4g}"
 
 
-def _split_by_specimen(table: pd.DataFrame, name: str, id_col: str, time_col: str | None,
-                       chosen: list[str]) -> dict[str, pd.DataFrame]:
+def _split_by_specimen(
+    table: pd.DataFrame, name: str, id_col: str, time_col: str | None, chosen: list[str]
+) -> dict[str, pd.DataFrame]:
     """The rows of each chosen specimen, in time order when ``time_col`` is given."""
     if time_col is not None:
         table = table.iloc[np.argsort(table[time_col].to_numpy(), kind="stable")]
     if id_col not in table.columns:
         if len(chosen) > 1:
-            raise InputError(f"the {name} table has no column '{id_col}'; it is needed to tell the "
-                             f"{len(chosen)} specimens apart")
+            raise InputError(
+                f"the {name} table has no column '{id_col}'; it is needed to tell the "
+                f"{len(chosen)} specimens apart"
+            )
         return {chosen[0]: table}
     keys = table[id_col].astype(str).to_numpy()
     mask = np.isin(keys, chosen)
@@ -310,8 +393,9 @@ def _style_time_axis(ax, times: pd.Series) -> None:
 # ----------------------------------------------------------------------------- horizon errors
 
 
-def plot_horizon_errors(by_step: dict[str, list[float]], path: str | Path, *,
-                        metric: str = "RMSE", unit: str = "") -> Path:
+def plot_horizon_errors(
+    by_step: dict[str, list[float]], path: str | Path, *, metric: str = "RMSE", unit: str = ""
+) -> Path:
     """Draw the backtest error at each forecast step for the model and the baselines.
 
     Parameters
@@ -337,8 +421,10 @@ def plot_horizon_errors(by_step: dict[str, list[float]], path: str | Path, *,
     fmt = _picture_format(path)
     if not by_step:
         raise InputError("no errors to draw: by_step is empty")
-    series = {name: np.array([np.nan if v is None else v for v in values], dtype=float)
-              for name, values in by_step.items()}
+    series = {
+        name: np.array([np.nan if v is None else v for v in values], dtype=float)
+        for name, values in by_step.items()
+    }
     finite = np.concatenate([v[np.isfinite(v)] for v in series.values()])
     if finite.size == 0:
         raise InputError("no errors to draw: every value is missing")
@@ -355,11 +441,9 @@ def plot_horizon_errors(by_step: dict[str, list[float]], path: str | Path, *,
         steps = np.arange(1, len(values) + 1)
         few = len(values) <= 30  # markers help on short horizons, clutter on long ones
         if name == "model":
-            style = dict(color=BLUE, linestyle="-", marker="o", linewidth=2.6, markersize=5,
-                         zorder=5)
+            style = dict(color=BLUE, linestyle="-", marker="o", linewidth=2.6, markersize=5, zorder=5)
         else:
-            style = dict(BASELINE_STYLES.get(name) or dict(color=next(others), linestyle="-",
-                                                           marker="v"))
+            style = dict(BASELINE_STYLES.get(name) or dict(color=next(others), linestyle="-", marker="v"))
             style.update(linewidth=1.3, markersize=3.5, zorder=3)
         if not few:
             style["marker"] = None
@@ -378,8 +462,13 @@ def plot_horizon_errors(by_step: dict[str, list[float]], path: str | Path, *,
     ax.set_axisbelow(True)
     handles, labels = ax.get_legend_handles_labels()
     order = sorted(range(len(labels)), key=lambda i: labels[i] != "model")
-    fig.legend([handles[i] for i in order], [labels[i] for i in order], loc="outside right upper",
-               frameon=False, fontsize=9)
+    fig.legend(
+        [handles[i] for i in order],
+        [labels[i] for i in order],
+        loc="outside right upper",
+        frameon=False,
+        fontsize=9,
+    )
     return _save(fig, path, fmt)
 
 
@@ -414,11 +503,14 @@ def plot_training_history(history: list[dict], path: str | Path) -> Path:
     for i, entry in enumerate(history):
         missing = [k for k in keys if k not in entry]
         if missing:
-            raise InputError(f"training history entry {i} has no {', '.join(missing)}; "
-                             "re-train the model with this version of durability")
+            raise InputError(
+                f"training history entry {i} has no {', '.join(missing)}; "
+                "re-train the model with this version of durability"
+            )
     epoch, loss, rmse, forcing = (
         np.array([np.nan if e[k] is None else e[k] for e in history], dtype=float)
-        for k in ("epoch", "train_loss", "val_rmse", "teacher_forcing"))
+        for k in ("epoch", "train_loss", "val_rmse", "teacher_forcing")
+    )
     improved = [i for i, e in enumerate(history) if e["best"]]
     if improved:
         best = improved[-1]
@@ -433,16 +525,31 @@ def plot_training_history(history: list[dict], path: str | Path) -> Path:
     fig = Figure(figsize=(7.0, 5.6), dpi=DPI, layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[2.2, 1])
     right = top.twinx()
-    top.plot(epoch, loss, color=BLUE, marker="o", markersize=3, linewidth=1.6,
-             label="training loss")
-    right.plot(epoch, rmse, color=VERMILLION, marker="s", markersize=3, linewidth=1.6,
-               linestyle="--", label="validation RMSE (free-running)")
+    top.plot(epoch, loss, color=BLUE, marker="o", markersize=3, linewidth=1.6, label="training loss")
+    right.plot(
+        epoch,
+        rmse,
+        color=VERMILLION,
+        marker="s",
+        markersize=3,
+        linewidth=1.6,
+        linestyle="--",
+        label="validation RMSE (free-running)",
+    )
     if best is not None:
         top.axvline(epoch[best], color=GREY, linestyle=":", linewidth=1.2, zorder=0)
         bottom.axvline(epoch[best], color=GREY, linestyle=":", linewidth=1.2, zorder=0)
-        right.plot([epoch[best]], [rmse[best]], linestyle="none", marker="*", markersize=14,
-                   markerfacecolor=YELLOW, markeredgecolor=BLACK, zorder=6,
-                   label=f"best epoch {epoch[best]:g} (RMSE {rmse[best]:.4g}): weights kept")
+        right.plot(
+            [epoch[best]],
+            [rmse[best]],
+            linestyle="none",
+            marker="*",
+            markersize=14,
+            markerfacecolor=YELLOW,
+            markeredgecolor=BLACK,
+            zorder=6,
+            label=f"best epoch {epoch[best]:g} (RMSE {rmse[best]:.4g}): weights kept",
+        )
     for ax, values in ((top, loss), (right, rmse)):
         finite = values[np.isfinite(values)]
         if finite.size and finite.min() > 0 and finite.max() / finite.min() > 100:
@@ -455,8 +562,14 @@ def plot_training_history(history: list[dict], path: str | Path) -> Path:
     top.grid(True, color="#dddddd", linewidth=0.6)
     top.set_axisbelow(True)
     handles = top.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
-    fig.legend(handles, [h.get_label() for h in handles], loc="outside lower center", ncols=2,
-               frameon=False, fontsize=9)
+    fig.legend(
+        handles,
+        [h.get_label() for h in handles],
+        loc="outside lower center",
+        ncols=2,
+        frameon=False,
+        fontsize=9,
+    )
 
     bottom.step(epoch, forcing, where="mid", color=GREEN, linewidth=1.8)
     bottom.fill_between(epoch, forcing, step="mid", color=GREEN, alpha=0.15, linewidth=0)
@@ -482,8 +595,10 @@ def _picture_format(path: Path) -> str:
 def _require(table: pd.DataFrame, name: str, columns: list[str]) -> None:
     missing = [c for c in columns if c not in table.columns]
     if missing:
-        raise InputError(f"the {name} table has no column {', '.join(map(repr, missing))}; "
-                         f"it has {', '.join(map(str, table.columns))}")
+        raise InputError(
+            f"the {name} table has no column {', '.join(map(repr, missing))}; "
+            f"it has {', '.join(map(str, table.columns))}"
+        )
 
 
 def _save(fig, path: Path, fmt: str) -> Path:
@@ -492,8 +607,15 @@ def _save(fig, path: Path, fmt: str) -> Path:
     # No date stamp and fixed element ids, so that the same figure gives the same SVG file.
     metadata = {"Date": None} if fmt == "svg" else None
     with _atomic_path(path) as tmp, matplotlib.rc_context({"svg.hashsalt": "durability"}):
-        fig.savefig(tmp, format=fmt, dpi=DPI, metadata=metadata, facecolor="white",
-                    bbox_inches="tight", pad_inches=0.1)
+        fig.savefig(
+            tmp,
+            format=fmt,
+            dpi=DPI,
+            metadata=metadata,
+            facecolor="white",
+            bbox_inches="tight",
+            pad_inches=0.1,
+        )
     return path
 
 

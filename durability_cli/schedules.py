@@ -35,5 +35,7 @@ def teacher_forcing_ratio(
             raise ValueError("the inverse-sigmoid schedule needs k >= 1 (e.g. --tf-k 10)")
         p = start * k / (k + math.exp(min(i / k, 700.0)))
     else:
-        raise ValueError(f"unknown teacher-forcing schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        raise ValueError(
+            f"unknown teacher-forcing schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}"
+        )
     return float(min(1.0, max(minimum, p)))

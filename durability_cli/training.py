@@ -28,7 +28,15 @@ from durability_cli.artifact import (
     read_safetensors,
 )
 from durability_cli.config import ModelConfig, TrainConfig, as_dict
-from durability_cli.data import Scaler, Series, Tensors, fit_scaler, slice_tensors, to_series, to_tensors
+from durability_cli.data import (
+    Scaler,
+    Series,
+    Tensors,
+    fit_scaler,
+    slice_tensors,
+    to_series,
+    to_tensors,
+)
 from durability_cli.errors import InputError, TrainingError
 from durability_cli.io import atomic_path
 from durability_cli.model import FeedbackRNN
@@ -117,9 +125,15 @@ def rollout_loss(
 ) -> torch.Tensor:
     """Loss of one rollout over the rows that have a measured target (padding never counts)."""
     r = model(
-        t.x, t.dt, t.y, feed,
-        static_num=t.static_num, static_cat=t.static_cat,
-        sample=cfg.feedback == "sample", generator=gen, detach_feedback=cfg.detach_feedback,
+        t.x,
+        t.dt,
+        t.y,
+        feed,
+        static_num=t.static_num,
+        static_cat=t.static_cat,
+        sample=cfg.feedback == "sample",
+        generator=gen,
+        detach_feedback=cfg.detach_feedback,
     )
     target = t.y[:, 1:]  # [B, T-1]
     mask = (t.observed & t.valid)[:, 1:]  # [B, T-1]
@@ -265,10 +279,15 @@ def train(
         _load_checkpoint(state, resume, model_cfg, cfg, data_hash)
 
     if on_start:
-        on_start({
-            "n_train": len(train_idx), "n_val": len(val_idx), "context": context,
-            "parameters": sum(p.numel() for p in model.parameters()), "start_epoch": state.epoch,
-        })
+        on_start(
+            {
+                "n_train": len(train_idx),
+                "n_val": len(val_idx),
+                "context": context,
+                "parameters": sum(p.numel() for p in model.parameters()),
+                "start_epoch": state.epoch,
+            }
+        )
 
     started = time.perf_counter()
     stop_reason = "max epochs"
@@ -291,16 +310,46 @@ def train(
             f"training interrupted after {state.epoch} complete epoch(s); the checkpoint holds them{where}"
         ) from None
     except _Diverged as exc:
-        bundle = _bundle(state, ds, scaler, model_cfg, cfg, series, train_idx, val_idx, context,
-                         time.perf_counter() - started, f"diverged: {exc}") if state.best_state else None
-        kept = f"; the best weights (epoch {state.best_epoch}, validation RMSE {state.best_rmse:.4g}) are kept" if bundle else ""
+        bundle = (
+            _bundle(
+                state,
+                ds,
+                scaler,
+                model_cfg,
+                cfg,
+                series,
+                train_idx,
+                val_idx,
+                context,
+                time.perf_counter() - started,
+                f"diverged: {exc}",
+            )
+            if state.best_state
+            else None
+        )
+        kept = (
+            f"; the best weights (epoch {state.best_epoch}, validation RMSE {state.best_rmse:.4g}) are kept"
+            if bundle
+            else ""
+        )
         raise TrainingDiverged(
             f"training diverged at epoch {state.epoch + 1} ({exc}){kept}; try a lower --lr (now {cfg.lr:g}) "
             f"or a tighter --clip (now {cfg.clip:g})",
             bundle,
         ) from None
-    return _bundle(state, ds, scaler, model_cfg, cfg, series, train_idx, val_idx, context,
-                   time.perf_counter() - started, stop_reason)
+    return _bundle(
+        state,
+        ds,
+        scaler,
+        model_cfg,
+        cfg,
+        series,
+        train_idx,
+        val_idx,
+        context,
+        time.perf_counter() - started,
+        stop_reason,
+    )
 
 
 class _Diverged(Exception):
@@ -313,16 +362,24 @@ def _numeric_static(ds: Dataset) -> set[str]:
     return {c for c in ds.schema.static if pd.api.types.is_numeric_dtype(ds.frame[c])}
 
 
-def _run_epoch(state: TrainState, train_t: Tensors, train_len: torch.Tensor, val_t: Tensors,
-               scaler: Scaler, context: int, cfg: TrainConfig) -> EpochLog:
+def _run_epoch(
+    state: TrainState,
+    train_t: Tensors,
+    train_len: torch.Tensor,
+    val_t: Tensors,
+    scaler: Scaler,
+    context: int,
+    cfg: TrainConfig,
+) -> EpochLog:
     t0 = time.perf_counter()
     model, gen = state.model, state.gen
     model.train()
     B = train_t.y.shape[0]
     order = torch.randperm(B, generator=gen)
     losses, fed_measured, eligible = [], 0, 0
-    p = teacher_forcing_ratio(cfg.tf_schedule, state.epoch, start=cfg.teacher_forcing, k=cfg.tf_k,
-                              c=cfg.tf_c, minimum=cfg.tf_min)
+    p = teacher_forcing_ratio(
+        cfg.tf_schedule, state.epoch, start=cfg.teacher_forcing, k=cfg.tf_k, c=cfg.tf_c, minimum=cfg.tf_min
+    )
     # cosine learning-rate decay over the planned epochs: a pure function of the epoch, so a
     # resumed run follows the same curve without extra state
     lr = cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * state.epoch / max(cfg.epochs, 1))))
@@ -334,8 +391,14 @@ def _run_epoch(state: TrainState, train_t: Tensors, train_len: torch.Tensor, val
         batch = slice_tensors(train_t, idx, 0, int(lengths.max()))
         batch = _window(batch, lengths, cfg.window, gen)
         if cfg.tf_unit == "step":
-            p = teacher_forcing_ratio(cfg.tf_schedule, state.step, start=cfg.teacher_forcing, k=cfg.tf_k,
-                                      c=cfg.tf_c, minimum=cfg.tf_min)
+            p = teacher_forcing_ratio(
+                cfg.tf_schedule,
+                state.step,
+                start=cfg.teacher_forcing,
+                k=cfg.tf_k,
+                c=cfg.tf_c,
+                minimum=cfg.tf_min,
+            )
         Bb, T = batch.y.shape
         # a random warm-up per specimen, always fed measured values, as in forecasting
         ctx = 1 + (torch.rand(Bb, generator=gen) * context).long()  # [Bb] in 1..context
@@ -368,14 +431,21 @@ def _run_epoch(state: TrainState, train_t: Tensors, train_len: torch.Tensor, val
     else:
         state.stale += 1
     log = EpochLog(
-        epoch=state.epoch, train_loss=float(np.mean(losses)), val_rmse=val_rmse, teacher_forcing=p,
-        fed_measured=fed_measured / eligible if eligible else 0.0, seconds=time.perf_counter() - t0, best=best,
+        epoch=state.epoch,
+        train_loss=float(np.mean(losses)),
+        val_rmse=val_rmse,
+        teacher_forcing=p,
+        fed_measured=fed_measured / eligible if eligible else 0.0,
+        seconds=time.perf_counter() - t0,
+        best=best,
     )
     state.history.append(log.__dict__.copy())
     return log
 
 
-def _bundle(state, ds, scaler, model_cfg, cfg, series, train_idx, val_idx, context, seconds, reason) -> ModelBundle:
+def _bundle(
+    state, ds, scaler, model_cfg, cfg, series, train_idx, val_idx, context, seconds, reason
+) -> ModelBundle:
     model = state.model
     if state.best_state is not None:
         model.load_state_dict(state.best_state)
@@ -454,9 +524,13 @@ def save_checkpoint(state: TrainState, path, model_cfg, cfg, data_hash: str, met
 def _load_checkpoint(state: TrainState, path, model_cfg, cfg, data_hash: str) -> None:
     tensors, info = read_safetensors(path, expect=CHECKPOINT_FORMAT)
     if info.get("data") != data_hash:
-        raise InputError(f"{path}: this checkpoint was made on a different table; resume with the same data, or start anew without --resume")
+        raise InputError(
+            f"{path}: this checkpoint was made on a different table; resume with the same data, or start anew without --resume"
+        )
     if info.get("model_config") != as_dict(model_cfg):
-        raise InputError(f"{path}: this checkpoint was made with other model options; resume with the same options")
+        raise InputError(
+            f"{path}: this checkpoint was made with other model options; resume with the same options"
+        )
     saved_cfg = dict(info.get("train_config", {}))
     now = as_dict(cfg)
     for key in ("epochs", "patience"):  # a resumed run may be given more epochs or patience
@@ -464,7 +538,9 @@ def _load_checkpoint(state: TrainState, path, model_cfg, cfg, data_hash: str) ->
         now.pop(key, None)
     if saved_cfg != now:
         diff = sorted(k for k in now if saved_cfg.get(k) != now[k])
-        raise InputError(f"{path}: this checkpoint was made with other training options ({', '.join(diff)}); resume with the same options")
+        raise InputError(
+            f"{path}: this checkpoint was made with other training options ({', '.join(diff)}); resume with the same options"
+        )
     state.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
     state.best_state = best or None

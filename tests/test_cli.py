@@ -136,8 +136,14 @@ def test_forecast_rows_quantiles_and_repeatability(model, small_coating, tmp_pat
     assert r.exit_code == 0, r.output
     fc = pd.read_csv(pd.io.common.StringIO(r.stdout))
     assert len(fc) == 12 * 30  # every hidden row, nothing else
-    assert list(fc.columns[:6]) == ["specimen_id", "time", "durability_mean", "durability_p10",
-                                    "durability_p50", "durability_p90"]
+    assert list(fc.columns[:6]) == [
+        "specimen_id",
+        "time",
+        "durability_mean",
+        "durability_p10",
+        "durability_p50",
+        "durability_p90",
+    ]
     assert (fc.durability_p10 <= fc.durability_p50).all() and (fc.durability_p50 <= fc.durability_p90).all()
     again = invoke("forecast", plan, "-m", model, "--samples", "50", "--seed", "3")
     assert again.stdout == r.stdout
@@ -147,9 +153,9 @@ def test_forecast_rows_quantiles_and_repeatability(model, small_coating, tmp_pat
 
 def test_forecast_samples_zero_is_the_mean_path(model, small_coating, tmp_path):
     from durability_cli.artifact import load_bundle
+    from durability_cli.data import to_series
     from durability_cli.forecasting import last_observed, rollout
     from durability_cli.schema import load_dataset
-    from durability_cli.data import to_series
 
     plan = tmp_path / "plan.csv"
     plan_from(pd.read_csv(small_coating), 30).to_csv(plan, index=False)
@@ -179,15 +185,20 @@ def test_forecast_independent_of_order_and_chunking(model, small_coating, tmp_pa
     cfg = ForecastConfig(samples=20, seed=1)
     fa = forecast(bundle, load_dataset(str(a), schema=bundle.schema), cfg).forecast
     fb = forecast(bundle, load_dataset(str(b), schema=bundle.schema), cfg).forecast
-    fc = forecast(bundle, load_dataset(str(a), schema=bundle.schema),
-                  ForecastConfig(samples=20, seed=1, chunk_specimens=5)).forecast
+    fc = forecast(
+        bundle,
+        load_dataset(str(a), schema=bundle.schema),
+        ForecastConfig(samples=20, seed=1, chunk_specimens=5),
+    ).forecast
     for other in (fb, fc):
         pd.testing.assert_frame_equal(fa, other, rtol=1e-4, atol=1e-5)
     # one specimen alone gives the same numbers as inside the full table
     one = tmp_path / "one.csv"
     df[df.specimen_id == "C003"].to_csv(one, index=False)
     f1 = forecast(bundle, load_dataset(str(one), schema=bundle.schema), cfg).forecast
-    np.testing.assert_allclose(f1.durability_mean, fa[fa.specimen_id == "C003"].durability_mean, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        f1.durability_mean, fa[fa.specimen_id == "C003"].durability_mean, rtol=1e-4, atol=1e-5
+    )
 
 
 def test_future_rows_equal_horizon_with_future_file(model, small_coating, tmp_path):
@@ -202,15 +213,27 @@ def test_future_rows_equal_horizon_with_future_file(model, small_coating, tmp_pa
     history.to_csv(tmp_path / "history.csv", index=False)
     future.to_csv(tmp_path / "future.csv", index=False)
     r1 = invoke("forecast", plan_path, "-m", model, "--samples", "0")
-    r2 = invoke("forecast", tmp_path / "history.csv", "-m", model, "--samples", "0", "--horizon", "10",
-                "--future", tmp_path / "future.csv")
+    r2 = invoke(
+        "forecast",
+        tmp_path / "history.csv",
+        "-m",
+        model,
+        "--samples",
+        "0",
+        "--horizon",
+        "10",
+        "--future",
+        tmp_path / "future.csv",
+    )
     assert r1.exit_code == 0 and r2.exit_code == 0, r1.output + r2.output
     assert r1.stdout == r2.stdout
 
 
 def test_hold_conditions_extends_with_last_spacing(model, small_coating, tmp_path):
     df = pd.read_csv(small_coating)
-    r = invoke("forecast", small_coating, "-m", model, "--horizon", "5", "--hold-conditions", "--samples", "0")
+    r = invoke(
+        "forecast", small_coating, "-m", model, "--horizon", "5", "--hold-conditions", "--samples", "0"
+    )
     assert r.exit_code == 0, r.output
     assert "conditions held" in r.stderr
     fc = pd.read_csv(pd.io.common.StringIO(r.stdout))
@@ -233,8 +256,20 @@ def test_end_of_life_table(model, small_coating, tmp_path):
     plan = tmp_path / "plan.csv"
     plan_from(pd.read_csv(small_coating), 20).to_csv(plan, index=False)
     eol = tmp_path / "eol.csv"
-    r = invoke("forecast", plan, "-m", model, "--threshold", "0.9", "--eol-out", eol, "--samples", "40",
-               "-o", tmp_path / "fc.parquet")
+    r = invoke(
+        "forecast",
+        plan,
+        "-m",
+        model,
+        "--threshold",
+        "0.9",
+        "--eol-out",
+        eol,
+        "--samples",
+        "40",
+        "-o",
+        tmp_path / "fc.parquet",
+    )
     assert r.exit_code == 0, r.output
     table = pd.read_csv(eol)
     assert len(table) == 12
@@ -264,8 +299,22 @@ def test_extrapolation_is_flagged_and_strict_refuses(model, small_coating, tmp_p
 def test_evaluate_json_keys_and_files(model, small_coating, tmp_path):
     per = tmp_path / "per.csv"
     png = tmp_path / "err.png"
-    r = invoke("evaluate", small_coating, "-m", model, "--context", "30", "--threshold", "0.9",
-               "--samples", "30", "--per-series", per, "--plot", png)
+    r = invoke(
+        "evaluate",
+        small_coating,
+        "-m",
+        model,
+        "--context",
+        "30",
+        "--threshold",
+        "0.9",
+        "--samples",
+        "30",
+        "--per-series",
+        per,
+        "--plot",
+        png,
+    )
     assert r.exit_code == 0, r.output
     report = json.loads(r.stdout)
     assert set(report["models"]) == {"model", "persistence", "linear", "exponential"}
@@ -287,9 +336,24 @@ def test_evaluate_needs_exactly_one_cutoff_option(model, small_coating):
 def test_plot_commands_write_pngs(model, small_coating, tmp_path):
     plan = tmp_path / "plan.csv"
     plan_from(pd.read_csv(small_coating), 30).to_csv(plan, index=False)
-    for args in (["plot", "forecast", plan, "-m", model, "-o", tmp_path / "f.png", "--threshold", "0.9",
-                  "--samples", "20", "--max", "4"],
-                 ["plot", "history", model, "-o", tmp_path / "h.png"]):
+    for args in (
+        [
+            "plot",
+            "forecast",
+            plan,
+            "-m",
+            model,
+            "-o",
+            tmp_path / "f.png",
+            "--threshold",
+            "0.9",
+            "--samples",
+            "20",
+            "--max",
+            "4",
+        ],
+        ["plot", "history", model, "-o", tmp_path / "h.png"],
+    ):
         r = invoke(*args)
         assert r.exit_code == 0, r.output
         png = Path(args[args.index("-o") + 1]).read_bytes()

@@ -73,8 +73,12 @@ def test_crps_from_quantiles_approximates_the_gaussian_closed_form():
 
 
 def test_to_jsonable_turns_nan_into_none():
-    obj = {"a": np.float32(1.5), "b": [np.nan, np.int64(3)], 2: np.array([1.0, np.inf]),
-           "c": (np.bool_(True), None)}
+    obj = {
+        "a": np.float32(1.5),
+        "b": [np.nan, np.int64(3)],
+        2: np.array([1.0, np.inf]),
+        "c": (np.bool_(True), None),
+    }
     out = M.to_jsonable(obj)
     assert out == {"a": 1.5, "b": [None, 3], "2": [1.0, None], "c": [True, None]}
     json.dumps(out, allow_nan=False)
@@ -196,9 +200,13 @@ def test_exponential_baseline_recovers_exact_exponentials():
 def test_exponential_baseline_never_raises(n, kind, seed):
     rng = np.random.default_rng(seed)
     t = np.arange(float(n))
-    y = {"flat": np.full(n, 0.7), "noisy": rng.normal(0.5, 0.3, n),
-         "negative": -rng.uniform(1, 2, n), "spiky": rng.choice([0.0, 1e12], n),
-         "duplicate-times": rng.normal(size=n)}[kind]
+    y = {
+        "flat": np.full(n, 0.7),
+        "noisy": rng.normal(0.5, 0.3, n),
+        "negative": -rng.uniform(1, 2, n),
+        "spiky": rng.choice([0.0, 1e12], n),
+        "duplicate-times": rng.normal(size=n),
+    }[kind]
     if kind == "duplicate-times":
         t = np.zeros(n)
     y[rng.random(n) < 0.2] = np.nan
@@ -213,11 +221,23 @@ def test_exponential_baseline_never_raises(n, kind, seed):
 
 def _history_and_future():
     """Specimen A decays through 0.5 at t = 4.5; B stays at 0.9 (censored at t = 5)."""
-    history = pd.DataFrame({"specimen": ["A"] * 3 + ["B"] * 3, "origin": 0,
-                            "time": [0.0, 1.0, 2.0] * 2, "y": [1.0, 0.9, 0.8, 1.0, 1.0, 1.0]})
-    future = pd.DataFrame({"specimen": ["A"] * 3 + ["B"] * 3, "origin": 0,
-                           "time": [3.0, 4.0, 5.0] * 2, "step": [1, 2, 3] * 2,
-                           "y_true": [0.7, 0.6, 0.4, 0.9, 0.9, 0.9]})
+    history = pd.DataFrame(
+        {
+            "specimen": ["A"] * 3 + ["B"] * 3,
+            "origin": 0,
+            "time": [0.0, 1.0, 2.0] * 2,
+            "y": [1.0, 0.9, 0.8, 1.0, 1.0, 1.0],
+        }
+    )
+    future = pd.DataFrame(
+        {
+            "specimen": ["A"] * 3 + ["B"] * 3,
+            "origin": 0,
+            "time": [3.0, 4.0, 5.0] * 2,
+            "step": [1, 2, 3] * 2,
+            "y_true": [0.7, 0.6, 0.4, 0.9, 0.9, 0.9],
+        }
+    )
     return history, future
 
 
@@ -228,12 +248,19 @@ def test_baseline_frame_matches_the_per_series_functions(name):
     for spec in ["s1", "s2", "s3"]:
         for origin, cut in enumerate([1, 4, 15]):
             t = np.arange(cut, dtype=float)
-            rows.append(pd.DataFrame({"specimen": spec, "origin": origin, "time": t,
-                                      "y": np.exp(-0.1 * t) + rng.normal(0, 0.01, cut)}))
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "specimen": spec,
+                        "origin": origin,
+                        "time": t,
+                        "y": np.exp(-0.1 * t) + rng.normal(0, 0.01, cut),
+                    }
+                )
+            )
     history = pd.concat(rows, ignore_index=True)
     history.loc[5, "y"] = np.nan
-    future = history.drop(columns="y").assign(time=lambda d: d["time"] + 20.0, step=1,
-                                              y_true=0.0).iloc[::-1]
+    future = history.drop(columns="y").assign(time=lambda d: d["time"] + 20.0, step=1, y_true=0.0).iloc[::-1]
     out = M.baseline_frame(history, future, name)
     assert out.index.equals(future.index) and (out["model"] == name).all()
     for (spec, origin), grp in out.groupby(["specimen", "origin"]):
@@ -268,9 +295,19 @@ def test_score_backtest_on_a_hand_built_frame():
     assert m["pinball"]["0.1"] == approx(M.pinball_loss(future["y_true"], model["q0.1"], 0.1))
     assert m["crps"] == approx(m["pinball"]["0.1"] + m["pinball"]["0.9"])
     # EOL: A crosses at 4.0 (forecast) vs 4.5 (truth); B's forecast crosses at 4.5, truth never
-    assert m["eol"] == {"n": 2, "both_cross": 1, "only_pred": 1, "only_true": 0, "neither": 0,
-                        "mae": approx(0.5), "bias": approx(-0.5), "mae_lower_bound": approx(0.5),
-                        "already_past": 0, "unmeasured": 0, "time_unit": "time"}
+    assert m["eol"] == {
+        "n": 2,
+        "both_cross": 1,
+        "only_pred": 1,
+        "only_true": 0,
+        "neither": 0,
+        "mae": approx(0.5),
+        "bias": approx(-0.5),
+        "mae_lower_bound": approx(0.5),
+        "already_past": 0,
+        "unmeasured": 0,
+        "time_unit": "time",
+    }
     assert "prognostics" not in m  # one cut-off only
     p = report["models"]["persistence"]
     assert "coverage" not in p and "pinball" not in p
@@ -278,8 +315,18 @@ def test_score_backtest_on_a_hand_built_frame():
     assert p["eol"]["mae_lower_bound"] == approx((5 - 4.5 + 0) / 2)
     assert report["skill"]["persistence"] == approx(1 - m["rmse"] / p["rmse"])
 
-    assert list(per_series.columns) == ["model", "specimen", "n", "mae", "rmse", "bias", "mase",
-                                        "eol_pred", "eol_true", "eol_error"]
+    assert list(per_series.columns) == [
+        "model",
+        "specimen",
+        "n",
+        "mae",
+        "rmse",
+        "bias",
+        "mase",
+        "eol_pred",
+        "eol_true",
+        "eol_error",
+    ]
     row = per_series.set_index(["model", "specimen"])
     assert row.loc[("model", "A"), "eol_error"] == approx(-0.5)
     assert row.loc[("model", "B"), "eol_pred"] == approx(4.5)
@@ -315,14 +362,21 @@ def test_score_backtest_prognostics_with_rolling_origins():
     y = 1.0 - 0.01 * t  # reaches 0.5 at t = 50
     hist, fut = [], []
     for origin, cut in enumerate([10, 20, 30, 40, 60]):  # the last cut-off is after end of life
-        hist.append(pd.DataFrame({"specimen": "A", "origin": origin, "time": t[:cut],
-                                  "y": y[:cut]}))
-        fut.append(pd.DataFrame({"specimen": "A", "origin": origin, "time": t[cut:],
-                                 "step": np.arange(1, 101 - cut), "y_true": y[cut:]}))
+        hist.append(pd.DataFrame({"specimen": "A", "origin": origin, "time": t[:cut], "y": y[:cut]}))
+        fut.append(
+            pd.DataFrame(
+                {
+                    "specimen": "A",
+                    "origin": origin,
+                    "time": t[cut:],
+                    "step": np.arange(1, 101 - cut),
+                    "y_true": y[cut:],
+                }
+            )
+        )
     history, future = pd.concat(hist), pd.concat(fut, ignore_index=True)
     late = future["origin"] == 0  # the first forecast crosses at 59 instead of 50
-    frame = future.assign(y_pred=np.where(late, 1.0 - 0.01 * (future["time"] - 9),
-                                          future["y_true"]))
+    frame = future.assign(y_pred=np.where(late, 1.0 - 0.01 * (future["time"] - 9), future["y_true"]))
     report, _ = M.score_backtest(frame, history, threshold=0.5, lambdas=(0.0, 0.25, 0.5))
     eol = report["models"]["model"]["eol"]
     assert eol["already_past"] == 1 and eol["both_cross"] == 4

@@ -149,7 +149,11 @@ def test_schedules(schedule, i, kwargs, expected):
 
 
 def test_schedules_decrease_over_training():
-    for schedule, kw in [("linear", {"c": 0.1}), ("exponential", {"k": 0.9}), ("inverse-sigmoid", {"k": 5.0})]:
+    for schedule, kw in [
+        ("linear", {"c": 0.1}),
+        ("exponential", {"k": 0.9}),
+        ("inverse-sigmoid", {"k": 5.0}),
+    ]:
         values = [teacher_forcing_ratio(schedule, i, **kw) for i in range(30)]
         assert all(a >= b for a, b in zip(values, values[1:], strict=False))
         assert values[0] > values[-1]

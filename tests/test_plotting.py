@@ -28,38 +28,69 @@ def tables(n_specimens: int = 3, *, datetime: bool = False):
             time = pd.Timestamp("2024-01-01") + pd.to_timedelta(steps * 7, unit="D")
         clean = 1.0 - (0.04 + 0.01 * i) * steps
         measured = np.where(steps < 8, clean + rng.normal(0, 0.01, 12), np.nan)
-        history.append(pd.DataFrame({"specimen_id": sid, "time": time, "durability": measured,
-                                     "temperature": 20.0}))
+        history.append(
+            pd.DataFrame({"specimen_id": sid, "time": time, "durability": measured, "temperature": 20.0})
+        )
         mean = clean[8:]
         spread = 0.02 * np.arange(1, 5)
-        forecast.append(pd.DataFrame({
-            "specimen_id": sid, "time": time[8:], "durability_mean": mean,
-            "durability_p10": mean - spread, "durability_p25": mean - spread / 2,
-            "durability_p50": mean, "durability_p75": mean + spread / 2,
-            "durability_p90": mean + spread, "extrapolated": [False, False, True, True],
-        }))
+        forecast.append(
+            pd.DataFrame(
+                {
+                    "specimen_id": sid,
+                    "time": time[8:],
+                    "durability_mean": mean,
+                    "durability_p10": mean - spread,
+                    "durability_p25": mean - spread / 2,
+                    "durability_p50": mean,
+                    "durability_p75": mean + spread / 2,
+                    "durability_p90": mean + spread,
+                    "extrapolated": [False, False, True, True],
+                }
+            )
+        )
         truth.append(pd.DataFrame({"specimen_id": sid, "time": time[8:], "durability": clean[8:]}))
-        eol.append({"specimen_id": sid, "eol_time": time[9], "eol_p10": time[8],
-                    "eol_p90": time[11], "status": "crosses"})
+        eol.append(
+            {
+                "specimen_id": sid,
+                "eol_time": time[9],
+                "eol_p10": time[8],
+                "eol_p90": time[11],
+                "status": "crosses",
+            }
+        )
     return pd.concat(history), pd.concat(forecast), pd.concat(truth), pd.DataFrame(eol)
 
 
 def training_history():
-    return [dict(epoch=e, train_loss=1.0 / e, val_rmse=[0.3, 0.2, 0.15, 0.16, 0.18][e - 1],
-                 teacher_forcing=max(0.0, 1 - e / 4), best=e <= 3, fed_measured=0.5, seconds=0.1)
-            for e in range(1, 6)]
+    return [
+        dict(
+            epoch=e,
+            train_loss=1.0 / e,
+            val_rmse=[0.3, 0.2, 0.15, 0.16, 0.18][e - 1],
+            teacher_forcing=max(0.0, 1 - e / 4),
+            best=e <= 3,
+            fed_measured=0.5,
+            seconds=0.1,
+        )
+        for e in range(1, 6)
+    ]
 
 
-ERRORS = {"model": [0.01, 0.02, 0.03, 0.04], "persistence": [0.02, 0.05, 0.08, 0.1],
-          "linear": [0.015, 0.04, 0.09, 0.2], "exponential": [0.012, 0.03, 0.05, 0.07]}
+ERRORS = {
+    "model": [0.01, 0.02, 0.03, 0.04],
+    "persistence": [0.02, 0.05, 0.08, 0.1],
+    "linear": [0.015, 0.04, 0.09, 0.2],
+    "exponential": [0.012, 0.03, 0.05, 0.07],
+}
 
 
 def draw(kind: str, path, **extra):
     """Draw one of the three figures with the tiny data above."""
     if kind == "forecast":
         history, forecast, truth, eol = tables()
-        return plot_forecasts(history, forecast, path, **COLUMNS, truth=truth, threshold=0.8,
-                              eol=eol, **extra)
+        return plot_forecasts(
+            history, forecast, path, **COLUMNS, truth=truth, threshold=0.8, eol=eol, **extra
+        )
     if kind == "horizon":
         return plot_horizon_errors(ERRORS, path, unit="durability", **extra)
     return plot_training_history(training_history(), path, **extra)
@@ -136,16 +167,22 @@ def test_one_panel_per_specimen_in_table_order(tmp_path, figures):
 def test_chosen_specimens_and_end_of_life_in_titles(tmp_path, figures):
     history, forecast, truth, eol = tables(5)
     eol.loc[eol["specimen_id"] == "S5", ["eol_time", "status"]] = [np.nan, "not within horizon"]
-    plot_forecasts(history, forecast, tmp_path / "f.png", **COLUMNS, eol=eol, threshold=0.8,
-                   specimens=["S5", "S2"])
+    plot_forecasts(
+        history, forecast, tmp_path / "f.png", **COLUMNS, eol=eol, threshold=0.8, specimens=["S5", "S2"]
+    )
     (fig,) = figures
-    assert [ax.get_title() for ax in panels(fig)] == ["S5: not within horizon",
-                                                      "S2: end of life ≈ 90"]
+    assert [ax.get_title() for ax in panels(fig)] == ["S5: not within horizon", "S2: end of life ≈ 90"]
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert legend == ["measured", "80 % interval (p10-p90)", "50 % interval (p25-p75)",
-                      "forecast median", "extrapolated (outside the training range)",
-                      "end-of-life threshold", "end-of-life interval (p10-p90)",
-                      "predicted end of life (mean path)"]
+    assert legend == [
+        "measured",
+        "80 % interval (p10-p90)",
+        "50 % interval (p25-p75)",
+        "forecast median",
+        "extrapolated (outside the training range)",
+        "end-of-life threshold",
+        "end-of-life interval (p10-p90)",
+        "predicted end of life (mean path)",
+    ]
 
 
 def test_integer_ids_and_shuffled_rows(tmp_path, figures):
@@ -164,15 +201,17 @@ def test_unknown_specimen(tmp_path):
     history, forecast, _, _ = tables()
     with pytest.raises(InputError) as err:
         plot_forecasts(history, forecast, tmp_path / "f.png", **COLUMNS, specimens=["S1", "S9"])
-    assert str(err.value) == ("specimen 'S9' is not in the data (specimens: S1, S2, S3); "
-                              "check the id in column 'specimen_id'")
+    assert str(err.value) == (
+        "specimen 'S9' is not in the data (specimens: S1, S2, S3); check the id in column 'specimen_id'"
+    )
     assert list(tmp_path.iterdir()) == []
 
 
 def test_datetime_times(tmp_path):
     history, forecast, truth, eol = tables(2, datetime=True)
-    path = plot_forecasts(history, forecast, tmp_path / "f.png", **COLUMNS, truth=truth,
-                          threshold=0.8, eol=eol)
+    path = plot_forecasts(
+        history, forecast, tmp_path / "f.png", **COLUMNS, truth=truth, threshold=0.8, eol=eol
+    )
     assert png_size(path)[0] > 600
 
 
@@ -213,10 +252,13 @@ def test_failure_while_saving_leaves_existing_file_untouched(tmp_path, monkeypat
     assert list(tmp_path.iterdir()) == [path]
 
 
-@pytest.mark.parametrize("errors, scale", [
-    (ERRORS, "linear"),
-    ({"model": [0.001, 0.01, 0.5], "persistence": [0.002, 0.05, 1.0]}, "log"),  # 3 decades
-])
+@pytest.mark.parametrize(
+    "errors, scale",
+    [
+        (ERRORS, "linear"),
+        ({"model": [0.001, 0.01, 0.5], "persistence": [0.002, 0.05, 1.0]}, "log"),  # 3 decades
+    ],
+)
 def test_horizon_errors_scale_and_emphasis(tmp_path, figures, errors, scale):
     plot_horizon_errors(errors, tmp_path / "h.png", metric="MAE")
     (ax,) = figures[0].axes
@@ -232,14 +274,21 @@ def test_training_history_marks_the_best_epoch(tmp_path, figures):
     assert legend[-1] == "best epoch 3 (RMSE 0.15): weights kept"
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda p: plot_horizon_errors({}, p), "no errors to draw: by_step is empty"),
-    (lambda p: plot_training_history([], p),
-     "no training history to draw: the model file records no epochs"),
-    (lambda p: plot_training_history([{"epoch": 1, "train_loss": 0.1}], p),
-     "training history entry 0 has no val_rmse, teacher_forcing, best; "
-     "re-train the model with this version of durability"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda p: plot_horizon_errors({}, p), "no errors to draw: by_step is empty"),
+        (
+            lambda p: plot_training_history([], p),
+            "no training history to draw: the model file records no epochs",
+        ),
+        (
+            lambda p: plot_training_history([{"epoch": 1, "train_loss": 0.1}], p),
+            "training history entry 0 has no val_rmse, teacher_forcing, best; "
+            "re-train the model with this version of durability",
+        ),
+    ],
+)
 def test_empty_or_incomplete_input(tmp_path, call, message):
     with pytest.raises(InputError) as err:
         call(tmp_path / "x.png")

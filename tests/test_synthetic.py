@@ -87,12 +87,8 @@ def test_coating_strength_never_increases(coating):
     assert first.between(0.97, 1.03).all()
 
 
-@pytest.mark.parametrize(
-    "material, activation_ev, humidity_exponent", [("A", 0.65, 2.5), ("B", 0.78, 2.0)]
-)
-def test_coating_decays_faster_when_hotter_and_wetter(
-    coating, material, activation_ev, humidity_exponent
-):
+@pytest.mark.parametrize("material, activation_ev, humidity_exponent", [("A", 0.65, 2.5), ("B", 0.78, 2.0)])
+def test_coating_decays_faster_when_hotter_and_wetter(coating, material, activation_ev, humidity_exponent):
     # Second-order decay: s0/s grows by exactly rate * dt per step, and the Peck rate gives
     # log(rate) = log(A * lot) - Ea/(kB T) + n ln(RH). Regressing the per-step rates on 1/T and
     # ln(RH) within each specimen (the hidden lot factor drops out) recovers Ea and n.

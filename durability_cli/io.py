@@ -1,0 +1,511 @@
+"""Read and write tables: CSV (maybe gzipped), Parquet (a file or a folder), JSON Lines, stdio.
+
+Every reader error is an ``InputError`` whose one-line message starts with the file name (or
+"stdin"). Every file write goes through ``atomic_path``, so a failed command never leaves a half
+written file and never replaces a good one.
+
+Readers keep values as they are in the file: a numeric-looking column with one bad cell comes back
+as text, so that ``schema.py`` can name the first offending row instead of silently dropping it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import csv
+import gzip
+import io
+import os
+import re
+import sys
+import tempfile
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from durability_cli.errors import InputError
+
+FORMATS = ("csv", "parquet", "jsonl")
+_PARQUET_MAGIC = b"PAR1"
+_GZIP_MAGIC = b"\x1f\x8b"
+_PARQUET_SUFFIXES = (".parquet", ".pq")
+_CONVERSION = re.compile(r"In CSV column #(\d+): .*CSV conversion error")  # older pyarrow only
+
+
+# -- reading ---------------------------------------------------------------------------------------
+def read_table(path: str, *, fmt: str | None = None) -> pd.DataFrame:
+    """Read a table from ``path`` (``-`` = stdin) into a DataFrame with the file's own column names.
+
+    Formats: ``.csv``, ``.csv.gz``, ``.parquet``/``.pq``, ``.jsonl``/``.ndjson``, a folder of
+    Parquet files (hive partitions such as ``material=steel/`` become columns), or stdin, whose
+    format is sniffed from its first bytes. ``fmt`` (csv, parquet, jsonl) overrides the guess.
+    """
+    fmt = _check_fmt(fmt)
+    if path == "-":
+        return _read_stdin(fmt)
+    name = str(path)
+    p = Path(path)
+    if p.is_dir():
+        if fmt not in (None, "parquet"):
+            raise InputError(f"{name}: is a folder; only folders of Parquet files can be read, not {fmt}")
+        return _read_parquet_dir(p, name)
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(64 * 1024)
+    except FileNotFoundError:
+        raise InputError(f"{name}: no such file; check the path") from None
+    except PermissionError:
+        raise InputError(f"{name}: permission denied; check the file's permissions") from None
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read the file ({exc.strerror or exc}); check the path") from None
+    if not head:
+        raise InputError(f"{name}: the file is empty (it has no rows)")
+    fmt = fmt or _format_from_name(name) or _sniff(head)
+    gz = head.startswith(_GZIP_MAGIC)
+    try:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            return _to_pandas(pq.read_table(p), name)
+        if fmt == "csv" and not gz:
+            # pyarrow reads the file itself (faster than from memory); errors re-read it as bytes.
+            return _read_csv(lambda: pa.input_stream(str(p)), head, lambda: _read_bytes(p, name, gz), name)
+        data = _read_bytes(p, name, gz)
+        return _read_text_format(data, fmt, name)
+    except InputError:
+        raise
+    except (pa.ArrowException, OSError, ValueError, TypeError) as exc:
+        raise InputError(f"{name}: {_explain(exc, fmt)}") from None
+
+
+def _check_fmt(fmt: str | None) -> str | None:
+    if fmt is None:
+        return None
+    f = fmt.lower().strip().lstrip(".")
+    f = {"pq": "parquet", "ndjson": "jsonl", "json": "jsonl", "csv.gz": "csv"}.get(f, f)
+    if f not in FORMATS:
+        raise InputError(f"--format {fmt}: unknown format; use one of {', '.join(FORMATS)}")
+    return f
+
+
+def _format_from_name(name: str) -> str | None:
+    low = name.lower()
+    if low.endswith(".gz"):
+        low = low[:-3]
+    if low.endswith(_PARQUET_SUFFIXES):
+        return "parquet"
+    if low.endswith((".jsonl", ".ndjson", ".json")):
+        return "jsonl"
+    if low.endswith((".csv", ".txt", ".tsv")):
+        return "csv"
+    return None
+
+
+def _sniff(head: bytes) -> str:
+    """Tell the format from the first bytes: Parquet magic, a JSON object, else CSV."""
+    if head.startswith(_PARQUET_MAGIC):
+        return "parquet"
+    if head.startswith(_GZIP_MAGIC):
+        try:
+            head = zlib.decompressobj(wbits=31).decompress(head, 4096)
+        except zlib.error:
+            return "csv"  # corrupt gzip: the CSV path reports it
+    return "jsonl" if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{") else "csv"
+
+
+def _read_bytes(p: Path, name: str, gz: bool) -> bytes:
+    try:
+        if gz:
+            with gzip.open(p, "rb") as fh:
+                return fh.read()
+        return p.read_bytes()
+    except (gzip.BadGzipFile, EOFError, zlib.error):
+        raise InputError(f"{name}: the gzip data is corrupt or truncated; re-create the file") from None
+
+
+def _read_stdin(fmt: str | None) -> pd.DataFrame:
+    name = "stdin"
+    stream = getattr(sys.stdin, "buffer", None)
+    data = stream.read() if stream is not None else sys.stdin.read().encode("utf-8", "surrogateescape")
+    if not data:
+        raise InputError(
+            "stdin: no input; pipe a table in (cat data.csv | durability ...) or pass a file name"
+        )
+    if data.startswith(_GZIP_MAGIC):
+        try:
+            data = gzip.decompress(data)
+        except (gzip.BadGzipFile, EOFError, zlib.error):
+            raise InputError("stdin: the gzip data is corrupt or truncated") from None
+        if not data:
+            raise InputError("stdin: the input is empty (it has no rows)")
+    fmt = fmt or _sniff(data[:4096])
+    try:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            return _to_pandas(pq.read_table(pa.BufferReader(data)), name)
+        return _read_text_format(data, fmt, name)
+    except InputError:
+        raise
+    except (pa.ArrowException, OSError, ValueError, TypeError) as exc:
+        raise InputError(f"{name}: {_explain(exc, fmt)}") from None
+
+
+def _explain(exc: Exception, fmt: str) -> str:
+    """One line for a reader's own error."""
+    text = " ".join(str(exc).split())
+    text = text if len(text) <= 160 else text[:157] + "..."
+
+    if fmt == "parquet":
+        return f"not a readable Parquet file ({text}); it may be corrupt or truncated, re-create it"
+    if fmt == "jsonl":
+        return f"not valid JSON Lines ({text}); each line must be one JSON object"
+    return f"cannot be read as CSV ({text}); check that it is a comma-separated text file"
+
+
+def _read_text_format(data: bytes, fmt: str, name: str) -> pd.DataFrame:
+    if fmt == "jsonl":
+        return _read_jsonl(data, name)
+    return _read_csv(lambda: pa.BufferReader(data), data[: 64 * 1024], lambda: data, name)
+
+
+def _read_csv(open_input, head: bytes, read_all, name: str) -> pd.DataFrame:
+    """``open_input()``: a fresh pyarrow input per call; ``read_all()``: the bytes, for errors."""
+    import pyarrow.csv as pacsv
+
+    if b"\x00" in head:
+        raise InputError(
+            f"{name}: looks like a binary file, not CSV text (it contains NUL bytes); "
+            "pass --format parquet if it is Parquet, or save the table as UTF-8 CSV"
+        )
+    header = head.lstrip(b"\xef\xbb\xbf").split(b"\n", 1)[0]
+    if not header.strip(b"\r \t"):
+        raise InputError(f"{name}: the first line is empty; the first line must be the column names")
+    try:
+        # The header may be cut mid-character when it is longer than ``head``.
+        codecs.getincrementaldecoder("utf-8")().decode(header, final=b"\n" in head)
+    except UnicodeDecodeError:
+        raise InputError(f"{name}: the header is not UTF-8 text; save the file as UTF-8 CSV") from None
+    # A header with no comma but semicolons or tabs: a European or tab-separated export.
+    delimiter = ","
+    if b"," not in header:
+        delimiter = ";" if b";" in header else "\t" if b"\t" in header else ","
+    parse = pacsv.ParseOptions(delimiter=delimiter)
+    forced: dict[str, pa.DataType] = {}
+    for _ in range(1000):  # each retry fixes one column's type; never loops for long
+        try:
+            convert = pacsv.ConvertOptions(column_types=forced, strings_can_be_null=True)
+            table = pacsv.read_csv(open_input(), parse_options=parse, convert_options=convert)
+            break
+        except pa.ArrowInvalid as exc:
+            msg = str(exc)
+            m = _CONVERSION.search(msg)
+            if m and "UTF8" not in msg:
+                # Older pyarrow guessed a type from the first block that a later row breaks: keep
+                # the column as text so the schema check can name that row.
+                names = pacsv.open_csv(open_input(), parse_options=parse).schema.names
+                forced[names[int(m.group(1))]] = pa.string()
+                continue
+            if "Expected" in msg and "columns" in msg:
+                raise InputError(f"{name}: {_ragged_row(read_all(), delimiter)}") from None
+            if "Empty CSV" in msg:
+                raise InputError(f"{name}: the file is empty (it has no rows)") from None
+            raise
+    for i, field in enumerate(table.schema):
+        if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
+            row = _first_non_utf8(table.column(i))
+            raise InputError(
+                f"{name}: column '{field.name}', row {row} is not UTF-8 text; "
+                "save the file as UTF-8 (in Excel: 'CSV UTF-8')"
+            )
+    return _to_pandas(table, name)
+
+
+def _ragged_row(data: bytes, delimiter: str) -> str:
+    """Find the first row whose field count differs from the header (error path only)."""
+    text = io.StringIO(data.decode("utf-8", "replace").lstrip("\ufeff"), newline="")
+    reader = csv.reader(text, delimiter=delimiter)
+    try:
+        width = len(next(reader))
+        for n, row in enumerate(reader, start=1):
+            if row and len(row) != width:
+                return (
+                    f"row {n} has {len(row)} fields but the header has {width}; "
+                    "check the delimiter and the quoting of values that contain commas"
+                )
+    except csv.Error:
+        pass
+    return "a row has a different number of fields than the header; check the delimiter and quoting"
+
+
+def _first_non_utf8(column: pa.ChunkedArray) -> int:
+    offset = 0
+    for chunk in column.chunks:
+        for i, value in enumerate(chunk.to_pylist()):
+            if value is not None:
+                try:
+                    value.decode("utf-8")
+                except UnicodeDecodeError:
+                    return offset + i + 1
+        offset += len(chunk)
+    return 1
+
+
+def _read_jsonl(data: bytes, name: str) -> pd.DataFrame:
+    import pyarrow.json as pajson
+
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if not data.strip():
+        raise InputError(f"{name}: the input is empty (it has no rows)")
+    try:
+        return _to_pandas(pajson.read_json(pa.BufferReader(data)), name)
+    except pa.ArrowInvalid as exc:
+        if "changed from" not in str(exc):
+            raise
+    # A key whose values change type (a number, then a string): read it loosely so the schema check
+    # can point at the row that is not a number.
+    try:
+        frame = pd.read_json(io.BytesIO(data), lines=True, dtype=False, convert_dates=False)
+    except ValueError as exc:
+        raise InputError(f"{name}: {_explain(exc, 'jsonl')}") from None
+    if not len(frame):
+        raise InputError(f"{name}: the table has no rows")
+    frame.columns = [str(c) for c in frame.columns]
+    return frame
+
+
+def _read_parquet_dir(folder: Path, name: str) -> pd.DataFrame:
+    import pyarrow.dataset as pads
+
+    try:
+        files = sorted(
+            str(f)
+            for f in folder.rglob("*")
+            if f.suffix.lower() in _PARQUET_SUFFIXES
+            and f.is_file()
+            and not any(part.startswith((".", "_")) for part in f.relative_to(folder).parts)
+        )
+    except OSError as exc:
+        raise InputError(f"{name}: cannot list the folder ({exc.strerror or exc})") from None
+    if not files:
+        raise InputError(
+            f"{name}: is a folder with no .parquet files in it; pass a file, or a folder of Parquet files"
+        )
+    try:
+        dataset = pads.dataset(
+            files,
+            format="parquet",
+            partitioning=pads.HivePartitioning.discover(),
+            partition_base_dir=str(folder),
+        )
+        table = dataset.to_table()
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise InputError(f"{name}: {_explain(exc, 'parquet')}") from None
+    return _to_pandas(table, name)
+
+
+def _to_pandas(table: pa.Table, name: str) -> pd.DataFrame:
+    names = table.column_names
+    seen: set[str] = set()
+    for col in names:
+        if col in seen:
+            raise InputError(f"{name}: column '{col}' appears twice in the header; rename one of them")
+        seen.add(col)
+    if table.num_rows == 0:
+        cols = f" (columns: {', '.join(names[:20])})" if names else ""
+        raise InputError(f"{name}: the table has no rows{cols}")
+    # Decimals become floats (they are measurements); dictionary columns stay categorical.
+    for i, field in enumerate(table.schema):
+        if pa.types.is_decimal(field.type):
+            table = table.set_column(i, field.name, table.column(i).cast(pa.float64()))
+    return table.to_pandas(date_as_object=False)
+
+
+# -- writing ---------------------------------------------------------------------------------------
+def write_table(df: pd.DataFrame, path: str, *, fmt: str | None = None) -> None:
+    """Write ``df`` as CSV, Parquet or JSON Lines, chosen by ``fmt`` or the file's extension.
+
+    ``-`` writes to stdout (CSV unless ``fmt`` says otherwise). Files are written atomically.
+    """
+    fmt = _check_fmt(fmt)
+    if path == "-":
+        _write_stream(df, fmt or "csv")
+        return
+    fmt = fmt or _format_from_name(str(path))
+    if fmt is None:
+        raise InputError(
+            f"{path}: cannot tell the output format from the name; "
+            "use .csv, .csv.gz, .parquet or .jsonl, "
+            "or pass the format"
+        )
+    gz = str(path).lower().endswith(".gz")
+    with atomic_path(path) as tmp:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            pq.write_table(_to_arrow(df), tmp)
+            return
+        blob = _csv_bytes(df) if fmt == "csv" else _jsonl_bytes(df)
+        # mtime=0 and no embedded name: the same table always gives the same bytes.
+        tmp.write_bytes(gzip.compress(blob, mtime=0) if gz else blob)
+
+
+def _write_stream(df: pd.DataFrame, fmt: str) -> None:
+    if fmt == "parquet" and sys.stdout.isatty():
+        raise InputError("stdout: refusing to write binary Parquet to a terminal; use -o NAME.parquet")
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        sink = io.BytesIO()
+        pq.write_table(_to_arrow(df), sink)
+        blob = sink.getvalue()
+    else:
+        blob = _csv_bytes(df) if fmt == "csv" else _jsonl_bytes(df)
+    sys.stdout.flush()
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is not None:
+        buffer.write(blob)
+        buffer.flush()
+    elif fmt == "parquet":
+        raise InputError(
+            "stdout: cannot write Parquet to a text stream; write to a file with -o NAME.parquet"
+        )
+    else:
+        sys.stdout.write(blob.decode("utf-8"))
+        sys.stdout.flush()
+
+
+def _to_arrow(df: pd.DataFrame) -> pa.Table:
+    return pa.Table.from_pandas(df, preserve_index=False)
+
+
+def _csv_bytes(df: pd.DataFrame) -> bytes:
+    import pyarrow.csv as pacsv
+
+    table = _plain_times(_to_arrow(df))
+    # pyarrow either quotes every text cell or none; leave quotes out when no name or cell needs
+    # them, so the file reads like one written by hand or by pandas.
+    special = any(_needs_quotes(name) for name in table.column_names) or any(
+        _needs_quotes(table.column(i))
+        for i, f in enumerate(table.schema)
+        if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+    )
+    style = "needed" if special else "none"
+    try:
+        options = pacsv.WriteOptions(batch_size=65536, quoting_style=style, quoting_header=style)
+    except TypeError:  # pyarrow < 17 always quotes the header
+        options = pacsv.WriteOptions(batch_size=65536, quoting_style=style)
+    sink = io.BytesIO()
+    pacsv.write_csv(table, sink, write_options=options)
+    return sink.getvalue()
+
+
+def _plain_times(table: pa.Table) -> pa.Table:
+    """Write dates as 2024-01-31 and whole seconds as 2024-01-31 12:00:00, not with 6 zero
+    decimals, when no value in the column needs more."""
+    import pyarrow.compute as pc
+
+    for i, f in enumerate(table.schema):
+        if not pa.types.is_timestamp(f.type) or f.type.tz is not None:
+            continue
+        col = table.column(i)
+        for unit, target in (("day", pa.date32()), ("second", pa.timestamp("s"))):
+            same = pc.equal(col, pc.floor_temporal(col, unit=unit))
+            if pc.all(same).as_py() is not False:
+                table = table.set_column(i, f.name, col.cast(target))
+                break
+    return table
+
+
+def _needs_quotes(values) -> bool:
+    import pyarrow.compute as pc
+
+    if isinstance(values, str):
+        return bool(re.search(r'[,"\r\n]', values)) or values != values.strip()
+    found = pc.any(pc.match_substring_regex(values, r'[,"\r\n]|^\s|\s$')).as_py()
+    return bool(found)
+
+
+def _jsonl_bytes(df: pd.DataFrame) -> bytes:
+    if not len(df):
+        return b""
+    text = df.to_json(orient="records", lines=True, date_format="iso", date_unit="s", force_ascii=False)
+    return (text if text.endswith("\n") else text + "\n").encode("utf-8")
+
+
+# -- safe outputs ----------------------------------------------------------------------------------
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success move it onto ``path`` in one step.
+
+    If the block raises, the temporary file is removed and any existing ``path`` is left untouched.
+    The temporary name ends with the real file name, so writers that look at the extension
+    (matplotlib, gzip) see the right one.
+    """
+    target = Path(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=f"-{target.name}", dir=target.parent or ".")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        # mkstemp makes the file private (0600); give it the mode a normal write would have.
+        os.chmod(tmp, _mode_for(target))
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _mode_for(target: Path) -> int:
+    try:
+        return target.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def check_outputs(outputs: list[str | None], inputs: list[str | None]) -> None:
+    """Refuse, before any work, outputs that would overwrite an input, or cannot be written.
+
+    ``None`` and ``-`` (stdout/stdin) are skipped.
+    """
+    ins = [(i, Path(i).resolve()) for i in inputs if i not in (None, "-")]
+    seen: dict[Path, str] = {}
+    for out in outputs:
+        if out in (None, "-"):
+            continue
+        p = Path(out)
+        resolved = p.resolve()
+        for given, inp in ins:
+            if resolved == inp or _same_file(p, Path(given)):
+                raise InputError(
+                    f"{out}: the output would overwrite the input {given}; write to another file"
+                )
+        if resolved in seen:
+            raise InputError(
+                f"{out}: given as two different outputs ({seen[resolved]} and {out}); use two file names"
+            )
+        seen[resolved] = out
+        if p.is_dir():
+            raise InputError(f"{out}: is a folder; give a file name for the output")
+        folder = resolved.parent
+        if not folder.is_dir():
+            raise InputError(
+                f"{out}: the folder {p.parent} does not exist; create it first (mkdir -p {p.parent})"
+            )
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise InputError(
+                f"{out}: cannot write to the folder {folder}; check its permissions or write elsewhere"
+            )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False

@@ -1,0 +1,826 @@
+"""Column roles: which column is the specimen id, the time, the measured durability, the conditions.
+
+``load_dataset`` reads a table, works out the roles (auto-detected or given), and validates it into
+a ``Dataset``: sorted by (specimen, time), typed, and with every problem reported as one
+``InputError`` line that names the file, the column, the row and the fix.
+
+Row numbers in messages ("row N") count data rows of the table as it was given, from 1, before any
+sorting: the header is not a row, so row N is on line N + 1 of a CSV file.
+
+Validation is vectorised (one sort, then diffs and reductions over segments): no Python loop over
+specimens, so ten million rows load in seconds.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import warnings
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from durability_cli.errors import InputError
+from durability_cli.io import read_table
+
+ID_NAMES = ("specimen_id", "specimen", "series_id", "unit", "id")
+TIME_NAMES = ("time", "cycle", "step", "day", "t")
+DEFAULT_TARGET = "durability"
+SYNTHETIC_ID = "specimen_id"
+_EPOCH = pd.Timestamp("1970-01-01")
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
+_INDEX_LIKE = re.compile(r"^(|unnamed: \d+|index|__index_level_\d+__)$")
+
+
+@dataclass(frozen=True)
+class Schema:
+    """Which column plays which role. Saved in the model file, so a model reads the same columns."""
+
+    id_col: str  # always set; "specimen_id" (all "0") when the table had none, see id_synthetic
+    time_col: str
+    target: str
+    covariates: tuple[str, ...]
+    static: tuple[str, ...] = ()
+    id_synthetic: bool = False  # the table had no id column: it is one specimen
+    time_is_datetime: bool = False  # model time is then days since 1970-01-01
+
+    def to_dict(self) -> dict:
+        return {
+            "id_col": self.id_col,
+            "time_col": self.time_col,
+            "target": self.target,
+            "covariates": list(self.covariates),
+            "static": list(self.static),
+            "id_synthetic": self.id_synthetic,
+            "time_is_datetime": self.time_is_datetime,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Schema:
+        return cls(
+            id_col=str(d["id_col"]),
+            time_col=str(d["time_col"]),
+            target=str(d["target"]),
+            covariates=tuple(str(c) for c in d["covariates"]),
+            static=tuple(str(c) for c in d.get("static", ())),
+            id_synthetic=bool(d.get("id_synthetic", False)),
+            time_is_datetime=bool(d.get("time_is_datetime", False)),
+        )
+
+
+@dataclass
+class Dataset:
+    """A validated table: sorted by (specimen, time), index 0..n-1, only the role columns.
+
+    The id column is text, conditions and target are float64 (target NaN = not measured at that
+    step), a date time column stays datetime64 (UTC, no time zone).
+    """
+
+    frame: pd.DataFrame
+    schema: Schema
+    source: str  # the file name as given, or "stdin"
+    t: np.ndarray  # [rows] float64 model time: the number itself, or days since 1970-01-01
+    notes: list[str] = field(default_factory=list)  # what was auto-detected, irregular spacing, ...
+
+
+# -- entry point -----------------------------------------------------------------------------------
+def load_dataset(
+    path: str,
+    *,
+    fmt: str | None = None,
+    id_col: str | None = None,
+    time_col: str | None = None,
+    target: str | None = None,
+    covariates: list[str] | None = None,
+    static: list[str] | None = None,
+    require_target: bool = True,
+    schema: Schema | None = None,
+) -> Dataset:
+    """Read ``path`` (``-`` = stdin) and validate it into a Dataset.
+
+    With ``schema`` (from a trained model) the column roles are exactly the model's, matched to the
+    table's names case-insensitively, and the other column options are ignored. With
+    ``require_target=False`` a missing target column is created empty (a plan of future steps).
+    """
+    source = "stdin" if path == "-" else str(path)
+    df = read_table(path, fmt=fmt)
+    if schema is None:
+        schema, notes = _resolve(
+            df,
+            source=source,
+            id_col=id_col,
+            time_col=time_col,
+            target=target,
+            covariates=covariates,
+            static=static,
+            require_target=require_target,
+        )
+    else:
+        df, schema, notes = _apply_schema(df, schema, source=source, require_target=require_target)
+    ds = validate(df, schema, source=source, require_target=require_target)
+    ds.notes[:0] = notes
+    return ds
+
+
+# -- roles -----------------------------------------------------------------------------------------
+def resolve_schema(
+    df: pd.DataFrame,
+    *,
+    source: str,
+    id_col: str | None = None,
+    time_col: str | None = None,
+    target: str | None = None,
+    covariates: list[str] | None = None,
+    static: list[str] | None = None,
+    require_target: bool = True,
+) -> Schema:
+    """Work out the column roles of ``df``: the names given, else auto-detected (any case)."""
+    schema, _ = _resolve(
+        df,
+        source=source,
+        id_col=id_col,
+        time_col=time_col,
+        target=target,
+        covariates=covariates,
+        static=static,
+        require_target=require_target,
+    )
+    return schema
+
+
+def _resolve(df, *, source, id_col, time_col, target, covariates, static, require_target):
+    cols = [str(c) for c in df.columns]
+    notes: list[str] = []
+    # Names the user gave are checked first: a typo is reported before anything we guessed.
+    given = [("--id-col", id_col), ("--time-col", time_col)]
+    given += [("--target", target)] if require_target else []
+    given += [("--static", c) for c in static or []]
+    given += [("--covariates", c) for c in covariates or []]
+    for flag, name in given:
+        if name:
+            _require(cols, name, source, flag)
+
+    # Specimen id.
+    synthetic = False
+    if id_col:
+        idc = _require(cols, id_col, source, "--id-col")
+    else:
+        idc = next((c for c in (_find(cols, n, source) for n in ID_NAMES) if c), None)
+        if idc:
+            notes.append(f"specimen id: '{idc}' (auto-detected; --id-col to change)")
+        else:
+            idc, synthetic = SYNTHETIC_ID, True
+            notes.append(
+                f"no specimen id column (looked for {', '.join(ID_NAMES)}): "
+                "the table is one specimen; "
+                "pass --id-col NAME if it holds several"
+            )
+
+    # Target.
+    tname = target or DEFAULT_TARGET
+    tgt = _find(cols, tname, source)
+    if tgt is None:
+        if require_target:
+            close = _suggest(tname, cols)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise InputError(
+                f"{source}: no target column '{tname}' (columns: {_list(cols)}); "
+                f"{hint}pass --target NAME to name the measured durability column"
+            )
+        tgt = tname  # created empty by validate: a plan of future steps has no measurements
+
+    # Time.
+    if time_col:
+        tc = _require(cols, time_col, source, "--time-col")
+    else:
+        taken = {idc, tgt}
+        tc = next((c for c in (_find(cols, n, source) for n in TIME_NAMES) if c and c not in taken), None)
+        if tc is None:
+            others = [c for c in cols if c not in taken]
+            tc = next((c for c in others if _kind(df[c]) == "datetime"), None)
+            tc = tc or next((c for c in others if _kind(df[c]) == "datetime-text"), None)
+        if tc is None:
+            raise InputError(
+                f"{source}: no time column (looked for {', '.join(TIME_NAMES)} or a date column; "
+                f"columns: {_list(cols)}); pass --time-col NAME"
+            )
+        notes.append(f"time: '{tc}' (auto-detected; --time-col to change)")
+    time_kind = _kind(df[tc])
+    is_datetime = time_kind in ("datetime", "datetime-text", "text")
+    if time_kind in ("datetime", "datetime-text"):
+        notes.append(f"time '{tc}' holds dates: model time is days since 1970-01-01")
+
+    _clash(source, [("specimen id", None if synthetic else idc), ("time", tc), ("target", tgt)])
+
+    # Static columns.
+    stat = _unique([_require(cols, c, source, "--static") for c in (static or [])])
+    for c in stat:
+        if c in (idc, tc, tgt):
+            raise InputError(
+                f"{source}: column '{c}' is the {_role_of(c, idc, tc, tgt)}; it can't also be --static"
+            )
+
+    # Conditions.
+    if covariates is not None:
+        covs = _unique([_require(cols, c, source, "--covariates") for c in covariates])
+        for c in covs:
+            if c in (idc, tc, tgt):
+                raise InputError(
+                    f"{source}: column '{c}' is the {_role_of(c, idc, tc, tgt)}; "
+                    "it can't also be a condition "
+                    "(--covariates)"
+                )
+            if c in stat:
+                raise InputError(f"{source}: column '{c}' is in both --covariates and --static; pick one")
+    else:
+        covs, ignored, index_like, empty = [], [], [], []
+        for c in cols:
+            if c in (idc, tc, tgt) or c in stat:
+                continue
+            kind = _kind(df[c])
+            if kind == "empty":
+                empty.append(c)
+            elif kind in ("numeric", "numeric-text"):
+                (index_like if _INDEX_LIKE.match(c.strip().lower()) else covs).append(c)
+            else:
+                ignored.append(c)
+        if covs:
+            notes.append(f"conditions: {_list(covs)} (every other numeric column; --covariates to choose)")
+        else:
+            notes.append("no condition columns: the model sees only the time steps and its own durability")
+        if index_like:
+            notes.append(f"ignored {_list(index_like, quote=True)}: looks like a saved row index")
+        if empty:
+            notes.append(f"ignored empty column(s) {_list(empty, quote=True)}")
+        if ignored:
+            notes.append(
+                f"ignored non-numeric column(s) {_list(ignored, quote=True)}; "
+                "pass --static NAME for per-specimen labels such as material or batch"
+            )
+    schema = Schema(
+        id_col=idc,
+        time_col=tc,
+        target=tgt,
+        covariates=tuple(covs),
+        static=tuple(stat),
+        id_synthetic=synthetic,
+        time_is_datetime=is_datetime,
+    )
+    return schema, notes
+
+
+def _apply_schema(df, schema: Schema, *, source: str, require_target: bool):
+    """Match a model's column names to this table (case-insensitive) and rename to the model's."""
+    cols = [str(c) for c in df.columns]
+    needed = [("time", schema.time_col), ("target", schema.target)]
+    needed += [("condition", c) for c in schema.covariates] + [("static", c) for c in schema.static]
+    notes: list[str] = []
+    mapping: dict[str, str] = {}
+    id_found = _find(cols, schema.id_col, source)
+    if id_found:
+        mapping[id_found] = schema.id_col
+        if schema.id_synthetic:
+            schema = replace(schema, id_synthetic=False)
+            notes.append(f"specimen id: '{id_found}' (the model was trained on one specimen without an id)")
+    elif not schema.id_synthetic:
+        raise InputError(
+            f"{source}: the model needs specimen id column '{schema.id_col}', "
+            "which this table lacks "
+            f"(columns: {_list(cols)}); add it (one value for a single specimen)"
+        )
+    for role, name in needed:
+        found = _find(cols, name, source)
+        if found is None:
+            if role == "target" and not require_target:
+                continue
+            close = _suggest(name, cols)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise InputError(
+                f"{source}: the model needs {role} column '{name}', which this table lacks "
+                f"(columns: {_list(cols)}){hint}"
+            )
+        mapping[found] = name
+    renamed = {k: v for k, v in mapping.items() if k != v}
+    if renamed:
+        df = df.rename(columns=renamed)
+    return df, schema, notes
+
+
+def _find(cols: list[str], name: str, source: str) -> str | None:
+    """The column called ``name``: exact spelling first, else the one that matches ignoring case."""
+    if name in cols:
+        return name
+    matches = [c for c in cols if c.lower() == name.lower()]
+    if len(matches) > 1:
+        raise InputError(
+            f"{source}: '{name}' matches several columns ({', '.join(matches)}); give the exact spelling"
+        )
+    return matches[0] if matches else None
+
+
+def _require(cols: list[str], name: str, source: str, flag: str) -> str:
+    found = _find(cols, name, source)
+    if found is None:
+        close = _suggest(name, cols)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise InputError(f"{source}: no column '{name}' ({flag}); {hint}the columns are: {_list(cols)}")
+    return found
+
+
+def _suggest(name: str, cols: list[str]) -> list[str]:
+    lower = {c.lower(): c for c in cols}
+    return [lower[c] for c in difflib.get_close_matches(name.lower(), list(lower), n=3, cutoff=0.6)]
+
+
+def _clash(source: str, roles: list[tuple[str, str | None]]) -> None:
+    seen: dict[str, str] = {}
+    for role, col in roles:
+        if col is None:
+            continue
+        if col in seen:
+            raise InputError(
+                f"{source}: column '{col}' can't be both the {seen[col]} and the {role}; pick another"
+            )
+        seen[col] = role
+
+
+def _role_of(c: str, idc: str, tc: str, tgt: str) -> str:
+    return {idc: "specimen id", tc: "time column", tgt: "target"}[c]
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _list(cols, limit: int = 12, quote: bool = False) -> str:
+    shown = [f"'{c}'" if quote else str(c) for c in list(cols)[:limit]]
+    more = len(cols) - limit
+    return ", ".join(shown) + (f", ... ({more} more)" if more > 0 else "")
+
+
+def _kind(col: pd.Series) -> str:
+    """numeric | datetime | numeric-text | datetime-text | text | empty: by dtype, or a sample."""
+    dtype = col.dtype
+    if pd.api.types.is_bool_dtype(dtype) or (
+        pd.api.types.is_numeric_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype)
+    ):
+        return "numeric" if col.notna().any() else "empty"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "datetime"
+    sample = col.iloc[:5000].dropna()
+    if sample.empty:
+        sample = col.dropna()
+    if sample.empty:
+        return "empty"
+    text = sample.iloc[:200].astype(str).str.strip()
+    text = text[text != ""]
+    if text.empty:
+        return "empty"
+    as_number = pd.to_numeric(text.str.replace(r"(?<=\d),(?=\d)", "", regex=True), errors="coerce")
+    if as_number.notna().mean() >= 0.5:
+        return "numeric-text"
+    has_digit = text.str.contains(r"\d", regex=True)
+    # Half is enough: validation then names the first cell that is not a date.
+    if has_digit.mean() >= 0.5 and _parse_dates(text.where(has_digit)).notna().mean() >= 0.5:
+        return "datetime-text"
+    return "text"
+
+
+# -- validation ------------------------------------------------------------------------------------
+def validate(df: pd.DataFrame, schema: Schema, *, source: str, require_target: bool = True) -> Dataset:
+    """Check and type ``df`` by ``schema``; sort by (specimen, time). Raises InputError.
+
+    Row numbers in messages are 1-based positions in ``df`` as given (the file's data rows).
+    ``require_target=False`` creates a missing target column as all-NaN and allows no measurements.
+    """
+    s = schema
+    n = len(df)
+    if n == 0:
+        raise InputError(f"{source}: the table has no rows")
+    notes: list[str] = []
+
+    def column(name: str, role: str) -> pd.Series:
+        if name not in df.columns:
+            raise InputError(
+                f"{source}: no {role} column '{name}' (columns: {_list([str(c) for c in df.columns])})"
+            )
+        return df[name]
+
+    # Specimen id: integer codes in sorted id order, and the ids as text.
+    if s.id_col in df.columns:
+        codes, id_text = _ids(df[s.id_col], source, s.id_col)
+    elif s.id_synthetic:
+        codes, id_text = np.zeros(n, dtype=np.int64), np.array(["0"], dtype=object)
+    else:
+        column(s.id_col, "specimen id")
+
+    # Time.
+    raw_time = column(s.time_col, "time")
+    if s.time_is_datetime:
+        time_values = _to_datetime(raw_time, source, s.time_col)
+        t = ((time_values - _EPOCH) / pd.Timedelta(days=1)).to_numpy(dtype=np.float64)
+    else:
+        t = _to_numeric(raw_time, source, s.time_col, "time")
+        _first(
+            ~np.isfinite(t),
+            lambda r: InputError(
+                f"{source}: column '{s.time_col}', row {r}: the time is "
+                f"{'empty' if np.isnan(t[r - 1]) else 'infinite'}; every row needs a finite time"
+            ),
+        )
+        time_values = (
+            raw_time if pd.api.types.is_integer_dtype(raw_time.dtype) else pd.Series(t, index=df.index)
+        )
+
+    # Target: missing = not measured at that step; infinite is a broken cell.
+    if s.target in df.columns:
+        y = _to_numeric(df[s.target], source, s.target, "target")
+    elif not require_target:
+        y = np.full(n, np.nan)
+    else:
+        column(s.target, "target")
+    _first(
+        np.isinf(y),
+        lambda r: InputError(
+            f"{source}: column '{s.target}', row {r}: {y[r - 1]} is not a measurement; "
+            "leave the cell empty for an unmeasured step"
+        ),
+    )
+
+    # Conditions: numeric, and known at every step.
+    cond = {c: _to_numeric(column(c, "condition"), source, c, "condition") for c in s.covariates}
+    for c, values in cond.items():
+        _first(
+            ~np.isfinite(values),
+            lambda r, c=c, values=values: InputError(
+                f"{source}: condition '{c}' is "
+                f"{'empty' if np.isnan(values[r - 1]) else 'infinite'} for specimen "
+                f"{id_text[codes[r - 1]]} at time {_show_time(time_values, r - 1)} (row {r}); "
+                "conditions must be known at every step, including future ones: fill it in, "
+                "or leave the column out of --covariates"
+            ),
+        )
+    static = {c: column(c, "static") for c in s.static}
+
+    # One sort by (specimen, time), skipped when the file is already in order.
+    order = _sort_order(codes, t)
+    in_order = order is None
+    if in_order:
+        order, codes_s, t_s = np.arange(n), codes, t
+    else:
+        codes_s, t_s = codes[order], t[order]
+    same_specimen = codes_s[1:] == codes_s[:-1]
+
+    dup = same_specimen & (t_s[1:] == t_s[:-1])
+    _first(
+        dup,
+        lambda i: InputError(
+            f"{source}: specimen {id_text[codes_s[i - 1]]} has two rows at time "
+            f"{_show_time(time_values, order[i - 1])} (rows {min(order[i - 1], order[i]) + 1} and "
+            f"{max(order[i - 1], order[i]) + 1}); "
+            "each (specimen, time) must appear once: remove or merge one"
+        ),
+    )
+
+    starts = np.flatnonzero(np.r_[True, ~same_specimen])  # [N] first row of each specimen
+    lengths = np.diff(np.r_[starts, n])  # [N]
+    short = lengths < 2
+    if short.any():
+        k = int(np.argmax(short))
+        more = int(short.sum()) - 1
+        raise InputError(
+            f"{source}: specimen {id_text[codes_s[starts[k]]]} has only 1 row "
+            f"(row {order[starts[k]] + 1})"
+            + (f", and so do {more} more specimen(s)" if more else "")
+            + "; each specimen needs at least 2 time steps: drop it or check the id column"
+        )
+
+    for c, raw in static.items():
+        _check_static(raw, c, order, starts, lengths, id_text, codes_s, source)
+
+    if require_target and not np.isfinite(y).any():
+        raise InputError(
+            f"{source}: no measured durability values (column '{s.target}' is empty in every row); "
+            "the model needs measurements to learn from or to warm up on"
+        )
+
+    # The validated frame: role columns only, sorted, index 0..n-1.
+    take = (lambda a: a) if in_order else (lambda a: a[order])
+    ids_sorted = pd.Series(take(np.asarray(id_text, dtype=object)[codes]), dtype="str")
+    data = {s.id_col: ids_sorted}
+    tv = time_values.to_numpy() if isinstance(time_values, pd.Series) else np.asarray(time_values)
+    data[s.time_col] = take(tv)
+    data[s.target] = take(y)
+    for c in s.covariates:
+        data[c] = take(cond[c])
+    for c, raw in static.items():
+        data[c] = raw.array if in_order else raw.array.take(order)  # keeps str / category dtype
+    frame = pd.DataFrame(data)
+    t_sorted = np.ascontiguousarray(take(t))
+    notes.extend(_spacing_notes(_spacing(t_sorted, starts, lengths)))
+    return Dataset(frame=frame, schema=s, source=source, t=t_sorted, notes=notes)
+
+
+def _sort_order(codes: np.ndarray, t: np.ndarray) -> np.ndarray | None:
+    """[rows] the order that sorts by (specimen, time); None when the table is already sorted."""
+    d = np.diff(codes)
+    if (d >= 0).all() and (np.diff(t)[d == 0] >= 0).all():
+        return None
+    key = codes.astype(np.int32) if codes.max() < 2**31 else codes  # int32 sorts faster
+    order = np.argsort(key, kind="stable")
+    c, ts = codes[order], t[order]
+    if (np.diff(ts)[c[1:] == c[:-1]] >= 0).all():
+        return order  # time already rises within each specimen: one stable sort by id is enough
+    by_time = np.argsort(t, kind="stable")
+    return by_time[np.argsort(key[by_time], kind="stable")]
+
+
+def _first(mask: np.ndarray, make_error) -> None:
+    """Raise make_error(1-based index) for the first True in ``mask``."""
+    if mask.any():
+        raise make_error(int(np.argmax(mask)) + 1)
+
+
+def _ids(col: pd.Series, source: str, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """[rows] integer codes in sorted id order, and [N] the ids as text."""
+    _first(
+        col.isna().to_numpy(),
+        lambda r: InputError(
+            f"{source}: column '{name}', row {r}: the specimen id is empty; every row needs one"
+        ),
+    )
+    if col.dtype == object or isinstance(col.dtype, pd.CategoricalDtype):
+        col = col.astype(str)  # mixed numbers and text would not sort
+    codes, uniques = pd.factorize(col, sort=True)
+    if pd.api.types.is_float_dtype(uniques.dtype) and np.all(
+        (np.mod(uniques, 1) == 0) & (np.abs(uniques) < 2**53)
+    ):
+        uniques = uniques.astype(np.int64)  # 3.0 -> "3": ids read from a column that had gaps
+    return codes.astype(np.int64), np.asarray(uniques.astype(str), dtype=object)
+
+
+def _to_numeric(col: pd.Series, source: str, name: str, role: str) -> np.ndarray:
+    """[rows] float64; names the first cell that is not a number."""
+    dtype = col.dtype
+    if pd.api.types.is_bool_dtype(dtype) or (
+        pd.api.types.is_numeric_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype)
+    ):
+        return col.to_numpy(dtype=np.float64, na_value=np.nan)
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        raise InputError(
+            f"{source}: column '{name}' holds dates, but the {role} must be numbers; "
+            + ("the model was trained on numeric time" if role == "time" else "pick another column")
+        )
+    values = col.astype(object) if isinstance(dtype, pd.CategoricalDtype) else col
+    try:
+        number = pd.to_numeric(values, errors="coerce")
+    except (TypeError, ValueError):
+        number = pd.to_numeric(values.astype(str), errors="coerce").where(values.notna())
+    out = np.asarray(number, dtype=np.float64)
+    for i in np.flatnonzero(np.isnan(out) & col.notna().to_numpy()):
+        value = values.iloc[i]
+        if isinstance(value, str) and not value.strip():
+            continue  # a blank cell is a missing value
+        raise InputError(
+            f"{source}: column '{name}', row {i + 1}: "
+            f"{_show(value)} is not a number{_hint(value)}; " + _fix(role, name)
+        )
+    return out
+
+
+def _hint(value) -> str:
+    text = str(value).strip()
+    if _THOUSANDS.match(text):
+        return f" (remove the thousands separator: {text.replace(',', '')})"
+    if _DECIMAL_COMMA.match(text):
+        return f" (use a dot as the decimal mark: {text.replace(',', '.')})"
+    return ""
+
+
+def _fix(role: str, name: str) -> str:
+    return {
+        "time": "fix the cell",
+        "target": "fix the cell, or leave it empty for an unmeasured step",
+        "condition": "fix the cell, or leave the column out of --covariates",
+    }.get(role, "fix the cell")
+
+
+def _to_datetime(col: pd.Series, source: str, name: str) -> pd.Series:
+    """Naive UTC datetime64; names the first cell that is not a date in the column's format."""
+    dtype = col.dtype
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        values = col
+    elif pd.api.types.is_numeric_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype):
+        raise InputError(
+            f"{source}: column '{name}' holds numbers, but dates were expected "
+            "(the model was trained on dates); "
+            "use the same kind of time column as in training"
+        )
+    else:
+        text = col.astype(object)
+        values = _parse_dates(text)
+        bad = values.isna().to_numpy() & col.notna().to_numpy()
+        if bad.any():
+            r = int(np.argmax(bad))
+            good = np.flatnonzero(~values.isna().to_numpy())
+            value = _show(text.iloc[r])
+            if good.size and good[0] < r:
+                raise InputError(
+                    f"{source}: column '{name}', row {r + 1}: {value} is not a date "
+                    "in the format of the rows "
+                    f"before it (e.g. {_show(text.iloc[good[0]])}); use one date format throughout "
+                    "(ISO 2024-01-31 is safest)"
+                )
+            raise InputError(
+                f"{source}: column '{name}', row {r + 1}: {value} is not a date or a number; "
+                "fix the cell, or pass --time-col NAME"
+            )
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    _first(
+        values.isna().to_numpy(),
+        lambda r: InputError(
+            f"{source}: column '{name}', row {r}: the time is empty; every row needs a time"
+        ),
+    )
+    return values
+
+
+def _parse_dates(text: pd.Series) -> pd.Series:
+    """Parse as ISO 8601 (any mix of its variants), else in the format of the first cell; the
+    attempt that parses more cells wins. Unparsed cells are NaT; mixed time zones become UTC."""
+    best = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas warns when it falls back to per-cell parsing
+        for kw in ({"format": "ISO8601"}, {}):
+            for utc in (False, True):
+                try:
+                    values = pd.to_datetime(text, errors="coerce", utc=utc, **kw)
+                    break
+                except (ValueError, TypeError, OverflowError):
+                    values = None
+            if values is not None and (best is None or values.notna().sum() > best.notna().sum()):
+                best = values
+            if best is not None and best.notna().sum() == text.notna().sum():
+                break
+    return best if best is not None else pd.Series(pd.NaT, index=text.index)
+
+
+def _check_static(raw, name, order, starts, lengths, id_text, codes_s, source) -> None:
+    """A static column holds one value per specimen, and is never empty."""
+    codes, _ = pd.factorize(raw)  # NaN -> -1
+    codes = codes[order]
+    _first(
+        codes == -1,
+        lambda i: InputError(
+            f"{source}: static column '{name}' is empty for specimen {id_text[codes_s[i - 1]]} "
+            f"(row {order[i - 1] + 1}); fill it in"
+        ),
+    )
+    differs = codes != np.repeat(codes[starts], lengths)
+    if differs.any():
+        i = int(np.argmax(differs))
+        k = np.searchsorted(starts, i, side="right") - 1
+        a, b = order[starts[k]], order[i]
+        raise InputError(
+            f"{source}: static column '{name}' has two values in specimen {id_text[codes_s[i]]} "
+            f"({_show(raw.iloc[a])} at row {a + 1}, {_show(raw.iloc[b])} at row {b + 1}); "
+            "static columns must be constant per specimen: "
+            "fix them, or pass the column as a condition"
+        )
+
+
+def _show(value) -> str:
+    text = str(value)
+    text = text if len(text) <= 40 else text[:37] + "..."
+    return repr(text)
+
+
+def _show_time(values, i: int) -> str:
+    v = values.iloc[i] if isinstance(values, pd.Series) else values[i]
+    if isinstance(v, pd.Timestamp):
+        return v.isoformat()
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    return str(int(f)) if f.is_integer() else repr(f)
+
+
+# -- spacing and description -----------------------------------------------------------------------
+def _spacing(t: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> dict:
+    """Step lengths within specimens: overall min/median/max, and how many are irregular."""
+    keep = lengths >= 2
+    if not keep.any():
+        return {
+            "regular": True,
+            "min_dt": None,
+            "median_dt": None,
+            "max_dt": None,
+            "n_irregular_specimens": 0,
+        }
+    d = np.diff(t)  # [rows-1]
+    within = np.ones(len(d), dtype=bool)
+    within[starts[1:] - 1] = False  # the step from one specimen's last row to the next one's first
+    dts = d[within]  # each specimen's L-1 steps, back to back
+    seg = (starts - np.arange(len(starts)))[keep]
+    lo = np.minimum.reduceat(dts, seg)
+    hi = np.maximum.reduceat(dts, seg)
+    irregular = (hi - lo) > 1e-6 * np.maximum(np.abs(hi), 1e-12)
+    return {
+        "regular": not bool(irregular.any()),
+        "min_dt": float(dts.min()),
+        "median_dt": float(np.median(dts)),
+        "max_dt": float(dts.max()),
+        "n_irregular_specimens": int(irregular.sum()),
+        "n_specimens": int(keep.sum()),
+    }
+
+
+def _spacing_notes(sp: dict) -> list[str]:
+    if sp["n_irregular_specimens"]:
+        return [
+            f"time spacing is irregular in {sp['n_irregular_specimens']} of "
+            f"{sp['n_specimens']} specimens "
+            "(the step length is fed to the model)"
+        ]
+    if sp["min_dt"] is not None and sp["max_dt"] - sp["min_dt"] > 1e-6 * abs(sp["max_dt"]):
+        return [
+            f"each specimen is evenly spaced, but the step differs between specimens "
+            f"({_num(sp['min_dt'])} to {_num(sp['max_dt'])})"
+        ]
+    return []
+
+
+def _num(x: float) -> str:
+    return f"{x:.6g}"
+
+
+def _starts(ds: Dataset) -> np.ndarray:
+    ids = ds.frame[ds.schema.id_col].to_numpy()
+    return np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.zeros(0, dtype=np.int64)
+
+
+def _json_float(x) -> float | None:
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
+def describe(ds: Dataset) -> dict:
+    """A JSON-serialisable summary: roles, sizes, lengths, spacing, missing values and ranges."""
+    s, f = ds.schema, ds.frame
+    n = len(f)
+    starts = _starts(ds)
+    lengths = np.diff(np.r_[starts, n])
+    spacing = _spacing(ds.t, starts, lengths)
+    spacing.pop("n_specimens", None)
+    spacing["unit"] = "days" if s.time_is_datetime else "time units"
+    role_cols = [s.id_col, s.time_col, s.target, *s.covariates, *s.static]
+    numeric = [
+        c
+        for c in (s.target, *s.covariates, *s.static)
+        if pd.api.types.is_numeric_dtype(f[c].dtype) and not isinstance(f[c].dtype, pd.CategoricalDtype)
+    ]
+    ranges = {}
+    if not s.time_is_datetime:
+        ranges[s.time_col] = {"min": _json_float(ds.t.min()), "max": _json_float(ds.t.max())}
+    for c in numeric:
+        v = f[c].to_numpy(dtype=np.float64, na_value=np.nan)
+        ok = v[np.isfinite(v)]
+        ranges[c] = (
+            {"min": _json_float(ok.min()), "max": _json_float(ok.max())}
+            if ok.size
+            else {"min": None, "max": None}
+        )
+    if s.time_is_datetime:
+        tv = f[s.time_col]
+        time_range = {"min": tv.min().isoformat(), "max": tv.max().isoformat()}
+    else:
+        time_range = ranges[s.time_col]
+    return {
+        "source": ds.source,
+        "roles": {
+            "id": s.id_col,
+            "id_synthetic": s.id_synthetic,
+            "time": s.time_col,
+            "time_is_datetime": s.time_is_datetime,
+            "target": s.target,
+            "covariates": list(s.covariates),
+            "static": list(s.static),
+        },
+        "n_rows": int(n),
+        "n_specimens": int(len(starts)),
+        "lengths": {
+            "min": int(lengths.min()) if n else 0,
+            "median": float(np.median(lengths)) if n else 0.0,
+            "max": int(lengths.max()) if n else 0,
+        },
+        "spacing": spacing,
+        "time_range": time_range,
+        "missing": {c: int(f[c].isna().sum()) for c in role_cols},
+        "ranges": ranges,
+        "n_observed_target": int(np.isfinite(f[s.target].to_numpy(dtype=np.float64, na_value=np.nan)).sum()),
+        "notes": list(ds.notes),
+    }

@@ -1,0 +1,194 @@
+"""Training: what is fed back under each schedule, interruption and resume, divergence."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from durability_cli.cli import app
+from durability_cli.config import ModelConfig, TrainConfig
+from durability_cli.schema import load_dataset
+from durability_cli.training import split_specimens, train
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    df = pd.read_csv(SAMPLE / "coating.csv")
+    keep = sorted(df.specimen_id.unique())[:10]
+    df = df[df.specimen_id.isin(keep) & (df.groupby("specimen_id").cumcount() < 40)]
+    path = tmp_path_factory.mktemp("tiny") / "tiny.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+def _history(path, **train_kw):
+    ds = load_dataset(str(path))
+    cfg = TrainConfig(batch_size=4, val_context=5, **train_kw)
+    bundle = train(ds, ModelConfig(hidden=8, layers=1), cfg)
+    return pd.DataFrame(bundle.summary["history"])
+
+
+@pytest.mark.parametrize(("p", "lo", "hi"), [(1.0, 1.0, 1.0), (0.0, 0.0, 0.0), (0.5, 0.35, 0.65)])
+def test_constant_teacher_forcing_feeds_measured_values_at_rate_p(tiny, p, lo, hi):
+    h = _history(tiny, epochs=2, teacher_forcing=p, tf_schedule="constant")
+    assert (h.teacher_forcing == p).all()
+    assert h.fed_measured.between(lo, hi).all(), h.fed_measured.tolist()
+
+
+@pytest.mark.parametrize(
+    ("schedule", "kw", "expected"),
+    [
+        ("linear", {"tf_c": 0.25}, [1.0, 0.75, 0.5, 0.25]),
+        ("exponential", {"tf_k": 0.5}, [1.0, 0.5, 0.25, 0.125]),
+    ],
+)
+def test_schedules_lower_what_is_fed_back(tiny, schedule, kw, expected):
+    h = _history(tiny, epochs=4, teacher_forcing=1.0, tf_schedule=schedule, patience=100, **kw)
+    assert h.teacher_forcing.tolist() == pytest.approx(expected)
+    # the share of measured values actually fed back follows the schedule down
+    assert h.fed_measured.iloc[0] == 1.0
+    assert h.fed_measured.iloc[-1] < h.fed_measured.iloc[1]
+    assert abs(h.fed_measured.iloc[2] - expected[2]) < 0.15
+
+
+def test_split_is_by_specimen_and_seeded():
+    tr, va = split_specimens(50, 0.2, seed=3)
+    assert len(va) == 10 and len(tr) == 40 and not set(tr) & set(va)
+    tr2, va2 = split_specimens(50, 0.2, seed=3)
+    assert (va == va2).all()
+    assert not (split_specimens(50, 0.2, seed=4)[1] == va).all()
+
+
+def test_divergence_stops_with_advice(tiny, tmp_path):
+    out = tmp_path / "m.safetensors"
+    # lags 3 adds a linear autoregressive path that a huge step makes explode
+    r = CliRunner().invoke(
+        app,
+        [
+            "train",
+            str(tiny),
+            "-o",
+            str(out),
+            "--lr",
+            "1e3",
+            "--clip",
+            "1e30",
+            "--epochs",
+            "30",
+            "--hidden",
+            "8",
+            "--lags",
+            "3",
+            "--quiet",
+        ],
+    )
+    assert r.exit_code == 1, r.output
+    assert "training diverged at epoch 1" in r.output and "try a lower --lr (now 1000)" in r.output
+    assert "Traceback" not in r.output
+    assert not out.exists()  # no epoch finished, so there are no best weights to keep
+
+
+def _train_cmd(data, out, *extra):
+    return [
+        sys.executable,
+        "-m",
+        "durability_cli",
+        "train",
+        str(data),
+        "-o",
+        str(out),
+        "--hidden",
+        "8",
+        "--layers",
+        "1",
+        "--batch-size",
+        "2",
+        "--epochs",
+        "8",
+        "--patience",
+        "100",
+        "--quiet",
+        *extra,
+    ]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_then_resume_equals_uninterrupted(tiny, tmp_path, sig):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    full = tmp_path / "full.safetensors"
+    subprocess.run(_train_cmd(tiny, full), check=True, env=env, timeout=300)
+
+    part = tmp_path / "part.safetensors"
+    ckpt = Path(f"{part}.ckpt")
+    proc = subprocess.Popen(_train_cmd(tiny, part), env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    assert proc.poll() is None, "training finished before it could be interrupted"
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "continue with --resume" in stderr and "Traceback" not in stderr
+    assert ckpt.exists() and not part.exists()
+
+    done = subprocess.run(
+        _train_cmd(tiny, part, "--resume", str(ckpt)), env=env, timeout=300, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    a, b = load_file(full), load_file(part)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert bool((a[key] == b[key]).all()), key
+
+
+def test_resume_refuses_other_data(tiny, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "m.safetensors"
+    ckpt = tmp_path / "m.ckpt"
+    # a finished run removes its checkpoint, so keep one by stopping after 1 epoch of 8
+    proc = subprocess.Popen(
+        _train_cmd(tiny, out, "--checkpoint", str(ckpt)), env=env, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.time() + 120
+    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    other = tmp_path / "other.csv"
+    df = pd.read_csv(tiny)
+    df["durability"] = df["durability"] * 0.9
+    df.to_csv(other, index=False)
+    r = CliRunner().invoke(
+        app,
+        [
+            "train",
+            str(other),
+            "-o",
+            str(out),
+            "--hidden",
+            "8",
+            "--layers",
+            "1",
+            "--batch-size",
+            "2",
+            "--epochs",
+            "8",
+            "--patience",
+            "100",
+            "--resume",
+            str(ckpt),
+        ],
+    )
+    assert r.exit_code == 2
+    assert "made on a different table" in r.output
