@@ -115,7 +115,8 @@ def rollout(
             # consistently fast or slow specimen, which is what end-of-life quantiles need.
             B = len(sub.ids)
             z = specimen_noise(sub.ids, S, 1, seed)[..., 0].numpy()  # [B, S]
-            scale = r.scale.numpy().astype(np.float64) * scaler.y_std  # [B, Tc-1]
+            k = float(bundle.summary.get("scale_calibration") or 1.0)  # fitted on validation
+            scale = r.scale.numpy().astype(np.float64) * scaler.y_std * k  # [B, Tc-1]
             block = np.full((B, S, Tc), np.nan, dtype=np.float32)
             block[:, :, 1:] = mean[:, None, :] + scale[:, None, :] * z[:, :, None]
             path_out[lo : lo + B, :, :Tc] = np.where(future[:, None, :], block, np.nan)

@@ -77,7 +77,9 @@ class FeedbackRNN(nn.Module):
         self.skip = nn.Linear(cfg.lags - 1, 1, bias=False) if use_skip else None
         # The scale reads a detached hidden state: it learns how wrong the mean is without pulling
         # the recurrent weights away from the mean (early free-run errors are huge, 1/scale^2 more so).
-        self.scale_head = nn.Linear(cfg.hidden, 1) if cfg.loss == "gaussian" else None
+        # It also sees how many steps the model has run on its own (log scale), since the spread
+        # of a free run grows with that count and a linear read-out of the state cannot count.
+        self.scale_head = nn.Linear(cfg.hidden + 1, 1) if cfg.loss == "gaussian" else None
         self.register_buffer("step_scale", torch.tensor(float(step_scale)))
         # turns the scaled log step length back into dt / typical dt for the Euler-style step
         self.register_buffer("dt_log_std", torch.tensor(float(dt_log_std)))
@@ -106,8 +108,9 @@ class FeedbackRNN(nn.Module):
             parts.append(static.unsqueeze(1).expand(-1, x.shape[1], -1))
         return torch.cat(parts, dim=-1)
 
-    def _head(self, h: torch.Tensor, lags: torch.Tensor, dt: torch.Tensor):
-        """h [B, T, H], lags [B, T, K] fed-back values (last = v_t), dt [B, T] -> mean, scale or None."""
+    def _head(self, h: torch.Tensor, lags: torch.Tensor, dt: torch.Tensor, free: torch.Tensor):
+        """h [B, T, H], lags [B, T, K] fed-back values (last = v_t), dt [B, T], free [B, T] steps run
+        on own predictions -> mean [B, T], scale [B, T] or None."""
         v = lags[..., -1]  # [B, T]
         step = self.head(h)[..., 0]  # [B, T]
         if self.cfg.residual:
@@ -124,7 +127,8 @@ class FeedbackRNN(nn.Module):
             mean = step
         scale = None
         if self.cfg.loss == "gaussian":
-            scale = 0.5 * F.softplus(self.scale_head(h.detach())[..., 0]) + 1e-3
+            features = torch.cat([h.detach(), torch.log1p(free).unsqueeze(-1)], dim=-1)  # [B, T, H+1]
+            scale = 0.5 * F.softplus(self.scale_head(features)[..., 0]) + 1e-3
         return mean, scale
 
     # -- the rollout ----------------------------------------------------------------------------
@@ -178,7 +182,7 @@ class FeedbackRNN(nn.Module):
             lags = padded.unfold(1, K, 1)  # [B, P, K] window ending at each step
             inp = self._inputs(x[:, :prefix], dt[:, :prefix], lags, feed[:, :prefix], static)  # [B, P, F]
             h, state = self.rnn(inp, None)  # [B, P, H]
-            mean, scale = self._head(h, lags, dt[:, :prefix])
+            mean, scale = self._head(h, lags, dt[:, :prefix], torch.zeros_like(v))
             means.append(mean)
             scales.append(scale)
             paths.append(
@@ -188,6 +192,7 @@ class FeedbackRNN(nn.Module):
             history = padded[:, -K:]  # [B, K] the last K fed-back values
         else:
             history = None
+        free = y.new_zeros(B)  # [B] steps since the last measured value was fed back
 
         last_path = paths[-1][:, -1] if paths else None
         for t in range(prefix, n_steps):
@@ -198,11 +203,12 @@ class FeedbackRNN(nn.Module):
                 own = last_path.detach() if detach_feedback else last_path
                 v_t = torch.where(feed[:, t], y[:, t], own)  # [B]
                 history = torch.cat([history[:, 1:], v_t.unsqueeze(1)], dim=1)  # [B, K]
+                free = torch.where(feed[:, t], torch.zeros_like(free), free + 1.0)
             inp = self._inputs(
                 x[:, t : t + 1], dt[:, t : t + 1], history.unsqueeze(1), feed[:, t : t + 1], static
             )
             h, state = self.rnn(inp, state)  # [B, 1, H]
-            mean, scale = self._head(h, history.unsqueeze(1), dt[:, t : t + 1])
+            mean, scale = self._head(h, history.unsqueeze(1), dt[:, t : t + 1], free.unsqueeze(1))
             path = self._draw(
                 mean, scale, sample, generator, None if noise is None else noise[:, t : t + 1]
             )  # [B, 1]

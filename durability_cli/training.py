@@ -185,6 +185,25 @@ def free_run_rmse(model: FeedbackRNN, t: Tensors, scaler: Scaler, context: int) 
     return rmse, pers
 
 
+@torch.no_grad()
+def scale_calibration(model: FeedbackRNN, t: Tensors, context: int) -> float:
+    """Factor k for the predicted scale so that the free-running validation errors are standard
+    normal on average (maximum likelihood of one global factor): k = sqrt(mean((error / scale)^2)).
+    The scale head learns on training windows with random, often short warm-ups; this matches it
+    to how the model is used. 1.0 for point models or without validation rows."""
+    if model.cfg.loss != "gaussian":
+        return 1.0
+    model.eval()
+    r = model(t.x, t.dt, t.y, warmup_feed(t, context), static_num=t.static_num, static_cat=t.static_cat)
+    T = t.y.shape[1]
+    mask = (t.observed & t.valid)[:, 1:] & (torch.arange(1, T).unsqueeze(0) >= context)
+    if not bool(mask.any()):
+        return 1.0
+    z = ((t.y[:, 1:] - r.mean) / r.scale)[mask]
+    k = float(torch.sqrt((z**2).mean()))
+    return k if math.isfinite(k) and k > 0 else 1.0
+
+
 # -- the fit loop ----------------------------------------------------------------------------------
 @dataclass
 class TrainState:
@@ -451,7 +470,9 @@ def _bundle(
         model.load_state_dict(state.best_state)
     model.eval()
     val_series = series.take(val_idx) if len(val_idx) else series.take(train_idx)
-    val_rmse, pers = free_run_rmse(model, to_tensors(val_series, scaler), scaler, context)
+    val_t = to_tensors(val_series, scaler)
+    val_rmse, pers = free_run_rmse(model, val_t, scaler, context)
+    calibration = scale_calibration(model, val_t, context)
     summary = {
         "source": ds.source,
         "n_rows": int(len(ds.frame)),
@@ -464,6 +485,7 @@ def _bundle(
         "best_val_rmse": _finite(val_rmse),
         "val_persistence_rmse": _finite(pers),
         "stopped": reason,
+        "scale_calibration": calibration,
         "train_seconds": round(seconds, 3),
         "parameters": sum(p.numel() for p in model.parameters()),
         "envelope": envelope(series, ds.schema.covariates),
