@@ -8,6 +8,7 @@ and nothing in the file is ever executed.
 from __future__ import annotations
 
 import json
+import math
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from safetensors.torch import save as st_save
 from durability_cli import __version__
 from durability_cli.config import ModelConfig, TrainConfig, build
 from durability_cli.data import Scaler
-from durability_cli.errors import ModelFileError
+from durability_cli.errors import InputError, ModelFileError
 from durability_cli.io import atomic_path
 from durability_cli.model import FeedbackRNN
 from durability_cli.schema import Schema
@@ -96,7 +97,9 @@ def load_bundle(path: str | Path) -> ModelBundle:
         scaler = Scaler.from_dict(meta["scaler"])
         mcfg = build(ModelConfig, meta["model_config"], source=name)
         tcfg = build(TrainConfig, meta["train_config"], source=name)
-    except (KeyError, TypeError, ValueError) as exc:
+        _check_numbers(meta, schema, scaler)
+    except (KeyError, TypeError, ValueError, AttributeError, InputError) as exc:
+        # InputError: a config value out of range, worded for a command-line flag
         raise ModelFileError(
             f"{name}: the model metadata is incomplete or malformed ({exc!s}); re-train or re-download the file"
         ) from None
@@ -105,6 +108,50 @@ def load_bundle(path: str | Path) -> ModelBundle:
     return ModelBundle(
         model, schema, scaler, mcfg, tcfg, meta.get("summary", {}), meta.get("package_version", "?")
     )
+
+
+def _check_numbers(meta: dict, schema: Schema, scaler: Scaler) -> None:
+    """The numbers a forecast computes with: finite, positive spreads, one per condition."""
+
+    def finite(label: str, value) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValueError(f"{label} is {value!r}, not a finite number")
+        return float(value)
+
+    n = len(schema.covariates)
+    if len(scaler.cond_mean) != n or len(scaler.cond_std) != n:
+        raise ValueError(f"the scaling has {len(scaler.cond_mean)} condition(s), the schema {n}")
+    for label, value in [("y_mean", scaler.y_mean), ("dt_mean", scaler.dt_mean)] + [
+        ("cond_mean", v) for v in scaler.cond_mean
+    ]:
+        finite(label, value)
+    for label, value in [
+        ("y_std", scaler.y_std),
+        ("dt_std", scaler.dt_std),
+        ("step_scale", scaler.step_scale),
+    ]:
+        if finite(label, value) <= 0:
+            raise ValueError(f"{label} is {value!r}, must be positive")
+    for value in scaler.cond_std:
+        if finite("cond_std", value) <= 0:
+            raise ValueError(f"cond_std is {value!r}, must be positive")
+    for key, pair in scaler.static_numeric.items():
+        if not isinstance(pair, list) or len(pair) != 2 or finite(f"static {key!r}", pair[1]) <= 0:
+            raise ValueError(f"the scaling of static {key!r} is not a [mean, positive std] pair")
+        finite(f"static {key!r}", pair[0])
+    cards = [len(v) + 1 for v in scaler.static_vocab.values()]
+    if list(meta.get("static_cardinalities", [])) != cards:
+        raise ValueError("static_cardinalities do not match the static vocabularies")
+    summary = meta.get("summary", {})
+    if not isinstance(summary, dict):
+        raise ValueError("the training summary is not a JSON object")
+    if summary.get("scale_calibration") is not None:
+        finite("scale_calibration", summary["scale_calibration"])
+    for key, bounds in (summary.get("envelope") or {}).items():
+        if not isinstance(bounds, list) or len(bounds) != 2:
+            raise ValueError(f"envelope {key!r} is not a [low, high] pair")
+        finite(f"envelope {key!r}", bounds[0])
+        finite(f"envelope {key!r}", bounds[1])
 
 
 def _load_state(model: torch.nn.Module, tensors: dict, name: str) -> None:
@@ -116,11 +163,17 @@ def _load_state(model: torch.nn.Module, tensors: dict, name: str) -> None:
         raise ModelFileError(
             f"{name}: the weights do not match the architecture in the metadata ({what}); the file was altered or is damaged"
         )
-    for key, value in tensors.items():
+    for key in expected:  # the architecture's order, so the first mismatch named is always the same
+        value = tensors[key]
         if value.shape != expected[key].shape or value.dtype != expected[key].dtype:
             raise ModelFileError(
                 f"{name}: tensor {key!r} has shape {tuple(value.shape)} {value.dtype}, the architecture needs "
                 f"{tuple(expected[key].shape)} {expected[key].dtype}; the file was altered or is damaged"
+            )
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            raise ModelFileError(
+                f"{name}: tensor {key!r} holds NaN or infinite weights; the file is damaged, "
+                "or it was saved from a diverged run: re-train"
             )
     model.load_state_dict(tensors)
 
@@ -182,7 +235,7 @@ def read_safetensors(path: str | Path, *, expect: str) -> tuple[dict[str, torch.
                 f"{name}: tensor {key!r} does not fit in the file; it is truncated or damaged"
             )
     meta_block = header.get("__metadata__") or {}
-    if "durability" not in meta_block:
+    if not isinstance(meta_block, dict) or not isinstance(meta_block.get("durability"), str):
         raise ModelFileError(
             f"{name}: a safetensors file, but not a durability model (no durability metadata)"
         )
@@ -192,6 +245,8 @@ def read_safetensors(path: str | Path, *, expect: str) -> tuple[dict[str, torch.
         raise ModelFileError(
             f"{name}: the durability metadata is not valid JSON; the file is damaged"
         ) from None
+    if not isinstance(meta, dict):
+        raise ModelFileError(f"{name}: the durability metadata is not a JSON object; the file is damaged")
     fmt = meta.get("format")
     if fmt != expect:
         kind = "a training checkpoint" if fmt == CHECKPOINT_FORMAT else f"format {fmt!r}"

@@ -80,6 +80,14 @@ Fmt = Annotated[
 Debug = Annotated[
     bool, typer.Option("--debug", help="Show the full traceback on errors.", rich_help_panel="Advanced")
 ]
+Device = Annotated[
+    str,
+    typer.Option(
+        "--device",
+        help="Where the network runs: auto (a GPU when torch sees one), cpu or cuda[:N].",
+        rich_help_panel="Advanced",
+    ),
+]
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -348,6 +356,7 @@ def train(
     covariates: Covariates = None,
     static: Static = None,
     fmt: Fmt = None,
+    device: Device = "auto",
     debug: Debug = False,
 ) -> None:
     """Train the recurrent feedback model on a table of specimens.
@@ -383,6 +392,7 @@ def train(
 
         from durability_cli import config as cfgmod
         from durability_cli.artifact import load_bundle, save_bundle
+        from durability_cli.data import resolve_device
         from durability_cli.io import check_outputs, write_table
         from durability_cli.schema import load_dataset
         from durability_cli.training import TrainingDiverged
@@ -446,6 +456,7 @@ def train(
                 init_from=base,
                 on_epoch=progress.update if progress else None,
                 on_start=on_start,
+                device=resolve_device(device),
             )
         except TrainingDiverged as exc:
             if exc.bundle is not None:
@@ -555,7 +566,7 @@ OutFmt = Annotated[
 ]
 
 
-def _forecast_config(samples, quantiles, threshold, direction, seed, strict=False):
+def _forecast_config(samples, quantiles, threshold, direction, seed, strict=False, device="cpu"):
     from durability_cli.errors import InputError
     from durability_cli.forecasting import ForecastConfig
 
@@ -563,8 +574,16 @@ def _forecast_config(samples, quantiles, threshold, direction, seed, strict=Fals
         qs = tuple(float(q) for q in _split(quantiles) or [])
     except ValueError:
         raise InputError(f"--quantiles must be numbers separated by commas, got {quantiles!r}") from None
+    from durability_cli.data import resolve_device
+
     cfg = ForecastConfig(
-        samples=samples, quantiles=qs, threshold=threshold, direction=direction, seed=seed, strict=strict
+        samples=samples,
+        quantiles=qs,
+        threshold=threshold,
+        direction=direction,
+        seed=seed,
+        strict=strict,
+        device=str(resolve_device(device)),
     )
     cfg.validate()
     return cfg
@@ -616,6 +635,7 @@ def forecast(
     output_format: OutFmt = None,
     fmt: Fmt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No notes on stderr.")] = False,
+    device: Device = "auto",
     debug: Debug = False,
 ) -> None:
     """Forecast each specimen from its measured history over its future rows.
@@ -631,7 +651,7 @@ def forecast(
         from durability_cli.io import check_outputs, write_table
         from durability_cli.schema import load_dataset
 
-        cfg = _forecast_config(samples, quantiles, threshold, direction, seed, strict)
+        cfg = _forecast_config(samples, quantiles, threshold, direction, seed, strict, device)
         if eol_out and threshold is None:
             raise InputError("--eol-out needs --threshold")
         if (future or hold_conditions) and not horizon and hold_conditions:
@@ -731,6 +751,7 @@ def evaluate(
     seed: SeedOpt = 0,
     fmt: Fmt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table on stderr.")] = False,
+    device: Device = "auto",
     debug: Debug = False,
 ) -> None:
     """Backtest: hide the truth after a cut-off, forecast, and score against the baselines.
@@ -746,7 +767,7 @@ def evaluate(
         from durability_cli.metrics import to_jsonable
         from durability_cli.schema import load_dataset
 
-        cfg = _forecast_config(samples, "0.1,0.5,0.9", threshold, direction, seed)
+        cfg = _forecast_config(samples, "0.1,0.5,0.9", threshold, direction, seed, device=device)
         check_outputs([json_out, per_series, backtest_out, plot], [data if data != "-" else None, model])
         bundle = load_bundle(model)
         ds = load_dataset(data, fmt=fmt, schema=bundle.schema)

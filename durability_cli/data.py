@@ -187,6 +187,26 @@ class Tensors:
     static_cat: torch.Tensor  # [B, Sc] long category codes (0 = unseen in training)
 
 
+def move(t: Tensors, device) -> Tensors:
+    """The same tensors on ``device`` (a no-op on the CPU)."""
+    if torch.device(device).type == "cpu":
+        return t
+    return Tensors(*(getattr(t, f).to(device) for f in Tensors.__dataclass_fields__))
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """auto -> cuda when a GPU is visible, else cpu; cuda without a GPU is a usage error."""
+    from durability_cli.errors import InputError
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"--device {name}: no CUDA GPU is visible to torch here; use --device cpu")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise InputError(f"--device must be auto, cpu or cuda[:N], got {name!r}")
+    return torch.device(name)
+
+
 def to_tensors(series: Series, scaler: Scaler) -> Tensors:
     cond = (series.cond - np.asarray(scaler.cond_mean)) / np.asarray(scaler.cond_std)
     cond = np.nan_to_num(cond, nan=0.0)

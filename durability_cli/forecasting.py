@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from durability_cli.artifact import ModelBundle
-from durability_cli.data import Series, to_series, to_tensors
+from durability_cli.data import Series, move, to_series, to_tensors
 from durability_cli.errors import InputError
 from durability_cli.metrics import first_crossing_matrix
 from durability_cli.schema import Dataset, validate
@@ -35,6 +35,7 @@ class ForecastConfig:
     seed: int = 0  # makes the Monte Carlo paths repeatable
     chunk_specimens: int = 0  # specimens per chunk; 0 = sized automatically to MEMORY_BUDGET
     strict: bool = False  # extrapolating beyond the training envelope is an error, not a warning
+    device: str = "cpu"  # where the network runs: cpu or cuda[:N]
 
     def validate(self) -> None:
         if self.samples < 0:
@@ -79,13 +80,14 @@ def rollout(
     samples: int,
     seed: int,
     chunk_specimens: int = 0,
+    device: str | torch.device = "cpu",
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Forecast every row after ``last_obs[b]`` (the last warm-up row of specimen b).
 
     Returns the mean path [N, T] and, with samples > 0, the sample paths [N, S, T], both in
     durability units, NaN on the warm-up rows and the padding.
     """
-    model, scaler = bundle.model, bundle.scaler
+    model, scaler = bundle.model.to(device), bundle.scaler
     model.eval()
     N, T = series.y.shape
     S = samples if bundle.model_config.loss == "gaussian" else 0
@@ -97,14 +99,14 @@ def rollout(
     for lo in range(0, N, chunk):
         sub = series.take(np.arange(lo, min(N, lo + chunk)))
         Tc = sub.y.shape[1]
-        t = to_tensors(sub, scaler)
-        lo_obs = torch.as_tensor(last_obs[lo : lo + chunk])
-        feed = t.observed & (torch.arange(Tc).unsqueeze(0) <= lo_obs.unsqueeze(1))
+        t = move(to_tensors(sub, scaler), device)
+        lo_obs = torch.as_tensor(last_obs[lo : lo + chunk], device=device)
+        feed = t.observed & (torch.arange(Tc, device=device).unsqueeze(0) <= lo_obs.unsqueeze(1))
         feed[:, 0] = True
         r = model(t.x, t.dt, t.y, feed, static_num=t.static_num, static_cat=t.static_cat)
         future = pos[:Tc][None, :] > last_obs[lo : lo + chunk, None]  # [B, Tc]
         future &= sub.row >= 0
-        mean = scaler.y_from_model(r.mean.numpy().astype(np.float64))  # rows 1..Tc-1
+        mean = scaler.y_from_model(r.mean.cpu().numpy().astype(np.float64))  # rows 1..Tc-1
         block = np.full((len(sub.ids), Tc), np.nan)
         block[:, 1:] = mean
         mean_out[lo : lo + len(sub.ids), :Tc] = np.where(future, block, np.nan)
@@ -116,14 +118,14 @@ def rollout(
             B = len(sub.ids)
             z = specimen_noise(sub.ids, S, 1, seed)[..., 0].numpy()  # [B, S]
             k = float(bundle.summary.get("scale_calibration") or 1.0)  # fitted on validation
-            scale = r.scale.numpy().astype(np.float64) * scaler.y_std * k  # [B, Tc-1]
+            scale = r.scale.cpu().numpy().astype(np.float64) * scaler.y_std * k  # [B, Tc-1]
             block = np.full((B, S, Tc), np.nan, dtype=np.float32)
             block[:, :, 1:] = mean[:, None, :] + scale[:, None, :] * z[:, :, None]
             path_out[lo : lo + B, :, :Tc] = np.where(future[:, None, :], block, np.nan)
         elif S:
             # DeepAR-style: each path feeds back its own sampled value (models trained that way)
             B = len(sub.ids)
-            noise = specimen_noise(sub.ids, S, max(Tc - 1, 0), seed).reshape(B * S, -1)  # [B*S, Tc-1]
+            noise = specimen_noise(sub.ids, S, max(Tc - 1, 0), seed).reshape(B * S, -1).to(device)
 
             def rep(x):
                 return x.repeat_interleave(S, dim=0)
@@ -138,7 +140,7 @@ def rollout(
                 sample=True,
                 noise=noise,
             )
-            paths = scaler.y_from_model(r.path.numpy()).reshape(B, S, Tc - 1)
+            paths = scaler.y_from_model(r.path.cpu().numpy()).reshape(B, S, Tc - 1)
             block = np.full((B, S, Tc), np.nan, dtype=np.float32)
             block[:, :, 1:] = paths
             path_out[lo : lo + B, :, :Tc] = np.where(future[:, None, :], block, np.nan)
@@ -304,7 +306,7 @@ def forecast(
         warnings.extend(extrap_lines)
 
     mean, paths = rollout(
-        bundle, series, last_obs, samples=cfg.samples, seed=cfg.seed, chunk_specimens=cfg.chunk_specimens
+        bundle, series, last_obs, samples=cfg.samples, seed=cfg.seed, chunk_specimens=cfg.chunk_specimens, device=cfg.device
     )
     target = ds.schema.target
     sel = np.isfinite(mean) & (series.row >= 0)  # [N, T] the forecast rows

@@ -32,6 +32,7 @@ FORMATS = ("csv", "parquet", "jsonl")
 _PARQUET_MAGIC = b"PAR1"
 _GZIP_MAGIC = b"\x1f\x8b"
 _PARQUET_SUFFIXES = (".parquet", ".pq")
+_MAX_BLOCK = 1 << 30  # largest CSV block pyarrow is asked for: bounds the memory a single row can take
 _CONVERSION = re.compile(r"In CSV column #(\d+): .*CSV conversion error")  # older pyarrow only
 
 
@@ -128,8 +129,15 @@ def _read_bytes(p: Path, name: str, gz: bool) -> bytes:
 
 def _read_stdin(fmt: str | None) -> pd.DataFrame:
     name = "stdin"
+    if sys.stdin is None:  # started with stdin closed (`<&-`)
+        raise InputError(
+            "stdin: is closed; pipe a table in (cat data.csv | durability ...) or pass a file name"
+        )
     stream = getattr(sys.stdin, "buffer", None)
-    data = stream.read() if stream is not None else sys.stdin.read().encode("utf-8", "surrogateescape")
+    try:
+        data = stream.read() if stream is not None else sys.stdin.read().encode("utf-8", "surrogateescape")
+    except (OSError, ValueError) as exc:  # a closed or unreadable descriptor
+        raise InputError(f"stdin: cannot be read ({exc}); pipe a table in or pass a file name") from None
     if not data:
         raise InputError(
             "stdin: no input; pipe a table in (cat data.csv | durability ...) or pass a file name"
@@ -195,18 +203,30 @@ def _read_csv(open_input, head: bytes, read_all, name: str) -> pd.DataFrame:
         delimiter = ";" if b";" in header else "\t" if b"\t" in header else ","
     parse = pacsv.ParseOptions(delimiter=delimiter)
     forced: dict[str, pa.DataType] = {}
-    for _ in range(1000):  # each retry fixes one column's type; never loops for long
+    block = 1 << 20  # pyarrow's default; a value longer than a block needs a bigger one
+    for _ in range(1000):  # each retry fixes one column's type or the block size; never loops for long
         try:
             convert = pacsv.ConvertOptions(column_types=forced, strings_can_be_null=True)
-            table = pacsv.read_csv(open_input(), parse_options=parse, convert_options=convert)
+            read = pacsv.ReadOptions(block_size=block)
+            table = pacsv.read_csv(
+                open_input(), read_options=read, parse_options=parse, convert_options=convert
+            )
             break
         except pa.ArrowInvalid as exc:
             msg = str(exc)
+            if "straddl" in msg:  # one value (or row) is longer than the block
+                if block >= _MAX_BLOCK:
+                    raise InputError(
+                        f"{name}: a single row is longer than {_MAX_BLOCK >> 20} MB; "
+                        "check the quoting (an unclosed quote swallows the rest of the file)"
+                    ) from None
+                block = min(block * 8, _MAX_BLOCK)
+                continue
             m = _CONVERSION.search(msg)
             if m and "UTF8" not in msg:
                 # Older pyarrow guessed a type from the first block that a later row breaks: keep
                 # the column as text so the schema check can name that row.
-                names = pacsv.open_csv(open_input(), parse_options=parse).schema.names
+                names = pacsv.open_csv(open_input(), read_options=read, parse_options=parse).schema.names
                 forced[names[int(m.group(1))]] = pa.string()
                 continue
             if "Expected" in msg and "columns" in msg:
@@ -433,7 +453,15 @@ def _needs_quotes(values) -> bool:
 def _jsonl_bytes(df: pd.DataFrame) -> bytes:
     if not len(df):
         return b""
-    text = df.to_json(orient="records", lines=True, date_format="iso", date_unit="s", force_ascii=False)
+    # 15 significant digits, pandas' most (its default, 10, rounds measurements: 1/3 -> 0.3333333333)
+    text = df.to_json(
+        orient="records",
+        lines=True,
+        date_format="iso",
+        date_unit="s",
+        force_ascii=False,
+        double_precision=15,
+    )
     return (text if text.endswith("\n") else text + "\n").encode("utf-8")
 
 

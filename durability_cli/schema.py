@@ -187,7 +187,10 @@ def _resolve(df, *, source, id_col, time_col, target, covariates, static, requir
             hint = f"did you mean '{close[0]}'? " if close else ""
             raise InputError(
                 f"{source}: no target column '{tname}' (columns: {_list(cols)}); "
-                f"{hint}pass --target NAME to name the measured durability column"
+                + (
+                    _delimiter_hint(cols)
+                    or f"{hint}pass --target NAME to name the measured durability column"
+                )
             )
         tgt = tname  # created empty by validate: a plan of future steps has no measurements
 
@@ -288,7 +291,8 @@ def _apply_schema(df, schema: Schema, *, source: str, require_target: bool):
         raise InputError(
             f"{source}: the model needs specimen id column '{schema.id_col}', "
             "which this table lacks "
-            f"(columns: {_list(cols)}); add it (one value for a single specimen)"
+            f"(columns: {_list(cols)}); "
+            + (_delimiter_hint(cols) or "add it (one value for a single specimen)")
         )
     for role, name in needed:
         found = _find(cols, name, source)
@@ -299,7 +303,8 @@ def _apply_schema(df, schema: Schema, *, source: str, require_target: bool):
             hint = f"; did you mean '{close[0]}'?" if close else ""
             raise InputError(
                 f"{source}: the model needs {role} column '{name}', which this table lacks "
-                f"(columns: {_list(cols)}){hint}"
+                f"(columns: {_list(cols)})"
+                + (f"; {_delimiter_hint(cols)}" if _delimiter_hint(cols) else hint)
             )
         mapping[found] = name
     renamed = {k: v for k, v in mapping.items() if k != v}
@@ -327,6 +332,17 @@ def _require(cols: list[str], name: str, source: str, flag: str) -> str:
         hint = f"did you mean '{close[0]}'? " if close else ""
         raise InputError(f"{source}: no column '{name}' ({flag}); {hint}the columns are: {_list(cols)}")
     return found
+
+
+def _delimiter_hint(cols: list[str]) -> str:
+    """A table read as one column whose name holds another separator: the file is not comma-separated."""
+    if len(cols) == 1:
+        for sep, label in (("|", "'|'"), (";", "';'"), ("\t", "tabs"), (":", "':'")):
+            if sep in cols[0]:
+                return (
+                    f"the file seems to be separated by {label}, not commas: save it as comma-separated CSV"
+                )
+    return ""
 
 
 def _suggest(name: str, cols: list[str]) -> list[str]:

@@ -33,6 +33,7 @@ from durability_cli.data import (
     Series,
     Tensors,
     fit_scaler,
+    move,
     slice_tensors,
     to_series,
     to_tensors,
@@ -185,22 +186,24 @@ def free_run_rmse(model: FeedbackRNN, t: Tensors, scaler: Scaler, context: int) 
     return rmse, pers
 
 
-@torch.no_grad()
 def scale_calibration(model: FeedbackRNN, t: Tensors, context: int) -> float:
-    """Factor k for the predicted scale so that the free-running validation errors are standard
-    normal on average (maximum likelihood of one global factor): k = sqrt(mean((error / scale)^2)).
-    The scale head learns on training windows with random, often short warm-ups; this matches it
-    to how the model is used. 1.0 for point models or without validation rows."""
+    """Factor k for the predicted scale so that the central 80% interval (the default p10-p90)
+    covers 80% of the free-running validation errors: k = quantile(|error / scale|, 0.8) / z_0.9.
+    A split-conformal style correction of one number; the scale head learns on training windows
+    with random, often short warm-ups, and this matches it to how the model is used. 1.0 for
+    point models or without validation rows."""
     if model.cfg.loss != "gaussian":
         return 1.0
     model.eval()
-    r = model(t.x, t.dt, t.y, warmup_feed(t, context), static_num=t.static_num, static_cat=t.static_cat)
+    with torch.no_grad():
+        feed = warmup_feed(t, context)
+        r = model(t.x, t.dt, t.y, feed, static_num=t.static_num, static_cat=t.static_cat)
     T = t.y.shape[1]
-    mask = (t.observed & t.valid)[:, 1:] & (torch.arange(1, T).unsqueeze(0) >= context)
+    mask = (t.observed & t.valid)[:, 1:] & (torch.arange(1, T, device=t.y.device).unsqueeze(0) >= context)
     if not bool(mask.any()):
         return 1.0
-    z = ((t.y[:, 1:] - r.mean) / r.scale)[mask]
-    k = float(torch.sqrt((z**2).mean()))
+    z = ((t.y[:, 1:] - r.mean) / r.scale)[mask].abs()
+    k = float(torch.quantile(z.float().cpu(), 0.8)) / 1.2815515655446004
     return k if math.isfinite(k) and k > 0 else 1.0
 
 
@@ -255,6 +258,7 @@ def train(
     init_from: ModelBundle | None = None,
     on_epoch: Callable[[EpochLog], None] | None = None,
     on_start: Callable[[dict], None] | None = None,
+    device: str | torch.device = "cpu",
 ) -> ModelBundle:
     """Train a model on ``ds`` and return it with its metadata (best weights loaded).
 
@@ -277,7 +281,7 @@ def train(
     context = cfg.val_context or auto_context(series.lengths)
     val_series = series.take(val_idx) if len(val_idx) else train_series
     train_t = to_tensors(train_series, scaler)
-    val_t = to_tensors(val_series, scaler)
+    val_t = move(to_tensors(val_series, scaler), device)
     train_len = torch.as_tensor(train_series.lengths)
 
     torch.manual_seed(cfg.seed)
@@ -290,6 +294,7 @@ def train(
     model = build_model(meta)
     if init_from is not None:
         model.load_state_dict(init_from.model.state_dict())
+    model.to(device)  # the data stays on the CPU; each batch moves once windowed
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
     state = TrainState(model, optimizer, gen, history=[])
@@ -315,7 +320,7 @@ def train(
             if state.stale >= cfg.patience:
                 stop_reason = f"early stop: no better validation RMSE for {cfg.patience} epochs"
                 break
-            log = _run_epoch(state, train_t, train_len, val_t, scaler, context, cfg)
+            log = _run_epoch(state, train_t, train_len, val_t, scaler, context, cfg, device)
             if checkpoint is not None:
                 save_checkpoint(state, checkpoint, model_cfg, cfg, data_hash, meta)
             if on_epoch:
@@ -389,6 +394,7 @@ def _run_epoch(
     scaler: Scaler,
     context: int,
     cfg: TrainConfig,
+    device: str | torch.device = "cpu",
 ) -> EpochLog:
     t0 = time.perf_counter()
     model, gen = state.model, state.gen
@@ -428,7 +434,7 @@ def _run_epoch(
         feed[:, 0] = True
         fed_measured += int((feed & free_zone).sum())
         eligible += int(free_zone.sum())
-        loss = rollout_loss(model, batch, feed, cfg=cfg, gen=gen)
+        loss = rollout_loss(model, move(batch, device), feed.to(device), cfg=cfg, gen=gen)
         if not torch.isfinite(loss):
             raise _Diverged(f"loss {loss.item()}")
         state.optimizer.zero_grad(set_to_none=True)
@@ -446,7 +452,7 @@ def _run_epoch(
     best = val_rmse < state.best_rmse
     if best:
         state.best_rmse, state.best_epoch, state.stale = val_rmse, state.epoch, 0
-        state.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        state.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     else:
         state.stale += 1
     log = EpochLog(
@@ -465,7 +471,7 @@ def _run_epoch(
 def _bundle(
     state, ds, scaler, model_cfg, cfg, series, train_idx, val_idx, context, seconds, reason
 ) -> ModelBundle:
-    model = state.model
+    model = state.model.cpu()  # the bundle lives on the CPU; forecasting moves it where asked
     if state.best_state is not None:
         model.load_state_dict(state.best_state)
     model.eval()
@@ -513,14 +519,14 @@ def save_checkpoint(state: TrainState, path, model_cfg, cfg, data_hash: str, met
     """Model, optimiser, best weights and random state after the last complete epoch. No pickle."""
     from safetensors.torch import save as st_save
 
-    tensors = {f"model.{k}": v.detach().clone().contiguous() for k, v in state.model.state_dict().items()}
+    tensors = {f"model.{k}": v.detach().cpu().clone().contiguous() for k, v in state.model.state_dict().items()}
     if state.best_state is not None:
         tensors.update({f"best.{k}": v.contiguous() for k, v in state.best_state.items()})
     opt = state.optimizer.state_dict()
     for idx, slots in opt["state"].items():
         for key, value in slots.items():
             tensor = value if isinstance(value, torch.Tensor) else torch.tensor(value)
-            tensors[f"optim.{idx}.{key}"] = tensor.detach().clone().contiguous()
+            tensors[f"optim.{idx}.{key}"] = tensor.detach().cpu().clone().contiguous()
     tensors["rng.generator"] = state.gen.get_state()
     tensors["rng.torch"] = torch.get_rng_state()
     info = {

@@ -390,3 +390,15 @@ def test_model_needs_its_columns(model, tmp_path, small_coating):
     r = invoke("evaluate", path, "-m", model, "--context", "10")
     assert r.exit_code == 2
     assert "humidity" in r.output
+
+
+def test_device_cuda_without_gpu_is_a_usage_error(model, small_coating, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible here")
+    r = invoke("evaluate", small_coating, "-m", model, "--context", "10", "--device", "cuda")
+    assert r.exit_code == 2
+    assert "no CUDA GPU is visible" in r.output
+    r = invoke("evaluate", small_coating, "-m", model, "--context", "10", "--device", "tpu")
+    assert r.exit_code == 2 and "--device must be auto, cpu or cuda" in r.output
