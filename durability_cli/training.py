@@ -187,8 +187,8 @@ def free_run_rmse(model: FeedbackRNN, t: Tensors, scaler: Scaler, context: int) 
 
 
 def scale_calibration(model: FeedbackRNN, t: Tensors, context: int) -> float:
-    """Factor k for the predicted scale so that the central 80% interval (the default p10-p90)
-    covers 80% of the free-running validation errors: k = quantile(|error / scale|, 0.8) / z_0.9.
+    """Factor k >= 1 for the predicted scale so that the central 80% interval (the default p10-p90)
+    covers at least 80% of the free-running validation errors: k = quantile(|error / scale|, 0.8) / z_0.9.
     A split-conformal style correction of one number; the scale head learns on training windows
     with random, often short warm-ups, and this matches it to how the model is used. 1.0 for
     point models or without validation rows."""
@@ -204,7 +204,10 @@ def scale_calibration(model: FeedbackRNN, t: Tensors, context: int) -> float:
         return 1.0
     z = ((t.y[:, 1:] - r.mean) / r.scale)[mask].abs()
     k = float(torch.quantile(z.float().cpu(), 0.8)) / 1.2815515655446004
-    return k if math.isfinite(k) and k > 0 else 1.0
+    # Only ever widen: the validation specimens chose the early-stopping epoch, so their errors
+    # are optimistic, and narrowing on them gave 61% instead of 80% coverage on new coating
+    # specimens (uncalibrated: 76%).
+    return max(1.0, k) if math.isfinite(k) else 1.0
 
 
 # -- the fit loop ----------------------------------------------------------------------------------
