@@ -357,6 +357,14 @@ def train(
     static: Static = None,
     fmt: Fmt = None,
     device: Device = "auto",
+    threads: Annotated[
+        int,
+        typer.Option(
+            "--threads",
+            help="CPU threads for torch; the default 1 is fastest for the small sequential steps of training.",
+            rich_help_panel="Advanced",
+        ),
+    ] = 1,
     debug: Debug = False,
 ) -> None:
     """Train the recurrent feedback model on a table of specimens.
@@ -364,31 +372,18 @@ def train(
     Example:  durability train sample_data/coating.csv -o coating.safetensors
               durability train sample_data/ball.csv --target height --lags 3 -o ball.safetensors
     """
-    flags = {
-        k: v
-        for k, v in locals().items()
-        if k
-        not in (
-            "data",
-            "output",
-            "config",
-            "resume",
-            "init_from",
-            "checkpoint",
-            "history",
-            "quiet",
-            "debug",
-            "id_col",
-            "time_col",
-            "target",
-            "covariates",
-            "static",
-            "fmt",
-        )
-    }
+    from dataclasses import fields
+
+    from durability_cli.config import ModelConfig, TrainConfig
+
+    # the model and training options given on the command line (None = not given)
+    names = {f.name for cls in (ModelConfig, TrainConfig) for f in fields(cls)}
+    flags = {k: v for k, v in locals().items() if k in names}
 
     def go():
         import signal
+
+        import torch
 
         from durability_cli import config as cfgmod
         from durability_cli.artifact import load_bundle, save_bundle
@@ -398,6 +393,7 @@ def train(
         from durability_cli.training import TrainingDiverged
         from durability_cli.training import train as fit
 
+        torch.set_num_threads(max(1, threads))
         values = cfgmod.load_toml(config)
         unknown = cfgmod.unknown_keys(values, cfgmod.ModelConfig, cfgmod.TrainConfig)
         data_keys = {"id_col", "time_col", "target", "covariates", "static"}

@@ -324,7 +324,12 @@ def _read_parquet_dir(folder: Path, name: str) -> pd.DataFrame:
         )
         table = dataset.to_table()
     except (pa.ArrowException, OSError, ValueError) as exc:
-        raise InputError(f"{name}: {_explain(exc, 'parquet')}") from None
+        text = " ".join(str(exc).split())
+        text = text if len(text) <= 160 else text[:157] + "..."
+        raise InputError(
+            f"{name}: the Parquet files in this folder cannot be read as one table ({text}); "
+            "check that none is damaged and that all have the same columns and types"
+        ) from None
     return _to_pandas(table, name)
 
 
