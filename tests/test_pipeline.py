@@ -35,8 +35,9 @@ def test_train_then_forecast_from_stdin_into_a_second_command(tmp_path):
         f" | {d} schema - --target durability_mean --json"
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, env=env,
-                          timeout=300)
+    done = subprocess.run(
+        ["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     info = json.loads(done.stdout)  # stdout is pure JSON: no progress or notes mixed in
     assert info["n_rows"] == 8 * 10

@@ -1,0 +1,124 @@
+"""End of life from forecast paths, on cases whose crossing time is known by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from durability_cli.data import to_series
+from durability_cli.forecasting import ForecastConfig, end_of_life, last_observed
+from durability_cli.schema import Schema, validate
+
+
+def _dataset(values_a, values_b):
+    rows = []
+    for sid, values in (("A", values_a), ("B", values_b)):
+        for t, v in enumerate(values):
+            rows.append({"specimen_id": sid, "time": float(t), "temp": 20.0, "durability": v})
+    schema = Schema(id_col="specimen_id", time_col="time", target="durability", covariates=("temp",))
+    return validate(pd.DataFrame(rows), schema, source="test")
+
+
+def test_mean_path_crossing_is_interpolated_from_the_last_measurement():
+    nan = np.nan
+    # A: measured 1.0 .. 0.6 at t = 0..4, then forecast; B: already below the threshold
+    ds = _dataset([1.0, 0.9, 0.8, 0.7, 0.6, nan, nan, nan], [0.6, 0.5, 0.4, nan, nan, nan, nan, nan])
+    series = to_series(ds)
+    last = last_observed(series)
+    assert last.tolist() == [4, 2]
+    mean = np.full(series.y.shape, np.nan)
+    mean[0, 5:] = [0.5, 0.4, 0.3]  # A crosses 0.55 halfway between t=4 (0.6) and t=5 (0.5)
+    mean[1, 3:] = [0.35, 0.3, 0.25, 0.2, 0.15]
+    table = end_of_life(series, last, mean, None, ForecastConfig(threshold=0.55, samples=0), ds)
+    a, b = table.iloc[0], table.iloc[1]
+    assert a.eol_time == pytest.approx(4.5)
+    assert a.rul == pytest.approx(0.5)
+    assert a.status == "crosses" and a.prob_cross == 1.0
+    assert b.status == "already past"
+
+
+def test_sample_paths_give_crossing_quantiles_and_probability():
+    nan = np.nan
+    ds = _dataset([1.0, 0.9, nan, nan, nan, nan], [1.0, 0.95, nan, nan, nan, nan])
+    series = to_series(ds)
+    last = last_observed(series)
+    S = 4
+    paths = np.full((2, S, series.y.shape[1]), np.nan, dtype=np.float32)
+    # A: four paths reaching 0.5 at t = 2, 3, 4, 5 exactly; B: never crosses
+    for s in range(S):
+        paths[0, s, 2:] = np.maximum(0.9 - 0.4 * (np.arange(2, 6) - 1) / (s + 1), 0.5)
+        paths[0, s, 2 + s :] = 0.5
+    paths[1, :, 2:] = 0.9
+    mean = np.where(np.isfinite(paths[:, 0]), paths.mean(axis=1), np.nan)
+    cfg = ForecastConfig(threshold=0.5, samples=S, quantiles=(0.25, 0.5, 1 - 1e-9))
+    table = end_of_life(series, last, mean, paths, cfg, ds)
+    a, b = table.iloc[0], table.iloc[1]
+    assert a.prob_cross == 1.0
+    assert a.eol_p25 == pytest.approx(2.0)
+    assert a.eol_p50 == pytest.approx(3.0)
+    assert b.prob_cross == 0.0 and np.isnan(b.eol_p50)
+    assert b.status == "not within horizon"
+
+
+def test_direction_above():
+    nan = np.nan
+    ds = _dataset([0.1, 0.2, nan, nan], [0.1, 0.1, nan, nan])
+    series = to_series(ds)
+    mean = np.full(series.y.shape, np.nan)
+    mean[0, 2:] = [0.4, 0.6]
+    mean[1, 2:] = [0.1, 0.1]
+    table = end_of_life(
+        series,
+        last_observed(series),
+        mean,
+        None,
+        ForecastConfig(threshold=0.5, direction="above", samples=0),
+        ds,
+    )
+    assert table.iloc[0].eol_time == pytest.approx(2.5)
+    assert np.isnan(table.iloc[1].eol_time)
+
+
+def test_evaluate_with_rolling_origins_reports_prognostics(tmp_path):
+    import json
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from durability_cli.cli import app
+
+    sample = Path(__file__).resolve().parents[1] / "sample_data" / "coating.csv"
+    df = pd.read_csv(sample)
+    keep = sorted(df.specimen_id.unique())[:8]
+    df = df[df.specimen_id.isin(keep) & (df.groupby("specimen_id").cumcount() < 60)]
+    data = tmp_path / "d.csv"
+    df.to_csv(data, index=False)
+    model = tmp_path / "m.safetensors"
+    runner = CliRunner()
+    r = runner.invoke(
+        app,
+        ["train", str(data), "-o", str(model), "--epochs", "2", "--hidden", "8", "--layers", "1", "--quiet"],
+    )
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(data),
+            "-m",
+            str(model),
+            "--origins",
+            "3",
+            "--threshold",
+            "0.9",
+            "--samples",
+            "10",
+            "--quiet",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    assert report["n_origins"] == 3
+    prognostics = report["models"]["model"]["prognostics"]
+    assert {"alpha_lambda", "prognostic_horizon"} <= set(prognostics)
