@@ -15,10 +15,12 @@ import contextlib
 import csv
 import gzip
 import io
+import json
 import os
 import re
 import sys
 import tempfile
+import warnings
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from durability_cli.errors import InputError
+from durability_cli.errors import DurabilityError, InputError
 
 FORMATS = ("csv", "parquet", "jsonl")
 _PARQUET_MAGIC = b"PAR1"
@@ -289,7 +291,10 @@ def _read_jsonl(data: bytes, name: str) -> pd.DataFrame:
     # A key whose values change type (a number, then a string): read it loosely so the schema check
     # can point at the row that is not a number.
     try:
-        frame = pd.read_json(io.BytesIO(data), lines=True, dtype=False, convert_dates=False)
+        with warnings.catch_warnings():
+            # pandas 3 deprecates convert_dates (dtype=False covers it there); pandas 2 needs it
+            warnings.simplefilter("ignore", DeprecationWarning)
+            frame = pd.read_json(io.BytesIO(data), lines=True, dtype=False, convert_dates=False)
     except ValueError as exc:
         raise InputError(f"{name}: {_explain(exc, 'jsonl')}") from None
     if not len(frame):
@@ -390,18 +395,38 @@ def _write_stream(df: pd.DataFrame, fmt: str) -> None:
         blob = sink.getvalue()
     else:
         blob = _csv_bytes(df) if fmt == "csv" else _jsonl_bytes(df)
-    sys.stdout.flush()
     buffer = getattr(sys.stdout, "buffer", None)
-    if buffer is not None:
-        buffer.write(blob)
-        buffer.flush()
-    elif fmt == "parquet":
+    if buffer is None and fmt == "parquet":
         raise InputError(
             "stdout: cannot write Parquet to a text stream; write to a file with -o NAME.parquet"
         )
-    else:
-        sys.stdout.write(blob.decode("utf-8"))
+    try:
         sys.stdout.flush()
+        if buffer is not None:
+            buffer.write(blob)
+            buffer.flush()
+        else:
+            sys.stdout.write(blob.decode("utf-8"))
+            sys.stdout.flush()
+    except BrokenPipeError:
+        raise  # the reader went away (`| head`): the command line ends quietly
+    except OSError as exc:  # `> /dev/full`, a full disk behind a redirect
+        _drop_stdout()
+        raise DurabilityError(f"stdout: could not write the output ({exc.strerror or exc})") from None
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's final flush of what is left does not fail again."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        pass
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (a test runner's stream)
+        pass
 
 
 def _to_arrow(df: pd.DataFrame) -> pa.Table:
@@ -456,18 +481,37 @@ def _needs_quotes(values) -> bool:
 
 
 def _jsonl_bytes(df: pd.DataFrame) -> bytes:
+    """One JSON object per row. Numbers are written with Python's float repr, the shortest text
+    that reads back to the same float (pandas' to_json rounds to a number of decimal places, so
+    1.234567e-9 would come back as 1.2e-9); NaN, infinities and empty cells become null."""
     if not len(df):
         return b""
-    # 15 significant digits, pandas' most (its default, 10, rounds measurements: 1/3 -> 0.3333333333)
-    text = df.to_json(
-        orient="records",
-        lines=True,
-        date_format="iso",
-        date_unit="s",
-        force_ascii=False,
-        double_precision=15,
-    )
-    return (text if text.endswith("\n") else text + "\n").encode("utf-8")
+    clean = df.copy()
+    for c in clean.columns:
+        if pd.api.types.is_float_dtype(clean[c].dtype):
+            clean[c] = clean[c].replace([float("inf"), float("-inf")], float("nan"))  # JSON has no inf
+    values = clean.astype(object).where(clean.notna(), None)
+    names = [str(c) for c in df.columns]
+    lines = [
+        json.dumps(
+            dict(zip(names, row, strict=True)),
+            ensure_ascii=False,
+            allow_nan=False,
+            separators=(",", ":"),
+            default=_json_value,
+        )
+        for row in values.itertuples(index=False, name=None)
+    ]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _json_value(value):
+    """Dates and durations as ISO 8601 text, numpy scalars as numbers."""
+    if isinstance(value, pd.Timestamp | pd.Timedelta):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
 
 
 # -- safe outputs ----------------------------------------------------------------------------------
@@ -480,7 +524,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     (matplotlib, gzip) see the right one.
     """
     target = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=f"-{target.name}", dir=target.parent or ".")
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=f"-{target.name}", dir=target.parent or ".")
+    except OSError as exc:
+        raise _write_error(path, exc) from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -488,9 +535,18 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         # mkstemp makes the file private (0600); give it the mode a normal write would have.
         os.chmod(tmp, _mode_for(target))
         os.replace(tmp, target)
+    except OSError as exc:  # disk full, quota, the folder removed meanwhile: one line, not a traceback
+        tmp.unlink(missing_ok=True)
+        raise _write_error(path, exc) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _write_error(path, exc: OSError) -> DurabilityError:
+    return DurabilityError(
+        f"{path}: could not write the file ({exc.strerror or exc}); any previous file is unchanged"
+    )
 
 
 def _mode_for(target: Path) -> int:

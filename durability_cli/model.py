@@ -71,9 +71,8 @@ class FeedbackRNN(nn.Module):
         # A linear autoregressive path from the lag differences (v_t - v_{t-k}) to the step: with
         # lags >= 2 it carries a velocity exactly, so a parabola or a steady trend needs no
         # precise arithmetic from the recurrent cell (LSTNet's "highway" idea).
-        use_skip = (
-            cfg.residual and cfg.lags > 1 and cfg.monotonic == "none"
-        )  # a free sign would break monotonicity
+        # (Not with --monotonic: a free-signed term would break the one-signed step.)
+        use_skip = cfg.residual and cfg.lags > 1 and cfg.monotonic == "none"
         self.skip = nn.Linear(cfg.lags - 1, 1, bias=False) if use_skip else None
         # The scale reads a detached hidden state: it learns how wrong the mean is without pulling
         # the recurrent weights away from the mean (early free-run errors are huge, 1/scale^2 more so).
