@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from durability_cli.errors import InputError
+from durability_cli.io import atomic_path
 
 DPI = 150  # sharp in a printed report, still small files
 FORMATS = {".png": "png", ".svg": "svg"}
@@ -606,7 +605,7 @@ def _save(fig, path: Path, fmt: str) -> Path:
 
     # No date stamp and fixed element ids, so that the same figure gives the same SVG file.
     metadata = {"Date": None} if fmt == "svg" else None
-    with _atomic_path(path) as tmp, matplotlib.rc_context({"svg.hashsalt": "durability"}):
+    with atomic_path(path) as tmp, matplotlib.rc_context({"svg.hashsalt": "durability"}):
         fig.savefig(
             tmp,
             format=fmt,
@@ -617,24 +616,3 @@ def _save(fig, path: Path, fmt: str) -> Path:
             pad_inches=0.1,
         )
     return path
-
-
-@contextmanager
-def _atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary file next to ``path``; move it onto ``path`` only if the block succeeds."""
-    import os
-    import tempfile
-
-    if not path.parent.is_dir():
-        raise InputError(f"{path}: the folder {path.parent} does not exist; create it first")
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; give it a normal file's mode
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
