@@ -103,14 +103,32 @@ def _run(debug: bool, fn):
     except DurabilityError as exc:
         if debug:
             raise
-        err.print("[bold red]Error:[/] ", end="", highlight=False)
-        err.print(str(exc), markup=False, highlight=False, soft_wrap=True)  # names may contain [brackets]
+        _error_line(str(exc))
         raise typer.Exit(exc.exit_code) from None
     except BrokenPipeError:
         _quiet_broken_pipe()
     except KeyboardInterrupt:
         err.print("Interrupted.")
         raise typer.Exit(130) from None
+    except OSError as exc:  # disk full, stdout closed, ...: not the user's input, still one line
+        if debug:
+            raise
+        _error_line(f"{exc.strerror or exc} ({type(exc).__name__}); rerun with --debug for details")
+        raise typer.Exit(1) from None
+    except (typer.Exit, typer.Abort, SystemExit):
+        raise
+    except Exception as exc:  # a bug: say so in one line; --debug shows the traceback
+        if debug:
+            raise
+        _error_line(f"unexpected {type(exc).__name__}: {exc}; rerun with --debug and report it")
+        raise typer.Exit(1) from None
+
+
+def _error_line(message: str) -> None:
+    """One line on stderr, whatever the message holds ([brackets] or line breaks from the data)."""
+    message = message.replace("\r", "\\r").replace("\n", "\\n")
+    err.print("[bold red]Error:[/] ", end="", highlight=False)
+    err.print(message, markup=False, highlight=False, soft_wrap=True)
 
 
 def _quiet_broken_pipe() -> None:

@@ -62,13 +62,17 @@ def quantile_column(target: str, q: float) -> str:
 
 # -- the batched rollout ---------------------------------------------------------------------------
 def specimen_noise(ids: list[str], samples: int, steps: int, seed: int) -> torch.Tensor:
-    """[N, S, steps] standard-normal draws, each specimen from its own generator."""
-    out = torch.empty(len(ids), samples, steps)
+    """[N, S, steps] standard-normal draws, each specimen from its own generator.
+
+    Drawn step by step ([steps, S] in row order), so the draws of step t do not depend on how
+    many steps the chunk is padded to: a specimen's paths are the same alone or in any batch.
+    """
+    out = np.empty((len(ids), samples, steps), dtype=np.float32)
     for i, sid in enumerate(ids):
         digest = hashlib.blake2b(f"{seed}:{sid}".encode(), digest_size=8).digest()
-        gen = torch.Generator().manual_seed(int.from_bytes(digest, "little") & (2**63 - 1))
-        out[i] = torch.randn(samples, steps, generator=gen)
-    return out
+        rng = np.random.default_rng(int.from_bytes(digest, "little"))
+        out[i] = rng.standard_normal((steps, samples), dtype=np.float32).T
+    return torch.from_numpy(out)
 
 
 @torch.no_grad()
@@ -313,7 +317,7 @@ def forecast(
     rows = series.row[sel]
     out = ds.frame.iloc[rows][[ds.schema.id_col, ds.schema.time_col]].reset_index(drop=True)
     if paths is not None:
-        vals = np.moveaxis(paths, 1, 2)[sel]  # [R, S]
+        vals = np.moveaxis(paths, 1, 2)[sel].astype(np.float64)  # [R, S]
         out[f"{target}_mean"] = vals.mean(axis=1)
         for q, col in zip(cfg.quantiles, np.quantile(vals, cfg.quantiles, axis=1), strict=True):
             out[quantile_column(target, q)] = col

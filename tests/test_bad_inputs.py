@@ -751,10 +751,6 @@ def test_a_five_megabyte_cell_is_read(tmp_path):
     assert any("ignored non-numeric column(s) 'note'" in n for n in info["notes"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli._run prints names and values holding a line break verbatim: a two-line error",
-)
 def test_a_line_break_in_a_name_still_gives_one_line(tmp_path):
     path = tmp_path / "nl.csv"
     path.write_bytes(b'specimen_id,time,"dura\nbility"\nA,0,1\nA,1,2\n')

@@ -226,11 +226,6 @@ def test_forecast_of_a_specimen_ignores_the_rest_of_the_batch(seed, n, cell, lag
     _assert_each_specimen_alone(_bundle(cell, lags, "mean"), series, last_obs, samples)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="forecasting.specimen_noise draws torch.randn(samples, steps): the draws of a step depend "
-    "on the padded length of the chunk (and torch.randn is not prefix-stable across sizes)",
-)
 def test_sampled_feedback_paths_ignore_the_rest_of_the_batch():
     """Models trained with --feedback sample: each path feeds back its own draws (DeepAR)."""
     series, last_obs = _series(0, 2)  # lengths 12 and 9, gaps in the warm-up
