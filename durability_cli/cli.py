@@ -103,6 +103,8 @@ def _run(debug: bool, fn):
     except DurabilityError as exc:
         if debug:
             raise
+        if not _main_process():  # torchrun: every rank hits the same error; rank 0 says it
+            raise typer.Exit(exc.exit_code) from None
         _error_line(str(exc))
         raise typer.Exit(exc.exit_code) from None
     except BrokenPipeError:
@@ -129,6 +131,12 @@ def _error_line(message: str) -> None:
     message = message.replace("\r", "\\r").replace("\n", "\\n")
     err.print("[bold red]Error:[/] ", end="", highlight=False)
     err.print(message, markup=False, highlight=False, soft_wrap=True)
+
+
+def _main_process() -> bool:
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
 
 
 def _quiet_broken_pipe() -> None:
@@ -383,12 +391,22 @@ def train(
             rich_help_panel="Advanced",
         ),
     ] = 1,
+    nproc: Annotated[
+        int,
+        typer.Option(
+            "--nproc",
+            help="Train data-parallel in N processes on this machine (starts torchrun; see docs/SCALING.md).",
+            rich_help_panel="Advanced",
+        ),
+    ] = 1,
     debug: Debug = False,
+    ctx: typer.Context = None,
 ) -> None:
     """Train the recurrent feedback model on a table of specimens.
 
     Example:  durability train sample_data/coating.csv -o coating.safetensors
               durability train sample_data/ball.csv --target height --lags 3 -o ball.safetensors
+              durability train big.parquet -o big.safetensors --nproc 4
     """
     from dataclasses import fields
 
@@ -404,8 +422,10 @@ def train(
         import torch
 
         from durability_cli import config as cfgmod
+        from durability_cli import parallel
         from durability_cli.artifact import load_bundle, save_bundle
         from durability_cli.data import resolve_device
+        from durability_cli.errors import InputError
         from durability_cli.io import check_outputs, write_table
         from durability_cli.schema import load_dataset
         from durability_cli.training import TrainingDiverged
@@ -417,8 +437,6 @@ def train(
         data_keys = {"id_col", "time_col", "target", "covariates", "static"}
         unknown = [k for k in unknown if k not in data_keys]
         if unknown:
-            from durability_cli.errors import InputError
-
             raise InputError(f"{config}: unknown option(s) {', '.join(unknown)}; see durability train --help")
         values.update({k: v for k, v in flags.items() if v is not None})
         model_cfg = cfgmod.build(cfgmod.ModelConfig, values, source=config or "options")
@@ -429,6 +447,20 @@ def train(
         check_outputs(
             [output, None if same else ckpt, history], [data if data != "-" else None, resume, init_from]
         )
+        dist = parallel.from_env()
+        if nproc < 1:
+            raise InputError(f"--nproc must be at least 1, got {nproc}")
+        if (nproc > 1 or dist) and data == "-":
+            raise InputError(
+                "distributed training reads the table in every process, so it cannot come from stdin; "
+                "pass a file name"
+            )
+        if nproc > 1:
+            if dist is not None:
+                raise InputError("--nproc starts torchrun itself; leave it out when running under torchrun")
+            raise typer.Exit(_launch(parallel.launch_command(nproc, _command_line(ctx, drop={"nproc"}))))
+        main_rank = dist is None or dist.main
+        quiet_here = quiet or not main_rank  # only rank 0 reports
         covs = _split(covariates) if covariates else values.get("covariates")
         stat = _split(static) if static else values.get("static")
         base = load_bundle(init_from) if init_from else None
@@ -442,44 +474,55 @@ def train(
             static=stat,
             schema=base.schema if base else None,
         )
-        show = not quiet and err.is_terminal
+        show = not quiet_here and err.is_terminal
         progress = _TrainProgress(train_cfg.epochs) if show else None
-        if not quiet:
+        if not quiet_here:
             for note in ds.notes:
                 err.print(f"[dim]{note}[/]", highlight=False)
 
         def on_start(info):
-            if not quiet:
+            if not quiet_here:
                 err.print(
                     f"Training on {info['n_train']} specimens, validating on {info['n_val']} "
                     f"(free run after {info['context']} rows); {info['parameters']:,} parameters"
+                    + (f"; {info['processes']} processes" if info["processes"] > 1 else "")
                     + (f"; resuming after epoch {info['start_epoch']}" if info["start_epoch"] else ""),
                     highlight=False,
                 )
             if progress:
                 progress.start(info["start_epoch"])
 
-        previous = signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+        dev = parallel.rank_device(device, dist)
+        if dist is None:
+            handlers = {signal.SIGTERM: _sigterm_to_interrupt}
+        else:  # every rank stops at the same step: see parallel.Distributed.stop
+            handlers = {signal.SIGTERM: _stop_flag(dist), signal.SIGINT: _stop_flag(dist)}
+        previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
         try:
-            bundle = fit(
-                ds,
-                model_cfg,
-                train_cfg,
-                checkpoint=ckpt,
-                resume=resume,
-                init_from=base,
-                on_epoch=progress.update if progress else None,
-                on_start=on_start,
-                device=resolve_device(device),
-            )
+            with parallel.process_group(dist, resolve_device(dev)) as dist:
+                bundle = fit(
+                    ds,
+                    model_cfg,
+                    train_cfg,
+                    checkpoint=ckpt,
+                    resume=resume,
+                    init_from=base,
+                    on_epoch=progress.update if progress else None,
+                    on_start=on_start,
+                    device=resolve_device(dev),
+                    dist=dist,
+                )
         except TrainingDiverged as exc:
-            if exc.bundle is not None:
+            if exc.bundle is not None and main_rank:
                 save_bundle(exc.bundle, output)
             raise
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
             if progress:
                 progress.stop()
+        if not main_rank:
+            return
         save_bundle(bundle, output)
         if history:
             import pandas as pd
@@ -494,6 +537,61 @@ def train(
 
 def _sigterm_to_interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+def _stop_flag(dist):
+    """A signal handler for a torchrun rank: the first signal asks every rank to stop at the next
+    step (they agree on it with the loss); a second one stops this process at once."""
+
+    def handler(signum, frame):
+        if dist.stop:
+            raise KeyboardInterrupt
+        dist.stop = True
+
+    return handler
+
+
+def _command_line(ctx, drop: set[str]) -> list[str]:
+    """The arguments of this command as given on the command line, without the ``drop`` options:
+    what each torchrun worker is started with."""
+    import click
+    from click.core import ParameterSource
+
+    given = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    positional, options = [], []
+    for param in ctx.command.params:
+        if param.name in drop or ctx.get_parameter_source(param.name) not in given:
+            continue
+        value = ctx.params[param.name]
+        if isinstance(param, click.Argument):
+            positional.append(str(value))
+        elif param.is_flag and param.secondary_opts:
+            options.append(param.opts[0] if value else param.secondary_opts[0])
+        elif param.is_flag:
+            if value:
+                options.append(param.opts[0])
+        else:
+            options += [param.opts[0], str(value)]
+    return [ctx.info_name or "train", *positional, *options]
+
+
+def _launch(command: list[str]) -> int:
+    """Run torchrun in its own session and wait; Ctrl-C and SIGTERM are passed on to it once, and
+    it passes them on to the workers, which stop together after their current step."""
+    import signal
+    import subprocess
+
+    proc = subprocess.Popen(command, start_new_session=True)
+
+    def forward(signum, frame):
+        proc.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return proc.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 class _TrainProgress:

@@ -41,6 +41,7 @@ from durability_cli.data import (
 from durability_cli.errors import InputError, TrainingError
 from durability_cli.io import atomic_path
 from durability_cli.model import FeedbackRNN
+from durability_cli.parallel import Distributed
 from durability_cli.schedules import teacher_forcing_ratio
 from durability_cli.schema import Dataset
 
@@ -125,6 +126,14 @@ def rollout_loss(
     gen: torch.Generator | None,
 ) -> torch.Tensor:
     """Loss of one rollout over the rows that have a measured target (padding never counts)."""
+    per, mask, r = _row_losses(model, t, feed, cfg=cfg, gen=gen)
+    if not bool(mask.any()):
+        return r.mean.sum() * 0.0
+    return per[mask].mean()
+
+
+def _row_losses(model, t: Tensors, feed, *, cfg: TrainConfig, gen, noise=None):
+    """Per-row loss [B, T-1], the mask of rows that count [B, T-1], and the rollout."""
     r = model(
         t.x,
         t.dt,
@@ -135,11 +144,10 @@ def rollout_loss(
         sample=cfg.feedback == "sample",
         generator=gen,
         detach_feedback=cfg.detach_feedback,
+        noise=noise,
     )
     target = t.y[:, 1:]  # [B, T-1]
     mask = (t.observed & t.valid)[:, 1:]  # [B, T-1]
-    if not bool(mask.any()):
-        return r.mean.sum() * 0.0
     loss_kind = model.cfg.loss
     if loss_kind == "gaussian":
         # The mean learns by squared error and the scale by likelihood around the (detached) mean:
@@ -150,14 +158,14 @@ def rollout_loss(
         per = F.huber_loss(r.mean, target, reduction="none", delta=1.0)
     else:
         per = (r.mean - target) ** 2
-    return per[mask].mean()
+    return per, mask, r
 
 
 def warmup_feed(t: Tensors, context: torch.Tensor | int) -> torch.Tensor:
     """[B, T] feed mask: measured values before ``context`` rows, own predictions after."""
     B, T = t.y.shape
-    pos = torch.arange(T).unsqueeze(0)
-    ctx = context if isinstance(context, torch.Tensor) else torch.full((B,), int(context))
+    pos = torch.arange(T, device=t.y.device).unsqueeze(0)
+    ctx = context if isinstance(context, torch.Tensor) else torch.full((B,), int(context), device=t.y.device)
     feed = t.observed & (pos < ctx.unsqueeze(1))
     feed[:, 0] = True
     return feed
@@ -172,7 +180,8 @@ def free_run_rmse(model: FeedbackRNN, t: Tensors, scaler: Scaler, context: int) 
     r = model(t.x, t.dt, t.y, feed, static_num=t.static_num, static_cat=t.static_cat)
     target = t.y[:, 1:]
     T = t.y.shape[1]
-    pos = torch.arange(1, T).unsqueeze(0)
+    dev = t.y.device
+    pos = torch.arange(1, T, device=dev).unsqueeze(0)
     mask = (t.observed & t.valid)[:, 1:] & (pos >= context)
     if not bool(mask.any()):
         return float("nan"), float("nan")
@@ -180,10 +189,26 @@ def free_run_rmse(model: FeedbackRNN, t: Tensors, scaler: Scaler, context: int) 
     rmse = float(torch.sqrt((err**2).mean())) * scaler.y_std
     # persistence: the last measured value inside the warm-up
     warm = t.observed[:, :context].clone()
-    idx = torch.where(warm, torch.arange(min(context, T)).unsqueeze(0), 0).max(dim=1).values  # [B]
-    last = t.y[torch.arange(len(idx)), idx].unsqueeze(1).expand_as(target)
+    idx = (
+        torch.where(warm, torch.arange(min(context, T), device=dev).unsqueeze(0), 0).max(dim=1).values
+    )  # [B]
+    last = t.y[torch.arange(len(idx), device=dev), idx].unsqueeze(1).expand_as(target)
     pers = float(torch.sqrt(((last - target)[mask] ** 2).mean())) * scaler.y_std
     return rmse, pers
+
+
+@torch.no_grad()
+def free_run_sse(model: FeedbackRNN, t: Tensors, context: int) -> tuple[float, int]:
+    """Sum of squared free-running errors (scaled units) after ``context`` measured rows, and how
+    many rows it sums: the pieces a distributed validation adds up over ranks."""
+    model.eval()
+    feed = warmup_feed(t, context)
+    r = model(t.x, t.dt, t.y, feed, static_num=t.static_num, static_cat=t.static_cat)
+    T = t.y.shape[1]
+    pos = torch.arange(1, T, device=t.y.device).unsqueeze(0)
+    mask = (t.observed & t.valid)[:, 1:] & (pos >= context)  # [B, T-1]
+    err = (r.mean - t.y[:, 1:])[mask].double()
+    return float((err**2).sum()), int(mask.sum())
 
 
 def scale_calibration(model: FeedbackRNN, t: Tensors, context: int) -> float:
@@ -262,11 +287,15 @@ def train(
     on_epoch: Callable[[EpochLog], None] | None = None,
     on_start: Callable[[dict], None] | None = None,
     device: str | torch.device = "cpu",
+    dist: Distributed | None = None,
 ) -> ModelBundle:
     """Train a model on ``ds`` and return it with its metadata (best weights loaded).
 
     ``resume`` continues an interrupted run from its checkpoint (same data, same settings);
     ``init_from`` starts from a trained model's weights and scaling and fine-tunes on ``ds``.
+    ``dist`` (from ``parallel.from_env`` inside ``parallel.process_group``) makes this process one
+    rank of a torchrun job: it runs its share of every global batch and of the validation set, and
+    only rank 0 writes the checkpoint.
     """
     series = to_series(ds)
     numeric_static = [c for c in ds.schema.static if c in _numeric_static(ds)]
@@ -284,7 +313,13 @@ def train(
     context = cfg.val_context or auto_context(series.lengths)
     val_series = series.take(val_idx) if len(val_idx) else train_series
     train_t = to_tensors(train_series, scaler)
-    val_t = move(to_tensors(val_series, scaler), device)
+    val_t = to_tensors(val_series, scaler)
+    if dist is not None:  # this rank's validation specimens
+        mine = np.arange(dist.rank, len(val_series.ids), dist.world)
+        val_t = slice_tensors(
+            val_t, torch.as_tensor(mine), 0, int(val_series.lengths[mine].max()) if len(mine) else 1
+        )
+    val_t = move(val_t, device)
     train_len = torch.as_tensor(train_series.lengths)
 
     torch.manual_seed(cfg.seed)
@@ -303,7 +338,9 @@ def train(
     state = TrainState(model, optimizer, gen, history=[])
     data_hash = fingerprint(ds)
     if resume is not None:
-        _load_checkpoint(state, resume, model_cfg, cfg, data_hash)
+        _load_checkpoint(state, resume, model_cfg, cfg, data_hash, rank=dist.rank if dist else 0)
+    if dist is not None:
+        dist.broadcast_parameters(model)
 
     if on_start:
         on_start(
@@ -313,6 +350,7 @@ def train(
                 "context": context,
                 "parameters": sum(p.numel() for p in model.parameters()),
                 "start_epoch": state.epoch,
+                "processes": dist.world if dist else 1,
             }
         )
 
@@ -323,9 +361,11 @@ def train(
             if state.stale >= cfg.patience:
                 stop_reason = f"early stop: no better validation RMSE for {cfg.patience} epochs"
                 break
-            log = _run_epoch(state, train_t, train_len, val_t, scaler, context, cfg, device)
+            log = _run_epoch(state, train_t, train_len, val_t, scaler, context, cfg, device, dist)
             if checkpoint is not None:
-                save_checkpoint(state, checkpoint, model_cfg, cfg, data_hash, meta)
+                rng = dist.gather_bytes(torch.get_rng_state()) if dist else None  # every rank takes part
+                if dist is None or dist.main:
+                    save_checkpoint(state, checkpoint, model_cfg, cfg, data_hash, meta, rank_rng=rng)
             if on_epoch:
                 on_epoch(log)
         else:
@@ -398,6 +438,7 @@ def _run_epoch(
     context: int,
     cfg: TrainConfig,
     device: str | torch.device = "cpu",
+    dist: Distributed | None = None,
 ) -> EpochLog:
     t0 = time.perf_counter()
     model, gen = state.model, state.gen
@@ -437,6 +478,9 @@ def _run_epoch(
         feed[:, 0] = True
         fed_measured += int((feed & free_zone).sum())
         eligible += int(free_zone.sum())
+        if dist is not None:
+            losses.append(_shared_step(state, batch, feed, cfg, device, dist))
+            continue
         loss = rollout_loss(model, move(batch, device), feed.to(device), cfg=cfg, gen=gen)
         if not torch.isfinite(loss):
             raise _Diverged(f"loss {loss.item()}")
@@ -448,7 +492,10 @@ def _run_epoch(
         state.optimizer.step()
         state.step += 1
         losses.append(loss.item())
-    val_rmse, _ = free_run_rmse(model, val_t, scaler, context)
+    if dist is None:
+        val_rmse, _ = free_run_rmse(model, val_t, scaler, context)
+    else:
+        val_rmse = _shared_val_rmse(model, val_t, scaler, context, dist)
     if not math.isfinite(val_rmse):
         raise _Diverged(f"validation RMSE {val_rmse}")
     state.epoch += 1
@@ -469,6 +516,59 @@ def _run_epoch(
     )
     state.history.append(log.__dict__.copy())
     return log
+
+
+def _shared_step(
+    state: TrainState, batch: Tensors, feed: torch.Tensor, cfg: TrainConfig, device, dist: Distributed
+) -> float:
+    """One optimiser step of a torchrun job; returns the global batch's loss.
+
+    ``batch`` and ``feed`` are the whole global batch, windowed and drawn exactly as one process
+    would; this rank runs rows rank, rank + world, ... of it. The loss is the sum over this rank's
+    measured rows divided by the number of measured rows in the whole batch, so the summed
+    gradients are the gradient of the single-process mean loss.
+    """
+    model = state.model
+    Bb, T = batch.y.shape
+    # drawn for the whole batch from the shared generator, so that it stays in step on every rank
+    noise = torch.randn(Bb, max(T - 1, 0), generator=state.gen) if cfg.feedback == "sample" else None
+    mine = torch.arange(dist.rank, Bb, dist.world)  # [b] this rank's rows
+    loss_sum, count = None, 0
+    if len(mine):
+        stop = int(batch.valid[mine].sum(dim=1).max())  # this rank's longest row
+        local = slice_tensors(batch, mine, 0, stop)
+        local_noise = None if noise is None else noise[mine, : stop - 1].to(device)
+        per, mask, _ = _row_losses(
+            model, move(local, device), feed[mine, :stop].to(device), cfg=cfg, gen=None, noise=local_noise
+        )
+        count = int(mask.sum())
+        loss_sum = per[mask].sum() if count else None
+    total, n, stop_requested = dist.sum([float(loss_sum.detach()) if count else 0.0, count, float(dist.stop)])
+    if stop_requested:  # a rank got Ctrl-C or SIGTERM: all stop here, before the step
+        raise KeyboardInterrupt
+    loss = total / n if n else 0.0
+    if not math.isfinite(loss):
+        raise _Diverged(f"loss {loss}")
+    state.optimizer.zero_grad(set_to_none=True)
+    if count:
+        (loss_sum / n).backward()
+    dist.sum_gradients(model.parameters())
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+    if not torch.isfinite(norm):  # the same on every rank: the gradients are
+        raise _Diverged("gradient norm is not finite")
+    state.optimizer.step()
+    state.step += 1
+    return loss
+
+
+def _shared_val_rmse(
+    model: FeedbackRNN, val_t: Tensors, scaler: Scaler, context: int, dist: Distributed
+) -> float:
+    """Free-running validation RMSE over every rank's validation specimens (``val_t`` holds this
+    rank's): squared errors and row counts are summed over ranks."""
+    sse, n = free_run_sse(model, val_t, context) if val_t.y.shape[0] else (0.0, 0)
+    sse, n = dist.sum([sse, n])
+    return math.sqrt(sse / n) * scaler.y_std if n else float("nan")
 
 
 def _bundle(
@@ -518,11 +618,17 @@ def _check_compatible(bundle: ModelBundle, ds: Dataset) -> None:
 
 
 # -- checkpoints -----------------------------------------------------------------------------------
-def save_checkpoint(state: TrainState, path, model_cfg, cfg, data_hash: str, meta: dict) -> None:
-    """Model, optimiser, best weights and random state after the last complete epoch. No pickle."""
+def save_checkpoint(
+    state: TrainState, path, model_cfg, cfg, data_hash: str, meta: dict, rank_rng: list | None = None
+) -> None:
+    """Model, optimiser, best weights and random state after the last complete epoch. No pickle.
+
+    ``rank_rng``: every rank's torch random state in a torchrun job (dropout draws from it)."""
     from safetensors.torch import save as st_save
 
-    tensors = {f"model.{k}": v.detach().cpu().clone().contiguous() for k, v in state.model.state_dict().items()}
+    tensors = {
+        f"model.{k}": v.detach().cpu().clone().contiguous() for k, v in state.model.state_dict().items()
+    }
     if state.best_state is not None:
         tensors.update({f"best.{k}": v.contiguous() for k, v in state.best_state.items()})
     opt = state.optimizer.state_dict()
@@ -532,6 +638,9 @@ def save_checkpoint(state: TrainState, path, model_cfg, cfg, data_hash: str, met
             tensors[f"optim.{idx}.{key}"] = tensor.detach().cpu().clone().contiguous()
     tensors["rng.generator"] = state.gen.get_state()
     tensors["rng.torch"] = torch.get_rng_state()
+    for r, rng in enumerate(rank_rng or []):
+        if r:  # rank 0's state is rng.torch, as in a single-process run
+            tensors[f"rng.torch.{r}"] = rng
     info = {
         "format": CHECKPOINT_FORMAT,
         "format_version": FORMAT_VERSION,
@@ -552,7 +661,7 @@ def save_checkpoint(state: TrainState, path, model_cfg, cfg, data_hash: str, met
         Path(tmp).write_bytes(blob)
 
 
-def _load_checkpoint(state: TrainState, path, model_cfg, cfg, data_hash: str) -> None:
+def _load_checkpoint(state: TrainState, path, model_cfg, cfg, data_hash: str, rank: int = 0) -> None:
     tensors, info = read_safetensors(path, expect=CHECKPOINT_FORMAT)
     if info.get("data") != data_hash:
         raise InputError(
@@ -582,7 +691,7 @@ def _load_checkpoint(state: TrainState, path, model_cfg, cfg, data_hash: str) ->
             opt_state.setdefault(int(idx), {})[slot] = value
     state.optimizer.load_state_dict({"state": opt_state, "param_groups": info["param_groups"]})
     state.gen.set_state(tensors["rng.generator"])
-    torch.set_rng_state(tensors["rng.torch"])
+    torch.set_rng_state(tensors.get(f"rng.torch.{rank}", tensors["rng.torch"]))
     state.epoch = int(info["epoch"])
     state.step = int(info["step"])
     state.best_rmse = info["best_rmse"] if info["best_rmse"] is not None else float("inf")
