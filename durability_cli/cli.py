@@ -455,10 +455,8 @@ def train(
                 "distributed training reads the table in every process, so it cannot come from stdin; "
                 "pass a file name"
             )
-        if nproc > 1:
-            if dist is not None:
-                raise InputError("--nproc starts torchrun itself; leave it out when running under torchrun")
-            raise typer.Exit(_launch(parallel.launch_command(nproc, _command_line(ctx, drop={"nproc"}))))
+        if nproc > 1 and dist is not None:
+            raise InputError("--nproc starts torchrun itself; leave it out when running under torchrun")
         main_rank = dist is None or dist.main
         quiet_here = quiet or not main_rank  # only rank 0 reports
         covs = _split(covariates) if covariates else values.get("covariates")
@@ -474,6 +472,9 @@ def train(
             static=stat,
             schema=base.schema if base else None,
         )
+        if nproc > 1:  # the table was read once here only to report a bad input in one line
+            del ds, base
+            raise typer.Exit(_launch(parallel.launch_command(nproc, _command_line(ctx, drop={"nproc"}))))
         show = not quiet_here and err.is_terminal
         progress = _TrainProgress(train_cfg.epochs) if show else None
         if not quiet_here:
@@ -554,16 +555,13 @@ def _stop_flag(dist):
 def _command_line(ctx, drop: set[str]) -> list[str]:
     """The arguments of this command as given on the command line, without the ``drop`` options:
     what each torchrun worker is started with."""
-    import click
-    from click.core import ParameterSource
-
-    given = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     positional, options = [], []
     for param in ctx.command.params:
-        if param.name in drop or ctx.get_parameter_source(param.name) not in given:
+        source = ctx.get_parameter_source(param.name)
+        if param.name in drop or getattr(source, "name", "") not in ("COMMANDLINE", "ENVIRONMENT"):
             continue
         value = ctx.params[param.name]
-        if isinstance(param, click.Argument):
+        if param.param_type_name == "argument":
             positional.append(str(value))
         elif param.is_flag and param.secondary_opts:
             options.append(param.opts[0] if value else param.secondary_opts[0])
@@ -582,16 +580,20 @@ def _launch(command: list[str]) -> int:
     import subprocess
 
     proc = subprocess.Popen(command, start_new_session=True)
+    forwarded = []
 
     def forward(signum, frame):
+        forwarded.append(signum)
         proc.send_signal(signum)
 
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return proc.wait()
+        code = proc.wait()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    # torchrun itself exits 1 after passing a signal on; say "interrupted" as a single process does
+    return 130 if forwarded and code != 0 else code
 
 
 class _TrainProgress:

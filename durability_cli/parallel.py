@@ -1,0 +1,230 @@
+"""Work split across processes: data-parallel training under torchrun, and job-array shards.
+
+Training: ``torchrun --nproc-per-node N -m durability_cli train ...`` starts N copies of the command;
+each reads the whole table, makes the same split and scaling, and holds identical weights. Every
+optimiser step takes the same global batch of specimens as a single process would (same seed, same
+shuffled order, same random windows and teacher-forcing coins, drawn from one generator that stays in
+step on every rank); rank r runs rows r, r + N, r + 2N, ... of it, and the summed gradients are
+averaged over the measured rows of the whole batch with one all-reduce, so the step is the
+single-process step up to the order of float additions.
+
+Gradients are reduced by hand rather than by wrapping the model in DistributedDataParallel: the model
+is small (one flat all-reduce per step costs less than DDP's bucketing and hooks), its forward calls
+the same RNN in a Python loop after a fused prefix whose length depends on the batch, the scale head
+receives no gradient in a batch without measured rows (DDP would need ``find_unused_parameters``),
+and the loss must be weighted by the measured rows of the *global* batch, which needs one extra
+reduction either way. Reducing by hand also keeps the weights' names free of DDP's ``module.``
+prefix, so checkpoints move freely between single-process and distributed runs.
+
+Forecasting and evaluation scale by job arrays instead: ``--shard i/n`` keeps the specimens whose id
+hashes to i modulo n, a hash that is the same on every machine and every run, so n independent
+jobs split a table without talking to each other and their outputs concatenate.
+
+This module imports torch only inside the functions that need it, so the CLI stays fast to start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from durability_cli.errors import InputError
+
+
+# -- torchrun --------------------------------------------------------------------------------------
+@dataclass
+class Distributed:
+    """This process's place in a torchrun job."""
+
+    rank: int  # 0 .. world-1; rank 0 writes every file and all progress
+    world: int  # number of processes
+    local_rank: int  # index on this machine: picks the GPU
+    backend: str = "gloo"  # gloo on the CPU, nccl on CUDA
+    stop: bool = False  # set by the CLI's signal handler; every rank stops at the same step
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def _comm_device(self):
+        import torch
+
+        return torch.device("cuda", torch.cuda.current_device()) if self.backend == "nccl" else "cpu"
+
+    def sum(self, values: list[float]) -> list[float]:
+        """Element-wise sum of ``values`` over all ranks (float64, one collective call)."""
+        import torch
+        import torch.distributed as dist
+
+        buf = torch.tensor(values, dtype=torch.float64, device=self._comm_device())
+        dist.all_reduce(buf, op=dist.ReduceOp.SUM)
+        return buf.cpu().tolist()
+
+    def sum_gradients(self, parameters) -> None:
+        """Replace each parameter's gradient by its sum over all ranks (one flat all-reduce).
+        A parameter without a gradient on this rank contributes zeros."""
+        import torch
+        import torch.distributed as dist
+
+        params = [p for p in parameters if p.requires_grad]
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        flat = torch.cat([g.reshape(-1) for g in grads])  # [P]
+        dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+        offset = 0
+        for p in params:
+            n = p.numel()
+            p.grad = flat[offset : offset + n].view_as(p).clone()
+            offset += n
+
+    def broadcast_parameters(self, module) -> None:
+        """Make every rank hold rank 0's weights and buffers (they are equal already when the seed
+        is; this guards against anything that is not)."""
+        import torch.distributed as dist
+
+        for tensor in list(module.parameters()) + list(module.buffers()):
+            dist.broadcast(tensor.data, src=0)
+
+    def gather_bytes(self, tensor) -> list:
+        """Every rank's copy of a uint8 tensor of the same size (random-generator states)."""
+        import torch
+        import torch.distributed as dist
+
+        local = tensor.to(self._comm_device())
+        out = [torch.empty_like(local) for _ in range(self.world)]
+        dist.all_gather(out, local)
+        return [t.cpu() for t in out]
+
+    def barrier(self) -> None:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def from_env(environ: dict | None = None) -> Distributed | None:
+    """The torchrun environment (RANK, WORLD_SIZE, LOCAL_RANK), or None outside torchrun or
+    when it started a single process."""
+    env = os.environ if environ is None else environ
+    if "WORLD_SIZE" not in env:
+        return None
+    try:
+        world = int(env["WORLD_SIZE"])
+        rank = int(env.get("RANK", "0"))
+        local_rank = int(env.get("LOCAL_RANK", str(rank)))
+    except ValueError:
+        raise InputError(
+            "WORLD_SIZE, RANK and LOCAL_RANK must be integers (they are set by torchrun); "
+            f"got WORLD_SIZE={env.get('WORLD_SIZE')!r}, RANK={env.get('RANK')!r}"
+        ) from None
+    if world <= 1:
+        return None
+    if not 0 <= rank < world:
+        raise InputError(f"RANK={rank} is outside 0..{world - 1} (WORLD_SIZE={world})")
+    return Distributed(rank=rank, world=world, local_rank=local_rank)
+
+
+def rank_device(name: str, dist: Distributed | None) -> str:
+    """Under torchrun, ``auto`` and a bare ``cuda`` mean this process's own GPU (cuda:LOCAL_RANK);
+    an explicit cuda:N is kept."""
+    if dist is None:
+        return name
+    if name == "cuda" or (name == "auto" and _cuda_available()):
+        return f"cuda:{dist.local_rank}"
+    return name
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@contextlib.contextmanager
+def process_group(dist: Distributed | None, device) -> Iterator[Distributed | None]:
+    """Join the torchrun job for the duration of the block (gloo on the CPU, nccl on CUDA)."""
+    if dist is None:
+        yield None
+        return
+    import torch
+    import torch.distributed as tdist
+
+    device = torch.device(device)
+    dist.backend = "nccl" if device.type == "cuda" else "gloo"
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    tdist.init_process_group(backend=dist.backend, rank=dist.rank, world_size=dist.world)
+    try:
+        yield dist
+    finally:
+        tdist.destroy_process_group()
+
+
+def launch_command(nproc: int, args: list[str]) -> list[str]:
+    """The torchrun command line that runs ``durability <args>`` in ``nproc`` processes here.
+    ``--standalone`` picks a free port, so several jobs on one machine do not collide."""
+    import sys
+
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        "-m",
+        "durability_cli",
+        *args,
+    ]
+
+
+# -- job-array shards ------------------------------------------------------------------------------
+_SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/n"`` -> (i, n) with 0 <= i < n."""
+    m = _SHARD.match(text)
+    if m is None:
+        raise InputError(
+            f"--shard must be I/N (this job's index, then the number of jobs), e.g. 0/8; got {text!r}"
+        )
+    index, count = int(m.group(1)), int(m.group(2))
+    if count < 1 or index >= count:
+        raise InputError(
+            f"--shard {text}: the index must be 0..N-1 and N at least 1 "
+            "(Slurm: --array=0-(N-1) with --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)"
+        )
+    return index, count
+
+
+def shard_of(ids, count: int) -> np.ndarray:
+    """[N] the shard (0..count-1) of each specimen id: blake2b of the id text, modulo ``count``.
+    Unlike Python's hash() it is the same in every process, on every machine, in every run."""
+    return np.fromiter(
+        (
+            int.from_bytes(hashlib.blake2b(str(i).encode("utf-8"), digest_size=8).digest(), "little") % count
+            for i in ids
+        ),
+        dtype=np.int64,
+        count=len(ids),
+    )
+
+
+def take_shard(ds, index: int, count: int):
+    """The rows of ``ds`` (a validated Dataset) whose specimens fall in shard ``index`` of
+    ``count``; None when none do."""
+    from dataclasses import replace
+
+    if count == 1:
+        return ds
+    ids = ds.frame[ds.schema.id_col].to_numpy()
+    unique, inverse = np.unique(ids, return_inverse=True)
+    keep = (shard_of(unique, count) == index)[inverse]  # [rows]
+    if not keep.any():
+        return None
+    frame = ds.frame[keep].reset_index(drop=True)
+    return replace(ds, frame=frame, t=np.ascontiguousarray(ds.t[keep]), notes=list(ds.notes))
