@@ -55,7 +55,7 @@ class TrainConfig:
     # larger than the change per step, teacher forcing teaches the model to copy the noise.
     teacher_forcing: float = 0.0  # starting probability of feeding back the measured value
     tf_schedule: str = "constant"  # constant, linear, exponential or inverse-sigmoid
-    tf_k: float = 10.0  # parameter k of the exponential / inverse-sigmoid schedules
+    tf_k: float = 0.0  # k of the exponential (0 < k <= 1) / inverse-sigmoid (k >= 1) schedules; 0 = 0.9 / 10
     tf_c: float = 0.1  # slope of the linear schedule per epoch (1 -> 0 in 10 epochs)
     tf_min: float = 0.0  # floor of the schedule
     tf_unit: str = "epoch"  # i counts epochs or optimiser steps
@@ -74,6 +74,12 @@ class TrainConfig:
             raise InputError(f"--teacher-forcing must be in [0, 1], got {self.teacher_forcing}")
         _choice("tf-schedule", self.tf_schedule, ("constant", "linear", "exponential", "inverse-sigmoid"))
         _choice("tf-unit", self.tf_unit, ("epoch", "step"))
+        if self.tf_k < 0:
+            raise InputError(f"--tf-k must be >= 0 (0 = the schedule's usual value), got {self.tf_k}")
+        if self.tf_k and self.tf_schedule == "exponential" and not 0 < self.tf_k <= 1:
+            raise InputError(f"--tf-schedule exponential needs 0 < --tf-k <= 1 (p = k^i), got {self.tf_k}")
+        if self.tf_k and self.tf_schedule == "inverse-sigmoid" and self.tf_k < 1:
+            raise InputError(f"--tf-schedule inverse-sigmoid needs --tf-k >= 1, got {self.tf_k}")
         _choice("feedback", self.feedback, ("mean", "sample"))
         if self.window < 0 or self.window == 1:
             raise InputError(f"--window must be 0 (whole series) or at least 2, got {self.window}")

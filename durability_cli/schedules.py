@@ -13,7 +13,7 @@ SCHEDULES = ("constant", "linear", "exponential", "inverse-sigmoid")
 
 
 def teacher_forcing_ratio(
-    schedule: str, i: int, *, start: float = 1.0, k: float = 10.0, c: float = 0.05, minimum: float = 0.0
+    schedule: str, i: int, *, start: float = 1.0, k: float = 0.0, c: float = 0.05, minimum: float = 0.0
 ) -> float:
     """Probability p(i) in [minimum, 1] of feeding back the measured value at step ``i``.
 
@@ -21,7 +21,11 @@ def teacher_forcing_ratio(
     - linear:           p = max(minimum, start - c * i)
     - exponential:      p = start * k**i            (k < 1, e.g. 0.9)
     - inverse-sigmoid:  p = start * k / (k + exp(i / k))   (k >= 1 sets how long p stays high)
+
+    ``k <= 0`` takes the schedule's usual value: 0.9 for exponential, 10 for inverse-sigmoid.
     """
+    if k <= 0:
+        k = 0.9 if schedule == "exponential" else 10.0
     if schedule == "constant":
         p = start
     elif schedule == "linear":
