@@ -11,6 +11,7 @@ depend on the other specimens in the table, their order or the chunk size.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -75,8 +76,13 @@ def specimen_noise(ids: list[str], samples: int, steps: int, seed: int) -> torch
     return torch.from_numpy(out)
 
 
+def chunk_size(series: Series, samples: int, chunk_specimens: int = 0) -> int:
+    """Specimens per chunk so that specimens x samples x steps stays within MEMORY_BUDGET."""
+    return chunk_specimens or max(1, MEMORY_BUDGET // max(1, series.y.shape[1] * max(samples, 1)))
+
+
 @torch.no_grad()
-def rollout(
+def rollout_chunks(
     bundle: ModelBundle,
     series: Series,
     last_obs: np.ndarray,
@@ -85,50 +91,45 @@ def rollout(
     seed: int,
     chunk_specimens: int = 0,
     device: str | torch.device = "cpu",
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Forecast every row after ``last_obs[b]`` (the last warm-up row of specimen b).
+) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
+    """Forecast every row after ``last_obs[b]`` (the last warm-up row of specimen b), a chunk of
+    specimens at a time, so that memory is bounded whatever the number of specimens.
 
-    Returns the mean path [N, T] and, with samples > 0, the sample paths [N, S, T], both in
-    durability units, NaN on the warm-up rows and the padding.
+    Yields (first specimen index, mean path [b, Tc], sample paths [b, S, Tc] or None), in
+    durability units, NaN on the warm-up rows and the padding; Tc is the chunk's padded length.
     """
     model, scaler = bundle.model.to(device), bundle.scaler
     model.eval()
-    N, T = series.y.shape
+    N = len(series.ids)
     S = samples if bundle.model_config.loss == "gaussian" else 0
-    mean_out = np.full((N, T), np.nan)
-    path_out = np.full((N, S, T), np.nan, dtype=np.float32) if S else None
-    per = max(1, T * max(S, 1))
-    chunk = chunk_specimens or max(1, MEMORY_BUDGET // per)
-    pos = np.arange(T)
+    chunk = chunk_size(series, S, chunk_specimens)
     for lo in range(0, N, chunk):
         sub = series.take(np.arange(lo, min(N, lo + chunk)))
-        Tc = sub.y.shape[1]
+        B, Tc = sub.y.shape
         t = move(to_tensors(sub, scaler), device)
-        lo_obs = torch.as_tensor(last_obs[lo : lo + chunk], device=device)
+        lo_obs = torch.as_tensor(last_obs[lo : lo + B], device=device)
         feed = t.observed & (torch.arange(Tc, device=device).unsqueeze(0) <= lo_obs.unsqueeze(1))
         feed[:, 0] = True
         r = model(t.x, t.dt, t.y, feed, static_num=t.static_num, static_cat=t.static_cat)
-        future = pos[:Tc][None, :] > last_obs[lo : lo + chunk, None]  # [B, Tc]
-        future &= sub.row >= 0
+        future = (np.arange(Tc)[None, :] > last_obs[lo : lo + B, None]) & (sub.row >= 0)  # [B, Tc]
         mean = scaler.y_from_model(r.mean.cpu().numpy().astype(np.float64))  # rows 1..Tc-1
-        block = np.full((len(sub.ids), Tc), np.nan)
-        block[:, 1:] = mean
-        mean_out[lo : lo + len(sub.ids), :Tc] = np.where(future, block, np.nan)
-        if S and bundle.train_config.feedback == "mean":
+        mean_block = np.full((B, Tc), np.nan)
+        mean_block[:, 1:] = mean
+        mean_block[~future] = np.nan
+        if not S:
+            yield lo, mean_block, None
+            continue
+        if bundle.train_config.feedback == "mean":
             # Trained free-running on its mean, the model's scale is the spread of the forecast at
             # each horizon step given the warm-up, not a one-step noise. Each path is the mean plus
             # that spread times one draw per path: the marginal quantiles are exact and a path is a
             # consistently fast or slow specimen, which is what end-of-life quantiles need.
-            B = len(sub.ids)
             z = specimen_noise(sub.ids, S, 1, seed)[..., 0].numpy()  # [B, S]
             k = float(bundle.summary.get("scale_calibration") or 1.0)  # fitted on validation
             scale = r.scale.cpu().numpy().astype(np.float64) * scaler.y_std * k  # [B, Tc-1]
-            block = np.full((B, S, Tc), np.nan, dtype=np.float32)
-            block[:, :, 1:] = mean[:, None, :] + scale[:, None, :] * z[:, :, None]
-            path_out[lo : lo + B, :, :Tc] = np.where(future[:, None, :], block, np.nan)
-        elif S:
+            paths = mean[:, None, :] + scale[:, None, :] * z[:, :, None]  # [B, S, Tc-1]
+        else:
             # DeepAR-style: each path feeds back its own sampled value (models trained that way)
-            B = len(sub.ids)
             noise = specimen_noise(sub.ids, S, max(Tc - 1, 0), seed).reshape(B * S, -1).to(device)
 
             def rep(x):
@@ -145,9 +146,36 @@ def rollout(
                 noise=noise,
             )
             paths = scaler.y_from_model(r.path.cpu().numpy()).reshape(B, S, Tc - 1)
-            block = np.full((B, S, Tc), np.nan, dtype=np.float32)
-            block[:, :, 1:] = paths
-            path_out[lo : lo + B, :, :Tc] = np.where(future[:, None, :], block, np.nan)
+        path_block = np.full((B, S, Tc), np.nan, dtype=np.float32)
+        path_block[:, :, 1:] = paths
+        path_block[~np.broadcast_to(future[:, None, :], path_block.shape)] = np.nan
+        yield lo, mean_block, path_block
+
+
+def rollout(
+    bundle: ModelBundle,
+    series: Series,
+    last_obs: np.ndarray,
+    *,
+    samples: int,
+    seed: int,
+    chunk_specimens: int = 0,
+    device: str | torch.device = "cpu",
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """All chunks of :func:`rollout_chunks` assembled: mean [N, T] and paths [N, S, T] or None.
+    Holds every path in memory; ``forecast`` consumes the chunks instead."""
+    N, T = series.y.shape
+    mean_out = np.full((N, T), np.nan)
+    path_out = None
+    for lo, mean, paths in rollout_chunks(
+        bundle, series, last_obs, samples=samples, seed=seed, chunk_specimens=chunk_specimens, device=device
+    ):
+        B, Tc = mean.shape
+        mean_out[lo : lo + B, :Tc] = mean
+        if paths is not None:
+            if path_out is None:
+                path_out = np.full((N, paths.shape[1], T), np.nan, dtype=np.float32)
+            path_out[lo : lo + B, :, :Tc] = paths
     return mean_out, path_out
 
 
@@ -309,49 +337,62 @@ def forecast(
             raise InputError(f"{ds.source}: {extrap_lines[0]} (--strict forbids extrapolation)")
         warnings.extend(extrap_lines)
 
-    mean, paths = rollout(
-        bundle, series, last_obs, samples=cfg.samples, seed=cfg.seed, chunk_specimens=cfg.chunk_specimens, device=cfg.device
-    )
-    target = ds.schema.target
-    sel = np.isfinite(mean) & (series.row >= 0)  # [N, T] the forecast rows
-    rows = series.row[sel]
-    out = ds.frame.iloc[rows][[ds.schema.id_col, ds.schema.time_col]].reset_index(drop=True)
-    if paths is not None:
-        vals = np.moveaxis(paths, 1, 2)[sel].astype(np.float64)  # [R, S]
-        out[f"{target}_mean"] = vals.mean(axis=1)
-        for q, col in zip(cfg.quantiles, np.quantile(vals, cfg.quantiles, axis=1), strict=True):
-            out[quantile_column(target, q)] = col
-    else:
-        out[f"{target}_mean"] = mean[sel]
-    for c in ds.schema.covariates:
-        out[c] = ds.frame[c].to_numpy()[rows]
-    out["extrapolated"] = flag[sel]
-    if ds.schema.id_synthetic:
-        out = out.drop(columns=[ds.schema.id_col])
-
-    eol = None
-    if cfg.threshold is not None:
-        eol = end_of_life(series, last_obs, mean, paths, cfg, ds)
-    path_frame = None
-    if want_paths and paths is not None:
-        S = paths.shape[1]
-        vals = np.moveaxis(paths, 1, 2)[sel]  # [R, S]
-        path_frame = pd.DataFrame(
-            {
-                ds.schema.id_col: np.repeat(out[ds.schema.id_col].to_numpy(), S)
-                if not ds.schema.id_synthetic
-                else "0",
-                ds.schema.time_col: np.repeat(ds.frame[ds.schema.time_col].to_numpy()[rows], S),
-                "sample": np.tile(np.arange(S), len(rows)),
-                "value": vals.reshape(-1),
-            }
-        )
+    # One chunk of specimens at a time: only the chunk's sample paths are ever in memory.
+    schema, target = ds.schema, ds.schema.target
+    times = ds.frame[schema.time_col].to_numpy()
+    parts, eol_parts, path_parts = [], [], []
+    for lo, mean, paths in rollout_chunks(
+        bundle,
+        series,
+        last_obs,
+        samples=cfg.samples,
+        seed=cfg.seed,
+        chunk_specimens=cfg.chunk_specimens,
+        device=cfg.device,
+    ):
+        B, Tc = mean.shape
+        sub = series.take(np.arange(lo, lo + B))
+        sel = np.isfinite(mean) & (sub.row >= 0)  # [B, Tc] the forecast rows
+        rows = sub.row[sel]
+        part = ds.frame.iloc[rows][[schema.id_col, schema.time_col]].reset_index(drop=True)
+        if paths is not None:
+            vals = np.moveaxis(paths, 1, 2)[sel].astype(np.float64)  # [R, S]
+            part[f"{target}_mean"] = vals.mean(axis=1)
+            for q, col in zip(cfg.quantiles, np.quantile(vals, cfg.quantiles, axis=1), strict=True):
+                part[quantile_column(target, q)] = col
+            if want_paths:
+                S = vals.shape[1]
+                path_parts.append(
+                    pd.DataFrame(
+                        {
+                            schema.id_col: np.repeat(part[schema.id_col].to_numpy(), S),
+                            schema.time_col: np.repeat(times[rows], S),
+                            "sample": np.tile(np.arange(S), len(rows)),
+                            "value": vals.reshape(-1),
+                        }
+                    )
+                )
+        else:
+            part[f"{target}_mean"] = mean[sel]
+        for c in schema.covariates:
+            part[c] = ds.frame[c].to_numpy()[rows]
+        part["extrapolated"] = flag[lo : lo + B, :Tc][sel]
+        parts.append(part)
+        if cfg.threshold is not None:
+            eol_parts.append(end_of_life(sub, last_obs[lo : lo + B], mean, paths, cfg, ds))
+    out = pd.concat(parts, ignore_index=True)
+    path_frame = pd.concat(path_parts, ignore_index=True) if path_parts else None
+    if schema.id_synthetic:
+        out = out.drop(columns=[schema.id_col])
+        if path_frame is not None:
+            path_frame = path_frame.drop(columns=[schema.id_col])
+    eol = pd.concat(eol_parts, ignore_index=True) if eol_parts else None
     info = {
-        "samples": cfg.samples if paths is not None else 0,
+        "samples": cfg.samples if bundle.model_config.loss == "gaussian" else 0,
         "seed": cfg.seed,
         "quantiles": list(cfg.quantiles),
         "specimens": int(has_future.sum()),
-        "rows": int(sel.sum()),
+        "rows": len(out),
     }
     return ForecastResult(out, eol, path_frame, warnings, info)
 

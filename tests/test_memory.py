@@ -1,0 +1,83 @@
+"""Forecast memory stays bounded as specimens grow: Monte Carlo paths live one chunk at a time."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from durability_cli.synthetic import make_coating
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
+
+
+def _plan(n: int, path: Path) -> None:
+    noisy, _ = make_coating(n_specimens=n, seed=3, missing_fraction=0.0, irregular_fraction=0.0)
+    noisy = noisy[noisy.groupby("specimen_id").cumcount() < 60].copy()
+    noisy.loc[noisy.groupby("specimen_id").cumcount() >= 20, "durability"] = np.nan
+    noisy.to_parquet(path)
+
+
+@pytest.mark.slow
+def test_peak_memory_grows_far_slower_than_the_paths(tmp_path):
+    df = pd.read_csv(SAMPLE / "coating.csv")
+    df = df[
+        df.specimen_id.isin(sorted(df.specimen_id.unique())[:8]) & (df.groupby("specimen_id").cumcount() < 40)
+    ]
+    df.to_csv(tmp_path / "tiny.csv", index=False)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cli = [sys.executable, "-m", "durability_cli"]
+    subprocess.run(
+        [
+            *cli,
+            "train",
+            str(tmp_path / "tiny.csv"),
+            "-o",
+            str(tmp_path / "m.safetensors"),
+            "--epochs",
+            "1",
+            "--hidden",
+            "8",
+            "--layers",
+            "1",
+            "--quiet",
+        ],
+        check=True,
+        env=env,
+    )
+    peaks = []
+    for n in (1200, 4800):  # small first: ru_maxrss of children is a running maximum
+        plan = tmp_path / f"plan{n}.parquet"
+        _plan(n, plan)
+        subprocess.run(
+            [
+                *cli,
+                "forecast",
+                str(plan),
+                "-m",
+                str(tmp_path / "m.safetensors"),
+                "--samples",
+                "200",
+                "--threshold",
+                "0.6",
+                "--eol-out",
+                str(tmp_path / f"eol{n}.csv"),
+                "-o",
+                str(tmp_path / f"fc{n}.parquet"),
+                "--quiet",
+            ],
+            check=True,
+            env=env,
+        )
+        peaks.append(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)
+        assert len(pd.read_parquet(tmp_path / f"fc{n}.parquet")) == n * 40
+    # Holding every path of the large run would add 4800 x 200 x 40 x 4 B = 154 MB as float32
+    # (and several float64 copies of it for quantiles and end of life). Measured on this 2-core
+    # machine: 577 MB for 1,200 specimens and 633 MB for 4,800 (1.10x).
+    assert peaks[1] < 1.3 * peaks[0], peaks
