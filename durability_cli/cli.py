@@ -89,6 +89,16 @@ Device = Annotated[
     ),
 ]
 
+ShardOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--shard",
+        help="Only shard I of N (0-based, e.g. 3/8): specimens split by a stable hash of their id, "
+        "for job arrays; the shards' outputs concatenate to the whole.",
+        rich_help_panel="Advanced",
+    ),
+]
+
 
 def _split(text: str | None) -> list[str] | None:
     if text is None:
@@ -104,6 +114,9 @@ def _run(debug: bool, fn):
         if debug:
             raise
         if not _main_process():  # torchrun: every rank hits the same error; rank 0 says it
+            import time
+
+            time.sleep(1.0)  # torchrun stops the job at the first exit: let rank 0 print first
             raise typer.Exit(exc.exit_code) from None
         _error_line(str(exc))
         raise typer.Exit(exc.exit_code) from None
@@ -419,19 +432,12 @@ def train(
     def go():
         import signal
 
-        import torch
-
         from durability_cli import config as cfgmod
         from durability_cli import parallel
-        from durability_cli.artifact import load_bundle, save_bundle
-        from durability_cli.data import resolve_device
         from durability_cli.errors import InputError
         from durability_cli.io import check_outputs, write_table
         from durability_cli.schema import load_dataset
-        from durability_cli.training import TrainingDiverged
-        from durability_cli.training import train as fit
 
-        torch.set_num_threads(max(1, threads))
         values = cfgmod.load_toml(config)
         unknown = cfgmod.unknown_keys(values, cfgmod.ModelConfig, cfgmod.TrainConfig)
         data_keys = {"id_col", "time_col", "target", "covariates", "static"}
@@ -461,7 +467,11 @@ def train(
         quiet_here = quiet or not main_rank  # only rank 0 reports
         covs = _split(covariates) if covariates else values.get("covariates")
         stat = _split(static) if static else values.get("static")
-        base = load_bundle(init_from) if init_from else None
+        base = None
+        if init_from:
+            from durability_cli.artifact import load_bundle
+
+            base = load_bundle(init_from)
         ds = load_dataset(
             data,
             fmt=fmt,
@@ -473,8 +483,21 @@ def train(
             schema=base.schema if base else None,
         )
         if nproc > 1:  # the table was read once here only to report a bad input in one line
+            if resume:
+                from durability_cli.artifact import CHECKPOINT_FORMAT, read_safetensors
+
+                read_safetensors(resume, expect=CHECKPOINT_FORMAT)
             del ds, base
             raise typer.Exit(_launch(parallel.launch_command(nproc, _command_line(ctx, drop={"nproc"}))))
+
+        import torch  # not before: the --nproc launcher above does not need it
+
+        from durability_cli.artifact import save_bundle
+        from durability_cli.data import resolve_device
+        from durability_cli.training import TrainingDiverged
+        from durability_cli.training import train as fit
+
+        torch.set_num_threads(max(1, threads))
         show = not quiet_here and err.is_terminal
         progress = _TrainProgress(train_cfg.epochs) if show else None
         if not quiet_here:
@@ -541,12 +564,11 @@ def _sigterm_to_interrupt(signum, frame):
 
 
 def _stop_flag(dist):
-    """A signal handler for a torchrun rank: the first signal asks every rank to stop at the next
-    step (they agree on it with the loss); a second one stops this process at once."""
+    """A signal handler for a torchrun rank: ask every rank to stop at the next optimiser step (they
+    agree on it with the loss). Repeated signals change nothing: under Slurm a worker gets SIGTERM
+    both from Slurm and from torchrun, and one stuck for good is killed by torchrun's timeout."""
 
     def handler(signum, frame):
-        if dist.stop:
-            raise KeyboardInterrupt
         dist.stop = True
 
     return handler
@@ -750,6 +772,7 @@ def forecast(
     fmt: Fmt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No notes on stderr.")] = False,
     device: Device = "auto",
+    shard: ShardOpt = None,
     debug: Debug = False,
 ) -> None:
     """Forecast each specimen from its measured history over its future rows.
@@ -766,14 +789,19 @@ def forecast(
         from durability_cli.schema import load_dataset
 
         cfg = _forecast_config(samples, quantiles, threshold, direction, seed, strict, device)
+        spec = _shard_spec(shard)
         if eol_out and threshold is None:
             raise InputError("--eol-out needs --threshold")
         if (future or hold_conditions) and not horizon and hold_conditions:
             raise InputError("--hold-conditions needs --horizon N")
         check_outputs([output, eol_out, paths_out, plot], [data if data != "-" else None, model, future])
         bundle = load_bundle(model)
-        ds = load_dataset(data, fmt=fmt, schema=bundle.schema, require_target=True)
+        ds = _take_shard(load_dataset(data, fmt=fmt, schema=bundle.schema, require_target=True), spec, quiet)
+        if ds is None:
+            return
         fut = load_dataset(future, schema=bundle.schema, require_target=False) if future else None
+        if fut is not None and spec is not None:
+            fut = _take_shard(fut, spec, quiet=True)
         result = run_forecast(
             bundle,
             ds,
@@ -788,7 +816,8 @@ def forecast(
             info = result.info
             err.print(
                 f"Forecast {info['rows']} rows for {info['specimens']} specimens "
-                f"({info['samples']} samples, seed {info['seed']})",
+                f"({info['samples']} samples, seed {info['seed']}"
+                + (f", shard {spec[0]}/{spec[1]})" if spec else ")"),
                 highlight=False,
             )
         result.forecast.attrs["durability"] = result.info
@@ -813,6 +842,29 @@ def forecast(
             )
 
     _run(debug, go)
+
+
+def _shard_spec(shard: str | None) -> tuple[int, int] | None:
+    from durability_cli.parallel import parse_shard
+
+    return None if shard is None else parse_shard(shard)
+
+
+def _take_shard(ds, spec: tuple[int, int] | None, quiet: bool):
+    """This job's specimens of ``ds``, or None (with a note) when the shard holds none."""
+    if spec is None:
+        return ds
+    from durability_cli.parallel import take_shard
+
+    part = take_shard(ds, *spec)
+    if part is None and not quiet:
+        n = ds.frame[ds.schema.id_col].nunique()
+        err.print(
+            f"shard {spec[0]}/{spec[1]} holds none of the {n} specimens of {ds.source}; "
+            "nothing to do, no output written",
+            highlight=False,
+        )
+    return part
 
 
 def _print_warnings(lines: list[str], limit: int = 10) -> None:
@@ -866,6 +918,7 @@ def evaluate(
     fmt: Fmt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table on stderr.")] = False,
     device: Device = "auto",
+    shard: ShardOpt = None,
     debug: Debug = False,
 ) -> None:
     """Backtest: hide the truth after a cut-off, forecast, and score against the baselines.
@@ -882,9 +935,12 @@ def evaluate(
         from durability_cli.schema import load_dataset
 
         cfg = _forecast_config(samples, "0.1,0.5,0.9", threshold, direction, seed, device=device)
+        spec = _shard_spec(shard)
         check_outputs([json_out, per_series, backtest_out, plot], [data if data != "-" else None, model])
         bundle = load_bundle(model)
-        ds = load_dataset(data, fmt=fmt, schema=bundle.schema)
+        ds = _take_shard(load_dataset(data, fmt=fmt, schema=bundle.schema), spec, quiet)
+        if ds is None:
+            return
         result = run_evaluate(
             bundle,
             ds,
@@ -895,6 +951,8 @@ def evaluate(
             horizon=horizon,
             baselines=baselines,
         )
+        if spec is not None:  # the scores are this shard's specimens only
+            result.report["settings"]["shard"] = f"{spec[0]}/{spec[1]}"
         text = json.dumps(to_jsonable(result.report), indent=2) + "\n"
         if json_out:
             with atomic_path(json_out) as tmp:

@@ -530,8 +530,7 @@ def _shared_step(
     """
     model = state.model
     Bb, T = batch.y.shape
-    # drawn for the whole batch from the shared generator, so that it stays in step on every rank
-    noise = torch.randn(Bb, max(T - 1, 0), generator=state.gen) if cfg.feedback == "sample" else None
+    noise = _batch_noise(feed, state.gen) if cfg.feedback == "sample" else None
     mine = torch.arange(dist.rank, Bb, dist.world)  # [b] this rank's rows
     loss_sum, count = None, 0
     if len(mine):
@@ -559,6 +558,20 @@ def _shared_step(
     state.optimizer.step()
     state.step += 1
     return loss
+
+
+def _batch_noise(feed: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """[B, T-1] the standard-normal draws a single process's rollout of this whole batch would make
+    for ``--feedback sample``, in the same order and shapes (the fused prefix at once, then one
+    step at a time), so the shared generator stays in step on every rank and each row gets the
+    draws it would get in one process. It mirrors FeedbackRNN.forward's prefix rule; were that to
+    change, distributed runs would still be valid, only no longer draw-for-draw equal."""
+    B, T = feed.shape
+    known = feed[:, : T - 1].all(dim=0)  # [T-1]
+    prefix = int(known.long().cumprod(0).sum())
+    pieces = [torch.randn(B, prefix, generator=gen)] if prefix else []
+    pieces += [torch.randn(B, 1, generator=gen) for _ in range(prefix, T - 1)]
+    return torch.cat(pieces, dim=1) if pieces else torch.zeros(B, 0)
 
 
 def _shared_val_rmse(
