@@ -24,7 +24,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
+# Tables on a pipe or in a log get a width that fits them, not the 80 columns rich assumes.
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
 # Shared options, defined once and reused by every command that reads a table.
 DataArg = Annotated[
@@ -315,7 +316,8 @@ def train(
     seed: Annotated[
         int | None,
         typer.Option(
-            help="Random seed: same seed, same data -> identical model file.", rich_help_panel=_TRAIN
+            help="Random seed: same seed, same data -> identical weights (the file also records timings).",
+            rich_help_panel=_TRAIN,
         ),
     ] = None,
     teacher_forcing: Annotated[
@@ -465,8 +467,8 @@ def train(
             raise InputError("--nproc starts torchrun itself; leave it out when running under torchrun")
         main_rank = dist is None or dist.main
         quiet_here = quiet or not main_rank  # only rank 0 reports
-        covs = _split(covariates) if covariates else values.get("covariates")
-        stat = _split(static) if static else values.get("static")
+        covs = _split(covariates) if covariates else _as_list(values.get("covariates"))
+        stat = _split(static) if static else _as_list(values.get("static"))
         base = None
         if init_from:
             from durability_cli.artifact import load_bundle
@@ -682,7 +684,14 @@ def _render_train_summary(bundle, output: str) -> None:
 
 
 def _fmt(x) -> str:
-    return "n/a" if x is None else f"{x:.4g}"
+    if x is None or (isinstance(x, float) and x != x):
+        return "n/a"
+    return f"{x:.4g}"
+
+
+def _as_list(value) -> list[str] | None:
+    """A TOML value for a column list: a list, or one comma-separated string."""
+    return _split(value) if isinstance(value, str) else value
 
 
 # -- forecast --------------------------------------------------------------------------------------
@@ -735,7 +744,7 @@ def forecast(
     horizon: Annotated[
         int | None,
         typer.Option(
-            help="Forecast at most N steps after each specimen's last measurement; with --future or --hold-conditions, extend tables that have no future rows."
+            help="Forecast at most N steps after each specimen's last measurement; with --hold-conditions, add N steps to tables that have no future rows."
         ),
     ] = None,
     future: Annotated[
@@ -792,7 +801,7 @@ def forecast(
         spec = _shard_spec(shard)
         if eol_out and threshold is None:
             raise InputError("--eol-out needs --threshold")
-        if (future or hold_conditions) and not horizon and hold_conditions:
+        if hold_conditions and not horizon:
             raise InputError("--hold-conditions needs --horizon N")
         check_outputs([output, eol_out, paths_out, plot], [data if data != "-" else None, model, future])
         bundle = load_bundle(model)

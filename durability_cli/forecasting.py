@@ -320,7 +320,7 @@ def forecast(
     if not has_future.any():
         raise InputError(
             f"{ds.source}: no rows to forecast: every specimen's last row is measured; add future rows "
-            "with conditions and an empty durability, or pass --horizon N with --future FILE or --hold-conditions"
+            "with conditions and an empty durability, pass their conditions with --future FILE, or extend with --horizon N --hold-conditions"
         )
     if horizon:
         series = limit_horizon(series, last_obs, horizon)

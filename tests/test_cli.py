@@ -402,3 +402,46 @@ def test_device_cuda_without_gpu_is_a_usage_error(model, small_coating, tmp_path
     assert "no CUDA GPU is visible" in r.output
     r = invoke("evaluate", small_coating, "-m", model, "--context", "10", "--device", "tpu")
     assert r.exit_code == 2 and "--device must be auto, cpu or cuda" in r.output
+
+
+def test_config_file_column_lists_may_be_strings(small_coating, tmp_path):
+    cfg = tmp_path / "train.toml"
+    cfg.write_text('[data]\nstatic = "material"\n[train]\nepochs = 1\n[model]\nhidden = 8\nlayers = 1\n')
+    out = tmp_path / "m.safetensors"
+    r = invoke("train", small_coating, "-o", out, "--config", cfg, "--quiet")
+    assert r.exit_code == 0, r.output
+    assert json.loads(invoke("inspect", out, "--json").stdout)["schema"]["static"] == ["material"]
+
+
+def test_exponential_schedule_needs_k_at_most_one(small_coating, tmp_path):
+    out = tmp_path / "m.safetensors"
+    r = invoke(
+        "train",
+        small_coating,
+        "-o",
+        out,
+        "--teacher-forcing",
+        "1",
+        "--tf-schedule",
+        "exponential",
+        "--tf-k",
+        "10",
+    )
+    assert r.exit_code == 2
+    assert "--tf-schedule exponential needs 0 < --tf-k <= 1" in r.output
+    r = invoke(
+        "train",
+        small_coating,
+        "-o",
+        out,
+        "--teacher-forcing",
+        "1",
+        "--tf-schedule",
+        "exponential",
+        "--epochs",
+        "1",
+        "--hidden",
+        "8",
+        "--quiet",
+    )  # the schedule's own k (0.9) by default
+    assert r.exit_code == 0, r.output
