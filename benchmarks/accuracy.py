@@ -1,0 +1,373 @@
+"""Accuracy suite (BENCHMARK_PROTOCOL.md): the durability model, the three baselines and Darts'
+RNNModel on the four synthetic datasets, each scored on the same forecast rows.
+
+Per dataset: ``make_split`` gives train and test specimens; every test specimen is forecast from
+its first ``context`` rows (DATASET_INFO) to the end of its series. The durability model is
+trained with its defaults except what the dataset needs (ball: --lags 3; coating: --static
+material) and a fixed epoch budget, once per seed; Darts gets the same fit/validation specimens,
+a comparable parameter count and the same wall-time budget (see darts_runner.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.common import BENCH, ROOT, THREAD_ENV, header, say
+from durability_cli.config import ModelConfig, TrainConfig
+from durability_cli.data import to_series
+from durability_cli.forecasting import ForecastConfig, forecast, quantile_column
+from durability_cli.metrics import BASELINES, interval_scores, pinball_loss, point_scores
+from durability_cli.schema import Schema, validate
+from durability_cli.synthetic import DATASET_INFO, make_split
+from durability_cli.training import split_specimens, train
+
+DARTS_VENV = BENCH / ".darts-venv"
+DARTS_PY = DARTS_VENV / "bin" / "python"
+DARTS_INSTALL = "python -m venv benchmarks/.darts-venv && benchmarks/.darts-venv/bin/pip install 'darts[torch]' torch==2.13.0 pyarrow"
+
+FULL = {"n_train": 32, "n_test": 16, "epochs": 30, "seeds": [0, 1, 2], "samples": 200}
+QUICK = {"n_train": 16, "n_test": 8, "epochs": 6, "seeds": [0], "samples": 100}
+DARTS = {"hidden": 64, "layers": 2, "training_length": 64, "batch_size": 32, "lr": 1e-3, "stride": 1}
+QUANTILES = (0.1, 0.5, 0.9)
+
+
+def model_config(name: str) -> ModelConfig:
+    return ModelConfig(lags=3) if name == "ball" else ModelConfig()
+
+
+# -- scoring ---------------------------------------------------------------------------------------
+def score(rows: pd.DataFrame, threshold: float | None, probabilistic: bool = False) -> dict:
+    """Scores of one forecaster over the forecast rows.
+
+    ``rows``: one row per forecast row with specimen_id, row (position in the series), y (noisy
+    test value), y_clean, y_pred and, when probabilistic, q0.1 / q0.9.
+    """
+    y, clean, pred = (rows[c].to_numpy(np.float64) for c in ("y", "y_clean", "y_pred"))
+    noisy = point_scores(y, pred)
+    vs_clean = point_scores(clean, pred)
+    floor = float(np.sqrt(np.mean((y - clean) ** 2)))
+    out = {
+        "n_rows": noisy["n"],
+        "missing_predictions": int((~np.isfinite(pred)).sum()),
+        "rmse": noisy["rmse"],
+        "mae": noisy["mae"],
+        "bias": noisy["bias"],
+        "rmse_clean": vs_clean["rmse"],
+        "mae_clean": vs_clean["mae"],
+        "noise_floor": floor,
+        "rmse_over_floor": noisy["rmse"] / floor if floor > 0 else float("nan"),
+    }
+    if threshold is not None:
+        out["eol"] = eol_rows(rows, threshold)
+    if probabilistic:
+        iv = interval_scores(y, rows["q0.1"], rows["q0.9"], 0.8)
+        out["coverage80"] = iv["coverage"]
+        out["coverage80_clean"] = interval_scores(clean, rows["q0.1"], rows["q0.9"], 0.8)["coverage"]
+        out["interval80_width"] = iv["width"]
+        out["pinball"] = {f"{q:g}": pinball_loss(y, rows[f"q{q:g}"], q) for q in (0.1, 0.9)}
+    return out
+
+
+def eol_rows(rows: pd.DataFrame, threshold: float) -> dict:
+    """End of life in rows: per specimen the first forecast row at or below the threshold, for
+    the forecast and for the clean truth; mean |difference| where both cross, and the counts."""
+
+    def first(col):
+        hit = rows.loc[rows[col] <= threshold]
+        return hit.groupby("specimen_id")["row"].min()
+
+    ids = pd.Index(rows["specimen_id"].unique())
+    pred, true = first("y_pred").reindex(ids), first("y_clean").reindex(ids)
+    both = pred.notna() & true.notna()
+    diff = (pred - true)[both]
+    return {
+        "specimens": len(ids),
+        "both_cross": int(both.sum()),
+        "only_forecast": int((pred.notna() & true.isna()).sum()),
+        "only_truth": int((pred.isna() & true.notna()).sum()),
+        "neither": int((pred.isna() & true.isna()).sum()),
+        "mae_rows": float(diff.abs().mean()) if len(diff) else float("nan"),
+        "bias_rows": float(diff.mean()) if len(diff) else float("nan"),
+    }
+
+
+def summarise(runs: list[dict]) -> dict:
+    """Mean, sample standard deviation, min and max over seeds of every numeric score."""
+    out = {}
+    keys = [k for k, v in runs[0].items() if isinstance(v, int | float)]
+    for k in keys:
+        vals = [r[k] for r in runs if r.get(k) is not None and np.isfinite(r[k])]
+        if vals:
+            out[k] = {
+                "mean": statistics.fmean(vals),
+                "std": statistics.stdev(vals) if len(vals) > 1 else 0.0,
+                "min": min(vals),
+                "max": max(vals),
+            }
+    for k in ("eol", "pinball"):
+        if k in runs[0]:
+            out[k] = summarise([r[k] for r in runs])
+    return out
+
+
+# -- the forecasters ---------------------------------------------------------------------------------
+def forecast_rows(test: pd.DataFrame, clean: pd.DataFrame, context: int, target: str) -> pd.DataFrame:
+    """The rows every forecaster must predict: position >= context of each test specimen."""
+    pos = test.groupby("specimen_id").cumcount().to_numpy()
+    keep = pos >= context
+    return pd.DataFrame(
+        {
+            "specimen_id": test["specimen_id"].to_numpy()[keep],
+            "time": test["time"].to_numpy()[keep],
+            "row": pos[keep],
+            "y": test[target].to_numpy()[keep],
+            "y_clean": clean[target].to_numpy()[keep],
+        }
+    )
+
+
+def run_model(ds_train, test, rows, info, seed: int, s: dict) -> tuple[dict, object]:
+    curve: list[dict] = []
+    elapsed = [0.0]
+
+    def on_epoch(log):
+        elapsed[0] += log.seconds
+        curve.append({"epoch": log.epoch, "seconds": elapsed[0], "val_rmse": log.val_rmse})
+
+    t0 = time.perf_counter()
+    bundle = train(
+        ds_train,
+        model_config(info.name),
+        TrainConfig(epochs=s["epochs"], val_context=info.context, seed=seed),
+        on_epoch=on_epoch,
+    )
+    train_seconds = time.perf_counter() - t0
+
+    # The plan: the test table with durability emptied after the warm-up; one forecast call.
+    plan = test.copy()
+    pos = plan.groupby("specimen_id").cumcount().to_numpy()
+    plan.loc[pos >= info.context, info.target] = np.nan
+    ds_plan = validate(plan, bundle.schema, source="plan")
+    cfg = ForecastConfig(samples=s["samples"], quantiles=QUANTILES, threshold=info.eol_threshold, seed=seed)
+    t1 = time.perf_counter()
+    result = forecast(bundle, ds_plan, cfg)
+    forecast_seconds = time.perf_counter() - t1
+    fc = result.forecast
+    cols = {f"{info.target}_mean": "y_pred"}
+    cols |= {quantile_column(info.target, q): f"q{q:g}" for q in QUANTILES}
+    merged = rows.merge(
+        fc[["specimen_id", "time", *cols]].rename(columns=cols), on=["specimen_id", "time"], how="left"
+    )
+    scores = score(merged, info.eol_threshold, probabilistic=True)
+    # the deterministic mean path (samples=0) for reference: the p-mean above averages the paths
+    det = forecast(bundle, ds_plan, ForecastConfig(samples=0, seed=seed)).forecast
+    det = rows.merge(
+        det[["specimen_id", "time", f"{info.target}_mean"]].rename(columns={f"{info.target}_mean": "y_pred"}),
+        on=["specimen_id", "time"],
+        how="left",
+    )
+    scores["rmse_deterministic"] = score(det, None)["rmse"]
+    summary = bundle.summary
+    run = {
+        "seed": seed,
+        "scores": scores,
+        "train_seconds": train_seconds,
+        "forecast_seconds": forecast_seconds,
+        "epochs_run": summary["epochs_run"],
+        "best_epoch": summary["best_epoch"],
+        "best_val_rmse": summary["best_val_rmse"],
+        "parameters": summary["parameters"],
+        "val_curve": curve,
+    }
+    return run, bundle
+
+
+def run_baselines(test: pd.DataFrame, rows: pd.DataFrame, info) -> dict:
+    out = {}
+    pos = test.groupby("specimen_id").cumcount().to_numpy()
+    warm = test.loc[pos < info.context]
+    hist = {k: g for k, g in warm.groupby("specimen_id")}
+    for name, fn in BASELINES.items():
+        pred = np.full(len(rows), np.nan)
+        t0 = time.perf_counter()
+        for sid, idx in rows.groupby("specimen_id").indices.items():
+            h = hist[sid]
+            pred[idx] = fn(h["time"].to_numpy(), h[info.target].to_numpy(), rows["time"].to_numpy()[idx])
+        seconds = time.perf_counter() - t0
+        out[name] = score(rows.assign(y_pred=pred), info.eol_threshold) | {"seconds": seconds}
+    return out
+
+
+def ensure_darts() -> str | None:
+    """Install Darts in its own venv on first use; None when ready, else why not."""
+    if DARTS_PY.exists():
+        probe = subprocess.run([str(DARTS_PY), "-c", "import darts, pyarrow"], capture_output=True, text=True)
+        if probe.returncode == 0:
+            return None
+    say(f"installing Darts into {DARTS_VENV.relative_to(ROOT)} (once) ...")
+    steps = [
+        ["python3", "-m", "venv", str(DARTS_VENV)],
+        [str(DARTS_VENV / "bin" / "pip"), "install", "--quiet", "darts[torch]", "torch==2.13.0", "pyarrow"],
+    ]
+    for cmd in steps:
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            return f"`{' '.join(cmd)}` failed: {(proc.stderr or proc.stdout).strip()[-800:]}"
+    return None
+
+
+def run_darts(
+    train_df, fit_ids, val_ids, test, rows, info, seed: int, budget: float, epochs_cap: int
+) -> dict:
+    job = Path(tempfile.mkdtemp(prefix=f"darts-{info.name}-"))
+    try:
+        train_df[train_df["specimen_id"].isin(fit_ids)].to_parquet(job / "train.parquet", index=False)
+        train_df[train_df["specimen_id"].isin(val_ids)].to_parquet(job / "val.parquet", index=False)
+        test.to_parquet(job / "test.parquet", index=False)
+        cfg = DARTS | {
+            "target": info.target,
+            "covariates": list(info.covariates),
+            "static": list(info.static),
+            "context": info.context,
+            "max_seconds": budget,
+            "max_epochs": epochs_cap,
+            "seed": seed,
+            "threads": 1,
+        }
+        (job / "config.json").write_text(json.dumps(cfg))
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [str(DARTS_PY), str(BENCH / "darts_runner.py"), str(job)],
+            capture_output=True,
+            text=True,
+            env=os.environ | THREAD_ENV,
+            timeout=max(600, 6 * budget),
+        )
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise RuntimeError(proc.stderr.strip()[-1500:])
+        result = json.loads((job / "result.json").read_text())
+        pred = pd.read_parquet(job / "predictions.parquet")
+        merged = rows.merge(pred, on=["specimen_id", "row"], how="left")
+        result["scores"] = score(merged, info.eol_threshold)
+        result["seed"] = seed
+        result["process_seconds"] = wall
+        return result
+    finally:
+        shutil.rmtree(job, ignore_errors=True)
+
+
+# -- the suite ---------------------------------------------------------------------------------------
+def run(
+    quick: bool,
+    datasets: list[str],
+    with_darts: bool = True,
+    darts_budget: float = 1.0,
+    seeds: list[int] | None = None,
+) -> dict:
+    s = (QUICK if quick else FULL) | ({"seeds": seeds} if seeds else {})
+    out = header("accuracy", quick) | {"settings": s | {"darts": DARTS, "darts_budget_factor": darts_budget}}
+    darts_problem = ensure_darts() if with_darts else "skipped (--no-darts)"
+    out["darts_status"] = darts_problem or "ok"
+    out["datasets"] = {}
+    for name in datasets:
+        info = DATASET_INFO[name]
+        split = make_split(name, s["n_train"], s["n_test"], seed=0)
+        train_df, test, clean = split["train"], split["test"], split["test_clean"]
+        schema = Schema("specimen_id", "time", info.target, info.covariates, info.static)
+        ds_train = validate(train_df, schema, source=f"{name}-train")
+        ids = to_series(ds_train).ids
+        rows = forecast_rows(test, clean, info.context, info.target)
+        entry = {
+            "info": {
+                "target": info.target,
+                "covariates": list(info.covariates),
+                "static": list(info.static),
+                "context": info.context,
+                "threshold": info.eol_threshold,
+                "noise": info.noise,
+                "train_specimens": s["n_train"],
+                "test_specimens": s["n_test"],
+                "train_rows": len(train_df),
+                "forecast_rows": len(rows),
+                "model_config": {"lags": model_config(name).lags, "static": list(info.static)},
+            },
+            "baselines": run_baselines(test, rows, info),
+            "model": {"runs": []},
+            "darts": {"runs": []},
+        }
+        for seed in s["seeds"]:
+            say(f"[accuracy] {name} seed {seed}: training the durability model ...")
+            run_, _ = run_model(ds_train, test, rows, info, seed, s)
+            entry["model"]["runs"].append(run_)
+            say(
+                f"[accuracy] {name} seed {seed}: rmse {run_['scores']['rmse']:.4g} "
+                f"({run_['train_seconds']:.0f} s, {run_['epochs_run']} epochs)"
+            )
+            if darts_problem is None:
+                fit_idx, val_idx = split_specimens(len(ids), TrainConfig().val_fraction, seed)
+                budget = darts_budget * run_["train_seconds"]
+                say(f"[accuracy] {name} seed {seed}: Darts RNNModel, {budget:.0f} s budget ...")
+                try:
+                    d = run_darts(
+                        train_df,
+                        [ids[i] for i in fit_idx],
+                        [ids[i] for i in val_idx],
+                        test,
+                        rows,
+                        info,
+                        seed,
+                        budget,
+                        epochs_cap=1000,
+                    )
+                    entry["darts"]["runs"].append(d)
+                    say(f"[accuracy] {name} seed {seed}: Darts rmse {d['scores']['rmse']:.4g}")
+                except Exception as exc:  # record and go on: the peer must not stop the suite
+                    entry["darts"]["error"] = f"{type(exc).__name__}: {exc}"[-1500:]
+                    say(f"[accuracy] Darts failed: {entry['darts']['error'][:300]}")
+        entry["model"]["summary"] = summarise([r["scores"] for r in entry["model"]["runs"]])
+        if entry["darts"]["runs"]:
+            entry["darts"]["summary"] = summarise([r["scores"] for r in entry["darts"]["runs"]])
+        elif darts_problem:
+            entry["darts"]["error"] = darts_problem
+        entry["training_speed"] = time_to_reach(entry)
+        out["datasets"][name] = entry
+    return out
+
+
+def time_to_reach(entry: dict) -> dict:
+    """Per seed: Darts' best free-running validation RMSE and its training time to it, and the
+    training time the durability model needed to first reach that RMSE on the same specimens."""
+    pairs = []
+    for m, d in zip(entry["model"]["runs"], entry["darts"]["runs"], strict=False):
+        target = d.get("best_val_rmse")
+        if target is None:
+            continue
+        ours = next((c["seconds"] for c in m["val_curve"] if c["val_rmse"] <= target), None)
+        pairs.append(
+            {
+                "seed": m["seed"],
+                "darts_best_val_rmse": target,
+                "darts_time_to_best": d["time_to_best"],
+                "darts_fit_seconds": d["fit_seconds"],
+                "model_best_val_rmse": min(c["val_rmse"] for c in m["val_curve"]),
+                "model_time_to_reach": ours,
+                "ratio": ours / d["time_to_best"] if ours is not None else None,
+            }
+        )
+    ratios = [p["ratio"] for p in pairs if p["ratio"] is not None]
+    return {
+        "pairs": pairs,
+        "median_ratio": statistics.median(ratios) if len(ratios) == len(pairs) and ratios else None,
+        "reached": f"{len(ratios)}/{len(pairs)}",
+    }

@@ -1,0 +1,166 @@
+"""Shared helpers of the benchmark suites: machine description, timers, JSON results, subprocesses."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository
+BENCH = ROOT / "benchmarks"
+RESULTS = BENCH / "results"
+VENV_PY = ROOT / ".venv" / "bin" / "python"
+PYTHON = str(VENV_PY) if VENV_PY.exists() else sys.executable
+# One thread per process: the machine has 2 cores and is shared; ratios stay comparable.
+THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+COMMAND = " ".join(["python", "benchmarks/run.py", *map(shlex.quote, sys.argv[1:])])
+
+
+def one_thread() -> None:
+    import warnings
+
+    import torch
+
+    # the library's step loop toggles oneDNN per call, and torch warns each time; the warning
+    # is about Intel GPUs and says nothing about these runs
+    warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")
+
+    torch.set_num_threads(1)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # only allowed before any parallel work has started
+        pass
+
+
+def machine() -> dict:
+    import torch
+
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = (math.nan,) * 3
+    return {
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": _cpu_name(),
+        "load_average_at_start": [round(x, 2) for x in load],
+    }
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def header(suite: str, quick: bool) -> dict:
+    return {
+        "suite": suite,
+        "mode": "quick" if quick else "full",
+        "command": COMMAND,
+        "date": _dt.datetime.now().isoformat(timespec="seconds"),
+        "machine": machine(),
+        # the library as this process imported it (run.py records it before the first import)
+        "code": CODE_AT_START or code_version(),
+    }
+
+
+CODE_AT_START: dict | None = None
+
+
+def code_version() -> dict:
+    """The commit measured, and whether the library had uncommitted changes (it is a moving target)."""
+
+    def git(*args):
+        try:
+            proc = subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    changed = git("status", "--porcelain", "--", "durability_cli")
+    return {
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "library_changes": changed.splitlines() if changed else [],
+    }
+
+
+def result_path(suite: str, quick: bool) -> Path:
+    return RESULTS / (f"{suite}-quick.json" if quick else f"{suite}.json")
+
+
+def write_result(suite: str, quick: bool, payload: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = result_path(suite, quick)
+    payload["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    payload["code_at_end"] = code_version()
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(jsonable(payload), indent=1, allow_nan=False) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def jsonable(obj):
+    """numpy -> Python; NaN/inf -> None (JSON has no NaN)."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, bool | np.bool_):
+        return bool(obj)
+    if isinstance(obj, int | np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        return float(obj) if math.isfinite(obj) else None
+    return obj
+
+
+def timed(fn: Callable, repeat: int = 3, warmup: int = 0) -> dict:
+    """Run fn() warmup + repeat times; seconds of each timed run, their median and min."""
+    for _ in range(warmup):
+        fn()
+    runs = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - t0)
+    return {"median": statistics.median(runs), "min": min(runs), "runs": runs}
+
+
+def run_python(args: list[str], *, python: str = PYTHON, timeout: float = 900, cwd: Path = ROOT) -> dict:
+    """Run a Python script in a fresh process (one thread); parse the JSON on its last stdout line."""
+    env = os.environ | THREAD_ENV
+    proc = subprocess.run([python, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def loglog_exponent(x, y) -> float:
+    """Slope of log(y) on log(x): time ~ x^slope."""
+    x, y = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))
+    return float(np.polyfit(x, y, 1)[0])
+
+
+def say(*parts) -> None:
+    print(*parts, file=sys.stderr, flush=True)

@@ -1,0 +1,520 @@
+"""Render benchmarks/RESULTS.md from benchmarks/results/*.json (the full run where present, else
+the quick one). The hand-written analysis in benchmarks/results/notes.md is appended as it is."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from pathlib import Path
+
+from benchmarks.common import BENCH, RESULTS
+
+TARGETS = {
+    "accuracy": "RMSE ≤ 0.5 × Darts' RMSE and below every baseline",
+    "training": "≤ 1/3 of Darts' wall time to reach Darts' best validation RMSE",
+    "forecast": "deterministic forecast ≤ 2 × the fused floor",
+    "epoch": "free-running epoch ≤ 3 × teacher-forced epoch",
+    "loading": "loading ≤ 3 × pyarrow's time and memory",
+    "help": "`durability --help` < 0.5 s",
+}
+
+
+def _load(suite: str) -> dict | None:
+    for name in (f"{suite}.json", f"{suite}-quick.json"):
+        path = RESULTS / name
+        if path.exists():
+            return json.loads(path.read_text())
+    return None
+
+
+def f(x, digits: int = 4) -> str:
+    """A number with `digits` significant figures; '–' for missing."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    if isinstance(x, int):
+        return f"{x:,}"
+    return f"{x:.{digits}g}"
+
+
+def pm(summary: dict | None, key: str, digits: int = 4) -> str:
+    """mean ± sd over seeds (or the single value)."""
+    if not summary or key not in summary:
+        return "–"
+    s = summary[key]
+    if s.get("std"):
+        return f"{f(s['mean'], digits)} ± {f(s['std'], 2)}"
+    return f(s["mean"], digits)
+
+
+def ok(flag: bool | None) -> str:
+    return "–" if flag is None else ("**met**" if flag else "**missed**")
+
+
+def table(head: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out + [""]
+
+
+def provenance(r: dict) -> str:
+    m = r["machine"]
+    load = m.get("load_average_at_start")
+    code = r.get("code") or {}
+    where = f"commit {code.get('commit')}" + (
+        f" + uncommitted library changes ({len(code['library_changes'])} files)"
+        if code.get("library_changes")
+        else ""
+    )
+    end = r.get("code_at_end") or {}
+    if end and end != code:
+        where += (
+            f" (the library changed while it ran: commit {end.get('commit')} at the end; in-process "
+            "measurements use the code imported at the start, subprocesses the code of their own start)"
+        )
+    return (
+        f"Command: `{r['command']}` ({r['mode']} mode) on {where}, {r['date']}; {m['cores']} cores "
+        f"({m['cpu']}), torch {m['torch']} with {m['torch_threads']} thread(s), Python {m['python']}; "
+        f"load average at start {load}, at end {r.get('load_average_at_end')}."
+    )
+
+
+# -- accuracy ------------------------------------------------------------------------------------
+def accuracy_section(r: dict, status: dict) -> list[str]:
+    s = r["settings"]
+    lines = ["## 1. Accuracy", "", provenance(r), ""]
+    lines += [
+        f"Per dataset: `make_split(name, n_train={s['n_train']}, n_test={s['n_test']}, seed=0)`; "
+        "each test specimen is forecast from its first `context` rows (DATASET_INFO) to the end of "
+        "its series, in one `forecast()` call on the test table with the target emptied after the "
+        f"warm-up ({s['samples']} Monte Carlo samples; point forecast = the `_mean` column). The "
+        f"durability model: default ModelConfig/TrainConfig except `epochs={s['epochs']}`, "
+        "`val_context=context`, and per dataset `lags=3` (ball), `--static material` (coating); "
+        f"seeds {s['seeds']} (each seed also draws the validation specimens). Scores pool every "
+        "forecast row of every test specimen. EOL: first forecast row at/below the threshold, "
+        "forecast vs clean truth; mean |Δ| in rows where both cross, then the counts "
+        "(both / only the forecast / only the truth / neither). Coverage and pinball are against "
+        "the noisy test values.",
+        "",
+        f"Darts: {r.get('darts_status')}. Settings {json.dumps(s['darts'])}, LSTM with future covariates "
+        "(the conditions and log step length of the previous row, so that row t+1 sees the conditions "
+        "of step t as the durability model does; static columns one-hot), fit on the same fit "
+        "specimens, best epoch chosen by the same free-running validation RMSE on the same validation "
+        f"specimens, training wall-time budget = {s['darts_budget_factor']:g} × the durability "
+        "model's training time for that seed.",
+        "",
+    ]
+    head = [
+        "forecaster", "RMSE", "MAE", "RMSE vs clean", "MAE vs clean", "RMSE / floor",
+        "EOL |Δ| rows", "EOL both/only fc/only truth/neither", "80% coverage", "pinball 0.1 / 0.9",
+        "train s", "params",
+    ]  # fmt: skip
+    for name, d in r["datasets"].items():
+        info = d["info"]
+        lines += [
+            f"### {name}",
+            "",
+            f"Target `{info['target']}`, conditions {', '.join(info['covariates'])}"
+            + (f", static {', '.join(info['static'])}" if info["static"] else "")
+            + f"; context {info['context']} rows; threshold {info['threshold']}; noise σ {info['noise']}; "
+            f"{info['train_rows']:,} training rows, {info['forecast_rows']:,} forecast rows.",
+            "",
+        ]
+        rows = []
+        m = d["model"].get("summary")
+        runs = d["model"]["runs"]
+        if m:
+            rows.append(_acc_row(f"durability model ({len(runs)} seeds)", m, runs, probabilistic=True))
+        dd = d["darts"]
+        if dd.get("summary"):
+            rows.append(_acc_row(f"Darts RNNModel ({len(dd['runs'])} seeds)", dd["summary"], dd["runs"]))
+        for b, sc in d["baselines"].items():
+            rows.append(
+                _acc_row(
+                    b,
+                    {k: {"mean": v} for k, v in sc.items() if isinstance(v, int | float)}
+                    | ({"eol": {k: {"mean": v} for k, v in sc["eol"].items()}} if "eol" in sc else {}),
+                    None,
+                )
+            )
+        floor = (m or {}).get("noise_floor", {}).get("mean")
+        lines += table(head, rows)
+        lines.append(
+            f"Noise floor (RMSE of the noisy test values against the clean ones, same rows): {f(floor)}."
+        )
+        if m and "rmse_deterministic" in m:
+            lines.append(
+                f"The deterministic mean path (`--samples 0`) scores RMSE {pm(m, 'rmse_deterministic')}."
+            )
+        if dd.get("error"):
+            lines.append(f"Darts: not run or failed: {dd['error']}")
+        if dd.get("runs"):
+            dr = dd["runs"][0]
+            lines.append(
+                f"Darts runs: {', '.join(str(x['epochs_run']) for x in dd['runs'])} epochs in "
+                f"{', '.join(f(x['fit_seconds'], 3) for x in dd['runs'])} s, best epochs "
+                f"{', '.join(str(x['best_epoch']) for x in dd['runs'])}; {dr['parameters']:,} parameters; "
+                f"input_chunk_length {dr['settings']['input_chunk_length']}, training_length "
+                f"{dr['settings']['training_length']}."
+            )
+        lines.append("")
+        status["accuracy"][name] = _accuracy_status(d)
+
+    lines += ["### Training time to reach Darts' best validation RMSE", ""]
+    lines += [
+        "Per seed, on the same validation specimens and with the same free-running RMSE from the "
+        "warm-up: Darts' best validation RMSE within its budget and the training wall time at the end "
+        "of that epoch, and the durability model's training wall time (sum of its epoch times, "
+        "validation included) to first reach that RMSE. Darts' validation forecasts of its snapshots "
+        "are not counted in its time.",
+        "",
+    ]
+    rows = []
+    for name, d in r["datasets"].items():
+        ts = d.get("training_speed", {})
+        for p in ts.get("pairs", []):
+            rows.append(
+                [
+                    name, str(p["seed"]), f(p["darts_best_val_rmse"]), f(p["darts_time_to_best"], 3),
+                    f(p["darts_fit_seconds"], 3), f(p["model_best_val_rmse"]),
+                    f(p["model_time_to_reach"], 3) if p["model_time_to_reach"] is not None else "never",
+                    f(p["ratio"], 3),
+                ]
+            )  # fmt: skip
+        status["training"][name] = ts
+    lines += table(
+        [
+            "dataset", "seed", "Darts best val RMSE", "Darts s to best", "Darts s total",
+            "our best val RMSE", "our s to reach it", "ratio (≤ 0.333)",
+        ],
+        rows,
+    )  # fmt: skip
+    return lines
+
+
+def _acc_row(label: str, m: dict, runs, probabilistic: bool = False) -> list[str]:
+    eol = m.get("eol") or {}
+
+    def counts():
+        if not eol:
+            return "–"
+        return "/".join(pm(eol, k, 3) for k in ("both_cross", "only_forecast", "only_truth", "neither"))
+
+    cov = pm(m, "coverage80", 3) if probabilistic else "–"
+    pin = (
+        f"{pm(m.get('pinball'), '0.1')} / {pm(m.get('pinball'), '0.9')}"
+        if probabilistic and m.get("pinball")
+        else "–"
+    )
+    train_s = "–"
+    params = "–"
+    if runs:
+        secs = [x.get("train_seconds", x.get("fit_seconds")) for x in runs]
+        train_s = f(statistics.fmean(secs), 3)
+        params = f(runs[0].get("parameters"))
+    return [
+        label, pm(m, "rmse"), pm(m, "mae"), pm(m, "rmse_clean"), pm(m, "mae_clean"),
+        pm(m, "rmse_over_floor", 3), pm(eol, "mae_rows", 3), counts(), cov, pin, train_s, params,
+    ]  # fmt: skip
+
+
+def _accuracy_status(d: dict) -> dict:
+    m = d["model"].get("summary", {}).get("rmse", {}).get("mean")
+    darts = d["darts"].get("summary", {}).get("rmse", {}).get("mean")
+    best_base = min(v["rmse"] for v in d["baselines"].values())
+    worst_seed = max((r["scores"]["rmse"] for r in d["model"]["runs"]), default=None)
+    return {
+        "rmse": m,
+        "darts": darts,
+        "ratio_to_darts": m / darts if m is not None and darts else None,
+        "best_baseline": best_base,
+        "best_baseline_name": min(d["baselines"], key=lambda k: d["baselines"][k]["rmse"]),
+        "beats_baselines": m is not None and m < best_base,
+        "worst_seed_beats_baselines": worst_seed is not None and worst_seed < best_base,
+    }
+
+
+# -- speed ---------------------------------------------------------------------------------------
+def speed_section(r: dict, status: dict) -> list[str]:
+    lines = ["## 2. Speed and memory", "", provenance(r), ""]
+    lines += [
+        "Every ratio compares two measurements taken in the same run, one thread each. Times are the "
+        "minimum over repeats unless marked median (the machine was shared, so the minimum is the "
+        "least disturbed run).",
+        "",
+    ]
+    if r["mode"] == "quick":
+        lines += ["**Quick mode: sizes scaled down** (see `settings` in the JSON).", ""]
+
+    tr = r["training"]
+    lines += [
+        "### Training epoch: free-running vs teacher-forced",
+        "",
+        f"`train()` on {tr['dataset']} ({tr['specimens']} specimens, 20 % of them for validation), default "
+        f"model, {tr['epochs']} epochs each with `teacher_forcing=0.0` and `=1.0`; median epoch time "
+        "over epochs 2.. (an epoch includes the free-running validation, timed apart as well). "
+        "`equal_lengths` cuts every specimen to the shortest one's length.",
+        "",
+    ]
+    rows = []
+    for label, c in tr["cases"].items():
+        rows.append(
+            [
+                label, f"{c['length_min']}–{c['length_max']}", f(c["teacher_forced"]["median"], 3),
+                f(c["free_running"]["median"], 3), f(c["free_running"]["validation_seconds"], 3),
+                f(c["ratio"], 3), f(c["ratio_without_validation"], 3),
+            ]
+        )  # fmt: skip
+    lines += table(
+        ["case", "rows per specimen", "teacher-forced s/epoch", "free-running s/epoch", "of which validation s",
+         "ratio", "ratio without validation"],
+        rows,
+    )  # fmt: skip
+    status["epoch"] = tr["cases"]
+
+    fc = r["forecast"]
+    lines += [
+        "### Forecast: deterministic vs the fused floor",
+        "",
+        f"{fc['specimens']:,} specimens × {fc['steps']} steps after a {fc['warmup_rows']}-row warm-up "
+        f"(`forecast(..., ForecastConfig(samples=0))`, {fc['parameters']:,}-parameter LSTM 2×64). "
+        "Floor: `model.rnn` over the same [specimens, rows, features] input in one fused call; "
+        "stepwise: `model.rnn` over the warm-up fused, then one call per step (what any free run "
+        "whose input depends on its last output has to do).",
+        "",
+    ]
+    lines += table(
+        ["what", "seconds (min)", "median", "× fused floor"],
+        [
+            ["`forecast()` end to end", f(fc["forecast_seconds"]["min"], 3), f(fc["forecast_seconds"]["median"], 3), f(fc["ratio_forecast_to_fused"], 3)],
+            ["`rollout()` (model only)", f(fc["rollout_seconds"]["min"], 3), f(fc["rollout_seconds"]["median"], 3), f(fc["ratio_rollout_to_fused"], 3)],
+            ["bare RNN, stepwise", f(fc["rnn_stepwise_seconds"]["min"], 3), f(fc["rnn_stepwise_seconds"]["median"], 3), f(fc["rnn_stepwise_seconds"]["min"] / fc["rnn_fused_seconds"]["min"], 3)],
+            ["bare RNN, fused (floor)", f(fc["rnn_fused_seconds"]["min"], 3), f(fc["rnn_fused_seconds"]["median"], 3), "1"],
+        ],
+    )  # fmt: skip
+    if fc.get("rnn_fused_chunked_seconds"):
+        c, rc = fc["forecast_chunked_seconds"], fc["rnn_fused_chunked_seconds"]
+        lines += [
+            f"The one-call floor is not the cheapest way to run the RNN on this CPU: in chunks of "
+            f"{fc['chunk_specimens']:,} specimens the same bare fused RNN takes {f(rc['min'], 3)} s, and "
+            f"`forecast()` with `ForecastConfig(chunk_specimens={fc['chunk_specimens']})` takes "
+            f"{f(c['min'], 3)} s, i.e. {f(c['min'] / rc['min'], 3)} × that chunked floor "
+            f"(the default sizes chunks to MEMORY_BUDGET and ran all {fc['specimens']:,} specimens in one).",
+            "",
+        ]
+    lines += ["Where `forecast()` spends its time (cProfile, top functions by own time):", ""]
+    lines += table(
+        ["function", "calls", "own s", "cumulative s"],
+        [[p["function"], f(p["calls"]), f(p["tottime"], 3), f(p["cumtime"], 3)] for p in fc["profile"][:8]],
+    )
+    status["forecast"] = fc["ratio_forecast_to_fused"]
+
+    mc = r["monte_carlo"]
+    lines += [
+        f"### Monte Carlo: {mc['samples']} samples × {mc['steps']} steps",
+        "",
+        "`mean_feedback` is the default model (`--feedback mean`): its paths are the mean path plus "
+        "the predicted spread times one draw per path. `sample_feedback` is a `--feedback sample` "
+        "model: every path feeds its own draws back, so the RNN runs specimens × samples rows.",
+        "",
+    ]
+    lines += table(
+        ["model", "specimens", "seconds", "deterministic s", "specimen·sample·steps / s"],
+        [
+            [k, f(v["specimens"]), f(v["seconds"], 3), f(v["deterministic_seconds"], 3),
+             f(v["specimen_sample_steps_per_second"], 3)]
+            for k, v in mc.items()
+            if isinstance(v, dict)
+        ],
+    )  # fmt: skip
+
+    la = r["latency"]
+    lines += [
+        f"### Single-specimen latency: 1 specimen × {la['steps']} steps",
+        "",
+    ]
+    lines += table(
+        ["what", "ms (min)", "ms (median)", "ms per step"],
+        [
+            ["`forecast()`", f(1000 * la["forecast_seconds"]["min"], 3), f(1000 * la["forecast_seconds"]["median"], 3), f(la["ms_per_step"], 3)],
+            ["`rollout()`", f(1000 * la["rollout_seconds"]["min"], 3), f(1000 * la["rollout_seconds"]["median"], 3), f(1000 * la["rollout_seconds"]["min"] / la["steps"], 3)],
+            ["bare RNN, stepwise", f(1000 * la["rnn_stepwise_seconds"]["min"], 3), f(1000 * la["rnn_stepwise_seconds"]["median"], 3), f(la["rnn_ms_per_step"], 3)],
+            ["bare RNN, fused", f(1000 * la["rnn_fused_seconds"]["min"], 3), f(1000 * la["rnn_fused_seconds"]["median"], 3), f(1000 * la["rnn_fused_seconds"]["min"] / la["steps"], 3)],
+        ],
+    )  # fmt: skip
+
+    lo = r["loading"]
+    lines += [
+        f"### Loading {lo['rows']:,} rows ({lo['specimens']:,} specimens × {lo['rows'] // lo['specimens']:,} rows, 5 columns)",
+        "",
+        "Each measurement in a fresh process (`benchmarks/load_probe.py`); peak = VmHWM of that "
+        "process, imports included (the interpreter alone: "
+        f"{f(lo['interpreter_peak_mib'], 3)} MiB). durability = `schema.load_dataset` + "
+        "`data.to_series` + `fit_scaler` + `data.to_tensors`; pyarrow = `pyarrow.parquet.read_table` / "
+        "`pyarrow.csv.read_csv`.",
+        "",
+    ]
+    rows = []
+    for fmt, e in lo["files"].items():
+        d, a = e["durability"], e["pyarrow"]
+        st = ", ".join(f"{k} {v:.2f}" for k, v in d["stages"].items())
+        no_fit = (d["seconds"] - d["stages"].get("fit_scaler", 0.0)) / a["seconds"]
+        rows.append(
+            [
+                fmt, f"{e['bytes'] / 2**20:,.0f} MiB", f(a["seconds"], 3), f(d["seconds"], 3),
+                f"{f(e['time_ratio'], 3)} ({f(no_fit, 3)})",
+                f(a["peak_mib"], 4), f(d["peak_mib"], 4), f(e["memory_ratio"], 3), f(e["added_memory_ratio"], 3), st,
+            ]
+        )  # fmt: skip
+    lines += table(
+        ["file", "size", "pyarrow s", "durability s", "time ratio (without fit_scaler)", "pyarrow peak MiB",
+         "durability peak MiB",
+         "peak ratio", "ratio of memory added by the load", "durability stages (s)"],
+        rows,
+    )  # fmt: skip
+    status["loading"] = lo["files"]
+
+    su = r["startup"]
+    lines += ["### Start-up", "", "Wall time of the whole command, from a fresh process each time.", ""]
+    base = su["python -c pass"]["min"]
+    lines += table(
+        ["command", "min s", "median s", "minus `python -c pass`"],
+        [
+            [f"`{k}`", f(v["min"], 3), f(v["median"], 3), f(v["min"] - base, 3)]
+            for k, v in su.items()
+            if isinstance(v, dict) and "min" in v
+        ],
+    )
+    imports = su.get("slowest_imports_for_help") or []
+    if imports:
+        lines.append(
+            "Slowest top-level imports of `durability --help` (`-X importtime`, cumulative): "
+            + ", ".join(f"{i['module']} {i['cumulative_ms']:.0f} ms" for i in imports[:6])
+            + "."
+        )
+        lines.append("")
+    status["help"] = su["durability --help"]
+    return lines
+
+
+# -- curves --------------------------------------------------------------------------------------
+def curves_section(r: dict) -> list[str]:
+    lines = ["## 3. Cost curves", "", provenance(r), ""]
+    lines += [
+        "`forecast(..., samples=0)` time (minimum of two runs) and the peak resident memory of the "
+        "process after each point (points in increasing size, each curve in its own process). "
+        "Exponent: slope of log time on log size over all points (and over the last two).",
+        "",
+    ]
+    for name, c in r["curves"].items():
+        pts = c["points"]
+        lines += [
+            f"**{name}** (varies: {c['varies']}): exponent {c['exponent']:.2f} "
+            f"(last two points {c['exponent_upper_half']:.2f})",
+            "",
+        ]
+        lines += table(
+            [c["varies"], "specimens", "warm-up", "horizon", "seconds", "peak MiB"],
+            [
+                [
+                    f(p["x"]),
+                    f(p["specimens"]),
+                    f(p["warmup"]),
+                    f(p["horizon"]),
+                    f(p["seconds"], 3),
+                    f(p["peak_mib"], 4),
+                ]
+                for p in pts
+            ],
+        )
+    return lines
+
+
+# -- the targets ---------------------------------------------------------------------------------
+def targets_section(status: dict) -> list[str]:
+    rows = []
+    acc = status["accuracy"]
+    for name, a in acc.items():
+        vs_darts = a["ratio_to_darts"]
+        met = None if vs_darts is None else (vs_darts <= 0.5 and a["beats_baselines"])
+        rows.append(
+            [
+                f"accuracy, {name}", TARGETS["accuracy"],
+                f"RMSE {f(a['rmse'])} = {f(vs_darts, 3)} × Darts ({f(a['darts'])}); best baseline "
+                f"{a['best_baseline_name']} {f(a['best_baseline'])} ({'beaten' if a['beats_baselines'] else 'not beaten'})",
+                ok(met) if vs_darts is not None else ("no Darts; baselines " + ("beaten" if a["beats_baselines"] else "not beaten")),
+            ]
+        )  # fmt: skip
+    for name, t in status["training"].items():
+        pairs = t.get("pairs", [])
+        # a seed that never reached Darts' best counts as an infinite ratio
+        ratios = [p["ratio"] if p["ratio"] is not None else math.inf for p in pairs]
+        ratio = statistics.median(ratios) if ratios else None
+        reached = sum(math.isfinite(x) for x in ratios)
+        shown = "never (median seed)" if ratio == math.inf else f(ratio, 3)
+        met = None if not pairs else ratio <= 1 / 3
+        rows.append(
+            [
+                f"training time, {name}", TARGETS["training"],
+                f"median ratio over seeds {shown}; reached Darts' best in {reached}/{len(pairs)} seeds "
+                f"(ratios: {', '.join('never' if x == math.inf else f(x, 2) for x in ratios)})", ok(met),
+            ]
+        )  # fmt: skip
+    if "forecast" in status:
+        x = status["forecast"]
+        rows.append(["forecast", TARGETS["forecast"], f"{f(x, 3)} × the fused floor", ok(x <= 2)])
+    if "epoch" in status:
+        for label, c in status["epoch"].items():
+            rows.append(
+                [f"training epoch, {label}", TARGETS["epoch"], f"{f(c['ratio'], 3)} ×", ok(c["ratio"] <= 3)]
+            )
+    if "loading" in status:
+        for fmt, e in status["loading"].items():
+            met = e["time_ratio"] <= 3 and e["memory_ratio"] <= 3
+            rows.append(
+                [
+                    f"loading, {fmt}", TARGETS["loading"],
+                    f"time {f(e['time_ratio'], 3)} ×, peak memory {f(e['memory_ratio'], 3)} × "
+                    f"(memory added by the load {f(e['added_memory_ratio'], 3)} ×)", ok(met),
+                ]
+            )  # fmt: skip
+    if "help" in status:
+        h = status["help"]
+        rows.append(
+            [
+                "start-up",
+                TARGETS["help"],
+                f"{f(h['min'], 3)} s (median {f(h['median'], 3)} s)",
+                ok(h["min"] < 0.5),
+            ]
+        )
+    return ["## Targets of issue 5", ""] + table(["what", "target", "measured", "status"], rows)
+
+
+def render() -> Path:
+    acc, spd, cur = _load("accuracy"), _load("speed"), _load("curves")
+    status: dict = {"accuracy": {}, "training": {}}
+    body: list[str] = []
+    if acc:
+        body += accuracy_section(acc, status)
+    if spd:
+        body += speed_section(spd, status)
+    if cur:
+        body += curves_section(cur)
+    lines = [
+        "# Benchmark results",
+        "",
+        "Rendered by `python benchmarks/run.py` (`--report` re-renders only) from "
+        "`benchmarks/results/*.json`, which hold every number below and more (per-seed scores, "
+        "validation curves, profiles). Protocol: `BENCHMARK_PROTOCOL.md`; how to run: "
+        "`benchmarks/README.md`. The machine was shared with other work while these ran: absolute "
+        "times are noisy, ratios measured side by side less so.",
+        "",
+    ]
+    lines += targets_section(status) + body
+    notes = RESULTS / "notes.md"
+    if notes.exists():
+        lines += ["", notes.read_text().strip(), ""]
+    path = BENCH / "RESULTS.md"
+    path.write_text("\n".join(lines).rstrip() + "\n")
+    return path
