@@ -355,6 +355,22 @@ def train(
         )
 
     started = time.perf_counter()
+
+    def finish(reason: str) -> ModelBundle:
+        return _bundle(
+            state,
+            ds,
+            scaler,
+            model_cfg,
+            cfg,
+            series,
+            train_idx,
+            val_idx,
+            context,
+            time.perf_counter() - started,
+            reason,
+        )
+
     stop_reason = "max epochs"
     try:
         while state.epoch < cfg.epochs:
@@ -377,23 +393,7 @@ def train(
             f"training interrupted after {state.epoch} complete epoch(s); the checkpoint holds them{where}"
         ) from None
     except _Diverged as exc:
-        bundle = (
-            _bundle(
-                state,
-                ds,
-                scaler,
-                model_cfg,
-                cfg,
-                series,
-                train_idx,
-                val_idx,
-                context,
-                time.perf_counter() - started,
-                f"diverged: {exc}",
-            )
-            if state.best_state
-            else None
-        )
+        bundle = finish(f"diverged: {exc}") if state.best_state else None
         kept = (
             f"; the best weights (epoch {state.best_epoch}, validation RMSE {state.best_rmse:.4g}) are kept"
             if bundle
@@ -404,19 +404,7 @@ def train(
             f"or a tighter --clip (now {cfg.clip:g})",
             bundle,
         ) from None
-    return _bundle(
-        state,
-        ds,
-        scaler,
-        model_cfg,
-        cfg,
-        series,
-        train_idx,
-        val_idx,
-        context,
-        time.perf_counter() - started,
-        stop_reason,
-    )
+    return finish(stop_reason)
 
 
 class _Diverged(Exception):

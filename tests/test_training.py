@@ -99,6 +99,10 @@ def test_divergence_stops_with_advice(tiny, tmp_path):
     assert not out.exists()  # no epoch finished, so there are no best weights to keep
 
 
+# small, fixed training options shared by the subprocess and the in-process runs
+SMALL = ["--hidden", "8", "--layers", "1", "--batch-size", "2", "--epochs", "8", "--patience", "100"]
+
+
 def _train_cmd(data, out, *extra):
     return [
         sys.executable,
@@ -108,16 +112,7 @@ def _train_cmd(data, out, *extra):
         str(data),
         "-o",
         str(out),
-        "--hidden",
-        "8",
-        "--layers",
-        "1",
-        "--batch-size",
-        "2",
-        "--epochs",
-        "8",
-        "--patience",
-        "100",
+        *SMALL,
         "--quiet",
         *extra,
     ]
@@ -169,26 +164,6 @@ def test_resume_refuses_other_data(tiny, tmp_path):
     df = pd.read_csv(tiny)
     df["durability"] = df["durability"] * 0.9
     df.to_csv(other, index=False)
-    r = CliRunner().invoke(
-        app,
-        [
-            "train",
-            str(other),
-            "-o",
-            str(out),
-            "--hidden",
-            "8",
-            "--layers",
-            "1",
-            "--batch-size",
-            "2",
-            "--epochs",
-            "8",
-            "--patience",
-            "100",
-            "--resume",
-            str(ckpt),
-        ],
-    )
+    r = CliRunner().invoke(app, ["train", str(other), "-o", str(out), *SMALL, "--resume", str(ckpt)])
     assert r.exit_code == 2
     assert "made on a different table" in r.output
