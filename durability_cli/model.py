@@ -11,7 +11,7 @@ and stacked, never written into a preallocated tensor, so gradients flow through
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from durability_cli.config import ModelConfig
+
+ONEDNN_MIN_BATCH = 64  # below this many rows the step loop runs without oneDNN
 
 
 @dataclass
@@ -197,10 +199,11 @@ class FeedbackRNN(nn.Module):
         free = y.new_zeros(B)  # [B] steps since the last measured value was fed back
 
         last_path = paths[-1][:, -1] if paths else None
-        # One step at a time, oneDNN's RNN kernel costs more in fixed overhead than it saves
-        # (measured, forward + backward of 8 specimens x 250 free steps, interleaved runs:
-        # 0.20 s with it, 0.15 s without); the fused prefix above keeps it, where it is 3-6x faster.
-        with _without_onednn():
+        # One step at a time for a small batch, oneDNN's RNN kernel costs more in fixed overhead
+        # than it saves (forward + backward of 8 specimens x 250 free steps: 0.20 s with it, 0.15 s
+        # without); for large batches it wins again (512 rows: 0.44 vs 0.96 ms a step), and the
+        # fused prefix above always keeps it.
+        with _without_onednn() if B < ONEDNN_MIN_BATCH else nullcontext():
             for t in range(prefix, n_steps):
                 if t == 0:
                     v_t = y[:, 0]  # [B]

@@ -166,7 +166,7 @@ def warmup_feed(t: Tensors, context: torch.Tensor | int) -> torch.Tensor:
     B, T = t.y.shape
     pos = torch.arange(T, device=t.y.device).unsqueeze(0)
     ctx = context if isinstance(context, torch.Tensor) else torch.full((B,), int(context), device=t.y.device)
-    feed = t.observed & (pos < ctx.unsqueeze(1))
+    feed = (t.observed & (pos < ctx.unsqueeze(1))) | ~t.valid  # padding: see _run_epoch
     feed[:, 0] = True
     return feed
 
@@ -463,6 +463,9 @@ def _run_epoch(
         pos = torch.arange(T).unsqueeze(0)
         free_zone = (pos >= ctx.unsqueeze(1)) & batch.observed & batch.valid
         feed = batch.observed & ((pos < ctx.unsqueeze(1)) | coin)
+        # Padding "feeds" its (ignored) zeros: the fused prefix then runs to the first row that
+        # really needs an own prediction, not to the end of the shortest specimen.
+        feed |= ~batch.valid
         feed[:, 0] = True
         fed_measured += int((feed & free_zone).sum())
         eligible += int(free_zone.sum())
