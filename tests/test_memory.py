@@ -30,7 +30,8 @@ def test_peak_memory_grows_far_slower_than_the_paths(tmp_path):
         df.specimen_id.isin(sorted(df.specimen_id.unique())[:8]) & (df.groupby("specimen_id").cumcount() < 40)
     ]
     df.to_csv(tmp_path / "tiny.csv", index=False)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # a clean environment: what earlier tests left in os.environ must not change the measurement
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ} | {"OMP_NUM_THREADS": "1"}
     cli = [sys.executable, "-m", "durability_cli"]
     subprocess.run(
         [
@@ -76,7 +77,9 @@ def test_peak_memory_grows_far_slower_than_the_paths(tmp_path):
         assert proc.returncode == 0
         peaks.append(usage.ru_maxrss * 1024)
         assert len(pd.read_parquet(tmp_path / f"fc{n}.parquet")) == n * 40
-    # Holding every path of the large run would add 4800 x 200 x 40 x 4 B = 154 MB as float32
-    # (and several float64 copies of it for quantiles and end of life). Measured on this 2-core
-    # machine: 577 MB for 1,200 specimens and 633 MB for 4,800 (1.10x).
-    assert peaks[1] < 1.3 * peaks[0], peaks
+    # Holding every path at once (as before chunking) adds, for the 3,600 extra specimens, their
+    # float32 paths [3600, 200, 60] = 173 MB plus float64 copies for the quantiles and the end of
+    # life (~1 GB in all). Chunked, the growth is the larger output table and allocator noise:
+    # 60 MB measured alone, up to 280 MB when run after the in-process accuracy tests.
+    extra_paths = 3600 * 200 * 60 * 4
+    assert peaks[1] - peaks[0] < 2 * extra_paths, peaks
