@@ -122,11 +122,6 @@ def to_series(ds: Dataset) -> Series:
     )
 
 
-def static_columns(ds_schema, frame: pd.DataFrame) -> tuple[list[str], list[str]]:
-    numeric = [c for c in ds_schema.static if pd.api.types.is_numeric_dtype(frame[c])]
-    return numeric, [c for c in ds_schema.static if c not in numeric]
-
-
 def _safe_std(values: np.ndarray, mean: float) -> float:
     std = float(np.nanstd(values)) if values.size else 0.0
     if not np.isfinite(std) or std <= 1e-9 * max(1.0, abs(mean)):

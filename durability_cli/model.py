@@ -256,7 +256,3 @@ def _without_onednn():
         yield
     finally:
         torch.backends.mkldnn.enabled = before
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
