@@ -564,6 +564,29 @@ def train(
     _run(debug, go)
 
 
+def _with_defaults(doc: str) -> str:
+    """The train help ends with the defaults of every model and training option (their CLI
+    defaults are None, meaning "from --config, else the dataclass"), so --help shows them."""
+    import inspect
+    from dataclasses import fields
+
+    from durability_cli.config import ModelConfig, TrainConfig
+
+    options = inspect.signature(train).parameters
+    parts = []
+    for cls in (ModelConfig, TrainConfig):
+        shown = [f for f in fields(cls) if f.name in options]  # the rest are config-file only
+        parts.append(", ".join(f"--{f.name.replace('_', '-')} {_default_text(f.default)}" for f in shown))
+    return f"{doc.rstrip()}\n\n    Defaults: {'; '.join(parts)}.\n"
+
+
+def _default_text(value) -> str:
+    return ("on" if value else "off") if isinstance(value, bool) else str(value)
+
+
+train.__doc__ = _with_defaults(train.__doc__ or "")
+
+
 def _sigterm_to_interrupt(signum, frame):
     raise KeyboardInterrupt
 

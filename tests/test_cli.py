@@ -445,3 +445,12 @@ def test_exponential_schedule_needs_k_at_most_one(small_coating, tmp_path):
         "--quiet",
     )  # the schedule's own k (0.9) by default
     assert r.exit_code == 0, r.output
+
+
+def test_train_help_lists_the_defaults():
+    from durability_cli.config import ModelConfig, TrainConfig
+
+    r = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "200"})
+    assert r.exit_code == 0
+    text = " ".join(r.output.split())
+    assert f"--hidden {ModelConfig().hidden}" in text and f"--epochs {TrainConfig().epochs}" in text
