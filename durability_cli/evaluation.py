@@ -89,7 +89,13 @@ def evaluate(
         truth, cut, origin, last_obs = truth[usable], cut[usable], origin[usable], last_obs[usable]
         view = view.take(np.flatnonzero(usable))
     mean, paths = rollout(
-        bundle, hidden, last_obs, samples=cfg.samples, seed=cfg.seed, chunk_specimens=cfg.chunk_specimens, device=cfg.device
+        bundle,
+        hidden,
+        last_obs,
+        samples=cfg.samples,
+        seed=cfg.seed,
+        chunk_specimens=cfg.chunk_specimens,
+        device=cfg.device,
     )
     T = mean.shape[1]
     truth = truth[:, :T]
