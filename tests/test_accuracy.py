@@ -28,8 +28,21 @@ def invoke(*args):
 @pytest.fixture(scope="module")
 def ball_model(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("ball") / "ball.safetensors"
-    r = invoke("train", SAMPLE / "ball.csv", "--target", "height", "--lags", "3", "--val-context", "3",
-               "--epochs", "60", "-o", out, "--quiet")
+    r = invoke(
+        "train",
+        SAMPLE / "ball.csv",
+        "--target",
+        "height",
+        "--lags",
+        "3",
+        "--val-context",
+        "3",
+        "--epochs",
+        "60",
+        "-o",
+        out,
+        "--quiet",
+    )
     assert r.exit_code == 0, r.output
     return out
 
@@ -39,15 +52,20 @@ def test_ball_forecast_from_three_heights_follows_the_parabola(ball_model, tmp_p
     plan = noisy.copy()
     plan.loc[plan.groupby("specimen_id").cumcount() >= 3, "height"] = np.nan
     plan.to_csv(tmp_path / "plan.csv", index=False)
-    r = invoke("forecast", tmp_path / "plan.csv", "-m", ball_model, "--samples", "0", "-o", tmp_path / "fc.csv")
+    r = invoke(
+        "forecast", tmp_path / "plan.csv", "-m", ball_model, "--samples", "0", "-o", tmp_path / "fc.csv"
+    )
     assert r.exit_code == 0, r.output
     fc = pd.read_csv(tmp_path / "fc.csv").merge(clean, on=["specimen_id", "time"])
     err = fc.height_mean - fc.height
     rmse = float(np.sqrt((err**2).mean()))
     spread = float(clean.height.std())
     persistence = float(
-        np.sqrt(((clean.groupby("specimen_id").height.transform(lambda h: h.iloc[2]) - clean.height) ** 2)
-                [clean.groupby("specimen_id").cumcount() >= 3].mean())
+        np.sqrt(
+            ((clean.groupby("specimen_id").height.transform(lambda h: h.iloc[2]) - clean.height) ** 2)[
+                clean.groupby("specimen_id").cumcount() >= 3
+            ].mean()
+        )
     )
     # the velocity comes from 3 heights with 2 cm noise, 5 cm apart in time: about 0.3 m/s of
     # error, ~0.5 m after two seconds, is the floor; the model gets ~1.1-1.3 m
@@ -64,7 +82,9 @@ def test_ball_forecast_from_three_heights_follows_the_parabola(ball_model, tmp_p
 @pytest.fixture(scope="module")
 def coating_model(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("coating") / "coating.safetensors"
-    r = invoke("train", SAMPLE / "coating.csv", "--static", "material", "--epochs", "40", "-o", out, "--quiet")
+    r = invoke(
+        "train", SAMPLE / "coating.csv", "--static", "material", "--epochs", "40", "-o", out, "--quiet"
+    )
     assert r.exit_code == 0, r.output
     return out
 
@@ -77,8 +97,17 @@ def test_coating_validation_beats_persistence(coating_model):
 def test_coating_evaluate_beats_every_baseline_with_calibrated_intervals(coating_model, tmp_path):
     noisy, _ = make_coating(n_specimens=30, seed=5)  # held-out specimens
     noisy.to_csv(tmp_path / "test.csv", index=False)
-    r = invoke("evaluate", tmp_path / "test.csv", "-m", coating_model, "--context", "40", "--threshold", "0.6",
-               "--quiet")
+    r = invoke(
+        "evaluate",
+        tmp_path / "test.csv",
+        "-m",
+        coating_model,
+        "--context",
+        "40",
+        "--threshold",
+        "0.6",
+        "--quiet",
+    )
     assert r.exit_code == 0, r.output
     report = json.loads(r.stdout)
     model = report["models"]["model"]

@@ -23,15 +23,9 @@ def invoke(*args, input=None):
 
 
 @pytest.fixture(scope="module")
-def small_coating(tmp_path_factory) -> Path:
+def small_coating(coating_slice) -> Path:
     """12 coating specimens cut to 60 rows: trains in a few seconds."""
-    df = pd.read_csv(SAMPLE / "coating.csv")
-    keep = sorted(df.specimen_id.unique())[:12]
-    df = df[df.specimen_id.isin(keep)]
-    df = df[df.groupby("specimen_id").cumcount() < 60]
-    path = tmp_path_factory.mktemp("data") / "coating_small.csv"
-    df.to_csv(path, index=False)
-    return path
+    return coating_slice(12, 60)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from safetensors.torch import load_file
 from typer.testing import CliRunner
@@ -30,14 +29,9 @@ TINY = "--epochs 2 --hidden 8 --layers 1 --batch-size 4 --val-context 5 --quiet"
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
+def tiny(coating_slice) -> Path:
     """10 coating specimens x 40 rows: 8 train, 2 validate."""
-    df = pd.read_csv(SAMPLE / "coating.csv")
-    keep = sorted(df.specimen_id.unique())[:10]
-    df = df[df.specimen_id.isin(keep) & (df.groupby("specimen_id").cumcount() < 40)]
-    path = tmp_path_factory.mktemp("tiny") / "tiny.csv"
-    df.to_csv(path, index=False)
-    return path
+    return coating_slice(10, 40)
 
 
 def _torchrun(*args: str) -> list[str]:

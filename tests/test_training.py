@@ -23,13 +23,8 @@ SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    df = pd.read_csv(SAMPLE / "coating.csv")
-    keep = sorted(df.specimen_id.unique())[:10]
-    df = df[df.specimen_id.isin(keep) & (df.groupby("specimen_id").cumcount() < 40)]
-    path = tmp_path_factory.mktemp("tiny") / "tiny.csv"
-    df.to_csv(path, index=False)
-    return path
+def tiny(coating_slice) -> Path:
+    return coating_slice(10, 40)
 
 
 def _history(path, **train_kw):
