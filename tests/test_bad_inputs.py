@@ -88,14 +88,9 @@ class Outputs:
 
 # -- fixtures: a small table and a tiny model trained once for the module ---------------------------
 @pytest.fixture(scope="module")
-def small(tmp_path_factory) -> Path:
+def small(coating_slice) -> Path:
     """10 coating specimens x 40 rows."""
-    df = pd.read_csv(SAMPLE / "coating.csv")
-    keep = sorted(df.specimen_id.unique())[:10]
-    df = df[df.specimen_id.isin(keep) & (df.groupby("specimen_id").cumcount() < 40)]
-    path = tmp_path_factory.mktemp("data") / "small.csv"
-    df.to_csv(path, index=False)
-    return path
+    return coating_slice(10, 40)
 
 
 @pytest.fixture(scope="module")

@@ -21,13 +21,9 @@ def invoke(*args):
 
 
 @pytest.fixture(scope="module")
-def coating(tmp_path_factory) -> Path:
-    df = pd.read_csv(SAMPLE / "coating.csv")
-    keep = sorted(df.specimen_id.unique())[:12]
-    df = df[df.specimen_id.isin(keep) & (df.groupby("specimen_id").cumcount() < 60)]
-    path = tmp_path_factory.mktemp("data") / "coating.csv"
-    df.to_csv(path, index=False)
-    return path
+def coating(coating_slice) -> Path:
+    """12 coating specimens x 60 rows."""
+    return coating_slice(12, 60)
 
 
 @pytest.fixture(scope="module")
