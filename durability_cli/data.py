@@ -7,12 +7,13 @@ scattering each row to (specimen index, position in specimen); there is no loop 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 import torch
 
-from durability_cli.schema import Dataset
+from durability_cli.schema import Dataset, id_codes
 
 
 @dataclass
@@ -56,12 +57,14 @@ class Series:
     static_numeric: np.ndarray  # [N, Sn] raw numeric static values
     static_categorical: np.ndarray  # [N, Sc] object: category labels
 
-    @property
+    @cached_property
     def dt(self) -> np.ndarray:
-        """[N, T] step length to the next row; 0 at the last row and in the padding."""
+        """[N, T] step length to the next row; 0 at the last row and in the padding (read-only)."""
         d = np.zeros_like(self.time)
-        d[:, :-1] = self.time[:, 1:] - self.time[:, :-1]
-        return np.nan_to_num(d, nan=0.0)
+        np.subtract(self.time[:, 1:], self.time[:, :-1], out=d[:, :-1])
+        d[np.isnan(d)] = 0.0
+        d.flags.writeable = False
+        return d
 
     def take(self, index) -> Series:
         index = np.asarray(index)
@@ -79,88 +82,113 @@ class Series:
 
 
 def to_series(ds: Dataset) -> Series:
-    """Scatter a validated, sorted dataset into padded [N, T] arrays."""
+    """Scatter a validated, sorted dataset into padded [N, T] arrays.
+
+    When every specimen has the same number of rows the arrays are reshaped views of the
+    columns (no copy); otherwise each column is scattered once through a flat index.
+    """
     s = ds.schema
     frame = ds.frame
-    ids = frame[s.id_col].to_numpy()
+    codes, id_text = id_codes(frame, s.id_col)
     n = len(frame)
-    boundaries = np.flatnonzero(ids[1:] != ids[:-1]) + 1  # first row of each new specimen
-    starts = np.concatenate([[0], boundaries]).astype(np.int64)
-    lengths = np.diff(np.concatenate([starts, [n]]))
-    spec = np.repeat(np.arange(len(starts)), lengths)  # [rows] specimen index
-    pos = np.arange(n) - starts[spec]  # [rows] position within specimen
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if n else np.zeros(0, dtype=np.int64)
+    lengths = np.diff(np.r_[starts, n]).astype(np.int64)
     N, T = len(starts), int(lengths.max()) if n else 0
+    equal = N > 0 and N * T == n
+    if equal:
+        flat = None
+    else:
+        spec = np.repeat(np.arange(N), lengths)  # [rows] specimen index
+        flat = np.arange(n) - (starts - np.arange(N) * T)[spec]  # [rows] index into [N * T]
+        del spec
 
-    def scatter(values: np.ndarray, fill=np.nan) -> np.ndarray:
-        out = np.full((N, T) + values.shape[1:], fill, dtype=values.dtype if fill is None else np.float64)
-        out[spec, pos] = values
-        return out
+    def scatter(values: np.ndarray) -> np.ndarray:
+        """[rows] -> [N, T], NaN (or -1 for integers) in the padding."""
+        if equal:
+            return values.reshape(N, T)
+        out = np.full(N * T, -1 if values.dtype.kind in "iu" else np.nan, dtype=values.dtype)
+        out[flat] = values
+        return out.reshape(N, T)
 
-    cond_cols = list(s.covariates)
-    cond = frame[cond_cols].to_numpy(dtype=np.float64) if cond_cols else np.zeros((n, 0))
-    row = np.full((N, T), -1, dtype=np.int64)
-    row[spec, pos] = np.arange(n)
+    def floats(col: str) -> np.ndarray:
+        return frame[col].to_numpy(dtype=np.float64, na_value=np.nan)
+
+    # Conditions [N, T, C] are stored condition-major, so that each condition is one contiguous
+    # [N, T] block (scaling and statistics run a column at a time).
+    cond = np.empty((len(s.covariates), N, T))
+    for j, c in enumerate(s.covariates):
+        cond[j] = scatter(floats(c))
+    cond = cond.transpose(1, 2, 0)
     numeric_static = [c for c in s.static if pd.api.types.is_numeric_dtype(frame[c])]
     categorical_static = [c for c in s.static if c not in numeric_static]
     static_numeric = (
         frame[numeric_static].to_numpy(dtype=np.float64)[starts] if numeric_static else np.zeros((N, 0))
     )
     static_categorical = (
-        frame[categorical_static].astype(str).to_numpy(dtype=object)[starts]
+        frame[categorical_static].iloc[starts].astype(str).to_numpy(dtype=object)
         if categorical_static
         else np.zeros((N, 0), dtype=object)
     )
     return Series(
-        ids=[str(i) for i in ids[starts]],
+        ids=[str(i) for i in id_text[codes[starts]]],
         lengths=lengths,
         time=scatter(np.asarray(ds.t, dtype=np.float64)),
-        cond=scatter(cond),
-        y=scatter(frame[s.target].to_numpy(dtype=np.float64)),
-        row=row,
+        cond=cond,
+        y=scatter(floats(s.target)),
+        row=scatter(np.arange(n, dtype=np.int64)),
         static_numeric=static_numeric,
         static_categorical=static_categorical,
     )
 
 
-def _safe_std(values: np.ndarray, mean: float) -> float:
-    std = float(np.nanstd(values)) if values.size else 0.0
+def _safe_std(std: float, mean: float) -> float:
     if not np.isfinite(std) or std <= 1e-9 * max(1.0, abs(mean)):
         return max(abs(mean), 1.0)  # a constant column: keep it near zero, do not blow it up
     return std
 
 
+def _mean_std(values: np.ndarray) -> tuple[float, float]:
+    """Mean and (population) standard deviation of the finite entries of a 1-D array."""
+    finite = np.isfinite(values)
+    v = values if finite.all() else values[finite]
+    if not v.size:
+        return 0.0, 0.0
+    mean = float(v.mean())
+    return mean, float(np.sqrt(np.mean(np.square(v - mean))))
+
+
 def fit_scaler(series: Series, numeric_static: list[str], categorical_static: list[str]) -> Scaler:
     """Fit the scaling on ``series`` (the training specimens)."""
     valid = series.row >= 0  # [N, T]
-    cond = series.cond[valid]  # [rows, C]
-    cond_mean = cond.mean(axis=0) if len(cond) else np.zeros(series.cond.shape[2])
-    cond_std = [_safe_std(cond[:, j], float(cond_mean[j])) for j in range(cond.shape[1])]
-    steps = valid.copy()
-    steps[np.arange(len(series.lengths)), series.lengths - 1] = False  # the last row has no step
-    dt = series.dt[steps]
-    dt = np.log(dt[dt > 0]) if dt.size else np.zeros(1)
-    dt_mean = float(dt.mean()) if dt.size else 0.0
-    y = series.y[np.isfinite(series.y)]
-    y_mean = float(y.mean())
-    y_std = _safe_std(y, y_mean)
-    diffs = np.diff(series.y, axis=1)
+    everywhere = bool(valid.all())  # equal lengths: no padding to mask out
+    cond_mean, cond_std = [], []
+    for j in range(series.cond.shape[2]):
+        col = series.cond[..., j]
+        m, sd = _mean_std(col.reshape(-1) if everywhere else col[valid])
+        cond_mean.append(m)
+        cond_std.append(_safe_std(sd, m))
+    dt = series.dt
+    dt = np.log(dt[dt > 0])  # the last row and the padding have no step (0)
+    dt_mean, dt_std = _mean_std(dt)
+    y_mean, y_std = _mean_std(series.y.reshape(-1))
+    y_std = _safe_std(y_std, y_mean)
+    diffs = np.diff(series.y, axis=1).reshape(-1)
     diffs = diffs[np.isfinite(diffs)] / y_std
-    step_scale = float(np.sqrt(np.mean(diffs**2))) if diffs.size else 0.1
+    step_scale = float(np.sqrt(np.mean(np.square(diffs)))) if diffs.size else 0.1
     step_scale = max(step_scale, 1e-3)
     static_numeric = {}
     for j, name in enumerate(numeric_static):
-        col = series.static_numeric[:, j]
-        m = float(np.nanmean(col))
-        static_numeric[name] = [m, _safe_std(col, m)]
+        m, sd = _mean_std(series.static_numeric[:, j])
+        static_numeric[name] = [m, _safe_std(sd, m)]
     static_vocab = {
         name: sorted({str(v) for v in series.static_categorical[:, j]})
         for j, name in enumerate(categorical_static)
     }
     return Scaler(
-        cond_mean=[float(v) for v in cond_mean],
+        cond_mean=cond_mean,
         cond_std=cond_std,
         dt_mean=dt_mean,
-        dt_std=_safe_std(dt, dt_mean),
+        dt_std=_safe_std(dt_std, dt_mean),
         y_mean=y_mean,
         y_std=y_std,
         step_scale=step_scale,
@@ -203,25 +231,32 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def to_tensors(series: Series, scaler: Scaler) -> Tensors:
-    cond = (series.cond - np.asarray(scaler.cond_mean)) / np.asarray(scaler.cond_std)
-    cond = np.nan_to_num(cond, nan=0.0)
+    """Scale ``series`` into float32 model tensors. The arithmetic runs in float64 one column at a
+    time and lands in float32 buffers: no full-size float64 temporaries beyond one column."""
+    N, T = series.y.shape
+    C = series.cond.shape[2]
+    x = np.empty((N, T, C), dtype=np.float32)
+    for j in range(C):
+        col = x[..., j]
+        np.divide(series.cond[..., j] - scaler.cond_mean[j], scaler.cond_std[j], out=col, casting="same_kind")
+        col[np.isnan(col)] = 0.0  # the padding
     raw_dt = series.dt
     positive = raw_dt > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dt = np.where(
-            positive, (np.log(np.where(positive, raw_dt, 1.0)) - scaler.dt_mean) / scaler.dt_std, 0.0
-        )
-    y = scaler.y_to_model(series.y)
-    observed = np.isfinite(y)
+    dt = np.zeros((N, T), dtype=np.float32)
+    dt[positive] = (np.log(raw_dt[positive]) - scaler.dt_mean) / scaler.dt_std
+    y64 = scaler.y_to_model(series.y)
+    observed = np.isfinite(y64)
+    y = np.zeros((N, T), dtype=np.float32)
+    np.copyto(y, y64, where=observed, casting="same_kind")
     # The starting state must be known: a specimen whose first row is unmeasured starts from
     # its first measured value (documented in docs/ARCHITECTURE.md).
-    first = _first_observed(y)
-    y0 = y[:, 0].copy()
-    y0[~observed[:, 0]] = first[~observed[:, 0]]
-    y = np.where(observed, y, 0.0)
-    y[:, 0] = np.nan_to_num(y0, nan=0.0)
+    late = np.flatnonzero(~observed[:, 0])
+    if late.size:
+        first = _first_observed(y64[late])
+        y[late, 0] = np.nan_to_num(first, nan=0.0)
+    del y64
     observed[:, 0] = True
-    static_num = np.zeros((len(series.ids), 0))
+    static_num = np.zeros((N, 0))
     if scaler.static_numeric:
         means = np.array([v[0] for v in scaler.static_numeric.values()])
         stds = np.array([v[1] for v in scaler.static_numeric.values()])
@@ -231,13 +266,13 @@ def to_tensors(series: Series, scaler: Scaler) -> Tensors:
         lookup = {v: i + 1 for i, v in enumerate(vocab)}  # 0 is kept for "unseen"
         codes[:, j] = [lookup.get(str(v), 0) for v in series.static_categorical[:, j]]
     return Tensors(
-        x=torch.as_tensor(cond, dtype=torch.float32),
-        dt=torch.as_tensor(dt, dtype=torch.float32),
-        y=torch.as_tensor(y, dtype=torch.float32),
-        observed=torch.as_tensor(observed),
-        valid=torch.as_tensor(series.row >= 0),
+        x=torch.from_numpy(x),
+        dt=torch.from_numpy(dt),
+        y=torch.from_numpy(y),
+        observed=torch.from_numpy(observed),
+        valid=torch.from_numpy(series.row >= 0),
         static_num=torch.as_tensor(static_num, dtype=torch.float32),
-        static_cat=torch.as_tensor(codes),
+        static_cat=torch.from_numpy(codes),
     )
 
 

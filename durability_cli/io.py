@@ -22,7 +22,7 @@ import sys
 import tempfile
 import warnings
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -39,22 +39,29 @@ _CONVERSION = re.compile(r"In CSV column #(\d+): .*CSV conversion error")  # old
 
 
 # -- reading ---------------------------------------------------------------------------------------
-def read_table(path: str, *, fmt: str | None = None) -> pd.DataFrame:
+Select = Callable[[list[str]], "list[str] | None"]
+
+
+def read_table(path: str, *, fmt: str | None = None, select: Select | None = None) -> pd.DataFrame:
     """Read a table from ``path`` (``-`` = stdin) into a DataFrame with the file's own column names.
 
     Formats: ``.csv``, ``.csv.gz``, ``.parquet``/``.pq``, ``.jsonl``/``.ndjson``, a folder of
     Parquet files (hive partitions such as ``material=steel/`` become columns), or stdin, whose
     format is sniffed from its first bytes. ``fmt`` (csv, parquet, jsonl) overrides the guess.
+
+    ``select(names)`` -> the column names to read, or None for all: Parquet files and folders and
+    CSV files then read only those columns (the others are never decoded); other inputs read
+    everything and drop the rest.
     """
     fmt = _check_fmt(fmt)
     if path == "-":
-        return _read_stdin(fmt)
+        return _project(_read_stdin(fmt), select)
     name = str(path)
     p = Path(path)
     if p.is_dir():
         if fmt not in (None, "parquet"):
             raise InputError(f"{name}: is a folder; only folders of Parquet files can be read, not {fmt}")
-        return _read_parquet_dir(p, name)
+        return _read_parquet_dir(p, name, select)
     try:
         with open(p, "rb") as fh:
             head = fh.read(64 * 1024)
@@ -72,16 +79,33 @@ def read_table(path: str, *, fmt: str | None = None) -> pd.DataFrame:
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
-            return _to_pandas(pq.read_table(p), name)
+            return _to_pandas(pq.read_table(p, columns=_keep(pq.read_schema(p).names, select)), name)
         if fmt == "csv" and not gz:
             # pyarrow reads the file itself (faster than from memory); errors re-read it as bytes.
-            return _read_csv(lambda: pa.input_stream(str(p)), head, lambda: _read_bytes(p, name, gz), name)
+            return _read_csv(
+                lambda: pa.input_stream(str(p)), head, lambda: _read_bytes(p, name, gz), name, select
+            )
         data = _read_bytes(p, name, gz)
-        return _read_text_format(data, fmt, name)
+        return _project(_read_text_format(data, fmt, name), select)
     except InputError:
         raise
     except (pa.ArrowException, OSError, ValueError, TypeError) as exc:
         raise InputError(f"{name}: {_explain(exc, fmt)}") from None
+
+
+def _keep(names: list[str], select: Select | None) -> list[str] | None:
+    """The columns to read: ``select``'s choice, or None (all) when a name appears twice (the
+    full read then reports it) or when it chose none."""
+    if select is None or len(set(names)) < len(names):
+        return None
+    chosen = set(select(list(names)) or ())
+    keep = [n for n in names if n in chosen]
+    return keep or None
+
+
+def _project(df: pd.DataFrame, select: Select | None) -> pd.DataFrame:
+    keep = _keep([str(c) for c in df.columns], select)
+    return df if keep is None else df[keep]
 
 
 def _check_fmt(fmt: str | None) -> str | None:
@@ -182,7 +206,7 @@ def _read_text_format(data: bytes, fmt: str, name: str) -> pd.DataFrame:
     return _read_csv(lambda: pa.BufferReader(data), data[: 64 * 1024], lambda: data, name)
 
 
-def _read_csv(open_input, head: bytes, read_all, name: str) -> pd.DataFrame:
+def _read_csv(open_input, head: bytes, read_all, name: str, select: Select | None = None) -> pd.DataFrame:
     """``open_input()``: a fresh pyarrow input per call; ``read_all()``: the bytes, for errors."""
     import pyarrow.csv as pacsv
 
@@ -206,9 +230,20 @@ def _read_csv(open_input, head: bytes, read_all, name: str) -> pd.DataFrame:
     parse = pacsv.ParseOptions(delimiter=delimiter)
     forced: dict[str, pa.DataType] = {}
     block = 1 << 20  # pyarrow's default; a value longer than a block needs a bigger one
+    include: list[str] = []
+    if select is not None:
+        try:
+            names = pacsv.open_csv(
+                open_input(), read_options=pacsv.ReadOptions(block_size=block), parse_options=parse
+            ).schema.names
+            include = _keep(names, select) or []
+        except pa.ArrowInvalid:
+            include = []  # the full read below reports what is wrong with the file
     for _ in range(1000):  # each retry fixes one column's type or the block size; never loops for long
         try:
-            convert = pacsv.ConvertOptions(column_types=forced, strings_can_be_null=True)
+            convert = pacsv.ConvertOptions(
+                column_types=forced, strings_can_be_null=True, include_columns=include
+            )
             read = pacsv.ReadOptions(block_size=block)
             table = pacsv.read_csv(
                 open_input(), read_options=read, parse_options=parse, convert_options=convert
@@ -303,7 +338,7 @@ def _read_jsonl(data: bytes, name: str) -> pd.DataFrame:
     return frame
 
 
-def _read_parquet_dir(folder: Path, name: str) -> pd.DataFrame:
+def _read_parquet_dir(folder: Path, name: str, select: Select | None = None) -> pd.DataFrame:
     import pyarrow.dataset as pads
 
     try:
@@ -327,7 +362,7 @@ def _read_parquet_dir(folder: Path, name: str) -> pd.DataFrame:
             partitioning=pads.HivePartitioning.discover(),
             partition_base_dir=str(folder),
         )
-        table = dataset.to_table()
+        table = dataset.to_table(columns=_keep(dataset.schema.names, select))
     except (pa.ArrowException, OSError, ValueError) as exc:
         text = " ".join(str(exc).split())
         text = text if len(text) <= 160 else text[:157] + "..."
@@ -352,7 +387,9 @@ def _to_pandas(table: pa.Table, name: str) -> pd.DataFrame:
     for i, field in enumerate(table.schema):
         if pa.types.is_decimal(field.type):
             table = table.set_column(i, field.name, table.column(i).cast(pa.float64()))
-    return table.to_pandas(date_as_object=False)
+    # One pandas block per column (no consolidation copy), and each Arrow column freed as soon as
+    # it is converted: the peak holds about one copy of the table, not two.
+    return table.to_pandas(date_as_object=False, split_blocks=True, self_destruct=True)
 
 
 # -- writing ---------------------------------------------------------------------------------------
@@ -430,7 +467,13 @@ def _drop_stdout() -> None:
 
 
 def _to_arrow(df: pd.DataFrame) -> pa.Table:
-    return pa.Table.from_pandas(df, preserve_index=False)
+    """The frame as Arrow; categorical columns (validated tables keep specimen ids so) are written
+    as their plain values, so that readers get text ids, not dictionary codes."""
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    for i, f in enumerate(table.schema):
+        if pa.types.is_dictionary(f.type):
+            table = table.set_column(i, f.name, table.column(i).cast(f.type.value_type))
+    return table
 
 
 def _csv_bytes(df: pd.DataFrame) -> bytes:

@@ -105,7 +105,19 @@ def load_dataset(
     ``require_target=False`` a missing target column is created empty (a plan of future steps).
     """
     source = "stdin" if path == "-" else str(path)
-    df = read_table(path, fmt=fmt)
+    df = read_table(
+        path,
+        fmt=fmt,
+        select=_role_columns(
+            schema,
+            id_col=id_col,
+            time_col=time_col,
+            target=target,
+            covariates=covariates,
+            static=static,
+            require_target=require_target,
+        ),
+    )
     if schema is None:
         schema, notes = _resolve(
             df,
@@ -122,6 +134,45 @@ def load_dataset(
     ds = validate(df, schema, source=source, require_target=require_target)
     ds.notes[:0] = notes
     return ds
+
+
+def _role_columns(schema: Schema | None, *, id_col, time_col, target, covariates, static, require_target):
+    """A column selector for ``read_table``: the columns that can play a role, or None (read all)
+    when the roles depend on the other columns (conditions and date columns auto-detected).
+
+    Names match in any case, as role names do. With a model's schema that is its columns; for
+    training with ``--covariates`` given, the given names plus every column whose name could be
+    auto-detected as the id or the time. Columns never read cannot slow down or bloat a load.
+    """
+    if schema is not None:
+        required = [schema.time_col, *schema.covariates, *schema.static]
+        required += [] if schema.id_synthetic else [schema.id_col]
+        required += [schema.target] if require_target else []
+        optional = ([] if require_target else [schema.target]) + (
+            [schema.id_col] if schema.id_synthetic else []
+        )
+        needs_time = False
+    elif covariates is not None:
+        required = [*covariates, *(static or []), *(c for c in (id_col, time_col) if c)]
+        tname = target or DEFAULT_TARGET
+        required += [tname] if require_target else []
+        optional = [] if require_target else [tname]
+        optional += [] if id_col else list(ID_NAMES)
+        optional += [] if time_col else list(TIME_NAMES)
+        needs_time = not time_col  # no time-like name: a date column is looked for among all
+    else:
+        return None
+    wanted = {w.lower() for w in required + optional}
+
+    def select(names: list[str]) -> list[str] | None:
+        have = {n.lower() for n in names}
+        if any(r.lower() not in have for r in required):
+            return None  # read everything, so that the error can list the columns and suggest one
+        if needs_time and not have & set(TIME_NAMES):
+            return None
+        return [n for n in names if n.lower() in wanted]
+
+    return select
 
 
 # -- roles -----------------------------------------------------------------------------------------
@@ -524,7 +575,10 @@ def validate(df: pd.DataFrame, schema: Schema, *, source: str, require_target: b
 
     # The validated frame: role columns only, sorted, index 0..n-1.
     take = (lambda a: a) if in_order else (lambda a: a[order])
-    ids_sorted = pd.Series(take(np.asarray(id_text, dtype=object)[codes]), dtype="str")
+    # The ids as a categorical over their sorted texts: one small integer per row, no string per row.
+    ids_sorted = pd.Categorical.from_codes(
+        codes_s.astype(_code_dtype(len(id_text))), categories=pd.Index(id_text, dtype="str")
+    )
     data = {s.id_col: ids_sorted}
     tv = time_values.to_numpy() if isinstance(time_values, pd.Series) else np.asarray(time_values)
     data[s.time_col] = take(tv)
@@ -533,7 +587,7 @@ def validate(df: pd.DataFrame, schema: Schema, *, source: str, require_target: b
         data[c] = take(cond[c])
     for c, raw in static.items():
         data[c] = raw.array if in_order else raw.array.take(order)  # keeps str / category dtype
-    frame = pd.DataFrame(data)
+    frame = pd.DataFrame(data, copy=False)  # no consolidation copy: each column is its own block
     t_sorted = np.ascontiguousarray(take(t))
     notes.extend(_spacing_notes(_spacing(t_sorted, starts, lengths)))
     return Dataset(frame=frame, schema=s, source=source, t=t_sorted, notes=notes)
@@ -541,8 +595,8 @@ def validate(df: pd.DataFrame, schema: Schema, *, source: str, require_target: b
 
 def _sort_order(codes: np.ndarray, t: np.ndarray) -> np.ndarray | None:
     """[rows] the order that sorts by (specimen, time); None when the table is already sorted."""
-    d = np.diff(codes)
-    if (d >= 0).all() and (np.diff(t)[d == 0] >= 0).all():
+    a, b = codes[:-1], codes[1:]
+    if (a <= b).all() and ((a != b) | (t[:-1] <= t[1:])).all():
         return None
     key = codes.astype(np.int32) if codes.max() < 2**31 else codes  # int32 sorts faster
     order = np.argsort(key, kind="stable")
@@ -574,7 +628,7 @@ def _ids(col: pd.Series, source: str, name: str) -> tuple[np.ndarray, np.ndarray
         (np.mod(uniques, 1) == 0) & (np.abs(uniques) < 2**53)
     ):
         uniques = uniques.astype(np.int64)  # 3.0 -> "3": ids read from a column that had gaps
-    return codes.astype(np.int64), np.asarray(uniques.astype(str), dtype=object)
+    return codes.astype(_code_dtype(len(uniques))), np.asarray(uniques.astype(str), dtype=object)
 
 
 def _to_numeric(col: pd.Series, source: str, name: str, role: str) -> np.ndarray:
@@ -745,14 +799,25 @@ def _spacing(t: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> dict:
     lo = np.minimum.reduceat(dts, seg)
     hi = np.maximum.reduceat(dts, seg)
     irregular = (hi - lo) > 1e-6 * np.maximum(np.abs(hi), 1e-12)
+    min_dt, max_dt = float(lo.min()), float(hi.max())
     return {
         "regular": not bool(irregular.any()),
-        "min_dt": float(dts.min()),
-        "median_dt": float(np.median(dts)),
-        "max_dt": float(dts.max()),
+        "min_dt": min_dt,
+        "median_dt": _median_inplace(dts),
+        "max_dt": max_dt,
         "n_irregular_specimens": int(irregular.sum()),
         "n_specimens": int(keep.sum()),
     }
+
+
+def _median_inplace(values: np.ndarray) -> float:
+    """np.median of a 1-D array this function may reorder (no copy of ten million steps)."""
+    k = len(values) // 2
+    if len(values) % 2:
+        values.partition(k)
+        return float(values[k])
+    values.partition([k - 1, k])
+    return float((values[k - 1] + values[k]) / 2)
 
 
 def _spacing_notes(sp: dict) -> list[str]:
@@ -774,9 +839,33 @@ def _num(x: float) -> str:
     return f"{x:.6g}"
 
 
+def _code_dtype(n_ids: int):
+    return np.int16 if n_ids < 2**15 else np.int32 if n_ids < 2**31 else np.int64
+
+
+def id_codes(frame: pd.DataFrame, id_col: str) -> tuple[np.ndarray, np.ndarray]:
+    """[rows] integer code of each row's specimen and [N] the ids as text, code k <-> text k.
+
+    Cheap for a validated frame (its id column is a categorical); any other id column is
+    factorised. Codes follow the sorted ids, so in a validated frame they never decrease.
+    """
+    col = frame[id_col]
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return col.cat.codes.to_numpy(), np.asarray(col.cat.categories.astype(str), dtype=object)
+    codes, uniques = pd.factorize(col.astype(str), sort=True)
+    return codes, np.asarray(uniques, dtype=object)
+
+
+def specimen_starts(frame: pd.DataFrame, id_col: str) -> np.ndarray:
+    """[N] the first row of each specimen of a frame sorted by specimen."""
+    codes, _ = id_codes(frame, id_col)
+    if not len(codes):
+        return np.zeros(0, dtype=np.int64)
+    return np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+
+
 def _starts(ds: Dataset) -> np.ndarray:
-    ids = ds.frame[ds.schema.id_col].to_numpy()
-    return np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.zeros(0, dtype=np.int64)
+    return specimen_starts(ds.frame, ds.schema.id_col)
 
 
 def _json_float(x) -> float | None:

@@ -10,6 +10,7 @@ import stat
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -339,3 +340,13 @@ def test_arbitrary_bytes_on_stdin_raise_only_input_error(runner, data):
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exc_info
     assert result.exit_code in (0, 2)
     assert "Traceback" not in result.output
+
+
+def test_categorical_ids_are_written_as_plain_text(tmp_path):
+    """Validated tables keep specimen ids as a categorical; files get the ids themselves."""
+    frame = FRAME.assign(specimen_id=FRAME["specimen_id"].astype("category"))
+    path = tmp_path / "t.parquet"
+    write_table(frame, str(path))
+    field = pq.read_schema(path).field("specimen_id")
+    assert pa.types.is_string(field.type) or pa.types.is_large_string(field.type)
+    assert read_table(str(path))["specimen_id"].tolist() == ["A", "A", "B", "B"]

@@ -432,3 +432,49 @@ def test_bad_value_far_down_a_big_file_is_found(write_csv, in_tmp):
 def test_missing_target_value_is_not_an_error(write_csv):
     ds = load_dataset(write_csv(HEAD + "A,1,20,1\nA,2,20,\n"))
     assert int(ds.frame["durability"].isna().sum()) == 1
+
+
+# -- reading only the columns that play a role ------------------------------------------------------
+def _with_unreadable_extra(tmp_path, kind: str) -> str:
+    """A table whose 'notes' column would fail to load (Latin-1 bytes in a CSV), or is costly."""
+    if kind == "csv":
+        path = tmp_path / "plan.csv"
+        path.write_bytes(b"specimen,cycle,temp,durability,notes\nA,1,20,5,caf\xe9\nA,2,21,4,ok\n")
+    else:
+        path = tmp_path / "plan.parquet"
+        frame = pd.DataFrame(
+            {
+                "Specimen": ["A", "A"],
+                "cycle": [1, 2],
+                "TEMP": [20.0, 21.0],
+                "durability": [5.0, 4.0],
+                "notes": ["x" * 1000, "y"],
+            }
+        )
+        frame.to_parquet(path)
+    return str(path)
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_a_model_reads_only_its_own_columns(tmp_path, kind):
+    path = _with_unreadable_extra(tmp_path, kind)
+    model = Schema("specimen", "cycle", "durability", ("temp",))
+    ds = load_dataset(path, schema=model)
+    assert list(ds.frame.columns) == ["specimen", "cycle", "durability", "temp"]
+    assert ds.frame["temp"].tolist() == [20.0, 21.0]
+
+
+def test_training_with_given_conditions_reads_only_the_role_columns(tmp_path):
+    path = _with_unreadable_extra(tmp_path, "csv")
+    ds = load_dataset(path, covariates=["temp"])
+    assert ds.schema.covariates == ("temp",) and ds.schema.id_col == "specimen"
+    with pytest.raises(InputError, match="not UTF-8"):  # auto-detection must look at every column
+        load_dataset(path)
+
+
+def test_a_missing_column_is_reported_with_every_column_of_the_file(tmp_path):
+    path = _with_unreadable_extra(tmp_path, "parquet")
+    model = Schema("specimen", "cycle", "durability", ("temp", "humidty"))
+    with pytest.raises(InputError) as info:
+        load_dataset(path, schema=model)
+    assert "(columns: Specimen, cycle, TEMP, durability, notes)" in str(info.value)
