@@ -38,7 +38,7 @@ def test_fused_and_stepwise_rollouts_agree(cell, lags, loss):
         torch.testing.assert_close(fused.scale, stepwise.scale, rtol=1e-5, atol=1e-6)
 
 
-def test_fully_known_inputs_run_in_one_fused_call():
+def test_fully_known_inputs_run_in_one_fused_call(monkeypatch):
     model = FeedbackRNN(ModelConfig(hidden=8), n_conditions=2)
     calls = []
     model.rnn.register_forward_hook(lambda mod, inp, out: calls.append(inp[0].shape[1]))
@@ -48,8 +48,33 @@ def test_fully_known_inputs_run_in_one_fused_call():
     calls.clear()
     feed = torch.zeros(4, 12, dtype=torch.bool)
     feed[:, :4] = True
+    r = model(x, dt, y, feed)
+    assert calls == [4] and r.mean.shape == (4, 11)  # fused warm-up; a small batch steps by cells
+    calls.clear()
+    monkeypatch.setattr("durability_cli.model.ONEDNN_MIN_BATCH", 0)  # as a large batch does
     model(x, dt, y, feed)
-    assert calls == [4] + [1] * 7  # fused warm-up, then one call per free step
+    assert calls == [4] + [1] * 7  # fused warm-up, then one module call per free step
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("prefix", [0, 4])
+def test_small_batch_cell_steps_match_the_module(monkeypatch, cell, prefix):
+    """Below ONEDNN_MIN_BATCH rows free steps run torch's cell functions on the module's weights:
+    the same means, scales and weight gradients as stepping the module itself."""
+    torch.manual_seed(0)
+    model = FeedbackRNN(ModelConfig(cell=cell, hidden=8, lags=2, layers=2), n_conditions=2)
+    x, dt, y = _inputs()
+    feed = torch.zeros(4, 12, dtype=torch.bool)
+    feed[:, :prefix] = True  # 0: no fused warm-up at all
+    results = []
+    for threshold in (64, 0):  # 64: cells (4 rows is a small batch), 0: the module at every step
+        monkeypatch.setattr("durability_cli.model.ONEDNN_MIN_BATCH", threshold)
+        model.zero_grad()
+        r = model(x, dt, y, feed)
+        (r.mean.pow(2).sum() + r.scale.sum()).backward()
+        results.append((r.mean.detach(), r.scale.detach(), model.rnn.weight_hh_l0.grad.clone()))
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("detach", [False, True])
@@ -87,7 +112,8 @@ def test_detaching_changes_the_weight_gradient():
     assert not torch.allclose(grads[0], grads[1])
 
 
-def test_lag_inputs_hold_measured_then_own_values_in_order():
+def test_lag_inputs_hold_measured_then_own_values_in_order(monkeypatch):
+    monkeypatch.setattr("durability_cli.model.ONEDNN_MIN_BATCH", 0)  # every step through the module
     torch.manual_seed(0)
     C, K, T = 2, 3, 10
     model = FeedbackRNN(ModelConfig(hidden=8, lags=K), n_conditions=C)
