@@ -271,6 +271,31 @@ def speed_section(r: dict, status: dict) -> list[str]:
         rows,
     )  # fmt: skip
     status["epoch"] = tr["cases"]
+    if "batch" in tr:
+        b = tr["batch"]
+        lines += [
+            "",
+            f"Where the time goes, per training batch ({b['batch']} specimens × {b['rows']} rows, "
+            f"{b['warmup']} measured rows fused first; forward + backward, ms, minimum of repeats): the "
+            "model, and its bare RNN alone. A free run cannot use the fused kernel (each step's input is "
+            "the previous step's output), so the stepped bare RNN is its floor.",
+            "",
+        ]
+        names = {
+            "model_free_running": "model, free-running",
+            "model_teacher_forced": "model, teacher-forced",
+            "bare_rnn_stepped": "bare RNN, stepped (floor of a free run)",
+            "bare_rnn_fused": "bare RNN, fused",
+        }
+        lines += table(
+            ["what", "ms (min)", "ms (median)"],
+            [[label, f(b[k]["min"], 3), f(b[k]["median"], 3)] for k, label in names.items()],
+        )
+        lines += [
+            "",
+            f"Free-running / teacher-forced: {f(b['free_over_forced'], 3)} ×; free-running / stepped floor: "
+            f"{f(b['free_over_stepped_floor'], 3)} ×; stepped floor / fused: {f(b['stepped_floor_over_fused'], 3)} ×.",
+        ]
 
     fc = r["forecast"]
     lines += [

@@ -101,6 +101,62 @@ def training_epochs(s: dict) -> dict:
         case["ratio_without_validation"] = (fr["median"] - fr["validation_seconds"]) / net_tf
         out["cases"][label] = case
         say(f"[speed] training {label}: free {fr['median']:.3f} s vs forced {tf['median']:.3f} s per epoch")
+    out["batch"] = training_batch_floors(bundle.model, TrainConfig().batch_size, shortest, info.context)
+    return out
+
+
+def training_batch_floors(model, batch: int, rows: int, warmup: int, repeat: int = 5) -> dict:
+    """Forward + backward of one training batch, in milliseconds: the model free-running after a
+    measured warm-up and fully teacher-forced, and its bare RNN alone over the same rows, fused
+    in one call and stepped one row at a time (the same cell functions the model's step loop
+    uses for a small batch) after the same fused warm-up. The stepped bare RNN is the floor of
+    any free run: each step's input waits for the previous output, so no fused kernel applies."""
+    model.train()
+    g = torch.Generator().manual_seed(0)
+    C = model.rnn.input_size - (model.cfg.lags + 2 + model.n_static)
+    x, dt = torch.randn(batch, rows, C, generator=g), 0.1 * torch.randn(batch, rows, generator=g)
+    y = torch.randn(batch, rows, generator=g).cumsum(1) * 0.01
+    inp = torch.randn(batch, rows, model.rnn.input_size, generator=g)
+
+    def model_pass(feed):
+        r = model(x, dt, y, feed)
+        (r.mean.pow(2).mean() + (r.scale.log().mean() if r.scale is not None else 0)).backward()
+
+    def bare_fused():
+        h, _ = model.rnn(inp)
+        h.sum().backward()
+
+    def bare_stepped():
+        h, state = model.rnn(inp[:, :warmup])
+        outs, state = [h], model._cell_state(state, batch, inp)
+        for t in range(warmup, rows):
+            h, state = model._cell_step(inp[:, t], state)
+            outs.append(h)
+        torch.cat(outs, dim=1).sum().backward()
+
+    free = torch.zeros(batch, rows, dtype=torch.bool)
+    free[:, :warmup] = True
+    forced = torch.ones(batch, rows, dtype=torch.bool)
+    cases = {
+        "model_free_running": lambda: model_pass(free),
+        "model_teacher_forced": lambda: model_pass(forced),
+        "bare_rnn_stepped": bare_stepped,
+        "bare_rnn_fused": bare_fused,
+    }
+    out = {"batch": batch, "rows": rows, "warmup": warmup}
+    for name, fn in cases.items():
+        out[name] = {
+            k: v * 1e3 if k != "runs" else [r * 1e3 for r in v] for k, v in timed(fn, repeat, 1).items()
+        }
+    model.zero_grad()
+    floor = out["bare_rnn_stepped"]["min"]
+    out["free_over_forced"] = out["model_free_running"]["min"] / out["model_teacher_forced"]["min"]
+    out["free_over_stepped_floor"] = out["model_free_running"]["min"] / floor
+    out["stepped_floor_over_fused"] = floor / out["bare_rnn_fused"]["min"]
+    say(
+        f"[speed] training batch: free {out['model_free_running']['min']:.1f} ms, stepped floor {floor:.1f} ms, "
+        f"fused floor {out['bare_rnn_fused']['min']:.1f} ms"
+    )
     return out
 
 
