@@ -3,6 +3,7 @@ model and the baselines on the hidden rows."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,7 +13,7 @@ from durability_cli.artifact import ModelBundle
 from durability_cli.data import Series, to_series
 from durability_cli.errors import InputError
 from durability_cli.forecasting import ForecastConfig, last_observed, rollout
-from durability_cli.metrics import BASELINES, baseline_frame, score_backtest
+from durability_cli.metrics import BASELINES, PooledScores, baseline_frame, score_backtest
 from durability_cli.schema import Dataset
 
 
@@ -61,10 +62,113 @@ def evaluate(
     baselines: bool = True,
 ) -> EvalResult:
     cfg.validate()
+    frames = backtest_frames(
+        bundle,
+        ds,
+        cfg,
+        context=context,
+        context_frac=context_frac,
+        origins=origins,
+        horizon=horizon,
+        baselines=baselines,
+    )
+    if frames is None:
+        raise _too_short(ds.source)
+    backtest, history, qs = frames
+    report, per_series = score_backtest(
+        backtest, history, quantiles=qs, threshold=cfg.threshold, direction=cfg.direction
+    )
+    report["settings"] = _settings(cfg, ds.source, context, context_frac, origins, horizon, qs is not None)
+    return EvalResult(report, per_series, backtest)
+
+
+class EvalStream:
+    """Backtest a sequence of Datasets (groups of whole specimens) one at a time.
+
+    Iterating yields (per_series, backtest) for each group, the rows :func:`evaluate` gives for
+    those specimens; afterwards ``report`` holds the scores of all groups pooled, equal to
+    :func:`evaluate`'s on the whole table up to float rounding.
+    """
+
+    def __init__(
+        self,
+        bundle: ModelBundle,
+        groups,
+        cfg: ForecastConfig,
+        *,
+        context: int | None = None,
+        context_frac: float | None = None,
+        origins: int | None = None,
+        horizon: int | None = None,
+        baselines: bool = True,
+        source: str = "",
+    ):
+        cfg.validate()
+        cutoffs(np.zeros(0, dtype=np.int64), context=context, context_frac=context_frac, origins=origins)
+        self.bundle, self.groups, self.cfg, self.source = bundle, groups, cfg, source
+        self.options = {
+            "context": context,
+            "context_frac": context_frac,
+            "origins": origins,
+            "horizon": horizon,
+            "baselines": baselines,
+        }
+        self.report: dict = {}
+
+    def __iter__(self) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+        pool = None
+        sampled = False
+        for ds in self.groups:
+            frames = backtest_frames(self.bundle, ds, self.cfg, **self.options)
+            if frames is None:
+                continue
+            backtest, history, qs = frames
+            if pool is None:
+                pool = PooledScores(quantiles=qs, threshold=self.cfg.threshold, direction=self.cfg.direction)
+            sampled = qs is not None
+            yield pool.add(backtest, history), backtest
+        if pool is None:
+            raise _too_short(self.source)
+        o = self.options
+        self.report = pool.report()
+        self.report["settings"] = _settings(
+            self.cfg, self.source, o["context"], o["context_frac"], o["origins"], o["horizon"], sampled
+        )
+
+
+def _too_short(source: str) -> InputError:
+    return InputError(f"{source}: every specimen is shorter than the warm-up; lower --context")
+
+
+def _settings(cfg, source, context, context_frac, origins, horizon, sampled: bool) -> dict:
+    return {
+        "context": context,
+        "context_frac": context_frac,
+        "origins": origins,
+        "horizon": horizon,
+        "samples": cfg.samples if sampled else 0,
+        "seed": cfg.seed,
+        "source": source,
+    }
+
+
+def backtest_frames(
+    bundle: ModelBundle,
+    ds: Dataset,
+    cfg: ForecastConfig,
+    *,
+    context: int | None = None,
+    context_frac: float | None = None,
+    origins: int | None = None,
+    horizon: int | None = None,
+    baselines: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame, list[float] | None] | None:
+    """(backtest, history, quantile levels or None) of ``ds``; None when no specimen is long
+    enough for a cut-off."""
     series = to_series(ds)
     spec, cut = cutoffs(series.lengths, context=context, context_frac=context_frac, origins=origins)
     if len(spec) == 0:
-        raise InputError(f"{ds.source}: every specimen is shorter than the warm-up; lower --context")
+        return None
     origin = _origin_numbers(spec)
     view = series.take(spec)  # one pseudo-specimen per (specimen, cut-off)
     T = view.y.shape[1]
@@ -84,6 +188,8 @@ def evaluate(
     )
     last_obs = last_observed(hidden)
     usable = last_obs >= 0
+    if not usable.any():
+        return None
     if not usable.all():
         hidden = hidden.take(np.flatnonzero(usable))
         truth, cut, origin, last_obs = truth[usable], cut[usable], origin[usable], last_obs[usable]
@@ -133,20 +239,7 @@ def evaluate(
     if baselines:
         future = frame[["specimen", "origin", "time", "step", "y_true"]]
         frames += [baseline_frame(history, future, name) for name in BASELINES]
-    backtest = pd.concat(frames, ignore_index=True)
-    report, per_series = score_backtest(
-        backtest, history, quantiles=qs, threshold=cfg.threshold, direction=cfg.direction
-    )
-    report["settings"] = {
-        "context": context,
-        "context_frac": context_frac,
-        "origins": origins,
-        "horizon": horizon,
-        "samples": cfg.samples if paths is not None else 0,
-        "seed": cfg.seed,
-        "source": ds.source,
-    }
-    return EvalResult(report, per_series, backtest)
+    return pd.concat(frames, ignore_index=True), history, qs
 
 
 def _origin_numbers(spec: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ from durability_cli.artifact import ModelBundle
 from durability_cli.data import Series, move, to_series, to_tensors
 from durability_cli.errors import InputError
 from durability_cli.metrics import first_crossing_matrix
-from durability_cli.schema import Dataset, validate
+from durability_cli.schema import Dataset, id_codes, specimen_starts, validate
 
 MEMORY_BUDGET = 4_000_000  # specimen x sample x step cells per chunk (~100 MB of activations)
 
@@ -302,9 +302,119 @@ def forecast(
 ) -> ForecastResult:
     """Forecast every specimen of ``ds`` from its measured history over its future rows."""
     cfg.validate()
-    warnings: list[str] = []
     if future is not None:
         ds = append_future(ds, future)
+    result = _forecast_group(
+        bundle, ds, cfg, horizon=horizon, hold_conditions=hold_conditions, want_paths=want_paths
+    )
+    if result is None:
+        raise _nothing_to_forecast(ds.source)
+    skipped = result.info.pop("skipped")
+    if skipped:
+        result.warnings.insert(
+            len(result.warnings) - result.info["extrapolation_lines"], _skipped_line(skipped)
+        )
+    result.info.pop("extrapolation_lines")
+    return result
+
+
+class ForecastStream:
+    """Forecast a sequence of Datasets (groups of whole specimens) one at a time.
+
+    Iterating yields one :class:`ForecastResult` per group that has rows to forecast; afterwards
+    ``warnings`` and ``info`` describe the whole run as :func:`forecast` would. Raises the same
+    error as :func:`forecast` when no group had anything to forecast.
+    """
+
+    MAX_WARNINGS = 1000  # extrapolation lines kept (one per specimen); the rest are counted
+
+    def __init__(
+        self,
+        bundle: ModelBundle,
+        groups,
+        cfg: ForecastConfig,
+        *,
+        horizon: int | None = None,
+        hold_conditions: bool = False,
+        want_paths: bool = False,
+        source: str = "",
+    ):
+        cfg.validate()
+        self.bundle, self.groups, self.cfg = bundle, groups, cfg
+        self.options = {"horizon": horizon, "hold_conditions": hold_conditions, "want_paths": want_paths}
+        self.source = source
+        self.warnings: list[str] = []
+        self.info: dict = {}
+
+    def __iter__(self) -> Iterator[ForecastResult]:
+        skipped: list[str] = []
+        n_skipped = specimens = rows = more = 0
+        held: list[str] = []
+        extrapolation: list[str] = []
+        info: dict = {}
+        for ds in self.groups:
+            result = _forecast_group(self.bundle, ds, self.cfg, **self.options)
+            if result is None:
+                n_skipped += len(specimen_starts(ds.frame, ds.schema.id_col))
+                skipped.extend(list(_group_ids(ds))[: max(0, 6 - len(skipped))])
+                continue
+            group_skipped = result.info.pop("skipped")
+            n_skipped += len(group_skipped)
+            skipped.extend(group_skipped[: max(0, 6 - len(skipped))])
+            k = result.info.pop("extrapolation_lines")
+            lines = result.warnings[len(result.warnings) - k :] if k else []
+            held = result.warnings[: len(result.warnings) - k]
+            room = self.MAX_WARNINGS - len(extrapolation)
+            extrapolation.extend(lines[:room])
+            more += max(0, len(lines) - room)
+            specimens += result.info["specimens"]
+            rows += result.info["rows"]
+            info = result.info
+            yield result
+        if not specimens:
+            raise _nothing_to_forecast(self.source)
+        self.warnings = held + ([_skipped_line(skipped, n_skipped)] if n_skipped else []) + extrapolation
+        if more:
+            self.warnings.append(f"... and {more} more specimen(s) extrapolate")
+        self.info = info | {"specimens": specimens, "rows": rows}
+
+
+def _group_ids(ds: Dataset) -> list[str]:
+    codes, text = id_codes(ds.frame, ds.schema.id_col)
+    return [str(text[c]) for c in codes[specimen_starts(ds.frame, ds.schema.id_col)]]
+
+
+def _nothing_to_forecast(source: str) -> InputError:
+    return InputError(
+        f"{source}: no rows to forecast: every specimen's last row is measured; add future rows "
+        "with conditions and an empty durability, pass their conditions with --future FILE, or extend with --horizon N --hold-conditions"
+    )
+
+
+def _skipped_line(skipped: list[str], count: int | None = None) -> str:
+    count = len(skipped) if count is None else count
+    return (
+        f"{count} specimen(s) have no future rows and are not forecast: "
+        + ", ".join(skipped[:5])
+        + (" ..." if count > 5 else "")
+    )
+
+
+def _forecast_group(
+    bundle: ModelBundle,
+    ds: Dataset,
+    cfg: ForecastConfig,
+    *,
+    horizon: int | None,
+    hold_conditions: bool,
+    want_paths: bool,
+) -> ForecastResult | None:
+    """Forecast the specimens of ``ds``; None when none has a row to forecast.
+
+    ``info`` carries two extra keys for the callers: ``skipped`` (ids without future rows) and
+    ``extrapolation_lines`` (how many of the last warnings are extrapolation lines).
+    """
+    warnings: list[str] = []
     series = to_series(ds)
     last_obs = last_observed(series)
     has_future = (last_obs >= 0) & (last_obs < series.lengths - 1)
@@ -327,19 +437,10 @@ def forecast(
         last_obs = last_observed(series)
         has_future = last_obs < series.lengths - 1
     if not has_future.any():
-        raise InputError(
-            f"{ds.source}: no rows to forecast: every specimen's last row is measured; add future rows "
-            "with conditions and an empty durability, pass their conditions with --future FILE, or extend with --horizon N --hold-conditions"
-        )
+        return None
     if horizon:
         series = limit_horizon(series, last_obs, horizon)
     skipped = [series.ids[i] for i in np.flatnonzero(~has_future)]
-    if skipped:
-        warnings.append(
-            f"{len(skipped)} specimen(s) have no future rows and are not forecast: "
-            + ", ".join(skipped[:5])
-            + (" ..." if len(skipped) > 5 else "")
-        )
     flag, extrap_lines = extrapolation(bundle, series, last_obs)
     if extrap_lines:
         if cfg.strict:
@@ -402,6 +503,8 @@ def forecast(
         "quantiles": list(cfg.quantiles),
         "specimens": int(has_future.sum()),
         "rows": len(out),
+        "skipped": skipped,
+        "extrapolation_lines": len(extrap_lines),
     }
     return ForecastResult(out, eol, path_frame, warnings, info)
 

@@ -627,12 +627,7 @@ def score_backtest(
         series["eol_pred"] = series["eol_true"] = series["eol_error"] = np.nan
         if threshold is not None:
             eol = _eol_per_origin(rows, warm, threshold, direction)
-            unmeasured = ~eol["already_past"] & eol["censor"].isna()  # no truth to compare with
-            scored = eol.loc[~eol["already_past"] & ~unmeasured]
-            m["eol"] = eol_scores(scored["eol_pred"], scored["eol_true"], scored["censor"])
-            m["eol"]["already_past"] = int(eol["already_past"].sum())
-            m["eol"]["unmeasured"] = int(unmeasured.sum())
-            m["eol"]["time_unit"] = time_unit
+            m["eol"], scored = _eol_summary(eol, time_unit)
             first = scored.sort_values("t_cut", kind="stable")
             first = first.loc[~first.index.get_level_values("specimen").duplicated()]
             first = first.droplevel("origin").reindex(specimens)
@@ -663,6 +658,216 @@ def score_backtest(
     cols = ["model", "specimen", "n", "mae", "rmse", "bias", "mase", "eol_pred", "eol_true", "eol_error"]
     table = pd.concat(per_series, ignore_index=True) if per_series else pd.DataFrame(columns=cols)
     return report, table[cols]
+
+
+def _eol_summary(eol: pd.DataFrame, time_unit: str) -> tuple[dict, pd.DataFrame]:
+    """End-of-life scores over the per-origin table, and the scored rows."""
+    unmeasured = ~eol["already_past"] & eol["censor"].isna()  # no truth to compare with
+    scored = eol.loc[~eol["already_past"] & ~unmeasured]
+    out = eol_scores(scored["eol_pred"], scored["eol_true"], scored["censor"])
+    out["already_past"] = int(eol["already_past"].sum())
+    out["unmeasured"] = int(unmeasured.sum())
+    out["time_unit"] = time_unit
+    return out, scored
+
+
+class PooledScores:
+    """:func:`score_backtest` over a backtest given in pieces of disjoint specimens.
+
+    ``add(frame, history)`` takes one piece and returns its per-series table (those rows are
+    exactly what ``score_backtest`` gives for those specimens); ``report()`` gives the report of
+    all pieces together. Only sums are kept for the row-level scores, and one small row per
+    (specimen, cut-off) for MASE and end of life, so memory does not grow with the rows. The
+    pooled numbers equal ``score_backtest``'s on the whole frame up to float rounding (sums of
+    sums instead of one mean).
+    """
+
+    def __init__(
+        self,
+        *,
+        quantiles: list[float] | None = None,
+        threshold: float | None = None,
+        direction: str = "below",
+        time_unit: str = "time",
+        alpha: float = 0.2,
+        lambdas: Sequence[float] = (0.25, 0.5, 0.75),
+    ):
+        _check_direction(direction)
+        self.options = {"threshold": threshold, "direction": direction, "time_unit": time_unit}
+        self.quantiles, self.alpha, self.lambdas = quantiles, alpha, lambdas
+        self.models: dict[str, dict] = {}
+        self.specimens = 0
+        self.origins: set = set()
+        self.wanted: list[float] = []
+
+    def add(self, frame: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
+        if "model" not in frame.columns:
+            frame = frame.assign(model="model")
+        _, per_series = score_backtest(
+            frame, history, quantiles=self.quantiles, alpha=self.alpha, lambdas=self.lambdas, **self.options
+        )
+        warm = _warmup_summary(history)
+        qcols = _quantile_columns(frame)
+        self.wanted = sorted(qcols) if self.quantiles is None else sorted(self.quantiles)
+        self.specimens += int(frame["specimen"].nunique())
+        self.origins.update(frame["origin"].unique().tolist())
+        for name in dict.fromkeys(frame["model"]):
+            rows = frame.loc[frame["model"] == name]
+            self._add_model(self.models.setdefault(name, _new_pool()), rows, warm, qcols)
+        return per_series
+
+    def _add_model(self, st: dict, rows: pd.DataFrame, warm: pd.DataFrame, qcols: dict) -> None:
+        t, p = _finite(rows["y_true"], rows["y_pred"])
+        e = p - t
+        nz = np.abs(t) >= 1e-9
+        denom = np.abs(t) + np.abs(p)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sm = np.where(denom > 0, 2.0 * np.abs(e) / denom, 0.0)
+        st["n"] += e.size
+        st["abs"] += float(np.abs(e).sum())
+        st["sq"] += float((e**2).sum())
+        st["err"] += float(e.sum())
+        st["ape"] += float((np.abs(e[nz]) / np.abs(t[nz])).sum())
+        st["ape_n"] += int(nz.sum())
+        st["sm"] += float(sm.sum())
+        fc = _grouped_scores(rows, KEYS)
+        mase = (fc["mae"] / warm["scale"].reindex(fc.index).where(lambda s: s > 0)).to_numpy()
+        st["mase"] += float(mase[np.isfinite(mase)].sum())
+        st["mase_n"] += int(np.isfinite(mase).sum())
+        # per horizon step: counts and sums of |e| and e^2 over the finite rows
+        if len(rows):
+            st["max_step"] = max(st["max_step"], int(rows["step"].max()))
+        ok = np.isfinite(rows["y_true"].to_numpy(np.float64)) & np.isfinite(
+            rows["y_pred"].to_numpy(np.float64)
+        )
+        step = rows["step"].to_numpy()[ok].astype(np.int64)
+        err = (rows["y_pred"].to_numpy(np.float64) - rows["y_true"].to_numpy(np.float64))[ok]
+        size = max(len(st["step_n"]), int(step.max(initial=0)) + 1)
+        for key, weights in (("step_n", None), ("step_abs", np.abs(err)), ("step_sq", err**2)):
+            grown = np.zeros(size)
+            grown[: len(st[key])] = st[key]
+            st[key] = grown + np.bincount(step, weights=weights, minlength=size)
+        # probabilistic: sums per interval, per level, and CRPS per set of levels present here
+        y = rows["y_true"].to_numpy(np.float64)
+        qv = {q: rows[c].to_numpy(np.float64) for q in self.wanted if (c := _match(qcols, q))}
+        present = [q for q in self.wanted if q in qv and np.isfinite(qv[q]).any()]
+        st["present"].update(present)
+        for q in qv:
+            upper = next((u for u in qv if abs(u - (1 - q)) < 1e-9), None)
+            if q < 0.5 and upper is not None:
+                yy, lo, hi = _finite(y, qv[q], qv[upper])
+                alpha = 2 * q
+                score = (hi - lo) + 2.0 / alpha * (np.maximum(lo - yy, 0.0) + np.maximum(yy - hi, 0.0))
+                sums = st["interval"].setdefault(q, np.zeros(4))
+                sums += [yy.size, ((yy >= lo) & (yy <= hi)).sum(), (hi - lo).sum(), score.sum()]
+            yy, pq = _finite(y, qv[q])
+            d = yy - pq
+            sums = st["pinball"].setdefault(q, np.zeros(2))
+            sums += [d.size, np.maximum(q * d, (q - 1.0) * d).sum()]
+        if present:
+            Q = np.column_stack([qv[q] for q in present])  # [rows, Q]
+            good = np.isfinite(y) & np.isfinite(Q).all(axis=1)
+            d = y[good, None] - Q[good]
+            levels = np.asarray(present)[None, :]
+            sums = st["crps"].setdefault(tuple(present), np.zeros(2))
+            sums += [d.size, np.maximum(levels * d, (levels - 1.0) * d).sum()]
+        if self.options["threshold"] is not None:
+            st["eol"].append(
+                _eol_per_origin(rows, warm, self.options["threshold"], self.options["direction"])
+            )
+
+    def report(self) -> dict:
+        def ratio(a, b) -> float:
+            return float(a / b) if b else _NAN
+
+        models: dict[str, dict] = {}
+        names = list(self.models)
+        names.sort(key=lambda n: n != "model")
+        n_origins = len(self.origins)
+        for name in names:
+            st = self.models[name]
+            n = st["n"]
+            m = {
+                "n": int(n),
+                "mae": ratio(st["abs"], n),
+                "rmse": math.sqrt(st["sq"] / n) if n else _NAN,
+                "bias": ratio(st["err"], n),
+                "mape": 100.0 * ratio(st["ape"], st["ape_n"]),
+                "smape": 100.0 * ratio(st["sm"], n),
+                "mase": ratio(st["mase"], st["mase_n"]),
+            }
+            k = st["max_step"] + 1
+            cnt = np.zeros(k)
+            cnt[: min(k, len(st["step_n"]))] = st["step_n"][:k]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                sq = np.zeros(k)
+                sq[: min(k, len(st["step_sq"]))] = st["step_sq"][:k]
+                ab = np.zeros(k)
+                ab[: min(k, len(st["step_abs"]))] = st["step_abs"][:k]
+                m["rmse_by_step"] = np.where(cnt > 0, np.sqrt(sq / cnt), np.nan)[1:].tolist()
+                m["mae_by_step"] = np.where(cnt > 0, ab / cnt, np.nan)[1:].tolist()
+            present = [q for q in self.wanted if q in st["present"]]
+            if present:
+                out = {"coverage": {}, "interval_width": {}, "interval_score": {}}
+                for q in present:
+                    upper = next((u for u in present if abs(u - (1 - q)) < 1e-9), None)
+                    if q < 0.5 and upper is not None:
+                        key = f"{100 * (1 - 2 * q):g}"
+                        c, covered, width, score = st["interval"][q]
+                        out["coverage"][key] = ratio(covered, c)
+                        out["interval_width"][key] = ratio(width, c)
+                        out["interval_score"][key] = ratio(score, c)
+                out["pinball"] = {f"{q:g}": ratio(st["pinball"][q][1], st["pinball"][q][0]) for q in present}
+                c, total = st["crps"].get(tuple(present), (0, 0.0))
+                out["crps"] = 2.0 * ratio(total, c)
+                m.update(out)
+            if self.options["threshold"] is not None:
+                eol = pd.concat(st["eol"])  # a model is only here with rows, so with origins
+                m["eol"], _ = _eol_summary(eol, self.options["time_unit"])
+                if n_origins > 1:
+                    m["prognostics"] = _prognostics(eol, self.alpha, self.lambdas)
+            models[name] = m
+        report: dict = {"models": models}
+        if "model" in models and len(models) > 1:
+            base = models["model"]["rmse"]
+            report["skill"] = {
+                n: 1.0 - base / models[n]["rmse"] if models[n]["rmse"] > 0 else _NAN
+                for n in names
+                if n != "model"
+            }
+        report.update(
+            {
+                "n_specimens": self.specimens,
+                "n_origins": n_origins,
+                "threshold": self.options["threshold"],
+                "direction": self.options["direction"],
+                "time_unit": self.options["time_unit"],
+            }
+        )
+        return report
+
+
+def _new_pool() -> dict:
+    return {
+        "n": 0,
+        "abs": 0.0,
+        "sq": 0.0,
+        "err": 0.0,
+        "ape": 0.0,
+        "ape_n": 0,
+        "sm": 0.0,
+        "mase": 0.0,
+        "mase_n": 0,
+        "max_step": 0,
+        "step_n": np.zeros(0),
+        "step_abs": np.zeros(0),
+        "step_sq": np.zeros(0),
+        "present": set(),
+        "interval": {},
+        "pinball": {},
+        "crps": {},
+        "eol": [],
+    }
 
 
 def _match(qcols: dict[float, str], q: float) -> str | None:
