@@ -109,6 +109,18 @@ ShardOpt = Annotated[
         rich_help_panel="Advanced",
     ),
 ]
+ChunkOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--chunk-specimens",
+        help="Work through N specimens at a time and write the outputs as they go, so that memory "
+        "follows N, not the table. A Parquet file or folder is then read N specimens at a time "
+        "(a first pass reads the id column; tables not sorted by specimen take a pass per group); "
+        "CSV and stdin are still read whole. Numbers agree with a whole-table run to float32 "
+        "rounding (the network runs other batches). forecast: not with --plot or --future.",
+        rich_help_panel="Advanced",
+    ),
+]
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -814,6 +826,7 @@ def forecast(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No notes on stderr.")] = False,
     device: Device = "auto",
     shard: ShardOpt = None,
+    chunk_specimens: ChunkOpt = None,
     threads: Threads = 1,
     debug: Debug = False,
 ) -> None:
@@ -838,6 +851,30 @@ def forecast(
         if hold_conditions and not horizon:
             raise InputError("--hold-conditions needs --horizon N")
         check_outputs([output, eol_out, paths_out, plot], [data if data != "-" else None, model, future])
+        if chunk_specimens is not None:
+            _refuse_with_chunks(plot=plot, future=future)
+            from durability_cli.streaming import forecast_in_chunks
+
+            grouped, stream = forecast_in_chunks(
+                load_bundle(model),
+                data,
+                cfg,
+                size=chunk_specimens,
+                output=output,
+                output_format=output_format,
+                eol_out=eol_out,
+                paths_out=paths_out,
+                fmt=fmt,
+                shard=spec,
+                horizon=horizon,
+                hold_conditions=hold_conditions,
+            )
+            if stream is None:
+                _empty_shard_note(spec, grouped.total, data, quiet)
+            elif not quiet:
+                _print_warnings(stream.warnings)
+                _forecast_note(stream.info, spec)
+            return
         bundle = load_bundle(model)
         ds = _take_shard(load_dataset(data, fmt=fmt, schema=bundle.schema, require_target=True), spec, quiet)
         if ds is None:
@@ -856,13 +893,7 @@ def forecast(
         )
         if not quiet:
             _print_warnings(result.warnings)
-            info = result.info
-            err.print(
-                f"Forecast {info['rows']} rows for {info['specimens']} specimens "
-                f"({info['samples']} samples, seed {info['seed']}"
-                + (f", shard {spec[0]}/{spec[1]})" if spec else ")"),
-                highlight=False,
-            )
+            _forecast_note(result.info, spec)
         result.forecast.attrs["durability"] = result.info
         write_table(result.forecast, output, fmt=output_format)
         if eol_out and result.eol is not None:
@@ -885,6 +916,40 @@ def forecast(
             )
 
     _run(debug, go)
+
+
+def _forecast_note(info: dict, spec) -> None:
+    err.print(
+        f"Forecast {info['rows']} rows for {info['specimens']} specimens "
+        f"({info['samples']} samples, seed {info['seed']}"
+        + (f", shard {spec[0]}/{spec[1]})" if spec else ")"),
+        highlight=False,
+    )
+
+
+def _refuse_with_chunks(**options) -> None:
+    """Options that need every specimen at once cannot go with --chunk-specimens."""
+    from durability_cli.errors import InputError
+
+    why = {
+        "plot": "--plot draws from the whole table; drop --chunk-specimens, or draw a few specimens "
+        "with durability plot forecast",
+        "future": "--future joins a second table to the whole table; append its rows to DATA "
+        "(conditions filled, durability empty), or drop --chunk-specimens",
+    }
+    for name, value in options.items():
+        if value:
+            raise InputError(f"{why[name]} (--chunk-specimens works a group of specimens at a time)")
+
+
+def _empty_shard_note(spec, total: int, data: str, quiet: bool) -> None:
+    if not quiet:
+        source = "stdin" if data == "-" else data
+        err.print(
+            f"shard {spec[0]}/{spec[1]} holds none of the {total} specimens of {source}; "
+            "nothing to do, no output written",
+            highlight=False,
+        )
 
 
 def _shard_spec(shard: str | None) -> tuple[int, int] | None:
@@ -962,6 +1027,7 @@ def evaluate(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table on stderr.")] = False,
     device: Device = "auto",
     shard: ShardOpt = None,
+    chunk_specimens: ChunkOpt = None,
     threads: Threads = 1,
     debug: Debug = False,
 ) -> None:
@@ -983,39 +1049,57 @@ def evaluate(
         spec = _shard_spec(shard)
         check_outputs([json_out, per_series, backtest_out, plot], [data if data != "-" else None, model])
         bundle = load_bundle(model)
-        ds = _take_shard(load_dataset(data, fmt=fmt, schema=bundle.schema), spec, quiet)
-        if ds is None:
-            return
-        result = run_evaluate(
-            bundle,
-            ds,
-            cfg,
-            context=context,
-            context_frac=context_frac,
-            origins=origins,
-            horizon=horizon,
-            baselines=baselines,
-        )
+        options = {
+            "context": context,
+            "context_frac": context_frac,
+            "origins": origins,
+            "horizon": horizon,
+            "baselines": baselines,
+        }
+        if chunk_specimens is not None:
+            from durability_cli.streaming import evaluate_in_chunks
+
+            grouped, stream = evaluate_in_chunks(
+                bundle,
+                data,
+                cfg,
+                size=chunk_specimens,
+                per_series=per_series,
+                backtest_out=backtest_out,
+                fmt=fmt,
+                shard=spec,
+                **options,
+            )
+            if stream is None:
+                _empty_shard_note(spec, grouped.total, data, quiet)
+                return
+            report = stream.report
+        else:
+            ds = _take_shard(load_dataset(data, fmt=fmt, schema=bundle.schema), spec, quiet)
+            if ds is None:
+                return
+            result = run_evaluate(bundle, ds, cfg, **options)
+            report = result.report
+            if per_series:
+                write_table(result.per_series, per_series)
+            if backtest_out:
+                write_table(result.backtest, backtest_out)
         if spec is not None:  # the scores are this shard's specimens only
-            result.report["settings"]["shard"] = f"{spec[0]}/{spec[1]}"
-        text = json.dumps(to_jsonable(result.report), indent=2) + "\n"
+            report["settings"]["shard"] = f"{spec[0]}/{spec[1]}"
+        text = json.dumps(to_jsonable(report), indent=2) + "\n"
         if json_out:
             with atomic_path(json_out) as tmp:
                 Path(tmp).write_text(text)
         else:
             sys.stdout.write(text)
             sys.stdout.flush()
-        if per_series:
-            write_table(result.per_series, per_series)
-        if backtest_out:
-            write_table(result.backtest, backtest_out)
         if plot:
             from durability_cli.plotting import plot_horizon_errors
 
-            by_step = {name: m["rmse_by_step"] for name, m in result.report["models"].items()}
+            by_step = {name: m["rmse_by_step"] for name, m in report["models"].items()}
             plot_horizon_errors(by_step, plot, metric="RMSE", unit=bundle.schema.target)
         if not quiet:
-            _render_evaluation(result.report)
+            _render_evaluation(report)
 
     _run(debug, go)
 

@@ -1,0 +1,675 @@
+"""Tables bigger than memory: read a Parquet table a group of whole specimens at a time, and write
+output tables a piece at a time.
+
+Reading (:func:`specimen_groups`). A first pass reads only the id column, row group by row group,
+to list the specimens, in the order ``schema.validate`` sorts them. Then each group of N specimens
+is read with only the model's columns and validated on its own. Two ways to read a group:
+
+- one pass in file order, when every specimen's rows are one run and the runs come in sorted id
+  order (a table written from a frame sorted by specimen, the usual case);
+- otherwise, for each group, the row groups that hold any of its specimens (known from the first
+  pass), batch by batch, keeping that group's rows. Scattered specimens make this read the same
+  row groups once per group: slower, never wrong.
+
+Rows keep their file and row number, so a validation error names the file and the row in it.
+
+Writing (:class:`TableWriter`): CSV (header once), Parquet (one row group per piece) or JSON Lines,
+to a temporary file renamed over the destination when every piece is written, or straight to
+stdout. The bytes of CSV and JSON Lines are those ``io.write_table`` writes for the whole frame.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import sys
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from durability_cli import io as tables
+from durability_cli.errors import DurabilityError, InputError
+from durability_cli.schema import Dataset, Schema, _apply_schema, _ids, id_codes, specimen_starts, validate
+
+BATCH_ROWS = 65_536  # rows per Parquet read: bounds the memory of one read whatever the row groups
+_PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+# -- reading ---------------------------------------------------------------------------------------
+def is_parquet(path: str, fmt: str | None = None) -> bool:
+    """Whether ``path`` is a Parquet file or folder that can be read a group at a time."""
+    if path == "-":
+        return False
+    p = Path(path)
+    if fmt is not None:
+        return fmt.lower().lstrip(".") in ("parquet", "pq")
+    if p.is_dir():
+        return True
+    if p.name.lower().endswith(_PARQUET_SUFFIXES):
+        return True
+    try:
+        with open(p, "rb") as fh:
+            return fh.read(4) == b"PAR1"
+    except OSError:
+        return False  # the whole-table reader says what is wrong with it
+
+
+@dataclass
+class _RowGroup:
+    """One row group of one file, and which specimens (codes in sorted id order) it holds."""
+
+    file: int  # index into the file list
+    fragment: object  # pyarrow ParquetFileFragment of that one row group
+    offset: int  # its first row's number in the file (0-based)
+    codes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # sorted, unique
+
+
+class SpecimenGroups:
+    """The specimens of a Parquet file or folder, read ``size`` at a time as validated Datasets.
+
+    ``schema`` is the model's: its columns are matched to the table's case-insensitively (as
+    ``load_dataset`` does) and only they are read. ``shard`` = (index, count) keeps that shard's
+    specimens (``parallel.shard_of``). Iterating yields Datasets in sorted id order.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        schema: Schema,
+        *,
+        size: int,
+        require_target: bool = True,
+        shard: tuple[int, int] | None = None,
+    ):
+        import pyarrow.dataset as pads
+
+        if size < 1:
+            raise InputError(f"--chunk-specimens must be at least 1, got {size}")
+        self.source = str(path)
+        self.size = size
+        folder = Path(path)
+        self.files = _parquet_files(folder, self.source) if folder.is_dir() else [str(path)]
+        try:
+            if folder.is_dir():
+                self._dataset = pads.dataset(
+                    self.files,
+                    format="parquet",
+                    partitioning=pads.HivePartitioning.discover(),
+                    partition_base_dir=str(folder),
+                )
+            else:
+                self._dataset = pads.dataset(self.files, format="parquet")
+            names = list(self._dataset.schema.names)
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise InputError(
+                f"{self.source}: {_short(exc)}; check that it is a readable Parquet table"
+            ) from None
+        if len(set(names)) != len(names):
+            twice = next(n for n in names if names.count(n) > 1)
+            raise InputError(f"{self.source}: column '{twice}' appears twice; rename one of them")
+        # The model's columns in this table: the same matching (and errors) as load_dataset.
+        probe = pd.DataFrame(columns=names)
+        renamed, self.schema, self.notes = _apply_schema(
+            probe, schema, source=self.source, require_target=require_target
+        )
+        s = self.schema
+        roles = {s.id_col, s.time_col, s.target, *s.covariates, *s.static}
+        self._rename = {old: new for old, new in zip(names, renamed.columns, strict=True) if new in roles}
+        self._columns = list(self._rename)
+        self._id = next((old for old, new in self._rename.items() if new == s.id_col), None)
+        self._list_specimens(shard)
+
+    # -- the first pass: the id column only ------------------------------------------------------
+    def _list_specimens(self, shard) -> None:
+        s = self.schema
+        self._groups: list[_RowGroup] = []
+        if self._id is None:  # a model without ids on a table without ids: one specimen
+            self.ids = np.array(["0"], dtype=object)
+            self._sequential = True
+            self._rank = None
+            return
+        uniques, runs, contiguous = [], [], True
+        last_run = None
+        for file_index, fragment in enumerate(self._fragments()):
+            offset = 0
+            for rg in fragment.row_groups:
+                piece = fragment.subset(row_group_ids=[rg.id])
+                unit = _RowGroup(file_index, piece, offset)
+                values = []
+                for batch in self._batches(piece, [self._id]):
+                    ids = _plain(batch.column(0))
+                    if ids.null_count:
+                        row = offset + sum(len(v) for v in values) + _first_null(ids) + 1
+                        raise InputError(
+                            f"{self._file_name(file_index)}: column '{self._id}', row {row}: "
+                            "the specimen id is empty; every row needs one"
+                        )
+                    values.append(ids)
+                    if contiguous and len(ids):
+                        starts = np.flatnonzero(
+                            np.r_[True, pc.not_equal(ids[1:], ids[:-1]).to_numpy(zero_copy_only=False)]
+                        )
+                        run_values = ids.take(pa.array(starts))
+                        if len(run_values) != len(pc.unique(run_values)):
+                            contiguous = False  # an id comes back within one batch
+                        else:
+                            if last_run is not None and run_values[0].as_py() == last_run:
+                                run_values = run_values[1:]
+                            runs.append(run_values)
+                            last_run = ids[-1].as_py()
+                rows = sum(len(v) for v in values)
+                if rows:
+                    unit.codes = _plain(pc.unique(pa.chunked_array(values)))
+                    uniques.append(unit.codes)
+                    self._groups.append(unit)
+                offset += rows
+        if not uniques:
+            raise InputError(f"{self.source}: the table has no rows")
+        every = _plain(pc.unique(pa.chunked_array(uniques)))
+        # The order validate() sorts specimens in, from its own helper.
+        codes, id_text = _ids(pd.Series(every.to_pandas()), self.source, s.id_col)
+        order = np.argsort(codes, kind="stable")
+        self._values = every.take(pa.array(order))  # [N] raw id values in sorted order
+        self.ids = np.asarray(id_text, dtype=object)  # [N] their text
+        for unit in self._groups:
+            unit.codes = np.sort(pc.index_in(unit.codes, value_set=self._values).to_numpy())
+        run_codes = (
+            pc.index_in(pa.chunked_array(runs, type=self._values.type), value_set=self._values).to_numpy()
+            if contiguous and runs
+            else None
+        )
+        self._sequential = run_codes is not None and bool((np.diff(run_codes) > 0).all())
+        keep = np.ones(len(self.ids), dtype=bool)
+        if shard is not None and shard[1] > 1:
+            from durability_cli.parallel import shard_of
+
+            keep = shard_of(self.ids, shard[1]) == shard[0]
+        self._rank = np.where(keep, np.cumsum(keep) - 1, -1)  # [N] position among kept specimens
+        self.kept = int(keep.sum())
+
+    def _fragments(self):
+        try:
+            fragments = list(self._dataset.get_fragments())
+            for f in fragments:
+                f.ensure_complete_metadata()
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(f"{self.source}: {_short(exc)}; a file may be damaged, re-create it") from None
+        # get_fragments follows the file list, which is sorted; keep that order explicitly
+        position = {f: i for i, f in enumerate(self.files)}
+        return sorted(fragments, key=lambda f: position.get(f.path, 0))
+
+    def _batches(self, piece, columns) -> Iterator[pa.RecordBatch]:
+        try:
+            yield from piece.to_batches(
+                schema=self._dataset.schema,
+                columns=columns,
+                batch_size=BATCH_ROWS,
+                batch_readahead=1,
+                fragment_readahead=1,
+                use_threads=False,
+            )
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(
+                f"{self._file_name(None)}: {_short(exc)}; check that no file is damaged and that all "
+                "have the same columns and types"
+            ) from None
+
+    def _file_name(self, index: int | None) -> str:
+        return self.source if index is None else self.files[index]
+
+    # -- the groups ------------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[Dataset]:
+        if self._id is None:
+            yield self._validate(self._read(self._groups or self._all_row_groups(), None))
+            return
+        if self._sequential:
+            yield from self._one_pass()
+            return
+        n_groups = -(-self.kept // self.size)
+        group_of = np.where(self._rank >= 0, self._rank // self.size, -1)  # [N] by sorted code
+        for g in range(n_groups):
+            members = group_of == g
+            units = [u for u in self._groups if members[u.codes].any()]
+            yield self._validate(self._read(units, lambda codes, g=g: group_of[codes] == g))
+
+    def _all_row_groups(self) -> list[_RowGroup]:
+        units = []
+        for file_index, fragment in enumerate(self._fragments()):
+            offset = 0
+            for rg in fragment.row_groups:
+                units.append(_RowGroup(file_index, fragment.subset(row_group_ids=[rg.id]), offset))
+                offset += rg.num_rows
+        return units
+
+    def _codes(self, batch: pa.RecordBatch) -> np.ndarray:
+        ids = _plain(batch.column(self._columns.index(self._id)))
+        return pc.index_in(ids, value_set=self._values).to_numpy(zero_copy_only=False)
+
+    def _one_pass(self) -> Iterator[Dataset]:
+        """Specimens come in sorted order, each in one run: cut the stream at group boundaries."""
+        pending: list[tuple[int, np.ndarray, pa.RecordBatch]] = []
+        current = 0
+        for unit in self._groups:
+            start = unit.offset
+            for batch in self._batches(unit.fragment, self._columns):
+                rank = self._rank[self._codes(batch)]
+                group = np.where(rank >= 0, rank // self.size, -1)
+                rows = np.arange(start, start + len(batch))
+                start += len(batch)
+                for g in np.unique(group[group >= 0]):
+                    if g != current and pending:
+                        yield self._validate(pending)
+                        pending = []
+                    current = int(g)
+                    take = np.flatnonzero(group == g)
+                    pending.append((unit.file, rows[take], batch.take(pa.array(take))))
+        if pending:
+            yield self._validate(pending)
+
+    def _read(self, units: list[_RowGroup], wanted) -> list[tuple[int, np.ndarray, pa.RecordBatch]]:
+        """The rows of ``units`` whose specimen codes ``wanted(codes)`` keeps (None: every row)."""
+        pieces = []
+        for unit in units:
+            start = unit.offset
+            for batch in self._batches(unit.fragment, self._columns):
+                rows = np.arange(start, start + len(batch))
+                start += len(batch)
+                if wanted is not None:
+                    take = np.flatnonzero(wanted(self._codes(batch)))
+                    if not take.size:
+                        continue
+                    rows, batch = rows[take], batch.take(pa.array(take))
+                pieces.append((unit.file, rows, batch))
+        return pieces
+
+    def _validate(self, pieces: list[tuple[int, np.ndarray, pa.RecordBatch]]) -> Dataset:
+        """One group's rows as a validated Dataset; errors name the file and its row."""
+        file_of = np.concatenate([np.full(len(rows), f, dtype=np.int32) for f, rows, _ in pieces])
+        row_of = np.concatenate([rows for _, rows, _ in pieces])
+        table = pa.Table.from_batches([b for _, _, b in pieces])
+        del pieces
+        df = tables._to_pandas(table, self.source).rename(columns=self._rename)
+        del table
+        try:
+            ds = validate(df, self.schema, source=self.source, require_target=False)
+        except InputError as exc:
+            raise InputError(self._locate(str(exc), file_of, row_of)) from None
+        ds.notes[:0] = self.notes
+        return ds
+
+    def _locate(self, message: str, file_of: np.ndarray, row_of: np.ndarray) -> str:
+        """Turn a group's row numbers in ``message`` into the file's own row numbers."""
+        single = len(self.files) == 1
+
+        def where(r: int) -> str:
+            if not 1 <= r <= len(row_of):
+                return f"row {r}"
+            text = f"row {row_of[r - 1] + 1}"
+            return text if single else f"{text} of {self.files[file_of[r - 1]]}"
+
+        def pair(m: re.Match) -> str:
+            a, b = where(int(m.group(1))), where(int(m.group(2)))
+            if single:
+                return f"rows {a[4:]} and {b[4:]}"
+            return f"{a} and {b}"
+
+        message = re.sub(r"\brows (\d+) and (\d+)", pair, message)
+        return re.sub(r"\brow (\d+)\b(?! of )", lambda m: where(int(m.group(1))), message)
+
+
+@dataclass
+class Grouped:
+    """The specimens to work through and the groups they come in."""
+
+    total: int  # specimens in the table (before --shard)
+    ids: np.ndarray  # [N] the ids kept, as text, in the order the groups come
+    groups: Iterator[Dataset]
+
+
+def specimen_groups(
+    path: str,
+    schema: Schema,
+    *,
+    size: int,
+    fmt: str | None = None,
+    require_target: bool = True,
+    shard: tuple[int, int] | None = None,
+) -> Grouped:
+    """The specimens of ``path`` as Datasets of at most ``size`` whole specimens each.
+
+    A Parquet file or folder is read a group at a time (:class:`SpecimenGroups`); any other input
+    (CSV, JSON Lines, stdin) is read whole, validated once and then cut into groups, so that the
+    work and the outputs still go a group at a time.
+    """
+    if size < 1:
+        raise InputError(f"--chunk-specimens must be at least 1, got {size}")
+    if is_parquet(path, fmt):
+        reader = SpecimenGroups(path, schema, size=size, require_target=require_target, shard=shard)
+        kept = reader.ids if reader._rank is None else reader.ids[reader._rank >= 0]
+        return Grouped(len(reader.ids), kept, iter(reader))
+    from durability_cli.parallel import take_shard
+    from durability_cli.schema import load_dataset
+
+    ds = load_dataset(path, fmt=fmt, schema=schema, require_target=require_target)
+    total = len(specimen_starts(ds.frame, ds.schema.id_col))
+    if shard is not None:
+        ds = take_shard(ds, *shard)
+        if ds is None:
+            return Grouped(total, np.zeros(0, dtype=object), iter(()))
+    codes, text = id_codes(ds.frame, ds.schema.id_col)
+    ids = np.asarray(text, dtype=object)[codes[specimen_starts(ds.frame, ds.schema.id_col)]]
+    return Grouped(total, ids, split_dataset(ds, size))
+
+
+def split_dataset(ds: Dataset, size: int) -> Iterator[Dataset]:
+    """A validated Dataset as consecutive Datasets of at most ``size`` specimens (views, no copy
+    of the whole table)."""
+    starts = specimen_starts(ds.frame, ds.schema.id_col)
+    bounds = np.r_[starts[::size], len(ds.frame)]
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        frame = ds.frame.iloc[lo:hi].reset_index(drop=True)
+        yield replace(ds, frame=frame, t=ds.t[lo:hi], notes=list(ds.notes))
+
+
+def _parquet_files(folder: Path, name: str) -> list[str]:
+    """The folder's Parquet files, sorted, skipping hidden and _-prefixed names (as io does)."""
+    try:
+        files = sorted(
+            str(f)
+            for f in folder.rglob("*")
+            if f.suffix.lower() in _PARQUET_SUFFIXES
+            and f.is_file()
+            and not any(part.startswith((".", "_")) for part in f.relative_to(folder).parts)
+        )
+    except OSError as exc:
+        raise InputError(f"{name}: cannot list the folder ({exc.strerror or exc})") from None
+    if not files:
+        raise InputError(
+            f"{name}: is a folder with no .parquet files in it; pass a file, or a folder of Parquet files"
+        )
+    return files
+
+
+def _plain(values) -> pa.Array:
+    """An id column as one plain array (dictionary-encoded ids decoded)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    return values
+
+
+def _first_null(values: pa.Array) -> int:
+    return int(np.argmax(values.is_null().to_numpy(zero_copy_only=False)))
+
+
+def _short(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+# -- writing ---------------------------------------------------------------------------------------
+class TableWriter:
+    """Write a table piece by piece: ``with TableWriter(path) as w: w.write(df) ...``.
+
+    ``path`` ``-`` is stdout (each piece is written as it comes). A file is written to a temporary
+    name next to it and renamed when the ``with`` block ends without an error; on an error the
+    temporary file is removed and an existing file is left as it was. ``fmt`` and the extension
+    choose the format as in ``io.write_table``. ``quote``: True when a text cell of a later piece
+    may need CSV quotes (commas, quotes, line breaks, edge spaces), so that the first piece quotes
+    text the way the whole table would; the writer switches to quoting by itself when it sees one.
+    ``attrs``: the DataFrame attributes to record in the Parquet metadata.
+    """
+
+    def __init__(self, path: str, *, fmt: str | None = None, quote: bool = False, attrs: dict | None = None):
+        fmt = tables._check_fmt(fmt)
+        self.path = str(path)
+        self.stdout = self.path == "-"
+        fmt = fmt or ("csv" if self.stdout else tables._format_from_name(self.path))
+        if fmt is None:
+            raise InputError(
+                f"{path}: cannot tell the output format from the name; "
+                "use .csv, .csv.gz, .parquet or .jsonl, or pass the format"
+            )
+        if self.stdout and fmt == "parquet" and sys.stdout.isatty():
+            raise InputError("stdout: refusing to write binary Parquet to a terminal; use -o NAME.parquet")
+        self.fmt = fmt
+        self.quote = quote
+        self.attrs = dict(attrs or {})
+        self.rows = 0
+        self._stack = contextlib.ExitStack()
+        self._sink = None  # the binary file written to
+        self._parquet = None  # pyarrow ParquetWriter
+        self._style: str | None = None  # CSV quoting, decided on the first piece
+        self._columns: list[str] | None = None
+
+    def __enter__(self) -> TableWriter:
+        try:
+            if self.stdout:
+                sink = getattr(sys.stdout, "buffer", None)
+                if sink is None:
+                    raise InputError("stdout: cannot write a table to a text stream; write to a file with -o")
+                sys.stdout.flush()
+                self._sink = sink
+            else:
+                tmp = self._stack.enter_context(tables.atomic_path(self.path))
+                raw = self._stack.enter_context(open(tmp, "wb"))
+                gz = self.path.lower().endswith(".gz") and self.fmt != "parquet"
+                self._sink = self._stack.enter_context(_Gzip(raw)) if gz else raw
+        except BaseException:
+            self._stack.__exit__(*sys.exc_info())
+            raise
+        return self
+
+    def write(self, df: pd.DataFrame) -> None:
+        """Append the rows of ``df`` (the same columns every time)."""
+        if self._columns is None:
+            self._columns = [str(c) for c in df.columns]
+        elif [str(c) for c in df.columns] != self._columns:
+            raise DurabilityError(f"{self.path}: a piece has other columns than the first ({self._columns})")
+        if self.fmt == "parquet":
+            self._write_parquet(df)
+        elif self.fmt == "csv":
+            self._emit(self._csv(df))
+        elif len(df):
+            self._emit(tables._jsonl_bytes(df))
+        self.rows += len(df)
+
+    def _csv(self, df: pd.DataFrame) -> bytes:
+        import io
+
+        import pyarrow.csv as pacsv
+
+        table = tables._plain_times(tables._to_arrow(df))
+        needs = any(
+            tables._needs_quotes(table.column(i))
+            for i, f in enumerate(table.schema)
+            if (pa.types.is_string(f.type) or pa.types.is_large_string(f.type)) and len(table)
+        )
+        first = self._style is None
+        if first:
+            names = any(tables._needs_quotes(name) for name in table.column_names)
+            self._style = "needed" if (self.quote or names or needs) else "none"
+        elif needs:
+            self._style = "needed"  # still valid CSV; the earlier pieces had no text that needed it
+        try:
+            options = pacsv.WriteOptions(
+                batch_size=65536, include_header=first, quoting_style=self._style, quoting_header=self._style
+            )
+        except TypeError:  # pyarrow < 17
+            options = pacsv.WriteOptions(batch_size=65536, include_header=first, quoting_style=self._style)
+        out = io.BytesIO()
+        pacsv.write_csv(table, out, write_options=options)
+        return out.getvalue()
+
+    def _write_parquet(self, df: pd.DataFrame) -> None:
+        import pyarrow.parquet as pq
+
+        df.attrs = self.attrs
+        table = tables._to_arrow(df)
+        if self._parquet is None:
+            # dictionary (categorical) columns get 32-bit indices: a later piece may hold more
+            # categories than the first (the whole file reads back as int32 dictionaries anyway)
+            schema = pa.schema(
+                [
+                    f.with_type(pa.dictionary(pa.int32(), f.type.value_type, f.type.ordered))
+                    if pa.types.is_dictionary(f.type)
+                    else f
+                    for f in table.schema
+                ],
+                metadata=table.schema.metadata,
+            )
+            sink = self._sink if not self.stdout else pa.PythonFile(self._sink, mode="w")
+            self._parquet = pq.ParquetWriter(sink, schema)
+        schema = self._parquet.schema
+        if not table.schema.equals(schema, check_metadata=False):
+            table = table.cast(pa.schema(list(schema), metadata=schema.metadata))
+        self._guard(lambda: self._parquet.write_table(table))
+
+    def _emit(self, blob: bytes) -> None:
+        if blob:
+            self._guard(lambda: self._sink.write(blob))
+
+    def _guard(self, write) -> None:
+        try:
+            write()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            if self.stdout:
+                tables._drop_stdout()
+                raise DurabilityError(f"stdout: could not write the output ({exc.strerror or exc})") from None
+            raise  # atomic_path turns it into one line and removes the temporary file
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        if kind is None:
+            try:
+                if self._parquet is not None:
+                    self._guard(self._parquet.close)
+                if self.stdout:
+                    self._guard(self._sink.flush)
+            except BaseException:
+                if not self._stack.__exit__(*sys.exc_info()):
+                    raise
+                return False
+        elif self._parquet is not None:
+            with contextlib.suppress(Exception):
+                self._parquet.close()
+        return self._stack.__exit__(kind, exc, tb)
+
+
+class _Gzip:
+    """A gzip stream with the bytes ``gzip.compress(data, mtime=0)`` gives for the whole data
+    (zlib's own gzip header: no name, time 0)."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.zip = zlib.compressobj(9, zlib.DEFLATED, 31)
+
+    def write(self, blob: bytes) -> None:
+        self.raw.write(self.zip.compress(blob))
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        if kind is None:
+            self.raw.write(self.zip.flush())
+
+
+def quote_hint(ids) -> bool:
+    """Whether any of these texts (specimen ids) would need quotes in a CSV file."""
+    return any(tables._needs_quotes(str(i)) for i in ids)
+
+
+# -- forecast and evaluate a group at a time --------------------------------------------------------
+def forecast_in_chunks(
+    bundle,
+    data: str,
+    cfg,
+    *,
+    size: int,
+    output: str,
+    output_format: str | None = None,
+    eol_out: str | None = None,
+    paths_out: str | None = None,
+    fmt: str | None = None,
+    shard: tuple[int, int] | None = None,
+    horizon: int | None = None,
+    hold_conditions: bool = False,
+):
+    """``forecast`` over ``size`` specimens at a time, each group's rows written as they come.
+
+    Returns (Grouped, the finished :class:`ForecastStream` with its warnings and info), or
+    (Grouped, None) when the shard holds no specimen: nothing is written then.
+    """
+    from durability_cli.forecasting import ForecastStream
+
+    grouped = specimen_groups(data, bundle.schema, size=size, fmt=fmt, shard=shard)
+    if not len(grouped.ids):
+        return grouped, None
+    stream = ForecastStream(
+        bundle,
+        grouped.groups,
+        cfg,
+        horizon=horizon,
+        hold_conditions=hold_conditions,
+        want_paths=paths_out is not None,
+        source="stdin" if data == "-" else str(data),
+    )
+    quote = quote_hint(grouped.ids)
+    samples = cfg.samples if bundle.model_config.loss == "gaussian" else 0
+    attrs = {"durability": {"samples": samples, "seed": cfg.seed, "quantiles": list(cfg.quantiles)}}
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(TableWriter(output, fmt=output_format, quote=quote, attrs=attrs))
+        eol = stack.enter_context(TableWriter(eol_out, quote=quote)) if eol_out else None
+        paths = stack.enter_context(TableWriter(paths_out, quote=quote)) if paths_out else None
+        for part in stream:
+            out.write(part.forecast)
+            if eol is not None and part.eol is not None:
+                eol.write(part.eol)
+            if paths is not None and part.paths is not None:
+                paths.write(part.paths)
+    return grouped, stream
+
+
+def evaluate_in_chunks(
+    bundle,
+    data: str,
+    cfg,
+    *,
+    size: int,
+    per_series: str | None = None,
+    backtest_out: str | None = None,
+    fmt: str | None = None,
+    shard: tuple[int, int] | None = None,
+    **options,
+):
+    """``evaluate`` over ``size`` specimens at a time: per-series and backtest rows written as they
+    come, the scores pooled. Returns (Grouped, EvalStream or None when the shard is empty)."""
+    from durability_cli.evaluation import EvalStream
+
+    grouped = specimen_groups(data, bundle.schema, size=size, fmt=fmt, shard=shard)
+    if not len(grouped.ids):
+        return grouped, None
+    source = "stdin" if data == "-" else str(data)
+    stream = EvalStream(bundle, grouped.groups, cfg, source=source, **options)
+    quote = quote_hint(grouped.ids)
+    with contextlib.ExitStack() as stack:
+        table = stack.enter_context(TableWriter(per_series, quote=quote)) if per_series else None
+        points = stack.enter_context(TableWriter(backtest_out, quote=quote)) if backtest_out else None
+        for series_part, backtest_part in stream:
+            if table is not None:
+                table.write(series_part)
+            if points is not None:
+                points.write(backtest_part)
+    return grouped, stream

@@ -1,0 +1,302 @@
+"""--chunk-specimens: forecast and evaluate a group of specimens at a time, outputs written as they go."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from durability_cli import io as tables
+from durability_cli.artifact import load_bundle
+from durability_cli.cli import app
+from durability_cli.forecasting import ForecastConfig, forecast
+from durability_cli.schema import load_dataset
+from durability_cli.streaming import SpecimenGroups, TableWriter
+
+COMMON = ["--threshold", "0.6", "--samples", "20", "-q"]
+
+
+def invoke(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def coating(coating_slice) -> Path:
+    """12 coating specimens x 60 rows."""
+    return coating_slice(12, 60)
+
+
+@pytest.fixture(scope="module")
+def model(coating, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("model") / "m.safetensors"
+    r = invoke("train", coating, "-o", out, "--epochs", "2", "--hidden", "8", "--layers", "1", "--quiet")
+    assert r.exit_code == 0, r.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def plans(coating, tmp_path_factory) -> dict[str, Path]:
+    """The same plan (durability hidden after 20-24 rows) as CSV, as one Parquet file, and as a
+    hive-partitioned folder in which every specimen's rows are split over two files."""
+    folder = tmp_path_factory.mktemp("plans")
+    df = pd.read_csv(coating)
+    cut = 20 + df.specimen_id.str[-1].astype(int) % 5
+    df.loc[df.groupby("specimen_id").cumcount() >= cut, "durability"] = np.nan
+    df.to_csv(folder / "plan.csv", index=False)
+    df.to_parquet(folder / "plan.parquet", index=False, row_group_size=100)
+    split = df.sample(frac=1.0, random_state=0)  # rows shuffled, then split in two halves by time
+    split["half"] = np.where(split.time < 15, "early", "late")
+    split.to_parquet(folder / "hive", partition_cols=["half"], index=False)
+    assert len(list((folder / "hive").rglob("*.parquet"))) == 2
+    return {"csv": folder / "plan.csv", "parquet": folder / "plan.parquet", "hive": folder / "hive"}
+
+
+def _library_forecast(model: Path, plan: Path, chunk: int):
+    """The whole-table forecast run in network batches of ``chunk`` specimens: the batches the
+    chunked command runs, so the numbers are the same bit for bit."""
+    bundle = load_bundle(str(model))
+    ds = load_dataset(str(plan), schema=bundle.schema)
+    cfg = ForecastConfig(samples=20, threshold=0.6, chunk_specimens=chunk)
+    return forecast(bundle, ds, cfg)
+
+
+@pytest.mark.parametrize("source", ["parquet", "hive", "csv"])
+def test_chunked_forecast_is_the_whole_forecast_byte_for_byte(model, plans, tmp_path, source):
+    out, eol = tmp_path / "fc.csv", tmp_path / "eol.csv"
+    r = invoke(
+        "forecast", plans[source], "-m", model, *COMMON, "--chunk-specimens", 5, "-o", out, "--eol-out", eol
+    )
+    assert r.exit_code == 0, r.output
+    whole = _library_forecast(model, plans["csv"], 5)
+    tables.write_table(whole.forecast, str(tmp_path / "whole.csv"))
+    tables.write_table(whole.eol, str(tmp_path / "whole_eol.csv"))
+    assert out.read_bytes() == (tmp_path / "whole.csv").read_bytes()
+    assert eol.read_bytes() == (tmp_path / "whole_eol.csv").read_bytes()
+    assert sorted(os.listdir(tmp_path)) == ["eol.csv", "fc.csv", "whole.csv", "whole_eol.csv"]
+
+
+def test_chunked_forecast_agrees_with_the_unchunked_command(model, plans, tmp_path):
+    for name, extra in (("all", []), ("chunked", ["--chunk-specimens", 4])):
+        r = invoke(
+            "forecast", plans["parquet"], "-m", model, *COMMON, *extra,
+            "-o", tmp_path / f"{name}.csv", "--eol-out", tmp_path / f"{name}_eol.csv",
+        )  # fmt: skip
+        assert r.exit_code == 0, r.output
+    whole, chunked = pd.read_csv(tmp_path / "all.csv"), pd.read_csv(tmp_path / "chunked.csv")
+    assert list(chunked.columns) == list(whole.columns)
+    for col in ("specimen_id", "time", "temperature", "humidity", "extrapolated"):
+        assert chunked[col].equals(whole[col]), col
+    # other network batches: equal to float32 rounding (see docs/SCALING.md, sharded forecasts)
+    numeric = [c for c in whole.columns if c.startswith("durability_")]
+    np.testing.assert_allclose(chunked[numeric], whole[numeric], rtol=1e-5, atol=1e-6)
+    e1, e2 = pd.read_csv(tmp_path / "all_eol.csv"), pd.read_csv(tmp_path / "chunked_eol.csv")
+    assert e1.specimen_id.equals(e2.specimen_id) and e1.status.equals(e2.status)
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "jsonl", "csv.gz"])
+def test_chunked_outputs_in_every_format(model, plans, tmp_path, suffix):
+    out = tmp_path / f"fc.{suffix}"
+    r = invoke("forecast", plans["hive"], "-m", model, *COMMON, "--chunk-specimens", 5, "-o", out)
+    assert r.exit_code == 0, r.output
+    whole = _library_forecast(model, plans["csv"], 5).forecast
+    reference = tmp_path / f"whole.{suffix}"
+    tables.write_table(whole, str(reference))
+    if suffix != "parquet":
+        assert out.read_bytes() == reference.read_bytes()
+        return
+    a, b = pq.read_table(out), pq.read_table(reference)
+    assert a.schema.equals(b.schema, check_metadata=False) and a.equals(b)
+    assert pq.ParquetFile(out).metadata.num_row_groups == 3  # one per group of 5 specimens
+    meta = json.loads(a.schema.metadata[b"pandas"])
+    assert meta["attributes"]["durability"] == {"samples": 20, "seed": 0, "quantiles": [0.1, 0.5, 0.9]}
+
+
+def test_chunked_forecast_to_stdout_streams_the_same_table(model, plans, tmp_path):
+    r = invoke("forecast", plans["parquet"], "-m", model, *COMMON, "--chunk-specimens", 5)
+    assert r.exit_code == 0, r.output
+    whole = _library_forecast(model, plans["csv"], 5).forecast
+    assert r.stdout_bytes == tables._csv_bytes(whole)
+
+
+def test_evaluate_pooled_scores_equal_the_unchunked_run(model, plans, tmp_path):
+    args = ["-m", model, "--origins", 3, "--threshold", "0.6", "--samples", 20, "-q"]
+    reports, series = {}, {}
+    for name, data, extra in (
+        ("all", plans["csv"], []),
+        ("chunked", plans["hive"], ["--chunk-specimens", 5]),
+    ):
+        ps, bt = tmp_path / f"{name}_series.csv", tmp_path / f"{name}_bt.parquet"
+        r = invoke("evaluate", data, *args, *extra, "--per-series", ps, "--backtest-out", bt)
+        assert r.exit_code == 0, r.output
+        reports[name] = json.loads(r.stdout)
+        series[name] = pd.read_csv(ps).sort_values(["model", "specimen"]).reset_index(drop=True)
+        assert len(pd.read_parquet(bt))
+    whole, chunked = reports["all"], reports["chunked"]
+    assert chunked["settings"]["source"] == str(plans["hive"])
+    whole["settings"].pop("source"), chunked["settings"].pop("source")
+
+    def close(a, b, path=""):
+        if isinstance(a, dict):
+            assert a.keys() == b.keys(), path
+            for k in a:
+                close(a[k], b[k], f"{path}.{k}")
+        elif isinstance(a, list):
+            assert len(a) == len(b), path
+            for i, (x, y) in enumerate(zip(a, b, strict=True)):
+                close(x, y, f"{path}[{i}]")
+        elif isinstance(a, float):
+            assert b == pytest.approx(a, rel=1e-5, abs=1e-7), path
+        else:
+            assert a == b, path
+
+    assert "prognostics" in whole["models"]["model"] and "crps" in whole["models"]["model"]
+    close(whole, chunked)
+    a, b = series["all"], series["chunked"]
+    assert a[["model", "specimen", "n"]].equals(b[["model", "specimen", "n"]])
+    np.testing.assert_allclose(a.select_dtypes("number"), b.select_dtypes("number"), rtol=1e-5, atol=1e-7)
+
+
+def test_an_error_in_the_third_group_leaves_no_output(model, plans, tmp_path):
+    df = pd.read_parquet(plans["parquet"])
+    third = sorted(df.specimen_id.unique())[9]  # groups of 4: the third holds specimens 9..12
+    bad_row = int(np.flatnonzero(df.specimen_id == third)[3])
+    df.loc[bad_row, "humidity"] = np.nan
+    t = df.loc[bad_row, "time"]
+    plan = tmp_path / "bad.parquet"
+    df.to_parquet(plan, index=False, row_group_size=50)
+    out, eol = tmp_path / "out" / "fc.csv", tmp_path / "out" / "eol.csv"
+    out.parent.mkdir()
+    eol.write_text("a good old file\n")
+    r = invoke("forecast", plan, "-m", model, *COMMON, "--chunk-specimens", 4, "-o", out, "--eol-out", eol)
+    assert r.exit_code == 2
+    assert r.output.strip() == (
+        f"Error: {plan}: condition 'humidity' is empty for specimen {third} at time {t:g} "
+        f"(row {bad_row + 1}); conditions must be known at every step, including future ones: "
+        "fill it in, or leave the column out of --covariates"
+    )
+    assert sorted(os.listdir(out.parent)) == ["eol.csv"] and eol.read_text() == "a good old file\n"
+
+
+def test_errors_in_a_folder_name_the_file_and_its_row(model, plans, tmp_path):
+    folder = tmp_path / "plan"
+    df = pd.read_parquet(plans["parquet"])
+    df.iloc[:300].to_parquet(tmp_path / "a.parquet", index=False)
+    folder.mkdir()
+    df.iloc[:300].to_parquet(folder / "a.parquet", index=False)
+    late = df.iloc[300:].reset_index(drop=True)
+    late.loc[7, "time"] = late.loc[6, "time"]  # a duplicate (specimen, time) in the second file
+    late.to_parquet(folder / "b.parquet", index=False)
+    r = invoke("forecast", folder, "-m", model, *COMMON, "--chunk-specimens", 3, "-o", tmp_path / "fc.csv")
+    assert r.exit_code == 2
+    sid, t = late.loc[6, "specimen_id"], late.loc[6, "time"]
+    t = int(t) if float(t).is_integer() else t
+    assert r.output.strip() == (
+        f"Error: {folder}: specimen {sid} has two rows at time {t} "
+        f"(row 7 of {folder / 'b.parquet'} and row 8 of {folder / 'b.parquet'}); "
+        "each (specimen, time) must appear once: remove or merge one"
+    )
+    assert not (tmp_path / "fc.csv").exists()
+
+
+def test_options_that_need_the_whole_table_are_refused(model, plans, tmp_path):
+    r = invoke(
+        "forecast", plans["parquet"], "-m", model, "--chunk-specimens", 4, "--plot", tmp_path / "f.png"
+    )
+    assert r.exit_code == 2 and r.output.startswith("Error: --plot draws from the whole table")
+    r = invoke("forecast", plans["parquet"], "-m", model, "--chunk-specimens", 0, "-o", tmp_path / "f.csv")
+    assert r.exit_code == 2 and "--chunk-specimens must be at least 1, got 0" in r.output
+    assert not list(tmp_path.iterdir())
+
+
+def test_chunked_shards_concatenate_to_the_chunked_whole(model, plans, tmp_path):
+    r = invoke(
+        "forecast", plans["hive"], "-m", model, *COMMON, "--chunk-specimens", 2, "-o", tmp_path / "all.csv"
+    )
+    assert r.exit_code == 0, r.output
+    whole = pd.read_csv(tmp_path / "all.csv")
+    parts = []
+    for i in range(3):
+        out = tmp_path / f"s{i}.csv"
+        r = invoke(
+            "forecast",
+            plans["hive"],
+            "-m",
+            model,
+            *COMMON,
+            "--chunk-specimens",
+            2,
+            "--shard",
+            f"{i}/3",
+            "-o",
+            out,
+        )
+        assert r.exit_code == 0, r.output
+        parts.append(pd.read_csv(out))
+    pieces = pd.concat(parts).sort_values(["specimen_id", "time"]).reset_index(drop=True)
+    assert pieces[["specimen_id", "time"]].equals(whole[["specimen_id", "time"]])
+    numeric = [c for c in whole.columns if c.startswith("durability_")]
+    np.testing.assert_allclose(pieces[numeric], whole[numeric], rtol=1e-5, atol=1e-6)
+
+
+def test_groups_follow_the_sorted_ids_whatever_the_layout(tmp_path):
+    """Integer ids sort as numbers (10 after 9), as the whole-table reader sorts them."""
+    rows = [(i, t, 20.0 + t, 0.9 - 0.01 * t) for i in (10, 9, 1, 2) for t in range(3)]
+    df = pd.DataFrame(rows, columns=["Unit", "Time", "Temp", "Durability"])
+    df.sample(frac=1, random_state=1).to_parquet(tmp_path / "t.parquet", index=False, row_group_size=4)
+    from durability_cli.schema import Schema
+
+    schema = Schema("unit", "time", "durability", ("temp",))
+    groups = list(SpecimenGroups(str(tmp_path / "t.parquet"), schema, size=3))
+    assert [list(g.frame.unit.astype(str).unique()) for g in groups] == [["1", "2", "9"], ["10"]]
+    assert list(groups[0].frame.columns) == ["unit", "time", "durability", "temp"]
+
+
+def test_table_writer_matches_write_table_and_quotes_like_it(tmp_path):
+    df = pd.DataFrame({"id": ["a", "b", "c, d", "e"], "x": [1.5, 2.0, np.nan, 4.25]})
+    for name, quote in (("plain.csv", False), ("quoted.csv.gz", True)):
+        frame = df if quote else df.iloc[[0, 1, 3]]
+        with TableWriter(str(tmp_path / name), quote=quote) as w:
+            w.write(frame.iloc[:2])
+            w.write(frame.iloc[2:])
+        tables.write_table(frame, str(tmp_path / f"ref-{name}"))
+        assert (tmp_path / name).read_bytes() == (tmp_path / f"ref-{name}").read_bytes()
+    assert b'"c, d"' in gzip.decompress((tmp_path / "quoted.csv.gz").read_bytes())
+    # an error half way: nothing at the destination, no temporary file left
+    with pytest.raises(RuntimeError), TableWriter(str(tmp_path / "broken.parquet")) as w:
+        w.write(df)
+        raise RuntimeError("boom")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["plain.csv", "quoted.csv.gz", "ref-plain.csv", "ref-quoted.csv.gz"]
+    )
+
+
+@pytest.mark.slow
+def test_peak_memory_is_flat_in_the_number_of_specimens(model, tmp_path):
+    """4x the specimens, read and forecast 200 at a time: the peak grows far less than 4x."""
+    from durability_cli.synthetic import make_coating
+
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ} | {"OMP_NUM_THREADS": "1"}
+    peaks = []
+    for n in (600, 2400):
+        noisy, _ = make_coating(n_specimens=n, seed=3, missing_fraction=0.0, irregular_fraction=0.0)
+        noisy = noisy[noisy.groupby("specimen_id").cumcount() < 60].copy()
+        noisy.loc[noisy.groupby("specimen_id").cumcount() >= 20, "durability"] = np.nan
+        plan = tmp_path / f"plan{n}.parquet"
+        noisy.to_parquet(plan, index=False, row_group_size=20_000)
+        cmd = [sys.executable, "-m", "durability_cli", "forecast", str(plan), "-m", str(model)]
+        cmd += ["--samples", "100", "--chunk-specimens", "200", "-o", str(tmp_path / f"fc{n}.parquet"), "-q"]
+        proc = subprocess.Popen(cmd, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        peaks.append(usage.ru_maxrss * 1024)
+        assert pq.ParquetFile(tmp_path / f"fc{n}.parquet").metadata.num_rows == n * 40
+    assert peaks[1] < 1.5 * peaks[0], peaks
