@@ -1,0 +1,115 @@
+"""Peak memory of ``durability forecast --chunk-specimens N`` as the specimens grow.
+
+For S and 10 x S specimens of a Parquet plan (random walks, warm-up then future rows), each point
+runs the real command in a fresh process and reads its peak resident memory (VmHWM, from the
+child's own /proc/self/status at exit). The target: 10x the specimens within 1.5x the peak. The whole-table command
+(no --chunk-specimens) is measured next to it for time and memory.
+
+    python benchmarks/streaming.py [--quick]
+
+Writes benchmarks/results/streaming.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import PYTHON, RESULTS, THREAD_ENV  # noqa: E402
+from benchmarks.workloads import random_walk_table, tiny_bundle  # noqa: E402
+from durability_cli.artifact import save_bundle  # noqa: E402
+
+FULL = {"specimens": 2_000, "rows": 120, "warmup": 40, "samples": 100, "chunk": 500}
+QUICK = {"specimens": 500, "rows": 60, "warmup": 20, "samples": 50, "chunk": 250}
+TARGET = 1.5  # 10x the specimens within this factor of the peak
+
+
+# Runs the CLI in the child and, at exit, copies its own /proc/self/status (VmHWM) to a file. The
+# child's rusage would not do: Linux keeps the parent's high-water mark across fork + exec, so a
+# parent that built a large table would inflate every child's peak.
+_CHILD = (
+    "import atexit, sys\n"
+    "out = sys.argv[1]\n"
+    "atexit.register(lambda: open(out, 'w').write(open('/proc/self/status').read()))\n"
+    "sys.argv = ['durability', *sys.argv[2:]]\n"
+    "from durability_cli.cli import main\n"
+    "main()\n"
+)
+
+
+def _run(args: list[str], work: Path) -> dict:
+    """Seconds and peak resident memory (VmHWM) of ``durability ARGS`` in a fresh process."""
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ} | THREAD_ENV
+    status = work / "status.txt"
+    start = time.perf_counter()
+    proc = subprocess.run([PYTHON, "-c", _CHILD, str(status), *args], env=env, capture_output=True)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(
+            f"durability {' '.join(args)} failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}"
+        )
+    line = next(x for x in status.read_text().splitlines() if x.startswith("VmHWM:"))
+    return {"seconds": round(seconds, 2), "peak_mib": round(int(line.split()[1]) / 1024, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller tables (a minute or two)")
+    args = parser.parse_args()
+    s = QUICK if args.quick else FULL
+    work = Path(tempfile.mkdtemp(prefix="durability-streaming-"))
+    model = work / "m.safetensors"
+    save_bundle(tiny_bundle(), str(model))
+    points = []
+    for n in (s["specimens"], 10 * s["specimens"]):
+        plan = work / f"plan{n}.parquet"
+        random_walk_table(n, s["rows"], warmup=s["warmup"], seed=2).to_parquet(
+            plan, index=False, row_group_size=50_000
+        )
+        base = [
+            "forecast",
+            str(plan),
+            "-m",
+            str(model),
+            "--samples",
+            str(s["samples"]),
+            "--threshold",
+            "0.6",
+            "-q",
+        ]
+        chunked = _run([*base, "--chunk-specimens", str(s["chunk"]), "-o", str(work / "c.parquet")], work)
+        whole = _run([*base, "-o", str(work / "w.parquet")], work)
+        rows = n * s["rows"]
+        points.append({"specimens": n, "rows": rows, "chunked": chunked, "whole": whole})
+        print(
+            f"{n:>7} specimens ({rows:,} rows): chunked {chunked['peak_mib']:.0f} MiB "
+            f"{chunked['seconds']:.1f} s | whole {whole['peak_mib']:.0f} MiB {whole['seconds']:.1f} s",
+            flush=True,
+        )
+    ratio = points[1]["chunked"]["peak_mib"] / points[0]["chunked"]["peak_mib"]
+    result = {
+        "suite": "streaming",
+        "mode": "quick" if args.quick else "full",
+        "command": "python benchmarks/streaming.py" + (" --quick" if args.quick else ""),
+        "settings": s,
+        "points": points,
+        "peak_ratio_10x": round(ratio, 2),
+        "target": TARGET,
+        "met": ratio <= TARGET,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    name = "streaming-quick.json" if args.quick else "streaming.json"
+    (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"10x specimens: peak x{ratio:.2f} (target <= {TARGET}); wrote {RESULTS / name}")
+
+
+if __name__ == "__main__":
+    main()
