@@ -46,3 +46,34 @@ def coating_slice(tmp_path_factory):
         return made[n_specimens, n_rows]
 
     return make
+
+
+# The CLI in a child that copies its own /proc/self/status at exit: VmHWM is the child's own peak.
+# (The rusage of a child started by subprocess would carry the pytest parent's high-water mark
+# over fork + exec, hiding what the command itself used.)
+_PEAK_CHILD = (
+    "import atexit, sys\n"
+    "out = sys.argv[1]\n"
+    "atexit.register(lambda: open(out, 'w').write(open('/proc/self/status').read()))\n"
+    "sys.argv = ['durability', *sys.argv[2:]]\n"
+    "from durability_cli.cli import main\n"
+    "main()\n"
+)
+
+
+@pytest.fixture
+def cli_peak(tmp_path):
+    """cli_peak(ARGS) runs ``durability ARGS`` in a fresh process with one thread and a clean
+    environment and returns its peak resident memory in bytes (Linux /proc only)."""
+    return lambda args: _cli_peak_bytes(args, tmp_path / "status.txt")
+
+
+def _cli_peak_bytes(args: list[str], status_file: Path) -> int:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ} | {"OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-c", _PEAK_CHILD, str(status_file), *args], env=env, check=True)
+    hwm = next(x for x in status_file.read_text().splitlines() if x.startswith("VmHWM:"))
+    return int(hwm.split()[1]) * 1024

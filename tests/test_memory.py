@@ -24,7 +24,7 @@ def _plan(n: int, path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_peak_memory_grows_far_slower_than_the_paths(tmp_path):
+def test_peak_memory_grows_far_slower_than_the_paths(tmp_path, cli_peak):
     df = pd.read_csv(SAMPLE / "coating.csv")
     df = df[
         df.specimen_id.isin(sorted(df.specimen_id.unique())[:8]) & (df.groupby("specimen_id").cumcount() < 40)
@@ -71,11 +71,7 @@ def test_peak_memory_grows_far_slower_than_the_paths(tmp_path):
             str(tmp_path / f"fc{n}.parquet"),
             "--quiet",
         ]
-        proc = subprocess.Popen(cmd, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak, not a running maximum
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        assert proc.returncode == 0
-        peaks.append(usage.ru_maxrss * 1024)
+        peaks.append(cli_peak(cmd[len(cli) :]))
         assert len(pd.read_parquet(tmp_path / f"fc{n}.parquet")) == n * 40
     # Holding every path at once (as before chunking) adds, for the 3,600 extra specimens, their
     # float32 paths [3600, 200, 60] = 173 MB plus float64 copies for the quantiles and the end of

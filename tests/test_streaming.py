@@ -5,8 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -279,25 +277,12 @@ def test_table_writer_matches_write_table_and_quotes_like_it(tmp_path):
     )
 
 
-# The CLI in a child that copies its own /proc/self/status at exit: VmHWM is the child's own peak
-# (its rusage would carry the pytest parent's high-water mark over fork + exec).
-_CHILD = (
-    "import atexit, sys\n"
-    "out = sys.argv[1]\n"
-    "atexit.register(lambda: open(out, 'w').write(open('/proc/self/status').read()))\n"
-    "sys.argv = ['durability', *sys.argv[2:]]\n"
-    "from durability_cli.cli import main\n"
-    "main()\n"
-)
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
-def test_peak_memory_is_flat_in_the_number_of_specimens(model, tmp_path):
+def test_peak_memory_is_flat_in_the_number_of_specimens(model, tmp_path, cli_peak):
     """8x the specimens, read and forecast 250 at a time: the peak stays within 1.3x."""
     from durability_cli.synthetic import make_coating
 
-    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ} | {"OMP_NUM_THREADS": "1"}
     peaks = []
     for n in (500, 4000):
         noisy, _ = make_coating(n_specimens=n, seed=3, missing_fraction=0.0, irregular_fraction=0.0)
@@ -306,11 +291,8 @@ def test_peak_memory_is_flat_in_the_number_of_specimens(model, tmp_path):
         plan = tmp_path / f"plan{n}.parquet"
         noisy.to_parquet(plan, index=False, row_group_size=20_000)
         del noisy
-        status = tmp_path / "status.txt"
         args = ["forecast", str(plan), "-m", str(model), "--samples", "100", "--chunk-specimens", "250"]
         args += ["-o", str(tmp_path / f"fc{n}.parquet"), "-q"]
-        subprocess.run([sys.executable, "-c", _CHILD, str(status), *args], env=env, check=True)
-        hwm = next(x for x in status.read_text().splitlines() if x.startswith("VmHWM:"))
-        peaks.append(int(hwm.split()[1]) * 1024)
+        peaks.append(cli_peak(args))
         assert pq.ParquetFile(tmp_path / f"fc{n}.parquet").metadata.num_rows == n * 40
     assert peaks[1] < 1.3 * peaks[0], peaks
