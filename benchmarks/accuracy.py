@@ -208,6 +208,40 @@ def run_baselines(test: pd.DataFrame, rows: pd.DataFrame, info) -> dict:
     return out
 
 
+def oracle_coating(test: pd.DataFrame, clean: pd.DataFrame, rows: pd.DataFrame, info) -> dict:
+    """A physics oracle for coating: the best a forecaster can do without the hidden lot factor.
+
+    It knows everything the generator knows except each specimen's lot factor (the hidden
+    lognormal rate multiplier, sd 0.15) and its initial strength s0: the exact accumulated dose
+    D(t) = s0 / s_clean(t) - 1 up to the lot's scale. From the noisy warm-up it takes the
+    maximum a posteriori (lambda, s0) of s(t) = s0 / (1 + lambda D(t)) under the generator's
+    priors (log lambda ~ N(0, 0.15^2), s0 ~ U(0.97, 1.03), Gaussian noise sigma), and forecasts
+    with them. No learned model sees more than this; its RMSE is the realistic floor of the task
+    (the noise floor would need the lot factor, which no input reveals).
+    """
+    sigma, lot_sd = info.noise, 0.15
+    grid = np.exp(np.linspace(-4 * lot_sd, 4 * lot_sd, 801))  # [G] candidate lambda
+    pos = test.groupby("specimen_id").cumcount().to_numpy()
+    pred = np.full(len(rows), np.nan)
+    row_index = rows.groupby("specimen_id").indices
+    for sid, idx in test.groupby("specimen_id").indices.items():
+        s_clean = clean[info.target].to_numpy()[idx]
+        dose = s_clean[0] / s_clean - 1.0  # [T] the true dose, lot included
+        warm = (pos[idx] < info.context) & np.isfinite(test[info.target].to_numpy()[idx])
+        y = test[info.target].to_numpy()[idx][warm]
+        g = 1.0 / (1.0 + grid[:, None] * dose[warm][None, :])  # [G, W]
+        s0 = np.clip((g @ y) / np.einsum("gw,gw->g", g, g), 0.97, 1.03)  # [G] best s0 per lambda
+        cost = ((y[None, :] - s0[:, None] * g) ** 2).sum(axis=1) / (2 * sigma**2)
+        cost += np.log(grid) ** 2 / (2 * lot_sd**2)
+        k = int(np.argmin(cost))
+        out = row_index[sid]
+        pred[out] = s0[k] / (1.0 + grid[k] * dose[rows["row"].to_numpy()[out]])
+    return score(rows.assign(y_pred=pred), info.eol_threshold)
+
+
+ORACLES = {"coating": oracle_coating}
+
+
 def ensure_darts() -> str | None:
     """Install Darts in its own venv on first use; None when ready, else why not."""
     if DARTS_PY.exists():
@@ -303,6 +337,7 @@ def run(
                 "model_config": {"lags": model_config(name).lags, "static": list(info.static)},
             },
             "baselines": run_baselines(test, rows, info),
+            "oracle": ORACLES[name](test, clean, rows, info) if name in ORACLES else None,
             "model": {"runs": []},
             "darts": {"runs": []},
         }

@@ -137,8 +137,28 @@ def accuracy_section(r: dict, status: dict) -> list[str]:
                     None,
                 )
             )
+        oracle = d.get("oracle")
+        if oracle:
+            rows.append(
+                _acc_row(
+                    "physics oracle (see below)",
+                    {k: {"mean": v} for k, v in oracle.items() if isinstance(v, int | float)}
+                    | (
+                        {"eol": {k: {"mean": v} for k, v in oracle["eol"].items()}} if "eol" in oracle else {}
+                    ),
+                    None,
+                )
+            )
         floor = (m or {}).get("noise_floor", {}).get("mean")
         lines += table(head, rows)
+        if oracle:
+            lines.append(
+                "Physics oracle: knows the generator's equations, every condition and the exact "
+                "accumulated dose up to each specimen's hidden lot factor, which it estimates (with s0) "
+                "from the noisy warm-up under the generator's priors (`oracle_coating` in "
+                "`benchmarks/accuracy.py`). It is the realistic floor of this task: RMSE "
+                f"{f(oracle['rmse'])}, i.e. {f(oracle['rmse_over_floor'], 3)} × the noise floor."
+            )
         lines.append(
             f"Noise floor (RMSE of the noisy test values against the clean ones, same rows): {f(floor)}."
         )
@@ -231,6 +251,7 @@ def _accuracy_status(d: dict) -> dict:
         "best_baseline_name": min(d["baselines"], key=lambda k: d["baselines"][k]["rmse"]),
         "beats_baselines": m is not None and m < best_base,
         "worst_seed_beats_baselines": worst_seed is not None and worst_seed < best_base,
+        "oracle": (d.get("oracle") or {}).get("rmse"),
     }
 
 
@@ -466,7 +487,8 @@ def targets_section(status: dict) -> list[str]:
             [
                 f"accuracy, {name}", TARGETS["accuracy"],
                 f"RMSE {f(a['rmse'])} = {f(vs_darts, 3)} × Darts ({f(a['darts'])}); best baseline "
-                f"{a['best_baseline_name']} {f(a['best_baseline'])} ({'beaten' if a['beats_baselines'] else 'not beaten'})",
+                f"{a['best_baseline_name']} {f(a['best_baseline'])} ({'beaten' if a['beats_baselines'] else 'not beaten'})"
+                + (f"; physics oracle {f(a['oracle'])}" if a.get("oracle") is not None else ""),
                 ok(met) if vs_darts is not None else ("no Darts; baselines " + ("beaten" if a["beats_baselines"] else "not beaten")),
             ]
         )  # fmt: skip
