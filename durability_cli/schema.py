@@ -74,8 +74,10 @@ class Schema:
 class Dataset:
     """A validated table: sorted by (specimen, time), index 0..n-1, only the role columns.
 
-    The id column is text, conditions and target are float64 (target NaN = not measured at that
-    step), a date time column stays datetime64 (UTC, no time zone).
+    The id column is a categorical over the sorted id texts (codes follow the row order, one small
+    integer per row; ``id_codes`` reads them), conditions and target are float64 (target NaN = not
+    measured at that step), a date time column stays datetime64 (UTC, no time zone). Each column
+    is its own block (no consolidated copy); treat the frame as read-only.
     """
 
     frame: pd.DataFrame
