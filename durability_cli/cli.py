@@ -468,7 +468,9 @@ def train(
         # resuming rewrites the checkpoint it started from: that one output may equal an input
         same = resume is not None and Path(resume).resolve() == Path(ckpt).resolve()
         check_outputs(
-            [output, None if same else ckpt, history], [data if data != "-" else None, resume, init_from]
+            [output, None if same else ckpt, history],
+            [data if data != "-" else None, resume, init_from],
+            tables=(history,),
         )
         dist = parallel.from_env()
         if nproc < 1:
@@ -850,7 +852,13 @@ def forecast(
             raise InputError("--eol-out needs --threshold")
         if hold_conditions and not horizon:
             raise InputError("--hold-conditions needs --horizon N")
-        check_outputs([output, eol_out, paths_out, plot], [data if data != "-" else None, model, future])
+        check_outputs(
+            [output, eol_out, paths_out, plot],
+            [data if data != "-" else None, model, future],
+            tables=(output, eol_out, paths_out),
+            pictures=(plot,),
+            fmt=output_format,
+        )
         if chunk_specimens is not None:
             _refuse_with_chunks(plot=plot, future=future)
             from durability_cli.streaming import forecast_in_chunks
@@ -1047,7 +1055,12 @@ def evaluate(
 
         cfg = _forecast_config(samples, "0.1,0.5,0.9", threshold, direction, seed, device=device)
         spec = _shard_spec(shard)
-        check_outputs([json_out, per_series, backtest_out, plot], [data if data != "-" else None, model])
+        check_outputs(
+            [json_out, per_series, backtest_out, plot],
+            [data if data != "-" else None, model],
+            tables=(per_series, backtest_out),
+            pictures=(plot,),
+        )
         bundle = load_bundle(model)
         options = {
             "context": context,
@@ -1223,7 +1236,7 @@ def plot_forecast_cmd(
         from durability_cli.plotting import plot_forecasts
         from durability_cli.schema import load_dataset
 
-        check_outputs([output], [data if data != "-" else None, model, truth])
+        check_outputs([output], [data if data != "-" else None, model, truth], pictures=(output,))
         cfg = _forecast_config(samples, "0.1,0.25,0.5,0.75,0.9", threshold, direction, seed)
         bundle = load_bundle(model)
         ds = load_dataset(data, schema=bundle.schema)
@@ -1263,7 +1276,7 @@ def plot_history_cmd(
         from durability_cli.io import check_outputs
         from durability_cli.plotting import plot_training_history
 
-        check_outputs([output], [model])
+        check_outputs([output], [model], pictures=(output,))
         plot_training_history(load_bundle(model).summary["history"], output)
 
     _run(debug, go)

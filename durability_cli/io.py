@@ -404,11 +404,7 @@ def write_table(df: pd.DataFrame, path: str, *, fmt: str | None = None) -> None:
         return
     fmt = fmt or _format_from_name(str(path))
     if fmt is None:
-        raise InputError(
-            f"{path}: cannot tell the output format from the name; "
-            "use .csv, .csv.gz, .parquet or .jsonl, "
-            "or pass the format"
-        )
+        raise InputError(_unknown_table_format(path))
     gz = str(path).lower().endswith(".gz")
     with atomic_path(path) as tmp:
         if fmt == "parquet":
@@ -419,6 +415,13 @@ def write_table(df: pd.DataFrame, path: str, *, fmt: str | None = None) -> None:
         blob = _csv_bytes(df) if fmt == "csv" else _jsonl_bytes(df)
         # mtime=0 and no embedded name: the same table always gives the same bytes.
         tmp.write_bytes(gzip.compress(blob, mtime=0) if gz else blob)
+
+
+def _unknown_table_format(path) -> str:
+    return (
+        f"{path}: cannot tell the output format from the name; "
+        "use .csv, .csv.gz, .parquet or .jsonl, or pass the format"
+    )
 
 
 def _write_stream(df: pd.DataFrame, fmt: str) -> None:
@@ -601,11 +604,29 @@ def _mode_for(target: Path) -> int:
         return 0o666 & ~umask
 
 
-def check_outputs(outputs: list[str | None], inputs: list[str | None]) -> None:
+PICTURE_FORMATS = {".png": "png", ".svg": "svg"}
+
+
+def check_outputs(
+    outputs: list[str | None],
+    inputs: list[str | None],
+    *,
+    tables: tuple[str | None, ...] = (),
+    pictures: tuple[str | None, ...] = (),
+    fmt: str | None = None,
+) -> None:
     """Refuse, before any work, outputs that would overwrite an input, or cannot be written.
 
-    ``None`` and ``-`` (stdout/stdin) are skipped.
+    ``tables`` (written by ``write_table``; ``fmt`` is a --format given for the first of them) and
+    ``pictures`` must have a name whose format is known, so that a long run never ends on "cannot
+    tell the output format". ``None`` and ``-`` (stdout/stdin) are skipped.
     """
+    for i, out in enumerate(tables):
+        if out not in (None, "-") and not (fmt and i == 0) and _format_from_name(str(out)) is None:
+            raise InputError(_unknown_table_format(out))
+    for out in pictures:
+        if out not in (None, "-") and Path(out).suffix.lower() not in PICTURE_FORMATS:
+            raise InputError(f"{out}: unsupported picture format; use .png or .svg")
     ins = [(i, Path(i).resolve()) for i in inputs if i not in (None, "-")]
     seen: dict[Path, str] = {}
     for out in outputs:

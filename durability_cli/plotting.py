@@ -31,10 +31,10 @@ import numpy as np
 import pandas as pd
 
 from durability_cli.errors import InputError
-from durability_cli.io import atomic_path
+from durability_cli.io import PICTURE_FORMATS, atomic_path
 
 DPI = 150  # sharp in a printed report, still small files
-FORMATS = {".png": "png", ".svg": "svg"}
+FORMATS = PICTURE_FORMATS
 
 # Okabe & Ito (2008), "Color Universal Design".
 BLACK, ORANGE, SKY, GREEN, YELLOW, BLUE, VERMILLION, PURPLE = (

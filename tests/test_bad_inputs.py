@@ -450,12 +450,37 @@ def test_missing_input_files(tmp_path, model):
     out.assert_untouched()
 
 
-def test_unknown_output_extension_leaves_no_file(tmp_path, model, plan):
-    """Refused only after the forecast is computed (see docs/RELIABILITY.md), but nothing is written."""
-    out = Outputs(tmp_path, "old.csv", "forecast.xyz")
-    r = invoke("forecast", plan, "-m", model, "-o", out.new, "--samples", "0", "-q")
-    assert_refused(r, "cannot tell the output format from the name")
+@pytest.mark.parametrize(
+    "option, name, message",
+    [
+        ("-o", "forecast.xyz", "cannot tell the output format from the name"),
+        ("--eol-out", "eol.xlsx", "cannot tell the output format from the name"),
+        ("--paths-out", "paths", "cannot tell the output format from the name"),
+        ("--plot", "forecast.jpg", "unsupported picture format; use .png or .svg"),
+    ],
+)
+def test_unknown_output_extension_is_refused_before_any_work(tmp_path, model, plan, option, name, message):
+    out = Outputs(tmp_path, "old.csv", name)
+    args = ["--threshold", "0.6"] if option == "--eol-out" else []
+    r = invoke("forecast", plan, "-m", model, option, out.new, *args, "--samples", "0", "-q")
+    assert_refused(r, f"{out.new}: {message}")
     out.assert_untouched()
+
+
+def test_unknown_history_extension_is_refused_before_training(tmp_path, small):
+    """A typo in --history must not cost a training run: nothing is trained or written."""
+    out = Outputs(tmp_path, "old.csv", "history.txt2")
+    model_file = tmp_path / "m.safetensors"
+    r = invoke("train", small, "-o", model_file, "--history", out.new, *FAST)
+    assert_refused(r, "cannot tell the output format from the name")
+    assert not model_file.exists()
+    out.assert_untouched()
+
+
+def test_forecast_format_option_allows_any_output_name(tmp_path, model, plan):
+    r = invoke("forecast", plan, "-m", model, "-o", tmp_path / "fc.out", "--output-format", "csv", "-q")
+    assert r.exit_code == 0, r.stderr
+    assert (tmp_path / "fc.out").read_text().startswith("specimen_id,")
 
 
 def test_a_failed_write_is_one_line_and_keeps_the_old_file(tmp_path, model, plan, monkeypatch):
