@@ -286,6 +286,23 @@ def extrapolation(bundle: ModelBundle, series: Series, last_obs: np.ndarray) -> 
                 f"specimen {series.ids[b]}: {label} reaches {worst:.4g} in the forecast, {side} "
                 f"the training range [{lo:.4g}, {hi:.4g}]"
             )
+    # A static category the model never saw falls back to its "unseen" embedding (code 0), which
+    # training never updated: every forecast row of such a specimen is an extrapolation.
+    for j, (name, vocab) in enumerate(bundle.scaler.static_vocab.items()):
+        labels = series.static_categorical[:, j].astype(str)
+        unseen = ~np.isin(labels, np.asarray(vocab, dtype=str))
+        if not unseen.any():
+            continue
+        flag[unseen, 1:] |= used[unseen, :-1]
+        for value in sorted({str(v) for v in labels[unseen]}):
+            who = [series.ids[b] for b in np.flatnonzero(labels == value)]
+            lines.append(
+                f"static '{name}' = {value!r} (specimen {', '.join(who[:3])}"
+                + (f" and {len(who) - 3} more" if len(who) > 3 else "")
+                + f") was not seen in training (known: {', '.join(map(str, vocab[:8]))}"
+                + (" ..." if len(vocab) > 8 else "")
+                + "); the model treats it as an unknown category"
+            )
     return flag, lines
 
 

@@ -290,6 +290,22 @@ def test_extrapolation_is_flagged_and_strict_refuses(model, small_coating, tmp_p
     assert not out.exists()
 
 
+def test_an_unseen_static_category_is_flagged_and_strict_refuses(model, small_coating, tmp_path):
+    df = plan_from(pd.read_csv(small_coating), 30)
+    df.loc[df.specimen_id == "C003", "material"] = "Z"
+    plan = tmp_path / "new_material.csv"
+    df.to_csv(plan, index=False)
+    r = invoke("forecast", plan, "-m", model, "--samples", "0")
+    assert r.exit_code == 0, r.output
+    assert "static 'material' = 'Z' (specimen C003) was not seen in training (known: A, B)" in r.stderr
+    fc = pd.read_csv(pd.io.common.StringIO(r.stdout))
+    assert fc[fc.specimen_id == "C003"].extrapolated.all()
+    assert not fc[fc.specimen_id == "C001"].extrapolated.any()
+    r = invoke("forecast", plan, "-m", model, "--strict", "-o", tmp_path / "fc.csv")
+    assert r.exit_code == 2 and "static 'material' = 'Z'" in r.stderr
+    assert not (tmp_path / "fc.csv").exists()
+
+
 def test_evaluate_json_keys_and_files(model, small_coating, tmp_path):
     per = tmp_path / "per.csv"
     png = tmp_path / "err.png"
