@@ -517,8 +517,10 @@ def train(
         from durability_cli.training import train as fit
 
         torch.set_num_threads(max(1, threads))
-        show = not quiet_here and err.is_terminal
-        progress = _TrainProgress(train_cfg.epochs) if show else None
+        # A bar on a terminal; a plain line at most every LOG_EVERY seconds in a log file or CI.
+        progress = None
+        if not quiet_here:
+            progress = _TrainProgress(train_cfg.epochs) if err.is_terminal else _TrainLog(train_cfg.epochs)
         if not quiet_here:
             for note in ds.notes:
                 err.print(f"[dim]{note}[/]", highlight=False)
@@ -697,6 +699,41 @@ class _TrainProgress:
 
     def stop(self):
         self.progress.stop()
+
+
+class _TrainLog:
+    """Progress for a stderr that is not a terminal (a log file, CI): one plain line for the first
+    epoch, then at most one every LOG_EVERY seconds, and the last one."""
+
+    LOG_EVERY = 10.0
+
+    def __init__(self, epochs: int):
+        self.epochs = epochs
+        self.last = None
+        self.started = 0.0
+
+    def start(self, done: int):
+        import time
+
+        self.started = time.monotonic()
+
+    def update(self, log):
+        import time
+
+        now = time.monotonic()
+        if self.last is not None and now - self.last < self.LOG_EVERY and log.epoch < self.epochs:
+            return
+        self.last = now
+        err.print(
+            f"epoch {log.epoch}/{self.epochs}  loss {log.train_loss:.4f}  val RMSE {log.val_rmse:.4g}"
+            f"{' (best)' if log.best else ''}  teacher forcing {log.teacher_forcing:.2f}  "
+            f"{now - self.started:.0f} s",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    def stop(self):
+        pass
 
 
 def _render_train_summary(bundle, output: str) -> None:

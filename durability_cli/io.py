@@ -621,12 +621,6 @@ def check_outputs(
     ``pictures`` must have a name whose format is known, so that a long run never ends on "cannot
     tell the output format". ``None`` and ``-`` (stdout/stdin) are skipped.
     """
-    for i, out in enumerate(tables):
-        if out not in (None, "-") and not (fmt and i == 0) and _format_from_name(str(out)) is None:
-            raise InputError(_unknown_table_format(out))
-    for out in pictures:
-        if out not in (None, "-") and Path(out).suffix.lower() not in PICTURE_FORMATS:
-            raise InputError(f"{out}: unsupported picture format; use .png or .svg")
     ins = [(i, Path(i).resolve()) for i in inputs if i not in (None, "-")]
     seen: dict[Path, str] = {}
     for out in outputs:
@@ -655,6 +649,12 @@ def check_outputs(
             raise InputError(
                 f"{out}: cannot write to the folder {folder}; check its permissions or write elsewhere"
             )
+    for i, out in enumerate(tables):
+        if out not in (None, "-") and not (fmt and i == 0) and _format_from_name(str(out)) is None:
+            raise InputError(_unknown_table_format(out))
+    for out in pictures:
+        if out not in (None, "-") and Path(out).suffix.lower() not in PICTURE_FORMATS:
+            raise InputError(f"{out}: unsupported picture format; use .png or .svg")
 
 
 def _same_file(a: Path, b: Path) -> bool:

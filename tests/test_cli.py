@@ -464,3 +464,16 @@ def test_train_help_lists_the_defaults():
     assert r.exit_code == 0
     text = " ".join(r.output.split())
     assert f"--hidden {ModelConfig().hidden}" in text and f"--epochs {TrainConfig().epochs}" in text
+
+
+def test_train_logs_plain_progress_lines_when_stderr_is_not_a_terminal(small_coating, tmp_path):
+    """CliRunner's stderr is not a terminal: no bar, but dated lines a CI log can show."""
+    r = invoke("train", small_coating, "-o", tmp_path / "m.safetensors", "--epochs", "3", "--hidden", "8")
+    assert r.exit_code == 0, r.stderr
+    lines = [x for x in r.stderr.splitlines() if x.startswith("epoch ")]
+    assert lines[0].startswith("epoch 1/3  loss ") and "val RMSE" in lines[0]
+    assert lines[-1].startswith("epoch 3/3  ")  # the last epoch is always logged
+    quiet = invoke(
+        "train", small_coating, "-o", tmp_path / "q.safetensors", "--epochs", "3", "--hidden", "8", "-q"
+    )
+    assert quiet.exit_code == 0 and "epoch " not in quiet.stderr
