@@ -1,8 +1,9 @@
-"""Benchmark suite of issue 5: accuracy (vs baselines and Darts), speed and memory, cost curves.
+"""Benchmark suites of issues 5 and 7: accuracy (vs baselines and Darts), speed and memory, cost
+curves, and the memory of chunked forecasts as specimens grow.
 
     python benchmarks/run.py                 # everything, full size (~25 min on 2 cores)
     python benchmarks/run.py --quick         # one seed, fewer epochs, smaller sizes (a few minutes)
-    python benchmarks/run.py --only speed    # accuracy, speed, curves (comma-separated)
+    python benchmarks/run.py --only speed    # accuracy, speed, curves, streaming (comma-separated)
     python benchmarks/run.py --report        # only re-render RESULTS.md from results/*.json
 
 Each suite writes benchmarks/results/<suite>.json (<suite>-quick.json with --quick); RESULTS.md is
@@ -21,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `benchmarks` 
 from benchmarks import common  # noqa: E402
 from benchmarks.common import one_thread, say, write_result  # noqa: E402
 
-SUITES = ("accuracy", "speed", "curves")
+SUITES = ("accuracy", "speed", "curves", "streaming")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +30,9 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="one seed, fewer epochs, smaller sizes")
-    parser.add_argument("--only", default=",".join(SUITES), help="suites to run: accuracy,speed,curves")
+    parser.add_argument(
+        "--only", default=",".join(SUITES), help="suites to run: accuracy,speed,curves,streaming"
+    )
     parser.add_argument(
         "--datasets", default="coating,ball,battery,crack", help="accuracy datasets (comma-separated)"
     )
@@ -69,10 +72,14 @@ def main(argv: list[str] | None = None) -> int:
                 from benchmarks import speed
 
                 payload = speed.run(args.quick)
-            else:
+            elif suite == "curves":
                 from benchmarks import curves
 
                 payload = curves.run(args.quick)
+            else:
+                from benchmarks import streaming
+
+                payload = streaming.run(args.quick)
             payload["suite_wall_seconds"] = time.perf_counter() - t0
             path = write_result(suite if not args.tag else f"{suite}-{args.tag}", args.quick, payload)
             say(f"== {suite}: {time.perf_counter() - t0:.0f} s -> {path}")

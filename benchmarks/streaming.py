@@ -7,13 +7,12 @@ child's own /proc/self/status at exit). The target: 10x the specimens within 1.5
 
     python benchmarks/streaming.py [--quick]
 
-Writes benchmarks/results/streaming.json.
+Writes benchmarks/results/streaming.json; also run by `python benchmarks/run.py` (suite `streaming`).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import PYTHON, RESULTS, THREAD_ENV  # noqa: E402
+from benchmarks.common import PYTHON, THREAD_ENV, header, say, write_result  # noqa: E402
 from benchmarks.workloads import random_walk_table, tiny_bundle  # noqa: E402
 from durability_cli.artifact import save_bundle  # noqa: E402
 
@@ -60,11 +59,9 @@ def _run(args: list[str], work: Path) -> dict:
     return {"seconds": round(seconds, 2), "peak_mib": round(int(line.split()[1]) / 1024, 1)}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller tables (a minute or two)")
-    args = parser.parse_args()
-    s = QUICK if args.quick else FULL
+def run(quick: bool) -> dict:
+    """Both points, chunked and whole-table; the result payload (without the file write)."""
+    s = QUICK if quick else FULL
     work = Path(tempfile.mkdtemp(prefix="durability-streaming-"))
     model = work / "m.safetensors"
     save_bundle(tiny_bundle(), str(model))
@@ -89,26 +86,29 @@ def main() -> None:
         whole = _run([*base, "-o", str(work / "w.parquet")], work)
         rows = n * s["rows"]
         points.append({"specimens": n, "rows": rows, "chunked": chunked, "whole": whole})
-        print(
-            f"{n:>7} specimens ({rows:,} rows): chunked {chunked['peak_mib']:.0f} MiB "
-            f"{chunked['seconds']:.1f} s | whole {whole['peak_mib']:.0f} MiB {whole['seconds']:.1f} s",
-            flush=True,
+        say(
+            f"[streaming] {n:>7} specimens ({rows:,} rows): chunked {chunked['peak_mib']:.0f} MiB "
+            f"{chunked['seconds']:.1f} s | whole {whole['peak_mib']:.0f} MiB {whole['seconds']:.1f} s"
         )
     ratio = points[1]["chunked"]["peak_mib"] / points[0]["chunked"]["peak_mib"]
-    result = {
-        "suite": "streaming",
-        "mode": "quick" if args.quick else "full",
-        "command": "python benchmarks/streaming.py" + (" --quick" if args.quick else ""),
+    return header("streaming", quick) | {
         "settings": s,
         "points": points,
         "peak_ratio_10x": round(ratio, 2),
+        "whole_peak_ratio_10x": round(points[1]["whole"]["peak_mib"] / points[0]["whole"]["peak_mib"], 2),
         "target": TARGET,
         "met": ratio <= TARGET,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    name = "streaming-quick.json" if args.quick else "streaming.json"
-    (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"10x specimens: peak x{ratio:.2f} (target <= {TARGET}); wrote {RESULTS / name}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller tables (a minute or two)")
+    args = parser.parse_args()
+    result = run(args.quick)
+    result["command"] = "python benchmarks/streaming.py" + (" --quick" if args.quick else "")
+    path = write_result("streaming", args.quick, result)
+    say(f"10x specimens: peak x{result['peak_ratio_10x']:.2f} (target <= {TARGET}); wrote {path}")
 
 
 if __name__ == "__main__":
