@@ -183,3 +183,25 @@ def test_schedules_decrease_over_training():
         values = [teacher_forcing_ratio(schedule, i, **kw) for i in range(30)]
         assert all(a >= b for a, b in zip(values, values[1:], strict=False))
         assert values[0] > values[-1]
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_a_long_warm_up_without_gradients_runs_in_windows_with_the_same_result(monkeypatch, cell):
+    """Forecasts and validation (no gradients) run a long fused warm-up in windows carrying the
+    state, so activations do not grow with the warm-up; the outputs are those of one call."""
+    monkeypatch.setattr("durability_cli.model.PREFIX_WINDOW", 3)
+    torch.manual_seed(0)
+    model = FeedbackRNN(ModelConfig(cell=cell, hidden=8, lags=2), n_conditions=2)
+    calls = []
+    model.rnn.register_forward_hook(lambda mod, inp, out: calls.append(inp[0].shape[1]))
+    x, dt, y = _inputs()
+    feed = torch.zeros(4, 12, dtype=torch.bool)
+    feed[:, :8] = True  # 8 fused warm-up steps, then 3 free ones
+    with_grad = model(x, dt, y, feed)
+    assert calls == [8]
+    calls.clear()
+    with torch.no_grad():
+        windowed = model(x, dt, y, feed)
+    assert calls == [3, 3, 2]  # then the free steps run through the cell functions (4 rows)
+    torch.testing.assert_close(windowed.mean, with_grad.mean.detach(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(windowed.scale, with_grad.scale.detach(), rtol=1e-5, atol=1e-6)
