@@ -53,7 +53,7 @@ def read_table(path: str, *, fmt: str | None = None, select: Select | None = Non
     CSV files then read only those columns (the others are never decoded); other inputs read
     everything and drop the rest.
     """
-    fmt = _check_fmt(fmt)
+    fmt = check_format(fmt)
     if path == "-":
         return _project(_read_stdin(fmt), select)
     name = str(path)
@@ -73,13 +73,13 @@ def read_table(path: str, *, fmt: str | None = None, select: Select | None = Non
         raise InputError(f"{name}: cannot read the file ({exc.strerror or exc}); check the path") from None
     if not head:
         raise InputError(f"{name}: the file is empty (it has no rows)")
-    fmt = fmt or _format_from_name(name) or _sniff(head)
+    fmt = fmt or format_from_name(name) or _sniff(head)
     gz = head.startswith(_GZIP_MAGIC)
     try:
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
-            return _to_pandas(pq.read_table(p, columns=_keep(pq.read_schema(p).names, select)), name)
+            return arrow_to_frame(pq.read_table(p, columns=_keep(pq.read_schema(p).names, select)), name)
         if fmt == "csv" and not gz:
             # pyarrow reads the file itself (faster than from memory); errors re-read it as bytes.
             return _read_csv(
@@ -108,7 +108,7 @@ def _project(df: pd.DataFrame, select: Select | None) -> pd.DataFrame:
     return df if keep is None else df[keep]
 
 
-def _check_fmt(fmt: str | None) -> str | None:
+def check_format(fmt: str | None) -> str | None:
     if fmt is None:
         return None
     f = fmt.lower().strip().lstrip(".")
@@ -118,7 +118,7 @@ def _check_fmt(fmt: str | None) -> str | None:
     return f
 
 
-def _format_from_name(name: str) -> str | None:
+def format_from_name(name: str) -> str | None:
     low = name.lower()
     if low.endswith(".gz"):
         low = low[:-3]
@@ -180,7 +180,7 @@ def _read_stdin(fmt: str | None) -> pd.DataFrame:
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
-            return _to_pandas(pq.read_table(pa.BufferReader(data)), name)
+            return arrow_to_frame(pq.read_table(pa.BufferReader(data)), name)
         return _read_text_format(data, fmt, name)
     except InputError:
         raise
@@ -278,7 +278,7 @@ def _read_csv(open_input, head: bytes, read_all, name: str, select: Select | Non
                 f"{name}: column '{field.name}', row {row} is not UTF-8 text; "
                 "save the file as UTF-8 (in Excel: 'CSV UTF-8')"
             )
-    return _to_pandas(table, name)
+    return arrow_to_frame(table, name)
 
 
 def _ragged_row(data: bytes, delimiter: str) -> str:
@@ -319,7 +319,7 @@ def _read_jsonl(data: bytes, name: str) -> pd.DataFrame:
     if not data.strip():
         raise InputError(f"{name}: the input is empty (it has no rows)")
     try:
-        return _to_pandas(pajson.read_json(pa.BufferReader(data)), name)
+        return arrow_to_frame(pajson.read_json(pa.BufferReader(data)), name)
     except pa.ArrowInvalid as exc:
         if "changed from" not in str(exc):
             raise
@@ -370,10 +370,10 @@ def _read_parquet_dir(folder: Path, name: str, select: Select | None = None) -> 
             f"{name}: the Parquet files in this folder cannot be read as one table ({text}); "
             "check that none is damaged and that all have the same columns and types"
         ) from None
-    return _to_pandas(table, name)
+    return arrow_to_frame(table, name)
 
 
-def _to_pandas(table: pa.Table, name: str) -> pd.DataFrame:
+def arrow_to_frame(table: pa.Table, name: str) -> pd.DataFrame:
     names = table.column_names
     seen: set[str] = set()
     for col in names:
@@ -398,11 +398,11 @@ def write_table(df: pd.DataFrame, path: str, *, fmt: str | None = None) -> None:
 
     ``-`` writes to stdout (CSV unless ``fmt`` says otherwise). Files are written atomically.
     """
-    fmt = _check_fmt(fmt)
+    fmt = check_format(fmt)
     if path == "-":
         _write_stream(df, fmt or "csv")
         return
-    fmt = fmt or _format_from_name(str(path))
+    fmt = fmt or format_from_name(str(path))
     if fmt is None:
         raise InputError(_unknown_table_format(path))
     gz = str(path).lower().endswith(".gz")
@@ -410,9 +410,9 @@ def write_table(df: pd.DataFrame, path: str, *, fmt: str | None = None) -> None:
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
-            pq.write_table(_to_arrow(df), tmp)
+            pq.write_table(frame_to_arrow(df), tmp)
             return
-        blob = _csv_bytes(df) if fmt == "csv" else _jsonl_bytes(df)
+        blob = _csv_bytes(df) if fmt == "csv" else jsonl_bytes(df)
         # mtime=0 and no embedded name: the same table always gives the same bytes.
         tmp.write_bytes(gzip.compress(blob, mtime=0) if gz else blob)
 
@@ -431,10 +431,10 @@ def _write_stream(df: pd.DataFrame, fmt: str) -> None:
         import pyarrow.parquet as pq
 
         sink = io.BytesIO()
-        pq.write_table(_to_arrow(df), sink)
+        pq.write_table(frame_to_arrow(df), sink)
         blob = sink.getvalue()
     else:
-        blob = _csv_bytes(df) if fmt == "csv" else _jsonl_bytes(df)
+        blob = _csv_bytes(df) if fmt == "csv" else jsonl_bytes(df)
     buffer = getattr(sys.stdout, "buffer", None)
     if buffer is None and fmt == "parquet":
         raise InputError(
@@ -451,11 +451,11 @@ def _write_stream(df: pd.DataFrame, fmt: str) -> None:
     except BrokenPipeError:
         raise  # the reader went away (`| head`): the command line ends quietly
     except OSError as exc:  # `> /dev/full`, a full disk behind a redirect
-        _drop_stdout()
+        drop_stdout()
         raise DurabilityError(f"stdout: could not write the output ({exc.strerror or exc})") from None
 
 
-def _drop_stdout() -> None:
+def drop_stdout() -> None:
     """Point stdout at /dev/null, so that Python's final flush of what is left does not fail again."""
     try:
         sys.stdout.flush()
@@ -469,7 +469,7 @@ def _drop_stdout() -> None:
         pass
 
 
-def _to_arrow(df: pd.DataFrame) -> pa.Table:
+def frame_to_arrow(df: pd.DataFrame) -> pa.Table:
     """The frame as Arrow; categorical columns (validated tables keep specimen ids so) are written
     as their plain values, so that readers get text ids, not dictionary codes."""
     table = pa.Table.from_pandas(df, preserve_index=False)
@@ -480,27 +480,43 @@ def _to_arrow(df: pd.DataFrame) -> pa.Table:
 
 
 def _csv_bytes(df: pd.DataFrame) -> bytes:
-    import pyarrow.csv as pacsv
+    table = csv_table(df)
+    return csv_table_bytes(table, csv_style(table))
 
-    table = _plain_times(_to_arrow(df))
-    # pyarrow either quotes every text cell or none; leave quotes out when no name or cell needs
-    # them, so the file reads like one written by hand or by pandas.
-    special = any(_needs_quotes(name) for name in table.column_names) or any(
-        _needs_quotes(table.column(i))
+
+def csv_table(df: pd.DataFrame) -> pa.Table:
+    """The frame as the Arrow table the CSV writer writes (plain ids, dates without zero times)."""
+    return plain_times(frame_to_arrow(df))
+
+
+def csv_style(table: pa.Table) -> str:
+    """pyarrow's quoting style for ``table``: it either quotes every text cell or none, so quotes
+    are left out when no name or cell needs them (the file then reads like one written by hand or
+    by pandas)."""
+    special = any(needs_quotes(name) for name in table.column_names) or any(
+        needs_quotes(table.column(i))
         for i, f in enumerate(table.schema)
         if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
     )
-    style = "needed" if special else "none"
+    return "needed" if special else "none"
+
+
+def csv_table_bytes(table: pa.Table, style: str, *, header: bool = True) -> bytes:
+    """``table`` as CSV text with quoting ``style`` ("needed" or "none"), with or without the header."""
+    import pyarrow.csv as pacsv
+
     try:
-        options = pacsv.WriteOptions(batch_size=65536, quoting_style=style, quoting_header=style)
+        options = pacsv.WriteOptions(
+            batch_size=65536, include_header=header, quoting_style=style, quoting_header=style
+        )
     except TypeError:  # pyarrow < 17 always quotes the header
-        options = pacsv.WriteOptions(batch_size=65536, quoting_style=style)
+        options = pacsv.WriteOptions(batch_size=65536, include_header=header, quoting_style=style)
     sink = io.BytesIO()
     pacsv.write_csv(table, sink, write_options=options)
     return sink.getvalue()
 
 
-def _plain_times(table: pa.Table) -> pa.Table:
+def plain_times(table: pa.Table) -> pa.Table:
     """Write dates as 2024-01-31 and whole seconds as 2024-01-31 12:00:00, not with 6 zero
     decimals, when no value in the column needs more."""
     import pyarrow.compute as pc
@@ -517,7 +533,7 @@ def _plain_times(table: pa.Table) -> pa.Table:
     return table
 
 
-def _needs_quotes(values) -> bool:
+def needs_quotes(values) -> bool:
     import pyarrow.compute as pc
 
     if isinstance(values, str):
@@ -526,7 +542,7 @@ def _needs_quotes(values) -> bool:
     return bool(found)
 
 
-def _jsonl_bytes(df: pd.DataFrame) -> bytes:
+def jsonl_bytes(df: pd.DataFrame) -> bytes:
     """One JSON object per row. Numbers are written with Python's float repr, the shortest text
     that reads back to the same float (pandas' to_json rounds to a number of decimal places, so
     1.234567e-9 would come back as 1.2e-9); NaN, infinities and empty cells become null."""
@@ -650,7 +666,7 @@ def check_outputs(
                 f"{out}: cannot write to the folder {folder}; check its permissions or write elsewhere"
             )
     for i, out in enumerate(tables):
-        if out not in (None, "-") and not (fmt and i == 0) and _format_from_name(str(out)) is None:
+        if out not in (None, "-") and not (fmt and i == 0) and format_from_name(str(out)) is None:
             raise InputError(_unknown_table_format(out))
     for out in pictures:
         if out not in (None, "-") and Path(out).suffix.lower() not in PICTURE_FORMATS:

@@ -132,7 +132,7 @@ def load_dataset(
             require_target=require_target,
         )
     else:
-        df, schema, notes = _apply_schema(df, schema, source=source, require_target=require_target)
+        df, schema, notes = apply_schema(df, schema, source=source, require_target=require_target)
     ds = validate(df, schema, source=source, require_target=require_target)
     ds.notes[:0] = notes
     return ds
@@ -327,7 +327,7 @@ def _resolve(df, *, source, id_col, time_col, target, covariates, static, requir
     return schema, notes
 
 
-def _apply_schema(df, schema: Schema, *, source: str, require_target: bool):
+def apply_schema(df, schema: Schema, *, source: str, require_target: bool):
     """Match a model's column names to this table (case-insensitive) and rename to the model's."""
     cols = [str(c) for c in df.columns]
     needed = [("time", schema.time_col), ("target", schema.target)]
@@ -479,7 +479,7 @@ def validate(df: pd.DataFrame, schema: Schema, *, source: str, require_target: b
 
     # Specimen id: integer codes in sorted id order, and the ids as text.
     if s.id_col in df.columns:
-        codes, id_text = _ids(df[s.id_col], source, s.id_col)
+        codes, id_text = factorize_ids(df[s.id_col], source, s.id_col)
     elif s.id_synthetic:
         codes, id_text = np.zeros(n, dtype=np.int64), np.array(["0"], dtype=object)
     else:
@@ -615,7 +615,7 @@ def _first(mask: np.ndarray, make_error) -> None:
         raise make_error(int(np.argmax(mask)) + 1)
 
 
-def _ids(col: pd.Series, source: str, name: str) -> tuple[np.ndarray, np.ndarray]:
+def factorize_ids(col: pd.Series, source: str, name: str) -> tuple[np.ndarray, np.ndarray]:
     """[rows] integer codes in sorted id order, and [N] the ids as text."""
     _first(
         col.isna().to_numpy(),

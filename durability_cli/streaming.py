@@ -35,7 +35,15 @@ import pyarrow.compute as pc
 
 from durability_cli import io as tables
 from durability_cli.errors import DurabilityError, InputError
-from durability_cli.schema import Dataset, Schema, _apply_schema, _ids, id_codes, specimen_starts, validate
+from durability_cli.schema import (
+    Dataset,
+    Schema,
+    apply_schema,
+    factorize_ids,
+    id_codes,
+    specimen_starts,
+    validate,
+)
 
 BATCH_ROWS = 65_536  # rows per Parquet read: bounds the memory of one read whatever the row groups
 _PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -115,7 +123,7 @@ class SpecimenGroups:
             raise InputError(f"{self.source}: column '{twice}' appears twice; rename one of them")
         # The model's columns in this table: the same matching (and errors) as load_dataset.
         probe = pd.DataFrame(columns=names)
-        renamed, self.schema, self.notes = _apply_schema(
+        renamed, self.schema, self.notes = apply_schema(
             probe, schema, source=self.source, require_target=require_target
         )
         s = self.schema
@@ -173,7 +181,7 @@ class SpecimenGroups:
             raise InputError(f"{self.source}: the table has no rows")
         every = _plain(pc.unique(pa.chunked_array(uniques)))
         # The order validate() sorts specimens in, from its own helper.
-        codes, id_text = _ids(pd.Series(every.to_pandas()), self.source, s.id_col)
+        codes, id_text = factorize_ids(pd.Series(every.to_pandas()), self.source, s.id_col)
         order = np.argsort(codes, kind="stable")
         self._values = every.take(pa.array(order))  # [N] raw id values in sorted order
         self.ids = np.asarray(id_text, dtype=object)  # [N] their text
@@ -294,7 +302,7 @@ class SpecimenGroups:
         row_of = np.concatenate([rows for _, rows, _ in pieces])
         table = pa.Table.from_batches([b for _, _, b in pieces])
         del pieces
-        df = tables._to_pandas(table, self.source).rename(columns=self._rename)
+        df = tables.arrow_to_frame(table, self.source).rename(columns=self._rename)
         del table
         try:
             ds = validate(df, self.schema, source=self.source, require_target=False)
@@ -428,10 +436,10 @@ class TableWriter:
     """
 
     def __init__(self, path: str, *, fmt: str | None = None, quote: bool = False, attrs: dict | None = None):
-        fmt = tables._check_fmt(fmt)
+        fmt = tables.check_format(fmt)
         self.path = str(path)
         self.stdout = self.path == "-"
-        fmt = fmt or ("csv" if self.stdout else tables._format_from_name(self.path))
+        fmt = fmt or ("csv" if self.stdout else tables.format_from_name(self.path))
         if fmt is None:
             raise InputError(
                 f"{path}: cannot tell the output format from the name; "
@@ -478,41 +486,24 @@ class TableWriter:
         elif self.fmt == "csv":
             self._emit(self._csv(df))
         elif len(df):
-            self._emit(tables._jsonl_bytes(df))
+            self._emit(tables.jsonl_bytes(df))
         self.rows += len(df)
 
     def _csv(self, df: pd.DataFrame) -> bytes:
-        import io
-
-        import pyarrow.csv as pacsv
-
-        table = tables._plain_times(tables._to_arrow(df))
-        needs = any(
-            tables._needs_quotes(table.column(i))
-            for i, f in enumerate(table.schema)
-            if (pa.types.is_string(f.type) or pa.types.is_large_string(f.type)) and len(table)
-        )
+        table = tables.csv_table(df)
+        needed = tables.csv_style(table) == "needed"
         first = self._style is None
         if first:
-            names = any(tables._needs_quotes(name) for name in table.column_names)
-            self._style = "needed" if (self.quote or names or needs) else "none"
-        elif needs:
+            self._style = "needed" if (self.quote or needed) else "none"
+        elif needed:
             self._style = "needed"  # still valid CSV; the earlier pieces had no text that needed it
-        try:
-            options = pacsv.WriteOptions(
-                batch_size=65536, include_header=first, quoting_style=self._style, quoting_header=self._style
-            )
-        except TypeError:  # pyarrow < 17
-            options = pacsv.WriteOptions(batch_size=65536, include_header=first, quoting_style=self._style)
-        out = io.BytesIO()
-        pacsv.write_csv(table, out, write_options=options)
-        return out.getvalue()
+        return tables.csv_table_bytes(table, self._style, header=first)
 
     def _write_parquet(self, df: pd.DataFrame) -> None:
         import pyarrow.parquet as pq
 
         df.attrs = self.attrs
-        table = tables._to_arrow(df)
+        table = tables.frame_to_arrow(df)
         if self._parquet is None:
             # dictionary (categorical) columns get 32-bit indices: a later piece may hold more
             # categories than the first (the whole file reads back as int32 dictionaries anyway)
@@ -543,7 +534,7 @@ class TableWriter:
             raise
         except OSError as exc:
             if self.stdout:
-                tables._drop_stdout()
+                tables.drop_stdout()
                 raise DurabilityError(f"stdout: could not write the output ({exc.strerror or exc})") from None
             raise  # atomic_path turns it into one line and removes the temporary file
 
@@ -588,7 +579,7 @@ class _Gzip:
 
 def quote_hint(ids) -> bool:
     """Whether any of these texts (specimen ids) would need quotes in a CSV file."""
-    return any(tables._needs_quotes(str(i)) for i in ids)
+    return any(tables.needs_quotes(str(i)) for i in ids)
 
 
 # -- forecast and evaluate a group at a time --------------------------------------------------------
