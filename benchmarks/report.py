@@ -317,6 +317,7 @@ def speed_section(r: dict, status: dict) -> list[str]:
             "",
             f"Free-running / teacher-forced: {f(b['free_over_forced'], 3)} ×; free-running / stepped floor: "
             f"{f(b['free_over_stepped_floor'], 3)} ×; stepped floor / fused: {f(b['stepped_floor_over_fused'], 3)} ×.",
+            "",
         ]
 
     fc = r["forecast"]
