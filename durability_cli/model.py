@@ -21,7 +21,7 @@ from torch import nn
 from durability_cli.config import ModelConfig
 
 ONEDNN_MIN_BATCH = 64  # below this many rows the step loop runs without oneDNN
-PREFIX_WINDOW = 256  # without gradients, a long fused warm-up runs this many rows per RNN call
+PREFIX_WINDOW = 256  # without gradients: warm-up rows per fused RNN call, free steps per scale-head call
 
 
 @dataclass
@@ -232,8 +232,11 @@ class FeedbackRNN(nn.Module):
             measured = feed.to(x.dtype).unsqueeze(-1)  # [B, T, 1]
             tail = [] if static is None else [static]
             # The scale does not feed back unless paths are sampled: then it is computed once for
-            # all steps after the loop (fewer autograd nodes per step).
+            # all steps after the loop (fewer autograd nodes per step), or without gradients every
+            # PREFIX_WINDOW steps (so that a long horizon does not hold every step's state).
             scale_inside = sample and self.scale_head is not None
+            keep_h = self.scale_head is not None and not scale_inside
+            flush_every = n_steps if torch.is_grad_enabled() else PREFIX_WINDOW
             hs, frees = [], []
         # One step at a time: for a small batch the plain cell functions on the RNN's own weights
         # (8 rows, 2 x 64 LSTM: 0.037 ms a step, vs 0.059 for nn.LSTM without oneDNN and 0.105
@@ -267,13 +270,17 @@ class FeedbackRNN(nn.Module):
                     scales.append(scale)
                 else:
                     path = mean
-                    hs.append(h)
-                    frees.append(free)
+                    if keep_h:
+                        hs.append(h)
+                        frees.append(free)
+                        if len(hs) == flush_every:
+                            scales.append(self._scale(torch.cat(hs, dim=1), torch.stack(frees, dim=1)))
+                            hs, frees = [], []
                 means.append(mean)
                 paths.append(path)
                 feds.append(v_t.unsqueeze(1))
                 last_path = path[:, 0]
-            if prefix < n_steps and not scale_inside and self.scale_head is not None:
+            if prefix < n_steps and hs:
                 scales.append(self._scale(torch.cat(hs, dim=1), torch.stack(frees, dim=1)))
 
         if not means:  # a single row: nothing to predict

@@ -205,3 +205,24 @@ def test_a_long_warm_up_without_gradients_runs_in_windows_with_the_same_result(m
     assert calls == [3, 3, 2]  # then the free steps run through the cell functions (4 rows)
     torch.testing.assert_close(windowed.mean, with_grad.mean.detach(), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(windowed.scale, with_grad.scale.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_long_free_run_without_gradients_computes_the_scale_in_windows(monkeypatch):
+    """Without gradients the scale head runs every PREFIX_WINDOW free steps instead of holding
+    every step's state to the end: same scales, and models without a scale head keep no states."""
+    torch.manual_seed(0)
+    model = FeedbackRNN(ModelConfig(hidden=8), n_conditions=2)
+    x, dt, y = _inputs(T=12)
+    feed = torch.zeros(4, 12, dtype=torch.bool)
+    feed[:, :2] = True  # 2 fused warm-up steps, 9 free ones: windows of 4, 4 and 1
+    reference = model(x, dt, y, feed)
+    monkeypatch.setattr("durability_cli.model.PREFIX_WINDOW", 4)
+    calls = []
+    model.scale_head.register_forward_hook(lambda mod, inp, out: calls.append(inp[0].shape[1]))
+    with torch.no_grad():
+        windowed = model(x, dt, y, feed)
+    assert calls == [2, 4, 4, 1]  # the warm-up's, then one per window of free steps
+    torch.testing.assert_close(windowed.scale, reference.scale.detach(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(windowed.mean, reference.mean.detach(), rtol=1e-5, atol=1e-6)
+    point = FeedbackRNN(ModelConfig(hidden=8, loss="mse"), n_conditions=2)
+    assert point(x, dt, y, feed).scale is None
