@@ -147,49 +147,79 @@ def _safe_std(std: float, mean: float) -> float:
     return std
 
 
-def _mean_std(values: np.ndarray) -> tuple[float, float]:
-    """Mean and (population) standard deviation of the finite entries of a 1-D array."""
-    finite = np.isfinite(values)
-    v = values if finite.all() else values[finite]
-    if not v.size:
-        return 0.0, 0.0
-    mean = float(v.mean())
-    return mean, float(np.sqrt(np.mean(np.square(v - mean))))
+class _Moments:
+    """Count, mean and sum of squared deviations of a stream of values, merged block by block
+    (Chan et al.'s pairwise update: stable for large means with small spreads, e.g. kelvin)."""
+
+    def __init__(self):
+        self.n, self.mean, self.m2 = 0, 0.0, 0.0
+
+    def add(self, values: np.ndarray) -> None:
+        if not values.size:
+            return
+        n_b = values.size
+        mean_b = float(values.mean())
+        m2_b = float(np.square(values - mean_b).sum())
+        n = self.n + n_b
+        delta = mean_b - self.mean
+        self.mean += delta * n_b / n
+        self.m2 += m2_b + delta * delta * self.n * n_b / n
+        self.n = n
+
+    @property
+    def std(self) -> float:
+        return float(np.sqrt(self.m2 / self.n)) if self.n else 0.0
+
+
+BLOCK_CELLS = 1 << 16  # [specimens, rows] cells per block of the scaler's pass (fits in the caches)
 
 
 def fit_scaler(series: Series, numeric_static: list[str], categorical_static: list[str]) -> Scaler:
-    """Fit the scaling on ``series`` (the training specimens)."""
-    valid = series.row >= 0  # [N, T]
-    everywhere = bool(valid.all())  # equal lengths: no padding to mask out
-    cond_mean, cond_std = [], []
-    for j in range(series.cond.shape[2]):
-        col = series.cond[..., j]
-        m, sd = _mean_std(col.reshape(-1) if everywhere else col[valid])
-        cond_mean.append(m)
-        cond_std.append(_safe_std(sd, m))
-    dt = series.dt
-    dt = np.log(dt[dt > 0])  # the last row and the padding have no step (0)
-    dt_mean, dt_std = _mean_std(dt)
-    y_mean, y_std = _mean_std(series.y.reshape(-1))
-    y_std = _safe_std(y_std, y_mean)
-    diffs = np.diff(series.y, axis=1).reshape(-1)
-    diffs = diffs[np.isfinite(diffs)] / y_std
-    step_scale = float(np.sqrt(np.mean(np.square(diffs)))) if diffs.size else 0.1
+    """Fit the scaling on ``series`` (the training specimens).
+
+    One pass over blocks of specimens of about BLOCK_CELLS cells each: no full-size temporaries
+    (ten million rows would otherwise allocate and page in several 80 MB arrays)."""
+    N, T = series.y.shape
+    C = series.cond.shape[2]
+    cond, dt, y = [_Moments() for _ in range(C)], _Moments(), _Moments()
+    step_sq, step_n = 0.0, 0
+    per_block = max(1, BLOCK_CELLS // max(T, 1))
+    for lo in range(0, N, per_block):
+        hi = min(N, lo + per_block)
+        valid = series.row[lo:hi] >= 0  # [b, T]
+        everywhere = bool(valid.all())  # equal lengths: no padding to mask out
+        for j in range(C):
+            col = series.cond[lo:hi, :, j]
+            cond[j].add(col.reshape(-1) if everywhere else col[valid])
+        d = np.diff(series.time[lo:hi], axis=1)  # [b, T-1]; NaN into the padding
+        with np.errstate(invalid="ignore"):
+            dt.add(np.log(d[d > 0]))  # the last row and the padding have no step
+        block_y = series.y[lo:hi]
+        finite = np.isfinite(block_y)
+        y.add(block_y[finite] if not finite.all() else block_y.reshape(-1))
+        diffs = np.diff(block_y, axis=1)
+        diffs = diffs[np.isfinite(diffs)]
+        step_sq += float(np.square(diffs).sum())
+        step_n += diffs.size
+    y_std = _safe_std(y.std, y.mean)
+    step_scale = float(np.sqrt(step_sq / step_n)) / y_std if step_n else 0.1
     step_scale = max(step_scale, 1e-3)
     static_numeric = {}
     for j, name in enumerate(numeric_static):
-        m, sd = _mean_std(series.static_numeric[:, j])
-        static_numeric[name] = [m, _safe_std(sd, m)]
+        m = _Moments()
+        col = series.static_numeric[:, j]
+        m.add(col[np.isfinite(col)])
+        static_numeric[name] = [m.mean, _safe_std(m.std, m.mean)]
     static_vocab = {
         name: sorted({str(v) for v in series.static_categorical[:, j]})
         for j, name in enumerate(categorical_static)
     }
     return Scaler(
-        cond_mean=cond_mean,
-        cond_std=cond_std,
-        dt_mean=dt_mean,
-        dt_std=_safe_std(dt_std, dt_mean),
-        y_mean=y_mean,
+        cond_mean=[m.mean for m in cond],
+        cond_std=[_safe_std(m.std, m.mean) for m in cond],
+        dt_mean=dt.mean,
+        dt_std=_safe_std(dt.std, dt.mean),
+        y_mean=y.mean,
         y_std=y_std,
         step_scale=step_scale,
         static_numeric=static_numeric,
@@ -231,30 +261,35 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def to_tensors(series: Series, scaler: Scaler) -> Tensors:
-    """Scale ``series`` into float32 model tensors. The arithmetic runs in float64 one column at a
-    time and lands in float32 buffers: no full-size float64 temporaries beyond one column."""
+    """Scale ``series`` into float32 model tensors, a block of specimens at a time: the float64
+    arithmetic runs on cache-sized pieces and lands in the float32 outputs, so the only large
+    allocations are the outputs themselves."""
     N, T = series.y.shape
     C = series.cond.shape[2]
     x = np.empty((N, T, C), dtype=np.float32)
-    for j in range(C):
-        col = x[..., j]
-        np.divide(series.cond[..., j] - scaler.cond_mean[j], scaler.cond_std[j], out=col, casting="same_kind")
-        col[np.isnan(col)] = 0.0  # the padding
-    raw_dt = series.dt
-    positive = raw_dt > 0
     dt = np.zeros((N, T), dtype=np.float32)
-    dt[positive] = (np.log(raw_dt[positive]) - scaler.dt_mean) / scaler.dt_std
-    y64 = scaler.y_to_model(series.y)
-    observed = np.isfinite(y64)
     y = np.zeros((N, T), dtype=np.float32)
-    np.copyto(y, y64, where=observed, casting="same_kind")
-    # The starting state must be known: a specimen whose first row is unmeasured starts from
-    # its first measured value (documented in docs/ARCHITECTURE.md).
-    late = np.flatnonzero(~observed[:, 0])
-    if late.size:
-        first = _first_observed(y64[late])
-        y[late, 0] = np.nan_to_num(first, nan=0.0)
-    del y64
+    observed = np.empty((N, T), dtype=bool)
+    per_block = max(1, BLOCK_CELLS // max(T, 1))
+    for lo in range(0, N, per_block):
+        hi = min(N, lo + per_block)
+        for j in range(C):
+            col = (series.cond[lo:hi, :, j] - scaler.cond_mean[j]) / scaler.cond_std[j]
+            col[np.isnan(col)] = 0.0  # the padding
+            x[lo:hi, :, j] = col
+        d = np.diff(series.time[lo:hi], axis=1)  # [b, T-1]; 0 stays at the last row and padding
+        with np.errstate(invalid="ignore"):
+            positive = d > 0
+        dt[lo:hi, :-1][positive] = (np.log(d[positive]) - scaler.dt_mean) / scaler.dt_std
+        y64 = scaler.y_to_model(series.y[lo:hi])
+        seen = np.isfinite(y64)
+        observed[lo:hi] = seen
+        np.copyto(y[lo:hi], y64, where=seen, casting="same_kind")
+        # The starting state must be known: a specimen whose first row is unmeasured starts from
+        # its first measured value (documented in docs/ARCHITECTURE.md).
+        late = np.flatnonzero(~seen[:, 0])
+        if late.size:
+            y[lo + late, 0] = np.nan_to_num(_first_observed(y64[late]), nan=0.0)
     observed[:, 0] = True
     static_num = np.zeros((N, 0))
     if scaler.static_numeric:
