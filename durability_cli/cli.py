@@ -421,6 +421,18 @@ def train(
     fmt: Fmt = None,
     device: Device = "auto",
     threads: Threads = 1,
+    chunk_specimens: Annotated[
+        int | None,
+        typer.Option(
+            "--chunk-specimens",
+            help="Train holding N specimens at a time, for tables bigger than memory: a Parquet file or "
+            "folder is read N specimens at a time (a first pass checks it and fits the scaling), the "
+            "groups come in a new order each epoch and batches are drawn within a group. CSV and stdin "
+            "are read whole, only the tensors go by group. Take N as large as memory allows: with N "
+            "at least the number of specimens the result is the whole-table run's.",
+            rich_help_panel="Advanced",
+        ),
+    ] = None,
     nproc: Annotated[
         int,
         typer.Option(
@@ -475,6 +487,8 @@ def train(
         dist = parallel.from_env()
         if nproc < 1:
             raise InputError(f"--nproc must be at least 1, got {nproc}")
+        if chunk_specimens is not None and chunk_specimens < 1:  # 0 = off only in a config file
+            raise InputError(f"--chunk-specimens must be at least 1, got {chunk_specimens}")
         if (nproc > 1 or dist) and data == "-":
             raise InputError(
                 "distributed training reads the table in every process, so it cannot come from stdin; "
@@ -491,8 +505,7 @@ def train(
             from durability_cli.artifact import load_bundle
 
             base = load_bundle(init_from)
-        ds = load_dataset(
-            data,
+        roles = dict(
             fmt=fmt,
             id_col=id_col or values.get("id_col"),
             time_col=time_col or values.get("time_col"),
@@ -501,20 +514,32 @@ def train(
             static=stat,
             schema=base.schema if base else None,
         )
+        groups = None
+        if train_cfg.chunk_specimens:  # pass 1 (the checks) runs inside training
+            groups = _training_groups(data, train_cfg.chunk_specimens, **roles)
+            ds = groups
+        else:
+            ds = load_dataset(data, **roles)
         if nproc > 1:  # the table was read once here only to report a bad input in one line
+            if groups is not None:
+                for _ in groups:  # every group, checked here: the workers find no bad row
+                    pass
             if resume:
                 from durability_cli.artifact import CHECKPOINT_FORMAT, read_safetensors
 
                 read_safetensors(resume, expect=CHECKPOINT_FORMAT)
-            del ds, base
+            del ds, base, groups
             raise typer.Exit(_launch(parallel.launch_command(nproc, _command_line(ctx, drop={"nproc"}))))
 
         import torch  # not before: the --nproc launcher above does not need it
 
         from durability_cli.artifact import save_bundle
         from durability_cli.data import resolve_device
-        from durability_cli.training import TrainingDiverged
+        from durability_cli.training import TrainingDiverged, train_groups
         from durability_cli.training import train as fit
+
+        if groups is not None:
+            fit = train_groups
 
         torch.set_num_threads(max(1, threads))
         # A bar on a terminal; a plain line at most every LOG_EVERY seconds in a log file or CI.
@@ -531,6 +556,11 @@ def train(
                     f"Training on {info['n_train']} specimens, validating on {info['n_val']} "
                     f"(free run after {info['context']} rows); {info['parameters']:,} parameters"
                     + (f"; {info['processes']} processes" if info["processes"] > 1 else "")
+                    + (
+                        f"; {train_cfg.chunk_specimens} specimens at a time ({info['groups']} groups)"
+                        if info.get("groups", 1) > 1
+                        else ""
+                    )
                     + (f"; resuming after epoch {info['start_epoch']}" if info["start_epoch"] else ""),
                     highlight=False,
                 )
@@ -578,6 +608,23 @@ def train(
             _render_train_summary(bundle, output)
 
     _run(debug, go)
+
+
+def _training_groups(data: str, size: int, *, fmt, schema, **names):
+    """The table to train on as groups of ``size`` specimens: a Parquet file or folder read a group
+    at a time (column roles worked out on its first rows, or the --init-from model's), anything
+    else read and checked whole, then cut."""
+    from durability_cli.schema import _resolve, load_dataset
+    from durability_cli.streaming import FrameGroups, SpecimenGroups, is_parquet, probe_frame
+
+    if not is_parquet(data, fmt):
+        return FrameGroups(load_dataset(data, fmt=fmt, schema=schema, **names), size)
+    notes = []
+    if schema is None:
+        schema, notes = _resolve(probe_frame(data), source=str(data), require_target=True, **names)
+    groups = SpecimenGroups(data, schema, size=size, require_target=True)
+    groups.notes[:0] = notes
+    return groups
 
 
 def _with_defaults(doc: str) -> str:

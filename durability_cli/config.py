@@ -62,9 +62,14 @@ class TrainConfig:
     detach_feedback: bool = False  # cut the gradient through fed-back predictions (faster, usually worse)
     feedback: str = "mean"  # what free-running steps feed back in training: the mean or a sample
     seed: int = 0
+    # Train from a table read this many specimens at a time (one group's tensors in memory, the
+    # groups visited in a new order each epoch); 0 = the whole table in memory.
+    chunk_specimens: int = 0
 
     def validate(self) -> None:
         _positive("epochs", self.epochs)
+        if self.chunk_specimens < 0:
+            raise InputError(f"--chunk-specimens must be at least 1, got {self.chunk_specimens}")
         _positive("batch-size", self.batch_size)
         if self.lr <= 0:
             raise InputError(f"--lr must be positive, got {self.lr}")

@@ -81,6 +81,37 @@ class Series:
         )
 
 
+def concat_series(pieces: list[Series]) -> Series:
+    """Several Series (groups of one table) as one, padded to the longest. ``row`` keeps each
+    piece's own row numbers: after this it only tells padding (-1) from rows."""
+    if len(pieces) == 1:
+        return pieces[0]
+    N = sum(len(p.ids) for p in pieces)
+    T = max(p.y.shape[1] for p in pieces)
+    C = pieces[0].cond.shape[2]
+    out = Series(
+        ids=[i for p in pieces for i in p.ids],
+        lengths=np.concatenate([p.lengths for p in pieces]),
+        time=np.full((N, T), np.nan),
+        cond=np.full((N, T, C), np.nan),
+        y=np.full((N, T), np.nan),
+        row=np.full((N, T), -1, dtype=np.int64),
+        static_numeric=np.concatenate([p.static_numeric for p in pieces]),
+        static_categorical=np.concatenate([p.static_categorical for p in pieces]),
+    )
+    lo = 0
+    for p in pieces:
+        hi, t = lo + len(p.ids), p.y.shape[1]
+        out.time[lo:hi, :t], out.cond[lo:hi, :t], out.y[lo:hi, :t], out.row[lo:hi, :t] = (
+            p.time,
+            p.cond,
+            p.y,
+            p.row,
+        )
+        lo = hi
+    return out
+
+
 def to_series(ds: Dataset) -> Series:
     """Scatter a validated, sorted dataset into padded [N, T] arrays.
 
@@ -179,52 +210,72 @@ def fit_scaler(series: Series, numeric_static: list[str], categorical_static: li
 
     One pass over blocks of specimens of about BLOCK_CELLS cells each: no full-size temporaries
     (ten million rows would otherwise allocate and page in several 80 MB arrays)."""
-    N, T = series.y.shape
-    C = series.cond.shape[2]
-    cond, dt, y = [_Moments() for _ in range(C)], _Moments(), _Moments()
-    step_sq, step_n = 0.0, 0
-    per_block = max(1, BLOCK_CELLS // max(T, 1))
-    for lo in range(0, N, per_block):
-        hi = min(N, lo + per_block)
-        valid = series.row[lo:hi] >= 0  # [b, T]
-        everywhere = bool(valid.all())  # equal lengths: no padding to mask out
-        for j in range(C):
-            col = series.cond[lo:hi, :, j]
-            cond[j].add(col.reshape(-1) if everywhere else col[valid])
-        d = np.diff(series.time[lo:hi], axis=1)  # [b, T-1]; NaN into the padding
-        with np.errstate(invalid="ignore"):
-            dt.add(np.log(d[d > 0]))  # the last row and the padding have no step
-        block_y = series.y[lo:hi]
-        finite = np.isfinite(block_y)
-        y.add(block_y[finite] if not finite.all() else block_y.reshape(-1))
-        diffs = np.diff(block_y, axis=1)
-        diffs = diffs[np.isfinite(diffs)]
-        step_sq += float(np.square(diffs).sum())
-        step_n += diffs.size
-    y_std = _safe_std(y.std, y.mean)
-    step_scale = float(np.sqrt(step_sq / step_n)) / y_std if step_n else 0.1
-    step_scale = max(step_scale, 1e-3)
-    static_numeric = {}
-    for j, name in enumerate(numeric_static):
-        m = _Moments()
-        col = series.static_numeric[:, j]
-        m.add(col[np.isfinite(col)])
-        static_numeric[name] = [m.mean, _safe_std(m.std, m.mean)]
-    static_vocab = {
-        name: sorted({str(v) for v in series.static_categorical[:, j]})
-        for j, name in enumerate(categorical_static)
-    }
-    return Scaler(
-        cond_mean=[m.mean for m in cond],
-        cond_std=[_safe_std(m.std, m.mean) for m in cond],
-        dt_mean=dt.mean,
-        dt_std=_safe_std(dt.std, dt.mean),
-        y_mean=y.mean,
-        y_std=y_std,
-        step_scale=step_scale,
-        static_numeric=static_numeric,
-        static_vocab=static_vocab,
-    )
+    fit = ScalerFit(series.cond.shape[2])
+    fit.add(series)
+    return fit.result(numeric_static, categorical_static)
+
+
+class ScalerFit:
+    """The statistics of :class:`Scaler`, gathered from any number of Series (the groups of a
+    table read a piece at a time) and turned into a Scaler at the end. Gathering one Series is
+    exactly ``fit_scaler``; several give the same statistics up to float rounding."""
+
+    def __init__(self, n_conditions: int):
+        self.cond = [_Moments() for _ in range(n_conditions)]
+        self.dt, self.y = _Moments(), _Moments()
+        self.step_sq, self.step_n = 0.0, 0
+        self.static_numeric: list[_Moments] | None = None
+        self.vocab: list[set[str]] = []
+
+    def add(self, series: Series) -> None:
+        N, T = series.y.shape
+        per_block = max(1, BLOCK_CELLS // max(T, 1))
+        for lo in range(0, N, per_block):
+            hi = min(N, lo + per_block)
+            valid = series.row[lo:hi] >= 0  # [b, T]
+            everywhere = bool(valid.all())  # equal lengths: no padding to mask out
+            for j, moments in enumerate(self.cond):
+                col = series.cond[lo:hi, :, j]
+                moments.add(col.reshape(-1) if everywhere else col[valid])
+            d = np.diff(series.time[lo:hi], axis=1)  # [b, T-1]; NaN into the padding
+            with np.errstate(invalid="ignore"):
+                self.dt.add(np.log(d[d > 0]))  # the last row and the padding have no step
+            block_y = series.y[lo:hi]
+            finite = np.isfinite(block_y)
+            self.y.add(block_y[finite] if not finite.all() else block_y.reshape(-1))
+            diffs = np.diff(block_y, axis=1)
+            diffs = diffs[np.isfinite(diffs)]
+            self.step_sq += float(np.square(diffs).sum())
+            self.step_n += diffs.size
+        if self.static_numeric is None:  # the first Series tells how many static columns
+            self.static_numeric = [_Moments() for _ in range(series.static_numeric.shape[1])]
+            self.vocab = [set() for _ in range(series.static_categorical.shape[1])]
+        for j, moments in enumerate(self.static_numeric):
+            col = series.static_numeric[:, j]
+            moments.add(col[np.isfinite(col)])
+        for j, seen in enumerate(self.vocab):
+            seen.update(str(v) for v in series.static_categorical[:, j])
+
+    def result(self, numeric_static: list[str], categorical_static: list[str]) -> Scaler:
+        y_std = _safe_std(self.y.std, self.y.mean)
+        step_scale = float(np.sqrt(self.step_sq / self.step_n)) / y_std if self.step_n else 0.1
+        step_scale = max(step_scale, 1e-3)
+        moments = self.static_numeric or [_Moments() for _ in numeric_static]
+        vocab = self.vocab or [set() for _ in categorical_static]
+        return Scaler(
+            cond_mean=[m.mean for m in self.cond],
+            cond_std=[_safe_std(m.std, m.mean) for m in self.cond],
+            dt_mean=self.dt.mean,
+            dt_std=_safe_std(self.dt.std, self.dt.mean),
+            y_mean=self.y.mean,
+            y_std=y_std,
+            step_scale=step_scale,
+            static_numeric={
+                name: [m.mean, _safe_std(m.std, m.mean)]
+                for name, m in zip(numeric_static, moments, strict=True)
+            },
+            static_vocab={name: sorted(v) for name, v in zip(categorical_static, vocab, strict=True)},
+        )
 
 
 @dataclass

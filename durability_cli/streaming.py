@@ -232,19 +232,33 @@ class SpecimenGroups:
         return self.source if index is None else self.files[index]
 
     # -- the groups ------------------------------------------------------------------------------
+    @property
+    def n_groups(self) -> int:
+        """How many groups iterating yields."""
+        return 1 if self._id is None else -(-self.kept // self.size)
+
     def __iter__(self) -> Iterator[Dataset]:
         if self._id is None:
-            yield self._validate(self._read(self._groups or self._all_row_groups(), None))
+            yield self.group(0)
             return
         if self._sequential:
             yield from self._one_pass()
             return
-        n_groups = -(-self.kept // self.size)
+        for g in range(self.n_groups):
+            yield self.group(g)
+
+    def group(self, g: int) -> Dataset:
+        """Group ``g`` alone (specimens g*size .. (g+1)*size-1 of the kept ones, in sorted order):
+        only the row groups that hold them are read. Training reads the groups in a new order
+        every epoch through this."""
+        if not 0 <= g < self.n_groups:
+            raise IndexError(f"group {g} of {self.n_groups}")
+        if self._id is None:
+            return self._validate(self._read(self._groups or self._all_row_groups(), None))
         group_of = np.where(self._rank >= 0, self._rank // self.size, -1)  # [N] by sorted code
-        for g in range(n_groups):
-            members = group_of == g
-            units = [u for u in self._groups if members[u.codes].any()]
-            yield self._validate(self._read(units, lambda codes, g=g: group_of[codes] == g))
+        members = group_of == g
+        units = [u for u in self._groups if members[u.codes].any()]
+        return self._validate(self._read(units, lambda codes: group_of[codes] == g))
 
     def _all_row_groups(self) -> list[_RowGroup]:
         units = []
@@ -375,14 +389,65 @@ def specimen_groups(
     return Grouped(total, ids, split_dataset(ds, size))
 
 
+class FrameGroups:
+    """A Dataset already in memory, as groups of ``size`` specimens with the interface of
+    :class:`SpecimenGroups` (``ids``, ``n_groups``, ``group(g)``, iteration): training on a CSV
+    or stdin table with --chunk-specimens then holds one group's tensors at a time."""
+
+    def __init__(self, ds: Dataset, size: int):
+        if size < 1:
+            raise InputError(f"--chunk-specimens must be at least 1, got {size}")
+        self.source, self.schema, self.notes, self.size = ds.source, ds.schema, list(ds.notes), size
+        self._ds = ds
+        starts = specimen_starts(ds.frame, ds.schema.id_col)
+        codes, text = id_codes(ds.frame, ds.schema.id_col)
+        self.ids = np.asarray(text, dtype=object)[codes[starts]]
+        self._bounds = np.r_[starts[::size], len(ds.frame)]
+
+    @property
+    def n_groups(self) -> int:
+        return len(self._bounds) - 1
+
+    def group(self, g: int) -> Dataset:
+        if not 0 <= g < self.n_groups:
+            raise IndexError(f"group {g} of {self.n_groups}")
+        lo, hi = int(self._bounds[g]), int(self._bounds[g + 1])
+        frame = self._ds.frame.iloc[lo:hi].reset_index(drop=True)
+        return replace(self._ds, frame=frame, t=self._ds.t[lo:hi], notes=list(self.notes))
+
+    def __iter__(self) -> Iterator[Dataset]:
+        for g in range(self.n_groups):
+            yield self.group(g)
+
+
+def probe_frame(path: str, rows: int = BATCH_ROWS) -> pd.DataFrame:
+    """The first ``rows`` rows of a Parquet file or folder, every column (hive partitions as
+    columns): enough for ``schema.resolve_schema`` to work out the column roles without reading
+    the table."""
+    import pyarrow.dataset as pads
+
+    folder = Path(path)
+    try:
+        if folder.is_dir():
+            files = _parquet_files(folder, str(path))
+            dataset = pads.dataset(
+                files,
+                format="parquet",
+                partitioning=pads.HivePartitioning.discover(),
+                partition_base_dir=str(folder),
+            )
+        else:
+            dataset = pads.dataset(str(path), format="parquet")
+        table = dataset.head(rows)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise InputError(f"{path}: {_short(exc)}; check that it is a readable Parquet table") from None
+    return tables.arrow_to_frame(table, str(path))
+
+
 def split_dataset(ds: Dataset, size: int) -> Iterator[Dataset]:
     """A validated Dataset as consecutive Datasets of at most ``size`` specimens (views, no copy
     of the whole table)."""
-    starts = specimen_starts(ds.frame, ds.schema.id_col)
-    bounds = np.r_[starts[::size], len(ds.frame)]
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-        frame = ds.frame.iloc[lo:hi].reset_index(drop=True)
-        yield replace(ds, frame=frame, t=ds.t[lo:hi], notes=list(ds.notes))
+    return iter(FrameGroups(ds, size))
 
 
 def _parquet_files(folder: Path, name: str) -> list[str]:

@@ -30,8 +30,10 @@ from durability_cli.artifact import (
 from durability_cli.config import ModelConfig, TrainConfig, as_dict
 from durability_cli.data import (
     Scaler,
+    ScalerFit,
     Series,
     Tensors,
+    concat_series,
     fit_scaler,
     move,
     slice_tensors,
@@ -172,9 +174,10 @@ def warmup_feed(t: Tensors, context: torch.Tensor | int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def free_run_rmse(model: FeedbackRNN, t: Tensors, scaler: Scaler, context: int) -> tuple[float, float]:
-    """RMSE (durability units) of the free-running forecast after ``context`` measured rows, and
-    the same for persistence (the last warm-up value held) on the same rows."""
+def _free_run_errors(model: FeedbackRNN, t: Tensors, context: int):
+    """Over the rows scored (measured, after ``context`` warm-up rows): the free-running
+    forecast's errors, persistence's errors (the last warm-up value held), both in scaled units,
+    and |error / predicted scale| (None for point models). Flat float32 tensors."""
     model.eval()
     feed = warmup_feed(t, context)
     r = model(t.x, t.dt, t.y, feed, static_num=t.static_num, static_cat=t.static_cat)
@@ -183,24 +186,35 @@ def free_run_rmse(model: FeedbackRNN, t: Tensors, scaler: Scaler, context: int) 
     dev = t.y.device
     pos = torch.arange(1, T, device=dev).unsqueeze(0)
     mask = (t.observed & t.valid)[:, 1:] & (pos >= context)
-    if not bool(mask.any()):
-        return float("nan"), float("nan")
     err = (r.mean - target)[mask]
-    rmse = float(torch.sqrt((err**2).mean())) * scaler.y_std
     # persistence: the last measured value inside the warm-up
     warm = t.observed[:, :context].clone()
     idx = (
         torch.where(warm, torch.arange(min(context, T), device=dev).unsqueeze(0), 0).max(dim=1).values
     )  # [B]
     last = t.y[torch.arange(len(idx), device=dev), idx].unsqueeze(1).expand_as(target)
-    pers = float(torch.sqrt(((last - target)[mask] ** 2).mean())) * scaler.y_std
-    return rmse, pers
+    pers = (last - target)[mask]
+    z = ((target - r.mean) / r.scale)[mask].abs() if model.cfg.loss == "gaussian" else None
+    return err, pers, z
+
+
+def free_run_rmse(model: FeedbackRNN, t: Tensors, scaler: Scaler, context: int) -> tuple[float, float]:
+    """RMSE (durability units) of the free-running forecast after ``context`` measured rows, and
+    the same for persistence (the last warm-up value held) on the same rows."""
+    err, pers, _ = _free_run_errors(model, t, context)
+    return _rmse(err, scaler), _rmse(pers, scaler)
+
+
+def _rmse(err: torch.Tensor, scaler: Scaler) -> float:
+    if not err.numel():
+        return float("nan")
+    return float(torch.sqrt((err**2).mean())) * scaler.y_std
 
 
 @torch.no_grad()
 def free_run_sse(model: FeedbackRNN, t: Tensors, context: int) -> tuple[float, int]:
-    """Sum of squared free-running errors (scaled units) after ``context`` measured rows, and how
-    many rows it sums: the pieces a distributed validation adds up over ranks."""
+    """Sum of squared free-running errors (scaled units) after ``context`` measured rows, and
+    how many rows it sums: the pieces a distributed validation adds up over ranks."""
     model.eval()
     feed = warmup_feed(t, context)
     r = model(t.x, t.dt, t.y, feed, static_num=t.static_num, static_cat=t.static_cat)
@@ -219,16 +233,14 @@ def scale_calibration(model: FeedbackRNN, t: Tensors, context: int) -> float:
     point models or without validation rows."""
     if model.cfg.loss != "gaussian":
         return 1.0
-    model.eval()
-    with torch.no_grad():
-        feed = warmup_feed(t, context)
-        r = model(t.x, t.dt, t.y, feed, static_num=t.static_num, static_cat=t.static_cat)
-    T = t.y.shape[1]
-    mask = (t.observed & t.valid)[:, 1:] & (torch.arange(1, T, device=t.y.device).unsqueeze(0) >= context)
-    if not bool(mask.any()):
+    return _calibration(_free_run_errors(model, t, context)[2])
+
+
+def _calibration(z: torch.Tensor | None) -> float:
+    if z is None or not z.numel():
         return 1.0
-    z = ((t.y[:, 1:] - r.mean) / r.scale)[mask].abs()
-    k = float(torch.quantile(z.float().cpu(), 0.8)) / 1.2815515655446004
+    # numpy: torch.quantile refuses more than 16 million values (a large validation set)
+    k = float(np.quantile(z.detach().double().cpu().numpy(), 0.8)) / 1.2815515655446004
     # Only ever widen: the validation specimens chose the early-stopping epoch, so their errors
     # are optimistic, and narrowing on them gave 61% instead of 80% coverage on new coating
     # specimens (uncalibrated: 76%).
@@ -254,17 +266,38 @@ class TrainState:
 
 def envelope(series: Series, covariates: tuple[str, ...]) -> dict:
     """The range of every condition and of the step length seen in training."""
-    valid = series.row >= 0
-    out = {}
-    for j, name in enumerate(covariates):
-        col = series.cond[..., j][valid]
-        out[name] = [float(col.min()), float(col.max())]
-    steps = valid.copy()
-    steps[np.arange(len(series.lengths)), series.lengths - 1] = False
-    dt = series.dt[steps]
-    if dt.size:
-        out["dt"] = [float(dt.min()), float(dt.max())]
-    return out
+    fit = _EnvelopeFit(covariates)
+    fit.add(series)
+    return fit.result()
+
+
+class _EnvelopeFit:
+    """:func:`envelope` gathered over any number of Series (the groups of a table)."""
+
+    def __init__(self, covariates: tuple[str, ...]):
+        self.names = covariates
+        self.lo = np.full(len(covariates) + 1, np.inf)  # the conditions, then the step length
+        self.hi = np.full(len(covariates) + 1, -np.inf)
+
+    def add(self, series: Series) -> None:
+        valid = series.row >= 0
+        for j in range(len(self.names)):
+            col = series.cond[..., j][valid]
+            if col.size:
+                self.lo[j] = min(self.lo[j], col.min())
+                self.hi[j] = max(self.hi[j], col.max())
+        steps = valid.copy()
+        steps[np.arange(len(series.lengths)), series.lengths - 1] = False
+        dt = series.dt[steps]
+        if dt.size:
+            self.lo[-1] = min(self.lo[-1], dt.min())
+            self.hi[-1] = max(self.hi[-1], dt.max())
+
+    def result(self) -> dict:
+        out = {name: [float(self.lo[j]), float(self.hi[j])] for j, name in enumerate(self.names)}
+        if np.isfinite(self.lo[-1]):
+            out["dt"] = [float(self.lo[-1]), float(self.hi[-1])]
+        return out
 
 
 def fingerprint(ds: Dataset) -> str:
@@ -305,7 +338,7 @@ def train(
         raise InputError(f"{ds.source}: no specimens left for training; lower --val-fraction")
     train_series = series.take(train_idx)
     if init_from is not None:
-        _check_compatible(init_from, ds)
+        _check_compatible(init_from, ds.schema, ds.source)
         scaler = init_from.scaler
         model_cfg = init_from.model_config
     else:
@@ -313,47 +346,13 @@ def train(
     context = cfg.val_context or auto_context(series.lengths)
     val_series = series.take(val_idx) if len(val_idx) else train_series
     train_t = to_tensors(train_series, scaler)
-    val_t = to_tensors(val_series, scaler)
-    if dist is not None:  # this rank's validation specimens
-        mine = np.arange(dist.rank, len(val_series.ids), dist.world)
-        val_t = slice_tensors(
-            val_t, torch.as_tensor(mine), 0, int(val_series.lengths[mine].max()) if len(mine) else 1
-        )
-    val_t = move(val_t, device)
+    val_t = move(_rank_share(to_tensors(val_series, scaler), val_series.lengths, dist), device)
     train_len = torch.as_tensor(train_series.lengths)
 
-    torch.manual_seed(cfg.seed)
-    meta = {
-        "schema": ds.schema.to_dict(),
-        "scaler": scaler.to_dict(),
-        "model_config": as_dict(model_cfg),
-        "static_cardinalities": [len(v) + 1 for v in scaler.static_vocab.values()],
-    }
-    model = build_model(meta)
-    if init_from is not None:
-        model.load_state_dict(init_from.model.state_dict())
-    model.to(device)  # the data stays on the CPU; each batch moves once windowed
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    state = TrainState(model, optimizer, gen, history=[])
     data_hash = fingerprint(ds)
-    if resume is not None:
-        _load_checkpoint(state, resume, model_cfg, cfg, data_hash, rank=dist.rank if dist else 0)
-    if dist is not None:
-        dist.broadcast_parameters(model)
-
+    state, meta = _setup(ds.schema, scaler, model_cfg, cfg, init_from, resume, data_hash, device, dist)
     if on_start:
-        on_start(
-            {
-                "n_train": len(train_idx),
-                "n_val": len(val_idx),
-                "context": context,
-                "parameters": sum(p.numel() for p in model.parameters()),
-                "start_epoch": state.epoch,
-                "processes": dist.world if dist else 1,
-            }
-        )
-
+        on_start(_start_info(state, len(train_idx), len(val_idx), context, dist))
     started = time.perf_counter()
 
     def finish(reason: str) -> ModelBundle:
@@ -371,13 +370,66 @@ def train(
             reason,
         )
 
+    def epoch() -> EpochLog:
+        return _run_epoch(state, train_t, train_len, val_t, scaler, context, cfg, device, dist)
+
+    return _fit(state, epoch, finish, checkpoint, model_cfg, cfg, data_hash, meta, on_epoch, dist)
+
+
+def _rank_share(t: Tensors, lengths: np.ndarray, dist: Distributed | None) -> Tensors:
+    """This rank's rows (rank, rank + world, ...) of ``t``; all of it outside torchrun."""
+    if dist is None:
+        return t
+    mine = np.arange(dist.rank, len(lengths), dist.world)
+    return slice_tensors(t, torch.as_tensor(mine), 0, int(lengths[mine].max()) if len(mine) else 1)
+
+
+def _setup(schema, scaler, model_cfg, cfg, init_from, resume, data_hash, device, dist):
+    """The model (seeded, or from ``init_from``), its optimiser and generator, restored from
+    ``resume`` when given; returns the TrainState and the model file's metadata."""
+    torch.manual_seed(cfg.seed)
+    meta = {
+        "schema": schema.to_dict(),
+        "scaler": scaler.to_dict(),
+        "model_config": as_dict(model_cfg),
+        "static_cardinalities": [len(v) + 1 for v in scaler.static_vocab.values()],
+    }
+    model = build_model(meta)
+    if init_from is not None:
+        model.load_state_dict(init_from.model.state_dict())
+    model.to(device)  # the data stays on the CPU; each batch moves once windowed
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    state = TrainState(model, optimizer, gen, history=[])
+    if resume is not None:
+        _load_checkpoint(state, resume, model_cfg, cfg, data_hash, rank=dist.rank if dist else 0)
+    if dist is not None:
+        dist.broadcast_parameters(model)
+    return state, meta
+
+
+def _start_info(state, n_train, n_val, context, dist) -> dict:
+    return {
+        "n_train": n_train,
+        "n_val": n_val,
+        "context": context,
+        "parameters": sum(p.numel() for p in state.model.parameters()),
+        "start_epoch": state.epoch,
+        "processes": dist.world if dist else 1,
+    }
+
+
+def _fit(state, epoch, finish, checkpoint, model_cfg, cfg, data_hash, meta, on_epoch, dist) -> ModelBundle:
+    """The epoch loop: ``epoch()`` runs one and returns its log; checkpoints after each, early
+    stopping, and Ctrl-C / divergence turned into their errors. ``finish(reason)`` builds the
+    bundle from the best weights."""
     stop_reason = "max epochs"
     try:
         while state.epoch < cfg.epochs:
             if state.stale >= cfg.patience:
                 stop_reason = f"early stop: no better validation RMSE for {cfg.patience} epochs"
                 break
-            log = _run_epoch(state, train_t, train_len, val_t, scaler, context, cfg, device, dist)
+            log = epoch()
             if checkpoint is not None:
                 rng = dist.gather_bytes(torch.get_rng_state()) if dist else None  # every rank takes part
                 if dist is None or dist.main:
@@ -407,6 +459,232 @@ def train(
     return finish(stop_reason)
 
 
+# -- tables bigger than memory ---------------------------------------------------------------------
+def train_groups(
+    groups,
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    *,
+    checkpoint: str | Path | None = None,
+    resume: str | Path | None = None,
+    init_from: ModelBundle | None = None,
+    on_epoch: Callable[[EpochLog], None] | None = None,
+    on_start: Callable[[dict], None] | None = None,
+    device: str | torch.device = "cpu",
+    dist: Distributed | None = None,
+) -> ModelBundle:
+    """:func:`train` on a table held one group of specimens at a time.
+
+    ``groups`` is a ``streaming.SpecimenGroups`` (a Parquet file or folder, read a group at a
+    time) or ``streaming.FrameGroups`` (a table already in memory): the specimens in sorted id
+    order, ``groups.size`` per group, with ``ids``, ``n_groups``, ``group(g)`` and iteration.
+
+    A first pass reads every group once: it checks the whole table before any training, fits
+    the scaling on the training specimens and records the lengths, the envelope and the
+    fingerprint. Each epoch then visits the groups in a new random order (drawn from the seed
+    and the epoch, so the training generator is untouched), shuffles each group's training
+    specimens and steps through them in batches. The validation specimens stay in memory when
+    there are at most ``groups.size`` of them; otherwise they are read again, group by group,
+    after every epoch. The split into training and validation specimens is the whole-table one,
+    and a table that is one group trains exactly as :func:`train` does.
+    """
+    schema, source, size = groups.schema, groups.source, groups.size
+    ids = np.asarray(groups.ids, dtype=object)
+    N, n_groups = len(ids), groups.n_groups
+    train_idx, val_idx = split_specimens(N, cfg.val_fraction, cfg.seed)
+    if len(train_idx) == 0:
+        raise InputError(f"{source}: no specimens left for training; lower --val-fraction")
+    is_train = np.zeros(N, dtype=bool)
+    is_train[train_idx] = True
+    scored = ~is_train if len(val_idx) else is_train  # validated on: as train() does
+    cache_val = int(scored.sum()) <= size
+    if init_from is not None:
+        _check_compatible(init_from, schema, source)
+        model_cfg = init_from.model_config
+
+    # -- pass 1: check, measure, fit the scaling
+    fit, env = ScalerFit(len(schema.covariates)), _EnvelopeFit(schema.covariates)
+    digest = hashlib.sha256(json.dumps(schema.to_dict(), sort_keys=True).encode())
+    lengths = np.zeros(N, dtype=np.int64)
+    n_rows, measured, numeric_static = 0, 0, None
+    val_pieces: list[Series] = []
+    only: Series | None = None  # the one group of a table that is one group
+    for g, ds in enumerate(groups):
+        series = to_series(ds)
+        lo, hi = g * size, g * size + len(series.ids)
+        if hi > N or list(series.ids) != list(ids[lo:hi]):
+            raise TrainingError(
+                f"{source}: the specimens of group {g} are not the ones listed; was the table changed?"
+            )
+        if numeric_static is None:
+            numeric_static = [c for c in schema.static if c in _numeric_static(ds)]
+        lengths[lo:hi] = series.lengths
+        n_rows += len(ds.frame)
+        digest.update(np.ascontiguousarray(ds.t).tobytes())
+        digest.update(np.ascontiguousarray(ds.frame[schema.target].to_numpy(dtype=np.float64)).tobytes())
+        del ds
+        env.add(series)
+        mine = np.flatnonzero(is_train[lo:hi])
+        if len(mine):
+            fit.add(series.take(mine))
+            measured += int(np.isfinite(series.y[mine]).sum())
+        if cache_val and scored[lo:hi].any():
+            val_pieces.append(series.take(np.flatnonzero(scored[lo:hi])))
+        if n_groups == 1:
+            only = series
+    if not measured:
+        raise InputError(
+            f"{source}: no measured durability values in the training specimens (column '{schema.target}'); "
+            "the model needs measurements to learn from"
+        )
+    numeric_static = numeric_static or []
+    categorical_static = [c for c in schema.static if c not in numeric_static]
+    scaler = init_from.scaler if init_from is not None else fit.result(numeric_static, categorical_static)
+    context = cfg.val_context or auto_context(lengths)
+    data_hash = digest.hexdigest()[:16]
+
+    val_all = None  # the validation specimens' tensors, when they stay in memory
+    if cache_val:
+        val_series = concat_series(val_pieces)
+        del val_pieces
+        val_all = to_tensors(val_series, scaler)
+        val_t = move(_rank_share(val_all, val_series.lengths, dist), device)
+    cached_train = None
+    if only is not None:
+        part = only.take(train_idx)
+        cached_train = (to_tensors(part, scaler), torch.as_tensor(part.lengths))
+        del only, part
+
+    def train_part(g: int):
+        """Group g's training specimens as tensors and their lengths (None if it has none)."""
+        if cached_train is not None:
+            return cached_train
+        series = to_series(groups.group(int(g)))
+        mine = np.flatnonzero(is_train[g * size : g * size + len(series.ids)])
+        if not len(mine):
+            return None
+        part = series.take(mine)
+        return to_tensors(part, scaler), torch.as_tensor(part.lengths)
+
+    def scored_parts():
+        """The validation specimens' tensors, a group at a time (this rank's share)."""
+        for g, ds in enumerate(groups):
+            series = to_series(ds)
+            mine = np.flatnonzero(scored[g * size : g * size + len(series.ids)])
+            if len(mine):
+                part = series.take(mine)
+                yield part, to_tensors(part, scaler)
+
+    def validate() -> float:
+        if cache_val:
+            if dist is None:
+                return free_run_rmse(state.model, val_t, scaler, context)[0]
+            return _shared_val_rmse(state.model, val_t, scaler, context, dist)
+        sse, n = 0.0, 0
+        for part, t in scored_parts():
+            t = move(_rank_share(t, part.lengths, dist), device)
+            if t.y.shape[0]:
+                a, b = free_run_sse(state.model, t, context)
+                sse, n = sse + a, n + b
+        if dist is not None:
+            sse, n = dist.sum([sse, n])
+        return math.sqrt(sse / n) * scaler.y_std if n else float("nan")
+
+    def epoch() -> EpochLog:
+        t0 = time.perf_counter()
+        tally = _Tally(_start_epoch(state, cfg))
+        order = np.random.default_rng([cfg.seed, state.epoch]).permutation(n_groups) if n_groups > 1 else [0]
+        # Each group's specimens in a random order; full batches go at once, the rest waits for
+        # the next group, so every batch but the epoch's last has --batch-size specimens.
+        bs, waiting = cfg.batch_size, None
+        for g in order:
+            part = train_part(int(g))
+            if part is None:
+                continue
+            perm = torch.randperm(len(part[1]), generator=state.gen)
+            t, lens = slice_tensors(part[0], perm, 0, int(part[1].max())), part[1][perm]
+            if waiting is not None:
+                t, lens = _cat_tensors(waiting[0], t), torch.cat([waiting[1], lens])
+            full = len(lens) // bs * bs
+            if full:
+                head = slice_tensors(t, torch.arange(full), 0, int(lens[:full].max()))
+                _train_part(state, head, lens[:full], context, cfg, tally, device, dist, shuffle=False)
+            waiting = None
+            if full < len(lens):
+                rest = torch.arange(full, len(lens))
+                waiting = (slice_tensors(t, rest, 0, int(lens[full:].max())), lens[full:])
+        if waiting is not None:
+            _train_part(state, waiting[0], waiting[1], context, cfg, tally, device, dist, shuffle=False)
+        return _close_epoch(state, validate(), tally, t0)
+
+    state, meta = _setup(schema, scaler, model_cfg, cfg, init_from, resume, data_hash, device, dist)
+    if on_start:
+        on_start({**_start_info(state, len(train_idx), len(val_idx), context, dist), "groups": n_groups})
+    started = time.perf_counter()
+
+    def finish(reason: str) -> ModelBundle:
+        model = _best_model(state)
+        if val_all is not None:
+            scores = (
+                *free_run_rmse(model, val_all, scaler, context),
+                scale_calibration(model, val_all, context),
+            )
+        else:  # pooled over the groups
+            errs, pers, zs = [], [], []
+            for _, t in scored_parts():
+                e, p, z = _free_run_errors(model, t, context)
+                errs.append(e)
+                pers.append(p)
+                zs.append(z)
+            z = None if zs[0] is None else torch.cat(zs)
+            scores = (_rmse(torch.cat(errs), scaler), _rmse(torch.cat(pers), scaler), _calibration(z))
+        return _make_bundle(
+            state,
+            model,
+            schema=schema,
+            source=source,
+            n_rows=n_rows,
+            ids=ids,
+            train_idx=train_idx,
+            val_idx=val_idx,
+            context=context,
+            scores=scores,
+            env=env.result(),
+            scaler=scaler,
+            model_cfg=model_cfg,
+            cfg=cfg,
+            seconds=time.perf_counter() - started,
+            reason=reason,
+        )
+
+    return _fit(state, epoch, finish, checkpoint, model_cfg, cfg, data_hash, meta, on_epoch, dist)
+
+
+def _cat_tensors(a: Tensors, b: Tensors) -> Tensors:
+    """The specimens of ``a`` then ``b``, padded to the longer (the padding to_tensors writes)."""
+    T = max(a.y.shape[1], b.y.shape[1])
+
+    def pad(x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] == T:
+            return x
+        shape = (x.shape[0], T - x.shape[1], *x.shape[2:])
+        return torch.cat([x, torch.zeros(shape, dtype=x.dtype)], dim=1)
+
+    def cat(name: str, padded: bool) -> torch.Tensor:
+        x, y = getattr(a, name), getattr(b, name)
+        return torch.cat([pad(x), pad(y)] if padded else [x, y])
+
+    return Tensors(
+        x=cat("x", True),
+        dt=cat("dt", True),
+        y=cat("y", True),
+        observed=cat("observed", True),
+        valid=cat("valid", True),
+        static_num=cat("static_num", False),
+        static_cat=cat("static_cat", False),
+    )
+
+
 class _Diverged(Exception):
     pass
 
@@ -429,11 +707,31 @@ def _run_epoch(
     dist: Distributed | None = None,
 ) -> EpochLog:
     t0 = time.perf_counter()
-    model, gen = state.model, state.gen
-    model.train()
-    B = train_t.y.shape[0]
-    order = torch.randperm(B, generator=gen)
-    losses, fed_measured, eligible = [], 0, 0
+    tally = _Tally(_start_epoch(state, cfg))
+    _train_part(state, train_t, train_len, context, cfg, tally, device, dist)
+    if dist is None:
+        val_rmse, _ = free_run_rmse(state.model, val_t, scaler, context)
+    else:
+        val_rmse = _shared_val_rmse(state.model, val_t, scaler, context, dist)
+    return _close_epoch(state, val_rmse, tally, t0)
+
+
+@dataclass
+class _Tally:
+    """What one epoch's batches add up: losses and how often the measured value was fed back."""
+
+    p: float  # the teacher-forcing probability (changes per batch with --tf-unit step)
+    losses: list | None = None
+    fed_measured: int = 0
+    eligible: int = 0
+
+    def __post_init__(self):
+        self.losses = []
+
+
+def _start_epoch(state: TrainState, cfg: TrainConfig) -> float:
+    """Training mode and this epoch's learning rate; returns the teacher-forcing probability."""
+    state.model.train()
     p = teacher_forcing_ratio(
         cfg.tf_schedule, state.epoch, start=cfg.teacher_forcing, k=cfg.tf_k, c=cfg.tf_c, minimum=cfg.tf_min
     )
@@ -442,13 +740,32 @@ def _run_epoch(
     lr = cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * state.epoch / max(cfg.epochs, 1))))
     for group in state.optimizer.param_groups:
         group["lr"] = lr
+    return p
+
+
+def _train_part(
+    state: TrainState,
+    train_t: Tensors,
+    train_len: torch.Tensor,
+    context: int,
+    cfg: TrainConfig,
+    tally: _Tally,
+    device: str | torch.device = "cpu",
+    dist: Distributed | None = None,
+    shuffle: bool = True,
+) -> None:
+    """Optimiser steps over ``train_t`` in a fresh random order (or as it comes, ``shuffle``
+    False), ``cfg.batch_size`` specimens per step."""
+    model, gen = state.model, state.gen
+    B = train_t.y.shape[0]
+    order = torch.randperm(B, generator=gen) if shuffle else torch.arange(B)
     for lo in range(0, B, cfg.batch_size):
         idx = order[lo : lo + cfg.batch_size]
         lengths = train_len[idx]
         batch = slice_tensors(train_t, idx, 0, int(lengths.max()))
         batch = _window(batch, lengths, cfg.window, gen)
         if cfg.tf_unit == "step":
-            p = teacher_forcing_ratio(
+            tally.p = teacher_forcing_ratio(
                 cfg.tf_schedule,
                 state.step,
                 start=cfg.teacher_forcing,
@@ -459,7 +776,7 @@ def _run_epoch(
         Bb, T = batch.y.shape
         # a random warm-up per specimen, always fed measured values, as in forecasting
         ctx = 1 + (torch.rand(Bb, generator=gen) * context).long()  # [Bb] in 1..context
-        coin = torch.rand(Bb, T, generator=gen) < p  # [Bb, T] Bernoulli(p) per specimen per step
+        coin = torch.rand(Bb, T, generator=gen) < tally.p  # [Bb, T] Bernoulli(p) per specimen per step
         pos = torch.arange(T).unsqueeze(0)
         free_zone = (pos >= ctx.unsqueeze(1)) & batch.observed & batch.valid
         feed = batch.observed & ((pos < ctx.unsqueeze(1)) | coin)
@@ -467,10 +784,10 @@ def _run_epoch(
         # really needs an own prediction, not to the end of the shortest specimen.
         feed |= ~batch.valid
         feed[:, 0] = True
-        fed_measured += int((feed & free_zone).sum())
-        eligible += int(free_zone.sum())
+        tally.fed_measured += int((feed & free_zone).sum())
+        tally.eligible += int(free_zone.sum())
         if dist is not None:
-            losses.append(_shared_step(state, batch, feed, cfg, device, dist))
+            tally.losses.append(_shared_step(state, batch, feed, cfg, device, dist))
             continue
         loss = rollout_loss(model, move(batch, device), feed.to(device), cfg=cfg, gen=gen)
         if not torch.isfinite(loss):
@@ -482,26 +799,26 @@ def _run_epoch(
             raise _Diverged("gradient norm is not finite")
         state.optimizer.step()
         state.step += 1
-        losses.append(loss.item())
-    if dist is None:
-        val_rmse, _ = free_run_rmse(model, val_t, scaler, context)
-    else:
-        val_rmse = _shared_val_rmse(model, val_t, scaler, context, dist)
+        tally.losses.append(loss.item())
+
+
+def _close_epoch(state: TrainState, val_rmse: float, tally: _Tally, t0: float) -> EpochLog:
+    """Count the epoch, keep the best weights, and log it."""
     if not math.isfinite(val_rmse):
         raise _Diverged(f"validation RMSE {val_rmse}")
     state.epoch += 1
     best = val_rmse < state.best_rmse
     if best:
         state.best_rmse, state.best_epoch, state.stale = val_rmse, state.epoch, 0
-        state.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        state.best_state = {k: v.detach().cpu().clone() for k, v in state.model.state_dict().items()}
     else:
         state.stale += 1
     log = EpochLog(
         epoch=state.epoch,
-        train_loss=float(np.mean(losses)),
+        train_loss=float(np.mean(tally.losses)) if tally.losses else float("nan"),
         val_rmse=val_rmse,
-        teacher_forcing=p,
-        fed_measured=fed_measured / eligible if eligible else 0.0,
+        teacher_forcing=tally.p,
+        fed_measured=tally.fed_measured / tally.eligible if tally.eligible else 0.0,
         seconds=time.perf_counter() - t0,
         best=best,
     )
@@ -578,20 +895,67 @@ def _shared_val_rmse(
 def _bundle(
     state, ds, scaler, model_cfg, cfg, series, train_idx, val_idx, context, seconds, reason
 ) -> ModelBundle:
-    model = state.model.cpu()  # the bundle lives on the CPU; forecasting moves it where asked
-    if state.best_state is not None:
-        model.load_state_dict(state.best_state)
-    model.eval()
+    model = _best_model(state)
     val_series = series.take(val_idx) if len(val_idx) else series.take(train_idx)
     val_t = to_tensors(val_series, scaler)
     val_rmse, pers = free_run_rmse(model, val_t, scaler, context)
     calibration = scale_calibration(model, val_t, context)
+    return _make_bundle(
+        state,
+        model,
+        schema=ds.schema,
+        source=ds.source,
+        n_rows=int(len(ds.frame)),
+        ids=series.ids,
+        train_idx=train_idx,
+        val_idx=val_idx,
+        context=context,
+        scores=(val_rmse, pers, calibration),
+        env=envelope(series, ds.schema.covariates),
+        scaler=scaler,
+        model_cfg=model_cfg,
+        cfg=cfg,
+        seconds=seconds,
+        reason=reason,
+    )
+
+
+def _best_model(state: TrainState) -> FeedbackRNN:
+    """The model with the best epoch's weights, on the CPU (the bundle lives there; forecasting
+    moves it where asked), in evaluation mode."""
+    model = state.model.cpu()
+    if state.best_state is not None:
+        model.load_state_dict(state.best_state)
+    model.eval()
+    return model
+
+
+def _make_bundle(
+    state,
+    model,
+    *,
+    schema,
+    source,
+    n_rows,
+    ids,
+    train_idx,
+    val_idx,
+    context,
+    scores,
+    env,
+    scaler,
+    model_cfg,
+    cfg,
+    seconds,
+    reason,
+) -> ModelBundle:
+    val_rmse, pers, calibration = scores
     summary = {
-        "source": ds.source,
-        "n_rows": int(len(ds.frame)),
-        "n_specimens": len(series.ids),
-        "train_specimens": [series.ids[i] for i in train_idx],
-        "val_specimens": [series.ids[i] for i in val_idx],
+        "source": source,
+        "n_rows": n_rows,
+        "n_specimens": len(ids),
+        "train_specimens": [str(ids[i]) for i in train_idx],
+        "val_specimens": [str(ids[i]) for i in val_idx],
         "val_context": context,
         "epochs_run": state.epoch,
         "best_epoch": state.best_epoch,
@@ -601,23 +965,23 @@ def _bundle(
         "scale_calibration": calibration,
         "train_seconds": round(seconds, 3),
         "parameters": sum(p.numel() for p in model.parameters()),
-        "envelope": envelope(series, ds.schema.covariates),
+        "envelope": env,
         "history": state.history,
     }
-    return ModelBundle(model, ds.schema, scaler, model_cfg, cfg, summary)
+    return ModelBundle(model, schema, scaler, model_cfg, cfg, summary)
 
 
 def _finite(x: float):
     return float(x) if math.isfinite(x) else None
 
 
-def _check_compatible(bundle: ModelBundle, ds: Dataset) -> None:
-    have = set(ds.schema.covariates)
+def _check_compatible(bundle: ModelBundle, schema, source: str) -> None:
+    have = set(schema.covariates)
     need = set(bundle.schema.covariates)
     if have != need:
         raise InputError(
-            f"{ds.source}: --init-from needs the same condition columns as the model "
-            f"({', '.join(bundle.schema.covariates)}); this table has {', '.join(ds.schema.covariates) or 'none'}"
+            f"{source}: --init-from needs the same condition columns as the model "
+            f"({', '.join(bundle.schema.covariates)}); this table has {', '.join(schema.covariates) or 'none'}"
         )
 
 
@@ -667,15 +1031,12 @@ def save_checkpoint(
 
 def _load_checkpoint(state: TrainState, path, model_cfg, cfg, data_hash: str, rank: int = 0) -> None:
     tensors, info = read_safetensors(path, expect=CHECKPOINT_FORMAT)
-    if info.get("data") != data_hash:
-        raise InputError(
-            f"{path}: this checkpoint was made on a different table; resume with the same data, or start anew without --resume"
-        )
     if info.get("model_config") != as_dict(model_cfg):
         raise InputError(
             f"{path}: this checkpoint was made with other model options; resume with the same options"
         )
-    saved_cfg = dict(info.get("train_config", {}))
+    # options added in later versions take their defaults in older checkpoints
+    saved_cfg = {**as_dict(TrainConfig()), **info.get("train_config", {})}
     now = as_dict(cfg)
     for key in ("epochs", "patience"):  # a resumed run may be given more epochs or patience
         saved_cfg.pop(key, None)
@@ -684,6 +1045,11 @@ def _load_checkpoint(state: TrainState, path, model_cfg, cfg, data_hash: str, ra
         diff = sorted(k for k in now if saved_cfg.get(k) != now[k])
         raise InputError(
             f"{path}: this checkpoint was made with other training options ({', '.join(diff)}); resume with the same options"
+        )
+    # after the options: the fingerprint of a table read in groups is taken group by group
+    if info.get("data") != data_hash:
+        raise InputError(
+            f"{path}: this checkpoint was made on a different table; resume with the same data, or start anew without --resume"
         )
     state.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}

@@ -1,0 +1,222 @@
+"""train --chunk-specimens: training on a table held one group of specimens at a time."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from durability_cli.artifact import CHECKPOINT_FORMAT, load_bundle, read_safetensors
+from durability_cli.cli import app
+from durability_cli.config import ModelConfig, TrainConfig
+from durability_cli.data import to_series, to_tensors
+from durability_cli.schema import load_dataset
+from durability_cli.streaming import FrameGroups
+from durability_cli.training import free_run_rmse, train_groups
+
+SMALL = ["--hidden", "8", "--layers", "1", "--epochs", "3", "--patience", "100", "--quiet"]
+
+
+def invoke(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def summary(path: Path) -> dict:
+    r = invoke("inspect", path, "--json")
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout)
+
+
+def same_weights(a: Path, b: Path) -> bool:
+    wa, wb = load_file(a), load_file(b)
+    return wa.keys() == wb.keys() and all(bool((wa[k] == wb[k]).all()) for k in wa)
+
+
+@pytest.fixture(scope="module")
+def tables(coating_slice, tmp_path_factory) -> dict[str, Path]:
+    """20 coating specimens x 50 rows as CSV, as one Parquet file (row groups of 150 rows, so a
+    group's specimens straddle row groups), and as a folder partitioned by material (the
+    specimens' rows then come out of id order: the reader's random-access path)."""
+    csv = coating_slice(20, 50)
+    folder = tmp_path_factory.mktemp("tables")
+    df = pd.read_csv(csv)
+    df.to_parquet(folder / "t.parquet", index=False, row_group_size=150)
+    df.to_parquet(folder / "hive", partition_cols=["material"], index=False)
+    return {"csv": csv, "parquet": folder / "t.parquet", "hive": folder / "hive"}
+
+
+def test_one_group_trains_exactly_as_the_whole_table(tables, tmp_path):
+    whole, grouped = tmp_path / "whole.safetensors", tmp_path / "grouped.safetensors"
+    assert invoke("train", tables["parquet"], "-o", whole, "--static", "material", *SMALL).exit_code == 0
+    r = invoke(
+        "train", tables["parquet"], "-o", grouped, "--static", "material", *SMALL, "--chunk-specimens", 20
+    )
+    assert r.exit_code == 0, r.output
+    assert same_weights(whole, grouped)
+    a, b = summary(whole)["summary"], summary(grouped)["summary"]
+    assert (
+        a["best_val_rmse"] == b["best_val_rmse"]
+        and a["history"][-1]["val_rmse"] == b["history"][-1]["val_rmse"]
+    )
+
+
+def test_every_reader_gives_the_same_groups_and_model(tables, tmp_path):
+    """CSV (read whole, cut in groups), one Parquet file and a partitioned folder (read a group
+    at a time): the same groups of 6 specimens, so the same model to the bit."""
+    paths = {}
+    for name, source in tables.items():
+        paths[name] = tmp_path / f"{name}.safetensors"
+        r = invoke("train", source, "-o", paths[name], "--static", "material", *SMALL, "--chunk-specimens", 6)
+        assert r.exit_code == 0, r.output
+    assert same_weights(paths["csv"], paths["parquet"])
+    assert same_weights(paths["csv"], paths["hive"])
+
+
+def test_small_groups_keep_the_split_the_scaling_and_the_scores(tables, tmp_path):
+    """Groups of 3 (4 validation specimens: validation is read again group by group): the split,
+    the scaling and the envelope are the whole table's, and the reported validation RMSE is the
+    saved model's on the whole validation set."""
+    whole, grouped = tmp_path / "whole.safetensors", tmp_path / "grouped.safetensors"
+    assert invoke("train", tables["hive"], "-o", whole, "--static", "material", *SMALL).exit_code == 0
+    r = invoke("train", tables["hive"], "-o", grouped, "--static", "material", *SMALL, "--chunk-specimens", 3)
+    assert r.exit_code == 0, r.output
+    a, b = summary(whole), summary(grouped)
+    for key in ("train_specimens", "val_specimens", "n_rows", "n_specimens", "envelope", "val_context"):
+        assert a["summary"][key] == b["summary"][key], key
+    # the same statistics, summed in another order
+    assert b["scaler"].keys() == a["scaler"].keys()
+    assert b["scaler"]["static_vocab"] == a["scaler"]["static_vocab"] == {"material": ["A", "B"]}
+    for key in ("cond_mean", "cond_std", "dt_mean", "dt_std", "y_mean", "y_std", "step_scale"):
+        assert np.allclose(b["scaler"][key], a["scaler"][key], rtol=1e-12, atol=0), key
+    assert not same_weights(whole, grouped)  # other batches: another model
+
+    bundle = load_bundle(grouped)
+    ds = load_dataset(str(tables["csv"]), schema=bundle.schema)
+    series = to_series(ds)
+    val = [series.ids.index(i) for i in b["summary"]["val_specimens"]]
+    t = to_tensors(series.take(np.array(val)), bundle.scaler)
+    rmse, pers = free_run_rmse(bundle.model, t, bundle.scaler, b["summary"]["val_context"])
+    assert b["summary"]["best_val_rmse"] == pytest.approx(rmse, rel=1e-5)
+    assert b["summary"]["val_persistence_rmse"] == pytest.approx(pers, rel=1e-5)
+
+
+def test_batches_stay_full_across_groups(tables, tmp_path):
+    """Groups of 5 specimens with batches of 4: the leftovers of a group wait for the next one,
+    so an epoch takes ceil(training specimens / 4) optimiser steps, as on the whole table."""
+    ds = load_dataset(str(tables["csv"]), static=["material"])
+    cfg = TrainConfig(epochs=2, batch_size=4, chunk_specimens=5, patience=100)
+    ckpt = tmp_path / "m.ckpt"
+    bundle = train_groups(FrameGroups(ds, 5), ModelConfig(hidden=8, layers=1), cfg, checkpoint=ckpt)
+    n_train = len(bundle.summary["train_specimens"])
+    _, info = read_safetensors(ckpt, expect=CHECKPOINT_FORMAT)
+    assert n_train == 16 and info["step"] == 2 * -(-n_train // 4)
+
+
+def test_a_bad_row_in_a_later_group_stops_before_training(tables, tmp_path):
+    df = pd.read_parquet(tables["parquet"])
+    last = df.index[df.specimen_id == df.specimen_id.max()][10]
+    df.loc[last, "time"] = df.loc[last - 1, "time"]  # a repeated time in the last specimen
+    bad = tmp_path / "bad.parquet"
+    df.to_parquet(bad, index=False, row_group_size=150)
+    out = tmp_path / "m.safetensors"
+    r = invoke("train", bad, "-o", out, *SMALL, "--chunk-specimens", 4)
+    assert r.exit_code == 2
+    assert r.output.startswith(f"Error: {bad}") and r.output.count("\n") == 1
+    assert f"row {last + 1}" in r.output or f"rows {last} and {last + 1}" in r.output, r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.parquet"]
+
+
+def test_resume_needs_the_same_groups(tables, tmp_path):
+    out = tmp_path / "m.safetensors"
+    ckpt = tmp_path / "m.ckpt"
+    args = [
+        "train",
+        str(tables["parquet"]),
+        "-o",
+        str(out),
+        *SMALL,
+        "--checkpoint",
+        str(ckpt),
+        "--chunk-specimens",
+        "4",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "durability_cli", *args, "--epochs", "40"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    r = invoke(*args[:-1], "5", "--resume", ckpt, "--epochs", "40")
+    assert r.exit_code == 2 and "other training options (chunk_specimens)" in r.output
+
+
+def test_interrupt_then_resume_equals_uninterrupted(tables, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def cmd(out, *extra):
+        return [sys.executable, "-m", "durability_cli", "train", str(tables["hive"]), "-o", str(out)] + [
+            "--hidden", "8", "--layers", "1", "--batch-size", "2", "--epochs", "6", "--patience", "100",
+            "--quiet", "--chunk-specimens", "3", *extra,
+        ]  # fmt: skip
+
+    full = tmp_path / "full.safetensors"
+    subprocess.run(cmd(full), check=True, env=env, timeout=300)
+    part = tmp_path / "part.safetensors"
+    ckpt = Path(f"{part}.ckpt")
+    proc = subprocess.Popen(cmd(part), env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    assert proc.poll() is None, "training finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    done = subprocess.run(
+        cmd(part, "--resume", str(ckpt)), env=env, timeout=300, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert same_weights(full, part)
+
+
+def test_group_size_must_be_positive(tables, tmp_path):
+    r = invoke("train", tables["parquet"], "-o", tmp_path / "m.safetensors", "--chunk-specimens", 0)
+    assert r.exit_code == 2 and "--chunk-specimens must be at least 1" in r.output
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_peak_memory_is_flat_in_the_number_of_specimens(tmp_path, cli_peak):
+    """10x the specimens, one epoch, 100 at a time: the peak stays within 1.5x (the scaler's
+    and the split's per-specimen arrays are all that grow)."""
+    from durability_cli.synthetic import make_coating
+
+    peaks = []
+    for n in (300, 3000):
+        noisy, _ = make_coating(n_specimens=n, seed=3, missing_fraction=0.0, irregular_fraction=0.0)
+        noisy = noisy[noisy.groupby("specimen_id").cumcount() < 40]
+        table = tmp_path / f"t{n}.parquet"
+        noisy.to_parquet(table, index=False, row_group_size=4_000)
+        del noisy
+        args = ["train", str(table), "-o", str(tmp_path / f"m{n}.safetensors"), "--epochs", "1"]
+        args += ["--hidden", "8", "--layers", "1", "--batch-size", "50", "--chunk-specimens", "100", "-q"]
+        peaks.append(cli_peak(args))
+        assert torch.is_tensor(load_file(tmp_path / f"m{n}.safetensors")["rnn.weight_ih_l0"])
+    assert peaks[1] < 1.5 * peaks[0], peaks
