@@ -65,6 +65,7 @@ class TrainConfig:
     # Train from a table read this many specimens at a time (one group's tensors in memory, the
     # groups visited in a new order each epoch); 0 = the whole table in memory.
     chunk_specimens: int = 0
+    amp: bool = False  # bfloat16 autocast for the network's forward and backward (data.autocast)
 
     def validate(self) -> None:
         _positive("epochs", self.epochs)

@@ -311,6 +311,15 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def autocast(device, enabled: bool):
+    """Mixed precision for the network when ``enabled`` (``--amp``): matrix products and the
+    recurrent layer in bfloat16 through ``torch.autocast``, on a GPU or a CPU alike. What the
+    model carries from step to step outside the network (the fed-back durability, the residual
+    sum, the loss) stays float32 by type promotion. bfloat16 needs no loss scaling (its range is
+    float32's), unlike float16, which is why it is the only choice."""
+    return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=enabled)
+
+
 def to_tensors(series: Series, scaler: Scaler) -> Tensors:
     """Scale ``series`` into float32 model tensors, a block of specimens at a time: the float64
     arithmetic runs on cache-sized pieces and lands in the float32 outputs, so the only large

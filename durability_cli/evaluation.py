@@ -202,6 +202,7 @@ def backtest_frames(
         seed=cfg.seed,
         chunk_specimens=cfg.chunk_specimens,
         device=cfg.device,
+        amp=cfg.amp,
     )
     T = mean.shape[1]
     truth = truth[:, :T]

@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from durability_cli.artifact import ModelBundle
-from durability_cli.data import Series, move, to_series, to_tensors
+from durability_cli.data import Series, autocast, move, to_series, to_tensors
 from durability_cli.errors import InputError
 from durability_cli.metrics import first_crossing_matrix
 from durability_cli.schema import Dataset, id_codes, specimen_starts, validate
@@ -37,6 +37,7 @@ class ForecastConfig:
     chunk_specimens: int = 0  # specimens per chunk; 0 = sized automatically to MEMORY_BUDGET
     strict: bool = False  # extrapolating beyond the training envelope is an error, not a warning
     device: str = "cpu"  # where the network runs: cpu or cuda[:N]
+    amp: bool = False  # bfloat16 autocast for the network (see data.autocast)
 
     def validate(self) -> None:
         if self.samples < 0:
@@ -99,6 +100,7 @@ def rollout_chunks(
     seed: int,
     chunk_specimens: int = 0,
     device: str | torch.device = "cpu",
+    amp: bool = False,
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
     """Forecast every row after ``last_obs[b]`` (the last warm-up row of specimen b), a chunk of
     specimens at a time, so that memory is bounded whatever the number of specimens.
@@ -119,9 +121,10 @@ def rollout_chunks(
         lo_obs = torch.as_tensor(last_obs[lo : lo + B], device=device)
         feed = t.observed & (torch.arange(Tc, device=device).unsqueeze(0) <= lo_obs.unsqueeze(1))
         feed[:, 0] = True
-        r = model(t.x, t.dt, t.y, feed, static_num=t.static_num, static_cat=t.static_cat)
+        with autocast(device, amp):
+            r = model(t.x, t.dt, t.y, feed, static_num=t.static_num, static_cat=t.static_cat)
         future = (np.arange(Tc)[None, :] > last_obs[lo : lo + B, None]) & (sub.row >= 0)  # [B, Tc]
-        mean = scaler.y_from_model(r.mean.cpu().numpy().astype(np.float64))  # rows 1..Tc-1
+        mean = scaler.y_from_model(r.mean.float().cpu().numpy().astype(np.float64))  # rows 1..Tc-1
         mean_block = np.full((B, Tc), np.nan)
         mean_block[:, 1:] = mean
         mean_block[~future] = np.nan
@@ -135,7 +138,7 @@ def rollout_chunks(
             # consistently fast or slow specimen, which is what end-of-life quantiles need.
             z = specimen_noise(sub.ids, S, 1, seed)[..., 0].numpy()  # [B, S]
             k = float(bundle.summary.get("scale_calibration") or 1.0)  # fitted on validation
-            scale = r.scale.cpu().numpy().astype(np.float64) * scaler.y_std * k  # [B, Tc-1]
+            scale = r.scale.float().cpu().numpy().astype(np.float64) * scaler.y_std * k  # [B, Tc-1]
             paths = mean[:, None, :] + scale[:, None, :] * z[:, :, None]  # [B, S, Tc-1]
         else:
             # DeepAR-style: each path feeds back its own sampled value (models trained that way)
@@ -144,17 +147,18 @@ def rollout_chunks(
             def rep(x):
                 return x.repeat_interleave(S, dim=0)
 
-            r = model(
-                rep(t.x),
-                rep(t.dt),
-                rep(t.y),
-                rep(feed),
-                static_num=rep(t.static_num),
-                static_cat=rep(t.static_cat),
-                sample=True,
-                noise=noise,
-            )
-            paths = scaler.y_from_model(r.path.cpu().numpy()).reshape(B, S, Tc - 1)
+            with autocast(device, amp):
+                r = model(
+                    rep(t.x),
+                    rep(t.dt),
+                    rep(t.y),
+                    rep(feed),
+                    static_num=rep(t.static_num),
+                    static_cat=rep(t.static_cat),
+                    sample=True,
+                    noise=noise,
+                )
+            paths = scaler.y_from_model(r.path.float().cpu().numpy()).reshape(B, S, Tc - 1)
         path_block = np.full((B, S, Tc), np.nan, dtype=np.float32)
         path_block[:, :, 1:] = paths
         path_block[~np.broadcast_to(future[:, None, :], path_block.shape)] = np.nan
@@ -170,6 +174,7 @@ def rollout(
     seed: int,
     chunk_specimens: int = 0,
     device: str | torch.device = "cpu",
+    amp: bool = False,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """All chunks of :func:`rollout_chunks` assembled: mean [N, T] and paths [N, S, T] or None.
     Holds every path in memory; ``forecast`` consumes the chunks instead."""
@@ -177,7 +182,14 @@ def rollout(
     mean_out = np.full((N, T), np.nan)
     path_out = None
     for lo, mean, paths in rollout_chunks(
-        bundle, series, last_obs, samples=samples, seed=seed, chunk_specimens=chunk_specimens, device=device
+        bundle,
+        series,
+        last_obs,
+        samples=samples,
+        seed=seed,
+        chunk_specimens=chunk_specimens,
+        device=device,
+        amp=amp,
     ):
         B, Tc = mean.shape
         mean_out[lo : lo + B, :Tc] = mean
@@ -476,6 +488,7 @@ def _forecast_group(
         seed=cfg.seed,
         chunk_specimens=cfg.chunk_specimens,
         device=cfg.device,
+        amp=cfg.amp,
     ):
         B, Tc = mean.shape
         sub = series.take(np.arange(lo, lo + B))

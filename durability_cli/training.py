@@ -33,6 +33,7 @@ from durability_cli.data import (
     ScalerFit,
     Series,
     Tensors,
+    autocast,
     concat_series,
     fit_scaler,
     move,
@@ -154,7 +155,8 @@ def _row_losses(model, t: Tensors, feed, *, cfg: TrainConfig, gen, noise=None):
     if loss_kind == "gaussian":
         # The mean learns by squared error and the scale by likelihood around the (detached) mean:
         # a plain Gaussian likelihood lets early, large free-run errors blow up through 1/scale^2.
-        nll = 0.5 * ((target - r.mean.detach()) / r.scale) ** 2 + torch.log(r.scale)
+        scale = r.scale.float()  # bfloat16 under --amp: the likelihood is taken in float32
+        nll = 0.5 * ((target - r.mean.detach()) / scale) ** 2 + torch.log(scale)
         per = (r.mean - target) ** 2 + nll
     elif loss_kind == "huber":
         per = F.huber_loss(r.mean, target, reduction="none", delta=1.0)
@@ -789,7 +791,8 @@ def _train_part(
         if dist is not None:
             tally.losses.append(_shared_step(state, batch, feed, cfg, device, dist))
             continue
-        loss = rollout_loss(model, move(batch, device), feed.to(device), cfg=cfg, gen=gen)
+        with autocast(device, cfg.amp):
+            loss = rollout_loss(model, move(batch, device), feed.to(device), cfg=cfg, gen=gen)
         if not torch.isfinite(loss):
             raise _Diverged(f"loss {loss.item()}")
         state.optimizer.zero_grad(set_to_none=True)
@@ -845,9 +848,10 @@ def _shared_step(
         stop = int(batch.valid[mine].sum(dim=1).max())  # this rank's longest row
         local = slice_tensors(batch, mine, 0, stop)
         local_noise = None if noise is None else noise[mine, : stop - 1].to(device)
-        per, mask, _ = _row_losses(
-            model, move(local, device), feed[mine, :stop].to(device), cfg=cfg, gen=None, noise=local_noise
-        )
+        with autocast(device, cfg.amp):
+            per, mask, _ = _row_losses(
+                model, move(local, device), feed[mine, :stop].to(device), cfg=cfg, gen=None, noise=local_noise
+            )
         count = int(mask.sum())
         loss_sum = per[mask].sum() if count else None
     total, n, stop_requested = dist.sum([float(loss_sum.detach()) if count else 0.0, count, float(dist.stop)])
