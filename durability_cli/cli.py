@@ -123,8 +123,8 @@ ChunkOpt = Annotated[
         help="Work through N specimens at a time and write the outputs as they go, so that memory "
         "follows N, not the table. A Parquet file or folder is then read N specimens at a time "
         "(a first pass reads the id column; tables not sorted by specimen take a pass per group); "
-        "CSV and stdin are still read whole. Numbers agree with a whole-table run to float32 "
-        "rounding (the network runs other batches). forecast: not with --plot or --future.",
+        "CSV and stdin are still read whole. The numbers are the whole-table run's bit for bit "
+        "(with --threads 1). forecast: not with --plot or --future.",
         rich_help_panel="Advanced",
     ),
 ]

@@ -20,8 +20,10 @@ from torch import nn
 
 from durability_cli.config import ModelConfig
 
-ONEDNN_MIN_BATCH = 64  # below this many rows the step loop runs without oneDNN
+ONEDNN_MIN_BATCH = 64  # below this many rows the training step loop runs without oneDNN
 PREFIX_WINDOW = 256  # without gradients: warm-up rows per fused RNN call, free steps per scale-head call
+INVARIANT_MIN_ROWS = 8  # without gradients, smaller batches are padded to this many rows
+HEAD_BLOCK_ROWS = 32_768  # rows per block of the row-wise read-out heads (bounds their temporary)
 
 
 @dataclass
@@ -121,19 +123,19 @@ class FeedbackRNN(nn.Module):
 
     def _mean(self, h: torch.Tensor, lags: torch.Tensor, rate: torch.Tensor | None) -> torch.Tensor:
         """h [B, T, H], lags [B, T, K] fed-back values (last = v_t), rate [B, T] or None -> mean [B, T]."""
-        step = self.head(h)[..., 0]  # [B, T]
+        step = _read_out(self.head, h)  # [B, T]
         if not self.cfg.residual:
             return step
         if self.cfg.monotonic == "decreasing":
-            step = -F.softplus(step)
+            step = -_softplus(step)
         elif self.cfg.monotonic == "increasing":
-            step = F.softplus(step)
+            step = _softplus(step)
         if rate is not None:
             step = step * rate  # rate x (dt / typical dt)
         v = lags[..., -1]  # [B, T]
         mean = v + step * self.step_scale
         if self.skip is not None:
-            mean = mean + self.skip(v.unsqueeze(-1) - lags[..., :-1])[..., 0]  # [B, T]
+            mean = mean + _read_out(self.skip, v.unsqueeze(-1) - lags[..., :-1])  # [B, T]
         return mean
 
     def _scale(self, h: torch.Tensor, free: torch.Tensor) -> torch.Tensor | None:
@@ -141,7 +143,7 @@ class FeedbackRNN(nn.Module):
         if self.scale_head is None:
             return None
         features = torch.cat([h.detach(), torch.log1p(free).unsqueeze(-1)], dim=-1)  # [B, T, H+1]
-        return 0.5 * F.softplus(self.scale_head(features)[..., 0]) + 1e-3
+        return 0.5 * _softplus(_read_out(self.scale_head, features)) + 1e-3
 
     def _head(self, h: torch.Tensor, lags: torch.Tensor, dt: torch.Tensor, free: torch.Tensor):
         """Mean [B, T] and scale [B, T] or None; see ``_mean`` and ``_scale``."""
@@ -182,6 +184,10 @@ class FeedbackRNN(nn.Module):
             specimen's Monte Carlo paths do not depend on the other specimens in the batch).
         """
         B, T, _ = x.shape
+        if 0 < B < INVARIANT_MIN_ROWS and not torch.is_grad_enabled():
+            return self._padded(
+                x, dt, y, feed, static_num, static_cat, sample, generator, detach_feedback, fused, noise
+            )
         K = self.cfg.lags
         static = self._static(static_num, static_cat, B)
         n_steps = T - 1
@@ -238,12 +244,17 @@ class FeedbackRNN(nn.Module):
             keep_h = self.scale_head is not None and not scale_inside
             flush_every = n_steps if torch.is_grad_enabled() else PREFIX_WINDOW
             hs, frees = [], []
-        # One step at a time: for a small batch the plain cell functions on the RNN's own weights
-        # (8 rows, 2 x 64 LSTM: 0.037 ms a step, vs 0.059 for nn.LSTM without oneDNN and 0.105
-        # with it; forward + backward of 141 steps 30 vs 41 ms); from ONEDNN_MIN_BATCH rows the
-        # module with oneDNN's fused kernel wins (512 rows: 0.41 vs 0.84 ms a step). The fused
-        # prefix above always runs the module.
-        small = B < ONEDNN_MIN_BATCH
+        # One step at a time. In training, a small batch steps through the plain cell functions
+        # on the RNN's own weights (8 rows, 2 x 64 LSTM: 0.037 ms a step, vs 0.059 for nn.LSTM
+        # without oneDNN and 0.105 with it; forward + backward of 141 steps 30 vs 41 ms); from
+        # ONEDNN_MIN_BATCH rows the module with oneDNN's fused kernel wins (512 rows: 0.41 vs
+        # 0.84 ms a step). The fused prefix above always runs the module.
+        # Without gradients (validation, forecasts) the module steps whatever the batch: its rows
+        # are then computed alike in any batch of 8 or more rows and the fused prefix equals the
+        # steps bit for bit, so a specimen's forecast does not depend on the other specimens in
+        # the batch (--shard and --chunk-specimens give the whole-table numbers exactly; see
+        # docs/ARCHITECTURE.md, "A forecast does not depend on its batch").
+        small = B < ONEDNN_MIN_BATCH and torch.is_grad_enabled()
         if small and prefix < n_steps:
             state = self._cell_state(state, B, x)
         with _without_onednn() if small else nullcontext():
@@ -294,6 +305,39 @@ class FeedbackRNN(nn.Module):
             pieces=paths,
         )
 
+    def _padded(
+        self, x, dt, y, feed, static_num, static_cat, sample, generator, detach_feedback, fused, noise
+    ):
+        """The rollout of a batch of fewer than INVARIANT_MIN_ROWS rows, run with copies of its
+        first row added (the kernels compute a row alike in any batch from that size on)."""
+        B = x.shape[0]
+
+        def pad(t):
+            if t is None:
+                return None
+            return torch.cat([t, t[:1].expand(INVARIANT_MIN_ROWS - B, *t.shape[1:])])
+
+        r = self.forward(
+            pad(x),
+            pad(dt),
+            pad(y),
+            pad(feed),
+            static_num=pad(static_num),
+            static_cat=pad(static_cat),
+            sample=sample,
+            generator=generator,
+            detach_feedback=detach_feedback,
+            fused=fused,
+            noise=pad(noise),
+        )
+        return Rollout(
+            mean=r.mean[:B],
+            scale=None if r.scale is None else r.scale[:B],
+            path=r.path[:B],
+            fed=r.fed[:B],
+            pieces=[p[:B] for p in r.pieces],
+        )
+
     def _cell_state(self, state, B: int, like: torch.Tensor) -> list:
         """nn.LSTM/GRU state (or None) -> one state per layer for ``_cell_step``."""
         L, H = self.cfg.layers, self.cfg.hidden
@@ -334,6 +378,34 @@ class FeedbackRNN(nn.Module):
         if noise is None:
             noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
         return mean + scale * noise  # reparameterised: gradients reach mean and scale
+
+
+def _read_out(layer: nn.Linear, h: torch.Tensor) -> torch.Tensor:
+    """A one-output linear layer over the last dimension: h [..., F] -> [...].
+
+    With gradients, the layer itself. Without, the same sum written out row by row (a product and
+    a sum over the last, contiguous dimension, HEAD_BLOCK_ROWS rows at a time): a matrix product
+    with one output column picks its kernel by the number of rows, which would make a row's
+    value depend on how many other rows share the call."""
+    if torch.is_grad_enabled():
+        return layer(h)[..., 0]
+    w = layer.weight[0]  # [F]
+    flat = h.reshape(-1, h.shape[-1])
+    out = (
+        torch.cat([(block * w).sum(-1) for block in flat.split(HEAD_BLOCK_ROWS)]) if len(flat) else flat[:, 0]
+    )
+    if layer.bias is not None:
+        out = out + layer.bias[0]
+    return out.reshape(h.shape[:-1])
+
+
+def _softplus(x: torch.Tensor) -> torch.Tensor:
+    """softplus; without gradients written as log1p(exp(x)) (torch's threshold at 20 kept), whose
+    vectorised kernels give an element the same value wherever it sits in the tensor (the fused
+    softplus kernel does not in its scalar tail)."""
+    if torch.is_grad_enabled():
+        return F.softplus(x)
+    return torch.where(x > 20.0, x, torch.log1p(torch.exp(x)))
 
 
 @contextmanager

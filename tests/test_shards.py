@@ -71,19 +71,18 @@ def test_forecast_shards_concatenate_to_the_unsharded_forecast(model, plan, tmp_
     pieces = _sorted(pd.concat(parts, ignore_index=True), keys)
     assert list(pieces.columns) == list(whole.columns)
     assert pieces[keys].equals(whole[keys]) and pieces.extrapolated.equals(whole.extrapolated)
-    # Equal to float32 rounding, not bit for bit: a shard is a different batch of specimens, and
-    # the batch changes the fused RNN prefix (it runs up to the shortest warm-up in the batch) and
-    # the blocking of the matrix products, so about 3% of the values differ in the last bits
-    # (measured: at most ~1e-7 in durability units). Each specimen's Monte Carlo draws come from
-    # its own (seed, id) generator, so the quantiles do not depend on the batch beyond that.
-    numeric = [c for c in whole.columns if c.startswith("durability_")]
-    np.testing.assert_allclose(pieces[numeric], whole[numeric], rtol=1e-5, atol=1e-6)
+    # Bit for bit: a shard is another batch of specimens (other warm-up lengths, so another fused
+    # prefix, other row counts), and without gradients the model computes each row alike in any
+    # batch (model.py: the module steps, row-wise read-out heads, padding to 8 rows); each
+    # specimen's Monte Carlo draws come from its own (seed, id) generator.
+    assert pieces.equals(whole)
 
     whole_eol = _sorted(pd.read_csv(tmp_path / "all_eol.csv"), ["specimen_id"])
     pieces_eol = _sorted(pd.concat(eols, ignore_index=True), ["specimen_id"])
-    assert pieces_eol.status.equals(whole_eol.status)
-    times = [c for c in whole_eol.columns if c.startswith("eol_") or c in ("rul", "prob_cross")]
-    np.testing.assert_allclose(pieces_eol[times], whole_eol[times], rtol=1e-5)
+    assert pieces_eol.equals(whole_eol)
+    # and as text: the concatenated CSV rows are the unsharded file's rows
+    lines = sorted(x for i in range(3) for x in (tmp_path / f"s{i}.csv").read_text().splitlines()[1:])
+    assert lines == sorted((tmp_path / "all.csv").read_text().splitlines()[1:])
 
 
 def test_evaluate_shards_split_the_per_specimen_scores(model, coating, tmp_path):
@@ -100,9 +99,7 @@ def test_evaluate_shards_split_the_per_specimen_scores(model, coating, tmp_path)
     whole = pd.read_csv(tmp_path / "all.csv")
     keys = [c for c in ("model", "specimen") if c in whole.columns]
     whole, pieces = _sorted(whole, keys), _sorted(pd.concat(parts, ignore_index=True), keys)
-    assert pieces[keys].equals(whole[keys])
-    numeric = [c for c in whole.columns if pd.api.types.is_float_dtype(whole[c])]
-    np.testing.assert_allclose(pieces[numeric], whole[numeric], rtol=1e-5, atol=1e-6)
+    assert pieces.equals(whole)
 
 
 @pytest.mark.parametrize("spec", ["3/3", "1/0", "-1/4", "a/b", "2", "1/2/3"])
