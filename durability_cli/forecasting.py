@@ -122,7 +122,8 @@ def rollout_chunks(
         feed = t.observed & (torch.arange(Tc, device=device).unsqueeze(0) <= lo_obs.unsqueeze(1))
         feed[:, 0] = True
         with autocast(device, amp):
-            r = model(t.x, t.dt, t.y, feed, static_num=t.static_num, static_cat=t.static_cat)
+            # invariant: a specimen's numbers do not depend on its chunk, shard or neighbours
+            r = model(t.x, t.dt, t.y, feed, static_num=t.static_num, static_cat=t.static_cat, invariant=True)
         future = (np.arange(Tc)[None, :] > last_obs[lo : lo + B, None]) & (sub.row >= 0)  # [B, Tc]
         mean = scaler.y_from_model(r.mean.float().cpu().numpy().astype(np.float64))  # rows 1..Tc-1
         mean_block = np.full((B, Tc), np.nan)
@@ -157,6 +158,7 @@ def rollout_chunks(
                     static_cat=rep(t.static_cat),
                     sample=True,
                     noise=noise,
+                    invariant=True,
                 )
             paths = scaler.y_from_model(r.path.float().cpu().numpy()).reshape(B, S, Tc - 1)
         path_block = np.full((B, S, Tc), np.nan, dtype=np.float32)

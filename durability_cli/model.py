@@ -22,7 +22,7 @@ from durability_cli.config import ModelConfig
 
 ONEDNN_MIN_BATCH = 64  # below this many rows the training step loop runs without oneDNN
 PREFIX_WINDOW = 256  # without gradients: warm-up rows per fused RNN call, free steps per scale-head call
-INVARIANT_MIN_ROWS = 8  # without gradients, smaller batches are padded to this many rows
+INVARIANT_MIN_ROWS = 8  # invariant rollouts pad smaller batches to this many rows
 HEAD_BLOCK_ROWS = 32_768  # rows per block of the row-wise read-out heads (bounds their temporary)
 
 
@@ -121,33 +121,37 @@ class FeedbackRNN(nn.Module):
             return torch.exp(dt * self.dt_log_std)
         return None
 
-    def _mean(self, h: torch.Tensor, lags: torch.Tensor, rate: torch.Tensor | None) -> torch.Tensor:
+    def _mean(
+        self, h: torch.Tensor, lags: torch.Tensor, rate: torch.Tensor | None, invariant: bool = False
+    ) -> torch.Tensor:
         """h [B, T, H], lags [B, T, K] fed-back values (last = v_t), rate [B, T] or None -> mean [B, T]."""
-        step = _read_out(self.head, h)  # [B, T]
+        step = _read_out(self.head, h, invariant)  # [B, T]
         if not self.cfg.residual:
             return step
         if self.cfg.monotonic == "decreasing":
-            step = -_softplus(step)
+            step = -_softplus(step, invariant)
         elif self.cfg.monotonic == "increasing":
-            step = _softplus(step)
+            step = _softplus(step, invariant)
         if rate is not None:
             step = step * rate  # rate x (dt / typical dt)
         v = lags[..., -1]  # [B, T]
         mean = v + step * self.step_scale
         if self.skip is not None:
-            mean = mean + _read_out(self.skip, v.unsqueeze(-1) - lags[..., :-1])  # [B, T]
+            mean = mean + _read_out(self.skip, v.unsqueeze(-1) - lags[..., :-1], invariant)  # [B, T]
         return mean
 
-    def _scale(self, h: torch.Tensor, free: torch.Tensor) -> torch.Tensor | None:
+    def _scale(self, h: torch.Tensor, free: torch.Tensor, invariant: bool = False) -> torch.Tensor | None:
         """h [B, T, H], free [B, T] steps run on own predictions -> scale [B, T] (Gaussian head)."""
         if self.scale_head is None:
             return None
         features = torch.cat([h.detach(), torch.log1p(free).unsqueeze(-1)], dim=-1)  # [B, T, H+1]
-        return 0.5 * _softplus(_read_out(self.scale_head, features)) + 1e-3
+        return 0.5 * _softplus(_read_out(self.scale_head, features, invariant), invariant) + 1e-3
 
-    def _head(self, h: torch.Tensor, lags: torch.Tensor, dt: torch.Tensor, free: torch.Tensor):
+    def _head(
+        self, h: torch.Tensor, lags: torch.Tensor, dt: torch.Tensor, free: torch.Tensor, invariant: bool
+    ):
         """Mean [B, T] and scale [B, T] or None; see ``_mean`` and ``_scale``."""
-        return self._mean(h, lags, self._rate(dt)), self._scale(h, free)
+        return self._mean(h, lags, self._rate(dt), invariant), self._scale(h, free, invariant)
 
     # -- the rollout ----------------------------------------------------------------------------
     def forward(
@@ -164,6 +168,7 @@ class FeedbackRNN(nn.Module):
         detach_feedback: bool = False,
         fused: bool = True,
         noise: torch.Tensor | None = None,
+        invariant: bool = False,
     ) -> Rollout:
         """Run the model over T rows.
 
@@ -182,9 +187,12 @@ class FeedbackRNN(nn.Module):
             only for tests that check both paths agree).
         noise : [B, T-1] standard-normal draws to use instead of ``generator`` (so that each
             specimen's Monte Carlo paths do not depend on the other specimens in the batch).
+        invariant : compute every row alike in any batch (forecasts: --shard and
+            --chunk-specimens pieces then equal the whole-table output bit for bit); see
+            docs/ARCHITECTURE.md, "A forecast does not depend on its batch".
         """
         B, T, _ = x.shape
-        if 0 < B < INVARIANT_MIN_ROWS and not torch.is_grad_enabled():
+        if invariant and 0 < B < INVARIANT_MIN_ROWS:
             return self._padded(
                 x, dt, y, feed, static_num, static_cat, sample, generator, detach_feedback, fused, noise
             )
@@ -212,7 +220,7 @@ class FeedbackRNN(nn.Module):
                 b = min(prefix, a + window)
                 inp = self._inputs(x[:, a:b], dt[:, a:b], lags[:, a:b], feed[:, a:b], static)  # [B, W, F]
                 h, state = self.rnn(inp, state)  # [B, W, H]
-                m, sc = self._head(h, lags[:, a:b], dt[:, a:b], torch.zeros_like(v[:, a:b]))
+                m, sc = self._head(h, lags[:, a:b], dt[:, a:b], torch.zeros_like(v[:, a:b]), invariant)
                 pieces_mean.append(m)
                 pieces_scale.append(sc)
             mean = pieces_mean[0] if len(pieces_mean) == 1 else torch.cat(pieces_mean, dim=1)
@@ -249,12 +257,10 @@ class FeedbackRNN(nn.Module):
         # without oneDNN and 0.105 with it; forward + backward of 141 steps 30 vs 41 ms); from
         # ONEDNN_MIN_BATCH rows the module with oneDNN's fused kernel wins (512 rows: 0.41 vs
         # 0.84 ms a step). The fused prefix above always runs the module.
-        # Without gradients (validation, forecasts) the module steps whatever the batch: its rows
-        # are then computed alike in any batch of 8 or more rows and the fused prefix equals the
-        # steps bit for bit, so a specimen's forecast does not depend on the other specimens in
-        # the batch (--shard and --chunk-specimens give the whole-table numbers exactly; see
-        # docs/ARCHITECTURE.md, "A forecast does not depend on its batch").
-        small = B < ONEDNN_MIN_BATCH and torch.is_grad_enabled()
+        # With ``invariant`` (forecasts) the module steps whatever the batch: its rows are then
+        # computed alike in any batch of 8 or more rows and the fused prefix equals the steps bit
+        # for bit, so a specimen's forecast does not depend on the other specimens in the batch.
+        small = B < ONEDNN_MIN_BATCH and not invariant
         if small and prefix < n_steps:
             state = self._cell_state(state, B, x)
         with _without_onednn() if small else nullcontext():
@@ -272,9 +278,11 @@ class FeedbackRNN(nn.Module):
                     h, state = self._cell_step(inp, state)  # [B, 1, H]
                 else:
                     h, state = self.rnn(inp.unsqueeze(1), state)  # [B, 1, H]
-                mean = self._mean(h, history.unsqueeze(1), None if rate is None else rate[:, t : t + 1])
+                mean = self._mean(
+                    h, history.unsqueeze(1), None if rate is None else rate[:, t : t + 1], invariant
+                )
                 if scale_inside:
-                    scale = self._scale(h, free.unsqueeze(1))
+                    scale = self._scale(h, free.unsqueeze(1), invariant)
                     path = self._draw(
                         mean, scale, sample, generator, None if noise is None else noise[:, t : t + 1]
                     )  # [B, 1]
@@ -285,14 +293,16 @@ class FeedbackRNN(nn.Module):
                         hs.append(h)
                         frees.append(free)
                         if len(hs) == flush_every:
-                            scales.append(self._scale(torch.cat(hs, dim=1), torch.stack(frees, dim=1)))
+                            scales.append(
+                                self._scale(torch.cat(hs, dim=1), torch.stack(frees, dim=1), invariant)
+                            )
                             hs, frees = [], []
                 means.append(mean)
                 paths.append(path)
                 feds.append(v_t.unsqueeze(1))
                 last_path = path[:, 0]
             if prefix < n_steps and hs:
-                scales.append(self._scale(torch.cat(hs, dim=1), torch.stack(frees, dim=1)))
+                scales.append(self._scale(torch.cat(hs, dim=1), torch.stack(frees, dim=1), invariant))
 
         if not means:  # a single row: nothing to predict
             empty = x.new_zeros(B, 0)
@@ -329,6 +339,7 @@ class FeedbackRNN(nn.Module):
             detach_feedback=detach_feedback,
             fused=fused,
             noise=pad(noise),
+            invariant=True,
         )
         return Rollout(
             mean=r.mean[:B],
@@ -380,14 +391,14 @@ class FeedbackRNN(nn.Module):
         return mean + scale * noise  # reparameterised: gradients reach mean and scale
 
 
-def _read_out(layer: nn.Linear, h: torch.Tensor) -> torch.Tensor:
+def _read_out(layer: nn.Linear, h: torch.Tensor, invariant: bool) -> torch.Tensor:
     """A one-output linear layer over the last dimension: h [..., F] -> [...].
 
-    With gradients, the layer itself. Without, the same sum written out row by row (a product and
-    a sum over the last, contiguous dimension, HEAD_BLOCK_ROWS rows at a time): a matrix product
+    The layer itself, or with ``invariant`` the same sum written out row by row (a product and a
+    sum over the last, contiguous dimension, HEAD_BLOCK_ROWS rows at a time): a matrix product
     with one output column picks its kernel by the number of rows, which would make a row's
     value depend on how many other rows share the call."""
-    if torch.is_grad_enabled():
+    if not invariant:
         return layer(h)[..., 0]
     w = layer.weight[0]  # [F]
     flat = h.reshape(-1, h.shape[-1])
@@ -399,11 +410,11 @@ def _read_out(layer: nn.Linear, h: torch.Tensor) -> torch.Tensor:
     return out.reshape(h.shape[:-1])
 
 
-def _softplus(x: torch.Tensor) -> torch.Tensor:
-    """softplus; without gradients written as log1p(exp(x)) (torch's threshold at 20 kept), whose
+def _softplus(x: torch.Tensor, invariant: bool) -> torch.Tensor:
+    """softplus; with ``invariant`` written as log1p(exp(x)) (torch's threshold at 20 kept), whose
     vectorised kernels give an element the same value wherever it sits in the tensor (the fused
     softplus kernel does not in its scalar tail)."""
-    if torch.is_grad_enabled():
+    if not invariant:
         return F.softplus(x)
     return torch.where(x > 20.0, x, torch.log1p(torch.exp(x)))
 
