@@ -569,7 +569,8 @@ def train_groups(
         return to_tensors(part, scaler), torch.as_tensor(part.lengths)
 
     def scored_parts():
-        """The validation specimens' tensors, a group at a time (this rank's share)."""
+        """The validation specimens (Series, tensors), a group at a time, all of them: the caller
+        takes this rank's share."""
         for g, ds in enumerate(groups):
             series = to_series(ds)
             mine = np.flatnonzero(scored[g * size : g * size + len(series.ids)])
