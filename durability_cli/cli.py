@@ -1378,7 +1378,30 @@ def plot_history_cmd(
 
 
 def main() -> None:
-    app()
+    """The console entry point. Usage errors that the option parser finds (an unknown option, a
+    missing argument, a value of the wrong type) are one line and exit code 2, like every other
+    bad input, instead of the parser's framed box."""
+    try:
+        code = app(standalone_mode=False, prog_name="durability")
+    except Exception as exc:  # the parser's exceptions, told apart by what they carry
+        name = type(exc).__name__
+        if name == "NoArgsIsHelpError":  # `durability` or `durability plot` alone
+            text = exc.format_message()  # Typer has printed the help; plain click hands it over
+            if text:
+                print(text)
+            sys.exit(exc.exit_code)
+        if name == "Abort":  # end of input at a prompt
+            err.print("Aborted.", highlight=False)
+            sys.exit(1)
+        if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+            raise
+        ctx = getattr(exc, "ctx", None)
+        command = ctx.command_path if ctx is not None else "durability"
+        message = " ".join(exc.format_message().split()).rstrip(".")
+        sep = " " if message.endswith("?") else "; "  # "... Did you mean 'forecast'? see ..."
+        err.print(f"Error: {message}{sep}see {command} --help", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

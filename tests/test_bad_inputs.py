@@ -794,3 +794,41 @@ def test_sigpipe_ends_quietly(tmp_path, model):
     assert len(r.stdout.splitlines()) == 1
     assert err.read_text() == ""
     assert int(status.read_text()) in (0, 141)  # 141 = 128 + SIGPIPE, what most tools exit with
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (
+            ["forecast", "plan.csv", "--bogus", "1"],
+            "Error: No such option: --bogus; see durability forecast --help",
+        ),
+        (["train"], "Error: Missing argument 'data'; see durability train --help"),
+        (
+            ["forecast", "plan.csv", "-m", "m.safetensors", "--samples", "many"],
+            "Error: Invalid value for '--samples': ",
+        ),
+        (
+            ["forcast", "plan.csv"],
+            "Error: No such command 'forcast'. Did you mean 'forecast'? see durability --help",
+        ),
+    ],
+)
+def test_usage_errors_are_one_line_from_the_real_command(args, expected, tmp_path):
+    """What the option parser rejects (unknown option or command, missing argument, a value of the
+    wrong type) is one line and exit 2 like any other bad input, not the parser's framed box."""
+    run = subprocess.run(
+        [sys.executable, "-m", "durability_cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.startswith(expected) and run.stderr.count("\n") == 1, run.stderr
+    assert run.stdout == "" and not list(tmp_path.iterdir())
+
+
+def test_no_arguments_still_show_the_help():
+    run = subprocess.run([sys.executable, "-m", "durability_cli"], capture_output=True, text=True, timeout=60)
+    assert run.stdout.count("Usage: durability") == 1 and "forecast" in run.stdout
