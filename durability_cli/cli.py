@@ -124,7 +124,7 @@ ChunkOpt = Annotated[
         "follows N, not the table. A Parquet file or folder is then read N specimens at a time "
         "(a first pass reads the id column; tables not sorted by specimen take a pass per group); "
         "CSV and stdin are still read whole. The numbers are the whole-table run's bit for bit "
-        "(with --threads 1). forecast: not with --plot or --future.",
+        "(with --threads 1). forecast: not with --plot; a --future table is read whole.",
         rich_help_panel="Advanced",
     ),
 ]
@@ -954,11 +954,12 @@ def forecast(
             fmt=output_format,
         )
         if chunk_specimens is not None:
-            _refuse_with_chunks(plot=plot, future=future)
+            _refuse_with_chunks(plot=plot)
             from durability_cli.streaming import forecast_in_chunks
 
+            bundle = load_bundle(model)
             grouped, stream = forecast_in_chunks(
-                load_bundle(model),
+                bundle,
                 data,
                 cfg,
                 size=chunk_specimens,
@@ -970,6 +971,7 @@ def forecast(
                 shard=spec,
                 horizon=horizon,
                 hold_conditions=hold_conditions,
+                future=load_dataset(future, schema=bundle.schema, require_target=False) if future else None,
             )
             if stream is None:
                 _empty_shard_note(spec, grouped.total, data, quiet)
@@ -1036,8 +1038,6 @@ def _refuse_with_chunks(**options) -> None:
     why = {
         "plot": "--plot draws from the whole table; drop --chunk-specimens, or draw a few specimens "
         "with durability plot forecast",
-        "future": "--future joins a second table to the whole table; append its rows to DATA "
-        "(conditions filled, durability empty), or drop --chunk-specimens",
     }
     for name, value in options.items():
         if value:

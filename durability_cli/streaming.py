@@ -662,8 +662,10 @@ def forecast_in_chunks(
     shard: tuple[int, int] | None = None,
     horizon: int | None = None,
     hold_conditions: bool = False,
+    future: Dataset | None = None,
 ):
     """``forecast`` over ``size`` specimens at a time, each group's rows written as they come.
+    ``future`` (a --future table, read whole) adds to each group its specimens' future rows.
 
     Returns (Grouped, the finished :class:`ForecastStream` with its warnings and info), or
     (Grouped, None) when the shard holds no specimen: nothing is written then.
@@ -673,9 +675,12 @@ def forecast_in_chunks(
     grouped = specimen_groups(data, bundle.schema, size=size, fmt=fmt, shard=shard)
     if not len(grouped.ids):
         return grouped, None
+    groups = grouped.groups
+    if future is not None:
+        groups = with_future(groups, future, grouped.ids, source=str(data), shard=shard)
     stream = ForecastStream(
         bundle,
-        grouped.groups,
+        groups,
         cfg,
         horizon=horizon,
         hold_conditions=hold_conditions,
@@ -696,6 +701,40 @@ def forecast_in_chunks(
             if paths is not None and part.paths is not None:
                 paths.write(part.paths)
     return grouped, stream
+
+
+def with_future(groups, future: Dataset, ids, *, source: str, shard=None) -> Iterator[Dataset]:
+    """``groups`` with each group's rows of the ``future`` table appended (``forecasting.
+    append_future``, as the whole-table path does). Every specimen of ``future`` (of this shard)
+    must be among ``ids``: its rows need a history to warm up on; checked before the first group."""
+    from durability_cli.forecasting import _group_ids, append_future
+
+    codes, text = id_codes(future.frame, future.schema.id_col)
+    row_ids = pd.Series(np.asarray(text, dtype=object)[codes])  # [rows] each row's id text
+    present = pd.unique(row_ids)
+    if shard is not None and shard[1] > 1:
+        from durability_cli.parallel import shard_of
+
+        keep = shard_of(present, shard[1]) == shard[0]
+        row_ids = row_ids.where(row_ids.isin(present[keep]))  # other shards' rows: dropped below
+        present = present[keep]
+    unknown = sorted(set(present) - {str(i) for i in ids})
+    if unknown:
+        more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+        raise InputError(
+            f"{future.source}: specimen {unknown[0]}{more} is not in {source}; a --future row needs "
+            "the specimen's measured history to warm up on"
+        )
+
+    def pieces():
+        for ds in groups:
+            mine = row_ids.isin(_group_ids(ds)).to_numpy()
+            if mine.any():
+                part = replace(future, frame=future.frame[mine].reset_index(drop=True), t=future.t[mine])
+                ds = append_future(ds, part)
+            yield ds
+
+    return pieces()
 
 
 def evaluate_in_chunks(

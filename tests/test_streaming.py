@@ -287,3 +287,58 @@ def test_peak_memory_is_flat_in_the_number_of_specimens(model, tmp_path, cli_pea
         peaks.append(cli_peak(args))
         assert pq.ParquetFile(tmp_path / f"fc{n}.parquet").metadata.num_rows == n * 40
     assert peaks[1] < 1.3 * peaks[0], peaks
+
+
+@pytest.fixture(scope="module")
+def history_and_future(coating, tmp_path_factory) -> dict[str, Path]:
+    """The first 20 rows of each specimen as history (Parquet), the next 10 as a --future table
+    (conditions only, CSV, rows shuffled)."""
+    folder = tmp_path_factory.mktemp("future")
+    df = pd.read_csv(coating)
+    n = df.groupby("specimen_id").cumcount()
+    df[n < 20].to_parquet(folder / "history.parquet", index=False, row_group_size=64)
+    future = df[(n >= 20) & (n < 30)].drop(columns="durability").sample(frac=1.0, random_state=1)
+    future.to_csv(folder / "future.csv", index=False)
+    return {"history": folder / "history.parquet", "future": folder / "future.csv", "folder": folder}
+
+
+def test_chunked_forecast_with_a_future_table_is_the_whole_forecast(model, history_and_future, tmp_path):
+    h, fut = history_and_future["history"], history_and_future["future"]
+    for name, extra in (
+        ("whole", []),
+        ("chunked", ["--chunk-specimens", 5]),
+        ("shard", ["--chunk-specimens", 2]),
+    ):
+        for i in range(2 if name == "shard" else 1):
+            shard = ["--shard", f"{i}/2"] if name == "shard" else []
+            out = tmp_path / f"{name}{i}.csv"
+            r = invoke("forecast", h, "-m", model, *COMMON, "--future", fut, *extra, *shard, "-o", out)
+            assert r.exit_code == 0, r.output
+    whole = (tmp_path / "whole0.csv").read_bytes()
+    assert (tmp_path / "chunked0.csv").read_bytes() == whole
+    assert len(pd.read_csv(tmp_path / "whole0.csv")) == 12 * 10
+    lines = [x for i in range(2) for x in (tmp_path / f"shard{i}.csv").read_text().splitlines()[1:]]
+    assert sorted(lines) == sorted(whole.decode().splitlines()[1:])
+
+
+def test_a_future_specimen_without_history_is_refused_before_any_output(model, history_and_future, tmp_path):
+    fut = pd.read_csv(history_and_future["future"])
+    stray = fut[fut.specimen_id == fut.specimen_id.iloc[0]].assign(specimen_id="X999")
+    bad = tmp_path / "future.csv"
+    pd.concat([fut, stray]).to_csv(bad, index=False)
+    out = tmp_path / "fc.csv"
+    r = invoke(
+        "forecast",
+        history_and_future["history"],
+        "-m",
+        model,
+        "--future",
+        bad,
+        "--chunk-specimens",
+        5,
+        "-o",
+        out,
+    )
+    assert r.exit_code == 2 and r.output.count("\n") == 1, r.output
+    assert r.output.startswith(f"Error: {bad}: specimen X999 is not in {history_and_future['history']}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["future.csv"]
