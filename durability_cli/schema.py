@@ -794,28 +794,32 @@ def _spacing(t: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> dict:
             "n_irregular_specimens": 0,
         }
     d = np.diff(t)  # [rows-1]
-    within = np.ones(len(d), dtype=bool)
-    within[starts[1:] - 1] = False  # the step from one specimen's last row to the next one's first
-    dts = d[within]  # each specimen's L-1 steps, back to back
-    seg = (starts - np.arange(len(starts)))[keep]
-    lo = np.minimum.reduceat(dts, seg)
-    hi = np.maximum.reduceat(dts, seg)
+    # The step from one specimen's last row to the next one's first is no step: NaN, which the
+    # NaN-ignoring reductions skip and the median's partition puts last (no masked copy of ten
+    # million steps).
+    d[starts[1:] - 1] = np.nan
+    seg = starts[keep]
+    lo = np.fmin.reduceat(d, seg)
+    hi = np.fmax.reduceat(d, seg)
     irregular = (hi - lo) > 1e-6 * np.maximum(np.abs(hi), 1e-12)
-    min_dt, max_dt = float(lo.min()), float(hi.max())
+    min_dt, max_dt = float(np.nanmin(lo)), float(np.nanmax(hi))
+    steps = len(d) - (len(starts) - 1)  # the real steps; the NaNs partition after them
     return {
         "regular": not bool(irregular.any()),
         "min_dt": min_dt,
-        "median_dt": _median_inplace(dts),
+        "median_dt": _median_inplace(d, steps),
         "max_dt": max_dt,
         "n_irregular_specimens": int(irregular.sum()),
         "n_specimens": int(keep.sum()),
     }
 
 
-def _median_inplace(values: np.ndarray) -> float:
-    """np.median of a 1-D array this function may reorder (no copy of ten million steps)."""
-    k = len(values) // 2
-    if len(values) % 2:
+def _median_inplace(values: np.ndarray, count: int | None = None) -> float:
+    """np.median of the first ``count`` values in sorted order of a 1-D array this function may
+    reorder (no copy of ten million steps); NaNs sort last, so ``count`` = the non-NaN values."""
+    n = len(values) if count is None else count
+    k = n // 2
+    if n % 2:
         values.partition(k)
         return float(values[k])
     values.partition([k - 1, k])
