@@ -677,7 +677,7 @@ def forecast_in_chunks(
         return grouped, None
     groups = grouped.groups
     if future is not None:
-        groups = with_future(groups, future, grouped.ids, source=str(data), shard=shard)
+        groups = with_future(groups, future, grouped.ids, size=size, source=str(data), shard=shard)
     stream = ForecastStream(
         bundle,
         groups,
@@ -703,34 +703,37 @@ def forecast_in_chunks(
     return grouped, stream
 
 
-def with_future(groups, future: Dataset, ids, *, source: str, shard=None) -> Iterator[Dataset]:
-    """``groups`` with each group's rows of the ``future`` table appended (``forecasting.
-    append_future``, as the whole-table path does). Every specimen of ``future`` (of this shard)
-    must be among ``ids``: its rows need a history to warm up on; checked before the first group."""
-    from durability_cli.forecasting import _group_ids, append_future
+def with_future(groups, future: Dataset, ids, *, size: int, source: str, shard=None) -> Iterator[Dataset]:
+    """``groups`` (of ``size`` specimens, ``ids`` in the order they come) with each group's rows of
+    the ``future`` table appended (``forecasting.append_future``, as the whole-table path does).
+    Every specimen of ``future`` (of this shard) must be among ``ids``: its rows need a history to
+    warm up on; checked before the first group."""
+    from durability_cli.forecasting import append_future
 
     codes, text = id_codes(future.frame, future.schema.id_col)
-    row_ids = pd.Series(np.asarray(text, dtype=object)[codes])  # [rows] each row's id text
-    present = pd.unique(row_ids)
-    if shard is not None and shard[1] > 1:
+    row_ids = np.asarray(text, dtype=object)[codes]  # [rows] each row's id text
+    position = pd.Index(np.asarray(ids, dtype=object).astype(str)).get_indexer(row_ids)  # -1: not kept
+    present = pd.unique(row_ids[position < 0])
+    if shard is not None and shard[1] > 1 and len(present):
         from durability_cli.parallel import shard_of
 
-        keep = shard_of(present, shard[1]) == shard[0]
-        row_ids = row_ids.where(row_ids.isin(present[keep]))  # other shards' rows: dropped below
-        present = present[keep]
-    unknown = sorted(set(present) - {str(i) for i in ids})
-    if unknown:
+        present = present[shard_of(present, shard[1]) == shard[0]]  # other shards' rows: ignored
+    if len(present):
+        unknown = sorted(present)
         more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
         raise InputError(
             f"{future.source}: specimen {unknown[0]}{more} is not in {source}; a --future row needs "
             "the specimen's measured history to warm up on"
         )
+    group_of = np.where(position >= 0, position // size, -1)  # [rows]
+    order = np.argsort(group_of, kind="stable")
+    bounds = np.searchsorted(group_of[order], np.arange(-1, -(-len(ids) // size) + 1))
 
     def pieces():
-        for ds in groups:
-            mine = row_ids.isin(_group_ids(ds)).to_numpy()
-            if mine.any():
-                part = replace(future, frame=future.frame[mine].reset_index(drop=True), t=future.t[mine])
+        for g, ds in enumerate(groups):
+            rows = np.sort(order[bounds[g + 1] : bounds[g + 2]])  # group g's rows, in file order
+            if len(rows):
+                part = replace(future, frame=future.frame.iloc[rows].reset_index(drop=True), t=future.t[rows])
                 ds = append_future(ds, part)
             yield ds
 
