@@ -560,6 +560,19 @@ def targets_section(status: dict) -> list[str]:
     return ["## Targets of issues 5 and 7", ""] + table(["what", "target", "measured", "status"], rows)
 
 
+def _streaming_table(points: list[dict]) -> list[str]:
+    return table(
+        ["specimens", "rows", "chunked peak MiB", "chunked s", "whole-table peak MiB", "whole-table s"],
+        [
+            [
+                f(p["specimens"]), f(p["rows"]), f(p["chunked"]["peak_mib"]), f(p["chunked"]["seconds"], 3),
+                f(p["whole"]["peak_mib"]), f(p["whole"]["seconds"], 3),
+            ]
+            for p in points
+        ],
+    )  # fmt: skip
+
+
 def streaming_section(r: dict, status: dict) -> list[str]:
     s = r["settings"]
     lines = ["## 4. Tables bigger than memory: `--chunk-specimens`", ""]
@@ -572,16 +585,7 @@ def streaming_section(r: dict, status: dict) -> list[str]:
         "rusage would carry the parent's peak over fork + exec).",
         "",
     ]
-    lines += table(
-        ["specimens", "rows", "chunked peak MiB", "chunked s", "whole-table peak MiB", "whole-table s"],
-        [
-            [
-                f(p["specimens"]), f(p["rows"]), f(p["chunked"]["peak_mib"]), f(p["chunked"]["seconds"], 3),
-                f(p["whole"]["peak_mib"]), f(p["whole"]["seconds"], 3),
-            ]
-            for p in r["points"]
-        ],
-    )  # fmt: skip
+    lines += _streaming_table(r["points"])
     whole = r.get("whole_peak_ratio_10x")
     lines.append(
         f"10 × the specimens: chunked peak × {f(r['peak_ratio_10x'], 3)} (target ≤ {r['target']})"
@@ -596,16 +600,7 @@ def streaming_section(r: dict, status: dict) -> list[str]:
             f"of {s['rows']} rows per specimen (one epoch: an epoch's memory does not grow with more).",
             "",
         ]
-        lines += table(
-            ["specimens", "rows", "chunked peak MiB", "chunked s", "whole-table peak MiB", "whole-table s"],
-            [
-                [
-                    f(p["specimens"]), f(p["rows"]), f(p["chunked"]["peak_mib"]), f(p["chunked"]["seconds"], 3),
-                    f(p["whole"]["peak_mib"]), f(p["whole"]["seconds"], 3),
-                ]
-                for p in r["train_points"]
-            ],
-        )  # fmt: skip
+        lines += _streaming_table(r["train_points"])
         lines.append(
             f"10 × the specimens: chunked training peak × {f(r['train_peak_ratio_10x'], 3)} "
             f"(target ≤ {r['target']}), whole table × {f(r['train_whole_peak_ratio_10x'], 3)}."

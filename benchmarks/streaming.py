@@ -70,45 +70,36 @@ def run(quick: bool) -> dict:
     work = Path(tempfile.mkdtemp(prefix="durability-streaming-"))
     model = work / "m.safetensors"
     save_bundle(tiny_bundle(), str(model))
-    points = []
-    for n in (s["specimens"], 10 * s["specimens"]):
-        plan = work / f"plan{n}.parquet"
-        random_walk_table(n, s["rows"], warmup=s["warmup"], seed=2).to_parquet(
-            plan, index=False, row_group_size=50_000
-        )
-        base = [
-            "forecast",
-            str(plan),
-            "-m",
-            str(model),
-            "--samples",
-            str(s["samples"]),
-            "--threshold",
-            "0.6",
-            "-q",
-        ]
-        chunked = _run([*base, "--chunk-specimens", str(s["chunk"]), "-o", str(work / "c.parquet")], work)
-        whole = _run([*base, "-o", str(work / "w.parquet")], work)
-        rows = n * s["rows"]
-        points.append({"specimens": n, "rows": rows, "chunked": chunked, "whole": whole})
-        say(
-            f"[streaming] {n:>7} specimens ({rows:,} rows): chunked {chunked['peak_mib']:.0f} MiB "
-            f"{chunked['seconds']:.1f} s | whole {whole['peak_mib']:.0f} MiB {whole['seconds']:.1f} s"
-        )
-    train_points = []
-    for n in (s["specimens"], 10 * s["specimens"]):
-        table = work / f"train{n}.parquet"
-        random_walk_table(n, s["rows"], seed=3).to_parquet(table, index=False, row_group_size=50_000)
-        base = ["train", str(table), *TRAIN_ARGS]
-        chunked = _run([*base, "--chunk-specimens", str(s["chunk"]), "-o", str(work / "c.safetensors")], work)
-        whole = _run([*base, "-o", str(work / "w.safetensors")], work)
-        rows = n * s["rows"]
-        train_points.append({"specimens": n, "rows": rows, "chunked": chunked, "whole": whole})
-        say(
-            f"[streaming] train {n:>7} specimens ({rows:,} rows): chunked {chunked['peak_mib']:.0f} MiB "
-            f"{chunked['seconds']:.1f} s | whole {whole['peak_mib']:.0f} MiB {whole['seconds']:.1f} s"
-        )
-        table.unlink()
+
+    def measure(label: str, make_table, command: list[str], suffix: str) -> list[dict]:
+        """``durability COMMAND TABLE`` with and without --chunk-specimens, at S and 10 x S."""
+        points = []
+        for n in (s["specimens"], 10 * s["specimens"]):
+            table = work / f"{label}{n}.parquet"
+            make_table(n).to_parquet(table, index=False, row_group_size=50_000)
+            base = [command[0], str(table), *command[1:]]
+            chunk = ["--chunk-specimens", str(s["chunk"])]
+            chunked = _run([*base, *chunk, "-o", str(work / f"c.{suffix}")], work)
+            whole = _run([*base, "-o", str(work / f"w.{suffix}")], work)
+            rows = n * s["rows"]
+            points.append({"specimens": n, "rows": rows, "chunked": chunked, "whole": whole})
+            say(
+                f"[streaming] {label} {n:>7} specimens ({rows:,} rows): chunked {chunked['peak_mib']:.0f} MiB "
+                f"{chunked['seconds']:.1f} s | whole {whole['peak_mib']:.0f} MiB {whole['seconds']:.1f} s"
+            )
+            table.unlink()
+        return points
+
+    forecast_args = ["forecast", "-m", str(model), "--samples", str(s["samples"]), "--threshold", "0.6", "-q"]
+    points = measure(
+        "forecast",
+        lambda n: random_walk_table(n, s["rows"], warmup=s["warmup"], seed=2),
+        forecast_args,
+        "parquet",
+    )
+    train_points = measure(
+        "train", lambda n: random_walk_table(n, s["rows"], seed=3), ["train", *TRAIN_ARGS], "safetensors"
+    )
 
     def growth(pts, kind):
         return round(pts[1][kind]["peak_mib"] / pts[0][kind]["peak_mib"], 2)
