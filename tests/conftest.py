@@ -77,3 +77,25 @@ def _cli_peak_bytes(args: list[str], status_file: Path) -> int:
     subprocess.run([sys.executable, "-c", _PEAK_CHILD, str(status_file), *args], env=env, check=True)
     hwm = next(x for x in status_file.read_text().splitlines() if x.startswith("VmHWM:"))
     return int(hwm.split()[1]) * 1024
+
+
+@pytest.fixture
+def interrupt_at_checkpoint():
+    """``interrupt_at_checkpoint(CMD, CKPT, env=ENV, sig=SIGINT) -> (exit code, stderr)``: start
+    CMD, wait until it has written CKPT (a complete epoch), send the signal, wait for the end.
+    Fails if the run ends before it could be interrupted."""
+    import signal
+    import subprocess
+    import time
+
+    def run(cmd, ckpt, *, env, sig=signal.SIGINT):
+        proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 120
+        while not Path(ckpt).exists() and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        assert proc.poll() is None, "training finished before it could be interrupted"
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=60)
+        return proc.returncode, stderr
+
+    return run

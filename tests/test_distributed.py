@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -117,7 +115,7 @@ def test_two_processes_train_from_groups_like_one_process(tiny, tmp_path):
         assert (wa[key] - wb[key]).abs().max().item() < 1e-5, key
 
 
-def test_nproc_launcher_interrupt_then_resume_equals_uninterrupted(tiny, tmp_path):
+def test_nproc_launcher_interrupt_then_resume_equals_uninterrupted(tiny, tmp_path, interrupt_at_checkpoint):
     """`durability train --nproc 2` starts torchrun; Ctrl-C stops both ranks at the same step,
     and --resume in two processes reproduces the uninterrupted two-process run bit for bit."""
     args = "--hidden 8 --layers 1 --batch-size 2 --epochs 12 --patience 100 --quiet --nproc 2".split()
@@ -134,14 +132,8 @@ def test_nproc_launcher_interrupt_then_resume_equals_uninterrupted(tiny, tmp_pat
     part = tmp_path / "part.safetensors"
     ckpt = Path(f"{part}.ckpt")
     cmd = [sys.executable, "-m", "durability_cli", "train", str(tiny), "-o", str(part), *args]
-    proc = subprocess.Popen(cmd, env=ENV, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.02)
-    assert proc.poll() is None, "training finished before it could be interrupted"
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
+    code, stderr = interrupt_at_checkpoint(cmd, ckpt, env=ENV)
+    assert code == 130, stderr
     assert stderr.count("continue with --resume") == 1  # rank 0 says it, rank 1 does not
     assert ckpt.exists() and not part.exists()
 

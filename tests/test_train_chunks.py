@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -137,7 +135,7 @@ def test_a_bad_row_in_a_later_group_stops_before_training(tables, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.parquet"]
 
 
-def test_resume_needs_the_same_groups(tables, tmp_path):
+def test_resume_needs_the_same_groups(tables, tmp_path, interrupt_at_checkpoint):
     out = tmp_path / "m.safetensors"
     ckpt = tmp_path / "m.ckpt"
     args = [
@@ -152,23 +150,14 @@ def test_resume_needs_the_same_groups(tables, tmp_path):
         "4",
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "durability_cli", *args, "--epochs", "40"],
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.time() + 120
-    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
+    cmd = [sys.executable, "-m", "durability_cli", *args, "--epochs", "40"]
+    code, stderr = interrupt_at_checkpoint(cmd, ckpt, env=env)
+    assert code == 130, stderr
     r = invoke(*args[:-1], "5", "--resume", ckpt, "--epochs", "40")
     assert r.exit_code == 2 and "other training options (chunk_specimens)" in r.output
 
 
-def test_interrupt_then_resume_equals_uninterrupted(tables, tmp_path):
+def test_interrupt_then_resume_equals_uninterrupted(tables, tmp_path, interrupt_at_checkpoint):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
 
     def cmd(out, *extra):
@@ -181,14 +170,8 @@ def test_interrupt_then_resume_equals_uninterrupted(tables, tmp_path):
     subprocess.run(cmd(full), check=True, env=env, timeout=300)
     part = tmp_path / "part.safetensors"
     ckpt = Path(f"{part}.ckpt")
-    proc = subprocess.Popen(cmd(part), env=env, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.02)
-    assert proc.poll() is None, "training finished before it could be interrupted"
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
+    code, stderr = interrupt_at_checkpoint(cmd(part), ckpt, env=env)
+    assert code == 130, stderr
     done = subprocess.run(
         cmd(part, "--resume", str(ckpt)), env=env, timeout=300, capture_output=True, text=True
     )

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -114,21 +113,15 @@ def _train_cmd(data, out, *extra):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupt_then_resume_equals_uninterrupted(tiny, tmp_path, sig):
+def test_interrupt_then_resume_equals_uninterrupted(tiny, tmp_path, sig, interrupt_at_checkpoint):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     full = tmp_path / "full.safetensors"
     subprocess.run(_train_cmd(tiny, full), check=True, env=env, timeout=300)
 
     part = tmp_path / "part.safetensors"
     ckpt = Path(f"{part}.ckpt")
-    proc = subprocess.Popen(_train_cmd(tiny, part), env=env, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.02)
-    assert proc.poll() is None, "training finished before it could be interrupted"
-    proc.send_signal(sig)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
+    code, stderr = interrupt_at_checkpoint(_train_cmd(tiny, part), ckpt, env=env, sig=sig)
+    assert code == 130, stderr
     assert "continue with --resume" in stderr and "Traceback" not in stderr
     assert ckpt.exists() and not part.exists()
 
@@ -142,19 +135,12 @@ def test_interrupt_then_resume_equals_uninterrupted(tiny, tmp_path, sig):
         assert bool((a[key] == b[key]).all()), key
 
 
-def test_resume_refuses_other_data(tiny, tmp_path):
+def test_resume_refuses_other_data(tiny, tmp_path, interrupt_at_checkpoint):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     out = tmp_path / "m.safetensors"
     ckpt = tmp_path / "m.ckpt"
     # a finished run removes its checkpoint, so keep one by stopping after 1 epoch of 8
-    proc = subprocess.Popen(
-        _train_cmd(tiny, out, "--checkpoint", str(ckpt)), env=env, stderr=subprocess.PIPE, text=True
-    )
-    deadline = time.time() + 120
-    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=60)
+    interrupt_at_checkpoint(_train_cmd(tiny, out, "--checkpoint", str(ckpt)), ckpt, env=env)
     other = tmp_path / "other.csv"
     df = pd.read_csv(tiny)
     df["durability"] = df["durability"] * 0.9
