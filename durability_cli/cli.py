@@ -435,7 +435,7 @@ def train(
             "--chunk-specimens",
             help="Train holding N specimens at a time, for tables bigger than memory: a Parquet file or "
             "folder is read N specimens at a time (a first pass checks it and fits the scaling), the "
-            "groups come in a new order each epoch and batches are drawn within a group. CSV and stdin "
+            "groups come in a new order each epoch and batches are drawn group by group. CSV and stdin "
             "are read whole, only the tensors go by group. Take N as large as memory allows: with N "
             "at least the number of specimens the result is the whole-table run's.",
             rich_help_panel="Advanced",

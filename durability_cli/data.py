@@ -102,12 +102,10 @@ def concat_series(pieces: list[Series]) -> Series:
     lo = 0
     for p in pieces:
         hi, t = lo + len(p.ids), p.y.shape[1]
-        out.time[lo:hi, :t], out.cond[lo:hi, :t], out.y[lo:hi, :t], out.row[lo:hi, :t] = (
-            p.time,
-            p.cond,
-            p.y,
-            p.row,
-        )
+        out.time[lo:hi, :t] = p.time
+        out.cond[lo:hi, :t] = p.cond
+        out.y[lo:hi, :t] = p.y
+        out.row[lo:hi, :t] = p.row
         lo = hi
     return out
 
