@@ -95,29 +95,13 @@ class SpecimenGroups:
         require_target: bool = True,
         shard: tuple[int, int] | None = None,
     ):
-        import pyarrow.dataset as pads
 
         if size < 1:
             raise InputError(f"--chunk-specimens must be at least 1, got {size}")
         self.source = str(path)
         self.size = size
-        folder = Path(path)
-        self.files = _parquet_files(folder, self.source) if folder.is_dir() else [str(path)]
-        try:
-            if folder.is_dir():
-                self._dataset = pads.dataset(
-                    self.files,
-                    format="parquet",
-                    partitioning=pads.HivePartitioning.discover(),
-                    partition_base_dir=str(folder),
-                )
-            else:
-                self._dataset = pads.dataset(self.files, format="parquet")
-            names = list(self._dataset.schema.names)
-        except (pa.ArrowException, OSError, ValueError) as exc:
-            raise InputError(
-                f"{self.source}: {_short(exc)}; check that it is a readable Parquet table"
-            ) from None
+        self.files, self._dataset = _open_dataset(path)
+        names = list(self._dataset.schema.names)
         if len(set(names)) != len(names):
             twice = next(n for n in names if names.count(n) > 1)
             raise InputError(f"{self.source}: column '{twice}' appears twice; rename one of them")
@@ -420,16 +404,15 @@ class FrameGroups:
             yield self.group(g)
 
 
-def probe_frame(path: str, rows: int = BATCH_ROWS) -> pd.DataFrame:
-    """The first ``rows`` rows of a Parquet file or folder, every column (hive partitions as
-    columns): enough for ``schema.resolve_schema`` to work out the column roles without reading
-    the table."""
+def _open_dataset(path: str):
+    """(the Parquet files, a ``pyarrow.dataset`` over them) for a file or a folder (hive partitions
+    become columns); one clear error for what cannot be opened."""
     import pyarrow.dataset as pads
 
     folder = Path(path)
+    files = _parquet_files(folder, str(path)) if folder.is_dir() else [str(path)]
     try:
         if folder.is_dir():
-            files = _parquet_files(folder, str(path))
             dataset = pads.dataset(
                 files,
                 format="parquet",
@@ -437,7 +420,19 @@ def probe_frame(path: str, rows: int = BATCH_ROWS) -> pd.DataFrame:
                 partition_base_dir=str(folder),
             )
         else:
-            dataset = pads.dataset(str(path), format="parquet")
+            dataset = pads.dataset(files, format="parquet")
+        dataset.schema  # noqa: B018 (reading the footer is what fails on a damaged file)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise InputError(f"{path}: {_short(exc)}; check that it is a readable Parquet table") from None
+    return files, dataset
+
+
+def probe_frame(path: str, rows: int = BATCH_ROWS) -> pd.DataFrame:
+    """The first ``rows`` rows of a Parquet file or folder, every column (hive partitions as
+    columns): enough for ``schema.resolve_schema`` to work out the column roles without reading
+    the table."""
+    _, dataset = _open_dataset(path)
+    try:
         table = dataset.head(rows)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise InputError(f"{path}: {_short(exc)}; check that it is a readable Parquet table") from None
