@@ -527,26 +527,17 @@ def targets_section(status: dict) -> list[str]:
                     f"(memory added by the load {f(e['added_memory_ratio'], 3)} ×)", ok(met),
                 ]
             )  # fmt: skip
-    if "streaming" in status:
-        x = status["streaming"]
-        rows.append(
-            [
-                "memory, chunked forecast",
-                TARGETS["streaming"],
-                f"peak × {f(x['peak_ratio_10x'], 3)} for 10 × the specimens",
-                ok(x["peak_ratio_10x"] <= x["target"]),
-            ]
-        )
-    if "streaming" in status and "train_peak_ratio_10x" in status["streaming"]:
-        x = status["streaming"]
-        rows.append(
-            [
-                "memory, chunked training",
-                TARGETS["streaming"],
-                f"peak × {f(x['train_peak_ratio_10x'], 3)} for 10 × the specimens",
-                ok(x["train_peak_ratio_10x"] <= x["target"]),
-            ]
-        )
+    x = status.get("streaming", {})
+    for what, key in (("forecast", "peak_ratio_10x"), ("training", "train_peak_ratio_10x")):
+        if key in x:
+            rows.append(
+                [
+                    f"memory, chunked {what}",
+                    TARGETS["streaming"],
+                    f"peak × {f(x[key], 3)} for 10 × the specimens",
+                    ok(x[key] <= x["target"]),
+                ]
+            )
     if "help" in status:
         h = status["help"]
         rows.append(
