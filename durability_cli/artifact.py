@@ -55,6 +55,7 @@ class ModelBundle:
             "model_config": _asdict(self.model_config),
             "train_config": _asdict(self.train_config),
             "static_cardinalities": [len(v) + 1 for v in self.scaler.static_vocab.values()],
+            "latent_specimens": 0 if self.model.latent_table is None else len(self.model.latent_table),
             "summary": self.summary,
         }
 
@@ -76,6 +77,7 @@ def build_model(meta: dict) -> FeedbackRNN:
         static_cardinalities=list(meta.get("static_cardinalities", [])),
         step_scale=scaler.step_scale,
         dt_log_std=scaler.dt_std,
+        latent_specimens=int(meta.get("latent_specimens", 0)),
     )
 
 

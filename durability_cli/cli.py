@@ -302,6 +302,21 @@ def train(
             rich_help_panel=_MODEL,
         ),
     ] = None,
+    latent: Annotated[
+        int | None,
+        typer.Option(
+            help="Size D of a per-specimen latent vector z (0 = off): the model infers each specimen's "
+            "hidden factors (batch, initial flaw) from its warm-up; see docs/TRAINING.md.",
+            rich_help_panel=_MODEL,
+        ),
+    ] = None,
+    latent_prior: Annotated[
+        float | None,
+        typer.Option(
+            help="Weight of the N(0, I) prior on z: larger trusts a short warm-up less.",
+            rich_help_panel=_MODEL,
+        ),
+    ] = None,
     epochs: Annotated[
         int | None,
         typer.Option(help="Maximum epochs (early stopping usually ends sooner).", rich_help_panel=_TRAIN),

@@ -24,6 +24,11 @@ class ModelConfig:
     monotonic: str = "none"  # decreasing / increasing make the step change one-signed by construction
     rate: bool = True  # residual step = predicted rate x (dt / typical dt): irregular spacing by construction
     static_embedding: int = 4  # embedding size for each categorical static column
+    # A per-specimen latent vector z of this size (0 = off): a random effect for what no column
+    # records (batch, initial flaw). Learned per training specimen, fitted to each new specimen's
+    # warm-up at forecast time, and fed to every step like a static column.
+    latent: int = 0
+    latent_prior: float = 0.1  # weight of the Gaussian prior on z (larger: trust the warm-up less)
 
     def validate(self) -> None:
         _choice("cell", self.cell, ("lstm", "gru"))
@@ -34,6 +39,10 @@ class ModelConfig:
         _positive("hidden", self.hidden)
         _positive("layers", self.layers)
         _positive("lags", self.lags)
+        if not 0 <= self.latent <= 64:
+            raise InputError(f"--latent must be between 0 (off) and 64, got {self.latent}")
+        if not self.latent_prior > 0 or self.latent_prior == float("inf"):
+            raise InputError(f"--latent-prior must be a positive number, got {self.latent_prior}")
         if not 0.0 <= self.dropout < 1.0:
             raise InputError(f"--dropout must be in [0, 1), got {self.dropout}")
 

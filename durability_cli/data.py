@@ -287,13 +287,16 @@ class Tensors:
     valid: torch.Tensor  # [B, T] bool: inside the series (not padding)
     static_num: torch.Tensor  # [B, Sn]
     static_cat: torch.Tensor  # [B, Sc] long category codes (0 = unseen in training)
+    index: torch.Tensor | None = None  # [B] long: each specimen's row in the training table (its z)
 
 
 def move(t: Tensors, device) -> Tensors:
     """The same tensors on ``device`` (a no-op on the CPU)."""
     if torch.device(device).type == "cpu":
         return t
-    return Tensors(*(getattr(t, f).to(device) for f in Tensors.__dataclass_fields__))
+    return Tensors(
+        *(None if getattr(t, f) is None else getattr(t, f).to(device) for f in Tensors.__dataclass_fields__)
+    )
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -389,4 +392,5 @@ def slice_tensors(t: Tensors, index, start: int = 0, stop: int | None = None) ->
         valid=t.valid[index, sl],
         static_num=t.static_num[index],
         static_cat=t.static_cat[index],
+        index=None if t.index is None else t.index[index],
     )

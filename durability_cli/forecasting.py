@@ -21,6 +21,7 @@ import torch
 from durability_cli.artifact import ModelBundle
 from durability_cli.data import Series, autocast, move, to_series, to_tensors
 from durability_cli.errors import InputError
+from durability_cli.latent import LATENT_DRAWS, draw_latent, fit_posterior, mean_paths
 from durability_cli.metrics import first_crossing_matrix
 from durability_cli.schema import Dataset, id_codes, specimen_starts, validate
 
@@ -63,15 +64,16 @@ def quantile_column(target: str, q: float) -> str:
 
 
 # -- the batched rollout ---------------------------------------------------------------------------
-def specimen_noise(ids: list[str], samples: int, steps: int, seed: int) -> torch.Tensor:
+def specimen_noise(ids: list[str], samples: int, steps: int, seed: int, stream: str = "") -> torch.Tensor:
     """[N, S, steps] standard-normal draws, each specimen from its own generator.
 
     Drawn step by step ([steps, S] in row order), so the draws of step t do not depend on how
     many steps the chunk is padded to: a specimen's paths are the same alone or in any batch.
+    ``stream`` names an independent set of draws for the same seed (e.g. the latent draws).
     """
     out = np.empty((len(ids), samples, steps), dtype=np.float32)
     for i, sid in enumerate(ids):
-        digest = hashlib.blake2b(f"{seed}:{sid}".encode(), digest_size=8).digest()
+        digest = hashlib.blake2b(f"{stream}{seed}:{sid}".encode(), digest_size=8).digest()
         rng = np.random.default_rng(int.from_bytes(digest, "little"))
         out[i] = rng.standard_normal((steps, samples), dtype=np.float32).T
     return torch.from_numpy(out)
@@ -113,7 +115,9 @@ def rollout_chunks(
     N = len(series.ids)
     S = samples if bundle.model_config.loss == "gaussian" else 0
     sampled = S > 0 and bundle.train_config.feedback == "sample"  # the RNN runs every path
-    chunk = chunk_size(series, S, chunk_specimens, rows_per_specimen=S if sampled else 1)
+    D = bundle.model_config.latent
+    M = min(S, LATENT_DRAWS) if D and not sampled else S  # draws of z per specimen
+    chunk = chunk_size(series, S, chunk_specimens, rows_per_specimen=S if sampled else max(1, M if D else 1))
     for lo in range(0, N, chunk):
         sub = series.take(np.arange(lo, min(N, lo + chunk)))
         B, Tc = sub.y.shape
@@ -121,9 +125,26 @@ def rollout_chunks(
         lo_obs = torch.as_tensor(last_obs[lo : lo + B], device=device)
         feed = t.observed & (torch.arange(Tc, device=device).unsqueeze(0) <= lo_obs.unsqueeze(1))
         feed[:, 0] = True
+        # a latent model first fits each specimen's z to its warm-up (rows up to its last
+        # measurement); its paths then also draw z from that fit's uncertainty
+        latent, draws = None, None
+        if D:
+            latent, cov = fit_posterior(model, t, lo_obs.clamp(min=0) + 1)
+            if M:
+                noise = specimen_noise(sub.ids, M, D, seed, stream="latent").to(device)
+                draws = draw_latent(latent, cov, noise)  # [B, M, D]
         with autocast(device, amp):
             # invariant: a specimen's numbers do not depend on its chunk, shard or neighbours
-            r = model(t.x, t.dt, t.y, feed, static_num=t.static_num, static_cat=t.static_cat, invariant=True)
+            r = model(
+                t.x,
+                t.dt,
+                t.y,
+                feed,
+                static_num=t.static_num,
+                static_cat=t.static_cat,
+                invariant=True,
+                latent=latent,
+            )
         future = (np.arange(Tc)[None, :] > last_obs[lo : lo + B, None]) & (sub.row >= 0)  # [B, Tc]
         mean = scaler.y_from_model(r.mean.float().cpu().numpy().astype(np.float64))  # rows 1..Tc-1
         mean_block = np.full((B, Tc), np.nan)
@@ -141,6 +162,9 @@ def rollout_chunks(
             k = float(bundle.summary.get("scale_calibration") or 1.0)  # fitted on validation
             scale = r.scale.float().cpu().numpy().astype(np.float64) * scaler.y_std * k  # [B, Tc-1]
             paths = mean[:, None, :] + scale[:, None, :] * z[:, :, None]  # [B, S, Tc-1]
+            if draws is not None:  # path s runs with the s-th draw of z (cycling through M)
+                shift = _latent_spread(model, t, feed, draws, scaler, device, amp) - mean[:, None, :]
+                paths += k * shift[:, np.arange(S) % M, :]
         else:
             # DeepAR-style: each path feeds back its own sampled value (models trained that way)
             noise = specimen_noise(sub.ids, S, max(Tc - 1, 0), seed).reshape(B * S, -1).to(device)
@@ -159,12 +183,20 @@ def rollout_chunks(
                     sample=True,
                     noise=noise,
                     invariant=True,
+                    latent=None if draws is None else draws.reshape(B * S, D),
                 )
             paths = scaler.y_from_model(r.path.float().cpu().numpy()).reshape(B, S, Tc - 1)
         path_block = np.full((B, S, Tc), np.nan, dtype=np.float32)
         path_block[:, :, 1:] = paths
         path_block[~np.broadcast_to(future[:, None, :], path_block.shape)] = np.nan
         yield lo, mean_block, path_block
+
+
+def _latent_spread(model, t, feed, draws: torch.Tensor, scaler, device, amp) -> np.ndarray:
+    """[B, M, Tc-1] the mean path (durability units) of each specimen under each draw of its z."""
+    with autocast(device, amp):
+        means = mean_paths(model, t, feed, draws)
+    return scaler.y_from_model(means.cpu().numpy().astype(np.float64))
 
 
 def rollout(

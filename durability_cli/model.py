@@ -62,12 +62,19 @@ class FeedbackRNN(nn.Module):
         static_cardinalities: list[int] | None = None,
         step_scale: float = 1.0,
         dt_log_std: float = 1.0,
+        latent_specimens: int = 0,
     ):
         super().__init__()
         self.cfg = cfg
         cards = static_cardinalities or []
         self.embeddings = nn.ModuleList(nn.Embedding(n, cfg.static_embedding) for n in cards)
-        self.n_static = n_static_numeric + cfg.static_embedding * len(cards)
+        self.n_static = n_static_numeric + cfg.static_embedding * len(cards) + cfg.latent
+        # The training specimens' latent vectors z (an auto-decoder: each one a free parameter
+        # under a N(0, I) prior, learned with the network); a new specimen's z is fitted to its
+        # warm-up by ``latent.fit_latent``. Kept in the model file for inspection.
+        self.latent_table = (
+            nn.Parameter(0.01 * torch.randn(latent_specimens, cfg.latent)) if cfg.latent else None
+        )
         n_in = n_conditions + 1 + cfg.lags + 1 + self.n_static  # +1: "the fed-back value was measured"
         rnn_cls = nn.LSTM if cfg.cell == "lstm" else nn.GRU
         self.rnn = rnn_cls(
@@ -98,12 +105,14 @@ class FeedbackRNN(nn.Module):
                 self.skip.weight[0, -1] = 1.0
 
     # -- pieces ---------------------------------------------------------------------------------
-    def _static(self, static_num: torch.Tensor | None, static_cat: torch.Tensor | None, B: int):
+    def _static(self, static_num, static_cat, latent, B: int):
         parts = []
         if static_num is not None and static_num.shape[1] > 0:
             parts.append(static_num)  # [B, Sn]
         for j, emb in enumerate(self.embeddings):
             parts.append(emb(static_cat[:, j]))  # [B, E]
+        if self.cfg.latent:
+            parts.append(latent if latent is not None else self.latent_table.new_zeros(B, self.cfg.latent))  # [B, D]
         if not parts:
             return None
         return torch.cat(parts, dim=1)  # [B, S]
@@ -169,6 +178,7 @@ class FeedbackRNN(nn.Module):
         fused: bool = True,
         noise: torch.Tensor | None = None,
         invariant: bool = False,
+        latent: torch.Tensor | None = None,
     ) -> Rollout:
         """Run the model over T rows.
 
@@ -190,14 +200,16 @@ class FeedbackRNN(nn.Module):
         invariant : compute every row alike in any batch (forecasts: --shard and
             --chunk-specimens pieces then equal the whole-table output bit for bit); see
             docs/ARCHITECTURE.md, "A forecast does not depend on its batch".
+        latent : [B, D] each specimen's latent vector z (models with ``cfg.latent``; None = the
+            population's z = 0).
         """
         B, T, _ = x.shape
         if invariant and 0 < B < INVARIANT_MIN_ROWS:
             return self._padded(
-                x, dt, y, feed, static_num, static_cat, sample, generator, detach_feedback, fused, noise
+                x, dt, y, feed, static_num, static_cat, sample, generator, detach_feedback, fused, noise, latent
             )
         K = self.cfg.lags
-        static = self._static(static_num, static_cat, B)
+        static = self._static(static_num, static_cat, latent, B)
         n_steps = T - 1
         # The prefix where every fed-back value is measured can run fused in one RNN call.
         known = feed[:, :n_steps].all(dim=0)  # [T-1]
@@ -316,7 +328,7 @@ class FeedbackRNN(nn.Module):
         )
 
     def _padded(
-        self, x, dt, y, feed, static_num, static_cat, sample, generator, detach_feedback, fused, noise
+        self, x, dt, y, feed, static_num, static_cat, sample, generator, detach_feedback, fused, noise, latent
     ):
         """The rollout of a batch of fewer than INVARIANT_MIN_ROWS rows, run with copies of its
         first row added (the kernels compute a row alike in any batch from that size on)."""
@@ -340,6 +352,7 @@ class FeedbackRNN(nn.Module):
             fused=fused,
             noise=pad(noise),
             invariant=True,
+            latent=pad(latent),
         )
         return Rollout(
             mean=r.mean[:B],

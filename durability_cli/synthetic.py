@@ -135,12 +135,15 @@ def make_coating(
     noise: float = 0.01,
     missing_fraction: float = 0.2,
     irregular_fraction: float = 0.25,
+    hidden: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Retained strength of polymer coatings under temperature and humidity (Peck model).
 
     Columns: specimen_id ("C001"), time (days), material ("A"/"B"), temperature (°C),
     humidity (%RH), durability (retained strength, starts at s0 in [0.97, 1.03]).
-    100-300 rows per specimen. See COATING_PHYSICS for the equations.
+    100-300 rows per specimen. See COATING_PHYSICS for the equations. ``hidden`` adds the
+    hidden per-specimen factors as columns (lot, s0), for oracle benchmarks; the other values
+    are the same either way.
     """
     rng = np.random.default_rng(seed)
     n, t_max = n_specimens, 300
@@ -195,7 +198,7 @@ def make_coating(
     dose = np.concatenate([np.zeros((n, 1)), np.cumsum(dose_step, axis=1)[:, :-1]], axis=1)
     strength = s0[:, None] / (1.0 + dose)
     return _long_tables(
-        rng, "C", lengths, time, {"material": material},
+        rng, "C", lengths, time, {"material": material} | ({"lot": lot, "s0": s0} if hidden else {}),
         {"temperature": temp, "humidity": rh}, "durability", strength, noise, missing_fraction,
     )  # fmt: skip
 
@@ -350,12 +353,17 @@ CRACK_PHYSICS = (
 
 
 def make_crack(
-    n_specimens: int = 60, seed: int = 0, noise: float = 0.005, missing_fraction: float = 0.0
+    n_specimens: int = 60,
+    seed: int = 0,
+    noise: float = 0.005,
+    missing_fraction: float = 0.0,
+    hidden: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fatigue crack growth (Paris law) under block loading; durability = remaining ligament.
 
     Columns: specimen_id ("K001"), time (kilocycles), stress_range (MPa), r_ratio (min/max stress),
-    durability (1 - 2a/W). See CRACK_PHYSICS.
+    durability (1 - 2a/W). See CRACK_PHYSICS. ``hidden`` adds the hidden per-specimen factors as
+    columns (paris_c, the growth coefficient, and cracked0, the initial crack 2a0/W).
     """
     rng = np.random.default_rng(seed)
     n, t_max, width, exponent, substeps = n_specimens, 400, 0.05, 3.0, 4
@@ -394,8 +402,58 @@ def make_crack(
     lengths = np.where(broken.any(axis=1), broken.argmax(axis=1), t_max)
     time = np.round(interval[:, None] * np.arange(t_max), 6)
     return _long_tables(
-        rng, "K", lengths, time, {}, {"stress_range": stress, "r_ratio": r_ratio},
+        rng, "K", lengths, time, {"paris_c": paris_c / 2e-11, "cracked0": cracked0} if hidden else {},
+        {"stress_range": stress, "r_ratio": r_ratio},
         "durability", ligament, noise, missing_fraction,
+    )  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- ageing
+
+AGEING_PHYSICS = (
+    "Outdoor ageing of a sealant, retained property p (1.0 = new), measured weekly for four "
+    "years (208 rows). First-order decay dp/dt = -r p with the Peck rate r = A RH^2.7 "
+    "exp(-0.7 eV / (kB T)) (r = 0.012 per week at 25 °C, 70 %RH), times a hidden per-specimen "
+    "batch factor (lognormal, sd 0.35: batches age 0.5x to 2x as fast); p = p0 exp(-D), D the "
+    "accumulated dose. Sites differ in mean temperature (5-25 °C) and humidity (50-85 %RH), with "
+    "a seasonal swing and weekly weather. The batch factor is the one thing a forecaster must "
+    "read off each specimen's warm-up."
+)
+
+
+def make_ageing(
+    n_specimens: int = 60,
+    seed: int = 0,
+    noise: float = 0.01,
+    missing_fraction: float = 0.0,
+    hidden: bool = False,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Weekly outdoor ageing under seasonal temperature and humidity, with a hidden batch factor.
+
+    Columns: specimen_id ("A001"), time (weeks), temperature (°C), humidity (%RH), durability
+    (retained property, starts at p0 in [0.98, 1.02]). 208 rows per specimen. See AGEING_PHYSICS.
+    ``hidden`` adds the hidden factors as columns (batch_factor, p0).
+    """
+    rng = np.random.default_rng(seed)
+    n, t_max = n_specimens, 208
+    lengths = np.full(n, t_max)
+    p0 = rng.uniform(0.98, 1.02, n)
+    batch = rng.lognormal(0.0, 0.35, n)
+    t_mean, rh_mean = rng.uniform(5, 25, (n, 1)), rng.uniform(50, 85, (n, 1))
+    t_amp, rh_amp = rng.uniform(5, 12, (n, 1)), rng.uniform(5, 15, (n, 1))
+    phase = rng.uniform(0, 2 * np.pi, (n, 1))
+    week = np.arange(t_max)[None, :]
+    season = np.sin(2 * np.pi * week / 52.18 + phase)
+    temp = np.round(t_mean + t_amp * season + rng.normal(0, 2.0, (n, t_max)), 1)
+    rh = np.round(np.clip(rh_mean - rh_amp * season + rng.normal(0, 5.0, (n, t_max)), 10, 100), 1)
+    rate = 0.012 * (rh / 70.0) ** 2.7 * _arrhenius(temp, 0.7, ref_c=25.0)  # per week
+    dose_step = batch[:, None] * rate
+    dose = np.concatenate([np.zeros((n, 1)), np.cumsum(dose_step, axis=1)[:, :-1]], axis=1)
+    prop = p0[:, None] * np.exp(-dose)
+    time = np.broadcast_to(week.astype(float), (n, t_max))
+    return _long_tables(
+        rng, "A", lengths, time, {"batch_factor": batch, "p0": p0} if hidden else {},
+        {"temperature": temp, "humidity": rh}, "durability", prop, noise, missing_fraction,
     )  # fmt: skip
 
 
@@ -406,6 +464,7 @@ DATASETS: dict[str, Callable[..., tuple[pd.DataFrame, pd.DataFrame]]] = {
     "ball": make_ball,
     "battery": make_battery,
     "crack": make_crack,
+    "ageing": make_ageing,
 }
 
 DATASET_INFO: dict[str, DatasetInfo] = {
@@ -453,6 +512,17 @@ DATASET_INFO: dict[str, DatasetInfo] = {
         time_unit="kilocycles",
         physics=CRACK_PHYSICS,
     ),
+    "ageing": DatasetInfo(
+        name="ageing",
+        target="durability",
+        covariates=("temperature", "humidity"),
+        static=(),
+        noise=0.01,
+        eol_threshold=0.5,
+        context=52,  # one year of weekly measurements, then three years to forecast
+        time_unit="weeks",
+        physics=AGEING_PHYSICS,
+    ),
 }
 
 
@@ -463,6 +533,7 @@ def make_split(
     seed: int = 0,
     noise: float | None = None,
     missing: bool = False,
+    hidden: bool = False,
 ) -> dict:
     """Train and test tables with disjoint specimens, for the benchmarks.
 
@@ -474,7 +545,7 @@ def make_split(
         raise KeyError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     info = DATASET_INFO[name]
     noise = info.noise if noise is None else noise
-    options = {} if missing else {"missing_fraction": 0.0}
+    options = ({} if missing else {"missing_fraction": 0.0}) | ({"hidden": True} if hidden else {})
     noisy, clean = DATASETS[name](n_specimens=n_train + n_test, seed=seed, noise=noise, **options)
     ids = noisy["specimen_id"].unique()
     is_test = noisy["specimen_id"].isin(ids[n_train:]).to_numpy()

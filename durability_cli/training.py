@@ -43,6 +43,7 @@ from durability_cli.data import (
 )
 from durability_cli.errors import InputError, TrainingError
 from durability_cli.io import atomic_path
+from durability_cli.latent import LATENT_DRAWS, draw_latent, fit_latent, fit_posterior, mean_paths, prior
 from durability_cli.model import FeedbackRNN
 from durability_cli.parallel import Distributed
 from durability_cli.schedules import teacher_forcing_ratio
@@ -116,7 +117,7 @@ def _window(t: Tensors, lengths: torch.Tensor, window: int, gen: torch.Generator
     observed = g(t.observed) & inside
     y = g(t.y)
     observed[:, 0] = True  # the start was chosen on a measured row (or row 0, which is filled)
-    return Tensors(g(t.x), g(t.dt), y, observed, g(t.valid) & inside, t.static_num, t.static_cat)
+    return Tensors(g(t.x), g(t.dt), y, observed, g(t.valid) & inside, t.static_num, t.static_cat, t.index)
 
 
 # -- loss and validation ---------------------------------------------------------------------------
@@ -132,7 +133,18 @@ def rollout_loss(
     per, mask, r = _row_losses(model, t, feed, cfg=cfg, gen=gen)
     if not bool(mask.any()):
         return r.mean.sum() * 0.0
+    if model.cfg.latent:  # MAP: the rows' errors plus each specimen's prior, per scored row
+        return (per[mask].sum() + prior(model, _batch_latent(model, t))) / mask.sum()
     return per[mask].mean()
+
+
+def _batch_latent(model: FeedbackRNN, t: Tensors) -> torch.Tensor | None:
+    """[B, D] the training specimens' latent vectors (None for models without one)."""
+    if not model.cfg.latent:
+        return None
+    if t.index is None:
+        raise TrainingError("a latent model's training batch must carry its specimens' rows (Tensors.index)")
+    return model.latent_table[t.index.to(model.latent_table.device)]
 
 
 def _row_losses(model, t: Tensors, feed, *, cfg: TrainConfig, gen, noise=None):
@@ -148,6 +160,7 @@ def _row_losses(model, t: Tensors, feed, *, cfg: TrainConfig, gen, noise=None):
         generator=gen,
         detach_feedback=cfg.detach_feedback,
         noise=noise,
+        latent=_batch_latent(model, t),
     )
     target = t.y[:, 1:]  # [B, T-1]
     mask = (t.observed & t.valid)[:, 1:]  # [B, T-1]
@@ -176,13 +189,20 @@ def warmup_feed(t: Tensors, context: torch.Tensor | int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _free_run_errors(model: FeedbackRNN, t: Tensors, context: int):
+def _free_run_errors(model: FeedbackRNN, t: Tensors, context: int, spread: bool = False):
     """Over the rows scored (measured, after ``context`` warm-up rows): the free-running
     forecast's errors, persistence's errors (the last warm-up value held), both in scaled units,
-    and |error / predicted scale| (None for point models). Flat float32 tensors."""
+    and |error / predicted scale| (None for point models). Flat float32 tensors.
+
+    With ``spread``, a latent model's predicted spread also holds that of its z: the forecast's
+    Monte Carlo paths draw z from the warm-up fit's uncertainty (latent.LATENT_DRAWS draws),
+    and the calibration measures the paths' spread as a whole."""
     model.eval()
     feed = warmup_feed(t, context)
-    r = model(t.x, t.dt, t.y, feed, static_num=t.static_num, static_cat=t.static_cat)
+    latent = cov = None
+    if model.cfg.latent:
+        latent, cov = fit_posterior(model, t, torch.full((t.y.shape[0],), int(context), device=t.y.device))
+    r = model(t.x, t.dt, t.y, feed, static_num=t.static_num, static_cat=t.static_cat, latent=latent)
     target = t.y[:, 1:]
     T = t.y.shape[1]
     dev = t.y.device
@@ -196,8 +216,21 @@ def _free_run_errors(model: FeedbackRNN, t: Tensors, context: int):
     )  # [B]
     last = t.y[torch.arange(len(idx), device=dev), idx].unsqueeze(1).expand_as(target)
     pers = (last - target)[mask]
-    z = ((target - r.mean) / r.scale)[mask].abs() if model.cfg.loss == "gaussian" else None
+    z = None
+    if model.cfg.loss == "gaussian":
+        scale = r.scale
+        if spread and latent is not None:
+            scale = torch.sqrt(scale**2 + _latent_variance(model, t, feed, latent, cov))
+        z = ((target - r.mean) / scale)[mask].abs()
     return err, pers, z
+
+
+def _latent_variance(model, t: Tensors, feed, latent, cov) -> torch.Tensor:
+    """[B, T-1] the variance of the mean path over draws of each specimen's z (scaled units)."""
+    B, D = latent.shape
+    gen = torch.Generator().manual_seed(0)
+    draws = draw_latent(latent, cov, torch.randn(B, LATENT_DRAWS, D, generator=gen).to(latent.device))
+    return mean_paths(model, t, feed, draws).var(dim=1, unbiased=False)
 
 
 def free_run_rmse(model: FeedbackRNN, t: Tensors, scaler: Scaler, context: int) -> tuple[float, float]:
@@ -219,7 +252,10 @@ def free_run_sse(model: FeedbackRNN, t: Tensors, context: int) -> tuple[float, i
     how many rows it sums: the pieces a distributed validation adds up over ranks."""
     model.eval()
     feed = warmup_feed(t, context)
-    r = model(t.x, t.dt, t.y, feed, static_num=t.static_num, static_cat=t.static_cat)
+    latent = None
+    if model.cfg.latent:  # fitted on the warm-up rows, as a forecast does
+        latent = fit_latent(model, t, torch.full((t.y.shape[0],), int(context), device=t.y.device))
+    r = model(t.x, t.dt, t.y, feed, static_num=t.static_num, static_cat=t.static_cat, latent=latent)
     T = t.y.shape[1]
     pos = torch.arange(1, T, device=t.y.device).unsqueeze(0)
     mask = (t.observed & t.valid)[:, 1:] & (pos >= context)  # [B, T-1]
@@ -235,7 +271,7 @@ def scale_calibration(model: FeedbackRNN, t: Tensors, context: int) -> float:
     point models or without validation rows."""
     if model.cfg.loss != "gaussian":
         return 1.0
-    return _calibration(_free_run_errors(model, t, context)[2])
+    return _calibration(_free_run_errors(model, t, context, spread=True)[2])
 
 
 def _calibration(z: torch.Tensor | None) -> float:
@@ -348,11 +384,14 @@ def train(
     context = cfg.val_context or auto_context(series.lengths)
     val_series = series.take(val_idx) if len(val_idx) else train_series
     train_t = to_tensors(train_series, scaler)
+    train_t.index = torch.as_tensor(train_idx)
     val_t = move(_rank_share(to_tensors(val_series, scaler), val_series.lengths, dist), device)
     train_len = torch.as_tensor(train_series.lengths)
 
     data_hash = fingerprint(ds)
-    state, meta = _setup(ds.schema, scaler, model_cfg, cfg, init_from, resume, data_hash, device, dist)
+    state, meta = _setup(
+        ds.schema, scaler, model_cfg, cfg, init_from, resume, data_hash, device, dist, len(series.ids)
+    )
     if on_start:
         on_start(_start_info(state, len(train_idx), len(val_idx), context, dist))
     started = time.perf_counter()
@@ -386,7 +425,7 @@ def _rank_share(t: Tensors, lengths: np.ndarray, dist: Distributed | None) -> Te
     return slice_tensors(t, torch.as_tensor(mine), 0, int(lengths[mine].max()) if len(mine) else 1)
 
 
-def _setup(schema, scaler, model_cfg, cfg, init_from, resume, data_hash, device, dist):
+def _setup(schema, scaler, model_cfg, cfg, init_from, resume, data_hash, device, dist, n_specimens=0):
     """The model (seeded, or from ``init_from``), its optimiser and generator, restored from
     ``resume`` when given; returns the TrainState and the model file's metadata."""
     torch.manual_seed(cfg.seed)
@@ -396,11 +435,20 @@ def _setup(schema, scaler, model_cfg, cfg, init_from, resume, data_hash, device,
         "model_config": as_dict(model_cfg),
         "static_cardinalities": [len(v) + 1 for v in scaler.static_vocab.values()],
     }
+    if model_cfg.latent:  # one z per specimen of the table (the validation ones stay at the prior)
+        meta["latent_specimens"] = n_specimens
     model = build_model(meta)
-    if init_from is not None:
-        model.load_state_dict(init_from.model.state_dict())
+    if init_from is not None:  # the old specimens' z do not carry over to a new table
+        old = {k: v for k, v in init_from.model.state_dict().items() if k != "latent_table"}
+        model.load_state_dict(old, strict=model.latent_table is None)
     model.to(device)  # the data stays on the CPU; each batch moves once windowed
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    network = [p for name, p in model.named_parameters() if name != "latent_table"]
+    groups = [{"params": network}]
+    if model.latent_table is not None:
+        # A specimen's z gets one gradient per epoch (when its batch comes): a larger step than
+        # the network's, and no weight decay (the prior is its regulariser).
+        groups.append({"params": [model.latent_table], "lr_scale": LATENT_LR_SCALE, "weight_decay": 0.0})
+    optimizer = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
     state = TrainState(model, optimizer, gen, history=[])
     if resume is not None:
@@ -555,6 +603,7 @@ def train_groups(
     if only is not None:
         part = only.take(train_idx)
         cached_train = (to_tensors(part, scaler), torch.as_tensor(part.lengths))
+        cached_train[0].index = torch.as_tensor(train_idx)
         del only, part
 
     def train_part(g: int):
@@ -566,7 +615,9 @@ def train_groups(
         if not len(mine):
             return None
         part = series.take(mine)
-        return to_tensors(part, scaler), torch.as_tensor(part.lengths)
+        t = to_tensors(part, scaler)
+        t.index = torch.as_tensor(g * size + mine)
+        return t, torch.as_tensor(part.lengths)
 
     def scored_parts():
         """The validation specimens (Series, tensors), a group at a time, all of them: the caller
@@ -620,7 +671,7 @@ def train_groups(
             _train_part(state, waiting[0], waiting[1], context, cfg, tally, device, dist, shuffle=False)
         return _close_epoch(state, validate(), tally, t0)
 
-    state, meta = _setup(schema, scaler, model_cfg, cfg, init_from, resume, data_hash, device, dist)
+    state, meta = _setup(schema, scaler, model_cfg, cfg, init_from, resume, data_hash, device, dist, N)
     if on_start:
         on_start({**_start_info(state, len(train_idx), len(val_idx), context, dist), "groups": n_groups})
     started = time.perf_counter()
@@ -635,7 +686,7 @@ def train_groups(
         else:  # pooled over the groups
             errs, pers, zs = [], [], []
             for _, t in scored_parts():
-                e, p, z = _free_run_errors(model, t, context)
+                e, p, z = _free_run_errors(model, t, context, spread=True)
                 errs.append(e)
                 pers.append(p)
                 zs.append(z)
@@ -685,6 +736,7 @@ def _cat_tensors(a: Tensors, b: Tensors) -> Tensors:
         valid=cat("valid", True),
         static_num=cat("static_num", False),
         static_cat=cat("static_cat", False),
+        index=None if a.index is None else torch.cat([a.index, b.index]),
     )
 
 
@@ -696,6 +748,9 @@ def _numeric_static(ds: Dataset) -> set[str]:
     import pandas as pd
 
     return {c for c in ds.schema.static if pd.api.types.is_numeric_dtype(ds.frame[c])}
+
+
+LATENT_LR_SCALE = 50.0  # the training specimens' z learn this many times faster than the network
 
 
 def _run_epoch(
@@ -742,7 +797,7 @@ def _start_epoch(state: TrainState, cfg: TrainConfig) -> float:
     # resumed run follows the same curve without extra state
     lr = cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * state.epoch / max(cfg.epochs, 1))))
     for group in state.optimizer.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_scale", 1.0)
     return p
 
 
@@ -855,6 +910,8 @@ def _shared_step(
             )
         count = int(mask.sum())
         loss_sum = per[mask].sum() if count else None
+        if count and model.cfg.latent:
+            loss_sum = loss_sum + prior(model, _batch_latent(model, local))
     total, n, stop_requested = dist.sum([float(loss_sum.detach()) if count else 0.0, count, float(dist.stop)])
     if stop_requested:  # a rank got Ctrl-C or SIGTERM: all stop here, before the step
         raise KeyboardInterrupt
@@ -973,6 +1030,9 @@ def _make_bundle(
         "envelope": env,
         "history": state.history,
     }
+    if model.latent_table is not None:  # how far the training specimens sit from the population
+        z = model.latent_table.detach()[torch.as_tensor(train_idx)]
+        summary["latent_train_std"] = [round(float(v), 4) for v in z.std(dim=0, unbiased=False)]
     return ModelBundle(model, schema, scaler, model_cfg, cfg, summary)
 
 

@@ -1,0 +1,159 @@
+"""Each specimen's latent vector z: the random effect of a mixed-effects feedback model.
+
+Specimens of one material differ in ways no column records (a coating lot that ages 1.5x as fast,
+a plate with a larger initial flaw). A model with ``ModelConfig.latent = D`` gives every specimen a
+vector z of D numbers, fed to every step beside the static columns. In training each specimen's
+z is a free parameter learned with the network under a N(0, I) prior (an auto-decoder); for a
+specimen the model has not seen, z is fitted here to its measured warm-up with the network frozen
+(the MAP estimate: the warm-up's squared errors plus the same prior), so that with a short warm-up
+the prior wins and the forecast is the population's, and with a long one it is the specimen's own.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from durability_cli.data import Tensors
+from durability_cli.model import FeedbackRNN
+
+FIT_ITERATIONS = 5  # Levenberg-Marquardt evaluations; the forecast stops improving after 4-5 on the samples
+FD_STEP = 1e-2  # finite-difference step in z for the Jacobian (z lives on the prior's scale, ~1)
+FIT_FREE_FROM = (0.0, 0.5)  # shares of the warm-up fed measured values before the fit's free runs
+LATENT_DRAWS = 16  # draws of z per specimen for Monte Carlo paths and their calibration
+MAX_STEP = 1.5  # longest move of z in one iteration (a trust region, in prior standard deviations)
+
+
+def prior(model: FeedbackRNN, z: torch.Tensor) -> torch.Tensor:
+    """The negative log prior of ``z`` [B, D] on the loss's scale: 0.5 * latent_prior * |z|^2 summed."""
+    return 0.5 * model.cfg.latent_prior * (z.float() ** 2).sum()
+
+
+def fit_latent(
+    model: FeedbackRNN, t: Tensors, warm: torch.Tensor, *, iterations: int | None = None
+) -> torch.Tensor:
+    """[B, D] the MAP estimate of each specimen's z from its warm-up; see :func:`fit_posterior`."""
+    return fit_posterior(model, t, warm, iterations=iterations)[0]
+
+
+def fit_posterior(
+    model: FeedbackRNN, t: Tensors, warm: torch.Tensor, *, iterations: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """MAP estimate of each specimen's z from its warm-up, the network frozen, and its
+    uncertainty (the Laplace approximation of the posterior).
+
+    The objective is the training loss's: the squared one-step errors over the specimen's
+    measured warm-up rows plus 0.5 * latent_prior * |z|^2. It is minimised by Levenberg-Marquardt
+    with a finite-difference Jacobian: each iteration is one forward pass over the warm-up of
+    every specimen at z and at z + h e_d (d = 1..D), no backward pass, and all of it row-wise
+    (``invariant``), so a specimen's z does not depend on the other specimens in the batch.
+
+    Parameters
+    ----------
+    t : the specimens' tensors, [B, T, ...].
+    warm : [B] long, how many leading rows of each specimen are its warm-up (measured values
+        fed in); only measured rows inside it are scored, nothing after it is read.
+
+    Returns
+    -------
+    z : [B, D], no gradient.
+    cov : [B, D, D] the posterior covariance of z: the inverse Hessian of the objective at z in
+        the prior's units, (2 J J^T / latent_prior + I)^-1 (the loss is read as a Gaussian
+        log-likelihood of variance latent_prior / 2). No data (a one-row warm-up): I, the prior;
+        many informative rows: small.
+    """
+    B, D = t.y.shape[0], model.cfg.latent
+    z = t.y.new_zeros(B, D)
+    eye = torch.eye(D, device=t.y.device)
+    if B == 0 or D == 0:
+        return z, eye.expand(B, D, D).clone()
+    W = max(2, int(warm.max()))  # nothing after the longest warm-up is read
+    pos = torch.arange(W, device=t.y.device).unsqueeze(0)  # [1, W]
+    inside = pos < warm.unsqueeze(1)  # [B, W]
+    observed = t.observed[:, :W]
+    # Each specimen's warm-up is run len(FIT_FREE_FROM) times: measured values fed in up to a
+    # share f of it, its own predictions after that (f = 1: teacher forced throughout), as the
+    # training loss runs a random warm-up and then free. Free-run errors carry the specimen's
+    # rate far better than one-step errors, which the measurement noise swamps. The rows after
+    # a warm-up are never scored and cannot reach the scored ones (the model is causal).
+    starts = [torch.clamp((f * warm.float()).round().long(), min=1) for f in FIT_FREE_FROM]
+    feed = torch.cat([observed & (pos < s.unsqueeze(1)) for s in starts])  # [F*B, W]
+    feed[:, 0] = True
+    scored = (observed & t.valid[:, :W] & inside)[:, 1:].repeat(len(starts), 1)  # [F*B, W-1]
+    B_all = B * len(starts)
+    K = D + 1  # z and one step along each axis
+    grow = torch.arange(B, device=t.y.device).repeat(len(starts)).repeat_interleave(K)  # [F*B*K]
+
+    @torch.no_grad()
+    def residuals(points: torch.Tensor) -> torch.Tensor:
+        """points [B, K, D] -> masked errors [B, K, F*(W-1)] of each specimen at each point."""
+        everywhere = points.repeat(len(starts), 1, 1).reshape(B_all * K, D)
+        r = model(
+            t.x[grow, :W],
+            t.dt[grow, :W],
+            t.y[grow, :W],
+            feed.repeat_interleave(K, dim=0),
+            static_num=t.static_num[grow],
+            static_cat=t.static_cat[grow],
+            latent=everywhere,
+            invariant=True,
+        )
+        err = (r.mean.float() - t.y[grow, 1:W]).reshape(B_all, K, W - 1)
+        err = torch.where(scored.unsqueeze(1), err, torch.zeros_like(err))
+        return err.reshape(len(starts), B, K, W - 1).permute(1, 2, 0, 3).reshape(B, K, -1)
+
+    lam = float(model.cfg.latent_prior)
+    best_z, best_loss = z, torch.full((B,), float("inf"), device=t.y.device)
+    best_J = best_r = None
+    damping = torch.full((B,), 1e-3, device=t.y.device)  # Levenberg-Marquardt's mu, per specimen
+    was_training = model.training
+    model.eval()
+    try:
+        for _ in range(FIT_ITERATIONS if iterations is None else iterations):
+            res = residuals(torch.cat([z.unsqueeze(1), z.unsqueeze(1) + FD_STEP * eye], dim=1))
+            r0 = res[:, 0]  # [B, R]
+            J = (res[:, 1:] - r0.unsqueeze(1)) / FD_STEP  # [B, D, R]
+            loss = (r0**2).sum(-1) + 0.5 * lam * (z**2).sum(-1)  # [B]
+            better = loss < best_loss
+            best_z = torch.where(better.unsqueeze(1), z, best_z)
+            best_loss = torch.where(better, loss, best_loss)
+            best_J = J if best_J is None else torch.where(better.view(B, 1, 1), J, best_J)
+            best_r = r0 if best_r is None else torch.where(better.unsqueeze(1), r0, best_r)
+            damping = torch.where(better, damping / 3, damping * 8)
+            # the Gauss-Newton system of the objective around the best point so far, damped
+            H = 2 * best_J @ best_J.transpose(1, 2) + lam * eye  # [B, D, D]
+            H = H + damping.view(B, 1, 1) * torch.diag_embed(torch.diagonal(H, dim1=1, dim2=2))
+            g = 2 * (best_J @ best_r.unsqueeze(-1)).squeeze(-1) + lam * best_z  # [B, D]
+            step = -torch.linalg.solve(H, g)  # [B, D]
+            norm = step.norm(dim=1, keepdim=True).clamp(min=1e-12)
+            z = best_z + step * (MAX_STEP / norm).clamp(max=1.0)
+    finally:
+        model.train(was_training)
+    cov = torch.linalg.inv(2 * best_J @ best_J.transpose(1, 2) / lam + eye)  # [B, D, D]
+    return best_z, 0.5 * (cov + cov.transpose(1, 2))
+
+
+def draw_latent(z: torch.Tensor, cov: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """Draws from N(z, cov): z [B, D], cov [B, D, D], noise [B, M, D] standard normal -> [B, M, D]."""
+    chol = torch.linalg.cholesky(cov)  # [B, D, D]
+    return z.unsqueeze(1) + noise @ chol.transpose(1, 2)
+
+
+def mean_paths(model: FeedbackRNN, t: Tensors, feed: torch.Tensor, draws: torch.Tensor) -> torch.Tensor:
+    """[B, M, T-1] each specimen's mean path (scaled units) under each of its M draws of z
+    (``draws`` [B, M, D]), all B x M rollouts run together."""
+    B, M, D = draws.shape
+
+    def rep(x):
+        return x.repeat_interleave(M, dim=0)
+
+    r = model(
+        rep(t.x),
+        rep(t.dt),
+        rep(t.y),
+        rep(feed),
+        static_num=rep(t.static_num),
+        static_cat=rep(t.static_cat),
+        invariant=True,
+        latent=draws.reshape(B * M, D),
+    )
+    return r.mean.float().reshape(B, M, -1)

@@ -1,0 +1,89 @@
+"""The per-specimen latent vector z (ModelConfig.latent): learned in training, fitted to a new
+specimen's warm-up at forecast time, saved in the model file, used by every command."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from durability_cli.artifact import load_bundle, save_bundle
+from durability_cli.config import ModelConfig, TrainConfig
+from durability_cli.data import to_series, to_tensors
+from durability_cli.forecasting import ForecastConfig, forecast
+from durability_cli.latent import fit_latent
+from durability_cli.schema import Schema, validate
+from durability_cli.training import train
+
+SCHEMA = Schema("specimen_id", "time", "durability", ("temperature",), ())
+
+
+def decay_table(n: int, rows: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Exponential decay whose rate has a hidden per-specimen factor (lognormal, sd 0.4): the
+    one thing a forecaster must read off the warm-up. Returns the table and the factors."""
+    rng = np.random.default_rng(seed)
+    factor = rng.lognormal(0.0, 0.4, n)
+    t = np.arange(rows, dtype=float)
+    temperature = rng.uniform(30, 50, (n, rows)).round(1)
+    rate = 0.004 * factor[:, None] * np.exp((temperature - 40) / 20)  # per step
+    dose = np.concatenate([np.zeros((n, 1)), np.cumsum(rate, axis=1)[:, :-1]], axis=1)
+    y = np.exp(-dose) + rng.normal(0, 0.003, (n, rows))
+    ids = np.repeat([f"S{i:03d}" for i in range(n)], rows)
+    table = pd.DataFrame(
+        {"specimen_id": ids, "time": np.tile(t, n), "temperature": temperature.ravel(), "durability": y.ravel()}
+    )
+    return table, factor
+
+
+@pytest.fixture(scope="module")
+def latent_bundle():
+    torch.manual_seed(0)
+    table, _ = decay_table(32, 80, seed=0)
+    ds = validate(table, SCHEMA, source="train")
+    cfg = ModelConfig(hidden=16, layers=1, latent=1)
+    return train(ds, cfg, TrainConfig(epochs=25, val_context=20, seed=0, patience=25))
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def test_fitted_z_orders_specimens_by_their_hidden_factor(latent_bundle):
+    table, factor = decay_table(16, 80, seed=1)
+    ds = validate(table, SCHEMA, source="test")
+    t = to_tensors(to_series(ds), latent_bundle.scaler)
+    z = fit_latent(latent_bundle.model, t, torch.full((16,), 40))[:, 0].numpy()
+    # z's sign is arbitrary: what matters is that it sorts the specimens as their factor does
+    assert abs(spearman(z, factor)) >= 0.8
+
+
+def test_a_short_warmup_leaves_z_near_the_prior(latent_bundle):
+    table, _ = decay_table(16, 80, seed=2)
+    t = to_tensors(to_series(validate(table, SCHEMA, source="test")), latent_bundle.scaler)
+    short = fit_latent(latent_bundle.model, t, torch.full((16,), 3)).abs().mean()
+    long = fit_latent(latent_bundle.model, t, torch.full((16,), 60)).abs().mean()
+    assert short < long
+
+
+def test_latent_forecast_is_saved_loaded_and_batch_independent(latent_bundle, tmp_path):
+    table, _ = decay_table(12, 80, seed=3)
+    plan = table.copy()
+    plan.loc[plan.groupby("specimen_id").cumcount() >= 40, "durability"] = np.nan
+    ds = validate(plan, SCHEMA, source="plan")
+    cfg = ForecastConfig(samples=0)
+    whole = forecast(latent_bundle, ds, cfg).forecast
+    path = tmp_path / "m.safetensors"
+    save_bundle(latent_bundle, path)
+    again = forecast(load_bundle(path), ds, cfg).forecast
+    pd.testing.assert_frame_equal(whole, again)
+    # one specimen alone is forecast as it is among the others (its z is fitted on its own rows)
+    one = plan[plan.specimen_id == "S005"]
+    alone = forecast(latent_bundle, validate(one, SCHEMA, source="one"), cfg).forecast
+    mine = whole[whole.specimen_id == "S005"].reset_index(drop=True)
+    np.testing.assert_allclose(alone["durability_mean"], mine["durability_mean"], rtol=0, atol=1e-6)
+    # and z matters: the population's forecast (z = 0) is a different one
+    zero = ModelConfig(hidden=16, layers=1, latent=1)
+    assert zero.latent == latent_bundle.model_config.latent
+    assert latent_bundle.summary["latent_train_std"][0] > 0.05
