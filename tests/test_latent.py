@@ -37,7 +37,7 @@ def decay_table(n: int, rows: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]
 
 
 @pytest.fixture(scope="module")
-def latent_bundle():
+def latent_bundle():  # ~50 s on one core: the tests that use it are marked slow
     torch.manual_seed(0)
     table, _ = decay_table(32, 80, seed=0)
     ds = validate(table, SCHEMA, source="train")
@@ -50,6 +50,7 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
+@pytest.mark.slow
 def test_fitted_z_orders_specimens_by_their_hidden_factor(latent_bundle):
     table, factor = decay_table(16, 80, seed=1)
     ds = validate(table, SCHEMA, source="test")
@@ -59,6 +60,7 @@ def test_fitted_z_orders_specimens_by_their_hidden_factor(latent_bundle):
     assert abs(spearman(z, factor)) >= 0.8
 
 
+@pytest.mark.slow
 def test_a_short_warmup_leaves_z_near_the_prior(latent_bundle):
     table, _ = decay_table(16, 80, seed=2)
     t = to_tensors(to_series(validate(table, SCHEMA, source="test")), latent_bundle.scaler)
@@ -67,6 +69,7 @@ def test_a_short_warmup_leaves_z_near_the_prior(latent_bundle):
     assert short < long
 
 
+@pytest.mark.slow
 def test_latent_forecast_is_saved_loaded_and_batch_independent(latent_bundle, tmp_path):
     table, _ = decay_table(12, 80, seed=3)
     plan = table.copy()
@@ -87,3 +90,65 @@ def test_latent_forecast_is_saved_loaded_and_batch_independent(latent_bundle, tm
     zero = ModelConfig(hidden=16, layers=1, latent=1)
     assert zero.latent == latent_bundle.model_config.latent
     assert latent_bundle.summary["latent_train_std"][0] > 0.05
+
+
+def test_latent_through_the_commands(runner, coating_slice, tmp_path):
+    """train --latent, then evaluate (z fitted on each cut-off's warm-up only), forecast with
+    intervals and end of life, and inspect showing the latent, through the real commands."""
+    import json
+
+    from durability_cli.cli import app
+
+    data = str(coating_slice(10, 50))
+    model = str(tmp_path / "m.safetensors")
+    args = ["train", data, "-o", model, "--static", "material", "--latent", "2", "--epochs", "2"]
+    result = runner.invoke(app, [*args, "--hidden", "8", "--layers", "1", "-q"])
+    assert result.exit_code == 0, result.output
+    shown = runner.invoke(app, ["inspect", model, "--json"])
+    info = json.loads(shown.stdout)
+    assert info["model_config"]["latent"] == 2 and len(info["summary"]["latent_train_std"]) == 2
+    result = runner.invoke(app, ["evaluate", data, "-m", model, "--context", "20", "--samples", "20", "-q"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["models"]["model"]["rmse"] > 0
+    plan = pd.read_csv(data)
+    plan.loc[plan.groupby("specimen_id").cumcount() >= 20, "durability"] = np.nan
+    plan.to_csv(tmp_path / "plan.csv", index=False)
+    out = tmp_path / "fc.csv"
+    args = ["forecast", str(tmp_path / "plan.csv"), "-m", model, "--samples", "40", "--threshold", "0.9"]
+    result = runner.invoke(app, [*args, "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    fc = pd.read_csv(out)
+    assert (fc["durability_p90"] >= fc["durability_p10"]).all()
+    assert len(fc) >= int((plan.groupby("specimen_id").cumcount() >= 20).sum())
+    # the latent's own options are range-checked like every other
+    bad = runner.invoke(app, ["train", data, "-o", str(tmp_path / "x.safetensors"), "--latent", "-1"])
+    assert bad.exit_code == 2 and "--latent must be between 0 (off) and 64" in bad.output
+
+
+def test_latent_chunked_training_and_sharded_forecasts(runner, coating_slice, tmp_path):
+    """A latent model trains a group of specimens at a time, and the shards of its forecast
+    (each specimen's z fitted on its own warm-up) concatenate to the whole, bit for bit."""
+    from durability_cli.cli import app
+
+    data = str(coating_slice(9, 40))
+    model = str(tmp_path / "m.safetensors")
+    args = ["train", data, "-o", model, "--static", "material", "--latent", "2", "--epochs", "1"]
+    result = runner.invoke(app, [*args, "--hidden", "8", "--layers", "1", "--chunk-specimens", "4", "-q"])
+    assert result.exit_code == 0, result.output
+    plan = pd.read_csv(data)
+    plan.loc[plan.groupby("specimen_id").cumcount() >= 15 + plan["specimen_id"].str[-1].astype(int) % 4, "durability"] = np.nan
+    plan.to_csv(tmp_path / "plan.csv", index=False)
+    common = [str(tmp_path / "plan.csv"), "-m", model, "--samples", "30", "-q"]
+    whole = runner.invoke(app, ["forecast", *common])
+    assert whole.exit_code == 0, whole.output
+    pieces = []
+    for i in range(2):
+        part = runner.invoke(app, ["forecast", *common, "--shard", f"{i}/2", "-o", str(tmp_path / f"{i}.csv")])
+        assert part.exit_code == 0, part.output
+        pieces.append(pd.read_csv(tmp_path / f"{i}.csv"))
+    from io import StringIO
+
+    expected = pd.read_csv(StringIO(whole.stdout)).sort_values(["specimen_id", "time"]).reset_index(drop=True)
+    got = pd.concat(pieces).sort_values(["specimen_id", "time"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
