@@ -52,7 +52,9 @@ def rmse_after_warmup(bundle, test, clean, info) -> tuple[float, float, float]:
     fc = forecast(bundle, ds, ForecastConfig(samples=0)).forecast
     seconds = time.perf_counter() - t0
     keep = pos >= info.context
-    truth = test.loc[keep, ["specimen_id", "time", info.target]].assign(clean=clean.loc[keep, info.target].values)
+    truth = test.loc[keep, ["specimen_id", "time", info.target]].assign(
+        clean=clean.loc[keep, info.target].values
+    )
     merged = truth.merge(fc[["specimen_id", "time", f"{info.target}_mean"]], on=["specimen_id", "time"])
     pred = merged[f"{info.target}_mean"].to_numpy()
     noisy = float(np.sqrt(np.nanmean((pred - merged[info.target].to_numpy()) ** 2)))
@@ -127,7 +129,9 @@ def main() -> None:
             }
         if {"default", "latent", "oracle"} <= set(summary):
             summary["gap_closed"] = gap_closed(
-                summary["default"]["rmse_mean"], summary["latent"]["rmse_mean"], summary["oracle"]["rmse_mean"]
+                summary["default"]["rmse_mean"],
+                summary["latent"]["rmse_mean"],
+                summary["oracle"]["rmse_mean"],
             )
         results["sets"][name] = {"runs": runs, "summary": summary}
         print(json.dumps({name: summary}, indent=1), file=sys.stderr, flush=True)

@@ -16,7 +16,9 @@ import torch
 from durability_cli.data import Tensors
 from durability_cli.model import FeedbackRNN
 
-FIT_ITERATIONS = 4  # Levenberg-Marquardt evaluations (z = 0 and three steps): the forecast stops improving there
+FIT_ITERATIONS = (
+    4  # Levenberg-Marquardt evaluations (z = 0 and three steps): the forecast stops improving there
+)
 FD_STEP = 1e-2  # finite-difference step in z for the Jacobian (z lives on the prior's scale, ~1)
 FIT_FREE_FROM = (0.0, 0.5)  # shares of the warm-up fed measured values before the fit's free runs
 LATENT_DRAWS = 16  # draws of z per specimen for Monte Carlo paths and their calibration

@@ -112,7 +112,9 @@ class FeedbackRNN(nn.Module):
         for j, emb in enumerate(self.embeddings):
             parts.append(emb(static_cat[:, j]))  # [B, E]
         if self.cfg.latent:
-            parts.append(latent if latent is not None else self.latent_table.new_zeros(B, self.cfg.latent))  # [B, D]
+            parts.append(
+                latent if latent is not None else self.latent_table.new_zeros(B, self.cfg.latent)
+            )  # [B, D]
         if not parts:
             return None
         return torch.cat(parts, dim=1)  # [B, S]
@@ -206,7 +208,18 @@ class FeedbackRNN(nn.Module):
         B, T, _ = x.shape
         if invariant and 0 < B < INVARIANT_MIN_ROWS:
             return self._padded(
-                x, dt, y, feed, static_num, static_cat, sample, generator, detach_feedback, fused, noise, latent
+                x,
+                dt,
+                y,
+                feed,
+                static_num,
+                static_cat,
+                sample,
+                generator,
+                detach_feedback,
+                fused,
+                noise,
+                latent,
             )
         K = self.cfg.lags
         static = self._static(static_num, static_cat, latent, B)

@@ -31,7 +31,12 @@ def decay_table(n: int, rows: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]
     y = np.exp(-dose) + rng.normal(0, 0.003, (n, rows))
     ids = np.repeat([f"S{i:03d}" for i in range(n)], rows)
     table = pd.DataFrame(
-        {"specimen_id": ids, "time": np.tile(t, n), "temperature": temperature.ravel(), "durability": y.ravel()}
+        {
+            "specimen_id": ids,
+            "time": np.tile(t, n),
+            "temperature": temperature.ravel(),
+            "durability": y.ravel(),
+        }
     )
     return table, factor
 
@@ -137,14 +142,19 @@ def test_latent_chunked_training_and_sharded_forecasts(runner, coating_slice, tm
     result = runner.invoke(app, [*args, "--hidden", "8", "--layers", "1", "--chunk-specimens", "4", "-q"])
     assert result.exit_code == 0, result.output
     plan = pd.read_csv(data)
-    plan.loc[plan.groupby("specimen_id").cumcount() >= 15 + plan["specimen_id"].str[-1].astype(int) % 4, "durability"] = np.nan
+    plan.loc[
+        plan.groupby("specimen_id").cumcount() >= 15 + plan["specimen_id"].str[-1].astype(int) % 4,
+        "durability",
+    ] = np.nan
     plan.to_csv(tmp_path / "plan.csv", index=False)
     common = [str(tmp_path / "plan.csv"), "-m", model, "--samples", "30", "-q"]
     whole = runner.invoke(app, ["forecast", *common])
     assert whole.exit_code == 0, whole.output
     pieces = []
     for i in range(2):
-        part = runner.invoke(app, ["forecast", *common, "--shard", f"{i}/2", "-o", str(tmp_path / f"{i}.csv")])
+        part = runner.invoke(
+            app, ["forecast", *common, "--shard", f"{i}/2", "-o", str(tmp_path / f"{i}.csv")]
+        )
         assert part.exit_code == 0, part.output
         pieces.append(pd.read_csv(tmp_path / f"{i}.csv"))
     from io import StringIO
