@@ -144,7 +144,15 @@ def _batch_latent(model: FeedbackRNN, t: Tensors) -> torch.Tensor | None:
         return None
     if t.index is None:
         raise TrainingError("a latent model's training batch must carry its specimens' rows (Tensors.index)")
-    return model.latent_table[t.index.to(model.latent_table.device)]
+    z = model.latent_table[t.index.to(model.latent_table.device)]
+    if model.training and LATENT_TRAIN_NOISE:
+        # A blurred z cannot serve as a specimen's name (with a few dozen specimens two exact
+        # numbers would be enough to memorise each curve); it can still carry "fast" or "slow".
+        z = z + LATENT_TRAIN_NOISE * torch.randn(z.shape, device=z.device)
+    return z
+
+
+LATENT_TRAIN_NOISE = 0.3  # sd of the noise added to a training specimen's z at each use
 
 
 def _row_losses(model, t: Tensors, feed, *, cfg: TrainConfig, gen, noise=None):
