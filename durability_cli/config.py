@@ -35,7 +35,7 @@ class ModelConfig:
         _choice("loss", self.loss, ("gaussian", "mse", "huber"))
         _choice("monotonic", self.monotonic, ("none", "decreasing", "increasing"))
         if self.monotonic != "none" and not self.residual:
-            raise InputError("--monotonic needs --residual: the sign is put on the step change")
+            raise InputError("`monotonic` needs `residual`: the sign is put on the step change")
         _positive("hidden", self.hidden)
         _positive("layers", self.layers)
         _positive("lags", self.lags)
@@ -44,7 +44,7 @@ class ModelConfig:
         if not self.latent_prior > 0 or self.latent_prior == float("inf"):
             raise InputError(f"--latent-prior must be a positive number, got {self.latent_prior}")
         if not 0.0 <= self.dropout < 1.0:
-            raise InputError(f"--dropout must be in [0, 1), got {self.dropout}")
+            raise InputError(f"`dropout` must be in [0, 1), got {self.dropout}")
 
 
 @dataclass(frozen=True)
@@ -79,37 +79,37 @@ class TrainConfig:
     def validate(self) -> None:
         _positive("epochs", self.epochs)
         if self.chunk_specimens < 0:
-            raise InputError(f"--chunk-specimens must be at least 1, got {self.chunk_specimens}")
-        _positive("batch-size", self.batch_size)
+            raise InputError(f"`chunk_specimens` must be at least 1, got {self.chunk_specimens}")
+        _positive("batch_size", self.batch_size)
         if self.lr <= 0:
-            raise InputError(f"--lr must be positive, got {self.lr}")
+            raise InputError(f"`lr` must be positive, got {self.lr}")
         if not 0.0 <= self.val_fraction < 1.0:
-            raise InputError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
+            raise InputError(f"`val_fraction` must be in [0, 1), got {self.val_fraction}")
         if not 0.0 <= self.teacher_forcing <= 1.0:
-            raise InputError(f"--teacher-forcing must be in [0, 1], got {self.teacher_forcing}")
-        _choice("tf-schedule", self.tf_schedule, ("constant", "linear", "exponential", "inverse-sigmoid"))
-        _choice("tf-unit", self.tf_unit, ("epoch", "step"))
+            raise InputError(f"`teacher_forcing` must be in [0, 1], got {self.teacher_forcing}")
+        _choice("tf_schedule", self.tf_schedule, ("constant", "linear", "exponential", "inverse-sigmoid"))
+        _choice("tf_unit", self.tf_unit, ("epoch", "step"))
         if self.tf_k < 0:
-            raise InputError(f"--tf-k must be >= 0 (0 = the schedule's usual value), got {self.tf_k}")
+            raise InputError(f"`tf_k` must be >= 0 (0 = the schedule's usual value), got {self.tf_k}")
         if self.tf_k and self.tf_schedule == "exponential" and not 0 < self.tf_k <= 1:
-            raise InputError(f"--tf-schedule exponential needs 0 < --tf-k <= 1 (p = k^i), got {self.tf_k}")
+            raise InputError(f"`tf_schedule` exponential needs 0 < `tf_k` <= 1 (p = k^i), got {self.tf_k}")
         if self.tf_k and self.tf_schedule == "inverse-sigmoid" and self.tf_k < 1:
-            raise InputError(f"--tf-schedule inverse-sigmoid needs --tf-k >= 1, got {self.tf_k}")
+            raise InputError(f"`tf_schedule` inverse-sigmoid needs `tf_k` >= 1, got {self.tf_k}")
         _choice("feedback", self.feedback, ("mean", "sample"))
         if self.window < 0 or self.window == 1:
-            raise InputError(f"--window must be 0 (whole series) or at least 2, got {self.window}")
+            raise InputError(f"`window` must be 0 (whole series) or at least 2, got {self.window}")
         if self.val_context < 0:
-            raise InputError(f"--val-context must be >= 0, got {self.val_context}")
+            raise InputError(f"`val_context` must be >= 0, got {self.val_context}")
 
 
 def _choice(name: str, value: str, options: tuple[str, ...]) -> None:
     if value not in options:
-        raise InputError(f"--{name} must be one of {', '.join(options)}; got {value!r}")
+        raise InputError(f"`{name}` must be one of {', '.join(options)}; got {value!r}")
 
 
 def _positive(name: str, value: int) -> None:
     if value < 1:
-        raise InputError(f"--{name} must be at least 1, got {value}")
+        raise InputError(f"`{name}` must be at least 1, got {value}")
 
 
 def load_toml(path: str | None) -> dict:

@@ -2,15 +2,33 @@
 
 Library code raises these with a message a user can act on: which file, which column, which row,
 and what to do about it. The CLI turns them into one line on stderr and an exit code.
+
+An argument of the Python API is named in a message between backticks (`` `epochs` must be at
+least 1``): ``str(error)`` reads "epochs must be at least 1" in Python, and :meth:`cli_message`
+reads "--epochs must be at least 1" on the command line, where every argument is the flag of the
+same name (underscores as dashes). ``arguments`` lists the names, first the one at fault.
 """
 
 from __future__ import annotations
+
+import re
+
+_ARGUMENT = re.compile(r"`([a-z][a-z0-9_]*)`")
 
 
 class DurabilityError(Exception):
     """Base class. ``exit_code`` is what the CLI exits with."""
 
     exit_code = 1
+
+    def __init__(self, message: str = "", *args):
+        super().__init__(_ARGUMENT.sub(r"\1", str(message)), *args)
+        self.template = str(message)
+        self.arguments = tuple(_ARGUMENT.findall(self.template))
+
+    def cli_message(self) -> str:
+        """The message with each argument written as its command-line flag."""
+        return _ARGUMENT.sub(lambda m: "--" + m.group(1).replace("_", "-"), self.template)
 
 
 class InputError(DurabilityError):

@@ -1,7 +1,8 @@
 """Report figures: forecasts per specimen, error by horizon step, and a model's training history.
 
-Three pictures, each written to a ``.png`` (raster, 150 dpi) or ``.svg`` (vector) file chosen by the
-file's extension:
+Three pictures, each returned as a matplotlib ``Figure`` (a notebook shows it as it is);
+:func:`save_figure` writes one to a ``.png`` (raster, 150 dpi) or ``.svg`` (vector) file chosen by
+the file's extension. Only the command line writes files:
 
 - :func:`plot_forecasts` answers "what will happen to each specimen, and how sure are we?": the
   measured history, the forecast median with its interval band, points where the model
@@ -17,21 +18,25 @@ matplotlib is imported inside the functions so that importing this module (and `
 never opens a window or touches the user's chosen backend (a notebook keeps its own), and works the
 same headless. Colours are the Okabe-Ito palette, readable with the common colour-vision
 deficiencies, and lines also differ by style or marker so the figures survive greyscale printing.
-Every file is written atomically: a failure while drawing or saving leaves an existing file as it
-was.
+Every file is written atomically: a failure while saving leaves an existing file as it was.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from durability_cli.errors import InputError
 from durability_cli.io import PICTURE_FORMATS, atomic_path
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 DPI = 150  # sharp in a printed report, still small files
 FORMATS = PICTURE_FORMATS
@@ -64,7 +69,6 @@ OTHER_COLOURS = [SKY, VERMILLION, GREY, YELLOW]
 def plot_forecasts(
     history: pd.DataFrame,
     forecast: pd.DataFrame,
-    path: str | Path,
     *,
     id_col: str,
     time_col: str,
@@ -75,7 +79,7 @@ def plot_forecasts(
     specimens: list[str] | None = None,
     max_specimens: int = 12,
     title: str | None = None,
-) -> Path:
+) -> Figure:
     """Draw history, forecast and uncertainty for each specimen, one panel each.
 
     Parameters
@@ -89,8 +93,6 @@ def plot_forecasts(
         ``extrapolated``. The line is the median (``_p50``) if present, else the mean; the band
         spans the lowest to the highest quantile, and a second, darker band the next pair inwards
         (e.g. p25-p75).
-    path : str or Path
-        Output picture, ``.png`` or ``.svg``.
     id_col, time_col, target : str
         Column names. Time may be numeric or datetime64.
     truth : DataFrame, optional
@@ -111,14 +113,12 @@ def plot_forecasts(
 
     Returns
     -------
-    Path
-        The written file.
+    matplotlib.figure.Figure
+        The figure (write it with :func:`save_figure`).
 
     A table without ``id_col`` (a single-series data set) is accepted when only one specimen is
     drawn.
     """
-    path = Path(path)
-    fmt = _picture_format(path)
     mean_col = f"{target}_mean"
     _require(history, "history", [time_col, target])
     _require(forecast, "forecast", [time_col, mean_col])
@@ -130,6 +130,55 @@ def plot_forecasts(
         raise InputError(f"max_specimens must be at least 1, got {max_specimens}")
 
     tables = {"history": history, "forecast": forecast, "truth": truth, "end-of-life": eol}
+    all_ids, chosen = _choose_specimens(tables, id_col, specimens, max_specimens)
+    by_id = {
+        name: _split_by_specimen(t, name, id_col, None if name == "end-of-life" else time_col, chosen)
+        for name, t in tables.items()
+        if t is not None
+    }
+
+    quantiles = _quantile_columns(forecast, target)
+    line_col = quantiles.get(50.0, mean_col)
+    line_label = "forecast median" if line_col != mean_col else "forecast mean"
+    levels = sorted(quantiles)
+    bands = []  # (low column, high column, label), outermost first
+    while len(levels) >= 2 and levels[0] < levels[-1]:
+        lo, hi = levels.pop(0), levels.pop(-1)
+        bands.append((quantiles[lo], quantiles[hi], f"{hi - lo:g} % interval (p{lo:g}-p{hi:g})"))
+
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    n = len(chosen)
+    ncols = math.ceil(math.sqrt(n))
+    nrows = math.ceil(n / ncols)
+    fig = Figure(figsize=(max(6.4, 3.6 * ncols), 1.3 + 2.7 * nrows), dpi=DPI, layout="constrained")
+    axes = fig.subplots(nrows, ncols, sharey=True, squeeze=False).ravel()
+    legend: dict[str, object] = {}
+
+    look = _PanelLook(time_col, target, line_col, line_label, bands[:2], threshold, _eol_interval_columns(eol))
+    for index, (ax, sid) in enumerate(zip(axes, chosen, strict=False)):
+        _draw_panel(ax, sid, by_id, look)
+        _style_time_axis(ax, history[time_col])
+        if index % ncols == 0:
+            ax.set_ylabel(target)
+        if index + ncols >= n:  # no panel below this one
+            ax.set_xlabel(time_col)
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(label, handle)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+
+    _forecast_legend(fig, legend)
+    shown = ""
+    if not specimens and len(all_ids) > n:
+        shown = f" (first {n} of {len(all_ids)} specimens)"
+    fig.suptitle((title or f"{target} forecast") + shown)
+    return fig
+
+
+def _choose_specimens(tables: dict, id_col: str, specimens, max_specimens: int) -> tuple[np.ndarray, list[str]]:
+    """(every specimen id in order of first appearance, the ones to draw)."""
     all_ids = pd.unique(
         pd.concat(
             [t[id_col].astype(str) for t in tables.values() if t is not None and id_col in t.columns],
@@ -152,135 +201,129 @@ def plot_forecasts(
         chosen = list(all_ids[:max_specimens])
     if not chosen:
         raise InputError("no specimens to draw: the history and forecast tables are empty")
-    by_id = {
-        name: _split_by_specimen(t, name, id_col, None if name == "end-of-life" else time_col, chosen)
-        for name, t in tables.items()
-        if t is not None
-    }
+    return all_ids, chosen
 
-    quantiles = _quantile_columns(forecast, target)
-    line_col = quantiles.get(50.0, mean_col)
-    line_label = "forecast median" if line_col != mean_col else "forecast mean"
-    levels = sorted(quantiles)
-    bands = []  # (low column, high column, label), outermost first
-    while len(levels) >= 2 and levels[0] < levels[-1]:
-        lo, hi = levels.pop(0), levels.pop(-1)
-        bands.append((quantiles[lo], quantiles[hi], f"{hi - lo:g} % interval (p{lo:g}-p{hi:g})"))
-    bands = bands[:2]
-    eol_interval = _eol_interval_columns(eol)
 
-    from matplotlib.figure import Figure
+@dataclass(frozen=True)
+class _PanelLook:
+    """What every forecast panel draws the same way."""
+
+    time_col: str
+    target: str
+    line_col: str  # the median column, else the mean
+    line_label: str
+    bands: list  # (low column, high column, label), outermost first
+    threshold: float | None
+    eol_interval: tuple[str, str] | None
+
+
+def _draw_panel(ax, sid: str, by_id: dict, look: _PanelLook) -> None:
+    """One specimen: measured history, forecast line and bands, truth, threshold, end of life."""
+    time_col, target = look.time_col, look.target
+    hist = by_id["history"].get(sid)
+    if hist is not None:
+        hist = hist[hist[target].notna()]
+        ax.plot(
+            hist[time_col],
+            hist[target],
+            linestyle="none",
+            marker="o",
+            markersize=2.5,
+            color=GREY,
+            label="measured",
+            zorder=3,
+        )
+    fc = by_id["forecast"].get(sid)
+    if fc is not None and len(fc):
+        _draw_forecast(ax, fc, look)
+    tr = by_id.get("truth", {}).get(sid)
+    if tr is not None:
+        tr = tr[tr[target].notna()]
+        ax.plot(
+            tr[time_col],
+            tr[target],
+            linestyle="none",
+            marker="o",
+            markersize=4.5,
+            markerfacecolor="none",
+            markeredgecolor=BLACK,
+            markeredgewidth=0.9,
+            label="true value (hidden)",
+            zorder=4,
+        )
+    if look.threshold is not None:
+        ax.axhline(
+            look.threshold,
+            color=VERMILLION,
+            linestyle="--",
+            linewidth=1.2,
+            label="end-of-life threshold",
+            zorder=2,
+        )
+    ax.set_title(_panel_title(sid, by_id.get("end-of-life", {}).get(sid)), fontsize=10)
+    row = by_id.get("end-of-life", {}).get(sid)
+    if row is not None and len(row):
+        _draw_end_of_life(ax, row.iloc[0], look.eol_interval)
+
+
+def _draw_forecast(ax, fc: pd.DataFrame, look: _PanelLook) -> None:
+    x = fc[look.time_col].to_numpy()
+    for i, (lo, hi, label) in enumerate(look.bands):
+        ax.fill_between(
+            x,
+            fc[lo].to_numpy(float),
+            fc[hi].to_numpy(float),
+            color=BLUE,
+            alpha=0.18 if i == 0 else 0.25,
+            linewidth=0,
+            label=label,
+            zorder=1,
+        )
+    ax.plot(x, fc[look.line_col].to_numpy(float), color=BLUE, linewidth=1.8, label=look.line_label, zorder=4)
+    if "extrapolated" in fc.columns:
+        flagged = fc[fc["extrapolated"].eq(True)]
+        if len(flagged):
+            ax.plot(
+                flagged[look.time_col],
+                flagged[look.line_col],
+                linestyle="none",
+                marker="x",
+                markersize=5,
+                markeredgewidth=1.2,
+                color=VERMILLION,
+                zorder=5,
+                label="extrapolated (outside the training range)",
+            )
+
+
+def _draw_end_of_life(ax, row: pd.Series, eol_interval: tuple[str, str] | None) -> None:
+    if eol_interval and pd.notna(row[eol_interval[0]]) and pd.notna(row[eol_interval[1]]):
+        lo, hi = eol_interval
+        ax.axvspan(
+            row[lo],
+            row[hi],
+            color=PURPLE,
+            alpha=0.15,
+            linewidth=0,
+            zorder=0,
+            label=f"end-of-life interval ({lo.removeprefix('eol_')}-{hi.removeprefix('eol_')})",
+        )
+    if pd.notna(row["eol_time"]):
+        ax.axvline(
+            row["eol_time"],
+            color=PURPLE,
+            linestyle="-.",
+            linewidth=1.8,
+            zorder=2,
+            label="predicted end of life (mean path)",
+        )
+
+
+def _forecast_legend(fig, legend: dict) -> None:
+    """One legend under the panels; markers a little bigger than in the panels, so they can be
+    told apart."""
     from matplotlib.lines import Line2D
 
-    n = len(chosen)
-    ncols = math.ceil(math.sqrt(n))
-    nrows = math.ceil(n / ncols)
-    fig = Figure(figsize=(max(6.4, 3.6 * ncols), 1.3 + 2.7 * nrows), dpi=DPI, layout="constrained")
-    axes = fig.subplots(nrows, ncols, sharey=True, squeeze=False).ravel()
-    legend: dict[str, object] = {}
-
-    for index, (ax, sid) in enumerate(zip(axes, chosen, strict=False)):
-        hist = by_id["history"].get(sid)
-        if hist is not None:
-            hist = hist[hist[target].notna()]
-            ax.plot(
-                hist[time_col],
-                hist[target],
-                linestyle="none",
-                marker="o",
-                markersize=2.5,
-                color=GREY,
-                label="measured",
-                zorder=3,
-            )
-        fc = by_id["forecast"].get(sid)
-        if fc is not None and len(fc):
-            x = fc[time_col].to_numpy()
-            for i, (lo, hi, label) in enumerate(bands):
-                ax.fill_between(
-                    x,
-                    fc[lo].to_numpy(float),
-                    fc[hi].to_numpy(float),
-                    color=BLUE,
-                    alpha=0.18 if i == 0 else 0.25,
-                    linewidth=0,
-                    label=label,
-                    zorder=1,
-                )
-            ax.plot(x, fc[line_col].to_numpy(float), color=BLUE, linewidth=1.8, label=line_label, zorder=4)
-            if "extrapolated" in fc.columns:
-                flagged = fc[fc["extrapolated"].eq(True)]
-                if len(flagged):
-                    ax.plot(
-                        flagged[time_col],
-                        flagged[line_col],
-                        linestyle="none",
-                        marker="x",
-                        markersize=5,
-                        markeredgewidth=1.2,
-                        color=VERMILLION,
-                        zorder=5,
-                        label="extrapolated (outside the training range)",
-                    )
-        tr = by_id.get("truth", {}).get(sid)
-        if tr is not None:
-            tr = tr[tr[target].notna()]
-            ax.plot(
-                tr[time_col],
-                tr[target],
-                linestyle="none",
-                marker="o",
-                markersize=4.5,
-                markerfacecolor="none",
-                markeredgecolor=BLACK,
-                markeredgewidth=0.9,
-                label="true value (hidden)",
-                zorder=4,
-            )
-        if threshold is not None:
-            ax.axhline(
-                threshold,
-                color=VERMILLION,
-                linestyle="--",
-                linewidth=1.2,
-                label="end-of-life threshold",
-                zorder=2,
-            )
-        ax.set_title(_panel_title(sid, by_id.get("end-of-life", {}).get(sid)), fontsize=10)
-        row = by_id.get("end-of-life", {}).get(sid)
-        if row is not None and len(row):
-            row = row.iloc[0]
-            if eol_interval and pd.notna(row[eol_interval[0]]) and pd.notna(row[eol_interval[1]]):
-                lo, hi = eol_interval
-                ax.axvspan(
-                    row[lo],
-                    row[hi],
-                    color=PURPLE,
-                    alpha=0.15,
-                    linewidth=0,
-                    zorder=0,
-                    label=f"end-of-life interval ({lo.removeprefix('eol_')}-{hi.removeprefix('eol_')})",
-                )
-            if pd.notna(row["eol_time"]):
-                ax.axvline(
-                    row["eol_time"],
-                    color=PURPLE,
-                    linestyle="-.",
-                    linewidth=1.8,
-                    zorder=2,
-                    label="predicted end of life (mean path)",
-                )
-        _style_time_axis(ax, history[time_col])
-        if index % ncols == 0:
-            ax.set_ylabel(target)
-        if index + ncols >= n:  # no panel below this one
-            ax.set_xlabel(time_col)
-        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
-            legend.setdefault(label, handle)
-    for ax in axes[n:]:
-        ax.set_visible(False)
-
-    # Markers in the legend a little bigger than in the panels, so they can be told apart.
     handles = []
     for label, h in legend.items():
         if isinstance(h, Line2D) and h.get_linestyle() == "None":
@@ -305,11 +348,6 @@ def plot_forecasts(
             frameon=False,
             fontsize=9,
         )
-    shown = ""
-    if not specimens and len(all_ids) > n:
-        shown = f" (first {n} of {len(all_ids)} specimens)"
-    fig.suptitle((title or f"{target} forecast") + shown)
-    return _save(fig, path, fmt)
 
 
 def _panel_title(sid: str, eol_rows: pd.DataFrame | None) -> str:
@@ -392,9 +430,7 @@ def _style_time_axis(ax, times: pd.Series) -> None:
 # ----------------------------------------------------------------------------- horizon errors
 
 
-def plot_horizon_errors(
-    by_step: dict[str, list[float]], path: str | Path, *, metric: str = "RMSE", unit: str = ""
-) -> Path:
+def plot_horizon_errors(by_step: dict[str, list[float]], *, metric: str = "RMSE", unit: str = "") -> Figure:
     """Draw the backtest error at each forecast step for the model and the baselines.
 
     Parameters
@@ -404,8 +440,6 @@ def plot_horizon_errors(
         ``durability evaluate --json``. ``None`` or NaN marks a step with no forecasts. The entry
         named "model" is drawn bold; "persistence", "linear" and "exponential" thinner, each with
         its own dash pattern.
-    path : str or Path
-        Output picture, ``.png`` or ``.svg``.
     metric : str
         Name of the error, for the y label.
     unit : str
@@ -413,11 +447,9 @@ def plot_horizon_errors(
 
     Returns
     -------
-    Path
-        The written file. The y axis is logarithmic when the errors span more than two decades.
+    matplotlib.figure.Figure
+        The figure. The y axis is logarithmic when the errors span more than two decades.
     """
-    path = Path(path)
-    fmt = _picture_format(path)
     if not by_step:
         raise InputError("no errors to draw: by_step is empty")
     series = {
@@ -468,13 +500,13 @@ def plot_horizon_errors(
         frameon=False,
         fontsize=9,
     )
-    return _save(fig, path, fmt)
+    return fig
 
 
 # ----------------------------------------------------------------------------- training history
 
 
-def plot_training_history(history: list[dict], path: str | Path) -> Path:
+def plot_training_history(history: list[dict]) -> Figure:
     """Draw a model's training history in two stacked panels sharing the epoch axis.
 
     Parameters
@@ -485,17 +517,13 @@ def plot_training_history(history: list[dict], path: str | Path) -> Path:
         ``teacher_forcing`` (the schedule's probability of feeding the measured value) and
         ``best`` (True on each epoch that improved the validation RMSE; the last such is the best
         epoch, whose weights the model file keeps). Other keys are ignored.
-    path : str or Path
-        Output picture, ``.png`` or ``.svg``.
 
     Returns
     -------
-    Path
-        The written file. Upper panel: training loss (left axis) and validation RMSE (right axis)
+    matplotlib.figure.Figure
+        The figure. Upper panel: training loss (left axis) and validation RMSE (right axis)
         with the best epoch marked. Lower panel: teacher-forcing probability per epoch.
     """
-    path = Path(path)
-    fmt = _picture_format(path)
     if not history:
         raise InputError("no training history to draw: the model file records no epochs")
     keys = ("epoch", "train_loss", "val_rmse", "teacher_forcing", "best")
@@ -578,7 +606,7 @@ def plot_training_history(history: list[dict], path: str | Path) -> Path:
     bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
     bottom.grid(True, color="#dddddd", linewidth=0.6)
     bottom.set_axisbelow(True)
-    return _save(fig, path, fmt)
+    return fig
 
 
 # ----------------------------------------------------------------------------- shared
@@ -600,9 +628,13 @@ def _require(table: pd.DataFrame, name: str, columns: list[str]) -> None:
         )
 
 
-def _save(fig, path: Path, fmt: str) -> Path:
+def save_figure(fig: Figure, path: str | Path) -> Path:
+    """Write ``fig`` to a ``.png`` or ``.svg`` file (atomically: a failure leaves an existing
+    file as it was); returns the path."""
     import matplotlib
 
+    path = Path(path)
+    fmt = _picture_format(path)
     # No date stamp and fixed element ids, so that the same figure gives the same SVG file.
     metadata = {"Date": None} if fmt == "svg" else None
     with atomic_path(path) as tmp, matplotlib.rc_context({"svg.hashsalt": "durability"}):

@@ -11,7 +11,6 @@ from matplotlib.figure import Figure
 
 from durability_cli import plotting
 from durability_cli.errors import InputError
-from durability_cli.plotting import plot_forecasts, plot_horizon_errors, plot_training_history
 
 COLUMNS = dict(id_col="specimen_id", time_col="time", target="durability")
 
@@ -84,6 +83,19 @@ ERRORS = {
 }
 
 
+# The library draws Figures; these write them the way the CLI does, so the tests see files.
+def plot_forecasts(history, forecast, path, **options):
+    return plotting.save_figure(plotting.plot_forecasts(history, forecast, **options), path)
+
+
+def plot_horizon_errors(by_step, path, **options):
+    return plotting.save_figure(plotting.plot_horizon_errors(by_step, **options), path)
+
+
+def plot_training_history(history, path):
+    return plotting.save_figure(plotting.plot_training_history(history), path)
+
+
 def draw(kind: str, path, **extra):
     """Draw one of the three figures with the tiny data above."""
     if kind == "forecast":
@@ -103,13 +115,13 @@ KINDS = ["forecast", "horizon", "training"]
 def figures(monkeypatch):
     """The figures drawn during a test, kept for inspection."""
     drawn: list[Figure] = []
-    save = plotting._save
+    save = plotting.save_figure
 
-    def keep(fig, path, fmt):
+    def keep(fig, path):
         drawn.append(fig)
-        return save(fig, path, fmt)
+        return save(fig, path)
 
-    monkeypatch.setattr(plotting, "_save", keep)
+    monkeypatch.setattr(plotting, "save_figure", keep)
     return drawn
 
 
