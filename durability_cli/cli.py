@@ -15,6 +15,7 @@ from rich.console import Console
 
 from durability_cli import __version__
 from durability_cli.errors import DurabilityError
+from durability_cli.render import render_warnings
 
 app = typer.Typer(
     name="durability",
@@ -148,7 +149,7 @@ def _run(debug: bool, fn):
 
             time.sleep(1.0)  # torchrun stops the job at the first exit: let rank 0 print first
             raise typer.Exit(exc.exit_code) from None
-        _error_line(str(exc))
+        _error_line(exc.cli_message())
         raise typer.Exit(exc.exit_code) from None
     except BrokenPipeError:
         _quiet_broken_pipe()
@@ -256,183 +257,89 @@ _TRAIN = "Training"
 _SCHED = "Teacher forcing"
 
 
+def _opt(help: str, panel: str | None = None, *names: str):
+    """A model or training option: None by default, meaning "from --config, else the dataclass"."""
+    return typer.Option(*names, help=help, rich_help_panel=panel)
+
+
+# The model and training options: (name, type, panel, help[, flag]). Each maps onto the field of
+# the same name of config.ModelConfig or config.TrainConfig; None (not given) means "from --config,
+# else the dataclass default". They stand in the train command's signature after --config.
+CONFIG_OPTIONS = [
+    ("cell", str, _MODEL, "Recurrent cell: lstm or gru."),
+    ("hidden", int, _MODEL, "Units per layer."),
+    ("layers", int, _MODEL, "Stacked recurrent layers."),
+    ("dropout", float, _MODEL, "Dropout between stacked layers."),
+    ("lags", int, _MODEL, "How many past durability values are fed back (1 = plain feedback; 3 = h1, h2, h3 -> h4)."),
+    ("loss", str, _MODEL, "gaussian (mean and scale, gives intervals), mse or huber."),
+    ("residual", bool, _MODEL, "Predict the step change instead of the level.", "--residual/--no-residual"),
+    ("monotonic", str, _MODEL, "none, decreasing or increasing: make each step change one-signed by construction."),
+    ("epochs", int, _TRAIN, "Maximum epochs (early stopping usually ends sooner)."),
+    ("batch_size", int, _TRAIN, "Specimens per optimiser step."),
+    ("lr", float, _TRAIN, "Adam learning rate."),
+    ("weight_decay", float, _TRAIN, "Adam weight decay."),
+    ("clip", float, _TRAIN, "Gradient-norm clipping."),
+    ("window", int, _TRAIN, "Train on random windows of this many steps (truncated BPTT); 0 = whole series."),
+    ("val_fraction", float, _TRAIN, "Share of specimens held out for validation and early stopping."),
+    ("val_context", int, _TRAIN, "Warm-up rows before the free-running validation forecast; 0 = 20% of the median length."),
+    ("patience", int, _TRAIN, "Stop after this many epochs without a better validation RMSE."),
+    ("seed", int, _TRAIN, "Random seed: same seed, same data -> identical weights (the file also records timings)."),
+    ("teacher_forcing", float, _SCHED, "Starting probability of feeding back the measured value instead of the prediction."),
+    ("tf_schedule", str, _SCHED, "constant, linear (max(min, p - c*i)), exponential (p*k^i) or inverse-sigmoid (k/(k+exp(i/k)))."),
+    ("tf_k", float, _SCHED, "k of the exponential / inverse-sigmoid schedules."),
+    ("tf_c", float, _SCHED, "Slope c of the linear schedule."),
+    ("tf_min", float, _SCHED, "Floor of the schedule."),
+    ("tf_unit", str, _SCHED, "The schedule's i counts epochs or optimiser steps."),
+    ("detach_feedback", bool, _SCHED, "Cut the gradient through fed-back predictions (default: keep it).", "--detach-feedback/--keep-feedback-gradient"),
+    ("feedback", str, _SCHED, "Free-running training steps feed back the predicted mean or a sample."),
+]  # fmt: skip
+
+
+def _with_config_options(command):
+    """Add the CONFIG_OPTIONS to ``command``'s signature after its ``config`` parameter; the
+    command receives them in ``**options``."""
+    import inspect
+
+    signature = inspect.signature(command, eval_str=True)
+    params = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    at = [p.name for p in params].index("config") + 1
+    added = []
+    for name, kind, panel, help_text, *flag in CONFIG_OPTIONS:
+        annotation = Annotated[kind | None, _opt(help_text, panel, *flag)]
+        added.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation))
+        command.__annotations__[name] = annotation
+    keyword = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]
+    command.__signature__ = signature.replace(parameters=keyword[:at] + added + keyword[at:])
+    return command
+
+
 @app.command()
+@_with_config_options
 def train(
+
     data: DataArg,
     output: Annotated[str, typer.Option("--output", "-o", help="Model file to write (.safetensors).")],
-    config: Annotated[
-        str | None,
-        typer.Option("--config", help="TOML file with any of the options below; flags override it."),
-    ] = None,
-    cell: Annotated[
-        str | None, typer.Option(help="Recurrent cell: lstm or gru.", rich_help_panel=_MODEL)
-    ] = None,
-    hidden: Annotated[int | None, typer.Option(help="Units per layer.", rich_help_panel=_MODEL)] = None,
-    layers: Annotated[
-        int | None, typer.Option(help="Stacked recurrent layers.", rich_help_panel=_MODEL)
-    ] = None,
-    dropout: Annotated[
-        float | None, typer.Option(help="Dropout between stacked layers.", rich_help_panel=_MODEL)
-    ] = None,
-    lags: Annotated[
-        int | None,
-        typer.Option(
-            help="How many past durability values are fed back (1 = plain feedback; 3 = h1, h2, h3 -> h4).",
-            rich_help_panel=_MODEL,
-        ),
-    ] = None,
-    loss: Annotated[
-        str | None,
-        typer.Option(
-            help="gaussian (mean and scale, gives intervals), mse or huber.", rich_help_panel=_MODEL
-        ),
-    ] = None,
-    residual: Annotated[
-        bool | None,
-        typer.Option(
-            "--residual/--no-residual",
-            help="Predict the step change instead of the level.",
-            rich_help_panel=_MODEL,
-        ),
-    ] = None,
-    monotonic: Annotated[
-        str | None,
-        typer.Option(
-            help="none, decreasing or increasing: make each step change one-signed by construction.",
-            rich_help_panel=_MODEL,
-        ),
-    ] = None,
-    latent: Annotated[
-        int | None,
-        typer.Option(
-            help="Size D of a per-specimen latent vector z (0 = off): the model infers each specimen's "
-            "hidden factors (batch, initial flaw) from its warm-up; see docs/TRAINING.md.",
-            rich_help_panel=_MODEL,
-        ),
-    ] = None,
-    latent_prior: Annotated[
-        float | None,
-        typer.Option(
-            help="Weight of the N(0, I) prior on z: larger trusts a short warm-up less.",
-            rich_help_panel=_MODEL,
-        ),
-    ] = None,
-    epochs: Annotated[
-        int | None,
-        typer.Option(help="Maximum epochs (early stopping usually ends sooner).", rich_help_panel=_TRAIN),
-    ] = None,
-    batch_size: Annotated[
-        int | None, typer.Option(help="Specimens per optimiser step.", rich_help_panel=_TRAIN)
-    ] = None,
-    lr: Annotated[float | None, typer.Option(help="Adam learning rate.", rich_help_panel=_TRAIN)] = None,
-    weight_decay: Annotated[
-        float | None, typer.Option(help="Adam weight decay.", rich_help_panel=_TRAIN)
-    ] = None,
-    clip: Annotated[
-        float | None, typer.Option(help="Gradient-norm clipping.", rich_help_panel=_TRAIN)
-    ] = None,
-    window: Annotated[
-        int | None,
-        typer.Option(
-            help="Train on random windows of this many steps (truncated BPTT); 0 = whole series.",
-            rich_help_panel=_TRAIN,
-        ),
-    ] = None,
-    val_fraction: Annotated[
-        float | None,
-        typer.Option(
-            help="Share of specimens held out for validation and early stopping.", rich_help_panel=_TRAIN
-        ),
-    ] = None,
-    val_context: Annotated[
-        int | None,
-        typer.Option(
-            help="Warm-up rows before the free-running validation forecast; 0 = 20% of the median length.",
-            rich_help_panel=_TRAIN,
-        ),
-    ] = None,
-    patience: Annotated[
-        int | None,
-        typer.Option(
-            help="Stop after this many epochs without a better validation RMSE.", rich_help_panel=_TRAIN
-        ),
-    ] = None,
-    seed: Annotated[
-        int | None,
-        typer.Option(
-            help="Random seed: same seed, same data -> identical weights (the file also records timings).",
-            rich_help_panel=_TRAIN,
-        ),
-    ] = None,
-    teacher_forcing: Annotated[
-        float | None,
-        typer.Option(
-            help="Starting probability of feeding back the measured value instead of the prediction.",
-            rich_help_panel=_SCHED,
-        ),
-    ] = None,
-    tf_schedule: Annotated[
-        str | None,
-        typer.Option(
-            help="constant, linear (max(min, p - c*i)), exponential (p*k^i) or inverse-sigmoid (k/(k+exp(i/k))).",
-            rich_help_panel=_SCHED,
-        ),
-    ] = None,
-    tf_k: Annotated[
-        float | None,
-        typer.Option(help="k of the exponential / inverse-sigmoid schedules.", rich_help_panel=_SCHED),
-    ] = None,
-    tf_c: Annotated[
-        float | None, typer.Option(help="Slope c of the linear schedule.", rich_help_panel=_SCHED)
-    ] = None,
-    tf_min: Annotated[
-        float | None, typer.Option(help="Floor of the schedule.", rich_help_panel=_SCHED)
-    ] = None,
-    tf_unit: Annotated[
-        str | None,
-        typer.Option(help="The schedule's i counts epochs or optimiser steps.", rich_help_panel=_SCHED),
-    ] = None,
-    detach_feedback: Annotated[
-        bool | None,
-        typer.Option(
-            "--detach-feedback/--keep-feedback-gradient",
-            help="Cut the gradient through fed-back predictions (default: keep it).",
-            rich_help_panel=_SCHED,
-        ),
-    ] = None,
-    feedback: Annotated[
-        str | None,
-        typer.Option(
-            help="Free-running training steps feed back the predicted mean or a sample.",
-            rich_help_panel=_SCHED,
-        ),
-    ] = None,
+    config: Annotated[str | None, _opt("TOML file with any of the options below; flags override it.")] = None,
     resume: Annotated[
-        str | None,
-        typer.Option(
-            help="Continue an interrupted run from its checkpoint (same data and options).",
-            rich_help_panel=_TRAIN,
-        ),
+        str | None, _opt("Continue an interrupted run from its checkpoint (same data and options).", _TRAIN)
     ] = None,
     init_from: Annotated[
         str | None,
-        typer.Option(
-            help="Start from a trained model's weights and scaling and fine-tune on DATA.",
-            rich_help_panel=_TRAIN,
+        _opt(
+            "Start from a trained model's weights and scaling and fine-tune on DATA (model options must "
+            "match it or be left out).",
+            _TRAIN,
         ),
     ] = None,
     checkpoint: Annotated[
         str | None,
-        typer.Option(
-            help="Checkpoint file written after every epoch (default: OUTPUT.ckpt; removed after success).",
-            rich_help_panel=_TRAIN,
+        _opt(
+            "Checkpoint file written after every epoch (default: OUTPUT.ckpt; removed after success).", _TRAIN
         ),
     ] = None,
     history: Annotated[
         str | None,
-        typer.Option(
-            help="Write the per-epoch log (loss, validation RMSE, teacher-forcing ratio) to this table."
-        ),
+        _opt("Write the per-epoch log (loss, validation RMSE, teacher-forcing ratio) to this table."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
     id_col: IdCol = None,
@@ -446,26 +353,27 @@ def train(
     threads: Threads = 1,
     chunk_specimens: Annotated[
         int | None,
-        typer.Option(
-            "--chunk-specimens",
-            help="Train holding N specimens at a time, for tables bigger than memory: a Parquet file or "
+        _opt(
+            "Train holding N specimens at a time, for tables bigger than memory: a Parquet file or "
             "folder is read N specimens at a time (a first pass checks it and fits the scaling), the "
             "groups come in a new order each epoch and batches are drawn group by group. CSV and stdin "
             "are read whole, only the tensors go by group. Take N as large as memory allows: with N "
             "at least the number of specimens the result is the whole-table run's.",
-            rich_help_panel="Advanced",
+            "Advanced",
+            "--chunk-specimens",
         ),
     ] = None,
     nproc: Annotated[
         int,
-        typer.Option(
+        _opt(
+            "Train data-parallel in N processes on this machine (starts torchrun; see docs/SCALING.md).",
+            "Advanced",
             "--nproc",
-            help="Train data-parallel in N processes on this machine (starts torchrun; see docs/SCALING.md).",
-            rich_help_panel="Advanced",
         ),
     ] = 1,
     debug: Debug = False,
     ctx: typer.Context = None,
+    **options,
 ) -> None:
     """Train the recurrent feedback model on a table of specimens.
 
@@ -473,32 +381,24 @@ def train(
               durability train sample_data/ball.csv --target height --lags 3 -o ball.safetensors
               durability train big.parquet -o big.safetensors --nproc 4
     """
-    from dataclasses import fields
-
-    from durability_cli.config import ModelConfig, TrainConfig
-
     # the model and training options given on the command line (None = not given)
-    names = {f.name for cls in (ModelConfig, TrainConfig) for f in fields(cls)}
-    flags = {k: v for k, v in locals().items() if k in names}
+    given = {name: options[name] for name, *_ in CONFIG_OPTIONS} | {"chunk_specimens": chunk_specimens, "amp": amp}
+    names = {
+        "id_col": id_col,
+        "time_col": time_col,
+        "target": target,
+        "covariates": covariates,
+        "static": static,
+    }
 
     def go():
-        import signal
-
-        from durability_cli import config as cfgmod
-        from durability_cli import parallel
+        from durability_cli import api, parallel
         from durability_cli.errors import InputError
-        from durability_cli.io import check_outputs, write_table
-        from durability_cli.schema import load_dataset
+        from durability_cli.io import check_outputs
 
-        values = cfgmod.load_toml(config)
-        unknown = cfgmod.unknown_keys(values, cfgmod.ModelConfig, cfgmod.TrainConfig)
-        data_keys = {"id_col", "time_col", "target", "covariates", "static"}
-        unknown = [k for k in unknown if k not in data_keys]
-        if unknown:
-            raise InputError(f"{config}: unknown option(s) {', '.join(unknown)}; see durability train --help")
-        values.update({k: v for k, v in flags.items() if v is not None})
-        model_cfg = cfgmod.build(cfgmod.ModelConfig, values, source=config or "options")
-        train_cfg = cfgmod.build(cfgmod.TrainConfig, values, source=config or "options")
+        options, columns = _train_options(config, given, names, fmt)
+        source = config or "options"
+        api.configs(options, source=source)  # bad values are reported before any file is touched
         ckpt = checkpoint or f"{output}.ckpt"
         # resuming rewrites the checkpoint it started from: that one output may equal an input
         same = resume is not None and Path(resume).resolve() == Path(ckpt).resolve()
@@ -519,135 +419,116 @@ def train(
             )
         if nproc > 1 and dist is not None:
             raise InputError("--nproc starts torchrun itself; leave it out when running under torchrun")
-        main_rank = dist is None or dist.main
-        quiet_here = quiet or not main_rank  # only rank 0 reports
-        covs = _split(covariates) if covariates else _as_list(values.get("covariates"))
-        stat = _split(static) if static else _as_list(values.get("static"))
-        base = None
-        if init_from:
-            from durability_cli.artifact import load_bundle
-
-            base = load_bundle(init_from)
-        roles = dict(
-            fmt=fmt,
-            id_col=id_col or values.get("id_col"),
-            time_col=time_col or values.get("time_col"),
-            target=target or values.get("target"),
-            covariates=covs,
-            static=stat,
-            schema=base.schema if base else None,
-        )
-        groups = None
-        if train_cfg.chunk_specimens:  # pass 1 (the checks) runs inside training
-            groups = _training_groups(data, train_cfg.chunk_specimens, **roles)
-            ds = groups
-        else:
-            ds = load_dataset(data, **roles)
+        run = api.TrainRun(data, columns, options, init_from=init_from, source=source)
         if nproc > 1:  # the table was read once here only to report a bad input in one line
-            if groups is not None:
-                for _ in groups:  # every group, checked here: the workers find no bad row
-                    pass
+            run.check_every_group()  # every group, checked here: the workers find no bad row
             if resume:
-                from durability_cli.artifact import CHECKPOINT_FORMAT, read_safetensors
-
-                read_safetensors(resume, expect=CHECKPOINT_FORMAT)
-            del ds, base, groups
-            raise typer.Exit(_launch(parallel.launch_command(nproc, _command_line(ctx, drop={"nproc"}))))
-
-        import torch  # not before: the --nproc launcher above does not need it
-
-        from durability_cli.artifact import save_bundle
-        from durability_cli.data import resolve_device
-        from durability_cli.training import TrainingDiverged, train_groups
-        from durability_cli.training import train as fit
-
-        if groups is not None:
-            fit = train_groups
-
-        torch.set_num_threads(max(1, threads))
-        # A bar on a terminal; a plain line at most every LOG_EVERY seconds in a log file or CI.
-        progress = None
-        if not quiet_here:
-            progress = _TrainProgress(train_cfg.epochs) if err.is_terminal else _TrainLog(train_cfg.epochs)
-        if not quiet_here:
-            for note in ds.notes:
-                err.print(f"[dim]{note}[/]", highlight=False)
-
-        def on_start(info):
-            if not quiet_here:
-                err.print(
-                    f"Training on {info['n_train']} specimens, validating on {info['n_val']} "
-                    f"(free run after {info['context']} rows); {info['parameters']:,} parameters"
-                    + (f"; {info['processes']} processes" if info["processes"] > 1 else "")
-                    + (
-                        f"; {train_cfg.chunk_specimens} specimens at a time ({info['groups']} groups)"
-                        if info.get("groups", 1) > 1
-                        else ""
-                    )
-                    + (f"; resuming after epoch {info['start_epoch']}" if info["start_epoch"] else ""),
-                    highlight=False,
-                )
-            if progress:
-                progress.start(info["start_epoch"])
-
-        dev = parallel.rank_device(device, dist)
-        if dist is None:
-            handlers = {signal.SIGTERM: _sigterm_to_interrupt}
-        else:  # every rank stops at the same step: see parallel.Distributed.stop
-            handlers = {signal.SIGTERM: _stop_flag(dist), signal.SIGINT: _stop_flag(dist)}
-        previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
-        try:
-            with parallel.process_group(dist, resolve_device(dev)) as dist:
-                bundle = fit(
-                    ds,
-                    model_cfg,
-                    train_cfg,
-                    checkpoint=ckpt,
-                    resume=resume,
-                    init_from=base,
-                    on_epoch=progress.update if progress else None,
-                    on_start=on_start,
-                    device=resolve_device(dev),
-                    dist=dist,
-                )
-        except TrainingDiverged as exc:
-            if exc.bundle is not None and main_rank:
-                save_bundle(exc.bundle, output)
-            raise
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            if progress:
-                progress.stop()
-        if not main_rank:
-            return
-        save_bundle(bundle, output)
-        if history:
-            import pandas as pd
-
-            write_table(pd.DataFrame(bundle.summary["history"]), history)
-        Path(ckpt).unlink(missing_ok=True)
-        if not quiet:
-            _render_train_summary(bundle, output)
+                api.check_checkpoint(resume)
+            del run
+            raise typer.Exit(
+                parallel.launch(parallel.launch_command(nproc, parallel.command_line(ctx, {"nproc"})))
+            )
+        _fit(
+            run,
+            dist,
+            output=output,
+            checkpoint=ckpt,
+            resume=resume,
+            history=history,
+            quiet=quiet,
+            device=device,
+            threads=threads,
+        )
 
     _run(debug, go)
 
 
-def _training_groups(data: str, size: int, *, fmt, schema, **names):
-    """The table to train on as groups of ``size`` specimens: a Parquet file or folder read a group
-    at a time (column roles worked out on its first rows, or the --init-from model's), anything
-    else read and checked whole, then cut."""
-    from durability_cli.schema import _resolve, load_dataset
-    from durability_cli.streaming import FrameGroups, SpecimenGroups, is_parquet, probe_frame
+def _train_options(config: str | None, given: dict, names: dict, fmt: str | None):
+    """The options of a --config file overridden by the flags given, and the column roles (flags
+    first, then the file's [data] keys)."""
+    from durability_cli import api
+    from durability_cli import config as cfgmod
+    from durability_cli.errors import InputError
 
-    if not is_parquet(data, fmt):
-        return FrameGroups(load_dataset(data, fmt=fmt, schema=schema, **names), size)
-    notes = []
-    if schema is None:
-        schema, notes = _resolve(probe_frame(data), source=str(data), require_target=True, **names)
-    groups = SpecimenGroups(data, schema, size=size, require_target=True)
-    groups.notes[:0] = notes
-    return groups
+    values = cfgmod.load_toml(config)
+    unknown = [
+        k for k in cfgmod.unknown_keys(values, cfgmod.ModelConfig, cfgmod.TrainConfig) if k not in names
+    ]
+    if unknown:
+        raise InputError(f"{config}: unknown option(s) {', '.join(unknown)}; see durability train --help")
+    in_file = {k: values.pop(k, None) for k in names}
+    values.update({k: v for k, v in given.items() if v is not None})
+    covs, stat = names["covariates"], names["static"]
+    columns = api.Columns(
+        id_col=names["id_col"] or in_file["id_col"],
+        time_col=names["time_col"] or in_file["time_col"],
+        target=names["target"] or in_file["target"],
+        covariates=_tuple(_split(covs) if covs else _as_list(in_file["covariates"])),
+        static=_tuple(_split(stat) if stat else _as_list(in_file["static"])),
+        fmt=fmt,
+    )
+    return values, columns
+
+
+def _tuple(names) -> tuple[str, ...] | None:
+    return None if names is None else tuple(names)
+
+
+def _as_list(value) -> list[str] | None:
+    """A TOML value for a column list: a list, or one comma-separated string."""
+    return _split(value) if isinstance(value, str) else value
+
+
+def _fit(run, dist, *, output: str, checkpoint: str, resume, history, quiet: bool, device: str, threads: int):
+    """Train in this process (or as this rank of a torchrun job), with progress on stderr; save."""
+    from durability_cli import api, parallel
+    from durability_cli.io import write_table
+    from durability_cli.render import TrainLog, TrainProgress, render_train_start, render_train_summary
+
+    _set_threads(threads)
+    from durability_cli.training import TrainingDiverged  # torch: not before the --nproc launcher
+
+    main_rank = dist is None or dist.main
+    quiet_here = quiet or not main_rank  # only rank 0 reports
+    epochs = run.train_config.epochs
+    # A bar on a terminal; a plain line at most every LOG_EVERY seconds in a log file or CI.
+    progress = None if quiet_here else (TrainProgress if err.is_terminal else TrainLog)(err, epochs)
+    if not quiet_here:
+        for note in run.notes:
+            err.print(f"[dim]{note}[/]", highlight=False)
+
+    def on_start(info):
+        if not quiet_here:
+            render_train_start(err, info, run.train_config.chunk_specimens)
+        if progress:
+            progress.start(info["start_epoch"])
+
+    dev = parallel.rank_device(device, dist)
+    try:
+        with parallel.stop_signals(dist), parallel.process_group(dist, api.device(dev)) as dist:
+            model = run.fit(
+                checkpoint=checkpoint,
+                resume=resume,
+                device=dev,
+                on_epoch=progress.update if progress else None,
+                on_start=on_start,
+                dist=dist,
+            )
+    except TrainingDiverged as exc:
+        if exc.bundle is not None and main_rank:
+            api.Model(exc.bundle).save(output)
+        raise
+    finally:
+        if progress:
+            progress.stop()
+    if not main_rank:
+        return
+    model.save(output)
+    if history:
+        write_table(model.history(), history)
+    Path(checkpoint).unlink(missing_ok=True)
+    if not quiet:
+        render_train_summary(err, model.bundle, output)
 
 
 def _with_defaults(doc: str) -> str:
@@ -673,174 +554,6 @@ def _default_text(value) -> str:
 train.__doc__ = _with_defaults(train.__doc__ or "")
 
 
-def _sigterm_to_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
-def _stop_flag(dist):
-    """A signal handler for a torchrun rank: ask every rank to stop at the next optimiser step (they
-    agree on it with the loss). Repeated signals change nothing: under Slurm a worker gets SIGTERM
-    both from Slurm and from torchrun, and one stuck for good is killed by torchrun's timeout."""
-
-    def handler(signum, frame):
-        dist.stop = True
-
-    return handler
-
-
-def _command_line(ctx, drop: set[str]) -> list[str]:
-    """The arguments of this command as given on the command line, without the ``drop`` options:
-    what each torchrun worker is started with."""
-    positional, options = [], []
-    for param in ctx.command.params:
-        source = ctx.get_parameter_source(param.name)
-        if param.name in drop or getattr(source, "name", "") not in ("COMMANDLINE", "ENVIRONMENT"):
-            continue
-        value = ctx.params[param.name]
-        if param.param_type_name == "argument":
-            positional.append(str(value))
-        elif param.is_flag and param.secondary_opts:
-            options.append(param.opts[0] if value else param.secondary_opts[0])
-        elif param.is_flag:
-            if value:
-                options.append(param.opts[0])
-        else:
-            options += [param.opts[0], str(value)]
-    return [ctx.info_name or "train", *positional, *options]
-
-
-def _launch(command: list[str]) -> int:
-    """Run torchrun in its own session and wait; Ctrl-C and SIGTERM are passed on to it once, and
-    it passes them on to the workers, which stop together after their current step."""
-    import signal
-    import subprocess
-
-    proc = subprocess.Popen(command, start_new_session=True)
-    forwarded = []
-
-    def forward(signum, frame):
-        forwarded.append(signum)
-        proc.send_signal(signum)
-
-    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        code = proc.wait()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    # torchrun itself exits 1 after passing a signal on; say "interrupted" as a single process does
-    return 130 if forwarded and code != 0 else code
-
-
-class _TrainProgress:
-    """A rich progress bar on stderr: epoch, loss, validation RMSE, teacher forcing, time left."""
-
-    def __init__(self, epochs: int):
-        from rich.progress import (
-            BarColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.progress = Progress(
-            TextColumn("epoch {task.completed}/{task.total}"),
-            BarColumn(),
-            TextColumn("{task.fields[status]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            transient=False,
-        )
-        self.epochs = epochs
-        self.task = None
-
-    def start(self, done: int):
-        self.progress.start()
-        self.task = self.progress.add_task("train", total=self.epochs, completed=done, status="")
-
-    def update(self, log):
-        status = (
-            f"loss {log.train_loss:.4f}  val RMSE {log.val_rmse:.4g}{' *' if log.best else '  '}  "
-            f"teacher forcing {log.teacher_forcing:.2f}"
-        )
-        self.progress.update(self.task, completed=log.epoch, status=status)
-
-    def stop(self):
-        self.progress.stop()
-
-
-class _TrainLog:
-    """Progress for a stderr that is not a terminal (a log file, CI): one plain line for the first
-    epoch, then at most one every LOG_EVERY seconds, and the last one."""
-
-    LOG_EVERY = 10.0
-
-    def __init__(self, epochs: int):
-        self.epochs = epochs
-        self.last = None
-        self.started = 0.0
-
-    def start(self, done: int):
-        import time
-
-        self.started = time.monotonic()
-
-    def update(self, log):
-        import time
-
-        now = time.monotonic()
-        if self.last is not None and now - self.last < self.LOG_EVERY and log.epoch < self.epochs:
-            return
-        self.last = now
-        err.print(
-            f"epoch {log.epoch}/{self.epochs}  loss {log.train_loss:.4f}  val RMSE {log.val_rmse:.4g}"
-            f"{' (best)' if log.best else ''}  teacher forcing {log.teacher_forcing:.2f}  "
-            f"{now - self.started:.0f} s",
-            highlight=False,
-            soft_wrap=True,
-        )
-
-    def stop(self):
-        pass
-
-
-def _render_train_summary(bundle, output: str) -> None:
-    from rich.table import Table
-
-    s = bundle.summary
-    table = Table(title=f"Trained {output}", show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column()
-    m = bundle.model_config
-    table.add_row(
-        "model",
-        f"{m.cell.upper()} {m.layers}x{m.hidden}, lags {m.lags}, {m.loss}, "
-        f"{'residual' if m.residual else 'level'}, monotonic {m.monotonic}; {s['parameters']:,} parameters",
-    )
-    table.add_row("specimens", f"{len(s['train_specimens'])} train, {len(s['val_specimens'])} validation")
-    table.add_row("epochs", f"{s['epochs_run']} run, best {s['best_epoch']} ({s['stopped']})")
-    table.add_row(
-        "validation RMSE",
-        f"{_fmt(s['best_val_rmse'])} free-running after {s['val_context']} rows "
-        f"(persistence: {_fmt(s['val_persistence_rmse'])})",
-    )
-    table.add_row("time", f"{s['train_seconds']:.1f} s")
-    err.print(table)
-
-
-def _fmt(x) -> str:
-    if x is None or (isinstance(x, float) and x != x):
-        return "n/a"
-    return f"{x:.4g}"
-
-
-def _as_list(value) -> list[str] | None:
-    """A TOML value for a column list: a list, or one comma-separated string."""
-    return _split(value) if isinstance(value, str) else value
-
-
 # -- forecast --------------------------------------------------------------------------------------
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model file written by durability train.")]
 Samples = Annotated[
@@ -864,28 +577,13 @@ def _set_threads(threads: int) -> None:
     torch.set_num_threads(max(1, threads))
 
 
-def _forecast_config(samples, quantiles, threshold, direction, seed, strict=False, device="cpu", amp=False):
+def _quantiles(text: str) -> tuple[float, ...]:
     from durability_cli.errors import InputError
-    from durability_cli.forecasting import ForecastConfig
 
     try:
-        qs = tuple(float(q) for q in _split(quantiles) or [])
+        return tuple(float(q) for q in _split(text) or [])
     except ValueError:
-        raise InputError(f"--quantiles must be numbers separated by commas, got {quantiles!r}") from None
-    from durability_cli.data import resolve_device
-
-    cfg = ForecastConfig(
-        samples=samples,
-        quantiles=qs,
-        threshold=threshold,
-        direction=direction,
-        seed=seed,
-        strict=strict,
-        device=str(resolve_device(device)),
-        amp=amp,
-    )
-    cfg.validate()
-    return cfg
+        raise InputError(f"--quantiles must be numbers separated by commas, got {text!r}") from None
 
 
 @app.command()
@@ -949,13 +647,13 @@ def forecast(
 
     def go():
         _set_threads(threads)
-        from durability_cli.artifact import load_bundle
+        from durability_cli import api
         from durability_cli.errors import InputError
-        from durability_cli.forecasting import forecast as run_forecast
-        from durability_cli.io import check_outputs, write_table
-        from durability_cli.schema import load_dataset
+        from durability_cli.io import check_outputs
 
-        cfg = _forecast_config(samples, quantiles, threshold, direction, seed, strict, device, amp)
+        cfg = api.forecast_config(
+            samples, _quantiles(quantiles), threshold, direction, seed, strict, device, amp
+        )
         spec = _shard_spec(shard)
         if eol_out and threshold is None:
             raise InputError("--eol-out needs --threshold")
@@ -968,95 +666,45 @@ def forecast(
             pictures=(plot,),
             fmt=output_format,
         )
-        if chunk_specimens is not None:
-            _refuse_with_chunks(plot=plot)
-            from durability_cli.streaming import forecast_in_chunks
-
-            bundle = load_bundle(model)
-            grouped, stream = forecast_in_chunks(
-                bundle,
-                data,
-                cfg,
-                size=chunk_specimens,
-                output=output,
-                output_format=output_format,
-                eol_out=eol_out,
-                paths_out=paths_out,
-                fmt=fmt,
-                shard=spec,
-                horizon=horizon,
-                hold_conditions=hold_conditions,
-                future=load_dataset(future, schema=bundle.schema, require_target=False) if future else None,
+        if chunk_specimens is not None and plot:
+            raise InputError(
+                "--plot draws from the whole table; drop --chunk-specimens, or draw a few specimens with "
+                "durability plot forecast (--chunk-specimens works a group of specimens at a time)"
             )
-            if stream is None:
-                _empty_shard_note(spec, grouped.total, data, quiet)
-            elif not quiet:
-                _print_warnings(stream.warnings)
-                _forecast_note(stream.info, spec)
-            return
-        bundle = load_bundle(model)
-        ds = _take_shard(load_dataset(data, fmt=fmt, schema=bundle.schema, require_target=True), spec, quiet)
-        if ds is None:
-            return
-        fut = load_dataset(future, schema=bundle.schema, require_target=False) if future else None
-        if fut is not None and spec is not None:
-            fut = _take_shard(fut, spec, quiet=True)
-        result = run_forecast(
-            bundle,
-            ds,
-            cfg,
-            horizon=horizon,
-            hold_conditions=hold_conditions,
-            future=fut,
-            want_paths=paths_out is not None,
+        trained = api.load(model)
+        outputs = api.Outputs(table=output, eol=eol_out, paths=paths_out, fmt=output_format)
+        options = {"horizon": horizon, "hold_conditions": hold_conditions, "future": future}
+        run = api.forecast_files(
+            trained, data, cfg, outputs, size=chunk_specimens, fmt=fmt, shard=spec, **options
         )
+        if run.result is None:
+            _empty_shard_note(spec, run.total, data, quiet)
+            return
         if not quiet:
-            _print_warnings(result.warnings)
-            _forecast_note(result.info, spec)
-        result.forecast.attrs["durability"] = result.info
-        write_table(result.forecast, output, fmt=output_format)
-        if eol_out and result.eol is not None:
-            write_table(result.eol, eol_out)
-        if paths_out and result.paths is not None:
-            write_table(result.paths, paths_out)
+            render_warnings(err, run.result.warnings)
+            info = run.result.info
+            err.print(
+                f"Forecast {info['rows']} rows for {info['specimens']} specimens "
+                f"({info['samples']} samples, seed {info['seed']}"
+                + (f", shard {spec[0]}/{spec[1]})" if spec else ")"),
+                highlight=False,
+            )
         if plot:
-            from durability_cli.plotting import plot_forecasts
+            from durability_cli.plotting import plot_forecasts, save_figure
 
-            s = bundle.schema
-            plot_forecasts(
-                ds.frame,
-                result.forecast,
-                plot,
+            s = trained.schema
+            figure = plot_forecasts(
+                run.dataset.frame,
+                run.result.forecast,
                 id_col=s.id_col,
                 time_col=s.time_col,
                 target=s.target,
                 threshold=threshold,
-                eol=result.eol,
+                eol=run.result.eol,
             )
+            save_figure(figure, plot)
 
     _run(debug, go)
-
-
-def _forecast_note(info: dict, spec) -> None:
-    err.print(
-        f"Forecast {info['rows']} rows for {info['specimens']} specimens "
-        f"({info['samples']} samples, seed {info['seed']}"
-        + (f", shard {spec[0]}/{spec[1]})" if spec else ")"),
-        highlight=False,
-    )
-
-
-def _refuse_with_chunks(**options) -> None:
-    """Options that need every specimen at once cannot go with --chunk-specimens."""
-    from durability_cli.errors import InputError
-
-    why = {
-        "plot": "--plot draws from the whole table; drop --chunk-specimens, or draw a few specimens "
-        "with durability plot forecast",
-    }
-    for name, value in options.items():
-        if value:
-            raise InputError(f"{why[name]} (--chunk-specimens works a group of specimens at a time)")
 
 
 def _empty_shard_note(spec, total: int, data: str, quiet: bool) -> None:
@@ -1073,30 +721,6 @@ def _shard_spec(shard: str | None) -> tuple[int, int] | None:
     from durability_cli.parallel import parse_shard
 
     return None if shard is None else parse_shard(shard)
-
-
-def _take_shard(ds, spec: tuple[int, int] | None, quiet: bool):
-    """This job's specimens of ``ds``, or None (with a note) when the shard holds none."""
-    if spec is None:
-        return ds
-    from durability_cli.parallel import take_shard
-
-    part = take_shard(ds, *spec)
-    if part is None and not quiet:
-        n = ds.frame[ds.schema.id_col].nunique()
-        err.print(
-            f"shard {spec[0]}/{spec[1]} holds none of the {n} specimens of {ds.source}; "
-            "nothing to do, no output written",
-            highlight=False,
-        )
-    return part
-
-
-def _print_warnings(lines: list[str], limit: int = 10) -> None:
-    for line in lines[:limit]:
-        err.print(f"[yellow]Warning:[/] {line}", highlight=False, soft_wrap=True)
-    if len(lines) > limit:
-        err.print(f"[yellow]Warning:[/] ... and {len(lines) - limit} more", highlight=False)
 
 
 # -- evaluate --------------------------------------------------------------------------------------
@@ -1157,13 +781,13 @@ def evaluate(
 
     def go():
         _set_threads(threads)
-        from durability_cli.artifact import load_bundle
-        from durability_cli.evaluation import evaluate as run_evaluate
-        from durability_cli.io import atomic_path, check_outputs, write_table
-        from durability_cli.metrics import to_jsonable
-        from durability_cli.schema import load_dataset
+        from durability_cli import api
+        from durability_cli.evaluation import BacktestConfig
+        from durability_cli.io import atomic_path, check_outputs
 
-        cfg = _forecast_config(samples, "0.1,0.5,0.9", threshold, direction, seed, device=device, amp=amp)
+        cfg = api.forecast_config(
+            samples, api.DEFAULT_QUANTILES, threshold, direction, seed, device=device, amp=amp
+        )
         spec = _shard_spec(shard)
         check_outputs(
             [json_out, per_series, backtest_out, plot],
@@ -1171,45 +795,16 @@ def evaluate(
             tables=(per_series, backtest_out),
             pictures=(plot,),
         )
-        bundle = load_bundle(model)
-        options = {
-            "context": context,
-            "context_frac": context_frac,
-            "origins": origins,
-            "horizon": horizon,
-            "baselines": baselines,
-        }
-        if chunk_specimens is not None:
-            from durability_cli.streaming import evaluate_in_chunks
-
-            grouped, stream = evaluate_in_chunks(
-                bundle,
-                data,
-                cfg,
-                size=chunk_specimens,
-                per_series=per_series,
-                backtest_out=backtest_out,
-                fmt=fmt,
-                shard=spec,
-                **options,
-            )
-            if stream is None:
-                _empty_shard_note(spec, grouped.total, data, quiet)
-                return
-            report = stream.report
-        else:
-            ds = _take_shard(load_dataset(data, fmt=fmt, schema=bundle.schema), spec, quiet)
-            if ds is None:
-                return
-            result = run_evaluate(bundle, ds, cfg, **options)
-            report = result.report
-            if per_series:
-                write_table(result.per_series, per_series)
-            if backtest_out:
-                write_table(result.backtest, backtest_out)
-        if spec is not None:  # the scores are this shard's specimens only
-            report["settings"]["shard"] = f"{spec[0]}/{spec[1]}"
-        text = json.dumps(to_jsonable(report), indent=2) + "\n"
+        trained = api.load(model)
+        backtest = BacktestConfig(context, context_frac, origins, horizon, baselines)
+        outputs = api.Outputs(per_series=per_series, backtest=backtest_out)
+        run = api.evaluate_files(
+            trained, data, cfg, backtest, outputs, size=chunk_specimens, fmt=fmt, shard=spec
+        )
+        if run.result is None:
+            _empty_shard_note(spec, run.total, data, quiet)
+            return
+        text = json.dumps(run.result.to_dict(), indent=2) + "\n"
         if json_out:
             with atomic_path(json_out) as tmp:
                 Path(tmp).write_text(text)
@@ -1217,43 +812,15 @@ def evaluate(
             sys.stdout.write(text)
             sys.stdout.flush()
         if plot:
-            from durability_cli.plotting import plot_horizon_errors
+            from durability_cli.plotting import save_figure
 
-            by_step = {name: m["rmse_by_step"] for name, m in report["models"].items()}
-            plot_horizon_errors(by_step, plot, metric="RMSE", unit=bundle.schema.target)
+            save_figure(trained.plot_errors(run.result), plot)
         if not quiet:
-            _render_evaluation(report)
+            from durability_cli.render import render_evaluation
+
+            render_evaluation(err, run.result.report)
 
     _run(debug, go)
-
-
-def _render_evaluation(report: dict) -> None:
-    from rich.table import Table
-
-    table = Table(title="Backtest", title_justify="left")
-    for col in ("model", "RMSE", "MAE", "bias", "MASE", "skill (RMSE)", "80% coverage", "EOL error"):
-        table.add_column(col, justify="right" if col != "model" else "left")
-    skill = report.get("skill", {})
-    for name, m in report["models"].items():
-        cov = (m.get("coverage") or {}).get("80")
-        eol = (m.get("eol") or {}).get("mae")
-        sk = "" if name == "model" else _fmt(skill.get(name))
-        table.add_row(
-            name,
-            _fmt(m.get("rmse")),
-            _fmt(m.get("mae")),
-            _fmt(m.get("bias")),
-            _fmt(m.get("mase")),
-            sk,
-            "" if cov is None else f"{cov:.0%}",
-            "" if eol is None else _fmt(eol),
-        )
-    err.print(table)
-    err.print(
-        f"{report.get('n_specimens')} specimens, {report.get('n_origins')} cut-off(s) each; "
-        "skill = 1 - RMSE_model / RMSE_baseline",
-        highlight=False,
-    )
 
 
 # -- inspect and plot ------------------------------------------------------------------------------
@@ -1269,47 +836,15 @@ def inspect(
     """
 
     def go():
-        from durability_cli.artifact import describe_bundle, load_bundle
+        from durability_cli import api
 
-        info = describe_bundle(load_bundle(model), model)
+        info = api.load(model).describe(model)
         if as_json:
             sys.stdout.write(json.dumps(info, indent=2) + "\n")
             return
-        from rich.table import Table
+        from durability_cli.render import render_model
 
-        s = info["summary"]
-        table = Table(title=model, show_header=False, title_justify="left")
-        table.add_column(style="bold")
-        table.add_column()
-        sch = info["schema"]
-        table.add_row(
-            "format", f"{info['format']} v{info['format_version']} (durability {info['package_version']})"
-        )
-        table.add_row("columns", f"id {sch['id_col']}, time {sch['time_col']}, target {sch['target']}")
-        table.add_row("conditions", ", ".join(sch["covariates"]) or "none")
-        table.add_row("static", ", ".join(sch.get("static", [])) or "none")
-        table.add_row("model", ", ".join(f"{k}={v}" for k, v in info["model_config"].items()))
-        table.add_row("training", ", ".join(f"{k}={v}" for k, v in info["train_config"].items()))
-        table.add_row("parameters", f"{info['parameters']:,}")
-        if info["model_config"].get("latent"):
-            spread = ", ".join(f"{v:.3g}" for v in s.get("latent_train_std", []))
-            table.add_row(
-                "latent",
-                f"z of size {info['model_config']['latent']} per specimen, fitted to each warm-up "
-                f"(prior weight {info['model_config']['latent_prior']:g}); spread of the training "
-                f"specimens' z (sd per dimension): {spread or 'n/a'}",
-            )
-        table.add_row(
-            "trained on", f"{s.get('source')}: {s.get('n_specimens')} specimens, {s.get('n_rows')} rows"
-        )
-        table.add_row(
-            "validation RMSE",
-            f"{_fmt(s.get('best_val_rmse'))} (persistence {_fmt(s.get('val_persistence_rmse'))}), "
-            f"best epoch {s.get('best_epoch')} of {s.get('epochs_run')}",
-        )
-        for name, (lo, hi) in s.get("envelope", {}).items():
-            table.add_row(f"range {name}", f"{lo:.4g} .. {hi:.4g}")
-        err.print(table)
+        render_model(err, info, model)
 
     _run(debug, go)
 
@@ -1348,32 +883,24 @@ def plot_forecast_cmd(
 
     def go():
         _set_threads(threads)
-        from durability_cli.artifact import load_bundle
-        from durability_cli.forecasting import forecast as run_forecast
+        from durability_cli import api
         from durability_cli.io import check_outputs
-        from durability_cli.plotting import plot_forecasts
-        from durability_cli.schema import load_dataset
+        from durability_cli.plotting import save_figure
 
         check_outputs([output], [data if data != "-" else None, model, truth], pictures=(output,))
-        cfg = _forecast_config(samples, "0.1,0.25,0.5,0.75,0.9", threshold, direction, seed)
-        bundle = load_bundle(model)
-        ds = load_dataset(data, schema=bundle.schema)
-        result = run_forecast(bundle, ds, cfg, horizon=horizon, hold_conditions=hold_conditions)
-        truth_ds = load_dataset(truth, schema=bundle.schema).frame if truth else None
-        s = bundle.schema
-        plot_forecasts(
-            ds.frame,
-            result.forecast,
-            output,
-            id_col=s.id_col,
-            time_col=s.time_col,
-            target=s.target,
-            truth=truth_ds,
-            threshold=threshold,
-            eol=result.eol,
+        figure = api.load(model).plot_forecast(
+            data,
+            truth=truth,
             specimens=_split(specimens),
             max_specimens=max_specimens,
+            horizon=horizon,
+            hold_conditions=hold_conditions,
+            samples=samples,
+            threshold=threshold,
+            direction=direction,
+            seed=seed,
         )
+        save_figure(figure, output)
 
     _run(debug, go)
 
@@ -1390,12 +917,12 @@ def plot_history_cmd(
     """
 
     def go():
-        from durability_cli.artifact import load_bundle
+        from durability_cli import api
         from durability_cli.io import check_outputs
-        from durability_cli.plotting import plot_training_history
+        from durability_cli.plotting import save_figure
 
         check_outputs([output], [model], pictures=(output,))
-        plot_training_history(load_bundle(model).summary["history"], output)
+        save_figure(api.load(model).plot_history(), output)
 
     _run(debug, go)
 

@@ -13,8 +13,25 @@ from durability_cli.artifact import ModelBundle
 from durability_cli.data import Series, to_series
 from durability_cli.errors import InputError
 from durability_cli.forecasting import ForecastConfig, last_observed, rollout
-from durability_cli.metrics import BASELINES, PooledScores, baseline_frame, score_backtest
+from durability_cli.metrics import BASELINES, PooledScores, baseline_frame
 from durability_cli.schema import Dataset
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    """Where each specimen's truth is hidden and what is scored. Exactly one of ``context``,
+    ``context_frac`` and ``origins`` chooses the cut-offs."""
+
+    context: int | None = None  # rows observed per specimen before the forecast
+    context_frac: float | None = None  # share of each specimen's rows observed before the forecast
+    origins: int | None = None  # K rolling cut-offs per specimen (the prognostics metrics need K > 1)
+    horizon: int | None = None  # score at most N steps after each cut-off; None = to the end
+    baselines: bool = True  # also score persistence, linear trend and exponential fit
+
+    def validate(self) -> None:
+        cutoffs(np.zeros(0, dtype=np.int64), self)
+        if self.horizon is not None and self.horizon < 1:
+            raise InputError(f"`horizon` must be at least 1, got {self.horizon}")
 
 
 @dataclass
@@ -24,25 +41,24 @@ class EvalResult:
     backtest: pd.DataFrame  # one row per forecast point and model
 
 
-def cutoffs(
-    lengths: np.ndarray, *, context: int | None, context_frac: float | None, origins: int | None
-) -> tuple[np.ndarray, np.ndarray]:
+def cutoffs(lengths: np.ndarray, backtest: BacktestConfig) -> tuple[np.ndarray, np.ndarray]:
     """(specimen index, cut-off) pairs; the cut-off is the number of rows observed."""
+    context, context_frac, origins = backtest.context, backtest.context_frac, backtest.origins
     chosen = [x is not None for x in (context, context_frac, origins)]
     if sum(chosen) != 1:
-        raise InputError("evaluate needs exactly one of --context N, --context-frac F or --origins K")
+        raise InputError("evaluate needs exactly one of `context` N, `context_frac` F or `origins` K")
     n = len(lengths)
     if context is not None:
         if context < 1:
-            raise InputError(f"--context must be at least 1, got {context}")
+            raise InputError(f"`context` must be at least 1, got {context}")
         spec, cut = np.arange(n), np.full(n, context)
     elif context_frac is not None:
         if not 0.0 < context_frac < 1.0:
-            raise InputError(f"--context-frac must be between 0 and 1, got {context_frac}")
+            raise InputError(f"`context_frac` must be between 0 and 1, got {context_frac}")
         spec, cut = np.arange(n), np.maximum(1, np.round(lengths * context_frac).astype(int))
     else:
         if origins < 1:
-            raise InputError(f"--origins must be at least 1, got {origins}")
+            raise InputError(f"`origins` must be at least 1, got {origins}")
         k = np.arange(1, origins + 1)
         spec = np.repeat(np.arange(n), origins)
         cut = np.maximum(2, (lengths[spec] * np.tile(k, n) / (origins + 1)).astype(int))
@@ -50,123 +66,63 @@ def cutoffs(
     return spec[keep], cut[keep]
 
 
-def evaluate(
-    bundle: ModelBundle,
-    ds: Dataset,
-    cfg: ForecastConfig,
-    *,
-    context: int | None = None,
-    context_frac: float | None = None,
-    origins: int | None = None,
-    horizon: int | None = None,
-    baselines: bool = True,
-) -> EvalResult:
-    cfg.validate()
-    frames = backtest_frames(
-        bundle,
-        ds,
-        cfg,
-        context=context,
-        context_frac=context_frac,
-        origins=origins,
-        horizon=horizon,
-        baselines=baselines,
-    )
-    if frames is None:
-        raise _too_short(ds.source)
-    backtest, history, qs = frames
-    report, per_series = score_backtest(
-        backtest, history, quantiles=qs, threshold=cfg.threshold, direction=cfg.direction
-    )
-    report["settings"] = _settings(cfg, ds.source, context, context_frac, origins, horizon, qs is not None)
-    return EvalResult(report, per_series, backtest)
+def evaluate(bundle: ModelBundle, ds: Dataset, cfg: ForecastConfig, backtest: BacktestConfig) -> EvalResult:
+    """Backtest the specimens of ``ds``: the table as one group of :class:`EvalStream`."""
+    stream = EvalStream(bundle, [ds], cfg, backtest, source=ds.source)
+    parts = list(stream)
+    per_series = parts[0][0] if len(parts) == 1 else pd.concat([p[0] for p in parts], ignore_index=True)
+    points = parts[0][1] if len(parts) == 1 else pd.concat([p[1] for p in parts], ignore_index=True)
+    return EvalResult(stream.report, per_series, points)
 
 
 class EvalStream:
     """Backtest a sequence of Datasets (groups of whole specimens) one at a time.
 
-    Iterating yields (per_series, backtest) for each group, the rows :func:`evaluate` gives for
-    those specimens; afterwards ``report`` holds the scores of all groups pooled, equal to
-    :func:`evaluate`'s on the whole table up to float rounding.
+    Iterating yields (per_series, backtest) for each group; afterwards ``report`` holds the
+    scores of all groups pooled (``metrics.PooledScores``: a single group's are
+    ``metrics.score_backtest``'s, several groups' equal them up to float rounding).
     """
 
-    def __init__(
-        self,
-        bundle: ModelBundle,
-        groups,
-        cfg: ForecastConfig,
-        *,
-        context: int | None = None,
-        context_frac: float | None = None,
-        origins: int | None = None,
-        horizon: int | None = None,
-        baselines: bool = True,
-        source: str = "",
-    ):
+    def __init__(self, bundle: ModelBundle, groups, cfg: ForecastConfig, backtest: BacktestConfig, *, source: str = ""):
         cfg.validate()
-        cutoffs(np.zeros(0, dtype=np.int64), context=context, context_frac=context_frac, origins=origins)
-        self.bundle, self.groups, self.cfg, self.source = bundle, groups, cfg, source
-        self.options = {
-            "context": context,
-            "context_frac": context_frac,
-            "origins": origins,
-            "horizon": horizon,
-            "baselines": baselines,
-        }
+        backtest.validate()
+        self.bundle, self.groups, self.cfg, self.backtest, self.source = bundle, groups, cfg, backtest, source
         self.report: dict = {}
 
     def __iter__(self) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
         pool = None
         sampled = False
         for ds in self.groups:
-            frames = backtest_frames(self.bundle, ds, self.cfg, **self.options)
+            frames = backtest_frames(self.bundle, ds, self.cfg, self.backtest)
             if frames is None:
                 continue
-            backtest, history, qs = frames
+            points, history, qs = frames
             if pool is None:
                 pool = PooledScores(quantiles=qs, threshold=self.cfg.threshold, direction=self.cfg.direction)
             sampled = qs is not None
-            yield pool.add(backtest, history), backtest
+            yield pool.add(points, history), points
         if pool is None:
-            raise _too_short(self.source)
-        o = self.options
+            raise InputError(f"{self.source}: every specimen is shorter than the warm-up; lower `context`")
         self.report = pool.report()
-        self.report["settings"] = _settings(
-            self.cfg, self.source, o["context"], o["context_frac"], o["origins"], o["horizon"], sampled
-        )
-
-
-def _too_short(source: str) -> InputError:
-    return InputError(f"{source}: every specimen is shorter than the warm-up; lower --context")
-
-
-def _settings(cfg, source, context, context_frac, origins, horizon, sampled: bool) -> dict:
-    return {
-        "context": context,
-        "context_frac": context_frac,
-        "origins": origins,
-        "horizon": horizon,
-        "samples": cfg.samples if sampled else 0,
-        "seed": cfg.seed,
-        "source": source,
-    }
+        self.report["settings"] = {
+            "context": self.backtest.context,
+            "context_frac": self.backtest.context_frac,
+            "origins": self.backtest.origins,
+            "horizon": self.backtest.horizon,
+            "samples": self.cfg.samples if sampled else 0,
+            "seed": self.cfg.seed,
+            "source": self.source,
+        }
 
 
 def backtest_frames(
-    bundle: ModelBundle,
-    ds: Dataset,
-    cfg: ForecastConfig,
-    *,
-    context: int | None = None,
-    context_frac: float | None = None,
-    origins: int | None = None,
-    horizon: int | None = None,
-    baselines: bool = True,
+    bundle: ModelBundle, ds: Dataset, cfg: ForecastConfig, backtest: BacktestConfig
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[float] | None] | None:
     """(backtest, history, quantile levels or None) of ``ds``; None when no specimen is long
     enough for a cut-off."""
     series = to_series(ds)
-    spec, cut = cutoffs(series.lengths, context=context, context_frac=context_frac, origins=origins)
+    spec, cut = cutoffs(series.lengths, backtest)
+    horizon = backtest.horizon
     if len(spec) == 0:
         return None
     origin = _origin_numbers(spec)
@@ -200,7 +156,7 @@ def backtest_frames(
         last_obs,
         samples=cfg.samples,
         seed=cfg.seed,
-        chunk_specimens=cfg.chunk_specimens,
+        chunk_specimens=cfg.rollout_batch,
         device=cfg.device,
         amp=cfg.amp,
     )
@@ -237,7 +193,7 @@ def backtest_frames(
         }
     )
     frames = [frame]
-    if baselines:
+    if backtest.baselines:
         future = frame[["specimen", "origin", "time", "step", "y_true"]]
         frames += [baseline_frame(history, future, name) for name in BASELINES]
     return pd.concat(frames, ignore_index=True), history, qs

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import pandas as pd
@@ -35,28 +35,62 @@ class ForecastConfig:
     threshold: float | None = None  # end-of-life threshold in durability units
     direction: str = "below"  # end of life when durability goes below (or above) the threshold
     seed: int = 0  # makes the Monte Carlo paths repeatable
-    chunk_specimens: int = 0  # specimens per chunk; 0 = sized automatically to MEMORY_BUDGET
+    rollout_batch: int = 0  # specimens per network batch; 0 = sized automatically to MEMORY_BUDGET
     strict: bool = False  # extrapolating beyond the training envelope is an error, not a warning
     device: str = "cpu"  # where the network runs: cpu or cuda[:N]
     amp: bool = False  # bfloat16 autocast for the network (see data.autocast)
 
     def validate(self) -> None:
         if self.samples < 0:
-            raise InputError(f"--samples must be >= 0, got {self.samples}")
+            raise InputError(f"`samples` must be >= 0, got {self.samples}")
         for q in self.quantiles:
             if not 0.0 < q < 1.0:
-                raise InputError(f"--quantiles must lie strictly between 0 and 1, got {q}")
+                raise InputError(f"`quantiles` must lie strictly between 0 and 1, got {q}")
         if self.direction not in ("below", "above"):
-            raise InputError(f"--direction must be below or above, got {self.direction!r}")
+            raise InputError(f"`direction` must be below or above, got {self.direction!r}")
+        if self.rollout_batch < 0:
+            raise InputError(f"`rollout_batch` must be >= 0 (0 = sized by memory), got {self.rollout_batch}")
 
 
 @dataclass
 class ForecastResult:
+    """A forecast of some specimens, and what the user should be told about it."""
+
     forecast: pd.DataFrame  # long format: id, time, prediction columns, conditions, extrapolated
     eol: pd.DataFrame | None  # one row per specimen when a threshold is given
     paths: pd.DataFrame | None  # id, time, sample, value (when requested)
-    warnings: list[str] = field(default_factory=list)
-    info: dict = field(default_factory=dict)
+    specimens: int = 0  # specimens forecast
+    rows: int = 0  # forecast rows
+    samples: int = 0  # Monte Carlo paths drawn (0: the mean path of a point model, or samples=0)
+    seed: int = 0
+    quantiles: tuple[float, ...] = ()
+    held: list[str] = field(default_factory=list)  # the note that conditions were held
+    skipped: list[str] = field(default_factory=list)  # the first few ids with no future rows
+    n_skipped: int = 0  # all specimens with no future rows
+    extrapolation: list[str] = field(default_factory=list)  # a line per specimen outside training
+    n_extrapolating: int = 0  # all specimens outside the training envelope (lines may be capped)
+
+    @property
+    def warnings(self) -> list[str]:
+        """The lines to show the user: held conditions, skipped specimens, extrapolation."""
+        lines = list(self.held)
+        if self.n_skipped:
+            lines.append(_skipped_line(self.skipped, self.n_skipped))
+        lines += self.extrapolation
+        if self.n_extrapolating > len(self.extrapolation):
+            lines.append(f"... and {self.n_extrapolating - len(self.extrapolation)} more specimen(s) extrapolate")
+        return lines
+
+    @property
+    def info(self) -> dict:
+        """What an output table records about the run (Parquet metadata)."""
+        return {
+            "samples": self.samples,
+            "seed": self.seed,
+            "quantiles": list(self.quantiles),
+            "specimens": self.specimens,
+            "rows": self.rows,
+        }
 
 
 def quantile_column(target: str, q: float) -> str:
@@ -363,30 +397,36 @@ def forecast(
     future: Dataset | None = None,
     want_paths: bool = False,
 ) -> ForecastResult:
-    """Forecast every specimen of ``ds`` from its measured history over its future rows."""
+    """Forecast every specimen of ``ds`` from its measured history over its future rows: the
+    table as one group of :class:`ForecastStream`."""
     cfg.validate()
     if future is not None:
         ds = append_future(ds, future)
-    result = _forecast_group(
-        bundle, ds, cfg, horizon=horizon, hold_conditions=hold_conditions, want_paths=want_paths
+    stream = ForecastStream(
+        bundle, [ds], cfg, horizon=horizon, hold_conditions=hold_conditions, want_paths=want_paths, source=ds.source
     )
-    if result is None:
-        raise _nothing_to_forecast(ds.source)
-    skipped = result.info.pop("skipped")
-    if skipped:
-        result.warnings.insert(
-            len(result.warnings) - result.info["extrapolation_lines"], _skipped_line(skipped)
-        )
-    result.info.pop("extrapolation_lines")
-    return result
+    parts = list(stream)
+    if len(parts) == 1:  # the one group's frames as they are
+        return replace(parts[0], **_counts(stream.result))
+    return replace(
+        stream.result,
+        forecast=pd.concat([p.forecast for p in parts], ignore_index=True),
+        eol=None if parts[0].eol is None else pd.concat([p.eol for p in parts], ignore_index=True),
+        paths=None if parts[0].paths is None else pd.concat([p.paths for p in parts], ignore_index=True),
+    )
+
+
+def _counts(result: ForecastResult) -> dict:
+    """The fields of ``result`` that describe the run, not its tables."""
+    return {f.name: getattr(result, f.name) for f in fields(result) if f.name not in ("forecast", "eol", "paths")}
 
 
 class ForecastStream:
     """Forecast a sequence of Datasets (groups of whole specimens) one at a time.
 
     Iterating yields one :class:`ForecastResult` per group that has rows to forecast; afterwards
-    ``warnings`` and ``info`` describe the whole run as :func:`forecast` would. Raises the same
-    error as :func:`forecast` when no group had anything to forecast.
+    ``result`` describes the whole run (counts, warnings; no tables). Raises the same error as
+    :func:`forecast` when no group had anything to forecast.
     """
 
     MAX_WARNINGS = 1000  # extrapolation lines kept (one per specimen); the rest are counted
@@ -406,40 +446,33 @@ class ForecastStream:
         self.bundle, self.groups, self.cfg = bundle, groups, cfg
         self.options = {"horizon": horizon, "hold_conditions": hold_conditions, "want_paths": want_paths}
         self.source = source
-        self.warnings: list[str] = []
-        self.info: dict = {}
+        self.result = ForecastResult(None, None, None)
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.result.warnings
 
     def __iter__(self) -> Iterator[ForecastResult]:
-        skipped: list[str] = []
-        n_skipped = specimens = rows = more = 0
-        held: list[str] = []
-        extrapolation: list[str] = []
-        info: dict = {}
+        total = ForecastResult(None, None, None)
         for ds in self.groups:
-            result = _forecast_group(self.bundle, ds, self.cfg, **self.options)
-            if result is None:
-                n_skipped += len(specimen_starts(ds.frame, ds.schema.id_col))
-                skipped.extend(list(_group_ids(ds))[: max(0, 6 - len(skipped))])
+            part = _forecast_group(self.bundle, ds, self.cfg, **self.options)
+            if part is None:
+                ids = _group_ids(ds)
+                total.n_skipped += len(ids)
+                total.skipped.extend(ids[: max(0, 6 - len(total.skipped))])
                 continue
-            group_skipped = result.info.pop("skipped")
-            n_skipped += len(group_skipped)
-            skipped.extend(group_skipped[: max(0, 6 - len(skipped))])
-            k = result.info.pop("extrapolation_lines")
-            lines = result.warnings[len(result.warnings) - k :] if k else []
-            held = result.warnings[: len(result.warnings) - k]
-            room = self.MAX_WARNINGS - len(extrapolation)
-            extrapolation.extend(lines[:room])
-            more += max(0, len(lines) - room)
-            specimens += result.info["specimens"]
-            rows += result.info["rows"]
-            info = result.info
-            yield result
-        if not specimens:
+            total.n_skipped += part.n_skipped
+            total.skipped.extend(part.skipped[: max(0, 6 - len(total.skipped))])
+            total.extrapolation.extend(part.extrapolation[: self.MAX_WARNINGS - len(total.extrapolation)])
+            total.n_extrapolating += part.n_extrapolating
+            total.held = part.held
+            total.specimens += part.specimens
+            total.rows += part.rows
+            total.samples, total.seed, total.quantiles = part.samples, part.seed, part.quantiles
+            yield part
+        if not total.specimens:
             raise _nothing_to_forecast(self.source)
-        self.warnings = held + ([_skipped_line(skipped, n_skipped)] if n_skipped else []) + extrapolation
-        if more:
-            self.warnings.append(f"... and {more} more specimen(s) extrapolate")
-        self.info = info | {"specimens": specimens, "rows": rows}
+        self.result = total
 
 
 def _group_ids(ds: Dataset) -> list[str]:
@@ -472,12 +505,8 @@ def _forecast_group(
     hold_conditions: bool,
     want_paths: bool,
 ) -> ForecastResult | None:
-    """Forecast the specimens of ``ds``; None when none has a row to forecast.
-
-    ``info`` carries two extra keys for the callers: ``skipped`` (ids without future rows) and
-    ``extrapolation_lines`` (how many of the last warnings are extrapolation lines).
-    """
-    warnings: list[str] = []
+    """Forecast the specimens of ``ds``; None when none has a row to forecast."""
+    held: list[str] = []
     series = to_series(ds)
     last_obs = last_observed(series)
     has_future = (last_obs >= 0) & (last_obs < series.lengths - 1)
@@ -493,7 +522,7 @@ def _forecast_group(
                 f"{ds.source}: the table already has future rows; --hold-conditions only extends tables without them"
             )
         ds = extend_with_held_conditions(ds, horizon)
-        warnings.append(
+        held.append(
             f"conditions held at each specimen's last values for {horizon} steps (--hold-conditions)"
         )
         series = to_series(ds)
@@ -508,7 +537,6 @@ def _forecast_group(
     if extrap_lines:
         if cfg.strict:
             raise InputError(f"{ds.source}: {extrap_lines[0]} (--strict forbids extrapolation)")
-        warnings.extend(extrap_lines)
 
     # One chunk of specimens at a time: only the chunk's sample paths are ever in memory.
     schema, target = ds.schema, ds.schema.target
@@ -520,7 +548,7 @@ def _forecast_group(
         last_obs,
         samples=cfg.samples,
         seed=cfg.seed,
-        chunk_specimens=cfg.chunk_specimens,
+        chunk_specimens=cfg.rollout_batch,
         device=cfg.device,
         amp=cfg.amp,
     ):
@@ -561,16 +589,21 @@ def _forecast_group(
         if path_frame is not None:
             path_frame = path_frame.drop(columns=[schema.id_col])
     eol = pd.concat(eol_parts, ignore_index=True) if eol_parts else None
-    info = {
-        "samples": cfg.samples if bundle.model_config.loss == "gaussian" else 0,
-        "seed": cfg.seed,
-        "quantiles": list(cfg.quantiles),
-        "specimens": int(has_future.sum()),
-        "rows": len(out),
-        "skipped": skipped,
-        "extrapolation_lines": len(extrap_lines),
-    }
-    return ForecastResult(out, eol, path_frame, warnings, info)
+    return ForecastResult(
+        out,
+        eol,
+        path_frame,
+        specimens=int(has_future.sum()),
+        rows=len(out),
+        samples=cfg.samples if bundle.model_config.loss == "gaussian" else 0,
+        seed=cfg.seed,
+        quantiles=tuple(cfg.quantiles),
+        held=held,
+        skipped=skipped,
+        n_skipped=len(skipped),
+        extrapolation=extrap_lines,
+        n_extrapolating=len(extrap_lines),
+    )
 
 
 def end_of_life(

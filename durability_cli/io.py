@@ -338,9 +338,9 @@ def _read_jsonl(data: bytes, name: str) -> pd.DataFrame:
     return frame
 
 
-def _read_parquet_dir(folder: Path, name: str, select: Select | None = None) -> pd.DataFrame:
-    import pyarrow.dataset as pads
-
+def parquet_files(folder: Path, name: str) -> list[str]:
+    """The folder's Parquet files, sorted, skipping hidden and _-prefixed names (Spark's
+    _SUCCESS, .crc files); one clear error when there are none."""
     try:
         files = sorted(
             str(f)
@@ -355,6 +355,13 @@ def _read_parquet_dir(folder: Path, name: str, select: Select | None = None) -> 
         raise InputError(
             f"{name}: is a folder with no .parquet files in it; pass a file, or a folder of Parquet files"
         )
+    return files
+
+
+def _read_parquet_dir(folder: Path, name: str, select: Select | None = None) -> pd.DataFrame:
+    import pyarrow.dataset as pads
+
+    files = parquet_files(folder, name)
     try:
         dataset = pads.dataset(
             files,

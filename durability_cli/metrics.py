@@ -638,22 +638,13 @@ def score_backtest(
                 m["prognostics"] = _prognostics(eol, alpha, lambdas)
         models[name] = m
         per_series.append(series.reset_index().assign(model=name))
-    report = {"models": models}
-    if "model" in models and len(models) > 1:
-        base = models["model"]["rmse"]
-        report["skill"] = {
-            n: 1.0 - base / models[n]["rmse"] if models[n]["rmse"] > 0 else _NAN
-            for n in names
-            if n != "model"
-        }
-    report.update(
-        {
-            "n_specimens": int(frame["specimen"].nunique()),
-            "n_origins": n_origins,
-            "threshold": threshold,
-            "direction": direction,
-            "time_unit": time_unit,
-        }
+    report = _report(
+        models,
+        n_specimens=int(frame["specimen"].nunique()),
+        n_origins=n_origins,
+        threshold=threshold,
+        direction=direction,
+        time_unit=time_unit,
     )
     cols = ["model", "specimen", "n", "mae", "rmse", "bias", "mase", "eol_pred", "eol_true", "eol_error"]
     table = pd.concat(per_series, ignore_index=True) if per_series else pd.DataFrame(columns=cols)
@@ -699,13 +690,17 @@ class PooledScores:
         self.specimens = 0
         self.origins: set = set()
         self.wanted: list[float] = []
+        self.pieces = 0
+        self.first: dict | None = None  # the report of the only piece, while there is one
 
     def add(self, frame: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
         if "model" not in frame.columns:
             frame = frame.assign(model="model")
-        _, per_series = score_backtest(
+        report, per_series = score_backtest(
             frame, history, quantiles=self.quantiles, alpha=self.alpha, lambdas=self.lambdas, **self.options
         )
+        self.first = report if self.pieces == 0 else None
+        self.pieces += 1
         warm = _warmup_summary(history)
         qcols = _quantile_columns(frame)
         self.wanted = sorted(qcols) if self.quantiles is None else sorted(self.quantiles)
@@ -777,6 +772,10 @@ class PooledScores:
             )
 
     def report(self) -> dict:
+        """The scores of every piece added; with one piece, exactly ``score_backtest``'s."""
+        if self.first is not None:
+            return self.first
+
         def ratio(a, b) -> float:
             return float(a / b) if b else _NAN
 
@@ -827,24 +826,21 @@ class PooledScores:
                 if n_origins > 1:
                     m["prognostics"] = _prognostics(eol, self.alpha, self.lambdas)
             models[name] = m
-        report: dict = {"models": models}
-        if "model" in models and len(models) > 1:
-            base = models["model"]["rmse"]
-            report["skill"] = {
-                n: 1.0 - base / models[n]["rmse"] if models[n]["rmse"] > 0 else _NAN
-                for n in names
-                if n != "model"
-            }
-        report.update(
-            {
-                "n_specimens": self.specimens,
-                "n_origins": n_origins,
-                "threshold": self.options["threshold"],
-                "direction": self.options["direction"],
-                "time_unit": self.options["time_unit"],
-            }
-        )
-        return report
+        return _report(models, n_specimens=self.specimens, n_origins=n_origins, **self.options)
+
+
+def _report(models: dict[str, dict], *, n_specimens: int, n_origins: int, **options) -> dict:
+    """The report around the models' scores: each baseline's skill, 1 - RMSE_model / RMSE_baseline
+    (the model first in ``models``), and the counts and settings."""
+    report: dict = {"models": models}
+    if "model" in models and len(models) > 1:
+        base = models["model"]["rmse"]
+        report["skill"] = {
+            n: 1.0 - base / m["rmse"] if m["rmse"] > 0 else _NAN for n, m in models.items() if n != "model"
+        }
+    report.update({"n_specimens": n_specimens, "n_origins": n_origins})
+    report.update({k: options[k] for k in ("threshold", "direction", "time_unit")})
+    return report
 
 
 def _new_pool() -> dict:

@@ -228,3 +228,81 @@ def take_shard(ds, index: int, count: int):
         return None
     frame = ds.frame[keep].reset_index(drop=True)
     return replace(ds, frame=frame, t=np.ascontiguousarray(ds.t[keep]), notes=list(ds.notes))
+
+
+# -- starting torchrun, and stopping cleanly on a signal -------------------------------------------
+def command_line(ctx, drop: set[str]) -> list[str]:
+    """The arguments of this command (a click context) as given on the command line, without the
+    ``drop`` options: what each torchrun worker is started with."""
+    positional, options = [], []
+    for param in ctx.command.params:
+        source = ctx.get_parameter_source(param.name)
+        if param.name in drop or getattr(source, "name", "") not in ("COMMANDLINE", "ENVIRONMENT"):
+            continue
+        value = ctx.params[param.name]
+        if param.param_type_name == "argument":
+            positional.append(str(value))
+        elif param.is_flag and param.secondary_opts:
+            options.append(param.opts[0] if value else param.secondary_opts[0])
+        elif param.is_flag:
+            if value:
+                options.append(param.opts[0])
+        else:
+            options += [param.opts[0], str(value)]
+    return [ctx.info_name or "train", *positional, *options]
+
+
+def launch(command: list[str]) -> int:
+    """Run torchrun in its own session and wait; Ctrl-C and SIGTERM are passed on to it once, and
+    it passes them on to the workers, which stop together after their current step."""
+    import signal
+    import subprocess
+
+    proc = subprocess.Popen(command, start_new_session=True)
+    forwarded = []
+
+    def forward(signum, frame):
+        forwarded.append(signum)
+        proc.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code = proc.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    # torchrun itself exits 1 after passing a signal on; say "interrupted" as a single process does
+    return 130 if forwarded and code != 0 else code
+
+
+@contextlib.contextmanager
+def stop_signals(dist: Distributed | None) -> Iterator[None]:
+    """While training: SIGTERM stops a single process as Ctrl-C does (the checkpoint is kept);
+    under torchrun SIGTERM and SIGINT ask every rank to stop at the same optimiser step."""
+    import signal
+
+    if dist is None:
+        handlers = {signal.SIGTERM: _sigterm_to_interrupt}
+    else:
+        handlers = {signal.SIGTERM: _stop_flag(dist), signal.SIGINT: _stop_flag(dist)}
+    previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _sigterm_to_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _stop_flag(dist: Distributed):
+    """A signal handler for a torchrun rank: ask every rank to stop at the next optimiser step (they
+    agree on it with the loss). Repeated signals change nothing: under Slurm a worker gets SIGTERM
+    both from Slurm and from torchrun, and one stuck for good is killed by torchrun's timeout."""
+
+    def handler(signum, frame):
+        dist.stop = True
+
+    return handler

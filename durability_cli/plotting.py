@@ -147,7 +147,6 @@ def plot_forecasts(
         bands.append((quantiles[lo], quantiles[hi], f"{hi - lo:g} % interval (p{lo:g}-p{hi:g})"))
 
     from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
 
     n = len(chosen)
     ncols = math.ceil(math.sqrt(n))

@@ -64,3 +64,174 @@ def render_schema(console: Console, info: dict) -> None:
     console.print(summary)
     for note in info["notes"]:
         console.print(Text(f"- {note}", style="dim"))
+
+
+def fmt(x) -> str:
+    """A score in four significant digits; n/a for None and NaN."""
+    if x is None or (isinstance(x, float) and x != x):
+        return "n/a"
+    return f"{x:.4g}"
+
+
+def render_warnings(console: Console, lines: list[str], limit: int = 10) -> None:
+    for line in lines[:limit]:
+        console.print(f"[yellow]Warning:[/] {line}", highlight=False, soft_wrap=True)
+    if len(lines) > limit:
+        console.print(f"[yellow]Warning:[/] ... and {len(lines) - limit} more", highlight=False)
+
+
+class TrainProgress:
+    """A rich progress bar: epoch, loss, validation RMSE, teacher forcing, time left."""
+
+    def __init__(self, console: Console, epochs: int):
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn("epoch {task.completed}/{task.total}"),
+            BarColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self.epochs = epochs
+        self.task = None
+
+    def start(self, done: int):
+        self.progress.start()
+        self.task = self.progress.add_task("train", total=self.epochs, completed=done, status="")
+
+    def update(self, log):
+        status = (
+            f"loss {log.train_loss:.4f}  val RMSE {log.val_rmse:.4g}{' *' if log.best else '  '}  "
+            f"teacher forcing {log.teacher_forcing:.2f}"
+        )
+        self.progress.update(self.task, completed=log.epoch, status=status)
+
+    def stop(self):
+        self.progress.stop()
+
+
+class TrainLog:
+    """Progress for a console that is not a terminal (a log file, CI): one plain line for the
+    first epoch, then at most one every LOG_EVERY seconds, and the last one."""
+
+    LOG_EVERY = 10.0
+
+    def __init__(self, console: Console, epochs: int):
+        self.console, self.epochs = console, epochs
+        self.last = None
+        self.started = 0.0
+
+    def start(self, done: int):
+        import time
+
+        self.started = time.monotonic()
+
+    def update(self, log):
+        import time
+
+        now = time.monotonic()
+        if self.last is not None and now - self.last < self.LOG_EVERY and log.epoch < self.epochs:
+            return
+        self.last = now
+        self.console.print(
+            f"epoch {log.epoch}/{self.epochs}  loss {log.train_loss:.4f}  val RMSE {log.val_rmse:.4g}"
+            f"{' (best)' if log.best else ''}  teacher forcing {log.teacher_forcing:.2f}  "
+            f"{now - self.started:.0f} s",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    def stop(self):
+        pass
+
+
+def render_train_start(console: Console, info: dict, chunk_specimens: int) -> None:
+    """The line before the first epoch: specimens, warm-up, parameters, processes, groups."""
+    console.print(
+        f"Training on {info['n_train']} specimens, validating on {info['n_val']} "
+        f"(free run after {info['context']} rows); {info['parameters']:,} parameters"
+        + (f"; {info['processes']} processes" if info["processes"] > 1 else "")
+        + (
+            f"; {chunk_specimens} specimens at a time ({info['groups']} groups)"
+            if info.get("groups", 1) > 1
+            else ""
+        )
+        + (f"; resuming after epoch {info['start_epoch']}" if info["start_epoch"] else ""),
+        highlight=False,
+    )
+
+
+def render_train_summary(console: Console, bundle, output: str) -> None:
+    s = bundle.summary
+    table = Table(title=f"Trained {output}", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    m = bundle.model_config
+    table.add_row(
+        "model",
+        f"{m.cell.upper()} {m.layers}x{m.hidden}, lags {m.lags}, {m.loss}, "
+        f"{'residual' if m.residual else 'level'}, monotonic {m.monotonic}; {s['parameters']:,} parameters",
+    )
+    table.add_row("specimens", f"{len(s['train_specimens'])} train, {len(s['val_specimens'])} validation")
+    table.add_row("epochs", f"{s['epochs_run']} run, best {s['best_epoch']} ({s['stopped']})")
+    table.add_row(
+        "validation RMSE",
+        f"{fmt(s['best_val_rmse'])} free-running after {s['val_context']} rows "
+        f"(persistence: {fmt(s['val_persistence_rmse'])})",
+    )
+    table.add_row("time", f"{s['train_seconds']:.1f} s")
+    console.print(table)
+
+
+def render_evaluation(console: Console, report: dict) -> None:
+    table = Table(title="Backtest", title_justify="left")
+    for col in ("model", "RMSE", "MAE", "bias", "MASE", "skill (RMSE)", "80% coverage", "EOL error"):
+        table.add_column(col, justify="right" if col != "model" else "left")
+    skill = report.get("skill", {})
+    for name, m in report["models"].items():
+        cov = (m.get("coverage") or {}).get("80")
+        eol = (m.get("eol") or {}).get("mae")
+        table.add_row(
+            name,
+            fmt(m.get("rmse")),
+            fmt(m.get("mae")),
+            fmt(m.get("bias")),
+            fmt(m.get("mase")),
+            "" if name == "model" else fmt(skill.get(name)),
+            "" if cov is None else f"{cov:.0%}",
+            "" if eol is None else fmt(eol),
+        )
+    console.print(table)
+    console.print(
+        f"{report.get('n_specimens')} specimens, {report.get('n_origins')} cut-off(s) each; "
+        "skill = 1 - RMSE_model / RMSE_baseline",
+        highlight=False,
+    )
+
+
+def render_model(console: Console, info: dict, title: str) -> None:
+    """Show ``artifact.describe_bundle``: columns, hyper-parameters, training summary, ranges."""
+    s = info["summary"]
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    sch = info["schema"]
+    table.add_row("format", f"{info['format']} v{info['format_version']} (durability {info['package_version']})")
+    table.add_row("columns", f"id {sch['id_col']}, time {sch['time_col']}, target {sch['target']}")
+    table.add_row("conditions", ", ".join(sch["covariates"]) or "none")
+    table.add_row("static", ", ".join(sch.get("static", [])) or "none")
+    table.add_row("model", ", ".join(f"{k}={v}" for k, v in info["model_config"].items()))
+    table.add_row("training", ", ".join(f"{k}={v}" for k, v in info["train_config"].items()))
+    table.add_row("parameters", f"{info['parameters']:,}")
+    table.add_row("trained on", f"{s.get('source')}: {s.get('n_specimens')} specimens, {s.get('n_rows')} rows")
+    table.add_row(
+        "validation RMSE",
+        f"{fmt(s.get('best_val_rmse'))} (persistence {fmt(s.get('val_persistence_rmse'))}), "
+        f"best epoch {s.get('best_epoch')} of {s.get('epochs_run')}",
+    )
+    for name, (lo, hi) in s.get("envelope", {}).items():
+        table.add_row(f"range {name}", f"{lo:.4g} .. {hi:.4g}")
+    console.print(table)

@@ -97,7 +97,7 @@ class SpecimenGroups:
     ):
 
         if size < 1:
-            raise InputError(f"--chunk-specimens must be at least 1, got {size}")
+            raise InputError(f"`chunk_specimens` must be at least 1, got {size}")
         self.source = str(path)
         self.size = size
         self.files, self._dataset = _open_dataset(path)
@@ -354,7 +354,7 @@ def specimen_groups(
     work and the outputs still go a group at a time.
     """
     if size < 1:
-        raise InputError(f"--chunk-specimens must be at least 1, got {size}")
+        raise InputError(f"`chunk_specimens` must be at least 1, got {size}")
     if is_parquet(path, fmt):
         reader = SpecimenGroups(path, schema, size=size, require_target=require_target, shard=shard)
         kept = reader.ids if reader._rank is None else reader.ids[reader._rank >= 0]
@@ -380,7 +380,7 @@ class FrameGroups:
 
     def __init__(self, ds: Dataset, size: int):
         if size < 1:
-            raise InputError(f"--chunk-specimens must be at least 1, got {size}")
+            raise InputError(f"`chunk_specimens` must be at least 1, got {size}")
         self.source, self.schema, self.notes, self.size = ds.source, ds.schema, list(ds.notes), size
         self._ds = ds
         starts = specimen_starts(ds.frame, ds.schema.id_col)
@@ -410,7 +410,7 @@ def _open_dataset(path: str):
     import pyarrow.dataset as pads
 
     folder = Path(path)
-    files = _parquet_files(folder, str(path)) if folder.is_dir() else [str(path)]
+    files = tables.parquet_files(folder, str(path)) if folder.is_dir() else [str(path)]
     try:
         if folder.is_dir():
             dataset = pads.dataset(
@@ -443,25 +443,6 @@ def split_dataset(ds: Dataset, size: int) -> Iterator[Dataset]:
     """A validated Dataset as consecutive Datasets of at most ``size`` specimens (views, no copy
     of the whole table)."""
     return iter(FrameGroups(ds, size))
-
-
-def _parquet_files(folder: Path, name: str) -> list[str]:
-    """The folder's Parquet files, sorted, skipping hidden and _-prefixed names (as io does)."""
-    try:
-        files = sorted(
-            str(f)
-            for f in folder.rglob("*")
-            if f.suffix.lower() in _PARQUET_SUFFIXES
-            and f.is_file()
-            and not any(part.startswith((".", "_")) for part in f.relative_to(folder).parts)
-        )
-    except OSError as exc:
-        raise InputError(f"{name}: cannot list the folder ({exc.strerror or exc})") from None
-    if not files:
-        raise InputError(
-            f"{name}: is a folder with no .parquet files in it; pass a file, or a folder of Parquet files"
-        )
-    return files
 
 
 def _plain(values) -> pa.Array:
@@ -642,62 +623,7 @@ def quote_hint(ids) -> bool:
     return any(tables.needs_quotes(str(i)) for i in ids)
 
 
-# -- forecast and evaluate a group at a time --------------------------------------------------------
-def forecast_in_chunks(
-    bundle,
-    data: str,
-    cfg,
-    *,
-    size: int,
-    output: str,
-    output_format: str | None = None,
-    eol_out: str | None = None,
-    paths_out: str | None = None,
-    fmt: str | None = None,
-    shard: tuple[int, int] | None = None,
-    horizon: int | None = None,
-    hold_conditions: bool = False,
-    future: Dataset | None = None,
-):
-    """``forecast`` over ``size`` specimens at a time, each group's rows written as they come.
-    ``future`` (a --future table, read whole) adds to each group its specimens' future rows.
-
-    Returns (Grouped, the finished :class:`ForecastStream` with its warnings and info), or
-    (Grouped, None) when the shard holds no specimen: nothing is written then.
-    """
-    from durability_cli.forecasting import ForecastStream
-
-    grouped = specimen_groups(data, bundle.schema, size=size, fmt=fmt, shard=shard)
-    if not len(grouped.ids):
-        return grouped, None
-    groups = grouped.groups
-    if future is not None:
-        groups = with_future(groups, future, grouped.ids, size=size, source=str(data), shard=shard)
-    stream = ForecastStream(
-        bundle,
-        groups,
-        cfg,
-        horizon=horizon,
-        hold_conditions=hold_conditions,
-        want_paths=paths_out is not None,
-        source="stdin" if data == "-" else str(data),
-    )
-    quote = quote_hint(grouped.ids)
-    samples = cfg.samples if bundle.model_config.loss == "gaussian" else 0
-    attrs = {"durability": {"samples": samples, "seed": cfg.seed, "quantiles": list(cfg.quantiles)}}
-    with contextlib.ExitStack() as stack:
-        out = stack.enter_context(TableWriter(output, fmt=output_format, quote=quote, attrs=attrs))
-        eol = stack.enter_context(TableWriter(eol_out, quote=quote)) if eol_out else None
-        paths = stack.enter_context(TableWriter(paths_out, quote=quote)) if paths_out else None
-        for part in stream:
-            out.write(part.forecast)
-            if eol is not None and part.eol is not None:
-                eol.write(part.eol)
-            if paths is not None and part.paths is not None:
-                paths.write(part.paths)
-    return grouped, stream
-
-
+# -- forecast a group at a time ----------------------------------------------------------------------
 def with_future(groups, future: Dataset, ids, *, size: int, source: str, shard=None) -> Iterator[Dataset]:
     """``groups`` (of ``size`` specimens, ``ids`` in the order they come) with each group's rows of
     the ``future`` table appended (``forecasting.append_future``, as the whole-table path does).
@@ -733,36 +659,3 @@ def with_future(groups, future: Dataset, ids, *, size: int, source: str, shard=N
             yield ds
 
     return pieces()
-
-
-def evaluate_in_chunks(
-    bundle,
-    data: str,
-    cfg,
-    *,
-    size: int,
-    per_series: str | None = None,
-    backtest_out: str | None = None,
-    fmt: str | None = None,
-    shard: tuple[int, int] | None = None,
-    **options,
-):
-    """``evaluate`` over ``size`` specimens at a time: per-series and backtest rows written as they
-    come, the scores pooled. Returns (Grouped, EvalStream or None when the shard is empty)."""
-    from durability_cli.evaluation import EvalStream
-
-    grouped = specimen_groups(data, bundle.schema, size=size, fmt=fmt, shard=shard)
-    if not len(grouped.ids):
-        return grouped, None
-    source = "stdin" if data == "-" else str(data)
-    stream = EvalStream(bundle, grouped.groups, cfg, source=source, **options)
-    quote = quote_hint(grouped.ids)
-    with contextlib.ExitStack() as stack:
-        table = stack.enter_context(TableWriter(per_series, quote=quote)) if per_series else None
-        points = stack.enter_context(TableWriter(backtest_out, quote=quote)) if backtest_out else None
-        for series_part, backtest_part in stream:
-            if table is not None:
-                table.write(series_part)
-            if points is not None:
-                points.write(backtest_part)
-    return grouped, stream

@@ -176,10 +176,10 @@ def test_torchrun_environment():
 
 
 def test_nproc_starts_torchrun_with_the_options_as_given(tiny, tmp_path, monkeypatch):
-    import durability_cli.cli as cli
+    import durability_cli.parallel as parallel
 
     started = []
-    monkeypatch.setattr(cli, "_launch", lambda command: started.append(command) or 0)
+    monkeypatch.setattr(parallel, "launch", lambda command: started.append(command) or 0)
     out = str(tmp_path / "m.safetensors")
     given = ["-o", out, "--no-residual", "--static", "material", "--lr", "0.001", "-q", "--threads", "2"]
     r = CliRunner().invoke(app, ["train", str(tiny), "--nproc", "3", *given])

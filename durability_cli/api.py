@@ -1,0 +1,644 @@
+"""The Python API: train, forecast, evaluate, plot, save and load, from a notebook or a script.
+
+    import durability_cli as dur
+    model = dur.train(df, target="capacity", static=["material"], epochs=200)
+    fc = model.forecast(plan, samples=200, threshold=0.8)      # fc.table, fc.end_of_life
+    report = model.evaluate(test, context=40)                   # report.table(), report.to_dict()
+    model.plot_forecast(plan, threshold=0.8)                     # a matplotlib Figure
+    model.save("capacity.safetensors"); model = dur.load("capacity.safetensors")
+
+Every table argument is a pandas DataFrame, a pyarrow Table, or a path (CSV, Parquet, a folder of
+Parquet files; ``-`` is stdin). Errors are ``DurabilityError`` subclasses whose message names the
+argument at fault (``epochs must be at least 1``); the command line writes the same message with
+its flags. The commands of ``durability_cli.cli`` are thin layers over the functions below; the
+``*_files`` functions are the commands' pipelines, which also write their outputs a group of
+specimens at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
+
+from durability_cli.config import ModelConfig, TrainConfig
+from durability_cli.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from durability_cli.artifact import ModelBundle
+    from durability_cli.evaluation import BacktestConfig
+    from durability_cli.forecasting import ForecastConfig, ForecastResult
+    from durability_cli.schema import Dataset, Schema
+
+TableLike = Any  # a pandas DataFrame, a pyarrow Table, or a path (str or os.PathLike)
+DEFAULT_QUANTILES = (0.1, 0.5, 0.9)
+
+
+# -- tables ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Columns:
+    """Which column plays which role; None = auto-detected (see docs/GUIDE.md)."""
+
+    id_col: str | None = None
+    time_col: str | None = None
+    target: str | None = None
+    covariates: tuple[str, ...] | None = None
+    static: tuple[str, ...] | None = None
+    fmt: str | None = None  # input format of a path whose name does not tell: csv, parquet, jsonl
+
+
+def read(
+    data: TableLike,
+    *,
+    columns: Columns = Columns(),
+    schema: Schema | None = None,
+    require_target: bool = True,
+) -> Dataset:
+    """``data`` as a validated Dataset: the roles of ``columns``, or exactly a model's ``schema``."""
+    from durability_cli.schema import load_dataset
+
+    names = _names(columns)
+    if isinstance(data, str | os.PathLike):
+        return load_dataset(str(data), fmt=columns.fmt, schema=schema, require_target=require_target, **names)
+    return _frame_dataset(_as_frame(data), schema=schema, require_target=require_target, **names)
+
+
+def _names(columns: Columns) -> dict:
+    return {
+        "id_col": columns.id_col,
+        "time_col": columns.time_col,
+        "target": columns.target,
+        "covariates": None if columns.covariates is None else list(columns.covariates),
+        "static": None if columns.static is None else list(columns.static),
+    }
+
+
+def _as_frame(data) -> pd.DataFrame:
+    import pandas as pd
+    import pyarrow as pa
+
+    if isinstance(data, pa.Table):
+        from durability_cli.io import arrow_to_frame
+
+        return arrow_to_frame(data, "table")
+    if isinstance(data, pd.DataFrame):
+        return data.reset_index(drop=True)
+    raise InputError(f"`data` must be a DataFrame, a pyarrow Table or a path, got {type(data).__name__}")
+
+
+def _frame_dataset(df, *, schema, require_target, **names) -> Dataset:
+    from durability_cli.schema import _resolve, apply_schema, validate
+
+    source = "DataFrame"
+    if schema is None:
+        schema, notes = _resolve(df, source=source, require_target=require_target, **names)
+    else:
+        df, schema, notes = apply_schema(df, schema, source=source, require_target=require_target)
+    ds = validate(df, schema, source=source, require_target=require_target)
+    ds.notes[:0] = notes
+    return ds
+
+
+def _is_parquet_path(data, fmt: str | None) -> bool:
+    from durability_cli.streaming import is_parquet
+
+    return isinstance(data, str | os.PathLike) and is_parquet(str(data), fmt)
+
+
+# -- results ---------------------------------------------------------------------------------------
+@dataclass
+class Forecast:
+    """A forecast: one row per future row of every specimen, and the end of life per specimen."""
+
+    table: pd.DataFrame  # id, time, <target>_mean, quantile columns, conditions, extrapolated
+    end_of_life: pd.DataFrame | None  # one row per specimen, when a threshold was given
+    paths: pd.DataFrame | None  # id, time, sample, value: the Monte Carlo paths (paths=True)
+    warnings: list[str] = field(default_factory=list)  # held conditions, skipped specimens, extrapolation
+    result: ForecastResult | None = None  # the counts and settings of the run
+
+    @classmethod
+    def of(cls, result: ForecastResult) -> Forecast:
+        return cls(result.forecast, result.eol, result.paths, result.warnings, result)
+
+
+@dataclass
+class Evaluation:
+    """A backtest's scores: ``report`` as ``durability evaluate --json`` writes it."""
+
+    report: dict
+    per_series: pd.DataFrame | None = None  # one row per (model, specimen)
+    backtest: pd.DataFrame | None = None  # one row per forecast point and model
+
+    def table(self) -> pd.DataFrame:
+        """One row per model (the model, then the baselines): RMSE, MAE, bias, MASE, skill
+        against each baseline, 80% interval coverage and end-of-life error."""
+        import pandas as pd
+
+        skill = self.report.get("skill", {})
+        rows = []
+        for name, m in self.report["models"].items():
+            rows.append(
+                {
+                    "model": name,
+                    "rmse": m.get("rmse"),
+                    "mae": m.get("mae"),
+                    "bias": m.get("bias"),
+                    "mase": m.get("mase"),
+                    "skill": skill.get(name),
+                    "coverage_80": (m.get("coverage") or {}).get("80"),
+                    "eol_mae": (m.get("eol") or {}).get("mae"),
+                }
+            )
+        return pd.DataFrame(rows).set_index("model")
+
+    def to_dict(self) -> dict:
+        """The report as plain JSON values (NaN as None)."""
+        from durability_cli.metrics import to_jsonable
+
+        return to_jsonable(self.report)
+
+
+# -- the model -------------------------------------------------------------------------------------
+class Model:
+    """A trained model: forecast, evaluate, draw, save. ``bundle`` holds the network and its
+    metadata; ``schema``, ``model_config``, ``train_config`` and ``summary`` describe it."""
+
+    def __init__(self, bundle: ModelBundle):
+        self.bundle = bundle
+
+    def __repr__(self) -> str:
+        m, s = self.model_config, self.schema
+        return f"Model({m.cell} {m.layers}x{m.hidden}, lags {m.lags}, target {s.target!r})"
+
+    schema = property(lambda self: self.bundle.schema)
+    model_config = property(lambda self: self.bundle.model_config)
+    train_config = property(lambda self: self.bundle.train_config)
+    summary = property(lambda self: self.bundle.summary)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the model file (safetensors weights and JSON metadata; no pickle)."""
+        from durability_cli.artifact import save_bundle
+
+        save_bundle(self.bundle, path)
+
+    def describe(self, path: str = "") -> dict:
+        """Schema, hyper-parameters, scaling and training summary, as ``durability inspect --json``."""
+        from durability_cli.artifact import describe_bundle
+
+        return describe_bundle(self.bundle, path)
+
+    def forecast(
+        self,
+        data: TableLike,
+        *,
+        horizon: int | None = None,
+        future: TableLike | None = None,
+        hold_conditions: bool = False,
+        samples: int = 200,
+        quantiles: tuple[float, ...] = DEFAULT_QUANTILES,
+        threshold: float | None = None,
+        direction: str = "below",
+        seed: int = 0,
+        strict: bool = False,
+        paths: bool = False,
+        device: str = "cpu",
+        amp: bool = False,
+    ) -> Forecast:
+        """Forecast each specimen of ``data`` from its measured history over its future rows
+        (rows with conditions and no durability), or ``horizon`` steps ahead with
+        ``hold_conditions``; with ``threshold``, the end of life of each specimen."""
+        from durability_cli.forecasting import forecast
+
+        cfg = forecast_config(samples, quantiles, threshold, direction, seed, strict, device, amp)
+        _check_horizon(horizon, hold_conditions)
+        ds = read(data, schema=self.schema)
+        fut = None if future is None else read(future, schema=self.schema, require_target=False)
+        result = forecast(
+            self.bundle, ds, cfg, horizon=horizon, hold_conditions=hold_conditions, future=fut, want_paths=paths
+        )
+        return Forecast.of(result)
+
+    def evaluate(
+        self,
+        data: TableLike,
+        *,
+        context: int | None = None,
+        context_frac: float | None = None,
+        origins: int | None = None,
+        horizon: int | None = None,
+        baselines: bool = True,
+        samples: int = 200,
+        threshold: float | None = None,
+        direction: str = "below",
+        seed: int = 0,
+        device: str = "cpu",
+        amp: bool = False,
+    ) -> Evaluation:
+        """Backtest: hide each specimen's truth after ``context`` rows (or ``context_frac`` of
+        them, or at ``origins`` rolling cut-offs), forecast, and score against the baselines."""
+        from durability_cli.evaluation import BacktestConfig, evaluate
+
+        cfg = forecast_config(samples, DEFAULT_QUANTILES, threshold, direction, seed, False, device, amp)
+        backtest = BacktestConfig(context, context_frac, origins, horizon, baselines)
+        backtest.validate()
+        result = evaluate(self.bundle, read(data, schema=self.schema), cfg, backtest)
+        return Evaluation(result.report, result.per_series, result.backtest)
+
+    def plot_forecast(
+        self,
+        data: TableLike,
+        *,
+        truth: TableLike | None = None,
+        specimens: list[str] | None = None,
+        max_specimens: int = 12,
+        horizon: int | None = None,
+        hold_conditions: bool = False,
+        samples: int = 200,
+        threshold: float | None = None,
+        direction: str = "below",
+        seed: int = 0,
+    ) -> Figure:
+        """Forecast ``data`` and draw history, median, interval bands, threshold and end of life,
+        one panel per specimen; ``truth`` (the hidden values) as hollow markers."""
+        from durability_cli.forecasting import forecast
+        from durability_cli.plotting import plot_forecasts
+
+        cfg = forecast_config(samples, (0.1, 0.25, 0.5, 0.75, 0.9), threshold, direction, seed)
+        ds = read(data, schema=self.schema)
+        result = forecast(self.bundle, ds, cfg, horizon=horizon, hold_conditions=hold_conditions)
+        s = self.schema
+        return plot_forecasts(
+            ds.frame,
+            result.forecast,
+            id_col=s.id_col,
+            time_col=s.time_col,
+            target=s.target,
+            truth=None if truth is None else read(truth, schema=s).frame,
+            threshold=threshold,
+            eol=result.eol,
+            specimens=specimens,
+            max_specimens=max_specimens,
+        )
+
+    def history(self) -> pd.DataFrame:
+        """The per-epoch training log: loss, free-running validation RMSE, teacher forcing."""
+        import pandas as pd
+
+        return pd.DataFrame(self.summary["history"])
+
+    def plot_history(self) -> Figure:
+        """The training loss, free-running validation RMSE and teacher forcing per epoch."""
+        from durability_cli.plotting import plot_training_history
+
+        return plot_training_history(self.summary["history"])
+
+    def plot_errors(self, evaluation: Evaluation) -> Figure:
+        """An evaluation's RMSE by forecast step, the model against the baselines."""
+        from durability_cli.plotting import plot_horizon_errors
+
+        by_step = {name: m["rmse_by_step"] for name, m in evaluation.report["models"].items()}
+        return plot_horizon_errors(by_step, metric="RMSE", unit=self.schema.target)
+
+
+def load(path: str | os.PathLike) -> Model:
+    """Read a model file written by :meth:`Model.save` or ``durability train`` (checked first)."""
+    from durability_cli.artifact import load_bundle
+
+    return Model(load_bundle(path))
+
+
+def forecast_config(
+    samples: int = 200,
+    quantiles: tuple[float, ...] = DEFAULT_QUANTILES,
+    threshold: float | None = None,
+    direction: str = "below",
+    seed: int = 0,
+    strict: bool = False,
+    device: str = "cpu",
+    amp: bool = False,
+) -> ForecastConfig:
+    """A checked ForecastConfig (``device`` auto picks a GPU when torch sees one)."""
+    from durability_cli.data import resolve_device
+    from durability_cli.forecasting import ForecastConfig
+
+    cfg = ForecastConfig(
+        samples=samples,
+        quantiles=tuple(quantiles),
+        threshold=threshold,
+        direction=direction,
+        seed=seed,
+        strict=strict,
+        device=str(resolve_device(device)),
+        amp=amp,
+    )
+    cfg.validate()
+    return cfg
+
+
+def _check_horizon(horizon: int | None, hold_conditions: bool) -> None:
+    if hold_conditions and not horizon:
+        raise InputError("`hold_conditions` needs `horizon` N")
+
+
+# -- training --------------------------------------------------------------------------------------
+MODEL_OPTIONS = tuple(f.name for f in fields(ModelConfig))
+TRAIN_OPTIONS = tuple(f.name for f in fields(TrainConfig))
+
+
+def device(name: str = "auto"):
+    """The torch device for ``name``: auto (a GPU when torch sees one), cpu or cuda[:N]."""
+    from durability_cli.data import resolve_device
+
+    return resolve_device(name)
+
+
+def check_checkpoint(path: str) -> None:
+    """Read a training checkpoint's header and metadata (a bad one is one clear error)."""
+    from durability_cli.artifact import CHECKPOINT_FORMAT, read_safetensors
+
+    read_safetensors(path, expect=CHECKPOINT_FORMAT)
+
+
+def configs(options: dict, *, source: str = "options") -> tuple[ModelConfig, TrainConfig]:
+    """ModelConfig and TrainConfig from ``options`` (any of their fields; None = the default)."""
+    from durability_cli.config import build, unknown_keys
+
+    unknown = unknown_keys(options, ModelConfig, TrainConfig)
+    if unknown:
+        raise InputError(f"{source}: unknown option(s) {', '.join(unknown)}")
+    return build(ModelConfig, options, source=source), build(TrainConfig, options, source=source)
+
+
+def check_init_from(base: ModelConfig, options: dict) -> None:
+    """Fine-tuning keeps the model it starts from: a model option given with another value than
+    the starting model's is an error, not silently replaced."""
+    for name in MODEL_OPTIONS:
+        value = options.get(name)
+        if value is not None and value != getattr(base, name):
+            raise InputError(
+                f"`{name}` {value} differs from the `init_from` model's {getattr(base, name)}; fine-tuning "
+                f"keeps the model's shape: leave `{name}` out, or train a new model without `init_from`"
+            )
+
+
+def train(
+    data: TableLike,
+    *,
+    target: str | None = None,
+    id_col: str | None = None,
+    time_col: str | None = None,
+    covariates: list[str] | None = None,
+    static: list[str] | None = None,
+    fmt: str | None = None,
+    init_from: Model | str | os.PathLike | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    resume: str | os.PathLike | None = None,
+    device: str = "cpu",
+    on_epoch: Callable | None = None,
+    on_start: Callable[[dict], None] | None = None,
+    **options,
+) -> Model:
+    """Train the recurrent feedback model on the specimens of ``data``.
+
+    ``options`` are the fields of ``config.ModelConfig`` (``cell``, ``hidden``, ``layers``,
+    ``dropout``, ``lags``, ``loss``, ``residual``, ``monotonic``, ...) and ``config.TrainConfig``
+    (``epochs``, ``batch_size``, ``lr``, ``patience``, ``window``, ``val_fraction``, ``seed``,
+    ``teacher_forcing``, ``tf_schedule``, ``chunk_specimens``, ...), with their defaults when
+    left out. ``init_from`` fine-tunes a trained model (its shape and scaling are kept);
+    ``checkpoint`` is written after every epoch and ``resume`` continues from one;
+    ``on_epoch(log)`` and ``on_start(info)`` report progress.
+    """
+    columns = Columns(id_col, time_col, target, _tuple(covariates), _tuple(static), fmt)
+    run = TrainRun(data, columns, options, init_from=init_from)
+    return run.fit(checkpoint=checkpoint, resume=resume, device=device, on_epoch=on_epoch, on_start=on_start)
+
+
+def _tuple(names) -> tuple[str, ...] | None:
+    return None if names is None else tuple(names)
+
+
+class TrainRun:
+    """One training run, in two steps: opening reads and checks the table (a Parquet table with
+    ``chunk_specimens`` is opened a group at a time), ``fit`` trains. The command line opens first,
+    so that a bad input is one line before any process is started."""
+
+    def __init__(self, data: TableLike, columns: Columns, options: dict, *, init_from=None, source="options"):
+        self.model_config, self.train_config = configs(options, source=source)
+        self.base = load(init_from).bundle if isinstance(init_from, str | os.PathLike) else None
+        if isinstance(init_from, Model):
+            self.base = init_from.bundle
+        if self.base is not None:
+            check_init_from(self.base.model_config, options)
+        schema = self.base.schema if self.base is not None else None
+        size = self.train_config.chunk_specimens
+        self.table = _training_table(data, columns, schema, size)
+        self.notes = list(self.table.notes)
+
+    def check_every_group(self) -> None:
+        """Read and check every group (a grouped table's groups are otherwise read in training)."""
+        if self.train_config.chunk_specimens:
+            for _ in self.table:
+                pass
+
+    def fit(self, *, checkpoint=None, resume=None, device="cpu", on_epoch=None, on_start=None, dist=None) -> Model:
+        from durability_cli.data import resolve_device
+        from durability_cli.training import train, train_groups
+
+        fit = train_groups if self.train_config.chunk_specimens else train
+        bundle = fit(
+            self.table,
+            self.model_config,
+            self.train_config,
+            checkpoint=None if checkpoint is None else str(checkpoint),
+            resume=None if resume is None else str(resume),
+            init_from=self.base,
+            on_epoch=on_epoch,
+            on_start=on_start,
+            device=resolve_device(str(device)),
+            dist=dist,
+        )
+        return Model(bundle)
+
+
+def _training_table(data, columns: Columns, schema, size: int):
+    """The table to train on: a Dataset, or with ``size`` groups of that many specimens (a
+    Parquet file or folder read a group at a time, column roles worked out on its first rows or
+    the ``init_from`` model's; anything else read and checked whole, then cut)."""
+    from durability_cli.streaming import FrameGroups, SpecimenGroups, probe_frame
+
+    if not size:
+        return read(data, columns=columns, schema=schema)
+    if not _is_parquet_path(data, columns.fmt):
+        return FrameGroups(read(data, columns=columns, schema=schema), size)
+    notes = []
+    if schema is None:
+        from durability_cli.schema import _resolve
+
+        schema, notes = _resolve(probe_frame(str(data)), source=str(data), require_target=True, **_names(columns))
+    groups = SpecimenGroups(str(data), schema, size=size, require_target=True)
+    groups.notes[:0] = notes
+    return groups
+
+
+# -- the commands' pipelines: files in, files out, a group of specimens at a time ------------------
+@dataclass(frozen=True)
+class Outputs:
+    """Where a command writes its tables (None = not written); ``-`` is stdout."""
+
+    table: str | None = None  # forecast rows (forecast) or the metrics JSON (evaluate; None = stdout)
+    eol: str | None = None
+    paths: str | None = None
+    per_series: str | None = None
+    backtest: str | None = None
+    fmt: str | None = None  # format of the table on stdout
+
+
+@dataclass
+class Run:
+    """What a command did: the specimens it found, and its result (None: the shard held none)."""
+
+    total: int  # specimens in the input (before the shard)
+    result: Any = None  # ForecastResult or Evaluation
+    dataset: Dataset | None = None  # the input (this shard's), when it was read whole
+
+
+def _whole(model: Model, data: str, fmt, shard, require_target: bool = True) -> tuple[int, Dataset | None]:
+    """(specimens in ``data``, the Dataset of this shard's specimens or None when it holds none)."""
+    from durability_cli.parallel import take_shard
+    from durability_cli.schema import load_dataset, specimen_starts
+
+    ds = load_dataset(data, fmt=fmt, schema=model.schema, require_target=require_target)
+    total = len(specimen_starts(ds.frame, ds.schema.id_col))
+    return total, ds if shard is None else take_shard(ds, *shard)
+
+
+def forecast_files(
+    model: Model,
+    data: str,
+    cfg: ForecastConfig,
+    outputs: Outputs,
+    *,
+    size: int | None = None,
+    fmt: str | None = None,
+    shard: tuple[int, int] | None = None,
+    horizon: int | None = None,
+    hold_conditions: bool = False,
+    future: str | None = None,
+) -> Run:
+    """``durability forecast``: the forecast of ``data`` written to ``outputs``; with ``size``,
+    a group of that many specimens at a time, each group's rows written as they come."""
+    from durability_cli.forecasting import ForecastStream, forecast
+    from durability_cli.io import write_table
+    from durability_cli.parallel import take_shard
+    from durability_cli.streaming import quote_hint, specimen_groups, with_future
+
+    _check_horizon(horizon, hold_conditions)
+    options = {"horizon": horizon, "hold_conditions": hold_conditions, "want_paths": outputs.paths is not None}
+    if size is None:
+        total, ds = _whole(model, data, fmt, shard)
+        if ds is None:
+            return Run(total)
+        fut = None if future is None else read(future, schema=model.schema, require_target=False)
+        if fut is not None and shard is not None:
+            fut = take_shard(fut, *shard)
+        result = forecast(model.bundle, ds, cfg, future=fut, **options)
+        result.forecast.attrs["durability"] = result.info
+        for path, table, fmt_out in (
+            (outputs.table, result.forecast, outputs.fmt),
+            (outputs.eol, result.eol, None),
+            (outputs.paths, result.paths, None),
+        ):
+            if path and table is not None:
+                write_table(table, path, fmt=fmt_out)
+        return Run(total, result, ds)
+    grouped = specimen_groups(data, model.schema, size=size, fmt=fmt, shard=shard)
+    if not len(grouped.ids):
+        return Run(grouped.total)
+    source = "stdin" if data == "-" else str(data)
+    groups = grouped.groups
+    if future is not None:
+        fut = read(future, schema=model.schema, require_target=False)
+        groups = with_future(groups, fut, grouped.ids, size=size, source=str(data), shard=shard)
+    stream = ForecastStream(model.bundle, groups, cfg, source=source, **options)
+    samples = cfg.samples if model.model_config.loss == "gaussian" else 0
+    attrs = {"durability": {"samples": samples, "seed": cfg.seed, "quantiles": list(cfg.quantiles)}}
+    paths = (outputs.table, outputs.eol, outputs.paths)
+    with _writers(paths, quote_hint(grouped.ids), fmt=outputs.fmt, attrs=attrs) as write:
+        for part in stream:
+            write(part.forecast, part.eol, part.paths)
+    return Run(grouped.total, stream.result)
+
+
+@contextlib.contextmanager
+def _writers(paths: tuple, quote: bool, *, fmt: str | None = None, attrs: dict | None = None):
+    """``write(*tables)``: each table appended to its file in ``paths`` (None: not written); the
+    first file gets ``fmt`` and ``attrs``. Files are complete when the block ends."""
+    from durability_cli.streaming import TableWriter
+
+    with contextlib.ExitStack() as stack:
+        writers = [
+            stack.enter_context(
+                TableWriter(path, quote=quote, fmt=fmt if i == 0 else None, attrs=attrs if i == 0 else None)
+            )
+            if path
+            else None
+            for i, path in enumerate(paths)
+        ]
+
+        def write(*tables):
+            for writer, table in zip(writers, tables, strict=True):
+                if writer is not None and table is not None:
+                    writer.write(table)
+
+        yield write
+
+
+def evaluate_files(
+    model: Model,
+    data: str,
+    cfg: ForecastConfig,
+    backtest: BacktestConfig,
+    outputs: Outputs,
+    *,
+    size: int | None = None,
+    fmt: str | None = None,
+    shard: tuple[int, int] | None = None,
+) -> Run:
+    """``durability evaluate``: the backtest of ``data``, its per-series and point tables written
+    to ``outputs``; with ``size``, a group of that many specimens at a time."""
+    from durability_cli.evaluation import EvalStream
+    from durability_cli.streaming import quote_hint, specimen_groups
+
+    backtest.validate()
+    if size is None:
+        from durability_cli.evaluation import evaluate
+        from durability_cli.io import write_table
+
+        total, ds = _whole(model, data, fmt, shard)
+        if ds is None:
+            return Run(total)
+        result = evaluate(model.bundle, ds, cfg, backtest)
+        for path, table in ((outputs.per_series, result.per_series), (outputs.backtest, result.backtest)):
+            if path:
+                write_table(table, path)
+        return Run(total, Evaluation(_shard_note(result.report, shard)), ds)
+    grouped = specimen_groups(data, model.schema, size=size, fmt=fmt, shard=shard)
+    if not len(grouped.ids):
+        return Run(grouped.total)
+    source = "stdin" if data == "-" else str(data)
+    stream = EvalStream(model.bundle, grouped.groups, cfg, backtest, source=source)
+    with _writers((outputs.per_series, outputs.backtest), quote_hint(grouped.ids)) as write:
+        for per_series, points in stream:
+            write(per_series, points)
+    return Run(grouped.total, Evaluation(_shard_note(stream.report, shard)))
+
+
+def _shard_note(report: dict, shard: tuple[int, int] | None) -> dict:
+    if shard is not None:  # the scores are this shard's specimens only
+        report["settings"]["shard"] = f"{shard[0]}/{shard[1]}"
+    return report
