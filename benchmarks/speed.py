@@ -220,7 +220,7 @@ def forecast_speed(s: dict) -> dict:
     cfg = ForecastConfig(samples=0)
     full = timed(lambda: forecast(bundle, ds, cfg), repeat=3, warmup=1)
     roll = timed(lambda: rollout(bundle, series, last, samples=0, seed=0), repeat=3)
-    chunked_cfg = ForecastConfig(samples=0, chunk_specimens=CACHE_CHUNK)
+    chunked_cfg = ForecastConfig(samples=0, rollout_batch=CACHE_CHUNK)
     chunked = timed(lambda: forecast(bundle, ds, chunked_cfg), repeat=3)
     floors = rnn_floors(bundle.model, N, W + H, W)
     out = {

@@ -12,8 +12,10 @@ package (and ``durability --help``) does not import torch or pandas.
 
 __version__ = "0.1.0"
 
+from durability_cli.errors import DurabilityError, InputError  # noqa: E402  (light: no torch)
+
 _API = ("train", "load", "read", "Model", "Forecast", "Evaluation", "Columns")
-__all__ = ["__version__", *_API]
+__all__ = ["__version__", "DurabilityError", "InputError", *_API]
 
 
 def __getattr__(name: str):

@@ -21,6 +21,7 @@ import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from durability_cli.config import ModelConfig, TrainConfig
@@ -219,7 +220,13 @@ class Model:
         ds = read(data, schema=self.schema)
         fut = None if future is None else read(future, schema=self.schema, require_target=False)
         result = forecast(
-            self.bundle, ds, cfg, horizon=horizon, hold_conditions=hold_conditions, future=fut, want_paths=paths
+            self.bundle,
+            ds,
+            cfg,
+            horizon=horizon,
+            hold_conditions=hold_conditions,
+            future=fut,
+            want_paths=paths,
         )
         return Forecast.of(result)
 
@@ -350,7 +357,7 @@ MODEL_OPTIONS = tuple(f.name for f in fields(ModelConfig))
 TRAIN_OPTIONS = tuple(f.name for f in fields(TrainConfig))
 
 
-def device(name: str = "auto"):
+def torch_device(name: str = "auto"):
     """The torch device for ``name``: auto (a GPU when torch sees one), cpu or cuda[:N]."""
     from durability_cli.data import resolve_device
 
@@ -445,8 +452,10 @@ class TrainRun:
             for _ in self.table:
                 pass
 
-    def fit(self, *, checkpoint=None, resume=None, device="cpu", on_epoch=None, on_start=None, dist=None) -> Model:
-        from durability_cli.data import resolve_device
+    def fit(
+        self, *, checkpoint=None, resume=None, device="cpu", on_epoch=None, on_start=None, dist=None
+    ) -> Model:
+        """Train; ``dist`` makes this process one rank of a torchrun job (``parallel.from_env``)."""
         from durability_cli.training import train, train_groups
 
         fit = train_groups if self.train_config.chunk_specimens else train
@@ -459,10 +468,39 @@ class TrainRun:
             init_from=self.base,
             on_epoch=on_epoch,
             on_start=on_start,
-            device=resolve_device(str(device)),
+            device=device if not isinstance(device, str) else torch_device(device),
             dist=dist,
         )
         return Model(bundle)
+
+    def fit_files(
+        self, output: str, *, checkpoint: str, resume=None, history=None, device="auto", dist=None, **report
+    ):
+        """``durability train``: train as this process or this torchrun rank (signals stop every
+        rank at the same step), then write the model file (rank 0), the history table and remove
+        the checkpoint. A run that diverged still writes its best weights, then raises."""
+        from durability_cli import parallel
+        from durability_cli.io import write_table
+        from durability_cli.training import TrainingDiverged
+
+        main_rank = dist is None or dist.main
+        where = parallel.rank_device(device, dist)
+        try:
+            with (
+                parallel.stop_signals(dist),
+                parallel.process_group(dist, torch_device(where)) as dist,
+            ):
+                model = self.fit(checkpoint=checkpoint, resume=resume, device=where, dist=dist, **report)
+        except TrainingDiverged as exc:
+            if exc.bundle is not None and main_rank:
+                Model(exc.bundle).save(output)
+            raise
+        if main_rank:
+            model.save(output)
+            if history:
+                write_table(model.history(), history)
+            Path(checkpoint).unlink(missing_ok=True)
+        return model
 
 
 def _training_table(data, columns: Columns, schema, size: int):
@@ -479,7 +517,9 @@ def _training_table(data, columns: Columns, schema, size: int):
     if schema is None:
         from durability_cli.schema import _resolve
 
-        schema, notes = _resolve(probe_frame(str(data)), source=str(data), require_target=True, **_names(columns))
+        schema, notes = _resolve(
+            probe_frame(str(data)), source=str(data), require_target=True, **_names(columns)
+        )
     groups = SpecimenGroups(str(data), schema, size=size, require_target=True)
     groups.notes[:0] = notes
     return groups
@@ -538,7 +578,11 @@ def forecast_files(
     from durability_cli.streaming import quote_hint, specimen_groups, with_future
 
     _check_horizon(horizon, hold_conditions)
-    options = {"horizon": horizon, "hold_conditions": hold_conditions, "want_paths": outputs.paths is not None}
+    options = {
+        "horizon": horizon,
+        "hold_conditions": hold_conditions,
+        "want_paths": outputs.paths is not None,
+    }
     if size is None:
         total, ds = _whole(model, data, fmt, shard)
         if ds is None:

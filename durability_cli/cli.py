@@ -28,107 +28,75 @@ app = typer.Typer(
 # Tables on a pipe or in a log get a width that fits them, not the 80 columns rich assumes.
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
+
+def _opt(help: str, panel: str | None = None, *names: str):
+    """An option with its help text and help panel; ``names`` are its flags when not the default."""
+    return typer.Option(*names, help=help, rich_help_panel=panel)
+
+
 # Shared options, defined once and reused by every command that reads a table.
+_COLS, _ADV = "Columns", "Advanced"
 DataArg = Annotated[
     str,
     typer.Argument(help="Input table: .csv, .csv.gz, .parquet, a folder of Parquet files, or - for stdin."),
 ]
-IdCol = Annotated[
-    str | None,
-    typer.Option(
-        "--id-col",
-        help="Specimen id column (default: auto-detect specimen_id, specimen, series_id, unit, id).",
-        rich_help_panel="Columns",
-    ),
-]
-TimeCol = Annotated[
-    str | None,
-    typer.Option(
-        "--time-col",
-        help="Time column (default: auto-detect time, cycle, step, day, t, or a datetime column).",
-        rich_help_panel="Columns",
-    ),
-]
+_ID = "Specimen id column (default: auto-detect specimen_id, specimen, series_id, unit, id)."
+IdCol = Annotated[str | None, _opt(_ID, _COLS, "--id-col")]
+_TIME = "Time column (default: auto-detect time, cycle, step, day, t, or a datetime column)."
+TimeCol = Annotated[str | None, _opt(_TIME, _COLS, "--time-col")]
 TargetCol = Annotated[
-    str | None,
-    typer.Option(
-        "--target", help="Measured durability column (default: durability).", rich_help_panel="Columns"
-    ),
+    str | None, _opt("Measured durability column (default: durability).", _COLS, "--target")
 ]
-Covariates = Annotated[
-    str | None,
-    typer.Option(
-        "--covariates",
-        help="Comma-separated condition columns (default: every other numeric column).",
-        rich_help_panel="Columns",
-    ),
-]
+_COVS = "Comma-separated condition columns (default: every other numeric column)."
+Covariates = Annotated[str | None, _opt(_COVS, _COLS, "--covariates")]
 Static = Annotated[
-    str | None,
-    typer.Option(
-        "--static",
-        help="Comma-separated per-specimen constant columns (material, batch, ...).",
-        rich_help_panel="Columns",
-    ),
+    str | None, _opt("Comma-separated per-specimen constant columns (material, batch, ...).", _COLS)
 ]
-Fmt = Annotated[
-    str | None,
-    typer.Option(
-        "--format",
-        help="Input format when it cannot be told from the name: csv, parquet or jsonl.",
-        rich_help_panel="Columns",
-    ),
-]
-Debug = Annotated[
-    bool, typer.Option("--debug", help="Show the full traceback on errors.", rich_help_panel="Advanced")
-]
+_FMT = "Input format when it cannot be told from the name: csv, parquet or jsonl."
+Fmt = Annotated[str | None, _opt(_FMT, _COLS, "--format")]
+Debug = Annotated[bool, _opt("Show the full traceback on errors.", _ADV, "--debug")]
 # One thread by default: the recurrent steps are small and sequential, and with two threads on a
 # busy 2-core machine one LSTM step of 48 specimens took 5-40 ms instead of 0.14 ms.
-Threads = Annotated[
-    int,
-    typer.Option(
-        "--threads",
-        help="CPU threads for torch. 1 (default) is fastest for the small sequential steps; more can help very large batches.",
-        rich_help_panel="Advanced",
-    ),
-]
-Device = Annotated[
-    str,
-    typer.Option(
-        "--device",
-        help="Where the network runs: auto (a GPU when torch sees one), cpu or cuda[:N].",
-        rich_help_panel="Advanced",
-    ),
-]
-
+_THREADS = "CPU threads for torch. 1 (default) is fastest for the small sequential steps; more can help very large batches."
+Threads = Annotated[int, _opt(_THREADS, _ADV, "--threads")]
+_DEVICE = "Where the network runs: auto (a GPU when torch sees one), cpu or cuda[:N]."
+Device = Annotated[str, _opt(_DEVICE, _ADV, "--device")]
 AMP_HELP = (
     "Mixed precision: run the network in bfloat16 (torch.autocast); the fed-back durability and "
     "the sums stay float32. For GPUs with bfloat16 (A100, H100 and later); on a CPU it is usually "
     "slower. On the coating sample forecasts moved by at most 0.0016 (its measurement noise is 0.01)."
 )
-Amp = Annotated[bool, typer.Option("--amp", help=AMP_HELP, rich_help_panel="Advanced")]
-
-ShardOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--shard",
-        help="Only shard I of N (0-based, e.g. 3/8): specimens split by a stable hash of their id, "
-        "for job arrays; the shards' outputs concatenate to the whole.",
-        rich_help_panel="Advanced",
-    ),
-]
-ChunkOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--chunk-specimens",
-        help="Work through N specimens at a time and write the outputs as they go, so that memory "
-        "follows N, not the table. A Parquet file or folder is then read N specimens at a time "
-        "(a first pass reads the id column; tables not sorted by specimen take a pass per group); "
-        "CSV and stdin are still read whole. The numbers are the whole-table run's bit for bit "
-        "(with --threads 1). forecast: not with --plot; a --future table is read whole.",
-        rich_help_panel="Advanced",
-    ),
-]
+Amp = Annotated[bool, _opt(AMP_HELP, _ADV, "--amp")]
+_SHARD = (
+    "Only shard I of N (0-based, e.g. 3/8): specimens split by a stable hash of their id, "
+    "for job arrays; the shards' outputs concatenate to the whole."
+)
+ShardOpt = Annotated[str | None, _opt(_SHARD, _ADV, "--shard")]
+_CHUNK = (
+    "Work through N specimens at a time and write the outputs as they go, so that memory "
+    "follows N, not the table. A Parquet file or folder is then read N specimens at a time "
+    "(a first pass reads the id column; tables not sorted by specimen take a pass per group); "
+    "CSV and stdin are still read whole. The numbers are the whole-table run's bit for bit "
+    "(with --threads 1). forecast: not with --plot; a --future table is read whole."
+)
+ChunkOpt = Annotated[int | None, _opt(_CHUNK, _ADV, "--chunk-specimens")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress, notes or tables on stderr.")]
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model file written by durability train.")]
+ModelArg = Annotated[str, typer.Argument(help="Model file written by durability train.")]
+Picture = Annotated[str, typer.Option("--output", "-o", help="Picture to write (.png or .svg).")]
+_SAMPLES = "Monte Carlo paths for intervals (Gaussian models); 0 = deterministic mean path."
+Samples = Annotated[int, _opt(_SAMPLES)]
+Quantiles = Annotated[str, _opt("Comma-separated quantiles to report, e.g. 0.1,0.5,0.9.")]
+Threshold = Annotated[float | None, _opt("End-of-life threshold in durability units.")]
+Direction = Annotated[str, _opt("End of life when durability goes below or above the threshold.")]
+SeedOpt = Annotated[int, _opt("Seed for the Monte Carlo paths.", None, "--seed")]
+_HORIZON = (
+    "Forecast at most N steps after each specimen's last measurement; with --hold-conditions, "
+    "add N steps to tables that have no future rows."
+)
+Horizon = Annotated[int | None, _opt(_HORIZON)]
+_HOLD = "With --horizon: hold each specimen's last conditions and step length."
+Hold = Annotated[bool, _opt(_HOLD, None, "--hold-conditions")]
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -257,11 +225,6 @@ _TRAIN = "Training"
 _SCHED = "Teacher forcing"
 
 
-def _opt(help: str, panel: str | None = None, *names: str):
-    """A model or training option: None by default, meaning "from --config, else the dataclass"."""
-    return typer.Option(*names, help=help, rich_help_panel=panel)
-
-
 # The model and training options: (name, type, panel, help[, flag]). Each maps onto the field of
 # the same name of config.ModelConfig or config.TrainConfig; None (not given) means "from --config,
 # else the dataclass default". They stand in the train command's signature after --config.
@@ -306,7 +269,9 @@ def _with_config_options(command):
     added = []
     for name, kind, panel, help_text, *flag in CONFIG_OPTIONS:
         annotation = Annotated[kind | None, _opt(help_text, panel, *flag)]
-        added.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation))
+        added.append(
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
+        )
         command.__annotations__[name] = annotation
     keyword = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]
     command.__signature__ = signature.replace(parameters=keyword[:at] + added + keyword[at:])
@@ -316,7 +281,6 @@ def _with_config_options(command):
 @app.command()
 @_with_config_options
 def train(
-
     data: DataArg,
     output: Annotated[str, typer.Option("--output", "-o", help="Model file to write (.safetensors).")],
     config: Annotated[str | None, _opt("TOML file with any of the options below; flags override it.")] = None,
@@ -382,7 +346,10 @@ def train(
               durability train big.parquet -o big.safetensors --nproc 4
     """
     # the model and training options given on the command line (None = not given)
-    given = {name: options[name] for name, *_ in CONFIG_OPTIONS} | {"chunk_specimens": chunk_specimens, "amp": amp}
+    given = {name: options[name] for name, *_ in CONFIG_OPTIONS} | {
+        "chunk_specimens": chunk_specimens,
+        "amp": amp,
+    }
     names = {
         "id_col": id_col,
         "time_col": time_col,
@@ -481,53 +448,37 @@ def _as_list(value) -> list[str] | None:
 
 def _fit(run, dist, *, output: str, checkpoint: str, resume, history, quiet: bool, device: str, threads: int):
     """Train in this process (or as this rank of a torchrun job), with progress on stderr; save."""
-    from durability_cli import api, parallel
-    from durability_cli.io import write_table
     from durability_cli.render import TrainLog, TrainProgress, render_train_start, render_train_summary
 
     _set_threads(threads)
-    from durability_cli.training import TrainingDiverged  # torch: not before the --nproc launcher
-
-    main_rank = dist is None or dist.main
-    quiet_here = quiet or not main_rank  # only rank 0 reports
-    epochs = run.train_config.epochs
+    quiet_here = quiet or not (dist is None or dist.main)  # only rank 0 reports
     # A bar on a terminal; a plain line at most every LOG_EVERY seconds in a log file or CI.
-    progress = None if quiet_here else (TrainProgress if err.is_terminal else TrainLog)(err, epochs)
-    if not quiet_here:
-        for note in run.notes:
-            err.print(f"[dim]{note}[/]", highlight=False)
+    progress = (
+        None if quiet_here else (TrainProgress if err.is_terminal else TrainLog)(err, run.train_config.epochs)
+    )
+    for note in [] if quiet_here else run.notes:
+        err.print(f"[dim]{note}[/]", highlight=False)
 
     def on_start(info):
-        if not quiet_here:
-            render_train_start(err, info, run.train_config.chunk_specimens)
         if progress:
+            render_train_start(err, info, run.train_config.chunk_specimens)
             progress.start(info["start_epoch"])
 
-    dev = parallel.rank_device(device, dist)
     try:
-        with parallel.stop_signals(dist), parallel.process_group(dist, api.device(dev)) as dist:
-            model = run.fit(
-                checkpoint=checkpoint,
-                resume=resume,
-                device=dev,
-                on_epoch=progress.update if progress else None,
-                on_start=on_start,
-                dist=dist,
-            )
-    except TrainingDiverged as exc:
-        if exc.bundle is not None and main_rank:
-            api.Model(exc.bundle).save(output)
-        raise
+        model = run.fit_files(
+            output,
+            checkpoint=checkpoint,
+            resume=resume,
+            history=history,
+            device=device,
+            dist=dist,
+            on_epoch=progress.update if progress else None,
+            on_start=on_start,
+        )
     finally:
         if progress:
             progress.stop()
-    if not main_rank:
-        return
-    model.save(output)
-    if history:
-        write_table(model.history(), history)
-    Path(checkpoint).unlink(missing_ok=True)
-    if not quiet:
+    if not quiet and (dist is None or dist.main):
         render_train_summary(err, model.bundle, output)
 
 
@@ -555,16 +506,6 @@ train.__doc__ = _with_defaults(train.__doc__ or "")
 
 
 # -- forecast --------------------------------------------------------------------------------------
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model file written by durability train.")]
-Samples = Annotated[
-    int, typer.Option(help="Monte Carlo paths for intervals (Gaussian models); 0 = deterministic mean path.")
-]
-Quantiles = Annotated[str, typer.Option(help="Comma-separated quantiles to report, e.g. 0.1,0.5,0.9.")]
-Threshold = Annotated[float | None, typer.Option(help="End-of-life threshold in durability units.")]
-Direction = Annotated[
-    str, typer.Option(help="End of life when durability goes below or above the threshold.")
-]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for the Monte Carlo paths.")]
 OutFmt = Annotated[
     str | None,
     typer.Option("--output-format", help="csv, parquet or jsonl for stdout (files: from the extension)."),
@@ -586,52 +527,34 @@ def _quantiles(text: str) -> tuple[float, ...]:
         raise InputError(f"--quantiles must be numbers separated by commas, got {text!r}") from None
 
 
+_PATHS = "Write the raw Monte Carlo paths (id, time, sample, value)."
+_STRICT = "Refuse to extrapolate beyond the conditions and step lengths seen in training."
+
+
 @app.command()
 def forecast(
     data: DataArg,
     model: ModelOpt,
-    output: Annotated[
-        str, typer.Option("--output", "-o", help="Forecast table to write; - is stdout.")
-    ] = "-",
-    horizon: Annotated[
-        int | None,
-        typer.Option(
-            help="Forecast at most N steps after each specimen's last measurement; with --hold-conditions, add N steps to tables that have no future rows."
-        ),
-    ] = None,
+    output: Annotated[str, _opt("Forecast table to write; - is stdout.", None, "--output", "-o")] = "-",
+    horizon: Horizon = None,
     future: Annotated[
-        str | None, typer.Option(help="Table of future rows (id, time, conditions) to append to DATA.")
+        str | None, _opt("Table of future rows (id, time, conditions) to append to DATA.")
     ] = None,
-    hold_conditions: Annotated[
-        bool,
-        typer.Option(
-            "--hold-conditions", help="With --horizon: hold each specimen's last conditions and step length."
-        ),
-    ] = False,
+    hold_conditions: Hold = False,
     samples: Samples = 200,
     quantiles: Quantiles = "0.1,0.5,0.9",
     threshold: Threshold = None,
     direction: Direction = "below",
     eol_out: Annotated[
-        str | None, typer.Option("--eol-out", help="Write the end-of-life table (needs --threshold).")
+        str | None, _opt("Write the end-of-life table (needs --threshold).", None, "--eol-out")
     ] = None,
-    paths_out: Annotated[
-        str | None,
-        typer.Option("--paths-out", help="Write the raw Monte Carlo paths (id, time, sample, value)."),
-    ] = None,
-    plot: Annotated[
-        str | None, typer.Option("--plot", help="Also draw the forecasts to this PNG or SVG.")
-    ] = None,
-    strict: Annotated[
-        bool,
-        typer.Option(
-            "--strict", help="Refuse to extrapolate beyond the conditions and step lengths seen in training."
-        ),
-    ] = False,
+    paths_out: Annotated[str | None, _opt(_PATHS, None, "--paths-out")] = None,
+    plot: Annotated[str | None, _opt("Also draw the forecasts to this PNG or SVG.", None, "--plot")] = None,
+    strict: Annotated[bool, _opt(_STRICT, None, "--strict")] = False,
     seed: SeedOpt = 0,
     output_format: OutFmt = None,
     fmt: Fmt = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No notes on stderr.")] = False,
+    quiet: Quiet = False,
     device: Device = "auto",
     amp: Amp = False,
     shard: ShardOpt = None,
@@ -723,49 +646,39 @@ def _shard_spec(shard: str | None) -> tuple[int, int] | None:
     return None if shard is None else parse_shard(shard)
 
 
+_BASELINES = "Also score persistence, linear trend and exponential fit."
+_POINTS = "Write every forecast point (truth, prediction, quantiles, model)."
+_ERRORS = "Draw the error by horizon step, model vs baselines (PNG or SVG)."
+
+
 # -- evaluate --------------------------------------------------------------------------------------
 @app.command()
 def evaluate(
     data: DataArg,
     model: ModelOpt,
-    context: Annotated[
-        int | None, typer.Option(help="Rows observed per specimen before the forecast.")
-    ] = None,
+    context: Annotated[int | None, _opt("Rows observed per specimen before the forecast.")] = None,
     context_frac: Annotated[
-        float | None, typer.Option(help="Share of each specimen's rows observed before the forecast.")
+        float | None, _opt("Share of each specimen's rows observed before the forecast.")
     ] = None,
     origins: Annotated[
-        int | None, typer.Option(help="K rolling cut-offs per specimen (needed for the prognostics metrics).")
+        int | None, _opt("K rolling cut-offs per specimen (needed for the prognostics metrics).")
     ] = None,
-    horizon: Annotated[int | None, typer.Option(help="Score at most N steps after each cut-off.")] = None,
+    horizon: Annotated[int | None, _opt("Score at most N steps after each cut-off.")] = None,
     samples: Samples = 200,
     threshold: Threshold = None,
     direction: Direction = "below",
-    baselines: Annotated[
-        bool,
-        typer.Option(
-            "--baselines/--no-baselines", help="Also score persistence, linear trend and exponential fit."
-        ),
-    ] = True,
+    baselines: Annotated[bool, _opt(_BASELINES, None, "--baselines/--no-baselines")] = True,
     json_out: Annotated[
-        str | None, typer.Option("--json", help="Write the metrics JSON to this file instead of stdout.")
+        str | None, _opt("Write the metrics JSON to this file instead of stdout.", None, "--json")
     ] = None,
     per_series: Annotated[
-        str | None, typer.Option("--per-series", help="Write one row of scores per specimen and model.")
+        str | None, _opt("Write one row of scores per specimen and model.", None, "--per-series")
     ] = None,
-    backtest_out: Annotated[
-        str | None,
-        typer.Option(
-            "--backtest-out", help="Write every forecast point (truth, prediction, quantiles, model)."
-        ),
-    ] = None,
-    plot: Annotated[
-        str | None,
-        typer.Option("--plot", help="Draw the error by horizon step, model vs baselines (PNG or SVG)."),
-    ] = None,
+    backtest_out: Annotated[str | None, _opt(_POINTS, None, "--backtest-out")] = None,
+    plot: Annotated[str | None, _opt(_ERRORS, None, "--plot")] = None,
     seed: SeedOpt = 0,
     fmt: Fmt = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table on stderr.")] = False,
+    quiet: Quiet = False,
     device: Device = "auto",
     amp: Amp = False,
     shard: ShardOpt = None,
@@ -826,8 +739,8 @@ def evaluate(
 # -- inspect and plot ------------------------------------------------------------------------------
 @app.command()
 def inspect(
-    model: Annotated[str, typer.Argument(help="Model file written by durability train.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Write everything as JSON on stdout.")] = False,
+    model: ModelArg,
+    as_json: Annotated[bool, _opt("Write everything as JSON on stdout.", None, "--json")] = False,
     debug: Debug = False,
 ) -> None:
     """Show a model file's schema, hyper-parameters, scaling and training summary.
@@ -857,18 +770,16 @@ app.add_typer(plot_app, name="plot")
 def plot_forecast_cmd(
     data: DataArg,
     model: ModelOpt,
-    output: Annotated[str, typer.Option("--output", "-o", help="Picture to write (.png or .svg).")],
+    output: Picture,
     truth: Annotated[
-        str | None, typer.Option(help="Table with the true values of the forecast rows, drawn as markers.")
+        str | None, _opt("Table with the true values of the forecast rows, drawn as markers.")
     ] = None,
     specimens: Annotated[
-        str | None, typer.Option(help="Comma-separated specimen ids to draw (default: the first --max).")
+        str | None, _opt("Comma-separated specimen ids to draw (default: the first --max).")
     ] = None,
-    max_specimens: Annotated[int, typer.Option("--max", help="Draw at most this many specimens.")] = 12,
-    horizon: Annotated[int | None, typer.Option(help="As in durability forecast.")] = None,
-    hold_conditions: Annotated[
-        bool, typer.Option("--hold-conditions", help="As in durability forecast.")
-    ] = False,
+    max_specimens: Annotated[int, _opt("Draw at most this many specimens.", None, "--max")] = 12,
+    horizon: Horizon = None,
+    hold_conditions: Hold = False,
     samples: Samples = 200,
     threshold: Threshold = None,
     direction: Direction = "below",
@@ -906,11 +817,7 @@ def plot_forecast_cmd(
 
 
 @plot_app.command("history")
-def plot_history_cmd(
-    model: Annotated[str, typer.Argument(help="Model file written by durability train.")],
-    output: Annotated[str, typer.Option("--output", "-o", help="Picture to write (.png or .svg).")],
-    debug: Debug = False,
-) -> None:
+def plot_history_cmd(model: ModelArg, output: Picture, debug: Debug = False) -> None:
     """Draw a model's training history: loss, free-running validation RMSE, teacher forcing.
 
     Example:  durability plot history coating.safetensors -o history.png

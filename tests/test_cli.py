@@ -182,7 +182,7 @@ def test_forecast_independent_of_order_and_chunking(model, small_coating, tmp_pa
     fc = forecast(
         bundle,
         load_dataset(str(a), schema=bundle.schema),
-        ForecastConfig(samples=20, seed=1, chunk_specimens=5),
+        ForecastConfig(samples=20, seed=1, rollout_batch=5),
     ).forecast
     for other in (fb, fc):
         pd.testing.assert_frame_equal(fa, other, rtol=1e-4, atol=1e-5)

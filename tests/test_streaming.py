@@ -64,7 +64,7 @@ def _library_forecast(model: Path, plan: Path, chunk: int = 0):
     the chunked command's numbers bit for bit."""
     bundle = load_bundle(str(model))
     ds = load_dataset(str(plan), schema=bundle.schema)
-    cfg = ForecastConfig(samples=20, threshold=0.6, chunk_specimens=chunk)
+    cfg = ForecastConfig(samples=20, threshold=0.6, rollout_batch=chunk)
     return forecast(bundle, ds, cfg)
 
 

@@ -1,0 +1,119 @@
+"""The Python API: docs/API.md runs as written, and the API's own promises."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import durability_cli as dur
+from durability_cli.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_api_walkthrough_runs(monkeypatch):
+    """Every ```python block of docs/API.md, in order, in one namespace, from the repo root."""
+    text = (ROOT / "docs" / "API.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(blocks) >= 7
+    monkeypatch.chdir(ROOT)
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, "docs/API.md", "exec"), namespace)  # noqa: S102
+    assert isinstance(namespace["fc"].table, pd.DataFrame)
+    assert namespace["report"].table().index[0] == "model"
+    from matplotlib.figure import Figure
+
+    assert all(isinstance(namespace[k], Figure) for k in ("fig", "history_fig", "errors_fig"))
+
+
+def test_import_is_light():
+    import subprocess
+    import sys
+
+    code = "import time, sys; t = time.perf_counter(); import durability_cli; print(time.perf_counter() - t, 'torch' in sys.modules, 'pandas' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[1:] == ["False", "False"]
+    assert float(out[0]) < 0.3
+
+
+def test_errors_name_the_argument_in_python_and_the_flag_on_the_command_line():
+    with pytest.raises(InputError) as err:
+        dur.train(pd.DataFrame({"time": [0, 1], "durability": [1.0, 0.9]}), epochs=0)
+    assert str(err.value) == "epochs must be at least 1, got 0"
+    assert err.value.cli_message() == "--epochs must be at least 1, got 0"
+    assert err.value.arguments == ("epochs",)
+    with pytest.raises(InputError, match="unknown option"):
+        dur.train(pd.DataFrame({"time": [0, 1], "durability": [1.0, 0.9]}), epoch=3)
+
+
+def test_a_pyarrow_table_is_read_like_a_dataframe(coating_slice):
+    import pyarrow as pa
+
+    df = pd.read_csv(coating_slice(4, 20))
+    a = dur.read(df)
+    b = dur.read(pa.Table.from_pandas(df, preserve_index=False))
+    assert a.schema == b.schema and a.frame.equals(b.frame)
+    with pytest.raises(InputError, match="data must be a DataFrame"):
+        dur.read(42)
+
+
+def test_train_init_from_with_a_different_model_option_is_an_error(coating_slice, tmp_path):
+    from typer.testing import CliRunner
+
+    from durability_cli.cli import app
+
+    data = coating_slice(6, 20)
+    base = tmp_path / "base.safetensors"
+    fast = ["--epochs", "1", "--hidden", "8", "--layers", "1", "-q"]
+    r = CliRunner().invoke(app, ["train", str(data), "-o", str(base), *fast])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(
+        app, ["train", str(data), "-o", str(tmp_path / "b.safetensors"), "--init-from", str(base), "--lags", "3", *fast]
+    )
+    assert r.exit_code == 2
+    assert r.output.startswith("Error: --lags 3 differs from the --init-from model's 1;")
+    assert len(r.output.strip().splitlines()) == 1
+    # the same flags as the old model are fine
+    r = CliRunner().invoke(
+        app, ["train", str(data), "-o", str(tmp_path / "c.safetensors"), "--init-from", str(base), *fast]
+    )
+    assert r.exit_code == 0, r.output
+
+
+def test_one_pipeline_gives_the_old_entry_points_numbers(coating_slice, tmp_path):
+    """forecast() / evaluate() on a table in memory are the grouped streams over one group:
+    the same tables as the streams over several groups (forecast bit for bit), and the whole-table
+    scores exactly (the grouped ones up to float rounding)."""
+    from durability_cli.evaluation import BacktestConfig, EvalStream, evaluate
+    from durability_cli.forecasting import ForecastConfig, ForecastStream, forecast
+    from durability_cli.streaming import split_dataset
+
+    df = pd.read_csv(coating_slice(8, 40))
+    model = dur.train(df, epochs=1, hidden=8, layers=1)
+    plan = df.copy()
+    plan.loc[plan.groupby("specimen_id").cumcount() >= 25, "durability"] = float("nan")
+    ds = dur.read(plan, schema=model.schema)
+    cfg = ForecastConfig(samples=10, threshold=0.6)
+    whole = forecast(model.bundle, ds, cfg)
+    stream = ForecastStream(model.bundle, split_dataset(ds, 3), cfg, source=ds.source)
+    parts = list(stream)
+    assert pd.concat([p.forecast for p in parts], ignore_index=True).equals(whole.forecast)
+    assert pd.concat([p.eol for p in parts], ignore_index=True).equals(whole.eol)
+    assert stream.result.info == whole.info and stream.result.warnings == whole.warnings
+
+    truth = dur.read(df, schema=model.schema)
+    backtest = BacktestConfig(context=20)
+    one = evaluate(model.bundle, truth, cfg, backtest)
+    grouped = EvalStream(model.bundle, split_dataset(truth, 3), cfg, backtest, source=truth.source)
+    series = pd.concat([p[0] for p in grouped], ignore_index=True)
+
+    def by_specimen(t):  # the groups' rows come model by model within each group
+        return t.sort_values(["model", "specimen"], kind="stable").reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(by_specimen(series), by_specimen(one.per_series), check_exact=False, rtol=1e-12)
+    a, b = one.report["models"]["model"], grouped.report["models"]["model"]
+    assert a["rmse"] == pytest.approx(b["rmse"], rel=1e-12) and a["n"] == b["n"]
