@@ -52,6 +52,11 @@ class Columns:
     static: tuple[str, ...] | None = None
     fmt: str | None = None  # input format of a path whose name does not tell: csv, parquet, jsonl
 
+    @classmethod
+    def of(cls, id_col=None, time_col=None, target=None, covariates=None, static=None, fmt=None) -> Columns:
+        """Columns from names as a user writes them: lists, or comma-separated text."""
+        return cls(id_col, time_col, target, _tuple(covariates), _tuple(static), fmt)
+
 
 def read(
     data: TableLike,
@@ -261,7 +266,7 @@ class Model:
         data: TableLike,
         *,
         truth: TableLike | None = None,
-        specimens: list[str] | None = None,
+        specimens: list[str] | str | None = None,
         max_specimens: int = 12,
         horizon: int | None = None,
         hold_conditions: bool = False,
@@ -273,23 +278,13 @@ class Model:
         """Forecast ``data`` and draw history, median, interval bands, threshold and end of life,
         one panel per specimen; ``truth`` (the hidden values) as hollow markers."""
         from durability_cli.forecasting import forecast
-        from durability_cli.plotting import plot_forecasts
 
         cfg = forecast_config(samples, (0.1, 0.25, 0.5, 0.75, 0.9), threshold, direction, seed)
         ds = read(data, schema=self.schema)
         result = forecast(self.bundle, ds, cfg, horizon=horizon, hold_conditions=hold_conditions)
-        s = self.schema
-        return plot_forecasts(
-            ds.frame,
-            result.forecast,
-            id_col=s.id_col,
-            time_col=s.time_col,
-            target=s.target,
-            truth=None if truth is None else read(truth, schema=s).frame,
-            threshold=threshold,
-            eol=result.eol,
-            specimens=specimens,
-            max_specimens=max_specimens,
+        chosen = None if specimens is None else list(_tuple(specimens))  # a list, or comma-separated ids
+        return self.plot_result(
+            ds, result, truth=truth, threshold=threshold, specimens=chosen, max_specimens=max_specimens
         )
 
     def history(self) -> pd.DataFrame:
@@ -297,6 +292,40 @@ class Model:
         import pandas as pd
 
         return pd.DataFrame(self.summary["history"])
+
+    def plot_result(
+        self,
+        data: TableLike | Dataset,
+        result: Forecast | ForecastResult,
+        *,
+        truth: TableLike | None = None,
+        threshold: float | None = None,
+        specimens: list[str] | None = None,
+        max_specimens: int = 12,
+    ) -> Figure:
+        """Draw a forecast made earlier (``result``) over the history it was made from."""
+        from durability_cli.plotting import plot_forecasts
+        from durability_cli.schema import Dataset
+
+        s = self.schema
+        history = data if isinstance(data, Dataset) else read(data, schema=s)
+        table, eol = (
+            (result.table, result.end_of_life)
+            if isinstance(result, Forecast)
+            else (result.forecast, result.eol)
+        )
+        return plot_forecasts(
+            history.frame,
+            table,
+            id_col=s.id_col,
+            time_col=s.time_col,
+            target=s.target,
+            truth=None if truth is None else read(truth, schema=s).frame,
+            threshold=threshold,
+            eol=eol,
+            specimens=specimens,
+            max_specimens=max_specimens,
+        )
 
     def plot_history(self) -> Figure:
         """The training loss, free-running validation RMSE and teacher forcing per epoch."""
@@ -319,9 +348,16 @@ def load(path: str | os.PathLike) -> Model:
     return Model(load_bundle(path))
 
 
+def set_threads(threads: int) -> None:
+    """CPU threads for torch; 1 is fastest for the small sequential recurrent steps."""
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+
+
 def forecast_config(
     samples: int = 200,
-    quantiles: tuple[float, ...] = DEFAULT_QUANTILES,
+    quantiles: tuple[float, ...] | str = DEFAULT_QUANTILES,
     threshold: float | None = None,
     direction: str = "below",
     seed: int = 0,
@@ -329,9 +365,16 @@ def forecast_config(
     device: str = "cpu",
     amp: bool = False,
 ) -> ForecastConfig:
-    """A checked ForecastConfig (``device`` auto picks a GPU when torch sees one)."""
+    """A checked ForecastConfig (``device`` auto picks a GPU when torch sees one; ``quantiles``
+    may be comma-separated text)."""
     from durability_cli.data import resolve_device
     from durability_cli.forecasting import ForecastConfig
+
+    if isinstance(quantiles, str):
+        try:
+            quantiles = tuple(float(q) for q in quantiles.split(",") if q.strip())
+        except ValueError:
+            raise InputError(f"`quantiles` must be numbers separated by commas, got {quantiles!r}") from None
 
     cfg = ForecastConfig(
         samples=samples,
@@ -420,13 +463,31 @@ def train(
     ``checkpoint`` is written after every epoch and ``resume`` continues from one;
     ``on_epoch(log)`` and ``on_start(info)`` report progress.
     """
-    columns = Columns(id_col, time_col, target, _tuple(covariates), _tuple(static), fmt)
+    columns = Columns.of(id_col, time_col, target, covariates, static, fmt)
     run = TrainRun(data, columns, options, init_from=init_from)
     return run.fit(checkpoint=checkpoint, resume=resume, device=device, on_epoch=on_epoch, on_start=on_start)
 
 
 def _tuple(names) -> tuple[str, ...] | None:
+    if isinstance(names, str):  # a TOML value for a column list: one comma-separated string
+        names = [part.strip() for part in names.split(",") if part.strip()]
     return None if names is None else tuple(names)
+
+
+def train_options(config: str | None, given: dict, names: dict, fmt: str | None) -> tuple[dict, Columns]:
+    """``durability train``'s options: those of the ``config`` TOML file overridden by the flags
+    ``given`` (None = not given), and the column roles (flags first, then the file's)."""
+    from durability_cli import config as cfgmod
+
+    values = cfgmod.load_toml(config)
+    unknown = [k for k in cfgmod.unknown_keys(values, ModelConfig, TrainConfig) if k not in names]
+    if unknown:
+        raise InputError(f"{config}: unknown option(s) {', '.join(unknown)}; see durability train --help")
+    roles = {k: names[k] or values.pop(k, None) for k in names}
+    for k in names:
+        values.pop(k, None)
+    values.update({k: v for k, v in given.items() if v is not None})
+    return values, Columns.of(**roles, fmt=fmt)
 
 
 class TrainRun:

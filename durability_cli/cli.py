@@ -15,7 +15,8 @@ from rich.console import Console
 
 from durability_cli import __version__
 from durability_cli.errors import DurabilityError
-from durability_cli.render import render_warnings
+from durability_cli.parallel import parse_shard
+from durability_cli.render import render_empty_shard, render_forecast_note, render_warnings
 
 app = typer.Typer(
     name="durability",
@@ -97,12 +98,14 @@ _HORIZON = (
 Horizon = Annotated[int | None, _opt(_HORIZON)]
 _HOLD = "With --horizon: hold each specimen's last conditions and step length."
 Hold = Annotated[bool, _opt(_HOLD, None, "--hold-conditions")]
-
-
-def _split(text: str | None) -> list[str] | None:
-    if text is None:
-        return None
-    return [part.strip() for part in text.split(",") if part.strip()]
+OutFmt = Annotated[
+    str | None, _opt("csv, parquet or jsonl for stdout (files: from the extension).", None, "--output-format")
+]
+_PATHS = "Write the raw Monte Carlo paths (id, time, sample, value)."
+_STRICT = "Refuse to extrapolate beyond the conditions and step lengths seen in training."
+_BASELINES = "Also score persistence, linear trend and exponential fit."
+_POINTS = "Write every forecast point (truth, prediction, quantiles, model)."
+_ERRORS = "Draw the error by horizon step, model vs baselines (PNG or SVG)."
 
 
 def _run(debug: bool, fn):
@@ -185,8 +188,7 @@ def schema(
     static: Static = None,
     fmt: Fmt = None,
     as_json: Annotated[
-        bool,
-        typer.Option("--json", help="Write the description as JSON on stdout instead of a table on stderr."),
+        bool, _opt("Write the description as JSON on stdout instead of a table on stderr.", None, "--json")
     ] = False,
     debug: Debug = False,
 ) -> None:
@@ -195,28 +197,34 @@ def schema(
     Example:  durability schema sample_data/coating.csv
               cat sample_data/coating.csv | durability schema - --json | jq .n_specimens
     """
-    from durability_cli.schema import describe, load_dataset
 
     def go():
-        ds = load_dataset(
-            data,
-            fmt=fmt,
-            id_col=id_col,
-            time_col=time_col,
-            target=target,
-            covariates=_split(covariates),
-            static=_split(static),
-        )
-        info = describe(ds)
-        if as_json:
-            sys.stdout.write(json.dumps(info, indent=2) + "\n")
-            sys.stdout.flush()
-        else:
-            from durability_cli.render import render_schema
+        from durability_cli import api
+        from durability_cli.render import render_schema
+        from durability_cli.schema import describe
 
+        info = describe(
+            api.read(data, columns=api.Columns.of(id_col, time_col, target, covariates, static, fmt))
+        )
+        if as_json:
+            _write_json(info)
+        else:
             render_schema(err, info)
 
     _run(debug, go)
+
+
+def _write_json(info: dict, path: str | None = None) -> None:
+    """``info`` as indented JSON to ``path`` (atomically), or to stdout."""
+    text = json.dumps(info, indent=2) + "\n"
+    if path:
+        from durability_cli.io import atomic_path
+
+        with atomic_path(path) as tmp:
+            Path(tmp).write_text(text)
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
 
 
 # -- train -----------------------------------------------------------------------------------------
@@ -278,34 +286,34 @@ def _with_config_options(command):
     return command
 
 
+_RESUME = "Continue an interrupted run from its checkpoint (same data and options)."
+_INIT_FROM = (
+    "Start from a trained model's weights and scaling and fine-tune on DATA (model options must "
+    "match it or be left out)."
+)
+_CHECKPOINT = "Checkpoint file written after every epoch (default: OUTPUT.ckpt; removed after success)."
+_HISTORY = "Write the per-epoch log (loss, validation RMSE, teacher-forcing ratio) to this table."
+_TRAIN_CHUNK = (
+    "Train holding N specimens at a time, for tables bigger than memory: a Parquet file or "
+    "folder is read N specimens at a time (a first pass checks it and fits the scaling), the "
+    "groups come in a new order each epoch and batches are drawn group by group. CSV and stdin "
+    "are read whole, only the tensors go by group. Take N as large as memory allows: with N "
+    "at least the number of specimens the result is the whole-table run's."
+)
+_NPROC = "Train data-parallel in N processes on this machine (starts torchrun; see docs/SCALING.md)."
+
+
 @app.command()
 @_with_config_options
 def train(
     data: DataArg,
-    output: Annotated[str, typer.Option("--output", "-o", help="Model file to write (.safetensors).")],
+    output: Annotated[str, _opt("Model file to write (.safetensors).", None, "--output", "-o")],
     config: Annotated[str | None, _opt("TOML file with any of the options below; flags override it.")] = None,
-    resume: Annotated[
-        str | None, _opt("Continue an interrupted run from its checkpoint (same data and options).", _TRAIN)
-    ] = None,
-    init_from: Annotated[
-        str | None,
-        _opt(
-            "Start from a trained model's weights and scaling and fine-tune on DATA (model options must "
-            "match it or be left out).",
-            _TRAIN,
-        ),
-    ] = None,
-    checkpoint: Annotated[
-        str | None,
-        _opt(
-            "Checkpoint file written after every epoch (default: OUTPUT.ckpt; removed after success).", _TRAIN
-        ),
-    ] = None,
-    history: Annotated[
-        str | None,
-        _opt("Write the per-epoch log (loss, validation RMSE, teacher-forcing ratio) to this table."),
-    ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+    resume: Annotated[str | None, _opt(_RESUME, _TRAIN)] = None,
+    init_from: Annotated[str | None, _opt(_INIT_FROM, _TRAIN)] = None,
+    checkpoint: Annotated[str | None, _opt(_CHECKPOINT, _TRAIN)] = None,
+    history: Annotated[str | None, _opt(_HISTORY)] = None,
+    quiet: Annotated[bool, _opt("No progress bar or summary.", None, "--quiet", "-q")] = False,
     id_col: IdCol = None,
     time_col: TimeCol = None,
     target: TargetCol = None,
@@ -313,28 +321,10 @@ def train(
     static: Static = None,
     fmt: Fmt = None,
     device: Device = "auto",
-    amp: Annotated[bool | None, typer.Option("--amp", help=AMP_HELP, rich_help_panel="Advanced")] = None,
+    amp: Annotated[bool | None, _opt(AMP_HELP, _ADV, "--amp")] = None,
     threads: Threads = 1,
-    chunk_specimens: Annotated[
-        int | None,
-        _opt(
-            "Train holding N specimens at a time, for tables bigger than memory: a Parquet file or "
-            "folder is read N specimens at a time (a first pass checks it and fits the scaling), the "
-            "groups come in a new order each epoch and batches are drawn group by group. CSV and stdin "
-            "are read whole, only the tensors go by group. Take N as large as memory allows: with N "
-            "at least the number of specimens the result is the whole-table run's.",
-            "Advanced",
-            "--chunk-specimens",
-        ),
-    ] = None,
-    nproc: Annotated[
-        int,
-        _opt(
-            "Train data-parallel in N processes on this machine (starts torchrun; see docs/SCALING.md).",
-            "Advanced",
-            "--nproc",
-        ),
-    ] = 1,
+    chunk_specimens: Annotated[int | None, _opt(_TRAIN_CHUNK, _ADV, "--chunk-specimens")] = None,
+    nproc: Annotated[int, _opt(_NPROC, _ADV, "--nproc")] = 1,
     debug: Debug = False,
     ctx: typer.Context = None,
     **options,
@@ -346,24 +336,16 @@ def train(
               durability train big.parquet -o big.safetensors --nproc 4
     """
     # the model and training options given on the command line (None = not given)
-    given = {name: options[name] for name, *_ in CONFIG_OPTIONS} | {
-        "chunk_specimens": chunk_specimens,
-        "amp": amp,
-    }
-    names = {
-        "id_col": id_col,
-        "time_col": time_col,
-        "target": target,
-        "covariates": covariates,
-        "static": static,
-    }
+    given = {name: options[name] for name, *_ in CONFIG_OPTIONS}
+    given.update(chunk_specimens=chunk_specimens, amp=amp)
+    names = dict(id_col=id_col, time_col=time_col, target=target, covariates=covariates, static=static)
 
     def go():
         from durability_cli import api, parallel
         from durability_cli.errors import InputError
         from durability_cli.io import check_outputs
 
-        options, columns = _train_options(config, given, names, fmt)
+        options, columns = api.train_options(config, given, names, fmt)
         source = config or "options"
         api.configs(options, source=source)  # bad values are reported before any file is touched
         ckpt = checkpoint or f"{output}.ckpt"
@@ -375,17 +357,9 @@ def train(
             tables=(history,),
         )
         dist = parallel.from_env()
-        if nproc < 1:
-            raise InputError(f"--nproc must be at least 1, got {nproc}")
+        parallel.check_launch(nproc, from_stdin=data == "-", dist=dist)
         if chunk_specimens is not None and chunk_specimens < 1:  # 0 = off only in a config file
             raise InputError(f"--chunk-specimens must be at least 1, got {chunk_specimens}")
-        if (nproc > 1 or dist) and data == "-":
-            raise InputError(
-                "distributed training reads the table in every process, so it cannot come from stdin; "
-                "pass a file name"
-            )
-        if nproc > 1 and dist is not None:
-            raise InputError("--nproc starts torchrun itself; leave it out when running under torchrun")
         run = api.TrainRun(data, columns, options, init_from=init_from, source=source)
         if nproc > 1:  # the table was read once here only to report a bad input in one line
             run.check_every_group()  # every group, checked here: the workers find no bad row
@@ -395,90 +369,24 @@ def train(
             raise typer.Exit(
                 parallel.launch(parallel.launch_command(nproc, parallel.command_line(ctx, {"nproc"})))
             )
-        _fit(
-            run,
-            dist,
-            output=output,
-            checkpoint=ckpt,
-            resume=resume,
-            history=history,
-            quiet=quiet,
-            device=device,
-            threads=threads,
-        )
+        _fit(run, dist, output, ckpt, resume, history, quiet=quiet, device=device, threads=threads)
 
     _run(debug, go)
 
 
-def _train_options(config: str | None, given: dict, names: dict, fmt: str | None):
-    """The options of a --config file overridden by the flags given, and the column roles (flags
-    first, then the file's [data] keys)."""
-    from durability_cli import api
-    from durability_cli import config as cfgmod
-    from durability_cli.errors import InputError
-
-    values = cfgmod.load_toml(config)
-    unknown = [
-        k for k in cfgmod.unknown_keys(values, cfgmod.ModelConfig, cfgmod.TrainConfig) if k not in names
-    ]
-    if unknown:
-        raise InputError(f"{config}: unknown option(s) {', '.join(unknown)}; see durability train --help")
-    in_file = {k: values.pop(k, None) for k in names}
-    values.update({k: v for k, v in given.items() if v is not None})
-    covs, stat = names["covariates"], names["static"]
-    columns = api.Columns(
-        id_col=names["id_col"] or in_file["id_col"],
-        time_col=names["time_col"] or in_file["time_col"],
-        target=names["target"] or in_file["target"],
-        covariates=_tuple(_split(covs) if covs else _as_list(in_file["covariates"])),
-        static=_tuple(_split(stat) if stat else _as_list(in_file["static"])),
-        fmt=fmt,
-    )
-    return values, columns
-
-
-def _tuple(names) -> tuple[str, ...] | None:
-    return None if names is None else tuple(names)
-
-
-def _as_list(value) -> list[str] | None:
-    """A TOML value for a column list: a list, or one comma-separated string."""
-    return _split(value) if isinstance(value, str) else value
-
-
-def _fit(run, dist, *, output: str, checkpoint: str, resume, history, quiet: bool, device: str, threads: int):
+def _fit(run, dist, output: str, checkpoint: str, resume, history, *, quiet: bool, device: str, threads: int):
     """Train in this process (or as this rank of a torchrun job), with progress on stderr; save."""
-    from durability_cli.render import TrainLog, TrainProgress, render_train_start, render_train_summary
+    from durability_cli import api
+    from durability_cli.render import TrainReport, render_train_summary
 
-    _set_threads(threads)
-    quiet_here = quiet or not (dist is None or dist.main)  # only rank 0 reports
-    # A bar on a terminal; a plain line at most every LOG_EVERY seconds in a log file or CI.
-    progress = (
-        None if quiet_here else (TrainProgress if err.is_terminal else TrainLog)(err, run.train_config.epochs)
-    )
-    for note in [] if quiet_here else run.notes:
-        err.print(f"[dim]{note}[/]", highlight=False)
-
-    def on_start(info):
-        if progress:
-            render_train_start(err, info, run.train_config.chunk_specimens)
-            progress.start(info["start_epoch"])
-
-    try:
+    api.set_threads(threads)
+    main_rank = dist is None or dist.main  # only rank 0 reports
+    with TrainReport(err, run, quiet=quiet or not main_rank) as report:
+        paths = dict(checkpoint=checkpoint, resume=resume, history=history)
         model = run.fit_files(
-            output,
-            checkpoint=checkpoint,
-            resume=resume,
-            history=history,
-            device=device,
-            dist=dist,
-            on_epoch=progress.update if progress else None,
-            on_start=on_start,
+            output, **paths, device=device, dist=dist, on_epoch=report.epoch, on_start=report.start
         )
-    finally:
-        if progress:
-            progress.stop()
-    if not quiet and (dist is None or dist.main):
+    if not quiet and main_rank:
         render_train_summary(err, model.bundle, output)
 
 
@@ -506,29 +414,6 @@ train.__doc__ = _with_defaults(train.__doc__ or "")
 
 
 # -- forecast --------------------------------------------------------------------------------------
-OutFmt = Annotated[
-    str | None,
-    typer.Option("--output-format", help="csv, parquet or jsonl for stdout (files: from the extension)."),
-]
-
-
-def _set_threads(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(max(1, threads))
-
-
-def _quantiles(text: str) -> tuple[float, ...]:
-    from durability_cli.errors import InputError
-
-    try:
-        return tuple(float(q) for q in _split(text) or [])
-    except ValueError:
-        raise InputError(f"--quantiles must be numbers separated by commas, got {text!r}") from None
-
-
-_PATHS = "Write the raw Monte Carlo paths (id, time, sample, value)."
-_STRICT = "Refuse to extrapolate beyond the conditions and step lengths seen in training."
 
 
 @app.command()
@@ -569,15 +454,13 @@ def forecast(
     """
 
     def go():
-        _set_threads(threads)
         from durability_cli import api
         from durability_cli.errors import InputError
         from durability_cli.io import check_outputs
 
-        cfg = api.forecast_config(
-            samples, _quantiles(quantiles), threshold, direction, seed, strict, device, amp
-        )
-        spec = _shard_spec(shard)
+        api.set_threads(threads)
+        cfg = api.forecast_config(samples, quantiles, threshold, direction, seed, strict, device, amp)
+        spec = parse_shard(shard) if shard else None
         if eol_out and threshold is None:
             raise InputError("--eol-out needs --threshold")
         if hold_conditions and not horizon:
@@ -601,54 +484,16 @@ def forecast(
             trained, data, cfg, outputs, size=chunk_specimens, fmt=fmt, shard=spec, **options
         )
         if run.result is None:
-            _empty_shard_note(spec, run.total, data, quiet)
-            return
+            return None if quiet else render_empty_shard(err, spec, run.total, data)
         if not quiet:
             render_warnings(err, run.result.warnings)
-            info = run.result.info
-            err.print(
-                f"Forecast {info['rows']} rows for {info['specimens']} specimens "
-                f"({info['samples']} samples, seed {info['seed']}"
-                + (f", shard {spec[0]}/{spec[1]})" if spec else ")"),
-                highlight=False,
-            )
+            render_forecast_note(err, run.result.info, spec)
         if plot:
-            from durability_cli.plotting import plot_forecasts, save_figure
+            from durability_cli.plotting import save_figure
 
-            s = trained.schema
-            figure = plot_forecasts(
-                run.dataset.frame,
-                run.result.forecast,
-                id_col=s.id_col,
-                time_col=s.time_col,
-                target=s.target,
-                threshold=threshold,
-                eol=run.result.eol,
-            )
-            save_figure(figure, plot)
+            save_figure(trained.plot_result(run.dataset, run.result, threshold=threshold), plot)
 
     _run(debug, go)
-
-
-def _empty_shard_note(spec, total: int, data: str, quiet: bool) -> None:
-    if not quiet:
-        source = "stdin" if data == "-" else data
-        err.print(
-            f"shard {spec[0]}/{spec[1]} holds none of the {total} specimens of {source}; "
-            "nothing to do, no output written",
-            highlight=False,
-        )
-
-
-def _shard_spec(shard: str | None) -> tuple[int, int] | None:
-    from durability_cli.parallel import parse_shard
-
-    return None if shard is None else parse_shard(shard)
-
-
-_BASELINES = "Also score persistence, linear trend and exponential fit."
-_POINTS = "Write every forecast point (truth, prediction, quantiles, model)."
-_ERRORS = "Draw the error by horizon step, model vs baselines (PNG or SVG)."
 
 
 # -- evaluate --------------------------------------------------------------------------------------
@@ -693,15 +538,15 @@ def evaluate(
     """
 
     def go():
-        _set_threads(threads)
         from durability_cli import api
         from durability_cli.evaluation import BacktestConfig
-        from durability_cli.io import atomic_path, check_outputs
+        from durability_cli.io import check_outputs
 
+        api.set_threads(threads)
         cfg = api.forecast_config(
             samples, api.DEFAULT_QUANTILES, threshold, direction, seed, device=device, amp=amp
         )
-        spec = _shard_spec(shard)
+        spec = parse_shard(shard) if shard else None
         check_outputs(
             [json_out, per_series, backtest_out, plot],
             [data if data != "-" else None, model],
@@ -715,15 +560,8 @@ def evaluate(
             trained, data, cfg, backtest, outputs, size=chunk_specimens, fmt=fmt, shard=spec
         )
         if run.result is None:
-            _empty_shard_note(spec, run.total, data, quiet)
-            return
-        text = json.dumps(run.result.to_dict(), indent=2) + "\n"
-        if json_out:
-            with atomic_path(json_out) as tmp:
-                Path(tmp).write_text(text)
-        else:
-            sys.stdout.write(text)
-            sys.stdout.flush()
+            return None if quiet else render_empty_shard(err, spec, run.total, data)
+        _write_json(run.result.to_dict(), json_out)
         if plot:
             from durability_cli.plotting import save_figure
 
@@ -750,14 +588,13 @@ def inspect(
 
     def go():
         from durability_cli import api
+        from durability_cli.render import render_model
 
         info = api.load(model).describe(model)
         if as_json:
-            sys.stdout.write(json.dumps(info, indent=2) + "\n")
-            return
-        from durability_cli.render import render_model
-
-        render_model(err, info, model)
+            _write_json(info)
+        else:
+            render_model(err, info, model)
 
     _run(debug, go)
 
@@ -793,23 +630,17 @@ def plot_forecast_cmd(
     """
 
     def go():
-        _set_threads(threads)
         from durability_cli import api
         from durability_cli.io import check_outputs
         from durability_cli.plotting import save_figure
 
+        api.set_threads(threads)
         check_outputs([output], [data if data != "-" else None, model, truth], pictures=(output,))
+        how = dict(
+            horizon=horizon, hold_conditions=hold_conditions, samples=samples, direction=direction, seed=seed
+        )
         figure = api.load(model).plot_forecast(
-            data,
-            truth=truth,
-            specimens=_split(specimens),
-            max_specimens=max_specimens,
-            horizon=horizon,
-            hold_conditions=hold_conditions,
-            samples=samples,
-            threshold=threshold,
-            direction=direction,
-            seed=seed,
+            data, truth=truth, specimens=specimens, max_specimens=max_specimens, threshold=threshold, **how
         )
         save_figure(figure, output)
 

@@ -83,7 +83,9 @@ class EvalStream:
     ``metrics.score_backtest``'s, several groups' equal them up to float rounding).
     """
 
-    def __init__(self, bundle: ModelBundle, groups, cfg: ForecastConfig, backtest: BacktestConfig, *, source: str = ""):
+    def __init__(
+        self, bundle: ModelBundle, groups, cfg: ForecastConfig, backtest: BacktestConfig, *, source: str = ""
+    ):
         cfg.validate()
         backtest.validate()
         self.bundle, self.groups, self.cfg, self.backtest, self.source = bundle, groups, cfg, backtest, source

@@ -78,7 +78,9 @@ class ForecastResult:
             lines.append(_skipped_line(self.skipped, self.n_skipped))
         lines += self.extrapolation
         if self.n_extrapolating > len(self.extrapolation):
-            lines.append(f"... and {self.n_extrapolating - len(self.extrapolation)} more specimen(s) extrapolate")
+            lines.append(
+                f"... and {self.n_extrapolating - len(self.extrapolation)} more specimen(s) extrapolate"
+            )
         return lines
 
     @property
@@ -403,7 +405,13 @@ def forecast(
     if future is not None:
         ds = append_future(ds, future)
     stream = ForecastStream(
-        bundle, [ds], cfg, horizon=horizon, hold_conditions=hold_conditions, want_paths=want_paths, source=ds.source
+        bundle,
+        [ds],
+        cfg,
+        horizon=horizon,
+        hold_conditions=hold_conditions,
+        want_paths=want_paths,
+        source=ds.source,
     )
     parts = list(stream)
     if len(parts) == 1:  # the one group's frames as they are
@@ -418,7 +426,9 @@ def forecast(
 
 def _counts(result: ForecastResult) -> dict:
     """The fields of ``result`` that describe the run, not its tables."""
-    return {f.name: getattr(result, f.name) for f in fields(result) if f.name not in ("forecast", "eol", "paths")}
+    return {
+        f.name: getattr(result, f.name) for f in fields(result) if f.name not in ("forecast", "eol", "paths")
+    }
 
 
 class ForecastStream:
@@ -522,9 +532,7 @@ def _forecast_group(
                 f"{ds.source}: the table already has future rows; --hold-conditions only extends tables without them"
             )
         ds = extend_with_held_conditions(ds, horizon)
-        held.append(
-            f"conditions held at each specimen's last values for {horizon} steps (--hold-conditions)"
-        )
+        held.append(f"conditions held at each specimen's last values for {horizon} steps (--hold-conditions)")
         series = to_series(ds)
         last_obs = last_observed(series)
         has_future = last_obs < series.lengths - 1

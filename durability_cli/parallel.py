@@ -231,6 +231,20 @@ def take_shard(ds, index: int, count: int):
 
 
 # -- starting torchrun, and stopping cleanly on a signal -------------------------------------------
+def check_launch(nproc: int, *, from_stdin: bool, dist: Distributed | None) -> None:
+    """The rules of ``--nproc``: at least 1; every process reads the table, so not from stdin;
+    not again under torchrun."""
+    if nproc < 1:
+        raise InputError(f"--nproc must be at least 1, got {nproc}")
+    if (nproc > 1 or dist) and from_stdin:
+        raise InputError(
+            "distributed training reads the table in every process, so it cannot come from stdin; "
+            "pass a file name"
+        )
+    if nproc > 1 and dist is not None:
+        raise InputError("--nproc starts torchrun itself; leave it out when running under torchrun")
+
+
 def command_line(ctx, drop: set[str]) -> list[str]:
     """The arguments of this command (a click context) as given on the command line, without the
     ``drop`` options: what each torchrun worker is started with."""

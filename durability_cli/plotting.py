@@ -155,7 +155,9 @@ def plot_forecasts(
     axes = fig.subplots(nrows, ncols, sharey=True, squeeze=False).ravel()
     legend: dict[str, object] = {}
 
-    look = _PanelLook(time_col, target, line_col, line_label, bands[:2], threshold, _eol_interval_columns(eol))
+    look = _PanelLook(
+        time_col, target, line_col, line_label, bands[:2], threshold, _eol_interval_columns(eol)
+    )
     for index, (ax, sid) in enumerate(zip(axes, chosen, strict=False)):
         _draw_panel(ax, sid, by_id, look)
         _style_time_axis(ax, history[time_col])
@@ -176,7 +178,9 @@ def plot_forecasts(
     return fig
 
 
-def _choose_specimens(tables: dict, id_col: str, specimens, max_specimens: int) -> tuple[np.ndarray, list[str]]:
+def _choose_specimens(
+    tables: dict, id_col: str, specimens, max_specimens: int
+) -> tuple[np.ndarray, list[str]]:
     """(every specimen id in order of first appearance, the ones to draw)."""
     all_ids = pd.unique(
         pd.concat(

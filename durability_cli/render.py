@@ -80,6 +80,24 @@ def render_warnings(console: Console, lines: list[str], limit: int = 10) -> None
         console.print(f"[yellow]Warning:[/] ... and {len(lines) - limit} more", highlight=False)
 
 
+def render_empty_shard(console: Console, shard: tuple[int, int], total: int, data: str) -> None:
+    source = "stdin" if data == "-" else data
+    console.print(
+        f"shard {shard[0]}/{shard[1]} holds none of the {total} specimens of {source}; "
+        "nothing to do, no output written",
+        highlight=False,
+    )
+
+
+def render_forecast_note(console: Console, info: dict, shard: tuple[int, int] | None) -> None:
+    console.print(
+        f"Forecast {info['rows']} rows for {info['specimens']} specimens "
+        f"({info['samples']} samples, seed {info['seed']}"
+        + (f", shard {shard[0]}/{shard[1]})" if shard else ")"),
+        highlight=False,
+    )
+
+
 class TrainProgress:
     """A rich progress bar: epoch, loss, validation RMSE, teacher forcing, time left."""
 
@@ -219,14 +237,18 @@ def render_model(console: Console, info: dict, title: str) -> None:
     table.add_column(style="bold")
     table.add_column()
     sch = info["schema"]
-    table.add_row("format", f"{info['format']} v{info['format_version']} (durability {info['package_version']})")
+    table.add_row(
+        "format", f"{info['format']} v{info['format_version']} (durability {info['package_version']})"
+    )
     table.add_row("columns", f"id {sch['id_col']}, time {sch['time_col']}, target {sch['target']}")
     table.add_row("conditions", ", ".join(sch["covariates"]) or "none")
     table.add_row("static", ", ".join(sch.get("static", [])) or "none")
     table.add_row("model", ", ".join(f"{k}={v}" for k, v in info["model_config"].items()))
     table.add_row("training", ", ".join(f"{k}={v}" for k, v in info["train_config"].items()))
     table.add_row("parameters", f"{info['parameters']:,}")
-    table.add_row("trained on", f"{s.get('source')}: {s.get('n_specimens')} specimens, {s.get('n_rows')} rows")
+    table.add_row(
+        "trained on", f"{s.get('source')}: {s.get('n_specimens')} specimens, {s.get('n_rows')} rows"
+    )
     table.add_row(
         "validation RMSE",
         f"{fmt(s.get('best_val_rmse'))} (persistence {fmt(s.get('val_persistence_rmse'))}), "
@@ -235,3 +257,34 @@ def render_model(console: Console, info: dict, title: str) -> None:
     for name, (lo, hi) in s.get("envelope", {}).items():
         table.add_row(f"range {name}", f"{lo:.4g} .. {hi:.4g}")
     console.print(table)
+
+
+class TrainReport:
+    """Training progress on ``console``: the notes and the start line, then a bar on a terminal,
+    or a plain line at most every LOG_EVERY seconds in a log file or CI; nothing when ``quiet``.
+    ``with TrainReport(...) as report`` stops the bar however training ends."""
+
+    def __init__(self, console: Console, run, *, quiet: bool):
+        self.console, self.chunk, self.quiet = console, run.train_config.chunk_specimens, quiet
+        epochs = run.train_config.epochs
+        self.progress = (
+            None if quiet else (TrainProgress if console.is_terminal else TrainLog)(console, epochs)
+        )
+        for note in [] if quiet else run.notes:
+            console.print(f"[dim]{note}[/]", highlight=False)
+
+    def start(self, info: dict) -> None:
+        if self.progress:
+            render_train_start(self.console, info, self.chunk)
+            self.progress.start(info["start_epoch"])
+
+    def epoch(self, log) -> None:
+        if self.progress:
+            self.progress.update(log)
+
+    def __enter__(self) -> TrainReport:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.progress:
+            self.progress.stop()
