@@ -137,15 +137,6 @@ def plot_forecasts(
         if t is not None
     }
 
-    quantiles = _quantile_columns(forecast, target)
-    line_col = quantiles.get(50.0, mean_col)
-    line_label = "forecast median" if line_col != mean_col else "forecast mean"
-    levels = sorted(quantiles)
-    bands = []  # (low column, high column, label), outermost first
-    while len(levels) >= 2 and levels[0] < levels[-1]:
-        lo, hi = levels.pop(0), levels.pop(-1)
-        bands.append((quantiles[lo], quantiles[hi], f"{hi - lo:g} % interval (p{lo:g}-p{hi:g})"))
-
     from matplotlib.figure import Figure
 
     n = len(chosen)
@@ -155,9 +146,7 @@ def plot_forecasts(
     axes = fig.subplots(nrows, ncols, sharey=True, squeeze=False).ravel()
     legend: dict[str, object] = {}
 
-    look = _PanelLook(
-        time_col, target, line_col, line_label, bands[:2], threshold, _eol_interval_columns(eol)
-    )
+    look = _PanelLook.of(forecast, time_col, target, threshold, _eol_interval_columns(eol))
     for index, (ax, sid) in enumerate(zip(axes, chosen, strict=False)):
         _draw_panel(ax, sid, by_id, look)
         _style_time_axis(ax, history[time_col])
@@ -218,6 +207,21 @@ class _PanelLook:
     bands: list  # (low column, high column, label), outermost first
     threshold: float | None
     eol_interval: tuple[str, str] | None
+
+    @classmethod
+    def of(cls, forecast: pd.DataFrame, time_col: str, target: str, threshold, eol_interval) -> _PanelLook:
+        """The line is the median when there is one, else the mean; the bands are the quantile
+        pairs from the outside in (at most two)."""
+        mean_col = f"{target}_mean"
+        quantiles = _quantile_columns(forecast, target)
+        line_col = quantiles.get(50.0, mean_col)
+        line_label = "forecast median" if line_col != mean_col else "forecast mean"
+        levels = sorted(quantiles)
+        bands = []  # (low column, high column, label), outermost first
+        while len(levels) >= 2 and levels[0] < levels[-1]:
+            lo, hi = levels.pop(0), levels.pop(-1)
+            bands.append((quantiles[lo], quantiles[hi], f"{hi - lo:g} % interval (p{lo:g}-p{hi:g})"))
+        return cls(time_col, target, line_col, line_label, bands[:2], threshold, eol_interval)
 
 
 def _draw_panel(ax, sid: str, by_id: dict, look: _PanelLook) -> None:
@@ -541,13 +545,7 @@ def plot_training_history(history: list[dict]) -> Figure:
         np.array([np.nan if e[k] is None else e[k] for e in history], dtype=float)
         for k in ("epoch", "train_loss", "val_rmse", "teacher_forcing")
     )
-    improved = [i for i, e in enumerate(history) if e["best"]]
-    if improved:
-        best = improved[-1]
-    elif np.isfinite(rmse).any():
-        best = int(np.nanargmin(rmse))
-    else:
-        best = None
+    best = _best_epoch(history, rmse)
 
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
@@ -610,6 +608,14 @@ def plot_training_history(history: list[dict]) -> Figure:
     bottom.grid(True, color="#dddddd", linewidth=0.6)
     bottom.set_axisbelow(True)
     return fig
+
+
+def _best_epoch(history: list[dict], rmse: np.ndarray) -> int | None:
+    """The index of the best epoch: the last that improved, else the lowest RMSE, else None."""
+    improved = [i for i, e in enumerate(history) if e["best"]]
+    if improved:
+        return improved[-1]
+    return int(np.nanargmin(rmse)) if np.isfinite(rmse).any() else None
 
 
 # ----------------------------------------------------------------------------- shared

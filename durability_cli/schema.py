@@ -291,30 +291,7 @@ def _resolve(df, *, source, id_col, time_col, target, covariates, static, requir
             if c in stat:
                 raise InputError(f"{source}: column '{c}' is in both --covariates and --static; pick one")
     else:
-        covs, ignored, index_like, empty = [], [], [], []
-        for c in cols:
-            if c in (idc, tc, tgt) or c in stat:
-                continue
-            kind = _kind(df[c])
-            if kind == "empty":
-                empty.append(c)
-            elif kind in ("numeric", "numeric-text"):
-                (index_like if _INDEX_LIKE.match(c.strip().lower()) else covs).append(c)
-            else:
-                ignored.append(c)
-        if covs:
-            notes.append(f"conditions: {_list(covs)} (every other numeric column; --covariates to choose)")
-        else:
-            notes.append("no condition columns: the model sees only the time steps and its own durability")
-        if index_like:
-            notes.append(f"ignored {_list(index_like, quote=True)}: looks like a saved row index")
-        if empty:
-            notes.append(f"ignored empty column(s) {_list(empty, quote=True)}")
-        if ignored:
-            notes.append(
-                f"ignored non-numeric column(s) {_list(ignored, quote=True)}; "
-                "pass --static NAME for per-specimen labels such as material or batch"
-            )
+        covs = _auto_conditions(df, cols, {idc, tc, tgt, *stat}, notes)
     schema = Schema(
         id_col=idc,
         time_col=tc,
@@ -325,6 +302,36 @@ def _resolve(df, *, source, id_col, time_col, target, covariates, static, requir
         time_is_datetime=is_datetime,
     )
     return schema, notes
+
+
+def _auto_conditions(df, cols: list[str], taken: set[str], notes: list[str]) -> list[str]:
+    """The conditions when none are named: every other numeric column, except one that looks like
+    a saved row index; what was left out is said in ``notes``."""
+    covs, ignored, index_like, empty = [], [], [], []
+    for c in cols:
+        if c in taken:
+            continue
+        kind = _kind(df[c])
+        if kind == "empty":
+            empty.append(c)
+        elif kind in ("numeric", "numeric-text"):
+            (index_like if _INDEX_LIKE.match(c.strip().lower()) else covs).append(c)
+        else:
+            ignored.append(c)
+    if covs:
+        notes.append(f"conditions: {_list(covs)} (every other numeric column; --covariates to choose)")
+    else:
+        notes.append("no condition columns: the model sees only the time steps and its own durability")
+    if index_like:
+        notes.append(f"ignored {_list(index_like, quote=True)}: looks like a saved row index")
+    if empty:
+        notes.append(f"ignored empty column(s) {_list(empty, quote=True)}")
+    if ignored:
+        notes.append(
+            f"ignored non-numeric column(s) {_list(ignored, quote=True)}; "
+            "pass --static NAME for per-specimen labels such as material or batch"
+        )
+    return covs
 
 
 def apply_schema(df, schema: Schema, *, source: str, require_target: bool):
@@ -485,23 +492,7 @@ def validate(df: pd.DataFrame, schema: Schema, *, source: str, require_target: b
     else:
         column(s.id_col, "specimen id")
 
-    # Time.
-    raw_time = column(s.time_col, "time")
-    if s.time_is_datetime:
-        time_values = _to_datetime(raw_time, source, s.time_col)
-        t = ((time_values - _EPOCH) / pd.Timedelta(days=1)).to_numpy(dtype=np.float64)
-    else:
-        t = _to_numeric(raw_time, source, s.time_col, "time")
-        _first(
-            ~np.isfinite(t),
-            lambda r: InputError(
-                f"{source}: column '{s.time_col}', row {r}: the time is "
-                f"{'empty' if np.isnan(t[r - 1]) else 'infinite'}; every row needs a finite time"
-            ),
-        )
-        time_values = (
-            raw_time if pd.api.types.is_integer_dtype(raw_time.dtype) else pd.Series(t, index=df.index)
-        )
+    t, time_values = _time(column(s.time_col, "time"), s, source)
 
     # Target: missing = not measured at that step; infinite is a broken cell.
     if s.target in df.columns:
@@ -540,8 +531,44 @@ def validate(df: pd.DataFrame, schema: Schema, *, source: str, require_target: b
         order, codes_s, t_s = np.arange(n), codes, t
     else:
         codes_s, t_s = codes[order], t[order]
-    same_specimen = codes_s[1:] == codes_s[:-1]
+    starts, lengths = _check_rows(codes_s, t_s, order, time_values, id_text, source)
 
+    for c, raw in static.items():
+        _check_static(raw, c, order, starts, lengths, id_text, codes_s, source)
+
+    if require_target and not np.isfinite(y).any():
+        raise InputError(
+            f"{source}: no measured durability values (column '{s.target}' is empty in every row); "
+            "the model needs measurements to learn from or to warm up on"
+        )
+
+    frame, t_sorted = _sorted_frame(s, order, in_order, codes_s, id_text, time_values, t, y, cond, static)
+    notes.extend(_spacing_notes(_spacing(t_sorted, starts, lengths)))
+    return Dataset(frame=frame, schema=s, source=source, t=t_sorted, notes=notes)
+
+
+def _time(raw_time: pd.Series, s: Schema, source: str) -> tuple[np.ndarray, pd.Series]:
+    """[rows] model time (float64: the number, or days since 1970-01-01), and the times as shown."""
+    if s.time_is_datetime:
+        time_values = _to_datetime(raw_time, source, s.time_col)
+        return ((time_values - _EPOCH) / pd.Timedelta(days=1)).to_numpy(dtype=np.float64), time_values
+    t = _to_numeric(raw_time, source, s.time_col, "time")
+    _first(
+        ~np.isfinite(t),
+        lambda r: InputError(
+            f"{source}: column '{s.time_col}', row {r}: the time is "
+            f"{'empty' if np.isnan(t[r - 1]) else 'infinite'}; every row needs a finite time"
+        ),
+    )
+    integer = pd.api.types.is_integer_dtype(raw_time.dtype)
+    return t, raw_time if integer else pd.Series(t, index=raw_time.index)
+
+
+def _check_rows(codes_s, t_s, order, time_values, id_text, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """(first row, length) of each specimen in sorted rows; one row per (specimen, time), and
+    at least 2 rows per specimen."""
+    n = len(codes_s)
+    same_specimen = codes_s[1:] == codes_s[:-1]
     dup = same_specimen & (t_s[1:] == t_s[:-1])
     _first(
         dup,
@@ -552,7 +579,6 @@ def validate(df: pd.DataFrame, schema: Schema, *, source: str, require_target: b
             "each (specimen, time) must appear once: remove or merge one"
         ),
     )
-
     starts = np.flatnonzero(np.r_[True, ~same_specimen])  # [N] first row of each specimen
     lengths = np.diff(np.r_[starts, n])  # [N]
     short = lengths < 2
@@ -565,17 +591,11 @@ def validate(df: pd.DataFrame, schema: Schema, *, source: str, require_target: b
             + (f", and so do {more} more specimen(s)" if more else "")
             + "; each specimen needs at least 2 time steps: drop it or check the id column"
         )
+    return starts, lengths
 
-    for c, raw in static.items():
-        _check_static(raw, c, order, starts, lengths, id_text, codes_s, source)
 
-    if require_target and not np.isfinite(y).any():
-        raise InputError(
-            f"{source}: no measured durability values (column '{s.target}' is empty in every row); "
-            "the model needs measurements to learn from or to warm up on"
-        )
-
-    # The validated frame: role columns only, sorted, index 0..n-1.
+def _sorted_frame(s: Schema, order, in_order: bool, codes_s, id_text, time_values, t, y, cond, static):
+    """The validated frame (role columns only, sorted, index 0..n-1) and its sorted model time."""
     take = (lambda a: a) if in_order else (lambda a: a[order])
     # The ids as a categorical over their sorted texts: one small integer per row, no string per row.
     ids_sorted = pd.Categorical.from_codes(
@@ -591,8 +611,7 @@ def validate(df: pd.DataFrame, schema: Schema, *, source: str, require_target: b
         data[c] = raw.array if in_order else raw.array.take(order)  # keeps str / category dtype
     frame = pd.DataFrame(data, copy=False)  # no consolidation copy: each column is its own block
     t_sorted = np.ascontiguousarray(take(t))
-    notes.extend(_spacing_notes(_spacing(t_sorted, starts, lengths)))
-    return Dataset(frame=frame, schema=s, source=source, t=t_sorted, notes=notes)
+    return frame, t_sorted
 
 
 def _sort_order(codes: np.ndarray, t: np.ndarray) -> np.ndarray | None:

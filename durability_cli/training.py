@@ -254,21 +254,11 @@ def _rmse(err: torch.Tensor, scaler: Scaler) -> float:
     return float(torch.sqrt((err**2).mean())) * scaler.y_std
 
 
-@torch.no_grad()
 def free_run_sse(model: FeedbackRNN, t: Tensors, context: int) -> tuple[float, int]:
     """Sum of squared free-running errors (scaled units) after ``context`` measured rows, and
     how many rows it sums: the pieces a distributed validation adds up over ranks."""
-    model.eval()
-    feed = warmup_feed(t, context)
-    latent = None
-    if model.cfg.latent:  # fitted on the warm-up rows, as a forecast does
-        latent = fit_latent(model, t, torch.full((t.y.shape[0],), int(context), device=t.y.device))
-    r = model(t.x, t.dt, t.y, feed, static_num=t.static_num, static_cat=t.static_cat, latent=latent)
-    T = t.y.shape[1]
-    pos = torch.arange(1, T, device=t.y.device).unsqueeze(0)
-    mask = (t.observed & t.valid)[:, 1:] & (pos >= context)  # [B, T-1]
-    err = (r.mean - t.y[:, 1:])[mask].double()
-    return float((err**2).sum()), int(mask.sum())
+    err = _free_run_errors(model, t, context)[0].double()
+    return float((err**2).sum()), int(err.numel())
 
 
 def scale_calibration(model: FeedbackRNN, t: Tensors, context: int) -> float:
@@ -346,13 +336,26 @@ class _EnvelopeFit:
         return out
 
 
+class _Fingerprint:
+    """A short hash of the training table (schema, times, target), so --resume refuses a different
+    dataset; fed a group at a time, it hashes the same bytes as the whole table in one piece."""
+
+    def __init__(self, schema):
+        self.hash = hashlib.sha256(json.dumps(schema.to_dict(), sort_keys=True).encode())
+
+    def add(self, ds: Dataset) -> None:
+        self.hash.update(np.ascontiguousarray(ds.t).tobytes())
+        self.hash.update(np.ascontiguousarray(ds.frame[ds.schema.target].to_numpy(dtype=np.float64)).tobytes())
+
+    def result(self) -> str:
+        return self.hash.hexdigest()[:16]
+
+
 def fingerprint(ds: Dataset) -> str:
-    """A short hash of the training table, so --resume refuses a different dataset."""
-    h = hashlib.sha256()
-    h.update(json.dumps(ds.schema.to_dict(), sort_keys=True).encode())
-    h.update(np.ascontiguousarray(ds.t).tobytes())
-    h.update(np.ascontiguousarray(ds.frame[ds.schema.target].to_numpy(dtype=np.float64)).tobytes())
-    return h.hexdigest()[:16]
+    """The :class:`_Fingerprint` of one table in memory."""
+    fp = _Fingerprint(ds.schema)
+    fp.add(ds)
+    return fp.result()
 
 
 def train(
@@ -562,7 +565,7 @@ def train_groups(
 
     # -- pass 1: check, measure, fit the scaling
     fit, env = ScalerFit(len(schema.covariates)), _EnvelopeFit(schema.covariates)
-    digest = hashlib.sha256(json.dumps(schema.to_dict(), sort_keys=True).encode())
+    digest = _Fingerprint(schema)
     lengths = np.zeros(N, dtype=np.int64)
     n_rows, measured, numeric_static = 0, 0, None
     val_pieces: list[Series] = []
@@ -578,8 +581,7 @@ def train_groups(
             numeric_static = [c for c in schema.static if c in _numeric_static(ds)]
         lengths[lo:hi] = series.lengths
         n_rows += len(ds.frame)
-        digest.update(np.ascontiguousarray(ds.t).tobytes())
-        digest.update(np.ascontiguousarray(ds.frame[schema.target].to_numpy(dtype=np.float64)).tobytes())
+        digest.add(ds)
         del ds
         env.add(series)
         mine = np.flatnonzero(is_train[lo:hi])
@@ -599,7 +601,7 @@ def train_groups(
     categorical_static = [c for c in schema.static if c not in numeric_static]
     scaler = init_from.scaler if init_from is not None else fit.result(numeric_static, categorical_static)
     context = cfg.val_context or auto_context(lengths)
-    data_hash = digest.hexdigest()[:16]
+    data_hash = digest.result()
 
     val_all = None  # the validation specimens' tensors, when they stay in memory
     if cache_val:
