@@ -101,9 +101,9 @@ def load_bundle(path: str | Path) -> ModelBundle:
         tcfg = build(TrainConfig, meta["train_config"], source=name)
         _check_numbers(meta, schema, scaler)
     except (KeyError, TypeError, ValueError, AttributeError, InputError) as exc:
-        # InputError: a config value out of range, worded for a command-line flag
+        # InputError: a config value out of range; its template keeps the argument marks
         raise ModelFileError(
-            f"{name}: the model metadata is incomplete or malformed ({exc!s}); re-train or re-download the file"
+            f"{name}: the model metadata is incomplete or malformed ({getattr(exc, 'template', exc)!s}); re-train or re-download the file"
         ) from None
     _load_state(model, tensors, name)
     model.eval()
