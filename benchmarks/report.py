@@ -345,7 +345,7 @@ def speed_section(r: dict, status: dict) -> list[str]:
         lines += [
             f"The one-call floor is not the cheapest way to run the RNN on this CPU: in chunks of "
             f"{fc['chunk_specimens']:,} specimens the same bare fused RNN takes {f(rc['min'], 3)} s, and "
-            f"`forecast()` with `ForecastConfig(chunk_specimens={fc['chunk_specimens']})` takes "
+            f"`forecast()` with `ForecastConfig(rollout_batch={fc['chunk_specimens']})` takes "
             f"{f(c['min'], 3)} s, i.e. {f(c['min'] / rc['min'], 3)} × that chunked floor "
             f"(the default sizes chunks to MEMORY_BUDGET and ran all {fc['specimens']:,} specimens in one).",
             "",
