@@ -98,11 +98,11 @@ def _as_frame(data) -> pd.DataFrame:
 
 
 def _frame_dataset(df, *, schema, require_target, **names) -> Dataset:
-    from durability_cli.schema import _resolve, apply_schema, validate
+    from durability_cli.schema import apply_schema, resolve_schema, validate
 
     source = "DataFrame"
     if schema is None:
-        schema, notes = _resolve(df, source=source, require_target=require_target, **names)
+        schema, notes = resolve_schema(df, source=source, require_target=require_target, **names)
     else:
         df, schema, notes = apply_schema(df, schema, source=source, require_target=require_target)
     ds = validate(df, schema, source=source, require_target=require_target)
@@ -576,9 +576,9 @@ def _training_table(data, columns: Columns, schema, size: int):
         return FrameGroups(read(data, columns=columns, schema=schema), size)
     notes = []
     if schema is None:
-        from durability_cli.schema import _resolve
+        from durability_cli.schema import resolve_schema
 
-        schema, notes = _resolve(
+        schema, notes = resolve_schema(
             probe_frame(str(data)), source=str(data), require_target=True, **_names(columns)
         )
     groups = SpecimenGroups(str(data), schema, size=size, require_target=True)

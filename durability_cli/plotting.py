@@ -226,38 +226,13 @@ class _PanelLook:
 
 def _draw_panel(ax, sid: str, by_id: dict, look: _PanelLook) -> None:
     """One specimen: measured history, forecast line and bands, truth, threshold, end of life."""
-    time_col, target = look.time_col, look.target
-    hist = by_id["history"].get(sid)
-    if hist is not None:
-        hist = hist[hist[target].notna()]
-        ax.plot(
-            hist[time_col],
-            hist[target],
-            linestyle="none",
-            marker="o",
-            markersize=2.5,
-            color=GREY,
-            label="measured",
-            zorder=3,
-        )
+    measured = dict(markersize=2.5, color=GREY, label="measured", zorder=3)
+    _draw_measured(ax, by_id["history"].get(sid), look, **measured)
     fc = by_id["forecast"].get(sid)
     if fc is not None and len(fc):
         _draw_forecast(ax, fc, look)
-    tr = by_id.get("truth", {}).get(sid)
-    if tr is not None:
-        tr = tr[tr[target].notna()]
-        ax.plot(
-            tr[time_col],
-            tr[target],
-            linestyle="none",
-            marker="o",
-            markersize=4.5,
-            markerfacecolor="none",
-            markeredgecolor=BLACK,
-            markeredgewidth=0.9,
-            label="true value (hidden)",
-            zorder=4,
-        )
+    hidden = dict(markersize=4.5, markerfacecolor="none", markeredgecolor=BLACK, markeredgewidth=0.9)
+    _draw_measured(ax, by_id.get("truth", {}).get(sid), look, **hidden, label="true value (hidden)", zorder=4)
     if look.threshold is not None:
         ax.axhline(
             look.threshold,
@@ -271,6 +246,13 @@ def _draw_panel(ax, sid: str, by_id: dict, look: _PanelLook) -> None:
     row = by_id.get("end-of-life", {}).get(sid)
     if row is not None and len(row):
         _draw_end_of_life(ax, row.iloc[0], look.eol_interval)
+
+
+def _draw_measured(ax, rows: pd.DataFrame | None, look: _PanelLook, **style) -> None:
+    """The measured values of ``rows`` (a specimen's history or hidden truth) as markers."""
+    if rows is not None:
+        rows = rows[rows[look.target].notna()]
+        ax.plot(rows[look.time_col], rows[look.target], linestyle="none", marker="o", **style)
 
 
 def _draw_forecast(ax, fc: pd.DataFrame, look: _PanelLook) -> None:

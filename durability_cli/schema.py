@@ -107,30 +107,10 @@ def load_dataset(
     ``require_target=False`` a missing target column is created empty (a plan of future steps).
     """
     source = "stdin" if path == "-" else str(path)
-    df = read_table(
-        path,
-        fmt=fmt,
-        select=_role_columns(
-            schema,
-            id_col=id_col,
-            time_col=time_col,
-            target=target,
-            covariates=covariates,
-            static=static,
-            require_target=require_target,
-        ),
-    )
+    names = dict(id_col=id_col, time_col=time_col, target=target, covariates=covariates, static=static)
+    df = read_table(path, fmt=fmt, select=_role_columns(schema, require_target=require_target, **names))
     if schema is None:
-        schema, notes = _resolve(
-            df,
-            source=source,
-            id_col=id_col,
-            time_col=time_col,
-            target=target,
-            covariates=covariates,
-            static=static,
-            require_target=require_target,
-        )
+        schema, notes = resolve_schema(df, source=source, require_target=require_target, **names)
     else:
         df, schema, notes = apply_schema(df, schema, source=source, require_target=require_target)
     ds = validate(df, schema, source=source, require_target=require_target)
@@ -188,22 +168,9 @@ def resolve_schema(
     covariates: list[str] | None = None,
     static: list[str] | None = None,
     require_target: bool = True,
-) -> Schema:
-    """Work out the column roles of ``df``: the names given, else auto-detected (any case)."""
-    schema, _ = _resolve(
-        df,
-        source=source,
-        id_col=id_col,
-        time_col=time_col,
-        target=target,
-        covariates=covariates,
-        static=static,
-        require_target=require_target,
-    )
-    return schema
-
-
-def _resolve(df, *, source, id_col, time_col, target, covariates, static, require_target):
+) -> tuple[Schema, list[str]]:
+    """Work out the column roles of ``df``: the names given, else auto-detected (any case); and
+    notes that say what was auto-detected or left out."""
     cols = [str(c) for c in df.columns]
     notes: list[str] = []
     # Names the user gave are checked first: a typo is reported before anything we guessed.
