@@ -219,7 +219,7 @@ def forecast_speed(s: dict) -> dict:
     last = last_observed(series)
     cfg = ForecastConfig(samples=0)
     full = timed(lambda: forecast(bundle, ds, cfg), repeat=3, warmup=1)
-    roll = timed(lambda: rollout(bundle, series, last, samples=0, seed=0), repeat=3)
+    roll = timed(lambda: rollout(bundle, series, last, ForecastConfig(samples=0)), repeat=3)
     chunked_cfg = ForecastConfig(samples=0, rollout_batch=CACHE_CHUNK)
     chunked = timed(lambda: forecast(bundle, ds, chunked_cfg), repeat=3)
     floors = rnn_floors(bundle.model, N, W + H, W)
@@ -283,7 +283,7 @@ def latency(s: dict) -> dict:
     series = to_series(ds)
     last = last_observed(series)
     full = timed(lambda: forecast(bundle, ds, ForecastConfig(samples=0)), repeat=5, warmup=1)
-    roll = timed(lambda: rollout(bundle, series, last, samples=0, seed=0), repeat=5)
+    roll = timed(lambda: rollout(bundle, series, last, ForecastConfig(samples=0)), repeat=5)
     floors = rnn_floors(bundle.model, 1, W + H, W, repeat=5)
     out = {
         "steps": H,

@@ -152,16 +152,7 @@ def backtest_frames(
         hidden = hidden.take(np.flatnonzero(usable))
         truth, cut, origin, last_obs = truth[usable], cut[usable], origin[usable], last_obs[usable]
         view = view.take(np.flatnonzero(usable))
-    mean, paths = rollout(
-        bundle,
-        hidden,
-        last_obs,
-        samples=cfg.samples,
-        seed=cfg.seed,
-        chunk_specimens=cfg.rollout_batch,
-        device=cfg.device,
-        amp=cfg.amp,
-    )
+    mean, paths = rollout(bundle, hidden, last_obs, cfg)
     T = mean.shape[1]
     truth = truth[:, :T]
     sel = np.isfinite(mean)  # [P, T] forecast rows

@@ -133,19 +133,22 @@ def rollout_chunks(
     bundle: ModelBundle,
     series: Series,
     last_obs: np.ndarray,
-    *,
-    samples: int,
-    seed: int,
-    chunk_specimens: int = 0,
-    device: str | torch.device = "cpu",
-    amp: bool = False,
+    cfg: ForecastConfig,
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
     """Forecast every row after ``last_obs[b]`` (the last warm-up row of specimen b), a chunk of
-    specimens at a time, so that memory is bounded whatever the number of specimens.
+    ``cfg.rollout_batch`` specimens at a time (0: sized to MEMORY_BUDGET), so that memory is
+    bounded whatever the number of specimens; ``cfg.samples`` paths drawn from ``cfg.seed``.
 
     Yields (first specimen index, mean path [b, Tc], sample paths [b, S, Tc] or None), in
     durability units, NaN on the warm-up rows and the padding; Tc is the chunk's padded length.
     """
+    samples, seed, chunk_specimens, device, amp = (
+        cfg.samples,
+        cfg.seed,
+        cfg.rollout_batch,
+        cfg.device,
+        cfg.amp,
+    )
     model, scaler = bundle.model.to(device), bundle.scaler
     model.eval()
     N = len(series.ids)
@@ -239,28 +242,14 @@ def rollout(
     bundle: ModelBundle,
     series: Series,
     last_obs: np.ndarray,
-    *,
-    samples: int,
-    seed: int,
-    chunk_specimens: int = 0,
-    device: str | torch.device = "cpu",
-    amp: bool = False,
+    cfg: ForecastConfig,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """All chunks of :func:`rollout_chunks` assembled: mean [N, T] and paths [N, S, T] or None.
     Holds every path in memory; ``forecast`` consumes the chunks instead."""
     N, T = series.y.shape
     mean_out = np.full((N, T), np.nan)
     path_out = None
-    for lo, mean, paths in rollout_chunks(
-        bundle,
-        series,
-        last_obs,
-        samples=samples,
-        seed=seed,
-        chunk_specimens=chunk_specimens,
-        device=device,
-        amp=amp,
-    ):
+    for lo, mean, paths in rollout_chunks(bundle, series, last_obs, cfg):
         B, Tc = mean.shape
         mean_out[lo : lo + B, :Tc] = mean
         if paths is not None:
@@ -550,16 +539,7 @@ def _forecast_group(
     schema, target = ds.schema, ds.schema.target
     times = ds.frame[schema.time_col].to_numpy()
     parts, eol_parts, path_parts = [], [], []
-    for lo, mean, paths in rollout_chunks(
-        bundle,
-        series,
-        last_obs,
-        samples=cfg.samples,
-        seed=cfg.seed,
-        chunk_specimens=cfg.rollout_batch,
-        device=cfg.device,
-        amp=cfg.amp,
-    ):
+    for lo, mean, paths in rollout_chunks(bundle, series, last_obs, cfg):
         B, Tc = mean.shape
         sub = series.take(np.arange(lo, lo + B))
         sel = np.isfinite(mean) & (sub.row >= 0)  # [B, Tc] the forecast rows

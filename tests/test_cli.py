@@ -148,7 +148,7 @@ def test_forecast_rows_quantiles_and_repeatability(model, small_coating, tmp_pat
 def test_forecast_samples_zero_is_the_mean_path(model, small_coating, tmp_path):
     from durability_cli.artifact import load_bundle
     from durability_cli.data import to_series
-    from durability_cli.forecasting import last_observed, rollout
+    from durability_cli.forecasting import ForecastConfig, last_observed, rollout
     from durability_cli.schema import load_dataset
 
     plan = tmp_path / "plan.csv"
@@ -159,7 +159,7 @@ def test_forecast_samples_zero_is_the_mean_path(model, small_coating, tmp_path):
     assert "durability_p10" not in fc.columns
     bundle = load_bundle(model)
     series = to_series(load_dataset(str(plan), schema=bundle.schema))
-    mean, paths = rollout(bundle, series, last_observed(series), samples=0, seed=0)
+    mean, paths = rollout(bundle, series, last_observed(series), ForecastConfig(samples=0, seed=0))
     assert paths is None
     expected = mean[np.isfinite(mean)]
     np.testing.assert_allclose(fc.durability_mean.to_numpy(), expected, rtol=1e-6)

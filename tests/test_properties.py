@@ -23,7 +23,7 @@ from durability_cli.artifact import ModelBundle, load_bundle, save_bundle
 from durability_cli.config import ModelConfig, TrainConfig
 from durability_cli.data import Scaler, Series
 from durability_cli.errors import DurabilityError, ModelFileError
-from durability_cli.forecasting import rollout
+from durability_cli.forecasting import ForecastConfig, rollout
 from durability_cli.io import read_table, write_table
 from durability_cli.model import FeedbackRNN
 from durability_cli.schema import Schema, load_dataset
@@ -188,7 +188,7 @@ def _close(a, b):
 def _assert_each_specimen_alone(bundle, series, last_obs, samples):
     """The batch forecast of every specimen equals its forecast alone, in another order, in chunks."""
     n = len(series.ids)
-    mean, paths = rollout(bundle, series, last_obs, samples=samples, seed=7)
+    mean, paths = rollout(bundle, series, last_obs, ForecastConfig(samples=samples, seed=7))
     assert np.isfinite(mean).any()
 
     def check(index, m, p):
@@ -201,14 +201,14 @@ def _assert_each_specimen_alone(bundle, series, last_obs, samples):
 
     # alone: no other specimens, no padding to a longer one
     for i in range(n):
-        m, p = rollout(bundle, series.take([i]), last_obs[[i]], samples=samples, seed=7)
+        m, p = rollout(bundle, series.take([i]), last_obs[[i]], ForecastConfig(samples=samples, seed=7))
         check([i], m, p)
     # in another order
     order = np.random.default_rng(n).permutation(n)
-    m, p = rollout(bundle, series.take(order), last_obs[order], samples=samples, seed=7)
+    m, p = rollout(bundle, series.take(order), last_obs[order], ForecastConfig(samples=samples, seed=7))
     check(order, m, p)
     # in chunks of two: other neighbours, other padding
-    m, p = rollout(bundle, series, last_obs, samples=samples, seed=7, chunk_specimens=2)
+    m, p = rollout(bundle, series, last_obs, ForecastConfig(samples=samples, seed=7, rollout_batch=2))
     check(range(n), m, p)
 
 
@@ -249,8 +249,8 @@ def test_forecast_ignores_extra_padding(seed, extra):
         static_numeric=series.static_numeric,
         static_categorical=series.static_categorical,
     )
-    a, pa_ = rollout(bundle, series, last_obs, samples=3, seed=1)
-    b, pb = rollout(bundle, pad, last_obs, samples=3, seed=1)
+    a, pa_ = rollout(bundle, series, last_obs, ForecastConfig(samples=3, seed=1))
+    b, pb = rollout(bundle, pad, last_obs, ForecastConfig(samples=3, seed=1))
     _close(b[:, :T], a)
     _close(pb[:, :, :T], pa_)
     assert np.isnan(b[:, T:]).all()
