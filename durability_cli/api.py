@@ -71,7 +71,11 @@ def read(
     names = _names(columns)
     if isinstance(data, str | os.PathLike):
         return load_dataset(str(data), fmt=columns.fmt, schema=schema, require_target=require_target, **names)
-    return _frame_dataset(_as_frame(data), schema=schema, require_target=require_target, **names)
+    from durability_cli.schema import frame_dataset
+
+    return frame_dataset(
+        _as_frame(data), "DataFrame", schema=schema, require_target=require_target, names=names
+    )
 
 
 def _names(columns: Columns) -> dict:
@@ -95,19 +99,6 @@ def _as_frame(data) -> pd.DataFrame:
     if isinstance(data, pd.DataFrame):
         return data.reset_index(drop=True)
     raise InputError(f"`data` must be a DataFrame, a pyarrow Table or a path, got {type(data).__name__}")
-
-
-def _frame_dataset(df, *, schema, require_target, **names) -> Dataset:
-    from durability_cli.schema import apply_schema, resolve_schema, validate
-
-    source = "DataFrame"
-    if schema is None:
-        schema, notes = resolve_schema(df, source=source, require_target=require_target, **names)
-    else:
-        df, schema, notes = apply_schema(df, schema, source=source, require_target=require_target)
-    ds = validate(df, schema, source=source, require_target=require_target)
-    ds.notes[:0] = notes
-    return ds
 
 
 def _is_parquet_path(data, fmt: str | None) -> bool:

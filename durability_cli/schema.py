@@ -109,8 +109,21 @@ def load_dataset(
     source = "stdin" if path == "-" else str(path)
     names = dict(id_col=id_col, time_col=time_col, target=target, covariates=covariates, static=static)
     df = read_table(path, fmt=fmt, select=_role_columns(schema, require_target=require_target, **names))
+    return frame_dataset(df, source, schema=schema, require_target=require_target, names=names)
+
+
+def frame_dataset(
+    df: pd.DataFrame,
+    source: str,
+    *,
+    schema: Schema | None,
+    require_target: bool = True,
+    names: dict | None = None,
+) -> Dataset:
+    """A table already in memory validated into a Dataset: the roles of ``names`` (id_col,
+    time_col, target, covariates, static; None = auto-detected), or exactly a model's ``schema``."""
     if schema is None:
-        schema, notes = resolve_schema(df, source=source, require_target=require_target, **names)
+        schema, notes = resolve_schema(df, source=source, require_target=require_target, **(names or {}))
     else:
         df, schema, notes = apply_schema(df, schema, source=source, require_target=require_target)
     ds = validate(df, schema, source=source, require_target=require_target)
