@@ -551,17 +551,7 @@ def _forecast_group(
             for q, col in zip(cfg.quantiles, np.quantile(vals, cfg.quantiles, axis=1), strict=True):
                 part[quantile_column(target, q)] = col
             if want_paths:
-                S = vals.shape[1]
-                path_parts.append(
-                    pd.DataFrame(
-                        {
-                            schema.id_col: np.repeat(part[schema.id_col].to_numpy(), S),
-                            schema.time_col: np.repeat(times[rows], S),
-                            "sample": np.tile(np.arange(S), len(rows)),
-                            "value": vals.reshape(-1),
-                        }
-                    )
-                )
+                path_parts.append(_path_frame(schema, part[schema.id_col].to_numpy(), times[rows], vals))
         else:
             part[f"{target}_mean"] = mean[sel]
         for c in schema.covariates:
@@ -591,6 +581,20 @@ def _forecast_group(
         n_skipped=len(skipped),
         extrapolation=extrap_lines,
         n_extrapolating=len(extrap_lines),
+    )
+
+
+def _path_frame(schema, ids: np.ndarray, times: np.ndarray, vals: np.ndarray) -> pd.DataFrame:
+    """The Monte Carlo paths of the forecast rows (``vals`` [R, S]) in long form: id, time,
+    sample, value."""
+    S = vals.shape[1]
+    return pd.DataFrame(
+        {
+            schema.id_col: np.repeat(ids, S),
+            schema.time_col: np.repeat(times, S),
+            "sample": np.tile(np.arange(S), len(ids)),
+            "value": vals.reshape(-1),
+        }
     )
 
 

@@ -195,21 +195,7 @@ def resolve_schema(
         if name:
             _require(cols, name, source, flag)
 
-    # Specimen id.
-    synthetic = False
-    if id_col:
-        idc = _require(cols, id_col, source, "--id-col")
-    else:
-        idc = next((c for c in (_find(cols, n, source) for n in ID_NAMES) if c), None)
-        if idc:
-            notes.append(f"specimen id: '{idc}' (auto-detected; --id-col to change)")
-        else:
-            idc, synthetic = SYNTHETIC_ID, True
-            notes.append(
-                f"no specimen id column (looked for {', '.join(ID_NAMES)}): "
-                "the table is one specimen; "
-                "pass --id-col NAME if it holds several"
-            )
+    idc, synthetic = _id_column(cols, id_col, source, notes)
 
     # Target.
     tname = target or DEFAULT_TARGET
@@ -282,6 +268,25 @@ def resolve_schema(
         time_is_datetime=is_datetime,
     )
     return schema, notes
+
+
+def _id_column(cols: list[str], id_col: str | None, source: str, notes: list[str]) -> tuple[str, bool]:
+    """(the specimen id column, whether there is none and the table is one specimen)."""
+    synthetic = False
+    if id_col:
+        idc = _require(cols, id_col, source, "--id-col")
+    else:
+        idc = next((c for c in (_find(cols, n, source) for n in ID_NAMES) if c), None)
+        if idc:
+            notes.append(f"specimen id: '{idc}' (auto-detected; --id-col to change)")
+        else:
+            idc, synthetic = SYNTHETIC_ID, True
+            notes.append(
+                f"no specimen id column (looked for {', '.join(ID_NAMES)}): "
+                "the table is one specimen; "
+                "pass --id-col NAME if it holds several"
+            )
+    return idc, synthetic
 
 
 def _auto_conditions(df, cols: list[str], taken: set[str], notes: list[str]) -> list[str]:
