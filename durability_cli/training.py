@@ -13,7 +13,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +35,6 @@ from durability_cli.data import (
     Tensors,
     autocast,
     concat_series,
-    fit_scaler,
     move,
     slice_tensors,
     to_series,
@@ -43,11 +42,11 @@ from durability_cli.data import (
 )
 from durability_cli.errors import InputError, TrainingError
 from durability_cli.io import atomic_path
-from durability_cli.latent import LATENT_DRAWS, draw_latent, fit_latent, fit_posterior, mean_paths, prior
+from durability_cli.latent import LATENT_DRAWS, draw_latent, fit_posterior, mean_paths, prior
 from durability_cli.model import FeedbackRNN
 from durability_cli.parallel import Distributed
 from durability_cli.schedules import teacher_forcing_ratio
-from durability_cli.schema import Dataset
+from durability_cli.schema import Dataset, specimen_starts
 
 
 class TrainingInterrupted(TrainingError):
@@ -300,15 +299,9 @@ class TrainState:
     stale: int = 0  # epochs since the best
 
 
-def envelope(series: Series, covariates: tuple[str, ...]) -> dict:
-    """The range of every condition and of the step length seen in training."""
-    fit = _EnvelopeFit(covariates)
-    fit.add(series)
-    return fit.result()
-
-
 class _EnvelopeFit:
-    """:func:`envelope` gathered over any number of Series (the groups of a table)."""
+    """The range of every condition and of the step length seen in training, gathered over any
+    number of Series (the groups of a table)."""
 
     def __init__(self, covariates: tuple[str, ...]):
         self.names = covariates
@@ -345,17 +338,12 @@ class _Fingerprint:
 
     def add(self, ds: Dataset) -> None:
         self.hash.update(np.ascontiguousarray(ds.t).tobytes())
-        self.hash.update(np.ascontiguousarray(ds.frame[ds.schema.target].to_numpy(dtype=np.float64)).tobytes())
+        self.hash.update(
+            np.ascontiguousarray(ds.frame[ds.schema.target].to_numpy(dtype=np.float64)).tobytes()
+        )
 
     def result(self) -> str:
         return self.hash.hexdigest()[:16]
-
-
-def fingerprint(ds: Dataset) -> str:
-    """The :class:`_Fingerprint` of one table in memory."""
-    fp = _Fingerprint(ds.schema)
-    fp.add(ds)
-    return fp.result()
 
 
 def train(
@@ -371,7 +359,8 @@ def train(
     device: str | torch.device = "cpu",
     dist: Distributed | None = None,
 ) -> ModelBundle:
-    """Train a model on ``ds`` and return it with its metadata (best weights loaded).
+    """Train a model on ``ds`` and return it with its metadata (best weights loaded): the table
+    in memory as the one group of :func:`train_groups`.
 
     ``resume`` continues an interrupted run from its checkpoint (same data, same settings);
     ``init_from`` starts from a trained model's weights and scaling and fine-tunes on ``ds``.
@@ -379,53 +368,21 @@ def train(
     rank of a torchrun job: it runs its share of every global batch and of the validation set, and
     only rank 0 writes the checkpoint.
     """
-    series = to_series(ds)
-    numeric_static = [c for c in ds.schema.static if c in _numeric_static(ds)]
-    categorical_static = [c for c in ds.schema.static if c not in numeric_static]
-    train_idx, val_idx = split_specimens(len(series.ids), cfg.val_fraction, cfg.seed)
-    if len(train_idx) == 0:
-        raise InputError(f"{ds.source}: no specimens left for training; lower --val-fraction")
-    train_series = series.take(train_idx)
-    if init_from is not None:
-        _check_compatible(init_from, ds.schema, ds.source)
-        scaler = init_from.scaler
-        model_cfg = init_from.model_config
-    else:
-        scaler = fit_scaler(train_series, numeric_static, categorical_static)
-    context = cfg.val_context or auto_context(series.lengths)
-    val_series = series.take(val_idx) if len(val_idx) else train_series
-    train_t = to_tensors(train_series, scaler)
-    train_t.index = torch.as_tensor(train_idx)
-    val_t = move(_rank_share(to_tensors(val_series, scaler), val_series.lengths, dist), device)
-    train_len = torch.as_tensor(train_series.lengths)
+    from durability_cli.streaming import FrameGroups
 
-    data_hash = fingerprint(ds)
-    state, meta = _setup(
-        ds.schema, scaler, model_cfg, cfg, init_from, resume, data_hash, device, dist, len(series.ids)
+    whole = FrameGroups(ds, len(specimen_starts(ds.frame, ds.schema.id_col)))
+    return train_groups(
+        whole,
+        model_cfg,
+        cfg,
+        checkpoint=checkpoint,
+        resume=resume,
+        init_from=init_from,
+        on_epoch=on_epoch,
+        on_start=on_start,
+        device=device,
+        dist=dist,
     )
-    if on_start:
-        on_start(_start_info(state, len(train_idx), len(val_idx), context, dist))
-    started = time.perf_counter()
-
-    def finish(reason: str) -> ModelBundle:
-        return _bundle(
-            state,
-            ds,
-            scaler,
-            model_cfg,
-            cfg,
-            series,
-            train_idx,
-            val_idx,
-            context,
-            time.perf_counter() - started,
-            reason,
-        )
-
-    def epoch() -> EpochLog:
-        return _run_epoch(state, train_t, train_len, val_t, scaler, context, cfg, device, dist)
-
-    return _fit(state, epoch, finish, checkpoint, model_cfg, cfg, data_hash, meta, on_epoch, dist)
 
 
 def _rank_share(t: Tensors, lengths: np.ndarray, dist: Distributed | None) -> Tensors:
@@ -546,115 +503,123 @@ def train_groups(
     and the epoch, so the training generator is untouched), shuffles each group's training
     specimens and steps through them in batches. The validation specimens stay in memory when
     there are at most ``groups.size`` of them; otherwise they are read again, group by group,
-    after every epoch. The split into training and validation specimens is the whole-table one,
-    and a table that is one group trains exactly as :func:`train` does.
+    after every epoch. The split into training and validation specimens is the whole-table one;
+    :func:`train` is this over a table in memory as one group.
     """
-    schema, source, size = groups.schema, groups.source, groups.size
-    ids = np.asarray(groups.ids, dtype=object)
-    N, n_groups = len(ids), groups.n_groups
-    train_idx, val_idx = split_specimens(N, cfg.val_fraction, cfg.seed)
-    if len(train_idx) == 0:
-        raise InputError(f"{source}: no specimens left for training; lower --val-fraction")
-    is_train = np.zeros(N, dtype=bool)
-    is_train[train_idx] = True
-    scored = ~is_train if len(val_idx) else is_train  # validated on: as train() does
-    cache_val = int(scored.sum()) <= size
+    run = _GroupTraining(groups, cfg, init_from, device, dist)
     if init_from is not None:
-        _check_compatible(init_from, schema, source)
         model_cfg = init_from.model_config
+    state, meta = _setup(
+        groups.schema,
+        run.scaler,
+        model_cfg,
+        cfg,
+        init_from,
+        resume,
+        run.data_hash,
+        device,
+        dist,
+        len(run.ids),
+    )
+    run.state = state
+    if on_start:
+        info = _start_info(state, len(run.train_idx), len(run.val_idx), run.context, dist)
+        on_start({**info, "groups": groups.n_groups})
+    started = time.perf_counter()
 
-    # -- pass 1: check, measure, fit the scaling
-    fit, env = ScalerFit(len(schema.covariates)), _EnvelopeFit(schema.covariates)
-    digest = _Fingerprint(schema)
-    lengths = np.zeros(N, dtype=np.int64)
-    n_rows, measured, numeric_static = 0, 0, None
-    val_pieces: list[Series] = []
-    only: Series | None = None  # the one group of a table that is one group
-    for g, ds in enumerate(groups):
-        series = to_series(ds)
-        lo, hi = g * size, g * size + len(series.ids)
-        if hi > N or list(series.ids) != list(ids[lo:hi]):
-            raise TrainingError(
-                f"{source}: the specimens of group {g} are not the ones listed; was the table changed?"
-            )
-        if numeric_static is None:
-            numeric_static = [c for c in schema.static if c in _numeric_static(ds)]
-        lengths[lo:hi] = series.lengths
-        n_rows += len(ds.frame)
-        digest.add(ds)
-        del ds
-        env.add(series)
-        mine = np.flatnonzero(is_train[lo:hi])
-        if len(mine):
-            fit.add(series.take(mine))
-            measured += int(np.isfinite(series.y[mine]).sum())
-        if cache_val and scored[lo:hi].any():
-            val_pieces.append(series.take(np.flatnonzero(scored[lo:hi])))
-        if n_groups == 1:
-            only = series
-    if not measured:
-        raise InputError(
-            f"{source}: no measured durability values in the training specimens (column '{schema.target}'); "
-            "the model needs measurements to learn from"
-        )
-    numeric_static = numeric_static or []
-    categorical_static = [c for c in schema.static if c not in numeric_static]
-    scaler = init_from.scaler if init_from is not None else fit.result(numeric_static, categorical_static)
-    context = cfg.val_context or auto_context(lengths)
-    data_hash = digest.result()
+    def finish(reason: str) -> ModelBundle:
+        return run.bundle(model_cfg, time.perf_counter() - started, reason)
 
-    val_all = None  # the validation specimens' tensors, when they stay in memory
-    if cache_val:
-        val_series = concat_series(val_pieces)
-        del val_pieces
-        val_all = to_tensors(val_series, scaler)
-        val_t = move(_rank_share(val_all, val_series.lengths, dist), device)
-    cached_train = None
-    if only is not None:
-        part = only.take(train_idx)
-        cached_train = (to_tensors(part, scaler), torch.as_tensor(part.lengths))
-        cached_train[0].index = torch.as_tensor(train_idx)
-        del only, part
+    return _fit(state, run.epoch, finish, checkpoint, model_cfg, cfg, run.data_hash, meta, on_epoch, dist)
 
-    def train_part(g: int):
+
+class _GroupTraining:
+    """The state of :func:`train_groups` between its epochs: the split, what the first pass
+    learnt (the scaling, the warm-up, the fingerprint), the tensors kept in memory, and how to
+    read a group's training or validation specimens."""
+
+    state: TrainState  # set once the model is built (train_groups)
+
+    def __init__(self, groups, cfg: TrainConfig, init_from: ModelBundle | None, device, dist):
+        self.groups, self.cfg, self.device, self.dist = groups, cfg, device, dist
+        schema, source, self.size = groups.schema, groups.source, groups.size
+        self.ids = ids = np.asarray(groups.ids, dtype=object)
+        N = len(ids)
+        self.train_idx, self.val_idx = split_specimens(N, cfg.val_fraction, cfg.seed)
+        if len(self.train_idx) == 0:
+            raise InputError(f"{source}: no specimens left for training; lower --val-fraction")
+        self.is_train = np.zeros(N, dtype=bool)
+        self.is_train[self.train_idx] = True
+        # validated on (no validation set: the training set)
+        self.scored = ~self.is_train if len(self.val_idx) else self.is_train
+        self.cache_val = int(self.scored.sum()) <= self.size
+        if init_from is not None:
+            _check_compatible(init_from, schema, source)
+
+        # -- pass 1: check, measure, fit the scaling
+        survey = _survey(groups, ids, self.is_train, self.scored if self.cache_val else None)
+        numeric = survey.numeric_static
+        categorical = [c for c in schema.static if c not in numeric]
+        self.scaler = init_from.scaler if init_from is not None else survey.fit.result(numeric, categorical)
+        self.context = cfg.val_context or auto_context(survey.lengths)
+        self.data_hash = survey.digest.result()
+        self.n_rows, self.env = survey.n_rows, survey.env
+
+        self.val_all = None  # the validation specimens' tensors, when they stay in memory
+        if self.cache_val:
+            val_series = concat_series(survey.val_pieces)
+            survey.val_pieces = []
+            self.val_all = to_tensors(val_series, self.scaler)
+            self.val_t = move(_rank_share(self.val_all, val_series.lengths, dist), device)
+        self.cached_train = None  # a table that is one group: its training tensors, kept
+        if survey.only is not None:
+            part = survey.only.take(self.train_idx)
+            survey.only = None
+            self.cached_train = (to_tensors(part, self.scaler), torch.as_tensor(part.lengths))
+            self.cached_train[0].index = torch.as_tensor(self.train_idx)  # each specimen's z
+
+    def train_part(self, g: int):
         """Group g's training specimens as tensors and their lengths (None if it has none)."""
-        if cached_train is not None:
-            return cached_train
-        series = to_series(groups.group(int(g)))
-        mine = np.flatnonzero(is_train[g * size : g * size + len(series.ids)])
+        if self.cached_train is not None:
+            return self.cached_train
+        series = to_series(self.groups.group(int(g)))
+        mine = np.flatnonzero(self.is_train[g * self.size : g * self.size + len(series.ids)])
         if not len(mine):
             return None
         part = series.take(mine)
-        t = to_tensors(part, scaler)
-        t.index = torch.as_tensor(g * size + mine)
+        t = to_tensors(part, self.scaler)
+        t.index = torch.as_tensor(g * self.size + mine)  # each specimen's z
         return t, torch.as_tensor(part.lengths)
 
-    def scored_parts():
+    def scored_parts(self):
         """The validation specimens (Series, tensors), a group at a time, all of them: the caller
         takes this rank's share."""
-        for g, ds in enumerate(groups):
+        for g, ds in enumerate(self.groups):
             series = to_series(ds)
-            mine = np.flatnonzero(scored[g * size : g * size + len(series.ids)])
+            mine = np.flatnonzero(self.scored[g * self.size : g * self.size + len(series.ids)])
             if len(mine):
                 part = series.take(mine)
-                yield part, to_tensors(part, scaler)
+                yield part, to_tensors(part, self.scaler)
 
-    def validate() -> float:
-        if cache_val:
+    def validate(self) -> float:
+        model, scaler, context, dist = self.state.model, self.scaler, self.context, self.dist
+        if self.cache_val:
             if dist is None:
-                return free_run_rmse(state.model, val_t, scaler, context)[0]
-            return _shared_val_rmse(state.model, val_t, scaler, context, dist)
+                return free_run_rmse(model, self.val_t, scaler, context)[0]
+            return _shared_val_rmse(model, self.val_t, scaler, context, dist)
         sse, n = 0.0, 0
-        for part, t in scored_parts():
-            t = move(_rank_share(t, part.lengths, dist), device)
+        for part, t in self.scored_parts():
+            t = move(_rank_share(t, part.lengths, dist), self.device)
             if t.y.shape[0]:
-                a, b = free_run_sse(state.model, t, context)
+                a, b = free_run_sse(model, t, context)
                 sse, n = sse + a, n + b
         if dist is not None:
             sse, n = dist.sum([sse, n])
         return math.sqrt(sse / n) * scaler.y_std if n else float("nan")
 
-    def epoch() -> EpochLog:
+    def epoch(self) -> EpochLog:
+        state, cfg, n_groups = self.state, self.cfg, self.groups.n_groups
+        context, device, dist = self.context, self.device, self.dist
         t0 = time.perf_counter()
         tally = _Tally(_start_epoch(state, cfg))
         order = np.random.default_rng([cfg.seed, state.epoch]).permutation(n_groups) if n_groups > 1 else [0]
@@ -662,7 +627,7 @@ def train_groups(
         # the next group, so every batch but the epoch's last has --batch-size specimens.
         bs, waiting = cfg.batch_size, None
         for g in order:
-            part = train_part(int(g))
+            part = self.train_part(int(g))
             if part is None:
                 continue
             perm = torch.randperm(len(part[1]), generator=state.gen)
@@ -679,49 +644,102 @@ def train_groups(
                 waiting = (slice_tensors(t, rest, 0, int(lens[full:].max())), lens[full:])
         if waiting is not None:
             _train_part(state, waiting[0], waiting[1], context, cfg, tally, device, dist, shuffle=False)
-        return _close_epoch(state, validate(), tally, t0)
+        return _close_epoch(state, self.validate(), tally, t0)
 
-    state, meta = _setup(schema, scaler, model_cfg, cfg, init_from, resume, data_hash, device, dist, N)
-    if on_start:
-        on_start({**_start_info(state, len(train_idx), len(val_idx), context, dist), "groups": n_groups})
-    started = time.perf_counter()
-
-    def finish(reason: str) -> ModelBundle:
-        model = _best_model(state)
-        if val_all is not None:
+    def bundle(self, model_cfg: ModelConfig, seconds: float, reason: str) -> ModelBundle:
+        """The model file's contents: the best weights and their scores on the validation set."""
+        model, scaler, context = _best_model(self.state), self.scaler, self.context
+        if self.val_all is not None:
             scores = (
-                *free_run_rmse(model, val_all, scaler, context),
-                scale_calibration(model, val_all, context),
+                *free_run_rmse(model, self.val_all, scaler, context),
+                scale_calibration(model, self.val_all, context),
             )
         else:  # pooled over the groups
-            errs, pers, zs = [], [], []
-            for _, t in scored_parts():
-                e, p, z = _free_run_errors(model, t, context, spread=True)
-                errs.append(e)
-                pers.append(p)
-                zs.append(z)
-            z = None if zs[0] is None else torch.cat(zs)
-            scores = (_rmse(torch.cat(errs), scaler), _rmse(torch.cat(pers), scaler), _calibration(z))
+            scores = _pooled_scores(model, (t for _, t in self.scored_parts()), scaler, context)
         return _make_bundle(
-            state,
+            self.state,
             model,
-            schema=schema,
-            source=source,
-            n_rows=n_rows,
-            ids=ids,
-            train_idx=train_idx,
-            val_idx=val_idx,
+            schema=self.groups.schema,
+            source=self.groups.source,
+            n_rows=self.n_rows,
+            ids=self.ids,
+            train_idx=self.train_idx,
+            val_idx=self.val_idx,
             context=context,
             scores=scores,
-            env=env.result(),
+            env=self.env.result(),
             scaler=scaler,
             model_cfg=model_cfg,
-            cfg=cfg,
-            seconds=time.perf_counter() - started,
+            cfg=self.cfg,
+            seconds=seconds,
             reason=reason,
         )
 
-    return _fit(state, epoch, finish, checkpoint, model_cfg, cfg, data_hash, meta, on_epoch, dist)
+
+@dataclass
+class _Survey:
+    """What the first pass over the groups learns (it also checks every group)."""
+
+    fit: ScalerFit  # the scaling's statistics over the training specimens
+    env: _EnvelopeFit
+    digest: _Fingerprint
+    lengths: np.ndarray  # [N] rows per specimen
+    n_rows: int = 0
+    numeric_static: list = field(default_factory=list)
+    val_pieces: list = field(default_factory=list)  # the validation specimens, when cached
+    only: Series | None = None  # the one group of a table that is one group
+
+
+def _survey(groups, ids: np.ndarray, is_train: np.ndarray, cached: np.ndarray | None) -> _Survey:
+    """Read every group once: check it is the listed specimens, measure the lengths, rows and
+    envelope, fit the scaling on the training specimens, hash the data, and keep the ``cached``
+    (validation) specimens' Series."""
+    schema, source, size = groups.schema, groups.source, groups.size
+    survey = _Survey(ScalerFit(len(schema.covariates)), _EnvelopeFit(schema.covariates), _Fingerprint(schema),
+                     np.zeros(len(ids), dtype=np.int64))  # fmt: skip
+    measured, numeric_static = 0, None
+    for g, ds in enumerate(groups):
+        series = to_series(ds)
+        lo, hi = g * size, g * size + len(series.ids)
+        if hi > len(ids) or list(series.ids) != list(ids[lo:hi]):
+            raise TrainingError(
+                f"{source}: the specimens of group {g} are not the ones listed; was the table changed?"
+            )
+        if numeric_static is None:
+            numeric_static = [c for c in schema.static if c in _numeric_static(ds)]
+        survey.lengths[lo:hi] = series.lengths
+        survey.n_rows += len(ds.frame)
+        survey.digest.add(ds)
+        del ds
+        survey.env.add(series)
+        mine = np.flatnonzero(is_train[lo:hi])
+        if len(mine):
+            survey.fit.add(series.take(mine))
+            measured += int(np.isfinite(series.y[mine]).sum())
+        if cached is not None and cached[lo:hi].any():
+            survey.val_pieces.append(series.take(np.flatnonzero(cached[lo:hi])))
+        if groups.n_groups == 1:
+            survey.only = series
+    if not measured:
+        raise InputError(
+            f"{source}: no measured durability values in the training specimens (column '{schema.target}'); "
+            "the model needs measurements to learn from"
+        )
+    survey.numeric_static = numeric_static or []
+    return survey
+
+
+def _pooled_scores(model: FeedbackRNN, parts, scaler: Scaler, context: int) -> tuple[float, float, float]:
+    """Free-running RMSE, persistence RMSE and scale calibration over the validation specimens
+    given as tensors a group at a time (the errors of all groups pooled)."""
+    errs, pers, zs = [], [], []
+    for t in parts:
+        e, p, z = _free_run_errors(model, t, context, spread=True)
+        errs.append(e)
+        pers.append(p)
+        zs.append(z)
+    z = None if zs[0] is None else torch.cat(zs)
+    return _rmse(torch.cat(errs), scaler), _rmse(torch.cat(pers), scaler), _calibration(z)
 
 
 def _cat_tensors(a: Tensors, b: Tensors) -> Tensors:
@@ -761,27 +779,6 @@ def _numeric_static(ds: Dataset) -> set[str]:
 
 
 LATENT_LR_SCALE = 50.0  # the training specimens' z learn this many times faster than the network
-
-
-def _run_epoch(
-    state: TrainState,
-    train_t: Tensors,
-    train_len: torch.Tensor,
-    val_t: Tensors,
-    scaler: Scaler,
-    context: int,
-    cfg: TrainConfig,
-    device: str | torch.device = "cpu",
-    dist: Distributed | None = None,
-) -> EpochLog:
-    t0 = time.perf_counter()
-    tally = _Tally(_start_epoch(state, cfg))
-    _train_part(state, train_t, train_len, context, cfg, tally, device, dist)
-    if dist is None:
-        val_rmse, _ = free_run_rmse(state.model, val_t, scaler, context)
-    else:
-        val_rmse = _shared_val_rmse(state.model, val_t, scaler, context, dist)
-    return _close_epoch(state, val_rmse, tally, t0)
 
 
 @dataclass
@@ -962,34 +959,6 @@ def _shared_val_rmse(
     sse, n = free_run_sse(model, val_t, context) if val_t.y.shape[0] else (0.0, 0)
     sse, n = dist.sum([sse, n])
     return math.sqrt(sse / n) * scaler.y_std if n else float("nan")
-
-
-def _bundle(
-    state, ds, scaler, model_cfg, cfg, series, train_idx, val_idx, context, seconds, reason
-) -> ModelBundle:
-    model = _best_model(state)
-    val_series = series.take(val_idx) if len(val_idx) else series.take(train_idx)
-    val_t = to_tensors(val_series, scaler)
-    val_rmse, pers = free_run_rmse(model, val_t, scaler, context)
-    calibration = scale_calibration(model, val_t, context)
-    return _make_bundle(
-        state,
-        model,
-        schema=ds.schema,
-        source=ds.source,
-        n_rows=int(len(ds.frame)),
-        ids=series.ids,
-        train_idx=train_idx,
-        val_idx=val_idx,
-        context=context,
-        scores=(val_rmse, pers, calibration),
-        env=envelope(series, ds.schema.covariates),
-        scaler=scaler,
-        model_cfg=model_cfg,
-        cfg=cfg,
-        seconds=seconds,
-        reason=reason,
-    )
 
 
 def _best_model(state: TrainState) -> FeedbackRNN:
