@@ -508,10 +508,9 @@ class TrainRun:
         self, *, checkpoint=None, resume=None, device="cpu", on_epoch=None, on_start=None, dist=None
     ) -> Model:
         """Train; ``dist`` makes this process one rank of a torchrun job (``parallel.from_env``)."""
-        from durability_cli.training import train, train_groups
+        from durability_cli.training import train
 
-        fit = train_groups if self.train_config.chunk_specimens else train
-        bundle = fit(
+        bundle = train(
             self.table,
             self.model_config,
             self.train_config,

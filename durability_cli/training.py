@@ -346,45 +346,6 @@ class _Fingerprint:
         return self.hash.hexdigest()[:16]
 
 
-def train(
-    ds: Dataset,
-    model_cfg: ModelConfig,
-    cfg: TrainConfig,
-    *,
-    checkpoint: str | Path | None = None,
-    resume: str | Path | None = None,
-    init_from: ModelBundle | None = None,
-    on_epoch: Callable[[EpochLog], None] | None = None,
-    on_start: Callable[[dict], None] | None = None,
-    device: str | torch.device = "cpu",
-    dist: Distributed | None = None,
-) -> ModelBundle:
-    """Train a model on ``ds`` and return it with its metadata (best weights loaded): the table
-    in memory as the one group of :func:`train_groups`.
-
-    ``resume`` continues an interrupted run from its checkpoint (same data, same settings);
-    ``init_from`` starts from a trained model's weights and scaling and fine-tunes on ``ds``.
-    ``dist`` (from ``parallel.from_env`` inside ``parallel.process_group``) makes this process one
-    rank of a torchrun job: it runs its share of every global batch and of the validation set, and
-    only rank 0 writes the checkpoint.
-    """
-    from durability_cli.streaming import FrameGroups
-
-    whole = FrameGroups(ds, len(specimen_starts(ds.frame, ds.schema.id_col)))
-    return train_groups(
-        whole,
-        model_cfg,
-        cfg,
-        checkpoint=checkpoint,
-        resume=resume,
-        init_from=init_from,
-        on_epoch=on_epoch,
-        on_start=on_start,
-        device=device,
-        dist=dist,
-    )
-
-
 def _rank_share(t: Tensors, lengths: np.ndarray, dist: Distributed | None) -> Tensors:
     """This rank's rows (rank, rank + world, ...) of ``t``; all of it outside torchrun."""
     if dist is None:
@@ -478,8 +439,8 @@ def _fit(state, epoch, finish, checkpoint, model_cfg, cfg, data_hash, meta, on_e
 
 
 # -- tables bigger than memory ---------------------------------------------------------------------
-def train_groups(
-    groups,
+def train(
+    table,
     model_cfg: ModelConfig,
     cfg: TrainConfig,
     *,
@@ -491,11 +452,12 @@ def train_groups(
     device: str | torch.device = "cpu",
     dist: Distributed | None = None,
 ) -> ModelBundle:
-    """:func:`train` on a table held one group of specimens at a time.
+    """Train a model and return it with its metadata (best weights loaded).
 
-    ``groups`` is a ``streaming.SpecimenGroups`` (a Parquet file or folder, read a group at a
-    time) or ``streaming.FrameGroups`` (a table already in memory): the specimens in sorted id
-    order, ``groups.size`` per group, with ``ids``, ``n_groups``, ``group(g)`` and iteration.
+    ``table`` is a Dataset (a table in memory: one group) or groups of specimens: a
+    ``streaming.SpecimenGroups`` (a Parquet file or folder, read a group at a time) or
+    ``streaming.FrameGroups`` (a table already in memory, cut): the specimens in sorted id order,
+    ``groups.size`` per group, with ``ids``, ``n_groups``, ``group(g)`` and iteration.
 
     A first pass reads every group once: it checks the whole table before any training, fits
     the scaling on the training specimens and records the lengths, the envelope and the
@@ -503,9 +465,19 @@ def train_groups(
     and the epoch, so the training generator is untouched), shuffles each group's training
     specimens and steps through them in batches. The validation specimens stay in memory when
     there are at most ``groups.size`` of them; otherwise they are read again, group by group,
-    after every epoch. The split into training and validation specimens is the whole-table one;
-    :func:`train` is this over a table in memory as one group.
+    after every epoch. The split into training and validation specimens is the whole-table one.
+
+    ``resume`` continues an interrupted run from its checkpoint (same data, same settings);
+    ``init_from`` starts from a trained model's weights and scaling and fine-tunes.
+    ``dist`` (from ``parallel.from_env`` inside ``parallel.process_group``) makes this process one
+    rank of a torchrun job: it runs its share of every global batch and of the validation set, and
+    only rank 0 writes the checkpoint.
     """
+    if isinstance(table, Dataset):
+        from durability_cli.streaming import FrameGroups
+
+        table = FrameGroups(table, len(specimen_starts(table.frame, table.schema.id_col)))
+    groups = table
     run = _GroupTraining(groups, cfg, init_from, device, dist)
     if init_from is not None:
         model_cfg = init_from.model_config
@@ -533,12 +505,15 @@ def train_groups(
     return _fit(state, run.epoch, finish, checkpoint, model_cfg, cfg, run.data_hash, meta, on_epoch, dist)
 
 
+train_groups = train  # the name for callers that hold groups of specimens
+
+
 class _GroupTraining:
-    """The state of :func:`train_groups` between its epochs: the split, what the first pass
+    """The state of :func:`train` between its epochs: the split, what the first pass
     learnt (the scaling, the warm-up, the fingerprint), the tensors kept in memory, and how to
     read a group's training or validation specimens."""
 
-    state: TrainState  # set once the model is built (train_groups)
+    state: TrainState  # set once the model is built (train)
 
     def __init__(self, groups, cfg: TrainConfig, init_from: ModelBundle | None, device, dist):
         self.groups, self.cfg, self.device, self.dist = groups, cfg, device, dist
