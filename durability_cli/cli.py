@@ -245,6 +245,8 @@ CONFIG_OPTIONS = [
     ("loss", str, _MODEL, "gaussian (mean and scale, gives intervals), mse or huber."),
     ("residual", bool, _MODEL, "Predict the step change instead of the level.", "--residual/--no-residual"),
     ("monotonic", str, _MODEL, "none, decreasing or increasing: make each step change one-signed by construction."),
+    ("latent", int, _MODEL, "Size D of a per-specimen latent vector z (0 = off): the model infers each specimen's hidden factors (batch, initial flaw) from its warm-up; see docs/TRAINING.md."),
+    ("latent_prior", float, _MODEL, "Weight of the N(0, I) prior on z: larger trusts a short warm-up less."),
     ("epochs", int, _TRAIN, "Maximum epochs (early stopping usually ends sooner)."),
     ("batch_size", int, _TRAIN, "Specimens per optimiser step."),
     ("lr", float, _TRAIN, "Adam learning rate."),

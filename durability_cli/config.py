@@ -40,9 +40,9 @@ class ModelConfig:
         _positive("layers", self.layers)
         _positive("lags", self.lags)
         if not 0 <= self.latent <= 64:
-            raise InputError(f"--latent must be between 0 (off) and 64, got {self.latent}")
+            raise InputError(f"`latent` must be between 0 (off) and 64, got {self.latent}")
         if not self.latent_prior > 0 or self.latent_prior == float("inf"):
-            raise InputError(f"--latent-prior must be a positive number, got {self.latent_prior}")
+            raise InputError(f"`latent_prior` must be a positive number, got {self.latent_prior}")
         if not 0.0 <= self.dropout < 1.0:
             raise InputError(f"`dropout` must be in [0, 1), got {self.dropout}")
 
