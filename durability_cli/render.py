@@ -246,6 +246,14 @@ def render_model(console: Console, info: dict, title: str) -> None:
     table.add_row("model", ", ".join(f"{k}={v}" for k, v in info["model_config"].items()))
     table.add_row("training", ", ".join(f"{k}={v}" for k, v in info["train_config"].items()))
     table.add_row("parameters", f"{info['parameters']:,}")
+    if info["model_config"].get("latent"):
+        spread = ", ".join(f"{v:.3g}" for v in s.get("latent_train_std", []))
+        table.add_row(
+            "latent",
+            f"z of size {info['model_config']['latent']} per specimen, fitted to each warm-up "
+            f"(prior weight {info['model_config']['latent_prior']:g}); spread of the training "
+            f"specimens' z (sd per dimension): {spread or 'n/a'}",
+        )
     table.add_row(
         "trained on", f"{s.get('source')}: {s.get('n_specimens')} specimens, {s.get('n_rows')} rows"
     )
