@@ -15,7 +15,6 @@ from rich.console import Console
 
 from durability_cli import __version__
 from durability_cli.errors import DurabilityError
-from durability_cli.parallel import parse_shard
 from durability_cli.render import render_empty_shard, render_forecast_note, render_warnings
 
 app = typer.Typer(
@@ -459,6 +458,7 @@ def forecast(
         from durability_cli import api
         from durability_cli.errors import InputError
         from durability_cli.io import check_outputs
+        from durability_cli.parallel import parse_shard
 
         api.set_threads(threads)
         cfg = api.forecast_config(samples, quantiles, threshold, direction, seed, strict, device, amp)
@@ -543,6 +543,7 @@ def evaluate(
         from durability_cli import api
         from durability_cli.evaluation import BacktestConfig
         from durability_cli.io import check_outputs
+        from durability_cli.parallel import parse_shard
 
         api.set_threads(threads)
         cfg = api.forecast_config(
