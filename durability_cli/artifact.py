@@ -98,7 +98,7 @@ def load_bundle(path: str | Path) -> ModelBundle:
         schema = Schema.from_dict(meta["schema"])
         scaler = Scaler.from_dict(meta["scaler"])
         mcfg = build(ModelConfig, meta["model_config"], source=name)
-        tcfg = build(TrainConfig, meta["train_config"], source=name)
+        tcfg = build(TrainConfig, meta["train_config"], source="model file")
         _check_numbers(meta, schema, scaler)
     except (KeyError, TypeError, ValueError, AttributeError, InputError) as exc:
         # InputError: a config value out of range, worded for a command-line flag

@@ -202,8 +202,19 @@ def _root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    max_memory: Annotated[
+        str | None,
+        typer.Option(
+            "--max-memory",
+            help="Memory budget, e.g. 4G: work estimated above it is refused up front with the fix. "
+            "Default: half the machine's memory (or $DURABILITY_MAX_MEMORY).",
+        ),
+    ] = None,
 ) -> None:
     """Forecast how the durability of materials decays under changing conditions."""
+    from durability_cli import limits
+
+    _run(False, lambda: limits.set_budget(max_memory))
 
 
 @app.command()
@@ -564,7 +575,7 @@ def train(
         if groups is not None:
             fit = train_groups
 
-        torch.set_num_threads(max(1, threads))
+        _set_threads(threads)
         # A bar on a terminal; a plain line at most every LOG_EVERY seconds in a log file or CI.
         progress = None
         if not quiet_here:
@@ -861,7 +872,9 @@ OutFmt = Annotated[
 def _set_threads(threads: int) -> None:
     import torch
 
-    torch.set_num_threads(max(1, threads))
+    from durability_cli.limits import check_threads
+
+    torch.set_num_threads(check_threads(threads))
 
 
 def _forecast_config(samples, quantiles, threshold, direction, seed, strict=False, device="cpu", amp=False):

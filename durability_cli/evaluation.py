@@ -12,7 +12,7 @@ import pandas as pd
 from durability_cli.artifact import ModelBundle
 from durability_cli.data import Series, to_series
 from durability_cli.errors import InputError
-from durability_cli.forecasting import ForecastConfig, last_observed, rollout
+from durability_cli.forecasting import ForecastConfig, check_horizon, last_observed, rollout
 from durability_cli.metrics import BASELINES, PooledScores, baseline_frame, score_backtest
 from durability_cli.schema import Dataset
 
@@ -62,6 +62,8 @@ def evaluate(
     baselines: bool = True,
 ) -> EvalResult:
     cfg.validate()
+    check_horizon(horizon)
+    cutoffs(np.zeros(0, dtype=np.int64), context=context, context_frac=context_frac, origins=origins)
     frames = backtest_frames(
         bundle,
         ds,
@@ -104,6 +106,7 @@ class EvalStream:
         source: str = "",
     ):
         cfg.validate()
+        check_horizon(horizon)
         cutoffs(np.zeros(0, dtype=np.int64), context=context, context_frac=context_frac, origins=origins)
         self.bundle, self.groups, self.cfg, self.source = bundle, groups, cfg, source
         self.options = {
@@ -203,6 +206,7 @@ def backtest_frames(
         chunk_specimens=cfg.chunk_specimens,
         device=cfg.device,
         amp=cfg.amp,
+        source=ds.source,
     )
     T = mean.shape[1]
     truth = truth[:, :T]

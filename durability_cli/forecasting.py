@@ -11,6 +11,7 @@ depend on the other specimens in the table, their order or the chunk size.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -26,6 +27,7 @@ from durability_cli.metrics import first_crossing_matrix
 from durability_cli.schema import Dataset, id_codes, specimen_starts, validate
 
 MEMORY_BUDGET = 4_000_000  # specimen x sample x step cells per chunk (~100 MB of activations)
+MAX_SAMPLES = 100_000  # Monte Carlo paths: far past where quantiles stop changing
 
 
 @dataclass(frozen=True)
@@ -41,10 +43,16 @@ class ForecastConfig:
     amp: bool = False  # bfloat16 autocast for the network (see data.autocast)
 
     def validate(self) -> None:
-        if self.samples < 0:
-            raise InputError(f"--samples must be >= 0, got {self.samples}")
+        if not 0 <= self.samples <= MAX_SAMPLES:
+            raise InputError(f"--samples must be between 0 and {MAX_SAMPLES}, got {self.samples}")
+        if self.threshold is not None and not math.isfinite(self.threshold):
+            raise InputError(f"--threshold must be a finite number, got {self.threshold}")
+        if not 0 <= self.seed < 2**63:
+            raise InputError(f"--seed must be between 0 and {2**63 - 1}, got {self.seed}")
+        if self.chunk_specimens < 0:
+            raise InputError(f"--chunk-specimens must be at least 1, got {self.chunk_specimens}")
         for q in self.quantiles:
-            if not 0.0 < q < 1.0:
+            if not 0.0 < q < 1.0:  # also refuses NaN
                 raise InputError(f"--quantiles must lie strictly between 0 and 1, got {q}")
         if self.direction not in ("below", "above"):
             raise InputError(f"--direction must be below or above, got {self.direction!r}")
@@ -61,6 +69,12 @@ class ForecastResult:
 
 def quantile_column(target: str, q: float) -> str:
     return f"{target}_p{q * 100:g}".replace(".", "_")
+
+
+def check_horizon(horizon: int | None) -> None:
+    """None = up to each specimen's last row; otherwise at least one step."""
+    if horizon is not None and horizon < 1:
+        raise InputError(f"--horizon must be at least 1 step, got {horizon}; leave it out to forecast every future row")
 
 
 # -- the batched rollout ---------------------------------------------------------------------------
@@ -103,6 +117,7 @@ def rollout_chunks(
     chunk_specimens: int = 0,
     device: str | torch.device = "cpu",
     amp: bool = False,
+    source: str = "",
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
     """Forecast every row after ``last_obs[b]`` (the last warm-up row of specimen b), a chunk of
     specimens at a time, so that memory is bounded whatever the number of specimens.
@@ -150,6 +165,7 @@ def rollout_chunks(
         mean_block = np.full((B, Tc), np.nan)
         mean_block[:, 1:] = mean
         mean_block[~future] = np.nan
+        _check_finite(mean_block, future, sub, source)
         if not S:
             yield lo, mean_block, None
             continue
@@ -189,6 +205,7 @@ def rollout_chunks(
         path_block = np.full((B, S, Tc), np.nan, dtype=np.float32)
         path_block[:, :, 1:] = paths
         path_block[~np.broadcast_to(future[:, None, :], path_block.shape)] = np.nan
+        _check_finite(path_block, future[:, None, :], sub, source)
         yield lo, mean_block, path_block
 
 
@@ -197,6 +214,20 @@ def _latent_spread(model, t, feed, draws: torch.Tensor, scaler, device, amp) -> 
     with autocast(device, amp):
         means = mean_paths(model, t, feed, draws)
     return scaler.y_from_model(means.cpu().numpy().astype(np.float64))
+
+
+def _check_finite(values: np.ndarray, future: np.ndarray, sub: Series, source: str) -> None:
+    """A forecast row that is not a number is an error, never a row silently left out: it means
+    the inputs (or the model's scaling) are far outside anything the model can compute with."""
+    bad = future & ~np.isfinite(values)  # [B, Tc] or [B, S, Tc]
+    if not bad.any():
+        return
+    b, *_, t = np.unravel_index(int(np.argmax(bad)), bad.shape)
+    raise InputError(
+        f"{source or 'forecast'}: the forecast of specimen {sub.ids[b]} at time {sub.time[b, t]:g} is not a finite number "
+        "(the computation overflowed); its conditions, times or durability are far outside what the "
+        "model was trained on: check those values or re-train on data that covers them"
+    )
 
 
 def rollout(
@@ -209,6 +240,7 @@ def rollout(
     chunk_specimens: int = 0,
     device: str | torch.device = "cpu",
     amp: bool = False,
+    source: str = "",
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """All chunks of :func:`rollout_chunks` assembled: mean [N, T] and paths [N, S, T] or None.
     Holds every path in memory; ``forecast`` consumes the chunks instead."""
@@ -224,6 +256,7 @@ def rollout(
         chunk_specimens=chunk_specimens,
         device=device,
         amp=amp,
+        source=source,
     ):
         B, Tc = mean.shape
         mean_out[lo : lo + B, :Tc] = mean
@@ -365,6 +398,7 @@ def forecast(
 ) -> ForecastResult:
     """Forecast every specimen of ``ds`` from its measured history over its future rows."""
     cfg.validate()
+    check_horizon(horizon)
     if future is not None:
         ds = append_future(ds, future)
     result = _forecast_group(
@@ -403,6 +437,7 @@ class ForecastStream:
         source: str = "",
     ):
         cfg.validate()
+        check_horizon(horizon)
         self.bundle, self.groups, self.cfg = bundle, groups, cfg
         self.options = {"horizon": horizon, "hold_conditions": hold_conditions, "want_paths": want_paths}
         self.source = source
@@ -523,6 +558,7 @@ def _forecast_group(
         chunk_specimens=cfg.chunk_specimens,
         device=cfg.device,
         amp=cfg.amp,
+        source=ds.source,
     ):
         B, Tc = mean.shape
         sub = series.take(np.arange(lo, lo + B))

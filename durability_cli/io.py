@@ -13,11 +13,13 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import errno
 import gzip
 import io
 import json
 import os
 import re
+import stat
 import sys
 import tempfile
 import warnings
@@ -584,8 +586,17 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     If the block raises, the temporary file is removed and any existing ``path`` is left untouched.
     The temporary name ends with the real file name, so writers that look at the extension
     (matplotlib, gzip) see the right one.
+
+    Atomic replace is for regular files only. A symbolic link is followed: the file it points to is
+    replaced (the link stays a link). A device, a FIFO or ``/dev/stdout`` is written in place, as a
+    shell redirect would: renaming a regular file onto it would replace the device itself.
     """
-    target = Path(path)
+    special = special_file(path)
+    if special:
+        with _in_place(path):
+            yield Path(path)
+        return
+    target = Path(os.path.realpath(path))  # through any links: replace the file, keep the link
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=f"-{target.name}", dir=target.parent or ".")
     except OSError as exc:
@@ -603,6 +614,25 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def special_file(path: str | Path) -> bool:
+    """True when ``path`` exists (through any links) and is not a regular file: a device, a FIFO,
+    a socket, ``/dev/stdout``. Folders are refused elsewhere."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+@contextlib.contextmanager
+def _in_place(path: str | Path) -> Iterator[None]:
+    """Write errors on a special file (``/dev/full``) become one line; nothing is removed."""
+    try:
+        yield
+    except OSError as exc:
+        raise DurabilityError(f"{path}: could not write the output ({exc.strerror or exc})") from None
 
 
 def _write_error(path, exc: OSError) -> DurabilityError:
@@ -637,13 +667,14 @@ def check_outputs(
     ``pictures`` must have a name whose format is known, so that a long run never ends on "cannot
     tell the output format". ``None`` and ``-`` (stdout/stdin) are skipped.
     """
-    ins = [(i, Path(i).resolve()) for i in inputs if i not in (None, "-")]
+    ins = [(i, Path(os.path.realpath(i))) for i in inputs if i not in (None, "-")]
     seen: dict[Path, str] = {}
     for out in outputs:
         if out in (None, "-"):
             continue
         p = Path(out)
-        resolved = p.resolve()
+        resolved = Path(os.path.realpath(p))  # never raises, even on a link loop
+        _check_link_loop(out)
         for given, inp in ins:
             if resolved == inp or _same_file(p, Path(given)):
                 raise InputError(
@@ -656,6 +687,10 @@ def check_outputs(
         seen[resolved] = out
         if p.is_dir():
             raise InputError(f"{out}: is a folder; give a file name for the output")
+        if special_file(p):  # a device or FIFO is written in place: it must be writable itself
+            if not os.access(p, os.W_OK):
+                raise InputError(f"{out}: cannot write to it; check its permissions or write elsewhere")
+            continue
         folder = resolved.parent
         if not folder.is_dir():
             raise InputError(
@@ -671,6 +706,17 @@ def check_outputs(
     for out in pictures:
         if out not in (None, "-") and Path(out).suffix.lower() not in PICTURE_FORMATS:
             raise InputError(f"{out}: unsupported picture format; use .png or .svg")
+
+
+def _check_link_loop(path: str) -> None:
+    """A symbolic link that leads back to itself: one line, exit 2 (not Python's RuntimeError)."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputError(
+                f"{path}: is a symbolic link loop (too many levels of links); point the link at a real file"
+            ) from None
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -29,6 +29,9 @@ TIME_NAMES = ("time", "cycle", "step", "day", "t")
 DEFAULT_TARGET = "durability"
 SYNTHETIC_ID = "specimen_id"
 _EPOCH = pd.Timestamp("1970-01-01")
+# Larger numbers leave no room for the model's arithmetic: their spread or step overflows, or two
+# neighbouring times differ by less than a float's precision. Measurements never need them.
+MAX_MAGNITUDE = 1e15
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
 _INDEX_LIKE = re.compile(r"^(|unnamed: \d+|index|__index_level_\d+__)$")
@@ -520,6 +523,8 @@ def validate(df: pd.DataFrame, schema: Schema, *, source: str, require_target: b
 
     # Conditions: numeric, and known at every step.
     cond = {c: _to_numeric(column(c, "condition"), source, c, "condition") for c in s.covariates}
+    for name, values in [(s.time_col, t), (s.target, y), *cond.items()]:
+        _check_magnitude(values, name, source)
     for c, values in cond.items():
         _first(
             ~np.isfinite(values),
@@ -607,6 +612,18 @@ def _sort_order(codes: np.ndarray, t: np.ndarray) -> np.ndarray | None:
         return order  # time already rises within each specimen: one stable sort by id is enough
     by_time = np.argsort(t, kind="stable")
     return by_time[np.argsort(key[by_time], kind="stable")]
+
+
+def _check_magnitude(values: np.ndarray, name: str, source: str) -> None:
+    with np.errstate(invalid="ignore"):
+        big = np.abs(values) > MAX_MAGNITUDE  # NaN and inf are reported by their own checks
+    _first(
+        big & np.isfinite(values),
+        lambda r: InputError(
+            f"{source}: column '{name}', row {r}: {values[r - 1]:g} is larger than the model can "
+            f"compute with (at most {MAX_MAGNITUDE:g} in size); rescale the column, e.g. to other units"
+        ),
+    )
 
 
 def _first(mask: np.ndarray, make_error) -> None:

@@ -92,6 +92,22 @@ def auto_context(lengths: np.ndarray) -> int:
     return int(max(3, round(0.2 * float(np.median(lengths)))))
 
 
+def check_context(lengths: np.ndarray, context: int, given: bool, source: str) -> None:
+    """Refuse, before training, a warm-up that leaves no validation row to score: early stopping
+    would then compare NaN errors and the run would end as 'diverged'."""
+    longest = int(lengths.max()) if len(lengths) else 0
+    if longest > context:
+        return
+    if given:
+        fix = f"lower --val-context below {longest}"
+    else:
+        fix = f"give each specimen more than {context} rows, or set --val-context below {longest}"
+    raise InputError(
+        f"{source}: validation warms up on the first {context} rows of each specimen, and the longest "
+        f"validation specimen has {longest} rows, so no forecast can be scored; {fix}"
+    )
+
+
 def _window(t: Tensors, lengths: torch.Tensor, window: int, gen: torch.Generator) -> Tensors:
     """Random windows of ``window`` steps (truncated BPTT) starting at a measured row."""
     B, T = t.y.shape
@@ -391,6 +407,7 @@ def train(
         scaler = fit_scaler(train_series, numeric_static, categorical_static)
     context = cfg.val_context or auto_context(series.lengths)
     val_series = series.take(val_idx) if len(val_idx) else train_series
+    check_context(val_series.lengths, context, bool(cfg.val_context), ds.source)
     train_t = to_tensors(train_series, scaler)
     train_t.index = torch.as_tensor(train_idx)
     val_t = move(_rank_share(to_tensors(val_series, scaler), val_series.lengths, dist), device)
@@ -599,6 +616,7 @@ def train_groups(
     categorical_static = [c for c in schema.static if c not in numeric_static]
     scaler = init_from.scaler if init_from is not None else fit.result(numeric_static, categorical_static)
     context = cfg.val_context or auto_context(lengths)
+    check_context(lengths[scored], context, bool(cfg.val_context), source)
     data_hash = digest.hexdigest()[:16]
 
     val_all = None  # the validation specimens' tensors, when they stay in memory

@@ -516,7 +516,7 @@ def test_stdout_on_a_full_disk(model, plan):
     [
         (["--quantiles", "0.1,1.5"], "--quantiles must lie strictly between 0 and 1, got 1.5"),
         (["--quantiles", "low,high"], "--quantiles must be numbers separated by commas"),
-        (["--samples", "-1"], "--samples must be >= 0, got -1"),
+        (["--samples", "-1"], "--samples must be between 0 and 100000, got -1"),
         (["--direction", "sideways"], "--direction must be below or above"),
         (["--eol-out", "EOL"], "--eol-out needs --threshold"),
     ],
