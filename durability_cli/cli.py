@@ -565,8 +565,6 @@ def train(
             del ds, base, groups
             raise typer.Exit(_launch(parallel.launch_command(nproc, _command_line(ctx, drop={"nproc"}))))
 
-        import torch  # not before: the --nproc launcher above does not need it
-
         from durability_cli.artifact import save_bundle
         from durability_cli.data import resolve_device
         from durability_cli.training import TrainingDiverged, train_groups

@@ -62,15 +62,40 @@ class Schema:
 
     @classmethod
     def from_dict(cls, d: dict) -> Schema:
+        """From a model file's metadata: each field of its own type, or ValueError."""
+
+        def names(key: str) -> tuple[str, ...]:
+            value = d.get(key, [])
+            if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
+                raise ValueError(f"schema {key} is not a list of column names")
+            return tuple(value)
+
+        for key in ("id_col", "time_col", "target"):
+            if not isinstance(d[key], str):
+                raise ValueError(f"schema {key} is {d[key]!r}, not a column name")
+        for key in ("id_synthetic", "time_is_datetime"):
+            if not isinstance(d.get(key, False), bool):
+                raise ValueError(f"schema {key} is {d[key]!r}, not true or false")
         return cls(
-            id_col=str(d["id_col"]),
-            time_col=str(d["time_col"]),
-            target=str(d["target"]),
-            covariates=tuple(str(c) for c in d["covariates"]),
-            static=tuple(str(c) for c in d.get("static", ())),
-            id_synthetic=bool(d.get("id_synthetic", False)),
-            time_is_datetime=bool(d.get("time_is_datetime", False)),
+            id_col=d["id_col"],
+            time_col=d["time_col"],
+            target=d["target"],
+            covariates=names("covariates"),
+            static=names("static"),
+            id_synthetic=d.get("id_synthetic", False),
+            time_is_datetime=d.get("time_is_datetime", False),
         )
+
+
+def check_roles(s: Schema) -> None:
+    """Each column plays one role: raise ValueError naming the first that plays two."""
+    roles = [("id", s.id_col), ("time", s.time_col), ("target", s.target)]
+    roles += [("condition", c) for c in s.covariates] + [("static", c) for c in s.static]
+    seen: dict[str, str] = {}
+    for role, col in roles:
+        if col in seen:
+            raise ValueError(f"column '{col}' is both the {seen[col]} and a {role} column")
+        seen[col] = role
 
 
 @dataclass
