@@ -27,9 +27,11 @@ import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from durability_cli import limits
 from durability_cli.errors import DurabilityError, InputError
 
 FORMATS = ("csv", "parquet", "jsonl")
@@ -77,6 +79,13 @@ def read_table(path: str, *, fmt: str | None = None, select: Select | None = Non
         raise InputError(f"{name}: the file is empty (it has no rows)")
     fmt = fmt or format_from_name(name) or _sniff(head)
     gz = head.startswith(_GZIP_MAGIC)
+    if fmt == "jsonl" and not gz and b"\x00" in head:
+        raise InputError(
+            f"{name}: looks like a binary file, not JSON Lines text (it contains NUL bytes); "
+            "pass --format parquet if it is Parquet, or save the table as UTF-8 JSON Lines"
+        )
+    if fmt != "parquet" and p.is_file() and p.stat().st_size > text_cap():
+        raise _too_much_text(name, text_cap())
     try:
         if fmt == "parquet":
             import pyarrow.parquet as pq
@@ -147,12 +156,64 @@ def _sniff(head: bytes) -> str:
 
 def _read_bytes(p: Path, name: str, gz: bool) -> bytes:
     try:
-        if gz:
-            with gzip.open(p, "rb") as fh:
-                return fh.read()
-        return p.read_bytes()
+        with gzip.open(p, "rb") if gz else open(p, "rb") as fh:
+            return read_limited(fh.read, name)
     except (gzip.BadGzipFile, EOFError, zlib.error):
         raise InputError(f"{name}: the gzip data is corrupt or truncated; re-create the file") from None
+
+
+def text_cap() -> int:
+    """The most bytes of table text (after decompression) read into memory: half the budget,
+    since the table made from it takes about as much again."""
+    return limits.budget() // 2
+
+
+def read_limited(read: Callable[[int], bytes], name: str) -> bytes:
+    """All of ``read``'s bytes, or an InputError once they pass :func:`text_cap` (a gzip bomb, a
+    device that never ends): the memory taken stays within the budget."""
+    cap = text_cap()
+    chunks, total = [], 0
+    while block := read(min(1 << 24, cap + 1 - total)):
+        chunks.append(block)
+        total += len(block)
+        if total > cap:
+            raise _too_much_text(name, cap)
+    return b"".join(chunks)
+
+
+def _too_much_text(name: str, cap: int) -> InputError:
+    return InputError(
+        f"{name}: the table text is more than {limits.size_text(cap)} (after decompression), over half "
+        f"the memory budget of {limits.size_text(limits.budget())}; convert it to Parquet and read it "
+        "with --chunk-specimens, or raise durability --max-memory"
+    )
+
+
+MAX_JSON_DEPTH = 64  # a table's cells are plain values: deeper nesting is a bomb, not data
+_JSON_STRING = re.compile(rb'"(?:[^"\\\n]|\\.)*"')
+
+
+def check_json_depth(data: bytes, name: str) -> None:
+    """Refuse JSON Lines nested deeper than MAX_JSON_DEPTH before a parser sees it: pyarrow's
+    reader crashes the process (a segfault) on deep nesting, pandas' recurses past Python's limit.
+    Strings are blanked out (they may hold brackets), then the brackets counted, 64 MB at a time."""
+    lo, line = 0, 1
+    while lo < len(data):
+        hi = data.find(b"\n", lo + (1 << 26))
+        hi = len(data) if hi < 0 else hi + 1
+        chunk = np.frombuffer(_JSON_STRING.sub(b'""', data[lo:hi]), dtype=np.uint8)
+        opens = (chunk == ord("{")) | (chunk == ord("["))
+        pos = np.flatnonzero(opens | (chunk == ord("}")) | (chunk == ord("]")))
+        depth = np.where(opens[pos], 1, -1).cumsum()
+        if len(depth) and depth.max() > MAX_JSON_DEPTH:
+            at = pos[int(np.argmax(depth > MAX_JSON_DEPTH))]
+            row = line + int(np.count_nonzero(chunk[:at] == ord("\n")))
+            raise InputError(
+                f"{name}: line {row}: a value is nested more than {MAX_JSON_DEPTH} levels deep; "
+                "a table needs one JSON object of plain values (numbers, text) per line"
+            )
+        line += int(np.count_nonzero(chunk == ord("\n")))
+        lo = hi
 
 
 def _read_stdin(fmt: str | None) -> pd.DataFrame:
@@ -163,7 +224,10 @@ def _read_stdin(fmt: str | None) -> pd.DataFrame:
         )
     stream = getattr(sys.stdin, "buffer", None)
     try:
-        data = stream.read() if stream is not None else sys.stdin.read().encode("utf-8", "surrogateescape")
+        if stream is not None:
+            data = read_limited(stream.read, name)
+        else:
+            data = sys.stdin.read().encode("utf-8", "surrogateescape")
     except (OSError, ValueError) as exc:  # a closed or unreadable descriptor
         raise InputError(f"stdin: cannot be read ({exc}); pipe a table in or pass a file name") from None
     if not data:
@@ -172,7 +236,7 @@ def _read_stdin(fmt: str | None) -> pd.DataFrame:
         )
     if data.startswith(_GZIP_MAGIC):
         try:
-            data = gzip.decompress(data)
+            data = read_limited(gzip.GzipFile(fileobj=io.BytesIO(data)).read, name)
         except (gzip.BadGzipFile, EOFError, zlib.error):
             raise InputError("stdin: the gzip data is corrupt or truncated") from None
         if not data:
@@ -320,6 +384,7 @@ def _read_jsonl(data: bytes, name: str) -> pd.DataFrame:
         data = data[3:]
     if not data.strip():
         raise InputError(f"{name}: the input is empty (it has no rows)")
+    check_json_depth(data, name)
     try:
         return arrow_to_frame(pajson.read_json(pa.BufferReader(data)), name)
     except pa.ArrowInvalid as exc:
