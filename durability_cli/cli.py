@@ -171,15 +171,17 @@ def _run(debug: bool, fn):
 
 def _error_line(message: str) -> None:
     """One line on stderr, whatever the message holds ([brackets] or line breaks from the data)."""
-    message = message.replace("\r", "\\r").replace("\n", "\\n")
+    from durability_cli.errors import one_line
+
+    message = one_line(message)
     err.print("[bold red]Error:[/] ", end="", highlight=False)
     err.print(message, markup=False, highlight=False, soft_wrap=True)
 
 
 def _main_process() -> bool:
-    import os
+    from durability_cli.parallel import main_process
 
-    return os.environ.get("RANK", "0") == "0"
+    return main_process()
 
 
 def _quiet_broken_pipe() -> None:

@@ -423,6 +423,7 @@ def _read_parquet_dir(folder: Path, name: str, select: Select | None = None) -> 
             f"{name}: is a folder with no .parquet files in it; pass a file, or a folder of Parquet files"
         )
     try:
+        check_partition_keys(folder, files, name)
         dataset = pads.dataset(
             files,
             format="parquet",
@@ -438,6 +439,27 @@ def _read_parquet_dir(folder: Path, name: str, select: Select | None = None) -> 
             "check that none is damaged and that all have the same columns and types"
         ) from None
     return arrow_to_frame(table, name)
+
+
+def check_partition_keys(folder: Path, files: list[str], name: str) -> None:
+    """A hive folder key (``material=steel/``) that is also a column inside the files: pyarrow
+    would silently put the folder's value over the file's. Refused, naming both."""
+    import pyarrow.parquet as pq
+
+    keys = {
+        part.split("=", 1)[0]: part
+        for f in files
+        for part in Path(f).relative_to(folder).parts[:-1]
+        if "=" in part
+    }
+    if not keys:
+        return
+    clash = [k for k in pq.read_schema(files[0]).names if k in keys]
+    if clash:
+        raise InputError(
+            f"{name}: the folder name '{keys[clash[0]]}' sets column '{clash[0]}', which the files "
+            f"also hold (e.g. {files[0]}); rename the folder key or drop the column from the files"
+        )
 
 
 def arrow_to_frame(table: pa.Table, name: str) -> pd.DataFrame:

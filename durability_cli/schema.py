@@ -678,6 +678,7 @@ def factorize_ids(col: pd.Series, source: str, name: str) -> tuple[np.ndarray, n
 def _to_numeric(col: pd.Series, source: str, name: str, role: str) -> np.ndarray:
     """[rows] float64; names the first cell that is not a number."""
     dtype = col.dtype
+    _refuse_durations(col, source, name)
     if pd.api.types.is_bool_dtype(dtype) or (
         pd.api.types.is_numeric_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype)
     ):
@@ -721,9 +722,20 @@ def _fix(role: str, name: str) -> str:
     }.get(role, "fix the cell")
 
 
+def _refuse_durations(col: pd.Series, source: str, name: str) -> None:
+    """A duration column (Arrow/pandas timedelta) is neither a date nor a plain number: refused the
+    same way by every command, with the fix."""
+    if pd.api.types.is_timedelta64_dtype(col.dtype):
+        raise InputError(
+            f"{source}: column '{name}' holds durations (e.g. {_show(col.iloc[0])}), not numbers or dates; "
+            "store it as a number of time units (e.g. hours) or as dates"
+        )
+
+
 def _to_datetime(col: pd.Series, source: str, name: str) -> pd.Series:
     """Naive UTC datetime64; names the first cell that is not a date in the column's format."""
     dtype = col.dtype
+    _refuse_durations(col, source, name)
     if pd.api.types.is_datetime64_any_dtype(dtype):
         values = col
     elif pd.api.types.is_numeric_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype):
