@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from durability_cli import limits
 from durability_cli.artifact import ModelBundle
 from durability_cli.data import Series, to_series
 from durability_cli.errors import InputError
@@ -169,6 +170,14 @@ def backtest_frames(
     """(backtest, history, quantile levels or None) of ``ds``; None when no specimen is long
     enough for a cut-off."""
     series = to_series(ds)
+    N, T = series.y.shape
+    P, S = N * (origins or 1), max(cfg.samples, 1)  # at most this many backtests
+    limits.check_memory(
+        P * T * (8 * (2 * series.cond.shape[2] + 12) + 12 * S),  # the backtests' arrays and every path
+        f"{ds.source}: evaluate with {P:,} backtest(s) ({N:,} specimen(s) x {origins or 1:,} origin(s)) "
+        f"over up to {T:,} steps x {S:,} sample path(s)",
+        "use fewer --origins or --samples, or --chunk-specimens",
+    )
     spec, cut = cutoffs(series.lengths, context=context, context_frac=context_frac, origins=origins)
     if len(spec) == 0:
         return None

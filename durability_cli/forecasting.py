@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from durability_cli import limits
 from durability_cli.artifact import ModelBundle
 from durability_cli.data import Series, autocast, move, to_series, to_tensors
 from durability_cli.errors import InputError
@@ -477,6 +478,23 @@ class ForecastStream:
         self.info = info | {"specimens": specimens, "rows": rows}
 
 
+def _check_memory(series: Series, cfg: ForecastConfig, want_paths: bool, source: str) -> None:
+    """Refuse a forecast whose arrays would not fit the memory budget, before it starts: one
+    chunk's sample paths (at least one specimen's) with their float64 copies, the output rows, and
+    with --paths-out every path of every row."""
+    N, T = series.y.shape
+    S = max(cfg.samples, 1)
+    rows = int(np.count_nonzero(series.row >= 0))  # at most this many forecast rows
+    cells = min(N * T * S, max(MEMORY_BUDGET, T * S))  # one chunk's paths
+    need = cells * 48 + rows * 8 * (8 + len(cfg.quantiles))
+    if want_paths:
+        need += rows * S * 40
+    fix = "lower --samples" + (" or leave out --paths-out" if want_paths else "") + " or --horizon"
+    limits.check_memory(
+        need, f"{source}: a forecast of {N:,} specimen(s) x {S:,} sample path(s) over up to {T:,} steps", fix
+    )
+
+
 def _group_ids(ds: Dataset) -> list[str]:
     codes, text = id_codes(ds.frame, ds.schema.id_col)
     return [str(text[c]) for c in codes[specimen_starts(ds.frame, ds.schema.id_col)]]
@@ -527,6 +545,12 @@ def _forecast_group(
             raise InputError(
                 f"{ds.source}: the table already has future rows; --hold-conditions only extends tables without them"
             )
+        added = len(series.ids) * horizon
+        limits.check_memory(
+            added * 8 * (len(ds.frame.columns) + 4) * 4,  # the new rows, as the frame and its copies
+            f"{ds.source}: --horizon {horizon} --hold-conditions adds {added:,} rows, which",
+            "lower --horizon",
+        )
         ds = extend_with_held_conditions(ds, horizon)
         warnings.append(
             f"conditions held at each specimen's last values for {horizon} steps (--hold-conditions)"
@@ -538,6 +562,7 @@ def _forecast_group(
         return None
     if horizon:
         series = limit_horizon(series, last_obs, horizon)
+    _check_memory(series, cfg, want_paths, ds.source)
     skipped = [series.ids[i] for i in np.flatnonzero(~has_future)]
     flag, extrap_lines = extrapolation(bundle, series, last_obs)
     if extrap_lines:
