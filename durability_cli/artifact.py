@@ -23,7 +23,7 @@ from durability_cli import __version__, limits
 from durability_cli.config import ModelConfig, TrainConfig, build
 from durability_cli.data import Scaler
 from durability_cli.errors import InputError, ModelFileError
-from durability_cli.io import atomic_path
+from durability_cli.io import atomic_path, read_at_most
 from durability_cli.model import FeedbackRNN
 from durability_cli.schema import Schema, check_roles
 
@@ -239,12 +239,9 @@ def _read_model_bytes(p: Path, name: str) -> bytes:
             first = fh.read(8)
             if len(first) == 8 and not 0 < struct.unpack("<Q", first)[0] <= MAX_HEADER:
                 return first  # read_header refuses it
-            rest = fh.read(cap + 1 - len(first))
+            return first + read_at_most(fh.read, cap - len(first), lambda: ModelFileError(_too_big(name, None, cap)))
     except OSError as exc:
         raise ModelFileError(f"{name}: cannot read the model file ({exc.strerror or exc})") from None
-    if len(first) + len(rest) > cap:
-        raise ModelFileError(_too_big(name, None, cap))
-    return first + rest
 
 
 def _too_big(name: str, size: int | None, cap: int) -> str:

@@ -172,12 +172,18 @@ def read_limited(read: Callable[[int], bytes], name: str) -> bytes:
     """All of ``read``'s bytes, or an InputError once they pass :func:`text_cap` (a gzip bomb, a
     device that never ends): the memory taken stays within the budget."""
     cap = text_cap()
+    return read_at_most(read, cap, lambda: _too_much_text(name, cap))
+
+
+def read_at_most(read: Callable[[int], bytes], cap: int, too_big: Callable[[], Exception]) -> bytes:
+    """All of ``read``'s bytes, read 16 MB at a time (``read(n)`` may set aside n bytes at once);
+    raises ``too_big()`` as soon as they pass ``cap``."""
     chunks, total = [], 0
     while block := read(min(1 << 24, cap + 1 - total)):
         chunks.append(block)
         total += len(block)
         if total > cap:
-            raise _too_much_text(name, cap)
+            raise too_big()
     return b"".join(chunks)
 
 

@@ -3,8 +3,9 @@
 The memory budget bounds what a command lets its input make it allocate: the text of a file after
 decompression, a model file, and the arrays a forecast or a backtest would build. Work whose
 estimate is over the budget is refused before it starts, with the estimate and the fix, instead of
-running the machine out of memory. The budget is a fraction of the machine's memory unless
-``durability --max-memory SIZE`` (or the DURABILITY_MAX_MEMORY environment variable) sets it.
+running the machine out of memory. The budget is half the machine's memory unless
+``durability --max-memory SIZE`` or the DURABILITY_MAX_MEMORY environment variable (which the
+processes of ``train --nproc`` read) sets it.
 """
 
 from __future__ import annotations
@@ -44,11 +45,9 @@ _budget: int | None = None
 
 
 def set_budget(text: str | None) -> None:
-    """Set the budget for this process (and the processes it starts); None = the default."""
+    """Set the budget for this process; None = $DURABILITY_MAX_MEMORY, else the default."""
     global _budget
     _budget = None if text is None else parse_size(text)
-    if _budget is not None:
-        os.environ[ENV] = str(_budget)
 
 
 def budget() -> int:
