@@ -25,7 +25,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 # Tables on a pipe or in a log get a width that fits them, not the 80 columns rich assumes.
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """The reader of stderr went away (`2>&1 | head`): rich would exit 1; stop quietly (_run)."""
+        self.quiet = True
+        raise BrokenPipeError
+
+
+err = _Console(stderr=True, width=None if sys.stderr is not None and sys.stderr.isatty() else 120)
 
 # Shared options, defined once and reused by every command that reads a table.
 DataArg = Annotated[
@@ -174,8 +181,11 @@ def _error_line(message: str) -> None:
     from durability_cli.errors import one_line
 
     message = one_line(message)
-    err.print("[bold red]Error:[/] ", end="", highlight=False)
-    err.print(message, markup=False, highlight=False, soft_wrap=True)
+    try:
+        err.print("[bold red]Error:[/] ", end="", highlight=False)
+        err.print(message, markup=False, highlight=False, soft_wrap=True)
+    except (OSError, ValueError, AttributeError):  # stderr closed or full: the exit code still tells
+        pass
 
 
 def _main_process() -> bool:
@@ -186,10 +196,13 @@ def _main_process() -> bool:
 
 def _quiet_broken_pipe() -> None:
     """The reader of stdout went away (`| head`): stop quietly, as Unix tools do."""
+    import contextlib
     import os
 
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # the reader of stderr may be gone too
+        os.dup2(devnull, sys.stderr.fileno())
     raise typer.Exit(0)
 
 

@@ -141,7 +141,10 @@ class EvalStream:
 
 
 def _too_short(source: str) -> InputError:
-    return InputError(f"{source}: every specimen is shorter than the warm-up; lower --context")
+    return InputError(
+        f"{source}: no specimen has a measured durability inside a warm-up with rows left after it; "
+        "lower --context if the specimens are shorter than it, or raise it past unmeasured first rows"
+    )
 
 
 def _settings(cfg, source, context, context_frac, origins, horizon, sampled: bool) -> dict:

@@ -18,7 +18,6 @@ import sys
 import threading
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -26,29 +25,6 @@ from safetensors.torch import save as st_save
 from test_bad_inputs import FAST, Outputs, _parts, _rebuilt, assert_refused, invoke
 
 from durability_cli.parallel import main_process
-
-
-# -- fixtures: a small table, a plan with future rows, a tiny model trained once --------------------
-@pytest.fixture(scope="module")
-def small(coating_slice) -> Path:
-    return coating_slice(10, 40)
-
-
-@pytest.fixture(scope="module")
-def model(small, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("model") / "m.safetensors"
-    r = invoke("train", small, "-o", out, *FAST)
-    assert r.exit_code == 0, r.stderr
-    return out
-
-
-@pytest.fixture(scope="module")
-def plan(small, tmp_path_factory) -> Path:
-    df = pd.read_csv(small)
-    df.loc[df.groupby("specimen_id").cumcount() >= 20, "durability"] = np.nan
-    path = tmp_path_factory.mktemp("plan") / "plan.csv"
-    df.to_csv(path, index=False)
-    return path
 
 
 # -- class 1: outputs that are not regular files -----------------------------------------------------
@@ -390,6 +366,25 @@ def test_a_rendezvous_without_peers_times_out_with_a_message(tmp_path, small):
     r = CliRunnerEnv(env).invoke("train", small, "-o", out.new, *FAST)
     assert_refused(r, f"not all 2 ranks joined at 127.0.0.1:{port} within 1 s")
     out.assert_untouched()
+
+
+def _bash(command: str, cwd: Path) -> subprocess.CompletedProcess:
+    """``command`` in bash, with DURABILITY standing for this interpreter's durability command."""
+    durability = f'"{sys.executable}" -m durability_cli'
+    return subprocess.run(["bash", "-c", command.replace("DURABILITY", durability)], cwd=cwd, timeout=120)
+
+
+@pytest.mark.parametrize("redirect", ["2>&-", "2>/dev/full"])
+def test_a_closed_or_full_stderr_keeps_exit_2(tmp_path, redirect):
+    if redirect.endswith("full") and not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    assert _bash(f"DURABILITY schema missing.csv {redirect}", tmp_path).returncode == 2
+
+
+def test_the_reader_of_stderr_going_away_ends_quietly(tmp_path, small):
+    """`schema` writes its report on stderr: `2>&1 >/dev/null | head -1` must end with 0, like `| head`."""
+    r = _bash(f"DURABILITY schema {small} 2>&1 >/dev/null | head -1 >/dev/null; exit ${{PIPESTATUS[0]}}", tmp_path)
+    assert r.returncode == 0
 
 
 class CliRunnerEnv:
