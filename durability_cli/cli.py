@@ -508,6 +508,7 @@ def train(
     flags = {k: v for k, v in locals().items() if k in names}
 
     def go():
+        import os
         import signal
 
         from durability_cli import config as cfgmod
@@ -527,7 +528,7 @@ def train(
         train_cfg = cfgmod.build(cfgmod.TrainConfig, values, source=config or "options")
         ckpt = checkpoint or f"{output}.ckpt"
         # resuming rewrites the checkpoint it started from: that one output may equal an input
-        same = resume is not None and Path(resume).resolve() == Path(ckpt).resolve()
+        same = resume is not None and os.path.realpath(resume) == os.path.realpath(ckpt)
         check_outputs(
             [output, None if same else ckpt, history],
             [data if data != "-" else None, resume, init_from],

@@ -113,7 +113,7 @@ MODEL_LIMITS = {
 TRAIN_LIMITS = {
     "epochs": (1, 1_000_000),
     "batch_size": (1, 1_000_000),
-    "lr": (0, 10),
+    "lr": (0, 1000),  # far past any useful rate; a huge one is how the divergence test diverges
     "weight_decay": (0, 10),
     "clip": (0, float("inf")),  # inf: no clipping
     "window": (0, 10_000_000),

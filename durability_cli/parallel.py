@@ -147,6 +147,7 @@ def main_process(environ: dict | None = None) -> bool:
         return True
 
 
+MAX_NPROC = 256  # processes per machine: more would only fight over its cores and memory
 RENDEZVOUS_TIMEOUT = 300.0  # seconds to wait for every rank; $DURABILITY_RENDEZVOUS_TIMEOUT overrides
 
 
@@ -205,6 +206,9 @@ def launch_command(nproc: int, args: list[str]) -> list[str]:
     """The torchrun command line that runs ``durability <args>`` in ``nproc`` processes here.
     ``--standalone`` picks a free port, so several jobs on one machine do not collide."""
     import sys
+
+    if nproc > MAX_NPROC:
+        raise InputError(f"--nproc must be between 1 and {MAX_NPROC} processes on one machine, got {nproc}")
 
     return [
         sys.executable,
