@@ -42,7 +42,7 @@ from durability_cli.data import (
     to_series,
     to_tensors,
 )
-from durability_cli.errors import InputError, TrainingError
+from durability_cli.errors import InputError, ModelFileError, TrainingError
 from durability_cli.io import atomic_path
 from durability_cli.latent import LATENT_DRAWS, draw_latent, fit_latent, fit_posterior, mean_paths, prior
 from durability_cli.model import FeedbackRNN
@@ -1141,6 +1141,18 @@ def save_checkpoint(
 
 def _load_checkpoint(state: TrainState, path, model_cfg, cfg, data_hash: str, rank: int = 0) -> None:
     tensors, info = read_safetensors(path, expect=CHECKPOINT_FORMAT)
+    try:
+        _restore(state, tensors, info, path, model_cfg, cfg, data_hash, rank)
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+        # a checkpoint whose options and table match but whose state does not fit: altered or damaged
+        text = " ".join(str(exc).split())[:160]
+        raise ModelFileError(
+            f"{path}: the checkpoint's saved state does not fit this run ({type(exc).__name__}: {text}); "
+            "it was altered or is damaged: start anew without --resume"
+        ) from None
+
+
+def _restore(state: TrainState, tensors: dict, info: dict, path, model_cfg, cfg, data_hash: str, rank: int) -> None:
     if info.get("model_config") != as_dict(model_cfg):
         raise InputError(
             f"{path}: this checkpoint was made with other model options; resume with the same options"

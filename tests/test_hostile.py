@@ -290,6 +290,22 @@ def test_model_metadata_is_checked_before_anything_is_built(tmp_path, model, pla
     out.assert_untouched()
 
 
+def test_a_tampered_checkpoint_is_refused(tmp_path, small):
+    from durability_cli.config import ModelConfig, TrainConfig
+    from durability_cli.schema import load_dataset
+    from durability_cli.training import train
+
+    ckpt = tmp_path / "run.ckpt"
+    train(load_dataset(str(small)), ModelConfig(hidden=8, layers=1), TrainConfig(epochs=1), checkpoint=ckpt)
+    tensors, info = _parts(ckpt)
+    tensors["model.head.weight"] = torch.zeros(1, 9)
+    ckpt.write_bytes(st_save(tensors, metadata={"durability": json.dumps(info)}))
+    out = Outputs(tmp_path, "old.csv", "m.safetensors")
+    r = invoke("train", small, "-o", out.new, "--resume", ckpt, *FAST)
+    assert_refused(r, "run.ckpt: the checkpoint's saved state does not fit this run (RuntimeError")
+    out.assert_untouched()
+
+
 def test_endless_devices_are_refused_at_once(tmp_path):
     assert_refused(invoke("schema", "/dev/zero", "--format", "jsonl"), "/dev/zero: looks like a binary file")
     assert_refused(invoke("inspect", "/dev/zero"), "/dev/zero: not a durability model file")
@@ -323,6 +339,14 @@ def test_a_gzip_bomb_is_refused_within_the_budget(tmp_path, model):
     assert_refused(invoke("--max-memory", "64M", "forecast", bomb, "-m", model, "-o", out.existing), message)
     assert_refused(invoke("--max-memory", "64M", "train", bomb, "-o", out.new, *FAST), message)
     out.assert_untouched()
+
+
+def test_text_over_the_budget_is_refused_before_it_is_read_whole(tmp_path):
+    big = tmp_path / "big.csv"
+    big.write_bytes(b"specimen_id,time,durability\n" + b"A,1,1\n" * 2_000_000)  # 12 MB
+    cap = "the table text is more than 8.0 MB (after decompression), over half the memory budget of 16.0 MB"
+    assert_refused(invoke("--max-memory", "16M", "schema", big), f"big.csv: {cap}")
+    assert_refused(invoke("--max-memory", "16M", "schema", "-", input=big.read_bytes()), f"stdin: {cap}")
 
 
 def test_the_memory_budget_refuses_a_forecast_with_the_number(tmp_path, model, plan):
