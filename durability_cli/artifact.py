@@ -172,6 +172,7 @@ def _check_numbers(meta: dict, schema: Schema, scaler: Scaler) -> None:
     summary = meta.get("summary", {})
     if not isinstance(summary, dict):
         raise ValueError("the training summary is not a JSON object")
+    _check_summary(summary)
     if summary.get("scale_calibration") is not None:
         finite("scale_calibration", summary["scale_calibration"])
     for key, bounds in (summary.get("envelope") or {}).items():
@@ -179,6 +180,23 @@ def _check_numbers(meta: dict, schema: Schema, scaler: Scaler) -> None:
             raise ValueError(f"envelope {key!r} is not a [low, high] pair")
         finite(f"envelope {key!r}", bounds[0])
         finite(f"envelope {key!r}", bounds[1])
+
+
+def _check_summary(summary: dict) -> None:
+    """The summary fields that `inspect` and `plot history` compute with: numbers or null."""
+
+    def number(label: str, value) -> None:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ValueError(f"{label} is {value!r}, not a number")
+
+    for key in ("best_val_rmse", "val_persistence_rmse", "best_epoch", "epochs_run"):
+        number(key, summary.get(key))
+    history = summary.get("history", [])
+    if not isinstance(history, list) or not all(isinstance(e, dict) for e in history):
+        raise ValueError("the training history is not a list of JSON objects")
+    for i, entry in enumerate(history):
+        for key in ("epoch", "train_loss", "val_rmse", "teacher_forcing"):
+            number(f"history entry {i} {key}", entry.get(key))
 
 
 def _check_shapes(skeleton: torch.nn.Module, header: dict, name: str) -> None:

@@ -246,6 +246,7 @@ HOSTILE_MODELS = [
     ("hidden as text", _meta_edit("model_config", hidden="64"), "hidden must be a number, got '64'"),
     ("a scale of 1e308", _meta_edit("scaler", y_std=1e308), "y_std is 1e+308, beyond the 1e+16"),
     ("metadata nested 100,000 deep", _nested_metadata, "the durability metadata is nested more than 32 levels deep"),
+    ("a summary score as text", _meta_edit("summary", best_val_rmse="x"), "best_val_rmse is 'x', not a number"),
 ]
 
 # The CLI in one child whose address space is capped at 3 GB, run once per command line (in
