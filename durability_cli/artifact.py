@@ -210,7 +210,10 @@ def _check_shapes(skeleton: torch.nn.Module, header: dict, name: str) -> None:
         raise ModelFileError(
             f"{name}: the weights do not match the architecture in the metadata ({what}); the file was altered or is damaged"
         )
-    for key, want in expected.items():  # the architecture's order: the first mismatch named is always the same
+    for (
+        key,
+        want,
+    ) in expected.items():  # the architecture's order: the first mismatch named is always the same
         shape, dtype = tuple(found[key]["shape"]), _TORCH_DTYPES.get(found[key]["dtype"])
         if shape != tuple(want.shape) or dtype != want.dtype:
             raise ModelFileError(
@@ -257,7 +260,9 @@ def _read_model_bytes(p: Path, name: str) -> bytes:
             first = fh.read(8)
             if len(first) == 8 and not 0 < struct.unpack("<Q", first)[0] <= MAX_HEADER:
                 return first  # read_header refuses it
-            return first + read_at_most(fh.read, cap - len(first), lambda: ModelFileError(_too_big(name, None, cap)))
+            return first + read_at_most(
+                fh.read, cap - len(first), lambda: ModelFileError(_too_big(name, None, cap))
+            )
     except OSError as exc:
         raise ModelFileError(f"{name}: cannot read the model file ({exc.strerror or exc})") from None
 
@@ -280,7 +285,9 @@ def _json(text, name: str, what: str):
     except RecursionError:
         deep = True
     if deep:
-        raise ModelFileError(f"{name}: {what} is nested more than {MAX_DEPTH} levels deep; the file is damaged")
+        raise ModelFileError(
+            f"{name}: {what} is nested more than {MAX_DEPTH} levels deep; the file is damaged"
+        )
     return value
 
 

@@ -24,6 +24,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
 # Tables on a pipe or in a log get a width that fits them, not the 80 columns rich assumes.
 class _Console(Console):
     def on_broken_pipe(self) -> None:

@@ -30,6 +30,4 @@ class TrainingError(DurabilityError):
 def one_line(message: str) -> str:
     """``message`` safe for one line of a terminal: line breaks, NUL, escape sequences and other
     control characters that came from the data are shown escaped (``\\x00``, ``\\n``), never sent raw."""
-    return "".join(
-        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in message
-    )
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in message)

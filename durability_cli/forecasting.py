@@ -75,7 +75,9 @@ def quantile_column(target: str, q: float) -> str:
 def check_horizon(horizon: int | None) -> None:
     """None = up to each specimen's last row; otherwise at least one step."""
     if horizon is not None and horizon < 1:
-        raise InputError(f"--horizon must be at least 1 step, got {horizon}; leave it out to forecast every future row")
+        raise InputError(
+            f"--horizon must be at least 1 step, got {horizon}; leave it out to forecast every future row"
+        )
 
 
 # -- the batched rollout ---------------------------------------------------------------------------

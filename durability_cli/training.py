@@ -109,7 +109,9 @@ def check_context(lengths: np.ndarray, context: int, given: bool, source: str) -
     )
 
 
-def check_memory(lengths: np.ndarray, n_train: int, model_cfg: ModelConfig, cfg: TrainConfig, source: str) -> None:
+def check_memory(
+    lengths: np.ndarray, n_train: int, model_cfg: ModelConfig, cfg: TrainConfig, source: str
+) -> None:
     """Refuse, before training, a run whose backpropagation through time would not fit the memory
     budget. Measured (hidden 8, CPU): about 30 kB of autograd state per step of a batch, plus the
     activations of each specimen in it; a whole 1,000,000-row specimen needs tens of GB."""
@@ -1152,7 +1154,9 @@ def _load_checkpoint(state: TrainState, path, model_cfg, cfg, data_hash: str, ra
         ) from None
 
 
-def _restore(state: TrainState, tensors: dict, info: dict, path, model_cfg, cfg, data_hash: str, rank: int) -> None:
+def _restore(
+    state: TrainState, tensors: dict, info: dict, path, model_cfg, cfg, data_hash: str, rank: int
+) -> None:
     if info.get("model_config") != as_dict(model_cfg):
         raise InputError(
             f"{path}: this checkpoint was made with other model options; resume with the same options"

@@ -18,6 +18,7 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -90,7 +91,10 @@ TRAIN_OPTIONS = [
     (["--tf-k", "nan"], "--tf-k must be a finite number, got nan"),
     (["--clip", "-1"], "--clip must be positive (the largest gradient norm), got -1.0"),
     (["--threads", "1000000"], "--threads must be between 1 and"),
-    (["--val-context", "1000"], "validation warms up on the first 1000 rows of each specimen, and the longest"),
+    (
+        ["--val-context", "1000"],
+        "validation warms up on the first 1000 rows of each specimen, and the longest",
+    ),
 ]
 
 
@@ -115,7 +119,9 @@ TOML_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("content", "message"), TOML_CASES, ids=[m.split(": ", 1)[1][:40] for _, m in TOML_CASES])
+@pytest.mark.parametrize(
+    ("content", "message"), TOML_CASES, ids=[m.split(": ", 1)[1][:40] for _, m in TOML_CASES]
+)
 def test_config_values_out_of_range(tmp_path, small, content, message):
     config = tmp_path / "c.toml"
     if content is None:
@@ -138,7 +144,9 @@ FORECAST_OPTIONS = [
 ]
 
 
-@pytest.mark.parametrize(("args", "message"), FORECAST_OPTIONS, ids=[" ".join(a) for a, _ in FORECAST_OPTIONS])
+@pytest.mark.parametrize(
+    ("args", "message"), FORECAST_OPTIONS, ids=[" ".join(a) for a, _ in FORECAST_OPTIONS]
+)
 def test_forecast_options_out_of_range(tmp_path, small, plan, model, args, message):
     data = small if "--hold-conditions" in args else plan
     out = Outputs(tmp_path, "old.csv", "new.csv")
@@ -221,8 +229,16 @@ def _nested_metadata(model: Path, folder: Path) -> bytes:
 
 
 HOSTILE_MODELS = [
-    ("hidden 25000", _meta_edit("model_config", hidden=25000), "--hidden must be between 1 and 4096, got 25000"),
-    ("layers 10**6", _meta_edit("model_config", layers=10**6), "--layers must be between 1 and 64, got 1000000"),
+    (
+        "hidden 25000",
+        _meta_edit("model_config", hidden=25000),
+        "--hidden must be between 1 and 4096, got 25000",
+    ),
+    (
+        "layers 10**6",
+        _meta_edit("model_config", layers=10**6),
+        "--layers must be between 1 and 64, got 1000000",
+    ),
     (
         "hidden 4096 x 64 layers, tiny tensors",
         _meta_edit("model_config", hidden=4096, layers=64),
@@ -245,8 +261,16 @@ HOSTILE_MODELS = [
     ),
     ("hidden as text", _meta_edit("model_config", hidden="64"), "hidden must be a number, got '64'"),
     ("a scale of 1e308", _meta_edit("scaler", y_std=1e308), "y_std is 1e+308, beyond the 1e+16"),
-    ("metadata nested 100,000 deep", _nested_metadata, "the durability metadata is nested more than 32 levels deep"),
-    ("a summary score as text", _meta_edit("summary", best_val_rmse="x"), "best_val_rmse is 'x', not a number"),
+    (
+        "metadata nested 100,000 deep",
+        _nested_metadata,
+        "the durability metadata is nested more than 32 levels deep",
+    ),
+    (
+        "a summary score as text",
+        _meta_edit("summary", best_val_rmse="x"),
+        "best_val_rmse is 'x', not a number",
+    ),
 ]
 
 # The CLI in one child whose address space is capped at 3 GB, run once per command line (in
@@ -350,9 +374,32 @@ def test_text_over_the_budget_is_refused_before_it_is_read_whole(tmp_path):
     assert_refused(invoke("--max-memory", "16M", "schema", "-", input=big.read_bytes()), f"stdin: {cap}")
 
 
+def test_training_through_long_specimens_is_estimated_first(tmp_path):
+    """Backpropagation through 5,000 steps at once (~150 MB here; a 1,000,000-row specimen needs
+    tens of GB) against a 32 MB budget: refused before training, with the fix, no file left."""
+    t = np.arange(5000)
+    data = tmp_path / "long.csv"
+    pd.DataFrame(
+        {
+            "specimen_id": np.repeat(["A", "B"], 5000),
+            "time": np.tile(t, 2),
+            "durability": np.tile(1 - t / 1e4, 2),
+        }
+    ).to_csv(data, index=False)
+    out = Outputs(tmp_path, "old.csv", "m.safetensors")
+    r = invoke("--max-memory", "32M", "train", data, "-o", out.new, *FAST)
+    assert_refused(
+        r, "long.csv: training through 5,000 steps at once (--window 0, longest specimen 5,000 rows"
+    )
+    assert "train on windows, e.g. --window 500" in r.stderr
+    out.assert_untouched()
+
+
 def test_the_memory_budget_refuses_a_forecast_with_the_number(tmp_path, model, plan):
     out = Outputs(tmp_path, "old.csv", "new.csv")
-    r = invoke("--max-memory", "100M", "forecast", plan, "-m", model, "--samples", "10000", "-o", out.existing)
+    r = invoke(
+        "--max-memory", "100M", "forecast", plan, "-m", model, "--samples", "10000", "-o", out.existing
+    )
     assert_refused(r, "a forecast of 10 specimen(s) x 10,000 sample path(s) over up to 40 steps needs about")
     assert "more than the budget of 100.0 MB; lower --samples" in r.stderr
     assert_refused(invoke("--max-memory", "lots", "schema", plan), "--max-memory 'lots': not a size")
@@ -408,7 +455,9 @@ def test_a_closed_or_full_stderr_keeps_exit_2(tmp_path, redirect):
 
 def test_the_reader_of_stderr_going_away_ends_quietly(tmp_path, small):
     """`schema` writes its report on stderr: `2>&1 >/dev/null | head -1` must end with 0, like `| head`."""
-    r = _bash(f"DURABILITY schema {small} 2>&1 >/dev/null | head -1 >/dev/null; exit ${{PIPESTATUS[0]}}", tmp_path)
+    r = _bash(
+        f"DURABILITY schema {small} 2>&1 >/dev/null | head -1 >/dev/null; exit ${{PIPESTATUS[0]}}", tmp_path
+    )
     assert r.returncode == 0
 
 
