@@ -795,7 +795,17 @@ def _parse_dates(text: pd.Series) -> pd.Series:
 
 
 def _check_static(raw, name, order, starts, lengths, id_text, codes_s, source) -> None:
-    """A static column holds one value per specimen, and is never empty."""
+    """A static column holds one value per specimen, and is never empty; a numeric one is finite
+    and within MAX_MAGNITUDE (its scaling would overflow otherwise)."""
+    if pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype):
+        values = raw.to_numpy(dtype=np.float64, na_value=np.nan)
+        _first(
+            np.isinf(values),
+            lambda r: InputError(
+                f"{source}: static column '{name}', row {r}: {values[r - 1]} is not a value; fill in a finite number"
+            ),
+        )
+        _check_magnitude(values, name, source)
     codes, _ = pd.factorize(raw)  # NaN -> -1
     codes = codes[order]
     _first(

@@ -194,6 +194,11 @@ UNTRAINABLE = [
         lambda df: df.assign(time=df.time * 1e300),
         "column 'time', row 2: 5e+299 is larger than the model can compute with",
     ),
+    (
+        "a static number of 1e307",
+        lambda df: df.assign(material=1e307),
+        "column 'material', row 1: 1e+307 is larger than the model can compute with",
+    ),
 ]
 
 
@@ -201,7 +206,7 @@ UNTRAINABLE = [
 def test_tables_that_cannot_be_trained_on(tmp_path, small, edit, message):
     data = _edited(small, tmp_path, edit)
     out = Outputs(tmp_path, "old.csv", "m.safetensors")
-    assert_refused(invoke("train", data, "-o", out.new, *FAST), message)
+    assert_refused(invoke("train", data, "-o", out.new, "--static", "material", *FAST), message)
     out.assert_untouched()
 
 
