@@ -29,6 +29,7 @@ from durability_cli.schema import Dataset, id_codes, specimen_starts, validate
 
 MEMORY_BUDGET = 4_000_000  # specimen x sample x step cells per chunk (~100 MB of activations)
 MAX_SAMPLES = 100_000  # Monte Carlo paths: far past where quantiles stop changing
+MAX_QUANTILES = 99  # one output column each: p1 .. p99 is as fine as a forecast table needs
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class ForecastConfig:
             raise InputError(f"--seed must be between 0 and {2**63 - 1}, got {self.seed}")
         if self.chunk_specimens < 0:
             raise InputError(f"--chunk-specimens must be at least 1, got {self.chunk_specimens}")
+        if len(self.quantiles) > MAX_QUANTILES:
+            raise InputError(f"--quantiles: at most {MAX_QUANTILES} levels, got {len(self.quantiles)}")
         for q in self.quantiles:
             if not 0.0 < q < 1.0:  # also refuses NaN
                 raise InputError(f"--quantiles must lie strictly between 0 and 1, got {q}")

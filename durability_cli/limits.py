@@ -22,12 +22,25 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)(?:e(\d+))?\s*([kmgt]?)i?b?\s*$", 
 MIN_BUDGET = 16 << 20  # below this not even the interpreter's own arrays fit
 
 
+_CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+
+
 def machine_memory() -> int:
-    """Physical memory in bytes (8 GiB when the system does not say)."""
+    """Physical memory in bytes (8 GiB when the system does not say), or the container's limit
+    (cgroup v2 or v1) when that is lower."""
     try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
-        return 8 << 30
+        memory = 8 << 30
+    for path in _CGROUP_LIMITS:
+        try:
+            with open(path) as fh:
+                text = fh.read().strip()
+        except OSError:
+            continue
+        if text.isdigit():  # "max" = no limit
+            memory = min(memory, int(text))
+    return memory
 
 
 def parse_size(text: str, flag: str = "--max-memory") -> int:

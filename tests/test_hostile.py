@@ -140,12 +140,16 @@ FORECAST_OPTIONS = [
     (["--samples", "1000000000"], "--samples must be between 0 and 100000, got 1000000000"),
     (["--seed", "-1"], "--seed must be between 0 and 9223372036854775807, got -1"),
     (["--threads", "1000000"], "--threads must be between 1 and"),
+    (
+        ["--quantiles", ",".join(str(i / 1000) for i in range(1, 1000))],
+        "--quantiles: at most 99 levels, got 999",
+    ),
     (["--horizon", "1000000000", "--hold-conditions"], "adds 10,000,000,000 rows, which needs about"),
 ]
 
 
 @pytest.mark.parametrize(
-    ("args", "message"), FORECAST_OPTIONS, ids=[" ".join(a) for a, _ in FORECAST_OPTIONS]
+    ("args", "message"), FORECAST_OPTIONS, ids=[" ".join(a)[:40] for a, _ in FORECAST_OPTIONS]
 )
 def test_forecast_options_out_of_range(tmp_path, small, plan, model, args, message):
     data = small if "--hold-conditions" in args else plan
