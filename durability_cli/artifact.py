@@ -32,6 +32,7 @@ FORMAT_VERSION = 1
 CHECKPOINT_FORMAT = "durability-checkpoint"
 MAX_HEADER = 100 * 1024 * 1024  # a header larger than this is not one we wrote
 MAX_DEPTH = 32  # JSON nesting of the header and metadata; ours is 4 deep
+MAX_LATENT_SPECIMENS = 10**8  # rows of the latent table (one per training specimen)
 MAX_SCALE = 1e16  # scaling statistics: tables hold values up to schema.MAX_MAGNITUDE
 _TORCH_DTYPES = {
     "F32": torch.float32,
@@ -121,7 +122,8 @@ def load_bundle(path: str | Path) -> ModelBundle:
         _check_numbers(meta, schema, scaler)
         with torch.device("meta"):
             skeleton = build_model(meta)
-    except (KeyError, TypeError, ValueError, AttributeError, InputError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, InputError) as exc:
+        # RuntimeError: torch refusing a size the metadata asks for (negative, beyond int64)
         # InputError: a config value out of range, worded for a command-line flag
         raise ModelFileError(
             f"{name}: the model metadata is incomplete or malformed ({exc!s}); re-train or re-download the file"
@@ -166,6 +168,11 @@ def _check_numbers(meta: dict, schema: Schema, scaler: Scaler) -> None:
         if not isinstance(pair, list) or len(pair) != 2 or finite(f"static {key!r}", pair[1]) <= 0:
             raise ValueError(f"the scaling of static {key!r} is not a [mean, positive std] pair")
         finite(f"static {key!r}", pair[0])
+    count = meta.get("latent_specimens", 0)
+    if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_LATENT_SPECIMENS:
+        raise ValueError(
+            f"latent_specimens is {count!r}, not a count of specimens up to {MAX_LATENT_SPECIMENS:,}"
+        )
     cards = [len(v) + 1 for v in scaler.static_vocab.values()]
     if list(meta.get("static_cardinalities", [])) != cards:
         raise ValueError("static_cardinalities do not match the static vocabularies")

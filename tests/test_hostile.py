@@ -91,6 +91,8 @@ TRAIN_OPTIONS = [
     (["--tf-k", "nan"], "--tf-k must be a finite number, got nan"),
     (["--clip", "-1"], "--clip must be positive (the largest gradient norm), got -1.0"),
     (["--threads", "1000000"], "--threads must be between 1 and"),
+    (["--latent", "1000"], "--latent must be between 0 and 64, got 1000"),
+    (["--latent-prior", "nan"], "--latent-prior must be a finite number, got nan"),
     (
         ["--val-context", "1000"],
         "validation warms up on the first 1000 rows of each specimen, and the longest",
@@ -279,6 +281,11 @@ HOSTILE_MODELS = [
         "a summary score as text",
         _meta_edit("summary", best_val_rmse="x"),
         "best_val_rmse is 'x', not a number",
+    ),
+    (
+        "10**30 latent specimens",
+        _rebuilt(edit=lambda t, m: m.update(latent_specimens=10**30)),
+        "latent_specimens is 1000000000000000000000000000000, not a count of specimens",
     ),
 ]
 
