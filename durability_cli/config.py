@@ -38,6 +38,8 @@ class ModelConfig:
         if self.monotonic != "none" and not self.residual:
             raise InputError("--monotonic needs --residual: the sign is put on the step change")
         _numbers(self, MODEL_LIMITS)
+        if not 0 <= self.latent <= 64:
+            raise InputError(f"--latent must be between 0 (off) and 64, got {self.latent}")
         if not self.latent_prior > 0:  # _numbers has refused NaN and infinity
             raise InputError(f"--latent-prior must be a positive number, got {self.latent_prior}")
         if not 0.0 <= self.dropout < 1.0:
@@ -108,7 +110,6 @@ MODEL_LIMITS = {
     "layers": (1, 64),
     "lags": (1, 1000),
     "static_embedding": (1, 1024),
-    "latent": (0, 64),  # 0 = off
 }
 TRAIN_LIMITS = {
     "epochs": (1, 1_000_000),
