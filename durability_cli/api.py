@@ -340,10 +340,13 @@ def load(path: str | os.PathLike) -> Model:
 
 
 def set_threads(threads: int) -> None:
-    """CPU threads for torch; 1 is fastest for the small sequential recurrent steps."""
+    """CPU threads for torch; 1 is fastest for the small sequential recurrent steps. A count far
+    beyond the machine's cores is refused (torch would start them all and may crash)."""
     import torch
 
-    torch.set_num_threads(max(1, threads))
+    from durability_cli.limits import check_threads
+
+    torch.set_num_threads(check_threads(threads))
 
 
 def forecast_config(

@@ -25,8 +25,17 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
 # Tables on a pipe or in a log get a width that fits them, not the 80 columns rich assumes.
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """The reader of stderr went away (`2>&1 | head`): rich would exit 1; stop quietly (_run)."""
+        self.quiet = True
+        raise BrokenPipeError
+
+
+err = _Console(stderr=True, width=None if sys.stderr is not None and sys.stderr.isatty() else 120)
 
 
 def _opt(help: str, panel: str | None = None, *names: str):
@@ -142,23 +151,31 @@ def _run(debug: bool, fn):
 
 def _error_line(message: str) -> None:
     """One line on stderr, whatever the message holds ([brackets] or line breaks from the data)."""
-    message = message.replace("\r", "\\r").replace("\n", "\\n")
-    err.print("[bold red]Error:[/] ", end="", highlight=False)
-    err.print(message, markup=False, highlight=False, soft_wrap=True)
+    from durability_cli.errors import one_line
+
+    message = one_line(message)
+    try:
+        err.print("[bold red]Error:[/] ", end="", highlight=False)
+        err.print(message, markup=False, highlight=False, soft_wrap=True)
+    except (OSError, ValueError, AttributeError):  # stderr closed or full: the exit code still tells
+        pass
 
 
 def _main_process() -> bool:
-    import os
+    from durability_cli.parallel import main_process
 
-    return os.environ.get("RANK", "0") == "0"
+    return main_process()
 
 
 def _quiet_broken_pipe() -> None:
     """The reader of stdout went away (`| head`): stop quietly, as Unix tools do."""
+    import contextlib
     import os
 
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # the reader of stderr may be gone too
+        os.dup2(devnull, sys.stderr.fileno())
     raise typer.Exit(0)
 
 
@@ -173,8 +190,19 @@ def _root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    max_memory: Annotated[
+        str | None,
+        typer.Option(
+            "--max-memory",
+            help="Memory budget, e.g. 4G: work estimated above it is refused up front with the fix. "
+            "Default: half the machine's memory (or $DURABILITY_MAX_MEMORY).",
+        ),
+    ] = None,
 ) -> None:
     """Forecast how the durability of materials decays under changing conditions."""
+    from durability_cli import limits
+
+    _run(False, lambda: limits.set_budget(max_memory))
 
 
 @app.command()
@@ -342,6 +370,8 @@ def train(
     names = dict(id_col=id_col, time_col=time_col, target=target, covariates=covariates, static=static)
 
     def go():
+        import os
+
         from durability_cli import api, parallel
         from durability_cli.errors import InputError
         from durability_cli.io import check_outputs
@@ -351,7 +381,7 @@ def train(
         api.configs(options, source=source)  # bad values are reported before any file is touched
         ckpt = checkpoint or f"{output}.ckpt"
         # resuming rewrites the checkpoint it started from: that one output may equal an input
-        same = resume is not None and Path(resume).resolve() == Path(ckpt).resolve()
+        same = resume is not None and os.path.realpath(resume) == os.path.realpath(ckpt)
         check_outputs(
             [output, None if same else ckpt, history],
             [data if data != "-" else None, resume, init_from],

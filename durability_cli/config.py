@@ -4,6 +4,7 @@ into the model file, so a model always knows how it was made."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -36,12 +37,10 @@ class ModelConfig:
         _choice("monotonic", self.monotonic, ("none", "decreasing", "increasing"))
         if self.monotonic != "none" and not self.residual:
             raise InputError("`monotonic` needs `residual`: the sign is put on the step change")
-        _positive("hidden", self.hidden)
-        _positive("layers", self.layers)
-        _positive("lags", self.lags)
+        _numbers(self, MODEL_LIMITS)
         if not 0 <= self.latent <= 64:
             raise InputError(f"`latent` must be between 0 (off) and 64, got {self.latent}")
-        if not self.latent_prior > 0 or self.latent_prior == float("inf"):
+        if not self.latent_prior > 0:  # _numbers has refused NaN and infinity
             raise InputError(f"`latent_prior` must be a positive number, got {self.latent_prior}")
         if not 0.0 <= self.dropout < 1.0:
             raise InputError(f"`dropout` must be in [0, 1), got {self.dropout}")
@@ -77,11 +76,12 @@ class TrainConfig:
     amp: bool = False  # bfloat16 autocast for the network's forward and backward (data.autocast)
 
     def validate(self) -> None:
-        _positive("epochs", self.epochs)
+        if not self.clip > 0:  # also NaN; inf = no clipping
+            raise InputError(f"`clip` must be positive (the largest gradient norm), got {self.clip}")
+        _numbers(self, TRAIN_LIMITS)
         if self.chunk_specimens < 0:
             raise InputError(f"`chunk_specimens` must be at least 1, got {self.chunk_specimens}")
-        _positive("batch_size", self.batch_size)
-        if self.lr <= 0:
+        if not self.lr > 0:
             raise InputError(f"`lr` must be positive, got {self.lr}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise InputError(f"`val_fraction` must be in [0, 1), got {self.val_fraction}")
@@ -98,18 +98,57 @@ class TrainConfig:
         _choice("feedback", self.feedback, ("mean", "sample"))
         if self.window < 0 or self.window == 1:
             raise InputError(f"`window` must be 0 (whole series) or at least 2, got {self.window}")
-        if self.val_context < 0:
-            raise InputError(f"`val_context` must be >= 0, got {self.val_context}")
+        if not 0.0 <= self.tf_min <= 1.0:
+            raise InputError(f"`tf_min` must be in [0, 1], got {self.tf_min}")
+
+
+# Sane limits (low, high) of the numeric options, checked before anything is built or written: a
+# value outside them is a typo or a hostile file, and would otherwise take all memory or crash.
+# Every float not listed here must still be finite; every int, a whole number.
+MODEL_LIMITS = {
+    "hidden": (1, 4096),  # 4096 units x 2 layers is already ~270 M weights per layer pair
+    "layers": (1, 64),
+    "lags": (1, 1000),
+    "static_embedding": (1, 1024),
+}
+TRAIN_LIMITS = {
+    "epochs": (1, 1_000_000),
+    "batch_size": (1, 1_000_000),
+    "lr": (0, 1000),  # far past any useful rate; a huge one is how the divergence test diverges
+    "weight_decay": (0, 10),
+    "clip": (0, float("inf")),  # inf: no clipping
+    "window": (0, 10_000_000),
+    "val_context": (0, 10_000_000),
+    "patience": (1, 1_000_000),
+    "tf_k": (0, 1e6),
+    "tf_c": (0, 1e6),
+    "seed": (0, 2**63 - 1),  # what both numpy and torch accept
+    "chunk_specimens": (0, 10**9),
+}
+
+
+def _numbers(cfg, limits: dict[str, tuple[float, float]]) -> None:
+    """Each int field a whole number and each float finite (inf only where the limits allow it),
+    within ``limits``; the message names the argument (the CLI shows it as its flag)."""
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        flag = f"`{f.name}`"
+        low, high = limits.get(f.name, (-math.inf, math.inf))
+        if math.isnan(value) or (math.isinf(value) and high != math.inf):
+            raise InputError(f"{flag} must be a finite number, got {value}")
+        if not low <= value <= high:
+            raise InputError(f"{flag} must be between {_text(low)} and {_text(high)}, got {_text(value)}")
+
+
+def _text(x: float) -> str:
+    return str(x) if isinstance(x, int) else f"{x:g}"
 
 
 def _choice(name: str, value: str, options: tuple[str, ...]) -> None:
     if value not in options:
         raise InputError(f"`{name}` must be one of {', '.join(options)}; got {value!r}")
-
-
-def _positive(name: str, value: int) -> None:
-    if value < 1:
-        raise InputError(f"`{name}` must be at least 1, got {value}")
 
 
 def load_toml(path: str | None) -> dict:
@@ -122,8 +161,14 @@ def load_toml(path: str | None) -> dict:
             raw = tomllib.load(fh)
     except FileNotFoundError:
         raise InputError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder, not a config file; pass a .toml file") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: the config file is not UTF-8 text; save it as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: not valid TOML ({exc})") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the config file ({exc.strerror or exc})") from None
     flat: dict = {}
     for key, value in raw.items():
         if isinstance(value, dict):
@@ -146,10 +191,19 @@ def build(cls, values: dict, *, source: str = "options"):
         if isinstance(default, int | float) and not isinstance(default, bool):
             if not isinstance(value, int | float) or isinstance(value, bool):
                 raise InputError(f"{source}: {key} must be a number, got {value!r}")
+            if isinstance(default, int) and not (isinstance(value, int) or float(value).is_integer()):
+                raise InputError(f"{source}: {key} must be a whole number, got {value!r}")
             value = type(default)(value)
+        elif isinstance(default, str) and not isinstance(value, str):
+            raise InputError(f"{source}: {key} must be text, got {value!r}")
         kwargs[key] = value
     cfg = cls(**kwargs)
-    cfg.validate()
+    try:
+        cfg.validate()
+    except InputError as exc:
+        if source in ("options", "model file"):  # the flag names it / the loader names the file
+            raise
+        raise InputError(f"{source}: {exc}") from None
     return cfg
 
 

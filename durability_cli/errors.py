@@ -43,3 +43,9 @@ class ModelFileError(InputError):
 
 class TrainingError(DurabilityError):
     """Training could not go on (diverged, NaN loss). Exit code 1; best weights are kept."""
+
+
+def one_line(message: str) -> str:
+    """``message`` safe for one line of a terminal: line breaks, NUL, escape sequences and other
+    control characters that came from the data are shown escaped (``\\x00``, ``\\n``), never sent raw."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in message)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from durability_cli import limits
 from durability_cli.artifact import ModelBundle
 from durability_cli.data import Series, to_series
 from durability_cli.errors import InputError
@@ -104,7 +105,11 @@ class EvalStream:
             sampled = qs is not None
             yield pool.add(points, history), points
         if pool is None:
-            raise InputError(f"{self.source}: every specimen is shorter than the warm-up; lower `context`")
+            raise InputError(
+                f"{self.source}: no specimen has a measured durability inside a warm-up with rows left "
+                "after it; lower `context` if the specimens are shorter than it, or raise it past "
+                "unmeasured first rows"
+            )
         self.report = pool.report()
         self.report["settings"] = {
             "context": self.backtest.context,
@@ -123,6 +128,14 @@ def backtest_frames(
     """(backtest, history, quantile levels or None) of ``ds``; None when no specimen is long
     enough for a cut-off."""
     series = to_series(ds)
+    N, T = series.y.shape
+    P, S = N * (backtest.origins or 1), max(cfg.samples, 1)  # at most this many backtests
+    limits.check_memory(
+        P * T * (8 * (2 * series.cond.shape[2] + 12) + 12 * S),  # the backtests' arrays and every path
+        f"{ds.source}: evaluate with {P:,} backtest(s) ({N:,} specimen(s) x {backtest.origins or 1:,} origin(s)) "
+        f"over up to {T:,} steps x {S:,} sample path(s)",
+        "use fewer --origins or --samples, or --chunk-specimens",
+    )
     spec, cut = cutoffs(series.lengths, backtest)
     horizon = backtest.horizon
     if len(spec) == 0:
@@ -152,7 +165,7 @@ def backtest_frames(
         hidden = hidden.take(np.flatnonzero(usable))
         truth, cut, origin, last_obs = truth[usable], cut[usable], origin[usable], last_obs[usable]
         view = view.take(np.flatnonzero(usable))
-    mean, paths = rollout(bundle, hidden, last_obs, cfg)
+    mean, paths = rollout(bundle, hidden, last_obs, cfg, source=ds.source)
     T = mean.shape[1]
     truth = truth[:, :T]
     sel = np.isfinite(mean)  # [P, T] forecast rows

@@ -11,6 +11,7 @@ depend on the other specimens in the table, their order or the chunk size.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields, replace
 
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from durability_cli import limits
 from durability_cli.artifact import ModelBundle
 from durability_cli.data import Series, autocast, move, to_series, to_tensors
 from durability_cli.errors import InputError
@@ -26,6 +28,8 @@ from durability_cli.metrics import first_crossing_matrix
 from durability_cli.schema import Dataset, id_codes, specimen_starts, validate
 
 MEMORY_BUDGET = 4_000_000  # specimen x sample x step cells per chunk (~100 MB of activations)
+MAX_SAMPLES = 100_000  # Monte Carlo paths: far past where quantiles stop changing
+MAX_QUANTILES = 99  # one output column each: p1 .. p99 is as fine as a forecast table needs
 
 
 @dataclass(frozen=True)
@@ -41,10 +45,18 @@ class ForecastConfig:
     amp: bool = False  # bfloat16 autocast for the network (see data.autocast)
 
     def validate(self) -> None:
-        if self.samples < 0:
-            raise InputError(f"`samples` must be >= 0, got {self.samples}")
+        if not 0 <= self.samples <= MAX_SAMPLES:
+            raise InputError(f"`samples` must be between 0 and {MAX_SAMPLES}, got {self.samples}")
+        if self.threshold is not None and not math.isfinite(self.threshold):
+            raise InputError(f"`threshold` must be a finite number, got {self.threshold}")
+        if not 0 <= self.seed < 2**63:
+            raise InputError(f"`seed` must be between 0 and {2**63 - 1}, got {self.seed}")
+        if self.rollout_batch < 0:
+            raise InputError(f"`rollout_batch` must be at least 1, got {self.rollout_batch}")
+        if len(self.quantiles) > MAX_QUANTILES:
+            raise InputError(f"`quantiles`: at most {MAX_QUANTILES} levels, got {len(self.quantiles)}")
         for q in self.quantiles:
-            if not 0.0 < q < 1.0:
+            if not 0.0 < q < 1.0:  # also refuses NaN
                 raise InputError(f"`quantiles` must lie strictly between 0 and 1, got {q}")
         if self.direction not in ("below", "above"):
             raise InputError(f"`direction` must be below or above, got {self.direction!r}")
@@ -99,6 +111,14 @@ def quantile_column(target: str, q: float) -> str:
     return f"{target}_p{q * 100:g}".replace(".", "_")
 
 
+def check_horizon(horizon: int | None) -> None:
+    """None = up to each specimen's last row; otherwise at least one step."""
+    if horizon is not None and horizon < 1:
+        raise InputError(
+            f"--horizon must be at least 1 step, got {horizon}; leave it out to forecast every future row"
+        )
+
+
 # -- the batched rollout ---------------------------------------------------------------------------
 def specimen_noise(ids: list[str], samples: int, steps: int, seed: int, stream: str = "") -> torch.Tensor:
     """[N, S, steps] standard-normal draws, each specimen from its own generator.
@@ -134,6 +154,8 @@ def rollout_chunks(
     series: Series,
     last_obs: np.ndarray,
     cfg: ForecastConfig,
+    *,
+    source: str = "",
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
     """Forecast every row after ``last_obs[b]`` (the last warm-up row of specimen b), a chunk of
     ``cfg.rollout_batch`` specimens at a time (0: sized to MEMORY_BUDGET), so that memory is
@@ -189,6 +211,7 @@ def rollout_chunks(
         mean_block = np.full((B, Tc), np.nan)
         mean_block[:, 1:] = mean
         mean_block[~future] = np.nan
+        _check_finite(mean_block, future, sub, source)
         if not S:
             yield lo, mean_block, None
             continue
@@ -228,6 +251,7 @@ def rollout_chunks(
         path_block = np.full((B, S, Tc), np.nan, dtype=np.float32)
         path_block[:, :, 1:] = paths
         path_block[~np.broadcast_to(future[:, None, :], path_block.shape)] = np.nan
+        _check_finite(path_block, future[:, None, :], sub, source)
         yield lo, mean_block, path_block
 
 
@@ -238,18 +262,34 @@ def _latent_spread(model, t, feed, draws: torch.Tensor, scaler, device, amp) -> 
     return scaler.y_from_model(means.cpu().numpy().astype(np.float64))
 
 
+def _check_finite(values: np.ndarray, future: np.ndarray, sub: Series, source: str) -> None:
+    """A forecast row that is not a number is an error, never a row silently left out: it means
+    the inputs (or the model's scaling) are far outside anything the model can compute with."""
+    bad = future & ~np.isfinite(values)  # [B, Tc] or [B, S, Tc]
+    if not bad.any():
+        return
+    b, *_, t = np.unravel_index(int(np.argmax(bad)), bad.shape)
+    raise InputError(
+        f"{source or 'forecast'}: the forecast of specimen {sub.ids[b]} at time {sub.time[b, t]:g} is not a finite number "
+        "(the computation overflowed); its conditions, times or durability are far outside what the "
+        "model was trained on: check those values or re-train on data that covers them"
+    )
+
+
 def rollout(
     bundle: ModelBundle,
     series: Series,
     last_obs: np.ndarray,
     cfg: ForecastConfig,
+    *,
+    source: str = "",
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """All chunks of :func:`rollout_chunks` assembled: mean [N, T] and paths [N, S, T] or None.
     Holds every path in memory; ``forecast`` consumes the chunks instead."""
     N, T = series.y.shape
     mean_out = np.full((N, T), np.nan)
     path_out = None
-    for lo, mean, paths in rollout_chunks(bundle, series, last_obs, cfg):
+    for lo, mean, paths in rollout_chunks(bundle, series, last_obs, cfg, source=source):
         B, Tc = mean.shape
         mean_out[lo : lo + B, :Tc] = mean
         if paths is not None:
@@ -391,6 +431,7 @@ def forecast(
     """Forecast every specimen of ``ds`` from its measured history over its future rows: the
     table as one group of :class:`ForecastStream`."""
     cfg.validate()
+    check_horizon(horizon)
     if future is not None:
         ds = append_future(ds, future)
     stream = ForecastStream(
@@ -442,6 +483,7 @@ class ForecastStream:
         source: str = "",
     ):
         cfg.validate()
+        check_horizon(horizon)
         self.bundle, self.groups, self.cfg = bundle, groups, cfg
         self.options = {"horizon": horizon, "hold_conditions": hold_conditions, "want_paths": want_paths}
         self.source = source
@@ -472,6 +514,23 @@ class ForecastStream:
         if not total.specimens:
             raise _nothing_to_forecast(self.source)
         self.result = total
+
+
+def _check_memory(series: Series, cfg: ForecastConfig, want_paths: bool, source: str) -> None:
+    """Refuse a forecast whose arrays would not fit the memory budget, before it starts: one
+    chunk's sample paths (at least one specimen's) with their float64 copies, the output rows, and
+    with --paths-out every path of every row."""
+    N, T = series.y.shape
+    S = max(cfg.samples, 1)
+    rows = int(np.count_nonzero(series.row >= 0))  # at most this many forecast rows
+    cells = min(N * T * S, max(MEMORY_BUDGET, T * S))  # one chunk's paths
+    need = cells * 48 + rows * 8 * (8 + len(cfg.quantiles))
+    if want_paths:
+        need += rows * S * 40
+    fix = "lower --samples" + (" or leave out --paths-out" if want_paths else "") + " or --horizon"
+    limits.check_memory(
+        need, f"{source}: a forecast of {N:,} specimen(s) x {S:,} sample path(s) over up to {T:,} steps", fix
+    )
 
 
 def _group_ids(ds: Dataset) -> list[str]:
@@ -520,6 +579,12 @@ def _forecast_group(
             raise InputError(
                 f"{ds.source}: the table already has future rows; --hold-conditions only extends tables without them"
             )
+        added = len(series.ids) * horizon
+        limits.check_memory(
+            added * 8 * (len(ds.frame.columns) + 4) * 4,  # the new rows, as the frame and its copies
+            f"{ds.source}: --horizon {horizon} --hold-conditions adds {added:,} rows, which",
+            "lower --horizon",
+        )
         ds = extend_with_held_conditions(ds, horizon)
         held.append(f"conditions held at each specimen's last values for {horizon} steps (--hold-conditions)")
         series = to_series(ds)
@@ -529,6 +594,7 @@ def _forecast_group(
         return None
     if horizon:
         series = limit_horizon(series, last_obs, horizon)
+    _check_memory(series, cfg, want_paths, ds.source)
     skipped = [series.ids[i] for i in np.flatnonzero(~has_future)]
     flag, extrap_lines = extrapolation(bundle, series, last_obs)
     if extrap_lines:
@@ -539,7 +605,7 @@ def _forecast_group(
     schema, target = ds.schema, ds.schema.target
     times = ds.frame[schema.time_col].to_numpy()
     parts, eol_parts, path_parts = [], [], []
-    for lo, mean, paths in rollout_chunks(bundle, series, last_obs, cfg):
+    for lo, mean, paths in rollout_chunks(bundle, series, last_obs, cfg, source=ds.source):
         B, Tc = mean.shape
         sub = series.take(np.arange(lo, lo + B))
         sel = np.isfinite(mean) & (sub.row >= 0)  # [B, Tc] the forecast rows

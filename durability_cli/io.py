@@ -13,11 +13,13 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import errno
 import gzip
 import io
 import json
 import os
 import re
+import stat
 import sys
 import tempfile
 import warnings
@@ -25,9 +27,11 @@ import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from durability_cli import limits
 from durability_cli.errors import DurabilityError, InputError
 
 FORMATS = ("csv", "parquet", "jsonl")
@@ -75,6 +79,13 @@ def read_table(path: str, *, fmt: str | None = None, select: Select | None = Non
         raise InputError(f"{name}: the file is empty (it has no rows)")
     fmt = fmt or format_from_name(name) or _sniff(head)
     gz = head.startswith(_GZIP_MAGIC)
+    if fmt == "jsonl" and not gz and b"\x00" in head:
+        raise InputError(
+            f"{name}: looks like a binary file, not JSON Lines text (it contains NUL bytes); "
+            "pass --format parquet if it is Parquet, or save the table as UTF-8 JSON Lines"
+        )
+    if fmt != "parquet" and p.is_file() and p.stat().st_size > text_cap():
+        raise _too_much_text(name, text_cap())
     try:
         if fmt == "parquet":
             import pyarrow.parquet as pq
@@ -145,12 +156,70 @@ def _sniff(head: bytes) -> str:
 
 def _read_bytes(p: Path, name: str, gz: bool) -> bytes:
     try:
-        if gz:
-            with gzip.open(p, "rb") as fh:
-                return fh.read()
-        return p.read_bytes()
+        with gzip.open(p, "rb") if gz else open(p, "rb") as fh:
+            return read_limited(fh.read, name)
     except (gzip.BadGzipFile, EOFError, zlib.error):
         raise InputError(f"{name}: the gzip data is corrupt or truncated; re-create the file") from None
+
+
+def text_cap() -> int:
+    """The most bytes of table text (after decompression) read into memory: half the budget,
+    since the table made from it takes about as much again."""
+    return limits.budget() // 2
+
+
+def read_limited(read: Callable[[int], bytes], name: str) -> bytes:
+    """All of ``read``'s bytes, or an InputError once they pass :func:`text_cap` (a gzip bomb, a
+    device that never ends): the memory taken stays within the budget."""
+    cap = text_cap()
+    return read_at_most(read, cap, lambda: _too_much_text(name, cap))
+
+
+def read_at_most(read: Callable[[int], bytes], cap: int, too_big: Callable[[], Exception]) -> bytes:
+    """All of ``read``'s bytes, read 16 MB at a time (``read(n)`` may set aside n bytes at once);
+    raises ``too_big()`` as soon as they pass ``cap``."""
+    chunks, total = [], 0
+    while block := read(min(1 << 24, cap + 1 - total)):
+        chunks.append(block)
+        total += len(block)
+        if total > cap:
+            raise too_big()
+    return b"".join(chunks)
+
+
+def _too_much_text(name: str, cap: int) -> InputError:
+    return InputError(
+        f"{name}: the table text is more than {limits.size_text(cap)} (after decompression), over half "
+        f"the memory budget of {limits.size_text(limits.budget())}; convert it to Parquet and read it "
+        "with --chunk-specimens, or raise durability --max-memory"
+    )
+
+
+MAX_JSON_DEPTH = 64  # a table's cells are plain values: deeper nesting is a bomb, not data
+_JSON_STRING = re.compile(rb'"(?:[^"\\\n]|\\.)*"')
+
+
+def check_json_depth(data: bytes, name: str) -> None:
+    """Refuse JSON Lines nested deeper than MAX_JSON_DEPTH before a parser sees it: pyarrow's
+    reader crashes the process (a segfault) on deep nesting, pandas' recurses past Python's limit.
+    Strings are blanked out (they may hold brackets), then the brackets counted, 64 MB at a time."""
+    lo, line = 0, 1
+    while lo < len(data):
+        hi = data.find(b"\n", lo + (1 << 26))
+        hi = len(data) if hi < 0 else hi + 1
+        chunk = np.frombuffer(_JSON_STRING.sub(b'""', data[lo:hi]), dtype=np.uint8)
+        opens = (chunk == ord("{")) | (chunk == ord("["))
+        pos = np.flatnonzero(opens | (chunk == ord("}")) | (chunk == ord("]")))
+        depth = np.where(opens[pos], 1, -1).cumsum()
+        if len(depth) and depth.max() > MAX_JSON_DEPTH:
+            at = pos[int(np.argmax(depth > MAX_JSON_DEPTH))]
+            row = line + int(np.count_nonzero(chunk[:at] == ord("\n")))
+            raise InputError(
+                f"{name}: line {row}: a value is nested more than {MAX_JSON_DEPTH} levels deep; "
+                "a table needs one JSON object of plain values (numbers, text) per line"
+            )
+        line += int(np.count_nonzero(chunk == ord("\n")))
+        lo = hi
 
 
 def _read_stdin(fmt: str | None) -> pd.DataFrame:
@@ -161,7 +230,10 @@ def _read_stdin(fmt: str | None) -> pd.DataFrame:
         )
     stream = getattr(sys.stdin, "buffer", None)
     try:
-        data = stream.read() if stream is not None else sys.stdin.read().encode("utf-8", "surrogateescape")
+        if stream is not None:
+            data = read_limited(stream.read, name)
+        else:
+            data = sys.stdin.read().encode("utf-8", "surrogateescape")
     except (OSError, ValueError) as exc:  # a closed or unreadable descriptor
         raise InputError(f"stdin: cannot be read ({exc}); pipe a table in or pass a file name") from None
     if not data:
@@ -170,7 +242,7 @@ def _read_stdin(fmt: str | None) -> pd.DataFrame:
         )
     if data.startswith(_GZIP_MAGIC):
         try:
-            data = gzip.decompress(data)
+            data = read_limited(gzip.GzipFile(fileobj=io.BytesIO(data)).read, name)
         except (gzip.BadGzipFile, EOFError, zlib.error):
             raise InputError("stdin: the gzip data is corrupt or truncated") from None
         if not data:
@@ -318,6 +390,7 @@ def _read_jsonl(data: bytes, name: str) -> pd.DataFrame:
         data = data[3:]
     if not data.strip():
         raise InputError(f"{name}: the input is empty (it has no rows)")
+    check_json_depth(data, name)
     try:
         return arrow_to_frame(pajson.read_json(pa.BufferReader(data)), name)
     except pa.ArrowInvalid as exc:
@@ -363,6 +436,7 @@ def _read_parquet_dir(folder: Path, name: str, select: Select | None = None) -> 
 
     files = parquet_files(folder, name)
     try:
+        check_partition_keys(folder, files, name)
         dataset = pads.dataset(
             files,
             format="parquet",
@@ -378,6 +452,27 @@ def _read_parquet_dir(folder: Path, name: str, select: Select | None = None) -> 
             "check that none is damaged and that all have the same columns and types"
         ) from None
     return arrow_to_frame(table, name)
+
+
+def check_partition_keys(folder: Path, files: list[str], name: str) -> None:
+    """A hive folder key (``material=steel/``) that is also a column inside the files: pyarrow
+    would silently put the folder's value over the file's. Refused, naming both."""
+    import pyarrow.parquet as pq
+
+    keys = {
+        part.split("=", 1)[0]: part
+        for f in files
+        for part in Path(f).relative_to(folder).parts[:-1]
+        if "=" in part
+    }
+    if not keys:
+        return
+    clash = [k for k in pq.read_schema(files[0]).names if k in keys]
+    if clash:
+        raise InputError(
+            f"{name}: the folder name '{keys[clash[0]]}' sets column '{clash[0]}', which the files "
+            f"also hold (e.g. {files[0]}); rename the folder key or drop the column from the files"
+        )
 
 
 def arrow_to_frame(table: pa.Table, name: str) -> pd.DataFrame:
@@ -591,8 +686,17 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     If the block raises, the temporary file is removed and any existing ``path`` is left untouched.
     The temporary name ends with the real file name, so writers that look at the extension
     (matplotlib, gzip) see the right one.
+
+    Atomic replace is for regular files only. A symbolic link is followed: the file it points to is
+    replaced (the link stays a link). A device, a FIFO or ``/dev/stdout`` is written in place, as a
+    shell redirect would: renaming a regular file onto it would replace the device itself.
     """
-    target = Path(path)
+    special = special_file(path)
+    if special:
+        with _in_place(path):
+            yield Path(path)
+        return
+    target = Path(os.path.realpath(path))  # through any links: replace the file, keep the link
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=f"-{target.name}", dir=target.parent or ".")
     except OSError as exc:
@@ -610,6 +714,25 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def special_file(path: str | Path) -> bool:
+    """True when ``path`` exists (through any links) and is not a regular file: a device, a FIFO,
+    a socket, ``/dev/stdout``. Folders are refused elsewhere."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+@contextlib.contextmanager
+def _in_place(path: str | Path) -> Iterator[None]:
+    """Write errors on a special file (``/dev/full``) become one line; nothing is removed."""
+    try:
+        yield
+    except OSError as exc:
+        raise DurabilityError(f"{path}: could not write the output ({exc.strerror or exc})") from None
 
 
 def _write_error(path, exc: OSError) -> DurabilityError:
@@ -644,13 +767,14 @@ def check_outputs(
     ``pictures`` must have a name whose format is known, so that a long run never ends on "cannot
     tell the output format". ``None`` and ``-`` (stdout/stdin) are skipped.
     """
-    ins = [(i, Path(i).resolve()) for i in inputs if i not in (None, "-")]
+    ins = [(i, Path(os.path.realpath(i))) for i in inputs if i not in (None, "-")]
     seen: dict[Path, str] = {}
     for out in outputs:
         if out in (None, "-"):
             continue
         p = Path(out)
-        resolved = p.resolve()
+        resolved = Path(os.path.realpath(p))  # never raises, even on a link loop
+        _check_link_loop(out)
         for given, inp in ins:
             if resolved == inp or _same_file(p, Path(given)):
                 raise InputError(
@@ -663,6 +787,10 @@ def check_outputs(
         seen[resolved] = out
         if p.is_dir():
             raise InputError(f"{out}: is a folder; give a file name for the output")
+        if special_file(p):  # a device or FIFO is written in place: it must be writable itself
+            if not os.access(p, os.W_OK):
+                raise InputError(f"{out}: cannot write to it; check its permissions or write elsewhere")
+            continue
         folder = resolved.parent
         if not folder.is_dir():
             raise InputError(
@@ -678,6 +806,17 @@ def check_outputs(
     for out in pictures:
         if out not in (None, "-") and Path(out).suffix.lower() not in PICTURE_FORMATS:
             raise InputError(f"{out}: unsupported picture format; use .png or .svg")
+
+
+def _check_link_loop(path: str) -> None:
+    """A symbolic link that leads back to itself: one line, exit 2 (not Python's RuntimeError)."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputError(
+                f"{path}: is a symbolic link loop (too many levels of links); point the link at a real file"
+            ) from None
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -125,7 +125,30 @@ def from_env(environ: dict | None = None) -> Distributed | None:
         return None
     if not 0 <= rank < world:
         raise InputError(f"RANK={rank} is outside 0..{world - 1} (WORLD_SIZE={world})")
+    missing = [k for k in ("MASTER_ADDR", "MASTER_PORT") if not env.get(k)]
+    if missing:
+        raise InputError(
+            f"WORLD_SIZE={world} asks for a distributed run, but {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set; "
+            "start it with torchrun (or durability train --nproc N), or unset WORLD_SIZE"
+        )
     return Distributed(rank=rank, world=world, local_rank=local_rank)
+
+
+def main_process(environ: dict | None = None) -> bool:
+    """False only in a secondary rank of a real torchrun job (torchrun sets LOCAL_RANK and
+    TORCHELASTIC_RUN_ID): there rank 0 reports the error that every rank hits. A stray RANK=1 in
+    the environment of a plain run hides nothing."""
+    env = os.environ if environ is None else environ
+    if "LOCAL_RANK" not in env and "TORCHELASTIC_RUN_ID" not in env:
+        return True
+    try:
+        return int(env.get("WORLD_SIZE", "1")) <= 1 or int(env.get("RANK", "0")) == 0
+    except ValueError:
+        return True
+
+
+MAX_NPROC = 256  # processes per machine: more would only fight over its cores and memory
+RENDEZVOUS_TIMEOUT = 300.0  # seconds to wait for every rank; $DURABILITY_RENDEZVOUS_TIMEOUT overrides
 
 
 def rank_device(name: str, dist: Distributed | None) -> str:
@@ -157,7 +180,22 @@ def process_group(dist: Distributed | None, device) -> Iterator[Distributed | No
     dist.backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    tdist.init_process_group(backend=dist.backend, rank=dist.rank, world_size=dist.world)
+    import datetime
+
+    seconds = float(os.environ.get("DURABILITY_RENDEZVOUS_TIMEOUT") or RENDEZVOUS_TIMEOUT)
+    try:
+        tdist.init_process_group(
+            backend=dist.backend,
+            rank=dist.rank,
+            world_size=dist.world,
+            timeout=datetime.timedelta(seconds=seconds),
+        )
+    except (RuntimeError, ValueError) as exc:  # torch's DistStoreError is a RuntimeError
+        raise InputError(
+            f"the distributed run could not start: not all {dist.world} ranks joined at "
+            f"{os.environ.get('MASTER_ADDR')}:{os.environ.get('MASTER_PORT')} within {seconds:g} s "
+            f"({' '.join(str(exc).split())[:120]}); start every rank, or use torchrun"
+        ) from None
     try:
         yield dist
     finally:
@@ -168,6 +206,9 @@ def launch_command(nproc: int, args: list[str]) -> list[str]:
     """The torchrun command line that runs ``durability <args>`` in ``nproc`` processes here.
     ``--standalone`` picks a free port, so several jobs on one machine do not collide."""
     import sys
+
+    if nproc > MAX_NPROC:
+        raise InputError(f"--nproc must be between 1 and {MAX_NPROC} processes on one machine, got {nproc}")
 
     return [
         sys.executable,

@@ -29,6 +29,9 @@ TIME_NAMES = ("time", "cycle", "step", "day", "t")
 DEFAULT_TARGET = "durability"
 SYNTHETIC_ID = "specimen_id"
 _EPOCH = pd.Timestamp("1970-01-01")
+# Larger numbers leave no room for the model's arithmetic: their spread or step overflows, or two
+# neighbouring times differ by less than a float's precision. Measurements never need them.
+MAX_MAGNITUDE = 1e15
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
 _INDEX_LIKE = re.compile(r"^(|unnamed: \d+|index|__index_level_\d+__)$")
@@ -59,15 +62,40 @@ class Schema:
 
     @classmethod
     def from_dict(cls, d: dict) -> Schema:
+        """From a model file's metadata: each field of its own type, or ValueError."""
+
+        def names(key: str) -> tuple[str, ...]:
+            value = d.get(key, [])
+            if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
+                raise ValueError(f"schema {key} is not a list of column names")
+            return tuple(value)
+
+        for key in ("id_col", "time_col", "target"):
+            if not isinstance(d[key], str):
+                raise ValueError(f"schema {key} is {d[key]!r}, not a column name")
+        for key in ("id_synthetic", "time_is_datetime"):
+            if not isinstance(d.get(key, False), bool):
+                raise ValueError(f"schema {key} is {d[key]!r}, not true or false")
         return cls(
-            id_col=str(d["id_col"]),
-            time_col=str(d["time_col"]),
-            target=str(d["target"]),
-            covariates=tuple(str(c) for c in d["covariates"]),
-            static=tuple(str(c) for c in d.get("static", ())),
-            id_synthetic=bool(d.get("id_synthetic", False)),
-            time_is_datetime=bool(d.get("time_is_datetime", False)),
+            id_col=d["id_col"],
+            time_col=d["time_col"],
+            target=d["target"],
+            covariates=names("covariates"),
+            static=names("static"),
+            id_synthetic=d.get("id_synthetic", False),
+            time_is_datetime=d.get("time_is_datetime", False),
         )
+
+
+def check_roles(s: Schema) -> None:
+    """Each column plays one role: raise ValueError naming the first that plays two."""
+    roles = [("id", s.id_col), ("time", s.time_col), ("target", s.target)]
+    roles += [("condition", c) for c in s.covariates] + [("static", c) for c in s.static]
+    seen: dict[str, str] = {}
+    for role, col in roles:
+        if col in seen:
+            raise ValueError(f"column '{col}' is both the {seen[col]} and a {role} column")
+        seen[col] = role
 
 
 @dataclass
@@ -496,6 +524,8 @@ def validate(df: pd.DataFrame, schema: Schema, *, source: str, require_target: b
 
     # Conditions: numeric, and known at every step.
     cond = {c: _to_numeric(column(c, "condition"), source, c, "condition") for c in s.covariates}
+    for name, values in [(s.time_col, t), (s.target, y), *cond.items()]:
+        _check_magnitude(values, name, source)
     for c, values in cond.items():
         _first(
             ~np.isfinite(values),
@@ -613,6 +643,18 @@ def _sort_order(codes: np.ndarray, t: np.ndarray) -> np.ndarray | None:
     return by_time[np.argsort(key[by_time], kind="stable")]
 
 
+def _check_magnitude(values: np.ndarray, name: str, source: str) -> None:
+    with np.errstate(invalid="ignore"):
+        big = np.abs(values) > MAX_MAGNITUDE  # NaN and inf are reported by their own checks
+    _first(
+        big & np.isfinite(values),
+        lambda r: InputError(
+            f"{source}: column '{name}', row {r}: {values[r - 1]:g} is larger than the model can "
+            f"compute with (at most {MAX_MAGNITUDE:g} in size); rescale the column, e.g. to other units"
+        ),
+    )
+
+
 def _first(mask: np.ndarray, make_error) -> None:
     """Raise make_error(1-based index) for the first True in ``mask``."""
     if mask.any():
@@ -640,6 +682,7 @@ def factorize_ids(col: pd.Series, source: str, name: str) -> tuple[np.ndarray, n
 def _to_numeric(col: pd.Series, source: str, name: str, role: str) -> np.ndarray:
     """[rows] float64; names the first cell that is not a number."""
     dtype = col.dtype
+    _refuse_durations(col, source, name)
     if pd.api.types.is_bool_dtype(dtype) or (
         pd.api.types.is_numeric_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype)
     ):
@@ -683,9 +726,20 @@ def _fix(role: str, name: str) -> str:
     }.get(role, "fix the cell")
 
 
+def _refuse_durations(col: pd.Series, source: str, name: str) -> None:
+    """A duration column (Arrow/pandas timedelta) is neither a date nor a plain number: refused the
+    same way by every command, with the fix."""
+    if pd.api.types.is_timedelta64_dtype(col.dtype):
+        raise InputError(
+            f"{source}: column '{name}' holds durations (e.g. {_show(col.iloc[0])}), not numbers or dates; "
+            "store it as a number of time units (e.g. hours) or as dates"
+        )
+
+
 def _to_datetime(col: pd.Series, source: str, name: str) -> pd.Series:
     """Naive UTC datetime64; names the first cell that is not a date in the column's format."""
     dtype = col.dtype
+    _refuse_durations(col, source, name)
     if pd.api.types.is_datetime64_any_dtype(dtype):
         values = col
     elif pd.api.types.is_numeric_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype):
@@ -745,7 +799,17 @@ def _parse_dates(text: pd.Series) -> pd.Series:
 
 
 def _check_static(raw, name, order, starts, lengths, id_text, codes_s, source) -> None:
-    """A static column holds one value per specimen, and is never empty."""
+    """A static column holds one value per specimen, and is never empty; a numeric one is finite
+    and within MAX_MAGNITUDE (its scaling would overflow otherwise)."""
+    if pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype):
+        values = raw.to_numpy(dtype=np.float64, na_value=np.nan)
+        _first(
+            np.isinf(values),
+            lambda r: InputError(
+                f"{source}: static column '{name}', row {r}: {values[r - 1]} is not a value; fill in a finite number"
+            ),
+        )
+        _check_magnitude(values, name, source)
     codes, _ = pd.factorize(raw)  # NaN -> -1
     codes = codes[order]
     _first(

@@ -413,6 +413,7 @@ def _open_dataset(path: str):
     files = tables.parquet_files(folder, str(path)) if folder.is_dir() else [str(path)]
     try:
         if folder.is_dir():
+            tables.check_partition_keys(folder, files, str(path))
             dataset = pads.dataset(
                 files,
                 format="parquet",

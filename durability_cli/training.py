@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from durability_cli import limits
 from durability_cli.artifact import (
     CHECKPOINT_FORMAT,
     FORMAT_VERSION,
@@ -40,7 +41,7 @@ from durability_cli.data import (
     to_series,
     to_tensors,
 )
-from durability_cli.errors import InputError, TrainingError
+from durability_cli.errors import InputError, ModelFileError, TrainingError
 from durability_cli.io import atomic_path
 from durability_cli.latent import LATENT_DRAWS, draw_latent, fit_posterior, mean_paths, prior
 from durability_cli.model import FeedbackRNN
@@ -89,6 +90,40 @@ def split_specimens(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray,
 def auto_context(lengths: np.ndarray) -> int:
     """Default warm-up for validation: 20% of the median series length, at least 3 rows."""
     return int(max(3, round(0.2 * float(np.median(lengths)))))
+
+
+def check_context(lengths: np.ndarray, context: int, given: bool, source: str) -> None:
+    """Refuse, before training, a warm-up that leaves no validation row to score: early stopping
+    would then compare NaN errors and the run would end as 'diverged'."""
+    longest = int(lengths.max()) if len(lengths) else 0
+    if longest > context:
+        return
+    if given:
+        fix = f"lower --val-context below {longest}"
+    else:
+        fix = f"give each specimen more than {context} rows, or set --val-context below {longest}"
+    raise InputError(
+        f"{source}: validation warms up on the first {context} rows of each specimen, and the longest "
+        f"validation specimen has {longest} rows, so no forecast can be scored; {fix}"
+    )
+
+
+def check_memory(
+    lengths: np.ndarray, n_train: int, model_cfg: ModelConfig, cfg: TrainConfig, source: str
+) -> None:
+    """Refuse, before training, a run whose backpropagation through time would not fit the memory
+    budget. Measured (hidden 8, CPU): about 30 kB of autograd state per step of a batch, plus the
+    activations of each specimen in it; a whole 1,000,000-row specimen needs tens of GB."""
+    longest = int(lengths.max()) if len(lengths) else 0
+    steps = min(cfg.window, longest) if cfg.window else longest
+    batch = min(cfg.batch_size, max(n_train, 1))
+    per_step = 30_000 + batch * model_cfg.hidden * model_cfg.layers * 64
+    limits.check_memory(
+        steps * per_step,
+        f"{source}: training through {steps:,} steps at once (--window {cfg.window}, longest specimen "
+        f"{longest:,} rows, batches of {batch})",
+        "train on windows, e.g. --window 500, or a smaller --batch-size",
+    )
 
 
 def _window(t: Tensors, lengths: torch.Tensor, window: int, gen: torch.Generator) -> Tensors:
@@ -481,6 +516,9 @@ def train(
     run = _GroupTraining(groups, cfg, init_from, device, dist)
     if init_from is not None:
         model_cfg = init_from.model_config
+    # before anything is built: a warm-up that leaves nothing to score, or a run beyond the budget
+    check_context(run.lengths[run.scored], run.context, bool(cfg.val_context), groups.source)
+    check_memory(run.lengths[run.is_train], len(run.train_idx), model_cfg, cfg, groups.source)
     state, meta = _setup(
         groups.schema,
         run.scaler,
@@ -537,6 +575,7 @@ class _GroupTraining:
         categorical = [c for c in schema.static if c not in numeric]
         self.scaler = init_from.scaler if init_from is not None else survey.fit.result(numeric, categorical)
         self.context = cfg.val_context or auto_context(survey.lengths)
+        self.lengths = survey.lengths
         self.data_hash = survey.digest.result()
         self.n_rows, self.env = survey.n_rows, survey.env
 
@@ -1050,6 +1089,20 @@ def save_checkpoint(
 
 def _load_checkpoint(state: TrainState, path, model_cfg, cfg, data_hash: str, rank: int = 0) -> None:
     tensors, info = read_safetensors(path, expect=CHECKPOINT_FORMAT)
+    try:
+        _restore(state, tensors, info, path, model_cfg, cfg, data_hash, rank)
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+        # a checkpoint whose options and table match but whose state does not fit: altered or damaged
+        text = " ".join(str(exc).split())[:160]
+        raise ModelFileError(
+            f"{path}: the checkpoint's saved state does not fit this run ({type(exc).__name__}: {text}); "
+            "it was altered or is damaged: start anew without --resume"
+        ) from None
+
+
+def _restore(
+    state: TrainState, tensors: dict, info: dict, path, model_cfg, cfg, data_hash: str, rank: int
+) -> None:
     if info.get("model_config") != as_dict(model_cfg):
         raise InputError(
             f"{path}: this checkpoint was made with other model options; resume with the same options"

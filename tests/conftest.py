@@ -48,6 +48,38 @@ def coating_slice(tmp_path_factory):
     return make
 
 
+# -- a small table, a plan with future rows, a tiny model trained once (tests of bad inputs) ---------
+@pytest.fixture(scope="session")
+def small(coating_slice) -> Path:
+    """10 coating specimens x 40 rows."""
+    return coating_slice(10, 40)
+
+
+@pytest.fixture(scope="session")
+def model(small, tmp_path_factory) -> Path:
+    """A tiny model trained on ``small`` (2 epochs, 8 units; read-only)."""
+    from durability_cli.cli import app
+
+    out = tmp_path_factory.mktemp("model") / "m.safetensors"
+    args = ["train", str(small), "-o", str(out), "--epochs", "2", "--hidden", "8", "--layers", "1", "--quiet"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.stderr
+    return out
+
+
+@pytest.fixture(scope="session")
+def plan(small, tmp_path_factory) -> Path:
+    """The small table with durability hidden after 20 rows: 20 future rows per specimen."""
+    import numpy as np
+    import pandas as pd
+
+    df = pd.read_csv(small)
+    df.loc[df.groupby("specimen_id").cumcount() >= 20, "durability"] = np.nan
+    path = tmp_path_factory.mktemp("plan") / "plan.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
 # The CLI in a child that copies its own /proc/self/status at exit: VmHWM is the child's own peak.
 # (The rusage of a child started by subprocess would carry the pytest parent's high-water mark
 # over fork + exec, hiding what the command itself used.)

@@ -86,31 +86,6 @@ class Outputs:
         assert set(os.listdir(self.folder)) == self.before  # no temp file or checkpoint left behind
 
 
-# -- fixtures: a small table and a tiny model trained once for the module ---------------------------
-@pytest.fixture(scope="module")
-def small(coating_slice) -> Path:
-    """10 coating specimens x 40 rows."""
-    return coating_slice(10, 40)
-
-
-@pytest.fixture(scope="module")
-def model(small, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("model") / "m.safetensors"
-    r = invoke("train", small, "-o", out, *FAST)
-    assert r.exit_code == 0, r.stderr
-    return out
-
-
-@pytest.fixture(scope="module")
-def plan(small, tmp_path_factory) -> Path:
-    """The small table with durability hidden after 20 rows: 20 future rows per specimen."""
-    df = pd.read_csv(small)
-    df.loc[df.groupby("specimen_id").cumcount() >= 20, "durability"] = np.nan
-    path = tmp_path_factory.mktemp("plan") / "plan.csv"
-    df.to_csv(path, index=False)
-    return path
-
-
 # -- bad tables ------------------------------------------------------------------------------------
 def _parquet(columns: dict) -> Callable[[Path], bytes]:
     def make(_: Path) -> bytes:
@@ -516,7 +491,7 @@ def test_stdout_on_a_full_disk(model, plan):
     [
         (["--quantiles", "0.1,1.5"], "--quantiles must lie strictly between 0 and 1, got 1.5"),
         (["--quantiles", "low,high"], "--quantiles must be numbers separated by commas"),
-        (["--samples", "-1"], "--samples must be >= 0, got -1"),
+        (["--samples", "-1"], "--samples must be between 0 and 100000, got -1"),
         (["--direction", "sideways"], "--direction must be below or above"),
         (["--eol-out", "EOL"], "--eol-out needs --threshold"),
     ],

@@ -169,10 +169,13 @@ def test_nproc_refuses_stdin_and_zero(tiny, tmp_path):
 def test_torchrun_environment():
     assert from_env({}) is None
     assert from_env({"WORLD_SIZE": "1", "RANK": "0"}) is None  # one process: the plain path
-    d = from_env({"WORLD_SIZE": "4", "RANK": "2", "LOCAL_RANK": "0"})
+    master = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}  # torchrun sets them too
+    d = from_env({"WORLD_SIZE": "4", "RANK": "2", "LOCAL_RANK": "0", **master})
     assert (d.rank, d.world, d.local_rank, d.main) == (2, 4, 0, False)
     with pytest.raises(Exception, match="RANK=4 is outside 0..3"):
-        from_env({"WORLD_SIZE": "4", "RANK": "4"})
+        from_env({"WORLD_SIZE": "4", "RANK": "4", **master})
+    with pytest.raises(Exception, match="MASTER_ADDR and MASTER_PORT are not set; start it with torchrun"):
+        from_env({"WORLD_SIZE": "4", "RANK": "2"})
 
 
 def test_nproc_starts_torchrun_with_the_options_as_given(tiny, tmp_path, monkeypatch):
