@@ -6,6 +6,7 @@ scattering each row to (specimen index, position in specimen); there is no loop 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 
@@ -317,8 +318,31 @@ def autocast(device, enabled: bool):
     recurrent layer in bfloat16 through ``torch.autocast``, on a GPU or a CPU alike. What the
     model carries from step to step outside the network (the fed-back durability, the residual
     sum, the loss) stays float32 by type promotion. bfloat16 needs no loss scaling (its range is
-    float32's), unlike float16, which is why it is the only choice."""
-    return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=enabled)
+    float32's), unlike float16, which is why it is the only choice.
+
+    A CPU whose oneDNN cannot run the recurrent layer in bfloat16 (no AVX512-BF16 or AMX) is a
+    usage error named once here, not a crash in the middle of the run."""
+    kind = torch.device(device).type
+    if enabled and kind == "cpu" and not bfloat16_rnn_works():
+        from durability_cli.errors import InputError
+
+        raise InputError(
+            "`amp`: this CPU cannot run the recurrent layer in bfloat16 (torch/oneDNN refuses it); "
+            "leave `amp` off here, or use it on a GPU with bfloat16"
+        )
+    return torch.autocast(device_type=kind, dtype=torch.bfloat16, enabled=enabled)
+
+
+@functools.cache
+def bfloat16_rnn_works() -> bool:
+    """Whether a tiny LSTM runs under bfloat16 autocast on this CPU (checked once per process)."""
+    rnn = torch.nn.LSTM(2, 2, batch_first=True)
+    try:
+        with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+            rnn(torch.zeros(1, 2, 2))
+    except RuntimeError:
+        return False
+    return True
 
 
 def to_tensors(series: Series, scaler: Scaler) -> Tensors:

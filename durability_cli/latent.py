@@ -114,7 +114,7 @@ def fit_posterior(
             res = residuals(torch.cat([z.unsqueeze(1), z.unsqueeze(1) + FD_STEP * eye], dim=1))
             r0 = res[:, 0]  # [B, R]
             J = (res[:, 1:] - r0.unsqueeze(1)) / FD_STEP  # [B, D, R]
-            loss = (r0**2).sum(-1) + 0.5 * lam * (z**2).sum(-1)  # [B]
+            loss = _rowsum(r0 * r0) + 0.5 * lam * (z**2).sum(-1)  # [B]
             better = loss < best_loss
             best_z = torch.where(better.unsqueeze(1), z, best_z)
             best_loss = torch.where(better, loss, best_loss)
@@ -122,22 +122,35 @@ def fit_posterior(
             best_r = r0 if best_r is None else torch.where(better.unsqueeze(1), r0, best_r)
             damping = torch.where(better, damping / 3, damping * 8)
             # the Gauss-Newton system of the objective around the best point so far, damped
-            H = 2 * best_J @ best_J.transpose(1, 2) + lam * eye  # [B, D, D]
+            H = 2 * _gram(best_J) + lam * eye  # [B, D, D]
             H = H + damping.view(B, 1, 1) * torch.diag_embed(torch.diagonal(H, dim1=1, dim2=2))
-            g = 2 * (best_J @ best_r.unsqueeze(-1)).squeeze(-1) + lam * best_z  # [B, D]
+            g = 2 * _rowsum(best_J * best_r.unsqueeze(1)) + lam * best_z  # [B, D]
             step = -torch.linalg.solve(H, g)  # [B, D]
             norm = step.norm(dim=1, keepdim=True).clamp(min=1e-12)
             z = best_z + step * (MAX_STEP / norm).clamp(max=1.0)
     finally:
         model.train(was_training)
-    cov = torch.linalg.inv(2 * best_J @ best_J.transpose(1, 2) / lam + eye)  # [B, D, D]
+    cov = torch.linalg.inv(2 * _gram(best_J) / lam + eye)  # [B, D, D]
     return best_z, 0.5 * (cov + cov.transpose(1, 2))
 
 
 def draw_latent(z: torch.Tensor, cov: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
     """Draws from N(z, cov): z [B, D], cov [B, D, D], noise [B, M, D] standard normal -> [B, M, D]."""
     chol = torch.linalg.cholesky(cov)  # [B, D, D]
-    return z.unsqueeze(1) + noise @ chol.transpose(1, 2)
+    return z.unsqueeze(1) + (noise.unsqueeze(-1) * chol.transpose(1, 2).unsqueeze(1)).sum(-2)  # [B, M, D]
+
+
+def _rowsum(x: torch.Tensor) -> torch.Tensor:
+    """Sum over the last dimension in a fixed order, element after element (a running sum): a
+    specimen's sum is then the same bits whatever the padding after its rows, which differs
+    with the longest warm-up of its batch (a vectorised sum or a matrix product regroups the
+    terms by length), so --shard and --chunk-specimens pieces still equal the whole run."""
+    return x.cumsum(-1)[..., -1]
+
+
+def _gram(J: torch.Tensor) -> torch.Tensor:
+    """J [B, D, R] -> J J^T [B, D, D], summed as :func:`_rowsum` does."""
+    return _rowsum(J.unsqueeze(2) * J.unsqueeze(1))
 
 
 def mean_paths(model: FeedbackRNN, t: Tensors, feed: torch.Tensor, draws: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,11 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from durability_cli.cli import app
+from durability_cli.data import bfloat16_rnn_works
+
+# --amp needs a CPU whose oneDNN runs the LSTM in bfloat16 (AVX512-BF16 or AMX); elsewhere the
+# command refuses it in one line (test_amp_is_refused_where_the_cpu_cannot_run_it)
+needs_bf16 = pytest.mark.skipif(not bfloat16_rnn_works(), reason="this CPU cannot run an LSTM in bfloat16")
 
 SMALL = ["--hidden", "16", "--layers", "1", "--epochs", "4", "--batch-size", "4", "--quiet"]
 
@@ -43,6 +48,7 @@ def _summary(path: Path) -> dict:
     return json.loads(r.stdout)
 
 
+@needs_bf16
 def test_training_with_amp_is_recorded_and_learns_as_well(models):
     fp32, amp = _summary(models["fp32"]), _summary(models["amp"])
     assert amp["train_config"]["amp"] is True and fp32["train_config"]["amp"] is False
@@ -52,6 +58,7 @@ def test_training_with_amp_is_recorded_and_learns_as_well(models):
     assert a == pytest.approx(b, rel=0.2), (a, b)
 
 
+@needs_bf16
 def test_forecast_with_amp_stays_close_to_float32(models, data, tmp_path):
     outs = {}
     for name in ("fp32", "amp"):
@@ -76,6 +83,7 @@ def test_forecast_with_amp_stays_close_to_float32(models, data, tmp_path):
     assert np.abs(a["durability_p90"] - b["durability_p90"]).max() < 0.02
 
 
+@needs_bf16
 def test_evaluate_with_amp_scores_like_float32(models, data):
     scores = {}
     for name in ("fp32", "amp"):
@@ -93,3 +101,12 @@ def test_evaluate_with_amp_scores_like_float32(models, data):
         scores[name] = json.loads(r.stdout)
     rmse = {k: v["models"]["model"]["rmse"] for k, v in scores.items()}
     assert rmse["amp"] == pytest.approx(rmse["fp32"], rel=0.05), rmse
+
+
+@pytest.mark.skipif(bfloat16_rnn_works(), reason="this CPU runs an LSTM in bfloat16")
+def test_amp_is_refused_where_the_cpu_cannot_run_it(data, tmp_path):
+    out = tmp_path / "m.safetensors"
+    r = invoke("train", data, "-o", out, *SMALL, "--device", "cpu", "--amp")
+    assert r.exit_code == 2, r.output
+    assert "--amp: this CPU cannot run the recurrent layer in bfloat16" in r.output
+    assert not out.exists() and not Path(f"{out}.ckpt").exists()
