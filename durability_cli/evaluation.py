@@ -32,7 +32,9 @@ class BacktestConfig:
     def validate(self) -> None:
         cutoffs(np.zeros(0, dtype=np.int64), self)
         if self.horizon is not None and self.horizon < 1:
-            raise InputError(f"`horizon` must be at least 1, got {self.horizon}")
+            raise InputError(
+                f"`horizon` must be at least 1 step, got {self.horizon}; leave it out to score every hidden row"
+            )
 
 
 @dataclass

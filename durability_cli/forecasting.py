@@ -23,7 +23,7 @@ from durability_cli import limits
 from durability_cli.artifact import ModelBundle
 from durability_cli.data import Series, autocast, move, to_series, to_tensors
 from durability_cli.errors import InputError
-from durability_cli.latent import LATENT_DRAWS, draw_latent, fit_posterior, mean_paths
+from durability_cli.latent import LATENT_DRAWS, draw_latent, fit_posterior, mean_paths, run_copies
 from durability_cli.metrics import first_crossing_matrix
 from durability_cli.schema import Dataset, id_codes, specimen_starts, validate
 
@@ -115,7 +115,7 @@ def check_horizon(horizon: int | None) -> None:
     """None = up to each specimen's last row; otherwise at least one step."""
     if horizon is not None and horizon < 1:
         raise InputError(
-            f"--horizon must be at least 1 step, got {horizon}; leave it out to forecast every future row"
+            f"`horizon` must be at least 1 step, got {horizon}; leave it out to forecast every future row"
         )
 
 
@@ -231,22 +231,9 @@ def rollout_chunks(
             # DeepAR-style: each path feeds back its own sampled value (models trained that way)
             noise = specimen_noise(sub.ids, S, max(Tc - 1, 0), seed).reshape(B * S, -1).to(device)
 
-            def rep(x):
-                return x.repeat_interleave(S, dim=0)
-
             with autocast(device, amp):
-                r = model(
-                    rep(t.x),
-                    rep(t.dt),
-                    rep(t.y),
-                    rep(feed),
-                    static_num=rep(t.static_num),
-                    static_cat=rep(t.static_cat),
-                    sample=True,
-                    noise=noise,
-                    invariant=True,
-                    latent=None if draws is None else draws.reshape(B * S, D),
-                )
+                latent_s = None if draws is None else draws.reshape(B * S, D)
+                r = run_copies(model, t, feed, S, sample=True, noise=noise, latent=latent_s)
             paths = scaler.y_from_model(r.path.float().cpu().numpy()).reshape(B, S, Tc - 1)
         path_block = np.full((B, S, Tc), np.nan, dtype=np.float32)
         path_block[:, :, 1:] = paths

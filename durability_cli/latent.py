@@ -157,11 +157,19 @@ def mean_paths(model: FeedbackRNN, t: Tensors, feed: torch.Tensor, draws: torch.
     """[B, M, T-1] each specimen's mean path (scaled units) under each of its M draws of z
     (``draws`` [B, M, D]), all B x M rollouts run together."""
     B, M, D = draws.shape
+    r = run_copies(model, t, feed, M, latent=draws.reshape(B * M, D))
+    return r.mean.float().reshape(B, M, -1)
+
+
+def run_copies(model: FeedbackRNN, t: Tensors, feed: torch.Tensor, copies: int, **options):
+    """The rollout of ``copies`` copies of every specimen of ``t`` side by side ([B * copies]
+    rows, a specimen's copies next to each other), row-invariant: Monte Carlo paths, draws of
+    z. ``options`` go to the model (``latent``, ``sample``, ``noise``), already [B * copies]."""
 
     def rep(x):
-        return x.repeat_interleave(M, dim=0)
+        return x.repeat_interleave(copies, dim=0)
 
-    r = model(
+    return model(
         rep(t.x),
         rep(t.dt),
         rep(t.y),
@@ -169,6 +177,5 @@ def mean_paths(model: FeedbackRNN, t: Tensors, feed: torch.Tensor, draws: torch.
         static_num=rep(t.static_num),
         static_cat=rep(t.static_cat),
         invariant=True,
-        latent=draws.reshape(B * M, D),
+        **options,
     )
-    return r.mean.float().reshape(B, M, -1)

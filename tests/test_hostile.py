@@ -108,14 +108,14 @@ def test_train_options_out_of_range(tmp_path, small, args, message):
 
 
 TOML_CASES = [
-    ("lr = nan", "c.toml: --lr must be a finite number, got nan"),
-    ("lr = inf", "c.toml: --lr must be a finite number, got inf"),
-    ("[model]\nhidden = -3", "c.toml: --hidden must be between 1 and 4096, got -3"),
+    ("lr = nan", "c.toml: lr must be a finite number, got nan"),
+    ("lr = inf", "c.toml: lr must be a finite number, got inf"),
+    ("[model]\nhidden = -3", "c.toml: hidden must be between 1 and 4096, got -3"),
     ('hidden = "big"', "c.toml: hidden must be a number, got 'big'"),
     ("hidden = 2.5", "c.toml: hidden must be a whole number, got 2.5"),
     ("epochs = nan", "c.toml: epochs must be a whole number, got nan"),
     ("cell = 5", "c.toml: cell must be text, got 5"),
-    ("clip = -1.0", "c.toml: --clip must be positive"),
+    ("clip = -1.0", "c.toml: clip must be positive"),
     (b"lr = 0.01 # \xff\xfe\n", "c.toml: the config file is not UTF-8 text; save it as UTF-8"),
     (None, "c.toml: is a folder, not a config file; pass a .toml file"),
 ]
