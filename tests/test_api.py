@@ -35,7 +35,9 @@ def test_import_is_light():
     import sys
 
     code = "import time, sys; t = time.perf_counter(); import durability_cli; print(time.perf_counter() - t, 'torch' in sys.modules, 'pandas' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert out[1:] == ["False", "False"]
     assert float(out[0]) < 0.3
 
@@ -72,7 +74,18 @@ def test_train_init_from_with_a_different_model_option_is_an_error(coating_slice
     r = CliRunner().invoke(app, ["train", str(data), "-o", str(base), *fast])
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(
-        app, ["train", str(data), "-o", str(tmp_path / "b.safetensors"), "--init-from", str(base), "--lags", "3", *fast]
+        app,
+        [
+            "train",
+            str(data),
+            "-o",
+            str(tmp_path / "b.safetensors"),
+            "--init-from",
+            str(base),
+            "--lags",
+            "3",
+            *fast,
+        ],
     )
     assert r.exit_code == 2
     assert r.output.startswith("Error: --lags 3 differs from the --init-from model's 1;")
@@ -114,6 +127,8 @@ def test_one_pipeline_gives_the_old_entry_points_numbers(coating_slice, tmp_path
     def by_specimen(t):  # the groups' rows come model by model within each group
         return t.sort_values(["model", "specimen"], kind="stable").reset_index(drop=True)
 
-    pd.testing.assert_frame_equal(by_specimen(series), by_specimen(one.per_series), check_exact=False, rtol=1e-12)
+    pd.testing.assert_frame_equal(
+        by_specimen(series), by_specimen(one.per_series), check_exact=False, rtol=1e-12
+    )
     a, b = one.report["models"]["model"], grouped.report["models"]["model"]
     assert a["rmse"] == pytest.approx(b["rmse"], rel=1e-12) and a["n"] == b["n"]
