@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         "--only", default=",".join(SUITES), help="suites to run: accuracy,speed,curves,streaming"
     )
     parser.add_argument(
-        "--datasets", default="coating,ball,battery,crack", help="accuracy datasets (comma-separated)"
+        "--datasets", default="coating,ball,battery,crack,ageing", help="accuracy datasets (comma-separated)"
     )
     parser.add_argument("--no-darts", action="store_true", help="skip the Darts peer")
     parser.add_argument(
