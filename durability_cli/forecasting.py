@@ -196,16 +196,7 @@ def rollout_chunks(
                 draws = draw_latent(latent, cov, noise)  # [B, M, D]
         with autocast(device, amp):
             # invariant: a specimen's numbers do not depend on its chunk, shard or neighbours
-            r = model(
-                t.x,
-                t.dt,
-                t.y,
-                feed,
-                static_num=t.static_num,
-                static_cat=t.static_cat,
-                invariant=True,
-                latent=latent,
-            )
+            r = model.run(t, feed, invariant=True, latent=latent)
         future = (np.arange(Tc)[None, :] > last_obs[lo : lo + B, None]) & (sub.row >= 0)  # [B, Tc]
         mean = scaler.y_from_model(r.mean.float().cpu().numpy().astype(np.float64))  # rows 1..Tc-1
         mean_block = np.full((B, Tc), np.nan)

@@ -16,9 +16,7 @@ import torch
 from durability_cli.data import Tensors
 from durability_cli.model import FeedbackRNN
 
-FIT_ITERATIONS = (
-    4  # Levenberg-Marquardt evaluations (z = 0 and three steps): the forecast stops improving there
-)
+FIT_ITERATIONS = 4  # Levenberg-Marquardt evaluations (z = 0, then 3 steps); the forecast stops improving
 FD_STEP = 1e-2  # finite-difference step in z for the Jacobian (z lives on the prior's scale, ~1)
 FIT_FREE_FROM = (0.0, 0.5)  # shares of the warm-up fed measured values before the fit's free runs
 LATENT_DRAWS = 16  # draws of z per specimen for Monte Carlo paths and their calibration
@@ -30,21 +28,18 @@ def prior(model: FeedbackRNN, z: torch.Tensor) -> torch.Tensor:
     return 0.5 * model.cfg.latent_prior * (z.float() ** 2).sum()
 
 
-def fit_latent(
-    model: FeedbackRNN, t: Tensors, warm: torch.Tensor, *, iterations: int | None = None
-) -> torch.Tensor:
+def fit_latent(model: FeedbackRNN, t: Tensors, warm: torch.Tensor) -> torch.Tensor:
     """[B, D] the MAP estimate of each specimen's z from its warm-up; see :func:`fit_posterior`."""
-    return fit_posterior(model, t, warm, iterations=iterations)[0]
+    return fit_posterior(model, t, warm)[0]
 
 
-def fit_posterior(
-    model: FeedbackRNN, t: Tensors, warm: torch.Tensor, *, iterations: int | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
+def fit_posterior(model: FeedbackRNN, t: Tensors, warm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """MAP estimate of each specimen's z from its warm-up, the network frozen, and its
     uncertainty (the Laplace approximation of the posterior).
 
-    The objective is the training loss's: the squared one-step errors over the specimen's
-    measured warm-up rows plus 0.5 * latent_prior * |z|^2. It is minimised by Levenberg-Marquardt
+    The objective is the training loss's on the warm-up: the squared errors of the model's runs
+    over the specimen's measured warm-up rows (free after the first row, and after half of it;
+    see FIT_FREE_FROM) plus 0.5 * latent_prior * |z|^2. It is minimised by Levenberg-Marquardt
     with a finite-difference Jacobian: each iteration is one forward pass over the warm-up of
     every specimen at z and at z + h e_d (d = 1..D), no backward pass, and all of it row-wise
     (``invariant``), so a specimen's z does not depend on the other specimens in the batch.
@@ -84,22 +79,24 @@ def fit_posterior(
     B_all = B * len(starts)
     K = D + 1  # z and one step along each axis
     grow = torch.arange(B, device=t.y.device).repeat(len(starts)).repeat_interleave(K)  # [F*B*K]
+    # every run's inputs, the same at each iteration: only z changes
+    runs = Tensors(
+        x=t.x[grow, :W],
+        dt=t.dt[grow, :W],
+        y=t.y[grow, :W],
+        observed=t.observed[grow, :W],
+        valid=t.valid[grow, :W],
+        static_num=t.static_num[grow],
+        static_cat=t.static_cat[grow],
+    )
+    runs_feed = feed.repeat_interleave(K, dim=0)  # [F*B*K, W]
 
     @torch.no_grad()
     def residuals(points: torch.Tensor) -> torch.Tensor:
         """points [B, K, D] -> masked errors [B, K, F*(W-1)] of each specimen at each point."""
         everywhere = points.repeat(len(starts), 1, 1).reshape(B_all * K, D)
-        r = model(
-            t.x[grow, :W],
-            t.dt[grow, :W],
-            t.y[grow, :W],
-            feed.repeat_interleave(K, dim=0),
-            static_num=t.static_num[grow],
-            static_cat=t.static_cat[grow],
-            latent=everywhere,
-            invariant=True,
-        )
-        err = (r.mean.float() - t.y[grow, 1:W]).reshape(B_all, K, W - 1)
+        r = model.run(runs, runs_feed, latent=everywhere, invariant=True)
+        err = (r.mean.float() - runs.y[:, 1:]).reshape(B_all, K, W - 1)
         err = torch.where(scored.unsqueeze(1), err, torch.zeros_like(err))
         return err.reshape(len(starts), B, K, W - 1).permute(1, 2, 0, 3).reshape(B, K, -1)
 
@@ -110,7 +107,7 @@ def fit_posterior(
     was_training = model.training
     model.eval()
     try:
-        for _ in range(FIT_ITERATIONS if iterations is None else iterations):
+        for _ in range(FIT_ITERATIONS):
             res = residuals(torch.cat([z.unsqueeze(1), z.unsqueeze(1) + FD_STEP * eye], dim=1))
             r0 = res[:, 0]  # [B, R]
             J = (res[:, 1:] - r0.unsqueeze(1)) / FD_STEP  # [B, D, R]

@@ -340,6 +340,11 @@ class FeedbackRNN(nn.Module):
             pieces=paths,
         )
 
+    def run(self, t, feed: torch.Tensor, **options) -> Rollout:
+        """:meth:`forward` over a batch of specimens ``t`` (a ``data.Tensors``): its conditions,
+        step lengths, durability and statics; ``options`` as for :meth:`forward`."""
+        return self(t.x, t.dt, t.y, feed, static_num=t.static_num, static_cat=t.static_cat, **options)
+
     def _padded(
         self, x, dt, y, feed, static_num, static_cat, sample, generator, detach_feedback, fused, noise, latent
     ):

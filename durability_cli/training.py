@@ -191,13 +191,9 @@ LATENT_TRAIN_NOISE = 0.3  # sd of the noise added to a training specimen's z at 
 
 def _row_losses(model, t: Tensors, feed, *, cfg: TrainConfig, gen, noise=None):
     """Per-row loss [B, T-1], the mask of rows that count [B, T-1], and the rollout."""
-    r = model(
-        t.x,
-        t.dt,
-        t.y,
+    r = model.run(
+        t,
         feed,
-        static_num=t.static_num,
-        static_cat=t.static_cat,
         sample=cfg.feedback == "sample",
         generator=gen,
         detach_feedback=cfg.detach_feedback,
@@ -244,7 +240,7 @@ def _free_run_errors(model: FeedbackRNN, t: Tensors, context: int, spread: bool 
     latent = cov = None
     if model.cfg.latent:
         latent, cov = fit_posterior(model, t, torch.full((t.y.shape[0],), int(context), device=t.y.device))
-    r = model(t.x, t.dt, t.y, feed, static_num=t.static_num, static_cat=t.static_cat, latent=latent)
+    r = model.run(t, feed, latent=latent)
     target = t.y[:, 1:]
     T = t.y.shape[1]
     dev = t.y.device
