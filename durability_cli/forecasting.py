@@ -51,8 +51,6 @@ class ForecastConfig:
             raise InputError(f"`threshold` must be a finite number, got {self.threshold}")
         if not 0 <= self.seed < 2**63:
             raise InputError(f"`seed` must be between 0 and {2**63 - 1}, got {self.seed}")
-        if self.rollout_batch < 0:
-            raise InputError(f"`rollout_batch` must be at least 1, got {self.rollout_batch}")
         if len(self.quantiles) > MAX_QUANTILES:
             raise InputError(f"`quantiles`: at most {MAX_QUANTILES} levels, got {len(self.quantiles)}")
         for q in self.quantiles:
@@ -178,7 +176,7 @@ def rollout_chunks(
     sampled = S > 0 and bundle.train_config.feedback == "sample"  # the RNN runs every path
     D = bundle.model_config.latent
     M = min(S, LATENT_DRAWS) if D and not sampled else S  # draws of z per specimen
-    chunk = chunk_size(series, S, chunk_specimens, rows_per_specimen=S if sampled else max(1, M if D else 1))
+    chunk = chunk_size(series, S, chunk_specimens, rows_per_specimen=M if sampled or D else 1)
     for lo in range(0, N, chunk):
         sub = series.take(np.arange(lo, min(N, lo + chunk)))
         B, Tc = sub.y.shape
