@@ -13,9 +13,17 @@ from durability_cli import limits
 from durability_cli.artifact import ModelBundle
 from durability_cli.data import Series, to_series
 from durability_cli.errors import InputError
-from durability_cli.forecasting import ForecastConfig, last_observed, rollout
+from durability_cli.forecasting import (
+    ForecastConfig,
+    crossing_quantiles,
+    last_observed,
+    path_crossings,
+    rollout,
+)
 from durability_cli.metrics import BASELINES, PooledScores, baseline_frame
 from durability_cli.schema import Dataset
+
+EOL_INTERVAL = (0.1, 0.9)  # the end-of-life interval a backtest scores: p10-p90, as forecast --eol-out
 
 
 @dataclass(frozen=True)
@@ -189,6 +197,12 @@ def backtest_frames(
         qs = sorted(set(cfg.quantiles) | {0.1, 0.9, 0.5, 0.05, 0.95, 0.25, 0.75})
         for q, col in zip(qs, np.quantile(vals, qs, axis=1), strict=True):
             frame[f"q{q:g}"] = col
+        if cfg.threshold is not None:  # each forecast's end-of-life interval over its paths (inf: later)
+            crossings = path_crossings(hidden, last_obs, paths, cfg.threshold, cfg.direction)
+            for name, v in zip(
+                ("eol_p10", "eol_p90"), crossing_quantiles(crossings, EOL_INTERVAL), strict=True
+            ):
+                frame[name] = v[p_idx]
     frame["model"] = "model"
     warm = np.isfinite(hidden.y)
     h_idx, ht_idx = np.nonzero(warm)

@@ -667,15 +667,9 @@ def end_of_life(
     frame["horizon_end"] = np.nanmax(times, axis=1)
     frame["eol_time"] = mean_eol
     if paths is not None:
-        p = paths.astype(np.float64)
-        p[idx, :, last_obs] = start[:, None]
-        p = np.where(in_path[:, None, :], p, np.nan)
-        sample_eol = first_crossing_matrix(times, p, cfg.threshold, cfg.direction)  # [N, S]
-        crossed = np.isfinite(sample_eol)
-        frame["prob_cross"] = crossed.mean(axis=1)
-        filled = np.where(crossed, sample_eol, np.inf)
-        for q in cfg.quantiles:
-            v = np.quantile(filled, q, axis=1, method="inverted_cdf")  # no inf - inf interpolation
+        sample_eol = path_crossings(series, last_obs, paths, cfg.threshold, cfg.direction)  # [N, S]
+        frame["prob_cross"] = np.isfinite(sample_eol).mean(axis=1)
+        for q, v in zip(cfg.quantiles, crossing_quantiles(sample_eol, cfg.quantiles), strict=True):
             frame[f"eol_p{q * 100:g}".replace(".", "_")] = np.where(np.isfinite(v), v, np.nan)
     else:
         frame["prob_cross"] = np.isfinite(mean_eol).astype(float)
@@ -692,6 +686,30 @@ def end_of_life(
     if ds.schema.id_synthetic:
         frame = frame.drop(columns=[ds.schema.id_col])
     return frame
+
+
+def path_crossings(
+    series: Series, last_obs: np.ndarray, paths: np.ndarray, threshold: float, direction: str
+) -> np.ndarray:
+    """[N, S] each Monte Carlo path's first crossing time (NaN: not within the horizon). Each path
+    starts from the specimen's last measured value, as the mean path does in ``end_of_life``."""
+    N, T = paths.shape[0], paths.shape[2]
+    idx = np.arange(N)
+    in_path = np.arange(T)[None, :] >= last_obs[:, None]
+    times = np.where(in_path & (series.row[:, :T] >= 0), series.time[:, :T], np.nan)
+    p = paths.astype(np.float64)
+    p[idx, :, last_obs] = series.y[idx, last_obs][:, None]
+    p = np.where(in_path[:, None, :], p, np.nan)
+    return first_crossing_matrix(times, p, threshold, direction)
+
+
+def crossing_quantiles(sample_eol: np.ndarray, quantiles) -> list[np.ndarray]:
+    """The quantiles over paths of [N, S] crossing times, one [N] array per level; a path that
+    does not cross counts as crossing after the horizon, so a level above the share of paths that
+    cross is +inf ("later than the horizon")."""
+    filled = np.where(np.isfinite(sample_eol), sample_eol, np.inf)
+    # inverted_cdf picks an order statistic: no inf - inf interpolation
+    return [np.quantile(filled, q, axis=1, method="inverted_cdf") for q in quantiles]
 
 
 def _crossed(values: np.ndarray, threshold: float, direction: str) -> np.ndarray:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from durability_cli.data import Tensors
+from durability_cli.data import Tensors, slice_tensors
 from durability_cli.model import FeedbackRNN
 
 FIT_ITERATIONS = 4  # Levenberg-Marquardt evaluations (z = 0, then 3 steps); the forecast stops improving
@@ -80,15 +80,7 @@ def fit_posterior(model: FeedbackRNN, t: Tensors, warm: torch.Tensor) -> tuple[t
     K = D + 1  # z and one step along each axis
     grow = torch.arange(B, device=t.y.device).repeat(len(starts)).repeat_interleave(K)  # [F*B*K]
     # every run's inputs, the same at each iteration: only z changes
-    runs = Tensors(
-        x=t.x[grow, :W],
-        dt=t.dt[grow, :W],
-        y=t.y[grow, :W],
-        observed=t.observed[grow, :W],
-        valid=t.valid[grow, :W],
-        static_num=t.static_num[grow],
-        static_cat=t.static_cat[grow],
-    )
+    runs = slice_tensors(t, grow, 0, W)
     runs_feed = feed.repeat_interleave(K, dim=0)  # [F*B*K, W]
 
     @torch.no_grad()

@@ -512,7 +512,7 @@ def _eol_per_origin(rows: pd.DataFrame, warm: pd.DataFrame, threshold: float, di
     measured = np.where(np.isfinite(true[:, 1:]), times[:, 1:], np.nan)
     # fmax ignores NaN without a warning; a forecast with no measured row gets NaN.
     censor = np.fmax.reduce(measured, axis=1) if T > 1 else np.full(G, np.nan)
-    return pd.DataFrame(
+    out = pd.DataFrame(
         {
             "t_cut": times[:, 0],
             "t_first": start["t_first"].to_numpy(),
@@ -523,6 +523,10 @@ def _eol_per_origin(rows: pd.DataFrame, warm: pd.DataFrame, threshold: float, di
         },
         index=keys,
     )
+    if {"eol_p10", "eol_p90"} <= set(rows.columns) and rows["eol_p90"].notna().any():
+        bounds = grp[["eol_p10", "eol_p90"]].first()  # one interval per forecast, on each of its rows
+        out[["eol_p10", "eol_p90"]] = bounds.reindex(keys).to_numpy()
+    return out
 
 
 def _prognostics(eol: pd.DataFrame, alpha: float, lambdas: Sequence[float]) -> dict:
@@ -659,7 +663,40 @@ def _eol_summary(eol: pd.DataFrame, time_unit: str) -> tuple[dict, pd.DataFrame]
     out["already_past"] = int(eol["already_past"].sum())
     out["unmeasured"] = int(unmeasured.sum())
     out["time_unit"] = time_unit
+    if "eol_p10" in scored:
+        out.update(
+            eol_interval_coverage(scored["eol_p10"], scored["eol_p90"], scored["eol_true"], scored["censor"])
+        )
     return out, scored
+
+
+def eol_interval_coverage(lower, upper, true_eol, censor_time, level: float = 0.8) -> dict:
+    """How often the end-of-life interval [lower, upper] holds the true end of life.
+
+    ``lower``, ``upper`` [N] (+inf: later than the forecast's horizon), ``true_eol`` [N] (NaN: the
+    truth had not crossed by ``censor_time``, the last measured row, so it lies after it). A
+    crossed truth is covered when inside. A censored truth is decided only where the interval
+    settles it: missed when ``upper`` is before the censoring time, covered when the interval runs
+    from at or before it to +inf; otherwise it is ``interval_undetermined`` and left out of the
+    share. Returns ``interval_level``, ``interval_coverage``, ``interval_n`` (decided) and
+    ``interval_undetermined``.
+    """
+    lo, hi = (np.asarray(a, dtype=np.float64).ravel() for a in (lower, upper))
+    t = np.asarray(true_eol, dtype=np.float64).ravel()
+    c = np.broadcast_to(np.asarray(censor_time, dtype=np.float64), t.shape)
+    known = np.isfinite(lo) | np.isinf(lo)  # NaN bounds: no interval (a point model)
+    crossed = np.isfinite(t)
+    with np.errstate(invalid="ignore"):
+        covered = np.where(crossed, (lo <= t) & (t <= hi), np.isinf(hi) & (lo <= c))
+        missed = np.where(crossed, ~covered, hi < c)
+    decided = known & (covered | missed)
+    n = int(decided.sum())
+    return {
+        "interval_level": level,
+        "interval_coverage": float(covered[decided].mean()) if n else _NAN,
+        "interval_n": n,
+        "interval_undetermined": int((known & ~decided).sum()),
+    }
 
 
 class PooledScores:

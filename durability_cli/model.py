@@ -12,7 +12,7 @@ and stacked, never written into a preallocated tensor, so gradients flow through
 from __future__ import annotations
 
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +35,27 @@ class Rollout:
     path: torch.Tensor  # [B, T-1] the value fed back at the next step where free (mean or sample)
     fed: torch.Tensor  # [B, T-1] the fed-back value v_t actually used as input at steps 0..T-2
     pieces: list[torch.Tensor]  # the path pieces before stacking (the fused prefix, then one per step)
+
+
+@dataclass
+class _How:
+    """How one rollout feeds back and draws (the options of :meth:`FeedbackRNN.forward`)."""
+
+    sample: bool
+    generator: torch.Generator | None
+    noise: torch.Tensor | None
+    detach_feedback: bool
+    invariant: bool
+
+
+@dataclass
+class _Pieces:
+    """A rollout's outputs as they are made: the fused prefix, then one entry per step."""
+
+    means: list = field(default_factory=list)
+    scales: list = field(default_factory=list)
+    paths: list = field(default_factory=list)
+    feds: list = field(default_factory=list)
 
 
 class FeedbackRNN(nn.Module):
@@ -221,72 +242,92 @@ class FeedbackRNN(nn.Module):
                 noise,
                 latent,
             )
-        K = self.cfg.lags
         static = self._static(static_num, static_cat, latent, B)
         n_steps = T - 1
         # The prefix where every fed-back value is measured can run fused in one RNN call.
         known = feed[:, :n_steps].all(dim=0)  # [T-1]
         prefix = int(known.long().cumprod(0).sum()) if fused else 0
-
-        means, scales, paths, feds = [], [], [], []
-        state = None
+        how = _How(sample, generator, noise, detach_feedback, invariant)
+        out = _Pieces()
+        state = history = None
         if prefix > 0:
-            v = y[:, :prefix]  # [B, P] measured values
-            first = v[:, :1].expand(-1, K - 1)  # [B, K-1] before row 0 we repeat row 0
-            padded = torch.cat([first, v], dim=1)  # [B, P+K-1]
-            lags = padded.unfold(1, K, 1)  # [B, P, K] window ending at each step
-            # Without gradients (forecasts, validation) a long warm-up runs in windows that carry
-            # the state: only [B, WINDOW, H] activations live at a time instead of [B, P, H] (plus
-            # the head's features), which for 1,000 specimens x 3,000 warm-up rows is the
-            # difference between ~40 MB and ~1.5 GB. With gradients backward needs them all anyway.
-            window = prefix if torch.is_grad_enabled() else PREFIX_WINDOW
-            pieces_mean, pieces_scale = [], []
-            for a in range(0, prefix, window):
-                b = min(prefix, a + window)
-                inp = self._inputs(x[:, a:b], dt[:, a:b], lags[:, a:b], feed[:, a:b], static)  # [B, W, F]
-                h, state = self.rnn(inp, state)  # [B, W, H]
-                m, sc = self._head(h, lags[:, a:b], dt[:, a:b], torch.zeros_like(v[:, a:b]), invariant)
-                pieces_mean.append(m)
-                pieces_scale.append(sc)
-            mean = pieces_mean[0] if len(pieces_mean) == 1 else torch.cat(pieces_mean, dim=1)
-            scale = None
-            if self.scale_head is not None:
-                scale = pieces_scale[0] if len(pieces_scale) == 1 else torch.cat(pieces_scale, dim=1)
-            means.append(mean)
-            scales.append(scale)
-            paths.append(
-                self._draw(mean, scale, sample, generator, None if noise is None else noise[:, :prefix])
-            )
-            feds.append(v)
-            history = padded[:, -K:]  # [B, K] the last K fed-back values
-        else:
-            history = None
-        free = y.new_zeros(B)  # [B] steps since the last measured value was fed back
-
-        last_path = paths[-1][:, -1] if paths else None
+            state, history = self._run_prefix(x, dt, y, feed, static, prefix, how, out)
         if prefix < n_steps:
-            # Everything the step loop reads that does not depend on its outputs, built once.
-            rate = self._rate(dt)  # [B, T] or None
-            known = torch.cat([x, dt.unsqueeze(-1)], dim=-1)  # [B, T, C+1]
-            measured = feed.to(x.dtype).unsqueeze(-1)  # [B, T, 1]
-            tail = [] if static is None else [static]
-            # The scale does not feed back unless paths are sampled: then it is computed once for
-            # all steps after the loop (fewer autograd nodes per step), or without gradients every
-            # PREFIX_WINDOW steps (so that a long horizon does not hold every step's state).
-            scale_inside = sample and self.scale_head is not None
-            keep_h = self.scale_head is not None and not scale_inside
-            flush_every = n_steps if torch.is_grad_enabled() else PREFIX_WINDOW
-            hs, frees = [], []
+            self._run_steps(x, dt, y, feed, static, (prefix, state, history), how, out)
+        if not out.means:  # a single row: nothing to predict
+            empty = x.new_zeros(B, 0)
+            return Rollout(empty, empty if self.cfg.loss == "gaussian" else None, empty, empty, [])
+        return Rollout(
+            mean=torch.cat(out.means, dim=1),
+            scale=torch.cat(out.scales, dim=1) if self.cfg.loss == "gaussian" else None,
+            path=torch.cat(out.paths, dim=1),
+            fed=torch.cat(out.feds, dim=1),
+            pieces=out.paths,
+        )
+
+    def _run_prefix(self, x, dt, y, feed, static, prefix: int, how: _How, out: _Pieces):
+        """The first ``prefix`` steps, whose fed-back values are all measured, through the fused
+        RNN; appends to ``out`` and returns the RNN state and the last K fed-back values [B, K]."""
+        K = self.cfg.lags
+        v = y[:, :prefix]  # [B, P] measured values
+        first = v[:, :1].expand(-1, K - 1)  # [B, K-1] before row 0 we repeat row 0
+        padded = torch.cat([first, v], dim=1)  # [B, P+K-1]
+        lags = padded.unfold(1, K, 1)  # [B, P, K] window ending at each step
+        # Without gradients (forecasts, validation) a long warm-up runs in windows that carry
+        # the state: only [B, WINDOW, H] activations live at a time instead of [B, P, H] (plus
+        # the head's features), which for 1,000 specimens x 3,000 warm-up rows is the
+        # difference between ~40 MB and ~1.5 GB. With gradients backward needs them all anyway.
+        window = prefix if torch.is_grad_enabled() else PREFIX_WINDOW
+        pieces_mean, pieces_scale = [], []
+        state = None
+        for a in range(0, prefix, window):
+            b = min(prefix, a + window)
+            inp = self._inputs(x[:, a:b], dt[:, a:b], lags[:, a:b], feed[:, a:b], static)  # [B, W, F]
+            h, state = self.rnn(inp, state)  # [B, W, H]
+            m, sc = self._head(h, lags[:, a:b], dt[:, a:b], torch.zeros_like(v[:, a:b]), how.invariant)
+            pieces_mean.append(m)
+            pieces_scale.append(sc)
+        mean = pieces_mean[0] if len(pieces_mean) == 1 else torch.cat(pieces_mean, dim=1)
+        scale = None
+        if self.scale_head is not None:
+            scale = pieces_scale[0] if len(pieces_scale) == 1 else torch.cat(pieces_scale, dim=1)
+        out.means.append(mean)
+        out.scales.append(scale)
+        noise = None if how.noise is None else how.noise[:, :prefix]
+        out.paths.append(self._draw(mean, scale, how.sample, how.generator, noise))
+        out.feds.append(v)
+        return state, padded[:, -K:]
+
+    def _run_steps(self, x, dt, y, feed, static, start, how: _How, out: _Pieces) -> None:
+        """The steps after the fused prefix, one at a time, each feeding back the measured value
+        or the previous prediction; ``start`` is (prefix, RNN state, last K fed-back values)."""
+        prefix, state, history = start
+        B, T, _ = x.shape
+        K, n_steps, invariant = self.cfg.lags, T - 1, how.invariant
+        last_path = out.paths[-1][:, -1] if out.paths else None
+        free = y.new_zeros(B)  # [B] steps since the last measured value was fed back
+        # Everything the step loop reads that does not depend on its outputs, built once.
+        rate = self._rate(dt)  # [B, T] or None
+        known = torch.cat([x, dt.unsqueeze(-1)], dim=-1)  # [B, T, C+1]
+        measured = feed.to(x.dtype).unsqueeze(-1)  # [B, T, 1]
+        tail = [] if static is None else [static]
+        # The scale does not feed back unless paths are sampled: then it is computed once for
+        # all steps after the loop (fewer autograd nodes per step), or without gradients every
+        # PREFIX_WINDOW steps (so that a long horizon does not hold every step's state).
+        scale_inside = how.sample and self.scale_head is not None
+        keep_h = self.scale_head is not None and not scale_inside
+        flush_every = n_steps if torch.is_grad_enabled() else PREFIX_WINDOW
+        hs, frees = [], []
         # One step at a time. In training, a small batch steps through the plain cell functions
         # on the RNN's own weights (8 rows, 2 x 64 LSTM: 0.037 ms a step, vs 0.059 for nn.LSTM
         # without oneDNN and 0.105 with it; forward + backward of 141 steps 30 vs 41 ms); from
         # ONEDNN_MIN_BATCH rows the module with oneDNN's fused kernel wins (512 rows: 0.41 vs
-        # 0.84 ms a step). The fused prefix above always runs the module.
+        # 0.84 ms a step). The fused prefix always runs the module.
         # With ``invariant`` (forecasts) the module steps whatever the batch: its rows are then
         # computed alike in any batch of 8 or more rows and the fused prefix equals the steps bit
         # for bit, so a specimen's forecast does not depend on the other specimens in the batch.
         small = B < ONEDNN_MIN_BATCH and not invariant
-        if small and prefix < n_steps:
+        if small:
             state = self._cell_state(state, B, x)
         with _without_onednn() if small else nullcontext():
             for t in range(prefix, n_steps):
@@ -294,7 +335,7 @@ class FeedbackRNN(nn.Module):
                     v_t = y[:, 0]  # [B]
                     history = v_t.unsqueeze(1).expand(-1, K)  # [B, K]
                 else:
-                    own = last_path.detach() if detach_feedback else last_path
+                    own = last_path.detach() if how.detach_feedback else last_path
                     v_t = torch.where(feed[:, t], y[:, t], own)  # [B]
                     history = torch.cat([history[:, 1:], v_t.unsqueeze(1)], dim=1)  # [B, K]
                     free = torch.where(feed[:, t], torch.zeros_like(free), free + 1.0)
@@ -308,37 +349,25 @@ class FeedbackRNN(nn.Module):
                 )
                 if scale_inside:
                     scale = self._scale(h, free.unsqueeze(1), invariant)
-                    path = self._draw(
-                        mean, scale, sample, generator, None if noise is None else noise[:, t : t + 1]
-                    )  # [B, 1]
-                    scales.append(scale)
+                    noise = None if how.noise is None else how.noise[:, t : t + 1]
+                    path = self._draw(mean, scale, how.sample, how.generator, noise)  # [B, 1]
+                    out.scales.append(scale)
                 else:
                     path = mean
                     if keep_h:
                         hs.append(h)
                         frees.append(free)
                         if len(hs) == flush_every:
-                            scales.append(
+                            out.scales.append(
                                 self._scale(torch.cat(hs, dim=1), torch.stack(frees, dim=1), invariant)
                             )
                             hs, frees = [], []
-                means.append(mean)
-                paths.append(path)
-                feds.append(v_t.unsqueeze(1))
+                out.means.append(mean)
+                out.paths.append(path)
+                out.feds.append(v_t.unsqueeze(1))
                 last_path = path[:, 0]
-            if prefix < n_steps and hs:
-                scales.append(self._scale(torch.cat(hs, dim=1), torch.stack(frees, dim=1), invariant))
-
-        if not means:  # a single row: nothing to predict
-            empty = x.new_zeros(B, 0)
-            return Rollout(empty, empty if self.cfg.loss == "gaussian" else None, empty, empty, [])
-        return Rollout(
-            mean=torch.cat(means, dim=1),
-            scale=torch.cat(scales, dim=1) if self.cfg.loss == "gaussian" else None,
-            path=torch.cat(paths, dim=1),
-            fed=torch.cat(feds, dim=1),
-            pieces=paths,
-        )
+            if hs:
+                out.scales.append(self._scale(torch.cat(hs, dim=1), torch.stack(frees, dim=1), invariant))
 
     def run(self, t, feed: torch.Tensor, **options) -> Rollout:
         """:meth:`forward` over a batch of specimens ``t`` (a ``data.Tensors``): its conditions,

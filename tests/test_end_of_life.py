@@ -122,3 +122,27 @@ def test_evaluate_with_rolling_origins_reports_prognostics(tmp_path):
     assert report["n_origins"] == 3
     prognostics = report["models"]["model"]["prognostics"]
     assert {"alpha_lambda", "prognostic_horizon"} <= set(prognostics)
+    # the model's paths give each forecast an end-of-life interval, scored against the truth
+    eol = report["models"]["model"]["eol"]
+    assert eol["interval_level"] == 0.8
+    assert eol["interval_n"] + eol["interval_undetermined"] > 0
+    assert eol["interval_coverage"] is None or 0.0 <= eol["interval_coverage"] <= 1.0
+    assert "interval_coverage" not in report["models"]["persistence"]["eol"]  # no paths, no interval
+
+
+def test_eol_interval_coverage_decides_censored_truths_only_where_the_interval_settles_it():
+    from durability_cli.metrics import eol_interval_coverage
+
+    inf, nan = np.inf, np.nan
+    lower = [10, 10, 10, 10, 10, 30, nan]
+    upper = [20, 20, inf, 15, inf, inf, nan]
+    true = [15, 25, 50, nan, nan, nan, 12]  # NaN: not crossed by the censoring time
+    censor = [60, 60, 60, 18, 18, 18, 60]
+    out = eol_interval_coverage(lower, upper, true, censor)
+    # inside; after the interval; inside an open-ended one; censored after an interval that
+    # ended before the censoring (missed); censored inside [10, inf) (covered); censored at 18
+    # with the interval from 30 on (undetermined); no interval at all (a point model: ignored)
+    assert out["interval_n"] == 5
+    assert out["interval_coverage"] == pytest.approx(3 / 5)
+    assert out["interval_undetermined"] == 1
+    assert out["interval_level"] == 0.8
