@@ -284,6 +284,7 @@ CONFIG_OPTIONS = [
     ("val_context", int, _TRAIN, "Warm-up rows before the free-running validation forecast; 0 = 20% of the median length."),
     ("patience", int, _TRAIN, "Stop after this many epochs without a better validation RMSE."),
     ("seed", int, _TRAIN, "Random seed: same seed, same data -> identical weights (the file also records timings)."),
+    ("ema", float, _TRAIN, "Validate and keep a moving average of the weights with this decay per optimiser step (0 = off; 0.9-0.99 typical): steadier on small, noisy data; see docs/TRAINING.md."),
     ("teacher_forcing", float, _SCHED, "Starting probability of feeding back the measured value instead of the prediction."),
     ("tf_schedule", str, _SCHED, "constant, linear (max(min, p - c*i)), exponential (p*k^i) or inverse-sigmoid (k/(k+exp(i/k)))."),
     ("tf_k", float, _SCHED, "k of the exponential / inverse-sigmoid schedules."),

@@ -70,6 +70,9 @@ class TrainConfig:
     detach_feedback: bool = False  # cut the gradient through fed-back predictions (faster, usually worse)
     feedback: str = "mean"  # what free-running steps feed back in training: the mean or a sample
     seed: int = 0
+    # Validate and keep an exponential moving average of the weights (Polyak averaging) with this
+    # decay per optimiser step; 0 = off, the weights as they are.
+    ema: float = 0.0
     # Train from a table read this many specimens at a time (one group's tensors in memory, the
     # groups visited in a new order each epoch); 0 = the whole table in memory.
     chunk_specimens: int = 0
@@ -85,6 +88,8 @@ class TrainConfig:
             raise InputError(f"`lr` must be positive, got {self.lr}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise InputError(f"`val_fraction` must be in [0, 1), got {self.val_fraction}")
+        if not 0.0 <= self.ema < 1.0:
+            raise InputError(f"`ema` must be in [0, 1) (0 = off; 0.9 to 0.99 typical), got {self.ema}")
         if not 0.0 <= self.teacher_forcing <= 1.0:
             raise InputError(f"`teacher_forcing` must be in [0, 1], got {self.teacher_forcing}")
         _choice("tf_schedule", self.tf_schedule, ("constant", "linear", "exponential", "inverse-sigmoid"))

@@ -13,6 +13,7 @@ import json
 import math
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -328,6 +329,7 @@ class TrainState:
     best_state: dict | None = None
     history: list[dict] | None = None
     stale: int = 0  # epochs since the best
+    average: dict | None = None  # --ema: the moving average of the weights (name -> tensor)
 
 
 class _EnvelopeFit:
@@ -654,7 +656,8 @@ class _GroupTraining:
                 waiting = (slice_tensors(t, rest, 0, int(lens[full:].max())), lens[full:])
         if waiting is not None:
             _train_part(state, waiting[0], waiting[1], context, cfg, tally, device, dist, shuffle=False)
-        return _close_epoch(state, self.validate(), tally, t0)
+        with _averaged(state):  # with --ema the average is what is validated and kept as the best
+            return _close_epoch(state, self.validate(), tally, t0)
 
     def bundle(self, model_cfg: ModelConfig, seconds: float, reason: str) -> ModelBundle:
         """The model file's contents: the best weights and their scores on the validation set."""
@@ -875,6 +878,7 @@ def _train_part(
             raise _Diverged("gradient norm is not finite")
         state.optimizer.step()
         state.step += 1
+        _update_average(state, cfg.ema)
         tally.losses.append(loss.item())
 
 
@@ -944,7 +948,39 @@ def _shared_step(
         raise _Diverged("gradient norm is not finite")
     state.optimizer.step()
     state.step += 1
+    _update_average(state, cfg.ema)
     return loss
+
+
+def _update_average(state: TrainState, decay: float) -> None:
+    """After an optimiser step: move the average of the weights (``--ema``) towards them. The
+    decay ramps up as (1 + n) / (10 + n) over the first steps, so that the random start is soon
+    forgotten."""
+    if not decay:
+        return
+    weights = state.model.state_dict()
+    if state.average is None:
+        state.average = {k: v.detach().clone() for k, v in weights.items()}
+        return
+    keep = min(decay, (1 + state.step) / (10 + state.step))
+    with torch.no_grad():
+        for k, v in weights.items():
+            state.average[k].lerp_(v.detach(), 1.0 - keep)
+
+
+@contextmanager
+def _averaged(state: TrainState):
+    """The model holds the averaged weights inside the block (validation and the copy of the best
+    weights see them), its own weights again after it."""
+    if state.average is None:
+        yield
+        return
+    own = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
+    state.model.load_state_dict(state.average)
+    try:
+        yield
+    finally:
+        state.model.load_state_dict(own)
 
 
 def _batch_noise(feed: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -1053,6 +1089,10 @@ def save_checkpoint(
     }
     if state.best_state is not None:
         tensors.update({f"best.{k}": v.contiguous() for k, v in state.best_state.items()})
+    if state.average is not None:
+        tensors.update(
+            {f"average.{k}": v.detach().cpu().clone().contiguous() for k, v in state.average.items()}
+        )
     opt = state.optimizer.state_dict()
     for idx, slots in opt["state"].items():
         for key, value in slots.items():
@@ -1122,6 +1162,9 @@ def _restore(
     state.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
     state.best_state = best or None
+    device = next(state.model.parameters()).device
+    average = {k[8:]: v.to(device) for k, v in tensors.items() if k.startswith("average.")}
+    state.average = average or None
     opt_state: dict = {}
     for key, value in tensors.items():
         if key.startswith("optim."):
