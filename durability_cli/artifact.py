@@ -164,6 +164,15 @@ def _check_numbers(meta: dict, schema: Schema, scaler: Scaler) -> None:
     for value in scaler.cond_std:
         if finite("cond_std", value) <= 0:
             raise ValueError(f"cond_std is {value!r}, must be positive")
+    if scaler.cond_transform:
+        from durability_cli.transforms import TRANSFORMS
+
+        if not isinstance(scaler.cond_transform, dict) or list(scaler.cond_transform) != list(
+            schema.covariates
+        ):
+            raise ValueError("the condition transforms do not list the schema's conditions")
+        if not all(v == "" or v in TRANSFORMS for v in scaler.cond_transform.values()):
+            raise ValueError(f"unknown condition transform in {scaler.cond_transform}")
     for key, pair in scaler.static_numeric.items():
         if not isinstance(pair, list) or len(pair) != 2 or finite(f"static {key!r}", pair[1]) <= 0:
             raise ValueError(f"the scaling of static {key!r} is not a [mean, positive std] pair")

@@ -274,6 +274,7 @@ CONFIG_OPTIONS = [
     ("monotonic", str, _MODEL, "none, decreasing or increasing: make each step change one-signed by construction."),
     ("latent", int, _MODEL, "Size D of a per-specimen latent vector z (0 = off): the model infers each specimen's hidden factors (batch, initial flaw) from its warm-up; see docs/TRAINING.md."),
     ("latent_prior", float, _MODEL, "Weight of the N(0, I) prior on z: larger trusts a short warm-up less."),
+    ("transform", str, _MODEL, "Physics-aware inputs, COLUMN=NAME pairs: arrhenius (1000/K from °C), arrhenius-kelvin, log (Peck humidity, stress laws), log1p, reciprocal, sqrt; e.g. temperature=arrhenius,humidity=log. Stored in the model and applied at forecast time."),
     ("epochs", int, _TRAIN, "Maximum epochs (early stopping usually ends sooner)."),
     ("batch_size", int, _TRAIN, "Specimens per optimiser step."),
     ("lr", float, _TRAIN, "Adam learning rate."),

@@ -30,6 +30,8 @@ class ModelConfig:
     # warm-up at forecast time, and fed to every step like a static column.
     latent: int = 0
     latent_prior: float = 0.1  # weight of the Gaussian prior on z (larger: trust the warm-up less)
+    # Physics-aware inputs: "temperature=arrhenius,humidity=log" (durability_cli.transforms)
+    transform: str = ""
 
     def validate(self) -> None:
         _choice("cell", self.cell, ("lstm", "gru"))
@@ -44,6 +46,9 @@ class ModelConfig:
             raise InputError(f"`latent_prior` must be a positive number, got {self.latent_prior}")
         if not 0.0 <= self.dropout < 1.0:
             raise InputError(f"`dropout` must be in [0, 1), got {self.dropout}")
+        from durability_cli.transforms import parse
+
+        parse(self.transform)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,9 @@ class Scaler:
     step_scale: float  # typical one-step change of the scaled target (residual output unit)
     static_numeric: dict[str, list[float]] = field(default_factory=dict)  # name -> [mean, std]
     static_vocab: dict[str, list[str]] = field(default_factory=dict)  # name -> categories
+    # --transform: every condition column -> its transform ("" = none), in the columns' order;
+    # empty when no column is transformed (and in files from before transforms)
+    cond_transform: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -219,8 +222,9 @@ class ScalerFit:
     table read a piece at a time) and turned into a Scaler at the end. Gathering one Series is
     exactly ``fit_scaler``; several give the same statistics up to float rounding."""
 
-    def __init__(self, n_conditions: int):
+    def __init__(self, n_conditions: int, transform: dict[str, str] | None = None):
         self.cond = [_Moments() for _ in range(n_conditions)]
+        self.transform = transform if transform and any(transform.values()) else {}
         self.dt, self.y = _Moments(), _Moments()
         self.step_sq, self.step_n = 0.0, 0
         self.static_numeric: list[_Moments] | None = None
@@ -233,8 +237,9 @@ class ScalerFit:
             hi = min(N, lo + per_block)
             valid = series.row[lo:hi] >= 0  # [b, T]
             everywhere = bool(valid.all())  # equal lengths: no padding to mask out
+            cond = _conditions(series, lo, hi, self.transform)
             for j, moments in enumerate(self.cond):
-                col = series.cond[lo:hi, :, j]
+                col = cond[:, :, j]
                 moments.add(col.reshape(-1) if everywhere else col[valid])
             d = np.diff(series.time[lo:hi], axis=1)  # [b, T-1]; NaN into the padding
             with np.errstate(invalid="ignore"):
@@ -274,7 +279,17 @@ class ScalerFit:
                 for name, m in zip(numeric_static, moments, strict=True)
             },
             static_vocab={name: sorted(v) for name, v in zip(categorical_static, vocab, strict=True)},
+            cond_transform=dict(self.transform),
         )
+
+
+def _conditions(series: Series, lo: int, hi: int, transform: dict[str, str]) -> np.ndarray:
+    """Specimens lo..hi's conditions [b, T, C], each column through its ``--transform``."""
+    if not transform:
+        return series.cond[lo:hi]
+    from durability_cli.transforms import apply
+
+    return apply(series.cond[lo:hi], list(transform.values()), list(transform), series.ids[lo:hi])
 
 
 @dataclass
@@ -358,8 +373,9 @@ def to_tensors(series: Series, scaler: Scaler) -> Tensors:
     per_block = max(1, BLOCK_CELLS // max(T, 1))
     for lo in range(0, N, per_block):
         hi = min(N, lo + per_block)
+        cond = _conditions(series, lo, hi, scaler.cond_transform)
         for j in range(C):
-            col = (series.cond[lo:hi, :, j] - scaler.cond_mean[j]) / scaler.cond_std[j]
+            col = (cond[:, :, j] - scaler.cond_mean[j]) / scaler.cond_std[j]
             col[np.isnan(col)] = 0.0  # the padding
             x[lo:hi, :, j] = col
         d = np.diff(series.time[lo:hi], axis=1)  # [b, T-1]; 0 stays at the last row and padding

@@ -180,7 +180,10 @@ def rollout_chunks(
     for lo in range(0, N, chunk):
         sub = series.take(np.arange(lo, min(N, lo + chunk)))
         B, Tc = sub.y.shape
-        t = move(to_tensors(sub, scaler), device)
+        try:
+            t = move(to_tensors(sub, scaler), device)
+        except InputError as exc:  # a condition outside the domain of the model's --transform
+            raise InputError(f"{source}: {exc.template}" if source else exc.template) from None
         lo_obs = torch.as_tensor(last_obs[lo : lo + B], device=device)
         feed = t.observed & (torch.arange(Tc, device=device).unsqueeze(0) <= lo_obs.unsqueeze(1))
         feed[:, 0] = True

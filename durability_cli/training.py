@@ -49,6 +49,8 @@ from durability_cli.model import FeedbackRNN
 from durability_cli.parallel import Distributed
 from durability_cli.schedules import teacher_forcing_ratio
 from durability_cli.schema import Dataset, specimen_starts
+from durability_cli.transforms import apply as apply_transforms
+from durability_cli.transforms import per_condition
 
 
 class TrainingInterrupted(TrainingError):
@@ -511,7 +513,7 @@ def train(
 
         table = FrameGroups(table, len(specimen_starts(table.frame, table.schema.id_col)))
     groups = table
-    run = _GroupTraining(groups, cfg, init_from, device, dist)
+    run = _GroupTraining(groups, cfg, init_from, device, dist, transform=model_cfg.transform)
     if init_from is not None:
         model_cfg = init_from.model_config
     # before anything is built: a warm-up that leaves nothing to score, or a run beyond the budget
@@ -551,7 +553,9 @@ class _GroupTraining:
 
     state: TrainState  # set once the model is built (train)
 
-    def __init__(self, groups, cfg: TrainConfig, init_from: ModelBundle | None, device, dist):
+    def __init__(
+        self, groups, cfg: TrainConfig, init_from: ModelBundle | None, device, dist, transform: str = ""
+    ):
         self.groups, self.cfg, self.device, self.dist = groups, cfg, device, dist
         schema, source, self.size = groups.schema, groups.source, groups.size
         self.ids = ids = np.asarray(groups.ids, dtype=object)
@@ -568,7 +572,8 @@ class _GroupTraining:
             _check_compatible(init_from, schema, source)
 
         # -- pass 1: check, measure, fit the scaling
-        survey = _survey(groups, ids, self.is_train, self.scored if self.cache_val else None)
+        transforms = dict(zip(schema.covariates, per_condition(transform, schema.covariates), strict=True))
+        survey = _survey(groups, ids, self.is_train, self.scored if self.cache_val else None, transforms)
         numeric = survey.numeric_static
         categorical = [c for c in schema.static if c not in numeric]
         self.scaler = init_from.scaler if init_from is not None else survey.fit.result(numeric, categorical)
@@ -703,12 +708,14 @@ class _Survey:
     only: Series | None = None  # the one group of a table that is one group
 
 
-def _survey(groups, ids: np.ndarray, is_train: np.ndarray, cached: np.ndarray | None) -> _Survey:
+def _survey(
+    groups, ids: np.ndarray, is_train: np.ndarray, cached: np.ndarray | None, transforms=None
+) -> _Survey:
     """Read every group once: check it is the listed specimens, measure the lengths, rows and
     envelope, fit the scaling on the training specimens, hash the data, and keep the ``cached``
     (validation) specimens' Series."""
     schema, source, size = groups.schema, groups.source, groups.size
-    survey = _Survey(ScalerFit(len(schema.covariates)), _EnvelopeFit(schema.covariates), _Fingerprint(schema),
+    survey = _Survey(ScalerFit(len(schema.covariates), transforms), _EnvelopeFit(schema.covariates), _Fingerprint(schema),
                      np.zeros(len(ids), dtype=np.int64))  # fmt: skip
     measured, numeric_static = 0, None
     for g, ds in enumerate(groups):
@@ -725,6 +732,8 @@ def _survey(groups, ids: np.ndarray, is_train: np.ndarray, cached: np.ndarray | 
         survey.digest.add(ds)
         del ds
         survey.env.add(series)
+        if transforms and any(transforms.values()):  # every specimen's conditions in the domain
+            apply_transforms(series.cond, list(transforms.values()), list(transforms), series.ids, source)
         mine = np.flatnonzero(is_train[lo:hi])
         if len(mine):
             survey.fit.add(series.take(mine))
