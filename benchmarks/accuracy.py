@@ -44,8 +44,8 @@ DARTS = {"hidden": 64, "layers": 2, "training_length": 64, "batch_size": 32, "lr
 QUANTILES = (0.1, 0.5, 0.9)
 
 
-def model_config(name: str) -> ModelConfig:
-    return ModelConfig(lags=3) if name == "ball" else ModelConfig()
+def model_config(name: str, latent: int = 0) -> ModelConfig:
+    return ModelConfig(lags=3 if name == "ball" else ModelConfig.lags, latent=latent)
 
 
 # -- scoring ---------------------------------------------------------------------------------------
@@ -165,7 +165,7 @@ def run_model(ds_train, test, rows, warmup, info, seed: int, s: dict) -> tuple[d
     t0 = time.perf_counter()
     bundle = train(
         ds_train,
-        model_config(info.name),
+        model_config(info.name, s.get("latent", 0)),
         TrainConfig(epochs=s["epochs"], val_context=info.context, seed=seed),
         on_epoch=on_epoch,
     )
@@ -324,8 +324,13 @@ def run(
     with_darts: bool = True,
     darts_budget: float = 1.0,
     seeds: list[int] | None = None,
+    latent: int = 0,
 ) -> dict:
-    s = (QUICK if quick else FULL) | ({"seeds": seeds} if seeds else {})
+    s = (
+        (QUICK if quick else FULL)
+        | ({"seeds": seeds} if seeds else {})
+        | ({"latent": latent} if latent else {})
+    )
     out = header("accuracy", quick) | {"settings": s | {"darts": DARTS, "darts_budget_factor": darts_budget}}
     darts_problem = ensure_darts() if with_darts else "skipped (--no-darts)"
     out["darts_status"] = darts_problem or "ok"
@@ -355,7 +360,8 @@ def run(
                 "test_specimens": test["specimen_id"].nunique(),
                 "train_rows": len(train_df),
                 "forecast_rows": len(rows),
-                "model_config": {"lags": model_config(name).lags, "static": list(info.static)},
+                "model_config": {"lags": model_config(name).lags, "static": list(info.static)}
+                | ({"latent": latent} if latent else {}),
             }
             | (
                 {
@@ -383,7 +389,9 @@ def run(
             )
             if darts_problem is None and real:
                 # darts_runner.py takes one warm-up length for every specimen
-                entry["darts"]["error"] = "not run: the peer takes one warm-up length, this set one per specimen"
+                entry["darts"]["error"] = (
+                    "not run: the peer takes one warm-up length, this set one per specimen"
+                )
             elif darts_problem is None:
                 fit_idx, val_idx = split_specimens(len(ids), TrainConfig().val_fraction, seed)
                 budget = darts_budget * run_["train_seconds"]

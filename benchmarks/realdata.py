@@ -61,9 +61,11 @@ REAL_INFO: dict[str, RealDatasetInfo] = {
 
 
 def load(name: str) -> pd.DataFrame:
-    """The bundled table of a real dataset, rows ordered by specimen and time."""
+    """The bundled table of a real dataset, rows ordered by specimen and time; ids as text and
+    times as floats, as the forecast table returns them (the scores join on both)."""
     info = REAL_INFO[name]
-    return pd.read_csv(DATA / info.file).sort_values(["specimen_id", "time"], kind="stable")
+    table = pd.read_csv(DATA / info.file).sort_values(["specimen_id", "time"], kind="stable")
+    return table.astype({"specimen_id": str, "time": float}).reset_index(drop=True)
 
 
 def split(name: str, seed: int = 0) -> dict:
