@@ -98,7 +98,7 @@ def accuracy_section(r: dict, status: dict) -> list[str]:
         "(both / only the forecast / only the truth / neither). Coverage and pinball are against "
         "the noisy test values.",
         "",
-        f"Darts: {r.get('darts_status')}. Settings {json.dumps(s['darts'])}, LSTM with future covariates "
+        f"Darts in this run: {r.get('darts_status')}. Settings {json.dumps(s['darts'])}, LSTM with future covariates "
         "(the conditions and log step length of the previous row, so that row t+1 sees the conditions "
         "of step t as the durability model does; static columns one-hot), fit on the same fit "
         "specimens, best epoch chosen by the same free-running validation RMSE on the same validation "
@@ -136,7 +136,7 @@ def accuracy_section(r: dict, status: dict) -> list[str]:
             run = d["run"]
             lines += [
                 f"Measured by an earlier run than the rest of this section: `{run['command']}` on commit "
-                f"{(run.get('code') or {}).get('commit')}, {run['date']}.",
+                f"{(run.get('code') or {}).get('commit')}, {run['date']}; Darts: {run.get('darts_status')}.",
                 "",
             ]
         rows = []
@@ -521,12 +521,14 @@ def targets_section(status: dict) -> list[str]:
         )  # fmt: skip
     for name, t in status["training"].items():
         pairs = t.get("pairs", [])
+        if not pairs:  # no Darts run on this dataset: nothing to compare
+            continue
         # a seed that never reached Darts' best counts as an infinite ratio
         ratios = [p["ratio"] if p["ratio"] is not None else math.inf for p in pairs]
-        ratio = statistics.median(ratios) if ratios else None
+        ratio = statistics.median(ratios)
         reached = sum(math.isfinite(x) for x in ratios)
         shown = "never (median seed)" if ratio == math.inf else f(ratio, 3)
-        met = None if not pairs else ratio <= 1 / 3
+        met = ratio <= 1 / 3
         rows.append(
             [
                 f"training time, {name}", TARGETS["training"],
