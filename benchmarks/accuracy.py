@@ -1,8 +1,10 @@
 """Accuracy suite (BENCHMARK_PROTOCOL.md): the durability model, the three baselines and Darts'
-RNNModel on the four synthetic datasets, each scored on the same forecast rows.
+RNNModel on the synthetic datasets and the real measured ones (benchmarks/realdata.py), each
+scored on the same forecast rows.
 
-Per dataset: ``make_split`` gives train and test specimens; every test specimen is forecast from
-its first ``context`` rows (DATASET_INFO) to the end of its series. The durability model is
+Per dataset: ``make_split`` (synthetic) or ``realdata.split`` (measured) gives train and test
+specimens; every test specimen is forecast from its first ``context`` rows (DATASET_INFO; on a
+real set a fraction of each specimen's own rows) to the end of its series. The durability model is
 trained with its defaults except what the dataset needs (ball: --lags 3; coating: --static
 material) and a fixed epoch budget, once per seed; Darts gets the same fit/validation specimens,
 a comparable parameter count and the same wall-time budget (see darts_runner.py).
@@ -22,13 +24,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks import realdata
 from benchmarks.common import BENCH, ROOT, THREAD_ENV, header, say
 from durability_cli.config import ModelConfig, TrainConfig
 from durability_cli.data import to_series
 from durability_cli.forecasting import ForecastConfig, forecast, quantile_column
 from durability_cli.metrics import BASELINES, interval_scores, pinball_loss, point_scores
 from durability_cli.schema import Schema, validate
-from durability_cli.synthetic import DATASET_INFO, make_split
+from durability_cli.synthetic import make_split
 from durability_cli.training import split_specimens, train
 
 DARTS_VENV = BENCH / ".darts-venv"
@@ -41,8 +44,8 @@ DARTS = {"hidden": 64, "layers": 2, "training_length": 64, "batch_size": 32, "lr
 QUANTILES = (0.1, 0.5, 0.9)
 
 
-def model_config(name: str) -> ModelConfig:
-    return ModelConfig(lags=3) if name == "ball" else ModelConfig()
+def model_config(name: str, latent: int = 0) -> ModelConfig:
+    return ModelConfig(lags=3 if name == "ball" else ModelConfig.lags, latent=latent)
 
 
 # -- scoring ---------------------------------------------------------------------------------------
@@ -121,10 +124,25 @@ def summarise(runs: list[dict]) -> dict:
 
 
 # -- the forecasters ---------------------------------------------------------------------------------
-def forecast_rows(test: pd.DataFrame, clean: pd.DataFrame, context: int, target: str) -> pd.DataFrame:
-    """The rows every forecaster must predict: position >= context of each test specimen."""
+def warmup_lengths(test: pd.DataFrame, info) -> pd.Series:
+    """Warm-up rows per test specimen: ``info.context`` for a synthetic set, a fraction of each
+    specimen's own rows for a real one (its series differ in length)."""
+    lengths = test.groupby("specimen_id", sort=False).size()
+    if getattr(info, "real", False):
+        return realdata.warmup_rows(lengths, info.warmup_fraction)
+    return pd.Series(info.context, index=lengths.index, dtype=int)
+
+
+def in_warmup(test: pd.DataFrame, warmup: pd.Series) -> np.ndarray:
+    """Per row of ``test``: whether it lies in its specimen's warm-up."""
     pos = test.groupby("specimen_id").cumcount().to_numpy()
-    keep = pos >= context
+    return pos < test["specimen_id"].map(warmup).to_numpy()
+
+
+def forecast_rows(test: pd.DataFrame, clean: pd.DataFrame, warmup: pd.Series, target: str) -> pd.DataFrame:
+    """The rows every forecaster must predict: those after each test specimen's warm-up."""
+    pos = test.groupby("specimen_id").cumcount().to_numpy()
+    keep = ~in_warmup(test, warmup)
     return pd.DataFrame(
         {
             "specimen_id": test["specimen_id"].to_numpy()[keep],
@@ -136,7 +154,7 @@ def forecast_rows(test: pd.DataFrame, clean: pd.DataFrame, context: int, target:
     )
 
 
-def run_model(ds_train, test, rows, info, seed: int, s: dict) -> tuple[dict, object]:
+def run_model(ds_train, test, rows, warmup, info, seed: int, s: dict) -> tuple[dict, object]:
     curve: list[dict] = []
     elapsed = [0.0]
 
@@ -147,7 +165,7 @@ def run_model(ds_train, test, rows, info, seed: int, s: dict) -> tuple[dict, obj
     t0 = time.perf_counter()
     bundle = train(
         ds_train,
-        model_config(info.name),
+        model_config(info.name, s.get("latent", 0)),
         TrainConfig(epochs=s["epochs"], val_context=info.context, seed=seed),
         on_epoch=on_epoch,
     )
@@ -155,8 +173,7 @@ def run_model(ds_train, test, rows, info, seed: int, s: dict) -> tuple[dict, obj
 
     # The plan: the test table with durability emptied after the warm-up; one forecast call.
     plan = test.copy()
-    pos = plan.groupby("specimen_id").cumcount().to_numpy()
-    plan.loc[pos >= info.context, info.target] = np.nan
+    plan.loc[~in_warmup(plan, warmup), info.target] = np.nan
     ds_plan = validate(plan, bundle.schema, source="plan")
     cfg = ForecastConfig(samples=s["samples"], quantiles=QUANTILES, threshold=info.eol_threshold, seed=seed)
     t1 = time.perf_counter()
@@ -192,10 +209,9 @@ def run_model(ds_train, test, rows, info, seed: int, s: dict) -> tuple[dict, obj
     return run, bundle
 
 
-def run_baselines(test: pd.DataFrame, rows: pd.DataFrame, info) -> dict:
+def run_baselines(test: pd.DataFrame, rows: pd.DataFrame, warmup: pd.Series, info) -> dict:
     out = {}
-    pos = test.groupby("specimen_id").cumcount().to_numpy()
-    warm = test.loc[pos < info.context]
+    warm = test.loc[in_warmup(test, warmup)]
     hist = {k: g for k, g in warm.groupby("specimen_id")}
     for name, fn in BASELINES.items():
         pred = np.full(len(rows), np.nan)
@@ -308,20 +324,30 @@ def run(
     with_darts: bool = True,
     darts_budget: float = 1.0,
     seeds: list[int] | None = None,
+    latent: int = 0,
 ) -> dict:
-    s = (QUICK if quick else FULL) | ({"seeds": seeds} if seeds else {})
+    s = (
+        (QUICK if quick else FULL)
+        | ({"seeds": seeds} if seeds else {})
+        | ({"latent": latent} if latent else {})
+    )
     out = header("accuracy", quick) | {"settings": s | {"darts": DARTS, "darts_budget_factor": darts_budget}}
     darts_problem = ensure_darts() if with_darts else "skipped (--no-darts)"
     out["darts_status"] = darts_problem or "ok"
     out["datasets"] = {}
     for name in datasets:
-        info = DATASET_INFO[name]
-        split = make_split(name, s["n_train"], s["n_test"], seed=0)
+        real = name in realdata.REAL_INFO
+        if real:
+            split = realdata.split(name, seed=0)
+        else:
+            split = make_split(name, s["n_train"], s["n_test"], seed=0)
+        info = split["info"]
         train_df, test, clean = split["train"], split["test"], split["test_clean"]
         schema = Schema("specimen_id", "time", info.target, info.covariates, info.static)
         ds_train = validate(train_df, schema, source=f"{name}-train")
         ids = to_series(ds_train).ids
-        rows = forecast_rows(test, clean, info.context, info.target)
+        warmup = warmup_lengths(test, info)
+        rows = forecast_rows(test, clean, warmup, info.target)
         entry = {
             "info": {
                 "target": info.target,
@@ -330,26 +356,43 @@ def run(
                 "context": info.context,
                 "threshold": info.eol_threshold,
                 "noise": info.noise,
-                "train_specimens": s["n_train"],
-                "test_specimens": s["n_test"],
+                "train_specimens": train_df["specimen_id"].nunique(),
+                "test_specimens": test["specimen_id"].nunique(),
                 "train_rows": len(train_df),
                 "forecast_rows": len(rows),
-                "model_config": {"lags": model_config(name).lags, "static": list(info.static)},
-            },
-            "baselines": run_baselines(test, rows, info),
+                "model_config": {"lags": model_config(name).lags, "static": list(info.static)}
+                | ({"latent": latent} if latent else {}),
+            }
+            | (
+                {
+                    "real": True,
+                    "source": info.source,
+                    "warmup_fraction": info.warmup_fraction,
+                    "test_ids": sorted(test["specimen_id"].unique().tolist()),
+                    "warmup_rows": {str(k): int(v) for k, v in warmup.items()},
+                }
+                if real
+                else {}
+            ),
+            "baselines": run_baselines(test, rows, warmup, info),
             "oracle": ORACLES[name](test, clean, rows, info) if name in ORACLES else None,
             "model": {"runs": []},
             "darts": {"runs": []},
         }
         for seed in s["seeds"]:
             say(f"[accuracy] {name} seed {seed}: training the durability model ...")
-            run_, _ = run_model(ds_train, test, rows, info, seed, s)
+            run_, _ = run_model(ds_train, test, rows, warmup, info, seed, s)
             entry["model"]["runs"].append(run_)
             say(
                 f"[accuracy] {name} seed {seed}: rmse {run_['scores']['rmse']:.4g} "
                 f"({run_['train_seconds']:.0f} s, {run_['epochs_run']} epochs)"
             )
-            if darts_problem is None:
+            if darts_problem is None and real:
+                # darts_runner.py takes one warm-up length for every specimen
+                entry["darts"]["error"] = (
+                    "not run: the peer takes one warm-up length, this set one per specimen"
+                )
+            elif darts_problem is None:
                 fit_idx, val_idx = split_specimens(len(ids), TrainConfig().val_fraction, seed)
                 budget = darts_budget * run_["train_seconds"]
                 say(f"[accuracy] {name} seed {seed}: Darts RNNModel, {budget:.0f} s budget ...")

@@ -85,9 +85,10 @@ def accuracy_section(r: dict, status: dict) -> list[str]:
     s = r["settings"]
     lines = ["## 1. Accuracy", "", provenance(r), ""]
     lines += [
-        f"Per dataset: `make_split(name, n_train={s['n_train']}, n_test={s['n_test']}, seed=0)`; "
-        "each test specimen is forecast from its first `context` rows (DATASET_INFO) to the end of "
-        "its series, in one `forecast()` call on the test table with the target emptied after the "
+        f"Per dataset: `make_split(name, n_train={s['n_train']}, n_test={s['n_test']}, seed=0)` "
+        "(measured sets: `realdata.split(name, seed=0)`, benchmarks/data/README.md); "
+        "each test specimen is forecast from its first `context` rows (DATASET_INFO; measured sets: "
+        "a fraction of each specimen's rows) to the end of its series, in one `forecast()` call on the test table with the target emptied after the "
         f"warm-up ({s['samples']} Monte Carlo samples; point forecast = the `_mean` column). The "
         f"durability model: default ModelConfig/TrainConfig except `epochs={s['epochs']}`, "
         "`val_context=context`, and per dataset `lags=3` (ball), `--static material` (coating); "
@@ -97,7 +98,7 @@ def accuracy_section(r: dict, status: dict) -> list[str]:
         "(both / only the forecast / only the truth / neither). Coverage and pinball are against "
         "the noisy test values.",
         "",
-        f"Darts: {r.get('darts_status')}. Settings {json.dumps(s['darts'])}, LSTM with future covariates "
+        f"Darts in this run: {r.get('darts_status')}. Settings {json.dumps(s['darts'])}, LSTM with future covariates "
         "(the conditions and log step length of the previous row, so that row t+1 sees the conditions "
         "of step t as the durability model does; static columns one-hot), fit on the same fit "
         "specimens, best epoch chosen by the same free-running validation RMSE on the same validation "
@@ -112,15 +113,32 @@ def accuracy_section(r: dict, status: dict) -> list[str]:
     ]  # fmt: skip
     for name, d in r["datasets"].items():
         info = d["info"]
+        real = info.get("real", False)
+        context = (
+            f"warm-up ⌈{f(info['warmup_fraction'], 3)} × rows⌉ per test specimen "
+            f"({', '.join(sorted(set(str(v) for v in info['warmup_rows'].values()), key=int))} rows), "
+            f"validation context {info['context']} rows"
+            if real
+            else f"context {info['context']} rows"
+        )
         lines += [
             f"### {name}",
             "",
-            f"Target `{info['target']}`, conditions {', '.join(info['covariates'])}"
+            (f"Measured data: {info['source']}. " if real else "")
+            + f"Target `{info['target']}`, conditions {', '.join(info['covariates'])}"
             + (f", static {', '.join(info['static'])}" if info["static"] else "")
-            + f"; context {info['context']} rows; threshold {info['threshold']}; noise σ {info['noise']}; "
-            f"{info['train_rows']:,} training rows, {info['forecast_rows']:,} forecast rows.",
+            + f"; {context}; threshold {info['threshold']}; noise σ {info['noise']}; "
+            f"{info['train_specimens']} training specimens ({info['train_rows']:,} rows), "
+            f"{info['test_specimens']} test specimens ({info['forecast_rows']:,} forecast rows).",
             "",
         ]
+        if d.get("run"):
+            run = d["run"]
+            lines += [
+                f"Measured by an earlier run than the rest of this section: `{run['command']}` on commit "
+                f"{(run.get('code') or {}).get('commit')}, {run['date']}; Darts: {run.get('darts_status')}.",
+                "",
+            ]
         rows = []
         m = d["model"].get("summary")
         runs = d["model"]["runs"]
@@ -160,9 +178,16 @@ def accuracy_section(r: dict, status: dict) -> list[str]:
                 "`benchmarks/accuracy.py`). It is the realistic floor of this task: RMSE "
                 f"{f(oracle['rmse'])}, i.e. {f(oracle['rmse_over_floor'], 3)} × the noise floor."
             )
-        lines.append(
-            f"Noise floor (RMSE of the noisy test values against the clean ones, same rows): {f(floor)}."
-        )
+        if real:
+            lines.append(
+                "No clean truth on measured data: the 'vs clean' columns score against the measured "
+                f"values, EOL uses them as the truth, and there is no noise floor. Test specimens "
+                f"{', '.join(str(x) for x in info['test_ids'])} (seeded, stratified by condition)."
+            )
+        else:
+            lines.append(
+                f"Noise floor (RMSE of the noisy test values against the clean ones, same rows): {f(floor)}."
+            )
         if m and "rmse_deterministic" in m:
             lines.append(
                 f"The deterministic mean path (`--samples 0`) scores RMSE {pm(m, 'rmse_deterministic')}."
@@ -496,12 +521,14 @@ def targets_section(status: dict) -> list[str]:
         )  # fmt: skip
     for name, t in status["training"].items():
         pairs = t.get("pairs", [])
+        if not pairs:  # no Darts run on this dataset: nothing to compare
+            continue
         # a seed that never reached Darts' best counts as an infinite ratio
         ratios = [p["ratio"] if p["ratio"] is not None else math.inf for p in pairs]
-        ratio = statistics.median(ratios) if ratios else None
+        ratio = statistics.median(ratios)
         reached = sum(math.isfinite(x) for x in ratios)
         shown = "never (median seed)" if ratio == math.inf else f(ratio, 3)
-        met = None if not pairs else ratio <= 1 / 3
+        met = ratio <= 1 / 3
         rows.append(
             [
                 f"training time, {name}", TARGETS["training"],

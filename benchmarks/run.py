@@ -5,6 +5,8 @@ curves, and the memory of chunked forecasts as specimens grow.
     python benchmarks/run.py --quick         # one seed, fewer epochs, smaller sizes (a few minutes)
     python benchmarks/run.py --only speed    # accuracy, speed, curves, streaming (comma-separated)
     python benchmarks/run.py --report        # only re-render RESULTS.md from results/*.json
+    python benchmarks/run.py --only accuracy --datasets device_b --merge
+                                             # one dataset, the others kept in results/accuracy.json
 
 Each suite writes benchmarks/results/<suite>.json (<suite>-quick.json with --quick); RESULTS.md is
 then rendered from every result file present. Progress goes to stderr.
@@ -13,6 +15,7 @@ then rendered from every result file present. Progress goes to stderr.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -20,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `benchmarks` as a package
 
 from benchmarks import common  # noqa: E402
-from benchmarks.common import one_thread, say, write_result  # noqa: E402
+from benchmarks.common import one_thread, result_path, say, write_result  # noqa: E402
 
 SUITES = ("accuracy", "speed", "curves", "streaming")
 
@@ -34,7 +37,14 @@ def main(argv: list[str] | None = None) -> int:
         "--only", default=",".join(SUITES), help="suites to run: accuracy,speed,curves,streaming"
     )
     parser.add_argument(
-        "--datasets", default="coating,ball,battery,crack,ageing", help="accuracy datasets (comma-separated)"
+        "--datasets",
+        default="coating,ball,battery,crack,ageing,device_b",
+        help="accuracy datasets (comma-separated; device_b is measured data, benchmarks/data/README.md)",
+    )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="accuracy: keep the other datasets of the existing results file (each keeps its own run's command, date and commit)",
     )
     parser.add_argument("--no-darts", action="store_true", help="skip the Darts peer")
     parser.add_argument(
@@ -47,6 +57,12 @@ def main(argv: list[str] | None = None) -> int:
         "--tag",
         default=None,
         help="write results/<suite>-<tag>.json (a side experiment RESULTS.md does not render)",
+    )
+    parser.add_argument(
+        "--latent",
+        type=int,
+        default=0,
+        help="accuracy: the durability model with a per-specimen latent of this size (a side experiment: add --tag)",
     )
     parser.add_argument("--report", action="store_true", help="only re-render RESULTS.md")
     args = parser.parse_args(argv)
@@ -61,13 +77,18 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown suite(s) {', '.join(unknown)}; choose from {', '.join(SUITES)}")
         for suite in chosen:
             t0 = time.perf_counter()
+            stem = suite if not args.tag else f"{suite}-{args.tag}"
             say(f"== {suite} ({'quick' if args.quick else 'full'}) ==")
             if suite == "accuracy":
                 from benchmarks import accuracy
 
                 names = [d.strip() for d in args.datasets.split(",") if d.strip()]
                 seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else None
-                payload = accuracy.run(args.quick, names, not args.no_darts, args.darts_budget, seeds)
+                payload = accuracy.run(
+                    args.quick, names, not args.no_darts, args.darts_budget, seeds, latent=args.latent
+                )
+                if args.merge:
+                    merge_datasets(payload, result_path(stem, args.quick))
             elif suite == "speed":
                 from benchmarks import speed
 
@@ -81,11 +102,28 @@ def main(argv: list[str] | None = None) -> int:
 
                 payload = streaming.run(args.quick)
             payload["suite_wall_seconds"] = time.perf_counter() - t0
-            path = write_result(suite if not args.tag else f"{suite}-{args.tag}", args.quick, payload)
+            path = write_result(stem, args.quick, payload)
             say(f"== {suite}: {time.perf_counter() - t0:.0f} s -> {path}")
     path = report.render()
     say(f"wrote {path}")
     return 0
+
+
+def merge_datasets(payload: dict, path: Path) -> None:
+    """Keep in ``payload`` the datasets of the results file at ``path`` that it did not measure,
+    in their order, each stamped (once) with the command, date, commit and settings of its run."""
+    if not path.exists():
+        return
+    old = json.loads(path.read_text())
+    stamp = {k: old.get(k) for k in ("command", "date", "code", "settings", "darts_status")}
+    merged = {
+        name: payload["datasets"].get(name) or ({"run": entry.get("run", stamp)} | entry)
+        for name, entry in old.get("datasets", {}).items()
+    }
+    merged |= payload["datasets"]
+    kept = [name for name in merged if name not in payload["datasets"]]
+    payload["datasets"] = merged
+    say(f"kept {', '.join(kept) or 'no other datasets'} from {path.name}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,59 @@
+"""The measured dataset bundled with the benchmarks (benchmarks/data/README.md) must not rot: it
+loads through `durability schema` with the specimens and columns its README promises, it is what
+its rebuild script makes of the fetched text, and its benchmark split is the documented one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from durability_cli.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "benchmarks" / "data"
+
+
+def test_device_b_loads_through_schema():
+    r = CliRunner().invoke(app, ["schema", str(DATA / "device_b.csv"), "--target", "power_drop", "--json"])
+    assert r.exit_code == 0, r.stderr
+    info = json.loads(r.stdout)
+    roles = {k: info["roles"][k] for k in ("id", "time", "target", "covariates", "static")}
+    assert roles == {
+        "id": "specimen_id",
+        "time": "time",
+        "target": "power_drop",
+        "covariates": ["temperature"],
+        "static": [],
+    }
+    assert (info["n_rows"], info["n_specimens"], info["n_observed_target"]) == (570, 34, 570)
+    assert info["lengths"] == {"min": 9, "median": 17.0, "max": 33}
+    assert info["spacing"]["regular"] and info["spacing"]["median_dt"] == 125.0
+    assert info["ranges"]["temperature"] == {"min": 150.0, "max": 237.0}
+    assert info["ranges"]["power_drop"] == {"min": -1.4423, "max": 0.0}
+    assert set(info["missing"].values()) == {0}
+
+
+def test_device_b_is_the_rebuild_of_the_fetched_text(monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(DATA))
+    import make_device_b
+
+    assert make_device_b.main(["--check"]) == 0  # also checks the sha256 of the fetched text
+    assert "matches" in capsys.readouterr().out
+
+
+def test_device_b_split_is_seeded_and_stratified_by_temperature(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT))
+    from benchmarks import realdata
+
+    split = realdata.split("device_b", seed=0)
+    train, test = split["train"], split["test"]
+    assert set(train["specimen_id"]).isdisjoint(test["specimen_id"])
+    per_temperature = test.groupby("temperature")["specimen_id"].nunique().to_dict()
+    assert per_temperature == {150: 2, 195: 4, 237: 5}
+    assert train["specimen_id"].nunique() == 23
+    assert realdata.split("device_b", seed=0)["test"].equals(test)
+    lengths = test.groupby("specimen_id").size()
+    warmup = realdata.warmup_rows(lengths, split["info"].warmup_fraction)
+    assert {int(n): int(w) for n, w in zip(lengths, warmup, strict=True)} == {33: 11, 17: 6, 9: 3}
