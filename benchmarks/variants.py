@@ -9,7 +9,8 @@ over seeds (sd / mean) and the best epochs.
     python benchmarks/variants.py --sets ageing,coating --variants "default;ema:ema=0.9"
     python benchmarks/variants.py --quick          # 1 seed, 10 epochs (a smoke run)
 
-A variant is ``name:field=value,field=value`` over TrainConfig or ModelConfig fields.
+A variant is ``name:field=value,field=value`` over TrainConfig or ModelConfig fields; a text
+value's own commas are written as ``+`` (``transform=temperature=arrhenius+humidity=log``).
 """
 
 from __future__ import annotations
@@ -44,9 +45,10 @@ def parse_variants(text: str) -> dict[str, tuple[dict, dict]]:
         for item in filter(None, body.split(",")):
             key, _, raw = item.partition("=")
             default = getattr(ModelConfig() if key in MODEL_FIELDS else TrainConfig(), key)
-            value = (
-                type(default)(raw) if not isinstance(default, bool) else raw.lower() in ("1", "true", "on")
-            )
+            if isinstance(default, bool):
+                value = raw.lower() in ("1", "true", "on")
+            else:  # a text option's own commas are written as + ("temperature=arrhenius+humidity=log")
+                value = type(default)(raw.replace("+", ",") if isinstance(default, str) else raw)
             (model if key in MODEL_FIELDS else training)[key] = value
         out[name] = (model, training)
     return out
