@@ -14,7 +14,7 @@ t() { local start=$SECONDS; "$@"; echo "  ($((SECONDS - start)) s: $*)" >&2; }
 t durability train sample_data/coating.csv --static material --epochs 20 --device "$DEVICE" \
   -o "$OUT/coating.safetensors" --quiet
 t durability evaluate sample_data/coating.csv -m "$OUT/coating.safetensors" --context 40 --threshold 0.6 \
-  --device "$DEVICE" --json "$OUT/metrics.json" --quiet
+  --device "$DEVICE" -o "$OUT/metrics.json" --quiet
 python - "$OUT" <<'PY'
 import sys, numpy as np, pandas as pd
 out = sys.argv[1]
@@ -27,7 +27,7 @@ t durability forecast "$OUT/plan.csv" -m "$OUT/coating.safetensors" --samples 20
 t durability train sample_data/coating.csv --static material --epochs 20 --device "$DEVICE" --amp \
   -o "$OUT/coating_amp.safetensors" --quiet
 t durability evaluate sample_data/coating.csv -m "$OUT/coating_amp.safetensors" --context 40 --threshold 0.6 \
-  --device "$DEVICE" --amp --json "$OUT/metrics_amp.json" --quiet
+  --device "$DEVICE" --amp -o "$OUT/metrics_amp.json" --quiet
 t durability forecast "$OUT/plan.csv" -m "$OUT/coating.safetensors" --samples 200 --threshold 0.6 \
   --device "$DEVICE" --amp -o "$OUT/forecast_amp.csv" --quiet
 t durability train sample_data/coating.csv --static material --epochs 5 --device "$DEVICE" \

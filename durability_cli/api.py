@@ -339,6 +339,15 @@ def load(path: str | os.PathLike) -> Model:
     return Model(load_bundle(path))
 
 
+def describe_file(path: str | os.PathLike) -> dict:
+    """A model file's schema, hyper-parameters, scaling and training summary, as ``durability
+    inspect --json`` shows them: read from its header without importing torch (fast), the
+    metadata checked, the weights neither read nor checked (:func:`load` does that)."""
+    from durability_cli.modelfile import describe_file as describe
+
+    return describe(path)
+
+
 def set_threads(threads: int) -> None:
     """CPU threads for torch; 1 is fastest for the small sequential recurrent steps. A count far
     beyond the machine's cores is refused (torch would start them all and may crash)."""

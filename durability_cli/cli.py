@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
 
 from durability_cli import __version__
+from durability_cli.config import CHOICES
 from durability_cli.errors import DurabilityError
 from durability_cli.render import render_empty_shard, render_forecast_note, render_warnings
 
@@ -22,7 +23,7 @@ app = typer.Typer(
     help="Forecast how the durability of materials decays under changing conditions.",
     context_settings={"help_option_names": ["-h", "--help"]},
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 
@@ -38,49 +39,59 @@ class _Console(Console):
 err = _Console(stderr=True, width=None if sys.stderr is not None and sys.stderr.isatty() else 120)
 
 
-def _opt(help: str, panel: str | None = None, *names: str):
-    """An option with its help text and help panel; ``names`` are its flags when not the default."""
-    return typer.Option(*names, help=help, rich_help_panel=panel)
+def _opt(help: str, panel: str | None = None, *names: str, metavar: str | None = None):
+    """An option with its help text and help panel; ``names`` are its flags when not the default;
+    ``metavar`` says what goes there in --help (PATH, N, ...; FLAG for a switch)."""
+    return typer.Option(*names, help=help, rich_help_panel=panel, metavar=metavar, case_sensitive=False)
+
+
+# What goes after an option in --help, instead of the type (<str>, <int>); a switch shows nothing.
+FLAG, PATH, N, FLOAT, NAME, LIST = "", "PATH", "N", "FLOAT", "NAME", "LIST"
+FORMATS = "<csv|parquet|jsonl>"  # io.FORMATS; io also takes aliases (pq, ndjson), so not a Choice
 
 
 # Shared options, defined once and reused by every command that reads a table.
 _COLS, _ADV = "Columns", "Advanced"
 DataArg = Annotated[
     str,
-    typer.Argument(help="Input table: .csv, .csv.gz, .parquet, a folder of Parquet files, or - for stdin."),
+    typer.Argument(
+        help="Input table: .csv, .csv.gz, .parquet, a folder of Parquet files, or - for stdin.",
+        metavar="DATA",
+    ),
 ]
 _ID = "Specimen id column (default: auto-detect specimen_id, specimen, series_id, unit, id)."
-IdCol = Annotated[str | None, _opt(_ID, _COLS, "--id-col")]
+IdCol = Annotated[str | None, _opt(_ID, _COLS, "--id-col", metavar=NAME)]
 _TIME = "Time column (default: auto-detect time, cycle, step, day, t, or a datetime column)."
-TimeCol = Annotated[str | None, _opt(_TIME, _COLS, "--time-col")]
+TimeCol = Annotated[str | None, _opt(_TIME, _COLS, "--time-col", metavar=NAME)]
 TargetCol = Annotated[
-    str | None, _opt("Measured durability column (default: durability).", _COLS, "--target")
+    str | None, _opt("Measured durability column (default: durability).", _COLS, "--target", metavar=NAME)
 ]
 _COVS = "Comma-separated condition columns (default: every other numeric column)."
-Covariates = Annotated[str | None, _opt(_COVS, _COLS, "--covariates")]
+Covariates = Annotated[str | None, _opt(_COVS, _COLS, "--covariates", metavar=LIST)]
 Static = Annotated[
-    str | None, _opt("Comma-separated per-specimen constant columns (material, batch, ...).", _COLS)
+    str | None,
+    _opt("Comma-separated per-specimen constant columns (material, batch, ...).", _COLS, metavar=LIST),
 ]
 _FMT = "Input format when it cannot be told from the name: csv, parquet or jsonl."
-Fmt = Annotated[str | None, _opt(_FMT, _COLS, "--format")]
-Debug = Annotated[bool, _opt("Show the full traceback on errors.", _ADV, "--debug")]
+Fmt = Annotated[str | None, _opt(_FMT, _COLS, "--format", metavar=FORMATS)]
+Debug = Annotated[bool, _opt("Show the full traceback on errors.", _ADV, "--debug", metavar=FLAG)]
 # One thread by default: the recurrent steps are small and sequential, and with two threads on a
 # busy 2-core machine one LSTM step of 48 specimens took 5-40 ms instead of 0.14 ms.
 _THREADS = "CPU threads for torch. 1 (default) is fastest for the small sequential steps; more can help very large batches."
-Threads = Annotated[int, _opt(_THREADS, _ADV, "--threads")]
+Threads = Annotated[int, _opt(_THREADS, _ADV, "--threads", metavar=N)]
 _DEVICE = "Where the network runs: auto (a GPU when torch sees one), cpu or cuda[:N]."
-Device = Annotated[str, _opt(_DEVICE, _ADV, "--device")]
+Device = Annotated[str, _opt(_DEVICE, _ADV, "--device", metavar="<auto|cpu|cuda[:N]>")]
 AMP_HELP = (
     "Mixed precision: run the network in bfloat16 (torch.autocast); the fed-back durability and "
     "the sums stay float32. For GPUs with bfloat16 (A100, H100 and later); on a CPU it is usually "
     "slower. On the coating sample forecasts moved by at most 0.0016 (its measurement noise is 0.01)."
 )
-Amp = Annotated[bool, _opt(AMP_HELP, _ADV, "--amp")]
+Amp = Annotated[bool, _opt(AMP_HELP, _ADV, "--amp", metavar=FLAG)]
 _SHARD = (
     "Only shard I of N (0-based, e.g. 3/8): specimens split by a stable hash of their id, "
     "for job arrays; the shards' outputs concatenate to the whole."
 )
-ShardOpt = Annotated[str | None, _opt(_SHARD, _ADV, "--shard")]
+ShardOpt = Annotated[str | None, _opt(_SHARD, _ADV, "--shard", metavar="I/N")]
 _CHUNK = (
     "Work through N specimens at a time and write the outputs as they go, so that memory "
     "follows N, not the table. A Parquet file or folder is then read N specimens at a time "
@@ -88,32 +99,42 @@ _CHUNK = (
     "CSV and stdin are still read whole. The numbers are the whole-table run's bit for bit "
     "(with --threads 1). forecast: not with --plot; a --future table is read whole."
 )
-ChunkOpt = Annotated[int | None, _opt(_CHUNK, _ADV, "--chunk-specimens")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress, notes or tables on stderr.")]
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model file written by durability train.")]
-ModelArg = Annotated[str, typer.Argument(help="Model file written by durability train.")]
-Picture = Annotated[str, typer.Option("--output", "-o", help="Picture to write (.png or .svg).")]
+ChunkOpt = Annotated[int | None, _opt(_CHUNK, _ADV, "--chunk-specimens", metavar=N)]
+Quiet = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress, notes or tables on stderr.", metavar=FLAG)
+]
+ModelOpt = Annotated[
+    str, typer.Option("--model", "-m", help="Model file written by durability train.", metavar=PATH)
+]
+ModelArg = Annotated[str, typer.Argument(help="Model file written by durability train.", metavar="MODEL")]
+Picture = Annotated[
+    str, typer.Option("--output", "-o", help="Picture to write (.png or .svg).", metavar=PATH)
+]
 _SAMPLES = "Monte Carlo paths for intervals (Gaussian models); 0 = deterministic mean path."
-Samples = Annotated[int, _opt(_SAMPLES)]
-Quantiles = Annotated[str, _opt("Comma-separated quantiles to report, e.g. 0.1,0.5,0.9.")]
-Threshold = Annotated[float | None, _opt("End-of-life threshold in durability units.")]
-Direction = Annotated[str, _opt("End of life when durability goes below or above the threshold.")]
-SeedOpt = Annotated[int, _opt("Seed for the Monte Carlo paths.", None, "--seed")]
+Samples = Annotated[int, _opt(_SAMPLES, metavar=N)]
+Quantiles = Annotated[str, _opt("Comma-separated quantiles to report, e.g. 0.1,0.5,0.9.", metavar=LIST)]
+Threshold = Annotated[float | None, _opt("End-of-life threshold in durability units.", metavar=FLOAT)]
+Direction = Annotated[
+    Literal[CHOICES["direction"]], _opt("End of life when durability goes below or above the threshold.")
+]
+SeedOpt = Annotated[int, _opt("Seed for the Monte Carlo paths.", None, "--seed", metavar=N)]
 _HORIZON = (
     "Forecast at most N steps after each specimen's last measurement; with --hold-conditions, "
     "add N steps to tables that have no future rows."
 )
-Horizon = Annotated[int | None, _opt(_HORIZON)]
+Horizon = Annotated[int | None, _opt(_HORIZON, metavar=N)]
 _HOLD = "With --horizon: hold each specimen's last conditions and step length."
-Hold = Annotated[bool, _opt(_HOLD, None, "--hold-conditions")]
+Hold = Annotated[bool, _opt(_HOLD, None, "--hold-conditions", metavar=FLAG)]
 OutFmt = Annotated[
-    str | None, _opt("csv, parquet or jsonl for stdout (files: from the extension).", None, "--output-format")
+    str | None,
+    _opt("Format of stdout (files: from the extension).", None, "--output-format", metavar=FORMATS),
 ]
 _PATHS = "Write the raw Monte Carlo paths (id, time, sample, value)."
 _STRICT = "Refuse to extrapolate beyond the conditions and step lengths seen in training."
 _BASELINES = "Also score persistence, linear trend and exponential fit."
 _POINTS = "Write every forecast point (truth, prediction, quantiles, model)."
 _ERRORS = "Draw the error by horizon step, model vs baselines (PNG or SVG)."
+_METRICS_JSON = "Write the metrics JSON on stdout (the default when stdout is not a terminal)."
 
 
 def _run(debug: bool, fn):
@@ -188,12 +209,16 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit.", metavar=FLAG
+        ),
     ] = False,
     max_memory: Annotated[
         str | None,
         typer.Option(
             "--max-memory",
+            metavar="SIZE",
             help="Memory budget, e.g. 4G: work estimated above it is refused up front with the fix. "
             "Default: half the machine's memory (or $DURABILITY_MAX_MEMORY).",
         ),
@@ -215,7 +240,13 @@ def schema(
     static: Static = None,
     fmt: Fmt = None,
     as_json: Annotated[
-        bool, _opt("Write the description as JSON on stdout instead of a table on stderr.", None, "--json")
+        bool,
+        _opt(
+            "Write the description as JSON on stdout instead of a table on stderr.",
+            None,
+            "--json",
+            metavar=FLAG,
+        ),
     ] = False,
     debug: Debug = False,
 ) -> None:
@@ -264,14 +295,14 @@ _SCHED = "Teacher forcing"
 # the same name of config.ModelConfig or config.TrainConfig; None (not given) means "from --config,
 # else the dataclass default". They stand in the train command's signature after --config.
 CONFIG_OPTIONS = [
-    ("cell", str, _MODEL, "Recurrent cell: lstm or gru."),
+    ("cell", str, _MODEL, "Recurrent cell."),
     ("hidden", int, _MODEL, "Units per layer."),
     ("layers", int, _MODEL, "Stacked recurrent layers."),
     ("dropout", float, _MODEL, "Dropout between stacked layers."),
     ("lags", int, _MODEL, "How many past durability values are fed back (1 = plain feedback; 3 = h1, h2, h3 -> h4)."),
-    ("loss", str, _MODEL, "gaussian (mean and scale, gives intervals), mse or huber."),
+    ("loss", str, _MODEL, "gaussian: mean and scale, gives intervals; mse or huber: a point forecast."),
     ("residual", bool, _MODEL, "Predict the step change instead of the level.", "--residual/--no-residual"),
-    ("monotonic", str, _MODEL, "none, decreasing or increasing: make each step change one-signed by construction."),
+    ("monotonic", str, _MODEL, "Make each step change one-signed by construction (or none)."),
     ("latent", int, _MODEL, "Size D of a per-specimen latent vector z (0 = off): the model infers each specimen's hidden factors (batch, initial flaw) from its warm-up; see docs/TRAINING.md."),
     ("latent_prior", float, _MODEL, "Weight of the N(0, I) prior on z: larger trusts a short warm-up less."),
     ("transform", str, _MODEL, "Physics-aware inputs, COLUMN=NAME pairs: arrhenius (1000/K from °C), arrhenius-kelvin, log (Peck humidity, stress laws), log1p, reciprocal, sqrt; e.g. temperature=arrhenius,humidity=log. Stored in the model and applied at forecast time."),
@@ -287,27 +318,39 @@ CONFIG_OPTIONS = [
     ("seed", int, _TRAIN, "Random seed: same seed, same data -> identical weights (the file also records timings)."),
     ("ema", float, _TRAIN, "Validate and keep a moving average of the weights with this decay per optimiser step (0 = off; 0.9-0.99 typical): steadier on small, noisy data; see docs/TRAINING.md."),
     ("teacher_forcing", float, _SCHED, "Starting probability of feeding back the measured value instead of the prediction."),
-    ("tf_schedule", str, _SCHED, "constant, linear (max(min, p - c*i)), exponential (p*k^i) or inverse-sigmoid (k/(k+exp(i/k)))."),
+    ("tf_schedule", str, _SCHED, "linear: max(min, p - c*i); exponential: p*k^i; inverse-sigmoid: k/(k+exp(i/k))."),
     ("tf_k", float, _SCHED, "k of the exponential / inverse-sigmoid schedules."),
     ("tf_c", float, _SCHED, "Slope c of the linear schedule."),
     ("tf_min", float, _SCHED, "Floor of the schedule."),
     ("tf_unit", str, _SCHED, "The schedule's i counts epochs or optimiser steps."),
-    ("detach_feedback", bool, _SCHED, "Cut the gradient through fed-back predictions (default: keep it).", "--detach-feedback/--keep-feedback-gradient"),
+    ("detach_feedback", bool, _SCHED, "Cut the gradient through fed-back predictions.", "--detach-feedback/--keep-feedback-gradient"),
     ("feedback", str, _SCHED, "Free-running training steps feed back the predicted mean or a sample."),
 ]  # fmt: skip
+
+
+_METAVARS = {int: N, float: FLOAT, bool: FLAG}
 
 
 def _with_config_options(command):
     """Add the CONFIG_OPTIONS to ``command``'s signature after its ``config`` parameter; the
     command receives them in ``**options``."""
     import inspect
+    from dataclasses import fields
+
+    from durability_cli.config import ModelConfig, TrainConfig
 
     signature = inspect.signature(command, eval_str=True)
     params = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
     at = [p.name for p in params].index("config") + 1
+    defaults = {f.name: f.default for cls in (ModelConfig, TrainConfig) for f in fields(cls)}
     added = []
     for name, kind, panel, help_text, *flag in CONFIG_OPTIONS:
-        annotation = Annotated[kind | None, _opt(help_text, panel, *flag)]
+        default = defaults[name]
+        if kind is bool:  # "--residual/--no-residual": the default is the flag that is on
+            default = flag[0].split("/")[0 if default else 1].lstrip("-")
+        # the CLI default is None ("from --config, else the dataclass"): show the dataclass's
+        shown = _opt(f"{help_text} \\[default: {default}]", panel, *flag, metavar=_METAVARS.get(kind))
+        annotation = Annotated[(Literal[CHOICES[name]] if name in CHOICES else kind) | None, shown]
         added.append(
             inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
         )
@@ -338,13 +381,15 @@ _NPROC = "Train data-parallel in N processes on this machine (starts torchrun; s
 @_with_config_options
 def train(
     data: DataArg,
-    output: Annotated[str, _opt("Model file to write (.safetensors).", None, "--output", "-o")],
-    config: Annotated[str | None, _opt("TOML file with any of the options below; flags override it.")] = None,
-    resume: Annotated[str | None, _opt(_RESUME, _TRAIN)] = None,
-    init_from: Annotated[str | None, _opt(_INIT_FROM, _TRAIN)] = None,
-    checkpoint: Annotated[str | None, _opt(_CHECKPOINT, _TRAIN)] = None,
-    history: Annotated[str | None, _opt(_HISTORY)] = None,
-    quiet: Annotated[bool, _opt("No progress bar or summary.", None, "--quiet", "-q")] = False,
+    output: Annotated[str, _opt("Model file to write (.safetensors).", None, "--output", "-o", metavar=PATH)],
+    config: Annotated[
+        str | None, _opt("TOML file with any of the options below; flags override it.", metavar=PATH)
+    ] = None,
+    resume: Annotated[str | None, _opt(_RESUME, _TRAIN, metavar=PATH)] = None,
+    init_from: Annotated[str | None, _opt(_INIT_FROM, _TRAIN, metavar=PATH)] = None,
+    checkpoint: Annotated[str | None, _opt(_CHECKPOINT, _TRAIN, metavar=PATH)] = None,
+    history: Annotated[str | None, _opt(_HISTORY, metavar=PATH)] = None,
+    quiet: Annotated[bool, _opt("No progress bar or summary.", None, "--quiet", "-q", metavar=FLAG)] = False,
     id_col: IdCol = None,
     time_col: TimeCol = None,
     target: TargetCol = None,
@@ -352,10 +397,10 @@ def train(
     static: Static = None,
     fmt: Fmt = None,
     device: Device = "auto",
-    amp: Annotated[bool | None, _opt(AMP_HELP, _ADV, "--amp")] = None,
+    amp: Annotated[bool | None, _opt(f"{AMP_HELP} \\[default: off]", _ADV, "--amp", metavar=FLAG)] = None,
     threads: Threads = 1,
-    chunk_specimens: Annotated[int | None, _opt(_TRAIN_CHUNK, _ADV, "--chunk-specimens")] = None,
-    nproc: Annotated[int, _opt(_NPROC, _ADV, "--nproc")] = 1,
+    chunk_specimens: Annotated[int | None, _opt(_TRAIN_CHUNK, _ADV, "--chunk-specimens", metavar=N)] = None,
+    nproc: Annotated[int, _opt(_NPROC, _ADV, "--nproc", metavar=N)] = 1,
     debug: Debug = False,
     ctx: typer.Context = None,
     **options,
@@ -423,29 +468,6 @@ def _fit(run, dist, output: str, checkpoint: str, resume, history, *, quiet: boo
         render_train_summary(err, model.bundle, output)
 
 
-def _with_defaults(doc: str) -> str:
-    """The train help ends with the defaults of every model and training option (their CLI
-    defaults are None, meaning "from --config, else the dataclass"), so --help shows them."""
-    import inspect
-    from dataclasses import fields
-
-    from durability_cli.config import ModelConfig, TrainConfig
-
-    options = inspect.signature(train).parameters
-    parts = []
-    for cls in (ModelConfig, TrainConfig):
-        shown = [f for f in fields(cls) if f.name in options]  # the rest are config-file only
-        parts.append(", ".join(f"--{f.name.replace('_', '-')} {_default_text(f.default)}" for f in shown))
-    return f"{doc.rstrip()}\n\n    Defaults: {'; '.join(parts)}.\n"
-
-
-def _default_text(value) -> str:
-    return ("on" if value else "off") if isinstance(value, bool) else str(value)
-
-
-train.__doc__ = _with_defaults(train.__doc__ or "")
-
-
 # -- forecast --------------------------------------------------------------------------------------
 
 
@@ -453,10 +475,12 @@ train.__doc__ = _with_defaults(train.__doc__ or "")
 def forecast(
     data: DataArg,
     model: ModelOpt,
-    output: Annotated[str, _opt("Forecast table to write; - is stdout.", None, "--output", "-o")] = "-",
+    output: Annotated[
+        str, _opt("Forecast table to write; - is stdout.", None, "--output", "-o", metavar=PATH)
+    ] = "-",
     horizon: Horizon = None,
     future: Annotated[
-        str | None, _opt("Table of future rows (id, time, conditions) to append to DATA.")
+        str | None, _opt("Table of future rows (id, time, conditions) to append to DATA.", metavar=PATH)
     ] = None,
     hold_conditions: Hold = False,
     samples: Samples = 200,
@@ -464,11 +488,13 @@ def forecast(
     threshold: Threshold = None,
     direction: Direction = "below",
     eol_out: Annotated[
-        str | None, _opt("Write the end-of-life table (needs --threshold).", None, "--eol-out")
+        str | None, _opt("Write the end-of-life table (needs --threshold).", None, "--eol-out", metavar=PATH)
     ] = None,
-    paths_out: Annotated[str | None, _opt(_PATHS, None, "--paths-out")] = None,
-    plot: Annotated[str | None, _opt("Also draw the forecasts to this PNG or SVG.", None, "--plot")] = None,
-    strict: Annotated[bool, _opt(_STRICT, None, "--strict")] = False,
+    paths_out: Annotated[str | None, _opt(_PATHS, None, "--paths-out", metavar=PATH)] = None,
+    plot: Annotated[
+        str | None, _opt("Also draw the forecasts to this PNG or SVG.", None, "--plot", metavar=PATH)
+    ] = None,
+    strict: Annotated[bool, _opt(_STRICT, None, "--strict", metavar=FLAG)] = False,
     seed: SeedOpt = 0,
     output_format: OutFmt = None,
     fmt: Fmt = None,
@@ -531,30 +557,32 @@ def forecast(
 
 
 # -- evaluate --------------------------------------------------------------------------------------
-@app.command()
+@app.command(context_settings={"allow_extra_args": True})
 def evaluate(
     data: DataArg,
     model: ModelOpt,
-    context: Annotated[int | None, _opt("Rows observed per specimen before the forecast.")] = None,
+    context: Annotated[int | None, _opt("Rows observed per specimen before the forecast.", metavar=N)] = None,
     context_frac: Annotated[
-        float | None, _opt("Share of each specimen's rows observed before the forecast.")
+        float | None, _opt("Share of each specimen's rows observed before the forecast.", metavar=FLOAT)
     ] = None,
     origins: Annotated[
-        int | None, _opt("K rolling cut-offs per specimen (needed for the prognostics metrics).")
+        int | None, _opt("K rolling cut-offs per specimen (needed for the prognostics metrics).", metavar="K")
     ] = None,
-    horizon: Annotated[int | None, _opt("Score at most N steps after each cut-off.")] = None,
+    horizon: Annotated[int | None, _opt("Score at most N steps after each cut-off.", metavar=N)] = None,
     samples: Samples = 200,
     threshold: Threshold = None,
     direction: Direction = "below",
-    baselines: Annotated[bool, _opt(_BASELINES, None, "--baselines/--no-baselines")] = True,
-    json_out: Annotated[
-        str | None, _opt("Write the metrics JSON to this file instead of stdout.", None, "--json")
+    baselines: Annotated[bool, _opt(_BASELINES, None, "--baselines/--no-baselines", metavar=FLAG)] = True,
+    as_json: Annotated[bool, _opt(_METRICS_JSON, None, "--json", metavar=FLAG)] = False,
+    output: Annotated[
+        str | None, _opt("Write the metrics JSON to this file.", None, "--output", "-o", metavar=PATH)
     ] = None,
     per_series: Annotated[
-        str | None, _opt("Write one row of scores per specimen and model.", None, "--per-series")
+        str | None,
+        _opt("Write one row of scores per specimen and model.", None, "--per-series", metavar=PATH),
     ] = None,
-    backtest_out: Annotated[str | None, _opt(_POINTS, None, "--backtest-out")] = None,
-    plot: Annotated[str | None, _opt(_ERRORS, None, "--plot")] = None,
+    backtest_out: Annotated[str | None, _opt(_POINTS, None, "--backtest-out", metavar=PATH)] = None,
+    plot: Annotated[str | None, _opt(_ERRORS, None, "--plot", metavar=PATH)] = None,
     seed: SeedOpt = 0,
     fmt: Fmt = None,
     quiet: Quiet = False,
@@ -564,16 +592,22 @@ def evaluate(
     chunk_specimens: ChunkOpt = None,
     threads: Threads = 1,
     debug: Debug = False,
+    ctx: typer.Context = None,
 ) -> None:
     """Backtest: hide the truth after a cut-off, forecast, and score against the baselines.
 
+    A table of the scores goes to stderr; the metrics JSON to -o FILE, or to stdout with --json
+    or when stdout is not a terminal.
+
     Example:  durability evaluate sample_data/coating.csv -m coating.safetensors --context 30 --threshold 0.6
-              durability evaluate test.csv -m m.safetensors --origins 4 --json metrics.json --plot errors.png
+              durability evaluate test.csv -m m.safetensors --origins 4 -o metrics.json --plot errors.png
     """
 
     def go():
         from durability_cli import api
         from durability_cli.evaluation import BacktestConfig
+
+        _no_extra_args(ctx.args, as_json)
         from durability_cli.io import check_outputs
         from durability_cli.parallel import parse_shard
 
@@ -583,7 +617,7 @@ def evaluate(
         )
         spec = parse_shard(shard) if shard else None
         check_outputs(
-            [json_out, per_series, backtest_out, plot],
+            [output, per_series, backtest_out, plot],
             [data if data != "-" else None, model],
             tables=(per_series, backtest_out),
             pictures=(plot,),
@@ -596,7 +630,10 @@ def evaluate(
         )
         if run.result is None:
             return None if quiet else render_empty_shard(err, spec, run.total, data)
-        _write_json(run.result.to_dict(), json_out)
+        if output and output != "-":
+            _write_json(run.result.to_dict(), output)
+        if as_json or output == "-" or (not output and not sys.stdout.isatty()):
+            _write_json(run.result.to_dict())
         if plot:
             from durability_cli.plotting import save_figure
 
@@ -609,11 +646,27 @@ def evaluate(
     _run(debug, go)
 
 
+def _no_extra_args(args: list[str], as_json: bool) -> None:
+    """Refuse arguments left over by the parser; ``--json FILE`` (evaluate's old way to write the
+    metrics file, now a switch) is told about -o."""
+    from durability_cli.errors import InputError
+
+    if args and as_json:
+        name = next((a for a in args if a.endswith(".json")), args[0])
+        raise InputError(
+            f"--json is a switch now (the metrics on stdout); write them to a file with -o {name}"
+        )
+    if args:
+        raise InputError(f"unexpected extra argument ({' '.join(args)}); see durability evaluate --help")
+
+
 # -- inspect and plot ------------------------------------------------------------------------------
 @app.command()
 def inspect(
     model: ModelArg,
-    as_json: Annotated[bool, _opt("Write everything as JSON on stdout.", None, "--json")] = False,
+    as_json: Annotated[
+        bool, _opt("Write everything as JSON on stdout.", None, "--json", metavar=FLAG)
+    ] = False,
     debug: Debug = False,
 ) -> None:
     """Show a model file's schema, hyper-parameters, scaling and training summary.
@@ -625,7 +678,7 @@ def inspect(
         from durability_cli import api
         from durability_cli.render import render_model
 
-        info = api.load(model).describe(model)
+        info = api.describe_file(model)
         if as_json:
             _write_json(info)
         else:
@@ -644,12 +697,12 @@ def plot_forecast_cmd(
     model: ModelOpt,
     output: Picture,
     truth: Annotated[
-        str | None, _opt("Table with the true values of the forecast rows, drawn as markers.")
+        str | None, _opt("Table with the true values of the forecast rows, drawn as markers.", metavar=PATH)
     ] = None,
     specimens: Annotated[
-        str | None, _opt("Comma-separated specimen ids to draw (default: the first --max).")
+        str | None, _opt("Comma-separated specimen ids to draw (default: the first --max).", metavar=LIST)
     ] = None,
-    max_specimens: Annotated[int, _opt("Draw at most this many specimens.", None, "--max")] = 12,
+    max_specimens: Annotated[int, _opt("Draw at most this many specimens.", None, "--max", metavar=N)] = 12,
     horizon: Horizon = None,
     hold_conditions: Hold = False,
     samples: Samples = 200,
@@ -720,7 +773,7 @@ def main() -> None:
             raise
         ctx = getattr(exc, "ctx", None)
         command = ctx.command_path if ctx is not None else "durability"
-        message = " ".join(exc.format_message().split()).rstrip(".")
+        message = " ".join(exc.format_message().replace("Value error, ", "").split()).rstrip(".")
         sep = " " if message.endswith("?") else "; "  # "... Did you mean 'forecast'? see ..."
         err.print(f"Error: {message}{sep}see {command} --help", markup=False, highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)

@@ -12,6 +12,17 @@ import tomllib
 
 from durability_cli.errors import InputError
 
+# The values each text option accepts; the CLI lists them in --help.
+CHOICES = {
+    "cell": ("lstm", "gru"),
+    "loss": ("gaussian", "mse", "huber"),
+    "monotonic": ("none", "decreasing", "increasing"),
+    "tf_schedule": ("constant", "linear", "exponential", "inverse-sigmoid"),
+    "tf_unit": ("epoch", "step"),
+    "feedback": ("mean", "sample"),
+    "direction": ("below", "above"),  # end of life: durability goes below or above the threshold
+}
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -34,9 +45,9 @@ class ModelConfig:
     transform: str = ""
 
     def validate(self) -> None:
-        _choice("cell", self.cell, ("lstm", "gru"))
-        _choice("loss", self.loss, ("gaussian", "mse", "huber"))
-        _choice("monotonic", self.monotonic, ("none", "decreasing", "increasing"))
+        _choice("cell", self.cell, CHOICES["cell"])
+        _choice("loss", self.loss, CHOICES["loss"])
+        _choice("monotonic", self.monotonic, CHOICES["monotonic"])
         if self.monotonic != "none" and not self.residual:
             raise InputError("`monotonic` needs `residual`: the sign is put on the step change")
         _numbers(self, MODEL_LIMITS)
@@ -97,15 +108,15 @@ class TrainConfig:
             raise InputError(f"`ema` must be in [0, 1) (0 = off; 0.9 to 0.99 typical), got {self.ema}")
         if not 0.0 <= self.teacher_forcing <= 1.0:
             raise InputError(f"`teacher_forcing` must be in [0, 1], got {self.teacher_forcing}")
-        _choice("tf_schedule", self.tf_schedule, ("constant", "linear", "exponential", "inverse-sigmoid"))
-        _choice("tf_unit", self.tf_unit, ("epoch", "step"))
+        _choice("tf_schedule", self.tf_schedule, CHOICES["tf_schedule"])
+        _choice("tf_unit", self.tf_unit, CHOICES["tf_unit"])
         if self.tf_k < 0:
             raise InputError(f"`tf_k` must be >= 0 (0 = the schedule's usual value), got {self.tf_k}")
         if self.tf_k and self.tf_schedule == "exponential" and not 0 < self.tf_k <= 1:
             raise InputError(f"`tf_schedule` exponential needs 0 < `tf_k` <= 1 (p = k^i), got {self.tf_k}")
         if self.tf_k and self.tf_schedule == "inverse-sigmoid" and self.tf_k < 1:
             raise InputError(f"`tf_schedule` inverse-sigmoid needs `tf_k` >= 1, got {self.tf_k}")
-        _choice("feedback", self.feedback, ("mean", "sample"))
+        _choice("feedback", self.feedback, CHOICES["feedback"])
         if self.window < 0 or self.window == 1:
             raise InputError(f"`window` must be 0 (whole series) or at least 2, got {self.window}")
         if not 0.0 <= self.tf_min <= 1.0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -99,19 +100,21 @@ def render_forecast_note(console: Console, info: dict, shard: tuple[int, int] | 
 
 
 class TrainProgress:
-    """A rich progress bar: epoch, loss, validation RMSE, teacher forcing, time left."""
+    """A rich progress bar: epoch, loss, validation RMSE (* = best so far), teacher forcing when
+    on, elapsed time and time left; it fits an 80-column terminal (the bar takes what is left)."""
 
     def __init__(self, console: Console, epochs: int):
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
         self.progress = Progress(
             TextColumn("epoch {task.completed}/{task.total}"),
-            BarColumn(),
+            BarColumn(bar_width=None),
             TextColumn("{task.fields[status]}"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=console,
             transient=False,
+            expand=True,
         )
         self.epochs = epochs
         self.task = None
@@ -121,10 +124,9 @@ class TrainProgress:
         self.task = self.progress.add_task("train", total=self.epochs, completed=done, status="")
 
     def update(self, log):
-        status = (
-            f"loss {log.train_loss:.4f}  val RMSE {log.val_rmse:.4g}{' *' if log.best else '  '}  "
-            f"teacher forcing {log.teacher_forcing:.2f}"
-        )
+        status = f"loss {log.train_loss:.4g}  val RMSE {log.val_rmse:.4g}{'*' if log.best else ' '}"
+        if log.teacher_forcing > 0:
+            status += f" tf {log.teacher_forcing:.2f}"
         self.progress.update(self.task, completed=log.epoch, status=status)
 
     def stop(self):
@@ -204,30 +206,148 @@ def render_train_summary(console: Console, bundle, output: str) -> None:
     console.print(table)
 
 
+# The evaluation table: a row per score, a column per model. Keys the report adds later show up
+# as rows named after the key; these only give the known ones a readable label and an order.
+# A dict of numbers (a score per interval level) is one row: "{}" takes its keys, "90/80/50".
+_SCORES = {
+    "rmse": "RMSE",
+    "mae": "MAE",
+    "bias": "bias (pred - truth)",
+    "mase": "MASE",
+    "skill": "skill vs baseline",
+    "crps": "CRPS",
+    "coverage": "coverage {}%",
+    "interval_width": "width {}%",
+    "interval_score": "interval score {}%",
+    "smape": "sMAPE %",
+    "mape": "MAPE %",
+    "n": "points scored",
+}
+_EOL = {
+    "n": "forecasts scored",
+    "truth_crosses": "truth crosses",
+    "truth_censored": "truth censored",
+    "pred_crosses": "forecast crosses",
+    "both_cross": "both cross",
+    "mae": "EOL MAE",
+    "bias": "EOL bias",
+    "mae_lower_bound": "EOL MAE lower bound",
+    "already_past": "past at cut-off",
+    "unmeasured": "no truth to score",
+}
+_PROGNOSTICS = {
+    "n_specimens": "specimens",
+    "alpha_lambda": "α-λ accuracy",
+    "prognostic_horizon": "prognostic horizon",
+    "prognostic_horizon_relative": "relative horizon",
+    "ph_found": "horizon found",
+}
+# Not on the terminal (still in the JSON): per-step arrays (lists are never shown), pinball per
+# quantile and the interval score (CRPS sums them up), the 2x2 end-of-life counts (shown as
+# truth / forecast crossing counts), settings.
+_HIDDEN = {"pinball", "interval_score", "only_pred", "only_true", "neither", "time_unit", "alpha"}
+
+
+def _eol_counts(eol: dict) -> dict:
+    """The end-of-life block with the 2x2 counts read as "truth crosses / is censored, forecast
+    crosses", the way the guide asks them to be read."""
+    out = dict(eol)
+    if {"both_cross", "only_pred", "only_true", "neither"} <= eol.keys():
+        out["truth_crosses"] = eol["both_cross"] + eol["only_true"]
+        out["truth_censored"] = eol["only_pred"] + eol["neither"]
+        out["pred_crosses"] = eol["both_cross"] + eol["only_pred"]
+    return out
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _score_text(key: str, value) -> str:
+    """A cell: a count with separators, a share in percent, a score in four digits; a dict of
+    them joined by "/" (shares: "92/78/46%")."""
+    share = "coverage" in key or key == "alpha_lambda"
+    if isinstance(value, dict):
+        parts = [v for v in value.values() if _is_number(v)]
+        if share:
+            return "/".join("n/a" if v != v else f"{100 * v:.0f}" for v in parts) + "%"
+        return "/".join("n/a" if v != v else f"{v:.3g}" for v in parts)
+    if value is None:  # NaN in the JSON
+        return "n/a"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:.0%}" if share and value == value else fmt(value)
+
+
+def _score_rows(blocks: dict[str, dict], labels: dict[str, str]) -> list[tuple[str, list[str]]]:
+    """(label, a cell per model) for each number or dict of numbers in ``blocks`` (model name ->
+    its scores), known keys first in ``labels``' order, then new ones under their own name."""
+    rows = []
+    for key in dict.fromkeys([*labels, *(k for b in blocks.values() for k in b)]):
+        values = [b.get(key) for b in blocks.values()]
+        if key in _HIDDEN or all(v is None for v in values):
+            continue
+        if all(v is None or _is_number(v) for v in values):
+            rows.append((labels.get(key, key.replace("_", " ")), _cells(blocks, key)))
+        elif all(v is None or (isinstance(v, dict) and all(map(_is_number, v.values()))) for v in values):
+            subs = "/".join(dict.fromkeys(s for v in values if v for s in v))
+            label = labels.get(key, key.replace("_", " ") + " {}").format(subs)
+            rows.append((label, _cells(blocks, key)))
+    return rows
+
+
+def _cells(blocks: dict[str, dict], key: str) -> list[str]:
+    """A cell per model: blank where a model has no such score (the model's own skill)."""
+    return [_score_text(key, b[key]) if key in b else "" for b in blocks.values()]
+
+
 def render_evaluation(console: Console, report: dict) -> None:
-    table = Table(title="Backtest", title_justify="left")
-    for col in ("model", "RMSE", "MAE", "bias", "MASE", "skill (RMSE)", "80% coverage", "EOL error"):
-        table.add_column(col, justify="right" if col != "model" else "left")
+    """The backtest report on one screen: a column per model (the model, then each baseline), a
+    row per score, then the end-of-life and prognostics blocks when the report has them.
+    Per-step arrays (``rmse_by_step``) stay in the JSON."""
+    models = report.get("models", {})
     skill = report.get("skill", {})
-    for name, m in report["models"].items():
-        cov = (m.get("coverage") or {}).get("80")
-        eol = (m.get("eol") or {}).get("mae")
-        table.add_row(
-            name,
-            fmt(m.get("rmse")),
-            fmt(m.get("mae")),
-            fmt(m.get("bias")),
-            fmt(m.get("mase")),
-            "" if name == "model" else fmt(skill.get(name)),
-            "" if cov is None else f"{cov:.0%}",
-            "" if eol is None else fmt(eol),
+    scores = {
+        name: {k: v for k, v in m.items() if k not in ("eol", "prognostics")}
+        | ({"skill": skill[name]} if name in skill else {})
+        for name, m in models.items()
+    }
+    unit = report.get("time_unit") or "time"
+    unit = "time units" if unit == "time" else unit
+    sections = [("", _score_rows(scores, _SCORES))]
+    notes = ["skill = 1 - RMSE_model / RMSE_baseline; the full report: --json, or -o FILE"]
+    if any(m.get("eol") for m in models.values()):
+        eol = {name: _eol_counts(m.get("eol") or {}) for name, m in models.items()}
+        sections.append(("End of life", _score_rows(eol, _EOL)))
+        notes.append(
+            f"end of life: durability {report.get('direction', 'below')} "
+            f"{fmt(report.get('threshold'))}; errors and horizons in {unit}"
         )
-    console.print(table)
-    console.print(
-        f"{report.get('n_specimens')} specimens, {report.get('n_origins')} cut-off(s) each; "
-        "skill = 1 - RMSE_model / RMSE_baseline",
-        highlight=False,
+    if any(m.get("prognostics") for m in models.values()):
+        prog = {name: m.get("prognostics") or {} for name, m in models.items()}
+        sections.append(("Prognostics", _score_rows(prog, _PROGNOSTICS)))
+        first = next(p for p in prog.values() if p)
+        lambdas = "/".join(first.get("alpha_lambda", {}))
+        alpha = first.get("alpha", 0)
+        notes.append(f"α-λ accuracy at λ = {lambdas}: within ±{alpha:.0%} of the true remaining life")
+
+    origins = report.get("n_origins")
+    title = f"Backtest: {report.get('n_specimens')} specimens, {origins} cut-off{'' if origins == 1 else 's'} each"
+    table = Table(
+        title=Text(title), title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False
     )
+    table.add_column("")
+    for name in models:
+        table.add_column(name, justify="right")
+    for heading, rows in sections:
+        if heading:
+            table.add_section()
+            table.add_row(Text(heading, style="bold"))
+        for label, cells in rows:
+            table.add_row(Text(label), *cells)
+    console.print(table)
+    for note in notes:
+        console.print(note, style="dim", highlight=False)
 
 
 def render_model(console: Console, info: dict, title: str) -> None:

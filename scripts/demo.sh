@@ -40,7 +40,7 @@ plan.to_csv(sys.argv[2], index=False)
 
 step "5/7  Backtest: forecast after 40 rows, score against the truth and the baselines"
 durability evaluate "$OUT/coating_test.csv" -m "$OUT/coating.safetensors" --context 40 --threshold 0.6 \
-    --json "$OUT/metrics.json" --plot "$OUT/errors.png"
+    -o "$OUT/metrics.json" --plot "$OUT/errors.png"
 
 step "6/7  Forecast the plan, with end of life at durability 0.6"
 durability forecast "$OUT/plan.csv" -m "$OUT/coating.safetensors" --threshold 0.6 \

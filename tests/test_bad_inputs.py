@@ -665,7 +665,7 @@ def test_bad_model_file_is_refused(tmp_path, model, plan, make, message):
     r = invoke("forecast", plan, "-m", bad, "-o", out.existing, "--threshold", "0.5", "--eol-out", out.new)
     assert_refused(r, message)
     assert_refused(invoke("inspect", bad), message)
-    assert_refused(invoke("evaluate", plan, "-m", bad, "--context", "5", "--json", out.new), message)
+    assert_refused(invoke("evaluate", plan, "-m", bad, "--context", "5", "-o", out.new), message)
     assert_refused(invoke("train", plan, "--init-from", bad, "-o", out.new, *FAST), message)
     out.assert_untouched()
     assert not (tmp_path / "PWNED").exists()

@@ -169,7 +169,7 @@ def test_forecast_options_out_of_range(tmp_path, small, plan, model, args, messa
 )
 def test_evaluate_options_out_of_range(tmp_path, small, model, args, message):
     out = Outputs(tmp_path, "old.csv", "m.json")
-    assert_refused(invoke("evaluate", small, "-m", model, "--json", out.new, *args), message)
+    assert_refused(invoke("evaluate", small, "-m", model, "-o", out.new, *args), message)
     out.assert_untouched()
 
 
