@@ -232,6 +232,9 @@ _EOL = {
     "mae": "EOL MAE",
     "bias": "EOL bias",
     "mae_lower_bound": "EOL MAE lower bound",
+    "interval_coverage": "EOL {:.0%} interval covers",
+    "interval_n": "intervals decided",
+    "interval_undetermined": "undetermined",
     "already_past": "past at cut-off",
     "unmeasured": "no truth to score",
 }
@@ -245,7 +248,16 @@ _PROGNOSTICS = {
 # Not on the terminal (still in the JSON): per-step arrays (lists are never shown), pinball per
 # quantile and the interval score (CRPS sums them up), the 2x2 end-of-life counts (shown as
 # truth / forecast crossing counts), settings.
-_HIDDEN = {"pinball", "interval_score", "only_pred", "only_true", "neither", "time_unit", "alpha"}
+_HIDDEN = {
+    "pinball",
+    "interval_score",
+    "only_pred",
+    "only_true",
+    "neither",
+    "time_unit",
+    "alpha",
+    "interval_level",
+}
 
 
 def _eol_counts(eol: dict) -> dict:
@@ -318,7 +330,9 @@ def render_evaluation(console: Console, report: dict) -> None:
     notes = ["skill = 1 - RMSE_model / RMSE_baseline; the full report: --json, or -o FILE"]
     if any(m.get("eol") for m in models.values()):
         eol = {name: _eol_counts(m.get("eol") or {}) for name, m in models.items()}
-        sections.append(("End of life", _score_rows(eol, _EOL)))
+        level = next((b["interval_level"] for b in eol.values() if _is_number(b.get("interval_level"))), 0.8)
+        labels = _EOL | {"interval_coverage": _EOL["interval_coverage"].format(level)}
+        sections.append(("End of life", _score_rows(eol, labels)))
         notes.append(
             f"end of life: durability {report.get('direction', 'below')} "
             f"{fmt(report.get('threshold'))}; errors and horizons in {unit}"

@@ -657,6 +657,12 @@ MODEL_CASES = [
 ]
 
 
+# Damage found only by reading the weights or comparing them with the architecture: `inspect`
+# reads the header and the metadata without torch and shows them; the commands that use the
+# weights refuse the file.
+WEIGHTS_ONLY = ("the architecture", "(unexpected", "NaN or infinite weights")
+
+
 @pytest.mark.parametrize(("make", "message"), [c[1:] for c in MODEL_CASES], ids=[c[0] for c in MODEL_CASES])
 def test_bad_model_file_is_refused(tmp_path, model, plan, make, message):
     bad = tmp_path / "bad.safetensors"
@@ -664,7 +670,10 @@ def test_bad_model_file_is_refused(tmp_path, model, plan, make, message):
     out = Outputs(tmp_path, "old.csv", "eol.csv")
     r = invoke("forecast", plan, "-m", bad, "-o", out.existing, "--threshold", "0.5", "--eol-out", out.new)
     assert_refused(r, message)
-    assert_refused(invoke("inspect", bad), message)
+    if any(found in message for found in WEIGHTS_ONLY):
+        assert invoke("inspect", bad).exit_code == 0  # inspect reads the metadata, not the weights
+    else:
+        assert_refused(invoke("inspect", bad), message)
     assert_refused(invoke("evaluate", plan, "-m", bad, "--context", "5", "-o", out.new), message)
     assert_refused(invoke("train", plan, "--init-from", bad, "-o", out.new, *FAST), message)
     out.assert_untouched()

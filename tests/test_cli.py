@@ -110,7 +110,7 @@ def test_config_file_unknown_key_is_an_error(small_coating, tmp_path):
 def test_bad_option_value_exit_2(small_coating, tmp_path):
     r = invoke("train", small_coating, "-o", tmp_path / "m.safetensors", "--cell", "transformer")
     assert r.exit_code == 2
-    assert "'transformer' is not one of 'lstm', 'gru'" in " ".join(r.output.split())
+    assert "'transformer' is not one of 'lstm', 'gru'" in " ".join(r.output.replace("│", "").split())
 
 
 def test_history_file(small_coating, tmp_path):
@@ -458,12 +458,20 @@ def test_exponential_schedule_needs_k_at_most_one(small_coating, tmp_path):
 
 
 def test_train_help_lists_the_defaults():
+    """Each model and training option shows its dataclass default (its CLI default is None:
+    "from --config, else the dataclass")."""
+    from dataclasses import fields
+
+    from durability_cli.cli import CONFIG_OPTIONS
     from durability_cli.config import ModelConfig, TrainConfig
 
-    r = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "200"})
+    defaults = {f.name: f.default for cls in (ModelConfig, TrainConfig) for f in fields(cls)}
+    r = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "250", "TERMINAL_WIDTH": "250"})
     assert r.exit_code == 0
-    text = " ".join(r.output.split())
-    assert f"--hidden {ModelConfig().hidden}" in text and f"--epochs {TrainConfig().epochs}" in text
+    lines = {x.split()[1]: x for x in r.output.splitlines() if x.startswith("│ --")}
+    for name, kind, *_ in CONFIG_OPTIONS:
+        shown = lines[f"--{name.replace('_', '-')}"]
+        assert ("[default: " if kind is bool else f"[default: {defaults[name]}]") in shown, shown
 
 
 def test_train_logs_plain_progress_lines_when_stderr_is_not_a_terminal(small_coating, tmp_path):

@@ -316,7 +316,8 @@ def test_model_metadata_is_checked_before_anything_is_built(tmp_path, model, pla
     for i, (case, make, message) in enumerate(HOSTILE_MODELS):
         bad = tmp_path / f"bad{i}.safetensors"
         bad.write_bytes(make(model, tmp_path))
-        for args in (["inspect", bad], ["forecast", plan, "-m", bad, "-o", out.existing]):
+        inspect = [] if "the architecture" in message else [["inspect", bad]]  # no weights read
+        for args in (*inspect, ["forecast", plan, "-m", bad, "-o", out.existing]):
             runs.append([str(a) for a in args])
             expected.append((case, args[0], message))
     r = subprocess.run(

@@ -1,0 +1,196 @@
+"""What a person sees: evaluate's table and JSON, --help, the train bar, inspect without torch."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from durability_cli.cli import app
+
+
+def invoke(*args, env=None):
+    return CliRunner().invoke(app, [str(a) for a in args], env=env)
+
+
+@pytest.fixture(scope="module")
+def metrics(small, model, tmp_path_factory):
+    """evaluate with two cut-offs per specimen and a threshold: (the run, the -o file's JSON)."""
+    out = tmp_path_factory.mktemp("metrics") / "metrics.json"
+    args = ["--origins", "2", "--threshold", "0.9", "--samples", "20", "-o", out, "--json"]
+    r = invoke("evaluate", small, "-m", model, *args)
+    assert r.exit_code == 0, r.stderr
+    return r, json.loads(out.read_text())
+
+
+def test_evaluate_table_has_every_block_and_no_arrays(metrics):
+    r, report = metrics
+    assert json.loads(r.stdout) == report  # --json: the same report on stdout as in the -o file
+    assert len(report["models"]["model"]["rmse_by_step"]) > 1
+    table = r.stderr
+    for text in ("persistence", "exponential", "RMSE", "skill vs baseline", "coverage 90/80/50%"):
+        assert text in table
+    for text in ("End of life", "truth crosses", "truth censored", "forecast crosses", "EOL MAE"):
+        assert text in table
+    assert "Prognostics" in table and "α-λ accuracy" in table and "prognostic horizon" in table
+    assert "rmse_by_step" not in table and "[" not in table  # no per-step arrays on the terminal
+    eol = report["models"]["model"]["eol"]
+    crossed = eol["both_cross"] + eol["only_true"]
+    assert next(x for x in table.splitlines() if x.startswith("truth crosses")).split()[2] == str(crossed)
+
+
+def test_evaluate_table_fits_80_columns_and_shows_new_metrics(metrics):
+    report = json.loads(json.dumps(metrics[1]))
+    report["models"]["model"]["eol"]["eol_coverage"] = 0.75  # a score the table does not know yet
+    report["models"]["model"]["brier"] = {"0.5": 0.125, "0.9": 0.25}
+    console = Console(width=80, record=True, file=io.StringIO())
+    from durability_cli.render import render_evaluation
+
+    render_evaluation(console, report)
+    lines = console.export_text().splitlines()
+    assert max(map(len, lines)) <= 80 and len(lines) <= 45
+    rows = {x.split("  ")[0]: x.split() for x in lines}
+    assert rows["eol coverage"] == ["eol", "coverage", "75%"]  # blank for the baselines
+    assert rows["brier 0.5/0.9"][2] == "0.125/0.25"
+    assert "EOL MAE lower bound" in rows  # labels are not wrapped at 80 columns
+
+
+def test_evaluate_old_json_file_is_refused_with_the_fix(small, model, tmp_path):
+    out = tmp_path / "metrics.json"
+    r = invoke("evaluate", small, "-m", model, "--context", "5", "--json", out)
+    assert r.exit_code == 2 and r.stdout == ""
+    fix = f"write them to a file with -o {out}"
+    assert r.stderr == f"Error: --json is a switch now (the metrics on stdout); {fix}\n"
+    assert not out.exists()
+    r = invoke("evaluate", small, "-m", model, "--context", "5", "extra")
+    assert r.exit_code == 2
+    assert r.stderr == "Error: unexpected extra argument (extra); see durability evaluate --help\n"
+
+
+def test_evaluate_on_a_terminal_writes_no_json(small, model, monkeypatch, capsys):
+    """stdout a terminal (a pty, as a person runs it): the table on stderr, nothing on stdout."""
+    from durability_cli.cli import main
+
+    leader, follower = pty.openpty()
+    args = ["evaluate", str(small), "-m", str(model), "--context", "20", "--samples", "0"]
+    with open(follower, "w") as terminal:
+        monkeypatch.setattr(sys, "stdout", terminal)
+        monkeypatch.setattr(sys, "argv", ["durability", *args])
+        with pytest.raises(SystemExit) as done:
+            main()
+        terminal.flush()
+        os.set_blocking(leader, False)
+        with pytest.raises(BlockingIOError):  # nothing was written to the terminal
+            os.read(leader, 4096)
+    os.close(leader)
+    assert done.value.code == 0
+    shown = capsys.readouterr().err
+    assert "Backtest: 10 specimens, 1 cut-off each" in shown and "persistence" in shown
+
+
+HELP_ENV = {"COLUMNS": "250", "TERMINAL_WIDTH": "250"}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["train"],
+        ["forecast"],
+        ["evaluate"],
+        ["schema"],
+        ["inspect"],
+        ["plot", "forecast"],
+        ["plot", "history"],
+    ],
+)
+def test_help_says_what_goes_where(command):
+    r = invoke(*command, "--help", env=HELP_ENV)
+    assert r.exit_code == 0
+    options = [x for x in r.stdout.splitlines() if " --" in x]  # (Typer types the arguments)
+    for typed in ("<str>", "<int>", "<float>"):
+        assert not any(typed in x for x in options), typed
+    flags = [x for x in options if "<bool>" in x]
+    assert all("--help" in x for x in flags), flags  # only Typer's own --help keeps its <bool>
+
+
+def test_train_help_lists_choices_and_defaults():
+    r = invoke("train", "--help", env=HELP_ENV)
+    lines = {x.split()[1]: x for x in r.stdout.splitlines() if x.startswith("│ --")}
+    for option, choices, default in [
+        ("--cell", "<lstm|gru>", "lstm"),
+        ("--loss", "<gaussian|mse|huber>", "gaussian"),
+        ("--monotonic", "<none|decreasing|increasing>", "none"),
+        ("--tf-schedule", "<constant|linear|exponential|inverse-sigmoid>", "constant"),
+        ("--tf-unit", "<epoch|step>", "epoch"),
+        ("--feedback", "<mean|sample>", "mean"),
+    ]:
+        assert choices in lines[option] and f"[default: {default}]" in lines[option], lines[option]
+    assert "N" in lines["--hidden"].split() and "[default: residual]" in lines["--residual"]
+    assert "Defaults:" not in r.stdout  # the old paragraph: each option shows its own now
+    r = invoke("forecast", "--help", env=HELP_ENV)
+    for text in ("<below|above>", "[default: below]", "<csv|parquet|jsonl>", "<auto|cpu|cuda[:N]>"):
+        assert text in r.stdout, text
+    r = invoke("--help", env=HELP_ENV)
+    assert "--install-completion" in r.stdout and "--show-completion" in r.stdout
+
+
+def test_choices_reach_the_library_as_plain_text(plan, model):
+    r = invoke("forecast", plan, "-m", model, "--samples", "0", "--threshold", "0.9", "--direction", "ABOVE")
+    assert r.exit_code == 0, r.stderr
+    r = invoke("forecast", plan, "-m", model, "--direction", "sideways")
+    said = " ".join(r.stderr.replace("│", "").split())  # Typer's framed box, unwrapped
+    assert r.exit_code == 2 and "'sideways' is not one of 'below', 'above'" in said
+
+
+def test_train_bar_fits_80_columns_with_elapsed_and_eta():
+    from durability_cli.render import TrainProgress
+    from durability_cli.training import EpochLog
+
+    console = Console(width=80, record=True, file=io.StringIO(), force_terminal=True)
+    bar = TrainProgress(console, epochs=1000)
+    bar.start(0)
+    bar.update(EpochLog(998, -12.3456, 0.0123456, 0.75, 0.7, 1.0, True))
+    bar.stop()
+    last = "epoch " + console.export_text().split("epoch ")[-1].rstrip("\n")
+    assert len(last) <= 80 and "…" not in last, last
+    assert last.startswith("epoch 998/1000") and "val RMSE 0.01235*" in last and "tf 0.75" in last
+    assert last.split()[-2].count(":") == 2 and last.split()[-1].count(":") == 2  # elapsed, ETA
+
+
+# -- inspect reads the header, not the weights: no torch -------------------------------------------
+_INSPECT = """
+import sys
+from durability_cli.cli import main
+sys.argv = ["durability", "inspect", sys.argv[1], "--json"]
+try:
+    main()
+finally:
+    print("torch" in sys.modules, file=sys.stderr)
+"""
+
+
+def test_inspect_never_imports_torch_and_shows_what_load_shows(model):
+    from durability_cli import api
+
+    r = subprocess.run([sys.executable, "-c", _INSPECT, model], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.strip().splitlines()[-1] == "False"
+    assert r.stdout == json.dumps(api.load(model).describe(str(model)), indent=2) + "\n"
+
+
+def test_inspect_of_damaged_weights_shows_the_metadata_and_forecast_refuses(tmp_path, model, plan):
+    raw = bytearray(Path(model).read_bytes())
+    raw[-4:] = b"\x00\x00\xc0\x7f"  # the last float32 weight becomes NaN
+    bad = tmp_path / "nan.safetensors"
+    bad.write_bytes(bytes(raw))
+    assert invoke("inspect", bad).exit_code == 0
+    r = invoke("forecast", plan, "-m", bad)
+    assert r.exit_code == 2 and "holds NaN or infinite weights" in r.stderr
