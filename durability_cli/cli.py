@@ -328,7 +328,7 @@ CONFIG_OPTIONS = [
 ]  # fmt: skip
 
 
-_METAVARS = {int: N, float: FLOAT, bool: FLAG}
+_METAVARS = {int: N, float: FLOAT, bool: FLAG, "transform": "COLUMN=NAME,..."}  # by type, or name
 
 
 def _with_config_options(command):
@@ -348,8 +348,14 @@ def _with_config_options(command):
         default = defaults[name]
         if kind is bool:  # "--residual/--no-residual": the default is the flag that is on
             default = flag[0].split("/")[0 if default else 1].lstrip("-")
+        default = "none" if default == "" else default
         # the CLI default is None ("from --config, else the dataclass"): show the dataclass's
-        shown = _opt(f"{help_text} \\[default: {default}]", panel, *flag, metavar=_METAVARS.get(kind))
+        shown = _opt(
+            f"{help_text} \\[default: {default}]",
+            panel,
+            *flag,
+            metavar=_METAVARS.get(name, _METAVARS.get(kind)),
+        )
         annotation = Annotated[(Literal[CHOICES[name]] if name in CHOICES else kind) | None, shown]
         added.append(
             inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)

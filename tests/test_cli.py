@@ -468,10 +468,17 @@ def test_train_help_lists_the_defaults():
     defaults = {f.name: f.default for cls in (ModelConfig, TrainConfig) for f in fields(cls)}
     r = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "250", "TERMINAL_WIDTH": "250"})
     assert r.exit_code == 0
-    lines = {x.split()[1]: x for x in r.output.splitlines() if x.startswith("│ --")}
+    lines: dict[str, str] = {}  # each option's help, its wrapped lines joined
+    option = ""
+    for line in r.output.splitlines():
+        if line.startswith("│ --"):
+            option = line.split()[1]
+        if line.startswith("│ "):
+            lines[option] = lines.get(option, "") + " " + " ".join(line.strip("│").split())
     for name, kind, *_ in CONFIG_OPTIONS:
         shown = lines[f"--{name.replace('_', '-')}"]
-        assert ("[default: " if kind is bool else f"[default: {defaults[name]}]") in shown, shown
+        default = defaults[name] if defaults[name] != "" else "none"
+        assert ("[default: " if kind is bool else f"[default: {default}]") in shown, shown
 
 
 def test_train_logs_plain_progress_lines_when_stderr_is_not_a_terminal(small_coating, tmp_path):
