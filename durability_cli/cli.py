@@ -134,7 +134,7 @@ _STRICT = "Refuse to extrapolate beyond the conditions and step lengths seen in 
 _BASELINES = "Also score persistence, linear trend and exponential fit."
 _POINTS = "Write every forecast point (truth, prediction, quantiles, model)."
 _ERRORS = "Draw the error by horizon step, model vs baselines (PNG or SVG)."
-_METRICS_JSON = "Write the metrics JSON on stdout (the default when stdout is not a terminal)."
+_METRICS_JSON = "Write the metrics JSON on stdout (the default when stdout is not a terminal, or with -q)."
 
 
 def _run(debug: bool, fn):
@@ -602,8 +602,8 @@ def evaluate(
 ) -> None:
     """Backtest: hide the truth after a cut-off, forecast, and score against the baselines.
 
-    A table of the scores goes to stderr; the metrics JSON to -o FILE, or to stdout with --json
-    or when stdout is not a terminal.
+    A table of the scores goes to stderr; the metrics JSON to -o FILE, or to stdout with --json,
+    with -q, or when stdout is not a terminal.
 
     Example:  durability evaluate sample_data/coating.csv -m coating.safetensors --context 30 --threshold 0.6
               durability evaluate test.csv -m m.safetensors --origins 4 -o metrics.json --plot errors.png
@@ -638,7 +638,8 @@ def evaluate(
             return None if quiet else render_empty_shard(err, spec, run.total, data)
         if output and output != "-":
             _write_json(run.result.to_dict(), output)
-        if as_json or output == "-" or (not output and not sys.stdout.isatty()):
+        # stdout gets the JSON when asked, or when no file takes it and no table is on a terminal
+        if as_json or output == "-" or (not output and (quiet or not sys.stdout.isatty())):
             _write_json(run.result.to_dict())
         if plot:
             from durability_cli.plotting import save_figure
