@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from durability_cli.artifact import load_bundle, save_bundle
+from durability_cli.artifact import describe_bundle, load_bundle, save_bundle
 from durability_cli.config import ModelConfig, TrainConfig
 from durability_cli.data import to_series, to_tensors
 from durability_cli.forecasting import ForecastConfig, forecast
@@ -112,6 +112,7 @@ def test_latent_through_the_commands(runner, coating_slice, tmp_path):
     shown = runner.invoke(app, ["inspect", model, "--json"])
     info = json.loads(shown.stdout)
     assert info["model_config"]["latent"] == 2 and len(info["summary"]["latent_train_std"]) == 2
+    assert info == json.loads(json.dumps(describe_bundle(load_bundle(model), model)))  # header only: the same
     result = runner.invoke(app, ["evaluate", data, "-m", model, "--context", "20", "--samples", "20", "-q"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -45,6 +47,8 @@ def test_train_with_transform_stores_it_and_forecast_applies_it(small, tmp_path,
     assert bundle.scaler.cond_transform == {"temperature": "arrhenius", "humidity": "log"}
     # the scaling is of the transformed values: 1000/K of 20-90 °C is near 3, log %RH near 4
     assert 2.5 < bundle.scaler.cond_mean[0] < 3.5 and 3 < bundle.scaler.cond_mean[1] < 5
+    shown = runner.invoke(app, ["inspect", str(out), "--json"])  # from the header, without torch
+    assert shown.stdout == json.dumps(load(out).describe(str(out)), indent=2) + "\n"
 
     plan = pd.read_csv(small)
     plan.loc[plan.groupby("specimen_id").cumcount() >= 30, "durability"] = np.nan
