@@ -602,8 +602,7 @@ def evaluate(
 ) -> None:
     """Backtest: hide the truth after a cut-off, forecast, and score against the baselines.
 
-    A table of the scores goes to stderr; the metrics JSON to -o FILE, or to stdout with --json,
-    with -q, or when stdout is not a terminal.
+    Scores: a table on stderr; the JSON to -o FILE, or stdout with --json, -q or off a terminal.
 
     Example:  durability evaluate sample_data/coating.csv -m coating.safetensors --context 30 --threshold 0.6
               durability evaluate test.csv -m m.safetensors --origins 4 -o metrics.json --plot errors.png
