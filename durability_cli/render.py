@@ -218,7 +218,6 @@ _SCORES = {
     "crps": "CRPS",
     "coverage": "coverage {}%",
     "interval_width": "width {}%",
-    "interval_score": "interval score {}%",
     "smape": "sMAPE %",
     "mape": "MAPE %",
     "n": "points scored",
@@ -279,11 +278,12 @@ def _score_text(key: str, value) -> str:
     """A cell: a count with separators, a share in percent, a score in four digits; a dict of
     them joined by "/" (shares: "92/78/46%")."""
     share = "coverage" in key or key == "alpha_lambda"
-    if isinstance(value, dict):
-        parts = [v for v in value.values() if _is_number(v)]
-        if share:
-            return "/".join("n/a" if v != v else f"{100 * v:.0f}" for v in parts) + "%"
-        return "/".join("n/a" if v != v else f"{v:.3g}" for v in parts)
+    if isinstance(value, dict):  # None: NaN in the JSON
+        parts = [
+            "n/a" if v is None or v != v else f"{100 * v:.0f}" if share else f"{v:.3g}"
+            for v in value.values()
+        ]
+        return "/".join(parts) + ("%" if share else "")
     if value is None:  # NaN in the JSON
         return "n/a"
     if isinstance(value, int):
@@ -301,7 +301,10 @@ def _score_rows(blocks: dict[str, dict], labels: dict[str, str]) -> list[tuple[s
             continue
         if all(v is None or _is_number(v) for v in values):
             rows.append((labels.get(key, key.replace("_", " ")), _cells(blocks, key)))
-        elif all(v is None or (isinstance(v, dict) and all(map(_is_number, v.values()))) for v in values):
+        elif all(
+            v is None or (isinstance(v, dict) and all(_is_number(x) or x is None for x in v.values()))
+            for v in values
+        ):
             subs = "/".join(dict.fromkeys(s for v in values if v for s in v))
             label = labels.get(key, key.replace("_", " ") + " {}").format(subs)
             rows.append((label, _cells(blocks, key)))
@@ -327,7 +330,9 @@ def render_evaluation(console: Console, report: dict) -> None:
     unit = report.get("time_unit") or "time"
     unit = "time units" if unit == "time" else unit
     sections = [("", _score_rows(scores, _SCORES))]
-    notes = ["skill = 1 - RMSE_model / RMSE_baseline; the full report: --json, or -o FILE"]
+    notes = [
+        ("skill = 1 - RMSE_model / RMSE_baseline; " if skill else "") + "the full report: --json, or -o FILE"
+    ]
     if any(m.get("eol") for m in models.values()):
         eol = {name: _eol_counts(m.get("eol") or {}) for name, m in models.items()}
         level = next((b["interval_level"] for b in eol.values() if _is_number(b.get("interval_level"))), 0.8)
