@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 TableLike = Any  # a pandas DataFrame, a pyarrow Table, or a path (str or os.PathLike)
 DEFAULT_QUANTILES = (0.1, 0.5, 0.9)
+# The levels a calibration plot checks: 0.05, 0.10, ..., 0.95.
+CALIBRATION_LEVELS = tuple(round(0.05 * k, 2) for k in range(1, 20))
 
 
 # -- tables ----------------------------------------------------------------------------------------
@@ -241,12 +243,16 @@ class Model:
         seed: int = 0,
         device: str = "cpu",
         amp: bool = False,
+        quantiles: tuple[float, ...] = DEFAULT_QUANTILES,
     ) -> Evaluation:
         """Backtest: hide each specimen's truth after ``context`` rows (or ``context_frac`` of
-        them, or at ``origins`` rolling cut-offs), forecast, and score against the baselines."""
+        them, or at ``origins`` rolling cut-offs), forecast, and score against the baselines.
+        ``quantiles`` adds quantile columns to ``Evaluation.backtest`` (the 5, 10, 25, 50, 75, 90
+        and 95 % ones are always there); ``CALIBRATION_LEVELS`` is what :meth:`plot_calibration`
+        wants."""
         from durability_cli.evaluation import BacktestConfig, evaluate
 
-        cfg = forecast_config(samples, DEFAULT_QUANTILES, threshold, direction, seed, False, device, amp)
+        cfg = forecast_config(samples, quantiles, threshold, direction, seed, False, device, amp)
         backtest = BacktestConfig(context, context_frac, origins, horizon, baselines)
         backtest.validate()
         result = evaluate(self.bundle, read(data, schema=self.schema), cfg, backtest)
@@ -265,17 +271,29 @@ class Model:
         threshold: float | None = None,
         direction: str = "below",
         seed: int = 0,
+        future: TableLike | None = None,
+        quantiles: tuple[float, ...] | str = (0.1, 0.25, 0.5, 0.75, 0.9),
+        time_unit: str | None = None,
     ) -> Figure:
-        """Forecast ``data`` and draw history, median, interval bands, threshold and end of life,
-        one panel per specimen; ``truth`` (the hidden values) as hollow markers."""
+        """Forecast ``data`` (with the ``future`` rows appended, as :meth:`forecast`) and draw
+        history, median, interval bands (the outer two pairs of ``quantiles``), threshold and end
+        of life, one panel per specimen; ``truth`` (the hidden values) as hollow markers."""
         from durability_cli.forecasting import forecast
 
-        cfg = forecast_config(samples, (0.1, 0.25, 0.5, 0.75, 0.9), threshold, direction, seed)
+        cfg = forecast_config(samples, quantiles, threshold, direction, seed)
+        _check_horizon(horizon, hold_conditions)
         ds = read(data, schema=self.schema)
-        result = forecast(self.bundle, ds, cfg, horizon=horizon, hold_conditions=hold_conditions)
+        fut = None if future is None else read(future, schema=self.schema, require_target=False)
+        result = forecast(self.bundle, ds, cfg, horizon=horizon, hold_conditions=hold_conditions, future=fut)
         chosen = None if specimens is None else list(_tuple(specimens))  # a list, or comma-separated ids
         return self.plot_result(
-            ds, result, truth=truth, threshold=threshold, specimens=chosen, max_specimens=max_specimens
+            ds,
+            result,
+            truth=truth,
+            threshold=threshold,
+            specimens=chosen,
+            max_specimens=max_specimens,
+            time_unit=time_unit,
         )
 
     def history(self) -> pd.DataFrame:
@@ -293,6 +311,7 @@ class Model:
         threshold: float | None = None,
         specimens: list[str] | None = None,
         max_specimens: int = 12,
+        time_unit: str | None = None,
     ) -> Figure:
         """Draw a forecast made earlier (``result``) over the history it was made from."""
         from durability_cli.plotting import plot_forecasts
@@ -316,20 +335,125 @@ class Model:
             eol=eol,
             specimens=specimens,
             max_specimens=max_specimens,
+            time_unit=self._time_unit(time_unit),
         )
 
     def plot_history(self) -> Figure:
         """The training loss, free-running validation RMSE and teacher forcing per epoch."""
         from durability_cli.plotting import plot_training_history
 
-        return plot_training_history(self.summary["history"])
+        return plot_training_history(self.summary["history"], loss=self.model_config.loss)
 
-    def plot_errors(self, evaluation: Evaluation) -> Figure:
-        """An evaluation's RMSE by forecast step, the model against the baselines."""
+    def plot_errors(
+        self, evaluation: Evaluation, *, time_unit: str | None = None, min_count: int = 3
+    ) -> Figure:
+        """An evaluation's RMSE by forecast horizon (time ahead of the cut-off, in ``time_unit``),
+        the model against the baselines, with the forecasts scored per step below; steps scored
+        on fewer than ``min_count`` forecasts are left out of the lines."""
         from durability_cli.plotting import plot_horizon_errors
 
-        by_step = {name: m["rmse_by_step"] for name, m in evaluation.report["models"].items()}
-        return plot_horizon_errors(by_step, metric="RMSE", unit=self.schema.target)
+        models = evaluation.report["models"]
+        by_step = {name: m["rmse_by_step"] for name, m in models.items()}
+        first = models.get("model") or next(iter(models.values()))
+        return plot_horizon_errors(
+            by_step,
+            metric="RMSE",
+            unit=self.schema.target,
+            time_by_step=first.get("time_by_step"),
+            n_by_step=first.get("n_by_step"),
+            time_unit=self._time_unit(time_unit),
+            min_count=min_count,
+            count_label=_count_label(evaluation),
+        )
+
+    def plot_calibration(
+        self, evaluation: Evaluation, *, time_unit: str | None = None, min_count: int = 3
+    ) -> Figure:
+        """Can the intervals be trusted? From an evaluation made with several ``quantiles``
+        (best ``CALIBRATION_LEVELS``): the observed share of true values below each forecast
+        quantile against its level, and the p10-p90 coverage by forecast horizon."""
+        from durability_cli.metrics import coverage_by_step, quantile_calibration
+        from durability_cli.plotting import plot_calibration
+
+        points = evaluation.backtest
+        if points is None or not any(str(c).startswith("q") for c in points.columns):
+            raise InputError(
+                "the evaluation has no quantile forecasts: evaluate a Gaussian model with `samples` > 0 "
+                "(a point model, loss mse or huber, gives no intervals)"
+            )
+        rows = points.loc[points["model"] == "model"] if "model" in points.columns else points
+        model = evaluation.report["models"].get("model", {})
+        return plot_calibration(
+            quantile_calibration(rows),
+            coverage_by_step(rows, 0.1, 0.9),
+            band_level=0.8,
+            time_by_step=model.get("time_by_step"),
+            time_unit=self._time_unit(time_unit),
+            min_count=min_count,
+            count_label=_count_label(evaluation),
+        )
+
+    def end_of_life_backtest(
+        self,
+        data: TableLike,
+        *,
+        threshold: float,
+        context: int | None = None,
+        context_frac: float | None = None,
+        horizon: int | None = None,
+        samples: int = 200,
+        direction: str = "below",
+        seed: int = 0,
+    ) -> pd.DataFrame:
+        """Predicted against measured end of life per specimen: the truth hidden after
+        ``context`` rows (or ``context_frac`` of them), a forecast to ``threshold``, and the
+        measured first crossing (``eol_true``, NaN when the data end before it); see
+        ``evaluation.end_of_life_backtest`` for the columns."""
+        from durability_cli.evaluation import BacktestConfig, end_of_life_backtest
+
+        cfg = forecast_config(samples, DEFAULT_QUANTILES, threshold, direction, seed)
+        backtest = BacktestConfig(context, context_frac, None, horizon, False)
+        return end_of_life_backtest(self.bundle, read(data, schema=self.schema), cfg, backtest)
+
+    def plot_end_of_life(
+        self,
+        data: TableLike,
+        *,
+        threshold: float,
+        context: int | None = None,
+        context_frac: float | None = None,
+        horizon: int | None = None,
+        samples: int = 200,
+        direction: str = "below",
+        seed: int = 0,
+        time_unit: str | None = None,
+    ) -> Figure:
+        """Predicted (median, p10-p90) against true end of life per specimen, from
+        :meth:`end_of_life_backtest`; specimens whose data end before the threshold marked apart."""
+        from durability_cli.plotting import plot_end_of_life
+
+        table = self.end_of_life_backtest(
+            data,
+            threshold=threshold,
+            context=context,
+            context_frac=context_frac,
+            horizon=horizon,
+            samples=samples,
+            direction=direction,
+            seed=seed,
+        )
+        return plot_end_of_life(table, threshold=threshold, time_unit=self._time_unit(time_unit))
+
+    def _time_unit(self, time_unit: str | None) -> str | None:
+        """The unit for time axes: as given, else days for a date column, else unknown (None)."""
+        if time_unit:
+            return time_unit
+        return "days" if self.schema.time_is_datetime else None
+
+
+def _count_label(evaluation: Evaluation) -> str:
+    """What the per-step counts count: specimens with one cut-off each, else forecasts."""
+    return "specimens scored" if evaluation.report.get("n_origins", 1) <= 1 else "forecasts scored"
 
 
 def load(path: str | os.PathLike) -> Model:

@@ -72,8 +72,12 @@ Static = Annotated[
     str | None,
     _opt("Comma-separated per-specimen constant columns (material, batch, ...).", _COLS, metavar=LIST),
 ]
-_FMT = "Input format when it cannot be told from the name: csv, parquet or jsonl."
-Fmt = Annotated[str | None, _opt(_FMT, _COLS, "--format", metavar=FORMATS)]
+_FMT = "Input format when it cannot be told from the name: csv, parquet, jsonl or xlsx."
+Fmt = Annotated[str | None, _opt(_FMT, _COLS, "--format", metavar="<csv|parquet|jsonl|xlsx>")]
+_SHEET = (
+    "Sheet of an Excel (.xlsx) input to read (default: the first); needs pip install 'durability[excel]'."
+)
+Sheet = Annotated[str | None, _opt(_SHEET, _COLS, "--sheet", metavar=NAME)]
 Debug = Annotated[bool, _opt("Show the full traceback on errors.", _ADV, "--debug", metavar=FLAG)]
 # One thread by default: the recurrent steps are small and sequential, and with two threads on a
 # busy 2-core machine one LSTM step of 48 specimens took 5-40 ms instead of 0.14 ms.
@@ -133,8 +137,10 @@ _PATHS = "Write the raw Monte Carlo paths (id, time, sample, value)."
 _STRICT = "Refuse to extrapolate beyond the conditions and step lengths seen in training."
 _BASELINES = "Also score persistence, linear trend and exponential fit."
 _POINTS = "Write every forecast point (truth, prediction, quantiles, model)."
-_ERRORS = "Draw the error by horizon step, model vs baselines (PNG or SVG)."
+_ERRORS = "Draw the error by forecast horizon, model vs baselines, with specimens per step (PNG or SVG)."
 _METRICS_JSON = "Write the metrics JSON on stdout (the default when stdout is not a terminal, or with -q)."
+_TIME_UNIT = "Unit of the time column for the axis labels, e.g. cycles or hours (default: days for dates)."
+TimeUnit = Annotated[str | None, _opt(_TIME_UNIT, None, "--time-unit", metavar=NAME)]
 
 
 def _run(debug: bool, fn):
@@ -239,6 +245,7 @@ def schema(
     covariates: Covariates = None,
     static: Static = None,
     fmt: Fmt = None,
+    sheet: Sheet = None,
     as_json: Annotated[
         bool,
         _opt(
@@ -262,7 +269,12 @@ def schema(
         from durability_cli.schema import describe
 
         info = describe(
-            api.read(data, columns=api.Columns.of(id_col, time_col, target, covariates, static, fmt))
+            api.read(
+                data,
+                columns=api.Columns.of(
+                    id_col, time_col, target, covariates, static, _input_format(fmt, sheet)
+                ),
+            )
         )
         if as_json:
             _write_json(info)
@@ -270,6 +282,13 @@ def schema(
             render_schema(err, info)
 
     _run(debug, go)
+
+
+def _input_format(fmt: str | None, sheet: str | None) -> str | None:
+    """--format and --sheet as one input format (``xlsx:SHEET`` for a named sheet)."""
+    from durability_cli.io import sheet_format
+
+    return sheet_format(fmt, sheet)
 
 
 def _write_json(info: dict, path: str | None = None) -> None:
@@ -402,6 +421,7 @@ def train(
     covariates: Covariates = None,
     static: Static = None,
     fmt: Fmt = None,
+    sheet: Sheet = None,
     device: Device = "auto",
     amp: Annotated[bool | None, _opt(f"{AMP_HELP} \\[default: off]", _ADV, "--amp", metavar=FLAG)] = None,
     threads: Threads = 1,
@@ -429,7 +449,7 @@ def train(
         from durability_cli.errors import InputError
         from durability_cli.io import check_outputs
 
-        options, columns = api.train_options(config, given, names, fmt)
+        options, columns = api.train_options(config, given, names, _input_format(fmt, sheet))
         source = config or "options"
         api.configs(options, source=source)  # bad values are reported before any file is touched
         ckpt = checkpoint or f"{output}.ckpt"
@@ -504,6 +524,7 @@ def forecast(
     seed: SeedOpt = 0,
     output_format: OutFmt = None,
     fmt: Fmt = None,
+    sheet: Sheet = None,
     quiet: Quiet = False,
     device: Device = "auto",
     amp: Amp = False,
@@ -547,7 +568,14 @@ def forecast(
         outputs = api.Outputs(table=output, eol=eol_out, paths=paths_out, fmt=output_format)
         options = {"horizon": horizon, "hold_conditions": hold_conditions, "future": future}
         run = api.forecast_files(
-            trained, data, cfg, outputs, size=chunk_specimens, fmt=fmt, shard=spec, **options
+            trained,
+            data,
+            cfg,
+            outputs,
+            size=chunk_specimens,
+            fmt=_input_format(fmt, sheet),
+            shard=spec,
+            **options,
         )
         if run.result is None:
             return None if quiet else render_empty_shard(err, spec, run.total, data)
@@ -589,8 +617,10 @@ def evaluate(
     ] = None,
     backtest_out: Annotated[str | None, _opt(_POINTS, None, "--backtest-out", metavar=PATH)] = None,
     plot: Annotated[str | None, _opt(_ERRORS, None, "--plot", metavar=PATH)] = None,
+    time_unit: TimeUnit = None,
     seed: SeedOpt = 0,
     fmt: Fmt = None,
+    sheet: Sheet = None,
     quiet: Quiet = False,
     device: Device = "auto",
     amp: Amp = False,
@@ -631,7 +661,14 @@ def evaluate(
         backtest = BacktestConfig(context, context_frac, origins, horizon, baselines)
         outputs = api.Outputs(per_series=per_series, backtest=backtest_out)
         run = api.evaluate_files(
-            trained, data, cfg, backtest, outputs, size=chunk_specimens, fmt=fmt, shard=spec
+            trained,
+            data,
+            cfg,
+            backtest,
+            outputs,
+            size=chunk_specimens,
+            fmt=_input_format(fmt, sheet),
+            shard=spec,
         )
         if run.result is None:
             return None if quiet else render_empty_shard(err, spec, run.total, data)
@@ -643,7 +680,7 @@ def evaluate(
         if plot:
             from durability_cli.plotting import save_figure
 
-            save_figure(trained.plot_errors(run.result), plot)
+            save_figure(trained.plot_errors(run.result, time_unit=time_unit), plot)
         if not quiet:
             from durability_cli.render import render_evaluation
 
@@ -693,7 +730,10 @@ def inspect(
     _run(debug, go)
 
 
-plot_app = typer.Typer(help="Draw forecasts and training histories (PNG or SVG).", no_args_is_help=True)
+plot_app = typer.Typer(
+    help="Draw forecasts, backtest errors, calibration, end of life and training histories (PNG or SVG).",
+    no_args_is_help=True,
+)
 app.add_typer(plot_app, name="plot")
 
 
@@ -710,10 +750,21 @@ def plot_forecast_cmd(
     ] = None,
     max_specimens: Annotated[int, _opt("Draw at most this many specimens.", None, "--max", metavar=N)] = 12,
     horizon: Horizon = None,
+    future: Annotated[
+        str | None, _opt("Table of future rows (id, time, conditions) to append to DATA.", metavar=PATH)
+    ] = None,
     hold_conditions: Hold = False,
     samples: Samples = 200,
+    quantiles: Annotated[
+        str,
+        _opt(
+            "Comma-separated quantiles; the outer two pairs are drawn as bands, 0.5 as the line.",
+            metavar=LIST,
+        ),
+    ] = "0.1,0.25,0.5,0.75,0.9",
     threshold: Threshold = None,
     direction: Direction = "below",
+    time_unit: TimeUnit = None,
     seed: SeedOpt = 0,
     threads: Threads = 1,
     debug: Debug = False,
@@ -721,6 +772,7 @@ def plot_forecast_cmd(
     """Forecast and draw history, median, interval band, threshold and end of life per specimen.
 
     Example:  durability plot forecast plan.csv -m coating.safetensors --threshold 0.6 -o forecast.png
+              durability plot forecast history.csv -m coating.safetensors --future plan.csv --time-unit days -o f.png
     """
 
     def go():
@@ -729,12 +781,20 @@ def plot_forecast_cmd(
         from durability_cli.plotting import save_figure
 
         api.set_threads(threads)
-        check_outputs([output], [data if data != "-" else None, model, truth], pictures=(output,))
+        check_outputs([output], [data if data != "-" else None, model, truth, future], pictures=(output,))
         how = dict(
             horizon=horizon, hold_conditions=hold_conditions, samples=samples, direction=direction, seed=seed
         )
         figure = api.load(model).plot_forecast(
-            data, truth=truth, specimens=specimens, max_specimens=max_specimens, threshold=threshold, **how
+            data,
+            truth=truth,
+            specimens=specimens,
+            max_specimens=max_specimens,
+            threshold=threshold,
+            future=future,
+            quantiles=quantiles,
+            time_unit=time_unit,
+            **how,
         )
         save_figure(figure, output)
 
@@ -757,6 +817,123 @@ def plot_history_cmd(model: ModelArg, output: Picture, debug: Debug = False) -> 
         save_figure(api.load(model).plot_history(), output)
 
     _run(debug, go)
+
+
+# The backtest options of the plot commands (evaluate spells out its own).
+_CUT = "Backtest cut-off (exactly one of these)"
+PlotContext = Annotated[
+    int | None, _opt("Rows observed per specimen before the forecast.", _CUT, "--context", metavar=N)
+]
+_FRAC = "Share of each specimen's rows observed before the forecast."
+PlotContextFrac = Annotated[float | None, _opt(_FRAC, _CUT, "--context-frac", metavar=FLOAT)]
+PlotOrigins = Annotated[int | None, _opt("K rolling cut-offs per specimen.", _CUT, "--origins", metavar="K")]
+_PLOT_HORIZON = "Score at most N steps after each cut-off."
+PlotHorizon = Annotated[int | None, _opt(_PLOT_HORIZON, None, "--horizon", metavar=N)]
+
+
+def _backtest_figure(output: str, data: str, model: str, threads: int, draw) -> None:
+    """Check the output, load the model, ``draw(model)`` a Figure and write it."""
+    from durability_cli import api
+    from durability_cli.io import check_outputs
+    from durability_cli.plotting import save_figure
+
+    api.set_threads(threads)
+    check_outputs([output], [data if data != "-" else None, model], pictures=(output,))
+    save_figure(draw(api.load(model)), output)
+
+
+@plot_app.command("calibration")
+def plot_calibration_cmd(
+    data: DataArg,
+    model: ModelOpt,
+    output: Picture,
+    context: PlotContext = None,
+    context_frac: PlotContextFrac = None,
+    origins: PlotOrigins = None,
+    horizon: PlotHorizon = None,
+    samples: Samples = 200,
+    time_unit: TimeUnit = None,
+    seed: SeedOpt = 0,
+    threads: Threads = 1,
+    debug: Debug = False,
+) -> None:
+    """Backtest and draw whether the intervals hold: observed vs nominal quantile levels
+    (0.05 to 0.95), and the p10-p90 coverage by forecast horizon with specimens per step.
+
+    Example:  durability plot calibration test.csv -m coating.safetensors --context 40 --time-unit days -o calib.png
+    """
+
+    def draw(trained):
+        from durability_cli.api import CALIBRATION_LEVELS
+
+        cut = dict(context=context, context_frac=context_frac, origins=origins, horizon=horizon)
+        ev = trained.evaluate(
+            data, **cut, samples=samples, seed=seed, baselines=False, quantiles=CALIBRATION_LEVELS
+        )
+        return trained.plot_calibration(ev, time_unit=time_unit)
+
+    _run(debug, lambda: _backtest_figure(output, data, model, threads, draw))
+
+
+@plot_app.command("errors")
+def plot_errors_cmd(
+    data: DataArg,
+    model: ModelOpt,
+    output: Picture,
+    context: PlotContext = None,
+    context_frac: PlotContextFrac = None,
+    origins: PlotOrigins = None,
+    horizon: PlotHorizon = None,
+    samples: Samples = 200,
+    time_unit: TimeUnit = None,
+    seed: SeedOpt = 0,
+    threads: Threads = 1,
+    debug: Debug = False,
+) -> None:
+    """Backtest and draw the RMSE by forecast horizon (time ahead of the cut-off), model vs
+    baselines, with the specimens scored per step; steps with fewer than 3 are left out.
+
+    Example:  durability plot errors test.csv -m coating.safetensors --context 40 --time-unit days -o errors.png
+    """
+
+    def draw(trained):
+        cut = dict(context=context, context_frac=context_frac, origins=origins, horizon=horizon)
+        ev = trained.evaluate(data, **cut, samples=samples, seed=seed)
+        return trained.plot_errors(ev, time_unit=time_unit)
+
+    _run(debug, lambda: _backtest_figure(output, data, model, threads, draw))
+
+
+@plot_app.command("eol")
+def plot_eol_cmd(
+    data: DataArg,
+    model: ModelOpt,
+    output: Picture,
+    threshold: Annotated[
+        float, _opt("End-of-life threshold in durability units.", None, "--threshold", metavar=FLOAT)
+    ],
+    context: PlotContext = None,
+    context_frac: PlotContextFrac = None,
+    horizon: PlotHorizon = None,
+    samples: Samples = 200,
+    direction: Direction = "below",
+    time_unit: TimeUnit = None,
+    seed: SeedOpt = 0,
+    threads: Threads = 1,
+    debug: Debug = False,
+) -> None:
+    """Hide each specimen's truth after a cut-off, forecast, and draw predicted (median, p10-p90)
+    against true end of life; specimens whose data end before the threshold are drawn open.
+
+    Example:  durability plot eol test.csv -m coating.safetensors --threshold 0.6 --context 40 -o eol.png
+    """
+
+    def draw(trained):
+        cut = dict(context=context, context_frac=context_frac, horizon=horizon)
+        how = dict(samples=samples, direction=direction, seed=seed, time_unit=time_unit)
+        return trained.plot_end_of_life(data, threshold=threshold, **cut, **how)
+
+    _run(debug, lambda: _backtest_figure(output, data, model, threads, draw))
 
 
 def main() -> None:

@@ -20,8 +20,8 @@ from durability_cli.forecasting import (
     path_crossings,
     rollout,
 )
-from durability_cli.metrics import BASELINES, PooledScores, baseline_frame
-from durability_cli.schema import Dataset
+from durability_cli.metrics import BASELINES, PooledScores, baseline_frame, first_crossing
+from durability_cli.schema import Dataset, specimen_starts
 
 EOL_INTERVAL = (0.1, 0.9)  # the end-of-life interval a backtest scores: p10-p90, as forecast --eol-out
 
@@ -226,3 +226,82 @@ def _origin_numbers(spec: np.ndarray) -> np.ndarray:
     starts = np.r_[0, np.flatnonzero(spec[1:] != spec[:-1]) + 1]
     counts = np.diff(np.r_[starts, len(spec)])
     return np.arange(len(spec)) - np.repeat(starts, counts)
+
+
+def end_of_life_backtest(
+    bundle: ModelBundle, ds: Dataset, cfg: ForecastConfig, backtest: BacktestConfig
+) -> pd.DataFrame:
+    """Predicted against measured end of life: hide each specimen's truth after its cut-off,
+    forecast with ``cfg.threshold``, and find where the measured values first cross it.
+
+    One cut-off per specimen (``context`` or ``context_frac``; ``horizon`` limits the rows
+    forecast). Returns one row per specimen with a cut-off: ``specimen``, ``cutoff_time`` (its
+    last measured time before the cut-off), ``eol_true`` (NaN when the data never reach the
+    threshold), ``censor_time`` (the last measured time), ``eol_pred`` (the median crossing over
+    the Monte Carlo paths, else the mean path's), ``eol_low``/``eol_high`` (the lowest and highest
+    of ``cfg.quantiles``), ``horizon_end`` and ``status`` (as in ``forecast --eol-out``). Times
+    are model times: the number itself, or days since 1970-01-01 for dates.
+    """
+    from dataclasses import replace
+
+    from durability_cli.forecasting import forecast
+
+    if cfg.threshold is None:
+        raise InputError("the end-of-life comparison needs `threshold`")
+    if backtest.origins is not None:
+        raise InputError(
+            "the end-of-life comparison uses one cut-off per specimen: give `context` or `context_frac`, "
+            "not `origins`"
+        )
+    backtest.validate()
+    s = ds.schema
+    starts = specimen_starts(ds.frame, s.id_col)
+    lengths = np.diff(np.r_[starts, len(ds.frame)])
+    spec, cut = cutoffs(lengths, backtest)
+    if not len(spec):
+        raise InputError(f"{ds.source}: every specimen is shorter than the cut-off; lower `context`")
+    row_spec = np.repeat(np.arange(len(starts)), lengths)  # [rows]
+    pos = np.arange(len(ds.frame)) - starts[row_spec]
+    cut_of = np.full(len(starts), -1)
+    cut_of[spec] = cut
+    end = np.where(cut_of >= 0, lengths if backtest.horizon is None else cut_of + backtest.horizon, -1)
+    keep = (cut_of[row_spec] >= 0) & (pos < end[row_spec])
+    frame = ds.frame.copy()
+    frame.loc[pos >= cut_of[row_spec], s.target] = np.nan
+    frame = frame[keep].reset_index(drop=True)
+    plan = replace(ds, frame=frame, t=np.ascontiguousarray(ds.t[keep]), notes=[])
+    ids = np.asarray(ds.frame[s.id_col].astype(str).to_numpy()[starts[spec]], dtype=object)
+    eol = forecast(bundle, plan, cfg).eol
+    if s.id_col in eol.columns:  # one row per specimen of the plan, in its order
+        eol = eol.set_index(eol[s.id_col].astype(str)).reindex(ids)
+    if s.time_is_datetime:  # back to model time (days since 1970-01-01)
+        for col in [
+            c for c in eol.columns if c.startswith("eol_") or c in ("last_measured_time", "horizon_end")
+        ]:
+            eol[col] = (eol[col] - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)
+    levels = sorted(cfg.quantiles)
+    low, high = (f"eol_p{q * 100:g}".replace(".", "_") for q in (levels[0], levels[-1]))
+    middle = "eol_p50" if "eol_p50" in eol.columns else "eol_time"
+    y = ds.frame[s.target].to_numpy(np.float64)
+    truth, censor = [], []
+    for k, i in enumerate(spec):
+        rows = slice(starts[i], starts[i] + end[i])
+        t, v = ds.t[rows], y[rows]
+        after = t >= eol["last_measured_time"].iloc[k]  # from the warm-up's last measurement on
+        # (a specimen the forecast skipped has NaN there: no row is after it, no crossing)
+        truth.append(first_crossing(t[after], v[after], cfg.threshold, cfg.direction))
+        measured = t[np.isfinite(v)]
+        censor.append(measured.max() if measured.size else np.nan)
+    return pd.DataFrame(
+        {
+            "specimen": ids,
+            "cutoff_time": eol["last_measured_time"].to_numpy(float),
+            "eol_true": truth,
+            "censor_time": censor,
+            "eol_pred": eol[middle].to_numpy(float),
+            "eol_low": eol[low].to_numpy(float) if low in eol.columns else np.nan,
+            "eol_high": eol[high].to_numpy(float) if high in eol.columns else np.nan,
+            "horizon_end": eol["horizon_end"].to_numpy(float),
+            "status": eol["status"].to_numpy(),
+        }
+    )

@@ -35,7 +35,9 @@ from durability_cli import limits
 from durability_cli.errors import DurabilityError, InputError
 
 FORMATS = ("csv", "parquet", "jsonl")
+INPUT_FORMATS = (*FORMATS, "xlsx")  # Excel workbooks are read (with openpyxl), never written
 _PARQUET_MAGIC = b"PAR1"
+_ZIP_MAGIC = b"PK\x03\x04"  # an .xlsx workbook is a zip archive
 _GZIP_MAGIC = b"\x1f\x8b"
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 _MAX_BLOCK = 1 << 30  # largest CSV block pyarrow is asked for: bounds the memory a single row can take
@@ -49,17 +51,20 @@ Select = Callable[[list[str]], "list[str] | None"]
 def read_table(path: str, *, fmt: str | None = None, select: Select | None = None) -> pd.DataFrame:
     """Read a table from ``path`` (``-`` = stdin) into a DataFrame with the file's own column names.
 
-    Formats: ``.csv``, ``.csv.gz``, ``.parquet``/``.pq``, ``.jsonl``/``.ndjson``, a folder of
-    Parquet files (hive partitions such as ``material=steel/`` become columns), or stdin, whose
-    format is sniffed from its first bytes. ``fmt`` (csv, parquet, jsonl) overrides the guess.
+    Formats: ``.csv``, ``.csv.gz``, ``.parquet``/``.pq``, ``.jsonl``/``.ndjson``, ``.xlsx`` (the
+    first sheet, with the optional openpyxl), a folder of Parquet files (hive partitions such as
+    ``material=steel/`` become columns), or stdin, whose format is sniffed from its first bytes.
+    ``fmt`` (csv, parquet, jsonl, xlsx; ``xlsx:SHEET`` or ``:SHEET`` names a sheet, see
+    :func:`sheet_format`) overrides the guess.
 
     ``select(names)`` -> the column names to read, or None for all: Parquet files and folders and
     CSV files then read only those columns (the others are never decoded); other inputs read
     everything and drop the rest.
     """
-    fmt = check_format(fmt)
+    fmt, _, sheet = (check_format(fmt, reading=True) or "").partition(":")
+    fmt, sheet = fmt or None, sheet or None
     if path == "-":
-        return _project(_read_stdin(fmt), select)
+        return _project(_read_stdin(fmt, sheet), select)
     name = str(path)
     p = Path(path)
     if p.is_dir():
@@ -77,7 +82,8 @@ def read_table(path: str, *, fmt: str | None = None, select: Select | None = Non
         raise InputError(f"{name}: cannot read the file ({exc.strerror or exc}); check the path") from None
     if not head:
         raise InputError(f"{name}: the file is empty (it has no rows)")
-    fmt = fmt or format_from_name(name) or _sniff(head)
+    fmt = fmt or format_from_name(name, reading=True) or _sniff(head)
+    _check_sheet(name, fmt, sheet)
     gz = head.startswith(_GZIP_MAGIC)
     if fmt == "jsonl" and not gz and b"\x00" in head:
         raise InputError(
@@ -86,6 +92,8 @@ def read_table(path: str, *, fmt: str | None = None, select: Select | None = Non
         )
     if fmt != "parquet" and p.is_file() and p.stat().st_size > text_cap():
         raise _too_much_text(name, text_cap())
+    if fmt == "xlsx":
+        return _project(read_excel(p, name, sheet), select)
     try:
         if fmt == "parquet":
             import pyarrow.parquet as pq
@@ -119,17 +127,86 @@ def _project(df: pd.DataFrame, select: Select | None) -> pd.DataFrame:
     return df if keep is None else df[keep]
 
 
-def check_format(fmt: str | None) -> str | None:
+def check_format(fmt: str | None, *, reading: bool = False) -> str | None:
+    """The format's canonical name; ``reading`` also accepts xlsx (and ``xlsx:SHEET``)."""
     if fmt is None:
         return None
-    f = fmt.lower().strip().lstrip(".")
-    f = {"pq": "parquet", "ndjson": "jsonl", "json": "jsonl", "csv.gz": "csv"}.get(f, f)
-    if f not in FORMATS:
-        raise InputError(f"--format {fmt}: unknown format; use one of {', '.join(FORMATS)}")
+    base, colon, sheet = fmt.partition(":")
+    f = base.lower().strip().lstrip(".")
+    f = {"pq": "parquet", "ndjson": "jsonl", "json": "jsonl", "csv.gz": "csv", "excel": "xlsx"}.get(f, f)
+    known = INPUT_FORMATS if reading else FORMATS
+    if reading and colon and f in ("", "xlsx"):  # a sheet, with the format or to be told from the name
+        return f"{f}:{sheet}"
+    if f not in known or colon:
+        raise InputError(f"--format {fmt}: unknown format; use one of {', '.join(known)}")
     return f
 
 
-def format_from_name(name: str) -> str | None:
+def sheet_format(fmt: str | None, sheet: str | None) -> str | None:
+    """``fmt`` with the sheet of an Excel workbook to read (``--sheet NAME``): ``xlsx:NAME``, or
+    ``:NAME`` when the format is told from the file name (a file that is not a workbook is then
+    an error that names it)."""
+    if sheet is None:
+        return fmt
+    f = check_format(fmt, reading=True) or ""
+    if f not in ("", "xlsx"):
+        raise InputError(f"--sheet is for Excel workbooks (.xlsx), not {f}; leave --sheet out")
+    if not sheet.strip():
+        raise InputError("--sheet needs a sheet name; leave it out to read the first sheet")
+    return f"{f}:{sheet}"
+
+
+def _check_sheet(name: str, fmt: str, sheet: str | None) -> None:
+    if sheet is not None and fmt != "xlsx":
+        raise InputError(f"{name}: --sheet is for Excel workbooks (.xlsx), not {fmt}; leave --sheet out")
+
+
+def read_excel(source, name: str, sheet: str | None = None) -> pd.DataFrame:
+    """One sheet of an Excel workbook (``sheet``, else the first) as a DataFrame: the first row
+    names the columns; formulas give the values Excel last saved with them."""
+    try:
+        import openpyxl
+    except ImportError:
+        raise InputError(
+            f"{name}: reading Excel workbooks needs openpyxl; install it with "
+            "pip install 'durability[excel]' (or pip install openpyxl), or save the sheet as CSV"
+        ) from None
+    try:
+        book = openpyxl.load_workbook(source, read_only=True, data_only=True)
+    except Exception as exc:  # zipfile, XML and openpyxl's own errors: all mean "not a workbook"
+        text = " ".join(str(exc).split())[:160]
+        raise InputError(
+            f"{name}: not a readable Excel workbook ({type(exc).__name__}: {text}); "
+            "save it as .xlsx from Excel, or as CSV"
+        ) from None
+    try:
+        if sheet is not None and sheet not in book.sheetnames:
+            raise InputError(
+                f"{name}: has no sheet {sheet!r} (sheets: {', '.join(book.sheetnames)}); "
+                "pass --sheet with one of them"
+            )
+        rows = (
+            book[sheet].iter_rows(values_only=True)
+            if sheet
+            else book.worksheets[0].iter_rows(values_only=True)
+        )
+        header = next(rows, None)
+        body = [row for row in rows if any(v is not None for v in row)]
+    finally:
+        book.close()
+    where = f"{name} sheet {sheet!r}" if sheet else name
+    if header is None or all(v is None for v in header):
+        raise InputError(f"{where}: the first row is empty; it must hold the column names")
+    names = ["" if v is None else str(v) for v in header]
+    width = len(names)
+    df = pd.DataFrame([list(row[:width]) + [None] * (width - len(row)) for row in body], columns=names)
+    if not len(df):
+        raise InputError(f"{where}: the sheet has no rows below its header")
+    return df.fillna(np.nan).infer_objects()
+
+
+def format_from_name(name: str, *, reading: bool = False) -> str | None:
+    """The format an extension says; ``reading`` also knows Excel workbooks (never written)."""
     low = name.lower()
     if low.endswith(".gz"):
         low = low[:-3]
@@ -139,6 +216,8 @@ def format_from_name(name: str) -> str | None:
         return "jsonl"
     if low.endswith((".csv", ".txt", ".tsv")):
         return "csv"
+    if reading and low.endswith((".xlsx", ".xlsm")):
+        return "xlsx"
     return None
 
 
@@ -146,6 +225,8 @@ def _sniff(head: bytes) -> str:
     """Tell the format from the first bytes: Parquet magic, a JSON object, else CSV."""
     if head.startswith(_PARQUET_MAGIC):
         return "parquet"
+    if head.startswith(_ZIP_MAGIC):
+        return "xlsx"
     if head.startswith(_GZIP_MAGIC):
         try:
             head = zlib.decompressobj(wbits=31).decompress(head, 4096)
@@ -222,7 +303,7 @@ def check_json_depth(data: bytes, name: str) -> None:
         lo = hi
 
 
-def _read_stdin(fmt: str | None) -> pd.DataFrame:
+def _read_stdin(fmt: str | None, sheet: str | None = None) -> pd.DataFrame:
     name = "stdin"
     if sys.stdin is None:  # started with stdin closed (`<&-`)
         raise InputError(
@@ -248,6 +329,9 @@ def _read_stdin(fmt: str | None) -> pd.DataFrame:
         if not data:
             raise InputError("stdin: the input is empty (it has no rows)")
     fmt = fmt or _sniff(data[:4096])
+    _check_sheet(name, fmt, sheet)
+    if fmt == "xlsx":
+        return read_excel(io.BytesIO(data), name, sheet)
     try:
         if fmt == "parquet":
             import pyarrow.parquet as pq

@@ -108,6 +108,32 @@ def interval_scores(y_true, lower, upper, level: float) -> dict:
     }
 
 
+def quantile_calibration(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per quantile column ``q<level>`` of a backtest frame (one model's rows): ``level``,
+    ``observed`` (share of finite true values at or below the forecast quantile; a calibrated
+    forecast has observed = level) and ``n`` (points scored)."""
+    y = frame["y_true"].to_numpy(np.float64)
+    rows = []
+    for level, col in sorted(_quantile_columns(frame).items()):
+        yy, q = _finite(y, frame[col])
+        rows.append({"level": level, "observed": _mean((yy <= q).astype(float)), "n": yy.size})
+    return pd.DataFrame(rows, columns=["level", "observed", "n"])
+
+
+def coverage_by_step(frame: pd.DataFrame, lower: float, upper: float) -> pd.DataFrame:
+    """Per forecast step of a backtest frame (one model's rows): ``step``, ``coverage`` (share of
+    finite true values inside the ``q<lower>``..``q<upper>`` interval) and ``n``."""
+    qcols = _quantile_columns(frame)
+    lo, hi = _match(qcols, lower), _match(qcols, upper)
+    if lo is None or hi is None:
+        raise ValueError(f"the backtest has no q{lower:g} and q{upper:g} columns")
+    y, a, b, step = _finite(frame["y_true"], frame[lo], frame[hi], frame["step"])
+    inside = pd.Series(((y >= a) & (y <= b)).astype(float)).groupby(step.astype(int))
+    out = inside.agg(["mean", "size"]).reset_index()
+    out.columns = ["step", "coverage", "n"]
+    return out
+
+
 def pinball_loss(y_true, q_pred, q: float) -> float:
     """Mean quantile (pinball) loss of the q-quantile forecast; for q = 0.5 it is MAE / 2."""
     y, p = _finite(y_true, q_pred)
@@ -487,6 +513,13 @@ def _warmup_summary(history: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _lead_times(rows: pd.DataFrame, warm: pd.DataFrame) -> np.ndarray:
+    """Time from each row's cut-off (its warm-up's last measurement) to the row: the forecast
+    horizon in time units."""
+    t_cut = warm["t_cut"].reindex(pd.MultiIndex.from_frame(rows[KEYS])).to_numpy(np.float64)
+    return rows["time"].to_numpy(np.float64) - t_cut
+
+
 def _eol_per_origin(rows: pd.DataFrame, warm: pd.DataFrame, threshold: float, direction: str) -> pd.DataFrame:
     """First crossing of y_pred and y_true per (specimen, origin).
 
@@ -623,6 +656,12 @@ def score_backtest(
         steps = pd.RangeIndex(1, int(rows["step"].max()) + 1 if len(rows) else 1)
         m["rmse_by_step"] = by_step["rmse"].reindex(steps).astype(float).tolist()
         m["mae_by_step"] = by_step["mae"].reindex(steps).astype(float).tolist()
+        m["n_by_step"] = by_step["n"].reindex(steps).fillna(0).astype(int).tolist()
+        ok = np.isfinite(rows["y_true"]) & np.isfinite(rows["y_pred"])
+        lead = pd.Series(_lead_times(rows, warm)[ok.to_numpy()]).groupby(
+            rows["step"].to_numpy()[ok.to_numpy()]
+        )
+        m["time_by_step"] = lead.mean().reindex(steps).astype(float).tolist()
         m.update(_probabilistic_scores(rows, qcols, wanted))
         specimens = pd.Index(rows["specimen"].unique(), name="specimen")
         series = _grouped_scores(rows, ["specimen"]).reindex(specimens)
@@ -775,7 +814,9 @@ class PooledScores:
         step = rows["step"].to_numpy()[ok].astype(np.int64)
         err = (rows["y_pred"].to_numpy(np.float64) - rows["y_true"].to_numpy(np.float64))[ok]
         size = max(len(st["step_n"]), int(step.max(initial=0)) + 1)
-        for key, weights in (("step_n", None), ("step_abs", np.abs(err)), ("step_sq", err**2)):
+        lead = _lead_times(rows, warm)[ok]
+        sums = (("step_n", None), ("step_abs", np.abs(err)), ("step_sq", err**2), ("step_lead", lead))
+        for key, weights in sums:
             grown = np.zeros(size)
             grown[: len(st[key])] = st[key]
             st[key] = grown + np.bincount(step, weights=weights, minlength=size)
@@ -842,6 +883,10 @@ class PooledScores:
                 ab[: min(k, len(st["step_abs"]))] = st["step_abs"][:k]
                 m["rmse_by_step"] = np.where(cnt > 0, np.sqrt(sq / cnt), np.nan)[1:].tolist()
                 m["mae_by_step"] = np.where(cnt > 0, ab / cnt, np.nan)[1:].tolist()
+                m["n_by_step"] = cnt[1:].astype(int).tolist()
+                lead = np.zeros(k)
+                lead[: min(k, len(st["step_lead"]))] = st["step_lead"][:k]
+                m["time_by_step"] = np.where(cnt > 0, lead / cnt, np.nan)[1:].tolist()
             present = [q for q in self.wanted if q in st["present"]]
             if present:
                 out = {"coverage": {}, "interval_width": {}, "interval_score": {}}
@@ -895,6 +940,7 @@ def _new_pool() -> dict:
         "step_n": np.zeros(0),
         "step_abs": np.zeros(0),
         "step_sq": np.zeros(0),
+        "step_lead": np.zeros(0),
         "present": set(),
         "interval": {},
         "pinball": {},

@@ -53,6 +53,7 @@ BLACK, ORANGE, SKY, GREEN, YELLOW, BLUE, VERMILLION, PURPLE = (
     "#CC79A7",
 )
 GREY = "#555555"
+MIN_COUNT = 3  # a horizon step scored on fewer forecasts than this is left out of the lines
 
 # Baselines of durability evaluate: thin, each with its own colour and dash pattern.
 BASELINE_STYLES = {
@@ -79,6 +80,7 @@ def plot_forecasts(
     specimens: list[str] | None = None,
     max_specimens: int = 12,
     title: str | None = None,
+    time_unit: str | None = None,
 ) -> Figure:
     """Draw history, forecast and uncertainty for each specimen, one panel each.
 
@@ -102,7 +104,9 @@ def plot_forecasts(
     eol : DataFrame, optional
         One row per specimen: ``id_col``, ``eol_time`` (where the mean path crosses the threshold,
         NaN if it does not), optionally ``eol_pXX`` interval columns (the lowest to highest is drawn
-        as a shaded span) and ``status`` (shown in the panel title when it is not "crosses").
+        as a shaded span) and ``status`` (shown in the panel title when it is not "crosses"). The
+        end of life drawn is ``eol_p50`` (the median over the paths, matching the median line)
+        when there is one, else ``eol_time``.
     specimens : list of str, optional
         Specimen ids to draw, in this order. Default (None or empty): the first
         ``max_specimens`` in order of first appearance (history, then forecast, truth, eol).
@@ -110,6 +114,8 @@ def plot_forecasts(
         Most panels drawn when ``specimens`` is not given.
     title : str, optional
         Figure title; default "<target> forecast".
+    time_unit : str, optional
+        Unit of the time axis for its label, e.g. "cycles" -> "time (cycles)".
 
     Returns
     -------
@@ -153,7 +159,7 @@ def plot_forecasts(
         if index % ncols == 0:
             ax.set_ylabel(target)
         if index + ncols >= n:  # no panel below this one
-            ax.set_xlabel(time_col)
+            ax.set_xlabel(axis_label(time_col, time_unit))
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             legend.setdefault(label, handle)
     for ax in axes[n:]:
@@ -297,15 +303,16 @@ def _draw_end_of_life(ax, row: pd.Series, eol_interval: tuple[str, str] | None) 
             zorder=0,
             label=f"end-of-life interval ({lo.removeprefix('eol_')}-{hi.removeprefix('eol_')})",
         )
-    if pd.notna(row["eol_time"]):
-        ax.axvline(
-            row["eol_time"],
-            color=PURPLE,
-            linestyle="-.",
-            linewidth=1.8,
-            zorder=2,
-            label="predicted end of life (mean path)",
-        )
+    column, label = _eol_column(row)
+    if pd.notna(row[column]):
+        ax.axvline(row[column], color=PURPLE, linestyle="-.", linewidth=1.8, zorder=2, label=label)
+
+
+def _eol_column(row: pd.Series) -> tuple[str, str]:
+    """The end of life to draw and its legend: the paths' median when known, else the mean path's."""
+    if "eol_p50" in row.index:
+        return "eol_p50", "predicted end of life (median)"
+    return "eol_time", "predicted end of life (mean path)"
 
 
 def _forecast_legend(fig, legend: dict) -> None:
@@ -346,8 +353,9 @@ def _panel_title(sid: str, eol_rows: pd.DataFrame | None) -> str:
     status = row.get("status")
     if isinstance(status, str) and status and status != "crosses":
         return f"{sid}: {status}"
-    if pd.notna(row["eol_time"]):
-        return f"{sid}: end of life ≈ {_format_time(row['eol_time'])}"
+    column, _ = _eol_column(row)
+    if pd.notna(row[column]):
+        return f"{sid}: end of life ≈ {_format_time(row[column])}"
     return sid
 
 
@@ -419,7 +427,17 @@ def _style_time_axis(ax, times: pd.Series) -> None:
 # ----------------------------------------------------------------------------- horizon errors
 
 
-def plot_horizon_errors(by_step: dict[str, list[float]], *, metric: str = "RMSE", unit: str = "") -> Figure:
+def plot_horizon_errors(
+    by_step: dict[str, list[float]],
+    *,
+    metric: str = "RMSE",
+    unit: str = "",
+    time_by_step: list[float] | None = None,
+    n_by_step: list[int] | None = None,
+    time_unit: str | None = None,
+    min_count: int = MIN_COUNT,
+    count_label: str = "specimens scored",
+) -> Figure:
     """Draw the backtest error at each forecast step for the model and the baselines.
 
     Parameters
@@ -433,6 +451,17 @@ def plot_horizon_errors(by_step: dict[str, list[float]], *, metric: str = "RMSE"
         Name of the error, for the y label.
     unit : str
         Unit of the error, for the y label (empty: none shown).
+    time_by_step : list of float, optional
+        Mean time from the cut-off to each step (the report's ``time_by_step``): the x axis is
+        then the time ahead in time units instead of the step number.
+    n_by_step : list of int, optional
+        Forecasts scored at each step (the report's ``n_by_step``): drawn as bars in a lower
+        panel, and steps with fewer than ``min_count`` are left out of the error lines (their
+        error rests on one or two specimens and is mostly noise; the title says how many steps).
+    time_unit : str, optional
+        Unit of the time axis for its label, e.g. "cycles".
+    count_label : str
+        Y label of the count panel.
 
     Returns
     -------
@@ -441,24 +470,29 @@ def plot_horizon_errors(by_step: dict[str, list[float]], *, metric: str = "RMSE"
     """
     if not by_step:
         raise InputError("no errors to draw: by_step is empty")
-    series = {
-        name: np.array([np.nan if v is None else v for v in values], dtype=float)
-        for name, values in by_step.items()
-    }
+    series = {name: _floats(values) for name, values in by_step.items()}
     finite = np.concatenate([v[np.isfinite(v)] for v in series.values()])
     if finite.size == 0:
         raise InputError("no errors to draw: every value is missing")
+    longest = max(len(v) for v in series.values())
+    x, xlabel = _horizon_axis(longest, time_by_step, time_unit)
+    keep, dropped = _enough(n_by_step, longest, min_count)
+    if keep.any():  # all steps too thin: draw them all rather than nothing
+        series = {name: np.where(keep[: len(v)], v, np.nan) for name, v in series.items()}
+        finite = np.concatenate([v[np.isfinite(v)] for v in series.values()])
 
     from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
 
-    fig = Figure(figsize=(7.0, 4.2), dpi=DPI, layout="constrained")
-    ax = fig.subplots()
+    counted = n_by_step is not None
+    fig = Figure(figsize=(7.0, 5.4 if counted else 4.2), dpi=DPI, layout="constrained")
+    if counted:
+        ax, below = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+    else:
+        ax, below = fig.subplots(), None
     others = iter(OTHER_COLOURS * (len(series) // len(OTHER_COLOURS) + 1))
     # Baselines first so the model line is drawn on top of them.
     for name in sorted(series, key=lambda k: k == "model"):
         values = series[name]
-        steps = np.arange(1, len(values) + 1)
         few = len(values) <= 30  # markers help on short horizons, clutter on long ones
         if name == "model":
             style = dict(color=BLUE, linestyle="-", marker="o", linewidth=2.6, markersize=5, zorder=5)
@@ -467,19 +501,24 @@ def plot_horizon_errors(by_step: dict[str, list[float]], *, metric: str = "RMSE"
             style.update(linewidth=1.3, markersize=3.5, zorder=3)
         if not few:
             style["marker"] = None
-        ax.plot(steps, values, label=name, **style)
+        ax.plot(x[: len(values)], values, label=name, **style)
     positive = finite[finite > 0]
     if positive.size == finite.size and positive.max() / positive.min() > 100:
         ax.set_yscale("log")
     else:
         ax.set_ylim(bottom=min(0.0, finite.min() * 1.05))
-    ax.set_xlim(0.5, max(len(v) for v in series.values()) + 0.5)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("forecast step (steps ahead of the last measurement)")
     ax.set_ylabel(f"{metric} [{unit}]" if unit else metric)
-    ax.set_title(f"{metric} by forecast step: model vs baselines")
-    ax.grid(True, which="major", color="#dddddd", linewidth=0.6)
-    ax.set_axisbelow(True)
+    title = f"{metric} by forecast horizon: model vs baselines"
+    if dropped:
+        title += f"\n({dropped} step(s) with fewer than {min_count} forecasts left out)"
+    ax.set_title(title)
+    _grid(ax)
+    _horizon_ticks(ax, x, time_by_step)
+    if below is not None:
+        _draw_counts(below, x, n_by_step, keep if dropped else None, count_label)
+        below.set_xlabel(xlabel)
+    else:
+        ax.set_xlabel(xlabel)
     handles, labels = ax.get_legend_handles_labels()
     order = sorted(range(len(labels)), key=lambda i: labels[i] != "model")
     fig.legend(
@@ -492,11 +531,66 @@ def plot_horizon_errors(by_step: dict[str, list[float]], *, metric: str = "RMSE"
     return fig
 
 
+def axis_label(name: str, unit: str | None) -> str:
+    """``time (cycles)``; just ``time`` when the unit is not known."""
+    return f"{name} ({unit})" if unit else name
+
+
+def _floats(values) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+
+def _horizon_axis(steps: int, time_by_step, time_unit: str | None) -> tuple[np.ndarray, str]:
+    """x positions of steps 1..steps and the axis label: the mean time ahead of the cut-off when
+    it is known for every step drawn, else the step number."""
+    if time_by_step is not None:
+        x = _floats(time_by_step)[:steps]
+        if len(x) == steps and np.isfinite(x).all():
+            return x, axis_label("time ahead of the last measurement", time_unit or "time units")
+    return np.arange(1, steps + 1, dtype=float), "forecast step (steps ahead of the last measurement)"
+
+
+def _enough(n_by_step, steps: int, min_count: int) -> tuple[np.ndarray, int]:
+    """(steps with at least ``min_count`` forecasts, how many steps that leaves out)."""
+    if n_by_step is None:
+        return np.ones(steps, dtype=bool), 0
+    n = np.zeros(steps)
+    counts = _floats(n_by_step)[:steps]
+    n[: len(counts)] = np.nan_to_num(counts)
+    keep = n >= min_count
+    return keep, int((~keep & (n > 0)).sum()) if keep.any() else 0
+
+
+def _horizon_ticks(ax, x: np.ndarray, time_by_step) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=time_by_step is None))
+    span = (x.max() - x.min()) if len(x) > 1 else 1.0
+    pad = span / max(len(x) - 1, 1) / 2 if len(x) > 1 else 0.5
+    ax.set_xlim(x.min() - pad, x.max() + pad)
+
+
+def _draw_counts(ax, x: np.ndarray, n_by_step, keep: np.ndarray | None, label: str) -> None:
+    """Forecasts per step as bars; steps left out of the lines drawn hatched and grey."""
+    n = np.nan_to_num(_floats(n_by_step)[: len(x)])
+    width = (np.median(np.diff(x)) if len(x) > 1 else 1.0) * 0.8
+    colours = [SKY if keep is None or keep[i] else "#cccccc" for i in range(len(n))]
+    ax.bar(x[: len(n)], n, width=width, color=colours, edgecolor="none")
+    ax.set_ylabel(label)
+    ax.set_ylim(bottom=0)
+    _grid(ax)
+
+
+def _grid(ax) -> None:
+    ax.grid(True, which="major", color="#dddddd", linewidth=0.6)
+    ax.set_axisbelow(True)
+
+
 # ----------------------------------------------------------------------------- training history
 
 
-def plot_training_history(history: list[dict]) -> Figure:
-    """Draw a model's training history in two stacked panels sharing the epoch axis.
+def plot_training_history(history: list[dict], *, loss: str | None = None) -> Figure:
+    """Draw a model's training history: loss and validation error, and the teacher forcing.
 
     Parameters
     ----------
@@ -506,12 +600,16 @@ def plot_training_history(history: list[dict]) -> Figure:
         ``teacher_forcing`` (the schedule's probability of feeding the measured value) and
         ``best`` (True on each epoch that improved the validation RMSE; the last such is the best
         epoch, whose weights the model file keeps). Other keys are ignored.
+    loss : str, optional
+        The model's training loss (gaussian, mse, huber), named in the loss axis label: a
+        Gaussian negative log-likelihood can go below zero, unlike an error.
 
     Returns
     -------
     matplotlib.figure.Figure
         The figure. Upper panel: training loss (left axis) and validation RMSE (right axis)
-        with the best epoch marked. Lower panel: teacher-forcing probability per epoch.
+        with the best epoch marked. Lower panel: teacher-forcing probability per epoch, left
+        out when it is the same every epoch (the title gives the value).
     """
     if not history:
         raise InputError("no training history to draw: the model file records no epochs")
@@ -523,19 +621,24 @@ def plot_training_history(history: list[dict]) -> Figure:
                 f"training history entry {i} has no {', '.join(missing)}; "
                 "re-train the model with this version of durability"
             )
-    epoch, loss, rmse, forcing = (
+    epoch, loss_values, rmse, forcing = (
         np.array([np.nan if e[k] is None else e[k] for e in history], dtype=float)
         for k in ("epoch", "train_loss", "val_rmse", "teacher_forcing")
     )
     best = _best_epoch(history, rmse)
+    constant = np.nanmin(forcing) == np.nanmax(forcing) if np.isfinite(forcing).any() else True
 
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    fig = Figure(figsize=(7.0, 5.6), dpi=DPI, layout="constrained")
-    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[2.2, 1])
+    fig = Figure(figsize=(7.0, 4.4 if constant else 5.6), dpi=DPI, layout="constrained")
+    if constant:
+        top, bottom = fig.subplots(), None
+    else:
+        top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[2.2, 1])
     right = top.twinx()
-    top.plot(epoch, loss, color=BLUE, marker="o", markersize=3, linewidth=1.6, label="training loss")
+    loss_label = _LOSS_LABELS.get(loss or "", "training loss")
+    top.plot(epoch, loss_values, color=BLUE, marker="o", markersize=3, linewidth=1.6, label=loss_label)
     right.plot(
         epoch,
         rmse,
@@ -547,8 +650,9 @@ def plot_training_history(history: list[dict]) -> Figure:
         label="validation RMSE (free-running)",
     )
     if best is not None:
-        top.axvline(epoch[best], color=GREY, linestyle=":", linewidth=1.2, zorder=0)
-        bottom.axvline(epoch[best], color=GREY, linestyle=":", linewidth=1.2, zorder=0)
+        for ax in (top, bottom):
+            if ax is not None:
+                ax.axvline(epoch[best], color=GREY, linestyle=":", linewidth=1.2, zorder=0)
         right.plot(
             [epoch[best]],
             [rmse[best]],
@@ -560,17 +664,19 @@ def plot_training_history(history: list[dict]) -> Figure:
             zorder=6,
             label=f"best epoch {epoch[best]:g} (RMSE {rmse[best]:.4g}): weights kept",
         )
-    for ax, values in ((top, loss), (right, rmse)):
+    for ax, values in ((top, loss_values), (right, rmse)):
         finite = values[np.isfinite(values)]
         if finite.size and finite.min() > 0 and finite.max() / finite.min() > 100:
             ax.set_yscale("log")
-    top.set_ylabel("training loss", color=BLUE)
+    top.set_ylabel(loss_label, color=BLUE)
     top.tick_params(axis="y", colors=BLUE)
     right.set_ylabel("validation RMSE (free-running)", color=VERMILLION)
     right.tick_params(axis="y", colors=VERMILLION)
-    top.set_title("Training history")
-    top.grid(True, color="#dddddd", linewidth=0.6)
-    top.set_axisbelow(True)
+    title = "Training history"
+    if constant and np.isfinite(forcing).any():
+        title += f" (teacher forcing constant: p = {forcing[np.isfinite(forcing)][0]:g})"
+    top.set_title(title)
+    _grid(top)
     handles = top.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
     fig.legend(
         handles,
@@ -580,16 +686,26 @@ def plot_training_history(history: list[dict]) -> Figure:
         frameon=False,
         fontsize=9,
     )
-
+    if bottom is None:
+        top.set_xlabel("epoch")
+        top.xaxis.set_major_locator(MaxNLocator(integer=True))
+        return fig
     bottom.step(epoch, forcing, where="mid", color=GREEN, linewidth=1.8)
     bottom.fill_between(epoch, forcing, step="mid", color=GREEN, alpha=0.15, linewidth=0)
     bottom.set_ylim(-0.03, 1.05)
     bottom.set_ylabel("teacher-forcing\nprobability")
     bottom.set_xlabel("epoch")
     bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
-    bottom.grid(True, color="#dddddd", linewidth=0.6)
-    bottom.set_axisbelow(True)
+    _grid(bottom)
     return fig
+
+
+# The loss axis says what is minimised: a Gaussian negative log-likelihood goes below zero.
+_LOSS_LABELS = {
+    "gaussian": "training loss (Gaussian NLL)",
+    "mse": "training loss (MSE)",
+    "huber": "training loss (Huber)",
+}
 
 
 def _best_epoch(history: list[dict], rmse: np.ndarray) -> int | None:
@@ -598,6 +714,248 @@ def _best_epoch(history: list[dict], rmse: np.ndarray) -> int | None:
     if improved:
         return improved[-1]
     return int(np.nanargmin(rmse)) if np.isfinite(rmse).any() else None
+
+
+# ----------------------------------------------------------------------------- calibration
+
+
+def plot_calibration(
+    levels: pd.DataFrame,
+    band: pd.DataFrame,
+    *,
+    band_level: float = 0.8,
+    time_by_step: list[float] | None = None,
+    time_unit: str | None = None,
+    min_count: int = MIN_COUNT,
+    count_label: str = "specimens scored",
+) -> Figure:
+    """Draw whether the forecast quantiles can be trusted: a reliability diagram and the interval
+    coverage by forecast horizon.
+
+    Parameters
+    ----------
+    levels : DataFrame
+        One row per quantile level: ``level`` (nominal, 0..1), ``observed`` (share of true values
+        at or below the forecast quantile) and ``n`` (points scored), as
+        ``metrics.quantile_calibration`` gives them.
+    band : DataFrame
+        One row per forecast step: ``step`` (1 = first step after the cut-off), ``coverage``
+        (share of true values inside the central ``band_level`` interval) and ``n``, as
+        ``metrics.coverage_by_step`` gives them.
+    band_level : float
+        Nominal coverage of that interval (0.8 for p10-p90).
+    time_by_step, time_unit, min_count, count_label
+        As in :func:`plot_horizon_errors`: the x axis of the right panel in time units, and steps
+        with fewer than ``min_count`` forecasts left out of the coverage line (their bars grey).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Left: observed against nominal level, with the diagonal a calibrated forecast follows.
+        Right: coverage of the interval at each horizon, the nominal level dashed, and the
+        forecasts scored per step as bars on the right axis.
+    """
+    _require(levels, "calibration", ["level", "observed", "n"])
+    _require(band, "coverage", ["step", "coverage", "n"])
+    if not len(levels) or not np.isfinite(levels["observed"].to_numpy(float)).any():
+        raise InputError(
+            "no quantiles to check: the backtest has no quantile forecasts (a Gaussian model "
+            "with samples > 0 gives them)"
+        )
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11.0, 4.6), dpi=DPI, layout="constrained")
+    left, right = fig.subplots(1, 2, width_ratios=[1, 1.35])
+    left.plot([0, 1], [0, 1], color=GREY, linestyle="--", linewidth=1.0, label="calibrated")
+    left.plot(
+        levels["level"],
+        levels["observed"],
+        color=BLUE,
+        marker="o",
+        markersize=5,
+        linewidth=2.0,
+        label="model",
+    )
+    left.set_xlim(0, 1)
+    left.set_ylim(0, 1)
+    left.set_aspect("equal")
+    left.set_xlabel("nominal quantile level")
+    left.set_ylabel("observed share of true values below the quantile")
+    n = int(levels["n"].max())
+    left.set_title(f"Reliability by quantile ({n:,} forecast points)", fontsize=11)
+    left.text(
+        0.04,
+        0.96,
+        "above the diagonal: forecasts too high\nflatter than it: intervals too narrow",
+        transform=left.transAxes,
+        va="top",
+        fontsize=8,
+        color=GREY,
+    )
+    left.legend(loc="lower right", frameon=False, fontsize=9)
+    _grid(left)
+
+    steps = int(band["step"].max()) if len(band) else 0
+    n_by_step = np.zeros(steps)
+    coverage = np.full(steps, np.nan)
+    if steps:
+        at = band["step"].to_numpy(int) - 1
+        n_by_step[at] = band["n"].to_numpy(float)
+        coverage[at] = band["coverage"].to_numpy(float)
+    x, xlabel = _horizon_axis(steps, time_by_step, time_unit)
+    keep, dropped = _enough(n_by_step, steps, min_count)
+    counts = right.twinx()
+    _draw_counts(counts, x, n_by_step, keep if dropped else None, count_label)
+    for bar in counts.patches:
+        bar.set_alpha(0.35)
+    counts.set_ylim(0, max(n_by_step.max(initial=1), 1) * 3)  # bars in the lower third
+    counts.grid(False)
+    right.set_zorder(counts.get_zorder() + 1)
+    right.patch.set_visible(False)
+    right.axhline(band_level, color=GREY, linestyle="--", linewidth=1.0, label=f"nominal {band_level:.0%}")
+    shown = np.where(keep, coverage, np.nan) if keep.any() else coverage
+    right.plot(x, shown, color=BLUE, marker="o", markersize=3.5, linewidth=1.8, label="observed")
+    right.set_ylim(0, 1.02)
+    right.set_ylabel(f"share inside the {band_level:.0%} interval")
+    right.set_xlabel(xlabel)
+    title = f"{band_level:.0%} interval coverage by forecast horizon"
+    if dropped:
+        title += f"\n({dropped} step(s) with fewer than {min_count} forecasts left out)"
+    right.set_title(title, fontsize=11)
+    right.legend(loc="lower left", frameon=False, fontsize=9)
+    _grid(right)
+    if steps:
+        _horizon_ticks(right, x, time_by_step)
+    return fig
+
+
+# ----------------------------------------------------------------------------- end of life
+
+
+def plot_end_of_life(
+    table: pd.DataFrame,
+    *,
+    threshold: float,
+    time_unit: str | None = None,
+    interval: str = "p10-p90",
+) -> Figure:
+    """Draw predicted against true end of life, one point per specimen.
+
+    Parameters
+    ----------
+    table : DataFrame
+        One row per specimen, as ``evaluation.end_of_life_backtest`` gives it: ``eol_true``
+        (measured first crossing; NaN when the data never reach the threshold), ``censor_time``
+        (the last measured time: the true end of life is later than this when it is NaN),
+        ``eol_pred`` (the predicted end of life), ``eol_low`` and ``eol_high`` (its interval;
+        NaN where that share of the paths has not crossed by the end of the forecast),
+        ``horizon_end`` (the last forecast time) and ``status`` ("already past" rows are not
+        drawn: their end of life came before the cut-off).
+    threshold : float
+        The end-of-life threshold, for the title.
+    time_unit : str, optional
+        Unit of both axes, e.g. "cycles".
+    interval : str
+        Name of the interval, for the legend.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Filled circles: both crossed; open circles with a right arrow: the data end before the
+        threshold (the true end of life is later than x); open triangles: the forecast does not
+        cross within the horizon (drawn at its end). The diagonal is a perfect forecast.
+    """
+    _require(
+        table,
+        "end-of-life",
+        ["eol_true", "censor_time", "eol_pred", "eol_low", "eol_high", "horizon_end", "status"],
+    )
+    rows = table.loc[table["status"] != "already past"]
+    past = len(table) - len(rows)
+    if not len(rows):
+        raise InputError(
+            "no end of life to draw: every specimen is already past the threshold at its cut-off; "
+            "use a smaller context"
+        )
+    censored = rows["eol_true"].isna().to_numpy()
+    true_x = np.where(censored, rows["censor_time"], rows["eol_true"]).astype(float)
+    crossed = rows["eol_pred"].notna().to_numpy()
+    pred_y = np.where(crossed, rows["eol_pred"], rows["horizon_end"]).astype(float)
+    low = rows["eol_low"].to_numpy(float)
+    high = np.where(rows["eol_high"].notna(), rows["eol_high"], rows["horizon_end"]).astype(float)
+    low = np.where(np.isfinite(low), low, pred_y)
+
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 6.0), dpi=DPI, layout="constrained")
+    ax = fig.subplots()
+    ax.errorbar(
+        true_x,
+        pred_y,
+        yerr=[np.maximum(pred_y - low, 0), np.maximum(high - pred_y, 0)],
+        fmt="none",
+        ecolor=BLUE,
+        alpha=0.45,
+        elinewidth=1.2,
+        capsize=2,
+        label=f"predicted {interval}",
+        zorder=2,
+    )
+    kinds = [
+        (~censored & crossed, dict(marker="o", color=BLUE), "both cross the threshold"),
+        (censored & crossed, dict(marker="o", markerfacecolor="white", color=ORANGE), "true end of life later (data end first)"),
+        (~censored & ~crossed, dict(marker="^", markerfacecolor="white", color=VERMILLION), "forecast does not cross (drawn at horizon end)"),
+        (censored & ~crossed, dict(marker="^", markerfacecolor="white", color=GREY), "neither crosses within the data"),
+    ]  # fmt: skip
+    for mask, style, label in kinds:
+        if mask.any():
+            ax.plot(
+                true_x[mask],
+                pred_y[mask],
+                linestyle="none",
+                markersize=6,
+                label=f"{label} ({mask.sum()})",
+                zorder=4,
+                **style,
+            )
+    if censored.any():  # an arrow to the right: the truth lies beyond the last measurement
+        ax.plot(
+            true_x[censored],
+            pred_y[censored],
+            linestyle="none",
+            marker=5,
+            markersize=7,
+            color=ORANGE,
+            zorder=3,
+        )
+    both = np.concatenate([true_x, pred_y, low[np.isfinite(low)], high[np.isfinite(high)]])
+    lo, hi = float(np.nanmin(both)), float(np.nanmax(both))
+    pad = (hi - lo) * 0.05 or 1.0
+    ax.plot(
+        [lo - pad, hi + pad],
+        [lo - pad, hi + pad],
+        color=GREY,
+        linestyle="--",
+        linewidth=1.0,
+        label="perfect forecast",
+        zorder=1,
+    )
+    ax.set_xlim(lo - pad, hi + pad)
+    ax.set_ylim(lo - pad, hi + pad)
+    ax.set_aspect("equal")
+    ax.set_xlabel(axis_label("true end of life", time_unit or "time units"))
+    ax.set_ylabel(axis_label("predicted end of life (median)", time_unit or "time units"))
+    both_cross = ~censored & crossed
+    title = f"End of life at threshold {threshold:g}: {len(rows)} specimens"
+    if both_cross.any():
+        mae = float(np.mean(np.abs(pred_y[both_cross] - true_x[both_cross])))
+        title += f"\nMAE {mae:.3g} over the {int(both_cross.sum())} that both cross"
+    if past:
+        title += f"; {past} already past at the cut-off (not drawn)"
+    ax.set_title(title, fontsize=11)
+    ax.legend(loc="upper left", frameon=False, fontsize=8)
+    _grid(ax)
+    return fig
 
 
 # ----------------------------------------------------------------------------- shared

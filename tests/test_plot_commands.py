@@ -1,0 +1,232 @@
+"""The backtest pictures (plot calibration, errors, eol), plot forecast --future/--quantiles,
+--time-unit labels, the history plot's labels, and Excel input: the real commands on the small
+coating table with the session's tiny model, and the Figures the API returns for them."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from durability_cli import api, plotting
+from durability_cli.cli import app
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def invoke(runner, *args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def labels(ax) -> list[str]:
+    return [line.get_label() for line in ax.get_lines()]
+
+
+@pytest.fixture(scope="module")
+def trained(model):
+    return api.load(model)
+
+
+def test_plot_calibration(runner, small, model, trained, tmp_path):
+    out = tmp_path / "calib.png"
+    args = ("--context", 20, "--samples", 20, "--time-unit", "days", "-o", out)
+    r = invoke(runner, "plot", "calibration", small, "-m", model, *args)
+    assert r.exit_code == 0, r.output
+    assert out.read_bytes()[:8] == PNG
+
+    ev = trained.evaluate(small, context=20, samples=20, baselines=False, quantiles=api.CALIBRATION_LEVELS)
+    fig = trained.plot_calibration(ev, time_unit="days")
+    left, right = fig.axes[:2]
+    (model_line,) = [line for line in left.get_lines() if line.get_label() == "model"]
+    levels, observed = model_line.get_data()
+    assert np.allclose(levels, np.arange(1, 20) * 0.05)
+    assert np.all(np.diff(observed) >= 0) and 0 <= observed.min() and observed.max() <= 1
+    assert right.get_xlabel() == "time ahead of the last measurement (days)"
+    (coverage,) = [line for line in right.get_lines() if line.get_label() == "observed"]
+    x, _ = coverage.get_data()
+    times = pd.read_csv(small).groupby("specimen_id")["time"]
+    ahead = (times.nth(20).to_numpy() - times.nth(19).to_numpy()).mean()  # first hidden row - cut-off
+    assert len(x) == 20 and x[0] == pytest.approx(ahead) and np.all(np.diff(x) > 0)
+
+
+def test_plot_calibration_refuses_a_point_model(runner, small, tmp_path):
+    point = tmp_path / "mse.safetensors"
+    r = invoke(runner, "train", small, "-o", point, "--epochs", 1, "--hidden", 4, "--loss", "mse", "--quiet")
+    assert r.exit_code == 0, r.output
+    r = invoke(runner, "plot", "calibration", small, "-m", point, "--context", 20, "-o", tmp_path / "c.png")
+    assert r.exit_code == 2
+    assert (
+        "the evaluation has no quantile forecasts: evaluate a Gaussian model with --samples > 0" in r.stderr
+    )
+    assert not (tmp_path / "c.png").exists()
+
+
+def test_plot_errors_by_time_with_specimen_counts(runner, small, model, trained, tmp_path):
+    out = tmp_path / "errors.svg"
+    r = invoke(runner, "plot", "errors", small, "-m", model, "--context", 20, "--samples", 10, "-o", out)
+    assert r.exit_code == 0, r.output
+    assert "<svg" in out.read_text()
+
+    fig = trained.plot_errors(trained.evaluate(small, context=20, samples=10), time_unit="cycles")
+    top, counts = fig.axes
+    assert set(labels(top)) == {"model", "persistence", "linear", "exponential"}
+    assert counts.get_xlabel() == "time ahead of the last measurement (cycles)"
+    assert [bar.get_height() for bar in counts.patches] == [10] * 20  # 10 specimens at each step
+    assert counts.get_ylabel() == "specimens scored"
+
+
+def test_errors_plot_leaves_out_thin_steps():
+    fig = plotting.plot_horizon_errors(
+        {"model": [0.1, 0.2, 0.3, 0.9], "persistence": [0.2, 0.3, 0.4, 2.0]},
+        time_by_step=[2.0, 4.0, 6.0, 8.0],
+        n_by_step=[12, 5, 2, 1],
+        time_unit="hours",
+    )
+    top, counts = fig.axes
+    x, y = next(line for line in top.get_lines() if line.get_label() == "model").get_data()
+    assert list(x) == [2.0, 4.0, 6.0, 8.0]
+    assert np.isfinite(y).tolist() == [True, True, False, False]
+    assert "2 step(s) with fewer than 3 forecasts left out" in top.get_title()
+
+
+def test_evaluate_reports_counts_and_time_by_step(runner, small, model, tmp_path):
+    out = tmp_path / "e.png"
+    r = invoke(runner, "evaluate", small, "-m", model, "--context", 30, "--samples", 0, "--plot", out, "-q")
+    assert r.exit_code == 0, r.output
+    m = json.loads(r.stdout)["models"]["model"]
+    assert m["n_by_step"] == [10] * 10
+    times = pd.read_csv(small).groupby("specimen_id")["time"]
+    ahead = [(times.nth(29 + k).to_numpy() - times.nth(29).to_numpy()).mean() for k in range(1, 11)]
+    assert m["time_by_step"] == pytest.approx(ahead)
+    assert out.read_bytes()[:8] == PNG
+
+
+def test_plot_eol(runner, small, model, trained, tmp_path):
+    out = tmp_path / "eol.png"
+    args = ("--threshold", 0.9, "--context", 20, "--samples", 20, "-o", out)
+    r = invoke(runner, "plot", "eol", small, "-m", model, *args)
+    assert r.exit_code == 0, r.output
+    assert out.read_bytes()[:8] == PNG
+
+    table = trained.end_of_life_backtest(small, threshold=0.9, context=20, samples=20)
+    assert len(table) == 10
+    truth = pd.read_csv(small)
+    for row in table.itertuples():
+        measured = truth[truth.specimen_id == row.specimen].set_index("time")["durability"]
+        after = measured[measured.index >= row.cutoff_time]
+        if np.isnan(row.eol_true):  # censored: the data never reach the threshold
+            assert after.min() > 0.9 and row.censor_time == measured.index.max()
+        elif row.status != "already past":
+            assert after[after.index < row.eol_true].min() > 0.9 >= after[after.index > row.eol_true].iloc[0]
+
+    fig = trained.plot_end_of_life(small, threshold=0.9, context=20, samples=20, time_unit="days")
+    (ax,) = fig.axes
+    assert ax.get_xlabel() == "true end of life (days)"
+    assert ax.get_ylabel() == "predicted end of life (median) (days)"
+    drawn = table[table.status != "already past"]
+    markers = [
+        line for line in ax.get_lines() if "(" in line.get_label() and "perfect" not in line.get_label()
+    ]
+    assert sum(len(line.get_xdata()) for line in markers) == len(drawn)
+
+
+def test_plot_eol_needs_threshold_and_one_cutoff(runner, small, model, tmp_path):
+    r = invoke(runner, "plot", "eol", small, "-m", model, "--context", 20, "-o", tmp_path / "e.png")
+    assert r.exit_code == 2 and "--threshold" in r.stderr
+    r = invoke(runner, "plot", "eol", small, "-m", model, "--threshold", 0.9, "-o", tmp_path / "e.png")
+    assert r.exit_code == 2
+    assert "exactly one of --context N, --context-frac F or --origins K" in r.stderr
+
+
+def test_plot_forecast_future_quantiles_and_time_unit(runner, small, model, trained, tmp_path):
+    df = pd.read_csv(small)
+    row = df.groupby("specimen_id").cumcount()
+    history, future = tmp_path / "history.csv", tmp_path / "future.csv"
+    df[row < 20].to_csv(history, index=False)
+    df[row >= 20].drop(columns="durability").to_csv(future, index=False)
+    out = tmp_path / "f.png"
+    args = ("--future", future, "--quantiles", "0.05,0.5,0.95", "--time-unit", "days", "--samples", 20)
+    r = invoke(
+        runner, "plot", "forecast", history, "-m", model, *args, "--threshold", 0.9, "--max", 2, "-o", out
+    )
+    assert r.exit_code == 0, r.output
+    assert out.read_bytes()[:8] == PNG
+
+    fig = trained.plot_forecast(
+        history,
+        future=future,
+        quantiles="0.05,0.5,0.95",
+        samples=20,
+        threshold=0.9,
+        max_specimens=2,
+        time_unit="days",
+    )
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "forecast median" in legend and "90 % interval (p5-p95)" in legend
+    assert "predicted end of life (mean path)" not in legend
+    assert fig.axes[0].get_xlabel() == "time (days)"
+    line = next(ln for ln in fig.axes[0].get_lines() if ln.get_label() == "forecast median")
+    assert len(line.get_xdata()) == 20  # the 20 future rows of the first specimen
+
+
+def test_history_names_the_loss_and_drops_a_constant_teacher_forcing_panel(runner, model, trained, tmp_path):
+    r = invoke(runner, "plot", "history", model, "-o", tmp_path / "h.png")
+    assert r.exit_code == 0, r.output
+    fig = trained.plot_history()
+    top = fig.axes[0]
+    assert top.get_ylabel() == "training loss (Gaussian NLL)"
+    assert len(fig.axes) == 2  # the loss axis and its twin; no teacher-forcing panel
+    assert top.get_title() == "Training history (teacher forcing constant: p = 0)"
+
+
+# -- Excel input ---------------------------------------------------------------------------------------
+@pytest.fixture
+def workbook(small, tmp_path):
+    """small.csv as the first sheet ("measured"), the plan (durability hidden after 20 rows) as "plan"."""
+    pytest.importorskip("openpyxl")
+    df = pd.read_csv(small)
+    plan = df.copy()
+    plan.loc[plan.groupby("specimen_id").cumcount() >= 20, "durability"] = np.nan
+    path = tmp_path / "book.xlsx"
+    with pd.ExcelWriter(path, engine="openpyxl") as book:
+        df.to_excel(book, sheet_name="measured", index=False)
+        plan.to_excel(book, sheet_name="plan", index=False)
+    return path
+
+
+def test_excel_schema_and_forecast(runner, workbook, model, tmp_path):
+    r = invoke(runner, "schema", workbook, "--json")
+    assert r.exit_code == 0, r.output
+    info = json.loads(r.stdout)
+    assert info["n_specimens"] == 10 and info["n_rows"] == 400
+
+    out = tmp_path / "fc.csv"
+    r = invoke(runner, "forecast", workbook, "--sheet", "plan", "-m", model, "--samples", 10, "-o", out, "-q")
+    assert r.exit_code == 0, r.output
+    fc = pd.read_csv(out)
+    assert len(fc) == 10 * 20 and fc["durability_mean"].notna().all()
+
+
+def test_excel_unknown_sheet_and_sheet_on_csv(runner, workbook, small):
+    r = invoke(runner, "schema", workbook, "--sheet", "Sheet9")
+    assert r.exit_code == 2
+    assert (
+        f"{workbook}: has no sheet 'Sheet9' (sheets: measured, plan); pass --sheet with one of them"
+        in r.stderr
+    )
+    r = invoke(runner, "schema", small, "--sheet", "plan")
+    assert r.exit_code == 2
+    assert f"{small}: --sheet is for Excel workbooks (.xlsx), not csv; leave --sheet out" in r.stderr
+
+
+def test_excel_without_openpyxl_says_what_to_install(runner, workbook, monkeypatch):
+    monkeypatch.setitem(sys.modules, "openpyxl", None)  # what an install without the extra sees
+    r = invoke(runner, "schema", workbook)
+    assert r.exit_code == 2
+    assert r.stderr.count("\n") == 1
+    assert (
+        "reading Excel workbooks needs openpyxl; install it with pip install 'durability[excel]'" in r.stderr
+    )
