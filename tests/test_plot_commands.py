@@ -30,16 +30,28 @@ def trained(model):
     return api.load(model)
 
 
-def test_plot_calibration(runner, small, model, trained, tmp_path):
+@pytest.fixture
+def drawn(monkeypatch):
+    """The Figures the commands write, kept for inspection (the files are still written)."""
+    figures = []
+    save = plotting.save_figure
+
+    def keep(fig, path):
+        figures.append(fig)
+        return save(fig, path)
+
+    monkeypatch.setattr(plotting, "save_figure", keep)
+    return figures
+
+
+def test_plot_calibration(runner, small, model, drawn, tmp_path):
     out = tmp_path / "calib.png"
     args = ("--context", 20, "--samples", 20, "--time-unit", "days", "-o", out)
     r = invoke(runner, "plot", "calibration", small, "-m", model, *args)
     assert r.exit_code == 0, r.output
     assert out.read_bytes()[:8] == PNG
 
-    ev = trained.evaluate(small, context=20, samples=20, baselines=False, quantiles=api.CALIBRATION_LEVELS)
-    fig = trained.plot_calibration(ev, time_unit="days")
-    left, right = fig.axes[:2]
+    left, right = drawn[0].axes[:2]
     (model_line,) = [line for line in left.get_lines() if line.get_label() == "model"]
     levels, observed = model_line.get_data()
     assert np.allclose(levels, np.arange(1, 20) * 0.05)
@@ -64,14 +76,14 @@ def test_plot_calibration_refuses_a_point_model(runner, small, tmp_path):
     assert not (tmp_path / "c.png").exists()
 
 
-def test_plot_errors_by_time_with_specimen_counts(runner, small, model, trained, tmp_path):
+def test_plot_errors_by_time_with_specimen_counts(runner, small, model, drawn, tmp_path):
     out = tmp_path / "errors.svg"
-    r = invoke(runner, "plot", "errors", small, "-m", model, "--context", 20, "--samples", 10, "-o", out)
+    args = ("--context", 20, "--samples", 0, "--time-unit", "cycles", "-o", out)
+    r = invoke(runner, "plot", "errors", small, "-m", model, *args)
     assert r.exit_code == 0, r.output
     assert "<svg" in out.read_text()
 
-    fig = trained.plot_errors(trained.evaluate(small, context=20, samples=10), time_unit="cycles")
-    top, counts = fig.axes
+    top, counts = drawn[0].axes
     assert set(labels(top)) == {"model", "persistence", "linear", "exponential"}
     assert counts.get_xlabel() == "time ahead of the last measurement (cycles)"
     assert [bar.get_height() for bar in counts.patches] == [10] * 20  # 10 specimens at each step
@@ -104,9 +116,9 @@ def test_evaluate_reports_counts_and_time_by_step(runner, small, model, tmp_path
     assert out.read_bytes()[:8] == PNG
 
 
-def test_plot_eol(runner, small, model, trained, tmp_path):
+def test_plot_eol(runner, small, model, trained, drawn, tmp_path):
     out = tmp_path / "eol.png"
-    args = ("--threshold", 0.9, "--context", 20, "--samples", 20, "-o", out)
+    args = ("--threshold", 0.9, "--context", 20, "--samples", 20, "--time-unit", "days", "-o", out)
     r = invoke(runner, "plot", "eol", small, "-m", model, *args)
     assert r.exit_code == 0, r.output
     assert out.read_bytes()[:8] == PNG
@@ -122,8 +134,7 @@ def test_plot_eol(runner, small, model, trained, tmp_path):
         elif row.status != "already past":
             assert after[after.index < row.eol_true].min() > 0.9 >= after[after.index > row.eol_true].iloc[0]
 
-    fig = trained.plot_end_of_life(small, threshold=0.9, context=20, samples=20, time_unit="days")
-    (ax,) = fig.axes
+    (ax,) = drawn[0].axes
     assert ax.get_xlabel() == "true end of life (days)"
     assert ax.get_ylabel() == "predicted end of life (median) (days)"
     drawn = table[table.status != "already past"]
@@ -141,7 +152,7 @@ def test_plot_eol_needs_threshold_and_one_cutoff(runner, small, model, tmp_path)
     assert "exactly one of --context N, --context-frac F or --origins K" in r.stderr
 
 
-def test_plot_forecast_future_quantiles_and_time_unit(runner, small, model, trained, tmp_path):
+def test_plot_forecast_future_quantiles_and_time_unit(runner, small, model, drawn, tmp_path):
     df = pd.read_csv(small)
     row = df.groupby("specimen_id").cumcount()
     history, future = tmp_path / "history.csv", tmp_path / "future.csv"
@@ -155,15 +166,7 @@ def test_plot_forecast_future_quantiles_and_time_unit(runner, small, model, trai
     assert r.exit_code == 0, r.output
     assert out.read_bytes()[:8] == PNG
 
-    fig = trained.plot_forecast(
-        history,
-        future=future,
-        quantiles="0.05,0.5,0.95",
-        samples=20,
-        threshold=0.9,
-        max_specimens=2,
-        time_unit="days",
-    )
+    fig = drawn[0]
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "forecast median" in legend and "90 % interval (p5-p95)" in legend
     assert "predicted end of life (mean path)" not in legend
@@ -172,10 +175,10 @@ def test_plot_forecast_future_quantiles_and_time_unit(runner, small, model, trai
     assert len(line.get_xdata()) == 20  # the 20 future rows of the first specimen
 
 
-def test_history_names_the_loss_and_drops_a_constant_teacher_forcing_panel(runner, model, trained, tmp_path):
+def test_history_names_the_loss_and_drops_a_constant_teacher_forcing_panel(runner, model, drawn, tmp_path):
     r = invoke(runner, "plot", "history", model, "-o", tmp_path / "h.png")
     assert r.exit_code == 0, r.output
-    fig = trained.plot_history()
+    fig = drawn[0]
     top = fig.axes[0]
     assert top.get_ylabel() == "training loss (Gaussian NLL)"
     assert len(fig.axes) == 2  # the loss axis and its twin; no teacher-forcing panel
