@@ -191,7 +191,16 @@ def read_excel(source, name: str, sheet: str | None = None) -> pd.DataFrame:
             else book.worksheets[0].iter_rows(values_only=True)
         )
         header = next(rows, None)
-        body = [row for row in rows if any(v is not None for v in row)]
+        body, cells, cap = [], 0, text_cap() // 64  # a cell in a row tuple takes ~64 bytes or more
+        for row in rows:
+            cells += len(row)
+            if cells > cap:
+                raise InputError(
+                    f"{name}: the sheet holds more than {cap:,} cells, more than the memory budget allows; "
+                    "save it as Parquet or CSV, or raise --max-memory"
+                )
+            if any(v is not None for v in row):
+                body.append(row)
     finally:
         book.close()
     where = f"{name} sheet {sheet!r}" if sheet else name

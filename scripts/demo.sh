@@ -40,7 +40,7 @@ plan.to_csv(sys.argv[2], index=False)
 
 step "5/7  Backtest: forecast after 40 rows, score against the truth and the baselines"
 durability evaluate "$OUT/coating_test.csv" -m "$OUT/coating.safetensors" --context 40 --threshold 0.6 \
-    -o "$OUT/metrics.json" --plot "$OUT/errors.png"
+    -o "$OUT/metrics.json" --plot "$OUT/errors.png" --time-unit days
 
 step "6/7  Forecast the plan, with end of life at durability 0.6"
 durability forecast "$OUT/plan.csv" -m "$OUT/coating.safetensors" --threshold 0.6 \
@@ -48,7 +48,11 @@ durability forecast "$OUT/plan.csv" -m "$OUT/coating.safetensors" --threshold 0.
 
 step "7/7  Pictures"
 durability plot forecast "$OUT/plan.csv" -m "$OUT/coating.safetensors" --truth "$OUT/coating_test.csv" \
-    --threshold 0.6 --max 6 -o "$OUT/forecast.png"
+    --threshold 0.6 --max 6 --time-unit days -o "$OUT/forecast.png"
+durability plot calibration "$OUT/coating_test.csv" -m "$OUT/coating.safetensors" --context 40 \
+    --time-unit days -o "$OUT/calibration.png"
+durability plot eol "$OUT/coating_test.csv" -m "$OUT/coating.safetensors" --threshold 0.6 --context 40 \
+    --time-unit days -o "$OUT/eol.png"
 durability plot history "$OUT/coating.safetensors" -o "$OUT/history.png"
 
 cat >&2 <<EOF
@@ -58,9 +62,11 @@ Done. Outputs in $OUT/:
   coating_test.csv     48 unseen specimens, the truth
   plan.csv             the same with durability hidden after 40 rows per specimen
   metrics.json         backtest scores           (jq .models.model.rmse $OUT/metrics.json)
-  errors.png           RMSE by forecast step, model vs baselines
+  errors.png           RMSE by days ahead, model vs baselines, specimens per step
   forecast.csv         mean and p10/p50/p90 per future row
   eol.csv              end of life per specimen: time, probability, p10/p50/p90, remaining life
   forecast.png         six specimens: history, forecast band, hidden truth, threshold, end of life
+  calibration.png      can the intervals be trusted: observed vs nominal quantiles, 80 % coverage by horizon
+  eol.png              predicted (median, p10-p90) vs true end of life per unseen specimen
   history.png          training loss, free-running validation RMSE, teacher forcing per epoch
 EOF
