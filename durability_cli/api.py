@@ -347,32 +347,35 @@ class Model:
     def plot_errors(
         self, evaluation: Evaluation, *, time_unit: str | None = None, min_count: int = 3
     ) -> Figure:
-        """An evaluation's RMSE by forecast horizon (time ahead of the cut-off, in ``time_unit``),
-        the model against the baselines, with the forecasts scored per step below; steps scored
-        on fewer than ``min_count`` forecasts are left out of the lines."""
+        """An evaluation's RMSE by forecast horizon, the model against the baselines, with the
+        forecasts scored below. With the backtest points (``evaluation.backtest``), the horizon
+        is the time after the cut-off in bins (``time_unit`` names it); without (a chunked
+        run), the step. Bins or steps scored on fewer than ``min_count`` forecasts are left out
+        of the lines."""
         from durability_cli.plotting import plot_horizon_errors
 
+        style = dict(metric="RMSE", unit=self.schema.target, min_count=min_count)
+        style.update(time_unit=self._time_unit(time_unit), count_label=_count_label(evaluation))
+        horizon = _by_horizon(evaluation.backtest)
+        if horizon is not None:
+            by_time = {name: rows["rmse"].tolist() for name, rows in horizon.groupby("model", sort=False)}
+            model = horizon.loc[horizon["model"] == next(iter(by_time))]
+            return plot_horizon_errors(
+                by_time, times=model["time"].tolist(), counts=model["forecasts"].tolist(), **style
+            )
         models = evaluation.report["models"]
-        by_step = {name: m["rmse_by_step"] for name, m in models.items()}
         first = models.get("model") or next(iter(models.values()))
-        return plot_horizon_errors(
-            by_step,
-            metric="RMSE",
-            unit=self.schema.target,
-            time_by_step=first.get("time_by_step"),
-            n_by_step=first.get("n_by_step"),
-            time_unit=self._time_unit(time_unit),
-            min_count=min_count,
-            count_label=_count_label(evaluation),
-        )
+        by_step = {name: m["rmse_by_step"] for name, m in models.items()}
+        return plot_horizon_errors(by_step, counts=first.get("n_by_step"), **style)
 
     def plot_calibration(
         self, evaluation: Evaluation, *, time_unit: str | None = None, min_count: int = 3
     ) -> Figure:
-        """Can the intervals be trusted? From an evaluation made with several ``quantiles``
-        (best ``CALIBRATION_LEVELS``): the observed share of true values below each forecast
-        quantile against its level, and the p10-p90 coverage by forecast horizon."""
-        from durability_cli.metrics import coverage_by_step, quantile_calibration
+        """Can the intervals be trusted? From an evaluation's backtest points: the observed share
+        of true values below each forecast quantile against its level (evaluate with
+        ``quantiles=CALIBRATION_LEVELS`` for every level from 0.05 to 0.95), and the p10-p90
+        coverage by time after the cut-off."""
+        from durability_cli.metrics import quantile_calibration
         from durability_cli.plotting import plot_calibration
 
         points = evaluation.backtest
@@ -382,12 +385,13 @@ class Model:
                 "(a point model, loss mse or huber, gives no intervals)"
             )
         rows = points.loc[points["model"] == "model"] if "model" in points.columns else points
-        model = evaluation.report["models"].get("model", {})
+        horizon = _by_horizon(rows)
         return plot_calibration(
             quantile_calibration(rows),
-            coverage_by_step(rows, 0.1, 0.9),
+            horizon["coverage"].tolist(),
             band_level=0.8,
-            time_by_step=model.get("time_by_step"),
+            times=horizon["time"].tolist(),
+            counts=horizon["forecasts"].tolist(),
             time_unit=self._time_unit(time_unit),
             min_count=min_count,
             count_label=_count_label(evaluation),
@@ -442,13 +446,41 @@ class Model:
             direction=direction,
             seed=seed,
         )
-        return plot_end_of_life(table, threshold=threshold, time_unit=self._time_unit(time_unit))
+        unit = self._time_unit(time_unit)
+        if self.schema.time_is_datetime:  # days since the first cut-off's date, not since 1970
+            import numpy as np
+            import pandas as pd
+
+            origin = float(np.floor(np.nanmin(table["cutoff_time"])))
+            times = [
+                "cutoff_time",
+                "eol_true",
+                "censor_time",
+                "eol_pred",
+                "eol_low",
+                "eol_high",
+                "horizon_end",
+            ]
+            table[times] = table[times] - origin
+            unit = f"days since {pd.Timestamp('1970-01-01') + pd.Timedelta(days=origin):%Y-%m-%d}"
+        return plot_end_of_life(table, threshold=threshold, time_unit=unit)
 
     def _time_unit(self, time_unit: str | None) -> str | None:
         """The unit for time axes: as given, else days for a date column, else unknown (None)."""
         if time_unit:
             return time_unit
         return "days" if self.schema.time_is_datetime else None
+
+
+def _by_horizon(points: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Backtest points scored per bin of time after the cut-off (``metrics.by_horizon``), the
+    bins sized on the model's points; None without points."""
+    if points is None or "lead" not in points.columns or not len(points):
+        return None
+    from durability_cli.metrics import by_horizon, horizon_edges
+
+    own = points.loc[points["model"] == "model"] if "model" in points.columns else points
+    return by_horizon(points, horizon_edges(own["lead"]))
 
 
 def _count_label(evaluation: Evaluation) -> str:
@@ -857,7 +889,9 @@ def evaluate_files(
         for path, table in ((outputs.per_series, result.per_series), (outputs.backtest, result.backtest)):
             if path:
                 write_table(table, path)
-        return Run(total, Evaluation(_shard_note(result.report, shard)), ds)
+        return Run(
+            total, Evaluation(_shard_note(result.report, shard), result.per_series, result.backtest), ds
+        )
     grouped = specimen_groups(data, model.schema, size=size, fmt=fmt, shard=shard)
     if not len(grouped.ids):
         return Run(grouped.total)

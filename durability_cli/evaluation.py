@@ -186,6 +186,7 @@ def backtest_frames(
             "origin": origin[p_idx],
             "time": hidden.time[p_idx, t_idx],
             "step": t_idx - last_obs[p_idx],
+            "lead": hidden.time[p_idx, t_idx] - hidden.time[p_idx, last_obs[p_idx]],  # time after the cut-off
             "y_true": truth[p_idx, t_idx],
             "y_pred": mean[p_idx, t_idx],
         }
@@ -216,7 +217,7 @@ def backtest_frames(
     )
     frames = [frame]
     if backtest.baselines:
-        future = frame[["specimen", "origin", "time", "step", "y_true"]]
+        future = frame[["specimen", "origin", "time", "step", "lead", "y_true"]]
         frames += [baseline_frame(history, future, name) for name in BASELINES]
     return pd.concat(frames, ignore_index=True), history, qs
 

@@ -120,18 +120,62 @@ def quantile_calibration(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["level", "observed", "n"])
 
 
-def coverage_by_step(frame: pd.DataFrame, lower: float, upper: float) -> pd.DataFrame:
-    """Per forecast step of a backtest frame (one model's rows): ``step``, ``coverage`` (share of
-    finite true values inside the ``q<lower>``..``q<upper>`` interval) and ``n``."""
+def horizon_edges(lead, *, most: int = 30) -> np.ndarray:
+    """Edges of equal bins of the time after the cut-off, from 0 to the longest ``lead``: at most
+    ``most`` bins, none narrower than the shortest lead (about one step)."""
+    lead = np.asarray(lead, dtype=np.float64)
+    lead = lead[np.isfinite(lead) & (lead > 0)]
+    if not lead.size:
+        return np.array([0.0, 1.0])
+    longest = float(lead.max())
+    width = max(longest / most, float(lead.min()))
+    n = max(1, int(np.ceil(longest / width - 1e-9)))
+    return np.linspace(0.0, n * width, n + 1)
+
+
+def by_horizon(
+    frame: pd.DataFrame, edges: np.ndarray, *, band: tuple[float, float] = (0.1, 0.9)
+) -> pd.DataFrame:
+    """Scores per model and bin of the time after the cut-off (column ``lead``, binned by
+    ``edges``): ``model``, ``bin``, ``time`` (the bin's middle), ``rmse``, ``n`` (points),
+    ``forecasts`` (distinct specimen and cut-off pairs) and ``coverage`` (share of true values
+    inside the ``band`` quantiles; NaN for a model without them). Every bin appears for every
+    model, empty ones with n = 0."""
     qcols = _quantile_columns(frame)
-    lo, hi = _match(qcols, lower), _match(qcols, upper)
-    if lo is None or hi is None:
-        raise ValueError(f"the backtest has no q{lower:g} and q{upper:g} columns")
-    y, a, b, step = _finite(frame["y_true"], frame[lo], frame[hi], frame["step"])
-    inside = pd.Series(((y >= a) & (y <= b)).astype(float)).groupby(step.astype(int))
-    out = inside.agg(["mean", "size"]).reset_index()
-    out.columns = ["step", "coverage", "n"]
-    return out
+    lo, hi = _match(qcols, band[0]), _match(qcols, band[1])
+    y, p = frame["y_true"].to_numpy(np.float64), frame["y_pred"].to_numpy(np.float64)
+    d = frame.loc[np.isfinite(y) & np.isfinite(p)]
+    k = len(edges) - 1
+    work = pd.DataFrame(
+        {
+            "model": d["model"].to_numpy() if "model" in d.columns else "model",
+            "bin": np.clip(np.searchsorted(edges, d["lead"].to_numpy(np.float64)) - 1, 0, k - 1),
+            "e2": (d["y_pred"] - d["y_true"]).to_numpy(np.float64) ** 2,
+            "forecast": pd.factorize(pd.MultiIndex.from_frame(d[KEYS]))[0],
+            "inside": np.nan,
+        }
+    )
+    if lo is not None and hi is not None:
+        yy, a, b = (d[c].to_numpy(np.float64) for c in ("y_true", lo, hi))
+        known = np.isfinite(a) & np.isfinite(b)
+        work["inside"] = np.where(known, ((yy >= a) & (yy <= b)).astype(float), np.nan)
+    out = (
+        work.groupby(["model", "bin"], sort=False)
+        .agg(
+            mse=("e2", "mean"),
+            n=("e2", "size"),
+            forecasts=("forecast", "nunique"),
+            coverage=("inside", "mean"),
+        )
+        .reindex(
+            pd.MultiIndex.from_product([list(dict.fromkeys(work["model"])), range(k)], names=["model", "bin"])
+        )
+        .reset_index()
+    )
+    out["rmse"] = np.sqrt(out.pop("mse"))
+    out[["n", "forecasts"]] = out[["n", "forecasts"]].fillna(0).astype(int)
+    out["time"] = ((edges[:-1] + edges[1:]) / 2)[out["bin"].to_numpy()]
+    return out[["model", "bin", "time", "rmse", "n", "forecasts", "coverage"]]
 
 
 def pinball_loss(y_true, q_pred, q: float) -> float:
@@ -513,13 +557,6 @@ def _warmup_summary(history: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _lead_times(rows: pd.DataFrame, warm: pd.DataFrame) -> np.ndarray:
-    """Time from each row's cut-off (its warm-up's last measurement) to the row: the forecast
-    horizon in time units."""
-    t_cut = warm["t_cut"].reindex(pd.MultiIndex.from_frame(rows[KEYS])).to_numpy(np.float64)
-    return rows["time"].to_numpy(np.float64) - t_cut
-
-
 def _eol_per_origin(rows: pd.DataFrame, warm: pd.DataFrame, threshold: float, direction: str) -> pd.DataFrame:
     """First crossing of y_pred and y_true per (specimen, origin).
 
@@ -657,11 +694,6 @@ def score_backtest(
         m["rmse_by_step"] = by_step["rmse"].reindex(steps).astype(float).tolist()
         m["mae_by_step"] = by_step["mae"].reindex(steps).astype(float).tolist()
         m["n_by_step"] = by_step["n"].reindex(steps).fillna(0).astype(int).tolist()
-        ok = np.isfinite(rows["y_true"]) & np.isfinite(rows["y_pred"])
-        lead = pd.Series(_lead_times(rows, warm)[ok.to_numpy()]).groupby(
-            rows["step"].to_numpy()[ok.to_numpy()]
-        )
-        m["time_by_step"] = lead.mean().reindex(steps).astype(float).tolist()
         m.update(_probabilistic_scores(rows, qcols, wanted))
         specimens = pd.Index(rows["specimen"].unique(), name="specimen")
         series = _grouped_scores(rows, ["specimen"]).reindex(specimens)
@@ -814,9 +846,7 @@ class PooledScores:
         step = rows["step"].to_numpy()[ok].astype(np.int64)
         err = (rows["y_pred"].to_numpy(np.float64) - rows["y_true"].to_numpy(np.float64))[ok]
         size = max(len(st["step_n"]), int(step.max(initial=0)) + 1)
-        lead = _lead_times(rows, warm)[ok]
-        sums = (("step_n", None), ("step_abs", np.abs(err)), ("step_sq", err**2), ("step_lead", lead))
-        for key, weights in sums:
+        for key, weights in (("step_n", None), ("step_abs", np.abs(err)), ("step_sq", err**2)):
             grown = np.zeros(size)
             grown[: len(st[key])] = st[key]
             st[key] = grown + np.bincount(step, weights=weights, minlength=size)
@@ -884,9 +914,6 @@ class PooledScores:
                 m["rmse_by_step"] = np.where(cnt > 0, np.sqrt(sq / cnt), np.nan)[1:].tolist()
                 m["mae_by_step"] = np.where(cnt > 0, ab / cnt, np.nan)[1:].tolist()
                 m["n_by_step"] = cnt[1:].astype(int).tolist()
-                lead = np.zeros(k)
-                lead[: min(k, len(st["step_lead"]))] = st["step_lead"][:k]
-                m["time_by_step"] = np.where(cnt > 0, lead / cnt, np.nan)[1:].tolist()
             present = [q for q in self.wanted if q in st["present"]]
             if present:
                 out = {"coverage": {}, "interval_width": {}, "interval_score": {}}
@@ -940,7 +967,6 @@ def _new_pool() -> dict:
         "step_n": np.zeros(0),
         "step_abs": np.zeros(0),
         "step_sq": np.zeros(0),
-        "step_lead": np.zeros(0),
         "present": set(),
         "interval": {},
         "pinball": {},

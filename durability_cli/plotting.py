@@ -432,32 +432,34 @@ def plot_horizon_errors(
     *,
     metric: str = "RMSE",
     unit: str = "",
-    time_by_step: list[float] | None = None,
-    n_by_step: list[int] | None = None,
+    times: list[float] | None = None,
+    counts: list[int] | None = None,
     time_unit: str | None = None,
     min_count: int = MIN_COUNT,
     count_label: str = "specimens scored",
 ) -> Figure:
-    """Draw the backtest error at each forecast step for the model and the baselines.
+    """Draw the backtest error by forecast horizon for the model and the baselines.
 
     Parameters
     ----------
     by_step : dict of str to list of float
         ``{model name: [error at step 1, step 2, ...]}``, as in the ``rmse_by_step`` entries of
-        ``durability evaluate --json``. ``None`` or NaN marks a step with no forecasts. The entry
+        ``durability evaluate --json``, or the error in each bin of time after the cut-off
+        (``metrics.by_horizon``). ``None`` or NaN marks a step with no forecasts. The entry
         named "model" is drawn bold; "persistence", "linear" and "exponential" thinner, each with
         its own dash pattern.
     metric : str
         Name of the error, for the y label.
     unit : str
         Unit of the error, for the y label (empty: none shown).
-    time_by_step : list of float, optional
-        Mean time from the cut-off to each step (the report's ``time_by_step``): the x axis is
-        then the time ahead in time units instead of the step number.
-    n_by_step : list of int, optional
-        Forecasts scored at each step (the report's ``n_by_step``): drawn as bars in a lower
-        panel, and steps with fewer than ``min_count`` are left out of the error lines (their
-        error rests on one or two specimens and is mostly noise; the title says how many steps).
+    times : list of float, optional
+        Time after the cut-off of each entry (the middles of the time bins): the x axis is then
+        the time ahead in time units; None: the step number.
+    counts : list of int, optional
+        Forecasts scored in each entry (the report's ``n_by_step``, or ``forecasts`` of
+        ``metrics.by_horizon``): drawn as bars in a lower panel; entries with fewer than
+        ``min_count`` are left out of the error lines (their error rests on one or two
+        specimens and is mostly noise; the title says how many).
     time_unit : str, optional
         Unit of the time axis for its label, e.g. "cycles".
     count_label : str
@@ -475,15 +477,15 @@ def plot_horizon_errors(
     if finite.size == 0:
         raise InputError("no errors to draw: every value is missing")
     longest = max(len(v) for v in series.values())
-    x, xlabel = _horizon_axis(longest, time_by_step, time_unit)
-    keep, dropped = _enough(n_by_step, longest, min_count)
+    x, xlabel = _horizon_axis(longest, times, time_unit)
+    keep, dropped = _enough(counts, longest, min_count)
     if keep.any():  # all steps too thin: draw them all rather than nothing
         series = {name: np.where(keep[: len(v)], v, np.nan) for name, v in series.items()}
         finite = np.concatenate([v[np.isfinite(v)] for v in series.values()])
 
     from matplotlib.figure import Figure
 
-    counted = n_by_step is not None
+    counted = counts is not None
     fig = Figure(figsize=(7.0, 5.4 if counted else 4.2), dpi=DPI, layout="constrained")
     if counted:
         ax, below = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
@@ -510,12 +512,12 @@ def plot_horizon_errors(
     ax.set_ylabel(f"{metric} [{unit}]" if unit else metric)
     title = f"{metric} by forecast horizon: model vs baselines"
     if dropped:
-        title += f"\n({dropped} step(s) with fewer than {min_count} forecasts left out)"
+        title += f"\n({_left_out(dropped, times)} with fewer than {min_count} forecasts left out)"
     ax.set_title(title)
     _grid(ax)
-    _horizon_ticks(ax, x, time_by_step)
+    _horizon_ticks(ax, x, times)
     if below is not None:
-        _draw_counts(below, x, n_by_step, keep if dropped else None, count_label)
+        _draw_counts(below, x, counts, keep if dropped else None, count_label)
         below.set_xlabel(xlabel)
     else:
         ax.set_xlabel(xlabel)
@@ -540,40 +542,45 @@ def _floats(values) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values], dtype=float)
 
 
-def _horizon_axis(steps: int, time_by_step, time_unit: str | None) -> tuple[np.ndarray, str]:
-    """x positions of steps 1..steps and the axis label: the mean time ahead of the cut-off when
-    it is known for every step drawn, else the step number."""
-    if time_by_step is not None:
-        x = _floats(time_by_step)[:steps]
+def _horizon_axis(steps: int, times, time_unit: str | None) -> tuple[np.ndarray, str]:
+    """x positions of the entries and the axis label: their time ahead of the cut-off when it is
+    known for every one, else the step number."""
+    if times is not None:
+        x = _floats(times)[:steps]
         if len(x) == steps and np.isfinite(x).all():
             return x, axis_label("time ahead of the last measurement", time_unit or "time units")
     return np.arange(1, steps + 1, dtype=float), "forecast step (steps ahead of the last measurement)"
 
 
-def _enough(n_by_step, steps: int, min_count: int) -> tuple[np.ndarray, int]:
-    """(steps with at least ``min_count`` forecasts, how many steps that leaves out)."""
-    if n_by_step is None:
+def _enough(counts, steps: int, min_count: int) -> tuple[np.ndarray, int]:
+    """(entries with at least ``min_count`` forecasts, how many non-empty ones that leaves out)."""
+    if counts is None:
         return np.ones(steps, dtype=bool), 0
     n = np.zeros(steps)
-    counts = _floats(n_by_step)[:steps]
-    n[: len(counts)] = np.nan_to_num(counts)
+    given = _floats(counts)[:steps]
+    n[: len(given)] = np.nan_to_num(given)
     keep = n >= min_count
     return keep, int((~keep & (n > 0)).sum()) if keep.any() else 0
 
 
-def _horizon_ticks(ax, x: np.ndarray, time_by_step) -> None:
+def _left_out(dropped: int, times) -> str:
+    return f"{dropped} step(s)" if times is None else f"{dropped} time bin(s)"
+
+
+def _horizon_ticks(ax, x: np.ndarray, times) -> None:
     from matplotlib.ticker import MaxNLocator
 
-    ax.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=time_by_step is None))
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=times is None))
     span = (x.max() - x.min()) if len(x) > 1 else 1.0
     pad = span / max(len(x) - 1, 1) / 2 if len(x) > 1 else 0.5
     ax.set_xlim(x.min() - pad, x.max() + pad)
 
 
-def _draw_counts(ax, x: np.ndarray, n_by_step, keep: np.ndarray | None, label: str) -> None:
-    """Forecasts per step as bars; steps left out of the lines drawn hatched and grey."""
-    n = np.nan_to_num(_floats(n_by_step)[: len(x)])
-    width = (np.median(np.diff(x)) if len(x) > 1 else 1.0) * 0.8
+def _draw_counts(ax, x: np.ndarray, counts, keep: np.ndarray | None, label: str) -> None:
+    """Forecasts per entry as bars; those left out of the lines grey."""
+    n = np.nan_to_num(_floats(counts)[: len(x)])
+    gaps = np.diff(x)
+    width = (gaps[gaps > 0].min() if (gaps > 0).any() else 1.0) * 0.8  # bars never overlap
     colours = [SKY if keep is None or keep[i] else "#cccccc" for i in range(len(n))]
     ax.bar(x[: len(n)], n, width=width, color=colours, edgecolor="none")
     ax.set_ylabel(label)
@@ -721,10 +728,11 @@ def _best_epoch(history: list[dict], rmse: np.ndarray) -> int | None:
 
 def plot_calibration(
     levels: pd.DataFrame,
-    band: pd.DataFrame,
+    coverage: list[float],
     *,
     band_level: float = 0.8,
-    time_by_step: list[float] | None = None,
+    times: list[float] | None = None,
+    counts: list[int] | None = None,
     time_unit: str | None = None,
     min_count: int = MIN_COUNT,
     count_label: str = "specimens scored",
@@ -738,15 +746,14 @@ def plot_calibration(
         One row per quantile level: ``level`` (nominal, 0..1), ``observed`` (share of true values
         at or below the forecast quantile) and ``n`` (points scored), as
         ``metrics.quantile_calibration`` gives them.
-    band : DataFrame
-        One row per forecast step: ``step`` (1 = first step after the cut-off), ``coverage``
-        (share of true values inside the central ``band_level`` interval) and ``n``, as
-        ``metrics.coverage_by_step`` gives them.
+    coverage : list of float
+        Share of true values inside the central ``band_level`` interval, per forecast step or
+        per bin of time after the cut-off (``coverage`` of ``metrics.by_horizon``).
     band_level : float
         Nominal coverage of that interval (0.8 for p10-p90).
-    time_by_step, time_unit, min_count, count_label
-        As in :func:`plot_horizon_errors`: the x axis of the right panel in time units, and steps
-        with fewer than ``min_count`` forecasts left out of the coverage line (their bars grey).
+    times, counts, time_unit, min_count, count_label
+        As in :func:`plot_horizon_errors`: the x axis of the right panel in time units, and
+        entries with fewer than ``min_count`` forecasts left out of the coverage line (grey bars).
 
     Returns
     -------
@@ -756,7 +763,6 @@ def plot_calibration(
         forecasts scored per step as bars on the right axis.
     """
     _require(levels, "calibration", ["level", "observed", "n"])
-    _require(band, "coverage", ["step", "coverage", "n"])
     if not len(levels) or not np.isfinite(levels["observed"].to_numpy(float)).any():
         raise InputError(
             "no quantiles to check: the backtest has no quantile forecasts (a Gaussian model "
@@ -779,38 +785,29 @@ def plot_calibration(
     left.set_xlim(0, 1)
     left.set_ylim(0, 1)
     left.set_aspect("equal")
-    left.set_xlabel("nominal quantile level")
+    left.set_xlabel(
+        "nominal quantile level\n(above the diagonal: forecasts too high;\n"
+        "flatter than it: intervals too narrow, steeper: too wide)",
+        fontsize=9,
+    )
     left.set_ylabel("observed share of true values below the quantile")
     n = int(levels["n"].max())
     left.set_title(f"Reliability by quantile ({n:,} forecast points)", fontsize=11)
-    left.text(
-        0.04,
-        0.96,
-        "above the diagonal: forecasts too high\nflatter than it: intervals too narrow",
-        transform=left.transAxes,
-        va="top",
-        fontsize=8,
-        color=GREY,
-    )
     left.legend(loc="lower right", frameon=False, fontsize=9)
     _grid(left)
 
-    steps = int(band["step"].max()) if len(band) else 0
-    n_by_step = np.zeros(steps)
-    coverage = np.full(steps, np.nan)
-    if steps:
-        at = band["step"].to_numpy(int) - 1
-        n_by_step[at] = band["n"].to_numpy(float)
-        coverage[at] = band["coverage"].to_numpy(float)
-    x, xlabel = _horizon_axis(steps, time_by_step, time_unit)
-    keep, dropped = _enough(n_by_step, steps, min_count)
-    counts = right.twinx()
-    _draw_counts(counts, x, n_by_step, keep if dropped else None, count_label)
-    for bar in counts.patches:
+    coverage = _floats(coverage)
+    steps = len(coverage)
+    n = np.nan_to_num(_floats(counts)) if counts is not None else np.zeros(steps)
+    x, xlabel = _horizon_axis(steps, times, time_unit)
+    keep, dropped = _enough(counts, steps, min_count)
+    bars = right.twinx()
+    _draw_counts(bars, x, n, keep if dropped else None, count_label)
+    for bar in bars.patches:
         bar.set_alpha(0.35)
-    counts.set_ylim(0, max(n_by_step.max(initial=1), 1) * 3)  # bars in the lower third
-    counts.grid(False)
-    right.set_zorder(counts.get_zorder() + 1)
+    bars.set_ylim(0, max(n.max(initial=1), 1) * 3)  # bars in the lower third
+    bars.grid(False)
+    right.set_zorder(bars.get_zorder() + 1)
     right.patch.set_visible(False)
     right.axhline(band_level, color=GREY, linestyle="--", linewidth=1.0, label=f"nominal {band_level:.0%}")
     shown = np.where(keep, coverage, np.nan) if keep.any() else coverage
@@ -820,12 +817,12 @@ def plot_calibration(
     right.set_xlabel(xlabel)
     title = f"{band_level:.0%} interval coverage by forecast horizon"
     if dropped:
-        title += f"\n({dropped} step(s) with fewer than {min_count} forecasts left out)"
+        title += f"\n({_left_out(dropped, times)} with fewer than {min_count} forecasts left out)"
     right.set_title(title, fontsize=11)
     right.legend(loc="lower left", frameon=False, fontsize=9)
     _grid(right)
     if steps:
-        _horizon_ticks(right, x, time_by_step)
+        _horizon_ticks(right, x, times)
     return fig
 
 
@@ -918,19 +915,19 @@ def plot_end_of_life(
                 zorder=4,
                 **style,
             )
-    if censored.any():  # an arrow to the right: the truth lies beyond the last measurement
-        ax.plot(
-            true_x[censored],
-            pred_y[censored],
-            linestyle="none",
-            marker=5,
-            markersize=7,
-            color=ORANGE,
-            zorder=3,
-        )
     both = np.concatenate([true_x, pred_y, low[np.isfinite(low)], high[np.isfinite(high)]])
     lo, hi = float(np.nanmin(both)), float(np.nanmax(both))
     pad = (hi - lo) * 0.05 or 1.0
+    if censored.any():  # an arrow to the right: the truth lies beyond the last measurement
+        ax.plot(
+            true_x[censored] + pad * 0.4,
+            pred_y[censored],
+            linestyle="none",
+            marker=5,
+            markersize=6,
+            color=ORANGE,
+            zorder=3,
+        )
     ax.plot(
         [lo - pad, hi + pad],
         [lo - pad, hi + pad],
@@ -953,7 +950,7 @@ def plot_end_of_life(
     if past:
         title += f"; {past} already past at the cut-off (not drawn)"
     ax.set_title(title, fontsize=11)
-    ax.legend(loc="upper left", frameon=False, fontsize=8)
+    fig.legend(loc="outside lower center", ncols=2, frameon=False, fontsize=8)
     _grid(ax)
     return fig
 

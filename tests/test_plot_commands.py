@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from durability_cli import api, plotting
+from durability_cli import api, metrics, plotting
 from durability_cli.cli import app
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -59,9 +59,15 @@ def test_plot_calibration(runner, small, model, drawn, tmp_path):
     assert right.get_xlabel() == "time ahead of the last measurement (days)"
     (coverage,) = [line for line in right.get_lines() if line.get_label() == "observed"]
     x, _ = coverage.get_data()
-    times = pd.read_csv(small).groupby("specimen_id")["time"]
-    ahead = (times.nth(20).to_numpy() - times.nth(19).to_numpy()).mean()  # first hidden row - cut-off
-    assert len(x) == 20 and x[0] == pytest.approx(ahead) and np.all(np.diff(x) > 0)
+    # bins of the time after each specimen's cut-off (its 20th row), counted from the data
+    df = pd.read_csv(small)
+    df["lead"] = df["time"] - df.groupby("specimen_id")["time"].transform(lambda t: t.iloc[19])
+    hidden = df[df.groupby("specimen_id").cumcount() >= 20]
+    edges = metrics.horizon_edges(hidden["lead"])
+    assert len(edges) - 1 <= 30 and x == pytest.approx((edges[:-1] + edges[1:]) / 2)
+    per_bin = hidden.groupby(pd.cut(hidden["lead"], edges), observed=False)["specimen_id"].nunique()
+    bars = drawn[0].axes[2]  # the counts, on the right panel's twin axis
+    assert [bar.get_height() for bar in bars.patches] == per_bin.tolist()
 
 
 def test_plot_calibration_refuses_a_point_model(runner, small, tmp_path):
@@ -86,33 +92,38 @@ def test_plot_errors_by_time_with_specimen_counts(runner, small, model, drawn, t
     top, counts = drawn[0].axes
     assert set(labels(top)) == {"model", "persistence", "linear", "exponential"}
     assert counts.get_xlabel() == "time ahead of the last measurement (cycles)"
-    assert [bar.get_height() for bar in counts.patches] == [10] * 20  # 10 specimens at each step
+    heights = [bar.get_height() for bar in counts.patches]
+    assert max(heights) <= 10 and sum(heights) >= 20  # 10 specimens, each over several bins
     assert counts.get_ylabel() == "specimens scored"
+    x, _ = next(line for line in top.get_lines() if line.get_label() == "model").get_data()
+    assert len(x) == len(heights)
 
 
 def test_errors_plot_leaves_out_thin_steps():
     fig = plotting.plot_horizon_errors(
         {"model": [0.1, 0.2, 0.3, 0.9], "persistence": [0.2, 0.3, 0.4, 2.0]},
-        time_by_step=[2.0, 4.0, 6.0, 8.0],
-        n_by_step=[12, 5, 2, 1],
+        times=[2.0, 4.0, 6.0, 8.0],
+        counts=[12, 5, 2, 1],
         time_unit="hours",
     )
     top, counts = fig.axes
     x, y = next(line for line in top.get_lines() if line.get_label() == "model").get_data()
     assert list(x) == [2.0, 4.0, 6.0, 8.0]
     assert np.isfinite(y).tolist() == [True, True, False, False]
-    assert "2 step(s) with fewer than 3 forecasts left out" in top.get_title()
+    assert "2 time bin(s) with fewer than 3 forecasts left out" in top.get_title()
 
 
-def test_evaluate_reports_counts_and_time_by_step(runner, small, model, tmp_path):
-    out = tmp_path / "e.png"
-    r = invoke(runner, "evaluate", small, "-m", model, "--context", 30, "--samples", 0, "--plot", out, "-q")
+def test_evaluate_reports_counts_and_lead_times(runner, small, model, tmp_path):
+    out, points = tmp_path / "e.png", tmp_path / "points.csv"
+    args = ("--context", 30, "--samples", 0, "--plot", out, "--backtest-out", points, "-q")
+    r = invoke(runner, "evaluate", small, "-m", model, *args)
     assert r.exit_code == 0, r.output
-    m = json.loads(r.stdout)["models"]["model"]
-    assert m["n_by_step"] == [10] * 10
-    times = pd.read_csv(small).groupby("specimen_id")["time"]
-    ahead = [(times.nth(29 + k).to_numpy() - times.nth(29).to_numpy()).mean() for k in range(1, 11)]
-    assert m["time_by_step"] == pytest.approx(ahead)
+    assert json.loads(r.stdout)["models"]["model"]["n_by_step"] == [10] * 10
+    bt = pd.read_csv(points)
+    df = pd.read_csv(small)
+    cut = df[df.groupby("specimen_id").cumcount() == 29].set_index("specimen_id")["time"]  # 30th row
+    expected = bt["time"] - bt["specimen"].map(cut)
+    assert bt["lead"].to_numpy() == pytest.approx(expected.to_numpy())
     assert out.read_bytes()[:8] == PNG
 
 
