@@ -420,32 +420,14 @@ class Model:
         return end_of_life_backtest(self.bundle, read(data, schema=self.schema), cfg, backtest)
 
     def plot_end_of_life(
-        self,
-        data: TableLike,
-        *,
-        threshold: float,
-        context: int | None = None,
-        context_frac: float | None = None,
-        horizon: int | None = None,
-        samples: int = 200,
-        direction: str = "below",
-        seed: int = 0,
-        time_unit: str | None = None,
+        self, table: pd.DataFrame, *, threshold: float, time_unit: str | None = None
     ) -> Figure:
-        """Predicted (median, p10-p90) against true end of life per specimen, from
-        :meth:`end_of_life_backtest`; specimens whose data end before the threshold marked apart."""
+        """Predicted (median, p10-p90) against true end of life per specimen, from the table of
+        :meth:`end_of_life_backtest` made with the same ``threshold``; specimens whose data end
+        before the threshold are marked apart."""
         from durability_cli.plotting import plot_end_of_life
 
-        table = self.end_of_life_backtest(
-            data,
-            threshold=threshold,
-            context=context,
-            context_frac=context_frac,
-            horizon=horizon,
-            samples=samples,
-            direction=direction,
-            seed=seed,
-        )
+        table = table.copy()
         unit = self._time_unit(time_unit)
         if self.schema.time_is_datetime:  # days since the first cut-off's date, not since 1970
             import numpy as np

@@ -55,7 +55,7 @@ _COLS, _ADV = "Columns", "Advanced"
 DataArg = Annotated[
     str,
     typer.Argument(
-        help="Input table: .csv, .csv.gz, .parquet, a folder of Parquet files, or - for stdin.",
+        help="Input table: .csv, .csv.gz, .parquet, a folder of Parquet files, .xlsx, or - for stdin.",
         metavar="DATA",
     ),
 ]
@@ -842,66 +842,66 @@ def _backtest_figure(output: str, data: str, model: str, threads: int, draw) -> 
     save_figure(draw(api.load(model)), output)
 
 
-@plot_app.command("calibration")
-def plot_calibration_cmd(
-    data: DataArg,
-    model: ModelOpt,
-    output: Picture,
-    context: PlotContext = None,
-    context_frac: PlotContextFrac = None,
-    origins: PlotOrigins = None,
-    horizon: PlotHorizon = None,
-    samples: Samples = 200,
-    time_unit: TimeUnit = None,
-    seed: SeedOpt = 0,
-    threads: Threads = 1,
-    debug: Debug = False,
-) -> None:
-    """Backtest and draw whether the intervals hold: observed vs nominal quantile levels
-    (0.05 to 0.95), and the p10-p90 coverage by forecast horizon with specimens per step.
+def _backtest_plot(name: str, doc: str, draw) -> None:
+    """Add ``plot NAME``: the figure ``draw(model, DATA, backtest options, time_unit)`` of a
+    backtest with the cut-off options, written to --output."""
+
+    def command(
+        data: DataArg,
+        model: ModelOpt,
+        output: Picture,
+        context: PlotContext = None,
+        context_frac: PlotContextFrac = None,
+        origins: PlotOrigins = None,
+        horizon: PlotHorizon = None,
+        samples: Samples = 200,
+        time_unit: TimeUnit = None,
+        seed: SeedOpt = 0,
+        threads: Threads = 1,
+        debug: Debug = False,
+    ) -> None:
+        def figure(trained):
+            cut = dict(context=context, context_frac=context_frac, origins=origins, horizon=horizon)
+            return draw(trained, data, dict(cut, samples=samples, seed=seed), time_unit)
+
+        _run(debug, lambda: _backtest_figure(output, data, model, threads, figure))
+
+    command.__doc__ = doc
+    plot_app.command(name)(command)
+
+
+def _calibration(trained, data, backtest: dict, time_unit):
+    from durability_cli.api import CALIBRATION_LEVELS
+
+    evaluation = trained.evaluate(data, **backtest, baselines=False, quantiles=CALIBRATION_LEVELS)
+    return trained.plot_calibration(evaluation, time_unit=time_unit)
+
+
+def _errors(trained, data, backtest: dict, time_unit):
+    return trained.plot_errors(trained.evaluate(data, **backtest), time_unit=time_unit)
+
+
+_backtest_plot(
+    "calibration",
+    """Backtest and draw whether the intervals hold: observed vs nominal quantiles, coverage by horizon.
+
+    The left panel checks the quantile levels 0.05 to 0.95 against the hidden truth; the right
+    one the p10-p90 coverage by time after the cut-off, with the specimens scored per time bin.
 
     Example:  durability plot calibration test.csv -m coating.safetensors --context 40 --time-unit days -o calib.png
-    """
+    """,
+    _calibration,
+)
+_backtest_plot(
+    "errors",
+    """Backtest and draw the RMSE by time after the cut-off, model vs baselines, with specimens per bin.
 
-    def draw(trained):
-        from durability_cli.api import CALIBRATION_LEVELS
-
-        cut = dict(context=context, context_frac=context_frac, origins=origins, horizon=horizon)
-        ev = trained.evaluate(
-            data, **cut, samples=samples, seed=seed, baselines=False, quantiles=CALIBRATION_LEVELS
-        )
-        return trained.plot_calibration(ev, time_unit=time_unit)
-
-    _run(debug, lambda: _backtest_figure(output, data, model, threads, draw))
-
-
-@plot_app.command("errors")
-def plot_errors_cmd(
-    data: DataArg,
-    model: ModelOpt,
-    output: Picture,
-    context: PlotContext = None,
-    context_frac: PlotContextFrac = None,
-    origins: PlotOrigins = None,
-    horizon: PlotHorizon = None,
-    samples: Samples = 200,
-    time_unit: TimeUnit = None,
-    seed: SeedOpt = 0,
-    threads: Threads = 1,
-    debug: Debug = False,
-) -> None:
-    """Backtest and draw the RMSE by forecast horizon (time ahead of the cut-off), model vs
-    baselines, with the specimens scored per step; steps with fewer than 3 are left out.
+    Time bins scored on fewer than 3 specimens are left out of the lines (their bars are grey).
 
     Example:  durability plot errors test.csv -m coating.safetensors --context 40 --time-unit days -o errors.png
-    """
-
-    def draw(trained):
-        cut = dict(context=context, context_frac=context_frac, origins=origins, horizon=horizon)
-        ev = trained.evaluate(data, **cut, samples=samples, seed=seed)
-        return trained.plot_errors(ev, time_unit=time_unit)
-
-    _run(debug, lambda: _backtest_figure(output, data, model, threads, draw))
+    """,
+    _errors,
+)
 
 
 @plot_app.command("eol")
@@ -922,16 +922,19 @@ def plot_eol_cmd(
     threads: Threads = 1,
     debug: Debug = False,
 ) -> None:
-    """Hide each specimen's truth after a cut-off, forecast, and draw predicted (median, p10-p90)
-    against true end of life; specimens whose data end before the threshold are drawn open.
+    """Backtest and draw predicted (median, p10-p90) against true end of life per specimen.
+
+    Each specimen's truth is hidden after the cut-off; specimens whose data end before the
+    threshold are drawn open at their last measurement, with an arrow (the truth is later).
 
     Example:  durability plot eol test.csv -m coating.safetensors --threshold 0.6 --context 40 -o eol.png
     """
 
     def draw(trained):
         cut = dict(context=context, context_frac=context_frac, horizon=horizon)
-        how = dict(samples=samples, direction=direction, seed=seed, time_unit=time_unit)
-        return trained.plot_end_of_life(data, threshold=threshold, **cut, **how)
+        how = dict(samples=samples, direction=direction, seed=seed)
+        table = trained.end_of_life_backtest(data, threshold=threshold, **cut, **how)
+        return trained.plot_end_of_life(table, threshold=threshold, time_unit=time_unit)
 
     _run(debug, lambda: _backtest_figure(output, data, model, threads, draw))
 

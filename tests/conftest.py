@@ -48,6 +48,23 @@ def coating_slice(tmp_path_factory):
     return make
 
 
+@pytest.fixture
+def figures(monkeypatch):
+    """The matplotlib Figures written with plotting.save_figure during a test (by the library or
+    a command), kept for inspection; the files are still written."""
+    from durability_cli import plotting
+
+    drawn: list = []
+    save = plotting.save_figure
+
+    def keep(fig, path):
+        drawn.append(fig)
+        return save(fig, path)
+
+    monkeypatch.setattr(plotting, "save_figure", keep)
+    return drawn
+
+
 # -- a small table, a plan with future rows, a tiny model trained once (tests of bad inputs) ---------
 @pytest.fixture(scope="session")
 def small(coating_slice) -> Path:

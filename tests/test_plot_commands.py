@@ -30,28 +30,14 @@ def trained(model):
     return api.load(model)
 
 
-@pytest.fixture
-def drawn(monkeypatch):
-    """The Figures the commands write, kept for inspection (the files are still written)."""
-    figures = []
-    save = plotting.save_figure
-
-    def keep(fig, path):
-        figures.append(fig)
-        return save(fig, path)
-
-    monkeypatch.setattr(plotting, "save_figure", keep)
-    return figures
-
-
-def test_plot_calibration(runner, small, model, drawn, tmp_path):
+def test_plot_calibration(runner, small, model, figures, tmp_path):
     out = tmp_path / "calib.png"
     args = ("--context", 20, "--samples", 20, "--time-unit", "days", "-o", out)
     r = invoke(runner, "plot", "calibration", small, "-m", model, *args)
     assert r.exit_code == 0, r.output
     assert out.read_bytes()[:8] == PNG
 
-    left, right = drawn[0].axes[:2]
+    left, right = figures[0].axes[:2]
     (model_line,) = [line for line in left.get_lines() if line.get_label() == "model"]
     levels, observed = model_line.get_data()
     assert np.allclose(levels, np.arange(1, 20) * 0.05)
@@ -66,7 +52,7 @@ def test_plot_calibration(runner, small, model, drawn, tmp_path):
     edges = metrics.horizon_edges(hidden["lead"])
     assert len(edges) - 1 <= 30 and x == pytest.approx((edges[:-1] + edges[1:]) / 2)
     per_bin = hidden.groupby(pd.cut(hidden["lead"], edges), observed=False)["specimen_id"].nunique()
-    bars = drawn[0].axes[2]  # the counts, on the right panel's twin axis
+    bars = figures[0].axes[2]  # the counts, on the right panel's twin axis
     assert [bar.get_height() for bar in bars.patches] == per_bin.tolist()
 
 
@@ -82,14 +68,14 @@ def test_plot_calibration_refuses_a_point_model(runner, small, tmp_path):
     assert not (tmp_path / "c.png").exists()
 
 
-def test_plot_errors_by_time_with_specimen_counts(runner, small, model, drawn, tmp_path):
+def test_plot_errors_by_time_with_specimen_counts(runner, small, model, figures, tmp_path):
     out = tmp_path / "errors.svg"
     args = ("--context", 20, "--samples", 0, "--time-unit", "cycles", "-o", out)
     r = invoke(runner, "plot", "errors", small, "-m", model, *args)
     assert r.exit_code == 0, r.output
     assert "<svg" in out.read_text()
 
-    top, counts = drawn[0].axes
+    top, counts = figures[0].axes
     assert set(labels(top)) == {"model", "persistence", "linear", "exponential"}
     assert counts.get_xlabel() == "time ahead of the last measurement (cycles)"
     heights = [bar.get_height() for bar in counts.patches]
@@ -127,7 +113,7 @@ def test_evaluate_reports_counts_and_lead_times(runner, small, model, tmp_path):
     assert out.read_bytes()[:8] == PNG
 
 
-def test_plot_eol(runner, small, model, trained, drawn, tmp_path):
+def test_plot_eol(runner, small, model, trained, figures, tmp_path):
     out = tmp_path / "eol.png"
     args = ("--threshold", 0.9, "--context", 20, "--samples", 20, "--time-unit", "days", "-o", out)
     r = invoke(runner, "plot", "eol", small, "-m", model, *args)
@@ -145,14 +131,14 @@ def test_plot_eol(runner, small, model, trained, drawn, tmp_path):
         elif row.status != "already past":
             assert after[after.index < row.eol_true].min() > 0.9 >= after[after.index > row.eol_true].iloc[0]
 
-    (ax,) = drawn[0].axes
+    (ax,) = figures[0].axes
     assert ax.get_xlabel() == "true end of life (days)"
     assert ax.get_ylabel() == "predicted end of life (median) (days)"
-    drawn = table[table.status != "already past"]
+    figures = table[table.status != "already past"]
     markers = [
         line for line in ax.get_lines() if "(" in line.get_label() and "perfect" not in line.get_label()
     ]
-    assert sum(len(line.get_xdata()) for line in markers) == len(drawn)
+    assert sum(len(line.get_xdata()) for line in markers) == len(figures)
 
 
 def test_plot_eol_needs_threshold_and_one_cutoff(runner, small, model, tmp_path):
@@ -163,7 +149,7 @@ def test_plot_eol_needs_threshold_and_one_cutoff(runner, small, model, tmp_path)
     assert "exactly one of --context N, --context-frac F or --origins K" in r.stderr
 
 
-def test_plot_forecast_future_quantiles_and_time_unit(runner, small, model, drawn, tmp_path):
+def test_plot_forecast_future_quantiles_and_time_unit(runner, small, model, figures, tmp_path):
     df = pd.read_csv(small)
     row = df.groupby("specimen_id").cumcount()
     history, future = tmp_path / "history.csv", tmp_path / "future.csv"
@@ -177,7 +163,7 @@ def test_plot_forecast_future_quantiles_and_time_unit(runner, small, model, draw
     assert r.exit_code == 0, r.output
     assert out.read_bytes()[:8] == PNG
 
-    fig = drawn[0]
+    fig = figures[0]
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "forecast median" in legend and "90 % interval (p5-p95)" in legend
     assert "predicted end of life (mean path)" not in legend
@@ -186,10 +172,10 @@ def test_plot_forecast_future_quantiles_and_time_unit(runner, small, model, draw
     assert len(line.get_xdata()) == 20  # the 20 future rows of the first specimen
 
 
-def test_history_names_the_loss_and_drops_a_constant_teacher_forcing_panel(runner, model, drawn, tmp_path):
+def test_history_names_the_loss_and_drops_a_constant_teacher_forcing_panel(runner, model, figures, tmp_path):
     r = invoke(runner, "plot", "history", model, "-o", tmp_path / "h.png")
     assert r.exit_code == 0, r.output
-    fig = drawn[0]
+    fig = figures[0]
     top = fig.axes[0]
     assert top.get_ylabel() == "training loss (Gaussian NLL)"
     assert len(fig.axes) == 2  # the loss axis and its twin; no teacher-forcing panel

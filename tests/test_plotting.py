@@ -111,20 +111,6 @@ def draw(kind: str, path, **extra):
 KINDS = ["forecast", "horizon", "training"]
 
 
-@pytest.fixture
-def figures(monkeypatch):
-    """The figures drawn during a test, kept for inspection."""
-    drawn: list[Figure] = []
-    save = plotting.save_figure
-
-    def keep(fig, path):
-        drawn.append(fig)
-        return save(fig, path)
-
-    monkeypatch.setattr(plotting, "save_figure", keep)
-    return drawn
-
-
 def png_size(path) -> tuple[int, int]:
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
