@@ -120,15 +120,23 @@ def quantile_calibration(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["level", "observed", "n"])
 
 
+LOG_SPAN = 100  # leads spanning more than this ratio get log-spaced bins
+
+
 def horizon_edges(lead, *, most: int = 30) -> np.ndarray:
-    """Edges of equal bins of the time after the cut-off, from 0 to the longest ``lead``: at most
-    ``most`` bins, none narrower than the shortest lead (about one step)."""
+    """Edges of bins of the time after the cut-off, up to the longest ``lead``: at most ``most``
+    equal bins from 0, none narrower than the shortest lead (about one step); or, when the leads
+    span more than ``LOG_SPAN`` times the shortest (specimens on very different time scales,
+    whose short horizons would all fall in the first equal bin), ``most`` log-spaced bins from
+    the shortest lead (the first edge is then above 0)."""
     lead = np.asarray(lead, dtype=np.float64)
     lead = lead[np.isfinite(lead) & (lead > 0)]
     if not lead.size:
         return np.array([0.0, 1.0])
-    longest = float(lead.max())
-    width = max(longest / most, float(lead.min()))
+    longest, shortest = float(lead.max()), float(lead.min())
+    if longest > LOG_SPAN * shortest:
+        return np.geomspace(shortest * (1 - 1e-9), longest, most + 1)
+    width = max(longest / most, shortest)
     n = max(1, int(np.ceil(longest / width - 1e-9)))
     return np.linspace(0.0, n * width, n + 1)
 
@@ -137,7 +145,7 @@ def by_horizon(
     frame: pd.DataFrame, edges: np.ndarray, *, band: tuple[float, float] = (0.1, 0.9)
 ) -> pd.DataFrame:
     """Scores per model and bin of the time after the cut-off (column ``lead``, binned by
-    ``edges``): ``model``, ``bin``, ``time`` (the bin's middle), ``rmse``, ``n`` (points),
+    ``edges``): ``model``, ``bin``, ``time`` (the bin's middle, geometric for log bins), ``rmse``, ``n`` (points),
     ``forecasts`` (distinct specimen and cut-off pairs) and ``coverage`` (share of true values
     inside the ``band`` quantiles; NaN for a model without them). Every bin appears for every
     model, empty ones with n = 0."""
@@ -174,7 +182,8 @@ def by_horizon(
     )
     out["rmse"] = np.sqrt(out.pop("mse"))
     out[["n", "forecasts"]] = out[["n", "forecasts"]].fillna(0).astype(int)
-    out["time"] = ((edges[:-1] + edges[1:]) / 2)[out["bin"].to_numpy()]
+    middle = np.sqrt(edges[:-1] * edges[1:]) if edges[0] > 0 else (edges[:-1] + edges[1:]) / 2
+    out["time"] = middle[out["bin"].to_numpy()]
     return out[["model", "bin", "time", "rmse", "n", "forecasts", "coverage"]]
 
 

@@ -517,7 +517,7 @@ def plot_horizon_errors(
     _grid(ax)
     _horizon_ticks(ax, x, times)
     if below is not None:
-        _draw_counts(below, x, counts, keep if dropped else None, count_label)
+        _draw_counts(below, x, counts, keep if dropped else None, count_label, times)
         below.set_xlabel(xlabel)
     else:
         ax.set_xlabel(xlabel)
@@ -567,22 +567,36 @@ def _left_out(dropped: int, times) -> str:
     return f"{dropped} step(s)" if times is None else f"{dropped} time bin(s)"
 
 
+def _log_time(x: np.ndarray, times) -> bool:
+    """Whether the horizon axis is logarithmic: times over more than two decades (log bins)."""
+    return times is not None and len(x) > 1 and x.min() > 0 and x.max() > 100 * x.min()
+
+
 def _horizon_ticks(ax, x: np.ndarray, times) -> None:
     from matplotlib.ticker import MaxNLocator
 
+    if _log_time(x, times):
+        ax.set_xscale("log")
+        ratio = (x[-1] / x[0]) ** (1 / (2 * (len(x) - 1)))  # half a bin, in the log scale
+        ax.set_xlim(x[0] / ratio, x[-1] * ratio)
+        return
     ax.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=times is None))
     span = (x.max() - x.min()) if len(x) > 1 else 1.0
     pad = span / max(len(x) - 1, 1) / 2 if len(x) > 1 else 0.5
     ax.set_xlim(x.min() - pad, x.max() + pad)
 
 
-def _draw_counts(ax, x: np.ndarray, counts, keep: np.ndarray | None, label: str) -> None:
+def _draw_counts(ax, x: np.ndarray, counts, keep: np.ndarray | None, label: str, times=None) -> None:
     """Forecasts per entry as bars; those left out of the lines grey."""
     n = np.nan_to_num(_floats(counts)[: len(x)])
-    gaps = np.diff(x)
-    width = (gaps[gaps > 0].min() if (gaps > 0).any() else 1.0) * 0.8  # bars never overlap
     colours = [SKY if keep is None or keep[i] else "#cccccc" for i in range(len(n))]
-    ax.bar(x[: len(n)], n, width=width, color=colours, edgecolor="none")
+    if _log_time(x, times):  # bars as wide as 80 % of their log bin
+        ratio = (x[-1] / x[0]) ** (0.8 / (2 * (len(x) - 1)))
+        ax.bar(x / ratio, n, width=x * ratio - x / ratio, align="edge", color=colours, edgecolor="none")
+    else:
+        gaps = np.diff(x)
+        width = (gaps[gaps > 0].min() if (gaps > 0).any() else 1.0) * 0.8  # bars never overlap
+        ax.bar(x[: len(n)], n, width=width, color=colours, edgecolor="none")
     ax.set_ylabel(label)
     ax.set_ylim(bottom=0)
     _grid(ax)
@@ -802,7 +816,7 @@ def plot_calibration(
     x, xlabel = _horizon_axis(steps, times, time_unit)
     keep, dropped = _enough(counts, steps, min_count)
     bars = right.twinx()
-    _draw_counts(bars, x, n, keep if dropped else None, count_label)
+    _draw_counts(bars, x, n, keep if dropped else None, count_label, times)
     for bar in bars.patches:
         bar.set_alpha(0.35)
     bars.set_ylim(0, max(n.max(initial=1), 1) * 3)  # bars in the lower third
