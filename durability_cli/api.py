@@ -633,7 +633,7 @@ class Outputs:
     backtest: str | None = None
     fmt: str | None = None  # format of the table on stdout
     meta: str | None = None  # the JSON record of the run (forecast)
-    precision: int | None = None  # significant digits; None = 6 in CSV / JSON Lines, all in Parquet
+    precision: int | None = None  # significant digits; None = 6 in CSV / JSON Lines, all in Parquet; 0 = all
 
 
 @dataclass
@@ -761,8 +761,10 @@ def _tidier(schema: Schema, outputs: Outputs):
         if table is None or not path:
             return table
         kind = fmt or ("csv" if path == "-" else format_from_name(str(path)))
-        digits = outputs.precision or (None if kind == "parquet" else DEFAULT_PRECISION)
-        return tidy(table, digits, inputs)
+        digits = outputs.precision
+        if digits is None:
+            digits = None if kind == "parquet" else DEFAULT_PRECISION
+        return tidy(table, digits or None, inputs)  # 0: every digit
 
     return tidy_for
 

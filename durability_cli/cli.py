@@ -144,7 +144,9 @@ _BOUNDS = (
     "LO,HI (either may be empty, e.g. 0,): clip the mean, quantiles and paths to these physical "
     "bounds. Default: a --monotonic model's training range of the target; otherwise none (',' = none)."
 )
-_PRECISION = "Significant digits of predicted values (default: 6 in CSV and JSON Lines, all in Parquet)."
+_PRECISION = (
+    "Significant digits of predicted values (default: 6 in CSV and JSON Lines, all in Parquet; 0 = all)."
+)
 _META = (
     "Write a JSON record of the run (model file and hash, seed, samples, quantiles, threshold, scenarios)."
 )

@@ -19,8 +19,10 @@ INPUT_DIGITS = 15  # columns copied from the input (time, conditions): every dig
 
 # -- significant digits ----------------------------------------------------------------------------
 def check_precision(precision: int | None) -> None:
-    if precision is not None and not 1 <= precision <= 17:
-        raise InputError(f"`precision` must be between 1 and 17 significant digits, got {precision}")
+    if precision is not None and not 0 <= precision <= 17:
+        raise InputError(
+            f"`precision` must be between 1 and 17 significant digits (0 = every digit), got {precision}"
+        )
 
 
 def round_significant(values: np.ndarray, digits: int) -> np.ndarray:

@@ -64,6 +64,9 @@ def test_forecast_csv_has_six_significant_digits_and_the_static_columns(runner, 
     fewer = _forecast(runner, plan, mono, "--precision", "3")
     values = pd.read_csv(io.StringIO(fewer.stdout), dtype=str)["durability_mean"]
     assert max(_significant(v) for v in values) <= 3
+    every = _forecast(runner, plan, mono, "--precision", "0")  # 0: every digit, as before
+    values = pd.read_csv(io.StringIO(every.stdout), dtype=str)["durability_mean"]
+    assert max(_significant(v) for v in values) > 12
 
 
 def test_held_times_print_as_typed_and_parquet_keeps_every_digit(runner, small, model, tmp_path):
