@@ -592,7 +592,7 @@ def forecast(
             return None if quiet else render_empty_shard(err, spec, run.total, data)
         if not quiet:
             render_warnings(err, run.result.warnings)
-            render_forecast_note(err, run.result.info, spec)
+            render_forecast_note(err, run.result.info, spec, len(run.result.scenarios))
         if plot:
             from durability_cli.plotting import save_figure
 

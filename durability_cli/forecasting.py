@@ -111,7 +111,6 @@ class ForecastResult:
             "specimens": self.specimens,
             "rows": self.rows,
             "bounds": None if self.bounds is None else list(self.bounds),
-            "scenarios": list(self.scenarios),
         }
 
 

@@ -146,7 +146,9 @@ def test_coating_hotter_scenario_reaches_end_of_life_sooner(coating_model, tmp_p
     by = eol.pivot(index="specimen_id", columns="scenario", values="eol_time")
     both = by.dropna()
     assert len(both) >= 10, by
-    assert (both.hot < both.cool).mean() >= 0.8, both
+    # a specimen already at the threshold when its plan starts crosses at the same time in both
+    assert (both.hot < both.cool).sum() >= 3 * (both.hot > both.cool).sum(), both
+    assert (both.hot - both.cool).median() < 0, both
     assert by.hot.notna().sum() >= by.cool.notna().sum()
     share = eol.groupby("scenario").prob_cross.mean()
     assert share["hot"] > share["cool"], share
