@@ -112,7 +112,7 @@ def _is_parquet_path(data, fmt: str | None) -> bool:
 class Forecast:
     """A forecast: one row per future row of every specimen, and the end of life per specimen."""
 
-    table: pd.DataFrame  # id, time, <target>_mean, quantile columns, conditions, extrapolated
+    table: pd.DataFrame  # [scenario], id, static, time, <target>_mean, quantiles, conditions, extrapolated
     end_of_life: pd.DataFrame | None  # one row per specimen, when a threshold was given
     paths: pd.DataFrame | None  # id, time, sample, value: the Monte Carlo paths (paths=True)
     warnings: list[str] = field(default_factory=list)  # held conditions, skipped specimens, extrapolation

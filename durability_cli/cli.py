@@ -575,6 +575,8 @@ def forecast(
                 "--plot draws from the whole table; drop --chunk-specimens, or draw a few specimens with "
                 "durability plot forecast (--chunk-specimens works a group of specimens at a time)"
             )
+        if scenarios == "-" and data == "-":
+            raise InputError("--scenarios - and DATA - both read stdin; give one of them as a file")
         if scenarios and plot:
             raise InputError(
                 "--plot draws one forecast per specimen; drop --scenarios, or use --set for one scenario"

@@ -649,7 +649,9 @@ def _forecast_group(
     parts, eol_parts, path_parts = [], [], []
     for lo, mean, paths in rollout_chunks(bundle, series, last_obs, cfg, source=ds.source):
         B, Tc = mean.shape
-        mean, paths = clip(mean, cfg.bounds), clip(paths, cfg.bounds)
+        if cfg.bounds is not None:  # in float64, so that a bound is reported as the number given
+            mean = clip(mean, cfg.bounds)
+            paths = None if paths is None else clip(paths.astype(np.float64), cfg.bounds)
         sub = series.take(np.arange(lo, lo + B))
         sel = np.isfinite(mean) & (sub.row >= 0)  # [B, Tc] the forecast rows
         rows = sub.row[sel]

@@ -233,5 +233,23 @@ def test_api_set_and_scenarios(plan, model):
     assert set(fc.table.scenario) == {"dry", "wet"}
     assert (fc.table.temperature == 45).all()
     assert (fc.table[fc.table.scenario == "dry"].humidity == 30).all()
+    capped = m.forecast(df, samples=10, bounds=(None, 0.8)).table
+    assert capped.durability_p90.max() == 0.8 and capped.durability_p10.min() < 0.8
     with pytest.raises(dur.DurabilityError, match="set: 'temp' is not a condition column"):
         m.forecast(df, set={"temp": 45})
+
+
+def test_round_significant_gives_the_short_decimal():
+    from durability_cli.outputs import round_significant
+
+    values = np.array([39.105000000000004, 0.6815012788772583, -0.013912345, 0.0, np.nan, 1234567.0, 4.2e-9])
+    got = round_significant(values, 6)
+    assert [repr(float(v)) for v in got[[0, 1, 2, 3, 5, 6]]] == [
+        "39.105",
+        "0.681501",
+        "-0.0139123",
+        "0.0",
+        "1234570.0",
+        "4.2e-09",
+    ]
+    assert np.isnan(got[4])
