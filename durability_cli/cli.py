@@ -561,7 +561,7 @@ def forecast(
         if hold_conditions and not horizon:
             raise InputError("--hold-conditions needs --horizon N")
         check_one_stdout(
-            {"--output": output, "--eol-out": eol_out, "--paths-out": paths_out, "--meta-out": meta_out}
+            {"-o/--output": output, "--eol-out": eol_out, "--paths-out": paths_out, "--meta-out": meta_out}
         )
         check_outputs(
             [output, eol_out, paths_out, plot, meta_out],

@@ -108,7 +108,7 @@ def check_one_stdout(named: dict[str, str | None]) -> None:
     if len(on_stdout) > 1:
         raise InputError(
             f"{' and '.join(on_stdout)} both write to stdout (-); only one table can go there: "
-            "give the others a file name"
+            "give the others a file name (the forecast goes to stdout unless -o FILE)"
         )
 
 
