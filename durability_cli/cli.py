@@ -132,8 +132,8 @@ OutFmt = Annotated[
 _PATHS = "Write the raw Monte Carlo paths (id, time, sample, value)."
 _WHAT_IF, _OUT = "What if", "Output"
 _SET = (
-    "NAME=VALUE[,NAME=VALUE...]: put these conditions on every future row (after each specimen's "
-    "last measurement, and the --horizon --hold-conditions rows), e.g. temperature=45,humidity=85."
+    "Put these conditions on every future row (after each specimen's last measurement, and the "
+    "--horizon --hold-conditions rows); one option, comma-separated: temperature=45,humidity=85."
 )
 _SCENARIOS = (
     "Table with a 'scenario' column and condition columns, one row per named scenario: one forecast "
@@ -141,8 +141,8 @@ _SCENARIOS = (
     "All scenarios draw the same random numbers (same --seed), so their differences come from the conditions."
 )
 _BOUNDS = (
-    "LO,HI (either may be empty, e.g. 0,): clip the mean, quantiles and paths to these physical "
-    "bounds. Default: a --monotonic model's training range of the target; otherwise none (',' = none)."
+    "Clip the mean, quantiles and paths to physical bounds; either side may be empty (0,). "
+    "Default: a --monotonic model's training range of the target; otherwise none (',' = none)."
 )
 _PRECISION = (
     "Significant digits of predicted values (default: 6 in CSV and JSON Lines, all in Parquet; 0 = all)."
