@@ -406,6 +406,9 @@ def render_model(console: Console, info: dict, title: str) -> None:
     )
     for name, (lo, hi) in s.get("envelope", {}).items():
         table.add_row(f"range {name}", f"{lo:.4g} .. {hi:.4g}")
+    if s.get("target_range"):  # a --monotonic model's default forecast --bounds
+        lo, hi = s["target_range"]
+        table.add_row(f"range {sch['target']}", f"{lo:.4g} .. {hi:.4g} (measured)")
     console.print(table)
 
 
