@@ -114,7 +114,7 @@ def _is_parquet_path(data, fmt: str | None) -> bool:
 class Forecast:
     """A forecast: one row per future row of every specimen, and the end of life per specimen."""
 
-    table: pd.DataFrame  # id, time, <target>_mean, quantile columns, conditions, extrapolated
+    table: pd.DataFrame  # [scenario], id, static, time, <target>_mean, quantiles, conditions, extrapolated
     end_of_life: pd.DataFrame | None  # one row per specimen, when a threshold was given
     paths: pd.DataFrame | None  # id, time, sample, value: the Monte Carlo paths (paths=True)
     warnings: list[str] = field(default_factory=list)  # held conditions, skipped specimens, extrapolation
@@ -167,6 +167,8 @@ class Model:
     """A trained model: forecast, evaluate, draw, save. ``bundle`` holds the network and its
     metadata; ``schema``, ``model_config``, ``train_config`` and ``summary`` describe it."""
 
+    path: str | None = None  # the file it was loaded from (recorded with a forecast)
+
     def __init__(self, bundle: ModelBundle):
         self.bundle = bundle
 
@@ -207,14 +209,24 @@ class Model:
         paths: bool = False,
         device: str = "cpu",
         amp: bool = False,
+        bounds: tuple[float | None, float | None] | None = None,
+        set: dict[str, float] | None = None,  # noqa: A002 (the CLI's --set)
+        scenarios: TableLike | dict | None = None,
     ) -> Forecast:
         """Forecast each specimen of ``data`` from its measured history over its future rows
         (rows with conditions and no durability), or ``horizon`` steps ahead with
-        ``hold_conditions``; with ``threshold``, the end of life of each specimen."""
+        ``hold_conditions``; with ``threshold``, the end of life of each specimen.
+
+        What-if: ``set`` ({condition: value}) replaces those conditions on every future row;
+        ``scenarios`` (a table with a ``scenario`` column and condition columns, or a dict
+        {name: {condition: value}}) makes one forecast per scenario, with a ``scenario`` column
+        (each scenario draws the same random numbers). ``bounds`` (low, high; None = open) clips
+        the mean, quantiles and paths; by default a monotonic model clips to its training range."""
         from durability_cli.forecasting import forecast
 
-        cfg = forecast_config(samples, quantiles, threshold, direction, seed, strict, device, amp)
+        cfg = forecast_config(samples, quantiles, threshold, direction, seed, strict, device, amp, bounds)
         _check_horizon(horizon, hold_conditions)
+        conditions, scenario_list = what_if(self, set, scenarios)
         ds = read(data, schema=self.schema)
         fut = None if future is None else read(future, schema=self.schema, require_target=False)
         result = forecast(
@@ -225,6 +237,8 @@ class Model:
             hold_conditions=hold_conditions,
             future=fut,
             want_paths=paths,
+            conditions=conditions,
+            scenarios=scenario_list,
         )
         return Forecast.of(result)
 
@@ -474,7 +488,20 @@ def load(path: str | os.PathLike) -> Model:
     """Read a model file written by :meth:`Model.save` or ``durability train`` (checked first)."""
     from durability_cli.artifact import load_bundle
 
-    return Model(load_bundle(path))
+    model = Model(load_bundle(path))
+    model.path = str(path)
+    return model
+
+
+def what_if(model: Model, set: dict | None, scenarios) -> tuple[dict, list | None]:  # noqa: A002
+    """The checked ``set`` conditions and ``scenarios`` (None: no scenarios) of a forecast."""
+    from durability_cli.scenarios import check_conditions, read_scenarios
+
+    covariates = model.schema.covariates
+    conditions = check_conditions(set, covariates)
+    if scenarios is None:
+        return conditions, None
+    return conditions, read_scenarios(scenarios, covariates, base=conditions)
 
 
 def describe_file(path: str | os.PathLike) -> dict:
@@ -505,11 +532,16 @@ def forecast_config(
     strict: bool = False,
     device: str = "cpu",
     amp: bool = False,
+    bounds: tuple[float | None, float | None] | str | None = None,
 ) -> ForecastConfig:
     """A checked ForecastConfig (``device`` auto picks a GPU when torch sees one; ``quantiles``
-    may be comma-separated text)."""
+    may be comma-separated text, ``bounds`` the text LO,HI)."""
     from durability_cli.data import resolve_device
     from durability_cli.forecasting import ForecastConfig
+    from durability_cli.outputs import parse_bounds
+
+    if isinstance(bounds, str):
+        bounds = parse_bounds(bounds)
 
     if isinstance(quantiles, str):
         try:
@@ -526,6 +558,7 @@ def forecast_config(
         strict=strict,
         device=str(resolve_device(device)),
         amp=amp,
+        bounds=None if bounds is None else tuple(bounds),
     )
     cfg.validate()
     return cfg
@@ -737,6 +770,8 @@ class Outputs:
     per_series: str | None = None
     backtest: str | None = None
     fmt: str | None = None  # format of the table on stdout
+    meta: str | None = None  # the JSON record of the run (forecast)
+    precision: int | None = None  # significant digits; None = 6 in CSV / JSON Lines, all in Parquet; 0 = all
 
 
 @dataclass
@@ -770,20 +805,27 @@ def forecast_files(
     horizon: int | None = None,
     hold_conditions: bool = False,
     future: str | None = None,
+    conditions: dict[str, float] | None = None,
+    scenarios: str | None = None,
 ) -> Run:
     """``durability forecast``: the forecast of ``data`` written to ``outputs``; with ``size``,
     a group of that many specimens at a time, each group's rows written as they come."""
-    from durability_cli.forecasting import ForecastStream, forecast
+    from durability_cli.forecasting import ForecastStream, forecast, resolve_bounds
     from durability_cli.io import write_table
     from durability_cli.parallel import take_shard
     from durability_cli.streaming import quote_hint, specimen_groups, with_future
 
     _check_horizon(horizon, hold_conditions)
+    conditions, scenario_list = what_if(model, conditions, scenarios)
     options = {
         "horizon": horizon,
         "hold_conditions": hold_conditions,
         "want_paths": outputs.paths is not None,
+        "conditions": conditions,
+        "scenarios": scenario_list,
     }
+    settings = _forecast_settings(model, cfg, outputs, options, resolve_bounds(model.bundle, cfg.bounds))
+    tidy = _tidier(model.schema, outputs)
     if size is None:
         total, ds = _whole(model, data, fmt, shard)
         if ds is None:
@@ -792,14 +834,16 @@ def forecast_files(
         if fut is not None and shard is not None:
             fut = take_shard(fut, *shard)
         result = forecast(model.bundle, ds, cfg, future=fut, **options)
-        result.forecast.attrs["durability"] = result.info
         for path, table, fmt_out in (
             (outputs.table, result.forecast, outputs.fmt),
             (outputs.eol, result.eol, None),
             (outputs.paths, result.paths, None),
         ):
             if path and table is not None:
+                table = tidy(table, path, fmt_out)
+                table.attrs["durability"] = settings | result.info
                 write_table(table, path, fmt=fmt_out)
+        _write_meta(outputs.meta, settings | result.info)
         return Run(total, result, ds)
     grouped = specimen_groups(data, model.schema, size=size, fmt=fmt, shard=shard)
     if not len(grouped.ids):
@@ -810,13 +854,77 @@ def forecast_files(
         fut = read(future, schema=model.schema, require_target=False)
         groups = with_future(groups, fut, grouped.ids, size=size, source=str(data), shard=shard)
     stream = ForecastStream(model.bundle, groups, cfg, source=source, **options)
-    samples = cfg.samples if model.model_config.loss == "gaussian" else 0
-    attrs = {"durability": {"samples": samples, "seed": cfg.seed, "quantiles": list(cfg.quantiles)}}
     paths = (outputs.table, outputs.eol, outputs.paths)
-    with _writers(paths, quote_hint(grouped.ids), fmt=outputs.fmt, attrs=attrs) as write:
+    formats = (outputs.fmt, None, None)
+    with _writers(paths, quote_hint(grouped.ids), fmt=outputs.fmt, attrs={"durability": settings}) as write:
         for part in stream:
-            write(part.forecast, part.eol, part.paths)
+            tables = (part.forecast, part.eol, part.paths)
+            write(*(tidy(t, p, f) for t, p, f in zip(tables, paths, formats, strict=True)))
+    _write_meta(outputs.meta, settings | stream.result.info)
     return Run(grouped.total, stream.result)
+
+
+def _forecast_settings(model: Model, cfg: ForecastConfig, outputs: Outputs, options: dict, bounds) -> dict:
+    """What a forecast's outputs record about how it was made (the Parquet metadata, --meta-out)."""
+    from durability_cli import __version__
+    from durability_cli.outputs import file_digest
+
+    scenarios = options["scenarios"]
+    return {
+        "durability_version": __version__,
+        "model": file_digest(model.path),
+        "samples": cfg.samples if model.model_config.loss == "gaussian" else 0,
+        "seed": cfg.seed,
+        "quantiles": list(cfg.quantiles),
+        "threshold": cfg.threshold,
+        "direction": cfg.direction,
+        "bounds": None if bounds is None else list(bounds),
+        "precision": outputs.precision,  # None: 6 significant digits in CSV / JSON Lines, all in Parquet
+        "horizon": options["horizon"],
+        "hold_conditions": options["hold_conditions"],
+        "set": options["conditions"],
+        "scenarios": None if scenarios is None else {s.name: s.values for s in scenarios},
+    }
+
+
+def _tidier(schema: Schema, outputs: Outputs):
+    """``tidy(table, path, fmt)``: ``table`` rounded for the file at ``path``: ``outputs.precision``
+    significant digits, by default 6 in CSV and JSON Lines and every digit in Parquet."""
+    from durability_cli.io import format_from_name
+    from durability_cli.outputs import DEFAULT_PRECISION, tidy
+
+    inputs = (schema.time_col, *schema.covariates, *schema.static, "last_measured_time", "horizon_end")
+
+    def tidy_for(table, path, fmt):
+        if table is None or not path:
+            return table
+        kind = fmt or ("csv" if path == "-" else format_from_name(str(path)))
+        digits = outputs.precision
+        if digits is None:
+            digits = None if kind == "parquet" else DEFAULT_PRECISION
+        return tidy(table, digits or None, inputs)  # 0: every digit
+
+    return tidy_for
+
+
+def _write_meta(path: str | None, info: dict) -> None:
+    """The run's record as JSON, written atomically (a sidecar of a CSV forecast)."""
+    if not path:
+        return
+    import json
+
+    from durability_cli.io import atomic_path
+    from durability_cli.metrics import to_jsonable
+
+    text = json.dumps(to_jsonable(info), indent=2) + "\n"
+    if path == "-":
+        import sys
+
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text)
 
 
 @contextlib.contextmanager

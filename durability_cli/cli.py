@@ -134,6 +134,26 @@ OutFmt = Annotated[
     _opt("Format of stdout (files: from the extension).", None, "--output-format", metavar=FORMATS),
 ]
 _PATHS = "Write the raw Monte Carlo paths (id, time, sample, value)."
+_WHAT_IF, _OUT = "What if", "Output"
+_SET = (
+    "Put these conditions on every future row (after each specimen's last measurement, and the "
+    "--horizon --hold-conditions rows); one option, comma-separated: temperature=45,humidity=85."
+)
+_SCENARIOS = (
+    "Table with a 'scenario' column and condition columns, one row per named scenario: one forecast "
+    "each, a 'scenario' column in every output (an empty cell keeps the data's or --set's value). "
+    "All scenarios draw the same random numbers (same --seed), so their differences come from the conditions."
+)
+_BOUNDS = (
+    "Clip the mean, quantiles and paths to physical bounds; either side may be empty (0,). "
+    "Default: a --monotonic model's training range of the target; otherwise none (',' = none)."
+)
+_PRECISION = (
+    "Significant digits of predicted values (default: 6 in CSV and JSON Lines, all in Parquet; 0 = all)."
+)
+_META = (
+    "Write a JSON record of the run (model file and hash, seed, samples, quantiles, threshold, scenarios)."
+)
 _STRICT = "Refuse to extrapolate beyond the conditions and step lengths seen in training."
 _BASELINES = "Also score persistence, linear trend and exponential fit."
 _POINTS = "Write every forecast point (truth, prediction, quantiles, model)."
@@ -522,6 +542,11 @@ def forecast(
     ] = None,
     strict: Annotated[bool, _opt(_STRICT, None, "--strict", metavar=FLAG)] = False,
     seed: SeedOpt = 0,
+    set_conditions: Annotated[str | None, _opt(_SET, _WHAT_IF, "--set", metavar="NAME=VALUE,...")] = None,
+    scenarios: Annotated[str | None, _opt(_SCENARIOS, _WHAT_IF, "--scenarios", metavar=PATH)] = None,
+    bounds: Annotated[str | None, _opt(_BOUNDS, _OUT, "--bounds", metavar="LO,HI")] = None,
+    precision: Annotated[int | None, _opt(_PRECISION, _OUT, "--precision", metavar=N)] = None,
+    meta_out: Annotated[str | None, _opt(_META, _OUT, "--meta-out", metavar=PATH)] = None,
     output_format: OutFmt = None,
     fmt: Fmt = None,
     sheet: Sheet = None,
@@ -537,24 +562,31 @@ def forecast(
 
     Example:  durability forecast plan.csv --model coating.safetensors --threshold 0.6 --eol-out eol.csv
               cat plan.csv | durability forecast - -m coating.safetensors | durability schema - --target durability_mean
+              durability forecast plan.csv -m coating.safetensors --scenarios scenarios.csv --threshold 0.6 --eol-out eol.csv
     """
 
     def go():
         from durability_cli import api
         from durability_cli.errors import InputError
         from durability_cli.io import check_outputs
+        from durability_cli.outputs import check_one_stdout, check_precision
         from durability_cli.parallel import parse_shard
+        from durability_cli.scenarios import parse_set
 
         api.set_threads(threads)
-        cfg = api.forecast_config(samples, quantiles, threshold, direction, seed, strict, device, amp)
+        cfg = api.forecast_config(samples, quantiles, threshold, direction, seed, strict, device, amp, bounds)
+        check_precision(precision)
         spec = parse_shard(shard) if shard else None
         if eol_out and threshold is None:
             raise InputError("--eol-out needs --threshold")
         if hold_conditions and not horizon:
             raise InputError("--hold-conditions needs --horizon N")
+        check_one_stdout(
+            {"-o/--output": output, "--eol-out": eol_out, "--paths-out": paths_out, "--meta-out": meta_out}
+        )
         check_outputs(
-            [output, eol_out, paths_out, plot],
-            [data if data != "-" else None, model, future],
+            [output, eol_out, paths_out, plot, meta_out],
+            [data if data != "-" else None, model, future, scenarios],
             tables=(output, eol_out, paths_out),
             pictures=(plot,),
             fmt=output_format,
@@ -564,9 +596,18 @@ def forecast(
                 "--plot draws from the whole table; drop --chunk-specimens, or draw a few specimens with "
                 "durability plot forecast (--chunk-specimens works a group of specimens at a time)"
             )
+        if scenarios == "-" and data == "-":
+            raise InputError("--scenarios - and DATA - both read stdin; give one of them as a file")
+        if scenarios and plot:
+            raise InputError(
+                "--plot draws one forecast per specimen; drop --scenarios, or use --set for one scenario"
+            )
         trained = api.load(model)
-        outputs = api.Outputs(table=output, eol=eol_out, paths=paths_out, fmt=output_format)
+        outputs = api.Outputs(
+            table=output, eol=eol_out, paths=paths_out, fmt=output_format, meta=meta_out, precision=precision
+        )
         options = {"horizon": horizon, "hold_conditions": hold_conditions, "future": future}
+        options |= {"conditions": parse_set(set_conditions), "scenarios": scenarios}
         run = api.forecast_files(
             trained,
             data,
@@ -581,7 +622,7 @@ def forecast(
             return None if quiet else render_empty_shard(err, spec, run.total, data)
         if not quiet:
             render_warnings(err, run.result.warnings)
-            render_forecast_note(err, run.result.info, spec)
+            render_forecast_note(err, run.result.info, spec, len(run.result.scenarios))
         if plot:
             from durability_cli.plotting import save_figure
 

@@ -25,6 +25,8 @@ from durability_cli.data import Series, autocast, move, to_series, to_tensors
 from durability_cli.errors import InputError
 from durability_cli.latent import LATENT_DRAWS, draw_latent, fit_posterior, mean_paths, run_copies
 from durability_cli.metrics import first_crossing_matrix
+from durability_cli.outputs import check_bounds, clip
+from durability_cli.scenarios import Scenario, interleave, set_future_conditions
 from durability_cli.schema import Dataset, id_codes, specimen_starts, validate
 
 MEMORY_BUDGET = 4_000_000  # specimen x sample x step cells per chunk (~100 MB of activations)
@@ -43,8 +45,12 @@ class ForecastConfig:
     strict: bool = False  # extrapolating beyond the training envelope is an error, not a warning
     device: str = "cpu"  # where the network runs: cpu or cuda[:N]
     amp: bool = False  # bfloat16 autocast for the network (see data.autocast)
+    # physical bounds (low, high; None = open) the mean, quantiles and paths are clipped to;
+    # None = the training range of the target for a monotonic model (see resolve_bounds), else none
+    bounds: tuple[float | None, float | None] | None = None
 
     def validate(self) -> None:
+        check_bounds(self.bounds)
         if not 0 <= self.samples <= MAX_SAMPLES:
             raise InputError(f"`samples` must be between 0 and {MAX_SAMPLES}, got {self.samples}")
         if self.threshold is not None and not math.isfinite(self.threshold):
@@ -79,6 +85,8 @@ class ForecastResult:
     n_skipped: int = 0  # all specimens with no future rows
     extrapolation: list[str] = field(default_factory=list)  # a line per specimen outside training
     n_extrapolating: int = 0  # all specimens outside the training envelope (lines may be capped)
+    bounds: tuple[float | None, float | None] | None = None  # what the values were clipped to
+    scenarios: list[str] = field(default_factory=list)  # the names, when forecast per scenario
 
     @property
     def warnings(self) -> list[str]:
@@ -102,6 +110,7 @@ class ForecastResult:
             "quantiles": list(self.quantiles),
             "specimens": self.specimens,
             "rows": self.rows,
+            "bounds": None if self.bounds is None else list(self.bounds),
         }
 
 
@@ -406,9 +415,12 @@ def forecast(
     hold_conditions: bool = False,
     future: Dataset | None = None,
     want_paths: bool = False,
+    conditions: dict[str, float] | None = None,
+    scenarios: list[Scenario] | None = None,
 ) -> ForecastResult:
     """Forecast every specimen of ``ds`` from its measured history over its future rows: the
-    table as one group of :class:`ForecastStream`."""
+    table as one group of :class:`ForecastStream`. ``conditions`` are put on every future row;
+    ``scenarios``: one forecast each (see scenarios.py), told apart by a ``scenario`` column."""
     cfg.validate()
     check_horizon(horizon)
     if future is not None:
@@ -421,6 +433,8 @@ def forecast(
         hold_conditions=hold_conditions,
         want_paths=want_paths,
         source=ds.source,
+        conditions=conditions,
+        scenarios=scenarios,
     )
     parts = list(stream)
     if len(parts) == 1:  # the one group's frames as they are
@@ -460,12 +474,16 @@ class ForecastStream:
         hold_conditions: bool = False,
         want_paths: bool = False,
         source: str = "",
+        conditions: dict[str, float] | None = None,
+        scenarios: list[Scenario] | None = None,
     ):
         cfg.validate()
         check_horizon(horizon)
-        self.bundle, self.groups, self.cfg = bundle, groups, cfg
+        self.bundle, self.groups = bundle, groups
+        self.cfg = replace(cfg, bounds=resolve_bounds(bundle, cfg.bounds))
         self.options = {"horizon": horizon, "hold_conditions": hold_conditions, "want_paths": want_paths}
         self.source = source
+        self.conditions, self.scenarios = dict(conditions or {}), scenarios
         self.result = ForecastResult(None, None, None)
 
     @property
@@ -475,7 +493,7 @@ class ForecastStream:
     def __iter__(self) -> Iterator[ForecastResult]:
         total = ForecastResult(None, None, None)
         for ds in self.groups:
-            part = _forecast_group(self.bundle, ds, self.cfg, **self.options)
+            part = self._group(ds)
             if part is None:
                 ids = _group_ids(ds)
                 total.n_skipped += len(ids)
@@ -489,10 +507,52 @@ class ForecastStream:
             total.specimens += part.specimens
             total.rows += part.rows
             total.samples, total.seed, total.quantiles = part.samples, part.seed, part.quantiles
+            total.bounds, total.scenarios = part.bounds, part.scenarios
             yield part
         if not total.specimens:
             raise _nothing_to_forecast(self.source)
         self.result = total
+
+    def _group(self, ds: Dataset) -> ForecastResult | None:
+        """The forecast of one group: one run, or one per scenario put together."""
+        if self.scenarios is None:
+            return _forecast_group(self.bundle, ds, self.cfg, conditions=self.conditions, **self.options)
+        parts = [
+            _forecast_group(self.bundle, ds, self.cfg, conditions=s.values, **self.options)
+            for s in self.scenarios
+        ]
+        if parts[0] is None:  # the future rows do not depend on the scenario
+            return None
+        names = [s.name for s in self.scenarios]
+        id_col = None if ds.schema.id_synthetic else ds.schema.id_col
+        lines = [
+            f"scenario {n}: {line}" for n, p in zip(names, parts, strict=True) for line in p.extrapolation
+        ]
+
+        def joined(tables: list[pd.DataFrame | None]) -> pd.DataFrame | None:
+            return None if tables[0] is None else interleave(tables, names, id_col)
+
+        return replace(
+            parts[0],
+            forecast=joined([p.forecast for p in parts]),
+            eol=joined([p.eol for p in parts]),
+            paths=joined([p.paths for p in parts]),
+            rows=sum(p.rows for p in parts),
+            extrapolation=lines,
+            n_extrapolating=sum(p.n_extrapolating for p in parts),
+            scenarios=names,
+        )
+
+
+def resolve_bounds(bundle: ModelBundle, bounds):
+    """The bounds to clip to: ``bounds`` when given; else, for a monotonic model, the range of
+    the target in its training data (recorded since this option; older files: none)."""
+    if bounds is not None:
+        return None if tuple(bounds) == (None, None) else tuple(bounds)
+    seen = bundle.summary.get("target_range")
+    if bundle.model_config.monotonic != "none" and seen:
+        return float(seen[0]), float(seen[1])
+    return None
 
 
 def _check_memory(series: Series, cfg: ForecastConfig, want_paths: bool, source: str) -> None:
@@ -541,8 +601,10 @@ def _forecast_group(
     horizon: int | None,
     hold_conditions: bool,
     want_paths: bool,
+    conditions: dict[str, float] | None = None,
 ) -> ForecastResult | None:
-    """Forecast the specimens of ``ds``; None when none has a row to forecast."""
+    """Forecast the specimens of ``ds`` (``conditions`` on every future row); None when none
+    has a row to forecast."""
     held: list[str] = []
     series = to_series(ds)
     last_obs = last_observed(series)
@@ -571,6 +633,7 @@ def _forecast_group(
         has_future = last_obs < series.lengths - 1
     if not has_future.any():
         return None
+    series = set_future_conditions(series, last_obs, conditions or {}, ds.schema.covariates)
     if horizon:
         series = limit_horizon(series, last_obs, horizon)
     _check_memory(series, cfg, want_paths, ds.source)
@@ -586,10 +649,13 @@ def _forecast_group(
     parts, eol_parts, path_parts = [], [], []
     for lo, mean, paths in rollout_chunks(bundle, series, last_obs, cfg, source=ds.source):
         B, Tc = mean.shape
+        if cfg.bounds is not None:  # in float64, so that a bound is reported as the number given
+            mean = clip(mean, cfg.bounds)
+            paths = None if paths is None else clip(paths.astype(np.float64), cfg.bounds)
         sub = series.take(np.arange(lo, lo + B))
         sel = np.isfinite(mean) & (sub.row >= 0)  # [B, Tc] the forecast rows
         rows = sub.row[sel]
-        part = ds.frame.iloc[rows][[schema.id_col, schema.time_col]].reset_index(drop=True)
+        part = ds.frame.iloc[rows][[schema.id_col, *schema.static, schema.time_col]].reset_index(drop=True)
         if paths is not None:
             vals = np.moveaxis(paths, 1, 2)[sel].astype(np.float64)  # [R, S]
             part[f"{target}_mean"] = vals.mean(axis=1)
@@ -599,8 +665,8 @@ def _forecast_group(
                 path_parts.append(_path_frame(schema, part[schema.id_col].to_numpy(), times[rows], vals))
         else:
             part[f"{target}_mean"] = mean[sel]
-        for c in schema.covariates:
-            part[c] = ds.frame[c].to_numpy()[rows]
+        for j, c in enumerate(schema.covariates):  # as forecast: with the --set / scenario values
+            part[c] = sub.cond[..., j][sel]
         part["extrapolated"] = flag[lo : lo + B, :Tc][sel]
         parts.append(part)
         if cfg.threshold is not None:
@@ -626,6 +692,7 @@ def _forecast_group(
         n_skipped=len(skipped),
         extrapolation=extrap_lines,
         n_extrapolating=len(extrap_lines),
+        bounds=cfg.bounds,
     )
 
 
@@ -666,6 +733,8 @@ def end_of_life(
     mean_eol = first_crossing_matrix(times, m, cfg.threshold, cfg.direction)  # [N]
     past = _crossed(start[:, None], cfg.threshold, cfg.direction)  # the last measurement is past it
     frame = pd.DataFrame({ds.schema.id_col: series.ids})
+    for c in ds.schema.static:  # constant per specimen: its first row's value
+        frame[c] = ds.frame[c].to_numpy()[series.row[:, 0]]
     frame["last_measured_time"] = series.time[idx, last_obs]
     frame["horizon_end"] = np.nanmax(times, axis=1)
     frame["eol_time"] = mean_eol

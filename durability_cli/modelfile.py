@@ -178,6 +178,12 @@ def _check_numbers(meta: dict, schema: Schema, scaler) -> None:
             raise ValueError(f"envelope {key!r} is not a [low, high] pair")
         finite(f"envelope {key!r}", bounds[0])
         finite(f"envelope {key!r}", bounds[1])
+    seen = summary.get("target_range")
+    if seen is not None:
+        if not isinstance(seen, list) or len(seen) != 2:
+            raise ValueError("target_range is not a [low, high] pair")
+        finite("target_range low", seen[0])
+        finite("target_range high", seen[1])
 
 
 def _check_summary(summary: dict) -> None:

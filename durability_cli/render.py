@@ -90,10 +90,13 @@ def render_empty_shard(console: Console, shard: tuple[int, int], total: int, dat
     )
 
 
-def render_forecast_note(console: Console, info: dict, shard: tuple[int, int] | None) -> None:
+def render_forecast_note(
+    console: Console, info: dict, shard: tuple[int, int] | None, scenarios: int = 0
+) -> None:
     console.print(
         f"Forecast {info['rows']} rows for {info['specimens']} specimens "
-        f"({info['samples']} samples, seed {info['seed']}"
+        + (f"in {scenarios} scenarios " if scenarios else "")
+        + f"({info['samples']} samples, seed {info['seed']}"
         + (f", shard {shard[0]}/{shard[1]})" if shard else ")"),
         highlight=False,
     )
@@ -403,6 +406,9 @@ def render_model(console: Console, info: dict, title: str) -> None:
     )
     for name, (lo, hi) in s.get("envelope", {}).items():
         table.add_row(f"range {name}", f"{lo:.4g} .. {hi:.4g}")
+    if s.get("target_range"):  # a --monotonic model's default forecast --bounds
+        lo, hi = s["target_range"]
+        table.add_row(f"range {sch['target']}", f"{lo:.4g} .. {hi:.4g} (measured)")
     console.print(table)
 
 

@@ -342,9 +342,13 @@ class _EnvelopeFit:
         self.names = covariates
         self.lo = np.full(len(covariates) + 1, np.inf)  # the conditions, then the step length
         self.hi = np.full(len(covariates) + 1, -np.inf)
+        self.target = [np.inf, -np.inf]  # the measured durability's range: the default --bounds
 
     def add(self, series: Series) -> None:
         valid = series.row >= 0
+        y = series.y[np.isfinite(series.y)]
+        if y.size:
+            self.target = [min(self.target[0], float(y.min())), max(self.target[1], float(y.max()))]
         for j in range(len(self.names)):
             col = series.cond[..., j][valid]
             if col.size:
@@ -685,7 +689,7 @@ class _GroupTraining:
             val_idx=self.val_idx,
             context=context,
             scores=scores,
-            env=self.env.result(),
+            env=self.env,
             scaler=scaler,
             model_cfg=model_cfg,
             cfg=self.cfg,
@@ -1061,7 +1065,8 @@ def _make_bundle(
         "scale_calibration": calibration,
         "train_seconds": round(seconds, 3),
         "parameters": sum(p.numel() for p in model.parameters()),
-        "envelope": env,
+        "envelope": env.result(),
+        "target_range": env.target if np.isfinite(env.target[0]) else None,
         "history": state.history,
     }
     if model.latent_table is not None:  # how far the training specimens sit from the population

@@ -784,8 +784,13 @@ def test_sigpipe_ends_quietly(tmp_path, model):
     "args, expected",
     [
         (
-            ["forecast", "plan.csv", "--bogus", "1"],
-            "Error: No such option: --bogus; see durability forecast --help",
+            [
+                "forecast",
+                "plan.csv",
+                "--xyzzy",
+                "1",
+            ],  # no option looks like it (--bogus would suggest --bounds)
+            "Error: No such option: --xyzzy; see durability forecast --help",
         ),
         (["train"], "Error: Missing argument 'data'; see durability train --help"),
         (

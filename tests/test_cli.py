@@ -130,8 +130,9 @@ def test_forecast_rows_quantiles_and_repeatability(model, small_coating, tmp_pat
     assert r.exit_code == 0, r.output
     fc = pd.read_csv(pd.io.common.StringIO(r.stdout))
     assert len(fc) == 12 * 30  # every hidden row, nothing else
-    assert list(fc.columns[:6]) == [
+    assert list(fc.columns[:7]) == [
         "specimen_id",
+        "material",  # the static column, next to the id
         "time",
         "durability_mean",
         "durability_p10",

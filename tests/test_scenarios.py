@@ -1,0 +1,255 @@
+"""forecast outputs (--precision, static columns, --bounds, one table on stdout, --meta-out) and
+what-if forecasts (--set, --scenarios), through the real command on the session's tiny model."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from durability_cli.cli import app
+
+PREDICTED = ["durability_mean", "durability_p10", "durability_p50", "durability_p90"]
+
+
+@pytest.fixture(scope="module")
+def mono(small, tmp_path_factory):
+    """A tiny model with a static column, trained --monotonic decreasing (1 epoch)."""
+    from typer.testing import CliRunner
+
+    out = tmp_path_factory.mktemp("mono") / "mono.safetensors"
+    args = ["train", str(small), "-o", str(out), "--epochs", "1", "--hidden", "4", "--layers", "1"]
+    r = CliRunner().invoke(
+        app, [*args, "--static", "material", "--residual", "--monotonic", "decreasing", "-q"]
+    )
+    assert r.exit_code == 0, r.stderr
+    return out
+
+
+def _forecast(runner, plan, model, *args):
+    r = runner.invoke(app, ["forecast", str(plan), "-m", str(model), "-q", "--samples", "20", *args])
+    assert r.exit_code == 0, r.stderr
+    return r
+
+
+def _significant(text: str) -> int:
+    digits = re.sub(r"e.*$", "", text.lstrip("-")).replace(".", "").lstrip("0")
+    return len(digits)
+
+
+def test_forecast_csv_has_six_significant_digits_and_the_static_columns(runner, plan, mono, tmp_path):
+    eol = tmp_path / "eol.csv"
+    r = _forecast(runner, plan, mono, "--threshold", "0.9", "--eol-out", str(eol))
+    lines = r.stdout.splitlines()
+    header = lines[0].split(",")
+    assert header[:3] == ["specimen_id", "material", "time"]
+    cells = [line.split(",") for line in lines[1:]]
+    for name in PREDICTED:
+        values = [row[header.index(name)] for row in cells]
+        assert max(_significant(v) for v in values) <= 6
+        assert max(_significant(v) for v in values) >= 4  # rounded, not truncated to nothing
+    table = pd.read_csv(io.StringIO(r.stdout))
+    plan_df = pd.read_csv(plan)
+    materials = plan_df.groupby("specimen_id").material.first()
+    assert (table.material == table.specimen_id.map(materials)).all()
+    eol_df = pd.read_csv(eol)
+    assert list(eol_df.columns[:2]) == ["specimen_id", "material"]
+    assert (eol_df.material == eol_df.specimen_id.map(materials)).all()
+
+    fewer = _forecast(runner, plan, mono, "--precision", "3")
+    values = pd.read_csv(io.StringIO(fewer.stdout), dtype=str)["durability_mean"]
+    assert max(_significant(v) for v in values) <= 3
+    every = _forecast(runner, plan, mono, "--precision", "0")  # 0: every digit, as before
+    values = pd.read_csv(io.StringIO(every.stdout), dtype=str)["durability_mean"]
+    assert max(_significant(v) for v in values) > 12
+
+
+def test_held_times_print_as_typed_and_parquet_keeps_every_digit(runner, small, model, tmp_path):
+    df = pd.read_csv(small)
+    df["time"] = [f"{k / 10:g}" for k in df.groupby("specimen_id").cumcount()]  # 0, 0.1, ... 3.9
+    history = tmp_path / "history.csv"
+    df.to_csv(history, index=False)
+    r = _forecast(runner, history, model, "--horizon", "3", "--hold-conditions")
+    times = pd.read_csv(io.StringIO(r.stdout), dtype=str).time
+    assert sorted(set(times)) == ["4", "4.1", "4.2"] or sorted(set(times)) == ["4.0", "4.1", "4.2"]
+    out = tmp_path / "f.parquet"
+    _forecast(runner, history, model, "--horizon", "3", "--hold-conditions", "-o", str(out))
+    full = pd.read_parquet(out)
+    assert max(len(repr(v).replace(".", "").lstrip("0")) for v in full.durability_mean) > 7
+
+
+def test_bounds_clip_mean_and_quantiles(runner, plan, model):
+    plain = pd.read_csv(io.StringIO(_forecast(runner, plan, model).stdout))
+    hi = float(plain.durability_p90.quantile(0.5))  # clips about half of the p90 values
+    r = _forecast(runner, plan, model, "--bounds", f"0,{hi}")
+    clipped = pd.read_csv(io.StringIO(r.stdout))
+    assert (clipped[PREDICTED].to_numpy() <= hi).all()
+    assert (clipped.durability_p90 == hi).sum() >= len(clipped) // 3
+    low_only = pd.read_csv(io.StringIO(_forecast(runner, plan, model, "--bounds", "0.7,").stdout))
+    assert low_only.durability_p10.min() == 0.7 and low_only.durability_p90.max() > 0.7
+
+
+@pytest.mark.parametrize(
+    ("bounds", "message"),
+    [
+        ("1,0", "--bounds: the low bound 1 must be below the high bound 0"),
+        ("a,1", "--bounds: 'a' is not a number"),
+    ],
+)
+def test_bad_bounds_are_one_line(runner, plan, model, bounds, message):
+    r = runner.invoke(app, ["forecast", str(plan), "-m", str(model), "--bounds", bounds])
+    assert r.exit_code == 2 and r.stdout == ""
+    assert message in r.stderr
+
+
+def test_monotonic_model_clips_to_its_training_range_by_default(runner, small, plan, mono, tmp_path):
+    out = mono
+    info = json.loads(runner.invoke(app, ["inspect", str(out), "--json"]).stdout)
+    lo, hi = info["summary"]["target_range"]
+    measured = pd.read_csv(small).durability
+    assert (lo, hi) == (measured.min(), measured.max())
+    meta = tmp_path / "run.json"
+    table = pd.read_csv(io.StringIO(_forecast(runner, plan, out, "--meta-out", str(meta)).stdout))
+    assert ((table[PREDICTED] >= lo - 1e-6) & (table[PREDICTED] <= hi + 1e-6)).all().all()
+    assert json.loads(meta.read_text())["bounds"] == [lo, hi]
+
+
+@pytest.mark.parametrize(
+    "extra", [["--paths-out", "-"], ["--threshold", "0.6", "--eol-out", "-"], ["--meta-out", "-"]]
+)
+def test_two_tables_on_stdout_are_refused(runner, plan, model, extra):
+    r = runner.invoke(app, ["forecast", str(plan), "-m", str(model), *extra])
+    assert r.exit_code == 2 and r.stdout == ""
+    assert "both write to stdout (-); only one table can go there" in r.stderr
+    assert r.stderr.count("\n") == 1
+
+
+def test_meta_out_and_parquet_metadata_record_the_run(runner, plan, model, tmp_path):
+    meta, out = tmp_path / "run.json", tmp_path / "f.parquet"
+    _forecast(
+        runner, plan, model, "--seed", "7", "--threshold", "0.6", "-o", str(out), "--meta-out", str(meta)
+    )
+    record = json.loads(meta.read_text())
+    digest = hashlib.sha256(model.read_bytes()).hexdigest()
+    assert record["model"] == {"file": model.name, "sha256": digest}
+    assert (record["seed"], record["samples"], record["quantiles"], record["threshold"]) == (
+        7,
+        20,
+        [0.1, 0.5, 0.9],
+        0.6,
+    )
+    assert record["rows"] == len(pd.read_parquet(out))
+    import pyarrow.parquet as pq
+
+    pandas_meta = json.loads(pq.read_schema(out).metadata[b"pandas"])
+    stored = pandas_meta["attributes"]["durability"]
+    assert stored["model"]["sha256"] == digest and stored["seed"] == 7
+
+
+def test_set_overrides_the_future_conditions(runner, plan, model):
+    plain = pd.read_csv(io.StringIO(_forecast(runner, plan, model).stdout))
+    hot = pd.read_csv(
+        io.StringIO(_forecast(runner, plan, model, "--set", "temperature=70,Humidity=90").stdout)
+    )
+    assert (hot.temperature == 70).all() and (hot.humidity == 90).all()
+    assert list(hot.time) == list(plain.time)
+    assert not np.allclose(hot.durability_mean, plain.durability_mean)
+
+
+def test_set_unknown_column_names_the_known_ones(runner, plan, model):
+    r = runner.invoke(app, ["forecast", str(plan), "-m", str(model), "--set", "temp=45"])
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr.strip() == (
+        "Error: --set: 'temp' is not a condition column of the model; known: temperature, humidity"
+    )
+    bad = runner.invoke(app, ["forecast", str(plan), "-m", str(model), "--set", "temperature=hot"])
+    assert bad.exit_code == 2 and "--set temperature: 'hot' is not a number" in bad.stderr
+
+
+def test_scenarios_give_one_forecast_each_and_an_eol_table_that_compares_them(runner, plan, model, tmp_path):
+    scen = tmp_path / "scenarios.csv"
+    scen.write_text("scenario,temperature\nas planned,\ncool,20\nhot,80\n")
+    eol = tmp_path / "eol.csv"
+    args = ["--scenarios", str(scen), "--threshold", "0.75", "--eol-out", str(eol)]
+    table = pd.read_csv(io.StringIO(_forecast(runner, plan, model, *args).stdout))
+    plain = pd.read_csv(io.StringIO(_forecast(runner, plan, model).stdout))
+    assert list(table.columns[:3]) == ["scenario", "specimen_id", "time"]
+    assert len(table) == 3 * len(plain)
+    by = {name: part.reset_index(drop=True) for name, part in table.groupby("scenario", sort=False)}
+    assert list(by) == ["as planned", "cool", "hot"]
+    # an empty cell keeps the data's conditions; the same draws in every scenario (common random numbers)
+    pd.testing.assert_frame_equal(by["as planned"].drop(columns="scenario"), plain)
+    assert (by["hot"].temperature == 80).all() and (by["cool"].temperature == 20).all()
+    assert (by["hot"].humidity == plain.humidity).all()
+    assert not np.allclose(by["hot"].durability_mean, by["cool"].durability_mean)
+    # rows grouped by specimen, then scenario in the file's order
+    first = table[table.specimen_id == table.specimen_id.iloc[0]]
+    assert list(dict.fromkeys(first.scenario)) == ["as planned", "cool", "hot"]
+    ends = pd.read_csv(eol)
+    assert len(ends) == 3 * plain.specimen_id.nunique()
+    assert set(ends.groupby("specimen_id").scenario.apply(tuple)) == {("as planned", "cool", "hot")}
+    assert {"eol_time", "rul", "status"} <= set(ends.columns)
+
+
+def test_scenarios_in_chunks_give_the_whole_table_bytes(runner, plan, model, tmp_path):
+    scen = tmp_path / "scenarios.csv"
+    scen.write_text("scenario,temperature,humidity\nbase,,\nhot,70,85\n")
+    args = ["--scenarios", str(scen), "--set", "humidity=50", "--threshold", "0.7"]
+    whole = _forecast(runner, plan, model, *args)
+    chunked = _forecast(runner, plan, model, *args, "--chunk-specimens", "3")
+    assert chunked.stdout == whole.stdout
+    table = pd.read_csv(io.StringIO(whole.stdout))
+    assert set(table[table.scenario == "base"].humidity) == {50}  # --set under the scenario's cell
+    assert set(table[table.scenario == "hot"].humidity) == {85}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name,temperature\na,40\n", "no 'scenario' column"),
+        ("scenario,temperature\na,40\na,50\n", "scenario 'a' is given twice (row 2)"),
+        ("scenario,pressure\na,40\n", "scenario 'a': 'pressure' is not a condition column of the model; known: temperature, humidity"),
+    ],
+)  # fmt: skip
+def test_bad_scenario_files_are_one_line(runner, plan, model, tmp_path, text, message):
+    scen = tmp_path / "scenarios.csv"
+    scen.write_text(text)
+    r = runner.invoke(app, ["forecast", str(plan), "-m", str(model), "--scenarios", str(scen)])
+    assert r.exit_code == 2 and r.stdout == ""
+    assert message in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_api_set_and_scenarios(plan, model):
+    import durability_cli as dur
+
+    m = dur.load(model)
+    df = pd.read_csv(plan)
+    fc = m.forecast(df, samples=10, set={"temperature": 45}, scenarios={"dry": {"humidity": 30}, "wet": {}})
+    assert set(fc.table.scenario) == {"dry", "wet"}
+    assert (fc.table.temperature == 45).all()
+    assert (fc.table[fc.table.scenario == "dry"].humidity == 30).all()
+    capped = m.forecast(df, samples=10, bounds=(None, 0.8)).table
+    assert capped.durability_p90.max() == 0.8 and capped.durability_p10.min() < 0.8
+    with pytest.raises(dur.DurabilityError, match="set: 'temp' is not a condition column"):
+        m.forecast(df, set={"temp": 45})
+
+
+def test_round_significant_gives_the_short_decimal():
+    from durability_cli.outputs import round_significant
+
+    values = np.array([39.105000000000004, 0.6815012788772583, -0.013912345, 0.0, np.nan, 1234567.0, 4.2e-9])
+    got = round_significant(values, 6)
+    assert [repr(float(v)) for v in got[[0, 1, 2, 3, 5, 6]]] == [
+        "39.105",
+        "0.681501",
+        "-0.0139123",
+        "0.0",
+        "1234570.0",
+        "4.2e-09",
+    ]
+    assert np.isnan(got[4])
