@@ -1,21 +1,82 @@
 """The `durability` command line: parse options, call one library function, render.
 
 No model or table logic lives here. Data goes to stdout; progress, logs and tables go to stderr.
+The options are declared in cli_options.py, the figure commands live in cli_plot.py, and the
+error lines and exit codes in console.py.
 """
 
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from durability_cli import __version__
-from durability_cli.config import CHOICES
-from durability_cli.errors import DurabilityError
+from durability_cli.cli_options import (
+    _ADV,
+    _BASELINES,
+    _BOUNDS,
+    _CHECKPOINT,
+    _ERRORS,
+    _HISTORY,
+    _INIT_FROM,
+    _META,
+    _METRICS_JSON,
+    _NPROC,
+    _OUT,
+    _PATHS,
+    _POINTS,
+    _PRECISION,
+    _RESUME,
+    _SCENARIOS,
+    _SET,
+    _STRICT,
+    _TRAIN,
+    _TRAIN_CHUNK,
+    _WHAT_IF,
+    AMP_HELP,
+    CONFIG_OPTIONS,
+    FLAG,
+    FLOAT,
+    PATH,
+    Amp,
+    ChunkOpt,
+    Covariates,
+    DataArg,
+    Debug,
+    Device,
+    Direction,
+    Fmt,
+    Hold,
+    Horizon,
+    IdCol,
+    ModelArg,
+    ModelOpt,
+    N,
+    OutFmt,
+    Quantiles,
+    Quiet,
+    Samples,
+    SeedOpt,
+    ShardOpt,
+    Sheet,
+    Static,
+    TargetCol,
+    Threads,
+    Threshold,
+    TimeCol,
+    TimeUnit,
+    _opt,
+    _with_config_options,
+)
+from durability_cli.cli_plot import plot_app
+from durability_cli.console import (
+    err,
+    run_app,
+    run_command,
+    write_json,
+)
 from durability_cli.render import render_empty_shard, render_forecast_note, render_warnings
 
 app = typer.Typer(
@@ -26,204 +87,7 @@ app = typer.Typer(
     add_completion=True,
     pretty_exceptions_enable=False,
 )
-
-
-# Tables on a pipe or in a log get a width that fits them, not the 80 columns rich assumes.
-class _Console(Console):
-    def on_broken_pipe(self) -> None:
-        """The reader of stderr went away (`2>&1 | head`): rich would exit 1; stop quietly (_run)."""
-        self.quiet = True
-        raise BrokenPipeError
-
-
-err = _Console(stderr=True, width=None if sys.stderr is not None and sys.stderr.isatty() else 120)
-
-
-def _opt(help: str, panel: str | None = None, *names: str, metavar: str | None = None):
-    """An option with its help text and help panel; ``names`` are its flags when not the default;
-    ``metavar`` says what goes there in --help (PATH, N, ...; FLAG for a switch)."""
-    return typer.Option(*names, help=help, rich_help_panel=panel, metavar=metavar, case_sensitive=False)
-
-
-# What goes after an option in --help, instead of the type (<str>, <int>); a switch shows nothing.
-FLAG, PATH, N, FLOAT, NAME, LIST = "", "PATH", "N", "FLOAT", "NAME", "LIST"
-FORMATS = "<csv|parquet|jsonl>"  # io.FORMATS; io also takes aliases (pq, ndjson), so not a Choice
-
-
-# Shared options, defined once and reused by every command that reads a table.
-_COLS, _ADV = "Columns", "Advanced"
-DataArg = Annotated[
-    str,
-    typer.Argument(
-        help="Input table: .csv, .csv.gz, .parquet, a folder of Parquet files, .xlsx, or - for stdin.",
-        metavar="DATA",
-    ),
-]
-_ID = "Specimen id column (default: auto-detect specimen_id, specimen, series_id, unit, id)."
-IdCol = Annotated[str | None, _opt(_ID, _COLS, "--id-col", metavar=NAME)]
-_TIME = "Time column (default: auto-detect time, cycle, step, day, t, or a datetime column)."
-TimeCol = Annotated[str | None, _opt(_TIME, _COLS, "--time-col", metavar=NAME)]
-TargetCol = Annotated[
-    str | None, _opt("Measured durability column (default: durability).", _COLS, "--target", metavar=NAME)
-]
-_COVS = "Comma-separated condition columns (default: every other numeric column)."
-Covariates = Annotated[str | None, _opt(_COVS, _COLS, "--covariates", metavar=LIST)]
-Static = Annotated[
-    str | None,
-    _opt("Comma-separated per-specimen constant columns (material, batch, ...).", _COLS, metavar=LIST),
-]
-_FMT = "Input format when it cannot be told from the name: csv, parquet, jsonl or xlsx."
-Fmt = Annotated[str | None, _opt(_FMT, _COLS, "--format", metavar="<csv|parquet|jsonl|xlsx>")]
-_SHEET = (
-    "Sheet of an Excel (.xlsx) input to read (default: the first); needs pip install 'durability[excel]'."
-)
-Sheet = Annotated[str | None, _opt(_SHEET, _COLS, "--sheet", metavar=NAME)]
-Debug = Annotated[bool, _opt("Show the full traceback on errors.", _ADV, "--debug", metavar=FLAG)]
-# One thread by default: the recurrent steps are small and sequential, and with two threads on a
-# busy 2-core machine one LSTM step of 48 specimens took 5-40 ms instead of 0.14 ms.
-_THREADS = "CPU threads for torch. 1 (default) is fastest for the small sequential steps; more can help very large batches."
-Threads = Annotated[int, _opt(_THREADS, _ADV, "--threads", metavar=N)]
-_DEVICE = "Where the network runs: auto (a GPU when torch sees one), cpu or cuda[:N]."
-Device = Annotated[str, _opt(_DEVICE, _ADV, "--device", metavar="<auto|cpu|cuda[:N]>")]
-AMP_HELP = (
-    "Mixed precision: run the network in bfloat16 (torch.autocast); the fed-back durability and "
-    "the sums stay float32. For GPUs with bfloat16 (A100, H100 and later); on a CPU it is usually "
-    "slower. On the coating sample forecasts moved by at most 0.0016 (its measurement noise is 0.01)."
-)
-Amp = Annotated[bool, _opt(AMP_HELP, _ADV, "--amp", metavar=FLAG)]
-_SHARD = (
-    "Only shard I of N (0-based, e.g. 3/8): specimens split by a stable hash of their id, "
-    "for job arrays; the shards' outputs concatenate to the whole."
-)
-ShardOpt = Annotated[str | None, _opt(_SHARD, _ADV, "--shard", metavar="I/N")]
-_CHUNK = (
-    "Work through N specimens at a time and write the outputs as they go, so that memory "
-    "follows N, not the table. A Parquet file or folder is then read N specimens at a time "
-    "(a first pass reads the id column; tables not sorted by specimen take a pass per group); "
-    "CSV and stdin are still read whole. The numbers are the whole-table run's bit for bit "
-    "(with --threads 1). forecast: not with --plot; a --future table is read whole."
-)
-ChunkOpt = Annotated[int | None, _opt(_CHUNK, _ADV, "--chunk-specimens", metavar=N)]
-Quiet = Annotated[
-    bool, typer.Option("--quiet", "-q", help="No progress, notes or tables on stderr.", metavar=FLAG)
-]
-ModelOpt = Annotated[
-    str, typer.Option("--model", "-m", help="Model file written by durability train.", metavar=PATH)
-]
-ModelArg = Annotated[str, typer.Argument(help="Model file written by durability train.", metavar="MODEL")]
-Picture = Annotated[
-    str, typer.Option("--output", "-o", help="Picture to write (.png or .svg).", metavar=PATH)
-]
-_SAMPLES = "Monte Carlo paths for intervals (Gaussian models); 0 = deterministic mean path."
-Samples = Annotated[int, _opt(_SAMPLES, metavar=N)]
-Quantiles = Annotated[str, _opt("Comma-separated quantiles to report, e.g. 0.1,0.5,0.9.", metavar=LIST)]
-Threshold = Annotated[float | None, _opt("End-of-life threshold in durability units.", metavar=FLOAT)]
-Direction = Annotated[
-    Literal[CHOICES["direction"]], _opt("End of life when durability goes below or above the threshold.")
-]
-SeedOpt = Annotated[int, _opt("Seed for the Monte Carlo paths.", None, "--seed", metavar=N)]
-_HORIZON = (
-    "Forecast at most N steps after each specimen's last measurement; with --hold-conditions, "
-    "add N steps to tables that have no future rows."
-)
-Horizon = Annotated[int | None, _opt(_HORIZON, metavar=N)]
-_HOLD = "With --horizon: hold each specimen's last conditions and step length."
-Hold = Annotated[bool, _opt(_HOLD, None, "--hold-conditions", metavar=FLAG)]
-OutFmt = Annotated[
-    str | None,
-    _opt("Format of stdout (files: from the extension).", None, "--output-format", metavar=FORMATS),
-]
-_PATHS = "Write the raw Monte Carlo paths (id, time, sample, value)."
-_WHAT_IF, _OUT = "What if", "Output"
-_SET = (
-    "Put these conditions on every future row (after each specimen's last measurement, and the "
-    "--horizon --hold-conditions rows); one option, comma-separated: temperature=45,humidity=85."
-)
-_SCENARIOS = (
-    "Table with a 'scenario' column and condition columns, one row per named scenario: one forecast "
-    "each, a 'scenario' column in every output (an empty cell keeps the data's or --set's value). "
-    "All scenarios draw the same random numbers (same --seed), so their differences come from the conditions."
-)
-_BOUNDS = (
-    "Clip the mean, quantiles and paths to physical bounds; either side may be empty (0,). "
-    "Default: a --monotonic model's training range of the target; otherwise none (',' = none)."
-)
-_PRECISION = (
-    "Significant digits of predicted values (default: 6 in CSV and JSON Lines, all in Parquet; 0 = all)."
-)
-_META = (
-    "Write a JSON record of the run (model file and hash, seed, samples, quantiles, threshold, scenarios)."
-)
-_STRICT = "Refuse to extrapolate beyond the conditions and step lengths seen in training."
-_BASELINES = "Also score persistence, linear trend and exponential fit."
-_POINTS = "Write every forecast point (truth, prediction, quantiles, model)."
-_ERRORS = "Draw the error by forecast horizon, model vs baselines, with specimens per step (PNG or SVG)."
-_METRICS_JSON = "Write the metrics JSON on stdout (the default when stdout is not a terminal, or with -q)."
-_TIME_UNIT = "Unit of the time column for the axis labels, e.g. cycles or hours (default: days for dates)."
-TimeUnit = Annotated[str | None, _opt(_TIME_UNIT, None, "--time-unit", metavar=NAME)]
-
-
-def _run(debug: bool, fn):
-    """Call ``fn`` and turn the project's errors into one line on stderr and an exit code."""
-    try:
-        return fn()
-    except DurabilityError as exc:
-        if debug:
-            raise
-        if not _main_process():  # torchrun: every rank hits the same error; rank 0 says it
-            import time
-
-            time.sleep(1.0)  # torchrun stops the job at the first exit: let rank 0 print first
-            raise typer.Exit(exc.exit_code) from None
-        _error_line(exc.cli_message())
-        raise typer.Exit(exc.exit_code) from None
-    except BrokenPipeError:
-        _quiet_broken_pipe()
-    except KeyboardInterrupt:
-        err.print("Interrupted.")
-        raise typer.Exit(130) from None
-    except OSError as exc:  # disk full, stdout closed, ...: not the user's input, still one line
-        if debug:
-            raise
-        _error_line(f"{exc.strerror or exc} ({type(exc).__name__}); rerun with --debug for details")
-        raise typer.Exit(1) from None
-    except (typer.Exit, typer.Abort, SystemExit):
-        raise
-    except Exception as exc:  # a bug: say so in one line; --debug shows the traceback
-        if debug:
-            raise
-        _error_line(f"unexpected {type(exc).__name__}: {exc}; rerun with --debug and report it")
-        raise typer.Exit(1) from None
-
-
-def _error_line(message: str) -> None:
-    """One line on stderr, whatever the message holds ([brackets] or line breaks from the data)."""
-    from durability_cli.errors import one_line
-
-    message = one_line(message)
-    try:
-        err.print("[bold red]Error:[/] ", end="", highlight=False)
-        err.print(message, markup=False, highlight=False, soft_wrap=True)
-    except (OSError, ValueError, AttributeError):  # stderr closed or full: the exit code still tells
-        pass
-
-
-def _main_process() -> bool:
-    from durability_cli.parallel import main_process
-
-    return main_process()
-
-
-def _quiet_broken_pipe() -> None:
-    """The reader of stdout went away (`| head`): stop quietly, as Unix tools do."""
-    import contextlib
-    import os
-
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    with contextlib.suppress(OSError, ValueError, AttributeError):  # the reader of stderr may be gone too
-        os.dup2(devnull, sys.stderr.fileno())
-    raise typer.Exit(0)
+app.add_typer(plot_app, name="plot")
 
 
 def _version(value: bool) -> None:
@@ -253,7 +117,7 @@ def _root(
     """Forecast how the durability of materials decays under changing conditions."""
     from durability_cli import limits
 
-    _run(False, lambda: limits.set_budget(max_memory))
+    run_command(False, lambda: limits.set_budget(max_memory))
 
 
 @app.command()
@@ -297,11 +161,11 @@ def schema(
             )
         )
         if as_json:
-            _write_json(info)
+            write_json(info)
         else:
             render_schema(err, info)
 
-    _run(debug, go)
+    run_command(debug, go)
 
 
 def _input_format(fmt: str | None, sheet: str | None) -> str | None:
@@ -309,117 +173,6 @@ def _input_format(fmt: str | None, sheet: str | None) -> str | None:
     from durability_cli.io import sheet_format
 
     return sheet_format(fmt, sheet)
-
-
-def _write_json(info: dict, path: str | None = None) -> None:
-    """``info`` as indented JSON to ``path`` (atomically), or to stdout."""
-    text = json.dumps(info, indent=2) + "\n"
-    if path:
-        from durability_cli.io import atomic_path
-
-        with atomic_path(path) as tmp:
-            Path(tmp).write_text(text)
-    else:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-
-
-# -- train -----------------------------------------------------------------------------------------
-_MODEL = "Model"
-_TRAIN = "Training"
-_SCHED = "Teacher forcing"
-
-
-# The model and training options: (name, type, panel, help[, flag]). Each maps onto the field of
-# the same name of config.ModelConfig or config.TrainConfig; None (not given) means "from --config,
-# else the dataclass default". They stand in the train command's signature after --config.
-CONFIG_OPTIONS = [
-    ("cell", str, _MODEL, "Recurrent cell."),
-    ("hidden", int, _MODEL, "Units per layer."),
-    ("layers", int, _MODEL, "Stacked recurrent layers."),
-    ("dropout", float, _MODEL, "Dropout between stacked layers."),
-    ("lags", int, _MODEL, "How many past durability values are fed back (1 = plain feedback; 3 = h1, h2, h3 -> h4)."),
-    ("loss", str, _MODEL, "gaussian: mean and scale, gives intervals; mse or huber: a point forecast."),
-    ("residual", bool, _MODEL, "Predict the step change instead of the level.", "--residual/--no-residual"),
-    ("monotonic", str, _MODEL, "Make each step change one-signed by construction (or none)."),
-    ("latent", int, _MODEL, "Size D of a per-specimen latent vector z (0 = off): the model infers each specimen's hidden factors (batch, initial flaw) from its warm-up; see docs/TRAINING.md."),
-    ("latent_prior", float, _MODEL, "Weight of the N(0, I) prior on z: larger trusts a short warm-up less."),
-    ("transform", str, _MODEL, "Physics-aware inputs, COLUMN=NAME pairs: arrhenius (1000/K from °C), arrhenius-kelvin, log (Peck humidity, stress laws), log1p, reciprocal, sqrt; e.g. temperature=arrhenius,humidity=log. Stored in the model and applied at forecast time."),
-    ("epochs", int, _TRAIN, "Maximum epochs (early stopping usually ends sooner)."),
-    ("batch_size", int, _TRAIN, "Specimens per optimiser step."),
-    ("lr", float, _TRAIN, "Adam learning rate."),
-    ("weight_decay", float, _TRAIN, "Adam weight decay."),
-    ("clip", float, _TRAIN, "Gradient-norm clipping."),
-    ("window", int, _TRAIN, "Train on random windows of this many steps (truncated BPTT); 0 = whole series."),
-    ("val_fraction", float, _TRAIN, "Share of specimens held out for validation and early stopping."),
-    ("val_context", int, _TRAIN, "Warm-up rows before the free-running validation forecast; 0 = 20% of the median length."),
-    ("patience", int, _TRAIN, "Stop after this many epochs without a better validation RMSE."),
-    ("seed", int, _TRAIN, "Random seed: same seed, same data -> identical weights (the file also records timings)."),
-    ("ema", float, _TRAIN, "Validate and keep a moving average of the weights with this decay per optimiser step (0 = off; 0.9-0.99 typical): steadier on small, noisy data; see docs/TRAINING.md."),
-    ("teacher_forcing", float, _SCHED, "Starting probability of feeding back the measured value instead of the prediction."),
-    ("tf_schedule", str, _SCHED, "linear: max(min, p - c*i); exponential: p*k^i; inverse-sigmoid: k/(k+exp(i/k))."),
-    ("tf_k", float, _SCHED, "k of the exponential / inverse-sigmoid schedules."),
-    ("tf_c", float, _SCHED, "Slope c of the linear schedule."),
-    ("tf_min", float, _SCHED, "Floor of the schedule."),
-    ("tf_unit", str, _SCHED, "The schedule's i counts epochs or optimiser steps."),
-    ("detach_feedback", bool, _SCHED, "Cut the gradient through fed-back predictions.", "--detach-feedback/--keep-feedback-gradient"),
-    ("feedback", str, _SCHED, "Free-running training steps feed back the predicted mean or a sample."),
-]  # fmt: skip
-
-
-_METAVARS = {int: N, float: FLOAT, bool: FLAG, "transform": "COLUMN=NAME,..."}  # by type, or name
-
-
-def _with_config_options(command):
-    """Add the CONFIG_OPTIONS to ``command``'s signature after its ``config`` parameter; the
-    command receives them in ``**options``."""
-    import inspect
-    from dataclasses import fields
-
-    from durability_cli.config import ModelConfig, TrainConfig
-
-    signature = inspect.signature(command, eval_str=True)
-    params = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
-    at = [p.name for p in params].index("config") + 1
-    defaults = {f.name: f.default for cls in (ModelConfig, TrainConfig) for f in fields(cls)}
-    added = []
-    for name, kind, panel, help_text, *flag in CONFIG_OPTIONS:
-        default = defaults[name]
-        if kind is bool:  # "--residual/--no-residual": the default is the flag that is on
-            default = flag[0].split("/")[0 if default else 1].lstrip("-")
-        default = "none" if default == "" else default
-        # the CLI default is None ("from --config, else the dataclass"): show the dataclass's
-        shown = _opt(
-            f"{help_text} \\[default: {default}]",
-            panel,
-            *flag,
-            metavar=_METAVARS.get(name, _METAVARS.get(kind)),
-        )
-        annotation = Annotated[(Literal[CHOICES[name]] if name in CHOICES else kind) | None, shown]
-        added.append(
-            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
-        )
-        command.__annotations__[name] = annotation
-    keyword = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]
-    command.__signature__ = signature.replace(parameters=keyword[:at] + added + keyword[at:])
-    return command
-
-
-_RESUME = "Continue an interrupted run from its checkpoint (same data and options)."
-_INIT_FROM = (
-    "Start from a trained model's weights and scaling and fine-tune on DATA (model options must "
-    "match it or be left out)."
-)
-_CHECKPOINT = "Checkpoint file written after every epoch (default: OUTPUT.ckpt; removed after success)."
-_HISTORY = "Write the per-epoch log (loss, validation RMSE, teacher-forcing ratio) to this table."
-_TRAIN_CHUNK = (
-    "Train holding N specimens at a time, for tables bigger than memory: a Parquet file or "
-    "folder is read N specimens at a time (a first pass checks it and fits the scaling), the "
-    "groups come in a new order each epoch and batches are drawn group by group. CSV and stdin "
-    "are read whole, only the tensors go by group. Take N as large as memory allows: with N "
-    "at least the number of specimens the result is the whole-table run's."
-)
-_NPROC = "Train data-parallel in N processes on this machine (starts torchrun; see docs/SCALING.md)."
 
 
 @app.command()
@@ -495,7 +248,7 @@ def train(
             )
         _fit(run, dist, output, ckpt, resume, history, quiet=quiet, device=device, threads=threads)
 
-    _run(debug, go)
+    run_command(debug, go)
 
 
 def _fit(run, dist, output: str, checkpoint: str, resume, history, *, quiet: bool, device: str, threads: int):
@@ -512,9 +265,6 @@ def _fit(run, dist, output: str, checkpoint: str, resume, history, *, quiet: boo
         )
     if not quiet and main_rank:
         render_train_summary(err, model.bundle, output)
-
-
-# -- forecast --------------------------------------------------------------------------------------
 
 
 @app.command()
@@ -628,10 +378,9 @@ def forecast(
 
             save_figure(trained.plot_result(run.dataset, run.result, threshold=threshold), plot)
 
-    _run(debug, go)
+    run_command(debug, go)
 
 
-# -- evaluate --------------------------------------------------------------------------------------
 @app.command(context_settings={"allow_extra_args": True})
 def evaluate(
     data: DataArg,
@@ -714,10 +463,10 @@ def evaluate(
         if run.result is None:
             return None if quiet else render_empty_shard(err, spec, run.total, data)
         if output and output != "-":
-            _write_json(run.result.to_dict(), output)
+            write_json(run.result.to_dict(), output)
         # stdout gets the JSON when asked, or when no file takes it and no table is on a terminal
         if as_json or output == "-" or (not output and (quiet or not sys.stdout.isatty())):
-            _write_json(run.result.to_dict())
+            write_json(run.result.to_dict())
         if plot:
             from durability_cli.plotting import save_figure
 
@@ -727,7 +476,7 @@ def evaluate(
 
             render_evaluation(err, run.result.report)
 
-    _run(debug, go)
+    run_command(debug, go)
 
 
 def _no_extra_args(args: list[str], as_json: bool) -> None:
@@ -744,7 +493,6 @@ def _no_extra_args(args: list[str], as_json: bool) -> None:
         raise InputError(f"unexpected extra argument ({' '.join(args)}); see durability evaluate --help")
 
 
-# -- inspect and plot ------------------------------------------------------------------------------
 @app.command()
 def inspect(
     model: ModelArg,
@@ -764,247 +512,16 @@ def inspect(
 
         info = api.describe_file(model)
         if as_json:
-            _write_json(info)
+            write_json(info)
         else:
             render_model(err, info, model)
 
-    _run(debug, go)
-
-
-plot_app = typer.Typer(
-    help="Draw forecasts, backtest errors, calibration, end of life and training histories (PNG or SVG).",
-    no_args_is_help=True,
-)
-app.add_typer(plot_app, name="plot")
-
-
-@plot_app.command("forecast")
-def plot_forecast_cmd(
-    data: DataArg,
-    model: ModelOpt,
-    output: Picture,
-    truth: Annotated[
-        str | None, _opt("Table with the true values of the forecast rows, drawn as markers.", metavar=PATH)
-    ] = None,
-    specimens: Annotated[
-        str | None, _opt("Comma-separated specimen ids to draw (default: the first --max).", metavar=LIST)
-    ] = None,
-    max_specimens: Annotated[int, _opt("Draw at most this many specimens.", None, "--max", metavar=N)] = 12,
-    horizon: Horizon = None,
-    future: Annotated[
-        str | None, _opt("Table of future rows (id, time, conditions) to append to DATA.", metavar=PATH)
-    ] = None,
-    hold_conditions: Hold = False,
-    samples: Samples = 200,
-    quantiles: Annotated[
-        str,
-        _opt(
-            "Comma-separated quantiles; the outer two pairs are drawn as bands, 0.5 as the line.",
-            metavar=LIST,
-        ),
-    ] = "0.1,0.25,0.5,0.75,0.9",
-    threshold: Threshold = None,
-    direction: Direction = "below",
-    time_unit: TimeUnit = None,
-    seed: SeedOpt = 0,
-    threads: Threads = 1,
-    debug: Debug = False,
-) -> None:
-    """Forecast and draw history, median, interval band, threshold and end of life per specimen.
-
-    Example:  durability plot forecast plan.csv -m coating.safetensors --threshold 0.6 -o forecast.png
-              durability plot forecast history.csv -m coating.safetensors --future plan.csv --time-unit days -o f.png
-    """
-
-    def go():
-        from durability_cli import api
-        from durability_cli.io import check_outputs
-        from durability_cli.plotting import save_figure
-
-        api.set_threads(threads)
-        check_outputs([output], [data if data != "-" else None, model, truth, future], pictures=(output,))
-        how = dict(
-            horizon=horizon, hold_conditions=hold_conditions, samples=samples, direction=direction, seed=seed
-        )
-        figure = api.load(model).plot_forecast(
-            data,
-            truth=truth,
-            specimens=specimens,
-            max_specimens=max_specimens,
-            threshold=threshold,
-            future=future,
-            quantiles=quantiles,
-            time_unit=time_unit,
-            **how,
-        )
-        save_figure(figure, output)
-
-    _run(debug, go)
-
-
-@plot_app.command("history")
-def plot_history_cmd(model: ModelArg, output: Picture, debug: Debug = False) -> None:
-    """Draw a model's training history: loss, free-running validation RMSE, teacher forcing.
-
-    Example:  durability plot history coating.safetensors -o history.png
-    """
-
-    def go():
-        from durability_cli import api
-        from durability_cli.io import check_outputs
-        from durability_cli.plotting import save_figure
-
-        check_outputs([output], [model], pictures=(output,))
-        save_figure(api.load(model).plot_history(), output)
-
-    _run(debug, go)
-
-
-# The backtest options of the plot commands (evaluate spells out its own).
-_CUT = "Backtest cut-off (exactly one of these)"
-PlotContext = Annotated[
-    int | None, _opt("Rows observed per specimen before the forecast.", _CUT, "--context", metavar=N)
-]
-_FRAC = "Share of each specimen's rows observed before the forecast."
-PlotContextFrac = Annotated[float | None, _opt(_FRAC, _CUT, "--context-frac", metavar=FLOAT)]
-PlotOrigins = Annotated[int | None, _opt("K rolling cut-offs per specimen.", _CUT, "--origins", metavar="K")]
-_PLOT_HORIZON = "Score at most N steps after each cut-off."
-PlotHorizon = Annotated[int | None, _opt(_PLOT_HORIZON, None, "--horizon", metavar=N)]
-
-
-def _backtest_figure(output: str, data: str, model: str, threads: int, draw) -> None:
-    """Check the output, load the model, ``draw(model)`` a Figure and write it."""
-    from durability_cli import api
-    from durability_cli.io import check_outputs
-    from durability_cli.plotting import save_figure
-
-    api.set_threads(threads)
-    check_outputs([output], [data if data != "-" else None, model], pictures=(output,))
-    save_figure(draw(api.load(model)), output)
-
-
-def _backtest_plot(name: str, doc: str, draw) -> None:
-    """Add ``plot NAME``: the figure ``draw(model, DATA, backtest options, time_unit)`` of a
-    backtest with the cut-off options, written to --output."""
-
-    def command(
-        data: DataArg,
-        model: ModelOpt,
-        output: Picture,
-        context: PlotContext = None,
-        context_frac: PlotContextFrac = None,
-        origins: PlotOrigins = None,
-        horizon: PlotHorizon = None,
-        samples: Samples = 200,
-        time_unit: TimeUnit = None,
-        seed: SeedOpt = 0,
-        threads: Threads = 1,
-        debug: Debug = False,
-    ) -> None:
-        def figure(trained):
-            cut = dict(context=context, context_frac=context_frac, origins=origins, horizon=horizon)
-            return draw(trained, data, dict(cut, samples=samples, seed=seed), time_unit)
-
-        _run(debug, lambda: _backtest_figure(output, data, model, threads, figure))
-
-    command.__doc__ = doc
-    plot_app.command(name)(command)
-
-
-def _calibration(trained, data, backtest: dict, time_unit):
-    from durability_cli.api import CALIBRATION_LEVELS
-
-    evaluation = trained.evaluate(data, **backtest, baselines=False, quantiles=CALIBRATION_LEVELS)
-    return trained.plot_calibration(evaluation, time_unit=time_unit)
-
-
-def _errors(trained, data, backtest: dict, time_unit):
-    return trained.plot_errors(trained.evaluate(data, **backtest), time_unit=time_unit)
-
-
-_backtest_plot(
-    "calibration",
-    """Backtest and draw whether the intervals hold: observed vs nominal quantiles, coverage by horizon.
-
-    The left panel checks the quantile levels 0.05 to 0.95 against the hidden truth; the right
-    one the p10-p90 coverage by time after the cut-off, with the specimens scored per time bin.
-
-    Example:  durability plot calibration test.csv -m coating.safetensors --context 40 --time-unit days -o calib.png
-    """,
-    _calibration,
-)
-_backtest_plot(
-    "errors",
-    """Backtest and draw the RMSE by time after the cut-off, model vs baselines, with specimens per bin.
-
-    Time bins scored on fewer than 3 specimens are left out of the lines (their bars are grey).
-
-    Example:  durability plot errors test.csv -m coating.safetensors --context 40 --time-unit days -o errors.png
-    """,
-    _errors,
-)
-
-
-@plot_app.command("eol")
-def plot_eol_cmd(
-    data: DataArg,
-    model: ModelOpt,
-    output: Picture,
-    threshold: Annotated[
-        float, _opt("End-of-life threshold in durability units.", None, "--threshold", metavar=FLOAT)
-    ],
-    context: PlotContext = None,
-    context_frac: PlotContextFrac = None,
-    horizon: PlotHorizon = None,
-    samples: Samples = 200,
-    direction: Direction = "below",
-    time_unit: TimeUnit = None,
-    seed: SeedOpt = 0,
-    threads: Threads = 1,
-    debug: Debug = False,
-) -> None:
-    """Backtest and draw predicted (median, p10-p90) against true end of life per specimen.
-
-    Each specimen's truth is hidden after the cut-off; specimens whose data end before the
-    threshold are drawn open at their last measurement, with an arrow (the truth is later).
-
-    Example:  durability plot eol test.csv -m coating.safetensors --threshold 0.6 --context 40 -o eol.png
-    """
-
-    def draw(trained):
-        cut = dict(context=context, context_frac=context_frac, horizon=horizon)
-        how = dict(samples=samples, direction=direction, seed=seed)
-        table = trained.end_of_life_backtest(data, threshold=threshold, **cut, **how)
-        return trained.plot_end_of_life(table, threshold=threshold, time_unit=time_unit)
-
-    _run(debug, lambda: _backtest_figure(output, data, model, threads, draw))
+    run_command(debug, go)
 
 
 def main() -> None:
-    """The console entry point. Usage errors that the option parser finds (an unknown option, a
-    missing argument, a value of the wrong type) are one line and exit code 2, like every other
-    bad input, instead of the parser's framed box."""
-    try:
-        code = app(standalone_mode=False, prog_name="durability")
-    except Exception as exc:  # the parser's exceptions, told apart by what they carry
-        name = type(exc).__name__
-        if name == "NoArgsIsHelpError":  # `durability` or `durability plot` alone
-            text = exc.format_message()  # Typer has printed the help; plain click hands it over
-            if text:
-                print(text)
-            sys.exit(exc.exit_code)
-        if name == "Abort":  # end of input at a prompt
-            err.print("Aborted.", highlight=False)
-            sys.exit(1)
-        if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
-            raise
-        ctx = getattr(exc, "ctx", None)
-        command = ctx.command_path if ctx is not None else "durability"
-        message = " ".join(exc.format_message().replace("Value error, ", "").split()).rstrip(".")
-        sep = " " if message.endswith("?") else "; "  # "... Did you mean 'forecast'? see ..."
-        err.print(f"Error: {message}{sep}see {command} --help", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
-    sys.exit(code if isinstance(code, int) else 0)
+    """The console entry point (see console.run_app)."""
+    run_app(app)
 
 
 if __name__ == "__main__":

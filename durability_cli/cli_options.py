@@ -1,0 +1,354 @@
+"""The options of the `durability` commands, declared once: their help texts, panels and metavars,
+and the model and training options of `train` (CONFIG_OPTIONS), each the field of the same name of
+config.ModelConfig or config.TrainConfig. The commands (cli.py, cli_plot.py) use these types."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import typer
+
+from durability_cli.config import CHOICES
+
+
+def _opt(help: str, panel: str | None = None, *names: str, metavar: str | None = None):
+    """An option with its help text and help panel; ``names`` are its flags when not the default;
+    ``metavar`` says what goes there in --help (PATH, N, ...; FLAG for a switch)."""
+    return typer.Option(*names, help=help, rich_help_panel=panel, metavar=metavar, case_sensitive=False)
+
+
+# What goes after an option in --help, instead of the type (<str>, <int>); a switch shows nothing.
+FLAG, PATH, N, FLOAT, NAME, LIST = "", "PATH", "N", "FLOAT", "NAME", "LIST"
+
+
+FORMATS = "<csv|parquet|jsonl>"  # io.FORMATS; io also takes aliases (pq, ndjson), so not a Choice
+
+
+# Shared options, defined once and reused by every command that reads a table.
+_COLS, _ADV = "Columns", "Advanced"
+
+
+DataArg = Annotated[
+    str,
+    typer.Argument(
+        help="Input table: .csv, .csv.gz, .parquet, a folder of Parquet files, .xlsx, or - for stdin.",
+        metavar="DATA",
+    ),
+]
+
+
+_ID = "Specimen id column (default: auto-detect specimen_id, specimen, series_id, unit, id)."
+
+
+IdCol = Annotated[str | None, _opt(_ID, _COLS, "--id-col", metavar=NAME)]
+
+
+_TIME = "Time column (default: auto-detect time, cycle, step, day, t, or a datetime column)."
+
+
+TimeCol = Annotated[str | None, _opt(_TIME, _COLS, "--time-col", metavar=NAME)]
+
+
+TargetCol = Annotated[
+    str | None, _opt("Measured durability column (default: durability).", _COLS, "--target", metavar=NAME)
+]
+
+
+_COVS = "Comma-separated condition columns (default: every other numeric column)."
+
+
+Covariates = Annotated[str | None, _opt(_COVS, _COLS, "--covariates", metavar=LIST)]
+
+
+Static = Annotated[
+    str | None,
+    _opt("Comma-separated per-specimen constant columns (material, batch, ...).", _COLS, metavar=LIST),
+]
+
+
+_FMT = "Input format when it cannot be told from the name: csv, parquet, jsonl or xlsx."
+
+
+Fmt = Annotated[str | None, _opt(_FMT, _COLS, "--format", metavar="<csv|parquet|jsonl|xlsx>")]
+
+
+_SHEET = (
+    "Sheet of an Excel (.xlsx) input to read (default: the first); needs pip install 'durability[excel]'."
+)
+
+
+Sheet = Annotated[str | None, _opt(_SHEET, _COLS, "--sheet", metavar=NAME)]
+
+
+Debug = Annotated[bool, _opt("Show the full traceback on errors.", _ADV, "--debug", metavar=FLAG)]
+
+
+# One thread by default: the recurrent steps are small and sequential, and with two threads on a
+# busy 2-core machine one LSTM step of 48 specimens took 5-40 ms instead of 0.14 ms.
+_THREADS = "CPU threads for torch. 1 (default) is fastest for the small sequential steps; more can help very large batches."
+
+
+Threads = Annotated[int, _opt(_THREADS, _ADV, "--threads", metavar=N)]
+
+
+_DEVICE = "Where the network runs: auto (a GPU when torch sees one), cpu or cuda[:N]."
+
+
+Device = Annotated[str, _opt(_DEVICE, _ADV, "--device", metavar="<auto|cpu|cuda[:N]>")]
+
+
+AMP_HELP = (
+    "Mixed precision: run the network in bfloat16 (torch.autocast); the fed-back durability and "
+    "the sums stay float32. For GPUs with bfloat16 (A100, H100 and later); on a CPU it is usually "
+    "slower. On the coating sample forecasts moved by at most 0.0016 (its measurement noise is 0.01)."
+)
+
+
+Amp = Annotated[bool, _opt(AMP_HELP, _ADV, "--amp", metavar=FLAG)]
+
+
+_SHARD = (
+    "Only shard I of N (0-based, e.g. 3/8): specimens split by a stable hash of their id, "
+    "for job arrays; the shards' outputs concatenate to the whole."
+)
+
+
+ShardOpt = Annotated[str | None, _opt(_SHARD, _ADV, "--shard", metavar="I/N")]
+
+
+_CHUNK = (
+    "Work through N specimens at a time and write the outputs as they go, so that memory "
+    "follows N, not the table. A Parquet file or folder is then read N specimens at a time "
+    "(a first pass reads the id column; tables not sorted by specimen take a pass per group); "
+    "CSV and stdin are still read whole. The numbers are the whole-table run's bit for bit "
+    "(with --threads 1). forecast: not with --plot; a --future table is read whole."
+)
+
+
+ChunkOpt = Annotated[int | None, _opt(_CHUNK, _ADV, "--chunk-specimens", metavar=N)]
+
+
+Quiet = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress, notes or tables on stderr.", metavar=FLAG)
+]
+
+
+ModelOpt = Annotated[
+    str, typer.Option("--model", "-m", help="Model file written by durability train.", metavar=PATH)
+]
+
+
+ModelArg = Annotated[str, typer.Argument(help="Model file written by durability train.", metavar="MODEL")]
+
+
+Picture = Annotated[
+    str, typer.Option("--output", "-o", help="Picture to write (.png or .svg).", metavar=PATH)
+]
+
+
+_SAMPLES = "Monte Carlo paths for intervals (Gaussian models); 0 = deterministic mean path."
+
+
+Samples = Annotated[int, _opt(_SAMPLES, metavar=N)]
+
+
+Quantiles = Annotated[str, _opt("Comma-separated quantiles to report, e.g. 0.1,0.5,0.9.", metavar=LIST)]
+
+
+Threshold = Annotated[float | None, _opt("End-of-life threshold in durability units.", metavar=FLOAT)]
+
+
+Direction = Annotated[
+    Literal[CHOICES["direction"]], _opt("End of life when durability goes below or above the threshold.")
+]
+
+
+SeedOpt = Annotated[int, _opt("Seed for the Monte Carlo paths.", None, "--seed", metavar=N)]
+
+
+_HORIZON = (
+    "Forecast at most N steps after each specimen's last measurement; with --hold-conditions, "
+    "add N steps to tables that have no future rows."
+)
+
+
+Horizon = Annotated[int | None, _opt(_HORIZON, metavar=N)]
+
+
+_HOLD = "With --horizon: hold each specimen's last conditions and step length."
+
+
+Hold = Annotated[bool, _opt(_HOLD, None, "--hold-conditions", metavar=FLAG)]
+
+
+OutFmt = Annotated[
+    str | None,
+    _opt("Format of stdout (files: from the extension).", None, "--output-format", metavar=FORMATS),
+]
+
+
+_PATHS = "Write the raw Monte Carlo paths (id, time, sample, value)."
+
+
+_WHAT_IF, _OUT = "What if", "Output"
+
+
+_SET = (
+    "Put these conditions on every future row (after each specimen's last measurement, and the "
+    "--horizon --hold-conditions rows); one option, comma-separated: temperature=45,humidity=85."
+)
+
+
+_SCENARIOS = (
+    "Table with a 'scenario' column and condition columns, one row per named scenario: one forecast "
+    "each, a 'scenario' column in every output (an empty cell keeps the data's or --set's value). "
+    "All scenarios draw the same random numbers (same --seed), so their differences come from the conditions."
+)
+
+
+_BOUNDS = (
+    "Clip the mean, quantiles and paths to physical bounds; either side may be empty (0,). "
+    "Default: a --monotonic model's training range of the target; otherwise none (',' = none)."
+)
+
+
+_PRECISION = (
+    "Significant digits of predicted values (default: 6 in CSV and JSON Lines, all in Parquet; 0 = all)."
+)
+
+
+_META = (
+    "Write a JSON record of the run (model file and hash, seed, samples, quantiles, threshold, scenarios)."
+)
+
+
+_STRICT = "Refuse to extrapolate beyond the conditions and step lengths seen in training."
+
+
+_BASELINES = "Also score persistence, linear trend and exponential fit."
+
+
+_POINTS = "Write every forecast point (truth, prediction, quantiles, model)."
+
+
+_ERRORS = "Draw the error by forecast horizon, model vs baselines, with specimens per step (PNG or SVG)."
+
+
+_METRICS_JSON = "Write the metrics JSON on stdout (the default when stdout is not a terminal, or with -q)."
+
+
+_TIME_UNIT = "Unit of the time column for the axis labels, e.g. cycles or hours (default: days for dates)."
+
+
+TimeUnit = Annotated[str | None, _opt(_TIME_UNIT, None, "--time-unit", metavar=NAME)]
+
+
+_MODEL = "Model"
+
+
+_TRAIN = "Training"
+
+
+_SCHED = "Teacher forcing"
+
+
+# The model and training options: (name, type, panel, help[, flag]). Each maps onto the field of
+# the same name of config.ModelConfig or config.TrainConfig; None (not given) means "from --config,
+# else the dataclass default". They stand in the train command's signature after --config.
+CONFIG_OPTIONS = [
+    ("cell", str, _MODEL, "Recurrent cell."),
+    ("hidden", int, _MODEL, "Units per layer."),
+    ("layers", int, _MODEL, "Stacked recurrent layers."),
+    ("dropout", float, _MODEL, "Dropout between stacked layers."),
+    ("lags", int, _MODEL, "How many past durability values are fed back (1 = plain feedback; 3 = h1, h2, h3 -> h4)."),
+    ("loss", str, _MODEL, "gaussian: mean and scale, gives intervals; mse or huber: a point forecast."),
+    ("residual", bool, _MODEL, "Predict the step change instead of the level.", "--residual/--no-residual"),
+    ("monotonic", str, _MODEL, "Make each step change one-signed by construction (or none)."),
+    ("latent", int, _MODEL, "Size D of a per-specimen latent vector z (0 = off): the model infers each specimen's hidden factors (batch, initial flaw) from its warm-up; see docs/TRAINING.md."),
+    ("latent_prior", float, _MODEL, "Weight of the N(0, I) prior on z: larger trusts a short warm-up less."),
+    ("transform", str, _MODEL, "Physics-aware inputs, COLUMN=NAME pairs: arrhenius (1000/K from °C), arrhenius-kelvin, log (Peck humidity, stress laws), log1p, reciprocal, sqrt; e.g. temperature=arrhenius,humidity=log. Stored in the model and applied at forecast time."),
+    ("epochs", int, _TRAIN, "Maximum epochs (early stopping usually ends sooner)."),
+    ("batch_size", int, _TRAIN, "Specimens per optimiser step."),
+    ("lr", float, _TRAIN, "Adam learning rate."),
+    ("weight_decay", float, _TRAIN, "Adam weight decay."),
+    ("clip", float, _TRAIN, "Gradient-norm clipping."),
+    ("window", int, _TRAIN, "Train on random windows of this many steps (truncated BPTT); 0 = whole series."),
+    ("val_fraction", float, _TRAIN, "Share of specimens held out for validation and early stopping."),
+    ("val_context", int, _TRAIN, "Warm-up rows before the free-running validation forecast; 0 = 20% of the median length."),
+    ("patience", int, _TRAIN, "Stop after this many epochs without a better validation RMSE."),
+    ("seed", int, _TRAIN, "Random seed: same seed, same data -> identical weights (the file also records timings)."),
+    ("ema", float, _TRAIN, "Validate and keep a moving average of the weights with this decay per optimiser step (0 = off; 0.9-0.99 typical): measured no better on the ageing benchmark; see docs/TRAINING.md."),
+    ("teacher_forcing", float, _SCHED, "Starting probability of feeding back the measured value instead of the prediction."),
+    ("tf_schedule", str, _SCHED, "linear: max(min, p - c*i); exponential: p*k^i; inverse-sigmoid: k/(k+exp(i/k))."),
+    ("tf_k", float, _SCHED, "k of the exponential / inverse-sigmoid schedules."),
+    ("tf_c", float, _SCHED, "Slope c of the linear schedule."),
+    ("tf_min", float, _SCHED, "Floor of the schedule."),
+    ("tf_unit", str, _SCHED, "The schedule's i counts epochs or optimiser steps."),
+    ("detach_feedback", bool, _SCHED, "Cut the gradient through fed-back predictions.", "--detach-feedback/--keep-feedback-gradient"),
+    ("feedback", str, _SCHED, "Free-running training steps feed back the predicted mean or a sample."),
+]  # fmt: skip
+
+
+_METAVARS = {int: N, float: FLOAT, bool: FLAG, "transform": "COLUMN=NAME,..."}  # by type, or name
+
+
+def _with_config_options(command):
+    """Add the CONFIG_OPTIONS to ``command``'s signature after its ``config`` parameter; the
+    command receives them in ``**options``."""
+    import inspect
+    from dataclasses import fields
+
+    from durability_cli.config import ModelConfig, TrainConfig
+
+    signature = inspect.signature(command, eval_str=True)
+    params = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    at = [p.name for p in params].index("config") + 1
+    defaults = {f.name: f.default for cls in (ModelConfig, TrainConfig) for f in fields(cls)}
+    added = []
+    for name, kind, panel, help_text, *flag in CONFIG_OPTIONS:
+        default = defaults[name]
+        if kind is bool:  # "--residual/--no-residual": the default is the flag that is on
+            default = flag[0].split("/")[0 if default else 1].lstrip("-")
+        default = "none" if default == "" else default
+        # the CLI default is None ("from --config, else the dataclass"): show the dataclass's
+        shown = _opt(
+            f"{help_text} \\[default: {default}]",
+            panel,
+            *flag,
+            metavar=_METAVARS.get(name, _METAVARS.get(kind)),
+        )
+        annotation = Annotated[(Literal[CHOICES[name]] if name in CHOICES else kind) | None, shown]
+        added.append(
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
+        )
+        command.__annotations__[name] = annotation
+    keyword = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]
+    command.__signature__ = signature.replace(parameters=keyword[:at] + added + keyword[at:])
+    return command
+
+
+_RESUME = "Continue an interrupted run from its checkpoint (same data and options)."
+
+
+_INIT_FROM = (
+    "Start from a trained model's weights and scaling and fine-tune on DATA (model options must "
+    "match it or be left out)."
+)
+
+
+_CHECKPOINT = "Checkpoint file written after every epoch (default: OUTPUT.ckpt; removed after success)."
+
+
+_HISTORY = "Write the per-epoch log (loss, validation RMSE, teacher-forcing ratio) to this table."
+
+
+_TRAIN_CHUNK = (
+    "Train holding N specimens at a time, for tables bigger than memory: a Parquet file or "
+    "folder is read N specimens at a time (a first pass checks it and fits the scaling), the "
+    "groups come in a new order each epoch and batches are drawn group by group. CSV and stdin "
+    "are read whole, only the tensors go by group. Take N as large as memory allows: with N "
+    "at least the number of specimens the result is the whole-table run's."
+)
+
+
+_NPROC = "Train data-parallel in N processes on this machine (starts torchrun; see docs/SCALING.md)."

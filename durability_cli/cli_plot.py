@@ -1,0 +1,254 @@
+"""`durability plot ...`: the figure commands (forecast, history, calibration, errors, end of life).
+Each maps its options onto one Model.plot_* call of the API and writes the Figure; cli.py adds
+the sub-app to `durability`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from durability_cli.cli_options import (
+    FLOAT,
+    LIST,
+    PATH,
+    DataArg,
+    Debug,
+    Direction,
+    Hold,
+    Horizon,
+    ModelArg,
+    ModelOpt,
+    N,
+    Picture,
+    Samples,
+    SeedOpt,
+    Threads,
+    Threshold,
+    TimeUnit,
+    _opt,
+)
+from durability_cli.console import (
+    run_command,
+)
+
+plot_app = typer.Typer(
+    help="Draw forecasts, backtest errors, calibration, end of life and training histories (PNG or SVG).",
+    no_args_is_help=True,
+)
+
+
+@plot_app.command("forecast")
+def plot_forecast_cmd(
+    data: DataArg,
+    model: ModelOpt,
+    output: Picture,
+    truth: Annotated[
+        str | None, _opt("Table with the true values of the forecast rows, drawn as markers.", metavar=PATH)
+    ] = None,
+    specimens: Annotated[
+        str | None, _opt("Comma-separated specimen ids to draw (default: the first --max).", metavar=LIST)
+    ] = None,
+    max_specimens: Annotated[int, _opt("Draw at most this many specimens.", None, "--max", metavar=N)] = 12,
+    horizon: Horizon = None,
+    future: Annotated[
+        str | None, _opt("Table of future rows (id, time, conditions) to append to DATA.", metavar=PATH)
+    ] = None,
+    hold_conditions: Hold = False,
+    samples: Samples = 200,
+    quantiles: Annotated[
+        str,
+        _opt(
+            "Comma-separated quantiles; the outer two pairs are drawn as bands, 0.5 as the line.",
+            metavar=LIST,
+        ),
+    ] = "0.1,0.25,0.5,0.75,0.9",
+    threshold: Threshold = None,
+    direction: Direction = "below",
+    time_unit: TimeUnit = None,
+    seed: SeedOpt = 0,
+    threads: Threads = 1,
+    debug: Debug = False,
+) -> None:
+    """Forecast and draw history, median, interval band, threshold and end of life per specimen.
+
+    Example:  durability plot forecast plan.csv -m coating.safetensors --threshold 0.6 -o forecast.png
+              durability plot forecast history.csv -m coating.safetensors --future plan.csv --time-unit days -o f.png
+    """
+
+    def go():
+        from durability_cli import api
+        from durability_cli.io import check_outputs
+        from durability_cli.plotting import save_figure
+
+        api.set_threads(threads)
+        check_outputs([output], [data if data != "-" else None, model, truth, future], pictures=(output,))
+        how = dict(
+            horizon=horizon, hold_conditions=hold_conditions, samples=samples, direction=direction, seed=seed
+        )
+        figure = api.load(model).plot_forecast(
+            data,
+            truth=truth,
+            specimens=specimens,
+            max_specimens=max_specimens,
+            threshold=threshold,
+            future=future,
+            quantiles=quantiles,
+            time_unit=time_unit,
+            **how,
+        )
+        save_figure(figure, output)
+
+    run_command(debug, go)
+
+
+@plot_app.command("history")
+def plot_history_cmd(model: ModelArg, output: Picture, debug: Debug = False) -> None:
+    """Draw a model's training history: loss, free-running validation RMSE, teacher forcing.
+
+    Example:  durability plot history coating.safetensors -o history.png
+    """
+
+    def go():
+        from durability_cli import api
+        from durability_cli.io import check_outputs
+        from durability_cli.plotting import save_figure
+
+        check_outputs([output], [model], pictures=(output,))
+        save_figure(api.load(model).plot_history(), output)
+
+    run_command(debug, go)
+
+
+# The backtest options of the plot commands (evaluate spells out its own).
+_CUT = "Backtest cut-off (exactly one of these)"
+
+
+PlotContext = Annotated[
+    int | None, _opt("Rows observed per specimen before the forecast.", _CUT, "--context", metavar=N)
+]
+
+
+_FRAC = "Share of each specimen's rows observed before the forecast."
+
+
+PlotContextFrac = Annotated[float | None, _opt(_FRAC, _CUT, "--context-frac", metavar=FLOAT)]
+
+
+PlotOrigins = Annotated[int | None, _opt("K rolling cut-offs per specimen.", _CUT, "--origins", metavar="K")]
+
+
+_PLOT_HORIZON = "Score at most N steps after each cut-off."
+
+
+PlotHorizon = Annotated[int | None, _opt(_PLOT_HORIZON, None, "--horizon", metavar=N)]
+
+
+def _backtest_figure(output: str, data: str, model: str, threads: int, draw) -> None:
+    """Check the output, load the model, ``draw(model)`` a Figure and write it."""
+    from durability_cli import api
+    from durability_cli.io import check_outputs
+    from durability_cli.plotting import save_figure
+
+    api.set_threads(threads)
+    check_outputs([output], [data if data != "-" else None, model], pictures=(output,))
+    save_figure(draw(api.load(model)), output)
+
+
+def _backtest_plot(name: str, doc: str, draw) -> None:
+    """Add ``plot NAME``: the figure ``draw(model, DATA, backtest options, time_unit)`` of a
+    backtest with the cut-off options, written to --output."""
+
+    def command(
+        data: DataArg,
+        model: ModelOpt,
+        output: Picture,
+        context: PlotContext = None,
+        context_frac: PlotContextFrac = None,
+        origins: PlotOrigins = None,
+        horizon: PlotHorizon = None,
+        samples: Samples = 200,
+        time_unit: TimeUnit = None,
+        seed: SeedOpt = 0,
+        threads: Threads = 1,
+        debug: Debug = False,
+    ) -> None:
+        def figure(trained):
+            cut = dict(context=context, context_frac=context_frac, origins=origins, horizon=horizon)
+            return draw(trained, data, dict(cut, samples=samples, seed=seed), time_unit)
+
+        run_command(debug, lambda: _backtest_figure(output, data, model, threads, figure))
+
+    command.__doc__ = doc
+    plot_app.command(name)(command)
+
+
+def _calibration(trained, data, backtest: dict, time_unit):
+    from durability_cli.api import CALIBRATION_LEVELS
+
+    evaluation = trained.evaluate(data, **backtest, baselines=False, quantiles=CALIBRATION_LEVELS)
+    return trained.plot_calibration(evaluation, time_unit=time_unit)
+
+
+def _errors(trained, data, backtest: dict, time_unit):
+    return trained.plot_errors(trained.evaluate(data, **backtest), time_unit=time_unit)
+
+
+_backtest_plot(
+    "calibration",
+    """Backtest and draw whether the intervals hold: observed vs nominal quantiles, coverage by horizon.
+
+    The left panel checks the quantile levels 0.05 to 0.95 against the hidden truth; the right
+    one the p10-p90 coverage by time after the cut-off, with the specimens scored per time bin.
+
+    Example:  durability plot calibration test.csv -m coating.safetensors --context 40 --time-unit days -o calib.png
+    """,
+    _calibration,
+)
+
+
+_backtest_plot(
+    "errors",
+    """Backtest and draw the RMSE by time after the cut-off, model vs baselines, with specimens per bin.
+
+    Time bins scored on fewer than 3 specimens are left out of the lines (their bars are grey).
+
+    Example:  durability plot errors test.csv -m coating.safetensors --context 40 --time-unit days -o errors.png
+    """,
+    _errors,
+)
+
+
+@plot_app.command("eol")
+def plot_eol_cmd(
+    data: DataArg,
+    model: ModelOpt,
+    output: Picture,
+    threshold: Annotated[
+        float, _opt("End-of-life threshold in durability units.", None, "--threshold", metavar=FLOAT)
+    ],
+    context: PlotContext = None,
+    context_frac: PlotContextFrac = None,
+    horizon: PlotHorizon = None,
+    samples: Samples = 200,
+    direction: Direction = "below",
+    time_unit: TimeUnit = None,
+    seed: SeedOpt = 0,
+    threads: Threads = 1,
+    debug: Debug = False,
+) -> None:
+    """Backtest and draw predicted (median, p10-p90) against true end of life per specimen.
+
+    Each specimen's truth is hidden after the cut-off; specimens whose data end before the
+    threshold are drawn open at their last measurement, with an arrow (the truth is later).
+
+    Example:  durability plot eol test.csv -m coating.safetensors --threshold 0.6 --context 40 -o eol.png
+    """
+
+    def draw(trained):
+        cut = dict(context=context, context_frac=context_frac, horizon=horizon)
+        how = dict(samples=samples, direction=direction, seed=seed)
+        table = trained.end_of_life_backtest(data, threshold=threshold, **cut, **how)
+        return trained.plot_end_of_life(table, threshold=threshold, time_unit=time_unit)
+
+    run_command(debug, lambda: _backtest_figure(output, data, model, threads, draw))
