@@ -642,6 +642,53 @@ def train(
     return run.fit(checkpoint=checkpoint, resume=resume, device=device, on_epoch=on_epoch, on_start=on_start)
 
 
+def tune(
+    data: TableLike,
+    *,
+    budget: str | float = "20m",
+    trials: int | None = None,
+    folds: int = 3,
+    epochs: int = TrainConfig.epochs,
+    patience: int = TrainConfig.patience,
+    seed: int = 0,
+    storage: str | os.PathLike | None = None,
+    study: str | None = None,
+    target: str | None = None,
+    id_col: str | None = None,
+    time_col: str | None = None,
+    covariates: list[str] | None = None,
+    static: list[str] | None = None,
+    fmt: str | None = None,
+    on_trial: Callable[[dict], None] | None = None,
+    **options,
+):
+    """Search the model and training settings for ``data`` with Optuna (docs/TRAINING.md).
+
+    ``budget`` is wall-clock time over all trials (seconds, or text such as ``90s``, ``10m``,
+    ``1h``); ``trials`` caps their number; each trial trains ``folds`` models, one per held-out
+    fold of specimens, for up to ``epochs``. ``options`` are ``train`` options every trial keeps.
+    ``storage`` (a SQLite file) keeps the trials: the same call again continues the study.
+    Returns a ``tuning.TuneResult``: ``best_params`` (pass them to :func:`train`), ``best_score``,
+    ``default_score``, ``trials`` (a DataFrame) and ``to_toml()``.
+    """
+    from durability_cli.tuning import TuneConfig, parse_duration
+    from durability_cli.tuning import tune as search
+
+    cfg = TuneConfig(
+        budget=parse_duration(budget),
+        trials=trials,
+        folds=folds,
+        epochs=epochs,
+        patience=patience,
+        seed=seed,
+        storage=None if storage is None else str(storage),
+        study=study,
+    )
+    cfg.validate()
+    ds = read(data, columns=Columns.of(id_col, time_col, target, covariates, static, fmt))
+    return search(ds, cfg, fixed=options, on_trial=on_trial)
+
+
 def _tuple(names) -> tuple[str, ...] | None:
     if isinstance(names, str):  # a TOML value for a column list: one comma-separated string
         names = [part.strip() for part in names.split(",") if part.strip()]

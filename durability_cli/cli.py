@@ -17,12 +17,15 @@ from durability_cli.cli_options import (
     _ADV,
     _BASELINES,
     _BOUNDS,
+    _BUDGET,
     _CHECKPOINT,
     _ERRORS,
+    _FOLDS,
     _HISTORY,
     _INIT_FROM,
     _META,
     _METRICS_JSON,
+    _MODEL_OUT,
     _NPROC,
     _OUT,
     _PATHS,
@@ -31,14 +34,19 @@ from durability_cli.cli_options import (
     _RESUME,
     _SCENARIOS,
     _SET,
+    _STORAGE,
     _STRICT,
+    _STUDY,
     _TRAIN,
     _TRAIN_CHUNK,
+    _TRIALS,
+    _TUNE_EPOCHS,
     _WHAT_IF,
     AMP_HELP,
     CONFIG_OPTIONS,
     FLAG,
     FLOAT,
+    NAME,
     PATH,
     Amp,
     ChunkOpt,
@@ -265,6 +273,74 @@ def _fit(run, dist, output: str, checkpoint: str, resume, history, *, quiet: boo
         )
     if not quiet and main_rank:
         render_train_summary(err, model.bundle, output)
+
+
+# -- tune ------------------------------------------------------------------------------------------
+@app.command()
+def tune(
+    data: DataArg,
+    output: Annotated[
+        str, _opt("Config file to write (.toml), for train --config.", None, "--output", "-o", metavar=PATH)
+    ],
+    budget: Annotated[str, _opt(_BUDGET, metavar="DURATION")] = "20m",
+    trials: Annotated[int | None, _opt(_TRIALS, metavar=N)] = None,
+    folds: Annotated[int, _opt(_FOLDS, metavar=N)] = 3,
+    epochs: Annotated[int, _opt(_TUNE_EPOCHS, metavar=N)] = 100,
+    seed: Annotated[
+        int, _opt("Seed of the sampler, the folds and every training.", None, "--seed", metavar=N)
+    ] = 0,
+    storage: Annotated[str | None, _opt(_STORAGE, metavar=PATH)] = None,
+    study: Annotated[str | None, _opt(_STUDY, _ADV, metavar=NAME)] = None,
+    model_out: Annotated[str | None, _opt(_MODEL_OUT, None, "--model-out", metavar=PATH)] = None,
+    quiet: Quiet = False,
+    id_col: IdCol = None,
+    time_col: TimeCol = None,
+    target: TargetCol = None,
+    covariates: Covariates = None,
+    static: Static = None,
+    fmt: Fmt = None,
+    threads: Threads = 1,
+    debug: Debug = False,
+) -> None:
+    """Search model and training settings (Optuna) and write the best as a train config.
+
+    Example:  durability tune sample_data/coating.csv --static material --budget 10m -o best.toml
+              durability train sample_data/coating.csv --config best.toml -o coating.safetensors
+    """
+    names = dict(id_col=id_col, time_col=time_col, target=target, covariates=covariates, static=static)
+
+    def go():
+        from durability_cli import api
+        from durability_cli.io import check_outputs
+        from durability_cli.render import render_train_summary, render_trial_line, render_tune_trials
+        from durability_cli.tuning import write_config
+
+        check_outputs([output, model_out, storage], [data if data != "-" else None])
+        if model_out and data == "-":
+            from durability_cli.errors import InputError
+
+            raise InputError("--model-out needs DATA as a file (stdin is read once); save the table first")
+        api.set_threads(threads)
+
+        def on_trial(row: dict) -> None:
+            if not quiet:
+                render_trial_line(err, row)
+
+        options = dict(budget=budget, trials=trials, folds=folds, epochs=epochs, seed=seed)
+        result = api.tune(data, **options, storage=storage, study=study, fmt=fmt, on_trial=on_trial, **names)
+        write_config(result, output, names, source=data)
+        if not quiet:
+            render_tune_trials(err, result, output)
+        if model_out:
+            model = api.train(data, fmt=fmt, **names, **result.best_params)
+            model.save(model_out)
+            if not quiet:
+                render_train_summary(err, model.bundle, model_out)
+
+    run_command(debug, go)
+
+
+# -- forecast --------------------------------------------------------------------------------------
 
 
 @app.command()

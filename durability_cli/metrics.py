@@ -522,6 +522,27 @@ def baseline_frame(history: pd.DataFrame, future: pd.DataFrame, name: str) -> pd
     return out
 
 
+def warmup_baseline_errors(time: np.ndarray, y: np.ndarray, lengths: np.ndarray, context: int) -> dict:
+    """{baseline: errors (prediction - truth)} of every baseline on padded specimens ([N, T] raw
+    time and durability, NaN = unmeasured) forecast from their first ``context`` rows, over the
+    measured rows after them: the rows training's free-running validation scores."""
+    N, T = y.shape
+    pos = np.arange(T)[None, :]  # [1, T]
+    inside = pos < np.asarray(lengths)[:, None]  # [N, T]
+    specimen = np.broadcast_to(np.arange(N)[:, None], (N, T))
+
+    def rows(mask: np.ndarray, column: str) -> pd.DataFrame:
+        return pd.DataFrame({"specimen": specimen[mask], "origin": 0, "time": time[mask], column: y[mask]})
+
+    history = rows(inside & (pos < context), "y")
+    future = rows(inside & (pos >= context) & np.isfinite(y), "y_true")
+    out = {}
+    for name in BASELINES:
+        err = (baseline_frame(history, future, name)["y_pred"] - future["y_true"]).to_numpy()
+        out[name] = err[np.isfinite(err)]
+    return out
+
+
 # -- the backtest report ---------------------------------------------------------------------------
 def _quantile_columns(frame: pd.DataFrame) -> dict[float, str]:
     """{level: column} for the columns named q<level>, 0 < level < 1."""

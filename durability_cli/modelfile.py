@@ -195,6 +195,11 @@ def _check_summary(summary: dict) -> None:
 
     for key in ("best_val_rmse", "val_persistence_rmse", "best_epoch", "epochs_run"):
         number(key, summary.get(key))
+    baselines = summary.get("val_baseline_rmse", {})
+    if not isinstance(baselines, dict):
+        raise ValueError("val_baseline_rmse is not a JSON object")
+    for name, value in baselines.items():
+        number(f"val_baseline_rmse {name!r}", value)
     history = summary.get("history", [])
     if not isinstance(history, list) or not all(isinstance(e, dict) for e in history):
         raise ValueError("the training history is not a list of JSON objects")

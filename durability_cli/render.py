@@ -205,8 +205,32 @@ def render_train_summary(console: Console, bundle, output: str) -> None:
         f"{fmt(s['best_val_rmse'])} free-running after {s['val_context']} rows "
         f"(persistence: {fmt(s['val_persistence_rmse'])})",
     )
+    baselines = s.get("val_baseline_rmse") or {}
+    if baselines:
+        table.add_row("baselines", _baseline_text(baselines))
     table.add_row("time", f"{s['train_seconds']:.1f} s")
     console.print(table)
+    render_warnings(console, baseline_warnings(s))
+
+
+def _baseline_text(baselines: dict) -> str:
+    return ", ".join(f"{name} {fmt(v)}" for name, v in baselines.items()) + " (validation RMSE, same warm-up)"
+
+
+def baseline_warnings(summary: dict) -> list[str]:
+    """A line when a baseline forecast the validation specimens better than the model."""
+    model = summary.get("best_val_rmse")
+    scored = {k: v for k, v in (summary.get("val_baseline_rmse") or {}).items() if v is not None}
+    if model is None or not scored:
+        return []
+    name, best = min(scored.items(), key=lambda kv: kv[1])
+    if best >= model:
+        return []
+    return [
+        f"the {name} baseline (validation RMSE {fmt(best)}) beats the model ({fmt(model)}); try "
+        "`durability tune`, a smaller model (--hidden 32 --layers 1), --weight-decay 1e-4, a longer "
+        "--val-context, or more specimens; and check evaluate --baselines on held-out data"
+    ]
 
 
 # The evaluation table: a row per score, a column per model. Keys the report adds later show up
@@ -404,6 +428,8 @@ def render_model(console: Console, info: dict, title: str) -> None:
         f"{fmt(s.get('best_val_rmse'))} (persistence {fmt(s.get('val_persistence_rmse'))}), "
         f"best epoch {s.get('best_epoch')} of {s.get('epochs_run')}",
     )
+    if s.get("val_baseline_rmse"):
+        table.add_row("baselines", _baseline_text(s["val_baseline_rmse"]))
     for name, (lo, hi) in s.get("envelope", {}).items():
         table.add_row(f"range {name}", f"{lo:.4g} .. {hi:.4g}")
     if s.get("target_range"):  # a --monotonic model's default forecast --bounds
@@ -441,3 +467,69 @@ class TrainReport:
     def __exit__(self, *exc) -> None:
         if self.progress:
             self.progress.stop()
+
+
+# -- tune ------------------------------------------------------------------------------------------
+def render_trial_line(console: Console, row: dict) -> None:
+    """One line as each trial ends: its number, state, score and time, and the study's best so far."""
+    seconds = "" if row.get("seconds") is None else f"  {row['seconds']:.0f} s"
+    console.print(
+        f"trial {row['number']}  {row['state'].lower()}  RMSE {fmt(row.get('rmse'))}{seconds}  "
+        f"(best {fmt(row.get('best'))})",
+        highlight=False,
+    )
+
+
+def render_tune_trials(console: Console, result, output: str) -> None:
+    """The table of trials (the best marked *), then the best score and where it went."""
+    table = Table(title=f"Trials of study {result.study}", title_justify="left")
+    for col in ("#", "state", "RMSE", "s", "settings (besides the defaults)"):
+        table.add_column(
+            col, justify="left" if col in ("state", "settings (besides the defaults)") else "right"
+        )
+    best_number = None
+    for row in result.trials.to_dict("records"):
+        best = row["state"] == "COMPLETE" and row["rmse"] == result.best_score and best_number is None
+        best_number = row["number"] if best else best_number
+        seconds = row.get("seconds")
+        table.add_row(
+            f"{row['number']}{' *' if best else ''}",
+            row["state"].lower(),
+            fmt(row["rmse"]),
+            "" if seconds is None or seconds != seconds else f"{seconds:.0f}",
+            trial_settings(row),
+        )
+    console.print(table)
+    default = "" if result.default_score is None else f" (defaults, trial 0: {fmt(result.default_score)})"
+    console.print(
+        f"Best: trial {best_number}, mean free-running RMSE over {result.folds} specimen folds after "
+        f"{result.context} warm-up rows {fmt(result.best_score)}{default}; settings written to {output}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def trial_settings(row: dict) -> str:
+    """A trial's settings in a few words: the cell and size, then each option not at its default."""
+    from dataclasses import fields
+
+    from durability_cli.config import ModelConfig, TrainConfig
+
+    if row.get("cell") is None or row.get("cell") != row.get("cell"):
+        return ""
+    words = [f"{row['cell']} {row['layers']:.0f}x{row['hidden']:.0f}"]
+    for cls in (ModelConfig, TrainConfig):
+        for f in fields(cls):
+            value = row.get(f.name)
+            if f.name in ("cell", "layers", "hidden", "epochs", "patience", "seed") or value is None:
+                continue
+            if isinstance(value, float) and value != value:  # not set in this trial
+                continue
+            if value == f.default:
+                continue
+            name = f.name.replace("_", "-")
+            if isinstance(value, bool):
+                words.append(name if value else f"no-{name}")
+            else:
+                words.append(f"{name} {value:.2g}" if isinstance(value, float) else f"{name} {value}")
+    return ", ".join(words)

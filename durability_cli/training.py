@@ -90,6 +90,15 @@ def split_specimens(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray,
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
+def chosen_split(ids: np.ndarray, val_ids, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of training and validation specimens when the validation ones are named."""
+    named = {str(v) for v in val_ids}
+    is_val = np.array([str(i) in named for i in ids], dtype=bool)
+    if int(is_val.sum()) != len(named):
+        raise InputError(f"{source}: `val_ids` names specimens that are not in the table")
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+
+
 def auto_context(lengths: np.ndarray) -> int:
     """Default warm-up for validation: 20% of the median series length, at least 3 rows."""
     return int(max(3, round(0.2 * float(np.median(lengths)))))
@@ -490,6 +499,7 @@ def train(
     on_start: Callable[[dict], None] | None = None,
     device: str | torch.device = "cpu",
     dist: Distributed | None = None,
+    val_ids: list[str] | None = None,
 ) -> ModelBundle:
     """Train a model and return it with its metadata (best weights loaded).
 
@@ -504,7 +514,9 @@ def train(
     and the epoch, so the training generator is untouched), shuffles each group's training
     specimens and steps through them in batches. The validation specimens stay in memory when
     there are at most ``groups.size`` of them; otherwise they are read again, group by group,
-    after every epoch. The split into training and validation specimens is the whole-table one.
+    after every epoch. The split into training and validation specimens is the whole-table one:
+    ``cfg.val_fraction`` of them drawn with ``cfg.seed``, or exactly the specimens ``val_ids``
+    (the folds of ``durability tune``).
 
     ``resume`` continues an interrupted run from its checkpoint (same data, same settings);
     ``init_from`` starts from a trained model's weights and scaling and fine-tunes.
@@ -517,7 +529,7 @@ def train(
 
         table = FrameGroups(table, len(specimen_starts(table.frame, table.schema.id_col)))
     groups = table
-    run = _GroupTraining(groups, cfg, init_from, device, dist, transform=model_cfg.transform)
+    run = _GroupTraining(groups, cfg, init_from, device, dist, transform=model_cfg.transform, val_ids=val_ids)
     if init_from is not None:
         model_cfg = init_from.model_config
     # before anything is built: a warm-up that leaves nothing to score, or a run beyond the budget
@@ -558,13 +570,23 @@ class _GroupTraining:
     state: TrainState  # set once the model is built (train)
 
     def __init__(
-        self, groups, cfg: TrainConfig, init_from: ModelBundle | None, device, dist, transform: str = ""
+        self,
+        groups,
+        cfg: TrainConfig,
+        init_from: ModelBundle | None,
+        device,
+        dist,
+        transform: str = "",
+        val_ids=None,
     ):
         self.groups, self.cfg, self.device, self.dist = groups, cfg, device, dist
         schema, source, self.size = groups.schema, groups.source, groups.size
         self.ids = ids = np.asarray(groups.ids, dtype=object)
         N = len(ids)
-        self.train_idx, self.val_idx = split_specimens(N, cfg.val_fraction, cfg.seed)
+        if val_ids is None:
+            self.train_idx, self.val_idx = split_specimens(N, cfg.val_fraction, cfg.seed)
+        else:
+            self.train_idx, self.val_idx = chosen_split(ids, val_ids, source)
         if len(self.train_idx) == 0:
             raise InputError(f"{source}: no specimens left for training; lower --val-fraction")
         self.is_train = np.zeros(N, dtype=bool)
@@ -590,6 +612,7 @@ class _GroupTraining:
         if self.cache_val:
             val_series = concat_series(survey.val_pieces)
             survey.val_pieces = []
+            self.val_series = val_series  # raw: the baselines' forecasts (bundle)
             self.val_all = to_tensors(val_series, self.scaler)
             self.val_t = move(_rank_share(self.val_all, val_series.lengths, dist), device)
         self.cached_train = None  # a table that is one group: its training tensors, kept
@@ -676,8 +699,10 @@ class _GroupTraining:
                 *free_run_rmse(model, self.val_all, scaler, context),
                 scale_calibration(model, self.val_all, context),
             )
+            baselines = baseline_rmse([self.val_series], context)
         else:  # pooled over the groups
             scores = _pooled_scores(model, (t for _, t in self.scored_parts()), scaler, context)
+            baselines = baseline_rmse((part for part, _ in self.scored_parts()), context)
         return _make_bundle(
             self.state,
             model,
@@ -689,6 +714,7 @@ class _GroupTraining:
             val_idx=self.val_idx,
             context=context,
             scores=scores,
+            baselines=baselines,
             env=self.env,
             scaler=scaler,
             model_cfg=model_cfg,
@@ -766,6 +792,22 @@ def _pooled_scores(model: FeedbackRNN, parts, scaler: Scaler, context: int) -> t
         zs.append(z)
     z = None if zs[0] is None else torch.cat(zs)
     return _rmse(torch.cat(errs), scaler), _rmse(torch.cat(pers), scaler), _calibration(z)
+
+
+def baseline_rmse(parts, context: int) -> dict[str, float]:
+    """{baseline: RMSE} of persistence, linear and exponential forecasts of the validation
+    specimens (Series, pooled over ``parts``) from the same warm-up as the model's validation."""
+    from durability_cli.metrics import warmup_baseline_errors
+
+    errors: dict[str, list] = {}
+    for part in parts:
+        found = warmup_baseline_errors(part.time, part.y, part.lengths, context)
+        for name, err in found.items():
+            errors.setdefault(name, []).append(err)
+    return {
+        name: float(np.sqrt(np.mean(np.concatenate(e) ** 2))) if sum(map(len, e)) else float("nan")
+        for name, e in errors.items()
+    }
 
 
 def _cat_tensors(a: Tensors, b: Tensors) -> Tensors:
@@ -1042,6 +1084,7 @@ def _make_bundle(
     val_idx,
     context,
     scores,
+    baselines,
     env,
     scaler,
     model_cfg,
@@ -1061,6 +1104,7 @@ def _make_bundle(
         "best_epoch": state.best_epoch,
         "best_val_rmse": _finite(val_rmse),
         "val_persistence_rmse": _finite(pers),
+        "val_baseline_rmse": {name: _finite(v) for name, v in baselines.items()},
         "stopped": reason,
         "scale_calibration": calibration,
         "train_seconds": round(seconds, 3),

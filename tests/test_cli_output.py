@@ -122,6 +122,7 @@ HELP_ENV = {"COLUMNS": "250", "TERMINAL_WIDTH": "250"}
     "command",
     [
         ["train"],
+        ["tune"],
         ["forecast"],
         ["evaluate"],
         ["schema"],

@@ -92,6 +92,10 @@ def test_small_groups_keep_the_split_the_scaling_and_the_scores(tables, tmp_path
     a, b = summary(whole), summary(grouped)
     for key in ("train_specimens", "val_specimens", "n_rows", "n_specimens", "envelope", "val_context"):
         assert a["summary"][key] == b["summary"][key], key
+    # the baselines' validation RMSEs, pooled over the groups: the whole table's
+    assert set(b["summary"]["val_baseline_rmse"]) == {"persistence", "linear", "exponential"}
+    for name, value in a["summary"]["val_baseline_rmse"].items():
+        assert b["summary"]["val_baseline_rmse"][name] == pytest.approx(value, rel=1e-9), name
     # the same statistics, summed in another order
     assert b["scaler"].keys() == a["scaler"].keys()
     assert b["scaler"]["static_vocab"] == a["scaler"]["static_vocab"] == {"material": ["A", "B"]}

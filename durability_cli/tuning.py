@@ -1,0 +1,367 @@
+"""Automatic settings search (``durability tune``): Optuna over the model and training options.
+
+Each trial trains one model per specimen fold (K folds: every specimen is held out once) and
+scores it by the free-running RMSE of the held-out specimens after the same warm-up as training's
+validation (``training.free_run_rmse``); the objective is the mean over the folds. A TPE sampler
+(seeded) proposes the settings, and a median pruner stops a trial whose best validation RMSE so
+far is worse than the median of earlier trials at the same fold and epoch. The first trial is the
+defaults, so the best found is never worse than them on this objective. The module is silent:
+progress goes through ``on_trial``, a dict as each trial ends (number, state, rmse, seconds, the
+settings, and ``best``: the study's best score so far).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from durability_cli.config import ModelConfig, TrainConfig
+from durability_cli.errors import InputError
+from durability_cli.training import TrainingDiverged, TrainingInterrupted
+
+# The search space (docs/TRAINING.md). Categorical lists hold the defaults, which trial 0 takes.
+CELLS = ("lstm", "gru")
+HIDDEN = (16, 32, 64, 128)
+LAYERS = (1, 3)  # low, high
+DROPOUT = (0.0, 0.3)  # only with more than one layer
+LR = (3e-4, 1e-2)  # log scale
+BATCH_SIZES = (4, 8, 16, 32)
+LAGS = (1, 4)
+LOSSES = ("gaussian", "mse", "huber")
+MONOTONIC = ("none", "decreasing", "increasing")  # only with residual
+# Warm-up of the validation forecast and of training's random warm-ups, as a share of the median
+# specimen length; "auto" is training's default (20%). The objective always scores after the
+# default warm-up, so a longer one cannot win by making the task easier.
+VAL_CONTEXT = ("auto", "0.1", "0.3", "0.4")
+WEIGHT_DECAY = (1e-6, 1e-2)  # log scale, behind an on/off switch (off = 0, the default)
+TEACHER_FORCING = (0.0, 0.5, 1.0)  # starting probability; above 0 a schedule lowers it
+TF_SCHEDULES = ("linear", "exponential", "inverse-sigmoid")
+
+DEFAULT_TRIAL = {
+    "cell": "lstm",
+    "hidden": 64,
+    "layers": 2,
+    "dropout": 0.0,
+    "lr": 2e-3,
+    "batch_size": 8,
+    "lags": 1,
+    "loss": "gaussian",
+    "residual": True,
+    "monotonic": "none",
+    "val_context": "auto",
+    "weight_decay_on": False,
+    "teacher_forcing": 0.0,
+}
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    budget: float = 1200.0  # seconds of wall clock over all trials (20 minutes)
+    trials: int | None = None  # at most this many trials in this run; None = until the budget ends
+    folds: int = 3  # specimen folds: each trial trains this many models
+    epochs: int = TrainConfig.epochs  # per model; the cosine learning-rate decay follows it
+    patience: int = TrainConfig.patience
+    seed: int = 0  # the sampler, the folds and every training
+    storage: str | None = None  # SQLite file that keeps the trials (resume by running again)
+    study: str | None = None  # study name in the storage; default: from the data and the above
+
+    def validate(self) -> None:
+        if not (self.budget > 0 and math.isfinite(self.budget)):
+            raise InputError(f"`budget` must be a positive duration, got {self.budget}")
+        if self.trials is not None and self.trials < 1:
+            raise InputError(f"`trials` must be at least 1, got {self.trials}")
+        if self.folds < 2:
+            raise InputError(f"`folds` must be at least 2, got {self.folds}")
+        TrainConfig(epochs=self.epochs, patience=self.patience, seed=self.seed).validate()
+
+
+@dataclass
+class TuneResult:
+    """What a search found: the best settings (options of ``train``), their score, every trial."""
+
+    best_params: dict  # ModelConfig and TrainConfig fields, as `train --config` takes them
+    best_score: float  # mean free-running validation RMSE over the folds (durability units)
+    default_score: float | None  # the same for the defaults (trial 0), when it completed
+    trials: object  # pandas DataFrame: number, state, rmse, seconds, then the settings
+    study: str  # the study's name in the storage
+    folds: int
+    context: int  # the warm-up rows the objective scores after
+
+    def to_toml(self, columns: dict | None = None, source: str = "DATA") -> str:
+        """The best settings as a config file for ``durability train --config``; ``columns``
+        (id_col, time_col, target, covariates, static: as given) go in its [data] table."""
+        done = int((self.trials["state"] == "COMPLETE").sum()) if len(self.trials) else 0
+        lines = [
+            f"# durability tune: the best of {done} complete trial(s) on {source}",
+            f"# mean free-running RMSE over {self.folds} specimen folds after {self.context} warm-up rows: "
+            f"{self.best_score:.6g}"
+            + ("" if self.default_score is None else f" (defaults: {self.default_score:.6g})"),
+            f"# use: durability train {source} --config THIS.toml -o model.safetensors",
+        ]
+        given = {k: v for k, v in (columns or {}).items() if v is not None}
+        if given:
+            lines += ["", "[data]"] + [f"{k} = {_toml_value(v)}" for k, v in given.items()]
+        for table, cls in (("model", ModelConfig), ("train", TrainConfig)):
+            names = [f.name for f in fields(cls) if f.name in self.best_params]
+            lines += ["", f"[{table}]"] + [f"{k} = {_toml_value(self.best_params[k])}" for k in names]
+        return "\n".join(lines) + "\n"
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        value = ",".join(map(str, value))
+    return json.dumps(str(value))  # a TOML basic string: JSON's escapes are TOML's
+
+
+def parse_duration(text: str | float) -> float:
+    """Seconds in ``90s``, ``10m``, ``1h``, ``1h30m`` or a plain number of seconds."""
+    if isinstance(text, int | float):
+        return float(text)
+    parts = re.fullmatch(
+        r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*", text
+    )
+    if not text.strip() or parts is None or not any(parts.groups()):
+        raise InputError(f"`budget` must be a duration such as 90s, 10m or 1h, got {text!r}")
+    h, m, s = (float(g) if g else 0.0 for g in parts.groups())
+    return h * 3600 + m * 60 + s
+
+
+def suggest(trial, median_length: float, longest: int) -> dict:
+    """The trial's settings as options of ``train`` (define-by-run: dropout only with stacked
+    layers, monotonic only with residual, a schedule only with teacher forcing). ``longest``: the
+    warm-up must leave a row of the shortest fold's longest specimen to score."""
+    o: dict = {
+        "cell": trial.suggest_categorical("cell", CELLS),
+        "hidden": trial.suggest_categorical("hidden", HIDDEN),
+        "layers": trial.suggest_int("layers", *LAYERS),
+    }
+    o["dropout"] = trial.suggest_float("dropout", *DROPOUT) if o["layers"] > 1 else 0.0
+    o["lr"] = trial.suggest_float("lr", *LR, log=True)
+    o["batch_size"] = trial.suggest_categorical("batch_size", BATCH_SIZES)
+    o["lags"] = trial.suggest_int("lags", *LAGS)
+    o["loss"] = trial.suggest_categorical("loss", LOSSES)
+    o["residual"] = trial.suggest_categorical("residual", (True, False))
+    o["monotonic"] = trial.suggest_categorical("monotonic", MONOTONIC) if o["residual"] else "none"
+    share = trial.suggest_categorical("val_context", VAL_CONTEXT)
+    o["val_context"] = (
+        0 if share == "auto" else max(3, min(int(round(float(share) * median_length)), longest - 1))
+    )
+    on = trial.suggest_categorical("weight_decay_on", (False, True))
+    o["weight_decay"] = trial.suggest_float("weight_decay", *WEIGHT_DECAY, log=True) if on else 0.0
+    o["teacher_forcing"] = trial.suggest_categorical("teacher_forcing", TEACHER_FORCING)
+    schedule = "constant"
+    if o["teacher_forcing"] > 0:
+        schedule = trial.suggest_categorical("tf_schedule", TF_SCHEDULES)
+    o["tf_schedule"] = schedule
+    return o
+
+
+@dataclass
+class _Folds:
+    """The table's specimens cut into K folds (a seeded permutation), and what scoring needs."""
+
+    ids: list  # [N] specimen ids, sorted as the table
+    folds: list  # K arrays of specimen indices
+    series: object  # data.Series of the whole table (raw)
+    context: int  # warm-up rows of the objective: training's default
+    lengths: np.ndarray  # [N] rows per specimen
+
+
+def _make_folds(ds, k: int, seed: int) -> _Folds:
+    from durability_cli.data import to_series
+    from durability_cli.training import auto_context, check_context
+
+    series = to_series(ds)
+    n = len(series.ids)
+    if n < k + 1:
+        raise InputError(
+            f"{ds.source}: {n} specimen(s) cannot make {k} folds with specimens left to train on; "
+            f"lower `folds` (at most {max(n - 1, 1)})"
+        )
+    order = np.random.default_rng(seed).permutation(n)
+    folds = [np.sort(part) for part in np.array_split(order, k)]
+    context = auto_context(series.lengths)
+    check_context(series.lengths, context, False, ds.source)
+    return _Folds(list(series.ids), folds, series, context, series.lengths)
+
+
+def fingerprint(ds) -> str:
+    """12 hex digits naming the table's contents and roles (the default study name)."""
+    import pandas as pd
+
+    digest = hashlib.sha256(json.dumps(ds.schema.to_dict(), sort_keys=True).encode())
+    digest.update(pd.util.hash_pandas_object(ds.frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:12]
+
+
+def tune(
+    ds,
+    cfg: TuneConfig,
+    *,
+    fixed: dict | None = None,
+    on_trial: Callable[[dict], None] | None = None,
+) -> TuneResult:
+    """Search the settings for the Dataset ``ds`` (see the module docstring). ``fixed`` are
+    options of ``train`` that every trial keeps (they are not searched)."""
+    import optuna
+
+    from durability_cli.api import configs
+
+    cfg.validate()
+    fixed = dict(fixed or {})
+    configs(fixed)  # a bad fixed option is refused before any trial
+    split = _make_folds(ds, cfg.folds, cfg.seed)
+    median = float(np.median(split.lengths))
+    longest = min(int(split.lengths[fold].max()) for fold in split.folds)
+    name = cfg.study or f"durability-{fingerprint(ds)}-k{cfg.folds}-seed{cfg.seed}-epochs{cfg.epochs}"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the library is silent; on_trial reports
+    study = optuna.create_study(
+        study_name=name,
+        storage=_storage(cfg.storage),
+        load_if_exists=True,
+        direction="minimize",
+        # TPE after 5 random trials (Optuna's 10 are most of a short budget)
+        sampler=optuna.samplers.TPESampler(seed=cfg.seed, n_startup_trials=5),
+        # From the first fold's fifth epoch on, a trial is compared with the earlier ones, the
+        # defaults (trial 0) included: a trial worse than them there is stopped. With 2 trials
+        # before pruning starts, a random trial 1 ran its full length on coating at 3x the
+        # defaults' RMSE and took most of an 8-minute budget.
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=5),
+    )
+    if _defaults_trial(study) is None:  # a new study, or one whose defaults trial was cut short
+        study.enqueue_trial(DEFAULT_TRIAL)
+    deadline = time.monotonic() + cfg.budget
+    base = {"epochs": cfg.epochs, "patience": cfg.patience, "seed": cfg.seed, **fixed}
+
+    def objective(trial) -> float:
+        options = {**base, **suggest(trial, median, longest), **fixed}
+        trial.set_user_attr("options", options)
+        model_cfg, train_cfg = configs(options)
+        scores = []
+        for k, fold in enumerate(split.folds):
+            scores.append(_fold_score(ds, split, fold, k, model_cfg, train_cfg, trial, study, deadline))
+        return float(np.mean(scores))
+
+    def report(study, trial) -> None:
+        if on_trial:  # the trial, and the best score of the study so far (None before one completes)
+            best = study.best_value if _any_complete(study) else None
+            on_trial({**_trial_row(trial), "best": best})
+
+    try:  # a diverged trial fails and the search goes on; Ctrl-C stops it
+        study.optimize(
+            objective, n_trials=cfg.trials, timeout=cfg.budget, callbacks=[report], catch=(TrainingDiverged,)
+        )
+    except TrainingInterrupted:
+        kept = "; run the same command again to continue" if cfg.storage else " (give `storage` to keep them)"
+        raise TrainingInterrupted(f"tune interrupted; the completed trials are in the study{kept}") from None
+    if not _any_complete(study):
+        raise InputError(
+            f"{ds.source}: no trial completed within the budget ({cfg.budget:g} s); a trial trains "
+            f"{cfg.folds} models of up to {cfg.epochs} epochs: give a longer `budget`, fewer `epochs` "
+            "or fewer `folds`"
+        )
+    best = study.best_trial
+    defaults = _defaults_trial(study, complete=True)
+    return TuneResult(
+        best_params=dict(best.user_attrs["options"]),
+        best_score=float(best.value),
+        default_score=None if defaults is None else float(defaults.value),
+        trials=trials_frame(study),
+        study=name,
+        folds=cfg.folds,
+        context=split.context,
+    )
+
+
+def _storage(path: str | None):
+    if path is None:
+        return None
+    return f"sqlite:///{Path(path).resolve()}"
+
+
+def _fold_score(ds, split: _Folds, fold, k: int, model_cfg, train_cfg, trial, study, deadline) -> float:
+    """Train on every fold but ``fold`` and return the held-out specimens' free-running RMSE
+    after the objective's warm-up. Each epoch reports its best validation RMSE so far to the
+    pruner (step = fold x epochs + epoch, so the same step is the same fold in every trial)."""
+    import optuna
+
+    from durability_cli.data import to_tensors
+    from durability_cli.training import free_run_rmse, train
+
+    best = math.inf
+
+    def on_epoch(log) -> None:
+        nonlocal best
+        best = min(best, log.val_rmse)
+        trial.report(best, k * train_cfg.epochs + log.epoch)
+        if trial.should_prune():
+            raise optuna.TrialPruned()
+        if time.monotonic() > deadline:  # the budget is wall-clock time: the running trial stops too
+            trial.set_user_attr("stopped", "budget")
+            raise optuna.TrialPruned()
+
+    held_out = [split.ids[i] for i in fold]
+    bundle = train(ds, model_cfg, train_cfg, on_epoch=on_epoch, val_ids=held_out)
+    t = to_tensors(split.series.take(fold), bundle.scaler)
+    return free_run_rmse(bundle.model, t, bundle.scaler, split.context)[0]
+
+
+def _any_complete(study) -> bool:
+    import optuna
+
+    return any(t.state == optuna.trial.TrialState.COMPLETE for t in study.get_trials(deepcopy=False))
+
+
+def _defaults_trial(study, complete: bool = False):
+    """The trial of the defaults: complete, or (``complete`` False) also enqueued and not started."""
+    import optuna
+
+    state = optuna.trial.TrialState
+    for t in study.get_trials(deepcopy=False, states=(state.COMPLETE, state.WAITING)):
+        if t.state == state.COMPLETE and t.params == DEFAULT_TRIAL:
+            return t
+        if not complete and t.state == state.WAITING and t.system_attrs.get("fixed_params") == DEFAULT_TRIAL:
+            return t
+    return None
+
+
+def _trial_row(trial) -> dict:
+    seconds = None if trial.duration is None else trial.duration.total_seconds()
+    state = trial.state.name
+    if state == "PRUNED" and trial.user_attrs.get("stopped") == "budget":
+        state = "STOPPED"  # cut by the end of the budget, not by the pruner
+    return {
+        "number": trial.number,
+        "state": state,
+        "rmse": trial.value if state == "COMPLETE" else None,  # a pruned one holds a partial score
+        "seconds": seconds,
+        **trial.user_attrs.get("options", {}),
+    }
+
+
+def trials_frame(study):
+    """One row per trial: number, state, rmse (mean over the folds), seconds, then the settings."""
+    import pandas as pd
+
+    return pd.DataFrame([_trial_row(t) for t in study.trials])
+
+
+def write_config(result: TuneResult, path: str, columns: dict | None = None, source: str = "DATA") -> None:
+    """Write ``result.to_toml`` to ``path`` atomically."""
+    from durability_cli.io import atomic_path
+
+    text = result.to_toml(columns, source)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")

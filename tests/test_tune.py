@@ -1,0 +1,127 @@
+"""durability tune (settings search) and the baselines train scores beside the model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import tomllib
+
+from durability_cli.cli import app
+
+TINY = ["--epochs", "2", "--folds", "2", "--budget", "5m"]
+
+
+@pytest.fixture(scope="session")
+def tiny_table(coating_slice):
+    """6 coating specimens x 24 rows: a trial of 2 folds x 2 epochs takes about a second."""
+    return coating_slice(6, 24)
+
+
+def test_tune_writes_a_config_train_accepts_and_resumes(runner, tiny_table, tmp_path):
+    import optuna
+
+    from durability_cli import load
+    from durability_cli.tuning import DEFAULT_TRIAL
+
+    out, db, model = tmp_path / "best.toml", tmp_path / "tune.db", tmp_path / "best.safetensors"
+    args = ["tune", str(tiny_table), "-o", str(out), "--storage", str(db), "--static", "material", *TINY]
+    first = runner.invoke(app, [*args, "--trials", "2", "--model-out", str(model)])
+    assert first.exit_code == 0, first.stderr
+    assert "trial 0  complete" in first.stderr and "trial 1 " in first.stderr
+    assert "Trials of study durability-" in first.stderr and "(defaults, trial 0: " in first.stderr
+    assert f"Trained {model}" in first.stderr
+    config = tomllib.loads(out.read_text())
+    assert config["data"] == {"static": "material"}
+    assert config["train"]["epochs"] == 2
+    assert load(model).model_config.cell == config["model"]["cell"]
+
+    # the same storage again: the study continues (3 trials), its trial 0 is still the defaults
+    again = runner.invoke(app, [*args, "--trials", "1", "--quiet"])
+    assert again.exit_code == 0, again.stderr
+    assert again.stderr == ""
+    (study,) = optuna.get_all_study_summaries(f"sqlite:///{db}")
+    trials = optuna.load_study(study_name=study.study_name, storage=f"sqlite:///{db}").trials
+    assert len(trials) == 3
+    assert trials[0].params == DEFAULT_TRIAL
+
+    retrained = tmp_path / "m.safetensors"
+    r = runner.invoke(app, ["train", str(tiny_table), "--config", str(out), "-o", str(retrained), "-q"])
+    assert r.exit_code == 0, r.stderr
+    assert load(retrained).model_config.hidden == config["model"]["hidden"]
+    assert load(retrained).schema.static == ("material",)
+
+
+def test_tune_api_is_never_worse_than_the_defaults(tiny_table):
+    import durability_cli as dur
+
+    seen = []
+    result = dur.tune(pd.read_csv(tiny_table), budget="5m", trials=2, folds=2, epochs=2, on_trial=seen.append)
+    assert [row["number"] for row in seen] == [0, 1]
+    assert result.best_score <= result.default_score
+    assert list(result.trials["number"]) == [0, 1]
+    assert set(result.best_params) >= {"cell", "hidden", "lr", "epochs"}
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["--budget", "ten minutes"],
+            "Error: --budget must be a duration such as 90s, 10m or 1h, got 'ten minutes'",
+        ),
+        (["--folds", "1"], "Error: --folds must be at least 2, got 1"),
+        (["--folds", "6"], "cannot make 6 folds with specimens left to train on; lower --folds (at most 5)"),
+        (
+            ["--budget", "1s", "--epochs", "1000"],
+            "no trial completed within the budget (1 s); a trial trains 3 models",
+        ),
+    ],
+)
+def test_tune_bad_options(runner, tiny_table, tmp_path, args, message):
+    out = tmp_path / "best.toml"
+    r = runner.invoke(app, ["tune", str(tiny_table), "-o", str(out), *args])
+    assert r.exit_code == 2
+    assert message in r.stderr
+    assert not out.exists()
+
+
+def test_parse_duration():
+    from durability_cli.tuning import parse_duration
+
+    assert parse_duration("90s") == 90
+    assert parse_duration("10m") == 600
+    assert parse_duration("1h30m") == 5400
+    assert parse_duration("45") == 45
+
+
+# -- baselines in train's summary ------------------------------------------------------------------
+def test_train_warns_when_persistence_beats_the_model(runner, tmp_path):
+    # every specimen holds its own constant durability: persistence is exact, the model is not
+    rows = [
+        {"specimen_id": f"S{i}", "time": t, "temperature": 20.0 + t % 3, "durability": 0.5 + 0.05 * i}
+        for i in range(8)
+        for t in range(20)
+    ]
+    data = tmp_path / "flat.csv"
+    pd.DataFrame(rows).to_csv(data, index=False)
+    out = tmp_path / "m.safetensors"
+    r = runner.invoke(
+        app, ["train", str(data), "-o", str(out), "--epochs", "2", "--hidden", "8", "--layers", "1"]
+    )
+    assert r.exit_code == 0, r.stderr
+    assert "baselines" in r.stderr
+    assert "Warning: the persistence baseline (validation RMSE 0) beats the model" in r.stderr
+
+    from durability_cli import load
+
+    baselines = load(out).summary["val_baseline_rmse"]
+    assert set(baselines) == {"persistence", "linear", "exponential"}
+    assert baselines["persistence"] == 0.0
+    assert np.isfinite(baselines["exponential"])
+
+
+def test_inspect_shows_the_baselines(runner, model):
+    r = runner.invoke(app, ["inspect", str(model)])
+    assert r.exit_code == 0, r.stderr
+    assert "baselines" in r.stderr and "exponential" in r.stderr
