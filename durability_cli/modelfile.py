@@ -279,7 +279,10 @@ def read_header(path: str | Path, *, expect: str) -> tuple[bytes, dict, dict]:
     raw = _read_model_bytes(p, name)
     header_len = struct.unpack("<Q", raw[:8])[0] if len(raw) >= 8 else 0
     if header_len == 0 or header_len > MAX_HEADER or 8 + header_len > len(raw) or raw[8:9] != b"{":
-        if raw[:2] == b"PK" or raw[:1] == b"\x80":
+        # A pickle starts with 0x80 and its protocol; so does a safetensors length whose low byte
+        # is 0x80, but that length is a plausible header size (a pickle's opcodes make it huge).
+        length_like = header_len <= MAX_HEADER if len(raw) >= 8 else not any(raw[3:])
+        if raw[:2] == b"PK" or (raw[:1] == b"\x80" and not length_like):
             raise ModelFileError(
                 f"{name}: this is a pickle or torch.save file; durability only loads its own safetensors "
                 "model files (pickles can run code when loaded), so it was not opened"

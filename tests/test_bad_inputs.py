@@ -823,3 +823,18 @@ def test_usage_errors_are_one_line_from_the_real_command(args, expected, tmp_pat
 def test_no_arguments_still_show_the_help():
     run = subprocess.run([sys.executable, "-m", "durability_cli"], capture_output=True, text=True, timeout=60)
     assert run.stdout.count("Usage: durability") == 1 and "forecast" in run.stdout
+
+
+@pytest.mark.parametrize("cut", [5, 12])
+def test_a_truncated_model_whose_header_length_starts_with_0x80_is_not_called_a_pickle(tmp_path, cut):
+    from durability_cli.errors import ModelFileError
+    from durability_cli.modelfile import read_header
+
+    path = tmp_path / "m.safetensors"
+    path.write_bytes((struct.pack("<Q", 0x0380) + b'{"__metadata__": {}}' + b" " * 900)[:cut])
+    with pytest.raises(ModelFileError, match="truncated") as caught:
+        read_header(path, expect="durability-model")
+    assert "pickle" not in str(caught.value)
+    path.write_bytes(b"\x80\x02\x8a\x0alZ\xfc\x9cF\xf9 j\xa8P\x19.")  # how torch.save's legacy format starts
+    with pytest.raises(ModelFileError, match="pickle"):
+        read_header(path, expect="durability-model")
