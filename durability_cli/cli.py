@@ -183,6 +183,7 @@ def _input_format(fmt: str | None, sheet: str | None) -> str | None:
     return sheet_format(fmt, sheet)
 
 
+# -- train -----------------------------------------------------------------------------------------
 @app.command()
 @_with_config_options
 def train(
@@ -393,9 +394,7 @@ def forecast(
 
     def go():
         from durability_cli import api
-        from durability_cli.errors import InputError
-        from durability_cli.io import check_outputs
-        from durability_cli.outputs import check_one_stdout, check_precision
+        from durability_cli.outputs import check_precision
         from durability_cli.parallel import parse_shard
         from durability_cli.scenarios import parse_set
 
@@ -403,31 +402,10 @@ def forecast(
         cfg = api.forecast_config(samples, quantiles, threshold, direction, seed, strict, device, amp, bounds)
         check_precision(precision)
         spec = parse_shard(shard) if shard else None
-        if eol_out and threshold is None:
-            raise InputError("--eol-out needs --threshold")
-        if hold_conditions and not horizon:
-            raise InputError("--hold-conditions needs --horizon N")
-        check_one_stdout(
-            {"-o/--output": output, "--eol-out": eol_out, "--paths-out": paths_out, "--meta-out": meta_out}
-        )
-        check_outputs(
-            [output, eol_out, paths_out, plot, meta_out],
-            [data if data != "-" else None, model, future, scenarios],
-            tables=(output, eol_out, paths_out),
-            pictures=(plot,),
-            fmt=output_format,
-        )
-        if chunk_specimens is not None and plot:
-            raise InputError(
-                "--plot draws from the whole table; drop --chunk-specimens, or draw a few specimens with "
-                "durability plot forecast (--chunk-specimens works a group of specimens at a time)"
-            )
-        if scenarios == "-" and data == "-":
-            raise InputError("--scenarios - and DATA - both read stdin; give one of them as a file")
-        if scenarios and plot:
-            raise InputError(
-                "--plot draws one forecast per specimen; drop --scenarios, or use --set for one scenario"
-            )
+        files = dict(data=data, model=model, future=future, scenarios=scenarios, output_format=output_format)
+        outs = {"-o/--output": output, "--eol-out": eol_out, "--paths-out": paths_out, "--meta-out": meta_out}
+        _check_forecast_usage(files, outs, plot, threshold=threshold, hold=hold_conditions, horizon=horizon,
+                              chunked=chunk_specimens is not None)  # fmt: skip
         trained = api.load(model)
         outputs = api.Outputs(
             table=output, eol=eol_out, paths=paths_out, fmt=output_format, meta=meta_out, precision=precision
@@ -457,6 +435,41 @@ def forecast(
     run_command(debug, go)
 
 
+def _check_forecast_usage(files: dict, outs: dict, plot, *, threshold, hold: bool, horizon, chunked: bool):
+    """The forecast options that cannot go together, and outputs that would overwrite an input or
+    share stdout: refused before anything is read."""
+    from durability_cli.errors import InputError
+    from durability_cli.io import check_outputs
+    from durability_cli.outputs import check_one_stdout
+
+    data, scenarios = files["data"], files["scenarios"]
+    if outs["--eol-out"] and threshold is None:
+        raise InputError("--eol-out needs --threshold")
+    if hold and not horizon:
+        raise InputError("--hold-conditions needs --horizon N")
+    check_one_stdout(outs)
+    output, eol_out, paths_out, meta_out = outs.values()
+    check_outputs(
+        [output, eol_out, paths_out, plot, meta_out],
+        [data if data != "-" else None, files["model"], files["future"], scenarios],
+        tables=(output, eol_out, paths_out),
+        pictures=(plot,),
+        fmt=files["output_format"],
+    )
+    if chunked and plot:
+        raise InputError(
+            "--plot draws from the whole table; drop --chunk-specimens, or draw a few specimens with "
+            "durability plot forecast (--chunk-specimens works a group of specimens at a time)"
+        )
+    if scenarios == "-" and data == "-":
+        raise InputError("--scenarios - and DATA - both read stdin; give one of them as a file")
+    if scenarios and plot:
+        raise InputError(
+            "--plot draws one forecast per specimen; drop --scenarios, or use --set for one scenario"
+        )
+
+
+# -- evaluate --------------------------------------------------------------------------------------
 @app.command(context_settings={"allow_extra_args": True})
 def evaluate(
     data: DataArg,
@@ -569,6 +582,7 @@ def _no_extra_args(args: list[str], as_json: bool) -> None:
         raise InputError(f"unexpected extra argument ({' '.join(args)}); see durability evaluate --help")
 
 
+# -- inspect ---------------------------------------------------------------------------------------
 @app.command()
 def inspect(
     model: ModelArg,

@@ -593,6 +593,25 @@ def _skipped_line(skipped: list[str], count: int | None = None) -> str:
     )
 
 
+def _held(ds: Dataset, n: int, has_future: np.ndarray, horizon: int):
+    """``--hold-conditions``: ``ds`` with ``horizon`` rows added to each of its ``n`` specimens,
+    and its series, last measured rows and which specimens have future rows."""
+    if has_future.any():
+        raise InputError(
+            f"{ds.source}: the table already has future rows; --hold-conditions only extends tables without them"
+        )
+    added = n * horizon
+    limits.check_memory(
+        added * 8 * (len(ds.frame.columns) + 4) * 4,  # the new rows, as the frame and its copies
+        f"{ds.source}: --horizon {horizon} --hold-conditions adds {added:,} rows, which",
+        "lower --horizon",
+    )
+    ds = extend_with_held_conditions(ds, horizon)
+    series = to_series(ds)
+    last_obs = last_observed(series)
+    return ds, series, last_obs, last_obs < series.lengths - 1
+
+
 def _forecast_group(
     bundle: ModelBundle,
     ds: Dataset,
@@ -616,21 +635,8 @@ def _forecast_group(
             + (f" (and {len(no_history) - 1} more)" if len(no_history) > 1 else "")
         )
     if hold_conditions and horizon:
-        if has_future.any():
-            raise InputError(
-                f"{ds.source}: the table already has future rows; --hold-conditions only extends tables without them"
-            )
-        added = len(series.ids) * horizon
-        limits.check_memory(
-            added * 8 * (len(ds.frame.columns) + 4) * 4,  # the new rows, as the frame and its copies
-            f"{ds.source}: --horizon {horizon} --hold-conditions adds {added:,} rows, which",
-            "lower --horizon",
-        )
-        ds = extend_with_held_conditions(ds, horizon)
+        ds, series, last_obs, has_future = _held(ds, len(series.ids), has_future, horizon)
         held.append(f"conditions held at each specimen's last values for {horizon} steps (--hold-conditions)")
-        series = to_series(ds)
-        last_obs = last_observed(series)
-        has_future = last_obs < series.lengths - 1
     if not has_future.any():
         return None
     series = set_future_conditions(series, last_obs, conditions or {}, ds.schema.covariates)

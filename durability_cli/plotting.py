@@ -125,17 +125,8 @@ def plot_forecasts(
     A table without ``id_col`` (a single-series data set) is accepted when only one specimen is
     drawn.
     """
-    mean_col = f"{target}_mean"
-    _require(history, "history", [time_col, target])
-    _require(forecast, "forecast", [time_col, mean_col])
-    if truth is not None:
-        _require(truth, "truth", [time_col, target])
-    if eol is not None:
-        _require(eol, "end-of-life", ["eol_time"])
-    if max_specimens < 1:
-        raise InputError(f"max_specimens must be at least 1, got {max_specimens}")
-
     tables = {"history": history, "forecast": forecast, "truth": truth, "end-of-life": eol}
+    _check_forecast_tables(tables, time_col, target, max_specimens)
     all_ids, chosen = _choose_specimens(tables, id_col, specimens, max_specimens)
     by_id = {
         name: _split_by_specimen(t, name, id_col, None if name == "end-of-life" else time_col, chosen)
@@ -171,6 +162,37 @@ def plot_forecasts(
         shown = f" (first {n} of {len(all_ids)} specimens)"
     fig.suptitle((title or f"{target} forecast") + shown)
     return fig
+
+
+def _draw_error_lines(ax, x: np.ndarray, series: dict[str, np.ndarray]) -> None:
+    """One line per model, the baselines first so that the model's is drawn on top."""
+    others = iter(OTHER_COLOURS * (len(series) // len(OTHER_COLOURS) + 1))
+    for name in sorted(series, key=lambda k: k == "model"):
+        values = series[name]
+        few = len(values) <= 30  # markers help on short horizons, clutter on long ones
+        if name == "model":
+            style = dict(color=BLUE, linestyle="-", marker="o", linewidth=2.6, markersize=5, zorder=5)
+        else:
+            style = dict(BASELINE_STYLES.get(name) or dict(color=next(others), linestyle="-", marker="v"))
+            style.update(linewidth=1.3, markersize=3.5, zorder=3)
+        if not few:
+            style["marker"] = None
+        ax.plot(x[: len(values)], values, label=name, **style)
+
+
+def _check_forecast_tables(tables: dict, time_col: str, target: str, max_specimens: int) -> None:
+    """The columns each table of :func:`plot_forecasts` must have (None tables are left out)."""
+    needs = {
+        "history": [time_col, target],
+        "forecast": [time_col, f"{target}_mean"],
+        "truth": [time_col, target],
+        "end-of-life": ["eol_time"],
+    }
+    for name, table in tables.items():
+        if table is not None:
+            _require(table, name, needs[name])
+    if max_specimens < 1:
+        raise InputError(f"max_specimens must be at least 1, got {max_specimens}")
 
 
 def _choose_specimens(
@@ -491,19 +513,7 @@ def plot_horizon_errors(
         ax, below = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
     else:
         ax, below = fig.subplots(), None
-    others = iter(OTHER_COLOURS * (len(series) // len(OTHER_COLOURS) + 1))
-    # Baselines first so the model line is drawn on top of them.
-    for name in sorted(series, key=lambda k: k == "model"):
-        values = series[name]
-        few = len(values) <= 30  # markers help on short horizons, clutter on long ones
-        if name == "model":
-            style = dict(color=BLUE, linestyle="-", marker="o", linewidth=2.6, markersize=5, zorder=5)
-        else:
-            style = dict(BASELINE_STYLES.get(name) or dict(color=next(others), linestyle="-", marker="v"))
-            style.update(linewidth=1.3, markersize=3.5, zorder=3)
-        if not few:
-            style["marker"] = None
-        ax.plot(x[: len(values)], values, label=name, **style)
+    _draw_error_lines(ax, x, series)
     positive = finite[finite > 0]
     if positive.size == finite.size and positive.max() / positive.min() > 100:
         ax.set_yscale("log")
@@ -632,20 +642,7 @@ def plot_training_history(history: list[dict], *, loss: str | None = None) -> Fi
         with the best epoch marked. Lower panel: teacher-forcing probability per epoch, left
         out when it is the same every epoch (the title gives the value).
     """
-    if not history:
-        raise InputError("no training history to draw: the model file records no epochs")
-    keys = ("epoch", "train_loss", "val_rmse", "teacher_forcing", "best")
-    for i, entry in enumerate(history):
-        missing = [k for k in keys if k not in entry]
-        if missing:
-            raise InputError(
-                f"training history entry {i} has no {', '.join(missing)}; "
-                "re-train the model with this version of durability"
-            )
-    epoch, loss_values, rmse, forcing = (
-        np.array([np.nan if e[k] is None else e[k] for e in history], dtype=float)
-        for k in ("epoch", "train_loss", "val_rmse", "teacher_forcing")
-    )
+    epoch, loss_values, rmse, forcing = _history_columns(history)
     best = _best_epoch(history, rmse)
     constant = np.nanmin(forcing) == np.nanmax(forcing) if np.isfinite(forcing).any() else True
 
@@ -689,10 +686,7 @@ def plot_training_history(history: list[dict], *, loss: str | None = None) -> Fi
         finite = values[np.isfinite(values)]
         if finite.size and finite.min() > 0 and finite.max() / finite.min() > 100:
             ax.set_yscale("log")
-    top.set_ylabel(loss_label, color=BLUE)
-    top.tick_params(axis="y", colors=BLUE)
-    right.set_ylabel("validation RMSE (free-running)", color=VERMILLION)
-    right.tick_params(axis="y", colors=VERMILLION)
+    _two_axes_labels(top, right, loss_label)
     title = "Training history"
     if constant and np.isfinite(forcing).any():
         title += f" (teacher forcing constant: p = {forcing[np.isfinite(forcing)][0]:g})"
@@ -711,6 +705,40 @@ def plot_training_history(history: list[dict], *, loss: str | None = None) -> Fi
         top.set_xlabel("epoch")
         top.xaxis.set_major_locator(MaxNLocator(integer=True))
         return fig
+    _draw_forcing(bottom, epoch, forcing)
+    return fig
+
+
+def _history_columns(history: list[dict]):
+    """epoch, training loss, validation RMSE and teacher forcing per epoch as float arrays (NaN
+    where not recorded); a history without those keys is an error."""
+    if not history:
+        raise InputError("no training history to draw: the model file records no epochs")
+    keys = ("epoch", "train_loss", "val_rmse", "teacher_forcing", "best")
+    for i, entry in enumerate(history):
+        missing = [k for k in keys if k not in entry]
+        if missing:
+            raise InputError(
+                f"training history entry {i} has no {', '.join(missing)}; "
+                "re-train the model with this version of durability"
+            )
+    return tuple(
+        np.array([np.nan if e[k] is None else e[k] for e in history], dtype=float)
+        for k in ("epoch", "train_loss", "val_rmse", "teacher_forcing")
+    )
+
+
+def _two_axes_labels(top, right, loss_label: str) -> None:
+    top.set_ylabel(loss_label, color=BLUE)
+    top.tick_params(axis="y", colors=BLUE)
+    right.set_ylabel("validation RMSE (free-running)", color=VERMILLION)
+    right.tick_params(axis="y", colors=VERMILLION)
+
+
+def _draw_forcing(bottom, epoch: np.ndarray, forcing: np.ndarray) -> None:
+    """The lower panel: the teacher-forcing probability per epoch."""
+    from matplotlib.ticker import MaxNLocator
+
     bottom.step(epoch, forcing, where="mid", color=GREEN, linewidth=1.8)
     bottom.fill_between(epoch, forcing, step="mid", color=GREEN, alpha=0.15, linewidth=0)
     bottom.set_ylim(-0.03, 1.05)
@@ -718,7 +746,6 @@ def plot_training_history(history: list[dict], *, loss: str | None = None) -> Fi
     bottom.set_xlabel("epoch")
     bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
     _grid(bottom)
-    return fig
 
 
 # The loss axis says what is minimised: a Gaussian negative log-likelihood goes below zero.
@@ -888,18 +915,50 @@ def plot_end_of_life(
             "no end of life to draw: every specimen is already past the threshold at its cut-off; "
             "use a smaller context"
         )
-    censored = rows["eol_true"].isna().to_numpy()
-    true_x = np.where(censored, rows["censor_time"], rows["eol_true"]).astype(float)
-    crossed = rows["eol_pred"].notna().to_numpy()
-    pred_y = np.where(crossed, rows["eol_pred"], rows["horizon_end"]).astype(float)
-    low = rows["eol_low"].to_numpy(float)
-    high = np.where(rows["eol_high"].notna(), rows["eol_high"], rows["horizon_end"]).astype(float)
-    low = np.where(np.isfinite(low), low, pred_y)
-
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(6.4, 6.0), dpi=DPI, layout="constrained")
     ax = fig.subplots()
+    true_x, pred_y, censored, crossed = _eol_xy(rows)
+    lo, hi, pad = _draw_eol_points(ax, rows, interval)
+    ax.set_xlim(lo - pad, hi + pad)
+    ax.set_ylim(lo - pad, hi + pad)
+    ax.set_aspect("equal")
+    ax.set_xlabel(axis_label("true end of life", time_unit or "time units"))
+    ax.set_ylabel(axis_label("predicted end of life (median)", time_unit or "time units"))
+    both_cross = ~censored & crossed
+    title = f"End of life at threshold {threshold:g}: {len(rows)} specimens"
+    if both_cross.any():
+        mae = float(np.mean(np.abs(pred_y[both_cross] - true_x[both_cross])))
+        title += f"\nMAE {mae:.3g} over the {int(both_cross.sum())} that both cross"
+    if past:
+        title += f"; {past} already past at the cut-off (not drawn)"
+    ax.set_title(title, fontsize=11)
+    fig.legend(loc="outside lower center", ncols=2, frameon=False, fontsize=8)
+    _grid(ax)
+    return fig
+
+
+# ----------------------------------------------------------------------------- shared
+
+
+def _eol_xy(rows: pd.DataFrame):
+    """Each specimen's point: x the true end of life (the last measured time when censored), y
+    the predicted one (the horizon's end when the forecast does not cross)."""
+    censored = rows["eol_true"].isna().to_numpy()
+    true_x = np.where(censored, rows["censor_time"], rows["eol_true"]).astype(float)
+    crossed = rows["eol_pred"].notna().to_numpy()
+    pred_y = np.where(crossed, rows["eol_pred"], rows["horizon_end"]).astype(float)
+    return true_x, pred_y, censored, crossed
+
+
+def _draw_eol_points(ax, rows: pd.DataFrame, interval: str) -> tuple[float, float, float]:
+    """The interval bars, the four kinds of markers, the censoring arrows and the diagonal;
+    returns the axes' common range (lo, hi) and its padding."""
+    true_x, pred_y, censored, crossed = _eol_xy(rows)
+    low = rows["eol_low"].to_numpy(float)
+    high = np.where(rows["eol_high"].notna(), rows["eol_high"], rows["horizon_end"]).astype(float)
+    low = np.where(np.isfinite(low), low, pred_y)
     ax.errorbar(
         true_x,
         pred_y,
@@ -951,25 +1010,7 @@ def plot_end_of_life(
         label="perfect forecast",
         zorder=1,
     )
-    ax.set_xlim(lo - pad, hi + pad)
-    ax.set_ylim(lo - pad, hi + pad)
-    ax.set_aspect("equal")
-    ax.set_xlabel(axis_label("true end of life", time_unit or "time units"))
-    ax.set_ylabel(axis_label("predicted end of life (median)", time_unit or "time units"))
-    both_cross = ~censored & crossed
-    title = f"End of life at threshold {threshold:g}: {len(rows)} specimens"
-    if both_cross.any():
-        mae = float(np.mean(np.abs(pred_y[both_cross] - true_x[both_cross])))
-        title += f"\nMAE {mae:.3g} over the {int(both_cross.sum())} that both cross"
-    if past:
-        title += f"; {past} already past at the cut-off (not drawn)"
-    ax.set_title(title, fontsize=11)
-    fig.legend(loc="outside lower center", ncols=2, frameon=False, fontsize=8)
-    _grid(ax)
-    return fig
-
-
-# ----------------------------------------------------------------------------- shared
+    return lo, hi, pad
 
 
 def _picture_format(path: Path) -> str:
