@@ -215,10 +215,10 @@ def resolve_schema(
     cols = [str(c) for c in df.columns]
     notes: list[str] = []
     # Names the user gave are checked first: a typo is reported before anything we guessed.
-    given = [("--id-col", id_col), ("--time-col", time_col)]
-    given += [("--target", target)] if require_target else []
-    given += [("--static", c) for c in static or []]
-    given += [("--covariates", c) for c in covariates or []]
+    given = [("`id_col`", id_col), ("`time_col`", time_col)]
+    given += [("`target`", target)] if require_target else []
+    given += [("`static`", c) for c in static or []]
+    given += [("`covariates`", c) for c in covariates or []]
     for flag, name in given:
         if name:
             _require(cols, name, source, flag)
@@ -236,14 +236,14 @@ def resolve_schema(
                 f"{source}: no target column '{tname}' (columns: {_list(cols)}); "
                 + (
                     _delimiter_hint(cols)
-                    or f"{hint}pass --target NAME to name the measured durability column"
+                    or f"{hint}pass `target` NAME to name the measured durability column"
                 )
             )
         tgt = tname  # created empty by validate: a plan of future steps has no measurements
 
     # Time.
     if time_col:
-        tc = _require(cols, time_col, source, "--time-col")
+        tc = _require(cols, time_col, source, "`time_col`")
     else:
         taken = {idc, tgt}
         tc = next((c for c in (_find(cols, n, source) for n in TIME_NAMES) if c and c not in taken), None)
@@ -254,7 +254,7 @@ def resolve_schema(
         if tc is None:
             raise InputError(
                 f"{source}: no time column (looked for {', '.join(TIME_NAMES)} or a date column; "
-                f"columns: {_list(cols)}); pass --time-col NAME"
+                f"columns: {_list(cols)}); pass `time_col` NAME"
             )
         notes.append(f"time: '{tc}' (auto-detected; --time-col to change)")
     time_kind = _kind(df[tc])
@@ -265,25 +265,25 @@ def resolve_schema(
     _clash(source, [("specimen id", None if synthetic else idc), ("time", tc), ("target", tgt)])
 
     # Static columns.
-    stat = _unique([_require(cols, c, source, "--static") for c in (static or [])])
+    stat = _unique([_require(cols, c, source, "`static`") for c in (static or [])])
     for c in stat:
         if c in (idc, tc, tgt):
             raise InputError(
-                f"{source}: column '{c}' is the {_role_of(c, idc, tc, tgt)}; it can't also be --static"
+                f"{source}: column '{c}' is the {_role_of(c, idc, tc, tgt)}; it can't also be `static`"
             )
 
     # Conditions.
     if covariates is not None:
-        covs = _unique([_require(cols, c, source, "--covariates") for c in covariates])
+        covs = _unique([_require(cols, c, source, "`covariates`") for c in covariates])
         for c in covs:
             if c in (idc, tc, tgt):
                 raise InputError(
                     f"{source}: column '{c}' is the {_role_of(c, idc, tc, tgt)}; "
                     "it can't also be a condition "
-                    "(--covariates)"
+                    "(`covariates`)"
                 )
             if c in stat:
-                raise InputError(f"{source}: column '{c}' is in both --covariates and --static; pick one")
+                raise InputError(f"{source}: column '{c}' is in both `covariates` and `static`; pick one")
     else:
         covs = _auto_conditions(df, cols, {idc, tc, tgt, *stat}, notes)
     schema = Schema(
@@ -302,7 +302,7 @@ def _id_column(cols: list[str], id_col: str | None, source: str, notes: list[str
     """(the specimen id column, whether there is none and the table is one specimen)."""
     synthetic = False
     if id_col:
-        idc = _require(cols, id_col, source, "--id-col")
+        idc = _require(cols, id_col, source, "`id_col`")
     else:
         idc = next((c for c in (_find(cols, n, source) for n in ID_NAMES) if c), None)
         if idc:
@@ -312,7 +312,7 @@ def _id_column(cols: list[str], id_col: str | None, source: str, notes: list[str
             notes.append(
                 f"no specimen id column (looked for {', '.join(ID_NAMES)}): "
                 "the table is one specimen; "
-                "pass --id-col NAME if it holds several"
+                "pass `id_col` NAME if it holds several"
             )
     return idc, synthetic
 
@@ -534,7 +534,7 @@ def validate(df: pd.DataFrame, schema: Schema, *, source: str, require_target: b
                 f"{'empty' if np.isnan(values[r - 1]) else 'infinite'} for specimen "
                 f"{id_text[codes[r - 1]]} at time {_show_time(time_values, r - 1)} (row {r}); "
                 "conditions must be known at every step, including future ones: fill it in, "
-                "or leave the column out of --covariates"
+                "or leave the column out of `covariates`"
             ),
         )
     static = {c: column(c, "static") for c in s.static}
@@ -722,7 +722,7 @@ def _fix(role: str, name: str) -> str:
     return {
         "time": "fix the cell",
         "target": "fix the cell, or leave it empty for an unmeasured step",
-        "condition": "fix the cell, or leave the column out of --covariates",
+        "condition": "fix the cell, or leave the column out of `covariates`",
     }.get(role, "fix the cell")
 
 
@@ -765,7 +765,7 @@ def _to_datetime(col: pd.Series, source: str, name: str) -> pd.Series:
                 )
             raise InputError(
                 f"{source}: column '{name}', row {r + 1}: {value} is not a date or a number; "
-                "fix the cell, or pass --time-col NAME"
+                "fix the cell, or pass `time_col` NAME"
             )
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         values = values.dt.tz_convert("UTC").dt.tz_localize(None)

@@ -50,6 +50,15 @@ def test_errors_name_the_argument_in_python_and_the_flag_on_the_command_line():
     assert err.value.arguments == ("epochs",)
     with pytest.raises(InputError, match="unknown option"):
         dur.train(pd.DataFrame({"time": [0, 1], "durability": [1.0, 0.9]}), epoch=3)
+    # the column roles too: a Python user is told the argument, the command line the flag
+    with pytest.raises(InputError) as err:
+        dur.train(pd.DataFrame({"time": [0, 1], "capacity": [1.0, 0.9]}))
+    assert "pass target NAME" in str(err.value) and "--target" not in str(err.value)
+    assert "pass --target NAME" in err.value.cli_message()
+    with pytest.raises(InputError) as err:
+        dur.train(pd.DataFrame({"time": [0, 1], "durability": [1.0, 0.9]}), static=["lot"])
+    assert "no column 'lot' (static)" in str(err.value)
+    assert "no column 'lot' (--static)" in err.value.cli_message()
 
 
 def test_a_pyarrow_table_is_read_like_a_dataframe(coating_slice):
