@@ -258,15 +258,16 @@ class Model:
         device: str = "cpu",
         amp: bool = False,
         quantiles: tuple[float, ...] = DEFAULT_QUANTILES,
+        bounds: tuple[float | None, float | None] | None = None,
     ) -> Evaluation:
         """Backtest: hide each specimen's truth after ``context`` rows (or ``context_frac`` of
         them, or at ``origins`` rolling cut-offs), forecast, and score against the baselines.
         ``quantiles`` adds quantile columns to ``Evaluation.backtest`` (the 5, 10, 25, 50, 75, 90
         and 95 % ones are always there); ``CALIBRATION_LEVELS`` is what :meth:`plot_calibration`
-        wants."""
+        wants. ``bounds`` clips the forecasts as :meth:`forecast` does (the default too)."""
         from durability_cli.evaluation import BacktestConfig, evaluate
 
-        cfg = forecast_config(samples, quantiles, threshold, direction, seed, False, device, amp)
+        cfg = forecast_config(samples, quantiles, threshold, direction, seed, False, device, amp, bounds)
         backtest = BacktestConfig(context, context_frac, origins, horizon, baselines)
         backtest.validate()
         result = evaluate(self.bundle, read(data, schema=self.schema), cfg, backtest)

@@ -486,6 +486,7 @@ def evaluate(
     threshold: Threshold = None,
     direction: Direction = "below",
     baselines: Annotated[bool, _opt(_BASELINES, None, "--baselines/--no-baselines", metavar=FLAG)] = True,
+    bounds: Annotated[str | None, _opt(_BOUNDS, None, "--bounds", metavar="LO,HI")] = None,
     as_json: Annotated[bool, _opt(_METRICS_JSON, None, "--json", metavar=FLAG)] = False,
     output: Annotated[
         str | None, _opt("Write the metrics JSON to this file.", None, "--output", "-o", metavar=PATH)
@@ -527,7 +528,7 @@ def evaluate(
 
         api.set_threads(threads)
         cfg = api.forecast_config(
-            samples, api.DEFAULT_QUANTILES, threshold, direction, seed, device=device, amp=amp
+            samples, api.DEFAULT_QUANTILES, threshold, direction, seed, device=device, amp=amp, bounds=bounds
         )
         spec = parse_shard(shard) if shard else None
         check_outputs(

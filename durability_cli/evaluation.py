@@ -18,9 +18,11 @@ from durability_cli.forecasting import (
     crossing_quantiles,
     last_observed,
     path_crossings,
+    resolve_bounds,
     rollout,
 )
 from durability_cli.metrics import BASELINES, PooledScores, baseline_frame, first_crossing
+from durability_cli.outputs import clip
 from durability_cli.schema import Dataset, specimen_starts
 
 EOL_INTERVAL = (0.1, 0.9)  # the end-of-life interval a backtest scores: p10-p90, as forecast --eol-out
@@ -176,6 +178,10 @@ def backtest_frames(
         truth, cut, origin, last_obs = truth[usable], cut[usable], origin[usable], last_obs[usable]
         view = view.take(np.flatnonzero(usable))
     mean, paths = rollout(bundle, hidden, last_obs, cfg, source=ds.source)
+    bounds = resolve_bounds(bundle, cfg.bounds)  # scored as forecast writes them: clipped
+    if bounds is not None:
+        mean = clip(mean, bounds)
+        paths = None if paths is None else clip(paths.astype(np.float64), bounds)
     T = mean.shape[1]
     truth = truth[:, :T]
     sel = np.isfinite(mean)  # [P, T] forecast rows

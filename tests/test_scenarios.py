@@ -94,6 +94,20 @@ def test_bounds_clip_mean_and_quantiles(runner, plan, model):
     assert low_only.durability_p10.min() == 0.7 and low_only.durability_p90.max() > 0.7
 
 
+def test_evaluate_scores_the_forecast_clipped_as_forecast_writes_it(runner, small, model, tmp_path):
+    points = tmp_path / "points.csv"
+    args = ["evaluate", str(small), "-m", str(model), "--context", "20", "--samples", "20", "-q"]
+    r = runner.invoke(
+        app, [*args, "--bounds", ",0.95", "--backtest-out", str(points), "-o", str(tmp_path / "m.json")]
+    )
+    assert r.exit_code == 0, r.output
+    rows = pd.read_csv(points)
+    model_rows = rows[rows.model == "model"]
+    assert model_rows[["y_pred", "q0.1", "q0.9", "q0.95"]].max().max() <= 0.95
+    assert (model_rows["q0.95"] == 0.95).any()  # some were above it before
+    assert rows[rows.model == "persistence"].y_pred.max() > 0.95  # the baselines are not clipped
+
+
 @pytest.mark.parametrize(
     ("bounds", "message"),
     [
