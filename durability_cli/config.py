@@ -89,6 +89,9 @@ class TrainConfig:
     # Validate and keep an exponential moving average of the weights (Polyak averaging) with this
     # decay per optimiser step; 0 = off, the weights as they are.
     ema: float = 0.0
+    # Pick the best epoch by a moving average of the validation RMSE (this weight on the past);
+    # 0 = each epoch's own RMSE
+    val_smoothing: float = 0.0
     # Train from a table read this many specimens at a time (one group's tensors in memory, the
     # groups visited in a new order each epoch); 0 = the whole table in memory.
     chunk_specimens: int = 0
@@ -104,6 +107,8 @@ class TrainConfig:
             raise InputError(f"`lr` must be positive, got {self.lr}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise InputError(f"`val_fraction` must be in [0, 1), got {self.val_fraction}")
+        if not 0.0 <= self.val_smoothing < 1.0:
+            raise InputError(f"`val_smoothing` must be in [0, 1) (0 = off), got {self.val_smoothing}")
         if not 0.0 <= self.ema < 1.0:
             raise InputError(f"`ema` must be in [0, 1) (0 = off; 0.9 to 0.99 typical), got {self.ema}")
         if not 0.0 <= self.teacher_forcing <= 1.0:

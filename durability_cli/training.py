@@ -341,6 +341,7 @@ class TrainState:
     history: list[dict] | None = None
     stale: int = 0  # epochs since the best
     average: dict | None = None  # --ema: the moving average of the weights (name -> tensor)
+    criterion: float | None = None  # what picks the best epoch: the validation RMSE, or its average
 
 
 class _EnvelopeFit:
@@ -689,7 +690,7 @@ class _GroupTraining:
         if waiting is not None:
             _train_part(state, waiting[0], waiting[1], context, cfg, tally, device, dist, shuffle=False)
         with _averaged(state):  # with --ema the average is what is validated and kept as the best
-            return _close_epoch(state, self.validate(), tally, t0)
+            return _close_epoch(state, self.validate(), tally, t0, cfg.val_smoothing)
 
     def bundle(self, model_cfg: ModelConfig, seconds: float, reason: str) -> ModelBundle:
         """The model file's contents: the best weights and their scores on the validation set."""
@@ -937,14 +938,23 @@ def _train_part(
         tally.losses.append(loss.item())
 
 
-def _close_epoch(state: TrainState, val_rmse: float, tally: _Tally, t0: float) -> EpochLog:
-    """Count the epoch, keep the best weights, and log it."""
+def _close_epoch(
+    state: TrainState, val_rmse: float, tally: _Tally, t0: float, smoothing: float = 0.0
+) -> EpochLog:
+    """Count the epoch, keep the best weights, and log it. With ``smoothing`` (--val-smoothing)
+    the criterion is the validation RMSE's moving average, smoothing x the previous average +
+    (1 - smoothing) x this epoch's: an epoch is best when the recent epochs were good together,
+    not when a few validation specimens happened to fit it."""
     if not math.isfinite(val_rmse):
         raise _Diverged(f"validation RMSE {val_rmse}")
     state.epoch += 1
-    best = val_rmse < state.best_rmse
+    if smoothing and state.criterion is not None:
+        state.criterion = smoothing * state.criterion + (1.0 - smoothing) * val_rmse
+    else:
+        state.criterion = val_rmse
+    best = state.criterion < state.best_rmse
     if best:
-        state.best_rmse, state.best_epoch, state.stale = val_rmse, state.epoch, 0
+        state.best_rmse, state.best_epoch, state.stale = state.criterion, state.epoch, 0
         state.best_state = {k: v.detach().cpu().clone() for k, v in state.model.state_dict().items()}
     else:
         state.stale += 1
@@ -1169,6 +1179,7 @@ def save_checkpoint(
         "best_rmse": _finite(state.best_rmse),
         "best_epoch": state.best_epoch,
         "stale": state.stale,
+        "criterion": state.criterion,
         "history": state.history,
         "param_groups": opt["param_groups"],
         "model_config": as_dict(model_cfg),
@@ -1236,4 +1247,5 @@ def _restore(
     state.best_rmse = info["best_rmse"] if info["best_rmse"] is not None else float("inf")
     state.best_epoch = int(info["best_epoch"])
     state.stale = int(info["stale"])
+    state.criterion = info.get("criterion")
     state.history = list(info["history"])

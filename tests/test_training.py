@@ -77,6 +77,23 @@ def test_ema_validates_and_keeps_the_averaged_weights(tiny):
         TrainConfig(ema=1.0).validate()
 
 
+def test_val_smoothing_picks_the_epoch_by_the_moving_average(tiny):
+    ds = load_dataset(str(tiny))
+    cfg = TrainConfig(batch_size=2, val_context=5, epochs=4, patience=100, val_smoothing=0.5)
+    bundle = train(ds, ModelConfig(hidden=8, layers=1), cfg)
+    rmse = [e["val_rmse"] for e in bundle.summary["history"]]
+    smoothed = [rmse[0]]
+    for v in rmse[1:]:
+        smoothed.append(0.5 * smoothed[-1] + 0.5 * v)
+    best = min(range(len(smoothed)), key=smoothed.__getitem__)
+    assert bundle.summary["best_epoch"] == best + 1
+    assert [e["best"] for e in bundle.summary["history"]] == [
+        smoothed[i] < min(smoothed[:i], default=float("inf")) for i in range(len(smoothed))
+    ]
+    with pytest.raises(Exception, match="val_smoothing must be in"):
+        TrainConfig(val_smoothing=1.0).validate()
+
+
 def test_split_is_by_specimen_and_seeded():
     tr, va = split_specimens(50, 0.2, seed=3)
     assert len(va) == 10 and len(tr) == 40 and not set(tr) & set(va)
