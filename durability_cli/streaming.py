@@ -305,7 +305,7 @@ class SpecimenGroups:
         try:
             ds = validate(df, self.schema, source=self.source, require_target=False)
         except InputError as exc:
-            raise InputError(self._locate(str(exc), file_of, row_of)) from None
+            raise InputError(self._locate(exc.template, file_of, row_of)) from None
         ds.notes[:0] = self.notes
         return ds
 
