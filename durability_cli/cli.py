@@ -56,6 +56,7 @@ from durability_cli.cli_options import (
     Device,
     Direction,
     Fmt,
+    Future,
     Hold,
     Horizon,
     IdCol,
@@ -352,9 +353,7 @@ def forecast(
         str, _opt("Forecast table to write; - is stdout.", None, "--output", "-o", metavar=PATH)
     ] = "-",
     horizon: Horizon = None,
-    future: Annotated[
-        str | None, _opt("Table of future rows (id, time, conditions) to append to DATA.", metavar=PATH)
-    ] = None,
+    future: Future = None,
     hold_conditions: Hold = False,
     samples: Samples = 200,
     quantiles: Quantiles = "0.1,0.5,0.9",

@@ -175,6 +175,9 @@ _HORIZON = (
 Horizon = Annotated[int | None, _opt(_HORIZON, metavar=N)]
 
 
+Future = Annotated[
+    str | None, _opt("Table of future rows (id, time, conditions) to append to DATA.", metavar=PATH)
+]
 _HOLD = "With --horizon: hold each specimen's last conditions and step length."
 
 

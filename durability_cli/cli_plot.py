@@ -15,6 +15,7 @@ from durability_cli.cli_options import (
     DataArg,
     Debug,
     Direction,
+    Future,
     Hold,
     Horizon,
     ModelArg,
@@ -51,9 +52,7 @@ def plot_forecast_cmd(
     ] = None,
     max_specimens: Annotated[int, _opt("Draw at most this many specimens.", None, "--max", metavar=N)] = 12,
     horizon: Horizon = None,
-    future: Annotated[
-        str | None, _opt("Table of future rows (id, time, conditions) to append to DATA.", metavar=PATH)
-    ] = None,
+    future: Future = None,
     hold_conditions: Hold = False,
     samples: Samples = 200,
     quantiles: Annotated[

@@ -731,12 +731,8 @@ def end_of_life(
     # Each path starts from the last measured value, so a crossing between it and the first
     # forecast row is interpolated like any other.
     start = series.y[idx, last_obs]
-    in_path = pos >= last_obs[:, None]
-    times = np.where(in_path & (series.row >= 0), series.time, np.nan)
-    m = mean.copy()
-    m[idx, last_obs] = start
-    m = np.where(in_path, m, np.nan)
-    mean_eol = first_crossing_matrix(times, m, cfg.threshold, cfg.direction)  # [N]
+    times = np.where((pos >= last_obs[:, None]) & (series.row >= 0), series.time, np.nan)
+    mean_eol = path_crossings(series, last_obs, mean[:, None, :], cfg.threshold, cfg.direction)[:, 0]  # [N]
     past = _crossed(start[:, None], cfg.threshold, cfg.direction)  # the last measurement is past it
     frame = pd.DataFrame({ds.schema.id_col: series.ids})
     for c in ds.schema.static:  # constant per specimen: its first row's value

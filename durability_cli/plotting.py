@@ -919,8 +919,8 @@ def plot_end_of_life(
 
     fig = Figure(figsize=(6.4, 6.0), dpi=DPI, layout="constrained")
     ax = fig.subplots()
-    true_x, pred_y, censored, crossed = _eol_xy(rows)
-    lo, hi, pad = _draw_eol_points(ax, rows, interval)
+    true_x, pred_y, censored, crossed = points = _eol_xy(rows)
+    lo, hi, pad = _draw_eol_points(ax, rows, points, interval)
     ax.set_xlim(lo - pad, hi + pad)
     ax.set_ylim(lo - pad, hi + pad)
     ax.set_aspect("equal")
@@ -952,10 +952,10 @@ def _eol_xy(rows: pd.DataFrame):
     return true_x, pred_y, censored, crossed
 
 
-def _draw_eol_points(ax, rows: pd.DataFrame, interval: str) -> tuple[float, float, float]:
-    """The interval bars, the four kinds of markers, the censoring arrows and the diagonal;
-    returns the axes' common range (lo, hi) and its padding."""
-    true_x, pred_y, censored, crossed = _eol_xy(rows)
+def _draw_eol_points(ax, rows: pd.DataFrame, points, interval: str) -> tuple[float, float, float]:
+    """The interval bars, the four kinds of markers (``points``: what ``_eol_xy`` gives), the
+    censoring arrows and the diagonal; returns the axes' common range (lo, hi) and its padding."""
+    true_x, pred_y, censored, crossed = points
     low = rows["eol_low"].to_numpy(float)
     high = np.where(rows["eol_high"].notna(), rows["eol_high"], rows["horizon_end"]).astype(float)
     low = np.where(np.isfinite(low), low, pred_y)
