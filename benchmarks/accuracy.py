@@ -166,7 +166,13 @@ def run_model(ds_train, test, rows, warmup, info, seed: int, s: dict) -> tuple[d
     bundle = train(
         ds_train,
         model_config(info.name, s.get("latent", 0)),
-        TrainConfig(epochs=s["epochs"], val_context=info.context, seed=seed),
+        # an ensemble of N for seed s trains seeds s*N .. s*N + N - 1: no member shared between seeds
+        TrainConfig(
+            epochs=s["epochs"],
+            val_context=info.context,
+            seed=seed * s.get("ensemble", 1),
+            ensemble=s.get("ensemble", 1),
+        ),
         on_epoch=on_epoch,
     )
     train_seconds = time.perf_counter() - t0
@@ -325,11 +331,13 @@ def run(
     darts_budget: float = 1.0,
     seeds: list[int] | None = None,
     latent: int = 0,
+    ensemble: int = 1,
 ) -> dict:
     s = (
         (QUICK if quick else FULL)
         | ({"seeds": seeds} if seeds else {})
         | ({"latent": latent} if latent else {})
+        | ({"ensemble": ensemble} if ensemble > 1 else {})
     )
     out = header("accuracy", quick) | {"settings": s | {"darts": DARTS, "darts_budget_factor": darts_budget}}
     darts_problem = ensure_darts() if with_darts else "skipped (--no-darts)"
@@ -361,7 +369,8 @@ def run(
                 "train_rows": len(train_df),
                 "forecast_rows": len(rows),
                 "model_config": {"lags": model_config(name).lags, "static": list(info.static)}
-                | ({"latent": latent} if latent else {}),
+                | ({"latent": latent} if latent else {})
+                | ({"ensemble": ensemble} if ensemble > 1 else {}),
             }
             | (
                 {

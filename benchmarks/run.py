@@ -64,6 +64,12 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="accuracy: the durability model with a per-specimen latent of this size (a side experiment: add --tag)",
     )
+    parser.add_argument(
+        "--ensemble",
+        type=int,
+        default=1,
+        help="accuracy: the durability model as an ensemble of this many members (a side experiment: add --tag)",
+    )
     parser.add_argument("--report", action="store_true", help="only re-render RESULTS.md")
     args = parser.parse_args(argv)
     common.CODE_AT_START = common.code_version()  # before anything imports durability_cli
@@ -85,7 +91,13 @@ def main(argv: list[str] | None = None) -> int:
                 names = [d.strip() for d in args.datasets.split(",") if d.strip()]
                 seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else None
                 payload = accuracy.run(
-                    args.quick, names, not args.no_darts, args.darts_budget, seeds, latent=args.latent
+                    args.quick,
+                    names,
+                    not args.no_darts,
+                    args.darts_budget,
+                    seeds,
+                    latent=args.latent,
+                    ensemble=args.ensemble,
                 )
                 if args.merge:
                     merge_datasets(payload, result_path(stem, args.quick))

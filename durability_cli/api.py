@@ -174,7 +174,9 @@ class Model:
 
     def __repr__(self) -> str:
         m, s = self.model_config, self.schema
-        return f"Model({m.cell} {m.layers}x{m.hidden}, lags {m.lags}, target {s.target!r})"
+        n = len(self.bundle.members)
+        members = f", ensemble of {n}" if n > 1 else ""
+        return f"Model({m.cell} {m.layers}x{m.hidden}, lags {m.lags}, target {s.target!r}{members})"
 
     schema = property(lambda self: self.bundle.schema)
     model_config = property(lambda self: self.bundle.model_config)
@@ -312,10 +314,17 @@ class Model:
         )
 
     def history(self) -> pd.DataFrame:
-        """The per-epoch training log: loss, free-running validation RMSE, teacher forcing."""
+        """The per-epoch training log: loss, free-running validation RMSE, teacher forcing; an
+        ensemble's with a ``member`` column (1, 2, ...), its members one after the other."""
         import pandas as pd
 
-        return pd.DataFrame(self.summary["history"])
+        members = self.bundle.members
+        if len(members) == 1:
+            return pd.DataFrame(self.summary["history"])
+        return pd.concat(
+            [pd.DataFrame(m.summary["history"]).assign(member=k + 1) for k, m in enumerate(members)],
+            ignore_index=True,
+        )
 
     def plot_result(
         self,
@@ -633,8 +642,9 @@ def train(
     ``options`` are the fields of ``config.ModelConfig`` (``cell``, ``hidden``, ``layers``,
     ``dropout``, ``lags``, ``loss``, ``residual``, ``monotonic``, ...) and ``config.TrainConfig``
     (``epochs``, ``batch_size``, ``lr``, ``patience``, ``window``, ``val_fraction``, ``seed``,
-    ``teacher_forcing``, ``tf_schedule``, ``chunk_specimens``, ...), with their defaults when
-    left out. ``init_from`` fine-tunes a trained model (its shape and scaling are kept);
+    ``teacher_forcing``, ``tf_schedule``, ``chunk_specimens``, ``ensemble``, ...), with their
+    defaults when left out; ``ensemble=N`` trains N members (seeds ``seed`` .. ``seed + N - 1``)
+    into one model, see ensemble.py. ``init_from`` fine-tunes a trained model (its shape and scaling are kept);
     ``checkpoint`` is written after every epoch and ``resume`` continues from one;
     ``on_epoch(log)`` and ``on_start(info)`` report progress.
     """
@@ -781,7 +791,9 @@ class TrainRun:
             model.save(output)
             if history:
                 write_table(model.history(), history)
-            Path(checkpoint).unlink(missing_ok=True)
+            from durability_cli.ensemble import remove_checkpoints
+
+            remove_checkpoints(checkpoint, self.train_config)
         return model
 
 

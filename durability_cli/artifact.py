@@ -8,7 +8,7 @@ safetensors reader: nothing in the file is ever executed.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -22,7 +22,15 @@ from durability_cli.errors import InputError, ModelFileError
 from durability_cli.io import atomic_path
 from durability_cli.model import FeedbackRNN
 from durability_cli.modelfile import CHECKPOINT_FORMAT as CHECKPOINT_FORMAT
-from durability_cli.modelfile import FORMAT, check_metadata, malformed, metadata, read_header
+from durability_cli.modelfile import (
+    FORMAT,
+    MEMBER_FIELDS,
+    check_metadata,
+    malformed,
+    member_entries,
+    metadata,
+    read_header,
+)
 from durability_cli.modelfile import FORMAT_VERSION as FORMAT_VERSION
 from durability_cli.schema import Schema
 
@@ -51,18 +59,33 @@ class ModelBundle:
     train_config: TrainConfig
     summary: dict  # training summary: scores, epochs, history, envelope, data description
     package_version: str = __version__
+    # An ensemble (train --ensemble N): this bundle is member 0 and ``others`` the members after
+    # it, each with its own weights, scaling, training options (its seed) and summary; the schema
+    # and the model options are the same for all.
+    others: list[ModelBundle] = field(default_factory=list)
+
+    @property
+    def members(self) -> list[ModelBundle]:
+        """Every member of the ensemble, this one first (a single model: itself)."""
+        return [self, *self.others]
 
     def metadata(self) -> dict:
-        latent = 0 if self.model.latent_table is None else len(self.model.latent_table)
-        return metadata(
+        meta = metadata(
             self.package_version,
             self.schema.to_dict(),
             self.scaler.to_dict(),
             _asdict(self.model_config),
             _asdict(self.train_config),
-            latent,
+            self._latent_specimens(),
             self.summary,
         )
+        if self.others:  # an ensemble: a format older releases refuse with "upgrade"
+            meta["format_version"] = FORMAT_VERSION
+            meta["members"] = [{k: m.metadata()[k] for k in MEMBER_FIELDS} for m in self.others]
+        return meta
+
+    def _latent_specimens(self) -> int:
+        return 0 if self.model.latent_table is None else len(self.model.latent_table)
 
 
 def _asdict(cfg) -> dict:
@@ -87,8 +110,14 @@ def build_model(meta: dict) -> FeedbackRNN:
 
 
 def save_bundle(bundle: ModelBundle, path: str | Path) -> None:
-    """Write the model file atomically."""
-    tensors = {k: v.detach().cpu().contiguous() for k, v in bundle.model.state_dict().items()}
+    """Write the model file atomically: member 0's tensors under their own names, member k's
+    (an ensemble) under ``members.k.``."""
+    tensors = {}
+    for k, member in enumerate(bundle.members):
+        prefix = f"members.{k}." if k else ""
+        tensors.update(
+            {prefix + name: v.detach().cpu().contiguous() for name, v in member.model.state_dict().items()}
+        )
     blob = st_save(tensors, metadata={"durability": json.dumps(bundle.metadata(), allow_nan=False)})
     with atomic_path(path) as tmp:
         Path(tmp).write_bytes(blob)
@@ -102,26 +131,56 @@ def load_bundle(path: str | Path) -> ModelBundle:
     nothing) before any weight is read or any real module is built."""
     raw, header, meta = read_header(path, expect=FORMAT)
     name = str(path)
-    schema, mcfg, tcfg = check_metadata(meta, name)
-    try:
-        scaler = Scaler.from_dict(meta["scaler"])
-        with torch.device("meta"):
-            skeleton = build_model(meta)
-    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, InputError) as exc:
-        # RuntimeError: torch refusing a size the metadata asks for (negative, beyond int64)
-        raise malformed(name, exc) from None
-    _check_shapes(skeleton, header, name)
-    model = build_model(meta)
-    _load_state(model, _load_tensors(raw, name), name)
-    model.eval()
-    return ModelBundle(
-        model, schema, scaler, mcfg, tcfg, meta.get("summary", {}), meta.get("package_version", "?")
-    )
+    metas = [meta, *member_entries(meta, name)]  # one metadata block per ensemble member
+    checked = []
+    for k, member in enumerate(metas):
+        label = name if not k else f"{name} (ensemble member {k})"
+        schema, mcfg, tcfg = check_metadata(member, label)
+        try:
+            scaler = Scaler.from_dict(member["scaler"])
+            with torch.device("meta"):
+                skeleton = build_model(member)
+        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, InputError) as exc:
+            # RuntimeError: torch refusing a size the metadata asks for (negative, beyond int64)
+            raise malformed(label, exc) from None
+        checked.append((schema, scaler, mcfg, tcfg, skeleton))
+    _check_shapes([c[-1] for c in checked], header, name)
+    tensors = _load_tensors(raw, name)
+    bundles = []
+    for k, (schema, scaler, mcfg, tcfg, _) in enumerate(checked):
+        model = build_model(metas[k])
+        _load_state(model, _member_tensors(tensors, k), name)
+        model.eval()
+        bundles.append(
+            ModelBundle(
+                model,
+                schema,
+                scaler,
+                mcfg,
+                tcfg,
+                metas[k].get("summary", {}),
+                meta.get("package_version", "?"),
+            )
+        )
+    bundles[0].others = bundles[1:]
+    return bundles[0]
 
 
-def _check_shapes(skeleton: torch.nn.Module, header: dict, name: str) -> None:
-    """The file's tensors (names, shapes, dtypes from its header) against the architecture's."""
-    expected = skeleton.state_dict()
+def _member_tensors(tensors: dict, k: int) -> dict:
+    """Member k's tensors, under the names its module gives them."""
+    if not k:
+        return {name: v for name, v in tensors.items() if not name.startswith("members.")}
+    prefix = f"members.{k}."
+    return {name[len(prefix) :]: v for name, v in tensors.items() if name.startswith(prefix)}
+
+
+def _check_shapes(skeletons: list[torch.nn.Module], header: dict, name: str) -> None:
+    """The file's tensors (names, shapes, dtypes from its header) against the architecture's
+    (one skeleton per ensemble member; member k's names carry the prefix ``members.k.``)."""
+    expected = {}
+    for k, skeleton in enumerate(skeletons):
+        prefix = f"members.{k}." if k else ""
+        expected.update({prefix + key: v for key, v in skeleton.state_dict().items()})
     found = {k: v for k, v in header.items() if k != "__metadata__"}
     missing = sorted(set(expected) - set(found))
     extra = sorted(set(found) - set(expected))
@@ -171,6 +230,8 @@ def describe_bundle(bundle: ModelBundle, path: str) -> dict:
     """What `durability inspect` shows: JSON-serialisable."""
     meta = bundle.metadata()
     meta["file"] = str(path)
-    meta["parameters"] = sum(p.numel() for p in bundle.model.parameters())
+    meta["parameters"] = sum(p.numel() for m in bundle.members for p in m.model.parameters())
+    if bundle.others:  # as modelfile.describe_file shows them: each member's training summary
+        meta["members"] = [m.summary for m in bundle.others]
     meta["package_version"] = bundle.package_version
     return meta

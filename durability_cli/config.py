@@ -92,6 +92,9 @@ class TrainConfig:
     # Pick the best epoch by a moving average of the validation RMSE (this weight on the past);
     # 0 = each epoch's own RMSE
     val_smoothing: float = 0.0
+    # Train this many models (seeds seed, seed + 1, ...: each its own initial weights and
+    # validation specimens) into one model file; forecasts mix their paths (docs/TRAINING.md)
+    ensemble: int = 1
     # Train from a table read this many specimens at a time (one group's tensors in memory, the
     # groups visited in a new order each epoch); 0 = the whole table in memory.
     chunk_specimens: int = 0
@@ -107,6 +110,10 @@ class TrainConfig:
             raise InputError(f"`lr` must be positive, got {self.lr}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise InputError(f"`val_fraction` must be in [0, 1), got {self.val_fraction}")
+        if self.seed + self.ensemble - 1 > TRAIN_LIMITS["seed"][1]:
+            raise InputError(
+                f"`seed` {self.seed} leaves no room for the {self.ensemble} seeds of `ensemble`; use a smaller seed"
+            )
         if not 0.0 <= self.val_smoothing < 1.0:
             raise InputError(f"`val_smoothing` must be in [0, 1) (0 = off), got {self.val_smoothing}")
         if not 0.0 <= self.ema < 1.0:
@@ -149,6 +156,7 @@ TRAIN_LIMITS = {
     "tf_k": (0, 1e6),
     "tf_c": (0, 1e6),
     "seed": (0, 2**63 - 1),  # what both numpy and torch accept
+    "ensemble": (1, 64),  # what both numpy and torch accept
     "chunk_specimens": (0, 10**9),
 }
 

@@ -167,80 +167,101 @@ def rollout_chunks(
     """Forecast every row after ``last_obs[b]`` (the last warm-up row of specimen b), a chunk of
     ``cfg.rollout_batch`` specimens at a time (0: sized to MEMORY_BUDGET), so that memory is
     bounded whatever the number of specimens; ``cfg.samples`` paths drawn from ``cfg.seed``.
+    An ensemble's mean path is its members' average, and path s comes from member s mod N.
 
     Yields (first specimen index, mean path [b, Tc], sample paths [b, S, Tc] or None), in
     durability units, NaN on the warm-up rows and the padding; Tc is the chunk's padded length.
     """
-    samples, seed, chunk_specimens, device, amp = (
-        cfg.samples,
-        cfg.seed,
-        cfg.rollout_batch,
-        cfg.device,
-        cfg.amp,
-    )
-    model, scaler = bundle.model.to(device), bundle.scaler
-    model.eval()
     N = len(series.ids)
-    S = samples if bundle.model_config.loss == "gaussian" else 0
+    S = cfg.samples if bundle.model_config.loss == "gaussian" else 0
     sampled = S > 0 and bundle.train_config.feedback == "sample"  # the RNN runs every path
     D = bundle.model_config.latent
     M = min(S, LATENT_DRAWS) if D and not sampled else S  # draws of z per specimen
-    chunk = chunk_size(series, S, chunk_specimens, rows_per_specimen=M if sampled or D else 1)
+    members = bundle.members
+    chunk = chunk_size(series, S, cfg.rollout_batch, rows_per_specimen=M if sampled or D else 1)
     for lo in range(0, N, chunk):
         sub = series.take(np.arange(lo, min(N, lo + chunk)))
         B, Tc = sub.y.shape
-        try:
-            t = move(to_tensors(sub, scaler), device)
-        except InputError as exc:  # a condition outside the domain of the model's --transform
-            raise InputError(f"{source}: {exc.template}" if source else exc.template) from None
-        lo_obs = torch.as_tensor(last_obs[lo : lo + B], device=device)
-        feed = t.observed & (torch.arange(Tc, device=device).unsqueeze(0) <= lo_obs.unsqueeze(1))
-        feed[:, 0] = True
-        # a latent model first fits each specimen's z to its warm-up (rows up to its last
-        # measurement); its paths then also draw z from that fit's uncertainty
-        latent, draws = None, None
-        if D:
-            latent, cov = fit_posterior(model, t, lo_obs.clamp(min=0) + 1)
-            if M:
-                noise = specimen_noise(sub.ids, M, D, seed, stream="latent").to(device)
-                draws = draw_latent(latent, cov, noise)  # [B, M, D]
-        with autocast(device, amp):
-            # invariant: a specimen's numbers do not depend on its chunk, shard or neighbours
-            r = model.run(t, feed, invariant=True, latent=latent)
-        future = (np.arange(Tc)[None, :] > last_obs[lo : lo + B, None]) & (sub.row >= 0)  # [B, Tc]
-        mean = scaler.y_from_model(r.mean.float().cpu().numpy().astype(np.float64))  # rows 1..Tc-1
-        mean_block = np.full((B, Tc), np.nan)
-        mean_block[:, 1:] = mean
+        last = last_obs[lo : lo + B]
+        future = (np.arange(Tc)[None, :] > last[:, None]) & (sub.row >= 0)  # [B, Tc]
+        mean_block = np.zeros((B, Tc))
+        path_block = np.full((B, S, Tc), np.nan, dtype=np.float32) if S else None
+        for k, member in enumerate(members):
+            pick = np.arange(k, S, len(members))  # this member's share of the paths
+            mean, paths = _member_rollout(member, sub, last, cfg, S, pick, source)
+            mean_block[:, 1:] += mean / len(members)
+            if paths is not None:
+                path_block[:, pick, 1:] = paths
+        mean_block[:, 0] = np.nan
         mean_block[~future] = np.nan
         _check_finite(mean_block, future, sub, source)
         if not S:
             yield lo, mean_block, None
             continue
-        if bundle.train_config.feedback == "mean":
-            # Trained free-running on its mean, the model's scale is the spread of the forecast at
-            # each horizon step given the warm-up, not a one-step noise. Each path is the mean plus
-            # that spread times one draw per path: the marginal quantiles are exact and a path is a
-            # consistently fast or slow specimen, which is what end-of-life quantiles need.
-            z = specimen_noise(sub.ids, S, 1, seed)[..., 0].numpy()  # [B, S]
-            k = float(bundle.summary.get("scale_calibration") or 1.0)  # fitted on validation
-            scale = r.scale.float().cpu().numpy().astype(np.float64) * scaler.y_std * k  # [B, Tc-1]
-            paths = mean[:, None, :] + scale[:, None, :] * z[:, :, None]  # [B, S, Tc-1]
-            if draws is not None:  # path s runs with the s-th draw of z (cycling through M)
-                shift = _latent_spread(model, t, feed, draws, scaler, device, amp) - mean[:, None, :]
-                paths += k * shift[:, np.arange(S) % M, :]
-        else:
-            # DeepAR-style: each path feeds back its own sampled value (models trained that way)
-            noise = specimen_noise(sub.ids, S, max(Tc - 1, 0), seed).reshape(B * S, -1).to(device)
-
-            with autocast(device, amp):
-                latent_s = None if draws is None else draws.reshape(B * S, D)
-                r = run_copies(model, t, feed, S, sample=True, noise=noise, latent=latent_s)
-            paths = scaler.y_from_model(r.path.float().cpu().numpy()).reshape(B, S, Tc - 1)
-        path_block = np.full((B, S, Tc), np.nan, dtype=np.float32)
-        path_block[:, :, 1:] = paths
         path_block[~np.broadcast_to(future[:, None, :], path_block.shape)] = np.nan
         _check_finite(path_block, future[:, None, :], sub, source)
         yield lo, mean_block, path_block
+
+
+def _member_rollout(
+    bundle: ModelBundle,
+    sub: Series,
+    last: np.ndarray,
+    cfg: ForecastConfig,
+    S: int,
+    pick: np.ndarray,
+    source: str,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """One model's forecast of a chunk: the mean path [B, Tc-1] and the paths ``pick`` of the
+    chunk's S ([B, len(pick), Tc-1], None without samples), durability units, rows 1..Tc-1."""
+    device, amp, seed = cfg.device, cfg.amp, cfg.seed
+    model, scaler = bundle.model.to(device), bundle.scaler
+    model.eval()
+    sampled = S > 0 and bundle.train_config.feedback == "sample"
+    D = bundle.model_config.latent
+    M = min(S, LATENT_DRAWS) if D and not sampled else S
+    B, Tc = sub.y.shape
+    try:
+        t = move(to_tensors(sub, scaler), device)
+    except InputError as exc:  # a condition outside the domain of the model's --transform
+        raise InputError(f"{source}: {exc.template}" if source else exc.template) from None
+    lo_obs = torch.as_tensor(last, device=device)
+    feed = t.observed & (torch.arange(Tc, device=device).unsqueeze(0) <= lo_obs.unsqueeze(1))
+    feed[:, 0] = True
+    # a latent model first fits each specimen's z to its warm-up (rows up to its last
+    # measurement); its paths then also draw z from that fit's uncertainty
+    latent, draws = None, None
+    if D:
+        latent, cov = fit_posterior(model, t, lo_obs.clamp(min=0) + 1)
+        if M:
+            noise = specimen_noise(sub.ids, M, D, seed, stream="latent").to(device)
+            draws = draw_latent(latent, cov, noise)  # [B, M, D]
+    with autocast(device, amp):
+        # invariant: a specimen's numbers do not depend on its chunk, shard or neighbours
+        r = model.run(t, feed, invariant=True, latent=latent)
+    mean = scaler.y_from_model(r.mean.float().cpu().numpy().astype(np.float64))  # rows 1..Tc-1
+    if not S or not len(pick):
+        return mean, None
+    if bundle.train_config.feedback == "mean":
+        # Trained free-running on its mean, the model's scale is the spread of the forecast at
+        # each horizon step given the warm-up, not a one-step noise. Each path is the mean plus
+        # that spread times one draw per path: the marginal quantiles are exact and a path is a
+        # consistently fast or slow specimen, which is what end-of-life quantiles need.
+        z = specimen_noise(sub.ids, S, 1, seed)[..., 0].numpy()[:, pick]  # [B, P]
+        k = float(bundle.summary.get("scale_calibration") or 1.0)  # fitted on validation
+        scale = r.scale.float().cpu().numpy().astype(np.float64) * scaler.y_std * k  # [B, Tc-1]
+        paths = mean[:, None, :] + scale[:, None, :] * z[:, :, None]  # [B, P, Tc-1]
+        if draws is not None:  # path s runs with the s-th draw of z (cycling through M)
+            shift = _latent_spread(model, t, feed, draws, scaler, device, amp) - mean[:, None, :]
+            paths += k * shift[:, pick % M, :]
+        return mean, paths
+    # DeepAR-style: each path feeds back its own sampled value (models trained that way)
+    P = len(pick)
+    noise = specimen_noise(sub.ids, S, max(Tc - 1, 0), seed)[:, pick].reshape(B * P, -1).to(device)
+    with autocast(device, amp):
+        latent_s = None if draws is None else draws[:, pick].reshape(B * P, D)
+        r = run_copies(model, t, feed, P, sample=True, noise=noise, latent=latent_s)
+    return mean, scaler.y_from_model(r.path.float().cpu().numpy()).reshape(B, P, Tc - 1)
 
 
 def _latent_spread(model, t, feed, draws: torch.Tensor, scaler, device, amp) -> np.ndarray:

@@ -25,7 +25,11 @@ from durability_cli.io import read_at_most
 from durability_cli.schema import Schema, check_roles
 
 FORMAT = "durability-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest this reads; a single model is still written as 1, an ensemble as 2
+SINGLE_FORMAT_VERSION = 1  # single models and checkpoints: readable by every release
+# An ensemble member's own metadata (the schema and the model options are the ensemble's)
+MEMBER_FIELDS = ("scaler", "train_config", "static_cardinalities", "latent_specimens", "summary")
+MAX_MEMBERS = 64  # config.TRAIN_LIMITS["ensemble"]
 CHECKPOINT_FORMAT = "durability-checkpoint"
 MAX_HEADER = 100 * 1024 * 1024  # a header larger than this is not one we wrote
 MAX_DEPTH = 32  # JSON nesting of the header and metadata; ours is 4 deep
@@ -59,7 +63,7 @@ def metadata(
     """The metadata block of a model file, in the order it is written and shown."""
     return {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": SINGLE_FORMAT_VERSION,
         "package_version": package_version,
         "schema": schema,
         "scaler": scaler,
@@ -86,10 +90,34 @@ def describe_file(path: str | Path) -> dict:
         meta.get("latent_specimens", 0),
         meta.get("summary", {}),
     )
+    members = member_entries(meta, str(path))
+    for k, member in enumerate(members, start=1):
+        check_metadata(member, f"{path} (ensemble member {k})")
+    if members:
+        info["format_version"] = meta["format_version"]
+        info["members"] = [member["summary"] for member in members]
     info["file"] = str(path)
-    tensors = {k: v for k, v in header.items() if k != "__metadata__" and k not in BUFFERS}
+    tensors = {k: v for k, v in header.items() if k != "__metadata__" and k.rsplit(".", 1)[-1] not in BUFFERS}
     info["parameters"] = sum(math.prod(t["shape"]) for t in tensors.values())
     return info
+
+
+def member_entries(meta: dict, name: str) -> list[dict]:
+    """An ensemble file's members after the first: each its MEMBER_FIELDS over the file's
+    metadata (so that each is checked and built like a single model's); [] for a single model."""
+    entries = meta.get("members", [])
+    if not isinstance(entries, list) or len(entries) >= MAX_MEMBERS:
+        raise ModelFileError(
+            f"{name}: the ensemble's member list is malformed (at most {MAX_MEMBERS} members); the file is damaged"
+        )
+    out = []
+    for k, entry in enumerate(entries, start=1):
+        if not isinstance(entry, dict) or not set(MEMBER_FIELDS) <= set(entry):
+            raise ModelFileError(
+                f"{name}: ensemble member {k}'s metadata is incomplete ({', '.join(MEMBER_FIELDS)}); the file is damaged"
+            )
+        out.append({**meta, **{key: entry[key] for key in MEMBER_FIELDS}})
+    return out
 
 
 def check_metadata(meta: dict, name: str) -> tuple[Schema, ModelConfig, TrainConfig]:
@@ -200,6 +228,15 @@ def _check_summary(summary: dict) -> None:
         raise ValueError("val_baseline_rmse is not a JSON object")
     for name, value in baselines.items():
         number(f"val_baseline_rmse {name!r}", value)
+    block = summary.get("ensemble", {})
+    if not isinstance(block, dict):
+        raise ValueError("the ensemble block of the summary is not a JSON object")
+    for key in ("seeds", "best_val_rmse", "best_epoch", "epochs_run", "train_seconds"):
+        values = block.get(key, [])
+        if not isinstance(values, list):
+            raise ValueError(f"ensemble {key} is not a list")
+        for value in values:
+            number(f"ensemble {key}", value)
     history = summary.get("history", [])
     if not isinstance(history, list) or not all(isinstance(e, dict) for e in history):
         raise ValueError("the training history is not a list of JSON objects")

@@ -173,8 +173,9 @@ class TrainLog:
 
 def render_train_start(console: Console, info: dict, chunk_specimens: int) -> None:
     """The line before the first epoch: specimens, warm-up, parameters, processes, groups."""
+    member = f"Ensemble member {info['member']} of {info['members']}: " if info.get("members") else ""
     console.print(
-        f"Training on {info['n_train']} specimens, validating on {info['n_val']} "
+        f"{member}Training on {info['n_train']} specimens, validating on {info['n_val']} "
         f"(free run after {info['context']} rows); {info['parameters']:,} parameters"
         + (f"; {info['processes']} processes" if info["processes"] > 1 else "")
         + (
@@ -208,9 +209,35 @@ def render_train_summary(console: Console, bundle, output: str) -> None:
     baselines = s.get("val_baseline_rmse") or {}
     if baselines:
         table.add_row("baselines", _baseline_text(baselines))
+    if s.get("ensemble"):
+        table.add_row("ensemble", ensemble_text(s["ensemble"]))
     table.add_row("time", f"{s['train_seconds']:.1f} s")
     console.print(table)
-    render_warnings(console, baseline_warnings(s))
+    render_warnings(console, baseline_warnings(s) + epoch_warnings(s, bundle.train_config.epochs))
+
+
+def epoch_warnings(summary: dict, epochs: int) -> list[str]:
+    """A line when training ran out of epochs while the validation RMSE was still improving (the
+    best epoch in the last tenth of the run): the cosine learning rate had already decayed."""
+    best, run = summary.get("best_epoch"), summary.get("epochs_run")
+    if not best or run != epochs or summary.get("stopped") != "max epochs" or best < max(2, 0.9 * run):
+        return []
+    return [
+        f"the validation RMSE was still improving at the end (best epoch {best} of {run}): train longer, "
+        f"e.g. --epochs {2 * run}; the learning rate decays over --epochs, so a longer run is not the "
+        "same as more of this one"
+    ]
+
+
+def ensemble_text(block: dict) -> str:
+    """An ensemble's members in one line: how many, their seeds and validation RMSEs."""
+    scores = [v for v in block.get("best_val_rmse", []) if v is not None]
+    mean = f", mean {fmt(sum(scores) / len(scores))}" if scores else ""
+    return (
+        f"{block.get('members')} members (seeds {', '.join(str(v) for v in block.get('seeds', []))}); "
+        f"validation RMSE {' / '.join(fmt(v) for v in block.get('best_val_rmse', []))}{mean}, "
+        "each on its own validation specimens (the rows above are member 1's)"
+    )
 
 
 def _baseline_text(baselines: dict) -> str:
@@ -430,6 +457,8 @@ def render_model(console: Console, info: dict, title: str) -> None:
     )
     if s.get("val_baseline_rmse"):
         table.add_row("baselines", _baseline_text(s["val_baseline_rmse"]))
+    if s.get("ensemble"):
+        table.add_row("ensemble", ensemble_text(s["ensemble"]))
     for name, (lo, hi) in s.get("envelope", {}).items():
         table.add_row(f"range {name}", f"{lo:.4g} .. {hi:.4g}")
     if s.get("target_range"):  # a --monotonic model's default forecast --bounds

@@ -24,7 +24,6 @@ import torch.nn.functional as F
 from durability_cli import limits
 from durability_cli.artifact import (
     CHECKPOINT_FORMAT,
-    FORMAT_VERSION,
     ModelBundle,
     build_model,
     read_safetensors,
@@ -46,6 +45,7 @@ from durability_cli.errors import InputError, ModelFileError, TrainingError
 from durability_cli.io import atomic_path
 from durability_cli.latent import LATENT_DRAWS, draw_latent, fit_posterior, mean_paths, prior
 from durability_cli.model import FeedbackRNN
+from durability_cli.modelfile import SINGLE_FORMAT_VERSION
 from durability_cli.parallel import Distributed
 from durability_cli.schedules import teacher_forcing_ratio
 from durability_cli.schema import Dataset, specimen_starts
@@ -488,7 +488,18 @@ def _fit(state, epoch, finish, checkpoint, model_cfg, cfg, data_hash, meta, on_e
 
 
 # -- tables bigger than memory ---------------------------------------------------------------------
-def train(
+def train(table, model_cfg: ModelConfig, cfg: TrainConfig, **options) -> ModelBundle:
+    """Train a model, or with ``cfg.ensemble`` > 1 an ensemble of models (ensemble.py), and return
+    it with its metadata, best weights loaded; ``options`` are :func:`train_one`'s keywords
+    (checkpoint, resume, init_from, on_epoch, on_start, device, dist, val_ids)."""
+    if cfg.ensemble > 1:
+        from durability_cli.ensemble import train_ensemble
+
+        return train_ensemble(table, model_cfg, cfg, **options)
+    return train_one(table, model_cfg, cfg, **options)
+
+
+def train_one(
     table,
     model_cfg: ModelConfig,
     cfg: TrainConfig,
@@ -1173,7 +1184,7 @@ def save_checkpoint(
             tensors[f"rng.torch.{r}"] = rng
     info = {
         "format": CHECKPOINT_FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": SINGLE_FORMAT_VERSION,
         "epoch": state.epoch,
         "step": state.step,
         "best_rmse": _finite(state.best_rmse),

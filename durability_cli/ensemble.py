@@ -1,0 +1,147 @@
+"""Ensembles: ``train --ensemble N`` trains N models into one file.
+
+Member k is the ordinary model trained with seed ``seed + k``: its own initial weights, batch order
+and validation specimens (the split is drawn from the seed), so the members disagree where the
+data leave the model unsure. A forecast averages the members' mean paths and gives each member an
+equal share of the Monte Carlo paths (path s comes from member s mod N), so the bands and the
+end-of-life distribution hold both each member's own predicted spread and their disagreement.
+
+Training runs the members one after the other through ``training.train_one``. Each finished member
+is written beside the checkpoint (``CKPT.member1``, ...), so an interrupted ensemble resumes from the
+member it was training: ``--resume CKPT`` reads the finished ones and continues the one the
+checkpoint holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from durability_cli.artifact import ModelBundle, load_bundle, save_bundle
+from durability_cli.config import ModelConfig, TrainConfig
+from durability_cli.errors import InputError, ModelFileError
+from durability_cli.modelfile import CHECKPOINT_FORMAT, read_header
+from durability_cli.training import TrainingDiverged, train_one
+
+
+def member_path(checkpoint: str | Path, k: int) -> str:
+    """Where finished member k (0-based) of an ensemble trained with ``checkpoint`` is kept."""
+    return f"{checkpoint}.member{k + 1}"
+
+
+def remove_checkpoints(checkpoint: str | Path, cfg: TrainConfig) -> None:
+    """The checkpoint and, for an ensemble, its finished members' files (after a complete run)."""
+    Path(checkpoint).unlink(missing_ok=True)
+    for k in range(cfg.ensemble if cfg.ensemble > 1 else 0):
+        Path(member_path(checkpoint, k)).unlink(missing_ok=True)
+
+
+def member_config(cfg: TrainConfig, k: int) -> TrainConfig:
+    """Member k's training options: the ensemble's, with seed ``seed + k``."""
+    return replace(cfg, seed=cfg.seed + k)
+
+
+def train_ensemble(
+    table,
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    *,
+    checkpoint=None,
+    resume=None,
+    init_from: ModelBundle | None = None,
+    on_start=None,
+    dist=None,
+    **kwargs,
+) -> ModelBundle:
+    """``cfg.ensemble`` members trained one after the other (``kwargs``: the rest of
+    ``train_one``'s arguments), returned as one bundle (member 0, the others in ``others``).
+    ``init_from`` an ensemble fine-tunes member k from its member k (mod its size)."""
+    n = cfg.ensemble
+    members, resume_at = _resumed_members(resume, cfg)
+    bases = [None] if init_from is None else init_from.members
+    main = dist is None or dist.main
+    for k in range(len(members), n):
+
+        def start(info: dict, k: int = k) -> None:
+            on_start({**info, "member": k + 1, "members": n})
+
+        try:
+            bundle = train_one(
+                table,
+                model_cfg,
+                member_config(cfg, k),
+                checkpoint=checkpoint,
+                resume=resume if k == resume_at else None,
+                init_from=bases[k % len(bases)],
+                on_start=None if on_start is None else start,
+                dist=dist,
+                **kwargs,
+            )
+        except TrainingDiverged as exc:
+            kept = members + ([exc.bundle] if exc.bundle is not None else [])
+            raise TrainingDiverged(
+                f"ensemble member {k + 1} of {n}: {exc}", combine(kept) if kept else None
+            ) from None
+        if checkpoint is not None and main:
+            save_bundle(bundle, member_path(checkpoint, k))
+        members.append(bundle)
+    return combine(members)
+
+
+def _resumed_members(resume, cfg: TrainConfig) -> tuple[list[ModelBundle], int | None]:
+    """The members an interrupted ensemble finished (read from beside ``resume``) and the index of
+    the member the checkpoint holds (None: start the next member anew)."""
+    if resume is None:
+        return [], None
+    _, _, info = read_header(resume, expect=CHECKPOINT_FORMAT)
+    seed = (info.get("train_config") or {}).get("seed")
+    k = seed - cfg.seed if isinstance(seed, int) and not isinstance(seed, bool) else -1
+    if not 0 <= k < cfg.ensemble:
+        raise InputError(
+            f"{resume}: this checkpoint is not one of this ensemble's members (its seed is {seed!r}, the "
+            f"members' are {cfg.seed} to {cfg.seed + cfg.ensemble - 1}); resume with the same options"
+        )
+    members = []
+    for j in range(k + 1):
+        path = member_path(resume, j)
+        if j == k and not Path(path).exists():
+            break  # the checkpoint's member is not finished: continue it
+        try:
+            bundle = load_bundle(path)
+        except ModelFileError as exc:
+            raise InputError(
+                f"{resume}: ensemble member {j + 1}, finished before the interruption, cannot be read ({exc}); "
+                "start anew without --resume"
+            ) from None
+        if bundle.train_config != member_config(cfg, j):
+            raise InputError(
+                f"{path}: this finished ensemble member was trained with other options; start anew"
+            )
+        members.append(bundle)
+    return members, k if len(members) == k else None
+
+
+def combine(members: list[ModelBundle]) -> ModelBundle:
+    """One bundle of the trained members: member 0 holds the others and, in its summary, each
+    member's scores (``ensemble``) and the whole training time."""
+    first = members[0]
+    if len(members) == 1:
+        return first
+
+    def each(key: str) -> list:
+        return [m.summary.get(key) for m in members]
+
+    first.others = members[1:]
+    first.summary = {
+        **first.summary,
+        "train_seconds": round(sum(s or 0.0 for s in each("train_seconds")), 3),
+        "ensemble": {
+            "members": len(members),
+            "seeds": [m.train_config.seed for m in members],
+            "best_val_rmse": each("best_val_rmse"),
+            "best_epoch": each("best_epoch"),
+            "epochs_run": each("epochs_run"),
+            "train_seconds": each("train_seconds"),
+        },
+    }
+    return first

@@ -1,0 +1,196 @@
+"""train --ensemble N: N members in one model file, forecasts that mix them, resumable training."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from safetensors.torch import load_file
+
+from durability_cli import api
+from durability_cli.cli import app
+from durability_cli.errors import InputError
+from durability_cli.training import TrainingInterrupted
+
+TINY = dict(epochs=2, hidden=8, layers=1)
+TINY_FLAGS = ["--epochs", "2", "--hidden", "8", "--layers", "1"]
+
+
+@pytest.fixture(scope="module")
+def ensemble_file(small, tmp_path_factory) -> Path:
+    """An ensemble of 3 tiny members trained through the command line (read-only)."""
+    from typer.testing import CliRunner
+
+    out = tmp_path_factory.mktemp("ensemble") / "ens.safetensors"
+    history = out.with_suffix(".history.csv")
+    args = ["train", str(small), "-o", str(out), *TINY_FLAGS, "--ensemble", "3", "--history", str(history)]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.stderr
+    assert "Ensemble member 3 of 3" in r.stderr and "3 members (seeds 0, 1, 2)" in r.stderr
+    return out
+
+
+def _alone(bundle):
+    """A member as a model of its own."""
+    return api.Model(dataclasses.replace(bundle, others=[]))
+
+
+def test_ensemble_file_holds_every_member(ensemble_file, runner):
+    model = api.load(ensemble_file)
+    members = model.bundle.members
+    assert [m.train_config.seed for m in members] == [0, 1, 2]
+    # each member drew its own validation specimens from its seed
+    assert len({tuple(m.summary["val_specimens"]) for m in members}) > 1
+    # and its own weights
+    w = [m.model.head.weight.detach() for m in members]
+    assert not bool((w[0] == w[1]).all())
+    r = runner.invoke(app, ["inspect", str(ensemble_file), "--json"])
+    assert r.exit_code == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["format_version"] == 2
+    assert info["summary"]["ensemble"]["members"] == 3
+    assert len(info["members"]) == 2
+    single = sum(p.numel() for p in members[0].model.parameters())
+    assert info["parameters"] == 3 * single
+    history = pd.read_csv(ensemble_file.with_suffix(".history.csv"))
+    assert sorted(history["member"].unique()) == [1, 2, 3]
+    assert (history.groupby("member")["epoch"].max() == 2).all()
+
+
+def test_ensemble_mean_is_the_members_average(ensemble_file, plan):
+    model = api.load(ensemble_file)
+    col = "durability_mean"
+    ens = model.forecast(plan, samples=0).table[col].to_numpy()
+    alone = [_alone(m).forecast(plan, samples=0).table[col].to_numpy() for m in model.bundle.members]
+    np.testing.assert_allclose(ens, np.mean(alone, axis=0), rtol=0, atol=1e-12)
+    assert np.std(alone, axis=0).max() > 0  # the members do disagree
+
+
+def test_ensemble_paths_come_from_every_member(ensemble_file, plan):
+    from durability_cli.forecasting import ForecastConfig, last_observed, rollout
+    from durability_cli.schema import validate
+
+    model = api.load(ensemble_file)
+    ds = validate(pd.read_csv(plan), model.schema, source="plan")
+    from durability_cli.data import to_series
+
+    series = to_series(ds)
+    last = last_observed(series)
+    cfg = ForecastConfig(samples=7)
+    _, paths = rollout(model.bundle, series, last, cfg)
+    members = model.bundle.members
+    for k, member in enumerate(members):
+        _, own = rollout(dataclasses.replace(member, others=[]), series, last, cfg)
+        pick = np.arange(k, 7, len(members))
+        # path s of the ensemble is path s of member s mod 3 (same draws, same spread)
+        np.testing.assert_array_equal(paths[:, pick], own[:, pick])
+
+
+def test_ensemble_forecast_and_evaluate_through_the_cli(ensemble_file, plan, small, runner, tmp_path):
+    out = tmp_path / "fc.csv"
+    r = runner.invoke(
+        app, ["forecast", str(plan), "-m", str(ensemble_file), "--threshold", "0.6", "-o", str(out)]
+    )
+    assert r.exit_code == 0, r.stderr
+    fc = pd.read_csv(out)
+    assert {"durability_p10", "durability_p90"} <= set(fc.columns)
+    assert (fc["durability_p10"] <= fc["durability_p90"]).all()
+    r = runner.invoke(app, ["evaluate", str(small), "-m", str(ensemble_file), "--context", "20", "--json"])
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["models"]["model"]["rmse"] > 0
+
+
+def test_interrupted_ensemble_resumes_to_the_same_weights(coating_slice, tmp_path):
+    data = coating_slice(8, 25)
+    full = api.train(data, ensemble=2, **TINY)
+    ckpt = tmp_path / "run.ckpt"
+    calls = []
+
+    def stop_in_member_two(log):
+        calls.append(log.epoch)
+        if len(calls) == 3:  # member 2's first epoch, its checkpoint written
+            raise KeyboardInterrupt
+
+    with pytest.raises(TrainingInterrupted):
+        api.train(data, ensemble=2, checkpoint=ckpt, on_epoch=stop_in_member_two, **TINY)
+    assert Path(f"{ckpt}.member1").exists() and not Path(f"{ckpt}.member2").exists()
+    resumed = api.train(data, ensemble=2, checkpoint=ckpt, resume=ckpt, **TINY)
+    for a, b in zip(full.bundle.members, resumed.bundle.members, strict=True):
+        sa, sb = a.model.state_dict(), b.model.state_dict()
+        assert all(bool((sa[k] == sb[k]).all()) for k in sa)
+    # a checkpoint of another ensemble (other seeds) is refused in one line
+    with pytest.raises(InputError, match="not one of this ensemble's members"):
+        api.train(data, ensemble=2, seed=5, checkpoint=ckpt, resume=ckpt, **TINY)
+
+
+def _rewrite_metadata(src: Path, dst: Path, change) -> None:
+    raw = src.read_bytes()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8 : 8 + n])
+    meta = json.loads(header["__metadata__"]["durability"])
+    change(meta)
+    header["__metadata__"]["durability"] = json.dumps(meta)
+    blob = json.dumps(header).encode()
+    blob += b" " * (-len(blob) % 8)
+    dst.write_bytes(struct.pack("<Q", len(blob)) + blob + raw[8 + n :])
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda m: m["members"][0].pop("scaler"), "ensemble member 1's metadata is incomplete"),
+        (lambda m: m.__setitem__("members", "two"), "member list is malformed"),
+        (lambda m: m["members"].pop(), "unexpected ['members.2."),
+        (lambda m: m["members"][1]["scaler"].__setitem__("y_std", -1.0), "(ensemble member 2)"),
+        (lambda m: m["summary"]["ensemble"].__setitem__("best_val_rmse", ["x"]), "ensemble best_val_rmse"),
+    ],
+)
+def test_damaged_ensemble_files_are_refused_in_one_line(
+    ensemble_file, plan, runner, tmp_path, change, message
+):
+    bad = tmp_path / "bad.safetensors"
+    _rewrite_metadata(ensemble_file, bad, change)
+    out = tmp_path / "fc.csv"
+    r = runner.invoke(app, ["forecast", str(plan), "-m", str(bad), "-o", str(out)])
+    assert r.exit_code == 2, r.stderr
+    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_single_models_keep_format_1(model):
+    assert json.loads(load_file_metadata(model))["format_version"] == 1
+    assert not any(k.startswith("members.") for k in load_file(model))
+
+
+def load_file_metadata(path: Path) -> str:
+    raw = Path(path).read_bytes()
+    n = struct.unpack("<Q", raw[:8])[0]
+    return json.loads(raw[8 : 8 + n])["__metadata__"]["durability"]
+
+
+def test_ensemble_option_is_checked(small, runner, tmp_path):
+    out = tmp_path / "m.safetensors"
+    r = runner.invoke(app, ["train", str(small), "-o", str(out), "--ensemble", "0"])
+    assert r.exit_code == 2 and "--ensemble must be between 1 and 64" in r.stderr
+    r = runner.invoke(app, ["train", str(small), "-o", str(out), "--ensemble", "3", "--seed", str(2**63 - 2)])
+    assert r.exit_code == 2 and "leaves no room" in r.stderr
+    assert not out.exists()
+
+
+def test_a_run_that_ends_still_improving_says_so(small, runner, tmp_path):
+    from durability_cli.render import epoch_warnings
+
+    improving = {"best_epoch": 95, "epochs_run": 100, "stopped": "max epochs"}
+    assert "--epochs 200" in epoch_warnings(improving, 100)[0]
+    assert epoch_warnings({**improving, "best_epoch": 60}, 100) == []
+    assert epoch_warnings({**improving, "stopped": "early stop: ..."}, 100) == []
+    out = tmp_path / "m.safetensors"
+    r = runner.invoke(app, ["train", str(small), "-o", str(out), *TINY_FLAGS])
+    assert r.exit_code == 0, r.stderr
+    best = api.load(out).summary["best_epoch"]
+    assert ("still improving at the end" in r.stderr) == (best == 2)
