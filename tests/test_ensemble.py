@@ -71,23 +71,29 @@ def test_ensemble_mean_is_the_members_average(ensemble_file, plan):
     assert np.std(alone, axis=0).max() > 0  # the members do disagree
 
 
-def test_ensemble_paths_come_from_every_member(ensemble_file, plan):
+@pytest.mark.parametrize("options", [{}, {"latent": 1}, {"feedback": "sample"}])
+def test_ensemble_paths_come_from_every_member(coating_slice, ensemble_file, options):
+    from durability_cli.data import to_series
     from durability_cli.forecasting import ForecastConfig, last_observed, rollout
     from durability_cli.schema import validate
 
-    model = api.load(ensemble_file)
-    ds = validate(pd.read_csv(plan), model.schema, source="plan")
-    from durability_cli.data import to_series
-
-    series = to_series(ds)
+    data = coating_slice(8, 25)
+    if options:  # each way a member draws its paths: z draws, DeepAR-style sampled feedback
+        model = api.train(data, ensemble=2, epochs=1, hidden=8, layers=1, **options)
+    else:
+        model = api.load(ensemble_file)
+    plan = pd.read_csv(data)
+    plan.loc[plan.groupby("specimen_id").cumcount() >= 12, "durability"] = np.nan
+    series = to_series(validate(plan, model.schema, source="plan"))
     last = last_observed(series)
     cfg = ForecastConfig(samples=7)
-    _, paths = rollout(model.bundle, series, last, cfg)
+    mean, paths = rollout(model.bundle, series, last, cfg)
+    assert np.isfinite(paths[:, :, 12:]).all() and np.isnan(paths[:, :, :12]).all()
     members = model.bundle.members
     for k, member in enumerate(members):
         _, own = rollout(dataclasses.replace(member, others=[]), series, last, cfg)
         pick = np.arange(k, 7, len(members))
-        # path s of the ensemble is path s of member s mod 3 (same draws, same spread)
+        # path s of the ensemble is path s of member s mod N (same draws, same spread)
         np.testing.assert_array_equal(paths[:, pick], own[:, pick])
 
 
