@@ -29,6 +29,9 @@ from durability_cli.outputs import check_bounds, clip
 from durability_cli.scenarios import Scenario, interleave, set_future_conditions
 from durability_cli.schema import Dataset, id_codes, specimen_starts, validate
 
+# An ensemble's paths: "mixture" = member k's paths around its own mean (the spread holds the
+# members' disagreement), "centred" = around the ensemble's mean (each member's calibrated spread)
+ENSEMBLE_PATHS = "mixture"
 MEMORY_BUDGET = 4_000_000  # specimen x sample x step cells per chunk (~100 MB of activations)
 MAX_SAMPLES = 100_000  # Monte Carlo paths: far past where quantiles stop changing
 MAX_QUANTILES = 99  # one output column each: p1 .. p99 is as fine as a forecast table needs
@@ -186,12 +189,18 @@ def rollout_chunks(
         future = (np.arange(Tc)[None, :] > last[:, None]) & (sub.row >= 0)  # [B, Tc]
         mean_block = np.zeros((B, Tc))
         path_block = np.full((B, S, Tc), np.nan, dtype=np.float32) if S else None
+        own_means = []
         for k, member in enumerate(members):
             pick = np.arange(k, S, len(members))  # this member's share of the paths
             mean, paths = _member_rollout(member, sub, last, cfg, S, pick, source)
             mean_block[:, 1:] += mean / len(members)
+            own_means.append(mean)
             if paths is not None:
                 path_block[:, pick, 1:] = paths
+        if ENSEMBLE_PATHS == "centred" and S and len(members) > 1:
+            for k, mean in enumerate(own_means):
+                pick = np.arange(k, S, len(members))
+                path_block[:, pick, 1:] += (mean_block[:, 1:] - mean)[:, None, :]
         mean_block[:, 0] = np.nan
         mean_block[~future] = np.nan
         _check_finite(mean_block, future, sub, source)
