@@ -32,6 +32,7 @@ def ensemble_file(small, tmp_path_factory) -> Path:
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.stderr
     assert "Ensemble member 3 of 3" in r.stderr and "3 members (seeds 0, 1, 2)" in r.stderr
+    assert "--ensemble 5 trains" not in " ".join(r.stderr.split())
     return out
 
 
@@ -200,3 +201,5 @@ def test_a_run_that_ends_still_improving_says_so(small, runner, tmp_path):
     assert r.exit_code == 0, r.stderr
     best = api.load(out).summary["best_epoch"]
     assert ("still improving at the end" in r.stderr) == (best == 2)
+    # 10 specimens, 2 in validation: the note suggests an ensemble (not for an ensemble itself)
+    assert "--ensemble 5 trains 5 seeds" in " ".join(r.stderr.split())
