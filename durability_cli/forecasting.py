@@ -29,9 +29,11 @@ from durability_cli.outputs import check_bounds, clip
 from durability_cli.scenarios import Scenario, interleave, set_future_conditions
 from durability_cli.schema import Dataset, id_codes, specimen_starts, validate
 
-# An ensemble's paths: "mixture" = member k's paths around its own mean (the spread holds the
-# members' disagreement), "centred" = around the ensemble's mean (each member's calibrated spread)
-ENSEMBLE_PATHS = "mixture"
+# An ensemble's paths: "centred" = member k's paths moved onto the ensemble's mean path (each
+# member's own calibrated spread around the average), "mixture" = around the member's own mean
+# (the spread also holds the members' disagreement). Centred measured sharper at the same or
+# better pinball loss (benchmarks/ensemble_paths.py; docs/TRAINING.md, "--ensemble N").
+ENSEMBLE_PATHS = "centred"
 MEMORY_BUDGET = 4_000_000  # specimen x sample x step cells per chunk (~100 MB of activations)
 MAX_SAMPLES = 100_000  # Monte Carlo paths: far past where quantiles stop changing
 MAX_QUANTILES = 99  # one output column each: p1 .. p99 is as fine as a forecast table needs
@@ -170,7 +172,8 @@ def rollout_chunks(
     """Forecast every row after ``last_obs[b]`` (the last warm-up row of specimen b), a chunk of
     ``cfg.rollout_batch`` specimens at a time (0: sized to MEMORY_BUDGET), so that memory is
     bounded whatever the number of specimens; ``cfg.samples`` paths drawn from ``cfg.seed``.
-    An ensemble's mean path is its members' average, and path s comes from member s mod N.
+    An ensemble's mean path is its members' average, and path s is member s mod N's path s moved
+    by the difference of the two means (ENSEMBLE_PATHS).
 
     Yields (first specimen index, mean path [b, Tc], sample paths [b, S, Tc] or None), in
     durability units, NaN on the warm-up rows and the padding; Tc is the chunk's padded length.

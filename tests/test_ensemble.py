@@ -92,10 +92,14 @@ def test_ensemble_paths_come_from_every_member(coating_slice, ensemble_file, opt
     assert np.isfinite(paths[:, :, 12:]).all() and np.isnan(paths[:, :, :12]).all()
     members = model.bundle.members
     for k, member in enumerate(members):
-        _, own = rollout(dataclasses.replace(member, others=[]), series, last, cfg)
+        own_mean, own = rollout(dataclasses.replace(member, others=[]), series, last, cfg)
         pick = np.arange(k, 7, len(members))
-        # path s of the ensemble is path s of member s mod N (same draws, same spread)
-        np.testing.assert_array_equal(paths[:, pick], own[:, pick])
+        # path s of the ensemble is path s of member s mod N (same draws, same spread), moved
+        # from the member's mean path onto the ensemble's
+        np.testing.assert_allclose(
+            paths[:, pick], own[:, pick] + (mean - own_mean)[:, None, :], rtol=0, atol=1e-5
+        )
+        assert np.abs(mean - own_mean)[:, 12:].max() > 0
 
 
 def test_ensemble_forecast_and_evaluate_through_the_cli(ensemble_file, plan, small, runner, tmp_path):

@@ -1,0 +1,91 @@
+"""How an ensemble's Monte Carlo paths should sit (issue 14): one ensemble of 5 trained per set and
+seed, then forecast twice, its paths as a mixture (member k's paths around member k's mean) and
+centred (moved onto the ensemble's mean path); the 80 % band's coverage, width and pinball loss on
+the accuracy suite's test specimens.
+
+    python benchmarks/ensemble_paths.py                       # ball and device_b, seeds 0 and 1
+    python benchmarks/ensemble_paths.py --sets coating --seeds 0
+
+Prints one JSON line per set and seed and writes them to results/ensemble-paths.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import common  # noqa: E402
+from benchmarks.common import RESULTS, header, one_thread, say  # noqa: E402
+
+
+def measure(name: str, seed: int, members: int) -> dict:
+    import numpy as np
+
+    from benchmarks import accuracy as acc
+    from benchmarks import realdata
+    from durability_cli import forecasting
+    from durability_cli.config import TrainConfig
+    from durability_cli.forecasting import ForecastConfig, forecast, quantile_column
+    from durability_cli.schema import Schema, validate
+    from durability_cli.synthetic import make_split
+    from durability_cli.training import train
+
+    real = name in realdata.REAL_INFO
+    split = realdata.split(name, seed=0) if real else make_split(name, 32, 16, seed=0)
+    info, test = split["info"], split["test"]
+    schema = Schema("specimen_id", "time", info.target, info.covariates, info.static)
+    ds = validate(split["train"], schema, source="train")
+    warm = acc.warmup_lengths(test, info)
+    rows = acc.forecast_rows(test, split["test_clean"], warm, info.target)
+    cfg = TrainConfig(epochs=60, val_context=info.context, seed=seed * members, ensemble=members)
+    bundle = train(ds, acc.model_config(name), cfg)
+    plan = test.copy()
+    plan.loc[~acc.in_warmup(plan, warm), info.target] = np.nan
+    ds_plan = validate(plan, bundle.schema, source="plan")
+    cols = {f"{info.target}_mean": "y_pred"} | {
+        quantile_column(info.target, q): f"q{q:g}" for q in acc.QUANTILES
+    }
+    out = {"set": name, "seed": seed, "members": members}
+    before = forecasting.ENSEMBLE_PATHS
+    try:
+        for mode in ("mixture", "centred"):
+            forecasting.ENSEMBLE_PATHS = mode
+            fcfg = ForecastConfig(
+                samples=200, quantiles=acc.QUANTILES, threshold=info.eol_threshold, seed=seed
+            )
+            fc = forecast(bundle, ds_plan, fcfg).forecast
+            merged = rows.merge(
+                fc[["specimen_id", "time", *cols]].rename(columns=cols),
+                on=["specimen_id", "time"],
+                how="left",
+            )
+            sc = acc.score(merged, info.eol_threshold, probabilistic=True)
+            out[mode] = {k: sc[k] for k in ("rmse", "coverage80", "interval80_width", "pinball")}
+    finally:
+        forecasting.ENSEMBLE_PATHS = before
+    return out
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sets", default="ball,device_b")
+    p.add_argument("--seeds", default="0,1")
+    p.add_argument("--members", type=int, default=5)
+    p.add_argument("--out", default=str(RESULTS / "ensemble-paths.json"))
+    args = p.parse_args(argv)
+    common.CODE_AT_START = common.code_version()
+    one_thread()
+    lines = []
+    for name in [s.strip() for s in args.sets.split(",") if s.strip()]:
+        for seed in [int(s) for s in args.seeds.split(",")]:
+            lines.append(measure(name, seed, args.members))
+            say(json.dumps(lines[-1]))
+    Path(args.out).write_text(json.dumps(header("ensemble-paths", False) | {"runs": lines}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
