@@ -33,7 +33,11 @@ VARIANTS = {
     "tol 0.05": {"FIT_STEP_TOL": 0.05, "FIT_FREE_FROM": (0.0, 0.5), "FIT_ITERATIONS": 4},
     "tol 0.05, free from 0.5 only": {"FIT_STEP_TOL": 0.05, "FIT_FREE_FROM": (0.5,), "FIT_ITERATIONS": 4},
     "tol 0.05, free from 0 only": {"FIT_STEP_TOL": 0.05, "FIT_FREE_FROM": (0.0,), "FIT_ITERATIONS": 4},
-    "tol 0.05, free from 0.25 and 0.5": {"FIT_STEP_TOL": 0.05, "FIT_FREE_FROM": (0.25, 0.5), "FIT_ITERATIONS": 4},
+    "tol 0.05, free from 0.25 and 0.5": {
+        "FIT_STEP_TOL": 0.05,
+        "FIT_FREE_FROM": (0.25, 0.5),
+        "FIT_ITERATIONS": 4,
+    },
 }
 
 
@@ -62,7 +66,9 @@ def measure(bundle, split, info, variant) -> tuple[float, float]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--models", required=True, help="directory of SET-latent-SEED.safetensors (latent.py --save-models)")
+    p.add_argument(
+        "--models", required=True, help="directory of SET-latent-SEED.safetensors (latent.py --save-models)"
+    )
     p.add_argument("--sets", default="ageing")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--variants", default=None, help="comma-separated names of VARIANTS (default: all)")
@@ -72,7 +78,11 @@ def main() -> None:
     args = p.parse_args()
     names = args.variants.split(",") if args.variants else list(VARIANTS)
     one_thread()
-    results = {"command": " ".join(sys.argv), "repeats": args.repeats, "variants": {n: VARIANTS[n] for n in names}}
+    results = {
+        "command": " ".join(sys.argv),
+        "repeats": args.repeats,
+        "variants": {n: VARIANTS[n] for n in names},
+    }
     results["models"] = {}
     for name in args.sets.split(","):
         info = DATASET_INFO[name]
@@ -90,7 +100,11 @@ def main() -> None:
             base = statistics.median(times[names[0]])
             row = {
                 n: {"rmse": round(rmse[n], 5), "seconds": round(statistics.median(times[n]), 4)}
-                | ({"fit_over_forecast": round(statistics.median(times[n]) / base - 1, 2)} if n != names[0] else {})
+                | (
+                    {"fit_over_forecast": round(statistics.median(times[n]) / base - 1, 2)}
+                    if n != names[0]
+                    else {}
+                )
                 for n in names
             }
             results["models"][path.name] = row
