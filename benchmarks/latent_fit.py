@@ -25,19 +25,22 @@ from durability_cli import forecasting, latent  # noqa: E402
 from durability_cli.artifact import load_bundle  # noqa: E402
 from durability_cli.synthetic import DATASET_INFO, make_split  # noqa: E402
 
-# name -> latent.py constants (None: no fit, z = 0)
-VARIANTS = {
+# the fit as it was before the early exit and the longer trust region (commit 8c402a1)
+BEFORE = {"FIT_STEP_TOL": 0.0, "FIT_FREE_FROM": (0.0, 0.5), "FIT_ITERATIONS": 4, "MAX_STEP": 1.5}
+VARIANTS = {  # name -> latent.py constants (None: no fit, z = 0)
     "no fit": None,
-    "before": {"FIT_STEP_TOL": 0.0, "FIT_FREE_FROM": (0.0, 0.5), "FIT_ITERATIONS": 4},
-    "tol 0.02": {"FIT_STEP_TOL": 0.02, "FIT_FREE_FROM": (0.0, 0.5), "FIT_ITERATIONS": 4},
-    "tol 0.05": {"FIT_STEP_TOL": 0.05, "FIT_FREE_FROM": (0.0, 0.5), "FIT_ITERATIONS": 4},
-    "tol 0.05, free from 0.5 only": {"FIT_STEP_TOL": 0.05, "FIT_FREE_FROM": (0.5,), "FIT_ITERATIONS": 4},
-    "tol 0.05, free from 0 only": {"FIT_STEP_TOL": 0.05, "FIT_FREE_FROM": (0.0,), "FIT_ITERATIONS": 4},
-    "tol 0.05, free from 0.25 and 0.5": {
-        "FIT_STEP_TOL": 0.05,
-        "FIT_FREE_FROM": (0.25, 0.5),
-        "FIT_ITERATIONS": 4,
-    },
+    "before": BEFORE,
+    "tol 0.05": BEFORE | {"FIT_STEP_TOL": 0.05},
+    "3 evaluations": BEFORE | {"FIT_ITERATIONS": 3},
+    "free from 0 only": BEFORE | {"FIT_FREE_FROM": (0.0,)},
+    "free from 0.5 only": BEFORE | {"FIT_FREE_FROM": (0.5,)},
+    "now": {},  # latent.py's defaults
+    "max step 3": BEFORE | {"MAX_STEP": 3.0},
+    "max step 3, 3 evaluations": BEFORE | {"MAX_STEP": 3.0, "FIT_ITERATIONS": 3},
+    "max step 3, tol 0.05": BEFORE | {"MAX_STEP": 3.0, "FIT_STEP_TOL": 0.05},
+    "max step 3, tol 0.05, 3 evaluations": BEFORE
+    | {"MAX_STEP": 3.0, "FIT_STEP_TOL": 0.05, "FIT_ITERATIONS": 3},
+    "max step 5, 3 evaluations": BEFORE | {"MAX_STEP": 5.0, "FIT_ITERATIONS": 3},
 }
 
 
@@ -48,7 +51,7 @@ def _prior_only(model, t, warm):
 
 def measure(bundle, split, info, variant) -> tuple[float, float]:
     """(RMSE, seconds) of one forecast under ``variant``'s fit settings."""
-    defaults = {k: getattr(latent, k) for k in ("FIT_STEP_TOL", "FIT_FREE_FROM", "FIT_ITERATIONS")}
+    defaults = {k: getattr(latent, k) for k in tuple(BEFORE)}
     real_fit = forecasting.fit_posterior
     try:
         if variant is None:
@@ -71,12 +74,16 @@ def main() -> None:
     )
     p.add_argument("--sets", default="ageing")
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--variants", default=None, help="comma-separated names of VARIANTS (default: all)")
+    p.add_argument(
+        "--variants",
+        default=None,
+        help="names of VARIANTS separated by ; (default: all; the first is the base of fit_over_forecast)",
+    )
     p.add_argument("--n-train", type=int, default=32)
     p.add_argument("--n-test", type=int, default=16)
     p.add_argument("--out", default=str(RESULTS / "latent-fit.json"))
     args = p.parse_args()
-    names = args.variants.split(",") if args.variants else list(VARIANTS)
+    names = args.variants.split(";") if args.variants else list(VARIANTS)
     one_thread()
     results = {
         "command": " ".join(sys.argv),
