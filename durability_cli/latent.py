@@ -131,11 +131,11 @@ def fit_posterior(model: FeedbackRNN, t: Tensors, warm: torch.Tensor) -> tuple[t
             H = H + mu.view(-1, 1, 1) * torch.diag_embed(torch.diagonal(H, dim1=1, dim2=2))
             g = 2 * _rowsum(bJ * br.unsqueeze(1)) + lam * bz  # [b, D]
             step = -torch.linalg.solve(H, g)  # [b, D]
-            norm = step.norm(dim=1, keepdim=True).clamp(min=1e-12)
-            step = step * (MAX_STEP / norm).clamp(max=1.0)
-            z[rows] = bz + step
+            # |step| summed as _rowsum does: Tensor.norm's bits depend on the batch's size
+            norm = torch.sqrt(_rowsum(step * step)).clamp(min=1e-12)  # [b]
+            z[rows] = bz + step * (MAX_STEP / norm).clamp(max=1.0).unsqueeze(1)
             # a step this short would not move the forecast: the specimen is fitted
-            active[rows] = step.norm(dim=1) > FIT_STEP_TOL
+            active[rows] = norm > FIT_STEP_TOL
     finally:
         model.train(was_training)
     cov = torch.linalg.inv(2 * _gram(best_J) / lam + eye)  # [B, D, D]
