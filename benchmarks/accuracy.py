@@ -44,8 +44,10 @@ DARTS = {"hidden": 64, "layers": 2, "training_length": 64, "batch_size": 32, "lr
 QUANTILES = (0.1, 0.5, 0.9)
 
 
-def model_config(name: str, latent: int = 0) -> ModelConfig:
-    return ModelConfig(lags=3 if name == "ball" else ModelConfig.lags, latent=latent)
+def model_config(name: str, latent: int = 0, latent_prior: float = ModelConfig.latent_prior) -> ModelConfig:
+    return ModelConfig(
+        lags=3 if name == "ball" else ModelConfig.lags, latent=latent, latent_prior=latent_prior
+    )
 
 
 # -- scoring ---------------------------------------------------------------------------------------
@@ -165,7 +167,7 @@ def run_model(ds_train, test, rows, warmup, info, seed: int, s: dict) -> tuple[d
     t0 = time.perf_counter()
     bundle = train(
         ds_train,
-        model_config(info.name, s.get("latent", 0)),
+        model_config(info.name, s.get("latent", 0), s.get("latent_prior", ModelConfig.latent_prior)),
         # an ensemble of N for seed s trains seeds s*N .. s*N + N - 1: no member shared between seeds
         TrainConfig(
             epochs=s["epochs"],
@@ -332,12 +334,14 @@ def run(
     seeds: list[int] | None = None,
     latent: int = 0,
     ensemble: int = 1,
+    latent_prior: float | None = None,
 ) -> dict:
     s = (
         (QUICK if quick else FULL)
         | ({"seeds": seeds} if seeds else {})
         | ({"latent": latent} if latent else {})
         | ({"ensemble": ensemble} if ensemble > 1 else {})
+        | ({"latent_prior": latent_prior} if latent and latent_prior is not None else {})
     )
     out = header("accuracy", quick) | {"settings": s | {"darts": DARTS, "darts_budget_factor": darts_budget}}
     darts_problem = ensure_darts() if with_darts else "skipped (--no-darts)"
@@ -369,7 +373,11 @@ def run(
                 "train_rows": len(train_df),
                 "forecast_rows": len(rows),
                 "model_config": {"lags": model_config(name).lags, "static": list(info.static)}
-                | ({"latent": latent} if latent else {})
+                | (
+                    {"latent": latent, "latent_prior": s.get("latent_prior", ModelConfig.latent_prior)}
+                    if latent
+                    else {}
+                )
                 | ({"ensemble": ensemble} if ensemble > 1 else {}),
             }
             | (

@@ -32,6 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import RESULTS, one_thread  # noqa: E402
+from durability_cli.artifact import save_bundle  # noqa: E402
 from durability_cli.config import ModelConfig, TrainConfig  # noqa: E402
 from durability_cli.forecasting import ForecastConfig, forecast  # noqa: E402
 from durability_cli.schema import Schema, validate  # noqa: E402
@@ -80,6 +81,9 @@ def run_set(name: str, seed: int, args) -> dict:
         t0 = time.perf_counter()
         bundle = train(ds, mcfg, TrainConfig(epochs=args.epochs, val_context=info.context, seed=seed))
         train_seconds = time.perf_counter() - t0
+        if args.save_models:
+            Path(args.save_models).mkdir(parents=True, exist_ok=True)
+            save_bundle(bundle, Path(args.save_models) / f"{name}-{variant}-{seed}.safetensors")
         test_schema_ds = split["test"]
         rmse, rmse_clean, fc_seconds = rmse_after_warmup(bundle, test_schema_ds, split["test_clean"], info)
         out[variant] = {
@@ -110,6 +114,11 @@ def main() -> None:
     p.add_argument("--n-train", type=int, default=32)
     p.add_argument("--n-test", type=int, default=16)
     p.add_argument("--out", default=str(RESULTS / "latent.json"))
+    p.add_argument(
+        "--save-models",
+        default=None,
+        help="also write each trained model to DIR/SET-VARIANT-SEED.safetensors",
+    )
     args = p.parse_args()
     args.only = args.only.split(",") if args.only else None
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else ([0] if args.quick else [0, 1, 2])

@@ -70,6 +70,12 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="accuracy: the durability model as an ensemble of this many members (a side experiment: add --tag)",
     )
+    parser.add_argument(
+        "--latent-prior",
+        type=float,
+        default=None,
+        help="accuracy, with --latent: the weight of the prior on z (default: the model's)",
+    )
     parser.add_argument("--report", action="store_true", help="only re-render RESULTS.md")
     args = parser.parse_args(argv)
     common.CODE_AT_START = common.code_version()  # before anything imports durability_cli
@@ -98,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                     seeds,
                     latent=args.latent,
                     ensemble=args.ensemble,
+                    latent_prior=args.latent_prior,
                 )
                 if args.merge:
                     merge_datasets(payload, result_path(stem, args.quick))

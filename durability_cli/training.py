@@ -180,22 +180,29 @@ def rollout_loss(
     if not bool(mask.any()):
         return r.mean.sum() * 0.0
     if model.cfg.latent:  # MAP: the rows' errors plus each specimen's prior, per scored row
-        return (per[mask].sum() + prior(model, _batch_latent(model, t))) / mask.sum()
+        return (per[mask].sum() + prior(model, _latent_rows(model, t))) / mask.sum()
     return per[mask].mean()
 
 
-def _batch_latent(model: FeedbackRNN, t: Tensors) -> torch.Tensor | None:
-    """[B, D] the training specimens' latent vectors (None for models without one)."""
+def _latent_rows(model: FeedbackRNN, t: Tensors) -> torch.Tensor | None:
+    """[B, D] the batch's rows of the training specimens' latent table (None for models without
+    one): what the prior is taken on."""
     if not model.cfg.latent:
         return None
     if t.index is None:
         raise TrainingError("a latent model's training batch must carry its specimens' rows (Tensors.index)")
-    z = model.latent_table[t.index.to(model.latent_table.device)]
-    if model.training and LATENT_TRAIN_NOISE:
-        # A blurred z cannot serve as a specimen's name (with a few dozen specimens two exact
-        # numbers would be enough to memorise each curve); it can still carry "fast" or "slow".
-        z = z + LATENT_TRAIN_NOISE * torch.randn(z.shape, device=z.device)
-    return z
+    return model.latent_table[t.index.to(model.latent_table.device)]
+
+
+def _blurred(model: FeedbackRNN, z: torch.Tensor | None) -> torch.Tensor | None:
+    """The z a training rollout is fed: the table rows plus one draw of noise per batch.
+
+    A blurred z cannot serve as a specimen's name (with a few dozen specimens two exact numbers
+    would be enough to memorise each curve); it can still carry "fast" or "slow". The prior stays
+    on the table rows themselves, so its gradient is exactly latent_prior * z."""
+    if z is None or not (model.training and LATENT_TRAIN_NOISE):
+        return z
+    return z + LATENT_TRAIN_NOISE * torch.randn(z.shape, device=z.device)
 
 
 LATENT_TRAIN_NOISE = 0.3  # sd of the noise added to a training specimen's z at each use
@@ -210,7 +217,7 @@ def _row_losses(model, t: Tensors, feed, *, cfg: TrainConfig, gen, noise=None):
         generator=gen,
         detach_feedback=cfg.detach_feedback,
         noise=noise,
-        latent=_batch_latent(model, t),
+        latent=_blurred(model, _latent_rows(model, t)),
     )
     target = t.y[:, 1:]  # [B, T-1]
     mask = (t.observed & t.valid)[:, 1:]  # [B, T-1]
@@ -1008,7 +1015,7 @@ def _shared_step(
         count = int(mask.sum())
         loss_sum = per[mask].sum() if count else None
         if count and model.cfg.latent:
-            loss_sum = loss_sum + prior(model, _batch_latent(model, local))
+            loss_sum = loss_sum + prior(model, _latent_rows(model, local))
     total, n, stop_requested = dist.sum([float(loss_sum.detach()) if count else 0.0, count, float(dist.stop)])
     if stop_requested:  # a rank got Ctrl-C or SIGTERM: all stop here, before the step
         raise KeyboardInterrupt

@@ -8,13 +8,15 @@ import pandas as pd
 import pytest
 import torch
 
+from durability_cli import latent as latent_module
 from durability_cli.artifact import describe_bundle, load_bundle, save_bundle
 from durability_cli.config import ModelConfig, TrainConfig
-from durability_cli.data import to_series, to_tensors
+from durability_cli.data import fit_scaler, slice_tensors, to_series, to_tensors
 from durability_cli.forecasting import ForecastConfig, forecast
 from durability_cli.latent import fit_latent
+from durability_cli.model import FeedbackRNN
 from durability_cli.schema import Schema, validate
-from durability_cli.training import train
+from durability_cli.training import _row_losses, rollout_loss, train
 
 SCHEMA = Schema("specimen_id", "time", "durability", ("temperature",), ())
 
@@ -180,3 +182,47 @@ def test_deepar_style_paths_draw_z_per_path():
     pd.testing.assert_frame_equal(first.paths, again.paths)
     spread = first.paths.groupby(["specimen_id", "time"])["value"].std()
     assert np.isfinite(first.paths["value"]).all() and (spread > 0).all()
+
+
+def tiny_latent(specimens: int, rows: int):
+    """A small untrained latent model and the scaled tensors of ``specimens`` decay series."""
+    table, _ = decay_table(specimens, rows, seed=5)
+    series = to_series(validate(table, SCHEMA, source="train"))
+    torch.manual_seed(0)
+    model = FeedbackRNN(ModelConfig(hidden=8, layers=1, latent=2), n_conditions=1, latent_specimens=specimens)
+    with torch.no_grad():
+        model.latent_table.normal_()  # z far from 0: a prior on a noisy z would differ plainly
+    return model, to_tensors(series, fit_scaler(series, [], []))
+
+
+def test_training_loss_takes_the_prior_on_the_table_rows_and_draws_z_noise_once():
+    model, t = tiny_latent(6, 12)
+    t.index = torch.tensor([4, 0, 2, 5, 1, 3])  # the batch's rows of the latent table
+    feed = torch.ones_like(t.observed)
+    model.train()
+    cfg = TrainConfig()
+    torch.manual_seed(7)
+    loss = rollout_loss(model, t, feed, cfg=cfg, gen=None)
+    after = torch.randn(3)
+    torch.manual_seed(7)  # the same draw by hand: one [B, D] of noise for the rollout
+    per, mask, _ = _row_losses(model, t, feed, cfg=cfg, gen=None)
+    assert torch.equal(torch.randn(3), after)  # no other draw of the generator
+    table_rows = model.latent_table[t.index]
+    expected = (per[mask].sum() + 0.5 * model.cfg.latent_prior * (table_rows**2).sum()) / mask.sum()
+    torch.testing.assert_close(loss, expected, rtol=1e-6, atol=0)
+
+
+def test_fit_stopping_early_keeps_each_specimens_z_independent_of_its_batch(monkeypatch):
+    """A specimen leaves the fit when its step is short; its z is then the same bits alone,
+    in any part of the batch (--shard, --chunk-specimens) and in the whole batch."""
+    model, t = tiny_latent(12, 40)
+    monkeypatch.setattr(latent_module, "FIT_STEP_TOL", 0.05)
+    warm = torch.tensor([30, 12, 25, 30, 8, 40, 30, 17, 22, 30, 5, 36])
+    whole, cov = latent_module.fit_posterior(model, t, warm)
+    for rows in ([3], [0, 7], list(range(5, 12))):
+        part, part_cov = latent_module.fit_posterior(model, slice_tensors(t, torch.tensor(rows)), warm[rows])
+        assert torch.equal(part, whole[rows]) and torch.equal(part_cov, cov[rows])
+    monkeypatch.setattr(latent_module, "FIT_STEP_TOL", 0.0)
+    full, _ = latent_module.fit_posterior(model, t, warm)
+    assert not torch.equal(full, whole)  # some specimens did stop early
+    assert float((full - whole).abs().max()) < 0.2  # ... near where the full fit goes
