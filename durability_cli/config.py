@@ -93,7 +93,7 @@ class TrainConfig:
     # 0 = each epoch's own RMSE
     val_smoothing: float = 0.0
     # Train this many models (seeds seed, seed + 1, ...: each its own initial weights and
-    # validation specimens) into one model file; forecasts mix their paths (docs/TRAINING.md)
+    # validation specimens) into one model file; forecasts average them (docs/TRAINING.md)
     ensemble: int = 1
     # Train from a table read this many specimens at a time (one group's tensors in memory, the
     # groups visited in a new order each epoch); 0 = the whole table in memory.

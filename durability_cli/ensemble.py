@@ -3,8 +3,9 @@
 Member k is the ordinary model trained with seed ``seed + k``: its own initial weights, batch order
 and validation specimens (the split is drawn from the seed), so the members disagree where the
 data leave the model unsure. A forecast averages the members' mean paths and gives each member an
-equal share of the Monte Carlo paths (path s comes from member s mod N), so the bands and the
-end-of-life distribution hold both each member's own predicted spread and their disagreement.
+equal share of the Monte Carlo paths (path s comes from member s mod N, moved onto the average:
+forecasting.ENSEMBLE_PATHS), so the bands and the end-of-life distribution keep each member's own
+calibrated spread around the better mean.
 
 Training runs the members one after the other through ``training.train_one``. Each finished member
 is written beside the checkpoint (``CKPT.member1``, ...), so an interrupted ensemble resumes from the
