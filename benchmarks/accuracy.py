@@ -44,9 +44,14 @@ DARTS = {"hidden": 64, "layers": 2, "training_length": 64, "batch_size": 32, "lr
 QUANTILES = (0.1, 0.5, 0.9)
 
 
-def model_config(name: str, latent: int = 0, latent_prior: float = ModelConfig.latent_prior) -> ModelConfig:
+def model_config(
+    name: str, latent: int = 0, latent_prior: float = ModelConfig.latent_prior, monotonic: str = "none"
+) -> ModelConfig:
     return ModelConfig(
-        lags=3 if name == "ball" else ModelConfig.lags, latent=latent, latent_prior=latent_prior
+        lags=3 if name == "ball" else ModelConfig.lags,
+        latent=latent,
+        latent_prior=latent_prior,
+        monotonic=monotonic,
     )
 
 
@@ -167,7 +172,12 @@ def run_model(ds_train, test, rows, warmup, info, seed: int, s: dict) -> tuple[d
     t0 = time.perf_counter()
     bundle = train(
         ds_train,
-        model_config(info.name, s.get("latent", 0), s.get("latent_prior", ModelConfig.latent_prior)),
+        model_config(
+            info.name,
+            s.get("latent", 0),
+            s.get("latent_prior", ModelConfig.latent_prior),
+            s.get("monotonic", "none"),
+        ),
         # an ensemble of N for seed s trains seeds s*N .. s*N + N - 1: no member shared between seeds
         TrainConfig(
             epochs=s["epochs"],
@@ -335,6 +345,7 @@ def run(
     latent: int = 0,
     ensemble: int = 1,
     latent_prior: float | None = None,
+    monotonic: str = "none",
 ) -> dict:
     s = (
         (QUICK if quick else FULL)
@@ -342,6 +353,7 @@ def run(
         | ({"latent": latent} if latent else {})
         | ({"ensemble": ensemble} if ensemble > 1 else {})
         | ({"latent_prior": latent_prior} if latent and latent_prior is not None else {})
+        | ({"monotonic": monotonic} if monotonic != "none" else {})
     )
     out = header("accuracy", quick) | {"settings": s | {"darts": DARTS, "darts_budget_factor": darts_budget}}
     darts_problem = ensure_darts() if with_darts else "skipped (--no-darts)"
@@ -378,7 +390,8 @@ def run(
                     if latent
                     else {}
                 )
-                | ({"ensemble": ensemble} if ensemble > 1 else {}),
+                | ({"ensemble": ensemble} if ensemble > 1 else {})
+                | ({"monotonic": monotonic} if monotonic != "none" else {}),
             }
             | (
                 {

@@ -76,6 +76,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="accuracy, with --latent: the weight of the prior on z (default: the model's)",
     )
+    parser.add_argument(
+        "--monotonic",
+        default="none",
+        choices=("none", "decreasing", "increasing"),
+        help="accuracy: the durability model trained --monotonic (a side experiment: add --tag)",
+    )
     parser.add_argument("--report", action="store_true", help="only re-render RESULTS.md")
     args = parser.parse_args(argv)
     common.CODE_AT_START = common.code_version()  # before anything imports durability_cli
@@ -105,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                     latent=args.latent,
                     ensemble=args.ensemble,
                     latent_prior=args.latent_prior,
+                    monotonic=args.monotonic,
                 )
                 if args.merge:
                     merge_datasets(payload, result_path(stem, args.quick))

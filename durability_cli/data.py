@@ -28,6 +28,9 @@ class Scaler:
     y_mean: float
     y_std: float
     step_scale: float  # typical one-step change of the scaled target (residual output unit)
+    # mean one-step change of the scaled target (the drift; a --monotonic model starts from it);
+    # None in files from before it was kept
+    step_mean: float | None = None
     static_numeric: dict[str, list[float]] = field(default_factory=dict)  # name -> [mean, std]
     static_vocab: dict[str, list[str]] = field(default_factory=dict)  # name -> categories
     # --transform: every condition column -> its transform ("" = none), in the columns' order;
@@ -226,7 +229,7 @@ class ScalerFit:
         self.cond = [_Moments() for _ in range(n_conditions)]
         self.transform = transform if transform and any(transform.values()) else {}
         self.dt, self.y = _Moments(), _Moments()
-        self.step_sq, self.step_n = 0.0, 0
+        self.step_sq, self.step_sum, self.step_n = 0.0, 0.0, 0
         self.static_numeric: list[_Moments] | None = None
         self.vocab: list[set[str]] = []
 
@@ -250,6 +253,7 @@ class ScalerFit:
             diffs = np.diff(block_y, axis=1)
             diffs = diffs[np.isfinite(diffs)]
             self.step_sq += float(np.square(diffs).sum())
+            self.step_sum += float(diffs.sum())
             self.step_n += diffs.size
         if self.static_numeric is None:  # the first Series tells how many static columns
             self.static_numeric = [_Moments() for _ in range(series.static_numeric.shape[1])]
@@ -264,6 +268,7 @@ class ScalerFit:
         y_std = _safe_std(self.y.std, self.y.mean)
         step_scale = float(np.sqrt(self.step_sq / self.step_n)) / y_std if self.step_n else 0.1
         step_scale = max(step_scale, 1e-3)
+        step_mean = self.step_sum / self.step_n / y_std if self.step_n else 0.0
         moments = self.static_numeric or [_Moments() for _ in numeric_static]
         vocab = self.vocab or [set() for _ in categorical_static]
         return Scaler(
@@ -274,6 +279,7 @@ class ScalerFit:
             y_mean=self.y.mean,
             y_std=y_std,
             step_scale=step_scale,
+            step_mean=step_mean,
             static_numeric={
                 name: [m.mean, _safe_std(m.std, m.mean)]
                 for name, m in zip(numeric_static, moments, strict=True)

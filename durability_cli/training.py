@@ -423,6 +423,8 @@ def _setup(schema, scaler, model_cfg, cfg, init_from, resume, data_hash, device,
     if model_cfg.latent:  # one z per specimen of the table (the validation ones stay at the prior)
         meta["latent_specimens"] = n_specimens
     model = build_model(meta)
+    if scaler.step_mean is not None:  # a monotonic head starts at the data's drift
+        model.start_monotonic(scaler.step_mean)
     if init_from is not None:  # the old specimens' z do not carry over to a new table
         old = {k: v for k, v in init_from.model.state_dict().items() if k != "latent_table"}
         model.load_state_dict(old, strict=model.latent_table is None)

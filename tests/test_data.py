@@ -25,7 +25,7 @@ def test_scaler_and_tensors_do_not_depend_on_the_block_size(coating_series, monk
     tensors = data.to_tensors(coating_series, whole)
     monkeypatch.setattr(data, "BLOCK_CELLS", 700)  # 2 specimens per block, the last one partial
     blocked = data.fit_scaler(coating_series, [], ["material"])
-    for name in ("cond_mean", "cond_std", "dt_mean", "dt_std", "y_mean", "y_std", "step_scale"):
+    for name in ("cond_mean", "cond_std", "dt_mean", "dt_std", "y_mean", "y_std", "step_scale", "step_mean"):
         np.testing.assert_allclose(getattr(blocked, name), getattr(whole, name), rtol=1e-12, atol=1e-15)
     again = data.to_tensors(coating_series, whole)
     for name in ("x", "dt", "y", "observed", "valid", "static_cat"):
@@ -43,6 +43,8 @@ def test_scaler_statistics_match_numpy_on_the_measured_rows(coating_series):
     steps = np.diff(coating_series.time, axis=1)
     log_dt = np.log(steps[steps > 0])
     assert s.dt_mean == pytest.approx(log_dt.mean(), rel=1e-12)
+    diffs = np.diff(coating_series.y, axis=1)  # the drift a --monotonic head starts from
+    assert s.step_mean == pytest.approx(np.nanmean(diffs) / s.y_std, rel=1e-9) and s.step_mean < 0
 
 
 def test_a_large_constant_condition_keeps_its_precision():

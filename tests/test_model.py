@@ -145,6 +145,34 @@ def test_monotonic_decreasing_is_decreasing_by_construction():
     assert bool((path[:, 1:] <= path[:, :-1]).all())
 
 
+@pytest.mark.parametrize(
+    ("monotonic", "drift", "start"),
+    [
+        ("decreasing", -0.1, 0.2),
+        ("increasing", 0.1, 0.2),
+        ("increasing", -0.1, 0.02),
+        ("decreasing", -9.0, 1.0),
+    ],
+)
+def test_a_monotonic_head_starts_at_the_data_drift(monotonic, drift, start):
+    """softplus(bias) = drift / step_scale in the model's direction, within 0.02 to 1 typical
+    steps; with every weight of the head at zero, the first step is exactly that start."""
+    model = FeedbackRNN(ModelConfig(hidden=8, monotonic=monotonic), n_conditions=2, step_scale=0.5)
+    model.start_monotonic(drift)
+    assert float(torch.nn.functional.softplus(model.head.bias.detach())) == pytest.approx(start, rel=1e-5)
+    with torch.no_grad():
+        model.head.weight.zero_()
+    x, dt, y = _inputs()
+    feed = torch.zeros(4, 12, dtype=torch.bool)
+    feed[:, 0] = True
+    mean = model(x, dt.zero_(), y, feed).mean  # dt = typical dt: the rate factor is 1
+    sign = -1.0 if monotonic == "decreasing" else 1.0
+    torch.testing.assert_close(mean[:, 0], y[:, 0] + sign * start * 0.5)
+    plain = FeedbackRNN(ModelConfig(hidden=8), n_conditions=2, step_scale=0.5)
+    plain.start_monotonic(drift)  # a free-signed head keeps its "no change" start
+    assert float(plain.head.bias.detach()) == 0.0
+
+
 def test_monte_carlo_paths_use_given_noise():
     model = FeedbackRNN(ModelConfig(hidden=8), n_conditions=2)
     x, dt, y = _inputs()

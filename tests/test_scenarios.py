@@ -133,6 +133,30 @@ def test_monotonic_model_clips_to_its_training_range_by_default(runner, small, p
     assert json.loads(meta.read_text())["bounds"] == [lo, hi]
 
 
+def test_a_monotonic_forecast_never_rises_and_files_without_the_drift_forecast_alike(
+    runner, plan, mono, tmp_path
+):
+    """From the last measured value on, the mean path never rises. A model file from before the
+    scaling kept ``step_mean`` (it only chooses where training starts) forecasts byte for byte
+    the same."""
+    from safetensors.torch import load_file, save_file
+
+    text = _forecast(runner, plan, mono, "--samples", "0").stdout
+    table = pd.read_csv(io.StringIO(text))
+    measured = pd.read_csv(plan).dropna(subset=["durability"]).groupby("specimen_id").durability.last()
+    for sid, rows in table.groupby("specimen_id"):
+        path = np.concatenate([[measured[sid]], rows.sort_values("time").durability_mean.to_numpy()])
+        assert (np.diff(path) <= 1e-9).all(), sid
+    raw = mono.read_bytes()
+    meta = json.loads(
+        json.loads(raw[8 : 8 + int.from_bytes(raw[:8], "little")])["__metadata__"]["durability"]
+    )
+    assert meta["scaler"].pop("step_mean") < 0  # the coating slice's drift, recorded
+    old = tmp_path / "old.safetensors"
+    save_file(load_file(mono), old, metadata={"durability": json.dumps(meta)})
+    assert _forecast(runner, plan, old, "--samples", "0").stdout == text
+
+
 @pytest.mark.parametrize(
     "extra", [["--paths-out", "-"], ["--threshold", "0.6", "--eol-out", "-"], ["--meta-out", "-"]]
 )
