@@ -266,7 +266,7 @@ CONFIG_OPTIONS = [
     ("lags", int, _MODEL, "How many past durability values are fed back (1 = plain feedback; 3 = h1, h2, h3 -> h4)."),
     ("loss", str, _MODEL, "gaussian: mean and scale, gives intervals; mse or huber: a point forecast."),
     ("residual", bool, _MODEL, "Predict the step change instead of the level.", "--residual/--no-residual"),
-    ("monotonic", str, _MODEL, "Make each step change one-signed by construction (or none)."),
+    ("monotonic", str, _MODEL, "One-signed steps by construction (or none); accuracy mixed, see docs/TRAINING.md."),
     ("latent", int, _MODEL, "Size D of a per-specimen latent vector z (0 = off): the model infers each specimen's hidden factors (batch, initial flaw) from its warm-up; see docs/TRAINING.md."),
     ("latent_prior", float, _MODEL, "Weight of the N(0, I) prior on z: larger trusts a short warm-up less."),
     ("transform", str, _MODEL, "Physics-aware inputs, COLUMN=NAME pairs: arrhenius (1000/K from °C), arrhenius-kelvin, log (Peck humidity, stress laws), log1p, reciprocal, sqrt; e.g. temperature=arrhenius,humidity=log. Stored in the model and applied at forecast time."),
