@@ -171,6 +171,8 @@ def _check_numbers(meta: dict, schema: Schema, scaler) -> None:
     ]:
         if finite(label, value) <= 0:
             raise ValueError(f"{label} is {value!r}, must be positive")
+    if getattr(scaler, "step_mean", None) is not None:  # files from before it was kept lack it
+        finite("step_mean", scaler.step_mean)
     for value in scaler.cond_std:
         if finite("cond_std", value) <= 0:
             raise ValueError(f"cond_std is {value!r}, must be positive")

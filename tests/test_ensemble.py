@@ -159,6 +159,7 @@ def _rewrite_metadata(src: Path, dst: Path, change) -> None:
         (lambda m: m["members"].pop(), "unexpected ['members.2."),
         (lambda m: m["members"][1]["scaler"].__setitem__("y_std", -1.0), "(ensemble member 2)"),
         (lambda m: m["summary"]["ensemble"].__setitem__("best_val_rmse", ["x"]), "ensemble best_val_rmse"),
+        (lambda m: m["scaler"].__setitem__("step_mean", "fast"), "step_mean"),
     ],
 )
 def test_damaged_ensemble_files_are_refused_in_one_line(
