@@ -366,7 +366,8 @@ class Model:
         """The training loss, free-running validation RMSE and teacher forcing per epoch."""
         from durability_cli.plotting import plot_training_history
 
-        return plot_training_history(self.summary["history"], loss=self.model_config.loss)
+        others = [m.summary["history"] for m in self.bundle.others]
+        return plot_training_history(self.summary["history"], loss=self.model_config.loss, others=others)
 
     def plot_errors(
         self, evaluation: Evaluation, *, time_unit: str | None = None, min_count: int = 3

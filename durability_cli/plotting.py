@@ -620,7 +620,9 @@ def _grid(ax) -> None:
 # ----------------------------------------------------------------------------- training history
 
 
-def plot_training_history(history: list[dict], *, loss: str | None = None) -> Figure:
+def plot_training_history(
+    history: list[dict], *, loss: str | None = None, others: list[list[dict]] | None = None
+) -> Figure:
     """Draw a model's training history: loss and validation error, and the teacher forcing.
 
     Parameters
@@ -634,6 +636,9 @@ def plot_training_history(history: list[dict], *, loss: str | None = None) -> Fi
     loss : str, optional
         The model's training loss (gaussian, mse, huber), named in the loss axis label: a
         Gaussian negative log-likelihood can go below zero, unlike an error.
+    others : list of histories, optional
+        An ensemble's other members (``train --ensemble``): their validation RMSE per epoch is
+        drawn in thin grey lines behind member 1's, which the rest of the figure shows.
 
     Returns
     -------
@@ -682,12 +687,23 @@ def plot_training_history(history: list[dict], *, loss: str | None = None) -> Fi
             zorder=6,
             label=f"best epoch {epoch[best]:g} (RMSE {rmse[best]:.4g}): weights kept",
         )
+    for k, member in enumerate(others or [], start=2):
+        other_epoch, _, other_rmse, _ = _history_columns(member)
+        right.plot(
+            other_epoch,
+            other_rmse,
+            color=GREY,
+            linewidth=0.9,
+            alpha=0.8,
+            zorder=1,
+            label="validation RMSE, other members" if k == 2 else "_nolegend_",
+        )
     for ax, values in ((top, loss_values), (right, rmse)):
         finite = values[np.isfinite(values)]
         if finite.size and finite.min() > 0 and finite.max() / finite.min() > 100:
             ax.set_yscale("log")
     _two_axes_labels(top, right, loss_label)
-    title = "Training history"
+    title = "Training history" + (f", member 1 of {len(others) + 1}" if others else "")
     if constant and np.isfinite(forcing).any():
         title += f" (teacher forcing constant: p = {forcing[np.isfinite(forcing)][0]:g})"
     top.set_title(title)

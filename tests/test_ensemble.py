@@ -208,3 +208,14 @@ def test_a_run_that_ends_still_improving_says_so(small, runner, tmp_path):
     assert ("still improving at the end" in r.stderr) == (best == 2)
     # 10 specimens, 2 in validation: the note suggests an ensemble (not for an ensemble itself)
     assert "--ensemble 5 trains 5 seeds" in " ".join(r.stderr.split())
+
+
+def test_plot_history_draws_every_member(ensemble_file, runner, tmp_path, figures):
+    out = tmp_path / "history.png"
+    r = runner.invoke(app, ["plot", "history", str(ensemble_file), "-o", str(out)])
+    assert r.exit_code == 0, r.stderr
+    assert out.stat().st_size > 0
+    fig = figures[-1]
+    assert "member 1 of 3" in fig.axes[0].get_title()
+    grey = [line for ax in fig.axes for line in ax.get_lines() if line.get_linewidth() == 0.9]
+    assert len(grey) == 2 and all(len(line.get_xdata()) == 2 for line in grey)
