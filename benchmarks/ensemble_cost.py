@@ -23,6 +23,12 @@ from benchmarks import common  # noqa: E402
 from benchmarks.common import RESULTS, header, one_thread, say  # noqa: E402
 
 
+def _repo_path(path: str) -> str:
+    """``path`` relative to the repository when it lies inside it (results name no machine's paths)."""
+    p = Path(path).resolve()
+    return str(p.relative_to(common.ROOT)) if p.is_relative_to(common.ROOT) else path
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", default="ball")
@@ -60,7 +66,7 @@ def main(argv=None) -> None:
             times[f"forecast_{key}"].append(time.perf_counter() - t0)
             say(f"[ensemble-cost] repeat {r}, {n} member(s): train {times[f'train_{key}'][-1]:.1f} s")
     out = header("ensemble-cost", False) | {
-        "settings": vars(args),
+        "settings": vars(args) | {"out": _repo_path(args.out)},
         "seconds": times,
         "train_ratio": statistics.median(times["train_n"]) / statistics.median(times["train_1"]),
         "forecast_ratio": statistics.median(times["forecast_n"]) / statistics.median(times["forecast_1"]),
