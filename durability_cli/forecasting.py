@@ -193,10 +193,11 @@ def rollout_chunks(
         future = (np.arange(Tc)[None, :] > last[:, None]) & (sub.row >= 0)  # [B, Tc]
         mean_block = np.zeros((B, Tc))
         path_block = np.full((B, S, Tc), np.nan, dtype=np.float32) if S else None
+        draws = _ChunkDraws.of(sub, cfg.seed, S, sampled, M if D else 0, D, cfg.device)
         own_means = []
         for k, member in enumerate(members):
             pick = np.arange(k, S, len(members))  # this member's share of the paths
-            mean, paths = _member_rollout(member, sub, last, cfg, S, pick, source)
+            mean, paths = _member_rollout(member, sub, last, cfg, draws, pick, source)
             mean_block[:, 1:] += mean / len(members)
             own_means.append(mean)
             if paths is not None:
@@ -216,23 +217,40 @@ def rollout_chunks(
         yield lo, mean_block, path_block
 
 
+@dataclass
+class _ChunkDraws:
+    """A chunk's standard-normal draws, made once and shared by an ensemble's members (each
+    specimen's from its own generator, see specimen_noise)."""
+
+    paths: np.ndarray | torch.Tensor | None  # [B, S] one per path (mean feedback), [B, S, Tc-1] (sampled)
+    latent: torch.Tensor | None  # [B, M, D] for the draws of z (latent models)
+
+    @classmethod
+    def of(cls, sub: Series, seed: int, S: int, sampled: bool, M: int, D: int, device) -> _ChunkDraws:
+        paths = None
+        if S and sampled:
+            paths = specimen_noise(sub.ids, S, max(sub.y.shape[1] - 1, 0), seed)
+        elif S:
+            paths = specimen_noise(sub.ids, S, 1, seed)[..., 0].numpy()
+        latent = specimen_noise(sub.ids, M, D, seed, stream="latent").to(device) if M and D else None
+        return cls(paths, latent)
+
+
 def _member_rollout(
     bundle: ModelBundle,
     sub: Series,
     last: np.ndarray,
     cfg: ForecastConfig,
-    S: int,
+    draws: _ChunkDraws,
     pick: np.ndarray,
     source: str,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """One model's forecast of a chunk: the mean path [B, Tc-1] and the paths ``pick`` of the
-    chunk's S ([B, len(pick), Tc-1], None without samples), durability units, rows 1..Tc-1."""
-    device, amp, seed = cfg.device, cfg.amp, cfg.seed
+    chunk's ([B, len(pick), Tc-1], None without samples), durability units, rows 1..Tc-1."""
+    device, amp = cfg.device, cfg.amp
     model, scaler = bundle.model.to(device), bundle.scaler
     model.eval()
-    sampled = S > 0 and bundle.train_config.feedback == "sample"
     D = bundle.model_config.latent
-    M = min(S, LATENT_DRAWS) if D and not sampled else S
     B, Tc = sub.y.shape
     try:
         t = move(to_tensors(sub, scaler), device)
@@ -243,36 +261,35 @@ def _member_rollout(
     feed[:, 0] = True
     # a latent model first fits each specimen's z to its warm-up (rows up to its last
     # measurement); its paths then also draw z from that fit's uncertainty
-    latent, draws = None, None
+    latent, z_draws = None, None
     if D:
         latent, cov = fit_posterior(model, t, lo_obs.clamp(min=0) + 1)
-        if M:
-            noise = specimen_noise(sub.ids, M, D, seed, stream="latent").to(device)
-            draws = draw_latent(latent, cov, noise)  # [B, M, D]
+        if draws.latent is not None:
+            z_draws = draw_latent(latent, cov, draws.latent)  # [B, M, D]
     with autocast(device, amp):
         # invariant: a specimen's numbers do not depend on its chunk, shard or neighbours
         r = model.run(t, feed, invariant=True, latent=latent)
     mean = scaler.y_from_model(r.mean.float().cpu().numpy().astype(np.float64))  # rows 1..Tc-1
-    if not S or not len(pick):
+    if draws.paths is None or not len(pick):
         return mean, None
     if bundle.train_config.feedback == "mean":
         # Trained free-running on its mean, the model's scale is the spread of the forecast at
         # each horizon step given the warm-up, not a one-step noise. Each path is the mean plus
         # that spread times one draw per path: the marginal quantiles are exact and a path is a
         # consistently fast or slow specimen, which is what end-of-life quantiles need.
-        z = specimen_noise(sub.ids, S, 1, seed)[..., 0].numpy()[:, pick]  # [B, P]
+        z = draws.paths[:, pick]  # [B, P]
         k = float(bundle.summary.get("scale_calibration") or 1.0)  # fitted on validation
         scale = r.scale.float().cpu().numpy().astype(np.float64) * scaler.y_std * k  # [B, Tc-1]
         paths = mean[:, None, :] + scale[:, None, :] * z[:, :, None]  # [B, P, Tc-1]
-        if draws is not None:  # path s runs with the s-th draw of z (cycling through M)
-            shift = _latent_spread(model, t, feed, draws, scaler, device, amp) - mean[:, None, :]
-            paths += k * shift[:, pick % M, :]
+        if z_draws is not None:  # path s runs with the s-th draw of z (cycling through M)
+            shift = _latent_spread(model, t, feed, z_draws, scaler, device, amp) - mean[:, None, :]
+            paths += k * shift[:, pick % draws.latent.shape[1], :]
         return mean, paths
     # DeepAR-style: each path feeds back its own sampled value (models trained that way)
     P = len(pick)
-    noise = specimen_noise(sub.ids, S, max(Tc - 1, 0), seed)[:, pick].reshape(B * P, -1).to(device)
+    noise = draws.paths[:, pick].reshape(B * P, -1).to(device)
     with autocast(device, amp):
-        latent_s = None if draws is None else draws[:, pick].reshape(B * P, D)
+        latent_s = None if z_draws is None else z_draws[:, pick].reshape(B * P, D)
         r = run_copies(model, t, feed, P, sample=True, noise=noise, latent=latent_s)
     return mean, scaler.y_from_model(r.path.float().cpu().numpy()).reshape(B, P, Tc - 1)
 
