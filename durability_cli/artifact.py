@@ -81,11 +81,16 @@ class ModelBundle:
         )
         if self.others:  # an ensemble: a format older releases refuse with "upgrade"
             meta["format_version"] = FORMAT_VERSION
-            meta["members"] = [{k: m.metadata()[k] for k in MEMBER_FIELDS} for m in self.others]
+            meta["members"] = [_member_fields(m.metadata()) for m in self.others]
         return meta
 
     def _latent_specimens(self) -> int:
         return 0 if self.model.latent_table is None else len(self.model.latent_table)
+
+
+def _member_fields(meta: dict) -> dict:
+    """What an ensemble file keeps of a member's metadata beyond the shared blocks."""
+    return {k: meta[k] for k in MEMBER_FIELDS}
 
 
 def _asdict(cfg) -> dict:

@@ -156,7 +156,7 @@ TRAIN_LIMITS = {
     "tf_k": (0, 1e6),
     "tf_c": (0, 1e6),
     "seed": (0, 2**63 - 1),  # what both numpy and torch accept
-    "ensemble": (1, 64),  # what both numpy and torch accept
+    "ensemble": (1, 64),  # members per model file (modelfile.MAX_MEMBERS)
     "chunk_specimens": (0, 10**9),
 }
 
