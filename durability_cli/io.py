@@ -34,6 +34,12 @@ import pyarrow as pa
 from durability_cli import limits
 from durability_cli.errors import DurabilityError, InputError
 
+# Arrow sets its own Ctrl-C handler for the length of a long read; a Ctrl-C that lands in a read
+# which ends without checking for it is then lost (seen once in CI: a --chunk-specimens training,
+# which reads a group every epoch, ran to the end through Ctrl-C). Python's own handler turns it
+# into KeyboardInterrupt as soon as the read returns, which every command handles.
+pa.enable_signal_handlers(False)
+
 FORMATS = ("csv", "parquet", "jsonl")
 INPUT_FORMATS = (*FORMATS, "xlsx")  # Excel workbooks are read (with openpyxl), never written
 _PARQUET_MAGIC = b"PAR1"
