@@ -44,6 +44,10 @@ VAL_CONTEXT = ("auto", "0.1", "0.3", "0.4")
 WEIGHT_DECAY = (1e-6, 1e-2)  # log scale, behind an on/off switch (off = 0, the default)
 TEACHER_FORCING = (0.0, 0.5, 1.0)  # starting probability; above 0 a schedule lowers it
 TF_SCHEDULES = ("linear", "exponential", "inverse-sigmoid")
+# A per-specimen latent z (docs/TRAINING.md, "--latent"): whether the specimens differ by a hidden
+# factor the warm-up reveals is a property of the data, which the folds' scores measure directly
+LATENT = (0, 2)
+LATENT_PRIOR = (0.03, 3.0)  # log scale, only with a latent
 
 DEFAULT_TRIAL = {
     "cell": "lstm",
@@ -59,6 +63,7 @@ DEFAULT_TRIAL = {
     "val_context": "auto",
     "weight_decay_on": False,
     "teacher_forcing": 0.0,
+    "latent": 0,
 }
 
 
@@ -165,6 +170,9 @@ def suggest(trial, median_length: float, longest: int) -> dict:
     if o["teacher_forcing"] > 0:
         schedule = trial.suggest_categorical("tf_schedule", TF_SCHEDULES)
     o["tf_schedule"] = schedule
+    o["latent"] = trial.suggest_categorical("latent", LATENT)
+    if o["latent"]:
+        o["latent_prior"] = trial.suggest_float("latent_prior", *LATENT_PRIOR, log=True)
     return o
 
 

@@ -125,3 +125,26 @@ def test_inspect_shows_the_baselines(runner, model):
     r = runner.invoke(app, ["inspect", str(model)])
     assert r.exit_code == 0, r.stderr
     assert "baselines" in r.stderr and "exponential" in r.stderr
+
+
+def test_a_latent_trial_round_trips_through_the_config(runner, tiny_table, tmp_path):
+    """The search space holds the per-specimen latent: a trial that takes it writes a config whose
+    model `train --config` trains with the latent and its prior."""
+    import optuna
+
+    from durability_cli import load
+    from durability_cli.api import configs
+    from durability_cli.tuning import DEFAULT_TRIAL, TuneResult, suggest
+
+    trial = optuna.trial.FixedTrial({**DEFAULT_TRIAL, "latent": 2, "latent_prior": 0.5})
+    options = suggest(trial, median_length=24, longest=24) | {"epochs": 1}
+    model_cfg, _ = configs(options)
+    assert (model_cfg.latent, model_cfg.latent_prior) == (2, 0.5)
+    assert suggest(optuna.trial.FixedTrial(DEFAULT_TRIAL), 24, 24)["latent"] == 0  # the defaults: off
+    result = TuneResult(options, 0.1, 0.2, pd.DataFrame(), "s", 2, 5)
+    config = tmp_path / "best.toml"
+    config.write_text(result.to_toml({"static": "material"}))
+    model = tmp_path / "m.safetensors"
+    r = runner.invoke(app, ["train", str(tiny_table), "--config", str(config), "-o", str(model), "-q"])
+    assert r.exit_code == 0, r.stderr
+    assert (load(model).model_config.latent, load(model).model_config.latent_prior) == (2, 0.5)
