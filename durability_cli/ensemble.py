@@ -22,6 +22,7 @@ from durability_cli.artifact import ModelBundle, load_bundle, save_bundle
 from durability_cli.config import ModelConfig, TrainConfig
 from durability_cli.errors import InputError, ModelFileError
 from durability_cli.modelfile import CHECKPOINT_FORMAT, read_header
+from durability_cli.stacked import supported, train_stacked
 from durability_cli.training import TrainingDiverged, train_one
 
 
@@ -58,6 +59,18 @@ def train_ensemble(
     ``train_one``'s arguments), returned as one bundle (member 0, the others in ``others``).
     ``init_from`` an ensemble fine-tunes member k from its member k (mod its size)."""
     n = cfg.ensemble
+    if supported(table, model_cfg, cfg, dist=dist, resume=resume, init_from=init_from):
+        found = train_stacked(
+            table,
+            model_cfg,
+            cfg,
+            checkpoint=checkpoint,
+            resume=resume,
+            init_from=init_from,
+            on_start=on_start,
+            **kwargs,
+        )
+        return combine(found)
     members, resume_at = _resumed_members(resume, cfg)
     bases = [None] if init_from is None else init_from.members
     main = dist is None or dist.main
@@ -95,6 +108,11 @@ def _resumed_members(resume, cfg: TrainConfig) -> tuple[list[ModelBundle], int |
     if resume is None:
         return [], None
     _, _, info = read_header(resume, expect=CHECKPOINT_FORMAT)
+    if info.get("stacked"):
+        raise InputError(
+            f"{resume}: this checkpoint is of an ensemble whose members train together (stacked), which "
+            "--nproc, --chunk-specimens, --latent, --ema and --amp do not; resume with the options it was made with"
+        )
     seed = (info.get("train_config") or {}).get("seed")
     k = seed - cfg.seed if isinstance(seed, int) and not isinstance(seed, bool) else -1
     if not 0 <= k < cfg.ensemble:

@@ -61,6 +61,11 @@ class _Pieces:
 class FeedbackRNN(nn.Module):
     """Recurrent model whose input includes its own previous outputs.
 
+    ``stacked`` (a class attribute, set on the copy that ``torch.func.functional_call`` runs
+    under ``vmap`` for the members of a stacked ensemble, stacked.py) steps every row through the
+    cells written out below instead of the fused RNN and torch's cell functions, which have no
+    batching rule.
+
     Parameters
     ----------
     cfg : ModelConfig
@@ -74,6 +79,8 @@ class FeedbackRNN(nn.Module):
         Typical one-step change of the scaled target; residual outputs are multiplied by it so the
         network works with numbers near 1 whatever the units.
     """
+
+    stacked = False
 
     def __init__(
         self,
@@ -263,7 +270,7 @@ class FeedbackRNN(nn.Module):
         n_steps = T - 1
         # The prefix where every fed-back value is measured can run fused in one RNN call.
         known = feed[:, :n_steps].all(dim=0)  # [T-1]
-        prefix = int(known.long().cumprod(0).sum()) if fused else 0
+        prefix = int(known.long().cumprod(0).sum()) if fused and not self.stacked else 0
         how = _How(sample, generator, noise, detach_feedback, invariant)
         out = _Pieces()
         state = history = None
@@ -343,7 +350,7 @@ class FeedbackRNN(nn.Module):
         # With ``invariant`` (forecasts) the module steps whatever the batch: its rows are then
         # computed alike in any batch of 8 or more rows and the fused prefix equals the steps bit
         # for bit, so a specimen's forecast does not depend on the other specimens in the batch.
-        small = B < ONEDNN_MIN_BATCH and not invariant
+        small = (B < ONEDNN_MIN_BATCH and not invariant) or self.stacked
         if small:
             state = self._cell_state(state, B, x)
         with _without_onednn() if small else nullcontext():
@@ -442,7 +449,10 @@ class FeedbackRNN(nn.Module):
         (the same arithmetic as nn.LSTM/GRU, dropout between layers included): inp [B, F] ->
         h [B, 1, H] and the new per-layer state."""
         lstm = self.cfg.cell == "lstm"
-        cell = torch.lstm_cell if lstm else torch.gru_cell
+        if self.stacked:
+            cell = _lstm_cell if lstm else _gru_cell
+        else:
+            cell = torch.lstm_cell if lstm else torch.gru_cell
         rnn, last = self.rnn, self.cfg.layers - 1
         new = []
         for i in range(self.cfg.layers):
@@ -466,6 +476,23 @@ class FeedbackRNN(nn.Module):
         if noise is None:
             noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
         return mean + scale * noise  # reparameterised: gradients reach mean and scale
+
+
+def _lstm_cell(inp, state, w_ih, w_hh, b_ih, b_hh):
+    """torch.lstm_cell's arithmetic (gates i, f, g, o) in functions vmap can batch."""
+    h, c = state
+    i, f, g, o = (F.linear(inp, w_ih, b_ih) + F.linear(h, w_hh, b_hh)).chunk(4, -1)  # [B, H] each
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
+
+
+def _gru_cell(inp, h, w_ih, w_hh, b_ih, b_hh):
+    """torch.gru_cell's arithmetic (gates r, z, n) in functions vmap can batch."""
+    x_r, x_z, x_n = F.linear(inp, w_ih, b_ih).chunk(3, -1)  # [B, H] each
+    h_r, h_z, h_n = F.linear(h, w_hh, b_hh).chunk(3, -1)
+    r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
+    n = torch.tanh(x_n + r * h_n)
+    return (1 - z) * n + z * h
 
 
 def _read_out(layer: nn.Linear, h: torch.Tensor, invariant: bool) -> torch.Tensor:

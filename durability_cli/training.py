@@ -246,20 +246,21 @@ def warmup_feed(t: Tensors, context: torch.Tensor | int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _free_run_errors(model: FeedbackRNN, t: Tensors, context: int, spread: bool = False):
+def _free_run_errors(model: FeedbackRNN, t: Tensors, context: int, spread: bool = False, rollout=None):
     """Over the rows scored (measured, after ``context`` warm-up rows): the free-running
     forecast's errors, persistence's errors (the last warm-up value held), both in scaled units,
     and |error / predicted scale| (None for point models). Flat float32 tensors.
 
     With ``spread``, a latent model's predicted spread also holds that of its z: the forecast's
     Monte Carlo paths draw z from the warm-up fit's uncertainty (latent.LATENT_DRAWS draws),
-    and the calibration measures the paths' spread as a whole."""
+    and the calibration measures the paths' spread as a whole. ``rollout``: the free run from
+    ``warmup_feed(t, context)``, already made (a stacked ensemble's members, made together)."""
     model.eval()
     feed = warmup_feed(t, context)
     latent = cov = None
     if model.cfg.latent:
         latent, cov = fit_posterior(model, t, torch.full((t.y.shape[0],), int(context), device=t.y.device))
-    r = model.run(t, feed, latent=latent)
+    r = model.run(t, feed, latent=latent) if rollout is None else rollout
     target = t.y[:, 1:]
     T = t.y.shape[1]
     dev = t.y.device
@@ -927,19 +928,7 @@ def _train_part(
                 c=cfg.tf_c,
                 minimum=cfg.tf_min,
             )
-        Bb, T = batch.y.shape
-        # a random warm-up per specimen, always fed measured values, as in forecasting
-        ctx = 1 + (torch.rand(Bb, generator=gen) * context).long()  # [Bb] in 1..context
-        coin = torch.rand(Bb, T, generator=gen) < tally.p  # [Bb, T] Bernoulli(p) per specimen per step
-        pos = torch.arange(T).unsqueeze(0)
-        free_zone = (pos >= ctx.unsqueeze(1)) & batch.observed & batch.valid
-        feed = batch.observed & ((pos < ctx.unsqueeze(1)) | coin)
-        # Padding "feeds" its (ignored) zeros: the fused prefix then runs to the first row that
-        # really needs an own prediction, not to the end of the shortest specimen.
-        feed |= ~batch.valid
-        feed[:, 0] = True
-        tally.fed_measured += int((feed & free_zone).sum())
-        tally.eligible += int(free_zone.sum())
+        feed = batch_feed(batch, context, gen, tally)
         if dist is not None:
             tally.losses.append(_shared_step(state, batch, feed, cfg, device, dist))
             continue
@@ -956,6 +945,26 @@ def _train_part(
         state.step += 1
         _update_average(state, cfg.ema)
         tally.losses.append(loss.item())
+
+
+def batch_feed(batch: Tensors, context: int, gen: torch.Generator, tally: _Tally) -> torch.Tensor:
+    """[B, T] a training batch's feed mask: a random warm-up per specimen (1..``context`` rows),
+    then the measured value with the probability ``tally.p`` (scheduled sampling); counts in
+    ``tally`` how often a free-run-eligible step got the measured value."""
+    Bb, T = batch.y.shape
+    # a random warm-up per specimen, always fed measured values, as in forecasting
+    ctx = 1 + (torch.rand(Bb, generator=gen) * context).long()  # [Bb] in 1..context
+    coin = torch.rand(Bb, T, generator=gen) < tally.p  # [Bb, T] Bernoulli(p) per specimen per step
+    pos = torch.arange(T).unsqueeze(0)
+    free_zone = (pos >= ctx.unsqueeze(1)) & batch.observed & batch.valid
+    feed = batch.observed & ((pos < ctx.unsqueeze(1)) | coin)
+    # Padding "feeds" its (ignored) zeros: the fused prefix then runs to the first row that
+    # really needs an own prediction, not to the end of the shortest specimen.
+    feed |= ~batch.valid
+    feed[:, 0] = True
+    tally.fed_measured += int((feed & free_zone).sum())
+    tally.eligible += int(free_zone.sum())
+    return feed
 
 
 def _close_epoch(
