@@ -70,7 +70,7 @@ def train_ensemble(
             on_start=on_start,
             **kwargs,
         )
-        return combine(found)
+        return combine(found, together=True)
     members, resume_at = _resumed_members(resume, cfg)
     bases = [None] if init_from is None else init_from.members
     main = dist is None or dist.main
@@ -140,9 +140,10 @@ def _resumed_members(resume, cfg: TrainConfig) -> tuple[list[ModelBundle], int |
     return members, k if len(members) == k else None
 
 
-def combine(members: list[ModelBundle]) -> ModelBundle:
+def combine(members: list[ModelBundle], together: bool = False) -> ModelBundle:
     """One bundle of the trained members: member 0 holds the others and, in its summary, each
-    member's scores (``ensemble``) and the whole training time."""
+    member's scores (``ensemble``), the whole training time and whether the members trained
+    ``together`` (stacked.py) or one after the other."""
     first = members[0]
     if len(members) == 1:
         return first
@@ -161,6 +162,7 @@ def combine(members: list[ModelBundle]) -> ModelBundle:
             "best_epoch": each("best_epoch"),
             "epochs_run": each("epochs_run"),
             "train_seconds": each("train_seconds"),
+            "trained_together": together,
         },
     }
     return first

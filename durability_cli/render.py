@@ -173,7 +173,10 @@ class TrainLog:
 
 def render_train_start(console: Console, info: dict, chunk_specimens: int) -> None:
     """The line before the first epoch: specimens, warm-up, parameters, processes, groups."""
-    member = f"Ensemble member {info['member']} of {info['members']}: " if info.get("members") else ""
+    if info.get("stacked"):  # the members train together: one line for all (numbers: each member's)
+        member = f"Ensemble of {info['members']} members trained together, each: "
+    else:
+        member = f"Ensemble member {info['member']} of {info['members']}: " if info.get("members") else ""
     console.print(
         f"{member}Training on {info['n_train']} specimens, validating on {info['n_val']} "
         f"(free run after {info['context']} rows); {info['parameters']:,} parameters"

@@ -47,6 +47,7 @@ from durability_cli.training import (
     TrainingDiverged,
     TrainingInterrupted,
     TrainState,
+    _batch_noise,
     _close_epoch,
     _Diverged,
     _free_run_errors,
@@ -271,7 +272,7 @@ def train_stacked(
         raise TrainingDiverged(
             f"ensemble member {k + 1} of {n}: training diverged at epoch {s.epoch + 1} ({exc}); the members' "
             f"best weights so far are kept; try a lower --lr (now {cfg.lr:g}) or a tighter --clip (now {cfg.clip:g})",
-            combine(kept) if kept else None,
+            combine(kept, together=True) if kept else None,
         ) from None
     bundles = []
     for run in runs:
@@ -372,10 +373,8 @@ def _batches(run, cfg: TrainConfig, tally: _Tally):
                 minimum=cfg.tf_min,
             )
         feed = batch_feed(batch, run.context, gen, tally)
-        noise = None
-        if cfg.feedback == "sample":
-            noise = torch.randn(batch.y.shape[0], batch.y.shape[1] - 1, generator=gen)  # [B, T-1]
-        yield batch, feed, noise
+        # the draws the model would make from the generator, in its order (as a torchrun rank does)
+        yield batch, feed, _batch_noise(feed, gen) if cfg.feedback == "sample" else None
 
 
 def _stack_noise(noises: list[torch.Tensor], steps: int) -> torch.Tensor:

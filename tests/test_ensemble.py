@@ -31,7 +31,8 @@ def ensemble_file(small, tmp_path_factory) -> Path:
     args = ["train", str(small), "-o", str(out), *TINY_FLAGS, "--ensemble", "3", "--history", str(history)]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.stderr
-    assert "Ensemble member 3 of 3" in r.stderr and "3 members (seeds 0, 1, 2)" in r.stderr
+    # the whole table in memory: the members train together (stacked.py), one start line for all
+    assert "Ensemble of 3 members trained together" in r.stderr and "3 members (seeds 0, 1, 2)" in r.stderr
     assert "--ensemble 5 trains" not in " ".join(r.stderr.split())
     return out
 
@@ -116,27 +117,40 @@ def test_ensemble_forecast_and_evaluate_through_the_cli(ensemble_file, plan, sma
     assert json.loads(r.stdout)["models"]["model"]["rmse"] > 0
 
 
-def test_interrupted_ensemble_resumes_to_the_same_weights(coating_slice, tmp_path):
+# Stacked (the members together, one checkpoint) and one after the other (--chunk-specimens: the
+# members' finished files beside the checkpoint); `stop` = the epoch logs before Ctrl-C.
+@pytest.mark.parametrize(("options", "stop"), [({}, 1), ({"chunk_specimens": 4}, 3)])
+def test_interrupted_ensemble_resumes_to_the_same_weights(coating_slice, tmp_path, options, stop):
     data = coating_slice(8, 25)
-    full = api.train(data, ensemble=2, **TINY)
+    full = api.train(data, ensemble=2, **TINY, **options)
+    together = not options
+    assert full.summary["ensemble"]["trained_together"] is together
     ckpt = tmp_path / "run.ckpt"
     calls = []
 
-    def stop_in_member_two(log):
+    def interrupt(log):
         calls.append(log.epoch)
-        if len(calls) == 3:  # member 2's first epoch, its checkpoint written
+        if len(calls) == stop:  # stacked: epoch 1 of both; else member 2's first epoch
             raise KeyboardInterrupt
 
     with pytest.raises(TrainingInterrupted):
-        api.train(data, ensemble=2, checkpoint=ckpt, on_epoch=stop_in_member_two, **TINY)
-    assert Path(f"{ckpt}.member1").exists() and not Path(f"{ckpt}.member2").exists()
-    resumed = api.train(data, ensemble=2, checkpoint=ckpt, resume=ckpt, **TINY)
+        api.train(data, ensemble=2, checkpoint=ckpt, on_epoch=interrupt, **TINY, **options)
+    assert Path(f"{ckpt}.member1").exists() is not together and not Path(f"{ckpt}.member2").exists()
+    resumed = api.train(data, ensemble=2, checkpoint=ckpt, resume=ckpt, **TINY, **options)
     for a, b in zip(full.bundle.members, resumed.bundle.members, strict=True):
         sa, sb = a.model.state_dict(), b.model.state_dict()
         assert all(bool((sa[k] == sb[k]).all()) for k in sa)
+        untimed = [[{**e, "seconds": 0} for e in m.summary["history"]] for m in (a, b)]
+        assert untimed[0] == untimed[1]
     # a checkpoint of another ensemble (other seeds) is refused in one line
-    with pytest.raises(InputError, match="not one of this ensemble's members"):
-        api.train(data, ensemble=2, seed=5, checkpoint=ckpt, resume=ckpt, **TINY)
+    match = "other options" if together else "not one of this ensemble's members"
+    with pytest.raises(InputError, match=match):
+        api.train(data, ensemble=2, seed=5, checkpoint=ckpt, resume=ckpt, **TINY, **options)
+    # a stacked checkpoint cannot go on one member at a time, and the other way round
+    other = {"chunk_specimens": 4} if together else {}
+    match = "members train together" if together else "other options"
+    with pytest.raises(InputError, match=match):
+        api.train(data, ensemble=2, checkpoint=ckpt, resume=ckpt, **TINY, **other)
 
 
 def _rewrite_metadata(src: Path, dst: Path, change) -> None:
