@@ -281,7 +281,7 @@ CONFIG_OPTIONS = [
     ("patience", int, _TRAIN, "Stop after this many epochs without a better validation RMSE."),
     ("seed", int, _TRAIN, "Random seed: same seed, same data -> identical weights (the file also records timings)."),
     ("ema", float, _TRAIN, "Validate and keep a moving average of the weights with this decay per optimiser step (0 = off; 0.9-0.99 typical): measured no better on the ageing benchmark; see docs/TRAINING.md."),
-    ("ensemble", int, _TRAIN, "Train N models (seeds --seed .. --seed + N - 1, each with its own validation specimens) into one file: the forecast mean averages them and each member's paths keep its own spread around that average. Steadier on small data; costs N trainings. See docs/TRAINING.md."),
+    ("ensemble", int, _TRAIN, "Train N models (seeds --seed .. --seed + N - 1, each with its own validation specimens) into one file: the forecast mean averages them and each member's paths keep its own spread around that average. Steadier on small data. With the whole table in memory the members train together (about 2 x one model's time); with --nproc, --chunk-specimens, --latent, --ema or --amp one after the other (N x). See docs/TRAINING.md."),
     ("val_smoothing", float, _TRAIN, "Pick the best epoch by a moving average of the validation RMSE with this weight on the past (0 = off): measured no better on the benchmarks; see docs/TRAINING.md."),
     ("teacher_forcing", float, _SCHED, "Starting probability of feeding back the measured value instead of the prediction."),
     ("tf_schedule", str, _SCHED, "linear: max(min, p - c*i); exponential: p*k^i; inverse-sigmoid: k/(k+exp(i/k))."),

@@ -7,10 +7,13 @@ equal share of the Monte Carlo paths (path s comes from member s mod N, moved on
 forecasting.ENSEMBLE_PATHS), so the bands and the end-of-life distribution keep each member's own
 calibrated spread around the better mean.
 
-Training runs the members one after the other through ``training.train_one``. Each finished member
-is written beside the checkpoint (``CKPT.member1``, ...), so an interrupted ensemble resumes from the
-member it was training: ``--resume CKPT`` reads the finished ones and continues the one the
-checkpoint holds.
+With the whole table in memory, in one process (no ``--nproc``, ``--chunk-specimens``,
+``--latent``, ``--ema`` or ``--amp``), the members train together as one stacked computation
+(stacked.py): each keeps its own seed's weights, split, draws and early stop, and the run costs
+about 2 x one model instead of N x; its checkpoint holds every member. Otherwise the members run
+one after the other through ``training.train_one``. Each finished member is then written beside the
+checkpoint (``CKPT.member1``, ...), so an interrupted ensemble resumes from the member it was
+training: ``--resume CKPT`` reads the finished ones and continues the one the checkpoint holds.
 """
 
 from __future__ import annotations
@@ -55,8 +58,9 @@ def train_ensemble(
     dist=None,
     **kwargs,
 ) -> ModelBundle:
-    """``cfg.ensemble`` members trained one after the other (``kwargs``: the rest of
-    ``train_one``'s arguments), returned as one bundle (member 0, the others in ``others``).
+    """``cfg.ensemble`` members trained together (stacked.py) where the run allows it, else one
+    after the other (``kwargs``: the rest of ``train_one``'s arguments), returned as one bundle
+    (member 0, the others in ``others``).
     ``init_from`` an ensemble fine-tunes member k from its member k (mod its size)."""
     n = cfg.ensemble
     if supported(table, model_cfg, cfg, dist=dist, resume=resume, init_from=init_from):
