@@ -36,11 +36,10 @@ from torch.func import functional_call, vmap
 
 from durability_cli.artifact import CHECKPOINT_FORMAT, ModelBundle, read_safetensors
 from durability_cli.config import ModelConfig, TrainConfig, as_dict
-from durability_cli.data import Tensors, slice_tensors
+from durability_cli.data import Tensors
 from durability_cli.errors import InputError, ModelFileError
 from durability_cli.io import atomic_path
 from durability_cli.modelfile import SINGLE_FORMAT_VERSION, read_header
-from durability_cli.schedules import teacher_forcing_ratio
 from durability_cli.schema import Dataset, specimen_starts
 from durability_cli.training import (
     EpochLog,
@@ -58,10 +57,9 @@ from durability_cli.training import (
     _start_epoch,
     _start_info,
     _Tally,
-    _window,
-    batch_feed,
     check_context,
     check_memory,
+    training_batches,
     warmup_feed,
 )
 
@@ -355,26 +353,10 @@ def _epoch(stack: _Stack, runs, active: list[bool], cfg: TrainConfig, device) ->
 def _batches(run, cfg: TrainConfig, tally: _Tally):
     """A member's training batches of one epoch, each with its feed mask and, for ``--feedback
     sample``, its noise: drawn from the member's generator in the order train_one draws them."""
-    state, gen = run.state, run.state.gen
     train_t, train_len = run.cached_train
-    B = len(train_len)
-    order = torch.randperm(B, generator=gen)
-    for lo in range(0, B, cfg.batch_size):
-        idx = order[lo : lo + cfg.batch_size]
-        lengths = train_len[idx]
-        batch = _window(slice_tensors(train_t, idx, 0, int(lengths.max())), lengths, cfg.window, gen)
-        if cfg.tf_unit == "step":
-            tally.p = teacher_forcing_ratio(
-                cfg.tf_schedule,
-                state.step,
-                start=cfg.teacher_forcing,
-                k=cfg.tf_k,
-                c=cfg.tf_c,
-                minimum=cfg.tf_min,
-            )
-        feed = batch_feed(batch, run.context, gen, tally)
+    for batch, feed in training_batches(run.state, train_t, train_len, run.context, cfg, tally):
         # the draws the model would make from the generator, in its order (as a torchrun rank does)
-        yield batch, feed, _batch_noise(feed, gen) if cfg.feedback == "sample" else None
+        yield batch, feed, _batch_noise(feed, run.state.gen) if cfg.feedback == "sample" else None
 
 
 def _stack_noise(noises: list[torch.Tensor], steps: int) -> torch.Tensor:

@@ -912,23 +912,7 @@ def _train_part(
     """Optimiser steps over ``train_t`` in a fresh random order (or as it comes, ``shuffle``
     False), ``cfg.batch_size`` specimens per step."""
     model, gen = state.model, state.gen
-    B = train_t.y.shape[0]
-    order = torch.randperm(B, generator=gen) if shuffle else torch.arange(B)
-    for lo in range(0, B, cfg.batch_size):
-        idx = order[lo : lo + cfg.batch_size]
-        lengths = train_len[idx]
-        batch = slice_tensors(train_t, idx, 0, int(lengths.max()))
-        batch = _window(batch, lengths, cfg.window, gen)
-        if cfg.tf_unit == "step":
-            tally.p = teacher_forcing_ratio(
-                cfg.tf_schedule,
-                state.step,
-                start=cfg.teacher_forcing,
-                k=cfg.tf_k,
-                c=cfg.tf_c,
-                minimum=cfg.tf_min,
-            )
-        feed = batch_feed(batch, context, gen, tally)
+    for batch, feed in training_batches(state, train_t, train_len, context, cfg, tally, shuffle):
         if dist is not None:
             tally.losses.append(_shared_step(state, batch, feed, cfg, device, dist))
             continue
@@ -945,6 +929,39 @@ def _train_part(
         state.step += 1
         _update_average(state, cfg.ema)
         tally.losses.append(loss.item())
+
+
+def training_batches(
+    state: TrainState,
+    train_t: Tensors,
+    train_len: torch.Tensor,
+    context: int,
+    cfg: TrainConfig,
+    tally: _Tally,
+    shuffle: bool = True,
+):
+    """The batches of ``train_t`` in a fresh random order (or as it comes, ``shuffle`` False),
+    ``cfg.batch_size`` specimens each, windowed, with their feed masks (``batch_feed``); every
+    draw from ``state.gen``. Read each batch before the next is drawn: with ``--tf-unit step``
+    the probability follows ``state.step``."""
+    gen = state.gen
+    B = train_t.y.shape[0]
+    order = torch.randperm(B, generator=gen) if shuffle else torch.arange(B)
+    for lo in range(0, B, cfg.batch_size):
+        idx = order[lo : lo + cfg.batch_size]
+        lengths = train_len[idx]
+        batch = slice_tensors(train_t, idx, 0, int(lengths.max()))
+        batch = _window(batch, lengths, cfg.window, gen)
+        if cfg.tf_unit == "step":
+            tally.p = teacher_forcing_ratio(
+                cfg.tf_schedule,
+                state.step,
+                start=cfg.teacher_forcing,
+                k=cfg.tf_k,
+                c=cfg.tf_c,
+                minimum=cfg.tf_min,
+            )
+        yield batch, batch_feed(batch, context, gen, tally)
 
 
 def batch_feed(batch: Tensors, context: int, gen: torch.Generator, tally: _Tally) -> torch.Tensor:
