@@ -187,11 +187,8 @@ class _Stack:
         norms = torch.stack([g.reshape(N, -1).pow(2).sum(1) for g in grads]).sum(0).sqrt()  # [N]
         coef = torch.where(active, (max_norm / (norms + 1e-6)).clamp(max=1.0), 0.0)  # [N]
         for g in grads:
-            g.copy_(
-                torch.where(
-                    active.view(-1, *[1] * (g.dim() - 1)), g * coef.view(-1, *[1] * (g.dim() - 1)), 0.0
-                )
-            )
+            shape = (N,) + (1,) * (g.dim() - 1)  # a stopped member's NaN times 0 stays NaN: where
+            g.copy_(torch.where(active.view(shape), g * coef.view(shape), 0.0))
         return norms
 
     def unstack(self, k: int, model) -> None:
@@ -257,7 +254,7 @@ def train_stacked(
     except KeyboardInterrupt:
         where = f"; continue with --resume {checkpoint}" if checkpoint else ""
         raise TrainingInterrupted(
-            f"training interrupted after {states[0].epoch} complete epoch(s) of the {n} members trained "
+            f"training interrupted after {max(s.epoch for s in states)} complete epoch(s) of the {n} members trained "
             f"together; the checkpoint holds them{where}"
         ) from None
     except _MemberDiverged as exc:
@@ -301,8 +298,9 @@ def _epoch(stack: _Stack, runs, active: list[bool], cfg: TrainConfig, device) ->
     t0 = time.perf_counter()
     states = [r.state for r in runs]
     tallies = [_Tally(_start_epoch(s, cfg)) for s in states]
+    running = states[active.index(True)]  # the running members share the epoch (a stopped one's halts)
     for group in stack.optimizer.param_groups:
-        group["lr"] = states[0].optimizer.param_groups[0]["lr"]
+        group["lr"] = running.optimizer.param_groups[0]["lr"]
     on = torch.tensor(active, device=device)
     batches = [_batches(r, cfg, t) for r, t in zip(runs, tallies, strict=True)]
     losses = []
