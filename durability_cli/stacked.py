@@ -259,8 +259,9 @@ def train_stacked(
         ) from None
     except _MemberDiverged as exc:
         k, s = exc.member, states[exc.member]
+        share = (time.perf_counter() - started) / n
         kept = [
-            _finish(runs[j], model_cfg, started, f"diverged: {exc}") for j in range(n) if states[j].best_state
+            _finish(runs[j], model_cfg, share, f"diverged: {exc}") for j in range(n) if states[j].best_state
         ]
         from durability_cli.ensemble import combine
 
@@ -269,7 +270,7 @@ def train_stacked(
             f"best weights so far are kept; try a lower --lr (now {cfg.lr:g}) or a tighter --clip (now {cfg.clip:g})",
             combine(kept, together=True) if kept else None,
         ) from None
-    bundles = []
+    bundles, share = [], (time.perf_counter() - started) / n
     for run in runs:
         s = run.state
         reason = (
@@ -277,7 +278,7 @@ def train_stacked(
             if s.stale >= cfg.patience
             else "max epochs"
         )
-        bundles.append(_finish(run, model_cfg, started, reason, share=n))
+        bundles.append(_finish(run, model_cfg, share, reason))
     return bundles
 
 
@@ -287,9 +288,9 @@ class _MemberDiverged(Exception):
         self.member = member
 
 
-def _finish(run, model_cfg, started: float, reason: str, share: int = 1) -> ModelBundle:
-    """Member ``run``'s bundle; its training time is its share of the whole run's."""
-    return run.bundle(model_cfg, (time.perf_counter() - started) / share, reason)
+def _finish(run, model_cfg, seconds: float, reason: str) -> ModelBundle:
+    """Member ``run``'s bundle; its training time is ``seconds``, its share of the whole run's."""
+    return run.bundle(model_cfg, seconds, reason)
 
 
 def _epoch(stack: _Stack, runs, active: list[bool], cfg: TrainConfig, device) -> EpochLog:
