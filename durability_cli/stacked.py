@@ -59,6 +59,8 @@ from durability_cli.training import (
     _Tally,
     check_context,
     check_memory,
+    load_optimizer,
+    optimizer_tensors,
     training_batches,
     warmup_feed,
 )
@@ -388,11 +390,7 @@ def _save(path, stack: _Stack, states: list[TrainState], model_cfg, cfg, data_ha
     from safetensors.torch import save as st_save
 
     tensors = {f"stack.{k}": v.detach().cpu().contiguous() for k, v in stack.params.items()}
-    opt = stack.optimizer.state_dict()
-    for idx, slots in opt["state"].items():
-        for key, value in slots.items():
-            tensor = value if isinstance(value, torch.Tensor) else torch.tensor(value)
-            tensors[f"optim.{idx}.{key}"] = tensor.detach().cpu().clone().contiguous()
+    tensors.update(optimizer_tensors(stack.optimizer))
     for k, s in enumerate(states):
         if s.best_state is not None:
             tensors.update({f"best{k}.{name}": v.contiguous() for name, v in s.best_state.items()})
@@ -409,7 +407,7 @@ def _save(path, stack: _Stack, states: list[TrainState], model_cfg, cfg, data_ha
             }
             for s in states
         ],
-        "param_groups": opt["param_groups"],
+        "param_groups": stack.optimizer.state_dict()["param_groups"],
         "model_config": as_dict(model_cfg),
         "train_config": as_dict(cfg),
         "data": data_hash,
@@ -436,12 +434,7 @@ def _load(path, stack: _Stack, states: list[TrainState], model_cfg, cfg, data_ha
         with torch.no_grad():
             for name, p in stack.params.items():
                 p.copy_(tensors[f"stack.{name}"])
-        opt_state: dict = {}
-        for key, value in tensors.items():
-            if key.startswith("optim."):
-                _, idx, slot = key.split(".", 2)
-                opt_state.setdefault(int(idx), {})[slot] = value
-        stack.optimizer.load_state_dict({"state": opt_state, "param_groups": info["param_groups"]})
+        load_optimizer(stack.optimizer, tensors, info["param_groups"])
         for k, (s, kept) in enumerate(zip(states, info["members"], strict=True)):
             for key in _KEPT:
                 setattr(s, key, kept[key])

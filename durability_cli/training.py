@@ -1207,11 +1207,7 @@ def save_checkpoint(
         tensors.update(
             {f"average.{k}": v.detach().cpu().clone().contiguous() for k, v in state.average.items()}
         )
-    opt = state.optimizer.state_dict()
-    for idx, slots in opt["state"].items():
-        for key, value in slots.items():
-            tensor = value if isinstance(value, torch.Tensor) else torch.tensor(value)
-            tensors[f"optim.{idx}.{key}"] = tensor.detach().cpu().clone().contiguous()
+    tensors.update(optimizer_tensors(state.optimizer))
     tensors["rng.generator"] = state.gen.get_state()
     tensors["rng.torch"] = torch.get_rng_state()
     for r, rng in enumerate(rank_rng or []):
@@ -1227,7 +1223,7 @@ def save_checkpoint(
         "stale": state.stale,
         "criterion": state.criterion,
         "history": state.history,
-        "param_groups": opt["param_groups"],
+        "param_groups": state.optimizer.state_dict()["param_groups"],
         "model_config": as_dict(model_cfg),
         "train_config": as_dict(cfg),
         "data": data_hash,
@@ -1236,6 +1232,27 @@ def save_checkpoint(
     blob = st_save(tensors, metadata={"durability": json.dumps(info)})
     with atomic_path(path) as tmp:
         Path(tmp).write_bytes(blob)
+
+
+def optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    """The optimiser's state as checkpoint tensors ``optim.{param}.{slot}`` (its param_groups go
+    into the metadata)."""
+    tensors = {}
+    for idx, slots in optimizer.state_dict()["state"].items():
+        for key, value in slots.items():
+            tensor = value if isinstance(value, torch.Tensor) else torch.tensor(value)
+            tensors[f"optim.{idx}.{key}"] = tensor.detach().cpu().clone().contiguous()
+    return tensors
+
+
+def load_optimizer(optimizer: torch.optim.Optimizer, tensors: dict, param_groups: list) -> None:
+    """Restore the optimiser from a checkpoint's ``optim.`` tensors and its param_groups."""
+    opt_state: dict = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, idx, slot = key.split(".", 2)
+            opt_state.setdefault(int(idx), {})[slot] = value
+    optimizer.load_state_dict({"state": opt_state, "param_groups": param_groups})
 
 
 def _load_checkpoint(state: TrainState, path, model_cfg, cfg, data_hash: str, rank: int = 0) -> None:
@@ -1280,12 +1297,7 @@ def _restore(
     device = next(state.model.parameters()).device
     average = {k[8:]: v.to(device) for k, v in tensors.items() if k.startswith("average.")}
     state.average = average or None
-    opt_state: dict = {}
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, idx, slot = key.split(".", 2)
-            opt_state.setdefault(int(idx), {})[slot] = value
-    state.optimizer.load_state_dict({"state": opt_state, "param_groups": info["param_groups"]})
+    load_optimizer(state.optimizer, tensors, info["param_groups"])
     state.gen.set_state(tensors["rng.generator"])
     torch.set_rng_state(tensors.get(f"rng.torch.{rank}", tensors["rng.torch"]))
     state.epoch = int(info["epoch"])
