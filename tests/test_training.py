@@ -150,8 +150,17 @@ def _train_cmd(data, out, *extra):
     ]
 
 
-# SIGTERM runs with --ema: the checkpoint must carry the weights' moving average too
-@pytest.mark.parametrize(("sig", "extra"), [(signal.SIGINT, []), (signal.SIGTERM, ["--ema", "0.9"])])
+# SIGTERM runs with --ema: the checkpoint must carry the weights' moving average too; an ensemble's
+# members train together (stacked.py), one checkpoint holding both (slow: three more processes;
+# tests/test_ensemble.py resumes a stacked ensemble in-process)
+@pytest.mark.parametrize(
+    ("sig", "extra"),
+    [
+        (signal.SIGINT, []),
+        (signal.SIGTERM, ["--ema", "0.9"]),
+        pytest.param(signal.SIGINT, ["--ensemble", "2"], marks=pytest.mark.slow),
+    ],
+)
 def test_interrupt_then_resume_equals_uninterrupted(tiny, tmp_path, sig, extra, interrupt_at_checkpoint):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     full = tmp_path / "full.safetensors"
