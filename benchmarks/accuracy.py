@@ -29,7 +29,13 @@ from benchmarks.common import BENCH, ROOT, THREAD_ENV, header, say
 from durability_cli.config import ModelConfig, TrainConfig
 from durability_cli.data import to_series
 from durability_cli.forecasting import ForecastConfig, forecast, quantile_column
-from durability_cli.metrics import BASELINES, interval_scores, pinball_loss, point_scores
+from durability_cli.metrics import (
+    BASELINES,
+    eol_interval_coverage,
+    interval_scores,
+    pinball_loss,
+    point_scores,
+)
 from durability_cli.schema import Schema, validate
 from durability_cli.synthetic import make_split
 from durability_cli.training import split_specimens, train
@@ -161,7 +167,40 @@ def forecast_rows(test: pd.DataFrame, clean: pd.DataFrame, warmup: pd.Series, ta
     )
 
 
-def run_model(ds_train, test, rows, warmup, info, seed: int, s: dict) -> tuple[dict, object]:
+def eol_truth(clean: pd.DataFrame, warmup: pd.Series, target: str, threshold: float) -> pd.DataFrame:
+    """Per test specimen (index): ``eol_true``, when its clean truth first falls to ``threshold``
+    after its warm-up, linear between rows as the forecast's crossings are (NaN: it never does,
+    or it was already below at the end of the warm-up: ``past``), and ``censor``, its last time."""
+    out = {}
+    for sid, g in clean.groupby("specimen_id", sort=False):
+        t, v = g["time"].to_numpy(np.float64), g[target].to_numpy(np.float64)
+        w = int(warmup[sid])
+        below = np.flatnonzero(v[w:] <= threshold)
+        eol, past = np.nan, bool(v[w - 1] <= threshold)
+        if len(below) and not past:
+            i = w + int(below[0])
+            eol = t[i - 1] + (threshold - v[i - 1]) / (v[i] - v[i - 1]) * (t[i] - t[i - 1])
+        out[sid] = (eol, float(t[-1]), past)
+    return pd.DataFrame.from_dict(out, orient="index", columns=["eol_true", "censor", "past"])
+
+
+def eol_interval(eol: pd.DataFrame | None, truth: pd.DataFrame) -> dict:
+    """Coverage of the forecast's end-of-life p10-p90 interval over the test specimens
+    (metrics.eol_interval_coverage: a truth that does not cross within the series counts as
+    covered when the interval runs past the horizon). An upper bound that never crosses is +inf,
+    a lower one the end of the series: "not before the horizon", which a truth that does not
+    cross by then agrees with."""
+    if eol is None or "eol_p10" not in eol:
+        return {}
+    e = eol.set_index("specimen_id").reindex(truth.index)
+    keep = ~truth["past"].to_numpy() & (e["status"] != "already past").to_numpy()
+    lo = e["eol_p10"].fillna(truth["censor"]).to_numpy()[keep]
+    hi = e["eol_p90"].fillna(np.inf).to_numpy()[keep]
+    cov = eol_interval_coverage(lo, hi, truth["eol_true"].to_numpy()[keep], truth["censor"].to_numpy()[keep])
+    return {"eol_coverage80": cov["interval_coverage"], "eol_interval_n": cov["interval_n"]}
+
+
+def run_model(ds_train, test, clean, rows, warmup, info, seed: int, s: dict) -> tuple[dict, object]:
     curve: list[dict] = []
     elapsed = [0.0]
 
@@ -204,6 +243,8 @@ def run_model(ds_train, test, rows, warmup, info, seed: int, s: dict) -> tuple[d
         fc[["specimen_id", "time", *cols]].rename(columns=cols), on=["specimen_id", "time"], how="left"
     )
     scores = score(merged, info.eol_threshold, probabilistic=True)
+    if info.eol_threshold is not None:
+        scores |= eol_interval(result.eol, eol_truth(clean, warmup, info.target, info.eol_threshold))
     # the deterministic mean path (samples=0) for reference: the p-mean above averages the paths
     det = forecast(bundle, ds_plan, ForecastConfig(samples=0, seed=seed)).forecast
     det = rows.merge(
@@ -411,7 +452,7 @@ def run(
         }
         for seed in s["seeds"]:
             say(f"[accuracy] {name} seed {seed}: training the durability model ...")
-            run_, _ = run_model(ds_train, test, rows, warmup, info, seed, s)
+            run_, _ = run_model(ds_train, test, clean, rows, warmup, info, seed, s)
             entry["model"]["runs"].append(run_)
             say(
                 f"[accuracy] {name} seed {seed}: rmse {run_['scores']['rmse']:.4g} "

@@ -21,6 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import common  # noqa: E402
 from benchmarks.common import RESULTS, header, one_thread, say  # noqa: E402
 
+MODES = ("mixture", "centred")
+
 
 def measure(name: str, seed: int, members: int) -> dict:
     import numpy as np
@@ -52,12 +54,18 @@ def measure(name: str, seed: int, members: int) -> dict:
     out = {"set": name, "seed": seed, "members": members}
     before = forecasting.ENSEMBLE_PATHS
     try:
-        for mode in ("mixture", "centred"):
+        truth = (
+            acc.eol_truth(split["test_clean"], warm, info.target, info.eol_threshold)
+            if info.eol_threshold is not None
+            else None
+        )
+        for mode in MODES:
             forecasting.ENSEMBLE_PATHS = mode
             fcfg = ForecastConfig(
                 samples=200, quantiles=acc.QUANTILES, threshold=info.eol_threshold, seed=seed
             )
-            fc = forecast(bundle, ds_plan, fcfg).forecast
+            result = forecast(bundle, ds_plan, fcfg)
+            fc = result.forecast
             merged = rows.merge(
                 fc[["specimen_id", "time", *cols]].rename(columns=cols),
                 on=["specimen_id", "time"],
@@ -65,6 +73,8 @@ def measure(name: str, seed: int, members: int) -> dict:
             )
             sc = acc.score(merged, info.eol_threshold, probabilistic=True)
             out[mode] = {k: sc[k] for k in ("rmse", "coverage80", "interval80_width", "pinball")}
+            if truth is not None:
+                out[mode] |= acc.eol_interval(result.eol, truth)
     finally:
         forecasting.ENSEMBLE_PATHS = before
     return out

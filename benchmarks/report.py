@@ -108,7 +108,8 @@ def accuracy_section(r: dict, status: dict) -> list[str]:
     ]
     head = [
         "forecaster", "RMSE", "MAE", "RMSE vs clean", "MAE vs clean", "RMSE / floor",
-        "EOL |Δ| rows", "EOL both/only fc/only truth/neither", "80% coverage", "pinball 0.1 / 0.9",
+        "EOL |Δ| rows", "EOL both/only fc/only truth/neither", "80% coverage", "EOL 80% interval coverage",
+        "pinball 0.1 / 0.9",
         "train s", "params",
     ]  # fmt: skip
     for name, d in r["datasets"].items():
@@ -247,6 +248,7 @@ def _acc_row(label: str, m: dict, runs, probabilistic: bool = False) -> list[str
         return "/".join(pm(eol, k, 3) for k in ("both_cross", "only_forecast", "only_truth", "neither"))
 
     cov = pm(m, "coverage80", 3) if probabilistic else "–"
+    eol_cov = pm(m, "eol_coverage80", 3) if probabilistic else "–"
     pin = (
         f"{pm(m.get('pinball'), '0.1')} / {pm(m.get('pinball'), '0.9')}"
         if probabilistic and m.get("pinball")
@@ -260,7 +262,7 @@ def _acc_row(label: str, m: dict, runs, probabilistic: bool = False) -> list[str
         params = f(runs[0].get("parameters"))
     return [
         label, pm(m, "rmse"), pm(m, "mae"), pm(m, "rmse_clean"), pm(m, "mae_clean"),
-        pm(m, "rmse_over_floor", 3), pm(eol, "mae_rows", 3), counts(), cov, pin, train_s, params,
+        pm(m, "rmse_over_floor", 3), pm(eol, "mae_rows", 3), counts(), cov, eol_cov, pin, train_s, params,
     ]  # fmt: skip
 
 

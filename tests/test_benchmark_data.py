@@ -57,3 +57,37 @@ def test_device_b_split_is_seeded_and_stratified_by_temperature(monkeypatch):
     lengths = test.groupby("specimen_id").size()
     warmup = realdata.warmup_rows(lengths, split["info"].warmup_fraction)
     assert {int(n): int(w) for n, w in zip(lengths, warmup, strict=True)} == {33: 11, 17: 6, 9: 3}
+
+
+def test_the_benchmarks_end_of_life_interval_coverage(monkeypatch):
+    """benchmarks/accuracy.py scores the end-of-life p10-p90 interval against the clean truth's
+    crossing after the warm-up (linear between rows), a truth that never crosses counting as
+    covered only by an interval that runs past the series."""
+    import numpy as np
+    import pandas as pd
+
+    monkeypatch.syspath_prepend(str(ROOT))
+    from benchmarks.accuracy import eol_interval, eol_truth
+
+    clean = pd.DataFrame(
+        {
+            "specimen_id": ["a"] * 4 + ["b"] * 4 + ["c"] * 4 + ["d"] * 4,
+            "time": [0.0, 1.0, 2.0, 3.0] * 4,
+            "y": [1.0, 0.9, 0.7, 0.3] + [1.0, 0.95, 0.9, 0.85] + [1.0, 0.4, 0.3, 0.2] + [1.0, 0.9, 0.6, 0.4],
+        }
+    )
+    warm = pd.Series({"a": 2, "b": 2, "c": 2, "d": 2})
+    truth = eol_truth(clean, warm, "y", 0.5)
+    assert truth.loc["a", "eol_true"] == 2.5  # 0.7 -> 0.3 between times 2 and 3
+    assert np.isnan(truth.loc["b", "eol_true"]) and truth.loc["b", "censor"] == 3.0
+    assert truth.loc["c", "past"]  # already below at the end of its warm-up: not scored
+    eol = pd.DataFrame(
+        {
+            "specimen_id": ["a", "b", "c", "d"],
+            "status": ["crosses", "not within horizon", "already past", "crosses"],
+            "eol_p10": [2.2, np.nan, np.nan, 2.0],
+            "eol_p90": [2.8, np.nan, np.nan, 2.2],  # d's truth, 2.5, lies after its interval
+        }
+    )
+    assert eol_interval(eol, truth) == {"eol_coverage80": 2 / 3, "eol_interval_n": 3}
+    assert eol_interval(eol.drop(columns=["eol_p10", "eol_p90"]), truth) == {}  # a point model
