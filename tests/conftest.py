@@ -128,6 +128,19 @@ def _cli_peak_bytes(args: list[str], status_file: Path) -> int:
     return int(hwm.split()[1]) * 1024
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _interruptible():
+    """Ctrl-C must reach the training runs the interrupt tests start. A command put in the
+    background by a non-interactive shell (``make test &`` in a script, ``nohup ... &``) starts with
+    SIGINT ignored, and its children inherit that: the runs would then finish through the signal.
+    Python resets its own handler, not an ignored disposition, so the suite restores it here."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+
+
 @pytest.fixture
 def interrupt_at_checkpoint():
     """``interrupt_at_checkpoint(CMD, CKPT, env=ENV, sig=SIGINT) -> (exit code, stderr)``: start
