@@ -37,7 +37,7 @@ from torch.func import functional_call, vmap
 from durability_cli.artifact import CHECKPOINT_FORMAT, ModelBundle, read_safetensors
 from durability_cli.config import ModelConfig, TrainConfig, as_dict
 from durability_cli.data import Tensors
-from durability_cli.errors import InputError, ModelFileError
+from durability_cli.errors import ModelFileError
 from durability_cli.io import atomic_path
 from durability_cli.modelfile import SINGLE_FORMAT_VERSION, read_header
 from durability_cli.schema import Dataset, specimen_starts
@@ -59,6 +59,7 @@ from durability_cli.training import (
     _Tally,
     check_context,
     check_memory,
+    check_resumable,
     load_optimizer,
     optimizer_tensors,
     training_batches,
@@ -263,7 +264,7 @@ def train_stacked(
         k, s = exc.member, states[exc.member]
         share = (time.perf_counter() - started) / n
         kept = [
-            _finish(runs[j], model_cfg, share, f"diverged: {exc}") for j in range(n) if states[j].best_state
+            runs[j].bundle(model_cfg, share, f"diverged: {exc}") for j in range(n) if states[j].best_state
         ]
         from durability_cli.ensemble import combine
 
@@ -280,7 +281,7 @@ def train_stacked(
             if s.stale >= cfg.patience
             else "max epochs"
         )
-        bundles.append(_finish(run, model_cfg, share, reason))
+        bundles.append(run.bundle(model_cfg, share, reason))  # its time: a share of the run's
     return bundles
 
 
@@ -288,11 +289,6 @@ class _MemberDiverged(Exception):
     def __init__(self, member: int, what: str):
         super().__init__(what)
         self.member = member
-
-
-def _finish(run, model_cfg, seconds: float, reason: str) -> ModelBundle:
-    """Member ``run``'s bundle; its training time is ``seconds``, its share of the whole run's."""
-    return run.bundle(model_cfg, seconds, reason)
 
 
 def _epoch(stack: _Stack, runs, active: list[bool], cfg: TrainConfig, device) -> EpochLog:
@@ -419,17 +415,7 @@ def _save(path, stack: _Stack, states: list[TrainState], model_cfg, cfg, data_ha
 
 def _load(path, stack: _Stack, states: list[TrainState], model_cfg, cfg, data_hash: str) -> None:
     tensors, info = read_safetensors(path, expect=CHECKPOINT_FORMAT)
-    saved = {**as_dict(TrainConfig()), **info.get("train_config", {})}
-    now = as_dict(cfg)
-    for key in ("epochs", "patience"):  # a resumed run may be given more epochs or patience
-        saved.pop(key, None)
-        now.pop(key, None)
-    if info.get("model_config") != as_dict(model_cfg) or saved != now:
-        raise InputError(f"{path}: this checkpoint was made with other options; resume with the same options")
-    if info.get("data") != data_hash:
-        raise InputError(
-            f"{path}: this checkpoint was made on a different table; resume with the same data, or start anew without --resume"
-        )
+    check_resumable(info, path, model_cfg, cfg, data_hash)
     try:
         with torch.no_grad():
             for name, p in stack.params.items():

@@ -1268,9 +1268,9 @@ def _load_checkpoint(state: TrainState, path, model_cfg, cfg, data_hash: str, ra
         ) from None
 
 
-def _restore(
-    state: TrainState, tensors: dict, info: dict, path, model_cfg, cfg, data_hash: str, rank: int
-) -> None:
+def check_resumable(info: dict, path, model_cfg, cfg, data_hash: str) -> None:
+    """A checkpoint's options and table (its metadata ``info``) against this run's: one line
+    naming what differs; a resumed run may be given more epochs or patience."""
     if info.get("model_config") != as_dict(model_cfg):
         raise InputError(
             f"{path}: this checkpoint was made with other model options; resume with the same options"
@@ -1291,6 +1291,12 @@ def _restore(
         raise InputError(
             f"{path}: this checkpoint was made on a different table; resume with the same data, or start anew without --resume"
         )
+
+
+def _restore(
+    state: TrainState, tensors: dict, info: dict, path, model_cfg, cfg, data_hash: str, rank: int
+) -> None:
+    check_resumable(info, path, model_cfg, cfg, data_hash)
     state.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
     state.best_state = best or None
