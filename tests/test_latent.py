@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from durability_cli import latent as latent_module
+from durability_cli import training as training_module
 from durability_cli.artifact import describe_bundle, load_bundle, save_bundle
 from durability_cli.config import ModelConfig, TrainConfig
 from durability_cli.data import fit_scaler, slice_tensors, to_series, to_tensors
@@ -16,7 +17,14 @@ from durability_cli.forecasting import ForecastConfig, forecast
 from durability_cli.latent import fit_latent
 from durability_cli.model import FeedbackRNN
 from durability_cli.schema import Schema, validate
-from durability_cli.training import _row_losses, rollout_loss, train
+from durability_cli.training import (
+    _row_losses,
+    _training_latent,
+    rollout_loss,
+    train,
+    warmup_feed,
+    warmup_lengths,
+)
 
 SCHEMA = Schema("specimen_id", "time", "durability", ("temperature",), ())
 
@@ -49,7 +57,9 @@ def latent_bundle():  # ~50 s on one core: the tests that use it are marked slow
     table, _ = decay_table(32, 80, seed=0)
     ds = validate(table, SCHEMA, source="train")
     cfg = ModelConfig(hidden=16, layers=1, latent=1)
-    return train(ds, cfg, TrainConfig(epochs=25, val_context=20, seed=0, patience=25))
+    # trained for the 40-row warm-ups the tests fit z to: training fits z to the warm-ups it
+    # draws (1..val_context rows) for half of each batch's specimens
+    return train(ds, cfg, TrainConfig(epochs=25, val_context=40, seed=0, patience=25))
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -195,8 +205,9 @@ def tiny_latent(specimens: int, rows: int):
     return model, to_tensors(series, fit_scaler(series, [], []))
 
 
-def test_training_loss_takes_the_prior_on_the_table_rows_and_draws_z_noise_once():
+def test_training_loss_takes_the_prior_on_the_table_rows_and_draws_z_noise_once(monkeypatch):
     model, t = tiny_latent(6, 12)
+    monkeypatch.setattr(training_module, "FITTED_SHARE", 0.0)  # every specimen runs with its table row
     t.index = torch.tensor([4, 0, 2, 5, 1, 3])  # the batch's rows of the latent table
     feed = torch.ones_like(t.observed)
     model.train()
@@ -226,3 +237,43 @@ def test_fit_stopping_early_keeps_each_specimens_z_independent_of_its_batch(monk
     full, _ = latent_module.fit_posterior(model, t, warm)
     assert not torch.equal(full, whole)  # some specimens did stop early
     assert float((full - whole).abs().max()) < 0.2  # ... near where the full fit goes
+
+
+def test_training_feeds_a_share_of_specimens_the_z_fitted_to_the_rollouts_warmup(monkeypatch):
+    """Half of a training batch's specimens (drawn from the generator) run with the z a forecast
+    would fit to the warm-up the rollout feeds, no gradient through it; the rest with their
+    blurred table rows. The fitted z reads nothing after the warm-up."""
+    model, t = tiny_latent(8, 30)
+    t.index = torch.arange(8)
+    warm = torch.tensor([4, 10, 2, 20, 7, 12, 30, 5])
+    feed = warmup_feed(t, warm)
+    assert torch.equal(warmup_lengths(feed), warm)
+    model.train()
+    expected = fit_latent(model, t, warm)
+    monkeypatch.setattr(training_module, "FITTED_SHARE", 1.0)
+    z = _training_latent(model, t, feed, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(z, expected)
+    assert model.training  # the fit leaves the model in training mode
+    z.sum().backward()
+    assert not model.latent_table.grad.any()  # no gradient reaches a table row through a fitted z
+    model.latent_table.grad = None
+    changed = slice_tensors(t, torch.arange(8))
+    changed.y = t.y.clone()
+    changed.y[:, 20:] += 5.0  # rows after every warm-up but the 30-row one: only its z may move
+    after = _training_latent(model, changed, feed, torch.Generator().manual_seed(0))
+    assert torch.equal(after[warm < 20], z[warm < 20]) and not torch.equal(after[6], z[6])
+
+    monkeypatch.setattr(training_module, "FITTED_SHARE", 0.5)
+    gen = torch.Generator().manual_seed(3)
+    coin = torch.rand(8, generator=torch.Generator().manual_seed(3)) < 0.5
+    torch.manual_seed(1)  # the blur of the table rows
+    mixed = _training_latent(model, t, feed, gen)
+    fitted_now = fit_latent(model, t, warm)
+    assert 0 < int(coin.sum()) < 8
+    torch.testing.assert_close(mixed[coin], fitted_now[coin])
+    torch.manual_seed(1)
+    blurred = model.latent_table + training_module.LATENT_TRAIN_NOISE * torch.randn(8, 2)
+    torch.testing.assert_close(mixed[~coin], blurred[~coin])
+    mixed.sum().backward()
+    learns = model.latent_table.grad.abs().sum(1) > 0
+    assert torch.equal(learns, ~coin)  # the rows run with their own z still learn

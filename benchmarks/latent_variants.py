@@ -1,0 +1,103 @@
+"""Variants of the per-specimen latent (issue 13), one set at a time: per seed, train with
+``--latent D`` on the accuracy suite's split and print the RMSE of the deterministic mean path
+after the warm-up (z fitted to it), and with z = 0; one JSON line per seed, also appended to
+results/latent-variants.jsonl.
+
+    python benchmarks/latent_variants.py --set battery --seeds 0,1,2 --fitted-share 0.25
+    python benchmarks/latent_variants.py --set ageing --seeds 0 --latent 0     # the default model
+
+``--fitted-share`` sets training.FITTED_SHARE: the share of a training batch's specimens that run
+with the z fitted to their warm-up instead of their own row of the latent table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+import torch
+
+from benchmarks import realdata
+from benchmarks.accuracy import forecast_rows, in_warmup, model_config, warmup_lengths
+from benchmarks.common import one_thread
+from durability_cli import forecasting, training
+from durability_cli.config import TrainConfig
+from durability_cli.forecasting import ForecastConfig, forecast
+from durability_cli.schema import Schema, validate
+from durability_cli.synthetic import make_split
+
+RESULTS = Path(__file__).resolve().parent / "results" / "latent-variants.jsonl"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--set", required=True, help="a synthetic set (make_split) or a measured one (realdata)")
+    p.add_argument("--seeds", default="0", help="comma-separated training seeds")
+    p.add_argument("--latent", type=int, default=2, help="latent size D (0: the default model)")
+    p.add_argument("--prior", type=float, default=0.1, help="--latent-prior")
+    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--fitted-share", type=float, default=training.FITTED_SHARE)
+    p.add_argument("--tag", default="", help="a label stored with each line")
+    a = p.parse_args()
+    one_thread()
+    training.FITTED_SHARE = a.fitted_share
+    split = (
+        realdata.split(a.set, seed=0) if a.set in realdata.REAL_INFO else make_split(a.set, 32, 16, seed=0)
+    )
+    info = split["info"]
+    schema = Schema("specimen_id", "time", info.target, info.covariates, info.static)
+    ds = validate(split["train"], schema, source="train")
+    test, clean = split["test"], split["test_clean"]
+    warm = warmup_lengths(test, info)
+    rows = forecast_rows(test, clean, warm, info.target)
+    plan = test.copy()
+    plan.loc[~in_warmup(plan, warm), info.target] = np.nan
+
+    def rmse(bundle) -> float:
+        plan_ds = validate(plan, bundle.schema, source="plan")
+        fc = forecast(bundle, plan_ds, ForecastConfig(samples=0)).forecast
+        m = rows.merge(fc[["specimen_id", "time", f"{info.target}_mean"]], on=["specimen_id", "time"])
+        return float(np.sqrt(np.nanmean((m[f"{info.target}_mean"] - m["y"]) ** 2)))
+
+    def prior_only(model, t, warm):  # z = 0 for every specimen, the prior's covariance
+        B, D = t.y.shape[0], model.cfg.latent
+        return t.y.new_zeros(B, D), torch.eye(D).expand(B, D, D).clone()
+
+    for seed in [int(s) for s in a.seeds.split(",")]:
+        t0 = time.perf_counter()
+        cfg = TrainConfig(epochs=a.epochs, val_context=info.context, seed=seed, patience=a.epochs)
+        bundle = training.train(ds, model_config(a.set, a.latent, a.prior), cfg)
+        out = {
+            "set": a.set,
+            "seed": seed,
+            "latent": a.latent,
+            "prior": a.prior,
+            "fitted_share": a.fitted_share,
+            "epochs": a.epochs,
+            "rmse": rmse(bundle),
+            "best_epoch": bundle.summary["best_epoch"],
+            "val": bundle.summary["best_val_rmse"],
+            "train_s": round(time.perf_counter() - t0, 1),
+            "tag": a.tag,
+        }
+        if a.latent:
+            fit = forecasting.fit_posterior
+            forecasting.fit_posterior = prior_only
+            try:
+                out["rmse_z0"] = rmse(bundle)
+            finally:
+                forecasting.fit_posterior = fit
+            out["z_sd"] = [round(float(v), 3) for v in bundle.model.latent_table.detach().std(0)]
+        print(json.dumps(out), flush=True)
+        with open(RESULTS, "a") as f:
+            f.write(json.dumps(out) + "\n")
+
+
+if __name__ == "__main__":
+    main()
