@@ -7,6 +7,8 @@ z is a free parameter learned with the network under a N(0, I) prior (an auto-de
 specimen the model has not seen, z is fitted here to its measured warm-up with the network frozen
 (the MAP estimate: the warm-up's squared errors plus the same prior), so that with a short warm-up
 the prior wins and the forecast is the population's, and with a long one it is the specimen's own.
+Training also runs a share of its specimens with z fitted here to the warm-up of the rollout
+(training.FITTED_SHARE), so that the network learns to forecast from the z a forecast will have.
 """
 
 from __future__ import annotations
