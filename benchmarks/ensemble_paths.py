@@ -24,14 +24,15 @@ from benchmarks.common import RESULTS, header, one_thread, say  # noqa: E402
 MODES = ("mixture", "centred")
 
 
-def measure(name: str, seed: int, members: int) -> dict:
+def prepare(name: str, seed: int, members: int) -> dict:
+    """An ensemble of ``members`` trained on set ``name``'s accuracy-suite split (seeds
+    ``seed * members`` on), and what scoring its forecasts of the test specimens needs: the plan
+    (targets emptied after each warm-up), the scored rows and the end-of-life truth."""
     import numpy as np
 
     from benchmarks import accuracy as acc
     from benchmarks import realdata
-    from durability_cli import forecasting
     from durability_cli.config import TrainConfig
-    from durability_cli.forecasting import ForecastConfig, forecast, quantile_column
     from durability_cli.schema import Schema, validate
     from durability_cli.synthetic import make_split
     from durability_cli.training import train
@@ -42,39 +43,57 @@ def measure(name: str, seed: int, members: int) -> dict:
     schema = Schema("specimen_id", "time", info.target, info.covariates, info.static)
     ds = validate(split["train"], schema, source="train")
     warm = acc.warmup_lengths(test, info)
-    rows = acc.forecast_rows(test, split["test_clean"], warm, info.target)
     cfg = TrainConfig(epochs=60, val_context=info.context, seed=seed * members, ensemble=members)
     bundle = train(ds, acc.model_config(name), cfg)
     plan = test.copy()
     plan.loc[~acc.in_warmup(plan, warm), info.target] = np.nan
-    ds_plan = validate(plan, bundle.schema, source="plan")
+    truth = None
+    if info.eol_threshold is not None:
+        truth = acc.eol_truth(split["test_clean"], warm, info.target, info.eol_threshold)
+    return {
+        "split": split,
+        "schema": schema,
+        "bundle": bundle,
+        "plan": validate(plan, bundle.schema, source="plan"),
+        "rows": acc.forecast_rows(test, split["test_clean"], warm, info.target),
+        "truth": truth,
+    }
+
+
+def band_scores(case: dict, seed: int) -> dict:
+    """Forecast ``case``'s plan (200 paths) and score it: RMSE, the 80 % band's coverage, width
+    and pinball loss, and with a threshold the end-of-life interval's coverage."""
+    from benchmarks import accuracy as acc
+    from durability_cli.forecasting import ForecastConfig, forecast, quantile_column
+
+    info = case["split"]["info"]
     cols = {f"{info.target}_mean": "y_pred"} | {
         quantile_column(info.target, q): f"q{q:g}" for q in acc.QUANTILES
     }
+    fcfg = ForecastConfig(samples=200, quantiles=acc.QUANTILES, threshold=info.eol_threshold, seed=seed)
+    result = forecast(case["bundle"], case["plan"], fcfg)
+    merged = case["rows"].merge(
+        result.forecast[["specimen_id", "time", *cols]].rename(columns=cols),
+        on=["specimen_id", "time"],
+        how="left",
+    )
+    sc = acc.score(merged, info.eol_threshold, probabilistic=True)
+    out = {k: sc[k] for k in ("rmse", "coverage80", "interval80_width", "pinball")}
+    if case["truth"] is not None:
+        out |= acc.eol_interval(result.eol, case["truth"])
+    return out
+
+
+def measure(name: str, seed: int, members: int) -> dict:
+    from durability_cli import forecasting
+
+    case = prepare(name, seed, members)
     out = {"set": name, "seed": seed, "members": members}
     before = forecasting.ENSEMBLE_PATHS
     try:
-        truth = (
-            acc.eol_truth(split["test_clean"], warm, info.target, info.eol_threshold)
-            if info.eol_threshold is not None
-            else None
-        )
         for mode in MODES:
             forecasting.ENSEMBLE_PATHS = mode
-            fcfg = ForecastConfig(
-                samples=200, quantiles=acc.QUANTILES, threshold=info.eol_threshold, seed=seed
-            )
-            result = forecast(bundle, ds_plan, fcfg)
-            fc = result.forecast
-            merged = rows.merge(
-                fc[["specimen_id", "time", *cols]].rename(columns=cols),
-                on=["specimen_id", "time"],
-                how="left",
-            )
-            sc = acc.score(merged, info.eol_threshold, probabilistic=True)
-            out[mode] = {k: sc[k] for k in ("rmse", "coverage80", "interval80_width", "pinball")}
-            if truth is not None:
-                out[mode] |= acc.eol_interval(result.eol, truth)
+            out[mode] = band_scores(case, seed)
     finally:
         forecasting.ENSEMBLE_PATHS = before
     return out

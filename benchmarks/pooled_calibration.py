@@ -48,54 +48,18 @@ def pooled_factor(bundle, train_table, schema, context: int) -> tuple[float, int
 
 
 def measure(name: str, seed: int, members: int) -> dict:
-    import numpy as np
+    from benchmarks.ensemble_paths import band_scores, prepare
 
-    from benchmarks import accuracy as acc
-    from benchmarks import realdata
-    from durability_cli.config import TrainConfig
-    from durability_cli.forecasting import ForecastConfig, forecast, quantile_column
-    from durability_cli.schema import Schema, validate
-    from durability_cli.synthetic import make_split
-    from durability_cli.training import train
-
-    real = name in realdata.REAL_INFO
-    split = realdata.split(name, seed=0) if real else make_split(name, 32, 16, seed=0)
-    info, test = split["info"], split["test"]
-    schema = Schema("specimen_id", "time", info.target, info.covariates, info.static)
-    ds = validate(split["train"], schema, source="train")
-    warm = acc.warmup_lengths(test, info)
-    rows = acc.forecast_rows(test, split["test_clean"], warm, info.target)
-    cfg = TrainConfig(epochs=60, val_context=info.context, seed=seed * members, ensemble=members)
-    bundle = train(ds, acc.model_config(name), cfg)
-    plan = test.copy()
-    plan.loc[~acc.in_warmup(plan, warm), info.target] = np.nan
-    ds_plan = validate(plan, bundle.schema, source="plan")
-    cols = {f"{info.target}_mean": "y_pred"} | {
-        quantile_column(info.target, q): f"q{q:g}" for q in acc.QUANTILES
-    }
-    truth = (
-        acc.eol_truth(split["test_clean"], warm, info.target, info.eol_threshold)
-        if info.eol_threshold is not None
-        else None
-    )
+    case = prepare(name, seed, members)
+    bundle, info = case["bundle"], case["split"]["info"]
     own = [float(m.summary.get("scale_calibration") or 1.0) for m in bundle.members]
-    pooled, scored = pooled_factor(bundle, split["train"], schema, info.context)
+    pooled, scored = pooled_factor(bundle, case["split"]["train"], case["schema"], info.context)
     out = {"set": name, "seed": seed, "members": members, "own_factors": own}
     out |= {"pooled_factor": pooled, "validation_specimens_pooled": scored}
     for label, factors in (("own", own), ("pooled", [pooled] * members)):
         for m, k in zip(bundle.members, factors, strict=True):
             m.summary["scale_calibration"] = k
-        fcfg = ForecastConfig(samples=200, quantiles=acc.QUANTILES, threshold=info.eol_threshold, seed=seed)
-        result = forecast(bundle, ds_plan, fcfg)
-        merged = rows.merge(
-            result.forecast[["specimen_id", "time", *cols]].rename(columns=cols),
-            on=["specimen_id", "time"],
-            how="left",
-        )
-        sc = acc.score(merged, info.eol_threshold, probabilistic=True)
-        out[label] = {k: sc[k] for k in ("rmse", "coverage80", "interval80_width", "pinball")}
-        if truth is not None:
-            out[label] |= acc.eol_interval(result.eol, truth)
+        out[label] = band_scores(case, seed)
     return out
 
 
