@@ -29,6 +29,7 @@ from benchmarks.common import one_thread
 from durability_cli import forecasting, training
 from durability_cli.config import TrainConfig
 from durability_cli.forecasting import ForecastConfig, forecast
+from durability_cli.latent import WARMUP_WEIGHTS
 from durability_cli.schema import Schema, validate
 from durability_cli.synthetic import make_split
 
@@ -93,6 +94,15 @@ def main() -> None:
                 out["rmse_z0"] = rmse(bundle)
             finally:
                 forecasting.fit_posterior = fit
+            # the test RMSE under every warm-up weight training chose from on validation
+            chosen = bundle.summary["latent_fit"]
+            out["warmup_weight"] = chosen["weight"]
+            out["val_by_weight"] = chosen["val_rmse"]
+            out["rmse_by_weight"] = {}
+            for w in WARMUP_WEIGHTS:
+                bundle.summary["latent_fit"] = {**chosen, "weight": w}
+                out["rmse_by_weight"][f"{w:g}"] = rmse(bundle)
+            bundle.summary["latent_fit"] = chosen
             out["z_sd"] = [round(float(v), 3) for v in bundle.model.latent_table.detach().std(0)]
         print(json.dumps(out), flush=True)
         with open(RESULTS, "a") as f:

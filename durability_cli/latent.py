@@ -28,6 +28,10 @@ LATENT_DRAWS = 16  # draws of z per specimen for Monte Carlo paths and their cal
 # reach 4.5 on the ageing benchmark, which 1.5 took three steps to travel.
 MAX_STEP = 3.0
 FIT_STEP_TOL = 0.05  # a specimen whose next step is shorter than this (prior sds) is fitted: it stops there
+# The weights of a warm-up's errors against the prior that training tries on its validation
+# specimens for the forecast's fit (training.warmup_weight), largest first: 1 is the training's
+# own balance, 0 forecasts every specimen as the population's (z = 0).
+WARMUP_WEIGHTS = (1.0, 0.5, 0.25, 0.1, 0.03, 0.0)
 INVARIANT_ROWS = 8  # the model computes a row alike in any batch of at least this many rows (model.py)
 
 
@@ -36,12 +40,14 @@ def prior(model: FeedbackRNN, z: torch.Tensor) -> torch.Tensor:
     return 0.5 * model.cfg.latent_prior * (z.float() ** 2).sum()
 
 
-def fit_latent(model: FeedbackRNN, t: Tensors, warm: torch.Tensor) -> torch.Tensor:
+def fit_latent(model: FeedbackRNN, t: Tensors, warm: torch.Tensor, weight: float = 1.0) -> torch.Tensor:
     """[B, D] the MAP estimate of each specimen's z from its warm-up; see :func:`fit_posterior`."""
-    return fit_posterior(model, t, warm)[0]
+    return fit_posterior(model, t, warm, weight)[0]
 
 
-def fit_posterior(model: FeedbackRNN, t: Tensors, warm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def fit_posterior(
+    model: FeedbackRNN, t: Tensors, warm: torch.Tensor, weight: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """MAP estimate of each specimen's z from its warm-up, the network frozen, and its
     uncertainty (the Laplace approximation of the posterior).
 
@@ -57,19 +63,22 @@ def fit_posterior(model: FeedbackRNN, t: Tensors, warm: torch.Tensor) -> tuple[t
     t : the specimens' tensors, [B, T, ...].
     warm : [B] long, how many leading rows of each specimen are its warm-up (measured values
         fed in); only measured rows inside it are scored, nothing after it is read.
+    weight : the weight of the warm-up's squared errors against the prior (the model file's
+        ``latent_fit`` weight, chosen on the validation specimens at the end of training; see
+        WARMUP_WEIGHTS). 0: no fit, every z is the population's (0) with the prior's covariance.
 
     Returns
     -------
     z : [B, D], no gradient.
     cov : [B, D, D] the posterior covariance of z: the inverse Hessian of the objective at z in
-        the prior's units, (2 J J^T / latent_prior + I)^-1 (the loss is read as a Gaussian
+        the prior's units, (2 weight J J^T / latent_prior + I)^-1 (the loss is read as a Gaussian
         log-likelihood of variance latent_prior / 2). No data (a one-row warm-up): I, the prior;
         many informative rows: small.
     """
     B, D = t.y.shape[0], model.cfg.latent
     z = t.y.new_zeros(B, D)
     eye = torch.eye(D, device=t.y.device)
-    if B == 0 or D == 0:
+    if B == 0 or D == 0 or weight == 0:
         return z, eye.expand(B, D, D).clone()
     W = max(2, int(warm.max()))  # nothing after the longest warm-up is read
     pos = torch.arange(W, device=t.y.device).unsqueeze(0)  # [1, W]
@@ -106,7 +115,7 @@ def fit_posterior(model: FeedbackRNN, t: Tensors, warm: torch.Tensor) -> tuple[t
         err = torch.where(scored[rows].view(n, 1, 1, W - 1), err, torch.zeros_like(err))
         return err[:b].transpose(1, 2).reshape(b, K, F * (W - 1))
 
-    lam = float(model.cfg.latent_prior)
+    lam = float(model.cfg.latent_prior) / float(weight)  # the prior's weight against the warm-up's
     best_z, best_loss = z.clone(), torch.full((B,), float("inf"), device=t.y.device)
     best_J = t.y.new_zeros(B, D, F * (W - 1))
     best_r = t.y.new_zeros(B, F * (W - 1))

@@ -43,7 +43,7 @@ from durability_cli.data import (
 )
 from durability_cli.errors import InputError, ModelFileError, TrainingError
 from durability_cli.io import atomic_path
-from durability_cli.latent import LATENT_DRAWS, draw_latent, fit_posterior, mean_paths, prior
+from durability_cli.latent import LATENT_DRAWS, WARMUP_WEIGHTS, draw_latent, fit_posterior, mean_paths, prior
 from durability_cli.model import FeedbackRNN
 from durability_cli.modelfile import SINGLE_FORMAT_VERSION
 from durability_cli.parallel import Distributed
@@ -282,7 +282,9 @@ def warmup_feed(t: Tensors, context: torch.Tensor | int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _free_run_errors(model: FeedbackRNN, t: Tensors, context: int, spread: bool = False, rollout=None):
+def _free_run_errors(
+    model: FeedbackRNN, t: Tensors, context: int, spread: bool = False, rollout=None, weight: float = 1.0
+):
     """Over the rows scored (measured, after ``context`` warm-up rows): the free-running
     forecast's errors, persistence's errors (the last warm-up value held), both in scaled units,
     and |error / predicted scale| (None for point models). Flat float32 tensors.
@@ -290,12 +292,14 @@ def _free_run_errors(model: FeedbackRNN, t: Tensors, context: int, spread: bool 
     With ``spread``, a latent model's predicted spread also holds that of its z: the forecast's
     Monte Carlo paths draw z from the warm-up fit's uncertainty (latent.LATENT_DRAWS draws),
     and the calibration measures the paths' spread as a whole. ``rollout``: the free run from
-    ``warmup_feed(t, context)``, already made (a stacked ensemble's members, made together)."""
+    ``warmup_feed(t, context)``, already made (a stacked ensemble's members, made together).
+    ``weight``: the warm-up's weight in a latent model's fit of z (latent.fit_posterior)."""
     model.eval()
     feed = warmup_feed(t, context)
     latent = cov = None
     if model.cfg.latent:
-        latent, cov = fit_posterior(model, t, torch.full((t.y.shape[0],), int(context), device=t.y.device))
+        warm = torch.full((t.y.shape[0],), int(context), device=t.y.device)
+        latent, cov = fit_posterior(model, t, warm, weight)
     r = model.run(t, feed, latent=latent) if rollout is None else rollout
     target = t.y[:, 1:]
     T = t.y.shape[1]
@@ -327,10 +331,12 @@ def _latent_variance(model, t: Tensors, feed, latent, cov) -> torch.Tensor:
     return mean_paths(model, t, feed, draws).var(dim=1, unbiased=False)
 
 
-def free_run_rmse(model: FeedbackRNN, t: Tensors, scaler: Scaler, context: int) -> tuple[float, float]:
+def free_run_rmse(
+    model: FeedbackRNN, t: Tensors, scaler: Scaler, context: int, weight: float = 1.0
+) -> tuple[float, float]:
     """RMSE (durability units) of the free-running forecast after ``context`` measured rows, and
     the same for persistence (the last warm-up value held) on the same rows."""
-    err, pers, _ = _free_run_errors(model, t, context)
+    err, pers, _ = _free_run_errors(model, t, context, weight=weight)
     return _rmse(err, scaler), _rmse(pers, scaler)
 
 
@@ -347,7 +353,7 @@ def free_run_sse(model: FeedbackRNN, t: Tensors, context: int) -> tuple[float, i
     return float((err**2).sum()), int(err.numel())
 
 
-def scale_calibration(model: FeedbackRNN, t: Tensors, context: int) -> float:
+def scale_calibration(model: FeedbackRNN, t: Tensors, context: int, weight: float = 1.0) -> float:
     """Factor k >= 1 for the predicted scale so that the central 80% interval (the default p10-p90)
     covers at least 80% of the free-running validation errors: k = quantile(|error / scale|, 0.8) / z_0.9.
     A split-conformal style correction of one number; the scale head learns on training windows
@@ -355,7 +361,7 @@ def scale_calibration(model: FeedbackRNN, t: Tensors, context: int) -> float:
     point models or without validation rows."""
     if model.cfg.loss != "gaussian":
         return 1.0
-    return _calibration(_free_run_errors(model, t, context, spread=True)[2])
+    return _calibration(_free_run_errors(model, t, context, spread=True, weight=weight)[2])
 
 
 def _calibration(z: torch.Tensor | None) -> float:
@@ -367,6 +373,27 @@ def _calibration(z: torch.Tensor | None) -> float:
     # are optimistic, and narrowing on them gave 61% instead of 80% coverage on new coating
     # specimens (uncalibrated: 76%).
     return max(1.0, k) if math.isfinite(k) else 1.0
+
+
+def warmup_weight(model: FeedbackRNN, parts, scaler: Scaler, context: int) -> dict | None:
+    """How much a latent model's forecasts trust each specimen's warm-up when they fit its z:
+    the weight of latent.WARMUP_WEIGHTS whose fits give the lowest free-running RMSE on the
+    validation specimens (``parts()``: their tensors, a group at a time), the largest on ties.
+    {"weight": w, "val_rmse": {str(w): RMSE, ...}}, stored in the model file's summary and read
+    by every forecast; None for models without a latent or without validation rows."""
+    if not model.cfg.latent:
+        return None
+    scores = {}
+    for w in WARMUP_WEIGHTS:
+        sse, n = 0.0, 0
+        for t in parts():
+            err = _free_run_errors(model, t, context, weight=w)[0].double()
+            sse, n = sse + float((err**2).sum()), n + int(err.numel())
+        if not n:
+            return None
+        scores[w] = math.sqrt(sse / n) * scaler.y_std
+    best = min(WARMUP_WEIGHTS, key=lambda w: scores[w])  # min keeps the first of equal ones
+    return {"weight": best, "val_rmse": {f"{w:g}": round(v, 6) for w, v in scores.items()}}
 
 
 # -- the fit loop ----------------------------------------------------------------------------------
@@ -753,13 +780,15 @@ class _GroupTraining:
         """The model file's contents: the best weights and their scores on the validation set."""
         model, scaler, context = _best_model(self.state), self.scaler, self.context
         if self.val_all is not None:
+            fit = warmup_weight(model, lambda: [self.val_all], scaler, context)
             scores = (
-                *free_run_rmse(model, self.val_all, scaler, context),
-                scale_calibration(model, self.val_all, context),
+                *free_run_rmse(model, self.val_all, scaler, context, fit["weight"]),
+                scale_calibration(model, self.val_all, context, fit["weight"]),
             )
             baselines = baseline_rmse([self.val_series], context)
         else:  # pooled over the groups
-            scores = _pooled_scores(model, (t for _, t in self.scored_parts()), scaler, context)
+            fit = warmup_weight(model, lambda: (t for _, t in self.scored_parts()), scaler, context)
+            scores = _pooled_scores(model, (t for _, t in self.scored_parts()), scaler, context, fit["weight"])
             baselines = baseline_rmse((part for part, _ in self.scored_parts()), context)
         return _make_bundle(
             self.state,
@@ -773,6 +802,7 @@ class _GroupTraining:
             context=context,
             scores=scores,
             baselines=baselines,
+            latent_fit=fit,
             env=self.env,
             scaler=scaler,
             model_cfg=model_cfg,
@@ -839,12 +869,14 @@ def _survey(
     return survey
 
 
-def _pooled_scores(model: FeedbackRNN, parts, scaler: Scaler, context: int) -> tuple[float, float, float]:
+def _pooled_scores(
+    model: FeedbackRNN, parts, scaler: Scaler, context: int, weight: float = 1.0
+) -> tuple[float, float, float]:
     """Free-running RMSE, persistence RMSE and scale calibration over the validation specimens
     given as tensors a group at a time (the errors of all groups pooled)."""
     errs, pers, zs = [], [], []
     for t in parts:
-        e, p, z = _free_run_errors(model, t, context, spread=True)
+        e, p, z = _free_run_errors(model, t, context, spread=True, weight=weight)
         errs.append(e)
         pers.append(p)
         zs.append(z)
@@ -1179,6 +1211,7 @@ def _make_bundle(
     baselines,
     env,
     scaler,
+    latent_fit=None,
     model_cfg,
     cfg,
     seconds,
@@ -1208,6 +1241,8 @@ def _make_bundle(
     if model.latent_table is not None:  # how far the training specimens sit from the population
         z = model.latent_table.detach()[torch.as_tensor(train_idx)]
         summary["latent_train_std"] = [round(float(v), 4) for v in z.std(dim=0, unbiased=False)]
+    if latent_fit is not None:
+        summary["latent_fit"] = latent_fit
     return ModelBundle(model, schema, scaler, model_cfg, cfg, summary)
 
 
