@@ -203,6 +203,11 @@ def _check_numbers(meta: dict, schema: Schema, scaler) -> None:
     _check_summary(summary)
     if summary.get("scale_calibration") is not None:
         finite("scale_calibration", summary["scale_calibration"])
+    fit = summary.get("latent_fit")
+    if fit is not None:  # the warm-up's weight in a latent model's fit of z (latent.fit_posterior)
+        weight = fit.get("weight") if isinstance(fit, dict) else None
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 <= weight <= 1:
+            raise ValueError(f"the latent fit's warm-up weight is {weight!r}, not a number from 0 to 1")
     for key, bounds in (summary.get("envelope") or {}).items():
         if not isinstance(bounds, list) or len(bounds) != 2:
             raise ValueError(f"envelope {key!r} is not a [low, high] pair")

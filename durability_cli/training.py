@@ -781,14 +781,16 @@ class _GroupTraining:
         model, scaler, context = _best_model(self.state), self.scaler, self.context
         if self.val_all is not None:
             fit = warmup_weight(model, lambda: [self.val_all], scaler, context)
+            weight = fit["weight"] if fit else 1.0
             scores = (
-                *free_run_rmse(model, self.val_all, scaler, context, fit["weight"]),
-                scale_calibration(model, self.val_all, context, fit["weight"]),
+                *free_run_rmse(model, self.val_all, scaler, context, weight),
+                scale_calibration(model, self.val_all, context, weight),
             )
             baselines = baseline_rmse([self.val_series], context)
         else:  # pooled over the groups
             fit = warmup_weight(model, lambda: (t for _, t in self.scored_parts()), scaler, context)
-            scores = _pooled_scores(model, (t for _, t in self.scored_parts()), scaler, context, fit["weight"])
+            parts = (t for _, t in self.scored_parts())
+            scores = _pooled_scores(model, parts, scaler, context, fit["weight"] if fit else 1.0)
             baselines = baseline_rmse((part for part, _ in self.scored_parts()), context)
         return _make_bundle(
             self.state,

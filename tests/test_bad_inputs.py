@@ -652,6 +652,11 @@ MODEL_CASES = [
         _rebuilt(edit=lambda t, m: m["summary"].update(envelope={"temperature": 5})),
         "envelope 'temperature' is not a [low, high] pair",
     ),
+    (
+        "latent fit weight out of range",
+        _rebuilt(edit=lambda t, m: m["summary"].update(latent_fit={"weight": 2})),
+        "the latent fit's warm-up weight is 2, not a number from 0 to 1",
+    ),
 ]
 
 
