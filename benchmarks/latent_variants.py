@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
+
 from benchmarks import realdata
 from benchmarks.accuracy import forecast_rows, in_warmup, model_config, warmup_lengths
 from benchmarks.common import one_thread
