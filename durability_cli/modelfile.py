@@ -208,6 +208,11 @@ def _check_numbers(meta: dict, schema: Schema, scaler) -> None:
         weight = fit.get("weight") if isinstance(fit, dict) else None
         if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 <= weight <= 1:
             raise ValueError(f"the latent fit's warm-up weight is {weight!r}, not a number from 0 to 1")
+        tried = fit.get("val_rmse", {})
+        if not isinstance(tried, dict) or not all(
+            v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in tried.values()
+        ):
+            raise ValueError("the latent fit's validation RMSE by weight is not a JSON object of numbers")
     for key, bounds in (summary.get("envelope") or {}).items():
         if not isinstance(bounds, list) or len(bounds) != 2:
             raise ValueError(f"envelope {key!r} is not a [low, high] pair")

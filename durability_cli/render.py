@@ -468,6 +468,9 @@ def render_model(console: Console, info: dict, title: str) -> None:
             f"(prior weight {info['model_config']['latent_prior']:g}); spread of the training "
             f"specimens' z (sd per dimension): {spread or 'n/a'}",
         )
+        fit = s.get("latent_fit")
+        if fit:
+            table.add_row("warm-up weight", _warmup_weight_text(fit))
     table.add_row(
         "trained on", f"{s.get('source')}: {s.get('n_specimens')} specimens, {s.get('n_rows')} rows"
     )
@@ -583,3 +586,11 @@ def trial_settings(row: dict) -> str:
             else:
                 words.append(f"{name} {value:.2g}" if isinstance(value, float) else f"{name} {value}")
     return ", ".join(words)
+
+
+def _warmup_weight_text(fit: dict) -> str:
+    """How much the forecasts' fit of z trusts a warm-up, and the validation RMSE behind it."""
+    w = fit["weight"]
+    what = "z = 0: every specimen forecast as the population" if w == 0 else "of its errors against the prior"
+    tried = ", ".join(f"{k}: {v:.4g}" for k, v in (fit.get("val_rmse") or {}).items())
+    return f"{w:g} ({what}); validation RMSE by weight {tried or 'n/a'}"
