@@ -45,11 +45,19 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--fitted-share", type=float, default=training.FITTED_SHARE)
     p.add_argument("--tag", default="", help="a label stored with each line")
+    p.add_argument(
+        "--split-seed",
+        type=int,
+        default=0,
+        help="which specimens are the test ones (the accuracy suite's split is 0); measured sets only",
+    )
     a = p.parse_args()
     one_thread()
     training.FITTED_SHARE = a.fitted_share
     split = (
-        realdata.split(a.set, seed=0) if a.set in realdata.REAL_INFO else make_split(a.set, 32, 16, seed=0)
+        realdata.split(a.set, seed=a.split_seed)
+        if a.set in realdata.REAL_INFO
+        else make_split(a.set, 32, 16, seed=0)
     )
     info = split["info"]
     schema = Schema("specimen_id", "time", info.target, info.covariates, info.static)
@@ -82,6 +90,7 @@ def main() -> None:
             "val": bundle.summary["best_val_rmse"],
             "train_s": round(time.perf_counter() - t0, 1),
             "tag": a.tag,
+            "split_seed": a.split_seed,
         }
         if a.latent:
             # the test RMSE under every warm-up weight training chose from on validation (weight
