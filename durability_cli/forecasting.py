@@ -263,8 +263,7 @@ def _member_rollout(
     # measurement); its paths then also draw z from that fit's uncertainty
     latent, z_draws = None, None
     if D:
-        weight = (bundle.summary.get("latent_fit") or {}).get("weight", 1.0)  # chosen on validation
-        latent, cov = fit_posterior(model, t, lo_obs.clamp(min=0) + 1, weight)
+        latent, cov = fit_posterior(model, t, lo_obs.clamp(min=0) + 1)
         if draws.latent is not None:
             z_draws = draw_latent(latent, cov, draws.latent)  # [B, M, D]
     with autocast(device, amp):

@@ -28,10 +28,6 @@ LATENT_DRAWS = 16  # draws of z per specimen for Monte Carlo paths and their cal
 # reach 4.5 on the ageing benchmark, which 1.5 took three steps to travel.
 MAX_STEP = 3.0
 FIT_STEP_TOL = 0.05  # a specimen whose next step is shorter than this (prior sds) is fitted: it stops there
-# The weights of a warm-up's errors against the prior that training tries on its validation
-# specimens for the forecast's fit (training.warmup_weight), largest first: 1 is the training's
-# own balance, 0 forecasts every specimen as the population's (z = 0).
-WARMUP_WEIGHTS = (1.0, 0.5, 0.25, 0.1, 0.03, 0.0)
 INVARIANT_ROWS = 8  # the model computes a row alike in any batch of at least this many rows (model.py)
 
 
@@ -63,9 +59,10 @@ def fit_posterior(
     t : the specimens' tensors, [B, T, ...].
     warm : [B] long, how many leading rows of each specimen are its warm-up (measured values
         fed in); only measured rows inside it are scored, nothing after it is read.
-    weight : the weight of the warm-up's squared errors against the prior (the model file's
-        ``latent_fit`` weight, chosen on the validation specimens at the end of training; see
-        WARMUP_WEIGHTS). 0: no fit, every z is the population's (0) with the prior's covariance.
+    weight : the weight of the warm-up's squared errors against the prior, 1 in training and
+        in every forecast. 0: no fit, every z is the population's (0) with the prior's covariance
+        (what training scores its validation specimens with beside the fit, to say whether z
+        helps; benchmarks/latent_variants.py scores others).
 
     Returns
     -------

@@ -203,16 +203,6 @@ def _check_numbers(meta: dict, schema: Schema, scaler) -> None:
     _check_summary(summary)
     if summary.get("scale_calibration") is not None:
         finite("scale_calibration", summary["scale_calibration"])
-    fit = summary.get("latent_fit")
-    if fit is not None:  # the warm-up's weight in a latent model's fit of z (latent.fit_posterior)
-        weight = fit.get("weight") if isinstance(fit, dict) else None
-        if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 <= weight <= 1:
-            raise ValueError(f"the latent fit's warm-up weight is {weight!r}, not a number from 0 to 1")
-        tried = fit.get("val_rmse", {})
-        if not isinstance(tried, dict) or not all(
-            v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in tried.values()
-        ):
-            raise ValueError("the latent fit's validation RMSE by weight is not a JSON object of numbers")
     for key, bounds in (summary.get("envelope") or {}).items():
         if not isinstance(bounds, list) or len(bounds) != 2:
             raise ValueError(f"envelope {key!r} is not a [low, high] pair")
@@ -233,7 +223,13 @@ def _check_summary(summary: dict) -> None:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise ValueError(f"{label} is {value!r}, not a number")
 
-    for key in ("best_val_rmse", "val_persistence_rmse", "best_epoch", "epochs_run"):
+    for key in (
+        "best_val_rmse",
+        "val_persistence_rmse",
+        "best_epoch",
+        "epochs_run",
+        "latent_val_rmse_population",
+    ):
         number(key, summary.get(key))
     baselines = summary.get("val_baseline_rmse", {})
     if not isinstance(baselines, dict):

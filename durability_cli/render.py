@@ -212,13 +212,36 @@ def render_train_summary(console: Console, bundle, output: str) -> None:
     baselines = s.get("val_baseline_rmse") or {}
     if baselines:
         table.add_row("baselines", _baseline_text(baselines))
+    if s.get("latent_val_rmse_population") is not None:
+        table.add_row("latent", latent_text(s))
     if s.get("ensemble"):
         table.add_row("ensemble", ensemble_text(s["ensemble"]))
     table.add_row("time", f"{s['train_seconds']:.1f} s")
     console.print(table)
-    render_warnings(console, baseline_warnings(s) + epoch_warnings(s, bundle.train_config.epochs))
+    warnings = baseline_warnings(s) + latent_warnings(s) + epoch_warnings(s, bundle.train_config.epochs)
+    render_warnings(console, warnings)
     for note in ensemble_notes(s, bundle.train_config.ensemble):
         console.print(f"[dim]{note}[/]", highlight=False, soft_wrap=True)
+
+
+def latent_text(summary: dict) -> str:
+    """A latent model's validation RMSE with each specimen's z fitted to its warm-up (how it
+    forecasts) beside the same with z = 0 for every specimen (the population's forecast)."""
+    return (
+        f"validation RMSE {fmt(summary.get('best_val_rmse'))} with each specimen's z fitted to its "
+        f"warm-up, {fmt(summary.get('latent_val_rmse_population'))} with z = 0 (the population's forecast)"
+    )
+
+
+def latent_warnings(summary: dict) -> list[str]:
+    """A line when the population's forecast (z = 0) beat the fitted z on the validation specimens."""
+    fitted, population = summary.get("best_val_rmse"), summary.get("latent_val_rmse_population")
+    if fitted is None or population is None or population >= fitted:
+        return []
+    return [
+        f"fitting z to the warm-ups did not help the validation specimens (RMSE {fmt(fitted)} with it, "
+        f"{fmt(population)} with z = 0): train once without --latent and compare, or give longer warm-ups"
+    ]
 
 
 def epoch_warnings(summary: dict, epochs: int) -> list[str]:
@@ -468,9 +491,8 @@ def render_model(console: Console, info: dict, title: str) -> None:
             f"(prior weight {info['model_config']['latent_prior']:g}); spread of the training "
             f"specimens' z (sd per dimension): {spread or 'n/a'}",
         )
-        fit = s.get("latent_fit")
-        if fit:
-            table.add_row("warm-up weight", _warmup_weight_text(fit))
+        if s.get("latent_val_rmse_population") is not None:
+            table.add_row("latent on validation", latent_text(s))
     table.add_row(
         "trained on", f"{s.get('source')}: {s.get('n_specimens')} specimens, {s.get('n_rows')} rows"
     )
@@ -586,11 +608,3 @@ def trial_settings(row: dict) -> str:
             else:
                 words.append(f"{name} {value:.2g}" if isinstance(value, float) else f"{name} {value}")
     return ", ".join(words)
-
-
-def _warmup_weight_text(fit: dict) -> str:
-    """How much the forecasts' fit of z trusts a warm-up, and the validation RMSE behind it."""
-    w = fit["weight"]
-    what = "z = 0: every specimen forecast as the population" if w == 0 else "of its errors against the prior"
-    tried = ", ".join(f"{k}: {v:.4g}" for k, v in (fit.get("val_rmse") or {}).items())
-    return f"{w:g} ({what}); validation RMSE by weight {tried or 'n/a'}"

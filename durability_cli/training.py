@@ -43,7 +43,7 @@ from durability_cli.data import (
 )
 from durability_cli.errors import InputError, ModelFileError, TrainingError
 from durability_cli.io import atomic_path
-from durability_cli.latent import LATENT_DRAWS, WARMUP_WEIGHTS, draw_latent, fit_posterior, mean_paths, prior
+from durability_cli.latent import LATENT_DRAWS, draw_latent, fit_posterior, mean_paths, prior
 from durability_cli.model import FeedbackRNN
 from durability_cli.modelfile import SINGLE_FORMAT_VERSION
 from durability_cli.parallel import Distributed
@@ -353,7 +353,7 @@ def free_run_sse(model: FeedbackRNN, t: Tensors, context: int) -> tuple[float, i
     return float((err**2).sum()), int(err.numel())
 
 
-def scale_calibration(model: FeedbackRNN, t: Tensors, context: int, weight: float = 1.0) -> float:
+def scale_calibration(model: FeedbackRNN, t: Tensors, context: int) -> float:
     """Factor k >= 1 for the predicted scale so that the central 80% interval (the default p10-p90)
     covers at least 80% of the free-running validation errors: k = quantile(|error / scale|, 0.8) / z_0.9.
     A split-conformal style correction of one number; the scale head learns on training windows
@@ -361,7 +361,7 @@ def scale_calibration(model: FeedbackRNN, t: Tensors, context: int, weight: floa
     point models or without validation rows."""
     if model.cfg.loss != "gaussian":
         return 1.0
-    return _calibration(_free_run_errors(model, t, context, spread=True, weight=weight)[2])
+    return _calibration(_free_run_errors(model, t, context, spread=True)[2])
 
 
 def _calibration(z: torch.Tensor | None) -> float:
@@ -375,25 +375,17 @@ def _calibration(z: torch.Tensor | None) -> float:
     return max(1.0, k) if math.isfinite(k) else 1.0
 
 
-def warmup_weight(model: FeedbackRNN, parts, scaler: Scaler, context: int) -> dict | None:
-    """How much a latent model's forecasts trust each specimen's warm-up when they fit its z:
-    the weight of latent.WARMUP_WEIGHTS whose fits give the lowest free-running RMSE on the
-    validation specimens (``parts()``: their tensors, a group at a time), the largest on ties.
-    {"weight": w, "val_rmse": {str(w): RMSE, ...}}, stored in the model file's summary and read
-    by every forecast; None for models without a latent or without validation rows."""
+def population_rmse(model: FeedbackRNN, parts, scaler: Scaler, context: int) -> float:
+    """A latent model's free-running RMSE on the validation specimens (tensors, a group at a
+    time) with z = 0 for every one: the population's forecast, which the forecast with each
+    specimen's z fitted to its warm-up should beat (NaN for models without a latent)."""
     if not model.cfg.latent:
-        return None
-    scores = {}
-    for w in WARMUP_WEIGHTS:
-        sse, n = 0.0, 0
-        for t in parts():
-            err = _free_run_errors(model, t, context, weight=w)[0].double()
-            sse, n = sse + float((err**2).sum()), n + int(err.numel())
-        if not n:
-            return None
-        scores[w] = math.sqrt(sse / n) * scaler.y_std
-    best = min(WARMUP_WEIGHTS, key=lambda w: scores[w])  # min keeps the first of equal ones
-    return {"weight": best, "val_rmse": {f"{w:g}": round(v, 6) for w, v in scores.items()}}
+        return float("nan")
+    sse, n = 0.0, 0
+    for t in parts:
+        err = _free_run_errors(model, t, context, weight=0.0)[0].double()
+        sse, n = sse + float((err**2).sum()), n + int(err.numel())
+    return math.sqrt(sse / n) * scaler.y_std if n else float("nan")
 
 
 # -- the fit loop ----------------------------------------------------------------------------------
@@ -780,17 +772,15 @@ class _GroupTraining:
         """The model file's contents: the best weights and their scores on the validation set."""
         model, scaler, context = _best_model(self.state), self.scaler, self.context
         if self.val_all is not None:
-            fit = warmup_weight(model, lambda: [self.val_all], scaler, context)
-            weight = fit["weight"] if fit else 1.0
+            population = population_rmse(model, [self.val_all], scaler, context)
             scores = (
-                *free_run_rmse(model, self.val_all, scaler, context, weight),
-                scale_calibration(model, self.val_all, context, weight),
+                *free_run_rmse(model, self.val_all, scaler, context),
+                scale_calibration(model, self.val_all, context),
             )
             baselines = baseline_rmse([self.val_series], context)
         else:  # pooled over the groups
-            fit = warmup_weight(model, lambda: (t for _, t in self.scored_parts()), scaler, context)
-            parts = (t for _, t in self.scored_parts())
-            scores = _pooled_scores(model, parts, scaler, context, fit["weight"] if fit else 1.0)
+            population = population_rmse(model, (t for _, t in self.scored_parts()), scaler, context)
+            scores = _pooled_scores(model, (t for _, t in self.scored_parts()), scaler, context)
             baselines = baseline_rmse((part for part, _ in self.scored_parts()), context)
         return _make_bundle(
             self.state,
@@ -804,7 +794,7 @@ class _GroupTraining:
             context=context,
             scores=scores,
             baselines=baselines,
-            latent_fit=fit,
+            population=population,
             env=self.env,
             scaler=scaler,
             model_cfg=model_cfg,
@@ -871,14 +861,12 @@ def _survey(
     return survey
 
 
-def _pooled_scores(
-    model: FeedbackRNN, parts, scaler: Scaler, context: int, weight: float = 1.0
-) -> tuple[float, float, float]:
+def _pooled_scores(model: FeedbackRNN, parts, scaler: Scaler, context: int) -> tuple[float, float, float]:
     """Free-running RMSE, persistence RMSE and scale calibration over the validation specimens
     given as tensors a group at a time (the errors of all groups pooled)."""
     errs, pers, zs = [], [], []
     for t in parts:
-        e, p, z = _free_run_errors(model, t, context, spread=True, weight=weight)
+        e, p, z = _free_run_errors(model, t, context, spread=True)
         errs.append(e)
         pers.append(p)
         zs.append(z)
@@ -1213,7 +1201,7 @@ def _make_bundle(
     baselines,
     env,
     scaler,
-    latent_fit=None,
+    population=None,
     model_cfg,
     cfg,
     seconds,
@@ -1243,8 +1231,8 @@ def _make_bundle(
     if model.latent_table is not None:  # how far the training specimens sit from the population
         z = model.latent_table.detach()[torch.as_tensor(train_idx)]
         summary["latent_train_std"] = [round(float(v), 4) for v in z.std(dim=0, unbiased=False)]
-    if latent_fit is not None:
-        summary["latent_fit"] = latent_fit
+    if model.cfg.latent:  # the same validation with z = 0: does fitting z to a warm-up help?
+        summary["latent_val_rmse_population"] = _finite(population)
     return ModelBundle(model, schema, scaler, model_cfg, cfg, summary)
 
 

@@ -653,9 +653,9 @@ MODEL_CASES = [
         "envelope 'temperature' is not a [low, high] pair",
     ),
     (
-        "latent fit weight out of range",
-        _rebuilt(edit=lambda t, m: m["summary"].update(latent_fit={"weight": 2})),
-        "the latent fit's warm-up weight is 2, not a number from 0 to 1",
+        "latent population score as text",
+        _rebuilt(edit=lambda t, m: m["summary"].update(latent_val_rmse_population="low")),
+        "latent_val_rmse_population is 'low', not a number",
     ),
 ]
 
