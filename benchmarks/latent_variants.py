@@ -27,6 +27,7 @@ import numpy as np
 from benchmarks import realdata
 from benchmarks.accuracy import forecast_rows, in_warmup, model_config, warmup_lengths
 from benchmarks.common import one_thread
+from benchmarks.latent import HIDDEN
 from durability_cli import forecasting, latent, training
 from durability_cli.config import TrainConfig
 from durability_cli.forecasting import ForecastConfig, forecast
@@ -52,16 +53,25 @@ def main() -> None:
         default=0,
         help="which specimens are the test ones (the accuracy suite's split is 0); measured sets only",
     )
+    p.add_argument(
+        "--oracle",
+        action="store_true",
+        help="the default model told each specimen's hidden factors as static columns "
+        "(benchmarks/latent.py's oracle, on this script's split); implies --latent 0",
+    )
     a = p.parse_args()
+    if a.oracle:
+        a.latent = 0
     one_thread()
     training.FITTED_SHARE = a.fitted_share
     split = (
         realdata.split(a.set, seed=a.split_seed)
         if a.set in realdata.REAL_INFO
-        else make_split(a.set, 32, 16, seed=0)
+        else make_split(a.set, 32, 16, seed=0, hidden=a.oracle)
     )
     info = split["info"]
-    schema = Schema("specimen_id", "time", info.target, info.covariates, info.static)
+    static = tuple(info.static) + (tuple(HIDDEN[a.set]) if a.oracle else ())
+    schema = Schema("specimen_id", "time", info.target, info.covariates, static)
     ds = validate(split["train"], schema, source="train")
     test, clean = split["test"], split["test_clean"]
     warm = warmup_lengths(test, info)
@@ -92,6 +102,7 @@ def main() -> None:
             "train_s": round(time.perf_counter() - t0, 1),
             "tag": a.tag,
             "split_seed": a.split_seed,
+            "oracle": a.oracle,
         }
         if a.latent:
             # the test RMSE with the fit's warm-up weighted less against the prior (latent.fit_posterior;
