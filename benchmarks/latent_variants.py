@@ -59,6 +59,7 @@ def main() -> None:
         help="the default model told each specimen's hidden factors as static columns "
         "(benchmarks/latent.py's oracle, on this script's split); implies --latent 0",
     )
+    p.add_argument("--val-split", default="random", help="TrainConfig.val_split: random or stratified")
     a = p.parse_args()
     if a.oracle:
         a.latent = 0
@@ -87,7 +88,9 @@ def main() -> None:
 
     for seed in [int(s) for s in a.seeds.split(",")]:
         t0 = time.perf_counter()
-        cfg = TrainConfig(epochs=a.epochs, val_context=info.context, seed=seed, patience=a.epochs)
+        cfg = TrainConfig(
+            epochs=a.epochs, val_context=info.context, seed=seed, patience=a.epochs, val_split=a.val_split
+        )
         bundle = training.train(ds, model_config(a.set, a.latent, a.prior), cfg)
         out = {
             "set": a.set,
@@ -103,6 +106,7 @@ def main() -> None:
             "tag": a.tag,
             "split_seed": a.split_seed,
             "oracle": a.oracle,
+            "val_split": a.val_split,
         }
         if a.latent:
             # the test RMSE with the fit's warm-up weighted less against the prior (latent.fit_posterior;

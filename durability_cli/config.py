@@ -20,6 +20,7 @@ CHOICES = {
     "tf_schedule": ("constant", "linear", "exponential", "inverse-sigmoid"),
     "tf_unit": ("epoch", "step"),
     "feedback": ("mean", "sample"),
+    "val_split": ("random", "stratified"),
     "direction": ("below", "above"),  # end of life: durability goes below or above the threshold
 }
 
@@ -71,6 +72,9 @@ class TrainConfig:
     clip: float = 1.0  # gradient-norm clipping: BPTT through feedback can spike
     window: int = 0  # truncated-BPTT window in steps; 0 = whole series
     val_fraction: float = 0.2  # share of specimens held out for early stopping
+    # How the validation specimens are drawn: at random, or one from each of as many groups of
+    # similar specimens (by their mean conditions, numeric static values and length)
+    val_split: str = "random"
     val_context: int = (
         0  # warm-up rows for the free-running validation; 0 = auto (20% of median length, >= 3)
     )
@@ -122,6 +126,7 @@ class TrainConfig:
             raise InputError(f"`teacher_forcing` must be in [0, 1], got {self.teacher_forcing}")
         _choice("tf_schedule", self.tf_schedule, CHOICES["tf_schedule"])
         _choice("tf_unit", self.tf_unit, CHOICES["tf_unit"])
+        _choice("val_split", self.val_split, CHOICES["val_split"])
         if self.tf_k < 0:
             raise InputError(f"`tf_k` must be >= 0 (0 = the schedule's usual value), got {self.tf_k}")
         if self.tf_k and self.tf_schedule == "exponential" and not 0 < self.tf_k <= 1:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -82,12 +83,59 @@ class EpochLog:
 def split_specimens(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices of training and validation specimens. Never splits inside a specimen."""
     order = np.random.default_rng(seed).permutation(n)
-    n_val = int(round(n * val_fraction))
-    if val_fraction > 0 and n >= 4:
-        n_val = min(max(n_val, 1), n - 1)
-    else:
-        n_val = 0
+    n_val = _n_val(n, val_fraction)
     return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def _n_val(n: int, val_fraction: float) -> int:
+    """How many of ``n`` specimens validate: the fraction, at least 1 and at most n - 1 (none
+    for fewer than 4 specimens or a fraction of 0)."""
+    if val_fraction > 0 and n >= 4:
+        return min(max(int(round(n * val_fraction)), 1), n - 1)
+    return 0
+
+
+def stratified_split(features: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of training and validation specimens, the validation ones spread over the table:
+    the specimens ordered along the first principal component of their standardised
+    ``features`` [N, F] (e.g. mean conditions and log length), cut into as many consecutive
+    groups as there are validation specimens, and one drawn at random from each group. A random
+    split of 23 devices tested at three temperatures can validate on five of the hottest alone;
+    this one takes one from each fifth of the temperature range. Columns that do not vary are
+    ignored; if none varies the order is random."""
+    n = len(features)
+    n_val = _n_val(n, val_fraction)
+    rng = np.random.default_rng(seed)
+    x = np.asarray(features, dtype=np.float64).reshape(n, -1)
+    sd = x.std(axis=0) if n else np.zeros(x.shape[1])
+    x = (x[:, sd > 0] - x[:, sd > 0].mean(axis=0)) / sd[sd > 0]
+    if x.shape[1] and n_val:
+        pc1 = np.linalg.svd(x, full_matrices=False)[0][:, 0]
+        order = np.argsort(pc1, kind="stable")
+    else:
+        order = rng.permutation(n)
+    val = np.array(
+        [g[rng.integers(len(g))] for g in np.array_split(order, n_val)] if n_val else [], dtype=np.int64
+    )
+    return np.setdiff1d(np.arange(n), val), np.sort(val)
+
+
+def specimen_features(groups) -> np.ndarray:
+    """[N, F] what tells one specimen's circumstances from another's, for a stratified split:
+    the mean of each condition over its rows, its numeric static values and the log of its row
+    count (one pass over the groups)."""
+    rows = []
+    for ds in groups:
+        s = to_series(ds)
+        with warnings.catch_warnings():  # a condition never measured for a specimen: NaN, set below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            cond = np.nanmean(s.cond, axis=1) if s.cond.shape[2] else np.zeros((len(s.ids), 0))
+        rows.append(
+            np.concatenate([cond, s.static_numeric.astype(np.float64), np.log(s.lengths)[:, None]], axis=1)
+        )
+    x = np.concatenate(rows) if rows else np.zeros((0, 1))
+    fill = np.nanmean(np.where(np.isfinite(x), x, np.nan), axis=0) if len(x) else 0.0
+    return np.where(np.isfinite(x), x, np.nan_to_num(fill))
 
 
 def chosen_split(ids: np.ndarray, val_ids, source: str) -> tuple[np.ndarray, np.ndarray]:
@@ -660,7 +708,11 @@ class _GroupTraining:
         schema, source, self.size = groups.schema, groups.source, groups.size
         self.ids = ids = np.asarray(groups.ids, dtype=object)
         N = len(ids)
-        if val_ids is None:
+        if val_ids is None and cfg.val_split == "stratified":
+            self.train_idx, self.val_idx = stratified_split(
+                specimen_features(groups), cfg.val_fraction, cfg.seed
+            )
+        elif val_ids is None:
             self.train_idx, self.val_idx = split_specimens(N, cfg.val_fraction, cfg.seed)
         else:
             self.train_idx, self.val_idx = chosen_split(ids, val_ids, source)
