@@ -105,18 +105,18 @@ def stratified_split(features: np.ndarray, val_fraction: float, seed: int) -> tu
     ignored; if none varies the order is random."""
     n = len(features)
     n_val = _n_val(n, val_fraction)
+    if not n_val:
+        return np.arange(n), np.zeros(0, dtype=np.int64)
     rng = np.random.default_rng(seed)
     x = np.asarray(features, dtype=np.float64).reshape(n, -1)
-    sd = x.std(axis=0) if n else np.zeros(x.shape[1])
+    sd = x.std(axis=0)
     x = (x[:, sd > 0] - x[:, sd > 0].mean(axis=0)) / sd[sd > 0]
-    if x.shape[1] and n_val:
+    if x.shape[1]:
         pc1 = np.linalg.svd(x, full_matrices=False)[0][:, 0]
         order = np.argsort(pc1, kind="stable")
     else:
         order = rng.permutation(n)
-    val = np.array(
-        [g[rng.integers(len(g))] for g in np.array_split(order, n_val)] if n_val else [], dtype=np.int64
-    )
+    val = np.array([g[rng.integers(len(g))] for g in np.array_split(order, n_val)], dtype=np.int64)
     return np.setdiff1d(np.arange(n), val), np.sort(val)
 
 

@@ -8,15 +8,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
+from durability_cli.artifact import load_bundle
 from durability_cli.cli import app
 from durability_cli.config import ModelConfig, TrainConfig
 from durability_cli.schema import load_dataset
-from durability_cli.training import split_specimens, train
+from durability_cli.training import split_specimens, stratified_split, train
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 
@@ -100,6 +104,58 @@ def test_split_is_by_specimen_and_seeded():
     tr2, va2 = split_specimens(50, 0.2, seed=3)
     assert (va == va2).all()
     assert not (split_specimens(50, 0.2, seed=4)[1] == va).all()
+
+
+@given(
+    n=st.integers(0, 60),
+    fraction=st.sampled_from([0.0, 0.1, 0.2, 0.5, 0.9]),
+    columns=st.integers(0, 3),
+    seed=st.integers(0, 2**31),
+)
+@settings(max_examples=60, deadline=None)
+def test_stratified_split_is_a_partition_of_the_same_sizes_as_the_random_one(n, fraction, columns, seed):
+    features = np.random.default_rng(seed).normal(size=(n, columns)).round(1)
+    tr, va = stratified_split(features, fraction, seed)
+    assert len(va) == len(split_specimens(n, fraction, seed)[1])
+    assert sorted([*tr, *va]) == list(range(n))
+    again = stratified_split(features, fraction, seed)
+    assert (again[1] == va).all() and (again[0] == tr).all()
+
+
+def test_stratified_split_validates_on_every_group_of_similar_specimens():
+    """23 specimens at three temperatures (7 / 8 / 8), 5 validate: every temperature is in
+    validation for every seed, which a random split misses for some seeds."""
+    temperature = np.repeat([150.0, 195.0, 237.0], [7, 8, 8])
+    lengths = np.repeat([33, 17, 9], [7, 8, 8])
+    features = np.column_stack([temperature, np.log(lengths)])
+    missed = 0
+    for seed in range(20):
+        va = stratified_split(features, 0.2, seed)[1]
+        assert len(va) == 5 and set(temperature[va]) == {150.0, 195.0, 237.0}
+        missed += set(temperature[split_specimens(23, 0.2, seed)[1]]) != {150.0, 195.0, 237.0}
+    assert missed > 0  # the random split does leave a temperature out
+    assert len({tuple(stratified_split(features, 0.2, s)[1]) for s in range(20)}) > 5  # still drawn
+
+
+def test_train_val_split_stratified_through_the_command(tmp_path):
+    """--val-split stratified reads each specimen's mean conditions: with 12 specimens at four
+    temperatures and 4 validating, each temperature gives one; a bad choice is exit 2."""
+    rows = []
+    for i in range(12):
+        temp = 30.0 + 10 * (i % 4)
+        for t in range(20):
+            rows.append((f"S{i:02d}", t, temp, 1.0 - 0.002 * t * (temp / 30)))
+    data = tmp_path / "d.csv"
+    pd.DataFrame(rows, columns=["specimen_id", "time", "temperature", "durability"]).to_csv(data, index=False)
+    out = tmp_path / "m.safetensors"
+    args = ["train", str(data), "-o", str(out), "--epochs", "1", "--hidden", "8", "--layers", "1"]
+    r = CliRunner().invoke(app, [*args, "--val-fraction", "0.34", "--val-split", "stratified", "-q"])
+    assert r.exit_code == 0, r.output
+    summary = load_bundle(out).summary
+    assert sorted(int(s[1:]) % 4 for s in summary["val_specimens"]) == [0, 1, 2, 3]
+    assert load_bundle(out).train_config.val_split == "stratified"
+    bad = CliRunner().invoke(app, [*args, "--val-split", "balanced", "-q"])
+    assert bad.exit_code == 2 and "balanced" in bad.output
 
 
 def test_divergence_stops_with_advice(tiny, tmp_path):
