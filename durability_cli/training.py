@@ -122,9 +122,9 @@ def stratified_split(features: np.ndarray, val_fraction: float, seed: int) -> tu
 
 def specimen_features(groups) -> np.ndarray:
     """[N, F] what tells one specimen's circumstances from another's, for a stratified split:
-    the mean of each condition over its rows, its numeric static values and the log of its row
-    count (one pass over the groups)."""
-    rows = []
+    the mean of each condition over its rows, its numeric static values, its categorical static
+    values one-hot, and the log of its row count (one pass over the groups)."""
+    rows, labels = [], []
     for ds in groups:
         s = to_series(ds)
         with warnings.catch_warnings():  # a condition never measured for a specimen: NaN, set below
@@ -133,9 +133,17 @@ def specimen_features(groups) -> np.ndarray:
         rows.append(
             np.concatenate([cond, s.static_numeric.astype(np.float64), np.log(s.lengths)[:, None]], axis=1)
         )
-    x = np.concatenate(rows) if rows else np.zeros((0, 1))
-    fill = np.nanmean(np.where(np.isfinite(x), x, np.nan), axis=0) if len(x) else 0.0
-    return np.where(np.isfinite(x), x, np.nan_to_num(fill))
+        labels.append(s.static_categorical.astype(str))
+    if not rows:
+        return np.zeros((0, 1))
+    x = np.concatenate(rows)
+    cats = np.concatenate(labels)
+    onehot = [np.unique(cats[:, c], return_inverse=True)[1] for c in range(cats.shape[1])]
+    onehot = [np.eye(int(codes.max()) + 1)[codes] for codes in onehot]
+    with warnings.catch_warnings():  # a column with no finite value at all: 0
+        warnings.simplefilter("ignore", RuntimeWarning)
+        fill = np.nan_to_num(np.nanmean(np.where(np.isfinite(x), x, np.nan), axis=0))
+    return np.concatenate([np.where(np.isfinite(x), x, fill), *onehot], axis=1)
 
 
 def chosen_split(ids: np.ndarray, val_ids, source: str) -> tuple[np.ndarray, np.ndarray]:

@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 from durability_cli.artifact import load_bundle
 from durability_cli.cli import app
 from durability_cli.config import ModelConfig, TrainConfig
-from durability_cli.schema import load_dataset
-from durability_cli.training import split_specimens, stratified_split, train
+from durability_cli.schema import Schema, load_dataset, validate
+from durability_cli.training import specimen_features, split_specimens, stratified_split, train
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 
@@ -135,6 +135,22 @@ def test_stratified_split_validates_on_every_group_of_similar_specimens():
         missed += set(temperature[split_specimens(23, 0.2, seed)[1]]) != {150.0, 195.0, 237.0}
     assert missed > 0  # the random split does leave a temperature out
     assert len({tuple(stratified_split(features, 0.2, s)[1]) for s in range(20)}) > 5  # still drawn
+
+
+def test_specimen_features_read_each_specimens_conditions_static_values_and_length():
+    rows = [
+        (sid, t, temp + t % 2, mat, 1.0 - 0.01 * t)
+        for sid, temp, mat, n in [("A", 30.0, "x", 4), ("B", 50.0, "y", 8), ("C", 40.0, "x", 6)]
+        for t in range(n)
+    ]
+    table = pd.DataFrame(rows, columns=["specimen_id", "time", "temperature", "material", "durability"])
+    ds = validate(
+        table, Schema("specimen_id", "time", "durability", ("temperature",), ("material",)), source="t"
+    )
+    x = specimen_features([ds])  # mean temperature, log rows, material one-hot
+    np.testing.assert_allclose(x[:, 0], [30.5, 50.5, 40.5])
+    np.testing.assert_allclose(x[:, 1], np.log([4, 8, 6]))
+    np.testing.assert_array_equal(x[:, 2:], [[1, 0], [0, 1], [1, 0]])
 
 
 def test_train_val_split_stratified_through_the_command(tmp_path):
