@@ -14,6 +14,7 @@ with the z fitted to their warm-up instead of their own row of the latent table.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -59,6 +60,7 @@ def main() -> None:
         help="the default model told each specimen's hidden factors as static columns "
         "(benchmarks/latent.py's oracle, on this script's split); implies --latent 0",
     )
+    p.add_argument("--context", type=int, default=0, help="warm-up rows of a synthetic set (0: its own)")
     p.add_argument("--val-split", default="random", help="TrainConfig.val_split: random or stratified")
     a = p.parse_args()
     if a.oracle:
@@ -71,6 +73,8 @@ def main() -> None:
         else make_split(a.set, 32, 16, seed=0, hidden=a.oracle)
     )
     info = split["info"]
+    if a.context:  # a longer or shorter warm-up, in training's validation and in the test
+        info = dataclasses.replace(info, context=a.context)
     static = tuple(info.static) + (tuple(HIDDEN[a.set]) if a.oracle else ())
     schema = Schema("specimen_id", "time", info.target, info.covariates, static)
     ds = validate(split["train"], schema, source="train")
@@ -107,6 +111,7 @@ def main() -> None:
             "split_seed": a.split_seed,
             "oracle": a.oracle,
             "val_split": a.val_split,
+            "context": info.context,
         }
         if a.latent:
             # the test RMSE with the fit's warm-up weighted less against the prior (latent.fit_posterior;
