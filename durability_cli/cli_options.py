@@ -277,7 +277,7 @@ CONFIG_OPTIONS = [
     ("clip", float, _TRAIN, "Gradient-norm clipping."),
     ("window", int, _TRAIN, "Train on random windows of this many steps (truncated BPTT); 0 = whole series."),
     ("val_fraction", float, _TRAIN, "Share of specimens held out for validation and early stopping."),
-    ("val_split", str, _TRAIN, "How the validation specimens are drawn: random, or stratified (specimens ordered by their mean conditions, numeric static values and length, cut into as many groups as validation specimens, one drawn from each: a validation set that spans the table, steadier with few specimens). See docs/TRAINING.md."),
+    ("val_split", str, _TRAIN, "How the validation specimens are drawn: random, or stratified (specimens ordered by their mean conditions, numeric static values and length, cut into as many groups as validation specimens, one drawn from each: a validation set that spans the table, e.g. every temperature of a designed test). Measured no better than random on the Device-B set; see docs/TRAINING.md."),
     ("val_context", int, _TRAIN, "Warm-up rows before the free-running validation forecast; 0 = 20% of the median length."),
     ("patience", int, _TRAIN, "Stop after this many epochs without a better validation RMSE."),
     ("seed", int, _TRAIN, "Random seed: same seed, same data -> identical weights (the file also records timings)."),

@@ -73,7 +73,7 @@ class TrainConfig:
     window: int = 0  # truncated-BPTT window in steps; 0 = whole series
     val_fraction: float = 0.2  # share of specimens held out for early stopping
     # How the validation specimens are drawn: at random, or one from each of as many groups of
-    # similar specimens (by their mean conditions, numeric static values and length)
+    # similar specimens (by their mean conditions, static values and length; training.stratified_split)
     val_split: str = "random"
     val_context: int = (
         0  # warm-up rows for the free-running validation; 0 = auto (20% of median length, >= 3)

@@ -36,9 +36,9 @@ def prior(model: FeedbackRNN, z: torch.Tensor) -> torch.Tensor:
     return 0.5 * model.cfg.latent_prior * (z.float() ** 2).sum()
 
 
-def fit_latent(model: FeedbackRNN, t: Tensors, warm: torch.Tensor, weight: float = 1.0) -> torch.Tensor:
+def fit_latent(model: FeedbackRNN, t: Tensors, warm: torch.Tensor) -> torch.Tensor:
     """[B, D] the MAP estimate of each specimen's z from its warm-up; see :func:`fit_posterior`."""
-    return fit_posterior(model, t, warm, weight)[0]
+    return fit_posterior(model, t, warm)[0]
 
 
 def fit_posterior(
