@@ -99,12 +99,14 @@ def measure(name: str, seed: int, members: int) -> dict:
     return out
 
 
-def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--sets", default="ball,device_b")
-    p.add_argument("--seeds", default="0,1")
+def run_sets(argv, measure, *, doc: str, suite: str, sets: str, seeds: str) -> None:
+    """The command line of a script that runs ``measure(set, seed, members)`` over sets and
+    seeds and writes its lines to results/<suite>.json (this one and pooled_calibration.py)."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--sets", default=sets)
+    p.add_argument("--seeds", default=seeds)
     p.add_argument("--members", type=int, default=5)
-    p.add_argument("--out", default=str(RESULTS / "ensemble-paths.json"))
+    p.add_argument("--out", default=str(RESULTS / f"{suite}.json"))
     args = p.parse_args(argv)
     common.CODE_AT_START = common.code_version()
     one_thread()
@@ -113,7 +115,11 @@ def main(argv=None) -> None:
         for seed in [int(s) for s in args.seeds.split(",")]:
             lines.append(measure(name, seed, args.members))
             say(json.dumps(lines[-1]))
-    Path(args.out).write_text(json.dumps(header("ensemble-paths", False) | {"runs": lines}, indent=1))
+    Path(args.out).write_text(json.dumps(header(suite, False) | {"runs": lines}, indent=1))
+
+
+def main(argv=None) -> None:
+    run_sets(argv, measure, doc=__doc__, suite="ensemble-paths", sets="ball,device_b", seeds="0,1")
 
 
 if __name__ == "__main__":

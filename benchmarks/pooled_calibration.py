@@ -15,15 +15,11 @@ One JSON line per set and seed, also written to results/pooled-calibration.json.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import common  # noqa: E402
-from benchmarks.common import RESULTS, header, one_thread, say  # noqa: E402
 
 Z80 = 1.2815515655446004  # the 80 % central band is the mean +- Z80 scales
 
@@ -64,20 +60,9 @@ def measure(name: str, seed: int, members: int) -> dict:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--sets", default="device_b,coating")
-    p.add_argument("--seeds", default="0,1,2")
-    p.add_argument("--members", type=int, default=5)
-    p.add_argument("--out", default=str(RESULTS / "pooled-calibration.json"))
-    args = p.parse_args(argv)
-    common.CODE_AT_START = common.code_version()
-    one_thread()
-    lines = []
-    for name in [s.strip() for s in args.sets.split(",") if s.strip()]:
-        for seed in [int(s) for s in args.seeds.split(",")]:
-            lines.append(measure(name, seed, args.members))
-            say(json.dumps(lines[-1]))
-    Path(args.out).write_text(json.dumps(header("pooled-calibration", False) | {"runs": lines}, indent=1))
+    from benchmarks.ensemble_paths import run_sets
+
+    run_sets(argv, measure, doc=__doc__, suite="pooled-calibration", sets="device_b,coating", seeds="0,1,2")
 
 
 if __name__ == "__main__":

@@ -110,7 +110,8 @@ def stratified_split(features: np.ndarray, val_fraction: float, seed: int) -> tu
     rng = np.random.default_rng(seed)
     x = np.asarray(features, dtype=np.float64).reshape(n, -1)
     sd = x.std(axis=0)
-    x = (x[:, sd > 0] - x[:, sd > 0].mean(axis=0)) / sd[sd > 0]
+    keep = sd > 0
+    x = (x[:, keep] - x[:, keep].mean(axis=0)) / sd[keep]
     if x.shape[1]:
         pc1 = np.linalg.svd(x, full_matrices=False)[0][:, 0]
         order = np.argsort(pc1, kind="stable")
@@ -402,10 +403,11 @@ def _rmse(err: torch.Tensor, scaler: Scaler) -> float:
     return float(torch.sqrt((err**2).mean())) * scaler.y_std
 
 
-def free_run_sse(model: FeedbackRNN, t: Tensors, context: int) -> tuple[float, int]:
+def free_run_sse(model: FeedbackRNN, t: Tensors, context: int, weight: float = 1.0) -> tuple[float, int]:
     """Sum of squared free-running errors (scaled units) after ``context`` measured rows, and
-    how many rows it sums: the pieces a distributed validation adds up over ranks."""
-    err = _free_run_errors(model, t, context)[0].double()
+    how many rows it sums: the pieces a distributed validation adds up over ranks. ``weight``:
+    the warm-up's weight in a latent model's fit of z (latent.fit_posterior)."""
+    err = _free_run_errors(model, t, context, weight=weight)[0].double()
     return float((err**2).sum()), int(err.numel())
 
 
@@ -439,8 +441,8 @@ def population_rmse(model: FeedbackRNN, parts, scaler: Scaler, context: int) -> 
         return float("nan")
     sse, n = 0.0, 0
     for t in parts:
-        err = _free_run_errors(model, t, context, weight=0.0)[0].double()
-        sse, n = sse + float((err**2).sum()), n + int(err.numel())
+        a, b = free_run_sse(model, t, context, weight=0.0)
+        sse, n = sse + a, n + b
     return math.sqrt(sse / n) * scaler.y_std if n else float("nan")
 
 
