@@ -67,9 +67,12 @@ def read(
     schema: Schema | None = None,
     require_target: bool = True,
 ) -> Dataset:
-    """``data`` as a validated Dataset: the roles of ``columns``, or exactly a model's ``schema``."""
-    from durability_cli.schema import load_dataset
+    """``data`` as a validated Dataset: the roles of ``columns``, or exactly a model's ``schema``.
+    A Dataset already read with that schema is returned as it is."""
+    from durability_cli.schema import Dataset, load_dataset
 
+    if isinstance(data, Dataset) and (schema is None or data.schema == schema):
+        return data
     names = _names(columns)
     if isinstance(data, str | os.PathLike):
         return load_dataset(str(data), fmt=columns.fmt, schema=schema, require_target=require_target, **names)
@@ -274,6 +277,110 @@ class Model:
         backtest.validate()
         result = evaluate(self.bundle, read(data, schema=self.schema), cfg, backtest)
         return Evaluation(result.report, result.per_series, result.backtest)
+
+    def calibrate(
+        self,
+        data: TableLike,
+        *,
+        context: int | None = None,
+        context_frac: float | None = None,
+        origins: int | None = None,
+        horizon: int | None = None,
+        level: float = 0.8,
+        samples: int = 200,
+        threshold: float | None = None,
+        direction: str = "below",
+        seed: int = 0,
+        device: str = "cpu",
+    ) -> Model:
+        """A copy of this model whose band is scaled so that its central ``level`` band covers
+        that share of the measured values of ``data``: specimens the model never saw, each
+        forecast from its warm-up (the cut-offs of :meth:`evaluate`). Split conformal with one
+        factor for every horizon (calibration.py). The new model's ``summary["calibration"]``
+        holds the factor and the coverage before and after (with ``threshold``, the end-of-life
+        interval's too); the weights are shared with this model."""
+        import numpy as np
+
+        from durability_cli.calibration import (
+            FEW_SPECIMENS,
+            band_columns,
+            band_factor,
+            check_calibratable,
+            coverage,
+            needed,
+            rescaled,
+            seen_specimens,
+        )
+
+        check_calibratable(self.bundle)
+        if samples < 20:
+            raise InputError(f"`samples` must be at least 20 to calibrate a band, got {samples}")
+        band = band_columns(level)
+        quantiles = tuple(sorted(set(DEFAULT_QUANTILES) | set(band)))
+        options = dict(
+            context=context,
+            context_frac=context_frac,
+            origins=origins,
+            horizon=horizon,
+            baselines=False,
+            samples=samples,
+            threshold=threshold,
+            direction=direction,
+            seed=seed,
+            device=device,
+            quantiles=quantiles,
+            bounds=(None, None),  # the band as the model makes it: clipping is not a scaling
+        )
+        data = read(data, schema=self.schema)
+        source = data.source
+        before = self.evaluate(data, **options)
+        ratios = needed(before.backtest, level)
+        factor = band_factor(ratios, level, source)
+        ids = before.backtest["specimen"].unique()
+        lo, hi = (before.backtest[f"q{q:g}"].to_numpy(float) for q in band)
+        block = {
+            "source": source,
+            "specimens": int(len(ids)),
+            "rows": int(len(ratios)),
+            "level": level,
+            "factor": factor,
+            "cutoffs": {
+                "context": context,
+                "context_frac": context_frac,
+                "origins": origins,
+                "horizon": horizon,
+            },
+            "coverage_before": coverage(ratios),
+            "coverage_after": coverage(ratios, factor),
+            "width_before": float(np.nanmean(hi - lo)),
+            "width_after": float(np.nanmean(hi - lo) * factor),
+            "seen_specimens": len(seen := seen_specimens(self.bundle, ids)),
+            "samples": samples,
+            "seed": seed,
+        }
+        warnings = []
+        if len(ids) < FEW_SPECIMENS:
+            warnings.append(
+                f"the factor rests on {len(ids)} specimen(s); with fewer than {FEW_SPECIMENS} it can be far "
+                "off: calibrate on more held-out specimens when you have them"
+            )
+        if seen:
+            names = ", ".join(seen[:5]) + (", ..." if len(seen) > 5 else "")
+            warnings.append(
+                f"{len(seen)} calibration specimen(s) have the names of specimens the model "
+                f"trained or validated on ({names}): if they are the same specimens, their errors are too small "
+                "and the band will be too narrow"
+            )
+        block["warnings"] = warnings
+        calibrated = Model(rescaled(self.bundle, factor, block))
+        calibrated.path = None
+        if threshold is not None:
+            eol = lambda ev: ev.report["models"]["model"].get("eol") or {}  # noqa: E731
+            after = calibrated.evaluate(data, **options)
+            block["eol_interval_coverage_before"] = eol(before).get("interval_coverage")
+            block["eol_interval_coverage_after"] = eol(after).get("interval_coverage")
+            block["eol_interval_n"] = eol(after).get("interval_n")
+        return calibrated
 
     def plot_forecast(
         self,

@@ -469,18 +469,25 @@ def _check_forecast_usage(files: dict, outs: dict, plot, *, threshold, hold: boo
 
 
 # -- evaluate --------------------------------------------------------------------------------------
+# Where a backtest cuts each specimen (evaluate and calibrate): exactly one of the three.
+Context = Annotated[int | None, _opt("Rows observed per specimen before the forecast.", metavar=N)]
+ContextFrac = Annotated[
+    float | None, _opt("Share of each specimen's rows observed before the forecast.", metavar=FLOAT)
+]
+Origins = Annotated[
+    int | None, _opt("K rolling cut-offs per specimen (needed for the prognostics metrics).", metavar="K")
+]
+ScoreHorizon = Annotated[int | None, _opt("Score at most N steps after each cut-off.", metavar=N)]
+
+
 @app.command(context_settings={"allow_extra_args": True})
 def evaluate(
     data: DataArg,
     model: ModelOpt,
-    context: Annotated[int | None, _opt("Rows observed per specimen before the forecast.", metavar=N)] = None,
-    context_frac: Annotated[
-        float | None, _opt("Share of each specimen's rows observed before the forecast.", metavar=FLOAT)
-    ] = None,
-    origins: Annotated[
-        int | None, _opt("K rolling cut-offs per specimen (needed for the prognostics metrics).", metavar="K")
-    ] = None,
-    horizon: Annotated[int | None, _opt("Score at most N steps after each cut-off.", metavar=N)] = None,
+    context: Context = None,
+    context_frac: ContextFrac = None,
+    origins: Origins = None,
+    horizon: ScoreHorizon = None,
     samples: Samples = 200,
     threshold: Threshold = None,
     direction: Direction = "below",
@@ -564,6 +571,101 @@ def evaluate(
             from durability_cli.render import render_evaluation
 
             render_evaluation(err, run.result.report)
+
+    run_command(debug, go)
+
+
+# -- calibrate -------------------------------------------------------------------------------------
+@app.command()
+def calibrate(
+    data: DataArg,
+    model: ModelOpt,
+    output: Annotated[
+        str,
+        _opt(
+            "Write the calibrated model file here (may be the -m file itself).",
+            None,
+            "--output",
+            "-o",
+            metavar=PATH,
+        ),
+    ],
+    context: Context = None,
+    context_frac: ContextFrac = None,
+    origins: Origins = None,
+    horizon: ScoreHorizon = None,
+    level: Annotated[
+        float,
+        _opt(
+            "The central band to calibrate: 0.8 = the p10-p90 band (and the end-of-life interval) covers 80 %.",
+            metavar=FLOAT,
+        ),
+    ] = 0.8,
+    samples: Samples = 200,
+    threshold: Annotated[
+        float | None,
+        _opt(
+            "End-of-life threshold: also report the end-of-life interval's coverage before and after.",
+            metavar=FLOAT,
+        ),
+    ] = None,
+    direction: Direction = "below",
+    as_json: Annotated[
+        bool, _opt("Write the calibration report as JSON on stdout.", None, "--json", metavar=FLAG)
+    ] = False,
+    seed: SeedOpt = 0,
+    fmt: Fmt = None,
+    sheet: Sheet = None,
+    quiet: Quiet = False,
+    device: Device = "auto",
+    threads: Threads = 1,
+    debug: Debug = False,
+) -> None:
+    """Scale a model's band so it covers what it says on specimens the model never saw.
+
+    Each specimen of DATA is forecast from its warm-up (the cut-offs of evaluate) and the band is
+    widened or narrowed by the one factor that makes its central --level band cover that share of
+    the measured values (split conformal). Training can only check its band on the validation
+    specimens that also chose its epoch; hold back 10 or more specimens for this. The new model
+    file is the old one with the factor applied; inspect shows what it was calibrated on.
+
+    Example:  durability calibrate held_out.csv -m coating.safetensors --context 40 -o calibrated.safetensors
+              durability calibrate held_out.csv -m coating.safetensors --context-frac 0.3 --threshold 0.6 -o coating.safetensors
+    """
+
+    def go():
+        from durability_cli import api
+        from durability_cli.io import check_outputs
+
+        api.set_threads(threads)
+        from durability_cli.errors import InputError
+
+        if output == "-":
+            raise InputError("-o -: a model file cannot go to stdout; give a file name")
+        check_outputs([output], [data if data != "-" else None])
+        trained = api.load(model)
+        table = api.read(data, columns=api.Columns.of(fmt=_input_format(fmt, sheet)), schema=trained.schema)
+        calibrated = trained.calibrate(
+            table,
+            context=context,
+            context_frac=context_frac,
+            origins=origins,
+            horizon=horizon,
+            level=level,
+            samples=samples,
+            threshold=threshold,
+            direction=direction,
+            seed=seed,
+            device=device,
+        )
+        calibrated.save(output)
+        block = calibrated.summary["calibration"]
+        if as_json or quiet or not sys.stdout.isatty():
+            write_json(block)
+        if not quiet:
+            from durability_cli.render import render_calibration
+
+            render_calibration(err, block, output)
 
     run_command(debug, go)
 

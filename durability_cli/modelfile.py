@@ -202,7 +202,14 @@ def _check_numbers(meta: dict, schema: Schema, scaler) -> None:
         raise ValueError("the training summary is not a JSON object")
     _check_summary(summary)
     if summary.get("scale_calibration") is not None:
-        finite("scale_calibration", summary["scale_calibration"])
+        if finite("scale_calibration", summary["scale_calibration"]) <= 0:
+            raise ValueError(f"scale_calibration is {summary['scale_calibration']!r}, not a positive factor")
+    calibrated = summary.get("calibration")
+    if calibrated is not None:  # durability calibrate's record
+        if not isinstance(calibrated, dict):
+            raise ValueError("calibration is not a JSON object")
+        if finite("calibration factor", calibrated.get("factor")) <= 0:
+            raise ValueError(f"calibration factor is {calibrated.get('factor')!r}, not a positive factor")
     for key, bounds in (summary.get("envelope") or {}).items():
         if not isinstance(bounds, list) or len(bounds) != 2:
             raise ValueError(f"envelope {key!r} is not a [low, high] pair")

@@ -505,12 +505,55 @@ def render_model(console: Console, info: dict, title: str) -> None:
         table.add_row("baselines", _baseline_text(s["val_baseline_rmse"]))
     if s.get("ensemble"):
         table.add_row("ensemble", ensemble_text(s["ensemble"]))
+    if s.get("calibration"):
+        table.add_row("band calibrated", calibration_text(s["calibration"]))
     for name, (lo, hi) in s.get("envelope", {}).items():
         table.add_row(f"range {name}", f"{lo:.4g} .. {hi:.4g}")
     if s.get("target_range"):  # a --monotonic model's default forecast --bounds
         lo, hi = s["target_range"]
         table.add_row(f"range {sch['target']}", f"{lo:.4g} .. {hi:.4g} (measured)")
     console.print(table)
+
+
+# -- calibrate -------------------------------------------------------------------------------------
+def calibration_text(block: dict) -> str:
+    """What `durability calibrate` did, in one line (inspect's "band calibrated" row)."""
+    level = block.get("level", 0.8)
+    return (
+        f"x {fmt(block.get('factor'))} on {block.get('specimens')} specimens of {block.get('source')} "
+        f"({block.get('rows')} rows): {level:.0%} band coverage {_pct(block.get('coverage_before'))} -> "
+        f"{_pct(block.get('coverage_after'))}"
+    )
+
+
+def _pct(x) -> str:
+    return f"{x:.1%}" if _is_number(x) else "n/a"
+
+
+def render_calibration(console: Console, block: dict, output: str) -> None:
+    """The calibration's before and after on stderr, its warnings, and where the model went."""
+    level = block.get("level", 0.8)
+    table = Table(title=f"Band calibration on {block.get('source')}", title_justify="left")
+    table.add_column("")
+    table.add_column("before", justify="right")
+    table.add_column("after", justify="right")
+    table.add_row(
+        f"{level:.0%} band coverage", _pct(block.get("coverage_before")), _pct(block.get("coverage_after"))
+    )
+    table.add_row("mean band width", fmt(block.get("width_before")), fmt(block.get("width_after")))
+    if "eol_interval_coverage_before" in block:
+        table.add_row(
+            f"end-of-life interval coverage ({block.get('eol_interval_n')} specimens)",
+            _pct(block.get("eol_interval_coverage_before")),
+            _pct(block.get("eol_interval_coverage_after")),
+        )
+    console.print(table)
+    console.print(
+        f"band x {fmt(block.get('factor'))}, from {block.get('specimens')} specimens ({block.get('rows')} rows "
+        f"after their cut-offs); the calibrated model: {output}",
+        highlight=False,
+    )
+    render_warnings(console, block.get("warnings") or [])
 
 
 class TrainReport:
