@@ -334,7 +334,11 @@ class Model:
         data = read(data, schema=self.schema)
         source = data.source
         before = self.evaluate(data, **options)
-        ratios = needed(before.backtest, level)
+        # the paths move away from the deterministic mean path: the centre of the scaling
+        centre = self.evaluate(data, **(options | {"samples": 0, "threshold": None})).backtest
+        if not centre[["specimen", "time"]].equals(before.backtest[["specimen", "time"]]):
+            raise AssertionError("the deterministic and the sampled backtest scored different rows")
+        ratios = needed(before.backtest, level, centre["y_pred"].to_numpy())
         factor = band_factor(ratios, level, source)
         ids = before.backtest["specimen"].unique()
         lo, hi = (before.backtest[f"q{q:g}"].to_numpy(float) for q in band)

@@ -11,7 +11,7 @@ intervals all follow.
 Why one factor is exact: a path is the mean path plus each member's scale (and z's spread) times
 ``scale_calibration`` (forecasting._member_rollout), so multiplying the factor by c moves every
 path's distance from the mean, and with it every quantile's, by c. A row is inside the scaled band
-when |y - mean| <= c x the band's half on its side; the factor is the ``level`` quantile of that
+when |y - mean| <= c x the band's half on its side (mean: the deterministic mean path); the factor is the ``level`` quantile of that
 ratio over the calibration rows (method "higher": at least ``level`` of them are inside).
 """
 
@@ -49,12 +49,17 @@ def check_calibratable(bundle: ModelBundle) -> None:
         )
 
 
-def needed(backtest: pd.DataFrame, level: float) -> np.ndarray:
+def needed(backtest: pd.DataFrame, level: float, centre: np.ndarray | None = None) -> np.ndarray:
     """Per scored row (finite truth and band): the factor by which the band must be scaled for
-    the row to fall inside it (0 on the mean; inf where the band has no width on that side)."""
+    the row to fall inside it (0 on the centre; inf where the band has no width on that side).
+
+    ``centre``: what the scaling moves the paths away from, the deterministic mean path (a
+    backtest with samples=0; its rows in the same order). The sampled backtest's ``y_pred`` is
+    the average of the paths, a Monte Carlo estimate of it (the default)."""
     lo_q, hi_q = band_columns(level)
     lo, hi = backtest[f"q{lo_q:g}"].to_numpy(float), backtest[f"q{hi_q:g}"].to_numpy(float)
-    y, mean = backtest["y_true"].to_numpy(float), backtest["y_pred"].to_numpy(float)
+    y = backtest["y_true"].to_numpy(float)
+    mean = backtest["y_pred"].to_numpy(float) if centre is None else np.asarray(centre, dtype=float)
     ok = np.isfinite(y) & np.isfinite(mean) & np.isfinite(lo) & np.isfinite(hi)
     y, mean, lo, hi = y[ok], mean[ok], lo[ok], hi[ok]
     half = np.where(y >= mean, hi - mean, mean - lo)

@@ -1,0 +1,189 @@
+"""`durability calibrate` and Model.calibrate: the band scaled on held-out specimens."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import durability_cli as dur
+from durability_cli.calibration import band_factor, coverage, needed
+from durability_cli.cli import app
+from durability_cli.errors import InputError
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "coating.csv"
+
+
+@pytest.fixture(scope="module")
+def held(tmp_path_factory) -> Path:
+    """Ten coating specimens the session's ``model`` fixture did not train on (11th to 20th), 40 rows each."""
+    df = pd.read_csv(SAMPLE)
+    keep = sorted(df.specimen_id.unique())[10:20]
+    df = df[df.specimen_id.isin(keep) & (df.groupby("specimen_id").cumcount() < 40)]
+    path = tmp_path_factory.mktemp("held") / "held.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+def test_needed_factor_puts_level_inside():
+    # a band of half-width 1 around 0; truths at 0.5, 1.5, -2 and 0 need factors 0.5, 1.5, 2, 0
+    bt = pd.DataFrame(
+        {"y_true": [0.5, 1.5, -2.0, 0.0], "y_pred": 0.0, "q0.1": -1.0, "q0.9": [1.0, 1.0, 1.0, 1.0]}
+    )
+    ratios = needed(bt, 0.8)
+    assert ratios.tolist() == [0.5, 1.5, 2.0, 0.0]
+    c = band_factor(ratios, 0.8, "t")
+    assert c == 2.0 and coverage(ratios, c) >= 0.8
+    assert coverage(ratios) == 0.5
+    # an asymmetric band: below the mean the lower half counts
+    bt = pd.DataFrame({"y_true": [-1.0], "y_pred": [0.0], "q0.1": [-4.0], "q0.9": [0.5]})
+    assert needed(bt, 0.8).tolist() == [0.25]
+
+
+def test_no_rows_or_no_width_refused():
+    with pytest.raises(InputError, match="no measured rows"):
+        band_factor(np.array([]), 0.8, "held.csv")
+    flat = pd.DataFrame({"y_true": [1.0, 2.0], "y_pred": 0.0, "q0.1": 0.0, "q0.9": 0.0})
+    with pytest.raises(InputError, match="no width"):
+        band_factor(needed(flat, 0.8), 0.8, "held.csv")
+
+
+def test_calibrated_band_covers_level_and_scales_paths(model, held):
+    trained = dur.load(model)
+    calibrated = trained.calibrate(str(held), context=20, samples=100)
+    block = calibrated.summary["calibration"]
+    c = block["factor"]
+    df = pd.read_csv(held)
+    measured_after = df[df.groupby("specimen_id").cumcount() >= 20]["durability"].notna().sum()
+    assert block["specimens"] == 10 and block["rows"] == measured_after
+    assert block["coverage_after"] >= 0.8 > block["coverage_after"] - 0.05
+    assert calibrated.summary["scale_calibration"] == pytest.approx(
+        (trained.summary.get("scale_calibration") or 1.0) * c
+    )
+    assert trained.summary.get("calibration") is None  # the original is untouched
+    # the same backtest with the calibrated model: its p10-p90 band covers >= 80 % of the rows
+    ev = calibrated.evaluate(str(held), context=20, samples=100, baselines=False, bounds=(None, None))
+    assert ev.report["models"]["model"]["coverage"]["80"] >= 0.8
+    # every path moves away from the mean by exactly the factor
+    a = trained.evaluate(str(held), context=20, samples=100, baselines=False, bounds=(None, None)).backtest
+    b = ev.backtest
+    centre = trained.evaluate(str(held), context=20, samples=0, baselines=False).backtest["y_pred"]
+    for q in ("q0.1", "q0.9"):
+        assert np.allclose(b[q] - centre, c * (a[q] - centre), atol=1e-6)
+
+
+def test_cli_writes_model_inspect_shows_it(runner, model, held, tmp_path):
+    out = tmp_path / "cal.safetensors"
+    r = runner.invoke(app, ["calibrate", str(held), "-m", str(model), "--context", "20", "-o", str(out)])
+    assert r.exit_code == 0, r.stderr
+    block = json.loads(r.stdout)  # not a terminal: the report on stdout
+    assert block["level"] == 0.8 and block["factor"] > 0
+    assert "Band calibration" in r.stderr and "80% band coverage" in r.stderr
+    assert "rests on" not in r.stderr  # 10 specimens are not "few"
+    info = runner.invoke(app, ["inspect", str(out), "--json"])
+    assert json.loads(info.stdout)["summary"]["calibration"]["factor"] == block["factor"]
+    shown = runner.invoke(app, ["inspect", str(out)])
+    assert "band calibrated" in shown.stderr + shown.stdout
+
+
+def test_forecast_with_calibrated_model_is_wider_or_narrower_by_factor(runner, model, held, plan, tmp_path):
+    out = tmp_path / "cal.safetensors"
+    r = runner.invoke(
+        app, ["calibrate", str(held), "-m", str(model), "--context", "20", "-o", str(out), "-q"]
+    )
+    assert r.exit_code == 0, r.stderr
+    c = json.loads(r.stdout)["factor"]
+    widths = []
+    for m in (model, out):
+        f = tmp_path / f"{Path(m).stem}.csv"
+        r = runner.invoke(app, ["forecast", str(plan), "-m", str(m), "-o", str(f), "--bounds", ",", "-q"])
+        assert r.exit_code == 0, r.stderr
+        df = pd.read_csv(f)
+        widths.append((df["durability_p90"] - df["durability_p10"]).to_numpy())
+    assert np.allclose(widths[1], c * widths[0], rtol=0, atol=1e-5)  # 6 decimals in the CSV
+    assert not np.allclose(widths[1], widths[0], rtol=0, atol=1e-5) or abs(c - 1) < 1e-3
+
+
+def test_eol_interval_reported_with_threshold(model, held):
+    block = dur.load(model).calibrate(str(held), context=20, samples=50, threshold=0.9).summary["calibration"]
+    assert {"eol_interval_coverage_before", "eol_interval_coverage_after", "eol_interval_n"} <= set(block)
+
+
+def test_seen_specimens_warned(model, small):
+    block = dur.load(model).calibrate(str(small), context=20, samples=50).summary["calibration"]
+    assert block["seen_specimens"] == 10
+    assert any("trained or validated on" in w for w in block["warnings"])
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ([], "exactly one of"),
+        (["--context", "20", "--level", "1.5"], "level must be between 0 and 1"),
+        (["--context", "20", "--samples", "5"], "samples must be at least 20"),
+        (["--context", "40"], "lower --context"),
+    ],
+)
+def test_bad_calls_exit_2_and_write_nothing(runner, model, held, tmp_path, extra, message):
+    out = tmp_path / "cal.safetensors"
+    r = runner.invoke(app, ["calibrate", str(held), "-m", str(model), "-o", str(out), *extra])
+    assert r.exit_code == 2, r.stderr
+    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_output_over_input_refused(runner, model, held):
+    before = held.read_bytes()
+    r = runner.invoke(app, ["calibrate", str(held), "-m", str(model), "--context", "20", "-o", str(held)])
+    assert r.exit_code == 2 and "overwrite the input" in r.stderr
+    assert held.read_bytes() == before
+
+
+def test_point_model_refused(runner, small, held, tmp_path):
+    point = tmp_path / "point.safetensors"
+    fast = ["--epochs", "1", "--hidden", "8", "--layers", "1", "--quiet"]
+    r = runner.invoke(app, ["train", str(small), "-o", str(point), "--loss", "mse", *fast])
+    assert r.exit_code == 0, r.stderr
+    r = runner.invoke(
+        app, ["calibrate", str(held), "-m", str(point), "--context", "20", "-o", str(tmp_path / "c.st")]
+    )
+    assert r.exit_code == 2 and "forecasts points only" in r.stderr
+
+
+def test_calibrated_file_with_bad_factor_refused(model, tmp_path):
+    from durability_cli.artifact import load_bundle, save_bundle
+    from durability_cli.errors import ModelFileError
+
+    bundle = load_bundle(model)
+    bundle.summary["scale_calibration"] = -1.0
+    bad = tmp_path / "bad.safetensors"
+    save_bundle(bundle, bad)
+    with pytest.raises(ModelFileError, match="not a positive factor"):
+        load_bundle(bad)
+
+
+def test_pipeline_stdin_to_stdout(model, held, tmp_path):
+    """A real process: the held-out table on stdin, the report on stdout for jq and friends."""
+    out = tmp_path / "cal.safetensors"
+    cmd = [
+        sys.executable,
+        "-m",
+        "durability_cli",
+        "calibrate",
+        "-",
+        "-m",
+        str(model),
+        "--context",
+        "20",
+        "-o",
+        str(out),
+        "-q",
+    ]
+    p = subprocess.run(cmd, input=held.read_bytes(), capture_output=True, timeout=120)
+    assert p.returncode == 0, p.stderr.decode()
+    assert json.loads(p.stdout)["specimens"] == 10 and out.exists()
