@@ -37,7 +37,7 @@ CAL_SEED = 1000  # the generator seed of the calibration specimens (the suite's 
 
 def scores(model: Model, table, info) -> dict:
     """The backtest scores of ``model`` on ``table`` from the set's warm-up."""
-    ev = model.evaluate(table, context=info.context, threshold=info.threshold, baselines=False)
+    ev = model.evaluate(table, context=info.context, threshold=info.eol_threshold, baselines=False)
     m = ev.report["models"]["model"]
     eol = m.get("eol") or {}
     return {
@@ -72,7 +72,7 @@ def main() -> None:
             trained = Model(
                 training.train(validate(split["train"], schema, source="train"), model_config(name), cfg)
             )
-            calibrated = trained.calibrate(held, context=info.context, threshold=info.threshold)
+            calibrated = trained.calibrate(held, context=info.context, threshold=info.eol_threshold)
             block = calibrated.summary["calibration"]
             out = {
                 "set": name,
