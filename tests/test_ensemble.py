@@ -233,3 +233,29 @@ def test_plot_history_draws_every_member(ensemble_file, runner, tmp_path, figure
     assert "member 1 of 3" in fig.axes[0].get_title()
     grey = [line for ax in fig.axes for line in ax.get_lines() if line.get_linewidth() == 0.9]
     assert len(grey) == 2 and all(len(line.get_xdata()) == 2 for line in grey)
+
+
+def test_calibrate_scales_every_member(ensemble_file, coating_slice, tmp_path):
+    """`durability calibrate` on an ensemble: each member's factor times the one measured on the
+    ensemble's own band (centred on the members' average), and the file keeps its members."""
+    from typer.testing import CliRunner
+
+    from durability_cli.artifact import load_bundle
+
+    df = pd.read_csv(coating_slice(20, 40))
+    held = tmp_path / "held.csv"
+    df[~df.specimen_id.isin(sorted(df.specimen_id.unique())[:10])].to_csv(held, index=False)
+    out = tmp_path / "cal.safetensors"
+    r = CliRunner().invoke(
+        app, ["calibrate", str(held), "-m", str(ensemble_file), "--context", "20", "-o", str(out), "-q"]
+    )
+    assert r.exit_code == 0, r.stderr
+    c = json.loads(r.stdout)["factor"]
+    before, after = load_bundle(ensemble_file), load_bundle(out)
+    assert len(after.members) == len(before.members) == 3
+    for b, a in zip(before.members, after.members, strict=True):
+        assert a.summary["scale_calibration"] == pytest.approx(
+            (b.summary.get("scale_calibration") or 1.0) * c
+        )
+    ev = api.load(out).evaluate(str(held), context=20, baselines=False, bounds=(None, None))
+    assert ev.report["models"]["model"]["coverage"]["80"] >= 0.8
