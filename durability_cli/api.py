@@ -299,85 +299,31 @@ class Model:
         factor for every horizon (calibration.py). The new model's ``summary["calibration"]``
         holds the factor and the coverage before and after (with ``threshold``, the end-of-life
         interval's too); the weights are shared with this model."""
-        import numpy as np
-
-        from durability_cli.calibration import (
-            FEW_SPECIMENS,
-            band_columns,
-            band_factor,
-            check_calibratable,
-            coverage,
-            needed,
-            rescaled,
-            seen_specimens,
-        )
+        from durability_cli.calibration import band_columns, check_calibratable, measure, rescaled
 
         check_calibratable(self.bundle)
         if samples < 20:
             raise InputError(f"`samples` must be at least 20 to calibrate a band, got {samples}")
         band = band_columns(level)
-        quantiles = tuple(sorted(set(DEFAULT_QUANTILES) | set(band)))
+        cutoffs = {"context": context, "context_frac": context_frac, "origins": origins, "horizon": horizon}
         options = dict(
-            context=context,
-            context_frac=context_frac,
-            origins=origins,
-            horizon=horizon,
+            **cutoffs,
             baselines=False,
             samples=samples,
             threshold=threshold,
             direction=direction,
             seed=seed,
             device=device,
-            quantiles=quantiles,
+            quantiles=tuple(sorted(set(DEFAULT_QUANTILES) | set(band))),
             bounds=(None, None),  # the band as the model makes it: clipping is not a scaling
         )
         data = read(data, schema=self.schema)
-        source = data.source
         before = self.evaluate(data, **options)
         # the paths move away from the deterministic mean path: the centre of the scaling
         centre = self.evaluate(data, **(options | {"samples": 0, "threshold": None})).backtest
-        if not centre[["specimen", "time"]].equals(before.backtest[["specimen", "time"]]):
-            raise AssertionError("the deterministic and the sampled backtest scored different rows")
-        ratios = needed(before.backtest, level, centre["y_pred"].to_numpy())
-        factor = band_factor(ratios, level, source)
-        ids = before.backtest["specimen"].unique()
-        lo, hi = (before.backtest[f"q{q:g}"].to_numpy(float) for q in band)
-        block = {
-            "source": source,
-            "specimens": int(len(ids)),
-            "rows": int(len(ratios)),
-            "level": level,
-            "factor": factor,
-            "cutoffs": {
-                "context": context,
-                "context_frac": context_frac,
-                "origins": origins,
-                "horizon": horizon,
-            },
-            "coverage_before": coverage(ratios),
-            "coverage_after": coverage(ratios, factor),
-            "width_before": float(np.nanmean(hi - lo)),
-            "width_after": float(np.nanmean(hi - lo) * factor),
-            "seen_specimens": len(seen := seen_specimens(self.bundle, ids)),
-            "samples": samples,
-            "seed": seed,
-        }
-        warnings = []
-        if len(ids) < FEW_SPECIMENS:
-            warnings.append(
-                f"the factor rests on {len(ids)} specimen(s); with fewer than {FEW_SPECIMENS} it can be far "
-                "off: calibrate on more held-out specimens when you have them"
-            )
-        if seen:
-            names = ", ".join(seen[:5]) + (", ..." if len(seen) > 5 else "")
-            warnings.append(
-                f"{len(seen)} calibration specimen(s) have the names of specimens the model "
-                f"trained or validated on ({names}): if they are the same specimens, their errors are too small "
-                "and the band will be too narrow"
-            )
-        block["warnings"] = warnings
-        calibrated = Model(rescaled(self.bundle, factor, block))
-        calibrated.path = None
+        factor, block = measure(self.bundle, before.backtest, centre, level, data.source)
+        block |= {"cutoffs": cutoffs, "samples": samples, "seed": seed}
+        calibrated = Model(rescaled(self.bundle, factor, block))  # its summary holds this block
         if threshold is not None:
             eol = lambda ev: ev.report["models"]["model"].get("eol") or {}  # noqa: E731
             after = calibrated.evaluate(data, **options)

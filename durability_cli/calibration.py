@@ -110,3 +110,43 @@ def seen_specimens(bundle: ModelBundle, ids) -> list[str]:
 def coverage(ratios: np.ndarray, factor: float = 1.0) -> float:
     """Share of the rows inside the band scaled by ``factor``."""
     return float(np.mean(ratios <= factor)) if len(ratios) else float("nan")
+
+
+def measure(bundle: ModelBundle, backtest: pd.DataFrame, centre: pd.DataFrame, level: float, source: str):
+    """The factor and the record of it (summary["calibration"]) from a sampled backtest of the
+    calibration specimens and the deterministic one (``centre``, samples=0) of the same rows."""
+    if not centre[["specimen", "time"]].equals(backtest[["specimen", "time"]]):
+        raise AssertionError("the deterministic and the sampled backtest scored different rows")
+    ratios = needed(backtest, level, centre["y_pred"].to_numpy())
+    factor = band_factor(ratios, level, source)
+    ids = backtest["specimen"].unique()
+    lo, hi = (backtest[f"q{q:g}"].to_numpy(float) for q in band_columns(level))
+    width = float(np.nanmean(hi - lo))
+    seen = seen_specimens(bundle, ids)
+    warnings = []
+    if len(ids) < FEW_SPECIMENS:
+        warnings.append(
+            f"the factor rests on {len(ids)} specimen(s); with fewer than {FEW_SPECIMENS} it can be far "
+            "off: calibrate on more held-out specimens when you have them"
+        )
+    if seen:
+        names = ", ".join(seen[:5]) + (", ..." if len(seen) > 5 else "")
+        warnings.append(
+            f"{len(seen)} calibration specimen(s) have the names of specimens the model trained or "
+            f"validated on ({names}): if they are the same specimens, their errors are too small and "
+            "the band will be too narrow"
+        )
+    block = {
+        "source": source,
+        "specimens": int(len(ids)),
+        "rows": int(len(ratios)),
+        "level": level,
+        "factor": factor,
+        "coverage_before": coverage(ratios),
+        "coverage_after": coverage(ratios, factor),
+        "width_before": width,
+        "width_after": width * factor,
+        "seen_specimens": len(seen),
+        "warnings": warnings,
+    }
+    return factor, block
