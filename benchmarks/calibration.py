@@ -54,6 +54,7 @@ def main() -> None:
     p.add_argument("--sets", default="ageing,coating,ball,battery,crack")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--latent", type=int, default=0, help="latent size (0: the default model)")
     a = p.parse_args()
     one_thread()
     commit = subprocess.run(
@@ -70,13 +71,14 @@ def main() -> None:
         for seed in [int(s) for s in a.seeds.split(",")]:
             cfg = TrainConfig(epochs=a.epochs, val_context=info.context, seed=seed)
             trained = Model(
-                training.train(validate(split["train"], schema, source="train"), model_config(name), cfg)
+                training.train(validate(split["train"], schema, source="train"), model_config(name, a.latent), cfg)
             )
             calibrated = trained.calibrate(held, context=info.context, threshold=info.eol_threshold)
             block = calibrated.summary["calibration"]
             out = {
                 "set": name,
                 "seed": seed,
+                "latent": a.latent,
                 "commit": commit,
                 "k_trained": trained.summary.get("scale_calibration"),
                 "factor": block["factor"],
