@@ -601,7 +601,9 @@ def calibrate(
             metavar=FLOAT,
         ),
     ] = 0.8,
-    samples: Samples = 200,
+    samples: Annotated[
+        int, _opt("Monte Carlo paths per specimen, at least 20 (more: a steadier factor).", metavar=N)
+    ] = 200,
     threshold: Annotated[
         float | None,
         _opt(

@@ -73,7 +73,7 @@ Fmt = Annotated[str | None, _opt(_FMT, _COLS, "--format", metavar="<csv|parquet|
 
 
 _SHEET = (
-    "Sheet of an Excel (.xlsx) input to read (default: the first); needs pip install 'durability[excel]'."
+    "Sheet of an Excel (.xlsx) input to read (default: the first); needs pip install 'durability\\[excel]'."
 )
 
 
