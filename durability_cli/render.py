@@ -448,6 +448,7 @@ def render_evaluation(console: Console, report: dict) -> None:
         alpha = first.get("alpha", 0)
         notes.append(f"α-λ accuracy at λ = {lambdas}: within ±{alpha:.0%} of the true remaining life")
 
+    notes += band_notes(report)
     origins = report.get("n_origins")
     title = f"Backtest: {report.get('n_specimens')} specimens, {origins} cut-off{'' if origins == 1 else 's'} each"
     table = Table(
@@ -465,6 +466,25 @@ def render_evaluation(console: Console, report: dict) -> None:
     console.print(table)
     for note in notes:
         console.print(note, style="dim", highlight=False)
+
+
+BAND_OK = (0.7, 0.9)  # an 80 % band holding a share outside this is worth calibrating
+BAND_SPECIMENS = 10  # ... when that share rests on at least this many specimens
+
+
+def band_notes(report: dict) -> list[str]:
+    """A pointer to `durability calibrate` when the model's 80 % band held far more or far less
+    than 80 % of the values of a backtest over enough specimens."""
+    held = ((report.get("models") or {}).get("model") or {}).get("coverage", {}).get("80")
+    if not _is_number(held) or (report.get("n_specimens") or 0) < BAND_SPECIMENS:
+        return []
+    if BAND_OK[0] <= held <= BAND_OK[1]:
+        return []
+    how = "too wide" if held > BAND_OK[1] else "too narrow"
+    return [
+        f"the 80 % band held {held:.0%} of the values ({how}): durability calibrate on held-out specimens "
+        "(not these) scales it to what it says; see docs/GUIDE.md"
+    ]
 
 
 def render_model(console: Console, info: dict, title: str) -> None:

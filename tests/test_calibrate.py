@@ -187,3 +187,27 @@ def test_pipeline_stdin_to_stdout(model, held, tmp_path):
     p = subprocess.run(cmd, input=held.read_bytes(), capture_output=True, timeout=120)
     assert p.returncode == 0, p.stderr.decode()
     assert json.loads(p.stdout)["specimens"] == 10 and out.exists()
+
+
+@pytest.mark.parametrize(
+    "held_share, specimens, expected",
+    [(0.99, 12, "too wide"), (0.55, 12, "too narrow"), (0.8, 12, None), (0.99, 4, None)],
+)
+def test_evaluate_points_to_calibrate(held_share, specimens, expected):
+    from durability_cli.render import band_notes
+
+    report = {"n_specimens": specimens, "models": {"model": {"coverage": {"80": held_share}}}}
+    notes = band_notes(report)
+    if expected is None:
+        assert notes == []
+    else:
+        assert len(notes) == 1 and expected in notes[0] and "durability calibrate" in notes[0]
+
+
+def test_evaluate_cli_shows_the_pointer(runner, model, held):
+    """The tiny model's band on ten unseen specimens: the table ends with the pointer exactly when
+    its coverage is outside 70-90 %."""
+    r = runner.invoke(app, ["evaluate", str(held), "-m", str(model), "--context", "20", "--json"])
+    assert r.exit_code == 0, r.stderr
+    held_share = json.loads(r.stdout)["models"]["model"]["coverage"]["80"]
+    assert ("durability calibrate on held-out" in r.stderr) == (not 0.7 <= held_share <= 0.9)
