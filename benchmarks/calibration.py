@@ -9,7 +9,9 @@ new specimens (seed TEST_SEED) from the set's warm-up, with the model as trained
 80 % band coverage, band width, end-of-life 80 % interval coverage, RMSE. A large test set and
 several calibration draws separate what the calibration does from the luck of one small draw of
 specimens (16 specimens' coverage moves by +-0.1 from draw to draw: specimens differ, and rows of
-one specimen err together). "pooled": the model calibrated on all the draws together.
+one specimen err together). "pooled": the model calibrated on all the draws together. Each
+calibration is made twice: one factor for every step (--bins 1) and a factor per group of steps
+(--bins 4, the default).
 
     python benchmarks/calibration.py --sets ageing,coating --seeds 0,1,2
 
@@ -39,6 +41,7 @@ from durability_cli.synthetic import make_split
 RESULTS = Path(__file__).resolve().parent / "results" / "calibration.jsonl"
 CAL_SEED = 1000  # generator seeds of the calibration specimens: 1000, 1001, ... (the suite's split: 0)
 TEST_SEED = 2000  # generator seed of the test specimens
+BINS = (1, 4)  # calibrate --bins: one factor for every step, and the default
 
 
 def scores(model: Model, table, info) -> dict:
@@ -101,21 +104,29 @@ def main() -> None:
                 "draws": [],
             }
             for held in draws:
-                calibrated = trained.calibrate(held, context=info.context, threshold=info.eol_threshold)
-                block = calibrated.summary["calibration"]
-                out["draws"].append(
-                    {
-                        "factor": block["factor"],
+                row = {}
+                for bins in BINS:
+                    model = trained.calibrate(
+                        held, context=info.context, threshold=info.eol_threshold, bins=bins
+                    )
+                    block = model.summary["calibration"]
+                    row[f"bins{bins}"] = {
+                        "factors": block["factors"],
                         "cal_coverage_before": block["coverage_before"],
-                        "after": scores(calibrated, test, info),
+                        "cal_eol_before": block.get("eol_interval_coverage_before"),
+                        "cal_eol_after": block.get("eol_interval_coverage_after"),
+                        "after": scores(model, test, info),
                     }
-                )
-            pooled = trained.calibrate(pd.concat([d.frame for d in draws]), context=info.context)
-            out["pooled"] = {
-                "specimens": pooled.summary["calibration"]["specimens"],
-                "factor": pooled.summary["calibration"]["factor"],
-                "after": scores(pooled, test, info),
-            }
+                out["draws"].append(row)
+            everything = pd.concat([d.frame for d in draws])
+            out["pooled"] = {}
+            for bins in BINS:
+                model = trained.calibrate(everything, context=info.context, bins=bins)
+                out["pooled"][f"bins{bins}"] = {
+                    "specimens": model.summary["calibration"]["specimens"],
+                    "factors": model.summary["calibration"]["factors"],
+                    "after": scores(model, test, info),
+                }
             print(json.dumps(out), flush=True)
             with open(RESULTS, "a") as f:
                 f.write(json.dumps(out) + "\n")

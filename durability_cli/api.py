@@ -287,6 +287,7 @@ class Model:
         origins: int | None = None,
         horizon: int | None = None,
         level: float = 0.8,
+        bins: int = 4,
         samples: int = 200,
         threshold: float | None = None,
         direction: str = "below",
@@ -295,11 +296,20 @@ class Model:
     ) -> Model:
         """A copy of this model whose band is scaled so that its central ``level`` band covers
         that share of the measured values of ``data``: specimens the model never saw, each
-        forecast from its warm-up (the cut-offs of :meth:`evaluate`). Split conformal with one
-        factor for every horizon (calibration.py). The new model's ``summary["calibration"]``
-        holds the factor and the coverage before and after (with ``threshold``, the end-of-life
-        interval's too); the weights are shared with this model."""
-        from durability_cli.calibration import band_columns, check_calibratable, measure, rescaled
+        forecast from its warm-up (the cut-offs of :meth:`evaluate`). Split conformal, one factor
+        per ``bins`` groups of steps after the warm-up (1: one factor for every step; see
+        calibration.py). A calibration replaces the one before; the model as trained is what is
+        measured. The new model's ``summary["calibration"]`` holds the factors and the coverage
+        before and after (with ``threshold``, the end-of-life interval's too); the weights are
+        shared with this model."""
+        from durability_cli.calibration import (
+            band_columns,
+            calibrated,
+            check_calibratable,
+            measure,
+            seen_specimens,
+            warnings,
+        )
 
         check_calibratable(self.bundle)
         if samples < 20:
@@ -318,19 +328,23 @@ class Model:
             bounds=(None, None),  # the band as the model makes it: clipping is not a scaling
         )
         data = read(data, schema=self.schema)
-        before = self.evaluate(data, **options)
+        trained = Model(calibrated(self.bundle, None))
+        before = trained.evaluate(data, **options)
         # the paths move away from the deterministic mean path: the centre of the scaling
-        centre = self.evaluate(data, **(options | {"samples": 0, "threshold": None})).backtest
-        factor, block = measure(self.bundle, before.backtest, centre, level, data.source)
+        centre = trained.evaluate(data, **(options | {"samples": 0, "threshold": None})).backtest
+        block = measure(before.backtest, centre, level, bins, data.source)
         block |= {"cutoffs": cutoffs, "samples": samples, "seed": seed}
-        calibrated = Model(rescaled(self.bundle, factor, block))  # its summary holds this block
+        ids = before.backtest["specimen"].unique()
+        block["seen_specimens"] = len(seen_specimens(self.bundle, ids))
+        block["warnings"] = warnings(self.bundle, block, ids)
+        out = Model(calibrated(self.bundle, block))  # its summary holds this block
         if threshold is not None:
             eol = lambda ev: ev.report["models"]["model"].get("eol") or {}  # noqa: E731
-            after = calibrated.evaluate(data, **options)
+            after = out.evaluate(data, **options)
             block["eol_interval_coverage_before"] = eol(before).get("interval_coverage")
             block["eol_interval_coverage_after"] = eol(after).get("interval_coverage")
             block["eol_interval_n"] = eol(after).get("interval_n")
-        return calibrated
+        return out
 
     def plot_forecast(
         self,

@@ -601,6 +601,14 @@ def calibrate(
             metavar=FLOAT,
         ),
     ] = 0.8,
+    bins: Annotated[
+        int,
+        _opt(
+            "Groups of steps after the warm-up, each with its own factor and about as many rows "
+            "(a free run's error grows with the steps); 1 = one factor for every step.",
+            metavar=N,
+        ),
+    ] = 4,
     samples: Annotated[
         int, _opt("Monte Carlo paths per specimen, at least 20 (more: a steadier factor).", metavar=N)
     ] = 200,
@@ -626,8 +634,8 @@ def calibrate(
     """Scale a model's band so it covers what it says on specimens the model never saw.
 
     Each specimen of DATA is forecast from its warm-up (the cut-offs of evaluate) and the band is
-    widened or narrowed by the one factor that makes its central --level band cover that share of
-    the measured values (split conformal). Training can only check its band on the validation
+    widened or narrowed, a factor per group of steps after the warm-up (--bins), so that its central
+    --level band covers that share of the measured values (split conformal). Training can only check its band on the validation
     specimens that also chose its epoch; hold back 10 or more specimens for this. The new model
     file is the old one with the factor applied; inspect shows what it was calibrated on.
 
@@ -654,6 +662,7 @@ def calibrate(
             origins=origins,
             horizon=horizon,
             level=level,
+            bins=bins,
             samples=samples,
             threshold=threshold,
             direction=direction,

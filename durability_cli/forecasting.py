@@ -21,6 +21,7 @@ import torch
 
 from durability_cli import limits
 from durability_cli.artifact import ModelBundle
+from durability_cli.calibration import step_factors
 from durability_cli.data import Series, autocast, move, to_series, to_tensors
 from durability_cli.errors import InputError
 from durability_cli.latent import LATENT_DRAWS, draw_latent, fit_posterior, mean_paths, run_copies
@@ -194,10 +195,12 @@ def rollout_chunks(
         mean_block = np.zeros((B, Tc))
         path_block = np.full((B, S, Tc), np.nan, dtype=np.float32) if S else None
         draws = _ChunkDraws.of(sub, cfg.seed, S, sampled, M if D else 0, D, cfg.device)
+        # durability calibrate's factor at each step after the warm-up (rows 1..Tc-1)
+        widen = step_factors(bundle.summary.get("calibration"), np.arange(1, Tc)[None, :] - last[:, None])
         own_means = []
         for k, member in enumerate(members):
             pick = np.arange(k, S, len(members))  # this member's share of the paths
-            mean, paths = _member_rollout(member, sub, last, cfg, draws, pick, source)
+            mean, paths = _member_rollout(member, sub, last, cfg, draws, pick, source, widen)
             mean_block[:, 1:] += mean / len(members)
             own_means.append(mean)
             if paths is not None:
@@ -244,9 +247,11 @@ def _member_rollout(
     draws: _ChunkDraws,
     pick: np.ndarray,
     source: str,
+    widen: np.ndarray | float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """One model's forecast of a chunk: the mean path [B, Tc-1] and the paths ``pick`` of the
-    chunk's ([B, len(pick), Tc-1], None without samples), durability units, rows 1..Tc-1."""
+    chunk's ([B, len(pick), Tc-1], None without samples), durability units, rows 1..Tc-1.
+    ``widen``: the factor [B, Tc-1] of a calibration (durability calibrate) on the paths' spread."""
     device, amp = cfg.device, cfg.amp
     model, scaler = bundle.model.to(device), bundle.scaler
     model.eval()
@@ -278,12 +283,13 @@ def _member_rollout(
         # that spread times one draw per path: the marginal quantiles are exact and a path is a
         # consistently fast or slow specimen, which is what end-of-life quantiles need.
         z = draws.paths[:, pick]  # [B, P]
-        k = float(bundle.summary.get("scale_calibration") or 1.0)  # fitted on validation
+        # fitted on validation in training, then per step on held-out specimens (calibrate)
+        k = float(bundle.summary.get("scale_calibration") or 1.0) * np.asarray(widen, dtype=np.float64)
         scale = r.scale.float().cpu().numpy().astype(np.float64) * scaler.y_std * k  # [B, Tc-1]
         paths = mean[:, None, :] + scale[:, None, :] * z[:, :, None]  # [B, P, Tc-1]
         if z_draws is not None:  # path s runs with the s-th draw of z (cycling through M)
             shift = _latent_spread(model, t, feed, z_draws, scaler, device, amp) - mean[:, None, :]
-            paths += k * shift[:, pick % draws.latent.shape[1], :]
+            paths += (k if np.ndim(k) == 0 else k[:, None, :]) * shift[:, pick % draws.latent.shape[1], :]
         return mean, paths
     # DeepAR-style: each path feeds back its own sampled value (models trained that way)
     P = len(pick)

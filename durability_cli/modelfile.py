@@ -208,8 +208,22 @@ def _check_numbers(meta: dict, schema: Schema, scaler) -> None:
     if calibrated is not None:  # durability calibrate's record
         if not isinstance(calibrated, dict):
             raise ValueError("calibration is not a JSON object")
-        if finite("calibration factor", calibrated.get("factor")) <= 0:
-            raise ValueError(f"calibration factor is {calibrated.get('factor')!r}, not a positive factor")
+        edges, factors, centres = (
+            calibrated.get("edges"),
+            calibrated.get("factors"),
+            calibrated.get("centres"),
+        )
+        if not all(isinstance(x, list) for x in (edges, factors, centres)) or not (
+            len(factors) == len(centres) == len(edges) + 1
+        ):
+            raise ValueError("calibration needs its step edges, and a centre and a factor per bin")
+        if [finite("calibration centre", c) for c in centres] != sorted(set(centres)):
+            raise ValueError(f"calibration centres {centres!r} are not increasing steps")
+        if any(isinstance(e, bool) or not isinstance(e, int) for e in edges) or edges != sorted(set(edges)):
+            raise ValueError(f"calibration edges {edges!r} are not increasing whole steps")
+        for f in factors:
+            if finite("calibration factor", f) <= 0:
+                raise ValueError(f"calibration factor is {f!r}, not a positive factor")
     for key, bounds in (summary.get("envelope") or {}).items():
         if not isinstance(bounds, list) or len(bounds) != 2:
             raise ValueError(f"envelope {key!r} is not a [low, high] pair")

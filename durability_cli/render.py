@@ -540,10 +540,20 @@ def calibration_text(block: dict) -> str:
     """What `durability calibrate` did, in one line (inspect's "band calibrated" row)."""
     level = block.get("level", 0.8)
     return (
-        f"x {fmt(block.get('factor'))} on {block.get('specimens')} specimens of {block.get('source')} "
+        f"{_factors_text(block)} on {block.get('specimens')} specimens of {block.get('source')} "
         f"({block.get('rows')} rows): {level:.0%} band coverage {_pct(block.get('coverage_before'))} -> "
         f"{_pct(block.get('coverage_after'))}"
     )
+
+
+def _factors_text(block: dict) -> str:
+    """'x 0.62 (steps 1-12), x 0.81 (13-40), x 1.1 (41+)': the band's factor per group of steps."""
+    edges, factors = block.get("edges") or [], block.get("factors") or []
+    if len(factors) == 1:
+        return f"x {fmt(factors[0])} at every step"
+    lows = [1] + [e + 1 for e in edges]
+    spans = [f"{lo}-{hi}" for lo, hi in zip(lows, edges, strict=False)] + [f"{lows[-1]}+"]
+    return ", ".join(f"x {fmt(f)} (steps {span})" for f, span in zip(factors, spans, strict=True))
 
 
 def _pct(x) -> str:
@@ -569,8 +579,8 @@ def render_calibration(console: Console, block: dict, output: str) -> None:
         )
     console.print(table)
     console.print(
-        f"band x {fmt(block.get('factor'))}, from {block.get('specimens')} specimens ({block.get('rows')} rows "
-        f"after their cut-offs); the calibrated model: {output}",
+        f"band {_factors_text(block)} after the warm-up, from {block.get('specimens')} specimens "
+        f"({block.get('rows')} rows after their cut-offs); the calibrated model: {output}",
         highlight=False,
     )
     render_warnings(console, block.get("warnings") or [])

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import durability_cli as dur
-from durability_cli.calibration import band_factor, coverage, needed
+from durability_cli.calibration import band_factor, coverage, needed, step_edges, step_factors
 from durability_cli.cli import app
 from durability_cli.errors import InputError
 
@@ -33,48 +33,68 @@ def held(tmp_path_factory) -> Path:
 def test_needed_factor_puts_level_inside():
     # a band of half-width 1 around 0; truths at 0.5, 1.5, -2 and 0 need factors 0.5, 1.5, 2, 0
     bt = pd.DataFrame(
-        {"y_true": [0.5, 1.5, -2.0, 0.0], "y_pred": 0.0, "q0.1": -1.0, "q0.9": [1.0, 1.0, 1.0, 1.0]}
+        {"y_true": [0.5, 1.5, -2.0, 0.0], "y_pred": 0.0, "q0.1": -1.0, "q0.9": 1.0, "step": [1, 2, 3, 4]}
     )
-    ratios = needed(bt, 0.8)
-    assert ratios.tolist() == [0.5, 1.5, 2.0, 0.0]
+    ratios, steps = needed(bt, 0.8)
+    assert ratios.tolist() == [0.5, 1.5, 2.0, 0.0] and steps.tolist() == [1, 2, 3, 4]
     c = band_factor(ratios, 0.8, "t")
     assert c == 2.0 and coverage(ratios, c) >= 0.8
     assert coverage(ratios) == 0.5
     # an asymmetric band: below the mean the lower half counts
-    bt = pd.DataFrame({"y_true": [-1.0], "y_pred": [0.0], "q0.1": [-4.0], "q0.9": [0.5]})
-    assert needed(bt, 0.8).tolist() == [0.25]
+    bt = pd.DataFrame({"y_true": [-1.0, np.nan], "y_pred": 0.0, "q0.1": -4.0, "q0.9": 0.5, "step": [3, 4]})
+    assert [x.tolist() for x in needed(bt, 0.8)] == [[0.25], [3]]  # a row without truth is not scored
+
+
+def test_step_bins_and_factors():
+    steps = np.repeat(np.arange(1, 13), 10)  # 12 steps, 10 rows each
+    edges = step_edges(steps, 4)
+    assert edges == [3, 6, 9]
+    assert step_edges(steps, 1) == [] and step_edges(np.full(5, 2), 4) == []  # one step: one bin
+    block = {"edges": edges, "centres": [2.0, 5.0, 8.0, 11.0], "factors": [0.5, 1.0, 1.5, 2.0]}
+    # flat before the first centre and after the last, linear in between
+    assert step_factors(block, np.array([1, 2, 3, 5, 6.5, 11, 500])).tolist() == pytest.approx(
+        [0.5, 0.5, 2 / 3, 1.0, 1.25, 2.0, 2.0]
+    )
+    assert step_factors(None, steps) == 1.0
+    with pytest.raises(InputError, match="bins"):
+        step_edges(steps, 0)
 
 
 def test_no_rows_or_no_width_refused():
     with pytest.raises(InputError, match="no measured rows"):
         band_factor(np.array([]), 0.8, "held.csv")
-    flat = pd.DataFrame({"y_true": [1.0, 2.0], "y_pred": 0.0, "q0.1": 0.0, "q0.9": 0.0})
+    flat = pd.DataFrame({"y_true": [1.0, 2.0], "y_pred": 0.0, "q0.1": 0.0, "q0.9": 0.0, "step": 1})
     with pytest.raises(InputError, match="no width"):
-        band_factor(needed(flat, 0.8), 0.8, "held.csv")
+        band_factor(needed(flat, 0.8)[0], 0.8, "held.csv")
 
 
 def test_calibrated_band_covers_level_and_scales_paths(model, held):
     trained = dur.load(model)
     calibrated = trained.calibrate(str(held), context=20, samples=100)
     block = calibrated.summary["calibration"]
-    c = block["factor"]
     df = pd.read_csv(held)
     measured_after = df[df.groupby("specimen_id").cumcount() >= 20]["durability"].notna().sum()
     assert block["specimens"] == 10 and block["rows"] == measured_after
+    assert block["bins"] == 4 and len(block["edges"]) == 3 and len(set(block["factors"])) > 1
     assert block["coverage_after"] >= 0.8 > block["coverage_after"] - 0.05
-    assert calibrated.summary["scale_calibration"] == pytest.approx(
-        (trained.summary.get("scale_calibration") or 1.0) * c
-    )
+    assert calibrated.summary.get("scale_calibration") == trained.summary.get("scale_calibration")
     assert trained.summary.get("calibration") is None  # the original is untouched
     # the same backtest with the calibrated model: its p10-p90 band covers >= 80 % of the rows
     ev = calibrated.evaluate(str(held), context=20, samples=100, baselines=False, bounds=(None, None))
     assert ev.report["models"]["model"]["coverage"]["80"] >= 0.8
-    # every path moves away from the mean by exactly the factor
+    # every path moves away from the mean by exactly its step's factor
     a = trained.evaluate(str(held), context=20, samples=100, baselines=False, bounds=(None, None)).backtest
     b = ev.backtest
     centre = trained.evaluate(str(held), context=20, samples=0, baselines=False).backtest["y_pred"]
+    c = step_factors(block, b["step"].to_numpy())
     for q in ("q0.1", "q0.9"):
         assert np.allclose(b[q] - centre, c * (a[q] - centre), atol=1e-6)
+    # calibrating the calibrated model measures the model as trained: the same factors again
+    again = calibrated.calibrate(str(held), context=20, samples=100).summary["calibration"]
+    assert again["factors"] == block["factors"] and again["coverage_before"] == block["coverage_before"]
+    # one bin: one factor at every step, the level quantile over all the rows
+    one = trained.calibrate(str(held), context=20, samples=100, bins=1).summary["calibration"]
+    assert one["edges"] == [] and one["factors"] == [one["factor"]] and one["coverage_after"] >= 0.8
 
 
 def test_cli_writes_model_inspect_shows_it(runner, model, held, tmp_path):
@@ -91,13 +111,13 @@ def test_cli_writes_model_inspect_shows_it(runner, model, held, tmp_path):
     assert "band calibrated" in shown.stderr + shown.stdout
 
 
-def test_forecast_with_calibrated_model_is_wider_or_narrower_by_factor(runner, model, held, plan, tmp_path):
+def test_forecast_with_calibrated_model_moves_band_by_step_factor(runner, model, held, plan, tmp_path):
     out = tmp_path / "cal.safetensors"
     r = runner.invoke(
         app, ["calibrate", str(held), "-m", str(model), "--context", "20", "-o", str(out), "-q"]
     )
     assert r.exit_code == 0, r.stderr
-    c = json.loads(r.stdout)["factor"]
+    block = json.loads(r.stdout)
     widths = []
     for m in (model, out):
         f = tmp_path / f"{Path(m).stem}.csv"
@@ -105,8 +125,8 @@ def test_forecast_with_calibrated_model_is_wider_or_narrower_by_factor(runner, m
         assert r.exit_code == 0, r.stderr
         df = pd.read_csv(f)
         widths.append((df["durability_p90"] - df["durability_p10"]).to_numpy())
-    assert np.allclose(widths[1], c * widths[0], rtol=0, atol=1e-5)  # 6 decimals in the CSV
-    assert not np.allclose(widths[1], widths[0], rtol=0, atol=1e-5) or abs(c - 1) < 1e-3
+    step = (df.groupby("specimen_id").cumcount() + 1).to_numpy()  # the plan's future rows: steps 1..20
+    assert np.allclose(widths[1], step_factors(block, step) * widths[0], rtol=0, atol=1e-5)  # 6 decimals
 
 
 def test_eol_interval_reported_with_threshold(model, held):
