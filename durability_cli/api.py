@@ -287,7 +287,7 @@ class Model:
         origins: int | None = None,
         horizon: int | None = None,
         level: float = 0.8,
-        bins: int = 4,
+        bins: int = 1,
         samples: int = 200,
         threshold: float | None = None,
         direction: str = "below",
@@ -296,9 +296,8 @@ class Model:
     ) -> Model:
         """A copy of this model whose band is scaled so that its central ``level`` band covers
         that share of the measured values of ``data``: specimens the model never saw, each
-        forecast from its warm-up (the cut-offs of :meth:`evaluate`). Split conformal, one factor
-        per ``bins`` groups of steps after the warm-up (1: one factor for every step; see
-        calibration.py). A calibration replaces the one before; the model as trained is what is
+        forecast from its warm-up (the cut-offs of :meth:`evaluate`). Split conformal: one factor
+        for every step, or one per ``bins`` groups of steps after the warm-up (see calibration.py). A calibration replaces the one before; the model as trained is what is
         measured. The new model's ``summary["calibration"]`` holds the factors and the coverage
         before and after (with ``threshold``, the end-of-life interval's too); the weights are
         shared with this model."""

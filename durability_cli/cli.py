@@ -604,11 +604,11 @@ def calibrate(
     bins: Annotated[
         int,
         _opt(
-            "Groups of steps after the warm-up, each with its own factor and about as many rows "
-            "(a free run's error grows with the steps); 1 = one factor for every step.",
+            "Groups of steps after the warm-up, each with its own factor and about as many rows: "
+            "the band right at every horizon (e.g. 4), where one factor (1) is right over all of them.",
             metavar=N,
         ),
-    ] = 4,
+    ] = 1,
     samples: Annotated[
         int, _opt("Monte Carlo paths per specimen, at least 20 (more: a steadier factor).", metavar=N)
     ] = 200,
@@ -634,8 +634,8 @@ def calibrate(
     """Scale a model's band so it covers what it says on specimens the model never saw.
 
     Each specimen of DATA is forecast from its warm-up (the cut-offs of evaluate) and the band is
-    widened or narrowed, a factor per group of steps after the warm-up (--bins), so that its central
-    --level band covers that share of the measured values (split conformal). Training can only check its band on the validation
+    widened or narrowed (one factor, or one per group of steps after the warm-up with --bins) so that
+    its central --level band covers that share of the measured values (split conformal). Training can only check its band on the validation
     specimens that also chose its epoch; hold back 10 or more specimens for this. The new model
     file is the old one with the factor applied; inspect shows what it was calibrated on.
 

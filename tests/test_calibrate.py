@@ -70,7 +70,7 @@ def test_no_rows_or_no_width_refused():
 
 def test_calibrated_band_covers_level_and_scales_paths(model, held):
     trained = dur.load(model)
-    calibrated = trained.calibrate(str(held), context=20, samples=100)
+    calibrated = trained.calibrate(str(held), context=20, samples=100, bins=4)
     block = calibrated.summary["calibration"]
     df = pd.read_csv(held)
     measured_after = df[df.groupby("specimen_id").cumcount() >= 20]["durability"].notna().sum()
@@ -90,10 +90,10 @@ def test_calibrated_band_covers_level_and_scales_paths(model, held):
     for q in ("q0.1", "q0.9"):
         assert np.allclose(b[q] - centre, c * (a[q] - centre), atol=1e-6)
     # calibrating the calibrated model measures the model as trained: the same factors again
-    again = calibrated.calibrate(str(held), context=20, samples=100).summary["calibration"]
+    again = calibrated.calibrate(str(held), context=20, samples=100, bins=4).summary["calibration"]
     assert again["factors"] == block["factors"] and again["coverage_before"] == block["coverage_before"]
-    # one bin: one factor at every step, the level quantile over all the rows
-    one = trained.calibrate(str(held), context=20, samples=100, bins=1).summary["calibration"]
+    # the default, one bin: one factor at every step, the level quantile over all the rows
+    one = trained.calibrate(str(held), context=20, samples=100).summary["calibration"]
     assert one["edges"] == [] and one["factors"] == [one["factor"]] and one["coverage_after"] >= 0.8
 
 
@@ -113,11 +113,11 @@ def test_cli_writes_model_inspect_shows_it(runner, model, held, tmp_path):
 
 def test_forecast_with_calibrated_model_moves_band_by_step_factor(runner, model, held, plan, tmp_path):
     out = tmp_path / "cal.safetensors"
-    r = runner.invoke(
-        app, ["calibrate", str(held), "-m", str(model), "--context", "20", "-o", str(out), "-q"]
-    )
+    args = ["calibrate", str(held), "-m", str(model), "--context", "20", "--bins", "4", "-o", str(out), "-q"]
+    r = runner.invoke(app, args)
     assert r.exit_code == 0, r.stderr
     block = json.loads(r.stdout)
+    assert len(block["factors"]) == 4
     widths = []
     for m in (model, out):
         f = tmp_path / f"{Path(m).stem}.csv"
