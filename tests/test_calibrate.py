@@ -231,3 +231,28 @@ def test_evaluate_cli_shows_the_pointer(runner, model, held):
     assert r.exit_code == 0, r.stderr
     held_share = json.loads(r.stdout)["models"]["model"]["coverage"]["80"]
     assert ("durability calibrate on held-out" in r.stderr) == (not 0.7 <= held_share <= 0.9)
+
+
+@pytest.mark.parametrize(
+    "block, message",
+    [
+        ({"edges": [3], "centres": [2.0, 5.0], "factors": [1.0, -0.5]}, "not a positive factor"),
+        ({"edges": [3], "centres": [2.0], "factors": [1.0, 2.0]}, "a centre and a factor per bin"),
+        (
+            {"edges": [5, 3], "centres": [2.0, 4.0, 6.0], "factors": [1.0, 1.0, 1.0]},
+            "not increasing whole steps",
+        ),
+        ({"edges": [3], "centres": [5.0, 2.0], "factors": [1.0, 1.0]}, "not increasing steps"),
+        ({"edges": [], "centres": [2.0], "factors": ["wide"]}, "not a finite number"),
+    ],
+)
+def test_tampered_calibration_block_refused(model, tmp_path, block, message):
+    from durability_cli.artifact import load_bundle, save_bundle
+    from durability_cli.errors import ModelFileError
+
+    bundle = load_bundle(model)
+    bundle.summary["calibration"] = block
+    bad = tmp_path / "bad.safetensors"
+    save_bundle(bundle, bad)
+    with pytest.raises(ModelFileError, match=message):
+        load_bundle(bad)
