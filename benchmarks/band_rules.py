@@ -13,8 +13,8 @@ coverage of the 80 % band under rules that training could apply:
 - ``train*1.3``: k_train with a fixed allowance for optimism;
 - ``val``: k_val alone, narrowing allowed.
 
-    python benchmarks/band_rules.py --sets ageing,device_b --seeds 0,1,2 --arrays /tmp/band
-    python benchmarks/band_rules.py --arrays /tmp/band --no-train      # the rules again, no training
+    python benchmarks/band_rules.py --sets ageing,device_b --seeds 0,1,2 --arrays band-arrays
+    python benchmarks/band_rules.py --arrays band-arrays --no-train      # the rules again, no training
 
 One JSON line per run on stdout and in results/band-rules.jsonl.
 """
