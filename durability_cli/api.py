@@ -297,7 +297,8 @@ class Model:
         """A copy of this model whose band is scaled so that its central ``level`` band covers
         that share of the measured values of ``data``: specimens the model never saw, each
         forecast from its warm-up (the cut-offs of :meth:`evaluate`). Split conformal: one factor
-        for every step, or one per ``bins`` groups of steps after the warm-up (see calibration.py). A calibration replaces the one before; the model as trained is what is
+        for every step, or one per ``bins`` groups of steps after the warm-up (see
+        calibration.py). A calibration replaces the one before; the model as trained is what is
         measured. The new model's ``summary["calibration"]`` holds the factors and the coverage
         before and after (with ``threshold``, the end-of-life interval's too); the weights are
         shared with this model."""
@@ -333,9 +334,8 @@ class Model:
         centre = trained.evaluate(data, **(options | {"samples": 0, "threshold": None})).backtest
         block = measure(before.backtest, centre, level, bins, data.source)
         block |= {"cutoffs": cutoffs, "samples": samples, "seed": seed}
-        ids = before.backtest["specimen"].unique()
-        block["seen_specimens"] = len(seen_specimens(self.bundle, ids))
-        block["warnings"] = warnings(self.bundle, block, ids)
+        seen = seen_specimens(self.bundle, before.backtest["specimen"].unique())
+        block |= {"seen_specimens": len(seen), "warnings": warnings(block, seen)}
         out = Model(calibrated(self.bundle, block))  # its summary holds this block
         if threshold is not None:
             eol = lambda ev: ev.report["models"]["model"].get("eol") or {}  # noqa: E731

@@ -171,15 +171,15 @@ def measure(backtest: pd.DataFrame, centre: pd.DataFrame, level: float, bins: in
     }
 
 
-def warnings(bundle: ModelBundle, block: dict, ids) -> list[str]:
-    """What the user should know about a calibration: too few specimens, or ones it trained on."""
+def warnings(block: dict, seen: list[str]) -> list[str]:
+    """What the user should know about a calibration: too few specimens, or ``seen`` ones
+    (``seen_specimens``: with the names of specimens the model trained on)."""
     out = []
     if block["specimens"] < FEW_SPECIMENS:
         out.append(
             f"the factors rest on {block['specimens']} specimen(s); with fewer than {FEW_SPECIMENS} they can "
             "be far off: calibrate on more held-out specimens when you have them"
         )
-    seen = seen_specimens(bundle, ids)
     if seen:
         names = ", ".join(seen[:5]) + (", ..." if len(seen) > 5 else "")
         out.append(

@@ -634,9 +634,10 @@ def calibrate(
     """Scale a model's band so it covers what it says on specimens the model never saw.
 
     Each specimen of DATA is forecast from its warm-up (the cut-offs of evaluate) and the band is
-    widened or narrowed (one factor, or one per group of steps after the warm-up with --bins) so that
-    its central --level band covers that share of the measured values (split conformal). Training can only check its band on the validation
-    specimens that also chose its epoch; hold back 10 or more specimens for this. The new model
+    widened or narrowed (one factor, or one per group of steps after the warm-up with --bins) so
+    that its central --level band covers that share of the measured values (split conformal).
+    Training can only check its band on the validation specimens that also chose its epoch; hold
+    back 10 or more specimens for this. The new model
     file is the old one with the factor applied; inspect shows what it was calibrated on.
 
     Example:  durability calibrate held_out.csv -m coating.safetensors --context 40 -o calibrated.safetensors
@@ -645,11 +646,10 @@ def calibrate(
 
     def go():
         from durability_cli import api
+        from durability_cli.errors import InputError
         from durability_cli.io import check_outputs
 
         api.set_threads(threads)
-        from durability_cli.errors import InputError
-
         if output == "-":
             raise InputError("-o -: a model file cannot go to stdout; give a file name")
         check_outputs([output], [data if data != "-" else None])

@@ -196,7 +196,8 @@ def rollout_chunks(
         path_block = np.full((B, S, Tc), np.nan, dtype=np.float32) if S else None
         draws = _ChunkDraws.of(sub, cfg.seed, S, sampled, M if D else 0, D, cfg.device)
         # durability calibrate's factor at each step after the warm-up (rows 1..Tc-1)
-        widen = step_factors(bundle.summary.get("calibration"), np.arange(1, Tc)[None, :] - last[:, None])
+        calibrated = bundle.summary.get("calibration")
+        widen = step_factors(calibrated, np.arange(1, Tc)[None, :] - last[:, None]) if calibrated else 1.0
         own_means = []
         for k, member in enumerate(members):
             pick = np.arange(k, S, len(members))  # this member's share of the paths

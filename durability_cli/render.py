@@ -547,13 +547,13 @@ def calibration_text(block: dict) -> str:
 
 
 def _factors_text(block: dict) -> str:
-    """'x 0.62 (steps 1-12), x 0.81 (13-40), x 1.1 (41+)': the band's factor per group of steps."""
-    edges, factors = block.get("edges") or [], block.get("factors") or []
+    """'x 0.55 at step 21, x 1.05 at step 63, x 1.6 at step 173 (linear in between)': the band's
+    factors where the forecast applies them (calibration.step_factors)."""
+    factors, centres = block.get("factors") or [], block.get("centres") or []
     if len(factors) == 1:
         return f"x {fmt(factors[0])} at every step"
-    lows = [1] + [e + 1 for e in edges]
-    spans = [f"{lo}-{hi}" for lo, hi in zip(lows, edges, strict=False)] + [f"{lows[-1]}+"]
-    return ", ".join(f"x {fmt(f)} (steps {span})" for f, span in zip(factors, spans, strict=True))
+    at = ", ".join(f"x {fmt(f)} at step {c:g}" for f, c in zip(factors, centres, strict=True))
+    return f"{at} (linear in between)"
 
 
 def _pct(x) -> str:
