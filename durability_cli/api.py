@@ -306,7 +306,9 @@ class Model:
             band_columns,
             calibrated,
             check_calibratable,
+            eol_warnings,
             measure,
+            measure_eol,
             seen_specimens,
             warnings,
         )
@@ -338,11 +340,25 @@ class Model:
         block |= {"seen_specimens": len(seen), "warnings": warnings(block, seen)}
         out = Model(calibrated(self.bundle, block))  # its summary holds this block
         if threshold is not None:
-            eol = lambda ev: ev.report["models"]["model"].get("eol") or {}  # noqa: E731
-            after = out.evaluate(data, **options)
-            block["eol_interval_coverage_before"] = eol(before).get("interval_coverage")
-            block["eol_interval_coverage_after"] = eol(after).get("interval_coverage")
-            block["eol_interval_n"] = eol(after).get("interval_n")
+            # the end-of-life interval, measured on the band-calibrated paths (calibration.measure_eol)
+            from durability_cli.evaluation import BacktestConfig, backtest_frames
+            from durability_cli.metrics import eol_per_origin
+
+            cfg = forecast_config(
+                samples, options["quantiles"], threshold, direction, seed, device=device, bounds=(None, None)
+            )
+            frame, history, _ = backtest_frames(
+                out.bundle, data, cfg, BacktestConfig(**cutoffs, baselines=False)
+            )
+            eol = measure_eol(eol_per_origin(frame, history, threshold, direction), data.source)
+            block["eol"] = eol | {"threshold": threshold, "direction": direction}
+            block["eol_interval_coverage_before"] = (before.report["models"]["model"].get("eol") or {}).get(
+                "interval_coverage"
+            )
+            block["eol_interval_coverage_band"] = eol["coverage_before"]
+            block["eol_interval_coverage_after"] = eol["coverage_after"]
+            block["eol_interval_n"] = eol["n"]
+            block["warnings"] += eol_warnings(eol)
         return out
 
     def plot_forecast(

@@ -25,6 +25,8 @@ calibration reports after is that of the interpolated factors on its own rows.
 from __future__ import annotations
 
 import dataclasses
+import math
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -188,3 +190,132 @@ def warnings(block: dict, seen: list[str]) -> list[str]:
             "the band will be too narrow"
         )
     return out
+
+
+# -- the end-of-life interval ------------------------------------------------------------------------
+# The band's factor moves the paths, and with them the end-of-life interval, but an interval in time
+# can still hold too few or too many of the true crossings: a path that is a little off in value
+# crosses a flat threshold far off in time. So, with a threshold, `calibrate` also measures the
+# interval itself on the held-out crossings (conformalised quantile regression on the remaining life,
+# in log time): the p10-p90 interval's remaining life after the cut-off is multiplied by exp(-shift)
+# at its lower end and exp(+shift) at its upper end. A negative shift narrows it, never past the
+# median crossing. Other quantiles move in proportion to their normal score (p5 by 1.28 x the shift
+# of p10, p25 by half of it), the median stays. The interval is the one evaluate scores: p10-p90.
+EOL_LEVEL = 0.8
+_EOL_Z = NormalDist().inv_cdf(0.9)  # the normal score of the interval's upper end
+
+
+def eol_shift(block: dict | None) -> float:
+    """The calibration's shift of the end-of-life interval (0.0: none)."""
+    eol = (block or {}).get("eol") or {}
+    return float(eol.get("shift") or 0.0)
+
+
+def shift_crossing(
+    values: np.ndarray, q: float, median: np.ndarray, start: np.ndarray, shift: float
+) -> np.ndarray:
+    """Quantile ``q`` of the crossing times ([N], +inf: later than the horizon) moved by ``shift``:
+    the remaining life after ``start`` (the cut-off) scaled by exp(shift x z_q / z_0.9); a
+    narrowing (shift < 0) stops at the ``median`` crossing."""
+    if not shift or q == 0.5:
+        return values
+    with np.errstate(invalid="ignore", over="ignore"):
+        moved = start + (values - start) * math.exp(shift * NormalDist().inv_cdf(q) / _EOL_Z)
+    moved = np.where(np.isfinite(values), moved, values)
+    return np.minimum(moved, median) if q < 0.5 else np.maximum(moved, median)
+
+
+def _log_life(t: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """log of the time after ``start`` (+inf stays +inf; a crossing at the cut-off is a tiny life)."""
+    life = np.asarray(t, dtype=np.float64) - start
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(np.where(np.isfinite(life), np.maximum(life, 1e-12), life))
+
+
+def eol_thresholds(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per scored forecast of ``table`` (metrics.eol_per_origin): from which shift on it is
+    covered (``cover``), below which shift it is missed (``miss``), as evaluate decides
+    (metrics.eol_interval_coverage): a crossed truth is covered from ``cover`` on and missed
+    below it; a censored truth (after the last measured row) with an open interval (p90 later than
+    the horizon) is covered from ``cover`` on and undecided below it; one with a closed interval
+    is missed below ``miss`` and undecided from it on. -inf / +inf: always / never."""
+    start = table["t_cut"].to_numpy(float)
+    lo, mid, hi = (_log_life(table[c].to_numpy(float), start) for c in ("eol_p10", "eol_p50", "eol_p90"))
+    true, cens = (
+        _log_life(table["eol_true"].to_numpy(float), start),
+        _log_life(table["censor"].to_numpy(float), start),
+    )
+    crossed = np.isfinite(table["eol_true"].to_numpy(float))
+    open_ = np.isinf(hi)
+    with np.errstate(invalid="ignore"):
+        # a crossed truth below the median needs the lower end down to it, above it the upper end up
+        need = np.where(true < mid, lo - true, np.where(true > mid, true - hi, -np.inf))
+        cover = np.where(crossed, need, np.where(open_, np.where(mid <= cens, -np.inf, lo - cens), np.inf))
+        miss = np.where(crossed, need, np.where(open_ | (mid >= cens), -np.inf, cens - hi))
+    return np.where(np.isnan(cover), np.inf, cover), np.where(np.isnan(miss), -np.inf, miss), crossed
+
+
+def eol_counts(cover: np.ndarray, miss: np.ndarray, shifts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(covered, decided) forecasts with the interval moved by each of ``shifts``."""
+    covered = np.searchsorted(np.sort(cover), shifts, side="right")
+    missed = len(miss) - np.searchsorted(np.sort(miss), shifts, side="right")
+    return covered, covered + missed
+
+
+def measure_eol(table: pd.DataFrame, source: str, level: float = EOL_LEVEL) -> dict:
+    """The shift that makes the p10-p90 end-of-life interval hold ``level`` of the held-out
+    crossings, with the coverage before and after. ``table``: the scored forecasts of a
+    backtest of the band-calibrated model (metrics.eol_per_origin).
+
+    Split conformal: the smallest shift under which at least ceil(level x (n + 1)) of the n
+    decided forecasts are covered, so that a new specimen's interval holds its crossing with
+    probability ``level`` or a little more (at most 1 / (n + 1) more). With fewer than
+    level / (1 - level) forecasts (4 at 80 %), or when no shift gets there (crossings where no
+    path crossed), the interval is left as the band makes it (shift 0) and ``reached`` is False."""
+    cover, miss, crossed = eol_thresholds(table)
+    candidates = np.unique(np.concatenate([cover, miss, [0.0]]))
+    candidates = candidates[np.isfinite(candidates)]
+    covered, decided = eol_counts(cover, miss, candidates)
+    ok = (decided > 0) & (covered >= np.ceil(level * (decided + 1) - 1e-9))
+    at_zero = eol_counts(cover, miss, np.array([0.0]))
+    before = float(at_zero[0][0] / at_zero[1][0]) if at_zero[1][0] else None
+    shift = float(candidates[np.argmax(ok)]) if ok.any() else 0.0
+    after = eol_counts(cover, miss, np.array([shift]))
+    return {
+        "level": level,
+        "interval": [0.1, 0.9],
+        "shift": shift,
+        "reached": bool(ok.any()),
+        "coverage_before": before,
+        "coverage_after": float(after[0][0] / after[1][0]) if after[1][0] else None,
+        "n": int(after[1][0]),
+        "most_decided": int(decided.max(initial=0)),
+        "crossed": int(crossed.sum()),
+        "forecasts": int(len(table)),
+        "source": source,
+    }
+
+
+def eol_warnings(eol: dict) -> list[str]:
+    """What the user should know about the end-of-life interval's shift."""
+    level = eol["level"]
+    if eol["reached"]:
+        return (
+            []
+            if eol["n"] >= FEW_SPECIMENS
+            else [
+                f"the end-of-life interval's shift rests on {eol['n']} forecast(s); with fewer than "
+                f"{FEW_SPECIMENS} it can be far off"
+            ]
+        )
+    if eol["most_decided"] < math.ceil(level / (1 - level) - 1e-9):
+        return [
+            f"{eol['most_decided']} held-out forecast(s) settle whether the end-of-life interval holds the "
+            f"true crossing, too few to calibrate it at {level:.0%}: it is left as the band makes it; "
+            "calibrate on more specimens measured past the threshold"
+        ]
+    return [
+        f"no shift makes the end-of-life interval hold {level:.0%} of the held-out crossings: some came "
+        "where no path of the forecast crossed (the forecast's mean misses them, widening cannot reach "
+        "them); the interval is left as the band makes it"
+    ]

@@ -597,7 +597,8 @@ def calibrate(
     level: Annotated[
         float,
         _opt(
-            "The central band to calibrate: 0.8 = the p10-p90 band (and the end-of-life interval) covers 80 %.",
+            "The central band to calibrate: 0.8 = the p10-p90 band covers 80 % of the measured values "
+            "(the end-of-life interval is always the p10-p90 one, calibrated to hold 80 % of the crossings).",
             metavar=FLOAT,
         ),
     ] = 0.8,
@@ -615,7 +616,8 @@ def calibrate(
     threshold: Annotated[
         float | None,
         _opt(
-            "End-of-life threshold: also report the end-of-life interval's coverage before and after.",
+            "End-of-life threshold: also calibrate the end-of-life p10-p90 interval (its remaining life "
+            "scaled so that it holds 80 % of the held-out crossings) and report its coverage before and after.",
             metavar=FLOAT,
         ),
     ] = None,
@@ -637,7 +639,8 @@ def calibrate(
     widened or narrowed (one factor, or one per group of steps after the warm-up with --bins) so
     that its central --level band covers that share of the measured values (split conformal).
     Training can only check its band on the validation specimens that also chose its epoch; hold
-    back 10 or more specimens for this. The new model
+    back 10 or more specimens for this. With --threshold the end-of-life interval is calibrated
+    too, on the held-out specimens measured past the threshold. The new model
     file is the old one with the factor applied; inspect shows what it was calibrated on.
 
     Example:  durability calibrate held_out.csv -m coating.safetensors --context 40 -o calibrated.safetensors

@@ -11,6 +11,7 @@ import pandas as pd
 
 from durability_cli import limits
 from durability_cli.artifact import ModelBundle
+from durability_cli.calibration import eol_shift
 from durability_cli.data import Series, to_series
 from durability_cli.errors import InputError
 from durability_cli.forecasting import (
@@ -25,7 +26,11 @@ from durability_cli.metrics import BASELINES, PooledScores, baseline_frame, firs
 from durability_cli.outputs import clip
 from durability_cli.schema import Dataset, specimen_starts
 
-EOL_INTERVAL = (0.1, 0.9)  # the end-of-life interval a backtest scores: p10-p90, as forecast --eol-out
+EOL_INTERVAL = (
+    0.1,
+    0.5,
+    0.9,
+)  # the end-of-life interval a backtest scores (p10-p90, as forecast --eol-out) and its median
 
 
 @dataclass(frozen=True)
@@ -206,8 +211,12 @@ def backtest_frames(
             frame[f"q{q:g}"] = col
         if cfg.threshold is not None:  # each forecast's end-of-life interval over its paths (inf: later)
             crossings = path_crossings(hidden, last_obs, paths, cfg.threshold, cfg.direction)
+            start = hidden.time[np.arange(len(last_obs)), last_obs]
+            shift = eol_shift(bundle.summary.get("calibration"))
             for name, v in zip(
-                ("eol_p10", "eol_p90"), crossing_quantiles(crossings, EOL_INTERVAL), strict=True
+                ("eol_p10", "eol_p50", "eol_p90"),
+                crossing_quantiles(crossings, EOL_INTERVAL, start=start, shift=shift),
+                strict=True,
             ):
                 frame[name] = v[p_idx]
     frame["model"] = "model"

@@ -21,7 +21,7 @@ import torch
 
 from durability_cli import limits
 from durability_cli.artifact import ModelBundle
-from durability_cli.calibration import step_factors
+from durability_cli.calibration import eol_shift, shift_crossing, step_factors
 from durability_cli.data import Series, autocast, move, to_series, to_tensors
 from durability_cli.errors import InputError
 from durability_cli.latent import LATENT_DRAWS, draw_latent, fit_posterior, mean_paths, run_copies
@@ -711,6 +711,7 @@ def _forecast_group(
     schema, target = ds.schema, ds.schema.target
     times = ds.frame[schema.time_col].to_numpy()
     parts, eol_parts, path_parts = [], [], []
+    shift = eol_shift(bundle.summary.get("calibration"))
     for lo, mean, paths in rollout_chunks(bundle, series, last_obs, cfg, source=ds.source):
         B, Tc = mean.shape
         if cfg.bounds is not None:  # in float64, so that a bound is reported as the number given
@@ -734,7 +735,7 @@ def _forecast_group(
         part["extrapolated"] = flag[lo : lo + B, :Tc][sel]
         parts.append(part)
         if cfg.threshold is not None:
-            eol_parts.append(end_of_life(sub, last_obs[lo : lo + B], mean, paths, cfg, ds))
+            eol_parts.append(end_of_life(sub, last_obs[lo : lo + B], mean, paths, cfg, ds, shift))
     out = pd.concat(parts, ignore_index=True)
     path_frame = pd.concat(path_parts, ignore_index=True) if path_parts else None
     if schema.id_synthetic:
@@ -781,8 +782,10 @@ def end_of_life(
     paths: np.ndarray | None,
     cfg: ForecastConfig,
     ds: Dataset,
+    shift: float = 0.0,
 ) -> pd.DataFrame:
-    """First crossing of the threshold per specimen: from the mean path and over the sample paths."""
+    """First crossing of the threshold per specimen: from the mean path and over the sample paths
+    (their quantiles moved by a calibration's ``shift``, calibration.shift_crossing)."""
     N, T = series.y.shape
     idx = np.arange(N)
     pos = np.arange(T)[None, :]
@@ -795,13 +798,17 @@ def end_of_life(
     frame = pd.DataFrame({ds.schema.id_col: series.ids})
     for c in ds.schema.static:  # constant per specimen: its first row's value
         frame[c] = ds.frame[c].to_numpy()[series.row[:, 0]]
-    frame["last_measured_time"] = series.time[idx, last_obs]
+    frame["last_measured_time"] = start_time = series.time[idx, last_obs]
     frame["horizon_end"] = np.nanmax(times, axis=1)
     frame["eol_time"] = mean_eol
     if paths is not None:
         sample_eol = path_crossings(series, last_obs, paths, cfg.threshold, cfg.direction)  # [N, S]
         frame["prob_cross"] = np.isfinite(sample_eol).mean(axis=1)
-        for q, v in zip(cfg.quantiles, crossing_quantiles(sample_eol, cfg.quantiles), strict=True):
+        for q, v in zip(
+            cfg.quantiles,
+            crossing_quantiles(sample_eol, cfg.quantiles, start=start_time, shift=shift),
+            strict=True,
+        ):
             frame[f"eol_p{q * 100:g}".replace(".", "_")] = np.where(np.isfinite(v), v, np.nan)
     else:
         frame["prob_cross"] = np.isfinite(mean_eol).astype(float)
@@ -835,13 +842,20 @@ def path_crossings(
     return first_crossing_matrix(times, p, threshold, direction)
 
 
-def crossing_quantiles(sample_eol: np.ndarray, quantiles) -> list[np.ndarray]:
+def crossing_quantiles(
+    sample_eol: np.ndarray, quantiles, *, start: np.ndarray | None = None, shift: float = 0.0
+) -> list[np.ndarray]:
     """The quantiles over paths of [N, S] crossing times, one [N] array per level; a path that
     does not cross counts as crossing after the horizon, so a level above the share of paths that
-    cross is +inf ("later than the horizon")."""
+    cross is +inf ("later than the horizon"). ``shift``: a calibration's move of the end-of-life
+    interval (calibration.shift_crossing), on the remaining life after ``start`` [N]."""
     filled = np.where(np.isfinite(sample_eol), sample_eol, np.inf)
     # inverted_cdf picks an order statistic: no inf - inf interpolation
-    return [np.quantile(filled, q, axis=1, method="inverted_cdf") for q in quantiles]
+    out = [np.quantile(filled, q, axis=1, method="inverted_cdf") for q in quantiles]
+    if shift:
+        median = np.quantile(filled, 0.5, axis=1, method="inverted_cdf")
+        out = [shift_crossing(v, q, median, start, shift) for q, v in zip(quantiles, out, strict=True)]
+    return out
 
 
 def _crossed(values: np.ndarray, threshold: float, direction: str) -> np.ndarray:

@@ -624,9 +624,22 @@ def _eol_per_origin(rows: pd.DataFrame, warm: pd.DataFrame, threshold: float, di
         index=keys,
     )
     if {"eol_p10", "eol_p90"} <= set(rows.columns) and rows["eol_p90"].notna().any():
-        bounds = grp[["eol_p10", "eol_p90"]].first()  # one interval per forecast, on each of its rows
-        out[["eol_p10", "eol_p90"]] = bounds.reindex(keys).to_numpy()
+        cols = [c for c in ("eol_p10", "eol_p50", "eol_p90") if c in rows.columns]
+        bounds = grp[cols].first()  # one interval per forecast, on each of its rows
+        out[cols] = bounds.reindex(keys).to_numpy()
     return out
+
+
+def eol_per_origin(frame: pd.DataFrame, history: pd.DataFrame, threshold: float, direction: str = "below"):
+    """The model's scored forecasts of a backtest (evaluation.backtest_frames' frame and history),
+    one row per (specimen, origin): cut-off ``t_cut``, predicted and true crossing, ``censor``
+    and the interval over the paths (``eol_p10``, ``eol_p50``, ``eol_p90``; +inf: later than the
+    horizon). Forecasts already past the threshold or with no measured row are left out, as in
+    evaluate's end-of-life scores."""
+    _check_direction(direction)
+    rows = frame.loc[frame["model"] == "model"] if "model" in frame.columns else frame
+    eol = _eol_per_origin(rows, _warmup_summary(history), threshold, direction)
+    return eol.loc[~eol["already_past"] & eol["censor"].notna()]
 
 
 def _prognostics(eol: pd.DataFrame, alpha: float, lambdas: Sequence[float]) -> dict:

@@ -224,6 +224,11 @@ def _check_numbers(meta: dict, schema: Schema, scaler) -> None:
         for f in factors:
             if finite("calibration factor", f) <= 0:
                 raise ValueError(f"calibration factor is {f!r}, not a positive factor")
+        eol = calibrated.get("eol")
+        if eol is not None and (not isinstance(eol, dict) or "shift" not in eol):
+            raise ValueError("calibration's end-of-life record is not a JSON object with a shift")
+        if eol is not None:
+            finite("calibration end-of-life shift", eol["shift"])
     for key, bounds in (summary.get("envelope") or {}).items():
         if not isinstance(bounds, list) or len(bounds) != 2:
             raise ValueError(f"envelope {key!r} is not a [low, high] pair")

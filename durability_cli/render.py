@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -539,11 +541,24 @@ def render_model(console: Console, info: dict, title: str) -> None:
 def calibration_text(block: dict) -> str:
     """What `durability calibrate` did, in one line (inspect's "band calibrated" row)."""
     level = block.get("level", 0.8)
-    return (
+    text = (
         f"{_factors_text(block)} on {block.get('specimens')} specimens of {block.get('source')} "
         f"({block.get('rows')} rows): {level:.0%} band coverage {_pct(block.get('coverage_before'))} -> "
         f"{_pct(block.get('coverage_after'))}"
     )
+    eol = block.get("eol")
+    if eol and eol.get("reached"):
+        text += (
+            f"; end-of-life interval {_shift_text(eol['shift'])} at threshold {fmt(eol.get('threshold'))}, "
+            f"coverage {_pct(block.get('eol_interval_coverage_before'))} -> {_pct(eol.get('coverage_after'))} "
+            f"({eol['n']} forecasts)"
+        )
+    return text
+
+
+def _shift_text(shift: float) -> str:
+    """'p10 x 0.8, p90 x 1.25 of the remaining life': what a shift does to the interval's ends."""
+    return f"p10 x {fmt(math.exp(-shift))}, p90 x {fmt(math.exp(shift))} of the remaining life"
 
 
 def _factors_text(block: dict) -> str:
@@ -571,9 +586,10 @@ def render_calibration(console: Console, block: dict, output: str) -> None:
         f"{level:.0%} band coverage", _pct(block.get("coverage_before")), _pct(block.get("coverage_after"))
     )
     table.add_row("mean band width", fmt(block.get("width_before")), fmt(block.get("width_after")))
-    if "eol_interval_coverage_before" in block:
+    eol = block.get("eol")
+    if eol:
         table.add_row(
-            f"end-of-life interval coverage ({block.get('eol_interval_n')} specimens)",
+            f"end-of-life 80% interval coverage ({eol.get('n')} forecasts)",
             _pct(block.get("eol_interval_coverage_before")),
             _pct(block.get("eol_interval_coverage_after")),
         )
@@ -583,6 +599,12 @@ def render_calibration(console: Console, block: dict, output: str) -> None:
         f"({block.get('rows')} rows after their cut-offs); the calibrated model: {output}",
         highlight=False,
     )
+    if eol and eol.get("reached"):
+        console.print(
+            f"end-of-life interval: {_shift_text(eol['shift'])} (with the band alone it held "
+            f"{_pct(block.get('eol_interval_coverage_band'))})",
+            highlight=False,
+        )
     render_warnings(console, block.get("warnings") or [])
 
 

@@ -132,6 +132,138 @@ def test_forecast_with_calibrated_model_moves_band_by_step_factor(runner, model,
 def test_eol_interval_reported_with_threshold(model, held):
     block = dur.load(model).calibrate(str(held), context=20, samples=50, threshold=0.9).summary["calibration"]
     assert {"eol_interval_coverage_before", "eol_interval_coverage_after", "eol_interval_n"} <= set(block)
+    # 20 of 40 rows seen: too few forecasts cross 0.9 to calibrate the interval, so it is left alone
+    assert block["eol"]["shift"] == 0.0 and not block["eol"]["reached"]
+    assert any("too few to calibrate" in w for w in block["warnings"])
+
+
+def _eol_table(true, censor, p90):
+    """Six forecasts cut at time 0 whose paths cross at 5 (p10), 10 (median) and ``p90``."""
+    return pd.DataFrame(
+        {"t_cut": 0.0, "eol_p10": 5.0, "eol_p50": 10.0, "eol_p90": p90, "eol_true": true, "censor": censor}
+    )
+
+
+def test_eol_shift_is_the_smallest_that_covers_level_of_n_plus_one():
+    from durability_cli.calibration import eol_thresholds, measure_eol, shift_crossing
+    from durability_cli.metrics import eol_interval_coverage
+
+    inf, nan = np.inf, np.nan
+    table = _eol_table(
+        true=[8, 4, 40, 10, nan, nan], censor=[50, 50, 50, 50, 30, 30], p90=[20, 20, 20, 20, inf, 20]
+    )
+    cover, miss, crossed = eol_thresholds(table)
+    # in log remaining life: 4 needs the p10 down by log(5/4), 40 the p90 up by log 2; 8 and the
+    # median crossing are inside; an open interval holds a truth censored after its median; a
+    # closed one ending at 20 misses a truth known to be after 30 until its p90 passes 30
+    assert cover[:4] == pytest.approx([np.log(5 / 8), np.log(5 / 4), np.log(2), -inf])
+    assert cover[4] == -inf and cover[5] == inf and miss[4] == -inf and miss[5] == pytest.approx(np.log(1.5))
+    assert crossed.tolist() == [True] * 4 + [False] * 2
+    eol = measure_eol(table, "held.csv")
+    # at log(1.5) 4 of 5 decided are covered (< ceil(0.8 x 6)); at log 2 all five
+    assert eol["shift"] == pytest.approx(np.log(2)) and eol["reached"]
+    assert (eol["coverage_before"], eol["coverage_after"], eol["n"]) == (0.5, 1.0, 5)
+    # the same numbers from evaluate's scorer on the moved interval
+    median, start = table["eol_p50"].to_numpy(), table["t_cut"].to_numpy()
+    lo, hi = (
+        shift_crossing(table[c].to_numpy(), q, median, start, eol["shift"])
+        for c, q in [("eol_p10", 0.1), ("eol_p90", 0.9)]
+    )
+    assert lo.tolist() == pytest.approx([2.5] * 6) and hi[[0, 4]].tolist() == pytest.approx([40.0, inf])
+    scored = eol_interval_coverage(lo, hi, table["eol_true"], table["censor"])
+    assert (scored["interval_coverage"], scored["interval_n"]) == (1.0, 5)
+
+
+def test_eol_narrowing_stops_at_the_median_and_few_forecasts_are_left_alone():
+    from durability_cli.calibration import eol_warnings, measure_eol, shift_crossing
+
+    values, median, start = np.array([5.0, 9.0, np.inf]), np.array([10.0, 10.0, np.inf]), np.zeros(3)
+    assert shift_crossing(values, 0.1, median, start, -2.0).tolist() == [10.0, 10.0, np.inf]
+    assert shift_crossing(values, 0.1, median, start, 0.5).tolist() == pytest.approx(
+        [5 * np.exp(-0.5), 9 * np.exp(-0.5), np.inf]
+    )
+    # other quantiles move in proportion to their normal score: p5 by 1.645 / 1.2816 of p10's shift
+    assert shift_crossing(values, 0.05, median, start, 0.5)[0] == pytest.approx(
+        5 * np.exp(-0.5 * 1.644854 / 1.281552)
+    )
+    assert shift_crossing(values, 0.5, median, start, 0.5) is values
+    # every truth between 8 and 12 in intervals 5..20: the interval narrows until 8 is on its edge
+    true = [9.0, 11.0, 9.5, 10.5, 8.0, 12.0, 9.0, 11.0]
+    tight = measure_eol(_eol_table(true=true, censor=50.0, p90=20.0), "held.csv")
+    assert (
+        tight["reached"] and tight["shift"] == pytest.approx(np.log(5 / 8)) and tight["coverage_after"] == 1.0
+    )
+    # three forecasts cannot put 80 % of n + 1 inside: left alone, with a warning
+    few = measure_eol(_eol_table(true=[8.0, 4.0, 40.0], censor=50.0, p90=20.0), "held.csv")
+    assert (few["shift"], few["reached"], few["n"]) == (0.0, False, 3)
+    assert "too few" in eol_warnings(few)[0]
+
+
+def test_calibrated_eol_interval_is_what_evaluate_and_forecast_see(runner, model, held, plan, tmp_path):
+    """The end-of-life shift measured by calibrate is what evaluate then scores on the same
+    specimens, and forecast --eol-out moves p10 and p90 by it (the median stays)."""
+    from durability_cli.api import Model
+    from durability_cli.calibration import calibrated
+
+    out = tmp_path / "cal.safetensors"
+    args = [
+        "calibrate",
+        str(held),
+        "-m",
+        str(model),
+        "--context",
+        "10",
+        "--threshold",
+        "0.8",
+        "--samples",
+        "50",
+    ]
+    r = runner.invoke(app, [*args, "-o", str(out)])
+    assert r.exit_code == 0, r.stderr
+    block = json.loads(r.stdout)
+    eol = block["eol"]
+    assert eol["reached"] and eol["n"] >= 4 and eol["shift"] != 0
+    assert "end-of-life 80% interval coverage" in r.stderr and "of the remaining life" in r.stderr
+    cal = dur.load(out)
+    band_only = Model(calibrated(cal.bundle, {k: v for k, v in block.items() if k != "eol"}))
+    options = dict(context=10, samples=50, threshold=0.8, baselines=False, bounds=(None, None))
+    for m, share in ((cal, eol["coverage_after"]), (band_only, eol["coverage_before"])):
+        scored = m.evaluate(str(held), **options).report["models"]["model"]["eol"]
+        assert scored["interval_coverage"] == pytest.approx(share)
+    assert block["eol_interval_coverage_after"] == eol["coverage_after"]
+    band_file = tmp_path / "band.safetensors"
+    band_only.save(band_file)
+    frames = []
+    for m in (out, band_file):
+        f = tmp_path / f"{m.stem}-eol.csv"
+        r = runner.invoke(
+            app,
+            [
+                "forecast",
+                str(plan),
+                "-m",
+                str(m),
+                "--threshold",
+                "0.8",
+                "--eol-out",
+                str(f),
+                "-o",
+                str(tmp_path / "f.csv"),
+                "-q",
+            ],
+        )
+        assert r.exit_code == 0, r.stderr
+        frames.append(pd.read_csv(f))
+    moved, plain = (f.fillna({"eol_p10": np.inf, "eol_p50": np.inf, "eol_p90": np.inf}) for f in frames)
+    assert np.isfinite(plain["eol_p10"]).sum() >= 3  # crossings to move
+    assert np.array_equal(moved["eol_p50"], plain["eol_p50"])
+    start, shift, median = plain["last_measured_time"], eol["shift"], plain["eol_p50"]
+    for q, sign in (("eol_p10", -1), ("eol_p90", 1)):
+        want = start + (plain[q] - start) * np.exp(sign * shift)  # inf (later than the horizon) stays
+        want = np.minimum(want, median) if sign < 0 else np.maximum(want, median)
+        assert np.allclose(moved[q], want, rtol=1e-5)
+    shown = runner.invoke(app, ["inspect", str(out)])
+    assert "end-of-life interval p10 x" in shown.stderr + shown.stdout
 
 
 def test_seen_specimens_warned(model, small):
@@ -244,6 +376,8 @@ def test_evaluate_cli_shows_the_pointer(runner, model, held):
         ),
         ({"edges": [3], "centres": [5.0, 2.0], "factors": [1.0, 1.0]}, "not increasing steps"),
         ({"edges": [], "centres": [2.0], "factors": ["wide"]}, "not a finite number"),
+        ({"edges": [], "centres": [2.0], "factors": [1.0], "eol": {"level": 0.8}}, "end-of-life record"),
+        ({"edges": [], "centres": [2.0], "factors": [1.0], "eol": {"shift": "wide"}}, "not a finite number"),
     ],
 )
 def test_tampered_calibration_block_refused(model, tmp_path, block, message):
