@@ -291,6 +291,7 @@ class Model:
         samples: int = 200,
         threshold: float | None = None,
         direction: str = "below",
+        eol_interval: bool = False,
         seed: int = 0,
         device: str = "cpu",
     ) -> Model:
@@ -301,7 +302,9 @@ class Model:
         calibration.py). A calibration replaces the one before; the model as trained is what is
         measured. The new model's ``summary["calibration"]`` holds the factors and the coverage
         before and after (with ``threshold``, the end-of-life interval's too); the weights are
-        shared with this model."""
+        shared with this model. ``eol_interval`` (with ``threshold``) also moves the end-of-life
+        p10-p90 interval so that it holds 80 % of the held-out crossings (calibration.measure_eol;
+        the shift is in ``summary["calibration"]["eol"]``)."""
         from durability_cli.calibration import (
             band_columns,
             calibrated,
@@ -314,6 +317,11 @@ class Model:
         )
 
         check_calibratable(self.bundle)
+        if eol_interval and threshold is None:
+            raise InputError(
+                "calibrating the end-of-life interval needs the threshold that defines the end of life "
+                "(--threshold X)"
+            )
         if samples < 20:
             raise InputError(f"`samples` must be at least 20 to calibrate a band, got {samples}")
         band = band_columns(level)
@@ -351,14 +359,17 @@ class Model:
                 out.bundle, data, cfg, BacktestConfig(**cutoffs, baselines=False)
             )
             eol = measure_eol(eol_per_origin(frame, history, threshold, direction), data.source)
-            block["eol"] = eol | {"threshold": threshold, "direction": direction}
             block["eol_interval_coverage_before"] = (before.report["models"]["model"].get("eol") or {}).get(
                 "interval_coverage"
             )
             block["eol_interval_coverage_band"] = eol["coverage_before"]
-            block["eol_interval_coverage_after"] = eol["coverage_after"]
-            block["eol_interval_n"] = eol["n"]
-            block["warnings"] += eol_warnings(eol)
+            if eol_interval:  # the shift goes into the model; without it, the band's effect is reported
+                block["eol"] = eol | {"threshold": threshold, "direction": direction}
+                block["warnings"] += eol_warnings(eol)
+            block["eol_interval_coverage_after"] = eol[
+                "coverage_after" if eol_interval else "coverage_before"
+            ]
+            block["eol_interval_n"] = eol["n"] if eol_interval else eol["n_before"]
         return out
 
     def plot_forecast(

@@ -278,7 +278,7 @@ def measure_eol(table: pd.DataFrame, source: str, level: float = EOL_LEVEL) -> d
     covered, decided = eol_counts(cover, miss, candidates)
     ok = (decided > 0) & (covered >= np.ceil(level * (decided + 1) - 1e-9))
     at_zero = eol_counts(cover, miss, np.array([0.0]))
-    before = float(at_zero[0][0] / at_zero[1][0]) if at_zero[1][0] else None
+    before, n_before = (float(at_zero[0][0] / at_zero[1][0]) if at_zero[1][0] else None), int(at_zero[1][0])
     shift = float(candidates[np.argmax(ok)]) if ok.any() else 0.0
     after = eol_counts(cover, miss, np.array([shift]))
     return {
@@ -287,6 +287,7 @@ def measure_eol(table: pd.DataFrame, source: str, level: float = EOL_LEVEL) -> d
         "shift": shift,
         "reached": bool(ok.any()),
         "coverage_before": before,
+        "n_before": n_before,
         "coverage_after": float(after[0][0] / after[1][0]) if after[1][0] else None,
         "n": int(after[1][0]),
         "most_decided": int(decided.max(initial=0)),

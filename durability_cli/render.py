@@ -587,9 +587,9 @@ def render_calibration(console: Console, block: dict, output: str) -> None:
     )
     table.add_row("mean band width", fmt(block.get("width_before")), fmt(block.get("width_after")))
     eol = block.get("eol")
-    if eol:
+    if "eol_interval_coverage_before" in block:
         table.add_row(
-            f"end-of-life 80% interval coverage ({eol.get('n')} forecasts)",
+            f"end-of-life 80% interval coverage ({block.get('eol_interval_n')} forecasts)",
             _pct(block.get("eol_interval_coverage_before")),
             _pct(block.get("eol_interval_coverage_after")),
         )

@@ -132,9 +132,14 @@ def test_forecast_with_calibrated_model_moves_band_by_step_factor(runner, model,
 def test_eol_interval_reported_with_threshold(model, held):
     block = dur.load(model).calibrate(str(held), context=20, samples=50, threshold=0.9).summary["calibration"]
     assert {"eol_interval_coverage_before", "eol_interval_coverage_after", "eol_interval_n"} <= set(block)
+    assert "eol" not in block  # the interval's own shift only with eol_interval
     # 20 of 40 rows seen: too few forecasts cross 0.9 to calibrate the interval, so it is left alone
+    eol = dur.load(model).calibrate(str(held), context=20, samples=50, threshold=0.9, eol_interval=True)
+    block = eol.summary["calibration"]
     assert block["eol"]["shift"] == 0.0 and not block["eol"]["reached"]
     assert any("too few to calibrate" in w for w in block["warnings"])
+    with pytest.raises(InputError, match="needs the threshold"):
+        dur.load(model).calibrate(str(held), context=20, eol_interval=True)
 
 
 def _eol_table(true, censor, p90):
@@ -218,7 +223,7 @@ def test_calibrated_eol_interval_is_what_evaluate_and_forecast_see(runner, model
         "--samples",
         "50",
     ]
-    r = runner.invoke(app, [*args, "-o", str(out)])
+    r = runner.invoke(app, [*args, "--eol-interval", "-o", str(out)])
     assert r.exit_code == 0, r.stderr
     block = json.loads(r.stdout)
     eol = block["eol"]
@@ -231,6 +236,12 @@ def test_calibrated_eol_interval_is_what_evaluate_and_forecast_see(runner, model
         scored = m.evaluate(str(held), **options).report["models"]["model"]["eol"]
         assert scored["interval_coverage"] == pytest.approx(share)
     assert block["eol_interval_coverage_after"] == eol["coverage_after"]
+    # without --eol-interval the band's factor is the same and the interval only reported
+    r = runner.invoke(app, [*args, "-o", str(tmp_path / "plain.safetensors")])
+    plain_block = json.loads(r.stdout)
+    assert "eol" not in plain_block and plain_block["factors"] == block["factors"]
+    assert plain_block["eol_interval_coverage_after"] == eol["coverage_before"]
+    assert "end-of-life 80% interval coverage" in r.stderr and "of the remaining life" not in r.stderr
     band_file = tmp_path / "band.safetensors"
     band_only.save(band_file)
     frames = []
