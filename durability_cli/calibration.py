@@ -195,11 +195,11 @@ def warnings(block: dict, seen: list[str]) -> list[str]:
 # -- the end-of-life interval ------------------------------------------------------------------------
 # The band's factor moves the paths, and with them the end-of-life interval, but an interval in time
 # can still hold too few or too many of the true crossings: a path that is a little off in value
-# crosses a flat threshold far off in time. So, with a threshold, `calibrate` also measures the
-# interval itself on the held-out crossings (conformalised quantile regression on the remaining life,
-# in log time): the p10-p90 interval's remaining life after the cut-off is multiplied by exp(-shift)
-# at its lower end and exp(+shift) at its upper end. A negative shift narrows it, never past the
-# median crossing. Other quantiles move in proportion to their normal score (p5 by 1.28 x the shift
+# crosses a flat threshold far off in time. So, with a threshold and --eol-interval, `calibrate` also
+# measures the interval itself on the held-out crossings (conformalised quantile regression on the
+# remaining life, in log time): the p10-p90 interval's remaining life after the cut-off is
+# multiplied by exp(-shift) at its lower end and exp(+shift) at its upper end. A negative shift
+# narrows it, never past the median crossing. Other quantiles move in proportion to their normal score (p5 by 1.28 x the shift
 # of p10, p25 by half of it), the median stays. The interval is the one evaluate scores: p10-p90.
 EOL_LEVEL = 0.8
 _EOL_Z = NormalDist().inv_cdf(0.9)  # the normal score of the interval's upper end

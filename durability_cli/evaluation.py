@@ -26,11 +26,8 @@ from durability_cli.metrics import BASELINES, PooledScores, baseline_frame, firs
 from durability_cli.outputs import clip
 from durability_cli.schema import Dataset, specimen_starts
 
-EOL_INTERVAL = (
-    0.1,
-    0.5,
-    0.9,
-)  # the end-of-life interval a backtest scores (p10-p90, as forecast --eol-out) and its median
+# the end-of-life interval a backtest scores (p10-p90, as forecast --eol-out) and its median
+EOL_INTERVAL = (0.1, 0.5, 0.9)
 
 
 @dataclass(frozen=True)
