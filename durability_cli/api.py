@@ -309,6 +309,7 @@ class Model:
             band_columns,
             calibrated,
             check_calibratable,
+            eol_hint,
             eol_warnings,
             measure,
             measure_eol,
@@ -366,6 +367,8 @@ class Model:
             if eol_interval:  # the shift goes into the model; without it, the band's effect is reported
                 block["eol"] = eol | {"threshold": threshold, "direction": direction}
                 block["warnings"] += eol_warnings(eol)
+            else:
+                block["warnings"] += eol_hint(eol)
             block["eol_interval_coverage_after"] = eol[
                 "coverage_after" if eol_interval else "coverage_before"
             ]

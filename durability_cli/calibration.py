@@ -297,6 +297,19 @@ def measure_eol(table: pd.DataFrame, source: str, level: float = EOL_LEVEL) -> d
     }
 
 
+def eol_hint(eol: dict) -> list[str]:
+    """Without --eol-interval: a pointer to it when the band-calibrated interval held a share of
+    the held-out crossings more than two binomial standard deviations from ``level`` (and at
+    least 20 forecasts decided it)."""
+    n, share, level = eol["n_before"], eol["coverage_before"], eol["level"]
+    if n < 20 or share is None or abs(share - level) <= 2 * math.sqrt(level * (1 - level) / n):
+        return []
+    return [
+        f"the end-of-life p10-p90 interval held {share:.0%} of {n} held-out crossings (the band's factor "
+        f"alone); --eol-interval calibrates it on them to hold {level:.0%}"
+    ]
+
+
 def eol_warnings(eol: dict) -> list[str]:
     """What the user should know about the end-of-life interval's shift."""
     level = eol["level"]

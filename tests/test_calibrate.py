@@ -204,6 +204,17 @@ def test_eol_narrowing_stops_at_the_median_and_few_forecasts_are_left_alone():
     assert "too few" in eol_warnings(few)[0]
 
 
+@pytest.mark.parametrize(
+    "share, n, hinted", [(0.62, 47, True), (0.74, 47, False), (0.97, 30, True), (0.5, 10, False)]
+)
+def test_calibrate_points_to_eol_interval_when_the_interval_is_far_off(share, n, hinted):
+    from durability_cli.calibration import eol_hint
+
+    hint = eol_hint({"n_before": n, "coverage_before": share, "level": 0.8})
+    assert bool(hint) == hinted
+    assert not hint or ("--eol-interval" in hint[0] and f"{share:.0%} of {n}" in hint[0])
+
+
 def test_calibrated_eol_interval_is_what_evaluate_and_forecast_see(runner, model, held, plan, tmp_path):
     """The end-of-life shift measured by calibrate is what evaluate then scores on the same
     specimens, and forecast --eol-out moves p10 and p90 by it (the median stays)."""
