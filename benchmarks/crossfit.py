@@ -20,6 +20,7 @@ test devices). One JSON line per set, split and seed, appended to results/crossf
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import subprocess
 import sys
@@ -35,7 +36,7 @@ from benchmarks.accuracy import model_config
 from benchmarks.calibration import TEST_SEED, new_specimens
 from benchmarks.common import one_thread
 from durability_cli import training
-from durability_cli.api import Model
+from durability_cli.api import Model, load
 from durability_cli.calibration import calibrated, measure
 from durability_cli.config import TrainConfig
 from durability_cli.ensemble import combine
@@ -72,9 +73,7 @@ def cross_fit(train: pd.DataFrame, schema, name: str, cfg: TrainConfig, folds: i
     members, backtests, centres = [], [], []
     for k in range(folds):
         rest = validate(train[fold != k], schema, source=f"fold{k}-train")
-        member = training.train(
-            rest, model_config(name, 0), TrainConfig(**{**cfg.__dict__, "seed": cfg.seed + k})
-        )
+        member = training.train(rest, model_config(name, 0), dataclasses.replace(cfg, seed=cfg.seed + k))
         held = train[fold == k]
         one = Model(member)
         options = dict(baselines=False, bounds=(None, None), **cut)
@@ -95,6 +94,7 @@ def main() -> None:
     p.add_argument("--splits", default="0", help="test splits of a measured set")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--models", type=Path, default=None, help="eol_calibration.py's trained default models")
     a = p.parse_args()
     one_thread()
     commit = subprocess.run(
@@ -110,11 +110,12 @@ def main() -> None:
             cut = {"context_frac": info.warmup_fraction} if real else {"context": info.context}
             for seed in [int(s) for s in a.seeds.split(",")]:
                 cfg = TrainConfig(epochs=a.epochs, val_context=info.context, seed=seed)
-                single = Model(
-                    training.train(
-                        validate(split["train"], schema, source="train"), model_config(name, 0), cfg
-                    )
-                )
+                cached = None if a.models is None else a.models / f"{name}-{seed}-{a.epochs}.safetensors"
+                if cached is not None and not real and cached.exists():  # benchmarks/eol_calibration.py's
+                    single = load(cached)
+                else:
+                    table = validate(split["train"], schema, source="train")
+                    single = Model(training.train(table, model_config(name, 0), cfg))
                 raw, fitted, block = cross_fit(split["train"], schema, name, cfg, a.folds, cut)
                 out = {
                     "set": name,
