@@ -280,6 +280,8 @@ def measure_eol(table: pd.DataFrame, source: str, level: float = EOL_LEVEL) -> d
     at_zero = eol_counts(cover, miss, np.array([0.0]))
     before, n_before = (float(at_zero[0][0] / at_zero[1][0]) if at_zero[1][0] else None), int(at_zero[1][0])
     shift = float(candidates[np.argmax(ok)]) if ok.any() else 0.0
+    if shift:  # just past the breakpoint: the forecast's exp and log must not round it back
+        shift += 1e-9 * max(1.0, abs(shift))
     after = eol_counts(cover, miss, np.array([shift]))
     return {
         "level": level,

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import durability_cli as dur
 from durability_cli.calibration import band_factor, coverage, needed, step_edges, step_factors
@@ -202,6 +204,49 @@ def test_eol_narrowing_stops_at_the_median_and_few_forecasts_are_left_alone():
     few = measure_eol(_eol_table(true=[8.0, 4.0, 40.0], censor=50.0, p90=20.0), "held.csv")
     assert (few["shift"], few["reached"], few["n"]) == (0.0, False, 3)
     assert "too few" in eol_warnings(few)[0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_eol_shift_agrees_with_evaluates_scorer(data):
+    """For any table of forecasts (crossed or censored truths, open or closed intervals), the
+    coverage measure_eol reports for its shift is the one evaluate's scorer gives on the moved
+    interval, and a reached shift covers ceil(0.8 (n + 1)) of the n decided."""
+    from durability_cli.calibration import measure_eol, shift_crossing
+    from durability_cli.metrics import eol_interval_coverage
+
+    n = data.draw(st.integers(1, 25))
+
+    def column(values):
+        return np.array(data.draw(st.lists(values, min_size=n, max_size=n)))
+
+    life = st.floats(0.5, 200.0)
+    lo = column(life)
+    mid = lo * column(st.floats(1.0, 3.0))
+    hi = np.where(column(st.booleans()), np.inf, mid * column(st.floats(1.0, 3.0)))
+    mid = np.where(np.isinf(hi) & column(st.booleans()), np.inf, mid)  # an open interval's median may be too
+    censor = column(life)
+    true = column(life)
+    true = np.where(true <= censor, true, np.nan)  # after the last measured row: censored
+    start = 10.0
+    table = pd.DataFrame(
+        {"t_cut": start, "eol_p10": start + lo, "eol_p50": start + mid, "eol_p90": start + hi,
+         "eol_true": start + true, "censor": start + censor}
+    )  # fmt: skip
+    eol = measure_eol(table, "t")
+    median, cut = table["eol_p50"].to_numpy(), table["t_cut"].to_numpy()
+    moved = [
+        shift_crossing(table[c].to_numpy(), q, median, cut, eol["shift"])
+        for c, q in (("eol_p10", 0.1), ("eol_p90", 0.9))
+    ]
+    scored = eol_interval_coverage(*moved, table["eol_true"], table["censor"])
+    assert scored["interval_n"] == eol["n"]
+    if eol["n"]:
+        assert scored["interval_coverage"] == pytest.approx(eol["coverage_after"])
+    if eol["reached"]:
+        assert round(eol["coverage_after"] * eol["n"]) >= np.ceil(0.8 * (eol["n"] + 1) - 1e-9)
+    else:
+        assert eol["shift"] == 0.0
 
 
 @pytest.mark.parametrize(
