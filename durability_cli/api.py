@@ -765,6 +765,7 @@ def tune(
     seed: int = 0,
     storage: str | os.PathLike | None = None,
     study: str | None = None,
+    point_losses: bool = False,
     target: str | None = None,
     id_col: str | None = None,
     time_col: str | None = None,
@@ -780,6 +781,8 @@ def tune(
     ``1h``); ``trials`` caps their number; each trial trains ``folds`` models, one per held-out
     fold of specimens, for up to ``epochs``. ``options`` are ``train`` options every trial keeps.
     ``storage`` (a SQLite file) keeps the trials: the same call again continues the study.
+    Every trial keeps the Gaussian loss (a band and end-of-life intervals) unless ``point_losses``
+    lets the search try mse and huber too.
     Returns a ``tuning.TuneResult``: ``best_params`` (pass them to :func:`train`), ``best_score``,
     ``default_score``, ``trials`` (a DataFrame) and ``to_toml()``.
     """
@@ -795,6 +798,7 @@ def tune(
         seed=seed,
         storage=None if storage is None else str(storage),
         study=study,
+        point_losses=point_losses,
     )
     cfg.validate()
     ds = read(data, columns=Columns.of(id_col, time_col, target, covariates, static, fmt))

@@ -293,6 +293,16 @@ def tune(
     ] = 0,
     storage: Annotated[str | None, _opt(_STORAGE, metavar=PATH)] = None,
     study: Annotated[str | None, _opt(_STUDY, _ADV, metavar=NAME)] = None,
+    point_losses: Annotated[
+        bool,
+        _opt(
+            "Also try the point losses (mse, huber). Off: every trial keeps the Gaussian loss, so the "
+            "best settings still give a band and end-of-life intervals.",
+            _ADV,
+            "--point-losses",
+            metavar=FLAG,
+        ),
+    ] = False,
     model_out: Annotated[str | None, _opt(_MODEL_OUT, None, "--model-out", metavar=PATH)] = None,
     quiet: Quiet = False,
     id_col: IdCol = None,
@@ -328,7 +338,9 @@ def tune(
             if not quiet:
                 render_trial_line(err, row)
 
-        options = dict(budget=budget, trials=trials, folds=folds, epochs=epochs, seed=seed)
+        options = dict(
+            budget=budget, trials=trials, folds=folds, epochs=epochs, seed=seed, point_losses=point_losses
+        )
         result = api.tune(data, **options, storage=storage, study=study, fmt=fmt, on_trial=on_trial, **names)
         write_config(result, output, names, source=data)
         if not quiet:

@@ -35,7 +35,7 @@ DROPOUT = (0.0, 0.3)  # only with more than one layer
 LR = (3e-4, 1e-2)  # log scale
 BATCH_SIZES = (4, 8, 16, 32)
 LAGS = (1, 4)
-LOSSES = ("gaussian", "mse", "huber")
+LOSSES = ("gaussian", "mse", "huber")  # the point losses only with point_losses: no band without gaussian
 MONOTONIC = ("none", "decreasing", "increasing")  # only with residual
 # Warm-up of the validation forecast and of training's random warm-ups, as a share of the median
 # specimen length; "auto" is training's default (20%). The objective always scores after the
@@ -57,7 +57,6 @@ DEFAULT_TRIAL = {
     "lr": 2e-3,
     "batch_size": 8,
     "lags": 1,
-    "loss": "gaussian",
     "residual": True,
     "monotonic": "none",
     "val_context": "auto",
@@ -65,6 +64,11 @@ DEFAULT_TRIAL = {
     "teacher_forcing": 0.0,
     "latent": 0,
 }
+
+
+def default_trial(point_losses: bool = False) -> dict:
+    """Trial 0's settings: the defaults, with the loss among them when the loss is searched."""
+    return DEFAULT_TRIAL | ({"loss": "gaussian"} if point_losses else {})
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,9 @@ class TuneConfig:
     seed: int = 0  # the sampler, the folds and every training
     storage: str | None = None  # SQLite file that keeps the trials (resume by running again)
     study: str | None = None  # study name in the storage; default: from the data and the above
+    # also search the point losses (mse, huber): the best may then forecast without a band or
+    # end-of-life interval; off, every trial keeps the Gaussian loss
+    point_losses: bool = False
 
     def validate(self) -> None:
         if not (self.budget > 0 and math.isfinite(self.budget)):
@@ -143,10 +150,11 @@ def parse_duration(text: str | float) -> float:
     return h * 3600 + m * 60 + s
 
 
-def suggest(trial, median_length: float, longest: int) -> dict:
+def suggest(trial, median_length: float, longest: int, point_losses: bool = False) -> dict:
     """The trial's settings as options of ``train`` (define-by-run: dropout only with stacked
-    layers, monotonic only with residual, a schedule only with teacher forcing). ``longest``: the
-    warm-up must leave a row of the shortest fold's longest specimen to score."""
+    layers, monotonic only with residual, a schedule only with teacher forcing, the loss only with
+    ``point_losses``). ``longest``: the warm-up must leave a row of the shortest fold's longest
+    specimen to score."""
     o: dict = {
         "cell": trial.suggest_categorical("cell", CELLS),
         "hidden": trial.suggest_categorical("hidden", HIDDEN),
@@ -156,7 +164,7 @@ def suggest(trial, median_length: float, longest: int) -> dict:
     o["lr"] = trial.suggest_float("lr", *LR, log=True)
     o["batch_size"] = trial.suggest_categorical("batch_size", BATCH_SIZES)
     o["lags"] = trial.suggest_int("lags", *LAGS)
-    o["loss"] = trial.suggest_categorical("loss", LOSSES)
+    o["loss"] = trial.suggest_categorical("loss", LOSSES) if point_losses else "gaussian"
     o["residual"] = trial.suggest_categorical("residual", (True, False))
     o["monotonic"] = trial.suggest_categorical("monotonic", MONOTONIC) if o["residual"] else "none"
     share = trial.suggest_categorical("val_context", VAL_CONTEXT)
@@ -233,7 +241,8 @@ def tune(
     split = _make_folds(ds, cfg.folds, cfg.seed)
     median = float(np.median(split.lengths))
     longest = min(int(split.lengths[fold].max()) for fold in split.folds)
-    name = cfg.study or f"durability-{fingerprint(ds)}-k{cfg.folds}-seed{cfg.seed}-epochs{cfg.epochs}"
+    points = "-points" if cfg.point_losses else ""  # the two search spaces never share a study
+    name = cfg.study or f"durability-{fingerprint(ds)}-k{cfg.folds}-seed{cfg.seed}-epochs{cfg.epochs}{points}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the library is silent; on_trial reports
     study = optuna.create_study(
         study_name=name,
@@ -248,13 +257,14 @@ def tune(
         # defaults' RMSE and took most of an 8-minute budget.
         pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=5),
     )
-    if _defaults_trial(study) is None:  # a new study, or one whose defaults trial was cut short
-        study.enqueue_trial(DEFAULT_TRIAL)
+    defaults = default_trial(cfg.point_losses)
+    if _defaults_trial(study, defaults) is None:  # a new study, or one whose defaults trial was cut short
+        study.enqueue_trial(defaults)
     deadline = time.monotonic() + cfg.budget
     base = {"epochs": cfg.epochs, "patience": cfg.patience, "seed": cfg.seed, **fixed}
 
     def objective(trial) -> float:
-        options = {**base, **suggest(trial, median, longest), **fixed}
+        options = {**base, **suggest(trial, median, longest, cfg.point_losses), **fixed}
         trial.set_user_attr("options", options)
         model_cfg, train_cfg = configs(options)
         scores = []
@@ -281,7 +291,7 @@ def tune(
             "or fewer `folds`"
         )
     best = study.best_trial
-    defaults = _defaults_trial(study, complete=True)
+    defaults = _defaults_trial(study, defaults, complete=True)
     return TuneResult(
         best_params=dict(best.user_attrs["options"]),
         best_score=float(best.value),
@@ -332,15 +342,16 @@ def _any_complete(study) -> bool:
     return any(t.state == optuna.trial.TrialState.COMPLETE for t in study.get_trials(deepcopy=False))
 
 
-def _defaults_trial(study, complete: bool = False):
-    """The trial of the defaults: complete, or (``complete`` False) also enqueued and not started."""
+def _defaults_trial(study, defaults: dict, complete: bool = False):
+    """The trial of the ``defaults`` (default_trial): complete, or (``complete`` False) also
+    enqueued and not started."""
     import optuna
 
     state = optuna.trial.TrialState
     for t in study.get_trials(deepcopy=False, states=(state.COMPLETE, state.WAITING)):
-        if t.state == state.COMPLETE and t.params == DEFAULT_TRIAL:
+        if t.state == state.COMPLETE and t.params == defaults:
             return t
-        if not complete and t.state == state.WAITING and t.system_attrs.get("fixed_params") == DEFAULT_TRIAL:
+        if not complete and t.state == state.WAITING and t.system_attrs.get("fixed_params") == defaults:
             return t
     return None
 

@@ -148,3 +148,40 @@ def test_a_latent_trial_round_trips_through_the_config(runner, tiny_table, tmp_p
     r = runner.invoke(app, ["train", str(tiny_table), "--config", str(config), "-o", str(model), "-q"])
     assert r.exit_code == 0, r.stderr
     assert (load(model).model_config.latent, load(model).model_config.latent_prior) == (2, 0.5)
+
+
+def test_the_loss_is_searched_only_with_point_losses(runner, tiny_table, tmp_path):
+    """By default every trial keeps the Gaussian loss (the band and end-of-life intervals stay);
+    --point-losses searches mse and huber too, in a study of its own."""
+    import optuna
+
+    from durability_cli.tuning import DEFAULT_TRIAL, default_trial, suggest
+
+    mse = optuna.trial.FixedTrial({**DEFAULT_TRIAL, "loss": "mse"})
+    assert suggest(mse, 24, 24)["loss"] == "gaussian"  # not asked: the trial's mse is never read
+    assert suggest(mse, 24, 24, point_losses=True)["loss"] == "mse"
+    assert "loss" not in default_trial() and default_trial(True)["loss"] == "gaussian"
+
+    db = tmp_path / "tune.db"
+    args = [
+        "tune",
+        str(tiny_table),
+        "--storage",
+        str(db),
+        "--static",
+        "material",
+        "--trials",
+        "2",
+        "-q",
+        *TINY,
+    ]
+    for extra in ([], ["--point-losses"]):
+        r = runner.invoke(app, [*args, *extra, "-o", str(tmp_path / f"best{len(extra)}.toml")])
+        assert r.exit_code == 0, r.stderr
+    studies = {s.study_name: s for s in optuna.get_all_study_summaries(f"sqlite:///{db}")}
+    assert len(studies) == 2 and sum(name.endswith("-points") for name in studies) == 1
+    for name in studies:
+        trials = optuna.load_study(study_name=name, storage=f"sqlite:///{db}").trials
+        searched = {"loss" in t.params for t in trials}
+        assert searched == {name.endswith("-points")}  # the loss is a parameter only there
+        assert trials[0].params == default_trial(name.endswith("-points"))
