@@ -677,6 +677,7 @@ def render_tune_trials(console: Console, result, output: str) -> None:
         highlight=False,
         soft_wrap=True,
     )
+    render_warnings(console, result.notes())
 
 
 def trial_settings(row: dict) -> str:

@@ -185,3 +185,25 @@ def test_the_loss_is_searched_only_with_point_losses(runner, tiny_table, tmp_pat
         searched = {"loss" in t.params for t in trials}
         assert searched == {name.endswith("-points")}  # the loss is a parameter only there
         assert trials[0].params == default_trial(name.endswith("-points"))
+
+
+@pytest.mark.parametrize(
+    "specimens, best, noted",
+    [(23, 0.065, True), (60, 0.065, False), (23, 0.092, False)],
+)
+def test_a_small_tables_winner_comes_with_a_caution(specimens, best, noted):
+    """Below 50 specimens, a winner that beats the defaults is shown with the advice to check it
+    on specimens the search never saw (on device_b it was 15-22 % worse on new devices)."""
+    import io
+
+    from rich.console import Console
+
+    from durability_cli.render import render_tune_trials
+    from durability_cli.tuning import TuneResult
+
+    trials = pd.DataFrame({"number": [0, 1], "state": "COMPLETE", "rmse": [0.092, best], "seconds": 1.0})
+    result = TuneResult({}, best, 0.092, trials, "s", 3, 3, specimens=specimens)
+    out = io.StringIO()
+    render_tune_trials(Console(file=out, width=200), result, "best.toml")
+    assert ("compare both on specimens the search never saw" in out.getvalue()) == noted
+    assert (f"the folds hold {specimens} specimens" in out.getvalue()) == noted
