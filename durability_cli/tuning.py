@@ -116,7 +116,7 @@ class TuneResult:
         of many trials is partly the folds' luck (benchmarks/RESULTS.md: on 23 devices the folds'
         winner was 15-22 % worse than the defaults on new ones)."""
         if (
-            self.specimens >= SMALL_TABLE
+            not 0 < self.specimens < SMALL_TABLE  # 0: not known
             or self.default_score is None
             or self.best_score >= self.default_score
         ):
