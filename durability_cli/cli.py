@@ -658,13 +658,11 @@ def calibrate(
 ) -> None:
     """Scale a model's band so it covers what it says on specimens the model never saw.
 
-    Each specimen of DATA is forecast from its warm-up (the cut-offs of evaluate) and the band is
-    widened or narrowed (one factor, or one per group of steps after the warm-up with --bins) so
-    that its central --level band covers that share of the measured values (split conformal).
-    Training can only check its band on the validation specimens that also chose its epoch; hold
-    back 10 or more specimens for this. With --threshold --eol-interval the end-of-life interval
-    is calibrated too, on the held-out specimens measured past the threshold. The new model
-    file is the old one with the factor applied; inspect shows what it was calibrated on.
+    Each specimen of DATA is forecast from its warm-up (the cut-offs of evaluate) and the band is widened or narrowed (one factor, or one per group of steps after the warm-up with --bins) so that its central --level band covers that share of the measured values (split conformal).
+
+    Training can only check its band on the validation specimens that also chose its epoch: hold back 10 or more specimens for this. With --threshold --eol-interval the end-of-life interval is calibrated too, on the held-out specimens measured past the threshold.
+
+    The new model file is the old one with the factors applied; inspect shows what it was calibrated on.
 
     Example:  durability calibrate held_out.csv -m coating.safetensors --context 40 -o calibrated.safetensors
               durability calibrate held_out.csv -m coating.safetensors --context-frac 0.3 --threshold 0.6 -o coating.safetensors

@@ -238,8 +238,7 @@ def plot_eol_cmd(
 ) -> None:
     """Backtest and draw predicted (median, p10-p90) against true end of life per specimen.
 
-    Each specimen's truth is hidden after the cut-off; specimens whose data end before the
-    threshold are drawn open at their last measurement, with an arrow (the truth is later).
+    Each specimen's truth is hidden after the cut-off; specimens whose data end before the threshold are drawn open at their last measurement, with an arrow (the truth is later).
 
     Example:  durability plot eol test.csv -m coating.safetensors --threshold 0.6 --context 40 -o eol.png
     """
