@@ -766,6 +766,7 @@ def tune(
     storage: str | os.PathLike | None = None,
     study: str | None = None,
     point_losses: bool = False,
+    check: float = 0.0,
     target: str | None = None,
     id_col: str | None = None,
     time_col: str | None = None,
@@ -782,7 +783,9 @@ def tune(
     fold of specimens, for up to ``epochs``. ``options`` are ``train`` options every trial keeps.
     ``storage`` (a SQLite file) keeps the trials: the same call again continues the study.
     Every trial keeps the Gaussian loss (a band and end-of-life intervals) unless ``point_losses``
-    lets the search try mse and huber too.
+    lets the search try mse and huber too. ``check`` (a share, e.g. 0.2) holds that many specimens
+    back from the whole search; the best and the defaults are then compared on them and the
+    defaults kept unless the best wins (``result.check``).
     Returns a ``tuning.TuneResult``: ``best_params`` (pass them to :func:`train`), ``best_score``,
     ``default_score``, ``trials`` (a DataFrame) and ``to_toml()``.
     """
@@ -799,6 +802,7 @@ def tune(
         storage=None if storage is None else str(storage),
         study=study,
         point_losses=point_losses,
+        check=check,
     )
     cfg.validate()
     ds = read(data, columns=Columns.of(id_col, time_col, target, covariates, static, fmt))

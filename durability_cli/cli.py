@@ -303,6 +303,17 @@ def tune(
             metavar=FLAG,
         ),
     ] = False,
+    check: Annotated[
+        float,
+        _opt(
+            "Hold this share of the specimens back from the whole search (e.g. 0.2); then train the best "
+            "settings and the defaults on the rest, compare them on the held-back specimens, and write the "
+            "defaults unless the best wins there too. On small tables the folds' winner is partly luck.",
+            None,
+            "--check",
+            metavar="SHARE",
+        ),
+    ] = 0.0,
     model_out: Annotated[str | None, _opt(_MODEL_OUT, None, "--model-out", metavar=PATH)] = None,
     quiet: Quiet = False,
     id_col: IdCol = None,
@@ -339,7 +350,13 @@ def tune(
                 render_trial_line(err, row)
 
         options = dict(
-            budget=budget, trials=trials, folds=folds, epochs=epochs, seed=seed, point_losses=point_losses
+            budget=budget,
+            trials=trials,
+            folds=folds,
+            epochs=epochs,
+            seed=seed,
+            point_losses=point_losses,
+            check=check,
         )
         result = api.tune(data, **options, storage=storage, study=study, fmt=fmt, on_trial=on_trial, **names)
         write_config(result, output, names, source=data)

@@ -84,6 +84,10 @@ class TuneConfig:
     # also search the point losses (mse, huber): the best may then forecast without a band or
     # end-of-life interval; off, every trial keeps the Gaussian loss
     point_losses: bool = False
+    # share of the specimens held back from the whole search: the best settings and the defaults
+    # are then trained on the rest and compared on them, and the defaults kept unless the best
+    # wins there too (on a small table the folds' winner is partly their luck); 0 = no check
+    check: float = 0.0
 
     def validate(self) -> None:
         if not (self.budget > 0 and math.isfinite(self.budget)):
@@ -92,6 +96,8 @@ class TuneConfig:
             raise InputError(f"`trials` must be at least 1, got {self.trials}")
         if self.folds < 2:
             raise InputError(f"`folds` must be at least 2, got {self.folds}")
+        if not 0.0 <= self.check < 1.0:
+            raise InputError(f"`check` must be a share in [0, 1), e.g. 0.2, got {self.check}")
         TrainConfig(epochs=self.epochs, patience=self.patience, seed=self.seed).validate()
 
 
@@ -110,11 +116,21 @@ class TuneResult:
     folds: int
     context: int  # the warm-up rows the objective scores after
     specimens: int = 0  # in the folds
+    # the held-back check (TuneConfig.check): specimens, the best's and the defaults' RMSE on them,
+    # and whether the defaults were kept
+    check: dict | None = None
 
     def notes(self) -> list[str]:
         """What the user should know before adopting the best settings: on a small table the best
         of many trials is partly the folds' luck (benchmarks/RESULTS.md: on 23 devices the folds'
         winner was 15-22 % worse than the defaults on new ones)."""
+        if self.check is not None:
+            c = self.check
+            kept = "the defaults were kept" if c["kept_defaults"] else "the search's best was kept"
+            return [
+                f"on {c['specimens']} specimen(s) held back from the search the best settings scored "
+                f"{c['best']:.4g} and the defaults {c['defaults']:.4g}: {kept}"
+            ]
         if (
             not 0 < self.specimens < SMALL_TABLE  # 0: not known
             or self.default_score is None
@@ -138,6 +154,8 @@ class TuneResult:
             + ("" if self.default_score is None else f" (defaults: {self.default_score:.6g})"),
             f"# use: durability train {source} --config THIS.toml -o model.safetensors",
         ]
+        if self.check is not None:
+            lines[1:1] = [f"# {line}" for line in self.notes()]
         given = {k: v for k, v in (columns or {}).items() if v is not None}
         if given:
             lines += ["", "[data]"] + [f"{k} = {_toml_value(v)}" for k, v in given.items()]
@@ -258,6 +276,9 @@ def tune(
     cfg.validate()
     fixed = dict(fixed or {})
     configs(fixed)  # a bad fixed option is refused before any trial
+    full, held = ds, None
+    if cfg.check:
+        ds, held = _hold_back(ds, cfg.check, cfg.seed)
     split = _make_folds(ds, cfg.folds, cfg.seed)
     median = float(np.median(split.lengths))
     longest = min(int(split.lengths[fold].max()) for fold in split.folds)
@@ -277,9 +298,11 @@ def tune(
         # defaults' RMSE and took most of an 8-minute budget.
         pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=5),
     )
-    defaults = default_trial(cfg.point_losses)
-    if _defaults_trial(study, defaults) is None:  # a new study, or one whose defaults trial was cut short
-        study.enqueue_trial(defaults)
+    default_params = default_trial(cfg.point_losses)
+    if (
+        _defaults_trial(study, default_params) is None
+    ):  # a new study, or one whose defaults trial was cut short
+        study.enqueue_trial(default_params)
     deadline = time.monotonic() + cfg.budget
     base = {"epochs": cfg.epochs, "patience": cfg.patience, "seed": cfg.seed, **fixed}
 
@@ -311,8 +334,8 @@ def tune(
             "or fewer `folds`"
         )
     best = study.best_trial
-    defaults = _defaults_trial(study, defaults, complete=True)
-    return TuneResult(
+    defaults = _defaults_trial(study, default_params, complete=True)
+    result = TuneResult(
         best_params=dict(best.user_attrs["options"]),
         best_score=float(best.value),
         default_score=None if defaults is None else float(defaults.value),
@@ -322,6 +345,63 @@ def tune(
         context=split.context,
         specimens=len(split.ids),
     )
+    if held is not None:
+        default_options = {
+            **base,
+            **suggest(optuna.trial.FixedTrial(default_params), median, longest, cfg.point_losses),
+            **fixed,
+        }
+        result.check = _check(ds, full, held, result.best_params, default_options, split.context)
+        if result.check["kept_defaults"]:
+            result.best_params = default_options
+    return result
+
+
+def _hold_back(ds, share: float, seed: int):
+    """(the Dataset without the held-back specimens, the held-back specimens' indices in ``ds``):
+    round(share x N) of them, at least 1, drawn with ``seed`` apart from the folds' draw."""
+    from dataclasses import replace
+
+    from durability_cli.schema import id_codes, specimen_starts
+
+    starts = specimen_starts(ds.frame, ds.schema.id_col)
+    n = len(starts)
+    k = max(1, int(round(share * n)))
+    if n - k < 3:
+        raise InputError(
+            f"{ds.source}: {n} specimen(s) leave too few to search after holding back {k} for the check; "
+            "lower `check` or leave it out"
+        )
+    held = np.sort(np.random.default_rng([seed, 1]).permutation(n)[:k])
+    codes, _ = id_codes(ds.frame, ds.schema.id_col)
+    specimen = np.searchsorted(starts, np.arange(len(codes)), side="right") - 1
+    rows = ~np.isin(specimen, held)
+    kept = replace(ds, frame=ds.frame.iloc[np.flatnonzero(rows)].reset_index(drop=True), t=ds.t[rows])
+    return kept, held
+
+
+def _check(ds, full, held, best_options: dict, default_options: dict, context: int) -> dict:
+    """Train the best settings and the defaults on ``ds`` (the searched specimens) and score both
+    by the free-running RMSE of the held-back specimens of ``full`` after ``context`` rows."""
+    from durability_cli.api import configs
+    from durability_cli.data import to_series, to_tensors
+    from durability_cli.training import free_run_rmse, train
+
+    series = to_series(full).take(held)
+    scores = {}
+    for name, options in (("best", best_options), ("defaults", default_options)):
+        if name == "defaults" and options == best_options:
+            scores[name] = scores["best"]
+            continue
+        bundle = train(ds, *configs(options))
+        t = to_tensors(series, bundle.scaler)
+        scores[name] = free_run_rmse(bundle.model, t, bundle.scaler, context)[0]
+    return {
+        "specimens": len(held),
+        "best": scores["best"],
+        "defaults": scores["defaults"],
+        "kept_defaults": bool(scores["defaults"] <= scores["best"]),
+    }
 
 
 def _storage(path: str | None):

@@ -71,6 +71,8 @@ def test_tune_api_is_never_worse_than_the_defaults(tiny_table):
             "Error: --budget must be a duration such as 90s, 10m or 1h, got 'ten minutes'",
         ),
         (["--folds", "1"], "Error: --folds must be at least 2, got 1"),
+        (["--check", "1.5"], "--check must be a share in [0, 1), e.g. 0.2, got 1.5"),
+        (["--check", "0.6"], "6 specimen(s) leave too few to search after holding back 4 for the check"),
         (["--folds", "6"], "cannot make 6 folds with specimens left to train on; lower --folds (at most 5)"),
         (
             ["--budget", "1s", "--epochs", "1000"],
@@ -207,3 +209,42 @@ def test_a_small_tables_winner_comes_with_a_caution(specimens, best, noted):
     render_tune_trials(Console(file=out, width=200), result, "best.toml")
     assert ("compare both on specimens the search never saw" in out.getvalue()) == noted
     assert (f"the folds hold {specimens} specimens" in out.getvalue()) == noted
+
+
+def test_a_held_back_check_compares_the_best_with_the_defaults(runner, tiny_table, tmp_path):
+    """--check holds specimens back from the whole search, scores the best settings and the
+    defaults on them, and writes the defaults unless the best wins there."""
+    import durability_cli as dur
+    from durability_cli.tuning import DEFAULT_TRIAL
+
+    table = pd.read_csv(tiny_table)
+    result = dur.tune(table, budget="5m", trials=3, folds=2, epochs=2, check=0.2, static=["material"])
+    check = result.check
+    assert check["specimens"] == 1 and result.specimens == 5  # round(0.2 x 6) held back, 5 searched
+    assert check["kept_defaults"] == (check["defaults"] <= check["best"])
+    if check["kept_defaults"]:
+        assert {k: result.best_params[k] for k in ("cell", "hidden", "layers", "lr")} == {
+            k: DEFAULT_TRIAL[k] for k in ("cell", "hidden", "layers", "lr")
+        }
+    assert "held back from the search" in result.notes()[0]
+
+    out = tmp_path / "best.toml"
+    args = [
+        "tune",
+        str(tiny_table),
+        "-o",
+        str(out),
+        "--static",
+        "material",
+        "--trials",
+        "2",
+        "--check",
+        "0.2",
+        *TINY,
+    ]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.stderr
+    assert "on 1 specimen(s) held back from the search" in r.stderr
+    header = out.read_text().splitlines()[:3]
+    assert any("held back from the search" in line for line in header)
+    assert tomllib.loads(out.read_text())["model"]["cell"] in ("lstm", "gru")
