@@ -245,6 +245,8 @@ def test_a_held_back_check_compares_the_best_with_the_defaults(runner, tiny_tabl
     r = runner.invoke(app, args)
     assert r.exit_code == 0, r.stderr
     assert "on 1 specimen(s) held back from the search" in r.stderr
+    kept = "the defaults were kept" in r.stderr
+    assert kept == ("the defaults written to" in r.stderr)
     header = out.read_text().splitlines()[:3]
     assert any("held back from the search" in line for line in header)
     assert tomllib.loads(out.read_text())["model"]["cell"] in ("lstm", "gru")
