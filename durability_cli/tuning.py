@@ -299,9 +299,8 @@ def tune(
         pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=5),
     )
     default_params = default_trial(cfg.point_losses)
-    if (
-        _defaults_trial(study, default_params) is None
-    ):  # a new study, or one whose defaults trial was cut short
+    # a new study, or one whose defaults trial was cut short: the defaults go first
+    if _defaults_trial(study, default_params) is None:
         study.enqueue_trial(default_params)
     deadline = time.monotonic() + cfg.budget
     base = {"epochs": cfg.epochs, "patience": cfg.patience, "seed": cfg.seed, **fixed}
