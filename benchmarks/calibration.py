@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -31,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import pandas as pd
 
 from benchmarks.accuracy import model_config
-from benchmarks.common import one_thread
+from benchmarks.common import code_version, one_thread
 from durability_cli import training
 from durability_cli.api import Model
 from durability_cli.config import TrainConfig
@@ -44,9 +43,11 @@ TEST_SEED = 2000  # generator seed of the test specimens
 BINS = (1, 4)  # calibrate --bins: one factor for every step, and the default
 
 
-def scores(model: Model, table, info) -> dict:
-    """The backtest scores of ``model`` on ``table`` from the set's warm-up."""
-    ev = model.evaluate(table, context=info.context, threshold=info.eol_threshold, baselines=False)
+def scores(model: Model, table, info, cut: dict | None = None) -> dict:
+    """The backtest scores of ``model`` on ``table`` from the set's warm-up (``cut``: other
+    cut-offs, e.g. {"context_frac": 1/3} for a measured set)."""
+    cut = {"context": info.context} if cut is None else cut
+    ev = model.evaluate(table, threshold=info.eol_threshold, baselines=False, **cut)
     m = ev.report["models"]["model"]
     eol = m.get("eol") or {}
     return {
@@ -77,9 +78,7 @@ def main() -> None:
     p.add_argument("--test-specimens", type=int, default=64)
     a = p.parse_args()
     one_thread()
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
+    commit = code_version()["commit"]
     for name in a.sets.split(","):
         split = make_split(name, 32, 16, seed=0)
         info = split["info"]

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -29,7 +28,7 @@ import pandas as pd
 
 from benchmarks import realdata
 from benchmarks.accuracy import model_config
-from benchmarks.common import one_thread
+from benchmarks.common import code_version, one_thread
 from durability_cli import training
 from durability_cli.api import Model
 from durability_cli.config import TrainConfig
@@ -65,9 +64,7 @@ def main() -> None:
     p.add_argument("--latent", type=int, default=0, help="latent size (0: the default model)")
     a = p.parse_args()
     one_thread()
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
+    commit = code_version()["commit"]
     for split_seed in [int(s) for s in a.splits.split(",")]:
         split = realdata.split(a.set, seed=split_seed)
         info = split["info"]

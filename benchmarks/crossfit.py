@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -33,8 +32,8 @@ import pandas as pd
 
 from benchmarks import realdata
 from benchmarks.accuracy import model_config
-from benchmarks.calibration import TEST_SEED, new_specimens
-from benchmarks.common import one_thread
+from benchmarks.calibration import TEST_SEED, new_specimens, scores
+from benchmarks.common import code_version, one_thread
 from durability_cli import training
 from durability_cli.api import Model, load
 from durability_cli.calibration import calibrated, measure
@@ -44,19 +43,6 @@ from durability_cli.schema import Schema, validate
 from durability_cli.synthetic import make_split
 
 RESULTS = Path(__file__).resolve().parent / "results" / "crossfit.jsonl"
-
-
-def scores(model: Model, test, cut: dict, threshold) -> dict:
-    ev = model.evaluate(test, threshold=threshold, baselines=False, **cut)
-    m = ev.report["models"]["model"]
-    eol = m.get("eol") or {}
-    return {
-        "rmse": m["rmse"],
-        "coverage80": m["coverage"]["80"],
-        "width80": m["interval_width"]["80"],
-        "eol_coverage": eol.get("interval_coverage"),
-        "eol_n": eol.get("interval_n"),
-    }
 
 
 def cross_fit(train: pd.DataFrame, schema, name: str, cfg: TrainConfig, folds: int, cut: dict):
@@ -97,9 +83,7 @@ def main() -> None:
     p.add_argument("--models", type=Path, default=None, help="eol_calibration.py's trained default models")
     a = p.parse_args()
     one_thread()
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
+    commit = code_version()["commit"]
     for name in a.sets.split(","):
         real = name in realdata.REAL_INFO
         for split_seed in [int(s) for s in a.splits.split(",")] if real else [0]:
@@ -125,9 +109,9 @@ def main() -> None:
                     "commit": commit,
                     "factor": block["factor"],
                     "oof_coverage_before": block["coverage_before"],
-                    "single": scores(single, test, cut, info.eol_threshold),
-                    "crossfit_raw": scores(raw, test, cut, info.eol_threshold),
-                    "crossfit_calibrated": scores(fitted, test, cut, info.eol_threshold),
+                    "single": scores(single, test, info, cut),
+                    "crossfit_raw": scores(raw, test, info, cut),
+                    "crossfit_calibrated": scores(fitted, test, info, cut),
                 }
                 print(json.dumps(out), flush=True)
                 with open(RESULTS, "a") as f:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -28,7 +27,7 @@ import pandas as pd
 
 from benchmarks.accuracy import model_config
 from benchmarks.calibration import CAL_SEED, TEST_SEED, new_specimens, scores
-from benchmarks.common import one_thread
+from benchmarks.common import code_version, one_thread
 from durability_cli import training
 from durability_cli.api import Model, load
 from durability_cli.calibration import calibrated
@@ -67,9 +66,7 @@ def main() -> None:
     p.add_argument("--models", type=Path, default=None, help="folder to keep the trained models in")
     a = p.parse_args()
     one_thread()
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
+    commit = code_version()["commit"]
     for name in a.sets.split(","):
         split = make_split(name, 32, 16, seed=0)
         info = split["info"]
