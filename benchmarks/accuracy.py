@@ -12,6 +12,7 @@ a comparable parameter count and the same wall-time budget (see darts_runner.py)
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks import realdata
+from benchmarks import oracles, realdata
 from benchmarks.common import BENCH, ROOT, THREAD_ENV, header, say
 from durability_cli.config import ModelConfig, TrainConfig
 from durability_cli.data import to_series
@@ -283,38 +284,23 @@ def run_baselines(test: pd.DataFrame, rows: pd.DataFrame, warmup: pd.Series, inf
     return out
 
 
-def oracle_coating(test: pd.DataFrame, clean: pd.DataFrame, rows: pd.DataFrame, info) -> dict:
-    """A physics oracle for coating: the best a forecaster can do without the hidden lot factor.
-
-    It knows everything the generator knows except each specimen's lot factor (the hidden
-    lognormal rate multiplier, sd 0.15) and its initial strength s0: the exact accumulated dose
-    D(t) = s0 / s_clean(t) - 1 up to the lot's scale. From the noisy warm-up it takes the
-    maximum a posteriori (lambda, s0) of s(t) = s0 / (1 + lambda D(t)) under the generator's
-    priors (log lambda ~ N(0, 0.15^2), s0 ~ U(0.97, 1.03), Gaussian noise sigma), and forecasts
-    with them. No learned model sees more than this; its RMSE is the realistic floor of the task
-    (the noise floor would need the lot factor, which no input reveals).
-    """
-    sigma, lot_sd = info.noise, 0.15
-    grid = np.exp(np.linspace(-4 * lot_sd, 4 * lot_sd, 801))  # [G] candidate lambda
-    pos = test.groupby("specimen_id").cumcount().to_numpy()
-    pred = np.full(len(rows), np.nan)
-    row_index = rows.groupby("specimen_id").indices
-    for sid, idx in test.groupby("specimen_id").indices.items():
-        s_clean = clean[info.target].to_numpy()[idx]
-        dose = s_clean[0] / s_clean - 1.0  # [T] the true dose, lot included
-        warm = (pos[idx] < info.context) & np.isfinite(test[info.target].to_numpy()[idx])
-        y = test[info.target].to_numpy()[idx][warm]
-        g = 1.0 / (1.0 + grid[:, None] * dose[warm][None, :])  # [G, W]
-        s0 = np.clip((g @ y) / np.einsum("gw,gw->g", g, g), 0.97, 1.03)  # [G] best s0 per lambda
-        cost = ((y[None, :] - s0[:, None] * g) ** 2).sum(axis=1) / (2 * sigma**2)
-        cost += np.log(grid) ** 2 / (2 * lot_sd**2)
-        k = int(np.argmin(cost))
-        out = row_index[sid]
-        pred[out] = s0[k] / (1.0 + grid[k] * dose[rows["row"].to_numpy()[out]])
-    return score(rows.assign(y_pred=pred), info.eol_threshold)
+def physics_oracle(name: str, test: pd.DataFrame, clean: pd.DataFrame, rows: pd.DataFrame, info) -> dict:
+    """The physics oracle's scores (benchmarks/oracles.py): the generator's equations, every
+    condition and the priors of the hidden per-specimen factors, not the factors; the posterior
+    mean path given each specimen's noisy warm-up. No forecaster can expect to do better."""
+    warmup = warmup_lengths(test, info)
+    mean, q10, q90, eol, _ = oracles.oracle_forecast(name, test, warmup, info.noise)
+    after = ~in_warmup(test, warmup)
+    rows = rows.assign(y_pred=mean[after], **{"q0.1": q10[after], "q0.9": q90[after]})
+    scores = score(rows, info.eol_threshold, probabilistic=True)
+    return scores | (
+        eol_interval(eol, eol_truth(clean, warmup, info.target, info.eol_threshold))
+        if eol is not None
+        else {}
+    )
 
 
-ORACLES = {"coating": oracle_coating}
+ORACLES = {name: functools.partial(physics_oracle, name) for name in oracles.SETS}
 
 
 def ensure_darts() -> str | None:

@@ -91,3 +91,21 @@ def test_the_benchmarks_end_of_life_interval_coverage(monkeypatch):
     )
     assert eol_interval(eol, truth) == {"eol_coverage80": 2 / 3, "eol_interval_n": 3}
     assert eol_interval(eol.drop(columns=["eol_p10", "eol_p90"]), truth) == {}  # a point model
+
+
+def test_the_physics_oracles_replay_their_generators(monkeypatch):
+    """benchmarks/oracles.py re-implements each generator's equations from the table's columns:
+    with a long warm-up its posterior mean must follow the clean truth far inside the noise, and on
+    crack it must find what the benchmark notes claim: 20 rows say almost nothing about the Paris
+    coefficient (posterior sd of its log near the prior's 0.2), 100 rows pin it down."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    from benchmarks.oracles import measure
+
+    for name in ("coating", "ageing"):
+        r = measure(name, 0, 4, 4, warmup=80)
+        assert r["rmse_clean"] < 0.4 * r["noise_floor"], (name, r["rmse_clean"])
+        assert 0.7 < r["coverage80"] < 0.9, (name, r["coverage80"])
+    short, long = measure("crack", 0, 4, 4, warmup=20), measure("crack", 0, 4, 4, warmup=100)
+    assert short["paris_c_posterior_log_sd"] > 0.15
+    assert long["paris_c_posterior_log_sd"] < 0.1
+    assert long["rmse_clean"] < 0.03 < short["rmse_clean"]
