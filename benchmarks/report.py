@@ -532,7 +532,12 @@ def targets_section(status: dict) -> list[str]:
                 f"accuracy, {name}", TARGETS["accuracy"],
                 f"RMSE {f(a['rmse'])} = {f(vs_darts, 3)} × Darts ({f(a['darts'])}); best baseline "
                 f"{a['best_baseline_name']} {f(a['best_baseline'])} ({'beaten' if a['beats_baselines'] else 'not beaten'})"
-                + (f"; physics oracle {f(a['oracle'])}" if a.get("oracle") is not None else ""),
+                + (f"; physics oracle {f(a['oracle'])}" if a.get("oracle") is not None else "")
+                + (
+                    f" = {f(a['oracle'] / a['darts'], 3)} × Darts: even the best forecast in expectation misses the target"
+                    if a.get("oracle") is not None and a["darts"] and a["oracle"] > 0.5 * a["darts"]
+                    else ""
+                ),
                 ok(met) if vs_darts is not None else ("no Darts; baselines " + ("beaten" if a["beats_baselines"] else "not beaten")),
             ]
         )  # fmt: skip
