@@ -170,15 +170,19 @@ def rollout_chunks(
     cfg: ForecastConfig,
     *,
     source: str = "",
-) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
+    population: bool = False,
+) -> Iterator[tuple[int, np.ndarray, np.ndarray | None, np.ndarray | None]]:
     """Forecast every row after ``last_obs[b]`` (the last warm-up row of specimen b), a chunk of
     ``cfg.rollout_batch`` specimens at a time (0: sized to MEMORY_BUDGET), so that memory is
     bounded whatever the number of specimens; ``cfg.samples`` paths drawn from ``cfg.seed``.
     An ensemble's mean path is its members' average, and path s is member s mod N's path s moved
     by the difference of the two means (ENSEMBLE_PATHS).
 
-    Yields (first specimen index, mean path [b, Tc], sample paths [b, S, Tc] or None), in
-    durability units, NaN on the warm-up rows and the padding; Tc is the chunk's padded length.
+    Yields (first specimen index, mean path [b, Tc], sample paths [b, S, Tc] or None, population
+    path [b, Tc] or None), in durability units, NaN on the warm-up rows and the padding; Tc is the
+    chunk's padded length. The population path (latent models, ``population=True``) is the mean
+    path with z = 0 for every specimen (the prior's centre, which the fit returns when a warm-up
+    tells nothing): the population's forecast under the specimen's conditions.
     """
     N = len(series.ids)
     S = cfg.samples if bundle.model_config.loss == "gaussian" else 0
@@ -213,12 +217,20 @@ def rollout_chunks(
         mean_block[:, 0] = np.nan
         mean_block[~future] = np.nan
         _check_finite(mean_block, future, sub, source)
+        pop_block = None
+        if population and D:
+            pop_block = np.full((B, Tc), np.nan)
+            pop_block[:, 1:] = sum(
+                _member_rollout(member, sub, last, cfg, draws, np.arange(0), source, population=True)[0]
+                for member in members
+            ) / len(members)
+            pop_block[~future] = np.nan
         if not S:
-            yield lo, mean_block, None
+            yield lo, mean_block, None, pop_block
             continue
         path_block[~np.broadcast_to(future[:, None, :], path_block.shape)] = np.nan
         _check_finite(path_block, future[:, None, :], sub, source)
-        yield lo, mean_block, path_block
+        yield lo, mean_block, path_block, pop_block
 
 
 @dataclass
@@ -249,10 +261,13 @@ def _member_rollout(
     pick: np.ndarray,
     source: str,
     widen: np.ndarray | float = 1.0,
+    population: bool = False,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """One model's forecast of a chunk: the mean path [B, Tc-1] and the paths ``pick`` of the
     chunk's ([B, len(pick), Tc-1], None without samples), durability units, rows 1..Tc-1.
-    ``widen``: the factor [B, Tc-1] of a calibration (durability calibrate) on the paths' spread."""
+    ``widen``: the factor [B, Tc-1] of a calibration (durability calibrate) on the paths' spread.
+    ``population``: a latent model's mean path with z = 0 for every specimen instead of the z
+    fitted to its warm-up (the population's forecast), and no paths."""
     device, amp = cfg.device, cfg.amp
     model, scaler = bundle.model.to(device), bundle.scaler
     model.eval()
@@ -268,7 +283,9 @@ def _member_rollout(
     # a latent model first fits each specimen's z to its warm-up (rows up to its last
     # measurement); its paths then also draw z from that fit's uncertainty
     latent, z_draws = None, None
-    if D:
+    if D and population:
+        latent = torch.zeros(B, D, device=device)
+    elif D:
         latent, cov = fit_posterior(model, t, lo_obs.clamp(min=0) + 1)
         if draws.latent is not None:
             z_draws = draw_latent(latent, cov, draws.latent)  # [B, M, D]
@@ -276,7 +293,7 @@ def _member_rollout(
         # invariant: a specimen's numbers do not depend on its chunk, shard or neighbours
         r = model.run(t, feed, invariant=True, latent=latent)
     mean = scaler.y_from_model(r.mean.float().cpu().numpy().astype(np.float64))  # rows 1..Tc-1
-    if draws.paths is None or not len(pick):
+    if population or draws.paths is None or not len(pick):
         return mean, None
     if bundle.train_config.feedback == "mean":
         # Trained free-running on its mean, the model's scale is the spread of the forecast at
@@ -335,7 +352,7 @@ def rollout(
     N, T = series.y.shape
     mean_out = np.full((N, T), np.nan)
     path_out = None
-    for lo, mean, paths in rollout_chunks(bundle, series, last_obs, cfg, source=source):
+    for lo, mean, paths, _ in rollout_chunks(bundle, series, last_obs, cfg, source=source):
         B, Tc = mean.shape
         mean_out[lo : lo + B, :Tc] = mean
         if paths is not None:
@@ -712,11 +729,13 @@ def _forecast_group(
     times = ds.frame[schema.time_col].to_numpy()
     parts, eol_parts, path_parts = [], [], []
     shift = eol_shift(bundle.summary.get("calibration"))
-    for lo, mean, paths in rollout_chunks(bundle, series, last_obs, cfg, source=ds.source):
+    chunks = rollout_chunks(bundle, series, last_obs, cfg, source=ds.source, population=True)
+    for lo, mean, paths, pop in chunks:
         B, Tc = mean.shape
         if cfg.bounds is not None:  # in float64, so that a bound is reported as the number given
             mean = clip(mean, cfg.bounds)
             paths = None if paths is None else clip(paths.astype(np.float64), cfg.bounds)
+            pop = None if pop is None else clip(pop, cfg.bounds)
         sub = series.take(np.arange(lo, lo + B))
         sel = np.isfinite(mean) & (sub.row >= 0)  # [B, Tc] the forecast rows
         rows = sub.row[sel]
@@ -730,12 +749,14 @@ def _forecast_group(
                 path_parts.append(_path_frame(schema, part[schema.id_col].to_numpy(), times[rows], vals))
         else:
             part[f"{target}_mean"] = mean[sel]
+        if pop is not None:  # a latent model: the population's forecast (z = 0) under the same conditions
+            part[f"{target}_population"] = pop[sel]
         for j, c in enumerate(schema.covariates):  # as forecast: with the --set / scenario values
             part[c] = sub.cond[..., j][sel]
         part["extrapolated"] = flag[lo : lo + B, :Tc][sel]
         parts.append(part)
         if cfg.threshold is not None:
-            eol_parts.append(end_of_life(sub, last_obs[lo : lo + B], mean, paths, cfg, ds, shift))
+            eol_parts.append(end_of_life(sub, last_obs[lo : lo + B], mean, paths, cfg, ds, shift, pop))
     out = pd.concat(parts, ignore_index=True)
     path_frame = pd.concat(path_parts, ignore_index=True) if path_parts else None
     if schema.id_synthetic:
@@ -783,9 +804,12 @@ def end_of_life(
     cfg: ForecastConfig,
     ds: Dataset,
     shift: float = 0.0,
+    population: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """First crossing of the threshold per specimen: from the mean path and over the sample paths
-    (their quantiles moved by a calibration's ``shift``, calibration.shift_crossing)."""
+    (their quantiles moved by a calibration's ``shift``, calibration.shift_crossing), and, for a
+    latent model, from its ``population`` path (``eol_time_population``: when the population's
+    forecast, z = 0, crosses under the same conditions)."""
     N, T = series.y.shape
     idx = np.arange(N)
     pos = np.arange(T)[None, :]
@@ -812,6 +836,10 @@ def end_of_life(
             frame[f"eol_p{q * 100:g}".replace(".", "_")] = np.where(np.isfinite(v), v, np.nan)
     else:
         frame["prob_cross"] = np.isfinite(mean_eol).astype(float)
+    if population is not None:
+        frame["eol_time_population"] = path_crossings(
+            series, last_obs, population[:, None, :], cfg.threshold, cfg.direction
+        )[:, 0]
     frame["rul"] = frame["eol_time"] - frame["last_measured_time"]
     status = np.where(np.isfinite(mean_eol), "crosses", "not within horizon")
     status = np.where(past, "already past", status)

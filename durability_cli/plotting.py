@@ -297,6 +297,10 @@ def _draw_forecast(ax, fc: pd.DataFrame, look: _PanelLook) -> None:
             zorder=1,
         )
     ax.plot(x, fc[look.line_col].to_numpy(float), color=BLUE, linewidth=1.8, label=look.line_label, zorder=4)
+    population = f"{look.target}_population"  # a latent model's forecast with z = 0
+    if population in fc.columns:
+        style = dict(color=GREY, linestyle=":", linewidth=1.6, zorder=3)
+        ax.plot(x, fc[population].to_numpy(float), label="population's forecast (z = 0)", **style)
     if "extrapolated" in fc.columns:
         flagged = fc[fc["extrapolated"].eq(True)]
         if len(flagged):

@@ -82,6 +82,37 @@ def test_fitted_z_orders_specimens_by_their_hidden_factor(latent_bundle):
 
 
 @pytest.mark.slow
+def test_the_forecast_sets_each_specimen_beside_the_population(latent_bundle, monkeypatch):
+    """A latent model's forecast also gives, per row, the population's forecast (z = 0, what the
+    fit returns when a warm-up tells nothing) under the same conditions, and when it would cross
+    the threshold: how much faster a specimen is forecast to decay than the population sorts the
+    specimens by their hidden factor."""
+    from durability_cli import forecasting
+
+    table, factor = decay_table(32, 80, seed=1)
+    pos = table.groupby("specimen_id").cumcount()
+    plan = table.assign(durability=table["durability"].where(pos < 40))
+    ds = validate(plan, SCHEMA, source="plan")
+    result = forecast(latent_bundle, ds, ForecastConfig(samples=0, threshold=0.85))
+    last = result.forecast.groupby("specimen_id").tail(1).set_index("specimen_id")
+    start = table[pos == 39].set_index("specimen_id")["durability"]
+    pace = (start - last["durability_mean"]) / (start - last["durability_population"])
+    assert spearman(pace.to_numpy(), factor) >= 0.8
+    eol = result.eol.set_index("specimen_id")
+    # a specimen forecast to decay clearly slower than the population crosses later, or not at all
+    slow = pace.index[pace < 0.95]
+    assert len(slow) >= 4 and eol["eol_time_population"].notna().sum() >= 8
+    later = eol.loc[slow, "eol_time"].fillna(np.inf) > eol.loc[slow, "eol_time_population"]
+    assert later[eol.loc[slow, "eol_time_population"].notna()].all()
+    # the population's path is the forecast with every z at 0
+    monkeypatch.setattr(
+        forecasting, "fit_posterior", lambda model, t, n: (torch.zeros(len(n), model.cfg.latent), None)
+    )
+    zero = forecast(latent_bundle, ds, ForecastConfig(samples=0)).forecast
+    np.testing.assert_array_equal(zero["durability_mean"], zero["durability_population"])
+
+
+@pytest.mark.slow
 def test_a_short_warmup_leaves_z_near_the_prior(latent_bundle):
     table, _ = decay_table(16, 80, seed=2)
     t = to_tensors(to_series(validate(table, SCHEMA, source="test")), latent_bundle.scaler)
@@ -190,6 +221,10 @@ def test_latent_through_the_commands(runner, coating_slice, tmp_path):
     fc = pd.read_csv(out)
     assert (fc["durability_p90"] >= fc["durability_p10"]).all()
     assert len(fc) >= int((plan.groupby("specimen_id").cumcount() >= 20).sum())
+    assert fc["durability_population"].notna().all()  # the population.s forecast (z = 0), same conditions
+    png = tmp_path / "fc.png"
+    args = ["plot", "forecast", str(tmp_path / "plan.csv"), "-m", model, "--samples", "20", "-o", str(png)]
+    assert runner.invoke(app, args).exit_code == 0 and png.stat().st_size > 0
     # the latent's own options are range-checked like every other
     bad = runner.invoke(app, ["train", data, "-o", str(tmp_path / "x.safetensors"), "--latent", "-1"])
     assert bad.exit_code == 2 and "--latent must be between 0 (off) and 64" in bad.output
