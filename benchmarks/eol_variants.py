@@ -35,6 +35,7 @@ from benchmarks.variants import parse_variants  # noqa: E402
 from durability_cli import training  # noqa: E402
 from durability_cli.api import Model  # noqa: E402
 from durability_cli.config import TrainConfig  # noqa: E402
+from durability_cli.errors import DurabilityError  # noqa: E402
 from durability_cli.schema import Schema, validate  # noqa: E402
 from durability_cli.synthetic import make_split  # noqa: E402
 
@@ -72,7 +73,11 @@ def main() -> None:
                 "as_trained": scores(model, test, info),
             }  # fmt: skip
             for bins in (int(b) for b in a.bins.split(",") if b):
-                cal = model.calibrate(held, context=info.context, threshold=info.eol_threshold, bins=bins)
+                try:
+                    cal = model.calibrate(held, context=info.context, threshold=info.eol_threshold, bins=bins)
+                except DurabilityError as exc:  # e.g. a --feedback sample model: not calibratable
+                    out[f"bins{bins}"] = {"refused": str(exc)}
+                    continue
                 out[f"bins{bins}"] = scores(cal, test, info) | {
                     "factors": cal.summary["calibration"].get("factors")
                     or [cal.summary["calibration"]["factor"]]
