@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 from typer.testing import CliRunner
 
 from durability_cli.cli import app
@@ -95,6 +96,7 @@ def test_the_benchmarks_end_of_life_interval_coverage(monkeypatch):
 
 def test_the_physics_oracles_replay_their_generators(monkeypatch):
     """benchmarks/oracles.py re-implements each generator's equations from the table's columns:
+    told a crack's true coefficient and initial crack, its path is the clean truth to the bit;
     with a long warm-up its posterior mean must follow the clean truth far inside the noise, and on
     crack it must find what the benchmark notes claim: 20 rows say almost nothing about the Paris
     coefficient (posterior sd of its log near the prior's 0.2), 100 rows pin it down."""
@@ -105,6 +107,17 @@ def test_the_physics_oracles_replay_their_generators(monkeypatch):
         r = measure(name, 0, 4, 4, warmup=80)
         assert r["rmse_clean"] < 0.4 * r["noise_floor"], (name, r["rmse_clean"])
         assert 0.7 < r["coverage80"] < 0.9, (name, r["coverage80"])
+    # told a specimen's true Paris coefficient and initial crack, the replay is the clean truth
+    from benchmarks import oracles
+    from durability_cli.synthetic import make_split
+
+    split, grid = make_split("crack", 0, 3, seed=1, hidden=True), oracles._grid2
+    for _, g in split["test"].groupby("specimen_id"):
+        true = (np.array([g["paris_c"].iloc[0]]), np.array([g["cracked0"].iloc[0]]), np.zeros(1))
+        monkeypatch.setattr(oracles, "_grid2", lambda a, b, true=true: true)
+        paths, _, _ = oracles.crack_paths(g)
+        np.testing.assert_array_equal(paths[0], split["test_clean"].loc[g.index, "durability"].to_numpy())
+    monkeypatch.setattr(oracles, "_grid2", grid)
     short, long = measure("crack", 0, 4, 4, warmup=20), measure("crack", 0, 4, 4, warmup=100)
     assert short["paris_c_posterior_log_sd"] > 0.15
     assert long["paris_c_posterior_log_sd"] < 0.1
