@@ -41,15 +41,19 @@ from durability_cli.schema import Schema, validate  # noqa: E402
 from durability_cli.synthetic import make_split  # noqa: E402
 
 
-def patch_pace() -> None:
+def patch_pace(start: float = 0.0) -> None:
     """FeedbackRNN with a learned w [D] and every residual step times exp(w . z) (z: the last D
-    static inputs, where _static puts it)."""
+    static inputs, where _static puts it); w starts at (start, 0, ...)."""
     cls = model_module.FeedbackRNN
     init, rate = cls.__init__, cls._rate
 
     def __init__(self, *args, **kwargs):
         init(self, *args, **kwargs)
-        self.latent_pace = nn.Parameter(torch.zeros(self.cfg.latent)) if self.cfg.latent else None
+        self.latent_pace = None
+        if self.cfg.latent:
+            w = torch.zeros(self.cfg.latent)
+            w[0] = start
+            self.latent_pace = nn.Parameter(w)
 
     def _static(self, static_num, static_cat, latent, B):
         out = static_of(self, static_num, static_cat, latent, B)
@@ -73,12 +77,13 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--pace", action="store_true", help="run only the variant (this process is patched)")
     ap.add_argument("--base", action="store_true", help="run only today's latent model")
+    ap.add_argument("--pace-start", type=float, default=0.0, help="w's first component at the start")
     a = ap.parse_args()
     one_thread()
     variants = ["pace"] if a.pace else ["base"] if a.base else ["base", "pace"]
     for variant in variants:
         if variant == "pace":
-            patch_pace()
+            patch_pace(a.pace_start)
         for name in a.sets.split(","):
             split = make_split(name, 32, 16, seed=0)
             info = split["info"]
@@ -97,6 +102,7 @@ def main() -> None:
                 } | scores(Model(bundle), test, info)  # fmt: skip
                 if variant == "pace":
                     out["w"] = [round(float(v), 4) for v in bundle.model.latent_pace.detach()]
+                    out["pace_start"] = a.pace_start
                 print(json.dumps(out), flush=True)
                 with open(RESULTS / "latent-pace.jsonl", "a") as fh:
                     fh.write(json.dumps(out) + "\n")
