@@ -14,7 +14,18 @@ __version__ = "0.1.0"
 
 from durability_cli.errors import DurabilityError, InputError  # noqa: E402  (light: no torch)
 
-_API = ("train", "tune", "load", "describe_file", "read", "set_threads", "Model", "Forecast", "Evaluation", "Columns")
+_API = (
+    "train",
+    "tune",
+    "load",
+    "describe_file",
+    "read",
+    "set_threads",
+    "Model",
+    "Forecast",
+    "Evaluation",
+    "Columns",
+)
 __all__ = ["__version__", "DurabilityError", "InputError", *_API]
 
 

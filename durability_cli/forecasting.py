@@ -202,14 +202,19 @@ def rollout_chunks(
         # durability calibrate's factor at each step after the warm-up (rows 1..Tc-1)
         calibrated = bundle.summary.get("calibration")
         widen = step_factors(calibrated, np.arange(1, Tc)[None, :] - last[:, None]) if calibrated else 1.0
+        pop_block = np.zeros((B, Tc)) if population and D else None
         own_means = []
         for k, member in enumerate(members):
             pick = np.arange(k, S, len(members))  # this member's share of the paths
-            mean, paths = _member_rollout(member, sub, last, cfg, draws, pick, source, widen)
+            mean, paths, pop = _member_rollout(
+                member, sub, last, cfg, draws, pick, source, widen, pop_block is not None
+            )
             mean_block[:, 1:] += mean / len(members)
             own_means.append(mean)
             if paths is not None:
                 path_block[:, pick, 1:] = paths
+            if pop is not None:
+                pop_block[:, 1:] += pop / len(members)
         if ENSEMBLE_PATHS == "centred" and S and len(members) > 1:
             for k, mean in enumerate(own_means):
                 pick = np.arange(k, S, len(members))
@@ -217,13 +222,8 @@ def rollout_chunks(
         mean_block[:, 0] = np.nan
         mean_block[~future] = np.nan
         _check_finite(mean_block, future, sub, source)
-        pop_block = None
-        if population and D:
-            pop_block = np.full((B, Tc), np.nan)
-            pop_block[:, 1:] = sum(
-                _member_rollout(member, sub, last, cfg, draws, np.arange(0), source, population=True)[0]
-                for member in members
-            ) / len(members)
+        if pop_block is not None:
+            pop_block[:, 0] = np.nan
             pop_block[~future] = np.nan
         if not S:
             yield lo, mean_block, None, pop_block
@@ -262,12 +262,12 @@ def _member_rollout(
     source: str,
     widen: np.ndarray | float = 1.0,
     population: bool = False,
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """One model's forecast of a chunk: the mean path [B, Tc-1] and the paths ``pick`` of the
-    chunk's ([B, len(pick), Tc-1], None without samples), durability units, rows 1..Tc-1.
-    ``widen``: the factor [B, Tc-1] of a calibration (durability calibrate) on the paths' spread.
-    ``population``: a latent model's mean path with z = 0 for every specimen instead of the z
-    fitted to its warm-up (the population's forecast), and no paths."""
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """One model's forecast of a chunk: the mean path [B, Tc-1], the paths ``pick`` of the
+    chunk's ([B, len(pick), Tc-1], None without samples) and, for a latent model with
+    ``population``, the mean path with z = 0 for every specimen (the population's forecast;
+    else None), durability units, rows 1..Tc-1.
+    ``widen``: the factor [B, Tc-1] of a calibration (durability calibrate) on the paths' spread."""
     device, amp = cfg.device, cfg.amp
     model, scaler = bundle.model.to(device), bundle.scaler
     model.eval()
@@ -282,10 +282,8 @@ def _member_rollout(
     feed[:, 0] = True
     # a latent model first fits each specimen's z to its warm-up (rows up to its last
     # measurement); its paths then also draw z from that fit's uncertainty
-    latent, z_draws = None, None
-    if D and population:
-        latent = torch.zeros(B, D, device=device)
-    elif D:
+    latent, z_draws, pop = None, None, None
+    if D:
         latent, cov = fit_posterior(model, t, lo_obs.clamp(min=0) + 1)
         if draws.latent is not None:
             z_draws = draw_latent(latent, cov, draws.latent)  # [B, M, D]
@@ -293,8 +291,12 @@ def _member_rollout(
         # invariant: a specimen's numbers do not depend on its chunk, shard or neighbours
         r = model.run(t, feed, invariant=True, latent=latent)
     mean = scaler.y_from_model(r.mean.float().cpu().numpy().astype(np.float64))  # rows 1..Tc-1
-    if population or draws.paths is None or not len(pick):
-        return mean, None
+    if D and population:
+        with autocast(device, amp):
+            r0 = model.run(t, feed, invariant=True, latent=torch.zeros_like(latent))
+        pop = scaler.y_from_model(r0.mean.float().cpu().numpy().astype(np.float64))
+    if draws.paths is None or not len(pick):
+        return mean, None, pop
     if bundle.train_config.feedback == "mean":
         # Trained free-running on its mean, the model's scale is the spread of the forecast at
         # each horizon step given the warm-up, not a one-step noise. Each path is the mean plus
@@ -308,14 +310,14 @@ def _member_rollout(
         if z_draws is not None:  # path s runs with the s-th draw of z (cycling through M)
             shift = _latent_spread(model, t, feed, z_draws, scaler, device, amp) - mean[:, None, :]
             paths += (k if np.ndim(k) == 0 else k[:, None, :]) * shift[:, pick % draws.latent.shape[1], :]
-        return mean, paths
+        return mean, paths, pop
     # DeepAR-style: each path feeds back its own sampled value (models trained that way)
     P = len(pick)
     noise = draws.paths[:, pick].reshape(B * P, -1).to(device)
     with autocast(device, amp):
         latent_s = None if z_draws is None else z_draws[:, pick].reshape(B * P, D)
         r = run_copies(model, t, feed, P, sample=True, noise=noise, latent=latent_s)
-    return mean, scaler.y_from_model(r.path.float().cpu().numpy()).reshape(B, P, Tc - 1)
+    return mean, scaler.y_from_model(r.path.float().cpu().numpy()).reshape(B, P, Tc - 1), pop
 
 
 def _latent_spread(model, t, feed, draws: torch.Tensor, scaler, device, amp) -> np.ndarray:
