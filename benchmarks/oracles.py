@@ -31,6 +31,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import RESULTS, code_version  # noqa: E402
+from durability_cli.metrics import first_crossing_matrix  # noqa: E402
 from durability_cli.synthetic import _COATING_MATERIALS, DATASET_INFO, _arrhenius, make_split  # noqa: E402
 
 SETS = ("coating", "ageing", "crack")
@@ -113,16 +114,11 @@ PATHS = {"coating": coating_paths, "ageing": ageing_paths, "crack": crack_paths}
 
 def _first_crossing(paths: np.ndarray, t: np.ndarray, start: int, threshold: float) -> np.ndarray:
     """Per path [G, T], the time it first falls to ``threshold`` after row ``start - 1``, linear
-    between rows (+inf: not within the rows; NaN: already at or below it at ``start - 1``)."""
+    between rows (metrics.first_crossing_matrix; +inf: not within the rows; NaN: already at or
+    below it at ``start - 1``)."""
     v = paths[:, start - 1 :]
-    below = v[:, 1:] <= threshold
-    hit = below.any(axis=1)
-    i = below.argmax(axis=1)  # crossing between rows start-1+i and start+i
-    rows = np.arange(len(v))
-    a, b = v[rows, i], v[rows, i + 1]
-    ta, tb = t[start - 1 + i], t[start + i]
-    out = np.where(hit, ta + (a - threshold) / np.where(a > b, a - b, 1.0) * (tb - ta), np.inf)
-    return np.where(v[:, 0] <= threshold, np.nan, out)
+    cross = first_crossing_matrix(t[start - 1 :], v, threshold)
+    return np.where(v[:, 0] <= threshold, np.nan, np.where(np.isnan(cross), np.inf, cross))
 
 
 def oracle_forecast(name: str, test: pd.DataFrame, warmup: pd.Series, sigma: float, draws: int = 1000):

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.accuracy import eol_truth  # noqa: E402
 from benchmarks.common import RESULTS, code_version, one_thread  # noqa: E402
 from durability_cli import api  # noqa: E402
-from durability_cli.metrics import eol_interval_coverage  # noqa: E402
+from durability_cli.metrics import eol_interval_coverage, first_crossing_matrix  # noqa: E402
 from durability_cli.synthetic import make_split  # noqa: E402
 
 # name -> (f, f^-1, whether f falls as y rises)
@@ -45,11 +45,8 @@ TRANSFORMS = {
 def first_crossing(v: np.ndarray, t: np.ndarray, threshold: float) -> float:
     """When v (from the warm-up's last row on) first falls to the threshold, linear between rows;
     +inf if it does not within the rows."""
-    below = np.flatnonzero(v[1:] <= threshold)
-    if not len(below):
-        return np.inf
-    i = int(below[0])
-    return float(t[i] + (v[i] - threshold) / max(v[i] - v[i + 1], 1e-12) * (t[i + 1] - t[i]))
+    cross = float(first_crossing_matrix(t, v, threshold))
+    return np.inf if np.isnan(cross) else cross
 
 
 def run(name: str, transform: str, seed: int, epochs: int) -> dict:
