@@ -29,12 +29,11 @@ def _load(suite: str) -> dict | None:
     return None
 
 
-def oracle_for(name: str, d: dict) -> dict | None:
+def oracle_for(name: str, d: dict, runs: list[dict]) -> dict | None:
     """The physics oracle's scores for an accuracy dataset: `benchmarks/oracles.py`'s run on the
-    same split (results/oracles.json, split 0, same sizes and warm-up) where there is one, else the
-    accuracy run's own. The oracle does not depend on the model, so a later oracle run on the same
-    split replaces an older one (with its own provenance)."""
-    runs = (_load("oracles") or {}).get("runs", [])
+    same split (``runs``: results/oracles.json's, split 0, same sizes and warm-up) where there is
+    one, else the accuracy run's own. The oracle does not depend on the model, so a later oracle
+    run on the same split replaces an older one (with its own provenance)."""
     info = d["info"]
     for run in runs:
         if (run["set"], run["split"], run["n_train"], run["n_test"], run["warmup"]) == (
@@ -127,6 +126,7 @@ def accuracy_section(r: dict, status: dict) -> list[str]:
         "pinball 0.1 / 0.9",
         "train s", "params",
     ]  # fmt: skip
+    oracle_runs = (_load("oracles") or {}).get("runs", [])
     for name, d in r["datasets"].items():
         info = d["info"]
         real = info.get("real", False)
@@ -172,7 +172,7 @@ def accuracy_section(r: dict, status: dict) -> list[str]:
                     None,
                 )
             )
-        oracle = oracle_for(name, d)
+        oracle = oracle_for(name, d, oracle_runs)
         if oracle:
             rows.append(
                 _acc_row(
@@ -220,7 +220,7 @@ def accuracy_section(r: dict, status: dict) -> list[str]:
                 f"{dr['settings']['training_length']}."
             )
         lines.append("")
-        status["accuracy"][name] = _accuracy_status(name, d)
+        status["accuracy"][name] = _accuracy_status(d, oracle)
 
     lines += ["### Training time to reach Darts' best validation RMSE", ""]
     lines += [
@@ -281,7 +281,7 @@ def _acc_row(label: str, m: dict, runs, probabilistic: bool = False) -> list[str
     ]  # fmt: skip
 
 
-def _accuracy_status(name: str, d: dict) -> dict:
+def _accuracy_status(d: dict, oracle: dict | None) -> dict:
     m = d["model"].get("summary", {}).get("rmse", {}).get("mean")
     darts = d["darts"].get("summary", {}).get("rmse", {}).get("mean")
     best_base = min(v["rmse"] for v in d["baselines"].values())
@@ -294,7 +294,7 @@ def _accuracy_status(name: str, d: dict) -> dict:
         "best_baseline_name": min(d["baselines"], key=lambda k: d["baselines"][k]["rmse"]),
         "beats_baselines": m is not None and m < best_base,
         "worst_seed_beats_baselines": worst_seed is not None and worst_seed < best_base,
-        "oracle": (oracle_for(name, d) or {}).get("rmse"),
+        "oracle": (oracle or {}).get("rmse"),
     }
 
 
