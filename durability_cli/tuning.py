@@ -361,7 +361,7 @@ def _hold_back(ds, share: float, seed: int):
     round(share x N) of them, at least 1, drawn with ``seed`` apart from the folds' draw."""
     from dataclasses import replace
 
-    from durability_cli.schema import id_codes, specimen_starts
+    from durability_cli.schema import specimen_starts
 
     starts = specimen_starts(ds.frame, ds.schema.id_col)
     n = len(starts)
@@ -372,8 +372,7 @@ def _hold_back(ds, share: float, seed: int):
             "lower `check` or leave it out"
         )
     held = np.sort(np.random.default_rng([seed, 1]).permutation(n)[:k])
-    codes, _ = id_codes(ds.frame, ds.schema.id_col)
-    specimen = np.searchsorted(starts, np.arange(len(codes)), side="right") - 1
+    specimen = np.repeat(np.arange(n), np.diff(np.r_[starts, len(ds.frame)]))  # [rows]
     rows = ~np.isin(specimen, held)
     kept = replace(ds, frame=ds.frame.iloc[np.flatnonzero(rows)].reset_index(drop=True), t=ds.t[rows])
     return kept, held
