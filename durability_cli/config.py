@@ -97,8 +97,10 @@ class TrainConfig:
     # 0 = each epoch's own RMSE
     val_smoothing: float = 0.0
     # Train this many models (seeds seed, seed + 1, ...: each its own initial weights and
-    # validation specimens) into one model file; forecasts average them (docs/TRAINING.md)
-    ensemble: int = 1
+    # validation specimens) into one model file; forecasts average them (docs/TRAINING.md).
+    # 0 = auto: AUTO_MEMBERS where fewer than SMALL_VALIDATION specimens would choose the best
+    # epoch and the members can train together, else 1 (ensemble.resolve_auto)
+    ensemble: int = 0
     # Train from a table read this many specimens at a time (one group's tensors in memory, the
     # groups visited in a new order each epoch); 0 = the whole table in memory.
     chunk_specimens: int = 0
@@ -114,9 +116,10 @@ class TrainConfig:
             raise InputError(f"`lr` must be positive, got {self.lr}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise InputError(f"`val_fraction` must be in [0, 1), got {self.val_fraction}")
-        if self.seed + self.ensemble - 1 > TRAIN_LIMITS["seed"][1]:
+        members = self.ensemble or AUTO_MEMBERS
+        if self.seed + members - 1 > TRAIN_LIMITS["seed"][1]:
             raise InputError(
-                f"`seed` {self.seed} leaves no room for the {self.ensemble} seeds of `ensemble`; use a smaller seed"
+                f"`seed` {self.seed} leaves no room for the {members} seeds of `ensemble`; use a smaller seed"
             )
         if not 0.0 <= self.val_smoothing < 1.0:
             raise InputError(f"`val_smoothing` must be in [0, 1) (0 = off), got {self.val_smoothing}")
@@ -140,6 +143,14 @@ class TrainConfig:
             raise InputError(f"`tf_min` must be in [0, 1], got {self.tf_min}")
 
 
+# `ensemble = 0` (auto) trains this many members when fewer than SMALL_VALIDATION specimens would
+# choose the best epoch: on the benchmark sets (6 validation specimens of 32; Device-B, 4-5 of 23)
+# single models' test RMSE varied 6-38 % (sd / mean) over seeds, ensembles of 5 by 2-8 %, and the
+# ensembles' mean RMSE was lower or level on all five (benchmarks/RESULTS.md, "Ensembles").
+AUTO_MEMBERS = 5
+SMALL_VALIDATION = 10
+
+
 # Sane limits (low, high) of the numeric options, checked before anything is built or written: a
 # value outside them is a typo or a hostile file, and would otherwise take all memory or crash.
 # Every float not listed here must still be finite; every int, a whole number.
@@ -161,7 +172,7 @@ TRAIN_LIMITS = {
     "tf_k": (0, 1e6),
     "tf_c": (0, 1e6),
     "seed": (0, 2**63 - 1),  # what both numpy and torch accept
-    "ensemble": (1, 64),  # members per model file (modelfile.MAX_MEMBERS)
+    "ensemble": (0, 64),  # members per model file (modelfile.MAX_MEMBERS); 0 = auto
     "chunk_specimens": (0, 10**9),
 }
 

@@ -22,7 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from durability_cli.artifact import ModelBundle, load_bundle, save_bundle
-from durability_cli.config import ModelConfig, TrainConfig
+from durability_cli.config import AUTO_MEMBERS, SMALL_VALIDATION, ModelConfig, TrainConfig
 from durability_cli.errors import InputError, ModelFileError
 from durability_cli.modelfile import CHECKPOINT_FORMAT, read_header
 from durability_cli.stacked import supported, train_stacked
@@ -39,6 +39,54 @@ def remove_checkpoints(checkpoint: str | Path, cfg: TrainConfig) -> None:
     Path(checkpoint).unlink(missing_ok=True)
     for k in range(cfg.ensemble if cfg.ensemble > 1 else 0):
         Path(member_path(checkpoint, k)).unlink(missing_ok=True)
+
+
+def resolve_auto(
+    table,
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    *,
+    dist=None,
+    resume=None,
+    init_from: ModelBundle | None = None,
+    val_ids=None,
+    **_,
+) -> tuple[TrainConfig, str]:
+    """``cfg`` with ``ensemble = 0`` (auto) made a number, and why, in words.
+
+    AUTO_MEMBERS members when fewer than SMALL_VALIDATION specimens would choose the best epoch
+    (a single model then depends on which ones they are), one model otherwise. Fine-tuning keeps
+    the members of the model it starts from. The rule reads only the table's size and the
+    options, not how the members would train (together, about 2 x one model's time; or one
+    after the other with --nproc, --chunk-specimens, --latent, --ema or --amp, N x), so every
+    way of training a table gives the same model, and a resumed run resolves as its start did."""
+    if cfg.ensemble:
+        return cfg, ""
+    if init_from is not None:
+        n = len(init_from.members)
+        return replace(cfg, ensemble=n), f"auto: the {n} member(s) of the model it fine-tunes"
+    if val_ids is not None:
+        n_val = len(val_ids)
+    else:
+        from durability_cli.schema import Dataset, specimen_starts
+        from durability_cli.training import _n_val
+
+        n = (
+            len(specimen_starts(table.frame, table.schema.id_col))
+            if isinstance(table, Dataset)
+            else len(table.ids)
+        )
+        n_val = _n_val(n, cfg.val_fraction)
+    if not 0 < n_val < SMALL_VALIDATION:
+        why = "no validation specimens" if n_val == 0 else f"{n_val} validation specimens"
+        return replace(cfg, ensemble=1), f"auto: one model ({why})"
+    several = replace(cfg, ensemble=AUTO_MEMBERS)
+    together = supported(table, model_cfg, several, dist=dist, resume=resume)
+    cost = "about half the time" if together else f"1/{AUTO_MEMBERS} of the time"
+    return several, (
+        f"auto: {AUTO_MEMBERS} members, since only {n_val} specimens choose each one's best epoch "
+        f"(--ensemble 1: one model, {cost})"
+    )
 
 
 def member_config(cfg: TrainConfig, k: int) -> TrainConfig:

@@ -9,6 +9,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from durability_cli.config import SMALL_VALIDATION
+
 
 def _num(x) -> str:
     if x is None:
@@ -216,8 +218,8 @@ def render_train_summary(console: Console, bundle, output: str) -> None:
         table.add_row("baselines", _baseline_text(baselines))
     if s.get("latent_val_rmse_population") is not None:
         table.add_row("latent", latent_text(s))
-    if s.get("ensemble"):
-        table.add_row("ensemble", ensemble_text(s["ensemble"]))
+    if s.get("ensemble") or s.get("ensemble_auto"):
+        table.add_row("ensemble", ensemble_row(s))
     table.add_row("time", f"{s['train_seconds']:.1f} s")
     console.print(table)
     warnings = baseline_warnings(s) + latent_warnings(s) + epoch_warnings(s, bundle.train_config.epochs)
@@ -259,20 +261,26 @@ def epoch_warnings(summary: dict, epochs: int) -> list[str]:
     ]
 
 
-SMALL_VALIDATION = 10  # fewer validation specimens than this: the score and best epoch are luck
-
-
 def ensemble_notes(summary: dict, ensemble: int) -> list[str]:
-    """A note when a single model was chosen on a few validation specimens: an ensemble of
-    several seeds (each its own split) measured far steadier on such data."""
+    """A note when a single model was chosen on a few validation specimens (``--ensemble 1``):
+    an ensemble of several seeds (each its own split) measured far steadier on such data. The
+    automatic choice says the same in its own row."""
     n_val = len(summary.get("val_specimens") or [])
-    if ensemble > 1 or not 0 < n_val < SMALL_VALIDATION:
+    if ensemble > 1 or summary.get("ensemble_auto") or not 0 < n_val < SMALL_VALIDATION:
         return []
     return [
         f"Note: the best epoch was chosen on {n_val} validation specimens, so this model depends on which "
         "ones they are; --ensemble 5 trains 5 seeds, each with its own split, and averages them (on the "
         "measured Device-B set: test RMSE 0.122 +/- 38% over seeds alone, 0.090 +/- 8% as ensembles of 5)"
     ]
+
+
+def ensemble_row(summary: dict) -> str:
+    """The ensemble row: the members, then how ``--ensemble 0`` (auto) chose them."""
+    parts = [ensemble_text(summary["ensemble"])] if summary.get("ensemble") else []
+    if summary.get("ensemble_auto"):
+        parts.append(summary["ensemble_auto"])
+    return "; ".join(parts)
 
 
 def ensemble_text(block: dict) -> str:
@@ -525,8 +533,8 @@ def render_model(console: Console, info: dict, title: str) -> None:
     )
     if s.get("val_baseline_rmse"):
         table.add_row("baselines", _baseline_text(s["val_baseline_rmse"]))
-    if s.get("ensemble"):
-        table.add_row("ensemble", ensemble_text(s["ensemble"]))
+    if s.get("ensemble") or s.get("ensemble_auto"):
+        table.add_row("ensemble", ensemble_row(s))
     if s.get("calibration"):
         table.add_row("band calibrated", calibration_text(s["calibration"]))
     for name, (lo, hi) in s.get("envelope", {}).items():

@@ -614,12 +614,23 @@ def _fit(state, epoch, finish, checkpoint, model_cfg, cfg, data_hash, meta, on_e
 def train(table, model_cfg: ModelConfig, cfg: TrainConfig, **options) -> ModelBundle:
     """Train a model, or with ``cfg.ensemble`` > 1 an ensemble of models (ensemble.py), and return
     it with its metadata, best weights loaded; ``options`` are :func:`train_one`'s keywords
-    (checkpoint, resume, init_from, on_epoch, on_start, device, dist, val_ids)."""
+    (checkpoint, resume, init_from, on_epoch, on_start, device, dist, val_ids).
+    ``ensemble = 0`` (auto) is decided first (ensemble.resolve_auto); the model's summary says
+    how (``ensemble_auto``)."""
+    why = ""
+    if cfg.ensemble == 0:
+        from durability_cli.ensemble import resolve_auto
+
+        cfg, why = resolve_auto(table, model_cfg, cfg, **options)
     if cfg.ensemble > 1:
         from durability_cli.ensemble import train_ensemble
 
-        return train_ensemble(table, model_cfg, cfg, **options)
-    return train_one(table, model_cfg, cfg, **options)
+        bundle = train_ensemble(table, model_cfg, cfg, **options)
+    else:
+        bundle = train_one(table, model_cfg, cfg, **options)
+    if why:
+        bundle.summary["ensemble_auto"] = why
+    return bundle
 
 
 def train_one(

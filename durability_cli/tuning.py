@@ -304,11 +304,14 @@ def tune(
         study.enqueue_trial(default_params)
     deadline = time.monotonic() + cfg.budget
     base = {"epochs": cfg.epochs, "patience": cfg.patience, "seed": cfg.seed, **fixed}
+    # a trial compares settings with one model per fold (unless `ensemble` is fixed); the settings
+    # it reports leave `ensemble` to `train`'s default (auto), which the held-back check trains
+    single = {} if "ensemble" in fixed else {"ensemble": 1}
 
     def objective(trial) -> float:
         options = {**base, **suggest(trial, median, longest, cfg.point_losses), **fixed}
         trial.set_user_attr("options", options)
-        model_cfg, train_cfg = configs(options)
+        model_cfg, train_cfg = configs({**options, **single})
         scores = []
         for k, fold in enumerate(split.folds):
             scores.append(_fold_score(ds, split, fold, k, model_cfg, train_cfg, trial, study, deadline))

@@ -118,8 +118,24 @@ def test_history_file(small_coating, tmp_path):
     r = invoke("train", small_coating, "-o", tmp_path / "m.safetensors", "--history", hist, *FAST)
     assert r.exit_code == 0, r.output
     h = pd.read_csv(hist)
-    assert list(h.epoch) == [1, 2, 3]
+    # 12 specimens, 2 validating: the default trains 5 members, one block of epochs each
+    assert list(h.member) == [1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5]
+    assert list(h.epoch) == [1, 2, 3] * 5
     assert {"train_loss", "val_rmse", "teacher_forcing", "fed_measured"} <= set(h.columns)
+    r = invoke(
+        "train",
+        small_coating,
+        "-o",
+        tmp_path / "one.safetensors",
+        "--history",
+        hist,
+        *FAST,
+        "--ensemble",
+        "1",
+    )
+    assert r.exit_code == 0, r.output
+    h = pd.read_csv(hist)
+    assert list(h.epoch) == [1, 2, 3] and "member" not in h.columns
 
 
 def test_forecast_rows_quantiles_and_repeatability(model, small_coating, tmp_path):

@@ -188,9 +188,12 @@ def test_damaged_ensemble_files_are_refused_in_one_line(
     assert not out.exists()
 
 
-def test_single_models_keep_format_1(model):
-    assert json.loads(load_file_metadata(model))["format_version"] == 1
-    assert not any(k.startswith("members.") for k in load_file(model))
+def test_single_models_keep_format_1(small, runner, tmp_path):
+    single = tmp_path / "one.safetensors"
+    r = runner.invoke(app, ["train", str(small), "-o", str(single), *TINY_FLAGS, "--ensemble", "1"])
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(load_file_metadata(single))["format_version"] == 1
+    assert not any(k.startswith("members.") for k in load_file(single))
 
 
 def load_file_metadata(path: Path) -> str:
@@ -201,8 +204,9 @@ def load_file_metadata(path: Path) -> str:
 
 def test_ensemble_option_is_checked(small, runner, tmp_path):
     out = tmp_path / "m.safetensors"
-    r = runner.invoke(app, ["train", str(small), "-o", str(out), "--ensemble", "0"])
-    assert r.exit_code == 2 and "--ensemble must be between 1 and 64" in r.stderr
+    for bad in ("-1", "65"):
+        r = runner.invoke(app, ["train", str(small), "-o", str(out), "--ensemble", bad])
+        assert r.exit_code == 2 and "--ensemble must be between 0 and 64" in r.stderr
     r = runner.invoke(app, ["train", str(small), "-o", str(out), "--ensemble", "3", "--seed", str(2**63 - 2)])
     assert r.exit_code == 2 and "leaves no room" in r.stderr
     assert not out.exists()
@@ -216,12 +220,59 @@ def test_a_run_that_ends_still_improving_says_so(small, runner, tmp_path):
     assert epoch_warnings({**improving, "best_epoch": 60}, 100) == []
     assert epoch_warnings({**improving, "stopped": "early stop: ..."}, 100) == []
     out = tmp_path / "m.safetensors"
-    r = runner.invoke(app, ["train", str(small), "-o", str(out), *TINY_FLAGS])
+    r = runner.invoke(app, ["train", str(small), "-o", str(out), *TINY_FLAGS, "--ensemble", "1"])
     assert r.exit_code == 0, r.stderr
     best = api.load(out).summary["best_epoch"]
     assert ("still improving at the end" in r.stderr) == (best == 2)
-    # 10 specimens, 2 in validation: the note suggests an ensemble (not for an ensemble itself)
+    # 10 specimens, 2 in validation: one model, asked for, gets a note that suggests an ensemble
     assert "--ensemble 5 trains 5 seeds" in " ".join(r.stderr.split())
+
+
+def test_auto_trains_five_members_where_few_specimens_choose_the_epoch(
+    small, coating_slice, runner, tmp_path
+):
+    """``--ensemble 0`` (the default) trains 5 stacked members when fewer than 10 validation
+    specimens choose the best epoch, one model with 10 or more or where the members would
+    train one after the other, and says which in the summary, the inspect table and the file."""
+    from durability_cli.config import TrainConfig
+
+    assert TrainConfig().ensemble == 0
+    few = tmp_path / "few.safetensors"
+    r = runner.invoke(app, ["train", str(small), "-o", str(few), *TINY_FLAGS])
+    assert r.exit_code == 0, r.stderr
+    said = " ".join(r.stderr.split())
+    assert "auto: 5" in said and "--ensemble 5 trains" not in said
+    s = api.load(few).summary
+    assert s["ensemble"]["members"] == 5 and s["ensemble"]["trained_together"] is True
+    assert s["ensemble"]["seeds"] == [0, 1, 2, 3, 4]
+    assert s["ensemble_auto"].startswith(
+        "auto: 5 members, since only 2 specimens choose each one's best epoch"
+    )
+    shown = runner.invoke(app, ["inspect", str(few)])
+    assert "auto: 5" in shown.stdout + shown.stderr
+    # 48 specimens: 10 validate, enough to choose the epoch
+    many = tmp_path / "many.safetensors"
+    r = runner.invoke(
+        app, ["train", str(coating_slice(48, 12)), "-o", str(many), *TINY_FLAGS, "--epochs", "1"]
+    )
+    assert r.exit_code == 0, r.stderr
+    s = api.load(many).summary
+    assert "ensemble" not in s and s["ensemble_auto"] == "auto: one model (10 validation specimens)"
+    # few specimens and --ema, whose members train one after the other: still 5 (each way of
+    # training a table gives the same model), at 5 x one model's time
+    ema = tmp_path / "ema.safetensors"
+    r = runner.invoke(app, ["train", str(small), "-o", str(ema), *TINY_FLAGS, "--ema", "0.9"])
+    assert r.exit_code == 0, r.stderr
+    s = api.load(ema).summary
+    assert s["ensemble"]["members"] == 5 and s["ensemble"]["trained_together"] is False
+    assert "(--ensemble 1: one model, 1/5 of the time)" in s["ensemble_auto"]
+    # fine-tuning keeps the members of the model it starts from
+    tuned = tmp_path / "tuned.safetensors"
+    args = ["train", str(small), "-o", str(tuned), "--init-from", str(ema), "--epochs", "1"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.stderr
+    assert api.load(tuned).summary["ensemble_auto"] == "auto: the 5 member(s) of the model it fine-tunes"
+    assert api.load(tuned).summary["ensemble"]["members"] == 5
 
 
 def test_plot_history_draws_every_member(ensemble_file, runner, tmp_path, figures):

@@ -338,14 +338,20 @@ def test_a_tampered_checkpoint_is_refused(tmp_path, small):
     from durability_cli.training import train
 
     ckpt = tmp_path / "run.ckpt"
-    train(load_dataset(str(small)), ModelConfig(hidden=8, layers=1), TrainConfig(epochs=1), checkpoint=ckpt)
-    tensors, info = _parts(ckpt)
-    tensors["model.head.weight"] = torch.zeros(1, 9)
-    ckpt.write_bytes(st_save(tensors, metadata={"durability": json.dumps(info)}))
-    out = Outputs(tmp_path, "old.csv", "m.safetensors")
-    r = invoke("train", small, "-o", out.new, "--resume", ckpt, *FAST)
-    assert_refused(r, "run.ckpt: the checkpoint's saved state does not fit this run (RuntimeError")
-    out.assert_untouched()
+    data = load_dataset(str(small))
+    # one model's checkpoint, and a stacked ensemble's (the default on 10 specimens)
+    for ensemble, key, flags in ((1, "model.head.weight", ["--ensemble", "1"]), (0, "stack.head.weight", [])):
+        train(
+            data, ModelConfig(hidden=8, layers=1), TrainConfig(epochs=1, ensemble=ensemble), checkpoint=ckpt
+        )
+        tensors, info = _parts(ckpt)
+        assert key in tensors
+        tensors[key] = torch.zeros(1, 9)
+        ckpt.write_bytes(st_save(tensors, metadata={"durability": json.dumps(info)}))
+        out = Outputs(tmp_path, "old.csv", "m.safetensors")
+        r = invoke("train", small, "-o", out.new, "--resume", ckpt, *FAST, *flags)
+        assert_refused(r, "run.ckpt: the checkpoint's saved state does not fit this run (RuntimeError")
+        out.assert_untouched()
 
 
 def test_endless_devices_are_refused_at_once(tmp_path):

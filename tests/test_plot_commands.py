@@ -180,7 +180,8 @@ def test_history_names_the_loss_and_drops_a_constant_teacher_forcing_panel(runne
     top = fig.axes[0]
     assert top.get_ylabel() == "training loss (Gaussian NLL)"
     assert len(fig.axes) == 2  # the loss axis and its twin; no teacher-forcing panel
-    assert top.get_title() == "Training history (teacher forcing constant: p = 0)"
+    # the session's model is the default's ensemble of 5 (10 specimens, 2 validating)
+    assert top.get_title() == "Training history, member 1 of 5 (teacher forcing constant: p = 0)"
 
 
 # -- Excel input ---------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ def test_a_stacked_member_is_the_model_of_its_seed(coating_slice, plan, options)
     forecasts = []
     for k, member in enumerate(ens.bundle.members):
         # what the sequential path trains as member k
-        alone = api.train(data, **TINY, **{**options, "seed": options.get("seed", 0) + k})
+        alone = api.train(data, **TINY, **{**options, "seed": options.get("seed", 0) + k, "ensemble": 1})
         a, b = member.summary, alone.summary
         assert a["val_specimens"] == b["val_specimens"]
         # the same draws, weights and early stop; the stacked steps differ only by rounding
