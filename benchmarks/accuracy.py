@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ from benchmarks import oracles, realdata
 from benchmarks.common import BENCH, ROOT, THREAD_ENV, header, say
 from durability_cli.config import ModelConfig, TrainConfig
 from durability_cli.data import to_series
+from durability_cli.ensemble import resolve_auto
 from durability_cli.forecasting import ForecastConfig, forecast, quantile_column
 from durability_cli.metrics import (
     BASELINES,
@@ -209,24 +211,18 @@ def run_model(ds_train, test, clean, rows, warmup, info, seed: int, s: dict) -> 
         elapsed[0] += log.seconds
         curve.append({"epoch": log.epoch, "seconds": elapsed[0], "val_rmse": log.val_rmse})
 
-    t0 = time.perf_counter()
-    bundle = train(
-        ds_train,
-        model_config(
-            info.name,
-            s.get("latent", 0),
-            s.get("latent_prior", ModelConfig.latent_prior),
-            s.get("monotonic", "none"),
-        ),
-        # an ensemble of N for seed s trains seeds s*N .. s*N + N - 1: no member shared between seeds
-        TrainConfig(
-            epochs=s["epochs"],
-            val_context=info.context,
-            seed=seed * s.get("ensemble", 1),
-            ensemble=s.get("ensemble", 1),
-        ),
-        on_epoch=on_epoch,
+    mcfg = model_config(
+        info.name,
+        s.get("latent", 0),
+        s.get("latent_prior", ModelConfig.latent_prior),
+        s.get("monotonic", "none"),
     )
+    cfg = TrainConfig(epochs=s["epochs"], val_context=info.context, ensemble=s.get("ensemble", 0))
+    # the default (0, auto) decided as train decides it, so that the seeds below follow it
+    members = resolve_auto(ds_train, mcfg, cfg)[0].ensemble
+    t0 = time.perf_counter()
+    # an ensemble of N for seed s trains seeds s*N .. s*N + N - 1: no member shared between seeds
+    bundle = train(ds_train, mcfg, replace(cfg, seed=seed * members), on_epoch=on_epoch)
     train_seconds = time.perf_counter() - t0
 
     # The plan: the test table with durability emptied after the warm-up; one forecast call.
@@ -264,6 +260,7 @@ def run_model(ds_train, test, clean, rows, warmup, info, seed: int, s: dict) -> 
         "best_epoch": summary["best_epoch"],
         "best_val_rmse": summary["best_val_rmse"],
         "parameters": summary["parameters"],
+        "members": members,
         "val_curve": curve,
     }
     return run, bundle
@@ -370,7 +367,7 @@ def run(
     darts_budget: float = 1.0,
     seeds: list[int] | None = None,
     latent: int = 0,
-    ensemble: int = 1,
+    ensemble: int = 0,
     latent_prior: float | None = None,
     monotonic: str = "none",
 ) -> dict:
@@ -378,7 +375,7 @@ def run(
         (QUICK if quick else FULL)
         | ({"seeds": seeds} if seeds else {})
         | ({"latent": latent} if latent else {})
-        | ({"ensemble": ensemble} if ensemble > 1 else {})
+        | {"ensemble": ensemble}  # 0: train's default (auto); runs before it was recorded: 1
         | ({"latent_prior": latent_prior} if latent and latent_prior is not None else {})
         | ({"monotonic": monotonic} if monotonic != "none" else {})
     )
@@ -417,7 +414,7 @@ def run(
                     if latent
                     else {}
                 )
-                | ({"ensemble": ensemble} if ensemble > 1 else {})
+                | ({"ensemble": ensemble} if ensemble else {})
                 | ({"monotonic": monotonic} if monotonic != "none" else {}),
             }
             | (

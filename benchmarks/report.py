@@ -106,7 +106,16 @@ def accuracy_section(r: dict, status: dict) -> list[str]:
         f"warm-up ({s['samples']} Monte Carlo samples; point forecast = the `_mean` column). The "
         f"durability model: default ModelConfig/TrainConfig except `epochs={s['epochs']}`, "
         "`val_context=context`, and per dataset `lags=3` (ball), `--static material` (coating); "
-        f"seeds {s['seeds']} (each seed also draws the validation specimens). Scores pool every "
+        f"seeds {s['seeds']} (each seed also draws the validation specimens)"
+        + (
+            "; one model per seed (`ensemble=1`, the default until auto)"
+            if "ensemble" not in s
+            else f", `ensemble={s['ensemble']}`"
+            if s["ensemble"]
+            else "; `ensemble` the default (auto): where it chose 5 members, seed s trained seeds "
+            "5s .. 5s + 4"
+        )
+        + ". Scores pool every "
         "forecast row of every test specimen. EOL: first forecast row at/below the threshold, "
         "forecast vs clean truth; mean |Δ| in rows where both cross, then the counts "
         "(both / only the forecast / only the truth / neither). Coverage and pinball are against "
@@ -159,7 +168,9 @@ def accuracy_section(r: dict, status: dict) -> list[str]:
         m = d["model"].get("summary")
         runs = d["model"]["runs"]
         if m:
-            rows.append(_acc_row(f"durability model ({len(runs)} seeds)", m, runs, probabilistic=True))
+            members = {x.get("members", 1) for x in runs}
+            kind = f", ensembles of {members.pop()}" if len(members) == 1 and 1 not in members else ""
+            rows.append(_acc_row(f"durability model ({len(runs)} seeds{kind})", m, runs, probabilistic=True))
         dd = d["darts"]
         if dd.get("summary"):
             rows.append(_acc_row(f"Darts RNNModel ({len(dd['runs'])} seeds)", dd["summary"], dd["runs"]))
