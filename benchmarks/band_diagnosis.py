@@ -72,7 +72,7 @@ def main() -> None:
     info = split["info"]
     schema = Schema("specimen_id", "time", info.target, info.covariates, info.static)
     for seed in [int(s) for s in a.seeds.split(",")]:
-        cfg = TrainConfig(epochs=a.epochs, val_context=info.context, seed=seed, patience=a.epochs)
+        cfg = TrainConfig(epochs=a.epochs, val_context=info.context, seed=seed, patience=a.epochs, ensemble=1)
         bundle = training.train(
             validate(split["train"], schema, source="train"), model_config(a.set, a.latent), cfg
         )

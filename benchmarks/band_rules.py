@@ -48,7 +48,7 @@ def save_run(name: str, seed: int, latent: int, epochs: int, arrays: Path) -> No
     split = realdata.split(name, seed=0) if name in realdata.REAL_INFO else make_split(name, 32, 16, seed=0)
     info = split["info"]
     schema = Schema("specimen_id", "time", info.target, info.covariates, info.static)
-    cfg = TrainConfig(epochs=epochs, val_context=info.context, seed=seed)
+    cfg = TrainConfig(epochs=epochs, val_context=info.context, seed=seed, ensemble=1)
     bundle = training.train(validate(split["train"], schema, source="train"), model_config(name, latent), cfg)
     train = split["train"]
     val_ids = bundle.summary["val_specimens"]

@@ -88,7 +88,7 @@ def main() -> None:
             new_specimens(name, a.cal_specimens, CAL_SEED + d, f"cal{d}-", schema) for d in range(a.draws)
         ]
         for seed in [int(s) for s in a.seeds.split(",")]:
-            cfg = TrainConfig(epochs=a.epochs, val_context=info.context, seed=seed)
+            cfg = TrainConfig(epochs=a.epochs, val_context=info.context, seed=seed, ensemble=1)
             table = validate(split["train"], schema, source="train")
             trained = Model(training.train(table, model_config(name, a.latent), cfg))
             out = {

@@ -73,7 +73,7 @@ def main() -> None:
         test = split["test"]
         options = dict(context_frac=info.warmup_fraction, threshold=info.eol_threshold, samples=200)
         for seed in [int(s) for s in a.seeds.split(",")]:
-            cfg = TrainConfig(epochs=a.epochs, val_context=info.context, seed=seed)
+            cfg = TrainConfig(epochs=a.epochs, val_context=info.context, seed=seed, ensemble=1)
             trained = Model(training.train(table, model_config(a.set, a.latent), cfg))
             devices = sorted(test["specimen_id"].unique())
             before, after, factors = [], [], []

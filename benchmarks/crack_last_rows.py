@@ -35,7 +35,7 @@ def main() -> None:
     info, test, clean = split["info"], split["test"], split["test_clean"]
     model = api.train(
         split["train"], target=info.target, covariates=list(info.covariates),
-        epochs=a.epochs, val_context=info.context, seed=a.seed,
+        epochs=a.epochs, val_context=info.context, seed=a.seed, ensemble=1,
     )  # fmt: skip
     pos = test.groupby("specimen_id").cumcount()
     plan = test.assign(**{info.target: test[info.target].where(pos < info.context)})

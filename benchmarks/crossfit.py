@@ -93,7 +93,7 @@ def main() -> None:
             test = split["test"] if real else new_specimens(name, 64, TEST_SEED, "test-", schema).frame
             cut = {"context_frac": info.warmup_fraction} if real else {"context": info.context}
             for seed in [int(s) for s in a.seeds.split(",")]:
-                cfg = TrainConfig(epochs=a.epochs, val_context=info.context, seed=seed)
+                cfg = TrainConfig(epochs=a.epochs, val_context=info.context, seed=seed, ensemble=1)
                 cached = None if a.models is None else a.models / f"{name}-{seed}-{a.epochs}.safetensors"
                 if cached is not None and not real and cached.exists():  # benchmarks/eol_calibration.py's
                     single = load(cached)

@@ -78,7 +78,7 @@ def main() -> None:
             if cached is not None and cached.exists():
                 trained = load(cached)
             else:
-                cfg = TrainConfig(epochs=a.epochs, val_context=info.context, seed=seed)
+                cfg = TrainConfig(epochs=a.epochs, val_context=info.context, seed=seed, ensemble=1)
                 table = validate(split["train"], schema, source="train")
                 trained = Model(training.train(table, model_config(name, 0), cfg))
                 if cached is not None:

@@ -64,7 +64,9 @@ def main() -> None:
         for seed in (int(s) for s in a.seeds.split(",")):
             training.FITTED_SHARE = share[0] if share else 0.5
             mcfg = dataclasses.replace(model_config(a.set), **model_opts)
-            cfg = TrainConfig(**{"epochs": a.epochs, "val_context": info.context, "seed": seed} | train_opts)
+            cfg = TrainConfig(
+                **{"epochs": a.epochs, "val_context": info.context, "seed": seed, "ensemble": 1} | train_opts
+            )
             t0 = time.perf_counter()
             model = Model(training.train(validate(split["train"], schema, source="train"), mcfg, cfg))
             out = {

@@ -79,7 +79,9 @@ def run_set(name: str, seed: int, args) -> dict:
         schema = Schema("specimen_id", "time", info.target, info.covariates, tuple(static))
         ds = validate(split["train"], schema, source=f"{name}-train")
         t0 = time.perf_counter()
-        bundle = train(ds, mcfg, TrainConfig(epochs=args.epochs, val_context=info.context, seed=seed))
+        bundle = train(
+            ds, mcfg, TrainConfig(epochs=args.epochs, val_context=info.context, seed=seed, ensemble=1)
+        )
         train_seconds = time.perf_counter() - t0
         if args.save_models:
             Path(args.save_models).mkdir(parents=True, exist_ok=True)

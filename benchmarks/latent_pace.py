@@ -90,7 +90,7 @@ def main() -> None:
             schema = Schema("specimen_id", "time", info.target, info.covariates, info.static)
             test = new_specimens(name, 64, TEST_SEED, "test-", schema)
             for seed in (int(s) for s in a.seeds.split(",")):
-                cfg = TrainConfig(epochs=a.epochs, val_context=info.context, seed=seed)
+                cfg = TrainConfig(epochs=a.epochs, val_context=info.context, seed=seed, ensemble=1)
                 t0 = time.perf_counter()
                 bundle = training.train(
                     validate(split["train"], schema, source="train"), model_config(name, 2), cfg

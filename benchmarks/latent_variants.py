@@ -93,7 +93,12 @@ def main() -> None:
     for seed in [int(s) for s in a.seeds.split(",")]:
         t0 = time.perf_counter()
         cfg = TrainConfig(
-            epochs=a.epochs, val_context=info.context, seed=seed, patience=a.epochs, val_split=a.val_split
+            epochs=a.epochs,
+            val_context=info.context,
+            seed=seed,
+            patience=a.epochs,
+            val_split=a.val_split,
+            ensemble=1,
         )
         bundle = training.train(ds, model_config(a.set, a.latent, a.prior), cfg)
         out = {

@@ -80,7 +80,9 @@ def training_epochs(s: dict) -> dict:
         case = {"rows": len(frame), "length_min": int(lengths.min()), "length_max": int(lengths.max())}
         for mode, p in (("teacher_forced", 1.0), ("free_running", 0.0)):
             logs = []
-            cfg = TrainConfig(epochs=s["train_epochs"], teacher_forcing=p, val_context=info.context)
+            cfg = TrainConfig(
+                epochs=s["train_epochs"], teacher_forcing=p, val_context=info.context, ensemble=1
+            )
             bundle = train(ds, ModelConfig(), cfg, on_epoch=lambda log, logs=logs: logs.append(log.seconds))
             steady = logs[1:]  # the first epoch pays one-off costs
             # the free-running validation at the end of every epoch is the same in both modes

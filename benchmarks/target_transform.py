@@ -57,7 +57,7 @@ def run(name: str, transform: str, seed: int, epochs: int) -> dict:
     train[target] = f(train[target].to_numpy())
     model = api.train(
         train, target=target, covariates=list(info.covariates), static=list(info.static),
-        epochs=epochs, val_context=ctx, seed=seed,
+        epochs=epochs, val_context=ctx, seed=seed, ensemble=1,
     )  # fmt: skip
     plan = test.copy()
     pos = plan.groupby("specimen_id").cumcount().to_numpy()

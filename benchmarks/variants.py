@@ -62,7 +62,9 @@ def run_one(name: str, seed: int, variant: tuple[dict, dict], args) -> dict:
     model_opts, train_opts = variant
     if name == "ball":
         model_opts = {"lags": 3, **model_opts}
-    cfg = TrainConfig(**{"epochs": args.epochs, "val_context": info.context, "seed": seed, **train_opts})
+    cfg = TrainConfig(
+        **{"epochs": args.epochs, "val_context": info.context, "seed": seed, "ensemble": 1, **train_opts}
+    )
     t0 = time.perf_counter()
     bundle = train(ds, ModelConfig(**model_opts), cfg)
     seconds = time.perf_counter() - t0

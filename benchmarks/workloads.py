@@ -55,5 +55,5 @@ def tiny_bundle(feedback: str = "mean", model_cfg: ModelConfig | None = None) ->
     frame = random_walk_table(16, 60, seed=1)
     frame.loc[:1, "temperature"], frame.loc[:1, "humidity"] = TEMPERATURE, HUMIDITY
     ds = dataset(frame, "speed-train")
-    cfg = TrainConfig(epochs=1, feedback=feedback, val_context=10)
+    cfg = TrainConfig(epochs=1, feedback=feedback, val_context=10, ensemble=1)
     return train(ds, model_cfg or ModelConfig(), cfg)
