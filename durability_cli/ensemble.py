@@ -211,6 +211,8 @@ def combine(members: list[ModelBundle], together: bool = False) -> ModelBundle:
             "members": len(members),
             "seeds": [m.train_config.seed for m in members],
             "best_val_rmse": each("best_val_rmse"),
+            # each member's baselines on its own validation specimens (render.baseline_warnings)
+            "val_baseline_rmse": each("val_baseline_rmse"),
             "best_epoch": each("best_epoch"),
             "epochs_run": each("epochs_run"),
             "train_seconds": each("train_seconds"),

@@ -298,17 +298,40 @@ def _baseline_text(baselines: dict) -> str:
     return ", ".join(f"{name} {fmt(v)}" for name, v in baselines.items()) + " (validation RMSE, same warm-up)"
 
 
+def _member_means(block: dict) -> tuple[float | None, dict]:
+    """An ensemble's members' mean validation RMSE and each baseline's mean, every member scored
+    on its own validation specimens (None / {} where a member lacks the score)."""
+    models = block.get("best_val_rmse") or []
+    baselines = block.get("val_baseline_rmse") or []
+    if not models or any(v is None for v in models):
+        return None, {}
+    means = {}
+    for name in (baselines[0] or {}) if baselines else ():  # member 1's order, as for one model
+        values = [(b or {}).get(name) for b in baselines]
+        if all(v is not None for v in values):
+            means[name] = sum(values) / len(values)
+    return sum(models) / len(models), means
+
+
 def baseline_warnings(summary: dict) -> list[str]:
-    """A line when a baseline forecast the validation specimens better than the model."""
-    model = summary.get("best_val_rmse")
-    scored = {k: v for k, v in (summary.get("val_baseline_rmse") or {}).items() if v is not None}
+    """A line when a baseline forecast the validation specimens better than the model; for an
+    ensemble, the means over its members, each on its own validation specimens (member 1's
+    split alone is the luck the ensemble averages away)."""
+    block = summary.get("ensemble") or {}
+    if block.get("val_baseline_rmse"):
+        model, scored = _member_means(block)
+        what = f"beats the {block.get('members')} members on their own validation specimens (mean "
+    else:
+        model = summary.get("best_val_rmse")
+        scored = {k: v for k, v in (summary.get("val_baseline_rmse") or {}).items() if v is not None}
+        what = "beats the model ("
     if model is None or not scored:
         return []
     name, best = min(scored.items(), key=lambda kv: kv[1])
     if best >= model:
         return []
     return [
-        f"the {name} baseline (validation RMSE {fmt(best)}) beats the model ({fmt(model)}); try "
+        f"the {name} baseline (validation RMSE {fmt(best)}) {what}{fmt(model)}); try "
         "`durability tune`, a smaller model (--hidden 32 --layers 1), --weight-decay 1e-4, a longer "
         "--val-context, or more specimens; and check evaluate --baselines on held-out data"
     ]

@@ -108,9 +108,8 @@ def test_train_warns_when_persistence_beats_the_model(runner, tmp_path):
     data = tmp_path / "flat.csv"
     pd.DataFrame(rows).to_csv(data, index=False)
     out = tmp_path / "m.safetensors"
-    r = runner.invoke(
-        app, ["train", str(data), "-o", str(out), "--epochs", "2", "--hidden", "8", "--layers", "1"]
-    )
+    args = ["train", str(data), "-o", str(out), "--epochs", "2", "--hidden", "8", "--layers", "1"]
+    r = runner.invoke(app, [*args, "--ensemble", "1"])
     assert r.exit_code == 0, r.stderr
     assert "baselines" in r.stderr
     assert "Warning: the persistence baseline (validation RMSE 0) beats the model" in r.stderr
@@ -121,6 +120,14 @@ def test_train_warns_when_persistence_beats_the_model(runner, tmp_path):
     assert set(baselines) == {"persistence", "linear", "exponential"}
     assert baselines["persistence"] == 0.0
     assert np.isfinite(baselines["exponential"])
+    # the default on 8 specimens, an ensemble: its members, each on its own validation specimens
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.stderr
+    said = " ".join(r.stderr.split())
+    assert "Warning: the persistence baseline (validation RMSE 0) beats the 5 members on their own" in said
+    block = load(out).summary["ensemble"]
+    assert [b["persistence"] for b in block["val_baseline_rmse"]] == [0.0] * 5
+    assert "mean " + format(sum(block["best_val_rmse"]) / 5, ".4g") in said
 
 
 def test_inspect_shows_the_baselines(runner, model):
