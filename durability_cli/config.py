@@ -99,7 +99,7 @@ class TrainConfig:
     # Train this many models (seeds seed, seed + 1, ...: each its own initial weights and
     # validation specimens) into one model file; forecasts average them (docs/TRAINING.md).
     # 0 = auto: AUTO_MEMBERS where fewer than SMALL_VALIDATION specimens would choose the best
-    # epoch and the members can train together, else 1 (ensemble.resolve_auto)
+    # epoch, else 1; fine-tuning keeps the start model's members (ensemble.resolve_auto)
     ensemble: int = 0
     # Train from a table read this many specimens at a time (one group's tensors in memory, the
     # groups visited in a new order each epoch); 0 = the whole table in memory.
