@@ -1,13 +1,17 @@
 """Where does an ensemble stop paying? One model against ``--ensemble 5`` on coating tables of
-growing size (issue 14: ``ensemble = 0``, auto, trains 5 members only where fewer than 10
-specimens validate; this measures the other side of that line).
+growing size, to place the line of ``ensemble = 0`` (auto: 5 members where few specimens
+validate; issue 14).
 
-Each run trains on ``make_coating(n, seed=0)`` (``--static material``, every other option the
-default; n = 48 is sample_data/coating.csv, whose 10 validation specimens make auto train one
-model) and backtests 48 new specimens (``make_coating(48, seed=1)``, as ``make demo`` does) from
-their first 40 rows: RMSE of the mean path over every hidden row.
+Each coating run trains on ``make_coating(n, seed=0)`` (``--static material``, every other option
+the default; n = 48 is sample_data/coating.csv, 10 validation specimens; n = 96, 19) and
+backtests 48 new specimens (``make_coating(48, seed=1)``, as ``make demo`` does) from their first
+40 rows. Each ball run trains on ``make_ball(n, seed=0)`` (n = 60 is sample_data/ball.csv, 12
+validating; ``--target height --lags 3 --val-context 3``) and backtests 20 new balls
+(``make_ball(20, seed=7)``, as tests/test_accuracy.py does) from their first 3 heights. Score:
+RMSE of the mean path over every hidden row against the noisy values.
 
-    python benchmarks/ensemble_threshold.py                       # n = 48, 96; seeds 0, 1, 2
+    python benchmarks/ensemble_threshold.py                       # coating, n = 48, 96; seeds 0, 1, 2
+    python benchmarks/ensemble_threshold.py --set ball --sizes 60
     python benchmarks/ensemble_threshold.py --sizes 48 --seeds 0 --epochs 20
 
 Appends one JSON line per run to results/ensemble-threshold.jsonl (seed s of an ensemble trains
@@ -30,6 +34,7 @@ from benchmarks.common import RESULTS, one_thread, say  # noqa: E402
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--set", default="coating", choices=["coating", "ball"])
     p.add_argument("--sizes", default="48,96", help="training specimens per table, comma-separated")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--members", default="1,5", help="ensemble sizes to compare")
@@ -41,28 +46,28 @@ def main(argv=None) -> None:
     import numpy as np
 
     from durability_cli import api
-    from durability_cli.synthetic import make_coating
+    from durability_cli.synthetic import make_ball, make_coating
 
     code = common.code_version()
-    test, clean = make_coating(48, seed=1)
+    if args.set == "coating":
+        make, options, context = make_coating, {"static": ["material"]}, args.context
+        test, _ = make_coating(48, seed=1)
+    else:
+        make, options, context = make_ball, {"target": "height", "lags": 3, "val_context": 3}, 3
+        test, _ = make_ball(20, seed=7)
     for n in (int(v) for v in args.sizes.split(",")):
-        table, _ = make_coating(n, seed=0)
+        table, _ = make(n, seed=0)
         for seed in (int(v) for v in args.seeds.split(",")):
             for members in (int(v) for v in args.members.split(",")):
                 started = time.perf_counter()
-                model = api.train(
-                    table,
-                    static=["material"],
-                    epochs=args.epochs,
-                    seed=seed * members,
-                    ensemble=members,
-                )
+                model = api.train(table, epochs=args.epochs, seed=seed * members, ensemble=members, **options)
                 seconds = time.perf_counter() - started
-                bt = model.evaluate(test, context=args.context, samples=0, baselines=False).backtest
+                bt = model.evaluate(test, context=context, samples=0, baselines=False).backtest
                 rows = bt[bt.model == "model"] if "model" in bt.columns else bt
                 err = rows["y_pred"].to_numpy() - rows["y_true"].to_numpy()
                 rmse = float(np.sqrt(np.nanmean(err**2)))
                 line = {
+                    "set": args.set,
                     "code": code,
                     "train_specimens": n,
                     "val_specimens": len(model.summary["val_specimens"]),

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=0,
         help="accuracy: the durability model as an ensemble of this many members; 0 = train's default "
-        "(auto: 5 where fewer than 10 specimens validate, as on every set here); 1 = one model (add --tag)",
+        "(auto: 5 where fewer than 15 specimens validate, as on every set here); 1 = one model (add --tag)",
     )
     parser.add_argument(
         "--latent-prior",

@@ -745,7 +745,7 @@ def train(
     (``epochs``, ``batch_size``, ``lr``, ``patience``, ``window``, ``val_fraction``, ``seed``,
     ``teacher_forcing``, ``tf_schedule``, ``chunk_specimens``, ``ensemble``, ...), with their
     defaults when left out; ``ensemble=N`` trains N members (seeds ``seed`` .. ``seed + N - 1``)
-    into one model, and the default ``ensemble=0`` (auto) 5 of them where fewer than 10 specimens
+    into one model, and the default ``ensemble=0`` (auto) 5 of them where fewer than 15 specimens
     validate, else one (``ensemble.resolve_auto``; ``Model.summary["ensemble_auto"]`` says which).
     ``init_from`` fine-tunes a trained model (its shape and scaling are kept);
     ``checkpoint`` is written after every epoch and ``resume`` continues from one;

@@ -231,9 +231,9 @@ def test_a_run_that_ends_still_improving_says_so(small, runner, tmp_path):
 def test_auto_trains_five_members_where_few_specimens_choose_the_epoch(
     small, coating_slice, runner, tmp_path
 ):
-    """``--ensemble 0`` (the default) trains 5 stacked members when fewer than 10 validation
-    specimens choose the best epoch, one model with 10 or more or where the members would
-    train one after the other, and says which in the summary, the inspect table and the file."""
+    """``--ensemble 0`` (the default) trains 5 members when fewer than 15 validation specimens
+    choose the best epoch (stacked, or one after the other where the options need it), one
+    model with 15 or more, and says which in the summary, the inspect table and the file."""
     from durability_cli.config import TrainConfig
 
     assert TrainConfig().ensemble == 0
@@ -250,14 +250,16 @@ def test_auto_trains_five_members_where_few_specimens_choose_the_epoch(
     )
     shown = runner.invoke(app, ["inspect", str(few)])
     assert "auto: 5" in shown.stdout + shown.stderr
-    # 48 specimens: 10 validate, enough to choose the epoch
+    # 48 specimens: 0.3 x 48 = 14.4 -> 14 validating, still 5 members; 0.32 x 48 -> 15, one model
+    table = str(coating_slice(48, 12))
     many = tmp_path / "many.safetensors"
-    r = runner.invoke(
-        app, ["train", str(coating_slice(48, 12)), "-o", str(many), *TINY_FLAGS, "--epochs", "1"]
-    )
-    assert r.exit_code == 0, r.stderr
-    s = api.load(many).summary
-    assert "ensemble" not in s and s["ensemble_auto"] == "auto: one model (10 validation specimens)"
+    for share, members in (("0.3", 5), ("0.32", 1)):
+        args = ["train", table, "-o", str(many), *TINY_FLAGS, "--epochs", "1", "--val-fraction", share]
+        r = runner.invoke(app, args)
+        assert r.exit_code == 0, r.stderr
+        s = api.load(many).summary
+        assert (s.get("ensemble") or {}).get("members", 1) == members
+    assert s["ensemble_auto"] == "auto: one model (15 validation specimens)"
     # few specimens and --ema, whose members train one after the other: still 5 (each way of
     # training a table gives the same model), at 5 x one model's time
     ema = tmp_path / "ema.safetensors"
