@@ -35,6 +35,10 @@ def test_tune_writes_a_config_train_accepts_and_resumes(runner, tiny_table, tmp_
     assert config["data"] == {"static": "material"}
     assert config["train"]["epochs"] == 2
     assert load(model).model_config.cell == config["model"]["cell"]
+    # each trial trained one model per fold; the config leaves the ensemble to train's default,
+    # which --model-out (a small table) and `train --config` below resolve to 5 members
+    assert "ensemble" not in config["train"]
+    assert load(model).summary["ensemble_auto"].startswith("auto: 5 members")
 
     # the same storage again: the study continues (3 trials), its trial 0 is still the defaults
     again = runner.invoke(app, [*args, "--trials", "1", "--quiet"])
@@ -49,6 +53,7 @@ def test_tune_writes_a_config_train_accepts_and_resumes(runner, tiny_table, tmp_
     r = runner.invoke(app, ["train", str(tiny_table), "--config", str(out), "-o", str(retrained), "-q"])
     assert r.exit_code == 0, r.stderr
     assert load(retrained).model_config.hidden == config["model"]["hidden"]
+    assert load(retrained).summary["ensemble"]["members"] == 5
     assert load(retrained).schema.static == ("material",)
 
 
