@@ -24,7 +24,17 @@ VENV_PY = ROOT / ".venv" / "bin" / "python"
 PYTHON = str(VENV_PY) if VENV_PY.exists() else sys.executable
 # One thread per process: the machine has 2 cores and is shared; ratios stay comparable.
 THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-COMMAND = " ".join(["python", "benchmarks/run.py", *map(shlex.quote, sys.argv[1:])])
+
+
+def _script() -> str:
+    """The script this process runs, relative to the repository (run.py when it cannot tell)."""
+    here = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    if here is None or not here.is_relative_to(ROOT) or here.suffix != ".py":
+        return "benchmarks/run.py"
+    return str(here.relative_to(ROOT))
+
+
+COMMAND = " ".join(["python", _script(), *map(shlex.quote, sys.argv[1:])])
 
 
 def one_thread() -> None:
