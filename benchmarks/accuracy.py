@@ -447,7 +447,10 @@ def run(
                     "not run: the peer takes one warm-up length, this set one per specimen"
                 )
             elif darts_problem is None:
-                fit_idx, val_idx = split_specimens(len(ids), TrainConfig().val_fraction, seed)
+                # the split of the model's first member (seed s x members: an ensemble's seeds)
+                fit_idx, val_idx = split_specimens(
+                    len(ids), TrainConfig().val_fraction, seed * run_.get("members", 1)
+                )
                 budget = darts_budget * run_["train_seconds"]
                 say(f"[accuracy] {name} seed {seed}: Darts RNNModel, {budget:.0f} s budget ...")
                 try:
