@@ -383,3 +383,34 @@ def test_arbitrary_bytes_as_a_model_file(tmp_path, data):
     path.write_bytes(data)
     with pytest.raises(ModelFileError):
         load_bundle(path)
+
+
+class _Groups:
+    """What ensemble.resolve_auto reads of a table given in groups: its specimen ids."""
+
+    def __init__(self, n: int):
+        self.ids = [f"S{i}" for i in range(n)]
+
+
+@given(
+    n=st.integers(0, 400),
+    share=st.sampled_from([0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.9]),
+    asked=st.sampled_from([0, 0, 1, 3]),
+)
+@settings(max_examples=200, deadline=None)
+def test_auto_ensemble_follows_the_number_of_validation_specimens(n, share, asked):
+    """``ensemble = 0`` becomes 5 exactly when 1 to 14 specimens validate (the split's own count),
+    1 otherwise; a number asked for is kept; the reason names the count it read."""
+    from durability_cli.config import AUTO_MEMBERS, SMALL_VALIDATION
+    from durability_cli.ensemble import resolve_auto
+    from durability_cli.training import split_specimens
+
+    cfg = TrainConfig(ensemble=asked, val_fraction=share)
+    got, why = resolve_auto(_Groups(n), ModelConfig(), cfg)
+    if asked:
+        assert got == cfg and why == ""
+        return
+    n_val = len(split_specimens(n, share, 0)[1])
+    assert got.ensemble == (AUTO_MEMBERS if 0 < n_val < SMALL_VALIDATION else 1)
+    assert got == TrainConfig(ensemble=got.ensemble, val_fraction=share)  # nothing else moved
+    assert why.startswith("auto: ") and (str(n_val) in why or n_val == 0)
