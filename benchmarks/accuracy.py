@@ -65,7 +65,20 @@ def model_config(
 
 
 # -- scoring ---------------------------------------------------------------------------------------
-def score(rows: pd.DataFrame, threshold: float | None, probabilistic: bool = False) -> dict:
+def reached(values, threshold: float, direction: str = "below"):
+    """Where ``values`` are at or past the end-of-life threshold (at or below it, or at or above
+    it with ``direction="above"``: a growing crack)."""
+    return values >= threshold if direction == "above" else values <= threshold
+
+
+def direction_of(info) -> str:
+    """The dataset's end-of-life direction (synthetic sets all fall to their threshold)."""
+    return getattr(info, "eol_direction", "below")
+
+
+def score(
+    rows: pd.DataFrame, threshold: float | None, probabilistic: bool = False, direction: str = "below"
+) -> dict:
     """Scores of one forecaster over the forecast rows.
 
     ``rows``: one row per forecast row with specimen_id, row (position in the series), y (noisy
@@ -87,7 +100,7 @@ def score(rows: pd.DataFrame, threshold: float | None, probabilistic: bool = Fal
         "rmse_over_floor": noisy["rmse"] / floor if floor > 0 else float("nan"),
     }
     if threshold is not None:
-        out["eol"] = eol_rows(rows, threshold)
+        out["eol"] = eol_rows(rows, threshold, direction)
     if probabilistic:
         iv = interval_scores(y, rows["q0.1"], rows["q0.9"], 0.8)
         out["coverage80"] = iv["coverage"]
@@ -97,12 +110,12 @@ def score(rows: pd.DataFrame, threshold: float | None, probabilistic: bool = Fal
     return out
 
 
-def eol_rows(rows: pd.DataFrame, threshold: float) -> dict:
-    """End of life in rows: per specimen the first forecast row at or below the threshold, for
+def eol_rows(rows: pd.DataFrame, threshold: float, direction: str = "below") -> dict:
+    """End of life in rows: per specimen the first forecast row at or past the threshold, for
     the forecast and for the clean truth; mean |difference| where both cross, and the counts."""
 
     def first(col):
-        hit = rows.loc[rows[col] <= threshold]
+        hit = rows.loc[reached(rows[col], threshold, direction)]
         return hit.groupby("specimen_id")["row"].min()
 
     ids = pd.Index(rows["specimen_id"].unique())
@@ -145,7 +158,7 @@ def warmup_lengths(test: pd.DataFrame, info) -> pd.Series:
     specimen's own rows for a real one (its series differ in length)."""
     lengths = test.groupby("specimen_id", sort=False).size()
     if getattr(info, "real", False):
-        return realdata.warmup_rows(lengths, info.warmup_fraction)
+        return realdata.warmup_rows(lengths, info.warmup_fraction, info.warmup)
     return pd.Series(info.context, index=lengths.index, dtype=int)
 
 
@@ -170,16 +183,19 @@ def forecast_rows(test: pd.DataFrame, clean: pd.DataFrame, warmup: pd.Series, ta
     )
 
 
-def eol_truth(clean: pd.DataFrame, warmup: pd.Series, target: str, threshold: float) -> pd.DataFrame:
-    """Per test specimen (index): ``eol_true``, when its clean truth first falls to ``threshold``
-    after its warm-up, linear between rows as the forecast's crossings are (NaN: it never does,
-    or it was already below at the end of the warm-up: ``past``), and ``censor``, its last time."""
+def eol_truth(
+    clean: pd.DataFrame, warmup: pd.Series, target: str, threshold: float, direction: str = "below"
+) -> pd.DataFrame:
+    """Per test specimen (index): ``eol_true``, when its clean truth first reaches ``threshold``
+    after its warm-up (falls to it, or rises to it with ``direction="above"``), linear between
+    rows as the forecast's crossings are (NaN: it never does, or it was already past it at the end
+    of the warm-up: ``past``), and ``censor``, its last time."""
     out = {}
     for sid, g in clean.groupby("specimen_id", sort=False):
         t, v = g["time"].to_numpy(np.float64), g[target].to_numpy(np.float64)
         w = int(warmup[sid])
-        below = np.flatnonzero(v[w:] <= threshold)
-        eol, past = np.nan, bool(v[w - 1] <= threshold)
+        below = np.flatnonzero(reached(v[w:], threshold, direction))
+        eol, past = np.nan, bool(reached(v[w - 1], threshold, direction))
         if len(below) and not past:
             i = w + int(below[0])
             eol = t[i - 1] + (threshold - v[i - 1]) / (v[i] - v[i - 1]) * (t[i] - t[i - 1])
@@ -229,7 +245,13 @@ def run_model(ds_train, test, clean, rows, warmup, info, seed: int, s: dict) -> 
     plan = test.copy()
     plan.loc[~in_warmup(plan, warmup), info.target] = np.nan
     ds_plan = validate(plan, bundle.schema, source="plan")
-    cfg = ForecastConfig(samples=s["samples"], quantiles=QUANTILES, threshold=info.eol_threshold, seed=seed)
+    cfg = ForecastConfig(
+        samples=s["samples"],
+        quantiles=QUANTILES,
+        threshold=info.eol_threshold,
+        direction=direction_of(info),
+        seed=seed,
+    )
     t1 = time.perf_counter()
     result = forecast(bundle, ds_plan, cfg)
     forecast_seconds = time.perf_counter() - t1
@@ -239,9 +261,10 @@ def run_model(ds_train, test, clean, rows, warmup, info, seed: int, s: dict) -> 
     merged = rows.merge(
         fc[["specimen_id", "time", *cols]].rename(columns=cols), on=["specimen_id", "time"], how="left"
     )
-    scores = score(merged, info.eol_threshold, probabilistic=True)
+    scores = score(merged, info.eol_threshold, probabilistic=True, direction=direction_of(info))
     if info.eol_threshold is not None:
-        scores |= eol_interval(result.eol, eol_truth(clean, warmup, info.target, info.eol_threshold))
+        truth = eol_truth(clean, warmup, info.target, info.eol_threshold, direction_of(info))
+        scores |= eol_interval(result.eol, truth)
     # the deterministic mean path (samples=0) for reference: the p-mean above averages the paths
     det = forecast(bundle, ds_plan, ForecastConfig(samples=0, seed=seed)).forecast
     det = rows.merge(
@@ -277,7 +300,8 @@ def run_baselines(test: pd.DataFrame, rows: pd.DataFrame, warmup: pd.Series, inf
             h = hist[sid]
             pred[idx] = fn(h["time"].to_numpy(), h[info.target].to_numpy(), rows["time"].to_numpy()[idx])
         seconds = time.perf_counter() - t0
-        out[name] = score(rows.assign(y_pred=pred), info.eol_threshold) | {"seconds": seconds}
+        scores = score(rows.assign(y_pred=pred), info.eol_threshold, direction=direction_of(info))
+        out[name] = scores | {"seconds": seconds}
     return out
 
 
@@ -351,7 +375,7 @@ def run_darts(
         result = json.loads((job / "result.json").read_text())
         pred = pd.read_parquet(job / "predictions.parquet")
         merged = rows.merge(pred, on=["specimen_id", "row"], how="left")
-        result["scores"] = score(merged, info.eol_threshold)
+        result["scores"] = score(merged, info.eol_threshold, direction=direction_of(info))
         result["seed"] = seed
         result["process_seconds"] = wall
         return result
@@ -403,6 +427,7 @@ def run(
                 "static": list(info.static),
                 "context": info.context,
                 "threshold": info.eol_threshold,
+                "eol_direction": direction_of(info),
                 "noise": info.noise,
                 "train_specimens": train_df["specimen_id"].nunique(),
                 "test_specimens": test["specimen_id"].nunique(),
@@ -422,6 +447,7 @@ def run(
                     "real": True,
                     "source": info.source,
                     "warmup_fraction": info.warmup_fraction,
+                    "warmup": info.warmup,
                     "test_ids": sorted(test["specimen_id"].unique().tolist()),
                     "warmup_rows": {str(k): int(v) for k, v in warmup.items()},
                 }
@@ -441,7 +467,7 @@ def run(
                 f"[accuracy] {name} seed {seed}: rmse {run_['scores']['rmse']:.4g} "
                 f"({run_['train_seconds']:.0f} s, {run_['epochs_run']} epochs)"
             )
-            if darts_problem is None and real:
+            if darts_problem is None and real and info.warmup is None:
                 # darts_runner.py takes one warm-up length for every specimen
                 entry["darts"]["error"] = (
                     "not run: the peer takes one warm-up length, this set one per specimen"

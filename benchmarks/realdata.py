@@ -4,7 +4,8 @@
 A real set has no clean truth and no known noise: ``test_clean`` is the measured test table
 itself, so the "vs clean" scores equal the measured ones and there is no noise floor. Its series
 may differ in length, so each test specimen's warm-up is a fraction of its own rows
-(BENCHMARK_PROTOCOL.md, "Real data and fairness").
+(BENCHMARK_PROTOCOL.md, "Real data and fairness"), or the same number of rows for every specimen
+where they were all measured at the same times (``warmup``; then Darts runs on it too).
 """
 
 from __future__ import annotations
@@ -28,15 +29,17 @@ class RealDatasetInfo:
     target: str  # the durability column
     covariates: tuple[str, ...]  # numeric conditions known at every step
     static: tuple[str, ...]  # constant per specimen (pass with --static)
-    eol_threshold: float | None  # end of life when the target falls to or below it
-    warmup_fraction: float  # each test specimen's warm-up: ceil(fraction x its rows) rows
+    eol_threshold: float | None  # end of life when the target reaches it (see eol_direction)
+    warmup_fraction: float | None  # each test specimen's warm-up: ceil(fraction x its rows) rows
     context: int  # warm-up rows of the free-running validation during training (--val-context)
-    strata: str  # the column the train/test split is stratified by
+    strata: str | None  # the column the train/test split is stratified by (None: one stratum)
     test_fraction: float  # share of each stratum's specimens held out for the test
     time_unit: str
     source: str  # one line; the full story is in benchmarks/data/README.md
     noise: float | None = None  # unknown on measured data
     real: bool = True
+    eol_direction: str = "below"  # end of life when the target falls to ("below") or rises to it
+    warmup: int | None = None  # instead of warmup_fraction: this many rows for every test specimen
 
 
 REAL_INFO: dict[str, RealDatasetInfo] = {
@@ -55,6 +58,25 @@ REAL_INFO: dict[str, RealDatasetInfo] = {
         source=(
             "Device-B accelerated degradation test (Meeker & Escobar 1998, Statistical Methods for "
             "Reliability Data): 34 devices, power drop in dB every 125 h at 150, 195 or 237 °C"
+        ),
+    ),
+    "alloy_a": RealDatasetInfo(
+        name="alloy_a",
+        file="alloy_a.csv",
+        target="crack_length",
+        covariates=(),
+        static=(),
+        eol_threshold=1.6,  # the failure definition used with this dataset: a 1.6 in crack
+        eol_direction="above",
+        warmup_fraction=None,
+        warmup=4,  # 0 to 0.03 megacycles: every specimen was measured at the same times
+        context=4,
+        strata=None,
+        test_fraction=1 / 3,  # 7 of the 21 specimens
+        time_unit="megacycles",
+        source=(
+            "Alloy-A fatigue crack growth (Meeker & Escobar 1998, Statistical Methods for Reliability "
+            "Data; Lu & Meeker 1993): 21 specimens, crack length in inches every 0.01 megacycles from 0.9 in"
         ),
     ),
 }
@@ -76,7 +98,10 @@ def split(name: str, seed: int = 0) -> dict:
     table = load(name)
     rng = np.random.default_rng(seed)
     test_ids: list = []
-    per_stratum = table.groupby(info.strata, sort=True)["specimen_id"].unique()
+    if info.strata is None:
+        per_stratum = [table["specimen_id"].unique()]
+    else:
+        per_stratum = table.groupby(info.strata, sort=True)["specimen_id"].unique()
     for ids in per_stratum:
         n_test = round(info.test_fraction * len(ids))
         test_ids += list(rng.choice(np.sort(ids), size=n_test, replace=False))
@@ -90,7 +115,9 @@ def split(name: str, seed: int = 0) -> dict:
     }
 
 
-def warmup_rows(lengths: pd.Series, fraction: float) -> pd.Series:
-    """Warm-up rows per specimen: ceil(fraction x its rows), at least 2, leaving 1 row to forecast."""
-    rows = [min(max(2, math.ceil(fraction * n - 1e-9)), n - 1) for n in lengths.to_numpy()]
+def warmup_rows(lengths: pd.Series, fraction: float | None, fixed: int | None = None) -> pd.Series:
+    """Warm-up rows per specimen: ``fixed`` or ceil(fraction x its rows), at least 2, leaving 1 row
+    to forecast."""
+    want = [fixed if fixed is not None else math.ceil(fraction * n - 1e-9) for n in lengths.to_numpy()]
+    rows = [min(max(2, w), n - 1) for w, n in zip(want, lengths.to_numpy(), strict=True)]
     return pd.Series(rows, index=lengths.index, dtype=int)

@@ -139,20 +139,26 @@ def accuracy_section(r: dict, status: dict) -> list[str]:
     for name, d in r["datasets"].items():
         info = d["info"]
         real = info.get("real", False)
-        context = (
-            f"warm-up ⌈{f(info['warmup_fraction'], 3)} × rows⌉ per test specimen "
-            f"({', '.join(sorted(set(str(v) for v in info['warmup_rows'].values()), key=int))} rows), "
-            f"validation context {info['context']} rows"
-            if real
-            else f"context {info['context']} rows"
-        )
+        if real and info.get("warmup") is not None:
+            context = (
+                f"warm-up {info['warmup']} rows per test specimen, validation context {info['context']} rows"
+            )
+        elif real:
+            context = (
+                f"warm-up ⌈{f(info['warmup_fraction'], 3)} × rows⌉ per test specimen "
+                f"({', '.join(sorted(set(str(v) for v in info['warmup_rows'].values()), key=int))} rows), "
+                f"validation context {info['context']} rows"
+            )
+        else:
+            context = f"context {info['context']} rows"
+        rising = " (end of life when it rises to it)" if info.get("eol_direction") == "above" else ""
         lines += [
             f"### {name}",
             "",
             (f"Measured data: {info['source']}. " if real else "")
-            + f"Target `{info['target']}`, conditions {', '.join(info['covariates'])}"
+            + f"Target `{info['target']}`, conditions {', '.join(info['covariates']) or 'none'}"
             + (f", static {', '.join(info['static'])}" if info["static"] else "")
-            + f"; {context}; threshold {info['threshold']}; noise σ {info['noise']}; "
+            + f"; {context}; threshold {info['threshold']}{rising}; noise σ {info['noise']}; "
             f"{info['train_specimens']} training specimens ({info['train_rows']:,} rows), "
             f"{info['test_specimens']} test specimens ({info['forecast_rows']:,} forecast rows).",
             "",

@@ -1,6 +1,6 @@
-"""The measured dataset bundled with the benchmarks (benchmarks/data/README.md) must not rot: it
-loads through `durability schema` with the specimens and columns its README promises, it is what
-its rebuild script makes of the fetched text, and its benchmark split is the documented one."""
+"""The measured datasets bundled with the benchmarks (benchmarks/data/README.md) must not rot: each
+loads through `durability schema` with the specimens and columns its README promises, is what
+the rebuild script makes of the fetched text, and has the documented benchmark split."""
 
 from __future__ import annotations
 
@@ -36,12 +36,50 @@ def test_device_b_loads_through_schema():
     assert set(info["missing"].values()) == {0}
 
 
-def test_device_b_is_the_rebuild_of_the_fetched_text(monkeypatch, capsys):
+def test_the_tables_are_the_rebuilds_of_the_fetched_texts(monkeypatch, capsys):
     monkeypatch.syspath_prepend(str(DATA))
-    import make_device_b
+    import make_tables
 
-    assert make_device_b.main(["--check"]) == 0  # also checks the sha256 of the fetched text
-    assert "matches" in capsys.readouterr().out
+    assert make_tables.main(["--check"]) == 0  # also checks the sha256 of each fetched text
+    out = capsys.readouterr().out
+    assert "device_b.csv: matches" in out and "alloy_a.csv: matches" in out
+
+
+def test_alloy_a_loads_through_schema():
+    r = CliRunner().invoke(app, ["schema", str(DATA / "alloy_a.csv"), "--target", "crack_length", "--json"])
+    assert r.exit_code == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert (info["roles"]["covariates"], info["roles"]["static"]) == ([], [])
+    assert (info["n_rows"], info["n_specimens"], info["n_observed_target"]) == (262, 21, 262)
+    assert info["lengths"] == {"min": 10, "median": 13.0, "max": 13}
+    assert info["spacing"]["regular"] and info["spacing"]["median_dt"] == 0.01
+    assert info["ranges"]["crack_length"] == {"min": 0.9, "max": 1.77}
+
+
+def test_alloy_a_split_and_its_rising_end_of_life(monkeypatch):
+    """Seven of the 21 specimens are held out, each forecast after the same 4 rows; its end of
+    life is a crack that grows to 1.6 in, so the truth's crossing is found rising."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    from benchmarks import realdata
+    from benchmarks.accuracy import eol_truth, warmup_lengths
+
+    split = realdata.split("alloy_a", seed=0)
+    train, test, info = split["train"], split["test"], split["info"]
+    assert set(train["specimen_id"]).isdisjoint(test["specimen_id"])
+    assert (train["specimen_id"].nunique(), test["specimen_id"].nunique()) == (14, 7)
+    assert realdata.split("alloy_a", seed=0)["test"].equals(test)
+    assert not realdata.split("alloy_a", seed=1)["test"].equals(test)
+    warmup = warmup_lengths(test, info)
+    assert set(warmup) == {4}
+    truth = eol_truth(split["test_clean"], warmup, info.target, info.eol_threshold, info.eol_direction)
+    for sid, g in test.groupby("specimen_id"):
+        crack = g["crack_length"].to_numpy()
+        if crack.max() >= 1.6:  # crossed within its series: between the rows around 1.6 in
+            i = int(np.argmax(crack >= 1.6))
+            assert g["time"].iloc[i - 1] < truth.loc[sid, "eol_true"] <= g["time"].iloc[i]
+        else:
+            assert np.isnan(truth.loc[sid, "eol_true"])
+    assert truth["eol_true"].notna().sum() == 2  # specimens 1 and 10; the other five stop short of 1.6
 
 
 def test_device_b_split_is_seeded_and_stratified_by_temperature(monkeypatch):
