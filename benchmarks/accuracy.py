@@ -394,9 +394,11 @@ def run(
     ensemble: int = 0,
     latent_prior: float | None = None,
     monotonic: str = "none",
+    epochs: int | None = None,
 ) -> dict:
     s = (
         (QUICK if quick else FULL)
+        | ({"epochs": epochs} if epochs is not None else {})  # 0: train's auto length
         | ({"seeds": seeds} if seeds else {})
         | ({"latent": latent} if latent else {})
         | {"ensemble": ensemble}  # 0: train's default (auto); runs before it was recorded: 1

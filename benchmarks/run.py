@@ -83,6 +83,12 @@ def main(argv: list[str] | None = None) -> int:
         choices=("none", "decreasing", "increasing"),
         help="accuracy: the durability model trained --monotonic (a side experiment: add --tag)",
     )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="accuracy: the durability model's --epochs (default: the suite's 60; 0 = train's auto length)",
+    )
     parser.add_argument("--report", action="store_true", help="only re-render RESULTS.md")
     args = parser.parse_args(argv)
     common.CODE_AT_START = common.code_version()  # before anything imports durability_cli
@@ -113,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                     ensemble=args.ensemble,
                     latent_prior=args.latent_prior,
                     monotonic=args.monotonic,
+                    epochs=args.epochs,
                 )
                 if args.merge:
                     merge_datasets(payload, result_path(stem, args.quick))

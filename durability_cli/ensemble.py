@@ -68,15 +68,9 @@ def resolve_auto(
     if val_ids is not None:
         n_val = len(val_ids)
     else:
-        from durability_cli.schema import Dataset, specimen_starts
-        from durability_cli.training import _n_val
+        from durability_cli.training import _n_val, n_specimens
 
-        n = (
-            len(specimen_starts(table.frame, table.schema.id_col))
-            if isinstance(table, Dataset)
-            else len(table.ids)
-        )
-        n_val = _n_val(n, cfg.val_fraction)
+        n_val = _n_val(n_specimens(table), cfg.val_fraction)
     if not 0 < n_val < SMALL_VALIDATION:
         why = "no validation specimens" if n_val == 0 else f"{n_val} validation specimens"
         return replace(cfg, ensemble=1), f"auto: one model ({why})"

@@ -207,7 +207,8 @@ def render_train_summary(console: Console, bundle, output: str) -> None:
         f"{'residual' if m.residual else 'level'}, monotonic {m.monotonic}; {s['parameters']:,} parameters",
     )
     table.add_row("specimens", f"{len(s['train_specimens'])} train, {len(s['val_specimens'])} validation")
-    table.add_row("epochs", f"{s['epochs_run']} run, best {s['best_epoch']} ({s['stopped']})")
+    auto = f"; {s['length_auto']}" if s.get("length_auto") else ""
+    table.add_row("epochs", f"{s['epochs_run']} run, best {s['best_epoch']} ({s['stopped']}){auto}")
     table.add_row(
         "validation RMSE",
         f"{fmt(s['best_val_rmse'])} free-running after {s['val_context']} rows "
@@ -656,6 +657,7 @@ class TrainReport:
     def start(self, info: dict) -> None:
         if self.progress:
             render_train_start(self.console, info, self.chunk)
+            self.progress.epochs = info.get("epochs") or self.progress.epochs  # auto: as decided
             self.progress.start(info["start_epoch"])
 
     def epoch(self, log) -> None:

@@ -15,7 +15,7 @@ import time
 import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,15 @@ from durability_cli.artifact import (
     build_model,
     read_safetensors,
 )
-from durability_cli.config import ModelConfig, TrainConfig, as_dict
+from durability_cli.config import (
+    AUTO_STEPS,
+    MIN_AUTO_EPOCHS,
+    MIN_AUTO_PATIENCE,
+    PATIENCE_SHARE,
+    ModelConfig,
+    TrainConfig,
+    as_dict,
+)
 from durability_cli.data import (
     Scaler,
     ScalerFit,
@@ -615,9 +623,14 @@ def train(table, model_cfg: ModelConfig, cfg: TrainConfig, **options) -> ModelBu
     """Train a model, or with ``cfg.ensemble`` > 1 an ensemble of models (ensemble.py), and return
     it with its metadata, best weights loaded; ``options`` are :func:`train_one`'s keywords
     (checkpoint, resume, init_from, on_epoch, on_start, device, dist, val_ids).
-    ``ensemble = 0`` (auto) is decided first (ensemble.resolve_auto); the model's summary says
-    how (``ensemble_auto``)."""
+    ``epochs = 0`` / ``patience = 0`` (auto: resolve_length) and ``ensemble = 0`` (auto:
+    ensemble.resolve_auto) are decided first; the model's summary says how (``length_auto``,
+    ``ensemble_auto``)."""
     why = ""
+    cfg, length_why = resolve_length(table, cfg, **options)
+    if length_why and options.get("on_start") is not None:
+        told = options["on_start"]
+        options = {**options, "on_start": lambda info: told({**info, "epochs": cfg.epochs})}
     if cfg.ensemble == 0:
         from durability_cli.ensemble import resolve_auto
 
@@ -630,7 +643,41 @@ def train(table, model_cfg: ModelConfig, cfg: TrainConfig, **options) -> ModelBu
         bundle = train_one(table, model_cfg, cfg, **options)
     if why:
         bundle.summary["ensemble_auto"] = why
+    if length_why:
+        bundle.summary["length_auto"] = length_why
     return bundle
+
+
+def n_specimens(table) -> int:
+    """How many specimens a table to train on holds (a Dataset in memory, or groups)."""
+    from durability_cli.schema import Dataset, specimen_starts
+
+    if isinstance(table, Dataset):
+        return len(specimen_starts(table.frame, table.schema.id_col))
+    return len(table.ids)
+
+
+def resolve_length(table, cfg: TrainConfig, *, val_ids=None, **_) -> tuple[TrainConfig, str]:
+    """``cfg`` with ``epochs = 0`` / ``patience = 0`` (auto) made numbers, and how, in words.
+
+    The run is sized in optimiser steps: enough epochs for AUTO_STEPS steps of ``batch_size``
+    training specimens (at least MIN_AUTO_EPOCHS), and a patience of PATIENCE_SHARE of them (at
+    least MIN_AUTO_PATIENCE). Only the table's size and the options enter, so every way of
+    training a table (together, one member after another, --nproc, --chunk-specimens) and a
+    resumed run decide alike."""
+    if cfg.epochs and cfg.patience:
+        return cfg, ""
+    n = n_specimens(table)
+    n_val = len(val_ids) if val_ids is not None else _n_val(n, cfg.val_fraction)
+    steps = max(1, math.ceil(max(n - n_val, 1) / cfg.batch_size))  # optimiser steps per epoch
+    epochs = cfg.epochs or max(MIN_AUTO_EPOCHS, math.ceil(AUTO_STEPS / steps))
+    patience = cfg.patience or max(MIN_AUTO_PATIENCE, math.ceil(PATIENCE_SHARE * epochs))
+    parts = []
+    if not cfg.epochs:
+        parts.append(f"up to {epochs} epochs ({steps} optimiser step{'s' * (steps != 1)} each)")
+    if not cfg.patience:
+        parts.append(f"patience {patience}")
+    return replace(cfg, epochs=epochs, patience=patience), "auto: " + ", ".join(parts)
 
 
 def train_one(

@@ -76,8 +76,10 @@ class TuneConfig:
     budget: float = 1200.0  # seconds of wall clock over all trials (20 minutes)
     trials: int | None = None  # at most this many trials in this run; None = until the budget ends
     folds: int = 3  # specimen folds: each trial trains this many models
-    epochs: int = TrainConfig.epochs  # per model; the cosine learning-rate decay follows it
-    patience: int = TrainConfig.patience
+    # per model, fixed so that trials compare epoch by epoch (the pruner) and the cosine
+    # learning-rate decay follows it; train's own default (0) sizes the run to the table instead
+    epochs: int = 100
+    patience: int = 30
     seed: int = 0  # the sampler, the folds and every training
     storage: str | None = None  # SQLite file that keeps the trials (resume by running again)
     study: str | None = None  # study name in the storage; default: from the data and the above
@@ -99,6 +101,10 @@ class TuneConfig:
         if not 0.0 <= self.check < 1.0:
             raise InputError(f"`check` must be a share in [0, 1), e.g. 0.2, got {self.check}")
         TrainConfig(epochs=self.epochs, patience=self.patience, seed=self.seed).validate()
+        if self.epochs < 1 or self.patience < 1:  # trials compare epoch by epoch: no auto length
+            raise InputError(
+                f"`epochs` and `patience` of a search must be at least 1, got {self.epochs} and {self.patience}"
+            )
 
 
 SMALL_TABLE = 50  # fewer specimens than this: the folds' best is checked on new specimens first

@@ -44,9 +44,9 @@ def test_import_is_light():
 
 def test_errors_name_the_argument_in_python_and_the_flag_on_the_command_line():
     with pytest.raises(InputError) as err:
-        dur.train(pd.DataFrame({"time": [0, 1], "durability": [1.0, 0.9]}), epochs=0)
-    assert str(err.value) == "epochs must be between 1 and 1000000, got 0"
-    assert err.value.cli_message() == "--epochs must be between 1 and 1000000, got 0"
+        dur.train(pd.DataFrame({"time": [0, 1], "durability": [1.0, 0.9]}), epochs=-1)
+    assert str(err.value) == "epochs must be between 0 and 1000000, got -1"
+    assert err.value.cli_message() == "--epochs must be between 0 and 1000000, got -1"
     assert err.value.arguments == ("epochs",)
     with pytest.raises(InputError, match="unknown option"):
         dur.train(pd.DataFrame({"time": [0, 1], "durability": [1.0, 0.9]}), epoch=3)

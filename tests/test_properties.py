@@ -414,3 +414,41 @@ def test_auto_ensemble_follows_the_number_of_validation_specimens(n, share, aske
     assert got.ensemble == (AUTO_MEMBERS if 0 < n_val < SMALL_VALIDATION else 1)
     assert got == TrainConfig(ensemble=got.ensemble, val_fraction=share)  # nothing else moved
     assert why.startswith("auto: ") and (str(n_val) in why or n_val == 0)
+
+
+@given(
+    n=st.integers(0, 3000),
+    batch=st.sampled_from([1, 2, 4, 8, 32]),
+    share=st.sampled_from([0.0, 0.2, 0.5]),
+    epochs=st.sampled_from([0, 0, 7]),
+    patience=st.sampled_from([0, 0, 3]),
+)
+@settings(max_examples=200, deadline=None)
+def test_auto_length_gives_every_table_its_optimiser_steps(n, batch, share, epochs, patience):
+    """``epochs = 0`` becomes enough epochs for AUTO_STEPS optimiser steps over the training
+    specimens (at least MIN_AUTO_EPOCHS, and no more than that floor needs), ``patience = 0`` a
+    share of them; numbers asked for are kept, and nothing else moves."""
+    import math
+
+    from durability_cli.config import AUTO_STEPS, MIN_AUTO_EPOCHS, MIN_AUTO_PATIENCE, PATIENCE_SHARE
+    from durability_cli.training import resolve_length, split_specimens
+
+    cfg = TrainConfig(epochs=epochs, patience=patience, batch_size=batch, val_fraction=share)
+    got, why = resolve_length(_Groups(n), cfg)
+    if epochs and patience:
+        assert got == cfg and why == ""
+        return
+    n_fit = n - len(split_specimens(n, share, 0)[1])
+    steps = math.ceil(max(n_fit, 1) / batch)
+    if epochs:
+        assert got.epochs == epochs
+    else:
+        assert got.epochs >= MIN_AUTO_EPOCHS and got.epochs * steps >= AUTO_STEPS
+        assert got.epochs == MIN_AUTO_EPOCHS or (got.epochs - 1) * steps < AUTO_STEPS
+        assert f"up to {got.epochs} epochs ({steps} optimiser step" in why
+    if patience:
+        assert got.patience == patience
+    else:
+        assert got.patience == max(MIN_AUTO_PATIENCE, math.ceil(PATIENCE_SHARE * got.epochs))
+        assert f"patience {got.patience}" in why
+    assert got == TrainConfig(epochs=got.epochs, patience=got.patience, batch_size=batch, val_fraction=share)

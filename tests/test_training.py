@@ -272,3 +272,34 @@ def test_resume_refuses_other_data(tiny, tmp_path, interrupt_at_checkpoint):
     r = CliRunner().invoke(app, ["train", str(other), "-o", str(out), *SMALL, "--resume", str(ckpt)])
     assert r.exit_code == 2
     assert "made on a different table" in r.output
+
+
+def test_the_default_length_is_sized_in_optimiser_steps(small, tmp_path):
+    """``--epochs`` and ``--patience`` left at 0 (auto): 10 specimens, 2 validating, 8 training in
+    one batch of 8 make one optimiser step an epoch, so the run may take 800 epochs (800 steps)
+    with a patience of 240; the progress, the summary row and the file say so. An explicit
+    ``--patience`` is kept beside the automatic epochs."""
+    from durability_cli import api
+
+    assert (TrainConfig().epochs, TrainConfig().patience) == (0, 0)
+    out = tmp_path / "m.safetensors"
+    args = ["train", str(small), "-o", str(out), "--hidden", "8", "--layers", "1", "--ensemble", "1"]
+    r = CliRunner().invoke(app, [*args, "--patience", "2"])
+    assert r.exit_code == 0, r.stderr
+    said = " ".join(r.stderr.split())
+    assert "epoch 1/800 " in said  # the progress counts to the decided length, not to 0
+    assert "auto: up to 800" in said  # the summary's epochs row (the table may wrap the rest)
+    bundle = api.load(out)
+    assert (bundle.train_config.epochs, bundle.train_config.patience) == (800, 2)
+    s = bundle.summary
+    assert s["length_auto"] == "auto: up to 800 epochs (1 optimiser step each)"
+    assert s["epochs_run"] < 800 and s["stopped"].startswith(
+        "early stop: no better validation RMSE for 2 epochs"
+    )
+    # with --batch-size 2 the same table makes 4 steps an epoch: 200 epochs, patience 60; both
+    # asked for: nothing is decided and the summary says nothing
+    r = CliRunner().invoke(app, [*args, "--batch-size", "2", "--epochs", "3", "--patience", "5", "--quiet"])
+    assert r.exit_code == 0, r.stderr
+    bundle = api.load(out)
+    assert (bundle.train_config.epochs, bundle.train_config.patience) == (3, 5)
+    assert "length_auto" not in bundle.summary

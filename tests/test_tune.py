@@ -76,6 +76,7 @@ def test_tune_api_is_never_worse_than_the_defaults(tiny_table):
             "Error: --budget must be a duration such as 90s, 10m or 1h, got 'ten minutes'",
         ),
         (["--folds", "1"], "Error: --folds must be at least 2, got 1"),
+        (["--epochs", "0"], "--epochs and --patience of a search must be at least 1, got 0 and 30"),
         (["--check", "1.5"], "--check must be a share in [0, 1), e.g. 0.2, got 1.5"),
         (["--check", "0.6"], "6 specimen(s) leave too few to search after holding back 4 for the check"),
         (["--folds", "6"], "cannot make 6 folds with specimens left to train on; lower --folds (at most 5)"),
