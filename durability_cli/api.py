@@ -9,7 +9,7 @@
 
 Every table argument is a pandas DataFrame, a pyarrow Table, or a path (CSV, Parquet, a folder of
 Parquet files; ``-`` is stdin). Errors are ``DurabilityError`` subclasses whose message names the
-argument at fault (``epochs must be at least 1``); the command line writes the same message with
+argument at fault (``folds must be at least 2``); the command line writes the same message with
 its flags. The commands of ``durability_cli.cli`` are thin layers over the functions below; the
 ``*_files`` functions are the commands' pipelines, which also write their outputs a group of
 specimens at a time.

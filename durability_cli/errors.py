@@ -3,9 +3,9 @@
 Library code raises these with a message a user can act on: which file, which column, which row,
 and what to do about it. The CLI turns them into one line on stderr and an exit code.
 
-An argument of the Python API is named in a message between backticks (`` `epochs` must be at
-least 1``): ``str(error)`` reads "epochs must be at least 1" in Python, and :meth:`cli_message`
-reads "--epochs must be at least 1" on the command line, where every argument is the flag of the
+An argument of the Python API is named in a message between backticks (`` `folds` must be at
+least 2``): ``str(error)`` reads "folds must be at least 2" in Python, and :meth:`cli_message`
+reads "--folds must be at least 2" on the command line, where every argument is the flag of the
 same name (underscores as dashes). ``arguments`` lists the names, first the one at fault.
 """
 

@@ -277,7 +277,7 @@ def test_resume_refuses_other_data(tiny, tmp_path, interrupt_at_checkpoint):
 def test_the_default_length_is_sized_in_optimiser_steps(small, tmp_path):
     """``--epochs`` and ``--patience`` left at 0 (auto): 10 specimens, 2 validating, 8 training in
     one batch of 8 make one optimiser step an epoch, so the run may take 800 epochs (800 steps)
-    with a patience of 240; the progress, the summary row and the file say so. An explicit
+    with a patience of 400; the progress, the summary row and the file say so. An explicit
     ``--patience`` is kept beside the automatic epochs."""
     from durability_cli import api
 
@@ -296,8 +296,7 @@ def test_the_default_length_is_sized_in_optimiser_steps(small, tmp_path):
     assert s["epochs_run"] < 800 and s["stopped"].startswith(
         "early stop: no better validation RMSE for 2 epochs"
     )
-    # with --batch-size 2 the same table makes 4 steps an epoch: 200 epochs, patience 60; both
-    # asked for: nothing is decided and the summary says nothing
+    # both asked for: nothing is decided and the summary says nothing
     r = CliRunner().invoke(app, [*args, "--batch-size", "2", "--epochs", "3", "--patience", "5", "--quiet"])
     assert r.exit_code == 0, r.stderr
     bundle = api.load(out)
