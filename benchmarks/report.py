@@ -215,7 +215,8 @@ def accuracy_section(r: dict, status: dict) -> list[str]:
             lines.append(
                 "No clean truth on measured data: the 'vs clean' columns score against the measured "
                 f"values, EOL uses them as the truth, and there is no noise floor. Test specimens "
-                f"{', '.join(str(x) for x in info['test_ids'])} (seeded, stratified by condition)."
+                f"{', '.join(str(x) for x in info['test_ids'])} (seeded"
+                + (", stratified by condition)." if info["covariates"] else ").")
             )
         else:
             lines.append(

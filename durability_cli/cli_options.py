@@ -270,7 +270,7 @@ CONFIG_OPTIONS = [
     ("latent", int, _MODEL, "Size D of a per-specimen latent vector z (0 = off): the model infers each specimen's hidden factors (batch, initial flaw) from its warm-up; see docs/TRAINING.md."),
     ("latent_prior", float, _MODEL, "Weight of the N(0, I) prior on z: larger trusts a short warm-up less."),
     ("transform", str, _MODEL, "Physics-aware inputs, COLUMN=NAME pairs: arrhenius (1000/K from °C), arrhenius-kelvin, log (Peck humidity, stress laws), log1p, reciprocal, sqrt; e.g. temperature=arrhenius,humidity=log. Stored in the model and applied at forecast time."),
-    ("epochs", int, _TRAIN, "Maximum epochs (early stopping usually ends sooner); the learning rate decays over them. 0 (the default) = auto: enough epochs for about 800 optimiser steps of --batch-size training specimens, at least 100 (a table of 11 training specimens gets 400 epochs, one of 26 gets 200, 100 or more get 100): small tables need steps, not passes; see docs/TRAINING.md."),
+    ("epochs", int, _TRAIN, "Maximum epochs (early stopping usually ends sooner); the learning rate decays over them. 0 (the default) = auto: enough epochs for about 800 optimiser steps of --batch-size training specimens, at least 100 (a table of 11 training specimens gets 400 epochs, one of 26 gets 200, 57 or more get 100 at --batch-size 8): small tables need steps, not passes; see docs/TRAINING.md."),
     ("batch_size", int, _TRAIN, "Specimens per optimiser step."),
     ("lr", float, _TRAIN, "Adam learning rate."),
     ("weight_decay", float, _TRAIN, "Adam weight decay."),

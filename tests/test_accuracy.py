@@ -37,6 +37,8 @@ def ball_model(tmp_path_factory) -> Path:
         "3",
         "--val-context",
         "3",
+        "--epochs",  # the old default: the automatic length (134 epochs here) costs 1.7 x the time
+        "100",
         "-o",
         out,
         "--quiet",
@@ -66,9 +68,9 @@ def test_ball_forecast_from_three_heights_follows_the_parabola(ball_model, tmp_p
         )
     )
     # the velocity comes from 3 heights with 2 cm noise, 5 cm apart in time: about 0.3 m/s of
-    # error, ~0.5 m after two seconds, is the floor; the default (100 epochs, 5 members on these
-    # 60 balls) gets 0.88-1.08 m over three seeds (benchmarks/ensemble_threshold.py --set ball),
-    # single models at 60 epochs 1.38-1.91 m
+    # error, ~0.5 m after two seconds, is the floor; 100 epochs and 5 members on these 60 balls
+    # get 0.88-1.08 m over three seeds (benchmarks/ensemble_threshold.py --set ball), single
+    # models at 60 epochs 1.38-1.91 m
     assert rmse < 0.4 * spread, (rmse, spread)
     assert rmse < 0.4 * persistence, (rmse, persistence)
     # the forecast bends down like gravity: second difference ~ -g dt^2 (drag makes it a bit larger)
