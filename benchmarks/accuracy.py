@@ -233,7 +233,12 @@ def run_model(ds_train, test, clean, rows, warmup, info, seed: int, s: dict) -> 
         s.get("latent_prior", ModelConfig.latent_prior),
         s.get("monotonic", "none"),
     )
-    cfg = TrainConfig(epochs=s["epochs"], val_context=info.context, ensemble=s.get("ensemble", 0))
+    cfg = TrainConfig(
+        epochs=s["epochs"],
+        patience=s.get("patience", 0),
+        val_context=info.context,
+        ensemble=s.get("ensemble", 0),
+    )
     # the default (0, auto) decided as train decides it, so that the seeds below follow it
     members = resolve_auto(ds_train, mcfg, cfg)[0].ensemble
     t0 = time.perf_counter()
@@ -395,10 +400,12 @@ def run(
     latent_prior: float | None = None,
     monotonic: str = "none",
     epochs: int | None = None,
+    patience: int | None = None,
 ) -> dict:
     s = (
         (QUICK if quick else FULL)
         | ({"epochs": epochs} if epochs is not None else {})  # 0: train's auto length
+        | ({"patience": patience} if patience is not None else {})  # else train's auto patience
         | ({"seeds": seeds} if seeds else {})
         | ({"latent": latent} if latent else {})
         | {"ensemble": ensemble}  # 0: train's default (auto); runs before it was recorded: 1

@@ -89,6 +89,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="accuracy: the durability model's --epochs (default: the suite's 60; 0 = train's auto length)",
     )
+    parser.add_argument(
+        "--patience",
+        type=int,
+        default=None,
+        help="accuracy: the durability model's --patience (default: train's auto, half the epochs, at least 30)",
+    )
     parser.add_argument("--report", action="store_true", help="only re-render RESULTS.md")
     args = parser.parse_args(argv)
     common.CODE_AT_START = common.code_version()  # before anything imports durability_cli
@@ -120,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                     latent_prior=args.latent_prior,
                     monotonic=args.monotonic,
                     epochs=args.epochs,
+                    patience=args.patience,
                 )
                 if args.merge:
                     merge_datasets(payload, result_path(stem, args.quick))
