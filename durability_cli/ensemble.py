@@ -50,6 +50,7 @@ def resolve_auto(
     resume=None,
     init_from: ModelBundle | None = None,
     val_ids=None,
+    sizes: tuple[int, int] | None = None,
     **_,
 ) -> tuple[TrainConfig, str]:
     """``cfg`` with ``ensemble = 0`` (auto) made a number, and why, in words.
@@ -59,18 +60,18 @@ def resolve_auto(
     the members of the model it starts from. The rule reads only the table's size and the
     options, not how the members would train (together, about 2 x one model's time; or one
     after the other with --nproc, --chunk-specimens, --latent, --ema or --amp, N x), so every
-    way of training a table gives the same model, and a resumed run resolves as its start did."""
+    way of training a table gives the same model, and a resumed run resolves as its start did.
+    ``sizes``: training.split_sizes's answer, when the caller has it."""
     if cfg.ensemble:
         return cfg, ""
     if init_from is not None:
         n = len(init_from.members)
         return replace(cfg, ensemble=n), f"auto: the {n} member(s) of the model it fine-tunes"
-    if val_ids is not None:
-        n_val = len(val_ids)
-    else:
-        from durability_cli.training import _n_val, n_specimens
+    if sizes is None:
+        from durability_cli.training import split_sizes
 
-        n_val = _n_val(n_specimens(table), cfg.val_fraction)
+        sizes = split_sizes(table, cfg.val_fraction, val_ids)
+    n_val = sizes[1]
     if not 0 < n_val < SMALL_VALIDATION:
         why = "no validation specimens" if n_val == 0 else f"{n_val} validation specimens"
         return replace(cfg, ensemble=1), f"auto: one model ({why})"

@@ -627,14 +627,17 @@ def train(table, model_cfg: ModelConfig, cfg: TrainConfig, **options) -> ModelBu
     ensemble.resolve_auto) are decided first; the model's summary says how (``length_auto``,
     ``ensemble_auto``)."""
     why = ""
-    cfg, length_why = resolve_length(table, cfg, **options)
+    sizes = None
+    if not (cfg.epochs and cfg.patience and cfg.ensemble):  # an auto setting reads the split
+        sizes = split_sizes(table, cfg.val_fraction, options.get("val_ids"))
+    cfg, length_why = resolve_length(table, cfg, sizes=sizes, **options)
     if length_why and options.get("on_start") is not None:
         told = options["on_start"]
         options = {**options, "on_start": lambda info: told({**info, "epochs": cfg.epochs})}
     if cfg.ensemble == 0:
         from durability_cli.ensemble import resolve_auto
 
-        cfg, why = resolve_auto(table, model_cfg, cfg, **options)
+        cfg, why = resolve_auto(table, model_cfg, cfg, sizes=sizes, **options)
     if cfg.ensemble > 1:
         from durability_cli.ensemble import train_ensemble
 
@@ -657,19 +660,27 @@ def n_specimens(table) -> int:
     return len(table.ids)
 
 
-def resolve_length(table, cfg: TrainConfig, *, val_ids=None, **_) -> tuple[TrainConfig, str]:
+def split_sizes(table, val_fraction: float, val_ids=None) -> tuple[int, int]:
+    """How many specimens a table to train on holds, and how many of them validate (the given
+    ``val_ids``, else the share ``val_fraction`` that split_specimens would take)."""
+    n = n_specimens(table)
+    return n, len(val_ids) if val_ids is not None else _n_val(n, val_fraction)
+
+
+def resolve_length(
+    table, cfg: TrainConfig, *, val_ids=None, sizes: tuple[int, int] | None = None, **_
+) -> tuple[TrainConfig, str]:
     """``cfg`` with ``epochs = 0`` / ``patience = 0`` (auto) made numbers, and how, in words.
 
     The run is sized in optimiser steps: enough epochs for AUTO_STEPS steps of ``batch_size``
     training specimens (at least MIN_AUTO_EPOCHS), and a patience of PATIENCE_SHARE of them (at
     least MIN_AUTO_PATIENCE). Only the table's size and the options enter, so every way of
     training a table (together, one member after another, --nproc, --chunk-specimens) and a
-    resumed run decide alike."""
+    resumed run decide alike. ``sizes``: split_sizes's answer, when the caller has it."""
     if cfg.epochs and cfg.patience:
         return cfg, ""
-    n = n_specimens(table)
-    n_val = len(val_ids) if val_ids is not None else _n_val(n, cfg.val_fraction)
-    steps = max(1, math.ceil(max(n - n_val, 1) / cfg.batch_size))  # optimiser steps per epoch
+    n, n_val = sizes or split_sizes(table, cfg.val_fraction, val_ids)
+    steps = math.ceil(max(n - n_val, 1) / cfg.batch_size)  # optimiser steps per epoch
     epochs = cfg.epochs or max(MIN_AUTO_EPOCHS, math.ceil(AUTO_STEPS / steps))
     patience = cfg.patience or max(MIN_AUTO_PATIENCE, math.ceil(PATIENCE_SHARE * epochs))
     parts = []
