@@ -104,7 +104,9 @@ def accuracy_section(r: dict, status: dict) -> list[str]:
         "each test specimen is forecast from its first `context` rows (DATASET_INFO; measured sets: "
         "a fraction of each specimen's rows) to the end of its series, in one `forecast()` call on the test table with the target emptied after the "
         f"warm-up ({s['samples']} Monte Carlo samples; point forecast = the `_mean` column). The "
-        f"durability model: default ModelConfig/TrainConfig except `epochs={s['epochs']}`, "
+        "durability model: default ModelConfig/TrainConfig"
+        + (" (the automatic length, `epochs=0`)," if s["epochs"] == 0 else f" except `epochs={s['epochs']}`,")
+        + " "
         "`val_context=context`, and per dataset `lags=3` (ball), `--static material` (coating); "
         f"seeds {s['seeds']} (each seed also draws the validation specimens)"
         + (

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         "--epochs",
         type=int,
         default=None,
-        help="accuracy: the durability model's --epochs (default: the suite's 60; 0 = train's auto length)",
+        help="accuracy: the durability model's --epochs (default 0: train's auto length, as train's default)",
     )
     parser.add_argument(
         "--patience",
