@@ -20,7 +20,7 @@ import statistics
 import subprocess
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,7 @@ from benchmarks.common import BENCH, ROOT, THREAD_ENV, header, say
 from durability_cli.config import ModelConfig, TrainConfig
 from durability_cli.data import to_series
 from durability_cli.ensemble import resolve_auto
+from durability_cli.errors import InputError
 from durability_cli.forecasting import ForecastConfig, forecast, quantile_column
 from durability_cli.metrics import (
     BASELINES,
@@ -219,6 +220,31 @@ def eol_interval(eol: pd.DataFrame | None, truth: pd.DataFrame) -> dict:
     return {"eol_coverage80": cov["interval_coverage"], "eol_interval_n": cov["interval_n"]}
 
 
+MODEL_FIELDS = {f.name for f in fields(ModelConfig)}
+TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}
+
+
+def parse_options(items: list[str]) -> dict:
+    """["batch_size=16", "cell=gru"] -> {"batch_size": 16, "cell": "gru"}, each value of its field's
+    type (run.py --set); an unknown field or a bad value stops the run before it trains."""
+    out = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or key not in MODEL_FIELDS | TRAIN_FIELDS:
+            raise SystemExit(f"--set {item}: expected FIELD=VALUE with a ModelConfig/TrainConfig field")
+        default = getattr(ModelConfig() if key in MODEL_FIELDS else TrainConfig(), key)
+        if isinstance(default, bool):
+            out[key] = raw.lower() in ("1", "true", "on")
+        else:
+            out[key] = type(default)(raw)
+    try:
+        replace(ModelConfig(), **{k: v for k, v in out.items() if k in MODEL_FIELDS}).validate()
+        replace(TrainConfig(), **{k: v for k, v in out.items() if k not in MODEL_FIELDS}).validate()
+    except InputError as e:
+        raise SystemExit(f"--set: {e}") from None
+    return out
+
+
 def run_model(ds_train, test, clean, rows, warmup, info, seed: int, s: dict) -> tuple[dict, object]:
     curve: list[dict] = []
     elapsed = [0.0]
@@ -240,6 +266,9 @@ def run_model(ds_train, test, clean, rows, warmup, info, seed: int, s: dict) -> 
         ensemble=s.get("ensemble", 0),
     )
     # the default (0, auto) decided as train decides it, so that the seeds below follow it
+    given = s.get("options", {})
+    mcfg = replace(mcfg, **{k: v for k, v in given.items() if k in MODEL_FIELDS})
+    cfg = replace(cfg, **{k: v for k, v in given.items() if k not in MODEL_FIELDS})
     members = resolve_auto(ds_train, mcfg, cfg)[0].ensemble
     t0 = time.perf_counter()
     # an ensemble of N for seed s trains seeds s*N .. s*N + N - 1: no member shared between seeds
@@ -401,6 +430,7 @@ def run(
     monotonic: str = "none",
     epochs: int | None = None,
     patience: int | None = None,
+    options: dict | None = None,
 ) -> dict:
     s = (
         (QUICK if quick else FULL)
@@ -411,6 +441,7 @@ def run(
         | {"ensemble": ensemble}  # 0: train's default (auto); runs before it was recorded: 1
         | ({"latent_prior": latent_prior} if latent and latent_prior is not None else {})
         | ({"monotonic": monotonic} if monotonic != "none" else {})
+        | ({"options": options} if options else {})
     )
     out = header("accuracy", quick) | {"settings": s | {"darts": DARTS, "darts_budget_factor": darts_budget}}
     darts_problem = ensure_darts() if with_darts else "skipped (--no-darts)"

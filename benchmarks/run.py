@@ -95,6 +95,15 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="accuracy: the durability model's --patience (default: train's auto, half the epochs, at least 30)",
     )
+    parser.add_argument(
+        "--set",
+        dest="options",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="accuracy: any other ModelConfig/TrainConfig field of the durability model, e.g. "
+        "--set batch_size=16 (repeatable; a side experiment: add --tag)",
+    )
     parser.add_argument("--report", action="store_true", help="only re-render RESULTS.md")
     args = parser.parse_args(argv)
     common.CODE_AT_START = common.code_version()  # before anything imports durability_cli
@@ -127,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
                     monotonic=args.monotonic,
                     epochs=args.epochs,
                     patience=args.patience,
+                    options=accuracy.parse_options(args.options),
                 )
                 if args.merge:
                     merge_datasets(payload, result_path(stem, args.quick))

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from durability_cli.cli import app
@@ -160,3 +161,16 @@ def test_the_physics_oracles_replay_their_generators(monkeypatch):
     assert short["paris_c_posterior_log_sd"] > 0.15
     assert long["paris_c_posterior_log_sd"] < 0.1
     assert long["rmse_clean"] < 0.03 < short["rmse_clean"]
+
+
+def test_the_accuracy_suite_takes_any_model_or_training_field(monkeypatch):
+    """`benchmarks/run.py --set FIELD=VALUE`: each value typed as its field, an unknown field or a
+    value the field refuses stops the run before anything trains."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    from benchmarks.accuracy import parse_options
+
+    got = parse_options(["batch_size=16", "cell=gru", "residual=false", "lr=0.004"])
+    assert got == {"batch_size": 16, "cell": "gru", "residual": False, "lr": 0.004}
+    for bad, says in (("bogus=1", "FIELD=VALUE"), ("batch_size=0", "batch_size"), ("cell=rnn", "cell")):
+        with pytest.raises(SystemExit, match=says):
+            parse_options([bad])
