@@ -228,6 +228,13 @@ def accuracy_section(r: dict, status: dict) -> list[str]:
             lines.append(
                 f"The deterministic mean path (`--samples 0`) scores RMSE {pm(m, 'rmse_deterministic')}."
             )
+        if runs:
+            given = ((d.get("run") or {}).get("settings") or s).get("epochs")
+            length = " (the automatic length, `epochs=0`)" if given == 0 else f" (`epochs={given}`)"
+            lines.append(
+                f"Durability model runs{length}: {', '.join(str(x['epochs_run']) for x in runs)} epochs "
+                f"in {', '.join(f(x['train_seconds'], 3) for x in runs)} s."
+            )
         if dd.get("error"):
             lines.append(f"Darts: not run or failed: {dd['error']}")
         if dd.get("runs"):
