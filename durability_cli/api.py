@@ -762,8 +762,8 @@ def tune(
     budget: str | float = "20m",
     trials: int | None = None,
     folds: int = 3,
-    epochs: int = 100,
-    patience: int = 30,
+    epochs: int = 0,
+    patience: int = 0,
     seed: int = 0,
     storage: str | os.PathLike | None = None,
     study: str | None = None,
@@ -782,7 +782,9 @@ def tune(
 
     ``budget`` is wall-clock time over all trials (seconds, or text such as ``90s``, ``10m``,
     ``1h``); ``trials`` caps their number; each trial trains ``folds`` models, one per held-out
-    fold of specimens, for up to ``epochs``. ``options`` are ``train`` options every trial keeps.
+    fold of specimens, for up to ``epochs`` with ``patience`` (0, the default: 100 and 30, and the
+    settings returned leave the length to ``train``'s automatic rule; a number given is kept in
+    them). ``options`` are ``train`` options every trial keeps.
     ``storage`` (a SQLite file) keeps the trials: the same call again continues the study.
     Every trial keeps the Gaussian loss (a band and end-of-life intervals) unless ``point_losses``
     lets the search try mse and huber too. ``check`` (a share, e.g. 0.2) holds that many specimens

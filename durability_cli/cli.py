@@ -287,7 +287,7 @@ def tune(
     budget: Annotated[str, _opt(_BUDGET, metavar="DURATION")] = "20m",
     trials: Annotated[int | None, _opt(_TRIALS, metavar=N)] = None,
     folds: Annotated[int, _opt(_FOLDS, metavar=N)] = 3,
-    epochs: Annotated[int, _opt(_TUNE_EPOCHS, metavar=N)] = 100,
+    epochs: Annotated[int, _opt(_TUNE_EPOCHS, metavar=N)] = 0,
     seed: Annotated[
         int, _opt("Seed of the sampler, the folds and every training.", None, "--seed", metavar=N)
     ] = 0,

@@ -76,10 +76,13 @@ class TuneConfig:
     budget: float = 1200.0  # seconds of wall clock over all trials (20 minutes)
     trials: int | None = None  # at most this many trials in this run; None = until the budget ends
     folds: int = 3  # specimen folds: each trial trains this many models
-    # per model, fixed so that trials compare epoch by epoch (the pruner) and the cosine
-    # learning-rate decay follows it; train's own default (0) sizes the run to the table instead
-    epochs: int = 100
-    patience: int = 30
+    # per trial model, fixed so that trials compare epoch by epoch (the pruner) and the cosine
+    # learning-rate decay follows it. 0 (the default): trials train SEARCH_EPOCHS with patience
+    # SEARCH_PATIENCE, and the settings written leave the length to train's automatic rule (what
+    # `train` does by default; the held-back check and --model-out train that way too); a number
+    # given is the trials' length and is written with the settings
+    epochs: int = 0
+    patience: int = 0
     seed: int = 0  # the sampler, the folds and every training
     storage: str | None = None  # SQLite file that keeps the trials (resume by running again)
     study: str | None = None  # study name in the storage; default: from the data and the above
@@ -101,10 +104,22 @@ class TuneConfig:
         if not 0.0 <= self.check < 1.0:
             raise InputError(f"`check` must be a share in [0, 1), e.g. 0.2, got {self.check}")
         TrainConfig(epochs=self.epochs, patience=self.patience, seed=self.seed).validate()
-        if self.epochs < 1 or self.patience < 1:  # trials compare epoch by epoch: no auto length
-            raise InputError(
-                f"`epochs` and `patience` of a search must be at least 1, got {self.epochs} and {self.patience}"
-            )
+
+    def trial_length(self) -> dict:
+        """A trial model's ``epochs`` and ``patience``: those given, else SEARCH_EPOCHS / SEARCH_PATIENCE."""
+        return {"epochs": self.epochs or SEARCH_EPOCHS, "patience": self.patience or SEARCH_PATIENCE}
+
+    def written(self, options: dict) -> dict:
+        """A trial's options as the settings to write and train with: ``epochs`` / ``patience``
+        dropped where they were the search's own (0 given), so that train sizes the run itself."""
+        auto = {k for k in ("epochs", "patience") if not getattr(self, k)}
+        return {k: v for k, v in options.items() if k not in auto}
+
+
+# A trial model's length when tune's `epochs` / `patience` are 0: the old fixed default of train,
+# short enough for many trials; the settings written then train at train's automatic length
+SEARCH_EPOCHS = 100
+SEARCH_PATIENCE = 30
 
 
 SMALL_TABLE = 50  # fewer specimens than this: the folds' best is checked on new specimens first
@@ -125,6 +140,7 @@ class TuneResult:
     # the held-back check (TuneConfig.check): specimens, the best's and the defaults' RMSE on them,
     # and whether the defaults were kept
     check: dict | None = None
+    trial_epochs: int = 0  # each trial model's epochs (at most)
 
     def notes(self) -> list[str]:
         """What the user should know before adopting the best settings: on a small table the best
@@ -160,6 +176,11 @@ class TuneResult:
             + ("" if self.default_score is None else f" (defaults: {self.default_score:.6g})"),
             f"# use: durability train {source} --config THIS.toml -o model.safetensors",
         ]
+        if "epochs" not in self.best_params:
+            lines.append(
+                f"# no epochs / patience: train sizes the run to the table (auto); each trial trained up to "
+                f"{self.trial_epochs} epochs"
+            )
         if self.check is not None:
             lines[1:1] = [f"# {line}" for line in self.notes()]
         given = {k: v for k, v in (columns or {}).items() if v is not None}
@@ -289,7 +310,10 @@ def tune(
     median = float(np.median(split.lengths))
     longest = min(int(split.lengths[fold].max()) for fold in split.folds)
     points = "-points" if cfg.point_losses else ""  # the two search spaces never share a study
-    name = cfg.study or f"durability-{fingerprint(ds)}-k{cfg.folds}-seed{cfg.seed}-epochs{cfg.epochs}{points}"
+    name = (
+        cfg.study
+        or f"durability-{fingerprint(ds)}-k{cfg.folds}-seed{cfg.seed}-epochs{cfg.trial_length()['epochs']}{points}"
+    )
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the library is silent; on_trial reports
     study = optuna.create_study(
         study_name=name,
@@ -309,7 +333,7 @@ def tune(
     if _defaults_trial(study, default_params) is None:
         study.enqueue_trial(default_params)
     deadline = time.monotonic() + cfg.budget
-    base = {"epochs": cfg.epochs, "patience": cfg.patience, "seed": cfg.seed, **fixed}
+    base = {**cfg.trial_length(), "seed": cfg.seed, **fixed}
     # a trial compares settings with one model per fold (unless `ensemble` is fixed); the settings
     # it reports leave `ensemble` to `train`'s default (auto), which the held-back check trains
     single = {} if "ensemble" in fixed else {"ensemble": 1}
@@ -338,13 +362,13 @@ def tune(
     if not _any_complete(study):
         raise InputError(
             f"{ds.source}: no trial completed within the budget ({cfg.budget:g} s); a trial trains "
-            f"{cfg.folds} models of up to {cfg.epochs} epochs: give a longer `budget`, fewer `epochs` "
+            f"{cfg.folds} models of up to {base['epochs']} epochs: give a longer `budget`, fewer `epochs` "
             "or fewer `folds`"
         )
     best = study.best_trial
     defaults = _defaults_trial(study, default_params, complete=True)
     result = TuneResult(
-        best_params=dict(best.user_attrs["options"]),
+        best_params=cfg.written(best.user_attrs["options"]),
         best_score=float(best.value),
         default_score=None if defaults is None else float(defaults.value),
         trials=trials_frame(study),
@@ -352,13 +376,16 @@ def tune(
         folds=cfg.folds,
         context=split.context,
         specimens=len(split.ids),
+        trial_epochs=base["epochs"],
     )
     if held is not None:
-        default_options = {
-            **base,
-            **suggest(optuna.trial.FixedTrial(default_params), median, longest, cfg.point_losses),
-            **fixed,
-        }
+        default_options = cfg.written(
+            {
+                **base,
+                **suggest(optuna.trial.FixedTrial(default_params), median, longest, cfg.point_losses),
+                **fixed,
+            }
+        )
         result.check = _check(ds, full, held, result.best_params, default_options, split.context)
         if result.check["kept_defaults"]:
             result.best_params = default_options

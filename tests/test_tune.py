@@ -57,6 +57,25 @@ def test_tune_writes_a_config_train_accepts_and_resumes(runner, tiny_table, tmp_
     assert load(retrained).schema.static == ("material",)
 
 
+def test_the_config_leaves_the_length_to_train_unless_tune_is_given_one(runner, tiny_table, tmp_path):
+    """Without --epochs the trials train 100 epochs with patience 30 (the pruner compares them
+    epoch by epoch) and the config leaves the length to train's automatic rule, which sizes the
+    run to the table as plain `train` does; with --epochs N (the test above) N is written."""
+    out = tmp_path / "best.toml"
+    args = ["tune", str(tiny_table), "-o", str(out), "--static", "material", "--folds", "2", "--trials", "1"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.stderr
+    assert "Trials of study durability-" in r.stderr and "-epochs100" in r.stderr
+    text = out.read_text()
+    assert (
+        "# no epochs / patience: train sizes the run to the table (auto); each trial trained up to 100"
+        in text
+    )
+    config = tomllib.loads(text)
+    assert not {"epochs", "patience"} & set(config["train"])
+    assert config["train"]["seed"] == 0
+
+
 def test_tune_api_is_never_worse_than_the_defaults(tiny_table):
     import durability_cli as dur
 
@@ -76,7 +95,7 @@ def test_tune_api_is_never_worse_than_the_defaults(tiny_table):
             "Error: --budget must be a duration such as 90s, 10m or 1h, got 'ten minutes'",
         ),
         (["--folds", "1"], "Error: --folds must be at least 2, got 1"),
-        (["--epochs", "0"], "--epochs and --patience of a search must be at least 1, got 0 and 30"),
+        (["--epochs", "-1"], "Error: --epochs must be between 0 and 1000000, got -1"),
         (["--check", "1.5"], "--check must be a share in [0, 1), e.g. 0.2, got 1.5"),
         (["--check", "0.6"], "6 specimen(s) leave too few to search after holding back 4 for the check"),
         (["--folds", "6"], "cannot make 6 folds with specimens left to train on; lower --folds (at most 5)"),
