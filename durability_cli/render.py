@@ -285,13 +285,16 @@ def ensemble_row(summary: dict) -> str:
 
 
 def ensemble_text(block: dict) -> str:
-    """An ensemble's members in one line: how many, their seeds and validation RMSEs."""
+    """An ensemble's members in one line: how many, their seeds, validation RMSEs and best epochs
+    (a member kept at its first epochs never improved on its validation specimens)."""
     scores = [v for v in block.get("best_val_rmse", []) if v is not None]
     mean = f", mean {fmt(sum(scores) / len(scores))}" if scores else ""
+    epochs = [v for v in block.get("best_epoch") or [] if v is not None]
+    best = f"; best epochs {' / '.join(str(v) for v in epochs)}" if epochs else ""
     return (
         f"{block.get('members')} members (seeds {', '.join(str(v) for v in block.get('seeds', []))}); "
         f"validation RMSE {' / '.join(fmt(v) for v in block.get('best_val_rmse', []))}{mean}, "
-        "each on its own validation specimens (the rows above are member 1's)"
+        f"each on its own validation specimens (the rows above are member 1's){best}"
     )
 
 

@@ -51,6 +51,10 @@ def test_ensemble_file_holds_every_member(ensemble_file, runner):
     # and its own weights
     w = [m.model.head.weight.detach() for m in members]
     assert not bool((w[0] == w[1]).all())
+    # inspect names each member's best epoch, so a member that never improved stands out
+    text = runner.invoke(app, ["inspect", str(ensemble_file)])
+    best = " / ".join(str(m.summary["best_epoch"]) for m in members)
+    assert f"best epochs {best}" in " ".join(text.stderr.split()), text.stderr
     r = runner.invoke(app, ["inspect", str(ensemble_file), "--json"])
     assert r.exit_code == 0, r.stderr
     info = json.loads(r.stdout)
