@@ -224,24 +224,40 @@ MODEL_FIELDS = {f.name for f in fields(ModelConfig)}
 TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}
 
 
+# the suite's own settings: each has its flag in run.py (--epochs, --latent, ...) and its place
+# in the results' settings, or is drawn per seed
+OWN_OPTIONS = {"epochs", "patience", "seed", "ensemble", "latent", "latent_prior", "monotonic", "val_context"}
+
+
 def parse_options(items: list[str]) -> dict:
     """["batch_size=16", "cell=gru"] -> {"batch_size": 16, "cell": "gru"}, each value of its field's
-    type (run.py --set); an unknown field or a bad value stops the run before it trains."""
+    type (run.py --set). Raises ValueError, in one line, for an unknown field, one the suite
+    sets itself (OWN_OPTIONS), or a value the field refuses."""
     out = {}
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or key not in MODEL_FIELDS | TRAIN_FIELDS:
-            raise SystemExit(f"--set {item}: expected FIELD=VALUE with a ModelConfig/TrainConfig field")
+            raise ValueError(f"--set {item}: expected FIELD=VALUE with a ModelConfig/TrainConfig field")
+        if key in OWN_OPTIONS:
+            raise ValueError(
+                f"--set {item}: the suite sets {key} itself (use its own option, or none for seed)"
+            )
         default = getattr(ModelConfig() if key in MODEL_FIELDS else TrainConfig(), key)
         if isinstance(default, bool):
-            out[key] = raw.lower() in ("1", "true", "on")
-        else:
+            if raw.lower() not in ("true", "false", "1", "0", "on", "off"):
+                raise ValueError(f"--set {item}: {key} is true or false")
+            out[key] = raw.lower() in ("true", "1", "on")
+            continue
+        try:
             out[key] = type(default)(raw)
+        except ValueError:
+            kind = {int: "an integer", float: "a number"}.get(type(default), type(default).__name__)
+            raise ValueError(f"--set {item}: {key} takes {kind}") from None
     try:
         replace(ModelConfig(), **{k: v for k, v in out.items() if k in MODEL_FIELDS}).validate()
         replace(TrainConfig(), **{k: v for k, v in out.items() if k not in MODEL_FIELDS}).validate()
     except InputError as e:
-        raise SystemExit(f"--set: {e}") from None
+        raise ValueError(f"--set: {e}") from None
     return out
 
 

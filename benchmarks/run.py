@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         "--epochs",
         type=int,
         default=None,
-        help="accuracy: the durability model's --epochs (default 0: train's auto length, as train's default)",
+        help="accuracy: the durability model's --epochs (default 0: train's auto length, as train's default; --quick: 6)",
     )
     parser.add_argument(
         "--patience",
@@ -106,6 +106,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--report", action="store_true", help="only re-render RESULTS.md")
     args = parser.parse_args(argv)
+    options = {}
+    if args.options:
+        from benchmarks.accuracy import parse_options
+
+        try:
+            options = parse_options(args.options)
+        except ValueError as e:
+            parser.error(str(e))  # one line, exit 2, before any suite runs
     common.CODE_AT_START = common.code_version()  # before anything imports durability_cli
     one_thread()
     from benchmarks import report
@@ -136,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
                     monotonic=args.monotonic,
                     epochs=args.epochs,
                     patience=args.patience,
-                    options=accuracy.parse_options(args.options),
+                    options=options,
                 )
                 if args.merge:
                     merge_datasets(payload, result_path(stem, args.quick))

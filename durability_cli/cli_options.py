@@ -366,9 +366,9 @@ _TRIALS = "At most this many trials in this run (default: as many as the budget 
 _FOLDS = "Specimen folds: each trial trains one model per fold and scores the held-out specimens."
 _TUNE_EPOCHS = (
     "Maximum epochs per trial model (the learning-rate decay follows it). 0: 100 epochs, patience 30, "
-    "and the config leaves the length to train's automatic rule; N: N epochs, also written to the "
-    "config. Lower it for a short --budget: a trial trains --folds models."
+    "and the config leaves the length to train's automatic rule; N: N epochs, written to the config "
+    "with the trials' patience (30). Lower it for a short --budget: a trial trains --folds models."
 )
 _STORAGE = "SQLite file that keeps the trials; run again with it to continue the search."
-_STUDY = "Study name in --storage (default: from the data, --folds, --seed and --epochs)."
+_STUDY = "Study name in --storage (default: from the data, --folds, --seed and the trials' epochs, 100 for --epochs 0)."
 _MODEL_OUT = "Also train a model on DATA with the best settings and write it here (.safetensors)."

@@ -289,8 +289,8 @@ def ensemble_text(block: dict) -> str:
     (a member kept at its first epochs never improved on its validation specimens)."""
     scores = [v for v in block.get("best_val_rmse", []) if v is not None]
     mean = f", mean {fmt(sum(scores) / len(scores))}" if scores else ""
-    epochs = [v for v in block.get("best_epoch") or [] if v is not None]
-    best = f"; best epochs {' / '.join(str(v) for v in epochs)}" if epochs else ""
+    epochs = block.get("best_epoch") or []
+    best = f"; best epochs {' / '.join('?' if v is None else str(v) for v in epochs)}" if epochs else ""
     return (
         f"{block.get('members')} members (seeds {', '.join(str(v) for v in block.get('seeds', []))}); "
         f"validation RMSE {' / '.join(fmt(v) for v in block.get('best_val_rmse', []))}{mean}, "

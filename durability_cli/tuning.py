@@ -110,9 +110,11 @@ class TuneConfig:
         return {"epochs": self.epochs or SEARCH_EPOCHS, "patience": self.patience or SEARCH_PATIENCE}
 
     def written(self, options: dict) -> dict:
-        """A trial's options as the settings to write and train with: ``epochs`` / ``patience``
-        dropped where they were the search's own (0 given), so that train sizes the run itself."""
-        auto = {k for k in ("epochs", "patience") if not getattr(self, k)}
+        """A trial's options as the settings to write and train with. With ``epochs`` 0 the
+        trials' length was the search's own: ``epochs`` is dropped, and ``patience`` unless one
+        was given, so that train sizes the run itself. With ``epochs`` given both are kept (the
+        patience the trials had)."""
+        auto = set() if self.epochs else {"epochs"} | (set() if self.patience else {"patience"})
         return {k: v for k, v in options.items() if k not in auto}
 
 
@@ -302,6 +304,11 @@ def tune(
 
     cfg.validate()
     fixed = dict(fixed or {})
+    length = sorted({"epochs", "patience"} & set(fixed))
+    if length:  # the trials' length is the search's: a fixed one would bypass its name and pruner
+        raise InputError(
+            f"give {' and '.join(f'`{k}`' for k in length)} as tune's own setting, not as a fixed train option"
+        )
     configs(fixed)  # a bad fixed option is refused before any trial
     full, held = ds, None
     if cfg.check:

@@ -5,6 +5,8 @@ the rebuild script makes of the fetched text, and has the documented benchmark s
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -171,6 +173,22 @@ def test_the_accuracy_suite_takes_any_model_or_training_field(monkeypatch):
 
     got = parse_options(["batch_size=16", "cell=gru", "residual=false", "lr=0.004"])
     assert got == {"batch_size": 16, "cell": "gru", "residual": False, "lr": 0.004}
-    for bad, says in (("bogus=1", "FIELD=VALUE"), ("batch_size=0", "batch_size"), ("cell=rnn", "cell")):
-        with pytest.raises(SystemExit, match=says):
+    for bad, says in (
+        ("bogus=1", "FIELD=VALUE"),
+        ("batch_size=0", "batch_size must be between"),
+        ("batch_size=abc", "batch_size takes an integer"),
+        ("residual=yes", "residual is true or false"),
+        ("cell=rnn", "cell"),
+        ("seed=3", "the suite sets seed itself"),
+        ("epochs=100", "the suite sets epochs itself"),
+    ):
+        with pytest.raises(ValueError, match=says):
             parse_options([bad])
+    # through the command: one line, exit 2, before anything trains
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--only", "accuracy", "--set", "lags=x"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 2 and "--set lags=x: lags takes an integer" in r.stderr.strip().splitlines()[-1]

@@ -57,23 +57,44 @@ def test_tune_writes_a_config_train_accepts_and_resumes(runner, tiny_table, tmp_
     assert load(retrained).schema.static == ("material",)
 
 
-def test_the_config_leaves_the_length_to_train_unless_tune_is_given_one(runner, tiny_table, tmp_path):
-    """Without --epochs the trials train 100 epochs with patience 30 (the pruner compares them
-    epoch by epoch) and the config leaves the length to train's automatic rule, which sizes the
-    run to the table as plain `train` does; with --epochs N (the test above) N is written."""
+def test_the_config_leaves_the_length_to_train_unless_tune_is_given_one(
+    runner, tiny_table, tmp_path, monkeypatch
+):
+    """Without --epochs the trials train SEARCH_EPOCHS (100; 3 here, to be quick) with patience
+    30, since the pruner compares them epoch by epoch, and the config leaves the length to
+    train's automatic rule, which sizes the run to the table as plain `train` does; with
+    --epochs N (the test above) N is written, with the trials' patience."""
+    from durability_cli import tuning
+
+    monkeypatch.setattr(tuning, "SEARCH_EPOCHS", 3)
     out = tmp_path / "best.toml"
     args = ["tune", str(tiny_table), "-o", str(out), "--static", "material", "--folds", "2", "--trials", "1"]
     r = runner.invoke(app, args)
     assert r.exit_code == 0, r.stderr
-    assert "Trials of study durability-" in r.stderr and "-epochs100" in r.stderr
+    assert "Trials of study durability-" in r.stderr and "-epochs3" in r.stderr
     text = out.read_text()
     assert (
-        "# no epochs / patience: train sizes the run to the table (auto); each trial trained up to 100"
-        in text
+        "# no epochs / patience: train sizes the run to the table (auto); each trial trained up to 3 " in text
     )
     config = tomllib.loads(text)
     assert not {"epochs", "patience"} & set(config["train"])
     assert config["train"]["seed"] == 0
+
+    trial = {"epochs": 200, "patience": 30, "lr": 0.002}
+    assert tuning.TuneConfig(epochs=200).written(trial) == trial
+    assert tuning.TuneConfig(patience=50).written(trial) == {"patience": 30, "lr": 0.002}
+    assert tuning.TuneConfig().written(trial) == {"lr": 0.002}
+
+
+def test_a_fixed_length_is_refused_as_a_train_option(tiny_table):
+    """The trials' length is tune's own setting (its study name and pruner follow it)."""
+    from durability_cli.api import read
+    from durability_cli.errors import InputError
+    from durability_cli.tuning import TuneConfig, tune
+
+    table = read(str(tiny_table))
+    with pytest.raises(InputError, match="give epochs and patience as tune's own setting, not as a fixed"):
+        tune(table, TuneConfig(), fixed={"epochs": 50, "patience": 10})
 
 
 def test_tune_api_is_never_worse_than_the_defaults(tiny_table):
