@@ -334,6 +334,9 @@ def run_model(ds_train, test, clean, rows, warmup, info, seed: int, s: dict) -> 
         "best_val_rmse": summary["best_val_rmse"],
         "parameters": summary["parameters"],
         "members": members,
+        # each member's best and last epoch (a member kept at its first epochs never improved)
+        "member_best_epochs": (summary.get("ensemble") or {}).get("best_epoch", [summary["best_epoch"]]),
+        "member_epochs_run": (summary.get("ensemble") or {}).get("epochs_run", [summary["epochs_run"]]),
         "val_curve": curve,
     }
     return run, bundle
