@@ -1019,6 +1019,7 @@ def _draw_eol_points(ax, rows: pd.DataFrame, points, interval: str) -> tuple[flo
             marker=5,
             markersize=6,
             color=ORANGE,
+            label="true end of life beyond the last measurement",
             zorder=3,
         )
     ax.plot(

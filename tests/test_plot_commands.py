@@ -140,6 +140,15 @@ def test_plot_eol(runner, small, model, trained, figures, tmp_path):
         line for line in ax.get_lines() if "(" in line.get_label() and "perfect" not in line.get_label()
     ]
     assert sum(len(line.get_xdata()) for line in markers) == len(figures)
+    # the censored specimens' arrows say what they mean in the legend
+    arrows = [
+        line for line in ax.get_lines() if line.get_label() == "true end of life beyond the last measurement"
+    ]
+    assert sum(len(line.get_xdata()) for line in arrows) == int(figures["eol_true"].isna().sum())
+    legend = [t.get_text() for t in ax.figure.legends[0].get_texts()]
+    assert ("true end of life beyond the last measurement" in legend) == bool(
+        figures["eol_true"].isna().any()
+    )
 
 
 def test_plot_eol_needs_threshold_and_one_cutoff(runner, small, model, tmp_path):
