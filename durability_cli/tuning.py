@@ -180,7 +180,8 @@ class TuneResult:
         ]
         if "epochs" not in self.best_params:
             lines.append(
-                f"# no epochs / patience: train sizes the run to the table (auto); each trial trained up to "
+                f"# no epochs{'' if 'patience' in self.best_params else ' / patience'}: train sizes the run "
+                "to the table (auto); each trial trained up to "
                 f"{self.trial_epochs} epochs"
             )
         if self.check is not None:
