@@ -25,9 +25,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import tomllib
 
 from benchmarks import oracles, realdata
 from benchmarks.common import BENCH, ROOT, THREAD_ENV, header, say
+from durability_cli.api import configs
 from durability_cli.config import ModelConfig, TrainConfig
 from durability_cli.data import to_series
 from durability_cli.ensemble import resolve_auto
@@ -221,7 +223,6 @@ def eol_interval(eol: pd.DataFrame | None, truth: pd.DataFrame) -> dict:
 
 
 MODEL_FIELDS = {f.name for f in fields(ModelConfig)}
-TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}
 
 
 # the suite's own settings: each has its flag in run.py (--epochs, --latent, ...) and its place
@@ -230,35 +231,28 @@ OWN_OPTIONS = {"epochs", "patience", "seed", "ensemble", "latent", "latent_prior
 
 
 def parse_options(items: list[str]) -> dict:
-    """["batch_size=16", "cell=gru"] -> {"batch_size": 16, "cell": "gru"}, each value of its field's
-    type (run.py --set). Raises ValueError, in one line, for an unknown field, one the suite
-    sets itself (OWN_OPTIONS), or a value the field refuses."""
-    out = {}
+    """["batch_size=16", "cell=gru"] -> {"batch_size": 16, "cell": "gru"} (run.py --set): each value
+    read as a TOML value (bare words as text), then typed and checked as `train --config` does
+    (api.configs). Raises ValueError, in one line, for an unknown field, one the suite sets itself
+    (OWN_OPTIONS), or a value the field refuses."""
+    values = {}
     for item in items:
         key, sep, raw = item.partition("=")
-        if not sep or key not in MODEL_FIELDS | TRAIN_FIELDS:
+        if not sep:
             raise ValueError(f"--set {item}: expected FIELD=VALUE with a ModelConfig/TrainConfig field")
         if key in OWN_OPTIONS:
             raise ValueError(
                 f"--set {item}: the suite sets {key} itself (use its own option, or none for seed)"
             )
-        default = getattr(ModelConfig() if key in MODEL_FIELDS else TrainConfig(), key)
-        if isinstance(default, bool):
-            if raw.lower() not in ("true", "false", "1", "0", "on", "off"):
-                raise ValueError(f"--set {item}: {key} is true or false")
-            out[key] = raw.lower() in ("true", "1", "on")
-            continue
         try:
-            out[key] = type(default)(raw)
-        except ValueError:
-            kind = {int: "an integer", float: "a number"}.get(type(default), type(default).__name__)
-            raise ValueError(f"--set {item}: {key} takes {kind}") from None
+            values[key] = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            values[key] = raw  # a bare word: text (cell=gru)
     try:
-        replace(ModelConfig(), **{k: v for k, v in out.items() if k in MODEL_FIELDS}).validate()
-        replace(TrainConfig(), **{k: v for k, v in out.items() if k not in MODEL_FIELDS}).validate()
+        model_cfg, train_cfg = configs(values, source="--set")
     except InputError as e:
-        raise ValueError(f"--set: {e}") from None
-    return out
+        raise ValueError(str(e)) from None
+    return {k: getattr(model_cfg if k in MODEL_FIELDS else train_cfg, k) for k in values}
 
 
 def run_model(ds_train, test, clean, rows, warmup, info, seed: int, s: dict) -> tuple[dict, object]:

@@ -106,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--report", action="store_true", help="only re-render RESULTS.md")
     args = parser.parse_args(argv)
+    common.CODE_AT_START = common.code_version()  # before anything imports durability_cli
     options = {}
     if args.options:
         from benchmarks.accuracy import parse_options
@@ -114,7 +115,6 @@ def main(argv: list[str] | None = None) -> int:
             options = parse_options(args.options)
         except ValueError as e:
             parser.error(str(e))  # one line, exit 2, before any suite runs
-    common.CODE_AT_START = common.code_version()  # before anything imports durability_cli
     one_thread()
     from benchmarks import report
 

@@ -166,19 +166,28 @@ def test_the_physics_oracles_replay_their_generators(monkeypatch):
 
 
 def test_the_accuracy_suite_takes_any_model_or_training_field(monkeypatch):
-    """`benchmarks/run.py --set FIELD=VALUE`: each value typed as its field, an unknown field or a
-    value the field refuses stops the run before anything trains."""
+    """`benchmarks/run.py --set FIELD=VALUE`: each value typed and checked as `train --config`
+    types it; an unknown field or a value the field refuses stops the run before anything trains."""
     monkeypatch.syspath_prepend(str(ROOT))
     from benchmarks.accuracy import parse_options
 
-    got = parse_options(["batch_size=16", "cell=gru", "residual=false", "lr=0.004"])
-    assert got == {"batch_size": 16, "cell": "gru", "residual": False, "lr": 0.004}
+    got = parse_options(
+        ["batch_size=16.0", "cell=gru", "residual=false", "lr=0.004", "transform=humidity=log"]
+    )
+    assert got == {
+        "batch_size": 16,
+        "cell": "gru",
+        "residual": False,
+        "lr": 0.004,
+        "transform": "humidity=log",
+    }
+    assert isinstance(got["batch_size"], int)
     for bad, says in (
-        ("bogus=1", "FIELD=VALUE"),
+        ("bogus=1", "unknown option\\(s\\) bogus"),
         ("batch_size=0", "batch_size must be between"),
-        ("batch_size=abc", "batch_size takes an integer"),
-        ("residual=yes", "residual is true or false"),
-        ("cell=rnn", "cell"),
+        ("batch_size=abc", "batch_size must be a number"),
+        ("residual=yes", "residual must be true or false"),
+        ("cell=rnn", "cell must be one of lstm, gru"),
         ("seed=3", "the suite sets seed itself"),
         ("epochs=100", "the suite sets epochs itself"),
     ):
@@ -191,4 +200,4 @@ def test_the_accuracy_suite_takes_any_model_or_training_field(monkeypatch):
         text=True,
         timeout=120,
     )
-    assert r.returncode == 2 and "--set lags=x: lags takes an integer" in r.stderr.strip().splitlines()[-1]
+    assert r.returncode == 2 and "--set: lags must be a number, got 'x'" in r.stderr.strip().splitlines()[-1]
