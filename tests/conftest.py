@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
+
+
+def pytest_configure(config):
+    """One torch thread in each pytest-xdist worker (`make test` runs one per core): two workers
+    of two threads each fight over two cores, and the suite's small models gain nothing from a
+    second thread (the accuracy tests' training took 1.14 x as long with two threads while another
+    process held the other core)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)
 
 
 @pytest.fixture

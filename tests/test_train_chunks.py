@@ -169,7 +169,7 @@ def test_interrupt_then_resume_equals_uninterrupted(tables, tmp_path, interrupt_
     def cmd(out, *extra):
         return [sys.executable, "-m", "durability_cli", "train", str(tables["hive"]), "-o", str(out)] + [
             "--hidden", "8", "--layers", "1", "--batch-size", "2", "--epochs", "6", "--patience", "100",
-            "--quiet", "--chunk-specimens", "3", *extra,
+            "--quiet", "--chunk-specimens", "3", "--ensemble", "1", *extra,
         ]  # fmt: skip
 
     full = tmp_path / "full.safetensors"
