@@ -25,15 +25,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import tomllib
 
 from benchmarks import oracles, realdata
-from benchmarks.common import BENCH, ROOT, THREAD_ENV, header, say
-from durability_cli.api import configs
+from benchmarks.common import BENCH, ROOT, THREAD_ENV, config_fields, header, say
 from durability_cli.config import ModelConfig, TrainConfig
 from durability_cli.data import to_series
 from durability_cli.ensemble import resolve_auto
-from durability_cli.errors import InputError
 from durability_cli.forecasting import ForecastConfig, forecast, quantile_column
 from durability_cli.metrics import (
     BASELINES,
@@ -231,28 +228,17 @@ OWN_OPTIONS = {"epochs", "patience", "seed", "ensemble", "latent", "latent_prior
 
 
 def parse_options(items: list[str]) -> dict:
-    """["batch_size=16", "cell=gru"] -> {"batch_size": 16, "cell": "gru"} (run.py --set): each value
-    read as a TOML value (bare words as text), then typed and checked as `train --config` does
-    (api.configs). Raises ValueError, in one line, for an unknown field, one the suite sets itself
-    (OWN_OPTIONS), or a value the field refuses."""
-    values = {}
+    """["batch_size=16", "cell=gru"] -> {"batch_size": 16, "cell": "gru"} (run.py --set), typed and
+    checked by common.config_fields. Raises ValueError, in one line, for an unknown field, one the
+    suite sets itself (OWN_OPTIONS), or a value the field refuses."""
     for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep:
-            raise ValueError(f"--set {item}: expected FIELD=VALUE with a ModelConfig/TrainConfig field")
+        key = item.partition("=")[0]
         if key in OWN_OPTIONS:
             raise ValueError(
                 f"--set {item}: the suite sets {key} itself (use its own option, or none for seed)"
             )
-        try:
-            values[key] = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
-            values[key] = raw  # a bare word: text (cell=gru)
-    try:
-        model_cfg, train_cfg = configs(values, source="--set")
-    except InputError as e:
-        raise ValueError(str(e)) from None
-    return {k: getattr(model_cfg if k in MODEL_FIELDS else train_cfg, k) for k in values}
+    model, training = config_fields(items, source="--set")
+    return model | training
 
 
 def run_model(ds_train, test, clean, rows, warmup, info, seed: int, s: dict) -> tuple[dict, object]:

@@ -37,6 +37,38 @@ def _script() -> str:
 COMMAND = " ".join(["python", _script(), *map(shlex.quote, sys.argv[1:])])
 
 
+def config_fields(items: list[str], *, source: str, plus_is_comma: bool = False) -> tuple[dict, dict]:
+    """["cell=gru", "batch_size=16"] -> ({"cell": "gru"}, {"batch_size": 16}): ModelConfig and
+    TrainConfig fields for a benchmark's variant or option. Each value is read as a TOML value (a
+    bare word is text; with ``plus_is_comma`` a text's own commas are written as +), then typed and
+    checked as `train --config` does (api.configs), so its messages are the config file's. Raises
+    ValueError, in one line, for an item without '=', an unknown field or a refused value."""
+    from dataclasses import fields
+
+    import tomllib
+
+    from durability_cli.api import configs
+    from durability_cli.config import ModelConfig
+    from durability_cli.errors import InputError
+
+    values = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ValueError(f"{source} {item}: expected FIELD=VALUE with a ModelConfig/TrainConfig field")
+        try:
+            values[key] = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:  # a bare word: text (cell=gru)
+            values[key] = raw.replace("+", ",") if plus_is_comma else raw
+    try:
+        model_cfg, train_cfg = configs(values, source=source)
+    except InputError as e:
+        raise ValueError(str(e)) from None
+    model_fields = {f.name for f in fields(ModelConfig)}
+    model = {k: getattr(model_cfg, k) for k in values if k in model_fields}
+    return model, {k: getattr(train_cfg, k) for k in values if k not in model_fields}
+
+
 def one_thread() -> None:
     import warnings
 

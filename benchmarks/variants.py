@@ -16,7 +16,6 @@ value's own commas are written as ``+`` (``transform=temperature=arrhenius+humid
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import statistics
 import sys
@@ -25,32 +24,24 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import RESULTS, one_thread  # noqa: E402
+from benchmarks.common import RESULTS, config_fields, one_thread  # noqa: E402
 from benchmarks.latent import rmse_after_warmup  # noqa: E402
 from durability_cli.config import ModelConfig, TrainConfig  # noqa: E402
 from durability_cli.schema import Schema, validate  # noqa: E402
 from durability_cli.synthetic import DATASET_INFO, make_split  # noqa: E402
 from durability_cli.training import train  # noqa: E402
 
-MODEL_FIELDS = {f.name: f.type for f in dataclasses.fields(ModelConfig)}
-TRAIN_FIELDS = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
-
 
 def parse_variants(text: str) -> dict[str, tuple[dict, dict]]:
-    """ "default;ema:ema=0.9" -> {"default": ({}, {}), "ema": ({}, {"ema": 0.9})}."""
+    """ "default;ema:ema=0.9" -> {"default": ({}, {}), "ema": ({}, {"ema": 0.9})}: each variant's
+    ModelConfig and TrainConfig fields, typed and checked as `train --config` does
+    (common.config_fields; a text value's own commas written as +). Raises ValueError in one line."""
     out = {}
     for part in filter(None, (p.strip() for p in text.split(";"))):
         name, _, body = part.partition(":")
-        model, training = {}, {}
-        for item in filter(None, body.split(",")):
-            key, _, raw = item.partition("=")
-            default = getattr(ModelConfig() if key in MODEL_FIELDS else TrainConfig(), key)
-            if isinstance(default, bool):
-                value = raw.lower() in ("1", "true", "on")
-            else:  # a text option's own commas are written as + ("temperature=arrhenius+humidity=log")
-                value = type(default)(raw.replace("+", ",") if isinstance(default, str) else raw)
-            (model if key in MODEL_FIELDS else training)[key] = value
-        out[name] = (model, training)
+        out[name] = config_fields(
+            [i for i in body.split(",") if i], source=f"variant {name}", plus_is_comma=True
+        )
     return out
 
 
@@ -91,7 +82,10 @@ def main() -> None:
     args = p.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else ([0] if args.quick else [0, 1, 2])
     args.epochs = args.epochs or (10 if args.quick else 100)
-    variants = parse_variants(args.variants)
+    try:
+        variants = parse_variants(args.variants)
+    except ValueError as e:
+        p.error(str(e))
     one_thread()
     results = {"settings": vars(args) | {"seeds": seeds}, "sets": {}}
     for name in args.sets.split(","):

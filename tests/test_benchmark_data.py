@@ -201,3 +201,36 @@ def test_the_accuracy_suite_takes_any_model_or_training_field(monkeypatch):
         timeout=120,
     )
     assert r.returncode == 2 and "--set: lags must be a number, got 'x'" in r.stderr.strip().splitlines()[-1]
+
+
+def test_the_variant_studies_type_their_fields_as_a_config_file_does(monkeypatch):
+    """`benchmarks/variants.py --variants` (and eol_variants.py): each variant's fields typed and
+    checked as `train --config` does; a text value's own commas written as +."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    from benchmarks.variants import parse_variants
+
+    got = parse_variants(
+        "default;norate:rate=false,batch_size=16.0;peck:transform=temperature=arrhenius+humidity=log"
+    )
+    assert got == {
+        "default": ({}, {}),
+        "norate": ({"rate": False}, {"batch_size": 16}),
+        "peck": ({"transform": "temperature=arrhenius,humidity=log"}, {}),
+    }
+    assert isinstance(got["norate"][1]["batch_size"], int)
+    for bad, says in (
+        ("x:rate=off", "variant x: rate must be true or false"),  # no longer read as False
+        ("x:bogus=1", "variant x: unknown option\\(s\\) bogus"),
+        ("x:lr", "variant x lr: expected FIELD=VALUE"),
+    ):
+        with pytest.raises(ValueError, match=says):
+            parse_variants(bad)
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "variants.py"), "--variants", "a:cell=rnn"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (
+        r.returncode == 2 and "variant a: cell must be one of lstm, gru" in r.stderr.strip().splitlines()[-1]
+    )
