@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job, end to end, on the bundled coating data: describe the table, train, backtest on
-# specimens the model never saw, forecast their future with end of life, and draw the results.
+# The main job, end to end, on the bundled coating data: describe the table, train, calibrate the
+# band on specimens the model never saw, backtest on others, forecast their future with end of
+# life, and draw the results.
 #
 #   make demo                          # what you normally run (sets up .venv first)
 #   bash scripts/demo.sh --epochs 5    # extra arguments go to `durability train` (a quick try)
@@ -14,13 +15,13 @@ OUT=out
 mkdir -p "$OUT"
 step() { printf '\n== %s\n' "$*" >&2; }
 
-step "1/7  What is in the table?"
+step "1/8  What is in the table?"
 durability schema sample_data/coating.csv
 
-step "2/7  Train on 48 coating specimens (a few minutes on a laptop CPU)"
+step "2/8  Train on 48 coating specimens (a few minutes on a laptop CPU)"
 durability train sample_data/coating.csv --static material -o "$OUT/coating.safetensors" "$@"
 
-step "3/7  Make 48 new specimens the model has never seen (same physics, seed 1)"
+step "3/8  Make 48 new specimens the model has never seen (same physics, seed 1)"
 python -c '
 import sys
 from durability_cli.synthetic import make_coating
@@ -28,7 +29,18 @@ noisy, _clean = make_coating(seed=1)
 noisy.to_csv(sys.argv[1], index=False)
 ' "$OUT/coating_test.csv"
 
-step "4/7  A plan: keep the first 40 rows of each new specimen, hide durability after that"
+step "4/8  Calibrate the band and the end-of-life interval on 48 other new specimens (seed 2)"
+python -c '
+import sys
+from durability_cli.synthetic import make_coating
+noisy, _clean = make_coating(seed=2)
+noisy["specimen_id"] = "K" + noisy["specimen_id"]  # not the names C001... of the training table
+noisy.to_csv(sys.argv[1], index=False)
+' "$OUT/coating_calibration.csv"
+durability calibrate "$OUT/coating_calibration.csv" -m "$OUT/coating.safetensors" --context 40 --bins 4 \
+    --threshold 0.6 --eol-interval -o "$OUT/coating.safetensors"
+
+step "5/8  A plan: keep the first 40 rows of each new specimen, hide durability after that"
 python -c '
 import sys
 import pandas as pd
@@ -38,15 +50,15 @@ plan.loc[row >= 40, "durability"] = float("nan")  # written as an empty field: t
 plan.to_csv(sys.argv[2], index=False)
 ' "$OUT/coating_test.csv" "$OUT/plan.csv"
 
-step "5/7  Backtest: forecast after 40 rows, score against the truth and the baselines"
+step "6/8  Backtest: forecast after 40 rows, score against the truth and the baselines"
 durability evaluate "$OUT/coating_test.csv" -m "$OUT/coating.safetensors" --context 40 --threshold 0.6 \
     -o "$OUT/metrics.json" --plot "$OUT/errors.png" --time-unit days
 
-step "6/7  Forecast the plan, with end of life at durability 0.6"
+step "7/8  Forecast the plan, with end of life at durability 0.6"
 durability forecast "$OUT/plan.csv" -m "$OUT/coating.safetensors" --threshold 0.6 \
     --eol-out "$OUT/eol.csv" -o "$OUT/forecast.csv"
 
-step "7/7  Pictures"
+step "8/8  Pictures"
 durability plot forecast "$OUT/plan.csv" -m "$OUT/coating.safetensors" --truth "$OUT/coating_test.csv" \
     --threshold 0.6 --max 6 --time-unit days -o "$OUT/forecast.png"
 durability plot calibration "$OUT/coating_test.csv" -m "$OUT/coating.safetensors" --context 40 \
@@ -58,7 +70,8 @@ durability plot history "$OUT/coating.safetensors" -o "$OUT/history.png"
 cat >&2 <<EOF
 
 Done. Outputs in $OUT/:
-  coating.safetensors  the trained model        (durability inspect $OUT/coating.safetensors)
+  coating.safetensors  the trained model, its band calibrated   (durability inspect $OUT/coating.safetensors)
+  coating_calibration.csv  48 other unseen specimens the band was calibrated on
   coating_test.csv     48 unseen specimens, the truth
   plan.csv             the same with durability hidden after 40 rows per specimen
   metrics.json         backtest scores           (jq .models.model.rmse $OUT/metrics.json)
