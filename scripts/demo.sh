@@ -5,13 +5,14 @@
 #
 #   make demo                          # what you normally run (sets up .venv first)
 #   bash scripts/demo.sh --epochs 5    # extra arguments go to `durability train` (a quick try)
+#   DEMO_OUT=/tmp/d bash scripts/demo.sh   # write somewhere else than out/
 #
 # Needs `durability` and the project's `python` on PATH (make demo puts .venv/bin first).
-# Writes only under out/.
+# Writes only under out/ (or $DEMO_OUT).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-OUT=out
+OUT=${DEMO_OUT:-out}
 mkdir -p "$OUT"
 step() { printf '\n== %s\n' "$*" >&2; }
 
