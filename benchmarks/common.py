@@ -43,12 +43,9 @@ def config_fields(items: list[str], *, source: str, plus_is_comma: bool = False)
     bare word is text; with ``plus_is_comma`` a text's own commas are written as +), then typed and
     checked as `train --config` does (api.configs), so its messages are the config file's. Raises
     ValueError, in one line, for an item without '=', an unknown field or a refused value."""
-    from dataclasses import fields
-
     import tomllib
 
-    from durability_cli.api import configs
-    from durability_cli.config import ModelConfig
+    from durability_cli.api import MODEL_OPTIONS, configs
     from durability_cli.errors import InputError
 
     values = {}
@@ -64,9 +61,8 @@ def config_fields(items: list[str], *, source: str, plus_is_comma: bool = False)
         model_cfg, train_cfg = configs(values, source=source)
     except InputError as e:
         raise ValueError(str(e)) from None
-    model_fields = {f.name for f in fields(ModelConfig)}
-    model = {k: getattr(model_cfg, k) for k in values if k in model_fields}
-    return model, {k: getattr(train_cfg, k) for k in values if k not in model_fields}
+    model = {k: getattr(model_cfg, k) for k in values if k in MODEL_OPTIONS}
+    return model, {k: getattr(train_cfg, k) for k in values if k not in MODEL_OPTIONS}
 
 
 def one_thread() -> None:

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from safetensors import safe_open
+
+from durability_cli.artifact import load_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,9 +42,8 @@ def test_the_demo_writes_every_output_it_lists(tmp_path):
     for name in listed:
         assert (out / name).stat().st_size > 0, name
     assert "model" in json.loads((out / "metrics.json").read_text())["models"]
-    with safe_open(str(out / "coating.safetensors"), "pt") as f:
-        meta = json.loads(f.metadata()["durability"])
-    calibration = meta["summary"]["calibration"]  # step 4: calibrated in place on the other specimens
+    # step 4: calibrated in place on the other specimens
+    calibration = load_bundle(out / "coating.safetensors").summary["calibration"]
     assert calibration["bins"] == 4 and calibration["specimens"] == 48, calibration
     assert calibration["source"].endswith("coating_calibration.csv")
     after = sorted((ROOT / "out").iterdir()) if (ROOT / "out").exists() else None
