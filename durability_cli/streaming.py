@@ -121,7 +121,9 @@ class SpecimenGroups:
     def _list_specimens(self, shard) -> None:
         s = self.schema
         self._groups: list[_RowGroup] = []
+        self.rows = 0  # rows in the table (before --shard)
         if self._id is None:  # a model without ids on a table without ids: one specimen
+            self.rows = sum(rg.num_rows for f in self._fragments() for rg in f.row_groups)
             self.ids = np.array(["0"], dtype=object)
             self._sequential = True
             self._rank = None
@@ -161,6 +163,7 @@ class SpecimenGroups:
                     uniques.append(unit.codes)
                     self._groups.append(unit)
                 offset += rows
+                self.rows += rows
         if not uniques:
             raise InputError(f"{self.source}: the table has no rows")
         every = _plain(pc.unique(pa.chunked_array(uniques)))
@@ -383,6 +386,7 @@ class FrameGroups:
             raise InputError(f"`chunk_specimens` must be at least 1, got {size}")
         self.source, self.schema, self.notes, self.size = ds.source, ds.schema, list(ds.notes), size
         self._ds = ds
+        self.rows = len(ds.frame)
         starts = specimen_starts(ds.frame, ds.schema.id_col)
         codes, text = id_codes(ds.frame, ds.schema.id_col)
         self.ids = np.asarray(text, dtype=object)[codes[starts]]

@@ -31,9 +31,12 @@ from durability_cli.artifact import (
 )
 from durability_cli.config import (
     AUTO_STEPS,
+    BASE_BATCH,
+    MAX_AUTO_BATCH,
     MIN_AUTO_EPOCHS,
     MIN_AUTO_PATIENCE,
     PATIENCE_SHARE,
+    ROWS_PER_STEP,
     ModelConfig,
     TrainConfig,
     as_dict,
@@ -667,28 +670,61 @@ def split_sizes(table, val_fraction: float, val_ids=None) -> tuple[int, int]:
     return n, len(val_ids) if val_ids is not None else _n_val(n, val_fraction)
 
 
+def mean_length(table) -> float:
+    """Rows per specimen of a table to train on, on average (a Dataset, or groups with ``rows``)."""
+    rows = len(table.frame) if isinstance(table, Dataset) else table.rows
+    return rows / max(n_specimens(table), 1)
+
+
+def auto_batch(table, cfg: TrainConfig, n_fit: int) -> tuple[int, str]:
+    """``batch_size = 0`` (auto) made a number, and how, in words where it is not BASE_BATCH
+    (config.ROWS_PER_STEP).
+
+    BASE_BATCH, unless the length is automatic and the table small enough that the run makes its
+    AUTO_STEPS steps whatever the batch; then about ROWS_PER_STEP rows a step (at the mean specimen
+    length, or ``--window``), BASE_BATCH to MAX_AUTO_BATCH specimens and no more than ``n_fit``,
+    the training specimens."""
+    if cfg.epochs or math.ceil(n_fit / BASE_BATCH) * MIN_AUTO_EPOCHS > AUTO_STEPS:
+        return BASE_BATCH, ""
+    rows, what = mean_length(table), "series"
+    if cfg.window and cfg.window < rows:
+        rows, what = cfg.window, "windows"
+    batch = int(min(MAX_AUTO_BATCH, max(BASE_BATCH, ROWS_PER_STEP // max(rows, 1.0))))
+    batch = min(batch, max(n_fit, BASE_BATCH))  # one step takes every training specimen at most
+    if batch == BASE_BATCH:
+        return batch, ""
+    return batch, f"batch {batch} ({what} of {rows:.0f} rows on average, about {ROWS_PER_STEP:,} rows a step)"
+
+
 def resolve_length(
     table, cfg: TrainConfig, *, val_ids=None, sizes: tuple[int, int] | None = None, **_
 ) -> tuple[TrainConfig, str]:
-    """``cfg`` with ``epochs = 0`` / ``patience = 0`` (auto) made numbers, and how, in words.
+    """``cfg`` with ``epochs = 0`` / ``patience = 0`` / ``batch_size = 0`` (auto) made numbers,
+    and how, in words.
 
     The run is sized in optimiser steps: enough epochs for AUTO_STEPS steps of ``batch_size``
     training specimens (at least MIN_AUTO_EPOCHS), and a patience of PATIENCE_SHARE of them (at
-    least MIN_AUTO_PATIENCE). Only the table's size and the options enter, so every way of
-    training a table (together, one member after another, --nproc, --chunk-specimens) and a
-    resumed run decide alike. ``sizes``: split_sizes's answer, when the caller has it."""
-    if cfg.epochs and cfg.patience:
+    least MIN_AUTO_PATIENCE); an automatic batch is :func:`auto_batch`'s. Only the table's size,
+    its mean specimen length and the options enter, so every way of training a table (together,
+    one member after another, --nproc, --chunk-specimens) and a resumed run decide alike.
+    ``sizes``: split_sizes's answer, when the caller has it."""
+    if cfg.epochs and cfg.patience and cfg.batch_size:
         return cfg, ""
     n, n_val = sizes or split_sizes(table, cfg.val_fraction, val_ids)
-    steps = math.ceil(max(n - n_val, 1) / cfg.batch_size)  # optimiser steps per epoch
+    n_fit = max(n - n_val, 1)
+    parts = []
+    if not cfg.batch_size:
+        batch, said = auto_batch(table, cfg, n_fit)
+        cfg = replace(cfg, batch_size=batch)
+        parts += [said] if said else []
+    steps = math.ceil(n_fit / cfg.batch_size)  # optimiser steps per epoch
     epochs = cfg.epochs or max(MIN_AUTO_EPOCHS, math.ceil(AUTO_STEPS / steps))
     patience = cfg.patience or max(MIN_AUTO_PATIENCE, math.ceil(PATIENCE_SHARE * epochs))
-    parts = []
     if not cfg.epochs:
         parts.append(f"up to {epochs} epochs ({steps} optimiser step{'s' * (steps != 1)} each)")
     if not cfg.patience:
         parts.append(f"patience {patience}")
-    return replace(cfg, epochs=epochs, patience=patience), "auto: " + ", ".join(parts)
+    return replace(cfg, epochs=epochs, patience=patience), "auto: " + ", ".join(parts) if parts else ""
 
 
 def train_one(

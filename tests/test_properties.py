@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -386,10 +387,12 @@ def test_arbitrary_bytes_as_a_model_file(tmp_path, data):
 
 
 class _Groups:
-    """What ensemble.resolve_auto reads of a table given in groups: its specimen ids."""
+    """What ensemble.resolve_auto and training.resolve_length read of a table given in groups:
+    its specimen ids and its number of rows."""
 
-    def __init__(self, n: int):
+    def __init__(self, n: int, rows_each: int = 100):
         self.ids = [f"S{i}" for i in range(n)]
+        self.rows = n * rows_each
 
 
 @given(
@@ -418,28 +421,63 @@ def test_auto_ensemble_follows_the_number_of_validation_specimens(n, share, aske
 
 @given(
     n=st.integers(0, 3000),
-    batch=st.sampled_from([1, 2, 4, 8, 32]),
+    batch=st.sampled_from([0, 0, 1, 2, 4, 8, 32]),
     share=st.sampled_from([0.0, 0.2, 0.5]),
     epochs=st.sampled_from([0, 0, 7]),
     patience=st.sampled_from([0, 0, 3]),
+    rows_each=st.sampled_from([1, 12, 50, 100, 200, 5000]),
+    window=st.sampled_from([0, 0, 10, 64]),
 )
-@settings(max_examples=200, deadline=None)
-def test_auto_length_gives_every_table_its_optimiser_steps(n, batch, share, epochs, patience):
+@settings(max_examples=300, deadline=None)
+def test_auto_length_gives_every_table_its_optimiser_steps(
+    n, batch, share, epochs, patience, rows_each, window
+):
     """``epochs = 0`` becomes enough epochs for AUTO_STEPS optimiser steps over the training
     specimens (at least MIN_AUTO_EPOCHS, and no more than that floor needs), ``patience = 0`` a
-    share of them; numbers asked for are kept, and nothing else moves."""
+    share of them. ``batch_size = 0`` becomes BASE_BATCH, except at the automatic length on a
+    table whose AUTO_STEPS steps do not depend on the batch: there about ROWS_PER_STEP rows a
+    step (the specimens' rows or the window), within BASE_BATCH .. MAX_AUTO_BATCH and no more
+    than the training specimens; the run then still makes its AUTO_STEPS steps. Numbers asked
+    for are kept, and nothing else moves."""
     import math
 
-    from durability_cli.config import AUTO_STEPS, MIN_AUTO_EPOCHS, MIN_AUTO_PATIENCE, PATIENCE_SHARE
+    from durability_cli.config import (
+        AUTO_STEPS,
+        BASE_BATCH,
+        MAX_AUTO_BATCH,
+        MIN_AUTO_EPOCHS,
+        MIN_AUTO_PATIENCE,
+        PATIENCE_SHARE,
+        ROWS_PER_STEP,
+    )
     from durability_cli.training import resolve_length, split_specimens
 
-    cfg = TrainConfig(epochs=epochs, patience=patience, batch_size=batch, val_fraction=share)
-    got, why = resolve_length(_Groups(n), cfg)
-    if epochs and patience:
+    cfg = TrainConfig(epochs=epochs, patience=patience, batch_size=batch, val_fraction=share, window=window)
+    got, why = resolve_length(_Groups(n, rows_each), cfg)
+    if epochs and patience and batch:
         assert got == cfg and why == ""
         return
-    n_fit = n - len(split_specimens(n, share, 0)[1])
-    steps = math.ceil(max(n_fit, 1) / batch)
+    n_fit = max(n - len(split_specimens(n, share, 0)[1]), 1)
+    by_steps = not epochs and math.ceil(n_fit / BASE_BATCH) * MIN_AUTO_EPOCHS <= AUTO_STEPS
+    if batch:
+        assert got.batch_size == batch
+    elif not by_steps:
+        assert got.batch_size == BASE_BATCH and "batch" not in why
+    else:
+        rows = min(rows_each, window) if window else rows_each
+        assert BASE_BATCH <= got.batch_size <= MAX_AUTO_BATCH
+        assert got.batch_size <= max(n_fit, BASE_BATCH)
+        wanted = ROWS_PER_STEP / rows  # the rows a step takes, as near as the bounds allow
+        assert (
+            got.batch_size in (BASE_BATCH, MAX_AUTO_BATCH, n_fit)
+            or got.batch_size <= wanted < got.batch_size + 1
+        )
+        assert (f"batch {got.batch_size} (" in why) == (got.batch_size != BASE_BATCH)
+        assert (
+            math.ceil(n_fit / got.batch_size) * math.ceil(AUTO_STEPS / math.ceil(n_fit / got.batch_size))
+            >= AUTO_STEPS
+        )
+    steps = math.ceil(n_fit / got.batch_size)
     if epochs:
         assert got.epochs == epochs
     else:
@@ -451,4 +489,4 @@ def test_auto_length_gives_every_table_its_optimiser_steps(n, batch, share, epoc
     else:
         assert got.patience == max(MIN_AUTO_PATIENCE, math.ceil(PATIENCE_SHARE * got.epochs))
         assert f"patience {got.patience}" in why
-    assert got == TrainConfig(epochs=got.epochs, patience=got.patience, batch_size=batch, val_fraction=share)
+    assert got == replace(cfg, epochs=got.epochs, patience=got.patience, batch_size=got.batch_size)
