@@ -318,6 +318,8 @@ def run_model(ds_train, test, clean, rows, warmup, info, seed: int, s: dict) -> 
         "member_best_epochs": (summary.get("ensemble") or {}).get("best_epoch", [summary["best_epoch"]]),
         "member_epochs_run": (summary.get("ensemble") or {}).get("epochs_run", [summary["epochs_run"]]),
         "val_curve": curve,
+        # every member's validation RMSE per epoch (what a study of patience replays)
+        "member_val_curves": [[h["val_rmse"] for h in m.summary.get("history", [])] for m in bundle.members],
     }
     return run, bundle
 

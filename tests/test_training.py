@@ -275,6 +275,38 @@ def test_resume_refuses_other_data(tiny, tmp_path, interrupt_at_checkpoint):
     assert "made on a different table" in r.output
 
 
+def test_the_default_batch_takes_about_1600_rows_a_step_on_a_small_table(coating_slice, tmp_path):
+    """``--batch-size`` left at 0 (auto): 20 specimens of 20 rows, 4 validating. The automatic
+    length makes its 800 steps whatever the batch on so small a table, so a step takes about
+    1,600 rows (80 specimens of 20), capped at the 16 training specimens: one step an epoch, 800
+    epochs. The same from a Parquet file read 5 specimens at a time (its rows counted from the
+    file's metadata). With ``--epochs`` given a larger batch would mean fewer steps: 8."""
+    from durability_cli import api
+
+    table = coating_slice(20, 20)
+    parquet = tmp_path / "t.parquet"
+    pd.read_csv(table).to_parquet(parquet, index=False)
+    out = tmp_path / "m.safetensors"
+    tiny_run = ["--hidden", "8", "--layers", "1", "--ensemble", "1", "--patience", "2", "--quiet"]
+    for source, extra in ((table, []), (parquet, ["--chunk-specimens", "5"])):
+        r = CliRunner().invoke(app, ["train", str(source), "-o", str(out), *tiny_run, *extra])
+        assert r.exit_code == 0, r.stderr
+        bundle = api.load(out)
+        assert (bundle.train_config.batch_size, bundle.train_config.epochs) == (16, 800), source
+        assert bundle.summary["length_auto"] == (
+            "auto: batch 16 (series of 20 rows on average, about 1,600 rows a step), "
+            "up to 800 epochs (1 optimiser step each)"
+        )
+    r = CliRunner().invoke(app, ["train", str(table), "-o", str(out), *tiny_run, "--epochs", "3"])
+    assert r.exit_code == 0, r.stderr
+    bundle = api.load(out)
+    assert bundle.train_config.batch_size == 8 and "length_auto" not in bundle.summary
+    # long series on the same table keep 8: 1,600 rows are 8 specimens of 200
+    r = CliRunner().invoke(app, ["train", str(coating_slice(20, 200)), "-o", str(out), *tiny_run])
+    assert r.exit_code == 0, r.stderr
+    assert api.load(out).train_config.batch_size == 8
+
+
 def test_the_default_length_is_sized_in_optimiser_steps(small, tmp_path):
     """``--epochs`` and ``--patience`` left at 0 (auto): 10 specimens, 2 validating, 8 training in
     one batch of 8 make one optimiser step an epoch, so the run may take 800 epochs (800 steps)
