@@ -314,6 +314,10 @@ def run_model(ds_train, test, clean, rows, warmup, info, seed: int, s: dict) -> 
         "best_val_rmse": summary["best_val_rmse"],
         "parameters": summary["parameters"],
         "members": members,
+        # what the automatic settings resolved to (train_config: the numbers the run used)
+        "batch_size": bundle.train_config.batch_size,
+        "epochs_max": bundle.train_config.epochs,
+        "patience": bundle.train_config.patience,
         # each member's best and last epoch (a member kept at its first epochs never improved)
         "member_best_epochs": (summary.get("ensemble") or {}).get("best_epoch", [summary["best_epoch"]]),
         "member_epochs_run": (summary.get("ensemble") or {}).get("epochs_run", [summary["epochs_run"]]),
