@@ -184,7 +184,7 @@ def test_the_accuracy_suite_takes_any_model_or_training_field(monkeypatch):
     assert isinstance(got["batch_size"], int)
     for bad, says in (
         ("bogus=1", "unknown option\\(s\\) bogus"),
-        ("batch_size=0", "batch_size must be between"),
+        ("batch_size=-1", "batch_size must be between"),
         ("batch_size=abc", "batch_size must be a number"),
         ("residual=yes", "residual must be true or false"),
         ("cell=rnn", "cell must be one of lstm, gru"),
@@ -234,3 +234,34 @@ def test_the_variant_studies_type_their_fields_as_a_config_file_does(monkeypatch
     assert (
         r.returncode == 2 and "variant a: cell must be one of lstm, gru" in r.stderr.strip().splitlines()[-1]
     )
+
+
+def test_the_patience_replay_stops_where_training_would(monkeypatch, tmp_path):
+    """`benchmarks/patience.py`: a member stops after `patience` epochs without a strictly lower
+    validation RMSE, keeping its best epoch; replayed at the patience a run had, every member
+    keeps the epoch it kept and the ensemble runs as long; a longer patience than recorded is
+    refused (the curve stops too early to say)."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    from benchmarks.patience import replay, study
+
+    assert replay([3.0, 2.0, 2.0, 2.0, 1.0], 2) == (4, 2)  # equal is not better
+    assert replay([3.0, 2.0, 2.0, 2.0, 1.0], 3) == (5, 5)
+    assert replay([1.0, 2.0], 5) == (2, 1)  # the end of the curve
+    curves = [[5.0, 4.0, 4.5, 4.6, 3.9, 4.0, 4.1, 4.2], [5.0, 4.0, 4.1, 4.2, 4.3, 4.4]]
+    run = {
+        "member_val_curves": curves,
+        "member_best_epochs": [5, 2],
+        "member_epochs_run": [8, 6],
+        "epochs_max": 10,
+        "patience": 4,
+        "train_seconds": 80.0,
+    }
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps({"datasets": {"x": {"model": {"runs": [run]}}}}))
+    same, shorter = study(path, [0.4, 0.2], min_patience=1)
+    assert (same["members_changed"], same["epochs_ratio"]) == (0, 1.0)
+    # patience 2: member 1 stops at epoch 4 keeping epoch 2 (4.0 against its 3.9), member 2 at 4
+    assert shorter["members_changed"] == 1 and shorter["val_worse_max"] == pytest.approx(4.0 / 3.9 - 1)
+    assert shorter["epochs_ratio"] == 4 / 8 and shorter["train_seconds_estimate"] == 40.0
+    with pytest.raises(SystemExit, match="cannot replay 5"):
+        study(path, [0.5], min_patience=1)
