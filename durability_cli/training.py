@@ -686,14 +686,14 @@ def auto_batch(table, cfg: TrainConfig, n_fit: int) -> tuple[int, str]:
     the training specimens."""
     if cfg.epochs or math.ceil(n_fit / BASE_BATCH) * MIN_AUTO_EPOCHS > AUTO_STEPS:
         return BASE_BATCH, ""
-    rows, what = mean_length(table), "series"
+    rows, what = mean_length(table), "series of {:.0f} rows on average"
     if cfg.window and cfg.window < rows:
-        rows, what = cfg.window, "windows"
+        rows, what = cfg.window, "windows of {:.0f} rows"
     batch = int(min(MAX_AUTO_BATCH, max(BASE_BATCH, ROWS_PER_STEP // max(rows, 1.0))))
     batch = min(batch, max(n_fit, BASE_BATCH))  # one step takes every training specimen at most
     if batch == BASE_BATCH:
         return batch, ""
-    return batch, f"batch {batch} ({what} of {rows:.0f} rows on average, about {ROWS_PER_STEP:,} rows a step)"
+    return batch, f"batch {batch} ({what.format(rows)}; the aim is about {ROWS_PER_STEP:,} rows a step)"
 
 
 def resolve_length(

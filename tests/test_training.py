@@ -294,7 +294,7 @@ def test_the_default_batch_takes_about_1600_rows_a_step_on_a_small_table(coating
         bundle = api.load(out)
         assert (bundle.train_config.batch_size, bundle.train_config.epochs) == (16, 800), source
         assert bundle.summary["length_auto"] == (
-            "auto: batch 16 (series of 20 rows on average, about 1,600 rows a step), "
+            "auto: batch 16 (series of 20 rows on average; the aim is about 1,600 rows a step), "
             "up to 800 epochs (1 optimiser step each)"
         )
     r = CliRunner().invoke(app, ["train", str(table), "-o", str(out), *tiny_run, "--epochs", "3"])
