@@ -63,7 +63,8 @@ def test_the_config_leaves_the_length_to_train_unless_tune_is_given_one(
     """Without --epochs the trials train SEARCH_EPOCHS (100; 3 here, to be quick) with patience
     30, since the pruner compares them epoch by epoch, and the config leaves the length to
     train's automatic rule, which sizes the run to the table as plain `train` does; with
-    --epochs N (the test above) N is written, with the trials' patience."""
+    --epochs N (the test above) N is written, with the trials' patience. The defaults' batch is
+    written as 0, so that train picks it as plain `train` does."""
     from durability_cli import tuning
 
     monkeypatch.setattr(tuning, "SEARCH_EPOCHS", 3)
@@ -79,6 +80,8 @@ def test_the_config_leaves_the_length_to_train_unless_tune_is_given_one(
     config = tomllib.loads(text)
     assert not {"epochs", "patience"} & set(config["train"])
     assert config["train"]["seed"] == 0
+    # the one trial is the defaults': its batch is train's automatic one, written as 0 (auto)
+    assert config["train"]["batch_size"] == 0
 
     trial = {"epochs": 200, "patience": 30, "lr": 0.002}
     assert tuning.TuneConfig(epochs=200).written(trial) == trial
