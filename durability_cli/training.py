@@ -1510,9 +1510,12 @@ def check_resumable(info: dict, path, model_cfg, cfg, data_hash: str) -> None:
         saved_cfg.pop(key, None)
         now.pop(key, None)
     if saved_cfg != now:
-        diff = sorted(k for k in now if saved_cfg.get(k) != now[k])
+        diff = "; ".join(
+            f"{k} {saved_cfg.get(k)!r} in the checkpoint, {now[k]!r} now"
+            for k in sorted(k for k in now if saved_cfg.get(k) != now[k])
+        )
         raise InputError(
-            f"{path}: this checkpoint was made with other training options ({', '.join(diff)}); resume with the same options"
+            f"{path}: this checkpoint was made with other training options ({diff}); resume with the same options"
         )
     # after the options: the fingerprint of a table read in groups is taken group by group
     if info.get("data") != data_hash:

@@ -147,7 +147,11 @@ def test_interrupted_ensemble_resumes_to_the_same_weights(coating_slice, tmp_pat
         untimed = [[{**e, "seconds": 0} for e in m.summary["history"]] for m in (a, b)]
         assert untimed[0] == untimed[1]
     # a checkpoint of another ensemble (other seeds) is refused in one line
-    match = r"other training options \(seed\)" if together else "not one of this ensemble's members"
+    match = (
+        r"other training options \(seed \d+ in the checkpoint, \d+ now\)"
+        if together
+        else "not one of this ensemble's members"
+    )
     with pytest.raises(InputError, match=match):
         api.train(data, ensemble=2, seed=5, checkpoint=ckpt, resume=ckpt, **TINY, **options)
     # a stacked checkpoint cannot go on one member at a time, and the other way round
