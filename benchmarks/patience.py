@@ -38,6 +38,16 @@ def replay(curve: list[float], patience: int) -> tuple[int, int]:
     return len(curve), best_epoch
 
 
+def longest_wait(curve: list[float], upto: int) -> int:
+    """The most epochs between two best epochs of ``curve`` up to epoch ``upto`` (the first
+    best counts from epoch 0): the patience a run needs to keep the best epoch it kept."""
+    best, last, wait = math.inf, 0, 0
+    for epoch, rmse in enumerate(curve[:upto], start=1):
+        if rmse < best:
+            best, wait, last = rmse, max(wait, epoch - last), epoch
+    return wait
+
+
 def study(path: Path, shares: list[float], min_patience: int) -> list[dict]:
     """One row per set and share of the runs in an accuracy results file."""
     rows = []
@@ -49,6 +59,12 @@ def study(path: Path, shares: list[float], min_patience: int) -> list[dict]:
         for share in shares:
             changed = members = 0
             worse, epochs_new, epochs_old, seconds = [], 0, 0, 0.0
+            # the patience, as a share of the epochs, each member needed to keep its best epoch
+            needed = max(
+                longest_wait(curve, best_epoch) / run["epochs_max"]
+                for run in runs
+                for curve, best_epoch in zip(run["member_val_curves"], run["member_best_epochs"], strict=True)
+            )
             for run in runs:
                 patience = max(min_patience, math.ceil(share * run["epochs_max"]))
                 if patience > run["patience"]:
@@ -79,6 +95,7 @@ def study(path: Path, shares: list[float], min_patience: int) -> list[dict]:
                     "epochs_ratio": epochs_new / epochs_old,
                     "train_seconds_estimate": seconds / len(runs),
                     "train_seconds_recorded": sum(r["train_seconds"] for r in runs) / len(runs),
+                    "share_needed": needed,
                 }
             )
     return rows
@@ -94,14 +111,16 @@ def main(argv: list[str] | None = None) -> int:
     shares = [float(s) for s in args.shares.split(",")]
     rows = [row for path in args.files for row in study(path, shares, args.min_patience)]
     print(
-        "| set | patience share | members keeping another epoch | their validation RMSE, mean / worst | epochs run | training seconds a seed (estimate) |"
+        "| set | patience share | members keeping another epoch | their validation RMSE, mean / worst "
+        "| epochs run | training seconds a seed (estimate) | longest wait for a best epoch, share of the epochs |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         print(
             f"| {r['set']} | {r['share']:g} | {r['members_changed']} of {r['members']} | "
             f"+{100 * r['val_worse_mean']:.1f} % / +{100 * r['val_worse_max']:.1f} % | "
-            f"{r['epochs_ratio']:.2f} x | {r['train_seconds_estimate']:.0f} (recorded {r['train_seconds_recorded']:.0f}) |"
+            f"{r['epochs_ratio']:.2f} x | {r['train_seconds_estimate']:.0f} (recorded {r['train_seconds_recorded']:.0f}) | "
+            f"{r['share_needed']:.3f} |"
         )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1) + "\n")

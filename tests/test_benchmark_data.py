@@ -242,11 +242,12 @@ def test_the_patience_replay_stops_where_training_would(monkeypatch, tmp_path):
     keeps the epoch it kept and the ensemble runs as long; a longer patience than recorded is
     refused (the curve stops too early to say)."""
     monkeypatch.syspath_prepend(str(ROOT))
-    from benchmarks.patience import replay, study
+    from benchmarks.patience import longest_wait, replay, study
 
     assert replay([3.0, 2.0, 2.0, 2.0, 1.0], 2) == (4, 2)  # equal is not better
     assert replay([3.0, 2.0, 2.0, 2.0, 1.0], 3) == (5, 5)
     assert replay([1.0, 2.0], 5) == (2, 1)  # the end of the curve
+    assert longest_wait([3.0, 2.0, 2.0, 2.0, 1.0, 0.5], 5) == 3  # best at 1, 2, 5 (then 6: not kept)
     curves = [[5.0, 4.0, 4.5, 4.6, 3.9, 4.0, 4.1, 4.2], [5.0, 4.0, 4.1, 4.2, 4.3, 4.4]]
     run = {
         "member_val_curves": curves,
@@ -260,6 +261,7 @@ def test_the_patience_replay_stops_where_training_would(monkeypatch, tmp_path):
     path.write_text(json.dumps({"datasets": {"x": {"model": {"runs": [run]}}}}))
     same, shorter = study(path, [0.4, 0.2], min_patience=1)
     assert (same["members_changed"], same["epochs_ratio"]) == (0, 1.0)
+    assert same["share_needed"] == 3 / 10  # member 1 waited from epoch 2 to 5
     # patience 2: member 1 stops at epoch 4 keeping epoch 2 (4.0 against its 3.9), member 2 at 4
     assert shorter["members_changed"] == 1 and shorter["val_worse_max"] == pytest.approx(4.0 / 3.9 - 1)
     assert shorter["epochs_ratio"] == 4 / 8 and shorter["train_seconds_estimate"] == 40.0

@@ -160,7 +160,9 @@ def test_resume_needs_the_same_groups(tables, tmp_path, interrupt_at_checkpoint)
     code, stderr = interrupt_at_checkpoint(cmd, ckpt, env=env)
     assert code == 130, stderr
     r = invoke(*args[:-1], "5", "--resume", ckpt, "--epochs", "40")
-    assert r.exit_code == 2 and "other training options (chunk_specimens 4 in the checkpoint, 5 now)" in r.output
+    assert (
+        r.exit_code == 2 and "other training options (chunk_specimens 4 in the checkpoint, 5 now)" in r.output
+    )
 
 
 def test_interrupt_then_resume_equals_uninterrupted(tables, tmp_path, interrupt_at_checkpoint):
