@@ -83,6 +83,10 @@ class TrainConfig:
     val_context: int = (
         0  # warm-up rows for the free-running validation; 0 = auto (20% of median length, >= 3)
     )
+    # Each training rollout's measured warm-up is drawn from ceil(warmup_min x val_context) to
+    # val_context rows (at least 1): 0 = any length from 1 (every warm-up a forecast may start
+    # from), 1 = always the validation's (docs/TRAINING.md, "How long a warm-up training sees")
+    warmup_min: float = 0.0
     # Epochs without a better validation RMSE before stopping; 0 = auto: PATIENCE_SHARE of the
     # epochs, at least MIN_AUTO_PATIENCE
     patience: int = 0
@@ -148,6 +152,10 @@ class TrainConfig:
             raise InputError(f"`window` must be 0 (whole series) or at least 2, got {self.window}")
         if not 0.0 <= self.tf_min <= 1.0:
             raise InputError(f"`tf_min` must be in [0, 1], got {self.tf_min}")
+        if not 0.0 <= self.warmup_min <= 1.0:
+            raise InputError(
+                f"`warmup_min` must be in [0, 1] (a share of `val_context`), got {self.warmup_min}"
+            )
 
 
 # `ensemble = 0` (auto) trains this many members when fewer than SMALL_VALIDATION specimens would

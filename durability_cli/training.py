@@ -1186,16 +1186,21 @@ def training_batches(
                 c=cfg.tf_c,
                 minimum=cfg.tf_min,
             )
-        yield batch, batch_feed(batch, context, gen, tally)
+        yield batch, batch_feed(batch, context, gen, tally, cfg.warmup_min)
 
 
-def batch_feed(batch: Tensors, context: int, gen: torch.Generator, tally: _Tally) -> torch.Tensor:
-    """[B, T] a training batch's feed mask: a random warm-up per specimen (1..``context`` rows),
-    then the measured value with the probability ``tally.p`` (scheduled sampling); counts in
-    ``tally`` how often a free-run-eligible step got the measured value."""
+def batch_feed(
+    batch: Tensors, context: int, gen: torch.Generator, tally: _Tally, warmup_min: float = 0.0
+) -> torch.Tensor:
+    """[B, T] a training batch's feed mask: a random warm-up per specimen (``shortest``..``context``
+    rows, ``shortest`` = ceil(``warmup_min`` x ``context``), at least 1), then the measured value
+    with the probability ``tally.p`` (scheduled sampling); counts in ``tally`` how often a
+    free-run-eligible step got the measured value. One draw per specimen whatever the range, so
+    ``warmup_min`` 0 draws what it always drew."""
     Bb, T = batch.y.shape
     # a random warm-up per specimen, always fed measured values, as in forecasting
-    ctx = 1 + (torch.rand(Bb, generator=gen) * context).long()  # [Bb] in 1..context
+    shortest = min(max(1, math.ceil(warmup_min * context - 1e-9)), max(context, 1))
+    ctx = shortest + (torch.rand(Bb, generator=gen) * (context - shortest + 1)).long()  # [Bb]
     coin = torch.rand(Bb, T, generator=gen) < tally.p  # [Bb, T] Bernoulli(p) per specimen per step
     pos = torch.arange(T).unsqueeze(0)
     free_zone = (pos >= ctx.unsqueeze(1)) & batch.observed & batch.valid

@@ -37,6 +37,36 @@ def _history(path, **train_kw):
     return pd.DataFrame(bundle.summary["history"])
 
 
+@pytest.mark.parametrize(("share", "shortest"), [(0.0, 1), (0.5, 5), (0.3, 3), (1.0, 10)])
+def test_training_warm_ups_are_drawn_from_the_share_of_val_context_up(share, shortest):
+    """``--warmup-min``: each rollout's measured warm-up (the leading rows fed measured values when
+    nothing else is) is between ceil(share x context) and context rows, and every length in that
+    range is drawn; share 0 draws exactly what the code drew before the option (1 + floor(u x
+    context) from the same generator)."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from durability_cli.training import _Tally, batch_feed
+
+    B, T, context = 4000, 30, 10
+    batch = SimpleNamespace(
+        y=torch.zeros(B, T),
+        observed=torch.ones(B, T, dtype=torch.bool),
+        valid=torch.ones(B, T, dtype=torch.bool),
+    )
+    feed = batch_feed(batch, context, torch.Generator().manual_seed(3), _Tally(p=0.0), share)
+    warm = feed.int().argmin(dim=1)  # the first row not fed: the warm-up's length
+    assert set(warm.tolist()) == set(range(shortest, context + 1))
+    if share == 0.0:
+        u = torch.rand(B, generator=torch.Generator().manual_seed(3))
+        assert torch.equal(warm, 1 + (u * context).long())
+    r = CliRunner().invoke(
+        app, ["train", "no-such.csv", "-o", "m.safetensors", "--warmup-min", str(share + 1.01)]
+    )
+    assert r.exit_code == 2 and "--warmup-min must be in [0, 1] (a share of --val-context)" in r.stderr
+
+
 @pytest.mark.parametrize(("p", "lo", "hi"), [(1.0, 1.0, 1.0), (0.0, 0.0, 0.0), (0.5, 0.35, 0.65)])
 def test_constant_teacher_forcing_feeds_measured_values_at_rate_p(tiny, p, lo, hi):
     h = _history(tiny, epochs=2, teacher_forcing=p, tf_schedule="constant")
