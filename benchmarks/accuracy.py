@@ -168,6 +168,13 @@ def in_warmup(test: pd.DataFrame, warmup: pd.Series) -> np.ndarray:
     return pos < test["specimen_id"].map(warmup).to_numpy()
 
 
+def plan_for(test: pd.DataFrame, warmup: pd.Series, target: str) -> pd.DataFrame:
+    """The forecast plan: ``test`` with ``target`` emptied after each specimen's warm-up."""
+    plan = test.copy()
+    plan.loc[~in_warmup(plan, warmup), target] = np.nan
+    return plan
+
+
 def forecast_rows(test: pd.DataFrame, clean: pd.DataFrame, warmup: pd.Series, target: str) -> pd.DataFrame:
     """The rows every forecaster must predict: those after each test specimen's warm-up."""
     pos = test.groupby("specimen_id").cumcount().to_numpy()
@@ -272,9 +279,7 @@ def run_model(ds_train, test, clean, rows, warmup, info, seed: int, s: dict) -> 
     train_seconds = time.perf_counter() - t0
 
     # The plan: the test table with durability emptied after the warm-up; one forecast call.
-    plan = test.copy()
-    plan.loc[~in_warmup(plan, warmup), info.target] = np.nan
-    ds_plan = validate(plan, bundle.schema, source="plan")
+    ds_plan = validate(plan_for(test, warmup, info.target), bundle.schema, source="plan")
     cfg = ForecastConfig(
         samples=s["samples"],
         quantiles=QUANTILES,

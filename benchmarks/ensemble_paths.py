@@ -28,7 +28,6 @@ def prepare(name: str, seed: int, members: int) -> dict:
     """An ensemble of ``members`` trained on set ``name``'s accuracy-suite split (seeds
     ``seed * members`` on), and what scoring its forecasts of the test specimens needs: the plan
     (targets emptied after each warm-up), the scored rows and the end-of-life truth."""
-    import numpy as np
 
     from benchmarks import accuracy as acc
     from benchmarks import realdata
@@ -45,8 +44,7 @@ def prepare(name: str, seed: int, members: int) -> dict:
     warm = acc.warmup_lengths(test, info)
     cfg = TrainConfig(epochs=60, val_context=info.context, seed=seed * members, ensemble=members)
     bundle = train(ds, acc.model_config(name), cfg)
-    plan = test.copy()
-    plan.loc[~acc.in_warmup(plan, warm), info.target] = np.nan
+    plan = acc.plan_for(test, warm, info.target)
     truth = None
     if info.eol_threshold is not None:
         truth = acc.eol_truth(split["test_clean"], warm, info.target, info.eol_threshold)

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 
 from benchmarks import realdata
-from benchmarks.accuracy import forecast_rows, in_warmup, model_config, warmup_lengths
+from benchmarks.accuracy import forecast_rows, model_config, plan_for, warmup_lengths
 from benchmarks.common import one_thread
 from benchmarks.latent import HIDDEN
 from durability_cli import forecasting, latent, training
@@ -81,8 +81,7 @@ def main() -> None:
     test, clean = split["test"], split["test_clean"]
     warm = warmup_lengths(test, info)
     rows = forecast_rows(test, clean, warm, info.target)
-    plan = test.copy()
-    plan.loc[~in_warmup(plan, warm), info.target] = np.nan
+    plan = plan_for(test, warm, info.target)
 
     def rmse(bundle) -> float:
         plan_ds = validate(plan, bundle.schema, source="plan")

@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.accuracy import forecast_rows, in_warmup, model_config, warmup_lengths  # noqa: E402
+from benchmarks.accuracy import forecast_rows, model_config, plan_for, warmup_lengths  # noqa: E402
 from benchmarks.common import code_version, one_thread  # noqa: E402
 from durability_cli.config import TrainConfig  # noqa: E402
 from durability_cli.ensemble import resolve_auto  # noqa: E402
@@ -73,11 +73,8 @@ def main(argv: list[str] | None = None) -> int:
             seconds = time.perf_counter() - t0
             for context in contexts:
                 warmup = warmup_lengths(test, replace(info, context=context))
-                plan = test.copy()
-                plan.loc[~in_warmup(plan, warmup), info.target] = np.nan
-                fc = forecast(
-                    bundle, validate(plan, bundle.schema, source="plan"), ForecastConfig(samples=0)
-                ).forecast
+                plan = validate(plan_for(test, warmup, info.target), bundle.schema, source="plan")
+                fc = forecast(bundle, plan, ForecastConfig(samples=0)).forecast
                 fc = fc[["specimen_id", "time", f"{info.target}_mean"]].rename(
                     columns={f"{info.target}_mean": "p"}
                 )
