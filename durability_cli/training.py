@@ -670,23 +670,19 @@ def split_sizes(table, val_fraction: float, val_ids=None) -> tuple[int, int]:
     return n, len(val_ids) if val_ids is not None else _n_val(n, val_fraction)
 
 
-def mean_length(table) -> float:
-    """Rows per specimen of a table to train on, on average (a Dataset, or groups with ``rows``)."""
-    rows = len(table.frame) if isinstance(table, Dataset) else table.rows
-    return rows / max(n_specimens(table), 1)
-
-
-def auto_batch(table, cfg: TrainConfig, n_fit: int) -> tuple[int, str]:
+def auto_batch(table, cfg: TrainConfig, n: int, n_fit: int) -> tuple[int, str]:
     """``batch_size = 0`` (auto) made a number, and how, in words where it is not BASE_BATCH
     (config.ROWS_PER_STEP).
 
     BASE_BATCH, unless the length is automatic and the table small enough that the run makes its
     AUTO_STEPS steps whatever the batch; then about ROWS_PER_STEP rows a step (at the mean specimen
     length, or ``--window``), BASE_BATCH to MAX_AUTO_BATCH specimens and no more than ``n_fit``,
-    the training specimens."""
+    the training specimens. ``n``: the table's specimens (split_sizes), ``table`` a Dataset or
+    groups with ``rows``."""
     if cfg.epochs or math.ceil(n_fit / BASE_BATCH) * MIN_AUTO_EPOCHS > AUTO_STEPS:
         return BASE_BATCH, ""
-    rows, what = mean_length(table), "series of {:.0f} rows on average"
+    rows = (len(table.frame) if isinstance(table, Dataset) else table.rows) / max(n, 1)
+    what = "series of {:.0f} rows on average"
     if cfg.window and cfg.window < rows:
         rows, what = cfg.window, "windows of {:.0f} rows"
     batch = int(min(MAX_AUTO_BATCH, max(BASE_BATCH, ROWS_PER_STEP // max(rows, 1.0))))
@@ -714,7 +710,7 @@ def resolve_length(
     n_fit = max(n - n_val, 1)
     parts = []
     if not cfg.batch_size:
-        batch, said = auto_batch(table, cfg, n_fit)
+        batch, said = auto_batch(table, cfg, n, n_fit)
         cfg = replace(cfg, batch_size=batch)
         parts += [said] if said else []
     steps = math.ceil(n_fit / cfg.batch_size)  # optimiser steps per epoch
