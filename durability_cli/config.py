@@ -311,3 +311,9 @@ def unknown_keys(values: dict, *classes) -> list[str]:
 
 def as_dict(cfg) -> dict:
     return dataclasses.asdict(cfg)
+
+
+def shortest_warmup(warmup_min: float, context: int) -> int:
+    """The shortest measured warm-up a training rollout is fed: ceil(``warmup_min`` x
+    ``context``) rows, at least 1 and at most ``context`` (``TrainConfig.warmup_min``)."""
+    return min(max(1, math.ceil(warmup_min * context - 1e-9)), max(context, 1))

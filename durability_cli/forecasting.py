@@ -22,6 +22,7 @@ import torch
 from durability_cli import limits
 from durability_cli.artifact import ModelBundle
 from durability_cli.calibration import eol_shift, shift_crossing, step_factors
+from durability_cli.config import shortest_warmup
 from durability_cli.data import Series, autocast, move, to_series, to_tensors
 from durability_cli.errors import InputError
 from durability_cli.latent import LATENT_DRAWS, draw_latent, fit_posterior, mean_paths, run_copies
@@ -94,13 +95,22 @@ class ForecastResult:
     n_extrapolating: int = 0  # all specimens outside the training envelope (lines may be capped)
     bounds: tuple[float | None, float | None] | None = None  # what the values were clipped to
     scenarios: list[str] = field(default_factory=list)  # the names, when forecast per scenario
+    # Specimens whose warm-up lies outside the lengths a --warmup-min model was trained on: the
+    # count, the first few ids, and the shortest and longest such warm-up (rows)
+    n_off_warmup: int = 0
+    off_warmup: list[str] = field(default_factory=list)
+    off_warmup_rows: tuple[int, int] | None = None
+    trained_warmup: tuple[int, int] | None = None  # the shortest and longest training warm-up
 
     @property
     def warnings(self) -> list[str]:
-        """The lines to show the user: held conditions, skipped specimens, extrapolation."""
+        """The lines to show the user: held conditions, skipped specimens, warm-ups training did
+        not see, extrapolation."""
         lines = list(self.held)
         if self.n_skipped:
             lines.append(_skipped_line(self.skipped, self.n_skipped))
+        if self.n_off_warmup:
+            lines.append(_off_warmup_line(self))
         lines += self.extrapolation
         if self.n_extrapolating > len(self.extrapolation):
             lines.append(
@@ -581,6 +591,12 @@ class ForecastStream:
             total.extrapolation.extend(part.extrapolation[: self.MAX_WARNINGS - len(total.extrapolation)])
             total.n_extrapolating += part.n_extrapolating
             total.held = part.held
+            if part.n_off_warmup:
+                total.n_off_warmup += part.n_off_warmup
+                total.off_warmup.extend(part.off_warmup[: max(0, 3 - len(total.off_warmup))])
+                lo, hi = total.off_warmup_rows or part.off_warmup_rows
+                total.off_warmup_rows = (min(lo, part.off_warmup_rows[0]), max(hi, part.off_warmup_rows[1]))
+                total.trained_warmup = part.trained_warmup
             total.specimens += part.specimens
             total.rows += part.rows
             total.samples, total.seed, total.quantiles = part.samples, part.seed, part.quantiles
@@ -721,6 +737,9 @@ def _forecast_group(
         series = limit_horizon(series, last_obs, horizon)
     _check_memory(series, cfg, want_paths, ds.source)
     skipped = [series.ids[i] for i in np.flatnonzero(~has_future)]
+    trained, off = trained_warmups(bundle), np.zeros(len(series.ids), dtype=bool)
+    if trained is not None:  # a warm-up is the rows up to the last measured one, as training counts it
+        off = has_future & ((last_obs + 1 < trained[0]) | (last_obs + 1 > trained[1]))
     flag, extrap_lines = extrapolation(bundle, series, last_obs)
     if extrap_lines:
         if cfg.strict:
@@ -781,6 +800,42 @@ def _forecast_group(
         extrapolation=extrap_lines,
         n_extrapolating=len(extrap_lines),
         bounds=cfg.bounds,
+        n_off_warmup=int(off.sum()),
+        off_warmup=[series.ids[i] for i in np.flatnonzero(off)[:3]],
+        off_warmup_rows=(int((last_obs + 1)[off].min()), int((last_obs + 1)[off].max()))
+        if off.any()
+        else None,
+        trained_warmup=trained,
+    )
+
+
+def trained_warmups(bundle: ModelBundle) -> tuple[int, int] | None:
+    """The shortest and longest measured warm-up a ``--warmup-min`` model's training rollouts
+    were fed (training.batch_feed draws them), or None when training drew every length from 1
+    (the default, or a file from before the option)."""
+    share = float(getattr(bundle.train_config, "warmup_min", 0.0) or 0.0)
+    context = int(bundle.summary.get("val_context") or 0)
+    if share <= 0 or context < 1:
+        return None
+    return shortest_warmup(share, context), context
+
+
+def _off_warmup_line(result: ForecastResult) -> str:
+    """One warning line for the specimens whose warm-up training never fed (``--warmup-min``)."""
+    a, b = result.trained_warmup
+    lo, hi = result.off_warmup_rows
+    rows = f"{lo}" if lo == hi else f"{lo}-{hi}"
+    trained = f"{a}" if a == b else f"{a}-{b}"
+    more = (
+        f" and {result.n_off_warmup - len(result.off_warmup)} more"
+        if result.n_off_warmup > len(result.off_warmup)
+        else ""
+    )
+    return (
+        f"specimen {', '.join(result.off_warmup)}{more}: forecast from a warm-up of {rows} rows, but this "
+        f"model was trained only on warm-ups of {trained} rows (--warmup-min): on the ageing benchmark such "
+        "a model's error from other warm-up lengths was up to 2.3 x the default's; retrain with --warmup-min 0 "
+        '(docs/TRAINING.md, "How long a warm-up training sees")'
     )
 
 

@@ -40,6 +40,7 @@ from durability_cli.config import (
     ModelConfig,
     TrainConfig,
     as_dict,
+    shortest_warmup,
 )
 from durability_cli.data import (
     Scaler,
@@ -1195,7 +1196,7 @@ def batch_feed(
     ``warmup_min`` 0 draws what it always drew."""
     Bb, T = batch.y.shape
     # a random warm-up per specimen, always fed measured values, as in forecasting
-    shortest = min(max(1, math.ceil(warmup_min * context - 1e-9)), max(context, 1))
+    shortest = shortest_warmup(warmup_min, context)
     ctx = shortest + (torch.rand(Bb, generator=gen) * (context - shortest + 1)).long()  # [Bb]
     coin = torch.rand(Bb, T, generator=gen) < tally.p  # [Bb, T] Bernoulli(p) per specimen per step
     pos = torch.arange(T).unsqueeze(0)

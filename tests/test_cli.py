@@ -307,6 +307,40 @@ def test_extrapolation_is_flagged_and_strict_refuses(model, small_coating, tmp_p
     assert not out.exists()
 
 
+def test_a_warm_up_a_warmup_min_model_never_trained_on_is_named(small_coating, model, tmp_path):
+    """A model trained with ``--warmup-min 0.5 --val-context 20`` fed its rollouts 10-20 measured
+    rows: a forecast from 30 rows or 6 names those specimens on stderr (one line, the first ids,
+    the range) and still forecasts; from 10-20 rows, or with a default model, nothing is said."""
+    fixed = tmp_path / "fixed.safetensors"
+    r = invoke(
+        "train", small_coating, "-o", fixed, "--static", "material", *FAST, "--ensemble", "1",
+        "--warmup-min", "0.5", "--val-context", "20",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    df = plan_from(pd.read_csv(small_coating), 15)
+    rows = df.groupby("specimen_id").cumcount()
+    long = df.specimen_id.isin(["C002", "C005"])
+    df.loc[long & (rows < 30), "durability"] = pd.read_csv(small_coating).loc[
+        long & (rows < 30), "durability"
+    ]
+    df.loc[(df.specimen_id == "C007") & (rows >= 6), "durability"] = np.nan
+    plan = tmp_path / "plan.csv"
+    df.to_csv(plan, index=False)
+    r = invoke("forecast", plan, "-m", fixed, "--samples", "0")
+    assert r.exit_code == 0, r.output
+    line = [x for x in r.stderr.splitlines() if "--warmup-min" in x]
+    assert len(line) == 1, r.stderr
+    assert "specimen C002, C005, C007: forecast from a warm-up of 6-30 rows" in line[0]
+    assert "trained only on warm-ups of 10-20 rows" in line[0]
+    assert pd.read_csv(pd.io.common.StringIO(r.stdout)).specimen_id.nunique() == 12
+    inside = tmp_path / "plan15.csv"
+    plan_from(pd.read_csv(small_coating), 15).to_csv(inside, index=False)
+    r = invoke("forecast", inside, "-m", fixed, "--samples", "0")
+    assert r.exit_code == 0 and "--warmup-min" not in r.stderr, r.stderr
+    r = invoke("forecast", plan, "-m", model, "--samples", "0")  # the default draw: any warm-up
+    assert r.exit_code == 0 and "--warmup-min" not in r.stderr, r.stderr
+
+
 def test_an_unseen_static_category_is_flagged_and_strict_refuses(model, small_coating, tmp_path):
     df = plan_from(pd.read_csv(small_coating), 30)
     df.loc[df.specimen_id == "C003", "material"] = "Z"
