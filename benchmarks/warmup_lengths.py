@@ -10,7 +10,12 @@ warm-up).
 
     python benchmarks/warmup_lengths.py --set ageing --seeds 0 --shares 0,1 --contexts 13,26,52,78
 
-Appends one JSON line per (set, seed, share, warm-up) to results/warmup-lengths.jsonl.
+`--val-context N` trains on another warm-up than the set's; `--field FIELD=VALUE` (as run.py's
+`--set`) trains a variant, named in each line by `--label`:
+
+    python benchmarks/warmup_lengths.py --set ageing --shares 1 --val-context 39 --contexts 39,52,78 --label fixed39
+
+Appends one JSON line per (set, seed, share, warm-up) to results/warmup-lengths.jsonl (`--out`).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.accuracy import forecast_rows, model_config, plan_for, warmup_lengths  # noqa: E402
-from benchmarks.common import code_version, one_thread  # noqa: E402
+from benchmarks.common import code_version, config_fields, one_thread  # noqa: E402
 from durability_cli.config import TrainConfig  # noqa: E402
 from durability_cli.ensemble import resolve_auto  # noqa: E402
 from durability_cli.forecasting import ForecastConfig, forecast  # noqa: E402
@@ -48,7 +53,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--shares", default="0,1", help="--warmup-min values to train")
     parser.add_argument("--contexts", default="", help="test warm-up rows (default: 0.5, 1, 1.5 x the set's)")
+    parser.add_argument(
+        "--val-context", type=int, default=0, help="training's --val-context (default: the set's warm-up)"
+    )
+    parser.add_argument(
+        "--field",
+        dest="fields",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="any other ModelConfig/TrainConfig field, as run.py's --set (repeatable)",
+    )
+    parser.add_argument("--label", default="", help="a name for the variant, written in each line")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="the JSON-lines file to append to")
     args = parser.parse_args(argv)
+    try:
+        model_fields, train_fields = config_fields(args.fields, source="--field")
+    except ValueError as e:
+        parser.error(str(e))
     one_thread()
     code = code_version()
     split = make_split(args.set, 32, 16, seed=0)
@@ -61,12 +83,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     schema = Schema("specimen_id", "time", info.target, info.covariates, info.static)
     ds_train = validate(train_df, schema, source=f"{args.set}-train")
-    mcfg = model_config(args.set, 0, 0.1, "none")
+    mcfg = replace(model_config(args.set, 0, 0.1, "none"), **model_fields)
+    val_context = args.val_context or info.context
     longest = max(contexts)
     common = forecast_rows(test, clean, warmup_lengths(test, replace(info, context=longest)), info.target)
     for seed in (int(s) for s in args.seeds.split(",")):
         for share in (float(s) for s in args.shares.split(",")):
-            cfg = TrainConfig(epochs=0, val_context=info.context, warmup_min=share)
+            cfg = TrainConfig(
+                **{"epochs": 0, **train_fields, "val_context": val_context, "warmup_min": share}
+            )
             members = resolve_auto(ds_train, mcfg, cfg)[0].ensemble
             t0 = time.perf_counter()
             bundle = train(ds_train, mcfg, replace(cfg, seed=seed * members))
@@ -84,17 +109,20 @@ def main(argv: list[str] | None = None) -> int:
                     "set": args.set,
                     "seed": seed,
                     "warmup_min": share,
-                    "val_context": info.context,
+                    "val_context": val_context,
+                    "variant": args.label,
+                    "fields": args.fields,
                     "test_context": context,
                     "rmse_common_rows": rmse(same["p"].to_numpy(), same["y"].to_numpy()),
                     "rmse_own_rows": rmse(own["p"].to_numpy(), own["y"].to_numpy()),
                     "common_rows": len(same),
                     "members": members,
+                    "parameters": bundle.summary["parameters"],
                     "train_seconds": round(seconds, 1),
                     "code": code,
                 }
                 print(json.dumps(line), flush=True)
-                with RESULTS.open("a") as fh:
+                with args.out.open("a") as fh:
                     fh.write(json.dumps(line) + "\n")
     return 0
 

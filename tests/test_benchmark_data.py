@@ -267,3 +267,28 @@ def test_the_patience_replay_stops_where_training_would(monkeypatch, tmp_path):
     assert shorter["epochs_ratio"] == 4 / 8 and shorter["train_seconds_estimate"] == 40.0
     with pytest.raises(SystemExit, match="cannot replay 5"):
         study(path, [0.5], min_patience=1)
+
+
+def test_warmup_lengths_script_trains_a_variant_and_scores_each_warm_up(monkeypatch, tmp_path):
+    """`benchmarks/warmup_lengths.py` with `--field` and `--val-context`: the variant's fields
+    reach the model (a GRU of 8 units, 2 epochs), one line per warm-up length, each scored on the
+    same rows after the longest warm-up; an unknown field is refused in one line."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    from benchmarks import warmup_lengths
+
+    out = tmp_path / "lines.jsonl"
+    fields = ["--field", "epochs=2", "--field", "hidden=8", "--field", "cell=gru", "--field", "ensemble=1"]
+    argv = ["--set", "ball", "--shares", "1", "--val-context", "4", "--contexts", "3,6", "--label", "gru8"]
+    assert warmup_lengths.main([*argv, *fields, "--out", str(out)]) == 0
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [(x["test_context"], x["val_context"], x["variant"]) for x in lines] == [
+        (3, 4, "gru8"),
+        (6, 4, "gru8"),
+    ]
+    assert lines[0]["common_rows"] == lines[1]["common_rows"] > 0
+    assert lines[0]["rmse_common_rows"] != lines[1]["rmse_common_rows"]
+    assert lines[0]["members"] == 1 and "cell=gru" in lines[0]["fields"]
+    assert lines[0]["parameters"] < 2_000  # 2 GRU layers of 8 units (the set's default: ~50,000)
+    with pytest.raises(SystemExit) as e:
+        warmup_lengths.main([*argv, "--field", "no_such=1", "--out", str(out)])
+    assert e.value.code == 2 and len(out.read_text().splitlines()) == 2
