@@ -44,6 +44,10 @@ class ModelConfig:
     latent_prior: float = 0.1  # weight of the Gaussian prior on z (larger: trust the warm-up less)
     # Physics-aware inputs: "temperature=arrhenius,humidity=log" (durability_cli.transforms)
     transform: str = ""
+    # Feed every step the least-squares trend of the measured values fed so far (its slope in
+    # typical steps, and how many rows it rests on): a specimen's own rate, read the same way from
+    # a warm-up of any length (docs/TRAINING.md, "The measured trend as an input: --trend")
+    trend: bool = False
 
     def validate(self) -> None:
         _choice("cell", self.cell, CHOICES["cell"])

@@ -23,6 +23,7 @@ from durability_cli.config import ModelConfig
 ONEDNN_MIN_BATCH = 64  # below this many rows the training step loop runs without oneDNN
 PREFIX_WINDOW = 256  # without gradients: warm-up rows per fused RNN call, free steps per scale-head call
 INVARIANT_MIN_ROWS = 8  # invariant rollouts pad smaller batches to this many rows
+TREND_FEATURES = 2  # the measured trend's slope and how many rows it rests on
 HEAD_BLOCK_ROWS = 32_768  # rows per block of the row-wise read-out heads (bounds their temporary)
 
 
@@ -104,6 +105,7 @@ class FeedbackRNN(nn.Module):
             nn.Parameter(0.01 * torch.randn(latent_specimens, cfg.latent)) if cfg.latent else None
         )
         n_in = n_conditions + 1 + cfg.lags + 1 + self.n_static  # +1: "the fed-back value was measured"
+        n_in += TREND_FEATURES if cfg.trend else 0
         rnn_cls = nn.LSTM if cfg.cell == "lstm" else nn.GRU
         self.rnn = rnn_cls(
             n_in, cfg.hidden, cfg.layers, batch_first=True, dropout=cfg.dropout if cfg.layers > 1 else 0.0
@@ -147,12 +149,41 @@ class FeedbackRNN(nn.Module):
             return None
         return torch.cat(parts, dim=1)  # [B, S]
 
-    def _inputs(self, x, dt, lags, measured, static):
-        """x [B, T, C], dt [B, T], lags [B, T, K], measured [B, T], static [B, S] or None -> [B, T, F]."""
+    def _inputs(self, x, dt, lags, measured, static, trend=None):
+        """x [B, T, C], dt [B, T], lags [B, T, K], measured [B, T], static [B, S] or None,
+        trend [B, T, 2] or None -> [B, T, F]."""
         parts = [x, dt.unsqueeze(-1), lags, measured.to(x.dtype).unsqueeze(-1)]
         if static is not None:
             parts.append(static.unsqueeze(1).expand(-1, x.shape[1], -1))
+        if trend is not None:
+            parts.append(trend)
         return torch.cat(parts, dim=-1)
+
+    def _trend(self, dt: torch.Tensor, y: torch.Tensor, feed: torch.Tensor) -> torch.Tensor | None:
+        """[B, T, 2] at each input step t (``--trend``): the least-squares slope of the measured
+        values fed at rows 0..t against their position (in typical steps: the cumulated dt /
+        typical dt), in typical one-step changes and clipped to +-10, and log1p(how many rows) / 4.
+        Only measured values enter, so the whole tensor is known before the rollout starts, for a
+        warm-up of any length, and the fused prefix and the steps read the same numbers. The sums
+        run in float64 (positions squared over thousands of rows). Slope 0 before two rows."""
+        if not self.cfg.trend:
+            return None
+        dtype = torch.float64
+        u = torch.exp(dt.to(dtype) * self.dt_log_std.to(dtype))  # [B, T] step t -> t+1, typical steps
+        pos = torch.cat([u.new_zeros(u.shape[0], 1), torch.cumsum(u[:, :-1], dim=1)], dim=1)  # [B, T]
+        m = feed.to(dtype)
+        v = torch.where(feed, y.to(dtype), torch.zeros_like(pos))
+        pos = pos - pos[:, :1]
+        s0 = torch.cumsum(m, 1)
+        s1 = torch.cumsum(m * pos, 1)
+        s2 = torch.cumsum(m * pos * pos, 1)
+        sy = torch.cumsum(v, 1)
+        sty = torch.cumsum(v * pos, 1)
+        den = s0 * s2 - s1 * s1
+        ok = (s0 >= 2) & (den > 1e-9 * s0 * s0)
+        slope = torch.where(ok, (s0 * sty - s1 * sy) / torch.where(ok, den, torch.ones_like(den)), 0.0)
+        slope = (slope / self.step_scale.to(dtype)).clamp(-10.0, 10.0)
+        return torch.stack([slope, torch.log1p(s0) / 4.0], dim=-1).to(y.dtype)
 
     def _rate(self, dt: torch.Tensor) -> torch.Tensor | None:
         """[B, T] dt / typical dt, the factor of a rate head's step (None without one)."""
@@ -267,6 +298,7 @@ class FeedbackRNN(nn.Module):
                 latent,
             )
         static = self._static(static_num, static_cat, latent, B)
+        trend = self._trend(dt, y, feed)
         n_steps = T - 1
         # The prefix where every fed-back value is measured can run fused in one RNN call.
         known = feed[:, :n_steps].all(dim=0)  # [T-1]
@@ -275,9 +307,9 @@ class FeedbackRNN(nn.Module):
         out = _Pieces()
         state = history = None
         if prefix > 0:
-            state, history = self._run_prefix(x, dt, y, feed, static, prefix, how, out)
+            state, history = self._run_prefix(x, dt, y, feed, static, prefix, how, out, trend)
         if prefix < n_steps:
-            self._run_steps(x, dt, y, feed, static, (prefix, state, history), how, out)
+            self._run_steps(x, dt, y, feed, static, (prefix, state, history), how, out, trend)
         if not out.means:  # a single row: nothing to predict
             empty = x.new_zeros(B, 0)
             return Rollout(empty, empty if self.cfg.loss == "gaussian" else None, empty, empty, [])
@@ -289,7 +321,7 @@ class FeedbackRNN(nn.Module):
             pieces=out.paths,
         )
 
-    def _run_prefix(self, x, dt, y, feed, static, prefix: int, how: _How, out: _Pieces):
+    def _run_prefix(self, x, dt, y, feed, static, prefix: int, how: _How, out: _Pieces, trend=None):
         """The first ``prefix`` steps, whose fed-back values are all measured, through the fused
         RNN; appends to ``out`` and returns the RNN state and the last K fed-back values [B, K]."""
         K = self.cfg.lags
@@ -306,7 +338,8 @@ class FeedbackRNN(nn.Module):
         state = None
         for a in range(0, prefix, window):
             b = min(prefix, a + window)
-            inp = self._inputs(x[:, a:b], dt[:, a:b], lags[:, a:b], feed[:, a:b], static)  # [B, W, F]
+            part = None if trend is None else trend[:, a:b]
+            inp = self._inputs(x[:, a:b], dt[:, a:b], lags[:, a:b], feed[:, a:b], static, part)  # [B, W, F]
             h, state = self.rnn(inp, state)  # [B, W, H]
             m, sc = self._head(h, lags[:, a:b], dt[:, a:b], torch.zeros_like(v[:, a:b]), how.invariant)
             pieces_mean.append(m)
@@ -322,7 +355,7 @@ class FeedbackRNN(nn.Module):
         out.feds.append(v)
         return state, padded[:, -K:]
 
-    def _run_steps(self, x, dt, y, feed, static, start, how: _How, out: _Pieces) -> None:
+    def _run_steps(self, x, dt, y, feed, static, start, how: _How, out: _Pieces, trend=None) -> None:
         """The steps after the fused prefix, one at a time, each feeding back the measured value
         or the previous prediction; ``start`` is (prefix, RNN state, last K fed-back values)."""
         prefix, state, history = start
@@ -364,7 +397,8 @@ class FeedbackRNN(nn.Module):
                     v_t = torch.where(feed[:, t], y[:, t], own)  # [B]
                     history = torch.cat([history[:, 1:], v_t.unsqueeze(1)], dim=1)  # [B, K]
                     free = torch.where(feed[:, t], torch.zeros_like(free), free + 1.0)
-                inp = torch.cat([known[:, t], history, measured[:, t], *tail], dim=1)  # [B, F]
+                extra = [] if trend is None else [trend[:, t]]
+                inp = torch.cat([known[:, t], history, measured[:, t], *tail, *extra], dim=1)  # [B, F]
                 if small:
                     h, state = self._cell_step(inp, state, weights)  # [B, 1, H]
                 else:

@@ -543,3 +543,26 @@ def test_train_logs_plain_progress_lines_when_stderr_is_not_a_terminal(small_coa
         "train", small_coating, "-o", tmp_path / "q.safetensors", "--epochs", "3", "--hidden", "8", "-q"
     )
     assert quiet.exit_code == 0 and "epoch " not in quiet.stderr
+
+
+def test_a_trend_model_trains_forecasts_and_keeps_its_input_when_fine_tuned(small_coating, tmp_path):
+    """`train --trend` stores the option in the model file; the model forecasts from a plan (its
+    input width is read back from the file) and in a pipeline of the same rows; fine-tuning it
+    with --no-trend is refused in one line, exit 2, and writes nothing."""
+    from durability_cli.artifact import load_bundle
+
+    out = tmp_path / "trend.safetensors"
+    r = invoke("train", small_coating, "-o", out, "--static", "material", *FAST, "--ensemble", "1", "--trend")
+    assert r.exit_code == 0, r.output
+    bundle = load_bundle(out)
+    assert bundle.model_config.trend and bundle.model.rnn.input_size == 2 + 1 + 1 + 1 + 4 + 2
+    plan = tmp_path / "plan.csv"
+    plan_from(pd.read_csv(small_coating), 30).to_csv(plan, index=False)
+    r = invoke("forecast", plan, "-m", out, "--samples", "0")
+    assert r.exit_code == 0, r.output
+    fc = pd.read_csv(pd.io.common.StringIO(r.stdout))
+    assert len(fc) == 12 * 30 and fc.durability_mean.notna().all()
+    tuned = tmp_path / "tuned.safetensors"
+    r = invoke("train", small_coating, "-o", tuned, "--init-from", out, "--no-trend", *FAST)
+    assert r.exit_code == 2 and "--trend False differs from the --init-from model's True" in r.stderr
+    assert not tuned.exists()

@@ -20,12 +20,44 @@ def _inputs(B=4, T=12, C=2, seed=0):
     return x, dt, y
 
 
+def test_the_trend_input_is_the_measured_rows_least_squares_slope():
+    """``--trend``: at each step, the slope of the values fed so far against their position (the
+    cumulated dt / typical dt), in typical one-step changes, and log1p(rows) / 4; values not fed
+    (a gap, the free run) never enter, whatever they are; 0 before two rows."""
+    model = FeedbackRNN(ModelConfig(hidden=8, trend=True), n_conditions=1, step_scale=0.5, dt_log_std=2.0)
+    B, T = 2, 8
+    gaps = torch.tensor([[1.0, 2.0, 0.5, 1.0, 1.0, 3.0, 1.0, 1.0], [1.0] * 8])  # dt / typical dt
+    dt = torch.log(gaps) / 2.0  # the model's scaled log step: exp(dt x dt_log_std) = the gap
+    pos = torch.cat([torch.zeros(B, 1), torch.cumsum(gaps[:, :-1], 1)], 1)
+    y = 1.0 - 0.3 * pos  # a straight line: -0.3 a typical step, -0.6 typical one-step changes
+    feed = torch.ones(B, T, dtype=torch.bool)
+    feed[0, 2] = False  # a missing measurement in the warm-up
+    feed[:, 5:] = False  # the free run
+    y[0, 2] = 1e6
+    y[:, 5:] = -1e6
+    trend = model._trend(dt, y, feed)
+    assert trend.shape == (B, T, 2)
+    assert torch.equal(trend[:, 0, 0], torch.zeros(B))  # one row: no slope yet
+    torch.testing.assert_close(trend[:, 1:, 0], torch.full((B, T - 1), -0.6))
+    rows = torch.cumsum(feed.double(), 1)
+    torch.testing.assert_close(trend[..., 1], (torch.log1p(rows) / 4.0).float())
+    noisy = y.clone()
+    noisy[1, :5] += torch.tensor([0.1, -0.1, 0.1, -0.1, 0.1])  # the fitted slope, not the last step
+    fitted = model._trend(dt, noisy, feed)[1, 4, 0]
+    p, v = pos[1, :5].double(), noisy[1, :5].double()
+    expected = ((p - p.mean()) * (v - v.mean())).sum() / ((p - p.mean()) ** 2).sum() / 0.5
+    torch.testing.assert_close(fitted.double(), expected, rtol=1e-5, atol=1e-6)
+    assert FeedbackRNN(ModelConfig(hidden=8), n_conditions=1)._trend(dt, y, feed) is None
+    assert model.rnn.input_size == FeedbackRNN(ModelConfig(hidden=8), n_conditions=1).rnn.input_size + 2
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("lags", [1, 3])
 @pytest.mark.parametrize("loss", ["gaussian", "mse"])
-def test_fused_and_stepwise_rollouts_agree(cell, lags, loss):
+@pytest.mark.parametrize("trend", [False, True])
+def test_fused_and_stepwise_rollouts_agree(cell, lags, loss, trend):
     torch.manual_seed(0)
-    model = FeedbackRNN(ModelConfig(cell=cell, lags=lags, hidden=16, loss=loss), n_conditions=2)
+    model = FeedbackRNN(ModelConfig(cell=cell, lags=lags, hidden=16, loss=loss, trend=trend), n_conditions=2)
     x, dt, y = _inputs()
     feed = torch.zeros(4, 12, dtype=torch.bool)
     feed[:, :5] = True
@@ -266,8 +298,9 @@ def test_a_long_free_run_without_gradients_computes_the_scale_in_windows(monkeyp
         ModelConfig(hidden=16),
         ModelConfig(cell="gru", hidden=16, lags=3),
         ModelConfig(hidden=16, monotonic="decreasing", layers=1),
+        ModelConfig(hidden=16, trend=True),
     ],
-    ids=["lstm", "gru-lags3", "lstm-monotonic"],
+    ids=["lstm", "gru-lags3", "lstm-monotonic", "lstm-trend"],
 )
 def test_an_invariant_rollout_does_not_depend_on_its_batch(cfg):
     """Forecasts (``invariant=True``): a specimen's rollout is the same bit for bit alone, in a

@@ -16,9 +16,12 @@ TINY = dict(hidden=8, layers=1)
 # go on following the epochs when member 1 stops)
 STOPS = dict(epochs=6, patience=1, lr=0.02, seed=3)
 OTHERS = dict(epochs=2, cell="gru", feedback="sample", window=12, lags=2, tf_unit="step", teacher_forcing=0.5)
+TREND = dict(epochs=3, trend=True, warmup_min=0.5)  # the trend input through vmap
 
 
-@pytest.mark.parametrize("options", [STOPS, OTHERS], ids=["early-stops", "gru-sampled-windows"])
+@pytest.mark.parametrize(
+    "options", [STOPS, OTHERS, TREND], ids=["early-stops", "gru-sampled-windows", "trend-input"]
+)
 def test_a_stacked_member_is_the_model_of_its_seed(coating_slice, plan, options):
     data = coating_slice(8, 25)
     ens = api.train(data, ensemble=2, **TINY, **options)
