@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         model_fields, train_fields = config_fields(args.fields, source="--field")
     except ValueError as e:
         parser.error(str(e))
+    own = {"seed": "--seeds", "val_context": "--val-context", "warmup_min": "--shares"}
+    for name in own.keys() & train_fields.keys():
+        parser.error(f"--field {name}: the script sets it itself (use {own[name]})")
     one_thread()
     code = code_version()
     split = make_split(args.set, 32, 16, seed=0)

@@ -292,3 +292,6 @@ def test_warmup_lengths_script_trains_a_variant_and_scores_each_warm_up(monkeypa
     with pytest.raises(SystemExit) as e:
         warmup_lengths.main([*argv, "--field", "no_such=1", "--out", str(out)])
     assert e.value.code == 2 and len(out.read_text().splitlines()) == 2
+    with pytest.raises(SystemExit) as e:
+        warmup_lengths.main([*argv, "--field", "warmup_min=0.5", "--out", str(out)])
+    assert e.value.code == 2 and len(out.read_text().splitlines()) == 2
