@@ -737,9 +737,10 @@ def _forecast_group(
         series = limit_horizon(series, last_obs, horizon)
     _check_memory(series, cfg, want_paths, ds.source)
     skipped = [series.ids[i] for i in np.flatnonzero(~has_future)]
+    warm = last_obs + 1  # a warm-up is the rows up to the last measured one, as training counts it
     trained, off = trained_warmups(bundle), np.zeros(len(series.ids), dtype=bool)
-    if trained is not None:  # a warm-up is the rows up to the last measured one, as training counts it
-        off = has_future & ((last_obs + 1 < trained[0]) | (last_obs + 1 > trained[1]))
+    if trained is not None:
+        off = has_future & ((warm < trained[0]) | (warm > trained[1]))
     flag, extrap_lines = extrapolation(bundle, series, last_obs)
     if extrap_lines:
         if cfg.strict:
@@ -802,9 +803,7 @@ def _forecast_group(
         bounds=cfg.bounds,
         n_off_warmup=int(off.sum()),
         off_warmup=[series.ids[i] for i in np.flatnonzero(off)[:3]],
-        off_warmup_rows=(int((last_obs + 1)[off].min()), int((last_obs + 1)[off].max()))
-        if off.any()
-        else None,
+        off_warmup_rows=(int(warm[off].min()), int(warm[off].max())) if off.any() else None,
         trained_warmup=trained,
     )
 
