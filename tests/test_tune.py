@@ -306,3 +306,26 @@ def test_a_held_back_check_compares_the_best_with_the_defaults(runner, tiny_tabl
     header = out.read_text().splitlines()[:3]
     assert any("held back from the search" in line for line in header)
     assert tomllib.loads(out.read_text())["model"]["cell"] in ("lstm", "gru")
+
+
+def test_a_trial_s_trend_reaches_the_config_and_the_model_it_trains(runner, tiny_table, tmp_path):
+    """The search space holds `--trend` (off in the defaults' trial): a trial that turns it on
+    writes `trend = true`, and `train --config` trains a model that reads the measured trend."""
+    import optuna
+
+    from durability_cli import load
+    from durability_cli.api import configs
+    from durability_cli.tuning import DEFAULT_TRIAL, TuneResult, suggest
+
+    assert suggest(optuna.trial.FixedTrial(DEFAULT_TRIAL), 24, 24)["trend"] is False
+    options = suggest(optuna.trial.FixedTrial({**DEFAULT_TRIAL, "trend": True}), 24, 24) | {"epochs": 1}
+    assert configs(options)[0].trend is True
+    config = tmp_path / "best.toml"
+    config.write_text(
+        TuneResult(options, 0.1, 0.2, pd.DataFrame(), "s", 2, 5).to_toml({"static": "material"})
+    )
+    assert "trend = true" in config.read_text()
+    model = tmp_path / "m.safetensors"
+    r = runner.invoke(app, ["train", str(tiny_table), "--config", str(config), "-o", str(model), "-q"])
+    assert r.exit_code == 0, r.stderr
+    assert load(model).model_config.trend is True
