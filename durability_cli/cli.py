@@ -548,6 +548,8 @@ def evaluate(
     """Backtest: hide the truth after a cut-off, forecast, and score against the baselines.
 
     Scores: a table on stderr; the JSON to -o FILE, or stdout with --json, -q or off a terminal.
+    Each baseline's skill comes with a 90 % interval from the specimens drawn again and the
+    number of specimens the model wins; a baseline it does not surely beat is named.
 
     Example:  durability evaluate sample_data/coating.csv -m coating.safetensors --context 30 --threshold 0.6
               durability evaluate test.csv -m m.safetensors --origins 4 -o metrics.json --plot errors.png

@@ -766,7 +766,66 @@ def score_backtest(
     )
     cols = ["model", "specimen", "n", "mae", "rmse", "bias", "mase", "eol_pred", "eol_true", "eol_error"]
     table = pd.concat(per_series, ignore_index=True) if per_series else pd.DataFrame(columns=cols)
+    _add_skill_spread(report, table)
     return report, table[cols]
+
+
+# The skill's interval: specimens resampled with replacement (they, not rows, are independent),
+# with a fixed seed so that a report reads the same on every run and however it was chunked
+SKILL_LEVEL = 0.9
+SKILL_RESAMPLES = 1000
+
+
+def skill_spread(
+    per_series: pd.DataFrame, baseline: str, *, level: float = SKILL_LEVEL, resamples: int = SKILL_RESAMPLES
+) -> dict:
+    """How surely the model beats ``baseline``, from ``per_series`` (one row per model and
+    specimen: ``n`` scored points and their ``rmse``) over the specimens both scored.
+
+    ``specimens_better``: specimens where the model's RMSE is the lower, of ``specimens``;
+    ``low`` / ``high``: the central ``level`` interval of the skill 1 - RMSE_model /
+    RMSE_baseline when the specimens are drawn again with replacement (``resamples`` times, seed
+    0, the specimens in sorted order, so the interval does not depend on how the table was read).
+    Fewer than 2 specimens: no interval (NaN)."""
+    sse = per_series.assign(sse=per_series["rmse"] ** 2 * per_series["n"])
+    wide = sse.pivot_table(index="specimen", columns="model", values=["sse", "n"], aggfunc="sum")
+    if "model" not in wide["n"] or baseline not in wide["n"]:
+        return {"specimens": 0, "specimens_better": 0, "level": level, "low": _NAN, "high": _NAN}
+    n_m, n_b = wide["n"]["model"].to_numpy(np.float64), wide["n"][baseline].to_numpy(np.float64)
+    s_m, s_b = wide["sse"]["model"].to_numpy(np.float64), wide["sse"][baseline].to_numpy(np.float64)
+    both = (n_m > 0) & (n_b > 0) & np.isfinite(s_m) & np.isfinite(s_b)
+    order = np.argsort(wide.index.astype(str).to_numpy()[both], kind="stable")
+    n_m, n_b, s_m, s_b = (a[both][order] for a in (n_m, n_b, s_m, s_b))
+    k = len(n_m)
+    out = {
+        "specimens": int(k),
+        "specimens_better": int((s_m / n_m < s_b / n_b).sum()),
+        "level": level,
+        "low": _NAN,
+        "high": _NAN,
+    }
+    if k < 2:
+        return out
+    rng = np.random.default_rng(0)
+    draws = []
+    block = max(1, 2_000_000 // k)  # resamples at a time: a few MB of indices whatever the table
+    for start in range(0, resamples, block):
+        idx = rng.integers(0, k, size=(min(block, resamples - start), k))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.sqrt(s_m[idx].sum(1) / n_m[idx].sum(1)) / np.sqrt(s_b[idx].sum(1) / n_b[idx].sum(1))
+        draws.append(1.0 - ratio)
+    skill = np.concatenate(draws)
+    skill = skill[np.isfinite(skill)]
+    if skill.size:
+        tail = 100 * (1 - level) / 2
+        out["low"], out["high"] = (float(v) for v in np.percentile(skill, [tail, 100 - tail]))
+    return out
+
+
+def _add_skill_spread(report: dict, per_series: pd.DataFrame) -> None:
+    """``report["skill_spread"]``: :func:`skill_spread` for each baseline of ``report["skill"]``."""
+    if report.get("skill"):
+        report["skill_spread"] = {name: skill_spread(per_series, name) for name in report["skill"]}
 
 
 def _eol_summary(eol: pd.DataFrame, time_unit: str) -> tuple[dict, pd.DataFrame]:
@@ -843,6 +902,7 @@ class PooledScores:
         self.wanted: list[float] = []
         self.pieces = 0
         self.first: dict | None = None  # the report of the only piece, while there is one
+        self.per_specimen: list[pd.DataFrame] = []
 
     def add(self, frame: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
         if "model" not in frame.columns:
@@ -852,6 +912,8 @@ class PooledScores:
         )
         self.first = report if self.pieces == 0 else None
         self.pieces += 1
+        # one small row per (model, specimen): what the skill's interval resamples
+        self.per_specimen.append(per_series[["model", "specimen", "n", "rmse"]])
         warm = _warmup_summary(history)
         qcols = _quantile_columns(frame)
         self.wanted = sorted(qcols) if self.quantiles is None else sorted(self.quantiles)
@@ -978,7 +1040,9 @@ class PooledScores:
                 if n_origins > 1:
                     m["prognostics"] = _prognostics(eol, self.alpha, self.lambdas)
             models[name] = m
-        return _report(models, n_specimens=self.specimens, n_origins=n_origins, **self.options)
+        report = _report(models, n_specimens=self.specimens, n_origins=n_origins, **self.options)
+        _add_skill_spread(report, pd.concat(self.per_specimen, ignore_index=True))
+        return report
 
 
 def _report(models: dict[str, dict], *, n_specimens: int, n_origins: int, **options) -> dict:

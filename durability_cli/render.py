@@ -350,6 +350,8 @@ _SCORES = {
     "bias": "bias (pred - truth)",
     "mase": "MASE",
     "skill": "skill vs baseline",
+    "skill_interval": "skill p{:g}/p{:g}",
+    "better_on": "specimens won",
     "crps": "CRPS",
     "coverage": "coverage {}%",
     "interval_width": "width {}%",
@@ -413,9 +415,10 @@ def _score_text(key: str, value) -> str:
     """A cell: a count with separators, a share in percent, a score in four digits; a dict of
     them joined by "/" (shares: "92/78/46%")."""
     share = "coverage" in key or key == "alpha_lambda"
+    digits = 2 if key == "skill_interval" else 3  # two bounds in the width of one score
     if isinstance(value, dict):  # None: NaN in the JSON
         parts = [
-            "n/a" if v is None or v != v else f"{100 * v:.0f}" if share else f"{v:.3g}"
+            "n/a" if v is None or v != v else f"{100 * v:.0f}" if share else f"{v:.{digits}g}"
             for v in value.values()
         ]
         return "/".join(parts) + ("%" if share else "")
@@ -457,17 +460,25 @@ def render_evaluation(console: Console, report: dict) -> None:
     Per-step arrays (``rmse_by_step``) stay in the JSON."""
     models = report.get("models", {})
     skill = report.get("skill", {})
+    spread = report.get("skill_spread", {})
     scores = {
         name: {k: v for k, v in m.items() if k not in ("eol", "prognostics")}
         | ({"skill": skill[name]} if name in skill else {})
+        | (_spread_cells(spread[name]) if name in spread else {})
         for name, m in models.items()
     }
+    level = next((b["level"] for b in spread.values()), 0.9)
+    tails = (100 * (1 - level) / 2, 100 * (1 + level) / 2)
     unit = report.get("time_unit") or "time"
     unit = "time units" if unit == "time" else unit
-    sections = [("", _score_rows(scores, _SCORES))]
-    notes = [
-        ("skill = 1 - RMSE_model / RMSE_baseline; " if skill else "") + "the full report: --json, or -o FILE"
+    sections = [
+        ("", _score_rows(scores, _SCORES | {"skill_interval": _SCORES["skill_interval"].format(*tails)}))
     ]
+    notes = [
+        ("skill = 1 - RMSE_model / RMSE_baseline (p5/p95: over the specimens drawn again); " if skill else "")
+        + "the full report: --json, or -o FILE"
+    ]
+    notes += skill_notes(report)
     if any(m.get("eol") for m in models.values()):
         eol = {name: _eol_counts(m.get("eol") or {}) for name, m in models.items()}
         level = next((b["interval_level"] for b in eol.values() if _is_number(b.get("interval_level"))), 0.8)
@@ -503,6 +514,35 @@ def render_evaluation(console: Console, report: dict) -> None:
     console.print(table)
     for note in notes:
         console.print(note, style="dim", highlight=False)
+
+
+def _spread_cells(block: dict) -> dict:
+    """A baseline's rows of the skill's interval and of the specimens the model wins."""
+    if not block.get("specimens"):
+        return {}
+    return {
+        "skill_interval": {"low": block["low"], "high": block["high"]},
+        "better_on": {"better": block["specimens_better"], "of": block["specimens"]},
+    }
+
+
+def skill_notes(report: dict) -> list[str]:
+    """One line naming the baselines the model does not surely beat: the skill's interval reaches
+    0 or below (a few specimens, or a baseline as good on these data). Empty when it beats all."""
+    unsure, worse, counts = [], [], set()
+    for name, b in report.get("skill_spread", {}).items():
+        low, high = b.get("low"), b.get("high")
+        if not _is_number(low) or not _is_number(high) or low != low or low > 0:
+            continue
+        counts.add(b["specimens"])
+        (worse if high < 0 else unsure).append(name)
+    parts = ([f"not surely better than {', '.join(unsure)}"] if unsure else []) + (
+        [f"worse than {', '.join(worse)}"] if worse else []
+    )
+    if not parts:
+        return []
+    over = f"{min(counts)}-{max(counts)}" if len(counts) > 1 else f"{min(counts)}"
+    return [f"the model is {' and '.join(parts)} here (skill p5/p95 over {over} specimens)"]
 
 
 BAND_OK = (0.7, 0.9)  # an 80 % band holding a share outside this is worth calibrating

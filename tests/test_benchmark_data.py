@@ -295,3 +295,35 @@ def test_warmup_lengths_script_trains_a_variant_and_scores_each_warm_up(monkeypa
     with pytest.raises(SystemExit) as e:
         warmup_lengths.main([*argv, "--field", "warmup_min=0.5", "--out", str(out)])
     assert e.value.code == 2 and len(out.read_text().splitlines()) == 2
+
+
+def test_the_splits_script_scores_a_variant_by_warm_up_on_several_splits(monkeypatch, tmp_path):
+    """benchmarks/splits.py: one line per (split, variant), the suite's score split by warm-up
+    length (the specimens add up to the test set) and the fixed warm-ups on common rows; a fixed
+    warm-up the shortest specimen cannot leave rows after is refused."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    from benchmarks import splits
+
+    out = tmp_path / "splits.jsonl"
+    argv = [
+        "--set",
+        "alloy_a",
+        "--splits",
+        "0,1",
+        "--variants",
+        "short:epochs=2,ensemble=1",
+        "--fixed",
+        "2,3",
+    ]
+    assert splits.main([*argv, "--out", str(out)]) == 0
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [(x["split"], x["variant"]) for x in lines] == [(0, "short"), (1, "short")]
+    for x in lines:
+        assert x["fields"] == {"epochs": 2, "ensemble": 1} and x["members"] == 1
+        assert sum(w["specimens"] for w in x["by_warmup"].values()) == x["test_specimens"]
+        assert set(x["fixed"]) == {"2", "3"} and all(v > 0 for v in x["fixed"].values())
+        assert x["rmse"] > 0 and x["rmse_deterministic"] > 0
+    assert lines[0]["by_warmup"] != lines[1]["by_warmup"] or lines[0]["rmse"] != lines[1]["rmse"]
+    with pytest.raises(SystemExit):
+        splits.main(["--set", "alloy_a", "--fixed", "500", "--out", str(out)])
+    assert len(out.read_text().splitlines()) == 2  # nothing appended

@@ -384,7 +384,15 @@ def test_evaluate_json_keys_and_files(model, small_coating, tmp_path):
         assert key in m, key
     assert len(m["rmse_by_step"]) == 30
     assert set(report["skill"]) == {"persistence", "linear", "exponential"}
-    assert pd.read_csv(per).shape[0] == 4 * 12
+    table = pd.read_csv(per)
+    assert table.shape[0] == 4 * 12
+    # how surely the model beats each baseline, from the same per-specimen scores the file holds
+    own = table[table["model"] == "model"].set_index("specimen")["rmse"]
+    for name, spread in report["skill_spread"].items():
+        theirs = table[table["model"] == name].set_index("specimen")["rmse"]
+        assert spread["specimens"] == 12
+        assert spread["specimens_better"] == int((own < theirs.reindex(own.index)).sum())
+        assert spread["low"] <= report["skill"][name] <= spread["high"], name
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -389,3 +389,59 @@ def test_score_backtest_prognostics_with_rolling_origins():
     assert prog["prognostic_horizon"] == approx(41.0)
     assert prog["prognostic_horizon_relative"] == approx(41.0 / 50.0)
     assert prog["n_specimens"] == 1 and prog["ph_found"] == 1
+
+
+def _per_series(model_rmse, base_rmse, n=4):
+    k = len(model_rmse)
+    ids = [f"S{i:02d}" for i in range(k)]
+    return pd.DataFrame(
+        {
+            "model": ["model"] * k + ["linear"] * k,
+            "specimen": ids + ids,
+            "n": [n] * (2 * k),
+            "rmse": list(model_rmse) + list(base_rmse),
+        }
+    )
+
+
+def test_the_skill_s_interval_resamples_specimens_and_counts_the_wins():
+    rng = np.random.default_rng(1)
+    model, base = rng.uniform(0.5, 1.0, 30), rng.uniform(0.6, 1.4, 30)
+    table = _per_series(model, base)
+    out = M.skill_spread(table, "linear")
+    skill = 1 - math.sqrt((model**2).mean()) / math.sqrt((base**2).mean())
+    assert (out["specimens"], out["specimens_better"]) == (30, int((model < base).sum()))
+    assert out["low"] < skill < out["high"] and out["high"] - out["low"] < 0.5
+    # the specimens' order does not move it (the interval of a chunked run equals the whole one's)
+    again = M.skill_spread(table.sample(frac=1.0, random_state=3), "linear")
+    assert (again["low"], again["high"]) == (out["low"], out["high"])
+    # a baseline the model always matches: skill 0 surely; one specimen: no interval
+    same = M.skill_spread(_per_series(model, model), "linear")
+    assert same["specimens_better"] == 0 and same["low"] == approx(0.0) and same["high"] == approx(0.0)
+    one = M.skill_spread(_per_series([0.5], [1.0]), "linear")
+    assert one["specimens"] == 1 and math.isnan(one["low"])
+    # a specimen the baseline could not forecast (n = 0) is left out of both
+    gap = _per_series(model, base)
+    gap.loc[(gap["model"] == "linear") & (gap["specimen"] == "S00"), ["n", "rmse"]] = [0, np.nan]
+    assert M.skill_spread(gap, "linear")["specimens"] == 29
+
+
+def test_a_baseline_the_model_does_not_surely_beat_is_named():
+    from durability_cli.render import skill_notes
+
+    rng = np.random.default_rng(2)
+    few = _per_series(rng.uniform(0.5, 1.5, 5), rng.uniform(0.5, 1.5, 5))
+    sure = _per_series(rng.uniform(0.1, 0.2, 40), rng.uniform(0.8, 1.0, 40))
+    for table, named in ((few, True), (sure, False)):
+        report = {"skill_spread": {"linear": M.skill_spread(table, "linear")}}
+        notes = skill_notes(report)
+        assert bool(notes) == named
+    worse = {"skill_spread": {"linear": M.skill_spread(_per_series([2.0] * 6, [1.0] * 6), "linear")}}
+    assert skill_notes(worse) == ["the model is worse than linear here (skill p5/p95 over 6 specimens)"]
+    both = {
+        "skill_spread": {"persistence": M.skill_spread(few.replace({"linear": "persistence"}), "persistence")}
+    }
+    both["skill_spread"]["linear"] = worse["skill_spread"]["linear"]
+    assert skill_notes(both) == [
+        "the model is not surely better than persistence and worse than linear here (skill p5/p95 over 5-6 specimens)"
+    ]
