@@ -137,11 +137,14 @@ class Evaluation:
     backtest: pd.DataFrame | None = None  # one row per forecast point and model
 
     def table(self) -> pd.DataFrame:
-        """One row per model (the model, then the baselines): RMSE, MAE, bias, MASE, skill
-        against each baseline, 80% interval coverage and end-of-life error."""
+        """One row per model (the model, any compared ones, then the baselines): RMSE, MAE,
+        bias, MASE, the model's skill against each other row with the 5th and 95th percentiles
+        of it over the specimens drawn again and the specimens it won, 80% interval coverage and
+        end-of-life error."""
         import pandas as pd
 
         skill = self.report.get("skill", {})
+        spread = self.report.get("skill_spread", {})
         rows = []
         for name, m in self.report["models"].items():
             rows.append(
@@ -152,6 +155,9 @@ class Evaluation:
                     "bias": m.get("bias"),
                     "mase": m.get("mase"),
                     "skill": skill.get(name),
+                    "skill_p5": spread.get(name, {}).get("low"),
+                    "skill_p95": spread.get(name, {}).get("high"),
+                    "specimens_won": spread.get(name, {}).get("specimens_better"),
                     "coverage_80": (m.get("coverage") or {}).get("80"),
                     "eol_mae": (m.get("eol") or {}).get("mae"),
                 }
@@ -264,18 +270,23 @@ class Model:
         amp: bool = False,
         quantiles: tuple[float, ...] = DEFAULT_QUANTILES,
         bounds: tuple[float | None, float | None] | None = None,
+        compare: dict[str, Model] | None = None,
     ) -> Evaluation:
         """Backtest: hide each specimen's truth after ``context`` rows (or ``context_frac`` of
         them, or at ``origins`` rolling cut-offs), forecast, and score against the baselines.
         ``quantiles`` adds quantile columns to ``Evaluation.backtest`` (the 5, 10, 25, 50, 75, 90
         and 95 % ones are always there); ``CALIBRATION_LEVELS`` is what :meth:`plot_calibration`
-        wants. ``bounds`` clips the forecasts as :meth:`forecast` does (the default too)."""
+        wants. ``bounds`` clips the forecasts as :meth:`forecast` does (the default too).
+        ``compare`` (name -> Model, each trained on the same columns) scores other models on the
+        same cut-offs, as columns of the report beside the baselines: this model stays "model",
+        and each skill and ``skill_spread`` says how surely it beats them."""
         from durability_cli.evaluation import BacktestConfig, evaluate
 
         cfg = forecast_config(samples, quantiles, threshold, direction, seed, False, device, amp, bounds)
         backtest = BacktestConfig(context, context_frac, origins, horizon, baselines)
         backtest.validate()
-        result = evaluate(self.bundle, read(data, schema=self.schema), cfg, backtest)
+        others = {name: m.bundle for name, m in (compare or {}).items()}
+        result = evaluate(self.bundle, read(data, schema=self.schema), cfg, backtest, others)
         return Evaluation(result.report, result.per_series, result.backtest)
 
     def calibrate(
@@ -1134,13 +1145,17 @@ def evaluate_files(
     size: int | None = None,
     fmt: str | None = None,
     shard: tuple[int, int] | None = None,
+    compare: dict[str, Model] | None = None,
 ) -> Run:
     """``durability evaluate``: the backtest of ``data``, its per-series and point tables written
-    to ``outputs``; with ``size``, a group of that many specimens at a time."""
-    from durability_cli.evaluation import EvalStream
+    to ``outputs``; with ``size``, a group of that many specimens at a time. ``compare``: other
+    models scored on the same cut-offs (:meth:`Model.evaluate`)."""
+    from durability_cli.evaluation import EvalStream, check_comparable
     from durability_cli.streaming import quote_hint, specimen_groups
 
     backtest.validate()
+    others = {name: m.bundle for name, m in (compare or {}).items()}
+    check_comparable(model.bundle, others)  # before the table is read
     if size is None:
         from durability_cli.evaluation import evaluate
         from durability_cli.io import write_table
@@ -1148,7 +1163,7 @@ def evaluate_files(
         total, ds = _whole(model, data, fmt, shard)
         if ds is None:
             return Run(total)
-        result = evaluate(model.bundle, ds, cfg, backtest)
+        result = evaluate(model.bundle, ds, cfg, backtest, others)
         for path, table in ((outputs.per_series, result.per_series), (outputs.backtest, result.backtest)):
             if path:
                 write_table(table, path)
@@ -1159,11 +1174,28 @@ def evaluate_files(
     if not len(grouped.ids):
         return Run(grouped.total)
     source = "stdin" if data == "-" else str(data)
-    stream = EvalStream(model.bundle, grouped.groups, cfg, backtest, source=source)
+    stream = EvalStream(model.bundle, grouped.groups, cfg, backtest, source=source, others=others)
     with _writers((outputs.per_series, outputs.backtest), quote_hint(grouped.ids)) as write:
         for per_series, points in stream:
             write(per_series, points)
     return Run(grouped.total, Evaluation(_shard_note(stream.report, shard)))
+
+
+def comparison_names(paths: list[str]) -> list[str]:
+    """A report column name for each compared model file: its file name without the extension,
+    made unique (``_2``, ``_3``, ...) and never "model" or a baseline's name."""
+    from durability_cli.metrics import BASELINES
+
+    taken = {"model", *BASELINES}
+    names = []
+    for path in paths:
+        stem = Path(path).name.split(".")[0] or "model"
+        name, k = stem, 2
+        while name in taken:
+            name, k = f"{stem}_{k}", k + 1
+        taken.add(name)
+        names.append(name)
+    return names
 
 
 def _shard_note(report: dict, shard: tuple[int, int] | None) -> dict:

@@ -512,7 +512,17 @@ ScoreHorizon = Annotated[int | None, _opt("Score at most N steps after each cut-
 @app.command(context_settings={"allow_extra_args": True})
 def evaluate(
     data: DataArg,
-    model: ModelOpt,
+    model: Annotated[
+        list[str],
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model file written by durability train. Give -m again to compare models on the "
+            "same cut-offs: the first is the reference every other column's skill is measured "
+            "against, the others are named by their file names.",
+            metavar=PATH,
+        ),
+    ],
     context: Context = None,
     context_frac: ContextFrac = None,
     origins: Origins = None,
@@ -553,6 +563,7 @@ def evaluate(
 
     Example:  durability evaluate sample_data/coating.csv -m coating.safetensors --context 30 --threshold 0.6
               durability evaluate test.csv -m m.safetensors --origins 4 -o metrics.json --plot errors.png
+              durability evaluate test.csv -m trend.safetensors -m plain.safetensors --context 20
     """
 
     def go():
@@ -570,11 +581,15 @@ def evaluate(
         spec = parse_shard(shard) if shard else None
         check_outputs(
             [output, per_series, backtest_out, plot],
-            [data if data != "-" else None, model],
+            [data if data != "-" else None, *model],
             tables=(per_series, backtest_out),
             pictures=(plot,),
         )
-        trained = api.load(model)
+        trained = api.load(model[0])
+        compare = {
+            name: api.load(path)
+            for name, path in zip(api.comparison_names(model[1:]), model[1:], strict=True)
+        }
         backtest = BacktestConfig(context, context_frac, origins, horizon, baselines)
         outputs = api.Outputs(per_series=per_series, backtest=backtest_out)
         run = api.evaluate_files(
@@ -586,6 +601,7 @@ def evaluate(
             size=chunk_specimens,
             fmt=_input_format(fmt, sheet),
             shard=spec,
+            compare=compare,
         )
         if run.result is None:
             return None if quiet else render_empty_shard(err, spec, run.total, data)

@@ -81,9 +81,15 @@ def cutoffs(lengths: np.ndarray, backtest: BacktestConfig) -> tuple[np.ndarray, 
     return spec[keep], cut[keep]
 
 
-def evaluate(bundle: ModelBundle, ds: Dataset, cfg: ForecastConfig, backtest: BacktestConfig) -> EvalResult:
+def evaluate(
+    bundle: ModelBundle,
+    ds: Dataset,
+    cfg: ForecastConfig,
+    backtest: BacktestConfig,
+    others: dict[str, ModelBundle] | None = None,
+) -> EvalResult:
     """Backtest the specimens of ``ds``: the table as one group of :class:`EvalStream`."""
-    stream = EvalStream(bundle, [ds], cfg, backtest, source=ds.source)
+    stream = EvalStream(bundle, [ds], cfg, backtest, source=ds.source, others=others)
     parts = list(stream)
     per_series = parts[0][0] if len(parts) == 1 else pd.concat([p[0] for p in parts], ignore_index=True)
     points = parts[0][1] if len(parts) == 1 else pd.concat([p[1] for p in parts], ignore_index=True)
@@ -96,13 +102,26 @@ class EvalStream:
     Iterating yields (per_series, backtest) for each group; afterwards ``report`` holds the
     scores of all groups pooled (``metrics.PooledScores``: a single group's are
     ``metrics.score_backtest``'s, several groups' equal them up to float rounding).
+
+    ``others`` (name -> model bundle) are scored beside ``bundle`` on the same cut-offs, under
+    their names; ``bundle`` stays "model", the one every other column's skill is measured
+    against (see :func:`check_comparable`).
     """
 
     def __init__(
-        self, bundle: ModelBundle, groups, cfg: ForecastConfig, backtest: BacktestConfig, *, source: str = ""
+        self,
+        bundle: ModelBundle,
+        groups,
+        cfg: ForecastConfig,
+        backtest: BacktestConfig,
+        *,
+        source: str = "",
+        others: dict[str, ModelBundle] | None = None,
     ):
         cfg.validate()
         backtest.validate()
+        self.others = dict(others or {})
+        check_comparable(bundle, self.others)
         self.bundle, self.groups, self.cfg, self.backtest, self.source = bundle, groups, cfg, backtest, source
         self.report: dict = {}
 
@@ -110,7 +129,7 @@ class EvalStream:
         pool = None
         sampled = False
         for ds in self.groups:
-            frames = backtest_frames(self.bundle, ds, self.cfg, self.backtest)
+            frames = backtest_frames(self.bundle, ds, self.cfg, self.backtest, self.others)
             if frames is None:
                 continue
             points, history, qs = frames
@@ -136,11 +155,32 @@ class EvalStream:
         }
 
 
+def check_comparable(bundle: ModelBundle, others: dict[str, ModelBundle]) -> None:
+    """Models compared in one backtest must read the table alike: the same id, time, target,
+    condition and static columns (their training options may differ). Else InputError naming
+    both."""
+    reserved = {"model", *BASELINES}
+    for name, other in others.items():
+        if name in reserved:
+            raise InputError(f"a compared model cannot be named {name!r} (a column of the report); rename it")
+        if other.schema != bundle.schema:
+            mine, theirs = bundle.schema.to_dict(), other.schema.to_dict()
+            diff = "; ".join(f"{k}: {theirs[k]} vs {mine[k]}" for k in mine if mine[k] != theirs[k])
+            raise InputError(
+                f"{name}: it reads the table differently from the first model ({diff}); compare "
+                "models trained on the same columns, or evaluate them one at a time"
+            )
+
+
 def backtest_frames(
-    bundle: ModelBundle, ds: Dataset, cfg: ForecastConfig, backtest: BacktestConfig
+    bundle: ModelBundle,
+    ds: Dataset,
+    cfg: ForecastConfig,
+    backtest: BacktestConfig,
+    others: dict[str, ModelBundle] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[float] | None] | None:
     """(backtest, history, quantile levels or None) of ``ds``; None when no specimen is long
-    enough for a cut-off."""
+    enough for a cut-off. ``others``' rows follow the model's, under their names."""
     series = to_series(ds)
     N, T = series.y.shape
     P, S = N * (backtest.origins or 1), max(cfg.samples, 1)  # at most this many backtests
@@ -179,7 +219,41 @@ def backtest_frames(
         hidden = hidden.take(np.flatnonzero(usable))
         truth, cut, origin, last_obs = truth[usable], cut[usable], origin[usable], last_obs[usable]
         view = view.take(np.flatnonzero(usable))
-    mean, paths = rollout(bundle, hidden, last_obs, cfg, source=ds.source)
+    frame, qs = _model_rows(bundle, hidden, view, truth, origin, last_obs, cfg, ds.source)
+    frames = [frame]
+    for name, other in (others or {}).items():  # the same cut-offs, another model
+        rows, levels = _model_rows(other, hidden, view, truth, origin, last_obs, cfg, ds.source)
+        frames.append(rows.assign(model=name))
+        qs = qs or levels
+    warm = np.isfinite(hidden.y)
+    h_idx, ht_idx = np.nonzero(warm)
+    history = pd.DataFrame(
+        {
+            "specimen": np.asarray(view.ids, dtype=object)[h_idx],
+            "origin": origin[h_idx],
+            "time": hidden.time[h_idx, ht_idx],
+            "y": hidden.y[h_idx, ht_idx],
+        }
+    )
+    if backtest.baselines:
+        future = frame[["specimen", "origin", "time", "step", "lead", "y_true"]]
+        frames += [baseline_frame(history, future, name) for name in BASELINES]
+    return pd.concat(frames, ignore_index=True), history, qs
+
+
+def _model_rows(
+    bundle: ModelBundle,
+    hidden: Series,
+    view: Series,
+    truth,
+    origin,
+    last_obs,
+    cfg: ForecastConfig,
+    source: str,
+) -> tuple[pd.DataFrame, list[float] | None]:
+    """One model's forecast rows of the backtest (named "model") and its quantile levels (None:
+    a point model)."""
+    mean, paths = rollout(bundle, hidden, last_obs, cfg, source=source)
     bounds = resolve_bounds(bundle, cfg.bounds)  # scored as forecast writes them: clipped
     if bounds is not None:
         mean = clip(mean, bounds)
@@ -217,21 +291,7 @@ def backtest_frames(
             ):
                 frame[name] = v[p_idx]
     frame["model"] = "model"
-    warm = np.isfinite(hidden.y)
-    h_idx, ht_idx = np.nonzero(warm)
-    history = pd.DataFrame(
-        {
-            "specimen": np.asarray(view.ids, dtype=object)[h_idx],
-            "origin": origin[h_idx],
-            "time": hidden.time[h_idx, ht_idx],
-            "y": hidden.y[h_idx, ht_idx],
-        }
-    )
-    frames = [frame]
-    if backtest.baselines:
-        future = frame[["specimen", "origin", "time", "step", "lead", "y_true"]]
-        frames += [baseline_frame(history, future, name) for name in BASELINES]
-    return pd.concat(frames, ignore_index=True), history, qs
+    return frame, qs
 
 
 def _origin_numbers(spec: np.ndarray) -> np.ndarray:

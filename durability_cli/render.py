@@ -475,7 +475,7 @@ def render_evaluation(console: Console, report: dict) -> None:
         ("", _score_rows(scores, _SCORES | {"skill_interval": _SCORES["skill_interval"].format(*tails)}))
     ]
     notes = [
-        ("skill = 1 - RMSE_model / RMSE_baseline (p5/p95: over the specimens drawn again); " if skill else "")
+        ("skill = 1 - RMSE_model / RMSE_column (p5/p95: over the specimens drawn again); " if skill else "")
         + "the full report: --json, or -o FILE"
     ]
     notes += skill_notes(report)

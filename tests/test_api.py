@@ -25,6 +25,10 @@ def test_the_api_walkthrough_runs(monkeypatch):
         exec(compile(block, "docs/API.md", "exec"), namespace)  # noqa: S102
     assert isinstance(namespace["fc"].table, pd.DataFrame)
     assert namespace["report"].table().index[0] == "model"
+    side = namespace["side"].table()  # the compared model: a row after the model's
+    assert list(side.index[:2]) == ["model", "gru"]
+    assert side.loc["gru", "skill_p5"] <= side.loc["gru", "skill"] <= side.loc["gru", "skill_p95"]
+    assert 0 <= side.loc["linear", "specimens_won"] <= namespace["side"].report["n_specimens"]
     from matplotlib.figure import Figure
 
     assert all(isinstance(namespace[k], Figure) for k in ("fig", "history_fig", "errors_fig"))

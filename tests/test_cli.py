@@ -396,6 +396,54 @@ def test_evaluate_json_keys_and_files(model, small_coating, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_evaluate_compares_models_on_the_same_cut_offs(model, small_coating, small, tmp_path):
+    """-m twice: the second model is a column of the report beside the baselines (named by its
+    file), scored on the same rows; the first one's skill against it comes with its spread; a
+    chunked run says the same; a model that reads other columns is refused before any output."""
+    other = tmp_path / "wide.safetensors"
+    r = invoke(
+        "train", small_coating, "-o", other, "--static", "material", *FAST[:2], "--hidden", "32", "--quiet"
+    )
+    assert r.exit_code == 0, r.output
+    per = tmp_path / "per.csv"
+    args = ["-m", model, "-m", other, "--context", "20", "--samples", "20"]
+    r = invoke("evaluate", small_coating, *args, "--per-series", per, "--json")
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    assert list(report["models"]) == ["model", "wide", "persistence", "linear", "exponential"]
+    first, second = report["models"]["model"], report["models"]["wide"]
+    assert first["n"] == second["n"] and first["rmse"] != second["rmse"]
+    assert report["skill"]["wide"] == pytest.approx(1 - first["rmse"] / second["rmse"])
+    assert "coverage" in second  # a Gaussian model: its band is scored too
+    spread = report["skill_spread"]["wide"]
+    assert spread["specimens"] == 12 and spread["low"] <= report["skill"]["wide"] <= spread["high"]
+    table = pd.read_csv(per)
+    assert set(table["model"]) == {"model", "wide", "persistence", "linear", "exponential"}
+    # alone, the second model scores what it scored beside the first
+    r = invoke("evaluate", small_coating, "-m", other, "--context", "20", "--samples", "20", "--json")
+    assert json.loads(r.stdout)["models"]["model"]["rmse"] == pytest.approx(second["rmse"])
+    r = invoke("evaluate", small_coating, *args, "--chunk-specimens", "5", "--json")
+    chunked = json.loads(r.stdout)
+    assert chunked["models"]["wide"]["rmse"] == pytest.approx(second["rmse"], rel=1e-9)
+    for name, whole in report["skill_spread"].items():
+        assert chunked["skill_spread"][name] == pytest.approx(whole), name
+    # a model of other columns: one line, exit 2, no file
+    elsewhere = tmp_path / "other.safetensors"
+    r = invoke("train", small, "-o", elsewhere, *FAST)
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "metrics.json"
+    r = invoke("evaluate", small_coating, "-m", model, "-m", elsewhere, "--context", "20", "-o", out)
+    assert r.exit_code == 2 and "other: it reads the table differently from the first model" in r.stderr
+    assert "static: [] vs ['material']" in r.stderr and not out.exists()
+
+
+def test_compared_models_get_distinct_report_names():
+    from durability_cli.api import comparison_names
+
+    paths = ["a/b.safetensors", "c/b.safetensors", "x/model.safetensors", "linear.safetensors", "y/v2.1.st"]
+    assert comparison_names(paths) == ["b", "b_2", "model_2", "linear_2", "v2"]
+
+
 def test_evaluate_needs_exactly_one_cutoff_option(model, small_coating):
     r = invoke("evaluate", small_coating, "-m", model)
     assert r.exit_code == 2
