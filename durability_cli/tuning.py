@@ -161,9 +161,16 @@ class TuneResult:
         if self.check is not None:
             c = self.check
             kept = "the defaults were kept" if c["kept_defaults"] else "the search's best was kept"
+            sure = ""
+            spread = c.get("skill_spread") or {}
+            if spread.get("specimens", 0) >= 2:
+                sure = (
+                    f" (the best better on {spread['specimens_better']} of them, its skill p5/p95 "
+                    f"{spread['low']:.2g}/{spread['high']:.2g})"
+                )
             return [
                 f"on {c['specimens']} specimen(s) held back from the search the best settings scored "
-                f"{c['best']:.4g} and the defaults {c['defaults']:.4g}: {kept}"
+                f"{c['best']:.4g} and the defaults {c['defaults']:.4g}{sure}: {kept}"
             ]
         if (
             not 0 < self.specimens < SMALL_TABLE  # 0: not known
@@ -414,7 +421,6 @@ def tune(
 def _hold_back(ds, share: float, seed: int):
     """(the Dataset without the held-back specimens, the held-back specimens' indices in ``ds``):
     round(share x N) of them, at least 1, drawn with ``seed`` apart from the folds' draw."""
-    from dataclasses import replace
 
     from durability_cli.schema import specimen_starts
 
@@ -427,34 +433,47 @@ def _hold_back(ds, share: float, seed: int):
             "lower `check` or leave it out"
         )
     held = np.sort(np.random.default_rng([seed, 1]).permutation(n)[:k])
-    specimen = np.repeat(np.arange(n), np.diff(np.r_[starts, len(ds.frame)]))  # [rows]
-    rows = ~np.isin(specimen, held)
-    kept = replace(ds, frame=ds.frame.iloc[np.flatnonzero(rows)].reset_index(drop=True), t=ds.t[rows])
-    return kept, held
+    return _specimens(ds, np.setdiff1d(np.arange(n), held)), held
 
 
 def _check(ds, full, held, best_options: dict, default_options: dict, context: int) -> dict:
-    """Train the best settings and the defaults on ``ds`` (the searched specimens) and score both
-    by the free-running RMSE of the held-back specimens of ``full`` after ``context`` rows."""
+    """Train the best settings and the defaults on ``ds`` (the searched specimens) as `train
+    --config` would (an ensemble where train makes one) and backtest both on the held-back
+    specimens of ``full`` after ``context`` rows (the mean path, as `evaluate --samples 0`):
+    their RMSE, and how surely the best beats the defaults there (metrics.skill_spread)."""
     from durability_cli.api import configs
-    from durability_cli.data import to_series, to_tensors
-    from durability_cli.training import free_run_rmse, train
+    from durability_cli.evaluation import BacktestConfig, evaluate
+    from durability_cli.forecasting import ForecastConfig
+    from durability_cli.training import train
 
-    series = to_series(full).take(held)
-    scores = {}
-    for name, options in (("best", best_options), ("defaults", default_options)):
-        if name == "defaults" and options == best_options:
-            scores[name] = scores["best"]
-            continue
-        bundle = train(ds, *configs(options))
-        t = to_tensors(series, bundle.scaler)
-        scores[name] = free_run_rmse(bundle.model, t, bundle.scaler, context)[0]
+    best = train(ds, *configs(best_options))
+    same = default_options == best_options
+    others = {} if same else {"defaults": train(ds, *configs(default_options))}
+    held_ds = _specimens(full, held)
+    backtest = BacktestConfig(context=context, baselines=False)
+    report = evaluate(best, held_ds, ForecastConfig(samples=0), backtest, others).report
+    best_rmse = report["models"]["model"]["rmse"]
+    defaults_rmse = best_rmse if same else report["models"]["defaults"]["rmse"]
     return {
         "specimens": len(held),
-        "best": scores["best"],
-        "defaults": scores["defaults"],
-        "kept_defaults": bool(scores["defaults"] <= scores["best"]),
+        "best": best_rmse,
+        "defaults": defaults_rmse,
+        "kept_defaults": bool(defaults_rmse <= best_rmse),
+        # the best settings' skill over the defaults on these specimens: its p5/p95, specimens won
+        "skill_spread": None if same else report["skill_spread"]["defaults"],
     }
+
+
+def _specimens(ds, index: np.ndarray):
+    """The Dataset of ``ds``'s specimens at ``index`` (positions in its order)."""
+    from dataclasses import replace
+
+    from durability_cli.schema import specimen_starts
+
+    starts = specimen_starts(ds.frame, ds.schema.id_col)
+    specimen = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(ds.frame)]))  # [rows]
+    rows = np.isin(specimen, index)
+    return replace(ds, frame=ds.frame.iloc[np.flatnonzero(rows)].reset_index(drop=True), t=ds.t[rows])
 
 
 def _storage(path: str | None):

@@ -329,3 +329,36 @@ def test_a_trial_s_trend_reaches_the_config_and_the_model_it_trains(runner, tiny
     r = runner.invoke(app, ["train", str(tiny_table), "--config", str(config), "-o", str(model), "-q"])
     assert r.exit_code == 0, r.stderr
     assert load(model).model_config.trend is True
+
+
+def test_the_check_scores_what_train_config_trains_and_how_sure_it_is(coating_slice):
+    """--check backtests the best settings and the defaults as `train --config` trains them (the
+    automatic ensemble on a small table, not its first member) on the held-back specimens, and
+    says how surely the best beats the defaults there."""
+    import durability_cli as dur
+    from durability_cli.api import Columns
+    from durability_cli.tuning import _check, _hold_back
+
+    full = dur.read(pd.read_csv(coating_slice(12, 24)), columns=Columns(static=("material",)))
+    searched, held = _hold_back(full, 0.25, seed=0)
+    assert len(held) == 3 and not set(searched.frame["specimen_id"]) & set(
+        full.frame["specimen_id"].unique()[held]
+    )
+    best = {"epochs": 2, "hidden": 8, "layers": 1}
+    defaults = {"epochs": 2}
+    check = _check(searched, full, held, best, defaults, context=8)
+    # the same trainings through the API, backtested on the held-back specimens
+    table = searched.frame
+    held_table = full.frame[full.frame["specimen_id"].isin(full.frame["specimen_id"].unique()[held])]
+    for name, options in (("best", best), ("defaults", defaults)):
+        model = dur.train(table, static=["material"], **options)
+        assert model.summary["ensemble"]["members"] == 5  # auto: a small table gets 5 members
+        rmse = model.evaluate(held_table, context=8, samples=0, baselines=False).report["models"]["model"][
+            "rmse"
+        ]
+        assert check[name] == pytest.approx(rmse, rel=1e-9), name
+    spread = check["skill_spread"]
+    assert (
+        spread["specimens"] == 3 and spread["low"] <= 1 - check["best"] / check["defaults"] <= spread["high"]
+    )
+    assert _check(searched, full, held, defaults, defaults, context=8)["skill_spread"] is None
