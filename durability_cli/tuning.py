@@ -55,7 +55,7 @@ TF_SCHEDULES = ("linear", "exponential", "inverse-sigmoid")
 LATENT = (0, 2)
 LATENT_PRIOR = (0.03, 3.0)  # log scale, only with a latent
 # The measured trend as an input (docs/TRAINING.md, "--trend"): it gained 12-21 % on three suite
-# sets and lost 7 % on one, a property of the data the folds' scores can judge
+# sets and lost 4-6 % on the two measured ones (five test splits each): the data decide
 TREND = (False, True)
 
 DEFAULT_TRIAL = {
