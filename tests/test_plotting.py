@@ -291,3 +291,13 @@ def test_empty_or_incomplete_input(tmp_path, call, message):
     with pytest.raises(InputError) as err:
         call(tmp_path / "x.png")
     assert str(err.value) == message
+
+
+def test_the_horizon_errors_title_names_the_compared_models():
+    """evaluate -m A -m B draws every model: the title names the compared ones and says
+    "baselines" only when there are baselines."""
+    errors = {"model": [0.1, 0.2], "trend": [0.1, 0.3], "persistence": [0.2, 0.4], "linear": [0.3, 0.5]}
+    title = panels(plotting.plot_horizon_errors(errors, unit="durability"))[0].get_title()
+    assert title == "RMSE by forecast horizon: model vs trend, baselines"
+    alone = plotting.plot_horizon_errors({"model": [0.1, 0.2]}, unit="durability")
+    assert panels(alone)[0].get_title() == "RMSE by forecast horizon"
