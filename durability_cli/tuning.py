@@ -488,8 +488,7 @@ def _fold_score(ds, split: _Folds, fold, k: int, model_cfg, train_cfg, trial, st
     pruner (step = fold x epochs + epoch, so the same step is the same fold in every trial)."""
     import optuna
 
-    from durability_cli.data import to_tensors
-    from durability_cli.training import free_run_rmse, train
+    from durability_cli.training import train
 
     best = math.inf
 
@@ -505,8 +504,27 @@ def _fold_score(ds, split: _Folds, fold, k: int, model_cfg, train_cfg, trial, st
 
     held_out = [split.ids[i] for i in fold]
     bundle = train(ds, model_cfg, train_cfg, on_epoch=on_epoch, val_ids=held_out)
-    t = to_tensors(split.series.take(fold), bundle.scaler)
-    return free_run_rmse(bundle.model, t, bundle.scaler, split.context)[0]
+    return held_out_rmse(bundle, split.series.take(fold), split.context)
+
+
+def held_out_rmse(bundle, series, context: int) -> float:
+    """The free-running RMSE (durability units) of ``bundle`` on ``series`` after ``context``
+    rows: one model's, or an ensemble's (fixed `ensemble` in the search) of its members' mean
+    path, as the forecast averages them, not the first member's alone."""
+    import torch
+
+    from durability_cli.data import to_tensors
+    from durability_cli.training import _free_run_errors, free_run_rmse
+
+    if len(bundle.members) == 1:
+        return free_run_rmse(bundle.model, to_tensors(series, bundle.scaler), bundle.scaler, context)[0]
+    # each member's errors in durability units (the rows scored are the same for every member)
+    errors = [
+        _free_run_errors(m.model, to_tensors(series, m.scaler), context)[0].double() * m.scaler.y_std
+        for m in bundle.members
+    ]
+    err = torch.stack(errors).mean(0)
+    return float(torch.sqrt((err**2).mean())) if err.numel() else float("nan")
 
 
 def _any_complete(study) -> bool:

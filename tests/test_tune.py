@@ -362,3 +362,35 @@ def test_the_check_scores_what_train_config_trains_and_how_sure_it_is(coating_sl
         spread["specimens"] == 3 and spread["low"] <= 1 - check["best"] / check["defaults"] <= spread["high"]
     )
     assert _check(searched, full, held, defaults, defaults, context=8)["skill_spread"] is None
+
+
+def test_a_fold_of_a_fixed_ensemble_scores_its_members_mean_path(coating_slice):
+    """With `ensemble` fixed, a trial's fold is scored on the ensemble's forecast (its members'
+    mean path, as `evaluate --samples 0` scores it), not on its first member; one model scores
+    as before (training.free_run_rmse)."""
+    import durability_cli as dur
+    from durability_cli.data import to_series
+    from durability_cli.training import free_run_rmse
+    from durability_cli.tuning import held_out_rmse
+
+    df = pd.read_csv(coating_slice(10, 24))
+    ids = sorted(df["specimen_id"].unique())
+    fit, new = df[df["specimen_id"].isin(ids[:7])], df[df["specimen_id"].isin(ids[7:])]
+    options = dict(static=["material"], epochs=2, hidden=8, layers=1, val_context=8)
+    ens = dur.train(fit, ensemble=3, **options)
+    series = to_series(dur.read(new, schema=ens.schema))
+    score = held_out_rmse(ens.bundle, series, 8)
+    backtest = ens.evaluate(new, context=8, samples=0, baselines=False, bounds=(None, None))
+    assert score == pytest.approx(backtest.report["models"]["model"]["rmse"], rel=1e-6)
+    from durability_cli.data import to_tensors
+
+    first = ens.bundle.members[0]
+    alone = free_run_rmse(first.model, to_tensors(series, first.scaler), first.scaler, 8)[0]
+    assert abs(score - alone) > 1e-6  # not the first member's
+    single = dur.train(fit, ensemble=1, **options)
+    assert (
+        held_out_rmse(single.bundle, series, 8)
+        == free_run_rmse(
+            single.bundle.model, to_tensors(series, single.bundle.scaler), single.bundle.scaler, 8
+        )[0]
+    )
