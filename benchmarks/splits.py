@@ -1,10 +1,12 @@
-"""A variant against the default over several test splits of a measured set, by warm-up length.
+"""A variant against the default over several test splits of a set, by warm-up length.
 
-The accuracy suite scores a real set on one split (``realdata.split(name, seed=0)``: a third of
-each temperature's devices unseen) with warm-ups of a share of each specimen's own rows. Eleven
-test devices are few: this trains the suite's model (ensembles and length as the default decides,
-``val_context`` the set's warm-up, training seed 0) on several splits, once per variant, and
-scores each on its test specimens three ways:
+The accuracy suite scores each set on one split: a measured set's (``realdata.split(name,
+seed=0)``: a third of each temperature's devices unseen, warm-ups of a share of each specimen's
+own rows) or a synthetic one's (``make_split(name, 32, 16, seed=0)``, warm-ups of ``context``
+rows). Eleven or sixteen test specimens are few: this trains the suite's model (ensembles and
+length as the default decides, ``val_context`` the set's warm-up, training seed 0) on several
+splits, once per variant, and scores each on its test specimens (against the measured values,
+noise included, as the suite) three ways:
 
 - ``rmse``: the suite's score (each specimen from its own share of rows), and ``by_warmup`` the
   same split by warm-up length (which, on a real set, follows the specimen's length);
@@ -35,20 +37,31 @@ from benchmarks.common import code_version, one_thread  # noqa: E402
 from benchmarks.variants import parse_variants  # noqa: E402
 from durability_cli.forecasting import ForecastConfig, forecast  # noqa: E402
 from durability_cli.schema import Schema, validate  # noqa: E402
+from durability_cli.synthetic import DATASET_INFO, make_split  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "splits.jsonl"
 
 
 def rmse(rows: pd.DataFrame, fc: pd.DataFrame, target: str) -> float:
-    """RMSE of the forecast mean on ``rows`` (forecast_rows' frame: truth in ``y_clean``)."""
+    """RMSE of the forecast mean on ``rows`` (forecast_rows' frame: the measured value in ``y``)."""
     merged = rows.merge(fc[["specimen_id", "time", f"{target}_mean"]], on=["specimen_id", "time"])
     if len(merged) != len(rows):
         raise RuntimeError(f"{len(rows) - len(merged)} rows without a forecast")
-    return float(np.sqrt(np.mean((merged[f"{target}_mean"] - merged["y_clean"]) ** 2)))
+    return float(np.sqrt(np.mean((merged[f"{target}_mean"] - merged["y"]) ** 2)))
+
+
+SETS = sorted(realdata.REAL_INFO) + sorted(DATASET_INFO)
+
+
+def load_split(name: str, split_seed: int) -> dict:
+    """The suite's split of ``name`` drawn with ``split_seed`` (0: the suite's own)."""
+    if name in realdata.REAL_INFO:
+        return realdata.split(name, seed=split_seed)
+    return make_split(name, accuracy.FULL["n_train"], accuracy.FULL["n_test"], seed=split_seed)
 
 
 def run_one(name: str, split_seed: int, fields: tuple[dict, dict], fixed: list[int]) -> dict:
-    split = realdata.split(name, seed=split_seed)
+    split = load_split(name, split_seed)
     info = split["info"]
     test, clean = split["test"], split["test_clean"]
     schema = Schema("specimen_id", "time", info.target, info.covariates, info.static)
@@ -92,7 +105,7 @@ def run_one(name: str, split_seed: int, fields: tuple[dict, dict], fixed: list[i
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--set", required=True, choices=sorted(realdata.REAL_INFO), help="a measured set")
+    p.add_argument("--set", required=True, choices=SETS, help="a set of the accuracy suite")
     p.add_argument("--splits", default="0,1,2", help="test-split seeds (0 is the suite's)")
     p.add_argument("--variants", default="default;trend:trend=true")
     p.add_argument("--fixed", default="3,6", help="warm-up rows every test specimen is also forecast from")
@@ -103,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         p.error(str(e))
     fixed = [int(x) for x in args.fixed.split(",") if x]
-    shortest = int(realdata.load(args.set).groupby("specimen_id").size().min())
+    table = load_split(args.set, 0)
+    shortest = int(pd.concat([table["train"], table["test"]]).groupby("specimen_id").size().min())
     if fixed and max(fixed) >= shortest:
         p.error(f"--fixed {max(fixed)}: the shortest specimen of {args.set} has {shortest} rows; give fewer")
     one_thread()

@@ -327,3 +327,13 @@ def test_the_splits_script_scores_a_variant_by_warm_up_on_several_splits(monkeyp
     with pytest.raises(SystemExit):
         splits.main(["--set", "alloy_a", "--fixed", "500", "--out", str(out)])
     assert len(out.read_text().splitlines()) == 2  # nothing appended
+    # a synthetic set: another draw of its specimens, every test specimen from the set's warm-up
+    other = tmp_path / "ball.jsonl"
+    args = ["--set", "ball", "--splits", "1", "--variants", "short:epochs=1,ensemble=1", "--fixed", "3"]
+    assert splits.main([*args, "--out", str(other)]) == 0
+    line = json.loads(other.read_text())
+    assert (
+        list(line["by_warmup"]) == ["3"]
+        and line["by_warmup"]["3"]["specimens"] == line["test_specimens"] == 16
+    )
+    assert line["fixed"]["3"] == pytest.approx(line["rmse_deterministic"])  # the same warm-up, the same rows
