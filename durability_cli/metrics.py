@@ -787,8 +787,17 @@ def skill_spread(
     RMSE_baseline when the specimens are drawn again with replacement (``resamples`` times, seed
     0, the specimens in sorted order, so the interval does not depend on how the table was read).
     Fewer than 2 specimens: no interval (NaN)."""
+    return _spread(_specimen_sums(per_series), baseline, level, resamples)
+
+
+def _specimen_sums(per_series: pd.DataFrame) -> pd.DataFrame:
+    """Squared-error sums ``sse`` and point counts ``n`` per specimen (rows) and model (columns)."""
     sse = per_series.assign(sse=per_series["rmse"] ** 2 * per_series["n"])
-    wide = sse.pivot_table(index="specimen", columns="model", values=["sse", "n"], aggfunc="sum")
+    return sse.pivot_table(index="specimen", columns="model", values=["sse", "n"], aggfunc="sum")
+
+
+def _spread(wide: pd.DataFrame, baseline: str, level: float, resamples: int) -> dict:
+    """:func:`skill_spread` from :func:`_specimen_sums`' table."""
     if "model" not in wide["n"] or baseline not in wide["n"]:
         return {"specimens": 0, "specimens_better": 0, "level": level, "low": _NAN, "high": _NAN}
     n_m, n_b = wide["n"]["model"].to_numpy(np.float64), wide["n"][baseline].to_numpy(np.float64)
@@ -825,7 +834,10 @@ def skill_spread(
 def _add_skill_spread(report: dict, per_series: pd.DataFrame) -> None:
     """``report["skill_spread"]``: :func:`skill_spread` for each baseline of ``report["skill"]``."""
     if report.get("skill"):
-        report["skill_spread"] = {name: skill_spread(per_series, name) for name in report["skill"]}
+        wide = _specimen_sums(per_series)  # once for every baseline
+        report["skill_spread"] = {
+            name: _spread(wide, name, SKILL_LEVEL, SKILL_RESAMPLES) for name in report["skill"]
+        }
 
 
 def _eol_summary(eol: pd.DataFrame, time_unit: str) -> tuple[dict, pd.DataFrame]:
