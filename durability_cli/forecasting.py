@@ -40,6 +40,7 @@ ENSEMBLE_PATHS = "centred"
 MEMORY_BUDGET = 4_000_000  # specimen x sample x step cells per chunk (~100 MB of activations)
 MAX_SAMPLES = 100_000  # Monte Carlo paths: far past where quantiles stop changing
 MAX_QUANTILES = 99  # one output column each: p1 .. p99 is as fine as a forecast table needs
+OFF_WARMUP_IDS = 3  # ids a warm-up warning names (a forecast in groups keeps the first ones)
 
 
 @dataclass(frozen=True)
@@ -593,7 +594,7 @@ class ForecastStream:
             total.held = part.held
             if part.n_off_warmup:
                 total.n_off_warmup += part.n_off_warmup
-                total.off_warmup.extend(part.off_warmup[: max(0, 3 - len(total.off_warmup))])
+                total.off_warmup.extend(part.off_warmup[: max(0, OFF_WARMUP_IDS - len(total.off_warmup))])
                 lo, hi = total.off_warmup_rows or part.off_warmup_rows
                 total.off_warmup_rows = (min(lo, part.off_warmup_rows[0]), max(hi, part.off_warmup_rows[1]))
                 total.trained_warmup = part.trained_warmup
@@ -802,7 +803,7 @@ def _forecast_group(
         n_extrapolating=len(extrap_lines),
         bounds=cfg.bounds,
         n_off_warmup=int(off.sum()),
-        off_warmup=[series.ids[i] for i in np.flatnonzero(off)[:3]],
+        off_warmup=[series.ids[i] for i in np.flatnonzero(off)[:OFF_WARMUP_IDS]],
         off_warmup_rows=(int(warm[off].min()), int(warm[off].max())) if off.any() else None,
         trained_warmup=trained,
     )
