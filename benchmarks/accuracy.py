@@ -262,14 +262,15 @@ def run_model(ds_train, test, clean, rows, warmup, info, seed: int, s: dict) -> 
         s.get("latent_prior", ModelConfig.latent_prior),
         s.get("monotonic", "none"),
     )
+    given = s.get("options", {})
     cfg = TrainConfig(
         epochs=s["epochs"],
         patience=s.get("patience", 0),
-        val_context=info.context,
+        # a variant that validates from a share of each specimen's rows sets no row count
+        val_context=0 if given.get("val_context_frac") else info.context,
         ensemble=s.get("ensemble", 0),
     )
     # the default (0, auto) decided as train decides it, so that the seeds below follow it
-    given = s.get("options", {})
     mcfg = replace(mcfg, **{k: v for k, v in given.items() if k in MODEL_FIELDS})
     cfg = replace(cfg, **{k: v for k, v in given.items() if k not in MODEL_FIELDS})
     members = resolve_auto(ds_train, mcfg, cfg)[0].ensemble

@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+import numpy as np
 import tomllib
 
 from durability_cli.errors import InputError
@@ -87,6 +88,10 @@ class TrainConfig:
     val_context: int = (
         0  # warm-up rows for the free-running validation; 0 = auto (20% of median length, >= 3)
     )
+    # Instead of val_context rows for every specimen: this share of each specimen's rows,
+    # round(share x rows), at least 1 (as `evaluate --context-frac` cuts); 0 = off. Training's
+    # warm-ups are then drawn up to each specimen's own share (RowShare).
+    val_context_frac: float = 0.0
     # Each training rollout's measured warm-up is drawn from ceil(warmup_min x val_context) to
     # val_context rows (at least 1): 0 = any length from 1 (every warm-up a forecast may start
     # from), 1 = always the validation's (docs/TRAINING.md, "How long a warm-up training sees")
@@ -159,6 +164,16 @@ class TrainConfig:
         if not 0.0 <= self.warmup_min <= 1.0:
             raise InputError(
                 f"`warmup_min` must be in [0, 1] (a share of `val_context`), got {self.warmup_min}"
+            )
+        if not 0.0 <= self.val_context_frac < 1.0:
+            raise InputError(
+                "`val_context_frac` must be in [0, 1) (a share of each specimen's rows; 0 = off), "
+                f"got {self.val_context_frac}"
+            )
+        if self.val_context_frac and self.val_context:
+            raise InputError(
+                "give one of `val_context` (rows) and `val_context_frac` (a share of each "
+                f"specimen's rows), not both (got {self.val_context} and {self.val_context_frac})"
             )
 
 
@@ -315,6 +330,34 @@ def unknown_keys(values: dict, *classes) -> list[str]:
 
 def as_dict(cfg) -> dict:
     return dataclasses.asdict(cfg)
+
+
+@dataclass(frozen=True)
+class RowShare:
+    """A warm-up given as a share of each specimen's rows (``TrainConfig.val_context_frac``):
+    round(share x rows), at least 1, as `evaluate --context-frac` cuts its specimens."""
+
+    share: float
+
+    def rows(self, lengths) -> np.ndarray:
+        """Each specimen's warm-up rows for its ``lengths`` (rows in the table)."""
+        return np.maximum(1, np.round(np.asarray(lengths, dtype=float) * self.share)).astype(np.int64)
+
+    def __str__(self) -> str:
+        return f"{self.share:.3g} of each specimen's rows"
+
+
+def warmup_rows(context: int | RowShare, lengths) -> np.ndarray:
+    """[N] each specimen's warm-up rows under ``context`` (rows for all, or a share of each)."""
+    lengths = np.asarray(lengths)
+    if isinstance(context, RowShare):
+        return context.rows(lengths)
+    return np.full(lengths.shape, int(context), dtype=np.int64)
+
+
+def describe_warmup(context: int | RowShare) -> str:
+    """'6 rows' or '0.333 of each specimen's rows': how a message names a warm-up."""
+    return str(context) if isinstance(context, RowShare) else f"{context} rows"
 
 
 def shortest_warmup(warmup_min: float, context: int) -> int:

@@ -814,8 +814,13 @@ def trained_warmups(bundle: ModelBundle) -> tuple[int, int] | None:
     were fed (training.batch_feed draws them), or None when training drew every length from 1
     (the default, or a file from before the option)."""
     share = float(getattr(bundle.train_config, "warmup_min", 0.0) or 0.0)
-    context = int(bundle.summary.get("val_context") or 0)
-    if share <= 0 or context < 1:
+    if share <= 0:
+        return None
+    fed = bundle.summary.get("trained_warmup_rows")
+    if fed:  # a share of each specimen's rows (--val-context-frac), or rows for all
+        return int(fed[0]), int(fed[1])
+    context = int(bundle.summary.get("val_context") or 0)  # a file from before the range was kept
+    if context < 1:
         return None
     return shortest_warmup(share, context), context
 

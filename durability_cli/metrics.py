@@ -522,13 +522,17 @@ def baseline_frame(history: pd.DataFrame, future: pd.DataFrame, name: str) -> pd
     return out
 
 
-def warmup_baseline_errors(time: np.ndarray, y: np.ndarray, lengths: np.ndarray, context: int) -> dict:
+def warmup_baseline_errors(
+    time: np.ndarray, y: np.ndarray, lengths: np.ndarray, context: int | np.ndarray
+) -> dict:
     """{baseline: errors (prediction - truth)} of every baseline on padded specimens ([N, T] raw
-    time and durability, NaN = unmeasured) forecast from their first ``context`` rows, over the
-    measured rows after them: the rows training's free-running validation scores."""
+    time and durability, NaN = unmeasured) forecast from their first ``context`` rows (one count
+    for all, or [N] one each), over the measured rows after them: the rows training's
+    free-running validation scores."""
     N, T = y.shape
     pos = np.arange(T)[None, :]  # [1, T]
     inside = pos < np.asarray(lengths)[:, None]  # [N, T]
+    context = np.broadcast_to(np.asarray(context), (N,))[:, None]  # [N, 1]
     specimen = np.broadcast_to(np.arange(N)[:, None], (N, T))
 
     def rows(mask: np.ndarray, column: str) -> pd.DataFrame:

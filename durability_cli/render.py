@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from durability_cli.config import SMALL_VALIDATION
+from durability_cli.config import SMALL_VALIDATION, RowShare, describe_warmup
 
 
 def _num(x) -> str:
@@ -175,6 +175,13 @@ class TrainLog:
         pass
 
 
+def warmup_text(block: dict, key: str) -> str:
+    """'6 rows' or '0.333 of each specimen's rows': a summary's or start line's warm-up
+    (training.warmup_fields)."""
+    share = block.get(f"{key}_frac")
+    return describe_warmup(RowShare(share) if share else block.get(key))
+
+
 def render_train_start(console: Console, info: dict, chunk_specimens: int) -> None:
     """The line before the first epoch: specimens, warm-up, parameters, processes, groups."""
     if info.get("stacked"):  # the members train together: one line for all (numbers: each member's)
@@ -183,7 +190,7 @@ def render_train_start(console: Console, info: dict, chunk_specimens: int) -> No
         member = f"Ensemble member {info['member']} of {info['members']}: " if info.get("members") else ""
     console.print(
         f"{member}Training on {info['n_train']} specimens, validating on {info['n_val']} "
-        f"(free run after {info['context']} rows); {info['parameters']:,} parameters"
+        f"(free run after {warmup_text(info, 'context')}); {info['parameters']:,} parameters"
         + (f"; {info['processes']} processes" if info["processes"] > 1 else "")
         + (
             f"; {chunk_specimens} specimens at a time ({info['groups']} groups)"
@@ -211,7 +218,7 @@ def render_train_summary(console: Console, bundle, output: str) -> None:
     table.add_row("epochs", f"{s['epochs_run']} run, best {s['best_epoch']} ({s['stopped']}){auto}")
     table.add_row(
         "validation RMSE",
-        f"{fmt(s['best_val_rmse'])} free-running after {s['val_context']} rows "
+        f"{fmt(s['best_val_rmse'])} free-running after {warmup_text(s, 'val_context')} "
         f"(persistence: {fmt(s['val_persistence_rmse'])})",
     )
     baselines = s.get("val_baseline_rmse") or {}

@@ -38,9 +38,11 @@ from durability_cli.config import (
     PATIENCE_SHARE,
     ROWS_PER_STEP,
     ModelConfig,
+    RowShare,
     TrainConfig,
     as_dict,
     shortest_warmup,
+    warmup_rows,
 )
 from durability_cli.data import (
     Scaler,
@@ -173,9 +175,25 @@ def auto_context(lengths: np.ndarray) -> int:
     return int(max(3, round(0.2 * float(np.median(lengths)))))
 
 
-def check_context(lengths: np.ndarray, context: int, given: bool, source: str) -> None:
+def validation_warmup(cfg: TrainConfig, lengths: np.ndarray) -> int | RowShare:
+    """The warm-up validation forecasts from: ``val_context_frac`` of each specimen's rows, else
+    ``val_context`` rows, else (both 0) ``auto_context``."""
+    if cfg.val_context_frac:
+        return RowShare(cfg.val_context_frac)
+    return cfg.val_context or auto_context(lengths)
+
+
+def check_context(lengths: np.ndarray, context: int | RowShare, given: bool, source: str) -> None:
     """Refuse, before training, a warm-up that leaves no validation row to score: early stopping
     would then compare NaN errors and the run would end as 'diverged'."""
+    if isinstance(context, RowShare):
+        if len(lengths) and (context.rows(lengths) < lengths).any():
+            return
+        raise InputError(
+            f"{source}: validation warms up on {context}, which leaves no row to forecast on any "
+            f"validation specimen ({int(lengths.max()) if len(lengths) else 0} rows at most); lower "
+            "--val-context-frac"
+        )
     longest = int(lengths.max()) if len(lengths) else 0
     if longest > context:
         return
@@ -340,11 +358,19 @@ def _row_losses(model, t: Tensors, feed, *, cfg: TrainConfig, gen, noise=None):
     return per, mask, r
 
 
-def warmup_feed(t: Tensors, context: torch.Tensor | int) -> torch.Tensor:
-    """[B, T] feed mask: measured values before ``context`` rows, own predictions after."""
-    B, T = t.y.shape
+def warmup_tensor(t: Tensors, context: int | RowShare) -> torch.Tensor:
+    """[B] each specimen's warm-up rows: ``context`` rows for all, or a share of each one's rows
+    (its length in ``t``: whole specimens, not a training window)."""
+    lengths = t.valid.sum(dim=1).cpu().numpy()
+    return torch.as_tensor(warmup_rows(context, lengths), device=t.y.device)
+
+
+def warmup_feed(t: Tensors, context: torch.Tensor | int | RowShare) -> torch.Tensor:
+    """[B, T] feed mask: measured values before ``context`` rows (one count for all, [B] one
+    each, or a share of each specimen's rows), own predictions after."""
+    T = t.y.shape[1]
     pos = torch.arange(T, device=t.y.device).unsqueeze(0)
-    ctx = context if isinstance(context, torch.Tensor) else torch.full((B,), int(context), device=t.y.device)
+    ctx = context if isinstance(context, torch.Tensor) else warmup_tensor(t, context)
     feed = (t.observed & (pos < ctx.unsqueeze(1))) | ~t.valid  # padding: see _run_epoch
     feed[:, 0] = True
     return feed
@@ -352,7 +378,12 @@ def warmup_feed(t: Tensors, context: torch.Tensor | int) -> torch.Tensor:
 
 @torch.no_grad()
 def _free_run_errors(
-    model: FeedbackRNN, t: Tensors, context: int, spread: bool = False, rollout=None, weight: float = 1.0
+    model: FeedbackRNN,
+    t: Tensors,
+    context: int | RowShare,
+    spread: bool = False,
+    rollout=None,
+    weight: float = 1.0,
 ):
     """Over the rows scored (measured, after ``context`` warm-up rows): the free-running
     forecast's errors, persistence's errors (the last warm-up value held), both in scaled units,
@@ -364,23 +395,22 @@ def _free_run_errors(
     ``warmup_feed(t, context)``, already made (a stacked ensemble's members, made together).
     ``weight``: the warm-up's weight in a latent model's fit of z (latent.fit_posterior)."""
     model.eval()
-    feed = warmup_feed(t, context)
+    ctx = warmup_tensor(t, context)  # [B]
+    feed = warmup_feed(t, ctx)
     latent = cov = None
     if model.cfg.latent:
-        warm = torch.full((t.y.shape[0],), int(context), device=t.y.device)
-        latent, cov = fit_posterior(model, t, warm, weight)
+        latent, cov = fit_posterior(model, t, ctx, weight)
     r = model.run(t, feed, latent=latent) if rollout is None else rollout
     target = t.y[:, 1:]
     T = t.y.shape[1]
     dev = t.y.device
     pos = torch.arange(1, T, device=dev).unsqueeze(0)
-    mask = (t.observed & t.valid)[:, 1:] & (pos >= context)
+    mask = (t.observed & t.valid)[:, 1:] & (pos >= ctx.unsqueeze(1))
     err = (r.mean - target)[mask]
     # persistence: the last measured value inside the warm-up
-    warm = t.observed[:, :context].clone()
-    idx = (
-        torch.where(warm, torch.arange(min(context, T), device=dev).unsqueeze(0), 0).max(dim=1).values
-    )  # [B]
+    rows = torch.arange(T, device=dev).unsqueeze(0)
+    warm = t.observed & (rows < ctx.unsqueeze(1))
+    idx = torch.where(warm, rows, 0).max(dim=1).values  # [B]
     last = t.y[torch.arange(len(idx), device=dev), idx].unsqueeze(1).expand_as(target)
     pers = (last - target)[mask]
     z = None
@@ -571,11 +601,19 @@ def _setup(schema, scaler, model_cfg, cfg, init_from, resume, data_hash, device,
     return state, meta
 
 
+def warmup_fields(context: int | RowShare, key: str) -> dict:
+    """{key: rows, key_frac: share}, the one not given None: how a summary or a start line keeps
+    the validation's warm-up (JSON, and readable by files from before the share)."""
+    if isinstance(context, RowShare):
+        return {key: None, f"{key}_frac": context.share}
+    return {key: int(context), f"{key}_frac": None}
+
+
 def _start_info(state, n_train, n_val, context, dist) -> dict:
     return {
         "n_train": n_train,
         "n_val": n_val,
-        "context": context,
+        **warmup_fields(context, "context"),
         "parameters": sum(p.numel() for p in state.model.parameters()),
         "start_epoch": state.epoch,
         "processes": dist.world if dist else 1,
@@ -844,7 +882,7 @@ class _GroupTraining:
         numeric = survey.numeric_static
         categorical = [c for c in schema.static if c not in numeric]
         self.scaler = init_from.scaler if init_from is not None else survey.fit.result(numeric, categorical)
-        self.context = cfg.val_context or auto_context(survey.lengths)
+        self.context = validation_warmup(cfg, survey.lengths)
         self.lengths = survey.lengths
         self.data_hash = survey.digest.result()
         self.n_rows, self.env = survey.n_rows, survey.env
@@ -946,7 +984,8 @@ class _GroupTraining:
             population = population_rmse(model, (t for _, t in self.scored_parts()), scaler, context)
             scores = _pooled_scores(model, (t for _, t in self.scored_parts()), scaler, context)
             baselines = baseline_rmse((part for part, _ in self.scored_parts()), context)
-        return _make_bundle(
+        fed = warmup_rows(context, self.lengths[self.is_train]) if self.is_train.any() else np.ones(1, int)
+        bundle = _make_bundle(
             self.state,
             model,
             schema=self.groups.schema,
@@ -966,6 +1005,10 @@ class _GroupTraining:
             seconds=seconds,
             reason=reason,
         )
+        # the warm-ups training's rollouts were fed (batch_feed): forecasting warns outside them
+        shortest = min(shortest_warmup(self.cfg.warmup_min, int(r)) for r in np.unique(fed))
+        bundle.summary["trained_warmup_rows"] = [shortest, int(fed.max())]
+        return bundle
 
 
 @dataclass
@@ -1038,14 +1081,14 @@ def _pooled_scores(model: FeedbackRNN, parts, scaler: Scaler, context: int) -> t
     return _rmse(torch.cat(errs), scaler), _rmse(torch.cat(pers), scaler), _calibration(z)
 
 
-def baseline_rmse(parts, context: int) -> dict[str, float]:
+def baseline_rmse(parts, context: int | RowShare) -> dict[str, float]:
     """{baseline: RMSE} of persistence, linear and exponential forecasts of the validation
     specimens (Series, pooled over ``parts``) from the same warm-up as the model's validation."""
     from durability_cli.metrics import warmup_baseline_errors
 
     errors: dict[str, list] = {}
     for part in parts:
-        found = warmup_baseline_errors(part.time, part.y, part.lengths, context)
+        found = warmup_baseline_errors(part.time, part.y, part.lengths, warmup_rows(context, part.lengths))
         for name, err in found.items():
             errors.setdefault(name, []).append(err)
     return {
@@ -1183,20 +1226,31 @@ def training_batches(
                 c=cfg.tf_c,
                 minimum=cfg.tf_min,
             )
-        yield batch, batch_feed(batch, context, gen, tally, cfg.warmup_min)
+        # a share of each specimen's rows: of its whole length, not of the window
+        longest = (
+            torch.as_tensor(warmup_rows(context, lengths.numpy()))
+            if isinstance(context, RowShare)
+            else context
+        )
+        yield batch, batch_feed(batch, longest, gen, tally, cfg.warmup_min)
 
 
 def batch_feed(
-    batch: Tensors, context: int, gen: torch.Generator, tally: _Tally, warmup_min: float = 0.0
+    batch: Tensors, context: int | torch.Tensor, gen: torch.Generator, tally: _Tally, warmup_min: float = 0.0
 ) -> torch.Tensor:
     """[B, T] a training batch's feed mask: a random warm-up per specimen (``shortest``..``context``
-    rows, ``shortest`` = ceil(``warmup_min`` x ``context``), at least 1), then the measured value
-    with the probability ``tally.p`` (scheduled sampling); counts in ``tally`` how often a
-    free-run-eligible step got the measured value. One draw per specimen whatever the range, so
-    ``warmup_min`` 0 draws what it always drew."""
+    rows, ``shortest`` = ceil(``warmup_min`` x ``context``), at least 1; ``context`` one count for
+    all or [B] one each), then the measured value with the probability ``tally.p`` (scheduled
+    sampling); counts in ``tally`` how often a free-run-eligible step got the measured value. One
+    draw per specimen whatever the range, so ``warmup_min`` 0 draws what it always drew."""
     Bb, T = batch.y.shape
     # a random warm-up per specimen, always fed measured values, as in forecasting
-    shortest = shortest_warmup(warmup_min, context)
+    if isinstance(context, torch.Tensor):
+        # shortest_warmup, one per specimen
+        shortest = torch.ceil(warmup_min * context.double() - 1e-9).clamp(min=1)
+        shortest = torch.minimum(shortest, context.clamp(min=1).double()).long()
+    else:
+        shortest = shortest_warmup(warmup_min, context)
     ctx = shortest + (torch.rand(Bb, generator=gen) * (context - shortest + 1)).long()  # [Bb]
     coin = torch.rand(Bb, T, generator=gen) < tally.p  # [Bb, T] Bernoulli(p) per specimen per step
     pos = torch.arange(T).unsqueeze(0)
@@ -1383,7 +1437,7 @@ def _make_bundle(
         "n_specimens": len(ids),
         "train_specimens": [str(ids[i]) for i in train_idx],
         "val_specimens": [str(ids[i]) for i in val_idx],
-        "val_context": context,
+        **warmup_fields(context, "val_context"),
         "epochs_run": state.epoch,
         "best_epoch": state.best_epoch,
         "best_val_rmse": _finite(val_rmse),

@@ -43,19 +43,12 @@ def test_training_warm_ups_are_drawn_from_the_share_of_val_context_up(share, sho
     nothing else is) is between ceil(share x context) and context rows, and every length in that
     range is drawn; share 0 draws exactly what the code drew before the option (1 + floor(u x
     context) from the same generator)."""
-    from types import SimpleNamespace
-
     import torch
 
     from durability_cli.training import _Tally, batch_feed
 
     B, T, context = 4000, 30, 10
-    batch = SimpleNamespace(
-        y=torch.zeros(B, T),
-        observed=torch.ones(B, T, dtype=torch.bool),
-        valid=torch.ones(B, T, dtype=torch.bool),
-    )
-    feed = batch_feed(batch, context, torch.Generator().manual_seed(3), _Tally(p=0.0), share)
+    feed = batch_feed(_measured_batch(B, T), context, torch.Generator().manual_seed(3), _Tally(p=0.0), share)
     warm = feed.int().argmin(dim=1)  # the first row not fed: the warm-up's length
     assert set(warm.tolist()) == set(range(shortest, context + 1))
     if share == 0.0:
@@ -65,6 +58,37 @@ def test_training_warm_ups_are_drawn_from_the_share_of_val_context_up(share, sho
         app, ["train", "no-such.csv", "-o", "m.safetensors", "--warmup-min", str(share + 1.01)]
     )
     assert r.exit_code == 2 and "--warmup-min must be in [0, 1] (a share of --val-context)" in r.stderr
+
+
+@pytest.mark.parametrize(("warmup_min", "exact"), [(0.0, False), (1.0, True)])
+def test_training_warm_ups_reach_each_specimen_s_own_count(warmup_min, exact):
+    """With one count per specimen, each rollout's warm-up lies between ceil(warmup_min x its
+    count) and its count, every length in that range drawn; warmup_min 1 feeds exactly its count."""
+    import torch
+
+    from durability_cli.training import _Tally, batch_feed
+
+    counts = torch.tensor([3, 6, 11]).repeat(1000)  # --val-context-frac: one count per specimen
+    feed = batch_feed(
+        _measured_batch(3000, 40), counts, torch.Generator().manual_seed(0), _Tally(p=0.0), warmup_min
+    )
+    warm = feed.int().argmin(dim=1)  # the first row not fed: the warm-up's length
+    for c in (3, 6, 11):
+        drawn = set(warm[counts == c].tolist())
+        assert drawn == ({c} if exact else set(range(1, c + 1)))
+
+
+def _measured_batch(B: int, T: int):
+    """What batch_feed reads of a batch of B specimens, T rows each, all measured."""
+    from types import SimpleNamespace
+
+    import torch
+
+    return SimpleNamespace(
+        y=torch.zeros(B, T),
+        observed=torch.ones(B, T, dtype=torch.bool),
+        valid=torch.ones(B, T, dtype=torch.bool),
+    )
 
 
 @pytest.mark.parametrize(("p", "lo", "hi"), [(1.0, 1.0, 1.0), (0.0, 0.0, 0.0), (0.5, 0.35, 0.65)])
