@@ -248,6 +248,15 @@ def parse_options(items: list[str]) -> dict:
     return model | training
 
 
+def validation_warmup(info, given: dict) -> dict:
+    """The validation's warm-up, as the test's: a measured set whose test specimens start from a
+    share of their own rows validates from that share (``val_context_frac``, since session 20;
+    before, ``context`` rows for every specimen), the others from ``context`` rows; a variant's
+    own ``val_context_frac`` replaces either."""
+    share = given.get("val_context_frac", getattr(info, "warmup_fraction", None) or 0.0)
+    return {"val_context": 0, "val_context_frac": share} if share else {"val_context": info.context}
+
+
 def run_model(ds_train, test, clean, rows, warmup, info, seed: int, s: dict) -> tuple[dict, object]:
     curve: list[dict] = []
     elapsed = [0.0]
@@ -266,8 +275,7 @@ def run_model(ds_train, test, clean, rows, warmup, info, seed: int, s: dict) -> 
     cfg = TrainConfig(
         epochs=s["epochs"],
         patience=s.get("patience", 0),
-        # a variant that validates from a share of each specimen's rows sets no row count
-        val_context=0 if given.get("val_context_frac") else info.context,
+        **validation_warmup(info, given),
         ensemble=s.get("ensemble", 0),
     )
     # the default (0, auto) decided as train decides it, so that the seeds below follow it
@@ -477,6 +485,7 @@ def run(
                 "covariates": list(info.covariates),
                 "static": list(info.static),
                 "context": info.context,
+                "val_context_frac": validation_warmup(info, {}).get("val_context_frac"),
                 "threshold": info.eol_threshold,
                 "eol_direction": direction_of(info),
                 "noise": info.noise,

@@ -146,10 +146,15 @@ def accuracy_section(r: dict, status: dict) -> list[str]:
                 f"warm-up {info['warmup']} rows per test specimen, validation context {info['context']} rows"
             )
         elif real:
+            share = info.get("val_context_frac")
             context = (
                 f"warm-up ⌈{f(info['warmup_fraction'], 3)} × rows⌉ per test specimen "
                 f"({', '.join(sorted(set(str(v) for v in info['warmup_rows'].values()), key=int))} rows), "
-                f"validation context {info['context']} rows"
+                + (
+                    f"validation from the same share of each specimen's rows (--val-context-frac {f(share, 3)})"
+                    if share
+                    else f"validation context {info['context']} rows"
+                )
             )
         else:
             context = f"context {info['context']} rows"
