@@ -252,7 +252,9 @@ def validation_warmup(info, given: dict) -> dict:
     """The validation's warm-up, as the test's: a measured set whose test specimens start from a
     share of their own rows validates from that share (``val_context_frac``, since session 20;
     before, ``context`` rows for every specimen), the others from ``context`` rows; a variant's
-    own ``val_context_frac`` replaces either."""
+    own ``val_context_frac`` or ``val_context`` (rows) replaces either."""
+    if given.get("val_context"):
+        return {"val_context": given["val_context"], "val_context_frac": 0.0}
     share = given.get("val_context_frac", getattr(info, "warmup_fraction", None) or 0.0)
     return {"val_context": 0, "val_context_frac": share} if share else {"val_context": info.context}
 

@@ -4,7 +4,7 @@ The accuracy suite scores each set on one split: a measured set's (``realdata.sp
 seed=0)``: a third of each temperature's devices unseen, warm-ups of a share of each specimen's
 own rows) or a synthetic one's (``make_split(name, 32, 16, seed=0)``, warm-ups of ``context``
 rows). Eleven or sixteen test specimens are few: this trains the suite's model (ensembles and
-length as the default decides, ``val_context`` the set's warm-up, training seed 0) on several
+length as the default decides, validation from the set's warm-up, training seed ``--seed``) on several
 splits, once per variant, and scores each on its test specimens (against the measured values,
 noise included, as the suite) three ways:
 
@@ -60,7 +60,7 @@ def load_split(name: str, split_seed: int) -> dict:
     return make_split(name, accuracy.FULL["n_train"], accuracy.FULL["n_test"], seed=split_seed)
 
 
-def run_one(name: str, split_seed: int, fields: tuple[dict, dict], fixed: list[int]) -> dict:
+def run_one(name: str, split_seed: int, fields: tuple[dict, dict], fixed: list[int], seed: int = 0) -> dict:
     split = load_split(name, split_seed)
     info = split["info"]
     test, clean = split["test"], split["test_clean"]
@@ -68,9 +68,9 @@ def run_one(name: str, split_seed: int, fields: tuple[dict, dict], fixed: list[i
     ds = validate(split["train"], schema, source=f"{name}-train")
     warmup = accuracy.warmup_lengths(test, info)
     rows = accuracy.forecast_rows(test, clean, warmup, info.target)
-    settings = dict(accuracy.FULL) | {"seeds": [0], "ensemble": 0, "options": {**fields[0], **fields[1]}}
+    settings = dict(accuracy.FULL) | {"seeds": [seed], "ensemble": 0, "options": {**fields[0], **fields[1]}}
     t0 = time.perf_counter()
-    run, bundle = accuracy.run_model(ds, test, clean, rows, warmup, info, 0, settings)
+    run, bundle = accuracy.run_model(ds, test, clean, rows, warmup, info, seed, settings)
     seconds = time.perf_counter() - t0
 
     def mean_path(plan_warmup: pd.Series) -> pd.DataFrame:
@@ -110,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variants", default="default;trend:trend=true")
     p.add_argument("--fixed", default="3,6", help="warm-up rows every test specimen is also forecast from")
     p.add_argument("--out", type=Path, default=RESULTS, help="the JSON-lines file to append to")
+    p.add_argument(
+        "--seed", type=int, default=0, help="training seed (as the suite's: an ensemble of 5 trains 5s..5s+4)"
+    )
     args = p.parse_args(argv)
     try:
         variants = parse_variants(args.variants)
@@ -128,12 +131,15 @@ def main(argv: list[str] | None = None) -> int:
                 "set": args.set,
                 "split": split_seed,
                 "variant": label,
+                "seed": args.seed,
                 "fields": {**fields[0], **fields[1]},
             }
-            line |= run_one(args.set, split_seed, fields, fixed) | {"code": code}
+            line |= run_one(args.set, split_seed, fields, fixed, args.seed) | {"code": code}
             with args.out.open("a") as f:
                 f.write(json.dumps(line) + "\n")
-            print(f"{args.set} split {split_seed} {label}: RMSE {line['rmse']:.4f}", flush=True)
+            print(
+                f"{args.set} split {split_seed} seed {args.seed} {label}: RMSE {line['rmse']:.4f}", flush=True
+            )
     return 0
 
 

@@ -780,6 +780,7 @@ def tune(
     study: str | None = None,
     point_losses: bool = False,
     check: float = 0.0,
+    val_context_frac: float = 0.0,
     target: str | None = None,
     id_col: str | None = None,
     time_col: str | None = None,
@@ -800,7 +801,10 @@ def tune(
     Every trial keeps the Gaussian loss (a band and end-of-life intervals) unless ``point_losses``
     lets the search try mse and huber too. ``check`` (a share, e.g. 0.2) holds that many specimens
     back from the whole search; the best and the defaults are then compared on them and the
-    defaults kept unless the best wins (``result.check``).
+    defaults kept unless the best wins (``result.check``). ``val_context_frac`` (a share, e.g.
+    0.33) scores the search and validates every trial from that share of each specimen's rows,
+    as ``train(val_context_frac=...)`` and ``evaluate(context_frac=...)`` do, and is kept in the
+    settings returned; 0: from the automatic row count.
     Returns a ``tuning.TuneResult``: ``best_params`` (pass them to :func:`train`), ``best_score``,
     ``default_score``, ``trials`` (a DataFrame) and ``to_toml()``.
     """
@@ -818,6 +822,7 @@ def tune(
         study=study,
         point_losses=point_losses,
         check=check,
+        val_context_frac=val_context_frac,
     )
     cfg.validate()
     ds = read(data, columns=Columns.of(id_col, time_col, target, covariates, static, fmt))

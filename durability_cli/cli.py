@@ -314,6 +314,18 @@ def tune(
             metavar="SHARE",
         ),
     ] = 0.0,
+    val_context_frac: Annotated[
+        float,
+        _opt(
+            "Score the search, and validate every trial, from this share of each specimen's rows (as "
+            "train --val-context-frac and evaluate --context-frac), and write it with the settings: for "
+            "specimens of different lengths forecast from a share of each. 0 (the default): from the "
+            "automatic row count, and the validation's rows are searched.",
+            None,
+            "--val-context-frac",
+            metavar="SHARE",
+        ),
+    ] = 0.0,
     model_out: Annotated[str | None, _opt(_MODEL_OUT, None, "--model-out", metavar=PATH)] = None,
     quiet: Quiet = False,
     id_col: IdCol = None,
@@ -357,6 +369,7 @@ def tune(
             seed=seed,
             point_losses=point_losses,
             check=check,
+            val_context_frac=val_context_frac,
         )
         result = api.tune(data, **options, storage=storage, study=study, fmt=fmt, on_trial=on_trial, **names)
         write_config(result, output, names, source=data)

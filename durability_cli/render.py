@@ -773,7 +773,7 @@ def render_tune_trials(console: Console, result, output: str) -> None:
     default = "" if result.default_score is None else f" (defaults, trial 0: {fmt(result.default_score)})"
     console.print(
         f"Best: trial {best_number}, mean free-running RMSE over {result.folds} specimen folds after "
-        f"{result.context} warm-up rows {fmt(result.best_score)}{default}; "
+        f"{describe_warmup(result.context)} {fmt(result.best_score)}{default}; "
         + (
             f"the defaults written to {output} (the held-back check below)"
             if (result.check or {}).get("kept_defaults")

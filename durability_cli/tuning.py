@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from durability_cli.config import ModelConfig, TrainConfig
+from durability_cli.config import ModelConfig, RowShare, TrainConfig, describe_warmup
 from durability_cli.errors import InputError
 from durability_cli.training import TrainingDiverged, TrainingInterrupted
 
@@ -103,6 +103,10 @@ class TuneConfig:
     # are then trained on the rest and compared on them, and the defaults kept unless the best
     # wins there too (on a small table the folds' winner is partly their luck); 0 = no check
     check: float = 0.0
+    # every trial validates, and the objective scores each held-out specimen, from this share of
+    # its rows (`train --val-context-frac`), written with the settings; 0 = from the automatic
+    # row count, and the validation's rows are searched
+    val_context_frac: float = 0.0
 
     def validate(self) -> None:
         if not (self.budget > 0 and math.isfinite(self.budget)):
@@ -113,7 +117,9 @@ class TuneConfig:
             raise InputError(f"`folds` must be at least 2, got {self.folds}")
         if not 0.0 <= self.check < 1.0:
             raise InputError(f"`check` must be a share in [0, 1), e.g. 0.2, got {self.check}")
-        TrainConfig(epochs=self.epochs, patience=self.patience, seed=self.seed).validate()
+        TrainConfig(
+            epochs=self.epochs, patience=self.patience, seed=self.seed, val_context_frac=self.val_context_frac
+        ).validate()
 
     def trial_length(self) -> dict:
         """A trial model's ``epochs`` and ``patience``: those given, else SEARCH_EPOCHS / SEARCH_PATIENCE."""
@@ -147,7 +153,7 @@ class TuneResult:
     trials: object  # pandas DataFrame: number, state, rmse, seconds, then the settings
     study: str  # the study's name in the storage
     folds: int
-    context: int  # the warm-up rows the objective scores after
+    context: int | RowShare  # the warm-up the objective scores after (rows, or a share of each's)
     specimens: int = 0  # in the folds
     # the held-back check (TuneConfig.check): specimens, the best's and the defaults' RMSE on them,
     # and whether the defaults were kept
@@ -190,7 +196,7 @@ class TuneResult:
         done = int((self.trials["state"] == "COMPLETE").sum()) if len(self.trials) else 0
         lines = [
             f"# durability tune: the best of {done} complete trial(s) on {source}",
-            f"# mean free-running RMSE over {self.folds} specimen folds after {self.context} warm-up rows: "
+            f"# mean free-running RMSE over {self.folds} specimen folds after {describe_warmup(self.context)}: "
             f"{self.best_score:.6g}"
             + ("" if self.default_score is None else f" (defaults: {self.default_score:.6g})"),
             f"# use: durability train {source} --config THIS.toml -o model.safetensors",
@@ -235,11 +241,13 @@ def parse_duration(text: str | float) -> float:
     return h * 3600 + m * 60 + s
 
 
-def suggest(trial, median_length: float, longest: int, point_losses: bool = False) -> dict:
+def suggest(
+    trial, median_length: float, longest: int, point_losses: bool = False, share: float = 0.0
+) -> dict:
     """The trial's settings as options of ``train`` (define-by-run: dropout only with stacked
     layers, monotonic only with residual, a schedule only with teacher forcing, the loss only with
-    ``point_losses``). ``longest``: the warm-up must leave a row of the shortest fold's longest
-    specimen to score."""
+    ``point_losses``, the validation's rows only without a ``share`` of each specimen's).
+    ``longest``: the warm-up must leave a row of the shortest fold's longest specimen to score."""
     o: dict = {
         "cell": trial.suggest_categorical("cell", CELLS),
         "hidden": trial.suggest_categorical("hidden", HIDDEN),
@@ -252,10 +260,13 @@ def suggest(trial, median_length: float, longest: int, point_losses: bool = Fals
     o["loss"] = trial.suggest_categorical("loss", LOSSES) if point_losses else "gaussian"
     o["residual"] = trial.suggest_categorical("residual", (True, False))
     o["monotonic"] = trial.suggest_categorical("monotonic", MONOTONIC) if o["residual"] else "none"
-    share = trial.suggest_categorical("val_context", VAL_CONTEXT)
-    o["val_context"] = (
-        0 if share == "auto" else max(3, min(int(round(float(share) * median_length)), longest - 1))
-    )
+    if share:
+        o["val_context"], o["val_context_frac"] = 0, share
+    else:
+        of = trial.suggest_categorical("val_context", VAL_CONTEXT)
+        o["val_context"] = (
+            0 if of == "auto" else max(3, min(int(round(float(of) * median_length)), longest - 1))
+        )
     on = trial.suggest_categorical("weight_decay_on", (False, True))
     o["weight_decay"] = trial.suggest_float("weight_decay", *WEIGHT_DECAY, log=True) if on else 0.0
     o["teacher_forcing"] = trial.suggest_categorical("teacher_forcing", TEACHER_FORCING)
@@ -277,11 +288,11 @@ class _Folds:
     ids: list  # [N] specimen ids, sorted as the table
     folds: list  # K arrays of specimen indices
     series: object  # data.Series of the whole table (raw)
-    context: int  # warm-up rows of the objective: training's default
+    context: int | RowShare  # warm-up of the objective: training's default rows, or the share
     lengths: np.ndarray  # [N] rows per specimen
 
 
-def _make_folds(ds, k: int, seed: int) -> _Folds:
+def _make_folds(ds, k: int, seed: int, share: float = 0.0) -> _Folds:
     from durability_cli.data import to_series
     from durability_cli.training import auto_context, check_context
 
@@ -294,7 +305,7 @@ def _make_folds(ds, k: int, seed: int) -> _Folds:
         )
     order = np.random.default_rng(seed).permutation(n)
     folds = [np.sort(part) for part in np.array_split(order, k)]
-    context = auto_context(series.lengths)
+    context = RowShare(share) if share else auto_context(series.lengths)
     check_context(series.lengths, context, False, ds.source)
     return _Folds(list(series.ids), folds, series, context, series.lengths)
 
@@ -328,17 +339,20 @@ def tune(
         raise InputError(
             f"give {' and '.join(f'`{k}`' for k in length)} as tune's own setting, not as a fixed train option"
         )
-    configs(fixed)  # a bad fixed option is refused before any trial
+    # a share given as a train option is the search's own: the objective scores from it too
+    share = float(fixed.pop("val_context_frac", 0.0) or 0.0) or cfg.val_context_frac
+    configs({**fixed, "val_context_frac": share})  # a bad fixed option is refused before any trial
     full, held = ds, None
     if cfg.check:
         ds, held = _hold_back(ds, cfg.check, cfg.seed)
-    split = _make_folds(ds, cfg.folds, cfg.seed)
+    split = _make_folds(ds, cfg.folds, cfg.seed, share)
     median = float(np.median(split.lengths))
     longest = min(int(split.lengths[fold].max()) for fold in split.folds)
     points = "-points" if cfg.point_losses else ""  # the two search spaces never share a study
+    frac = f"-frac{share:g}" if share else ""  # nor two objectives
     name = cfg.study or (
         f"durability-{SPACE}-{fingerprint(ds)}-k{cfg.folds}-seed{cfg.seed}"
-        f"-epochs{cfg.trial_length()['epochs']}{points}"
+        f"-epochs{cfg.trial_length()['epochs']}{points}{frac}"
     )
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the library is silent; on_trial reports
     study = optuna.create_study(
@@ -365,7 +379,7 @@ def tune(
     single = {} if "ensemble" in fixed else {"ensemble": 1}
 
     def objective(trial) -> float:
-        options = {**base, **suggest(trial, median, longest, cfg.point_losses), **fixed}
+        options = {**base, **suggest(trial, median, longest, cfg.point_losses, share), **fixed}
         trial.set_user_attr("options", options)
         model_cfg, train_cfg = configs({**options, **single})
         scores = []
@@ -408,7 +422,7 @@ def tune(
         default_options = cfg.written(
             {
                 **base,
-                **suggest(optuna.trial.FixedTrial(default_params), median, longest, cfg.point_losses),
+                **suggest(optuna.trial.FixedTrial(default_params), median, longest, cfg.point_losses, share),
                 **fixed,
             }
         )
@@ -436,7 +450,7 @@ def _hold_back(ds, share: float, seed: int):
     return _specimens(ds, np.setdiff1d(np.arange(n), held)), held
 
 
-def _check(ds, full, held, best_options: dict, default_options: dict, context: int) -> dict:
+def _check(ds, full, held, best_options: dict, default_options: dict, context: int | RowShare) -> dict:
     """Train the best settings and the defaults on ``ds`` (the searched specimens) as `train
     --config` would (an ensemble where train makes one) and backtest both on the held-back
     specimens of ``full`` after ``context`` rows (the mean path, as `evaluate --samples 0`):
@@ -450,7 +464,10 @@ def _check(ds, full, held, best_options: dict, default_options: dict, context: i
     same = default_options == best_options
     others = {} if same else {"defaults": train(ds, *configs(default_options))}
     held_ds = _specimens(full, held)
-    backtest = BacktestConfig(context=context, baselines=False)
+    if isinstance(context, RowShare):
+        backtest = BacktestConfig(context_frac=context.share, baselines=False)
+    else:
+        backtest = BacktestConfig(context=context, baselines=False)
     report = evaluate(best, held_ds, ForecastConfig(samples=0), backtest, others).report
     best_rmse = report["models"]["model"]["rmse"]
     defaults_rmse = best_rmse if same else report["models"]["defaults"]["rmse"]
@@ -507,7 +524,7 @@ def _fold_score(ds, split: _Folds, fold, k: int, model_cfg, train_cfg, trial, st
     return held_out_rmse(bundle, split.series.take(fold), split.context)
 
 
-def held_out_rmse(bundle, series, context: int) -> float:
+def held_out_rmse(bundle, series, context: int | RowShare) -> float:
     """The free-running RMSE (durability units) of ``bundle`` on ``series`` after ``context``
     rows: one model's, or an ensemble's (fixed `ensemble` in the search) of its members' mean
     path, as the forecast averages them, not the first member's alone."""

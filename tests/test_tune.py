@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +12,7 @@ import tomllib
 from durability_cli.cli import app
 
 TINY = ["--epochs", "2", "--folds", "2", "--budget", "5m"]
+DEVICE_B = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "device_b.csv"
 
 
 @pytest.fixture(scope="session")
@@ -394,3 +397,48 @@ def test_a_fold_of_a_fixed_ensemble_scores_its_members_mean_path(coating_slice):
             single.bundle.model, to_tensors(series, single.bundle.scaler), single.bundle.scaler, 8
         )[0]
     )
+
+
+def test_a_share_of_each_specimen_scores_the_search_and_reaches_the_config(runner, tmp_path):
+    """``tune --val-context-frac``: on the measured Device-B table (9, 17 or 33 rows a device)
+    the trials validate and are scored from that share of each device's rows, the validation's
+    row count is no longer searched, and the config trains a model that validates the same way;
+    a fold's score is what `evaluate --context-frac` gives the same model."""
+    import optuna
+
+    import durability_cli as dur
+    from durability_cli.config import RowShare
+    from durability_cli.data import to_series
+    from durability_cli.tuning import held_out_rmse
+
+    data = str(DEVICE_B)
+    out, db, model = tmp_path / "best.toml", tmp_path / "tune.db", tmp_path / "m.safetensors"
+    args = ["tune", data, "--target", "power_drop", "-o", str(out), "--storage", str(db), *TINY]
+    r = runner.invoke(app, [*args, "--trials", "3", "--val-context-frac", "0.34"])
+    assert r.exit_code == 0, r.stderr
+    said = " ".join(r.stderr.split())
+    assert "specimen folds after 0.34 of each specimen's rows" in said
+    config = tomllib.loads(out.read_text())
+    assert config["train"]["val_context_frac"] == 0.34 and not config["train"].get("val_context")
+    assert "after 0.34 of each specimen's rows" in out.read_text().splitlines()[1]
+    (study,) = optuna.get_all_study_summaries(f"sqlite:///{db}")
+    assert study.study_name.endswith("-frac0.34")
+    trials = optuna.load_study(study_name=study.study_name, storage=f"sqlite:///{db}").trials
+    assert all("val_context" not in t.params for t in trials) and len(trials) == 3
+    r = runner.invoke(
+        app, ["train", data, "--target", "power_drop", "--config", str(out), "-o", str(model), "-q"]
+    )
+    assert r.exit_code == 0, r.stderr
+    assert dur.load(model).summary["val_context_frac"] == 0.34
+    # rows for all and a share at once: refused before any trial
+    r = runner.invoke(app, [*args, "--val-context-frac", "1.5"])
+    assert r.exit_code == 2 and "--val-context-frac must be in [0, 1)" in r.stderr
+
+    df = pd.read_csv(DEVICE_B)
+    ids = sorted(df["specimen_id"].unique())
+    fit, new = df[df["specimen_id"].isin(ids[::2])], df[~df["specimen_id"].isin(ids[::2])]
+    ens = dur.train(fit, target="power_drop", ensemble=2, epochs=2, hidden=8, layers=1, val_context_frac=0.34)
+    series = to_series(dur.read(new, schema=ens.schema))
+    backtest = ens.evaluate(new, context_frac=0.34, samples=0, baselines=False, bounds=(None, None))
+    score = held_out_rmse(ens.bundle, series, RowShare(0.34))
+    assert score == pytest.approx(backtest.report["models"]["model"]["rmse"], rel=1e-6)
