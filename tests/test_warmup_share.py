@@ -30,10 +30,15 @@ def device_b():
     return load_dataset(str(DEVICE_B), target="power_drop")
 
 
-@pytest.fixture(scope="module")
-def trained(device_b):
+@pytest.fixture(scope="module", params=[0, 3], ids=["in-memory", "3-specimens-at-a-time"])
+def trained(device_b, request):
+    """One model validated from a third of each device's rows; with chunk_specimens 3 its 7
+    validation devices are scored a group at a time (training._GroupTraining.scored_parts)."""
+    from durability_cli.streaming import FrameGroups
+
     cfg = TrainConfig(epochs=3, patience=100, ensemble=1, val_context_frac=SHARE, seed=1)
-    return train(device_b, ModelConfig(hidden=8, layers=1), cfg)
+    table = FrameGroups(device_b, request.param) if request.param else device_b
+    return train(table, ModelConfig(hidden=8, layers=1), cfg)  # 7 validation devices > 3: in groups
 
 
 @given(
