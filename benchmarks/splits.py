@@ -93,6 +93,7 @@ def run_one(name: str, split_seed: int, fields: tuple[dict, dict], fixed: list[i
             out_fixed[str(w)] = rmse(common, mean_path(pd.Series(w, index=warmup.index)), info.target)
     return {
         "rmse": run["scores"]["rmse"],
+        "mae": run["scores"]["mae"],
         "rmse_deterministic": rmse(rows, own, info.target),
         "by_warmup": by_warmup,
         "fixed": out_fixed,
