@@ -281,7 +281,7 @@ def warmup_notes(summary: dict, cfg) -> list[str]:
         f"Note: the specimens have {lengths[0]} to {lengths[1]} rows and validation forecast each from "
         f"its first {rows}; if your forecasts start from a share of each series (evaluate "
         "--context-frac), --val-context-frac validates from that share (on the measured Device-B set, "
-        "forecast from a third of each device's rows: test RMSE -8 % over five splits) "
+        "forecast from a third of each device's rows: test RMSE -6 % over five splits and three seeds) "
         '(docs/TRAINING.md, "Validating from a share of each specimen")'
     ]
 

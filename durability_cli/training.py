@@ -431,7 +431,7 @@ def _latent_variance(model, t: Tensors, feed, latent, cov) -> torch.Tensor:
 
 
 def free_run_rmse(
-    model: FeedbackRNN, t: Tensors, scaler: Scaler, context: int, weight: float = 1.0
+    model: FeedbackRNN, t: Tensors, scaler: Scaler, context: int | RowShare, weight: float = 1.0
 ) -> tuple[float, float]:
     """RMSE (durability units) of the free-running forecast after ``context`` measured rows, and
     the same for persistence (the last warm-up value held) on the same rows."""
@@ -445,7 +445,9 @@ def _rmse(err: torch.Tensor, scaler: Scaler) -> float:
     return float(torch.sqrt((err**2).mean())) * scaler.y_std
 
 
-def free_run_sse(model: FeedbackRNN, t: Tensors, context: int, weight: float = 1.0) -> tuple[float, int]:
+def free_run_sse(
+    model: FeedbackRNN, t: Tensors, context: int | RowShare, weight: float = 1.0
+) -> tuple[float, int]:
     """Sum of squared free-running errors (scaled units) after ``context`` measured rows, and
     how many rows it sums: the pieces a distributed validation adds up over ranks. ``weight``:
     the warm-up's weight in a latent model's fit of z (latent.fit_posterior)."""
@@ -453,7 +455,7 @@ def free_run_sse(model: FeedbackRNN, t: Tensors, context: int, weight: float = 1
     return float((err**2).sum()), int(err.numel())
 
 
-def scale_calibration(model: FeedbackRNN, t: Tensors, context: int) -> float:
+def scale_calibration(model: FeedbackRNN, t: Tensors, context: int | RowShare) -> float:
     """Factor k >= 1 for the predicted scale so that the central 80% interval (the default p10-p90)
     covers at least 80% of the free-running validation errors: k = quantile(|error / scale|, 0.8) / z_0.9.
     A split-conformal style correction of one number; the scale head learns on training windows
@@ -475,7 +477,7 @@ def _calibration(z: torch.Tensor | None) -> float:
     return max(1.0, k) if math.isfinite(k) else 1.0
 
 
-def population_rmse(model: FeedbackRNN, parts, scaler: Scaler, context: int) -> float:
+def population_rmse(model: FeedbackRNN, parts, scaler: Scaler, context: int | RowShare) -> float:
     """A latent model's free-running RMSE on the validation specimens (tensors, a group at a
     time) with z = 0 for every one: the population's forecast, which the forecast with each
     specimen's z fitted to its warm-up should beat (NaN for models without a latent)."""
@@ -1069,7 +1071,9 @@ def _survey(
     return survey
 
 
-def _pooled_scores(model: FeedbackRNN, parts, scaler: Scaler, context: int) -> tuple[float, float, float]:
+def _pooled_scores(
+    model: FeedbackRNN, parts, scaler: Scaler, context: int | RowShare
+) -> tuple[float, float, float]:
     """Free-running RMSE, persistence RMSE and scale calibration over the validation specimens
     given as tensors a group at a time (the errors of all groups pooled)."""
     errs, pers, zs = [], [], []
@@ -1168,7 +1172,7 @@ def _train_part(
     state: TrainState,
     train_t: Tensors,
     train_len: torch.Tensor,
-    context: int,
+    context: int | RowShare,
     cfg: TrainConfig,
     tally: _Tally,
     device: str | torch.device = "cpu",
@@ -1201,7 +1205,7 @@ def training_batches(
     state: TrainState,
     train_t: Tensors,
     train_len: torch.Tensor,
-    context: int,
+    context: int | RowShare,
     cfg: TrainConfig,
     tally: _Tally,
     shuffle: bool = True,
@@ -1391,7 +1395,7 @@ def _batch_noise(feed: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 def _shared_val_rmse(
-    model: FeedbackRNN, val_t: Tensors, scaler: Scaler, context: int, dist: Distributed
+    model: FeedbackRNN, val_t: Tensors, scaler: Scaler, context: int | RowShare, dist: Distributed
 ) -> float:
     """Free-running validation RMSE over every rank's validation specimens (``val_t`` holds this
     rank's): squared errors and row counts are summed over ranks."""
