@@ -277,16 +277,19 @@ class Model:
         ``quantiles`` adds quantile columns to ``Evaluation.backtest`` (the 5, 10, 25, 50, 75, 90
         and 95 % ones are always there); ``CALIBRATION_LEVELS`` is what :meth:`plot_calibration`
         wants. ``bounds`` clips the forecasts as :meth:`forecast` does (the default too).
-        ``compare`` (name -> Model, each trained on the same columns) scores other models on the
-        same cut-offs, as columns of the report beside the baselines: this model stays "model",
-        and each skill and ``skill_spread`` says how surely it beats them."""
-        from durability_cli.evaluation import BacktestConfig, evaluate
+        ``compare`` (name -> Model) scores other models on the same cut-offs, as columns of the
+        report beside the baselines: this model stays "model", and each skill and
+        ``skill_spread`` says how surely it beats them. Each reads its own conditions and static
+        columns of ``data`` (a model with humidity against one without), all from the same id,
+        time and durability columns."""
+        from durability_cli.evaluation import BacktestConfig, check_comparable, evaluate
 
         cfg = forecast_config(samples, quantiles, threshold, direction, seed, False, device, amp, bounds)
         backtest = BacktestConfig(context, context_frac, origins, horizon, baselines)
         backtest.validate()
         others = {name: m.bundle for name, m in (compare or {}).items()}
-        result = evaluate(self.bundle, read(data, schema=self.schema), cfg, backtest, others)
+        columns = check_comparable(self.bundle, others)  # every model's columns
+        result = evaluate(self.bundle, read(data, schema=columns), cfg, backtest, others)
         return Evaluation(result.report, result.per_series, result.backtest)
 
     def calibrate(
@@ -972,12 +975,15 @@ class Run:
     dataset: Dataset | None = None  # the input (this shard's), when it was read whole
 
 
-def _whole(model: Model, data: str, fmt, shard, require_target: bool = True) -> tuple[int, Dataset | None]:
-    """(specimens in ``data``, the Dataset of this shard's specimens or None when it holds none)."""
+def _whole(
+    model: Model, data: str, fmt, shard, require_target: bool = True, schema=None
+) -> tuple[int, Dataset | None]:
+    """(specimens in ``data``, the Dataset of this shard's specimens or None when it holds none),
+    read with ``schema`` (default: the model's)."""
     from durability_cli.parallel import take_shard
     from durability_cli.schema import load_dataset, specimen_starts
 
-    ds = load_dataset(data, fmt=fmt, schema=model.schema, require_target=require_target)
+    ds = load_dataset(data, fmt=fmt, schema=schema or model.schema, require_target=require_target)
     total = len(specimen_starts(ds.frame, ds.schema.id_col))
     return total, ds if shard is None else take_shard(ds, *shard)
 
@@ -1160,12 +1166,12 @@ def evaluate_files(
 
     backtest.validate()
     others = {name: m.bundle for name, m in (compare or {}).items()}
-    check_comparable(model.bundle, others)  # before the table is read
+    columns = check_comparable(model.bundle, others)  # before the table is read: every model's
     if size is None:
         from durability_cli.evaluation import evaluate
         from durability_cli.io import write_table
 
-        total, ds = _whole(model, data, fmt, shard)
+        total, ds = _whole(model, data, fmt, shard, schema=columns)
         if ds is None:
             return Run(total)
         result = evaluate(model.bundle, ds, cfg, backtest, others)
@@ -1175,7 +1181,7 @@ def evaluate_files(
         return Run(
             total, Evaluation(_shard_note(result.report, shard), result.per_series, result.backtest), ds
         )
-    grouped = specimen_groups(data, model.schema, size=size, fmt=fmt, shard=shard)
+    grouped = specimen_groups(data, columns, size=size, fmt=fmt, shard=shard)
     if not len(grouped.ids):
         return Run(grouped.total)
     source = "stdin" if data == "-" else str(data)

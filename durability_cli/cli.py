@@ -532,7 +532,8 @@ def evaluate(
             "-m",
             help="Model file written by durability train. Give -m again to compare models on the "
             "same cut-offs: the first is the reference every other column's skill is measured "
-            "against, the others are named by their file names.",
+            "against, the others are named by their file names. Each reads its own conditions and "
+            "static columns (compare a model with humidity against one without).",
             metavar=PATH,
         ),
     ],

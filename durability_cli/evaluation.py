@@ -4,7 +4,7 @@ model and the baselines on the hidden rows."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -24,7 +24,7 @@ from durability_cli.forecasting import (
 )
 from durability_cli.metrics import BASELINES, PooledScores, baseline_frame, first_crossing
 from durability_cli.outputs import clip
-from durability_cli.schema import Dataset, specimen_starts
+from durability_cli.schema import Dataset, Schema, specimen_starts
 
 # the end-of-life interval a backtest scores (p10-p90, as forecast --eol-out) and its median
 EOL_INTERVAL = (0.1, 0.5, 0.9)
@@ -155,21 +155,44 @@ class EvalStream:
         }
 
 
-def check_comparable(bundle: ModelBundle, others: dict[str, ModelBundle]) -> None:
-    """Models compared in one backtest must read the table alike: the same id, time, target,
-    condition and static columns (their training options may differ). Else InputError naming
-    both."""
+def check_comparable(bundle: ModelBundle, others: dict[str, ModelBundle]) -> Schema:
+    """The columns a backtest of ``bundle`` beside ``others`` reads from the table: every model's
+    conditions and static columns (each model then reads its own: a model with humidity can be
+    compared with one without). The models must take the specimens, times and durability from
+    the same columns, and no column may be a condition for one and static for another; else
+    InputError naming the model and the columns."""
     reserved = {"model", *BASELINES}
+    s = bundle.schema
+    conditions, static = list(s.covariates), list(s.static)
     for name, other in others.items():
         if name in reserved:
             raise InputError(f"a compared model cannot be named {name!r} (a column of the report); rename it")
-        if other.schema != bundle.schema:
-            mine, theirs = bundle.schema.to_dict(), other.schema.to_dict()
-            diff = "; ".join(f"{k}: {theirs[k]} vs {mine[k]}" for k in mine if mine[k] != theirs[k])
+        o = other.schema
+        roles = ("id_col", "time_col", "target", "id_synthetic", "time_is_datetime")
+        differ = [k for k in roles if getattr(o, k) != getattr(s, k)]
+        if differ:
+            mine, theirs = s.to_dict(), o.to_dict()
+            diff = "; ".join(f"{k}: {theirs[k]} vs {mine[k]}" for k in differ)
             raise InputError(
-                f"{name}: it reads the table differently from the first model ({diff}); compare "
-                "models trained on the same columns, or evaluate them one at a time"
+                f"{name}: it reads the specimens, times or durability from other columns than the first "
+                f"model ({diff}); compare models of the same id, time and target columns, or evaluate "
+                "them one at a time"
             )
+        conditions += [c for c in o.covariates if c not in conditions]
+        static += [c for c in o.static if c not in static]
+    both = sorted(set(conditions) & set(static))
+    if both:
+        raise InputError(
+            f"column {', '.join(repr(c) for c in both)} is a condition for one compared model and static "
+            "for another; evaluate them one at a time"
+        )
+    return replace(s, covariates=tuple(conditions), static=tuple(static))
+
+
+def _read_by(ds: Dataset, bundle: ModelBundle) -> Dataset:
+    """``ds`` as ``bundle`` reads it: its own conditions and static columns of the table (which
+    may hold other compared models' columns too, check_comparable)."""
+    return ds if ds.schema == bundle.schema else replace(ds, schema=bundle.schema)
 
 
 def backtest_frames(
@@ -180,8 +203,9 @@ def backtest_frames(
     others: dict[str, ModelBundle] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[float] | None] | None:
     """(backtest, history, quantile levels or None) of ``ds``; None when no specimen is long
-    enough for a cut-off. ``others``' rows follow the model's, under their names."""
-    series = to_series(ds)
+    enough for a cut-off. ``others``' rows follow the model's, under their names; each model
+    reads its own columns of ``ds`` (check_comparable)."""
+    series = to_series(_read_by(ds, bundle))
     N, T = series.y.shape
     P, S = N * (backtest.origins or 1), max(cfg.samples, 1)  # at most this many backtests
     limits.check_memory(
@@ -196,33 +220,24 @@ def backtest_frames(
         return None
     origin = _origin_numbers(spec)
     view = series.take(spec)  # one pseudo-specimen per (specimen, cut-off)
-    T = view.y.shape[1]
-    pos = np.arange(T)[None, :]
     end = view.lengths if horizon is None else np.minimum(view.lengths, cut + horizon)
-    inside = pos < end[:, None]
-    truth = np.where(inside, view.y, np.nan)
-    hidden = Series(
-        ids=[f"{sid}#{o}" for sid, o in zip(view.ids, origin, strict=True)],
-        lengths=end,
-        time=np.where(inside, view.time, np.nan),
-        cond=np.where(inside[..., None], view.cond, np.nan),
-        y=np.where(pos < cut[:, None], view.y, np.nan),
-        row=np.where(inside, view.row, -1),
-        static_numeric=view.static_numeric,
-        static_categorical=view.static_categorical,
-    )
+    truth, hidden = _hide(view, origin, cut, end)
     last_obs = last_observed(hidden)
     usable = last_obs >= 0
     if not usable.any():
         return None
+    keep = np.flatnonzero(usable)
     if not usable.all():
-        hidden = hidden.take(np.flatnonzero(usable))
+        hidden = hidden.take(keep)
         truth, cut, origin, last_obs = truth[usable], cut[usable], origin[usable], last_obs[usable]
-        view = view.take(np.flatnonzero(usable))
+        view = view.take(keep)
     frame, qs = _model_rows(bundle, hidden, view, truth, origin, last_obs, cfg, ds.source)
     frames = [frame]
     for name, other in (others or {}).items():  # the same cut-offs, another model
-        rows, levels = _model_rows(other, hidden, view, truth, origin, last_obs, cfg, ds.source)
+        own = hidden
+        if other.schema != bundle.schema:  # its own columns of the same rows
+            own = _hide(to_series(_read_by(ds, other)).take(spec[keep]), origin, cut, end[keep])[1]
+        rows, levels = _model_rows(other, own, view, truth, origin, last_obs, cfg, ds.source)
         frames.append(rows.assign(model=name))
         qs = qs or levels
     warm = np.isfinite(hidden.y)
@@ -239,6 +254,24 @@ def backtest_frames(
         future = frame[["specimen", "origin", "time", "step", "lead", "y_true"]]
         frames += [baseline_frame(history, future, name) for name in BASELINES]
     return pd.concat(frames, ignore_index=True), history, qs
+
+
+def _hide(view: Series, origin: np.ndarray, cut: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, Series]:
+    """(truth [P, T], the pseudo-specimens as the forecast sees them): each row of ``view`` cut
+    off after ``cut`` measured rows and ended at ``end`` rows."""
+    pos = np.arange(view.y.shape[1])[None, :]
+    inside = pos < end[:, None]
+    hidden = Series(
+        ids=[f"{sid}#{o}" for sid, o in zip(view.ids, origin, strict=True)],
+        lengths=end,
+        time=np.where(inside, view.time, np.nan),
+        cond=np.where(inside[..., None], view.cond, np.nan),
+        y=np.where(pos < cut[:, None], view.y, np.nan),
+        row=np.where(inside, view.row, -1),
+        static_numeric=view.static_numeric,
+        static_categorical=view.static_categorical,
+    )
+    return np.where(inside, view.y, np.nan), hidden
 
 
 def _model_rows(

@@ -399,7 +399,8 @@ def test_evaluate_json_keys_and_files(model, small_coating, tmp_path):
 def test_evaluate_compares_models_on_the_same_cut_offs(model, small_coating, small, tmp_path):
     """-m twice: the second model is a column of the report beside the baselines (named by its
     file), scored on the same rows; the first one's skill against it comes with its spread; a
-    chunked run says the same; a model that reads other columns is refused before any output."""
+    chunked run says the same; models of other conditions score as they do alone, and one of
+    another durability column is refused before any output."""
     other = tmp_path / "wide.safetensors"
     r = invoke(
         "train", small_coating, "-o", other, "--static", "material", *FAST[:2], "--hidden", "32", "--quiet"
@@ -427,14 +428,42 @@ def test_evaluate_compares_models_on_the_same_cut_offs(model, small_coating, sma
     assert chunked["models"]["wide"]["rmse"] == pytest.approx(second["rmse"], rel=1e-9)
     for name, whole in report["skill_spread"].items():
         assert chunked["skill_spread"][name] == pytest.approx(whole), name
-    # a model of other columns: one line, exit 2, no file
-    elsewhere = tmp_path / "other.safetensors"
-    r = invoke("train", small, "-o", elsewhere, *FAST)
+    # models of other conditions or static columns each read their own columns of the same rows:
+    # one without the static material, one of the temperature alone (does humidity matter?)
+    elsewhere, narrow = tmp_path / "other.safetensors", tmp_path / "narrow.safetensors"
+    assert invoke("train", small, "-o", elsewhere, *FAST).exit_code == 0
+    r = invoke(
+        "train", small_coating, "-o", narrow, "--covariates", "temperature", "--static", "material", *FAST
+    )
     assert r.exit_code == 0, r.output
+    cut = ["--context", "20", "--samples", "0", "--json"]
+    r = invoke("evaluate", small_coating, "-m", model, "-m", elsewhere, "-m", narrow, *cut)
+    assert r.exit_code == 0, r.output
+    mixed = json.loads(r.stdout)
+    assert mixed["models"]["model"]["n"] == mixed["models"]["other"]["n"] == mixed["models"]["narrow"]["n"]
+    for name, path in (("other", elsewhere), ("narrow", narrow)):
+        alone = json.loads(invoke("evaluate", small_coating, "-m", path, *cut).stdout)["models"]["model"]
+        assert mixed["models"][name]["rmse"] == pytest.approx(alone["rmse"], rel=1e-9), name
+    r = invoke(
+        "evaluate", small_coating, "-m", model, "-m", elsewhere, "-m", narrow, *cut, "--chunk-specimens", "5"
+    )
+    assert json.loads(r.stdout)["models"]["narrow"]["rmse"] == pytest.approx(
+        mixed["models"]["narrow"]["rmse"]
+    )
+    # a model of another durability column: one line, exit 2, no file
+    table = pd.read_csv(small_coating).rename(columns={"durability": "wear"})
+    renamed, wear = tmp_path / "wear.csv", tmp_path / "wear.safetensors"
+    table.to_csv(renamed, index=False)
+    assert (
+        invoke("train", renamed, "-o", wear, "--target", "wear", "--static", "material", *FAST).exit_code == 0
+    )
     out = tmp_path / "metrics.json"
-    r = invoke("evaluate", small_coating, "-m", model, "-m", elsewhere, "--context", "20", "-o", out)
-    assert r.exit_code == 2 and "other: it reads the table differently from the first model" in r.stderr
-    assert "static: [] vs ['material']" in r.stderr and not out.exists()
+    r = invoke("evaluate", small_coating, "-m", model, "-m", wear, "--context", "20", "-o", out)
+    assert (
+        r.exit_code == 2
+        and "wear: it reads the specimens, times or durability from other columns" in r.stderr
+    )
+    assert "target: wear vs durability" in r.stderr and not out.exists()
 
 
 def test_compared_models_get_distinct_report_names():
