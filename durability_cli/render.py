@@ -232,7 +232,7 @@ def render_train_summary(console: Console, bundle, output: str) -> None:
     console.print(table)
     warnings = baseline_warnings(s) + latent_warnings(s) + epoch_warnings(s, bundle.train_config.epochs)
     render_warnings(console, warnings)
-    for note in ensemble_notes(s, bundle.train_config.ensemble) + warmup_notes(s, bundle.train_config):
+    for note in ensemble_notes(s, bundle.train_config.ensemble):
         console.print(f"[dim]{note}[/]", highlight=False, soft_wrap=True)
 
 
@@ -266,23 +266,6 @@ def epoch_warnings(summary: dict, epochs: int) -> list[str]:
         f"the validation RMSE was still improving at the end (best epoch {best} of {run}): train longer, "
         f"e.g. --epochs {2 * run}; the learning rate decays over --epochs, so a longer run is not the "
         "same as more of this one"
-    ]
-
-
-def warmup_notes(summary: dict, cfg) -> list[str]:
-    """A note when the specimens' lengths differ (the longest at least twice the shortest) and
-    validation forecast every one from the same automatic number of rows: a forecast from a
-    share of each series validates better from that share (--val-context-frac)."""
-    lengths, rows = summary.get("specimen_rows"), summary.get("val_context")
-    given = getattr(cfg, "val_context", 0) or getattr(cfg, "val_context_frac", 0.0)
-    if given or not lengths or not rows or lengths[1] < 2 * lengths[0]:
-        return []
-    return [
-        f"Note: the specimens have {lengths[0]} to {lengths[1]} rows and validation forecast each from "
-        f"its first {rows}; if your forecasts start from a share of each series (evaluate "
-        "--context-frac), --val-context-frac validates from that share (on the measured Device-B set, "
-        "forecast from a third of each device's rows: test RMSE -6 % over five splits and three seeds) "
-        '(docs/TRAINING.md, "Validating from a share of each specimen")'
     ]
 
 

@@ -1010,7 +1010,6 @@ class _GroupTraining:
         # the warm-ups training's rollouts were fed (batch_feed): forecasting warns outside them
         shortest = min(shortest_warmup(self.cfg.warmup_min, int(r)) for r in np.unique(fed))
         bundle.summary["trained_warmup_rows"] = [shortest, int(fed.max())]
-        bundle.summary["specimen_rows"] = [int(self.lengths.min()), int(self.lengths.max())]
         return bundle
 
 
