@@ -552,6 +552,39 @@ def curves_section(r: dict) -> list[str]:
     return lines
 
 
+# -- the measured sets over several splits ------------------------------------------------------
+def splits_section(r: dict) -> list[str]:
+    """The default model and the baselines on several test splits of each measured set
+    (benchmarks/measured_splits.py)."""
+    lines = ["## 5. The measured sets over several test splits", "", provenance(r), ""]
+    lines += [
+        "The accuracy suite scores each measured set on one split (section 1); here the same default "
+        "model (training seed 0) and the three baselines on each of "
+        f"{len(r['settings']['splits'])} test splits drawn as that one is (`realdata.split(name, "
+        "seed=split)`; split 0 is section 1's), so that a gain, or a loss to a baseline, is read over "
+        "several draws of a dozen specimens.",
+        "",
+    ]
+    rows = []
+    for name, d in r["sets"].items():
+        for x in d["splits"]:
+            best_name, best = min(x["baselines"].items(), key=lambda kv: kv[1]["rmse"])
+            rows.append(
+                [name, str(x["split"]), f(x["rmse"]), f(x["mae"]), f(x.get("coverage80"), 3),
+                 f"{best_name} {f(best['rmse'])}", ok(x["rmse"] < best["rmse"])]
+            )  # fmt: skip
+        sm = d["summary"]
+        rows.append(
+            [f"**{name}**", "mean", f(sm["rmse_mean"]), f(sm["mae_mean"]), "",
+             f"{f(sm['best_baseline_mean'])} (mean of each split's best)",
+             f"{sm['splits_below_every_baseline']} of {sm['splits']}; RMSE spread {f(100 * sm['rmse_spread'], 2)} %"]
+        )  # fmt: skip
+    lines += table(
+        ["set", "split", "RMSE", "MAE", "80% coverage", "best baseline (RMSE)", "below every baseline"], rows
+    )
+    return lines
+
+
 # -- the targets ---------------------------------------------------------------------------------
 def targets_section(status: dict) -> list[str]:
     rows = []
@@ -694,6 +727,9 @@ def render() -> Path:
     stream = _load("streaming")
     if stream:
         body += streaming_section(stream, status)
+    measured = _load("measured-splits")
+    if measured:
+        body += splits_section(measured)
     lines = [
         "# Benchmark results",
         "",

@@ -3,7 +3,7 @@ curves, and the memory of chunked forecasts as specimens grow.
 
     python benchmarks/run.py                 # everything, full size (~25 min on 2 cores)
     python benchmarks/run.py --quick         # one seed, fewer epochs, smaller sizes (a few minutes)
-    python benchmarks/run.py --only speed    # accuracy, speed, curves, streaming (comma-separated)
+    python benchmarks/run.py --only speed    # accuracy, speed, curves, streaming, measured-splits
     python benchmarks/run.py --report        # only re-render RESULTS.md from results/*.json
     python benchmarks/run.py --only accuracy --datasets device_b --merge
                                              # one dataset, the others kept in results/accuracy.json
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `benchmarks` 
 from benchmarks import common  # noqa: E402
 from benchmarks.common import one_thread, result_path, say, write_result  # noqa: E402
 
-SUITES = ("accuracy", "speed", "curves", "streaming")
+SUITES = ("accuracy", "speed", "curves", "streaming", "measured-splits")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="one seed, fewer epochs, smaller sizes")
     parser.add_argument(
-        "--only", default=",".join(SUITES), help="suites to run: accuracy,speed,curves,streaming"
+        "--only",
+        default=",".join(SUITES),
+        help="suites to run: accuracy,speed,curves,streaming,measured-splits",
     )
     parser.add_argument(
         "--datasets",
@@ -156,6 +158,10 @@ def main(argv: list[str] | None = None) -> int:
                 from benchmarks import curves
 
                 payload = curves.run(args.quick)
+            elif suite == "measured-splits":
+                from benchmarks import measured_splits
+
+                payload = measured_splits.run(args.quick)
             else:
                 from benchmarks import streaming
 

@@ -60,7 +60,17 @@ def load_split(name: str, split_seed: int) -> dict:
     return make_split(name, accuracy.FULL["n_train"], accuracy.FULL["n_test"], seed=split_seed)
 
 
-def run_one(name: str, split_seed: int, fields: tuple[dict, dict], fixed: list[int], seed: int = 0) -> dict:
+def run_one(
+    name: str,
+    split_seed: int,
+    fields: tuple[dict, dict],
+    fixed: list[int],
+    seed: int = 0,
+    settings: dict | None = None,
+    baselines: bool = False,
+) -> dict:
+    """The suite's model (``settings``: accuracy.FULL's) of a variant on one test split, scored
+    as the suite scores; with ``baselines``, persistence, linear and exponential on the same rows."""
     split = load_split(name, split_seed)
     info = split["info"]
     test, clean = split["test"], split["test_clean"]
@@ -68,7 +78,11 @@ def run_one(name: str, split_seed: int, fields: tuple[dict, dict], fixed: list[i
     ds = validate(split["train"], schema, source=f"{name}-train")
     warmup = accuracy.warmup_lengths(test, info)
     rows = accuracy.forecast_rows(test, clean, warmup, info.target)
-    settings = dict(accuracy.FULL) | {"seeds": [seed], "ensemble": 0, "options": {**fields[0], **fields[1]}}
+    settings = dict(settings or accuracy.FULL) | {
+        "seeds": [seed],
+        "ensemble": 0,
+        "options": {**fields[0], **fields[1]},
+    }
     t0 = time.perf_counter()
     run, bundle = accuracy.run_model(ds, test, clean, rows, warmup, info, seed, settings)
     seconds = time.perf_counter() - t0
@@ -91,7 +105,13 @@ def run_one(name: str, split_seed: int, fields: tuple[dict, dict], fixed: list[i
         common = accuracy.forecast_rows(test, clean, pd.Series(max(fixed), index=warmup.index), info.target)
         for w in fixed:
             out_fixed[str(w)] = rmse(common, mean_path(pd.Series(w, index=warmup.index)), info.target)
+    out_baselines = {}
+    if baselines:
+        found = accuracy.run_baselines(test, rows, warmup, info)
+        out_baselines = {k: {"rmse": v["rmse"], "mae": v["mae"]} for k, v in found.items()}
     return {
+        "baselines": out_baselines,
+        "coverage80": run["scores"].get("coverage80"),
         "rmse": run["scores"]["rmse"],
         "mae": run["scores"]["mae"],
         "rmse_deterministic": rmse(rows, own, info.target),

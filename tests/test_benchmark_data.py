@@ -337,3 +337,27 @@ def test_the_splits_script_scores_a_variant_by_warm_up_on_several_splits(monkeyp
         and line["by_warmup"]["3"]["specimens"] == line["test_specimens"] == 16
     )
     assert line["fixed"]["3"] == pytest.approx(line["rmse_deterministic"])  # the same warm-up, the same rows
+
+
+def test_the_measured_splits_suite_scores_the_model_and_baselines_per_split(monkeypatch):
+    """benchmarks/measured_splits.py (run.py --only measured-splits), quick: the default model and the
+    three baselines on two test splits of Alloy-A; split 0's baselines are the accuracy suite's
+    own (the same rows), the summary counts the splits won, and the report renders a row each."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.syspath_prepend(str(ROOT))
+    from benchmarks import measured_splits, report
+
+    payload = measured_splits.run(True, ["alloy_a"])
+    lines = payload["sets"]["alloy_a"]["splits"]
+    assert [x["split"] for x in lines] == [0, 1]
+    assert all(set(x["baselines"]) == {"persistence", "linear", "exponential"} for x in lines)
+    suite = json.loads((ROOT / "benchmarks" / "results" / "accuracy.json").read_text())
+    for name, b in suite["datasets"]["alloy_a"]["baselines"].items():
+        assert lines[0]["baselines"][name]["rmse"] == pytest.approx(b["rmse"], rel=1e-9), name
+    assert lines[0]["baselines"] != lines[1]["baselines"]  # another draw of specimens
+    summary = payload["sets"]["alloy_a"]["summary"]
+    won = sum(x["rmse"] < min(b["rmse"] for b in x["baselines"].values()) for x in lines)
+    assert summary["splits"] == 2 and summary["splits_below_every_baseline"] == won
+    assert summary["rmse_mean"] == pytest.approx((lines[0]["rmse"] + lines[1]["rmse"]) / 2)
+    text = "\n".join(report.splits_section(payload))
+    assert "| alloy_a | 0 |" in text and "| alloy_a | 1 |" in text and f"{won} of 2" in text
