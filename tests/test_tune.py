@@ -430,7 +430,7 @@ def test_a_share_of_each_specimen_scores_the_search_and_reaches_the_config(runne
     )
     assert r.exit_code == 0, r.stderr
     assert dur.load(model).summary["val_context_frac"] == 0.34
-    # rows for all and a share at once: refused before any trial
+    # a share outside [0, 1): refused before any trial
     r = runner.invoke(app, [*args, "--val-context-frac", "1.5"])
     assert r.exit_code == 2 and "--val-context-frac must be in [0, 1)" in r.stderr
 

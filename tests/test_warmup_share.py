@@ -78,13 +78,13 @@ def test_validation_scores_each_specimen_after_its_own_share(device_b, trained):
         expected = float(np.sqrt(np.mean(np.concatenate(errs) ** 2)))
         assert s["val_baseline_rmse"][name] == pytest.approx(expected, rel=1e-9)
     # a row count for all would have scored other rows
-    a, b = free_run_sse(trained.model, to_tensors(val, trained.scaler), 6)
+    _, b = free_run_sse(trained.model, to_tensors(val, trained.scaler), 6)
     assert b != n
     # the warm-ups training fed: 1 row up to the longest training device's share (33 rows -> 11)
     assert s["trained_warmup_rows"] == [1, 11]
 
 
-def test_the_cli_trains_reports_and_refuses_a_share(runner, tmp_path, device_b):
+def test_the_cli_trains_reports_and_refuses_a_share(runner, tmp_path):
     out = tmp_path / "m.safetensors"
     args = ["train", str(DEVICE_B), "--target", "power_drop", "--epochs", "2", "--hidden", "8"]
     args += ["--layers", "1", "--ensemble", "2", "-o", str(out)]  # members trained together
