@@ -363,4 +363,11 @@ def describe_warmup(context: int | RowShare) -> str:
 def shortest_warmup(warmup_min: float, context: int) -> int:
     """The shortest measured warm-up a training rollout is fed: ceil(``warmup_min`` x
     ``context``) rows, at least 1 and at most ``context`` (``TrainConfig.warmup_min``)."""
-    return min(max(1, math.ceil(warmup_min * context - 1e-9)), max(context, 1))
+    return int(shortest_warmups(warmup_min, np.asarray([context]))[0])
+
+
+def shortest_warmups(warmup_min: float, counts: np.ndarray) -> np.ndarray:
+    """:func:`shortest_warmup` of each count in ``counts`` (one per specimen: a share of its rows)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    shortest = np.maximum(1, np.ceil(warmup_min * counts - 1e-9)).astype(np.int64)
+    return np.minimum(shortest, np.maximum(counts, 1))

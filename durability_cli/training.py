@@ -42,6 +42,7 @@ from durability_cli.config import (
     TrainConfig,
     as_dict,
     shortest_warmup,
+    shortest_warmups,
     warmup_rows,
 )
 from durability_cli.data import (
@@ -1008,7 +1009,7 @@ class _GroupTraining:
             reason=reason,
         )
         # the warm-ups training's rollouts were fed (batch_feed): forecasting warns outside them
-        shortest = min(shortest_warmup(self.cfg.warmup_min, int(r)) for r in np.unique(fed))
+        shortest = int(shortest_warmups(self.cfg.warmup_min, fed).min())
         bundle.summary["trained_warmup_rows"] = [shortest, int(fed.max())]
         return bundle
 
@@ -1250,9 +1251,7 @@ def batch_feed(
     Bb, T = batch.y.shape
     # a random warm-up per specimen, always fed measured values, as in forecasting
     if isinstance(context, torch.Tensor):
-        # shortest_warmup, one per specimen
-        shortest = torch.ceil(warmup_min * context.double() - 1e-9).clamp(min=1)
-        shortest = torch.minimum(shortest, context.clamp(min=1).double()).long()
+        shortest = torch.as_tensor(shortest_warmups(warmup_min, context.numpy()))
     else:
         shortest = shortest_warmup(warmup_min, context)
     ctx = shortest + (torch.rand(Bb, generator=gen) * (context - shortest + 1)).long()  # [Bb]
