@@ -79,6 +79,25 @@ REAL_INFO: dict[str, RealDatasetInfo] = {
             "Data; Lu & Meeker 1993): 21 specimens, crack length in inches every 0.01 megacycles from 0.9 in"
         ),
     ),
+    "laser": RealDatasetInfo(
+        name="laser",
+        file="laser.csv",
+        target="current_increase",
+        covariates=(),
+        static=(),
+        eol_threshold=10.0,  # the failure definition used with this dataset: a 10 % current increase
+        eol_direction="above",
+        warmup_fraction=None,
+        warmup=6,  # 0 to 1250 h, a third of the 17 rows: every unit was measured at the same times
+        context=6,
+        strata=None,
+        test_fraction=1 / 3,  # 5 of the 15 units
+        time_unit="hours",
+        source=(
+            "GaAs laser degradation (Meeker & Escobar 1998, Statistical Methods for Reliability Data): "
+            "15 lasers, percent increase of the operating current every 250 h to 4000 h"
+        ),
+    ),
 }
 
 

@@ -46,6 +46,7 @@ def test_the_tables_are_the_rebuilds_of_the_fetched_texts(monkeypatch, capsys):
     assert make_tables.main(["--check"]) == 0  # also checks the sha256 of each fetched text
     out = capsys.readouterr().out
     assert "device_b.csv: matches" in out and "alloy_a.csv: matches" in out
+    assert "laser.csv: matches" in out
 
 
 def test_alloy_a_loads_through_schema():
@@ -83,6 +84,32 @@ def test_alloy_a_split_and_its_rising_end_of_life(monkeypatch):
         else:
             assert np.isnan(truth.loc[sid, "eol_true"])
     assert truth["eol_true"].notna().sum() == 2  # specimens 1 and 10; the other five stop short of 1.6
+
+
+def test_laser_loads_through_schema_and_its_split(monkeypatch):
+    """15 lasers of 17 rows each, no condition column; five are held out, each forecast after the
+    same 6 rows, and only laser 110 reaches the 10 % end of life within its series (rising)."""
+    r = CliRunner().invoke(app, ["schema", str(DATA / "laser.csv"), "--target", "current_increase", "--json"])
+    assert r.exit_code == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert (info["roles"]["covariates"], info["roles"]["static"]) == ([], [])
+    assert (info["n_rows"], info["n_specimens"], info["n_observed_target"]) == (255, 15, 255)
+    assert info["lengths"] == {"min": 17, "median": 17.0, "max": 17}
+    assert info["spacing"]["regular"] and info["spacing"]["median_dt"] == 250.0
+    assert info["ranges"]["current_increase"] == {"min": 0.0, "max": 12.21}
+    monkeypatch.syspath_prepend(str(ROOT))
+    from benchmarks import realdata
+    from benchmarks.accuracy import eol_truth, warmup_lengths
+
+    split = realdata.split("laser", seed=0)
+    test = split["test"]
+    assert sorted(test["specimen_id"].unique()) == ["104", "105", "107", "108", "110"]
+    assert split["train"]["specimen_id"].nunique() == 10
+    warmup = warmup_lengths(test, split["info"])
+    assert set(warmup) == {6}
+    truth = eol_truth(split["test_clean"], warmup, "current_increase", 10.0, "above")
+    assert truth["eol_true"].notna().sum() == 1
+    assert 3250.0 < truth.loc["110", "eol_true"] <= 3500.0
 
 
 def test_device_b_split_is_seeded_and_stratified_by_temperature(monkeypatch):

@@ -32,6 +32,7 @@ class Source:
     sep: str
     columns: dict[str, str]  # the source's column -> the benchmark table's, in the table's order
     csv: str  # the table written beside this script
+    ints: tuple[str, ...] = ()  # table columns the source writes as decimals of whole numbers (ids)
 
 
 SOURCES = {
@@ -54,6 +55,14 @@ SOURCES = {
         columns={"Specimen": "specimen_id", "Megacycles": "time", "Inches": "crack_length"},
         csv="alloy_a.csv",
     ),
+    "laser": Source(
+        raw="GaAsLaser.txt.gz",
+        sha256="0c44fcc952690bb61766e65cf030cdb193315cc1d5fc1f87634c26bb2fb1337d",
+        sep="\t",
+        columns={"Unit": "specimen_id", "Hours": "time", "Increase": "current_increase"},
+        csv="laser.csv",
+        ints=("specimen_id",),
+    ),
 }
 
 
@@ -65,7 +74,10 @@ def build(name: str) -> str:
     if digest != src.sha256:
         raise SystemExit(f"{src.raw}: sha256 {digest}, expected {src.sha256}; the fetched text changed")
     table = pd.read_csv(io.BytesIO(raw), sep=src.sep).rename(columns=src.columns)[list(src.columns.values())]
-    table = table.sort_values(["specimen_id", "time"], kind="stable")
+    whole = table[list(src.ints)]
+    if not (whole == whole.round()).all().all():
+        raise SystemExit(f"{src.raw}: {', '.join(src.ints)} not whole numbers")
+    table = table.astype({c: "int64" for c in src.ints}).sort_values(["specimen_id", "time"], kind="stable")
     return table.to_csv(index=False, float_format="%.6f", lineterminator="\n")
 
 
