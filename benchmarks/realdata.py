@@ -98,6 +98,24 @@ REAL_INFO: dict[str, RealDatasetInfo] = {
             "15 lasers, percent increase of the operating current every 250 h to 4000 h"
         ),
     ),
+    "luminosity": RealDatasetInfo(
+        name="luminosity",
+        file="luminosity.csv",
+        target="luminosity",
+        covariates=("temperature",),
+        static=(),
+        eol_threshold=0.5,  # half the luminosity: our choice, the source states no failure definition
+        warmup_fraction=None,
+        warmup=10,  # 336 to 3360 h, a third of the 29 rows: every unit was measured at the same times
+        context=10,
+        strata="temperature",
+        test_fraction=1 / 3,  # 8 of the 25 units at each of 25, 65 and 105 °C
+        time_unit="hours",
+        source=(
+            "Luminosity degradation (Meeker & Escobar 1998, Statistical Methods for Reliability Data, via "
+            "the R package SMRD): 75 units, relative luminosity every 336 h to 9744 h at 25, 65 or 105 °C"
+        ),
+    ),
 }
 
 

@@ -40,8 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--datasets",
-        default="coating,ball,battery,crack,ageing,device_b,alloy_a,laser",
-        help="accuracy datasets (comma-separated; device_b, alloy_a and laser are measured data, benchmarks/data/README.md)",
+        default="coating,ball,battery,crack,ageing,device_b,alloy_a,laser,luminosity",
+        help="accuracy datasets (comma-separated; device_b, alloy_a, laser and luminosity are measured data, benchmarks/data/README.md)",
     )
     parser.add_argument(
         "--merge",

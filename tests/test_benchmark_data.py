@@ -46,7 +46,7 @@ def test_the_tables_are_the_rebuilds_of_the_fetched_texts(monkeypatch, capsys):
     assert make_tables.main(["--check"]) == 0  # also checks the sha256 of each fetched text
     out = capsys.readouterr().out
     assert "device_b.csv: matches" in out and "alloy_a.csv: matches" in out
-    assert "laser.csv: matches" in out
+    assert "laser.csv: matches" in out and "luminosity.csv: matches" in out
 
 
 def test_alloy_a_loads_through_schema():
@@ -110,6 +110,34 @@ def test_laser_loads_through_schema_and_its_split(monkeypatch):
     truth = eol_truth(split["test_clean"], warmup, "current_increase", 10.0, "above")
     assert truth["eol_true"].notna().sum() == 1
     assert 3250.0 < truth.loc["110", "eol_true"] <= 3500.0
+
+
+def test_luminosity_loads_through_schema_and_its_split(monkeypatch):
+    """75 units of 29 rows at three temperatures; a third of each temperature's units are held
+    out, each forecast after the same 10 rows; the end of life is a fall to half the luminosity."""
+    r = CliRunner().invoke(app, ["schema", str(DATA / "luminosity.csv"), "--target", "luminosity", "--json"])
+    assert r.exit_code == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert (info["roles"]["covariates"], info["roles"]["static"]) == (["temperature"], [])
+    assert (info["n_rows"], info["n_specimens"], info["n_observed_target"]) == (2175, 75, 2175)
+    assert info["lengths"] == {"min": 29, "median": 29.0, "max": 29}
+    assert info["spacing"]["regular"] and info["spacing"]["median_dt"] == 336.0
+    assert info["ranges"]["temperature"] == {"min": 25.0, "max": 105.0}
+    monkeypatch.syspath_prepend(str(ROOT))
+    from benchmarks import realdata
+    from benchmarks.accuracy import eol_truth, warmup_lengths
+
+    split = realdata.split("luminosity", seed=0)
+    train, test = split["train"], split["test"]
+    assert set(train["specimen_id"]).isdisjoint(test["specimen_id"])
+    assert test.groupby("temperature")["specimen_id"].nunique().to_dict() == {25: 8, 65: 8, 105: 8}
+    assert train["specimen_id"].nunique() == 51
+    warmup = warmup_lengths(test, split["info"])
+    assert set(warmup) == {10}
+    truth = eol_truth(split["test_clean"], warmup, "luminosity", 0.5, "below")
+    crossed = test.groupby("specimen_id")["luminosity"].min() <= 0.5
+    assert truth["eol_true"].notna().sum() <= crossed.sum()  # none crosses before its warm-up ends
+    assert truth["eol_true"].notna().sum() > 0
 
 
 def test_device_b_split_is_seeded_and_stratified_by_temperature(monkeypatch):
