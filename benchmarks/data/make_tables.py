@@ -67,7 +67,12 @@ SOURCES = {
         raw="Luminosity.txt.gz",
         sha256="f5614177a372321ed78aae398be504850cd654cf0dbcf3811638f77e21475f1c",
         sep="\t",
-        columns={"Unit": "specimen_id", "Hours": "time", "celsius": "temperature", "Luminosity": "luminosity"},
+        columns={
+            "Unit": "specimen_id",
+            "Hours": "time",
+            "celsius": "temperature",
+            "Luminosity": "luminosity",
+        },
         csv="luminosity.csv",
     ),
 }
