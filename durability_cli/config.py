@@ -49,6 +49,11 @@ class ModelConfig:
     # typical steps, and how many rows it rests on): a specimen's own rate, read the same way from
     # a warm-up of any length (docs/TRAINING.md, "The measured trend as an input: --trend")
     trend: bool = False
+    # Start every predicted step from the warm-up's straight line: the least-squares slope of the
+    # measured values fed so far (as --trend computes it), times a learned gain, is added to each
+    # step, so the network learns corrections to extrapolating the specimen's own measured rate
+    # instead of the rate itself (docs/TRAINING.md, "Starting from the warm-up's line")
+    trend_line: bool = False
 
     def validate(self) -> None:
         _choice("cell", self.cell, CHOICES["cell"])

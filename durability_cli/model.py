@@ -117,6 +117,14 @@ class FeedbackRNN(nn.Module):
         # (Not with --monotonic: a free-signed term would break the one-signed step.)
         use_skip = cfg.residual and cfg.lags > 1 and cfg.monotonic == "none"
         self.skip = nn.Linear(cfg.lags - 1, 1, bias=False) if use_skip else None
+        # --trend-line: the warm-up's least-squares slope (per typical step) x a learned gain is
+        # added to every step, so a forecast starts as the straight line through the specimen's
+        # own measurements and the network learns where to bend it. The gain starts at 1, or at 0
+        # beside the lag path above, which already starts from "keep the last step". (Like that
+        # path, not with --monotonic, whose steps are one-signed by construction, nor without
+        # --residual, which predicts levels.)
+        use_line = cfg.trend_line and cfg.residual and cfg.monotonic == "none"
+        self.trend_gain = nn.Parameter(torch.tensor(0.0 if use_skip else 1.0)) if use_line else None
         # The scale reads a detached hidden state: it learns how wrong the mean is without pulling
         # the recurrent weights away from the mean (early free-run errors are huge, 1/scale^2 more so).
         # It also sees how many steps the model has run on its own (log scale), since the spread
@@ -166,7 +174,7 @@ class FeedbackRNN(nn.Module):
         Only measured values enter, so the whole tensor is known before the rollout starts, for a
         warm-up of any length, and the fused prefix and the steps read the same numbers. The sums
         run in float64 (positions squared over thousands of rows). Slope 0 before two rows."""
-        if not self.cfg.trend:
+        if not (self.cfg.trend or self.trend_gain is not None):
             return None
         dtype = torch.float64
         u = torch.exp(dt.to(dtype) * self.dt_log_std.to(dtype))  # [B, T] step t -> t+1, typical steps
@@ -209,9 +217,15 @@ class FeedbackRNN(nn.Module):
             self.head.bias.fill_(float(torch.log(torch.expm1(torch.tensor(start)))))  # softplus = start
 
     def _mean(
-        self, h: torch.Tensor, lags: torch.Tensor, rate: torch.Tensor | None, invariant: bool = False
+        self,
+        h: torch.Tensor,
+        lags: torch.Tensor,
+        rate: torch.Tensor | None,
+        invariant: bool = False,
+        line: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """h [B, T, H], lags [B, T, K] fed-back values (last = v_t), rate [B, T] or None -> mean [B, T]."""
+        """h [B, T, H], lags [B, T, K] fed-back values (last = v_t), rate [B, T] or None, line
+        [B, T] the warm-up line's step (``_line``) or None -> mean [B, T]."""
         step = _read_out(self.head, h, invariant)  # [B, T]
         if not self.cfg.residual:
             return step
@@ -225,7 +239,17 @@ class FeedbackRNN(nn.Module):
         mean = v + step * self.step_scale
         if self.skip is not None:
             mean = mean + _read_out(self.skip, v.unsqueeze(-1) - lags[..., :-1], invariant)  # [B, T]
+        if line is not None:
+            mean = mean + self.trend_gain * line
         return mean
+
+    def _line(self, trend: torch.Tensor | None, dt: torch.Tensor) -> torch.Tensor | None:
+        """[B, T] the step of the warm-up's straight line (``--trend-line``): its slope per
+        typical step x this step's length in typical steps, in the durability's scaled units;
+        None without the option."""
+        if self.trend_gain is None or trend is None:
+            return None
+        return trend[..., 0] * torch.exp(dt * self.dt_log_std) * self.step_scale
 
     def _scale(self, h: torch.Tensor, free: torch.Tensor, invariant: bool = False) -> torch.Tensor | None:
         """h [B, T, H], free [B, T] steps run on own predictions -> scale [B, T] (Gaussian head)."""
@@ -235,10 +259,17 @@ class FeedbackRNN(nn.Module):
         return 0.5 * _softplus(_read_out(self.scale_head, features, invariant), invariant) + 1e-3
 
     def _head(
-        self, h: torch.Tensor, lags: torch.Tensor, dt: torch.Tensor, free: torch.Tensor, invariant: bool
+        self,
+        h: torch.Tensor,
+        lags: torch.Tensor,
+        dt: torch.Tensor,
+        free: torch.Tensor,
+        invariant: bool,
+        trend: torch.Tensor | None = None,
     ):
         """Mean [B, T] and scale [B, T] or None; see ``_mean`` and ``_scale``."""
-        return self._mean(h, lags, self._rate(dt), invariant), self._scale(h, free, invariant)
+        mean = self._mean(h, lags, self._rate(dt), invariant, self._line(trend, dt))
+        return mean, self._scale(h, free, invariant)
 
     # -- the rollout ----------------------------------------------------------------------------
     def forward(
@@ -339,9 +370,10 @@ class FeedbackRNN(nn.Module):
         for a in range(0, prefix, window):
             b = min(prefix, a + window)
             part = None if trend is None else trend[:, a:b]
-            inp = self._inputs(x[:, a:b], dt[:, a:b], lags[:, a:b], feed[:, a:b], static, part)  # [B, W, F]
+            fed = part if self.cfg.trend else None
+            inp = self._inputs(x[:, a:b], dt[:, a:b], lags[:, a:b], feed[:, a:b], static, fed)  # [B, W, F]
             h, state = self.rnn(inp, state)  # [B, W, H]
-            m, sc = self._head(h, lags[:, a:b], dt[:, a:b], torch.zeros_like(v[:, a:b]), how.invariant)
+            m, sc = self._head(h, lags[:, a:b], dt[:, a:b], torch.zeros_like(v[:, a:b]), how.invariant, part)
             pieces_mean.append(m)
             pieces_scale.append(sc)
         mean = pieces_mean[0] if len(pieces_mean) == 1 else torch.cat(pieces_mean, dim=1)
@@ -365,6 +397,7 @@ class FeedbackRNN(nn.Module):
         free = y.new_zeros(B)  # [B] steps since the last measured value was fed back
         # Everything the step loop reads that does not depend on its outputs, built once.
         rate = self._rate(dt)  # [B, T] or None
+        line = self._line(trend, dt)  # [B, T] or None
         known = torch.cat([x, dt.unsqueeze(-1)], dim=-1)  # [B, T, C+1]
         measured = feed.to(x.dtype).unsqueeze(-1)  # [B, T, 1]
         tail = [] if static is None else [static]
@@ -397,14 +430,18 @@ class FeedbackRNN(nn.Module):
                     v_t = torch.where(feed[:, t], y[:, t], own)  # [B]
                     history = torch.cat([history[:, 1:], v_t.unsqueeze(1)], dim=1)  # [B, K]
                     free = torch.where(feed[:, t], torch.zeros_like(free), free + 1.0)
-                extra = [] if trend is None else [trend[:, t]]
+                extra = [trend[:, t]] if self.cfg.trend else []
                 inp = torch.cat([known[:, t], history, measured[:, t], *tail, *extra], dim=1)  # [B, F]
                 if small:
                     h, state = self._cell_step(inp, state, weights)  # [B, 1, H]
                 else:
                     h, state = self.rnn(inp.unsqueeze(1), state)  # [B, 1, H]
                 mean = self._mean(
-                    h, history.unsqueeze(1), None if rate is None else rate[:, t : t + 1], invariant
+                    h,
+                    history.unsqueeze(1),
+                    None if rate is None else rate[:, t : t + 1],
+                    invariant,
+                    None if line is None else line[:, t : t + 1],
                 )
                 if scale_inside:
                     scale = self._scale(h, free.unsqueeze(1), invariant)

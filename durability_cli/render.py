@@ -208,10 +208,13 @@ def render_train_summary(console: Console, bundle, output: str) -> None:
     table.add_column(style="bold")
     table.add_column()
     m = bundle.model_config
+    extras = "".join(
+        f", {name}" for name, on in (("trend input", m.trend), ("trend line", m.trend_line)) if on
+    )
     table.add_row(
         "model",
         f"{m.cell.upper()} {m.layers}x{m.hidden}, lags {m.lags}, {m.loss}, "
-        f"{'residual' if m.residual else 'level'}, monotonic {m.monotonic}; {s['parameters']:,} parameters",
+        f"{'residual' if m.residual else 'level'}, monotonic {m.monotonic}{extras}; {s['parameters']:,} parameters",
     )
     table.add_row("specimens", f"{len(s['train_specimens'])} train, {len(s['val_specimens'])} validation")
     auto = f"; {s['length_auto']}" if s.get("length_auto") else ""

@@ -51,13 +51,63 @@ def test_the_trend_input_is_the_measured_rows_least_squares_slope():
     assert model.rnn.input_size == FeedbackRNN(ModelConfig(hidden=8), n_conditions=1).rnn.input_size + 2
 
 
+def test_the_trend_line_starts_each_forecast_as_the_warm_up_s_straight_line():
+    """``--trend-line`` with the network's own step silenced: the free run continues from the last
+    measured value along the least-squares slope of the measured rows, at each step's length
+    (irregular steps included), whatever the values the free run feeds back; the gain scales that
+    line and gets a gradient; beside the lag path (lags >= 2) it starts at 0, so such a model
+    starts as it did without the option; --monotonic and --no-residual have no line."""
+    torch.manual_seed(0)
+    model = FeedbackRNN(
+        ModelConfig(hidden=8, trend_line=True), n_conditions=1, step_scale=0.5, dt_log_std=2.0
+    )
+    assert model.rnn.input_size == FeedbackRNN(ModelConfig(hidden=8), n_conditions=1).rnn.input_size
+    with torch.no_grad():
+        model.head.weight.zero_()
+        model.head.bias.zero_()
+    B, T = 2, 9
+    gaps = torch.tensor([[1.0, 2.0, 0.5, 1.0, 1.0, 3.0, 1.0, 0.5, 1.0], [1.0] * 9])  # dt / typical dt
+    dt = torch.log(gaps) / 2.0
+    pos = torch.cat([torch.zeros(B, 1), torch.cumsum(gaps[:, :-1], 1)], 1)
+    y = 1.0 - 0.3 * pos + torch.tensor([0.05, -0.05, 0.02, 0.0, -0.03] + [0.0] * 4)  # a noisy line
+    feed = torch.zeros(B, T, dtype=torch.bool)
+    feed[:, :5] = True  # 5 measured rows, then the free run
+    x = torch.zeros(B, T, 1)
+    out = model(x, dt, y, feed)
+    p, v = pos[:, :5].double(), y[:, :5].double()
+    slope = ((p - p.mean(1, keepdim=True)) * (v - v.mean(1, keepdim=True))).sum(1) / (
+        (p - p.mean(1, keepdim=True)) ** 2
+    ).sum(1)  # per typical step
+    line = v[:, -1:] + slope.unsqueeze(1) * (pos[:, 5:] - pos[:, 4:5]).double()  # rows 5..8
+    torch.testing.assert_close(out.mean[:, 4:].double(), line, rtol=1e-5, atol=1e-6)
+    out.mean[:, 4:].sum().backward()
+    assert model.trend_gain.grad is not None and model.trend_gain.grad.abs() > 0
+    with torch.no_grad():
+        model.trend_gain.fill_(0.5)
+    half = model(x, dt, y, feed).mean[:, 4:].double()
+    torch.testing.assert_close(half, v[:, -1:] + 0.5 * (line - v[:, -1:]), rtol=1e-5, atol=1e-6)
+    assert (
+        FeedbackRNN(ModelConfig(hidden=8, trend_line=True, lags=3), n_conditions=1).trend_gain.item() == 0.0
+    )
+    for cfg in (
+        ModelConfig(trend_line=True, monotonic="decreasing"),
+        ModelConfig(trend_line=True, residual=False),
+    ):
+        assert FeedbackRNN(cfg, n_conditions=1).trend_gain is None
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("lags", [1, 3])
 @pytest.mark.parametrize("loss", ["gaussian", "mse"])
-@pytest.mark.parametrize("trend", [False, True])
+@pytest.mark.parametrize("trend", [False, True, "line"])
 def test_fused_and_stepwise_rollouts_agree(cell, lags, loss, trend):
     torch.manual_seed(0)
-    model = FeedbackRNN(ModelConfig(cell=cell, lags=lags, hidden=16, loss=loss, trend=trend), n_conditions=2)
+    line = trend == "line"
+    cfg = ModelConfig(cell=cell, lags=lags, hidden=16, loss=loss, trend=bool(trend), trend_line=line)
+    model = FeedbackRNN(cfg, n_conditions=2)
+    if line:
+        with torch.no_grad():
+            model.trend_gain.fill_(0.7)  # not 0 beside the lag path: the line must count
     x, dt, y = _inputs()
     feed = torch.zeros(4, 12, dtype=torch.bool)
     feed[:, :5] = True
