@@ -52,7 +52,8 @@ class ModelConfig:
     # Start every predicted step from the warm-up's straight line: the least-squares slope of the
     # measured values fed so far (as --trend computes it), times a learned gain, is added to each
     # step, so the network learns corrections to extrapolating the specimen's own measured rate
-    # instead of the rate itself (docs/TRAINING.md, "Starting from the warm-up's line")
+    # instead of the rate itself; it also feeds the trend input of ``trend`` (docs/TRAINING.md,
+    # "Starting from the warm-up's line: --trend-line")
     trend_line: bool = False
 
     def validate(self) -> None:

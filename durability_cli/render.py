@@ -208,9 +208,7 @@ def render_train_summary(console: Console, bundle, output: str) -> None:
     table.add_column(style="bold")
     table.add_column()
     m = bundle.model_config
-    extras = "".join(
-        f", {name}" for name, on in (("trend input", m.trend), ("trend line", m.trend_line)) if on
-    )
+    extras = ", trend line" if m.trend_line else ", trend input" if m.trend else ""
     table.add_row(
         "model",
         f"{m.cell.upper()} {m.layers}x{m.hidden}, lags {m.lags}, {m.loss}, "

@@ -56,12 +56,14 @@ def test_the_trend_line_starts_each_forecast_as_the_warm_up_s_straight_line():
     measured value along the least-squares slope of the measured rows, at each step's length
     (irregular steps included), whatever the values the free run feeds back; the gain scales that
     line and gets a gradient; beside the lag path (lags >= 2) it starts at 0, so such a model
-    starts as it did without the option; --monotonic and --no-residual have no line."""
+    starts as it did without the option; --monotonic and --no-residual have no line (the trend
+    input, which the option also feeds, stays)."""
     torch.manual_seed(0)
     model = FeedbackRNN(
         ModelConfig(hidden=8, trend_line=True), n_conditions=1, step_scale=0.5, dt_log_std=2.0
     )
-    assert model.rnn.input_size == FeedbackRNN(ModelConfig(hidden=8), n_conditions=1).rnn.input_size
+    plain = FeedbackRNN(ModelConfig(hidden=8), n_conditions=1)
+    assert model.rnn.input_size == plain.rnn.input_size + 2  # it reads the trend too (--trend)
     with torch.no_grad():
         model.head.weight.zero_()
         model.head.bias.zero_()
@@ -93,7 +95,8 @@ def test_the_trend_line_starts_each_forecast_as_the_warm_up_s_straight_line():
         ModelConfig(trend_line=True, monotonic="decreasing"),
         ModelConfig(trend_line=True, residual=False),
     ):
-        assert FeedbackRNN(cfg, n_conditions=1).trend_gain is None
+        other = FeedbackRNN(cfg, n_conditions=1)
+        assert other.trend_gain is None and other.rnn.input_size == plain.rnn.input_size + 2
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
@@ -103,7 +106,7 @@ def test_the_trend_line_starts_each_forecast_as_the_warm_up_s_straight_line():
 def test_fused_and_stepwise_rollouts_agree(cell, lags, loss, trend):
     torch.manual_seed(0)
     line = trend == "line"
-    cfg = ModelConfig(cell=cell, lags=lags, hidden=16, loss=loss, trend=bool(trend), trend_line=line)
+    cfg = ModelConfig(cell=cell, lags=lags, hidden=16, loss=loss, trend=trend is True, trend_line=line)
     model = FeedbackRNN(cfg, n_conditions=2)
     if line:
         with torch.no_grad():
