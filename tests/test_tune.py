@@ -312,26 +312,34 @@ def test_a_held_back_check_compares_the_best_with_the_defaults(runner, tiny_tabl
 
 
 def test_a_trial_s_trend_reaches_the_config_and_the_model_it_trains(runner, tiny_table, tmp_path):
-    """The search space holds `--trend` (off in the defaults' trial): a trial that turns it on
-    writes `trend = true`, and `train --config` trains a model that reads the measured trend."""
+    """The search space holds the measured trend as one parameter, off (the defaults' trial), an
+    input (`--trend`) or the line each step starts from (`--trend-line`): a trial's choice is
+    written to the config, and `train --config` trains a model that reads it."""
     import optuna
 
     from durability_cli import load
     from durability_cli.api import configs
     from durability_cli.tuning import DEFAULT_TRIAL, TuneResult, suggest
 
-    assert suggest(optuna.trial.FixedTrial(DEFAULT_TRIAL), 24, 24)["trend"] is False
-    options = suggest(optuna.trial.FixedTrial({**DEFAULT_TRIAL, "trend": True}), 24, 24) | {"epochs": 1}
-    assert configs(options)[0].trend is True
-    config = tmp_path / "best.toml"
-    config.write_text(
-        TuneResult(options, 0.1, 0.2, pd.DataFrame(), "s", 2, 5).to_toml({"static": "material"})
-    )
-    assert "trend = true" in config.read_text()
-    model = tmp_path / "m.safetensors"
-    r = runner.invoke(app, ["train", str(tiny_table), "--config", str(config), "-o", str(model), "-q"])
-    assert r.exit_code == 0, r.stderr
-    assert load(model).model_config.trend is True
+    def chosen(trend):
+        o = suggest(optuna.trial.FixedTrial({**DEFAULT_TRIAL, "trend": trend}), 24, 24)
+        return o["trend"], o["trend_line"]
+
+    assert DEFAULT_TRIAL["trend"] == "off" and chosen("off") == (False, False)
+    assert chosen("input") == (True, False) and chosen("line") == (False, True)
+    for trend, line in (("input", "trend = true"), ("line", "trend_line = true")):
+        options = suggest(optuna.trial.FixedTrial({**DEFAULT_TRIAL, "trend": trend}), 24, 24) | {"epochs": 1}
+        config = tmp_path / f"{trend}.toml"
+        config.write_text(
+            TuneResult(options, 0.1, 0.2, pd.DataFrame(), "s", 2, 5).to_toml({"static": "material"})
+        )
+        assert line in config.read_text()
+        model = tmp_path / f"{trend}.safetensors"
+        r = runner.invoke(app, ["train", str(tiny_table), "--config", str(config), "-o", str(model), "-q"])
+        assert r.exit_code == 0, r.stderr
+        got = load(model).model_config
+        assert configs(options)[0].trend_line == (trend == "line")
+        assert (got.trend, got.trend_line) == (trend == "input", trend == "line")
 
 
 def test_the_check_scores_what_train_config_trains_and_how_sure_it_is(coating_slice):
