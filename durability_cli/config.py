@@ -26,6 +26,18 @@ CHOICES = {
 }
 
 
+def past_at_cutoff_line(direction: str, threshold: float) -> str:
+    """The line shown when every end-of-life forecast was already past the threshold at its last
+    measured row: usually a durability that rises with wear read with --direction below, or the
+    other way round."""
+    other, moves = ("above", "rises") if direction == "below" else ("below", "falls")
+    return (
+        f"every specimen was already {direction} the threshold {threshold:g} at its last measured row, "
+        f"so none has an end of life ahead: if durability {moves} with wear (a crack, a current, a "
+        f"resistance), use --direction {other}"
+    )
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     cell: str = "lstm"  # lstm or gru; LSTM was a little more accurate on the samples

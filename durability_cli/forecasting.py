@@ -22,7 +22,7 @@ import torch
 from durability_cli import limits
 from durability_cli.artifact import ModelBundle
 from durability_cli.calibration import eol_shift, shift_crossing, step_factors
-from durability_cli.config import shortest_warmup
+from durability_cli.config import past_at_cutoff_line, shortest_warmup
 from durability_cli.data import Series, autocast, move, to_series, to_tensors
 from durability_cli.errors import InputError
 from durability_cli.latent import LATENT_DRAWS, draw_latent, fit_posterior, mean_paths, run_copies
@@ -102,6 +102,10 @@ class ForecastResult:
     off_warmup: list[str] = field(default_factory=list)
     off_warmup_rows: tuple[int, int] | None = None
     trained_warmup: tuple[int, int] | None = None  # the shortest and longest training warm-up
+    # end of life: specimens given one, how many were already past the threshold, and the rule
+    n_eol: int = 0
+    n_eol_past: int = 0
+    eol_rule: tuple[str, float] | None = None  # (direction, threshold)
 
     @property
     def warnings(self) -> list[str]:
@@ -112,6 +116,8 @@ class ForecastResult:
             lines.append(_skipped_line(self.skipped, self.n_skipped))
         if self.n_off_warmup:
             lines.append(_off_warmup_line(self))
+        if self.n_eol and self.n_eol_past == self.n_eol and self.eol_rule is not None:
+            lines.append(past_at_cutoff_line(*self.eol_rule))
         lines += self.extrapolation
         if self.n_extrapolating > len(self.extrapolation):
             lines.append(
@@ -598,6 +604,9 @@ class ForecastStream:
                 lo, hi = total.off_warmup_rows or part.off_warmup_rows
                 total.off_warmup_rows = (min(lo, part.off_warmup_rows[0]), max(hi, part.off_warmup_rows[1]))
                 total.trained_warmup = part.trained_warmup
+            total.n_eol += part.n_eol
+            total.n_eol_past += part.n_eol_past
+            total.eol_rule = part.eol_rule
             total.specimens += part.specimens
             total.rows += part.rows
             total.samples, total.seed, total.quantiles = part.samples, part.seed, part.quantiles
@@ -806,6 +815,9 @@ def _forecast_group(
         off_warmup=[series.ids[i] for i in np.flatnonzero(off)[:OFF_WARMUP_IDS]],
         off_warmup_rows=(int(warm[off].min()), int(warm[off].max())) if off.any() else None,
         trained_warmup=trained,
+        n_eol=0 if eol is None else len(eol),
+        n_eol_past=0 if eol is None else int((eol["status"] == "already past").sum()),
+        eol_rule=None if cfg.threshold is None else (cfg.direction, cfg.threshold),
     )
 
 

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from durability_cli.config import SMALL_VALIDATION, RowShare, describe_warmup
+from durability_cli.config import SMALL_VALIDATION, RowShare, describe_warmup, past_at_cutoff_line
 
 
 def _num(x) -> str:
@@ -462,6 +462,17 @@ def _cells(blocks: dict[str, dict], key: str) -> list[str]:
     return [_score_text(key, b[key]) if key in b else "" for b in blocks.values()]
 
 
+def direction_note(report: dict) -> list[str]:
+    """A line when every end-of-life forecast was already past the threshold at its cut-off (so
+    none is scored): the usual cause is a durability that rises with wear scored with the default
+    --direction below, or the other way round."""
+    eol = next(iter(report.get("models", {}).values()), {}).get("eol") or {}
+    past = eol.get("already_past") or 0
+    if not past or eol.get("n") or eol.get("unmeasured"):
+        return []
+    return [past_at_cutoff_line(report.get("direction", "below"), report.get("threshold"))]
+
+
 def render_evaluation(console: Console, report: dict) -> None:
     """The backtest report on one screen: a column per model (the model, then each baseline), a
     row per score, then the end-of-life and prognostics blocks when the report has them.
@@ -496,6 +507,7 @@ def render_evaluation(console: Console, report: dict) -> None:
             f"end of life: durability {report.get('direction', 'below')} "
             f"{fmt(report.get('threshold'))}; errors and horizons in {unit}"
         )
+        notes += direction_note(report)
     if any(m.get("prognostics") for m in models.values()):
         prog = {name: m.get("prognostics") or {} for name, m in models.items()}
         sections.append(("Prognostics", _score_rows(prog, _PROGNOSTICS)))

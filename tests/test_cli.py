@@ -699,6 +699,62 @@ def test_a_trend_line_model_extrapolates_each_specimen_s_own_rate(tmp_path):
     assert not tuned.exists()
 
 
+def test_a_rising_durability_read_with_direction_below_is_named(tmp_path):
+    """Wear that rises (a current, a crack) with a threshold above it and the default --direction
+    below: every specimen is already "past" at its last measured row, so forecast warns and
+    evaluate adds a line, both naming --direction above; with it, no such line and the end of
+    life is scored."""
+    table = tmp_path / "wear.csv"
+    _steady_rates(12, 2).to_csv(table, index=False)
+    model = tmp_path / "m.safetensors"
+    r = invoke(
+        "train", table, "--target", "wear", "-o", model, *FAST, "--ensemble", "1", "--val-context", "6"
+    )
+    assert r.exit_code == 0, r.output
+    plan = tmp_path / "plan.csv"
+    df = pd.read_csv(table)
+    df.loc[df.groupby("specimen_id").cumcount() >= 6, "wear"] = np.nan
+    df.to_csv(plan, index=False)
+    hint = "use --direction above"
+    r = invoke("forecast", plan, "-m", model, "--threshold", "10", "--samples", "0", "-o", tmp_path / "f.csv")
+    assert r.exit_code == 0 and hint in r.output and "already below the threshold 10" in r.output, r.output
+    r = invoke(
+        "forecast",
+        plan,
+        "-m",
+        model,
+        "--threshold",
+        "10",
+        "--direction",
+        "above",
+        "--samples",
+        "0",
+        "-o",
+        tmp_path / "g.csv",
+    )
+    assert r.exit_code == 0 and hint not in r.output, r.output
+    r = invoke("evaluate", table, "-m", model, "--context", "6", "--threshold", "10", "--samples", "0")
+    assert r.exit_code == 0 and hint in r.output, r.output
+    r = invoke(
+        "evaluate",
+        table,
+        "-m",
+        model,
+        "--context",
+        "6",
+        "--threshold",
+        "10",
+        "--direction",
+        "above",
+        "--samples",
+        "0",
+        "--json",
+    )
+    assert r.exit_code == 0 and hint not in r.output
+    eol = json.loads(r.stdout)["models"]["model"]["eol"]
+    assert eol["already_past"] == 0 and eol["n"] == 12
+
+
 def test_a_trend_model_trains_forecasts_and_keeps_its_input_when_fine_tuned(small_coating, tmp_path):
     """`train --trend` stores the option in the model file; the model forecasts from a plan (its
     input width is read back from the file) and in a pipeline of the same rows; fine-tuning it
