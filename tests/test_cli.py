@@ -646,8 +646,8 @@ def _steady_rates(n: int, seed: int) -> pd.DataFrame:
 def test_a_trend_line_model_extrapolates_each_specimen_s_own_rate(tmp_path):
     """`train --trend-line` stores the option; on specimens that wear at their own steady rates
     it forecasts new specimens from 6 rows far better than the same short training without it
-    (it starts as each warm-up's line), it says so in its summary, and its file forecasts in a
-    pipeline; fine-tuning it without the line is refused in one line, exit 2."""
+    (it starts as each warm-up's line), it says so in its summary, and its file forecasts a plan
+    read from stdin; fine-tuning it without the line is refused in one line, exit 2."""
     from durability_cli.artifact import load_bundle
 
     train, test = tmp_path / "train.csv", tmp_path / "test.csv"
@@ -682,6 +682,12 @@ def test_a_trend_line_model_extrapolates_each_specimen_s_own_rate(tmp_path):
     # baseline's 0.17), while the plain network has not yet learned any rate (3.3)
     assert scores["model"]["rmse"] < 0.25 * scores["plain"]["rmse"], scores
     assert scores["model"]["rmse"] < 2 * scores["linear"]["rmse"], scores
+    plan = pd.read_csv(test)
+    plan.loc[plan.groupby("specimen_id").cumcount() >= 6, "wear"] = np.nan
+    r = invoke("forecast", "-", "-m", models["line"], "--samples", "0", input=plan.to_csv(index=False))
+    assert r.exit_code == 0, r.output
+    fc = pd.read_csv(pd.io.common.StringIO(r.stdout))
+    assert len(fc) == 10 * 11 and fc["wear_mean"].notna().all()
     tuned = tmp_path / "tuned.safetensors"
     r = invoke(
         "train",
