@@ -338,6 +338,10 @@ def run_model(ds_train, test, clean, rows, warmup, info, seed: int, s: dict) -> 
         "member_best_epochs": (summary.get("ensemble") or {}).get("best_epoch", [summary["best_epoch"]]),
         "member_epochs_run": (summary.get("ensemble") or {}).get("epochs_run", [summary["epochs_run"]]),
         "val_curve": curve,
+        # --trend-line auto: which candidate it kept, and both one's validation RMSE (line_choice.py)
+        "trend_line": bundle.model_config.trend_line,
+        "trend_line_auto": summary.get("trend_line_auto"),
+        "trend_line_val_rmse": summary.get("trend_line_val_rmse"),
         # every member's validation RMSE per epoch (what a study of patience replays)
         "member_val_curves": [[h["val_rmse"] for h in m.summary.get("history", [])] for m in bundle.members],
     }

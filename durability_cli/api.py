@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from durability_cli.config import ModelConfig, TrainConfig
+from durability_cli.config import AUTO_SWITCHES, ModelConfig, TrainConfig
 from durability_cli.errors import InputError
 
 if TYPE_CHECKING:
@@ -728,6 +728,8 @@ def check_init_from(base: ModelConfig, options: dict) -> None:
     the starting model's is an error, not silently replaced."""
     for name in MODEL_OPTIONS:
         value = options.get(name)
+        if name in AUTO_SWITCHES and value == "auto":
+            continue  # decided as the model it starts from (line_choice.py)
         if value is not None and value != getattr(base, name):
             raise InputError(
                 f"`{name}` {value} differs from the `init_from` model's {getattr(base, name)}; fine-tuning "

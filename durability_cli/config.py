@@ -13,6 +13,9 @@ import tomllib
 
 from durability_cli.errors import InputError
 
+# Switches (true / false) that also take "auto": decided by the training run.
+AUTO_SWITCHES = ("trend_line",)
+
 # The values each text option accepts; the CLI lists them in --help.
 CHOICES = {
     "cell": ("lstm", "gru"),
@@ -65,13 +68,16 @@ class ModelConfig:
     # measured values fed so far (as --trend computes it), times a learned gain, is added to each
     # step, so the network learns corrections to extrapolating the specimen's own measured rate
     # instead of the rate itself; it also feeds the trend input of ``trend`` (docs/TRAINING.md,
-    # "Starting from the warm-up's line: --trend-line")
-    trend_line: bool = False
+    # "Starting from the warm-up's line: --trend-line"). "auto": train without and with the line,
+    # keep the one with the lower validation RMSE (line_choice.py); a trained model holds the answer
+    trend_line: bool | str = False
 
     def validate(self) -> None:
         _choice("cell", self.cell, CHOICES["cell"])
         _choice("loss", self.loss, CHOICES["loss"])
         _choice("monotonic", self.monotonic, CHOICES["monotonic"])
+        if self.trend_line not in (True, False, "auto"):
+            raise InputError(f"`trend_line` must be true, false or auto, got {self.trend_line!r}")
         if self.monotonic != "none" and not self.residual:
             raise InputError("`monotonic` needs `residual`: the sign is put on the step change")
         _numbers(self, MODEL_LIMITS)
@@ -320,8 +326,11 @@ def build(cls, values: dict, *, source: str = "options"):
         if key not in known or value is None:
             continue
         default = known[key].default
-        if isinstance(default, bool) and not isinstance(value, bool):
-            raise InputError(f"{source}: {key} must be true or false, got {value!r}")
+        if isinstance(default, bool) and key in AUTO_SWITCHES and value == "auto":
+            pass  # a switch that may also be left to the training run to decide (ModelConfig.trend_line)
+        elif isinstance(default, bool) and not isinstance(value, bool):
+            allowed = "true, false or auto" if key in AUTO_SWITCHES else "true or false"
+            raise InputError(f"{source}: {key} must be {allowed}, got {value!r}")
         if isinstance(default, int | float) and not isinstance(default, bool):
             if not isinstance(value, int | float) or isinstance(value, bool):
                 raise InputError(f"{source}: {key} must be a number, got {value!r}")

@@ -24,6 +24,7 @@ from pathlib import Path
 from durability_cli.artifact import ModelBundle, load_bundle, save_bundle
 from durability_cli.config import AUTO_MEMBERS, SMALL_VALIDATION, ModelConfig, TrainConfig
 from durability_cli.errors import InputError, ModelFileError
+from durability_cli.line_choice import finished_path
 from durability_cli.modelfile import CHECKPOINT_FORMAT, read_header
 from durability_cli.stacked import supported, train_stacked
 from durability_cli.training import TrainingDiverged, train_one
@@ -37,6 +38,7 @@ def member_path(checkpoint: str | Path, k: int) -> str:
 def remove_checkpoints(checkpoint: str | Path, cfg: TrainConfig) -> None:
     """The checkpoint and, for an ensemble, its finished members' files (after a complete run)."""
     Path(checkpoint).unlink(missing_ok=True)
+    Path(finished_path(checkpoint)).unlink(missing_ok=True)  # --trend-line auto's first candidate
     for k in range(cfg.ensemble if cfg.ensemble > 1 else 0):
         Path(member_path(checkpoint, k)).unlink(missing_ok=True)
 

@@ -94,6 +94,8 @@ class FeedbackRNN(nn.Module):
         latent_specimens: int = 0,
     ):
         super().__init__()
+        if cfg.trend_line not in (True, False):  # "auto" is decided by training (line_choice.py)
+            raise ValueError(f"a model is built with trend_line true or false, not {cfg.trend_line!r}")
         self.cfg = cfg
         cards = static_cardinalities or []
         self.embeddings = nn.ModuleList(nn.Embedding(n, cfg.static_embedding) for n in cards)

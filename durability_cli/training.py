@@ -670,7 +670,8 @@ def train(table, model_cfg: ModelConfig, cfg: TrainConfig, **options) -> ModelBu
     (checkpoint, resume, init_from, on_epoch, on_start, device, dist, val_ids).
     ``epochs = 0`` / ``patience = 0`` (auto: resolve_length) and ``ensemble = 0`` (auto:
     ensemble.resolve_auto) are decided first; the model's summary says how (``length_auto``,
-    ``ensemble_auto``)."""
+    ``ensemble_auto``). ``model_cfg.trend_line = "auto"`` then trains without and with the line
+    and keeps the better on validation (line_choice.py; ``trend_line_auto`` says which)."""
     why = ""
     sizes = None
     if not (cfg.epochs and cfg.patience and cfg.ensemble):  # an auto setting reads the split
@@ -683,17 +684,27 @@ def train(table, model_cfg: ModelConfig, cfg: TrainConfig, **options) -> ModelBu
         from durability_cli.ensemble import resolve_auto
 
         cfg, why = resolve_auto(table, model_cfg, cfg, sizes=sizes, **options)
-    if cfg.ensemble > 1:
-        from durability_cli.ensemble import train_ensemble
+    if model_cfg.trend_line == "auto":
+        from durability_cli.line_choice import train_choosing
 
-        bundle = train_ensemble(table, model_cfg, cfg, **options)
+        n_val = (sizes or split_sizes(table, cfg.val_fraction, options.get("val_ids")))[1]
+        bundle = train_choosing(table, model_cfg, cfg, _train_resolved, n_val, **options)
     else:
-        bundle = train_one(table, model_cfg, cfg, **options)
+        bundle = _train_resolved(table, model_cfg, cfg, **options)
     if why:
         bundle.summary["ensemble_auto"] = why
     if length_why:
         bundle.summary["length_auto"] = length_why
     return bundle
+
+
+def _train_resolved(table, model_cfg: ModelConfig, cfg: TrainConfig, **options) -> ModelBundle:
+    """:func:`train` once its automatic settings are numbers: one model or an ensemble."""
+    if cfg.ensemble > 1:
+        from durability_cli.ensemble import train_ensemble
+
+        return train_ensemble(table, model_cfg, cfg, **options)
+    return train_one(table, model_cfg, cfg, **options)
 
 
 def n_specimens(table) -> int:
