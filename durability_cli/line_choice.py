@@ -5,14 +5,15 @@ The line (``ModelConfig.trend_line``) helps a lot on specimens that wear at stea
 specific rates and hurts where usage changes mid-series (docs/TRAINING.md); which one a table is
 cannot be told from its columns. Both candidates train with the same training options, so with
 the same seeds they hold out the same validation specimens (an ensemble: member k of each holds
-out the same ones), and they are compared on those: the mean over the members of each one's best
-free-running validation RMSE. The lower wins; a tie keeps the model without the line. The cost is
-two trainings.
+out the same ones), and they are compared on those, member by member, on each one's best
+free-running validation RMSE: the line is kept when it is better for most members (a single
+model: when it is better); a tie keeps the model without it. The cost is two trainings.
 
 Checkpoints: the candidate without the line trains first with the run's checkpoint; once done it
 is written beside it (``CKPT.without-line``) and the line's candidate trains with the same
-checkpoint. ``--resume CKPT`` reads that file when it is there and continues the line's candidate,
-else continues the first one.
+checkpoint (the first one's ensemble members kept beside it are removed). ``--resume CKPT`` reads
+that file when it is there and continues the line's candidate (or starts it, when the checkpoint is
+still the first one's), else continues the first one.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 from durability_cli.artifact import ModelBundle, load_bundle, save_bundle
 from durability_cli.config import ModelConfig, TrainConfig
 from durability_cli.errors import InputError, ModelFileError
+from durability_cli.modelfile import CHECKPOINT_FORMAT, read_header
 
 AUTO = "auto"
 
@@ -43,12 +45,25 @@ def applies(model_cfg: ModelConfig) -> str:
     return ""
 
 
-def mean_val_rmse(bundle: ModelBundle) -> float | None:
-    """The mean over the members of each one's best free-running validation RMSE (None: no
-    member was validated)."""
+def member_val_rmse(bundle: ModelBundle) -> list[float | None]:
+    """Each member's best free-running validation RMSE (None: not validated, or not finite)."""
     scores = [m.summary.get("best_val_rmse") for m in bundle.members]
-    scores = [s for s in scores if s is not None and math.isfinite(s)]
+    return [s if s is not None and math.isfinite(s) else None for s in scores]
+
+
+def mean_val_rmse(bundle: ModelBundle) -> float | None:
+    """The mean over the members of each one's best validation RMSE (None: none validated)."""
+    scores = [s for s in member_val_rmse(bundle) if s is not None]
     return sum(scores) / len(scores) if scores else None
+
+
+def line_wins(without: list[float | None], with_line: list[float | None]) -> bool:
+    """Whether the line's candidate validates better on most members, member k of each holding
+    out the same specimens (a tie keeps the model without it). A vote, not the mean: on a few
+    validation specimens one member's large swing would otherwise decide (measured on Device-B,
+    benchmarks/RESULTS.md)."""
+    pairs = [(a, b) for a, b in zip(without, with_line, strict=True) if a is not None and b is not None]
+    return 2 * sum(b < a for a, b in pairs) > len(pairs) > 0
 
 
 def train_choosing(
@@ -77,7 +92,10 @@ def train_choosing(
         first = train(table, without, cfg, checkpoint=checkpoint, resume=resume, **_phase(options, 1))
         if checkpoint is not None and main:
             save_bundle(first, finished_path(checkpoint))
+            _drop_members(checkpoint, cfg)
         resume = None  # the checkpoint was the first candidate's
+    elif not _holds_line(resume):  # stopped before the line's candidate wrote its first epoch
+        resume = None
     from durability_cli.training import TrainingDiverged
 
     try:
@@ -91,15 +109,18 @@ def train_choosing(
         )
     except TrainingDiverged as exc:
         return _said(first, f"auto: without the line (training with it diverged: {exc})")
-    plain, line = mean_val_rmse(first), mean_val_rmse(second)
-    chosen = second if plain is not None and line is not None and line < plain else first
+    plain, line = member_val_rmse(first), member_val_rmse(second)
+    wins = line_wins(plain, line)
+    chosen = second if wins else first
     seconds = sum(b.summary.get("train_seconds") or 0.0 for b in (first, second))
     chosen.summary["train_seconds"] = round(seconds, 3)
     chosen.summary["trend_line_val_rmse"] = {"without": plain, "with": line}
+    votes = sum(b < a for a, b in zip(plain, line, strict=True) if a is not None and b is not None)
+    counted = f"better on {votes} of {len(plain)} members, " if len(plain) > 1 else ""
     return _said(
         chosen,
-        f"auto: {'with' if chosen is second else 'without'} the line (validation RMSE "
-        f"{_fmt(line)} with it, {_fmt(plain)} without; both trained)",
+        f"auto: {'with' if wins else 'without'} the line ({counted}mean validation RMSE "
+        f"{_fmt(mean_val_rmse(second))} with it, {_fmt(mean_val_rmse(first))} without; both trained)",
     )
 
 
@@ -118,6 +139,22 @@ def _phase(options: dict, k: int) -> dict:
     if told is None:
         return options
     return {**options, "on_start": lambda info: told({**info, "line_candidate": k})}
+
+
+def _drop_members(checkpoint: str, cfg: TrainConfig) -> None:
+    """The first candidate's finished ensemble members (training one member after another keeps
+    them beside the checkpoint): the line's candidate must not resume from them."""
+    from durability_cli.ensemble import member_path
+
+    for k in range(cfg.ensemble):
+        Path(member_path(checkpoint, k)).unlink(missing_ok=True)
+
+
+def _holds_line(checkpoint: str) -> bool:
+    """Whether ``checkpoint`` was written by the line's candidate (else it is the first one's,
+    left when the run stopped between the two)."""
+    _, _, info = read_header(checkpoint, expect=CHECKPOINT_FORMAT)
+    return bool((info.get("model_config") or {}).get("trend_line"))
 
 
 def _finished(resume: str, cfg: TrainConfig) -> ModelBundle | None:

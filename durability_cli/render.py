@@ -182,12 +182,17 @@ def warmup_text(block: dict, key: str) -> str:
     return describe_warmup(RowShare(share) if share else block.get(key))
 
 
+LINE_CANDIDATES = ("Without the warm-up's line (1 of 2)", "With the warm-up's line (2 of 2)")
+
+
 def render_train_start(console: Console, info: dict, chunk_specimens: int) -> None:
     """The line before the first epoch: specimens, warm-up, parameters, processes, groups."""
     if info.get("stacked"):  # the members train together: one line for all (numbers: each member's)
         member = f"Ensemble of {info['members']} members trained together, each: "
     else:
         member = f"Ensemble member {info['member']} of {info['members']}: " if info.get("members") else ""
+    if info.get("line_candidate"):  # --trend-line auto trains two candidates (line_choice.py)
+        member = f"{LINE_CANDIDATES[info['line_candidate'] - 1]}: {member}"
     console.print(
         f"{member}Training on {info['n_train']} specimens, validating on {info['n_val']} "
         f"(free run after {warmup_text(info, 'context')}); {info['parameters']:,} parameters"
@@ -229,6 +234,8 @@ def render_train_summary(console: Console, bundle, output: str) -> None:
         table.add_row("latent", latent_text(s))
     if s.get("ensemble") or s.get("ensemble_auto"):
         table.add_row("ensemble", ensemble_row(s))
+    if s.get("trend_line_auto"):
+        table.add_row("trend line", s["trend_line_auto"])
     table.add_row("time", f"{s['train_seconds']:.1f} s")
     console.print(table)
     warnings = baseline_warnings(s) + latent_warnings(s) + epoch_warnings(s, bundle.train_config.epochs)

@@ -1,0 +1,159 @@
+"""``--trend-line auto`` (line_choice.py): both candidates train, the one with the lower validation
+RMSE is kept, and it is exactly the model that training with that choice alone gives; an
+interrupted choice resumes to the same weights."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from durability_cli.artifact import load_bundle
+from durability_cli.cli import app
+from durability_cli.line_choice import line_wins, member_val_rmse
+
+SMALL = [
+    "--hidden",
+    "8",
+    "--layers",
+    "1",
+    "--batch-size",
+    "2",
+    "--epochs",
+    "6",
+    "--patience",
+    "100",
+    "--seed",
+    "3",
+]
+
+
+@pytest.fixture(scope="module")
+def table(coating_slice) -> Path:
+    return coating_slice(8, 30)
+
+
+@pytest.fixture(scope="module")
+def auto_toml(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("line") / "auto.toml"
+    path.write_text('[model]\ntrend_line = "auto"\n')
+    return path
+
+
+def _same_weights(a: Path, b: Path) -> bool:
+    x, y = load_file(a), load_file(b)
+    return x.keys() == y.keys() and all(bool((x[k] == y[k]).all()) for k in x)
+
+
+def test_auto_keeps_the_candidate_that_validates_better(table, auto_toml, tmp_path):
+    """The model kept is the candidate with the lower mean validation RMSE, its file says which
+    (a plain true / false, and why), the output names both candidates, and its weights are those
+    of training with that choice given."""
+    runner = CliRunner()
+    auto = tmp_path / "auto.safetensors"
+    r = runner.invoke(app, ["train", str(table), "-o", str(auto), *SMALL, "--config", str(auto_toml)])
+    assert r.exit_code == 0, r.output
+    assert (
+        "Without the warm-up's line (1 of 2)" in r.stderr and "With the warm-up's line (2 of 2)" in r.stderr
+    )
+    bundle = load_bundle(auto)
+    scores = bundle.summary["trend_line_val_rmse"]  # each member's, of each candidate
+    assert len(scores["with"]) == len(scores["without"]) == len(bundle.members) == 5
+    votes = sum(b < a for a, b in zip(scores["without"], scores["with"], strict=True))
+    kept = votes >= 3
+    assert bundle.model_config.trend_line is kept
+    why = bundle.summary["trend_line_auto"]
+    assert why.startswith(f"auto: {'with' if kept else 'without'} the line (better on {votes} of 5 members")
+    assert "trend line" in r.stderr  # the summary table's row
+    assert not Path(f"{auto}.ckpt").exists() and not Path(f"{auto}.ckpt.without-line").exists()
+    alone = {}
+    for name, flag in (("line", "--trend-line"), ("plain", "--no-trend-line")):
+        alone[name] = tmp_path / f"{name}.safetensors"
+        r = runner.invoke(app, ["train", str(table), "-o", str(alone[name]), *SMALL, flag])
+        assert r.exit_code == 0, r.output
+    assert _same_weights(auto, alone["line" if kept else "plain"])
+    assert not _same_weights(auto, alone["plain" if kept else "line"])
+    scored = {n: member_val_rmse(load_bundle(p)) for n, p in alone.items()}
+    assert scored["line"] == pytest.approx(scores["with"]) and scored["plain"] == pytest.approx(
+        scores["without"]
+    )
+
+
+def test_auto_trains_once_where_the_line_cannot_apply(table, tmp_path):
+    """With --monotonic the line has no step to add to: one training, without it, and why."""
+    import durability_cli as dur
+
+    model = dur.train(
+        str(table), trend_line="auto", monotonic="decreasing", hidden=8, layers=1, epochs=3, batch_size=2
+    )
+    assert model.bundle.model_config.trend_line is False
+    assert "--monotonic decreasing" in model.bundle.summary["trend_line_auto"]
+    assert "trend_line_val_rmse" not in model.bundle.summary
+    tuned = dur.train(str(table), init_from=model, trend_line="auto", epochs=2)
+    assert tuned.bundle.model_config.trend_line is False
+    assert tuned.bundle.summary["trend_line_auto"] == "auto: without the line, as the model it fine-tunes"
+
+
+@pytest.mark.parametrize(
+    ("without", "with_line", "wins"),
+    [
+        ([0.5], [0.4], True),
+        ([0.5], [0.5], False),  # a tie keeps the model without the line
+        ([1.0, 1.0, 1.0], [2.0, 0.9, 0.9], True),  # most members, not the mean
+        ([1.0, 1.0, 1.0], [0.1, 1.1, 1.1], False),
+        ([1.0, 1.0, 1.0, 1.0], [0.9, 0.9, 1.1, 1.1], False),
+        ([1.0, None, 1.0], [0.9, 0.1, 1.1], False),  # a member without a score does not vote
+        ([None], [0.1], False),
+    ],
+)
+def test_the_line_must_validate_better_on_most_members(without, with_line, wins):
+    assert line_wins(without, with_line) is wins
+
+
+@pytest.mark.parametrize("value", ['"yes"', "1"])
+def test_a_trend_line_that_is_not_true_false_or_auto_is_one_error_line(table, tmp_path, value):
+    config = tmp_path / "bad.toml"
+    config.write_text(f"trend_line = {value}\n")
+    out = tmp_path / "m.safetensors"
+    r = CliRunner().invoke(app, ["train", str(table), "-o", str(out), "--config", str(config)])
+    assert r.exit_code == 2 and "trend_line must be true, false or auto" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_an_interrupted_choice_resumes_to_the_same_model(table, auto_toml, tmp_path, interrupt_at_checkpoint):
+    """Stopped while the line's candidate trains (the first one is finished and kept beside the
+    checkpoint), `--resume` reads the first one and continues the second: the same model as an
+    uninterrupted run."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def cmd(out: Path, *extra: str) -> list[str]:
+        return [sys.executable, "-m", "durability_cli", "train", str(table), "-o", str(out), *SMALL] + [
+            "--epochs",
+            "40",
+            "--config",
+            str(auto_toml),
+            "--quiet",
+            *extra,
+        ]
+
+    full = tmp_path / "full.safetensors"
+    subprocess.run(cmd(full), check=True, env=env, timeout=300)
+    part = tmp_path / "part.safetensors"
+    ckpt = Path(f"{part}.ckpt")
+    first = Path(f"{ckpt}.without-line")
+    code, stderr = interrupt_at_checkpoint(cmd(part), first, env=env, sig=signal.SIGINT)
+    assert code == 130, stderr
+    assert first.exists() and ckpt.exists() and not part.exists()
+    done = subprocess.run(
+        cmd(part, "--resume", str(ckpt)), env=env, timeout=300, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert _same_weights(full, part)
+    assert load_bundle(part).summary["trend_line_auto"] == load_bundle(full).summary["trend_line_auto"]
+    assert not first.exists() and not ckpt.exists()
