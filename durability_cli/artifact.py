@@ -16,7 +16,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from durability_cli import __version__
-from durability_cli.config import ModelConfig, TrainConfig, build
+from durability_cli.config import ModelConfig, TrainConfig, saved_model_config
 from durability_cli.data import Scaler
 from durability_cli.errors import InputError, ModelFileError
 from durability_cli.io import atomic_path
@@ -102,7 +102,7 @@ def _asdict(cfg) -> dict:
 def build_model(meta: dict) -> FeedbackRNN:
     schema = Schema.from_dict(meta["schema"])
     scaler = Scaler.from_dict(meta["scaler"])
-    mcfg = build(ModelConfig, meta["model_config"], source="model file")
+    mcfg = saved_model_config(meta["model_config"])
     return FeedbackRNN(
         mcfg,
         n_conditions=len(schema.covariates),

@@ -69,8 +69,9 @@ class ModelConfig:
     # step, so the network learns corrections to extrapolating the specimen's own measured rate
     # instead of the rate itself; it also feeds the trend input of ``trend`` (docs/TRAINING.md,
     # "Starting from the warm-up's line: --trend-line"). "auto": train without and with the line,
-    # keep the one with the lower validation RMSE (line_choice.py); a trained model holds the answer
-    trend_line: bool | str = False
+    # keep the one most ensemble members validate better (line_choice.py); a trained model, and
+    # its file, hold the answer (true or false; a file without the key predates the line: false)
+    trend_line: bool | str = "auto"
 
     def validate(self) -> None:
         _choice("cell", self.cell, CHOICES["cell"])
@@ -326,12 +327,12 @@ def build(cls, values: dict, *, source: str = "options"):
         if key not in known or value is None:
             continue
         default = known[key].default
-        if isinstance(default, bool) and key in AUTO_SWITCHES and value == "auto":
-            pass  # a switch that may also be left to the training run to decide (ModelConfig.trend_line)
+        if key in AUTO_SWITCHES:  # a switch that may also be left to the training run to decide
+            if not (isinstance(value, bool) or value == "auto"):
+                raise InputError(f"{source}: {key} must be true, false or auto, got {value!r}")
         elif isinstance(default, bool) and not isinstance(value, bool):
-            allowed = "true, false or auto" if key in AUTO_SWITCHES else "true or false"
-            raise InputError(f"{source}: {key} must be {allowed}, got {value!r}")
-        if isinstance(default, int | float) and not isinstance(default, bool):
+            raise InputError(f"{source}: {key} must be true or false, got {value!r}")
+        elif isinstance(default, int | float) and not isinstance(default, bool):
             if not isinstance(value, int | float) or isinstance(value, bool):
                 raise InputError(f"{source}: {key} must be a number, got {value!r}")
             if isinstance(default, int) and not (isinstance(value, int) or float(value).is_integer()):
@@ -347,6 +348,15 @@ def build(cls, values: dict, *, source: str = "options"):
         if source in ("options", "model file"):  # the flag names it / the loader names the file
             raise
         raise InputError(f"{source}: {exc}") from None
+    return cfg
+
+
+def saved_model_config(values: dict, *, source: str = "model file") -> ModelConfig:
+    """The ModelConfig a model file or checkpoint holds: a trained model's switches are true or
+    false (``trend_line`` missing: a file from before the line, so false)."""
+    cfg = build(ModelConfig, {"trend_line": False, **values}, source=source)
+    if cfg.trend_line not in (True, False):
+        raise InputError(f"{source}: trend_line is {cfg.trend_line!r}; a trained model's is true or false")
     return cfg
 
 

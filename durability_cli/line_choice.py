@@ -23,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from durability_cli.artifact import ModelBundle, load_bundle, save_bundle
-from durability_cli.config import ModelConfig, TrainConfig
+from durability_cli.config import ModelConfig, TrainConfig, as_dict
 from durability_cli.errors import InputError, ModelFileError
 from durability_cli.modelfile import CHECKPOINT_FORMAT, read_header
 
@@ -170,6 +170,12 @@ def _finished(resume: str, cfg: TrainConfig) -> ModelBundle | None:
             f"{resume}: the model trained without the line before the interruption cannot be read ({exc}); "
             "start anew without --resume"
         ) from None
-    if bundle.train_config != cfg or bundle.model_config.trend_line:
-        raise InputError(f"{path}: this model was trained with other options; start anew without --resume")
+    from durability_cli.training import train_options_diff
+
+    diff = train_options_diff(as_dict(bundle.train_config), cfg)
+    if diff or bundle.model_config.trend_line:
+        raise InputError(
+            f"{path}: the model trained without the line before the interruption was made with other "
+            f"training options ({diff or 'trend_line'}); resume with the same options, or start anew without --resume"
+        )
     return bundle

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from durability_cli import __version__, limits
-from durability_cli.config import ModelConfig, TrainConfig, as_dict, build
+from durability_cli.config import ModelConfig, TrainConfig, as_dict, build, saved_model_config
 from durability_cli.errors import InputError, ModelFileError
 from durability_cli.io import read_at_most
 from durability_cli.schema import Schema, check_roles
@@ -127,7 +127,7 @@ def check_metadata(meta: dict, name: str) -> tuple[Schema, ModelConfig, TrainCon
         schema = Schema.from_dict(meta["schema"])
         check_roles(schema)
         scaler = SimpleNamespace(**scaler_fields(meta["scaler"]))  # what _check_numbers reads
-        model_config = build(ModelConfig, meta["model_config"], source="model file")
+        model_config = saved_model_config(meta["model_config"])
         train_config = build(TrainConfig, meta["train_config"], source="model file")
         _check_numbers(meta, schema, scaler)
     except (KeyError, TypeError, ValueError, AttributeError, InputError) as exc:

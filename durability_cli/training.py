@@ -1566,6 +1566,21 @@ def _load_checkpoint(state: TrainState, path, model_cfg, cfg, data_hash: str, ra
         ) from None
 
 
+def train_options_diff(saved: dict, cfg: TrainConfig) -> str:
+    """How the training options ``saved`` with a checkpoint differ from ``cfg``, in words ('' when
+    alike): a resumed run may be given more epochs or patience; options added in later versions
+    take their defaults in older checkpoints."""
+    saved_cfg = {**as_dict(TrainConfig()), **saved}
+    now = as_dict(cfg)
+    for key in ("epochs", "patience"):
+        saved_cfg.pop(key, None)
+        now.pop(key, None)
+    return "; ".join(
+        f"{k} {saved_cfg.get(k)!r} in the checkpoint, {now[k]!r} now"
+        for k in sorted(k for k in now if saved_cfg.get(k) != now[k])
+    )
+
+
 def check_resumable(info: dict, path, model_cfg, cfg, data_hash: str) -> None:
     """A checkpoint's options and table (its metadata ``info``) against this run's: one line
     naming what differs; a resumed run may be given more epochs or patience."""
@@ -1573,17 +1588,8 @@ def check_resumable(info: dict, path, model_cfg, cfg, data_hash: str) -> None:
         raise InputError(
             f"{path}: this checkpoint was made with other model options; resume with the same options"
         )
-    # options added in later versions take their defaults in older checkpoints
-    saved_cfg = {**as_dict(TrainConfig()), **info.get("train_config", {})}
-    now = as_dict(cfg)
-    for key in ("epochs", "patience"):  # a resumed run may be given more epochs or patience
-        saved_cfg.pop(key, None)
-        now.pop(key, None)
-    if saved_cfg != now:
-        diff = "; ".join(
-            f"{k} {saved_cfg.get(k)!r} in the checkpoint, {now[k]!r} now"
-            for k in sorted(k for k in now if saved_cfg.get(k) != now[k])
-        )
+    diff = train_options_diff(info.get("train_config", {}), cfg)
+    if diff:
         raise InputError(
             f"{path}: this checkpoint was made with other training options ({diff}); resume with the same options"
         )

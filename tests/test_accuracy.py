@@ -39,6 +39,7 @@ def ball_model(tmp_path_factory) -> Path:
         "3",
         "--epochs",  # the old default: the automatic length (134 epochs here) costs 1.7 x the time
         "100",
+        "--no-trend-line",  # one training: the default (auto) trains two (tests/test_line_choice.py)
         "-o",
         out,
         "--quiet",
@@ -85,7 +86,16 @@ def test_ball_forecast_from_three_heights_follows_the_parabola(ball_model, tmp_p
 def coating_model(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("coating") / "coating.safetensors"
     r = invoke(
-        "train", SAMPLE / "coating.csv", "--static", "material", "--epochs", "40", "-o", out, "--quiet"
+        "train",
+        SAMPLE / "coating.csv",
+        "--static",
+        "material",
+        "--epochs",
+        "40",
+        "--no-trend-line",  # one training: the default (auto) trains two (tests/test_line_choice.py)
+        "-o",
+        out,
+        "--quiet",
     )
     assert r.exit_code == 0, r.output
     return out

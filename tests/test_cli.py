@@ -179,7 +179,8 @@ def test_forecast_samples_zero_is_the_mean_path(model, small_coating, tmp_path):
     mean, paths = rollout(bundle, series, last_observed(series), ForecastConfig(samples=0, seed=0))
     assert paths is None
     expected = mean[np.isfinite(mean)]
-    np.testing.assert_allclose(fc.durability_mean.to_numpy(), expected, rtol=1e-6)
+    # float32 arithmetic: the command's batches round a little differently from one rollout's
+    np.testing.assert_allclose(fc.durability_mean.to_numpy(), expected, rtol=1e-5)
 
 
 def test_forecast_independent_of_order_and_chunking(model, small_coating, tmp_path):
@@ -644,7 +645,7 @@ def _steady_rates(n: int, seed: int) -> pd.DataFrame:
 
 
 def test_a_trend_line_model_extrapolates_each_specimen_s_own_rate(tmp_path):
-    """`train --trend-line` stores the option; on specimens that wear at their own steady rates
+    """`train --trend-line` stores the option (and the default, auto, chooses it); on specimens that wear at their own steady rates
     it forecasts new specimens from 6 rows far better than the same short training without it
     (it starts as each warm-up's line), it says so in its summary, and its file forecasts a plan
     read from stdin; fine-tuning it without the line is refused in one line, exit 2."""
@@ -654,7 +655,7 @@ def test_a_trend_line_model_extrapolates_each_specimen_s_own_rate(tmp_path):
     _steady_rates(20, 0).to_csv(train, index=False)
     _steady_rates(10, 1).to_csv(test, index=False)
     models = {}
-    for name, flags in (("line", ["--trend-line"]), ("plain", [])):
+    for name, flags in (("line", ["--trend-line"]), ("plain", ["--no-trend-line"]), ("auto", [])):
         models[name] = tmp_path / f"{name}.safetensors"
         args = [
             "train",
@@ -671,9 +672,13 @@ def test_a_trend_line_model_extrapolates_each_specimen_s_own_rate(tmp_path):
         ]
         r = invoke(*args, *flags)
         assert r.exit_code == 0, r.output
-        assert ("monotonic none, trend line;" in r.output) == (name == "line"), r.output
+        assert ("monotonic none, trend line;" in r.output) == (name != "plain"), r.output
     assert load_bundle(models["line"]).model_config.trend_line
     assert not load_bundle(models["plain"]).model_config.trend_line
+    # the default (auto) trains both and keeps the line, which validates far better here
+    auto = load_bundle(models["auto"])
+    assert auto.model_config.trend_line and auto.summary["trend_line_auto"].startswith("auto: with the line")
+    assert auto.summary["best_val_rmse"] == load_bundle(models["line"]).summary["best_val_rmse"]
     r = invoke("evaluate", test, "-m", models["line"], "-m", models["plain"], "--context", "6", "--json")
     assert r.exit_code == 0, r.output
     scores = json.loads(r.stdout)["models"]

@@ -17,7 +17,7 @@ from durability_cli.cli import app
 from durability_cli.errors import InputError
 from durability_cli.training import TrainingInterrupted
 
-TINY = dict(epochs=2, hidden=8, layers=1)
+TINY = dict(epochs=2, hidden=8, layers=1, trend_line=False)  # one candidate (auto: test_line_choice.py)
 TINY_FLAGS = ["--epochs", "2", "--hidden", "8", "--layers", "1"]
 
 

@@ -60,7 +60,7 @@ def latent_bundle():  # ~10 s on one core: the tests that use it are marked slow
     torch.manual_seed(0)
     table, _ = decay_table(32, 80, seed=0)
     ds = validate(table, SCHEMA, source="train")
-    cfg = ModelConfig(hidden=16, layers=1, latent=1)
+    cfg = ModelConfig(trend_line=False, hidden=16, layers=1, latent=1)
     # trained for the 40-row warm-ups the tests fit z to: training fits z to the warm-ups it
     # draws (1..val_context rows) for half of each batch's specimens
     # one model, not train's default ensemble (5 members here, 5 x the time): the tests look at how
@@ -141,7 +141,7 @@ def test_latent_forecast_is_saved_loaded_and_batch_independent(latent_bundle, tm
     mine = whole[whole.specimen_id == "S005"].reset_index(drop=True)
     np.testing.assert_allclose(alone["durability_mean"], mine["durability_mean"], rtol=0, atol=1e-6)
     # and z matters: the population's forecast (z = 0) is a different one
-    zero = ModelConfig(hidden=16, layers=1, latent=1)
+    zero = ModelConfig(trend_line=False, hidden=16, layers=1, latent=1)
     assert zero.latent == latent_bundle.model_config.latent
     assert latent_bundle.summary["latent_train_std"][0] > 0.05
 
@@ -270,7 +270,11 @@ def test_deepar_style_paths_draw_z_per_path():
     each with its own draw of z: the paths spread, and the same seed gives the same paths."""
     table, _ = decay_table(8, 30, seed=4)
     ds = validate(table, SCHEMA, source="train")
-    bundle = train(ds, ModelConfig(hidden=8, layers=1, latent=2), TrainConfig(epochs=1, feedback="sample"))
+    bundle = train(
+        ds,
+        ModelConfig(trend_line=False, hidden=8, layers=1, latent=2),
+        TrainConfig(epochs=1, feedback="sample"),
+    )
     plan = table.copy()
     plan.loc[plan.groupby("specimen_id").cumcount() >= 10, "durability"] = np.nan
     plan_ds = validate(plan, SCHEMA, source="plan")
@@ -287,7 +291,11 @@ def tiny_latent(specimens: int, rows: int):
     table, _ = decay_table(specimens, rows, seed=5)
     series = to_series(validate(table, SCHEMA, source="train"))
     torch.manual_seed(0)
-    model = FeedbackRNN(ModelConfig(hidden=8, layers=1, latent=2), n_conditions=1, latent_specimens=specimens)
+    model = FeedbackRNN(
+        ModelConfig(trend_line=False, hidden=8, layers=1, latent=2),
+        n_conditions=1,
+        latent_specimens=specimens,
+    )
     with torch.no_grad():
         model.latent_table.normal_()  # z far from 0: a prior on a noisy z would differ plainly
     return model, to_tensors(series, fit_scaler(series, [], []))
