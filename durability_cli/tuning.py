@@ -423,10 +423,14 @@ def tune(
         trial_epochs=base["epochs"],
     )
     if held is not None:
+        # the defaults as `train` has them: trial 0 scores the trend off (a fold cannot run auto's
+        # own validation), the check trains the default, auto, which chooses the line itself
+        auto = {} if "trend_line" in fixed or "trend" in fixed else {"trend_line": "auto"}
         default_options = cfg.written(
             {
                 **base,
                 **suggest(optuna.trial.FixedTrial(default_params), median, longest, cfg.point_losses, share),
+                **auto,
                 **fixed,
             }
         )
