@@ -763,6 +763,9 @@ def train(
     defaults when left out; ``ensemble=N`` trains N members (seeds ``seed`` .. ``seed + N - 1``)
     into one model, and the default ``ensemble=0`` (auto) 5 of them where fewer than 15 specimens
     validate, else one (``ensemble.resolve_auto``; ``Model.summary["ensemble_auto"]`` says which).
+    ``trend_line`` is True, False or the default "auto": train without and with the warm-up's line
+    and keep the line where most members validate better with it (line_choice.py;
+    ``Model.summary["trend_line_auto"]`` says which; twice the training time).
     ``init_from`` fine-tunes a trained model (its shape and scaling are kept);
     ``checkpoint`` is written after every epoch and ``resume`` continues from one;
     ``on_epoch(log)`` and ``on_start(info)`` report progress.
