@@ -27,8 +27,6 @@ from durability_cli.config import ModelConfig, TrainConfig, as_dict
 from durability_cli.errors import InputError, ModelFileError
 from durability_cli.modelfile import CHECKPOINT_FORMAT, read_header
 
-AUTO = "auto"
-
 
 def finished_path(checkpoint: str | Path) -> str:
     """Where the candidate without the line is kept once trained, beside ``checkpoint``."""
