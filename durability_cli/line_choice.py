@@ -84,7 +84,7 @@ def train_choosing(
     if why_not:
         return _said(train(table, without, cfg, **options), f"auto: without the line ({why_not})")
     checkpoint, resume = options.pop("checkpoint", None), options.pop("resume", None)
-    first = _finished(resume, cfg) if resume is not None else None
+    first = _finished(resume, table, cfg) if resume is not None else None
     main = options.get("dist") is None or options["dist"].main
     if first is None:
         first = train(table, without, cfg, checkpoint=checkpoint, resume=resume, **_phase(options, 1))
@@ -155,7 +155,7 @@ def _holds_line(checkpoint: str) -> bool:
     return bool((info.get("model_config") or {}).get("trend_line"))
 
 
-def _finished(resume: str, cfg: TrainConfig) -> ModelBundle | None:
+def _finished(resume: str, table, cfg: TrainConfig) -> ModelBundle | None:
     """The candidate without the line, when the interrupted run had finished it (None: the
     checkpoint is still the first candidate's)."""
     path = finished_path(resume)
@@ -168,12 +168,17 @@ def _finished(resume: str, cfg: TrainConfig) -> ModelBundle | None:
             f"{resume}: the model trained without the line before the interruption cannot be read ({exc}); "
             "start anew without --resume"
         ) from None
-    from durability_cli.training import train_options_diff
+    from durability_cli.training import fingerprint, train_options_diff
 
     diff = train_options_diff(as_dict(bundle.train_config), cfg)
     if diff or bundle.model_config.trend_line:
         raise InputError(
             f"{path}: the model trained without the line before the interruption was made with other "
             f"training options ({diff or 'trend_line'}); resume with the same options, or start anew without --resume"
+        )
+    if bundle.summary.get("data_fingerprint") != fingerprint(table):
+        raise InputError(
+            f"{path}: the model trained without the line before the interruption was made on a different "
+            "table; resume with the same data, or start anew without --resume"
         )
     return bundle

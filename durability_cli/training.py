@@ -561,6 +561,18 @@ class _Fingerprint:
         return self.hash.hexdigest()[:16]
 
 
+def fingerprint(table) -> str:
+    """The fingerprint (_Fingerprint) of a table to train on: a Dataset, or groups (each read)."""
+    if isinstance(table, Dataset):
+        digest = _Fingerprint(table.schema)
+        digest.add(table)
+        return digest.result()
+    digest = _Fingerprint(table.schema)
+    for group in table:
+        digest.add(group)
+    return digest.result()
+
+
 def _rank_share(t: Tensors, lengths: np.ndarray, dist: Distributed | None) -> Tensors:
     """This rank's rows (rank, rank + world, ...) of ``t``; all of it outside torchrun."""
     if dist is None:
@@ -1022,6 +1034,8 @@ class _GroupTraining:
         # the warm-ups training's rollouts were fed (batch_feed): forecasting warns outside them
         shortest = int(shortest_warmups(self.cfg.warmup_min, fed).min())
         bundle.summary["trained_warmup_rows"] = [shortest, int(fed.max())]
+        # the table's fingerprint, as a checkpoint holds it: which table a model was trained on
+        bundle.summary["data_fingerprint"] = self.data_hash
         return bundle
 
 

@@ -157,3 +157,32 @@ def test_an_interrupted_choice_resumes_to_the_same_model(table, auto_toml, tmp_p
     assert _same_weights(full, part)
     assert load_bundle(part).summary["trend_line_auto"] == load_bundle(full).summary["trend_line_auto"]
     assert not first.exists() and not ckpt.exists()
+
+
+def test_a_finished_first_candidate_from_another_table_is_refused(coating_slice, tmp_path):
+    """A run stopped between its two candidates (the first finished beside the checkpoint, the
+    checkpoint still the first one's) and resumed on another table: the line's candidate starts
+    afresh: the first one, made on another table, is refused in one line before any training."""
+    import durability_cli as dur
+    from durability_cli.artifact import save_bundle
+    from durability_cli.errors import InputError
+    from durability_cli.training import TrainingInterrupted, fingerprint
+
+    tiny = dict(hidden=8, layers=1, epochs=2, ensemble=1)
+    a, b = coating_slice(8, 30), coating_slice(8, 25)
+    ckpt = tmp_path / "run.ckpt"
+
+    def stop(log):
+        raise KeyboardInterrupt
+
+    with pytest.raises(TrainingInterrupted):  # leaves the first candidate's checkpoint
+        dur.train(a, trend_line=False, checkpoint=ckpt, on_epoch=stop, **tiny)
+    first = dur.train(a, trend_line=False, **tiny).bundle
+    assert fingerprint(dur.read(a)) == first.summary["data_fingerprint"]  # as the checkpoint's
+    save_bundle(first, f"{ckpt}.without-line")
+    before = ckpt.read_bytes()
+    with pytest.raises(InputError, match=r"run\.ckpt\.without-line: .* made on a different table"):
+        dur.train(b, trend_line="auto", checkpoint=ckpt, resume=ckpt, **tiny)
+    assert ckpt.read_bytes() == before  # nothing trained, nothing overwritten
+    resumed = dur.train(a, trend_line="auto", checkpoint=ckpt, resume=ckpt, **tiny)  # the same table
+    assert resumed.bundle.summary["trend_line_val_rmse"]["without"] == [first.summary["best_val_rmse"]]
