@@ -546,7 +546,8 @@ class _EnvelopeFit:
 
 class _Fingerprint:
     """A short hash of the training table (schema, times, target), so --resume refuses a different
-    dataset; fed a group at a time, it hashes the same bytes as the whole table in one piece."""
+    dataset. Fed a group at a time, it hashes each group's times, then its targets, so the same
+    table in groups of another size hashes differently (a resumed run needs the same groups)."""
 
     def __init__(self, schema):
         self.hash = hashlib.sha256(json.dumps(schema.to_dict(), sort_keys=True).encode())
