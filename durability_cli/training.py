@@ -564,12 +564,8 @@ class _Fingerprint:
 
 def fingerprint(table) -> str:
     """The fingerprint (_Fingerprint) of a table to train on: a Dataset, or groups (each read)."""
-    if isinstance(table, Dataset):
-        digest = _Fingerprint(table.schema)
-        digest.add(table)
-        return digest.result()
     digest = _Fingerprint(table.schema)
-    for group in table:
+    for group in [table] if isinstance(table, Dataset) else table:
         digest.add(group)
     return digest.result()
 

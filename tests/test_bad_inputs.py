@@ -635,6 +635,11 @@ MODEL_CASES = [
         "malformed (--cell must be one of lstm, gru; got 'transformer')",
     ),
     (
+        "trend line left to choose",  # a trained model's line is decided: true or false
+        _rebuilt(edit=lambda t, m: m["model_config"].update(trend_line="auto")),
+        "trend_line is 'auto'; a trained model's is true or false",
+    ),
+    (
         "hidden size edited",
         _rebuilt(edit=lambda t, m: m["model_config"].update(hidden=9)),
         "the architecture needs (36, ",  # 4 x 9 units; the inputs depend on the trend line auto chose
