@@ -629,6 +629,8 @@ def render_model(console: Console, info: dict, title: str) -> None:
         table.add_row("baselines", _baseline_text(s["val_baseline_rmse"]))
     if s.get("ensemble") or s.get("ensemble_auto"):
         table.add_row("ensemble", ensemble_row(s))
+    if s.get("trend_line_auto"):
+        table.add_row("trend line", s["trend_line_auto"])
     if s.get("calibration"):
         table.add_row("band calibrated", calibration_text(s["calibration"]))
     for name, (lo, hi) in s.get("envelope", {}).items():

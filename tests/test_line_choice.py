@@ -70,7 +70,10 @@ def test_auto_keeps_the_candidate_that_validates_better(table, auto_toml, tmp_pa
     assert bundle.model_config.trend_line is kept
     why = bundle.summary["trend_line_auto"]
     assert why.startswith(f"auto: {'with' if kept else 'without'} the line (better on {votes} of 5 members")
-    assert "trend line" in r.stderr  # the summary table's row
+    assert "trend line" in r.stderr  # the summary table's row, and inspect's
+    shown = runner.invoke(app, ["inspect", str(auto)])
+    text = " ".join((shown.stdout + shown.stderr).replace("│", " ").split())  # the table, unwrapped
+    assert shown.exit_code == 0 and f"trend line {why[:40]}" in text
     assert not Path(f"{auto}.ckpt").exists() and not Path(f"{auto}.ckpt.without-line").exists()
     alone = {}
     for name, flag in (("line", "--trend-line"), ("plain", "--no-trend-line")):
