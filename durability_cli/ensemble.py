@@ -39,7 +39,12 @@ def remove_checkpoints(checkpoint: str | Path, cfg: TrainConfig) -> None:
     """The checkpoint and, for an ensemble, its finished members' files (after a complete run)."""
     Path(checkpoint).unlink(missing_ok=True)
     Path(finished_path(checkpoint)).unlink(missing_ok=True)  # --trend-line auto's first candidate
-    for k in range(cfg.ensemble if cfg.ensemble > 1 else 0):
+    remove_members(checkpoint, cfg.ensemble if cfg.ensemble > 1 else 0)
+
+
+def remove_members(checkpoint: str | Path, n: int) -> None:
+    """The finished members' files of an ensemble of ``n`` trained one after the other."""
+    for k in range(n):
         Path(member_path(checkpoint, k)).unlink(missing_ok=True)
 
 

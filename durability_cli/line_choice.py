@@ -55,13 +55,19 @@ def mean_val_rmse(bundle: ModelBundle) -> float | None:
     return sum(scores) / len(scores) if scores else None
 
 
-def line_wins(without: list[float | None], with_line: list[float | None]) -> bool:
-    """Whether the line's candidate validates better on most members, member k of each holding
-    out the same specimens (a tie keeps the model without it). A vote, not the mean: on a few
-    validation specimens one member's large swing would otherwise decide (measured on Device-B,
-    benchmarks/RESULTS.md)."""
+def line_votes(without: list[float | None], with_line: list[float | None]) -> tuple[int, int]:
+    """(members whose line candidate validates better, members scored by both), member k of each
+    candidate holding out the same specimens."""
     pairs = [(a, b) for a, b in zip(without, with_line, strict=True) if a is not None and b is not None]
-    return 2 * sum(b < a for a, b in pairs) > len(pairs) > 0
+    return sum(b < a for a, b in pairs), len(pairs)
+
+
+def line_wins(without: list[float | None], with_line: list[float | None]) -> bool:
+    """Whether the line's candidate validates better on most members (a tie keeps the model
+    without it). A vote, not the mean: on a few validation specimens one member's large swing
+    would otherwise decide (measured on Device-B, benchmarks/RESULTS.md)."""
+    votes, voters = line_votes(without, with_line)
+    return 2 * votes > voters > 0
 
 
 def train_choosing(
@@ -90,7 +96,11 @@ def train_choosing(
         first = train(table, without, cfg, checkpoint=checkpoint, resume=resume, **_phase(options, 1))
         if checkpoint is not None and main:
             save_bundle(first, finished_path(checkpoint))
-            _drop_members(checkpoint, cfg)
+            # its finished ensemble members (kept when members train one after another): the
+            # line's candidate must not resume from them
+            from durability_cli.ensemble import remove_members
+
+            remove_members(checkpoint, cfg.ensemble)
         resume = None  # the checkpoint was the first candidate's
     elif not _holds_line(resume):  # stopped before the line's candidate wrote its first epoch
         resume = None
@@ -113,7 +123,7 @@ def train_choosing(
     seconds = sum(b.summary.get("train_seconds") or 0.0 for b in (first, second))
     chosen.summary["train_seconds"] = round(seconds, 3)
     chosen.summary["trend_line_val_rmse"] = {"without": plain, "with": line}
-    votes = sum(b < a for a, b in zip(plain, line, strict=True) if a is not None and b is not None)
+    votes = line_votes(plain, line)[0]
     counted = f"better on {votes} of {len(plain)} members, " if len(plain) > 1 else ""
     return _said(
         chosen,
@@ -137,15 +147,6 @@ def _phase(options: dict, k: int) -> dict:
     if told is None:
         return options
     return {**options, "on_start": lambda info: told({**info, "line_candidate": k})}
-
-
-def _drop_members(checkpoint: str, cfg: TrainConfig) -> None:
-    """The first candidate's finished ensemble members (training one member after another keeps
-    them beside the checkpoint): the line's candidate must not resume from them."""
-    from durability_cli.ensemble import member_path
-
-    for k in range(cfg.ensemble):
-        Path(member_path(checkpoint, k)).unlink(missing_ok=True)
 
 
 def _holds_line(checkpoint: str) -> bool:
