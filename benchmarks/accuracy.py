@@ -40,7 +40,7 @@ from durability_cli.metrics import (
     point_scores,
 )
 from durability_cli.schema import Schema, validate
-from durability_cli.synthetic import make_split
+from durability_cli.synthetic import DATASETS, make_split
 from durability_cli.training import split_specimens, train
 
 DARTS_VENV = BENCH / ".darts-venv"
@@ -289,36 +289,7 @@ def run_model(ds_train, test, clean, rows, warmup, info, seed: int, s: dict) -> 
     bundle = train(ds_train, mcfg, replace(cfg, seed=seed * members), on_epoch=on_epoch)
     train_seconds = time.perf_counter() - t0
 
-    # The plan: the test table with durability emptied after the warm-up; one forecast call.
-    ds_plan = validate(plan_for(test, warmup, info.target), bundle.schema, source="plan")
-    cfg = ForecastConfig(
-        samples=s["samples"],
-        quantiles=QUANTILES,
-        threshold=info.eol_threshold,
-        direction=direction_of(info),
-        seed=seed,
-    )
-    t1 = time.perf_counter()
-    result = forecast(bundle, ds_plan, cfg)
-    forecast_seconds = time.perf_counter() - t1
-    fc = result.forecast
-    cols = {f"{info.target}_mean": "y_pred"}
-    cols |= {quantile_column(info.target, q): f"q{q:g}" for q in QUANTILES}
-    merged = rows.merge(
-        fc[["specimen_id", "time", *cols]].rename(columns=cols), on=["specimen_id", "time"], how="left"
-    )
-    scores = score(merged, info.eol_threshold, probabilistic=True, direction=direction_of(info))
-    if info.eol_threshold is not None:
-        truth = eol_truth(clean, warmup, info.target, info.eol_threshold, direction_of(info))
-        scores |= eol_interval(result.eol, truth)
-    # the deterministic mean path (samples=0) for reference: the p-mean above averages the paths
-    det = forecast(bundle, ds_plan, ForecastConfig(samples=0, seed=seed)).forecast
-    det = rows.merge(
-        det[["specimen_id", "time", f"{info.target}_mean"]].rename(columns={f"{info.target}_mean": "y_pred"}),
-        on=["specimen_id", "time"],
-        how="left",
-    )
-    scores["rmse_deterministic"] = score(det, None)["rmse"]
+    scores, forecast_seconds = score_bundle(bundle, test, clean, rows, warmup, info, seed, s["samples"])
     summary = bundle.summary
     run = {
         "seed": seed,
@@ -346,6 +317,58 @@ def run_model(ds_train, test, clean, rows, warmup, info, seed: int, s: dict) -> 
         "member_val_curves": [[h["val_rmse"] for h in m.summary.get("history", [])] for m in bundle.members],
     }
     return run, bundle
+
+
+# The synthetic sets' 16 test specimens move a comparison of two models by tens of percent either
+# way (RESULTS.md, "The default chooses the line"): `run.py --fresh-test N` also scores every run
+# on N new specimens of the same generator, drawn from this seed (the suite's split uses seed 0).
+FRESH_SEED = 11
+
+
+def fresh_split(name: str, n: int, info) -> dict:
+    """``n`` new specimens of synthetic set ``name`` (FRESH_SEED, the set's noise, complete
+    series), ready to score: {"test", "clean", "rows", "warmup"}, in score_bundle's order."""
+    noisy, clean = DATASETS[name](n_specimens=n, seed=FRESH_SEED, noise=info.noise, missing_fraction=0.0)
+    noisy, clean = (t.assign(specimen_id="fresh-" + t["specimen_id"].astype(str)) for t in (noisy, clean))
+    warmup = warmup_lengths(noisy, info)
+    rows = forecast_rows(noisy, clean, warmup, info.target)
+    return {"test": noisy, "clean": clean, "rows": rows, "warmup": warmup}
+
+
+def score_bundle(bundle, test, clean, rows, warmup, info, seed: int, samples: int) -> tuple[dict, float]:
+    """The scores of a trained model's forecast of ``test`` from its warm-ups (one forecast call,
+    ``samples`` paths; the deterministic mean path's RMSE beside them) and the call's seconds."""
+    # The plan: the test table with durability emptied after the warm-up; one forecast call.
+    ds_plan = validate(plan_for(test, warmup, info.target), bundle.schema, source="plan")
+    cfg = ForecastConfig(
+        samples=samples,
+        quantiles=QUANTILES,
+        threshold=info.eol_threshold,
+        direction=direction_of(info),
+        seed=seed,
+    )
+    t1 = time.perf_counter()
+    result = forecast(bundle, ds_plan, cfg)
+    forecast_seconds = time.perf_counter() - t1
+    fc = result.forecast
+    cols = {f"{info.target}_mean": "y_pred"}
+    cols |= {quantile_column(info.target, q): f"q{q:g}" for q in QUANTILES}
+    merged = rows.merge(
+        fc[["specimen_id", "time", *cols]].rename(columns=cols), on=["specimen_id", "time"], how="left"
+    )
+    scores = score(merged, info.eol_threshold, probabilistic=True, direction=direction_of(info))
+    if info.eol_threshold is not None:
+        truth = eol_truth(clean, warmup, info.target, info.eol_threshold, direction_of(info))
+        scores |= eol_interval(result.eol, truth)
+    # the deterministic mean path (samples=0) for reference: the p-mean above averages the paths
+    det = forecast(bundle, ds_plan, ForecastConfig(samples=0, seed=seed)).forecast
+    det = rows.merge(
+        det[["specimen_id", "time", f"{info.target}_mean"]].rename(columns={f"{info.target}_mean": "y_pred"}),
+        on=["specimen_id", "time"],
+        how="left",
+    )
+    scores["rmse_deterministic"] = score(det, None)["rmse"]
+    return scores, forecast_seconds
 
 
 def run_baselines(test: pd.DataFrame, rows: pd.DataFrame, warmup: pd.Series, info) -> dict:
@@ -456,6 +479,7 @@ def run(
     epochs: int | None = None,
     patience: int | None = None,
     options: dict | None = None,
+    fresh_test: int = 0,
 ) -> dict:
     s = (
         (QUICK if quick else FULL)
@@ -467,6 +491,7 @@ def run(
         | ({"latent_prior": latent_prior} if latent and latent_prior is not None else {})
         | ({"monotonic": monotonic} if monotonic != "none" else {})
         | ({"options": options} if options else {})
+        | ({"fresh_test": fresh_test, "fresh_seed": FRESH_SEED} if fresh_test else {})
     )
     out = header("accuracy", quick) | {"settings": s | {"darts": DARTS, "darts_budget_factor": darts_budget}}
     darts_problem = ensure_darts() if with_darts else "skipped (--no-darts)"
@@ -525,14 +550,28 @@ def run(
             "model": {"runs": []},
             "darts": {"runs": []},
         }
+        fresh = None
+        if fresh_test and not real:
+            fresh = fresh_split(name, fresh_test, info)
+            entry["fresh"] = {
+                "test_specimens": fresh_test,
+                "seed": FRESH_SEED,
+                "forecast_rows": len(fresh["rows"]),
+                "baselines": run_baselines(fresh["test"], fresh["rows"], fresh["warmup"], info),
+            }
         for seed in s["seeds"]:
             say(f"[accuracy] {name} seed {seed}: training the durability model ...")
-            run_, _ = run_model(ds_train, test, clean, rows, warmup, info, seed, s)
+            run_, bundle = run_model(ds_train, test, clean, rows, warmup, info, seed, s)
             entry["model"]["runs"].append(run_)
             say(
                 f"[accuracy] {name} seed {seed}: rmse {run_['scores']['rmse']:.4g} "
                 f"({run_['train_seconds']:.0f} s, {run_['epochs_run']} epochs)"
             )
+            if fresh is not None:
+                run_["scores_fresh"], _ = score_bundle(bundle, *fresh.values(), info, seed, s["samples"])
+                say(
+                    f"[accuracy] {name} seed {seed}: rmse on {fresh_test} fresh specimens {run_['scores_fresh']['rmse']:.4g}"
+                )
             if darts_problem is None and real and info.warmup is None:
                 # darts_runner.py takes one warm-up length for every specimen
                 entry["darts"]["error"] = (

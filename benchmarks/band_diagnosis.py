@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -63,7 +64,8 @@ def main() -> None:
     p.add_argument("--set", required=True)
     p.add_argument("--seeds", default="0")
     p.add_argument("--latent", type=int, default=2, help="latent size (0: the default model)")
-    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--epochs", type=int, default=60, help="0: the automatic length, as train's default")
+    p.add_argument("--trend-line", action="store_true", help="start every step from the warm-up's line")
     a = p.parse_args()
     one_thread()
     split = (
@@ -74,12 +76,20 @@ def main() -> None:
     for seed in [int(s) for s in a.seeds.split(",")]:
         cfg = TrainConfig(epochs=a.epochs, val_context=info.context, seed=seed, patience=a.epochs, ensemble=1)
         bundle = training.train(
-            validate(split["train"], schema, source="train"), model_config(a.set, a.latent), cfg
+            validate(split["train"], schema, source="train"),
+            replace(model_config(a.set, a.latent), trend_line=a.trend_line),
+            cfg,
         )
         k = float(bundle.summary.get("scale_calibration") or 1.0)
         train = split["train"]
         val = train[train["specimen_id"].isin(bundle.summary["val_specimens"])]
-        out = {"set": a.set, "seed": seed, "latent": a.latent, "k_file": round(k, 4)}
+        out = {
+            "set": a.set,
+            "seed": seed,
+            "latent": a.latent,
+            "trend_line": a.trend_line,
+            "k_file": round(k, 4),
+        }
         fit = train[~train["specimen_id"].isin(bundle.summary["val_specimens"])]
         for name, table in (("test", split["test"]), ("val", val), ("train", fit)):
             t = to_tensors(to_series(validate(table, schema, source=name)), bundle.scaler)

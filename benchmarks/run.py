@@ -106,6 +106,14 @@ def main(argv: list[str] | None = None) -> int:
         help="accuracy: any other ModelConfig/TrainConfig field of the durability model, e.g. "
         "--set batch_size=16 (repeatable; a side experiment: add --tag)",
     )
+    parser.add_argument(
+        "--fresh-test",
+        type=int,
+        default=0,
+        metavar="N",
+        help="accuracy: also score each run on N new specimens of each synthetic set's generator "
+        "(scores_fresh; the suite's own test set is 16 specimens)",
+    )
     parser.add_argument("--report", action="store_true", help="only re-render RESULTS.md")
     args = parser.parse_args(argv)
     common.CODE_AT_START = common.code_version()  # before anything imports durability_cli
@@ -147,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
                     epochs=args.epochs,
                     patience=args.patience,
                     options=options,
+                    fresh_test=args.fresh_test,
                 )
                 if args.merge:
                     merge_datasets(payload, result_path(stem, args.quick))
