@@ -371,6 +371,22 @@ def score_bundle(bundle, test, clean, rows, warmup, info, seed: int, samples: in
     return scores, forecast_seconds
 
 
+def save_member_paths(bundle, on: dict, info, path: Path) -> None:
+    """Each ensemble member's deterministic mean path on ``on``'s forecast rows, one column each
+    (``member0`` ...), beside the rows' specimen, time, noisy and clean values: what a study of
+    combining members (or the candidates of two trainings) needs without training again."""
+    plan = validate(plan_for(on["test"], on["warmup"], info.target), bundle.schema, source="plan")
+    out = on["rows"].copy()
+    for k, member in enumerate(bundle.members):
+        fc = forecast(replace(member, others=[]), plan, ForecastConfig(samples=0)).forecast
+        col = fc[["specimen_id", "time", f"{info.target}_mean"]].rename(
+            columns={f"{info.target}_mean": f"member{k}"}
+        )
+        out = out.merge(col, on=["specimen_id", "time"], how="left")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out.to_parquet(path, index=False)
+
+
 def run_baselines(test: pd.DataFrame, rows: pd.DataFrame, warmup: pd.Series, info) -> dict:
     out = {}
     warm = test.loc[in_warmup(test, warmup)]
@@ -480,6 +496,7 @@ def run(
     patience: int | None = None,
     options: dict | None = None,
     fresh_test: int = 0,
+    member_paths: str | None = None,
 ) -> dict:
     s = (
         (QUICK if quick else FULL)
@@ -572,6 +589,9 @@ def run(
                 say(
                     f"[accuracy] {name} seed {seed}: rmse on {fresh_test} fresh specimens {run_['scores_fresh']['rmse']:.4g}"
                 )
+            if member_paths:
+                on = fresh or {"test": test, "clean": clean, "rows": rows, "warmup": warmup}
+                save_member_paths(bundle, on, info, Path(member_paths) / f"{name}-s{seed}.parquet")
             if darts_problem is None and real and info.warmup is None:
                 # darts_runner.py takes one warm-up length for every specimen
                 entry["darts"]["error"] = (

@@ -114,6 +114,13 @@ def main(argv: list[str] | None = None) -> int:
         help="accuracy: also score each run on N new specimens of each synthetic set's generator "
         "(scores_fresh; the suite's own test set is 16 specimens)",
     )
+    parser.add_argument(
+        "--member-paths",
+        default=None,
+        metavar="DIR",
+        help="accuracy: write each run's members' mean paths on the fresh (else the suite's) test "
+        "specimens to DIR/<set>-s<seed>.parquet, for studies that combine members",
+    )
     parser.add_argument("--report", action="store_true", help="only re-render RESULTS.md")
     args = parser.parse_args(argv)
     common.CODE_AT_START = common.code_version()  # before anything imports durability_cli
@@ -156,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                     patience=args.patience,
                     options=options,
                     fresh_test=args.fresh_test,
+                    member_paths=args.member_paths,
                 )
                 if args.merge:
                     merge_datasets(payload, result_path(stem, args.quick))
