@@ -12,7 +12,9 @@ Rules (each forecast is the average of the members' mean paths it keeps):
 - ``mean``: the candidate with the lower mean of its members' validation RMSEs;
 - ``member``: each member k keeps its own better candidate (a mixed ensemble);
 - ``both``: all 2 x N members averaged, the validation unused;
-- ``share``: the two candidates' averages weighted by the share of members voting for each.
+- ``share``: the two candidates' averages weighted by the share of members voting for each;
+- ``weighted``: weighted by the inverse of each candidate's mean squared validation RMSE
+  (``weighted4``: its fourth power, leaning harder to the better one).
 
     python benchmarks/line_rules.py --without results/accuracy-fresh-tfalse.json \\
         --with results/accuracy-fresh-ttrue.json --paths-without DIR0 --paths-with DIR1
@@ -35,7 +37,7 @@ import pandas as pd
 
 from benchmarks.common import RESULTS, header
 
-RULES = ("without", "with", "vote", "mean", "member", "both", "share")
+RULES = ("without", "with", "vote", "mean", "member", "both", "share", "weighted", "weighted4")
 
 
 def member_scores(run: dict) -> list[float]:
@@ -57,7 +59,14 @@ def rule_paths(plain: pd.DataFrame, line: pd.DataFrame, val0: list[float], val1:
         "member": np.where(wins[None, :], b, a).mean(axis=1),
         "both": np.concatenate([a, b], axis=1).mean(axis=1),
         "share": (votes * b.mean(axis=1) + (len(wins) - votes) * a.mean(axis=1)) / len(wins),
+        "weighted": _weighted(a, b, val0, val1, 2),
+        "weighted4": _weighted(a, b, val0, val1, 4),
     }, votes
+
+
+def _weighted(a, b, val0, val1, power: int) -> np.ndarray:
+    w0, w1 = np.mean(np.square(val0)) ** (-power / 2), np.mean(np.square(val1)) ** (-power / 2)
+    return (w0 * a.mean(axis=1) + w1 * b.mean(axis=1)) / (w0 + w1)
 
 
 def analyse(without: dict, with_line: dict, paths_without: Path, paths_with: Path) -> dict:
