@@ -5,6 +5,8 @@ the accuracy suite's test specimens.
 
     python benchmarks/ensemble_paths.py                       # ball and device_b, seeds 0 and 1
     python benchmarks/ensemble_paths.py --sets coating --seeds 0
+    python benchmarks/ensemble_paths.py --sets ball --epochs 0 --trend-line true --fresh-test 96
+                                   # train's length, the line, scored on 96 new specimens
 
 Prints one JSON line per set and seed and writes them to results/ensemble-paths.json.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -22,6 +25,8 @@ from benchmarks import common  # noqa: E402
 from benchmarks.common import RESULTS, header, one_thread, say  # noqa: E402
 
 MODES = ("mixture", "centred")
+# what main() sets from its command line (pooled_calibration.py keeps these defaults)
+OPTIONS = {"epochs": 60, "trend_line": False, "fresh_test": 0, "modes": MODES}
 
 
 def prepare(name: str, seed: int, members: int) -> dict:
@@ -42,18 +47,24 @@ def prepare(name: str, seed: int, members: int) -> dict:
     schema = Schema("specimen_id", "time", info.target, info.covariates, info.static)
     ds = validate(split["train"], schema, source="train")
     warm = acc.warmup_lengths(test, info)
-    cfg = TrainConfig(epochs=60, val_context=info.context, seed=seed * members, ensemble=members)
-    bundle = train(ds, acc.model_config(name), cfg)
+    cfg = TrainConfig(
+        epochs=OPTIONS["epochs"], val_context=info.context, seed=seed * members, ensemble=members
+    )
+    bundle = train(ds, replace(acc.model_config(name), trend_line=OPTIONS["trend_line"]), cfg)
+    clean = split["test_clean"]
+    if OPTIONS["fresh_test"] and not real:  # score on that many new specimens instead
+        fresh = acc.fresh_split(name, OPTIONS["fresh_test"], info)
+        test, clean, warm = fresh["test"], fresh["clean"], fresh["warmup"]
     plan = acc.plan_for(test, warm, info.target)
     truth = None
     if info.eol_threshold is not None:
-        truth = acc.eol_truth(split["test_clean"], warm, info.target, info.eol_threshold)
+        truth = acc.eol_truth(clean, warm, info.target, info.eol_threshold)
     return {
         "split": split,
         "schema": schema,
         "bundle": bundle,
         "plan": validate(plan, bundle.schema, source="plan"),
-        "rows": acc.forecast_rows(test, split["test_clean"], warm, info.target),
+        "rows": acc.forecast_rows(test, clean, warm, info.target),
         "truth": truth,
     }
 
@@ -86,10 +97,10 @@ def measure(name: str, seed: int, members: int) -> dict:
     from durability_cli import forecasting
 
     case = prepare(name, seed, members)
-    out = {"set": name, "seed": seed, "members": members}
+    out = {"set": name, "seed": seed, "members": members} | {k: v for k, v in OPTIONS.items() if k != "modes"}
     before = forecasting.ENSEMBLE_PATHS
     try:
-        for mode in MODES:
+        for mode in OPTIONS["modes"]:
             forecasting.ENSEMBLE_PATHS = mode
             out[mode] = band_scores(case, seed)
     finally:
@@ -105,7 +116,20 @@ def run_sets(argv, measure, *, doc: str, suite: str, sets: str, seeds: str) -> N
     p.add_argument("--seeds", default=seeds)
     p.add_argument("--members", type=int, default=5)
     p.add_argument("--out", default=str(RESULTS / f"{suite}.json"))
+    p.add_argument("--epochs", type=int, default=60, help="0: train's automatic length")
+    p.add_argument("--trend-line", choices=("auto", "true", "false"), default="false")
+    p.add_argument("--fresh-test", type=int, default=0, help="score on N new specimens (synthetic sets)")
+    p.add_argument(
+        "--modes", default=",".join(MODES), help="ensemble path modes (forecasting.ENSEMBLE_PATHS)"
+    )
     args = p.parse_args(argv)
+    unknown = set(args.modes.split(",")) - set(MODES)
+    if unknown:  # forecasting.ENSEMBLE_PATHS would read an unknown one as the mixture
+        p.error(f"unknown mode(s) {', '.join(sorted(unknown))}; main forecasts {', '.join(MODES)}")
+    line = {"auto": "auto", "true": True, "false": False}[args.trend_line]
+    OPTIONS.update(
+        epochs=args.epochs, trend_line=line, fresh_test=args.fresh_test, modes=args.modes.split(",")
+    )
     common.CODE_AT_START = common.code_version()
     one_thread()
     lines = []
