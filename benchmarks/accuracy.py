@@ -47,8 +47,9 @@ DARTS_VENV = BENCH / ".darts-venv"
 DARTS_PY = DARTS_VENV / "bin" / "python"
 DARTS_INSTALL = "python -m venv benchmarks/.darts-venv && benchmarks/.darts-venv/bin/pip install 'darts[torch]' torch==2.13.0 pyarrow"
 
-FULL = {"n_train": 32, "n_test": 16, "epochs": 0, "seeds": [0, 1, 2], "samples": 200}
-QUICK = {"n_train": 16, "n_test": 8, "epochs": 6, "seeds": [0], "samples": 100}
+# fresh_test: each synthetic set's runs are also scored on that many new specimens (fresh_split)
+FULL = {"n_train": 32, "n_test": 16, "epochs": 0, "seeds": [0, 1, 2], "samples": 200, "fresh_test": 96}
+QUICK = {"n_train": 16, "n_test": 8, "epochs": 6, "seeds": [0], "samples": 100, "fresh_test": 0}
 DARTS = {"hidden": 64, "layers": 2, "training_length": 64, "batch_size": 32, "lr": 1e-3, "stride": 1}
 QUANTILES = (0.1, 0.5, 0.9)
 
@@ -495,7 +496,7 @@ def run(
     epochs: int | None = None,
     patience: int | None = None,
     options: dict | None = None,
-    fresh_test: int = 0,
+    fresh_test: int | None = None,
     member_paths: str | None = None,
 ) -> dict:
     s = (
@@ -508,8 +509,11 @@ def run(
         | ({"latent_prior": latent_prior} if latent and latent_prior is not None else {})
         | ({"monotonic": monotonic} if monotonic != "none" else {})
         | ({"options": options} if options else {})
-        | ({"fresh_test": fresh_test, "fresh_seed": FRESH_SEED} if fresh_test else {})
+        | ({"fresh_test": fresh_test} if fresh_test is not None else {})
     )
+    fresh_test = s["fresh_test"]
+    if fresh_test:
+        s["fresh_seed"] = FRESH_SEED
     out = header("accuracy", quick) | {"settings": s | {"darts": DARTS, "darts_budget_factor": darts_budget}}
     darts_problem = ensure_darts() if with_darts else "skipped (--no-darts)"
     out["darts_status"] = darts_problem or "ok"
@@ -622,6 +626,8 @@ def run(
                     entry["darts"]["error"] = f"{type(exc).__name__}: {exc}"[-1500:]
                     say(f"[accuracy] Darts failed: {entry['darts']['error'][:300]}")
         entry["model"]["summary"] = summarise([r["scores"] for r in entry["model"]["runs"]])
+        if fresh is not None:
+            entry["fresh"]["summary"] = summarise([r["scores_fresh"] for r in entry["model"]["runs"]])
         if entry["darts"]["runs"]:
             entry["darts"]["summary"] = summarise([r["scores"] for r in entry["darts"]["runs"]])
         elif darts_problem:

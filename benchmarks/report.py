@@ -229,6 +229,19 @@ def accuracy_section(r: dict, status: dict) -> list[str]:
             lines.append(
                 f"Noise floor (RMSE of the noisy test values against the clean ones, same rows): {f(floor)}."
             )
+        fresh = d.get("fresh") or {}
+        if fresh.get("summary"):
+            fs, base = fresh["summary"], fresh["baselines"]
+            best = min(base, key=lambda b: base[b]["rmse"])
+            eol = (
+                f", end-of-life 80 % interval {pm(fs, 'eol_coverage80', 3)}" if "eol_coverage80" in fs else ""
+            )
+            lines.append(
+                f"On {fresh['test_specimens']} fresh specimens of the generator (seed {fresh['seed']}; "
+                f"{fresh['forecast_rows']:,} forecast rows; the {info['test_specimens']} above can move a comparison by tens of percent): "
+                f"RMSE {pm(fs, 'rmse')}, 80 % coverage {pm(fs, 'coverage80', 3)}{eol}; best baseline "
+                f"{best} {f(base[best]['rmse'])}; Darts is not scored on them."
+            )
         if m and "rmse_deterministic" in m:
             lines.append(
                 f"The deterministic mean path (`--samples 0`) scores RMSE {pm(m, 'rmse_deterministic')}."

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -416,3 +417,44 @@ def test_the_measured_splits_suite_scores_the_model_and_baselines_per_split(monk
     assert summary["rmse_mean"] == pytest.approx((lines[0]["rmse"] + lines[1]["rmse"]) / 2)
     text = "\n".join(report.splits_section(payload))
     assert "| alloy_a | 0 |" in text and "| alloy_a | 1 |" in text and f"{won} of 2" in text
+
+
+def test_fresh_test_specimens_are_new_draws_of_the_generator(monkeypatch):
+    """`run.py --fresh-test N`: N specimens the suite's split never holds (another seed of the
+    same generator, ids marked), complete, with the set's noise, scored on the rows after each
+    one's warm-up of `context` rows."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    from benchmarks.accuracy import FRESH_SEED, fresh_split
+    from durability_cli.synthetic import make_split
+
+    split = make_split("coating", 32, 16, seed=0)
+    info = split["info"]
+    fresh = fresh_split("coating", 12, info)
+    test, clean, rows, warmup = fresh["test"], fresh["clean"], fresh["rows"], fresh["warmup"]
+    assert FRESH_SEED != 0 and test["specimen_id"].nunique() == 12
+    assert test["specimen_id"].str.startswith("fresh-").all()
+    assert list(test.columns) == list(split["test"].columns) and test[info.target].notna().all()
+    noise = float(np.sqrt(np.mean((test[info.target] - clean[info.target]) ** 2)))
+    assert 0.5 * info.noise < noise < 1.5 * info.noise
+    suite = pd.concat([split["train"], split["test"]])
+    assert not test.merge(suite, on=["time", info.target]).shape[0]  # no series of the split again
+    assert set(warmup) == {info.context}
+    assert len(rows) == len(test) - 12 * info.context and rows["specimen_id"].nunique() == 12
+
+
+def test_line_rules_combine_the_two_candidates_members(monkeypatch):
+    """line_rules.py's rules on three members: the vote keeps the line when most members
+    validate better with it, `member` takes each member's better one, `both` averages all six."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    from benchmarks.line_rules import rule_paths
+
+    plain = pd.DataFrame({"member0": [1.0, 1.0], "member1": [2.0, 2.0], "member2": [3.0, 3.0]})
+    line = plain + 10.0
+    val0, val1 = [1.0, 1.0, 1.0], [0.5, 0.5, 2.0]  # members 0 and 1 better with the line
+    paths, votes = rule_paths(plain, line, val0, val1)
+    assert votes == 2
+    np.testing.assert_allclose(paths["vote"], [12.0, 12.0])
+    np.testing.assert_allclose(paths["mean"], [2.0, 2.0])  # mean validation 1.0 against 1.0: a tie
+    np.testing.assert_allclose(paths["member"], [(11.0 + 12.0 + 3.0) / 3] * 2)
+    np.testing.assert_allclose(paths["both"], [7.0, 7.0])
+    np.testing.assert_allclose(paths["share"], [(2 * 12.0 + 2.0) / 3] * 2)
