@@ -328,7 +328,7 @@ FRESH_SEED = 11
 
 def fresh_split(name: str, n: int, info) -> dict:
     """``n`` new specimens of synthetic set ``name`` (FRESH_SEED, the set's noise, complete
-    series), ready to score: {"test", "clean", "rows", "warmup"}, in score_bundle's order."""
+    series), ready to score: {"test", "clean", "rows", "warmup"}."""
     noisy, clean = DATASETS[name](n_specimens=n, seed=FRESH_SEED, noise=info.noise, missing_fraction=0.0)
     noisy, clean = (t.assign(specimen_id="fresh-" + t["specimen_id"].astype(str)) for t in (noisy, clean))
     warmup = warmup_lengths(noisy, info)
@@ -589,7 +589,16 @@ def run(
                 f"({run_['train_seconds']:.0f} s, {run_['epochs_run']} epochs)"
             )
             if fresh is not None:
-                run_["scores_fresh"], _ = score_bundle(bundle, *fresh.values(), info, seed, s["samples"])
+                run_["scores_fresh"], _ = score_bundle(
+                    bundle,
+                    fresh["test"],
+                    fresh["clean"],
+                    fresh["rows"],
+                    fresh["warmup"],
+                    info,
+                    seed,
+                    s["samples"],
+                )
                 say(
                     f"[accuracy] {name} seed {seed}: rmse on {fresh_test} fresh specimens {run_['scores_fresh']['rmse']:.4g}"
                 )

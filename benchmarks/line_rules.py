@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.common import RESULTS, header
+from durability_cli.line_choice import line_votes, line_wins
 
 RULES = ("without", "with", "vote", "mean", "member", "both", "share", "weighted", "weighted4")
 
@@ -50,11 +51,11 @@ def rule_paths(plain: pd.DataFrame, line: pd.DataFrame, val0: list[float], val1:
     cols = [c for c in plain.columns if c.startswith("member")]
     a, b = plain[cols].to_numpy(), line[cols].to_numpy()
     wins = np.array(val1) < np.array(val0)  # member k validates better with the line
-    votes = int(wins.sum())
+    votes = line_votes(val0, val1)[0]
     return {
         "without": a.mean(axis=1),
         "with": b.mean(axis=1),
-        "vote": (b if 2 * votes > len(wins) else a).mean(axis=1),
+        "vote": (b if line_wins(val0, val1) else a).mean(axis=1),  # train's own rule
         "mean": (b if np.mean(val1) < np.mean(val0) else a).mean(axis=1),
         "member": np.where(wins[None, :], b, a).mean(axis=1),
         "both": np.concatenate([a, b], axis=1).mean(axis=1),
