@@ -149,6 +149,9 @@ class TrainConfig:
     # Train from a table read this many specimens at a time (one group's tensors in memory, the
     # groups visited in a new order each epoch); 0 = the whole table in memory.
     chunk_specimens: int = 0
+    # After training, fit the scale head again on the kept mean's free-running errors on the
+    # training specimens (scale_refit.py): the band matches the mean that early stopping kept
+    refit_scale: bool = True
     amp: bool = False  # bfloat16 autocast for the network's forward and backward (data.autocast)
 
     def validate(self) -> None:

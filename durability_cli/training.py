@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from durability_cli import limits
+from durability_cli import limits, scale_refit
 from durability_cli.artifact import (
     CHECKPOINT_FORMAT,
     ModelBundle,
@@ -377,6 +377,13 @@ def warmup_feed(t: Tensors, context: torch.Tensor | int | RowShare) -> torch.Ten
     return feed
 
 
+def scored_rows(t: Tensors, ctx: torch.Tensor) -> torch.Tensor:
+    """[B, T-1] the predictions a free run is scored on: measured rows after each specimen's
+    ``ctx`` [B] warm-up rows."""
+    pos = torch.arange(1, t.y.shape[1], device=t.y.device).unsqueeze(0)
+    return (t.observed & t.valid)[:, 1:] & (pos >= ctx.unsqueeze(1))
+
+
 @torch.no_grad()
 def _free_run_errors(
     model: FeedbackRNN,
@@ -405,8 +412,7 @@ def _free_run_errors(
     target = t.y[:, 1:]
     T = t.y.shape[1]
     dev = t.y.device
-    pos = torch.arange(1, T, device=dev).unsqueeze(0)
-    mask = (t.observed & t.valid)[:, 1:] & (pos >= ctx.unsqueeze(1))
+    mask = scored_rows(t, ctx)
     err = (r.mean - target)[mask]
     # persistence: the last measured value inside the warm-up
     rows = torch.arange(T, device=dev).unsqueeze(0)
@@ -937,6 +943,19 @@ class _GroupTraining:
         t.index = torch.as_tensor(g * self.size + mine)  # each specimen's z
         return t, torch.as_tensor(part.lengths)
 
+    def train_rollouts(self):
+        """The training specimens as the scale head's refit reads them (scale_refit.refit), up to
+        scale_refit.BATCH at a time: tensors, the validation's warm-up feed and the rows scored after it."""
+        for g in range(self.groups.n_groups) if self.cached_train is None else [0]:
+            part = self.train_part(g)
+            if part is None:
+                continue
+            t = part[0]
+            for a in range(0, t.y.shape[0], scale_refit.BATCH):
+                chunk = slice_tensors(t, torch.arange(a, min(a + scale_refit.BATCH, t.y.shape[0])))
+                ctx = warmup_tensor(chunk, self.context)
+                yield chunk, warmup_feed(chunk, ctx), scored_rows(chunk, ctx)
+
     def scored_parts(self):
         """The validation specimens (Series, tensors), a group at a time, all of them: the caller
         takes this rank's share."""
@@ -996,6 +1015,7 @@ class _GroupTraining:
     def bundle(self, model_cfg: ModelConfig, seconds: float, reason: str) -> ModelBundle:
         """The model file's contents: the best weights and their scores on the validation set."""
         model, scaler, context = _best_model(self.state), self.scaler, self.context
+        refitted = scale_refit.refit(model, self.train_rollouts()) if self.cfg.refit_scale else None
         if self.val_all is not None:
             population = population_rmse(model, [self.val_all], scaler, context)
             scores = (
@@ -1031,6 +1051,7 @@ class _GroupTraining:
         # the warm-ups training's rollouts were fed (batch_feed): forecasting warns outside them
         shortest = int(shortest_warmups(self.cfg.warmup_min, fed).min())
         bundle.summary["trained_warmup_rows"] = [shortest, int(fed.max())]
+        bundle.summary["scale_refit"] = refitted
         # the table's fingerprint, as a checkpoint holds it: which table a model was trained on
         bundle.summary["data_fingerprint"] = self.data_hash
         return bundle

@@ -1,0 +1,106 @@
+"""Refit a trained model's scale head to the mean it is kept with.
+
+The Gaussian head predicts a mean and a scale. Both learn together, on training rollouts whose
+warm-ups are drawn at random, but early stopping keeps the epoch whose *mean* validates best, and
+the scale head at that epoch has not caught up with that mean: on five of six benchmark cases its
+band was 1.4-2.4 x wider than the kept mean's own errors on its training specimens
+(benchmarks/scale_refit.py, results/scale-refit.jsonl). The validation factor
+(training.scale_calibration) only ever widens, so a band that is too wide stays too wide.
+
+So after training, the head alone is fitted again: by the Gaussian likelihood of the kept mean's
+free-running errors on the training specimens, each forecast from the validation's warm-up (the
+way the model is used); every other weight stays as it is, so the mean does not move. The
+validation factor then widens the refitted band where new specimens err more than the training
+ones did. The head reads the network's state and how many steps the forecast has run on its own
+predictions (model.FeedbackRNN._scale); those features are computed once, in one free run, and
+the fit is a small regression on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+
+from durability_cli.data import Tensors
+
+MIN_ROWS = 50  # fewer scored training rows than this: the head is kept as trained
+MAX_ROWS = 100_000  # at most this many rows (evenly spaced) enter the fit
+BATCH = 512  # training specimens per free run (their activations live at once)
+STEPS = 300  # Adam steps from the trained head (measured with benchmarks/scale_refit.py)
+LR = 1e-2
+Z80 = 1.2815515655446004  # the standard normal's 0.9 quantile: the half-width of an 80 % band
+
+
+def free_run_features(model, t: Tensors, feed: torch.Tensor, mask: torch.Tensor):
+    """One free run of ``model`` over ``t`` from ``feed``: the scale head's input features and the
+    mean's errors (scaled units) on the rows of ``mask`` [B, T-1], flat."""
+    captured: list[torch.Tensor] = []
+    hook = model.scale_head.register_forward_hook(lambda _m, inp, _out: captured.append(inp[0]))
+    try:
+        with torch.no_grad():
+            r = model.run(t, feed)
+    finally:
+        hook.remove()
+    features = torch.cat(captured, dim=1)  # [B, T-1, F], in the rollout's order of pieces
+    if features.shape[:2] != r.mean.shape:
+        raise RuntimeError(
+            f"scale head features {tuple(features.shape)} do not match the rollout's {tuple(r.mean.shape)}"
+        )
+    return features[mask], (t.y[:, 1:] - r.mean)[mask]
+
+
+def _scale(head: torch.nn.Linear, features: torch.Tensor) -> torch.Tensor:
+    """The head's standard deviation, as model.FeedbackRNN._scale computes it."""
+    return 0.5 * torch.nn.functional.softplus(head(features)[..., 0]) + 1e-3
+
+
+def band_factor(head: torch.nn.Linear, features: torch.Tensor, errors: torch.Tensor) -> float:
+    """The factor that would make the head's 80 % band hold 80 % of ``errors`` (1 = right)."""
+    with torch.no_grad():
+        ratio = (errors.abs() / _scale(head, features)).double().numpy()
+    return round(float(np.quantile(ratio, 0.8)) / Z80, 4)
+
+
+def refit(model, parts: Iterable[tuple[Tensors, torch.Tensor, torch.Tensor]]) -> dict | None:
+    """Fit ``model.scale_head`` again, in place, on the free-running errors of ``parts`` (tensors,
+    feed, mask of the scored rows). Returns what the model file records (rows used, the in-sample
+    80 % band factor before and after), or None where the head is kept as trained: point models,
+    latent models (whose band also holds z's spread, training.scale_calibration) and fewer than
+    MIN_ROWS scored rows."""
+    if model.scale_head is None or model.cfg.latent:
+        return None
+    model.eval()
+    feats, errs = [], []
+    for t, feed, mask in parts:
+        f, e = free_run_features(model, t, feed, mask)
+        feats.append(f)
+        errs.append(e)
+    features = torch.cat(feats) if feats else torch.zeros(0)
+    errors = torch.cat(errs) if errs else torch.zeros(0)
+    n = len(errors)
+    if n < MIN_ROWS:
+        return None
+    if n > MAX_ROWS:
+        keep = torch.as_tensor(np.linspace(0, n - 1, MAX_ROWS).round().astype(np.int64))
+        features, errors = features[keep], errors[keep]
+    head = model.scale_head
+    before = band_factor(head, features, errors)
+    params = list(head.parameters())
+    was = [p.requires_grad for p in params]
+    try:
+        for p in params:
+            p.requires_grad_(True)
+        opt = torch.optim.Adam(params, lr=LR)
+        with torch.enable_grad():
+            for _ in range(STEPS):
+                sd = _scale(head, features)
+                loss = (torch.log(sd) + 0.5 * (errors / sd) ** 2).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+    finally:
+        for p, g in zip(params, was, strict=True):
+            p.requires_grad_(g)
+    return {"rows": int(n), "factor_before": before, "factor_after": band_factor(head, features, errors)}
