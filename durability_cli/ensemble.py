@@ -218,6 +218,9 @@ def combine(members: list[ModelBundle], together: bool = False) -> ModelBundle:
             "best_epoch": each("best_epoch"),
             "epochs_run": each("epochs_run"),
             "train_seconds": each("train_seconds"),
+            # each member's band: its scale head's refit and its validation factor (render.band_text)
+            "scale_refit": each("scale_refit"),
+            "scale_calibration": each("scale_calibration"),
             "trained_together": together,
         },
     }

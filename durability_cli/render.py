@@ -236,12 +236,47 @@ def render_train_summary(console: Console, bundle, output: str) -> None:
         table.add_row("ensemble", ensemble_row(s))
     if s.get("trend_line_auto"):
         table.add_row("trend line", s["trend_line_auto"])
+    if band_text(s):
+        table.add_row("band", band_text(s))
     table.add_row("time", f"{s['train_seconds']:.1f} s")
     console.print(table)
     warnings = baseline_warnings(s) + latent_warnings(s) + epoch_warnings(s, bundle.train_config.epochs)
     render_warnings(console, warnings)
     for note in ensemble_notes(s, bundle.train_config.ensemble):
         console.print(f"[dim]{note}[/]", highlight=False, soft_wrap=True)
+
+
+def band_text(summary: dict) -> str:
+    """How training set the band's width: the scale head refitted to the training specimens'
+    free-running errors (how wide its 80 % band was against what they needed, before and after),
+    then the validation's factor (scale_refit.py, training.scale_calibration); for an ensemble
+    the range over its members. "" for models without a refit (point models, latent models,
+    --no-refit-scale, files from before it)."""
+    members = summary.get("ensemble") or {}
+    refits = members.get("scale_refit") or [summary.get("scale_refit")]
+    factors = members.get("scale_calibration") or [summary.get("scale_calibration")]
+    refits = [r for r in refits if r]
+    if not refits:
+        return ""
+
+    def span(values, digits: int = 2) -> str:
+        lo, hi = min(values), max(values)
+        return (
+            f"{lo:.{digits}f}"
+            if round(lo, digits) == round(hi, digits)
+            else f"{lo:.{digits}f}-{hi:.{digits}f}"
+        )
+
+    # a factor f (the width that would hold 80 %) means the band was 1 / f x what the errors needed
+    before = span([1 / r["factor_before"] for r in refits])
+    after = span([1 / r["factor_after"] for r in refits])
+    who = f"{len(refits)} members' scale heads" if len(refits) > 1 else "scale head"
+    widened = span([f for f in factors if f is not None] or [1.0])
+    return (
+        f"{who} refitted to the training specimens' free-running errors ({sum(r['rows'] for r in refits):,} rows): "
+        f"the 80 % band was {before} x as wide as they needed, now {after} x; "
+        f"then widened x {widened} on the validation specimens"
+    )
 
 
 def latent_text(summary: dict) -> str:
@@ -631,6 +666,8 @@ def render_model(console: Console, info: dict, title: str) -> None:
         table.add_row("ensemble", ensemble_row(s))
     if s.get("trend_line_auto"):
         table.add_row("trend line", s["trend_line_auto"])
+    if band_text(s):
+        table.add_row("band", band_text(s))
     if s.get("calibration"):
         table.add_row("band calibrated", calibration_text(s["calibration"]))
     for name, (lo, hi) in s.get("envelope", {}).items():

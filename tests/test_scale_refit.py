@@ -1,0 +1,114 @@
+"""The scale head refitted after training (scale_refit.py): it moves the band, never the mean."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from durability_cli import scale_refit
+from durability_cli.artifact import load_bundle
+from durability_cli.cli import app
+from durability_cli.config import ModelConfig, TrainConfig
+from durability_cli.data import to_series, to_tensors
+from durability_cli.schema import load_dataset
+from durability_cli.training import scored_rows, train, warmup_feed, warmup_tensor
+
+CONTEXT = 8
+
+
+@pytest.fixture(scope="module")
+def pair(coating_slice):
+    """The same run with and without the refit, and the training specimens' tensors."""
+    ds = load_dataset(str(coating_slice(12, 40)))
+    mcfg = ModelConfig(hidden=8, layers=1, trend_line=False)
+    kw = {"epochs": 15, "batch_size": 4, "val_context": CONTEXT, "ensemble": 1}
+    on = train(ds, mcfg, TrainConfig(**kw))
+    off = train(ds, mcfg, TrainConfig(refit_scale=False, **kw))
+    series = to_series(ds)
+    keep = [i for i, s in enumerate(series.ids) if s in set(on.summary["train_specimens"])]
+    return on, off, to_tensors(series.take(keep), on.scaler)
+
+
+def _run(bundle, t):
+    ctx = warmup_tensor(t, CONTEXT)
+    with torch.no_grad():
+        return bundle.model.run(t, warmup_feed(t, ctx)), scored_rows(t, ctx)
+
+
+def test_the_refit_moves_only_the_scale_head(pair):
+    on, off, t = pair
+    a, b = dict(on.model.named_parameters()), dict(off.model.named_parameters())
+    for name in a:
+        same = torch.equal(a[name], b[name])
+        assert same != name.startswith("scale_head."), name
+    (ra, mask), (rb, _) = _run(on, t), _run(off, t)
+    assert torch.equal(ra.mean, rb.mean)  # the forecast's mean is the one early stopping kept
+    assert not torch.allclose(ra.scale[mask], rb.scale[mask])
+
+
+def test_the_refitted_band_holds_80_percent_of_the_training_errors(pair):
+    """The head was fitted by the likelihood of these very errors: its 80 % band's factor on them
+    lands near 1, nearer than the trained head's, and the file records both as measured here."""
+    on, off, t = pair
+    record = on.summary["scale_refit"]
+    (r, mask), (r_off, _) = _run(on, t), _run(off, t)
+    err = (t.y[:, 1:] - r.mean)[mask]
+    assert record["rows"] == int(mask.sum()) >= scale_refit.MIN_ROWS
+
+    def factor(scale):
+        z = (err.abs() / scale[mask]).double()
+        return float(torch.quantile(z, 0.8)) / scale_refit.Z80
+
+    assert factor(r_off.scale) == pytest.approx(record["factor_before"], abs=1e-3)
+    assert factor(r.scale) == pytest.approx(record["factor_after"], abs=1e-3)
+    assert 0.8 < record["factor_after"] < 1.25
+    assert abs(math.log(record["factor_after"])) < abs(math.log(record["factor_before"]))
+    assert off.summary["scale_refit"] is None
+
+
+def test_the_captured_features_rebuild_the_rollout_s_scale(pair):
+    on, _, t = pair
+    ctx = warmup_tensor(t, CONTEXT)
+    feed, mask = warmup_feed(t, ctx), scored_rows(t, ctx)
+    features, errors = scale_refit.free_run_features(on.model, t, feed, mask)
+    r, _ = _run(on, t)
+    with torch.no_grad():
+        rebuilt = scale_refit._scale(on.model.scale_head, features)
+    torch.testing.assert_close(rebuilt, r.scale[mask])
+    torch.testing.assert_close(errors, (t.y[:, 1:] - r.mean)[mask])
+
+
+@pytest.mark.parametrize("model", [{"loss": "mse"}, {"latent": 2}])
+def test_point_and_latent_models_keep_their_head(coating_slice, model):
+    ds = load_dataset(str(coating_slice(8, 30)))
+    bundle = train(
+        ds,
+        ModelConfig(hidden=8, layers=1, trend_line=False, **model),
+        TrainConfig(epochs=2, batch_size=4, val_context=CONTEXT, ensemble=1),
+    )
+    assert bundle.summary["scale_refit"] is None
+
+
+def test_no_refit_scale_through_the_command(coating_slice, tmp_path):
+    data = str(coating_slice(10, 30))
+    runner = CliRunner()
+    summaries = {}
+    for flag in ("--refit-scale", "--no-refit-scale"):
+        out = tmp_path / f"{flag}.safetensors"
+        args = ["train", data, "-o", str(out), "--epochs", "3", "--hidden", "8", "--layers", "1"]
+        r = runner.invoke(app, [*args, "--ensemble", "2", "--no-trend-line", "--val-context", "8", flag])
+        assert r.exit_code == 0, r.output
+        bundle = load_bundle(out)
+        assert bundle.train_config.refit_scale is (flag == "--refit-scale")
+        summaries[flag] = [m.summary["scale_refit"] for m in bundle.members]
+        r = runner.invoke(app, ["inspect", str(out), "--json"])
+        assert json.loads(r.stdout)["train_config"]["refit_scale"] is (flag == "--refit-scale")
+        r = runner.invoke(app, ["inspect", str(out)])
+        shown = " ".join((r.stdout + r.stderr).replace("│", " ").split())
+        assert ("2 members' scale heads refitted" in shown) is (flag == "--refit-scale")
+    assert all(s is not None and s["rows"] > 0 for s in summaries["--refit-scale"])  # every member's
+    assert summaries["--no-refit-scale"] == [None, None]
