@@ -26,8 +26,8 @@ import torch
 from durability_cli.data import Tensors
 
 MIN_ROWS = 50  # fewer scored training rows than this: the head is kept as trained
-MAX_ROWS = 100_000  # at most this many rows (evenly spaced) enter the fit
-BATCH = 512  # training specimens per free run (their activations live at once)
+MAX_ROWS = 100_000  # at most this many rows enter the fit (every k-th, k a power of 2)
+CHUNK_ROWS = 200_000  # specimens x steps per free run (their features, ~50 MB, live at once)
 STEPS = 300  # Adam steps from the trained head (measured with benchmarks/scale_refit.py)
 LR = 1e-2
 Z80 = 1.2815515655446004  # the standard normal's 0.9 quantile: the half-width of an 80 % band
@@ -63,6 +63,24 @@ def band_factor(head: torch.nn.Linear, features: torch.Tensor, errors: torch.Ten
     return round(float(np.quantile(ratio, 0.8)) / Z80, 4)
 
 
+def every_kth(pieces: Iterable[tuple[torch.Tensor, torch.Tensor]], limit: int):
+    """Rows 0, k, 2k, ... of the (features, errors) pieces taken end to end, k the smallest power
+    of 2 that keeps at most ``limit`` of them: the stride doubles, and what is kept is thinned to
+    match, whenever more would be kept, so that memory stays bounded. Returns the kept features,
+    errors and how many rows the pieces held in all."""
+    feats, errs, n, stride = [], [], 0, 1
+    for f, e in pieces:
+        first = (-n) % stride  # this piece's first row whose index in the whole is a multiple of k
+        feats.append(f[first::stride])
+        errs.append(e[first::stride])
+        n += len(e)
+        while sum(len(x) for x in errs) > limit:
+            feats, errs, stride = [torch.cat(feats)[::2]], [torch.cat(errs)[::2]], stride * 2
+    if not errs:
+        return torch.zeros(0, 0), torch.zeros(0), 0
+    return torch.cat(feats), torch.cat(errs), n
+
+
 def refit(model, parts: Iterable[tuple[Tensors, torch.Tensor, torch.Tensor]]) -> dict | None:
     """Fit ``model.scale_head`` again, in place, on the free-running errors of ``parts`` (tensors,
     feed, mask of the scored rows). Returns what the model file records (rows used, the in-sample
@@ -72,19 +90,9 @@ def refit(model, parts: Iterable[tuple[Tensors, torch.Tensor, torch.Tensor]]) ->
     if model.scale_head is None or model.cfg.latent:
         return None
     model.eval()
-    feats, errs = [], []
-    for t, feed, mask in parts:
-        f, e = free_run_features(model, t, feed, mask)
-        feats.append(f)
-        errs.append(e)
-    features = torch.cat(feats) if feats else torch.zeros(0)
-    errors = torch.cat(errs) if errs else torch.zeros(0)
-    n = len(errors)
+    features, errors, n = every_kth((free_run_features(model, *p) for p in parts), MAX_ROWS)
     if n < MIN_ROWS:
         return None
-    if n > MAX_ROWS:
-        keep = torch.as_tensor(np.linspace(0, n - 1, MAX_ROWS).round().astype(np.int64))
-        features, errors = features[keep], errors[keep]
     head = model.scale_head
     before = band_factor(head, features, errors)
     params = list(head.parameters())

@@ -944,15 +944,18 @@ class _GroupTraining:
         return t, torch.as_tensor(part.lengths)
 
     def train_rollouts(self):
-        """The training specimens as the scale head's refit reads them (scale_refit.refit), up to
-        scale_refit.BATCH at a time: tensors, the validation's warm-up feed and the rows scored after it."""
+        """The training specimens as the scale head's refit reads them (scale_refit.refit), about
+        scale_refit.CHUNK_ROWS rows at a time: tensors, the validation's warm-up feed and the rows
+        scored after it."""
         for g in range(self.groups.n_groups) if self.cached_train is None else [0]:
             part = self.train_part(g)
             if part is None:
                 continue
             t = part[0]
-            for a in range(0, t.y.shape[0], scale_refit.BATCH):
-                chunk = slice_tensors(t, torch.arange(a, min(a + scale_refit.BATCH, t.y.shape[0])))
+            B, T = t.y.shape
+            size = max(1, scale_refit.CHUNK_ROWS // T)
+            for a in range(0, B, size):
+                chunk = slice_tensors(t, torch.arange(a, min(a + size, B)))
                 ctx = warmup_tensor(chunk, self.context)
                 yield chunk, warmup_feed(chunk, ctx), scored_rows(chunk, ctx)
 

@@ -82,6 +82,20 @@ def test_the_captured_features_rebuild_the_rollout_s_scale(pair):
     torch.testing.assert_close(errors, (t.y[:, 1:] - r.mean)[mask])
 
 
+@pytest.mark.parametrize(("lengths", "limit"), [([5, 0, 17, 3, 40], 16), ([10] * 9, 7), ([3, 4], 100)])
+def test_the_fit_keeps_every_kth_row_of_a_table_too_large_for_it(lengths, limit):
+    """A large table's rows are thinned as they come (every_kth): what is kept is rows 0, k, 2k,
+    ... of the whole, in order, for the smallest power of 2 k that keeps at most ``limit``."""
+    whole = torch.arange(sum(lengths), dtype=torch.float32)
+    cuts = torch.split(whole, lengths)
+    features, errors, n = scale_refit.every_kth(((c.unsqueeze(1) * 2, c) for c in cuts), limit)
+    k = 1
+    while len(whole[::k]) > limit:
+        k *= 2
+    assert n == len(whole)
+    assert torch.equal(errors, whole[::k]) and torch.equal(features[:, 0], whole[::k] * 2)
+
+
 @pytest.mark.parametrize("model", [{"loss": "mse"}, {"latent": 2}])
 def test_point_and_latent_models_keep_their_head(coating_slice, model):
     ds = load_dataset(str(coating_slice(8, 30)))
