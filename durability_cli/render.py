@@ -267,14 +267,20 @@ def band_text(summary: dict) -> str:
             else f"{lo:.{digits}f}-{hi:.{digits}f}"
         )
 
-    # a factor f (the width that would hold 80 %) means the band was 1 / f x what the errors needed
-    before = span([1 / r["factor_before"] for r in refits])
-    after = span([1 / r["factor_after"] for r in refits])
     who = f"{len(refits)} members' scale heads" if len(refits) > 1 else "scale head"
+    rows = sum(r["rows"] for r in refits)
     widened = span([f for f in factors if f is not None] or [1.0])
+    # a factor f (the width that would hold 80 %) means the band was 1 / f x what the errors needed;
+    # f = 0: the training specimens' errors were (mostly) zero, and needed no band at all
+    sized = [r for r in refits if r["factor_before"] > 0 and r["factor_after"] > 0]
+    fit = (
+        f"the 80 % band was {span([1 / r['factor_before'] for r in sized])} x as wide as they needed, "
+        f"now {span([1 / r['factor_after'] for r in sized])} x"
+        if sized
+        else "they were zero on most rows"
+    )
     return (
-        f"{who} refitted to the training specimens' free-running errors ({sum(r['rows'] for r in refits):,} rows): "
-        f"the 80 % band was {before} x as wide as they needed, now {after} x; "
+        f"{who} refitted to the training specimens' free-running errors ({rows:,} rows): {fit}; "
         f"then widened x {widened} on the validation specimens"
     )
 

@@ -126,3 +126,24 @@ def test_no_refit_scale_through_the_command(coating_slice, tmp_path):
         assert ("2 members' scale heads refitted" in shown) is (flag == "--refit-scale")
     assert all(s is not None and s["rows"] > 0 for s in summaries["--refit-scale"])  # every member's
     assert summaries["--no-refit-scale"] == [None, None]
+
+
+def test_the_band_row_reads_every_member_and_survives_zero_errors():
+    from durability_cli.render import band_text
+
+    members = {
+        "scale_refit": [
+            {"rows": 100, "factor_before": 0.5, "factor_after": 1.0},
+            {"rows": 50, "factor_before": 0.25, "factor_after": 1.0},
+        ],
+        "scale_calibration": [1.0, 1.2],
+    }
+    text = band_text({"ensemble": members, "scale_refit": members["scale_refit"][0]})
+    assert text == (
+        "2 members' scale heads refitted to the training specimens' free-running errors (150 rows): the "
+        "80 % band was 2.00-4.00 x as wide as they needed, now 1.00 x; then widened x 1.00-1.20 on the "
+        "validation specimens"
+    )
+    flat = band_text({"scale_refit": {"rows": 60, "factor_before": 0.0, "factor_after": 0.0}})
+    assert "(60 rows): they were zero on most rows; then widened x 1.00" in flat
+    assert band_text({"scale_refit": None, "scale_calibration": 1.3}) == ""  # --no-refit-scale, old files
