@@ -261,7 +261,7 @@ class FeedbackRNN(nn.Module):
         if self.scale_head is None:
             return None
         features = torch.cat([h.detach(), torch.log1p(free).unsqueeze(-1)], dim=-1)  # [B, T, H+1]
-        return 0.5 * _softplus(_read_out(self.scale_head, features, invariant), invariant) + 1e-3
+        return head_scale(self.scale_head, features, invariant)
 
     def _head(
         self,
@@ -583,6 +583,12 @@ def _gru_cell(inp, h, w_ih, w_hh, b_ih, b_hh):
     r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
     n = torch.tanh(x_n + r * h_n)
     return (1 - z) * n + z * h
+
+
+def head_scale(head: nn.Linear, features: torch.Tensor, invariant: bool = False) -> torch.Tensor:
+    """The scale head's standard deviation [...] from its input features [..., H+1] (the state
+    and log1p of the steps run free): what every rollout predicts, and what scale_refit fits."""
+    return 0.5 * _softplus(_read_out(head, features, invariant), invariant) + 1e-3
 
 
 def _read_out(layer: nn.Linear, h: torch.Tensor, invariant: bool) -> torch.Tensor:

@@ -236,8 +236,8 @@ def render_train_summary(console: Console, bundle, output: str) -> None:
         table.add_row("ensemble", ensemble_row(s))
     if s.get("trend_line_auto"):
         table.add_row("trend line", s["trend_line_auto"])
-    if band_text(s):
-        table.add_row("band", band_text(s))
+    if band := band_text(s):
+        table.add_row("band", band)
     table.add_row("time", f"{s['train_seconds']:.1f} s")
     console.print(table)
     warnings = baseline_warnings(s) + latent_warnings(s) + epoch_warnings(s, bundle.train_config.epochs)
@@ -672,8 +672,8 @@ def render_model(console: Console, info: dict, title: str) -> None:
         table.add_row("ensemble", ensemble_row(s))
     if s.get("trend_line_auto"):
         table.add_row("trend line", s["trend_line_auto"])
-    if band_text(s):
-        table.add_row("band", band_text(s))
+    if band := band_text(s):
+        table.add_row("band", band)
     if s.get("calibration"):
         table.add_row("band calibrated", calibration_text(s["calibration"]))
     for name, (lo, hi) in s.get("envelope", {}).items():

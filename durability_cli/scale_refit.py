@@ -12,7 +12,7 @@ free-running errors on the training specimens, each forecast from the validation
 way the model is used); every other weight stays as it is, so the mean does not move. The
 validation factor then widens the refitted band where new specimens err more than the training
 ones did. The head reads the network's state and how many steps the forecast has run on its own
-predictions (model.FeedbackRNN._scale); those features are computed once, in one free run, and
+predictions (model.head_scale); those features are computed once, in one free run, and
 the fit is a small regression on them.
 """
 
@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from durability_cli.data import Tensors
+from durability_cli.model import head_scale
 
 MIN_ROWS = 50  # fewer scored training rows than this: the head is kept as trained
 MAX_ROWS = 100_000  # at most this many rows enter the fit (every k-th, k a power of 2)
@@ -51,16 +52,18 @@ def free_run_features(model, t: Tensors, feed: torch.Tensor, mask: torch.Tensor)
     return features[mask], (t.y[:, 1:] - r.mean)[mask]
 
 
-def _scale(head: torch.nn.Linear, features: torch.Tensor) -> torch.Tensor:
-    """The head's standard deviation, as model.FeedbackRNN._scale computes it."""
-    return 0.5 * torch.nn.functional.softplus(head(features)[..., 0]) + 1e-3
+def needed_factor(z: torch.Tensor) -> float:
+    """The factor on the predicted scale that puts 80 % of the rows inside the central 80 % band,
+    from each row's |error / scale| ``z`` (1 = the band is right; training._calibration widens by
+    it, never narrows)."""
+    # numpy: torch.quantile refuses more than 16 million values (a large validation set)
+    return float(np.quantile(z.detach().double().cpu().numpy(), 0.8)) / Z80
 
 
 def band_factor(head: torch.nn.Linear, features: torch.Tensor, errors: torch.Tensor) -> float:
     """The factor that would make the head's 80 % band hold 80 % of ``errors`` (1 = right)."""
     with torch.no_grad():
-        ratio = (errors.abs() / _scale(head, features)).double().numpy()
-    return round(float(np.quantile(ratio, 0.8)) / Z80, 4)
+        return round(needed_factor(errors.abs() / head_scale(head, features)), 4)
 
 
 def every_kth(pieces: Iterable[tuple[torch.Tensor, torch.Tensor]], limit: int):
@@ -103,7 +106,7 @@ def refit(model, parts: Iterable[tuple[Tensors, torch.Tensor, torch.Tensor]]) ->
         opt = torch.optim.Adam(params, lr=LR)
         with torch.enable_grad():
             for _ in range(STEPS):
-                sd = _scale(head, features)
+                sd = head_scale(head, features)
                 loss = (torch.log(sd) + 0.5 * (errors / sd) ** 2).mean()
                 opt.zero_grad()
                 loss.backward()

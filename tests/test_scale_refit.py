@@ -14,6 +14,7 @@ from durability_cli.artifact import load_bundle
 from durability_cli.cli import app
 from durability_cli.config import ModelConfig, TrainConfig
 from durability_cli.data import to_series, to_tensors
+from durability_cli.model import head_scale
 from durability_cli.schema import load_dataset
 from durability_cli.training import scored_rows, train, warmup_feed, warmup_tensor
 
@@ -77,7 +78,7 @@ def test_the_captured_features_rebuild_the_rollout_s_scale(pair):
     features, errors = scale_refit.free_run_features(on.model, t, feed, mask)
     r, _ = _run(on, t)
     with torch.no_grad():
-        rebuilt = scale_refit._scale(on.model.scale_head, features)
+        rebuilt = head_scale(on.model.scale_head, features)
     torch.testing.assert_close(rebuilt, r.scale[mask])
     torch.testing.assert_close(errors, (t.y[:, 1:] - r.mean)[mask])
 
