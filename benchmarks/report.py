@@ -128,7 +128,13 @@ def accuracy_section(r: dict, status: dict) -> list[str]:
         "of step t as the durability model does; static columns one-hot), fit on the same fit "
         "specimens, best epoch chosen by the same free-running validation RMSE on the same validation "
         f"specimens, training wall-time budget = {s['darts_budget_factor']:g} × the durability "
-        "model's training time for that seed.",
+        "model's training time for that seed"
+        + (
+            " of the run Darts was trained in (`benchmarks/assemble.py`: under each set, that run and "
+            "both models' training times)."
+            if r.get("assembled_from")
+            else "."
+        ),
         "",
     ]
     head = [
@@ -173,8 +179,24 @@ def accuracy_section(r: dict, status: dict) -> list[str]:
         if d.get("run"):
             run = d["run"]
             lines += [
-                f"Measured by an earlier run than the rest of this section: `{run['command']}` on commit "
-                f"{(run.get('code') or {}).get('commit')}, {run['date']}; Darts: {run.get('darts_status')}.",
+                (
+                    "This set's run"
+                    if r.get("assembled_from")
+                    else "Measured by an earlier run than the rest of this section"
+                )
+                + f": `{run['command']}` on commit {(run.get('code') or {}).get('commit')}, {run['date']}"
+                + ("." if d["darts"].get("reused") else f"; Darts: {run.get('darts_status')}."),
+                "",
+            ]
+        reused = d["darts"].get("reused")
+        if reused:
+            budget = ", ".join(f(x, 3) for x in reused["budget_model_seconds"])
+            ours = ", ".join(f(x["train_seconds"], 3) for x in d["model"]["runs"])
+            lines += [
+                f"Darts' runs are those of `{reused['command']}` on commit "
+                f"{(reused.get('code') or {}).get('commit')}, {reused['date']} (same split and seeds): "
+                f"its budget was {f(reused['budget_factor'] or 1, 3)} × that run's model's training time "
+                f"({budget} s per seed); this model trained {ours} s.",
                 "",
             ]
         rows = []

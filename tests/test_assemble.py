@@ -1,0 +1,109 @@
+"""benchmarks/assemble.py puts tagged accuracy runs in section 1's place and keeps an earlier run's
+Darts runs only where they are of the same split and seeds, saying where they came from."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import assemble  # noqa: E402
+
+
+def entry(seeds, test_ids=("T1", "T2"), darts=True, seconds=100.0):
+    """A dataset's block as accuracy.run writes it, with only what assemble and the report read."""
+    curve = [{"epoch": e, "seconds": 10.0 * e, "val_rmse": 1.0 / e} for e in range(1, 11)]
+    return {
+        "info": {
+            "target": "y",
+            "train_specimens": 10,
+            "test_specimens": len(test_ids),
+            "train_rows": 100,
+            "forecast_rows": 40,
+            "test_ids": list(test_ids),
+        },
+        "model": {"runs": [{"seed": s, "train_seconds": seconds, "val_curve": curve} for s in seeds]},
+        "darts": {
+            "runs": [
+                {"seed": s, "best_val_rmse": 0.25, "time_to_best": 50.0, "fit_seconds": seconds}
+                for s in seeds
+            ]
+            if darts
+            else [],
+        },
+    }
+
+
+def results(datasets, command="python benchmarks/run.py --only accuracy", commit="abc1234"):
+    return {
+        "suite": "accuracy",
+        "mode": "full",
+        "command": command,
+        "date": "2026-12-01T00:00:00",
+        "code": {"commit": commit, "library_changes": []},
+        "settings": {"seeds": [0, 1], "darts_budget_factor": 1.0},
+        "darts_status": "ok",
+        "datasets": datasets,
+    }
+
+
+def write(path: Path, payload: dict) -> Path:
+    path.write_text(json.dumps(payload))
+    return path
+
+
+def test_darts_is_reused_with_its_run_and_the_time_table_is_recomputed(tmp_path):
+    source = write(tmp_path / "old.json", results({"a": entry([0, 1], seconds=80.0)}, commit="old0001"))
+    new = write(
+        tmp_path / "new.json",
+        results(
+            {"a": entry([0, 1], darts=False, seconds=200.0)},
+            command="python run.py --tag new",
+            commit="new0002",
+        ),
+    )
+    out = assemble.assemble([new], source)
+    a = out["datasets"]["a"]
+    assert a["run"]["command"] == "python run.py --tag new" and a["run"]["code"]["commit"] == "new0002"
+    reused = a["darts"]["reused"]
+    assert reused["code"]["commit"] == "old0001"
+    assert reused["budget_model_seconds"] == [80.0, 80.0]  # the old model's time, not this one's
+    assert [r["seed"] for r in a["darts"]["runs"]] == [0, 1]
+    # this model's curve first reaches Darts' 0.25 at epoch 4 (40 s); Darts took 50 s
+    assert [p["model_time_to_reach"] for p in a["training_speed"]["pairs"]] == [40.0, 40.0]
+    assert out["assembled_from"] == ["new.json"]
+
+
+@pytest.mark.parametrize(
+    ("old", "why"),
+    [
+        (entry([0, 1], test_ids=("T1", "T3")), "another split"),
+        (entry([0]), "Darts seeds [0]"),
+        (entry([0, 1], darts=False), "no Darts runs"),
+    ],
+)
+def test_darts_is_not_reused_from_another_split_or_other_seeds(tmp_path, old, why):
+    source = write(tmp_path / "old.json", results({"a": old}))
+    new = write(tmp_path / "new.json", results({"a": entry([0, 1], darts=False)}))
+    a = assemble.assemble([new], source)["datasets"]["a"]
+    assert a["darts"]["runs"] == [] and why in a["darts"]["error"]
+    assert "reused" not in a["darts"]
+
+
+def test_a_set_given_twice_is_refused(tmp_path):
+    source = write(tmp_path / "old.json", results({"a": entry([0, 1])}))
+    one = write(tmp_path / "one.json", results({"a": entry([0, 1], darts=False)}))
+    two = write(tmp_path / "two.json", results({"a": entry([0, 1], darts=False)}))
+    with pytest.raises(SystemExit, match="a is in two of the runs"):
+        assemble.assemble([one, two], source)
+
+
+def test_sets_keep_the_suite_order(tmp_path):
+    source = write(tmp_path / "old.json", results({"b": entry([0, 1]), "a": entry([0, 1])}))
+    new = write(tmp_path / "new.json", results({"a": entry([0, 1]), "c": entry([0, 1]), "b": entry([0, 1])}))
+    assert list(assemble.assemble([new], source)["datasets"]) == ["b", "a", "c"]
