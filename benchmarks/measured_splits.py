@@ -8,7 +8,7 @@ from the set's warm-up, training seed 0) on ``SPLITS`` test splits of every meas
 scores it, and the three baselines, on each split's unseen specimens, so that "below every
 baseline" and a change's gain can be read over the splits, not one draw of a dozen specimens.
 
-    python benchmarks/run.py --only measured-splits           # 5 splits per set (about 10 minutes)
+    python benchmarks/run.py --only measured-splits           # 5 splits per set (about 25 minutes on one core)
     python benchmarks/run.py --only measured-splits --quick   # 2 splits, 6 epochs
 """
 
