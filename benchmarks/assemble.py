@@ -62,6 +62,8 @@ def reused_darts(name: str, entry: dict, source: dict, source_path: Path) -> tup
     darts_seeds = [r["seed"] for r in old["darts"]["runs"]]
     if darts_seeds != seeds(entry):
         return None, f"{source_path.name}'s Darts seeds {darts_seeds}, these runs' {seeds(entry)}"
+    if "reused" in old["darts"]:  # an assembled file: keep the run Darts was trained in
+        return dict(old["darts"]), ""
     run = stamp(source, old)
     budget_of = {r["seed"]: r["train_seconds"] for r in old["model"]["runs"]}
     reused = {

@@ -107,3 +107,16 @@ def test_sets_keep_the_suite_order(tmp_path):
     source = write(tmp_path / "old.json", results({"b": entry([0, 1]), "a": entry([0, 1])}))
     new = write(tmp_path / "new.json", results({"a": entry([0, 1]), "c": entry([0, 1]), "b": entry([0, 1])}))
     assert list(assemble.assemble([new], source)["datasets"]) == ["b", "a", "c"]
+
+
+def test_assembling_again_keeps_the_run_darts_was_trained_in(tmp_path):
+    source = write(tmp_path / "old.json", results({"a": entry([0, 1], seconds=80.0)}, commit="old0001"))
+    first = write(
+        tmp_path / "first.json",
+        assemble.assemble([write(tmp_path / "n1.json", results({"a": entry([0, 1], darts=False)}))], source),
+    )
+    again = assemble.assemble(
+        [write(tmp_path / "n2.json", results({"a": entry([0, 1], darts=False)}, commit="new0003"))], first
+    )
+    reused = again["datasets"]["a"]["darts"]["reused"]
+    assert reused["code"]["commit"] == "old0001" and reused["budget_model_seconds"] == [80.0, 80.0]
