@@ -727,6 +727,10 @@ def _spread(xs: list[float]) -> float | None:
     return statistics.stdev(xs) / statistics.fmean(xs) if len(xs) > 1 else None
 
 
+def _per_seed(values: list) -> str:
+    return " / ".join("–" if x is None else f(x, 3) for x in values)
+
+
 def _issue14_rows(acc: dict) -> list[list[str]]:
     """Seed spread, band and end-of-life coverage per set, judged on the fresh specimens where a
     set has them, else on the suite's test split; and coating against its physics oracle."""
@@ -749,21 +753,18 @@ def _issue14_rows(acc: dict) -> list[list[str]]:
                 ]
             )  # fmt: skip
 
-        def seeds(values: list) -> str:
-            return " / ".join("–" if x is None else f(x, 3) for x in values)
-
         band = per[judged]["coverage80"]
         eol = [x for x in per[judged]["eol_coverage80"] if x is not None]
         inside = [BAND[0] <= x <= BAND[1] for x in band + eol if x is not None]
         measured = "; ".join(
-            f"{where[w]}: band {seeds(p['coverage80'])}"
-            + (f", end of life {seeds(p['eol_coverage80'])}" if any(p["eol_coverage80"]) else "")
+            f"{where[w]}: band {_per_seed(p['coverage80'])}"
+            + (f", end of life {_per_seed(p['eol_coverage80'])}" if any(p["eol_coverage80"]) else "")
             for w, p in per.items()
         )
         rows.append(
             [
                 f"bands, {name}", TARGETS["bands"], measured,
-                ok(all(inside)) + f" ({sum(inside)} of {len(inside)} in range)",
+                ok(bool(inside) and all(inside)) + f" ({sum(inside)} of {len(inside)} in range)",
             ]
         )  # fmt: skip
     coating = acc.get("coating") or {}
