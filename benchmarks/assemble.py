@@ -32,13 +32,6 @@ from benchmarks.common import RESULTS, header, say, write_result  # noqa: E402
 SPLIT_KEYS = ("target", "train_specimens", "test_specimens", "train_rows", "forecast_rows", "test_ids")
 
 
-def stamp(result: dict, entry: dict) -> dict:
-    """The run a dataset's entry came from: its own stamp if it was merged in, else its file's."""
-    return entry.get("run") or {
-        k: result.get(k) for k in ("command", "date", "code", "settings", "darts_status")
-    }
-
-
 def same_split(a: dict, b: dict) -> bool:
     return all(a["info"].get(k) == b["info"].get(k) for k in SPLIT_KEYS)
 
@@ -64,7 +57,7 @@ def reused_darts(name: str, entry: dict, source: dict, source_path: Path) -> tup
         return None, f"{source_path.name}'s Darts seeds {darts_seeds}, these runs' {seeds(entry)}"
     if "reused" in old["darts"]:  # an assembled file: keep the run Darts was trained in
         return dict(old["darts"]), ""
-    run = stamp(source, old)
+    run = common.dataset_run(source, old)
     budget_of = {r["seed"]: r["train_seconds"] for r in old["model"]["runs"]}
     reused = {
         "command": run["command"],
@@ -98,7 +91,7 @@ def assemble(run_paths: list[Path], darts_from: Path) -> dict:
         for name, entry in result["datasets"].items():
             if name in found:
                 raise SystemExit(f"assemble: {name} is in two of the runs given; give each set once")
-            entry = {"run": stamp(result, entry)} | entry
+            entry = {"run": common.dataset_run(result, entry)} | entry
             darts, why = reused_darts(name, entry, source, darts_from)
             if darts is not None:
                 entry["darts"] = darts

@@ -141,6 +141,14 @@ def code_version() -> dict:
     }
 
 
+def dataset_run(result: dict, entry: dict) -> dict:
+    """The run an accuracy dataset's ``entry`` came from: its own stamp if it was merged in from
+    an earlier file, else the command, date, commit and settings of ``result``, its file."""
+    return entry.get("run") or {
+        k: result.get(k) for k in ("command", "date", "code", "settings", "darts_status")
+    }
+
+
 def result_path(suite: str, quick: bool) -> Path:
     return RESULTS / (f"{suite}-quick.json" if quick else f"{suite}.json")
 

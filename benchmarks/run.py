@@ -197,9 +197,8 @@ def merge_datasets(payload: dict, path: Path) -> None:
     if not path.exists():
         return
     old = json.loads(path.read_text())
-    stamp = {k: old.get(k) for k in ("command", "date", "code", "settings", "darts_status")}
     merged = {
-        name: payload["datasets"].get(name) or ({"run": entry.get("run", stamp)} | entry)
+        name: payload["datasets"].get(name) or ({"run": common.dataset_run(old, entry)} | entry)
         for name, entry in old.get("datasets", {}).items()
     }
     merged |= payload["datasets"]
