@@ -38,7 +38,7 @@ def pooled_factor(bundle, train_table, schema, context: int) -> tuple[float, int
     for member in bundle.members:
         val = train_table[train_table["specimen_id"].isin(member.summary["val_specimens"])]
         t = to_tensors(to_series(validate(val, schema, source="validation")), member.scaler)
-        ratios.append(_free_run_errors(member.model, t, context, spread=True)[2])
+        ratios.append(_free_run_errors(member.model, t, context, spread=1.0)[2])
         n += val["specimen_id"].nunique()
     return float(np.quantile(torch.cat(ratios).double().numpy(), 0.8)) / Z80, n
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from durability_cli import limits
+from durability_cli import limits, scale_refit
 from durability_cli.artifact import ModelBundle
 from durability_cli.calibration import eol_shift, shift_crossing, step_factors
 from durability_cli.config import past_at_cutoff_line, shortest_warmup
@@ -326,6 +326,7 @@ def _member_rollout(
         paths = mean[:, None, :] + scale[:, None, :] * z[:, :, None]  # [B, P, Tc-1]
         if z_draws is not None:  # path s runs with the s-th draw of z (cycling through M)
             shift = _latent_spread(model, t, feed, z_draws, scaler, device, amp) - mean[:, None, :]
+            shift *= scale_refit.latent_spread(bundle.summary)  # as the refit sized it
             paths += (k if np.ndim(k) == 0 else k[:, None, :]) * shift[:, pick % draws.latent.shape[1], :]
         return mean, paths, pop
     # DeepAR-style: each path feeds back its own sampled value (models trained that way)

@@ -158,6 +158,15 @@ def draw_latent(z: torch.Tensor, cov: torch.Tensor, noise: torch.Tensor) -> torc
     return z.unsqueeze(1) + (noise.unsqueeze(-1) * chol.transpose(1, 2).unsqueeze(1)).sum(-2)  # [B, M, D]
 
 
+def latent_variance(model: FeedbackRNN, t: Tensors, feed: torch.Tensor, z: torch.Tensor, cov: torch.Tensor):
+    """[B, T-1] the variance of each specimen's mean path over LATENT_DRAWS draws of its z from
+    N(z, cov) (scaled units), the draws from a fixed generator: the z fit's share of the band."""
+    B, D = z.shape
+    gen = torch.Generator().manual_seed(0)
+    draws = draw_latent(z, cov, torch.randn(B, LATENT_DRAWS, D, generator=gen).to(z.device))
+    return mean_paths(model, t, feed, draws).var(dim=1, unbiased=False)
+
+
 def _rowsum(x: torch.Tensor) -> torch.Tensor:
     """Sum over the last dimension in a fixed order, element after element (a running sum): a
     specimen's sum is then the same bits whatever the padding after its rows, which differs

@@ -250,8 +250,8 @@ def band_text(summary: dict) -> str:
     """How training set the band's width: the scale head refitted to the training specimens'
     free-running errors (how wide its 80 % band was against what they needed, before and after),
     then the validation's factor (scale_refit.py, training.scale_calibration); for an ensemble
-    the range over its members. "" for models without a refit (point models, latent models,
-    --no-refit-scale, files from before it)."""
+    the range over its members; a latent model's also the factor on its z paths' spread. "" for
+    models without a refit (point models, --no-refit-scale, files from before it)."""
     members = summary.get("ensemble") or {}
     refits = members.get("scale_refit") or [summary.get("scale_refit")]
     factors = members.get("scale_calibration") or [summary.get("scale_calibration")]
@@ -279,9 +279,11 @@ def band_text(summary: dict) -> str:
         if sized
         else "they were zero on most rows"
     )
+    spreads = [r["latent_spread"] for r in refits if "latent_spread" in r]
+    z_paths = f", the z fit's paths' spread x {span(spreads)}" if spreads else ""
     return (
-        f"{who} refitted to the training specimens' free-running errors ({rows:,} rows): {fit}; "
-        f"then widened x {widened} on the validation specimens"
+        f"{who} refitted to the training specimens' free-running errors ({rows:,} rows){z_paths}: "
+        f"{fit}; then widened x {widened} on the validation specimens"
     )
 
 

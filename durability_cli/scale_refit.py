@@ -14,6 +14,16 @@ validation factor then widens the refitted band where new specimens err more tha
 ones did. The head reads the network's state and how many steps the forecast has run on its own
 predictions (model.head_scale); those features are computed once, in one free run, and
 the fit is a small regression on them.
+
+A latent model's band has two parts: the head's scale and the spread of the mean path over draws
+of the specimen's z from its warm-up fit (latent.fit_posterior's Laplace covariance). That
+covariance reads the fit's squared errors as a Gaussian likelihood of a fixed variance, not of
+the errors the model makes, so on a set measured with little noise it is far too wide (the
+ageing benchmark's band held 98 % of new specimens' rows where 80 % were asked for). Its refit
+fits both: the head, and one factor on the z paths' spread (``latent_spread``, kept in the
+model file's summary and applied wherever the band is drawn), each training specimen's z fitted
+to its warm-up as a forecast fits a new specimen's, by the likelihood of those errors under
+the variance head^2 + latent_spread^2 x the z paths' variance.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ import numpy as np
 import torch
 
 from durability_cli.data import Tensors
+from durability_cli.latent import fit_posterior, latent_variance
 from durability_cli.model import head_scale
 
 MIN_ROWS = 50  # fewer scored training rows than this: the head is kept as trained
@@ -36,12 +47,21 @@ Z80 = 1.2815515655446004  # the standard normal's 0.9 quantile: the half-width o
 
 def free_run_features(model, t: Tensors, feed: torch.Tensor, mask: torch.Tensor):
     """One free run of ``model`` over ``t`` from ``feed``: the scale head's input features and the
-    mean's errors (scaled units) on the rows of ``mask`` [B, T-1], flat."""
+    mean's errors (scaled units) on the rows of ``mask`` [B, T-1], flat. A latent model runs each
+    specimen with its z fitted to the fed warm-up, as a forecast does, and its features carry
+    one more column, last: the variance of the mean path over draws of that z (latent_variance)."""
+    latent = spread = None
+    if model.cfg.latent:
+        rows = torch.arange(feed.shape[1], device=feed.device)
+        warm = torch.where(feed, rows, 0).max(dim=1).values + 1  # up to the last row fed
+        latent, cov = fit_posterior(model, t, warm)
+        with torch.no_grad():
+            spread = latent_variance(model, t, feed, latent, cov)  # [B, T-1]
     captured: list[torch.Tensor] = []
     hook = model.scale_head.register_forward_hook(lambda _m, inp, _out: captured.append(inp[0]))
     try:
         with torch.no_grad():
-            r = model.run(t, feed)
+            r = model.run(t, feed, latent=latent)
     finally:
         hook.remove()
     features = torch.cat(captured, dim=1)  # [B, T-1, F], in the rollout's order of pieces
@@ -49,7 +69,17 @@ def free_run_features(model, t: Tensors, feed: torch.Tensor, mask: torch.Tensor)
         raise RuntimeError(
             f"scale head features {tuple(features.shape)} do not match the rollout's {tuple(r.mean.shape)}"
         )
+    if spread is not None:
+        features = torch.cat([features, spread.unsqueeze(-1).to(features.dtype)], dim=-1)
     return features[mask], (t.y[:, 1:] - r.mean)[mask]
+
+
+def band_scale(head: torch.nn.Linear, features: torch.Tensor, latent_spread: torch.Tensor | float | None):
+    """The band's standard deviation on rows of ``features`` (free_run_features'): the head's,
+    and for a latent model (``latent_spread`` not None) with the z paths' share added in variance."""
+    if latent_spread is None:
+        return head_scale(head, features)
+    return torch.sqrt(head_scale(head, features[:, :-1]) ** 2 + latent_spread**2 * features[:, -1])
 
 
 def needed_factor(z: torch.Tensor) -> float:
@@ -60,10 +90,12 @@ def needed_factor(z: torch.Tensor) -> float:
     return float(np.quantile(z.detach().double().cpu().numpy(), 0.8)) / Z80
 
 
-def band_factor(head: torch.nn.Linear, features: torch.Tensor, errors: torch.Tensor) -> float:
-    """The factor that would make the head's 80 % band hold 80 % of ``errors`` (1 = right)."""
+def band_factor(
+    head: torch.nn.Linear, features: torch.Tensor, errors: torch.Tensor, latent_spread=None
+) -> float:
+    """The factor that would make the 80 % band (band_scale) hold 80 % of ``errors`` (1 = right)."""
     with torch.no_grad():
-        return round(needed_factor(errors.abs() / head_scale(head, features)), 4)
+        return round(needed_factor(errors.abs() / band_scale(head, features, latent_spread)), 4)
 
 
 def every_kth(pieces: Iterable[tuple[torch.Tensor, torch.Tensor]], limit: int):
@@ -86,27 +118,30 @@ def every_kth(pieces: Iterable[tuple[torch.Tensor, torch.Tensor]], limit: int):
 
 def refit(model, parts: Iterable[tuple[Tensors, torch.Tensor, torch.Tensor]]) -> dict | None:
     """Fit ``model.scale_head`` again, in place, on the free-running errors of ``parts`` (tensors,
-    feed, mask of the scored rows). Returns what the model file records (rows used, the in-sample
-    80 % band factor before and after), or None where the head is kept as trained: point models,
-    latent models (whose band also holds z's spread, training.scale_calibration) and fewer than
-    MIN_ROWS scored rows."""
-    if model.scale_head is None or model.cfg.latent:
+    feed, mask of the scored rows), and for a latent model the factor on its z paths' spread.
+    Returns what the model file records (rows used, the in-sample 80 % band factor before and
+    after, a latent model's ``latent_spread``), or None where the head is kept as trained: point
+    models and fewer than MIN_ROWS scored rows."""
+    if model.scale_head is None:
         return None
     model.eval()
     features, errors, n = every_kth((free_run_features(model, *p) for p in parts), MAX_ROWS)
     if n < MIN_ROWS:
         return None
     head = model.scale_head
-    before = band_factor(head, features, errors)
+    latent = bool(model.cfg.latent)
+    # the z paths' factor, fitted on the log scale from 1 (the Laplace covariance as it is)
+    log_spread = torch.zeros((), requires_grad=True) if latent else None
+    before = band_factor(head, features, errors, 1.0 if latent else None)
     params = list(head.parameters())
     was = [p.requires_grad for p in params]
     try:
         for p in params:
             p.requires_grad_(True)
-        opt = torch.optim.Adam(params, lr=LR)
+        opt = torch.optim.Adam(params + ([log_spread] if latent else []), lr=LR)
         with torch.enable_grad():
             for _ in range(STEPS):
-                sd = head_scale(head, features)
+                sd = band_scale(head, features, log_spread.exp() if latent else None)
                 loss = (torch.log(sd) + 0.5 * (errors / sd) ** 2).mean()
                 opt.zero_grad()
                 loss.backward()
@@ -114,4 +149,17 @@ def refit(model, parts: Iterable[tuple[Tensors, torch.Tensor, torch.Tensor]]) ->
     finally:
         for p, g in zip(params, was, strict=True):
             p.requires_grad_(g)
-    return {"rows": int(n), "factor_before": before, "factor_after": band_factor(head, features, errors)}
+    out = {"rows": int(n), "factor_before": before}
+    if latent:
+        spread = round(float(log_spread.detach().exp()), 4)
+        out["factor_after"] = band_factor(head, features, errors, spread)
+        out["latent_spread"] = spread
+    else:
+        out["factor_after"] = band_factor(head, features, errors)
+    return out
+
+
+def latent_spread(summary: dict) -> float:
+    """The factor on a latent model's z paths' spread that its refit fitted (1: none, as a model
+    file from before it, or trained with --no-refit-scale, draws them)."""
+    return float((summary.get("scale_refit") or {}).get("latent_spread", 1.0))

@@ -59,7 +59,7 @@ from durability_cli.data import (
 )
 from durability_cli.errors import InputError, ModelFileError, TrainingError
 from durability_cli.io import atomic_path
-from durability_cli.latent import LATENT_DRAWS, draw_latent, fit_posterior, mean_paths, prior
+from durability_cli.latent import fit_posterior, latent_variance, prior
 from durability_cli.model import FeedbackRNN
 from durability_cli.modelfile import SINGLE_FORMAT_VERSION
 from durability_cli.parallel import Distributed
@@ -389,7 +389,7 @@ def _free_run_errors(
     model: FeedbackRNN,
     t: Tensors,
     context: int | RowShare,
-    spread: bool = False,
+    spread: float = 0.0,
     rollout=None,
     weight: float = 1.0,
 ):
@@ -397,9 +397,10 @@ def _free_run_errors(
     forecast's errors, persistence's errors (the last warm-up value held), both in scaled units,
     and |error / predicted scale| (None for point models). Flat float32 tensors.
 
-    With ``spread``, a latent model's predicted spread also holds that of its z: the forecast's
-    Monte Carlo paths draw z from the warm-up fit's uncertainty (latent.LATENT_DRAWS draws),
-    and the calibration measures the paths' spread as a whole. ``rollout``: the free run from
+    With ``spread`` > 0, a latent model's predicted spread also holds that of its z, times
+    ``spread`` (the refit's factor, scale_refit.latent_spread): the forecast's Monte Carlo paths
+    draw z from the warm-up fit's uncertainty (latent.LATENT_DRAWS draws), and the calibration
+    measures the paths' spread as a whole. ``rollout``: the free run from
     ``warmup_feed(t, context)``, already made (a stacked ensemble's members, made together).
     ``weight``: the warm-up's weight in a latent model's fit of z (latent.fit_posterior)."""
     model.eval()
@@ -424,17 +425,9 @@ def _free_run_errors(
     if model.cfg.loss == "gaussian":
         scale = r.scale
         if spread and latent is not None:
-            scale = torch.sqrt(scale**2 + _latent_variance(model, t, feed, latent, cov))
+            scale = torch.sqrt(scale**2 + spread**2 * latent_variance(model, t, feed, latent, cov))
         z = ((target - r.mean) / scale)[mask].abs()
     return err, pers, z
-
-
-def _latent_variance(model, t: Tensors, feed, latent, cov) -> torch.Tensor:
-    """[B, T-1] the variance of the mean path over draws of each specimen's z (scaled units)."""
-    B, D = latent.shape
-    gen = torch.Generator().manual_seed(0)
-    draws = draw_latent(latent, cov, torch.randn(B, LATENT_DRAWS, D, generator=gen).to(latent.device))
-    return mean_paths(model, t, feed, draws).var(dim=1, unbiased=False)
 
 
 def free_run_rmse(
@@ -462,15 +455,18 @@ def free_run_sse(
     return float((err**2).sum()), int(err.numel())
 
 
-def scale_calibration(model: FeedbackRNN, t: Tensors, context: int | RowShare) -> float:
+def scale_calibration(
+    model: FeedbackRNN, t: Tensors, context: int | RowShare, latent_spread: float = 1.0
+) -> float:
     """Factor k >= 1 for the predicted scale so that the central 80% interval (the default p10-p90)
     covers at least 80% of the free-running validation errors: k = quantile(|error / scale|, 0.8) / z_0.9.
     A split-conformal style correction of one number; the scale head learns on training windows
     with random, often short warm-ups, and this matches it to how the model is used. 1.0 for
-    point models or without validation rows."""
+    point models or without validation rows. ``latent_spread``: a latent model's factor on its z
+    paths' spread (scale_refit.latent_spread), which the band is drawn with."""
     if model.cfg.loss != "gaussian":
         return 1.0
-    return _calibration(_free_run_errors(model, t, context, spread=True)[2])
+    return _calibration(_free_run_errors(model, t, context, spread=latent_spread)[2])
 
 
 def _calibration(z: torch.Tensor | None) -> float:
@@ -1018,16 +1014,17 @@ class _GroupTraining:
         """The model file's contents: the best weights and their scores on the validation set."""
         model, scaler, context = _best_model(self.state), self.scaler, self.context
         refitted = scale_refit.refit(model, self.train_rollouts()) if self.cfg.refit_scale else None
+        spread = scale_refit.latent_spread({"scale_refit": refitted})
         if self.val_all is not None:
             population = population_rmse(model, [self.val_all], scaler, context)
             scores = (
                 *free_run_rmse(model, self.val_all, scaler, context),
-                scale_calibration(model, self.val_all, context),
+                scale_calibration(model, self.val_all, context, spread),
             )
             baselines = baseline_rmse([self.val_series], context)
         else:  # pooled over the groups
             population = population_rmse(model, (t for _, t in self.scored_parts()), scaler, context)
-            scores = _pooled_scores(model, (t for _, t in self.scored_parts()), scaler, context)
+            scores = _pooled_scores(model, (t for _, t in self.scored_parts()), scaler, context, spread)
             baselines = baseline_rmse((part for part, _ in self.scored_parts()), context)
         fed = warmup_rows(context, self.lengths[self.is_train]) if self.is_train.any() else np.ones(1, int)
         bundle = _make_bundle(
@@ -1117,13 +1114,13 @@ def _survey(
 
 
 def _pooled_scores(
-    model: FeedbackRNN, parts, scaler: Scaler, context: int | RowShare
+    model: FeedbackRNN, parts, scaler: Scaler, context: int | RowShare, latent_spread: float = 1.0
 ) -> tuple[float, float, float]:
     """Free-running RMSE, persistence RMSE and scale calibration over the validation specimens
     given as tensors a group at a time (the errors of all groups pooled)."""
     errs, pers, zs = [], [], []
     for t in parts:
-        e, p, z = _free_run_errors(model, t, context, spread=True)
+        e, p, z = _free_run_errors(model, t, context, spread=latent_spread)
         errs.append(e)
         pers.append(p)
         zs.append(z)

@@ -373,3 +373,52 @@ def test_training_feeds_a_share_of_specimens_the_z_fitted_to_the_rollouts_warmup
     mixed.sum().backward()
     learns = model.latent_table.grad.abs().sum(1) > 0
     assert torch.equal(learns, ~coin)  # the rows run with their own z still learn
+
+
+@pytest.mark.slow
+def test_the_refit_sizes_a_latent_model_s_head_and_its_z_paths_spread(latent_bundle):
+    """A latent model's band is the head's scale and the spread of the mean path over draws of z;
+    train refits both (scale_refit.py) on the training specimens' free-running errors, each one's
+    z fitted to its warm-up as a forecast fits it: the file's record is what they measure again."""
+    from durability_cli import scale_refit
+
+    record = latent_bundle.summary["scale_refit"]
+    assert record is not None and record["latent_spread"] > 0
+    table, _ = decay_table(32, 80, seed=0)
+    table = table[table.specimen_id.isin(latent_bundle.summary["train_specimens"])]
+    t = to_tensors(to_series(validate(table, SCHEMA, source="train")), latent_bundle.scaler)
+    ctx = training_module.warmup_tensor(t, 40)
+    feed, mask = warmup_feed(t, ctx), training_module.scored_rows(t, ctx)
+    features, errors = scale_refit.free_run_features(latent_bundle.model, t, feed, mask)
+    assert record["rows"] == len(errors)
+    head = latent_bundle.model.scale_head
+    spread = record["latent_spread"]
+    assert scale_refit.band_factor(head, features, errors, spread) == pytest.approx(
+        record["factor_after"], abs=2e-3
+    )
+    assert 0.8 < record["factor_after"] < 1.25
+    # the z paths' variance rides in the features' last column: 0 there leaves the head's own scale
+    zeroed = torch.cat([features[:, :-1], torch.zeros_like(features[:, -1:])], dim=1)
+    torch.testing.assert_close(
+        scale_refit.band_scale(head, zeroed, spread), scale_refit.band_scale(head, features, 0.0)
+    )
+
+
+@pytest.mark.slow
+def test_the_forecast_draws_the_z_paths_spread_times_the_refit_s_factor(latent_bundle):
+    """Each path is the mean, plus the head's scale times its draw, plus its draw of z's path
+    less the mean times the refit's factor: the paths move linearly in that factor."""
+    table, _ = decay_table(6, 60, seed=4)
+    plan = table.copy()
+    plan.loc[plan.groupby("specimen_id").cumcount() >= 30, "durability"] = np.nan
+    ds = validate(plan, SCHEMA, source="plan")
+
+    def paths(spread: float) -> np.ndarray:
+        summary = dict(latent_bundle.summary)
+        summary["scale_refit"] = {**summary["scale_refit"], "latent_spread": spread}
+        bundle = dataclasses.replace(latent_bundle, summary=summary)
+        return forecast(bundle, ds, ForecastConfig(samples=16, seed=3), want_paths=True).paths["value"].to_numpy()
+
+    p0, p1, p2 = paths(0.0), paths(1.0), paths(2.0)
+    assert np.abs(p1 - p0).max() > 1e-4  # z's draws move the paths
+    np.testing.assert_allclose(p2 - p0, 2 * (p1 - p0), rtol=1e-4, atol=1e-5)

@@ -98,14 +98,18 @@ def test_the_fit_keeps_every_kth_row_of_a_table_too_large_for_it(lengths, limit)
 
 
 @pytest.mark.parametrize("model", [{"loss": "mse"}, {"latent": 2}])
-def test_point_and_latent_models_keep_their_head(coating_slice, model):
+def test_point_models_keep_their_head_and_latent_models_size_their_z_paths_too(coating_slice, model):
     ds = load_dataset(str(coating_slice(8, 30)))
     bundle = train(
         ds,
         ModelConfig(hidden=8, layers=1, trend_line=False, **model),
         TrainConfig(epochs=2, batch_size=4, val_context=CONTEXT, ensemble=1),
     )
-    assert bundle.summary["scale_refit"] is None
+    record = bundle.summary["scale_refit"]
+    if "loss" in model:
+        assert record is None
+    else:  # the head and the factor on the spread of z's paths (tests/test_latent.py checks both)
+        assert record["rows"] >= scale_refit.MIN_ROWS and record["latent_spread"] > 0
 
 
 def test_no_refit_scale_through_the_command(coating_slice, tmp_path):
