@@ -280,7 +280,7 @@ def band_text(summary: dict) -> str:
         else "they were zero on most rows"
     )
     spreads = [r["latent_spread"] for r in refits if "latent_spread" in r]
-    z_paths = f", the z fit's paths' spread x {span(spreads)}" if spreads else ""
+    z_paths = f", the spread of z's draws x {span(spreads)}" if spreads else ""
     return (
         f"{who} refitted to the training specimens' free-running errors ({rows:,} rows){z_paths}: "
         f"{fit}; then widened x {widened} on the validation specimens"
