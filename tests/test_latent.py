@@ -417,7 +417,11 @@ def test_the_forecast_draws_the_z_paths_spread_times_the_refit_s_factor(latent_b
         summary = dict(latent_bundle.summary)
         summary["scale_refit"] = {**summary["scale_refit"], "latent_spread": spread}
         bundle = dataclasses.replace(latent_bundle, summary=summary)
-        return forecast(bundle, ds, ForecastConfig(samples=16, seed=3), want_paths=True).paths["value"].to_numpy()
+        return (
+            forecast(bundle, ds, ForecastConfig(samples=16, seed=3), want_paths=True)
+            .paths["value"]
+            .to_numpy()
+        )
 
     p0, p1, p2 = paths(0.0), paths(1.0), paths(2.0)
     assert np.abs(p1 - p0).max() > 1e-4  # z's draws move the paths

@@ -152,3 +152,7 @@ def test_the_band_row_reads_every_member_and_survives_zero_errors():
     flat = band_text({"scale_refit": {"rows": 60, "factor_before": 0.0, "factor_after": 0.0}})
     assert "(60 rows): they were zero on most rows; then widened x 1.00" in flat
     assert band_text({"scale_refit": None, "scale_calibration": 1.3}) == ""  # --no-refit-scale, old files
+    latent = {"rows": 80, "factor_before": 0.5, "factor_after": 1.0, "latent_spread": 0.46}
+    assert "(80 rows), the spread of z's draws x 0.46: the 80 % band was 2.00 x" in band_text(
+        {"scale_refit": latent}
+    )
