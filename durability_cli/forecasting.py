@@ -332,6 +332,10 @@ def _member_rollout(
     # DeepAR-style: each path feeds back its own sampled value (models trained that way)
     P = len(pick)
     noise = draws.paths[:, pick].reshape(B * P, -1).to(device)
+    if z_draws is not None:  # the refit's factor on z's spread, here on the draws themselves
+        z_draws = latent.unsqueeze(1) + scale_refit.latent_spread(bundle.summary) * (
+            z_draws - latent.unsqueeze(1)
+        )
     with autocast(device, amp):
         latent_s = None if z_draws is None else z_draws[:, pick].reshape(B * P, D)
         r = run_copies(model, t, feed, P, sample=True, noise=noise, latent=latent_s)

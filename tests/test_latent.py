@@ -286,6 +286,43 @@ def test_deepar_style_paths_draw_z_per_path():
     assert np.isfinite(first.paths["value"]).all() and (spread > 0).all()
 
 
+def test_deepar_style_paths_take_the_refit_s_factor_on_their_draws_of_z(monkeypatch):
+    """With --feedback sample each path runs with its own draw of z; the refit's factor on z's
+    spread (scale_refit.latent_spread) scales each draw's distance from the fitted z."""
+    from durability_cli import forecasting
+
+    table, _ = decay_table(6, 30, seed=6)
+    bundle = train(
+        validate(table, SCHEMA, source="train"),
+        ModelConfig(trend_line=False, hidden=8, layers=1, latent=2),
+        TrainConfig(epochs=1, feedback="sample", ensemble=1),
+    )
+    plan = table.copy()
+    plan.loc[plan.groupby("specimen_id").cumcount() >= 10, "durability"] = np.nan
+    plan_ds = validate(plan, SCHEMA, source="plan")
+    run_copies = forecasting.run_copies
+    seen = []
+
+    def spy(model, t, feed, copies, **options):
+        seen.append(options["latent"].reshape(len(t.y), copies, -1))
+        return run_copies(model, t, feed, copies, **options)
+
+    monkeypatch.setattr(forecasting, "run_copies", spy)
+    draws = {}
+    for c in (0.0, 0.5, 1.0):
+        summary = {
+            **bundle.summary,
+            "scale_refit": {**(bundle.summary["scale_refit"] or {}), "latent_spread": c},
+        }
+        seen.clear()
+        forecast(dataclasses.replace(bundle, summary=summary), plan_ds, ForecastConfig(samples=8, seed=3))
+        draws[c] = torch.cat(seen)
+    fitted = draws[0.0][:, :1]
+    assert torch.equal(draws[0.0], fitted.expand_as(draws[0.0]))  # no spread: every path at the fit
+    assert (draws[1.0] - fitted).abs().max() > 1e-3
+    torch.testing.assert_close(draws[0.5] - fitted, 0.5 * (draws[1.0] - fitted))
+
+
 def tiny_latent(specimens: int, rows: int):
     """A small untrained latent model and the scaled tensors of ``specimens`` decay series."""
     table, _ = decay_table(specimens, rows, seed=5)
