@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from durability_cli.data import Tensors
-from durability_cli.latent import fit_posterior, latent_variance
+from durability_cli.latent import LATENT_DRAWS, fit_posterior, latent_variance
 from durability_cli.model import head_scale
 
 MIN_ROWS = 50  # fewer scored training rows than this: the head is kept as trained
@@ -74,6 +74,12 @@ def free_run_features(model, t: Tensors, feed: torch.Tensor, mask: torch.Tensor)
     if spread is not None:
         features = torch.cat([features, spread.unsqueeze(-1).to(features.dtype)], dim=-1)
     return features[mask], (t.y[:, 1:] - r.mean)[mask]
+
+
+def chunk_rows(model) -> int:
+    """Specimens x steps per free run of the refit: CHUNK_ROWS, or for a latent model a
+    LATENT_DRAWS-th of it, since each of its specimens also runs once per draw of z."""
+    return CHUNK_ROWS // LATENT_DRAWS if model.cfg.latent else CHUNK_ROWS
 
 
 def band_scale(head: torch.nn.Linear, features: torch.Tensor, latent_spread: torch.Tensor | float | None):

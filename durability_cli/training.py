@@ -948,7 +948,7 @@ class _GroupTraining:
                 continue
             t = part[0]
             B, T = t.y.shape
-            size = max(1, scale_refit.CHUNK_ROWS // T)
+            size = max(1, scale_refit.chunk_rows(self.state.model) // T)
             for a in range(0, B, size):
                 chunk = slice_tensors(t, torch.arange(a, min(a + size, B)))
                 ctx = warmup_tensor(chunk, self.context)
