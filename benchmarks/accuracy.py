@@ -498,6 +498,7 @@ def run(
     options: dict | None = None,
     fresh_test: int | None = None,
     member_paths: str | None = None,
+    context: int | None = None,
 ) -> dict:
     s = (
         (QUICK if quick else FULL)
@@ -510,6 +511,7 @@ def run(
         | ({"monotonic": monotonic} if monotonic != "none" else {})
         | ({"options": options} if options else {})
         | ({"fresh_test": fresh_test} if fresh_test is not None else {})
+        | ({"context": context} if context else {})
     )
     fresh_test = s["fresh_test"]
     if fresh_test:
@@ -525,6 +527,8 @@ def run(
         else:
             split = make_split(name, s["n_train"], s["n_test"], seed=0)
         info = split["info"]
+        if context and not real:  # a longer (or shorter) warm-up than the set's, for tests and validation
+            info = replace(info, context=context)
         train_df, test, clean = split["train"], split["test"], split["test_clean"]
         schema = Schema("specimen_id", "time", info.target, info.covariates, info.static)
         ds_train = validate(train_df, schema, source=f"{name}-train")

@@ -121,6 +121,14 @@ def main(argv: list[str] | None = None) -> int:
         help="accuracy: write each run's members' mean paths on the fresh (else the suite's) test "
         "specimens to DIR/<set>-s<seed>.parquet, for studies that combine members",
     )
+    parser.add_argument(
+        "--context",
+        type=int,
+        default=None,
+        metavar="ROWS",
+        help="accuracy: warm up every test specimen (and validate) from this many rows instead of "
+        "each synthetic set's own context (measured sets keep theirs; a side experiment: add --tag)",
+    )
     parser.add_argument("--report", action="store_true", help="only re-render RESULTS.md")
     args = parser.parse_args(argv)
     common.CODE_AT_START = common.code_version()  # before anything imports durability_cli
@@ -164,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                     options=options,
                     fresh_test=args.fresh_test,
                     member_paths=args.member_paths,
+                    context=args.context,
                 )
                 if args.merge:
                     merge_datasets(payload, result_path(stem, args.quick))
