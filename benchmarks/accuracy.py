@@ -260,13 +260,19 @@ def validation_warmup(info, given: dict) -> dict:
     return {"val_context": 0, "val_context_frac": share} if share else {"val_context": info.context}
 
 
+def _sig(x: float | None, digits: int = 5) -> float | None:
+    """``x`` to ``digits`` significant digits (None and non-finite values as they are)."""
+    return float(f"{x:.{digits}g}") if x is not None and np.isfinite(x) else x
+
+
 def run_model(ds_train, test, clean, rows, warmup, info, seed: int, s: dict) -> tuple[dict, object]:
     curve: list[dict] = []
     elapsed = [0.0]
 
     def on_epoch(log):
         elapsed[0] += log.seconds
-        curve.append({"epoch": log.epoch, "seconds": elapsed[0], "val_rmse": log.val_rmse})
+        # 5 significant digits: the curves are most of a run's file (an ensemble's 1,000 epochs)
+        curve.append({"epoch": log.epoch, "seconds": round(elapsed[0], 3), "val_rmse": _sig(log.val_rmse)})
 
     mcfg = model_config(
         info.name,
@@ -315,7 +321,9 @@ def run_model(ds_train, test, clean, rows, warmup, info, seed: int, s: dict) -> 
         "trend_line_auto": summary.get("trend_line_auto"),
         "trend_line_val_rmse": summary.get("trend_line_val_rmse"),
         # every member's validation RMSE per epoch (what a study of patience replays)
-        "member_val_curves": [[h["val_rmse"] for h in m.summary.get("history", [])] for m in bundle.members],
+        "member_val_curves": [
+            [_sig(h["val_rmse"]) for h in m.summary.get("history", [])] for m in bundle.members
+        ],
     }
     return run, bundle
 
