@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from durability_cli.config import AUTO_SWITCHES, ModelConfig, TrainConfig
+from durability_cli.config import AUTO_NUMBERS, AUTO_SWITCHES, ModelConfig, TrainConfig, auto_number
 from durability_cli.errors import InputError
 
 if TYPE_CHECKING:
@@ -728,8 +728,10 @@ def check_init_from(base: ModelConfig, options: dict) -> None:
     the starting model's is an error, not silently replaced."""
     for name in MODEL_OPTIONS:
         value = options.get(name)
-        if name in AUTO_SWITCHES and value == "auto":
-            continue  # decided as the model it starts from (line_choice.py)
+        if name in AUTO_NUMBERS and value is not None:  # "2" from the command line is 2
+            value = auto_number(name, value)
+        if name in (*AUTO_SWITCHES, *AUTO_NUMBERS) and value == "auto":
+            continue  # decided as the model it starts from (line_choice.py, latent_choice.py)
         if value is not None and value != getattr(base, name):
             raise InputError(
                 f"`{name}` {value} differs from the `init_from` model's {getattr(base, name)}; fine-tuning "
@@ -930,7 +932,8 @@ class TrainRun:
                 write_table(model.history(), history)
             from durability_cli.ensemble import remove_checkpoints
 
-            remove_checkpoints(checkpoint, self.train_config)
+            # the trained model's options: an automatic ensemble's resolved size names its members' files
+            remove_checkpoints(checkpoint, model.bundle.train_config)
         return model
 
 

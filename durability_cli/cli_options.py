@@ -267,7 +267,7 @@ CONFIG_OPTIONS = [
     ("loss", str, _MODEL, "gaussian: mean and scale, gives intervals; mse or huber: a point forecast."),
     ("residual", bool, _MODEL, "Predict the step change instead of the level.", "--residual/--no-residual"),
     ("monotonic", str, _MODEL, "One-signed steps by construction (or none); accuracy mixed, see docs/TRAINING.md."),
-    ("latent", int, _MODEL, "Size D of a per-specimen latent vector z (0 = off): the model infers each specimen's hidden factors (batch, initial flaw) from its warm-up; see docs/TRAINING.md."),
+    ("latent", str, _MODEL, "Size D of a per-specimen latent vector z (0 = off): the model infers each specimen's hidden factors (batch, initial flaw) from its warm-up. auto: where validation warms up on at least 40 rows (the median over the specimens), also train the model with a latent of 2 (and the warm-up's line, unless --no-trend-line) and keep it where most ensemble members validate better (one more training, its members one after another); on shorter warm-ups one model without it. See docs/TRAINING.md."),
     ("latent_prior", float, _MODEL, "Weight of the N(0, I) prior on z: larger trusts a short warm-up less."),
     ("transform", str, _MODEL, "Physics-aware inputs, COLUMN=NAME pairs: arrhenius (1000/K from °C), arrhenius-kelvin, log (Peck humidity, stress laws), log1p, reciprocal, sqrt; e.g. temperature=arrhenius,humidity=log. Stored in the model and applied at forecast time."),
     ("trend", bool, _MODEL, "Feed every step the least-squares trend of the measured values so far (its slope and how many rows it rests on): the specimen's own rate, read alike from a warm-up of any length, at no extra forecast cost. Measured (3 seeds): ball -21 %, ageing -12 %, coating -12 %, level on battery, crack and the measured Alloy-A, the measured Device-B +7 % (worse on each of five test splits), so it is off by default. Compare on held-out specimens with evaluate -m A -m B; see docs/TRAINING.md.", "--trend/--no-trend"),
@@ -300,7 +300,13 @@ CONFIG_OPTIONS = [
 ]  # fmt: skip
 
 
-_METAVARS = {int: N, float: FLOAT, bool: FLAG, "transform": "COLUMN=NAME,..."}  # by type, or name
+_METAVARS = {
+    int: N,
+    float: FLOAT,
+    bool: FLAG,
+    "transform": "COLUMN=NAME,...",
+    "latent": "<auto|D>",
+}  # by type, or name
 
 
 def _with_config_options(command):

@@ -15,6 +15,7 @@ from durability_cli.errors import InputError
 
 # Switches (true / false) that also take "auto": decided by the training run.
 AUTO_SWITCHES = ("trend_line",)
+AUTO_NUMBERS = ("latent",)  # whole numbers that may also be "auto" (the training run decides)
 
 # The values each text option accepts; the CLI lists them in --help.
 CHOICES = {
@@ -55,8 +56,10 @@ class ModelConfig:
     static_embedding: int = 4  # embedding size for each categorical static column
     # A per-specimen latent vector z of this size (0 = off): a random effect for what no column
     # records (batch, initial flaw). Learned per training specimen, fitted to each new specimen's
-    # warm-up at forecast time, and fed to every step like a static column.
-    latent: int = 0
+    # warm-up at forecast time, and fed to every step like a static column. "auto": where the
+    # validation warm-ups are long, also train the model with a latent and keep it when most
+    # ensemble members validate better (latent_choice.py); a trained model holds the number
+    latent: int | str = 0
     latent_prior: float = 0.1  # weight of the Gaussian prior on z (larger: trust the warm-up less)
     # Physics-aware inputs: "temperature=arrhenius,humidity=log" (durability_cli.transforms)
     transform: str = ""
@@ -82,8 +85,10 @@ class ModelConfig:
         if self.monotonic != "none" and not self.residual:
             raise InputError("`monotonic` needs `residual`: the sign is put on the step change")
         _numbers(self, MODEL_LIMITS)
-        if not 0 <= self.latent <= 64:
-            raise InputError(f"`latent` must be between 0 (off) and 64, got {self.latent}")
+        if self.latent != "auto" and (
+            isinstance(self.latent, bool) or not isinstance(self.latent, int) or not 0 <= self.latent <= 64
+        ):
+            raise InputError(f"`latent` must be auto or between 0 (off) and 64, got {self.latent!r}")
         if not self.latent_prior > 0:  # _numbers has refused NaN and infinity
             raise InputError(f"`latent_prior` must be a positive number, got {self.latent_prior}")
         if not 0.0 <= self.dropout < 1.0:
@@ -322,6 +327,21 @@ def load_toml(path: str | None) -> dict:
     return {k.replace("-", "_"): v for k, v in flat.items()}
 
 
+def auto_number(key: str, value, source: str = "options") -> int | str:
+    """An AUTO_NUMBERS value: "auto", or a whole number (given as one, or as its text, as the
+    command line gives it); its range is the field's validate's to check."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == "auto":
+            return "auto"
+        if text.lstrip("+-").isdigit():
+            return int(text)
+    elif isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer():
+        return int(value)
+    where = f"`{key}`" if source == "options" else f"{source}: {key}"  # the CLI names its flag
+    raise InputError(f"{where} must be auto or a whole number, got {value!r}")
+
+
 def build(cls, values: dict, *, source: str = "options"):
     """Build ``cls`` from the keys of ``values`` that belong to it, checking types."""
     known = {f.name: f for f in fields(cls)}
@@ -333,6 +353,8 @@ def build(cls, values: dict, *, source: str = "options"):
         if key in AUTO_SWITCHES:  # a switch that may also be left to the training run to decide
             if not (isinstance(value, bool) or value == "auto"):
                 raise InputError(f"{source}: {key} must be true, false or auto, got {value!r}")
+        elif key in AUTO_NUMBERS:  # a number that may also be left to the training run to decide
+            value = auto_number(key, value, source)
         elif isinstance(default, bool) and not isinstance(value, bool):
             raise InputError(f"{source}: {key} must be true or false, got {value!r}")
         elif isinstance(default, int | float) and not isinstance(default, bool):
@@ -360,6 +382,8 @@ def saved_model_config(values: dict, *, source: str = "model file") -> ModelConf
     cfg = build(ModelConfig, {"trend_line": False, **values}, source=source)
     if cfg.trend_line not in (True, False):
         raise InputError(f"{source}: trend_line is {cfg.trend_line!r}; a trained model's is true or false")
+    if cfg.latent == "auto":
+        raise InputError(f"{source}: latent is 'auto'; a trained model's is a number")
     return cfg
 
 

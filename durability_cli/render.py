@@ -193,6 +193,8 @@ def render_train_start(console: Console, info: dict, chunk_specimens: int) -> No
         member = f"Ensemble member {info['member']} of {info['members']}: " if info.get("members") else ""
     if info.get("line_candidate"):  # --trend-line auto trains two candidates (line_choice.py)
         member = f"{LINE_CANDIDATES[info['line_candidate'] - 1]}: {member}"
+    if info.get("latent_candidate"):  # --latent auto trains one more (latent_choice.py)
+        member = f"With a per-specimen latent: {member}"
     console.print(
         f"{member}Training on {info['n_train']} specimens, validating on {info['n_val']} "
         f"(free run after {warmup_text(info, 'context')}); {info['parameters']:,} parameters"
@@ -236,6 +238,8 @@ def render_train_summary(console: Console, bundle, output: str) -> None:
         table.add_row("ensemble", ensemble_row(s))
     if s.get("trend_line_auto"):
         table.add_row("trend line", s["trend_line_auto"])
+    if s.get("latent_auto"):
+        table.add_row("latent choice", s["latent_auto"])
     if band := band_text(s):
         table.add_row("band", band)
     table.add_row("time", f"{s['train_seconds']:.1f} s")
@@ -674,6 +678,8 @@ def render_model(console: Console, info: dict, title: str) -> None:
         table.add_row("ensemble", ensemble_row(s))
     if s.get("trend_line_auto"):
         table.add_row("trend line", s["trend_line_auto"])
+    if s.get("latent_auto"):
+        table.add_row("latent choice", s["latent_auto"])
     if band := band_text(s):
         table.add_row("band", band)
     if s.get("calibration"):

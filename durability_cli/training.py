@@ -8,6 +8,7 @@ flat line.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -681,7 +682,9 @@ def train(table, model_cfg: ModelConfig, cfg: TrainConfig, **options) -> ModelBu
     ``epochs = 0`` / ``patience = 0`` (auto: resolve_length) and ``ensemble = 0`` (auto:
     ensemble.resolve_auto) are decided first; the model's summary says how (``length_auto``,
     ``ensemble_auto``). ``model_cfg.trend_line = "auto"`` then trains without and with the line
-    and keeps the better on validation (line_choice.py; ``trend_line_auto`` says which)."""
+    and keeps the better on validation (line_choice.py; ``trend_line_auto`` says which), and
+    ``model_cfg.latent = "auto"``, where the validation warm-ups are long, also a latent candidate
+    (latent_choice.py; ``latent_auto`` says which)."""
     why = ""
     sizes = None
     if not (cfg.epochs and cfg.patience and cfg.ensemble):  # an auto setting reads the split
@@ -694,18 +697,30 @@ def train(table, model_cfg: ModelConfig, cfg: TrainConfig, **options) -> ModelBu
         from durability_cli.ensemble import resolve_auto
 
         cfg, why = resolve_auto(table, model_cfg, cfg, sizes=sizes, **options)
-    if model_cfg.trend_line == "auto":
-        from durability_cli.line_choice import train_choosing
+    n_val = (sizes or split_sizes(table, cfg.val_fraction, options.get("val_ids")))[1]
+    if model_cfg.latent == "auto":
+        from durability_cli import latent_choice
 
-        n_val = (sizes or split_sizes(table, cfg.val_fraction, options.get("val_ids")))[1]
-        bundle = train_choosing(table, model_cfg, cfg, _train_resolved, n_val, **options)
+        bundle = latent_choice.train_choosing(
+            table, model_cfg, cfg, functools.partial(_train_lined, n_val=n_val), n_val, **options
+        )
     else:
-        bundle = _train_resolved(table, model_cfg, cfg, **options)
+        bundle = _train_lined(table, model_cfg, cfg, n_val=n_val, **options)
     if why:
         bundle.summary["ensemble_auto"] = why
     if length_why:
         bundle.summary["length_auto"] = length_why
     return bundle
+
+
+def _train_lined(table, model_cfg: ModelConfig, cfg: TrainConfig, n_val: int, **options) -> ModelBundle:
+    """:func:`train` once its automatic settings are numbers, ``trend_line`` "auto" decided by
+    training both candidates (line_choice.py); ``n_val``: how many specimens validate."""
+    if model_cfg.trend_line == "auto":
+        from durability_cli.line_choice import train_choosing
+
+        return train_choosing(table, model_cfg, cfg, _train_resolved, n_val, **options)
+    return _train_resolved(table, model_cfg, cfg, **options)
 
 
 def _train_resolved(table, model_cfg: ModelConfig, cfg: TrainConfig, **options) -> ModelBundle:

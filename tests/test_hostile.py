@@ -91,7 +91,7 @@ TRAIN_OPTIONS = [
     (["--tf-k", "nan"], "--tf-k must be a finite number, got nan"),
     (["--clip", "-1"], "--clip must be positive (the largest gradient norm), got -1.0"),
     (["--threads", "1000000"], "--threads must be between 1 and"),
-    (["--latent", "1000"], "--latent must be between 0 (off) and 64, got 1000"),
+    (["--latent", "1000"], "--latent must be auto or between 0 (off) and 64, got 1000"),
     (["--latent-prior", "nan"], "--latent-prior must be a finite number, got nan"),
     (
         ["--val-context", "1000"],

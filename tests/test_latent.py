@@ -229,7 +229,7 @@ def test_latent_through_the_commands(runner, coating_slice, tmp_path):
     assert runner.invoke(app, args).exit_code == 0 and png.stat().st_size > 0
     # the latent's own options are range-checked like every other
     bad = runner.invoke(app, ["train", data, "-o", str(tmp_path / "x.safetensors"), "--latent", "-1"])
-    assert bad.exit_code == 2 and "--latent must be between 0 (off) and 64" in bad.output
+    assert bad.exit_code == 2 and "--latent must be auto or between 0 (off) and 64" in bad.output
 
 
 def test_latent_chunked_training_and_sharded_forecasts(runner, coating_slice, tmp_path):
