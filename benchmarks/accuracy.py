@@ -55,11 +55,15 @@ QUANTILES = (0.1, 0.5, 0.9)
 
 
 def model_config(
-    name: str, latent: int = 0, latent_prior: float = ModelConfig.latent_prior, monotonic: str = "none"
+    name: str,
+    latent: int | str | None = None,
+    latent_prior: float = ModelConfig.latent_prior,
+    monotonic: str = "none",
 ) -> ModelConfig:
+    """The suite's model for set ``name``; ``latent`` None: train's default."""
     return ModelConfig(
         lags=3 if name == "ball" else ModelConfig.lags,
-        latent=latent,
+        latent=ModelConfig.latent if latent is None else latent,
         latent_prior=latent_prior,
         monotonic=monotonic,
     )
@@ -276,7 +280,7 @@ def run_model(ds_train, test, clean, rows, warmup, info, seed: int, s: dict) -> 
 
     mcfg = model_config(
         info.name,
-        s.get("latent", 0),
+        s.get("latent"),
         s.get("latent_prior", ModelConfig.latent_prior),
         s.get("monotonic", "none"),
     )
@@ -320,6 +324,10 @@ def run_model(ds_train, test, clean, rows, warmup, info, seed: int, s: dict) -> 
         "trend_line": bundle.model_config.trend_line,
         "trend_line_auto": summary.get("trend_line_auto"),
         "trend_line_val_rmse": summary.get("trend_line_val_rmse"),
+        # --latent auto: the latent size it kept, why, and both candidates' member scores (latent_choice.py)
+        "latent": bundle.model_config.latent,
+        "latent_auto": summary.get("latent_auto"),
+        "latent_val_rmse": summary.get("latent_val_rmse"),
         # every member's validation RMSE per epoch (what a study of patience replays)
         "member_val_curves": [
             [_sig(h["val_rmse"]) for h in m.summary.get("history", [])] for m in bundle.members
@@ -497,7 +505,7 @@ def run(
     with_darts: bool = True,
     darts_budget: float = 1.0,
     seeds: list[int] | None = None,
-    latent: int = 0,
+    latent: int | str | None = None,
     ensemble: int = 0,
     latent_prior: float | None = None,
     monotonic: str = "none",
@@ -513,7 +521,7 @@ def run(
         | ({"epochs": epochs} if epochs is not None else {})  # 0: train's auto length
         | ({"patience": patience} if patience is not None else {})  # else train's auto patience
         | ({"seeds": seeds} if seeds else {})
-        | ({"latent": latent} if latent else {})
+        | ({"latent": latent} if latent is not None else {})
         | {"ensemble": ensemble}  # 0: train's default (auto); runs before it was recorded: 1
         | ({"latent_prior": latent_prior} if latent and latent_prior is not None else {})
         | ({"monotonic": monotonic} if monotonic != "none" else {})

@@ -28,6 +28,17 @@ from benchmarks.common import one_thread, result_path, say, write_result  # noqa
 SUITES = ("accuracy", "speed", "curves", "streaming", "measured-splits")
 
 
+def _latent(text: str) -> int | str:
+    """--latent: "auto" or a size (config.auto_number), a bad one an argparse error."""
+    from durability_cli.config import auto_number
+    from durability_cli.errors import InputError
+
+    try:
+        return auto_number("latent", text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -62,9 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--latent",
-        type=int,
-        default=0,
-        help="accuracy: the durability model with a per-specimen latent of this size (a side experiment: add --tag)",
+        type=_latent,
+        default=None,
+        help="accuracy: the durability model with a per-specimen latent of this size, or auto "
+        "(default: train's; a side experiment: add --tag)",
     )
     parser.add_argument(
         "--ensemble",

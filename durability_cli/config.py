@@ -56,10 +56,10 @@ class ModelConfig:
     static_embedding: int = 4  # embedding size for each categorical static column
     # A per-specimen latent vector z of this size (0 = off): a random effect for what no column
     # records (batch, initial flaw). Learned per training specimen, fitted to each new specimen's
-    # warm-up at forecast time, and fed to every step like a static column. "auto": where the
-    # validation warm-ups are long, also train the model with a latent and keep it when most
-    # ensemble members validate better (latent_choice.py); a trained model holds the number
-    latent: int | str = 0
+    # warm-up at forecast time, and fed to every step like a static column. "auto": a latent of 2
+    # (with the warm-up's line) where the validation warm-ups are at least 50 rows, none on
+    # shorter ones (latent_choice.py); a trained model holds the number
+    latent: int | str = "auto"
     latent_prior: float = 0.1  # weight of the Gaussian prior on z (larger: trust the warm-up less)
     # Physics-aware inputs: "temperature=arrhenius,humidity=log" (durability_cli.transforms)
     transform: str = ""

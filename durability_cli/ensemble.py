@@ -39,7 +39,6 @@ def remove_checkpoints(checkpoint: str | Path, cfg: TrainConfig) -> None:
     """The checkpoint and, for an ensemble, its finished members' files (after a complete run)."""
     Path(checkpoint).unlink(missing_ok=True)
     Path(finished_path(checkpoint)).unlink(missing_ok=True)  # --trend-line auto's first candidate
-    Path(f"{checkpoint}.without-latent").unlink(missing_ok=True)  # --latent auto's (latent_choice.py)
     remove_members(checkpoint, cfg.ensemble if cfg.ensemble > 1 else 0)
 
 

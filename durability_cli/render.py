@@ -193,8 +193,6 @@ def render_train_start(console: Console, info: dict, chunk_specimens: int) -> No
         member = f"Ensemble member {info['member']} of {info['members']}: " if info.get("members") else ""
     if info.get("line_candidate"):  # --trend-line auto trains two candidates (line_choice.py)
         member = f"{LINE_CANDIDATES[info['line_candidate'] - 1]}: {member}"
-    if info.get("latent_candidate"):  # --latent auto trains one more (latent_choice.py)
-        member = f"With a per-specimen latent: {member}"
     console.print(
         f"{member}Training on {info['n_train']} specimens, validating on {info['n_val']} "
         f"(free run after {warmup_text(info, 'context')}); {info['parameters']:,} parameters"

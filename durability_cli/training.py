@@ -8,7 +8,6 @@ flat line.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import math
@@ -682,8 +681,8 @@ def train(table, model_cfg: ModelConfig, cfg: TrainConfig, **options) -> ModelBu
     ``epochs = 0`` / ``patience = 0`` (auto: resolve_length) and ``ensemble = 0`` (auto:
     ensemble.resolve_auto) are decided first; the model's summary says how (``length_auto``,
     ``ensemble_auto``). ``model_cfg.trend_line = "auto"`` then trains without and with the line
-    and keeps the better on validation (line_choice.py; ``trend_line_auto`` says which), and
-    ``model_cfg.latent = "auto"``, where the validation warm-ups are long, also a latent candidate
+    and keeps the better on validation (line_choice.py; ``trend_line_auto`` says which);
+    ``model_cfg.latent = "auto"`` is made a number before, by the validation warm-ups' length
     (latent_choice.py; ``latent_auto`` says which)."""
     why = ""
     sizes = None
@@ -697,30 +696,25 @@ def train(table, model_cfg: ModelConfig, cfg: TrainConfig, **options) -> ModelBu
         from durability_cli.ensemble import resolve_auto
 
         cfg, why = resolve_auto(table, model_cfg, cfg, sizes=sizes, **options)
-    n_val = (sizes or split_sizes(table, cfg.val_fraction, options.get("val_ids")))[1]
+    latent_why = ""
     if model_cfg.latent == "auto":
-        from durability_cli import latent_choice
+        from durability_cli.latent_choice import resolve
 
-        bundle = latent_choice.train_choosing(
-            table, model_cfg, cfg, functools.partial(_train_lined, n_val=n_val), n_val, **options
-        )
+        model_cfg, latent_why = resolve(table, model_cfg, cfg, options.get("init_from"))
+    if model_cfg.trend_line == "auto":
+        from durability_cli.line_choice import train_choosing
+
+        n_val = (sizes or split_sizes(table, cfg.val_fraction, options.get("val_ids")))[1]
+        bundle = train_choosing(table, model_cfg, cfg, _train_resolved, n_val, **options)
     else:
-        bundle = _train_lined(table, model_cfg, cfg, n_val=n_val, **options)
+        bundle = _train_resolved(table, model_cfg, cfg, **options)
+    if latent_why:
+        bundle.summary["latent_auto"] = latent_why
     if why:
         bundle.summary["ensemble_auto"] = why
     if length_why:
         bundle.summary["length_auto"] = length_why
     return bundle
-
-
-def _train_lined(table, model_cfg: ModelConfig, cfg: TrainConfig, n_val: int, **options) -> ModelBundle:
-    """:func:`train` once its automatic settings are numbers, ``trend_line`` "auto" decided by
-    training both candidates (line_choice.py); ``n_val``: how many specimens validate."""
-    if model_cfg.trend_line == "auto":
-        from durability_cli.line_choice import train_choosing
-
-        return train_choosing(table, model_cfg, cfg, _train_resolved, n_val, **options)
-    return _train_resolved(table, model_cfg, cfg, **options)
 
 
 def _train_resolved(table, model_cfg: ModelConfig, cfg: TrainConfig, **options) -> ModelBundle:
