@@ -9,6 +9,10 @@ of the file given by ``--darts-from``:
     python benchmarks/assemble.py --runs benchmarks/results/accuracy-T1.json \
         benchmarks/results/accuracy-T2.json --darts-from benchmarks/results/accuracy.json
 
+``--replace-with`` takes runs of some of those sets made later (a default that changed only
+there), one or more seeds per file, e.g. one file per seed run side by side; their seeds are
+merged and replace the set's runs of ``--runs``.
+
 Darts is reused only where its runs are of the same test split and the same seeds (Darts is fit
 on the split of the model's first member of each seed, which depends on the seed alone), and each
 set records where they came from: that run's command, commit and date, and its budget, which was
@@ -69,16 +73,54 @@ def reused_darts(name: str, entry: dict, source: dict, source_path: Path) -> tup
     return {k: v for k, v in old["darts"].items() if k != "error"} | {"reused": reused}, ""
 
 
-def assemble(run_paths: list[Path], darts_from: Path) -> dict:
+def merged(parts: list[tuple[Path, dict, dict]]) -> dict:
+    """One set's entry from runs of it in several files (``(path, file, entry)``, one or more
+    seeds each, e.g. one file per seed run side by side): their runs in seed order, the summaries
+    computed again, and every file's command in the run's stamp. The seeds must not repeat and
+    the test split must be the same."""
+    from benchmarks.accuracy import summarise
+
+    first_path, first_file, first = parts[0]
+    runs, stamps = [], []
+    for path, result, entry in parts:
+        if not same_split(first, entry):
+            raise SystemExit(f"assemble: {path.name} and {first_path.name} hold other test splits of a set")
+        runs += entry["model"]["runs"]
+        stamps.append(common.dataset_run(result, entry))
+    got = [r["seed"] for r in runs]
+    if len(set(got)) != len(got):
+        raise SystemExit(
+            f"assemble: seeds {sorted(got)} repeat across {', '.join(p.name for p, _, _ in parts)}"
+        )
+    runs.sort(key=lambda r: r["seed"])
+    out = json.loads(json.dumps(first))  # a copy: the first file's info, baselines and oracle
+    out["model"] = {"runs": runs, "summary": summarise([r["scores"] for r in runs])}
+    if "fresh" in out and all("scores_fresh" in r for r in runs):
+        out["fresh"]["summary"] = summarise([r["scores_fresh"] for r in runs])
+    out["run"] = stamps[0] | {
+        "command": " ; ".join(st["command"] for st in stamps),
+        "merged_from": [p.name for p, _, _ in parts],
+    }
+    return out
+
+
+def assemble(run_paths: list[Path], darts_from: Path, replace_paths: list[Path] | None = None) -> dict:
     from benchmarks.accuracy import time_to_reach  # imports the library: after run-time setup
 
     source = json.loads(darts_from.read_text())
     runs = [(p, json.loads(p.read_text())) for p in run_paths]
+    by_set: dict[str, list] = {}
+    for p in replace_paths or []:
+        result = json.loads(p.read_text())
+        for name, entry in result["datasets"].items():
+            by_set.setdefault(name, []).append((p, result, entry))
+    replacing = {name: merged(parts) for name, parts in by_set.items()}
     out = header("accuracy", False) | {
         "settings": runs[0][1]["settings"],
         "darts_status": f"reused from {darts_from.name}, each set's own run (named under the set)",
         "assembled_from": [
-            str(p.relative_to(common.ROOT)) if p.is_relative_to(common.ROOT) else p.name for p, _ in runs
+            str(p.relative_to(common.ROOT)) if p.is_relative_to(common.ROOT) else p.name
+            for p in [*run_paths, *(replace_paths or [])]
         ],
         "datasets": {},
     }
@@ -91,7 +133,10 @@ def assemble(run_paths: list[Path], darts_from: Path) -> dict:
         for name, entry in result["datasets"].items():
             if name in found:
                 raise SystemExit(f"assemble: {name} is in two of the runs given; give each set once")
-            entry = {"run": common.dataset_run(result, entry)} | entry
+            if name in replacing:  # --replace-with: this set's runs come from those files
+                entry, path = replacing.pop(name), Path(by_set[name][0][0])
+            else:
+                entry = {"run": common.dataset_run(result, entry)} | entry
             darts, why = reused_darts(name, entry, source, darts_from)
             if darts is not None:
                 entry["darts"] = darts
@@ -101,6 +146,8 @@ def assemble(run_paths: list[Path], darts_from: Path) -> dict:
             entry["training_speed"] = time_to_reach(entry)
             found[name] = entry
             say(f"[assemble] {name}: this model from {path.name}" + (", Darts reused" if darts else ""))
+    if replacing:
+        raise SystemExit(f"assemble: --replace-with holds {', '.join(replacing)}, which no --runs file has")
     order = [*source.get("datasets", {}), *found]  # the suite's order, then any set it lacks
     out["datasets"] = {name: found[name] for name in dict.fromkeys(order) if name in found}
     return out
@@ -112,6 +159,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--runs", nargs="+", type=Path, required=True, help="tagged accuracy results files")
     parser.add_argument(
+        "--replace-with",
+        nargs="+",
+        type=Path,
+        default=[],
+        help="accuracy results files whose sets replace those of --runs (a set's seeds may come "
+        "from several files, e.g. one per seed, and are merged)",
+    )
+    parser.add_argument(
         "--darts-from",
         type=Path,
         default=RESULTS / "accuracy.json",
@@ -119,10 +174,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     common.CODE_AT_START = common.code_version()
-    for p in [*args.runs, args.darts_from]:
+    for p in [*args.runs, *args.replace_with, args.darts_from]:
         if not p.is_file():
             parser.error(f"{p}: no such results file")
-    payload = assemble([p.resolve() for p in args.runs], args.darts_from.resolve())
+    payload = assemble(
+        [p.resolve() for p in args.runs], args.darts_from.resolve(), [p.resolve() for p in args.replace_with]
+    )
     path = write_result("accuracy", False, payload)
     say(f"wrote {path.relative_to(common.ROOT)}; render RESULTS.md with `python benchmarks/run.py --report`")
     return 0

@@ -767,7 +767,9 @@ def train(
     validate, else one (``ensemble.resolve_auto``; ``Model.summary["ensemble_auto"]`` says which).
     ``trend_line`` is True, False or the default "auto": train without and with the warm-up's line
     and keep the line where most members validate better with it (line_choice.py;
-    ``Model.summary["trend_line_auto"]`` says which; twice the training time).
+    ``Model.summary["trend_line_auto"]`` says which; twice the training time). ``latent`` is a
+    size D (0 = none) or the default "auto": a latent of 2 with the line where validation warms up
+    on at least 50 rows, none on shorter warm-ups (latent_choice.py; ``summary["latent_auto"]``).
     ``init_from`` fine-tunes a trained model (its shape and scaling are kept);
     ``checkpoint`` is written after every epoch and ``resume`` continues from one;
     ``on_epoch(log)`` and ``on_start(info)`` report progress.

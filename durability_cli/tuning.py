@@ -424,8 +424,10 @@ def tune(
     )
     if held is not None:
         # the defaults as `train` has them: trial 0 scores the trend off (a fold cannot run auto's
-        # own validation), the check trains the default, auto, which chooses the line itself
+        # own validation) and no latent, the check trains the default, auto, which chooses the
+        # line itself, and the latent by the warm-ups' length (latent_choice.py)
         auto = {} if "trend_line" in fixed or "trend" in fixed else {"trend_line": "auto"}
+        auto |= {} if "latent" in fixed else {"latent": "auto"}
         default_options = cfg.written(
             {
                 **base,

@@ -120,3 +120,33 @@ def test_assembling_again_keeps_the_run_darts_was_trained_in(tmp_path):
     )
     reused = again["datasets"]["a"]["darts"]["reused"]
     assert reused["code"]["commit"] == "old0001" and reused["budget_model_seconds"] == [80.0, 80.0]
+
+
+def test_a_set_replaced_by_runs_of_one_seed_each_merges_them(tmp_path):
+    """--replace-with: a set's seeds run in separate files replace that set of --runs, merged in
+    seed order with the summary computed again and every file's command kept; Darts is still
+    reused (same split, same seeds); a seed in two files is refused."""
+
+    def scored(seeds, rmse):
+        e = entry(seeds)
+        for r in e["model"]["runs"]:
+            r["scores"] = {"rmse": rmse + r["seed"], "mae": 1.0}
+        return e
+
+    old = write(tmp_path / "old.json", results({"a": scored([0, 1], 10.0), "b": scored([0, 1], 10.0)}))
+    base = write(tmp_path / "base.json", results({"a": scored([0, 1], 10.0), "b": scored([0, 1], 10.0)}))
+    s1 = write(tmp_path / "s1.json", results({"a": scored([1], 2.0)}, command="run s1", commit="new"))
+    s0 = write(tmp_path / "s0.json", results({"a": scored([0], 2.0)}, command="run s0", commit="new"))
+    out = assemble.assemble([base], old, [s1, s0])
+    a, b = out["datasets"]["a"], out["datasets"]["b"]
+    assert [r["seed"] for r in a["model"]["runs"]] == [0, 1]
+    assert [r["scores"]["rmse"] for r in a["model"]["runs"]] == [2.0, 3.0]
+    assert a["model"]["summary"]["rmse"]["mean"] == pytest.approx(2.5)
+    assert a["run"]["command"] == "run s1 ; run s0" and a["run"]["merged_from"] == ["s1.json", "s0.json"]
+    assert a["darts"]["runs"] and b["model"]["runs"][0]["scores"]["rmse"] == 10.0
+    assert out["assembled_from"][-2:] == ["s1.json", "s0.json"]
+    twice = write(tmp_path / "twice.json", results({"a": scored([0], 2.0)}))
+    with pytest.raises(SystemExit, match="repeat"):
+        assemble.assemble([base], old, [s0, twice])
+    with pytest.raises(SystemExit, match="no --runs file has"):
+        assemble.assemble([write(tmp_path / "only_b.json", results({"b": scored([0, 1], 1.0)}))], old, [s0])
