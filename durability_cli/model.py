@@ -96,6 +96,8 @@ class FeedbackRNN(nn.Module):
         super().__init__()
         if cfg.trend_line not in (True, False):  # "auto" is decided by training (line_choice.py)
             raise ValueError(f"a model is built with trend_line true or false, not {cfg.trend_line!r}")
+        if cfg.latent == "auto":  # decided by training (latent_choice.py)
+            raise ValueError("a model is built with latent a number (0 = none), not 'auto'")
         self.cfg = cfg
         cards = static_cardinalities or []
         self.embeddings = nn.ModuleList(nn.Embedding(n, cfg.static_embedding) for n in cards)

@@ -140,3 +140,12 @@ def test_latent_auto_from_a_config_file(tmp_path):
     assert configs(load_toml(str(path)))[0].latent == 3
     with pytest.raises(InputError, match="a trained model's is a number"):
         saved_model_config({"latent": "auto"})
+
+
+def test_a_network_is_built_with_a_latent_size_not_auto():
+    """`auto` is the training run's to decide: the network itself needs a number."""
+    from durability_cli.model import FeedbackRNN
+
+    with pytest.raises(ValueError, match="latent a number"):
+        FeedbackRNN(ModelConfig(trend_line=False), n_conditions=1)
+    assert FeedbackRNN(ModelConfig(trend_line=False, latent=2, hidden=8), n_conditions=1).n_static == 2

@@ -25,7 +25,10 @@ def test_the_trend_input_is_the_measured_rows_least_squares_slope():
     cumulated dt / typical dt), in typical one-step changes, and log1p(rows) / 4; values not fed
     (a gap, the free run) never enter, whatever they are; 0 before two rows."""
     model = FeedbackRNN(
-        ModelConfig(trend_line=False, hidden=8, trend=True), n_conditions=1, step_scale=0.5, dt_log_std=2.0
+        ModelConfig(latent=0, trend_line=False, hidden=8, trend=True),
+        n_conditions=1,
+        step_scale=0.5,
+        dt_log_std=2.0,
     )
     B, T = 2, 8
     gaps = torch.tensor([[1.0, 2.0, 0.5, 1.0, 1.0, 3.0, 1.0, 1.0], [1.0] * 8])  # dt / typical dt
@@ -49,10 +52,13 @@ def test_the_trend_input_is_the_measured_rows_least_squares_slope():
     p, v = pos[1, :5].double(), noisy[1, :5].double()
     expected = ((p - p.mean()) * (v - v.mean())).sum() / ((p - p.mean()) ** 2).sum() / 0.5
     torch.testing.assert_close(fitted.double(), expected, rtol=1e-5, atol=1e-6)
-    assert FeedbackRNN(ModelConfig(trend_line=False, hidden=8), n_conditions=1)._trend(dt, y, feed) is None
+    assert (
+        FeedbackRNN(ModelConfig(latent=0, trend_line=False, hidden=8), n_conditions=1)._trend(dt, y, feed)
+        is None
+    )
     assert (
         model.rnn.input_size
-        == FeedbackRNN(ModelConfig(trend_line=False, hidden=8), n_conditions=1).rnn.input_size + 2
+        == FeedbackRNN(ModelConfig(latent=0, trend_line=False, hidden=8), n_conditions=1).rnn.input_size + 2
     )
 
 
@@ -65,9 +71,9 @@ def test_the_trend_line_starts_each_forecast_as_the_warm_up_s_straight_line():
     input, which the option also feeds, stays)."""
     torch.manual_seed(0)
     model = FeedbackRNN(
-        ModelConfig(hidden=8, trend_line=True), n_conditions=1, step_scale=0.5, dt_log_std=2.0
+        ModelConfig(latent=0, hidden=8, trend_line=True), n_conditions=1, step_scale=0.5, dt_log_std=2.0
     )
-    plain = FeedbackRNN(ModelConfig(trend_line=False, hidden=8), n_conditions=1)
+    plain = FeedbackRNN(ModelConfig(latent=0, trend_line=False, hidden=8), n_conditions=1)
     assert model.rnn.input_size == plain.rnn.input_size + 2  # it reads the trend too (--trend)
     with torch.no_grad():
         model.head.weight.zero_()
@@ -94,11 +100,14 @@ def test_the_trend_line_starts_each_forecast_as_the_warm_up_s_straight_line():
     half = model(x, dt, y, feed).mean[:, 4:].double()
     torch.testing.assert_close(half, v[:, -1:] + 0.5 * (line - v[:, -1:]), rtol=1e-5, atol=1e-6)
     assert (
-        FeedbackRNN(ModelConfig(hidden=8, trend_line=True, lags=3), n_conditions=1).trend_gain.item() == 0.0
+        FeedbackRNN(
+            ModelConfig(latent=0, hidden=8, trend_line=True, lags=3), n_conditions=1
+        ).trend_gain.item()
+        == 0.0
     )
     for cfg in (
-        ModelConfig(trend_line=True, monotonic="decreasing"),
-        ModelConfig(trend_line=True, residual=False),
+        ModelConfig(latent=0, trend_line=True, monotonic="decreasing"),
+        ModelConfig(latent=0, trend_line=True, residual=False),
     ):
         other = FeedbackRNN(cfg, n_conditions=1)
         assert other.trend_gain is None and other.rnn.input_size == plain.rnn.input_size + 2
@@ -111,7 +120,9 @@ def test_the_trend_line_starts_each_forecast_as_the_warm_up_s_straight_line():
 def test_fused_and_stepwise_rollouts_agree(cell, lags, loss, trend):
     torch.manual_seed(0)
     line = trend == "line"
-    cfg = ModelConfig(cell=cell, lags=lags, hidden=16, loss=loss, trend=trend is True, trend_line=line)
+    cfg = ModelConfig(
+        latent=0, cell=cell, lags=lags, hidden=16, loss=loss, trend=trend is True, trend_line=line
+    )
     model = FeedbackRNN(cfg, n_conditions=2)
     if line:
         with torch.no_grad():
@@ -129,7 +140,7 @@ def test_fused_and_stepwise_rollouts_agree(cell, lags, loss, trend):
 
 
 def test_fully_known_inputs_run_in_one_fused_call(monkeypatch):
-    model = FeedbackRNN(ModelConfig(trend_line=False, hidden=8), n_conditions=2)
+    model = FeedbackRNN(ModelConfig(latent=0, trend_line=False, hidden=8), n_conditions=2)
     calls = []
     model.rnn.register_forward_hook(lambda mod, inp, out: calls.append(inp[0].shape[1]))
     x, dt, y = _inputs()
@@ -152,7 +163,9 @@ def test_small_batch_cell_steps_match_the_module(monkeypatch, cell, prefix):
     """Below ONEDNN_MIN_BATCH rows free steps run torch's cell functions on the module's weights:
     the same means, scales and weight gradients as stepping the module itself."""
     torch.manual_seed(0)
-    model = FeedbackRNN(ModelConfig(trend_line=False, cell=cell, hidden=8, lags=2, layers=2), n_conditions=2)
+    model = FeedbackRNN(
+        ModelConfig(latent=0, trend_line=False, cell=cell, hidden=8, lags=2, layers=2), n_conditions=2
+    )
     x, dt, y = _inputs()
     feed = torch.zeros(4, 12, dtype=torch.bool)
     feed[:, :prefix] = True  # 0: no fused warm-up at all
@@ -170,7 +183,7 @@ def test_small_batch_cell_steps_match_the_module(monkeypatch, cell, prefix):
 @pytest.mark.parametrize("detach", [False, True])
 def test_gradient_flows_through_fed_back_prediction(detach):
     torch.manual_seed(0)
-    model = FeedbackRNN(ModelConfig(trend_line=False, hidden=8, lags=1), n_conditions=2)
+    model = FeedbackRNN(ModelConfig(latent=0, trend_line=False, hidden=8, lags=1), n_conditions=2)
     x, dt, y = _inputs()
     feed = torch.zeros(4, 12, dtype=torch.bool)
     feed[:, 0] = True  # teacher forcing 0: free run from the first row
@@ -190,7 +203,7 @@ def test_gradient_flows_through_fed_back_prediction(detach):
 
 def test_detaching_changes_the_weight_gradient():
     torch.manual_seed(0)
-    model = FeedbackRNN(ModelConfig(trend_line=False, hidden=8), n_conditions=2)
+    model = FeedbackRNN(ModelConfig(latent=0, trend_line=False, hidden=8), n_conditions=2)
     x, dt, y = _inputs()
     feed = torch.zeros(4, 12, dtype=torch.bool)
     feed[:, 0] = True
@@ -206,7 +219,7 @@ def test_lag_inputs_hold_measured_then_own_values_in_order(monkeypatch):
     monkeypatch.setattr("durability_cli.model.ONEDNN_MIN_BATCH", 0)  # every step through the module
     torch.manual_seed(0)
     C, K, T = 2, 3, 10
-    model = FeedbackRNN(ModelConfig(trend_line=False, hidden=8, lags=K), n_conditions=C)
+    model = FeedbackRNN(ModelConfig(latent=0, trend_line=False, hidden=8, lags=K), n_conditions=C)
     seen = []
     model.rnn.register_forward_hook(lambda mod, inp, out: seen.append(inp[0]))
     x, dt, y = _inputs(B=2, T=T)
@@ -225,7 +238,9 @@ def test_lag_inputs_hold_measured_then_own_values_in_order(monkeypatch):
 
 def test_monotonic_decreasing_is_decreasing_by_construction():
     torch.manual_seed(0)
-    model = FeedbackRNN(ModelConfig(trend_line=False, hidden=8, monotonic="decreasing"), n_conditions=2)
+    model = FeedbackRNN(
+        ModelConfig(latent=0, trend_line=False, hidden=8, monotonic="decreasing"), n_conditions=2
+    )
     for p in model.parameters():
         torch.nn.init.normal_(p, std=2.0)  # even wild weights cannot make it rise
     x, dt, y = _inputs()
@@ -248,7 +263,7 @@ def test_a_monotonic_head_starts_at_the_data_drift(monotonic, drift, start):
     """softplus(bias) = drift / step_scale in the model's direction, within 0.02 to 1 typical
     steps; with every weight of the head at zero, the first step is exactly that start."""
     model = FeedbackRNN(
-        ModelConfig(trend_line=False, hidden=8, monotonic=monotonic), n_conditions=2, step_scale=0.5
+        ModelConfig(latent=0, trend_line=False, hidden=8, monotonic=monotonic), n_conditions=2, step_scale=0.5
     )
     model.start_monotonic(drift)
     assert float(torch.nn.functional.softplus(model.head.bias.detach())) == pytest.approx(start, rel=1e-5)
@@ -260,13 +275,13 @@ def test_a_monotonic_head_starts_at_the_data_drift(monotonic, drift, start):
     mean = model(x, dt.zero_(), y, feed).mean  # dt = typical dt: the rate factor is 1
     sign = -1.0 if monotonic == "decreasing" else 1.0
     torch.testing.assert_close(mean[:, 0], y[:, 0] + sign * start * 0.5)
-    plain = FeedbackRNN(ModelConfig(trend_line=False, hidden=8), n_conditions=2, step_scale=0.5)
+    plain = FeedbackRNN(ModelConfig(latent=0, trend_line=False, hidden=8), n_conditions=2, step_scale=0.5)
     plain.start_monotonic(drift)  # a free-signed head keeps its "no change" start
     assert float(plain.head.bias.detach()) == 0.0
 
 
 def test_monte_carlo_paths_use_given_noise():
-    model = FeedbackRNN(ModelConfig(trend_line=False, hidden=8), n_conditions=2)
+    model = FeedbackRNN(ModelConfig(latent=0, trend_line=False, hidden=8), n_conditions=2)
     x, dt, y = _inputs()
     feed = torch.zeros(4, 12, dtype=torch.bool)
     feed[:, :3] = True
@@ -311,7 +326,7 @@ def test_a_long_warm_up_without_gradients_runs_in_windows_with_the_same_result(m
     state, so activations do not grow with the warm-up; the outputs are those of one call."""
     monkeypatch.setattr("durability_cli.model.PREFIX_WINDOW", 3)
     torch.manual_seed(0)
-    model = FeedbackRNN(ModelConfig(trend_line=False, cell=cell, hidden=8, lags=2), n_conditions=2)
+    model = FeedbackRNN(ModelConfig(latent=0, trend_line=False, cell=cell, hidden=8, lags=2), n_conditions=2)
     calls = []
     model.rnn.register_forward_hook(lambda mod, inp, out: calls.append(inp[0].shape[1]))
     x, dt, y = _inputs()
@@ -331,7 +346,7 @@ def test_a_long_free_run_without_gradients_computes_the_scale_in_windows(monkeyp
     """Without gradients the scale head runs every PREFIX_WINDOW free steps instead of holding
     every step's state to the end: same scales, and models without a scale head keep no states."""
     torch.manual_seed(0)
-    model = FeedbackRNN(ModelConfig(trend_line=False, hidden=8), n_conditions=2)
+    model = FeedbackRNN(ModelConfig(latent=0, trend_line=False, hidden=8), n_conditions=2)
     x, dt, y = _inputs(T=12)
     feed = torch.zeros(4, 12, dtype=torch.bool)
     feed[:, :2] = True  # 2 fused warm-up steps, 9 free ones: windows of 4, 4 and 1
@@ -348,17 +363,17 @@ def test_a_long_free_run_without_gradients_computes_the_scale_in_windows(monkeyp
     assert calls == [2, 4, 4, 1]
     torch.testing.assert_close(windowed.scale, reference.scale.detach(), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(windowed.mean, reference.mean.detach(), rtol=1e-5, atol=1e-6)
-    point = FeedbackRNN(ModelConfig(trend_line=False, hidden=8, loss="mse"), n_conditions=2)
+    point = FeedbackRNN(ModelConfig(latent=0, trend_line=False, hidden=8, loss="mse"), n_conditions=2)
     assert point(x, dt, y, feed).scale is None
 
 
 @pytest.mark.parametrize(
     "cfg",
     [
-        ModelConfig(trend_line=False, hidden=16),
-        ModelConfig(trend_line=False, cell="gru", hidden=16, lags=3),
-        ModelConfig(trend_line=False, hidden=16, monotonic="decreasing", layers=1),
-        ModelConfig(trend_line=False, hidden=16, trend=True),
+        ModelConfig(latent=0, trend_line=False, hidden=16),
+        ModelConfig(latent=0, trend_line=False, cell="gru", hidden=16, lags=3),
+        ModelConfig(latent=0, trend_line=False, hidden=16, monotonic="decreasing", layers=1),
+        ModelConfig(latent=0, trend_line=False, hidden=16, trend=True),
     ],
     ids=["lstm", "gru-lags3", "lstm-monotonic", "lstm-trend"],
 )

@@ -139,7 +139,7 @@ C = 2  # conditions
 def _bundle(cell: str, lags: int, feedback: str, loss: str = "gaussian", seed: int = 0) -> ModelBundle:
     """A small untrained model with seeded weights: enough to check how the rollout is batched."""
     torch.manual_seed(seed)
-    mcfg = ModelConfig(trend_line=False, cell=cell, hidden=8, layers=2, lags=lags, loss=loss)
+    mcfg = ModelConfig(latent=0, trend_line=False, cell=cell, hidden=8, layers=2, lags=lags, loss=loss)
     scaler = Scaler([0.0] * C, [1.0] * C, 0.0, 0.5, 1.0, 0.2, 0.05)
     model = FeedbackRNN(mcfg, n_conditions=C, step_scale=scaler.step_scale, dt_log_std=scaler.dt_std)
     with torch.no_grad():  # larger weights than the initialisation, so every input visibly matters
@@ -273,6 +273,7 @@ def test_fused_and_stepwise_rollouts_agree_for_any_feed_pattern(seed, B, T, cell
     monotonic, residual = shape
     torch.manual_seed(seed)
     cfg = ModelConfig(
+        latent=0,
         trend_line=False,
         cell=cell,
         hidden=8,
@@ -416,7 +417,7 @@ def test_auto_ensemble_follows_the_number_of_validation_specimens(n, share, aske
     from durability_cli.training import split_specimens
 
     cfg = TrainConfig(ensemble=asked, val_fraction=share)
-    got, why = resolve_auto(_Groups(n), ModelConfig(trend_line=False), cfg)
+    got, why = resolve_auto(_Groups(n), ModelConfig(latent=0, trend_line=False), cfg)
     if asked:
         assert got == cfg and why == ""
         return
