@@ -117,26 +117,19 @@ def train_choosing(
         )
     except TrainingDiverged as exc:
         return _said(first, f"auto: without the line (training with it diverged: {exc})")
-    chosen, wins, counted = keep_by_vote(first, second, "trend_line_val_rmse")
-    return _said(
-        chosen,
-        f"auto: {'with' if wins else 'without'} the line ({counted}mean validation RMSE "
-        f"{fmt_rmse(mean_val_rmse(second))} with it, {fmt_rmse(mean_val_rmse(first))} without; both trained)",
-    )
-
-
-def keep_by_vote(first: ModelBundle, second: ModelBundle, key: str) -> tuple[ModelBundle, bool, str]:
-    """The candidate most members validate better (line_wins; a tie keeps ``first``), its summary
-    given both trainings' time and each member's score of both (under ``key``); also whether
-    ``second`` won, and "better on k of n members, " (empty for one model) for the why."""
-    plain, other = member_val_rmse(first), member_val_rmse(second)
-    wins = line_wins(plain, other)
+    plain, line = member_val_rmse(first), member_val_rmse(second)
+    wins = line_wins(plain, line)
     chosen = second if wins else first
     seconds = sum(b.summary.get("train_seconds") or 0.0 for b in (first, second))
     chosen.summary["train_seconds"] = round(seconds, 3)
-    chosen.summary[key] = {"without": plain, "with": other}
-    votes = line_votes(plain, other)[0]
-    return chosen, wins, f"better on {votes} of {len(plain)} members, " if len(plain) > 1 else ""
+    chosen.summary["trend_line_val_rmse"] = {"without": plain, "with": line}
+    votes = line_votes(plain, line)[0]
+    counted = f"better on {votes} of {len(plain)} members, " if len(plain) > 1 else ""
+    return _said(
+        chosen,
+        f"auto: {'with' if wins else 'without'} the line ({counted}mean validation RMSE "
+        f"{_fmt(mean_val_rmse(second))} with it, {_fmt(mean_val_rmse(first))} without; both trained)",
+    )
 
 
 def _said(bundle: ModelBundle, why: str) -> ModelBundle:
@@ -144,7 +137,7 @@ def _said(bundle: ModelBundle, why: str) -> ModelBundle:
     return bundle
 
 
-def fmt_rmse(x: float | None) -> str:
+def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.4g}"
 
 
@@ -169,35 +162,24 @@ def _finished(resume: str, table, cfg: TrainConfig) -> ModelBundle | None:
     path = finished_path(resume)
     if not Path(path).exists():
         return None
-    bundle = read_finished(path, table, cfg, "the model trained without the line")
-    if bundle.model_config.trend_line:
-        raise InputError(
-            f"{path}: the model trained without the line before the interruption was made with other "
-            "training options (trend_line); resume with the same options, or start anew without --resume"
-        )
-    return bundle
-
-
-def read_finished(path: str, table, cfg: TrainConfig, what: str) -> ModelBundle:
-    """A candidate an interrupted choice had finished and kept at ``path`` (``what`` names it),
-    checked to have been trained with ``cfg``'s options on ``table``."""
     try:
         bundle = load_bundle(path)
     except ModelFileError as exc:
         raise InputError(
-            f"{path}: {what} before the interruption cannot be read ({exc}); start anew without --resume"
+            f"{resume}: the model trained without the line before the interruption cannot be read ({exc}); "
+            "start anew without --resume"
         ) from None
     from durability_cli.training import fingerprint, train_options_diff
 
     diff = train_options_diff(as_dict(bundle.train_config), cfg)
-    if diff:
+    if diff or bundle.model_config.trend_line:
         raise InputError(
-            f"{path}: {what} before the interruption was made with other training options ({diff}); "
-            "resume with the same options, or start anew without --resume"
+            f"{path}: the model trained without the line before the interruption was made with other "
+            f"training options ({diff or 'trend_line'}); resume with the same options, or start anew without --resume"
         )
     if bundle.summary.get("data_fingerprint") != fingerprint(table):
         raise InputError(
-            f"{path}: {what} before the interruption was made on a different table; resume with "
-            "the same data, or start anew without --resume"
+            f"{path}: the model trained without the line before the interruption was made on a different "
+            "table; resume with the same data, or start anew without --resume"
         )
     return bundle
