@@ -173,3 +173,16 @@ def interrupt_at_checkpoint():
         return proc.returncode, stderr
 
     return run
+
+
+@pytest.fixture(scope="session")
+def same_weights():
+    """``same_weights(a, b) -> bool``: two model files (safetensors) hold the same tensors, bit for
+    bit (the same training given two ways)."""
+    from safetensors.torch import load_file
+
+    def same(a: Path, b: Path) -> bool:
+        x, y = load_file(a), load_file(b)
+        return x.keys() == y.keys() and all(bool((x[k] == y[k]).all()) for k in x)
+
+    return same

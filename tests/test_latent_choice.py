@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from durability_cli import latent_choice
@@ -38,16 +37,13 @@ def table(coating_slice) -> Path:
     return coating_slice(8, 70)
 
 
-def _same_weights(a: Path, b: Path) -> bool:
-    x, y = load_file(a), load_file(b)
-    return x.keys() == y.keys() and all(bool((x[k] == y[k]).all()) for k in x)
-
-
 @pytest.mark.parametrize(
     ("warmup", "latent", "line"),
     [("50", 2, True), ("49", 0, None)],
 )
-def test_auto_is_the_latent_with_the_line_from_50_warmup_rows(table, tmp_path, warmup, latent, line):
+def test_auto_is_the_latent_with_the_line_from_50_warmup_rows(
+    table, tmp_path, warmup, latent, line, same_weights
+):
     """By default (no --latent): validation warming up on 50 rows gives the model a latent of 2 and
     the line, the same weights as `--latent 2 --trend-line`; on 49 rows no latent, and the line
     left to its own vote, the same weights as `--latent 0`. The file and `inspect` say why."""
@@ -75,7 +71,7 @@ def test_auto_is_the_latent_with_the_line_from_50_warmup_rows(table, tmp_path, w
         app, ["train", str(table), "-o", str(given), *SMALL, "--val-context", warmup, *explicit]
     )
     assert r.exit_code == 0, r.output
-    assert _same_weights(auto, given)
+    assert same_weights(auto, given)
     assert "latent_auto" not in load_bundle(given).summary  # given, not chosen
     # an automatic ensemble trained one member after the other (a latent's) leaves no member files
     assert not [e for e in ("", ".member1", ".member2") if Path(f"{auto}.ckpt{e}").exists()]

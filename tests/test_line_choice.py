@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from durability_cli.artifact import load_bundle
@@ -46,12 +45,7 @@ def auto_toml(tmp_path_factory) -> Path:
     return path
 
 
-def _same_weights(a: Path, b: Path) -> bool:
-    x, y = load_file(a), load_file(b)
-    return x.keys() == y.keys() and all(bool((x[k] == y[k]).all()) for k in x)
-
-
-def test_auto_keeps_the_candidate_that_validates_better(table, auto_toml, tmp_path):
+def test_auto_keeps_the_candidate_that_validates_better(table, auto_toml, tmp_path, same_weights):
     """The model kept is the candidate with the lower mean validation RMSE, its file says which
     (a plain true / false, and why), the output names both candidates, and its weights are those
     of training with that choice given."""
@@ -80,8 +74,8 @@ def test_auto_keeps_the_candidate_that_validates_better(table, auto_toml, tmp_pa
         alone[name] = tmp_path / f"{name}.safetensors"
         r = runner.invoke(app, ["train", str(table), "-o", str(alone[name]), *SMALL, flag])
         assert r.exit_code == 0, r.output
-    assert _same_weights(auto, alone["line" if kept else "plain"])
-    assert not _same_weights(auto, alone["plain" if kept else "line"])
+    assert same_weights(auto, alone["line" if kept else "plain"])
+    assert not same_weights(auto, alone["plain" if kept else "line"])
     scored = {n: member_val_rmse(load_bundle(p)) for n, p in alone.items()}
     assert scored["line"] == pytest.approx(scores["with"]) and scored["plain"] == pytest.approx(
         scores["without"]
@@ -129,7 +123,9 @@ def test_a_trend_line_that_is_not_true_false_or_auto_is_one_error_line(table, tm
     assert len(r.stderr.strip().splitlines()) == 1 and not out.exists()
 
 
-def test_an_interrupted_choice_resumes_to_the_same_model(table, auto_toml, tmp_path, interrupt_at_checkpoint):
+def test_an_interrupted_choice_resumes_to_the_same_model(
+    table, auto_toml, tmp_path, interrupt_at_checkpoint, same_weights
+):
     """Stopped while the line's candidate trains (the first one is finished and kept beside the
     checkpoint), `--resume` reads the first one and continues the second: the same model as an
     uninterrupted run."""
@@ -157,7 +153,7 @@ def test_an_interrupted_choice_resumes_to_the_same_model(table, auto_toml, tmp_p
         cmd(part, "--resume", str(ckpt)), env=env, timeout=300, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
-    assert _same_weights(full, part)
+    assert same_weights(full, part)
     assert load_bundle(part).summary["trend_line_auto"] == load_bundle(full).summary["trend_line_auto"]
     assert not first.exists() and not ckpt.exists()
 

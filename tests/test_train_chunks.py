@@ -38,11 +38,6 @@ def summary(path: Path) -> dict:
     return json.loads(r.stdout)
 
 
-def same_weights(a: Path, b: Path) -> bool:
-    wa, wb = load_file(a), load_file(b)
-    return wa.keys() == wb.keys() and all(bool((wa[k] == wb[k]).all()) for k in wa)
-
-
 @pytest.fixture(scope="module")
 def tables(coating_slice, tmp_path_factory) -> dict[str, Path]:
     """20 coating specimens x 50 rows as CSV, as one Parquet file (row groups of 150 rows, so a
@@ -56,7 +51,7 @@ def tables(coating_slice, tmp_path_factory) -> dict[str, Path]:
     return {"csv": csv, "parquet": folder / "t.parquet", "hive": folder / "hive"}
 
 
-def test_one_group_trains_exactly_as_the_whole_table(tables, tmp_path):
+def test_one_group_trains_exactly_as_the_whole_table(tables, tmp_path, same_weights):
     whole, grouped = tmp_path / "whole.safetensors", tmp_path / "grouped.safetensors"
     assert invoke("train", tables["parquet"], "-o", whole, "--static", "material", *SMALL).exit_code == 0
     r = invoke(
@@ -71,7 +66,7 @@ def test_one_group_trains_exactly_as_the_whole_table(tables, tmp_path):
     )
 
 
-def test_every_reader_gives_the_same_groups_and_model(tables, tmp_path):
+def test_every_reader_gives_the_same_groups_and_model(tables, tmp_path, same_weights):
     """CSV (read whole, cut in groups), one Parquet file and a partitioned folder (read a group
     at a time): the same groups of 6 specimens, so the same model to the bit."""
     paths = {}
@@ -83,7 +78,7 @@ def test_every_reader_gives_the_same_groups_and_model(tables, tmp_path):
     assert same_weights(paths["csv"], paths["hive"])
 
 
-def test_small_groups_keep_the_split_the_scaling_and_the_scores(tables, tmp_path):
+def test_small_groups_keep_the_split_the_scaling_and_the_scores(tables, tmp_path, same_weights):
     """Groups of 3 (4 validation specimens: validation is read again group by group): the split,
     the scaling and the envelope are the whole table's, and the reported validation RMSE is the
     saved model's on the whole validation set."""
@@ -165,7 +160,7 @@ def test_resume_needs_the_same_groups(tables, tmp_path, interrupt_at_checkpoint)
     )
 
 
-def test_interrupt_then_resume_equals_uninterrupted(tables, tmp_path, interrupt_at_checkpoint):
+def test_interrupt_then_resume_equals_uninterrupted(tables, tmp_path, interrupt_at_checkpoint, same_weights):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
 
     def cmd(out, *extra):
