@@ -324,10 +324,9 @@ def run_model(ds_train, test, clean, rows, warmup, info, seed: int, s: dict) -> 
         "trend_line": bundle.model_config.trend_line,
         "trend_line_auto": summary.get("trend_line_auto"),
         "trend_line_val_rmse": summary.get("trend_line_val_rmse"),
-        # --latent auto: the latent size it kept, why, and both candidates' member scores (latent_choice.py)
+        # --latent auto: the latent size the rule gave the model, and why (latent_choice.py)
         "latent": bundle.model_config.latent,
         "latent_auto": summary.get("latent_auto"),
-        "latent_val_rmse": summary.get("latent_val_rmse"),
         # every member's validation RMSE per epoch (what a study of patience replays)
         "member_val_curves": [
             [_sig(h["val_rmse"]) for h in m.summary.get("history", [])] for m in bundle.members
