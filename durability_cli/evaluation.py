@@ -11,12 +11,11 @@ import pandas as pd
 
 from durability_cli import limits
 from durability_cli.artifact import ModelBundle
-from durability_cli.calibration import eol_shift
 from durability_cli.data import Series, to_series
 from durability_cli.errors import InputError
 from durability_cli.forecasting import (
     ForecastConfig,
-    crossing_quantiles,
+    interval_levels,
     last_observed,
     path_crossings,
     resolve_bounds,
@@ -315,13 +314,8 @@ def _model_rows(
             frame[f"q{q:g}"] = col
         if cfg.threshold is not None:  # each forecast's end-of-life interval over its paths (inf: later)
             crossings = path_crossings(hidden, last_obs, paths, cfg.threshold, cfg.direction)
-            start = hidden.time[np.arange(len(last_obs)), last_obs]
-            shift = eol_shift(bundle.summary.get("calibration"))
-            for name, v in zip(
-                ("eol_p10", "eol_p50", "eol_p90"),
-                crossing_quantiles(crossings, EOL_INTERVAL, start=start, shift=shift),
-                strict=True,
-            ):
+            levels, _ = interval_levels(bundle, hidden, last_obs, crossings, cfg, EOL_INTERVAL, source)
+            for name, v in zip(("eol_p10", "eol_p50", "eol_p90"), levels, strict=True):
                 frame[name] = v[p_idx]
     frame["model"] = "model"
     return frame, qs

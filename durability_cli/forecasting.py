@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from durability_cli import limits, scale_refit
+from durability_cli import eol_warp, limits, scale_refit
 from durability_cli.artifact import ModelBundle
 from durability_cli.calibration import eol_shift, shift_crossing, step_factors
 from durability_cli.config import past_at_cutoff_line, shortest_warmup
@@ -765,7 +765,6 @@ def _forecast_group(
     schema, target = ds.schema, ds.schema.target
     times = ds.frame[schema.time_col].to_numpy()
     parts, eol_parts, path_parts = [], [], []
-    shift = eol_shift(bundle.summary.get("calibration"))
     chunks = rollout_chunks(bundle, series, last_obs, cfg, source=ds.source, population=True)
     for lo, mean, paths, pop in chunks:
         B, Tc = mean.shape
@@ -793,7 +792,9 @@ def _forecast_group(
         part["extrapolated"] = flag[lo : lo + B, :Tc][sel]
         parts.append(part)
         if cfg.threshold is not None:
-            eol_parts.append(end_of_life(sub, last_obs[lo : lo + B], mean, paths, cfg, ds, shift, pop))
+            eol_parts.append(
+                end_of_life(sub, last_obs[lo : lo + B], mean, paths, cfg, ds, bundle, pop, ds.source)
+            )
     out = pd.concat(parts, ignore_index=True)
     path_frame = pd.concat(path_parts, ignore_index=True) if path_parts else None
     if schema.id_synthetic:
@@ -875,6 +876,72 @@ def _path_frame(schema, ids: np.ndarray, times: np.ndarray, vals: np.ndarray) ->
     )
 
 
+def interval_levels(
+    bundle: ModelBundle | None,
+    series: Series,
+    last_obs: np.ndarray,
+    sample_eol: np.ndarray,
+    cfg: ForecastConfig,
+    quantiles,
+    source: str = "",
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """The end-of-life quantiles [N] at each of ``quantiles`` (+inf: later than the horizon) and
+    the chance of crossing within the horizon, from the paths' crossings ``sample_eol`` [N, S];
+    where the model measured its validation specimens' rates (eol_warp.py), widened to hold the
+    crossings of the mean path run faster or slower; then moved by a calibration's shift
+    (calibration.shift_crossing). forecast and evaluate both call this; without a ``bundle``, the
+    paths' quantiles alone."""
+    levels = crossing_quantiles(sample_eol, quantiles)
+    prob = np.isfinite(sample_eol).mean(axis=1)
+    idx = np.arange(len(last_obs))
+    start = series.time[idx, last_obs]
+    if bundle is None:
+        return levels, prob
+    warp = eol_warp.spread(bundle)
+    if warp is not None:
+        centre, sd, _ = warp
+        pos = np.arange(series.time.shape[1])[None, :]
+        end = np.nanmax(np.where((pos >= last_obs[:, None]) & (series.row >= 0), series.time, np.nan), axis=1)
+        stretched = _stretched_crossings(bundle, series, last_obs, cfg, quantiles, warp, source)
+        levels = eol_warp.envelope(
+            levels, eol_warp.crossing_quantiles(stretched, start, end, centre, sd, quantiles), quantiles
+        )
+        prob = np.maximum(prob, eol_warp.cross_probability(stretched, start, end, centre, sd))
+    shift = eol_shift(bundle.summary.get("calibration"))
+    if shift:
+        median = np.quantile(
+            np.where(np.isfinite(sample_eol), sample_eol, np.inf), 0.5, axis=1, method="inverted_cdf"
+        )
+        levels = [shift_crossing(v, q, median, start, shift) for q, v in zip(quantiles, levels, strict=True)]
+    return levels, prob
+
+
+def _stretched_crossings(
+    bundle: ModelBundle,
+    series: Series,
+    last_obs: np.ndarray,
+    cfg: ForecastConfig,
+    quantiles,
+    warp,
+    source: str,
+) -> np.ndarray:
+    """[N] when each specimen's mean path crosses the threshold, run on past the horizon with the
+    conditions held, as far as the end-of-life interval's fastest quantile needs (eol_warp.py);
+    NaN where it does not cross within that run."""
+    centre, sd, _ = warp
+    longer = eol_warp.extend(series, last_obs, eol_warp.factor(centre, sd, quantiles))
+    one = replace(cfg, samples=0)
+    found = np.full(len(series.ids), np.nan)
+    for lo, mean, _, _ in rollout_chunks(bundle, longer, last_obs, one, source=source):
+        if cfg.bounds is not None:
+            mean = clip(mean, cfg.bounds)
+        sub = longer.take(np.arange(lo, lo + len(mean)))
+        found[lo : lo + len(mean)] = path_crossings(
+            sub, last_obs[lo : lo + len(mean)], mean[:, None, :], cfg.threshold, cfg.direction
+        )[:, 0]
+    return found
+
+
 def end_of_life(
     series: Series,
     last_obs: np.ndarray,
@@ -882,13 +949,14 @@ def end_of_life(
     paths: np.ndarray | None,
     cfg: ForecastConfig,
     ds: Dataset,
-    shift: float = 0.0,
+    bundle: ModelBundle | None = None,
     population: np.ndarray | None = None,
+    source: str = "",
 ) -> pd.DataFrame:
     """First crossing of the threshold per specimen: from the mean path and over the sample paths
-    (their quantiles moved by a calibration's ``shift``, calibration.shift_crossing), and, for a
-    latent model, from its ``population`` path (``eol_time_population``: when the population's
-    forecast, z = 0, crosses under the same conditions)."""
+    (their quantiles as :func:`interval_levels` makes them), and, for a latent model, from its
+    ``population`` path (``eol_time_population``: when the population's forecast, z = 0, crosses
+    under the same conditions)."""
     N, T = series.y.shape
     idx = np.arange(N)
     pos = np.arange(T)[None, :]
@@ -901,17 +969,14 @@ def end_of_life(
     frame = pd.DataFrame({ds.schema.id_col: series.ids})
     for c in ds.schema.static:  # constant per specimen: its first row's value
         frame[c] = ds.frame[c].to_numpy()[series.row[:, 0]]
-    frame["last_measured_time"] = start_time = series.time[idx, last_obs]
+    frame["last_measured_time"] = series.time[idx, last_obs]
     frame["horizon_end"] = np.nanmax(times, axis=1)
     frame["eol_time"] = mean_eol
     if paths is not None:
         sample_eol = path_crossings(series, last_obs, paths, cfg.threshold, cfg.direction)  # [N, S]
-        frame["prob_cross"] = np.isfinite(sample_eol).mean(axis=1)
-        for q, v in zip(
-            cfg.quantiles,
-            crossing_quantiles(sample_eol, cfg.quantiles, start=start_time, shift=shift),
-            strict=True,
-        ):
+        levels, prob = interval_levels(bundle, series, last_obs, sample_eol, cfg, cfg.quantiles, source)
+        frame["prob_cross"] = prob
+        for q, v in zip(cfg.quantiles, levels, strict=True):
             frame[f"eol_p{q * 100:g}".replace(".", "_")] = np.where(np.isfinite(v), v, np.nan)
     else:
         frame["prob_cross"] = np.isfinite(mean_eol).astype(float)
@@ -949,20 +1014,13 @@ def path_crossings(
     return first_crossing_matrix(times, p, threshold, direction)
 
 
-def crossing_quantiles(
-    sample_eol: np.ndarray, quantiles, *, start: np.ndarray | None = None, shift: float = 0.0
-) -> list[np.ndarray]:
+def crossing_quantiles(sample_eol: np.ndarray, quantiles) -> list[np.ndarray]:
     """The quantiles over paths of [N, S] crossing times, one [N] array per level; a path that
     does not cross counts as crossing after the horizon, so a level above the share of paths that
-    cross is +inf ("later than the horizon"). ``shift``: a calibration's move of the end-of-life
-    interval (calibration.shift_crossing), on the remaining life after ``start`` [N]."""
+    cross is +inf ("later than the horizon")."""
     filled = np.where(np.isfinite(sample_eol), sample_eol, np.inf)
     # inverted_cdf picks an order statistic: no inf - inf interpolation
-    out = [np.quantile(filled, q, axis=1, method="inverted_cdf") for q in quantiles]
-    if shift:
-        median = np.quantile(filled, 0.5, axis=1, method="inverted_cdf")
-        out = [shift_crossing(v, q, median, start, shift) for q, v in zip(quantiles, out, strict=True)]
-    return out
+    return [np.quantile(filled, q, axis=1, method="inverted_cdf") for q in quantiles]
 
 
 def _crossed(values: np.ndarray, threshold: float, direction: str) -> np.ndarray:

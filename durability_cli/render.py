@@ -240,12 +240,20 @@ def render_train_summary(console: Console, bundle, output: str) -> None:
         table.add_row("latent choice", s["latent_auto"])
     if band := band_text(s):
         table.add_row("band", band)
+    if pace := _pace_text([m.summary for m in bundle.members]):
+        table.add_row("end-of-life pace", pace)
     table.add_row("time", f"{s['train_seconds']:.1f} s")
     console.print(table)
     warnings = baseline_warnings(s) + latent_warnings(s) + epoch_warnings(s, bundle.train_config.epochs)
     render_warnings(console, warnings)
     for note in ensemble_notes(s, bundle.train_config.ensemble):
         console.print(f"[dim]{note}[/]", highlight=False, soft_wrap=True)
+
+
+def _pace_text(summaries: list[dict]) -> str:
+    from durability_cli.eol_warp import text
+
+    return text(summaries)
 
 
 def band_text(summary: dict) -> str:
@@ -680,6 +688,8 @@ def render_model(console: Console, info: dict, title: str) -> None:
         table.add_row("latent choice", s["latent_auto"])
     if band := band_text(s):
         table.add_row("band", band)
+    if pace := _pace_text([s, *info.get("members", [])]):
+        table.add_row("end-of-life pace", pace)
     if s.get("calibration"):
         table.add_row("band calibrated", calibration_text(s["calibration"]))
     for name, (lo, hi) in s.get("envelope", {}).items():

@@ -403,13 +403,7 @@ def _free_run_errors(
     measures the paths' spread as a whole. ``rollout``: the free run from
     ``warmup_feed(t, context)``, already made (a stacked ensemble's members, made together).
     ``weight``: the warm-up's weight in a latent model's fit of z (latent.fit_posterior)."""
-    model.eval()
-    ctx = warmup_tensor(t, context)  # [B]
-    feed = warmup_feed(t, ctx)
-    latent = cov = None
-    if model.cfg.latent:
-        latent, cov = fit_posterior(model, t, ctx, weight)
-    r = model.run(t, feed, latent=latent) if rollout is None else rollout
+    ctx, feed, latent, cov, r = _free_run(model, t, context, weight, rollout)
     target = t.y[:, 1:]
     T = t.y.shape[1]
     dev = t.y.device
@@ -428,6 +422,34 @@ def _free_run_errors(
             scale = torch.sqrt(scale**2 + spread**2 * latent_variance(model, t, feed, latent, cov))
         z = ((target - r.mean) / scale)[mask].abs()
     return err, pers, z
+
+
+def _free_run(model: FeedbackRNN, t: Tensors, context: int | RowShare, weight: float = 1.0, rollout=None):
+    """The free run of ``t`` after ``context`` warm-up rows: each specimen's warm-up rows [B], the
+    feed mask, a latent model's fitted z and its covariance (else None), and the rollout."""
+    model.eval()
+    ctx = warmup_tensor(t, context)  # [B]
+    feed = warmup_feed(t, ctx)
+    latent = cov = None
+    if model.cfg.latent:
+        latent, cov = fit_posterior(model, t, ctx, weight)
+    r = model.run(t, feed, latent=latent) if rollout is None else rollout
+    return ctx, feed, latent, cov, r
+
+
+@torch.no_grad()
+def eol_warps(model: FeedbackRNN, parts, scaler: Scaler, context: int | RowShare) -> list[float]:
+    """The log time-stretch factor of each validation specimen (eol_warp.fit) from the model's
+    free run after the validation warm-up; ``parts``: (Series, tensors) pairs."""
+    from durability_cli import eol_warp
+
+    out: list[float] = []
+    for series, t in parts:
+        ctx, _, _, _, r = _free_run(model, t, context)
+        mean = np.full(series.y.shape, np.nan)
+        mean[:, 1:] = scaler.y_from_model(r.mean.float().cpu().numpy())[:, : series.y.shape[1] - 1]
+        out += eol_warp.fit(series, mean, ctx.cpu().numpy() - 1)
+    return out
 
 
 def free_run_rmse(
@@ -1035,6 +1057,10 @@ class _GroupTraining:
             population = population_rmse(model, (t for _, t in self.scored_parts()), scaler, context)
             scores = _pooled_scores(model, (t for _, t in self.scored_parts()), scaler, context, spread)
             baselines = baseline_rmse((part for part, _ in self.scored_parts()), context)
+        if self.val_all is not None:
+            warps = eol_warps(model, [(self.val_series, self.val_all)], scaler, context)
+        else:
+            warps = eol_warps(model, self.scored_parts(), scaler, context)
         fed = warmup_rows(context, self.lengths[self.is_train]) if self.is_train.any() else np.ones(1, int)
         bundle = _make_bundle(
             self.state,
@@ -1060,6 +1086,8 @@ class _GroupTraining:
         shortest = int(shortest_warmups(self.cfg.warmup_min, fed).min())
         bundle.summary["trained_warmup_rows"] = [shortest, int(fed.max())]
         bundle.summary["scale_refit"] = refitted
+        # how much faster or slower the validation specimens ran than the mean (eol_warp.py)
+        bundle.summary["eol_warp"] = {"log_w": warps}
         # the table's fingerprint, as a checkpoint holds it: which table a model was trained on
         bundle.summary["data_fingerprint"] = self.data_hash
         return bundle

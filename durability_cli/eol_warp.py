@@ -1,0 +1,197 @@
+"""The end-of-life interval's second source: how fast a specimen runs, which its warm-up leaves open.
+
+The forecast's Monte Carlo paths are the mean path plus a spread in value (forecasting.py). A
+specimen whose hidden rate differs from the typical one (a crack growth coefficient, a cell's fade
+rate) does not follow the mean a little higher or lower: it follows it faster or slower. Where the
+decay accelerates (a crack that runs away), a spread in value gives a narrow spread in time, and
+the paths' p10-p90 end-of-life interval held the true crossing for 25-38 % of crack's new
+specimens (benchmarks/RESULTS.md) while their rows' band held 80 %.
+
+So training also measures the rate's spread: each validation specimen's free-running mean path is
+stretched in time after its warm-up, ``m(t0 + (t - t0) w)``, and the factor w that brings it
+closest to the measured rows (least squares over a grid of log w, on the rows the stretched path
+still reaches) is kept (summary["eol_warp"], per member). The log factors' median and standard
+deviation over the members' validation specimens describe how much faster or slower a new specimen
+may run. When a forecast is given a threshold, the mean path is run on past the horizon with the
+conditions held (enough to reach the fastest quantile asked for), its crossing T_m found, and the
+quantile q of the crossing time under that spread is ``t0 + (T_m - t0) exp(-median + sd z_q)``
+(z_q the normal score: a faster specimen crosses sooner). The interval then reaches the earlier of
+the two lower ends and the later of the two upper ends (the paths' and the stretched mean's); the
+median stays the paths'. Quantiles past the horizon stay "later than the horizon".
+"""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+import numpy as np
+
+from durability_cli.data import Series
+
+GRID = np.linspace(-1.5, 1.5, 301)  # the log factors tried: a specimen 4.5 x faster to 4.5 x slower
+MIN_OVERLAP = 1 / 3  # the stretched mean must still reach a third of the rows after the warm-up
+MIN_ROWS = 3  # ... and at least this many
+TIE = 0.02  # log factors within 2 % of the best squared error count as equally good: the nearest to 0 wins
+MIN_SPECIMENS = 5  # fewer validation specimens than this: no spread is measured, the paths alone decide
+MAX_FACTOR = 10.0  # how far past the horizon the mean is run, as a multiple of the forecast's span
+MAX_EXTRA_ROWS = 20_000  # ... and at most this many rows per specimen
+
+
+def fit_one(times: np.ndarray, truth: np.ndarray, mean: np.ndarray, t0: float, y0: float) -> float | None:
+    """The log factor w for one specimen: ``times`` [R] of its measured rows after the warm-up,
+    ``truth`` [R] their values, ``mean`` [R] the free-running mean at those rows; ``t0``, ``y0``
+    the last warm-up row. None when the rows after the warm-up are too few to say."""
+    ok = np.isfinite(truth) & np.isfinite(mean) & np.isfinite(times)
+    times, truth, mean = times[ok], truth[ok], mean[ok]
+    if len(times) < MIN_ROWS or not np.isfinite(t0) or not np.isfinite(y0) or times[-1] <= t0:
+        return None
+    grid_t = np.r_[t0, times]
+    grid_m = np.r_[y0, mean]
+    need = max(MIN_ROWS, math.ceil(MIN_OVERLAP * len(times)))
+    errors = np.full(len(GRID), np.inf)
+    for i, lw in enumerate(GRID):
+        stretched = t0 + (times - t0) * math.exp(lw)
+        inside = stretched <= times[-1]
+        if inside.sum() < need:
+            continue
+        errors[i] = float(np.mean((np.interp(stretched[inside], grid_t, grid_m) - truth[inside]) ** 2))
+    if not np.isfinite(errors).any():
+        return None
+    best = errors.min()
+    good = np.flatnonzero(errors <= best * (1 + TIE) + 1e-12)
+    return float(GRID[good[np.argmin(np.abs(GRID[good]))]])
+
+
+def fit(series: Series, mean: np.ndarray, cut: np.ndarray) -> list[float]:
+    """The log factor of each specimen of ``series`` that can be fitted: ``mean`` [N, T] the
+    free-running mean (any units, the truth's; NaN where not forecast), ``cut`` [N] each one's
+    last warm-up row."""
+    out = []
+    for b in range(len(series.ids)):
+        c, n = int(cut[b]), int(series.lengths[b])
+        if c < 0 or c >= n - 1:
+            continue
+        after = slice(c + 1, n)
+        lw = fit_one(
+            series.time[b, after], series.y[b, after], mean[b, after], series.time[b, c], series.y[b, c]
+        )
+        if lw is not None:
+            out.append(round(lw, 4))
+    return out
+
+
+def spread(bundle) -> tuple[float, float, int] | None:
+    """(median, standard deviation, count) of the log factors over every member's validation
+    specimens, or None when fewer than MIN_SPECIMENS were fitted (or the file predates them)."""
+    return spread_of([m.summary for m in bundle.members])
+
+
+def spread_of(summaries: list[dict]) -> tuple[float, float, int] | None:
+    """:func:`spread` from the members' training summaries."""
+    values = [v for s in summaries for v in (s.get("eol_warp") or {}).get("log_w") or []]
+    if len(values) < MIN_SPECIMENS:
+        return None
+    v = np.asarray(values, dtype=np.float64)
+    return float(np.median(v)), float(np.std(v, ddof=1)), len(v)
+
+
+def text(summaries: list[dict]) -> str:
+    """What ``inspect`` and ``train`` say about the rate's spread ("" without one)."""
+    found = spread_of(summaries)
+    if found is None:
+        return ""
+    centre, sd, n = found
+    z = NormalDist().inv_cdf(0.9)
+    lo, hi = math.exp(centre - sd * z), math.exp(centre + sd * z)
+    return (
+        f"{n} validation specimens ran {lo:.2f}-{hi:.2f} x the mean path's pace (p10-p90; log sd {sd:.2f}): "
+        "the end-of-life interval also holds the mean run that much faster or slower"
+    )
+
+
+def factor(centre: float, sd: float, quantiles) -> float:
+    """How far past the horizon (a multiple of the span from the cut-off to the horizon's end) the
+    mean must run for the lowest quantile's crossing to be found within the horizon."""
+    low = min(quantiles)
+    z = -NormalDist().inv_cdf(low) if 0 < low < 0.5 else 0.0
+    return float(min(MAX_FACTOR, math.exp(max(centre, 0.0) + sd * z)))
+
+
+def extend(series: Series, last_obs: np.ndarray, stretch: float) -> Series:
+    """``series`` with rows added after each specimen's last row (the last with a frame row: a
+    backtest's hidden rows are not its rows), enough to run the mean to
+    ``stretch`` x the span from its cut-off (``last_obs``) to its last row: the step continues the
+    last spacing and the conditions are held at the last row's. The added rows point at the last
+    row of the frame (``row``) so that the rollout counts them as rows; they are never reported."""
+    N, T = series.y.shape
+    idx = np.arange(N)
+    rows = series.row >= 0
+    last = T - 1 - np.argmax(rows[:, ::-1], axis=1)  # each specimen's last row (a backtest hides the rest)
+    t_end = series.time[idx, last]
+    prev = series.time[idx, np.maximum(last - 1, 0)]
+    step = np.where(t_end - prev > 0, t_end - prev, 1.0)
+    span = t_end - series.time[idx, np.maximum(last_obs, 0)]
+    need = np.ceil(np.maximum(stretch - 1.0, 0.0) * span / step)
+    k = int(min(MAX_EXTRA_ROWS, max(1, np.nanmax(need, initial=1))))
+    T2 = int(last.max()) + 1 + k
+    time = np.full((N, T2), np.nan)
+    cond = np.full((N, T2, series.cond.shape[2]), np.nan)
+    y = np.full((N, T2), np.nan)
+    row = np.full((N, T2), -1, dtype=series.row.dtype)
+    for b in range(N):
+        n = int(last[b]) + 1
+        time[b, :n], cond[b, :n], y[b, :n], row[b, :n] = (
+            series.time[b, :n],
+            series.cond[b, :n],
+            series.y[b, :n],
+            series.row[b, :n],
+        )
+        time[b, n : n + k] = t_end[b] + step[b] * np.arange(1, k + 1)
+        cond[b, n : n + k] = series.cond[b, n - 1]
+        row[b, n : n + k] = series.row[b, n - 1]
+    return Series(
+        ids=series.ids,
+        lengths=last + 1 + k,
+        time=time,
+        cond=cond,
+        y=y,
+        row=row,
+        static_numeric=series.static_numeric,
+        static_categorical=series.static_categorical,
+    )
+
+
+def crossing_quantiles(
+    mean_crossing: np.ndarray, start: np.ndarray, horizon_end: np.ndarray, centre: float, sd: float, quantiles
+) -> list[np.ndarray]:
+    """Quantile q of the crossing time [N] under the rate's spread: the mean path's crossing
+    ``mean_crossing`` (+inf / NaN: none within its run) moved in the remaining life after
+    ``start`` by exp(-centre + sd z_q); +inf past ``horizon_end``."""
+    out = []
+    life = np.where(np.isfinite(mean_crossing), mean_crossing - start, np.inf)
+    for q in quantiles:
+        with np.errstate(invalid="ignore", over="ignore"):
+            t = start + life * math.exp(-centre + sd * NormalDist().inv_cdf(q))
+        out.append(np.where(np.isfinite(t) & (t <= horizon_end), t, np.inf))
+    return out
+
+
+def envelope(paths_q: list[np.ndarray], warp_q: list[np.ndarray], quantiles) -> list[np.ndarray]:
+    """The wider of the two intervals at each level: below the median the earlier crossing, above
+    it the later (+inf: later than the horizon); the median stays the paths'."""
+    out = []
+    for q, p, w in zip(quantiles, paths_q, warp_q, strict=True):
+        out.append(np.minimum(p, w) if q < 0.5 else np.maximum(p, w) if q > 0.5 else p)
+    return out
+
+
+def cross_probability(
+    mean_crossing: np.ndarray, start: np.ndarray, horizon_end: np.ndarray, centre: float, sd: float
+) -> np.ndarray:
+    """[N] the chance under the rate's spread that a specimen crosses within the horizon."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.log((horizon_end - start) / (mean_crossing - start))
+    z = (ratio + centre) / sd if sd > 0 else np.where(ratio >= -centre, np.inf, -np.inf)
+    p = np.array([NormalDist().cdf(v) if np.isfinite(v) else float(v > 0) for v in np.ravel(z)])
+    return np.where(np.isfinite(mean_crossing), p, 0.0)

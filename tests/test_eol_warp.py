@@ -1,0 +1,147 @@
+"""The end-of-life interval's stretch in time (durability_cli/eol_warp.py): fitted on the
+validation specimens when training, used by forecast and evaluate alike."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from durability_cli import eol_warp
+from durability_cli.api import DEFAULT_QUANTILES, forecast_config, load, read
+from durability_cli.cli import app
+from durability_cli.data import Series
+from durability_cli.evaluation import BacktestConfig, backtest_frames
+
+
+def _decay(t):
+    return 1.0 - (t / 100.0) ** 2
+
+
+@pytest.mark.parametrize("w", [1.5, 0.7, 1.0])
+def test_a_known_stretch_is_recovered(w):
+    t0 = 10.0
+    times = np.arange(11.0, 81.0)
+    truth = _decay(t0 + (times - t0) * w)  # the specimen runs w x as fast as the mean after t0
+    lw = eol_warp.fit_one(times, truth, _decay(times), t0, _decay(t0))
+    assert lw == pytest.approx(math.log(w), abs=0.011)
+
+
+def test_a_flat_specimen_is_not_stretched():
+    times = np.arange(1.0, 40.0)
+    flat = np.full(len(times), 0.9)
+    assert eol_warp.fit_one(times, flat, flat, 0.0, 0.9) == 0.0
+    assert eol_warp.fit_one(times[:2], flat[:2], flat[:2], 0.0, 0.9) is None  # too few rows to say
+
+
+def test_spread_pools_the_members_and_needs_enough_specimens():
+    class _B:
+        def __init__(self, values):
+            self.summary = {"eol_warp": {"log_w": values}}
+
+    class _Bundle:
+        members = [_B([0.1, -0.1, 0.3]), _B([0.0, 0.2])]
+
+    centre, sd, n = eol_warp.spread(_Bundle())
+    assert (centre, n) == (pytest.approx(0.1), 5)
+    assert sd == pytest.approx(np.std([0.1, -0.1, 0.3, 0.0, 0.2], ddof=1))
+    _Bundle.members = [_B([0.1, 0.2])]
+    assert eol_warp.spread(_Bundle()) is None  # 2 specimens: the paths alone decide
+    _Bundle.members = [type("Old", (), {"summary": {}})()]
+    assert eol_warp.spread(_Bundle()) is None  # a file from before
+
+
+def test_extend_runs_each_specimen_on_with_its_last_conditions():
+    nan = np.nan
+    series = Series(
+        ids=["a", "b"],
+        lengths=np.array([4, 3]),
+        time=np.array([[0.0, 1.0, 2.0, 3.0], [0.0, 2.0, 4.0, nan]]),
+        cond=np.array([[[1.0], [1.0], [2.0], [2.0]], [[5.0], [5.0], [6.0], [nan]]]),
+        y=np.array([[1.0, 0.9, nan, nan], [1.0, nan, nan, nan]]),
+        row=np.array([[0, 1, 2, -1], [3, 4, 5, -1]]),  # a's last row is hidden (a backtest)
+        static_numeric=np.zeros((2, 0)),
+        static_categorical=np.zeros((2, 0), dtype=object),
+    )
+    longer = eol_warp.extend(series, np.array([1, 0]), stretch=3.0)
+    # b: 4 time units from its cut-off to its end, 3 x that is 8 more, 4 rows of 2
+    assert longer.time[1, 3:7].tolist() == [6.0, 8.0, 10.0, 12.0]
+    assert longer.time[0, 3:7].tolist() == [3.0, 4.0, 5.0, 6.0]  # a: from its last shown row on
+    assert (longer.cond[0, 3:, 0] == 2.0).all() and (longer.cond[1, 3:, 0] == 6.0).all()
+    assert np.isnan(longer.y[:, 3:]).all()
+    assert (longer.row[0, 3:] == 2).all() and (longer.row[1, 3:] == 5).all()
+    assert longer.lengths.tolist() == [3 + 4, 3 + 4]
+
+
+def test_crossing_quantiles_envelope_and_probability():
+    start, end = np.array([10.0, 10.0, 10.0]), np.array([50.0, 50.0, 50.0])
+    crossing = np.array([30.0, np.nan, 45.0])  # the mean's crossing, run past the horizon
+    qs = (0.1, 0.5, 0.9)
+    lo, mid, hi = eol_warp.crossing_quantiles(crossing, start, end, 0.0, 0.5, qs)
+    z = 1.2815515655446004
+    assert lo[0] == pytest.approx(10 + 20 * math.exp(-0.5 * z))
+    assert hi[0] == pytest.approx(10 + 20 * math.exp(0.5 * z))
+    assert mid[0] == pytest.approx(30.0)
+    assert np.isinf(lo[1]) and np.isinf(hi[2])  # no crossing; past the horizon
+    paths = [np.array([25.0, np.inf, 40.0]), np.array([31.0, np.inf, 47.0]), np.array([33.0, np.inf, np.inf])]
+    low, median, high = eol_warp.envelope(paths, [lo, mid, hi], qs)
+    assert low[0] == lo[0] and high[0] == hi[0] and median.tolist() == paths[1].tolist()
+    assert low[2] == min(40.0, lo[2]) and np.isinf(high[2])
+    p = eol_warp.cross_probability(crossing, start, end, 0.0, 0.5)
+    assert p[0] == pytest.approx(0.5 + 0.5 * math.erf(math.log(40 / 20) / 0.5 / math.sqrt(2)))
+    assert p[1] == 0.0 and 0.5 < p[2] < 1.0
+
+
+@pytest.fixture(scope="module")
+def warped(coating_slice, tmp_path_factory):
+    """A small model trained for real: its file holds the validation specimens' stretches."""
+    table = coating_slice(24, 60)
+    out = tmp_path_factory.mktemp("warp") / "m.safetensors"
+    args = ["train", str(table), "-o", str(out), "--epochs", "6", "--hidden", "16", "--layers", "1"]
+    args += ["--val-fraction", "0.34", "--ensemble", "1", "--seed", "3", "--quiet"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    return table, out
+
+
+def test_training_records_each_validation_specimens_stretch(warped):
+    _, path = warped
+    model = load(path)
+    log_w = model.summary["eol_warp"]["log_w"]
+    assert 5 <= len(log_w) <= len(model.summary["val_specimens"])
+    assert all(eol_warp.GRID[0] <= v <= eol_warp.GRID[-1] for v in log_w)
+    assert eol_warp.spread(model.bundle) is not None
+    r = CliRunner().invoke(app, ["inspect", str(path)], terminal_width=200)
+    assert r.exit_code == 0, r.output
+    assert "end-of-life pace" in r.output and f"{len(log_w)} validation specimens ran" in r.output
+
+
+def test_forecast_and_evaluate_widen_the_interval_alike(warped, tmp_path):
+    table, path = warped
+    model = load(path)
+    plain = load(path)
+    plain.bundle.summary.pop("eol_warp")
+    data = pd.read_csv(table)
+    threshold = float(data.groupby("specimen_id").durability.min().median()) + 0.02
+    kw = {"threshold": threshold, "context": 20, "samples": 100}
+    widened = model.end_of_life_backtest(data, **kw).set_index("specimen")
+    alone = plain.end_of_life_backtest(data, **kw).set_index("specimen")
+    lo, hi = (widened[c].fillna(np.inf) for c in ("eol_low", "eol_high"))
+    lo0, hi0 = (alone[c].fillna(np.inf) for c in ("eol_low", "eol_high"))
+    assert (lo <= lo0).all() and (hi >= hi0).all()
+    assert ((lo < lo0) | (hi > hi0)).any()  # the stretch widened at least one interval
+    assert (widened["eol_pred"].fillna(np.inf) == alone["eol_pred"].fillna(np.inf)).all()
+    # evaluate's backtest scores the same widened interval
+    cfg = forecast_config(100, DEFAULT_QUANTILES, threshold, "below", 0)
+    scored = [
+        backtest_frames(m.bundle, read(data, schema=m.schema), cfg, BacktestConfig(20))[0]
+        .groupby("specimen")
+        .first()
+        for m in (model, plain)
+    ]
+    assert (scored[0]["eol_p10"] <= scored[1]["eol_p10"]).all()
+    assert (scored[0]["eol_p90"] >= scored[1]["eol_p90"]).all()
+    assert (
+        (scored[0]["eol_p10"] < scored[1]["eol_p10"]) | (scored[0]["eol_p90"] > scored[1]["eol_p90"])
+    ).any()
