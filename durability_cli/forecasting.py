@@ -887,8 +887,8 @@ def interval_levels(
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """The end-of-life quantiles [N] at each of ``quantiles`` (+inf: later than the horizon) and
     the chance of crossing within the horizon, from the paths' crossings ``sample_eol`` [N, S];
-    where the model measured its validation specimens' rates (eol_warp.py), widened to hold the
-    crossings of the mean path run faster or slower; then moved by a calibration's shift
+    where the model measured its validation specimens' pace (eol_warp.py), completed by the
+    crossings of the mean path run faster or slower (eol_warp.envelope); then moved by a calibration's shift
     (calibration.shift_crossing). forecast and evaluate both call this; without a ``bundle``, the
     paths' quantiles alone."""
     levels = crossing_quantiles(sample_eol, quantiles)

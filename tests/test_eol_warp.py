@@ -45,7 +45,7 @@ def test_spread_pools_the_members_and_needs_enough_specimens():
 
     centre, sd, n = eol_warp.spread(_Bundle())
     assert (centre, n) == (pytest.approx(0.1), 5)
-    assert sd == pytest.approx(np.std([0.1, -0.1, 0.3, 0.0, 0.2], ddof=1))
+    assert sd == pytest.approx(eol_warp.SPREAD_FACTOR * np.std([0.1, -0.1, 0.3, 0.0, 0.2], ddof=1))
     _Bundle.members = [_B([0.1, 0.2])]
     assert eol_warp.spread(_Bundle()) is None  # 2 specimens: the paths alone decide
     _Bundle.members = [type("Old", (), {"summary": {}})()]
@@ -84,10 +84,12 @@ def test_crossing_quantiles_envelope_and_probability():
     assert hi[0] == pytest.approx(10 + 20 * math.exp(0.5 * z))
     assert mid[0] == pytest.approx(30.0)
     assert np.isinf(lo[1]) and np.isinf(hi[2])  # no crossing; past the horizon
-    paths = [np.array([25.0, np.inf, 40.0]), np.array([31.0, np.inf, 47.0]), np.array([33.0, np.inf, np.inf])]
+    paths = [np.array([25.0, np.inf, np.inf]), np.array([31.0, np.inf, np.inf]), np.array([33.0, np.inf, np.inf])]
     low, median, high = eol_warp.envelope(paths, [lo, mid, hi], qs)
-    assert low[0] == lo[0] and high[0] == hi[0] and median.tolist() == paths[1].tolist()
-    assert low[2] == min(40.0, lo[2]) and np.isinf(high[2])
+    assert low[0] == 25.0  # enough paths cross: theirs stands below the median
+    assert low[2] == lo[2] < 50.0  # none do: the stretched mean's
+    assert high[0] == max(33.0, hi[0]) and np.isinf(high[2]) and np.isinf(low[1])
+    assert median.tolist() == paths[1].tolist()
     p = eol_warp.cross_probability(crossing, start, end, 0.0, 0.5)
     assert p[0] == pytest.approx(0.5 + 0.5 * math.erf(math.log(40 / 20) / 0.5 / math.sqrt(2)))
     assert p[1] == 0.0 and 0.5 < p[2] < 1.0
@@ -114,7 +116,7 @@ def test_training_records_each_validation_specimens_stretch(warped):
     assert eol_warp.spread(model.bundle) is not None
     r = CliRunner().invoke(app, ["inspect", str(path)], terminal_width=200)
     assert r.exit_code == 0, r.output
-    assert "end-of-life pace" in r.output and f"{len(log_w)} validation specimens ran" in r.output
+    assert "end-of-life pace" in r.output and f"from {len(log_w)} validation specimens' pace" in r.output
 
 
 def test_forecast_and_evaluate_widen_the_interval_alike(warped, tmp_path):
