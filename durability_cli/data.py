@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from durability_cli.schema import Dataset, id_codes
+from durability_cli.schema import Dataset, id_codes, run_lengths
 
 
 @dataclass
@@ -128,7 +128,7 @@ def to_series(ds: Dataset) -> Series:
     codes, id_text = id_codes(frame, s.id_col)
     n = len(frame)
     starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if n else np.zeros(0, dtype=np.int64)
-    lengths = np.diff(np.r_[starts, n]).astype(np.int64)
+    lengths = run_lengths(starts, n)
     N, T = len(starts), int(lengths.max()) if n else 0
     equal = N > 0 and N * T == n
     if equal:

@@ -23,7 +23,7 @@ from durability_cli.forecasting import (
 )
 from durability_cli.metrics import BASELINES, PooledScores, baseline_frame, first_crossing
 from durability_cli.outputs import clip
-from durability_cli.schema import Dataset, Schema, specimen_starts
+from durability_cli.schema import Dataset, Schema, run_lengths, specimen_starts
 
 # the end-of-life interval a backtest scores (p10-p90, as forecast --eol-out) and its median
 EOL_INTERVAL = (0.1, 0.5, 0.9)
@@ -324,7 +324,7 @@ def _model_rows(
 def _origin_numbers(spec: np.ndarray) -> np.ndarray:
     """0, 1, 2, ... within each run of equal specimen indices."""
     starts = np.r_[0, np.flatnonzero(spec[1:] != spec[:-1]) + 1]
-    counts = np.diff(np.r_[starts, len(spec)])
+    counts = run_lengths(starts, len(spec))
     return np.arange(len(spec)) - np.repeat(starts, counts)
 
 
@@ -356,7 +356,7 @@ def end_of_life_backtest(
     backtest.validate()
     s = ds.schema
     starts = specimen_starts(ds.frame, s.id_col)
-    lengths = np.diff(np.r_[starts, len(ds.frame)])
+    lengths = run_lengths(starts, len(ds.frame))
     spec, cut = cutoffs(lengths, backtest)
     if not len(spec):
         raise InputError(f"{ds.source}: every specimen is shorter than the cut-off; lower `context`")

@@ -40,11 +40,10 @@ MIN_WARMUP_ROWS = 50
 def specimen_lengths(table) -> np.ndarray:
     """Rows per specimen of a table to train on: exact for a Dataset in memory, the mean for groups
     read a few specimens at a time (which know only the table's rows and ids)."""
-    from durability_cli.schema import Dataset, specimen_starts
+    from durability_cli.schema import Dataset, run_lengths, specimen_starts
 
     if isinstance(table, Dataset):
-        starts = specimen_starts(table.frame, table.schema.id_col)
-        return np.diff(np.r_[starts, len(table.frame)]).astype(np.int64)
+        return run_lengths(specimen_starts(table.frame, table.schema.id_col), len(table.frame))
     n = len(table.ids)
     return np.full(n, table.rows / max(n, 1))
 

@@ -595,7 +595,7 @@ def _check_rows(codes_s, t_s, order, time_values, id_text, source: str) -> tuple
         ),
     )
     starts = np.flatnonzero(np.r_[True, ~same_specimen])  # [N] first row of each specimen
-    lengths = np.diff(np.r_[starts, n])  # [N]
+    lengths = run_lengths(starts, n)  # [N]
     short = lengths < 2
     if short.any():
         k = int(np.argmax(short))
@@ -938,6 +938,11 @@ def specimen_starts(frame: pd.DataFrame, id_col: str) -> np.ndarray:
     return np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
 
 
+def run_lengths(starts: np.ndarray, n: int) -> np.ndarray:
+    """[N] rows per specimen (or any run) from the first row of each, ``starts``, of ``n`` rows."""
+    return np.diff(np.r_[starts, n]).astype(np.int64)
+
+
 def _starts(ds: Dataset) -> np.ndarray:
     return specimen_starts(ds.frame, ds.schema.id_col)
 
@@ -952,7 +957,7 @@ def describe(ds: Dataset) -> dict:
     s, f = ds.schema, ds.frame
     n = len(f)
     starts = _starts(ds)
-    lengths = np.diff(np.r_[starts, n])
+    lengths = run_lengths(starts, n)
     spacing = _spacing(ds.t, starts, lengths)
     spacing.pop("n_specimens", None)
     spacing["unit"] = "days" if s.time_is_datetime else "time units"

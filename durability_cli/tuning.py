@@ -495,10 +495,10 @@ def _specimens(ds, index: np.ndarray):
     """The Dataset of ``ds``'s specimens at ``index`` (positions in its order)."""
     from dataclasses import replace
 
-    from durability_cli.schema import specimen_starts
+    from durability_cli.schema import run_lengths, specimen_starts
 
     starts = specimen_starts(ds.frame, ds.schema.id_col)
-    specimen = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(ds.frame)]))  # [rows]
+    specimen = np.repeat(np.arange(len(starts)), run_lengths(starts, len(ds.frame)))  # [rows]
     rows = np.isin(specimen, index)
     return replace(ds, frame=ds.frame.iloc[np.flatnonzero(rows)].reset_index(drop=True), t=ds.t[rows])
 
