@@ -4,9 +4,10 @@ Trains the suite's default model on a set's accuracy split (or loads one saved b
 ``--models DIR``: DIR/SET-sSEED.safetensors) and backtests 64 new specimens (generator seed
 benchmarks.calibration.TEST_SEED) from the set's warm-up. Reported per model:
 
-- the validation specimens' log pace factors as training recorded them (median, sd), and the same
-  fit on 32 other new specimens (CAL_SEED) against the model's mean: how optimistic the
-  validation's spread is;
+- the validation specimens' log pace factors as training recorded them (median, sd), the same
+  fit on 32 other new specimens (CAL_SEED) against the model's mean, and on each member's own
+  training specimens (in-sample) and validation specimens against that member's mean: how
+  optimistic, and how steady, each spread is;
 - the end-of-life 80 % interval's coverage of the 64 specimens' crossings with the paths alone,
   and with the pace spread at several factors on the validation's sd (``--factors``) under two
   rules for the lower end: ``fill`` (the library's: the stretched mean's crossing only where too few
@@ -21,6 +22,7 @@ One JSON line per set and seed, appended to results/eol-pace.jsonl.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -40,9 +42,9 @@ from durability_cli.schema import Schema, validate  # noqa: E402
 from durability_cli.synthetic import make_split  # noqa: E402
 
 
-def new_paces(model: Model, table, info) -> list[float]:
-    """Each specimen's log pace factor against the model's mean forecast from the set's warm-up."""
-    frame = table.frame
+def new_paces(model: Model, frame, info) -> list[float]:
+    """Each specimen's log pace factor against the model's mean forecast from the set's warm-up
+    (``frame``: a table's rows, sorted by specimen and time)."""
     target, ctx = info.target, info.context
     hidden = frame.copy()
     hidden.loc[hidden.groupby("specimen_id").cumcount() >= ctx, target] = np.nan
@@ -55,6 +57,21 @@ def new_paces(model: Model, table, info) -> list[float]:
         if lw is not None:
             out.append(lw)
     return out
+
+
+def member_paces(model: Model, frame, info) -> tuple[list[float], list[float]]:
+    """Each member's log pace factors on its own training specimens (in-sample) and on its
+    validation specimens, against that member's mean alone (``frame``: the training table)."""
+    train, val = [], []
+    ids = frame["specimen_id"].astype(str)
+    for member in model.bundle.members:
+        one = Model(dataclasses.replace(member, others=[]))
+        for names, out in (
+            (member.summary["train_specimens"], train),
+            (member.summary["val_specimens"], val),
+        ):
+            out += new_paces(one, frame[ids.isin([str(i) for i in names])], info)
+    return train, val
 
 
 def coverage_with(model: Model, test, info, rule: str, factor: float | None) -> dict:
@@ -114,7 +131,8 @@ def main() -> None:
                 Path(a.save_models).mkdir(parents=True, exist_ok=True)
                 model.save(Path(a.save_models) / file)
         val = [v for m in model.bundle.members for v in (m.summary.get("eol_warp") or {}).get("log_w") or []]
-        fresh = new_paces(model, cal, info)
+        fresh = new_paces(model, cal.frame, info)
+        train_w, member_val = member_paces(model, split["train"], info)
         out = {
             "set": name,
             "seed": a.seed,
@@ -125,6 +143,8 @@ def main() -> None:
                 "median": float(np.median(val)),
                 "sd": float(np.std(val, ddof=1)),
             },
+            "train_log_w": {"n": len(train_w), "sd": float(np.std(train_w, ddof=1))},
+            "member_val_log_w": {"n": len(member_val), "sd": float(np.std(member_val, ddof=1))},
             "new_log_w": {
                 "n": len(fresh),
                 "median": float(np.median(fresh)),
