@@ -133,8 +133,9 @@ def assemble(run_paths: list[Path], darts_from: Path, replace_paths: list[Path] 
         for name, entry in result["datasets"].items():
             if name in found:
                 raise SystemExit(f"assemble: {name} is in two of the runs given; give each set once")
+            came_from = path  # the file this set's runs are taken from (said below)
             if name in replacing:  # --replace-with: this set's runs come from those files
-                entry, path = replacing.pop(name), Path(by_set[name][0][0])
+                entry, came_from = replacing.pop(name), Path(by_set[name][0][0])
             else:
                 entry = {"run": common.dataset_run(result, entry)} | entry
             darts, why = reused_darts(name, entry, source, darts_from)
@@ -145,7 +146,7 @@ def assemble(run_paths: list[Path], darts_from: Path, replace_paths: list[Path] 
                 entry["darts"] = {"runs": [], "error": why}
             entry["training_speed"] = time_to_reach(entry)
             found[name] = entry
-            say(f"[assemble] {name}: this model from {path.name}" + (", Darts reused" if darts else ""))
+            say(f"[assemble] {name}: this model from {came_from.name}" + (", Darts reused" if darts else ""))
     if replacing:
         raise SystemExit(f"assemble: --replace-with holds {', '.join(replacing)}, which no --runs file has")
     order = [*source.get("datasets", {}), *found]  # the suite's order, then any set it lacks
