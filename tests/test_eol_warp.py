@@ -84,7 +84,11 @@ def test_crossing_quantiles_envelope_and_probability():
     assert hi[0] == pytest.approx(10 + 20 * math.exp(0.5 * z))
     assert mid[0] == pytest.approx(30.0)
     assert np.isinf(lo[1]) and np.isinf(hi[2])  # no crossing; past the horizon
-    paths = [np.array([25.0, np.inf, np.inf]), np.array([31.0, np.inf, np.inf]), np.array([33.0, np.inf, np.inf])]
+    paths = [
+        np.array([25.0, np.inf, np.inf]),
+        np.array([31.0, np.inf, np.inf]),
+        np.array([33.0, np.inf, np.inf]),
+    ]
     low, median, high = eol_warp.envelope(paths, [lo, mid, hi], qs)
     assert low[0] == 25.0  # enough paths cross: theirs stands below the median
     assert low[2] == lo[2] < 50.0  # none do: the stretched mean's
