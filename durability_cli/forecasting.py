@@ -893,15 +893,13 @@ def interval_levels(
     paths' quantiles alone."""
     levels = crossing_quantiles(sample_eol, quantiles)
     prob = np.isfinite(sample_eol).mean(axis=1)
-    idx = np.arange(len(last_obs))
-    start = series.time[idx, last_obs]
     if bundle is None:
         return levels, prob
+    start = series.time[np.arange(len(last_obs)), last_obs]
     warp = eol_warp.spread(bundle)
     if warp is not None:
         centre, sd, _ = warp
-        pos = np.arange(series.time.shape[1])[None, :]
-        end = np.nanmax(np.where((pos >= last_obs[:, None]) & (series.row >= 0), series.time, np.nan), axis=1)
+        end = horizon_ends(series, last_obs)
         stretched = _stretched_crossings(bundle, series, last_obs, cfg, quantiles, warp, source)
         levels = eol_warp.envelope(
             levels, eol_warp.crossing_quantiles(stretched, start, end, centre, sd, quantiles), quantiles
@@ -914,6 +912,12 @@ def interval_levels(
         )
         levels = [shift_crossing(v, q, median, start, shift) for q, v in zip(quantiles, levels, strict=True)]
     return levels, prob
+
+
+def horizon_ends(series: Series, last_obs: np.ndarray) -> np.ndarray:
+    """[N] each specimen's last forecast row's time (its rows from ``last_obs`` on)."""
+    pos = np.arange(series.time.shape[1])[None, :]
+    return np.nanmax(np.where((pos >= last_obs[:, None]) & (series.row >= 0), series.time, np.nan), axis=1)
 
 
 def _stretched_crossings(
@@ -957,20 +961,17 @@ def end_of_life(
     (their quantiles as :func:`interval_levels` makes them), and, for a latent model, from its
     ``population`` path (``eol_time_population``: when the population's forecast, z = 0, crosses
     under the same conditions)."""
-    N, T = series.y.shape
-    idx = np.arange(N)
-    pos = np.arange(T)[None, :]
+    idx = np.arange(len(series.ids))
     # Each path starts from the last measured value, so a crossing between it and the first
     # forecast row is interpolated like any other.
     start = series.y[idx, last_obs]
-    times = np.where((pos >= last_obs[:, None]) & (series.row >= 0), series.time, np.nan)
     mean_eol = path_crossings(series, last_obs, mean[:, None, :], cfg.threshold, cfg.direction)[:, 0]  # [N]
     past = _crossed(start[:, None], cfg.threshold, cfg.direction)  # the last measurement is past it
     frame = pd.DataFrame({ds.schema.id_col: series.ids})
     for c in ds.schema.static:  # constant per specimen: its first row's value
         frame[c] = ds.frame[c].to_numpy()[series.row[:, 0]]
     frame["last_measured_time"] = series.time[idx, last_obs]
-    frame["horizon_end"] = np.nanmax(times, axis=1)
+    frame["horizon_end"] = horizon_ends(series, last_obs)
     frame["eol_time"] = mean_eol
     if paths is not None:
         sample_eol = path_crossings(series, last_obs, paths, cfg.threshold, cfg.direction)  # [N, S]

@@ -1053,13 +1053,11 @@ class _GroupTraining:
                 scale_calibration(model, self.val_all, context, spread),
             )
             baselines = baseline_rmse([self.val_series], context)
+            warps = eol_warps(model, [(self.val_series, self.val_all)], scaler, context)
         else:  # pooled over the groups
             population = population_rmse(model, (t for _, t in self.scored_parts()), scaler, context)
             scores = _pooled_scores(model, (t for _, t in self.scored_parts()), scaler, context, spread)
             baselines = baseline_rmse((part for part, _ in self.scored_parts()), context)
-        if self.val_all is not None:
-            warps = eol_warps(model, [(self.val_series, self.val_all)], scaler, context)
-        else:
             warps = eol_warps(model, self.scored_parts(), scaler, context)
         fed = warmup_rows(context, self.lengths[self.is_train]) if self.is_train.any() else np.ones(1, int)
         bundle = _make_bundle(
