@@ -59,29 +59,46 @@ def new_paces(model: Model, frame, info) -> list[float]:
     return out
 
 
-def member_paces(model: Model, frame, info) -> tuple[list[float], list[float]]:
+def member_paces(model: Model, frame, info) -> list[tuple[list[float], list[float]]]:
     """Each member's log pace factors on its own training specimens (in-sample) and on its
     validation specimens, against that member's mean alone (``frame``: the training table)."""
-    train, val = [], []
+    out = []
     ids = frame["specimen_id"].astype(str)
     for member in model.bundle.members:
         one = Model(dataclasses.replace(member, others=[]))
-        for names, out in (
-            (member.summary["train_specimens"], train),
-            (member.summary["val_specimens"], val),
-        ):
-            out += new_paces(one, frame[ids.isin([str(i) for i in names])], info)
-    return train, val
+        train, val = (
+            new_paces(one, frame[ids.isin([str(i) for i in member.summary[key]])], info)
+            for key in ("train_specimens", "val_specimens")
+        )
+        out.append((train, val))
+    return out
 
 
-def coverage_with(model: Model, test, info, rule: str, factor: float | None) -> dict:
-    """The backtest's scores with the pace spread at ``factor`` x the validation's sd (None: the
-    paths alone) and the lower end set by ``rule``."""
+SOURCES = ("val", "train", "pooled")  # which specimens' paces the spread is measured on
+
+
+def coverage_with(
+    model: Model,
+    test,
+    info,
+    rule: str,
+    factor: float | None,
+    source: str = "val",
+    upper: str = "max",
+    paces: list[tuple[list[float], list[float]]] | None = None,
+) -> dict:
+    """The backtest's scores with the pace spread at ``factor`` x the sd of ``source``'s log
+    factors (None: the paths alone): the validation specimens' as training recorded them, each
+    member's training specimens' in-sample (``paces``, from :func:`member_paces`), or both pooled.
+    The lower end is set by ``rule`` (fill: the library's; earlier: the earlier of the two
+    everywhere), the upper end by ``upper`` (max: the later of the two; paths: the paths' alone)."""
     spread_factor, envelope = eol_warp.SPREAD_FACTOR, eol_warp.envelope
 
-    def earlier(paths_q, warp_q, quantiles):
+    def ends(paths_q, warp_q, quantiles):
+        lower = np.minimum if rule == "earlier" else lambda p, w: np.where(np.isfinite(p), p, w)
+        higher = np.maximum if upper == "max" else lambda p, w: p
         return [
-            np.minimum(p, w) if q < 0.5 else np.maximum(p, w) if q > 0.5 else p
+            lower(p, w) if q < 0.5 else higher(p, w) if q > 0.5 else p
             for q, p, w in zip(quantiles, paths_q, warp_q, strict=True)
         ]
 
@@ -92,12 +109,16 @@ def coverage_with(model: Model, test, info, rule: str, factor: float | None) -> 
                 m.summary.pop("eol_warp", None)
         else:
             eol_warp.SPREAD_FACTOR = factor
-            if rule == "earlier":
-                eol_warp.envelope = earlier
+            eol_warp.envelope = ends
+            for i, (m, block) in enumerate(saved):
+                val = list((block or {}).get("log_w") or [])
+                train = paces[i][0] if paces is not None else []
+                m.summary["eol_warp"] = {"log_w": {"val": val, "train": train, "pooled": val + train}[source]}
         return scores(model, test, info)
     finally:
         eol_warp.SPREAD_FACTOR, eol_warp.envelope = spread_factor, envelope
         for m, block in saved:
+            m.summary.pop("eol_warp", None)
             if block is not None:
                 m.summary["eol_warp"] = block
 
@@ -109,6 +130,9 @@ def main() -> None:
     ap.add_argument("--models", default="", help="load DIR/SET-sSEED.safetensors instead of training")
     ap.add_argument("--save-models", default="", help="save each trained model as DIR/SET-sSEED.safetensors")
     ap.add_argument("--factors", default="1,1.5,2,2.5")
+    ap.add_argument("--sources", default="val", help=f"spread measured on: any of {','.join(SOURCES)}")
+    ap.add_argument("--rules", default="fill,earlier", help="lower-end rules: fill, earlier")
+    ap.add_argument("--uppers", default="max", help="upper-end rules: max, paths")
     a = ap.parse_args()
     one_thread()
     factors = [float(f) for f in a.factors.split(",") if f]
@@ -132,7 +156,9 @@ def main() -> None:
                 model.save(Path(a.save_models) / file)
         val = [v for m in model.bundle.members for v in (m.summary.get("eol_warp") or {}).get("log_w") or []]
         fresh = new_paces(model, cal.frame, info)
-        train_w, member_val = member_paces(model, split["train"], info)
+        paces = member_paces(model, split["train"], info)
+        train_w = [v for t, _ in paces for v in t]
+        member_val = [v for _, v in paces for v in v]
         out = {
             "set": name,
             "seed": a.seed,
@@ -152,8 +178,13 @@ def main() -> None:
             },
             "paths_alone": coverage_with(model, test, info, "fill", None),
         }
-        for rule in ("fill", "earlier"):
-            out[rule] = {f"{f:g}": coverage_with(model, test, info, rule, f) for f in factors}
+        for source in a.sources.split(","):
+            for rule in a.rules.split(","):
+                for upper in a.uppers.split(","):
+                    key = rule if (source, upper) == ("val", "max") else f"{rule}-{upper}-{source}"
+                    out[key] = {
+                        f"{f:g}": coverage_with(model, test, info, rule, f, source, upper, paces) for f in factors
+                    }
         print(json.dumps(out), flush=True)
         with open(RESULTS / "eol-pace.jsonl", "a") as fh:
             fh.write(json.dumps(out) + "\n")

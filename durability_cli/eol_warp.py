@@ -35,11 +35,18 @@ GRID = np.linspace(-1.5, 1.5, 301)  # the log factors tried: a specimen 4.5 x fa
 MIN_OVERLAP = 1 / 3  # the stretched mean must still reach a third of the rows after the warm-up
 MIN_ROWS = 3  # ... and at least this many
 TIE = 0.02  # log factors within 2 % of the best squared error count as equally good: the nearest to 0 wins
-MIN_SPECIMENS = 5  # fewer validation specimens than this: no spread is measured, the paths alone decide
-# The validation specimens chose the early-stopping epoch, and their log factors spread less than
-# new specimens' (sd 0.34 against 0.52 on crack, 0.14 against 0.24 on coating, the same models):
-# the spread a forecast uses is theirs times this (benchmarks/results/notes.md, session 29).
+MIN_SPECIMENS = 5  # fewer specimens fitted than this: no spread is measured, the paths alone decide
+# The spread a forecast uses is that of the validation specimens' and (in-sample) the training
+# specimens' log factors pooled, times this. Both spread less than new specimens' (on crack, sd
+# 0.34-0.35 and 0.15-0.34 against 0.51-0.52; coating 0.19 and 0.14 against 0.24): the validation
+# specimens chose the early-stopping epoch, the training ones were fitted, and the mean's own
+# crossing is uncertain too. x2 on the pooled spread put crack's interval at 81-86 % of new
+# specimens on two seeds, where x2 on the validation's alone gave 55 % on one of them
+# (benchmarks/results/notes.md, session 30).
 SPREAD_FACTOR = 2.0
+MAX_TRAIN_SPECIMENS = (
+    512  # the training specimens whose pace is measured (the first ones): the spread's sample
+)
 MAX_FACTOR = 10.0  # how far past the horizon the mean is run, as a multiple of the forecast's span
 MAX_EXTRA_ROWS = 20_000  # ... and at most this many rows per specimen
 
@@ -55,13 +62,12 @@ def fit_one(times: np.ndarray, truth: np.ndarray, mean: np.ndarray, t0: float, y
     grid_t = np.r_[t0, times]
     grid_m = np.r_[y0, mean]
     need = max(MIN_ROWS, math.ceil(MIN_OVERLAP * len(times)))
-    errors = np.full(len(GRID), np.inf)
-    for i, lw in enumerate(GRID):
-        stretched = t0 + (times - t0) * math.exp(lw)
-        inside = stretched <= times[-1]
-        if inside.sum() < need:
-            continue
-        errors[i] = float(np.mean((np.interp(stretched[inside], grid_t, grid_m) - truth[inside]) ** 2))
+    stretched = t0 + np.outer(np.exp(GRID), times - t0)  # [G, R] each row's time on the mean path
+    inside = stretched <= times[-1]  # the stretched mean still reaches it
+    squared = np.where(inside, (np.interp(stretched, grid_t, grid_m) - truth) ** 2, 0.0)
+    count = inside.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        errors = np.where(count >= need, squared.sum(axis=1) / np.maximum(count, 1), np.inf)
     if not np.isfinite(errors).any():
         return None
     best = errors.min()
@@ -89,14 +95,25 @@ def fit(series: Series, mean: np.ndarray, cut: np.ndarray) -> list[float]:
 
 def spread(bundle) -> tuple[float, float, int] | None:
     """(median, standard deviation x SPREAD_FACTOR, count) of the log factors over every
-    member's validation specimens, or None when fewer than MIN_SPECIMENS were fitted (or the file
-    predates them)."""
+    member's validation and training specimens, or None when fewer than MIN_SPECIMENS were
+    fitted (or the file predates them)."""
     return spread_of([m.summary for m in bundle.members])
+
+
+def _values(summaries: list[dict]) -> list[float]:
+    """Every member's log factors: its validation specimens' (``log_w``) and its training
+    specimens' (``train_log_w``; files from before session 30 hold only the first)."""
+    return [
+        v
+        for s in summaries
+        for key in ("log_w", "train_log_w")
+        for v in (s.get("eol_warp") or {}).get(key) or []
+    ]
 
 
 def spread_of(summaries: list[dict]) -> tuple[float, float, int] | None:
     """:func:`spread` from the members' training summaries."""
-    values = [v for s in summaries for v in (s.get("eol_warp") or {}).get("log_w") or []]
+    values = _values(summaries)
     if len(values) < MIN_SPECIMENS:
         return None
     v = np.asarray(values, dtype=np.float64)
@@ -112,9 +129,10 @@ def text(summaries: list[dict]) -> str:
     z = NormalDist().inv_cdf(0.9)
     lo, hi = math.exp(centre - sd * z), math.exp(centre + sd * z)
     return (
-        f"from {n} validation specimens' pace against the mean path, a new one may run {lo:.2f}-{hi:.2f} x "
-        f"as fast (p10-p90, log sd {sd:.2f}, twice theirs): where no path crosses by an end of the "
-        "end-of-life interval, the mean run that much faster or slower sets it"
+        f"from {n} fits of validation and training specimens' pace against the mean path, a new "
+        f"specimen may run {lo:.2f}-{hi:.2f} x as fast (p10-p90, log sd {sd:.2f}, {SPREAD_FACTOR:g} x "
+        "theirs): where no path crosses by an end of the end-of-life interval, the mean run that much "
+        "faster or slower sets it"
     )
 
 

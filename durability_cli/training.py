@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from durability_cli import limits, scale_refit
+from durability_cli import eol_warp, limits, scale_refit
 from durability_cli.artifact import (
     CHECKPOINT_FORMAT,
     ModelBundle,
@@ -392,6 +392,7 @@ def _free_run_errors(
     spread: float = 0.0,
     rollout=None,
     weight: float = 1.0,
+    run: tuple | None = None,
 ):
     """Over the rows scored (measured, after ``context`` warm-up rows): the free-running
     forecast's errors, persistence's errors (the last warm-up value held), both in scaled units,
@@ -402,8 +403,9 @@ def _free_run_errors(
     draw z from the warm-up fit's uncertainty (latent.LATENT_DRAWS draws), and the calibration
     measures the paths' spread as a whole. ``rollout``: the free run from
     ``warmup_feed(t, context)``, already made (a stacked ensemble's members, made together).
-    ``weight``: the warm-up's weight in a latent model's fit of z (latent.fit_posterior)."""
-    ctx, feed, latent, cov, r = _free_run(model, t, context, weight, rollout)
+    ``weight``: the warm-up's weight in a latent model's fit of z (latent.fit_posterior). ``run``:
+    :func:`_free_run`'s answer for ``t``, already made (which the other options then do not change)."""
+    ctx, feed, latent, cov, r = run if run is not None else _free_run(model, t, context, weight, rollout)
     target = t.y[:, 1:]
     T = t.y.shape[1]
     dev = t.y.device
@@ -437,18 +439,30 @@ def _free_run(model: FeedbackRNN, t: Tensors, context: int | RowShare, weight: f
     return ctx, feed, latent, cov, r
 
 
-@torch.no_grad()
-def eol_warps(model: FeedbackRNN, parts, scaler: Scaler, context: int | RowShare) -> list[float]:
-    """The log time-stretch factor of each validation specimen (eol_warp.fit) from the model's
-    free run after the validation warm-up; ``parts``: (Series, tensors) pairs."""
-    from durability_cli import eol_warp
+def _paces(series: Series, scaler: Scaler, run) -> list[float]:
+    """Each specimen's log time-stretch factor (eol_warp.fit) from ``run``, :func:`_free_run`'s
+    answer for the tensors of ``series``."""
+    ctx, r = run[0], run[4]
+    mean = np.full(series.y.shape, np.nan)
+    mean[:, 1:] = scaler.y_from_model(r.mean.float().cpu().numpy())[:, : series.y.shape[1] - 1]
+    return eol_warp.fit(series, mean, ctx.cpu().numpy() - 1)
 
+
+@torch.no_grad()
+def eol_warps(model: FeedbackRNN, parts, scaler: Scaler, context: int | RowShare, limit: int) -> list[float]:
+    """The log time-stretch factor of the first ``limit`` specimens of ``parts`` ((Series,
+    tensors) pairs, read no further than that) from the model's free run after the validation's
+    warm-up."""
     out: list[float] = []
+    seen = 0
     for series, t in parts:
-        ctx, _, _, _, r = _free_run(model, t, context)
-        mean = np.full(series.y.shape, np.nan)
-        mean[:, 1:] = scaler.y_from_model(r.mean.float().cpu().numpy())[:, : series.y.shape[1] - 1]
-        out += eol_warp.fit(series, mean, ctx.cpu().numpy() - 1)
+        if seen >= limit:
+            break
+        if len(series.ids) > limit - seen:
+            keep = np.arange(limit - seen)
+            series, t = series.take(keep), slice_tensors(t, torch.as_tensor(keep))
+        seen += len(series.ids)
+        out += _paces(series, scaler, _free_run(model, t, context))
     return out
 
 
@@ -477,21 +491,12 @@ def free_run_sse(
     return float((err**2).sum()), int(err.numel())
 
 
-def scale_calibration(
-    model: FeedbackRNN, t: Tensors, context: int | RowShare, latent_spread: float = 1.0
-) -> float:
+def scale_calibration(z: torch.Tensor | None) -> float:
     """Factor k >= 1 for the predicted scale so that the central 80% interval (the default p10-p90)
-    covers at least 80% of the free-running validation errors: k = quantile(|error / scale|, 0.8) / z_0.9.
-    A split-conformal style correction of one number; the scale head learns on training windows
-    with random, often short warm-ups, and this matches it to how the model is used. 1.0 for
-    point models or without validation rows. ``latent_spread``: a latent model's factor on its z
-    paths' spread (scale_refit.latent_spread), which the band is drawn with."""
-    if model.cfg.loss != "gaussian":
-        return 1.0
-    return _calibration(_free_run_errors(model, t, context, spread=latent_spread)[2])
-
-
-def _calibration(z: torch.Tensor | None) -> float:
+    covers at least 80% of the free-running validation errors, from their |error / scale| ``z``
+    (None for point models): k = quantile(z, 0.8) / z_0.9. A split-conformal style correction of
+    one number; the scale head learns on training windows with random, often short warm-ups, and
+    this matches it to how the model is used. 1.0 for point models or without validation rows."""
     if z is None or not z.numel():
         return 1.0
     k = scale_refit.needed_factor(z)
@@ -953,6 +958,7 @@ class _GroupTraining:
         if survey.only is not None:
             part = survey.only.take(self.train_idx)
             survey.only = None
+            self.train_series = part  # raw: the training specimens' paces (bundle)
             self.cached_train = (to_tensors(part, self.scaler), torch.as_tensor(part.lengths))
             self.cached_train[0].index = torch.as_tensor(self.train_idx)  # each specimen's z
 
@@ -991,6 +997,18 @@ class _GroupTraining:
         for g, ds in enumerate(self.groups):
             series = to_series(ds)
             mine = np.flatnonzero(self.scored[g * self.size : g * self.size + len(series.ids)])
+            if len(mine):
+                part = series.take(mine)
+                yield part, to_tensors(part, self.scaler)
+
+    def train_series_parts(self):
+        """The training specimens (Series, tensors), a group at a time."""
+        if self.cached_train is not None:
+            yield self.train_series, self.cached_train[0]
+            return
+        for g, ds in enumerate(self.groups):
+            series = to_series(ds)
+            mine = np.flatnonzero(self.is_train[g * self.size : g * self.size + len(series.ids)])
             if len(mine):
                 part = series.take(mine)
                 yield part, to_tensors(part, self.scaler)
@@ -1048,17 +1066,21 @@ class _GroupTraining:
         spread = scale_refit.latent_spread({"scale_refit": refitted})
         if self.val_all is not None:
             population = population_rmse(model, [self.val_all], scaler, context)
-            scores = (
-                *free_run_rmse(model, self.val_all, scaler, context),
-                scale_calibration(model, self.val_all, context, spread),
+            scores, warps = _validation_scores(
+                model, [(self.val_series, self.val_all)], scaler, context, spread
             )
             baselines = baseline_rmse([self.val_series], context)
-            warps = eol_warps(model, [(self.val_series, self.val_all)], scaler, context)
         else:  # pooled over the groups
             population = population_rmse(model, (t for _, t in self.scored_parts()), scaler, context)
-            scores = _pooled_scores(model, (t for _, t in self.scored_parts()), scaler, context, spread)
+            scores, warps = _validation_scores(model, self.scored_parts(), scaler, context, spread)
             baselines = baseline_rmse((part for part, _ in self.scored_parts()), context)
-            warps = eol_warps(model, self.scored_parts(), scaler, context)
+        # the training specimens' paces, in-sample: steadier than the few validation specimens'
+        # (none apart when the training specimens are what was validated on)
+        train_warps = (
+            eol_warps(model, self.train_series_parts(), scaler, context, eol_warp.MAX_TRAIN_SPECIMENS)
+            if len(self.val_idx)
+            else []
+        )
         fed = warmup_rows(context, self.lengths[self.is_train]) if self.is_train.any() else np.ones(1, int)
         bundle = _make_bundle(
             self.state,
@@ -1084,8 +1106,8 @@ class _GroupTraining:
         shortest = int(shortest_warmups(self.cfg.warmup_min, fed).min())
         bundle.summary["trained_warmup_rows"] = [shortest, int(fed.max())]
         bundle.summary["scale_refit"] = refitted
-        # how much faster or slower the validation specimens ran than the mean (eol_warp.py)
-        bundle.summary["eol_warp"] = {"log_w": warps}
+        # how much faster or slower the validation and training specimens ran than the mean (eol_warp.py)
+        bundle.summary["eol_warp"] = {"log_w": warps, "train_log_w": train_warps}
         # the table's fingerprint, as a checkpoint holds it: which table a model was trained on
         bundle.summary["data_fingerprint"] = self.data_hash
         return bundle
@@ -1148,19 +1170,25 @@ def _survey(
     return survey
 
 
-def _pooled_scores(
+@torch.no_grad()
+def _validation_scores(
     model: FeedbackRNN, parts, scaler: Scaler, context: int | RowShare, latent_spread: float = 1.0
-) -> tuple[float, float, float]:
+) -> tuple[tuple[float, float, float], list[float]]:
     """Free-running RMSE, persistence RMSE and scale calibration over the validation specimens
-    given as tensors a group at a time (the errors of all groups pooled)."""
-    errs, pers, zs = [], [], []
-    for t in parts:
-        e, p, z = _free_run_errors(model, t, context, spread=latent_spread)
+    given as (Series, tensors) a group at a time (the errors of all groups pooled), and each
+    specimen's log pace factor (eol_warp.fit), from one free run of each group. ``latent_spread``:
+    a latent model's factor on its z paths' spread (scale_refit.latent_spread), which the band is
+    drawn with and so calibrated with."""
+    errs, pers, zs, paces = [], [], [], []
+    for series, t in parts:
+        run = _free_run(model, t, context)
+        e, p, z = _free_run_errors(model, t, context, spread=latent_spread, run=run)
         errs.append(e)
         pers.append(p)
         zs.append(z)
-    z = None if zs[0] is None else torch.cat(zs)
-    return _rmse(torch.cat(errs), scaler), _rmse(torch.cat(pers), scaler), _calibration(z)
+        paces += _paces(series, scaler, run)
+    z = None if model.cfg.loss != "gaussian" or zs[0] is None else torch.cat(zs)
+    return (_rmse(torch.cat(errs), scaler), _rmse(torch.cat(pers), scaler), scale_calibration(z)), paces
 
 
 def baseline_rmse(parts, context: int | RowShare) -> dict[str, float]:

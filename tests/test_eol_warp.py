@@ -111,16 +111,29 @@ def warped(coating_slice, tmp_path_factory):
     return table, out
 
 
-def test_training_records_each_validation_specimens_stretch(warped):
+def test_training_records_each_validation_and_training_specimens_stretch(warped):
     _, path = warped
     model = load(path)
-    log_w = model.summary["eol_warp"]["log_w"]
+    log_w, train_w = model.summary["eol_warp"]["log_w"], model.summary["eol_warp"]["train_log_w"]
     assert 5 <= len(log_w) <= len(model.summary["val_specimens"])
-    assert all(eol_warp.GRID[0] <= v <= eol_warp.GRID[-1] for v in log_w)
-    assert eol_warp.spread(model.bundle) is not None
+    assert len(model.summary["val_specimens"]) < len(train_w) <= len(model.summary["train_specimens"])
+    assert all(eol_warp.GRID[0] <= v <= eol_warp.GRID[-1] for v in log_w + train_w)
+    centre, sd, n = eol_warp.spread(model.bundle)
+    assert n == len(log_w) + len(train_w)  # both pooled
+    assert sd == pytest.approx(eol_warp.SPREAD_FACTOR * np.std(log_w + train_w, ddof=1))
     r = CliRunner().invoke(app, ["inspect", str(path)], terminal_width=200)
     assert r.exit_code == 0, r.output
-    assert "end-of-life pace" in r.output and f"from {len(log_w)} validation specimens' pace" in r.output
+    assert "end-of-life pace" in r.output and f"from {n} fits of validation and training" in r.output
+
+
+def test_a_file_with_the_validation_paces_alone_still_gives_a_spread():
+    """Model files from session 29 hold only the validation specimens' log factors."""
+    old = [{"eol_warp": {"log_w": [0.1, -0.2, 0.0, 0.3, 0.05]}}]
+    centre, sd, n = eol_warp.spread_of(old)
+    assert (centre, n) == (0.05, 5)
+    assert sd == pytest.approx(eol_warp.SPREAD_FACTOR * np.std([0.1, -0.2, 0.0, 0.3, 0.05], ddof=1))
+    both = [{"eol_warp": {"log_w": [0.1, -0.2], "train_log_w": [0.0, 0.3, 0.05]}}]
+    assert eol_warp.spread_of(both) == (centre, sd, n)
 
 
 def test_forecast_and_evaluate_widen_the_interval_alike(warped, tmp_path):

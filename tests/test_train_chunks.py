@@ -21,7 +21,7 @@ from durability_cli.config import ModelConfig, TrainConfig
 from durability_cli.data import to_series, to_tensors
 from durability_cli.schema import load_dataset
 from durability_cli.streaming import FrameGroups
-from durability_cli.training import free_run_rmse, train_groups
+from durability_cli.training import eol_warps, free_run_rmse, train_groups
 
 # one model: the default ensemble would train stacked on the whole table and one member after the
 # other in groups, equal only up to rounding (tests/test_stacked.py)
@@ -64,6 +64,7 @@ def test_one_group_trains_exactly_as_the_whole_table(tables, tmp_path, same_weig
         a["best_val_rmse"] == b["best_val_rmse"]
         and a["history"][-1]["val_rmse"] == b["history"][-1]["val_rmse"]
     )
+    assert a["eol_warp"] == b["eol_warp"] and len(a["eol_warp"]["train_log_w"]) > 0
 
 
 def test_every_reader_gives_the_same_groups_and_model(tables, tmp_path, same_weights):
@@ -108,6 +109,16 @@ def test_small_groups_keep_the_split_the_scaling_and_the_scores(tables, tmp_path
     rmse, pers = free_run_rmse(bundle.model, t, bundle.scaler, b["summary"]["val_context"])
     assert b["summary"]["best_val_rmse"] == pytest.approx(rmse, rel=1e-5)
     assert b["summary"]["val_persistence_rmse"] == pytest.approx(pers, rel=1e-5)
+    # the paces of the end-of-life interval (eol_warp.py), read group by group: the whole table's
+    ctx = b["summary"]["val_context"]
+    for key, names in (("log_w", "val_specimens"), ("train_log_w", "train_specimens")):
+        part = series.take(np.array([series.ids.index(i) for i in b["summary"][names]]))
+        whole_table = eol_warps(
+            bundle.model, [(part, to_tensors(part, bundle.scaler))], bundle.scaler, ctx, 10**6
+        )
+        assert b["summary"]["eol_warp"][key] == pytest.approx(whole_table, abs=1e-9), key
+        first = eol_warps(bundle.model, [(part, to_tensors(part, bundle.scaler))], bundle.scaler, ctx, 3)
+        assert first == pytest.approx(whole_table[: len(first)]) and len(first) <= 3  # the limit holds
 
 
 def test_batches_stay_full_across_groups(tables, tmp_path):
