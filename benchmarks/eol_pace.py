@@ -183,7 +183,8 @@ def main() -> None:
                 for upper in a.uppers.split(","):
                     key = rule if (source, upper) == ("val", "max") else f"{rule}-{upper}-{source}"
                     out[key] = {
-                        f"{f:g}": coverage_with(model, test, info, rule, f, source, upper, paces) for f in factors
+                        f"{f:g}": coverage_with(model, test, info, rule, f, source, upper, paces)
+                        for f in factors
                     }
         print(json.dumps(out), flush=True)
         with open(RESULTS / "eol-pace.jsonl", "a") as fh:
