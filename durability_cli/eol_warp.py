@@ -10,16 +10,17 @@ specimens (benchmarks/RESULTS.md) while their rows' band held 80 %.
 So training also measures the rate's spread: each validation specimen's free-running mean path is
 stretched in time after its warm-up, ``m(t0 + (t - t0) w)``, and the factor w that brings it
 closest to the measured rows (least squares over a grid of log w, on the rows the stretched path
-still reaches) is kept (summary["eol_warp"], per member). The log factors' median and standard
-deviation over the members' validation specimens describe how much faster or slower a new specimen
-may run. When a forecast is given a threshold, the mean path is run on past the horizon with the
-conditions held (enough to reach the fastest quantile asked for), its crossing T_m found, and the
-quantile q of the crossing time under that spread is ``t0 + (T_m - t0) exp(-median + sd z_q)``
-(z_q the normal score: a faster specimen crosses sooner). Below the median that quantile stands
-where too few paths cross within the horizon to give one, above it the later of the two counts
-(:func:`envelope`); the median stays the paths'. Quantiles past the horizon stay "later than the
-horizon". The validation specimens' spread is optimistic (they chose the epoch), so the forecast
-uses twice it (SPREAD_FACTOR).
+still reaches) is kept (summary["eol_warp"]["log_w"], per member); so is each training
+specimen's, in-sample, from the same warm-up (``train_log_w``, at most MAX_TRAIN_SPECIMENS). The
+log factors' median and standard deviation, pooled over both and every member, describe how much
+faster or slower a new specimen may run. When a forecast is given a threshold, the mean path is
+run on past the horizon with the conditions held (enough to reach the fastest quantile asked for),
+its crossing T_m found, and the quantile q of the crossing time under that spread is
+``t0 + (T_m - t0) exp(-median + sd z_q)`` (z_q the normal score: a faster specimen crosses
+sooner). Below the median that quantile stands where too few paths cross within the horizon to
+give one, above it the later of the two counts (:func:`envelope`); the median stays the paths'.
+Quantiles past the horizon stay "later than the horizon". The specimens training saw run closer
+to the mean than new ones, so the forecast uses twice their spread (SPREAD_FACTOR).
 """
 
 from __future__ import annotations

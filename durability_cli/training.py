@@ -991,27 +991,25 @@ class _GroupTraining:
                 ctx = warmup_tensor(chunk, self.context)
                 yield chunk, warmup_feed(chunk, ctx), scored_rows(chunk, ctx)
 
-    def scored_parts(self):
-        """The validation specimens (Series, tensors), a group at a time, all of them: the caller
-        takes this rank's share."""
+    def parts(self, chosen: np.ndarray):
+        """The ``chosen`` [N] specimens (Series, tensors), a group at a time."""
         for g, ds in enumerate(self.groups):
             series = to_series(ds)
-            mine = np.flatnonzero(self.scored[g * self.size : g * self.size + len(series.ids)])
+            mine = np.flatnonzero(chosen[g * self.size : g * self.size + len(series.ids)])
             if len(mine):
                 part = series.take(mine)
                 yield part, to_tensors(part, self.scaler)
 
+    def scored_parts(self):
+        """The validation specimens (Series, tensors), a group at a time, all of them: the caller
+        takes this rank's share."""
+        return self.parts(self.scored)
+
     def train_series_parts(self):
         """The training specimens (Series, tensors), a group at a time."""
         if self.cached_train is not None:
-            yield self.train_series, self.cached_train[0]
-            return
-        for g, ds in enumerate(self.groups):
-            series = to_series(ds)
-            mine = np.flatnonzero(self.is_train[g * self.size : g * self.size + len(series.ids)])
-            if len(mine):
-                part = series.take(mine)
-                yield part, to_tensors(part, self.scaler)
+            return iter([(self.train_series, self.cached_train[0])])
+        return self.parts(self.is_train)
 
     def validate(self) -> float:
         model, scaler, context, dist = self.state.model, self.scaler, self.context, self.dist
