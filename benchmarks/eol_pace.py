@@ -9,12 +9,17 @@ benchmarks.calibration.TEST_SEED) from the set's warm-up. Reported per model:
   training specimens (in-sample) and validation specimens against that member's mean: how
   optimistic, and how steady, each spread is;
 - the end-of-life 80 % interval's coverage of the 64 specimens' crossings with the paths alone,
-  and with the pace spread at several factors on the validation's sd (``--factors``) under two
-  rules for the lower end: ``fill`` (the library's: the stretched mean's crossing only where too few
-  paths cross within the horizon) and ``earlier`` (the earlier of the two everywhere).
+  and with the pace spread at several factors (``--factors``) on the sd of the validation's log
+  factors, the training specimens' in-sample ones, or both pooled (``--sources val,train,pooled``;
+  the library pools them, session 30), under two rules for the lower end (``--rules``): ``fill``
+  (the library's: the stretched mean's crossing only where too few paths cross within the horizon)
+  and ``earlier`` (the earlier of the two everywhere), and two for the upper end (``--uppers``):
+  ``max`` (the library's: the later of the two) and ``paths`` (the paths' alone).
 
     python benchmarks/eol_pace.py --sets crack,coating,battery --seed 0 --save-models DIR
     python benchmarks/eol_pace.py --sets crack --seed 0 --models DIR --factors 1,1.5,2,2.5
+    python benchmarks/eol_pace.py --sets crack --seed 1 --models DIR --sources val,train,pooled \
+        --rules fill --uppers max,paths
 
 One JSON line per set and seed, appended to results/eol-pace.jsonl.
 """
