@@ -45,9 +45,8 @@ MIN_SPECIMENS = 5  # fewer specimens fitted than this: no spread is measured, th
 # specimens on two seeds, where x2 on the validation's alone gave 55 % on one of them
 # (benchmarks/results/notes.md, session 30).
 SPREAD_FACTOR = 2.0
-MAX_TRAIN_SPECIMENS = (
-    512  # the training specimens whose pace is measured (the first ones): the spread's sample
-)
+# the training specimens whose pace is measured (the first ones): the spread's sample
+MAX_TRAIN_SPECIMENS = 512
 MAX_FACTOR = 10.0  # how far past the horizon the mean is run, as a multiple of the forecast's span
 MAX_EXTRA_ROWS = 20_000  # ... and at most this many rows per specimen
 

@@ -452,17 +452,19 @@ def _paces(series: Series, scaler: Scaler, run) -> list[float]:
 def eol_warps(model: FeedbackRNN, parts, scaler: Scaler, context: int | RowShare, limit: int) -> list[float]:
     """The log time-stretch factor of the first ``limit`` specimens of ``parts`` ((Series,
     tensors) pairs, read no further than that) from the model's free run after the validation's
-    warm-up."""
+    warm-up, run about scale_refit.CHUNK_ROWS rows at a time."""
     out: list[float] = []
     seen = 0
     for series, t in parts:
         if seen >= limit:
             break
-        if len(series.ids) > limit - seen:
-            keep = np.arange(limit - seen)
-            series, t = series.take(keep), slice_tensors(t, torch.as_tensor(keep))
-        seen += len(series.ids)
-        out += _paces(series, scaler, _free_run(model, t, context))
+        n = min(len(series.ids), limit - seen)
+        size = max(1, scale_refit.chunk_rows(model) // max(1, t.y.shape[1]))
+        for a in range(0, n, size):
+            keep = np.arange(a, min(a + size, n))
+            chunk, ct = series.take(keep), slice_tensors(t, torch.as_tensor(keep))
+            out += _paces(chunk, scaler, _free_run(model, ct, context))
+        seen += n
     return out
 
 

@@ -1,5 +1,5 @@
 """The end-of-life interval's stretch in time (durability_cli/eol_warp.py): fitted on the
-validation specimens when training, used by forecast and evaluate alike."""
+validation and training specimens when training, used by forecast and evaluate alike."""
 
 import math
 
@@ -8,11 +8,13 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from durability_cli import eol_warp
+from durability_cli import eol_warp, scale_refit
 from durability_cli.api import DEFAULT_QUANTILES, forecast_config, load, read
 from durability_cli.cli import app
-from durability_cli.data import Series
+from durability_cli.data import Series, to_series, to_tensors
 from durability_cli.evaluation import BacktestConfig, backtest_frames
+from durability_cli.schema import load_dataset
+from durability_cli.training import eol_warps
 
 
 def _decay(t):
@@ -164,3 +166,21 @@ def test_forecast_and_evaluate_widen_the_interval_alike(warped, tmp_path):
     assert (
         (scored[0]["eol_p10"] < scored[1]["eol_p10"]) | (scored[0]["eol_p90"] > scored[1]["eol_p90"])
     ).any()
+
+
+def test_the_training_paces_are_the_same_a_chunk_at_a_time(warped, monkeypatch):
+    """eol_warps runs the training specimens about scale_refit.CHUNK_ROWS rows at a time: one
+    specimen per free run gives the file's paces."""
+    table, path = warped
+    model = load(path)
+    summary = model.summary
+    ds = load_dataset(str(table), schema=model.bundle.schema)
+    series = to_series(ds)
+    part = series.take(np.array([series.ids.index(i) for i in summary["train_specimens"]]))
+    t = to_tensors(part, model.bundle.scaler)
+    ctx = summary["val_context"]
+    whole = eol_warps(model.bundle.model, [(part, t)], model.bundle.scaler, ctx, 10**6)
+    assert whole == pytest.approx(summary["eol_warp"]["train_log_w"], abs=1e-9)
+    monkeypatch.setattr(scale_refit, "CHUNK_ROWS", series.y.shape[1])
+    one_by_one = eol_warps(model.bundle.model, [(part, t)], model.bundle.scaler, ctx, 10**6)
+    assert one_by_one == pytest.approx(whole, abs=1e-9)
