@@ -1187,7 +1187,7 @@ def _validation_scores(
         pers.append(p)
         zs.append(z)
         paces += _paces(series, scaler, run)
-    z = None if model.cfg.loss != "gaussian" or zs[0] is None else torch.cat(zs)
+    z = None if zs[0] is None else torch.cat(zs)  # point models: no z
     return (_rmse(torch.cat(errs), scaler), _rmse(torch.cat(pers), scaler), scale_calibration(z)), paces
 
 
