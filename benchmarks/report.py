@@ -127,7 +127,19 @@ def accuracy_section(r: dict, status: dict) -> list[str]:
         "forecast row of every test specimen. EOL: first forecast row at/below the threshold, "
         "forecast vs clean truth; mean |Δ| in rows where both cross, then the counts "
         "(both / only the forecast / only the truth / neither). Coverage and pinball are against "
-        "the noisy test values.",
+        "the noisy test values. The end-of-life interval's coverage follows `evaluate`'s rule "
+        "(benchmarks/accuracy.py `eol_interval`): a specimen whose interval and clean truth both lie "
+        "past the horizon is left out, not counted as held"
+        + (
+            " (runs from before session 31 counted it as held)"
+            if any(
+                "eol_coverage80" in run["scores"] and "eol_coverage80_later_held" not in run["scores"]
+                for d in r["datasets"].values()
+                for run in (d.get("model") or {}).get("runs", [])
+            )
+            else ""
+        )
+        + ".",
         "",
         f"Darts in this run: {r.get('darts_status')}. Settings {json.dumps(s['darts'])}, LSTM with future covariates "
         "(the conditions and log step length of the previous row, so that row t+1 sees the conditions "

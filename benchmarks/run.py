@@ -134,6 +134,13 @@ def main(argv: list[str] | None = None) -> int:
         "specimens to DIR/<set>-s<seed>.parquet, for studies that combine members",
     )
     parser.add_argument(
+        "--save-models",
+        default=None,
+        metavar="DIR",
+        help="accuracy: write each run's trained model to DIR/<set>-s<seed>.safetensors (e.g. for "
+        "benchmarks/eol_pace.py --models DIR: forecast-side rules rescored without training again)",
+    )
+    parser.add_argument(
         "--context",
         type=int,
         default=None,
@@ -184,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
                     options=options,
                     fresh_test=args.fresh_test,
                     member_paths=args.member_paths,
+                    save_models=args.save_models,
                     context=args.context,
                 )
                 if args.merge:

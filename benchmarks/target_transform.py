@@ -27,10 +27,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.accuracy import eol_truth  # noqa: E402
+from benchmarks.accuracy import eol_truth, interval_coverages  # noqa: E402
 from benchmarks.common import RESULTS, code_version, one_thread  # noqa: E402
 from durability_cli import api  # noqa: E402
-from durability_cli.metrics import eol_interval_coverage, first_crossing_matrix  # noqa: E402
+from durability_cli.metrics import first_crossing_matrix  # noqa: E402
 from durability_cli.synthetic import make_split  # noqa: E402
 
 # name -> (f, f^-1, whether f falls as y rises)
@@ -92,9 +92,7 @@ def run(name: str, transform: str, seed: int, epochs: int) -> dict:
                 [first_crossing(np.concatenate([[start], b[keep]]), t, info.eol_threshold) for b in (lo, hi)]
             )
         lower, upper = np.array(bounds).T
-        lower = np.where(np.isinf(lower), truth["censor"].to_numpy(), lower)  # "not before the horizon"
-        cov = eol_interval_coverage(lower, upper, truth["eol_true"].to_numpy(), truth["censor"].to_numpy())
-        out |= {"eol_coverage80": cov["interval_coverage"], "eol_interval_n": cov["interval_n"]}
+        out |= interval_coverages(lower, upper, truth)
     return out
 
 
