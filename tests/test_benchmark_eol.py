@@ -56,7 +56,9 @@ def test_suite_leaves_out_an_interval_wholly_past_the_horizon_as_evaluate_does()
     assert rows["p10"] == [4.5, 4.5, 8.0, None] and rows["p90"] == [6.0, 6.0, None, None]
     assert rows["censor"] == [9.0] * 4 and rows["eol_true"][2:] == [None, None]
     # the same numbers as the library's metric on the bounds, +inf for "later than the horizon"
-    lib = eol_interval_coverage([4.5, 4.5, 8.0, np.inf], [6.0, 6.0, np.inf, np.inf], truth["eol_true"][:4], 9.0)
+    lib = eol_interval_coverage(
+        [4.5, 4.5, 8.0, np.inf], [6.0, 6.0, np.inf, np.inf], truth["eol_true"][:4], 9.0
+    )
     assert (lib["interval_coverage"], lib["interval_n"]) == (out["eol_coverage80"], out["eol_interval_n"])
 
 
