@@ -2,7 +2,8 @@
 
 Trains the suite's default model on a set's accuracy split (or loads one saved by an earlier run,
 ``--models DIR``: DIR/SET-sSEED.safetensors) and backtests 64 new specimens (generator seed
-benchmarks.calibration.TEST_SEED) from the set's warm-up. Reported per model:
+benchmarks.calibration.TEST_SEED; ``--draw fresh``: the accuracy suite's 96 fresh ones) from the
+set's warm-up. Reported per model:
 
 - the validation specimens' log pace factors as training recorded them (median, sd), the same
   fit on 32 other new specimens (CAL_SEED) against the model's mean, and on each member's own
@@ -37,7 +38,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.accuracy import model_config  # noqa: E402
+from benchmarks.accuracy import fresh_split, model_config  # noqa: E402
 from benchmarks.calibration import CAL_SEED, TEST_SEED, new_specimens, scores  # noqa: E402
 from benchmarks.common import RESULTS, code_version, one_thread  # noqa: E402
 from durability_cli import eol_warp, training  # noqa: E402
@@ -138,6 +139,14 @@ def main() -> None:
     ap.add_argument("--sources", default="val", help=f"spread measured on: any of {','.join(SOURCES)}")
     ap.add_argument("--rules", default="fill,earlier", help="lower-end rules: fill, earlier")
     ap.add_argument("--uppers", default="max", help="upper-end rules: max, paths")
+    ap.add_argument(
+        "--draw",
+        default="test",
+        choices=("test", "fresh"),
+        help="the specimens scored: test, 64 new ones (generator seed TEST_SEED); fresh, the accuracy "
+        "suite's 96 (benchmarks/accuracy.py fresh_split, complete series), scored against their "
+        "noisy values as evaluate does",
+    )
     a = ap.parse_args()
     one_thread()
     factors = [float(f) for f in a.factors.split(",") if f]
@@ -145,7 +154,10 @@ def main() -> None:
         split = make_split(name, 32, 16, seed=0)
         info = split["info"]
         schema = Schema("specimen_id", "time", info.target, info.covariates, info.static)
-        test = new_specimens(name, 64, TEST_SEED, "test-", schema)
+        if a.draw == "fresh":
+            test = validate(fresh_split(name, 96, info)["test"], schema, source="fresh")
+        else:
+            test = new_specimens(name, 64, TEST_SEED, "test-", schema)
         cal = new_specimens(name, 32, CAL_SEED, "cal-", schema)
         file = f"{name}-s{a.seed}.safetensors"
         t0 = time.perf_counter()
@@ -167,6 +179,7 @@ def main() -> None:
         out = {
             "set": name,
             "seed": a.seed,
+            "draw": a.draw,
             "commit": code_version()["commit"],
             "seconds": round(time.perf_counter() - t0, 1),
             "validation_log_w": {
