@@ -389,6 +389,7 @@ def _accuracy_status(d: dict, oracle: dict | None) -> dict:
                     r[key].get("eol_coverage80") if r[key].get("eol_interval_n") else None
                     for r in d["model"]["runs"]
                 ],
+                "eol_interval_n": [r[key].get("eol_interval_n") for r in d["model"]["runs"]],
                 "specimens": (d.get("fresh") or {}).get("test_specimens")
                 if key == "scores_fresh"
                 else d["info"]["test_specimens"],
@@ -770,7 +771,16 @@ def _issue14_rows(acc: dict) -> list[list[str]]:
         inside = [BAND[0] <= x <= BAND[1] for x in band + eol if x is not None]
         measured = "; ".join(
             f"{where[w]}: band {_per_seed(p['coverage80'])}"
-            + (f", end of life {_per_seed(p['eol_coverage80'])}" if any(p["eol_coverage80"]) else "")
+            + (
+                f", end of life {_per_seed(p['eol_coverage80'])}"
+                + (
+                    f" (of {' / '.join(str(n) for n in p['eol_interval_n'])} decided)"
+                    if all(n is not None for n in p.get("eol_interval_n") or [None])
+                    else ""
+                )
+                if any(p["eol_coverage80"])
+                else ""
+            )
             for w, p in per.items()
         )
         rows.append(
