@@ -9,7 +9,8 @@ accuracy suite (``run.py --save-models DIR``: DIR/SET-sSEED.safetensors) and rep
 - ``k_val``: the factor its own validation specimens need (recomputed from the training table;
   ``max(1, k_val)`` is what the file holds, checked);
 - ``k_new``: the factor new specimens need, on two draws: 64 from generator seed
-  benchmarks.calibration.TEST_SEED (``test``) and the suite's 96 fresh ones (``fresh``);
+  benchmarks.calibration.TEST_SEED (``test``) and the suite's 96 fresh ones (``fresh``); a
+  measured set has no new specimens, so its test split (``split``), from the suite's warm-up;
 - the bootstrap of ``k_val`` over the validation specimens (200 resamples, seed 0): its 0.8 and
   0.9 quantiles, a one-sided bound for a factor measured on 6 specimens;
 
@@ -35,8 +36,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.accuracy import fresh_split  # noqa: E402
-from benchmarks.calibration import TEST_SEED, new_specimens, scores  # noqa: E402
+from benchmarks import realdata  # noqa: E402
+from benchmarks.accuracy import direction_of, fresh_split  # noqa: E402
+from benchmarks.calibration import TEST_SEED, new_specimens  # noqa: E402
 from benchmarks.common import RESULTS, code_version, one_thread  # noqa: E402
 from durability_cli import scale_refit, training  # noqa: E402
 from durability_cli.api import load  # noqa: E402
@@ -47,10 +49,14 @@ from durability_cli.synthetic import make_split  # noqa: E402
 RESAMPLES = 200
 
 
-def specimen_z(member, table, schema, context: int) -> list[torch.Tensor]:
-    """The member's |error / scale| on ``table``'s specimens forecast from ``context`` rows, one
-    tensor per specimen (its scored rows)."""
-    t = to_tensors(to_series(validate(table, schema, source="scored")), member.scaler)
+def specimen_z(member, table, schema, context=None) -> list[torch.Tensor]:
+    """The member's |error / scale| on ``table``'s specimens forecast from ``context`` rows (None:
+    the member's validation warm-up, rows or a share of each specimen's), one tensor per specimen
+    (its scored rows)."""
+    series = to_series(validate(table, schema, source="scored"))
+    t = to_tensors(series, member.scaler)
+    if context is None:
+        context = training.validation_warmup(member.train_config, np.asarray(series.lengths))
     ctx = training.warmup_tensor(t, context)
     with torch.no_grad():
         z = training._free_run_errors(
@@ -70,6 +76,23 @@ def bootstrap(parts: list[torch.Tensor], quantiles) -> list[float]:
     return [float(np.quantile(draws, q)) for q in quantiles]
 
 
+def scores(model, table, info, cut: dict) -> dict:
+    """The backtest's band and end-of-life interval coverage from the warm-up ``cut``."""
+    ev = model.evaluate(
+        table, threshold=info.eol_threshold, direction=direction_of(info), baselines=False, **cut
+    )
+    m = ev.report["models"]["model"]
+    eol = m.get("eol") or {}
+    return {
+        "coverage80": m["coverage"]["80"],
+        "width80": m["interval_width"]["80"],
+        "interval_score80": m["interval_score"]["80"],  # width + misses' distance / 0.1: lower is better
+        "crps": m.get("crps"),
+        "eol_coverage": eol.get("interval_coverage"),
+        "eol_n": eol.get("interval_n"),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", required=True, help="DIR of SET-sSEED.safetensors (run.py --save-models)")
@@ -78,13 +101,20 @@ def main() -> None:
     a = ap.parse_args()
     one_thread()
     for name in a.sets.split(","):
-        split = make_split(name, 32, 16, seed=0)
+        real = name in realdata.REAL_INFO
+        split = realdata.split(name, seed=0) if real else make_split(name, 32, 16, seed=0)
         info, train = split["info"], split["train"]
         schema = Schema("specimen_id", "time", info.target, info.covariates, info.static)
-        draws = {
-            "test": new_specimens(name, 64, TEST_SEED, "test-", schema),
-            "fresh": validate(fresh_split(name, 96, info)["test"], schema, source="fresh"),
-        }
+        if real:  # no new specimens: the suite's test split, from its warm-up
+            draws = {"split": validate(split["test"], schema, source="test")}
+            cut = {"context_frac": info.warmup_fraction} if info.warmup is None else {"context": info.warmup}
+            context = info.warmup  # None: a share of each specimen's rows, as its validation
+        else:
+            draws = {
+                "test": new_specimens(name, 64, TEST_SEED, "test-", schema),
+                "fresh": validate(fresh_split(name, 96, info)["test"], schema, source="fresh"),
+            }
+            context, cut = info.context, {"context": info.context}
         for seed in (int(s) for s in a.seeds.split(",")):
             model = load(Path(a.models) / f"{name}-s{seed}.safetensors")
             members = model.bundle.members
@@ -92,28 +122,28 @@ def main() -> None:
             ids = train["specimen_id"].astype(str)
             rows, rules = [], {"current": stored, "boot80": [], "boot90": []}
             for m in members:
-                val = specimen_z(
-                    m, train[ids.isin([str(i) for i in m.summary["val_specimens"]])], schema, info.context
-                )
+                val = specimen_z(m, train[ids.isin([str(i) for i in m.summary["val_specimens"]])], schema)
                 b80, b90 = bootstrap(val, (0.8, 0.9))
                 row = {"k_val": factor(val), "boot80": b80, "boot90": b90}
                 for d, ds in draws.items():
-                    row[f"k_{d}"] = factor(specimen_z(m, ds.frame, schema, info.context))
+                    row[f"k_{d}"] = factor(specimen_z(m, ds.frame, schema, context))
                 rows.append({k: round(v, 4) for k, v in row.items()})
                 rules["boot80"].append(max(1.0, b80))
                 rules["boot90"].append(max(1.0, b90))
             assert all(abs(max(1.0, r["k_val"]) - s) < 1e-3 for r, s in zip(rows, stored, strict=True)), (
-                "the recomputed validation factor differs from the file's"
+                f"the recomputed validation factor differs from the file's: {rows} {stored}"
             )
             out = {"set": name, "seed": seed, "commit": code_version()["commit"], "members": rows}
             for rule, ks in rules.items():
                 for m, k in zip(members, ks, strict=True):
                     m.summary["scale_calibration"] = float(k)
                 for d, ds in draws.items():
-                    s = scores(model, ds, info)
+                    s = scores(model, ds, info, cut)
                     out[f"{rule}/{d}"] = {
                         "coverage80": s["coverage80"],
                         "width80": s["width80"],
+                        "interval_score80": s["interval_score80"],
+                        "crps": s["crps"],
                         "eol_coverage": s["eol_coverage"],
                         "eol_n": s["eol_n"],
                     }
