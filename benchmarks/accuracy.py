@@ -420,6 +420,13 @@ def score_bundle(bundle, test, clean, rows, warmup, info, seed: int, samples: in
     return scores, forecast_seconds
 
 
+def score_split(bundle, part: dict, info, seed: int, samples: int) -> dict:
+    """:func:`score_bundle`'s scores on a split given as :func:`fresh_split` gives it."""
+    return score_bundle(
+        bundle, part["test"], part["clean"], part["rows"], part["warmup"], info, seed, samples
+    )[0]
+
+
 def save_member_paths(bundle, on: dict, info, path: Path) -> None:
     """Each ensemble member's deterministic mean path on ``on``'s forecast rows, one column each
     (``member0`` ...), beside the rows' specimen, time, noisy and clean values: what a study of
@@ -642,16 +649,7 @@ def run(
                 f"({run_['train_seconds']:.0f} s, {run_['epochs_run']} epochs)"
             )
             if fresh is not None:
-                run_["scores_fresh"], _ = score_bundle(
-                    bundle,
-                    fresh["test"],
-                    fresh["clean"],
-                    fresh["rows"],
-                    fresh["warmup"],
-                    info,
-                    seed,
-                    s["samples"],
-                )
+                run_["scores_fresh"] = score_split(bundle, fresh, info, seed, s["samples"])
                 say(
                     f"[accuracy] {name} seed {seed}: rmse on {fresh_test} fresh specimens {run_['scores_fresh']['rmse']:.4g}"
                 )

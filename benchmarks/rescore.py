@@ -34,6 +34,7 @@ from benchmarks.accuracy import (  # noqa: E402
     forecast_rows,
     fresh_split,
     score_bundle,
+    score_split,
     summarise,
     warmup_lengths,
 )
@@ -82,16 +83,7 @@ def rescore(path: Path, models: Path, tag: str, keep_factor: bool, argv: list[st
             factors = None if keep_factor else recalibrate(bundle, split["train"], schema)
             run["scores"], _ = score_bundle(bundle, test, clean, rows, warmup, info, seed, s["samples"])
             if fresh is not None and "scores_fresh" in run:
-                run["scores_fresh"], _ = score_bundle(
-                    bundle,
-                    fresh["test"],
-                    fresh["clean"],
-                    fresh["rows"],
-                    fresh["warmup"],
-                    info,
-                    seed,
-                    s["samples"],
-                )
+                run["scores_fresh"] = score_split(bundle, fresh, info, seed, s["samples"])
             run["rescored"] = {
                 "scale_calibration_before": factors[0] if factors else None,
                 "scale_calibration_after": factors[1] if factors else None,
@@ -105,7 +97,8 @@ def rescore(path: Path, models: Path, tag: str, keep_factor: bool, argv: list[st
         "command": r["command"],
         "code": r["code"],
     }
-    r["command"] = "python benchmarks/rescore.py " + " ".join(argv)
+    # the models' folder is this machine's: the record names it DIR, as the README's commands do
+    r["command"] = "python benchmarks/rescore.py " + " ".join("DIR" if a == str(models) else a for a in argv)
     r["code"] = code_version()
     r["date"] = dt.datetime.now().isoformat(timespec="seconds")
     old_tag = path.stem.split("-")[1]
