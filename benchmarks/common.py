@@ -34,7 +34,25 @@ def _script() -> str:
     return str(here.relative_to(ROOT))
 
 
-COMMAND = " ".join(["python", _script(), *map(shlex.quote, sys.argv[1:])])
+# options whose value is a folder of this machine: the recorded command names it DIR
+FOLDER_OPTIONS = ("--save-models", "--member-paths", "--models")
+
+
+def recorded_args(args: list[str]) -> list[str]:
+    """``args`` with each folder option's value (``--opt DIR`` or ``--opt=DIR``) given as DIR."""
+    out = []
+    for i, a in enumerate(args):
+        opt = a.partition("=")[0]
+        if "=" in a and opt in FOLDER_OPTIONS:
+            out.append(f"{opt}=DIR")
+        elif i > 0 and args[i - 1] in FOLDER_OPTIONS:
+            out.append("DIR")
+        else:
+            out.append(a)
+    return out
+
+
+COMMAND = " ".join(["python", _script(), *map(shlex.quote, recorded_args(sys.argv[1:]))])
 
 
 def config_fields(items: list[str], *, source: str, plus_is_comma: bool = False) -> tuple[dict, dict]:

@@ -38,7 +38,7 @@ from benchmarks.accuracy import (  # noqa: E402
     summarise,
     warmup_lengths,
 )
-from benchmarks.common import RESULTS, code_version, jsonable, one_thread  # noqa: E402
+from benchmarks.common import RESULTS, code_version, jsonable, one_thread, recorded_args  # noqa: E402
 from durability_cli import scale_refit, training  # noqa: E402
 from durability_cli.artifact import load_bundle  # noqa: E402
 from durability_cli.data import to_series, to_tensors  # noqa: E402
@@ -97,8 +97,7 @@ def rescore(path: Path, models: Path, tag: str, keep_factor: bool, argv: list[st
         "command": r["command"],
         "code": r["code"],
     }
-    # the models' folder is this machine's: the record names it DIR, as the README's commands do
-    r["command"] = "python benchmarks/rescore.py " + " ".join("DIR" if a == str(models) else a for a in argv)
+    r["command"] = "python benchmarks/rescore.py " + " ".join(recorded_args(argv))  # --models DIR
     r["code"] = code_version()
     r["date"] = dt.datetime.now().isoformat(timespec="seconds")
     old_tag = path.stem.split("-")[1]

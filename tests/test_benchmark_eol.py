@@ -66,3 +66,22 @@ def test_suite_without_an_interval_scores_nothing():
     assert eol_interval(None, _truth()) == {}
     point = pd.DataFrame({"specimen_id": list("ABCDE"), "eol_time": [5.0] * 5, "status": ["crosses"] * 5})
     assert eol_interval(point, _truth()) == {}
+
+
+def test_a_recorded_benchmark_command_names_no_folder_of_this_machine():
+    from benchmarks.common import recorded_args
+
+    args = [
+        "--only",
+        "accuracy",
+        "--save-models",
+        "/tmp/m",
+        "--member-paths=/tmp/p",
+        "--models",
+        "x",
+        "--tag",
+        "t",
+    ]
+    assert recorded_args(args) == [
+        "--only", "accuracy", "--save-models", "DIR", "--member-paths=DIR", "--models", "DIR", "--tag", "t",
+    ]  # fmt: skip
