@@ -159,8 +159,8 @@ def test_device_b_split_is_seeded_and_stratified_by_temperature(monkeypatch):
 
 def test_the_benchmarks_end_of_life_interval_coverage(monkeypatch):
     """benchmarks/accuracy.py scores the end-of-life p10-p90 interval against the clean truth's
-    crossing after the warm-up (linear between rows), a truth that never crosses counting as
-    covered only by an interval that runs past the series."""
+    crossing after the warm-up (linear between rows); a truth that never crosses, with an interval
+    wholly past the series, is left out as evaluate leaves it (tests/test_benchmark_eol.py)."""
     import numpy as np
     import pandas as pd
 
@@ -187,7 +187,13 @@ def test_the_benchmarks_end_of_life_interval_coverage(monkeypatch):
             "eol_p90": [2.8, np.nan, np.nan, 2.2],  # d's truth, 2.5, lies after its interval
         }
     )
-    assert eol_interval(eol, truth) == {"eol_coverage80": 2 / 3, "eol_interval_n": 3}
+    scored = eol_interval(eol, truth)
+    assert (scored["eol_coverage80"], scored["eol_interval_n"], scored["eol_interval_undetermined"]) == (
+        0.5,
+        2,
+        1,
+    )
+    assert (scored["eol_coverage80_later_held"], scored["eol_interval_n_later_held"]) == (2 / 3, 3)  # b held
     assert eol_interval(eol.drop(columns=["eol_p10", "eol_p90"]), truth) == {}  # a point model
 
 
