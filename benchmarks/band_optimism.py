@@ -37,8 +37,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import realdata  # noqa: E402
-from benchmarks.accuracy import direction_of, fresh_split  # noqa: E402
-from benchmarks.calibration import TEST_SEED, new_specimens  # noqa: E402
+from benchmarks.accuracy import fresh_split  # noqa: E402
+from benchmarks.calibration import TEST_SEED, new_specimens, scores  # noqa: E402
 from benchmarks.common import RESULTS, code_version, one_thread  # noqa: E402
 from durability_cli import scale_refit, training  # noqa: E402
 from durability_cli.api import load  # noqa: E402
@@ -74,23 +74,6 @@ def bootstrap(parts: list[torch.Tensor], quantiles) -> list[float]:
     rng = np.random.default_rng(0)
     draws = [factor([parts[i] for i in rng.integers(0, len(parts), len(parts))]) for _ in range(RESAMPLES)]
     return [float(np.quantile(draws, q)) for q in quantiles]
-
-
-def scores(model, table, info, cut: dict) -> dict:
-    """The backtest's band and end-of-life interval coverage from the warm-up ``cut``."""
-    ev = model.evaluate(
-        table, threshold=info.eol_threshold, direction=direction_of(info), baselines=False, **cut
-    )
-    m = ev.report["models"]["model"]
-    eol = m.get("eol") or {}
-    return {
-        "coverage80": m["coverage"]["80"],
-        "width80": m["interval_width"]["80"],
-        "interval_score80": m["interval_score"]["80"],  # width + misses' distance / 0.1: lower is better
-        "crps": m.get("crps"),
-        "eol_coverage": eol.get("interval_coverage"),
-        "eol_n": eol.get("interval_n"),
-    }
 
 
 def main() -> None:
@@ -138,15 +121,7 @@ def main() -> None:
                 for m, k in zip(members, ks, strict=True):
                     m.summary["scale_calibration"] = float(k)
                 for d, ds in draws.items():
-                    s = scores(model, ds, info, cut)
-                    out[f"{rule}/{d}"] = {
-                        "coverage80": s["coverage80"],
-                        "width80": s["width80"],
-                        "interval_score80": s["interval_score80"],
-                        "crps": s["crps"],
-                        "eol_coverage": s["eol_coverage"],
-                        "eol_n": s["eol_n"],
-                    }
+                    out[f"{rule}/{d}"] = scores(model, ds, info, cut)
             for m, k in zip(members, stored, strict=True):
                 m.summary["scale_calibration"] = k
             print(json.dumps(out), flush=True)

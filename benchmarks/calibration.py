@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd
 
-from benchmarks.accuracy import model_config
+from benchmarks.accuracy import direction_of, model_config
 from benchmarks.common import code_version, one_thread
 from durability_cli import training
 from durability_cli.api import Model
@@ -45,15 +45,19 @@ BINS = (1, 4)  # calibrate --bins: one factor for every step, and the default
 
 def scores(model: Model, table, info, cut: dict | None = None) -> dict:
     """The backtest scores of ``model`` on ``table`` from the set's warm-up (``cut``: other
-    cut-offs, e.g. {"context_frac": 1/3} for a measured set)."""
+    cut-offs, e.g. {"context_frac": 1/3} for a measured set), end of life in the set's direction."""
     cut = {"context": info.context} if cut is None else cut
-    ev = model.evaluate(table, threshold=info.eol_threshold, baselines=False, **cut)
+    ev = model.evaluate(
+        table, threshold=info.eol_threshold, direction=direction_of(info), baselines=False, **cut
+    )
     m = ev.report["models"]["model"]
     eol = m.get("eol") or {}
     return {
         "rmse": m["rmse"],
         "coverage80": m["coverage"]["80"],
         "width80": m["interval_width"]["80"],
+        "interval_score80": m["interval_score"]["80"],  # width + misses' distance / 0.1: lower is better
+        "crps": m.get("crps"),
         "eol_coverage": eol.get("interval_coverage"),
         "eol_n": eol.get("interval_n"),
     }
