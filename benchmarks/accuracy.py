@@ -110,6 +110,7 @@ def score(
     if probabilistic:
         iv = interval_scores(y, rows["q0.1"], rows["q0.9"], 0.8)
         out["coverage80"] = iv["coverage"]
+        out["below80"], out["above80"] = iv["below"], iv["above"]  # which side the misses fall on
         out["coverage80_clean"] = interval_scores(clean, rows["q0.1"], rows["q0.9"], 0.8)["coverage"]
         out["interval80_width"] = iv["width"]
         out["pinball"] = {f"{q:g}": pinball_loss(y, rows[f"q{q:g}"], q) for q in (0.1, 0.9)}
@@ -252,6 +253,8 @@ def interval_coverages(lower: np.ndarray, upper: np.ndarray, truth: pd.DataFrame
         "eol_coverage80": cov["interval_coverage"],
         "eol_interval_n": cov["interval_n"],
         "eol_interval_undetermined": cov["interval_undetermined"],
+        "eol_interval_early": cov["interval_early"],  # crossed before the interval began
+        "eol_interval_late": cov["interval_late"],  # crossed after it ended, or outlived it
         "eol_coverage80_later_held": later["interval_coverage"],
         "eol_interval_n_later_held": later["interval_n"],
         "eol_specimens": {

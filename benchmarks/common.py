@@ -162,9 +162,12 @@ def code_version() -> dict:
 def dataset_run(result: dict, entry: dict) -> dict:
     """The run an accuracy dataset's ``entry`` came from: its own stamp if it was merged in from
     an earlier file, else the command, date, commit and settings of ``result``, its file."""
-    return entry.get("run") or {
-        k: result.get(k) for k in ("command", "date", "code", "settings", "darts_status")
-    }
+    if entry.get("run"):
+        return entry["run"]
+    run = {k: result.get(k) for k in ("command", "date", "code", "settings", "darts_status")}
+    if result.get("rescored_from"):  # benchmarks/rescore.py: the training run, then the scoring
+        run["command"] = f"{result['rescored_from']['command']} ; then {result['command']}"
+    return run
 
 
 def result_path(suite: str, quick: bool) -> Path:

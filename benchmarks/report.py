@@ -390,6 +390,14 @@ def _accuracy_status(d: dict, oracle: dict | None) -> dict:
                     for r in d["model"]["runs"]
                 ],
                 "eol_interval_n": [r[key].get("eol_interval_n") for r in d["model"]["runs"]],
+                # which side the misses fell on (runs scored before session 32: None)
+                "sides": [
+                    tuple(
+                        r[key].get(k)
+                        for k in ("below80", "above80", "eol_interval_early", "eol_interval_late")
+                    )
+                    for r in d["model"]["runs"]
+                ],
                 "specimens": (d.get("fresh") or {}).get("test_specimens")
                 if key == "scores_fresh"
                 else d["info"]["test_specimens"],
@@ -744,6 +752,24 @@ def _per_seed(values: list) -> str:
     return " / ".join("–" if x is None else f(x, 3) for x in values)
 
 
+def _band_sides(p: dict) -> str:
+    """ " (under / over it: 18 / 10, ... %)": each seed's share of values under and over the 80 %
+    band ("" for runs scored before session 32)."""
+    sides = p.get("sides") or []
+    if not sides or any(s[0] is None or s[1] is None for s in sides):
+        return ""
+    return " (under / over it: " + ", ".join(f"{100 * s[0]:.0f} / {100 * s[1]:.0f}" for s in sides) + " %)"
+
+
+def _eol_sides(p: dict) -> str:
+    """ "; missed early / late: 18 / 0, ...": each seed's end-of-life intervals the truth crossed
+    before, and after ("" for runs scored before session 32)."""
+    sides = p.get("sides") or []
+    if not sides or any(s[2] is None or s[3] is None for s in sides):
+        return ""
+    return "; missed early / late: " + ", ".join(f"{s[2]} / {s[3]}" for s in sides)
+
+
 def _issue14_rows(acc: dict) -> list[list[str]]:
     """Seed spread, band and end-of-life coverage per set, judged on the fresh specimens where a
     set has them, else on the suite's test split; and coating against its physics oracle."""
@@ -770,11 +796,11 @@ def _issue14_rows(acc: dict) -> list[list[str]]:
         eol = [x for x in per[judged]["eol_coverage80"] if x is not None]
         inside = [BAND[0] <= x <= BAND[1] for x in band + eol if x is not None]
         measured = "; ".join(
-            f"{where[w]}: band {_per_seed(p['coverage80'])}"
+            f"{where[w]}: band {_per_seed(p['coverage80'])}{_band_sides(p)}"
             + (
                 f", end of life {_per_seed(p['eol_coverage80'])}"
                 + (
-                    f" (of {' / '.join(str(n) for n in p['eol_interval_n'])} decided)"
+                    f" (of {' / '.join(str(n) for n in p['eol_interval_n'])} decided{_eol_sides(p)})"
                     if all(n is not None for n in p.get("eol_interval_n") or [None])
                     else ""
                 )

@@ -65,7 +65,7 @@ def recalibrate(bundle, train_df, schema) -> tuple[list[float], list[float]]:
     return before, after
 
 
-def rescore(path: Path, models: Path, tag: str, keep_factor: bool, argv: list[str]) -> Path:
+def rescore(path: Path, models: Path, tag: str, keep_factor: bool) -> Path:
     r = json.loads(path.read_text())
     s = r["settings"]
     for name, d in r["datasets"].items():
@@ -97,7 +97,11 @@ def rescore(path: Path, models: Path, tag: str, keep_factor: bool, argv: list[st
         "command": r["command"],
         "code": r["code"],
     }
-    r["command"] = "python benchmarks/rescore.py " + " ".join(recorded_args(argv))  # --models DIR
+    # this file's own command (the same as the call's for it alone), --models DIR
+    own = ["--runs", f"benchmarks/results/{path.name}", "--models", str(models), "--tag", tag]
+    r["command"] = "python benchmarks/rescore.py " + " ".join(
+        recorded_args(own + (["--keep-factor"] if keep_factor else []))
+    )
     r["code"] = code_version()
     r["date"] = dt.datetime.now().isoformat(timespec="seconds")
     old_tag = path.stem.split("-")[1]
@@ -120,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv)
     one_thread()
     for f in a.runs:
-        print(rescore(Path(f), Path(a.models), a.tag, a.keep_factor, argv), flush=True)
+        print(rescore(Path(f), Path(a.models), a.tag, a.keep_factor), flush=True)
 
 
 if __name__ == "__main__":

@@ -89,7 +89,9 @@ def mase_scale(history_y) -> float:
 
 
 def interval_scores(y_true, lower, upper, level: float) -> dict:
-    """Coverage, mean width and interval (Winkler) score of central intervals at ``level`` (0.8).
+    """Coverage, mean width and interval (Winkler) score of central intervals at ``level`` (0.8),
+    and the share of rows under the interval (``below``) and over it (``above``): a calibrated
+    interval misses about as often on each side, (1 - level) / 2 of the rows.
 
     Winkler score per row: ``width + 2/alpha * (lower - y)`` if y < lower,
     ``width + 2/alpha * (y - upper)`` if y > upper, with ``alpha = 1 - level``; lower is better.
@@ -103,6 +105,8 @@ def interval_scores(y_true, lower, upper, level: float) -> dict:
     return {
         "n": int(y.size),
         "coverage": _mean(((y >= lo) & (y <= hi)).astype(float)),
+        "below": _mean((y < lo).astype(float)),
+        "above": _mean((y > hi).astype(float)),
         "width": _mean(width),
         "interval_score": _mean(score),
     }
@@ -681,13 +685,14 @@ def _probabilistic_scores(rows: pd.DataFrame, qcols: dict[float, str], wanted: l
     present = [q for q in wanted if q in qv and np.isfinite(qv[q]).any()]
     if not present:
         return {}
-    out = {"coverage": {}, "interval_width": {}, "interval_score": {}}
+    out = {"coverage": {}, "below": {}, "above": {}, "interval_width": {}, "interval_score": {}}
     for q in present:
         upper = next((p for p in present if abs(p - (1 - q)) < 1e-9), None)
         if q < 0.5 and upper is not None:
             key = f"{100 * (1 - 2 * q):g}"  # the pair (0.1, 0.9) is the "80" % interval
             s = interval_scores(y, qv[q], qv[upper], 1 - 2 * q)
             out["coverage"][key], out["interval_width"][key] = s["coverage"], s["width"]
+            out["below"][key], out["above"][key] = s["below"], s["above"]
             out["interval_score"][key] = s["interval_score"]
     out["pinball"] = {f"{q:g}": pinball_loss(y, qv[q], q) for q in present}
     out["crps"] = crps_from_quantiles(y, np.column_stack([qv[q] for q in present]), present)
@@ -867,8 +872,11 @@ def eol_interval_coverage(lower, upper, true_eol, censor_time, level: float = 0.
     crossed truth is covered when inside. A censored truth is decided only where the interval
     settles it: missed when ``upper`` is before the censoring time, covered when the interval runs
     from at or before it to +inf; otherwise it is ``interval_undetermined`` and left out of the
-    share. Returns ``interval_level``, ``interval_coverage``, ``interval_n`` (decided) and
-    ``interval_undetermined``.
+    share. Returns ``interval_level``, ``interval_coverage``, ``interval_n`` (decided),
+    ``interval_undetermined``, and on which side the decided misses fall: ``interval_early``, the
+    truth crossed before the interval began (the specimen failed sooner than forecast), and
+    ``interval_late``, it crossed after the interval ended or had still not crossed when it ended.
+    A calibrated 80 % interval misses about 10 % of the decided specimens on each side.
     """
     lo, hi = (np.asarray(a, dtype=np.float64).ravel() for a in (lower, upper))
     t = np.asarray(true_eol, dtype=np.float64).ravel()
@@ -880,11 +888,15 @@ def eol_interval_coverage(lower, upper, true_eol, censor_time, level: float = 0.
         missed = np.where(crossed, ~covered, hi < c)
     decided = known & (covered | missed)
     n = int(decided.sum())
+    with np.errstate(invalid="ignore"):
+        early = known & crossed & (t < lo)
     return {
         "interval_level": level,
         "interval_coverage": float(covered[decided].mean()) if n else _NAN,
         "interval_n": n,
         "interval_undetermined": int((known & ~decided).sum()),
+        "interval_early": int(early.sum()),
+        "interval_late": int((known & missed & ~early).sum()),
     }
 
 
@@ -982,8 +994,9 @@ class PooledScores:
                 yy, lo, hi = _finite(y, qv[q], qv[upper])
                 alpha = 2 * q
                 score = (hi - lo) + 2.0 / alpha * (np.maximum(lo - yy, 0.0) + np.maximum(yy - hi, 0.0))
-                sums = st["interval"].setdefault(q, np.zeros(4))
-                sums += [yy.size, ((yy >= lo) & (yy <= hi)).sum(), (hi - lo).sum(), score.sum()]
+                sums = st["interval"].setdefault(q, np.zeros(6))
+                inside = ((yy >= lo) & (yy <= hi)).sum()
+                sums += [yy.size, inside, (hi - lo).sum(), score.sum(), (yy < lo).sum(), (yy > hi).sum()]
             yy, pq = _finite(y, qv[q])
             d = yy - pq
             sums = st["pinball"].setdefault(q, np.zeros(2))
@@ -1037,13 +1050,14 @@ class PooledScores:
                 m["n_by_step"] = cnt[1:].astype(int).tolist()
             present = [q for q in self.wanted if q in st["present"]]
             if present:
-                out = {"coverage": {}, "interval_width": {}, "interval_score": {}}
+                out = {"coverage": {}, "below": {}, "above": {}, "interval_width": {}, "interval_score": {}}
                 for q in present:
                     upper = next((u for u in present if abs(u - (1 - q)) < 1e-9), None)
                     if q < 0.5 and upper is not None:
                         key = f"{100 * (1 - 2 * q):g}"
-                        c, covered, width, score = st["interval"][q]
+                        c, covered, width, score, under, over = st["interval"][q]
                         out["coverage"][key] = ratio(covered, c)
+                        out["below"][key], out["above"][key] = ratio(under, c), ratio(over, c)
                         out["interval_width"][key] = ratio(width, c)
                         out["interval_score"][key] = ratio(score, c)
                 out["pinball"] = {f"{q:g}": ratio(st["pinball"][q][1], st["pinball"][q][0]) for q in present}

@@ -422,6 +422,7 @@ _SCORES = {
     "better_on": "specimens won",
     "crps": "CRPS",
     "coverage": "coverage {}%",
+    "band_sides": "under/over 80% band",
     "interval_width": "width {}%",
     "smape": "sMAPE %",
     "mape": "MAPE %",
@@ -439,6 +440,7 @@ _EOL = {
     "interval_coverage": "EOL {:.0%} interval covers",
     "interval_n": "intervals decided",
     "interval_undetermined": "undetermined",
+    "interval_sides": "misses early/late",
     "already_past": "past at cut-off",
     "unmeasured": "no truth to score",
 }
@@ -453,6 +455,10 @@ _PROGNOSTICS = {
 # quantile and the interval score (CRPS sums them up), the 2x2 end-of-life counts (shown as
 # truth / forecast crossing counts), settings.
 _HIDDEN = {
+    "below",  # shown for the 80 % band only, beside "above" (band_sides)
+    "above",
+    "interval_early",  # shown together (interval_sides)
+    "interval_late",
     "pinball",
     "interval_score",
     "only_pred",
@@ -468,11 +474,22 @@ def _eol_counts(eol: dict) -> dict:
     """The end-of-life block with the 2x2 counts read as "truth crosses / is censored, forecast
     crosses", the way the guide asks them to be read."""
     out = dict(eol)
+    if {"interval_early", "interval_late"} <= eol.keys():  # which side the interval's misses fall on
+        out["interval_sides"] = {"early": eol["interval_early"], "late": eol["interval_late"]}
     if {"both_cross", "only_pred", "only_true", "neither"} <= eol.keys():
         out["truth_crosses"] = eol["both_cross"] + eol["only_true"]
         out["truth_censored"] = eol["only_pred"] + eol["neither"]
         out["pred_crosses"] = eol["both_cross"] + eol["only_pred"]
     return out
+
+
+def _band_sides(scores: dict) -> dict:
+    """The 80 % band's misses, under it and over it, as one row (a calibrated band misses about
+    10 % on each side; lopsided misses mean the forecast runs too high or too low)."""
+    below, above = (scores.get(k) or {} for k in ("below", "above"))
+    if "80" not in below or "80" not in above:
+        return {}
+    return {"band_sides": {"under": below["80"], "over": above["80"]}}
 
 
 def _is_number(value) -> bool:
@@ -482,7 +499,7 @@ def _is_number(value) -> bool:
 def _score_text(key: str, value) -> str:
     """A cell: a count with separators, a share in percent, a score in four digits; a dict of
     them joined by "/" (shares: "92/78/46%")."""
-    share = "coverage" in key or key == "alpha_lambda"
+    share = "coverage" in key or key in ("alpha_lambda", "band_sides")
     digits = 2 if key == "skill_interval" else 3  # two bounds in the width of one score
     if isinstance(value, dict):  # None: NaN in the JSON
         parts = [
@@ -542,6 +559,7 @@ def render_evaluation(console: Console, report: dict) -> None:
     spread = report.get("skill_spread", {})
     scores = {
         name: {k: v for k, v in m.items() if k not in ("eol", "prognostics")}
+        | _band_sides(m)
         | ({"skill": skill[name]} if name in skill else {})
         | (_spread_cells(spread[name]) if name in spread else {})
         for name, m in models.items()
@@ -577,6 +595,7 @@ def render_evaluation(console: Console, report: dict) -> None:
         notes.append(f"α-λ accuracy at λ = {lambdas}: within ±{alpha:.0%} of the true remaining life")
 
     notes += band_notes(report)
+    notes += side_notes(report)
     origins = report.get("n_origins")
     title = f"Backtest: {report.get('n_specimens')} specimens, {origins} cut-off{'' if origins == 1 else 's'} each"
     table = Table(
@@ -642,6 +661,50 @@ def band_notes(report: dict) -> list[str]:
         f"the 80 % band held {held:.0%} of the values ({how}): durability calibrate on held-out specimens "
         "(not these) scales it to what it says; see docs/GUIDE.md"
     ]
+
+
+LOPSIDED = (0.15, 2.0)  # misses on one side: at least this share, and this many times the other side's
+
+
+def lopsided(early: float, late: float) -> bool:
+    """Whether misses fall mostly on one side: one side's share at least LOPSIDED[0] and
+    LOPSIDED[1] times the other's (a calibrated 80 % interval misses about 10 % on each)."""
+    high, low = max(early, late), min(early, late)
+    return high >= LOPSIDED[0] and high >= LOPSIDED[1] * low
+
+
+def side_notes(report: dict) -> list[str]:
+    """A line when the model's 80 % band, or its end-of-life interval, misses mostly on one side
+    over enough specimens: the forecast runs ahead of or behind the measured wear, which a band
+    that is wide enough on average does not show. "Worse" is the side where the specimen wore
+    more than forecast: under the band when durability falls with wear (--direction below), over
+    it when it rises."""
+    model = (report.get("models") or {}).get("model") or {}
+    if (report.get("n_specimens") or 0) < BAND_SPECIMENS:
+        return []
+    falls = report.get("direction", "below") == "below"
+    out = []
+    under, over = ((model.get(k) or {}).get("80") for k in ("below", "above"))
+    if _is_number(under) and _is_number(over) and lopsided(under, over):
+        worse = (under if falls else over) > (over if falls else under)
+        out.append(
+            f"the 80 % band's misses are one-sided ({under:.0%} of the values under it, {over:.0%} over): "
+            + (
+                "the specimens wore faster than forecast"
+                if worse
+                else "the specimens wore more slowly than forecast"
+            )
+        )
+    eol = model.get("eol") or {}
+    n, early, late = (eol.get(k) for k in ("interval_n", "interval_early", "interval_late"))
+    if _is_number(n) and n >= BAND_SPECIMENS and _is_number(early) and _is_number(late):
+        if lopsided(early / n, late / n):
+            out.append(
+                f"the end-of-life interval's misses are one-sided: {early} of {n} specimens crossed before "
+                f"it began, {late} after it ended: the forecast end of life runs "
+                + ("late (the specimens failed sooner)" if early > late else "early (they lasted longer)")
+            )
+    return out
 
 
 def render_model(console: Console, info: dict, title: str) -> None:

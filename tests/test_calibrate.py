@@ -427,6 +427,29 @@ def test_evaluate_points_to_calibrate(held_share, specimens, expected):
         assert len(notes) == 1 and expected in notes[0] and "durability calibrate" in notes[0]
 
 
+@pytest.mark.parametrize(
+    "direction, under, over, early, late, expected",
+    [
+        ("below", 0.24, 0.07, 24, 0, ["wore faster than forecast", "runs late"]),
+        ("above", 0.24, 0.07, 0, 24, ["wore more slowly than forecast", "runs early"]),
+        ("above", 0.03, 0.18, 2, 2, ["wore faster than forecast"]),
+        ("below", 0.12, 0.06, 5, 0, []),  # under 15 % of the decided: no line
+        ("below", 0.16, 0.10, 3, 2, []),  # 16 % against 10 %: not one-sided
+    ],
+)
+def test_evaluate_says_when_the_misses_fall_on_one_side(direction, under, over, early, late, expected):
+    from durability_cli.render import side_notes
+
+    eol = {"interval_n": 40, "interval_early": early, "interval_late": late}
+    model = {"below": {"80": under}, "above": {"80": over}, "eol": eol}
+    report = {"n_specimens": 40, "direction": direction, "models": {"model": model}}
+    notes = side_notes(report)
+    assert len(notes) == len(expected)
+    for note, text in zip(notes, expected, strict=True):
+        assert text in note
+    assert side_notes(report | {"n_specimens": 4}) == []  # too few specimens to say
+
+
 def test_evaluate_cli_shows_the_pointer(runner, model, held):
     """The tiny model's band on ten unseen specimens: the table ends with the pointer exactly when
     its coverage is outside 70-90 %."""

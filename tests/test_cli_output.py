@@ -57,11 +57,28 @@ def test_evaluate_table_fits_80_columns_and_shows_new_metrics(metrics):
     render_evaluation(console, report)
     lines = console.export_text().splitlines()
     # 45 lines before evaluate showed the skill's spread: two rows and a line naming the baselines
-    assert max(map(len, lines)) <= 80 and len(lines) <= 47
+    # 47 before the sides of the band's and the end-of-life interval's misses: a row each
+    assert max(map(len, lines)) <= 80 and len(lines) <= 49
     rows = {x.split("  ")[0]: x.split() for x in lines}
     assert rows["eol coverage"] == ["eol", "coverage", "75%"]  # blank for the baselines
     assert rows["brier 0.5/0.9"][2] == "0.125/0.25"
     assert "EOL MAE lower bound" in rows  # labels are not wrapped at 80 columns
+
+
+def test_evaluate_tells_which_side_the_misses_fall_on(metrics):
+    """Each central band's rows are inside, under or over it, and the table shows the 80 % band's
+    two misses and the end-of-life interval's, as the JSON has them."""
+    r, report = metrics
+    m = report["models"]["model"]
+    for key, held in m["coverage"].items():
+        assert held + m["below"][key] + m["above"][key] == pytest.approx(1.0)
+    eol = m["eol"]
+    missed = round(eol["interval_n"] * (1 - eol["interval_coverage"]))
+    assert eol["interval_early"] + eol["interval_late"] == missed
+    rows = {x.split("  ")[0]: x.split() for x in r.stderr.splitlines()}
+    under, over = (f"{100 * m[k]['80']:.0f}" for k in ("below", "above"))
+    assert rows["under/over 80% band"][-1] == f"{under}/{over}%"
+    assert rows["misses early/late"][-1] == f"{eol['interval_early']}/{eol['interval_late']}"
 
 
 def test_evaluate_old_json_file_is_refused_with_the_fix(small, model, tmp_path):

@@ -146,3 +146,21 @@ def test_eol_interval_coverage_decides_censored_truths_only_where_the_interval_s
     assert out["interval_coverage"] == pytest.approx(3 / 5)
     assert out["interval_undetermined"] == 1
     assert out["interval_level"] == 0.8
+    # the two misses both fall late: one crossed after the interval, one outlived it
+    assert (out["interval_early"], out["interval_late"]) == (0, 2)
+
+
+def test_eol_interval_misses_are_told_apart_by_side():
+    from durability_cli.metrics import eol_interval_coverage
+
+    inf, nan = np.inf, np.nan
+    lower = [10, 10, 10, 10, 40, 10]
+    upper = [20, 20, 20, inf, inf, inf]
+    true = [5, 9.5, 25, 8, nan, nan]
+    censor = [60, 60, 60, 60, 30, 15]
+    out = eol_interval_coverage(lower, upper, true, censor)
+    # crossed at 5, 9.5 and 8, before intervals starting at 10: early; crossed at 25 after one
+    # ending at 20: late; censored at 30 before an interval from 40 on: undetermined; censored at
+    # 15 inside [10, inf): held
+    assert (out["interval_early"], out["interval_late"], out["interval_undetermined"]) == (3, 1, 1)
+    assert out["interval_n"] == 5 and out["interval_coverage"] == pytest.approx(1 / 5)

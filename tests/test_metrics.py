@@ -47,6 +47,7 @@ def test_mase_scale_drops_nan_and_needs_two_points():
 def test_interval_scores_known_interval():
     s = M.interval_scores([0, 1, 2, 3], [0.5, 0, 0, 0], [1, 2, 2.5, 2.5], level=0.8)
     assert s["coverage"] == approx(0.5)
+    assert (s["below"], s["above"]) == (approx(0.25), approx(0.25))  # y=0 under [0.5, 1], y=3 over
     assert s["width"] == approx((0.5 + 2 + 2.5 + 2.5) / 4)
     # misses by 0.5 below and 0.5 above, each penalised 2 / 0.2 = 10 times
     assert s["interval_score"] == approx((0.5 + 5 + 2 + 2.5 + 2.5 + 5) / 4)

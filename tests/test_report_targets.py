@@ -58,3 +58,29 @@ def test_coating_is_held_against_its_oracle():
     acc = {"coating": {"rmse": 0.03, "oracle": 0.01, "per_seed": {}}}
     row = rows_by_name(acc)["accuracy, coating vs its oracle"]
     assert "3 × the oracle" in row[2] and row[3] == report.ok(False)
+
+
+def test_the_bands_row_says_which_side_the_misses_fell_on():
+    fresh = per_seed([1.0, 1.0], [0.72, 0.8], [0.8, 0.74], 96)
+    fresh |= {"eol_interval_n": [91, 88], "sides": [(0.18, 0.1, 18, 0), (0.1, 0.1, 22, 1)]}
+    old = per_seed([1.0, 1.0], [0.8, 0.8], [None] * 2, 16) | {"sides": [(None,) * 4] * 2}
+    band = rows_by_name({"s": {"rmse": 1.0, "per_seed": {"fresh": fresh, "test": old}}})["bands, s"][2]
+    assert "band 0.72 / 0.8 (under / over it: 18 / 10, 10 / 10 %)" in band
+    assert "(of 91 / 88 decided; missed early / late: 18 / 0, 22 / 1)" in band
+    assert "16 test specimens: band 0.8 / 0.8;" not in band and band.endswith("band 0.8 / 0.8")
+
+
+def test_a_rescored_file_names_the_training_run_and_the_rescoring():
+    from benchmarks import common
+
+    result = {
+        "command": "python benchmarks/rescore.py --runs benchmarks/results/accuracy-a-x-s0.json --models DIR",
+        "rescored_from": {"command": "python benchmarks/run.py --only accuracy --tag a"},
+        "date": "2026-12-05",
+    }
+    run = common.dataset_run(result, {})
+    assert run["command"] == (
+        "python benchmarks/run.py --only accuracy --tag a ; then python benchmarks/rescore.py "
+        "--runs benchmarks/results/accuracy-a-x-s0.json --models DIR"
+    )
+    assert common.dataset_run(result, {"run": {"command": "kept"}}) == {"command": "kept"}

@@ -153,6 +153,7 @@ def test_evaluate_pooled_scores_equal_the_unchunked_run(model, plans, tmp_path):
             assert a == b, path
 
     assert "prognostics" in whole["models"]["model"] and "crps" in whole["models"]["model"]
+    assert "below" in whole["models"]["model"] and "interval_early" in whole["models"]["model"]["eol"]
     close(whole, chunked)
     assert series["all"].equals(series["chunked"])  # per specimen: the same numbers exactly
 
