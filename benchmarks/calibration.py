@@ -55,11 +55,15 @@ def scores(model: Model, table, info, cut: dict | None = None) -> dict:
     return {
         "rmse": m["rmse"],
         "coverage80": m["coverage"]["80"],
+        "below80": (m.get("below") or {}).get("80"),  # the share of values under the band
+        "above80": (m.get("above") or {}).get("80"),
         "width80": m["interval_width"]["80"],
         "interval_score80": m["interval_score"]["80"],  # width + misses' distance / 0.1: lower is better
         "crps": m.get("crps"),
         "eol_coverage": eol.get("interval_coverage"),
         "eol_n": eol.get("interval_n"),
+        "eol_early": eol.get("interval_early"),
+        "eol_late": eol.get("interval_late"),
     }
 
 

@@ -308,6 +308,7 @@ class Model:
         eol_interval: bool = False,
         seed: int = 0,
         device: str = "cpu",
+        sides: str = "both",
     ) -> Model:
         """A copy of this model whose band is scaled so that its central ``level`` band covers
         that share of the measured values of ``data``: specimens the model never saw, each
@@ -318,7 +319,9 @@ class Model:
         before and after (with ``threshold``, the end-of-life interval's too); the weights are
         shared with this model. ``eol_interval`` (with ``threshold``) also moves the end-of-life
         p10-p90 interval so that it holds 80 % of the held-out crossings (calibration.measure_eol;
-        the shift is in ``summary["calibration"]["eol"]``)."""
+        the shift is in ``summary["calibration"]["eol"]``). ``sides``: "both" scales the band's two halves
+        by one factor (the default); "each" scales the half under the mean and the half over it
+        apart, so that as many rows fall under it as over (calibration.SIDES)."""
         from durability_cli.calibration import (
             band_columns,
             calibrated,
@@ -357,7 +360,7 @@ class Model:
         before = trained.evaluate(data, **options)
         # the paths move away from the deterministic mean path: the centre of the scaling
         centre = trained.evaluate(data, **(options | {"samples": 0, "threshold": None})).backtest
-        block = measure(before.backtest, centre, level, bins, data.source)
+        block = measure(before.backtest, centre, level, bins, data.source, sides)
         block |= {"cutoffs": cutoffs, "samples": samples, "seed": seed}
         seen = seen_specimens(self.bundle, before.backtest["specimen"].unique())
         block |= {"seen_specimens": len(seen), "warnings": warnings(block, seen)}

@@ -21,7 +21,7 @@ import torch
 
 from durability_cli import eol_warp, limits, scale_refit
 from durability_cli.artifact import ModelBundle
-from durability_cli.calibration import eol_shift, shift_crossing, step_factors
+from durability_cli.calibration import eol_shift, scale_sides, shift_crossing, step_factors, step_sides
 from durability_cli.config import past_at_cutoff_line, shortest_warmup
 from durability_cli.data import Series, autocast, move, to_series, to_tensors
 from durability_cli.errors import InputError
@@ -218,7 +218,11 @@ def rollout_chunks(
         draws = _ChunkDraws.of(sub, cfg.seed, S, sampled, M if D else 0, D, cfg.device)
         # durability calibrate's factor at each step after the warm-up (rows 1..Tc-1)
         calibrated = bundle.summary.get("calibration")
-        widen = step_factors(calibrated, np.arange(1, Tc)[None, :] - last[:, None]) if calibrated else 1.0
+        steps = np.arange(1, Tc)[None, :] - last[:, None]
+        # one factor for both halves of the band goes into the member's spread; a factor per half
+        # (calibrate --sides each) moves each path away from its member's mean by its side's
+        sides = step_sides(calibrated, steps)
+        widen = step_factors(calibrated, steps) if calibrated and sides is None else 1.0
         pop_block = np.zeros((B, Tc)) if population and D else None
         own_means = []
         for k, member in enumerate(members):
@@ -229,7 +233,7 @@ def rollout_chunks(
             mean_block[:, 1:] += mean / len(members)
             own_means.append(mean)
             if paths is not None:
-                path_block[:, pick, 1:] = paths
+                path_block[:, pick, 1:] = paths if sides is None else scale_sides(mean, paths, sides)
             if pop is not None:
                 pop_block[:, 1:] += pop / len(members)
         if ENSEMBLE_PATHS == "centred" and S and len(members) > 1:

@@ -224,6 +224,15 @@ def _check_numbers(meta: dict, schema: Schema, scaler) -> None:
         for f in factors:
             if finite("calibration factor", f) <= 0:
                 raise ValueError(f"calibration factor is {f!r}, not a positive factor")
+        for side in ("under", "over"):  # calibrate --sides each: a factor per half of the band
+            if side not in calibrated:
+                continue
+            values = calibrated[side]
+            if not isinstance(values, list) or len(values) != len(factors):
+                raise ValueError(f"calibration's {side!r} factors are not one per bin")
+            for f in values:
+                if finite(f"calibration {side} factor", f) <= 0:
+                    raise ValueError(f"calibration {side} factor is {f!r}, not a positive factor")
         eol = calibrated.get("eol")
         if eol is not None and (not isinstance(eol, dict) or "shift" not in eol):
             raise ValueError("calibration's end-of-life record is not a JSON object with a shift")

@@ -791,9 +791,15 @@ def _factors_text(block: dict) -> str:
     """'x 0.55 at step 21, x 1.05 at step 63, x 1.6 at step 173 (linear in between)': the band's
     factors where the forecast applies them (calibration.step_factors)."""
     factors, centres = block.get("factors") or [], block.get("centres") or []
+    if "under" in block and "over" in block:  # --sides each: the two halves' factors
+        factors = [
+            f"{fmt(u)} under / {fmt(o)} over" for u, o in zip(block["under"], block["over"], strict=True)
+        ]
+    else:
+        factors = [fmt(f) for f in factors]
     if len(factors) == 1:
-        return f"x {fmt(factors[0])} at every step"
-    at = ", ".join(f"x {fmt(f)} at step {c:g}" for f, c in zip(factors, centres, strict=True))
+        return f"x {factors[0]} at every step"
+    at = ", ".join(f"x {f} at step {c:g}" for f, c in zip(factors, centres, strict=True))
     return f"{at} (linear in between)"
 
 
@@ -811,6 +817,12 @@ def render_calibration(console: Console, block: dict, output: str) -> None:
     table.add_row(
         f"{level:.0%} band coverage", _pct(block.get("coverage_before")), _pct(block.get("coverage_after"))
     )
+    if "under_before" in block:  # which side the misses fall on (calibrations from session 32 on)
+        table.add_row(
+            "values under / over it",
+            f"{_pct(block['under_before'])} / {_pct(block['over_before'])}",
+            f"{_pct(block['under_after'])} / {_pct(block['over_after'])}",
+        )
     table.add_row("mean band width", fmt(block.get("width_before")), fmt(block.get("width_after")))
     eol = block.get("eol")
     if "eol_interval_coverage_before" in block:

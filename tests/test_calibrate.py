@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import durability_cli as dur
-from durability_cli.calibration import band_factor, coverage, needed, step_edges, step_factors
+from durability_cli.calibration import band_factor, coverage, needed, step_edges, step_factors, step_sides
 from durability_cli.cli import app
 from durability_cli.errors import InputError
 
@@ -72,7 +72,7 @@ def test_no_rows_or_no_width_refused():
 
 def test_calibrated_band_covers_level_and_scales_paths(model, held):
     trained = dur.load(model)
-    calibrated = trained.calibrate(str(held), context=20, samples=100, bins=4)
+    calibrated = trained.calibrate(str(held), context=20, samples=100, bins=4, sides="both")
     block = calibrated.summary["calibration"]
     df = pd.read_csv(held)
     measured_after = df[df.groupby("specimen_id").cumcount() >= 20]["durability"].notna().sum()
@@ -92,11 +92,70 @@ def test_calibrated_band_covers_level_and_scales_paths(model, held):
     for q in ("q0.1", "q0.9"):
         assert np.allclose(b[q] - centre, c * (a[q] - centre), atol=1e-6)
     # calibrating the calibrated model measures the model as trained: the same factors again
-    again = calibrated.calibrate(str(held), context=20, samples=100, bins=4).summary["calibration"]
+    again = calibrated.calibrate(str(held), context=20, samples=100, bins=4, sides="both")
+    again = again.summary["calibration"]
     assert again["factors"] == block["factors"] and again["coverage_before"] == block["coverage_before"]
     # the default, one bin: one factor at every step, the level quantile over all the rows
-    one = trained.calibrate(str(held), context=20, samples=100).summary["calibration"]
+    one = trained.calibrate(str(held), context=20, samples=100, sides="both").summary["calibration"]
     assert one["edges"] == [] and one["factors"] == [one["factor"]] and one["coverage_after"] >= 0.8
+
+
+def test_each_half_of_the_band_is_calibrated_apart(model, held):
+    """--sides each: at most a tenth of the calibration rows under the 80 % band and a tenth over
+    it (a row or so of tolerance), the same in a backtest of the calibrated model; each quantile
+    below the mean moves by the factor under it, each above by the factor over it; the paths'
+    average moves with them."""
+    trained = dur.load(model)
+    calibrated = trained.calibrate(str(held), context=20, samples=100, bins=2, sides="each")
+    block = calibrated.summary["calibration"]
+    assert block["sides"] == "each" and len(block["under"]) == len(block["over"]) == 2
+    assert block["under"] != block["over"]
+    slack = 2 / block["rows"]
+    assert block["under_after"] <= 0.1 + slack and block["over_after"] <= 0.1 + slack
+    assert block["coverage_after"] == pytest.approx(1 - block["under_after"] - block["over_after"])
+    opts = dict(context=20, samples=100, baselines=False, bounds=(None, None))
+    ev = calibrated.evaluate(str(held), **opts)
+    m = ev.report["models"]["model"]
+    assert m["below"]["80"] == pytest.approx(block["under_after"], abs=slack)
+    assert m["above"]["80"] == pytest.approx(block["over_after"], abs=slack)
+    a = trained.evaluate(str(held), **opts).backtest
+    b = ev.backtest
+    centre = trained.evaluate(str(held), context=20, samples=0, baselines=False).backtest["y_pred"].to_numpy()
+    under, over = step_sides(block, b["step"].to_numpy())
+    for q in ("q0.1", "q0.9"):
+        dev = a[q].to_numpy() - centre
+        side = np.where(dev < 0, under, over)
+        assert np.allclose(b[q].to_numpy() - centre, side * dev, atol=1e-5)
+    assert not np.allclose(a["y_pred"], b["y_pred"])  # the paths' average moved
+
+
+def test_a_calibration_file_with_bad_side_factors_is_refused(runner, model, held, tmp_path):
+    from durability_cli.artifact import load_bundle, save_bundle
+
+    calibrated = dur.load(model).calibrate(str(held), context=20, samples=40, sides="each")
+    path = tmp_path / "cal.safetensors"
+    calibrated.save(path)
+    assert load_bundle(path).summary["calibration"]["under"] == calibrated.summary["calibration"]["under"]
+    bundle = load_bundle(path)
+    bundle.summary["calibration"]["over"] = [-1.0]
+    save_bundle(bundle, tmp_path / "bad.safetensors")
+    r = runner.invoke(app, ["inspect", str(tmp_path / "bad.safetensors")])
+    assert r.exit_code == 2 and "calibration over factor is -1.0, not a positive factor" in r.stderr
+
+
+def test_cli_sides_each_and_a_bad_sides_value(runner, model, held, tmp_path):
+    out = tmp_path / "cal.safetensors"
+    base = ["calibrate", str(held), "-m", str(model), "--context", "20", "--samples", "40", "-o", str(out)]
+    r = runner.invoke(app, [*base, "--sides", "sideways"])
+    assert r.exit_code == 2 and not out.exists()
+    assert r.stderr == "Error: --sides must be one of both, each, got 'sideways'\n"
+    r = runner.invoke(app, [*base, "--sides", "each"])
+    assert r.exit_code == 0, r.stderr
+    block = json.loads(r.stdout)
+    assert block["sides"] == "each" and len(block["under"]) == len(block["over"]) == 1
+    assert "values under / over it" in r.stderr and " under / " in r.stderr
+    shown = runner.invoke(app, ["inspect", str(out)])
+    assert "under /" in shown.stderr + shown.stdout  # "band calibrated: x 0.9 under / 1.2 over ..."
 
 
 def test_cli_writes_model_inspect_shows_it(runner, model, held, tmp_path):
@@ -116,7 +175,7 @@ def test_cli_writes_model_inspect_shows_it(runner, model, held, tmp_path):
 def test_forecast_with_calibrated_model_moves_band_by_step_factor(runner, model, held, plan, tmp_path):
     out = tmp_path / "cal.safetensors"
     args = ["calibrate", str(held), "-m", str(model), "--context", "20", "--bins", "4", "-o", str(out), "-q"]
-    r = runner.invoke(app, args)
+    r = runner.invoke(app, [*args, "--sides", "both"])
     assert r.exit_code == 0, r.stderr
     block = json.loads(r.stdout)
     assert len(block["factors"]) == 4
