@@ -1,0 +1,95 @@
+"""Which way the forecast errs on specimens training saw and on new ones (issue 14, session 32).
+
+On the suite's 96 fresh specimens the misses of the 80 % band and of the end-of-life interval are
+mostly on one side (RESULTS.md, the bands rows): coating and battery lose durability faster than
+forecast, crack grows faster. This asks whether training could have seen it. For each saved
+suite model (``run.py --save-models DIR``: DIR/SET-sSEED.safetensors) it forecasts, from the set's
+warm-up:
+
+- its training table (every member saw these specimens: in-sample, or as its validation);
+- each member's own validation specimens with that member alone (what `train` measures the
+  band on, see training._validation_scores);
+- the suite's 96 fresh specimens (accuracy.fresh_split);
+
+and reports the bias of the mean column (forecast - measured) and the shares of measured values
+under and over the 80 % band.
+
+    python benchmarks/seen_and_new.py --models DIR --sets coating,battery,crack,ageing --seeds 0,1,2
+
+One JSON line per set and seed, appended to results/seen-and-new.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import pandas as pd  # noqa: E402
+
+from benchmarks.accuracy import fresh_split  # noqa: E402
+from benchmarks.common import RESULTS, code_version, one_thread  # noqa: E402
+from durability_cli.api import Model, load  # noqa: E402
+from durability_cli.schema import Schema, validate  # noqa: E402
+from durability_cli.synthetic import make_split  # noqa: E402
+
+
+def sides(model: Model, table, info) -> dict:
+    """Bias and the shares under and over the 80 % band of ``model``'s backtest of ``table``."""
+    ev = model.evaluate(table, context=info.context, baselines=False, bounds=(None, None))
+    m = ev.report["models"]["model"]
+    return {
+        "specimens": int(ev.backtest["specimen"].nunique()),
+        "rmse": m["rmse"],
+        "bias": m["bias"],
+        "below80": m["below"]["80"],
+        "above80": m["above"]["80"],
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", required=True, help="DIR of SET-sSEED.safetensors (run.py --save-models)")
+    p.add_argument("--sets", default="coating,battery,crack,ageing")
+    p.add_argument("--seeds", default="0,1,2")
+    a = p.parse_args()
+    one_thread()
+    commit = code_version()["commit"]
+    for name in a.sets.split(","):
+        split = make_split(name, 32, 16, seed=0)
+        info = split["info"]
+        schema = Schema("specimen_id", "time", info.target, info.covariates, info.static)
+        train = validate(split["train"], schema, source="train")
+        fresh = validate(fresh_split(name, 96, info)["test"], schema, source="fresh")
+        ids = split["train"]["specimen_id"].astype(str)
+        for seed in [int(s) for s in a.seeds.split(",")]:
+            model = load(Path(a.models) / f"{name}-s{seed}.safetensors")
+            members = []
+            for member in model.bundle.members:
+                one = Model(dataclasses.replace(member, others=[]))
+                held = split["train"][ids.isin([str(i) for i in member.summary["val_specimens"]])]
+                members.append(sides(one, validate(held, schema, source="validation"), info))
+            rows = sum(x["specimens"] for x in members)
+            pooled = pd.DataFrame(members)
+            w = pooled["specimens"] / rows
+            out = {
+                "set": name,
+                "seed": seed,
+                "commit": commit,
+                "training_table": sides(model, train, info),
+                # each member on its own validation specimens, weighted by their count
+                "validation": {k: float((pooled[k] * w).sum()) for k in ("bias", "below80", "above80")}
+                | {"specimens": rows},
+                "fresh": sides(model, fresh, info),
+            }
+            print(json.dumps(out), flush=True)
+            with open(RESULTS / "seen-and-new.jsonl", "a") as f:
+                f.write(json.dumps(out) + "\n")
+
+
+if __name__ == "__main__":
+    main()
