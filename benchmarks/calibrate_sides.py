@@ -6,7 +6,7 @@ factor for the two halves of the band can only widen both; a factor per half mov
 loads the accuracy suite's saved models (``run.py --save-models DIR``: DIR/SET-sSEED.safetensors),
 calibrates each on ``--draws`` sets of ``--cal-specimens`` new specimens (generator seeds
 calibration.CAL_SEED, CAL_SEED + 1, ...) with each rule, the end-of-life interval left to the band
-(as `calibrate` does without --eol-interval), and scores the suite's 96 fresh specimens
+(as `calibrate` does without --eol-interval; ``--eol-interval``: calibrated on its own too), and scores the suite's 96 fresh specimens
 (accuracy.fresh_split) from the set's warm-up with the model as trained and as calibrated: RMSE of
 the mean column (the paths' average, which a factor per half moves), 80 % band coverage and the
 shares under and over it, interval score, CRPS, end-of-life 80 % interval coverage and its misses.
@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.accuracy import fresh_split  # noqa: E402
+from benchmarks.accuracy import direction_of, fresh_split  # noqa: E402
 from benchmarks.calibration import CAL_SEED, new_specimens, scores  # noqa: E402
 from benchmarks.common import RESULTS, code_version, one_thread  # noqa: E402
 from durability_cli.api import load  # noqa: E402
@@ -43,6 +43,11 @@ def main() -> None:
     p.add_argument("--draws", type=int, default=2, help="calibration sets per model")
     p.add_argument("--cal-specimens", type=int, default=16)
     p.add_argument("--bins", type=int, default=4, help="calibrate --bins")
+    p.add_argument(
+        "--eol-interval",
+        action="store_true",
+        help="calibrate --eol-interval: the interval calibrated on its own too",
+    )
     a = p.parse_args()
     one_thread()
     commit = code_version()["commit"]
@@ -61,6 +66,7 @@ def main() -> None:
                 "commit": commit,
                 "cal_specimens": a.cal_specimens,
                 "bins": a.bins,
+                "eol_interval": a.eol_interval,
                 "before": scores(trained, fresh, info),
                 "draws": [],
             }
@@ -68,7 +74,13 @@ def main() -> None:
                 row = {}
                 for sides in SIDES:
                     model = trained.calibrate(
-                        held, context=info.context, bins=a.bins, sides=sides, threshold=info.eol_threshold
+                        held,
+                        context=info.context,
+                        bins=a.bins,
+                        sides=sides,
+                        threshold=info.eol_threshold,
+                        direction=direction_of(info),
+                        eol_interval=a.eol_interval,
                     )
                     block = model.summary["calibration"]
                     row[sides] = {

@@ -694,6 +694,7 @@ def side_notes(report: dict) -> list[str]:
                 if worse
                 else "the specimens wore more slowly than forecast"
             )
+            + "; durability calibrate --sides each on held-out specimens scales the band's halves apart"
         )
     eol = model.get("eol") or {}
     n, early, late = (eol.get(k) for k in ("interval_n", "interval_early", "interval_late"))

@@ -506,6 +506,7 @@ def test_evaluate_says_when_the_misses_fall_on_one_side(direction, under, over, 
     assert len(notes) == len(expected)
     for note, text in zip(notes, expected, strict=True):
         assert text in note
+    assert all(("--sides each" in n) == ("band's misses" in n) for n in notes)  # the band's note points on
     assert side_notes(report | {"n_specimens": 4}) == []  # too few specimens to say
 
 
