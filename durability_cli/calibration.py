@@ -48,6 +48,9 @@ TIE_MARGIN = 1e-5  # relative: a band wider by 0.001 %, see band_factor
 # "both" stays the default. A factor per half moves the paths' average (the mean column) too.
 SIDES = ("both", "each")
 MIN_SIDE = 0.05  # a half that (nearly) no row falls beyond keeps at least this share of its width
+# --sides each on fewer specimens than this gets a warning: each factor then rests on a tenth of
+# the rows of a few specimens (with 16 it gained less and moved battery's mean the wrong way, +3-6 %)
+SIDES_SPECIMENS = 30
 FEW_SPECIMENS = 10  # below this many calibration specimens the factor is a rough one (a warning says so)
 
 
@@ -255,6 +258,12 @@ def warnings(block: dict, seen: list[str]) -> list[str]:
         out.append(
             f"the factors rest on {block['specimens']} specimen(s); with fewer than {FEW_SPECIMENS} they can "
             "be far off: calibrate on more held-out specimens when you have them"
+        )
+    if block.get("sides") == "each" and block["specimens"] < SIDES_SPECIMENS:
+        out.append(
+            f"--sides each on {block['specimens']} specimens: each half's factor rests on the tenth of the "
+            f"rows beyond it; with fewer than {SIDES_SPECIMENS} specimens one factor (--sides both) was "
+            "steadier on the benchmarks"
         )
     if seen:
         names = ", ".join(seen[:5]) + (", ..." if len(seen) > 5 else "")

@@ -154,6 +154,7 @@ def test_cli_sides_each_and_a_bad_sides_value(runner, model, held, tmp_path):
     block = json.loads(r.stdout)
     assert block["sides"] == "each" and len(block["under"]) == len(block["over"]) == 1
     assert "values under / over it" in r.stderr and " under / " in r.stderr
+    assert "--sides each on 10 specimens" in r.stderr  # fewer than 30: a warning
     shown = runner.invoke(app, ["inspect", str(out)])
     assert "under /" in shown.stderr + shown.stdout  # "band calibrated: x 0.9 under / 1.2 over ..."
 
