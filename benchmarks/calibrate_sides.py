@@ -1,7 +1,7 @@
 """`durability calibrate --sides each` against `--sides both` (issue 14, session 32).
 
 New specimens' misses are often one-sided: on the suite's 96 fresh coating and battery specimens
-15-24 % of the values fell under the 80 % band and 2-10 % over it (RESULTS.md, bands rows). One
+8-24 % of the values fell under the 80 % band and 2-9 % over it (RESULTS.md, bands rows). One
 factor for the two halves of the band can only widen both; a factor per half moves each. This
 loads the accuracy suite's saved models (``run.py --save-models DIR``: DIR/SET-sSEED.safetensors),
 calibrates each on ``--draws`` sets of ``--cal-specimens`` new specimens (generator seeds

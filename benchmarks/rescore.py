@@ -92,9 +92,10 @@ def rescore(path: Path, models: Path, tag: str, keep_factor: bool) -> Path:
         d["model"]["summary"] = summarise([run["scores"] for run in d["model"]["runs"]])
         if fresh is not None:
             d["fresh"]["summary"] = summarise([run["scores_fresh"] for run in d["model"]["runs"]])
+    earlier = r.get("rescored_from")  # a file rescored before: keep its training run in the chain
     r["rescored_from"] = {
         "file": f"benchmarks/results/{path.name}",
-        "command": r["command"],
+        "command": f"{earlier['command']} ; then {r['command']}" if earlier else r["command"],
         "code": r["code"],
     }
     # this file's own command (the same as the call's for it alone), --models DIR

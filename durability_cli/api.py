@@ -321,8 +321,10 @@ class Model:
         p10-p90 interval so that it holds 80 % of the held-out crossings (calibration.measure_eol;
         the shift is in ``summary["calibration"]["eol"]``). ``sides``: "both" scales the band's two halves
         by one factor (the default); "each" scales the half under the mean and the half over it
-        apart, so that as many rows fall under it as over (calibration.SIDES)."""
+        apart, so that at most (1 - level) / 2 of the rows fall under the band and as many over it
+        (calibration.SIDES)."""
         from durability_cli.calibration import (
+            SIDES,
             band_columns,
             calibrated,
             check_calibratable,
@@ -335,6 +337,8 @@ class Model:
         )
 
         check_calibratable(self.bundle)
+        if sides not in SIDES:  # before the backtests, which take the time
+            raise InputError(f"`sides` must be one of {', '.join(SIDES)}, got {sides!r}")
         if eol_interval and threshold is None:
             raise InputError(
                 "calibrating the end-of-life interval needs the threshold that defines the end of life "

@@ -11,8 +11,16 @@ measured per band of steps: ``bins`` groups of steps with as many calibration ro
 factors go into the model file (summary["calibration"]: ``edges`` of the bins, each bin's median
 step in ``centres`` and its factor in ``factors``) and the forecast multiplies each member's spread
 at step s after the warm-up by ``step_factors`` (linear between the centres): paths, quantiles and
-end-of-life intervals all follow, the mean path does not move (with ``--sides each`` the paths'
-average, the forecast's mean column, does: the halves move by different factors).
+end-of-life intervals all follow, the mean path does not move.
+
+With ``--sides each`` the record also holds a factor per bin for the band's half under the mean
+and one for the half over it (``under``, ``over``), and the forecast moves each member's paths
+away from that member's mean path by the factor of their side at each step (``scale_sides``)
+instead. The mean path still does not move (``forecast --samples 0`` and the end-of-life pace's
+stretched mean are as before); the paths' average, which is the mean column of a sampled
+forecast, does, since the halves move by different factors. A quantile is taken to lie on the
+side of the mean its paths lie on: a band that does not straddle the mean path (possible for a
+latent model's skewed paths) is scaled by the other side's factor there.
 
 Why a factor is exact: a path is the mean path plus each member's scale (and z's spread) times
 ``scale_calibration`` (forecasting._member_rollout), so multiplying that by c at a step moves every
@@ -41,15 +49,16 @@ TIE_MARGIN = 1e-5  # relative: a band wider by 0.001 %, see band_factor
 # fall on either side. New specimens' misses are often one-sided (on 96 fresh coating and battery
 # specimens 8-24 % of the values fell under the 80 % band and 2-9 % over it), which one factor can
 # only make up for by widening both halves. Measured on the suite's saved models, calibrated on 32
-# new specimens (benchmarks/calibrate_sides.py, results/calibrate-sides.jsonl): each against both,
+# new specimens with --bins 4 (benchmarks/calibrate_sides.py, results/calibrate-sides.jsonl): each against both,
 # 80 % interval score x0.959 against x0.980 of the uncalibrated model's, CRPS x0.975 against
 # x0.990, bands in 75-85 % on 18 of 24 against 15; but the end-of-life interval, whose upper end
 # rarely misses, held more than 85 % of the crossings more often (in range on 11 against 16), so
 # "both" stays the default. A factor per half moves the paths' average (the mean column) too.
 SIDES = ("both", "each")
 MIN_SIDE = 0.05  # a half that (nearly) no row falls beyond keeps at least this share of its width
-# --sides each on fewer specimens than this gets a warning: each factor then rests on a tenth of
-# the rows of a few specimens (with 16 it gained less and moved battery's mean the wrong way, +3-6 %)
+# --sides each on fewer specimens than this gets a warning: each factor then rests on the
+# (1 - level) / 2 of the rows of a few specimens beyond it (with 16 and --bins 4 it gained less,
+# and battery's RMSE moved the wrong way on 5 draws of 6, by 1.5-11 %)
 SIDES_SPECIMENS = 30
 FEW_SPECIMENS = 10  # below this many calibration specimens the factor is a rough one (a warning says so)
 
@@ -110,10 +119,18 @@ def needed_sides(backtest: pd.DataFrame, level: float, centre: np.ndarray | None
     return np.where(under, ratios, 0.0), np.where(under, 0.0, ratios), steps
 
 
-def side_factor(ratios: np.ndarray, level: float, source: str) -> float:
+def side_factor(ratios: np.ndarray, level: float, source: str, side: str = "under") -> float:
     """The factor on one half of the band that leaves at most (1 - level) / 2 of the rows beyond
     it (at least MIN_SIDE: a half no row falls beyond keeps some width)."""
-    return max(MIN_SIDE, band_factor(np.maximum(ratios, MIN_SIDE), (1 + level) / 2, source))
+    try:
+        return max(MIN_SIDE, band_factor(np.maximum(ratios, MIN_SIDE), (1 + level) / 2, source))
+    except InputError as exc:
+        if "no measured rows" in str(exc):
+            raise
+        raise InputError(
+            f"{source}: the band's half {side} the mean has no width where more than {(1 - level) / 2:.0%} "
+            "of the rows fall beyond it, so no factor can scale it; calibrate with --sides both"
+        ) from None
 
 
 def step_edges(steps: np.ndarray, bins: int) -> list[int]:
@@ -220,7 +237,7 @@ def measure(
     r_under, r_over, _ = needed_sides(backtest, level, centre["y_pred"].to_numpy())
     if sides == "each":
         for key, r in (("under", r_under), ("over", r_over)):
-            block[key] = [side_factor(r[which == b], level, source) for b in range(len(edges) + 1)]
+            block[key] = [side_factor(r[which == b], level, source, key) for b in range(len(edges) + 1)]
     per_side = step_sides(block, steps)
     after_under, after_over = per_side if per_side is not None else (step_factors(block, steps),) * 2
     lo, hi = (backtest[f"q{q:g}"].to_numpy(float) for q in band_columns(level))
@@ -261,8 +278,8 @@ def warnings(block: dict, seen: list[str]) -> list[str]:
         )
     if block.get("sides") == "each" and block["specimens"] < SIDES_SPECIMENS:
         out.append(
-            f"--sides each on {block['specimens']} specimens: each half's factor rests on the tenth of the "
-            f"rows beyond it; with fewer than {SIDES_SPECIMENS} specimens one factor (--sides both) was "
+            f"--sides each on {block['specimens']} specimens: each half's factor rests on the few rows "
+            f"beyond it; with fewer than {SIDES_SPECIMENS} specimens one factor (--sides both) was "
             "steadier on the benchmarks"
         )
     if seen:

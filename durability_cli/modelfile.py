@@ -224,6 +224,10 @@ def _check_numbers(meta: dict, schema: Schema, scaler) -> None:
         for f in factors:
             if finite("calibration factor", f) <= 0:
                 raise ValueError(f"calibration factor is {f!r}, not a positive factor")
+        if ("under" in calibrated) != ("over" in calibrated):
+            raise ValueError(
+                "calibration has factors for one half of the band only (under and over go together)"
+            )
         for side in ("under", "over"):  # calibrate --sides each: a factor per half of the band
             if side not in calibrated:
                 continue

@@ -687,13 +687,13 @@ def side_notes(report: dict) -> list[str]:
     under, over = ((model.get(k) or {}).get("80") for k in ("below", "above"))
     if _is_number(under) and _is_number(over) and lopsided(under, over):
         worse = (under if falls else over) > (over if falls else under)
+        if report.get("threshold") is None:  # no --direction given: which way wear goes is not known
+            how = f"the measured values ran {'under' if under > over else 'over'} the forecast"
+        else:
+            how = f"the specimens wore {'faster' if worse else 'more slowly'} than forecast"
         out.append(
             f"the 80 % band's misses are one-sided ({under:.0%} of the values under it, {over:.0%} over): "
-            + (
-                "the specimens wore faster than forecast"
-                if worse
-                else "the specimens wore more slowly than forecast"
-            )
+            + how
             + "; durability calibrate --sides each on held-out specimens scales the band's halves apart"
         )
     eol = model.get("eol") or {}

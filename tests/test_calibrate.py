@@ -62,6 +62,15 @@ def test_step_bins_and_factors():
         step_edges(steps, 0)
 
 
+def test_a_half_without_width_is_refused_with_the_fix():
+    from durability_cli.calibration import side_factor
+
+    ratios = np.array([0.0] * 8 + [np.inf] * 2)  # 2 of 10 rows beyond a half of no width
+    with pytest.raises(InputError, match="half over the mean has no width .* --sides both"):
+        side_factor(ratios, 0.8, "held.csv", "over")
+    assert side_factor(np.array([0.0] * 10), 0.8, "held.csv") == pytest.approx(0.05, rel=1e-4)  # MIN_SIDE
+
+
 def test_no_rows_or_no_width_refused():
     with pytest.raises(InputError, match="no measured rows"):
         band_factor(np.array([]), 0.8, "held.csv")
@@ -141,6 +150,10 @@ def test_a_calibration_file_with_bad_side_factors_is_refused(runner, model, held
     save_bundle(bundle, tmp_path / "bad.safetensors")
     r = runner.invoke(app, ["inspect", str(tmp_path / "bad.safetensors")])
     assert r.exit_code == 2 and "calibration over factor is -1.0, not a positive factor" in r.stderr
+    del bundle.summary["calibration"]["over"]  # one half only: refused, not silently one factor
+    save_bundle(bundle, tmp_path / "half.safetensors")
+    r = runner.invoke(app, ["inspect", str(tmp_path / "half.safetensors")])
+    assert r.exit_code == 2 and "one half of the band only" in r.stderr
 
 
 def test_cli_sides_each_and_a_bad_sides_value(runner, model, held, tmp_path):
@@ -502,13 +515,16 @@ def test_evaluate_says_when_the_misses_fall_on_one_side(direction, under, over, 
 
     eol = {"interval_n": 40, "interval_early": early, "interval_late": late}
     model = {"below": {"80": under}, "above": {"80": over}, "eol": eol}
-    report = {"n_specimens": 40, "direction": direction, "models": {"model": model}}
+    report = {"n_specimens": 40, "direction": direction, "threshold": 0.5, "models": {"model": model}}
     notes = side_notes(report)
     assert len(notes) == len(expected)
     for note, text in zip(notes, expected, strict=True):
         assert text in note
     assert all(("--sides each" in n) == ("band's misses" in n) for n in notes)  # the band's note points on
     assert side_notes(report | {"n_specimens": 4}) == []  # too few specimens to say
+    if expected and "wore" in expected[0]:  # without a threshold the direction is not known: plain words
+        plain = side_notes(report | {"threshold": None})[0]
+        assert "wore" not in plain and f"ran {'under' if under > over else 'over'} the forecast" in plain
 
 
 def test_evaluate_cli_shows_the_pointer(runner, model, held):
