@@ -26,11 +26,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.accuracy import direction_of, fresh_split  # noqa: E402
-from benchmarks.calibration import CAL_SEED, new_specimens, scores  # noqa: E402
+from benchmarks.calibration import CAL_SEED, new_specimens, scores, suite_set  # noqa: E402
 from benchmarks.common import RESULTS, code_version, one_thread  # noqa: E402
 from durability_cli.api import load  # noqa: E402
-from durability_cli.schema import Schema, validate  # noqa: E402
-from durability_cli.synthetic import make_split  # noqa: E402
+from durability_cli.schema import validate  # noqa: E402
 
 SIDES = ("both", "each")
 
@@ -52,8 +51,7 @@ def main() -> None:
     one_thread()
     commit = code_version()["commit"]
     for name in a.sets.split(","):
-        info = make_split(name, 32, 16, seed=0)["info"]
-        schema = Schema("specimen_id", "time", info.target, info.covariates, info.static)
+        _, info, schema = suite_set(name)
         fresh = validate(fresh_split(name, 96, info)["test"], schema, source="fresh")
         draws = [
             new_specimens(name, a.cal_specimens, CAL_SEED + d, f"cal{d}-", schema) for d in range(a.draws)

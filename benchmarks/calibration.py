@@ -67,6 +67,14 @@ def scores(model: Model, table, info, cut: dict | None = None) -> dict:
     }
 
 
+def suite_set(name: str):
+    """The accuracy suite's split of synthetic set ``name`` (32 training, 16 test specimens,
+    seed 0), its info and its schema."""
+    split = make_split(name, 32, 16, seed=0)
+    info = split["info"]
+    return split, info, Schema("specimen_id", "time", info.target, info.covariates, info.static)
+
+
 def new_specimens(name: str, n: int, seed: int, prefix: str, schema):
     """``n`` new specimens of set ``name`` from generator seed ``seed``, ids prefixed (never the
     training specimens' names), validated."""

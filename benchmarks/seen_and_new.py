@@ -34,10 +34,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from benchmarks.accuracy import fresh_split  # noqa: E402
+from benchmarks.calibration import suite_set  # noqa: E402
 from benchmarks.common import RESULTS, code_version, one_thread  # noqa: E402
 from durability_cli.api import Model, load  # noqa: E402
-from durability_cli.schema import Schema, validate  # noqa: E402
-from durability_cli.synthetic import make_split  # noqa: E402
+from durability_cli.schema import validate  # noqa: E402
 
 
 def sides(model: Model, table, info) -> dict:
@@ -70,9 +70,7 @@ def main() -> None:
     one_thread()
     commit = code_version()["commit"]
     for name in a.sets.split(","):
-        split = make_split(name, 32, 16, seed=0)
-        info = split["info"]
-        schema = Schema("specimen_id", "time", info.target, info.covariates, info.static)
+        split, info, schema = suite_set(name)
         train = validate(split["train"], schema, source="train")
         fresh = validate(fresh_split(name, 96, info)["test"], schema, source="fresh")
         ids = split["train"]["specimen_id"].astype(str)
