@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from durability_cli.artifact import ModelBundle
+from durability_cli.config import lopsided
 from durability_cli.errors import InputError
 
 TIE_MARGIN = 1e-5  # relative: a band wider by 0.001 %, see band_factor
@@ -275,6 +276,13 @@ def warnings(block: dict, seen: list[str]) -> list[str]:
         out.append(
             f"the factors rest on {block['specimens']} specimen(s); with fewer than {FEW_SPECIMENS} they can "
             "be far off: calibrate on more held-out specimens when you have them"
+        )
+    under, over = block.get("under_before"), block.get("over_before")
+    if block.get("sides") == "both" and under is not None and over is not None and lopsided(under, over):
+        out.append(
+            f"the band's misses were one-sided ({under:.0%} of the values under it, {over:.0%} over) and one "
+            "factor widens both halves: --sides each scales them apart"
+            + (f" (with {SIDES_SPECIMENS} or more specimens)" if block["specimens"] < SIDES_SPECIMENS else "")
         )
     if block.get("sides") == "each" and block["specimens"] < SIDES_SPECIMENS:
         out.append(

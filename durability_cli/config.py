@@ -42,6 +42,17 @@ def past_at_cutoff_line(direction: str, threshold: float) -> str:
     )
 
 
+LOPSIDED = (0.15, 2.0)  # misses on one side: at least this share, and this many times the other side's
+
+
+def lopsided(early: float, late: float) -> bool:
+    """Whether misses fall mostly on one side: one side's share at least LOPSIDED[0] and
+    LOPSIDED[1] times the other's (a calibrated 80 % interval misses about 10 % on each). evaluate's
+    notes and calibrate's hint use it."""
+    high, low = max(early, late), min(early, late)
+    return high >= LOPSIDED[0] and high >= LOPSIDED[1] * low
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     cell: str = "lstm"  # lstm or gru; LSTM was a little more accurate on the samples

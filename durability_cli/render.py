@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from durability_cli.config import SMALL_VALIDATION, RowShare, describe_warmup, past_at_cutoff_line
+from durability_cli.config import SMALL_VALIDATION, RowShare, describe_warmup, lopsided, past_at_cutoff_line
 
 
 def _num(x) -> str:
@@ -661,16 +661,6 @@ def band_notes(report: dict) -> list[str]:
         f"the 80 % band held {held:.0%} of the values ({how}): durability calibrate on held-out specimens "
         "(not these) scales it to what it says; see docs/GUIDE.md"
     ]
-
-
-LOPSIDED = (0.15, 2.0)  # misses on one side: at least this share, and this many times the other side's
-
-
-def lopsided(early: float, late: float) -> bool:
-    """Whether misses fall mostly on one side: one side's share at least LOPSIDED[0] and
-    LOPSIDED[1] times the other's (a calibrated 80 % interval misses about 10 % on each)."""
-    high, low = max(early, late), min(early, late)
-    return high >= LOPSIDED[0] and high >= LOPSIDED[1] * low
 
 
 def side_notes(report: dict) -> list[str]:

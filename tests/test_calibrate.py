@@ -62,6 +62,23 @@ def test_step_bins_and_factors():
         step_edges(steps, 0)
 
 
+@pytest.mark.parametrize(
+    "sides, under, over, specimens, hint",
+    [
+        ("both", 0.2, 0.05, 40, "--sides each scales them apart"),
+        ("both", 0.2, 0.05, 12, "(with 30 or more specimens)"),
+        ("both", 0.12, 0.08, 40, None),  # even enough
+        ("each", 0.2, 0.05, 40, None),  # already apart
+    ],
+)
+def test_calibrate_hints_at_sides_each_when_the_misses_were_one_sided(sides, under, over, specimens, hint):
+    from durability_cli.calibration import warnings
+
+    block = {"sides": sides, "under_before": under, "over_before": over, "specimens": specimens}
+    found = [w for w in warnings(block, []) if "one-sided" in w]
+    assert (found[0] if found else None) is None if hint is None else hint in found[0]
+
+
 def test_a_half_without_width_is_refused_with_the_fix():
     from durability_cli.calibration import side_factor
 
