@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import realdata  # noqa: E402
 from benchmarks.accuracy import fresh_split  # noqa: E402
 from benchmarks.calibration import TEST_SEED, new_specimens, scores  # noqa: E402
-from benchmarks.common import RESULTS, code_version, one_thread  # noqa: E402
+from benchmarks.common import RESULTS, code_version, member_rows, one_thread  # noqa: E402
 from durability_cli import scale_refit, training  # noqa: E402
 from durability_cli.api import load  # noqa: E402
 from durability_cli.data import to_series, to_tensors  # noqa: E402
@@ -102,10 +102,9 @@ def main() -> None:
             model = load(Path(a.models) / f"{name}-s{seed}.safetensors")
             members = model.bundle.members
             stored = [float(m.summary.get("scale_calibration") or 1.0) for m in members]
-            ids = train["specimen_id"].astype(str)
             rows, rules = [], {"current": stored, "boot80": [], "boot90": []}
             for m in members:
-                val = specimen_z(m, train[ids.isin([str(i) for i in m.summary["val_specimens"]])], schema)
+                val = specimen_z(m, member_rows(m, train), schema)
                 b80, b90 = bootstrap(val, (0.8, 0.9))
                 row = {"k_val": factor(val), "boot80": b80, "boot90": b90}
                 for d, ds in draws.items():

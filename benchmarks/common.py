@@ -38,6 +38,13 @@ def _script() -> str:
 FOLDER_OPTIONS = ("--save-models", "--member-paths", "--models")
 
 
+def member_rows(member, table, key: str = "val_specimens"):
+    """The rows of ``table`` (a frame with ``specimen_id``) of the specimens an ensemble member's
+    training summary lists under ``key``: its validation specimens, or ``train_specimens``."""
+    wanted = {str(i) for i in member.summary[key]}
+    return table[table["specimen_id"].astype(str).isin(wanted)]
+
+
 def recorded_args(args: list[str]) -> list[str]:
     """``args`` with each folder option's value (``--opt DIR`` or ``--opt=DIR``) given as DIR."""
     out = []

@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.accuracy import fresh_split, model_config  # noqa: E402
 from benchmarks.calibration import CAL_SEED, TEST_SEED, new_specimens, scores  # noqa: E402
-from benchmarks.common import RESULTS, code_version, one_thread  # noqa: E402
+from benchmarks.common import RESULTS, code_version, member_rows, one_thread  # noqa: E402
 from durability_cli import eol_warp, training  # noqa: E402
 from durability_cli.api import Model, load  # noqa: E402
 from durability_cli.config import TrainConfig  # noqa: E402
@@ -69,11 +69,10 @@ def member_paces(model: Model, frame, info) -> list[tuple[list[float], list[floa
     """Each member's log pace factors on its own training specimens (in-sample) and on its
     validation specimens, against that member's mean alone (``frame``: the training table)."""
     out = []
-    ids = frame["specimen_id"].astype(str)
     for member in model.bundle.members:
         one = Model(dataclasses.replace(member, others=[]))
         train, val = (
-            new_paces(one, frame[ids.isin([str(i) for i in member.summary[key]])], info)
+            new_paces(one, member_rows(member, frame, key), info)
             for key in ("train_specimens", "val_specimens")
         )
         out.append((train, val))

@@ -38,7 +38,7 @@ from benchmarks.accuracy import (  # noqa: E402
     summarise,
     warmup_lengths,
 )
-from benchmarks.common import RESULTS, code_version, jsonable, one_thread, recorded_args  # noqa: E402
+from benchmarks.common import RESULTS, code_version, jsonable, member_rows, one_thread, recorded_args  # noqa: E402
 from durability_cli import scale_refit, training  # noqa: E402
 from durability_cli.artifact import load_bundle  # noqa: E402
 from durability_cli.data import to_series, to_tensors  # noqa: E402
@@ -49,9 +49,8 @@ from durability_cli.synthetic import make_split  # noqa: E402
 def recalibrate(bundle, train_df, schema) -> tuple[list[float], list[float]]:
     """Each member's validation factor as saved and as `train` computes it now, set in place."""
     before, after = [], []
-    ids = train_df["specimen_id"].astype(str)
     for m in bundle.members:
-        held = train_df[ids.isin([str(i) for i in m.summary["val_specimens"]])]
+        held = member_rows(m, train_df)
         series = to_series(validate(held, schema, source="validation"))
         t = to_tensors(series, m.scaler)
         context = training.validation_warmup(m.train_config, np.asarray(series.lengths))

@@ -35,7 +35,7 @@ import pandas as pd  # noqa: E402
 
 from benchmarks.accuracy import fresh_split  # noqa: E402
 from benchmarks.calibration import suite_set  # noqa: E402
-from benchmarks.common import RESULTS, code_version, one_thread  # noqa: E402
+from benchmarks.common import RESULTS, code_version, member_rows, one_thread  # noqa: E402
 from durability_cli.api import Model, load  # noqa: E402
 from durability_cli.schema import validate  # noqa: E402
 
@@ -73,13 +73,12 @@ def main() -> None:
         split, info, schema = suite_set(name)
         train = validate(split["train"], schema, source="train")
         fresh = validate(fresh_split(name, 96, info)["test"], schema, source="fresh")
-        ids = split["train"]["specimen_id"].astype(str)
         for seed in [int(s) for s in a.seeds.split(",")]:
             model = load(Path(a.models) / f"{name}-s{seed}.safetensors")
             members = []
             for member in model.bundle.members:
                 one = Model(dataclasses.replace(member, others=[]))
-                held = split["train"][ids.isin([str(i) for i in member.summary["val_specimens"]])]
+                held = member_rows(member, split["train"])
                 members.append(sides(one, validate(held, schema, source="validation"), info))
             rows = sum(x["specimens"] for x in members)
             pooled = pd.DataFrame(members)
