@@ -377,7 +377,7 @@ class Model:
             cfg = forecast_config(
                 samples, options["quantiles"], threshold, direction, seed, device=device, bounds=(None, None)
             )
-            frame, history, _ = backtest_frames(
+            frame, history, *_ = backtest_frames(
                 out.bundle, data, cfg, BacktestConfig(**cutoffs, baselines=False)
             )
             eol = measure_eol(eol_per_origin(frame, history, threshold, direction), data.source)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,14 @@ from durability_cli.forecasting import (
     resolve_bounds,
     rollout,
 )
-from durability_cli.metrics import BASELINES, PooledScores, baseline_frame, first_crossing
+from durability_cli.metrics import (
+    BASELINES,
+    PooledScores,
+    baseline_frame,
+    condition_trends,
+    first_crossing,
+    specimen_errors,
+)
 from durability_cli.outputs import clip
 from durability_cli.schema import Dataset, Schema, run_lengths, specimen_starts
 
@@ -127,14 +135,16 @@ class EvalStream:
     def __iter__(self) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
         pool = None
         sampled = False
+        specimens = []  # each group's specimens: mean error and conditions (condition_trends)
         for ds in self.groups:
             frames = backtest_frames(self.bundle, ds, self.cfg, self.backtest, self.others)
             if frames is None:
                 continue
-            points, history, qs = frames
+            points, history, qs, drivers = frames
             if pool is None:
                 pool = PooledScores(quantiles=qs, threshold=self.cfg.threshold, direction=self.cfg.direction)
             sampled = qs is not None
+            specimens.append(specimen_errors(points, drivers))
             yield pool.add(points, history), points
         if pool is None:
             raise InputError(
@@ -143,6 +153,8 @@ class EvalStream:
                 "unmeasured first rows"
             )
         self.report = pool.report()
+        rmse = self.report["models"]["model"]["rmse"]
+        self.report["by_condition"] = condition_trends(pd.concat(specimens, ignore_index=True), rmse)
         self.report["settings"] = {
             "context": self.backtest.context,
             "context_frac": self.backtest.context_frac,
@@ -194,16 +206,25 @@ def _read_by(ds: Dataset, bundle: ModelBundle) -> Dataset:
     return ds if ds.schema == bundle.schema else replace(ds, schema=bundle.schema)
 
 
+class Frames(NamedTuple):
+    """A backtest of one group of specimens (backtest_frames)."""
+
+    points: pd.DataFrame  # every forecast row: the model's, then the others' and the baselines'
+    history: pd.DataFrame  # the warm-up rows each forecast was fed
+    quantiles: list[float] | None  # the quantile levels of ``points`` (None: point forecasts)
+    drivers: pd.DataFrame  # each cut-off's conditions over its forecast rows (forecast_drivers)
+
+
 def backtest_frames(
     bundle: ModelBundle,
     ds: Dataset,
     cfg: ForecastConfig,
     backtest: BacktestConfig,
     others: dict[str, ModelBundle] | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame, list[float] | None] | None:
-    """(backtest, history, quantile levels or None) of ``ds``; None when no specimen is long
-    enough for a cut-off. ``others``' rows follow the model's, under their names; each model
-    reads its own columns of ``ds`` (check_comparable)."""
+) -> Frames | None:
+    """The backtest of ``ds`` (:class:`Frames`); None when no specimen is long enough for a
+    cut-off. ``others``' rows follow the model's, under their names; each model reads its own
+    columns of ``ds`` (check_comparable)."""
     series = to_series(_read_by(ds, bundle))
     N, T = series.y.shape
     P, S = N * (backtest.origins or 1), max(cfg.samples, 1)  # at most this many backtests
@@ -252,7 +273,31 @@ def backtest_frames(
     if backtest.baselines:
         future = frame[["specimen", "origin", "time", "step", "lead", "y_true"]]
         frames += [baseline_frame(history, future, name) for name in BASELINES]
-    return pd.concat(frames, ignore_index=True), history, qs
+    drivers = forecast_drivers(ds, bundle.schema, view, origin, last_obs + 1, end[keep])
+    return Frames(pd.concat(frames, ignore_index=True), history, qs, drivers)
+
+
+def forecast_drivers(
+    ds: Dataset, schema: Schema, view: Series, origin: np.ndarray, first: np.ndarray, end: np.ndarray
+) -> pd.DataFrame:
+    """One row per cut-off: the mean of each condition over the rows it forecast (row ``first``,
+    the one after the last measured value of the warm-up, to ``end``), each numeric static
+    column's value, and ``rows``, how many rows that mean is over. What
+    ``metrics.condition_trends`` sets each specimen's error against."""
+    pos = np.arange(view.cond.shape[1])[None, :]
+    ahead = (pos >= first[:, None]) & (pos < end[:, None])  # [P, T]
+    out = {"specimen": np.asarray(view.ids, dtype=object), "origin": origin, "rows": ahead.sum(1)}
+    with np.errstate(invalid="ignore"):
+        for j, name in enumerate(schema.covariates):
+            values = np.where(ahead, view.cond[:, :, j], np.nan)
+            seen = np.isfinite(values)
+            total = np.where(seen, values, 0.0).sum(1)
+            out[name] = np.where(seen.any(1), total / np.maximum(seen.sum(1), 1), np.nan)
+    # the numeric static columns, in to_series' order (it keeps the ones of a numeric dtype)
+    numeric = [c for c in schema.static if pd.api.types.is_numeric_dtype(ds.frame[c])]
+    for j, name in enumerate(numeric):
+        out[name] = view.static_numeric[:, j]
+    return pd.DataFrame(out)
 
 
 def _hide(view: Series, origin: np.ndarray, cut: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, Series]:

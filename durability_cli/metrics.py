@@ -849,6 +849,78 @@ def _add_skill_spread(report: dict, per_series: pd.DataFrame) -> None:
         }
 
 
+# When the model's error follows a condition. Over at least TREND_SPECIMENS specimens, a
+# specimen's mean error (forecast - measured) set against its mean condition over the forecast
+# rows "follows" the condition when the rank correlation is beyond TREND_Z / sqrt(n - 1) (about
+# the 1 % two-sided level of a rank correlation under no relation) and the mean errors of the
+# condition's highest and lowest thirds of the specimens differ by at least TREND_SIZE x the
+# model's RMSE (so that many specimens do not flag a trend too small to matter).
+TREND_SPECIMENS = 12
+TREND_Z = 2.58
+TREND_SIZE = 0.25
+
+
+def specimen_errors(points: pd.DataFrame, drivers: pd.DataFrame) -> pd.DataFrame:
+    """One row per specimen of a backtest (evaluation.Frames): ``err_sum`` and ``n``, the model's
+    summed error (forecast - measured) over its scored rows and their count, and each column of
+    ``drivers`` (evaluation.forecast_drivers) averaged over the specimen's cut-offs, weighted by
+    the rows each forecast."""
+    rows = points[points["model"] == "model"]
+    rows = rows[np.isfinite(rows["y_true"]) & np.isfinite(rows["y_pred"])]
+    err = (
+        rows.assign(err=rows["y_pred"] - rows["y_true"])
+        .groupby(["specimen", "origin"], sort=False)["err"]
+        .agg(err_sum="sum", n="size")
+        .reset_index()
+    )
+    names = [c for c in drivers.columns if c not in ("specimen", "origin", "rows")]
+    # a condition's mean over the cut-offs, each weighted by its forecast rows (NaN: not measured)
+    w = drivers["rows"].to_numpy(np.float64)[:, None] * np.isfinite(drivers[names].to_numpy(np.float64))
+    weighted = pd.DataFrame(np.nan_to_num(drivers[names].to_numpy(np.float64)) * w, columns=names)
+    weights = pd.DataFrame(w, columns=names)
+    by = drivers["specimen"].to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = weighted.groupby(by, sort=False).sum() / weights.groupby(by, sort=False).sum()
+    errs = err.groupby("specimen", sort=False)[["err_sum", "n"]].sum()
+    return errs.join(means, how="inner").rename_axis("specimen").reset_index()
+
+
+def condition_trends(specimens: pd.DataFrame, rmse: float) -> dict:
+    """Whether the model's error follows a condition, from :func:`specimen_errors`' rows: per
+    condition (and numeric static column), over the specimens where both are known, the rank
+    correlation of the specimen's mean error with its mean condition, the mean error and the
+    mean condition of the lowest and the highest third of the specimens by that condition, and
+    ``follows`` (the rule above TREND_SPECIMENS). Each specimen counts once, whatever its rows."""
+    scored = specimens[specimens["n"] > 0]
+    err = (scored["err_sum"] / scored["n"]).to_numpy(np.float64)
+    out: dict = {"specimens": int(len(scored)), "columns": {}}
+    for name in [c for c in scored.columns if c not in ("specimen", "err_sum", "n")]:
+        x = scored[name].to_numpy(np.float64)
+        ok = np.isfinite(x) & np.isfinite(err)
+        k = int(ok.sum())
+        block = {"specimens": k, "rank_correlation": _NAN, "follows": False}
+        third = k // 3
+        if third and np.ptp(x[ok]) > 0:
+            xs, es = x[ok], err[ok]
+            rho = float(pd.Series(xs).rank().corr(pd.Series(es).rank()))
+            order = np.argsort(xs, kind="stable")
+            low, high = order[:third], order[-third:]
+            block |= {
+                "rank_correlation": rho,
+                "low": {"value": float(xs[low].mean()), "error": float(es[low].mean())},
+                "high": {"value": float(xs[high].mean()), "error": float(es[high].mean())},
+            }
+            gap = abs(block["high"]["error"] - block["low"]["error"])
+            block["follows"] = bool(
+                k >= TREND_SPECIMENS
+                and abs(rho) >= TREND_Z / math.sqrt(k - 1)
+                and math.isfinite(rmse)
+                and gap >= TREND_SIZE * rmse
+            )
+        out["columns"][name] = block
+    return out
+
+
 def _eol_summary(eol: pd.DataFrame, time_unit: str) -> tuple[dict, pd.DataFrame]:
     """End-of-life scores over the per-origin table, and the scored rows."""
     unmeasured = ~eol["already_past"] & eol["censor"].isna()  # no truth to compare with

@@ -596,6 +596,7 @@ def render_evaluation(console: Console, report: dict) -> None:
 
     notes += band_notes(report)
     notes += side_notes(report)
+    notes += condition_notes(report)
     origins = report.get("n_origins")
     title = f"Backtest: {report.get('n_specimens')} specimens, {origins} cut-off{'' if origins == 1 else 's'} each"
     table = Table(
@@ -696,6 +697,35 @@ def side_notes(report: dict) -> list[str]:
                 + ("late (the specimens failed sooner)" if early > late else "early (they lasted longer)")
             )
     return out
+
+
+def condition_notes(report: dict) -> list[str]:
+    """A line for each condition the model's error follows (metrics.condition_trends): the
+    specimens with the most of it and those with the least erred in different ways, so the model
+    has not learned how that condition drives the wear across the range of these specimens."""
+    out = []
+    known = report.get("threshold") is not None  # with --direction: which way wear goes
+    falls = report.get("direction", "below") == "below"
+    for name, c in ((report.get("by_condition") or {}).get("columns") or {}).items():
+        if not c.get("follows"):
+            continue
+        high, low = (_third(c[end], most, known, falls) for end, most in (("high", "most"), ("low", "least")))
+        out.append(
+            f"the error follows {name} (rank correlation {c['rank_correlation']:+.2f}, {c['specimens']} "
+            f"specimens): {high}; {low}. The model has not learned how {name} drives the wear over this "
+            'range (docs/GUIDE.md, "When the error follows a condition")'
+        )
+    return out
+
+
+def _third(block: dict, most: str, known: bool, falls: bool) -> str:
+    """How the third of the specimens with the ``most`` (or least) of a condition erred, by its
+    mean error (forecast - measured)."""
+    err, who = block["error"], f"the third with the {most} (mean {fmt(block['value'])})"
+    if not known:
+        return f"{who} ran {'under' if err > 0 else 'over'} the forecast, by {fmt(abs(err))} on average"
+    faster = (err > 0) == falls  # forecast above the measured values of a falling durability: wore faster
+    return f"{who} wore {'faster' if faster else 'more slowly'} than forecast, by {fmt(abs(err))} on average"
 
 
 def render_model(console: Console, info: dict, title: str) -> None:

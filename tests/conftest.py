@@ -40,22 +40,24 @@ def write_csv(tmp_path):
 
 @pytest.fixture(scope="session")
 def coating_slice(tmp_path_factory):
-    """``coating_slice(n_specimens, n_rows) -> Path``: the first specimens of
-    sample_data/coating.csv cut to their first rows, written once per session (read-only)."""
+    """``coating_slice(n_specimens, n_rows, first=0) -> Path``: specimens of
+    sample_data/coating.csv (``n_specimens`` of them in id order, from the ``first``-th, 0-based)
+    cut to their first rows, written once per session (read-only)."""
     import pandas as pd
 
     sample = Path(__file__).resolve().parents[1] / "sample_data" / "coating.csv"
-    made: dict[tuple[int, int], Path] = {}
+    made: dict[tuple[int, int, int], Path] = {}
 
-    def make(n_specimens: int, n_rows: int) -> Path:
-        if (n_specimens, n_rows) not in made:
+    def make(n_specimens: int, n_rows: int, first: int = 0) -> Path:
+        key = (n_specimens, n_rows, first)
+        if key not in made:
             df = pd.read_csv(sample)
-            keep = sorted(df.specimen_id.unique())[:n_specimens]
+            keep = sorted(df.specimen_id.unique())[first : first + n_specimens]
             df = df[df.specimen_id.isin(keep) & (df.groupby("specimen_id").cumcount() < n_rows)]
-            path = tmp_path_factory.mktemp("coating") / f"coating_{n_specimens}x{n_rows}.csv"
+            path = tmp_path_factory.mktemp("coating") / f"coating_{n_specimens}x{n_rows}_from{first}.csv"
             df.to_csv(path, index=False)
-            made[n_specimens, n_rows] = path
-        return made[n_specimens, n_rows]
+            made[key] = path
+        return made[key]
 
     return make
 

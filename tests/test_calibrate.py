@@ -22,14 +22,9 @@ SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "coating.csv"
 
 
 @pytest.fixture(scope="module")
-def held(tmp_path_factory) -> Path:
+def held(coating_slice) -> Path:
     """Ten coating specimens the session's ``model`` fixture did not train on (11th to 20th), 40 rows each."""
-    df = pd.read_csv(SAMPLE)
-    keep = sorted(df.specimen_id.unique())[10:20]
-    df = df[df.specimen_id.isin(keep) & (df.groupby("specimen_id").cumcount() < 40)]
-    path = tmp_path_factory.mktemp("held") / "held.csv"
-    df.to_csv(path, index=False)
-    return path
+    return coating_slice(10, 40, first=10)
 
 
 def test_needed_factor_puts_level_inside():

@@ -154,6 +154,10 @@ def test_evaluate_pooled_scores_equal_the_unchunked_run(model, plans, tmp_path):
 
     assert "prognostics" in whole["models"]["model"] and "crps" in whole["models"]["model"]
     assert "below" in whole["models"]["model"] and "interval_early" in whole["models"]["model"]["eol"]
+    assert set(whole["by_condition"]["columns"]) == {
+        "temperature",
+        "humidity",
+    }  # each group's specimens pooled
     close(whole, chunked)
     assert series["all"].equals(series["chunked"])  # per specimen: the same numbers exactly
 
