@@ -18,8 +18,6 @@ from durability_cli.calibration import band_factor, coverage, needed, step_edges
 from durability_cli.cli import app
 from durability_cli.errors import InputError
 
-SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "coating.csv"
-
 
 @pytest.fixture(scope="module")
 def held(coating_slice) -> Path:
