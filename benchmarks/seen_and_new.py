@@ -12,8 +12,10 @@ warm-up:
 - the suite's 96 fresh specimens (accuracy.fresh_split);
 
 and reports the bias of the mean column (forecast - measured), the shares of measured values
-under and over the 80 % band, and the RMSE left after taking away each tenth of the horizon's
-mean error (an upper bound on a bias correction by horizon).
+under and over the 80 % band, the RMSE left after taking away each tenth of the horizon's
+mean error (an upper bound on a bias correction by horizon), and whether the error follows a
+condition (evaluate's ``by_condition``: the rank correlation of each specimen's mean error with
+its mean condition, the mean errors of the thirds with the least and the most of it).
 
     python benchmarks/seen_and_new.py --models DIR --sets coating,battery,crack,ageing --seeds 0,1,2
 
@@ -58,6 +60,16 @@ def sides(model: Model, table, info) -> dict:
         "below80": m["below"]["80"],
         "above80": m["above"]["80"],
         "rmse_debiased": float(np.sqrt((left**2).mean())),
+        # whether the error follows a condition (evaluate's by_condition, metrics.condition_trends)
+        "by_condition": {
+            name: {
+                "rho": c["rank_correlation"],
+                "low": c.get("low", {}).get("error"),
+                "high": c.get("high", {}).get("error"),
+                "follows": c["follows"],
+            }
+            for name, c in ev.report["by_condition"]["columns"].items()
+        },
     }
 
 

@@ -366,6 +366,9 @@ class Model:
         centre = trained.evaluate(data, **(options | {"samples": 0, "threshold": None})).backtest
         block = measure(before.backtest, centre, level, bins, data.source, sides)
         block |= {"cutoffs": cutoffs, "samples": samples, "seed": seed}
+        # the conditions the held-out errors follow (evaluate's by_condition): a factor by step cannot
+        trends = before.report["by_condition"]["columns"]
+        block["errors_follow"] = [name for name, c in trends.items() if c["follows"]]
         seen = seen_specimens(self.bundle, before.backtest["specimen"].unique())
         block |= {"seen_specimens": len(seen), "warnings": warnings(block, seen)}
         out = Model(calibrated(self.bundle, block))  # its summary holds this block

@@ -290,6 +290,13 @@ def warnings(block: dict, seen: list[str]) -> list[str]:
             f"beyond it; with fewer than {SIDES_SPECIMENS} specimens one factor (--sides both) was "
             "steadier on the benchmarks"
         )
+    if block.get("errors_follow"):
+        names = ", ".join(block["errors_follow"])
+        out.append(
+            f"the held-out errors follow {names} (evaluate's by_condition): a factor by step widens the band "
+            "of every specimen alike, and its misses can gather at one end of that condition's range or both; "
+            'see docs/GUIDE.md, "When the error follows a condition"'
+        )
     if seen:
         names = ", ".join(seen[:5]) + (", ..." if len(seen) > 5 else "")
         out.append(

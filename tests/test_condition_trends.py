@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import durability_cli as dur
 from durability_cli.cli import app
 from durability_cli.metrics import TREND_SPECIMENS, condition_trends, specimen_errors
 from durability_cli.render import condition_notes
@@ -159,17 +160,23 @@ def test_evaluate_reports_each_conditions_trend_as_its_backtest_shows_it(runner,
         assert c["rank_correlation"] == pytest.approx(cond.rank().corr(err.rank()))
 
 
-def test_evaluate_names_a_condition_the_specimens_followed_after_the_warm_up(runner, model, unseen, tmp_path):
-    """The unseen specimens' measured values after the warm-up moved down (more wear) the hotter
-    the specimen ran: the model cannot know, so its error follows temperature, and the table's
-    note says that the hottest third wore faster than forecast."""
+@pytest.fixture(scope="module")
+def shifted(unseen, tmp_path_factory) -> Path:
+    """``unseen`` with its measured values after the 20-row warm-up moved down (more wear) the
+    hotter the specimen ran, up to 0.15 either side of the mean: the model cannot know."""
     df = pd.read_csv(unseen)
     after = df.groupby("specimen_id").cumcount() >= 20
     heat = df[after].groupby("specimen_id")["temperature"].mean()
     shift = 0.3 * (heat - heat.mean()) / (heat.max() - heat.min())
     df.loc[after, "durability"] -= df.loc[after, "specimen_id"].map(shift)
-    shifted = tmp_path / "shifted.csv"
-    df.to_csv(shifted, index=False)
+    path = tmp_path_factory.mktemp("shifted") / "shifted.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+def test_evaluate_names_a_condition_the_specimens_followed_after_the_warm_up(runner, model, shifted):
+    """The model's error follows temperature, and the table's note says that the hottest third
+    wore faster than forecast."""
     args = [
         "evaluate",
         str(shifted),
@@ -189,3 +196,14 @@ def test_evaluate_names_a_condition_the_specimens_followed_after_the_warm_up(run
     text = " ".join(runner.invoke(app, args).stderr.split())
     assert "the error follows temperature" in text and "the third with the most" in text
     assert "wore faster than forecast" in text.split("the error follows temperature")[1].split(";")[0]
+
+
+def test_calibrate_warns_that_a_factor_by_step_cannot_follow_a_condition(model, shifted, unseen):
+    kept = dur.load(model).calibrate(pd.read_csv(shifted), context=20, samples=20)
+    block = kept.summary["calibration"]
+    assert block["errors_follow"] == ["temperature"]
+    assert any("the held-out errors follow temperature" in w for w in block["warnings"])
+    plain = dur.load(model).calibrate(pd.read_csv(unseen), context=20, samples=20).summary["calibration"]
+    trends = dur.load(model).evaluate(pd.read_csv(unseen), context=20, samples=20).report["by_condition"]
+    assert plain["errors_follow"] == [n for n, c in trends["columns"].items() if c["follows"]]
+    assert any("errors follow" in w for w in plain["warnings"]) == bool(plain["errors_follow"])
