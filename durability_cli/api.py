@@ -135,6 +135,9 @@ class Evaluation:
     report: dict
     per_series: pd.DataFrame | None = None  # one row per (model, specimen)
     backtest: pd.DataFrame | None = None  # one row per forecast point and model
+    # one row per specimen: ``n`` scored rows, the model's mean ``error`` (forecast - measured)
+    # over them, and its mean of each condition over the rows forecast (what by_condition ranks)
+    specimens: pd.DataFrame | None = None
 
     def table(self) -> pd.DataFrame:
         """One row per model (the model, any compared ones, then the baselines): RMSE, MAE,
@@ -290,7 +293,7 @@ class Model:
         others = {name: m.bundle for name, m in (compare or {}).items()}
         columns = check_comparable(self.bundle, others)  # every model's columns
         result = evaluate(self.bundle, read(data, schema=columns), cfg, backtest, others)
-        return Evaluation(result.report, result.per_series, result.backtest)
+        return Evaluation(result.report, result.per_series, result.backtest, result.specimens)
 
     def calibrate(
         self,
@@ -516,6 +519,18 @@ class Model:
         first = models.get("model") or next(iter(models.values()))
         by_step = {name: m["rmse_by_step"] for name, m in models.items()}
         return plot_horizon_errors(by_step, counts=first.get("n_by_step"), **style)
+
+    def plot_conditions(self, evaluation: Evaluation) -> Figure:
+        """Each specimen's mean error against its mean of each condition over the rows forecast,
+        a panel per condition, with the means of the thirds with the least and the most of it:
+        what the report's ``by_condition`` ranks (see docs/GUIDE.md, "When the error follows a
+        condition")."""
+        from durability_cli.plotting import plot_condition_errors
+
+        if evaluation.specimens is None:
+            raise InputError("the evaluation has no per-specimen errors: make it with Model.evaluate")
+        trends = evaluation.report.get("by_condition") or {}
+        return plot_condition_errors(evaluation.specimens, trends, target=self.schema.target)
 
     def plot_calibration(
         self, evaluation: Evaluation, *, time_unit: str | None = None, min_count: int = 3
@@ -1198,9 +1213,8 @@ def evaluate_files(
         for path, table in ((outputs.per_series, result.per_series), (outputs.backtest, result.backtest)):
             if path:
                 write_table(table, path)
-        return Run(
-            total, Evaluation(_shard_note(result.report, shard), result.per_series, result.backtest), ds
-        )
+        report = _shard_note(result.report, shard)
+        return Run(total, Evaluation(report, result.per_series, result.backtest, result.specimens), ds)
     grouped = specimen_groups(data, columns, size=size, fmt=fmt, shard=shard)
     if not len(grouped.ids):
         return Run(grouped.total)
@@ -1209,7 +1223,7 @@ def evaluate_files(
     with _writers((outputs.per_series, outputs.backtest), quote_hint(grouped.ids)) as write:
         for per_series, points in stream:
             write(per_series, points)
-    return Run(grouped.total, Evaluation(_shard_note(stream.report, shard)))
+    return Run(grouped.total, Evaluation(_shard_note(stream.report, shard), specimens=stream.specimens))
 
 
 def comparison_names(paths: list[str]) -> list[str]:

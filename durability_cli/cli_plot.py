@@ -1,4 +1,5 @@
-"""`durability plot ...`: the figure commands (forecast, history, calibration, errors, end of life).
+"""`durability plot ...`: the figure commands (forecast, history, calibration, errors, error by
+condition, end of life).
 Each maps its options onto one Model.plot_* call of the API and writes the Figure; cli.py adds
 the sub-app to `durability`."""
 
@@ -34,7 +35,7 @@ from durability_cli.console import (
 )
 
 plot_app = typer.Typer(
-    help="Draw forecasts, backtest errors, calibration, end of life and training histories (PNG or SVG).",
+    help="Draw forecasts, backtest errors (by horizon and by condition), calibration, end of life and training histories (PNG or SVG).",
     no_args_is_help=True,
 )
 
@@ -215,6 +216,22 @@ _backtest_plot(
     Example:  durability plot errors test.csv -m coating.safetensors --context 40 --time-unit days -o errors.png
     """,
     _errors,
+)
+
+
+def _conditions(trained, data, backtest: dict, time_unit):
+    return trained.plot_conditions(trained.evaluate(data, **backtest, baselines=False))
+
+
+_backtest_plot(
+    "conditions",
+    """Backtest and draw each specimen's mean error against its mean of each condition.
+
+    One panel per condition (and numeric static column): a point per specimen, and the mean error of the third of the specimens with the least of it and of the third with the most. Points that climb or fall across the range mean the model has not learned how that condition drives the wear (evaluate's by_condition; docs/GUIDE.md, "When the error follows a condition").
+
+    Example:  durability plot conditions held_out.csv -m coating.safetensors --context 40 -o conditions.png
+    """,
+    _conditions,
 )
 
 

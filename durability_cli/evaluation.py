@@ -61,6 +61,7 @@ class EvalResult:
     report: dict  # overall scores (JSON-serialisable after metrics.to_jsonable)
     per_series: pd.DataFrame  # one row per (model, specimen)
     backtest: pd.DataFrame  # one row per forecast point and model
+    specimens: pd.DataFrame  # one row per specimen: the model's mean error, the conditions (EvalStream)
 
 
 def cutoffs(lengths: np.ndarray, backtest: BacktestConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -100,7 +101,7 @@ def evaluate(
     parts = list(stream)
     per_series = parts[0][0] if len(parts) == 1 else pd.concat([p[0] for p in parts], ignore_index=True)
     points = parts[0][1] if len(parts) == 1 else pd.concat([p[1] for p in parts], ignore_index=True)
-    return EvalResult(stream.report, per_series, points)
+    return EvalResult(stream.report, per_series, points, stream.specimens)
 
 
 class EvalStream:
@@ -131,6 +132,9 @@ class EvalStream:
         check_comparable(bundle, self.others)
         self.bundle, self.groups, self.cfg, self.backtest, self.source = bundle, groups, cfg, backtest, source
         self.report: dict = {}
+        # one row per specimen, after the run: the model's scored rows and mean error, and its
+        # conditions over the rows forecast (metrics.specimen_errors; what by_condition ranks)
+        self.specimens: pd.DataFrame | None = None
 
     def __iter__(self) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
         pool = None
@@ -153,8 +157,8 @@ class EvalStream:
                 "unmeasured first rows"
             )
         self.report = pool.report()
-        rmse = self.report["models"]["model"]["rmse"]
-        self.report["by_condition"] = condition_trends(pd.concat(specimens, ignore_index=True), rmse)
+        self.specimens = pd.concat(specimens, ignore_index=True)
+        self.report["by_condition"] = condition_trends(self.specimens, self.report["models"]["model"]["rmse"])
         self.report["settings"] = {
             "context": self.backtest.context,
             "context_frac": self.backtest.context_frac,

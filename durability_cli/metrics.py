@@ -861,18 +861,14 @@ TREND_SIZE = 0.25
 
 
 def specimen_errors(points: pd.DataFrame, drivers: pd.DataFrame) -> pd.DataFrame:
-    """One row per specimen of a backtest (evaluation.Frames): ``err_sum`` and ``n``, the model's
-    summed error (forecast - measured) over its scored rows and their count, and each column of
-    ``drivers`` (evaluation.forecast_drivers) averaged over the specimen's cut-offs, weighted by
-    the rows each forecast."""
+    """One row per specimen of a backtest of whole specimens (evaluation.Frames): ``n``, the
+    model's scored rows, ``error``, its mean error (forecast - measured) over them, and each
+    column of ``drivers`` (evaluation.forecast_drivers) averaged over the specimen's cut-offs,
+    weighted by the rows each forecast."""
     rows = points[points["model"] == "model"]
     rows = rows[np.isfinite(rows["y_true"]) & np.isfinite(rows["y_pred"])]
-    err = (
-        rows.assign(err=rows["y_pred"] - rows["y_true"])
-        .groupby(["specimen", "origin"], sort=False)["err"]
-        .agg(err_sum="sum", n="size")
-        .reset_index()
-    )
+    err = (rows["y_pred"] - rows["y_true"]).groupby(rows["specimen"], sort=False).agg(["size", "mean"])
+    err.columns = ["n", "error"]
     names = [c for c in drivers.columns if c not in ("specimen", "origin", "rows")]
     # a condition's mean over the cut-offs, each weighted by its forecast rows (NaN: not measured)
     w = drivers["rows"].to_numpy(np.float64)[:, None] * np.isfinite(drivers[names].to_numpy(np.float64))
@@ -881,8 +877,7 @@ def specimen_errors(points: pd.DataFrame, drivers: pd.DataFrame) -> pd.DataFrame
     by = drivers["specimen"].to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
         means = weighted.groupby(by, sort=False).sum() / weights.groupby(by, sort=False).sum()
-    errs = err.groupby("specimen", sort=False)[["err_sum", "n"]].sum()
-    return errs.join(means, how="inner").rename_axis("specimen").reset_index()
+    return err.join(means, how="inner").rename_axis("specimen").reset_index()
 
 
 def condition_trends(specimens: pd.DataFrame, rmse: float) -> dict:
@@ -892,9 +887,9 @@ def condition_trends(specimens: pd.DataFrame, rmse: float) -> dict:
     mean condition of the lowest and the highest third of the specimens by that condition, and
     ``follows`` (the rule above TREND_SPECIMENS). Each specimen counts once, whatever its rows."""
     scored = specimens[specimens["n"] > 0]
-    err = (scored["err_sum"] / scored["n"]).to_numpy(np.float64)
+    err = scored["error"].to_numpy(np.float64)
     out: dict = {"specimens": int(len(scored)), "columns": {}}
-    for name in [c for c in scored.columns if c not in ("specimen", "err_sum", "n")]:
+    for name in [c for c in scored.columns if c not in ("specimen", "n", "error")]:
         x = scored[name].to_numpy(np.float64)
         ok = np.isfinite(x) & np.isfinite(err)
         k = int(ok.sum())

@@ -964,6 +964,77 @@ def plot_end_of_life(
     return fig
 
 
+# ----------------------------------------------------------------------------- error by condition
+
+
+def plot_condition_errors(specimens: pd.DataFrame, trends: dict, *, target: str = "durability") -> Figure:
+    """Draw each specimen's mean error against its mean of each condition, a panel per condition.
+
+    Parameters
+    ----------
+    specimens : DataFrame
+        One row per specimen, as ``Evaluation.specimens`` holds it: ``error`` (the model's mean
+        forecast - measured over its scored rows), ``n`` (those rows) and a column per condition
+        (its mean over the rows forecast).
+    trends : dict
+        The report's ``by_condition`` (metrics.condition_trends): each panel's title gives the
+        rank correlation, and says when the error follows the condition.
+    target : str
+        The durability column, for the y axis.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Points: specimens. The two short lines: the mean error of the third of the specimens with
+        the least of the condition and of the third with the most, over their spans. A model that
+        has learned how the condition drives the wear scatters evenly around 0 across the range.
+    """
+    _require(specimens, "specimens", ["error", "n"])
+    columns = trends.get("columns") or {}
+    names = [c for c in columns if c in specimens.columns]
+    rows = specimens.loc[specimens["n"] > 0]
+    if not names or not len(rows):
+        raise InputError(
+            "no condition to draw: the model reads no numeric condition, or no specimen was scored"
+        )
+    from matplotlib.figure import Figure
+
+    cols = min(3, len(names))
+    nrows = math.ceil(len(names) / cols)
+    fig = Figure(figsize=(4.2 * cols, 3.6 * nrows), dpi=DPI, layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, cols, sharey=True, squeeze=False)).ravel()
+    for ax, name in zip(axes, names, strict=False):
+        c = columns[name]
+        ok = rows[[name, "error"]].dropna()
+        ax.axhline(0.0, color=GREY, linewidth=0.8)
+        ax.scatter(ok[name], ok["error"], s=14, color=BLUE, alpha=0.75, linewidths=0, label="specimens")
+        third = len(ok) // 3
+        if third:
+            ordered = ok.sort_values(name, kind="stable")
+            for part in (ordered.iloc[:third], ordered.iloc[-third:]):
+                ax.hlines(
+                    part["error"].mean(), part[name].min(), part[name].max(), color=VERMILLION, linewidth=2.2
+                )
+        rho = c.get("rank_correlation")
+        head = f"{name}: rank correlation {rho:+.2f}" if _finite(rho) else f"{name}: no trend to measure"
+        ax.set_title(head + ("\nthe error follows it" if c.get("follows") else ""), fontsize=10)
+        ax.set_xlabel(f"mean {name} over the rows forecast")
+        _grid(ax)
+    for ax in axes[len(names) :]:
+        ax.set_visible(False)
+    for ax in axes[::cols]:
+        ax.set_ylabel(f"mean error of {target}\n(forecast - measured)")
+    fig.suptitle(
+        f"Error by condition: {len(rows)} specimens (lines: the mean error of the third with the least, and with the most)",
+        fontsize=11,
+    )
+    return fig
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
 # ----------------------------------------------------------------------------- shared
 
 

@@ -18,7 +18,7 @@ from durability_cli.render import condition_notes
 
 def _specimens(x, err, n=10) -> pd.DataFrame:
     return pd.DataFrame(
-        {"specimen": [f"s{i}" for i in range(len(x))], "err_sum": np.asarray(err) * n, "n": n, "t": x}
+        {"specimen": [f"s{i}" for i in range(len(x))], "n": n, "error": np.asarray(err, dtype=float), "t": x}
     )
 
 
@@ -87,8 +87,8 @@ def test_specimen_errors_pool_the_cut_offs_by_their_rows():
     )
     out = specimen_errors(points, drivers).set_index("specimen")
     # a: errors 0.5, 0.5, -1 over 3 scored rows (the NaN truth is not scored); b: the model's 2 rows only
-    assert out.loc["a", "err_sum"] == pytest.approx(0.0) and out.loc["a", "n"] == 3
-    assert out.loc["b", "err_sum"] == pytest.approx(1.0) and out.loc["b", "n"] == 2
+    assert out.loc["a", "error"] == pytest.approx(0.0) and out.loc["a", "n"] == 3
+    assert out.loc["b", "error"] == pytest.approx(0.5) and out.loc["b", "n"] == 2
     assert out.loc["a", "t"] == pytest.approx(25.0) and out.loc["b", "t"] == pytest.approx(5.0)
     assert out.loc["a", "lot"] == pytest.approx(1.0) and np.isnan(out.loc["b", "lot"])
 
@@ -207,3 +207,38 @@ def test_calibrate_warns_that_a_factor_by_step_cannot_follow_a_condition(model, 
     trends = dur.load(model).evaluate(pd.read_csv(unseen), context=20, samples=20).report["by_condition"]
     assert plain["errors_follow"] == [n for n, c in trends["columns"].items() if c["follows"]]
     assert any("errors follow" in w for w in plain["warnings"]) == bool(plain["errors_follow"])
+
+
+def test_plot_conditions_draws_each_specimen_and_the_thirds(runner, model, shifted, figures, tmp_path):
+    out = tmp_path / "conditions.png"
+    args = ["--context", "20", "--samples", "0", "-o", str(out)]
+    r = runner.invoke(app, ["plot", "conditions", str(shifted), "-m", str(model), *args])
+    assert r.exit_code == 0, r.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    evaluation = dur.load(model).evaluate(pd.read_csv(shifted), context=20, samples=0, baselines=False)
+    panels = [ax for ax in figures[0].axes if ax.get_visible()]
+    assert [ax.get_title().split(":")[0] for ax in panels] == ["temperature", "humidity"]
+    assert "the error follows it" in panels[0].get_title()  # the shift follows temperature
+    specimens = evaluation.specimens.set_index("specimen")
+    for ax, name in zip(panels, ["temperature", "humidity"], strict=True):
+        xy = ax.collections[0].get_offsets()  # the scatter: one point per specimen
+        drawn = np.asarray(sorted(map(tuple, np.asarray(xy))))
+        want = np.asarray(sorted(zip(specimens[name], specimens["error"], strict=True)))
+        assert drawn.shape == (24, 2) and np.allclose(drawn, want)
+        low, high = (
+            np.asarray(ax.collections[k].get_segments()[0])[0, 1] for k in (1, 2)
+        )  # the thirds' lines
+        block = evaluation.report["by_condition"]["columns"][name]
+        assert (low, high) == pytest.approx((block["low"]["error"], block["high"]["error"]))
+
+
+def test_plot_conditions_needs_the_specimens_and_a_condition(model, unseen):
+    """An evaluation without its per-specimen errors (a report read back), or with no condition
+    ranked, is refused with one clear error."""
+    evaluation = dur.load(model).evaluate(pd.read_csv(unseen), context=20, samples=0, baselines=False)
+    with pytest.raises(dur.InputError, match="no condition to draw"):
+        dur.load(model).plot_conditions(
+            dur.Evaluation(evaluation.report | {"by_condition": {}}, specimens=evaluation.specimens)
+        )
+    with pytest.raises(dur.InputError, match="no per-specimen errors"):
+        dur.load(model).plot_conditions(dur.Evaluation(evaluation.report))
