@@ -296,12 +296,21 @@ def forecast_drivers(
             values = np.where(ahead, view.cond[:, :, j], np.nan)
             seen = np.isfinite(values)
             total = np.where(seen, values, 0.0).sum(1)
-            out[name] = np.where(seen.any(1), total / np.maximum(seen.sum(1), 1), np.nan)
+            out[_driver_name(name)] = np.where(seen.any(1), total / np.maximum(seen.sum(1), 1), np.nan)
     # the numeric static columns, in to_series' order (it keeps the ones of a numeric dtype)
     numeric = [c for c in schema.static if pd.api.types.is_numeric_dtype(ds.frame[c])]
     for j, name in enumerate(numeric):
-        out[name] = view.static_numeric[:, j]
+        out[_driver_name(name)] = view.static_numeric[:, j]
     return pd.DataFrame(out)
+
+
+# the per-specimen tables' own columns (here and metrics.specimen_errors): a condition of that name
+# is reported as "NAME (condition)"
+_TAKEN = ("specimen", "origin", "rows", "n", "error")
+
+
+def _driver_name(name: str) -> str:
+    return f"{name} (condition)" if name in _TAKEN else name
 
 
 def _hide(view: Series, origin: np.ndarray, cut: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, Series]:

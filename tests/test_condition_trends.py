@@ -242,3 +242,23 @@ def test_plot_conditions_needs_the_specimens_and_a_condition(model, unseen):
         )
     with pytest.raises(dur.InputError, match="no per-specimen errors"):
         dur.load(model).plot_conditions(dur.Evaluation(evaluation.report))
+
+
+def test_a_condition_named_like_a_column_of_the_specimens_table_keeps_its_own_column(
+    runner, unseen, tmp_path
+):
+    """Conditions called "error" and "n" (legal column names) do not overwrite the specimens'
+    mean error and row count: they are reported as "error (condition)" and "n (condition)"."""
+    df = pd.read_csv(unseen).rename(columns={"temperature": "error", "humidity": "n"})
+    data, out = tmp_path / "odd.csv", tmp_path / "odd.safetensors"
+    df.to_csv(data, index=False)
+    args = ["--covariates", "error,n", "--epochs", "1", "--hidden", "4", "--layers", "1", "--ensemble", "1"]
+    r = runner.invoke(app, ["train", str(data), "-o", str(out), *args, "--quiet"])
+    assert r.exit_code == 0, r.stderr
+    evaluation = dur.load(out).evaluate(df, context=20, samples=0, baselines=False)
+    assert set(evaluation.report["by_condition"]["columns"]) == {"error (condition)", "n (condition)"}
+    spec = evaluation.specimens.set_index("specimen")
+    after = df[df.groupby("specimen_id").cumcount() >= 20].groupby("specimen_id")
+    assert np.allclose(spec["error (condition)"], after["error"].mean().loc[spec.index])  # as measured
+    assert spec["n"].equals(after["durability"].count().loc[spec.index].rename("n"))  # the scored rows
+    assert spec["error"].abs().max() < 1.0  # errors of durability, not temperatures
