@@ -26,6 +26,7 @@ CHOICES = {
     "tf_unit": ("epoch", "step"),
     "feedback": ("mean", "sample"),
     "val_split": ("random", "stratified"),
+    "val_select": ("each", "joint"),
     "direction": ("below", "above"),  # end of life: durability goes below or above the threshold
 }
 
@@ -157,6 +158,11 @@ class TrainConfig:
     # Pick the best epoch by a moving average of the validation RMSE (this weight on the past);
     # 0 = each epoch's own RMSE
     val_smoothing: float = 0.0
+    # How an ensemble's members trained together choose their epoch: "each" on its own validation
+    # specimens, or "joint": one epoch for all, where the mean of the members' validation RMSEs
+    # is lowest (every member's validation specimens at once; stacked.py). Members trained one
+    # after the other choose each their own.
+    val_select: str = "each"
     # Train this many models (seeds seed, seed + 1, ...: each its own initial weights and
     # validation specimens) into one model file; forecasts average them (docs/TRAINING.md).
     # 0 = auto: AUTO_MEMBERS where fewer than SMALL_VALIDATION specimens would choose the best
@@ -194,6 +200,7 @@ class TrainConfig:
         _choice("tf_schedule", self.tf_schedule, CHOICES["tf_schedule"])
         _choice("tf_unit", self.tf_unit, CHOICES["tf_unit"])
         _choice("val_split", self.val_split, CHOICES["val_split"])
+        _choice("val_select", self.val_select, CHOICES["val_select"])
         if self.tf_k < 0:
             raise InputError(f"`tf_k` must be >= 0 (0 = the schedule's usual value), got {self.tf_k}")
         if self.tf_k and self.tf_schedule == "exponential" and not 0 < self.tf_k <= 1:

@@ -222,6 +222,8 @@ def combine(members: list[ModelBundle], together: bool = False) -> ModelBundle:
             "scale_refit": each("scale_refit"),
             "scale_calibration": each("scale_calibration"),
             "trained_together": together,
+            # how the members chose their epoch (--val-select; joint only when trained together)
+            "val_select": first.train_config.val_select if together else "each",
         },
     }
     return first

@@ -356,11 +356,19 @@ def ensemble_text(block: dict) -> str:
     """An ensemble's members in one line: how many, their seeds, validation RMSEs and best epochs
     (a member kept at its first epochs never improved on its validation specimens)."""
     scores = [v for v in block.get("best_val_rmse", []) if v is not None]
-    mean = f", mean {fmt(sum(scores) / len(scores))}" if scores else ""
     epochs = block.get("best_epoch") or []
+    seeds = ", ".join(str(v) for v in block.get("seeds", []))
+    if block.get("val_select") == "joint" and scores and epochs:  # one epoch, one criterion for all
+        return (
+            f"{block.get('members')} members (seeds {seeds}); one epoch for all (--val-select joint): "
+            f"epoch {epochs[0]}, where the mean of the members' validation RMSEs, each on its own "
+            f"validation specimens, was lowest: {fmt(sum(scores) / len(scores))} "
+            f"({' / '.join(fmt(v) for v in scores)})"
+        )
+    mean = f", mean {fmt(sum(scores) / len(scores))}" if scores else ""
     best = f"; best epochs {' / '.join('?' if v is None else str(v) for v in epochs)}" if epochs else ""
     return (
-        f"{block.get('members')} members (seeds {', '.join(str(v) for v in block.get('seeds', []))}); "
+        f"{block.get('members')} members (seeds {seeds}); "
         f"validation RMSE {' / '.join(fmt(v) for v in block.get('best_val_rmse', []))}{mean}, "
         f"each on its own validation specimens (the rows above are member 1's){best}"
     )

@@ -326,6 +326,12 @@ def _epoch(stack: _Stack, runs, active: list[bool], cfg: TrainConfig, device) ->
         losses.append(loss.detach())
     losses = torch.stack(losses).cpu() if losses else torch.zeros(0, len(runs))  # [steps, N]
     rmse = _validate(stack, runs)
+    # --val-select joint: one criterion for every member, the running members' mean validation RMSE
+    joint = (
+        float(np.mean([r for r, on in zip(rmse, active, strict=True) if on]))
+        if cfg.val_select == "joint"
+        else None
+    )
     logs = []
     for k, (run, tally) in enumerate(zip(runs, tallies, strict=True)):
         if not active[k]:
@@ -333,7 +339,7 @@ def _epoch(stack: _Stack, runs, active: list[bool], cfg: TrainConfig, device) ->
         tally.losses = losses[:, k].tolist()
         stack.unstack(k, run.state.model)
         try:
-            logs.append(_close_epoch(run.state, rmse[k], tally, t0, cfg.val_smoothing))
+            logs.append(_close_epoch(run.state, rmse[k], tally, t0, cfg.val_smoothing, joint))
         except _Diverged as exc:
             raise _MemberDiverged(k, str(exc)) from None
     return EpochLog(

@@ -1374,19 +1374,27 @@ def batch_feed(
 
 
 def _close_epoch(
-    state: TrainState, val_rmse: float, tally: _Tally, t0: float, smoothing: float = 0.0
+    state: TrainState,
+    val_rmse: float,
+    tally: _Tally,
+    t0: float,
+    smoothing: float = 0.0,
+    joint: float | None = None,
 ) -> EpochLog:
     """Count the epoch, keep the best weights, and log it. With ``smoothing`` (--val-smoothing)
     the criterion is the validation RMSE's moving average, smoothing x the previous average +
     (1 - smoothing) x this epoch's: an epoch is best when the recent epochs were good together,
-    not when a few validation specimens happened to fit it."""
+    not when a few validation specimens happened to fit it. ``joint`` (--val-select joint, an
+    ensemble trained together): the members' mean validation RMSE stands in for this member's
+    own, so that every member keeps the same epoch."""
     if not math.isfinite(val_rmse):
         raise _Diverged(f"validation RMSE {val_rmse}")
     state.epoch += 1
+    value = val_rmse if joint is None else joint
     if smoothing and state.criterion is not None:
-        state.criterion = smoothing * state.criterion + (1.0 - smoothing) * val_rmse
+        state.criterion = smoothing * state.criterion + (1.0 - smoothing) * value
     else:
-        state.criterion = val_rmse
+        state.criterion = value
     best = state.criterion < state.best_rmse
     if best:
         state.best_rmse, state.best_epoch, state.stale = state.criterion, state.epoch, 0

@@ -319,3 +319,53 @@ def test_calibrate_scales_every_member(ensemble_file, coating_slice, tmp_path):
         assert a.summary.get("scale_calibration") == b.summary.get("scale_calibration")
     ev = api.load(out).evaluate(str(held), context=20, baselines=False, bounds=(None, None))
     assert ev.report["models"]["model"]["coverage"]["80"] >= 0.8
+
+
+def test_joint_selection_keeps_one_epoch_where_the_members_mean_is_lowest(coating_slice, runner, tmp_path):
+    """--val-select joint: every member keeps the epoch at which the mean of the members' own
+    validation RMSEs was lowest (from their histories), and the summary says so; a run whose
+    members train one after the other (--ema) chooses each its own, and says that."""
+    data = coating_slice(12, 60)
+    flags = ["--hidden", "8", "--layers", "1", "--ensemble", "3", "--no-trend-line"]
+    # 25 epochs at a high learning rate: chosen each on its own, these members keep epochs 10, 18 and 12
+    fast = ["--epochs", "25", "--lr", "0.05"]
+    out = tmp_path / "joint.safetensors"
+    r = runner.invoke(app, ["train", str(data), "-o", str(out), *flags, *fast, "--val-select", "joint", "-q"])
+    assert r.exit_code == 0, r.stderr
+    model = api.load(out)
+    members = [model.bundle, *model.bundle.others]
+    curves = np.array([[h["val_rmse"] for h in m.summary["history"]] for m in members])  # [members, epochs]
+    chosen = int(np.argmin(curves.mean(axis=0))) + 1
+    assert [m.summary["best_epoch"] for m in members] == [chosen] * 3
+    block = model.summary["ensemble"]
+    assert block["val_select"] == "joint" and block["best_epoch"] == [chosen] * 3
+    assert block["best_val_rmse"] == pytest.approx(curves[:, chosen - 1].tolist())  # each its own RMSE
+    assert f"one epoch for all (--val-select joint): epoch {chosen}" in " ".join(
+        runner.invoke(app, ["inspect", str(out)]).stderr.split()
+    )
+    alone = tmp_path / "alone.safetensors"
+    r = runner.invoke(
+        app,
+        [
+            "train",
+            str(data),
+            "-o",
+            str(alone),
+            *flags,
+            "--epochs",
+            "2",
+            "--val-select",
+            "joint",
+            "--ema",
+            "0.5",
+            "-q",
+        ],
+    )
+    assert r.exit_code == 0, r.stderr
+    block = api.load(alone).summary["ensemble"]
+    assert not block["trained_together"] and block["val_select"] == "each"
+    r = runner.invoke(
+        app, ["train", str(data), "-o", str(tmp_path / "bad.safetensors"), "--val-select", "both"]
+    )
+    assert r.exit_code == 2 and "'both' is not one of" in r.stderr
+    assert not (tmp_path / "bad.safetensors").exists()
