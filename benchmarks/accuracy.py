@@ -377,10 +377,10 @@ def run_model(ds_train, test, clean, rows, warmup, info, seed: int, s: dict) -> 
 FRESH_SEED = 11
 
 
-def fresh_split(name: str, n: int, info) -> dict:
-    """``n`` new specimens of synthetic set ``name`` (FRESH_SEED, the set's noise, complete
-    series), ready to score: {"test", "clean", "rows", "warmup"}."""
-    noisy, clean = DATASETS[name](n_specimens=n, seed=FRESH_SEED, noise=info.noise, missing_fraction=0.0)
+def fresh_split(name: str, n: int, info, seed: int = FRESH_SEED) -> dict:
+    """``n`` new specimens of synthetic set ``name`` (generator seed ``seed``, the set's noise,
+    complete series), ready to score: {"test", "clean", "rows", "warmup"}."""
+    noisy, clean = DATASETS[name](n_specimens=n, seed=seed, noise=info.noise, missing_fraction=0.0)
     noisy, clean = (t.assign(specimen_id="fresh-" + t["specimen_id"].astype(str)) for t in (noisy, clean))
     warmup = warmup_lengths(noisy, info)
     rows = forecast_rows(noisy, clean, warmup, info.target)

@@ -87,14 +87,10 @@ def main() -> None:
         split, info, schema = suite_set(name)
         condition = a.condition or schema.covariates[0]
         fresh = accuracy.fresh_split(name, 96, info)["test"]
-        draws = {}
-        for seed in [int(s) for s in a.draws.split(",") if s]:
-            accuracy.FRESH_SEED, kept = seed, accuracy.FRESH_SEED
-            try:
-                draws[seed] = accuracy.fresh_split(name, 96, info)["test"]
-            finally:
-                accuracy.FRESH_SEED = kept
-
+        draws = {
+            seed: accuracy.fresh_split(name, 96, info, seed)["test"]
+            for seed in map(int, filter(None, a.draws.split(",")))
+        }
         # the training specimens' range of the condition's mean over the rows after the warm-up
         low, high = _after(split["train"], info.context, condition).agg(["min", "max"])
         fresh_means = _after(fresh, info.context, condition)
