@@ -347,8 +347,9 @@ def ensemble_notes(summary: dict, ensemble: int) -> list[str]:
 def ensemble_row(summary: dict) -> str:
     """The ensemble row: the members, then how ``--ensemble 0`` (auto) chose them."""
     parts = [ensemble_text(summary["ensemble"])] if summary.get("ensemble") else []
-    if summary.get("ensemble_auto"):
-        parts.append(summary["ensemble_auto"])
+    for key in ("ensemble_auto", "val_select_auto"):
+        if summary.get(key):
+            parts.append(summary[key])
     return "; ".join(parts)
 
 
