@@ -136,7 +136,8 @@ class Evaluation:
     per_series: pd.DataFrame | None = None  # one row per (model, specimen)
     backtest: pd.DataFrame | None = None  # one row per forecast point and model
     # one row per specimen: ``n`` scored rows, the model's mean ``error`` (forecast - measured)
-    # over them, and its mean of each condition over the rows forecast (what by_condition ranks)
+    # over them, its mean of each condition over the rows forecast and its static columns (a
+    # categorical one's label): what by_condition ranks
     specimens: pd.DataFrame | None = None
 
     def table(self) -> pd.DataFrame:

@@ -227,7 +227,7 @@ _backtest_plot(
     "conditions",
     """Backtest and draw each specimen's mean error against its mean of each condition.
 
-    One panel per condition (and numeric static column): a point per specimen, and the mean error of the third of the specimens with the least of it and of the third with the most. Points that climb or fall across the range mean the model has not learned how that condition drives the wear (evaluate's by_condition; docs/GUIDE.md, "When the error follows a condition").
+    One panel per condition (and numeric static column): a point per specimen, and the mean error of the third of the specimens with the least of it and of the third with the most. A categorical static column (material) gets a column of points per label and the label's mean error. Points that climb or fall across the range mean the model has not learned how that condition drives the wear (evaluate's by_condition; docs/GUIDE.md, "When the error follows a condition").
 
     Example:  durability plot conditions held_out.csv -m coating.safetensors --context 40 -o conditions.png
     """,

@@ -285,8 +285,8 @@ def forecast_drivers(
     ds: Dataset, schema: Schema, view: Series, origin: np.ndarray, first: np.ndarray, end: np.ndarray
 ) -> pd.DataFrame:
     """One row per cut-off: the mean of each condition over the rows it forecast (row ``first``,
-    the one after the last measured value of the warm-up, to ``end``), each numeric static
-    column's value, and ``rows``, how many rows that mean is over. What
+    the one after the last measured value of the warm-up, to ``end``), each static column's value
+    (a categorical one's label, as text), and ``rows``, how many rows that mean is over. What
     ``metrics.condition_trends`` sets each specimen's error against."""
     pos = np.arange(view.cond.shape[1])[None, :]
     ahead = (pos >= first[:, None]) & (pos < end[:, None])  # [P, T]
@@ -301,6 +301,9 @@ def forecast_drivers(
     numeric = [c for c in schema.static if pd.api.types.is_numeric_dtype(ds.frame[c])]
     for j, name in enumerate(numeric):
         out[_driver_name(name)] = view.static_numeric[:, j]
+    # and the categorical ones' labels (material A, B), in to_series' order too
+    for j, name in enumerate(c for c in schema.static if c not in numeric):
+        out[_driver_name(name)] = np.asarray(view.static_categorical[:, j], dtype=object)
     return pd.DataFrame(out)
 
 

@@ -858,18 +858,26 @@ def _add_skill_spread(report: dict, per_series: pd.DataFrame) -> None:
 TREND_SPECIMENS = 12
 TREND_Z = 2.58
 TREND_SIZE = 0.25
+# A categorical column (material A, B) "follows" when, over the groups of at least TREND_GROUP
+# specimens, a Kruskal-Wallis test of the specimens' mean errors gives p below TREND_P (the same
+# 1 % level) and the groups' mean errors lie at least TREND_SIZE x the RMSE apart.
+TREND_GROUP = 3
+TREND_P = 0.01
 
 
 def specimen_errors(points: pd.DataFrame, drivers: pd.DataFrame) -> pd.DataFrame:
     """One row per specimen of a backtest of whole specimens (evaluation.Frames): ``n``, the
     model's scored rows, ``error``, its mean error (forecast - measured) over them, and each
     column of ``drivers`` (evaluation.forecast_drivers) averaged over the specimen's cut-offs,
-    weighted by the rows each forecast."""
+    weighted by the rows each forecast (a categorical column: the specimen's label)."""
     rows = points[points["model"] == "model"]
     rows = rows[np.isfinite(rows["y_true"]) & np.isfinite(rows["y_pred"])]
     err = (rows["y_pred"] - rows["y_true"]).groupby(rows["specimen"], sort=False).agg(["size", "mean"])
     err.columns = ["n", "error"]
     names = [c for c in drivers.columns if c not in ("specimen", "origin", "rows")]
+    labels = [c for c in names if not pd.api.types.is_numeric_dtype(drivers[c])]  # categorical statics
+    order = names
+    names = [c for c in names if c not in labels]
     # a condition's mean over the cut-offs, each weighted by its forecast rows (NaN: not measured)
     w = drivers["rows"].to_numpy(np.float64)[:, None] * np.isfinite(drivers[names].to_numpy(np.float64))
     weighted = pd.DataFrame(np.nan_to_num(drivers[names].to_numpy(np.float64)) * w, columns=names)
@@ -877,6 +885,8 @@ def specimen_errors(points: pd.DataFrame, drivers: pd.DataFrame) -> pd.DataFrame
     by = drivers["specimen"].to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
         means = weighted.groupby(by, sort=False).sum() / weights.groupby(by, sort=False).sum()
+    if labels:  # a specimen's label is the same at every cut-off
+        means = means.join(drivers[labels].groupby(by, sort=False).first())[order]
     return err.join(means, how="inner").rename_axis("specimen").reset_index()
 
 
@@ -885,11 +895,16 @@ def condition_trends(specimens: pd.DataFrame, rmse: float) -> dict:
     condition (and numeric static column), over the specimens where both are known, the rank
     correlation of the specimen's mean error with its mean condition, the mean error and the
     mean condition of the lowest and the highest third of the specimens by that condition, and
-    ``follows`` (the rule above TREND_SPECIMENS). Each specimen counts once, whatever its rows."""
+    ``follows`` (the rule above TREND_SPECIMENS); per categorical static column, each label's
+    specimens and mean error and a Kruskal-Wallis test (``_category_trend``). Each specimen
+    counts once, whatever its rows."""
     scored = specimens[specimens["n"] > 0]
     err = scored["error"].to_numpy(np.float64)
     out: dict = {"specimens": int(len(scored)), "columns": {}}
     for name in [c for c in scored.columns if c not in ("specimen", "n", "error")]:
+        if not pd.api.types.is_numeric_dtype(scored[name]):
+            out["columns"][name] = _category_trend(scored[name], err, rmse)
+            continue
         x = scored[name].to_numpy(np.float64)
         ok = np.isfinite(x) & np.isfinite(err)
         k = int(ok.sum())
@@ -914,6 +929,58 @@ def condition_trends(specimens: pd.DataFrame, rmse: float) -> dict:
             )
         out["columns"][name] = block
     return out
+
+
+def _category_trend(labels: pd.Series, err: np.ndarray, rmse: float) -> dict:
+    """condition_trends' block for a categorical column: ``kind`` "category", each label's
+    ``groups`` entry (its specimens and their mean error, ordered from the lowest mean error),
+    the Kruskal-Wallis ``p_value`` over the groups of at least TREND_GROUP specimens, and
+    ``follows``."""
+    known = labels.notna().to_numpy() & np.isfinite(err)
+    lab = labels[known].astype(str).to_numpy()
+    es = err[known]
+    frame = (
+        pd.DataFrame({"label": lab, "error": es}).groupby("label", sort=True)["error"].agg(["size", "mean"])
+    )
+    frame = frame.sort_values("mean", kind="stable")
+    groups = {str(k): {"specimens": int(r["size"]), "error": float(r["mean"])} for k, r in frame.iterrows()}
+    block = {
+        "kind": "category",
+        "specimens": int(known.sum()),
+        "groups": groups,
+        "p_value": _NAN,
+        "follows": False,
+    }
+    tested = frame[frame["size"] >= TREND_GROUP]
+    if len(tested) >= 2:
+        inside = np.isin(lab, tested.index.to_numpy())
+        block["p_value"] = _kruskal_p(lab[inside], es[inside])
+        gap = float(tested["mean"].max() - tested["mean"].min())
+        block["follows"] = bool(
+            int(inside.sum()) >= TREND_SPECIMENS
+            and block["p_value"] < TREND_P
+            and math.isfinite(rmse)
+            and gap >= TREND_SIZE * rmse
+        )
+    return block
+
+
+def _kruskal_p(labels: np.ndarray, values: np.ndarray) -> float:
+    """The Kruskal-Wallis test's p-value (chi-square approximation with G - 1 degrees of freedom,
+    ties corrected) that the groups' values come from one distribution."""
+    import torch
+
+    n = len(values)
+    ranks = pd.Series(values).rank().to_numpy()
+    groups = pd.DataFrame({"g": labels, "r": ranks}).groupby("g")["r"].agg(["size", "sum"])
+    h = 12.0 / (n * (n + 1)) * float((groups["sum"] ** 2 / groups["size"]).sum()) - 3.0 * (n + 1)
+    ties = pd.Series(values).value_counts().to_numpy(np.float64)
+    h /= max(1.0 - float((ties**3 - ties).sum()) / (n**3 - n), 1e-12)
+    df = len(groups) - 1
+    p = torch.special.gammaincc(
+        torch.tensor(df / 2.0, dtype=torch.float64), torch.tensor(max(h, 0.0) / 2.0, dtype=torch.float64)
+    )
+    return float(p)
 
 
 def _eol_summary(eol: pd.DataFrame, time_unit: str) -> tuple[dict, pd.DataFrame]:

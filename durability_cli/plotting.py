@@ -988,6 +988,8 @@ def plot_condition_errors(specimens: pd.DataFrame, trends: dict, *, target: str 
         Points: specimens. The two short lines: the mean error of the third of the specimens with
         the least of the condition and of the third with the most, over their spans. A model that
         has learned how the condition drives the wear scatters evenly around 0 across the range.
+        A categorical static column (material A, B) gets a column of points per label and the
+        label's mean error as a line.
     """
     _require(specimens, "specimens", ["error", "n"])
     columns = trends.get("columns") or {}
@@ -1005,6 +1007,9 @@ def plot_condition_errors(specimens: pd.DataFrame, trends: dict, *, target: str 
     axes = np.atleast_1d(fig.subplots(nrows, cols, sharey=True, squeeze=False)).ravel()
     for ax, name in zip(axes, names, strict=False):
         c = columns[name]
+        if c.get("kind") == "category":
+            _category_panel(ax, rows, name, c)
+            continue
         ok = rows[[name, "error"]].dropna()
         ax.axhline(0.0, color=GREY, linewidth=0.8)
         ax.scatter(ok[name], ok["error"], s=14, color=BLUE, alpha=0.75, linewidths=0, label="specimens")
@@ -1029,6 +1034,27 @@ def plot_condition_errors(specimens: pd.DataFrame, trends: dict, *, target: str 
         fontsize=11,
     )
     return fig
+
+
+def _category_panel(ax, rows: pd.DataFrame, name: str, c: dict) -> None:
+    """plot_condition_errors' panel for a categorical column: each label's specimens in a column
+    of their own (spread sideways by their order, so that none hides another) and the label's
+    mean error as a short line, the labels from the lowest mean error to the highest."""
+    ax.axhline(0.0, color=GREY, linewidth=0.8)
+    labels = list(c.get("groups") or {})
+    for k, label in enumerate(labels):
+        err = rows.loc[rows[name].astype(str) == label, "error"].dropna().to_numpy(float)
+        spread = np.linspace(-0.25, 0.25, len(err)) if len(err) > 1 else np.zeros(len(err))
+        ax.scatter(k + spread, err, s=14, color=BLUE, alpha=0.75, linewidths=0)
+        if len(err):
+            ax.hlines(err.mean(), k - 0.32, k + 0.32, color=VERMILLION, linewidth=2.2)
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_xlim(-0.6, len(labels) - 0.4)
+    p = c.get("p_value")
+    head = f"{name}: Kruskal-Wallis p {p:.2g}" if _finite(p) else f"{name}: too few specimens to test"
+    ax.set_title(head + ("\nthe error differs by it" if c.get("follows") else ""), fontsize=10)
+    ax.set_xlabel(name)
+    _grid(ax)
 
 
 def _finite(x) -> bool:

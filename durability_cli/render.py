@@ -718,6 +718,9 @@ def condition_notes(report: dict) -> list[str]:
     for name, c in ((report.get("by_condition") or {}).get("columns") or {}).items():
         if not c.get("follows"):
             continue
+        if c.get("kind") == "category":
+            out.append(_category_note(name, c, known, falls))
+            continue
         high, low = (_third(c[end], most, known, falls) for end, most in (("high", "most"), ("low", "least")))
         out.append(
             f"the error follows {name} (rank correlation {c['rank_correlation']:+.2f}, {c['specimens']} "
@@ -725,6 +728,33 @@ def condition_notes(report: dict) -> list[str]:
             'range (docs/GUIDE.md, "When the error follows a condition")'
         )
     return out
+
+
+def _category_note(name: str, c: dict, known: bool, falls: bool) -> str:
+    """condition_notes' line for a categorical column: the groups with the highest and the lowest
+    mean error, among those the test compared."""
+    from durability_cli.metrics import TREND_GROUP
+
+    tested = [(k, g) for k, g in c["groups"].items() if g["specimens"] >= TREND_GROUP]
+    ends = [tested[-1], tested[0]]  # groups are ordered from the lowest mean error
+    parts = []
+    for label, g in ends:
+        who = f"{name} {label} ({g['specimens']} specimens)"
+        err = g["error"]
+        if not known:
+            parts.append(
+                f"{who} ran {'under' if err > 0 else 'over'} the forecast, by {fmt(abs(err))} on average"
+            )
+        else:
+            faster = (err > 0) == falls
+            parts.append(
+                f"{who} wore {'faster' if faster else 'more slowly'} than forecast, by {fmt(abs(err))} on average"
+            )
+    return (
+        f"the error differs by {name} (Kruskal-Wallis p {c['p_value']:.2g}, {c['specimens']} specimens): "
+        f"{parts[0]}; {parts[1]}. The model has not learned how {name} changes the wear "
+        '(docs/GUIDE.md, "When the error follows a condition")'
+    )
 
 
 def _third(block: dict, most: str, known: bool, falls: bool) -> str:

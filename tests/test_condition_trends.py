@@ -174,24 +174,22 @@ def shifted(unseen, tmp_path_factory) -> Path:
     return path
 
 
+MEAN_PATHS = ["--context", "20", "--samples", "0"]  # 20 rows of warm-up, then the mean path
+
+
+def _evaluated(runner, model, data, name: str, *extra) -> tuple[dict, list[str]]:
+    """(``by_condition``'s block for ``name`` from ``evaluate --json``, the command's arguments
+    without ``--json``): 20 rows of warm-up, mean paths, threshold 0.5."""
+    args = ["evaluate", str(data), "-m", str(model), *MEAN_PATHS, "--threshold", "0.5"]
+    r = runner.invoke(app, [*args, *extra, "--json"])
+    assert r.exit_code == 0, r.stderr
+    return json.loads(r.stdout)["by_condition"]["columns"][name], args
+
+
 def test_evaluate_names_a_condition_the_specimens_followed_after_the_warm_up(runner, model, shifted):
     """The model's error follows temperature, and the table's note says that the hottest third
     wore faster than forecast."""
-    args = [
-        "evaluate",
-        str(shifted),
-        "-m",
-        str(model),
-        "--context",
-        "20",
-        "--samples",
-        "0",
-        "--threshold",
-        "0.5",
-    ]
-    r = runner.invoke(app, [*args, "--json"])
-    assert r.exit_code == 0, r.stderr
-    c = json.loads(r.stdout)["by_condition"]["columns"]["temperature"]
+    c, args = _evaluated(runner, model, shifted, "temperature")
     assert c["follows"] and c["rank_correlation"] > 0.5 and c["high"]["error"] > c["low"]["error"]
     text = " ".join(runner.invoke(app, args).stderr.split())
     assert "the error follows temperature" in text and "the third with the most" in text
@@ -262,3 +260,120 @@ def test_a_condition_named_like_a_column_of_the_specimens_table_keeps_its_own_co
     assert np.allclose(spec["error (condition)"], after["error"].mean().loc[spec.index])  # as measured
     assert spec["n"].equals(after["durability"].count().loc[spec.index].rename("n"))  # the scored rows
     assert spec["error"].abs().max() < 1.0  # errors of durability, not temperatures
+
+
+def _labelled(labels, err) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "specimen": [f"s{i}" for i in range(len(labels))],
+            "n": 10,
+            "error": np.asarray(err, dtype=float),
+            "lot": np.asarray(labels, dtype=object),
+        }
+    )
+
+
+def test_a_categorical_column_is_tested_across_its_labels():
+    """Two lots whose errors differ: the Kruskal-Wallis p-value is the chi-square tail of H with
+    one degree of freedom, erfc(sqrt(H / 2)), H computed here from the ranks by hand; the groups
+    come from the lowest mean error; a label of fewer than TREND_GROUP specimens is listed but
+    not tested."""
+    import math
+
+    from durability_cli.metrics import TREND_GROUP
+
+    rng = np.random.default_rng(4)
+    labels = ["a"] * 14 + ["b"] * 16 + ["c"] * (TREND_GROUP - 1)
+    err = np.concatenate([rng.normal(0.02, 0.01, 14), rng.normal(-0.01, 0.01, 16), [0.5, 0.6]])
+    c = condition_trends(_labelled(labels, err), rmse=0.03)["columns"]["lot"]
+    assert c["kind"] == "category" and c["specimens"] == 32
+    assert list(c["groups"]) == ["b", "a", "c"]  # mean errors -0.01, 0.02, 0.55
+    assert c["groups"]["a"] == {"specimens": 14, "error": pytest.approx(err[:14].mean())}
+    tested = err[:30]
+    ranks = pd.Series(tested).rank().to_numpy()
+    n = 30
+    h = 12 / (n * (n + 1)) * (ranks[:14].sum() ** 2 / 14 + ranks[14:].sum() ** 2 / 16) - 3 * (n + 1)
+    assert c["p_value"] == pytest.approx(math.erfc(math.sqrt(h / 2)), rel=1e-9)
+    assert c["p_value"] < 0.01 and c["follows"]
+    # the same errors in no order of the labels: no difference
+    mixed = condition_trends(_labelled(labels[:30], rng.permutation(tested)), rmse=0.03)["columns"]["lot"]
+    assert not mixed["follows"] and mixed["p_value"] > 0.01
+    # a sure difference too small against the RMSE, or one label alone: nothing flagged
+    assert not condition_trends(_labelled(labels, err), rmse=1.0)["columns"]["lot"]["follows"]
+    alone = condition_trends(_labelled(["a"] * 20, err[:20]), rmse=0.03)["columns"]["lot"]
+    assert not alone["follows"] and np.isnan(alone["p_value"])
+
+
+def test_the_note_names_the_labels_that_erred_most_and_least():
+    block = {
+        "kind": "category",
+        "specimens": 30,
+        "p_value": 0.0004,
+        "follows": True,
+        "groups": {
+            "A": {"specimens": 12, "error": -0.02},
+            "B": {"specimens": 16, "error": 0.04},
+            "C": {"specimens": 2, "error": 0.3},
+        },
+    }
+    report = {"threshold": 0.5, "direction": "below", "by_condition": {"columns": {"material": block}}}
+    (note,) = condition_notes(report)
+    assert note.startswith("the error differs by material (Kruskal-Wallis p 0.0004, 30 specimens)")
+    # C has too few specimens to be compared: B erred most, A least
+    assert "material B (16 specimens) wore faster than forecast, by 0.04" in note
+    assert "material A (12 specimens) wore more slowly than forecast, by 0.02" in note
+
+
+@pytest.fixture(scope="module")
+def by_material(coating_slice, unseen, tmp_path_factory) -> tuple[Path, Path]:
+    """(a tiny model that reads material as a static column, trained on the first 10 coating
+    specimens; ``unseen`` with the measured values of material B moved down by 0.15 after the
+    20-row warm-up: B wears faster than the model can know)."""
+    from typer.testing import CliRunner
+
+    out = tmp_path_factory.mktemp("material") / "m.safetensors"
+    args = ["train", str(coating_slice(10, 60)), "-o", str(out), "--static", "material", "--epochs", "2"]
+    r = CliRunner().invoke(app, [*args, "--hidden", "8", "--layers", "1", "--ensemble", "1", "--quiet"])
+    assert r.exit_code == 0, r.stderr
+    df = pd.read_csv(unseen)
+    after = (df.groupby("specimen_id").cumcount() >= 20) & (df["material"] == "B")
+    df.loc[after, "durability"] -= 0.15
+    data = out.with_name("by_material.csv")
+    df.to_csv(data, index=False)
+    return out, data
+
+
+def test_evaluate_calibrate_and_plot_name_a_label_that_wore_differently(
+    runner, by_material, figures, tmp_path
+):
+    model, data = by_material
+    c, args = _evaluated(runner, model, data, "material")
+    assert c["kind"] == "category" and c["follows"] and list(c["groups"]) == ["A", "B"]
+    assert (c["groups"]["A"]["specimens"], c["groups"]["B"]["specimens"]) == (8, 16)
+    assert c["groups"]["B"]["error"] - c["groups"]["A"]["error"] > 0.04
+    # read 5 specimens at a time: each group's specimens pooled, the same test
+    pooled, _ = _evaluated(runner, model, data, "material", "--chunk-specimens", "5")
+    assert list(pooled["groups"]) == list(c["groups"]) and pooled["p_value"] == pytest.approx(c["p_value"])
+    for label, g in c["groups"].items():
+        assert pooled["groups"][label] == {"specimens": g["specimens"], "error": pytest.approx(g["error"])}
+    text = " ".join(runner.invoke(app, args).stderr.split())
+    assert "the error differs by material" in text
+    assert "material B (16 specimens) wore faster than forecast" in text
+    kept = dur.load(model).calibrate(pd.read_csv(data), context=20, samples=20).summary["calibration"]
+    assert "material" in kept["errors_follow"]
+    out = tmp_path / "conditions.png"
+    r = runner.invoke(app, ["plot", "conditions", str(data), "-m", str(model), *MEAN_PATHS, "-o", str(out)])
+    assert r.exit_code == 0, r.stderr
+    panels = {ax.get_title().split(":")[0]: ax for ax in figures[0].axes if ax.get_visible()}
+    assert set(panels) == {"temperature", "humidity", "material"}
+    ax = panels["material"]
+    assert "the error differs by it" in ax.get_title()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["A", "B"]
+    evaluation = dur.load(model).evaluate(pd.read_csv(data), context=20, samples=0, baselines=False)
+    spec = evaluation.specimens
+    for k, label in enumerate(["A", "B"]):  # a column of points per label, and its mean as a line
+        xy = np.asarray(ax.collections[2 * k].get_offsets())
+        want = np.sort(spec.loc[spec["material"] == label, "error"].to_numpy())
+        assert np.allclose(np.sort(xy[:, 1]), want) and np.all(np.abs(xy[:, 0] - k) <= 0.25)
+        line = np.asarray(ax.collections[2 * k + 1].get_segments()[0])
+        assert line[0, 1] == pytest.approx(want.mean())
