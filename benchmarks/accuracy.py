@@ -558,6 +558,7 @@ def run(
     member_paths: str | None = None,
     context: int | None = None,
     save_models: str | None = None,
+    train_specimens: int | None = None,
 ) -> dict:
     s = (
         (QUICK if quick else FULL)
@@ -571,6 +572,7 @@ def run(
         | ({"options": options} if options else {})
         | ({"fresh_test": fresh_test} if fresh_test is not None else {})
         | ({"context": context} if context else {})
+        | ({"n_train": train_specimens} if train_specimens else {})
     )
     fresh_test = s["fresh_test"]
     if fresh_test:

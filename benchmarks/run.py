@@ -141,6 +141,14 @@ def main(argv: list[str] | None = None) -> int:
         "benchmarks/eol_pace.py --models DIR: forecast-side rules rescored without training again)",
     )
     parser.add_argument(
+        "--train-specimens",
+        type=int,
+        default=None,
+        metavar="N",
+        help="accuracy: train each synthetic set on N specimens instead of 32 (the test and fresh "
+        "specimens are drawn as before; measured sets keep their splits; a side experiment: add --tag)",
+    )
+    parser.add_argument(
         "--context",
         type=int,
         default=None,
@@ -193,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
                     member_paths=args.member_paths,
                     save_models=args.save_models,
                     context=args.context,
+                    train_specimens=args.train_specimens,
                 )
                 if args.merge:
                     merge_datasets(payload, result_path(stem, args.quick))
