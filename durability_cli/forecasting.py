@@ -237,9 +237,11 @@ def rollout_chunks(
             if pop is not None:
                 pop_block[:, 1:] += pop / len(members)
         if ENSEMBLE_PATHS == "centred" and S and len(members) > 1:
-            for k, mean in enumerate(own_means):
-                pick = np.arange(k, S, len(members))
-                path_block[:, pick, 1:] += (mean_block[:, 1:] - mean)[:, None, :]
+            # (an overflowed mean is refused just below, with one line; no numpy warning before it)
+            with np.errstate(invalid="ignore", over="ignore"):
+                for k, mean in enumerate(own_means):
+                    pick = np.arange(k, S, len(members))
+                    path_block[:, pick, 1:] += (mean_block[:, 1:] - mean)[:, None, :]
         mean_block[:, 0] = np.nan
         mean_block[~future] = np.nan
         _check_finite(mean_block, future, sub, source)

@@ -216,6 +216,7 @@ def test_tables_that_cannot_be_trained_on(tmp_path, small, edit, message):
     out.assert_untouched()
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # nor a numpy warning on stderr before the line
 def test_a_forecast_that_overflows_is_an_error_not_missing_rows(tmp_path, model, plan):
     """Finite weights so large that the forecast overflows: refused, never rows silently dropped."""
     bad = tmp_path / "huge.safetensors"
