@@ -87,15 +87,29 @@ def small(coating_slice) -> Path:
 
 
 @pytest.fixture(scope="session")
-def model(small, tmp_path_factory) -> Path:
-    """A tiny model trained on ``small`` (2 epochs, 8 units; read-only)."""
+def tiny_model(tmp_path_factory):
+    """``tiny_model(data) -> Path``: a tiny model (2 epochs, 8 units, one layer) trained on the
+    table ``data`` through the command line, once per table and session (read-only)."""
     from durability_cli.cli import app
 
-    out = tmp_path_factory.mktemp("model") / "m.safetensors"
-    args = ["train", str(small), "-o", str(out), "--epochs", "2", "--hidden", "8", "--layers", "1", "--quiet"]
-    r = CliRunner().invoke(app, args)
-    assert r.exit_code == 0, r.stderr
-    return out
+    made: dict[Path, Path] = {}
+
+    def train(data: Path) -> Path:
+        if data not in made:
+            out = tmp_path_factory.mktemp("model") / "m.safetensors"
+            args = ["train", str(data), "-o", str(out), "--epochs", "2", "--hidden", "8", "--layers", "1"]
+            r = CliRunner().invoke(app, [*args, "--quiet"])
+            assert r.exit_code == 0, r.stderr
+            made[data] = out
+        return made[data]
+
+    return train
+
+
+@pytest.fixture(scope="session")
+def model(small, tiny_model) -> Path:
+    """A tiny model trained on ``small`` (read-only)."""
+    return tiny_model(small)
 
 
 @pytest.fixture(scope="session")

@@ -34,11 +34,8 @@ def coating(coating_slice) -> Path:
 
 
 @pytest.fixture(scope="module")
-def model(coating, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("model") / "m.safetensors"
-    r = invoke("train", coating, "-o", out, "--epochs", "2", "--hidden", "8", "--layers", "1", "--quiet")
-    assert r.exit_code == 0, r.output
-    return out
+def model(coating, tiny_model) -> Path:
+    return tiny_model(coating)
 
 
 @pytest.fixture(scope="module")
