@@ -140,6 +140,7 @@ class EvalStream:
         pool = None
         sampled = False
         specimens = []  # each group's specimens: mean error and conditions (condition_trends)
+        compared: dict[str, list] = {name: [] for name in self.others}  # the same, per compared model
         for ds in self.groups:
             frames = backtest_frames(self.bundle, ds, self.cfg, self.backtest, self.others)
             if frames is None:
@@ -149,6 +150,8 @@ class EvalStream:
                 pool = PooledScores(quantiles=qs, threshold=self.cfg.threshold, direction=self.cfg.direction)
             sampled = qs is not None
             specimens.append(specimen_errors(points, drivers))
+            for name, rows in compared.items():
+                rows.append(specimen_errors(points, drivers, name))
             yield pool.add(points, history), points
         if pool is None:
             raise InputError(
@@ -159,6 +162,13 @@ class EvalStream:
         self.report = pool.report()
         self.specimens = pd.concat(specimens, ignore_index=True)
         self.report["by_condition"] = condition_trends(self.specimens, self.report["models"]["model"]["rmse"])
+        if compared:  # evaluate -m A -m B: whether each compared model's error follows them too
+            self.report["by_condition_compared"] = {
+                name: condition_trends(
+                    pd.concat(rows, ignore_index=True), self.report["models"][name]["rmse"]
+                )
+                for name, rows in compared.items()
+            }
         self.report["settings"] = {
             "context": self.backtest.context,
             "context_frac": self.backtest.context_frac,
@@ -257,10 +267,14 @@ def backtest_frames(
         view = view.take(keep)
     frame, qs = _model_rows(bundle, hidden, view, truth, origin, last_obs, cfg, ds.source)
     frames = [frame]
+    drivers = forecast_drivers(ds, bundle.schema, view, origin, last_obs + 1, end[keep])
     for name, other in (others or {}).items():  # the same cut-offs, another model
         own = hidden
         if other.schema != bundle.schema:  # its own columns of the same rows
             own = _hide(to_series(_read_by(ds, other)).take(spec[keep]), origin, cut, end[keep])[1]
+            # and the columns only it reads, beside the first model's (by_condition_compared)
+            theirs = forecast_drivers(ds, other.schema, own, origin, last_obs + 1, end[keep])
+            drivers = drivers.join(theirs[[c for c in theirs.columns if c not in drivers.columns]])
         rows, levels = _model_rows(other, own, view, truth, origin, last_obs, cfg, ds.source)
         frames.append(rows.assign(model=name))
         qs = qs or levels
@@ -277,7 +291,6 @@ def backtest_frames(
     if backtest.baselines:
         future = frame[["specimen", "origin", "time", "step", "lead", "y_true"]]
         frames += [baseline_frame(history, future, name) for name in BASELINES]
-    drivers = forecast_drivers(ds, bundle.schema, view, origin, last_obs + 1, end[keep])
     return Frames(pd.concat(frames, ignore_index=True), history, qs, drivers)
 
 

@@ -865,12 +865,13 @@ TREND_GROUP = 3
 TREND_P = 0.01
 
 
-def specimen_errors(points: pd.DataFrame, drivers: pd.DataFrame) -> pd.DataFrame:
+def specimen_errors(points: pd.DataFrame, drivers: pd.DataFrame, model: str = "model") -> pd.DataFrame:
     """One row per specimen of a backtest of whole specimens (evaluation.Frames): ``n``, the
     model's scored rows, ``error``, its mean error (forecast - measured) over them, and each
     column of ``drivers`` (evaluation.forecast_drivers) averaged over the specimen's cut-offs,
-    weighted by the rows each forecast (a categorical column: the specimen's label)."""
-    rows = points[points["model"] == "model"]
+    weighted by the rows each forecast (a categorical column: the specimen's label). ``model``:
+    whose errors (a compared model's name in ``points``)."""
+    rows = points[points["model"] == model]
     rows = rows[np.isfinite(rows["y_true"]) & np.isfinite(rows["y_pred"])]
     err = (rows["y_pred"] - rows["y_true"]).groupby(rows["specimen"], sort=False).agg(["size", "mean"])
     err.columns = ["n", "error"]

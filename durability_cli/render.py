@@ -712,10 +712,23 @@ def condition_notes(report: dict) -> list[str]:
     """A line for each condition the model's error follows (metrics.condition_trends): the
     specimens with the most of it and those with the least erred in different ways, so the model
     has not learned how that condition drives the wear across the range of these specimens."""
-    out = []
     known = report.get("threshold") is not None  # with --direction: which way wear goes
     falls = report.get("direction", "below") == "below"
-    for name, c in ((report.get("by_condition") or {}).get("columns") or {}).items():
+    out = _trend_lines(report.get("by_condition") or {}, known, falls)
+    # the models compared with it (evaluate -m A -m B), each named; one that follows none of what
+    # the first model follows says so, since that is the comparison's answer
+    for model, trends in (report.get("by_condition_compared") or {}).items():
+        lines = _trend_lines(trends, known, falls)
+        if lines:
+            out += [f"{model}: {line}" for line in lines]
+        elif out:
+            out.append(f"{model}: its error follows none of the conditions")
+    return out
+
+
+def _trend_lines(trends: dict, known: bool, falls: bool) -> list[str]:
+    out = []
+    for name, c in (trends.get("columns") or {}).items():
         if not c.get("follows"):
             continue
         if c.get("kind") == "category":

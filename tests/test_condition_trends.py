@@ -377,3 +377,36 @@ def test_evaluate_calibrate_and_plot_name_a_label_that_wore_differently(
         assert np.allclose(np.sort(xy[:, 1]), want) and np.all(np.abs(xy[:, 0] - k) <= 0.25)
         line = np.asarray(ax.collections[2 * k + 1].get_segments()[0])
         assert line[0, 1] == pytest.approx(want.mean())
+
+
+def test_evaluate_compares_each_models_trends_on_the_columns_any_of_them_reads(runner, model, by_material):
+    """evaluate -m A -m B: by_condition is the first model's, on every column either model reads
+    (here material, which only B reads); by_condition_compared holds B's, equal to B's report
+    evaluated alone; the note lines of B are named."""
+    with_material, data = by_material
+    args = ["evaluate", str(data), "-m", str(model), "-m", str(with_material), *MEAN_PATHS]
+    r = runner.invoke(app, [*args, "--threshold", "0.5", "--json"])
+    assert r.exit_code == 0, r.stderr
+    report = json.loads(r.stdout)
+    (name,) = report["by_condition_compared"]
+    assert name == "m" and name in report["models"]
+    first = report["by_condition"]["columns"]
+    assert set(first) == {"temperature", "humidity", "material"}
+    alone = dur.load(model).evaluate(pd.read_csv(data), context=20, samples=0, baselines=False).report
+    mine = alone["by_condition"]["columns"]["temperature"]
+    assert first["temperature"]["rank_correlation"] == pytest.approx(mine["rank_correlation"])
+    assert (
+        first["temperature"]["low"] == pytest.approx(mine["low"])
+        and first["temperature"]["follows"] == mine["follows"]
+    )
+    theirs = report["by_condition_compared"][name]
+    own = dur.load(with_material).evaluate(pd.read_csv(data), context=20, samples=0, baselines=False).report
+    assert theirs["specimens"] == own["by_condition"]["specimens"] == 24
+    for column, block in own["by_condition"]["columns"].items():
+        got = theirs["columns"][column]
+        assert got["follows"] == block["follows"]
+        for key in ("rank_correlation", "p_value"):
+            assert got.get(key) == pytest.approx(block.get(key), nan_ok=True)
+    assert theirs["columns"]["material"]["follows"]  # B reads material, but not the shift after the warm-up
+    text = " ".join(runner.invoke(app, [*args, "--threshold", "0.5"]).stderr.split())
+    assert f"{name}: the error differs by material" in text
