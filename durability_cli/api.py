@@ -791,9 +791,7 @@ def train(
     defaults when left out; ``ensemble=N`` trains N members (seeds ``seed`` .. ``seed + N - 1``)
     into one model, and the default ``ensemble=0`` (auto) 5 of them where fewer than 15 specimens
     validate, else one (``ensemble.resolve_auto``; ``Model.summary["ensemble_auto"]`` says which).
-    ``val_select`` "each", "joint" or the default "auto": the members share one epoch (joint)
-    where each would validate on 5 specimens or fewer (``ensemble.resolve_val_select``;
-    ``summary["val_select_auto"]``). ``trend_line`` is True, False or the default "auto": train without and with the warm-up's line
+    ``trend_line`` is True, False or the default "auto": train without and with the warm-up's line
     and keep the line where most members validate better with it (line_choice.py;
     ``Model.summary["trend_line_auto"]`` says which; twice the training time). ``latent`` is a
     size D (0 = none) or the default "auto": a latent of 2 with the line where validation warms up

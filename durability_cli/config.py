@@ -26,7 +26,7 @@ CHOICES = {
     "tf_unit": ("epoch", "step"),
     "feedback": ("mean", "sample"),
     "val_split": ("random", "stratified"),
-    "val_select": ("auto", "each", "joint"),
+    "val_select": ("each", "joint"),
     "direction": ("below", "above"),  # end of life: durability goes below or above the threshold
 }
 
@@ -161,9 +161,8 @@ class TrainConfig:
     # How an ensemble's members trained together choose their epoch: "each" on its own validation
     # specimens, or "joint": one epoch for all, where the mean of the members' validation RMSEs
     # is lowest (every member's validation specimens at once; stacked.py). Members trained one
-    # after the other choose each their own. "auto": joint where each member would validate on
-    # at most JOINT_VALIDATION specimens, else each (ensemble.resolve_val_select)
-    val_select: str = "auto"
+    # after the other choose each their own.
+    val_select: str = "each"
     # Train this many models (seeds seed, seed + 1, ...: each its own initial weights and
     # validation specimens) into one model file; forecasts average them (docs/TRAINING.md).
     # 0 = auto: AUTO_MEMBERS where fewer than SMALL_VALIDATION specimens would choose the best
@@ -238,13 +237,6 @@ class TrainConfig:
 # "The default: auto").
 AUTO_MEMBERS = 5
 SMALL_VALIDATION = 15
-# `val_select = "auto"` keeps one epoch for all members (joint) where each member would choose its
-# own on at most this many validation specimens: measured (3 seeds, each -> joint) on the small
-# measured tables, 2-5 validating, test RMSE Alloy-A -9 %, laser -18 %, Device-B -1 % with the
-# 80 % band nearer 80 %; on the 32-specimen synthetic sets (6 validating) mixed: crack -8 % but its
-# end-of-life interval fell to 65 %, battery +1 %, coating level; on luminosity (10) +4 %
-# (docs/TRAINING.md, "One epoch for the whole ensemble")
-JOINT_VALIDATION = 5
 
 # `epochs = 0` / `patience = 0` (auto) size the run in optimiser steps, not passes over the table:
 # an epoch of 11 training specimens is 2 steps, one of 1,000 is 125, and what a small table needs

@@ -22,7 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from durability_cli.artifact import ModelBundle, load_bundle, save_bundle
-from durability_cli.config import AUTO_MEMBERS, JOINT_VALIDATION, SMALL_VALIDATION, ModelConfig, TrainConfig
+from durability_cli.config import AUTO_MEMBERS, SMALL_VALIDATION, ModelConfig, TrainConfig
 from durability_cli.errors import InputError, ModelFileError
 from durability_cli.line_choice import finished_path
 from durability_cli.modelfile import CHECKPOINT_FORMAT, read_header
@@ -88,38 +88,6 @@ def resolve_auto(
     return several, (
         f"auto: {AUTO_MEMBERS} members, since only {n_val} specimens choose each one's best epoch "
         f"(--ensemble 1: one model, {cost})"
-    )
-
-
-def resolve_val_select(
-    table,
-    model_cfg: ModelConfig,
-    cfg: TrainConfig,
-    *,
-    n_val: int,
-    dist=None,
-    resume=None,
-    init_from: ModelBundle | None = None,
-    **_,
-) -> tuple[TrainConfig, str]:
-    """``cfg`` with ``val_select = "auto"`` made each or joint, and why, in words: joint where an
-    ensemble's members, trained together, would each choose their epoch on at most
-    JOINT_VALIDATION validation specimens (``n_val``, training.split_sizes's count); each
-    otherwise. Like resolve_auto it reads only the table's size and the options."""
-    if cfg.val_select != "auto":
-        return cfg, ""
-    if cfg.ensemble <= 1 or not supported(
-        table, model_cfg, cfg, dist=dist, resume=resume, init_from=init_from
-    ):
-        return replace(cfg, val_select="each"), ""  # nothing to share: no auto row to show
-    if 0 < n_val <= JOINT_VALIDATION:
-        return replace(cfg, val_select="joint"), (
-            f"auto: joint, since each member would choose its own epoch on only {n_val} validation "
-            "specimens (--val-select each: each its own)"
-        )
-    return replace(cfg, val_select="each"), (
-        f"auto: each member its own epoch, on its {n_val} validation specimens (--val-select joint: "
-        "one for all)"
     )
 
 

@@ -347,9 +347,8 @@ def ensemble_notes(summary: dict, ensemble: int) -> list[str]:
 def ensemble_row(summary: dict) -> str:
     """The ensemble row: the members, then how ``--ensemble 0`` (auto) chose them."""
     parts = [ensemble_text(summary["ensemble"])] if summary.get("ensemble") else []
-    for key in ("ensemble_auto", "val_select_auto"):
-        if summary.get(key):
-            parts.append(summary[key])
+    if summary.get("ensemble_auto"):
+        parts.append(summary["ensemble_auto"])
     return "; ".join(parts)
 
 

@@ -725,16 +725,11 @@ def train(table, model_cfg: ModelConfig, cfg: TrainConfig, **options) -> ModelBu
         from durability_cli.ensemble import resolve_auto
 
         cfg, why = resolve_auto(table, model_cfg, cfg, sizes=sizes, **options)
-    latent_why = select_why = ""
+    latent_why = ""
     if model_cfg.latent == "auto":
         from durability_cli.latent_choice import resolve
 
         model_cfg, latent_why = resolve(table, model_cfg, cfg, options.get("init_from"))
-    if cfg.val_select == "auto":  # after the latent: a latent's members train one after the other
-        from durability_cli.ensemble import resolve_val_select
-
-        n_val = (sizes or split_sizes(table, cfg.val_fraction, options.get("val_ids")))[1]
-        cfg, select_why = resolve_val_select(table, model_cfg, cfg, n_val=n_val, **options)
     if model_cfg.trend_line == "auto":
         from durability_cli.line_choice import train_choosing
 
@@ -746,8 +741,6 @@ def train(table, model_cfg: ModelConfig, cfg: TrainConfig, **options) -> ModelBu
         bundle.summary["latent_auto"] = latent_why
     if why:
         bundle.summary["ensemble_auto"] = why
-    if select_why:
-        bundle.summary["val_select_auto"] = select_why
     if length_why:
         bundle.summary["length_auto"] = length_why
     return bundle

@@ -29,7 +29,6 @@ def ensemble_file(small, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("ensemble") / "ens.safetensors"
     history = out.with_suffix(".history.csv")
     args = ["train", str(small), "-o", str(out), *TINY_FLAGS, "--ensemble", "3", "--history", str(history)]
-    args += ["--val-select", "each"]  # each member its own epoch (auto would share one: 2 validating)
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.stderr
     # the whole table in memory: the members train together (stacked.py), one start line for all
@@ -370,38 +369,3 @@ def test_joint_selection_keeps_one_epoch_where_the_members_mean_is_lowest(coatin
     )
     assert r.exit_code == 2 and "'both' is not one of" in r.stderr
     assert not (tmp_path / "bad.safetensors").exists()
-
-
-@pytest.mark.parametrize(
-    ("specimens", "n_val", "chosen"), [(12, 2, "joint"), (25, 5, "joint"), (30, 6, "each")]
-)
-def test_auto_selection_shares_the_epoch_where_each_member_validates_on_few(
-    coating_slice, runner, tmp_path, specimens, n_val, chosen
-):
-    """--val-select auto (the default): joint where each member would choose its epoch on at most
-    JOINT_VALIDATION validation specimens, each otherwise; the summary and inspect say which and why.
-    One model has nothing to share: no row."""
-    from durability_cli.config import JOINT_VALIDATION
-
-    assert JOINT_VALIDATION == 5  # the boundary the cases straddle
-    data = coating_slice(specimens, 30)
-    out = tmp_path / "auto.safetensors"
-    flags = ["--hidden", "8", "--layers", "1", "--epochs", "3", "--no-trend-line", "--ensemble", "3", "-q"]
-    r = runner.invoke(app, ["train", str(data), "-o", str(out), *flags])
-    assert r.exit_code == 0, r.stderr
-    model = api.load(out)
-    assert len(model.summary["val_specimens"]) == n_val
-    members = [model.bundle, *model.bundle.others]
-    assert model.summary["ensemble"]["val_select"] == chosen
-    assert {m.train_config.val_select for m in members} == {chosen}
-    why = model.summary["val_select_auto"]
-    assert why.startswith(f"auto: {chosen}") and f"{n_val} validation specimens" in why
-    if chosen == "joint":
-        assert len({m.summary["best_epoch"] for m in members}) == 1
-    shown = " ".join(runner.invoke(app, ["inspect", str(out)]).stderr.replace("│", " ").split())  # unwrapped
-    assert why in shown
-    one = tmp_path / "one.safetensors"
-    r = runner.invoke(app, ["train", str(data), "-o", str(one), *flags[:-3], "--ensemble", "1", "-q"])
-    assert r.exit_code == 0, r.stderr
-    alone = api.load(one)
-    assert "val_select_auto" not in alone.summary and alone.bundle.train_config.val_select == "each"

@@ -11,9 +11,7 @@ import pytest
 from durability_cli import api
 from durability_cli.cli import app
 
-# one candidate (auto trains two: test_line_choice.py); each member its own epoch, as one model
-# trained alone chooses (auto shares one on these 1-2 validation specimens: test_ensemble.py)
-TINY = dict(hidden=8, layers=1, trend_line=False, val_select="each")
+TINY = dict(hidden=8, layers=1, trend_line=False)  # one candidate (auto trains two: test_line_choice.py)
 # seeds 3 and 4: member 1 stops early after 2 epochs, member 2 after 4 (its learning rate must
 # go on following the epochs when member 1 stops)
 STOPS = dict(epochs=6, patience=1, lr=0.02, seed=3)
