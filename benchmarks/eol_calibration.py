@@ -10,6 +10,7 @@ default), and with the band's factor and the end-of-life interval's shift (``--e
 way: 80 % band coverage, end-of-life 80 % interval coverage and how many forecasts decided it.
 
     python benchmarks/eol_calibration.py --sets ageing,coating --seeds 0,1,2 --models eol-models
+    python benchmarks/eol_calibration.py --sets crack --seeds 0 --trained DIR   # run.py --save-models DIR
 
 One JSON line per set and seed, appended to results/eol-calibration.jsonl.
 """
@@ -64,6 +65,13 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--draws", type=int, default=3, help="calibration sets of 16 specimens per model")
     p.add_argument("--models", type=Path, default=None, help="folder to keep the trained models in")
+    p.add_argument(
+        "--trained",
+        type=Path,
+        default=None,
+        help="calibrate the models of run.py --save-models DIR (DIR/SET-sSEED.safetensors: the suite's "
+        "default, or a variant such as --train-specimens 64) instead of training at --epochs",
+    )
     a = p.parse_args()
     one_thread()
     commit = code_version()["commit"]
@@ -75,7 +83,9 @@ def main() -> None:
         draws = [new_specimens(name, 16, CAL_SEED + d, f"cal{d}-", schema) for d in range(a.draws)]
         for seed in [int(s) for s in a.seeds.split(",")]:
             cached = None if a.models is None else a.models / f"{name}-{seed}-{a.epochs}.safetensors"
-            if cached is not None and cached.exists():
+            if a.trained is not None:
+                trained = load(a.trained / f"{name}-s{seed}.safetensors")
+            elif cached is not None and cached.exists():
                 trained = load(cached)
             else:
                 cfg = TrainConfig(epochs=a.epochs, val_context=info.context, seed=seed, ensemble=1)
@@ -89,6 +99,7 @@ def main() -> None:
                 "seed": seed,
                 "commit": commit,
                 "threshold": info.eol_threshold,
+                "model": str(a.trained.name) if a.trained is not None else f"{a.epochs} epochs",
                 "as_trained": scores(trained, test, info),
                 "draws": [three_ways(trained, held, test, info) for held in draws],
                 "pooled": three_ways(trained, pd.concat([d.frame for d in draws]), test, info),
