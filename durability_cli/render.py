@@ -748,20 +748,11 @@ def _category_note(name: str, c: dict, known: bool, falls: bool) -> str:
     from durability_cli.metrics import TREND_GROUP
 
     tested = [(k, g) for k, g in c["groups"].items() if g["specimens"] >= TREND_GROUP]
-    ends = [tested[-1], tested[0]]  # groups are ordered from the lowest mean error
-    parts = []
-    for label, g in ends:
-        who = f"{name} {label} ({g['specimens']} specimens)"
-        err = g["error"]
-        if not known:
-            parts.append(
-                f"{who} ran {'under' if err > 0 else 'over'} the forecast, by {fmt(abs(err))} on average"
-            )
-        else:
-            faster = (err > 0) == falls
-            parts.append(
-                f"{who} wore {'faster' if faster else 'more slowly'} than forecast, by {fmt(abs(err))} on average"
-            )
+    # groups are ordered from the lowest mean error: the last erred most, the first least
+    parts = [
+        _erred(f"{name} {label} ({g['specimens']} specimens)", g["error"], known, falls)
+        for label, g in (tested[-1], tested[0])
+    ]
     return (
         f"the error differs by {name} (Kruskal-Wallis p {c['p_value']:.2g}, {c['specimens']} specimens): "
         f"{parts[0]}; {parts[1]}. The model has not learned how {name} changes the wear "
@@ -772,7 +763,13 @@ def _category_note(name: str, c: dict, known: bool, falls: bool) -> str:
 def _third(block: dict, most: str, known: bool, falls: bool) -> str:
     """How the third of the specimens with the ``most`` (or least) of a condition erred, by its
     mean error (forecast - measured)."""
-    err, who = block["error"], f"the third with the {most} (mean {fmt(block['value'])})"
+    return _erred(f"the third with the {most} (mean {fmt(block['value'])})", block["error"], known, falls)
+
+
+def _erred(who: str, err: float, known: bool, falls: bool) -> str:
+    """``who`` (some specimens) and how they erred by their mean error ``err`` (forecast -
+    measured): wore faster or more slowly than forecast where the wear's direction is ``known``
+    (``falls``: the durability falls), else ran under or over the forecast."""
     if not known:
         return f"{who} ran {'under' if err > 0 else 'over'} the forecast, by {fmt(abs(err))} on average"
     faster = (err > 0) == falls  # forecast above the measured values of a falling durability: wore faster
