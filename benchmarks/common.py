@@ -35,7 +35,7 @@ def _script() -> str:
 
 
 # options whose value is a folder of this machine: the recorded command names it DIR
-FOLDER_OPTIONS = ("--save-models", "--member-paths", "--models")
+FOLDER_OPTIONS = ("--save-models", "--member-paths", "--models", "--refitted")
 
 
 def member_rows(member, table, key: str = "val_specimens"):

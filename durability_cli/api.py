@@ -139,6 +139,8 @@ class Evaluation:
     # over them, its mean of each condition over the rows forecast and its static columns (a
     # categorical one's label): what by_condition ranks
     specimens: pd.DataFrame | None = None
+    # the same table for each compared model (``evaluate(compare=...)``), by its name
+    compared_specimens: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     def table(self) -> pd.DataFrame:
         """One row per model (the model, any compared ones, then the baselines): RMSE, MAE,
@@ -294,7 +296,9 @@ class Model:
         others = {name: m.bundle for name, m in (compare or {}).items()}
         columns = check_comparable(self.bundle, others)  # every model's columns
         result = evaluate(self.bundle, read(data, schema=columns), cfg, backtest, others)
-        return Evaluation(result.report, result.per_series, result.backtest, result.specimens)
+        return Evaluation(
+            result.report, result.per_series, result.backtest, result.specimens, result.compared_specimens
+        )
 
     def calibrate(
         self,
@@ -525,13 +529,22 @@ class Model:
         """Each specimen's mean error against its mean of each condition over the rows forecast,
         a panel per condition, with the means of the thirds with the least and the most of it:
         what the report's ``by_condition`` ranks (see docs/GUIDE.md, "When the error follows a
-        condition")."""
+        condition"). An evaluation with compared models (``evaluate(compare=...)``) draws each of
+        them too, in a colour of its own, from ``by_condition_compared``."""
         from durability_cli.plotting import plot_condition_errors
 
         if evaluation.specimens is None:
             raise InputError("the evaluation has no per-specimen errors: make it with Model.evaluate")
         trends = evaluation.report.get("by_condition") or {}
-        return plot_condition_errors(evaluation.specimens, trends, target=self.schema.target)
+        others = evaluation.report.get("by_condition_compared") or {}
+        compared = {
+            name: (table, others[name])
+            for name, table in evaluation.compared_specimens.items()
+            if name in others
+        }
+        return plot_condition_errors(
+            evaluation.specimens, trends, target=self.schema.target, compared=compared
+        )
 
     def plot_calibration(
         self, evaluation: Evaluation, *, time_unit: str | None = None, min_count: int = 3
@@ -1215,7 +1228,10 @@ def evaluate_files(
             if path:
                 write_table(table, path)
         report = _shard_note(result.report, shard)
-        return Run(total, Evaluation(report, result.per_series, result.backtest, result.specimens), ds)
+        found = Evaluation(
+            report, result.per_series, result.backtest, result.specimens, result.compared_specimens
+        )
+        return Run(total, found, ds)
     grouped = specimen_groups(data, columns, size=size, fmt=fmt, shard=shard)
     if not len(grouped.ids):
         return Run(grouped.total)
@@ -1224,7 +1240,12 @@ def evaluate_files(
     with _writers((outputs.per_series, outputs.backtest), quote_hint(grouped.ids)) as write:
         for per_series, points in stream:
             write(per_series, points)
-    return Run(grouped.total, Evaluation(_shard_note(stream.report, shard), specimens=stream.specimens))
+    found = Evaluation(
+        _shard_note(stream.report, shard),
+        specimens=stream.specimens,
+        compared_specimens=stream.compared_specimens,
+    )
+    return Run(grouped.total, found)
 
 
 def comparison_names(paths: list[str]) -> list[str]:

@@ -144,20 +144,40 @@ _PLOT_HORIZON = "Score at most N steps after each cut-off."
 PlotHorizon = Annotated[int | None, _opt(_PLOT_HORIZON, None, "--horizon", metavar=N)]
 
 
-def _backtest_figure(output: str, data: str, model: str, threads: int, draw) -> None:
-    """Check the output, load the model, ``draw(model)`` a Figure and write it."""
+def _backtest_figure(output: str, data: str, model: str | list[str], threads: int, draw) -> None:
+    """Check the output, load the model, ``draw(model)`` a Figure and write it. ``model`` a list:
+    the first is drawn with the others, loaded by their report names, as ``draw(model, compare)``."""
     from durability_cli import api
     from durability_cli.io import check_outputs
     from durability_cli.plotting import save_figure
 
     api.set_threads(threads)
-    check_outputs([output], [data if data != "-" else None, model], pictures=(output,))
-    save_figure(draw(api.load(model)), output)
+    paths = model if isinstance(model, list) else [model]
+    check_outputs([output], [data if data != "-" else None, *paths], pictures=(output,))
+    if not isinstance(model, list):
+        save_figure(draw(api.load(model)), output)
+        return
+    names = api.comparison_names(paths[1:])
+    compare = {name: api.load(path) for name, path in zip(names, paths[1:], strict=True)}
+    save_figure(draw(api.load(paths[0]), compare), output)
 
 
-def _backtest_plot(name: str, doc: str, draw) -> None:
+_COMPARED = (
+    "Model file written by durability train. Give -m again to draw other models of the same "
+    "backtest beside it, each in a colour of its own and named by its file name (as evaluate -m A -m B "
+    "names them); the first is called model."
+)
+
+
+def _backtest_plot(name: str, doc: str, draw, compare: bool = False) -> None:
     """Add ``plot NAME``: the figure ``draw(model, DATA, backtest options, time_unit)`` of a
-    backtest with the cut-off options, written to --output."""
+    backtest with the cut-off options, written to --output. ``compare``: -m may be given again,
+    and ``draw`` takes the other models too (name -> Model) as ``compare=``."""
+    model_type = (
+        Annotated[list[str], typer.Option("--model", "-m", help=_COMPARED, metavar=PATH)]
+        if compare
+        else ModelOpt
+    )
 
     def command(
         data: DataArg,
@@ -173,13 +193,17 @@ def _backtest_plot(name: str, doc: str, draw) -> None:
         threads: Threads = 1,
         debug: Debug = False,
     ) -> None:
-        def figure(trained):
+        def figure(trained, others=None):
             cut = dict(context=context, context_frac=context_frac, origins=origins, horizon=horizon)
-            return draw(trained, data, dict(cut, samples=samples, seed=seed), time_unit)
+            backtest = dict(cut, samples=samples, seed=seed)
+            if compare:
+                return draw(trained, data, backtest, time_unit, compare=others or {})
+            return draw(trained, data, backtest, time_unit)
 
         run_command(debug, lambda: _backtest_figure(output, data, model, threads, figure))
 
     command.__doc__ = doc
+    command.__annotations__["model"] = model_type  # a local type: not a name the string could find
     plot_app.command(name)(command)
 
 
@@ -190,8 +214,8 @@ def _calibration(trained, data, backtest: dict, time_unit):
     return trained.plot_calibration(evaluation, time_unit=time_unit)
 
 
-def _errors(trained, data, backtest: dict, time_unit):
-    return trained.plot_errors(trained.evaluate(data, **backtest), time_unit=time_unit)
+def _errors(trained, data, backtest: dict, time_unit, compare: dict):
+    return trained.plot_errors(trained.evaluate(data, **backtest, compare=compare), time_unit=time_unit)
 
 
 _backtest_plot(
@@ -213,14 +237,18 @@ _backtest_plot(
 
     Time bins scored on fewer than 3 specimens are left out of the lines (their bars are grey).
 
+    Give -m again to draw other models' lines on the same cut-offs (as evaluate -m A -m B scores them).
+
     Example:  durability plot errors test.csv -m coating.safetensors --context 40 --time-unit days -o errors.png
+              durability plot errors test.csv -m plain.safetensors -m trend.safetensors --context 40 -o errors.png
     """,
     _errors,
+    compare=True,
 )
 
 
-def _conditions(trained, data, backtest: dict, time_unit):
-    return trained.plot_conditions(trained.evaluate(data, **backtest, baselines=False))
+def _conditions(trained, data, backtest: dict, time_unit, compare: dict):
+    return trained.plot_conditions(trained.evaluate(data, **backtest, baselines=False, compare=compare))
 
 
 _backtest_plot(
@@ -229,9 +257,13 @@ _backtest_plot(
 
     One panel per condition (and numeric static column): a point per specimen, and the mean error of the third of the specimens with the least of it and of the third with the most. A categorical static column (material) gets a column of points per label and the label's mean error. Points that climb or fall across the range mean the model has not learned how that condition drives the wear (evaluate's by_condition; docs/GUIDE.md, "When the error follows a condition").
 
+    Give -m again to draw other models of the same backtest in colours of their own (evaluate -m A -m B's by_condition_compared): whether a transform or another option flattens the trend.
+
     Example:  durability plot conditions held_out.csv -m coating.safetensors --context 40 -o conditions.png
+              durability plot conditions held_out.csv -m plain.safetensors -m arrhenius.safetensors --context 40 -o conditions.png
     """,
     _conditions,
+    compare=True,
 )
 
 

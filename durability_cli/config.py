@@ -174,6 +174,10 @@ class TrainConfig:
     # After training, fit the scale head again on the kept mean's free-running errors on the
     # training specimens (scale_refit.py): the band matches the mean that early stopping kept
     refit_scale: bool = True
+    # Once validation chose each member's epoch, train every member again from its start on all
+    # the specimens, validation ones included, to that epoch (refit_all.py); what validation
+    # measured (the band's factor, the end-of-life paces, the line's and latent's choices) stays
+    refit_all: bool = False
     amp: bool = False  # bfloat16 autocast for the network's forward and backward (data.autocast)
 
     def validate(self) -> None:

@@ -39,6 +39,7 @@ def remove_checkpoints(checkpoint: str | Path, cfg: TrainConfig) -> None:
     """The checkpoint and, for an ensemble, its finished members' files (after a complete run)."""
     Path(checkpoint).unlink(missing_ok=True)
     Path(finished_path(checkpoint)).unlink(missing_ok=True)  # --trend-line auto's first candidate
+    Path(f"{checkpoint}.chosen").unlink(missing_ok=True)  # --refit-all's first pass (refit_all.chosen_path)
     remove_members(checkpoint, cfg.ensemble if cfg.ensemble > 1 else 0)
 
 

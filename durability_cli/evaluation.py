@@ -4,7 +4,7 @@ model and the baselines on the hidden rows."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -62,6 +62,8 @@ class EvalResult:
     per_series: pd.DataFrame  # one row per (model, specimen)
     backtest: pd.DataFrame  # one row per forecast point and model
     specimens: pd.DataFrame  # one row per specimen: the model's mean error, the conditions (EvalStream)
+    # the same table for each compared model, by its name (evaluate -m A -m B)
+    compared_specimens: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 def cutoffs(lengths: np.ndarray, backtest: BacktestConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -101,7 +103,7 @@ def evaluate(
     parts = list(stream)
     per_series = parts[0][0] if len(parts) == 1 else pd.concat([p[0] for p in parts], ignore_index=True)
     points = parts[0][1] if len(parts) == 1 else pd.concat([p[1] for p in parts], ignore_index=True)
-    return EvalResult(stream.report, per_series, points, stream.specimens)
+    return EvalResult(stream.report, per_series, points, stream.specimens, stream.compared_specimens)
 
 
 class EvalStream:
@@ -135,6 +137,7 @@ class EvalStream:
         # one row per specimen, after the run: the model's scored rows and mean error, and its
         # conditions over the rows forecast (metrics.specimen_errors; what by_condition ranks)
         self.specimens: pd.DataFrame | None = None
+        self.compared_specimens: dict[str, pd.DataFrame] = {}  # the same, per compared model
 
     def __iter__(self) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
         pool = None
@@ -163,11 +166,12 @@ class EvalStream:
         self.specimens = pd.concat(specimens, ignore_index=True)
         self.report["by_condition"] = condition_trends(self.specimens, self.report["models"]["model"]["rmse"])
         if compared:  # evaluate -m A -m B: whether each compared model's error follows them too
+            self.compared_specimens = {
+                name: pd.concat(rows, ignore_index=True) for name, rows in compared.items()
+            }
             self.report["by_condition_compared"] = {
-                name: condition_trends(
-                    pd.concat(rows, ignore_index=True), self.report["models"][name]["rmse"]
-                )
-                for name, rows in compared.items()
+                name: condition_trends(rows, self.report["models"][name]["rmse"])
+                for name, rows in self.compared_specimens.items()
             }
         self.report["settings"] = {
             "context": self.backtest.context,

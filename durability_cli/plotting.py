@@ -967,7 +967,13 @@ def plot_end_of_life(
 # ----------------------------------------------------------------------------- error by condition
 
 
-def plot_condition_errors(specimens: pd.DataFrame, trends: dict, *, target: str = "durability") -> Figure:
+def plot_condition_errors(
+    specimens: pd.DataFrame,
+    trends: dict,
+    *,
+    target: str = "durability",
+    compared: dict[str, tuple[pd.DataFrame, dict]] | None = None,
+) -> Figure:
     """Draw each specimen's mean error against its mean of each condition, a panel per condition.
 
     Parameters
@@ -981,6 +987,10 @@ def plot_condition_errors(specimens: pd.DataFrame, trends: dict, *, target: str 
         rank correlation, and says when the error follows the condition.
     target : str
         The durability column, for the y axis.
+    compared : dict, optional
+        Other models of the same backtest (``evaluate -m A -m B``), by name: each one's
+        specimens table (``Evaluation.compared_specimens``) and trends (the report's
+        ``by_condition_compared``), drawn in a colour of its own beside the first model's.
 
     Returns
     -------
@@ -992,8 +1002,12 @@ def plot_condition_errors(specimens: pd.DataFrame, trends: dict, *, target: str 
         label's mean error as a line.
     """
     _require(specimens, "specimens", ["error", "n"])
-    columns = trends.get("columns") or {}
-    names = [c for c in columns if c in specimens.columns]
+    models = [("model", specimens, trends)] + [(name, s, t) for name, (s, t) in (compared or {}).items()]
+    for name, table, _ in models[1:]:
+        _require(table, f"{name}'s specimens", ["error", "n"])
+    names = []  # the panels: every column some model's trends hold and its table has
+    for _, table, found in models:
+        names += [c for c in found.get("columns") or {} if c in table.columns and c not in names]
     rows = specimens.loc[specimens["n"] > 0]
     if not names or not len(rows):
         raise InputError(
@@ -1005,30 +1019,43 @@ def plot_condition_errors(specimens: pd.DataFrame, trends: dict, *, target: str 
     nrows = math.ceil(len(names) / cols)
     fig = Figure(figsize=(4.2 * cols, 3.6 * nrows), dpi=DPI, layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrows, cols, sharey=True, squeeze=False)).ravel()
-    for ax, name in zip(axes, names, strict=False):
-        c = columns[name]
-        if c.get("kind") == "category":
-            _category_panel(ax, rows, name, c)
-            continue
-        ok = rows[[name, "error"]].dropna()
+    looks = _trend_looks([name for name, _, _ in models])
+    for ax, column in zip(axes, names, strict=False):
         ax.axhline(0.0, color=GREY, linewidth=0.8)
-        ax.scatter(ok[name], ok["error"], s=14, color=BLUE, alpha=0.75, linewidths=0, label="specimens")
-        third = len(ok) // 3
-        if third:
-            ordered = ok.sort_values(name, kind="stable")
-            for part in (ordered.iloc[:third], ordered.iloc[-third:]):
-                ax.hlines(
-                    part["error"].mean(), part[name].min(), part[name].max(), color=VERMILLION, linewidth=2.2
-                )
-        rho = c.get("rank_correlation")
-        head = f"{name}: rank correlation {rho:+.2f}" if _finite(rho) else f"{name}: no trend to measure"
-        ax.set_title(head + ("\nthe error follows it" if c.get("follows") else ""), fontsize=10)
-        ax.set_xlabel(f"mean {name} over the rows forecast")
+        heads = []
+        drawn = [
+            (name, table, found) for name, table, found in models if column in (found.get("columns") or {})
+        ]
+        order = list(drawn[0][2]["columns"][column].get("groups") or {})  # one label order for all
+        for k, (name, table, found) in enumerate(drawn):
+            c, look = found["columns"][column], looks[name]
+            part = table.loc[table["n"] > 0]
+            if c.get("kind") == "category":
+                heads.append(_category_panel(ax, part, column, c, look, order, (k, len(drawn))))
+            else:
+                heads.append(_numeric_points(ax, part, column, c, look))
+        if len(models) == 1:
+            head, follows = heads[0]
+            title = f"{column}: {head}" + (f"\n{follows}" if follows else "")
+        else:  # a line per model
+            title = column + "".join(
+                f"\n{name}: {head}" + (f", {follows}" if follows else "")
+                for (name, _, _), (head, follows) in zip(drawn, heads, strict=True)
+            )
+        ax.set_title(title, fontsize=10 if len(models) == 1 else 9)
         _grid(ax)
     for ax in axes[len(names) :]:
         ax.set_visible(False)
     for ax in axes[::cols]:
         ax.set_ylabel(f"mean error of {target}\n(forecast - measured)")
+    if len(models) > 1:
+        from matplotlib.lines import Line2D
+
+        handles = [
+            Line2D([], [], color=looks[name]["points"], marker="o", linestyle="none", label=name)
+            for name, _, _ in models
+        ]
+        fig.legend(handles=handles, loc="outside lower center", ncols=len(models), frameon=False, fontsize=8)
     fig.suptitle(
         f"Error by condition: {len(rows)} specimens (lines: the mean error of the third with the least, and with the most)",
         fontsize=11,
@@ -1036,25 +1063,73 @@ def plot_condition_errors(specimens: pd.DataFrame, trends: dict, *, target: str 
     return fig
 
 
-def _category_panel(ax, rows: pd.DataFrame, name: str, c: dict) -> None:
-    """plot_condition_errors' panel for a categorical column: each label's specimens in a column
-    of their own (spread sideways by their order, so that none hides another) and the label's
-    mean error as a short line, the labels from the lowest mean error to the highest."""
-    ax.axhline(0.0, color=GREY, linewidth=0.8)
-    labels = list(c.get("groups") or {})
-    for k, label in enumerate(labels):
+def _trend_looks(names: list[str]) -> dict[str, dict]:
+    """Each model's colours in plot_condition_errors: one model's points blue and its lines
+    vermillion; with compared models the first one's points and lines blue, each other's in a
+    colour of its own, its lines dashed."""
+    others = [VERMILLION, GREEN, PURPLE, SKY, YELLOW, GREY]
+    looks = {names[0]: {"points": BLUE, "line": VERMILLION if len(names) == 1 else BLUE, "style": "-"}}
+    for k, name in enumerate(names[1:]):
+        colour = others[k % len(others)]
+        looks[name] = {"points": colour, "line": colour, "style": "--"}
+    return looks
+
+
+def _numeric_points(ax, rows: pd.DataFrame, name: str, c: dict, look: dict) -> tuple[str, str]:
+    """One model's points of a numeric condition's panel and its thirds' lines; returns its part
+    of the panel's title: what was measured, and whether the error follows the condition."""
+    ok = rows[[name, "error"]].dropna()
+    ax.scatter(ok[name], ok["error"], s=14, color=look["points"], alpha=0.75, linewidths=0)
+    third = len(ok) // 3
+    if third:
+        ordered = ok.sort_values(name, kind="stable")
+        for part in (ordered.iloc[:third], ordered.iloc[-third:]):
+            ax.hlines(
+                part["error"].mean(),
+                part[name].min(),
+                part[name].max(),
+                color=look["line"],
+                linewidth=2.2,
+                linestyles=look["style"],
+            )
+    ax.set_xlabel(f"mean {name} over the rows forecast")
+    rho = c.get("rank_correlation")
+    head = f"rank correlation {rho:+.2f}" if _finite(rho) else "no trend to measure"
+    return head, "the error follows it" if c.get("follows") else ""
+
+
+def _category_panel(
+    ax, rows: pd.DataFrame, name: str, c: dict, look: dict, labels: list[str], slot: tuple[int, int]
+) -> tuple[str, str]:
+    """One model's points of a categorical column's panel: each of ``labels``' specimens in a
+    column of their own (spread sideways by their order, so that none hides another; ``slot``
+    (k, of) puts the k-th model's columns beside the others') and the label's mean error as a
+    short line. Returns its part of the panel's title, as :func:`_numeric_points` does."""
+    k, of = slot
+    width = 0.64 / of
+    shift = -0.32 + width * (k + 0.5)
+    for j, label in enumerate(labels):
         err = rows.loc[rows[name].astype(str) == label, "error"].dropna().to_numpy(float)
-        spread = np.linspace(-0.25, 0.25, len(err)) if len(err) > 1 else np.zeros(len(err))
-        ax.scatter(k + spread, err, s=14, color=BLUE, alpha=0.75, linewidths=0)
+        x = j + shift
+        half = 0.25 * width / 0.64  # one model: its points within 0.25 of the label's place
+        spread = np.linspace(-half, half, len(err)) if len(err) > 1 else np.zeros(len(err))
+        ax.scatter(x + spread, err, s=14, color=look["points"], alpha=0.75, linewidths=0)
         if len(err):
-            ax.hlines(err.mean(), k - 0.32, k + 0.32, color=VERMILLION, linewidth=2.2)
-    ax.set_xticks(range(len(labels)), labels)
-    ax.set_xlim(-0.6, len(labels) - 0.4)
+            ax.hlines(
+                err.mean(),
+                x - width / 2,
+                x + width / 2,
+                color=look["line"],
+                linewidth=2.2,
+                linestyles=look["style"],
+            )
+    if k == 0:
+        ax.set_xticks(range(len(labels)), labels)
+        ax.set_xlim(-0.6, len(labels) - 0.4)
+        ax.set_xlabel(name)
     p = c.get("p_value")
-    head = f"{name}: Kruskal-Wallis p {p:.2g}" if _finite(p) else f"{name}: too few specimens to test"
-    ax.set_title(head + ("\nthe error differs by it" if c.get("follows") else ""), fontsize=10)
-    ax.set_xlabel(name)
-    _grid(ax)
+    head = f"Kruskal-Wallis p {p:.2g}" if _finite(p) else "too few specimens to test"
+    return head, "the error differs by it" if c.get("follows") else ""
 
 
 def _finite(x) -> bool:

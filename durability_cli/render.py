@@ -131,7 +131,7 @@ class TrainProgress:
         self.task = self.progress.add_task("train", total=self.epochs, completed=done, status="")
 
     def update(self, log):
-        status = f"loss {log.train_loss:.4g}  val RMSE {log.val_rmse:.4g}{'*' if log.best else ' '}"
+        status = f"loss {log.train_loss:.4g}  {_val_text(log, '*' if log.best else ' ')}"
         if log.teacher_forcing > 0:
             status += f" tf {log.teacher_forcing:.2f}"
         self.progress.update(self.task, completed=log.epoch, status=status)
@@ -164,8 +164,8 @@ class TrainLog:
             return
         self.last = now
         self.console.print(
-            f"epoch {log.epoch}/{self.epochs}  loss {log.train_loss:.4f}  val RMSE {log.val_rmse:.4g}"
-            f"{' (best)' if log.best else ''}  teacher forcing {log.teacher_forcing:.2f}  "
+            f"epoch {log.epoch}/{self.epochs}  loss {log.train_loss:.4f}  {_val_text(log, ' (best)' if log.best else '')}"
+            f"  teacher forcing {log.teacher_forcing:.2f}  "
             f"{now - self.started:.0f} s",
             highlight=False,
             soft_wrap=True,
@@ -173,6 +173,12 @@ class TrainLog:
 
     def stop(self):
         pass
+
+
+def _val_text(log, best: str) -> str:
+    """An epoch's validation RMSE for the progress ('' in a --refit-all refit, which validates on
+    nothing)."""
+    return f"val RMSE {log.val_rmse:.4g}{best}" if math.isfinite(log.val_rmse) else "refit, no validation"
 
 
 def warmup_text(block: dict, key: str) -> str:
@@ -187,6 +193,13 @@ LINE_CANDIDATES = ("Without the warm-up's line (1 of 2)", "With the warm-up's li
 
 def render_train_start(console: Console, info: dict, chunk_specimens: int) -> None:
     """The line before the first epoch: specimens, warm-up, parameters, processes, groups."""
+    if info.get("refit_member"):  # --refit-all: each member again on every specimen (refit_all.py)
+        console.print(
+            f"Refitting member {info['refit_member']} of {info['members']} on all {info['n_train']} specimens, "
+            f"to epoch {info['refit_epochs']} (as its validation chose)",
+            highlight=False,
+        )
+        return
     if info.get("stacked"):  # the members train together: one line for all (numbers: each member's)
         member = f"Ensemble of {info['members']} members trained together, each: "
     else:
@@ -220,6 +233,8 @@ def render_train_summary(console: Console, bundle, output: str) -> None:
         f"{'residual' if m.residual else 'level'}, monotonic {m.monotonic}{extras}; {s['parameters']:,} parameters",
     )
     table.add_row("specimens", f"{len(s['train_specimens'])} train, {len(s['val_specimens'])} validation")
+    if refit := refit_text(s, len(bundle.members)):
+        table.add_row("refit", refit)
     auto = f"; {s['length_auto']}" if s.get("length_auto") else ""
     table.add_row("epochs", f"{s['epochs_run']} run, best {s['best_epoch']} ({s['stopped']}){auto}")
     table.add_row(
@@ -248,6 +263,21 @@ def render_train_summary(console: Console, bundle, output: str) -> None:
     render_warnings(console, warnings)
     for note in ensemble_notes(s, bundle.train_config.ensemble):
         console.print(f"[dim]{note}[/]", highlight=False, soft_wrap=True)
+
+
+def refit_text(summary: dict, members: int) -> str:
+    """What --refit-all did after validation chose the epochs ('' without it)."""
+    block = summary.get("refit_all") or {}
+    if block.get("skipped"):
+        return f"--refit-all skipped: {block['skipped']}"
+    if not block:
+        return ""
+    who = f"each of the {members} members" if members > 1 else "the model"
+    return (
+        f"{who} trained again on all {block['specimens']} specimens to the epoch its validation chose, "
+        f"in {summary.get('refit_all_seconds', block['seconds']):.1f} s (--refit-all); the validation rows are "
+        "from before it"
+    )
 
 
 def _pace_text(summaries: list[dict]) -> str:

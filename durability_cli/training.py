@@ -662,13 +662,15 @@ def _start_info(state, n_train, n_val, context, dist) -> dict:
     }
 
 
-def _fit(state, epoch, finish, checkpoint, model_cfg, cfg, data_hash, meta, on_epoch, dist) -> ModelBundle:
+def _fit(
+    state, epoch, finish, checkpoint, model_cfg, cfg, data_hash, meta, on_epoch, dist, stop_at=None
+) -> ModelBundle:
     """The epoch loop: ``epoch()`` runs one and returns its log; checkpoints after each, early
     stopping, and Ctrl-C / divergence turned into their errors. ``finish(reason)`` builds the
-    bundle from the best weights."""
-    stop_reason = "max epochs"
+    bundle from the best weights. ``stop_at``: end after that many epochs (train_one)."""
+    stop_reason = "max epochs" if stop_at is None else f"epoch {stop_at}, as validation chose"
     try:
-        while state.epoch < cfg.epochs:
+        while state.epoch < (cfg.epochs if stop_at is None else min(stop_at, cfg.epochs)):
             if state.stale >= cfg.patience:
                 stop_reason = f"early stop: no better validation RMSE for {cfg.patience} epochs"
                 break
@@ -718,6 +720,13 @@ def train(table, model_cfg: ModelConfig, cfg: TrainConfig, **options) -> ModelBu
     if not (cfg.epochs and cfg.patience and cfg.ensemble):  # an auto setting reads the split
         sizes = split_sizes(table, cfg.val_fraction, options.get("val_ids"))
     cfg, length_why = resolve_length(table, cfg, sizes=sizes, **options)
+    if cfg.refit_all and options.get("resume") is not None:  # stopped in the refit: only it runs again
+        from durability_cli import refit_all
+
+        resolved = cfg if cfg.ensemble else resolve_auto_members(table, model_cfg, cfg, sizes, options)
+        first = refit_all.chosen(options["resume"], table, resolved)
+        if first is not None:
+            return refit_all.refit(table, first, **options)
     if length_why and options.get("on_start") is not None:
         told = options["on_start"]
         options = {**options, "on_start": lambda info: told({**info, "epochs": cfg.epochs})}
@@ -743,7 +752,20 @@ def train(table, model_cfg: ModelConfig, cfg: TrainConfig, **options) -> ModelBu
         bundle.summary["ensemble_auto"] = why
     if length_why:
         bundle.summary["length_auto"] = length_why
+    if cfg.refit_all:
+        from durability_cli import refit_all
+
+        bundle = refit_all.refit(table, bundle, **options)
     return bundle
+
+
+def resolve_auto_members(
+    table, model_cfg: ModelConfig, cfg: TrainConfig, sizes, options: dict
+) -> TrainConfig:
+    """``cfg`` with ``ensemble = 0`` (auto) made a number, as :func:`train` makes it."""
+    from durability_cli.ensemble import resolve_auto
+
+    return resolve_auto(table, model_cfg, cfg, sizes=sizes, **options)[0]
 
 
 def _train_resolved(table, model_cfg: ModelConfig, cfg: TrainConfig, **options) -> ModelBundle:
@@ -837,6 +859,7 @@ def train_one(
     device: str | torch.device = "cpu",
     dist: Distributed | None = None,
     val_ids: list[str] | None = None,
+    stop_at: int | None = None,
 ) -> ModelBundle:
     """Train a model and return it with its metadata (best weights loaded).
 
@@ -860,6 +883,9 @@ def train_one(
     ``dist`` (from ``parallel.from_env`` inside ``parallel.process_group``) makes this process one
     rank of a torchrun job: it runs its share of every global batch and of the validation set, and
     only rank 0 writes the checkpoint.
+
+    ``stop_at`` (refit_all.py): train exactly that many epochs of the ``cfg.epochs`` planned (the
+    learning rate follows the planned cosine), validate on nothing and keep the last weights.
     """
     if isinstance(table, Dataset):
         from durability_cli.streaming import FrameGroups
@@ -867,6 +893,7 @@ def train_one(
         table = FrameGroups(table, len(specimen_starts(table.frame, table.schema.id_col)))
     groups = table
     run = _GroupTraining(groups, cfg, init_from, device, dist, transform=model_cfg.transform, val_ids=val_ids)
+    run.keep_last = stop_at is not None
     if init_from is not None:
         model_cfg = init_from.model_config
     # before anything is built: a warm-up that leaves nothing to score, or a run beyond the budget
@@ -893,7 +920,9 @@ def train_one(
     def finish(reason: str) -> ModelBundle:
         return run.bundle(model_cfg, time.perf_counter() - started, reason)
 
-    return _fit(state, run.epoch, finish, checkpoint, model_cfg, cfg, run.data_hash, meta, on_epoch, dist)
+    return _fit(
+        state, run.epoch, finish, checkpoint, model_cfg, cfg, run.data_hash, meta, on_epoch, dist, stop_at
+    )
 
 
 train_groups = train  # the name for callers that hold groups of specimens
@@ -905,6 +934,7 @@ class _GroupTraining:
     read a group's training or validation specimens."""
 
     state: TrainState  # set once the model is built (train)
+    keep_last = False  # train_one's stop_at: no validation, every epoch's weights are the kept ones
 
     def __init__(
         self,
@@ -1057,6 +1087,8 @@ class _GroupTraining:
         if waiting is not None:
             _train_part(state, waiting[0], waiting[1], context, cfg, tally, device, dist, shuffle=False)
         with _averaged(state):  # with --ema the average is what is validated and kept as the best
+            if self.keep_last:  # refit_all: no validation, the last weights are kept
+                return _close_epoch(state, math.nan, tally, t0, keep_last=True)
             return _close_epoch(state, self.validate(), tally, t0, cfg.val_smoothing)
 
     def bundle(self, model_cfg: ModelConfig, seconds: float, reason: str) -> ModelBundle:
@@ -1380,14 +1412,18 @@ def _close_epoch(
     t0: float,
     smoothing: float = 0.0,
     joint: float | None = None,
+    keep_last: bool = False,
 ) -> EpochLog:
     """Count the epoch, keep the best weights, and log it. With ``smoothing`` (--val-smoothing)
     the criterion is the validation RMSE's moving average, smoothing x the previous average +
     (1 - smoothing) x this epoch's: an epoch is best when the recent epochs were good together,
     not when a few validation specimens happened to fit it. ``joint`` (--val-select joint, an
     ensemble trained together): the members' mean validation RMSE stands in for this member's
-    own, so that every member keeps the same epoch."""
-    if not math.isfinite(val_rmse):
+    own, so that every member keeps the same epoch. ``keep_last`` (train_one's ``stop_at``): no
+    validation RMSE; every epoch is kept as the best, and a loss that is not finite diverges."""
+    if keep_last and not all(math.isfinite(x) for x in tally.losses):
+        raise _Diverged("training loss is not finite")
+    if not keep_last and not math.isfinite(val_rmse):
         raise _Diverged(f"validation RMSE {val_rmse}")
     state.epoch += 1
     value = val_rmse if joint is None else joint
@@ -1395,7 +1431,7 @@ def _close_epoch(
         state.criterion = smoothing * state.criterion + (1.0 - smoothing) * value
     else:
         state.criterion = value
-    best = state.criterion < state.best_rmse
+    best = keep_last or state.criterion < state.best_rmse
     if best:
         state.best_rmse, state.best_epoch, state.stale = state.criterion, state.epoch, 0
         state.best_state = {k: v.detach().cpu().clone() for k, v in state.model.state_dict().items()}

@@ -410,3 +410,47 @@ def test_evaluate_compares_each_models_trends_on_the_columns_any_of_them_reads(r
     assert theirs["columns"]["material"]["follows"]  # B reads material, but not the shift after the warm-up
     text = " ".join(runner.invoke(app, [*args, "--threshold", "0.5"]).stderr.split())
     assert f"{name}: the error differs by material" in text
+
+
+def test_plot_conditions_draws_each_compared_model_beside_the_first(
+    runner, model, by_material, figures, tmp_path
+):
+    """plot conditions -m A -m B: every column either model reads gets a panel; each panel holds
+    each model's points (the compared one's are its own errors, as evaluate -m A -m B ranks them)
+    and names both models in its title; plot errors -m A -m B draws a line for each model."""
+    with_material, data = by_material
+    out = tmp_path / "both.png"
+    args = [str(data), "-m", str(model), "-m", str(with_material), *MEAN_PATHS, "-o", str(out)]
+    r = runner.invoke(app, ["plot", "conditions", *args])
+    assert r.exit_code == 0, r.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    fig = figures[-1]
+    panels = {ax.get_title().split("\n")[0]: ax for ax in fig.axes if ax.get_visible()}
+    assert set(panels) == {"temperature", "humidity", "material"}
+    evaluation = dur.load(model).evaluate(
+        pd.read_csv(data), context=20, samples=0, baselines=False, compare={"m": dur.load(with_material)}
+    )
+    theirs = evaluation.compared_specimens["m"].set_index("specimen")
+    mine = evaluation.specimens.set_index("specimen")
+    ax = panels["temperature"]
+    lines = ax.get_title().split("\n")[1:]
+    assert lines[0].startswith("model: rank correlation") and lines[1].startswith("m: rank correlation")
+    # the first model's scatter and its two thirds, then the compared one's
+    first, second = (np.asarray(ax.collections[k].get_offsets()) for k in (0, 3))
+    assert np.allclose(
+        sorted(map(tuple, first)), sorted(zip(mine["temperature"], mine["error"], strict=True))
+    )
+    assert np.allclose(
+        sorted(map(tuple, second)), sorted(zip(theirs["temperature"], theirs["error"], strict=True))
+    )
+    assert not np.allclose(np.sort(first[:, 1]), np.sort(second[:, 1]))  # two models, two sets of errors
+    # material: only the compared model reads it, but both models' errors are set against it
+    material = panels["material"]
+    assert "model: Kruskal-Wallis" in material.get_title() and "m: Kruskal-Wallis" in material.get_title()
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == ["model", "m"]
+    errors = tmp_path / "errors.png"
+    r = runner.invoke(app, ["plot", "errors", *args[:-1], str(errors)])
+    assert r.exit_code == 0, r.stderr
+    labels = [line.get_label() for line in figures[-1].axes[0].get_lines()]
+    assert "model" in labels and "m" in labels
