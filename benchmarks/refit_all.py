@@ -6,13 +6,14 @@ With 64 training specimens instead of 32 crack's RMSE fell 18 % and coating's 13
 session 34), so the held-out fifth looks like data the model is missing. The usual answer (scikit-
 learn's ``refit``, a final fit after cross-validation) is to train once more on everything for the
 length validation chose. This probe does that to the accuracy suite's saved models
-(``run.py --save-models DIR``: DIR/SET-sSEED.safetensors): member k is trained again from its own
-start (its seed, its planned epochs and so the same cosine learning rate) on every training
-specimen, no validation held out, and stopped at the epoch its first pass kept (the stop is made by
-wrapping ``training._close_epoch``: every epoch counts as the best, and the run ends at that
-epoch). What the first pass measured on its validation specimens, the band's validation factor and
-the end-of-life paces, is carried over; the scale head is refitted on the new fit's training
-specimens as `train` does. The refitted models are written to --refitted DIR and scored by
+(``run.py --save-models DIR``: DIR/SET-sSEED.safetensors) with the library's refit, what
+``train --refit-all`` runs after its first pass (durability_cli/refit_all.py): member k is trained
+again from its own start (its seed, its planned epochs and so the same cosine learning rate) on
+every training specimen, no validation held out, and stopped at the epoch its first pass kept.
+What the first pass measured on its validation specimens, the band's validation factor and the
+end-of-life paces, is carried over; the scale head is refitted on the new fit's training
+specimens as `train` does. (The same numbers as ``run.py --set refit_all=true``, which trains the
+first pass again: laser seed 0, 0.7694 both ways.) The refitted models are written to --refitted DIR and scored by
 ``rescore.py --keep-factor`` on the run's test split and fresh specimens:
 
     python benchmarks/refit_all.py --runs results/accuracy-base35-coating-s0.json --models DIR --refitted DIR2
@@ -26,8 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
-from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -35,52 +34,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import realdata  # noqa: E402
 from benchmarks.common import jsonable, one_thread, recorded_args  # noqa: E402
 from benchmarks.rescore import rescore  # noqa: E402
-from durability_cli import training  # noqa: E402
+from durability_cli import refit_all  # noqa: E402
 from durability_cli.artifact import load_bundle, save_bundle  # noqa: E402
-from durability_cli.ensemble import combine  # noqa: E402
 from durability_cli.schema import Schema, validate  # noqa: E402
 from durability_cli.synthetic import make_split  # noqa: E402
 
 TAG = "refitall"
 
 
-class _StopAt:
-    """``training._close_epoch`` wrapped: every epoch is the best (the weights kept are the last)
-    and the run ends after epoch ``stop``."""
-
-    def __init__(self):
-        self.stop = 0
-        self.original = training._close_epoch
-
-    def __call__(self, state, val_rmse, *args, **kwargs):
-        log = self.original(state, -(state.epoch + 1.0), *args, **kwargs)
-        if state.epoch >= self.stop:
-            state.stale = 10**9
-        return log
-
-
-def refit(bundle, table, stop: _StopAt) -> tuple[object, list[dict]]:
-    """Every member of ``bundle`` trained again on all of ``table`` to its first pass's epoch."""
-    members, said = [], []
-    for m in bundle.members:
-        stop.stop = max(1, int(m.summary["best_epoch"]))
-        cfg = replace(m.train_config, val_fraction=0.0, ensemble=1, patience=m.train_config.epochs + 1)
-        t0 = time.perf_counter()
-        b = training.train_one(table, bundle.model_config, cfg)
-        b.summary["scale_calibration"] = m.summary["scale_calibration"]
-        b.summary["eol_warp"] = m.summary["eol_warp"]
-        said.append(
-            {
-                "seed": cfg.seed,
-                "epochs": b.summary["epochs_run"],
-                "of": cfg.epochs,
-                "seconds": round(time.perf_counter() - t0, 1),
-                "first_pass_seconds": m.summary.get("train_seconds"),
-            }
-        )
-        members.append(b)
-    out = combine(members)
-    out.summary["trend_line_auto"] = bundle.summary.get("trend_line_auto")
+def refit(bundle, table) -> tuple[object, list[dict]]:
+    """Every member of ``bundle`` trained again on all of ``table`` to its first pass's epoch
+    (the library's ``refit_all.refit``, what ``train --refit-all`` runs after its first pass)."""
+    out = refit_all.refit(table, bundle)
+    said = [
+        {
+            "seed": m.train_config.seed,
+            "epochs": m.summary["refit_all"]["epochs"],
+            "of": m.train_config.epochs,
+            "seconds": m.summary["refit_all"]["seconds"],
+        }
+        for m in out.members
+    ]
     return out, said
 
 
@@ -92,8 +66,6 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--refitted", required=True, help="DIR for the refitted models")
     a = ap.parse_args(argv)
     one_thread()
-    stop = _StopAt()
-    training._close_epoch = stop
     out = Path(a.refitted)
     out.mkdir(parents=True, exist_ok=True)
     for f in a.runs:
@@ -111,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
             for run in d["model"]["runs"]:
                 seed = run["seed"]
                 bundle = load_bundle(Path(a.models) / f"{name}-s{seed}.safetensors")
-                refitted, said[seed] = refit(bundle, table, stop)
+                refitted, said[seed] = refit(bundle, table)
                 save_bundle(refitted, out / f"{name}-s{seed}.safetensors")
         written = rescore(Path(f), out, TAG, keep_factor=True)
         w = json.loads(written.read_text())

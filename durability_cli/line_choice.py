@@ -22,9 +22,8 @@ import math
 from dataclasses import replace
 from pathlib import Path
 
-from durability_cli.artifact import ModelBundle, load_bundle, save_bundle
-from durability_cli.config import ModelConfig, TrainConfig, as_dict
-from durability_cli.errors import InputError, ModelFileError
+from durability_cli.artifact import ModelBundle, save_bundle
+from durability_cli.config import ModelConfig, TrainConfig
 from durability_cli.modelfile import CHECKPOINT_FORMAT, read_header
 
 
@@ -159,27 +158,14 @@ def _holds_line(checkpoint: str) -> bool:
 def _finished(resume: str, table, cfg: TrainConfig) -> ModelBundle | None:
     """The candidate without the line, when the interrupted run had finished it (None: the
     checkpoint is still the first candidate's)."""
-    path = finished_path(resume)
-    if not Path(path).exists():
-        return None
-    try:
-        bundle = load_bundle(path)
-    except ModelFileError as exc:
-        raise InputError(
-            f"{resume}: the model trained without the line before the interruption cannot be read ({exc}); "
-            "start anew without --resume"
-        ) from None
-    from durability_cli.training import fingerprint, train_options_diff
+    from durability_cli.training import load_finished
 
-    diff = train_options_diff(as_dict(bundle.train_config), cfg)
-    if diff or bundle.model_config.trend_line:
-        raise InputError(
-            f"{path}: the model trained without the line before the interruption was made with other "
-            f"training options ({diff or 'trend_line'}); resume with the same options, or start anew without --resume"
-        )
-    if bundle.summary.get("data_fingerprint") != fingerprint(table):
-        raise InputError(
-            f"{path}: the model trained without the line before the interruption was made on a different "
-            "table; resume with the same data, or start anew without --resume"
-        )
-    return bundle
+    what = "the model trained without the line"
+    return load_finished(
+        resume,
+        finished_path(resume),
+        table,
+        cfg,
+        what,
+        lambda b: "trend_line" if b.model_config.trend_line else "",
+    )

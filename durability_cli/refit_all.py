@@ -22,9 +22,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from durability_cli.artifact import ModelBundle, load_bundle, save_bundle
-from durability_cli.config import TrainConfig, as_dict
-from durability_cli.errors import InputError, ModelFileError
+from durability_cli.artifact import ModelBundle, save_bundle
+from durability_cli.config import TrainConfig
 
 # what each member's refit replaces in its summary; the rest (validation scores, history, band
 # factor, end-of-life paces, the automatic choices) is the first pass's
@@ -134,27 +133,6 @@ def _merged(member: ModelBundle, again: ModelBundle, stop: int, seconds: float) 
 def chosen(resume: str | Path, table, cfg: TrainConfig) -> ModelBundle | None:
     """The first pass's model an interrupted ``--refit-all`` run had finished (None: the
     checkpoint is still the first pass's)."""
-    path = chosen_path(resume)
-    if not Path(path).exists():
-        return None
-    try:
-        bundle = load_bundle(path)
-    except ModelFileError as exc:
-        raise InputError(
-            f"{resume}: the model validation chose before the interruption cannot be read ({exc}); "
-            "start anew without --resume"
-        ) from None
-    from durability_cli.training import fingerprint, train_options_diff
+    from durability_cli.training import load_finished
 
-    diff = train_options_diff(as_dict(bundle.train_config), cfg)
-    if diff:
-        raise InputError(
-            f"{path}: the model validation chose before the interruption was made with other training "
-            f"options ({diff}); resume with the same options, or start anew without --resume"
-        )
-    if bundle.summary.get("data_fingerprint") != fingerprint(table):
-        raise InputError(
-            f"{path}: the model validation chose before the interruption was made on a different table; "
-            "resume with the same data, or start anew without --resume"
-        )
-    return bundle
+    return load_finished(resume, chosen_path(resume), table, cfg, "the model validation chose")

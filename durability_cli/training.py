@@ -27,6 +27,7 @@ from durability_cli.artifact import (
     CHECKPOINT_FORMAT,
     ModelBundle,
     build_model,
+    load_bundle,
     read_safetensors,
 )
 from durability_cli.config import (
@@ -1717,6 +1718,33 @@ def train_options_diff(saved: dict, cfg: TrainConfig) -> str:
         f"{k} {saved_cfg.get(k)!r} in the checkpoint, {now[k]!r} now"
         for k in sorted(k for k in now if saved_cfg.get(k) != now[k])
     )
+
+
+def load_finished(resume, path, table, cfg: TrainConfig, what: str, differs=None) -> ModelBundle | None:
+    """A model an interrupted run had finished and kept at ``path`` beside its checkpoint
+    ``resume`` (``--trend-line auto``'s first candidate, ``--refit-all``'s first pass), checked
+    against this run's options and table; None when it is not there. ``what`` names it in the one
+    error line; ``differs(bundle)`` says what else of it does not fit ('' when all does)."""
+    if not Path(path).exists():
+        return None
+    try:
+        bundle = load_bundle(path)
+    except ModelFileError as exc:
+        raise InputError(
+            f"{resume}: {what} before the interruption cannot be read ({exc}); start anew without --resume"
+        ) from None
+    diff = train_options_diff(as_dict(bundle.train_config), cfg) or (differs(bundle) if differs else "")
+    if diff:
+        raise InputError(
+            f"{path}: {what} before the interruption was made with other training options ({diff}); resume "
+            "with the same options, or start anew without --resume"
+        )
+    if bundle.summary.get("data_fingerprint") != fingerprint(table):
+        raise InputError(
+            f"{path}: {what} before the interruption was made on a different table; resume with the same "
+            "data, or start anew without --resume"
+        )
+    return bundle
 
 
 def check_resumable(info: dict, path, model_cfg, cfg, data_hash: str) -> None:
