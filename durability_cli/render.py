@@ -840,6 +840,8 @@ def render_model(console: Console, info: dict, title: str) -> None:
         f"{fmt(s.get('best_val_rmse'))} (persistence {fmt(s.get('val_persistence_rmse'))}), "
         f"best epoch {s.get('best_epoch')} of {s.get('epochs_run')}",
     )
+    if refit := refit_text(s, 1 + len(info.get("members", []))):
+        table.add_row("refit", refit)
     if s.get("val_baseline_rmse"):
         table.add_row("baselines", _baseline_text(s["val_baseline_rmse"]))
     if s.get("ensemble") or s.get("ensemble_auto"):

@@ -123,6 +123,8 @@ def test_the_command_says_what_the_refit_did_and_the_model_forecasts(data, tmp_p
     )
     assert r.exit_code == 0, r.stderr
     assert not ckpt.exists() and not Path(f"{ckpt}.chosen").exists()  # a finished run leaves neither
+    shown = " ".join(CliRunner().invoke(app, ["inspect", str(out)]).stderr.split())
+    assert "the model trained again on all 12 specimens" in shown
     text = " ".join(r.stderr.split())
     assert "Refitting member 1 of 1 on all 12 specimens" in text
     assert "the model trained again on all 12 specimens to the epoch its validation chose" in text
