@@ -18,7 +18,8 @@ first pass again: laser seed 0, 0.7694 both ways.) The refitted models are writt
 
     python benchmarks/refit_all.py --runs results/accuracy-base35-coating-s0.json --models DIR --refitted DIR2
 
-Writes results/accuracy-refitall-SET-sSEED.json beside each input (rescore.py's file, with this
+``--same-steps`` keeps each epoch's optimiser steps (a larger batch) instead of the batch.
+Writes results/accuracy-refitall-SET-sSEED.json (``--same-steps``: refitallsteps) beside each input (rescore.py's file, with this
 probe's command and the refit's times under ``refit_all``).
 """
 
@@ -26,7 +27,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -42,9 +45,18 @@ from durability_cli.synthetic import make_split  # noqa: E402
 TAG = "refitall"
 
 
-def refit(bundle, table) -> tuple[object, list[dict]]:
+def refit(bundle, table, same_steps: bool = False) -> tuple[object, list[dict]]:
     """Every member of ``bundle`` trained again on all of ``table`` to its first pass's epoch
-    (the library's ``refit_all.refit``, what ``train --refit-all`` runs after its first pass)."""
+    (the library's ``refit_all.refit``, what ``train --refit-all`` runs after its first pass).
+    ``same_steps``: each member's batch made ceil(all specimens / its first pass's optimiser steps
+    per epoch), so that its epochs make as many steps as before (the library keeps the batch, and
+    on the small measured sets, whose automatic batch was one step of the training specimens, an
+    epoch of the refit then makes two)."""
+    if same_steps:
+        for m in bundle.members:
+            n_fit, n_val = len(m.summary["train_specimens"]), len(m.summary["val_specimens"])
+            steps = math.ceil(n_fit / m.train_config.batch_size)
+            m.train_config = replace(m.train_config, batch_size=math.ceil((n_fit + n_val) / steps))
     out = refit_all.refit(table, bundle)
     said = [
         {
@@ -64,6 +76,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--runs", nargs="+", required=True, help="results/accuracy-TAG-SET-sSEED.json files")
     ap.add_argument("--models", required=True, help="DIR of SET-sSEED.safetensors (run.py --save-models)")
     ap.add_argument("--refitted", required=True, help="DIR for the refitted models")
+    ap.add_argument(
+        "--same-steps", action="store_true", help="refit with a batch that keeps each epoch's optimiser steps"
+    )
     a = ap.parse_args(argv)
     one_thread()
     out = Path(a.refitted)
@@ -83,9 +98,9 @@ def main(argv: list[str] | None = None) -> None:
             for run in d["model"]["runs"]:
                 seed = run["seed"]
                 bundle = load_bundle(Path(a.models) / f"{name}-s{seed}.safetensors")
-                refitted, said[seed] = refit(bundle, table)
+                refitted, said[seed] = refit(bundle, table, a.same_steps)
                 save_bundle(refitted, out / f"{name}-s{seed}.safetensors")
-        written = rescore(Path(f), out, TAG, keep_factor=True)
+        written = rescore(Path(f), out, TAG + "steps" * a.same_steps, keep_factor=True)
         w = json.loads(written.read_text())
         w["command"] = "python benchmarks/refit_all.py " + " ".join(
             recorded_args(
