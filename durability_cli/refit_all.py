@@ -44,7 +44,8 @@ def chosen_path(checkpoint: str | Path) -> str:
 def refit(table, first: ModelBundle, *, checkpoint=None, on_start=None, dist=None, **options) -> ModelBundle:
     """``first`` (a trained model or ensemble whose members validated on held-out specimens)
     with every member trained again on all of ``table`` to its chosen epoch. ``options``: the
-    rest of ``training.train_one``'s keywords (device, on_epoch, init_from; resume is ignored)."""
+    rest of ``training.train_one``'s keywords (device, on_epoch, init_from; resume and val_ids
+    are not used: every specimen trains)."""
     from durability_cli.training import TrainingDiverged, TrainingInterrupted, train_one
 
     if not first.summary.get("val_specimens"):
@@ -53,6 +54,7 @@ def refit(table, first: ModelBundle, *, checkpoint=None, on_start=None, dist=Non
     if checkpoint is not None and (dist is None or dist.main):
         save_bundle(first, chosen_path(checkpoint))
     options.pop("resume", None)
+    options.pop("val_ids", None)  # the specimens that validated are trained on now
     init_from = options.pop("init_from", None)
     bases = [None] if init_from is None else init_from.members
     n = len(first.members)
