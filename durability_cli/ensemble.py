@@ -26,6 +26,7 @@ from durability_cli.config import AUTO_MEMBERS, SMALL_VALIDATION, ModelConfig, T
 from durability_cli.errors import InputError, ModelFileError
 from durability_cli.line_choice import finished_path
 from durability_cli.modelfile import CHECKPOINT_FORMAT, read_header
+from durability_cli.refit_all import chosen_path
 from durability_cli.stacked import supported, train_stacked
 from durability_cli.training import TrainingDiverged, train_one
 
@@ -39,7 +40,7 @@ def remove_checkpoints(checkpoint: str | Path, cfg: TrainConfig) -> None:
     """The checkpoint and, for an ensemble, its finished members' files (after a complete run)."""
     Path(checkpoint).unlink(missing_ok=True)
     Path(finished_path(checkpoint)).unlink(missing_ok=True)  # --trend-line auto's first candidate
-    Path(f"{checkpoint}.chosen").unlink(missing_ok=True)  # --refit-all's first pass (refit_all.chosen_path)
+    Path(chosen_path(checkpoint)).unlink(missing_ok=True)  # --refit-all's first pass
     remove_members(checkpoint, cfg.ensemble if cfg.ensemble > 1 else 0)
 
 

@@ -1108,10 +1108,10 @@ def _category_panel(
     k, of = slot
     width = 0.64 / of
     shift = -0.32 + width * (k + 0.5)
+    half = 0.25 * width / 0.64  # one model: its points within 0.25 of the label's place
     for j, label in enumerate(labels):
         err = rows.loc[rows[name].astype(str) == label, "error"].dropna().to_numpy(float)
         x = j + shift
-        half = 0.25 * width / 0.64  # one model: its points within 0.25 of the label's place
         spread = np.linspace(-half, half, len(err)) if len(err) > 1 else np.zeros(len(err))
         ax.scatter(x + spread, err, s=14, color=look["points"], alpha=0.75, linewidths=0)
         if len(err):

@@ -176,8 +176,8 @@ class TrainLog:
 
 
 def _val_text(log, best: str) -> str:
-    """An epoch's validation RMSE for the progress ('' in a --refit-all refit, which validates on
-    nothing)."""
+    """An epoch's validation RMSE for the progress ("refit, no validation" in a --refit-all refit,
+    which validates on nothing: its RMSE is NaN)."""
     return f"val RMSE {log.val_rmse:.4g}{best}" if math.isfinite(log.val_rmse) else "refit, no validation"
 
 

@@ -723,8 +723,9 @@ def train(table, model_cfg: ModelConfig, cfg: TrainConfig, **options) -> ModelBu
     cfg, length_why = resolve_length(table, cfg, sizes=sizes, **options)
     if cfg.refit_all and options.get("resume") is not None:  # stopped in the refit: only it runs again
         from durability_cli import refit_all
+        from durability_cli.ensemble import resolve_auto
 
-        resolved = cfg if cfg.ensemble else resolve_auto_members(table, model_cfg, cfg, sizes, options)
+        resolved = cfg if cfg.ensemble else resolve_auto(table, model_cfg, cfg, sizes=sizes, **options)[0]
         first = refit_all.chosen(options["resume"], table, resolved)
         if first is not None:
             return refit_all.refit(table, first, **options)
@@ -758,15 +759,6 @@ def train(table, model_cfg: ModelConfig, cfg: TrainConfig, **options) -> ModelBu
 
         bundle = refit_all.refit(table, bundle, **options)
     return bundle
-
-
-def resolve_auto_members(
-    table, model_cfg: ModelConfig, cfg: TrainConfig, sizes, options: dict
-) -> TrainConfig:
-    """``cfg`` with ``ensemble = 0`` (auto) made a number, as :func:`train` makes it."""
-    from durability_cli.ensemble import resolve_auto
-
-    return resolve_auto(table, model_cfg, cfg, sizes=sizes, **options)[0]
 
 
 def _train_resolved(table, model_cfg: ModelConfig, cfg: TrainConfig, **options) -> ModelBundle:
