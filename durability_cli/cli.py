@@ -432,6 +432,7 @@ def forecast(
               cat plan.csv | durability forecast - -m coating.safetensors | durability schema - --target durability_mean
               durability forecast plan.csv -m coating.safetensors --scenarios scenarios.csv --threshold 0.6 --eol-out eol.csv
     """
+    (model,) = model  # ModelOpt hands one path in a list (a repeated -m is refused)
 
     def go():
         from durability_cli import api
@@ -728,6 +729,7 @@ def calibrate(
     Example:  durability calibrate held_out.csv -m coating.safetensors --context 40 -o calibrated.safetensors
               durability calibrate held_out.csv -m coating.safetensors --context-frac 0.3 --threshold 0.6 -o coating.safetensors
     """
+    (model,) = model  # ModelOpt hands one path in a list (a repeated -m is refused)
 
     def go():
         from durability_cli import api

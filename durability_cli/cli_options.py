@@ -133,8 +133,24 @@ Quiet = Annotated[
 ]
 
 
+def _one_model(values: list[str]) -> list[str]:
+    """Refuse a repeated -m on a command that reads one model: the parser would keep the last
+    silently (plot calibration -m A -m B drew B). The command reads ``model[0]``."""
+    if len(values) > 1:
+        raise typer.BadParameter(
+            f"given {len(values)} times ({', '.join(values)}); this command reads one model: compare "
+            "models with durability evaluate -m A -m B, plot errors or plot conditions",
+            param_hint="-m/--model",
+        )
+    return values
+
+
+# A list, so that a repeated -m is seen at all (a plain option keeps the last); one path in it.
 ModelOpt = Annotated[
-    str, typer.Option("--model", "-m", help="Model file written by durability train.", metavar=PATH)
+    list[str],
+    typer.Option(
+        "--model", "-m", help="Model file written by durability train.", metavar=PATH, callback=_one_model
+    ),
 ]
 
 
@@ -285,6 +301,7 @@ CONFIG_OPTIONS = [
     ("warmup_min", float, _TRAIN, "Shortest measured warm-up of a training rollout, as a share of --val-context: each rollout is fed between ceil(share x val-context) and val-context measured rows before it runs free. 0 (the default) = any length from 1 row; 1 = always the validation's warm-up, which teaches the network to read a specimen's own rate from that many rows. See docs/TRAINING.md."),
     ("patience", int, _TRAIN, "Stop after this many epochs without a better validation RMSE. 0 (the default) = auto: half the epochs, at least 30 (a member of an ensemble trained together costs the same time stopped or not, and on small tables late improvements came after long flat stretches)."),
     ("seed", int, _TRAIN, "Random seed: same seed, same data -> identical weights (the file also records timings)."),
+    ("warp", float, _TRAIN, "Each epoch, read every training specimen at a pace of its own, drawn log-uniformly from 1 / (1 + W) to 1 + W: its measured values at W-scaled times along its own time stamps (interpolated), its conditions at the nearest row, so that a few specimens show more of the rates a batch or a flaw gives (0 = as measured). Validation, the band and the forecast read the specimens as measured. See docs/TRAINING.md for what it was measured to do."),
     ("ema", float, _TRAIN, "Validate and keep a moving average of the weights with this decay per optimiser step (0 = off; 0.9-0.99 typical): measured no better on the ageing benchmark; see docs/TRAINING.md."),
     ("ensemble", int, _TRAIN, "Train N models (seeds --seed .. --seed + N - 1, each with its own validation specimens) into one file: the forecast mean averages them and each member's paths keep its own spread around that average. Steadier on small data. With the whole table in memory the members train together (about 2 x one model's time); with --nproc, --chunk-specimens, --latent, --ema or --amp one after the other (N x). 0 (the default) = auto: 5 when fewer than 15 specimens would choose the best epoch (tables of up to about 72 specimens), else 1 (on six benchmark sets with 4-10 validation specimens 5 members were better or level and their seeds agreed within 10 %; with 19 they were level); fine-tuning keeps the members of the --init-from model. See docs/TRAINING.md."),
     ("val_smoothing", float, _TRAIN, "Pick the best epoch by a moving average of the validation RMSE with this weight on the past (0 = off): measured no better on the benchmarks; see docs/TRAINING.md."),

@@ -75,6 +75,7 @@ def plot_forecast_cmd(
     Example:  durability plot forecast plan.csv -m coating.safetensors --threshold 0.6 -o forecast.png
               durability plot forecast history.csv -m coating.safetensors --future plan.csv --time-unit days -o f.png
     """
+    (model,) = model  # ModelOpt hands one path in a list (a repeated -m is refused)
 
     def go():
         from durability_cli import api
@@ -200,7 +201,8 @@ def _backtest_plot(name: str, doc: str, draw, compare: bool = False) -> None:
                 return draw(trained, data, backtest, time_unit, compare=others or {})
             return draw(trained, data, backtest, time_unit)
 
-        run_command(debug, lambda: _backtest_figure(output, data, model, threads, figure))
+        chosen = model if compare else model[0]  # ModelOpt: one path in a list
+        run_command(debug, lambda: _backtest_figure(output, data, chosen, threads, figure))
 
     command.__doc__ = doc
     command.__annotations__["model"] = model_type  # a local type: not a name the string could find
@@ -291,6 +293,7 @@ def plot_eol_cmd(
 
     Example:  durability plot eol test.csv -m coating.safetensors --threshold 0.6 --context 40 -o eol.png
     """
+    (model,) = model  # ModelOpt hands one path in a list (a repeated -m is refused)
 
     def draw(trained):
         cut = dict(context=context, context_frac=context_frac, horizon=horizon)

@@ -178,6 +178,9 @@ class TrainConfig:
     # the specimens, validation ones included, to that epoch (refit_all.py); what validation
     # measured (the band's factor, the end-of-life paces, the line's and latent's choices) stays
     refit_all: bool = False
+    # Each epoch, read every training specimen at a pace of its own, log-uniform on
+    # [1 / (1 + warp), 1 + warp] (warp.py): more specimens' worth of hidden rates; 0 = as measured
+    warp: float = 0.0
     amp: bool = False  # bfloat16 autocast for the network's forward and backward (data.autocast)
 
     def validate(self) -> None:
@@ -197,6 +200,10 @@ class TrainConfig:
             )
         if not 0.0 <= self.val_smoothing < 1.0:
             raise InputError(f"`val_smoothing` must be in [0, 1) (0 = off), got {self.val_smoothing}")
+        if not 0.0 <= self.warp <= 1.0:
+            raise InputError(
+                f"`warp` must be in [0, 1] (0 = off; paces 1 / (1 + warp) to 1 + warp), got {self.warp}"
+            )
         if not 0.0 <= self.ema < 1.0:
             raise InputError(f"`ema` must be in [0, 1) (0 = off; 0.9 to 0.99 typical), got {self.ema}")
         if not 0.0 <= self.teacher_forcing <= 1.0:

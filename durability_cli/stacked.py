@@ -356,7 +356,7 @@ def _epoch(stack: _Stack, runs, active: list[bool], cfg: TrainConfig, device) ->
 def _batches(run, cfg: TrainConfig, tally: _Tally):
     """A member's training batches of one epoch, each with its feed mask and, for ``--feedback
     sample``, its noise: drawn from the member's generator in the order train_one draws them."""
-    train_t, train_len = run.cached_train
+    train_t, train_len = run.fit_part(0)
     for batch, feed in training_batches(run.state, train_t, train_len, run.context, cfg, tally):
         # the draws the model would make from the generator, in its order (as a torchrun rank does)
         yield batch, feed, _batch_noise(feed, run.state.gen) if cfg.feedback == "sample" else None

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from durability_cli import eol_warp, limits, scale_refit
+from durability_cli import eol_warp, limits, scale_refit, warp
 from durability_cli.artifact import (
     CHECKPOINT_FORMAT,
     ModelBundle,
@@ -986,6 +986,7 @@ class _GroupTraining:
             self.train_series = part  # raw: the training specimens' paces (bundle)
             self.cached_train = (to_tensors(part, self.scaler), torch.as_tensor(part.lengths))
             self.cached_train[0].index = torch.as_tensor(self.train_idx)  # each specimen's z
+            self.cached_since = warp.elapsed(part.time) if cfg.warp else None
 
     def train_part(self, g: int):
         """Group g's training specimens as tensors and their lengths (None if it has none)."""
@@ -998,7 +999,19 @@ class _GroupTraining:
         part = series.take(mine)
         t = to_tensors(part, self.scaler)
         t.index = torch.as_tensor(g * self.size + mine)  # each specimen's z
+        if self.cfg.warp:
+            self._since = warp.elapsed(part.time)
         return t, torch.as_tensor(part.lengths)
+
+    def fit_part(self, g: int):
+        """Group g's training specimens as an epoch's optimiser steps read them: with
+        ``--warp`` each at a pace of its own (warp.py), else as measured."""
+        part = self.train_part(g)
+        if part is None or not self.cfg.warp:
+            return part
+        since = self.cached_since if self.cached_train is not None else self._since
+        pace = warp.paces(len(part[1]), self.cfg.warp, self.cfg.seed, self.state.epoch, g)
+        return warp.warped(part[0], part[1], since, pace)
 
     def train_rollouts(self):
         """The training specimens as the scale head's refit reads them (scale_refit.refit), about
@@ -1062,7 +1075,7 @@ class _GroupTraining:
         # the next group, so every batch but the epoch's last has --batch-size specimens.
         bs, waiting = cfg.batch_size, None
         for g in order:
-            part = self.train_part(int(g))
+            part = self.fit_part(int(g))
             if part is None:
                 continue
             perm = torch.randperm(len(part[1]), generator=state.gen)

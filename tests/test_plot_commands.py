@@ -69,6 +69,20 @@ def test_plot_calibration_refuses_a_point_model(runner, small, tmp_path):
     assert not (tmp_path / "c.png").exists()
 
 
+def test_a_second_model_on_a_one_model_command_is_refused(runner, small, model, tmp_path):
+    # the parser kept the last -m silently: plot calibration -m A -m B drew B
+    out = tmp_path / "c.png"
+    r = invoke(runner, "plot", "calibration", small, "-m", model, "-m", model, "--context", 20, "-o", out)
+    assert r.exit_code == 2
+    assert "given 2 times" in r.output and "evaluate -m A -m B" in r.output
+    assert not out.exists()
+    r = invoke(
+        runner, "forecast", small, "-m", model, "-m", tmp_path / "other.safetensors", "-o", tmp_path / "f.csv"
+    )
+    assert r.exit_code == 2 and "this command reads one model" in r.output
+    assert not (tmp_path / "f.csv").exists()
+
+
 def test_plot_errors_by_time_with_specimen_counts(runner, small, model, figures, tmp_path):
     out = tmp_path / "errors.svg"
     args = ("--context", 20, "--samples", 0, "--time-unit", "cycles", "-o", out)

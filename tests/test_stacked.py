@@ -17,10 +17,11 @@ TINY = dict(hidden=8, layers=1, trend_line=False)  # one candidate (auto trains 
 STOPS = dict(epochs=6, patience=1, lr=0.02, seed=3)
 OTHERS = dict(epochs=2, cell="gru", feedback="sample", window=12, lags=2, tf_unit="step", teacher_forcing=0.5)
 TREND = dict(epochs=3, trend=True, warmup_min=0.5)  # the trend input through vmap
+WARP = dict(epochs=3, warp=0.3)  # each member's specimens at its own paces
 
 
 @pytest.mark.parametrize(
-    "options", [STOPS, OTHERS, TREND], ids=["early-stops", "gru-sampled-windows", "trend-input"]
+    "options", [STOPS, OTHERS, TREND, WARP], ids=["early-stops", "gru-sampled-windows", "trend-input", "warp"]
 )
 def test_a_stacked_member_is_the_model_of_its_seed(coating_slice, plan, options):
     data = coating_slice(8, 25)
