@@ -235,6 +235,8 @@ def render_train_summary(console: Console, bundle, output: str) -> None:
     table.add_row("specimens", f"{len(s['train_specimens'])} train, {len(s['val_specimens'])} validation")
     if refit := refit_text(s, len(bundle.members)):
         table.add_row("refit", refit)
+    if paces := warp_text(s):
+        table.add_row("warp", paces)
     auto = f"; {s['length_auto']}" if s.get("length_auto") else ""
     table.add_row("epochs", f"{s['epochs_run']} run, best {s['best_epoch']} ({s['stopped']}){auto}")
     table.add_row(
@@ -277,6 +279,19 @@ def refit_text(summary: dict, members: int) -> str:
         f"{who} trained again on all {block['specimens']} specimens to the epoch its validation chose, "
         f"in {summary.get('refit_all_seconds', block['seconds']):.1f} s (--refit-all); the validation rows are "
         "from before it"
+    )
+
+
+def warp_text(summary: dict) -> str:
+    """What --warp did to the training specimens ('' without it)."""
+    block = summary.get("warp") or {}
+    if block.get("skipped"):
+        return f"--warp not applied: {block['skipped']}"
+    if not block:
+        return ""
+    lo, hi = block["paces"]
+    return (
+        f"each epoch, every training specimen read at a pace of its own, {lo:g}-{hi:g} x as measured (--warp)"
     )
 
 
@@ -842,6 +857,8 @@ def render_model(console: Console, info: dict, title: str) -> None:
     )
     if refit := refit_text(s, 1 + len(info.get("members", []))):
         table.add_row("refit", refit)
+    if paces := warp_text(s):
+        table.add_row("warp", paces)
     if s.get("val_baseline_rmse"):
         table.add_row("baselines", _baseline_text(s["val_baseline_rmse"]))
     if s.get("ensemble") or s.get("ensemble_auto"):

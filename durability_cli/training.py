@@ -1007,8 +1007,8 @@ class _GroupTraining:
         """Group g's training specimens as an epoch's optimiser steps read them: with
         ``--warp`` each at a pace of its own (warp.py), else as measured."""
         part = self.train_part(g)
-        if part is None or not self.cfg.warp:
-            return part
+        if part is None or not self.cfg.warp or self.state.model.cfg.latent:
+            return part  # a latent model's table row is its specimen's pace: read as measured
         since = self.cached_since if self.cached_train is not None else self._since
         pace = warp.paces(len(part[1]), self.cfg.warp, self.cfg.seed, self.state.epoch, g)
         return warp.warped(part[0], part[1], since, pace)
@@ -1614,6 +1614,8 @@ def _make_bundle(
         summary["latent_train_std"] = [round(float(v), 4) for v in z.std(dim=0, unbiased=False)]
     if model.cfg.latent:  # the same validation with z = 0: does fitting z to a warm-up help?
         summary["latent_val_rmse_population"] = _finite(population)
+    if cfg.warp:
+        summary["warp"] = warp.summary(cfg.warp, bool(model.cfg.latent))
     return ModelBundle(model, schema, scaler, model_cfg, cfg, summary)
 
 

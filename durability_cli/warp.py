@@ -12,7 +12,8 @@ observed for fewer rows, a slower one covers less of its path). The step lengths
 specimen's own, so what the network reads of time is unchanged; only the pace varies.
 
 Validation specimens, the scale head's refit, the end-of-life paces and the forecast read the
-specimens as measured.
+specimens as measured. A model with a latent (``--latent``, or the one ``auto`` chooses) is not
+warped: each training specimen's row of its latent table stands for that specimen's own pace.
 """
 
 from __future__ import annotations
@@ -23,6 +24,13 @@ import numpy as np
 import torch
 
 from durability_cli.data import Tensors
+
+
+def summary(warp: float, latent: bool) -> dict:
+    """What the model file says of ``--warp``: the paces' range, or why none was applied."""
+    if latent:
+        return {"skipped": "a latent model: each training specimen's z is its own pace, read as measured"}
+    return {"paces": [round(1.0 / (1.0 + warp), 4), round(1.0 + warp, 4)]}
 
 
 def elapsed(time) -> torch.Tensor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -94,9 +95,22 @@ def test_warp_on_the_command_line(runner, coating_slice, tmp_path):
     args = ["train", str(coating_slice(8, 25)), "-o", str(out), "--epochs", "2", "--hidden", "8"]
     r = runner.invoke(app, [*args, "--warp", "0.2", "--ensemble", "1"])
     assert r.exit_code == 0, r.stderr
+    assert "read at a pace of its own, 0.8333-1.2 x as measured (--warp)" in " ".join(r.stderr.split())
     r = runner.invoke(app, ["inspect", str(out), "--json"])
     assert '"warp": 0.2' in r.stdout
+    assert json.loads(r.stdout)["summary"]["warp"] == {"paces": [0.8333, 1.2]}
     bad = tmp_path / "bad.safetensors"
     r = runner.invoke(app, ["train", str(coating_slice(8, 25)), "-o", str(bad), "--warp", "1.5"])
     assert r.exit_code == 2 and "--warp must be in [0, 1]" in r.stderr
     assert not bad.exists()
+
+
+def test_a_latent_model_is_not_warped(coating_slice):
+    # its table row of z is its specimen's own pace: the run is the one without --warp
+    data = coating_slice(8, 25)
+    tiny = dict(hidden=8, layers=1, trend_line=False, epochs=2, ensemble=1, latent=2)
+    plain = api.train(data, **tiny)
+    warped = api.train(data, **tiny, warp=0.3)
+    assert "latent model" in warped.summary["warp"]["skipped"]
+    curves = [[e["val_rmse"] for e in m.summary["history"]] for m in (plain, warped)]
+    assert curves[0] == curves[1]
