@@ -133,6 +133,24 @@ def test_batches_stay_full_across_groups(tables, tmp_path):
     assert n_train == 16 and info["step"] == 2 * -(-n_train // 4)
 
 
+def test_warp_reads_each_group_at_paces_of_its_own(tables):
+    """--warp on a table trained a group at a time: each group's specimens warped as they are read
+    (the same validation, other weights than the run without it)."""
+    ds = load_dataset(str(tables["csv"]), static=["material"])
+    runs = [
+        train_groups(
+            FrameGroups(ds, 5),
+            ModelConfig(hidden=8, layers=1),
+            TrainConfig(epochs=2, batch_size=4, chunk_specimens=5, patience=100, warp=w),
+        )
+        for w in (0.0, 0.3)
+    ]
+    plain, warped = (b.summary for b in runs)
+    assert warped["val_specimens"] == plain["val_specimens"]
+    assert warped["warp"] == {"paces": [0.7692, 1.3]} and "warp" not in plain
+    assert [e["train_loss"] for e in warped["history"]] != [e["train_loss"] for e in plain["history"]]
+
+
 def test_a_bad_row_in_a_later_group_stops_before_training(tables, tmp_path):
     df = pd.read_parquet(tables["parquet"])
     last = df.index[df.specimen_id == df.specimen_id.max()][10]
