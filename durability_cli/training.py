@@ -980,6 +980,7 @@ class _GroupTraining:
             self.val_all = to_tensors(val_series, self.scaler)
             self.val_t = move(_rank_share(self.val_all, val_series.lengths, dist), device)
         self.cached_train = None  # a table that is one group: its training tensors, kept
+        self._since = None  # --warp on a table of groups: the last group read's elapsed times
         if survey.only is not None:
             part = survey.only.take(self.train_idx)
             survey.only = None
