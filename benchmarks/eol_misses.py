@@ -18,24 +18,19 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.accuracy import FRESH_SEED, QUANTILES, direction_of, fresh_split, plan_for  # noqa: E402
+from benchmarks.accuracy import (  # noqa: E402
+    FRESH_SEED,
+    QUANTILES,
+    direction_of,
+    eol_truth,
+    fresh_split,
+    plan_for,
+)
 from benchmarks.common import one_thread  # noqa: E402
 from durability_cli import api  # noqa: E402
 from durability_cli.synthetic import DATASET_INFO  # noqa: E402
-
-
-def crossings(clean, target: str, threshold: float, direction: str) -> dict:
-    """Each specimen's first clean time at or past the threshold (NaN: none)."""
-    out = {}
-    for sid, g in clean.groupby("specimen_id"):
-        v, t = g[target].to_numpy(), g["time"].to_numpy()
-        hit = np.flatnonzero(v >= threshold if direction == "above" else v <= threshold)
-        out[sid] = t[hit[0]] if len(hit) else np.nan
-    return out
 
 
 def main() -> None:
@@ -61,9 +56,8 @@ def main() -> None:
         )
         .end_of_life
     )
-    eol["truth"] = eol["specimen_id"].map(
-        crossings(fresh["clean"], info.target, info.eol_threshold, direction)
-    )
+    truth = eol_truth(fresh["clean"], fresh["warmup"], info.target, info.eol_threshold, direction)
+    eol["truth"] = eol["specimen_id"].map(truth["eol_true"])  # as the suite scores it
     span = eol["horizon_end"] - eol["last_measured_time"]
     left = (eol["horizon_end"] - eol["truth"]) / span  # share of the span after the truth crossed
     crosses = eol["truth"].notna()
