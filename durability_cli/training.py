@@ -980,7 +980,6 @@ class _GroupTraining:
             self.val_all = to_tensors(val_series, self.scaler)
             self.val_t = move(_rank_share(self.val_all, val_series.lengths, dist), device)
         self.cached_train = None  # a table that is one group: its training tensors, kept
-        self._since = None  # --warp on a table of groups: the last group read's elapsed times
         if survey.only is not None:
             part = survey.only.take(self.train_idx)
             survey.only = None
@@ -989,10 +988,11 @@ class _GroupTraining:
             self.cached_train[0].index = torch.as_tensor(self.train_idx)  # each specimen's z
             self.cached_since = warp.elapsed(part.time) if cfg.warp else None
 
-    def train_part(self, g: int):
-        """Group g's training specimens as tensors and their lengths (None if it has none)."""
+    def train_part(self, g: int, since: bool = False):
+        """Group g's training specimens as tensors and their lengths (None if it has none); with
+        ``since``, also their elapsed times (warp.elapsed), which --warp reads."""
         if self.cached_train is not None:
-            return self.cached_train
+            return (*self.cached_train, self.cached_since) if since else self.cached_train
         series = to_series(self.groups.group(int(g)))
         mine = np.flatnonzero(self.is_train[g * self.size : g * self.size + len(series.ids)])
         if not len(mine):
@@ -1000,19 +1000,20 @@ class _GroupTraining:
         part = series.take(mine)
         t = to_tensors(part, self.scaler)
         t.index = torch.as_tensor(g * self.size + mine)  # each specimen's z
-        if self.cfg.warp:
-            self._since = warp.elapsed(part.time)
-        return t, torch.as_tensor(part.lengths)
+        lengths = torch.as_tensor(part.lengths)
+        return (t, lengths, warp.elapsed(part.time)) if since else (t, lengths)
 
     def fit_part(self, g: int):
         """Group g's training specimens as an epoch's optimiser steps read them: with
         ``--warp`` each at a pace of its own (warp.py), else as measured."""
-        part = self.train_part(g)
-        if part is None or not self.cfg.warp or self.state.model.cfg.latent:
-            return part  # a latent model's table row is its specimen's pace: read as measured
-        since = self.cached_since if self.cached_train is not None else self._since
-        pace = warp.paces(len(part[1]), self.cfg.warp, self.cfg.seed, self.state.epoch, g)
-        return warp.warped(part[0], part[1], since, pace)
+        if not self.cfg.warp or self.state.model.cfg.latent:
+            return self.train_part(g)  # a latent model's table row is its specimen's pace: as measured
+        part = self.train_part(g, since=True)
+        if part is None:
+            return None
+        t, lengths, since = part
+        pace = warp.paces(len(lengths), self.cfg.warp, self.cfg.seed, self.state.epoch, g)
+        return warp.warped(t, lengths, since, pace)
 
     def train_rollouts(self):
         """The training specimens as the scale head's refit reads them (scale_refit.refit), about
