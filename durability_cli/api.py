@@ -389,7 +389,7 @@ class Model:
                 samples, options["quantiles"], threshold, direction, seed, device=device, bounds=(None, None)
             )
             frame, history, *_ = backtest_frames(
-                out.bundle, data, cfg, BacktestConfig(**cutoffs, baselines=False)
+                out.bundle, data, cfg, BacktestConfig(**cutoffs, baselines=False, eol_past_horizon=True)
             )
             eol = measure_eol(eol_per_origin(frame, history, threshold, direction), data.source)
             block["eol_interval_coverage_before"] = (before.report["models"]["model"].get("eol") or {}).get(

@@ -349,24 +349,29 @@ def _log_life(t: np.ndarray, start: np.ndarray) -> np.ndarray:
 
 def eol_thresholds(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per scored forecast of ``table`` (metrics.eol_per_origin): from which shift on it is
-    covered (``cover``), below which shift it is missed (``miss``), as evaluate decides
-    (metrics.eol_interval_coverage): a crossed truth is covered from ``cover`` on and missed
-    below it; a censored truth (after the last measured row) with an open interval (p90 later than
-    the horizon) is covered from ``cover`` on and undecided below it; one with a closed interval
-    is missed below ``miss`` and undecided from it on. -inf / +inf: always / never."""
+    covered (``cover``), below which shift it is missed (``miss``), as evaluate will decide it
+    (metrics.eol_interval_coverage) once the shift is in the model. The shift s moves the log
+    remaining life of p10 by -s and of p90 by +s, neither past the median, and the forecast reports
+    an end past the horizon as +inf (forecasting.interval_levels), so an end the backtest gives
+    past the horizon (``eol_past_horizon``) can be brought within it. A crossed truth is covered
+    from ``cover`` on and missed below it; a censored truth (after the last measured row) is
+    covered once p90 lies past the horizon and p10 at or before the last measured row, missed
+    while p90 lies before that row, undecided otherwise. -inf / +inf: always / never."""
     start = table["t_cut"].to_numpy(float)
     lo, mid, hi = (_log_life(table[c].to_numpy(float), start) for c in ("eol_p10", "eol_p50", "eol_p90"))
     true, cens = (
         _log_life(table["eol_true"].to_numpy(float), start),
         _log_life(table["censor"].to_numpy(float), start),
     )
+    end = _log_life(table["horizon"].to_numpy(float), start) if "horizon" in table else cens
     crossed = np.isfinite(table["eol_true"].to_numpy(float))
-    open_ = np.isinf(hi)
     with np.errstate(invalid="ignore"):
         # a crossed truth below the median needs the lower end down to it, above it the upper end up
         need = np.where(true < mid, lo - true, np.where(true > mid, true - hi, -np.inf))
-        cover = np.where(crossed, need, np.where(open_, np.where(mid <= cens, -np.inf, lo - cens), np.inf))
-        miss = np.where(crossed, need, np.where(open_ | (mid >= cens), -np.inf, cens - hi))
+        opens = np.where(mid > end, -np.inf, end - hi)  # p90 past the horizon from here on (-inf: already)
+        reach = np.where(mid <= cens, -np.inf, lo - cens)  # p10 at or before the last measured row
+        cover = np.where(crossed, need, np.maximum(opens, reach))
+        miss = np.where(crossed, need, np.where(mid >= cens, -np.inf, cens - hi))
     return np.where(np.isnan(cover), np.inf, cover), np.where(np.isnan(miss), -np.inf, miss), crossed
 
 
@@ -447,6 +452,7 @@ def eol_warnings(eol: dict) -> list[str]:
         ]
     return [
         f"no shift makes the end-of-life interval hold {level:.0%} of the held-out crossings: some came "
-        "where no path of the forecast crossed (the forecast's mean misses them, widening cannot reach "
-        "them); the interval is left as the band makes it"
+        "where no path of the forecast crossed and the mean, run on past the horizon at the paces the "
+        "model measured, did not either (the forecast's mean misses them, widening cannot reach them); "
+        "the interval is left as the band makes it"
     ]

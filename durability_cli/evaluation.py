@@ -47,6 +47,9 @@ class BacktestConfig:
     origins: int | None = None  # K rolling cut-offs per specimen (the prognostics metrics need K > 1)
     horizon: int | None = None  # score at most N steps after each cut-off; None = to the end
     baselines: bool = True  # also score persistence, linear trend and exponential fit
+    # the end-of-life interval's ends past the horizon kept as times (the stretched mean's
+    # crossings, conditions held) instead of +inf: calibrate measures its shift on them
+    eol_past_horizon: bool = False
 
     def validate(self) -> None:
         cutoffs(np.zeros(0, dtype=np.int64), self)
@@ -269,7 +272,8 @@ def backtest_frames(
         hidden = hidden.take(keep)
         truth, cut, origin, last_obs = truth[usable], cut[usable], origin[usable], last_obs[usable]
         view = view.take(keep)
-    frame, qs = _model_rows(bundle, hidden, view, truth, origin, last_obs, cfg, ds.source)
+    past = backtest.eol_past_horizon
+    frame, qs = _model_rows(bundle, hidden, view, truth, origin, last_obs, cfg, ds.source, past)
     frames = [frame]
     drivers = forecast_drivers(ds, bundle.schema, view, origin, last_obs + 1, end[keep])
     for name, other in (others or {}).items():  # the same cut-offs, another model
@@ -279,7 +283,7 @@ def backtest_frames(
             # and the columns only it reads, beside the first model's (by_condition_compared)
             theirs = forecast_drivers(ds, other.schema, own, origin, last_obs + 1, end[keep])
             drivers = drivers.join(theirs[[c for c in theirs.columns if c not in drivers.columns]])
-        rows, levels = _model_rows(other, own, view, truth, origin, last_obs, cfg, ds.source)
+        rows, levels = _model_rows(other, own, view, truth, origin, last_obs, cfg, ds.source, past)
         frames.append(rows.assign(model=name))
         qs = qs or levels
     warm = np.isfinite(hidden.y)
@@ -360,9 +364,10 @@ def _model_rows(
     last_obs,
     cfg: ForecastConfig,
     source: str,
+    past_horizon: bool = False,
 ) -> tuple[pd.DataFrame, list[float] | None]:
     """One model's forecast rows of the backtest (named "model") and its quantile levels (None:
-    a point model)."""
+    a point model); ``past_horizon``: interval_levels' option."""
     mean, paths = rollout(bundle, hidden, last_obs, cfg, source=source)
     bounds = resolve_bounds(bundle, cfg.bounds)  # scored as forecast writes them: clipped
     if bounds is not None:
@@ -392,7 +397,9 @@ def _model_rows(
             frame[f"q{q:g}"] = col
         if cfg.threshold is not None:  # each forecast's end-of-life interval over its paths (inf: later)
             crossings = path_crossings(hidden, last_obs, paths, cfg.threshold, cfg.direction)
-            levels, _ = interval_levels(bundle, hidden, last_obs, crossings, cfg, EOL_INTERVAL, source)
+            levels, _ = interval_levels(
+                bundle, hidden, last_obs, crossings, cfg, EOL_INTERVAL, source, past_horizon=past_horizon
+            )
             for name, v in zip(("eol_p10", "eol_p50", "eol_p90"), levels, strict=True):
                 frame[name] = v[p_idx]
     frame["model"] = "model"

@@ -890,25 +890,33 @@ def interval_levels(
     cfg: ForecastConfig,
     quantiles,
     source: str = "",
+    *,
+    past_horizon: bool = False,
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """The end-of-life quantiles [N] at each of ``quantiles`` (+inf: later than the horizon) and
     the chance of crossing within the horizon, from the paths' crossings ``sample_eol`` [N, S];
     where the model measured its validation specimens' pace (eol_warp.py), completed by the
-    crossings of the mean path run faster or slower (eol_warp.envelope); then moved by a calibration's shift
-    (calibration.shift_crossing). forecast and evaluate both call this; without a ``bundle``, the
-    paths' quantiles alone."""
+    crossings of the mean path run faster or slower (eol_warp.envelope); then moved by a
+    calibration's shift (calibration.shift_crossing). The stretched mean runs on past the horizon
+    with the conditions held, so the shift moves an end that lies past the horizon too (a p10 just
+    past it can come within); what lies past the horizon after the shift is +inf, unless
+    ``past_horizon`` (calibrate's backtest, which measures the shift on those ends). forecast and
+    evaluate both call this; without a ``bundle``, the paths' quantiles alone."""
     levels = crossing_quantiles(sample_eol, quantiles)
     prob = np.isfinite(sample_eol).mean(axis=1)
     if bundle is None:
         return levels, prob
     start = series.time[np.arange(len(last_obs)), last_obs]
+    end = horizon_ends(series, last_obs)
     warp = eol_warp.spread(bundle)
     if warp is not None:
         centre, sd, _ = warp
-        end = horizon_ends(series, last_obs)
         stretched = _stretched_crossings(bundle, series, last_obs, cfg, quantiles, warp, source)
+        uncensored = np.full_like(end, np.inf)  # the stretched mean's crossings past the horizon too
         levels = eol_warp.envelope(
-            levels, eol_warp.crossing_quantiles(stretched, start, end, centre, sd, quantiles), quantiles
+            levels,
+            eol_warp.crossing_quantiles(stretched, start, uncensored, centre, sd, quantiles),
+            quantiles,
         )
         prob = np.maximum(prob, eol_warp.cross_probability(stretched, start, end, centre, sd))
     shift = eol_shift(bundle.summary.get("calibration"))
@@ -917,6 +925,9 @@ def interval_levels(
             np.where(np.isfinite(sample_eol), sample_eol, np.inf), 0.5, axis=1, method="inverted_cdf"
         )
         levels = [shift_crossing(v, q, median, start, shift) for q, v in zip(quantiles, levels, strict=True)]
+    if not past_horizon:
+        with np.errstate(invalid="ignore"):
+            levels = [np.where(v <= end, v, np.inf) for v in levels]
     return levels, prob
 
 

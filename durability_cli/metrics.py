@@ -620,6 +620,7 @@ def _eol_per_origin(rows: pd.DataFrame, warm: pd.DataFrame, threshold: float, di
     measured = np.where(np.isfinite(true[:, 1:]), times[:, 1:], np.nan)
     # fmax ignores NaN without a warning; a forecast with no measured row gets NaN.
     censor = np.fmax.reduce(measured, axis=1) if T > 1 else np.full(G, np.nan)
+    horizon = np.fmax.reduce(times[:, 1:], axis=1) if T > 1 else np.full(G, np.nan)
     out = pd.DataFrame(
         {
             "t_cut": times[:, 0],
@@ -627,6 +628,7 @@ def _eol_per_origin(rows: pd.DataFrame, warm: pd.DataFrame, threshold: float, di
             "eol_pred": first_crossing_matrix(times, pred, threshold, direction),
             "eol_true": first_crossing_matrix(times, true, threshold, direction),
             "censor": censor,
+            "horizon": horizon,
             "already_past": _past(true[:, 0], threshold, direction),
         },
         index=keys,
@@ -640,8 +642,8 @@ def _eol_per_origin(rows: pd.DataFrame, warm: pd.DataFrame, threshold: float, di
 
 def eol_per_origin(frame: pd.DataFrame, history: pd.DataFrame, threshold: float, direction: str = "below"):
     """The model's scored forecasts of a backtest (evaluation.backtest_frames' frame and history),
-    one row per (specimen, origin): cut-off ``t_cut``, predicted and true crossing, ``censor``
-    and the interval over the paths (``eol_p10``, ``eol_p50``, ``eol_p90``; +inf: later than the
+    one row per (specimen, origin): cut-off ``t_cut``, predicted and true crossing, ``censor``,
+    the last forecast row's time ``horizon`` and the interval over the paths (``eol_p10``, ``eol_p50``, ``eol_p90``; +inf: later than the
     horizon). Forecasts already past the threshold or with no measured row are left out, as in
     evaluate's end-of-life scores."""
     _check_direction(direction)

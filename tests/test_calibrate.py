@@ -227,11 +227,18 @@ def test_eol_interval_reported_with_threshold(model, held):
         dur.load(model).calibrate(str(held), context=20, eol_interval=True)
 
 
-def _eol_table(true, censor, p90):
-    """Six forecasts cut at time 0 whose paths cross at 5 (p10), 10 (median) and ``p90``."""
+def _eol_table(true, censor, p90, p10=5.0):
+    """Six forecasts cut at time 0 whose paths cross at ``p10``, 10 (median) and ``p90``; each
+    one's horizon is its last measured row."""
     return pd.DataFrame(
-        {"t_cut": 0.0, "eol_p10": 5.0, "eol_p50": 10.0, "eol_p90": p90, "eol_true": true, "censor": censor}
-    )
+        {"t_cut": 0.0, "eol_p10": p10, "eol_p50": 10.0, "eol_p90": p90, "eol_true": true, "censor": censor,
+         "horizon": censor}
+    )  # fmt: skip
+
+
+def _as_forecast_reports(values: np.ndarray, horizon) -> np.ndarray:
+    """An interval's end as forecast reports it: +inf (later than the horizon) past the horizon."""
+    return np.where(values <= np.asarray(horizon, dtype=float), values, np.inf)
 
 
 def test_eol_shift_is_the_smallest_that_covers_level_of_n_plus_one():
@@ -245,23 +252,55 @@ def test_eol_shift_is_the_smallest_that_covers_level_of_n_plus_one():
     cover, miss, crossed = eol_thresholds(table)
     # in log remaining life: 4 needs the p10 down by log(5/4), 40 the p90 up by log 2; 8 and the
     # median crossing are inside; an open interval holds a truth censored after its median; a
-    # closed one ending at 20 misses a truth known to be after 30 until its p90 passes 30
+    # closed one ending at 20 misses a truth known to be after 30 until its p90 passes 30, and
+    # then holds it: past the horizon (30) the forecast reports p90 as later than the horizon
     assert cover[:4] == pytest.approx([np.log(5 / 8), np.log(5 / 4), np.log(2), -inf])
-    assert cover[4] == -inf and cover[5] == inf and miss[4] == -inf and miss[5] == pytest.approx(np.log(1.5))
+    assert cover[4] == -inf and miss[4] == -inf
+    assert cover[5] == pytest.approx(np.log(1.5)) and miss[5] == pytest.approx(np.log(1.5))
     assert crossed.tolist() == [True] * 4 + [False] * 2
     eol = measure_eol(table, "held.csv")
-    # at log(1.5) 4 of 5 decided are covered (< ceil(0.8 x 6)); at log 2 all five
+    # at log(1.5) 5 of 6 decided are covered (< ceil(0.8 x 7)); at log 2 all six
     assert eol["shift"] == pytest.approx(np.log(2)) and eol["reached"]
-    assert (eol["coverage_before"], eol["coverage_after"], eol["n"]) == (0.5, 1.0, 5)
-    # the same numbers from evaluate's scorer on the moved interval
+    assert (eol["coverage_before"], eol["coverage_after"], eol["n"]) == (0.5, 1.0, 6)
+    # the same numbers from evaluate's scorer on the moved interval, as forecast reports it
     median, start = table["eol_p50"].to_numpy(), table["t_cut"].to_numpy()
     lo, hi = (
-        shift_crossing(table[c].to_numpy(), q, median, start, eol["shift"])
+        _as_forecast_reports(
+            shift_crossing(table[c].to_numpy(), q, median, start, eol["shift"]), table["horizon"]
+        )
         for c, q in [("eol_p10", 0.1), ("eol_p90", 0.9)]
     )
-    assert lo.tolist() == pytest.approx([2.5] * 6) and hi[[0, 4]].tolist() == pytest.approx([40.0, inf])
+    assert lo.tolist() == pytest.approx([2.5] * 6) and hi.tolist() == pytest.approx([40.0] * 4 + [inf, inf])
     scored = eol_interval_coverage(lo, hi, table["eol_true"], table["censor"])
-    assert (scored["interval_coverage"], scored["interval_n"]) == (1.0, 5)
+    assert (scored["interval_coverage"], scored["interval_n"]) == (1.0, 6)
+
+
+def test_a_p10_past_the_horizon_can_be_brought_within_it():
+    """Session 34's crack: truths crossing in the last rows while the p10 lies just past the
+    horizon. Given as +inf (later than the horizon) no shift could reach them; given as the times
+    past the horizon that the stretched mean puts them at, the shift that covers them is found."""
+    from durability_cli.calibration import measure_eol, shift_crossing
+    from durability_cli.metrics import eol_interval_coverage
+
+    true = [9.5, 9.0, 9.8, 9.6, 6.0, 7.0, 9.9, 8.0, 9.7, 9.2]
+    p10 = [12.0, 11.0, 10.5, 13.0, 5.0, 5.0, 11.0, 6.0, 10.2, 10.4]
+    table = pd.DataFrame(
+        {"t_cut": 0.0, "eol_p10": p10, "eol_p50": np.inf, "eol_p90": np.inf, "eol_true": true,
+         "censor": 10.0, "horizon": 10.0}
+    )  # fmt: skip
+    censored = measure_eol(table.assign(eol_p10=_as_forecast_reports(table["eol_p10"].to_numpy(), 10.0)), "t")
+    assert not censored["reached"] and censored["shift"] == 0.0 and censored["coverage_before"] == 0.3
+    eol = measure_eol(table, "t")
+    assert eol["reached"] and eol["coverage_before"] == 0.3 and eol["coverage_after"] >= 0.8
+    # the smallest shift that brings 9 of 10 p10s down to their truths (ceil(0.8 x 11)): all but
+    # 13 against 9.6, the farthest
+    assert eol["shift"] == pytest.approx(np.log(12.0 / 9.5), rel=1e-6)
+    lo = _as_forecast_reports(
+        shift_crossing(table["eol_p10"].to_numpy(), 0.1, np.full(10, np.inf), np.zeros(10), eol["shift"]),
+        10.0,
+    )
+    scored = eol_interval_coverage(lo, np.full(10, np.inf), table["eol_true"], table["censor"])
+    assert (scored["interval_coverage"], scored["interval_n"]) == (0.9, 10)
 
 
 def test_eol_narrowing_stops_at_the_median_and_few_forecasts_are_left_alone():
@@ -309,17 +348,21 @@ def test_eol_shift_agrees_with_evaluates_scorer(data):
     hi = np.where(column(st.booleans()), np.inf, mid * column(st.floats(1.0, 3.0)))
     mid = np.where(np.isinf(hi) & column(st.booleans()), np.inf, mid)  # an open interval's median may be too
     censor = column(life)
+    horizon = censor + column(st.sampled_from([0.0, 0.0, 1.0, 25.0]))  # unmeasured last rows
     true = column(life)
     true = np.where(true <= censor, true, np.nan)  # after the last measured row: censored
     start = 10.0
+    # the interval's ends as calibrate's backtest gives them: past the horizon too
     table = pd.DataFrame(
         {"t_cut": start, "eol_p10": start + lo, "eol_p50": start + mid, "eol_p90": start + hi,
-         "eol_true": start + true, "censor": start + censor}
+         "eol_true": start + true, "censor": start + censor, "horizon": start + horizon}
     )  # fmt: skip
     eol = measure_eol(table, "t")
     median, cut = table["eol_p50"].to_numpy(), table["t_cut"].to_numpy()
-    moved = [
-        shift_crossing(table[c].to_numpy(), q, median, cut, eol["shift"])
+    moved = [  # ... and as forecast then reports them: +inf past the horizon
+        _as_forecast_reports(
+            shift_crossing(table[c].to_numpy(), q, median, cut, eol["shift"]), table["horizon"]
+        )
         for c, q in (("eol_p10", 0.1), ("eol_p90", 0.9))
     ]
     scored = eol_interval_coverage(*moved, table["eol_true"], table["censor"])
@@ -408,14 +451,20 @@ def test_calibrated_eol_interval_is_what_evaluate_and_forecast_see(runner, model
     assert np.isfinite(plain["eol_p10"]).sum() >= 3  # crossings to move
     assert np.array_equal(moved["eol_p50"], plain["eol_p50"])
     start, shift, median = plain["last_measured_time"], eol["shift"], plain["eol_p50"]
+    end = plain["horizon_end"]
     for q, sign in (("eol_p10", -1), ("eol_p90", 1)):
-        want = start + (plain[q] - start) * np.exp(sign * shift)  # inf (later than the horizon) stays
+        want = start + (plain[q] - start) * np.exp(sign * shift)
         want = np.minimum(want, median) if sign < 0 else np.maximum(want, median)
+        want = np.where(want <= end, want, np.inf)  # moved past the horizon: later than it
         # plain[q] was read back from 6 significant digits (5e-6 of the value), and the remaining
         # life carries that rounding times exp(|shift|)
         finite = np.isfinite(plain[q])
         atol = 1e-5 * np.abs(plain[q][finite]).max() * np.exp(abs(shift))
-        assert np.allclose(moved[q], want, rtol=1e-5, atol=atol)
+        assert np.allclose(moved[q][finite], want[finite], rtol=1e-5, atol=atol)
+        # an end past the horizon moves from where the mean run on past it put it: it stays past
+        # the horizon or comes within it, never before the cut-off
+        past = moved[q][~finite]
+        assert (np.isinf(past) | ((past <= end[~finite]) & (past >= start[~finite]))).all()
     shown = runner.invoke(app, ["inspect", str(out)])
     assert "end-of-life interval p10 x" in shown.stderr + shown.stdout
 

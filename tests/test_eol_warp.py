@@ -184,3 +184,45 @@ def test_the_training_paces_are_the_same_a_chunk_at_a_time(warped, monkeypatch):
     monkeypatch.setattr(scale_refit, "CHUNK_ROWS", series.y.shape[1])
     one_by_one = eol_warps(model.bundle.model, [(part, t)], model.bundle.scaler, ctx, 10**6)
     assert one_by_one == pytest.approx(whole, abs=1e-9)
+
+
+def test_the_interval_past_the_horizon_is_kept_for_calibrate_and_moved_by_its_shift(warped):
+    """calibrate's backtest (``eol_past_horizon``) keeps the interval's ends that the stretched
+    mean puts past the horizon as times; evaluate and forecast report them as +inf. A shift moves
+    those times, so that a p10 past the horizon can come within it (session 34's crack misses)."""
+    from durability_cli.api import Model
+    from durability_cli.calibration import calibrated, shift_crossing
+
+    table, path = warped
+    model = load(path)
+    data = pd.read_csv(table)
+    threshold = float(data.groupby("specimen_id").durability.min().median()) + 0.02
+    cfg = forecast_config(100, DEFAULT_QUANTILES, threshold, "below", 0)
+
+    def ends(m, past):
+        frame = backtest_frames(
+            m.bundle, read(data, schema=m.schema), cfg, BacktestConfig(20, horizon=8, eol_past_horizon=past)
+        )[0]
+        first = frame.groupby("specimen").agg(
+            cut=("time", "min"), end=("time", "max"), lead=("lead", "min"), p10=("eol_p10", "first"),
+            p50=("eol_p50", "first"), p90=("eol_p90", "first"),
+        )  # fmt: skip
+        first["start"] = first["cut"] - first["lead"]  # the last warm-up row
+        return first
+
+    reported, kept = ends(model, False), ends(model, True)
+    beyond = np.isinf(reported["p10"]) & np.isfinite(kept["p10"])
+    assert beyond.any()  # the stretched mean crosses past the horizon for some
+    assert (kept.loc[beyond, "p10"] > kept.loc[beyond, "end"]).all()
+    same = ~beyond
+    assert np.array_equal(reported.loc[same, "p10"], kept.loc[same, "p10"])
+    assert ((kept["p90"] <= kept["end"]) | np.isinf(reported["p90"])).all()
+    # a calibration's widening: the p10s the shift brings within the horizon are reported there
+    shift = 1.0
+    moved = ends(Model(calibrated(model.bundle, {"eol": {"shift": shift}})), False)
+    want = shift_crossing(
+        kept["p10"].to_numpy(), 0.1, kept["p50"].to_numpy(), kept["start"].to_numpy(), shift
+    )
+    want = np.where(want <= kept["end"].to_numpy(), want, np.inf)
+    assert np.allclose(moved["p10"].to_numpy(), want, rtol=1e-9)
+    assert (np.isfinite(moved["p10"]) & beyond).any()  # ... one of them came within
