@@ -11,6 +11,7 @@ way: 80 % band coverage, end-of-life 80 % interval coverage and how many forecas
 
     python benchmarks/eol_calibration.py --sets ageing,coating --seeds 0,1,2 --models eol-models
     python benchmarks/eol_calibration.py --sets crack --seeds 0 --trained DIR   # run.py --save-models DIR
+    python benchmarks/eol_calibration.py --sets crack --seeds 0,1,2 --trained DIR --label "run.py --set warp=0.3"
 
 One JSON line per set and seed, appended to results/eol-calibration.jsonl.
 """
@@ -72,6 +73,12 @@ def main() -> None:
         help="calibrate the models of run.py --save-models DIR (DIR/SET-sSEED.safetensors: the suite's "
         "default, or a variant such as --train-specimens 64) instead of training at --epochs",
     )
+    p.add_argument(
+        "--label",
+        default=None,
+        help="what the --trained models are, recorded as the line's model (default: the folder's name), "
+        'e.g. "run.py --set warp=0.3 --save-models DIR"',
+    )
     a = p.parse_args()
     one_thread()
     commit = code_version()["commit"]
@@ -99,7 +106,7 @@ def main() -> None:
                 "seed": seed,
                 "commit": commit,
                 "threshold": info.eol_threshold,
-                "model": str(a.trained.name) if a.trained is not None else f"{a.epochs} epochs",
+                "model": (a.label or str(a.trained.name)) if a.trained is not None else f"{a.epochs} epochs",
                 "as_trained": scores(trained, test, info),
                 "draws": [three_ways(trained, held, test, info) for held in draws],
                 "pooled": three_ways(trained, pd.concat([d.frame for d in draws]), test, info),
