@@ -41,7 +41,7 @@ from durability_cli.metrics import (
     point_scores,
 )
 from durability_cli.schema import Schema, validate
-from durability_cli.synthetic import DATASETS, make_split
+from durability_cli.synthetic import DATASET_INFO, DATASETS, make_split
 from durability_cli.training import split_specimens, train
 
 DARTS_VENV = BENCH / ".darts-venv"
@@ -385,6 +385,19 @@ def fresh_split(name: str, n: int, info, seed: int = FRESH_SEED) -> dict:
     warmup = warmup_lengths(noisy, info)
     rows = forecast_rows(noisy, clean, warmup, info.target)
     return {"test": noisy, "clean": clean, "rows": rows, "warmup": warmup}
+
+
+def held_out(name: str) -> tuple[object, dict]:
+    """(info, split) to score a saved model of set ``name`` on: a synthetic set's 96 fresh
+    specimens (:func:`fresh_split`), a measured set's test split (``realdata.split``, seed 0),
+    the split as {"test", "clean", "warmup"}."""
+    if name in realdata.REAL_INFO:
+        info = realdata.REAL_INFO[name]
+        part = realdata.split(name, seed=0)
+        test = part["test"]
+        return info, {"test": test, "clean": part["test_clean"], "warmup": warmup_lengths(test, info)}
+    info = DATASET_INFO[name]
+    return info, fresh_split(name, 96, info)
 
 
 def score_bundle(bundle, test, clean, rows, warmup, info, seed: int, samples: int) -> tuple[dict, float]:

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from benchmarks import realdata  # noqa: E402
-from benchmarks.accuracy import forecast_rows, fresh_split, plan_for, warmup_lengths  # noqa: E402
+from benchmarks.accuracy import forecast_rows, held_out, plan_for  # noqa: E402
 from benchmarks.common import code_version, one_thread  # noqa: E402
 from durability_cli.artifact import load_bundle  # noqa: E402
 from durability_cli.forecasting import ForecastConfig, forecast  # noqa: E402
@@ -40,15 +40,8 @@ def main() -> None:
     ap.add_argument("--model", required=True, type=Path, help="a model run.py --save-models wrote for --set")
     args = ap.parse_args()
     one_thread()
-    if args.set in realdata.REAL_INFO:
-        info = realdata.REAL_INFO[args.set]
-        part = realdata.split(args.set, seed=0)
-        test, clean = part["test"], part["test_clean"]
-        warm = warmup_lengths(test, info)
-    else:
-        info = DATASET_INFO[args.set]
-        part = fresh_split(args.set, 96, info)
-        test, clean, warm = part["test"], part["clean"], part["warmup"]
+    info, part = held_out(args.set)
+    test, clean, warm = part["test"], part["clean"], part["warmup"]
     rows = forecast_rows(test, clean, warm, info.target)
     bundle = load_bundle(args.model)
     plan = validate(plan_for(test, warm, info.target), bundle.schema, source="plan")

@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from benchmarks import realdata  # noqa: E402
-from benchmarks.accuracy import fresh_split, plan_for, warmup_lengths  # noqa: E402
+from benchmarks.accuracy import held_out, plan_for  # noqa: E402
 from benchmarks.common import code_version, one_thread  # noqa: E402
 from durability_cli import eol_warp  # noqa: E402
 from durability_cli.artifact import load_bundle  # noqa: E402
@@ -78,15 +78,8 @@ def main() -> None:
     )
     args = ap.parse_args()
     one_thread()
-    if args.set in realdata.REAL_INFO:
-        info = realdata.REAL_INFO[args.set]
-        part = realdata.split(args.set, seed=0)
-        test, clean = part["test"], part["test_clean"]
-        warm = warmup_lengths(test, info)
-    else:
-        info = DATASET_INFO[args.set]
-        part = fresh_split(args.set, 96, info)
-        test, clean, warm = part["test"], part["clean"], part["warmup"]
+    info, part = held_out(args.set)
+    test, clean, warm = part["test"], part["clean"], part["warmup"]
     target = info.target
     bundle = load_bundle(args.model)
     whole = mean_path(bundle, test, warm, target, RUN_ON)
