@@ -20,14 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.accuracy import (  # noqa: E402
-    FRESH_SEED,
-    QUANTILES,
-    direction_of,
-    eol_truth,
-    fresh_split,
-    plan_for,
-)
+from benchmarks.accuracy import QUANTILES, direction_of, eol_truth, held_out, plan_for  # noqa: E402
 from benchmarks.common import one_thread  # noqa: E402
 from durability_cli import api  # noqa: E402
 from durability_cli.synthetic import DATASET_INFO  # noqa: E402
@@ -40,8 +33,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="the run's seed (the forecast's paths)")
     args = ap.parse_args()
     one_thread()
-    info = DATASET_INFO[args.set]
-    fresh = fresh_split(args.set, 96, info, seed=FRESH_SEED)
+    info, fresh = held_out(args.set)  # the 96 fresh specimens
     plan = plan_for(fresh["test"], fresh["warmup"], info.target)
     direction = direction_of(info)
     eol = (

@@ -363,7 +363,7 @@ def eol_thresholds(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndar
         _log_life(table["eol_true"].to_numpy(float), start),
         _log_life(table["censor"].to_numpy(float), start),
     )
-    end = _log_life(table["horizon"].to_numpy(float), start) if "horizon" in table else cens
+    end = _log_life(table["horizon"].to_numpy(float), start)
     crossed = np.isfinite(table["eol_true"].to_numpy(float))
     with np.errstate(invalid="ignore"):
         # a crossed truth below the median needs the lower end down to it, above it the upper end up

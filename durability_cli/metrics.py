@@ -643,8 +643,8 @@ def _eol_per_origin(rows: pd.DataFrame, warm: pd.DataFrame, threshold: float, di
 def eol_per_origin(frame: pd.DataFrame, history: pd.DataFrame, threshold: float, direction: str = "below"):
     """The model's scored forecasts of a backtest (evaluation.backtest_frames' frame and history),
     one row per (specimen, origin): cut-off ``t_cut``, predicted and true crossing, ``censor``,
-    the last forecast row's time ``horizon`` and the interval over the paths (``eol_p10``, ``eol_p50``, ``eol_p90``; +inf: later than the
-    horizon). Forecasts already past the threshold or with no measured row are left out, as in
+    the last forecast row's time ``horizon`` and the interval over the paths (``eol_p10``,
+    ``eol_p50``, ``eol_p90``; +inf: later than the horizon). Forecasts already past the threshold or with no measured row are left out, as in
     evaluate's end-of-life scores."""
     _check_direction(direction)
     rows = frame.loc[frame["model"] == "model"] if "model" in frame.columns else frame
