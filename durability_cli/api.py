@@ -793,6 +793,7 @@ def train(
     device: str = "cpu",
     on_epoch: Callable | None = None,
     on_start: Callable[[dict], None] | None = None,
+    jobs: int = 1,
     **options,
 ) -> Model:
     """Train the recurrent feedback model on the specimens of ``data``.
@@ -811,11 +812,29 @@ def train(
     on at least 50 rows, none on shorter warm-ups (latent_choice.py; ``summary["latent_auto"]``).
     ``init_from`` fine-tunes a trained model (its shape and scaling are kept);
     ``checkpoint`` is written after every epoch and ``resume`` continues from one;
-    ``on_epoch(log)`` and ``on_start(info)`` report progress.
+    ``on_epoch(log)`` and ``on_start(info)`` report progress. ``jobs=2`` (or 0: 2 where two CPUs
+    are free) trains ``trend_line="auto"``'s two candidates at the same time, the line's in a
+    second process (the same model, in about half the time); that process is started with
+    ``spawn``, so a script that calls this at its top level needs ``if __name__ == "__main__":``.
     """
+    from durability_cli.aside import resolve_jobs
+
     columns = Columns.of(id_col, time_col, target, covariates, static, fmt)
     run = TrainRun(data, columns, options, init_from=init_from)
-    return run.fit(checkpoint=checkpoint, resume=resume, device=device, on_epoch=on_epoch, on_start=on_start)
+    return run.fit(
+        checkpoint=checkpoint,
+        resume=resume,
+        device=device,
+        on_epoch=on_epoch,
+        on_start=on_start,
+        jobs=resolve_jobs(jobs, _torch_threads()),
+    )
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def tune(
@@ -926,9 +945,10 @@ class TrainRun:
                 pass
 
     def fit(
-        self, *, checkpoint=None, resume=None, device="cpu", on_epoch=None, on_start=None, dist=None
+        self, *, checkpoint=None, resume=None, device="cpu", on_epoch=None, on_start=None, dist=None, jobs=1
     ) -> Model:
-        """Train; ``dist`` makes this process one rank of a torchrun job (``parallel.from_env``)."""
+        """Train; ``dist`` makes this process one rank of a torchrun job (``parallel.from_env``);
+        ``jobs``: how many processes may train at once (aside.py)."""
         from durability_cli.training import train
 
         bundle = train(
@@ -942,6 +962,7 @@ class TrainRun:
             on_start=on_start,
             device=device if not isinstance(device, str) else torch_device(device),
             dist=dist,
+            jobs=jobs,
         )
         return Model(bundle)
 

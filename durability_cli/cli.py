@@ -23,6 +23,7 @@ from durability_cli.cli_options import (
     _FOLDS,
     _HISTORY,
     _INIT_FROM,
+    _JOBS,
     _META,
     _METRICS_JSON,
     _MODEL_OUT,
@@ -210,6 +211,7 @@ def train(
     threads: Threads = 1,
     chunk_specimens: Annotated[int | None, _opt(_TRAIN_CHUNK, _ADV, "--chunk-specimens", metavar=N)] = None,
     nproc: Annotated[int, _opt(_NPROC, _ADV, "--nproc", metavar=N)] = 1,
+    jobs: Annotated[int, _opt(_JOBS, _ADV, "--jobs", metavar=N)] = 0,
     debug: Debug = False,
     ctx: typer.Context = None,
     **options,
@@ -256,13 +258,40 @@ def train(
             raise typer.Exit(
                 parallel.launch(parallel.launch_command(nproc, parallel.command_line(ctx, {"nproc"})))
             )
-        _fit(run, dist, output, ckpt, resume, history, quiet=quiet, device=device, threads=threads)
+        from durability_cli.aside import resolve_jobs
+
+        jobs_now = resolve_jobs(jobs, threads)
+        _fit(
+            run,
+            dist,
+            output,
+            ckpt,
+            resume,
+            history,
+            quiet=quiet,
+            device=device,
+            threads=threads,
+            jobs=jobs_now,
+        )
 
     run_command(debug, go)
 
 
-def _fit(run, dist, output: str, checkpoint: str, resume, history, *, quiet: bool, device: str, threads: int):
-    """Train in this process (or as this rank of a torchrun job), with progress on stderr; save."""
+def _fit(
+    run,
+    dist,
+    output: str,
+    checkpoint: str,
+    resume,
+    history,
+    *,
+    quiet: bool,
+    device: str,
+    threads: int,
+    jobs: int,
+):
+    """Train in this process (or as this rank of a torchrun job), with progress on stderr; save.
+    ``jobs``: how many processes may train at once (aside.py)."""
     from durability_cli import api
     from durability_cli.render import TrainReport, render_train_summary
 
@@ -271,7 +300,7 @@ def _fit(run, dist, output: str, checkpoint: str, resume, history, *, quiet: boo
     with TrainReport(err, run, quiet=quiet or not main_rank) as report:
         paths = dict(checkpoint=checkpoint, resume=resume, history=history)
         model = run.fit_files(
-            output, **paths, device=device, dist=dist, on_epoch=report.epoch, on_start=report.start
+            output, **paths, device=device, dist=dist, jobs=jobs, on_epoch=report.epoch, on_start=report.start
         )
     if not quiet and main_rank:
         render_train_summary(err, model.bundle, output)

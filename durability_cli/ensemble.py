@@ -24,7 +24,7 @@ from pathlib import Path
 from durability_cli.artifact import ModelBundle, load_bundle, save_bundle
 from durability_cli.config import AUTO_MEMBERS, SMALL_VALIDATION, ModelConfig, TrainConfig
 from durability_cli.errors import InputError, ModelFileError
-from durability_cli.line_choice import finished_path
+from durability_cli.line_choice import finished_line_path, finished_path, line_path
 from durability_cli.modelfile import CHECKPOINT_FORMAT, read_header
 from durability_cli.refit_all import chosen_path
 from durability_cli.stacked import supported, train_stacked
@@ -42,6 +42,10 @@ def remove_checkpoints(checkpoint: str | Path, cfg: TrainConfig) -> None:
     Path(finished_path(checkpoint)).unlink(missing_ok=True)  # --trend-line auto's first candidate
     Path(chosen_path(checkpoint)).unlink(missing_ok=True)  # --refit-all's first pass
     remove_members(checkpoint, cfg.ensemble if cfg.ensemble > 1 else 0)
+    # --trend-line auto's second candidate, trained in a second process: its checkpoint, members, model
+    Path(line_path(checkpoint)).unlink(missing_ok=True)
+    Path(finished_line_path(checkpoint)).unlink(missing_ok=True)
+    remove_members(line_path(checkpoint), cfg.ensemble if cfg.ensemble > 1 else 0)
 
 
 def remove_members(checkpoint: str | Path, n: int) -> None:

@@ -19,6 +19,7 @@ still the first one's), else continues the first one.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,6 +31,17 @@ from durability_cli.modelfile import CHECKPOINT_FORMAT, read_header
 def finished_path(checkpoint: str | Path) -> str:
     """Where the candidate without the line is kept once trained, beside ``checkpoint``."""
     return f"{checkpoint}.without-line"
+
+
+def line_path(checkpoint: str | Path) -> str:
+    """The line's candidate's own checkpoint, beside ``checkpoint``, while it trains in a second
+    process (aside.py); one after the other it uses ``checkpoint`` once the first is done."""
+    return f"{checkpoint}.line"
+
+
+def finished_line_path(checkpoint: str | Path) -> str:
+    """Where the line's candidate, trained in a second process, is kept once trained."""
+    return f"{checkpoint}.with-line"
 
 
 def applies(model_cfg: ModelConfig) -> str:
@@ -75,6 +87,7 @@ def train_choosing(
     """Train with ``model_cfg.trend_line`` = "auto" made True or False, and say which and why in
     the summary (``trend_line_auto``). ``train`` trains one candidate (training.train, with the
     automatic settings already resolved); ``n_val``: how many specimens validate."""
+    jobs = options.pop("jobs", 1)
     without = replace(model_cfg, trend_line=False)
     init_from = options.get("init_from")
     if init_from is not None:  # fine-tuning keeps the model's shape
@@ -89,38 +102,52 @@ def train_choosing(
     if why_not:
         return _said(train(table, without, cfg, **options), f"auto: without the line ({why_not})")
     checkpoint, resume = options.pop("checkpoint", None), options.pop("resume", None)
+    original = resume
     first = _finished(resume, table, cfg) if resume is not None else None
+    second = _finished_line(resume, table, cfg) if resume is not None else None
     main = options.get("dist") is None or options["dist"].main
-    if first is None:
-        first = train(table, without, cfg, checkpoint=checkpoint, resume=resume, **_phase(options, 1))
-        if checkpoint is not None and main:
-            save_bundle(first, finished_path(checkpoint))
-            # its finished ensemble members (kept when members train one after another): the
-            # line's candidate must not resume from them
-            from durability_cli.ensemble import remove_members
-
-            remove_members(checkpoint, cfg.ensemble)
-        resume = None  # the checkpoint was the first candidate's
-    elif not _holds_line(resume):  # stopped before the line's candidate wrote its first epoch
-        resume = None
     from durability_cli.training import TrainingDiverged
 
-    try:
-        second = train(
-            table,
-            replace(model_cfg, trend_line=True),
-            cfg,
-            checkpoint=checkpoint,
-            resume=resume,
-            **_phase(options, 2),
-        )
-    except TrainingDiverged as exc:
-        return _said(first, f"auto: without the line (training with it diverged: {exc})")
+    wall = None
+    if first is None and second is None and _beside(jobs, table, options):
+        started = time.perf_counter()
+        first, second = _train_both(table, model_cfg, cfg, train, checkpoint, resume, options)
+        wall = round(time.perf_counter() - started, 3)
+        if isinstance(second, TrainingDiverged):
+            return _said(first, f"auto: without the line (training with it diverged: {second})")
+    else:
+        if first is None:
+            first_resume = resume if resume is not None and not _holds_line(resume) else None
+            first = train(
+                table, without, cfg, checkpoint=checkpoint, resume=first_resume, **_phase(options, 1)
+            )
+            if checkpoint is not None and main:
+                save_bundle(first, finished_path(checkpoint))
+                # its finished ensemble members (kept when members train one after another): the
+                # line's candidate must not resume from them
+                from durability_cli.ensemble import remove_members
+
+                remove_members(checkpoint, cfg.ensemble)
+            resume = None  # the checkpoint was the first candidate's
+        if second is None:
+            try:
+                second = train(
+                    table,
+                    replace(model_cfg, trend_line=True),
+                    cfg,
+                    checkpoint=checkpoint,
+                    resume=_line_resume(original),
+                    **_phase(options, 2),
+                )
+            except TrainingDiverged as exc:
+                return _said(first, f"auto: without the line (training with it diverged: {exc})")
     plain, line = member_val_rmse(first), member_val_rmse(second)
     wins = line_wins(plain, line)
     chosen = second if wins else first
     seconds = sum(b.summary.get("train_seconds") or 0.0 for b in (first, second))
     chosen.summary["train_seconds"] = round(seconds, 3)
+    if wall is not None:  # the two at the same time: how long the pair took
+        chosen.summary["trend_line_wall_seconds"] = wall
     chosen.summary["trend_line_val_rmse"] = {"without": plain, "with": line}
     votes = line_votes(plain, line)[0]
     counted = f"better on {votes} of {len(plain)} members, " if len(plain) > 1 else ""
@@ -140,12 +167,14 @@ def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.4g}"
 
 
-def _phase(options: dict, k: int) -> dict:
-    """``options`` with the start line told which candidate trains (``line_candidate``: 1, 2)."""
+def _phase(options: dict, k: int, beside: bool = False) -> dict:
+    """``options`` with the start line told which candidate trains (``line_candidate``: 1, 2;
+    ``line_beside``: the other trains at the same time)."""
     told = options.get("on_start")
     if told is None:
         return options
-    return {**options, "on_start": lambda info: told({**info, "line_candidate": k})}
+    extra = {"line_candidate": k, **({"line_beside": True} if beside else {})}
+    return {**options, "on_start": lambda info: told({**info, **extra})}
 
 
 def _holds_line(checkpoint: str) -> bool:
@@ -153,6 +182,95 @@ def _holds_line(checkpoint: str) -> bool:
     left when the run stopped between the two)."""
     _, _, info = read_header(checkpoint, expect=CHECKPOINT_FORMAT)
     return bool((info.get("model_config") or {}).get("trend_line"))
+
+
+def _line_resume(resume: str | None) -> str | None:
+    """Where the line's candidate continues from: its own checkpoint (it trained in a second
+    process), else ``resume`` when the line's candidate wrote it (one after the other), else
+    nowhere (it starts)."""
+    if resume is None:
+        return None
+    if Path(line_path(resume)).exists():
+        return line_path(resume)
+    return resume if Path(resume).exists() and _holds_line(resume) else None
+
+
+def _beside(jobs: int, table, options: dict) -> bool:
+    """Whether the line's candidate trains in a second process: two jobs allowed, the table in
+    memory (a table read in groups is not copied to another process), one process (not a rank of
+    torchrun) and the CPU (two processes would each hold a copy of the model on the GPU)."""
+    from durability_cli.schema import Dataset
+
+    device = options.get("device")
+    on_cpu = device is None or getattr(device, "type", str(device)) == "cpu"
+    return jobs >= 2 and isinstance(table, Dataset) and options.get("dist") is None and on_cpu
+
+
+def _train_both(table, model_cfg: ModelConfig, cfg: TrainConfig, train, checkpoint, resume, options: dict):
+    """The two candidates at the same time, the line's in a second process (aside.py): (the model
+    without the line, the line's model or its TrainingDiverged)."""
+    import tempfile
+
+    from durability_cli.aside import Aside
+    from durability_cli.training import TrainingDiverged, TrainingInterrupted
+
+    child = {k: v for k, v in options.items() if k not in ("on_start", "on_epoch")}
+    with tempfile.TemporaryDirectory(prefix="durability-line-") as scratch:
+        out = (
+            finished_line_path(checkpoint)
+            if checkpoint is not None
+            else str(Path(scratch) / "line.safetensors")
+        )
+        child.update(
+            checkpoint=None if checkpoint is None else line_path(checkpoint),
+            resume=None if resume is None else _line_resume(resume),
+        )
+        with Aside(train, table, replace(model_cfg, trend_line=True), cfg, child, out) as aside:
+            first_options = _phase(options, 1, beside=True)
+            shown = first_options.get("on_epoch")
+
+            def on_epoch(log):  # keep the child's messages moving while this process trains
+                aside.poll()
+                if shown is not None:
+                    shown(log)
+
+            first = train(
+                table,
+                replace(model_cfg, trend_line=False),
+                cfg,
+                checkpoint=checkpoint,
+                resume=resume if resume is not None and not _holds_line(resume) else None,
+                **{**first_options, "on_epoch": on_epoch},
+            )
+            if checkpoint is not None:
+                save_bundle(first, finished_path(checkpoint))
+            second_options = _phase(options, 2)
+            try:
+                second = aside.result(second_options.get("on_start"), second_options.get("on_epoch"))
+            except TrainingDiverged as exc:
+                second = exc
+            except TrainingInterrupted:  # the child named its own checkpoint; resuming reads both
+                where = f"; continue with --resume {checkpoint}" if checkpoint is not None else ""
+                raise TrainingInterrupted(
+                    "training interrupted after the model without the line was done; the line's "
+                    f"candidate's completed epochs are in its checkpoint{where}"
+                ) from None
+    return first, second
+
+
+def _finished_line(resume: str, table, cfg: TrainConfig) -> ModelBundle | None:
+    """The line's candidate, when the interrupted run had finished it in a second process."""
+    from durability_cli.training import load_finished
+
+    what = "the model trained with the line"
+    return load_finished(
+        resume,
+        finished_line_path(resume),
+        table,
+        cfg,
+        what,
+        lambda b: "" if b.model_config.trend_line else "trend_line",
+    )
 
 
 def _finished(resume: str, table, cfg: TrainConfig) -> ModelBundle | None:

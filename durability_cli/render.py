@@ -191,6 +191,17 @@ def warmup_text(block: dict, key: str) -> str:
 LINE_CANDIDATES = ("Without the warm-up's line (1 of 2)", "With the warm-up's line (2 of 2)")
 
 
+def _beside_text(info: dict) -> str:
+    """How the start line ends: where a resumed run starts, and for --trend-line auto's candidates
+    trained at the same time (aside.py) which process trains which and how far the second got."""
+    if "beside" in info:  # the second candidate, shown once the first is done
+        return f"; trained at the same time in a second process, {info['beside']} epoch(s) done"
+    resumed = f"; resuming after epoch {info['start_epoch']}" if info["start_epoch"] else ""
+    if info.get("line_beside"):
+        return resumed + "; the line's candidate trains at the same time in a second process"
+    return resumed
+
+
 def render_train_start(console: Console, info: dict, chunk_specimens: int) -> None:
     """The line before the first epoch: specimens, warm-up, parameters, processes, groups."""
     if info.get("refit_member"):  # --refit-all: each member again on every specimen (refit_all.py)
@@ -215,7 +226,7 @@ def render_train_start(console: Console, info: dict, chunk_specimens: int) -> No
             if info.get("groups", 1) > 1
             else ""
         )
-        + (f"; resuming after epoch {info['start_epoch']}" if info["start_epoch"] else ""),
+        + _beside_text(info),
         highlight=False,
     )
 
@@ -259,7 +270,13 @@ def render_train_summary(console: Console, bundle, output: str) -> None:
         table.add_row("band", band)
     if pace := _pace_text([m.summary for m in bundle.members]):
         table.add_row("end-of-life pace", pace)
-    table.add_row("time", f"{s['train_seconds']:.1f} s")
+    wall = s.get("trend_line_wall_seconds")
+    table.add_row(
+        "time",
+        f"{s['train_seconds']:.1f} s"
+        if wall is None
+        else f"{wall:.1f} s ({s['train_seconds']:.1f} s of training: the two candidates at the same time)",
+    )
     console.print(table)
     warnings = baseline_warnings(s) + latent_warnings(s) + epoch_warnings(s, bundle.train_config.epochs)
     render_warnings(console, warnings)

@@ -715,7 +715,9 @@ def train(table, model_cfg: ModelConfig, cfg: TrainConfig, **options) -> ModelBu
     ``ensemble_auto``). ``model_cfg.trend_line = "auto"`` then trains without and with the line
     and keeps the better on validation (line_choice.py; ``trend_line_auto`` says which);
     ``model_cfg.latent = "auto"`` is made a number before, by the validation warm-ups' length
-    (latent_choice.py; ``latent_auto`` says which)."""
+    (latent_choice.py; ``latent_auto`` says which). ``jobs`` (an option, default 1): how many
+    processes may train at once; with 2 the line's candidate trains beside the other (aside.py)."""
+    jobs = options.pop("jobs", 1)
     why = ""
     sizes = None
     if not (cfg.epochs and cfg.patience and cfg.ensemble):  # an auto setting reads the split
@@ -745,7 +747,7 @@ def train(table, model_cfg: ModelConfig, cfg: TrainConfig, **options) -> ModelBu
         from durability_cli.line_choice import train_choosing
 
         n_val = (sizes or split_sizes(table, cfg.val_fraction, options.get("val_ids")))[1]
-        bundle = train_choosing(table, model_cfg, cfg, _train_resolved, n_val, **options)
+        bundle = train_choosing(table, model_cfg, cfg, _train_resolved, n_val, jobs=jobs, **options)
     else:
         bundle = _train_resolved(table, model_cfg, cfg, **options)
     if latent_why:

@@ -142,15 +142,15 @@ def test_an_interrupted_choice_resumes_to_the_same_model(
         ]
 
     full = tmp_path / "full.safetensors"
-    subprocess.run(cmd(full), check=True, env=env, timeout=300)
+    subprocess.run(cmd(full, "--jobs", "1"), check=True, env=env, timeout=300)
     part = tmp_path / "part.safetensors"
     ckpt = Path(f"{part}.ckpt")
     first = Path(f"{ckpt}.without-line")
-    code, stderr = interrupt_at_checkpoint(cmd(part), first, env=env, sig=signal.SIGINT)
+    code, stderr = interrupt_at_checkpoint(cmd(part, "--jobs", "1"), first, env=env, sig=signal.SIGINT)
     assert code == 130, stderr
     assert first.exists() and ckpt.exists() and not part.exists()
     done = subprocess.run(
-        cmd(part, "--resume", str(ckpt)), env=env, timeout=300, capture_output=True, text=True
+        cmd(part, "--resume", str(ckpt), "--jobs", "1"), env=env, timeout=300, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
     assert same_weights(full, part)
@@ -185,3 +185,107 @@ def test_a_finished_first_candidate_from_another_table_is_refused(coating_slice,
     assert ckpt.read_bytes() == before  # nothing trained, nothing overwritten
     resumed = dur.train(a, trend_line="auto", checkpoint=ckpt, resume=ckpt, **tiny)  # the same table
     assert resumed.bundle.summary["trend_line_val_rmse"]["without"] == [first.summary["best_val_rmse"]]
+
+
+def test_two_jobs_train_the_candidates_at_once_into_the_same_model(table, auto_toml, tmp_path, same_weights):
+    """--jobs 2 trains the line's candidate in a second process while this one trains the other:
+    the model file is the one --jobs 1 writes, tensor for tensor, with the same choice and scores;
+    the start lines say which trains where, the summary says how long the pair took, and none of
+    the candidates' checkpoints is left behind."""
+    runner = CliRunner()
+    out = {}
+    for jobs in ("1", "2"):
+        out[jobs] = tmp_path / f"j{jobs}.safetensors"
+        r = runner.invoke(
+            app,
+            ["train", str(table), "-o", str(out[jobs]), *SMALL, "--config", str(auto_toml), "--jobs", jobs],
+        )
+        assert r.exit_code == 0, r.output
+        text = " ".join(r.stderr.split())
+        beside = "the line's candidate trains at the same time in a second process" in text
+        assert beside is (jobs == "2")
+        assert ("With the warm-up's line (2 of 2)" in text) and (
+            ("trained at the same time in a second process" in text) is (jobs == "2")
+        )
+    assert same_weights(out["1"], out["2"])
+    one, two = load_bundle(out["1"]), load_bundle(out["2"])
+    assert one.summary["trend_line_auto"] == two.summary["trend_line_auto"]
+    assert one.summary["trend_line_val_rmse"] == two.summary["trend_line_val_rmse"]
+    assert "trend_line_wall_seconds" not in one.summary
+    assert 0 < two.summary["trend_line_wall_seconds"]
+    left = [p.name for p in tmp_path.iterdir() if ".ckpt" in p.name]
+    assert left == []
+
+
+@pytest.mark.parametrize("resume_jobs", ["2", "1"])
+def test_an_interrupted_run_of_two_jobs_resumes_to_the_same_model(
+    table, auto_toml, tmp_path, interrupt_at_checkpoint, same_weights, resume_jobs
+):
+    """SIGINT to the parent alone while both candidates train: it passes the signal on, the
+    second process writes its own checkpoint (CKPT.line) and the run exits 130 with both kept;
+    --resume continues both, in two processes or one, to the model an uninterrupted run writes."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def cmd(out: Path, *extra: str) -> list[str]:
+        return [sys.executable, "-m", "durability_cli", "train", str(table), "-o", str(out), *SMALL] + [
+            "--epochs",
+            "60",
+            "--config",
+            str(auto_toml),
+            "--quiet",
+            *extra,
+        ]
+
+    full = tmp_path / "full.safetensors"
+    subprocess.run(cmd(full, "--jobs", "1"), check=True, env=env, timeout=300)
+    part = tmp_path / "part.safetensors"
+    ckpt = Path(f"{part}.ckpt")
+    line = Path(f"{ckpt}.line")
+    code, stderr = interrupt_at_checkpoint(cmd(part, "--jobs", "2"), line, env=env, sig=signal.SIGINT)
+    assert code == 130, stderr
+    assert "interrupted" in stderr and f"--resume {ckpt}" in stderr
+    assert line.exists() and not part.exists()
+    done = subprocess.run(
+        cmd(part, "--resume", str(ckpt), "--jobs", resume_jobs),
+        env=env,
+        timeout=300,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert same_weights(full, part)
+    assert load_bundle(part).summary["trend_line_auto"] == load_bundle(full).summary["trend_line_auto"]
+    assert [p.name for p in tmp_path.iterdir() if ".ckpt" in p.name] == []
+
+
+def test_a_negative_jobs_is_one_error_line(table, tmp_path):
+    out = tmp_path / "m.safetensors"
+    r = CliRunner().invoke(app, ["train", str(table), "-o", str(out), "--jobs", "-1"])
+    assert r.exit_code == 2 and "--jobs must be 0 (auto) or at least 1, got -1" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_stopped_while_waiting_for_the_second_process_it_resumes_to_the_same_model(table, tmp_path):
+    """Interrupted once the first candidate is done, while this process shows the second's
+    progress: the second process is stopped at its epoch (or has finished), the error names the
+    checkpoint to resume from, and resuming gives the model of an uninterrupted run."""
+    import durability_cli as dur
+    from durability_cli.training import TrainingInterrupted
+
+    small = dict(hidden=8, layers=1, batch_size=2, epochs=40, patience=100, seed=3, trend_line="auto")
+    whole = dur.train(str(table), jobs=1, **small).bundle
+    ckpt = tmp_path / "run.ckpt"
+
+    def stop_at_the_second(info):
+        if info.get("line_candidate") == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(TrainingInterrupted, match=rf"continue with --resume {ckpt}"):
+        dur.train(str(table), jobs=2, checkpoint=ckpt, on_start=stop_at_the_second, **small)
+    assert Path(f"{ckpt}.without-line").exists()
+    assert Path(f"{ckpt}.line").exists() or Path(f"{ckpt}.with-line").exists()
+    resumed = dur.train(str(table), jobs=2, checkpoint=ckpt, resume=ckpt, **small).bundle
+    for a, b in zip(whole.members, resumed.members, strict=True):
+        x, y = a.model.state_dict(), b.model.state_dict()
+        assert all(bool((x[k] == y[k]).all()) for k in x)
+    assert resumed.summary["trend_line_auto"] == whole.summary["trend_line_auto"]

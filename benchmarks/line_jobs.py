@@ -1,0 +1,103 @@
+"""`durability train --jobs 2` against `--jobs 1`: wall time of the default training, and the same model.
+
+The default `--trend-line auto` trains two candidates. With `--jobs 2` the line's candidate trains
+in a second process beside the other (durability_cli/aside.py). This runs the real command on a
+set's whole table, default options, once with each `--jobs` per repeat (the order alternating, so
+that a drift of the shared machine's speed falls on both), and records each run's wall time, the
+ratio of the medians, and whether the two model files hold the same tensors.
+
+    python benchmarks/line_jobs.py --sets laser,alloy_a,device_b --repeats 2
+
+Appends one JSON line per set to results/line-jobs.jsonl. Meaningful only on a machine with at
+least two free cores (`--jobs 2` on one core takes as long as `--jobs 1`, or longer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import realdata  # noqa: E402
+from benchmarks.common import code_version  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "line-jobs.jsonl"
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
+
+
+def table_and_flags(name: str) -> tuple[Path, list[str]]:
+    """A set's whole table and the flags that name its columns (a measured set, or sample_data/NAME.csv)."""
+    if name in realdata.REAL_INFO:
+        info = realdata.REAL_INFO[name]
+        return realdata.DATA / f"{name}.csv", ["--target", info.target]
+    return SAMPLE / f"{name}.csv", []
+
+
+def train(data: Path, flags: list[str], jobs: int, out: Path) -> float:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "durability_cli",
+        "train",
+        str(data),
+        *flags,
+        "--jobs",
+        str(jobs),
+        "-q",
+        "-o",
+        str(out),
+    ]
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, env=env)
+    return time.perf_counter() - start
+
+
+def same_tensors(a: Path, b: Path) -> bool:
+    from safetensors.torch import load_file
+
+    x, y = load_file(a), load_file(b)
+    return x.keys() == y.keys() and all(bool((x[k] == y[k]).all()) for k in x)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sets", default="laser,alloy_a,device_b")
+    ap.add_argument("--repeats", type=int, default=2)
+    args = ap.parse_args()
+    for name in args.sets.split(","):
+        data, flags = table_and_flags(name)
+        seconds: dict[int, list[float]] = {1: [], 2: []}
+        with tempfile.TemporaryDirectory() as tmp:
+            for r in range(args.repeats):
+                for jobs in (1, 2) if r % 2 == 0 else (2, 1):
+                    seconds[jobs].append(
+                        round(train(data, flags, jobs, Path(tmp) / f"j{jobs}.safetensors"), 2)
+                    )
+            same = same_tensors(Path(tmp) / "j1.safetensors", Path(tmp) / "j2.safetensors")
+        one, two = statistics.median(seconds[1]), statistics.median(seconds[2])
+        row = {
+            "set": name,
+            "seconds_jobs1": seconds[1],
+            "seconds_jobs2": seconds[2],
+            "ratio_jobs2_over_jobs1": round(two / one, 3),
+            "same_model": same,
+            "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+            "load_average_end": [round(x, 2) for x in os.getloadavg()],
+            "code": code_version(),
+        }
+        print(json.dumps(row))
+        with open(RESULTS, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()

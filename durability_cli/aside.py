@@ -1,0 +1,229 @@
+"""A training run in a second process, beside the one this process trains.
+
+``--trend-line auto`` trains two candidates (line_choice.py) that share nothing but the table and
+the options. Each is a Python loop of small tensor operations, bound by the dispatch of those
+operations on one core: a second torch thread does not make it faster (benchmarks/line_jobs.py),
+a second process does. Where this process may use two CPUs, the line's candidate trains in a
+child process while this one trains the candidate without the line, and the pair takes about as
+long as the slower of the two.
+
+The child is a fresh interpreter (``spawn``: forking a process that has started torch's threads
+can hang). It gets the table and options by pickling, uses the parent's torch thread count, and
+trains with a checkpoint of its own. Its finished model comes back as the model file it writes
+(``out``), which is also what a resumed run finds; its progress (the start line's facts and each
+epoch's log) comes back on a queue, which the parent drains as it trains and shows once its own
+candidate is done. Training is deterministic and nothing passes between the candidates, so the
+model is the same, bit for bit, as when they train one after the other.
+
+Stopping: Ctrl-C at a terminal reaches both processes; SIGTERM, or a SIGINT sent to the parent
+alone, is passed on by the parent. Either way the child finishes its epoch's checkpoint and says
+so, and the parent waits for that before it reports the interruption, so ``--resume`` continues
+both candidates. A second signal while the child is already stopping is ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import queue as queue_mod
+import signal
+import traceback
+from pathlib import Path
+
+from durability_cli.errors import InputError
+
+STOP_WAIT = 120.0  # seconds the parent waits for an interrupted child to write its checkpoint
+POLL = 0.2  # seconds between looks at the child while waiting for it
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity where the system says, else the count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def resolve_jobs(jobs: int, threads: int) -> int:
+    """How many processes may train at once: ``jobs`` as given, or for 0 (auto) two where this
+    process may use at least two CPUs for each one's ``threads``, else one."""
+    if jobs < 0:
+        raise InputError(f"--jobs must be 0 (auto) or at least 1, got {jobs}")
+    if jobs:
+        return jobs
+    return 2 if usable_cpus() >= 2 * max(threads, 1) else 1
+
+
+class Aside:
+    """``train(table, model_cfg, cfg, **options)`` in a child process; ``result()`` waits for it
+    and returns its model. Use as a context manager: leaving it by an exception stops the child
+    (its checkpoint written) before the exception goes on."""
+
+    def __init__(self, train, table, model_cfg, cfg, options: dict, out: str | Path):
+        import multiprocessing as mp
+
+        import torch
+
+        ctx = mp.get_context("spawn")
+        self.out = Path(out)
+        self.queue = ctx.Queue()
+        self.start_info: dict | None = None
+        self.logs: list = []  # epoch logs not yet shown
+        self.ended: tuple | None = None  # ("done",) or (kind, payload)
+        self.process = ctx.Process(
+            target=_child,
+            args=(train, table, model_cfg, cfg, options, str(self.out), torch.get_num_threads(), self.queue),
+            name="durability-line-candidate",
+            daemon=True,
+        )
+
+    def __enter__(self) -> Aside:
+        self.process.start()
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        if kind is not None and self.process.is_alive():
+            self.stop()
+        self.process.join(timeout=STOP_WAIT)
+        if self.process.is_alive():  # it did not stop when asked: the checkpoint holds what it wrote
+            self.process.terminate()
+            self.process.join()
+
+    def poll(self) -> None:
+        """Take what the child has said so far, without waiting."""
+        while True:
+            try:
+                message = self.queue.get_nowait()
+            except queue_mod.Empty:
+                return
+            self._take(message)
+
+    def _take(self, message: tuple) -> None:
+        kind = message[0]
+        if kind == "start":
+            self.start_info = message[1]
+        elif kind == "epoch":
+            self.logs.append(message[1])
+        else:
+            self.ended = message
+
+    def stop(self) -> None:
+        """Ask the child to stop (SIGINT) and wait until it has said it stopped, or has ended."""
+        if self.process.pid is not None and self.process.is_alive():
+            try:
+                os.kill(self.process.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+        self._wait(STOP_WAIT)
+
+    def _wait(self, timeout: float | None) -> None:
+        """Until the child has said how it ended (or has died), taking its messages as they come."""
+        import time
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.ended is None:
+            try:
+                self._take(self.queue.get(timeout=POLL))
+                continue
+            except queue_mod.Empty:
+                pass
+            if not self.process.is_alive():
+                self.poll()  # the last messages may have come with its end
+                if self.ended is None:
+                    self.ended = ("died", f"exit code {self.process.exitcode}")
+            elif deadline is not None and time.monotonic() > deadline:
+                return
+
+    def result(self, on_start=None, on_epoch=None):
+        """Wait for the child, showing its progress (``on_start`` once with its start facts and
+        how far it has come, then ``on_epoch`` for each epoch), and return its model. Its errors
+        are raised here as this process's: a divergence or an interruption as training's, a bad
+        input as one line, anything else with the child's traceback."""
+        from durability_cli.artifact import load_bundle
+        from durability_cli.training import TrainingDiverged, TrainingInterrupted
+
+        try:
+            self._follow(on_start, on_epoch)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM while waiting: the child stops at its epoch
+            self.stop()
+            said = self.ended[1] if self.ended is not None and self.ended[0] == "interrupted" else ""
+            raise TrainingInterrupted(
+                said or "training interrupted; the checkpoints hold what was done"
+            ) from None
+        kind, payload = self.ended[0], self.ended[1] if len(self.ended) > 1 else None
+        if kind == "done":
+            return load_bundle(self.out)
+        if kind == "diverged":
+            raise TrainingDiverged(payload, None)
+        if kind == "interrupted":
+            raise TrainingInterrupted(payload)
+        if kind == "input":
+            raise InputError(payload)
+        raise RuntimeError(f"training the line's candidate in a second process failed ({payload})")
+
+    def _follow(self, on_start, on_epoch) -> None:
+        """Show the child's progress until it has said how it ended."""
+        self.poll()
+        shown = False
+        while True:
+            if not shown and self.start_info is not None and on_start is not None:
+                done = self.logs[-1].epoch if self.logs else self.start_info.get("start_epoch", 0)
+                on_start({**self.start_info, "beside": done})
+                self.logs.clear()
+                shown = True
+            for log in self.logs:
+                if on_epoch is not None:
+                    on_epoch(log)
+            self.logs.clear()
+            if self.ended is not None:
+                break
+            try:
+                self._take(self.queue.get(timeout=POLL))
+            except queue_mod.Empty:
+                if not self.process.is_alive():
+                    self.poll()
+                    if self.ended is None:
+                        self.ended = ("died", f"exit code {self.process.exitcode}")
+
+
+def _child(train, table, model_cfg, cfg, options: dict, out: str, threads: int, queue) -> None:
+    """The child's whole life: train, write the model to ``out``, say how it ended."""
+    import torch
+
+    from durability_cli.artifact import save_bundle
+    from durability_cli.training import TrainingDiverged, TrainingInterrupted
+
+    torch.set_num_threads(threads)
+    stopping = []
+
+    def interrupt(signum, frame):  # the first signal stops training at its epoch; later ones wait
+        if not stopping:
+            stopping.append(signum)
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        bundle = train(
+            table,
+            model_cfg,
+            cfg,
+            on_start=lambda info: queue.put(("start", info)),
+            on_epoch=lambda log: queue.put(("epoch", log)),
+            **options,
+        )
+        save_bundle(bundle, out)
+        queue.put(("done",))
+    except TrainingDiverged as exc:
+        queue.put(("diverged", str(exc)))
+    except TrainingInterrupted as exc:
+        queue.put(("interrupted", str(exc)))
+    except KeyboardInterrupt:
+        queue.put(("interrupted", "training interrupted before its first epoch ended"))
+    except InputError as exc:
+        queue.put(("input", str(exc)))
+    except BaseException as exc:  # noqa: BLE001 - whatever it was, the parent must hear of it
+        queue.put(("error", "".join(traceback.format_exception_only(type(exc), exc)).strip()))
+        traceback.print_exc()
+    finally:
+        queue.close()
+        queue.join_thread()
