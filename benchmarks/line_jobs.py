@@ -31,6 +31,8 @@ from benchmarks.common import code_version  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "line-jobs.jsonl"
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
+# the bundled samples' flags, as README.md's quick start trains them
+SAMPLE_FLAGS = {"coating": ["--static", "material"], "ball": ["--target", "height", "--lags", "3"]}
 
 
 def table_and_flags(name: str) -> tuple[Path, list[str]]:
@@ -38,7 +40,7 @@ def table_and_flags(name: str) -> tuple[Path, list[str]]:
     if name in realdata.REAL_INFO:
         info = realdata.REAL_INFO[name]
         return realdata.DATA / f"{name}.csv", ["--target", info.target]
-    return SAMPLE / f"{name}.csv", []
+    return SAMPLE / f"{name}.csv", SAMPLE_FLAGS.get(name, [])
 
 
 def train(data: Path, flags: list[str], jobs: int, out: Path) -> float:

@@ -202,13 +202,20 @@ def _child(train, table, model_cfg, cfg, options: dict, out: str, threads: int, 
 
     signal.signal(signal.SIGINT, interrupt)
     signal.signal(signal.SIGTERM, interrupt)
+    parent = os.getppid()
+
+    def on_epoch(log) -> None:
+        if os.getppid() != parent:  # the parent was killed outright: stop here, checkpoint kept
+            raise KeyboardInterrupt
+        queue.put(("epoch", log))
+
     try:
         bundle = train(
             table,
             model_cfg,
             cfg,
             on_start=lambda info: queue.put(("start", info)),
-            on_epoch=lambda log: queue.put(("epoch", log)),
+            on_epoch=on_epoch,
             **options,
         )
         save_bundle(bundle, out)

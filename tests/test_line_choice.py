@@ -45,6 +45,27 @@ def auto_toml(tmp_path_factory) -> Path:
     return path
 
 
+def _cmd(table: Path, auto_toml: Path, out: Path, *extra: str) -> list[str]:
+    """The command line of the interrupted runs below: 40 epochs of the small model, auto."""
+    return [sys.executable, "-m", "durability_cli", "train", str(table), "-o", str(out), *SMALL] + [
+        "--epochs",
+        "40",
+        "--config",
+        str(auto_toml),
+        "--quiet",
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(table, auto_toml, tmp_path_factory) -> Path:
+    """The model an uninterrupted run of ``_cmd`` writes (one process)."""
+    full = tmp_path_factory.mktemp("full") / "full.safetensors"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run(_cmd(table, auto_toml, full, "--jobs", "1"), check=True, env=env, timeout=300)
+    return full
+
+
 def test_auto_keeps_the_candidate_that_validates_better(table, auto_toml, tmp_path, same_weights):
     """The model kept is the candidate with the lower mean validation RMSE, its file says which
     (a plain true / false, and why), the output names both candidates, and its weights are those
@@ -123,39 +144,48 @@ def test_a_trend_line_that_is_not_true_false_or_auto_is_one_error_line(table, tm
     assert len(r.stderr.strip().splitlines()) == 1 and not out.exists()
 
 
+@pytest.mark.parametrize(
+    ("jobs", "written", "resume_jobs"),
+    [("1", ".without-line", "1"), ("2", ".line", "2"), ("2", ".line", "1")],
+)
 def test_an_interrupted_choice_resumes_to_the_same_model(
-    table, auto_toml, tmp_path, interrupt_at_checkpoint, same_weights
+    table,
+    auto_toml,
+    tmp_path,
+    interrupt_at_checkpoint,
+    same_weights,
+    uninterrupted,
+    jobs,
+    written,
+    resume_jobs,
 ):
-    """Stopped while the line's candidate trains (the first one is finished and kept beside the
-    checkpoint), `--resume` reads the first one and continues the second: the same model as an
-    uninterrupted run."""
+    """SIGINT to the process it was started as. One after the other (--jobs 1), stopped while the
+    line's candidate trains: the first one is finished and kept beside the checkpoint. Both at
+    once (--jobs 2), stopped once the second process has written its own checkpoint (CKPT.line):
+    the parent passes the signal on and waits for it. Either way the run exits 130 and `--resume`,
+    in one process or two, gives the model an uninterrupted run writes, and leaves no checkpoint."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-    def cmd(out: Path, *extra: str) -> list[str]:
-        return [sys.executable, "-m", "durability_cli", "train", str(table), "-o", str(out), *SMALL] + [
-            "--epochs",
-            "40",
-            "--config",
-            str(auto_toml),
-            "--quiet",
-            *extra,
-        ]
-
-    full = tmp_path / "full.safetensors"
-    subprocess.run(cmd(full, "--jobs", "1"), check=True, env=env, timeout=300)
     part = tmp_path / "part.safetensors"
     ckpt = Path(f"{part}.ckpt")
-    first = Path(f"{ckpt}.without-line")
-    code, stderr = interrupt_at_checkpoint(cmd(part, "--jobs", "1"), first, env=env, sig=signal.SIGINT)
+    code, stderr = interrupt_at_checkpoint(
+        _cmd(table, auto_toml, part, "--jobs", jobs), Path(f"{ckpt}{written}"), env=env, sig=signal.SIGINT
+    )
     assert code == 130, stderr
-    assert first.exists() and ckpt.exists() and not part.exists()
+    assert "interrupted" in stderr and f"--resume {ckpt}" in stderr
+    assert Path(f"{ckpt}{written}").exists() and ckpt.exists() and not part.exists()
     done = subprocess.run(
-        cmd(part, "--resume", str(ckpt), "--jobs", "1"), env=env, timeout=300, capture_output=True, text=True
+        _cmd(table, auto_toml, part, "--resume", str(ckpt), "--jobs", resume_jobs),
+        env=env,
+        timeout=300,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr
-    assert same_weights(full, part)
-    assert load_bundle(part).summary["trend_line_auto"] == load_bundle(full).summary["trend_line_auto"]
-    assert not first.exists() and not ckpt.exists()
+    assert same_weights(uninterrupted, part)
+    assert (
+        load_bundle(part).summary["trend_line_auto"] == load_bundle(uninterrupted).summary["trend_line_auto"]
+    )
+    assert [p.name for p in tmp_path.iterdir() if ".ckpt" in p.name] == []
 
 
 def test_a_finished_first_candidate_from_another_table_is_refused(coating_slice, tmp_path):
@@ -217,47 +247,6 @@ def test_two_jobs_train_the_candidates_at_once_into_the_same_model(table, auto_t
     assert left == []
 
 
-@pytest.mark.parametrize("resume_jobs", ["2", "1"])
-def test_an_interrupted_run_of_two_jobs_resumes_to_the_same_model(
-    table, auto_toml, tmp_path, interrupt_at_checkpoint, same_weights, resume_jobs
-):
-    """SIGINT to the parent alone while both candidates train: it passes the signal on, the
-    second process writes its own checkpoint (CKPT.line) and the run exits 130 with both kept;
-    --resume continues both, in two processes or one, to the model an uninterrupted run writes."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-    def cmd(out: Path, *extra: str) -> list[str]:
-        return [sys.executable, "-m", "durability_cli", "train", str(table), "-o", str(out), *SMALL] + [
-            "--epochs",
-            "60",
-            "--config",
-            str(auto_toml),
-            "--quiet",
-            *extra,
-        ]
-
-    full = tmp_path / "full.safetensors"
-    subprocess.run(cmd(full, "--jobs", "1"), check=True, env=env, timeout=300)
-    part = tmp_path / "part.safetensors"
-    ckpt = Path(f"{part}.ckpt")
-    line = Path(f"{ckpt}.line")
-    code, stderr = interrupt_at_checkpoint(cmd(part, "--jobs", "2"), line, env=env, sig=signal.SIGINT)
-    assert code == 130, stderr
-    assert "interrupted" in stderr and f"--resume {ckpt}" in stderr
-    assert line.exists() and not part.exists()
-    done = subprocess.run(
-        cmd(part, "--resume", str(ckpt), "--jobs", resume_jobs),
-        env=env,
-        timeout=300,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
-    assert same_weights(full, part)
-    assert load_bundle(part).summary["trend_line_auto"] == load_bundle(full).summary["trend_line_auto"]
-    assert [p.name for p in tmp_path.iterdir() if ".ckpt" in p.name] == []
-
-
 def test_a_negative_jobs_is_one_error_line(table, tmp_path):
     out = tmp_path / "m.safetensors"
     r = CliRunner().invoke(app, ["train", str(table), "-o", str(out), "--jobs", "-1"])
@@ -265,15 +254,17 @@ def test_a_negative_jobs_is_one_error_line(table, tmp_path):
     assert len(r.stderr.strip().splitlines()) == 1 and not out.exists()
 
 
-def test_stopped_while_waiting_for_the_second_process_it_resumes_to_the_same_model(table, tmp_path):
+def test_stopped_while_waiting_for_the_second_process_it_resumes_to_the_same_model(
+    table, tmp_path, uninterrupted
+):
     """Interrupted once the first candidate is done, while this process shows the second's
     progress: the second process is stopped at its epoch (or has finished), the error names the
-    checkpoint to resume from, and resuming gives the model of an uninterrupted run."""
+    checkpoint to resume from, and resuming (in Python) gives the model of an uninterrupted run."""
     import durability_cli as dur
     from durability_cli.training import TrainingInterrupted
 
     small = dict(hidden=8, layers=1, batch_size=2, epochs=40, patience=100, seed=3, trend_line="auto")
-    whole = dur.train(str(table), jobs=1, **small).bundle
+    whole = load_bundle(uninterrupted)
     ckpt = tmp_path / "run.ckpt"
 
     def stop_at_the_second(info):
