@@ -988,6 +988,15 @@ class TrainRun:
             if exc.bundle is not None and main_rank:
                 Model(exc.bundle).save(output)
             raise
+        except KeyboardInterrupt:  # between epochs' loops (e.g. between two candidates or members)
+            from durability_cli.training import TrainingInterrupted
+
+            kept = Path(checkpoint).exists() if checkpoint is not None else False
+            raise TrainingInterrupted(
+                f"training interrupted; continue with --resume {checkpoint}"
+                if kept
+                else "training interrupted before its first epoch ended; there is nothing to resume"
+            ) from None
         if main_rank:
             model.save(output)
             if history:

@@ -16,9 +16,10 @@ candidate is done. Training is deterministic and nothing passes between the cand
 model is the same, bit for bit, as when they train one after the other.
 
 Stopping: Ctrl-C at a terminal reaches both processes; SIGTERM, or a SIGINT sent to the parent
-alone, is passed on by the parent. Either way the child finishes its epoch's checkpoint and says
-so, and the parent waits for that before it reports the interruption, so ``--resume`` continues
-both candidates. A second signal while the child is already stopping is ignored.
+alone, is passed on by the parent (as SIGTERM). Either way the child keeps its last epoch's
+checkpoint and says so, and the parent waits for that before it reports the interruption, so
+``--resume`` continues both candidates. A second signal while the child is already stopping is
+ignored, and a child still starting up when it is stopped ends without a word.
 """
 
 from __future__ import annotations
@@ -77,7 +78,15 @@ class Aside:
         )
 
     def __enter__(self) -> Aside:
-        self.process.start()
+        # The child starts with SIGINT ignored (an ignored signal is inherited; Python then installs
+        # no handler of its own), so that Ctrl-C while it is still importing prints no traceback;
+        # it installs its own handler before it trains, and stop() sends SIGTERM, which ends a child
+        # still starting up quietly.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            self.process.start()
+        finally:
+            signal.signal(signal.SIGINT, previous)
         return self
 
     def __exit__(self, kind, exc, tb) -> None:
@@ -107,10 +116,11 @@ class Aside:
             self.ended = message
 
     def stop(self) -> None:
-        """Ask the child to stop (SIGINT) and wait until it has said it stopped, or has ended."""
+        """Ask the child to stop (SIGTERM: at its epoch, once it trains) and wait until it has said
+        it stopped, or has ended."""
         if self.process.pid is not None and self.process.is_alive():
             try:
-                os.kill(self.process.pid, signal.SIGINT)
+                os.kill(self.process.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
         self._wait(STOP_WAIT)
