@@ -44,13 +44,22 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
+ENV = "DURABILITY_JOBS"  # the default of --jobs where it is not given (e.g. 1 on a shared node)
+
+
 def resolve_jobs(jobs: int, threads: int) -> int:
-    """How many processes may train at once: ``jobs`` as given, or for 0 (auto) two where this
-    process may use at least two CPUs for each one's ``threads``, else one."""
+    """How many processes may train at once: ``jobs`` as given, or for 0 (auto) ``$DURABILITY_JOBS``
+    where it is set, else two where this process may use at least two CPUs for each one's
+    ``threads``, else one."""
     if jobs < 0:
         raise InputError(f"--jobs must be 0 (auto) or at least 1, got {jobs}")
     if jobs:
         return jobs
+    given = os.environ.get(ENV, "").strip()
+    if given:
+        if not given.isdigit() or int(given) < 1:
+            raise InputError(f"${ENV} must be a whole number of at least 1, got {given!r}; unset it for auto")
+        return int(given)
     return 2 if usable_cpus() >= 2 * max(threads, 1) else 1
 
 

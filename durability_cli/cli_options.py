@@ -392,8 +392,9 @@ _JOBS = (
     "Processes that may train at once. With 2, --trend-line auto's two candidates train at the same "
     "time, the line's in a second process: 0.53-0.56 x the wall time on the measured benchmark tables "
     "(docs/TRAINING.md); the model is the same, bit for bit. "
-    "0 (the default): 2 where this process may use at least two CPUs for --threads each, else 1 (one "
-    "after the other). Only for a table in memory, on the CPU, without --nproc."
+    "0 (the default): $DURABILITY_JOBS where set, else 2 where this process may use at least two CPUs "
+    "for --threads each, else 1 (one after the other). Only for a table in memory, on the CPU, without "
+    "--nproc."
 )
 
 

@@ -7,13 +7,16 @@ cannot be told from its columns. Both candidates train with the same training op
 the same seeds they hold out the same validation specimens (an ensemble: member k of each holds
 out the same ones), and they are compared on those, member by member, on each one's best
 free-running validation RMSE: the line is kept when it is better for most members (a single
-model: when it is better); a tie keeps the model without it. The cost is two trainings.
+model: when it is better); a tie keeps the model without it. The cost is two trainings, at the
+same time with ``jobs`` 2 (``train --jobs``): the line's candidate in a second process (aside.py).
 
-Checkpoints: the candidate without the line trains first with the run's checkpoint; once done it
-is written beside it (``CKPT.without-line``) and the line's candidate trains with the same
-checkpoint (the first one's ensemble members kept beside it are removed). ``--resume CKPT`` reads
-that file when it is there and continues the line's candidate (or starts it, when the checkpoint is
-still the first one's), else continues the first one.
+Checkpoints, one after the other: the candidate without the line trains first with the run's
+checkpoint; once done it is written beside it (``CKPT.without-line``) and the line's candidate
+trains with the same checkpoint (the first one's ensemble members kept beside it are removed).
+At the same time: the line's candidate keeps its own (``CKPT.line``) and is written, once done,
+to ``CKPT.with-line``. ``--resume CKPT`` reads what it finds of either layout, with either
+``jobs``: a finished candidate is loaded, the line's continues from ``CKPT.line`` or from
+``CKPT`` when that holds it (or starts), and the first continues from ``CKPT`` when that holds it.
 """
 
 from __future__ import annotations

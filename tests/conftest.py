@@ -19,6 +19,10 @@ def pytest_configure(config):
         import torch
 
         torch.set_num_threads(1)
+    # `train --jobs` auto would start a second process for --trend-line auto's second candidate in
+    # every test that trains with it, on cores the other worker already holds; the tests of --jobs
+    # (tests/test_line_choice.py) give it, and the subprocesses the tests start inherit this
+    os.environ.setdefault("DURABILITY_JOBS", "1")
 
 
 @pytest.fixture

@@ -146,7 +146,7 @@ def test_a_trend_line_that_is_not_true_false_or_auto_is_one_error_line(table, tm
 
 @pytest.mark.parametrize(
     ("jobs", "written", "resume_jobs"),
-    [("1", ".without-line", "1"), ("2", ".line", "2"), ("2", ".line", "1")],
+    [("1", ".without-line", "1"), ("2", ".line", "2")],
 )
 def test_an_interrupted_choice_resumes_to_the_same_model(
     table,
@@ -162,8 +162,9 @@ def test_an_interrupted_choice_resumes_to_the_same_model(
     """SIGINT to the process it was started as. One after the other (--jobs 1), stopped while the
     line's candidate trains: the first one is finished and kept beside the checkpoint. Both at
     once (--jobs 2), stopped once the second process has written its own checkpoint (CKPT.line):
-    the parent passes the signal on and waits for it. Either way the run exits 130 and `--resume`,
-    in one process or two, gives the model an uninterrupted run writes, and leaves no checkpoint."""
+    the parent passes the signal on and waits for it. Either way the run exits 130 and `--resume`
+    gives the model an uninterrupted run writes, and leaves no checkpoint (resuming the second
+    layout in one process: the test below)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     part = tmp_path / "part.safetensors"
     ckpt = Path(f"{part}.ckpt")
@@ -247,11 +248,29 @@ def test_two_jobs_train_the_candidates_at_once_into_the_same_model(table, auto_t
     assert left == []
 
 
-def test_a_negative_jobs_is_one_error_line(table, tmp_path):
+@pytest.mark.parametrize(
+    ("flag", "env", "message"),
+    [
+        ("-1", "1", "--jobs must be 0 (auto) or at least 1, got -1"),
+        ("0", "two", "$DURABILITY_JOBS must be a whole number of at least 1, got 'two'"),
+    ],
+)
+def test_a_bad_jobs_is_one_error_line(table, tmp_path, monkeypatch, flag, env, message):
+    monkeypatch.setenv("DURABILITY_JOBS", env)
     out = tmp_path / "m.safetensors"
-    r = CliRunner().invoke(app, ["train", str(table), "-o", str(out), "--jobs", "-1"])
-    assert r.exit_code == 2 and "--jobs must be 0 (auto) or at least 1, got -1" in r.stderr
+    r = CliRunner().invoke(app, ["train", str(table), "-o", str(out), "--jobs", flag])
+    assert r.exit_code == 2 and message in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_jobs_left_at_auto_follows_durability_jobs(monkeypatch):
+    from durability_cli.aside import resolve_jobs, usable_cpus
+
+    monkeypatch.setenv("DURABILITY_JOBS", "3")
+    assert resolve_jobs(0, 1) == 3 and resolve_jobs(1, 1) == 1
+    monkeypatch.delenv("DURABILITY_JOBS")
+    assert resolve_jobs(0, 1) == (2 if usable_cpus() >= 2 else 1)
+    assert resolve_jobs(0, 10**6) == 1  # not two processes of --threads each
 
 
 def test_stopped_while_waiting_for_the_second_process_it_resumes_to_the_same_model(
@@ -259,7 +278,8 @@ def test_stopped_while_waiting_for_the_second_process_it_resumes_to_the_same_mod
 ):
     """Interrupted once the first candidate is done, while this process shows the second's
     progress: the second process is stopped at its epoch (or has finished), the error names the
-    checkpoint to resume from, and resuming (in Python) gives the model of an uninterrupted run."""
+    checkpoint to resume from, and resuming in one process (in Python), from what the two left,
+    gives the model of an uninterrupted run."""
     import durability_cli as dur
     from durability_cli.training import TrainingInterrupted
 
@@ -275,7 +295,7 @@ def test_stopped_while_waiting_for_the_second_process_it_resumes_to_the_same_mod
         dur.train(str(table), jobs=2, checkpoint=ckpt, on_start=stop_at_the_second, **small)
     assert Path(f"{ckpt}.without-line").exists()
     assert Path(f"{ckpt}.line").exists() or Path(f"{ckpt}.with-line").exists()
-    resumed = dur.train(str(table), jobs=2, checkpoint=ckpt, resume=ckpt, **small).bundle
+    resumed = dur.train(str(table), jobs=1, checkpoint=ckpt, resume=ckpt, **small).bundle
     for a, b in zip(whole.members, resumed.members, strict=True):
         x, y = a.model.state_dict(), b.model.state_dict()
         assert all(bool((x[k] == y[k]).all()) for k in x)
