@@ -2,8 +2,8 @@
 
 ``--trend-line auto`` trains two candidates (line_choice.py) that share nothing but the table and
 the options. Each is a Python loop of small tensor operations, bound by the dispatch of those
-operations on one core: a second torch thread does not make it faster (benchmarks/line_jobs.py),
-a second process does. Where this process may use two CPUs, the line's candidate trains in a
+operations on one core: a second torch thread does not make it faster, a second process does
+(benchmarks/RESULTS.md, session 38; benchmarks/line_jobs.py). Where this process may use two CPUs, the line's candidate trains in a
 child process while this one trains the candidate without the line, and the pair takes about as
 long as the slower of the two.
 
@@ -91,7 +91,11 @@ class Aside:
         # no handler of its own), so that Ctrl-C while it is still importing prints no traceback;
         # it installs its own handler before it trains, and stop() sends SIGTERM, which ends a child
         # still starting up quietly.
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        except ValueError:  # not the main thread, where only signal handlers may be set: as it is
+            self.process.start()
+            return self
         try:
             self.process.start()
         finally:
