@@ -128,6 +128,16 @@ class Aside:
         else:
             self.ended = message
 
+    def _alive(self) -> bool:
+        """Whether the child still runs; once it has ended, its last messages are taken, and an
+        end it did not say is recorded as its death."""
+        if self.process.is_alive():
+            return True
+        self.poll()  # the last messages may have come with its end
+        if self.ended is None:
+            self.ended = ("died", f"exit code {self.process.exitcode}")
+        return False
+
     def stop(self) -> None:
         """Ask the child to stop (SIGTERM: at its epoch, once it trains) and wait until it has said
         it stopped, or has ended."""
@@ -149,11 +159,9 @@ class Aside:
                 continue
             except queue_mod.Empty:
                 pass
-            if not self.process.is_alive():
-                self.poll()  # the last messages may have come with its end
-                if self.ended is None:
-                    self.ended = ("died", f"exit code {self.process.exitcode}")
-            elif deadline is not None and time.monotonic() > deadline:
+            if not self._alive():
+                return
+            if deadline is not None and time.monotonic() > deadline:
                 return
 
     def result(self, on_start=None, on_epoch=None):
@@ -168,10 +176,7 @@ class Aside:
             self._follow(on_start, on_epoch)
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM while waiting: the child stops at its epoch
             self.stop()
-            said = self.ended[1] if self.ended is not None and self.ended[0] == "interrupted" else ""
-            raise TrainingInterrupted(
-                said or "training interrupted; the checkpoints hold what was done"
-            ) from None
+            raise TrainingInterrupted("training interrupted while the second process trained") from None
         kind, payload = self.ended[0], self.ended[1] if len(self.ended) > 1 else None
         if kind == "done":
             return load_bundle(self.out)
@@ -202,10 +207,7 @@ class Aside:
             try:
                 self._take(self.queue.get(timeout=POLL))
             except queue_mod.Empty:
-                if not self.process.is_alive():
-                    self.poll()
-                    if self.ended is None:
-                        self.ended = ("died", f"exit code {self.process.exitcode}")
+                self._alive()
 
 
 def _child(train, table, model_cfg, cfg, options: dict, out: str, threads: int, queue) -> None:

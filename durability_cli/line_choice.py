@@ -105,22 +105,26 @@ def train_choosing(
     if why_not:
         return _said(train(table, without, cfg, **options), f"auto: without the line ({why_not})")
     checkpoint, resume = options.pop("checkpoint", None), options.pop("resume", None)
-    original = resume
     first = _finished(resume, table, cfg) if resume is not None else None
     second = _finished_line(resume, table, cfg) if resume is not None else None
+    # where each candidate continues from (None: it starts): the first from the run's checkpoint
+    # while that is the first's, the line's from its own (two processes) or the run's (one)
+    first_resume = resume if resume is not None and not _holds_line(resume) else None
+    line_resume = _line_resume(resume)
     main = options.get("dist") is None or options["dist"].main
     from durability_cli.training import TrainingDiverged
 
     wall = None
     if first is None and second is None and _beside(jobs, table, options):
         started = time.perf_counter()
-        first, second = _train_both(table, model_cfg, cfg, train, checkpoint, resume, options)
+        first, second = _train_both(
+            table, model_cfg, cfg, train, checkpoint, first_resume, line_resume, options
+        )
         wall = round(time.perf_counter() - started, 3)
         if isinstance(second, TrainingDiverged):
             return _said(first, f"auto: without the line (training with it diverged: {second})")
     else:
         if first is None:
-            first_resume = resume if resume is not None and not _holds_line(resume) else None
             first = train(
                 table, without, cfg, checkpoint=checkpoint, resume=first_resume, **_phase(options, 1)
             )
@@ -131,7 +135,6 @@ def train_choosing(
                 from durability_cli.ensemble import remove_members
 
                 remove_members(checkpoint, cfg.ensemble)
-            resume = None  # the checkpoint was the first candidate's
         if second is None:
             try:
                 second = train(
@@ -139,7 +142,7 @@ def train_choosing(
                     replace(model_cfg, trend_line=True),
                     cfg,
                     checkpoint=checkpoint,
-                    resume=_line_resume(original),
+                    resume=line_resume,
                     **_phase(options, 2),
                 )
             except TrainingDiverged as exc:
@@ -209,9 +212,19 @@ def _beside(jobs: int, table, options: dict) -> bool:
     return jobs >= 2 and isinstance(table, Dataset) and options.get("dist") is None and on_cpu
 
 
-def _train_both(table, model_cfg: ModelConfig, cfg: TrainConfig, train, checkpoint, resume, options: dict):
-    """The two candidates at the same time, the line's in a second process (aside.py): (the model
-    without the line, the line's model or its TrainingDiverged)."""
+def _train_both(
+    table,
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    train,
+    checkpoint,
+    first_resume,
+    line_resume,
+    options: dict,
+):
+    """The two candidates at the same time, the line's in a second process (aside.py), each
+    continuing from its ``*_resume`` checkpoint (None: it starts): (the model without the line,
+    the line's model or its TrainingDiverged)."""
     import tempfile
 
     from durability_cli.aside import Aside
@@ -224,10 +237,7 @@ def _train_both(table, model_cfg: ModelConfig, cfg: TrainConfig, train, checkpoi
             if checkpoint is not None
             else str(Path(scratch) / "line.safetensors")
         )
-        child.update(
-            checkpoint=None if checkpoint is None else line_path(checkpoint),
-            resume=None if resume is None else _line_resume(resume),
-        )
+        child.update(checkpoint=None if checkpoint is None else line_path(checkpoint), resume=line_resume)
         with Aside(train, table, replace(model_cfg, trend_line=True), cfg, child, out) as aside:
             first_options = _phase(options, 1, beside=True)
             shown = first_options.get("on_epoch")
@@ -242,7 +252,7 @@ def _train_both(table, model_cfg: ModelConfig, cfg: TrainConfig, train, checkpoi
                 replace(model_cfg, trend_line=False),
                 cfg,
                 checkpoint=checkpoint,
-                resume=resume if resume is not None and not _holds_line(resume) else None,
+                resume=first_resume,
                 **{**first_options, "on_epoch": on_epoch},
             )
             if checkpoint is not None:
