@@ -1,12 +1,21 @@
 """`durability train --jobs 2` against `--jobs 1`: wall time of the default training, and the same model.
 
 The default `--trend-line auto` trains two candidates. With `--jobs 2` the line's candidate trains
-in a second process beside the other (durability_cli/aside.py). This runs the real command on a
-set's whole table, default options, once with each `--jobs` per repeat (the order alternating, so
+in a second process beside the other (durability_cli/aside.py). Where the line is not chosen
+between (`--latent auto` gives long warm-ups a latent with the line), the ensemble's members
+cannot train stacked and train one after the other; with `--jobs 2` a share of them trains in the
+second process (durability_cli/ensemble.py). This runs the real command on a set's whole table,
+default options (plus `--flags`), once with each `--jobs` per repeat (the order alternating, so
 that a drift of the shared machine's speed falls on both), and records each run's wall time, the
 ratio of the medians, and whether the two model files hold the same tensors.
 
     python benchmarks/line_jobs.py --sets laser,alloy_a,device_b --repeats 2
+    python benchmarks/line_jobs.py --sets ageing --repeats 1          # the suite's ageing training table
+    python benchmarks/line_jobs.py --sets laser --flags "--latent 2 --trend-line"
+
+A set is a measured one (benchmarks/data), a bundled sample (sample_data/NAME.csv) or a synthetic
+set of the accuracy suite (`ageing`, `crack`, ...: its training table, generated as the suite
+does, validated on the suite's warm-up).
 
 Appends one JSON line per set to results/line-jobs.jsonl. Meaningful only on a machine with at
 least two free cores (`--jobs 2` on one core takes as long as `--jobs 1`, or longer).
@@ -27,6 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import realdata  # noqa: E402
+from benchmarks.accuracy import FULL  # noqa: E402
 from benchmarks.common import code_version  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "line-jobs.jsonl"
@@ -35,11 +45,22 @@ SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 SAMPLE_FLAGS = {"coating": ["--static", "material"], "ball": ["--target", "height", "--lags", "3"]}
 
 
-def table_and_flags(name: str) -> tuple[Path, list[str]]:
-    """A set's whole table and the flags that name its columns (a measured set, or sample_data/NAME.csv)."""
+def table_and_flags(name: str, tmp: Path) -> tuple[Path, list[str]]:
+    """A set's whole table and the flags that name its columns (a measured set, a synthetic set's
+    training table as the accuracy suite makes it, written to ``tmp``, or sample_data/NAME.csv)."""
+    from durability_cli.synthetic import DATASETS, make_split
+
     if name in realdata.REAL_INFO:
         info = realdata.REAL_INFO[name]
         return realdata.DATA / f"{name}.csv", ["--target", info.target]
+    if name in DATASETS:
+        size = FULL
+        split = make_split(name, size["n_train"], size["n_test"], seed=0)
+        path = tmp / f"{name}-train.csv"
+        split["train"].to_csv(path, index=False)
+        info = split["info"]
+        statics = [flag for col in info.static for flag in ("--static", col)]
+        return path, [*statics, "--val-context", str(info.context)]
     return SAMPLE / f"{name}.csv", SAMPLE_FLAGS.get(name, [])
 
 
@@ -74,11 +95,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sets", default="laser,alloy_a,device_b")
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--flags", default="", help="more options for both runs, e.g. '--latent 2 --trend-line'")
     args = ap.parse_args()
     for name in args.sets.split(","):
-        data, flags = table_and_flags(name)
         seconds: dict[int, list[float]] = {1: [], 2: []}
         with tempfile.TemporaryDirectory() as tmp:
+            data, flags = table_and_flags(name, Path(tmp))
+            flags += args.flags.split()
             for r in range(args.repeats):
                 for jobs in (1, 2) if r % 2 == 0 else (2, 1):
                     seconds[jobs].append(
@@ -88,6 +111,7 @@ def main() -> None:
         one, two = statistics.median(seconds[1]), statistics.median(seconds[2])
         row = {
             "set": name,
+            "flags": flags,
             "seconds_jobs1": seconds[1],
             "seconds_jobs2": seconds[2],
             "ratio_jobs2_over_jobs1": round(two / one, 3),

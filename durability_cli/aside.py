@@ -1,24 +1,27 @@
-"""A training run in a second process, beside the one this process trains.
+"""Training runs in a second process, beside the one this process trains.
 
-``--trend-line auto`` trains two candidates (line_choice.py) that share nothing but the table and
-the options. Each is a Python loop of small tensor operations, bound by the dispatch of those
-operations on one core: a second torch thread does not make it faster, a second process does
-(benchmarks/RESULTS.md, session 38; benchmarks/line_jobs.py). Where this process may use two CPUs, the line's candidate trains in a
-child process while this one trains the candidate without the line, and the pair takes about as
-long as the slower of the two.
+Two kinds of training split into independent runs that share nothing but the table and the
+options: ``--trend-line auto``'s two candidates (line_choice.py), and the members of an ensemble
+that cannot train stacked (``--latent``, which ``--latent auto`` gives long warm-ups; ``--ema``,
+``--amp``; ensemble.py). Each run is a Python loop of small tensor operations, bound by the
+dispatch of those operations on one core: a second torch thread does not make it faster, a second
+process does (benchmarks/RESULTS.md, session 38; benchmarks/line_jobs.py). Where this process may
+use two CPUs, the line's candidate, or a share of the members, trains in a child process while
+this one trains the rest, and the whole takes about as long as the slower of the two.
 
 The child is a fresh interpreter (``spawn``: forking a process that has started torch's threads
 can hang). It gets the table and options by pickling, uses the parent's torch thread count, and
 trains with a checkpoint of its own. Its finished model comes back as the model file it writes
-(``out``), which is also what a resumed run finds; its progress (the start line's facts and each
-epoch's log) comes back on a queue, which the parent drains as it trains and shows once its own
-candidate is done. Training is deterministic and nothing passes between the candidates, so the
-model is the same, bit for bit, as when they train one after the other.
+(``out``; an ensemble's share writes each member's file itself), which is also what a resumed run
+finds; its progress (each run's start line facts and each epoch's log) comes back on a queue,
+which the parent drains as it trains and shows once its own share is done. Training is
+deterministic and nothing passes between the runs, so the model is the same, bit for bit, as when
+they train one after the other.
 
 Stopping: Ctrl-C at a terminal reaches both processes; SIGTERM, or a SIGINT sent to the parent
 alone, is passed on by the parent (as SIGTERM). Either way the child keeps its last epoch's
 checkpoint and says so, and the parent waits for that before it reports the interruption, so
-``--resume`` continues both candidates. A second signal while the child is already stopping is
+``--resume`` continues both processes' runs. A second signal while the child is already stopping is
 ignored, and a child still starting up when it is stopped ends without a word.
 """
 
@@ -68,21 +71,39 @@ class Aside:
     and returns its model. Use as a context manager: leaving it by an exception stops the child
     (its checkpoint written) before the exception goes on."""
 
-    def __init__(self, train, table, model_cfg, cfg, options: dict, out: str | Path):
+    def __init__(
+        self,
+        train,
+        table,
+        model_cfg,
+        cfg,
+        options: dict,
+        out: str | Path | None,
+        what: str = "the line's candidate",
+    ):
         import multiprocessing as mp
 
         import torch
 
         ctx = mp.get_context("spawn")
-        self.out = Path(out)
+        self.out = None if out is None else Path(out)
+        self.what = what
         self.queue = ctx.Queue()
-        self.start_info: dict | None = None
-        self.logs: list = []  # epoch logs not yet shown
+        self.events: list = []  # ("start", facts) and ("epoch", log) not yet shown, in order
         self.ended: tuple | None = None  # ("done",) or (kind, payload)
         self.process = ctx.Process(
             target=_child,
-            args=(train, table, model_cfg, cfg, options, str(self.out), torch.get_num_threads(), self.queue),
-            name="durability-line-candidate",
+            args=(
+                train,
+                table,
+                model_cfg,
+                cfg,
+                options,
+                out and str(out),
+                torch.get_num_threads(),
+                self.queue,
+            ),
+            name="durability-second-process",
             daemon=True,
         )
 
@@ -120,11 +141,8 @@ class Aside:
             self._take(message)
 
     def _take(self, message: tuple) -> None:
-        kind = message[0]
-        if kind == "start":
-            self.start_info = message[1]
-        elif kind == "epoch":
-            self.logs.append(message[1])
+        if message[0] in ("start", "epoch"):
+            self.events.append(message)
         else:
             self.ended = message
 
@@ -165,8 +183,9 @@ class Aside:
                 return
 
     def result(self, on_start=None, on_epoch=None):
-        """Wait for the child, showing its progress (``on_start`` once with its start facts and
-        how far it has come, then ``on_epoch`` for each epoch), and return its model. Its errors
+        """Wait for the child, showing its progress (for each training run it started, ``on_start``
+        once with its start facts and how far it has come, then ``on_epoch`` for each epoch that
+        follows), and return its model (None where it writes none: ``out`` None). Its errors
         are raised here as this process's: a divergence or an interruption as training's, a bad
         input as one line, anything else with the child's traceback."""
         from durability_cli.artifact import load_bundle
@@ -179,29 +198,37 @@ class Aside:
             raise TrainingInterrupted("training interrupted while the second process trained") from None
         kind, payload = self.ended[0], self.ended[1] if len(self.ended) > 1 else None
         if kind == "done":
-            return load_bundle(self.out)
+            return None if self.out is None else load_bundle(self.out)
         if kind == "diverged":
             raise TrainingDiverged(payload, None)
         if kind == "interrupted":
             raise TrainingInterrupted(payload)
         if kind == "input":
             raise InputError(payload)
-        raise RuntimeError(f"training the line's candidate in a second process failed ({payload})")
+        raise RuntimeError(f"training {self.what} in a second process failed ({payload})")
 
     def _follow(self, on_start, on_epoch) -> None:
-        """Show the child's progress until it has said how it ended."""
+        """Show the child's progress until it has said how it ended: each run it started (an
+        ensemble's share trains several, one after the other) as one start line saying how many
+        epochs it has done so far, then its epochs from there on as they come."""
         self.poll()
-        shown = False
         while True:
-            if not shown and self.start_info is not None and on_start is not None:
-                done = self.logs[-1].epoch if self.logs else self.start_info.get("start_epoch", 0)
-                on_start({**self.start_info, "beside": done})
-                self.logs.clear()
-                shown = True
-            for log in self.logs:
-                if on_epoch is not None:
-                    on_epoch(log)
-            self.logs.clear()
+            events, self.events = self.events, []
+            i = 0
+            while i < len(events):
+                kind, item = events[i]
+                if kind == "epoch":  # of the run whose start line is shown
+                    if on_epoch is not None:
+                        on_epoch(item)
+                    i += 1
+                    continue
+                j = i + 1  # a start: the epochs it has done so far are summed up in its line
+                while j < len(events) and events[j][0] == "epoch":
+                    j += 1
+                done = events[j - 1][1].epoch if j > i + 1 else item.get("start_epoch", 0)
+                if on_start is not None:
+                    on_start({**item, "beside": done})
+                i = j
             if self.ended is not None:
                 break
             try:
@@ -210,8 +237,9 @@ class Aside:
                 self._alive()
 
 
-def _child(train, table, model_cfg, cfg, options: dict, out: str, threads: int, queue) -> None:
-    """The child's whole life: train, write the model to ``out``, say how it ended."""
+def _child(train, table, model_cfg, cfg, options: dict, out: str | None, threads: int, queue) -> None:
+    """The child's whole life: train, write the model to ``out`` (None: ``train`` writes what it
+    trains itself), say how it ended."""
     import torch
 
     from durability_cli.artifact import save_bundle
@@ -243,7 +271,8 @@ def _child(train, table, model_cfg, cfg, options: dict, out: str, threads: int, 
             on_epoch=on_epoch,
             **options,
         )
-        save_bundle(bundle, out)
+        if out is not None:
+            save_bundle(bundle, out)
         queue.put(("done",))
     except TrainingDiverged as exc:
         queue.put(("diverged", str(exc)))

@@ -18,6 +18,7 @@ training: ``--resume CKPT`` reads the finished ones and continues the one the ch
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -49,9 +50,12 @@ def remove_checkpoints(checkpoint: str | Path, cfg: TrainConfig) -> None:
 
 
 def remove_members(checkpoint: str | Path, n: int) -> None:
-    """The finished members' files of an ensemble of ``n`` trained one after the other."""
+    """The finished members' files of an ensemble of ``n`` trained one after the other, and the
+    checkpoints of the other processes that trained some of them (``--jobs``)."""
     for k in range(n):
         Path(member_path(checkpoint, k)).unlink(missing_ok=True)
+    for _, path in process_checkpoints(checkpoint):
+        Path(path).unlink(missing_ok=True)
 
 
 def resolve_auto(
@@ -112,11 +116,13 @@ def train_ensemble(
     init_from: ModelBundle | None = None,
     on_start=None,
     dist=None,
+    jobs: int = 1,
     **kwargs,
 ) -> ModelBundle:
     """``cfg.ensemble`` members trained together (stacked.py) where the run allows it, else one
-    after the other (``kwargs``: the rest of ``train_one``'s arguments), returned as one bundle
-    (member 0, the others in ``others``).
+    after the other (``kwargs``: the rest of ``train_one``'s arguments), in ``jobs`` processes at
+    once where the table is in memory on the CPU (aside.py), returned as one bundle (member 0, the
+    others in ``others``).
     ``init_from`` an ensemble fine-tunes member k from its member k (mod its size)."""
     n = cfg.ensemble
     if supported(table, model_cfg, cfg, dist=dist, resume=resume, init_from=init_from):
@@ -131,10 +137,58 @@ def train_ensemble(
             **kwargs,
         )
         return combine(found, together=True)
-    members, resume_at = _resumed_members(resume, cfg)
-    bases = [None] if init_from is None else init_from.members
     main = dist is None or dist.main
-    for k in range(len(members), n):
+    if resume is None and checkpoint is not None and main:  # what an earlier run left must not be resumed
+        remove_members(checkpoint, n)
+    finished, running = _resumed_members(resume, model_cfg, cfg)
+    pending = [k for k in range(n) if k not in finished]
+    shares = _shares(pending, running, resume, jobs if _beside(table, dist, kwargs) else 1)
+    bases = [None] if init_from is None else init_from.members
+    options = dict(kwargs, dist=dist)
+    if len(shares) > 1:
+        started = time.perf_counter()
+        finished.update(
+            _train_beside(table, model_cfg, cfg, shares, running, bases, checkpoint, on_start, options)
+        )
+        bundle = combine([finished[k] for k in range(n)])
+        # how long the shares took at the same time (train_seconds stays the members' sum)
+        bundle.summary["ensemble"].update(
+            processes=len(shares), wall_seconds=round(time.perf_counter() - started, 3)
+        )
+        return bundle
+    if shares:
+        kept = [finished[k] for k in sorted(finished)]
+        own = train_members(
+            table, model_cfg, cfg, shares[0], running, bases, checkpoint, on_start, kept=kept, **options
+        )
+        finished.update(zip(shares[0], own, strict=True))
+    return combine([finished[k] for k in range(n)])
+
+
+def train_members(
+    table,
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    ks: list[int],
+    running: dict[int, str],
+    bases: list,
+    checkpoint,
+    on_start=None,
+    *,
+    files=None,
+    kept: list | None = None,
+    **options,
+) -> list[ModelBundle]:
+    """Members ``ks`` trained one after the other with ``checkpoint``, each continuing from its
+    checkpoint in ``running`` where it has one, and written once done to ``files`` (the base of
+    member_path; default ``checkpoint``; none where both are None). ``kept``: members finished
+    before, returned with a divergence's best weights."""
+    dist = options.get("dist")
+    main = dist is None or dist.main
+    files = checkpoint if files is None else files
+    n = cfg.ensemble
+    done: list[ModelBundle] = []
+    for k in ks:
 
         def start(info: dict, k: int = k) -> None:
             on_start({**info, "member": k + 1, "members": n})
@@ -145,59 +199,188 @@ def train_ensemble(
                 model_cfg,
                 member_config(cfg, k),
                 checkpoint=checkpoint,
-                resume=resume if k == resume_at else None,
+                resume=running.get(k),
                 init_from=bases[k % len(bases)],
                 on_start=None if on_start is None else start,
-                dist=dist,
-                **kwargs,
+                **options,
             )
         except TrainingDiverged as exc:
-            kept = members + ([exc.bundle] if exc.bundle is not None else [])
+            kept = [*(kept or []), *done, *([exc.bundle] if exc.bundle is not None else [])]
             raise TrainingDiverged(
                 f"ensemble member {k + 1} of {n}: {exc}", combine(kept) if kept else None
             ) from None
-        if checkpoint is not None and main:
-            save_bundle(bundle, member_path(checkpoint, k))
-        members.append(bundle)
-    return combine(members)
+        if files is not None and main:
+            save_bundle(bundle, member_path(files, k))
+        done.append(bundle)
+    return done
 
 
-def _resumed_members(resume, cfg: TrainConfig) -> tuple[list[ModelBundle], int | None]:
-    """The members an interrupted ensemble finished (read from beside ``resume``) and the index of
-    the member the checkpoint holds (None: start the next member anew)."""
+def _beside(table, dist, options: dict) -> bool:
+    """Whether a share of the members may train in a second process (aside.py): the table in
+    memory, one process (not a rank of torchrun) and the CPU, as for --trend-line auto's line."""
+    from durability_cli.line_choice import _beside as line_beside
+
+    return line_beside(2, table, {**options, "dist": dist})
+
+
+def _shares(pending: list[int], running: dict[int, str], resume, jobs: int) -> list[list[int]]:
+    """The members still to train, split among ``jobs`` processes (at most one per member): a
+    member whose checkpoint a process of this run writes (``resume`` the first's,
+    process_checkpoint's the others') goes first to that process, so no process overwrites a
+    checkpoint another has yet to read; the rest in turn to the process with the fewest."""
+    count = max(1, min(jobs, len(pending)))
+    shares: list[list[int]] = [[] for _ in range(count)]
+    owners = {str(resume): 0} if resume is not None else {}
+    owners.update({path: p - 1 for p, path in process_checkpoints(resume)} if resume is not None else {})
+    placed = set()
+    for k in pending:
+        q = owners.get(running.get(k, ""), -1)
+        if 0 <= q < count:
+            shares[q].append(k)
+            placed.add(k)
+    for k in pending:
+        if k not in placed:
+            min(shares, key=len).append(k)
+    return [share for share in shares if share] if pending else []
+
+
+def _train_beside(
+    table, model_cfg: ModelConfig, cfg: TrainConfig, shares, running, bases, checkpoint, on_start, options
+) -> dict[int, ModelBundle]:
+    """``shares[0]`` trained here and each other share in a process of its own (aside.py), at the
+    same time: every member of the shares, by index. A child writes each member it finishes to its
+    file (beside ``checkpoint``, or in a scratch folder without one), where this process reads it."""
+    import tempfile
+    from contextlib import ExitStack
+
+    from durability_cli.aside import Aside
+    from durability_cli.training import TrainingInterrupted
+
+    n = cfg.ensemble
+    child = {k: v for k, v in options.items() if k not in ("on_start", "on_epoch")}
+    with tempfile.TemporaryDirectory(prefix="durability-members-") as scratch, ExitStack() as stack:
+        files = checkpoint if checkpoint is not None else str(Path(scratch) / "ensemble")
+        asides = []
+        for p, share in enumerate(shares[1:], start=2):
+            mine = process_checkpoint(checkpoint, p) if checkpoint is not None else None
+            what = f"ensemble member(s) {', '.join(str(k + 1) for k in share)} of {n}"
+            task = (share, {k: running[k] for k in share if k in running}, bases, mine, files)
+            asides.append(
+                stack.enter_context(Aside(_share, table, model_cfg, cfg, {**child, "task": task}, None, what))
+            )
+        told, shown = on_start, options.get("on_epoch")
+        others = [[k + 1 for k in share] for share in shares[1:]]
+
+        def start(info: dict) -> None:
+            if told is not None:
+                told({**info, "members_beside": others})
+
+        def on_epoch(log) -> None:  # keep the children's messages moving while this process trains
+            for aside in asides:
+                aside.poll()
+            if shown is not None:
+                shown(log)
+
+        own = train_members(
+            table,
+            model_cfg,
+            cfg,
+            shares[0],
+            running,
+            bases,
+            checkpoint,
+            start,
+            **{**options, "on_epoch": on_epoch},
+        )
+        found = dict(zip(shares[0], own, strict=True))
+        for aside, share in zip(asides, shares[1:], strict=True):
+            try:
+                aside.result(on_start, shown)
+            except TrainingDiverged as exc:  # the members finished so far keep their best weights
+                kept = [found[k] for k in sorted(found)]
+                raise TrainingDiverged(str(exc), combine(kept) if kept else None) from None
+            except TrainingInterrupted:
+                where = f"; continue with --resume {checkpoint}" if checkpoint is not None else ""
+                raise TrainingInterrupted(
+                    f"training interrupted while ensemble member(s) {', '.join(str(k + 1) for k in share)} "
+                    f"of {n} trained in a second process; their completed epochs are in its checkpoint{where}"
+                ) from None
+            for k in share:
+                found[k] = load_bundle(member_path(files, k))
+    return found
+
+
+def _share(table, model_cfg: ModelConfig, cfg: TrainConfig, *, task, on_start=None, **options) -> None:
+    """A child's share of the members (aside.py's ``train``): they train one after the other, each
+    written to its member file as it finishes."""
+    share, running, bases, mine, files = task
+    train_members(table, model_cfg, cfg, share, running, bases, mine, on_start, files=files, **options)
+
+
+def process_checkpoint(checkpoint: str | Path, p: int) -> str:
+    """The checkpoint of process ``p`` (2, 3, ...) of an ensemble whose members train in several
+    processes (``train --jobs``), beside the run's ``checkpoint`` (process 1's)."""
+    return f"{checkpoint}.process{p}"
+
+
+def process_checkpoints(checkpoint: str | Path) -> list[tuple[int, str]]:
+    """The other processes' checkpoints found beside ``checkpoint``: (p, path), by p."""
+    folder, prefix = Path(checkpoint).parent, Path(checkpoint).name + ".process"
+    if not folder.is_dir():
+        return []
+    found = []
+    for entry in folder.iterdir():
+        tail = entry.name[len(prefix) :] if entry.name.startswith(prefix) else ""
+        if tail.isdigit() and int(tail) >= 2:
+            found.append((int(tail), str(folder / entry.name)))
+    return sorted(found)
+
+
+def _resumed_members(
+    resume, model_cfg: ModelConfig, cfg: TrainConfig
+) -> tuple[dict[int, ModelBundle], dict[int, str]]:
+    """What an interrupted ensemble left beside ``resume``: the members it finished, by index, and
+    for each member it had begun, the checkpoint to continue it from (the run's own, or one of
+    process_checkpoints' where members trained in several processes; the further on where two
+    hold the same member)."""
     if resume is None:
-        return [], None
-    _, _, info = read_header(resume, expect=CHECKPOINT_FORMAT)
-    if info.get("stacked"):
-        raise InputError(
-            f"{resume}: this checkpoint is of an ensemble whose members train together (stacked), which "
-            "--nproc, --chunk-specimens, --latent, --ema and --amp do not; resume with the options it was made with"
-        )
-    seed = (info.get("train_config") or {}).get("seed")
-    k = seed - cfg.seed if isinstance(seed, int) and not isinstance(seed, bool) else -1
-    if not 0 <= k < cfg.ensemble:
-        raise InputError(
-            f"{resume}: this checkpoint is not one of this ensemble's members (its seed is {seed!r}, the "
-            f"members' are {cfg.seed} to {cfg.seed + cfg.ensemble - 1}); resume with the same options"
-        )
-    members = []
-    for j in range(k + 1):
-        path = member_path(resume, j)
-        if j == k and not Path(path).exists():
-            break  # the checkpoint's member is not finished: continue it
+        return {}, {}
+    running: dict[int, tuple[int, str]] = {}
+    for path in [str(resume), *(path for _, path in process_checkpoints(resume))]:
+        _, _, info = read_header(path, expect=CHECKPOINT_FORMAT)
+        if info.get("stacked"):
+            raise InputError(
+                f"{path}: this checkpoint is of an ensemble whose members train together (stacked), which "
+                "--nproc, --chunk-specimens, --latent, --ema and --amp do not; resume with the options it was made with"
+            )
+        seed = (info.get("train_config") or {}).get("seed")
+        k = seed - cfg.seed if isinstance(seed, int) and not isinstance(seed, bool) else -1
+        if not 0 <= k < cfg.ensemble:
+            raise InputError(
+                f"{path}: this checkpoint is not one of this ensemble's members (its seed is {seed!r}, the "
+                f"members' are {cfg.seed} to {cfg.seed + cfg.ensemble - 1}); resume with the same options"
+            )
+        epoch = int(info.get("epoch") or 0)
+        if k not in running or epoch > running[k][0]:
+            running[k] = (epoch, path)
+    finished = {}
+    for k in range(cfg.ensemble):
+        path = member_path(resume, k)
+        if not Path(path).exists():
+            continue
         try:
             bundle = load_bundle(path)
         except ModelFileError as exc:
             raise InputError(
-                f"{resume}: ensemble member {j + 1}, finished before the interruption, cannot be read ({exc}); "
+                f"{resume}: ensemble member {k + 1}, finished before the interruption, cannot be read ({exc}); "
                 "start anew without --resume"
             ) from None
-        if bundle.train_config != member_config(cfg, j):
+        if bundle.train_config != member_config(cfg, k) or bundle.model_config != model_cfg:
             raise InputError(
                 f"{path}: this finished ensemble member was trained with other options; start anew"
             )
-        members.append(bundle)
-    return members, k if len(members) == k else None
+        finished[k] = bundle
+    return finished, {k: path for k, (_, path) in running.items() if k not in finished}
 
 
 def combine(members: list[ModelBundle], together: bool = False) -> ModelBundle:

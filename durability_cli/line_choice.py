@@ -96,14 +96,14 @@ def train_choosing(
     if init_from is not None:  # fine-tuning keeps the model's shape
         kept = bool(init_from.model_config.trend_line)
         return _said(
-            train(table, replace(model_cfg, trend_line=kept), cfg, **options),
+            train(table, replace(model_cfg, trend_line=kept), cfg, jobs=jobs, **options),
             f"auto: {'with' if kept else 'without'} the line, as the model it fine-tunes",
         )
     why_not = applies(model_cfg)
     if not why_not and n_val == 0:
         why_not = "no validation specimens to choose with"
     if why_not:
-        return _said(train(table, without, cfg, **options), f"auto: without the line ({why_not})")
+        return _said(train(table, without, cfg, jobs=jobs, **options), f"auto: without the line ({why_not})")
     checkpoint, resume = options.pop("checkpoint", None), options.pop("resume", None)
     first = _finished(resume, table, cfg) if resume is not None else None
     second = _finished_line(resume, table, cfg) if resume is not None else None
@@ -126,12 +126,18 @@ def train_choosing(
     else:
         if first is None:
             first = train(
-                table, without, cfg, checkpoint=checkpoint, resume=first_resume, **_phase(options, 1)
+                table,
+                without,
+                cfg,
+                checkpoint=checkpoint,
+                resume=first_resume,
+                jobs=jobs,
+                **_phase(options, 1),
             )
             if checkpoint is not None and main:
                 save_bundle(first, finished_path(checkpoint))
-                # its finished ensemble members (kept when members train one after another): the
-                # line's candidate must not resume from them
+                # its finished ensemble members (kept when members train one after another) and
+                # other processes' checkpoints: the line's candidate must not resume from them
                 from durability_cli.ensemble import remove_members
 
                 remove_members(checkpoint, cfg.ensemble)
@@ -143,6 +149,7 @@ def train_choosing(
                     cfg,
                     checkpoint=checkpoint,
                     resume=line_resume,
+                    jobs=jobs,
                     **_phase(options, 2),
                 )
             except TrainingDiverged as exc:

@@ -193,12 +193,17 @@ LINE_CANDIDATES = ("Without the warm-up's line (1 of 2)", "With the warm-up's li
 
 def _beside_text(info: dict) -> str:
     """How the start line ends: where a resumed run starts, and for --trend-line auto's candidates
-    trained at the same time (aside.py) which process trains which and how far the second got."""
+    or an ensemble's members trained at the same time (aside.py) which process trains which and
+    how far the second got."""
     if "beside" in info:  # the second candidate, shown once the first is done
         return f"; trained at the same time in a second process, {info['beside']} epoch(s) done"
     resumed = f"; resuming after epoch {info['start_epoch']}" if info["start_epoch"] else ""
     if info.get("line_beside"):
         return resumed + "; the line's candidate trains at the same time in a second process"
+    if others := info.get("members_beside"):  # an ensemble's members split among processes
+        which = "; ".join(", ".join(map(str, share)) for share in others)
+        where = "a second process" if len(others) == 1 else f"{len(others)} other processes"
+        return resumed + f"; member(s) {which} train at the same time in {where}"
     return resumed
 
 
@@ -229,6 +234,21 @@ def render_train_start(console: Console, info: dict, chunk_specimens: int) -> No
         + _beside_text(info),
         highlight=False,
     )
+
+
+def _time_text(s: dict) -> str:
+    """The summary's time: the training's, and where runs trained at the same time in several
+    processes (aside.py) the wall time it took, with what trained at once."""
+    wall = s.get("trend_line_wall_seconds")
+    if wall is not None:
+        return f"{wall:.1f} s ({s['train_seconds']:.1f} s of training: the two candidates at the same time)"
+    ensemble = s.get("ensemble") or {}
+    if ensemble.get("processes", 1) > 1:
+        return (
+            f"{ensemble['wall_seconds']:.1f} s ({s['train_seconds']:.1f} s of training: the members in "
+            f"{ensemble['processes']} processes at the same time)"
+        )
+    return f"{s['train_seconds']:.1f} s"
 
 
 def render_train_summary(console: Console, bundle, output: str) -> None:
@@ -270,13 +290,7 @@ def render_train_summary(console: Console, bundle, output: str) -> None:
         table.add_row("band", band)
     if pace := _pace_text([m.summary for m in bundle.members]):
         table.add_row("end-of-life pace", pace)
-    wall = s.get("trend_line_wall_seconds")
-    table.add_row(
-        "time",
-        f"{s['train_seconds']:.1f} s"
-        if wall is None
-        else f"{wall:.1f} s ({s['train_seconds']:.1f} s of training: the two candidates at the same time)",
-    )
+    table.add_row("time", _time_text(s))
     console.print(table)
     warnings = baseline_warnings(s) + latent_warnings(s) + epoch_warnings(s, bundle.train_config.epochs)
     render_warnings(console, warnings)

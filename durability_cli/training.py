@@ -716,7 +716,8 @@ def train(table, model_cfg: ModelConfig, cfg: TrainConfig, **options) -> ModelBu
     and keeps the better on validation (line_choice.py; ``trend_line_auto`` says which);
     ``model_cfg.latent = "auto"`` is made a number before, by the validation warm-ups' length
     (latent_choice.py; ``latent_auto`` says which). ``jobs`` (an option, default 1): how many
-    processes may train at once; with 2 the line's candidate trains beside the other (aside.py)."""
+    processes may train at once; with 2 the line's candidate trains beside the other, and the
+    members of an ensemble that cannot train stacked split among them (aside.py)."""
     jobs = options.pop("jobs", 1)
     why = ""
     sizes = None
@@ -749,7 +750,7 @@ def train(table, model_cfg: ModelConfig, cfg: TrainConfig, **options) -> ModelBu
         n_val = (sizes or split_sizes(table, cfg.val_fraction, options.get("val_ids")))[1]
         bundle = train_choosing(table, model_cfg, cfg, _train_resolved, n_val, jobs=jobs, **options)
     else:
-        bundle = _train_resolved(table, model_cfg, cfg, **options)
+        bundle = _train_resolved(table, model_cfg, cfg, jobs=jobs, **options)
     if latent_why:
         bundle.summary["latent_auto"] = latent_why
     if why:
@@ -763,12 +764,15 @@ def train(table, model_cfg: ModelConfig, cfg: TrainConfig, **options) -> ModelBu
     return bundle
 
 
-def _train_resolved(table, model_cfg: ModelConfig, cfg: TrainConfig, **options) -> ModelBundle:
-    """:func:`train` once its automatic settings are numbers: one model or an ensemble."""
+def _train_resolved(
+    table, model_cfg: ModelConfig, cfg: TrainConfig, *, jobs: int = 1, **options
+) -> ModelBundle:
+    """:func:`train` once its automatic settings are numbers: one model or an ensemble (whose
+    members may train in ``jobs`` processes, ensemble.py)."""
     if cfg.ensemble > 1:
         from durability_cli.ensemble import train_ensemble
 
-        return train_ensemble(table, model_cfg, cfg, **options)
+        return train_ensemble(table, model_cfg, cfg, jobs=jobs, **options)
     return train_one(table, model_cfg, cfg, **options)
 
 
