@@ -812,10 +812,12 @@ def train(
     on at least 50 rows, none on shorter warm-ups (latent_choice.py; ``summary["latent_auto"]``).
     ``init_from`` fine-tunes a trained model (its shape and scaling are kept);
     ``checkpoint`` is written after every epoch and ``resume`` continues from one;
-    ``on_epoch(log)`` and ``on_start(info)`` report progress. ``jobs=2`` (or 0: 2 where two CPUs
-    are free) trains ``trend_line="auto"``'s two candidates at the same time, the line's in a
-    second process (the same model, in about half the time); that process is started with
-    ``spawn``, so a script that calls this at its top level needs ``if __name__ == "__main__":``.
+    ``on_epoch(log)`` and ``on_start(info)`` report progress. ``jobs=2`` (or 0: as many as the
+    free CPUs allow) trains ``trend_line="auto"``'s two candidates at the same time, the line's in
+    a second process, and splits the members of an ensemble that cannot train stacked (a latent,
+    ``ema``, ``amp``) among the processes (the same model, in about half the time); those
+    processes are started with ``spawn``, so a script that calls this at its top level needs
+    ``if __name__ == "__main__":``.
     """
     from durability_cli.aside import resolve_jobs
 

@@ -52,8 +52,9 @@ ENV = "DURABILITY_JOBS"  # the default of --jobs where it is not given (e.g. 1 o
 
 def resolve_jobs(jobs: int, threads: int) -> int:
     """How many processes may train at once: ``jobs`` as given, or for 0 (auto) ``$DURABILITY_JOBS``
-    where it is set, else two where this process may use at least two CPUs for each one's
-    ``threads``, else one."""
+    where it is set, else as many as the CPUs this process may use allow for ``threads`` each
+    (at least one). A run starts no more than it can use: two for ``--trend-line auto``'s
+    candidates, one per member for an ensemble that cannot train stacked."""
     if jobs < 0:
         raise InputError(f"--jobs must be 0 (auto) or at least 1, got {jobs}")
     if jobs:
@@ -63,7 +64,18 @@ def resolve_jobs(jobs: int, threads: int) -> int:
         if not given.isdigit() or int(given) < 1:
             raise InputError(f"${ENV} must be a whole number of at least 1, got {given!r}; unset it for auto")
         return int(given)
-    return 2 if usable_cpus() >= 2 * max(threads, 1) else 1
+    return max(1, usable_cpus() // max(threads, 1))
+
+
+def allowed(table, options: dict) -> bool:
+    """Whether a training run may go to a second process at all: the table in memory (a table read
+    in groups is not copied to another process), one process (not a rank of torchrun: ``dist`` in
+    ``options``) and the CPU (two processes would each hold a copy of the model on the GPU)."""
+    from durability_cli.schema import Dataset
+
+    device = options.get("device")
+    on_cpu = device is None or getattr(device, "type", str(device)) == "cpu"
+    return isinstance(table, Dataset) and options.get("dist") is None and on_cpu
 
 
 class Aside:

@@ -390,11 +390,12 @@ _TRAIN_CHUNK = (
 _NPROC = "Train data-parallel in N processes on this machine (starts torchrun; see docs/SCALING.md)."
 _JOBS = (
     "Processes that may train at once. With 2, --trend-line auto's two candidates train at the same "
-    "time, the line's in a second process: 0.53-0.56 x the wall time on the measured benchmark tables "
-    "(docs/TRAINING.md); the model is the same, bit for bit. "
-    "0 (the default): $DURABILITY_JOBS where set, else 2 where this process may use at least two CPUs "
-    "for --threads each, else 1 (one after the other). Only for a table in memory, on the CPU, without "
-    "--nproc."
+    "time, the line's in a second process: 0.53-0.56 x the wall time on the measured benchmark tables; "
+    "an ensemble whose members train one after the other (--latent, which --latent auto gives warm-ups "
+    "of 50 rows or more, --ema, --amp) splits them among the processes (docs/TRAINING.md). The model "
+    "is the same, bit for bit. 0 (the default): $DURABILITY_JOBS where set, else as many as the CPUs "
+    "this process may use allow for --threads each; a run starts no more than it can use (2 for the "
+    "line's candidates, one per member). Only for a table in memory, on the CPU, without --nproc."
 )
 
 

@@ -142,7 +142,9 @@ def train_ensemble(
         remove_members(checkpoint, n)
     finished, running = _resumed_members(resume, model_cfg, cfg)
     pending = [k for k in range(n) if k not in finished]
-    shares = _shares(pending, running, resume, jobs if _beside(table, dist, kwargs) else 1)
+    from durability_cli.aside import allowed
+
+    shares = _shares(pending, running, resume, jobs if allowed(table, {**kwargs, "dist": dist}) else 1)
     bases = [None] if init_from is None else init_from.members
     options = dict(kwargs, dist=dist)
     if len(shares) > 1:
@@ -213,14 +215,6 @@ def train_members(
             save_bundle(bundle, member_path(files, k))
         done.append(bundle)
     return done
-
-
-def _beside(table, dist, options: dict) -> bool:
-    """Whether a share of the members may train in a second process (aside.py): the table in
-    memory, one process (not a rank of torchrun) and the CPU, as for --trend-line auto's line."""
-    from durability_cli.line_choice import _beside as line_beside
-
-    return line_beside(2, table, {**options, "dist": dist})
 
 
 def _shares(pending: list[int], running: dict[int, str], resume, jobs: int) -> list[list[int]]:

@@ -209,14 +209,11 @@ def _line_resume(resume: str | None) -> str | None:
 
 
 def _beside(jobs: int, table, options: dict) -> bool:
-    """Whether the line's candidate trains in a second process: two jobs allowed, the table in
-    memory (a table read in groups is not copied to another process), one process (not a rank of
-    torchrun) and the CPU (two processes would each hold a copy of the model on the GPU)."""
-    from durability_cli.schema import Dataset
+    """Whether the line's candidate trains in a second process: two jobs allowed, where a second
+    process may train at all (aside.allowed)."""
+    from durability_cli.aside import allowed
 
-    device = options.get("device")
-    on_cpu = device is None or getattr(device, "type", str(device)) == "cpu"
-    return jobs >= 2 and isinstance(table, Dataset) and options.get("dist") is None and on_cpu
+    return jobs >= 2 and allowed(table, options)
 
 
 def _train_both(

@@ -269,8 +269,9 @@ def test_jobs_left_at_auto_follows_durability_jobs(monkeypatch):
     monkeypatch.setenv("DURABILITY_JOBS", "3")
     assert resolve_jobs(0, 1) == 3 and resolve_jobs(1, 1) == 1
     monkeypatch.delenv("DURABILITY_JOBS")
-    assert resolve_jobs(0, 1) == (2 if usable_cpus() >= 2 else 1)
-    assert resolve_jobs(0, 10**6) == 1  # not two processes of --threads each
+    assert resolve_jobs(0, 1) == usable_cpus()
+    assert resolve_jobs(0, 2) == max(1, usable_cpus() // 2)  # --threads 2 each
+    assert resolve_jobs(0, 10**6) == 1
 
 
 def test_stopped_while_waiting_for_the_second_process_it_resumes_to_the_same_model(

@@ -126,7 +126,8 @@ def test_an_interrupted_split_resumes_to_the_same_model_in_one_or_two_processes(
 
 def test_a_fresh_run_does_not_keep_what_an_earlier_one_left(table, tmp_path):
     """A run started anew (no --resume) with a checkpoint whose earlier run left another process's
-    checkpoint and a finished member removes them first: a later --resume cannot pick them up."""
+    checkpoint and a finished member removes them first: a later --resume cannot pick them up. It
+    resumes in three processes, each training one member."""
     import durability_cli as dur
     from durability_cli.training import TrainingInterrupted
 
@@ -138,9 +139,10 @@ def test_a_fresh_run_does_not_keep_what_an_earlier_one_left(table, tmp_path):
     def stop(log):
         raise KeyboardInterrupt
 
-    small = dict(hidden=8, layers=1, epochs=2, ensemble=2, ema=0.9, trend_line=False)
+    small = dict(hidden=8, layers=1, epochs=2, ensemble=3, ema=0.9, trend_line=False)
     with pytest.raises(TrainingInterrupted):
         dur.train(str(table), checkpoint=ckpt, on_epoch=stop, **small)
     assert ckpt.exists() and not any(path.exists() for path in stale)
-    resumed = dur.train(str(table), checkpoint=ckpt, resume=ckpt, jobs=2, **small).bundle
-    assert len(resumed.members) == 2 and resumed.summary["ensemble"]["processes"] == 2
+    resumed = dur.train(str(table), checkpoint=ckpt, resume=ckpt, jobs=3, **small).bundle  # two children
+    assert len(resumed.members) == 3 and resumed.summary["ensemble"]["processes"] == 3
+    assert [m.train_config.seed for m in resumed.members] == [0, 1, 2]
