@@ -853,6 +853,7 @@ def tune(
     point_losses: bool = False,
     check: float = 0.0,
     val_context_frac: float = 0.0,
+    jobs: int = 1,
     target: str | None = None,
     id_col: str | None = None,
     time_col: str | None = None,
@@ -876,10 +877,13 @@ def tune(
     defaults kept unless the best wins (``result.check``). ``val_context_frac`` (a share, e.g.
     0.33) scores the search and validates every trial from that share of each specimen's rows,
     as ``train(val_context_frac=...)`` and ``evaluate(context_frac=...)`` do, and is kept in the
-    settings returned; 0: from the automatic row count.
+    settings returned; 0: from the automatic row count. ``jobs=2`` (or 0: as many as the free CPUs
+    allow) trains each trial's folds in that many processes at once (the same scores; started with
+    ``spawn``, so a script that calls this at its top level needs ``if __name__ == "__main__":``).
     Returns a ``tuning.TuneResult``: ``best_params`` (pass them to :func:`train`), ``best_score``,
     ``default_score``, ``trials`` (a DataFrame) and ``to_toml()``.
     """
+    from durability_cli.aside import resolve_jobs
     from durability_cli.tuning import TuneConfig, parse_duration
     from durability_cli.tuning import tune as search
 
@@ -895,6 +899,7 @@ def tune(
         point_losses=point_losses,
         check=check,
         val_context_frac=val_context_frac,
+        jobs=resolve_jobs(jobs, _torch_threads()),
     )
     cfg.validate()
     ds = read(data, columns=Columns.of(id_col, time_col, target, covariates, static, fmt))

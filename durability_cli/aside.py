@@ -111,7 +111,7 @@ class Aside:
                 model_cfg,
                 cfg,
                 options,
-                out and str(out),
+                None if out is None else str(out),
                 torch.get_num_threads(),
                 self.queue,
             ),
@@ -194,17 +194,20 @@ class Aside:
             if deadline is not None and time.monotonic() > deadline:
                 return
 
-    def result(self, on_start=None, on_epoch=None):
+    def result(self, on_start=None, on_epoch=None, replay: bool = False):
         """Wait for the child, showing its progress (for each training run it started, ``on_start``
         once with its start facts and how far it has come, then ``on_epoch`` for each epoch that
-        follows), and return its model (None where it writes none: ``out`` None). Its errors
+        follows; with ``replay``, ``on_start`` with the facts alone and ``on_epoch`` for every
+        epoch, those done while this process was busy included), and return its model (None where
+        it writes none: ``out`` None). An exception from ``on_start`` or ``on_epoch`` goes on (the
+        context manager then stops the child). Its errors
         are raised here as this process's: a divergence or an interruption as training's, a bad
         input as one line, anything else with the child's traceback."""
         from durability_cli.artifact import load_bundle
         from durability_cli.training import TrainingDiverged, TrainingInterrupted
 
         try:
-            self._follow(on_start, on_epoch)
+            self._follow(on_start, on_epoch, replay)
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM while waiting: the child stops at its epoch
             self.stop()
             raise TrainingInterrupted("training interrupted while the second process trained") from None
@@ -219,7 +222,7 @@ class Aside:
             raise InputError(payload)
         raise RuntimeError(f"training {self.what} in a second process failed ({payload})")
 
-    def _follow(self, on_start, on_epoch) -> None:
+    def _follow(self, on_start, on_epoch, replay: bool = False) -> None:
         """Show the child's progress until it has said how it ended: each run it started (an
         ensemble's share trains several, one after the other) as one start line saying how many
         epochs it has done so far, then its epochs from there on as they come."""
@@ -229,6 +232,11 @@ class Aside:
             i = 0
             while i < len(events):
                 kind, item = events[i]
+                if replay and kind == "start":
+                    if on_start is not None:
+                        on_start(item)
+                    i += 1
+                    continue
                 if kind == "epoch":  # of the run whose start line is shown
                     if on_epoch is not None:
                         on_epoch(item)

@@ -42,6 +42,7 @@ from durability_cli.cli_options import (
     _TRAIN_CHUNK,
     _TRIALS,
     _TUNE_EPOCHS,
+    _TUNE_JOBS,
     _WHAT_IF,
     AMP_HELP,
     CONFIG_OPTIONS,
@@ -356,6 +357,7 @@ def tune(
         ),
     ] = 0.0,
     model_out: Annotated[str | None, _opt(_MODEL_OUT, None, "--model-out", metavar=PATH)] = None,
+    jobs: Annotated[int, _opt(_TUNE_JOBS, _ADV, "--jobs", metavar=N)] = 0,
     quiet: Quiet = False,
     id_col: IdCol = None,
     time_col: TimeCol = None,
@@ -385,6 +387,9 @@ def tune(
 
             raise InputError("--model-out needs DATA as a file (stdin is read once); save the table first")
         api.set_threads(threads)
+        from durability_cli.aside import resolve_jobs
+
+        jobs_now = resolve_jobs(jobs, threads)
 
         def on_trial(row: dict) -> None:
             if not quiet:
@@ -399,13 +404,14 @@ def tune(
             point_losses=point_losses,
             check=check,
             val_context_frac=val_context_frac,
+            jobs=jobs_now,
         )
         result = api.tune(data, **options, storage=storage, study=study, fmt=fmt, on_trial=on_trial, **names)
         write_config(result, output, names, source=data)
         if not quiet:
             render_tune_trials(err, result, output)
         if model_out:
-            model = api.train(data, fmt=fmt, **names, **result.best_params)
+            model = api.train(data, fmt=fmt, **names, **result.best_params, jobs=jobs_now)
             model.save(model_out)
             if not quiet:
                 render_train_summary(err, model.bundle, model_out)

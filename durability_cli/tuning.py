@@ -110,6 +110,9 @@ class TuneConfig:
     # its rows (`train --val-context-frac`), written with the settings; 0 = from the automatic
     # row count, and the validation's rows are searched
     val_context_frac: float = 0.0
+    # processes that train a trial's folds at once (`tune --jobs`; aside.py): each fold is an
+    # independent training, so two processes take a 3-fold trial in about 2/3 of the time
+    jobs: int = 1
 
     def validate(self) -> None:
         if not (self.budget > 0 and math.isfinite(self.budget)):
@@ -386,6 +389,13 @@ def tune(
         options = {**base, **suggest(trial, median, longest, cfg.point_losses, share), **fixed}
         trial.set_user_attr("options", options)
         model_cfg, train_cfg = configs({**options, **single})
+        if cfg.jobs >= 2:
+            from durability_cli.aside import allowed
+
+            if allowed(ds, {}):
+                return float(
+                    np.mean(_fold_scores_beside(ds, split, model_cfg, train_cfg, trial, deadline, cfg.jobs))
+                )
         scores = []
         for k, fold in enumerate(split.folds):
             scores.append(_fold_score(ds, split, fold, k, model_cfg, train_cfg, trial, study, deadline))
@@ -436,7 +446,7 @@ def tune(
                 **fixed,
             }
         )
-        result.check = _check(ds, full, held, result.best_params, default_options, split.context)
+        result.check = _check(ds, full, held, result.best_params, default_options, split.context, cfg.jobs)
         if result.check["kept_defaults"]:
             result.best_params = default_options
     return result
@@ -460,19 +470,22 @@ def _hold_back(ds, share: float, seed: int):
     return _specimens(ds, np.setdiff1d(np.arange(n), held)), held
 
 
-def _check(ds, full, held, best_options: dict, default_options: dict, context: int | RowShare) -> dict:
+def _check(
+    ds, full, held, best_options: dict, default_options: dict, context: int | RowShare, jobs: int = 1
+) -> dict:
     """Train the best settings and the defaults on ``ds`` (the searched specimens) as `train
     --config` would (an ensemble where train makes one) and backtest both on the held-back
     specimens of ``full`` after ``context`` rows (the mean path, as `evaluate --samples 0`):
-    their RMSE, and how surely the best beats the defaults there (metrics.skill_spread)."""
+    their RMSE, and how surely the best beats the defaults there (metrics.skill_spread). ``jobs``:
+    as train's (the line's candidates, or an ensemble's members, at the same time)."""
     from durability_cli.api import configs
     from durability_cli.evaluation import BacktestConfig, evaluate
     from durability_cli.forecasting import ForecastConfig
     from durability_cli.training import train
 
-    best = train(ds, *configs(best_options))
+    best = train(ds, *configs(best_options), jobs=jobs)
     same = default_options == best_options
-    others = {} if same else {"defaults": train(ds, *configs(default_options))}
+    others = {} if same else {"defaults": train(ds, *configs(default_options), jobs=jobs)}
     held_ds = _specimens(full, held)
     if isinstance(context, RowShare):
         backtest = BacktestConfig(context_frac=context.share, baselines=False)
@@ -509,29 +522,112 @@ def _storage(path: str | None):
     return f"sqlite:///{Path(path).resolve()}"
 
 
-def _fold_score(ds, split: _Folds, fold, k: int, model_cfg, train_cfg, trial, study, deadline) -> float:
+def _fold_score(
+    ds, split: _Folds, fold, k: int, model_cfg, train_cfg, trial, study, deadline, poll=None
+) -> float:
     """Train on every fold but ``fold`` and return the held-out specimens' free-running RMSE
     after the objective's warm-up. Each epoch reports its best validation RMSE so far to the
-    pruner (step = fold x epochs + epoch, so the same step is the same fold in every trial)."""
-    import optuna
-
+    pruner (step = fold x epochs + epoch, so the same step is the same fold in every trial).
+    ``poll``: called each epoch too (to keep other processes' messages moving)."""
     from durability_cli.training import train
+
+    report = _reporter(trial, k, train_cfg.epochs, deadline)
+
+    def on_epoch(log) -> None:
+        if poll is not None:
+            poll()
+        report(log)
+
+    held_out = [split.ids[i] for i in fold]
+    bundle = train(ds, model_cfg, train_cfg, on_epoch=on_epoch, val_ids=held_out)
+    return held_out_rmse(bundle, split.series.take(fold), split.context)
+
+
+def _reporter(trial, k: int, epochs: int, deadline: float):
+    """``on_epoch`` for fold ``k`` of ``trial``: reports the best validation RMSE so far to the
+    pruner at step k x epochs + epoch, and stops the trial (TrialPruned) where the pruner says so
+    or the budget is spent."""
+    import optuna
 
     best = math.inf
 
     def on_epoch(log) -> None:
         nonlocal best
         best = min(best, log.val_rmse)
-        trial.report(best, k * train_cfg.epochs + log.epoch)
+        trial.report(best, k * epochs + log.epoch)
         if trial.should_prune():
             raise optuna.TrialPruned()
         if time.monotonic() > deadline:  # the budget is wall-clock time: the running trial stops too
             trial.set_user_attr("stopped", "budget")
             raise optuna.TrialPruned()
 
-    held_out = [split.ids[i] for i in fold]
-    bundle = train(ds, model_cfg, train_cfg, on_epoch=on_epoch, val_ids=held_out)
-    return held_out_rmse(bundle, split.series.take(fold), split.context)
+    return on_epoch
+
+
+def _fold_scores_beside(ds, split: _Folds, model_cfg, train_cfg, trial, deadline, jobs: int) -> list[float]:
+    """Every fold's score (as _fold_score), the folds shared in turn among ``jobs`` processes
+    (aside.py): this one trains folds 0, jobs, 2 x jobs, ... and reports them to the pruner as
+    they run; each other process trains its folds one after the other, and their epochs reach
+    the pruner once this process's folds are done (the pruner judges a trial at its furthest
+    step, so those later reports rarely stop it: such a trial runs on to its end)."""
+    import tempfile
+    from contextlib import ExitStack
+
+    from durability_cli.artifact import load_bundle
+    from durability_cli.aside import Aside
+
+    n = len(split.folds)
+    count = min(jobs, n)
+    shares = [list(range(p, n, count)) for p in range(count)]
+    trial.set_user_attr("processes", count)
+    scores: dict[int, float] = {}
+    with tempfile.TemporaryDirectory(prefix="durability-folds-") as scratch, ExitStack() as stack:
+        asides = []
+        for share in shares[1:]:
+            task = [
+                (k, [split.ids[i] for i in split.folds[k]], str(Path(scratch) / f"fold{k}.safetensors"))
+                for k in share
+            ]
+            what = f"fold(s) {', '.join(str(k + 1) for k in share)} of {n}"
+            asides.append(
+                stack.enter_context(Aside(_train_folds, ds, model_cfg, train_cfg, {"task": task}, None, what))
+            )
+
+        def poll() -> None:
+            for aside in asides:
+                aside.poll()
+
+        for k in shares[0]:
+            scores[k] = _fold_score(
+                ds, split, split.folds[k], k, model_cfg, train_cfg, trial, None, deadline, poll
+            )
+        current: dict = {}  # the pruner's reporter for the fold a child is training
+
+        def started(info: dict) -> None:
+            current["report"] = _reporter(trial, info["fold"], train_cfg.epochs, deadline)
+
+        for aside, share in zip(asides, shares[1:], strict=True):
+            aside.result(started, lambda log: current["report"](log), replay=True)
+            for k in share:
+                bundle = load_bundle(Path(scratch) / f"fold{k}.safetensors")
+                scores[k] = held_out_rmse(bundle, split.series.take(split.folds[k]), split.context)
+    return [scores[k] for k in range(n)]
+
+
+def _train_folds(ds, model_cfg, train_cfg, *, task, on_start=None, on_epoch=None) -> None:
+    """A child's folds (aside.py's ``train``): each trained with its held-out specimens validating
+    and written to its file; the start of each says which fold it is."""
+    from durability_cli.artifact import save_bundle
+    from durability_cli.training import train
+
+    for k, held_out, out in task:
+
+        def start(info: dict, k: int = k) -> None:
+            if on_start is not None:
+                on_start({**info, "fold": k})
+
+        bundle = train(ds, model_cfg, train_cfg, on_start=start, on_epoch=on_epoch, val_ids=held_out)
+        save_bundle(bundle, out)
 
 
 def held_out_rmse(bundle, series, context: int | RowShare) -> float:

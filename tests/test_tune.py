@@ -450,3 +450,27 @@ def test_a_share_of_each_specimen_scores_the_search_and_reaches_the_config(runne
     backtest = ens.evaluate(new, context_frac=0.34, samples=0, baselines=False, bounds=(None, None))
     score = held_out_rmse(ens.bundle, series, RowShare(0.34))
     assert score == pytest.approx(backtest.report["models"]["model"]["rmse"], rel=1e-6)
+
+
+def test_two_jobs_train_a_trial_s_folds_at_once_with_the_same_scores(tiny_table, tmp_path):
+    """tune --jobs 2: this process trains folds 1 and 3 of each trial, a second process fold 2.
+    The folds' scores are the ones one process finds, trial for trial (with 2 epochs a fold the
+    pruner can first act in fold 3, which this process reports live either way), and the study
+    records how many processes trained each trial."""
+    import optuna
+
+    import durability_cli as dur
+
+    found = {}
+    for jobs in (1, 2):
+        db = tmp_path / f"j{jobs}.db"
+        result = dur.tune(
+            pd.read_csv(tiny_table), budget="5m", trials=3, folds=3, epochs=2, jobs=jobs, storage=db
+        )
+        rows = result.trials.itertuples()
+        found[jobs] = [(r.number, r.state, None if np.isnan(r.rmse) else r.rmse) for r in rows]
+        study = optuna.load_study(study_name=result.study, storage=f"sqlite:///{db}")
+        processes = [t.user_attrs.get("processes", 1) for t in study.trials]
+        assert processes == [jobs] * 3
+    assert found[1] == found[2]
+    assert found[1][0][1] == "COMPLETE" and found[1][0][2] > 0
