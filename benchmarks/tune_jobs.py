@@ -56,11 +56,14 @@ def main() -> None:
     ap.add_argument("--static", default="material", help="comma-separated static columns")
     ap.add_argument("--budget", default="10m")
     ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--jobs", default="1,2", help="which --jobs to run, e.g. 2 to rerun only that one")
     args = ap.parse_args()
+    chosen = [int(j) for j in args.jobs.split(",")]
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     static = [c for c in args.static.split(",") if c]
     for r in range(args.repeats):
-        runs = [search(args.data, static, args.budget, jobs) for jobs in ((1, 2) if r % 2 == 0 else (2, 1))]
+        order = chosen if r % 2 == 0 else chosen[::-1]
+        runs = [search(args.data, static, args.budget, jobs) for jobs in order]
         row = {
             "data": args.data,
             "budget": args.budget,

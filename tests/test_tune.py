@@ -453,9 +453,9 @@ def test_a_share_of_each_specimen_scores_the_search_and_reaches_the_config(runne
 
 
 def test_two_jobs_train_a_trial_s_folds_at_once_with_the_same_scores(tiny_table, tmp_path):
-    """tune --jobs 2: this process trains folds 1 and 3 of each trial, a second process fold 2.
-    The folds' scores are the ones one process finds, trial for trial (with 2 epochs a fold the
-    pruner can first act in fold 3, which this process reports live either way), and the study
+    """tune --jobs 2: this process trains fold 1 of each trial alone, then fold 2 while a second
+    process trains fold 3. The folds' scores are the ones one process finds, trial for trial (the
+    pruner hears every epoch in the same order, fold 3's once fold 2 is done), and the study
     records how many processes trained each trial."""
     import optuna
 
