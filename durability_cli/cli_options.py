@@ -401,12 +401,13 @@ _JOBS = (
 
 # -- tune ------------------------------------------------------------------------------------------
 _TUNE_JOBS = (
-    "Processes that train a trial's folds at once (each fold is a training of its own): with 2, a "
-    "3-fold trial takes about 2/3 of the time (docs/TRAINING.md). This process trains folds 1, 3, ... and "
-    "reports them to the pruner as they run; the others' epochs reach the pruner once those are done, so "
-    "a trial the pruner would stop in fold 2 may run on. The scores are the same. 0 (the default): "
-    "$DURABILITY_JOBS where set, else as many as the CPUs allow for --threads each. --model-out trains "
-    "with them too (train --jobs)."
+    "Processes that train a trial's folds at once (each fold is a training of its own). With 2 and 3 "
+    "folds: the first fold alone (most trials the pruner stops end there), then the second here and the "
+    "third in a second process; the pruner hears every epoch in the order one process reports them, the "
+    "third fold's once the second is done, so the scores and decisions are the same, and a trial that "
+    "runs to its end takes about 2/3 of the time (docs/TRAINING.md). 0 (the default): $DURABILITY_JOBS "
+    "where set, else as many as the CPUs allow for --threads each. The held-back check and --model-out "
+    "train with them too (train --jobs)."
 )
 _BUDGET = "Wall-clock time for the whole search, e.g. 90s, 10m, 1h (a running trial is cut at the end)."
 _TRIALS = "At most this many trials in this run (default: as many as the budget allows)."
