@@ -398,7 +398,7 @@ def tune(
                 )
         scores = []
         for k, fold in enumerate(split.folds):
-            scores.append(_fold_score(ds, split, fold, k, model_cfg, train_cfg, trial, study, deadline))
+            scores.append(_fold_score(ds, split, fold, k, model_cfg, train_cfg, trial, deadline))
         return float(np.mean(scores))
 
     def report(study, trial) -> None:
@@ -522,9 +522,7 @@ def _storage(path: str | None):
     return f"sqlite:///{Path(path).resolve()}"
 
 
-def _fold_score(
-    ds, split: _Folds, fold, k: int, model_cfg, train_cfg, trial, study, deadline, poll=None
-) -> float:
+def _fold_score(ds, split: _Folds, fold, k: int, model_cfg, train_cfg, trial, deadline, poll=None) -> float:
     """Train on every fold but ``fold`` and return the held-out specimens' free-running RMSE
     after the objective's warm-up. Each epoch reports its best validation RMSE so far to the
     pruner (step = fold x epochs + epoch, so the same step is the same fold in every trial).
@@ -567,12 +565,11 @@ def _reporter(trial, k: int, epochs: int, deadline: float):
 def _fold_scores_beside(ds, split: _Folds, model_cfg, train_cfg, trial, deadline, jobs: int) -> list[float]:
     """Every fold's score (as _fold_score). The first fold trains here alone where that costs no
     time: most trials the pruner stops are stopped there, before a second process is started.
-    The other folds are then
-    shared in turn among ``jobs`` processes: this one trains the first of them and reports them to
-    the pruner as they run; each other process trains its share one after the other, and their
-    epochs reach the pruner, in fold order, once this process's folds are done. With 3 folds and 2
-    processes the pruner so hears every epoch in the order one process reports them (fold 3's
-    after the end of fold 2), and decides alike, only later."""
+    The other folds are then shared in turn among ``jobs`` processes: this one trains the first
+    of them and reports them to the pruner as they run; each other process trains its share one
+    after the other, and their epochs reach the pruner, in fold order, once this process's folds
+    are done. With 3 folds and 2 processes the pruner so hears every epoch in the order one
+    process reports them (fold 3's after the end of fold 2), and decides alike, only later."""
     import tempfile
     from contextlib import ExitStack
 
@@ -584,7 +581,7 @@ def _fold_scores_beside(ds, split: _Folds, model_cfg, train_cfg, trial, deadline
     # the first fold alone where that costs no time: 1 + ceil((n - 1) / jobs) folds' time against
     # ceil(n / jobs) (3 folds in 2 processes: 2 either way; 2 or 4 folds: the first goes with the rest)
     if 1 + math.ceil((n - 1) / jobs) <= math.ceil(n / jobs):
-        scores[0] = _fold_score(ds, split, split.folds[0], 0, model_cfg, train_cfg, trial, None, deadline)
+        scores[0] = _fold_score(ds, split, split.folds[0], 0, model_cfg, train_cfg, trial, deadline)
     rest = [k for k in range(n) if k not in scores]
     count = min(jobs, len(rest))
     shares = [rest[p::count] for p in range(count)]
@@ -606,9 +603,7 @@ def _fold_scores_beside(ds, split: _Folds, model_cfg, train_cfg, trial, deadline
                 aside.poll()
 
         for k in shares[0]:
-            scores[k] = _fold_score(
-                ds, split, split.folds[k], k, model_cfg, train_cfg, trial, None, deadline, poll
-            )
+            scores[k] = _fold_score(ds, split, split.folds[k], k, model_cfg, train_cfg, trial, deadline, poll)
         current: dict = {}  # the pruner's reporter for the fold a child is training
 
         def started(info: dict) -> None:
