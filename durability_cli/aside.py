@@ -78,6 +78,20 @@ def allowed(table, options: dict) -> bool:
     return isinstance(table, Dataset) and options.get("dist") is None and on_cpu
 
 
+def polling(asides, on_epoch=None):
+    """``on_epoch`` for the run this process trains while ``asides`` train theirs: each epoch
+    first takes what the children have said (so that their queues keep moving), then calls
+    ``on_epoch`` (None: nothing more)."""
+
+    def each(log) -> None:
+        for aside in asides:
+            aside.poll()
+        if on_epoch is not None:
+            on_epoch(log)
+
+    return each
+
+
 class Aside:
     """``train(table, model_cfg, cfg, **options)`` in a child process; ``result()`` waits for it
     and returns its model. Use as a context manager: leaving it by an exception stops the child

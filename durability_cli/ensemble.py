@@ -247,7 +247,7 @@ def _train_beside(
     import tempfile
     from contextlib import ExitStack
 
-    from durability_cli.aside import Aside
+    from durability_cli.aside import Aside, polling
     from durability_cli.training import TrainingInterrupted
 
     n = cfg.ensemble
@@ -257,23 +257,16 @@ def _train_beside(
         asides = []
         for p, share in enumerate(shares[1:], start=2):
             mine = process_checkpoint(checkpoint, p) if checkpoint is not None else None
-            what = f"ensemble member(s) {', '.join(str(k + 1) for k in share)} of {n}"
+            what = f"ensemble member(s) {_numbers(share)} of {n}"
             task = (share, {k: running[k] for k in share if k in running}, bases, mine, files)
             asides.append(
                 stack.enter_context(Aside(_share, table, model_cfg, cfg, {**child, "task": task}, None, what))
             )
-        told, shown = on_start, options.get("on_epoch")
         others = [[k + 1 for k in share] for share in shares[1:]]
 
         def start(info: dict) -> None:
-            if told is not None:
-                told({**info, "members_beside": others})
-
-        def on_epoch(log) -> None:  # keep the children's messages moving while this process trains
-            for aside in asides:
-                aside.poll()
-            if shown is not None:
-                shown(log)
+            if on_start is not None:
+                on_start({**info, "members_beside": others})
 
         own = train_members(
             table,
@@ -284,24 +277,29 @@ def _train_beside(
             bases,
             checkpoint,
             start,
-            **{**options, "on_epoch": on_epoch},
+            **{**options, "on_epoch": polling(asides, options.get("on_epoch"))},
         )
         found = dict(zip(shares[0], own, strict=True))
         for aside, share in zip(asides, shares[1:], strict=True):
             try:
-                aside.result(on_start, shown)
+                aside.result(on_start, options.get("on_epoch"))
             except TrainingDiverged as exc:  # the members finished so far keep their best weights
                 kept = [found[k] for k in sorted(found)]
                 raise TrainingDiverged(str(exc), combine(kept) if kept else None) from None
             except TrainingInterrupted:
                 where = f"; continue with --resume {checkpoint}" if checkpoint is not None else ""
                 raise TrainingInterrupted(
-                    f"training interrupted while ensemble member(s) {', '.join(str(k + 1) for k in share)} "
+                    f"training interrupted while ensemble member(s) {_numbers(share)} "
                     f"of {n} trained in a second process; their completed epochs are in its checkpoint{where}"
                 ) from None
             for k in share:
                 found[k] = load_bundle(member_path(files, k))
     return found
+
+
+def _numbers(share: list[int]) -> str:
+    """Members (0-based indices) as the start lines and messages number them: '2, 4'."""
+    return ", ".join(str(k + 1) for k in share)
 
 
 def _share(table, model_cfg: ModelConfig, cfg: TrainConfig, *, task, on_start=None, **options) -> None:

@@ -231,7 +231,7 @@ def _train_both(
     the line's model or its TrainingDiverged)."""
     import tempfile
 
-    from durability_cli.aside import Aside
+    from durability_cli.aside import Aside, polling
     from durability_cli.training import TrainingDiverged, TrainingInterrupted
 
     child = {k: v for k, v in options.items() if k not in ("on_start", "on_epoch")}
@@ -244,20 +244,13 @@ def _train_both(
         child.update(checkpoint=None if checkpoint is None else line_path(checkpoint), resume=line_resume)
         with Aside(train, table, replace(model_cfg, trend_line=True), cfg, child, out) as aside:
             first_options = _phase(options, 1, beside=True)
-            shown = first_options.get("on_epoch")
-
-            def on_epoch(log):  # keep the child's messages moving while this process trains
-                aside.poll()
-                if shown is not None:
-                    shown(log)
-
             first = train(
                 table,
                 replace(model_cfg, trend_line=False),
                 cfg,
                 checkpoint=checkpoint,
                 resume=first_resume,
-                **{**first_options, "on_epoch": on_epoch},
+                **{**first_options, "on_epoch": polling([aside], first_options.get("on_epoch"))},
             )
             if checkpoint is not None:
                 save_bundle(first, finished_path(checkpoint))

@@ -522,20 +522,16 @@ def _storage(path: str | None):
     return f"sqlite:///{Path(path).resolve()}"
 
 
-def _fold_score(ds, split: _Folds, fold, k: int, model_cfg, train_cfg, trial, deadline, poll=None) -> float:
+def _fold_score(ds, split: _Folds, fold, k: int, model_cfg, train_cfg, trial, deadline, asides=()) -> float:
     """Train on every fold but ``fold`` and return the held-out specimens' free-running RMSE
     after the objective's warm-up. Each epoch reports its best validation RMSE so far to the
     pruner (step = fold x epochs + epoch, so the same step is the same fold in every trial).
-    ``poll``: called each epoch too (to keep other processes' messages moving)."""
+    ``asides``: other processes training folds at the same time, whose messages each epoch takes
+    (aside.polling)."""
+    from durability_cli.aside import polling
     from durability_cli.training import train
 
-    report = _reporter(trial, k, train_cfg.epochs, deadline)
-
-    def on_epoch(log) -> None:
-        if poll is not None:
-            poll()
-        report(log)
-
+    on_epoch = polling(asides, _reporter(trial, k, train_cfg.epochs, deadline))
     held_out = [split.ids[i] for i in fold]
     bundle = train(ds, model_cfg, train_cfg, on_epoch=on_epoch, val_ids=held_out)
     return held_out_rmse(bundle, split.series.take(fold), split.context)
@@ -598,12 +594,10 @@ def _fold_scores_beside(ds, split: _Folds, model_cfg, train_cfg, trial, deadline
                 stack.enter_context(Aside(_train_folds, ds, model_cfg, train_cfg, {"task": task}, None, what))
             )
 
-        def poll() -> None:
-            for aside in asides:
-                aside.poll()
-
         for k in shares[0]:
-            scores[k] = _fold_score(ds, split, split.folds[k], k, model_cfg, train_cfg, trial, deadline, poll)
+            scores[k] = _fold_score(
+                ds, split, split.folds[k], k, model_cfg, train_cfg, trial, deadline, asides
+            )
         current: dict = {}  # the pruner's reporter for the fold a child is training
 
         def started(info: dict) -> None:
