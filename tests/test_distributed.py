@@ -120,7 +120,7 @@ def test_two_processes_train_from_groups_like_one_process(tiny, tmp_path):
 def test_nproc_launcher_interrupt_then_resume_equals_uninterrupted(tiny, tmp_path, interrupt_at_checkpoint):
     """`durability train --nproc 2` starts torchrun; Ctrl-C stops both ranks at the same step,
     and --resume in two processes reproduces the uninterrupted two-process run bit for bit."""
-    args = "--hidden 8 --layers 1 --batch-size 2 --epochs 12 --patience 100 --quiet --nproc 2 --ensemble 1".split()
+    args = "--hidden 8 --layers 1 --batch-size 2 --epochs 12 --patience 100 --quiet --nproc 2 --ensemble 1 --no-trend-line".split()
     full = tmp_path / "full.safetensors"
     done = subprocess.run(
         [sys.executable, "-m", "durability_cli", "train", str(tiny), "-o", str(full), *args],

@@ -195,7 +195,7 @@ def test_interrupt_then_resume_equals_uninterrupted(tables, tmp_path, interrupt_
     def cmd(out, *extra):
         return [sys.executable, "-m", "durability_cli", "train", str(tables["hive"]), "-o", str(out)] + [
             "--hidden", "8", "--layers", "1", "--batch-size", "2", "--epochs", "6", "--patience", "100",
-            "--quiet", "--chunk-specimens", "3", "--ensemble", "1", *extra,
+            "--quiet", "--chunk-specimens", "3", "--ensemble", "1", "--no-trend-line", *extra,
         ]  # fmt: skip
 
     full = tmp_path / "full.safetensors"
@@ -231,7 +231,18 @@ def test_peak_memory_is_flat_in_the_number_of_specimens(tmp_path, cli_peak):
         noisy.to_parquet(table, index=False, row_group_size=4_000)
         del noisy
         args = ["train", str(table), "-o", str(tmp_path / f"m{n}.safetensors"), "--epochs", "1"]
-        args += ["--hidden", "8", "--layers", "1", "--batch-size", "50", "--chunk-specimens", "100", "-q"]
+        args += [
+            "--hidden",
+            "8",
+            "--layers",
+            "1",
+            "--batch-size",
+            "50",
+            "--chunk-specimens",
+            "100",
+            "--no-trend-line",
+            "-q",
+        ]
         peaks.append(cli_peak(args))
         assert torch.is_tensor(load_file(tmp_path / f"m{n}.safetensors")["rnn.weight_ih_l0"])
     assert peaks[1] < 1.5 * peaks[0], peaks

@@ -258,7 +258,8 @@ def test_divergence_stops_with_advice(tiny, tmp_path):
 
 
 # small, fixed training options shared by the subprocess and the in-process runs
-SMALL = ["--hidden", "8", "--layers", "1", "--batch-size", "2", "--epochs", "8", "--patience", "100"]
+# one candidate: the default (--trend-line auto) trains two, whose resume tests/test_line_choice.py covers
+SMALL = "--hidden 8 --layers 1 --batch-size 2 --epochs 8 --patience 100 --no-trend-line".split()
 
 
 def _train_cmd(data, out, *extra):
@@ -341,7 +342,7 @@ def test_the_default_batch_takes_about_1600_rows_a_step_on_a_small_table(coating
     parquet = tmp_path / "t.parquet"
     pd.read_csv(table).to_parquet(parquet, index=False)
     out = tmp_path / "m.safetensors"
-    tiny_run = ["--hidden", "8", "--layers", "1", "--ensemble", "1", "--patience", "2", "--quiet"]
+    tiny_run = "--hidden 8 --layers 1 --ensemble 1 --no-trend-line --patience 2 --quiet".split()
     for source, extra in ((table, []), (parquet, ["--chunk-specimens", "5"])):
         r = CliRunner().invoke(app, ["train", str(source), "-o", str(out), *tiny_run, *extra])
         assert r.exit_code == 0, r.stderr
