@@ -12,6 +12,10 @@ ratio of the medians, and whether the two model files hold the same tensors.
     python benchmarks/line_jobs.py --sets laser,alloy_a,device_b --repeats 2
     python benchmarks/line_jobs.py --sets ageing --repeats 1          # the suite's ageing training table
     python benchmarks/line_jobs.py --sets laser --flags "--latent 2 --trend-line"
+    python benchmarks/line_jobs.py --sets laser --flags "--refit-all"   # the refit's members too
+
+With `--refit-all` each row also holds the refit's own wall time per run (`refit_seconds_jobs1`,
+`refit_seconds_jobs2`: the members one after the other, or shared among the processes).
 
 A set is a measured one (benchmarks/data), a bundled sample (sample_data/NAME.csv) or a synthetic
 set of the accuracy suite (`ageing`, `crack`, ...: its training table, generated as the suite
@@ -84,6 +88,16 @@ def train(data: Path, flags: list[str], jobs: int, out: Path) -> float:
     return time.perf_counter() - start
 
 
+def refit_wall(out: Path) -> float | None:
+    """How long a model's --refit-all took (wall time: its members' sum in one process, the
+    shares' time at once in several); None without the refit."""
+    from durability_cli.artifact import load_bundle
+
+    s = load_bundle(out).summary
+    wall = s.get("refit_all_wall_seconds", s.get("refit_all_seconds"))
+    return None if wall is None else round(wall, 2)
+
+
 def same_tensors(a: Path, b: Path) -> bool:
     from safetensors.torch import load_file
 
@@ -99,14 +113,15 @@ def main() -> None:
     args = ap.parse_args()
     for name in args.sets.split(","):
         seconds: dict[int, list[float]] = {1: [], 2: []}
+        refits: dict[int, list[float | None]] = {1: [], 2: []}
         with tempfile.TemporaryDirectory() as tmp:
             data, flags = table_and_flags(name, Path(tmp))
             flags += args.flags.split()
             for r in range(args.repeats):
                 for jobs in (1, 2) if r % 2 == 0 else (2, 1):
-                    seconds[jobs].append(
-                        round(train(data, flags, jobs, Path(tmp) / f"j{jobs}.safetensors"), 2)
-                    )
+                    out = Path(tmp) / f"j{jobs}.safetensors"
+                    seconds[jobs].append(round(train(data, flags, jobs, out), 2))
+                    refits[jobs].append(refit_wall(out))
             same = same_tensors(Path(tmp) / "j1.safetensors", Path(tmp) / "j2.safetensors")
         one, two = statistics.median(seconds[1]), statistics.median(seconds[2])
         row = {
@@ -116,6 +131,11 @@ def main() -> None:
             "seconds_jobs2": seconds[2],
             "ratio_jobs2_over_jobs1": round(two / one, 3),
             "same_model": same,
+            **(
+                {"refit_seconds_jobs1": refits[1], "refit_seconds_jobs2": refits[2]}
+                if any(x is not None for x in refits[1])
+                else {}
+            ),
             "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
             "load_average_end": [round(x, 2) for x in os.getloadavg()],
             "code": code_version(),

@@ -9,7 +9,9 @@ out, and stopped at the epoch its validation kept (training.train_one's ``stop_a
 the held-out specimens could measure stays the first pass's: the band's validation factor, the
 end-of-life paces, each member's validation scores and history, and the choices of the line and
 the latent; the scale head is refitted on the new fit's specimens as training does. The cost is
-one more run of each member to its chosen epoch, one member after the other.
+one more run of each member to its chosen epoch, one member after the other; with ``jobs`` of 2 or
+more (``train --jobs``) the members are shared among that many processes (aside.py), the longest
+refits first, and the model is the same, tensor for tensor.
 
 Checkpoints: with ``--checkpoint CKPT`` the first pass's model is written beside it
 (``CKPT.chosen``) before the refit starts; ``--resume CKPT`` finds it and runs the refit again
@@ -41,12 +43,15 @@ def chosen_path(checkpoint: str | Path) -> str:
     return f"{checkpoint}.chosen"
 
 
-def refit(table, first: ModelBundle, *, checkpoint=None, on_start=None, dist=None, **options) -> ModelBundle:
+def refit(
+    table, first: ModelBundle, *, checkpoint=None, on_start=None, dist=None, jobs: int = 1, **options
+) -> ModelBundle:
     """``first`` (a trained model or ensemble whose members validated on held-out specimens)
-    with every member trained again on all of ``table`` to its chosen epoch. ``options``: the
+    with every member trained again on all of ``table`` to its chosen epoch, in up to ``jobs``
+    processes at once where the table is in memory on the CPU (aside.allowed). ``options``: the
     rest of ``training.train_one``'s keywords (device, on_epoch, init_from; resume and val_ids
     are not used: every specimen trains)."""
-    from durability_cli.training import TrainingDiverged, TrainingInterrupted, train_one
+    from durability_cli.aside import allowed
 
     if not first.summary.get("val_specimens"):
         first.summary["refit_all"] = {"skipped": "no validation specimens: every specimen trained already"}
@@ -58,43 +63,15 @@ def refit(table, first: ModelBundle, *, checkpoint=None, on_start=None, dist=Non
     init_from = options.pop("init_from", None)
     bases = [None] if init_from is None else init_from.members
     n = len(first.members)
-    refitted = []
-    for k, member in enumerate(first.members):
-        cfg = _refit_config(member.train_config)
-        stop = max(1, int(member.summary.get("best_epoch") or 1))
-
-        def start(info: dict, k: int = k, stop: int = stop) -> None:
-            on_start({**info, "refit_member": k + 1, "members": n, "refit_epochs": stop, "epochs": stop})
-
-        t0 = time.perf_counter()
-        try:
-            again = train_one(
-                table,
-                first.model_config,
-                cfg,
-                init_from=bases[k % len(bases)],
-                on_start=None if on_start is None else start,
-                dist=dist,
-                stop_at=stop,
-                **options,
-            )
-        except TrainingInterrupted:
-            kept = (
-                f"the model validation chose is kept in {chosen_path(checkpoint)}: --resume {checkpoint} "
-                "runs the refit again from it"
-                if checkpoint is not None
-                else "without --checkpoint nothing of the run is kept"
-            )
-            raise TrainingInterrupted(
-                f"training interrupted while refitting member {k + 1} of {n} on every specimen (--refit-all); {kept}"
-            ) from None
-        except TrainingDiverged as exc:
-            raise TrainingDiverged(
-                f"refitting member {k + 1} of {n} on every specimen: {exc}; the model as validation chose it "
-                "is kept only without --refit-all",
-                None,
-            ) from None
-        refitted.append(_merged(member, again, stop, time.perf_counter() - t0))
+    stops = [max(1, int(m.summary.get("best_epoch") or 1)) for m in first.members]
+    work = [(k, member, stops[k], bases[k % len(bases)]) for k, member in enumerate(first.members)]
+    options = dict(options, dist=dist)
+    shares = _shares(stops, jobs if allowed(table, options) else 1)
+    started = time.perf_counter()
+    if len(shares) > 1:
+        refitted = _refit_beside(table, first, work, shares, checkpoint, on_start, options)
+    else:
+        refitted = [_refit_member(table, first, item, n, checkpoint, on_start, options) for item in work]
     out = refitted[0]  # member 0's summary is the whole model's: the ensemble block, the choices
     out.others = refitted[1:]
     seconds = sum(m.summary["refit_all"]["seconds"] for m in refitted)
@@ -105,7 +82,131 @@ def refit(table, first: ModelBundle, *, checkpoint=None, on_start=None, dist=Non
         }
     out.summary["train_seconds"] = round((first.summary.get("train_seconds") or 0.0) + seconds, 3)
     out.summary["refit_all_seconds"] = round(seconds, 3)
+    if len(shares) > 1:  # how long the shares took at the same time (refit_all_seconds: their sum)
+        out.summary["refit_all_processes"] = len(shares)
+        out.summary["refit_all_wall_seconds"] = round(time.perf_counter() - started, 3)
     return out
+
+
+def _shares(stops: list[int], jobs: int) -> list[list[int]]:
+    """The members (by index) shared among at most ``jobs`` processes, at most one per member:
+    the longest refits (``stops``, epochs) first, each to the process with the fewest epochs so
+    far; each share in the members' order, the first share member 1's (it trains here)."""
+    count = max(1, min(jobs, len(stops)))
+    shares: list[list[int]] = [[] for _ in range(count)]
+    load = [0] * count
+    for k in sorted(range(len(stops)), key=lambda k: (-stops[k], k)):
+        p = min(range(count), key=lambda p: (load[p], p))
+        shares[p].append(k)
+        load[p] += stops[k]
+    shares = [sorted(share) for share in shares if share]
+    return sorted(shares, key=lambda share: share[0])
+
+
+def _refit_member(table, first: ModelBundle, item, n: int, checkpoint, on_start, options) -> ModelBundle:
+    """One member (``item``: index, first-pass member, epochs, initial weights) trained again on
+    every specimen, merged with what its first pass measured. ``checkpoint``: the run's (None:
+    none), beside which the first pass's model is kept, for the message of an interruption."""
+    from durability_cli.training import TrainingDiverged, TrainingInterrupted, train_one
+
+    k, member, stop, base = item
+
+    def start(info: dict) -> None:
+        on_start({**info, "refit_member": k + 1, "members": n, "refit_epochs": stop, "epochs": stop})
+
+    t0 = time.perf_counter()
+    try:
+        again = train_one(
+            table,
+            first.model_config,
+            _refit_config(member.train_config),
+            init_from=base,
+            on_start=None if on_start is None else start,
+            stop_at=stop,
+            **options,
+        )
+    except TrainingInterrupted:
+        raise TrainingInterrupted(_interrupted(f"member {k + 1}", n, checkpoint)) from None
+    except TrainingDiverged as exc:
+        raise TrainingDiverged(
+            f"refitting member {k + 1} of {n} on every specimen: {exc}; the model as validation chose it "
+            "is kept only without --refit-all",
+            None,
+        ) from None
+    return _merged(member, again, stop, time.perf_counter() - t0)
+
+
+def _interrupted(which: str, n: int, checkpoint) -> str:
+    """The message of a refit stopped while ``which`` ('member 2', 'member(s) 2, 4') trained."""
+    kept = (
+        f"the model validation chose is kept in {chosen_path(checkpoint)}: --resume {checkpoint} "
+        "runs the refit again from it"
+        if checkpoint is not None
+        else "without --checkpoint nothing of the run is kept"
+    )
+    return f"training interrupted while refitting {which} of {n} on every specimen (--refit-all); {kept}"
+
+
+def _refit_beside(
+    table, first: ModelBundle, work, shares, checkpoint, on_start, options
+) -> list[ModelBundle]:
+    """``shares[0]`` refitted here and each other share in a process of its own (aside.py), at
+    the same time; every member returned, in order. A child writes each member it refits to a
+    scratch folder, where this process reads it."""
+    import tempfile
+    from contextlib import ExitStack
+
+    from durability_cli.artifact import load_bundle
+    from durability_cli.aside import Aside, polling
+    from durability_cli.ensemble import _numbers
+    from durability_cli.training import TrainingInterrupted
+
+    n = len(work)
+    child = {k: v for k, v in options.items() if k not in ("on_start", "on_epoch")}
+    with tempfile.TemporaryDirectory(prefix="durability-refit-") as scratch, ExitStack() as stack:
+        asides = []
+        for share in shares[1:]:
+            task = (first, [work[k] for k in share], checkpoint, scratch)
+            what = f"the refit of member(s) {_numbers(share)} of {n}"
+            cfg = first.train_config
+            asides.append(
+                stack.enter_context(
+                    Aside(_refit_share, table, first.model_config, cfg, {**child, "task": task}, None, what)
+                )
+            )
+        others = [[k + 1 for k in share] for share in shares[1:]]
+
+        def start(info: dict) -> None:
+            if on_start is not None:
+                on_start({**info, "refit_beside": others})
+
+        here = {**options, "on_epoch": polling(asides, options.get("on_epoch"))}
+        found = {k: _refit_member(table, first, work[k], n, checkpoint, start, here) for k in shares[0]}
+        for aside, share in zip(asides, shares[1:], strict=True):
+            try:
+                aside.result(on_start, options.get("on_epoch"))
+            except TrainingInterrupted:
+                raise TrainingInterrupted(
+                    _interrupted(f"member(s) {_numbers(share)}", n, checkpoint) + " (in a second process)"
+                ) from None
+            for k in share:
+                found[k] = load_bundle(_member_file(scratch, k))
+    return [found[k] for k in range(n)]
+
+
+def _member_file(folder: str, k: int) -> str:
+    """Where a child writes member ``k`` once refitted."""
+    return str(Path(folder) / f"refit-{k}.safetensors")
+
+
+def _refit_share(table, model_cfg, cfg, *, task, on_start=None, **options) -> None:
+    """A child's share of the refit (aside.py's ``train``): its members one after the other, each
+    written to the scratch folder as it is done."""
+    first, items, checkpoint, folder = task
+    n = len(first.members)
+    for item in items:
+        bundle = _refit_member(table, first, item, n, checkpoint, on_start, options)
+        save_bundle(bundle, _member_file(folder, item[0]))
 
 
 def _refit_config(cfg: TrainConfig) -> TrainConfig:

@@ -207,12 +207,23 @@ def _beside_text(info: dict) -> str:
     return resumed
 
 
+def _refit_beside_text(info: dict) -> str:
+    """How a --refit-all start line ends where the members refit in several processes."""
+    if "beside" in info:  # a member a child refitted, shown once this process's share is done
+        return f"; refitted at the same time in a second process, {info['beside']} epoch(s) done"
+    if others := info.get("refit_beside"):
+        which = "; ".join(", ".join(map(str, share)) for share in others)
+        where = "a second process" if len(others) == 1 else f"{len(others)} other processes"
+        return f"; member(s) {which} refit at the same time in {where}"
+    return ""
+
+
 def render_train_start(console: Console, info: dict, chunk_specimens: int) -> None:
     """The line before the first epoch: specimens, warm-up, parameters, processes, groups."""
     if info.get("refit_member"):  # --refit-all: each member again on every specimen (refit_all.py)
         console.print(
             f"Refitting member {info['refit_member']} of {info['members']} on all {info['n_train']} specimens, "
-            f"to epoch {info['refit_epochs']} (as its validation chose)",
+            f"to epoch {info['refit_epochs']} (as its validation chose)" + _refit_beside_text(info),
             highlight=False,
         )
         return
@@ -306,10 +317,16 @@ def refit_text(summary: dict, members: int) -> str:
     if not block:
         return ""
     who = f"each of the {members} members" if members > 1 else "the model"
+    seconds = summary.get("refit_all_seconds", block["seconds"])
+    took = f"in {seconds:.1f} s"
+    if summary.get("refit_all_processes", 1) > 1:  # shared among processes (refit_all.py)
+        took = (
+            f"in {summary['refit_all_wall_seconds']:.1f} s ({seconds:.1f} s of training, in "
+            f"{summary['refit_all_processes']} processes at the same time)"
+        )
     return (
         f"{who} trained again on all {block['specimens']} specimens to the epoch its validation chose, "
-        f"in {summary.get('refit_all_seconds', block['seconds']):.1f} s (--refit-all); the validation rows are "
-        "from before it"
+        f"{took} (--refit-all); the validation rows are from before it"
     )
 
 

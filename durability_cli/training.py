@@ -717,7 +717,8 @@ def train(table, model_cfg: ModelConfig, cfg: TrainConfig, **options) -> ModelBu
     ``model_cfg.latent = "auto"`` is made a number before, by the validation warm-ups' length
     (latent_choice.py; ``latent_auto`` says which). ``jobs`` (an option, default 1): how many
     processes may train at once; with 2 the line's candidate trains beside the other, and the
-    members of an ensemble that cannot train stacked split among them (aside.py)."""
+    members of an ensemble that cannot train stacked, or of ``--refit-all``'s refit, split among
+    them (aside.py)."""
     jobs = options.pop("jobs", 1)
     why = ""
     sizes = None
@@ -731,7 +732,7 @@ def train(table, model_cfg: ModelConfig, cfg: TrainConfig, **options) -> ModelBu
         resolved = cfg if cfg.ensemble else resolve_auto(table, model_cfg, cfg, sizes=sizes, **options)[0]
         first = refit_all.chosen(options["resume"], table, resolved)
         if first is not None:
-            return refit_all.refit(table, first, **options)
+            return refit_all.refit(table, first, jobs=jobs, **options)
     if length_why and options.get("on_start") is not None:
         told = options["on_start"]
         options = {**options, "on_start": lambda info: told({**info, "epochs": cfg.epochs})}
@@ -760,7 +761,7 @@ def train(table, model_cfg: ModelConfig, cfg: TrainConfig, **options) -> ModelBu
     if cfg.refit_all:
         from durability_cli import refit_all
 
-        bundle = refit_all.refit(table, bundle, **options)
+        bundle = refit_all.refit(table, bundle, jobs=jobs, **options)
     return bundle
 
 

@@ -98,7 +98,11 @@ def test_the_refit_is_the_planned_run_on_every_specimen_stopped_at_the_epoch(dat
     assert differ == ["scale_head.weight", "scale_head.bias"]  # refitted after training, as train does
 
 
-def test_an_interrupted_refit_resumes_from_the_model_validation_chose(data, refitted, tmp_path):
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_an_interrupted_refit_resumes_from_the_model_validation_chose(data, refitted, tmp_path, jobs):
+    """Stopped in member 1's refit (with jobs 2, member 2 refits in a second process meanwhile,
+    and is stopped too): the first pass's model is kept, and the resumed run, in one process or
+    two, refits it into the uninterrupted model."""
     ckpt = tmp_path / "run.ckpt"
 
     def stop(log):
@@ -108,10 +112,50 @@ def test_an_interrupted_refit_resumes_from_the_model_validation_chose(data, refi
     with pytest.raises(
         TrainingInterrupted, match=r"refitting member 1 of 2 .* --resume .*run\.ckpt runs the refit"
     ):
-        dur.train(data, ensemble=2, refit_all=True, checkpoint=ckpt, on_epoch=stop, **TINY)
+        dur.train(data, ensemble=2, refit_all=True, checkpoint=ckpt, on_epoch=stop, jobs=jobs, **TINY)
     assert Path(f"{ckpt}.chosen").exists()
-    resumed = dur.train(data, ensemble=2, refit_all=True, checkpoint=ckpt, resume=ckpt, **TINY).bundle
+    resumed = dur.train(
+        data, ensemble=2, refit_all=True, checkpoint=ckpt, resume=ckpt, jobs=3 - jobs, **TINY
+    ).bundle
     assert _same(resumed, refitted)
+
+
+def test_two_jobs_refit_the_members_at_once_into_the_same_model(data, tmp_path, same_weights):
+    """train --refit-all --jobs 2: member 2 refits in a second process while member 1 refits
+    here; the file holds the tensors and the refit's summary of --jobs 1, and the start lines and
+    the refit row say where each refitted and how long the two took at once."""
+    from durability_cli.artifact import load_bundle
+
+    flags = "--hidden 8 --layers 1 --epochs 5 --no-trend-line --latent 0 --ensemble 2 --refit-all".split()
+    out, text = {}, {}
+    for jobs in ("1", "2"):
+        out[jobs] = tmp_path / f"j{jobs}.safetensors"
+        r = CliRunner().invoke(app, ["train", str(data), "-o", str(out[jobs]), *flags, "--jobs", jobs])
+        assert r.exit_code == 0, r.stderr
+        text[jobs] = " ".join(r.stderr.split())
+    assert same_weights(out["1"], out["2"])
+    one, two = load_bundle(out["1"]), load_bundle(out["2"])
+    for a, b in zip(one.members, two.members, strict=True):
+        assert a.summary["refit_all"]["epochs"] == b.summary["refit_all"]["epochs"]
+        assert a.summary["scale_refit"] == b.summary["scale_refit"]
+    assert two.summary["refit_all_processes"] == 2 and "refit_all_processes" not in one.summary
+    assert "member(s) 2 refit at the same time in a second process" in text["2"]
+    assert (
+        "Refitting member 2 of 2" in text["2"]
+        and "refitted at the same time in a second process" in text["2"]
+    )
+    assert "in 2 processes at the same time) (--refit-all)" in text["2"]
+    assert "second process" not in text["1"] and "Refitting member 2 of 2" in text["1"]
+
+
+def test_the_longest_refits_are_shared_out_first():
+    """Members (their refit epochs) to processes: longest first, each to the least loaded."""
+    from durability_cli.refit_all import _shares
+
+    assert _shares([10, 3, 8, 2, 7], 2) == [[0, 1, 3], [2, 4]]  # 15 and 15 epochs
+    assert _shares([10, 3, 8, 2, 7], 1) == [[0, 1, 2, 3, 4]]
+    assert _shares([4, 4, 4], 8) == [[0], [1], [2]]  # no more processes than members
+    assert _shares([1, 9], 2) == [[0], [1]]  # member 1's share trains here
 
 
 def test_the_command_says_what_the_refit_did_and_the_model_forecasts(data, tmp_path):
