@@ -12,7 +12,7 @@ ratio of the medians, and whether the two model files hold the same tensors.
     python benchmarks/line_jobs.py --sets laser,alloy_a,device_b --repeats 2
     python benchmarks/line_jobs.py --sets ageing --repeats 1          # the suite's ageing training table
     python benchmarks/line_jobs.py --sets laser --flags "--latent 2 --trend-line"
-    python benchmarks/line_jobs.py --sets laser --flags "--refit-all"   # the refit's members too
+    python benchmarks/line_jobs.py --sets laser --flags=--refit-all   # the refit's members too
 
 With `--refit-all` each row also holds the refit's own wall time per run (`refit_seconds_jobs1`,
 `refit_seconds_jobs2`: the members one after the other, or shared among the processes).
