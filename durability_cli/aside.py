@@ -1,13 +1,14 @@
 """Training runs in a second process, beside the one this process trains.
 
-Two kinds of training split into independent runs that share nothing but the table and the
+Three kinds of training split into independent runs that share nothing but the table and the
 options: ``--trend-line auto``'s two candidates (line_choice.py), the members of an ensemble
 that cannot train stacked (``--latent``, which ``--latent auto`` gives long warm-ups; ``--ema``,
-``--amp``; ensemble.py), and the members ``--refit-all`` trains again (refit_all.py). Each run is a Python loop of small tensor operations, bound by the
-dispatch of those operations on one core: a second torch thread does not make it faster, a second
-process does (benchmarks/RESULTS.md, session 38; benchmarks/line_jobs.py). Where this process may
-use two CPUs, the line's candidate, or a share of the members, trains in a child process while
-this one trains the rest, and the whole takes about as long as the slower of the two.
+``--amp``; ensemble.py), and the members ``--refit-all`` trains again (refit_all.py). Each run
+is a Python loop of small tensor operations, bound by the dispatch of those operations on one
+core: a second torch thread does not make it faster, a second process does (benchmarks/RESULTS.md,
+session 38; benchmarks/line_jobs.py). Where this process may use two CPUs, the line's candidate,
+or a share of the members, trains in a child process while this one trains the rest, and the
+whole takes about as long as the slower of the two.
 
 The child is a fresh interpreter (``spawn``: forking a process that has started torch's threads
 can hang). It gets the table and options by pickling, uses the parent's torch thread count, and

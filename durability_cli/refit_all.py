@@ -163,15 +163,15 @@ def _refit_beside(
 
     n = len(work)
     child = {k: v for k, v in options.items() if k not in ("on_start", "on_epoch")}
+    model_cfg, cfg = first.model_config, first.train_config  # the child's _refit_share reads neither
     with tempfile.TemporaryDirectory(prefix="durability-refit-") as scratch, ExitStack() as stack:
         asides = []
         for share in shares[1:]:
             task = (first, [work[k] for k in share], checkpoint, scratch)
             what = f"the refit of member(s) {_numbers(share)} of {n}"
-            cfg = first.train_config
             asides.append(
                 stack.enter_context(
-                    Aside(_refit_share, table, first.model_config, cfg, {**child, "task": task}, None, what)
+                    Aside(_refit_share, table, model_cfg, cfg, {**child, "task": task}, None, what)
                 )
             )
         others = [[k + 1 for k in share] for share in shares[1:]]
