@@ -28,23 +28,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import accuracy  # noqa: E402
 from benchmarks.common import code_version, one_thread  # noqa: E402
-from benchmarks.splits import SETS, load_split, rmse  # noqa: E402
+from benchmarks.splits import SETS, prepared, rmse  # noqa: E402
 from durability_cli.forecasting import ForecastConfig, forecast  # noqa: E402
 from durability_cli.line_choice import line_wins, member_val_rmse  # noqa: E402
-from durability_cli.schema import Schema, validate  # noqa: E402
+from durability_cli.schema import validate  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "blend-lines.jsonl"
 
 
 def run_split(name: str, split_seed: int, seed: int) -> dict:
     """Both candidates on one split, and the four scores."""
-    split = load_split(name, split_seed)
-    info = split["info"]
-    test, clean = split["test"], split["test_clean"]
-    schema = Schema("specimen_id", "time", info.target, info.covariates, info.static)
-    ds = validate(split["train"], schema, source=f"{name}-train")
-    warmup = accuracy.warmup_lengths(test, info)
-    rows = accuracy.forecast_rows(test, clean, warmup, info.target)
+    info, ds, test, clean, warmup, rows = prepared(name, split_seed)
     means, bundles, seconds = {}, {}, {}
     for label, line in (("without", False), ("with", True)):
         settings = dict(accuracy.FULL) | {"seeds": [seed], "ensemble": 0, "options": {"trend_line": line}}

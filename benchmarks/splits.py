@@ -60,6 +60,18 @@ def load_split(name: str, split_seed: int) -> dict:
     return make_split(name, accuracy.FULL["n_train"], accuracy.FULL["n_test"], seed=split_seed)
 
 
+def prepared(name: str, split_seed: int):
+    """One split as the suite scores it: the set's info, the training table validated, the test
+    table and its clean values, each test specimen's warm-up and the rows its forecast is scored on."""
+    split = load_split(name, split_seed)
+    info = split["info"]
+    test, clean = split["test"], split["test_clean"]
+    schema = Schema("specimen_id", "time", info.target, info.covariates, info.static)
+    ds = validate(split["train"], schema, source=f"{name}-train")
+    warmup = accuracy.warmup_lengths(test, info)
+    return info, ds, test, clean, warmup, accuracy.forecast_rows(test, clean, warmup, info.target)
+
+
 def run_one(
     name: str,
     split_seed: int,
@@ -71,13 +83,7 @@ def run_one(
 ) -> dict:
     """The suite's model (``settings``: accuracy.FULL's) of a variant on one test split, scored
     as the suite scores; with ``baselines``, persistence, linear and exponential on the same rows."""
-    split = load_split(name, split_seed)
-    info = split["info"]
-    test, clean = split["test"], split["test_clean"]
-    schema = Schema("specimen_id", "time", info.target, info.covariates, info.static)
-    ds = validate(split["train"], schema, source=f"{name}-train")
-    warmup = accuracy.warmup_lengths(test, info)
-    rows = accuracy.forecast_rows(test, clean, warmup, info.target)
+    info, ds, test, clean, warmup, rows = prepared(name, split_seed)
     settings = dict(settings or accuracy.FULL) | {
         "seeds": [seed],
         "ensemble": 0,
