@@ -231,18 +231,7 @@ def test_peak_memory_is_flat_in_the_number_of_specimens(tmp_path, cli_peak):
         noisy.to_parquet(table, index=False, row_group_size=4_000)
         del noisy
         args = ["train", str(table), "-o", str(tmp_path / f"m{n}.safetensors"), "--epochs", "1"]
-        args += [
-            "--hidden",
-            "8",
-            "--layers",
-            "1",
-            "--batch-size",
-            "50",
-            "--chunk-specimens",
-            "100",
-            "--no-trend-line",
-            "-q",
-        ]
+        args += "--hidden 8 --layers 1 --batch-size 50 --chunk-specimens 100 --no-trend-line -q".split()
         peaks.append(cli_peak(args))
         assert torch.is_tensor(load_file(tmp_path / f"m{n}.safetensors")["rnn.weight_ih_l0"])
     assert peaks[1] < 1.5 * peaks[0], peaks
