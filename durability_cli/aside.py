@@ -79,6 +79,11 @@ def allowed(table, options: dict) -> bool:
     return isinstance(table, Dataset) and options.get("dist") is None and on_cpu
 
 
+def one_based(indices) -> str:
+    """Members or folds (0-based indices) as start lines and messages number them: '2, 4'."""
+    return ", ".join(str(k + 1) for k in indices)
+
+
 def polling(asides, on_epoch=None):
     """``on_epoch`` for the run this process trains while ``asides`` train theirs: each epoch
     first takes what the children have said (so that their queues keep moving), then calls

@@ -247,7 +247,7 @@ def _train_beside(
     import tempfile
     from contextlib import ExitStack
 
-    from durability_cli.aside import Aside, polling
+    from durability_cli.aside import Aside, one_based, polling
     from durability_cli.training import TrainingInterrupted
 
     n = cfg.ensemble
@@ -257,7 +257,7 @@ def _train_beside(
         asides = []
         for p, share in enumerate(shares[1:], start=2):
             mine = process_checkpoint(checkpoint, p) if checkpoint is not None else None
-            what = f"ensemble member(s) {_numbers(share)} of {n}"
+            what = f"ensemble member(s) {one_based(share)} of {n}"
             task = (share, {k: running[k] for k in share if k in running}, bases, mine, files)
             asides.append(
                 stack.enter_context(Aside(_share, table, model_cfg, cfg, {**child, "task": task}, None, what))
@@ -289,17 +289,12 @@ def _train_beside(
             except TrainingInterrupted:
                 where = f"; continue with --resume {checkpoint}" if checkpoint is not None else ""
                 raise TrainingInterrupted(
-                    f"training interrupted while ensemble member(s) {_numbers(share)} "
+                    f"training interrupted while ensemble member(s) {one_based(share)} "
                     f"of {n} trained in a second process; their completed epochs are in its checkpoint{where}"
                 ) from None
             for k in share:
                 found[k] = load_bundle(member_path(files, k))
     return found
-
-
-def _numbers(share: list[int]) -> str:
-    """Members (0-based indices) as the start lines and messages number them: '2, 4'."""
-    return ", ".join(str(k + 1) for k in share)
 
 
 def _share(table, model_cfg: ModelConfig, cfg: TrainConfig, *, task, on_start=None, **options) -> None:

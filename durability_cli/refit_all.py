@@ -157,8 +157,7 @@ def _refit_beside(
     from contextlib import ExitStack
 
     from durability_cli.artifact import load_bundle
-    from durability_cli.aside import Aside, polling
-    from durability_cli.ensemble import _numbers
+    from durability_cli.aside import Aside, one_based, polling
     from durability_cli.training import TrainingInterrupted
 
     n = len(work)
@@ -168,7 +167,7 @@ def _refit_beside(
         asides = []
         for share in shares[1:]:
             task = (first, [work[k] for k in share], checkpoint, scratch)
-            what = f"the refit of member(s) {_numbers(share)} of {n}"
+            what = f"the refit of member(s) {one_based(share)} of {n}"
             asides.append(
                 stack.enter_context(
                     Aside(_refit_share, table, model_cfg, cfg, {**child, "task": task}, None, what)
@@ -187,7 +186,7 @@ def _refit_beside(
                 aside.result(on_start, options.get("on_epoch"))
             except TrainingInterrupted:
                 raise TrainingInterrupted(
-                    _interrupted(f"member(s) {_numbers(share)}", n, checkpoint) + " (in a second process)"
+                    _interrupted(f"member(s) {one_based(share)}", n, checkpoint) + " (in a second process)"
                 ) from None
             for k in share:
                 found[k] = load_bundle(_member_file(scratch, k))

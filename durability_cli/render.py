@@ -201,10 +201,16 @@ def _beside_text(info: dict) -> str:
     if info.get("line_beside"):
         return resumed + "; the line's candidate trains at the same time in a second process"
     if others := info.get("members_beside"):  # an ensemble's members split among processes
-        which = "; ".join(", ".join(map(str, share)) for share in others)
-        where = "a second process" if len(others) == 1 else f"{len(others)} other processes"
-        return resumed + f"; member(s) {which} train at the same time in {where}"
+        return resumed + _shares_beside(others, "train")
     return resumed
+
+
+def _shares_beside(others: list[list[int]], verb: str) -> str:
+    """'; member(s) 2, 4 train at the same time in a second process': the members (numbered from
+    1) each other process trains."""
+    which = "; ".join(", ".join(map(str, share)) for share in others)
+    where = "a second process" if len(others) == 1 else f"{len(others)} other processes"
+    return f"; member(s) {which} {verb} at the same time in {where}"
 
 
 def _refit_beside_text(info: dict) -> str:
@@ -212,9 +218,7 @@ def _refit_beside_text(info: dict) -> str:
     if "beside" in info:  # a member a child refitted, shown once this process's share is done
         return f"; refitted at the same time in a second process, {info['beside']} epoch(s) done"
     if others := info.get("refit_beside"):
-        which = "; ".join(", ".join(map(str, share)) for share in others)
-        where = "a second process" if len(others) == 1 else f"{len(others)} other processes"
-        return f"; member(s) {which} refit at the same time in {where}"
+        return _shares_beside(others, "refit")
     return ""
 
 

@@ -570,7 +570,7 @@ def _fold_scores_beside(ds, split: _Folds, model_cfg, train_cfg, trial, deadline
     from contextlib import ExitStack
 
     from durability_cli.artifact import load_bundle
-    from durability_cli.aside import Aside
+    from durability_cli.aside import Aside, one_based
 
     n = len(split.folds)
     scores: dict[int, float] = {}
@@ -589,7 +589,7 @@ def _fold_scores_beside(ds, split: _Folds, model_cfg, train_cfg, trial, deadline
                 (k, [split.ids[i] for i in split.folds[k]], str(Path(scratch) / f"fold{k}.safetensors"))
                 for k in share
             ]
-            what = f"fold(s) {', '.join(str(k + 1) for k in share)} of {n}"
+            what = f"fold(s) {one_based(share)} of {n}"
             asides.append(
                 stack.enter_context(Aside(_train_folds, ds, model_cfg, train_cfg, {"task": task}, None, what))
             )
