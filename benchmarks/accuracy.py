@@ -28,6 +28,7 @@ import pandas as pd
 
 from benchmarks import oracles, realdata
 from benchmarks.common import BENCH, ROOT, THREAD_ENV, config_fields, header, say
+from durability_cli import mixed_effects
 from durability_cli.artifact import save_bundle
 from durability_cli.config import ModelConfig, TrainConfig
 from durability_cli.data import to_series
@@ -40,7 +41,7 @@ from durability_cli.metrics import (
     pinball_loss,
     point_scores,
 )
-from durability_cli.schema import Schema, validate
+from durability_cli.schema import Dataset, Schema, validate
 from durability_cli.synthetic import DATASET_INFO, DATASETS, make_split
 from durability_cli.training import split_specimens, train
 
@@ -459,7 +460,64 @@ def save_member_paths(bundle, on: dict, info, path: Path) -> None:
     out.to_parquet(path, index=False)
 
 
-def run_baselines(test: pd.DataFrame, rows: pd.DataFrame, warmup: pd.Series, info) -> dict:
+def mixed_effects_fit(train: Dataset, info):
+    """The mixed-effects path (durability_cli/mixed_effects.py) fitted on the training table, its
+    degree chosen over 5 folds of the training specimens, each forecast from the set's validation
+    warm-up (``info.context`` rows, or a measured set's share of each specimen's rows): (the fit
+    or None, each degree's pooled RMSE over the folds)."""
+    if getattr(info, "real", False):
+
+        def warmups(lengths):
+            return realdata.warmup_rows(pd.Series(lengths), info.warmup_fraction, info.warmup).to_numpy()
+    else:
+
+        def warmups(lengths):
+            return np.minimum(info.context, np.asarray(lengths) - 1)
+
+    return mixed_effects.cross_validated(to_series(train), warmups)
+
+
+def mixed_effects_baseline(
+    train: Dataset, test: pd.DataFrame, rows: pd.DataFrame, warmup: pd.Series, info
+) -> dict:
+    """{"mixed_effects": scores} of :func:`mixed_effects_fit`'s path on ``rows``, scored as the
+    other baselines, with its ``degree`` and each degree's ``cv_rmse`` ({} where it cannot be fitted)."""
+    t0 = time.perf_counter()
+    fit, cv = mixed_effects_fit(train, info)
+    if fit is None:
+        return {}
+    pred = mixed_effects_forecast(fit, test, rows, warmup, info.target)
+    scores = score(rows.assign(y_pred=pred), info.eol_threshold, direction=direction_of(info))
+    return {
+        mixed_effects.NAME: scores
+        | {
+            "seconds": time.perf_counter() - t0,
+            "degree": fit.degree,
+            "cv_rmse": {str(d): v for d, v in cv.items()},
+        }
+    }
+
+
+def mixed_effects_forecast(
+    fit, test: pd.DataFrame, rows: pd.DataFrame, warmup: pd.Series, target: str
+) -> np.ndarray:
+    """The mixed-effects path's forecast of ``rows`` [n] from each test specimen's warm-up."""
+    warm = test.loc[in_warmup(test, warmup)]
+    hist = {k: g for k, g in warm.groupby("specimen_id")}
+    pred = np.full(len(rows), np.nan)
+    for sid, idx in rows.groupby("specimen_id").indices.items():
+        h = hist[sid]
+        pred[idx] = mixed_effects.predict(
+            fit, h["time"].to_numpy(), h[target].to_numpy(), rows["time"].to_numpy()[idx]
+        )
+    return pred
+
+
+def run_baselines(
+    test: pd.DataFrame, rows: pd.DataFrame, warmup: pd.Series, info, train: Dataset | None = None
+) -> dict:
+    """Persistence, linear and exponential from each test specimen's warm-up; with ``train``, also
+    the mixed-effects path fitted on it (:func:`mixed_effects_baseline`)."""
     out = {}
     warm = test.loc[in_warmup(test, warmup)]
     hist = {k: g for k, g in warm.groupby("specimen_id")}
@@ -472,6 +530,8 @@ def run_baselines(test: pd.DataFrame, rows: pd.DataFrame, warmup: pd.Series, inf
         seconds = time.perf_counter() - t0
         scores = score(rows.assign(y_pred=pred), info.eol_threshold, direction=direction_of(info))
         out[name] = scores | {"seconds": seconds}
+    if train is not None:
+        out.update(mixed_effects_baseline(train, test, rows, warmup, info))
     return out
 
 
@@ -644,7 +704,7 @@ def run(
                 if real
                 else {}
             ),
-            "baselines": run_baselines(test, rows, warmup, info),
+            "baselines": run_baselines(test, rows, warmup, info, ds_train),
             "oracle": ORACLES[name](test, clean, rows, info) if name in ORACLES else None,
             "model": {"runs": []},
             "darts": {"runs": []},
@@ -656,7 +716,7 @@ def run(
                 "test_specimens": fresh_test,
                 "seed": FRESH_SEED,
                 "forecast_rows": len(fresh["rows"]),
-                "baselines": run_baselines(fresh["test"], fresh["rows"], fresh["warmup"], info),
+                "baselines": run_baselines(fresh["test"], fresh["rows"], fresh["warmup"], info, ds_train),
             }
         for seed in s["seeds"]:
             say(f"[accuracy] {name} seed {seed}: training the durability model ...")

@@ -113,7 +113,7 @@ def run_one(
             out_fixed[str(w)] = rmse(common, mean_path(pd.Series(w, index=warmup.index)), info.target)
     out_baselines = {}
     if baselines:
-        found = accuracy.run_baselines(test, rows, warmup, info)
+        found = accuracy.run_baselines(test, rows, warmup, info, ds)
         out_baselines = {k: {"rmse": v["rmse"], "mae": v["mae"]} for k, v in found.items()}
     return {
         "baselines": out_baselines,

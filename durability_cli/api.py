@@ -1289,8 +1289,9 @@ def comparison_names(paths: list[str]) -> list[str]:
     """A report column name for each compared model file: its file name without the extension,
     made unique (``_2``, ``_3``, ...) and never "model" or a baseline's name."""
     from durability_cli.metrics import BASELINES
+    from durability_cli.mixed_effects import NAME
 
-    taken = {"model", *BASELINES}
+    taken = {"model", *BASELINES, NAME}
     names = []
     for path in paths:
         stem = Path(path).name.split(".")[0] or "model"

@@ -10,7 +10,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from durability_cli import limits
+from durability_cli import limits, mixed_effects
 from durability_cli.artifact import ModelBundle
 from durability_cli.data import Series, to_series
 from durability_cli.errors import InputError
@@ -193,7 +193,7 @@ def check_comparable(bundle: ModelBundle, others: dict[str, ModelBundle]) -> Sch
     compared with one without). The models must take the specimens, times and durability from
     the same columns, and no column may be a condition for one and static for another; else
     InputError naming the model and the columns."""
-    reserved = {"model", *BASELINES}
+    reserved = {"model", *BASELINES, mixed_effects.NAME}
     s = bundle.schema
     conditions, static = list(s.covariates), list(s.static)
     for name, other in others.items():
@@ -299,6 +299,9 @@ def backtest_frames(
     if backtest.baselines:
         future = frame[["specimen", "origin", "time", "step", "lead", "y_true"]]
         frames += [baseline_frame(history, future, name) for name in BASELINES]
+        paths = bundle.summary.get(mixed_effects.NAME)
+        if paths is not None:  # the model file's population of paths (train fitted it)
+            frames.append(mixed_effects.frame(history, future, mixed_effects.PathFit.from_json(paths)))
     return Frames(pd.concat(frames, ignore_index=True), history, qs, drivers)
 
 

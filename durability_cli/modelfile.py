@@ -275,6 +275,13 @@ def _check_summary(summary: dict) -> None:
         raise ValueError("val_baseline_rmse is not a JSON object")
     for name, value in baselines.items():
         number(f"val_baseline_rmse {name!r}", value)
+    paths = summary.get("mixed_effects")
+    if paths is not None:  # the mixed-effects baseline evaluate scores (mixed_effects.py)
+        from durability_cli.mixed_effects import PathFit
+
+        if not isinstance(paths, dict):
+            raise ValueError("mixed_effects is not a JSON object")
+        PathFit.from_json(paths)
     block = summary.get("ensemble", {})
     if not isinstance(block, dict):
         raise ValueError("the ensemble block of the summary is not a JSON object")

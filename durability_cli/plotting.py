@@ -525,10 +525,12 @@ def plot_horizon_errors(
         ax.set_ylim(bottom=min(0.0, finite.min() * 1.05))
     ax.set_ylabel(f"{metric} [{unit}]" if unit else metric)
     from durability_cli.metrics import BASELINES
+    from durability_cli.mixed_effects import NAME
 
     # the other columns: compared models by name (evaluate -m A -m B), the baselines as one word
-    others = [n for n in series if n != "model" and n not in BASELINES]
-    others += ["baselines"] if any(n in BASELINES for n in series) else []
+    baselines = {*BASELINES, NAME}
+    others = [n for n in series if n != "model" and n not in baselines]
+    others += ["baselines"] if any(n in baselines for n in series) else []
     title = f"{metric} by forecast horizon" + (f": model vs {', '.join(others)}" if others else "")
     if dropped:
         title += f"\n({_left_out(dropped, times)} with fewer than {min_count} forecasts left out)"

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from durability_cli import eol_warp, limits, scale_refit, warp
+from durability_cli import eol_warp, limits, mixed_effects, scale_refit, warp
 from durability_cli.artifact import (
     CHECKPOINT_FORMAT,
     ModelBundle,
@@ -1117,10 +1117,18 @@ class _GroupTraining:
                 model, [(self.val_series, self.val_all)], scaler, context, spread
             )
             baselines = baseline_rmse([self.val_series], context)
+            val_series = [self.val_series]
         else:  # pooled over the groups
             population = population_rmse(model, (t for _, t in self.scored_parts()), scaler, context)
             scores, warps = _validation_scores(model, self.scored_parts(), scaler, context, spread)
             baselines = baseline_rmse((part for part, _ in self.scored_parts()), context)
+            val_series = (part for part, _ in self.scored_parts())
+        # the reliability textbooks' baseline: a population of paths fitted on the training specimens
+        paths, by_degree = mixed_effects.choose(
+            (part for part, _ in self.train_series_parts()), val_series, lambda n: warmup_rows(context, n)
+        )
+        if paths is not None:
+            baselines[mixed_effects.NAME] = by_degree[paths.degree]
         # the training specimens' paces, in-sample: steadier than the few validation specimens'
         # (none apart when the training specimens are what was validated on)
         train_warps = (
@@ -1153,6 +1161,9 @@ class _GroupTraining:
         shortest = int(shortest_warmups(self.cfg.warmup_min, fed).min())
         bundle.summary["trained_warmup_rows"] = [shortest, int(fed.max())]
         bundle.summary["scale_refit"] = refitted
+        if paths is not None:  # evaluate scores it on new specimens
+            fit = paths.to_json() | {"val_rmse": {str(d): _finite(v) for d, v in by_degree.items()}}
+            bundle.summary[mixed_effects.NAME] = fit
         # how much faster or slower the validation and training specimens ran than the mean (eol_warp.py)
         bundle.summary["eol_warp"] = {"log_w": warps, "train_log_w": train_warps}
         # the table's fingerprint, as a checkpoint holds it: which table a model was trained on

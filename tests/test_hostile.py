@@ -284,6 +284,11 @@ HOSTILE_MODELS = [
         "best_val_rmse is 'x', not a number",
     ),
     (
+        "a mixed-effects path of degree 7",
+        _meta_edit("summary", mixed_effects={"degree": 7}),
+        "mixed_effects degree must be one of (1, 2, 3), got 7",
+    ),
+    (
         "10**30 latent specimens",
         _rebuilt(edit=lambda t, m: m.update(latent_specimens=10**30)),
         "latent_specimens is 1000000000000000000000000000000, not a count of specimens",

@@ -91,7 +91,12 @@ def test_small_groups_keep_the_split_the_scaling_and_the_scores(tables, tmp_path
     for key in ("train_specimens", "val_specimens", "n_rows", "n_specimens", "envelope", "val_context"):
         assert a["summary"][key] == b["summary"][key], key
     # the baselines' validation RMSEs, pooled over the groups: the whole table's
-    assert set(b["summary"]["val_baseline_rmse"]) == {"persistence", "linear", "exponential"}
+    assert set(b["summary"]["val_baseline_rmse"]) == {"persistence", "linear", "exponential", "mixed_effects"}
+    # the mixed-effects path, fitted on the training specimens a group at a time: the whole table's
+    assert b["summary"]["mixed_effects"]["degree"] == a["summary"]["mixed_effects"]["degree"]
+    assert b["summary"]["mixed_effects"]["mean"] == pytest.approx(
+        a["summary"]["mixed_effects"]["mean"], rel=1e-9
+    )
     for name, value in a["summary"]["val_baseline_rmse"].items():
         assert b["summary"]["val_baseline_rmse"][name] == pytest.approx(value, rel=1e-9), name
     # the same statistics, summed in another order

@@ -169,7 +169,7 @@ def test_train_warns_when_persistence_beats_the_model(runner, tmp_path):
     from durability_cli import load
 
     baselines = load(out).summary["val_baseline_rmse"]
-    assert set(baselines) == {"persistence", "linear", "exponential"}
+    assert set(baselines) == {"persistence", "linear", "exponential", "mixed_effects"}
     assert baselines["persistence"] == 0.0
     assert np.isfinite(baselines["exponential"])
     # the default on 8 specimens, an ensemble: its members, each on its own validation specimens

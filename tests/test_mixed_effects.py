@@ -1,0 +1,156 @@
+"""The mixed-effects path baseline (durability_cli/mixed_effects.py): its fit, its forecast, and
+what `train` and `evaluate` do with it, through the real commands."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from durability_cli import load
+from durability_cli import mixed_effects as me
+from durability_cli.cli import app
+from durability_cli.data import to_series
+from durability_cli.metrics import baseline_linear
+from durability_cli.schema import Schema, validate
+
+SCHEMA = Schema("specimen_id", "time", "durability", [], [])
+
+
+def quadratic_table(
+    n: int, rows: int = 20, noise: float = 0.002, seed: int = 0, start: int = 0
+) -> pd.DataFrame:
+    """``n`` specimens, each y = 1 - a s - b s^2 (s = t / 100, a and b its own), measured every 5
+    time units with Gaussian noise; ids from ``start``."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for i in range(n):
+        a, b = rng.normal(0.3, 0.08), rng.normal(0.4, 0.1)
+        t = np.arange(rows) * 5.0
+        s = t / 100
+        y = 1 - a * s - b * s**2 + rng.normal(0, noise, rows)
+        parts.append(pd.DataFrame({"specimen_id": f"S{start + i:03d}", "time": t, "durability": y}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def series_of(df: pd.DataFrame):
+    return to_series(validate(df, SCHEMA, source="test"))
+
+
+def forecast_rmse(fit: me.PathFit, df: pd.DataFrame, warm: int) -> tuple[float, float]:
+    """RMSE of the path and of the linear baseline over every specimen's rows after ``warm``."""
+    ours, line = [], []
+    for _, g in df.groupby("specimen_id"):
+        t, y = g["time"].to_numpy(), g["durability"].to_numpy()
+        ours.append(me.predict(fit, t[:warm], y[:warm], t[warm:]) - y[warm:])
+        line.append(baseline_linear(t[:warm], y[:warm], t[warm:]) - y[warm:])
+    return tuple(float(np.sqrt(np.mean(np.concatenate(e) ** 2))) for e in (ours, line))
+
+
+def test_the_population_of_paths_is_learned_and_a_short_warm_up_leans_on_it():
+    train, new = quadratic_table(30), quadratic_table(20, seed=1, start=100)
+    fit, scores = me.cross_validated(series_of(train), lambda lengths: np.minimum(4, lengths - 1))
+    assert fit.degree == 2 and fit.specimens == 30, scores  # the family the paths are drawn from
+    assert scores[2] < scores[1] and scores[2] < scores[3]
+    # the population's mean path and the noise, on the table's own scale: s = t / 95 here
+    assert fit.tau == 95.0
+    assert fit.mean == pytest.approx([1.0, -0.3 * 0.95, -0.4 * 0.95**2], abs=0.05)
+    assert math.sqrt(fit.noise) == pytest.approx(0.002, rel=0.3)
+    # from 4 rows the line through them runs off; the population's curve does not
+    ours, line = forecast_rmse(fit, new, 4)
+    assert ours < 0.25 * line, (ours, line)
+
+
+def test_without_noise_the_warm_up_decides_and_with_much_noise_the_population_does():
+    fit, _ = me.cross_validated(series_of(quadratic_table(12, noise=1e-7)), lambda n: np.minimum(5, n - 1))
+    g = quadratic_table(1, seed=7, noise=0.0, start=50)
+    t, y = g["time"].to_numpy(), g["durability"].to_numpy()
+    assert me.predict(fit, t[:5], y[:5], t[5:]) == pytest.approx(y[5:], abs=1e-4)  # its own path
+    deaf = me.PathFit(fit.degree, fit.tau, fit.mean, fit.cov, 1e12, fit.specimens)
+    mean_path = me._basis((t[5:] - t[0]) / fit.tau, fit.degree) @ fit.mean
+    assert me.predict(deaf, t[:5], y[:5], t[5:]) == pytest.approx(mean_path, abs=1e-6)
+    assert np.isnan(me.predict(fit, [], [], t[5:])).all()  # no warm-up, no forecast
+
+
+def test_too_few_specimens_give_no_fit():
+    assert me.choose(
+        [series_of(quadratic_table(2))], [series_of(quadratic_table(2, start=9))], lambda n: n - 1
+    ) == (
+        None,
+        {},
+    )
+
+
+def test_a_fit_round_trips_and_a_bad_one_is_refused():
+    fit, _ = me.cross_validated(series_of(quadratic_table(8)), lambda n: np.minimum(4, n - 1))
+    again = me.PathFit.from_json(json.loads(json.dumps(fit.to_json())))
+    assert again.degree == fit.degree and np.array_equal(again.cov, fit.cov) and again.noise == fit.noise
+    good, k = fit.to_json(), fit.degree + 1
+    for bad, message in (
+        ({"degree": 5}, "degree must be one of (1, 2, 3), got 5"),
+        ({"degree": True}, "degree must be one of"),
+        ({"mean": [1.0]}, f"mean / cov must be {k} / {k}x{k} numbers"),
+        ({"cov": [[float("nan")] * k] * k}, "non-finite"),
+        ({"noise": -1.0}, "tau and noise must be positive"),
+        ({"tau": "x"}, "is not a fit"),
+    ):
+        with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            me.PathFit.from_json(good | bad)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("mixed")
+    data = folder / "paths.csv"
+    quadratic_table(24).to_csv(data, index=False)
+    out = folder / "m.safetensors"
+    args = ["train", str(data), "-o", str(out), "--epochs", "3", "--hidden", "8", "--layers", "1"]
+    r = CliRunner().invoke(app, [*args, "--ensemble", "1", "--no-trend-line", "--val-context", "4"])
+    assert r.exit_code == 0, r.stderr
+    return data, out, r.stderr
+
+
+def test_train_scores_the_path_on_its_validation_specimens_and_keeps_the_fit(trained):
+    data, out, stderr = trained
+    s = load(out).summary
+    fit = me.PathFit.from_json(s["mixed_effects"])
+    # refitted by hand on the training specimens, scored on the validation ones from 4 rows
+    df = pd.read_csv(data)
+    train = series_of(df[df["specimen_id"].isin(s["train_specimens"])])
+    val = series_of(df[df["specimen_id"].isin(s["val_specimens"])])
+    again, scores = me.choose([train], [val], lambda n: np.minimum(4, n))
+    assert again.degree == fit.degree and np.allclose(again.mean, fit.mean)
+    assert s["val_baseline_rmse"]["mixed_effects"] == pytest.approx(scores[fit.degree], rel=1e-9)
+    assert s["mixed_effects"]["val_rmse"] == {str(d): pytest.approx(v, rel=1e-9) for d, v in scores.items()}
+    # the summary's baselines row names it; three epochs of a tiny network lose to it
+    said = " ".join(stderr.split())
+    assert "mixed_effects " in said and "Warning: the mixed_effects baseline" in said
+
+
+def test_evaluate_scores_the_files_path_on_new_specimens(trained, tmp_path):
+    _, out, _ = trained
+    new = tmp_path / "new.csv"
+    quadratic_table(10, seed=3, start=500).to_csv(new, index=False)
+    report = tmp_path / "report.json"
+    r = CliRunner().invoke(app, ["evaluate", str(new), "-m", str(out), "--context", "6", "-o", str(report)])
+    assert r.exit_code == 0, r.stderr
+    got = json.loads(report.read_text())
+    fit = me.PathFit.from_json(load(out).summary["mixed_effects"])
+    expected, _ = forecast_rmse(fit, pd.read_csv(new), 6)
+    assert got["models"]["mixed_effects"]["rmse"] == pytest.approx(expected, rel=1e-9)
+    assert got["models"]["mixed_effects"]["rmse"] < got["models"]["linear"]["rmse"]
+    assert "mixed_effects" in got["skill"] and "mixed_effects" in r.stderr
+    # a model file without the fit (trained before it existed) scores the three baselines alone
+    from durability_cli.artifact import load_bundle, save_bundle
+
+    bundle = load_bundle(out)
+    bundle.summary.pop("mixed_effects")
+    old = tmp_path / "old.safetensors"
+    save_bundle(bundle, old)
+    r = CliRunner().invoke(app, ["evaluate", str(new), "-m", str(old), "--context", "6", "-o", str(report)])
+    assert r.exit_code == 0, r.stderr
+    assert set(json.loads(report.read_text())["models"]) == {"model", "persistence", "linear", "exponential"}
