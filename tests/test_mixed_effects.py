@@ -154,3 +154,58 @@ def test_evaluate_scores_the_files_path_on_new_specimens(trained, tmp_path):
     r = CliRunner().invoke(app, ["evaluate", str(new), "-m", str(old), "--context", "6", "-o", str(report)])
     assert r.exit_code == 0, r.stderr
     assert set(json.loads(report.read_text())["models"]) == {"model", "persistence", "linear", "exponential"}
+
+
+def test_a_trend_path_model_starts_each_step_from_the_fitted_path(tmp_path):
+    """`--trend-path 2`: the model file holds the population of paths fitted on its training
+    specimens, in its own units, and each step's line is the step along the specimen's path
+    given the values measured so far (the fit's forecast from those rows, converted by hand)."""
+    import torch
+
+    from durability_cli.artifact import load_bundle
+    from durability_cli.data import to_tensors
+
+    data = tmp_path / "paths.csv"
+    df = quadratic_table(16)
+    df.to_csv(data, index=False)
+    out = tmp_path / "p.safetensors"
+    args = ["train", str(data), "-o", str(out), "--epochs", "1", "--hidden", "8", "--layers", "1"]
+    r = CliRunner().invoke(
+        app, [*args, "--ensemble", "1", "--trend-line", "--trend-path", "2", "--val-context", "4"]
+    )
+    assert r.exit_code == 0, r.stderr
+    bundle = load_bundle(out)
+    model, scaler = bundle.model, bundle.scaler
+    assert bundle.model_config.trend_path == 2 and model.path_degree == 2
+    fit = me.fit_from_row0([series_of(df[df["specimen_id"].isin(bundle.summary["train_specimens"])])], 2)
+    new = series_of(quadratic_table(1, seed=5, start=900))
+    t = to_tensors(new, scaler)
+    warm = 6
+    feed = torch.zeros_like(t.observed)
+    feed[:, :warm] = True
+    with torch.no_grad():
+        steps = model._trend(t.dt, t.y, feed)[0, :, 2].double().numpy()
+    times, values = new.time[0], new.y[0]
+    for row in (0, 2, warm - 1, warm + 3, 15):
+        seen = min(row, warm - 1) + 1  # the rows measured and fed so far
+        ends = me.predict(fit, times[:seen], values[:seen], times[row : row + 2])
+        assert steps[row] == pytest.approx((ends[1] - ends[0]) / scaler.y_std, rel=2e-4, abs=1e-6), row
+    # the straight line's model reads the same inputs: the path is only the line's step
+    assert model.rnn.input_size == 1 + 1 + 1 + 2  # dt, the fed value, "measured", the trend's two
+
+
+def test_trend_path_is_checked(runner, tmp_path):
+    data = tmp_path / "two.csv"
+    quadratic_table(2).to_csv(data, index=False)
+    r = runner.invoke(app, ["train", str(data), "-o", str(tmp_path / "m.safetensors"), "--trend-path", "5"])
+    assert (
+        r.exit_code == 2 and "--trend-path must be 0 (the straight line) or a degree 1-3, got 5" in r.stderr
+    )
+    r = runner.invoke(
+        app,
+        ["train", str(data), "-o", str(tmp_path / "m.safetensors"), "--trend-line", "--trend-path", "2",
+         "--ensemble", "1", "--epochs", "1", "--val-fraction", "0.5"],
+    )  # fmt: skip
+    assert r.exit_code == 2, r.stderr
+    assert "--trend-path 2 needs at least 3 training specimens with 4 or more measured rows" in r.stderr
+    assert not (tmp_path / "m.safetensors").exists()
