@@ -403,7 +403,7 @@ def test_the_splits_script_scores_a_variant_by_warm_up_on_several_splits(monkeyp
 
 def test_the_measured_splits_suite_scores_the_model_and_baselines_per_split(monkeypatch):
     """benchmarks/measured_splits.py (run.py --only measured-splits), quick: the default model and the
-    three baselines on two test splits of Alloy-A; split 0's baselines are the accuracy suite's
+    baselines on two test splits of Alloy-A; split 0's baselines are the accuracy suite's
     own (the same rows), the summary counts the splits won, and the report renders a row each."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.syspath_prepend(str(ROOT))
@@ -412,10 +412,18 @@ def test_the_measured_splits_suite_scores_the_model_and_baselines_per_split(monk
     payload = measured_splits.run(True, ["alloy_a"])
     lines = payload["sets"]["alloy_a"]["splits"]
     assert [x["split"] for x in lines] == [0, 1]
-    assert all(set(x["baselines"]) == {"persistence", "linear", "exponential"} for x in lines)
+    assert all(
+        set(x["baselines"]) == {"persistence", "linear", "exponential", "mixed_effects"} for x in lines
+    )
     suite = json.loads((ROOT / "benchmarks" / "results" / "accuracy.json").read_text())
     for name, b in suite["datasets"]["alloy_a"]["baselines"].items():
         assert lines[0]["baselines"][name]["rmse"] == pytest.approx(b["rmse"], rel=1e-9), name
+    # the mixed-effects path: as benchmarks/mixed_effects.py fitted it on the same splits
+    fitted = json.loads((ROOT / "benchmarks" / "results" / "mixed-effects.json").read_text())
+    for x, y in zip(lines, fitted["sets"]["alloy_a"]["splits"][:2], strict=True):
+        assert x["baselines"]["mixed_effects"]["rmse"] == pytest.approx(
+            y["baselines"]["mixed_effects"]["rmse"], rel=1e-9
+        )
     assert lines[0]["baselines"] != lines[1]["baselines"]  # another draw of specimens
     summary = payload["sets"]["alloy_a"]["summary"]
     won = sum(x["rmse"] < min(b["rmse"] for b in x["baselines"].values()) for x in lines)
