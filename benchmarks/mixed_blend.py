@@ -57,8 +57,11 @@ def run_split(name: str, split_seed: int, seed: int, weights: list[float]) -> di
         | {f"w{w:g}": rmse(w * model + (1 - w) * path) for w in weights},
         "degree": fit.degree,
         "cv_rmse": {str(d): v for d, v in cv.items()},
-        "model_val_rmse": bundle.summary.get("best_val_rmse"),
-        "val_baseline_rmse": bundle.summary.get("val_baseline_rmse"),
+        # each member's, on its own validation specimens (one model: its own)
+        "model_val_rmse": (bundle.summary.get("ensemble") or {}).get("best_val_rmse")
+        or [bundle.summary.get("best_val_rmse")],
+        "val_baseline_rmse": (bundle.summary.get("ensemble") or {}).get("val_baseline_rmse")
+        or [bundle.summary.get("val_baseline_rmse")],
         "members": len(bundle.members),
         "train_seconds": round(run["train_seconds"], 1),
     }

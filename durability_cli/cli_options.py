@@ -244,7 +244,7 @@ _META = (
 _STRICT = "Refuse to extrapolate beyond the conditions and step lengths seen in training."
 
 
-_BASELINES = "Also score persistence, linear trend and exponential fit."
+_BASELINES = "Also score persistence, linear trend, exponential fit and, where the model file holds one, the mixed-effects path train fitted on its training specimens."
 
 
 _POINTS = "Write every forecast point (truth, prediction, quantiles, model)."

@@ -46,7 +46,7 @@ class BacktestConfig:
     context_frac: float | None = None  # share of each specimen's rows observed before the forecast
     origins: int | None = None  # K rolling cut-offs per specimen (the prognostics metrics need K > 1)
     horizon: int | None = None  # score at most N steps after each cut-off; None = to the end
-    baselines: bool = True  # also score persistence, linear trend and exponential fit
+    baselines: bool = True  # also score persistence, linear trend, exponential fit, mixed-effects path
     # the end-of-life interval's ends past the horizon kept as times (the stretched mean's
     # crossings, conditions held) instead of +inf: calibrate measures its shift on them
     eol_past_horizon: bool = False
