@@ -655,6 +655,9 @@ def direction_note(report: dict) -> list[str]:
     return [past_at_cutoff_line(report.get("direction", "below"), report.get("threshold"))]
 
 
+_HEADERS = {"mixed_effects": "mixed\neffects"}
+
+
 def render_evaluation(console: Console, report: dict) -> None:
     """The backtest report on one screen: a column per model (the model, then each baseline), a
     row per score, then the end-of-life and prognostics blocks when the report has them.
@@ -704,21 +707,69 @@ def render_evaluation(console: Console, report: dict) -> None:
     notes += condition_notes(report)
     origins = report.get("n_origins")
     title = f"Backtest: {report.get('n_specimens')} specimens, {origins} cut-off{'' if origins == 1 else 's'} each"
+    names = list(models)
+    if _table(console, title, names, sections, check=True) is None:
+        # too wide for the terminal: the rows only the models fill (band, end-of-life interval)
+        # in a table of their own, without the baselines' empty columns
+        from durability_cli.metrics import BASELINES
+        from durability_cli.mixed_effects import NAME
+
+        own = [i for i, name in enumerate(names) if name not in {*BASELINES, NAME}]
+        shared, alone = [], []
+        for heading, part in sections:
+            only = [
+                (label, cells)
+                for label, cells in part
+                if all(c == "" for i, c in enumerate(cells) if i not in own)
+            ]
+            shared.append((heading, [row for row in part if row not in only]))
+            alone.append((heading, [(label, [cells[i] for i in own]) for label, cells in only]))
+        _table(console, title, names, [x for x in shared if x[1] or not x[0]])
+        _table(
+            console,
+            "The models' bands and end-of-life intervals",
+            [names[i] for i in own],
+            [x for x in alone if x[1]],
+        )
+    else:
+        _table(console, title, names, sections)
+    for note in notes:
+        console.print(note, style="dim", highlight=False)
+
+
+def _table(console: Console, title: str, names: list[str], sections: list, check: bool = False):
+    """Print the score table (a column per model, a row per score, ``sections`` of (heading,
+    rows)), its columns three spaces apart where they fit the console, else one apart, else
+    wrapped; with ``check``, print nothing and return None where even one space apart is too
+    wide (else print it and return True)."""
+    headers = [_HEADERS.get(name, name) for name in names]  # a long name on two lines
+    rows = [row for _, part in sections for row in part]
+    widths = [max([len(label) for label, _ in rows] + [len(heading) for heading, _ in sections])]
+    for i, header in enumerate(headers):
+        widths.append(max([len(str(cells[i])) for _, cells in rows] + [len(x) for x in header.split("\n")]))
+    spaced = sum(widths) + 3 * (len(widths) - 1) <= console.width
+    fits = spaced or sum(widths) + len(widths) - 1 <= console.width
+    if check and not fits:
+        return None
     table = Table(
-        title=Text(title), title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False
+        title=Text(title),
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 1) if spaced or not fits else 0,
     )
-    table.add_column("")
-    for name in models:
-        table.add_column(name, justify="right")
-    for heading, rows in sections:
+    table.add_column("", min_width=widths[0] if fits else None, no_wrap=fits)
+    for header, width in zip(headers, widths[1:], strict=True):
+        table.add_column(header, justify="right", min_width=width if fits else None, no_wrap=fits)
+    for heading, part in sections:
         if heading:
             table.add_section()
             table.add_row(Text(heading, style="bold"))
-        for label, cells in rows:
+        for label, cells in part:
             table.add_row(Text(label), *cells)
     console.print(table)
-    for note in notes:
-        console.print(note, style="dim", highlight=False)
+    return True
 
 
 def _spread_cells(block: dict) -> dict:

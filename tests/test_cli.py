@@ -379,14 +379,15 @@ def test_evaluate_json_keys_and_files(model, small_coating, tmp_path):
     )
     assert r.exit_code == 0, r.output
     report = json.loads(r.stdout)
-    assert set(report["models"]) == {"model", "persistence", "linear", "exponential"}
+    baselines = {"persistence", "linear", "exponential", "mixed_effects"}  # the last: the model file's fit
+    assert set(report["models"]) == {"model", *baselines}
     m = report["models"]["model"]
     for key in ("mae", "rmse", "bias", "mape", "smape", "mase", "rmse_by_step", "coverage", "eol"):
         assert key in m, key
     assert len(m["rmse_by_step"]) == 30
-    assert set(report["skill"]) == {"persistence", "linear", "exponential"}
+    assert set(report["skill"]) == baselines
     table = pd.read_csv(per)
-    assert table.shape[0] == 4 * 12
+    assert table.shape[0] == 5 * 12
     # how surely the model beats each baseline, from the same per-specimen scores the file holds
     own = table[table["model"] == "model"].set_index("specimen")["rmse"]
     for name, spread in report["skill_spread"].items():
@@ -412,7 +413,14 @@ def test_evaluate_compares_models_on_the_same_cut_offs(model, small_coating, sma
     r = invoke("evaluate", small_coating, *args, "--per-series", per, "--json")
     assert r.exit_code == 0, r.output
     report = json.loads(r.stdout)
-    assert list(report["models"]) == ["model", "wide", "persistence", "linear", "exponential"]
+    assert list(report["models"]) == [
+        "model",
+        "wide",
+        "persistence",
+        "linear",
+        "exponential",
+        "mixed_effects",
+    ]
     first, second = report["models"]["model"], report["models"]["wide"]
     assert first["n"] == second["n"] and first["rmse"] != second["rmse"]
     assert report["skill"]["wide"] == pytest.approx(1 - first["rmse"] / second["rmse"])
@@ -420,7 +428,7 @@ def test_evaluate_compares_models_on_the_same_cut_offs(model, small_coating, sma
     spread = report["skill_spread"]["wide"]
     assert spread["specimens"] == 12 and spread["low"] <= report["skill"]["wide"] <= spread["high"]
     table = pd.read_csv(per)
-    assert set(table["model"]) == {"model", "wide", "persistence", "linear", "exponential"}
+    assert set(table["model"]) == {"model", "wide", "persistence", "linear", "exponential", "mixed_effects"}
     # alone, the second model scores what it scored beside the first
     r = invoke("evaluate", small_coating, "-m", other, "--context", "20", "--samples", "20", "--json")
     assert json.loads(r.stdout)["models"]["model"]["rmse"] == pytest.approx(second["rmse"])
