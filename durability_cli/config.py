@@ -87,11 +87,6 @@ class ModelConfig:
     # keep the one most ensemble members validate better (line_choice.py); a trained model, and
     # its file, hold the answer (true or false; a file without the key predates the line: false)
     trend_line: bool | str = "auto"
-    # The line replaced by the mixed-effects path (mixed_effects.py) of this degree, 1-3, fitted on
-    # the training specimens: each step starts from the step of the population's polynomial path
-    # moved toward the specimen's measurements so far, so that a short warm-up leans on the other
-    # specimens and the path may bend; 0 = the straight line. Only where the line is used.
-    trend_path: int = 0
 
     def validate(self) -> None:
         _choice("cell", self.cell, CHOICES["cell"])
@@ -99,10 +94,6 @@ class ModelConfig:
         _choice("monotonic", self.monotonic, CHOICES["monotonic"])
         if self.trend_line not in (True, False, "auto"):
             raise InputError(f"`trend_line` must be true, false or auto, got {self.trend_line!r}")
-        if isinstance(self.trend_path, bool) or self.trend_path not in (0, 1, 2, 3):
-            raise InputError(
-                f"`trend_path` must be 0 (the straight line) or a degree 1-3, got {self.trend_path!r}"
-            )
         if self.monotonic != "none" and not self.residual:
             raise InputError("`monotonic` needs `residual`: the sign is put on the step change")
         _numbers(self, MODEL_LIMITS)

@@ -99,11 +99,7 @@ class _Accumulator:
     A specimen's coefficients are fitted on its own time scale (its span) and put on the common
     one when the population is fitted: b_k times (tau / span)^k, the same path."""
 
-    def __init__(self, from_row0: bool = False) -> None:
-        # each path's time from the specimen's first row, measured or not (the model's
-        # positions, --trend-path), else from its first measurement (the baseline's)
-        self.from_row0 = from_row0
-        self.degree: int | None = None  # fit this degree alone (None: every one of DEGREES)
+    def __init__(self) -> None:
         self.coefs: dict[int, list[tuple[np.ndarray, float]]] = {d: [] for d in DEGREES}
         self.sse = dict.fromkeys(DEGREES, 0.0)
         self.rows = dict.fromkeys(DEGREES, 0)
@@ -113,13 +109,12 @@ class _Accumulator:
         for b in range(len(series.ids)):
             n = int(series.lengths[b])
             t, v = _measured(series.time[b, :n], series.y[b, :n])
-            origin = float(series.time[b, 0]) if self.from_row0 else (t[0] if t.size else 0.0)
-            if t.size < 2 or not t[-1] > origin:
+            if t.size < 2 or not t[-1] > t[0]:
                 continue
-            span = float(t[-1] - origin)
-            s = (t - origin) / span
+            span = float(t[-1] - t[0])
+            s = (t - t[0]) / span
             self.moments += (v.size, v.sum(), v @ v)
-            for d in DEGREES if self.degree is None else (self.degree,):
+            for d in DEGREES:
                 if t.size < d + 2 or np.unique(t).size < d + 1:
                     continue  # a path of d + 1 coefficients needs a row more to show its noise
                 X = _basis(s, d)
@@ -254,13 +249,3 @@ def cross_validated(
     acc = _Accumulator()
     acc.add(series)
     return acc.fit(best), scores
-
-
-def fit_from_row0(parts: Iterable, degree: int) -> PathFit | None:
-    """The population of paths of ``degree`` over the specimens of ``parts`` (Series), each
-    path's time counted from its first row: what a model with ``--trend-path`` starts from."""
-    acc = _Accumulator(from_row0=True)
-    acc.degree = degree
-    for part in parts:
-        acc.add(part)
-    return acc.fit(degree)

@@ -132,16 +132,6 @@ class FeedbackRNN(nn.Module):
         # --residual, which predicts levels.)
         use_line = cfg.trend_line and cfg.residual and cfg.monotonic == "none"
         self.trend_gain = nn.Parameter(torch.tensor(0.0 if use_skip else 1.0)) if use_line else None
-        # --trend-path: the line's step is the mixed-effects path's instead (mixed_effects.py), the
-        # population of paths in the model's units (positions in typical steps from row 0, scaled
-        # durability), set by training from its training specimens (set_path)
-        self.path_degree = cfg.trend_path if use_line else 0
-        if self.path_degree:
-            k = self.path_degree + 1
-            self.register_buffer("path_mean", torch.zeros(k))
-            self.register_buffer("path_cov", torch.zeros(k, k))
-            self.register_buffer("path_noise", torch.tensor(1.0))
-            self.register_buffer("path_tau", torch.tensor(1.0))
         # The scale reads a detached hidden state: it learns how wrong the mean is without pulling
         # the recurrent weights away from the mean (early free-run errors are huge, 1/scale^2 more so).
         # It also sees how many steps the model has run on its own (log scale), since the spread
@@ -181,12 +171,11 @@ class FeedbackRNN(nn.Module):
         if static is not None:
             parts.append(static.unsqueeze(1).expand(-1, x.shape[1], -1))
         if trend is not None:
-            parts.append(trend[..., :TREND_FEATURES])
+            parts.append(trend)
         return torch.cat(parts, dim=-1)
 
     def _trend(self, dt: torch.Tensor, y: torch.Tensor, feed: torch.Tensor) -> torch.Tensor | None:
-        """[B, T, 2] (3 with ``--trend-path``: the path's step, ``_path_steps``, the line's step
-        then) at each input step t (``--trend``): the least-squares slope of the measured
+        """[B, T, 2] at each input step t (``--trend``): the least-squares slope of the measured
         values fed at rows 0..t against their position (in typical steps: the cumulated dt /
         typical dt), in typical one-step changes and clipped to +-10, and log1p(how many rows) / 4.
         Only measured values enter, so the whole tensor is known before the rollout starts, for a
@@ -209,44 +198,7 @@ class FeedbackRNN(nn.Module):
         ok = (s0 >= 2) & (den > 1e-9 * s0 * s0)
         slope = torch.where(ok, (s0 * sty - s1 * sy) / torch.where(ok, den, torch.ones_like(den)), 0.0)
         slope = (slope / self.step_scale.to(dtype)).clamp(-10.0, 10.0)
-        parts = [slope, torch.log1p(s0) / 4.0]
-        if self.path_degree:  # a third channel: the path's step, within +-10 typical steps
-            bound = 10.0 * u * self.step_scale.to(dtype)
-            parts.append(torch.maximum(torch.minimum(self._path_steps(pos, u, v, m), bound), -bound))
-        return torch.stack(parts, dim=-1).to(y.dtype)
-
-    def set_path(self, mean, cov, noise: float, tau: float) -> None:
-        """The population of paths (mixed_effects.PathFit) in the model's units: positions in
-        typical steps from row 0 over ``tau``, the scaled durability."""
-        with torch.no_grad():
-            self.path_mean.copy_(torch.as_tensor(mean, dtype=self.path_mean.dtype))
-            self.path_cov.copy_(torch.as_tensor(cov, dtype=self.path_cov.dtype))
-            self.path_noise.fill_(float(noise))
-            self.path_tau.fill_(float(tau))
-
-    def _path_steps(
-        self, pos: torch.Tensor, u: torch.Tensor, y: torch.Tensor, m: torch.Tensor
-    ) -> torch.Tensor:
-        """[B, T] (float64) each step's change along the specimen's mixed-effects path, scaled
-        durability: the path's coefficients given the measured values fed at rows 0..t (the best
-        linear unbiased predictor, b = mean + cov (I + S cov / noise)^-1 (s - S mean) / noise, S
-        and s the sums of the fed rows' basis products), evaluated from row t's position to the
-        next row's. Only measured values enter, as for the line; before any, the population's."""
-        dtype = pos.dtype
-        k = self.path_degree + 1
-        powers = torch.arange(k, dtype=dtype)
-        tau = self.path_tau.to(dtype)
-        mean, cov = self.path_mean.to(dtype), self.path_cov.to(dtype)
-        phi = (pos / tau).unsqueeze(-1) ** powers  # [B, T, k]
-        fed = m.unsqueeze(-1) * phi
-        S = torch.cumsum(fed.unsqueeze(-1) * phi.unsqueeze(-2), dim=1)  # [B, T, k, k]
-        sy = torch.cumsum(fed * y.unsqueeze(-1), dim=1)  # [B, T, k]
-        inv_noise = 1.0 / self.path_noise.to(dtype)
-        A = torch.eye(k, dtype=dtype) + inv_noise * (S @ cov)
-        r = inv_noise * (sy - S @ mean)
-        b = mean + (cov @ torch.linalg.solve(A, r.unsqueeze(-1))).squeeze(-1)  # [B, T, k]
-        nxt = ((pos + u) / tau).unsqueeze(-1) ** powers
-        return ((nxt - phi) * b).sum(-1)
+        return torch.stack([slope, torch.log1p(s0) / 4.0], dim=-1).to(y.dtype)
 
     def _rate(self, dt: torch.Tensor) -> torch.Tensor | None:
         """[B, T] dt / typical dt, the factor of a rate head's step (None without one)."""
@@ -304,8 +256,6 @@ class FeedbackRNN(nn.Module):
         None without the option."""
         if self.trend_gain is None or trend is None:
             return None
-        if self.path_degree:  # --trend-path: the mixed-effects path's own step
-            return trend[..., TREND_FEATURES]
         return trend[..., 0] * torch.exp(dt * self.dt_log_std) * self.step_scale
 
     def _scale(self, h: torch.Tensor, free: torch.Tensor, invariant: bool = False) -> torch.Tensor | None:
@@ -486,7 +436,7 @@ class FeedbackRNN(nn.Module):
                     v_t = torch.where(feed[:, t], y[:, t], own)  # [B]
                     history = torch.cat([history[:, 1:], v_t.unsqueeze(1)], dim=1)  # [B, K]
                     free = torch.where(feed[:, t], torch.zeros_like(free), free + 1.0)
-                extra = [] if trend is None else [trend[:, t, :TREND_FEATURES]]
+                extra = [] if trend is None else [trend[:, t]]
                 inp = torch.cat([known[:, t], history, measured[:, t], *tail, *extra], dim=1)  # [B, F]
                 if small:
                     h, state = self._cell_step(inp, state, weights)  # [B, 1, H]

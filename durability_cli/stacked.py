@@ -235,7 +235,6 @@ def train_stacked(
         run.state, _ = _setup(
             groups.schema, run.scaler, model_cfg, mcfg, base, None, run.data_hash, device, None
         )
-        run.start_path(run.state.model)  # each member's from its own training specimens
         runs.append(run)
         states.append(run.state)
     stack = _Stack(states, cfg, device)

@@ -912,8 +912,6 @@ def train_one(
         len(run.ids),
     )
     run.state = state
-    if resume is None:  # a resumed run's path is in its checkpoint
-        run.start_path(state.model)
     if on_start:
         info = _start_info(state, len(run.train_idx), len(run.val_idx), run.context, dist)
         on_start({**info, "groups": groups.n_groups})
@@ -1053,24 +1051,6 @@ class _GroupTraining:
         """The validation specimens (Series, tensors), a group at a time, all of them: the caller
         takes this rank's share."""
         return self.parts(self.scored)
-
-    def start_path(self, model: FeedbackRNN) -> None:
-        """A ``--trend-path`` model's population of paths, fitted on the training specimens and
-        put in the model's units (mixed_effects.py; FeedbackRNN.set_path)."""
-        if not model.path_degree:
-            return
-        fit = mixed_effects.fit_from_row0((part for part, _ in self.train_series_parts()), model.path_degree)
-        if fit is None:
-            raise InputError(
-                f"{self.groups.source}: --trend-path {model.path_degree} needs at least "
-                f"{mixed_effects.MIN_SPECIMENS} training specimens with {model.path_degree + 2} or more "
-                "measured rows; use a lower degree or --trend-path 0"
-            )
-        s = self.scaler
-        typical, scale = math.exp(s.dt_mean), s.y_std
-        mean = fit.mean / scale
-        mean[0] -= s.y_mean / scale
-        model.set_path(mean, fit.cov / scale**2, fit.noise / scale**2, fit.tau / typical)
 
     def train_series_parts(self):
         """The training specimens (Series, tensors), a group at a time."""
