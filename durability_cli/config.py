@@ -27,6 +27,7 @@ CHOICES = {
     "feedback": ("mean", "sample"),
     "val_split": ("random", "stratified"),
     "val_select": ("each", "joint"),
+    "combine": ("none", "mixed_effects"),
     "direction": ("below", "above"),  # end of life: durability goes below or above the threshold
 }
 
@@ -182,6 +183,10 @@ class TrainConfig:
     # [1 / (1 + warp), 1 + warp] (warp.py): more specimens' worth of hidden rates; 0 = as measured
     warp: float = 0.0
     amp: bool = False  # bfloat16 autocast for the network's forward and backward (data.autocast)
+    # "mixed_effects": the forecast averages the model's and the mixed-effects path's
+    # (mixed_effects.py), weighted by inverse squared validation RMSE (the weight kept in the model
+    # file; forecasting._combined); "none": the model's alone
+    combine: str = "none"
 
     def validate(self) -> None:
         if not self.clip > 0:  # also NaN; inf = no clipping
@@ -212,6 +217,7 @@ class TrainConfig:
         _choice("tf_unit", self.tf_unit, CHOICES["tf_unit"])
         _choice("val_split", self.val_split, CHOICES["val_split"])
         _choice("val_select", self.val_select, CHOICES["val_select"])
+        _choice("combine", self.combine, CHOICES["combine"])
         if self.tf_k < 0:
             raise InputError(f"`tf_k` must be >= 0 (0 = the schedule's usual value), got {self.tf_k}")
         if self.tf_k and self.tf_schedule == "exponential" and not 0 < self.tf_k <= 1:

@@ -402,4 +402,10 @@ def combine(members: list[ModelBundle], together: bool = False) -> ModelBundle:
             "val_select": first.train_config.val_select if together else "each",
         },
     }
+    paths = first.summary.get("mixed_effects")
+    if paths is not None and "weight" in paths:  # --combine: from the members' mean validation RMSEs
+        from durability_cli.mixed_effects import weight
+
+        theirs = [(b or {}).get("mixed_effects") for b in each("val_baseline_rmse")]
+        first.summary["mixed_effects"] = paths | {"weight": weight(each("best_val_rmse"), theirs)}
     return first

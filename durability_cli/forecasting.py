@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from durability_cli import eol_warp, limits, scale_refit
+from durability_cli import eol_warp, limits, mixed_effects, scale_refit
 from durability_cli.artifact import ModelBundle
 from durability_cli.calibration import eol_shift, scale_sides, shift_crossing, step_factors, step_sides
 from durability_cli.config import past_at_cutoff_line, shortest_warmup
@@ -179,6 +179,14 @@ def chunk_size(series: Series, samples: int, chunk_specimens: int = 0, rows_per_
     return max(1, min(by_memory, MAX_RNN_ROWS // max(1, rows_per_specimen)))
 
 
+def combination(bundle: ModelBundle) -> tuple[mixed_effects.PathFit, float] | None:
+    """(the mixed-effects path, the model's weight) of a model trained with ``--combine
+    mixed_effects`` whose validation gave a weight; else None (the model's forecast alone)."""
+    block = bundle.summary.get(mixed_effects.NAME) or {}
+    w = block.get("weight")
+    return None if w is None else (mixed_effects.PathFit.from_json(block), float(w))
+
+
 @torch.no_grad()
 def rollout_chunks(
     bundle: ModelBundle,
@@ -207,6 +215,7 @@ def rollout_chunks(
     D = bundle.model_config.latent
     M = min(S, LATENT_DRAWS) if D and not sampled else S  # draws of z per specimen
     members = bundle.members
+    combined = combination(bundle)
     chunk = chunk_size(series, S, cfg.rollout_batch, rows_per_specimen=M if sampled or D else 1)
     for lo in range(0, N, chunk):
         sub = series.take(np.arange(lo, min(N, lo + chunk)))
@@ -242,6 +251,12 @@ def rollout_chunks(
                 for k, mean in enumerate(own_means):
                     pick = np.arange(k, S, len(members))
                     path_block[:, pick, 1:] += (mean_block[:, 1:] - mean)[:, None, :]
+        if combined is not None:  # --combine mixed_effects: every path moved as the mean moves
+            shift = (1.0 - combined[1]) * (mixed_effects.forecast_block(combined[0], sub, last) - mean_block)
+            shift[~future] = 0.0
+            mean_block += shift
+            if path_block is not None:
+                path_block += shift[:, None, :].astype(path_block.dtype)
         mean_block[:, 0] = np.nan
         mean_block[~future] = np.nan
         _check_finite(mean_block, future, sub, source)

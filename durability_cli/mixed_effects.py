@@ -214,6 +214,33 @@ def choose(train_parts: Iterable, val_parts: Iterable, warmups) -> tuple[PathFit
     return fits[best], scores
 
 
+def weight(model_rmse: list, path_rmse: list) -> float | None:
+    """The model's weight in ``--combine mixed_effects``: b^2 / (m^2 + b^2), m and b the mean
+    validation RMSEs of the model and of the path over an ensemble's members (one model: its
+    own); None where either is missing or not a positive finite number."""
+    pairs = [(m, b) for m, b in zip(model_rmse, path_rmse, strict=True) if m is not None and b is not None]
+    if not pairs:
+        return None
+    m = sum(p[0] for p in pairs) / len(pairs)
+    b = sum(p[1] for p in pairs) / len(pairs)
+    if not (math.isfinite(m) and math.isfinite(b) and m > 0 and b > 0):
+        return None
+    return b * b / (m * m + b * b)
+
+
+def forecast_block(fit: PathFit, series, last: np.ndarray) -> np.ndarray:
+    """[B, T] each specimen's path on the rows after ``last[b]`` (its last warm-up row) from its
+    measured rows up to it; NaN elsewhere (and where it has no measured row)."""
+    B, T = series.y.shape
+    out = np.full((B, T), np.nan)
+    for b in range(B):
+        n, w = int(series.lengths[b]), int(last[b]) + 1
+        if w >= n:
+            continue
+        out[b, w:n] = predict(fit, series.time[b, :w], series.y[b, :w], series.time[b, w:n])
+    return out
+
+
 def cross_validated(
     series, warmups, folds: int = 5, seed: int = 0
 ) -> tuple[PathFit | None, dict[int, float]]:

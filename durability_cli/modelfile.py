@@ -282,6 +282,9 @@ def _check_summary(summary: dict) -> None:
         if not isinstance(paths, dict):
             raise ValueError("mixed_effects is not a JSON object")
         PathFit.from_json(paths)
+        w = paths.get("weight")
+        if w is not None and (isinstance(w, bool) or not isinstance(w, int | float) or not 0 <= w <= 1):
+            raise ValueError(f"mixed_effects weight is {w!r}, not a number in [0, 1]")
     block = summary.get("ensemble", {})
     if not isinstance(block, dict):
         raise ValueError("the ensemble block of the summary is not a JSON object")

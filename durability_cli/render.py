@@ -293,6 +293,8 @@ def render_train_summary(console: Console, bundle, output: str) -> None:
     baselines = s.get("val_baseline_rmse") or {}
     if baselines:
         table.add_row("baselines", _baseline_text(baselines))
+    if bundle.train_config.combine != "none":
+        table.add_row("combine", combine_text(s))
     if s.get("latent_val_rmse_population") is not None:
         table.add_row("latent", latent_text(s))
     if s.get("ensemble") or s.get("ensemble_auto"):
@@ -468,6 +470,17 @@ def ensemble_text(block: dict) -> str:
         f"{block.get('members')} members (seeds {seeds}); "
         f"validation RMSE {' / '.join(fmt(v) for v in block.get('best_val_rmse', []))}{mean}, "
         f"each on its own validation specimens (the rows above are member 1's){best}"
+    )
+
+
+def combine_text(s: dict) -> str:
+    """``--combine mixed_effects``: the weights the forecast averages with, or why it has none."""
+    w = (s.get("mixed_effects") or {}).get("weight")
+    if w is None:
+        return "mixed_effects asked for, but no path could be fitted or scored: the forecast is the model's alone"
+    return (
+        f"forecast = {w:.3g} x the model + {1 - w:.3g} x the mixed-effects path (inverse squared "
+        "validation RMSE; paths, quantiles and end of life move with the mean)"
     )
 
 
@@ -964,6 +977,8 @@ def render_model(console: Console, info: dict, title: str) -> None:
         table.add_row("warp", paces)
     if s.get("val_baseline_rmse"):
         table.add_row("baselines", _baseline_text(s["val_baseline_rmse"]))
+    if (s.get("mixed_effects") or {}).get("weight") is not None:
+        table.add_row("combine", combine_text(s))
     if s.get("ensemble") or s.get("ensemble_auto"):
         table.add_row("ensemble", ensemble_row(s))
     if s.get("trend_line_auto"):

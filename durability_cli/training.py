@@ -1163,6 +1163,8 @@ class _GroupTraining:
         bundle.summary["scale_refit"] = refitted
         if paths is not None:  # evaluate scores it on new specimens
             fit = paths.to_json() | {"val_rmse": {str(d): _finite(v) for d, v in by_degree.items()}}
+            if self.cfg.combine == mixed_effects.NAME:  # the forecast averages it in (forecasting.py)
+                fit["weight"] = mixed_effects.weight([_finite(scores[0])], [by_degree[paths.degree]])
             bundle.summary[mixed_effects.NAME] = fit
         # how much faster or slower the validation and training specimens ran than the mean (eol_warp.py)
         bundle.summary["eol_warp"] = {"log_w": warps, "train_log_w": train_warps}

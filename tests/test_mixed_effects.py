@@ -154,3 +154,58 @@ def test_evaluate_scores_the_files_path_on_new_specimens(trained, tmp_path):
     r = CliRunner().invoke(app, ["evaluate", str(new), "-m", str(old), "--context", "6", "-o", str(report)])
     assert r.exit_code == 0, r.stderr
     assert set(json.loads(report.read_text())["models"]) == {"model", "persistence", "linear", "exponential"}
+
+
+def test_combine_weighs_the_path_in_by_inverse_squared_validation_rmse(trained, tmp_path):
+    """`train --combine mixed_effects` keeps the model's weight b^2 / (m^2 + b^2) from its own
+    validation RMSEs; the forecast's mean is that average of the model's mean and the path, and
+    every quantile moves with it (the paths are moved, not redrawn)."""
+    from durability_cli.artifact import load_bundle, save_bundle
+
+    data, out, _ = trained
+    combined = tmp_path / "c.safetensors"
+    args = ["train", str(data), "-o", str(combined), "--epochs", "3", "--hidden", "8", "--layers", "1"]
+    extra = ["--ensemble", "1", "--no-trend-line", "--val-context", "4", "--combine", "mixed_effects"]
+    r = CliRunner().invoke(app, [*args, *extra])
+    assert r.exit_code == 0, r.stderr
+    s = load_bundle(combined).summary
+    m, b = s["best_val_rmse"], s["val_baseline_rmse"]["mixed_effects"]
+    assert s["mixed_effects"]["weight"] == pytest.approx(b * b / (m * m + b * b), rel=1e-12)
+    said = " ".join(r.stderr.split())
+    assert f"forecast = {s['mixed_effects']['weight']:.3g} x the model + " in said
+    shown = CliRunner().invoke(app, ["inspect", str(combined)])
+    assert shown.exit_code == 0 and "x the mixed-effects path" in " ".join(shown.stderr.split())
+    assert "weight" not in load_bundle(out).summary["mixed_effects"]  # not asked for: the model alone
+
+    # the same network with and without a weight of 0.3: the forecasts differ by the average alone
+    bundle = load_bundle(out)
+    bundle.summary["mixed_effects"] = bundle.summary["mixed_effects"] | {"weight": 0.3}
+    save_bundle(bundle, combined)
+    new = quadratic_table(6, seed=4, start=700)
+    plan = new.copy()
+    plan.loc[plan.groupby("specimen_id").cumcount() >= 5, "durability"] = np.nan
+    plan_path = tmp_path / "plan.csv"
+    plan.to_csv(plan_path, index=False)
+    frames = {}
+    for name, model in (("alone", out), ("combined", combined)):
+        for samples in ("0", "40"):  # the mean path alone, then Monte Carlo paths and quantiles
+            got = tmp_path / f"{name}{samples}.csv"
+            args = ["forecast", str(plan_path), "-m", str(model), "--samples", samples, "-o", str(got)]
+            r = CliRunner().invoke(app, args)
+            assert r.exit_code == 0, r.stderr
+            frames[name, samples] = pd.read_csv(got)
+    a, c = frames["alone", "0"], frames["combined", "0"]
+    fit = me.PathFit.from_json(bundle.summary["mixed_effects"])
+    path = np.concatenate(
+        [
+            me.predict(fit, g["time"][:5], g["durability"][:5], g["time"][5:])
+            for _, g in new.groupby("specimen_id", sort=False)
+        ]
+    )
+    assert len(a) == len(path) == 6 * 15
+    assert c["durability_mean"].to_numpy() == pytest.approx(0.3 * a["durability_mean"] + 0.7 * path, abs=1e-5)
+    a, c = frames["alone", "40"], frames["combined", "40"]
+    moved = c["durability_mean"] - a["durability_mean"]
+    assert np.abs(moved).max() > 1e-3
+    for q in [col for col in a.columns if col.startswith("durability_q")]:
+        assert (c[q] - a[q]).to_numpy() == pytest.approx(moved.to_numpy(), abs=1e-4), q
