@@ -19,7 +19,9 @@ It sees neither the conditions nor the static columns, so it is a baseline, not 
 where every specimen runs one test plan (the measured lasers, Alloy-A, luminosity in
 benchmarks/data) it is hard to beat; where the conditions drive the decay it is poor, and the
 degree ``train`` chooses on the validation specimens keeps it from being absurd. The model file
-stores the fit (``summary["mixed_effects"]``), so that ``evaluate`` scores it on new specimens.
+stores that degree fitted again on every specimen, validation ones included
+(``summary["mixed_effects"]``), so that ``evaluate`` scores it on new specimens and ``--combine``
+averages it into the forecast.
 Pure numpy, no torch.
 """
 
@@ -239,6 +241,14 @@ def forecast_block(fit: PathFit, series, last: np.ndarray) -> np.ndarray:
             continue
         out[b, w:n] = predict(fit, series.time[b, :w], series.y[b, :w], series.time[b, w:n])
     return out
+
+
+def fit_degree(parts: Iterable, degree: int) -> PathFit | None:
+    """The population of paths of ``degree`` over every specimen of ``parts`` (Series)."""
+    acc = _Accumulator()
+    for part in parts:
+        acc.add(part)
+    return acc.fit(degree)
 
 
 def cross_validated(

@@ -9,6 +9,7 @@ flat line.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import time
@@ -1129,6 +1130,14 @@ class _GroupTraining:
         )
         if paths is not None:
             baselines[mixed_effects.NAME] = by_degree[paths.degree]
+            if len(self.val_idx):  # what the file keeps: that degree fitted on every specimen
+                val_again = (
+                    [self.val_series] if self.val_all is not None else (p for p, _ in self.scored_parts())
+                )
+                train_again = (part for part, _ in self.train_series_parts())
+                paths = (
+                    mixed_effects.fit_degree(itertools.chain(train_again, val_again), paths.degree) or paths
+                )
         # the training specimens' paces, in-sample: steadier than the few validation specimens'
         # (none apart when the training specimens are what was validated on)
         train_warps = (
