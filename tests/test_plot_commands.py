@@ -91,7 +91,7 @@ def test_plot_errors_by_time_with_specimen_counts(runner, small, model, figures,
     assert "<svg" in out.read_text()
 
     top, counts = figures[0].axes
-    assert set(labels(top)) == {"model", "persistence", "linear", "exponential"}
+    assert set(labels(top)) == {"model", "persistence", "linear", "exponential", "mixed_effects"}
     assert counts.get_xlabel() == "time ahead of the last measurement (cycles)"
     heights = [bar.get_height() for bar in counts.patches]
     assert max(heights) <= 10 and sum(heights) >= 20  # 10 specimens, each over several bins
