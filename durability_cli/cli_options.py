@@ -244,7 +244,7 @@ _META = (
 _STRICT = "Refuse to extrapolate beyond the conditions and step lengths seen in training."
 
 
-_BASELINES = "Also score persistence, linear trend, exponential fit and, where the model file holds one, the mixed-effects path train fitted on its training specimens."
+_BASELINES = "Also score persistence, linear trend, exponential fit and the mixed-effects path that train fitted on its table and kept in the model file (files from before it lack one)."
 
 
 _POINTS = "Write every forecast point (truth, prediction, quantiles, model)."

@@ -185,7 +185,7 @@ class TrainConfig:
     amp: bool = False  # bfloat16 autocast for the network's forward and backward (data.autocast)
     # "mixed_effects": the forecast averages the model's and the mixed-effects path's
     # (mixed_effects.py), weighted by inverse squared validation RMSE (the weight kept in the model
-    # file; forecasting._combined); "none": the model's alone
+    # file; forecasting.combination); "none": the model's alone
     combine: str = "none"
 
     def validate(self) -> None:
