@@ -513,17 +513,23 @@ def baseline_frame(history: pd.DataFrame, future: pd.DataFrame, name: str) -> pd
         p = out[KEYS].merge(agg[["a", "b", "t_last"]].reset_index(), on=KEYS, how="left")
         out["y_pred"] = (p["a"] + p["b"] * (ft - p["t_last"])).to_numpy()
     else:
-        fn = BASELINES[name]
-        pred = np.full(len(out), np.nan)
-        hist_rows = h.groupby(KEYS, sort=False).indices
-        ht, hy = h["time"].to_numpy(np.float64), h["y"].to_numpy(np.float64)
-        for key, rows in out.groupby(KEYS, sort=False).indices.items():
-            hr = hist_rows.get(key)
-            if hr is not None:
-                pred[rows] = fn(ht[hr], hy[hr], ft[rows])
-        out["y_pred"] = pred
+        out["y_pred"] = per_group(h, out, BASELINES[name])
     out["model"] = name
     return out
+
+
+def per_group(history: pd.DataFrame, future: pd.DataFrame, fn) -> np.ndarray:
+    """[len(future)] ``fn(hist_t, hist_y, future_t)`` of each (specimen, origin)'s rows of
+    ``history`` (finite time and y, in time order) for its rows of ``future``; NaN without history."""
+    pred = np.full(len(future), np.nan)
+    hist_rows = history.groupby(KEYS, sort=False).indices
+    ht, hy = history["time"].to_numpy(np.float64), history["y"].to_numpy(np.float64)
+    ft = future["time"].to_numpy(np.float64)
+    for key, rows in future.groupby(KEYS, sort=False).indices.items():
+        hr = hist_rows.get(key)
+        if hr is not None:
+            pred[rows] = fn(ht[hr], hy[hr], ft[rows])
+    return pred
 
 
 def warmup_baseline_errors(

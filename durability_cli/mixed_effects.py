@@ -155,23 +155,14 @@ def predict(fit: PathFit, hist_t, hist_y, future_t) -> np.ndarray:
     return _basis((ft - t[0]) / fit.tau, fit.degree) @ b
 
 
-def frame(
-    history: pd.DataFrame, future: pd.DataFrame, fit: PathFit, keys=("specimen", "origin")
-) -> pd.DataFrame:
+def frame(history: pd.DataFrame, future: pd.DataFrame, fit: PathFit) -> pd.DataFrame:
     """``future`` (one row per forecast row) with ``y_pred`` from each (specimen, origin)'s rows of
     ``history`` (time, y) and ``model`` = NAME, as metrics.baseline_frame gives the others."""
-    keys = list(keys)
+    from durability_cli.metrics import per_group
+
     h = history.loc[np.isfinite(history["time"]) & np.isfinite(history["y"])]
-    hist_rows = h.groupby(keys, sort=False).indices
-    ht, hy = h["time"].to_numpy(np.float64), h["y"].to_numpy(np.float64)
     out = future.copy()
-    ft = out["time"].to_numpy(np.float64)
-    pred = np.full(len(out), np.nan)
-    for key, rows in out.groupby(keys, sort=False).indices.items():
-        hr = hist_rows.get(key)
-        if hr is not None:
-            pred[rows] = predict(fit, ht[hr], hy[hr], ft[rows])
-    out["y_pred"] = pred
+    out["y_pred"] = per_group(h, out, lambda t, y, ft: predict(fit, t, y, ft))
     out["model"] = NAME
     return out
 
