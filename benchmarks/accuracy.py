@@ -486,30 +486,36 @@ def mixed_effects_baseline(
     fit, cv = mixed_effects_fit(train, info)
     if fit is None:
         return {}
-    pred = mixed_effects_forecast(fit, test, rows, warmup, info.target)
+    pred = mixed_effects_forecast(fit, test, rows, warmup, info.target, info.covariates)
     scores = score(rows.assign(y_pred=pred), info.eol_threshold, direction=direction_of(info))
     return {
         mixed_effects.NAME: scores
         | {
             "seconds": time.perf_counter() - t0,
             "degree": fit.degree,
-            "cv_rmse": {str(d): v for d, v in cv.items()},
+            "family": fit.label,
+            "cv_rmse": cv,
         }
     }
 
 
 def mixed_effects_forecast(
-    fit, test: pd.DataFrame, rows: pd.DataFrame, warmup: pd.Series, target: str
+    fit, test: pd.DataFrame, rows: pd.DataFrame, warmup: pd.Series, target: str, conditions=()
 ) -> np.ndarray:
-    """The mixed-effects path's forecast of ``rows`` [n] from each test specimen's warm-up."""
-    warm = test.loc[in_warmup(test, warmup)]
-    hist = {k: g for k, g in warm.groupby("specimen_id")}
+    """The mixed-effects path's forecast of ``rows`` [n] from each test specimen's warm-up (its
+    ``conditions`` columns read by a fit with them)."""
     pred = np.full(len(rows), np.nan)
-    for sid, idx in rows.groupby("specimen_id").indices.items():
-        h = hist[sid]
-        pred[idx] = mixed_effects.predict(
-            fit, h["time"].to_numpy(), h[target].to_numpy(), rows["time"].to_numpy()[idx]
+    at = rows.groupby("specimen_id").indices
+    for sid, g in test.groupby("specimen_id", sort=False):
+        idx = at.get(sid)
+        if idx is None:
+            continue
+        t = g["time"].to_numpy(np.float64)
+        w = int(warmup[sid])
+        ahead = mixed_effects.predict_rows(
+            fit, t, g[target].to_numpy(np.float64), g[list(conditions)].to_numpy(np.float64), w
         )
+        pred[idx] = pd.Series(ahead, index=t[w:]).reindex(rows["time"].to_numpy()[idx]).to_numpy()
     return pred
 
 

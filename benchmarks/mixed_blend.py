@@ -43,7 +43,7 @@ def run_split(name: str, split_seed: int, seed: int, weights: list[float]) -> di
     col = f"{info.target}_mean"
     model = rows[["specimen_id", "time"]].merge(fc[["specimen_id", "time", col]], how="left")[col].to_numpy()
     fit, cv = accuracy.mixed_effects_fit(ds, info)
-    path = accuracy.mixed_effects_forecast(fit, test, rows, warmup, info.target)
+    path = accuracy.mixed_effects_forecast(fit, test, rows, warmup, info.target, info.covariates)
     y = rows["y"].to_numpy()
 
     def rmse(pred) -> float:
@@ -56,7 +56,8 @@ def run_split(name: str, split_seed: int, seed: int, weights: list[float]) -> di
         "rmse": {"model": rmse(model), "mixed_effects": rmse(path)}
         | {f"w{w:g}": rmse(w * model + (1 - w) * path) for w in weights},
         "degree": fit.degree,
-        "cv_rmse": {str(d): v for d, v in cv.items()},
+        "family": fit.label,
+        "cv_rmse": cv,
         # each member's, on its own validation specimens (one model: its own)
         "model_val_rmse": (bundle.summary.get("ensemble") or {}).get("best_val_rmse")
         or [bundle.summary.get("best_val_rmse")],

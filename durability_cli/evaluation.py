@@ -301,7 +301,11 @@ def backtest_frames(
         frames += [baseline_frame(history, future, name) for name in BASELINES]
         paths = bundle.summary.get(mixed_effects.NAME)
         if paths is not None:  # the model file's population of paths (train fitted it)
-            frames.append(mixed_effects.frame(history, future, mixed_effects.PathFit.from_json(paths)))
+            block = mixed_effects.forecast_block(mixed_effects.PathFit.from_json(paths), hidden, last_obs)
+            cut = pd.MultiIndex.from_arrays([np.asarray(view.ids, dtype=object), origin])
+            p = cut.get_indexer(pd.MultiIndex.from_frame(future[["specimen", "origin"]]))
+            t = future["step"].to_numpy() + last_obs[p]
+            frames.append(future.assign(y_pred=block[p, t], model=mixed_effects.NAME))
     return Frames(pd.concat(frames, ignore_index=True), history, qs, drivers)
 
 

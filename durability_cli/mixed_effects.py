@@ -15,28 +15,52 @@ unbiased predictor: the population's b moved toward what the warm-up shows, as f
 rows outweigh the spread between specimens. A few rows leave the forecast near the population's
 path; many give the specimen's own.
 
-It sees neither the conditions nor the static columns, so it is a baseline, not a rival model:
-where every specimen runs one test plan (the measured lasers, Alloy-A, luminosity in
-benchmarks/data) it is hard to beat; where the conditions drive the decay it is poor, and the
-degree ``train`` chooses on the validation specimens keeps it from being absurd. The model file
-stores that degree fitted again on every specimen, validation ones included
-(``summary["mixed_effects"]``), so that ``evaluate`` scores it on new specimens and ``--combine``
-averages it into the forecast.
-Pure numpy, no torch.
+Where the table has conditions, two more families bring them in, as accelerated degradation
+tests are analysed (Meeker & Escobar ch. 21):
+
+- ``+conditions``: each condition adds to the decay in proportion to how far it sits from the
+  training specimens' mean,
+
+      y(t) = b0 + b1 s + ... + bd s^d + sum_j g_j E_j(s),   E_j(s) = integral of (x_j - c_j) ds,
+
+  the exposures E integrated over the rows (a row's conditions hold until the next row), ``g``
+  (``effect``) the same for every specimen and ``centre`` the means c. Those fixed effects cannot
+  be told from the slope by the two stages, so this family is fitted by the EM algorithm for
+  linear mixed models (Laird & Ware 1982) on each specimen's rows reduced to a few by a QR.
+- ``+accelerated``: the conditions run the specimen's clock (Arrhenius and Peck's laws make
+  heat and humidity scale time): the polynomial path in the equivalent time, the integral of
+  exp(r . (x - c)) dt, with ``rate`` r searched to forecast folds of the training specimens best,
+  a stepped test (hotter midway) following the cumulative-exposure model of step-stress tests.
+
+No family reads the static columns. ``train`` chooses the degree and the family on its
+validation specimens; where every specimen runs one test plan (the measured lasers, Alloy-A in
+benchmarks/data) the path is hard to beat, and where the conditions drive a decay that none of
+the families follows it is poor, and the choice keeps it from being absurd. The model file
+stores the chosen family fitted again on every specimen, validation ones included
+(``summary["mixed_effects"]``; the accelerated family keeps the rates its training specimens
+chose), so that ``evaluate`` scores it on new specimens and ``--combine`` averages it into the
+forecast. Pure numpy, no torch.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 NAME = "mixed_effects"  # the baseline's name in reports, beside persistence, linear, exponential
 DEGREES = (1, 2, 3)  # the polynomial degrees train chooses among on its validation specimens
 MIN_SPECIMENS = 3  # fewer specimens with enough rows for a degree: no population to learn from
+CONDITIONS = "conditions"  # the family with the conditions' exposures: labels "2+conditions"
+ACCELERATED = "accelerated"  # the family on the conditions' time scale: labels "2+accelerated"
+FAMILIES = ("", CONDITIONS, ACCELERATED)  # without the conditions, with their exposures, on their clock
+_MAX_KEPT = 500  # specimens the accelerated family is searched and fitted on (the first ones)
+_RATE_GRID = np.linspace(-3.0, 3.0, 13)  # log time scale per standard deviation of a condition
+_POWERS = max(DEGREES) + 1  # columns of s kept in each specimen's sums (the conditions' follow)
+_EM_ITERATIONS, _EM_TOLERANCE = 500, 1e-8
 
 
 @dataclass(frozen=True)
@@ -49,9 +73,18 @@ class PathFit:
     cov: np.ndarray  # [d + 1, d + 1], positive semi-definite
     noise: float  # variance of a measurement about its specimen's path
     specimens: int  # training specimens the fit is over
+    centre: np.ndarray | None = None  # [C] the conditions' time-weighted means; None: without them
+    effect: np.ndarray | None = None  # [C] durability per unit of condition above centre, per tau
+    rate: np.ndarray | None = None  # [C] log of the time scale per unit of condition above centre
+
+    @property
+    def label(self) -> str:
+        """The family as the validation scores name it: "2", "2+conditions" or "2+accelerated"."""
+        family = CONDITIONS if self.effect is not None else ACCELERATED if self.rate is not None else ""
+        return f"{self.degree}+{family}" if family else str(self.degree)
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "degree": self.degree,
             "tau": self.tau,
             "mean": [float(v) for v in self.mean],
@@ -59,6 +92,17 @@ class PathFit:
             "noise": self.noise,
             "specimens": self.specimens,
         }
+        if self.effect is not None:
+            out[CONDITIONS] = {
+                "centre": [float(v) for v in self.centre],
+                "effect": [float(v) for v in self.effect],
+            }
+        if self.rate is not None:
+            out[ACCELERATED] = {
+                "centre": [float(v) for v in self.centre],
+                "rate": [float(v) for v in self.rate],
+            }
+        return out
 
     @classmethod
     def from_json(cls, d: dict) -> PathFit:
@@ -79,7 +123,25 @@ class PathFit:
             raise ValueError("mixed_effects mean / cov hold a non-finite number")
         if not (math.isfinite(tau) and tau > 0 and math.isfinite(noise) and noise > 0):
             raise ValueError("mixed_effects tau and noise must be positive numbers")
-        return cls(degree, tau, mean, cov, noise, specimens)
+        found = {}
+        for family, key in ((CONDITIONS, "effect"), (ACCELERATED, "rate")):
+            if (block := d.get(family)) is None:
+                continue
+            try:
+                centre = np.asarray(block["centre"], dtype=np.float64)
+                values = np.asarray(block[key], dtype=np.float64)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"mixed_effects {family} are not a fit: {exc}") from None
+            if centre.ndim != 1 or centre.shape != values.shape or not centre.size:
+                raise ValueError(
+                    f"mixed_effects {family}' centre and {key} must be lists of one number per condition"
+                )
+            if not (np.isfinite(centre).all() and np.isfinite(values).all()):
+                raise ValueError(f"mixed_effects {family} hold a non-finite number")
+            found[key], found["centre"] = values, centre
+        if "effect" in found and "rate" in found:
+            raise ValueError(f"mixed_effects is one family: {CONDITIONS} or {ACCELERATED}, not both")
+        return cls(degree, tau, mean, cov, noise, specimens, **found)
 
 
 def _basis(s: np.ndarray, degree: int) -> np.ndarray:
@@ -95,19 +157,52 @@ def _measured(time: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return t[order], v[order]
 
 
+def _exposure(time: np.ndarray, x: np.ndarray, first: int) -> np.ndarray:
+    """[n, C] the integral of ``x`` [n, C] (each row's value held until the next row; NaN counts
+    as 0) over time from row ``first`` to each row, in ``time``'s units; 0 before ``first``."""
+    dt = np.diff(time, append=time[-1:])
+    dt[~np.isfinite(dt)] = 0.0
+    step = np.nan_to_num(x) * dt[:, None]
+    step[:first] = 0.0
+    out = np.zeros_like(step)
+    np.cumsum(step[:-1], axis=0, out=out[1:])
+    return out
+
+
+def _equivalent_time(time: np.ndarray, cond: np.ndarray, centre: np.ndarray, rate: np.ndarray) -> np.ndarray:
+    """[n] each row's time on the clock of a specimen held at ``centre``: every step's length
+    times exp(rate . (x - centre)), x its first row's conditions (held until the next row; NaN
+    counts as the centre). ``time`` [n] and ``cond`` [n, C] in order."""
+    if not time.size:
+        return time
+    dt = np.nan_to_num(np.diff(time))
+    x = np.nan_to_num(np.asarray(cond, dtype=np.float64)[:-1] - centre)
+    speed = np.exp(np.clip(x @ rate, -30.0, 30.0))
+    return np.r_[time[:1], time[0] + np.cumsum(speed * dt)]
+
+
 class _Accumulator:
     """Each training specimen's least-squares coefficients for every degree, one specimen at a
     time and kept as a few numbers each (a table trained in groups passes here group by group).
     A specimen's coefficients are fitted on its own time scale (its span) and put on the common
-    one when the population is fitted: b_k times (tau / span)^k, the same path."""
+    one when the population is fitted: b_k times (tau / span)^k, the same path. Where the table
+    has conditions, each specimen's rows of [1, s, s^2, s^3, exposures] and values reduced to a
+    few by a QR, for the family with the conditions (:meth:`fit_conditions`), and the rows of
+    the first ``_MAX_KEPT`` specimens, for the accelerated family (:meth:`fit_accelerated`)."""
 
     def __init__(self) -> None:
         self.coefs: dict[int, list[tuple[np.ndarray, float]]] = {d: [] for d in DEGREES}
         self.sse = dict.fromkeys(DEGREES, 0.0)
         self.rows = dict.fromkeys(DEGREES, 0)
         self.moments = np.zeros(3)  # count, sum and sum of squares of the measured values
+        # the family with the conditions: per specimen R of the QR of its [F y], rows and span
+        self.products: list[tuple[np.ndarray, int, float]] = []
+        self.exposure = None  # [3, C] time, and time-weighted sums of x and x^2, over the rows
+        self.kept: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # time, y, cond
+        self.rates: dict = {}  # the accelerated family's (centre, rate), once searched
 
     def add(self, series) -> None:
+        conditions = series.cond.shape[2] if series.cond.ndim == 3 else 0
         for b in range(len(series.ids)):
             n = int(series.lengths[b])
             t, v = _measured(series.time[b, :n], series.y[b, :n])
@@ -125,6 +220,31 @@ class _Accumulator:
                 self.coefs[d].append((coef, span))
                 self.sse[d] += float(r @ r)
                 self.rows[d] += t.size
+            if conditions:
+                self._add_exposures(series, b, n, t[0], span)
+                if len(self.kept) < _MAX_KEPT:
+                    order = np.argsort(series.time[b, :n], kind="stable")
+                    self.kept.append((series.time[b, order], series.y[b, order], series.cond[b, order]))
+
+    def _add_exposures(self, series, b: int, n: int, start: float, span: float) -> None:
+        time, y, x = series.time[b, :n], series.y[b, :n], series.cond[b, :n]
+        order = np.argsort(time, kind="stable")
+        time, y, x = time[order], y[order], x[order]
+        first = int(np.searchsorted(time, start))
+        last = int(np.flatnonzero(np.isfinite(y))[-1])
+        E = _exposure(time, x, first) / span
+        rows = np.isfinite(y) & np.isfinite(time)
+        F = np.hstack([_basis((time[rows] - start) / span, _POWERS - 1), E[rows]])
+        v = y[rows].astype(np.float64)
+        # the specimen as q + 1 rows: R of [F y] = QR holds F'F, F'y and y'y without forming them
+        R = np.linalg.qr(np.c_[F, v], mode="r")
+        pseudo = np.zeros((F.shape[1] + 1, F.shape[1] + 1))
+        pseudo[: R.shape[0]] = R
+        self.products.append((pseudo, v.size, span))
+        dt = np.diff(time[first : last + 1])
+        xs = np.nan_to_num(x[first:last])
+        sums = np.stack([np.broadcast_to(dt.sum(), xs.shape[1:]), dt @ xs, dt @ xs**2])
+        self.exposure = sums if self.exposure is None else self.exposure + sums
 
     def fit(self, degree: int) -> PathFit | None:
         found = self.coefs[degree]
@@ -136,72 +256,311 @@ class _Accumulator:
         cov = np.atleast_2d(np.cov(B, rowvar=False))
         w, U = np.linalg.eigh((cov + cov.T) / 2)
         cov = (U * np.clip(w, 0.0, None)) @ U.T  # positive semi-definite
-        count, total, squares = self.moments
-        scale = max(squares / count - (total / count) ** 2, 0.0) or 1.0
-        noise = max(self.sse[degree] / max(self.rows[degree] - len(found) * k, 1), 1e-12 * scale)
+        noise = max(self.sse[degree] / max(self.rows[degree] - len(found) * k, 1), 1e-12 * self._scale())
         return PathFit(degree, tau, B.mean(axis=0), cov, noise, len(found))
+
+    def _scale(self) -> float:
+        count, total, squares = self.moments
+        return max(squares / count - (total / count) ** 2, 0.0) or 1.0 if count else 1.0
+
+    def fit_conditions(self, degree: int) -> PathFit | None:
+        """The family with the conditions' exposures, by EM (Laird & Ware 1982): fixed effects
+        (the mean path and the conditions' effects), random ones (each specimen's deviation from
+        the mean path), maximum likelihood. None without conditions that vary over the training
+        rows, or with too few specimens."""
+        k = degree + 1
+        if self.exposure is None or len(self.products) < max(MIN_SPECIMENS, k + 1):
+            return None
+        time, sx, sxx = self.exposure
+        with np.errstate(invalid="ignore", divide="ignore"):
+            centre = np.where(time > 0, sx / time, 0.0)
+            spread = np.where(time > 0, sxx / time, 0.0) - centre**2
+        active = np.flatnonzero(spread > 1e-12 * (centre**2 + 1.0))  # a constant one is the slope's
+        if not active.size:
+            return None
+        tau = max(p[2] for p in self.products)
+        C = centre.size
+        cols = np.r_[np.arange(k), _POWERS + active]
+        # onto the common time scale, then each exposure about the centre: E - c s
+        L = np.eye(_POWERS + C)
+        L[1, _POWERS:] = -centre
+        F, y, n = [], [], []
+        for pseudo, rows, span in self.products:
+            r = span / tau
+            scale = np.r_[r ** np.arange(_POWERS), np.full(C, r)]
+            F.append(pseudo[:, :-1] @ (scale[:, None] * L)[:, cols])
+            y.append(pseudo[:, -1])
+            n.append(rows)
+        beta, D, noise = _em(np.array(F), np.array(y), np.array(n), k, self.fit(degree), self._scale())
+        if beta is None:
+            return None
+        effect = np.zeros(C)
+        effect[active] = beta[k:]
+        return PathFit(degree, tau, beta[:k], D, noise, len(self.products), centre, effect)
+
+    def fit_accelerated(self, degree: int, warmups=None, like: PathFit | None = None) -> PathFit | None:
+        """The accelerated family (Meeker & Escobar ch. 21: a condition that speeds the decay
+        runs the specimen's clock faster): the path without conditions in each kept specimen's
+        equivalent time (:func:`_equivalent_time`), the rates those of ``like`` or searched with
+        ``warmups`` (:func:`_search_rates`, once per accumulator). None without conditions whose
+        rates forecast better than none, or with too few specimens."""
+        if len(self.kept) <= MIN_SPECIMENS:
+            return None
+        if like is not None:
+            found = (like.centre, like.rate) if like.rate is not None else None
+        else:
+            if "found" not in self.rates:
+                self.rates["found"] = _search_rates(self.kept, warmups)
+            found = self.rates["found"]
+        if found is None:
+            return None
+        centre, rate = found
+        clock = [_equivalent_time(k[0], k[2], centre, rate) for k in self.kept]
+        acc = _Accumulator()
+        acc.add(_kept_series(self.kept, clock))
+        fit = acc.fit(degree)
+        return None if fit is None else dataclasses.replace(fit, centre=centre, rate=rate)
+
+    def fit_family(self, label: str, warmups=None, like: PathFit | None = None) -> PathFit | None:
+        """The family ``label`` (:attr:`PathFit.label`); the accelerated one's rates from
+        ``like``, else searched with ``warmups``."""
+        degree, _, family = label.partition("+")
+        if family == CONDITIONS:
+            return self.fit_conditions(int(degree))
+        if family == ACCELERATED:
+            return self.fit_accelerated(int(degree), warmups, like)
+        return self.fit(int(degree))
+
+
+def _kept_series(kept: list, time: list | None = None):
+    """The kept specimens (time, y, cond) as a Series without conditions, on ``time`` if given."""
+    from durability_cli.data import Series
+
+    N, T = len(kept), max(len(k[0]) for k in kept)
+    t, y = np.full((N, T), np.nan), np.full((N, T), np.nan)
+    for i, (kt, ky, _) in enumerate(kept):
+        t[i, : len(kt)] = kt if time is None else time[i]
+        y[i, : len(ky)] = ky
+    lengths = np.array([len(k[0]) for k in kept])
+    empty = np.zeros((N, 0))
+    return Series(
+        [str(i) for i in range(N)], lengths, t, np.zeros((N, T, 0)), y, np.zeros((N, T), int), empty, empty
+    )
+
+
+def _search_rates(kept: list, warmups) -> tuple[np.ndarray, np.ndarray] | None:
+    """(centre, rate) of the accelerated family: the conditions' time-weighted means, and the log
+    time scale per unit of each that lets the path without conditions forecast the kept specimens
+    best over folds of them (a grid of ``_RATE_GRID`` standard deviations, then a golden-section
+    search about the best; one condition after another, twice). None where no rate beats none."""
+    dt = [np.nan_to_num(np.diff(k[0])) for k in kept]
+    x = [np.nan_to_num(k[2][:-1]) for k in kept]
+    weight = sum(d.sum() for d in dt)
+    if not weight > 0:
+        return None
+    centre = sum(d @ v for d, v in zip(dt, x, strict=True)) / weight
+    spread = np.sqrt(np.maximum(sum(d @ (v - centre) ** 2 for d, v in zip(dt, x, strict=True)) / weight, 0.0))
+    active = np.flatnonzero(spread > 1e-9 * (np.abs(centre) + 1.0))
+    if not active.size:
+        return None
+    cache: dict[tuple, float] = {}
+
+    def rates(z: np.ndarray) -> np.ndarray:
+        rate = np.zeros(centre.size)
+        rate[active] = z / spread[active]
+        return rate
+
+    def score(z: np.ndarray) -> float:
+        key = tuple(np.round(z, 6))
+        if key not in cache:
+            clock = [_equivalent_time(k[0], k[2], centre, rates(z)) for k in kept]
+            found = _cv_scores(_kept_series(kept, clock), warmups, families=("",))
+            cache[key] = min(found.values())
+        return cache[key]
+
+    z = np.zeros(active.size)
+    best = none = score(z)
+    golden = (math.sqrt(5) - 1) / 2
+    for _ in range(1 if active.size == 1 else 2):
+        for j in range(active.size):
+            trial = z.copy()
+            for g in _RATE_GRID:
+                trial[j] = g
+                if score(trial) < best:
+                    best, z = score(trial), trial.copy()
+            lo, hi = z[j] - 0.5, z[j] + 0.5  # golden section about the grid's best
+            for _ in range(8):
+                ta, tb = z.copy(), z.copy()
+                ta[j], tb[j] = hi - golden * (hi - lo), lo + golden * (hi - lo)
+                if score(ta) < score(tb):
+                    hi = tb[j]
+                else:
+                    lo = ta[j]
+                for t in (ta, tb):
+                    if score(t) < best:
+                        best, z = score(t), t.copy()
+    return (centre, rates(z)) if best < none else None
+
+
+def _em(F, y, n, k: int, start: PathFit | None, scale: float):
+    """Maximum-likelihood fixed effects ``beta`` [q], random-effect covariance D [k, k] and noise
+    of y_i = F_i beta + X_i u_i + e_i (X_i the first k columns of F_i), by EM, from each
+    specimen's rows rotated to a few (F [N, m, q], y [N, m]: R of the QR of its [F y], whose
+    rows beyond the first q have no F and so only add to the residual) and its true row count n
+    [N]; (None, None, None) where it fails."""
+    N, m, q = F.shape
+    total = float(n.sum())
+    eye, rows = np.eye(k), np.eye(m)
+    X = F[:, :, :k]
+    S = np.swapaxes(X, 1, 2) @ X
+    beta = np.linalg.lstsq(F.reshape(-1, q), y.reshape(-1), rcond=None)[0]
+    if start is not None:
+        D, noise = start.cov + 1e-9 * scale * eye, float(start.noise)
+    else:
+        D, noise = 0.1 * scale * eye, 0.1 * scale
+    floor = 1e-12 * scale
+    try:
+        for _ in range(_EM_ITERATIONS):
+            V = noise * rows + X @ D @ np.swapaxes(X, 1, 2)  # [N, m, m]
+            VF = np.linalg.solve(V, F)
+            Vy = np.linalg.solve(V, y[..., None])[..., 0]
+            Ft = np.swapaxes(F, 1, 2)
+            new_beta = np.linalg.lstsq((Ft @ VF).sum(0), (Ft @ Vy[..., None]).sum(0)[:, 0], rcond=None)[0]
+            r = y - F @ new_beta  # [N, m]
+            Vr = np.linalg.solve(V, r[..., None])[..., 0]
+            u = (np.swapaxes(X, 1, 2) @ Vr[..., None])[..., 0] @ D  # [N, k] (D symmetric)
+            # each deviation's posterior covariance, noise D (noise I + S D)^-1: no difference taken
+            post = noise * np.swapaxes(
+                np.linalg.solve(np.swapaxes(noise * eye + S @ D, 1, 2), np.broadcast_to(D, S.shape)), 1, 2
+            )
+            post = (post + np.swapaxes(post, 1, 2)) / 2
+            new_D = (u[:, :, None] * u[:, None, :] + post).mean(0)
+            e = r - (X @ u[..., None])[..., 0]
+            new_noise = max(float(((e * e).sum(1) + np.einsum("nij,nji->n", post, S)).sum() / total), floor)
+            done = (
+                np.abs(new_beta - beta).max() <= _EM_TOLERANCE * (np.abs(beta).max() + 1e-12)
+                and np.abs(new_D - D).max() <= _EM_TOLERANCE * (np.abs(D).max() + floor)
+                and abs(new_noise - noise) <= _EM_TOLERANCE * noise
+            )
+            beta, D, noise = new_beta, new_D, new_noise
+            if done:
+                break
+    except np.linalg.LinAlgError:
+        return None, None, None
+    if not (np.isfinite(beta).all() and np.isfinite(D).all() and math.isfinite(noise)):
+        return None, None, None
+    w, U = np.linalg.eigh(D)
+    return beta, (U * np.clip(w, 0.0, None)) @ U.T, noise
+
+
+def _conditions(fit: PathFit, cond, size: int) -> np.ndarray:
+    """[n, C] the rows' conditions for a fit that reads ``size`` of them; ValueError otherwise."""
+    x = np.asarray(np.zeros((0, 0)) if cond is None else cond, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != size:
+        got = x.shape[-1] if x.ndim else 0
+        raise ValueError(
+            f"the mixed-effects path {fit.label} reads {size} condition(s); these rows have {got}"
+        )
+    return x
+
+
+def predict_rows(fit: PathFit, time, y, cond, warm: int) -> np.ndarray:
+    """[n - warm] one specimen's path on its rows after the first ``warm`` (time [n] in order, y
+    [n] read only on those first rows, NaN = unmeasured; cond [n, C], read by a fit with the
+    conditions) given its measured warm-up: the population's path moved toward the warm-up by
+    the best linear unbiased predictor. NaN without a measured warm-up row."""
+    time = np.asarray(time, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)[:warm]
+    seen = np.flatnonzero(np.isfinite(y) & np.isfinite(time[:warm]))
+    if not seen.size:
+        return np.full(time.size - warm, np.nan)
+    if fit.rate is not None:
+        time = _equivalent_time(time, _conditions(fit, cond, fit.rate.size), fit.centre, fit.rate)
+    s = (time - time[seen[0]]) / fit.tau
+    X = _basis(s, fit.degree)
+    offset = np.zeros(time.size)
+    if fit.effect is not None:
+        x = _conditions(fit, cond, fit.effect.size)
+        offset = _exposure(time, x - fit.centre, int(seen[0])) / fit.tau @ fit.effect
+    Xw = X[seen]
+    K = Xw @ fit.cov @ Xw.T + fit.noise * np.eye(seen.size)
+    gap = y[seen] - Xw @ fit.mean - offset[seen]
+    try:
+        b = fit.mean + fit.cov @ Xw.T @ np.linalg.solve(K, gap)
+    except np.linalg.LinAlgError:  # rows at one time and no noise to speak of: the least-squares answer
+        b = fit.mean + fit.cov @ Xw.T @ np.linalg.lstsq(K, gap, rcond=None)[0]
+    return X[warm:] @ b + offset[warm:]
 
 
 def predict(fit: PathFit, hist_t, hist_y, future_t) -> np.ndarray:
-    """The specimen's path at ``future_t`` given its measured warm-up (NaN without one): the
-    population's coefficients updated by the warm-up (best linear unbiased predictor)."""
-    ft = np.asarray(future_t, dtype=np.float64)
+    """The path without the conditions at ``future_t`` given a measured warm-up (NaN without
+    one): :func:`predict_rows` for rows given as warm-up and future apart."""
+    if fit.effect is not None or fit.rate is not None:
+        raise ValueError(
+            "a mixed-effects path that reads the conditions forecasts from rows with them (predict_rows)"
+        )
     t, v = _measured(np.asarray(hist_t, dtype=np.float64), np.asarray(hist_y, dtype=np.float64))
-    if not t.size:
-        return np.full(ft.shape, np.nan)
-    Xw = _basis((t - t[0]) / fit.tau, fit.degree)
-    K = Xw @ fit.cov @ Xw.T + fit.noise * np.eye(t.size)
-    b = fit.mean + fit.cov @ Xw.T @ np.linalg.solve(K, v - Xw @ fit.mean)
-    return _basis((ft - t[0]) / fit.tau, fit.degree) @ b
+    ft = np.asarray(future_t, dtype=np.float64)
+    return predict_rows(fit, np.r_[t, ft], np.r_[v, np.full(ft.size, np.nan)], None, t.size)
 
 
-def frame(history: pd.DataFrame, future: pd.DataFrame, fit: PathFit) -> pd.DataFrame:
-    """``future`` (one row per forecast row) with ``y_pred`` from each (specimen, origin)'s rows of
-    ``history`` (time, y) and ``model`` = NAME, as metrics.baseline_frame gives the others."""
-    from durability_cli.metrics import per_group
-
-    h = history.loc[np.isfinite(history["time"]) & np.isfinite(history["y"])]
-    out = future.copy()
-    out["y_pred"] = per_group(h, out, lambda t, y, ft: predict(fit, t, y, ft))
-    out["model"] = NAME
+def forecast_block(fit: PathFit, series, last: np.ndarray) -> np.ndarray:
+    """[B, T] each specimen's path on the rows after ``last[b]`` (its last warm-up row) from its
+    measured rows up to it; NaN elsewhere (and where it has no measured row)."""
+    B, T = series.y.shape
+    out = np.full((B, T), np.nan)
+    for b in range(B):
+        n, w = int(series.lengths[b]), int(last[b]) + 1
+        if w >= n:
+            continue
+        out[b, w:n] = predict_rows(fit, series.time[b, :n], series.y[b, :n], series.cond[b, :n], w)
     return out
 
 
 def _errors(fit: PathFit, series, warm: np.ndarray) -> np.ndarray:
     """Errors (prediction - truth) on the measured rows after each specimen's first ``warm`` rows."""
-    out = []
-    for b in range(len(series.ids)):
-        n, w = int(series.lengths[b]), int(warm[b])
-        t, y = series.time[b, :n], series.y[b, :n]
-        after = np.isfinite(y[w:]) & np.isfinite(t[w:])
-        if not after.any():
-            continue
-        pred = predict(fit, t[:w], y[:w], t[w:][after])
-        out.append(pred - y[w:][after])
-    return np.concatenate(out) if out else np.zeros(0)
+    pred = forecast_block(fit, series, np.asarray(warm) - 1)
+    B, T = series.y.shape
+    after = (np.arange(T)[None, :] >= np.asarray(warm)[:, None]) & np.isfinite(series.y)
+    after &= (np.arange(T)[None, :] < np.asarray(series.lengths)[:, None]) & np.isfinite(series.time)
+    return (pred - series.y)[after]
 
 
-def choose(train_parts: Iterable, val_parts: Iterable, warmups) -> tuple[PathFit | None, dict[int, float]]:
-    """The fit on the training specimens (Series, group by group) of the degree whose forecasts
-    of the validation specimens (Series, each with its warm-up rows from ``warmups(lengths)``)
-    err least (the lower degree on a tie), and every degree's validation RMSE. None where no
-    degree has enough training specimens."""
+def _labels(families=FAMILIES) -> list[str]:
+    return [f"{d}+{family}" if family else str(d) for d in DEGREES for family in families]
+
+
+def _fits(acc: _Accumulator, warmups) -> dict[str, PathFit]:
+    """Every family the accumulated specimens can fit, by label (:attr:`PathFit.label`)."""
+    return {label: f for label in _labels() if (f := acc.fit_family(label, warmups)) is not None}
+
+
+def _best(scores: dict[str, float]) -> str:
+    """The label of the least error; on a tie the lower degree, and without the conditions."""
+    return min(scores, key=lambda label: (scores[label], label))
+
+
+def choose(train_parts: Iterable, val_parts: Iterable, warmups) -> tuple[PathFit | None, dict[str, float]]:
+    """The fit on the training specimens (Series, group by group) of the family (degree, with or
+    without the conditions) whose forecasts of the validation specimens (Series, each with its
+    warm-up rows from ``warmups(lengths)``) err least, and every family's validation RMSE by
+    label. None where no degree has enough training specimens."""
     acc = _Accumulator()
     for part in train_parts:
         acc.add(part)
-    fits = {d: f for d in DEGREES if (f := acc.fit(d)) is not None}
+    fits = _fits(acc, warmups)
     if not fits:
         return None, {}
-    errors: dict[int, list[np.ndarray]] = {d: [] for d in fits}
+    errors: dict[str, list[np.ndarray]] = {label: [] for label in fits}
     for part in val_parts:
         warm = np.asarray(warmups(part.lengths))
-        for d, f in fits.items():
-            errors[d].append(_errors(f, part, warm))
+        for label, f in fits.items():
+            errors[label].append(_errors(f, part, warm))
     scores = {}
-    for d, e in errors.items():
+    for label, e in errors.items():
         err = np.concatenate(e) if e else np.zeros(0)
-        scores[d] = float(np.sqrt(np.mean(err**2))) if err.size and np.isfinite(err).all() else math.inf
-    best = min(scores, key=lambda d: (scores[d], d))
+        scores[label] = float(np.sqrt(np.mean(err**2))) if err.size and np.isfinite(err).all() else math.inf
+    best = _best(scores)
     if not math.isfinite(scores[best]):
         return None, scores
     return fits[best], scores
@@ -221,38 +580,24 @@ def weight(model_rmse: list, path_rmse: list) -> float | None:
     return b * b / (m * m + b * b)
 
 
-def forecast_block(fit: PathFit, series, last: np.ndarray) -> np.ndarray:
-    """[B, T] each specimen's path on the rows after ``last[b]`` (its last warm-up row) from its
-    measured rows up to it; NaN elsewhere (and where it has no measured row)."""
-    B, T = series.y.shape
-    out = np.full((B, T), np.nan)
-    for b in range(B):
-        n, w = int(series.lengths[b]), int(last[b]) + 1
-        if w >= n:
-            continue
-        out[b, w:n] = predict(fit, series.time[b, :w], series.y[b, :w], series.time[b, w:n])
-    return out
-
-
-def fit_degree(parts: Iterable, degree: int) -> PathFit | None:
-    """The population of paths of ``degree`` over every specimen of ``parts`` (Series)."""
+def refit(parts: Iterable, label: str, like: PathFit | None = None, warmups=None) -> PathFit | None:
+    """The family ``label`` (:attr:`PathFit.label`) fitted over every specimen of ``parts``
+    (Series); the accelerated family on the rates of ``like`` (or searched with ``warmups``)."""
     acc = _Accumulator()
     for part in parts:
         acc.add(part)
-    return acc.fit(degree)
+    return acc.fit_family(label, warmups, like)
 
 
-def cross_validated(
-    series, warmups, folds: int = 5, seed: int = 0
-) -> tuple[PathFit | None, dict[int, float]]:
-    """The fit on every specimen of ``series`` of the degree whose forecasts err least over
-    ``folds`` folds of the specimens (each fold forecast from its warm-up, ``warmups(lengths)``
-    rows, by the fit on the others; the errors pooled), and each degree's pooled RMSE. For a
-    table with no validation split of its own (the benchmarks' baseline)."""
+def _cv_scores(series, warmups, folds: int = 5, seed: int = 0, families=FAMILIES) -> dict[str, float]:
+    """Each family's pooled RMSE (inf where a fold cannot fit it) over ``folds`` folds of the
+    specimens of ``series``, each fold forecast from its warm-up (``warmups(lengths)`` rows) by
+    the fit on the others; families that no fold can fit are left out."""
     n = len(series.ids)
     order = np.random.default_rng(seed).permutation(n)
-    sse: dict[int, float] = dict.fromkeys(DEGREES, 0.0)
-    count: dict[int, int] = dict.fromkeys(DEGREES, 0)
+    sse = {label: 0.0 for label in _labels(("",))}
+    count = dict.fromkeys(sse, 0)
+    failed: set[str] = set()
     for k in range(min(folds, n)):
         held = np.sort(order[k::folds])
         rest = np.setdiff1d(np.arange(n), held)
@@ -260,20 +605,30 @@ def cross_validated(
         acc.add(series.take(rest))
         part = series.take(held)
         warm = np.asarray(warmups(part.lengths))
-        for d in DEGREES:
-            f = acc.fit(d)
+        for label in _labels(families):
+            f = acc.fit_family(label, warmups)
             if f is None:
-                sse[d] = math.inf
+                failed.add(label)  # a family one fold cannot fit is not chosen
                 continue
             err = _errors(f, part, warm)
-            sse[d] += float(err @ err) if np.isfinite(err).all() else math.inf
-            count[d] += err.size
-    scores = {
-        d: math.sqrt(sse[d] / count[d]) if count[d] and math.isfinite(sse[d]) else math.inf for d in DEGREES
+            sse[label] = sse.get(label, 0.0) + (float(err @ err) if np.isfinite(err).all() else math.inf)
+            count[label] = count.get(label, 0) + err.size
+    return {
+        label: math.sqrt(sse[label] / count[label])
+        if count[label] and math.isfinite(sse[label]) and label not in failed
+        else math.inf
+        for label in sse
     }
-    best = min(scores, key=lambda d: (scores[d], d))
+
+
+def cross_validated(
+    series, warmups, folds: int = 5, seed: int = 0
+) -> tuple[PathFit | None, dict[str, float]]:
+    """The fit on every specimen of ``series`` of the family whose forecasts err least over
+    ``folds`` folds of the specimens (:func:`_cv_scores`), and each family's pooled RMSE by
+    label. For a table with no validation split of its own (the benchmarks' baseline)."""
+    scores = _cv_scores(series, warmups, folds, seed)
+    best = _best(scores)
     if not math.isfinite(scores[best]):
         return None, scores
-    acc = _Accumulator()
-    acc.add(series)
-    return acc.fit(best), scores
+    return refit([series], best, warmups=warmups), scores

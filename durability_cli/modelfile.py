@@ -200,7 +200,7 @@ def _check_numbers(meta: dict, schema: Schema, scaler) -> None:
     summary = meta.get("summary", {})
     if not isinstance(summary, dict):
         raise ValueError("the training summary is not a JSON object")
-    _check_summary(summary)
+    _check_summary(summary, n)
     if summary.get("scale_calibration") is not None:
         if finite("scale_calibration", summary["scale_calibration"]) <= 0:
             raise ValueError(f"scale_calibration is {summary['scale_calibration']!r}, not a positive factor")
@@ -255,7 +255,7 @@ def _check_numbers(meta: dict, schema: Schema, scaler) -> None:
         finite("target_range high", seen[1])
 
 
-def _check_summary(summary: dict) -> None:
+def _check_summary(summary: dict, conditions: int) -> None:
     """The summary fields that `inspect` and `plot history` compute with: numbers or null."""
 
     def number(label: str, value) -> None:
@@ -281,7 +281,9 @@ def _check_summary(summary: dict) -> None:
 
         if not isinstance(paths, dict):
             raise ValueError("mixed_effects is not a JSON object")
-        PathFit.from_json(paths)
+        fit = PathFit.from_json(paths)
+        if fit.centre is not None and fit.centre.size != conditions:
+            raise ValueError(f"mixed_effects reads {fit.centre.size} condition(s), the schema {conditions}")
         w = paths.get("weight")
         if w is not None and (isinstance(w, bool) or not isinstance(w, int | float) or not 0 <= w <= 1):
             raise ValueError(f"mixed_effects weight is {w!r}, not a number in [0, 1]")

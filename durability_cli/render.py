@@ -293,6 +293,8 @@ def render_train_summary(console: Console, bundle, output: str) -> None:
     baselines = s.get("val_baseline_rmse") or {}
     if baselines:
         table.add_row("baselines", _baseline_text(baselines))
+    if path := path_text(s, bundle.schema.covariates):
+        table.add_row("path", path)
     if bundle.train_config.combine != "none":
         table.add_row("combine", combine_text(s))
     if s.get("latent_val_rmse_population") is not None:
@@ -481,6 +483,33 @@ def combine_text(s: dict) -> str:
     return (
         f"forecast = {w:.3g} x the model + {1 - w:.3g} x the mixed-effects path (inverse squared "
         "validation RMSE; paths, quantiles and end of life move with the mean)"
+    )
+
+
+def path_text(s: dict, covariates: list[str]) -> str | None:
+    """The mixed-effects path's use of the conditions (mixed_effects.py), or None where it reads
+    none: each condition's effect on the decay, or how much faster it runs the specimen's clock."""
+    block = s.get("mixed_effects") or {}
+    for key, values, say in (
+        ("conditions", "effect", lambda e: f"{e:+.3g}"),
+        ("accelerated", "rate", lambda r: f"x{math.exp(r):.4g}"),
+    ):
+        if (fit := block.get(key)) is not None:
+            each = ", ".join(
+                f"{name} {say(v)} (mean {c:.4g})"
+                for name, c, v in zip(covariates, fit["centre"], fit[values], strict=False)
+            )
+            break
+    else:
+        return None
+    if key == "conditions":
+        return (
+            f"mixed effects: degree {block['degree']}, and per unit of each condition above its mean, "
+            f"durability changes per {block['tau']:.4g} time by {each}"
+        )
+    return (
+        f"mixed effects: degree {block['degree']} on the conditions' clock, which each unit of a "
+        f"condition above its mean runs faster by {each}"
     )
 
 
@@ -977,6 +1006,8 @@ def render_model(console: Console, info: dict, title: str) -> None:
         table.add_row("warp", paces)
     if s.get("val_baseline_rmse"):
         table.add_row("baselines", _baseline_text(s["val_baseline_rmse"]))
+    if path := path_text(s, sch["covariates"]):
+        table.add_row("path", path)
     if (s.get("mixed_effects") or {}).get("weight") is not None:
         table.add_row("combine", combine_text(s))
     if s.get("ensemble") or s.get("ensemble_auto"):

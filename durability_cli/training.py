@@ -1125,19 +1125,18 @@ class _GroupTraining:
             baselines = baseline_rmse((part for part, _ in self.scored_parts()), context)
             val_series = (part for part, _ in self.scored_parts())
         # the reliability textbooks' baseline: a population of paths fitted on the training specimens
-        paths, by_degree = mixed_effects.choose(
+        paths, by_family = mixed_effects.choose(
             (part for part, _ in self.train_series_parts()), val_series, lambda n: warmup_rows(context, n)
         )
         if paths is not None:
-            baselines[mixed_effects.NAME] = by_degree[paths.degree]
-            if len(self.val_idx):  # what the file keeps: that degree fitted on every specimen
+            baselines[mixed_effects.NAME] = by_family[paths.label]
+            if len(self.val_idx):  # what the file keeps: that family fitted on every specimen
                 val_again = (
                     [self.val_series] if self.val_all is not None else (p for p, _ in self.scored_parts())
                 )
                 train_again = (part for part, _ in self.train_series_parts())
-                paths = (
-                    mixed_effects.fit_degree(itertools.chain(train_again, val_again), paths.degree) or paths
-                )
+                again = itertools.chain(train_again, val_again)
+                paths = mixed_effects.refit(again, paths.label, like=paths) or paths
         # the training specimens' paces, in-sample: steadier than the few validation specimens'
         # (none apart when the training specimens are what was validated on)
         train_warps = (
@@ -1171,9 +1170,9 @@ class _GroupTraining:
         bundle.summary["trained_warmup_rows"] = [shortest, int(fed.max())]
         bundle.summary["scale_refit"] = refitted
         if paths is not None:  # evaluate scores it on new specimens
-            fit = paths.to_json() | {"val_rmse": {str(d): _finite(v) for d, v in by_degree.items()}}
+            fit = paths.to_json() | {"val_rmse": {label: _finite(v) for label, v in by_family.items()}}
             if self.cfg.combine == mixed_effects.NAME:  # the forecast averages it in (forecasting.py)
-                fit["weight"] = mixed_effects.weight([_finite(scores[0])], [by_degree[paths.degree]])
+                fit["weight"] = mixed_effects.weight([_finite(scores[0])], [by_family[paths.label]])
             bundle.summary[mixed_effects.NAME] = fit
         # how much faster or slower the validation and training specimens ran than the mean (eol_warp.py)
         bundle.summary["eol_warp"] = {"log_w": warps, "train_log_w": train_warps}

@@ -289,6 +289,22 @@ HOSTILE_MODELS = [
         "mixed_effects degree must be one of (1, 2, 3), got 7",
     ),
     (
+        "a mixed-effects path that reads five conditions",
+        _meta_edit(
+            "summary",
+            mixed_effects={
+                "degree": 1,
+                "tau": 1.0,
+                "mean": [1.0, 0.0],
+                "cov": [[0.0, 0.0], [0.0, 0.0]],
+                "noise": 1e-4,
+                "specimens": 5,
+                "conditions": {"centre": [0.0] * 5, "effect": [0.0] * 5},
+            },
+        ),
+        "mixed_effects reads 5 condition(s), the schema",
+    ),
+    (
         "10**30 latent specimens",
         _rebuilt(edit=lambda t, m: m.update(latent_specimens=10**30)),
         "latent_specimens is 1000000000000000000000000000000, not a count of specimens",

@@ -55,7 +55,8 @@ def test_the_population_of_paths_is_learned_and_a_short_warm_up_leans_on_it():
     train, new = quadratic_table(30), quadratic_table(20, seed=1, start=100)
     fit, scores = me.cross_validated(series_of(train), lambda lengths: np.minimum(4, lengths - 1))
     assert fit.degree == 2 and fit.specimens == 30, scores  # the family the paths are drawn from
-    assert scores[2] < scores[1] and scores[2] < scores[3]
+    assert scores["2"] < scores["1"] and scores["2"] < scores["3"]
+    assert set(scores) == {"1", "2", "3"}  # no conditions: no family with them
     # the population's mean path and the noise, on the table's own scale: s = t / 95 here
     assert fit.tau == 95.0
     assert fit.mean == pytest.approx([1.0, -0.3 * 0.95, -0.4 * 0.95**2], abs=0.05)
@@ -123,12 +124,12 @@ def test_train_scores_the_path_on_its_validation_specimens_and_keeps_the_fit(tra
     train = series_of(df[df["specimen_id"].isin(s["train_specimens"])])
     val = series_of(df[df["specimen_id"].isin(s["val_specimens"])])
     again, scores = me.choose([train], [val], lambda n: np.minimum(4, n))
-    assert again.degree == fit.degree
+    assert again.label == fit.label == str(fit.degree)
     # the file keeps that degree fitted again on every specimen, the validation ones included
-    assert fit.specimens == 24 and np.allclose(me.fit_degree([train, val], fit.degree).mean, fit.mean)
+    assert fit.specimens == 24 and np.allclose(me.refit([train, val], fit.label).mean, fit.mean)
     assert not np.allclose(again.mean, fit.mean)
-    assert s["val_baseline_rmse"]["mixed_effects"] == pytest.approx(scores[fit.degree], rel=1e-9)
-    assert s["mixed_effects"]["val_rmse"] == {str(d): pytest.approx(v, rel=1e-9) for d, v in scores.items()}
+    assert s["val_baseline_rmse"]["mixed_effects"] == pytest.approx(scores[fit.label], rel=1e-9)
+    assert s["mixed_effects"]["val_rmse"] == {k: pytest.approx(v, rel=1e-9) for k, v in scores.items()}
     # the summary's baselines row names it; three epochs of a tiny network lose to it
     said = " ".join(stderr.split())
     assert "mixed_effects " in said and "Warning: the mixed_effects baseline" in said
@@ -212,3 +213,162 @@ def test_combine_weighs_the_path_in_by_inverse_squared_validation_rmse(trained, 
     assert np.abs(moved).max() > 1e-3
     for q in [col for col in a.columns if col.startswith("durability_q")]:
         assert (c[q] - a[q]).to_numpy() == pytest.approx(moved.to_numpy(), abs=1e-4), q
+
+
+# ---- the family with the conditions: an accelerated test, some specimens stepped midway ----
+
+HEAT = Schema("specimen_id", "time", "durability", ["temperature"], [])
+G = 0.01  # durability lost per degree above 60 C per 100 time units
+
+
+def stepped_table(
+    n: int, prefix: str, decay, rows: int = 20, noise: float = 0.002, seed: int = 0, start: int = 0
+):
+    """``n`` specimens held at 40, 60 or 80 C (every third stepped to another of them at row 10),
+    measured every 5 time units with Gaussian noise: ``decay(temp, t, rng)``, ids ``prefix`` + number."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for i in range(n):
+        temp = np.full(rows, rng.choice([40.0, 60.0, 80.0]))
+        if i % 3 == 0:
+            temp[10:] = rng.choice([v for v in (40.0, 60.0, 80.0) if v != temp[0]])
+        t = np.arange(rows) * 5.0
+        y = decay(temp, t, rng) + rng.normal(0, noise, rows)
+        parts.append(
+            pd.DataFrame(
+                {"specimen_id": f"{prefix}{start + i:03d}", "time": t, "temperature": temp, "durability": y}
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def heat_table(n: int, **kw) -> pd.DataFrame:
+    """y = 1 - a s - G x the integral of (T - 60) ds (s = t / 100; a row's temperature held until
+    the next row), a each specimen's own."""
+
+    def decay(temp, t, rng):
+        s = t / 100
+        heat = np.r_[0.0, np.cumsum((temp[:-1] - 60.0) * np.diff(s))]
+        return 1 - rng.normal(0.3, 0.05) * s - G * heat
+
+    return stepped_table(n, "H", decay, **kw)
+
+
+def heat_rmse(fit: me.PathFit, df: pd.DataFrame, warm: int) -> float:
+    errors = []
+    for _, g in df.groupby("specimen_id"):
+        y = g["durability"].to_numpy()
+        pred = me.predict_rows(fit, g["time"], y, g[["temperature"]].to_numpy(), warm)
+        errors.append(pred - y[warm:])
+    return float(np.sqrt(np.mean(np.concatenate(errors) ** 2)))
+
+
+def test_the_conditions_family_learns_how_much_faster_heat_decays():
+    train = to_series(validate(heat_table(30), HEAT, source="test"))
+    fit, scores = me.cross_validated(train, lambda lengths: np.minimum(4, lengths - 1))
+    assert fit.label.endswith("+conditions"), scores  # its degree is a toss-up: the paths are straight
+    assert scores[fit.label] < 0.5 * min(scores["1"], scores["2"], scores["3"])
+    # per degree per tau (95 time units): G x 95 / 100
+    assert fit.effect == pytest.approx([-G * 0.95], rel=0.1)
+    assert math.sqrt(fit.noise) == pytest.approx(0.002, rel=0.3)
+    again = me.PathFit.from_json(json.loads(json.dumps(fit.to_json())))
+    assert np.array_equal(again.effect, fit.effect) and np.array_equal(again.centre, fit.centre)
+    # new specimens from 4 rows, the stepped ones included: the plain line cannot know the heat
+    new = heat_table(15, seed=5, start=100)
+    plain = me.refit([train], "1")
+    assert heat_rmse(fit, new, 4) < 0.3 * heat_rmse(plain, new, 4)
+    with pytest.raises(ValueError, match="forecasts from rows with them"):
+        me.predict(fit, [0.0], [1.0], [5.0])
+    for bad, message in (
+        ({"centre": [1.0], "effect": [1.0, 2.0]}, "one number per condition"),
+        ({"centre": [float("nan")], "effect": [1.0]}, "non-finite"),
+        ({"centre": [1.0]}, "conditions are not a fit"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            me.PathFit.from_json(fit.to_json() | {"conditions": bad})
+
+
+K = 0.03  # log time scale per degree: at 80 C the clock runs exp(0.6) = 1.8 x faster than at 60 C
+
+
+def clock_table(n: int, **kw) -> pd.DataFrame:
+    """Heat runs the specimen's clock: y = 1 - a u - 0.4 u^2, u the equivalent time (the integral
+    of exp(K (T - 60)) dt) / 100, a each specimen's own."""
+
+    def decay(temp, t, rng):
+        u = np.r_[0.0, np.cumsum(np.exp(K * (temp[:-1] - 60.0)) * np.diff(t))] / 100
+        return 1 - rng.normal(0.3, 0.05) * u - 0.4 * u**2
+
+    return stepped_table(n, "C", decay, **kw)
+
+
+def test_the_accelerated_family_learns_how_much_faster_heat_runs_the_clock():
+    train = to_series(validate(clock_table(30), HEAT, source="test"))
+    fit, scores = me.cross_validated(train, lambda lengths: np.minimum(4, lengths - 1))
+    assert fit.label == "2+accelerated", scores
+    assert scores["2+accelerated"] < 0.5 * min(scores["1"], scores["2"], scores["3"])
+    assert fit.rate == pytest.approx([K], rel=0.15)
+    again = me.PathFit.from_json(json.loads(json.dumps(fit.to_json())))
+    assert np.array_equal(again.rate, fit.rate) and again.label == fit.label
+    new = clock_table(15, seed=5, start=100)
+    plain = me.refit([train], "2")
+    assert heat_rmse(fit, new, 4) < 0.3 * heat_rmse(plain, new, 4)
+    # a fit on a table without conditions (a shelf at one temperature) has no such family
+    flat = clock_table(12).assign(temperature=60.0)
+    _, flat_scores = me.cross_validated(
+        to_series(validate(flat, HEAT, source="t")), lambda n: np.minimum(4, n - 1)
+    )
+    assert not any(k.endswith("accelerated") for k in flat_scores), flat_scores
+    both = fit.to_json() | {"conditions": {"centre": [60.0], "effect": [0.0]}}
+    with pytest.raises(ValueError, match="one family"):
+        me.PathFit.from_json(both)
+    with pytest.raises(ValueError, match="accelerated' centre and rate"):
+        me.PathFit.from_json(fit.to_json() | {"accelerated": {"centre": [1.0, 2.0], "rate": [0.1]}})
+
+
+@pytest.mark.parametrize("table, family", [(heat_table, "conditions"), (clock_table, "accelerated")])
+def test_train_evaluate_and_forecast_read_the_conditions_of_each_row(tmp_path, table, family):
+    data, new = tmp_path / "heat.csv", tmp_path / "new.csv"
+    table(24).to_csv(data, index=False)
+    table(9, seed=6, start=300).to_csv(new, index=False)
+    out = tmp_path / "m.safetensors"
+    args = ["train", str(data), "-o", str(out), "--epochs", "2", "--hidden", "8", "--layers", "1"]
+    r = CliRunner().invoke(app, [*args, "--ensemble", "1", "--no-trend-line", "--val-context", "4"])
+    assert r.exit_code == 0, r.stderr
+    s = load(out).summary
+    fit = me.PathFit.from_json(s["mixed_effects"])
+    assert fit.label.endswith(family) and fit.label in s["mixed_effects"]["val_rmse"]
+    # train and inspect say what the path learned of the temperature
+    said = {"conditions": "durability changes per", "accelerated": "on the conditions' clock"}[family]
+    shown = CliRunner().invoke(app, ["inspect", str(out)])
+    for text in (r.stderr, shown.stderr):
+        assert said in " ".join(text.split()) and "temperature" in text
+    report = tmp_path / "report.json"
+    r = CliRunner().invoke(app, ["evaluate", str(new), "-m", str(out), "--context", "6", "-o", str(report)])
+    assert r.exit_code == 0, r.stderr
+    got = json.loads(report.read_text())["models"]
+    assert got["mixed_effects"]["rmse"] == pytest.approx(heat_rmse(fit, pd.read_csv(new), 6), rel=1e-9)
+    assert got["mixed_effects"]["rmse"] < 0.5 * got["linear"]["rmse"]
+    # --combine with the model's weight 0: the forecast is the path, read from the plan's conditions
+    from durability_cli.artifact import load_bundle, save_bundle
+
+    bundle = load_bundle(out)
+    bundle.summary["mixed_effects"] = bundle.summary["mixed_effects"] | {"weight": 0.0}
+    path_only = tmp_path / "path.safetensors"
+    save_bundle(bundle, path_only)
+    plan = pd.read_csv(new)
+    truth = plan.copy()
+    plan.loc[plan.groupby("specimen_id").cumcount() >= 6, "durability"] = np.nan
+    plan.to_csv(tmp_path / "plan.csv", index=False)
+    fc = tmp_path / "fc.csv"
+    args = ["forecast", str(tmp_path / "plan.csv"), "-m", str(path_only), "--samples", "0", "-o", str(fc)]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.stderr
+    mean = pd.read_csv(fc)["durability_mean"].to_numpy()
+    expected = np.concatenate(
+        [
+            me.predict_rows(fit, g["time"], g["durability"], g[["temperature"]].to_numpy(), 6)
+            for _, g in truth.groupby("specimen_id", sort=False)
+        ]
+    )
+    assert mean == pytest.approx(expected, abs=1e-5)
