@@ -58,7 +58,8 @@ CONDITIONS = "conditions"  # the family with the conditions' exposures: labels "
 ACCELERATED = "accelerated"  # the family on the conditions' time scale: labels "2+accelerated"
 FAMILIES = ("", CONDITIONS, ACCELERATED)  # without the conditions, with their exposures, on their clock
 _MAX_KEPT = 500  # specimens the accelerated family is searched and fitted on (the first ones)
-_RATE_GRID = np.linspace(-3.0, 3.0, 13)  # log time scale per standard deviation of a condition
+_RATE_GRID = np.linspace(-3.0, 3.0, 7)  # log time scale per standard deviation of a condition
+_SEARCH_FOLDS = 3  # folds of the kept specimens that score each rate
 _POWERS = max(DEGREES) + 1  # columns of s kept in each specimen's sums (the conditions' follow)
 _EM_ITERATIONS, _EM_TOLERANCE = 500, 1e-8
 
@@ -202,26 +203,38 @@ class _Accumulator:
         self.rates: dict = {}  # the accelerated family's (centre, rate), once searched
 
     def add(self, series) -> None:
-        conditions = series.cond.shape[2] if series.cond.ndim == 3 else 0
-        for b in range(len(series.ids)):
-            n = int(series.lengths[b])
-            t, v = _measured(series.time[b, :n], series.y[b, :n])
-            if t.size < 2 or not t[-1] > t[0]:
+        N, T = series.y.shape
+        if not N:
+            return
+        ok = np.arange(T)[None, :] < np.asarray(series.lengths)[:, None]
+        ok &= np.isfinite(series.time) & np.isfinite(series.y)  # [N, T] the measured rows
+        count = ok.sum(1)
+        start = np.min(np.where(ok, series.time, np.inf), axis=1)
+        span = np.max(np.where(ok, series.time, -np.inf), axis=1) - start
+        usable = (count >= 2) & (span > 0) & np.isfinite(span)
+        ordered = np.sort(np.where(ok, series.time, np.inf), axis=1)
+        with np.errstate(invalid="ignore"):  # inf - inf past the measured rows
+            distinct = 1 + ((np.diff(ordered, axis=1) > 0) & np.isfinite(ordered[:, 1:])).sum(1)
+        span = np.where(usable, span, 1.0)
+        s = np.where(ok, (series.time - np.where(usable, start, 0.0)[:, None]) / span[:, None], 0.0)
+        v = np.where(ok, series.y, 0.0)
+        self.moments += (count[usable].sum(), v[usable].sum(), (v[usable] ** 2).sum())
+        for d in DEGREES:
+            # a path of d + 1 coefficients needs a row more to show its noise
+            fit = np.flatnonzero(usable & (count >= d + 2) & (distinct >= d + 1))
+            if not fit.size:
                 continue
-            span = float(t[-1] - t[0])
-            s = (t - t[0]) / span
-            self.moments += (v.size, v.sum(), v @ v)
-            for d in DEGREES:
-                if t.size < d + 2 or np.unique(t).size < d + 1:
-                    continue  # a path of d + 1 coefficients needs a row more to show its noise
-                X = _basis(s, d)
-                coef, *_ = np.linalg.lstsq(X, v, rcond=None)
-                r = v - X @ coef
-                self.coefs[d].append((coef, span))
-                self.sse[d] += float(r @ r)
-                self.rows[d] += t.size
-            if conditions:
-                self._add_exposures(series, b, n, t[0], span)
+            X = np.power(s[fit][..., None], np.arange(d + 1)) * ok[fit][..., None]  # [M, T, d + 1]
+            Q, R = np.linalg.qr(X)  # each specimen's least squares, its unmeasured rows zero
+            coef = np.linalg.solve(R, (np.swapaxes(Q, 1, 2) @ v[fit][..., None]))[..., 0]
+            r = (v[fit] - (X @ coef[..., None])[..., 0]) * ok[fit]
+            self.coefs[d].extend(zip(coef, span[fit].tolist(), strict=True))
+            self.sse[d] += float((r * r).sum())
+            self.rows[d] += int(count[fit].sum())
+        if series.cond.ndim == 3 and series.cond.shape[2]:
+            for b in np.flatnonzero(usable):
+                n = int(series.lengths[b])
+                self._add_exposures(series, b, n, float(start[b]), float(span[b]))
                 if len(self.kept) < _MAX_KEPT:
                     order = np.argsort(series.time[b, :n], kind="stable")
                     self.kept.append((series.time[b, order], series.y[b, order], series.cond[b, order]))
@@ -351,8 +364,9 @@ def _kept_series(kept: list, time: list | None = None):
 def _search_rates(kept: list, warmups) -> tuple[np.ndarray, np.ndarray] | None:
     """(centre, rate) of the accelerated family: the conditions' time-weighted means, and the log
     time scale per unit of each that lets the path without conditions forecast the kept specimens
-    best over folds of them (a grid of ``_RATE_GRID`` standard deviations, then a golden-section
-    search about the best; one condition after another, twice). None where no rate beats none."""
+    best over ``_SEARCH_FOLDS`` folds of them (a grid of ``_RATE_GRID`` standard deviations, then
+    a golden-section search between the best's neighbours; one condition after another). None
+    where no rate beats none."""
     dt = [np.nan_to_num(np.diff(k[0])) for k in kept]
     x = [np.nan_to_num(k[2][:-1]) for k in kept]
     weight = sum(d.sum() for d in dt)
@@ -374,31 +388,31 @@ def _search_rates(kept: list, warmups) -> tuple[np.ndarray, np.ndarray] | None:
         key = tuple(np.round(z, 6))
         if key not in cache:
             clock = [_equivalent_time(k[0], k[2], centre, rates(z)) for k in kept]
-            found = _cv_scores(_kept_series(kept, clock), warmups, families=("",))
+            found = _cv_scores(_kept_series(kept, clock), warmups, _SEARCH_FOLDS, families=("",))
             cache[key] = min(found.values())
         return cache[key]
 
     z = np.zeros(active.size)
     best = none = score(z)
     golden = (math.sqrt(5) - 1) / 2
-    for _ in range(1 if active.size == 1 else 2):
-        for j in range(active.size):
-            trial = z.copy()
-            for g in _RATE_GRID:
-                trial[j] = g
-                if score(trial) < best:
-                    best, z = score(trial), trial.copy()
-            lo, hi = z[j] - 0.5, z[j] + 0.5  # golden section about the grid's best
-            for _ in range(8):
-                ta, tb = z.copy(), z.copy()
-                ta[j], tb[j] = hi - golden * (hi - lo), lo + golden * (hi - lo)
-                if score(ta) < score(tb):
-                    hi = tb[j]
-                else:
-                    lo = ta[j]
-                for t in (ta, tb):
-                    if score(t) < best:
-                        best, z = score(t), t.copy()
+    step = _RATE_GRID[1] - _RATE_GRID[0]
+    for j in range(active.size):
+        trial = z.copy()
+        for g in _RATE_GRID:
+            trial[j] = g
+            if score(trial) < best:
+                best, z = score(trial), trial.copy()
+        lo, hi = z[j] - step, z[j] + step  # golden section between the grid's neighbours
+        for _ in range(6):
+            ta, tb = z.copy(), z.copy()
+            ta[j], tb[j] = hi - golden * (hi - lo), lo + golden * (hi - lo)
+            if score(ta) < score(tb):
+                hi = tb[j]
+            else:
+                lo = ta[j]
+            for t in (ta, tb):
+                if score(t) < best:
+                    best, z = score(t), t.copy()
     return (centre, rates(z)) if best < none else None
 
 
