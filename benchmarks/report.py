@@ -160,8 +160,10 @@ def accuracy_section(r: dict, status: dict) -> list[str]:
         lines += [
             "The `mixed_effects` baseline (durability_cli/mixed_effects.py; Lu & Meeker 1993: a "
             "polynomial path per specimen whose coefficients vary around the training specimens', "
-            "each test specimen's own estimated from its warm-up; degree 1-3 chosen over 5 folds of "
-            "the training specimens; conditions unseen) needs no model, so it was fitted apart on the "
+            "each test specimen's own estimated from its warm-up; where the set has conditions, also on "
+            "the clock they run (`+accelerated`) or with their exposures added (`+conditions`); degree "
+            "1-3 and family chosen over 5 folds of the training specimens) needs no model, so it was "
+            "fitted apart on the "
             f"same split: `{me['command']}` on commit {(me.get('code') or {}).get('commit')}, {me['date']} "
             "(results/mixed-effects.json).",
             "",
