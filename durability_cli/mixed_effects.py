@@ -61,7 +61,7 @@ _MAX_KEPT = 500  # specimens the accelerated family is searched and fitted on (t
 _RATE_GRID = np.linspace(-3.0, 3.0, 7)  # log time scale per standard deviation of a condition
 _SEARCH_FOLDS = 3  # folds of the kept specimens that score each rate
 _POWERS = max(DEGREES) + 1  # columns of s kept in each specimen's sums (the conditions' follow)
-_EM_ITERATIONS, _EM_TOLERANCE = 500, 1e-8
+_EM_ITERATIONS, _EM_TOLERANCE = 200, 1e-6
 
 
 @dataclass(frozen=True)
@@ -158,28 +158,31 @@ def _measured(time: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return t[order], v[order]
 
 
-def _exposure(time: np.ndarray, x: np.ndarray, first: int) -> np.ndarray:
-    """[n, C] the integral of ``x`` [n, C] (each row's value held until the next row; NaN counts
-    as 0) over time from row ``first`` to each row, in ``time``'s units; 0 before ``first``."""
-    dt = np.diff(time, append=time[-1:])
+def _exposures(time: np.ndarray, x: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """[B, T, C] the integral of ``x`` [B, T, C] (each row's value held until the next row; NaN
+    counts as 0) over ``time`` [B, T] from row ``first[b]`` to each row; 0 before it."""
+    dt = np.diff(time, axis=1, append=time[:, -1:])
     dt[~np.isfinite(dt)] = 0.0
-    step = np.nan_to_num(x) * dt[:, None]
-    step[:first] = 0.0
+    step = np.nan_to_num(x) * dt[..., None]
+    step[np.arange(time.shape[1])[None, :] < np.asarray(first)[:, None]] = 0.0
     out = np.zeros_like(step)
-    np.cumsum(step[:-1], axis=0, out=out[1:])
+    np.cumsum(step[:, :-1], axis=1, out=out[:, 1:])
     return out
 
 
-def _equivalent_time(time: np.ndarray, cond: np.ndarray, centre: np.ndarray, rate: np.ndarray) -> np.ndarray:
-    """[n] each row's time on the clock of a specimen held at ``centre``: every step's length
+def _clock(time: np.ndarray, cond: np.ndarray, centre: np.ndarray, rate: np.ndarray) -> np.ndarray:
+    """[B, T] each row's time on the clock of a specimen held at ``centre``: every step's length
     times exp(rate . (x - centre)), x its first row's conditions (held until the next row; NaN
-    counts as the centre). ``time`` [n] and ``cond`` [n, C] in order."""
-    if not time.size:
+    counts as the centre). ``time`` [B, T] (NaN padded) and ``cond`` [B, T, C] in order."""
+    if not time.shape[1]:
         return time
-    dt = np.nan_to_num(np.diff(time))
-    x = np.nan_to_num(np.asarray(cond, dtype=np.float64)[:-1] - centre)
-    speed = np.exp(np.clip(x @ rate, -30.0, 30.0))
-    return np.r_[time[:1], time[0] + np.cumsum(speed * dt)]
+    dt = np.nan_to_num(np.diff(time, axis=1))
+    speed = np.exp(np.clip(np.nan_to_num(cond[:, :-1] - centre) @ rate, -30.0, 30.0))
+    out = np.empty_like(time, dtype=np.float64)
+    out[:, 0] = time[:, 0]
+    np.cumsum(speed * dt, axis=1, out=out[:, 1:])
+    out[:, 1:] += time[:, :1]
+    return np.where(np.isfinite(time), out, np.nan)
 
 
 class _Accumulator:
@@ -200,7 +203,7 @@ class _Accumulator:
         self.products: list[tuple[np.ndarray, int, float]] = []
         self.exposure = None  # [3, C] time, and time-weighted sums of x and x^2, over the rows
         self.kept: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # time, y, cond
-        self.rates: dict = {}  # the accelerated family's (centre, rate), once searched
+        self.rates: dict = {}  # the accelerated family's (centre, rate), once searched, and the kept Series
 
     def add(self, series) -> None:
         N, T = series.y.shape
@@ -245,7 +248,7 @@ class _Accumulator:
         time, y, x = time[order], y[order], x[order]
         first = int(np.searchsorted(time, start))
         last = int(np.flatnonzero(np.isfinite(y))[-1])
-        E = _exposure(time, x, first) / span
+        E = _exposures(time[None], x[None], np.array([first]))[0] / span
         rows = np.isfinite(y) & np.isfinite(time)
         F = np.hstack([_basis((time[rows] - start) / span, _POWERS - 1), E[rows]])
         v = y[rows].astype(np.float64)
@@ -314,23 +317,25 @@ class _Accumulator:
     def fit_accelerated(self, degree: int, warmups=None, like: PathFit | None = None) -> PathFit | None:
         """The accelerated family (Meeker & Escobar ch. 21: a condition that speeds the decay
         runs the specimen's clock faster): the path without conditions in each kept specimen's
-        equivalent time (:func:`_equivalent_time`), the rates those of ``like`` or searched with
+        equivalent time (:func:`_clock`), the rates those of ``like`` or searched with
         ``warmups`` (:func:`_search_rates`, once per accumulator). None without conditions whose
         rates forecast better than none, or with too few specimens."""
         if len(self.kept) <= MIN_SPECIMENS:
             return None
+        if "kept" not in self.rates:
+            self.rates["kept"] = _kept_series(self.kept)
+        kept = self.rates["kept"]
         if like is not None:
             found = (like.centre, like.rate) if like.rate is not None else None
         else:
             if "found" not in self.rates:
-                self.rates["found"] = _search_rates(self.kept, warmups)
+                self.rates["found"] = _search_rates(kept, warmups)
             found = self.rates["found"]
         if found is None:
             return None
         centre, rate = found
-        clock = [_equivalent_time(k[0], k[2], centre, rate) for k in self.kept]
         acc = _Accumulator()
-        acc.add(_kept_series(self.kept, clock))
+        acc.add(_on_clock(kept, centre, rate))
         fit = acc.fit(degree)
         return None if fit is None else dataclasses.replace(fit, centre=centre, rate=rate)
 
@@ -345,35 +350,39 @@ class _Accumulator:
         return self.fit(int(degree))
 
 
-def _kept_series(kept: list, time: list | None = None):
-    """The kept specimens (time, y, cond) as a Series without conditions, on ``time`` if given."""
+def _kept_series(kept: list):
+    """The kept specimens (time, y, cond) as one padded Series."""
     from durability_cli.data import Series
 
-    N, T = len(kept), max(len(k[0]) for k in kept)
-    t, y = np.full((N, T), np.nan), np.full((N, T), np.nan)
-    for i, (kt, ky, _) in enumerate(kept):
-        t[i, : len(kt)] = kt if time is None else time[i]
-        y[i, : len(ky)] = ky
+    N, T, C = len(kept), max(len(k[0]) for k in kept), kept[0][2].shape[1]
+    t, y, x = np.full((N, T), np.nan), np.full((N, T), np.nan), np.full((N, T, C), np.nan)
+    for i, (kt, ky, kx) in enumerate(kept):
+        t[i, : len(kt)], y[i, : len(ky)], x[i, : len(kx)] = kt, ky, kx
     lengths = np.array([len(k[0]) for k in kept])
     empty = np.zeros((N, 0))
-    return Series(
-        [str(i) for i in range(N)], lengths, t, np.zeros((N, T, 0)), y, np.zeros((N, T), int), empty, empty
-    )
+    return Series([str(i) for i in range(N)], lengths, t, x, y, np.zeros((N, T), int), empty, empty)
 
 
-def _search_rates(kept: list, warmups) -> tuple[np.ndarray, np.ndarray] | None:
+def _on_clock(series, centre: np.ndarray, rate: np.ndarray):
+    """``series`` on the equivalent time of (centre, rate), its conditions dropped (read)."""
+    N, T = series.time.shape
+    clock = _clock(series.time, series.cond, centre, rate)
+    return dataclasses.replace(series, time=clock, cond=np.zeros((N, T, 0)))
+
+
+def _search_rates(kept, warmups) -> tuple[np.ndarray, np.ndarray] | None:
     """(centre, rate) of the accelerated family: the conditions' time-weighted means, and the log
     time scale per unit of each that lets the path without conditions forecast the kept specimens
-    best over ``_SEARCH_FOLDS`` folds of them (a grid of ``_RATE_GRID`` standard deviations, then
-    a golden-section search between the best's neighbours; one condition after another). None
-    where no rate beats none."""
-    dt = [np.nan_to_num(np.diff(k[0])) for k in kept]
-    x = [np.nan_to_num(k[2][:-1]) for k in kept]
-    weight = sum(d.sum() for d in dt)
+    (a Series) best over ``_SEARCH_FOLDS`` folds of them (a grid of ``_RATE_GRID`` standard
+    deviations, then a golden-section search between the best's neighbours; one condition after
+    another). None where no rate beats none."""
+    dt = np.nan_to_num(np.diff(kept.time, axis=1))[..., None]  # [N, T - 1, 1], 0 in the padding
+    x = np.nan_to_num(kept.cond[:, :-1])
+    weight = dt.sum()
     if not weight > 0:
         return None
-    centre = sum(d @ v for d, v in zip(dt, x, strict=True)) / weight
-    spread = np.sqrt(np.maximum(sum(d @ (v - centre) ** 2 for d, v in zip(dt, x, strict=True)) / weight, 0.0))
+    centre = (dt * x).sum((0, 1)) / weight
+    spread = np.sqrt(np.maximum((dt * (x - centre) ** 2).sum((0, 1)) / weight, 0.0))
     active = np.flatnonzero(spread > 1e-9 * (np.abs(centre) + 1.0))
     if not active.size:
         return None
@@ -387,8 +396,7 @@ def _search_rates(kept: list, warmups) -> tuple[np.ndarray, np.ndarray] | None:
     def score(z: np.ndarray) -> float:
         key = tuple(np.round(z, 6))
         if key not in cache:
-            clock = [_equivalent_time(k[0], k[2], centre, rates(z)) for k in kept]
-            found = _cv_scores(_kept_series(kept, clock), warmups, _SEARCH_FOLDS, families=("",))
+            found = _cv_scores(_on_clock(kept, centre, rates(z)), warmups, _SEARCH_FOLDS, families=("",))
             cache[key] = min(found.values())
         return cache[key]
 
@@ -467,43 +475,65 @@ def _em(F, y, n, k: int, start: PathFit | None, scale: float):
     return beta, (U * np.clip(w, 0.0, None)) @ U.T, noise
 
 
-def _conditions(fit: PathFit, cond, size: int) -> np.ndarray:
-    """[n, C] the rows' conditions for a fit that reads ``size`` of them; ValueError otherwise."""
-    x = np.asarray(np.zeros((0, 0)) if cond is None else cond, dtype=np.float64)
-    if x.ndim != 2 or x.shape[1] != size:
-        got = x.shape[-1] if x.ndim else 0
+def _conditions(fit: PathFit, cond, size: int, shape: tuple) -> np.ndarray:
+    """[B, T, C] the rows' conditions for a fit that reads ``size`` of them; ValueError otherwise."""
+    x = np.asarray(np.zeros((0,)) if cond is None else cond, dtype=np.float64)
+    if x.shape != (*shape, size):
+        got = x.shape[-1] if x.ndim == len(shape) + 1 else 0
         raise ValueError(
             f"the mixed-effects path {fit.label} reads {size} condition(s); these rows have {got}"
         )
     return x
 
 
+def _block(fit: PathFit, time, y, cond, lengths, warm) -> np.ndarray:
+    """[B, T] each specimen's path on its rows from ``warm[b]`` to ``lengths[b]`` (time [B, T] in
+    order, NaN padded; y [B, T] read only on the first ``warm[b]`` rows, NaN = unmeasured; cond
+    [B, T, C], read by a fit with the conditions) given its measured warm-up: the population's
+    path moved toward the warm-up by the best linear unbiased predictor,
+    b = mean + (noise I + cov X'X)^-1 cov X'(y - X mean), X the warm-up's rows. NaN elsewhere,
+    and for a specimen without a measured warm-up row."""
+    time, y = np.asarray(time, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    B, T = time.shape
+    if not B or not T:
+        return np.full((B, T), np.nan)
+    pos = np.arange(T)[None, :]
+    inside = pos < np.asarray(lengths)[:, None]
+    warm = np.asarray(warm)[:, None]
+    seen = inside & (pos < warm) & np.isfinite(y) & np.isfinite(time)  # [B, T] the warm-up's rows
+    first = np.argmax(seen, axis=1)
+    clock = time
+    if fit.rate is not None:
+        clock = _clock(time, _conditions(fit, cond, fit.rate.size, (B, T)), fit.centre, fit.rate)
+    start = np.take_along_axis(clock, first[:, None], axis=1)
+    usable = inside & np.isfinite(clock)
+    X = np.power(np.where(usable, (clock - start) / fit.tau, 0.0)[..., None], np.arange(fit.degree + 1))
+    offset = np.zeros((B, T))
+    if fit.effect is not None:
+        x = _conditions(fit, cond, fit.effect.size, (B, T)) - fit.centre
+        offset = _exposures(clock, x, first) / fit.tau @ fit.effect
+    gap = np.where(seen, y - X @ fit.mean - offset, 0.0)  # [B, T]
+    Xs = X * seen[..., None]
+    S = np.swapaxes(Xs, 1, 2) @ Xs  # [B, k, k]
+    k = fit.degree + 1
+    lhs = fit.noise * np.eye(k) + fit.cov @ S
+    rhs = (np.swapaxes(Xs, 1, 2) @ gap[..., None])[..., 0] @ fit.cov.T  # cov X'(y - X mean)
+    try:
+        b = fit.mean + np.linalg.solve(lhs, rhs[..., None])[..., 0]
+    except np.linalg.LinAlgError:  # rows at one time and no noise to speak of: the least-squares answer
+        b = fit.mean + (np.linalg.pinv(lhs) @ rhs[..., None])[..., 0]
+    pred = (X @ b[..., None])[..., 0] + offset
+    return np.where(usable & (pos >= warm) & seen.any(1)[:, None], pred, np.nan)
+
+
 def predict_rows(fit: PathFit, time, y, cond, warm: int) -> np.ndarray:
     """[n - warm] one specimen's path on its rows after the first ``warm`` (time [n] in order, y
     [n] read only on those first rows, NaN = unmeasured; cond [n, C], read by a fit with the
-    conditions) given its measured warm-up: the population's path moved toward the warm-up by
-    the best linear unbiased predictor. NaN without a measured warm-up row."""
+    conditions) given its measured warm-up (:func:`_block`). NaN without a measured warm-up row."""
     time = np.asarray(time, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)[:warm]
-    seen = np.flatnonzero(np.isfinite(y) & np.isfinite(time[:warm]))
-    if not seen.size:
-        return np.full(time.size - warm, np.nan)
-    if fit.rate is not None:
-        time = _equivalent_time(time, _conditions(fit, cond, fit.rate.size), fit.centre, fit.rate)
-    s = (time - time[seen[0]]) / fit.tau
-    X = _basis(s, fit.degree)
-    offset = np.zeros(time.size)
-    if fit.effect is not None:
-        x = _conditions(fit, cond, fit.effect.size)
-        offset = _exposure(time, x - fit.centre, int(seen[0])) / fit.tau @ fit.effect
-    Xw = X[seen]
-    K = Xw @ fit.cov @ Xw.T + fit.noise * np.eye(seen.size)
-    gap = y[seen] - Xw @ fit.mean - offset[seen]
-    try:
-        b = fit.mean + fit.cov @ Xw.T @ np.linalg.solve(K, gap)
-    except np.linalg.LinAlgError:  # rows at one time and no noise to speak of: the least-squares answer
-        b = fit.mean + fit.cov @ Xw.T @ np.linalg.lstsq(K, gap, rcond=None)[0]
-    return X[warm:] @ b + offset[warm:]
+    x = None if cond is None else np.asarray(cond, dtype=np.float64)[None]
+    got = _block(fit, time[None], np.asarray(y, dtype=np.float64)[None], x, [time.size], [warm])
+    return got[0, warm:]
 
 
 def predict(fit: PathFit, hist_t, hist_y, future_t) -> np.ndarray:
@@ -521,14 +551,7 @@ def predict(fit: PathFit, hist_t, hist_y, future_t) -> np.ndarray:
 def forecast_block(fit: PathFit, series, last: np.ndarray) -> np.ndarray:
     """[B, T] each specimen's path on the rows after ``last[b]`` (its last warm-up row) from its
     measured rows up to it; NaN elsewhere (and where it has no measured row)."""
-    B, T = series.y.shape
-    out = np.full((B, T), np.nan)
-    for b in range(B):
-        n, w = int(series.lengths[b]), int(last[b]) + 1
-        if w >= n:
-            continue
-        out[b, w:n] = predict_rows(fit, series.time[b, :n], series.y[b, :n], series.cond[b, :n], w)
-    return out
+    return _block(fit, series.time, series.y, series.cond, series.lengths, np.asarray(last) + 1)
 
 
 def _errors(fit: PathFit, series, warm: np.ndarray) -> np.ndarray:
