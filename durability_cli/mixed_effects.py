@@ -203,7 +203,7 @@ class _Accumulator:
         self.products: list[tuple[np.ndarray, int, float]] = []
         self.exposure = None  # [3, C] time, and time-weighted sums of x and x^2, over the rows
         self.kept: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # time, y, cond
-        self.rates: dict = {}  # the accelerated family's (centre, rate), once searched, and the kept Series
+        self.rates: dict = {}  # the accelerated family's search, the kept Series and their clock, once
 
     def add(self, series) -> None:
         N, T = series.y.shape
@@ -334,9 +334,12 @@ class _Accumulator:
         if found is None:
             return None
         centre, rate = found
-        acc = _Accumulator()
-        acc.add(_on_clock(kept, centre, rate))
-        fit = acc.fit(degree)
+        key = (centre.tobytes(), rate.tobytes())  # the kept specimens on that clock, once for every degree
+        if self.rates.get("clock", (None,))[0] != key:
+            acc = _Accumulator()
+            acc.add(_on_clock(kept, centre, rate))
+            self.rates["clock"] = (key, acc)
+        fit = self.rates["clock"][1].fit(degree)
         return None if fit is None else dataclasses.replace(fit, centre=centre, rate=rate)
 
     def fit_family(self, label: str, warmups=None, like: PathFit | None = None) -> PathFit | None:
