@@ -1107,6 +1107,19 @@ class _GroupTraining:
                 return _close_epoch(state, math.nan, tally, t0, keep_last=True)
             return _close_epoch(state, self.validate(), tally, t0, cfg.val_smoothing)
 
+    def _paths_key(self, context) -> str | None:
+        """What the mixed-effects path's choice reads, hashed: the training and validation
+        specimens (times, conditions, durability) and the warm-up; None for a table read in groups
+        (hashing it would read it again)."""
+        if self.val_all is None or self.cached_train is None:
+            return None
+        digest = hashlib.sha256(repr(context).encode())
+        for series in (self.train_series, self.val_series):
+            for a in (series.lengths, series.time, series.cond, series.y):
+                digest.update(np.ascontiguousarray(a).tobytes())
+            digest.update(b"|")
+        return digest.hexdigest()
+
     def bundle(self, model_cfg: ModelConfig, seconds: float, reason: str) -> ModelBundle:
         """The model file's contents: the best weights and their scores on the validation set."""
         model, scaler, context = _best_model(self.state), self.scaler, self.context
@@ -1125,18 +1138,27 @@ class _GroupTraining:
             baselines = baseline_rmse((part for part, _ in self.scored_parts()), context)
             val_series = (part for part, _ in self.scored_parts())
         # the reliability textbooks' baseline: a population of paths fitted on the training specimens
-        paths, by_family = mixed_effects.choose(
-            (part for part, _ in self.train_series_parts()), val_series, lambda n: warmup_rows(context, n)
-        )
-        if paths is not None:
-            baselines[mixed_effects.NAME] = by_family[paths.label]
-            if len(self.val_idx):  # what the file keeps: that family fitted on every specimen
+        key = self._paths_key(context)
+        if key in _PATHS_SEEN:  # the same specimens, split the same way: the other line candidate
+            paths, by_family = _PATHS_SEEN[key]
+        else:
+            paths, by_family = mixed_effects.choose(
+                (part for part, _ in self.train_series_parts()), val_series, lambda n: warmup_rows(context, n)
+            )
+            if paths is not None and len(self.val_idx):  # what the file keeps: fitted on every specimen
                 val_again = (
                     [self.val_series] if self.val_all is not None else (p for p, _ in self.scored_parts())
                 )
                 train_again = (part for part, _ in self.train_series_parts())
                 again = itertools.chain(train_again, val_again)
                 paths = mixed_effects.refit(again, paths.label, like=paths) or paths
+            if key is not None and _PATHS_KEPT > 0:
+                while len(_PATHS_SEEN) >= _PATHS_KEPT:
+                    _PATHS_SEEN.pop(next(iter(_PATHS_SEEN)))
+                _PATHS_SEEN[key] = (paths, by_family)
+        by_family = dict(by_family)
+        if paths is not None:
+            baselines[mixed_effects.NAME] = by_family[paths.label]
         # the training specimens' paces, in-sample: steadier than the few validation specimens'
         # (none apart when the training specimens are what was validated on)
         train_warps = (
@@ -1179,6 +1201,14 @@ class _GroupTraining:
         # the table's fingerprint, as a checkpoint holds it: which table a model was trained on
         bundle.summary["data_fingerprint"] = self.data_hash
         return bundle
+
+
+# The mixed-effects path chosen and refitted for a split (_GroupTraining._paths_key), kept for the
+# runs of this process that split the same specimens the same way: --trend-line auto's two
+# candidates give each ensemble member the same split, and the path reads no model. Deterministic,
+# so a run that finds it here writes the same file as one that fits it.
+_PATHS_SEEN: dict[str, tuple] = {}
+_PATHS_KEPT = 16  # splits kept (the oldest goes first): an ensemble's members, and then some
 
 
 @dataclass

@@ -183,13 +183,24 @@ def interrupt_at_checkpoint():
     import time
 
     def run(cmd, ckpt, *, env, sig=signal.SIGINT):
+        start = time.monotonic()
         proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 120
         while not Path(ckpt).exists() and time.time() < deadline and proc.poll() is None:
             time.sleep(0.02)
         assert proc.poll() is None, "training finished before it could be interrupted"
+        seen = time.monotonic() - start
         proc.send_signal(sig)
         _, stderr = proc.communicate(timeout=60)
+        if proc.returncode != 130:  # every caller expects 130
+            # the signal did not stop it (seen once in CI: exit 0, nothing on stderr): say when it
+            # was sent and what the run left, for whoever reads the failure
+            left = sorted(p.name for p in Path(ckpt).parent.iterdir())
+            stderr += (
+                f"\n[interrupt_at_checkpoint: {sig!r} sent {seen:.2f} s after the start, once "
+                f"{Path(ckpt).name} existed; the run ended {time.monotonic() - start:.2f} s after "
+                f"the start with exit code {proc.returncode}; its folder holds {left}]"
+            )
         return proc.returncode, stderr
 
     return run

@@ -66,14 +66,29 @@ def uninterrupted(table, auto_toml, tmp_path_factory) -> Path:
     return full
 
 
-def test_auto_keeps_the_candidate_that_validates_better(table, auto_toml, tmp_path, same_weights):
+def test_auto_keeps_the_candidate_that_validates_better(
+    table, auto_toml, tmp_path, same_weights, monkeypatch
+):
     """The model kept is the candidate with the lower mean validation RMSE, its file says which
     (a plain true / false, and why), the output names both candidates, and its weights are those
-    of training with that choice given."""
+    of training with that choice given. The two candidates split the specimens alike, so the
+    mixed-effects path is chosen once per member's split and shared (training._PATHS_SEEN): the
+    same path, the same validation scores, as each run fitting its own."""
+    from durability_cli import mixed_effects, training
+
+    chosen = []
+    real = mixed_effects.choose
+    monkeypatch.setattr(mixed_effects, "choose", lambda *a, **k: chosen.append(1) or real(*a, **k))
+    monkeypatch.setattr(training, "_PATHS_SEEN", {})
     runner = CliRunner()
     auto = tmp_path / "auto.safetensors"
-    r = runner.invoke(app, ["train", str(table), "-o", str(auto), *SMALL, "--config", str(auto_toml)])
+    r = runner.invoke(
+        app, ["train", str(table), "-o", str(auto), *SMALL, "--config", str(auto_toml), "--jobs", "1"]
+    )
     assert r.exit_code == 0, r.output
+    assert len(chosen) == 5  # one per member's split, not one per member of each candidate
+    monkeypatch.setattr(training, "_PATHS_SEEN", {})  # the runs below fit their own
+    monkeypatch.setattr(training, "_PATHS_KEPT", 0)
     assert (
         "Without the warm-up's line (1 of 2)" in r.stderr and "With the warm-up's line (2 of 2)" in r.stderr
     )
@@ -97,6 +112,13 @@ def test_auto_keeps_the_candidate_that_validates_better(table, auto_toml, tmp_pa
         assert r.exit_code == 0, r.output
     assert same_weights(auto, alone["line" if kept else "plain"])
     assert not same_weights(auto, alone["plain" if kept else "line"])
+    assert len(chosen) == 15  # each alone run chose its members' paths itself
+    for name in alone:  # the same path, and the same baseline scores, as shared
+        theirs = load_bundle(alone[name])
+        assert theirs.summary["mixed_effects"] == bundle.summary["mixed_effects"], name
+        assert (
+            theirs.summary["ensemble"]["val_baseline_rmse"] == bundle.summary["ensemble"]["val_baseline_rmse"]
+        )
     scored = {n: member_val_rmse(load_bundle(p)) for n, p in alone.items()}
     assert scored["line"] == pytest.approx(scores["with"]) and scored["plain"] == pytest.approx(
         scores["without"]
