@@ -1108,10 +1108,10 @@ class _GroupTraining:
             return _close_epoch(state, self.validate(), tally, t0, cfg.val_smoothing)
 
     def _paths_key(self, context) -> str | None:
-        """What the mixed-effects path's choice reads, hashed: the training and validation
-        specimens (times, conditions, durability) and the warm-up; None for a table read in groups
-        (hashing it would read it again)."""
-        if self.val_all is None or self.cached_train is None:
+        """What the baselines and the mixed-effects path's choice read, hashed: the training and
+        validation specimens (times, conditions, durability) and the warm-up; None where the
+        training specimens are read in groups."""
+        if self.cached_train is None:
             return None
         digest = hashlib.sha256(repr(context).encode())
         for series in (self.train_series, self.val_series):
@@ -1130,17 +1130,21 @@ class _GroupTraining:
             scores, warps = _validation_scores(
                 model, [(self.val_series, self.val_all)], scaler, context, spread
             )
-            baselines = baseline_rmse([self.val_series], context)
+            key = self._paths_key(context)
+            if key in _PATHS_SEEN:  # the same specimens, split the same way: the other line candidate
+                baselines = dict(_PATHS_SEEN[key][2])
+            else:
+                baselines = baseline_rmse([self.val_series], context)
             val_series = [self.val_series]
         else:  # pooled over the groups
             population = population_rmse(model, (t for _, t in self.scored_parts()), scaler, context)
             scores, warps = _validation_scores(model, self.scored_parts(), scaler, context, spread)
             baselines = baseline_rmse((part for part, _ in self.scored_parts()), context)
             val_series = (part for part, _ in self.scored_parts())
+            key = None  # a table read in groups: hashing it would read it again
         # the reliability textbooks' baseline: a population of paths fitted on the training specimens
-        key = self._paths_key(context)
-        if key in _PATHS_SEEN:  # the same specimens, split the same way: the other line candidate
-            paths, by_family = _PATHS_SEEN[key]
+        if key in _PATHS_SEEN:
+            paths, by_family = _PATHS_SEEN[key][:2]
         else:
             paths, by_family = mixed_effects.choose(
                 (part for part, _ in self.train_series_parts()), val_series, lambda n: warmup_rows(context, n)
@@ -1155,7 +1159,7 @@ class _GroupTraining:
             if key is not None and _PATHS_KEPT > 0:
                 while len(_PATHS_SEEN) >= _PATHS_KEPT:
                     _PATHS_SEEN.pop(next(iter(_PATHS_SEEN)))
-                _PATHS_SEEN[key] = (paths, by_family)
+                _PATHS_SEEN[key] = (paths, by_family, dict(baselines))
         by_family = dict(by_family)
         if paths is not None:
             baselines[mixed_effects.NAME] = by_family[paths.label]
@@ -1203,10 +1207,11 @@ class _GroupTraining:
         return bundle
 
 
-# The mixed-effects path chosen and refitted for a split (_GroupTraining._paths_key), kept for the
-# runs of this process that split the same specimens the same way: --trend-line auto's two
-# candidates give each ensemble member the same split, and the path reads no model. Deterministic,
-# so a run that finds it here writes the same file as one that fits it.
+# The baselines' validation RMSEs and the mixed-effects path chosen and refitted for a split
+# (_GroupTraining._paths_key), kept for the runs of this process that split the same specimens the
+# same way: --trend-line auto's two candidates give each ensemble member the same split, and
+# neither reads the model. Deterministic, so a run that finds them here writes the same file as
+# one that computes them.
 _PATHS_SEEN: dict[str, tuple] = {}
 _PATHS_KEPT = 16  # splits kept (the oldest goes first): an ensemble's members, and then some
 

@@ -173,6 +173,15 @@ def _interruptible():
     yield
 
 
+def _signal_masks(pid: int) -> str:
+    """The blocked, ignored and caught signal masks of process ``pid`` (Linux; else empty)."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return ""
+    return ", ".join(x.replace("\t", " ") for x in lines if x.startswith(("SigBlk", "SigIgn", "SigCgt")))
+
+
 @pytest.fixture
 def interrupt_at_checkpoint():
     """``interrupt_at_checkpoint(CMD, CKPT, env=ENV, sig=SIGINT) -> (exit code, stderr)``: start
@@ -184,12 +193,14 @@ def interrupt_at_checkpoint():
 
     def run(cmd, ckpt, *, env, sig=signal.SIGINT):
         start = time.monotonic()
+        blocked = sorted(int(x) for x in signal.pthread_sigmask(signal.SIG_BLOCK, []))  # what CMD inherits
         proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 120
         while not Path(ckpt).exists() and time.time() < deadline and proc.poll() is None:
             time.sleep(0.02)
         assert proc.poll() is None, "training finished before it could be interrupted"
         seen = time.monotonic() - start
+        masks = _signal_masks(proc.pid)
         proc.send_signal(sig)
         _, stderr = proc.communicate(timeout=60)
         if proc.returncode != 130:  # every caller expects 130
@@ -199,7 +210,9 @@ def interrupt_at_checkpoint():
             stderr += (
                 f"\n[interrupt_at_checkpoint: {sig!r} sent {seen:.2f} s after the start, once "
                 f"{Path(ckpt).name} existed; the run ended {time.monotonic() - start:.2f} s after "
-                f"the start with exit code {proc.returncode}; its folder holds {left}]"
+                f"the start with exit code {proc.returncode}; its folder holds {left}; its signal "
+                f"masks just before (/proc/PID/status, bit {int(sig) - 1} is this signal): {masks}; the "
+                f"signals this test process blocked when it started the run: {blocked}]"
             )
         return proc.returncode, stderr
 
