@@ -51,6 +51,45 @@ def test_the_refit_moves_only_the_scale_head(pair):
     assert not torch.allclose(ra.scale[mask], rb.scale[mask])
 
 
+def _reference_fit(head, features, errors, latent: bool):
+    """The fit as written with autograd and torch.optim.Adam: what fit_head must equal."""
+    log_spread = torch.zeros((), requires_grad=True) if latent else None
+    opt = torch.optim.Adam(list(head.parameters()) + ([log_spread] if latent else []), lr=scale_refit.LR)
+    for _ in range(scale_refit.STEPS):
+        sd = scale_refit.band_scale(head, features, log_spread.exp() if latent else None)
+        loss = (torch.log(sd) + 0.5 * (errors / sd) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return log_spread
+
+
+@pytest.mark.parametrize("latent", [False, True])
+def test_the_written_out_gradient_takes_autograd_s_steps(pair, latent):
+    """fit_head's hand-written gradient and Adam land where autograd and torch.optim.Adam do, on
+    the features of a trained model's free run (a latent model's: with a column of z paths'
+    variances beside them, and its factor fitted too)."""
+    import copy
+
+    _, off, t = pair
+    ctx = warmup_tensor(t, CONTEXT)
+    features, errors = scale_refit.free_run_features(off.model, t, warmup_feed(t, ctx), scored_rows(t, ctx))
+    if latent:
+        variance = torch.linspace(0.0, 0.05, len(errors), dtype=features.dtype).unsqueeze(1)
+        features = torch.cat([features, variance], dim=1)
+    ours, theirs = copy.deepcopy(off.model.scale_head), copy.deepcopy(off.model.scale_head)
+    spread = scale_refit.fit_head(ours, features, errors, latent)
+    expected = _reference_fit(theirs, features, errors, latent)
+    moved = (theirs.weight - off.model.scale_head.weight).abs().max()
+    assert moved > 1e-3  # the fit did something to compare
+    assert torch.allclose(ours.weight, theirs.weight, rtol=1e-4, atol=1e-6)
+    assert torch.allclose(ours.bias, theirs.bias, rtol=1e-4, atol=1e-6)
+    if latent:
+        assert abs(float(spread) - float(expected.detach())) < 1e-5 and abs(float(expected.detach())) > 1e-3
+    else:
+        assert spread is None
+
+
 def test_the_refitted_band_holds_80_percent_of_the_training_errors(pair):
     """The head was fitted by the likelihood of these very errors: its 80 % band's factor on them
     lands near 1, nearer than the trained head's, and the file records both as measured here."""
