@@ -51,25 +51,14 @@ def test_the_refit_moves_only_the_scale_head(pair):
     assert not torch.allclose(ra.scale[mask], rb.scale[mask])
 
 
-def _reference_fit(head, features, errors, latent: bool):
-    """The fit as written with autograd and torch.optim.Adam: what fit_head must equal."""
-    log_spread = torch.zeros((), requires_grad=True) if latent else None
-    opt = torch.optim.Adam(list(head.parameters()) + ([log_spread] if latent else []), lr=scale_refit.LR)
-    for _ in range(scale_refit.STEPS):
-        sd = scale_refit.band_scale(head, features, log_spread.exp() if latent else None)
-        loss = (torch.log(sd) + 0.5 * (errors / sd) ** 2).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return log_spread
-
-
 @pytest.mark.parametrize("latent", [False, True])
 def test_the_written_out_gradient_takes_autograd_s_steps(pair, latent):
     """fit_head's hand-written gradient and Adam land where autograd and torch.optim.Adam do, on
     the features of a trained model's free run (a latent model's: with a column of z paths'
     variances beside them, and its factor fitted too)."""
     import copy
+
+    from benchmarks.after_training import autograd_fit  # the code fit_head replaced
 
     _, off, t = pair
     ctx = warmup_tensor(t, CONTEXT)
@@ -79,7 +68,7 @@ def test_the_written_out_gradient_takes_autograd_s_steps(pair, latent):
         features = torch.cat([features, variance], dim=1)
     ours, theirs = copy.deepcopy(off.model.scale_head), copy.deepcopy(off.model.scale_head)
     spread = scale_refit.fit_head(ours, features, errors, latent)
-    expected = _reference_fit(theirs, features, errors, latent)
+    expected = autograd_fit(theirs, features, errors, latent)
     moved = (theirs.weight - off.model.scale_head.weight).abs().max()
     assert moved > 1e-3  # the fit did something to compare
     assert torch.allclose(ours.weight, theirs.weight, rtol=1e-4, atol=1e-6)
