@@ -161,7 +161,7 @@ def fit_head(head: torch.nn.Linear, features: torch.Tensor, errors: torch.Tensor
     X = features[:, :-1] if latent else features
     v = features[:, -1] if latent else None
     e2, n = errors**2, errors.numel()
-    log_spread = torch.zeros((), dtype=features.dtype) if latent else None
+    log_spread = torch.zeros((), dtype=features.dtype, device=features.device) if latent else None
     beta1, beta2, eps = 0.9, 0.999, 1e-8
     with torch.no_grad():
         params = [head.weight, head.bias] + ([log_spread] if latent else [])

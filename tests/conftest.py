@@ -193,7 +193,8 @@ def interrupt_at_checkpoint():
 
     def run(cmd, ckpt, *, env, sig=signal.SIGINT):
         start = time.monotonic()
-        blocked = sorted(int(x) for x in signal.pthread_sigmask(signal.SIG_BLOCK, []))  # what CMD inherits
+        mask = getattr(signal, "pthread_sigmask", None)  # what CMD inherits (not on Windows)
+        blocked = sorted(int(x) for x in mask(signal.SIG_BLOCK, [])) if mask else None
         proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 120
         while not Path(ckpt).exists() and time.time() < deadline and proc.poll() is None:
