@@ -510,7 +510,7 @@ def _block(fit: PathFit, time, y, cond, lengths, warm) -> np.ndarray:
         clock = _clock(time, _conditions(fit, cond, fit.rate.size, (B, T)), fit.centre, fit.rate)
     start = np.take_along_axis(clock, first[:, None], axis=1)
     usable = inside & np.isfinite(clock)
-    X = np.power(np.where(usable, (clock - start) / fit.tau, 0.0)[..., None], np.arange(fit.degree + 1))
+    X = _basis(np.where(usable, (clock - start) / fit.tau, 0.0), fit.degree)  # [B, T, k]
     offset = np.zeros((B, T))
     if fit.effect is not None:
         x = _conditions(fit, cond, fit.effect.size, (B, T)) - fit.centre

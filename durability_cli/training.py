@@ -1131,20 +1131,19 @@ class _GroupTraining:
                 model, [(self.val_series, self.val_all)], scaler, context, spread
             )
             key = self._paths_key(context)
-            if key in _PATHS_SEEN:  # the same specimens, split the same way: the other line candidate
-                baselines = dict(_PATHS_SEEN[key][2])
-            else:
-                baselines = baseline_rmse([self.val_series], context)
+            # the same specimens, split the same way (the other line candidate): what they gave
+            seen = _PATHS_SEEN.get(key)
+            baselines = dict(seen[2]) if seen else baseline_rmse([self.val_series], context)
             val_series = [self.val_series]
         else:  # pooled over the groups
             population = population_rmse(model, (t for _, t in self.scored_parts()), scaler, context)
             scores, warps = _validation_scores(model, self.scored_parts(), scaler, context, spread)
             baselines = baseline_rmse((part for part, _ in self.scored_parts()), context)
             val_series = (part for part, _ in self.scored_parts())
-            key = None  # a table read in groups: hashing it would read it again
+            key = seen = None  # a table read in groups: hashing it would read it again
         # the reliability textbooks' baseline: a population of paths fitted on the training specimens
-        if key in _PATHS_SEEN:
-            paths, by_family = _PATHS_SEEN[key][:2]
+        if seen:
+            paths, by_family = seen[:2]
         else:
             paths, by_family = mixed_effects.choose(
                 (part for part, _ in self.train_series_parts()), val_series, lambda n: warmup_rows(context, n)
