@@ -100,14 +100,19 @@ class FeedbackRNN(nn.Module):
             raise ValueError("a model is built with latent a number (0 = none), not 'auto'")
         self.cfg = cfg
         cards = static_cardinalities or []
-        self.embeddings = nn.ModuleList(nn.Embedding(n, cfg.static_embedding) for n in cards)
+        # nn.Embedding's own N(0, 1) start, drawn by torch.randn (the same numbers from the same
+        # generator). On the meta device, where a model file's shapes are checked, torch computes
+        # normal_ and arithmetic in Python kernels that import torch._dynamo (1.5-2 s of every
+        # forecast's start; tests/test_adam.py), so nothing here does either there.
+        self.embeddings = nn.ModuleList(
+            nn.Embedding(n, cfg.static_embedding, _weight=torch.randn(n, cfg.static_embedding)) for n in cards
+        )
         self.n_static = n_static_numeric + cfg.static_embedding * len(cards) + cfg.latent
         # The training specimens' latent vectors z (an auto-decoder: each one a free parameter
         # under a N(0, I) prior, learned with the network); a new specimen's z is fitted to its
         # warm-up by ``latent.fit_latent``. Kept in the model file for inspection.
-        self.latent_table = (
-            nn.Parameter(0.01 * torch.randn(latent_specimens, cfg.latent)) if cfg.latent else None
-        )
+        start = torch.randn(latent_specimens, cfg.latent) if cfg.latent else None
+        self.latent_table = None if start is None else nn.Parameter(start if start.is_meta else 0.01 * start)
         n_in = n_conditions + 1 + cfg.lags + 1 + self.n_static  # +1: "the fed-back value was measured"
         # --trend feeds the warm-up's trend as an input; --trend-line does too (measured better
         # with it than the line alone: laser -6 %, Device-B -7 % over five test splits)

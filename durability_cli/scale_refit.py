@@ -30,12 +30,12 @@ the z paths' variance.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
 import numpy as np
 import torch
 
+from durability_cli.adam import adam_update
 from durability_cli.data import Tensors
 from durability_cli.latent import LATENT_DRAWS, fit_posterior, latent_variance
 from durability_cli.model import head_scale
@@ -155,14 +155,13 @@ def fit_head(head: torch.nn.Linear, features: torch.Tensor, errors: torch.Tensor
     """STEPS steps of Adam (lr LR, torch's other defaults) from the trained ``head``, in place, on
     the mean Gaussian negative log-likelihood of ``errors`` under band_scale, and for a latent
     model on the log of its z paths' factor too (from 0: the Laplace covariance as it is), which it
-    returns (None otherwise). The gradient is written out and the update is torch.optim.Adam's,
-    operation for operation: on a few fixed features autograd's graph and the optimiser's per-step
+    returns (None otherwise). The gradient is written out and the update is torch.optim.Adam's
+    (adam.adam_update), operation for operation: on a few fixed features autograd's graph and the optimiser's per-step
     bookkeeping cost ~10 x the arithmetic, and every member of every training pays for it."""
     X = features[:, :-1] if latent else features
     v = features[:, -1] if latent else None
     e2, n = errors**2, errors.numel()
     log_spread = torch.zeros((), dtype=features.dtype, device=features.device) if latent else None
-    beta1, beta2, eps = 0.9, 0.999, 1e-8
     with torch.no_grad():
         params = [head.weight, head.bias] + ([log_spread] if latent else [])
         moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
@@ -181,11 +180,8 @@ def fit_head(head: torch.nn.Linear, features: torch.Tensor, errors: torch.Tensor
             grads = [(d_a @ X).unsqueeze(0), d_a.sum().reshape(1)]
             if latent:
                 grads.append((d_sd * s2 * v / sd).sum())
-            correction1, correction2 = 1 - beta1**step, math.sqrt(1 - beta2**step)
             for p, g, (m, m2) in zip(params, grads, moments, strict=True):
-                m.lerp_(g, 1 - beta1)
-                m2.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-                p.addcdiv_(m, (m2.sqrt() / correction2).add_(eps), value=-LR / correction1)
+                adam_update(p, g, m, m2, step, lr=LR)
     return log_spread
 
 

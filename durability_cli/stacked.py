@@ -34,6 +34,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
+from durability_cli.adam import Adam
 from durability_cli.artifact import CHECKPOINT_FORMAT, ModelBundle, read_safetensors
 from durability_cli.config import ModelConfig, TrainConfig, as_dict
 from durability_cli.data import Tensors
@@ -145,9 +146,7 @@ class _Stack:
             name: torch.stack([dict(m.named_buffers())[name] for m in models])
             for name, _ in models[0].named_buffers()
         }
-        self.optimizer = torch.optim.Adam(
-            list(self.params.values()), lr=cfg.lr, weight_decay=cfg.weight_decay
-        )
+        self.optimizer = Adam(list(self.params.values()), lr=cfg.lr, weight_decay=cfg.weight_decay)
         base = copy.deepcopy(models[0]).to("meta")
         base.stacked = True
         self.loss = _MemberLoss(base, cfg)

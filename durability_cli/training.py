@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from durability_cli import eol_warp, limits, mixed_effects, scale_refit, warp
+from durability_cli.adam import Adam
 from durability_cli.artifact import (
     CHECKPOINT_FORMAT,
     ModelBundle,
@@ -529,7 +530,7 @@ class TrainState:
     """Everything a checkpoint holds."""
 
     model: FeedbackRNN
-    optimizer: torch.optim.Optimizer
+    optimizer: Adam
     gen: torch.Generator
     epoch: int = 0  # epochs completed
     step: int = 0  # optimiser steps taken
@@ -635,7 +636,7 @@ def _setup(schema, scaler, model_cfg, cfg, init_from, resume, data_hash, device,
         # A specimen's z gets one gradient per epoch (when its batch comes): a larger step than
         # the network's, and no weight decay (the prior is its regulariser).
         groups.append({"params": [model.latent_table], "lr_scale": LATENT_LR_SCALE, "weight_decay": 0.0})
-    optimizer = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
     state = TrainState(model, optimizer, gen, history=[])
     if resume is not None:
@@ -1742,7 +1743,7 @@ def save_checkpoint(
         Path(tmp).write_bytes(blob)
 
 
-def optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+def optimizer_tensors(optimizer: Adam) -> dict[str, torch.Tensor]:
     """The optimiser's state as checkpoint tensors ``optim.{param}.{slot}`` (its param_groups go
     into the metadata)."""
     tensors = {}
@@ -1753,7 +1754,7 @@ def optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tenso
     return tensors
 
 
-def load_optimizer(optimizer: torch.optim.Optimizer, tensors: dict, param_groups: list) -> None:
+def load_optimizer(optimizer: Adam, tensors: dict, param_groups: list) -> None:
     """Restore the optimiser from a checkpoint's ``optim.`` tensors and its param_groups."""
     opt_state: dict = {}
     for key, value in tensors.items():
