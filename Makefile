@@ -14,11 +14,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The whole suite, slow tests included, in two worker processes (pytest-xdist; a test file stays in
-# one worker, so its fixtures are built once). TEST_WORKERS=0 runs it in this process.
+# one worker, so its fixtures are built once; the longest files first: tests/conftest.py
+# LONGEST_FIRST). TEST_WORKERS=0 runs it in this process.
 # pytest's exit 5 ("no tests collected") counts as a failure.
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	@$(PY) -m pytest -q $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests were collected" >&2; exit 1; fi; exit $$rc
+	@$(PY) -m pytest -q $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests were collected" >&2; exit 1; fi; exit $$rc
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
