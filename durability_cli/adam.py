@@ -2,9 +2,9 @@
 torch._dynamo.
 
 torch.optim's Optimizer imports ``torch._dynamo`` when it is built and again in its step's wrapper
-(for the graph breaks ``torch.compile`` needs): 1.5-2 s of every ``durability train``'s start on
-this project's 2-core machine, paid again by every ``--jobs`` child and ``--nproc`` process
-(``python benchmarks/train_start.py``). Nothing here is compiled, so ``Adam`` is a small optimiser
+(for the graph breaks ``torch.compile`` needs): 1.7 s of a short ``durability train``'s 6.5 s on
+this project's 2-core machine (``python benchmarks/train_start.py``), paid again by every
+``--jobs`` child and ``--nproc`` process. Nothing here is compiled, so ``Adam`` is a small optimiser
 of its own: torch's single-tensor algorithm (the one it takes on the CPU) operation for operation,
 with L2 weight decay, and torch's ``param_groups``, ``state`` and ``state_dict`` layout (``step``,
 ``exp_avg``, ``exp_avg_sq`` per parameter, the same dtypes), so a checkpoint written with

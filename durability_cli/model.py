@@ -102,8 +102,9 @@ class FeedbackRNN(nn.Module):
         cards = static_cardinalities or []
         # nn.Embedding's own N(0, 1) start, drawn by torch.randn (the same numbers from the same
         # generator). On the meta device, where a model file's shapes are checked, torch computes
-        # normal_ and arithmetic in Python kernels that import torch._dynamo (1.5-2 s of every
-        # forecast's start; tests/test_adam.py), so nothing here does either there.
+        # normal_ and arithmetic in Python kernels that import torch._dynamo (1.1 s of a short
+        # forecast's 4.6 s: benchmarks/train_start.py), so nothing here does either there
+        # (tests/test_adam.py checks that a forecast never imports it).
         self.embeddings = nn.ModuleList(
             nn.Embedding(n, cfg.static_embedding, _weight=torch.randn(n, cfg.static_embedding)) for n in cards
         )
