@@ -68,6 +68,11 @@ def score(runs: list[dict]) -> dict:
     return out
 
 
+def _line(k: int, s: dict) -> str:
+    g, worst, best = s["geomean_vs_vote"], s["worst"], s["best"]
+    return f"the line from {k} of 5 votes: {g:.4f} x the vote, worst {worst:.3f}, best {best:.3f}"
+
+
 def main() -> None:
     sources = {
         "synthetic, 96 fresh specimens": _runs_from_rules(RESULTS / "line-rules.json"),
@@ -80,17 +85,12 @@ def main() -> None:
         result["sources"][name] = {"runs": runs, "bars": scored}
         print(f"{name} ({len(runs)} runs)")
         for k, s in scored.items():
-            print(
-                f"  the line from {k} of 5 votes: {s['geomean_vs_vote']:.4f} x the vote, worst {s['worst']:.3f}, "
-                f"best {s['best']:.3f}, {s['runs_changed']} runs changed"
-            )
+            print(f"  {_line(k, s)}, {s['runs_changed']} runs changed")
     every = [r for runs in sources.values() for r in runs]
     result["all"] = score(every)
     print(f"all ({len(every)} runs)")
     for k, s in result["all"].items():
-        print(
-            f"  the line from {k} of 5 votes: {s['geomean_vs_vote']:.4f}, worst {s['worst']:.3f}, best {s['best']:.3f}"
-        )
+        print(f"  {_line(k, s)}")
     (RESULTS / "line-threshold.json").write_text(json.dumps(result, indent=1) + "\n")
 
 

@@ -15,16 +15,6 @@ from __future__ import annotations
 
 import torch
 
-_OTHER_OPTIONS = (
-    "amsgrad",
-    "maximize",
-    "capturable",
-    "differentiable",
-    "fused",
-    "foreach",
-    "decoupled_weight_decay",
-)
-
 
 def adam_update(
     param: torch.Tensor,

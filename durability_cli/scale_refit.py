@@ -156,8 +156,9 @@ def fit_head(head: torch.nn.Linear, features: torch.Tensor, errors: torch.Tensor
     the mean Gaussian negative log-likelihood of ``errors`` under band_scale, and for a latent
     model on the log of its z paths' factor too (from 0: the Laplace covariance as it is), which it
     returns (None otherwise). The gradient is written out and the update is torch.optim.Adam's
-    (adam.adam_update), operation for operation: on a few fixed features autograd's graph and the optimiser's per-step
-    bookkeeping cost ~10 x the arithmetic, and every member of every training pays for it."""
+    (adam.adam_update), operation for operation: on a few fixed features autograd's graph and the
+    optimiser's per-step bookkeeping cost ~10 x the arithmetic, and every member of every training
+    pays for it."""
     X = features[:, :-1] if latent else features
     v = features[:, -1] if latent else None
     e2, n = errors**2, errors.numel()

@@ -118,10 +118,9 @@ def test_train_and_forecast_do_not_import_torch_dynamo(tmp_path):
         """
         import sys
         from durability_cli.cli import app
-        for args in (
-            ["train", "small.csv", "--static", "material", "--epochs", "1", "--ensemble", "2", "-o", "m.safetensors", "--quiet"],
-            ["forecast", "small.csv", "-m", "m.safetensors", "--horizon", "5", "--hold-conditions", "--samples", "10", "-o", "fc.csv", "--quiet"],
-        ):
+        train = "train small.csv --static material --epochs 1 --ensemble 2 -o m.safetensors --quiet"
+        forecast = "forecast small.csv -m m.safetensors --horizon 5 --hold-conditions --samples 10"
+        for args in (train.split(), forecast.split() + ["-o", "fc.csv", "--quiet"]):
             try:
                 app(args)
             except SystemExit as exc:
