@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import math
@@ -238,3 +239,88 @@ def loglog_exponent(x, y) -> float:
 
 def say(*parts) -> None:
     print(*parts, file=sys.stderr, flush=True)
+
+
+# -- one library's command in a fresh interpreter ---------------------------------------------------
+# Runs ``durability ARGS`` through the library on PYTHONPATH and prints where that library was
+# imported from, whether torch._dynamo was imported, and the seconds spent inside the process.
+_TIMED_CLI = """
+import sys, time
+t0 = time.perf_counter()
+import durability_cli
+from durability_cli.cli import app
+try:
+    app(sys.argv[1:])
+except SystemExit as exc:
+    assert exc.code == 0, exc.code
+print(durability_cli.__file__, "torch._dynamo" in sys.modules, time.perf_counter() - t0)
+"""
+
+
+def timed_command(tree: Path, command: list[str], work: Path) -> dict:
+    """``durability COMMAND`` with the library of the checkout ``tree``, in ``work``, in a fresh
+    interpreter with one thread: its wall time, the time inside the process, and whether it
+    imported torch._dynamo. Refuses a run that imported the library from anywhere else."""
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
+    env |= {"PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1", "DURABILITY_JOBS": "1", "MPLBACKEND": "Agg"}
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", _TIMED_CLI, *command],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{command[0]} in {tree} failed: {proc.stderr[-2000:]}")
+    where, dynamo, inside = proc.stdout.split()[-3:]
+    if not Path(where).resolve().is_relative_to(tree.resolve()):
+        raise RuntimeError(f"{tree}'s run imported the library from {where}")
+    return {"wall_s": wall, "in_process_s": float(inside), "imported_dynamo": dynamo == "True"}
+
+
+@contextlib.contextmanager
+def base_and_this(rev: str):
+    """(scratch folder, {"base": a scratch git worktree of ``rev``, "this": the repository}),
+    each with an empty ``scratch/NAME/work`` folder; the worktree is removed afterwards."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        base = scratch / "base"
+        subprocess.run(["git", "worktree", "add", "--detach", "-q", str(base), rev], cwd=ROOT, check=True)
+        try:
+            trees = {"base": base, "this": ROOT}
+            for name in trees:
+                (scratch / name / "work").mkdir(parents=True, exist_ok=True)
+            yield scratch, trees
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT, check=False)
+
+
+def in_turn(trees: dict[str, Path], scratch: Path, commands: dict[str, list[str]], repeat: int) -> dict:
+    """Each library's ``commands`` (timed_command, in ``scratch/NAME/work``), the libraries taken
+    in turn ``repeat`` times: {library: {command: [runs]}}."""
+    runs: dict = {name: {c: [] for c in commands} for name in trees}
+    for round_ in range(repeat):
+        for name, tree in trees.items():
+            for command, argv in commands.items():
+                runs[name][command].append(timed_command(tree, argv, scratch / name / "work"))
+            say(f"round {round_ + 1}: {name}", {c: round(r[-1]["wall_s"], 2) for c, r in runs[name].items()})
+    return runs
+
+
+def medians(runs: dict, commands) -> dict:
+    """Per command of :func:`in_turn`'s ``runs``: each library's median wall time, this over base,
+    and the seconds saved."""
+    summary = {}
+    for command in commands:
+        med = {name: statistics.median(r["wall_s"] for r in runs[name][command]) for name in runs}
+        summary[command] = {
+            "median_wall_s": med,
+            "ratio_this_over_base": med["this"] / med["base"],
+            "saved_s": med["base"] - med["this"],
+        }
+    return summary

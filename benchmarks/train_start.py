@@ -18,29 +18,12 @@ packages. Writes results/train-start.json.
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import ROOT, header, say, write_result  # noqa: E402
-
-SCRIPT = """
-import sys, time
-t0 = time.perf_counter()
-import durability_cli
-from durability_cli.cli import app
-try:
-    app(sys.argv[1:])
-except SystemExit as exc:
-    assert exc.code == 0, exc.code
-print(durability_cli.__file__, "torch._dynamo" in sys.modules, time.perf_counter() - t0)
-"""
+from benchmarks.common import ROOT, base_and_this, header, in_turn, medians, say, write_result  # noqa: E402
 
 COMMANDS = {
     "train": ["train", "small.csv", "--static", "material", "--epochs", "2", "--ensemble", "1",
@@ -48,27 +31,6 @@ COMMANDS = {
     "forecast": ["forecast", "small.csv", "-m", "m.safetensors", "--horizon", "5", "--hold-conditions",
                  "--samples", "50", "-o", "fc.csv", "--quiet"],
 }  # fmt: skip
-
-
-def run(tree: Path, command: list[str], work: Path) -> dict:
-    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
-    env |= {"PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1", "DURABILITY_JOBS": "1"}
-    t0 = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT, *command],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"{command[0]} in {tree} failed: {proc.stderr[-2000:]}")
-    where, dynamo, inside = proc.stdout.split()[-3:]
-    if not Path(where).resolve().is_relative_to(tree.resolve()):
-        raise RuntimeError(f"{tree}'s run imported the library from {where}")
-    return {"wall_s": wall, "in_process_s": float(inside), "imported_dynamo": dynamo == "True"}
 
 
 def main() -> None:
@@ -79,40 +41,16 @@ def main() -> None:
     import pandas as pd
 
     result = header("train-start", False)
-    with tempfile.TemporaryDirectory() as scratch:
-        scratch = Path(scratch)
-        base = scratch / "base"
-        subprocess.run(
-            ["git", "worktree", "add", "--detach", "-q", str(base), args.base], cwd=ROOT, check=True
-        )
-        try:
-            trees = {"base": base, "this": ROOT}
-            table = pd.read_csv(ROOT / "sample_data" / "coating.csv")
-            keep = table.specimen_id.unique()[:12]
-            for name in trees:
-                (scratch / name / "work").mkdir(parents=True, exist_ok=True)
-                table[table.specimen_id.isin(keep)].to_csv(scratch / name / "work" / "small.csv", index=False)
-            runs: dict = {name: {c: [] for c in COMMANDS} for name in trees}
-            for round_ in range(args.repeat):
-                for name, tree in trees.items():
-                    for command, argv in COMMANDS.items():
-                        runs[name][command].append(run(tree, argv, scratch / name / "work"))
-                    say(
-                        f"round {round_ + 1}: {name}",
-                        {c: round(r[-1]["wall_s"], 2) for c, r in runs[name].items()},
-                    )
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT, check=False)
-    summary = {}
+    with base_and_this(args.base) as (scratch, trees):
+        table = pd.read_csv(ROOT / "sample_data" / "coating.csv")
+        keep = table.specimen_id.unique()[:12]
+        for name in trees:
+            table[table.specimen_id.isin(keep)].to_csv(scratch / name / "work" / "small.csv", index=False)
+        runs = in_turn(trees, scratch, COMMANDS, args.repeat)
+    summary = medians(runs, COMMANDS)
     for command in COMMANDS:
-        med = {name: statistics.median(r["wall_s"] for r in runs[name][command]) for name in runs}
-        summary[command] = {
-            "median_wall_s": med,
-            "ratio_this_over_base": med["this"] / med["base"],
-            "saved_s": med["base"] - med["this"],
-            "imported_dynamo": {
-                name: any(r["imported_dynamo"] for r in runs[name][command]) for name in runs
-            },
+        summary[command]["imported_dynamo"] = {
+            name: any(r["imported_dynamo"] for r in runs[name][command]) for name in runs
         }
         say(command, summary[command])
     result |= {"base": args.base, "commands": COMMANDS, "runs": runs, "summary": summary}

@@ -326,6 +326,11 @@ def eol_shift(block: dict | None) -> float:
     return float(eol.get("shift") or 0.0)
 
 
+def life_factor(q: float, shift: float) -> float:
+    """What a calibration's ``shift`` multiplies quantile ``q``'s remaining life by."""
+    return math.exp(shift * NormalDist().inv_cdf(q) / _EOL_Z)
+
+
 def shift_crossing(
     values: np.ndarray, q: float, median: np.ndarray, start: np.ndarray, shift: float
 ) -> np.ndarray:
@@ -335,7 +340,7 @@ def shift_crossing(
     if not shift or q == 0.5:
         return values
     with np.errstate(invalid="ignore", over="ignore"):
-        moved = start + (values - start) * math.exp(shift * NormalDist().inv_cdf(q) / _EOL_Z)
+        moved = start + (values - start) * life_factor(q, shift)
     moved = np.where(np.isfinite(values), moved, values)
     return np.minimum(moved, median) if q < 0.5 else np.maximum(moved, median)
 

@@ -14,7 +14,8 @@ still reaches) is kept (summary["eol_warp"]["log_w"], per member); so is each tr
 specimen's, in-sample, from the same warm-up (``train_log_w``, at most MAX_TRAIN_SPECIMENS). The
 log factors' median and standard deviation, pooled over both and every member, describe how much
 faster or slower a new specimen may run. When a forecast is given a threshold, the mean path is
-run on past the horizon with the conditions held (enough to reach the fastest quantile asked for),
+run on past the horizon with the conditions held (each specimen as far as its own span asks for
+the fastest quantile asked for to be found; no further once every mean has crossed),
 its crossing T_m found, and the quantile q of the crossing time under that spread is
 ``t0 + (T_m - t0) exp(-median + sd z_q)`` (z_q the normal score: a faster specimen crosses
 sooner). Below the median that quantile stands where too few paths cross within the horizon to
@@ -49,6 +50,11 @@ SPREAD_FACTOR = 2.0
 MAX_TRAIN_SPECIMENS = 512
 MAX_FACTOR = 10.0  # how far past the horizon the mean is run, as a multiple of the forecast's span
 MAX_EXTRA_ROWS = 20_000  # ... and at most this many rows per specimen
+# calibrate's backtest runs the mean as far as a shift of the interval (calibration.py) this large
+# needs, so that it can measure a shift that brings ends past the horizon within it: exp(1.5)
+# x the lowest quantile's own reach (within MAX_FACTOR). The largest shift measured on the
+# benchmarks was 1.36 (crack; benchmarks/results/eol-calibration.jsonl, 84 calibrations).
+CALIBRATE_SHIFT = 1.5
 
 
 def fit_one(times: np.ndarray, truth: np.ndarray, mean: np.ndarray, t0: float, y0: float) -> float | None:
@@ -136,20 +142,23 @@ def text(summaries: list[dict]) -> str:
     )
 
 
-def factor(centre: float, sd: float, quantiles) -> float:
+def factor(centre: float, sd: float, quantiles, sooner: float = 1.0) -> float:
     """How far past the horizon (a multiple of the span from the cut-off to the horizon's end) the
-    mean must run for the lowest quantile's crossing to be found within the horizon."""
+    mean must run for the lowest quantile's crossing to be found within the horizon; ``sooner``
+    (>= 1): how much a calibration's shift shortens that quantile's remaining life besides."""
     low = min(quantiles)
     z = -NormalDist().inv_cdf(low) if 0 < low < 0.5 else 0.0
-    return float(min(MAX_FACTOR, math.exp(max(centre, 0.0) + sd * z)))
+    return float(min(MAX_FACTOR, math.exp(max(centre, 0.0) + sd * z) * max(sooner, 1.0)))
 
 
 def extend(series: Series, last_obs: np.ndarray, stretch: float) -> Series:
     """``series`` with rows added after each specimen's last row (the last with a frame row: a
-    backtest's hidden rows are not its rows), enough to run the mean to
-    ``stretch`` x the span from its cut-off (``last_obs``) to its last row: the step continues the
-    last spacing and the conditions are held at the last row's. The added rows point at the last
-    row of the frame (``row``) so that the rollout counts them as rows; they are never reported."""
+    backtest's hidden rows are not its rows), as many as it needs to run the mean to ``stretch`` x
+    the span from its cut-off (``last_obs``) to its last row (at least one, at most
+    MAX_EXTRA_ROWS; its own need, so that what it finds does not depend on the other specimens
+    run beside it): the step continues the last spacing and the conditions are held at the last
+    row's. The added rows point at the last row of the frame (``row``) so that the rollout counts
+    them as rows; they are never reported."""
     N, T = series.y.shape
     idx = np.arange(N)
     rows = series.row >= 0
@@ -159,14 +168,14 @@ def extend(series: Series, last_obs: np.ndarray, stretch: float) -> Series:
     step = np.where(t_end - prev > 0, t_end - prev, 1.0)
     span = t_end - series.time[idx, np.maximum(last_obs, 0)]
     need = np.ceil(np.maximum(stretch - 1.0, 0.0) * span / step)
-    k = int(min(MAX_EXTRA_ROWS, max(1, np.nanmax(need, initial=1))))
-    T2 = int(last.max()) + 1 + k
+    ks = np.clip(np.nan_to_num(need, nan=1.0), 1, MAX_EXTRA_ROWS).astype(np.int64)
+    T2 = int((last + 1 + ks).max(initial=1))
     time = np.full((N, T2), np.nan)
     cond = np.full((N, T2, series.cond.shape[2]), np.nan)
     y = np.full((N, T2), np.nan)
     row = np.full((N, T2), -1, dtype=series.row.dtype)
     for b in range(N):
-        n = int(last[b]) + 1
+        n, k = int(last[b]) + 1, int(ks[b])
         time[b, :n], cond[b, :n], y[b, :n], row[b, :n] = (
             series.time[b, :n],
             series.cond[b, :n],
@@ -178,7 +187,7 @@ def extend(series: Series, last_obs: np.ndarray, stretch: float) -> Series:
         row[b, n : n + k] = series.row[b, n - 1]
     return Series(
         ids=series.ids,
-        lengths=last + 1 + k,
+        lengths=last + 1 + ks,
         time=time,
         cond=cond,
         y=y,

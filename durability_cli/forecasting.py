@@ -21,7 +21,14 @@ import torch
 
 from durability_cli import eol_warp, limits, mixed_effects, scale_refit
 from durability_cli.artifact import ModelBundle
-from durability_cli.calibration import eol_shift, scale_sides, shift_crossing, step_factors, step_sides
+from durability_cli.calibration import (
+    eol_shift,
+    life_factor,
+    scale_sides,
+    shift_crossing,
+    step_factors,
+    step_sides,
+)
 from durability_cli.config import past_at_cutoff_line, shortest_warmup
 from durability_cli.data import Series, autocast, move, to_series, to_tensors
 from durability_cli.errors import InputError
@@ -166,6 +173,9 @@ def specimen_noise(ids: list[str], samples: int, steps: int, seed: int, stream: 
     return torch.from_numpy(out)
 
 
+# steps of the end-of-life run past the horizon between checks whether every mean has crossed
+# (_mean_until_crossed): each check costs about what one step of one member does
+STRETCH_SEGMENT = 32
 MAX_RNN_ROWS = 2048  # rows per RNN call on the CPU: larger batches fall out of the caches
 
 
@@ -307,24 +317,14 @@ def _member_rollout(
     else None), durability units, rows 1..Tc-1.
     ``widen``: the factor [B, Tc-1] of a calibration (durability calibrate) on the paths' spread."""
     device, amp = cfg.device, cfg.amp
-    model, scaler = bundle.model.to(device), bundle.scaler
-    model.eval()
+    model, scaler = bundle.model, bundle.scaler
     D = bundle.model_config.latent
     B, Tc = sub.y.shape
-    try:
-        t = move(to_tensors(sub, scaler), device)
-    except InputError as exc:  # a condition outside the domain of the model's --transform
-        raise InputError(f"{source}: {exc.template}" if source else exc.template) from None
-    lo_obs = torch.as_tensor(last, device=device)
-    feed = t.observed & (torch.arange(Tc, device=device).unsqueeze(0) <= lo_obs.unsqueeze(1))
-    feed[:, 0] = True
-    # a latent model first fits each specimen's z to its warm-up (rows up to its last
-    # measurement); its paths then also draw z from that fit's uncertainty
-    latent, z_draws, pop = None, None, None
-    if D:
-        latent, cov = fit_posterior(model, t, lo_obs.clamp(min=0) + 1)
-        if draws.latent is not None:
-            z_draws = draw_latent(latent, cov, draws.latent)  # [B, M, D]
+    t, feed, latent, cov = _member_inputs(bundle, sub, last, cfg, source)
+    # a latent model's paths also draw z from the uncertainty of its fit to the warm-up
+    z_draws, pop = None, None
+    if D and draws.latent is not None:
+        z_draws = draw_latent(latent, cov, draws.latent)  # [B, M, D]
     with autocast(device, amp):
         # invariant: a specimen's numbers do not depend on its chunk, shard or neighbours
         r = model.run(t, feed, invariant=True, latent=latent)
@@ -361,6 +361,25 @@ def _member_rollout(
         latent_s = None if z_draws is None else z_draws[:, pick].reshape(B * P, D)
         r = run_copies(model, t, feed, P, sample=True, noise=noise, latent=latent_s)
     return mean, scaler.y_from_model(r.path.float().cpu().numpy()).reshape(B, P, Tc - 1), pop
+
+
+def _member_inputs(bundle: ModelBundle, sub: Series, last: np.ndarray, cfg: ForecastConfig, source: str):
+    """One model's inputs for a chunk: its tensors (on ``cfg.device``, in evaluation mode), which
+    rows feed back the measurement (up to ``last``, the last warm-up row), and, for a latent model,
+    each specimen's z fitted to its warm-up and that fit's covariance (else None, None)."""
+    device = cfg.device
+    bundle.model.to(device).eval()
+    try:
+        t = move(to_tensors(sub, bundle.scaler), device)
+    except InputError as exc:  # a condition outside the domain of the model's --transform
+        raise InputError(f"{source}: {exc.template}" if source else exc.template) from None
+    lo_obs = torch.as_tensor(last, device=device)
+    feed = t.observed & (torch.arange(sub.y.shape[1], device=device).unsqueeze(0) <= lo_obs.unsqueeze(1))
+    feed[:, 0] = True
+    latent = cov = None
+    if bundle.model_config.latent:
+        latent, cov = fit_posterior(bundle.model, t, lo_obs.clamp(min=0) + 1)
+    return t, feed, latent, cov
 
 
 def _latent_spread(model, t, feed, draws: torch.Tensor, scaler, device, amp) -> np.ndarray:
@@ -914,8 +933,10 @@ def interval_levels(
     crossings of the mean path run faster or slower (eol_warp.envelope); then moved by a
     calibration's shift (calibration.shift_crossing). The stretched mean runs on past the horizon
     with the conditions held, so the shift moves an end that lies past the horizon too (a p10 just
-    past it can come within); what lies past the horizon after the shift is +inf, unless
-    ``past_horizon`` (calibrate's backtest, which measures the shift on those ends). forecast and
+    past it can come within): as far as the lowest quantile, moved by the shift, can reach, or
+    with ``past_horizon`` (calibrate's backtest, which measures the shift on those ends) as far as
+    a shift of eol_warp.CALIBRATE_SHIFT would; what lies past the horizon after the shift is +inf,
+    unless ``past_horizon``. forecast and
     evaluate both call this; without a ``bundle``, the paths' quantiles alone."""
     levels = crossing_quantiles(sample_eol, quantiles)
     prob = np.isfinite(sample_eol).mean(axis=1)
@@ -924,9 +945,17 @@ def interval_levels(
     start = series.time[np.arange(len(last_obs)), last_obs]
     end = horizon_ends(series, last_obs)
     warp = eol_warp.spread(bundle)
+    shift = eol_shift(bundle.summary.get("calibration"))
     if warp is not None:
         centre, sd, _ = warp
-        stretched = _stretched_crossings(bundle, series, last_obs, cfg, quantiles, warp, source)
+        # a forecast looks as far as its lowest quantile, moved by the shift, reaches; calibrate's
+        # backtest, which measures the shift, as far as a shift of CALIBRATE_SHIFT would
+        low = min(quantiles)
+        sooner = 1.0 / life_factor(low, shift) if shift and low < 0.5 else 1.0
+        if past_horizon:
+            sooner = math.exp(eol_warp.CALIBRATE_SHIFT)
+        stretch = eol_warp.factor(centre, sd, quantiles, sooner)
+        stretched = _stretched_crossings(bundle, series, last_obs, cfg, stretch, source)
         uncensored = np.full_like(end, np.inf)  # the stretched mean's crossings past the horizon too
         levels = eol_warp.envelope(
             levels,
@@ -934,7 +963,6 @@ def interval_levels(
             quantiles,
         )
         prob = np.maximum(prob, eol_warp.cross_probability(stretched, start, end, centre, sd))
-    shift = eol_shift(bundle.summary.get("calibration"))
     if shift:
         median = np.quantile(
             np.where(np.isfinite(sample_eol), sample_eol, np.inf), 0.5, axis=1, method="inverted_cdf"
@@ -957,25 +985,76 @@ def _stretched_crossings(
     series: Series,
     last_obs: np.ndarray,
     cfg: ForecastConfig,
-    quantiles,
-    warp,
+    stretch: float,
     source: str,
 ) -> np.ndarray:
     """[N] when each specimen's mean path crosses the threshold, run on past the horizon with the
-    conditions held, as far as the end-of-life interval's fastest quantile needs (eol_warp.py);
-    NaN where it does not cross within that run."""
-    centre, sd, _ = warp
-    longer = eol_warp.extend(series, last_obs, eol_warp.factor(centre, sd, quantiles))
-    one = replace(cfg, samples=0)
-    found = np.full(len(series.ids), np.nan)
-    for lo, mean, _, _ in rollout_chunks(bundle, longer, last_obs, one, source=source):
-        if cfg.bounds is not None:
-            mean = clip(mean, cfg.bounds)
-        sub = longer.take(np.arange(lo, lo + len(mean)))
-        found[lo : lo + len(mean)] = path_crossings(
-            sub, last_obs[lo : lo + len(mean)], mean[:, None, :], cfg.threshold, cfg.direction
+    conditions held to ``stretch`` x its span from the cut-off (eol_warp.extend: each specimen as
+    far as its own span asks, whatever its neighbours'); NaN where it does not cross within that
+    run. The run stops once every specimen's mean has crossed or reached its end
+    (:func:`_mean_until_crossed`)."""
+    longer = eol_warp.extend(series, last_obs, stretch)
+    N = len(series.ids)
+    found = np.full(N, np.nan)
+    chunk = chunk_size(longer, 0, cfg.rollout_batch)
+    for lo in range(0, N, chunk):
+        sub = longer.take(np.arange(lo, min(N, lo + chunk)))
+        last = last_obs[lo : lo + len(sub.ids)]
+        mean = _mean_until_crossed(bundle, sub, last, cfg, source)
+        found[lo : lo + len(sub.ids)] = path_crossings(
+            sub, last, mean[:, None, :], cfg.threshold, cfg.direction
         )[:, 0]
     return found
+
+
+@torch.no_grad()
+def _mean_until_crossed(
+    bundle: ModelBundle, sub: Series, last: np.ndarray, cfg: ForecastConfig, source: str
+) -> np.ndarray:
+    """[B, Tc] a chunk's mean path as :func:`rollout_chunks` makes it (the members' average,
+    ``--combine``'s move, then clipped to ``cfg.bounds``), NaN on the warm-up and the padding, run
+    STRETCH_SEGMENT steps at a time and NaN after the segment in which every specimen's mean has
+    crossed ``cfg.threshold`` (or its last measurement already had) or reached its last row: no
+    later row can move a first crossing. The rows it makes equal rollout_chunks' bit for bit
+    (model.stream_mean)."""
+    B, Tc = sub.y.shape
+    members = bundle.members
+    future = (np.arange(Tc)[None, :] > last[:, None]) & (sub.row >= 0)  # [B, Tc]
+    last_row = Tc - 1 - np.argmax((sub.row >= 0)[:, ::-1], axis=1)
+    streams = []
+    for member in members:
+        t, feed, latent, _ = _member_inputs(member, sub, last, cfg, source)
+        streams.append(
+            (member.scaler, member.model.stream_mean(t, feed, latent=latent, every=STRETCH_SEGMENT))
+        )
+    combined = combination(bundle)
+    target = None if combined is None else mixed_effects.forecast_block(combined[0], sub, last)
+    out = np.full((B, Tc), np.nan)
+    done = _crossed(sub.y[np.arange(B), last][:, None], cfg.threshold, cfg.direction) | (last_row <= last)
+    pos = 1  # the next row to make (row 0 is never forecast)
+    while pos < Tc and not done.all():
+        block = None
+        for scaler, stream in streams:
+            with autocast(cfg.device, cfg.amp):
+                piece = next(stream)
+            mean = scaler.y_from_model(piece.float().cpu().numpy().astype(np.float64))
+            block = np.zeros_like(mean) if block is None else block
+            block += mean / len(members)
+        rows = slice(pos, pos + block.shape[1])
+        ahead = future[:, rows]
+        if target is not None:
+            shift = (1.0 - combined[1]) * (target[:, rows] - block)
+            shift[~ahead] = 0.0
+            block += shift
+        block[~ahead] = np.nan
+        out[:, rows] = block
+        if not np.isfinite(block[ahead]).all():  # refused as rollout_chunks refuses it
+            _check_finite(out[:, : rows.stop], future[:, : rows.stop], sub, source)
+        if cfg.bounds is not None:
+            out[:, rows] = clip(block, cfg.bounds)
+        done |= _crossed(out[:, rows], cfg.threshold, cfg.direction) | (last_row < rows.stop)
+        pos = rows.stop
+    return out
 
 
 def end_of_life(

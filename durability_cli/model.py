@@ -11,6 +11,7 @@ and stacked, never written into a preallocated tensor, so gradients flow through
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
@@ -57,6 +58,19 @@ class _Pieces:
     scales: list = field(default_factory=list)
     paths: list = field(default_factory=list)
     feds: list = field(default_factory=list)
+
+
+@dataclass
+class _Carry:
+    """Where a step loop stands: the next step, the RNN state, the last K fed-back values [B, K],
+    the value fed back at the next free step [B] and the steps run free so far [B] (None: not yet
+    made)."""
+
+    step: int
+    state: object = None
+    history: torch.Tensor | None = None
+    last_path: torch.Tensor | None = None
+    free: torch.Tensor | None = None
 
 
 class FeedbackRNN(nn.Module):
@@ -349,11 +363,12 @@ class FeedbackRNN(nn.Module):
         prefix = int(known.long().cumprod(0).sum()) if fused and not self.stacked else 0
         how = _How(sample, generator, noise, detach_feedback, invariant)
         out = _Pieces()
-        state = history = None
+        carry = _Carry(0)
         if prefix > 0:
             state, history = self._run_prefix(x, dt, y, feed, static, prefix, how, out, trend)
+            carry = _Carry(prefix, state, history, out.paths[-1][:, -1])
         if prefix < n_steps:
-            self._run_steps(x, dt, y, feed, static, (prefix, state, history), how, out, trend)
+            self._run_steps(x, dt, y, feed, static, carry, how, out, trend)
         if not out.means:  # a single row: nothing to predict
             empty = x.new_zeros(B, 0)
             return Rollout(empty, empty if self.cfg.loss == "gaussian" else None, empty, empty, [])
@@ -399,14 +414,28 @@ class FeedbackRNN(nn.Module):
         out.feds.append(v)
         return state, padded[:, -K:]
 
-    def _run_steps(self, x, dt, y, feed, static, start, how: _How, out: _Pieces, trend=None) -> None:
-        """The steps after the fused prefix, one at a time, each feeding back the measured value
-        or the previous prediction; ``start`` is (prefix, RNN state, last K fed-back values)."""
-        prefix, state, history = start
+    def _run_steps(
+        self,
+        x,
+        dt,
+        y,
+        feed,
+        static,
+        start: _Carry,
+        how: _How,
+        out: _Pieces,
+        trend=None,
+        stop: int | None = None,
+    ) -> _Carry:
+        """The steps from ``start.step`` (after the fused prefix, or where an earlier call stopped)
+        to ``stop`` (None: the last), one at a time, each feeding back the measured value or the
+        previous prediction; appends to ``out`` and returns where the loop stands."""
         B, T, _ = x.shape
-        K, n_steps, invariant = self.cfg.lags, T - 1, how.invariant
-        last_path = out.paths[-1][:, -1] if out.paths else None
-        free = y.new_zeros(B)  # [B] steps since the last measured value was fed back
+        K, invariant = self.cfg.lags, how.invariant
+        n_steps = T - 1 if stop is None else stop
+        prefix, state, history, last_path = start.step, start.state, start.history, start.last_path
+        # [B] steps since the last measured value was fed back
+        free = y.new_zeros(B) if start.free is None else start.free
         # Everything the step loop reads that does not depend on its outputs, built once.
         rate = self._rate(dt)  # [B, T] or None
         line = self._line(trend, dt)  # [B, T] or None
@@ -476,11 +505,45 @@ class FeedbackRNN(nn.Module):
                 last_path = path[:, 0]
             if hs:
                 out.scales.append(self._scale(torch.cat(hs, dim=1), torch.stack(frees, dim=1), invariant))
+        return _Carry(max(prefix, n_steps), state, history, last_path, free)
 
     def run(self, t, feed: torch.Tensor, **options) -> Rollout:
         """:meth:`forward` over a batch of specimens ``t`` (a ``data.Tensors``): its conditions,
         step lengths, durability and statics; ``options`` as for :meth:`forward`."""
         return self(t.x, t.dt, t.y, feed, static_num=t.static_num, static_cat=t.static_cat, **options)
+
+    @torch.no_grad()
+    def stream_mean(
+        self, t, feed: torch.Tensor, *, latent: torch.Tensor | None = None, every: int = PREFIX_WINDOW
+    ) -> Iterator[torch.Tensor]:
+        """:meth:`run`'s mean path with ``invariant`` and the mean fed back where free, in pieces
+        [B, n] of rows 1, 2, ... in order: the warm-up's fused prefix, then ``every`` steps at a
+        time, each computed only when the next is asked for, so that a caller who has what it
+        needs stops there (forecasting's end-of-life run past the horizon). The pieces joined are
+        ``run(t, feed, invariant=True, latent=latent).mean`` bit for bit."""
+        x, dt, y, static_num, static_cat = t.x, t.dt, t.y, t.static_num, t.static_cat
+        B, T, _ = x.shape
+        if 0 < B < INVARIANT_MIN_ROWS:  # as forward pads them (_padded)
+            x, dt, y, feed, static_num, static_cat, latent = (
+                _pad_rows(v) for v in (x, dt, y, feed, static_num, static_cat, latent)
+            )
+        static = self._static(static_num, static_cat, latent, x.shape[0])
+        trend = self._trend(dt, y, feed)
+        n_steps = T - 1
+        known = feed[:, :n_steps].all(dim=0)
+        prefix = int(known.long().cumprod(0).sum()) if not self.stacked else 0
+        how = _How(False, None, None, False, True)
+        carry = _Carry(0)
+        if prefix > 0:
+            out = _Pieces()
+            state, history = self._run_prefix(x, dt, y, feed, static, prefix, how, out, trend)
+            carry = _Carry(prefix, state, history, out.paths[-1][:, -1])
+            yield out.means[0][:B]
+        while carry.step < n_steps:
+            out = _Pieces()
+            stop = min(n_steps, carry.step + every)
+            carry = self._run_steps(x, dt, y, feed, static, carry, how, out, trend, stop=stop)
+            yield torch.cat(out.means, dim=1)[:B]
 
     def _padded(
         self, x, dt, y, feed, static_num, static_cat, sample, generator, detach_feedback, fused, noise, latent
@@ -488,12 +551,7 @@ class FeedbackRNN(nn.Module):
         """The rollout of a batch of fewer than INVARIANT_MIN_ROWS rows, run with copies of its
         first row added (the kernels compute a row alike in any batch from that size on)."""
         B = x.shape[0]
-
-        def pad(t):
-            if t is None:
-                return None
-            return torch.cat([t, t[:1].expand(INVARIANT_MIN_ROWS - B, *t.shape[1:])])
-
+        pad = _pad_rows
         r = self.forward(
             pad(x),
             pad(dt),
@@ -520,6 +578,8 @@ class FeedbackRNN(nn.Module):
     def _cell_state(self, state, B: int, like: torch.Tensor) -> list:
         """nn.LSTM/GRU state (or None) -> one state per layer for ``_cell_step``."""
         L, H = self.cfg.layers, self.cfg.hidden
+        if isinstance(state, list):  # already one per layer (a step loop resumed)
+            return state
         if state is None:
             zeros = like.new_zeros(B, H)
             return [(zeros, zeros) if self.cfg.cell == "lstm" else zeros for _ in range(L)]
@@ -571,6 +631,14 @@ class FeedbackRNN(nn.Module):
         if noise is None:
             noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
         return mean + scale * noise  # reparameterised: gradients reach mean and scale
+
+
+def _pad_rows(t: torch.Tensor | None) -> torch.Tensor | None:
+    """``t`` [B, ...] with copies of its first row added up to INVARIANT_MIN_ROWS rows: the
+    kernels compute a row alike in any batch from that size on."""
+    if t is None:
+        return None
+    return torch.cat([t, t[:1].expand(INVARIANT_MIN_ROWS - t.shape[0], *t.shape[1:])])
 
 
 def _lstm_cell(inp, state, w, b):

@@ -69,11 +69,15 @@ def test_extend_runs_each_specimen_on_with_its_last_conditions():
     longer = eol_warp.extend(series, np.array([1, 0]), stretch=3.0)
     # b: 4 time units from its cut-off to its end, 3 x that is 8 more, 4 rows of 2
     assert longer.time[1, 3:7].tolist() == [6.0, 8.0, 10.0, 12.0]
-    assert longer.time[0, 3:7].tolist() == [3.0, 4.0, 5.0, 6.0]  # a: from its last shown row on
-    assert (longer.cond[0, 3:, 0] == 2.0).all() and (longer.cond[1, 3:, 0] == 6.0).all()
+    # a: from its last shown row on, 1 time unit from its cut-off to it, so 2 more: its own need,
+    # not b's (what a's run finds does not depend on b)
+    assert longer.time[0, 3:5].tolist() == [3.0, 4.0] and np.isnan(longer.time[0, 5:]).all()
+    assert (longer.cond[0, 3:5, 0] == 2.0).all() and (longer.cond[1, 3:, 0] == 6.0).all()
     assert np.isnan(longer.y[:, 3:]).all()
-    assert (longer.row[0, 3:] == 2).all() and (longer.row[1, 3:] == 5).all()
-    assert longer.lengths.tolist() == [3 + 4, 3 + 4]
+    assert (
+        (longer.row[0, 3:5] == 2).all() and (longer.row[0, 5:] == -1).all() and (longer.row[1, 3:] == 5).all()
+    )
+    assert longer.lengths.tolist() == [3 + 2, 3 + 4]
 
 
 def test_crossing_quantiles_envelope_and_probability():
@@ -226,3 +230,128 @@ def test_the_interval_past_the_horizon_is_kept_for_calibrate_and_moved_by_its_sh
     want = np.where(want <= kept["end"].to_numpy(), want, np.inf)
     assert np.allclose(moved["p10"].to_numpy(), want, rtol=1e-9)
     assert (np.isfinite(moved["p10"]) & beyond).any()  # ... one of them came within
+
+
+@pytest.fixture(scope="module")
+def warped_pair(warped, tmp_path_factory):
+    """Two members trained together, their forecast averaged with the mixed-effects path."""
+    table, _ = warped
+    out = tmp_path_factory.mktemp("warp2") / "m.safetensors"
+    args = ["train", str(table), "-o", str(out), "--epochs", "4", "--hidden", "16", "--layers", "1"]
+    args += [
+        "--val-fraction",
+        "0.34",
+        "--ensemble",
+        "2",
+        "--combine",
+        "mixed_effects",
+        "--seed",
+        "5",
+        "--quiet",
+    ]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    return table, out
+
+
+def _cut(model, table, context: int, horizon: int):
+    """The table's series with each specimen's first ``context`` rows kept (its cut-off) and the
+    ``horizon`` rows after them; the last kept rows' index [N]."""
+    from dataclasses import replace
+
+    from durability_cli.forecasting import limit_horizon
+
+    series = to_series(load_dataset(str(table), schema=model.bundle.schema))
+    last = np.full(len(series.ids), context - 1)
+    y = series.y.copy()
+    y[:, context:] = np.nan
+    return limit_horizon(replace(series, y=y), last, horizon), last
+
+
+@pytest.mark.parametrize("which", ["warped", "warped_pair"])
+def test_the_run_past_the_horizon_stops_once_every_mean_has_crossed(which, request, monkeypatch):
+    """The end-of-life run past the horizon makes the rows the whole run makes, bit for bit, and
+    stops in the segment after the last mean has crossed: one member and an ensemble of two
+    averaged with the mixed-effects path (--combine), clipped to bounds."""
+    from dataclasses import replace
+
+    from durability_cli import forecasting
+    from durability_cli.forecasting import path_crossings, rollout
+
+    table, path = request.getfixturevalue(which)
+    model = load(path)
+    bundle = model.bundle
+    series, last = _cut(model, table, 20, 12)
+    longer = eol_warp.extend(series, last, eol_warp.MAX_FACTOR)
+    mean_path = rollout(bundle, series, last, forecast_config(0, DEFAULT_QUANTILES, None, "below", 0))[0]
+    whole = forecasting.clip(
+        rollout(bundle, longer, last, forecast_config(0, DEFAULT_QUANTILES))[0], (0.0, 1.0)
+    )
+    horizon_rows = int(np.isfinite(mean_path).any(axis=0).nonzero()[0].max()) + 1
+    monkeypatch.setattr(forecasting, "STRETCH_SEGMENT", 16)
+    # every mean crosses within the horizon; some cross within it and the others after; none does
+    for threshold, stop in (
+        (float(np.nanmin(mean_path, axis=1).max()) + 1e-6, "early"),
+        (float(np.median(np.nanmin(mean_path, axis=1))), None),
+        (float(np.nanmin(whole)) - 0.01, "end"),
+    ):
+        cfg = replace(forecast_config(0, DEFAULT_QUANTILES, threshold, "below", 0), bounds=(0.0, 1.0))
+        made = forecasting._mean_until_crossed(bundle, longer, last, cfg, "t.csv")
+        ran = np.isfinite(made).any(axis=0).nonzero()[0].max() + 1  # rows made
+        assert np.array_equal(made[:, :ran], whole[:, :ran], equal_nan=True)
+        assert np.array_equal(
+            path_crossings(longer, last, made[:, None, :], threshold, "below"),
+            path_crossings(longer, last, whole[:, None, :], threshold, "below"),
+            equal_nan=True,
+        )
+        if stop == "early":  # within a segment of the horizon's end (the fused warm-up comes first)
+            assert ran <= horizon_rows + 16 < longer.y.shape[1]
+        elif stop == "end":  # a mean that never crosses is run to its end
+            assert ran == longer.y.shape[1]
+
+
+def test_a_specimens_interval_does_not_depend_on_the_specimens_beside_it(warped, tmp_path):
+    """Each specimen's run past the horizon reaches as far as its own span asks, not as far as the
+    longest span in the table: forecast alone, a specimen gets the end-of-life columns it gets
+    beside others. Here its mean crosses after its own reach but within its neighbours' (their
+    warm-ups are shorter, so their spans longer), where the whole table's run once found it."""
+    from durability_cli import forecasting
+
+    table, path = warped
+    model = load(path)
+    data = pd.read_csv(table)
+    lone = data.specimen_id.iloc[0]
+    row = data.groupby("specimen_id").cumcount()
+    data.loc[row >= np.where(data.specimen_id == lone, 35, 15), "durability"] = np.nan
+    data.to_csv(tmp_path / "all.csv", index=False)
+    data[data.specimen_id == lone].to_csv(tmp_path / "one.csv", index=False)
+    # where its own reach ends, and where the table's longest would
+    series = to_series(load_dataset(str(tmp_path / "one.csv"), schema=model.bundle.schema))
+    last = np.array([34])
+    centre, sd, _ = eol_warp.spread(model.bundle)
+    stretch = eol_warp.factor(centre, sd, DEFAULT_QUANTILES)
+    own = int(eol_warp.extend(series, last, stretch).lengths[0])
+    widest = int(eol_warp.extend(series, last, stretch * 45 / 25).lengths[0])  # a span of 45 rows, not 25
+    assert widest > own + 4
+    far = eol_warp.extend(series, last, eol_warp.MAX_FACTOR)
+    cfg = forecast_config(0, DEFAULT_QUANTILES, -1e9, "below", 0)  # never crosses: the whole run
+    mean = forecasting._mean_until_crossed(model.bundle, far, last, cfg, "one.csv")[0]
+    mid = (own + widest) // 2
+    threshold = float(np.nanmin(mean[:mid]))
+    assert np.nanmin(mean[:own]) > threshold  # it crosses after its own reach, before the widest
+    every = to_series(load_dataset(str(tmp_path / "all.csv"), schema=model.bundle.schema))
+    at = every.ids.index(lone)
+    cfg = forecast_config(0, DEFAULT_QUANTILES, threshold, "below", 0)
+    found = [
+        forecasting._stretched_crossings(model.bundle, s, cut, cfg, stretch, "t.csv")[i]
+        for s, cut, i in ((series, last, 0), (every, np.where(np.arange(len(every.ids)) == at, 34, 14), at))
+    ]
+    assert np.isnan(found).all()  # alone and beside the others: not within its own reach
+    frames = {}
+    for name in ("all", "one"):
+        eol = tmp_path / f"{name}_eol.csv"
+        args = ["forecast", str(tmp_path / f"{name}.csv"), "-m", str(path), "--threshold", repr(threshold)]
+        r = CliRunner().invoke(app, args + ["--eol-out", str(eol), "-o", str(tmp_path / f"{name}_f.csv")])
+        assert r.exit_code == 0, r.output
+        frames[name] = pd.read_csv(eol).set_index("specimen_id")
+    pd.testing.assert_series_equal(frames["one"].loc[lone], frames["all"].loc[lone])

@@ -406,3 +406,39 @@ def _check_batch_invariance(cfg):
             part = model(x[idx], dt[idx], y[idx], feed[idx], sample=True, noise=noise[idx], invariant=True)
             for name in ("mean", "scale", "path"):
                 assert torch.equal(getattr(part, name), getattr(whole, name)[idx]), (name, rows)
+
+
+@pytest.mark.parametrize(
+    "cfg, B",
+    [
+        (ModelConfig(latent=0, trend_line=False, hidden=16), 5),
+        (ModelConfig(latent=0, trend_line=True, hidden=16, lags=3), 20),
+        (ModelConfig(latent=2, trend_line=False, cell="gru", hidden=16), 3),
+    ],
+    ids=["lstm-5-rows", "lstm-line-20-rows", "gru-latent-3-rows"],
+)
+def test_the_streamed_mean_is_the_rollouts_piece_by_piece(cfg, B):
+    """``stream_mean`` (the end-of-life run past the horizon) yields the warm-up's fused prefix and
+    then ``every`` steps at a time, and joined they are the invariant rollout's mean bit for bit:
+    fewer rows than INVARIANT_MIN_ROWS (padded alike), the warm-up's line, a latent z."""
+    from durability_cli.data import Tensors
+
+    torch.manual_seed(5)
+    model = FeedbackRNN(cfg, n_conditions=2, latent_specimens=4 if cfg.latent else 0).eval()
+    T = 300
+    x, dt, y = torch.randn(B, T, 2), 0.1 * torch.randn(B, T), torch.randn(B, T)
+    ones = torch.ones(B, T, dtype=torch.bool)
+    t = Tensors(x, dt, y, ones, ones, torch.zeros(B, 0), torch.zeros(B, 0, dtype=torch.long))
+    feed = torch.zeros(B, T, dtype=torch.bool)
+    feed[:, :30] = True
+    feed[0, :44] = True  # a longer warm-up: the fused prefix is the shortest one
+    latent = torch.randn(B, cfg.latent) if cfg.latent else None
+    with torch.no_grad():
+        whole = model.run(t, feed, invariant=True, latent=latent).mean
+    pieces = list(model.stream_mean(t, feed, latent=latent, every=64))
+    assert [p.shape[1] for p in pieces] == [30, 64, 64, 64, 64, 13]  # rows 1-30 fed measured values
+    assert torch.equal(torch.cat(pieces, dim=1), whole)
+    # asked for the first pieces only, it stops there
+    stream = model.stream_mean(t, feed, latent=latent, every=64)
+    first = [next(stream), next(stream)]
+    assert torch.equal(torch.cat(first, dim=1), whole[:, : 30 + 64])
