@@ -37,6 +37,8 @@ def _script() -> str:
 
 # options whose value is a folder of this machine: the recorded command names it DIR
 FOLDER_OPTIONS = ("--save-models", "--member-paths", "--models", "--refitted")
+# ... and a file of this machine (a model file made elsewhere): named FILE
+FILE_OPTIONS = ("--model",)
 
 
 def member_rows(member, table, key: str = "val_specimens"):
@@ -47,14 +49,15 @@ def member_rows(member, table, key: str = "val_specimens"):
 
 
 def recorded_args(args: list[str]) -> list[str]:
-    """``args`` with each folder option's value (``--opt DIR`` or ``--opt=DIR``) given as DIR."""
+    """``args`` with each folder option's value (``--opt DIR`` or ``--opt=DIR``) given as DIR, and
+    each file option's as FILE."""
     out = []
     for i, a in enumerate(args):
         opt = a.partition("=")[0]
-        if "=" in a and opt in FOLDER_OPTIONS:
-            out.append(f"{opt}=DIR")
-        elif i > 0 and args[i - 1] in FOLDER_OPTIONS:
-            out.append("DIR")
+        if "=" in a and opt in FOLDER_OPTIONS + FILE_OPTIONS:
+            out.append(f"{opt}={'DIR' if opt in FOLDER_OPTIONS else 'FILE'}")
+        elif i > 0 and args[i - 1] in FOLDER_OPTIONS + FILE_OPTIONS:
+            out.append("DIR" if args[i - 1] in FOLDER_OPTIONS else "FILE")
         else:
             out.append(a)
     return out
@@ -242,30 +245,36 @@ def say(*parts) -> None:
 
 
 # -- one library's command in a fresh interpreter ---------------------------------------------------
-# Runs ``durability ARGS`` through the library on PYTHONPATH and prints where that library was
-# imported from, whether torch._dynamo was imported, and the seconds spent inside the process.
+# Runs ``durability ARGS`` through the library on PYTHONPATH and prints, as one JSON line, where
+# that library was imported from, whether torch._dynamo was imported, the seconds spent inside the
+# process, and what the caller's ``prelude`` (run first; it may fill the dict EXTRA) measured.
 _TIMED_CLI = """
-import sys, time
+import json, sys, time
 t0 = time.perf_counter()
+EXTRA = {}
 import durability_cli
+{prelude}
 from durability_cli.cli import app
 try:
     app(sys.argv[1:])
 except SystemExit as exc:
     assert exc.code == 0, exc.code
-print(durability_cli.__file__, "torch._dynamo" in sys.modules, time.perf_counter() - t0)
+print(json.dumps({"where": durability_cli.__file__, "dynamo": "torch._dynamo" in sys.modules,
+                  "inside": time.perf_counter() - t0, **EXTRA}))
 """
 
 
-def timed_command(tree: Path, command: list[str], work: Path) -> dict:
+def timed_command(tree: Path, command: list[str], work: Path, prelude: str = "") -> dict:
     """``durability COMMAND`` with the library of the checkout ``tree``, in ``work``, in a fresh
-    interpreter with one thread: its wall time, the time inside the process, and whether it
-    imported torch._dynamo. Refuses a run that imported the library from anywhere else."""
+    interpreter with one thread: its wall time, the time inside the process, whether it imported
+    torch._dynamo, and what ``prelude`` (Python run before the command) put in its dict EXTRA.
+    Refuses a run that imported the library from anywhere else."""
     env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
     env |= {"PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1", "DURABILITY_JOBS": "1", "MPLBACKEND": "Agg"}
+    script = _TIMED_CLI.replace("{prelude}", prelude)
     t0 = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-c", _TIMED_CLI, *command],
+        [sys.executable, "-c", script, *command],
         cwd=work,
         env=env,
         capture_output=True,
@@ -275,10 +284,10 @@ def timed_command(tree: Path, command: list[str], work: Path) -> dict:
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"{command[0]} in {tree} failed: {proc.stderr[-2000:]}")
-    where, dynamo, inside = proc.stdout.split()[-3:]
-    if not Path(where).resolve().is_relative_to(tree.resolve()):
-        raise RuntimeError(f"{tree}'s run imported the library from {where}")
-    return {"wall_s": wall, "in_process_s": float(inside), "imported_dynamo": dynamo == "True"}
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    if not Path(out.pop("where")).resolve().is_relative_to(tree.resolve()):
+        raise RuntimeError(f"{tree}'s run imported the library from elsewhere")
+    return {"wall_s": wall, "in_process_s": out.pop("inside"), "imported_dynamo": out.pop("dynamo"), **out}
 
 
 @contextlib.contextmanager
@@ -300,14 +309,16 @@ def base_and_this(rev: str):
             subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT, check=False)
 
 
-def in_turn(trees: dict[str, Path], scratch: Path, commands: dict[str, list[str]], repeat: int) -> dict:
+def in_turn(
+    trees: dict[str, Path], scratch: Path, commands: dict[str, list[str]], repeat: int, prelude: str = ""
+) -> dict:
     """Each library's ``commands`` (timed_command, in ``scratch/NAME/work``), the libraries taken
     in turn ``repeat`` times: {library: {command: [runs]}}."""
     runs: dict = {name: {c: [] for c in commands} for name in trees}
     for round_ in range(repeat):
         for name, tree in trees.items():
             for command, argv in commands.items():
-                runs[name][command].append(timed_command(tree, argv, scratch / name / "work"))
+                runs[name][command].append(timed_command(tree, argv, scratch / name / "work", prelude))
             say(f"round {round_ + 1}: {name}", {c: round(r[-1]["wall_s"], 2) for c, r in runs[name].items()})
     return runs
 
@@ -323,4 +334,11 @@ def medians(runs: dict, commands) -> dict:
             "ratio_this_over_base": med["this"] / med["base"],
             "saved_s": med["base"] - med["this"],
         }
+        for key in sorted(set().union(*(r for name in runs for r in runs[name][command])) - set(RUN_KEYS)):
+            part = {name: statistics.median(r[key] for r in runs[name][command]) for name in runs}
+            summary[command][f"median_{key}"] = part
+            summary[command][f"ratio_{key}"] = part["this"] / part["base"] if part["base"] else None
     return summary
+
+
+RUN_KEYS = ("wall_s", "in_process_s", "imported_dynamo")  # what timed_command measures itself

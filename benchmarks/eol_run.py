@@ -8,15 +8,16 @@ forecast. Since then each specimen runs as far as its own span asks, the run sto
 mean has crossed, and calibrate's backtest runs as far as a shift of eol_warp.CALIBRATE_SHIFT
 would need (so that it can measure one that brings ends past the horizon within it). This times
 the demo's commands (scripts/demo.sh, steps 4, 6, 7 and 8's ``plot eol``) on the demo's model,
-each in a fresh interpreter with one thread, the two libraries taken ABAB, and compares what
+each in a fresh interpreter with one thread, the two libraries taken ABAB (the wall time, and the
+seconds spent in the run past the horizon inside the process), and compares what
 they wrote: the forecast and its end-of-life table, evaluate's metrics, calibrate's model file.
 
-    python benchmarks/eol_run.py --base REV --model out/coating.safetensors [--repeat 3]
+    python benchmarks/eol_run.py --base REV --model out/coating.safetensors [--repeat 3] [--name eol-run]
 
 ``--model``: a model trained as the demo trains it (``make demo`` writes out/coating.safetensors;
 its calibration is replaced by each run's calibrate). REV is checked out in a scratch git
 worktree; both libraries run on this virtual environment's packages. Writes
-results/eol-run.json.
+results/NAME.json (eol-run.json).
 """
 
 from __future__ import annotations
@@ -42,6 +43,21 @@ COMMANDS = {
     "plot eol": ["plot", "eol", "coating_test.csv", "-m", "m.safetensors", "--threshold", "0.6", "--context",
                  "40", "-o", "eol.png"],
 }  # fmt: skip
+
+
+# times every call of the run past the horizon inside the process (the same name in both libraries)
+PRELUDE = """
+from durability_cli import forecasting as _f
+_run = _f._stretched_crossings
+EXTRA["run_past_horizon_s"] = 0.0
+def _timed(*args, **kwargs):
+    t = time.perf_counter()
+    try:
+        return _run(*args, **kwargs)
+    finally:
+        EXTRA["run_past_horizon_s"] += time.perf_counter() - t
+_f._stretched_crossings = _timed
+"""
 
 
 def tables(work: Path) -> None:
@@ -93,22 +109,23 @@ def main() -> None:
         "--model", required=True, type=Path, help="the demo's model (out/coating.safetensors)"
     )
     parser.add_argument("--repeat", type=int, default=3, help="rounds of A then B")
+    parser.add_argument("--name", default="eol-run", help="the result's name: results/NAME.json")
     args = parser.parse_args()
 
-    result = header("eol-run", False)
+    result = header(args.name, False)
     with base_and_this(args.base) as (scratch, trees):
         work = {name: scratch / name / "work" for name in trees}
         for w in work.values():
             tables(w)
             shutil.copy(args.model, w / "given.safetensors")
-        runs = in_turn(trees, scratch, COMMANDS, args.repeat)
+        runs = in_turn(trees, scratch, COMMANDS, args.repeat, PRELUDE)
         outputs = compare(work)
     summary = medians(runs, COMMANDS)
     for command in COMMANDS:
         say(command, summary[command])
     say("outputs", outputs)
     result |= {"base": args.base, "commands": COMMANDS, "runs": runs, "summary": summary, "outputs": outputs}
-    say("wrote", write_result("eol-run", False, result))
+    say("wrote", write_result(args.name, False, result))
 
 
 if __name__ == "__main__":
