@@ -144,8 +144,9 @@ def text(summaries: list[dict]) -> str:
 
 def factor(centre: float, sd: float, quantiles, sooner: float = 1.0) -> float:
     """How far past the horizon (a multiple of the span from the cut-off to the horizon's end) the
-    mean must run for the lowest quantile's crossing to be found within the horizon; ``sooner``
-    (>= 1): how much a calibration's shift shortens that quantile's remaining life besides."""
+    mean must run for the lowest quantile's crossing to be found within the horizon; ``sooner``:
+    how many times a calibration's shift shortens that quantile's remaining life besides (below
+    1, a lengthening, counts as 1)."""
     low = min(quantiles)
     z = -NormalDist().inv_cdf(low) if 0 < low < 0.5 else 0.0
     return float(min(MAX_FACTOR, math.exp(max(centre, 0.0) + sd * z) * max(sooner, 1.0)))

@@ -174,7 +174,7 @@ def specimen_noise(ids: list[str], samples: int, steps: int, seed: int, stream: 
 
 
 # steps of the end-of-life run past the horizon between checks whether every mean has crossed
-# (_mean_until_crossed): each check costs about what one step of one member does
+# (_mean_until_crossed): a check costs a few numpy operations on [chunk, STRETCH_SEGMENT]
 STRETCH_SEGMENT = 32
 MAX_RNN_ROWS = 2048  # rows per RNN call on the CPU: larger batches fall out of the caches
 
@@ -952,8 +952,8 @@ def interval_levels(
         # backtest, which measures the shift, as far as a shift of CALIBRATE_SHIFT would
         low = min(quantiles)
         sooner = 1.0 / life_factor(low, shift) if shift and low < 0.5 else 1.0
-        if past_horizon:
-            sooner = math.exp(eol_warp.CALIBRATE_SHIFT)
+        if past_horizon and low < 0.5:
+            sooner = 1.0 / life_factor(low, eol_warp.CALIBRATE_SHIFT)
         stretch = eol_warp.factor(centre, sd, quantiles, sooner)
         stretched = _stretched_crossings(bundle, series, last_obs, cfg, stretch, source)
         uncensored = np.full_like(end, np.inf)  # the stretched mean's crossings past the horizon too
@@ -996,7 +996,8 @@ def _stretched_crossings(
     longer = eol_warp.extend(series, last_obs, stretch)
     N = len(series.ids)
     found = np.full(N, np.nan)
-    chunk = chunk_size(longer, 0, cfg.rollout_batch)
+    # every member's inputs are held at once (they step together): a chunk of 1 / members
+    chunk = chunk_size(longer, len(bundle.members), cfg.rollout_batch)
     for lo in range(0, N, chunk):
         sub = longer.take(np.arange(lo, min(N, lo + chunk)))
         last = last_obs[lo : lo + len(sub.ids)]
@@ -1012,7 +1013,7 @@ def _mean_until_crossed(
     bundle: ModelBundle, sub: Series, last: np.ndarray, cfg: ForecastConfig, source: str
 ) -> np.ndarray:
     """[B, Tc] a chunk's mean path as :func:`rollout_chunks` makes it (the members' average,
-    ``--combine``'s move, then clipped to ``cfg.bounds``), NaN on the warm-up and the padding, run
+    ``--combine``'s move), clipped to ``cfg.bounds``, NaN on the warm-up and the padding, run
     STRETCH_SEGMENT steps at a time and NaN after the segment in which every specimen's mean has
     crossed ``cfg.threshold`` (or its last measurement already had) or reached its last row: no
     later row can move a first crossing. The rows it makes equal rollout_chunks' bit for bit

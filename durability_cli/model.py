@@ -48,6 +48,7 @@ class _How:
     noise: torch.Tensor | None
     detach_feedback: bool
     invariant: bool
+    scale: bool = True  # False: the means alone (the scale head is not read; stream_mean)
 
 
 @dataclass
@@ -63,14 +64,15 @@ class _Pieces:
 @dataclass
 class _Carry:
     """Where a step loop stands: the next step, the RNN state, the last K fed-back values [B, K],
-    the value fed back at the next free step [B] and the steps run free so far [B] (None: not yet
-    made)."""
+    the value fed back at the next free step [B], the steps run free so far [B] and the inputs
+    the loop builds once for all its steps (None: not yet made)."""
 
     step: int
     state: object = None
     history: torch.Tensor | None = None
     last_path: torch.Tensor | None = None
     free: torch.Tensor | None = None
+    inputs: tuple | None = None
 
 
 class FeedbackRNN(nn.Module):
@@ -436,17 +438,23 @@ class FeedbackRNN(nn.Module):
         prefix, state, history, last_path = start.step, start.state, start.history, start.last_path
         # [B] steps since the last measured value was fed back
         free = y.new_zeros(B) if start.free is None else start.free
-        # Everything the step loop reads that does not depend on its outputs, built once.
-        rate = self._rate(dt)  # [B, T] or None
-        line = self._line(trend, dt)  # [B, T] or None
-        known = torch.cat([x, dt.unsqueeze(-1)], dim=-1)  # [B, T, C+1]
-        measured = feed.to(x.dtype).unsqueeze(-1)  # [B, T, 1]
+        # Everything the step loop reads that does not depend on its outputs, built once (and
+        # kept in the carry for a loop that resumes).
+        inputs = start.inputs
+        if inputs is None:
+            inputs = (
+                self._rate(dt),  # [B, T] or None
+                self._line(trend, dt),  # [B, T] or None
+                torch.cat([x, dt.unsqueeze(-1)], dim=-1),  # [B, T, C+1] known in advance
+                feed.to(x.dtype).unsqueeze(-1),  # [B, T, 1] "the fed-back value was measured"
+            )
+        rate, line, known, measured = inputs
         tail = [] if static is None else [static]
         # The scale does not feed back unless paths are sampled: then it is computed once for
         # all steps after the loop (fewer autograd nodes per step), or without gradients every
         # PREFIX_WINDOW steps (so that a long horizon does not hold every step's state).
         scale_inside = how.sample and self.scale_head is not None
-        keep_h = self.scale_head is not None and not scale_inside
+        keep_h = self.scale_head is not None and not scale_inside and how.scale
         flush_every = n_steps if torch.is_grad_enabled() else PREFIX_WINDOW
         hs, frees = [], []
         # One step at a time. In training, a small batch steps through the plain cell functions
@@ -505,7 +513,7 @@ class FeedbackRNN(nn.Module):
                 last_path = path[:, 0]
             if hs:
                 out.scales.append(self._scale(torch.cat(hs, dim=1), torch.stack(frees, dim=1), invariant))
-        return _Carry(max(prefix, n_steps), state, history, last_path, free)
+        return _Carry(max(prefix, n_steps), state, history, last_path, free, inputs)
 
     def run(self, t, feed: torch.Tensor, **options) -> Rollout:
         """:meth:`forward` over a batch of specimens ``t`` (a ``data.Tensors``): its conditions,
@@ -520,7 +528,10 @@ class FeedbackRNN(nn.Module):
         [B, n] of rows 1, 2, ... in order: the warm-up's fused prefix, then ``every`` steps at a
         time, each computed only when the next is asked for, so that a caller who has what it
         needs stops there (forecasting's end-of-life run past the horizon). The pieces joined are
-        ``run(t, feed, invariant=True, latent=latent).mean`` bit for bit."""
+        ``run(t, feed, invariant=True, latent=latent).mean`` bit for bit. The scale head is not
+        read."""
+        if every < 1:
+            raise ValueError(f"stream_mean steps at least 1 step at a time, not {every}")
         x, dt, y, static_num, static_cat = t.x, t.dt, t.y, t.static_num, t.static_cat
         B, T, _ = x.shape
         if 0 < B < INVARIANT_MIN_ROWS:  # as forward pads them (_padded)
@@ -532,7 +543,7 @@ class FeedbackRNN(nn.Module):
         n_steps = T - 1
         known = feed[:, :n_steps].all(dim=0)
         prefix = int(known.long().cumprod(0).sum()) if not self.stacked else 0
-        how = _How(False, None, None, False, True)
+        how = _How(False, None, None, False, True, scale=False)
         carry = _Carry(0)
         if prefix > 0:
             out = _Pieces()

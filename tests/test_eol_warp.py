@@ -251,28 +251,32 @@ def warped_pair(warped, tmp_path_factory):
     ]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
+    from durability_cli.forecasting import combination
+
+    bundle = load(out).bundle
+    assert len(bundle.members) == 2 and combination(bundle) is not None  # what the tests rely on
     return table, out
 
 
-def _cut(model, table, context: int, horizon: int):
-    """The table's series with each specimen's first ``context`` rows kept (its cut-off) and the
-    ``horizon`` rows after them; the last kept rows' index [N]."""
+def _cut(model, table, contexts: np.ndarray, horizon: int):
+    """The table's series with each specimen's first ``contexts[b]`` rows kept (its cut-off) and
+    the ``horizon`` rows after them; the last kept rows' index [N]."""
     from dataclasses import replace
 
     from durability_cli.forecasting import limit_horizon
 
     series = to_series(load_dataset(str(table), schema=model.bundle.schema))
-    last = np.full(len(series.ids), context - 1)
-    y = series.y.copy()
-    y[:, context:] = np.nan
-    return limit_horizon(replace(series, y=y), last, horizon), last
+    contexts = np.resize(contexts, len(series.ids))
+    y = np.where(np.arange(series.y.shape[1])[None, :] < contexts[:, None], series.y, np.nan)
+    return limit_horizon(replace(series, y=y), contexts - 1, horizon), contexts - 1
 
 
 @pytest.mark.parametrize("which", ["warped", "warped_pair"])
 def test_the_run_past_the_horizon_stops_once_every_mean_has_crossed(which, request, monkeypatch):
     """The end-of-life run past the horizon makes the rows the whole run makes, bit for bit, and
     stops in the segment after the last mean has crossed: one member and an ensemble of two
-    averaged with the mixed-effects path (--combine), clipped to bounds."""
+    averaged with the mixed-effects path (--combine), clipped to bounds that bind, specimens with
+    other cut-offs and spans (so other ends of their runs)."""
     from dataclasses import replace
 
     from durability_cli import forecasting
@@ -281,12 +285,15 @@ def test_the_run_past_the_horizon_stops_once_every_mean_has_crossed(which, reque
     table, path = request.getfixturevalue(which)
     model = load(path)
     bundle = model.bundle
-    series, last = _cut(model, table, 20, 12)
+    series, last = _cut(model, table, np.array([20, 14, 26]), 12)
     longer = eol_warp.extend(series, last, eol_warp.MAX_FACTOR)
+    ends = longer.lengths - 1  # each specimen's last row
+    assert len(set(ends.tolist())) >= 3
     mean_path = rollout(bundle, series, last, forecast_config(0, DEFAULT_QUANTILES, None, "below", 0))[0]
-    whole = forecasting.clip(
-        rollout(bundle, longer, last, forecast_config(0, DEFAULT_QUANTILES))[0], (0.0, 1.0)
-    )
+    raw = rollout(bundle, longer, last, forecast_config(0, DEFAULT_QUANTILES))[0]
+    bounds = (0.0, float(np.nanquantile(raw, 0.9)))
+    assert (raw > bounds[1]).any()  # the clip binds
+    whole = forecasting.clip(raw, bounds)
     horizon_rows = int(np.isfinite(mean_path).any(axis=0).nonzero()[0].max()) + 1
     monkeypatch.setattr(forecasting, "STRETCH_SEGMENT", 16)
     # every mean crosses within the horizon; some cross within it and the others after; none does
@@ -295,7 +302,7 @@ def test_the_run_past_the_horizon_stops_once_every_mean_has_crossed(which, reque
         (float(np.median(np.nanmin(mean_path, axis=1))), None),
         (float(np.nanmin(whole)) - 0.01, "end"),
     ):
-        cfg = replace(forecast_config(0, DEFAULT_QUANTILES, threshold, "below", 0), bounds=(0.0, 1.0))
+        cfg = replace(forecast_config(0, DEFAULT_QUANTILES, threshold, "below", 0), bounds=bounds)
         made = forecasting._mean_until_crossed(bundle, longer, last, cfg, "t.csv")
         ran = np.isfinite(made).any(axis=0).nonzero()[0].max() + 1  # rows made
         assert np.array_equal(made[:, :ran], whole[:, :ran], equal_nan=True)
@@ -306,8 +313,25 @@ def test_the_run_past_the_horizon_stops_once_every_mean_has_crossed(which, reque
         )
         if stop == "early":  # within a segment of the horizon's end (the fused warm-up comes first)
             assert ran <= horizon_rows + 16 < longer.y.shape[1]
-        elif stop == "end":  # a mean that never crosses is run to its end
+        elif stop == "end":  # a mean that never crosses is run to its own end, each specimen
             assert ran == longer.y.shape[1]
+            assert (np.isfinite(made[np.arange(len(ends)), ends])).all()
+
+
+def test_the_reach_past_the_horizon_grows_with_a_calibrations_shift():
+    """The run reaches as far as the lowest quantile needs, times how much sooner a calibration's
+    shift puts it; a lengthening (sooner < 1) does not shorten it; MAX_FACTOR caps it."""
+    from durability_cli.calibration import life_factor
+
+    qs = (0.1, 0.5, 0.9)
+    plain = eol_warp.factor(0.1, 0.3, qs)
+    assert plain == pytest.approx(math.exp(0.1 + 0.3 * 1.2815515655446004))
+    sooner = 1 / life_factor(0.1, 0.7)  # a shift of 0.7 moves p10's remaining life by exp(-0.7)
+    assert sooner == pytest.approx(math.exp(0.7))
+    assert eol_warp.factor(0.1, 0.3, qs, sooner) == pytest.approx(plain * math.exp(0.7))
+    assert eol_warp.factor(0.1, 0.3, qs, 0.5) == plain
+    assert eol_warp.factor(0.1, 0.3, qs, 100.0) == eol_warp.MAX_FACTOR
+    assert life_factor(0.05, 0.7) == pytest.approx(math.exp(-0.7 * 1.6448536269514722 / 1.2815515655446004))
 
 
 def test_a_specimens_interval_does_not_depend_on_the_specimens_beside_it(warped, tmp_path):
