@@ -404,8 +404,17 @@ def _model_rows(
             frame[f"q{q:g}"] = col
         if cfg.threshold is not None:  # each forecast's end-of-life interval over its paths (inf: later)
             crossings = path_crossings(hidden, last_obs, paths, cfg.threshold, cfg.direction)
+            # the mean run past the horizon clipped as the paths are (a monotonic model's
+            # training range, unless bounds were given), as forecast clips it
             levels, _ = interval_levels(
-                bundle, hidden, last_obs, crossings, cfg, EOL_INTERVAL, source, past_horizon=past_horizon
+                bundle,
+                hidden,
+                last_obs,
+                crossings,
+                replace(cfg, bounds=bounds),
+                EOL_INTERVAL,
+                source,
+                past_horizon=past_horizon,
             )
             for name, v in zip(("eol_p10", "eol_p50", "eol_p90"), levels, strict=True):
                 frame[name] = v[p_idx]

@@ -292,3 +292,17 @@ def test_round_significant_gives_the_short_decimal():
         "4.2e-09",
     ]
     assert np.isnan(got[4])
+
+
+def test_evaluate_runs_the_end_of_life_mean_clipped_as_forecast_does(small, mono):
+    """A monotonic model's forecast is clipped to its training range unless --bounds says
+    otherwise, and so is the mean that evaluate runs on past the horizon for the end-of-life
+    interval (as forecast runs it): no mean can cross a threshold below that range."""
+    import durability_cli as dur
+    from durability_cli import eol_warp
+
+    model = dur.load(mono)
+    assert eol_warp.spread(model.bundle) is not None  # the interval runs the mean past the horizon
+    lo, _ = model.summary["target_range"]
+    frame = model.evaluate(str(small), context=20, samples=20, threshold=lo - 0.01, baselines=False).backtest
+    assert frame["eol_p10"].notna().all() and np.isinf(frame["eol_p10"]).all()
