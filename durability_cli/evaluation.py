@@ -415,6 +415,9 @@ def _model_rows(
                 EOL_INTERVAL,
                 source,
                 past_horizon=past_horizon,
+                mean_eol=path_crossings(hidden, last_obs, mean[:, None, :], cfg.threshold, cfg.direction)[
+                    :, 0
+                ],
             )
             for name, v in zip(("eol_p10", "eol_p50", "eol_p90"), levels, strict=True):
                 frame[name] = v[p_idx]

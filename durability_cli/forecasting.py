@@ -926,6 +926,7 @@ def interval_levels(
     source: str = "",
     *,
     past_horizon: bool = False,
+    mean_eol: np.ndarray | None = None,
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """The end-of-life quantiles [N] at each of ``quantiles`` (+inf: later than the horizon) and
     the chance of crossing within the horizon, from the paths' crossings ``sample_eol`` [N, S];
@@ -936,8 +937,10 @@ def interval_levels(
     past it can come within): as far as the lowest quantile, moved by the shift, can reach, or
     with ``past_horizon`` (calibrate's backtest, which measures the shift on those ends) as far as
     a shift of eol_warp.CALIBRATE_SHIFT would; what lies past the horizon after the shift is +inf,
-    unless ``past_horizon``. forecast and
-    evaluate both call this; without a ``bundle``, the paths' quantiles alone."""
+    unless ``past_horizon``. ``mean_eol`` [N]: where the forecast's own mean path (clipped to
+    ``cfg.bounds``) crosses within the horizon (NaN: it does not); the run past the horizon makes
+    those rows again, so it runs only the others. forecast and evaluate both call this; without a
+    ``bundle``, the paths' quantiles alone."""
     levels = crossing_quantiles(sample_eol, quantiles)
     prob = np.isfinite(sample_eol).mean(axis=1)
     if bundle is None:
@@ -955,7 +958,7 @@ def interval_levels(
         if past_horizon and low < 0.5:
             sooner = 1.0 / life_factor(low, eol_warp.CALIBRATE_SHIFT)
         stretch = eol_warp.factor(centre, sd, quantiles, sooner)
-        stretched = _stretched_crossings(bundle, series, last_obs, cfg, stretch, source)
+        stretched = _stretched_crossings(bundle, series, last_obs, cfg, stretch, source, mean_eol)
         uncensored = np.full_like(end, np.inf)  # the stretched mean's crossings past the horizon too
         levels = eol_warp.envelope(
             levels,
@@ -987,24 +990,26 @@ def _stretched_crossings(
     cfg: ForecastConfig,
     stretch: float,
     source: str,
+    known: np.ndarray | None = None,
 ) -> np.ndarray:
     """[N] when each specimen's mean path crosses the threshold, run on past the horizon with the
     conditions held to ``stretch`` x its span from the cut-off (eol_warp.extend: each specimen as
     far as its own span asks, whatever its neighbours'); NaN where it does not cross within that
     run. The run stops once every specimen's mean has crossed or reached its end
-    (:func:`_mean_until_crossed`)."""
-    longer = eol_warp.extend(series, last_obs, stretch)
-    N = len(series.ids)
-    found = np.full(N, np.nan)
+    (:func:`_mean_until_crossed`). ``known`` [N]: crossings already found within the horizon (the
+    forecast's own mean path; NaN: none), which the run would find again: only the others run."""
+    found = np.full(len(series.ids), np.nan) if known is None else np.array(known, dtype=np.float64)
+    todo = np.flatnonzero(~np.isfinite(found))
+    if not len(todo):
+        return found
+    longer = eol_warp.extend(series.take(todo), last_obs[todo], stretch)
     # every member's inputs are held at once (they step together): a chunk of 1 / members
     chunk = chunk_size(longer, len(bundle.members), cfg.rollout_batch)
-    for lo in range(0, N, chunk):
-        sub = longer.take(np.arange(lo, min(N, lo + chunk)))
-        last = last_obs[lo : lo + len(sub.ids)]
+    for lo in range(0, len(todo), chunk):
+        part = np.arange(lo, min(len(todo), lo + chunk))
+        sub, last = longer.take(part), last_obs[todo[part]]
         mean = _mean_until_crossed(bundle, sub, last, cfg, source)
-        found[lo : lo + len(sub.ids)] = path_crossings(
-            sub, last, mean[:, None, :], cfg.threshold, cfg.direction
-        )[:, 0]
+        found[todo[part]] = path_crossings(sub, last, mean[:, None, :], cfg.threshold, cfg.direction)[:, 0]
     return found
 
 
@@ -1087,7 +1092,9 @@ def end_of_life(
     frame["eol_time"] = mean_eol
     if paths is not None:
         sample_eol = path_crossings(series, last_obs, paths, cfg.threshold, cfg.direction)  # [N, S]
-        levels, prob = interval_levels(bundle, series, last_obs, sample_eol, cfg, cfg.quantiles, source)
+        levels, prob = interval_levels(
+            bundle, series, last_obs, sample_eol, cfg, cfg.quantiles, source, mean_eol=mean_eol
+        )
         frame["prob_cross"] = prob
         for q, v in zip(cfg.quantiles, levels, strict=True):
             frame[f"eol_p{q * 100:g}".replace(".", "_")] = np.where(np.isfinite(v), v, np.nan)

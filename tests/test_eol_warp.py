@@ -318,6 +318,43 @@ def test_the_run_past_the_horizon_stops_once_every_mean_has_crossed(which, reque
             assert (np.isfinite(made[np.arange(len(ends)), ends])).all()
 
 
+@pytest.mark.parametrize("which", ["warped", "warped_pair"])
+def test_specimens_whose_mean_crosses_within_the_horizon_are_not_run_again(which, request, monkeypatch):
+    """Given where the forecast's own mean crosses within the horizon, the run past it makes only
+    the other specimens, and the interval is the same as when every specimen runs (to the bit for
+    the model's own path)."""
+    from durability_cli import forecasting
+    from durability_cli.forecasting import interval_levels, path_crossings, rollout
+
+    table, path = request.getfixturevalue(which)
+    model = load(path)
+    bundle = model.bundle
+    series, last = _cut(model, table, np.array([20, 14, 26]), 12)
+    cfg = forecast_config(50, DEFAULT_QUANTILES, None, "below", 0)
+    mean, paths = rollout(bundle, series, last, cfg)
+    threshold = float(np.median(np.nanmin(mean, axis=1)))  # some cross within the horizon, some not
+    cfg = forecast_config(50, DEFAULT_QUANTILES, threshold, "below", 0)
+    mean_eol = path_crossings(series, last, mean[:, None, :], threshold, "below")[:, 0]
+    assert np.isfinite(mean_eol).any() and np.isnan(mean_eol).any()
+    sample_eol = path_crossings(series, last, paths, threshold, "below")
+    ran = []
+    made = forecasting._mean_until_crossed
+    monkeypatch.setattr(
+        forecasting, "_mean_until_crossed", lambda b, sub, *a: ran.append(sub.ids) or made(b, sub, *a)
+    )
+    every = interval_levels(bundle, series, last, sample_eol, cfg, DEFAULT_QUANTILES)
+    assert sorted(sum(ran, [])) == sorted(series.ids)
+    ran.clear()
+    fewer = interval_levels(bundle, series, last, sample_eol, cfg, DEFAULT_QUANTILES, mean_eol=mean_eol)
+    assert sorted(sum(ran, [])) == sorted(np.asarray(series.ids)[np.isnan(mean_eol)].tolist())
+    for a, b in zip(every[0] + [every[1]], fewer[0] + [fewer[1]], strict=True):
+        if which == "warped":
+            assert np.array_equal(a, b, equal_nan=True)
+        else:  # --combine's mixed-effects path sums over the chunk's padded rows: its last bits
+            # depend on the chunk's length (seen as 4e-16 in a probability)
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
 def test_the_reach_past_the_horizon_grows_with_a_calibrations_shift():
     """The run reaches as far as the lowest quantile needs, times how much sooner a calibration's
     shift puts it; a lengthening (sooner < 1) does not shorten it; MAX_FACTOR caps it."""
