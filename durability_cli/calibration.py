@@ -373,7 +373,10 @@ def eol_thresholds(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndar
     with np.errstate(invalid="ignore"):
         # a crossed truth below the median needs the lower end down to it, above it the upper end up
         need = np.where(true < mid, lo - true, np.where(true > mid, true - hi, -np.inf))
-        opens = np.where(mid > end, -np.inf, end - hi)  # p90 past the horizon from here on (-inf: already)
+        # p90 past the horizon from just after here on (-inf: already): at end - hi it stands on
+        # the horizon's last row, which the forecast reports as a time, not as "later"
+        gap = end - hi
+        opens = np.where(mid > end, -np.inf, np.where(np.isfinite(gap), np.nextafter(gap, np.inf), gap))
         reach = np.where(mid <= cens, -np.inf, lo - cens)  # p10 at or before the last measured row
         cover = np.where(crossed, need, np.maximum(opens, reach))
         miss = np.where(crossed, need, np.where(mid >= cens, -np.inf, cens - hi))

@@ -275,6 +275,24 @@ def test_eol_shift_is_the_smallest_that_covers_level_of_n_plus_one():
     assert (scored["interval_coverage"], scored["interval_n"]) == (1.0, 6)
 
 
+def test_a_p90_on_the_horizons_last_row_is_not_later_than_it():
+    """A censored truth whose interval ends exactly on the horizon's last row: forecast reports
+    that p90 as a time, not as later than the horizon, so the forecast is undecided at shift 0,
+    as evaluate's scorer counts it (hypothesis found calibrate counting it covered)."""
+    from durability_cli.calibration import eol_thresholds, measure_eol
+    from durability_cli.metrics import eol_interval_coverage
+
+    table = pd.DataFrame(
+        {"t_cut": [10.0], "eol_p10": [10.5], "eol_p50": [10.5], "eol_p90": [10.5], "eol_true": [np.nan],
+         "censor": [10.5], "horizon": [10.5]}
+    )  # fmt: skip
+    cover, miss, _ = eol_thresholds(table)
+    assert cover[0] > 0.0 and miss[0] == -np.inf  # covered only once the p90 is moved past it
+    eol = measure_eol(table, "t")
+    scored = eol_interval_coverage(table["eol_p10"], table["eol_p90"], table["eol_true"], table["censor"])
+    assert eol["n_before"] == scored["interval_n"] == 0
+
+
 def test_a_p10_past_the_horizon_can_be_brought_within_it():
     """Session 34's crack: truths crossing in the last rows while the p10 lies just past the
     horizon. Given as +inf (later than the horizon) no shift could reach them; given as the times
