@@ -953,10 +953,8 @@ def interval_levels(
         centre, sd, _ = warp
         # a forecast looks as far as its lowest quantile, moved by the shift, reaches; calibrate's
         # backtest, which measures the shift, as far as a shift of CALIBRATE_SHIFT would
-        low = min(quantiles)
-        sooner = 1.0 / life_factor(low, shift) if shift and low < 0.5 else 1.0
-        if past_horizon and low < 0.5:
-            sooner = 1.0 / life_factor(low, eol_warp.CALIBRATE_SHIFT)
+        low, reach = min(quantiles), eol_warp.CALIBRATE_SHIFT if past_horizon else shift
+        sooner = 1.0 / life_factor(low, reach) if reach and low < 0.5 else 1.0
         stretch = eol_warp.factor(centre, sd, quantiles, sooner)
         stretched = _stretched_crossings(bundle, series, last_obs, cfg, stretch, source, mean_eol)
         uncensored = np.full_like(end, np.inf)  # the stretched mean's crossings past the horizon too

@@ -359,17 +359,10 @@ class FeedbackRNN(nn.Module):
             )
         static = self._static(static_num, static_cat, latent, B)
         trend = self._trend(dt, y, feed)
-        n_steps = T - 1
-        # The prefix where every fed-back value is measured can run fused in one RNN call.
-        known = feed[:, :n_steps].all(dim=0)  # [T-1]
-        prefix = int(known.long().cumprod(0).sum()) if fused and not self.stacked else 0
         how = _How(sample, generator, noise, detach_feedback, invariant)
         out = _Pieces()
-        carry = _Carry(0)
-        if prefix > 0:
-            state, history = self._run_prefix(x, dt, y, feed, static, prefix, how, out, trend)
-            carry = _Carry(prefix, state, history, out.paths[-1][:, -1])
-        if prefix < n_steps:
+        carry = self._begin(x, dt, y, feed, static, how, out, trend, fused)
+        if carry.step < T - 1:
             self._run_steps(x, dt, y, feed, static, carry, how, out, trend)
         if not out.means:  # a single row: nothing to predict
             empty = x.new_zeros(B, 0)
@@ -381,6 +374,17 @@ class FeedbackRNN(nn.Module):
             fed=torch.cat(out.feds, dim=1),
             pieces=out.paths,
         )
+
+    def _begin(self, x, dt, y, feed, static, how: _How, out: _Pieces, trend, fused: bool = True) -> _Carry:
+        """Run the prefix where every fed-back value is measured, fused in one RNN call (none
+        when not ``fused`` or ``stacked``); appends to ``out`` and returns where the step loop
+        starts."""
+        known = feed[:, : x.shape[1] - 1].all(dim=0)  # [T-1]
+        prefix = int(known.long().cumprod(0).sum()) if fused and not self.stacked else 0
+        if prefix == 0:
+            return _Carry(0)
+        state, history = self._run_prefix(x, dt, y, feed, static, prefix, how, out, trend)
+        return _Carry(prefix, state, history, out.paths[-1][:, -1])
 
     def _run_prefix(self, x, dt, y, feed, static, prefix: int, how: _How, out: _Pieces, trend=None):
         """The first ``prefix`` steps, whose fed-back values are all measured, through the fused
@@ -541,14 +545,10 @@ class FeedbackRNN(nn.Module):
         static = self._static(static_num, static_cat, latent, x.shape[0])
         trend = self._trend(dt, y, feed)
         n_steps = T - 1
-        known = feed[:, :n_steps].all(dim=0)
-        prefix = int(known.long().cumprod(0).sum()) if not self.stacked else 0
         how = _How(False, None, None, False, True, scale=False)
-        carry = _Carry(0)
-        if prefix > 0:
-            out = _Pieces()
-            state, history = self._run_prefix(x, dt, y, feed, static, prefix, how, out, trend)
-            carry = _Carry(prefix, state, history, out.paths[-1][:, -1])
+        out = _Pieces()
+        carry = self._begin(x, dt, y, feed, static, how, out, trend)
+        if carry.step > 0:
             yield out.means[0][:B]
         while carry.step < n_steps:
             out = _Pieces()
