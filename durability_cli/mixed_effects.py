@@ -516,17 +516,27 @@ def _block(fit: PathFit, time, y, cond, lengths, warm) -> np.ndarray:
         x = _conditions(fit, cond, fit.effect.size, (B, T)) - fit.centre
         offset = _exposures(clock, x, first) / fit.tau @ fit.effect
     gap = np.where(seen, y - X @ fit.mean - offset, 0.0)  # [B, T]
-    Xs = X * seen[..., None]
-    S = np.swapaxes(Xs, 1, 2) @ Xs  # [B, k, k]
+    # The sums over the warm-up's rows run in row order (a running sum's last entry), so that the
+    # rows a chunk pads after a specimen (exact zeros here) cannot regroup them: a specimen's path
+    # is the same bit for bit alone or in any chunk, as the model's own forecast is. Only the
+    # columns up to the chunk's last warm-up row are summed.
+    W = int(np.flatnonzero(seen.any(axis=0))[-1]) + 1 if seen.any() else 0
+    Xs = X[:, :W] * seen[:, :W, None]
+    S = _row_sum(Xs[..., :, None] * Xs[..., None, :])  # [B, k, k] X'X
     k = fit.degree + 1
     lhs = fit.noise * np.eye(k) + fit.cov @ S
-    rhs = (np.swapaxes(Xs, 1, 2) @ gap[..., None])[..., 0] @ fit.cov.T  # cov X'(y - X mean)
+    rhs = (fit.cov @ _row_sum(Xs * gap[:, :W, None])[..., None])[..., 0]  # cov X'(y - X mean), each alone
     try:
         b = fit.mean + np.linalg.solve(lhs, rhs[..., None])[..., 0]
     except np.linalg.LinAlgError:  # rows at one time and no noise to speak of: the least-squares answer
         b = fit.mean + (np.linalg.pinv(lhs) @ rhs[..., None])[..., 0]
     pred = (X @ b[..., None])[..., 0] + offset
     return np.where(usable & (pos >= warm) & seen.any(1)[:, None], pred, np.nan)
+
+
+def _row_sum(a: np.ndarray) -> np.ndarray:
+    """``a`` [B, T, ...] summed over its rows (axis 1) one after the other, in row order."""
+    return np.cumsum(a, axis=1)[:, -1] if a.shape[1] else np.zeros(a.shape[:1] + a.shape[2:])
 
 
 def predict_rows(fit: PathFit, time, y, cond, warm: int) -> np.ndarray:

@@ -372,3 +372,31 @@ def test_train_evaluate_and_forecast_read_the_conditions_of_each_row(tmp_path, t
         ]
     )
     assert mean == pytest.approx(expected, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    "table, label", [(quadratic_table, "3"), (heat_table, "2+conditions"), (clock_table, "2+accelerated")]
+)
+def test_a_specimens_path_does_not_depend_on_its_chunk(table, label):
+    """`--combine mixed_effects` moves every forecast by the path: like the model's own rollout, a
+    specimen's path is the same bit for bit alone, in the whole table, and padded in a chunk with
+    a longer neighbour (the sums over the warm-up's rows once regrouped with the padding: 2e-16)."""
+    df = table(24)
+    schema = SCHEMA if table is quadratic_table else HEAT
+    fit = me.refit(
+        [to_series(validate(df, schema, source="t"))], label, warmups=lambda n: np.minimum(4, n - 1)
+    )
+    assert fit.label == label
+    rng = np.random.default_rng(7)  # ragged: each specimen cut to 8-20 rows, warm-ups of 3-6
+    cut = pd.concat([g.iloc[: rng.integers(8, 21)] for _, g in df.groupby("specimen_id")])
+    ser = to_series(validate(cut, schema, source="t"))
+    last = rng.integers(2, 6, len(ser.ids))
+    whole = me.forecast_block(fit, ser, last)
+    longest = int(np.argmax(ser.lengths))
+    assert np.isfinite(whole).sum() == (ser.lengths - last - 1).sum()
+    for b in range(len(ser.ids)):
+        n = int(ser.lengths[b])
+        alone = me.forecast_block(fit, ser.take(np.array([b])), last[[b]])
+        beside = me.forecast_block(fit, ser.take(np.array([b, longest])), last[[b, longest]])
+        assert np.array_equal(alone[0, :n], whole[b, :n], equal_nan=True), ser.ids[b]
+        assert np.array_equal(beside[0, :n], whole[b, :n], equal_nan=True), ser.ids[b]
