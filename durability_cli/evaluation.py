@@ -15,8 +15,10 @@ from durability_cli.artifact import ModelBundle
 from durability_cli.data import Series, to_series
 from durability_cli.errors import InputError
 from durability_cli.forecasting import (
+    Ends,
     ForecastConfig,
     interval_levels,
+    keeps_ends,
     last_observed,
     path_crossings,
     resolve_bounds,
@@ -375,7 +377,10 @@ def _model_rows(
 ) -> tuple[pd.DataFrame, list[float] | None]:
     """One model's forecast rows of the backtest (named "model") and its quantile levels (None:
     a point model); ``past_horizon``: interval_levels' option."""
-    mean, paths = rollout(bundle, hidden, last_obs, cfg, source=source)
+    # with an end-of-life interval, each member's run is kept at each specimen's last row, for
+    # the run past the horizon to go on from there
+    ends = Ends() if keeps_ends(bundle, cfg) else None
+    mean, paths = rollout(bundle, hidden, last_obs, cfg, source=source, ends=ends)
     bounds = resolve_bounds(bundle, cfg.bounds)  # scored as forecast writes them: clipped
     if bounds is not None:
         mean = clip(mean, bounds)
@@ -418,6 +423,7 @@ def _model_rows(
                 mean_eol=path_crossings(hidden, last_obs, mean[:, None, :], cfg.threshold, cfg.direction)[
                     :, 0
                 ],
+                ends=None if ends is None else ends.take(np.arange(len(last_obs))),
             )
             for name, v in zip(("eol_p10", "eol_p50", "eol_p90"), levels, strict=True):
                 frame[name] = v[p_idx]

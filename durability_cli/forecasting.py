@@ -34,6 +34,7 @@ from durability_cli.data import Series, autocast, move, to_series, to_tensors
 from durability_cli.errors import InputError
 from durability_cli.latent import LATENT_DRAWS, draw_latent, fit_posterior, mean_paths, run_copies
 from durability_cli.metrics import first_crossing_matrix
+from durability_cli.model import Resume
 from durability_cli.outputs import check_bounds, clip
 from durability_cli.scenarios import Scenario, interleave, set_future_conditions
 from durability_cli.schema import Dataset, id_codes, specimen_starts, validate
@@ -206,6 +207,7 @@ def rollout_chunks(
     *,
     source: str = "",
     population: bool = False,
+    ends: Ends | None = None,
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray | None, np.ndarray | None]]:
     """Forecast every row after ``last_obs[b]`` (the last warm-up row of specimen b), a chunk of
     ``cfg.rollout_batch`` specimens at a time (0: sized to MEMORY_BUDGET), so that memory is
@@ -217,7 +219,9 @@ def rollout_chunks(
     path [b, Tc] or None), in durability units, NaN on the warm-up rows and the padding; Tc is the
     chunk's padded length. The population path (latent models, ``population=True``) is the mean
     path with z = 0 for every specimen (the prior's centre, which the fit returns when a warm-up
-    tells nothing): the population's forecast under the specimen's conditions.
+    tells nothing): the population's forecast under the specimen's conditions. ``ends``: each
+    member's mean run is kept there as it stands at each specimen's last row (:class:`Ends`),
+    before the chunk is yielded.
     """
     N = len(series.ids)
     S = cfg.samples if bundle.model_config.loss == "gaussian" else 0
@@ -243,12 +247,15 @@ def rollout_chunks(
         sides = step_sides(calibrated, steps)
         widen = step_factors(calibrated, steps) if calibrated and sides is None else 1.0
         pop_block = np.zeros((B, Tc)) if population and D else None
-        own_means = []
+        own_means, kept = [], []
+        # the step after which each specimen's run stands at its last row (its prediction of it made)
+        capture = None if ends is None else torch.as_tensor(_last_rows(sub) - 1, device=cfg.device)
         for k, member in enumerate(members):
             pick = np.arange(k, S, len(members))  # this member's share of the paths
-            mean, paths, pop = _member_rollout(
-                member, sub, last, cfg, draws, pick, source, widen, pop_block is not None
+            mean, paths, pop, resume = _member_rollout(
+                member, sub, last, cfg, draws, pick, source, widen, pop_block is not None, capture
             )
+            kept.append(resume)
             mean_block[:, 1:] += mean / len(members)
             own_means.append(mean)
             if paths is not None:
@@ -270,6 +277,8 @@ def rollout_chunks(
         mean_block[:, 0] = np.nan
         mean_block[~future] = np.nan
         _check_finite(mean_block, future, sub, source)
+        if ends is not None:
+            ends.add(lo, kept)
         if pop_block is not None:
             pop_block[:, 0] = np.nan
             pop_block[~future] = np.nan
@@ -310,11 +319,13 @@ def _member_rollout(
     source: str,
     widen: np.ndarray | float = 1.0,
     population: bool = False,
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    capture: torch.Tensor | None = None,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, Resume | None]:
     """One model's forecast of a chunk: the mean path [B, Tc-1], the paths ``pick`` of the
-    chunk's ([B, len(pick), Tc-1], None without samples) and, for a latent model with
-    ``population``, the mean path with z = 0 for every specimen (the population's forecast;
-    else None), durability units, rows 1..Tc-1.
+    chunk's ([B, len(pick), Tc-1], None without samples), for a latent model with
+    ``population`` the mean path with z = 0 for every specimen (the population's forecast;
+    else None), durability units, rows 1..Tc-1, and with ``capture`` [B] where the mean run
+    stood after each specimen's step ``capture[b]`` (model.Resume; else None).
     ``widen``: the factor [B, Tc-1] of a calibration (durability calibrate) on the paths' spread."""
     device, amp = cfg.device, cfg.amp
     model, scaler = bundle.model, bundle.scaler
@@ -327,14 +338,15 @@ def _member_rollout(
         z_draws = draw_latent(latent, cov, draws.latent)  # [B, M, D]
     with autocast(device, amp):
         # invariant: a specimen's numbers do not depend on its chunk, shard or neighbours
-        r = model.run(t, feed, invariant=True, latent=latent)
+        r = model.run(t, feed, invariant=True, latent=latent, capture=capture)
     mean = scaler.y_from_model(r.mean.float().cpu().numpy().astype(np.float64))  # rows 1..Tc-1
+    kept = r.kept
     if D and population:
         with autocast(device, amp):
             r0 = model.run(t, feed, invariant=True, latent=torch.zeros_like(latent))
         pop = scaler.y_from_model(r0.mean.float().cpu().numpy().astype(np.float64))
     if draws.paths is None or not len(pick):
-        return mean, None, pop
+        return mean, None, pop, kept
     if bundle.train_config.feedback == "mean":
         # Trained free-running on its mean, the model's scale is the spread of the forecast at
         # each horizon step given the warm-up, not a one-step noise. Each path is the mean plus
@@ -349,7 +361,7 @@ def _member_rollout(
             shift = _latent_spread(model, t, feed, z_draws, scaler, device, amp) - mean[:, None, :]
             shift *= scale_refit.latent_spread(bundle.summary)  # as the refit sized it
             paths += (k if np.ndim(k) == 0 else k[:, None, :]) * shift[:, pick % draws.latent.shape[1], :]
-        return mean, paths, pop
+        return mean, paths, pop, kept
     # DeepAR-style: each path feeds back its own sampled value (models trained that way)
     P = len(pick)
     noise = draws.paths[:, pick].reshape(B * P, -1).to(device)
@@ -360,13 +372,24 @@ def _member_rollout(
     with autocast(device, amp):
         latent_s = None if z_draws is None else z_draws[:, pick].reshape(B * P, D)
         r = run_copies(model, t, feed, P, sample=True, noise=noise, latent=latent_s)
-    return mean, scaler.y_from_model(r.path.float().cpu().numpy()).reshape(B, P, Tc - 1), pop
+    return mean, scaler.y_from_model(r.path.float().cpu().numpy()).reshape(B, P, Tc - 1), pop, kept
 
 
 def _member_inputs(bundle: ModelBundle, sub: Series, last: np.ndarray, cfg: ForecastConfig, source: str):
     """One model's inputs for a chunk: its tensors (on ``cfg.device``, in evaluation mode), which
     rows feed back the measurement (up to ``last``, the last warm-up row), and, for a latent model,
     each specimen's z fitted to its warm-up and that fit's covariance (else None, None)."""
+    t, feed = _member_tensors(bundle, sub, last, cfg, source)
+    latent = cov = None
+    if bundle.model_config.latent:
+        lo_obs = torch.as_tensor(last, device=cfg.device)
+        latent, cov = fit_posterior(bundle.model, t, lo_obs.clamp(min=0) + 1)
+    return t, feed, latent, cov
+
+
+def _member_tensors(bundle: ModelBundle, sub: Series, last: np.ndarray, cfg: ForecastConfig, source: str):
+    """One model's tensors for a chunk (on ``cfg.device``, the model in evaluation mode) and which
+    rows feed back the measurement (up to ``last``, the last warm-up row)."""
     device = cfg.device
     bundle.model.to(device).eval()
     try:
@@ -376,10 +399,7 @@ def _member_inputs(bundle: ModelBundle, sub: Series, last: np.ndarray, cfg: Fore
     lo_obs = torch.as_tensor(last, device=device)
     feed = t.observed & (torch.arange(sub.y.shape[1], device=device).unsqueeze(0) <= lo_obs.unsqueeze(1))
     feed[:, 0] = True
-    latent = cov = None
-    if bundle.model_config.latent:
-        latent, cov = fit_posterior(bundle.model, t, lo_obs.clamp(min=0) + 1)
-    return t, feed, latent, cov
+    return t, feed
 
 
 def _latent_spread(model, t, feed, draws: torch.Tensor, scaler, device, amp) -> np.ndarray:
@@ -410,13 +430,15 @@ def rollout(
     cfg: ForecastConfig,
     *,
     source: str = "",
+    ends: Ends | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """All chunks of :func:`rollout_chunks` assembled: mean [N, T] and paths [N, S, T] or None.
-    Holds every path in memory; ``forecast`` consumes the chunks instead."""
+    Holds every path in memory; ``forecast`` consumes the chunks instead. ``ends``: as for
+    rollout_chunks."""
     N, T = series.y.shape
     mean_out = np.full((N, T), np.nan)
     path_out = None
-    for lo, mean, paths, _ in rollout_chunks(bundle, series, last_obs, cfg, source=source):
+    for lo, mean, paths, _ in rollout_chunks(bundle, series, last_obs, cfg, source=source, ends=ends):
         B, Tc = mean.shape
         mean_out[lo : lo + B, :Tc] = mean
         if paths is not None:
@@ -805,7 +827,10 @@ def _forecast_group(
     schema, target = ds.schema, ds.schema.target
     times = ds.frame[schema.time_col].to_numpy()
     parts, eol_parts, path_parts = [], [], []
-    chunks = rollout_chunks(bundle, series, last_obs, cfg, source=ds.source, population=True)
+    # with an end-of-life interval that runs past the horizon, each member's run is kept where the
+    # rollout leaves it at each specimen's last row, and goes on from there
+    ends = Ends() if keeps_ends(bundle, cfg) else None
+    chunks = rollout_chunks(bundle, series, last_obs, cfg, source=ds.source, population=True, ends=ends)
     for lo, mean, paths, pop in chunks:
         B, Tc = mean.shape
         if cfg.bounds is not None:  # in float64, so that a bound is reported as the number given
@@ -832,9 +857,12 @@ def _forecast_group(
         part["extrapolated"] = flag[lo : lo + B, :Tc][sel]
         parts.append(part)
         if cfg.threshold is not None:
+            kept = None if ends is None else ends.take(np.arange(lo, lo + B))
             eol_parts.append(
-                end_of_life(sub, last_obs[lo : lo + B], mean, paths, cfg, ds, bundle, pop, ds.source)
+                end_of_life(sub, last_obs[lo : lo + B], mean, paths, cfg, ds, bundle, pop, ds.source, kept)
             )
+        if ends is not None:
+            ends.forget(lo)
     out = pd.concat(parts, ignore_index=True)
     path_frame = pd.concat(path_parts, ignore_index=True) if path_parts else None
     if schema.id_synthetic:
@@ -916,6 +944,53 @@ def _path_frame(schema, ids: np.ndarray, times: np.ndarray, vals: np.ndarray) ->
     )
 
 
+class Ends:
+    """Where each member's mean run stood at each specimen's last forecast row, kept by
+    :func:`rollout_chunks` (``ends=``) so that the end-of-life run past the horizon
+    (:func:`_stretched_crossings`) goes on from there instead of running the horizon again. By
+    specimen index (that of the series the rollout ran on), chunk by chunk."""
+
+    def __init__(self) -> None:
+        self._chunks: dict[int, list[Resume]] = {}  # first specimen index -> one record per member
+
+    def add(self, lo: int, members: list[Resume]) -> None:
+        self._chunks[lo] = [m.to("cpu") for m in members]
+
+    def forget(self, lo: int) -> None:
+        self._chunks.pop(lo, None)
+
+    def take(self, index: np.ndarray) -> list[Resume] | None:
+        """Each member's records of the specimens ``index`` in that order; None unless every one
+        of them was kept."""
+        index = np.asarray(index, dtype=np.int64)
+        los = np.array(sorted(self._chunks), dtype=np.int64)
+        if not len(los) or not len(index):
+            return None
+        where = np.searchsorted(los, index, side="right") - 1
+        if (where < 0).any():
+            return None
+        out = []
+        for k in range(len(self._chunks[int(los[0])])):
+            parts = []
+            for c in np.unique(where):
+                chunk = self._chunks[int(los[c])][k]
+                rows = index[where == c] - los[c]
+                if (rows >= len(chunk.step)).any():
+                    return None
+                parts.append((np.flatnonzero(where == c), chunk.take(torch.as_tensor(rows))))
+            order = np.argsort(np.concatenate([p[0] for p in parts]), kind="stable")
+            out.append(Resume.cat([p[1] for p in parts]).take(torch.as_tensor(order)))
+        return out
+
+
+def keeps_ends(bundle: ModelBundle, cfg: ForecastConfig) -> bool:
+    """Whether an end-of-life interval of this forecast runs the mean past the horizon (a
+    threshold, Monte Carlo paths and a model that measured its validation specimens' pace), so
+    that its rollout should keep where each member's run stands (:class:`Ends`)."""
+    S = cfg.samples if bundle.model_config.loss == "gaussian" else 0
+    return cfg.threshold is not None and S > 0 and eol_warp.spread(bundle) is not None
+
+
 def interval_levels(
     bundle: ModelBundle | None,
     series: Series,
@@ -927,6 +1002,7 @@ def interval_levels(
     *,
     past_horizon: bool = False,
     mean_eol: np.ndarray | None = None,
+    ends: list[Resume] | None = None,
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """The end-of-life quantiles [N] at each of ``quantiles`` (+inf: later than the horizon) and
     the chance of crossing within the horizon, from the paths' crossings ``sample_eol`` [N, S];
@@ -939,8 +1015,9 @@ def interval_levels(
     a shift of eol_warp.CALIBRATE_SHIFT would; what lies past the horizon after the shift is +inf,
     unless ``past_horizon``. ``mean_eol`` [N]: where the forecast's own mean path (clipped to
     ``cfg.bounds``) crosses within the horizon (NaN: it does not); the run past the horizon makes
-    those rows again, so it runs only the others. forecast and evaluate both call this; without a
-    ``bundle``, the paths' quantiles alone."""
+    those rows again, so it runs only the others. ``ends``: where the forecast's rollout left each
+    member's run (:class:`Ends`), so that the run goes on from the horizon. forecast and evaluate
+    both call this; without a ``bundle``, the paths' quantiles alone."""
     levels = crossing_quantiles(sample_eol, quantiles)
     prob = np.isfinite(sample_eol).mean(axis=1)
     if bundle is None:
@@ -956,7 +1033,7 @@ def interval_levels(
         low, reach = min(quantiles), eol_warp.CALIBRATE_SHIFT if past_horizon else shift
         sooner = 1.0 / life_factor(low, reach) if reach and low < 0.5 else 1.0
         stretch = eol_warp.factor(centre, sd, quantiles, sooner)
-        stretched = _stretched_crossings(bundle, series, last_obs, cfg, stretch, source, mean_eol)
+        stretched = _stretched_crossings(bundle, series, last_obs, cfg, stretch, source, mean_eol, ends)
         uncensored = np.full_like(end, np.inf)  # the stretched mean's crossings past the horizon too
         levels = eol_warp.envelope(
             levels,
@@ -989,75 +1066,125 @@ def _stretched_crossings(
     stretch: float,
     source: str,
     known: np.ndarray | None = None,
+    ends: list[Resume] | None = None,
 ) -> np.ndarray:
     """[N] when each specimen's mean path crosses the threshold, run on past the horizon with the
     conditions held to ``stretch`` x its span from the cut-off (eol_warp.extend: each specimen as
     far as its own span asks, whatever its neighbours'); NaN where it does not cross within that
     run. The run stops once every specimen's mean has crossed or reached its end
     (:func:`_mean_until_crossed`). ``known`` [N]: crossings already found within the horizon (the
-    forecast's own mean path; NaN: none), which the run would find again: only the others run."""
+    forecast's own mean path; NaN: none), which the run would find again: only the others run.
+    ``ends``: each member's run as the forecast's rollout left it at each specimen's last row
+    (:class:`Ends`, one model.Resume per member over the N specimens): a specimen kept by every
+    member runs on from there, the others from their first row."""
     found = np.full(len(series.ids), np.nan) if known is None else np.array(known, dtype=np.float64)
     todo = np.flatnonzero(~np.isfinite(found))
     if not len(todo):
         return found
+    resumable = np.zeros(len(todo), dtype=bool)
+    if ends is not None:
+        last_rows = _last_rows(series)[todo]
+        resumable = np.logical_and.reduce([e.step.numpy()[todo] == last_rows for e in ends])
+    for group, resume in ((todo[resumable], ends), (todo[~resumable], None)):
+        if len(group):
+            found[group] = _run_past_horizon(bundle, series, last_obs, cfg, stretch, source, group, resume)
+    return found
+
+
+def _run_past_horizon(bundle, series, last_obs, cfg, stretch, source, todo, ends) -> np.ndarray:
+    """[len(todo)] :func:`_stretched_crossings`' crossings of the specimens ``todo``, each member's
+    run resumed from ``ends`` (None: run from the first row)."""
     longer = eol_warp.extend(series.take(todo), last_obs[todo], stretch)
     # every member's inputs are held at once (they step together): a chunk of 1 / members
     chunk = chunk_size(longer, len(bundle.members), cfg.rollout_batch)
+    out = np.full(len(todo), np.nan)
     for lo in range(0, len(todo), chunk):
         part = np.arange(lo, min(len(todo), lo + chunk))
         sub, last = longer.take(part), last_obs[todo[part]]
-        mean = _mean_until_crossed(bundle, sub, last, cfg, source)
-        found[todo[part]] = path_crossings(sub, last, mean[:, None, :], cfg.threshold, cfg.direction)[:, 0]
-    return found
+        resume = None if ends is None else [e.take(torch.as_tensor(todo[part])) for e in ends]
+        mean = _mean_until_crossed(bundle, sub, last, cfg, source, resume)
+        out[part] = path_crossings(sub, last, mean[:, None, :], cfg.threshold, cfg.direction)[:, 0]
+    return out
+
+
+def _last_rows(series: Series) -> np.ndarray:
+    """[N] each specimen's last row (the last with a frame row: a backtest hides the rest)."""
+    rows = series.row >= 0
+    return rows.shape[1] - 1 - np.argmax(rows[:, ::-1], axis=1)
 
 
 @torch.no_grad()
 def _mean_until_crossed(
-    bundle: ModelBundle, sub: Series, last: np.ndarray, cfg: ForecastConfig, source: str
+    bundle: ModelBundle,
+    sub: Series,
+    last: np.ndarray,
+    cfg: ForecastConfig,
+    source: str,
+    resume: list[Resume] | None = None,
 ) -> np.ndarray:
     """[B, Tc] a chunk's mean path as :func:`rollout_chunks` makes it (the members' average,
     ``--combine``'s move), clipped to ``cfg.bounds``, NaN on the warm-up and the padding, run
     STRETCH_SEGMENT steps at a time and NaN after the segment in which every specimen's mean has
     crossed ``cfg.threshold`` (or its last measurement already had) or reached its last row: no
     later row can move a first crossing. The rows it makes equal rollout_chunks' bit for bit
-    (model.stream_mean)."""
+    (model.stream_mean). ``resume``: each member's run kept at each specimen's step (model.Resume):
+    the rows after it are made from there (model.resume_mean), the rows before it left NaN."""
     B, Tc = sub.y.shape
     members = bundle.members
     future = (np.arange(Tc)[None, :] > last[:, None]) & (sub.row >= 0)  # [B, Tc]
     last_row = Tc - 1 - np.argmax((sub.row >= 0)[:, ::-1], axis=1)
+    first = np.ones(B, dtype=np.int64)  # the row each specimen's first piece begins with
     streams = []
-    for member in members:
-        t, feed, latent, _ = _member_inputs(member, sub, last, cfg, source)
-        streams.append(
-            (member.scaler, member.model.stream_mean(t, feed, latent=latent, every=STRETCH_SEGMENT))
-        )
+    for k, member in enumerate(members):
+        if resume is None:
+            t, feed, latent, _ = _member_inputs(member, sub, last, cfg, source)
+            stream = member.model.stream_mean(t, feed, latent=latent, every=STRETCH_SEGMENT)
+        else:  # z comes with the kept run: no fit again
+            t, feed = _member_tensors(member, sub, last, cfg, source)
+            kept = resume[k].to(cfg.device)
+            stream = member.model.resume_mean(t, feed, kept, every=STRETCH_SEGMENT)
+            first = resume[k].step.numpy() + 1
+        streams.append((member.scaler, stream))
     combined = combination(bundle)
     target = None if combined is None else mixed_effects.forecast_block(combined[0], sub, last)
     out = np.full((B, Tc), np.nan)
+    made = np.zeros((B, Tc), dtype=bool)
     done = _crossed(sub.y[np.arange(B), last][:, None], cfg.threshold, cfg.direction) | (last_row <= last)
-    pos = 1  # the next row to make (row 0 is never forecast)
-    while pos < Tc and not done.all():
+    done |= first > last_row
+    offset = 0  # pieces made so far, in columns after each specimen's first
+    while not done.all():
         block = None
         for scaler, stream in streams:
             with autocast(cfg.device, cfg.amp):
-                piece = next(stream)
+                piece = next(stream, None)
+            if piece is None:
+                break
             mean = scaler.y_from_model(piece.float().cpu().numpy().astype(np.float64))
             block = np.zeros_like(mean) if block is None else block
             block += mean / len(members)
-        rows = slice(pos, pos + block.shape[1])
-        ahead = future[:, rows]
+        if block is None:
+            break
+        n = block.shape[1]
+        cols = first[:, None] + offset + np.arange(n)[None, :]  # [B, n] each specimen's own rows
+        inside = cols < Tc
+        cols = np.minimum(cols, Tc - 1)
+        rows = np.arange(B)[:, None]
+        ahead = future[rows, cols] & inside
         if target is not None:
-            shift = (1.0 - combined[1]) * (target[:, rows] - block)
+            shift = (1.0 - combined[1]) * (target[rows, cols] - block)
             shift[~ahead] = 0.0
             block += shift
         block[~ahead] = np.nan
-        out[:, rows] = block
+        at = (np.broadcast_to(rows, cols.shape)[ahead], cols[ahead])
+        out[at] = block[ahead]
+        made[at] = True
         if not np.isfinite(block[ahead]).all():  # refused as rollout_chunks refuses it
-            _check_finite(out[:, : rows.stop], future[:, : rows.stop], sub, source)
+            _check_finite(out, future & made, sub, source)
         if cfg.bounds is not None:
-            out[:, rows] = clip(block, cfg.bounds)
-        done |= _crossed(out[:, rows], cfg.threshold, cfg.direction) | (last_row < rows.stop)
-        pos = rows.stop
+            block = clip(block, cfg.bounds)
+            out[at] = block[ahead]
+        done |= _crossed(block, cfg.threshold, cfg.direction) | (last_row < first + offset + n)
+        offset += n
     return out
 
 
@@ -1071,11 +1198,13 @@ def end_of_life(
     bundle: ModelBundle | None = None,
     population: np.ndarray | None = None,
     source: str = "",
+    ends: list[Resume] | None = None,
 ) -> pd.DataFrame:
     """First crossing of the threshold per specimen: from the mean path and over the sample paths
-    (their quantiles as :func:`interval_levels` makes them), and, for a latent model, from its
-    ``population`` path (``eol_time_population``: when the population's forecast, z = 0, crosses
-    under the same conditions)."""
+    (their quantiles as :func:`interval_levels` makes them, the run past the horizon going on
+    from ``ends``), and, for a latent model, from its ``population`` path
+    (``eol_time_population``: when the population's forecast, z = 0, crosses under the same
+    conditions)."""
     idx = np.arange(len(series.ids))
     # Each path starts from the last measured value, so a crossing between it and the first
     # forecast row is interpolated like any other.
@@ -1091,7 +1220,7 @@ def end_of_life(
     if paths is not None:
         sample_eol = path_crossings(series, last_obs, paths, cfg.threshold, cfg.direction)  # [N, S]
         levels, prob = interval_levels(
-            bundle, series, last_obs, sample_eol, cfg, cfg.quantiles, source, mean_eol=mean_eol
+            bundle, series, last_obs, sample_eol, cfg, cfg.quantiles, source, mean_eol=mean_eol, ends=ends
         )
         frame["prob_cross"] = prob
         for q, v in zip(cfg.quantiles, levels, strict=True):

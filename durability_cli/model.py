@@ -37,6 +37,7 @@ class Rollout:
     path: torch.Tensor  # [B, T-1] the value fed back at the next step where free (mean or sample)
     fed: torch.Tensor  # [B, T-1] the fed-back value v_t actually used as input at steps 0..T-2
     pieces: list[torch.Tensor]  # the path pieces before stacking (the fused prefix, then one per step)
+    kept: Resume | None = None  # with ``capture``: where each row's step loop stood (forward)
 
 
 @dataclass
@@ -49,6 +50,7 @@ class _How:
     detach_feedback: bool
     invariant: bool
     scale: bool = True  # False: the means alone (the scale head is not read; stream_mean)
+    capture: torch.Tensor | None = None  # [B] long: keep each row's loop after its own step (-1: not)
 
 
 @dataclass
@@ -59,6 +61,67 @@ class _Pieces:
     scales: list = field(default_factory=list)
     paths: list = field(default_factory=list)
     feds: list = field(default_factory=list)
+    kept: Resume | None = None
+
+
+@dataclass
+class Resume:
+    """Each row's step loop where it stood after its own step ``step[b] - 1`` of an invariant
+    rollout (``forward(..., capture=)``): the step it runs next (-1: not kept, e.g. a step of the
+    fused prefix), the RNN state, the last K fed-back values, the value it feeds back next (its
+    prediction of row ``step[b]``), the steps run free and the static features it ran with (a
+    latent model's z included). :meth:`FeedbackRNN.resume_mean` runs on from there."""
+
+    step: torch.Tensor  # [B] long
+    state: object  # nn.LSTM's (h, c), each [L, B, H], or nn.GRU's h [L, B, H]
+    history: torch.Tensor  # [B, K]
+    last_path: torch.Tensor  # [B]
+    free: torch.Tensor  # [B]
+    static: torch.Tensor | None  # [B, S]
+
+    def take(self, rows) -> Resume:
+        """The rows ``rows`` (an index or a slice), on the CPU or wherever they are."""
+        state = (
+            tuple(s[:, rows] for s in self.state) if isinstance(self.state, tuple) else self.state[:, rows]
+        )
+        static = None if self.static is None else self.static[rows]
+        return Resume(
+            self.step[rows], state, self.history[rows], self.last_path[rows], self.free[rows], static
+        )
+
+    def to(self, device) -> Resume:
+        state = (
+            tuple(s.to(device) for s in self.state)
+            if isinstance(self.state, tuple)
+            else self.state.to(device)
+        )
+        static = None if self.static is None else self.static.to(device)
+        return Resume(
+            self.step.to(device),
+            state,
+            self.history.to(device),
+            self.last_path.to(device),
+            self.free.to(device),
+            static,
+        )
+
+    @classmethod
+    def cat(cls, parts: list[Resume]) -> Resume:
+        """Rows of several records one after the other."""
+        first = parts[0]
+        if isinstance(first.state, tuple):
+            state = tuple(torch.cat([p.state[i] for p in parts], dim=1) for i in range(len(first.state)))
+        else:
+            state = torch.cat([p.state for p in parts], dim=1)
+        static = None if first.static is None else torch.cat([p.static for p in parts])
+        return cls(
+            torch.cat([p.step for p in parts]),
+            state,
+            torch.cat([p.history for p in parts]),
+            torch.cat([p.last_path for p in parts]),
+            torch.cat([p.free for p in parts]),
+            static,
+        )
 
 
 @dataclass
@@ -317,6 +380,7 @@ class FeedbackRNN(nn.Module):
         noise: torch.Tensor | None = None,
         invariant: bool = False,
         latent: torch.Tensor | None = None,
+        capture: torch.Tensor | None = None,
     ) -> Rollout:
         """Run the model over T rows.
 
@@ -340,8 +404,13 @@ class FeedbackRNN(nn.Module):
             docs/ARCHITECTURE.md, "A forecast does not depend on its batch".
         latent : [B, D] each specimen's latent vector z (models with ``cfg.latent``; None = the
             population's z = 0).
+        capture : [B] long, with ``invariant``: keep where each row's step loop stands after its
+            step ``capture[b]`` (-1: nothing) in the rollout's ``kept`` (:class:`Resume`), for
+            :meth:`resume_mean` to run on from there.
         """
         B, T, _ = x.shape
+        if capture is not None and not invariant:
+            raise ValueError("a rollout keeps where its rows stand (capture) only with invariant=True")
         if invariant and 0 < B < INVARIANT_MIN_ROWS:
             return self._padded(
                 x,
@@ -356,11 +425,14 @@ class FeedbackRNN(nn.Module):
                 fused,
                 noise,
                 latent,
+                capture,
             )
         static = self._static(static_num, static_cat, latent, B)
         trend = self._trend(dt, y, feed)
-        how = _How(sample, generator, noise, detach_feedback, invariant)
+        how = _How(sample, generator, noise, detach_feedback, invariant, capture=capture)
         out = _Pieces()
+        if capture is not None:
+            out.kept = self._unkept(x, B, static)
         carry = self._begin(x, dt, y, feed, static, how, out, trend, fused)
         if carry.step < T - 1:
             self._run_steps(x, dt, y, feed, static, carry, how, out, trend)
@@ -373,7 +445,16 @@ class FeedbackRNN(nn.Module):
             path=torch.cat(out.paths, dim=1),
             fed=torch.cat(out.feds, dim=1),
             pieces=out.paths,
+            kept=out.kept,
         )
+
+    def _unkept(self, x: torch.Tensor, B: int, static) -> Resume:
+        """A :class:`Resume` of ``B`` rows none of which is kept yet."""
+        L, H, K = self.cfg.layers, self.cfg.hidden, self.cfg.lags
+        zeros = x.new_zeros(L, B, H)
+        state = (zeros, zeros.clone()) if self.cfg.cell == "lstm" else zeros
+        step = torch.full((B,), -1, dtype=torch.long, device=x.device)
+        return Resume(step, state, x.new_zeros(B, K), x.new_zeros(B), x.new_zeros(B), static)
 
     def _begin(self, x, dt, y, feed, static, how: _How, out: _Pieces, trend, fused: bool = True) -> _Carry:
         """Run the prefix where every fed-back value is measured, fused in one RNN call (none
@@ -473,6 +554,12 @@ class FeedbackRNN(nn.Module):
         if small:
             state = self._cell_state(state, B, x)
             weights = self._cell_weights()
+        # the steps after which some row's loop is kept (forward's capture), and those rows
+        keep_at: dict[int, torch.Tensor] = {}
+        if how.capture is not None and not small:
+            for t in how.capture.unique().tolist():
+                if prefix <= t < n_steps:
+                    keep_at[t] = torch.nonzero(how.capture == t)[:, 0]
         with _without_onednn() if small else nullcontext():
             for t in range(prefix, n_steps):
                 if t == 0:
@@ -515,6 +602,8 @@ class FeedbackRNN(nn.Module):
                 out.paths.append(path)
                 out.feds.append(v_t.unsqueeze(1))
                 last_path = path[:, 0]
+                if t in keep_at:
+                    _keep(out.kept, keep_at[t], t + 1, state, history, last_path, free)
             if hs:
                 out.scales.append(self._scale(torch.cat(hs, dim=1), torch.stack(frees, dim=1), invariant))
         return _Carry(max(prefix, n_steps), state, history, last_path, free, inputs)
@@ -550,14 +639,78 @@ class FeedbackRNN(nn.Module):
         carry = self._begin(x, dt, y, feed, static, how, out, trend)
         if carry.step > 0:
             yield out.means[0][:B]
+        yield from self._mean_pieces(x, dt, y, feed, static, carry, how, trend, n_steps, every, B)
+
+    def _mean_pieces(
+        self, x, dt, y, feed, static, carry: _Carry, how: _How, trend, n_steps: int, every: int, B: int
+    ):
+        """The step loop from ``carry`` to ``n_steps``, ``every`` steps at a time: each piece's
+        means [B, n] (the first ``B`` rows), made only when asked for."""
         while carry.step < n_steps:
             out = _Pieces()
             stop = min(n_steps, carry.step + every)
             carry = self._run_steps(x, dt, y, feed, static, carry, how, out, trend, stop=stop)
             yield torch.cat(out.means, dim=1)[:B]
 
+    @torch.no_grad()
+    def resume_mean(
+        self, t, feed: torch.Tensor, resume: Resume, *, every: int = PREFIX_WINDOW
+    ) -> Iterator[torch.Tensor]:
+        """:meth:`stream_mean` run on from where each row's loop was kept (``resume``, from
+        ``run(..., invariant=True, capture=)`` over the same rows up to that step; every
+        ``resume.step`` at least 1): pieces [B, n], column j of them joined being row
+        ``resume.step[b] + 1 + j`` of row b, equal to ``run(t, feed, invariant=True).mean`` there bit
+        for bit. ``t`` and ``feed`` are the rows' whole tensors (the warm-up's trend is read from
+        them); each row's columns from its own step on run together, left-aligned, and a row past
+        its last column repeats that column (its values there mean nothing)."""
+        if every < 1:
+            raise ValueError(f"resume_mean steps at least 1 step at a time, not {every}")
+        x, dt, y = t.x, t.dt, t.y
+        B, T, _ = x.shape
+        start = resume.step.to(x.device)
+        if B == 0 or bool((start < 1).any()):
+            raise ValueError("resume_mean runs on rows kept after a step of their loop (step >= 1)")
+        trend = self._trend(dt, y, feed)
+        # column c of a row's left-aligned inputs is its column step - 1 + c: c = 1 is where it resumes
+        W = T - int(start.min()) + 1
+        cols = (start.unsqueeze(1) - 1 + torch.arange(W, device=x.device)).clamp(max=T - 1)  # [B, W]
+
+        def aligned(v: torch.Tensor | None) -> torch.Tensor | None:
+            if v is None:
+                return None
+            index = cols.view(B, W, *([1] * (v.dim() - 2))).expand(B, W, *v.shape[2:])
+            return v.gather(1, index)
+
+        xs, dts, ys, feeds, trends = (aligned(v) for v in (x, dt, y, feed, trend))
+        state, static = resume.state, resume.static
+        history, last_path, free = resume.history, resume.last_path, resume.free
+        if B < INVARIANT_MIN_ROWS:  # as forward pads them (_padded)
+            xs, dts, ys, feeds, trends, static, history, last_path, free = (
+                _pad_rows(v) for v in (xs, dts, ys, feeds, trends, static, history, last_path, free)
+            )
+            if isinstance(state, tuple):
+                state = tuple(_pad_rows(s.transpose(0, 1)).transpose(0, 1).contiguous() for s in state)
+            else:
+                state = _pad_rows(state.transpose(0, 1)).transpose(0, 1).contiguous()
+        how = _How(False, None, None, False, True, scale=False)
+        carry = _Carry(1, state, history, last_path, free)
+        yield from self._mean_pieces(xs, dts, ys, feeds, static, carry, how, trends, W - 1, every, B)
+
     def _padded(
-        self, x, dt, y, feed, static_num, static_cat, sample, generator, detach_feedback, fused, noise, latent
+        self,
+        x,
+        dt,
+        y,
+        feed,
+        static_num,
+        static_cat,
+        sample,
+        generator,
+        detach_feedback,
+        fused,
+        noise,
+        latent,
+        capture=None,
     ):
         """The rollout of a batch of fewer than INVARIANT_MIN_ROWS rows, run with copies of its
         first row added (the kernels compute a row alike in any batch from that size on)."""
@@ -577,6 +730,9 @@ class FeedbackRNN(nn.Module):
             noise=pad(noise),
             invariant=True,
             latent=pad(latent),
+            capture=None
+            if capture is None
+            else torch.cat([capture, capture.new_full((INVARIANT_MIN_ROWS - B,), -1)]),
         )
         return Rollout(
             mean=r.mean[:B],
@@ -584,6 +740,7 @@ class FeedbackRNN(nn.Module):
             path=r.path[:B],
             fed=r.fed[:B],
             pieces=[p[:B] for p in r.pieces],
+            kept=None if r.kept is None else r.kept.take(slice(0, B)),
         )
 
     def _cell_state(self, state, B: int, like: torch.Tensor) -> list:
@@ -642,6 +799,25 @@ class FeedbackRNN(nn.Module):
         if noise is None:
             noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
         return mean + scale * noise  # reparameterised: gradients reach mean and scale
+
+
+def _keep(kept: Resume, rows: torch.Tensor, step: int, state, history, last_path, free) -> None:
+    """Write where ``rows`` stand (the loop's ``state`` and values after step ``step - 1``) into
+    ``kept``."""
+    kept.step[rows] = step
+    if isinstance(state, tuple):
+        kept.state = tuple(into.to(now.dtype) for into, now in zip(kept.state, state, strict=True))
+        for into, now in zip(kept.state, state, strict=True):
+            into[:, rows] = now[:, rows]
+    else:
+        kept.state = kept.state.to(state.dtype)
+        kept.state[:, rows] = state[:, rows]
+    # in the loop's own dtypes (under autocast they can differ from the inputs')
+    kept.history, kept.last_path = kept.history.to(history.dtype), kept.last_path.to(last_path.dtype)
+    kept.free = kept.free.to(free.dtype)
+    kept.history[rows] = history[rows]
+    kept.last_path[rows] = last_path[rows]
+    kept.free[rows] = free[rows]
 
 
 def _pad_rows(t: torch.Tensor | None) -> torch.Tensor | None:

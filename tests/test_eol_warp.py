@@ -348,11 +348,75 @@ def test_specimens_whose_mean_crosses_within_the_horizon_are_not_run_again(which
     fewer = interval_levels(bundle, series, last, sample_eol, cfg, DEFAULT_QUANTILES, mean_eol=mean_eol)
     assert sorted(sum(ran, [])) == sorted(np.asarray(series.ids)[np.isnan(mean_eol)].tolist())
     for a, b in zip(every[0] + [every[1]], fewer[0] + [fewer[1]], strict=True):
-        if which == "warped":
-            assert np.array_equal(a, b, equal_nan=True)
-        else:  # --combine's mixed-effects path sums over the chunk's padded rows: its last bits
-            # depend on the chunk's length (seen as 4e-16 in a probability)
-            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+        # (--combine's mixed-effects path too: its sums over a chunk's rows run in row order)
+        assert np.array_equal(a, b, equal_nan=True)
+
+
+@pytest.mark.parametrize("horizon", [12, 1])
+@pytest.mark.parametrize("which", ["warped", "warped_pair"])
+def test_the_run_past_the_horizon_goes_on_from_where_the_forecast_left_it(
+    which, horizon, request, monkeypatch
+):
+    """The forecast's rollout keeps where each member's mean run stands at each specimen's last row
+    (forecasting.Ends), and the run past the horizon goes on from there instead of running the
+    horizon again: the rows it makes are the whole run's bit for bit, and the interval is the same.
+    A specimen not kept runs whole beside them."""
+    from durability_cli import forecasting
+    from durability_cli.forecasting import Ends, interval_levels, path_crossings, rollout
+
+    table, path = request.getfixturevalue(which)
+    model = load(path)
+    bundle = model.bundle
+    series, last = _cut(model, table, np.array([20, 14, 26]), horizon)
+    cfg = forecast_config(50, DEFAULT_QUANTILES, None, "below", 0)
+    ends = Ends()
+    mean, paths = rollout(bundle, series, last, cfg, ends=ends)
+    plain = rollout(bundle, series, last, cfg)
+    assert np.array_equal(mean, plain[0], equal_nan=True) and np.array_equal(paths, plain[1], equal_nan=True)
+    kept = ends.take(np.arange(len(series.ids)))
+    assert len(kept) == len(bundle.members)
+    stops = forecasting._last_rows(series)
+    resumed = kept[0].step.numpy() == stops
+    # a specimen whose last step ran in the fused warm-up (a one-row horizon) is not kept
+    # (tests/test_model.py); here the sample's missing values end the fused part sooner, so one
+    # is marked so: the others go on, it runs whole
+    assert resumed.all()
+    if horizon == 1:
+        for e in kept:
+            e.step[int(np.argmin(last))] = -1
+        resumed = kept[0].step.numpy() == stops
+    # run on from the kept step to each specimen's end (a threshold never crossed): the whole run's rows
+    longer = eol_warp.extend(series, last, eol_warp.MAX_FACTOR)
+    whole = rollout(bundle, longer, last, forecast_config(0, DEFAULT_QUANTILES))[0]
+    never = forecast_config(0, DEFAULT_QUANTILES, -1e9, "below", 0)
+    on = np.flatnonzero(resumed)
+    sub = longer.take(on)
+    made = forecasting._mean_until_crossed(bundle, sub, last[on], never, "t.csv", [e.take(on) for e in kept])
+    past = np.arange(sub.y.shape[1])[None, :] > stops[on, None]
+    assert np.array_equal(made[past], whole[on, : sub.y.shape[1]][past], equal_nan=True)
+    assert np.isfinite(made[past & (sub.row >= 0)]).all() and np.isnan(made[~past]).all()
+    # the interval: the same with and without, and with it the horizon's rows are not made again
+    threshold = float(np.median(np.nanmin(mean, axis=1)))
+    cfg = forecast_config(50, DEFAULT_QUANTILES, threshold, "below", 0)
+    mean_eol = path_crossings(series, last, mean[:, None, :], threshold, "below")[:, 0]
+    sample_eol = path_crossings(series, last, paths, threshold, "below")
+    resumes = []
+    run = forecasting._mean_until_crossed
+    monkeypatch.setattr(
+        forecasting,
+        "_mean_until_crossed",
+        lambda b, s, la, c, so, r=None: resumes.append(r) or run(b, s, la, c, so, r),
+    )
+    before = interval_levels(bundle, series, last, sample_eol, cfg, DEFAULT_QUANTILES, mean_eol=mean_eol)
+    assert resumes and all(r is None for r in resumes)
+    resumes.clear()
+    after = interval_levels(
+        bundle, series, last, sample_eol, cfg, DEFAULT_QUANTILES, mean_eol=mean_eol, ends=kept
+    )
+    todo = np.isnan(mean_eol)
+    assert any(r is not None for r in resumes) == bool((todo & resumed).any())
+    for a, b in zip(before[0] + [before[1]], after[0] + [after[1]], strict=True):
+        assert np.array_equal(a, b, equal_nan=True)
 
 
 def test_the_reach_past_the_horizon_grows_with_a_calibrations_shift():

@@ -442,3 +442,56 @@ def test_the_streamed_mean_is_the_rollouts_piece_by_piece(cfg, B):
     stream = model.stream_mean(t, feed, latent=latent, every=64)
     first = [next(stream), next(stream)]
     assert torch.equal(torch.cat(first, dim=1), whole[:, : 30 + 64])
+
+
+@pytest.mark.parametrize(
+    "cfg, B",
+    [
+        (ModelConfig(latent=0, trend_line=True, hidden=16, lags=3), 20),
+        (ModelConfig(latent=2, trend_line=False, cell="gru", hidden=16), 3),
+    ],
+    ids=["lstm-line-20-rows", "gru-latent-3-rows"],
+)
+def test_the_mean_runs_on_from_where_each_rows_loop_was_kept(cfg, B):
+    """A rollout keeps where each row's step loop stands after a step of its own (``capture``: a
+    forecast's last row), and ``resume_mean`` runs on from there over longer rows, each from its
+    own step, left-aligned: the invariant rollout's mean bit for bit, for fewer rows than
+    INVARIANT_MIN_ROWS too. Rows kept inside the fused prefix are not kept."""
+    from durability_cli.data import Tensors
+
+    torch.manual_seed(6)
+    model = FeedbackRNN(cfg, n_conditions=2, latent_specimens=4 if cfg.latent else 0).eval()
+    T = 200
+    x, dt, y = torch.randn(B, T, 2), 0.1 * torch.randn(B, T), torch.randn(B, T)
+    ones = torch.ones(B, T, dtype=torch.bool)
+    t = Tensors(x, dt, y, ones, ones, torch.zeros(B, 0), torch.zeros(B, 0, dtype=torch.long))
+    feed = torch.zeros(B, T, dtype=torch.bool)
+    feed[:, :30] = True
+    feed[0, :44] = True
+    latent = torch.randn(B, cfg.latent) if cfg.latent else None
+    capture = torch.randint(40, 150, (B,))
+    capture[-1] = 10  # inside the fused prefix (steps 0-29): not kept
+    with torch.no_grad():
+        whole = model.run(t, feed, invariant=True, latent=latent).mean  # [B, T-1]: row 1 on
+        shorter = model.run(t, feed, invariant=True, latent=latent, capture=capture)
+    kept = shorter.kept
+    assert torch.equal(shorter.mean, whole)  # keeping changes nothing
+    assert kept.step[-1] == -1 and torch.equal(kept.step[:-1], capture[:-1] + 1)
+    rows = torch.arange(B - 1)
+    some = Tensors(
+        x[rows],
+        dt[rows],
+        y[rows],
+        ones[rows],
+        ones[rows],
+        torch.zeros(B - 1, 0),
+        torch.zeros(B - 1, 0, dtype=torch.long),
+    )
+    pieces = list(model.resume_mean(some, feed[rows], kept.take(rows), every=32))
+    joined = torch.cat(pieces, dim=1)
+    for b in rows.tolist():
+        s = int(kept.step[b])  # its next step makes row s + 1, column s of the rollout's mean
+        n = T - 1 - s
+        assert torch.equal(joined[b, :n], whole[b, s:]), b
+    with pytest.raises(ValueError, match="step >= 1"):
+        next(model.resume_mean(t, feed, kept))
