@@ -8,8 +8,9 @@ forecast. Since then each specimen runs as far as its own span asks, the run sto
 mean has crossed, and calibrate's backtest runs as far as a shift of eol_warp.CALIBRATE_SHIFT
 would need (so that it can measure one that brings ends past the horizon within it). This times
 the demo's commands (scripts/demo.sh, steps 4, 6, 7 and 8's ``plot eol``) on the demo's model,
-each in a fresh interpreter with one thread, the two libraries taken ABAB (the wall time, and the
-seconds spent in the run past the horizon inside the process), and compares what
+each in a fresh interpreter with one thread, the two libraries taken ABAB (the wall time, the
+seconds spent in the run past the horizon inside the process, and those spent in the model's step
+loop, ``FeedbackRNN._run_steps``, by the forecast's rollouts and that run), and compares what
 they wrote: the forecast and its end-of-life table, evaluate's metrics, calibrate's model file.
 
     python benchmarks/eol_run.py --base REV --model out/coating.safetensors [--repeat 3] [--name eol-run]
@@ -45,18 +46,22 @@ COMMANDS = {
 }  # fmt: skip
 
 
-# times every call of the run past the horizon inside the process (the same name in both libraries)
+# times every call of the run past the horizon inside the process, and every call of the model's
+# step loop (forecast rollouts and that run alike; the same names in both libraries)
 PRELUDE = """
 from durability_cli import forecasting as _f
-_run = _f._stretched_crossings
-EXTRA["run_past_horizon_s"] = 0.0
-def _timed(*args, **kwargs):
-    t = time.perf_counter()
-    try:
-        return _run(*args, **kwargs)
-    finally:
-        EXTRA["run_past_horizon_s"] += time.perf_counter() - t
-_f._stretched_crossings = _timed
+from durability_cli import model as _m
+def _timing(key, run):
+    EXTRA[key] = 0.0
+    def timed(*args, **kwargs):
+        t = time.perf_counter()
+        try:
+            return run(*args, **kwargs)
+        finally:
+            EXTRA[key] += time.perf_counter() - t
+    return timed
+_f._stretched_crossings = _timing("run_past_horizon_s", _f._stretched_crossings)
+_m.FeedbackRNN._run_steps = _timing("step_loop_s", _m.FeedbackRNN._run_steps)
 """
 
 

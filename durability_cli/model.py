@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import _VF, nn
 
 from durability_cli.config import ModelConfig
 
@@ -554,6 +554,8 @@ class FeedbackRNN(nn.Module):
         if small:
             state = self._cell_state(state, B, x)
             weights = self._cell_weights()
+        else:
+            module_step = self._module_step()
         # the steps after which some row's loop is kept (forward's capture), and those rows
         keep_at: dict[int, torch.Tensor] = {}
         if how.capture is not None and not small:
@@ -575,7 +577,7 @@ class FeedbackRNN(nn.Module):
                 if small:
                     h, state = self._cell_step(inp, state, weights)  # [B, 1, H]
                 else:
-                    h, state = self.rnn(inp.unsqueeze(1), state)  # [B, 1, H]
+                    h, state = module_step(inp.unsqueeze(1), state)  # [B, 1, H]
                 mean = self._mean(
                     h,
                     history.unsqueeze(1),
@@ -743,6 +745,41 @@ class FeedbackRNN(nn.Module):
             kept=None if r.kept is None else r.kept.take(slice(0, B)),
         )
 
+    def _module_step(self):
+        """``step(inp [B, 1, F], state) -> (h [B, 1, H], state)``: what ``self.rnn(inp, state)``
+        computes, through the same kernel (``torch._VF.lstm`` / ``gru`` on the module's flat
+        weights, the module's own arguments), without the module's per-call Python (its argument
+        checks and weight bookkeeping, about a tenth of a forecast step at a few dozen rows; the
+        weights are brought up to date once, here). The module itself where hooks watch its calls
+        (tests do), and on a torch without that bookkeeping's method."""
+        rnn = self.rnn
+        update = getattr(rnn, "_update_flat_weights", None)
+        hooked = rnn._forward_hooks or rnn._forward_pre_hooks
+        if hooked or update is None or not hasattr(rnn, "_flat_weights") or getattr(rnn, "proj_size", 0):
+            return rnn
+        update()
+        lstm = self.cfg.cell == "lstm"
+        kernel = _VF.lstm if lstm else _VF.gru
+        args = (
+            rnn._flat_weights,
+            rnn.bias,
+            rnn.num_layers,
+            float(rnn.dropout),
+            rnn.training,
+            rnn.bidirectional,
+            rnn.batch_first,
+        )
+        L, H = rnn.num_layers, rnn.hidden_size
+
+        def step(inp: torch.Tensor, state):
+            if state is None:  # as the module starts: zeros
+                zeros = inp.new_zeros(L, inp.shape[0], H)
+                state = (zeros, zeros.clone()) if lstm else zeros
+            out = kernel(inp, state, *args)
+            return out[0], (out[1], out[2]) if lstm else out[1]
+
+        return step
+
     def _cell_state(self, state, B: int, like: torch.Tensor) -> list:
         """nn.LSTM/GRU state (or None) -> one state per layer for ``_cell_step``."""
         L, H = self.cfg.layers, self.cfg.hidden
@@ -865,9 +902,10 @@ def _read_out(layer: nn.Linear, h: torch.Tensor, invariant: bool) -> torch.Tenso
         return layer(h)[..., 0]
     w = layer.weight[0]  # [F]
     flat = h.reshape(-1, h.shape[-1])
-    out = (
-        torch.cat([(block * w).sum(-1) for block in flat.split(HEAD_BLOCK_ROWS)]) if len(flat) else flat[:, 0]
-    )
+    if len(flat) <= HEAD_BLOCK_ROWS:  # one block (a step's few rows): the same sums, fewer calls
+        out = (flat * w).sum(-1)
+    else:
+        out = torch.cat([(block * w).sum(-1) for block in flat.split(HEAD_BLOCK_ROWS)])
     if layer.bias is not None:
         out = out + layer.bias[0]
     return out.reshape(h.shape[:-1])
