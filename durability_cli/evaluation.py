@@ -409,6 +409,8 @@ def _model_rows(
             frame[f"q{q:g}"] = col
         if cfg.threshold is not None:  # each forecast's end-of-life interval over its paths (inf: later)
             crossings = path_crossings(hidden, last_obs, paths, cfg.threshold, cfg.direction)
+            # every specimen's records in order (the chunks' own let go: one copy held, not two)
+            kept, ends = (None if ends is None else ends.take(np.arange(len(last_obs)))), None
             # the mean run past the horizon clipped as the paths are (a monotonic model's
             # training range, unless bounds were given), as forecast clips it
             levels, _ = interval_levels(
@@ -423,7 +425,7 @@ def _model_rows(
                 mean_eol=path_crossings(hidden, last_obs, mean[:, None, :], cfg.threshold, cfg.direction)[
                     :, 0
                 ],
-                ends=None if ends is None else ends.take(np.arange(len(last_obs))),
+                ends=kept,
             )
             for name, v in zip(("eol_p10", "eol_p50", "eol_p90"), levels, strict=True):
                 frame[name] = v[p_idx]

@@ -953,8 +953,11 @@ class Ends:
     def __init__(self) -> None:
         self._chunks: dict[int, list[Resume]] = {}  # first specimen index -> one record per member
 
-    def add(self, lo: int, members: list[Resume]) -> None:
-        self._chunks[lo] = [m.to("cpu") for m in members]
+    def add(self, lo: int, members: list[Resume | None]) -> None:
+        """A chunk's records from its first specimen ``lo`` on (None: a member kept nothing, as a
+        chunk of one-row specimens)."""
+        if all(m is not None for m in members):
+            self._chunks[lo] = [m.to("cpu") for m in members]
 
     def forget(self, lo: int) -> None:
         self._chunks.pop(lo, None)
@@ -1016,7 +1019,7 @@ def interval_levels(
     unless ``past_horizon``. ``mean_eol`` [N]: where the forecast's own mean path (clipped to
     ``cfg.bounds``) crosses within the horizon (NaN: it does not); the run past the horizon makes
     those rows again, so it runs only the others. ``ends``: where the forecast's rollout left each
-    member's run (:class:`Ends`), so that the run goes on from the horizon. forecast and evaluate
+    member's run (:meth:`Ends.take` of these specimens), so that the run goes on from the horizon. forecast and evaluate
     both call this; without a ``bundle``, the paths' quantiles alone."""
     levels = crossing_quantiles(sample_eol, quantiles)
     prob = np.isfinite(sample_eol).mean(axis=1)
@@ -1075,14 +1078,15 @@ def _stretched_crossings(
     (:func:`_mean_until_crossed`). ``known`` [N]: crossings already found within the horizon (the
     forecast's own mean path; NaN: none), which the run would find again: only the others run.
     ``ends``: each member's run as the forecast's rollout left it at each specimen's last row
-    (:class:`Ends`, one model.Resume per member over the N specimens): a specimen kept by every
-    member runs on from there, the others from their first row."""
+    (:meth:`Ends.take` of the N specimens: one model.Resume per member): with ``known``, a
+    specimen kept by every member runs on from there (its mean does not cross within the
+    horizon), the others from their first row."""
     found = np.full(len(series.ids), np.nan) if known is None else np.array(known, dtype=np.float64)
     todo = np.flatnonzero(~np.isfinite(found))
     if not len(todo):
         return found
     resumable = np.zeros(len(todo), dtype=bool)
-    if ends is not None:
+    if ends is not None and known is not None:
         last_rows = _last_rows(series)[todo]
         resumable = np.logical_and.reduce([e.step.numpy()[todo] == last_rows for e in ends])
     for group, resume in ((todo[resumable], ends), (todo[~resumable], None)):
@@ -1127,8 +1131,9 @@ def _mean_until_crossed(
     STRETCH_SEGMENT steps at a time and NaN after the segment in which every specimen's mean has
     crossed ``cfg.threshold`` (or its last measurement already had) or reached its last row: no
     later row can move a first crossing. The rows it makes equal rollout_chunks' bit for bit
-    (model.stream_mean). ``resume``: each member's run kept at each specimen's step (model.Resume):
-    the rows after it are made from there (model.resume_mean), the rows before it left NaN."""
+    (model.stream_mean). ``resume``: each member's run kept at each specimen's step (model.Resume,
+    the same step for every member): the rows from that step's (its kept value) on are made from
+    there (model.resume_mean), the rows before it are left NaN."""
     B, Tc = sub.y.shape
     members = bundle.members
     future = (np.arange(Tc)[None, :] > last[:, None]) & (sub.row >= 0)  # [B, Tc]
@@ -1143,7 +1148,9 @@ def _mean_until_crossed(
             t, feed = _member_tensors(member, sub, last, cfg, source)
             kept = resume[k].to(cfg.device)
             stream = member.model.resume_mean(t, feed, kept, every=STRETCH_SEGMENT)
-            first = resume[k].step.numpy() + 1
+            if not np.array_equal(resume[k].step.numpy(), resume[0].step.numpy()):
+                raise ValueError("the members' runs were kept at different steps")
+            first = resume[k].step.numpy()  # the first piece is the kept row itself
         streams.append((member.scaler, stream))
     combined = combination(bundle)
     target = None if combined is None else mixed_effects.forecast_block(combined[0], sub, last)
@@ -1153,17 +1160,16 @@ def _mean_until_crossed(
     done |= first > last_row
     offset = 0  # pieces made so far, in columns after each specimen's first
     while not done.all():
-        block = None
-        for scaler, stream in streams:
+        block, pieces = None, []
+        for _, stream in streams:
             with autocast(cfg.device, cfg.amp):
-                piece = next(stream, None)
-            if piece is None:
-                break
+                pieces.append(next(stream, None))
+        if any(p is None for p in pieces):  # every member's run has reached its end
+            break
+        for (scaler, _), piece in zip(streams, pieces, strict=True):
             mean = scaler.y_from_model(piece.float().cpu().numpy().astype(np.float64))
             block = np.zeros_like(mean) if block is None else block
             block += mean / len(members)
-        if block is None:
-            break
         n = block.shape[1]
         cols = first[:, None] + offset + np.arange(n)[None, :]  # [B, n] each specimen's own rows
         inside = cols < Tc

@@ -522,21 +522,45 @@ def _block(fit: PathFit, time, y, cond, lengths, warm) -> np.ndarray:
     # columns up to the chunk's last warm-up row are summed.
     W = int(np.flatnonzero(seen.any(axis=0))[-1]) + 1 if seen.any() else 0
     Xs = X[:, :W] * seen[:, :W, None]
-    S = _row_sum(Xs[..., :, None] * Xs[..., None, :])  # [B, k, k] X'X
+    S = _row_sum(True, Xs)  # [B, k, k] X'X
     k = fit.degree + 1
     lhs = fit.noise * np.eye(k) + fit.cov @ S
-    rhs = (fit.cov @ _row_sum(Xs * gap[:, :W, None])[..., None])[..., 0]  # cov X'(y - X mean), each alone
+    rhs = (fit.cov @ _row_sum(False, Xs * gap[:, :W, None])[..., None])[
+        ..., 0
+    ]  # cov X'(y - X mean), each alone
     try:
         b = fit.mean + np.linalg.solve(lhs, rhs[..., None])[..., 0]
-    except np.linalg.LinAlgError:  # rows at one time and no noise to speak of: the least-squares answer
-        b = fit.mean + (np.linalg.pinv(lhs) @ rhs[..., None])[..., 0]
+    except np.linalg.LinAlgError:  # rows at one time and no noise to speak of: the least-squares
+        # answer, for that specimen alone (the others' as solve gives them, whatever their chunk)
+        b = np.stack([fit.mean + _solve_one(m, r) for m, r in zip(lhs, rhs, strict=True)])
     pred = (X @ b[..., None])[..., 0] + offset
     return np.where(usable & (pos >= warm) & seen.any(1)[:, None], pred, np.nan)
 
 
-def _row_sum(a: np.ndarray) -> np.ndarray:
-    """``a`` [B, T, ...] summed over its rows (axis 1) one after the other, in row order."""
-    return np.cumsum(a, axis=1)[:, -1] if a.shape[1] else np.zeros(a.shape[:1] + a.shape[2:])
+def _solve_one(lhs: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """One specimen's lhs^-1 rhs; the pseudo-inverse's where lhs is singular."""
+    try:
+        return np.linalg.solve(lhs[None], rhs[None, :, None])[0, :, 0]
+    except np.linalg.LinAlgError:
+        return (np.linalg.pinv(lhs) @ rhs[:, None])[:, 0]
+
+
+ROW_SUM_BLOCK = 256  # warm-up rows per block of _row_sum's running sums (bounds its temporary)
+
+
+def _row_sum(outer: bool, a: np.ndarray) -> np.ndarray:
+    """``a`` [B, T, k] summed over its rows (axis 1), as outer products a a' [B, k, k] with
+    ``outer``: row after row within blocks of ROW_SUM_BLOCK rows that start at row 0, the blocks'
+    sums added in order. Rows of zeros after a specimen's (a chunk's padding) add exact zeros, so
+    its sum is the same in any chunk."""
+    B, T, k = a.shape
+    total = np.zeros((B, k, k) if outer else (B, k))
+    for lo in range(0, T, ROW_SUM_BLOCK):
+        part = a[:, lo : lo + ROW_SUM_BLOCK]
+        if outer:
+            part = part[..., :, None] * part[..., None, :]
+        total = total + np.cumsum(part, axis=1)[:, -1]
+    return total
 
 
 def predict_rows(fit: PathFit, time, y, cond, warm: int) -> np.ndarray:

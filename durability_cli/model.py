@@ -406,11 +406,14 @@ class FeedbackRNN(nn.Module):
             population's z = 0).
         capture : [B] long, with ``invariant``: keep where each row's step loop stands after its
             step ``capture[b]`` (-1: nothing) in the rollout's ``kept`` (:class:`Resume`), for
-            :meth:`resume_mean` to run on from there.
+            :meth:`resume_mean` to run on from there. A step of the fused prefix is not kept
+            (``kept.step`` -1): whether a row is kept depends on the warm-ups beside it.
         """
         B, T, _ = x.shape
-        if capture is not None and not invariant:
-            raise ValueError("a rollout keeps where its rows stand (capture) only with invariant=True")
+        if capture is not None and (not invariant or self.stacked):
+            raise ValueError(
+                "a rollout keeps where its rows stand (capture) only with invariant=True, unstacked"
+            )
         if invariant and 0 < B < INVARIANT_MIN_ROWS:
             return self._padded(
                 x,
@@ -438,7 +441,7 @@ class FeedbackRNN(nn.Module):
             self._run_steps(x, dt, y, feed, static, carry, how, out, trend)
         if not out.means:  # a single row: nothing to predict
             empty = x.new_zeros(B, 0)
-            return Rollout(empty, empty if self.cfg.loss == "gaussian" else None, empty, empty, [])
+            return Rollout(empty, empty if self.cfg.loss == "gaussian" else None, empty, empty, [], out.kept)
         return Rollout(
             mean=torch.cat(out.means, dim=1),
             scale=torch.cat(out.scales, dim=1) if self.cfg.loss == "gaussian" else None,
@@ -660,11 +663,13 @@ class FeedbackRNN(nn.Module):
     ) -> Iterator[torch.Tensor]:
         """:meth:`stream_mean` run on from where each row's loop was kept (``resume``, from
         ``run(..., invariant=True, capture=)`` over the same rows up to that step; every
-        ``resume.step`` at least 1): pieces [B, n], column j of them joined being row
-        ``resume.step[b] + 1 + j`` of row b, equal to ``run(t, feed, invariant=True).mean`` there bit
-        for bit. ``t`` and ``feed`` are the rows' whole tensors (the warm-up's trend is read from
-        them); each row's columns from its own step on run together, left-aligned, and a row past
-        its last column repeats that column (its values there mean nothing)."""
+        ``resume.step`` at least 1): pieces [B, n], column j of them joined being the mean of row
+        ``resume.step[b] + j`` of row b, i.e. ``run(t, feed, invariant=True).mean[b, step[b] - 1 +
+        j]`` bit for bit. The first piece is the one column already made (the kept value fed back
+        next, the mean of row ``step[b]``), so that a crossing just after it is interpolated from
+        it. ``t`` and ``feed`` are the rows' whole tensors (the warm-up's trend is read from them);
+        each row's columns from its own step on run together, left-aligned, and a row past its
+        last column repeats that column (its values there mean nothing)."""
         if every < 1:
             raise ValueError(f"resume_mean steps at least 1 step at a time, not {every}")
         x, dt, y = t.x, t.dt, t.y
@@ -695,6 +700,7 @@ class FeedbackRNN(nn.Module):
             else:
                 state = _pad_rows(state.transpose(0, 1)).transpose(0, 1).contiguous()
         how = _How(False, None, None, False, True, scale=False)
+        yield resume.last_path.to(x.device).unsqueeze(1)  # the mean of row step[b], made already
         carry = _Carry(1, state, history, last_path, free)
         yield from self._mean_pieces(xs, dts, ys, feeds, static, carry, how, trends, W - 1, every, B)
 
@@ -754,7 +760,20 @@ class FeedbackRNN(nn.Module):
         (tests do), and on a torch without that bookkeeping's method."""
         rnn = self.rnn
         update = getattr(rnn, "_update_flat_weights", None)
-        hooked = rnn._forward_hooks or rnn._forward_pre_hooks
+        hooked = any(
+            getattr(owner, name, None)
+            for owner in (rnn, torch.nn.modules.module)
+            for name in (
+                "_forward_hooks",
+                "_forward_pre_hooks",
+                "_backward_hooks",
+                "_backward_pre_hooks",
+                "_global_forward_hooks",
+                "_global_forward_pre_hooks",
+                "_global_backward_hooks",
+                "_global_backward_pre_hooks",
+            )
+        )
         if hooked or update is None or not hasattr(rnn, "_flat_weights") or getattr(rnn, "proj_size", 0):
             return rnn
         update()

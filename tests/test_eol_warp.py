@@ -392,14 +392,18 @@ def test_the_run_past_the_horizon_goes_on_from_where_the_forecast_left_it(
     on = np.flatnonzero(resumed)
     sub = longer.take(on)
     made = forecasting._mean_until_crossed(bundle, sub, last[on], never, "t.csv", [e.take(on) for e in kept])
-    past = np.arange(sub.y.shape[1])[None, :] > stops[on, None]
+    # (the first row it gives is the horizon's last, the kept value: a crossing just after it is
+    # interpolated from there)
+    past = np.arange(sub.y.shape[1])[None, :] >= stops[on, None]
     assert np.array_equal(made[past], whole[on, : sub.y.shape[1]][past], equal_nan=True)
     assert np.isfinite(made[past & (sub.row >= 0)]).all() and np.isnan(made[~past]).all()
-    # the interval: the same with and without, and with it the horizon's rows are not made again
-    threshold = float(np.median(np.nanmin(mean, axis=1)))
-    cfg = forecast_config(50, DEFAULT_QUANTILES, threshold, "below", 0)
-    mean_eol = path_crossings(series, last, mean[:, None, :], threshold, "below")[:, 0]
-    sample_eol = path_crossings(series, last, paths, threshold, "below")
+    # the interval: the same with and without, and with it the horizon's rows are not made again;
+    # some specimens cross within the horizon, some not; and one first crosses between the
+    # horizon's last row and the first row after it
+    first_after = whole[np.arange(len(stops)), stops + 1]
+    lowest = np.nanmin(mean, axis=1)
+    just = np.flatnonzero(resumed & (first_after < lowest))
+    assert len(just), "no specimen whose mean falls below its horizon's lowest on the next row"
     resumes = []
     run = forecasting._mean_until_crossed
     monkeypatch.setattr(
@@ -407,16 +411,27 @@ def test_the_run_past_the_horizon_goes_on_from_where_the_forecast_left_it(
         "_mean_until_crossed",
         lambda b, s, la, c, so, r=None: resumes.append(r) or run(b, s, la, c, so, r),
     )
-    before = interval_levels(bundle, series, last, sample_eol, cfg, DEFAULT_QUANTILES, mean_eol=mean_eol)
-    assert resumes and all(r is None for r in resumes)
-    resumes.clear()
-    after = interval_levels(
-        bundle, series, last, sample_eol, cfg, DEFAULT_QUANTILES, mean_eol=mean_eol, ends=kept
-    )
-    todo = np.isnan(mean_eol)
-    assert any(r is not None for r in resumes) == bool((todo & resumed).any())
-    for a, b in zip(before[0] + [before[1]], after[0] + [after[1]], strict=True):
-        assert np.array_equal(a, b, equal_nan=True)
+    for threshold in (float(np.median(lowest)), float((lowest[just[0]] + first_after[just[0]]) / 2)):
+        cfg = forecast_config(50, DEFAULT_QUANTILES, threshold, "below", 0)
+        mean_eol = path_crossings(series, last, mean[:, None, :], threshold, "below")[:, 0]
+        sample_eol = path_crossings(series, last, paths, threshold, "below")
+        resumes.clear()
+        stretch = eol_warp.factor(*eol_warp.spread(bundle)[:2], DEFAULT_QUANTILES)
+        whole_run = forecasting._stretched_crossings(bundle, series, last, cfg, stretch, "t", mean_eol)
+        assert resumes and all(r is None for r in resumes)
+        resumes.clear()
+        resumed_run = forecasting._stretched_crossings(
+            bundle, series, last, cfg, stretch, "t", mean_eol, kept
+        )
+        todo = np.isnan(mean_eol)
+        assert any(r is not None for r in resumes) == bool((todo & resumed).any())
+        assert np.array_equal(whole_run, resumed_run, equal_nan=True)
+        before = interval_levels(bundle, series, last, sample_eol, cfg, DEFAULT_QUANTILES, mean_eol=mean_eol)
+        after = interval_levels(
+            bundle, series, last, sample_eol, cfg, DEFAULT_QUANTILES, mean_eol=mean_eol, ends=kept
+        )
+        for a, b in zip(before[0] + [before[1]], after[0] + [after[1]], strict=True):
+            assert np.array_equal(a, b, equal_nan=True)
 
 
 def test_the_reach_past_the_horizon_grows_with_a_calibrations_shift():
@@ -480,3 +495,37 @@ def test_a_specimens_interval_does_not_depend_on_the_specimens_beside_it(warped,
         assert r.exit_code == 0, r.output
         frames[name] = pd.read_csv(eol).set_index("specimen_id")
     pd.testing.assert_series_equal(frames["one"].loc[lone], frames["all"].loc[lone])
+
+
+def test_a_chunk_of_one_row_specimens_keeps_nothing_and_the_others_go_on(warped):
+    """A chunk whose specimens have one row each makes no step: its specimens are not kept (step
+    -1), and the specimens of the other chunks are, each chunk's records joined in order.
+    (A table cannot hold such a specimen; a chunk of the API's small ``rollout_batch`` can.)"""
+    from dataclasses import replace
+
+    from durability_cli.forecasting import Ends, rollout
+
+    table, path = warped
+    model = load(path)
+    series, last = _cut(model, table, np.array([20, 14, 26]), 12)
+    alone = 0
+    T = series.y.shape[1]
+    one = np.arange(T)[None, :] >= 1  # the first specimen's rows after its first: padding
+    pad = one & (np.arange(len(series.ids))[:, None] == alone)
+    series = replace(
+        series,
+        lengths=np.where(np.arange(len(series.ids)) == alone, 1, series.lengths),
+        time=np.where(pad, np.nan, series.time),
+        y=np.where(pad, np.nan, series.y),
+        cond=np.where(pad[..., None], np.nan, series.cond),
+        row=np.where(pad, -1, series.row),
+    )
+    last = np.where(np.arange(len(series.ids)) == alone, 0, last)
+    cfg = replace(forecast_config(20, DEFAULT_QUANTILES, 0.5, "below", 0), rollout_batch=1)
+    ends = Ends()
+    mean, _ = rollout(model.bundle, series, last, cfg, ends=ends)
+    assert np.isnan(mean[alone]).all()
+    kept = ends.take(np.arange(len(series.ids)))  # a chunk each: kept across all of them
+    assert kept is not None and kept[0].step[alone] == -1
+    others = np.flatnonzero(np.arange(len(series.ids)) != alone)
+    assert (kept[0].step.numpy()[others] == series.lengths[others] - 1).all()

@@ -454,7 +454,7 @@ def test_the_streamed_mean_is_the_rollouts_piece_by_piece(cfg, B):
 )
 def test_the_mean_runs_on_from_where_each_rows_loop_was_kept(cfg, B):
     """A rollout keeps where each row's step loop stands after a step of its own (``capture``: a
-    forecast's last row), and ``resume_mean`` runs on from there over longer rows, each from its
+    forecast's last row), and ``resume_mean`` runs on from there over the same rows, each from its
     own step, left-aligned: the invariant rollout's mean bit for bit, for fewer rows than
     INVARIANT_MIN_ROWS too. Rows kept inside the fused prefix are not kept."""
     from durability_cli.data import Tensors
@@ -490,8 +490,53 @@ def test_the_mean_runs_on_from_where_each_rows_loop_was_kept(cfg, B):
     pieces = list(model.resume_mean(some, feed[rows], kept.take(rows), every=32))
     joined = torch.cat(pieces, dim=1)
     for b in rows.tolist():
-        s = int(kept.step[b])  # its next step makes row s + 1, column s of the rollout's mean
-        n = T - 1 - s
-        assert torch.equal(joined[b, :n], whole[b, s:]), b
+        s = int(kept.step[b])  # the kept value is row s's mean (column s - 1), made already
+        n = T - s
+        assert torch.equal(joined[b, :n], whole[b, s - 1 :]), b
     with pytest.raises(ValueError, match="step >= 1"):
         next(model.resume_mean(t, feed, kept))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_the_step_loop_calls_the_rnns_kernel_as_the_module_does(cell, monkeypatch):
+    """The step loop calls the RNN's kernel directly (FeedbackRNN._module_step) where it steps the
+    module: a batch of 64 rows or more in training (dropout between layers drawn), and forecasts.
+    The same means, scales and gradients as through the module, which it takes when a hook
+    watches its calls (here a hook that changes nothing)."""
+    cfg = ModelConfig(latent=0, trend_line=True, hidden=16, layers=2, dropout=0.3, lags=2, cell=cell)
+    B, T = 64, 30
+    torch.manual_seed(2)
+    model = FeedbackRNN(cfg, n_conditions=2)
+    x, dt, y = torch.randn(B, T, 2), 0.1 * torch.randn(B, T), torch.randn(B, T)
+    feed = torch.zeros(B, T, dtype=torch.bool)
+    feed[:, :6] = True
+
+    def run(hooked: bool, train: bool):
+        handle = model.rnn.register_forward_hook(lambda *a: None) if hooked else None
+        model.train(train)
+        model.zero_grad()
+        torch.manual_seed(9)  # the same dropout draws
+        r = model(x, dt, y, feed, invariant=not train)
+        if train:
+            (r.mean.square().mean() + r.scale.mean()).backward()
+        if handle is not None:
+            handle.remove()
+        grads = [p.grad.clone() for p in model.parameters() if p.grad is not None] if train else []
+        return r.mean.detach(), r.scale.detach(), grads
+
+    for train in (True, False):
+        direct, module = run(False, train), run(True, train)
+        assert torch.equal(direct[0], module[0]) and torch.equal(direct[1], module[1])
+        assert len(direct[2]) == len(module[2]) and all(
+            torch.equal(a, b) for a, b in zip(direct[2], module[2], strict=True)
+        )
+    # without a hook the module's forward runs for the fused warm-up alone, not for the steps
+    calls = []
+    forward = type(model.rnn).forward
+    monkeypatch.setattr(
+        type(model.rnn), "forward", lambda m, *a: calls.append(a[0].shape[1]) or forward(m, *a)
+    )
+    model.eval()
+    with torch.no_grad():
+        model(x, dt, y, feed, invariant=True)
+    assert calls == [6]
