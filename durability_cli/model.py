@@ -406,8 +406,9 @@ class FeedbackRNN(nn.Module):
             population's z = 0).
         capture : [B] long, with ``invariant``: keep where each row's step loop stands after its
             step ``capture[b]`` (-1: nothing) in the rollout's ``kept`` (:class:`Resume`), for
-            :meth:`resume_mean` to run on from there. A step of the fused prefix is not kept
-            (``kept.step`` -1): whether a row is kept depends on the warm-ups beside it.
+            :meth:`resume_mean` to run on from there. A step of the fused prefix before its last
+            is not kept (``kept.step`` -1): whether a row is kept depends on the warm-ups beside
+            it.
         """
         B, T, _ = x.shape
         if capture is not None and (not invariant or self.stacked):
@@ -437,6 +438,11 @@ class FeedbackRNN(nn.Module):
         if capture is not None:
             out.kept = self._unkept(x, B, static)
         carry = self._begin(x, dt, y, feed, static, how, out, trend, fused)
+        if capture is not None and carry.step > 0:  # rows kept after the fused prefix's last step
+            rows = torch.nonzero(capture == carry.step - 1)[:, 0]
+            if len(rows):
+                free = y.new_zeros(B)  # the loop starts counting here
+                _keep(out.kept, rows, carry.step, carry.state, carry.history, carry.last_path, free)
         if carry.step < T - 1:
             self._run_steps(x, dt, y, feed, static, carry, how, out, trend)
         if not out.means:  # a single row: nothing to predict

@@ -456,7 +456,7 @@ def test_the_mean_runs_on_from_where_each_rows_loop_was_kept(cfg, B):
     """A rollout keeps where each row's step loop stands after a step of its own (``capture``: a
     forecast's last row), and ``resume_mean`` runs on from there over the same rows, each from its
     own step, left-aligned: the invariant rollout's mean bit for bit, for fewer rows than
-    INVARIANT_MIN_ROWS too. Rows kept inside the fused prefix are not kept."""
+    INVARIANT_MIN_ROWS too. A row is kept after the fused prefix's last step, not inside it."""
     from durability_cli.data import Tensors
 
     torch.manual_seed(6)
@@ -471,6 +471,7 @@ def test_the_mean_runs_on_from_where_each_rows_loop_was_kept(cfg, B):
     latent = torch.randn(B, cfg.latent) if cfg.latent else None
     capture = torch.randint(40, 150, (B,))
     capture[-1] = 10  # inside the fused prefix (steps 0-29): not kept
+    capture[-2] = 29  # the fused prefix's last step: kept from the state it ends in
     with torch.no_grad():
         whole = model.run(t, feed, invariant=True, latent=latent).mean  # [B, T-1]: row 1 on
         shorter = model.run(t, feed, invariant=True, latent=latent, capture=capture)
