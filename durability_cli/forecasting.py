@@ -1019,8 +1019,8 @@ def interval_levels(
     unless ``past_horizon``. ``mean_eol`` [N]: where the forecast's own mean path (clipped to
     ``cfg.bounds``) crosses within the horizon (NaN: it does not); the run past the horizon makes
     those rows again, so it runs only the others. ``ends``: where the forecast's rollout left each
-    member's run (:meth:`Ends.take` of these specimens), so that the run goes on from the horizon. forecast and evaluate
-    both call this; without a ``bundle``, the paths' quantiles alone."""
+    member's run (:meth:`Ends.take` of these specimens), so that the run goes on from the horizon.
+    forecast and evaluate both call this; without a ``bundle``, the paths' quantiles alone."""
     levels = crossing_quantiles(sample_eol, quantiles)
     prob = np.isfinite(sample_eol).mean(axis=1)
     if bundle is None:
@@ -1132,8 +1132,8 @@ def _mean_until_crossed(
     crossed ``cfg.threshold`` (or its last measurement already had) or reached its last row: no
     later row can move a first crossing. The rows it makes equal rollout_chunks' bit for bit
     (model.stream_mean). ``resume``: each member's run kept at each specimen's step (model.Resume,
-    the same step for every member): the rows from that step's (its kept value) on are made from
-    there (model.resume_mean), the rows before it are left NaN."""
+    the same step for every member): the rows from that step's row (its kept value) on are made
+    from there (model.resume_mean), the rows before it are left NaN."""
     B, Tc = sub.y.shape
     members = bundle.members
     future = (np.arange(Tc)[None, :] > last[:, None]) & (sub.row >= 0)  # [B, Tc]

@@ -525,9 +525,8 @@ def _block(fit: PathFit, time, y, cond, lengths, warm) -> np.ndarray:
     S = _row_sum(True, Xs)  # [B, k, k] X'X
     k = fit.degree + 1
     lhs = fit.noise * np.eye(k) + fit.cov @ S
-    rhs = (fit.cov @ _row_sum(False, Xs * gap[:, :W, None])[..., None])[
-        ..., 0
-    ]  # cov X'(y - X mean), each alone
+    # cov X'(y - X mean), each specimen's on its own
+    rhs = (fit.cov @ _row_sum(False, Xs * gap[:, :W, None])[..., None])[..., 0]
     try:
         b = fit.mean + np.linalg.solve(lhs, rhs[..., None])[..., 0]
     except np.linalg.LinAlgError:  # rows at one time and no noise to speak of: the least-squares
