@@ -152,6 +152,12 @@ def factor(centre: float, sd: float, quantiles, sooner: float = 1.0) -> float:
     return float(min(MAX_FACTOR, math.exp(max(centre, 0.0) + sd * z) * max(sooner, 1.0)))
 
 
+def last_rows(series: Series) -> np.ndarray:
+    """[N] each specimen's last row (the last with a frame row: a backtest hides the rest)."""
+    rows = series.row >= 0
+    return rows.shape[1] - 1 - np.argmax(rows[:, ::-1], axis=1)
+
+
 def extend(series: Series, last_obs: np.ndarray, stretch: float) -> Series:
     """``series`` with rows added after each specimen's last row (the last with a frame row: a
     backtest's hidden rows are not its rows), as many as it needs to run the mean to ``stretch`` x
@@ -162,8 +168,7 @@ def extend(series: Series, last_obs: np.ndarray, stretch: float) -> Series:
     them as rows; they are never reported."""
     N, T = series.y.shape
     idx = np.arange(N)
-    rows = series.row >= 0
-    last = T - 1 - np.argmax(rows[:, ::-1], axis=1)  # each specimen's last row (a backtest hides the rest)
+    last = last_rows(series)
     t_end = series.time[idx, last]
     prev = series.time[idx, np.maximum(last - 1, 0)]
     step = np.where(t_end - prev > 0, t_end - prev, 1.0)

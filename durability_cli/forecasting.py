@@ -249,7 +249,7 @@ def rollout_chunks(
         pop_block = np.zeros((B, Tc)) if population and D else None
         own_means, kept = [], []
         # the step after which each specimen's run stands at its last row (its prediction of it made)
-        capture = None if ends is None else torch.as_tensor(_last_rows(sub) - 1, device=cfg.device)
+        capture = None if ends is None else torch.as_tensor(eol_warp.last_rows(sub) - 1, device=cfg.device)
         for k, member in enumerate(members):
             pick = np.arange(k, S, len(members))  # this member's share of the paths
             mean, paths, pop, resume = _member_rollout(
@@ -1087,7 +1087,7 @@ def _stretched_crossings(
         return found
     resumable = np.zeros(len(todo), dtype=bool)
     if ends is not None and known is not None:
-        last_rows = _last_rows(series)[todo]
+        last_rows = eol_warp.last_rows(series)[todo]
         resumable = np.logical_and.reduce([e.step.numpy()[todo] == last_rows for e in ends])
     for group, resume in ((todo[resumable], ends), (todo[~resumable], None)):
         if len(group):
@@ -1111,12 +1111,6 @@ def _run_past_horizon(bundle, series, last_obs, cfg, stretch, source, todo, ends
     return out
 
 
-def _last_rows(series: Series) -> np.ndarray:
-    """[N] each specimen's last row (the last with a frame row: a backtest hides the rest)."""
-    rows = series.row >= 0
-    return rows.shape[1] - 1 - np.argmax(rows[:, ::-1], axis=1)
-
-
 @torch.no_grad()
 def _mean_until_crossed(
     bundle: ModelBundle,
@@ -1137,7 +1131,7 @@ def _mean_until_crossed(
     B, Tc = sub.y.shape
     members = bundle.members
     future = (np.arange(Tc)[None, :] > last[:, None]) & (sub.row >= 0)  # [B, Tc]
-    last_row = Tc - 1 - np.argmax((sub.row >= 0)[:, ::-1], axis=1)
+    last_row = eol_warp.last_rows(sub)
     first = np.ones(B, dtype=np.int64)  # the row each specimen's first piece begins with
     streams = []
     for k, member in enumerate(members):

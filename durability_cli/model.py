@@ -79,44 +79,34 @@ class Resume:
     free: torch.Tensor  # [B]
     static: torch.Tensor | None  # [B, S]
 
-    def take(self, rows) -> Resume:
-        """The rows ``rows`` (an index or a slice), on the CPU or wherever they are."""
-        state = (
-            tuple(s[:, rows] for s in self.state) if isinstance(self.state, tuple) else self.state[:, rows]
-        )
-        static = None if self.static is None else self.static[rows]
+    def apply(self, rowwise, statewise) -> Resume:
+        """The record with ``rowwise`` applied to each field of rows first ([B, ...]) and
+        ``statewise`` to each tensor of the RNN state ([L, B, H])."""
+        static = None if self.static is None else rowwise(self.static)
         return Resume(
-            self.step[rows], state, self.history[rows], self.last_path[rows], self.free[rows], static
-        )
-
-    def to(self, device) -> Resume:
-        state = (
-            tuple(s.to(device) for s in self.state)
-            if isinstance(self.state, tuple)
-            else self.state.to(device)
-        )
-        static = None if self.static is None else self.static.to(device)
-        return Resume(
-            self.step.to(device),
-            state,
-            self.history.to(device),
-            self.last_path.to(device),
-            self.free.to(device),
+            rowwise(self.step),
+            _state_map(statewise, self.state),
+            rowwise(self.history),
+            rowwise(self.last_path),
+            rowwise(self.free),
             static,
         )
+
+    def take(self, rows) -> Resume:
+        """The rows ``rows`` (an index or a slice), on the CPU or wherever they are."""
+        return self.apply(lambda v: v[rows], lambda s: s[:, rows])
+
+    def to(self, device) -> Resume:
+        return self.apply(lambda v: v.to(device), lambda s: s.to(device))
 
     @classmethod
     def cat(cls, parts: list[Resume]) -> Resume:
         """Rows of several records one after the other."""
         first = parts[0]
-        if isinstance(first.state, tuple):
-            state = tuple(torch.cat([p.state[i] for p in parts], dim=1) for i in range(len(first.state)))
-        else:
-            state = torch.cat([p.state for p in parts], dim=1)
         static = None if first.static is None else torch.cat([p.static for p in parts])
         return cls(
             torch.cat([p.step for p in parts]),
-            state,
+            _state_map(lambda *states: torch.cat(states, dim=1), *(p.state for p in parts)),
             torch.cat([p.history for p in parts]),
             torch.cat([p.last_path for p in parts]),
             torch.cat([p.free for p in parts]),
@@ -695,20 +685,16 @@ class FeedbackRNN(nn.Module):
             return v.gather(1, index)
 
         xs, dts, ys, feeds, trends = (aligned(v) for v in (x, dt, y, feed, trend))
-        state, static = resume.state, resume.static
-        history, last_path, free = resume.history, resume.last_path, resume.free
+        kept = resume
         if B < INVARIANT_MIN_ROWS:  # as forward pads them (_padded)
-            xs, dts, ys, feeds, trends, static, history, last_path, free = (
-                _pad_rows(v) for v in (xs, dts, ys, feeds, trends, static, history, last_path, free)
+            xs, dts, ys, feeds, trends = (_pad_rows(v) for v in (xs, dts, ys, feeds, trends))
+            kept = resume.apply(
+                _pad_rows, lambda s: _pad_rows(s.transpose(0, 1)).transpose(0, 1).contiguous()
             )
-            if isinstance(state, tuple):
-                state = tuple(_pad_rows(s.transpose(0, 1)).transpose(0, 1).contiguous() for s in state)
-            else:
-                state = _pad_rows(state.transpose(0, 1)).transpose(0, 1).contiguous()
         how = _How(False, None, None, False, True, scale=False)
         yield resume.last_path.to(x.device).unsqueeze(1)  # the mean of row step[b], made already
-        carry = _Carry(1, state, history, last_path, free)
-        yield from self._mean_pieces(xs, dts, ys, feeds, static, carry, how, trends, W - 1, every, B)
+        carry = _Carry(1, kept.state, kept.history, kept.last_path, kept.free)
+        yield from self._mean_pieces(xs, dts, ys, feeds, kept.static, carry, how, trends, W - 1, every, B)
 
     def _padded(
         self,
@@ -867,19 +853,26 @@ def _keep(kept: Resume, rows: torch.Tensor, step: int, state, history, last_path
     """Write where ``rows`` stand (the loop's ``state`` and values after step ``step - 1``) into
     ``kept``."""
     kept.step[rows] = step
-    if isinstance(state, tuple):
-        kept.state = tuple(into.to(now.dtype) for into, now in zip(kept.state, state, strict=True))
-        for into, now in zip(kept.state, state, strict=True):
-            into[:, rows] = now[:, rows]
-    else:
-        kept.state = kept.state.to(state.dtype)
-        kept.state[:, rows] = state[:, rows]
     # in the loop's own dtypes (under autocast they can differ from the inputs')
-    kept.history, kept.last_path = kept.history.to(history.dtype), kept.last_path.to(last_path.dtype)
-    kept.free = kept.free.to(free.dtype)
-    kept.history[rows] = history[rows]
-    kept.last_path[rows] = last_path[rows]
-    kept.free[rows] = free[rows]
+    kept.state = _state_map(lambda into, now: _put(into, now, (slice(None), rows)), kept.state, state)
+    kept.history = _put(kept.history, history, rows)
+    kept.last_path = _put(kept.last_path, last_path, rows)
+    kept.free = _put(kept.free, free, rows)
+
+
+def _put(into: torch.Tensor, now: torch.Tensor, index) -> torch.Tensor:
+    """``into`` in ``now``'s dtype with ``now``'s entries at ``index`` written in."""
+    into = into.to(now.dtype)
+    into[index] = now[index]
+    return into
+
+
+def _state_map(fn, *states):
+    """``fn`` over RNN states: each tensor of nn.LSTM's (h, c) in turn (the states' h together,
+    then their c), or nn.GRU's h."""
+    if isinstance(states[0], tuple):
+        return tuple(fn(*parts) for parts in zip(*states, strict=True))
+    return fn(*states)
 
 
 def _pad_rows(t: torch.Tensor | None) -> torch.Tensor | None:

@@ -375,7 +375,7 @@ def test_the_run_past_the_horizon_goes_on_from_where_the_forecast_left_it(
     assert np.array_equal(mean, plain[0], equal_nan=True) and np.array_equal(paths, plain[1], equal_nan=True)
     kept = ends.take(np.arange(len(series.ids)))
     assert len(kept) == len(bundle.members)
-    stops = forecasting._last_rows(series)
+    stops = eol_warp.last_rows(series)
     resumed = kept[0].step.numpy() == stops
     # a specimen whose last step ran in the fused warm-up (a one-row horizon) is not kept
     # (tests/test_model.py); here the sample's missing values end the fused part sooner, so one
