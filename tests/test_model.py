@@ -408,6 +408,24 @@ def _check_batch_invariance(cfg):
                 assert torch.equal(getattr(part, name), getattr(whole, name)[idx]), (name, rows)
 
 
+def _warmed_up(cfg: ModelConfig, B: int, T: int, seed: int):
+    """A model of ``cfg`` (evaluation mode) and B random rows of T columns measured for 30 rows
+    (the first row for 44: the fused prefix is the shortest warm-up): model, tensors, feed and
+    a latent z per row (None without one)."""
+    from durability_cli.data import Tensors
+
+    torch.manual_seed(seed)
+    model = FeedbackRNN(cfg, n_conditions=2, latent_specimens=4 if cfg.latent else 0).eval()
+    x, dt, y = torch.randn(B, T, 2), 0.1 * torch.randn(B, T), torch.randn(B, T)
+    ones = torch.ones(B, T, dtype=torch.bool)
+    t = Tensors(x, dt, y, ones, ones, torch.zeros(B, 0), torch.zeros(B, 0, dtype=torch.long))
+    feed = torch.zeros(B, T, dtype=torch.bool)
+    feed[:, :30] = True
+    feed[0, :44] = True
+    latent = torch.randn(B, cfg.latent) if cfg.latent else None
+    return model, t, feed, latent
+
+
 @pytest.mark.parametrize(
     "cfg, B",
     [
@@ -421,18 +439,7 @@ def test_the_streamed_mean_is_the_rollouts_piece_by_piece(cfg, B):
     """``stream_mean`` (the end-of-life run past the horizon) yields the warm-up's fused prefix and
     then ``every`` steps at a time, and joined they are the invariant rollout's mean bit for bit:
     fewer rows than INVARIANT_MIN_ROWS (padded alike), the warm-up's line, a latent z."""
-    from durability_cli.data import Tensors
-
-    torch.manual_seed(5)
-    model = FeedbackRNN(cfg, n_conditions=2, latent_specimens=4 if cfg.latent else 0).eval()
-    T = 300
-    x, dt, y = torch.randn(B, T, 2), 0.1 * torch.randn(B, T), torch.randn(B, T)
-    ones = torch.ones(B, T, dtype=torch.bool)
-    t = Tensors(x, dt, y, ones, ones, torch.zeros(B, 0), torch.zeros(B, 0, dtype=torch.long))
-    feed = torch.zeros(B, T, dtype=torch.bool)
-    feed[:, :30] = True
-    feed[0, :44] = True  # a longer warm-up: the fused prefix is the shortest one
-    latent = torch.randn(B, cfg.latent) if cfg.latent else None
+    model, t, feed, latent = _warmed_up(cfg, B, 300, seed=5)
     with torch.no_grad():
         whole = model.run(t, feed, invariant=True, latent=latent).mean
     pieces = list(model.stream_mean(t, feed, latent=latent, every=64))
@@ -459,16 +466,9 @@ def test_the_mean_runs_on_from_where_each_rows_loop_was_kept(cfg, B):
     INVARIANT_MIN_ROWS too. A row is kept after the fused prefix's last step, not inside it."""
     from durability_cli.data import Tensors
 
-    torch.manual_seed(6)
-    model = FeedbackRNN(cfg, n_conditions=2, latent_specimens=4 if cfg.latent else 0).eval()
     T = 200
-    x, dt, y = torch.randn(B, T, 2), 0.1 * torch.randn(B, T), torch.randn(B, T)
-    ones = torch.ones(B, T, dtype=torch.bool)
-    t = Tensors(x, dt, y, ones, ones, torch.zeros(B, 0), torch.zeros(B, 0, dtype=torch.long))
-    feed = torch.zeros(B, T, dtype=torch.bool)
-    feed[:, :30] = True
-    feed[0, :44] = True
-    latent = torch.randn(B, cfg.latent) if cfg.latent else None
+    model, t, feed, latent = _warmed_up(cfg, B, T, seed=6)
+    x, dt, y, ones = t.x, t.dt, t.y, t.valid
     capture = torch.randint(40, 150, (B,))
     capture[-1] = 10  # inside the fused prefix (steps 0-29): not kept
     capture[-2] = 29  # the fused prefix's last step: kept from the state it ends in
