@@ -7,7 +7,7 @@ the default; n = 48 is sample_data/coating.csv, 10 validation specimens; n = 96,
 backtests 48 new specimens (``make_coating(48, seed=1)``, as ``make demo`` does) from their first
 40 rows. Each ball run trains on ``make_ball(n, seed=0)`` (n = 60 is sample_data/ball.csv, 12
 validating; ``--target height --lags 3 --val-context 3``) and backtests 20 new balls
-(``make_ball(20, seed=7)``, as tests/test_accuracy.py does) from their first 3 heights. Score:
+(``make_ball(20, seed=7)``, as tests/test_accuracy_ball.py does) from their first 3 heights. Score:
 RMSE of the mean path over every hidden row against the noisy values.
 
     python benchmarks/ensemble_threshold.py                       # coating, n = 48, 96; seeds 0, 1, 2

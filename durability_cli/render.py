@@ -773,8 +773,6 @@ def render_evaluation(console: Console, report: dict) -> None:
             [names[i] for i in own],
             [x for x in alone if x[1]],
         )
-    else:
-        _table(console, title, names, sections)
     for note in notes:
         console.print(note, style="dim", highlight=False)
 

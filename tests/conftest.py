@@ -26,21 +26,26 @@ def pytest_configure(config):
 
 
 # The files that take longest, longest first (seconds summed over each file's tests in one worker
-# of `make test`, `python -m pytest -n 2 --dist loadfile --durations=0`, session 44's start). `make
+# of `make test`, `python -m pytest -n 2 --dist loadfile --durations=0`, session 47's start). `make
 # test` hands files to its two workers in collection order (--no-loadscope-reorder), so the long
 # ones start first and the many short ones fill the gaps at the end, instead of a file of 3 minutes
 # starting last while the other worker waits (pytest-xdist's default order is by number of tests).
+# The two accuracy files train one model each in a module fixture: apart, the two trainings run in
+# the two workers at once.
 LONGEST_FIRST = (
-    "test_accuracy.py",  # 180 s
-    "test_train_chunks.py",  # 120
-    "test_line_choice.py",  # 118
-    "test_training.py",  # 117
-    "test_demo.py",  # 80
-    "test_distributed.py",  # 79
-    "test_streaming.py",  # 77
-    "test_member_jobs.py",  # 73
-    "test_tune.py",  # 68
-    "test_cli.py",  # 66
+    "test_accuracy_ball.py",  # 100 s
+    "test_training.py",  # 97
+    "test_line_choice.py",  # 95
+    "test_train_chunks.py",  # 91
+    "test_accuracy.py",  # 80
+    "test_distributed.py",  # 68
+    "test_demo.py",  # 61
+    "test_member_jobs.py",  # 54
+    "test_tune.py",  # 54
+    "test_latent.py",  # 40
+    "test_memory.py",  # 36
+    "test_streaming.py",  # 35
+    "test_cli.py",  # 33
 )
 
 

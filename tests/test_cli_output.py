@@ -68,6 +68,21 @@ def test_evaluate_table_fits_80_columns_and_shows_new_metrics(metrics):
     assert "EOL MAE lower bound" in rows  # labels are not wrapped at 80 columns
 
 
+@pytest.mark.parametrize("width", [80, 200])
+def test_evaluate_prints_its_table_once(metrics, width):
+    """Where the table fits the console (wide) and where its models' rows go to a table of their
+    own (80 columns): the title and each score's row appear once."""
+    from durability_cli.render import render_evaluation
+
+    console = Console(width=width, record=True, file=io.StringIO())
+    render_evaluation(console, metrics[1])
+    text = console.export_text()
+    assert text.count("Backtest: ") == 1, text
+    rows = [x.split("  ")[0] for x in text.splitlines()]
+    assert rows.count("RMSE") == 1 and rows.count("truth crosses") == 1, text
+    assert ("The models' bands and end-of-life intervals" in text) == (width == 80)
+
+
 def test_evaluate_tells_which_side_the_misses_fall_on(metrics):
     """Each central band's rows are inside, under or over it, and the table shows the 80 % band's
     two misses and the end-of-life interval's, as the JSON has them."""
