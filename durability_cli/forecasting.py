@@ -530,9 +530,12 @@ def extrapolation(bundle: ModelBundle, series: Series, last_obs: np.ndarray) -> 
         if name not in env:
             continue
         lo, hi = env[name]
-        span = max(hi - lo, 1e-12)
-        below = used & (values < lo - 1e-9 * span)
-        above = used & (values > hi + 1e-9 * span)
+        # rounding apart, not outside: relative to the range, or to the values' size where the
+        # range has none (every training step 0.01 long; a forecast's step made by a sum or a
+        # median lands 1e-17 beside it)
+        tol = 1e-9 * max(hi - lo, abs(lo), abs(hi), 1e-12)
+        below = used & (values < lo - tol)
+        above = used & (values > hi + tol)
         out = below | above
         if not out.any():
             continue

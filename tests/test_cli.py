@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from durability_cli.artifact import load_bundle
 from durability_cli.cli import app
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
@@ -306,6 +307,32 @@ def test_extrapolation_is_flagged_and_strict_refuses(model, small_coating, tmp_p
     r = invoke("forecast", plan, "-m", model, "--strict", "-o", out)
     assert r.exit_code == 2 and "--strict forbids extrapolation" in r.output
     assert not out.exists()
+
+
+def test_a_step_equal_to_every_training_step_is_not_an_extrapolation(tmp_path):
+    """Alloy-A (benchmarks/data/alloy_a.csv) measures every 0.01 (million cycles): the envelope of
+    the step length has (to rounding) no width, and the forecast's own step (--horizon) lands 1e-17 beside it.
+    Neither a warning nor --strict's refusal: rounding is not extrapolation."""
+    data = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "alloy_a.csv"
+    model = tmp_path / "alloy.safetensors"
+    args = ["--target", "crack_length", *FAST, "--ensemble", "1", "--no-trend-line"]
+    r = invoke("train", data, "-o", model, *args)
+    assert r.exit_code == 0, r.output
+    lo, hi = load_bundle(model).summary["envelope"]["dt"]
+    assert 0 <= hi - lo < 1e-12 * hi  # every step the same, to rounding
+    out = tmp_path / "fc.csv"
+    r = invoke("forecast", data, "-m", model, "--horizon", "3", "--hold-conditions", "--strict", "-o", out)
+    assert r.exit_code == 0, r.output
+    assert "training range" not in r.stderr
+    fc = pd.read_csv(out)
+    assert len(fc) == 3 * 21 and not fc.extrapolated.any()
+    # a step a tenth longer still is one
+    longer = pd.read_csv(data)
+    longer["time"] = longer.time * np.where(longer.specimen_id == 1, 1.1, 1.0)
+    longer.to_csv(tmp_path / "longer.csv", index=False)
+    r = invoke("forecast", tmp_path / "longer.csv", "-m", model, "--horizon", "3", "--hold-conditions")
+    assert r.exit_code == 0, r.output
+    assert "specimen 1: step length reaches 0.011" in r.stderr
 
 
 def test_a_warm_up_a_warmup_min_model_never_trained_on_is_named(small_coating, model, tmp_path):
