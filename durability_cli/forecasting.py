@@ -37,7 +37,7 @@ from durability_cli.metrics import first_crossing_matrix
 from durability_cli.model import Resume
 from durability_cli.outputs import check_bounds, clip
 from durability_cli.scenarios import Scenario, interleave, set_future_conditions
-from durability_cli.schema import Dataset, id_codes, specimen_starts, validate
+from durability_cli.schema import Dataset, dates_from_days, days_as_spans, id_codes, specimen_starts, validate
 
 # An ensemble's paths: "centred" = member k's paths moved onto the ensemble's mean path (each
 # member's own calibrated spread around the average), "mixture" = around the member's own mean
@@ -472,11 +472,13 @@ def extend_with_held_conditions(ds: Dataset, horizon: int) -> Dataset:
     k = np.tile(np.arange(1, horizon + 1), len(last))  # [N*H]
     base = np.repeat(last, horizon)
     new = frame.iloc[base].copy()
-    new_t = ds.t[base] + k * np.repeat(step, horizon)
-    if s.time_is_datetime:
-        new[s.time_col] = pd.Timestamp("1970-01-01") + pd.to_timedelta(new_t, unit="D")
+    if s.time_is_datetime:  # in the dates' own arithmetic: a step of 125 h stays 125 h to the ns
+        dates = pd.to_datetime(frame[s.time_col]).to_numpy(dtype="datetime64[ns]")
+        gap = dates[last] - dates[prev]
+        gap[gap <= np.timedelta64(0, "ns")] = np.timedelta64(1, "D")
+        new[s.time_col] = dates[base] + k * np.repeat(gap, horizon)
     else:
-        new[s.time_col] = new_t
+        new[s.time_col] = ds.t[base] + k * np.repeat(step, horizon)
     new[s.target] = np.nan
     combined = pd.concat([frame, new], ignore_index=True)
     return validate(combined, s, source=ds.source)
@@ -1058,10 +1060,14 @@ def interval_levels(
     return levels, prob
 
 
-def horizon_ends(series: Series, last_obs: np.ndarray) -> np.ndarray:
-    """[N] each specimen's last forecast row's time (its rows from ``last_obs`` on)."""
+def horizon_ends(series: Series, last_obs: np.ndarray, position: bool = False) -> np.ndarray:
+    """[N] each specimen's last forecast row's time (its rows from ``last_obs`` on), or with
+    ``position`` that row's position in ``series``."""
     pos = np.arange(series.time.shape[1])[None, :]
-    return np.nanmax(np.where((pos >= last_obs[:, None]) & (series.row >= 0), series.time, np.nan), axis=1)
+    rows = (pos >= last_obs[:, None]) & (series.row >= 0)
+    if position:  # times rise along a specimen: its last such row
+        return np.where(rows, pos, -1).max(axis=1)
+    return np.nanmax(np.where(rows, series.time, np.nan), axis=1)
 
 
 def _stretched_crossings(
@@ -1239,11 +1245,13 @@ def end_of_life(
     status = np.where(past, "already past", status)
     frame["status"] = status
     if ds.schema.time_is_datetime:
-        for c in [
-            c for c in frame.columns if c.startswith("eol_") or c in ("last_measured_time", "horizon_end")
-        ]:
-            frame[c] = pd.Timestamp("1970-01-01") + pd.to_timedelta(frame[c], unit="D")
-        frame["rul"] = pd.to_timedelta(frame["rul"], unit="D")
+        # the rows' own dates for the rows' times; the crossings (interpolated) to the microsecond
+        dates = pd.to_datetime(ds.frame[ds.schema.time_col]).to_numpy(dtype="datetime64[ns]")
+        frame["last_measured_time"] = dates[series.row[idx, last_obs]]
+        frame["horizon_end"] = dates[series.row[idx, horizon_ends(series, last_obs, position=True)]]
+        for c in [c for c in frame.columns if c.startswith("eol_")]:
+            frame[c] = dates_from_days(frame[c])
+        frame["rul"] = days_as_spans(frame["rul"])
     if ds.schema.id_synthetic:
         frame = frame.drop(columns=[ds.schema.id_col])
     return frame

@@ -686,7 +686,11 @@ def _csv_bytes(df: pd.DataFrame) -> bytes:
 
 
 def csv_table(df: pd.DataFrame) -> pa.Table:
-    """The frame as the Arrow table the CSV writer writes (plain ids, dates without zero times)."""
+    """The frame as the Arrow table the CSV writer writes (plain ids, dates without zero times,
+    durations as ISO 8601 text as in JSON Lines: Arrow would write a count of nanoseconds)."""
+    spans = [c for c in df.columns if pd.api.types.is_timedelta64_dtype(df[c].dtype)]
+    if spans:
+        df = df.assign(**{str(c): df[c].map(lambda v: None if pd.isna(v) else v.isoformat()) for c in spans})
     return plain_times(frame_to_arrow(df))
 
 
@@ -718,15 +722,22 @@ def csv_table_bytes(table: pa.Table, style: str, *, header: bool = True) -> byte
 
 
 def plain_times(table: pa.Table) -> pa.Table:
-    """Write dates as 2024-01-31 and whole seconds as 2024-01-31 12:00:00, not with 6 zero
-    decimals, when no value in the column needs more."""
+    """Write dates as 2024-01-31, whole seconds as 2024-01-31 12:00:00 and whole milli- or
+    microseconds with 3 or 6 decimals, not with trailing zeros, when no value in the column needs
+    more."""
     import pyarrow.compute as pc
 
     for i, f in enumerate(table.schema):
         if not pa.types.is_timestamp(f.type) or f.type.tz is not None:
             continue
         col = table.column(i)
-        for unit, target in (("day", pa.date32()), ("second", pa.timestamp("s"))):
+        units = (
+            ("day", pa.date32()),
+            ("second", pa.timestamp("s")),
+            ("millisecond", pa.timestamp("ms")),
+            ("microsecond", pa.timestamp("us")),
+        )
+        for unit, target in units:
             same = pc.equal(col, pc.floor_temporal(col, unit=unit))
             if pc.all(same).as_py() is not False:
                 table = table.set_column(i, f.name, col.cast(target))

@@ -335,6 +335,45 @@ def test_a_step_equal_to_every_training_step_is_not_an_extrapolation(tmp_path):
     assert "specimen 1: step length reaches 0.011" in r.stderr
 
 
+def test_dates_come_back_exact_and_the_remaining_life_readable(tmp_path):
+    """Device-B (benchmarks/data/device_b.csv, every 125 h) on dates: the rows --horizon adds lie
+    whole multiples of 125 h after the last date, the end-of-life table's row times are the rows'
+    own dates (no float days' 1e-7 s), and `rul` is a duration in CSV (ISO 8601, as in JSON Lines)
+    and Parquet, not a count of nanoseconds."""
+    hours = pd.read_csv(Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "device_b.csv")
+    start = pd.Timestamp("2024-01-01")
+    hours["date"] = (start + pd.to_timedelta(hours.time, unit="h")).dt.strftime("%Y-%m-%dT%H:%M:%S")
+    data = tmp_path / "dates.csv"
+    hours.drop(columns="time").to_csv(data, index=False)
+    model = tmp_path / "m.safetensors"
+    r = invoke(
+        "train", data, "--target", "power_drop", "-o", model, *FAST, "--ensemble", "1", "--no-trend-line"
+    )
+    assert r.exit_code == 0, r.output
+    eol, out = tmp_path / "eol.csv", tmp_path / "fc.csv"
+    plan = ["--horizon", "4", "--hold-conditions", "--threshold", "-0.5", "--samples", "0"]
+    r = invoke("forecast", data, "-m", model, *plan, "--eol-out", eol, "-o", out)
+    assert r.exit_code == 0, r.output
+    last = hours.groupby("specimen_id").time.max()
+    fc = pd.read_csv(out, dtype=str)
+    fc["k"] = fc.groupby("specimen_id").cumcount() + 1
+    want = start + pd.to_timedelta(fc.specimen_id.astype(int).map(last) + 125 * fc.k, unit="h")
+    assert (fc.date == want.dt.strftime("%Y-%m-%d %H:%M:%S")).all(), fc.date[fc.date != want]
+    table = pd.read_csv(eol, dtype=str).set_index("specimen_id")
+    ends = start + pd.to_timedelta(last + 500, unit="h")
+    assert (table.horizon_end == ends.dt.strftime("%Y-%m-%d %H:%M:%S").set_axis(table.index)).all()
+    spans = table.rul.dropna()
+    assert len(spans) >= 10 and spans.str.startswith("P").all(), spans
+    crossed = table.loc[spans.index]
+    gap = pd.to_datetime(crossed.eol_time) - pd.to_datetime(crossed.last_measured_time)
+    assert (abs(pd.to_timedelta(spans) - gap) <= pd.Timedelta(microseconds=1)).all()
+    r = invoke("forecast", data, "-m", model, *plan, "--eol-out", tmp_path / "eol.parquet", "-o", out)
+    assert r.exit_code == 0, r.output
+    kept = pd.read_parquet(tmp_path / "eol.parquet").set_index("specimen_id")
+    assert pd.api.types.is_timedelta64_dtype(kept.rul)
+    assert (kept.rul.dropna() == pd.to_timedelta(spans)).all()
+
+
 def test_a_warm_up_a_warmup_min_model_never_trained_on_is_named(small_coating, model, tmp_path):
     """A model trained with ``--warmup-min 0.5 --val-context 20`` fed its rollouts 10-20 measured
     rows: a forecast from 30 rows or 6 names those specimens on stderr (one line, the first ids,
