@@ -238,6 +238,8 @@ def train(
         options, columns = api.train_options(config, given, names, _input_format(fmt, sheet))
         source = config or "options"
         api.configs(options, source=source)  # bad values are reported before any file is touched
+        if output == "-":
+            raise InputError("-o -: a model file cannot go to stdout; give a file name")
         ckpt = checkpoint or f"{output}.ckpt"
         # resuming rewrites the checkpoint it started from: that one output may equal an input
         same = resume is not None and os.path.realpath(resume) == os.path.realpath(ckpt)
@@ -483,6 +485,10 @@ def forecast(
         outs = {"-o/--output": output, "--eol-out": eol_out, "--paths-out": paths_out, "--meta-out": meta_out}
         _check_forecast_usage(files, outs, plot, threshold=threshold, hold=hold_conditions, horizon=horizon,
                               chunked=chunk_specimens is not None)  # fmt: skip
+        if paths_out and cfg.samples == 0:
+            from durability_cli.errors import InputError
+
+            raise InputError("--paths-out writes the Monte Carlo paths, and --samples 0 draws none; drop one")
         trained = api.load(model)
         outputs = api.Outputs(
             table=output, eol=eol_out, paths=paths_out, fmt=output_format, meta=meta_out, precision=precision
@@ -607,7 +613,8 @@ def evaluate(
 ) -> None:
     """Backtest: hide the truth after a cut-off, forecast, and score against the baselines.
 
-    Scores: a table on stderr; the JSON to -o FILE, or stdout with --json, -q or off a terminal.
+    Scores: a table on stderr; the JSON to -o FILE, or stdout with --json, -q or off a terminal
+    (not where --per-series - or --backtest-out - has stdout).
     Each baseline's skill comes with a 90 % interval from the specimens drawn again and the
     number of specimens the model wins; a baseline it does not surely beat is named.
 
@@ -629,6 +636,15 @@ def evaluate(
             samples, api.DEFAULT_QUANTILES, threshold, direction, seed, device=device, amp=amp, bounds=bounds
         )
         spec = parse_shard(shard) if shard else None
+        from durability_cli.outputs import check_one_stdout
+
+        json_note = "the metrics go to stdout with --json, -q or off a terminal, unless -o FILE"
+        check_one_stdout(
+            {"-o": output, "--json": "-" if as_json and output != "-" else None, "--per-series": per_series,
+             "--backtest-out": backtest_out},
+            json_note,
+        )  # fmt: skip
+        table_on_stdout = "-" in (per_series, backtest_out)
         check_outputs(
             [output, per_series, backtest_out, plot],
             [data if data != "-" else None, *model],
@@ -657,8 +673,10 @@ def evaluate(
             return None if quiet else render_empty_shard(err, spec, run.total, data)
         if output and output != "-":
             write_json(run.result.to_dict(), output)
-        # stdout gets the JSON when asked, or when no file takes it and no table is on a terminal
-        if as_json or output == "-" or (not output and (quiet or not sys.stdout.isatty())):
+        # stdout gets the JSON when asked, or when no file takes it, no table is on a terminal and
+        # no other table has stdout
+        implied = not output and not table_on_stdout and (quiet or not sys.stdout.isatty())
+        if as_json or output == "-" or implied:
             write_json(run.result.to_dict())
         if plot:
             from durability_cli.plotting import save_figure

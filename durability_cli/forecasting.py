@@ -76,9 +76,17 @@ class ForecastConfig:
             raise InputError(f"`seed` must be between 0 and {2**63 - 1}, got {self.seed}")
         if len(self.quantiles) > MAX_QUANTILES:
             raise InputError(f"`quantiles`: at most {MAX_QUANTILES} levels, got {len(self.quantiles)}")
+        named: dict[str, float] = {}
         for q in self.quantiles:
             if not 0.0 < q < 1.0:  # also refuses NaN
                 raise InputError(f"`quantiles` must lie strictly between 0 and 1, got {q}")
+            name = quantile_column("", q)  # the column's name: 6 significant digits of the percent
+            if name in named and named[name] != q:
+                raise InputError(
+                    f"`quantiles` {named[name]!r} and {q!r} would both be column {name[1:]}; "
+                    "give levels that differ within 6 significant digits of their percent"
+                )
+            named[name] = q
         if self.direction not in ("below", "above"):
             raise InputError(f"`direction` must be below or above, got {self.direction!r}")
         if self.rollout_batch < 0:

@@ -875,7 +875,8 @@ def check_outputs(
 
     ``tables`` (written by ``write_table``; ``fmt`` is a --format given for the first of them) and
     ``pictures`` must have a name whose format is known, so that a long run never ends on "cannot
-    tell the output format". ``None`` and ``-`` (stdout/stdin) are skipped.
+    tell the output format". ``None`` and ``-`` (stdout/stdin) are skipped, but a picture on
+    stdout is refused.
     """
     ins = [(i, Path(os.path.realpath(i))) for i in inputs if i not in (None, "-")]
     seen: dict[Path, str] = {}
@@ -914,7 +915,9 @@ def check_outputs(
         if out not in (None, "-") and not (fmt and i == 0) and format_from_name(str(out)) is None:
             raise InputError(_unknown_table_format(out))
     for out in pictures:
-        if out not in (None, "-") and Path(out).suffix.lower() not in PICTURE_FORMATS:
+        if out == "-":
+            raise InputError("-: a picture cannot go to stdout; give a file name ending .png or .svg")
+        if out is not None and Path(out).suffix.lower() not in PICTURE_FORMATS:
             raise InputError(f"{out}: unsupported picture format; use .png or .svg")
 
 

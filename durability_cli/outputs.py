@@ -102,13 +102,16 @@ def clip(values: np.ndarray | None, bounds) -> np.ndarray | None:
 
 
 # -- where the tables go ---------------------------------------------------------------------------
-def check_one_stdout(named: dict[str, str | None]) -> None:
-    """At most one table on stdout: two would run together into something no reader can parse."""
+def check_one_stdout(
+    named: dict[str, str | None], default: str = "the forecast goes to stdout unless -o FILE"
+) -> None:
+    """At most one table on stdout: two would run together into something no reader can parse.
+    ``default`` says what goes there when nothing is named."""
     on_stdout = [flag for flag, path in named.items() if path == "-"]
     if len(on_stdout) > 1:
         raise InputError(
             f"{' and '.join(on_stdout)} both write to stdout (-); only one table can go there: "
-            "give the others a file name (the forecast goes to stdout unless -o FILE)"
+            f"give the others a file name ({default})"
         )
 
 

@@ -79,6 +79,13 @@ def _number(value: Any, where: str) -> float:
         raise InputError(f"{where}: {value!r} is not a number") from None
     if not math.isfinite(number):
         raise InputError(f"{where}: {value!r} is not a finite number")
+    from durability_cli.schema import MAX_MAGNITUDE
+
+    if abs(number) > MAX_MAGNITUDE:  # as a table's cell: float32 would make it inf, silently
+        raise InputError(
+            f"{where}: {value!r} is larger than the model can compute with (at most "
+            f"{MAX_MAGNITUDE:g} in size); give the value in the units the model was trained on"
+        )
     return number
 
 

@@ -9,6 +9,7 @@ tests/test_bad_inputs.py (exit 1 for a write error), and leaves no output file b
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import socket
@@ -147,6 +148,11 @@ FORECAST_OPTIONS = [
         "--quantiles: at most 99 levels, got 999",
     ),
     (["--horizon", "1000000000", "--hold-conditions"], "adds 10,000,000,000 rows, which needs about"),
+    # a picture is refused on stdout before the forecast is written (it was refused after)
+    (["--plot", "-"], "-: a picture cannot go to stdout; give a file name ending .png or .svg"),
+    # float32 would make it inf and the network would saturate into plausible numbers
+    (["--set", "temperature=1e308"], "--set temperature: '1e308' is larger than the model can compute with"),
+    (["--quantiles", "0.1,0.1000001"], "--quantiles 0.1 and 0.1000001 would both be column p10"),
 ]
 
 
@@ -165,12 +171,45 @@ def test_forecast_options_out_of_range(tmp_path, small, plan, model, args, messa
     [
         (["--context", "5", "--horizon", "0"], "--horizon must be at least 1 step, got 0"),
         (["--origins", "1000000"], "10 specimen(s) x 1,000,000 origin(s)) over up to 40 steps"),
+        (["--context", "5", "--plot", "-"], "-: a picture cannot go to stdout"),
+        (
+            ["--context", "5", "--per-series", "-", "--backtest-out", "-"],
+            "--per-series and --backtest-out both write to stdout (-)",
+        ),
+        (["--context", "5", "--per-series", "-", "--json"], "--json and --per-series both write to stdout"),
     ],
 )
 def test_evaluate_options_out_of_range(tmp_path, small, model, args, message):
     out = Outputs(tmp_path, "old.csv", "m.json")
     assert_refused(invoke("evaluate", small, "-m", model, "-o", out.new, *args), message)
     out.assert_untouched()
+
+
+def test_outputs_that_cannot_be_made_are_refused_before_any_work(tmp_path, small, plan, model, monkeypatch):
+    """--paths-out with --samples 0 (it was silently not written, an old file kept), a model on
+    stdout (it became a file named "-"), and a scenario's condition too large for the model."""
+    out = Outputs(tmp_path, "old.csv", "paths.csv")
+    r = invoke("forecast", plan, "-m", model, "-o", out.existing, "--samples", "0", "--paths-out", out.new)
+    assert_refused(r, "--paths-out writes the Monte Carlo paths, and --samples 0 draws none")
+    out.assert_untouched()
+    monkeypatch.chdir(tmp_path)
+    assert_refused(invoke("train", small, "-o", "-", *FAST), "-o -: a model file cannot go to stdout")
+    out.assert_untouched()
+    scenarios = tmp_path / "hot.csv"
+    scenarios.write_text("scenario,temperature\nhot,1e308\n")
+    out = Outputs(tmp_path, "old2.csv", "new2.csv")
+    r = invoke("forecast", plan, "-m", model, "-o", out.existing, "--scenarios", scenarios)
+    assert_refused(r, "scenario 'hot' temperature: 1e+308 is larger than the model can compute with")
+    out.assert_untouched()
+
+
+def test_one_table_on_stdout_takes_it_alone(tmp_path, small, model):
+    """evaluate --per-series -: stdout is that CSV, whole and alone (the metrics' JSON was written
+    after it, off a terminal)."""
+    r = invoke("evaluate", small, "-m", model, "--context", "5", "--samples", "0", "--per-series", "-", "-q")
+    assert r.exit_code == 0, r.stderr
+    table = pd.read_csv(io.StringIO(r.stdout))
+    assert len(table) > 10 and "{" not in r.stdout and table.columns[0] == "model"
 
 
 def _edited(small: Path, folder: Path, edit) -> Path:
