@@ -1074,6 +1074,21 @@ def _whole(
     return total, ds if shard is None else take_shard(ds, *shard)
 
 
+def _all_or_none(fn: Callable) -> Callable:
+    """``fn`` with every file it writes moved onto its name at its end, together (io.together;
+    imported when called, as this module imports no table library at its own import)."""
+    import functools
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        from durability_cli.io import all_or_none
+
+        return all_or_none(fn)(*args, **kwargs)
+
+    return run
+
+
+@_all_or_none
 def forecast_files(
     model: Model,
     data: str,
@@ -1232,6 +1247,7 @@ def _writers(paths: tuple, quote: bool, *, fmt: str | None = None, attrs: dict |
         yield write
 
 
+@_all_or_none
 def evaluate_files(
     model: Model,
     data: str,

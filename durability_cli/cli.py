@@ -515,7 +515,18 @@ def forecast(
 
             save_figure(trained.plot_result(run.dataset, run.result, threshold=threshold), plot)
 
-    run_command(debug, go)
+    run_command(debug, _all_or_none(go))  # its outputs all new or all as they were
+
+
+def _all_or_none(go):
+    """``go`` with every file it writes moved onto its name at its end, together (io.together)."""
+
+    def run():
+        from durability_cli.io import all_or_none
+
+        return all_or_none(go)()
+
+    return run
 
 
 def _check_forecast_usage(files: dict, outs: dict, plot, *, threshold, hold: bool, horizon, chunked: bool):
@@ -687,7 +698,7 @@ def evaluate(
 
             render_evaluation(err, run.result.report)
 
-    run_command(debug, go)
+    run_command(debug, _all_or_none(go))  # its outputs all new or all as they were
 
 
 # -- calibrate -------------------------------------------------------------------------------------

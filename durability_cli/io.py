@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import contextvars
 import csv
 import errno
 import gzip
@@ -817,6 +818,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp
         # mkstemp makes the file private (0600); give it the mode a normal write would have.
         os.chmod(tmp, _mode_for(target))
+        held = _HELD.get()
+        if held is not None:  # inside together(): moved with the command's other outputs
+            held.append((tmp, target, path))
+            return
         os.replace(tmp, target)
     except OSError as exc:  # disk full, quota, the folder removed meanwhile: one line, not a traceback
         tmp.unlink(missing_ok=True)
@@ -824,6 +829,78 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+# The files atomic_path has written inside together(), waiting to be moved onto their names:
+# (temporary file, target, the name as given). None outside together(); one list per thread.
+_HELD: contextvars.ContextVar[list[tuple[Path, Path, str | Path]] | None] = contextvars.ContextVar(
+    "durability_held_outputs", default=None
+)
+
+
+@contextlib.contextmanager
+def together() -> Iterator[None]:
+    """A command's outputs all new or all as they were: the files ``atomic_path`` writes inside
+    the block are moved onto their names one right after the other when it ends without an error
+    (an interrupt meanwhile waits until they are), and none is when it raises. Without it a forecast
+    interrupted while it wrote its Monte Carlo paths left a new table and end-of-life file beside
+    the old paths. A block inside another one moves nothing: the outer one does."""
+    if _HELD.get() is not None:
+        yield
+        return
+    held: list[tuple[Path, Path, str | Path]] = []
+    token = _HELD.set(held)
+    try:
+        yield
+        _HELD.reset(token)
+        token = None
+        with _interrupt_deferred():
+            for i, (tmp, target, path) in enumerate(held):
+                try:
+                    os.replace(tmp, target)
+                except OSError as exc:  # the ones already moved stay: the rest are removed
+                    for left, _, _ in held[i:]:
+                        left.unlink(missing_ok=True)
+                    raise _write_error(path, exc) from None
+    except BaseException:
+        if token is not None:  # the block raised: nothing of it is moved
+            for tmp, _, _ in held:
+                tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        if token is not None:
+            _HELD.reset(token)
+
+
+def all_or_none(fn: Callable) -> Callable:
+    """``fn`` run inside :func:`together`."""
+    import functools
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        with together():
+            return fn(*args, **kwargs)
+
+    return run
+
+
+@contextlib.contextmanager
+def _interrupt_deferred() -> Iterator[None]:
+    """Ctrl-C during the block is taken when it ends (in the main thread; elsewhere as it comes)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def special_file(path: str | Path) -> bool:

@@ -203,6 +203,36 @@ def test_outputs_that_cannot_be_made_are_refused_before_any_work(tmp_path, small
     out.assert_untouched()
 
 
+@pytest.mark.parametrize("chunked", [False, True])
+def test_an_interrupted_forecast_leaves_every_output_as_it_was(tmp_path, plan, model, monkeypatch, chunked):
+    """Ctrl-C as the last output (--meta-out) is begun, after the table, the end-of-life file and
+    the Monte Carlo paths were written: all four files are still the old ones, and no temporary
+    file is left. Each file alone was atomic; before, such a forecast left new files beside old."""
+    from durability_cli import io as tables
+
+    real = tables.atomic_path
+
+    def atomic_path(path):
+        if str(path).endswith("meta.json"):
+            raise KeyboardInterrupt
+        return real(path)
+
+    monkeypatch.setattr(tables, "atomic_path", atomic_path)
+    names = {"-o": "old.csv", "--eol-out": "eol.csv", "--paths-out": "paths.csv", "--meta-out": "meta.json"}
+    for name in names.values():
+        (tmp_path / name).write_bytes(b"previous\n")
+    args = [x for flag, name in names.items() for x in (flag, tmp_path / name)]
+    args += ["--samples", "5", "--threshold", "0.9", *(["--chunk-specimens", "4"] if chunked else [])]
+    r = invoke("forecast", plan, "-m", model, *args)
+    assert r.exit_code == 130, (r.exit_code, r.stderr)
+    assert sorted(os.listdir(tmp_path)) == sorted(names.values())
+    assert all((tmp_path / name).read_bytes() == b"previous\n" for name in names.values())
+    monkeypatch.undo()
+    r = invoke("forecast", plan, "-m", model, *args)
+    assert r.exit_code == 0, r.stderr
+    assert all((tmp_path / name).read_bytes() != b"previous\n" for name in names.values())
+
+
 def test_one_table_on_stdout_takes_it_alone(tmp_path, small, model):
     """evaluate --per-series -: stdout is that CSV, whole and alone (the metrics' JSON was written
     after it, off a terminal)."""
