@@ -163,7 +163,8 @@ class EvalStream:
             yield pool.add(points, history), points
         if pool is None:
             raise InputError(
-                f"{self.source}: no specimen has a measured durability inside a warm-up with rows left "
+                f"{self.source}: no specimen has a measured {self.bundle.schema.target} inside a warm-up "
+                "with rows left "
                 "after it; lower `context` if the specimens are shorter than it, or raise it past "
                 "unmeasured first rows"
             )

@@ -693,7 +693,7 @@ class ForecastStream:
             total.bounds, total.scenarios = part.bounds, part.scenarios
             yield part
         if not total.specimens:
-            raise _nothing_to_forecast(self.source)
+            raise _nothing_to_forecast(self.source, self.bundle.schema.target)
         self.result = total
 
     def _group(self, ds: Dataset) -> ForecastResult | None:
@@ -760,10 +760,10 @@ def _group_ids(ds: Dataset) -> list[str]:
     return [str(text[c]) for c in codes[specimen_starts(ds.frame, ds.schema.id_col)]]
 
 
-def _nothing_to_forecast(source: str) -> InputError:
+def _nothing_to_forecast(source: str, target: str) -> InputError:
     return InputError(
         f"{source}: no rows to forecast: every specimen's last row is measured; add future rows "
-        "with conditions and an empty durability, pass their conditions with --future FILE, or extend with --horizon N --hold-conditions"
+        f"with conditions and an empty {target}, pass their conditions with --future FILE, or extend with --horizon N --hold-conditions"
     )
 
 
@@ -816,6 +816,7 @@ def _forecast_group(
         raise InputError(
             f"{ds.source}: specimen {no_history[0]} has no measured {ds.schema.target} to warm up on"
             + (f" (and {len(no_history) - 1} more)" if len(no_history) > 1 else "")
+            + f"; give each specimen at least its first measured {ds.schema.target}, or leave it out"
         )
     if hold_conditions and horizon:
         ds, series, last_obs, has_future = _held(ds, len(series.ids), has_future, horizon)

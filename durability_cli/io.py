@@ -960,6 +960,8 @@ def check_outputs(
     for out in outputs:
         if out in (None, "-"):
             continue
+        if not str(out).strip():
+            raise InputError(f"{out!r}: an empty output name; give a file name")
         p = Path(out)
         resolved = Path(os.path.realpath(p))  # never raises, even on a link loop
         _check_link_loop(out)
@@ -980,6 +982,8 @@ def check_outputs(
                 raise InputError(f"{out}: cannot write to it; check its permissions or write elsewhere")
             continue
         folder = resolved.parent
+        if folder.exists() and not folder.is_dir():
+            raise InputError(f"{out}: {p.parent} is a file, not a folder; give another output name")
         if not folder.is_dir():
             raise InputError(
                 f"{out}: the folder {p.parent} does not exist; create it first (mkdir -p {p.parent})"

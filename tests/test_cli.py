@@ -333,6 +333,17 @@ def test_a_step_equal_to_every_training_step_is_not_an_extrapolation(tmp_path):
     r = invoke("forecast", tmp_path / "longer.csv", "-m", model, "--horizon", "3", "--hold-conditions")
     assert r.exit_code == 0, r.output
     assert "specimen 1: step length reaches 0.011" in r.stderr
+    # the messages name the model's target, not the default's "durability"
+    r = invoke("forecast", data, "-m", model, "-o", out)
+    assert r.exit_code == 2 and "future rows with conditions and an empty crack_length" in r.stderr
+    first = pd.read_csv(data)
+    first.loc[first.specimen_id == 2, "crack_length"] = np.nan
+    first.to_csv(tmp_path / "unmeasured.csv", index=False)
+    r = invoke("forecast", tmp_path / "unmeasured.csv", "-m", model, "-o", out)
+    assert r.exit_code == 2 and r.stderr.strip() == (
+        f"Error: {tmp_path / 'unmeasured.csv'}: specimen 2 has no measured crack_length to warm up on; "
+        "give each specimen at least its first measured crack_length, or leave it out"
+    )
 
 
 def test_dates_come_back_exact_and_the_remaining_life_readable(tmp_path):

@@ -153,6 +153,8 @@ FORECAST_OPTIONS = [
     # float32 would make it inf and the network would saturate into plausible numbers
     (["--set", "temperature=1e308"], "--set temperature: '1e308' is larger than the model can compute with"),
     (["--quantiles", "0.1,0.1000001"], "--quantiles 0.1 and 0.1000001 would both be column p10"),
+    # the name is checked before the value: a static column is no condition, whatever its value
+    (["--set", "material=Z"], "--set: 'material' is not a condition column of the model; known: temperature"),
 ]
 
 
@@ -195,6 +197,14 @@ def test_outputs_that_cannot_be_made_are_refused_before_any_work(tmp_path, small
     monkeypatch.chdir(tmp_path)
     assert_refused(invoke("train", small, "-o", "-", *FAST), "-o -: a model file cannot go to stdout")
     out.assert_untouched()
+    file = tmp_path / "a.csv"
+    file.write_text("x\n")
+    r = invoke("forecast", plan, "-m", model, "-o", file / "x.csv")
+    assert_refused(r, f"{file / 'x.csv'}: {file} is a file, not a folder; give another output name")
+    assert_refused(
+        invoke("forecast", plan, "-m", model, "-o", ""), "'': an empty output name; give a file name"
+    )
+    file.unlink()
     scenarios = tmp_path / "hot.csv"
     scenarios.write_text("scenario,temperature\nhot,1e308\n")
     out = Outputs(tmp_path, "old2.csv", "new2.csv")
