@@ -109,7 +109,8 @@ def plot_forecasts(
         when there is one, else ``eol_time``.
     specimens : list of str, optional
         Specimen ids to draw, in this order. Default (None or empty): the first
-        ``max_specimens`` in order of first appearance (history, then forecast, truth, eol).
+        ``max_specimens`` in order of first appearance (history, then forecast; the truth and
+        the end-of-life table only add to those specimens' panels).
     max_specimens : int
         Most panels drawn when ``specimens`` is not given.
     title : str, optional
@@ -198,13 +199,12 @@ def _check_forecast_tables(tables: dict, time_col: str, target: str, max_specime
 def _choose_specimens(
     tables: dict, id_col: str, specimens, max_specimens: int
 ) -> tuple[np.ndarray, list[str]]:
-    """(every specimen id in order of first appearance, the ones to draw)."""
-    all_ids = pd.unique(
-        pd.concat(
-            [t[id_col].astype(str) for t in tables.values() if t is not None and id_col in t.columns],
-            ignore_index=True,
-        )
-    )
+    """(every specimen id in order of first appearance, the ones to draw). The specimens are those
+    of the history and the forecast: the truth and the end-of-life table only add to their panels
+    (a truth table of the whole test set drew panels of specimens that were never forecast)."""
+    with_ids = [name for name, t in tables.items() if t is not None and id_col in t.columns]
+    drawn = [name for name in with_ids if name in ("history", "forecast")] or with_ids
+    all_ids = pd.unique(pd.concat([tables[name][id_col].astype(str) for name in drawn], ignore_index=True))
     if len(all_ids) == 0:
         all_ids = np.array([""])
     if specimens:

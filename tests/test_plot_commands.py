@@ -198,6 +198,26 @@ def test_plot_forecast_future_quantiles_and_time_unit(runner, small, model, figu
     assert len(line.get_xdata()) == 20  # the 20 future rows of the first specimen
 
 
+def test_plot_forecast_with_the_whole_truth_draws_the_plan_s_specimens(
+    runner, small, model, figures, tmp_path
+):
+    """A plan of 3 specimens and --truth the whole 10-specimen table: 3 panels, each with its
+    forecast and its hidden values (the truth's other 7 specimens drew panels with no forecast)."""
+    df = pd.read_csv(small)
+    plan = df[df.specimen_id.isin(sorted(df.specimen_id.unique())[:3])].copy()
+    plan.loc[plan.groupby("specimen_id").cumcount() >= 20, "durability"] = float("nan")
+    plan.to_csv(tmp_path / "plan.csv", index=False)
+    out = tmp_path / "f.png"
+    args = ("--truth", small, "--samples", 0, "--max", 6, "-o", out)
+    r = invoke(runner, "plot", "forecast", tmp_path / "plan.csv", "-m", model, *args)
+    assert r.exit_code == 0, r.output
+    panels = [ax for ax in figures[0].axes if ax.has_data()]
+    assert len(panels) == 3
+    for ax in panels:
+        drawn = {ln.get_label() for ln in ax.get_lines()} | {c.get_label() for c in ax.collections}
+        assert any("forecast" in x for x in drawn) and any("true value" in x for x in drawn), drawn
+
+
 def test_history_names_the_loss_and_drops_a_constant_teacher_forcing_panel(runner, model, figures, tmp_path):
     r = invoke(runner, "plot", "history", model, "-o", tmp_path / "h.png")
     assert r.exit_code == 0, r.output
