@@ -1186,7 +1186,7 @@ def _forecast_settings(model: Model, cfg: ForecastConfig, outputs: Outputs, opti
 def _tidier(schema: Schema, outputs: Outputs):
     """``tidy(table, path, fmt)``: ``table`` rounded for the file at ``path``: ``outputs.precision``
     significant digits, by default 6 in CSV and JSON Lines and every digit in Parquet."""
-    from durability_cli.io import format_from_name
+    from durability_cli.io import output_format
     from durability_cli.outputs import DEFAULT_PRECISION, tidy
 
     inputs = (schema.time_col, *schema.covariates, *schema.static, "last_measured_time", "horizon_end")
@@ -1194,7 +1194,7 @@ def _tidier(schema: Schema, outputs: Outputs):
     def tidy_for(table, path, fmt):
         if table is None or not path:
             return table
-        kind = fmt or ("csv" if path == "-" else format_from_name(str(path)))
+        kind = fmt or ("csv" if path == "-" else output_format(path))
         digits = outputs.precision
         if digits is None:
             digits = None if kind == "parquet" else DEFAULT_PRECISION

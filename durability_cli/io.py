@@ -237,6 +237,12 @@ def format_from_name(name: str, *, reading: bool = False) -> str | None:
     return None
 
 
+def output_format(path: str | Path) -> str | None:
+    """The format a file written to ``path`` gets from its name; a device or FIFO without one
+    (``/dev/null``, a named pipe) is written CSV, as stdout is."""
+    return format_from_name(str(path)) or ("csv" if special_file(path) else None)
+
+
 def _sniff(head: bytes) -> str:
     """Tell the format from the first bytes: Parquet magic, a JSON object, else CSV."""
     if head.startswith(_PARQUET_MAGIC):
@@ -604,7 +610,7 @@ def write_table(df: pd.DataFrame, path: str, *, fmt: str | None = None) -> None:
     if path == "-":
         _write_stream(df, fmt or "csv")
         return
-    fmt = fmt or format_from_name(str(path))
+    fmt = fmt or output_format(path)
     if fmt is None:
         raise InputError(_unknown_table_format(path))
     gz = str(path).lower().endswith(".gz")
@@ -970,7 +976,7 @@ def check_outputs(
                 raise InputError(
                     f"{out}: the output would overwrite the input {given}; write to another file"
                 )
-        if resolved in seen:
+        if resolved in seen and str(resolved) != os.devnull:  # /dev/null may take them all
             raise InputError(
                 f"{out}: given as two different outputs ({seen[resolved]} and {out}); use two file names"
             )
@@ -993,7 +999,7 @@ def check_outputs(
                 f"{out}: cannot write to the folder {folder}; check its permissions or write elsewhere"
             )
     for i, out in enumerate(tables):
-        if out not in (None, "-") and not (fmt and i == 0) and format_from_name(str(out)) is None:
+        if out not in (None, "-") and not (fmt and i == 0) and output_format(out) is None:
             raise InputError(_unknown_table_format(out))
     for out in pictures:
         if out == "-":

@@ -67,6 +67,10 @@ def test_a_full_device_is_one_line_and_exit_1(model, plan):
 def test_dev_null_stays_a_device(model, plan):
     r = invoke("forecast", plan, "-m", model, "-o", "/dev/null", "--output-format", "csv", "-q")
     assert r.exit_code == 0, r.stderr
+    # without a format: a device takes CSV, as stdout does; and /dev/null may take every output
+    args = ["-o", "/dev/null", "--threshold", "0.9", "--eol-out", "/dev/null", "--samples", "5", "-q"]
+    r = invoke("forecast", plan, "-m", model, *args)
+    assert r.exit_code == 0, r.stderr
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
 
 
