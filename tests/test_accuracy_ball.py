@@ -10,17 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
+from test_accuracy import SAMPLE, invoke
 
-from durability_cli.cli import app
 from durability_cli.synthetic import make_ball
 
-SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 pytestmark = pytest.mark.slow
-
-
-def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")
