@@ -537,6 +537,12 @@ def _check_forecast_usage(files: dict, outs: dict, plot, *, threshold, hold: boo
     from durability_cli.outputs import check_one_stdout
 
     data, scenarios = files["data"], files["scenarios"]
+    from_stdin = [name for name, path in (("DATA", data), ("--future", files["future"]), ("--scenarios", scenarios))
+                  if str(path) == "-"]  # fmt: skip
+    if len(from_stdin) > 1:
+        raise InputError(
+            f"{' and '.join(from_stdin)} both read stdin (-), which can be read once; save one of them to a file"
+        )
     if outs["--eol-out"] and threshold is None:
         raise InputError("--eol-out needs --threshold")
     if hold and not horizon:

@@ -98,7 +98,8 @@ def render_forecast_note(
     console: Console, info: dict, shard: tuple[int, int] | None, scenarios: int = 0
 ) -> None:
     console.print(
-        f"Forecast {info['rows']} rows for {info['specimens']} specimens "
+        f"Forecast {info['rows']} row{'' if info['rows'] == 1 else 's'} for {info['specimens']} "
+        f"specimen{'' if info['specimens'] == 1 else 's'} "
         + (f"in {scenarios} scenarios " if scenarios else "")
         + f"({info['samples']} samples, seed {info['seed']}"
         + (f", shard {shard[0]}/{shard[1]})" if shard else ")"),
@@ -238,8 +239,14 @@ def render_train_start(console: Console, info: dict, chunk_specimens: int) -> No
     if info.get("line_candidate"):  # --trend-line auto trains two candidates (line_choice.py)
         member = f"{LINE_CANDIDATES[info['line_candidate'] - 1]}: {member}"
     console.print(
-        f"{member}Training on {info['n_train']} specimens, validating on {info['n_val']} "
-        f"(free run after {warmup_text(info, 'context')}); {info['parameters']:,} parameters"
+        f"{member}Training on {info['n_train']} specimens, "
+        + (
+            f"validating on {info['n_val']} (free run after {warmup_text(info, 'context')})"
+            if info["n_val"]
+            else "none left to validate on (fewer than 4): the scores below, and the epoch they choose, "
+            "are the training specimens' own (free-running)"
+        )
+        + f"; {info['parameters']:,} parameters"
         + (f"; {info['processes']} processes" if info["processes"] > 1 else "")
         + (
             f"; {chunk_specimens} specimens at a time ({info['groups']} groups)"

@@ -385,6 +385,24 @@ def test_dates_come_back_exact_and_the_remaining_life_readable(tmp_path):
     assert (kept.rul.dropna() == pd.to_timedelta(spans)).all()
 
 
+def test_three_specimens_say_whose_scores_choose_the_epoch(coating_slice, tmp_path):
+    """Fewer than 4 specimens leave none to validate on: train says the scores it prints (and the
+    epoch they choose) are the training specimens' own; a forecast of one specimen says so in the
+    singular."""
+    table = coating_slice(3, 30)
+    out = tmp_path / "m.safetensors"
+    r = invoke(
+        "train", table, "-o", out, "--static", "material", *FAST[:-1], "--ensemble", "1", "--no-trend-line"
+    )
+    assert r.exit_code == 0, r.output
+    assert "Training on 3 specimens, none left to validate on (fewer than 4): the scores below" in r.stderr
+    df = plan_from(pd.read_csv(table), 20)
+    df[df.specimen_id == df.specimen_id.iloc[0]].to_csv(tmp_path / "one.csv", index=False)
+    r = invoke("forecast", tmp_path / "one.csv", "-m", out, "--samples", "0", "-o", tmp_path / "fc.csv")
+    assert r.exit_code == 0, r.output
+    assert "Forecast 10 rows for 1 specimen (0 samples" in r.stderr
+
+
 def test_a_warm_up_a_warmup_min_model_never_trained_on_is_named(small_coating, model, tmp_path):
     """A model trained with ``--warmup-min 0.5 --val-context 20`` fed its rollouts 10-20 measured
     rows: a forecast from 30 rows or 6 names those specimens on stderr (one line, the first ids,

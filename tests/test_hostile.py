@@ -209,6 +209,10 @@ def test_outputs_that_cannot_be_made_are_refused_before_any_work(tmp_path, small
         invoke("forecast", plan, "-m", model, "-o", ""), "'': an empty output name; give a file name"
     )
     file.unlink()
+    r = invoke("forecast", "-", "-m", model, "--future", "-", input=plan.read_text())
+    assert_refused(
+        r, "DATA and --future both read stdin (-), which can be read once; save one of them to a file"
+    )
     scenarios = tmp_path / "hot.csv"
     scenarios.write_text("scenario,temperature\nhot,1e308\n")
     out = Outputs(tmp_path, "old2.csv", "new2.csv")
