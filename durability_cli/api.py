@@ -1112,6 +1112,11 @@ def forecast_files(
     from durability_cli.streaming import quote_hint, specimen_groups, with_future
 
     _check_horizon(horizon, hold_conditions)
+    if outputs.paths and (cfg.samples == 0 or model.model_config.loss != "gaussian"):
+        why = (
+            "--samples 0 draws none" if cfg.samples == 0 else f"a {model.model_config.loss} model draws none"
+        )
+        raise InputError(f"--paths-out writes the Monte Carlo paths, and {why}; drop one")
     conditions, scenario_list = what_if(model, conditions, scenarios)
     options = {
         "horizon": horizon,

@@ -485,10 +485,6 @@ def forecast(
         outs = {"-o/--output": output, "--eol-out": eol_out, "--paths-out": paths_out, "--meta-out": meta_out}
         _check_forecast_usage(files, outs, plot, threshold=threshold, hold=hold_conditions, horizon=horizon,
                               chunked=chunk_specimens is not None)  # fmt: skip
-        if paths_out and cfg.samples == 0:
-            from durability_cli.errors import InputError
-
-            raise InputError("--paths-out writes the Monte Carlo paths, and --samples 0 draws none; drop one")
         trained = api.load(model)
         outputs = api.Outputs(
             table=output, eol=eol_out, paths=paths_out, fmt=output_format, meta=meta_out, precision=precision
@@ -561,8 +557,6 @@ def _check_forecast_usage(files: dict, outs: dict, plot, *, threshold, hold: boo
             "--plot draws from the whole table; drop --chunk-specimens, or draw a few specimens with "
             "durability plot forecast (--chunk-specimens works a group of specimens at a time)"
         )
-    if scenarios == "-" and data == "-":
-        raise InputError("--scenarios - and DATA - both read stdin; give one of them as a file")
     if scenarios and plot:
         raise InputError(
             "--plot draws one forecast per specimen; drop --scenarios, or use --set for one scenario"

@@ -480,10 +480,18 @@ def extend_with_held_conditions(ds: Dataset, horizon: int) -> Dataset:
     k = np.tile(np.arange(1, horizon + 1), len(last))  # [N*H]
     base = np.repeat(last, horizon)
     new = frame.iloc[base].copy()
-    if s.time_is_datetime:  # in the dates' own arithmetic: a step of 125 h stays 125 h to the ns
-        dates = pd.to_datetime(frame[s.time_col]).to_numpy(dtype="datetime64[ns]")
+    if s.time_is_datetime:  # in the dates' own arithmetic and unit: a step of 125 h stays 125 h
+        dates = pd.to_datetime(frame[s.time_col]).to_numpy()
         gap = dates[last] - dates[prev]
-        gap[gap <= np.timedelta64(0, "ns")] = np.timedelta64(1, "D")
+        gap[gap <= np.timedelta64(0, "s")] = np.timedelta64(1, "D")
+        # numpy's date arithmetic wraps past its unit's range without a word, and pandas reads
+        # dates in microseconds at most (to the year 294,246): refuse first
+        days = gap / np.timedelta64(1, "D")
+        if (ds.t[last] + horizon * days > 0.99 * np.iinfo(np.int64).max / 86_400e6).any():
+            raise InputError(
+                f"{ds.source}: --horizon {horizon} --hold-conditions would date rows past the last "
+                "date a table can hold (the year 290,000 or so); lower --horizon"
+            )
         new[s.time_col] = dates[base] + k * np.repeat(gap, horizon)
     else:
         new[s.time_col] = ds.t[base] + k * np.repeat(step, horizon)
@@ -1255,7 +1263,7 @@ def end_of_life(
     frame["status"] = status
     if ds.schema.time_is_datetime:
         # the rows' own dates for the rows' times; the crossings (interpolated) to the microsecond
-        dates = pd.to_datetime(ds.frame[ds.schema.time_col]).to_numpy(dtype="datetime64[ns]")
+        dates = pd.to_datetime(ds.frame[ds.schema.time_col]).to_numpy()  # in the frame's unit, as ds.t
         frame["last_measured_time"] = dates[series.row[idx, last_obs]]
         frame["horizon_end"] = dates[series.row[idx, horizon_ends(series, last_obs, position=True)]]
         for c in [c for c in frame.columns if c.startswith("eol_")]:

@@ -697,7 +697,9 @@ def csv_table(df: pd.DataFrame) -> pa.Table:
     durations as ISO 8601 text as in JSON Lines: Arrow would write a count of nanoseconds)."""
     spans = [c for c in df.columns if pd.api.types.is_timedelta64_dtype(df[c].dtype)]
     if spans:
-        df = df.assign(**{str(c): df[c].map(lambda v: None if pd.isna(v) else v.isoformat()) for c in spans})
+        df = df.copy()
+        for c in spans:
+            df[c] = df[c].map(lambda v: None if pd.isna(v) else v.isoformat()).astype(object)
     return plain_times(frame_to_arrow(df))
 
 
@@ -858,9 +860,9 @@ def together() -> Iterator[None]:
     token = _HELD.set(held)
     try:
         yield
-        _HELD.reset(token)
-        token = None
         with _interrupt_deferred():
+            _HELD.reset(token)
+            token = None
             for i, (tmp, target, path) in enumerate(held):
                 try:
                     os.replace(tmp, target)
@@ -892,11 +894,15 @@ def all_or_none(fn: Callable) -> Callable:
 
 @contextlib.contextmanager
 def _interrupt_deferred() -> Iterator[None]:
-    """Ctrl-C during the block is taken when it ends (in the main thread; elsewhere as it comes)."""
+    """Ctrl-C during the block is taken when it ends (in the main thread, where Python's own
+    handler has it; elsewhere, or where it is ignored or handled otherwise, as before)."""
     import signal
     import threading
 
-    if threading.current_thread() is not threading.main_thread():
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
         yield
         return
     caught: list[int] = []

@@ -562,16 +562,21 @@ def validate(df: pd.DataFrame, schema: Schema, *, source: str, require_target: b
     return Dataset(frame=frame, schema=s, source=source, t=t_sorted, notes=notes)
 
 
-def dates_from_days(days) -> pd.DatetimeIndex:
-    """Model time (days since 1970-01-01, float64) back to dates, to the microsecond: a float
-    holds today's dates to about 0.4 µs, and that rounding would otherwise show in the written
-    times (2024-01-21 20:00:00.000000106)."""
-    return (_EPOCH + pd.to_timedelta(np.asarray(days, dtype=np.float64), unit="D")).round("us")
+def dates_from_days(days) -> np.ndarray:
+    """Model time (days since 1970-01-01, float64) back to dates [datetime64[us]], to the
+    microsecond: a float holds today's dates to about 0.4 µs, and that rounding would otherwise
+    show in the written times (2024-01-21 20:00:00.000000106). In microseconds, as pandas reads
+    dates: nanoseconds end in 2262."""
+    return np.datetime64("1970-01-01", "us") + days_as_spans(days)
 
 
-def days_as_spans(days) -> pd.TimedeltaIndex:
-    """A length of model time in days (float) as durations, to the microsecond (dates_from_days)."""
-    return pd.to_timedelta(np.asarray(days, dtype=np.float64), unit="D").round("us")
+def days_as_spans(days) -> np.ndarray:
+    """A length of model time in days (float) as durations [timedelta64[us]] (NaN: NaT)."""
+    us = np.asarray(days, dtype=np.float64) * 86_400e6
+    out = np.full(us.shape, np.timedelta64("NaT"), dtype="timedelta64[us]")
+    ok = np.isfinite(us)
+    out[ok] = np.round(us[ok]).astype(np.int64).astype("timedelta64[us]")
+    return out
 
 
 def _time(raw_time: pd.Series, s: Schema, source: str) -> tuple[np.ndarray, pd.Series]:

@@ -383,6 +383,30 @@ def test_dates_come_back_exact_and_the_remaining_life_readable(tmp_path):
     kept = pd.read_parquet(tmp_path / "eol.parquet").set_index("specimen_id")
     assert pd.api.types.is_timedelta64_dtype(kept.rul)
     assert (kept.rul.dropna() == pd.to_timedelta(spans)).all()
+    # past 2262 (a nanosecond's last year) and with milliseconds: still exact, in the table's unit
+    far = pd.Timestamp("2300-01-01 00:00:00.198")
+    hours["date"] = (far + pd.to_timedelta(hours.time, unit="h")).dt.strftime("%Y-%m-%d %H:%M:%S.%f")
+    hours.drop(columns="time").to_csv(tmp_path / "far.csv", index=False)
+    r = invoke("forecast", tmp_path / "far.csv", "-m", model, *plan, "--eol-out", eol, "-o", out)
+    assert r.exit_code == 0, r.output
+    table = pd.read_csv(eol, dtype=str).set_index("specimen_id")
+    wanted = (far + pd.to_timedelta(last + 500, unit="h")).dt.strftime("%Y-%m-%d %H:%M:%S.198")
+    assert (table.horizon_end == wanted.set_axis(table.index)).all(), table.horizon_end
+    wanted = (far + pd.to_timedelta(last, unit="h")).dt.strftime("%Y-%m-%d %H:%M:%S.198")
+    assert (table.last_measured_time == wanted.set_axis(table.index)).all()
+
+
+def test_held_rows_past_the_last_date_a_unit_holds_are_refused(write_csv):
+    """Yearly steps held for 300,000 years run past what nanoseconds (or microseconds) can date:
+    numpy's arithmetic would wrap to 1677 without a word and the rows sort before the history."""
+    from durability_cli.errors import InputError
+    from durability_cli.forecasting import extend_with_held_conditions
+    from durability_cli.schema import load_dataset
+
+    ds = load_dataset(write_csv("specimen,date,durability\nA,2024-01-01,1\nA,2025-01-01,0.9\n"))
+    assert len(extend_with_held_conditions(ds, 3).frame) == 5
+    with pytest.raises(InputError, match="would date rows past"):
+        extend_with_held_conditions(ds, 300_000)
 
 
 def test_three_specimens_say_whose_scores_choose_the_epoch(coating_slice, tmp_path):
