@@ -903,7 +903,12 @@ def tune(
     )
     cfg.validate()
     ds = read(data, columns=Columns.of(id_col, time_col, target, covariates, static, fmt))
-    return search(ds, cfg, fixed=options, on_trial=on_trial)
+    result = search(ds, cfg, fixed=options, on_trial=on_trial)
+    # the column roles as given: to_toml() writes them in the config's [data] table
+    result.columns = dict(
+        id_col=id_col, time_col=time_col, target=target, covariates=covariates, static=static
+    )
+    return result
 
 
 def _tuple(names) -> tuple[str, ...] | None:

@@ -33,6 +33,7 @@ calibration reports after is that of the interpolated factors on its own rows.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from statistics import NormalDist
@@ -194,8 +195,10 @@ def band_factor(ratios: np.ndarray, level: float, source: str) -> float:
 
 def calibrated(bundle: ModelBundle, block: dict | None) -> ModelBundle:
     """A copy of ``bundle`` (the weights shared, not copied) whose calibration is ``block`` (None:
-    as trained): the record in the summary that the forecast reads (``step_factors``)."""
-    summary = {k: v for k, v in bundle.summary.items() if k != "calibration"}
+    as trained): the record in the summary that the forecast reads (``step_factors``). The summary
+    is copied whole (its history, its members' records), so that what a caller does to one
+    model's summary does not show in the other's."""
+    summary = copy.deepcopy({k: v for k, v in bundle.summary.items() if k != "calibration"})
     if block is not None:
         summary["calibration"] = block
     return dataclasses.replace(bundle, summary=summary)

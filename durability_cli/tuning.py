@@ -165,6 +165,7 @@ class TuneResult:
     # and whether the defaults were kept
     check: dict | None = None
     trial_epochs: int = 0  # each trial model's epochs (at most)
+    columns: dict | None = None  # the column roles the search was given (to_toml's [data] table)
 
     def notes(self) -> list[str]:
         """What the user should know before adopting the best settings: on a small table the best
@@ -198,7 +199,9 @@ class TuneResult:
 
     def to_toml(self, columns: dict | None = None, source: str = "DATA") -> str:
         """The best settings as a config file for ``durability train --config``; ``columns``
-        (id_col, time_col, target, covariates, static: as given) go in its [data] table."""
+        (id_col, time_col, target, covariates, static: as given; by default those the search was
+        given) go in its [data] table."""
+        columns = self.columns if columns is None else columns
         done = int((self.trials["state"] == "COMPLETE").sum()) if len(self.trials) else 0
         lines = [
             f"# durability tune: the best of {done} complete trial(s) on {source}",
@@ -421,8 +424,24 @@ def tune(
         )
     best = study.best_trial
     defaults = _defaults_trial(study, default_params, complete=True)
+    # the defaults as `train` has them: trial 0 scores the trend off (a fold cannot run auto's
+    # own validation) and no latent, the check trains the default, auto, which chooses the
+    # line itself, and the latent by the warm-ups' length (latent_choice.py)
+    auto = {} if "trend_line" in fixed or "trend" in fixed else {"trend_line": "auto"}
+    auto |= {} if "latent" in fixed else {"latent": "auto"}
+    default_options = cfg.written(
+        {
+            **base,
+            **suggest(optuna.trial.FixedTrial(default_params), median, longest, cfg.point_losses, share),
+            **auto,
+            **fixed,
+        }
+    )
+    won = defaults is not None and best.number == defaults.number
     result = TuneResult(
-        best_params=cfg.written(best.user_attrs["options"]),
+        # where the defaults' trial won, the defaults as `train` has them (auto): trial 0's own
+        # settings would switch off train's automatic choices of the line and the latent
+        best_params=default_options if won else cfg.written(best.user_attrs["options"]),
         best_score=float(best.value),
         default_score=None if defaults is None else float(defaults.value),
         trials=trials_frame(study),
@@ -433,19 +452,6 @@ def tune(
         trial_epochs=base["epochs"],
     )
     if held is not None:
-        # the defaults as `train` has them: trial 0 scores the trend off (a fold cannot run auto's
-        # own validation) and no latent, the check trains the default, auto, which chooses the
-        # line itself, and the latent by the warm-ups' length (latent_choice.py)
-        auto = {} if "trend_line" in fixed or "trend" in fixed else {"trend_line": "auto"}
-        auto |= {} if "latent" in fixed else {"latent": "auto"}
-        default_options = cfg.written(
-            {
-                **base,
-                **suggest(optuna.trial.FixedTrial(default_params), median, longest, cfg.point_losses, share),
-                **auto,
-                **fixed,
-            }
-        )
         result.check = _check(ds, full, held, result.best_params, default_options, split.context, cfg.jobs)
         if result.check["kept_defaults"]:
             result.best_params = default_options

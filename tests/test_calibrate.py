@@ -100,6 +100,10 @@ def test_calibrated_band_covers_level_and_scales_paths(model, held):
     assert block["coverage_after"] >= 0.8 > block["coverage_after"] - 0.05
     assert calibrated.summary.get("scale_calibration") == trained.summary.get("scale_calibration")
     assert trained.summary.get("calibration") is None  # the original is untouched
+    # and stays so when the copy's summary is changed in place (its history was shared)
+    rows = len(trained.summary["history"])
+    calibrated.summary["history"].append({"epoch": -1})
+    assert len(trained.summary["history"]) == rows
     # the same backtest with the calibrated model: its p10-p90 band covers >= 80 % of the rows
     ev = calibrated.evaluate(str(held), context=20, samples=100, baselines=False, bounds=(None, None))
     assert ev.report["models"]["model"]["coverage"]["80"] >= 0.8

@@ -114,6 +114,20 @@ def test_tune_api_is_never_worse_than_the_defaults(tiny_table):
     assert set(result.best_params) >= {"cell", "hidden", "lr", "epochs"}
 
 
+def test_where_the_defaults_win_the_settings_written_are_train_s_defaults(tiny_table):
+    """Trial 0 scores the defaults with the line and the latent off (a fold cannot run auto's own
+    choice); when it wins, the settings written are the defaults as `train` has them (auto), not
+    trial 0's (which would switch the automatic choices off), and to_toml() keeps the columns the
+    search was given."""
+    import durability_cli as dur
+
+    result = dur.tune(pd.read_csv(tiny_table), budget="5m", trials=1, folds=2, epochs=2, target="durability")
+    assert result.best_score == result.default_score
+    assert result.best_params["trend_line"] == "auto" and result.best_params["latent"] == "auto"
+    text = result.to_toml()
+    assert '[data]\ntarget = "durability"' in text and 'trend_line = "auto"' in text
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
