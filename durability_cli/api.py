@@ -392,9 +392,11 @@ class Model:
                 out.bundle, data, cfg, BacktestConfig(**cutoffs, baselines=False, eol_past_horizon=True)
             )
             eol = measure_eol(eol_per_origin(frame, history, threshold, direction), data.source)
-            block["eol_interval_coverage_before"] = (before.report["models"]["model"].get("eol") or {}).get(
-                "interval_coverage"
-            )
+            scored = before.report["models"]["model"].get("eol") or {}
+            block["eol_interval_coverage_before"] = scored.get("interval_coverage")
+            # evaluate's count (crossings decided within the horizon), which the 'before' is over;
+            # the 'after' is over the crossings decided on the mean run on past the horizon
+            block["eol_interval_n_before"] = scored.get("interval_n")
             block["eol_interval_coverage_band"] = eol["coverage_before"]
             if eol_interval:  # the shift goes into the model; without it, the band's effect is reported
                 block["eol"] = eol | {"threshold": threshold, "direction": direction}

@@ -957,7 +957,8 @@ def plot_end_of_life(
     title = f"End of life at threshold {threshold:g}: {len(rows)} specimens"
     if both_cross.any():
         mae = float(np.mean(np.abs(pred_y[both_cross] - true_x[both_cross])))
-        title += f"\nMAE {mae:.3g} over the {int(both_cross.sum())} that both cross"
+        # of the median: evaluate's eol.mae is the mean path's crossing's, a different point
+        title += f"\nMAE of the median {mae:.3g} over the {int(both_cross.sum())} that both cross"
     if past:
         title += f"; {past} already past at the cut-off (not drawn)"
     ax.set_title(title, fontsize=11)

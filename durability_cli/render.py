@@ -1049,9 +1049,15 @@ def calibration_text(block: dict) -> str:
         text += (
             f"; end-of-life interval {_shift_text(eol['shift'])} at threshold {fmt(eol.get('threshold'))}, "
             f"coverage {_pct(block.get('eol_interval_coverage_before'))} -> {_pct(eol.get('coverage_after'))} "
-            f"({eol['n']} forecasts)"
+            f"({_eol_counted(block.get('eol_interval_n_before'), eol['n'])})"
         )
     return text
+
+
+def _eol_counted(n_before, n) -> str:
+    """How many end-of-life intervals a calibration's before and after count: evaluate's (decided
+    within the horizon) and the run past it, which can decide more."""
+    return f"{n} forecasts" if n_before in (None, n) else f"{n_before} -> {n} forecasts"
 
 
 def _shift_text(shift: float) -> str:
@@ -1098,8 +1104,9 @@ def render_calibration(console: Console, block: dict, output: str) -> None:
     table.add_row("mean band width", fmt(block.get("width_before")), fmt(block.get("width_after")))
     eol = block.get("eol")
     if "eol_interval_coverage_before" in block:
+        counted = _eol_counted(block.get("eol_interval_n_before"), block.get("eol_interval_n"))
         table.add_row(
-            f"end-of-life 80% interval coverage ({block.get('eol_interval_n')} forecasts)",
+            f"end-of-life 80% interval coverage ({counted})",
             _pct(block.get("eol_interval_coverage_before")),
             _pct(block.get("eol_interval_coverage_after")),
         )

@@ -222,6 +222,16 @@ def test_eol_interval_reported_with_threshold(model, held):
     block = dur.load(model).calibrate(str(held), context=20, samples=50, threshold=0.9).summary["calibration"]
     assert {"eol_interval_coverage_before", "eol_interval_coverage_after", "eol_interval_n"} <= set(block)
     assert "eol" not in block  # the interval's own shift only with eol_interval
+    # the 'before' is evaluate's, over evaluate's count of decided intervals: the block says which
+    report = (
+        dur.load(model).evaluate(str(held), context=20, samples=50, threshold=0.9, baselines=False).report
+    )
+    scored = report["models"]["model"]["eol"]
+    assert block["eol_interval_n_before"] == scored["interval_n"]
+    assert block["eol_interval_coverage_before"] == scored["interval_coverage"]
+    from durability_cli.render import _eol_counted
+
+    assert _eol_counted(5, 1) == "5 -> 1 forecasts" and _eol_counted(4, 4) == "4 forecasts"
     # 20 of 40 rows seen: too few forecasts cross 0.9 to calibrate the interval, so it is left alone
     eol = dur.load(model).calibrate(str(held), context=20, samples=50, threshold=0.9, eol_interval=True)
     block = eol.summary["calibration"]
