@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from durability_cli.config import AUTO_NUMBERS, AUTO_SWITCHES, ModelConfig, TrainConfig, auto_number
-from durability_cli.errors import InputError
+from durability_cli.errors import InputError, check_numbers
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -293,7 +293,7 @@ class Model:
         cfg = forecast_config(samples, quantiles, threshold, direction, seed, False, device, amp, bounds)
         backtest = BacktestConfig(context, context_frac, origins, horizon, baselines)
         backtest.validate()
-        others = {name: m.bundle for name, m in (compare or {}).items()}
+        others = _compared(compare)
         columns = check_comparable(self.bundle, others)  # every model's columns
         result = evaluate(self.bundle, read(data, schema=columns), cfg, backtest, others)
         return Evaluation(
@@ -345,6 +345,7 @@ class Model:
         )
 
         check_calibratable(self.bundle)
+        check_numbers(whole={"bins": bins, "samples": samples}, real={"level": level})
         if sides not in SIDES:  # before the backtests, which take the time
             raise InputError(f"`sides` must be one of {', '.join(SIDES)}, got {sides!r}")
         if eol_interval and threshold is None:
@@ -714,6 +715,8 @@ def forecast_config(
             quantiles = tuple(float(q) for q in quantiles.split(",") if q.strip())
         except ValueError:
             raise InputError(f"`quantiles` must be numbers separated by commas, got {quantiles!r}") from None
+    elif not isinstance(quantiles, list | tuple):
+        raise InputError(f"`quantiles` must be a list of levels such as (0.1, 0.5, 0.9), got {quantiles!r}")
 
     cfg = ForecastConfig(
         samples=samples,
@@ -1279,7 +1282,7 @@ def evaluate_files(
     from durability_cli.streaming import quote_hint, specimen_groups
 
     backtest.validate()
-    others = {name: m.bundle for name, m in (compare or {}).items()}
+    others = _compared(compare)
     columns = check_comparable(model.bundle, others)  # before the table is read: every model's
     if size is None:
         from durability_cli.evaluation import evaluate
@@ -1311,6 +1314,19 @@ def evaluate_files(
         compared_specimens=stream.compared_specimens,
     )
     return Run(grouped.total, found)
+
+
+def _compared(compare: dict | None) -> dict:
+    """``evaluate(compare=...)``'s models as bundles by name; a value that is no loaded model (a
+    file name, say) is refused with the fix."""
+    if compare is not None and not isinstance(compare, dict):
+        raise InputError(f"`compare` maps names to models (durability.load(FILE)), got {compare!r}")
+    for name, m in (compare or {}).items():
+        if not isinstance(m, Model):
+            raise InputError(
+                f"`compare` maps names to models: {name!r} is {m!r}; load it first (durability.load(FILE))"
+            )
+    return {name: m.bundle for name, m in (compare or {}).items()}
 
 
 def comparison_names(paths: list[str]) -> list[str]:

@@ -49,3 +49,21 @@ def one_line(message: str) -> str:
     """``message`` safe for one line of a terminal: line breaks, NUL, escape sequences and other
     control characters that came from the data are shown escaped (``\\x00``, ``\\n``), never sent raw."""
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in message)
+
+
+def check_numbers(whole: dict | None = None, real: dict | None = None) -> None:
+    """Refuse, as a :class:`InputError` naming the argument, values of the Python API that are not
+    numbers (``whole``: integers, or floats with no fraction; ``real``: any real number; None is
+    left to the caller, text and True/False are refused), before a comparison would raise
+    Python's own TypeError ("'<=' not supported between 'int' and 'str'")."""
+    import numbers
+
+    for kind, values in (("a whole number", whole or {}), ("a number", real or {})):
+        for name, value in values.items():
+            if value is None:
+                continue
+            ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+            if ok and kind == "a whole number":
+                ok = isinstance(value, numbers.Integral) or float(value).is_integer()
+            if not ok:
+                raise InputError(f"`{name}` must be {kind}, got {value!r}")

@@ -13,7 +13,7 @@ import pandas as pd
 from durability_cli import limits, mixed_effects
 from durability_cli.artifact import ModelBundle
 from durability_cli.data import Series, to_series
-from durability_cli.errors import InputError
+from durability_cli.errors import InputError, check_numbers
 from durability_cli.forecasting import (
     Ends,
     ForecastConfig,
@@ -54,6 +54,10 @@ class BacktestConfig:
     eol_past_horizon: bool = False
 
     def validate(self) -> None:
+        check_numbers(
+            whole={"context": self.context, "origins": self.origins, "horizon": self.horizon},
+            real={"context_frac": self.context_frac},
+        )
         cutoffs(np.zeros(0, dtype=np.int64), self)
         if self.horizon is not None and self.horizon < 1:
             raise InputError(

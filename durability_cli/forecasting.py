@@ -31,7 +31,7 @@ from durability_cli.calibration import (
 )
 from durability_cli.config import past_at_cutoff_line, shortest_warmup
 from durability_cli.data import Series, autocast, move, to_series, to_tensors
-from durability_cli.errors import InputError
+from durability_cli.errors import InputError, check_numbers
 from durability_cli.latent import LATENT_DRAWS, draw_latent, fit_posterior, mean_paths, run_copies
 from durability_cli.metrics import first_crossing_matrix
 from durability_cli.model import Resume
@@ -67,6 +67,10 @@ class ForecastConfig:
     bounds: tuple[float | None, float | None] | None = None
 
     def validate(self) -> None:
+        check_numbers(whole={"samples": self.samples, "seed": self.seed, "rollout_batch": self.rollout_batch})
+        check_numbers(real={"threshold": self.threshold})
+        for q in self.quantiles:
+            check_numbers(real={"quantiles": q})
         check_bounds(self.bounds)
         if not 0 <= self.samples <= MAX_SAMPLES:
             raise InputError(f"`samples` must be between 0 and {MAX_SAMPLES}, got {self.samples}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 
-from durability_cli.errors import InputError
+from durability_cli.errors import InputError, check_numbers
 
 DEFAULT_FRACTION = 0.5  # of the machine's physical memory: leaves room for the rest of the system
 ENV = "DURABILITY_MAX_MEMORY"
@@ -97,6 +97,7 @@ def max_threads() -> int:
 
 def check_threads(threads: int) -> int:
     """``threads`` when it is between 1 and :func:`max_threads`; else one line, exit 2."""
+    check_numbers(whole={"threads": threads})
     top = max_threads()
     if not 1 <= threads <= top:
         raise InputError(f"`threads` must be between 1 and {top} (4 per CPU core), got {threads}")

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from durability_cli.config import ModelConfig, RowShare, TrainConfig, describe_warmup
-from durability_cli.errors import InputError
+from durability_cli.errors import InputError, check_numbers
 from durability_cli.training import TrainingDiverged, TrainingInterrupted
 
 # The search space (docs/TRAINING.md). Categorical lists hold the defaults, which trial 0 takes.
@@ -115,6 +115,11 @@ class TuneConfig:
     jobs: int = 1
 
     def validate(self) -> None:
+        check_numbers(
+            whole={"trials": self.trials, "folds": self.folds, "epochs": self.epochs, "patience": self.patience,
+                   "seed": self.seed},
+            real={"budget": self.budget, "check": self.check, "val_context_frac": self.val_context_frac},
+        )  # fmt: skip
         if not (self.budget > 0 and math.isfinite(self.budget)):
             raise InputError(f"`budget` must be a positive duration, got {self.budget}")
         if self.trials is not None and self.trials < 1:

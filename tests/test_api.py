@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -63,6 +64,36 @@ def test_errors_name_the_argument_in_python_and_the_flag_on_the_command_line():
         dur.train(pd.DataFrame({"time": [0, 1], "durability": [1.0, 0.9]}), static=["lot"])
     assert "no column 'lot' (static)" in str(err.value)
     assert "no column 'lot' (--static)" in err.value.cli_message()
+
+
+def test_arguments_of_the_wrong_type_are_named_not_type_errors(coating_slice, tiny_model):
+    """A notebook passes "50" for 50 or a model's file name for the model: each is one InputError
+    naming the argument (Python's TypeError said "'<=' not supported between ...")."""
+    table = coating_slice(10, 40)
+    model = dur.load(tiny_model(table))
+    plan = pd.read_csv(table)
+    plan.loc[plan.groupby("specimen_id").cumcount() >= 20, "durability"] = float("nan")
+    calls = [
+        (lambda: model.forecast(plan, samples="50"), "samples must be a whole number, got '50'"),
+        (lambda: model.forecast(plan, threshold="0.6"), "threshold must be a number, got '0.6'"),
+        (lambda: model.forecast(plan, quantiles=0.5), "quantiles must be a list of levels such as"),
+        (lambda: model.forecast(plan, quantiles=(0.1, "0.9")), "quantiles must be a number, got '0.9'"),
+        (lambda: model.evaluate(str(table), context="20"), "context must be a whole number, got '20'"),
+        (lambda: model.calibrate(str(table), context=20, bins="4"), "bins must be a whole number, got '4'"),
+        (lambda: dur.tune(plan, trials="1"), "trials must be a whole number, got '1'"),
+        (lambda: dur.set_threads("1"), "threads must be a whole number, got '1'"),
+        (
+            lambda: model.evaluate(str(table), context=20, compare={"x": "m.safetensors"}),
+            "compare maps names to models: 'x' is 'm.safetensors'; load it first",
+        ),
+    ]
+    for call, message in calls:
+        with pytest.raises(InputError) as err:
+            call()
+        assert message in str(err.value), (message, str(err.value))
+    assert (
+        model.forecast(plan, samples=np.int64(5), seed=np.int32(1)).table is not None
+    )  # numpy ints are numbers
 
 
 def test_a_pyarrow_table_is_read_like_a_dataframe(coating_slice):
