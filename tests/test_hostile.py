@@ -199,7 +199,12 @@ def test_outputs_that_cannot_be_made_are_refused_before_any_work(tmp_path, small
     assert_refused(r, "--paths-out writes the Monte Carlo paths, and --samples 0 draws none")
     out.assert_untouched()
     point = tmp_path.parent / f"{tmp_path.name}-mse.safetensors"  # outside the folder checked
-    assert invoke("train", small, "-o", point, "--loss", "mse", *FAST).exit_code == 0
+    assert (
+        invoke(
+            "train", small, "-o", point, "--loss", "mse", "--ensemble", "1", "--no-trend-line", *FAST
+        ).exit_code
+        == 0
+    )
     r = invoke("forecast", plan, "-m", point, "-o", out.existing, "--paths-out", out.new)
     assert_refused(r, "--paths-out writes the Monte Carlo paths, and a mse model draws none")
     out.assert_untouched()
