@@ -300,7 +300,7 @@ def render_train_summary(console: Console, bundle, output: str) -> None:
     baselines = s.get("val_baseline_rmse") or {}
     if baselines:
         table.add_row("baselines", _baseline_text(baselines))
-    if path := path_text(s, bundle.schema.covariates):
+    if path := path_text(s, bundle.schema.covariates, bundle.schema.target):
         table.add_row("path", path)
     if bundle.train_config.combine != "none":
         table.add_row("combine", combine_text(s))
@@ -493,7 +493,7 @@ def combine_text(s: dict) -> str:
     )
 
 
-def path_text(s: dict, covariates: list[str]) -> str | None:
+def path_text(s: dict, covariates: list[str], target: str = "durability") -> str | None:
     """The mixed-effects path's use of the conditions (mixed_effects.py), or None where it reads
     none: each condition's effect on the decay, or how much faster it runs the specimen's clock."""
     block = s.get("mixed_effects") or {}
@@ -511,8 +511,8 @@ def path_text(s: dict, covariates: list[str]) -> str | None:
         return None
     if key == "conditions":
         return (
-            f"mixed effects: degree {block['degree']}, and per unit of each condition above its mean, "
-            f"durability changes per {block['tau']:.4g} time by {each}"
+            f"mixed effects: degree {block['degree']}; each unit of a condition above its mean changes "
+            f"{target} by this much over {block['tau']:.4g} time units: {each}"
         )
     return (
         f"mixed effects: degree {block['degree']} on the conditions' clock, which each unit of a "
@@ -1011,7 +1011,7 @@ def render_model(console: Console, info: dict, title: str) -> None:
         table.add_row("warp", paces)
     if s.get("val_baseline_rmse"):
         table.add_row("baselines", _baseline_text(s["val_baseline_rmse"]))
-    if path := path_text(s, sch["covariates"]):
+    if path := path_text(s, sch["covariates"], sch.get("target", "durability")):
         table.add_row("path", path)
     if (s.get("mixed_effects") or {}).get("weight") is not None:
         table.add_row("combine", combine_text(s))

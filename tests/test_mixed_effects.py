@@ -339,7 +339,9 @@ def test_train_evaluate_and_forecast_read_the_conditions_of_each_row(tmp_path, t
     fit = me.PathFit.from_json(s["mixed_effects"])
     assert fit.label.endswith(family) and fit.label in s["mixed_effects"]["val_rmse"]
     # train and inspect say what the path learned of the temperature
-    said = {"conditions": "durability changes per", "accelerated": "on the conditions' clock"}[family]
+    said = {"conditions": "above its mean changes durability", "accelerated": "on the conditions' clock"}[
+        family
+    ]
     shown = CliRunner().invoke(app, ["inspect", str(out)])
     for text in (r.stderr, shown.stderr):
         assert said in " ".join(text.split()) and "temperature" in text
