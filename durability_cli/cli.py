@@ -772,7 +772,13 @@ def calibrate(
         ),
     ] = False,
     as_json: Annotated[
-        bool, _opt("Write the calibration report as JSON on stdout.", None, "--json", metavar=FLAG)
+        bool,
+        _opt(
+            "Write the calibration report as JSON on stdout (it goes there with -q or off a terminal too).",
+            None,
+            "--json",
+            metavar=FLAG,
+        ),
     ] = False,
     seed: SeedOpt = 0,
     fmt: Fmt = None,
