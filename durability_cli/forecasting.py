@@ -761,7 +761,11 @@ def _check_memory(series: Series, cfg: ForecastConfig, want_paths: bool, source:
     need = cells * 48 + rows * 8 * (8 + len(cfg.quantiles))
     if want_paths:
         need += rows * S * 40
-    fix = "lower --samples" + (" or leave out --paths-out" if want_paths else "") + " or --horizon"
+    fix = (
+        "lower --samples"
+        + (" or leave out --paths-out" if want_paths else "")
+        + " or --horizon, or forecast a few specimens at a time (--chunk-specimens N)"
+    )
     limits.check_memory(
         need, f"{source}: a forecast of {N:,} specimen(s) x {S:,} sample path(s) over up to {T:,} steps", fix
     )

@@ -38,12 +38,16 @@ MIN_WARMUP_ROWS = 50
 
 
 def specimen_lengths(table) -> np.ndarray:
-    """Rows per specimen of a table to train on: exact for a Dataset in memory, the mean for groups
-    read a few specimens at a time (which know only the table's rows and ids)."""
+    """Rows per specimen of a table to train on: a Dataset's in memory, or those groups read a few
+    specimens at a time counted in their first pass (``lengths``; the mean, where a reader has no
+    count: it gave a table of 8 short and 6 long specimens a median length it does not have, and
+    so a latent the whole table would not)."""
     from durability_cli.schema import Dataset, run_lengths, specimen_starts
 
     if isinstance(table, Dataset):
         return run_lengths(specimen_starts(table.frame, table.schema.id_col), len(table.frame))
+    if getattr(table, "lengths", None) is not None:
+        return np.asarray(table.lengths, dtype=np.float64)
     n = len(table.ids)
     return np.full(n, table.rows / max(n, 1))
 

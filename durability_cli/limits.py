@@ -10,6 +10,7 @@ processes of ``train --nproc`` read) sets it.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 
@@ -48,7 +49,10 @@ def parse_size(text: str, flag: str = "--max-memory") -> int:
     m = _SIZE.match(str(text))
     if not m:
         raise InputError(f"{flag} {text!r}: not a size; write e.g. 2G, 512M or 1e9 (bytes)")
-    value = float(m.group(1)) * 10 ** int(m.group(2) or 0) * _UNITS[m.group(3).lower()]
+    try:
+        value = float(m.group(1)) * 10.0 ** int(m.group(2) or 0) * _UNITS[m.group(3).lower()]
+    except OverflowError:  # 1e400: past any float
+        value = math.inf
     if not MIN_BUDGET <= value <= 1 << 60:
         raise InputError(f"{flag} {text}: must be between 16M and 1E (exabyte); give e.g. 2G")
     return int(value)

@@ -125,11 +125,13 @@ class SpecimenGroups:
         if self._id is None:  # a model without ids on a table without ids: one specimen
             self.rows = sum(rg.num_rows for f in self._fragments() for rg in f.row_groups)
             self.ids = np.array(["0"], dtype=object)
+            self.lengths = np.array([self.rows])
             self._sequential = True
             self._rank = None
             return
         uniques, runs, contiguous = [], [], True
         last_run = None
+        counts: dict = {}  # rows per raw id value
         for file_index, fragment in enumerate(self._fragments()):
             offset = 0
             for rg in fragment.row_groups:
@@ -145,6 +147,8 @@ class SpecimenGroups:
                             "the specimen id is empty; every row needs one"
                         )
                     values.append(ids)
+                    for pair in pc.value_counts(ids).to_pylist():
+                        counts[pair["values"]] = counts.get(pair["values"], 0) + pair["counts"]
                     if contiguous and len(ids):
                         starts = np.flatnonzero(
                             np.r_[True, pc.not_equal(ids[1:], ids[:-1]).to_numpy(zero_copy_only=False)]
@@ -172,6 +176,7 @@ class SpecimenGroups:
         order = np.argsort(codes, kind="stable")
         self._values = every.take(pa.array(order))  # [N] raw id values in sorted order
         self.ids = np.asarray(id_text, dtype=object)  # [N] their text
+        self.lengths = np.array([counts[v] for v in self._values.to_pylist()], dtype=np.int64)  # [N] rows
         for unit in self._groups:
             unit.codes = np.sort(pc.index_in(unit.codes, value_set=self._values).to_numpy())
         run_codes = (
@@ -390,6 +395,7 @@ class FrameGroups:
         starts = specimen_starts(ds.frame, ds.schema.id_col)
         codes, text = id_codes(ds.frame, ds.schema.id_col)
         self.ids = np.asarray(text, dtype=object)[codes[starts]]
+        self.lengths = np.diff(np.r_[starts, len(ds.frame)])  # [N] rows per specimen
         self._bounds = np.r_[starts[::size], len(ds.frame)]
 
     @property

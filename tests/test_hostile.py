@@ -159,6 +159,7 @@ FORECAST_OPTIONS = [
     (["--quantiles", "0.1,0.1000001"], "--quantiles 0.1 and 0.1000001 would both be column p10"),
     # the name is checked before the value: a static column is no condition, whatever its value
     (["--set", "material=Z"], "--set: 'material' is not a condition column of the model; known: temperature"),
+    (["--shard", "0/99999999999999999999"], "--shard 0/99999999999999999999: N must be below 2^63"),
 ]
 
 
@@ -545,6 +546,8 @@ def test_the_memory_budget_refuses_a_forecast_with_the_number(tmp_path, model, p
     assert_refused(r, "a forecast of 10 specimen(s) x 10,000 sample path(s) over up to 40 steps needs about")
     assert "more than the budget of 100.0 MB; lower --samples" in r.stderr
     assert_refused(invoke("--max-memory", "lots", "schema", plan), "--max-memory 'lots': not a size")
+    # past any float: the size's own refusal, not an OverflowError
+    assert_refused(invoke("--max-memory", "1e400", "schema", plan), "--max-memory 1e400: must be between 16M")
     out.assert_untouched()
 
 

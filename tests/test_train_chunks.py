@@ -126,6 +126,31 @@ def test_small_groups_keep_the_split_the_scaling_and_the_scores(tables, tmp_path
         assert first == pytest.approx(whole_table[: len(first)]) and len(first) <= 3  # the limit holds
 
 
+def test_groups_know_each_specimen_s_length_as_the_whole_table_does(tmp_path):
+    """8 specimens of 150 rows and 6 of 700: the whole table's median length is 150, their mean
+    386. Read a few specimens at a time, the groups gave every specimen the mean, so the latent's
+    automatic choice (validation warm-ups of 50 rows or more) took a latent the whole table did not
+    (`train --chunk-specimens 100` on 14 specimens: another model). Both readers count each one."""
+    from durability_cli.config import TrainConfig
+    from durability_cli.latent_choice import specimen_lengths, typical_warmup
+    from durability_cli.streaming import SpecimenGroups
+
+    rows = [(f"S{k:02d}", t, 1.0 - 0.001 * t) for k in range(14) for t in range(150 if k < 8 else 700)]
+    table = pd.DataFrame(rows, columns=["specimen_id", "time", "durability"]).sample(frac=1, random_state=0)
+    table.to_parquet(tmp_path / "mixed.parquet")
+    table.to_csv(tmp_path / "mixed.csv", index=False)
+    whole = load_dataset(str(tmp_path / "mixed.parquet"))
+    want = [150] * 8 + [700] * 6
+    assert list(specimen_lengths(whole)) == want
+    for groups in (
+        SpecimenGroups(str(tmp_path / "mixed.parquet"), whole.schema, size=3),
+        FrameGroups(load_dataset(str(tmp_path / "mixed.csv")), 3),
+    ):
+        assert list(groups.ids) == [f"S{k:02d}" for k in range(14)]
+        assert list(specimen_lengths(groups)) == want
+        assert typical_warmup(groups, TrainConfig()) == typical_warmup(whole, TrainConfig()) == 30
+
+
 def test_batches_stay_full_across_groups(tables, tmp_path):
     """Groups of 5 specimens with batches of 4: the leftovers of a group wait for the next one,
     so an epoch takes ceil(training specimens / 4) optimiser steps, as on the whole table."""
