@@ -715,8 +715,13 @@ def forecast_config(
             quantiles = tuple(float(q) for q in quantiles.split(",") if q.strip())
         except ValueError:
             raise InputError(f"`quantiles` must be numbers separated by commas, got {quantiles!r}") from None
-    elif not isinstance(quantiles, list | tuple):
-        raise InputError(f"`quantiles` must be a list of levels such as (0.1, 0.5, 0.9), got {quantiles!r}")
+    else:
+        try:  # any sequence of levels: a list, a tuple, a numpy array, a Series
+            quantiles = tuple(quantiles)
+        except TypeError:  # a bare number
+            raise InputError(
+                f"`quantiles` must be a list of levels such as (0.1, 0.5, 0.9), got {quantiles!r}"
+            ) from None
 
     cfg = ForecastConfig(
         samples=samples,

@@ -51,7 +51,7 @@ def parse_size(text: str, flag: str = "--max-memory") -> int:
         raise InputError(f"{flag} {text!r}: not a size; write e.g. 2G, 512M or 1e9 (bytes)")
     try:
         value = float(m.group(1)) * 10.0 ** int(m.group(2) or 0) * _UNITS[m.group(3).lower()]
-    except OverflowError:  # 1e400: past any float
+    except (OverflowError, ValueError):  # 1e400, or thousands of digits: past any float
         value = math.inf
     if not MIN_BUDGET <= value <= 1 << 60:
         raise InputError(f"{flag} {text}: must be between 16M and 1E (exabyte); give e.g. 2G")

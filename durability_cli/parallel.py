@@ -233,7 +233,10 @@ def parse_shard(text: str) -> tuple[int, int]:
         raise InputError(
             f"--shard must be I/N (this job's index, then the number of jobs), e.g. 0/8; got {text!r}"
         )
-    index, count = int(m.group(1)), int(m.group(2))
+    try:
+        index, count = int(m.group(1)), int(m.group(2))
+    except ValueError:  # more digits than Python converts
+        index, count = 0, 2**63
     if count >= 2**63:  # past what the shard arithmetic holds; no run has that many jobs
         raise InputError(f"--shard {text}: N must be below 2^63 (9223372036854775808)")
     if count < 1 or index >= count:

@@ -548,6 +548,7 @@ def test_the_memory_budget_refuses_a_forecast_with_the_number(tmp_path, model, p
     assert_refused(invoke("--max-memory", "lots", "schema", plan), "--max-memory 'lots': not a size")
     # past any float: the size's own refusal, not an OverflowError
     assert_refused(invoke("--max-memory", "1e400", "schema", plan), "--max-memory 1e400: must be between 16M")
+    assert_refused(invoke("--max-memory", "9" * 5000, "schema", plan), "must be between 16M")  # past int()
     out.assert_untouched()
 
 
