@@ -121,7 +121,7 @@ def test_where_the_defaults_win_the_settings_written_are_train_s_defaults(tiny_t
     search was given."""
     import durability_cli as dur
 
-    result = dur.tune(pd.read_csv(tiny_table), budget="5m", trials=1, folds=2, epochs=2, target="durability")
+    result = dur.tune(pd.read_csv(tiny_table), budget="5m", trials=1, folds=2, epochs=1, target="durability")
     assert result.best_score == result.default_score
     assert result.best_params["trend_line"] == "auto" and result.best_params["latent"] == "auto"
     text = result.to_toml()
