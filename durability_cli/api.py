@@ -939,6 +939,16 @@ def train_options(config: str | None, given: dict, names: dict, fmt: str | None)
     roles = {k: names[k] or values.pop(k, None) for k in names}
     for k in names:
         values.pop(k, None)
+    for k, v in roles.items():  # a config file's [data] values: a name, or (lists) names
+        many = k in ("covariates", "static")
+        ok = (
+            isinstance(v, str)
+            or v is None
+            or (many and isinstance(v, list | tuple) and all(isinstance(x, str) for x in v))
+        )
+        if not ok:
+            what = "a column name or a list of them" if many else "a column name"
+            raise InputError(f"{config}: {k} must be {what}, got {v!r}")
     values.update({k: v for k, v in given.items() if v is not None})
     return values, Columns.of(**roles, fmt=fmt)
 

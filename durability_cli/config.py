@@ -356,10 +356,22 @@ def load_toml(path: str | None) -> dict:
     flat: dict = {}
     for key, value in raw.items():
         if isinstance(value, dict):
+            if key not in CONFIG_TABLES:  # [modle] hidden = 8 would apply unseen
+                raise InputError(
+                    f"{path}: unknown table [{key}]; the tables are {', '.join(f'[{t}]' for t in CONFIG_TABLES)}"
+                )
+            twice = sorted(set(value) & set(flat))
+            if twice:
+                raise InputError(f"{path}: {twice[0]} is given twice (in [{key}] and before it); keep one")
             flat.update(value)
         else:
+            if key in flat:
+                raise InputError(f"{path}: {key} is given twice; keep one")
             flat[key] = value
     return {k.replace("-", "_"): v for k, v in flat.items()}
+
+
+CONFIG_TABLES = ("data", "model", "train")
 
 
 def auto_number(key: str, value, source: str = "options") -> int | str:

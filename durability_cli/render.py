@@ -243,8 +243,8 @@ def render_train_start(console: Console, info: dict, chunk_specimens: int) -> No
         + (
             f"validating on {info['n_val']} (free run after {warmup_text(info, 'context')})"
             if info["n_val"]
-            else "none left to validate on (fewer than 4): the scores below, and the epoch they choose, "
-            "are the training specimens' own (free-running)"
+            else "none held out to validate on (--val-fraction 0, or fewer than 4 specimens): the scores "
+            "below, and the epoch they choose, are the training specimens' own (free-running)"
         )
         + f"; {info['parameters']:,} parameters"
         + (f"; {info['processes']} processes" if info["processes"] > 1 else "")

@@ -1831,6 +1831,12 @@ def check_resumable(info: dict, path, model_cfg, cfg, data_hash: str) -> None:
         raise InputError(
             f"{path}: this checkpoint was made with other training options ({diff}); resume with the same options"
         )
+    done = int(info.get("epoch") or 0)
+    if isinstance(cfg.epochs, int) and 0 < cfg.epochs < done:  # the model would say it ran fewer
+        raise InputError(
+            f"{path}: this checkpoint has run {done} epochs, more than `epochs` {cfg.epochs}; resume with "
+            f"--epochs {done} or more (the same as before, or more to train on)"
+        )
     # after the options: the fingerprint of a table read in groups is taken group by group
     if info.get("data") != data_hash:
         raise InputError(

@@ -123,6 +123,11 @@ TOML_CASES = [
     ("clip = -1.0", "c.toml: clip must be positive"),
     (b"lr = 0.01 # \xff\xfe\n", "c.toml: the config file is not UTF-8 text; save it as UTF-8"),
     (None, "c.toml: is a folder, not a config file; pass a .toml file"),
+    # the [data] table's names (a traceback before), a misspelled table and a key given twice
+    ("[data]\ntarget = 5", "c.toml: target must be a column name, got 5"),
+    ('[data]\ncovariates = ["temperature", 3]', "c.toml: covariates must be a column name or a list of them"),
+    ("[modle]\nhidden = 8", "c.toml: unknown table [modle]; the tables are [data], [model], [train]"),
+    ("[model]\nhidden = 8\n[train]\nhidden = 16", "c.toml: hidden is given twice (in [train] and before it)"),
 ]
 
 

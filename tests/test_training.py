@@ -390,3 +390,19 @@ def test_the_default_length_is_sized_in_optimiser_steps(small, tmp_path):
     bundle = api.load(out)
     assert (bundle.train_config.epochs, bundle.train_config.patience) == (3, 5)
     assert "length_auto" not in bundle.summary
+
+
+def test_a_resume_with_fewer_epochs_than_the_checkpoint_ran_is_refused():
+    """A checkpoint of 5 epochs resumed with --epochs 2 trained on and wrote a model whose options
+    said 2 epochs and whose summary said 5; the same or more epochs resume, with the same other
+    options."""
+    from durability_cli.config import as_dict
+    from durability_cli.errors import InputError
+    from durability_cli.training import check_resumable
+
+    model, saved = ModelConfig(), TrainConfig(epochs=12)
+    info = {"model_config": as_dict(model), "train_config": as_dict(saved), "epoch": 5, "data": "table"}
+    with pytest.raises(InputError, match="this checkpoint has run 5 epochs, more than epochs 2; resume with"):
+        check_resumable(info, "r.ckpt", model, TrainConfig(epochs=2), "table")
+    for epochs in (5, 12, 40):
+        check_resumable(info, "r.ckpt", model, TrainConfig(epochs=epochs), "table")
