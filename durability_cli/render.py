@@ -241,7 +241,13 @@ def render_train_start(console: Console, info: dict, chunk_specimens: int) -> No
     console.print(
         f"{member}Training on {info['n_train']} specimens, "
         + (
-            f"validating on {info['n_val']} (free run after {warmup_text(info, 'context')})"
+            f"validating on {info['n_val']} (free run after {warmup_text(info, 'context')}"
+            + (
+                f"; only {info['n_val_scored']} of them longer than that, and scored"
+                if info.get("n_val_scored", info["n_val"]) < info["n_val"]
+                else ""
+            )
+            + ")"
             if info["n_val"]
             else "none held out to validate on (--val-fraction 0, or fewer than 4 specimens): the scores "
             "below, and the epoch they choose, are the training specimens' own (free-running)"

@@ -916,6 +916,10 @@ def train_one(
     run.state = state
     if on_start:
         info = _start_info(state, len(run.train_idx), len(run.val_idx), run.context, dist)
+        if len(run.val_idx):  # those with rows after the warm-up: the others score nothing
+            scored = run.lengths[run.scored]
+            warm = run.context.rows(scored) if isinstance(run.context, RowShare) else run.context
+            info["n_val_scored"] = int((np.asarray(warm) < scored).sum())
         on_start({**info, "groups": groups.n_groups})
     started = time.perf_counter()
 

@@ -396,6 +396,29 @@ def test_dates_come_back_exact_and_the_remaining_life_readable(tmp_path):
     assert (table.last_measured_time == wanted.set_axis(table.index)).all()
 
 
+def test_validation_specimens_shorter_than_the_warm_up_are_counted_out_loud(tmp_path):
+    """Device-B's devices have 9, 17 or 33 rows: a 20-row validation warm-up leaves only the
+    longest to score, which train said nowhere (its score then rests on 2 devices)."""
+    data = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "device_b.csv"
+    args = ["--target", "power_drop", "--val-context", "20", *FAST[:-1], "--ensemble", "1", "--no-trend-line"]
+    r = invoke("train", data, "-o", tmp_path / "m.safetensors", *args)
+    assert r.exit_code == 0, r.output
+    said = " ".join(r.stderr.split())
+    assert "validating on 7 (free run after 20 rows; only 2 of them longer than that, and scored)" in said
+    r = invoke(
+        "train",
+        data,
+        "-o",
+        tmp_path / "m.safetensors",
+        *args[:2],
+        *FAST[:-1],
+        "--ensemble",
+        "1",
+        "--no-trend-line",
+    )
+    assert r.exit_code == 0 and "longer than that" not in r.stderr  # the automatic warm-up fits them all
+
+
 def test_held_rows_past_the_last_date_a_unit_holds_are_refused(write_csv):
     """Yearly steps held for 300,000 years run past what nanoseconds (or microseconds) can date:
     numpy's arithmetic would wrap to 1677 without a word and the rows sort before the history."""
