@@ -325,6 +325,7 @@ def render_train_summary(console: Console, bundle, output: str) -> None:
     table.add_row("time", _time_text(s))
     console.print(table)
     warnings = baseline_warnings(s) + latent_warnings(s) + epoch_warnings(s, bundle.train_config.epochs)
+    warnings += monotonic_warnings(s, bundle.model_config.monotonic)
     render_warnings(console, warnings)
     for note in ensemble_notes(s, bundle.train_config.ensemble):
         console.print(f"[dim]{note}[/]", highlight=False, soft_wrap=True)
@@ -428,6 +429,23 @@ def latent_warnings(summary: dict) -> list[str]:
     return [
         f"fitting z to the warm-ups did not help the validation specimens (RMSE {fmt(fitted)} with it, "
         f"{fmt(population)} with z = 0): train once without --latent and compare, or give longer warm-ups"
+    ]
+
+
+def monotonic_warnings(summary: dict, monotonic: str) -> list[str]:
+    """A line when --monotonic forces the steps one way and most training specimens went the other
+    (measured higher at their end than at their start, for decreasing)."""
+    moves = summary.get("target_direction") or {}
+    rising, falling = moves.get("rising", 0), moves.get("falling", 0)
+    against = {"decreasing": rising, "increasing": falling}.get(monotonic, 0)
+    if against <= (rising + falling) / 2:
+        return []
+    went = "rose" if monotonic == "decreasing" else "fell"
+    other = "increasing" if monotonic == "decreasing" else "decreasing"
+    return [
+        f"--monotonic {monotonic} forces every step {'down' if monotonic == 'decreasing' else 'up'}, but "
+        f"{against} of the {rising + falling} specimens {went} from their first measurement to their last: "
+        f"drop --monotonic, or use --monotonic {other}"
     ]
 
 

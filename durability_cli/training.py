@@ -552,9 +552,18 @@ class _EnvelopeFit:
         self.lo = np.full(len(covariates) + 1, np.inf)  # the conditions, then the step length
         self.hi = np.full(len(covariates) + 1, -np.inf)
         self.target = [np.inf, -np.inf]  # the measured durability's range: the default --bounds
+        self.rising = self.falling = 0  # specimens whose last measurement is above / below their first
 
     def add(self, series: Series) -> None:
         valid = series.row >= 0
+        measured = np.isfinite(series.y) & valid
+        if measured.size:
+            b = np.arange(len(series.lengths))
+            first = series.y[b, measured.argmax(1)]
+            last = series.y[b, measured.shape[1] - 1 - measured[:, ::-1].argmax(1)]
+            two = measured.sum(1) >= 2
+            self.rising += int(((last > first) & two).sum())
+            self.falling += int(((last < first) & two).sum())
         y = series.y[np.isfinite(series.y)]
         if y.size:
             self.target = [min(self.target[0], float(y.min())), max(self.target[1], float(y.max()))]
@@ -1676,6 +1685,8 @@ def _make_bundle(
         "parameters": sum(p.numel() for p in model.parameters()),
         "envelope": env.result(),
         "target_range": env.target if np.isfinite(env.target[0]) else None,
+        # specimens measured higher / lower at their end than at their start (--monotonic's check)
+        "target_direction": {"rising": env.rising, "falling": env.falling},
         "history": state.history,
     }
     if model.latent_table is not None:  # how far the training specimens sit from the population

@@ -419,6 +419,28 @@ def test_validation_specimens_shorter_than_the_warm_up_are_counted_out_loud(tmp_
     assert r.exit_code == 0 and "longer than that" not in r.stderr  # the automatic warm-up fits them all
 
 
+def test_monotonic_against_the_data_is_named(tmp_path):
+    """The laser's operating current rises on every one of its 15 devices: --monotonic decreasing
+    forces every step down, trained without a word before (validation RMSE worse than
+    persistence); increasing, the data's own direction, says nothing."""
+    data = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "laser.csv"
+    args = ["--target", "current_increase", *FAST[:-1], "--ensemble", "1", "--no-trend-line"]
+    said = {}
+    for way in ("decreasing", "increasing"):
+        r = invoke("train", data, "-o", tmp_path / f"{way}.safetensors", *args, "--monotonic", way)
+        assert r.exit_code == 0, r.output
+        said[way] = " ".join(r.stderr.split())
+    assert (
+        "--monotonic decreasing forces every step down, but 15 of the 15 specimens rose from their first "
+        "measurement to their last: drop --monotonic, or use --monotonic increasing" in said["decreasing"]
+    )
+    assert "forces every step" not in said["increasing"]
+    assert load_bundle(tmp_path / "increasing.safetensors").summary["target_direction"] == {
+        "rising": 15,
+        "falling": 0,
+    }
+
+
 def test_held_rows_past_the_last_date_a_unit_holds_are_refused(write_csv):
     """Yearly steps held for 300,000 years run past what nanoseconds (or microseconds) can date:
     numpy's arithmetic would wrap to 1677 without a word and the rows sort before the history."""
