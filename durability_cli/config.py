@@ -356,6 +356,9 @@ def load_toml(path: str | None) -> dict:
     flat: dict = {}
     for key, value in raw.items():
         if isinstance(value, dict):
+            value = {k.replace("-", "_"): v for k, v in value.items()}  # val-context is val_context
+            if len(value) < len(raw[key]):
+                raise InputError(f"{path}: an option is given twice in [{key}] (with - and with _); keep one")
             if key not in CONFIG_TABLES:  # [modle] hidden = 8 would apply unseen
                 raise InputError(
                     f"{path}: unknown table [{key}]; the tables are {', '.join(f'[{t}]' for t in CONFIG_TABLES)}"
@@ -365,10 +368,11 @@ def load_toml(path: str | None) -> dict:
                 raise InputError(f"{path}: {twice[0]} is given twice (in [{key}] and before it); keep one")
             flat.update(value)
         else:
+            key = key.replace("-", "_")
             if key in flat:
                 raise InputError(f"{path}: {key} is given twice; keep one")
             flat[key] = value
-    return {k.replace("-", "_"): v for k, v in flat.items()}
+    return flat
 
 
 CONFIG_TABLES = ("data", "model", "train")

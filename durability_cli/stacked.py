@@ -240,7 +240,9 @@ def train_stacked(
     if resume is not None:
         _load(resume, stack, states, model_cfg, cfg, runs[0].data_hash)
     if on_start:
-        info = _start_info(states[0], len(runs[0].train_idx), len(runs[0].val_idx), runs[0].context, None)
+        info = _start_info(
+            states[0], len(runs[0].train_idx), len(runs[0].val_idx), runs[0].context, None, runs[0]
+        )
         on_start({**info, "members": n, "stacked": True})
     started = time.perf_counter()
     try:

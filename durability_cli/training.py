@@ -663,8 +663,8 @@ def warmup_fields(context: int | RowShare, key: str) -> dict:
     return {key: int(context), f"{key}_frac": None}
 
 
-def _start_info(state, n_train, n_val, context, dist) -> dict:
-    return {
+def _start_info(state, n_train, n_val, context, dist, run=None) -> dict:
+    info = {
         "n_train": n_train,
         "n_val": n_val,
         **warmup_fields(context, "context"),
@@ -672,6 +672,12 @@ def _start_info(state, n_train, n_val, context, dist) -> dict:
         "start_epoch": state.epoch,
         "processes": dist.world if dist else 1,
     }
+    if (
+        run is not None and n_val
+    ):  # the validation specimens with rows after the warm-up: the rest score nothing
+        scored = run.lengths[run.scored]
+        info["n_val_scored"] = int((warmup_rows(context, scored) < scored).sum())
+    return info
 
 
 def _fit(
@@ -924,11 +930,7 @@ def train_one(
     )
     run.state = state
     if on_start:
-        info = _start_info(state, len(run.train_idx), len(run.val_idx), run.context, dist)
-        if len(run.val_idx):  # those with rows after the warm-up: the others score nothing
-            scored = run.lengths[run.scored]
-            warm = run.context.rows(scored) if isinstance(run.context, RowShare) else run.context
-            info["n_val_scored"] = int((np.asarray(warm) < scored).sum())
+        info = _start_info(state, len(run.train_idx), len(run.val_idx), run.context, dist, run)
         on_start({**info, "groups": groups.n_groups})
     started = time.perf_counter()
 
@@ -1846,7 +1848,8 @@ def check_resumable(info: dict, path, model_cfg, cfg, data_hash: str) -> None:
         raise InputError(
             f"{path}: this checkpoint was made with other training options ({diff}); resume with the same options"
         )
-    done = int(info.get("epoch") or 0)
+    # a stacked ensemble's checkpoint keeps each member's epoch
+    done = max([int(info.get("epoch") or 0)] + [int(m.get("epoch") or 0) for m in info.get("members") or []])
     if isinstance(cfg.epochs, int) and 0 < cfg.epochs < done:  # the model would say it ran fewer
         raise InputError(
             f"{path}: this checkpoint has run {done} epochs, more than `epochs` {cfg.epochs}; resume with "

@@ -405,6 +405,11 @@ def test_validation_specimens_shorter_than_the_warm_up_are_counted_out_loud(tmp_
     assert r.exit_code == 0, r.output
     said = " ".join(r.stderr.split())
     assert "validating on 7 (free run after 20 rows; only 2 of them longer than that, and scored)" in said
+    together = [*args[:-3], "--ensemble", "2", "--no-trend-line"]  # members trained together (stacked.py)
+    r = invoke("train", data, "-o", tmp_path / "m2.safetensors", *together)
+    said = " ".join(r.stderr.split())
+    assert r.exit_code == 0 and "trained together" in said, r.output
+    assert "validating on 7 (free run after 20 rows; only 2 of them longer than that, and scored)" in said
     r = invoke(
         "train",
         data,

@@ -128,6 +128,10 @@ TOML_CASES = [
     ('[data]\ncovariates = ["temperature", 3]', "c.toml: covariates must be a column name or a list of them"),
     ("[modle]\nhidden = 8", "c.toml: unknown table [modle]; the tables are [data], [model], [train]"),
     ("[model]\nhidden = 8\n[train]\nhidden = 16", "c.toml: hidden is given twice (in [train] and before it)"),
+    (
+        "[train]\nval-context = 5\nval_context = 9",
+        "c.toml: an option is given twice in [train] (with - and with _)",
+    ),
 ]
 
 

@@ -406,3 +406,7 @@ def test_a_resume_with_fewer_epochs_than_the_checkpoint_ran_is_refused():
         check_resumable(info, "r.ckpt", model, TrainConfig(epochs=2), "table")
     for epochs in (5, 12, 40):
         check_resumable(info, "r.ckpt", model, TrainConfig(epochs=epochs), "table")
+    # a stacked ensemble's checkpoint keeps each member's epoch
+    stacked = {**info, "epoch": None, "members": [{"epoch": 4}, {"epoch": 5}]}
+    with pytest.raises(InputError, match="this checkpoint has run 5 epochs"):
+        check_resumable(stacked, "r.ckpt", model, TrainConfig(epochs=2), "table")
