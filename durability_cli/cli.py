@@ -238,8 +238,6 @@ def train(
         options, columns = api.train_options(config, given, names, _input_format(fmt, sheet))
         source = config or "options"
         api.configs(options, source=source)  # bad values are reported before any file is touched
-        if output == "-":
-            raise InputError("-o -: a model file cannot go to stdout; give a file name")
         ckpt = checkpoint or f"{output}.ckpt"
         # resuming rewrites the checkpoint it started from: that one output may equal an input
         same = resume is not None and os.path.realpath(resume) == os.path.realpath(ckpt)
@@ -247,6 +245,7 @@ def train(
             [output, None if same else ckpt, history],
             [data if data != "-" else None, resume, init_from],
             tables=(history,),
+            models={"-o": output},
         )
         dist = parallel.from_env()
         parallel.check_launch(nproc, from_stdin=data == "-", dist=dist)
@@ -383,7 +382,9 @@ def tune(
         from durability_cli.render import render_train_summary, render_trial_line, render_tune_trials
         from durability_cli.tuning import write_config
 
-        check_outputs([output, model_out, storage], [data if data != "-" else None])
+        check_outputs(
+            [output, model_out, storage], [data if data != "-" else None], models={"--model-out": model_out}
+        )
         if model_out and data == "-":
             from durability_cli.errors import InputError
 
@@ -803,13 +804,10 @@ def calibrate(
 
     def go():
         from durability_cli import api
-        from durability_cli.errors import InputError
         from durability_cli.io import check_outputs
 
         api.set_threads(threads)
-        if output == "-":
-            raise InputError("-o -: a model file cannot go to stdout; give a file name")
-        check_outputs([output], [data if data != "-" else None])
+        check_outputs([output], [data if data != "-" else None], models={"-o": output})
         trained = api.load(model)
         table = api.read(data, columns=api.Columns.of(fmt=_input_format(fmt, sheet)), schema=trained.schema)
         calibrated = trained.calibrate(

@@ -958,6 +958,7 @@ def check_outputs(
     *,
     tables: tuple[str | None, ...] = (),
     pictures: tuple[str | None, ...] = (),
+    models: dict[str, str | None] | None = None,
     fmt: str | None = None,
 ) -> None:
     """Refuse, before any work, outputs that would overwrite an input, or cannot be written.
@@ -965,8 +966,11 @@ def check_outputs(
     ``tables`` (written by ``write_table``; ``fmt`` is a --format given for the first of them) and
     ``pictures`` must have a name whose format is known, so that a long run never ends on "cannot
     tell the output format". ``None`` and ``-`` (stdout/stdin) are skipped, but a picture on
-    stdout is refused.
+    stdout is refused, and so is a model file (``models``: flag -> path) there.
     """
+    for flag, out in (models or {}).items():
+        if out == "-":
+            raise InputError(f"{flag} -: a model file cannot go to stdout; give a file name")
     ins = [(i, Path(os.path.realpath(i))) for i in inputs if i not in (None, "-")]
     seen: dict[Path, str] = {}
     for out in outputs:

@@ -41,6 +41,7 @@ from durability_cli.schema import (
     apply_schema,
     factorize_ids,
     id_codes,
+    run_lengths,
     specimen_starts,
     validate,
 )
@@ -395,7 +396,7 @@ class FrameGroups:
         starts = specimen_starts(ds.frame, ds.schema.id_col)
         codes, text = id_codes(ds.frame, ds.schema.id_col)
         self.ids = np.asarray(text, dtype=object)[codes[starts]]
-        self.lengths = np.diff(np.r_[starts, len(ds.frame)])  # [N] rows per specimen
+        self.lengths = run_lengths(starts, len(ds.frame))  # [N] rows per specimen
         self._bounds = np.r_[starts[::size], len(ds.frame)]
 
     @property

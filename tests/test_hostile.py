@@ -220,6 +220,8 @@ def test_outputs_that_cannot_be_made_are_refused_before_any_work(tmp_path, small
     out.assert_untouched()
     monkeypatch.chdir(tmp_path)
     assert_refused(invoke("train", small, "-o", "-", *FAST), "-o -: a model file cannot go to stdout")
+    r = invoke("tune", small, "-o", "best.toml", "--model-out", "-", "--trials", "1")
+    assert_refused(r, "--model-out -: a model file cannot go to stdout")
     out.assert_untouched()
     file = tmp_path / "a.csv"
     file.write_text("x\n")
