@@ -37,7 +37,15 @@ from durability_cli.metrics import first_crossing_matrix
 from durability_cli.model import Resume
 from durability_cli.outputs import check_bounds, clip
 from durability_cli.scenarios import Scenario, interleave, set_future_conditions
-from durability_cli.schema import Dataset, dates_from_days, days_as_spans, id_codes, specimen_starts, validate
+from durability_cli.schema import (
+    Dataset,
+    dates_from_days,
+    days_as_spans,
+    id_codes,
+    show_time,
+    specimen_starts,
+    validate,
+)
 
 # An ensemble's paths: "centred" = member k's paths moved onto the ensemble's mean path (each
 # member's own calibrated spread around the average), "mixture" = around the member's own mean
@@ -513,8 +521,37 @@ def append_future(ds: Dataset, future: Dataset) -> Dataset:
     missing = [c for c in (s.id_col, s.time_col, *s.covariates, *s.static) if c not in extra]
     if missing:
         raise InputError(f"{future.source}: the future table lacks column(s) {', '.join(missing)}")
+    _check_after_history(ds, future)
     combined = pd.concat([ds.frame, extra[list(ds.frame.columns)]], ignore_index=True)
     return validate(combined, s, source=f"{ds.source} + {future.source}")
+
+
+def _check_after_history(ds: Dataset, future: Dataset) -> None:
+    """Each --future row goes after its specimen's last row in the history: one at or before it
+    is refused here, naming both files, rather than as a clash of rows in the merged table (whose
+    row numbers are in neither file)."""
+    if not len(ds.frame) or not len(future.frame):
+        return
+    codes, text = id_codes(ds.frame, ds.schema.id_col)
+    last = np.flatnonzero(np.r_[codes[1:] != codes[:-1], True])  # each specimen's last row
+    fcodes, ftext = id_codes(future.frame, future.schema.id_col)
+    present = pd.Index(np.asarray(text, dtype=object)[codes[last]])  # the ids of those rows
+    where = present.get_indexer(np.asarray(ftext, dtype=object)[fcodes])
+    known = where >= 0  # a specimen with no history is refused later, by its own message
+    early = np.zeros(len(fcodes), dtype=bool)
+    early[known] = future.t[known] <= ds.t[last[where[known]]]
+    if early.any():
+        i = int(np.flatnonzero(early)[0])
+        h = int(last[where[i]])
+        time_col = ds.schema.time_col
+        more = int(early.sum()) - 1
+        raise InputError(
+            f"{future.source}: specimen {ftext[fcodes[i]]}'s row at {time_col} "
+            f"{show_time(future.frame[time_col], i)} is not after its last row in {ds.source} "
+            f"({time_col} {show_time(ds.frame[time_col], h)})"
+            + (f", and {more} more row(s) like it" if more else "")
+            + "; --future rows continue each specimen's history: give them later times"
+        )
 
 
 def limit_horizon(series: Series, last_obs: np.ndarray, horizon: int) -> Series:

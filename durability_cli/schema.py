@@ -532,7 +532,7 @@ def validate(df: pd.DataFrame, schema: Schema, *, source: str, require_target: b
             lambda r, c=c, values=values: InputError(
                 f"{source}: condition '{c}' is "
                 f"{'empty' if np.isnan(values[r - 1]) else 'infinite'} for specimen "
-                f"{id_text[codes[r - 1]]} at time {_show_time(time_values, r - 1)} (row {r}); "
+                f"{id_text[codes[r - 1]]} at time {show_time(time_values, r - 1)} (row {r}); "
                 "conditions must be known at every step, including future ones: fill it in, "
                 "or leave the column out of `covariates`"
             ),
@@ -606,7 +606,7 @@ def _check_rows(codes_s, t_s, order, time_values, id_text, source: str) -> tuple
         dup,
         lambda i: InputError(
             f"{source}: specimen {id_text[codes_s[i - 1]]} has two rows at time "
-            f"{_show_time(time_values, order[i - 1])} (rows {min(order[i - 1], order[i]) + 1} and "
+            f"{show_time(time_values, order[i - 1])} (rows {min(order[i - 1], order[i]) + 1} and "
             f"{max(order[i - 1], order[i]) + 1}); "
             "each (specimen, time) must appear once: remove or merge one"
         ),
@@ -855,7 +855,7 @@ def _show(value) -> str:
     return repr(text)
 
 
-def _show_time(values, i: int) -> str:
+def show_time(values, i: int) -> str:
     v = values.iloc[i] if isinstance(values, pd.Series) else values[i]
     if isinstance(v, pd.Timestamp):
         return v.isoformat()

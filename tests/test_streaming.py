@@ -345,3 +345,25 @@ def test_a_future_specimen_without_history_is_refused_before_any_output(model, h
     assert r.exit_code == 2 and r.output.count("\n") == 1, r.output
     assert r.output.startswith(f"Error: {bad}: specimen X999 is not in {history_and_future['history']}")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["future.csv"]
+
+
+@pytest.mark.parametrize("chunk", [[], ["--chunk-specimens", 5]])
+def test_a_future_row_inside_the_history_is_named_in_its_own_file(model, history_and_future, tmp_path, chunk):
+    """A --future row at or before its specimen's last history row was refused as two rows of
+    the merged table, numbered in neither file; it is named by specimen and time in the future
+    file, beside the history's last time."""
+    h = history_and_future["history"]
+    fut = pd.read_csv(history_and_future["future"])
+    last = pd.read_parquet(h).groupby("specimen_id").time.max()
+    who = fut.specimen_id.iloc[3]
+    fut.loc[fut.index[3], "time"] = last[who] - 1.0  # inside the history, not on one of its rows
+    bad = tmp_path / "future.csv"
+    fut.to_csv(bad, index=False)
+    out = tmp_path / "fc.csv"
+    r = invoke("forecast", h, "-m", model, *COMMON, "--future", bad, *chunk, "-o", out)
+    assert r.exit_code == 2 and r.output.count("\n") == 1, r.output
+    assert r.output.startswith(
+        f"Error: {bad}: specimen {who}'s row at time {last[who] - 1.0:g} is not after its last row in {h} "
+        f"(time {last[who]:g})"
+    ), r.output
+    assert not out.exists()
