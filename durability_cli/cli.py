@@ -775,7 +775,9 @@ def calibrate(
     as_json: Annotated[
         bool,
         _opt(
-            "Write the calibration report as JSON on stdout (it goes there with -q or off a terminal too).",
+            "Write the calibration report as JSON on stdout (it goes there with -q or off a terminal too). "
+            "Its `factor` is the one factor over every step and both halves of the band; the forecast "
+            "applies `factors` (one per group of steps, --bins) and, with --sides each, `under` and `over`.",
             None,
             "--json",
             metavar=FLAG,
