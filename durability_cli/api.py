@@ -961,6 +961,7 @@ class TrainRun:
     def __init__(self, data: TableLike, columns: Columns, options: dict, *, init_from=None, source="options"):
         self.model_config, self.train_config = configs(options, source=source)
         self.base = load(init_from).bundle if isinstance(init_from, str | os.PathLike) else None
+        self.base_name = str(init_from) if isinstance(init_from, str | os.PathLike) else "a Model"
         if isinstance(init_from, Model):
             self.base = init_from.bundle
         if self.base is not None:
@@ -969,6 +970,7 @@ class TrainRun:
         size = self.train_config.chunk_specimens
         self.table = _training_table(data, columns, schema, size)
         self.notes = list(self.table.notes)
+        self.warnings = [] if self.base is None else unseen_labels(self.base, self.table)
 
     def check_every_group(self) -> None:
         """Read and check every group (a grouped table's groups are otherwise read in training)."""
@@ -996,6 +998,13 @@ class TrainRun:
             dist=dist,
             jobs=jobs,
         )
+        if self.base is not None:  # inspect says what the weights started from
+            base = self.base.summary
+            bundle.summary["fine_tuned_from"] = {
+                "model": self.base_name,
+                "source": base.get("source"),
+                "n_specimens": base.get("n_specimens"),
+            }
         return Model(bundle)
 
     def fit_files(
@@ -1038,6 +1047,30 @@ class TrainRun:
             # the trained model's options: an automatic ensemble's resolved size names its members' files
             remove_checkpoints(checkpoint, model.bundle.train_config)
         return model
+
+
+def unseen_labels(base: ModelBundle, table) -> list[str]:
+    """Warnings for the static labels of ``table`` (a Dataset, or groups of one in memory) that
+    the ``init_from`` model never saw: fine-tuning keeps the model's labels, so their specimens
+    train the embedding every unseen label shares, and a forecast still calls them unseen. A
+    Parquet table read a group at a time is not read here for it."""
+    import pandas as pd
+
+    from durability_cli.schema import Dataset
+
+    ds = table if isinstance(table, Dataset) else getattr(table, "dataset", None)
+    out = []
+    for name, vocab in [] if ds is None else base.scaler.static_vocab.items():
+        labels = pd.unique(ds.frame[name].astype(str))
+        new = sorted(set(labels) - {str(v) for v in vocab})
+        if new:
+            out.append(
+                f"static '{name}' = {', '.join(map(repr, new[:5]))}{' ...' if len(new) > 5 else ''} is not "
+                f"among the --init-from model's labels ({', '.join(map(str, vocab[:8]))}): fine-tuning keeps "
+                "them, so these specimens train the one embedding of unseen labels and a forecast still "
+                "warns about them; to learn the new label as its own, train a new model"
+            )
+    return out
 
 
 def _training_table(data, columns: Columns, schema, size: int):

@@ -322,6 +322,8 @@ def render_train_summary(console: Console, bundle, output: str) -> None:
         table.add_row("band", band)
     if pace := _pace_text([m.summary for m in bundle.members]):
         table.add_row("end-of-life pace", pace)
+    if base := s.get("fine_tuned_from"):
+        table.add_row("fine-tuned from", fine_tuned_text(base))
     table.add_row("time", _time_text(s))
     console.print(table)
     warnings = baseline_warnings(s) + latent_warnings(s) + epoch_warnings(s, bundle.train_config.epochs)
@@ -329,6 +331,11 @@ def render_train_summary(console: Console, bundle, output: str) -> None:
     render_warnings(console, warnings)
     for note in ensemble_notes(s, bundle.train_config.ensemble):
         console.print(f"[dim]{note}[/]", highlight=False, soft_wrap=True)
+
+
+def fine_tuned_text(base: dict) -> str:
+    """Where a --init-from model's weights came from (summary["fine_tuned_from"])."""
+    return f"{base['model']} (trained on {base.get('source')}: {base.get('n_specimens')} specimens)"
 
 
 def refit_text(summary: dict, members: int) -> str:
@@ -1024,6 +1031,8 @@ def render_model(console: Console, info: dict, title: str) -> None:
     table.add_row(
         "trained on", f"{s.get('source')}: {s.get('n_specimens')} specimens, {s.get('n_rows')} rows"
     )
+    if base := s.get("fine_tuned_from"):
+        table.add_row("fine-tuned from", fine_tuned_text(base))
     table.add_row(
         "validation RMSE",
         f"{fmt(s.get('best_val_rmse'))} (persistence {fmt(s.get('val_persistence_rmse'))}), "
@@ -1162,6 +1171,8 @@ class TrainReport:
         )
         for note in [] if quiet else run.notes:
             console.print(f"[dim]{note}[/]", highlight=False)
+        if not quiet:
+            render_warnings(console, getattr(run, "warnings", []))
 
     def start(self, info: dict) -> None:
         if self.progress:

@@ -391,7 +391,7 @@ class FrameGroups:
         if size < 1:
             raise InputError(f"`chunk_specimens` must be at least 1, got {size}")
         self.source, self.schema, self.notes, self.size = ds.source, ds.schema, list(ds.notes), size
-        self._ds = ds
+        self.dataset = ds
         self.rows = len(ds.frame)
         starts = specimen_starts(ds.frame, ds.schema.id_col)
         codes, text = id_codes(ds.frame, ds.schema.id_col)
@@ -407,8 +407,8 @@ class FrameGroups:
         if not 0 <= g < self.n_groups:
             raise IndexError(f"group {g} of {self.n_groups}")
         lo, hi = int(self._bounds[g]), int(self._bounds[g + 1])
-        frame = self._ds.frame.iloc[lo:hi].reset_index(drop=True)
-        return replace(self._ds, frame=frame, t=self._ds.t[lo:hi], notes=list(self.notes))
+        frame = self.dataset.frame.iloc[lo:hi].reset_index(drop=True)
+        return replace(self.dataset, frame=frame, t=self.dataset.t[lo:hi], notes=list(self.notes))
 
     def __iter__(self) -> Iterator[Dataset]:
         for g in range(self.n_groups):

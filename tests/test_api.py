@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -139,6 +140,38 @@ def test_train_init_from_with_a_different_model_option_is_an_error(coating_slice
         app, ["train", str(data), "-o", str(tmp_path / "c.safetensors"), "--init-from", str(base), *fast]
     )
     assert r.exit_code == 0, r.output
+
+
+def test_fine_tuning_names_new_labels_and_the_model_it_started_from(coating_slice, tmp_path):
+    """--init-from on a table with a static label the model never saw trained it into the
+    embedding every unseen label shares without a word; and the fine-tuned file did not say what
+    it started from."""
+    from typer.testing import CliRunner
+
+    from durability_cli.cli import app
+
+    data = coating_slice(6, 20)
+    base = tmp_path / "base.safetensors"
+    fast = ["--epochs", "1", "--hidden", "8", "--layers", "1", "--ensemble", "1"]
+    r = CliRunner().invoke(app, ["train", str(data), "-o", str(base), "--static", "material", *fast, "-q"])
+    assert r.exit_code == 0, r.output
+    df = pd.read_csv(data)
+    df.loc[df.specimen_id == df.specimen_id.iloc[0], "material"] = "Z"
+    new = tmp_path / "new.csv"
+    df.to_csv(new, index=False)
+    tuned = tmp_path / "tuned.safetensors"
+    r = CliRunner().invoke(app, ["train", str(new), "-o", str(tuned), "--init-from", str(base), *fast])
+    assert r.exit_code == 0, r.output
+    assert "Warning: static 'material' = 'Z' is not among the --init-from model's labels (" in r.output
+    r = CliRunner().invoke(app, ["inspect", str(tuned), "--json"])
+    assert json.loads(r.stdout)["summary"]["fine_tuned_from"] == {
+        "model": str(base),
+        "source": str(data),
+        "n_specimens": 6,
+    }
+    # the labels it knows: no warning
+    r = CliRunner().invoke(app, ["train", str(data), "-o", str(tuned), "--init-from", str(base), *fast])
+    assert r.exit_code == 0 and "Warning: static" not in r.output, r.output
 
 
 def test_one_pipeline_gives_the_old_entry_points_numbers(coating_slice, tmp_path):
