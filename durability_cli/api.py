@@ -971,6 +971,8 @@ class TrainRun:
         self.table = _training_table(data, columns, schema, size)
         self.notes = list(self.table.notes)
         self.warnings = [] if self.base is None else unseen_labels(self.base, self.table)
+        transform = (self.base.model_config if self.base is not None else self.model_config).transform
+        self.warnings += temperature_units(transform, self.table)
 
     def check_every_group(self) -> None:
         """Read and check every group (a grouped table's groups are otherwise read in training)."""
@@ -1069,6 +1071,39 @@ def unseen_labels(base: ModelBundle, table) -> list[str]:
                 f"among the --init-from model's labels ({', '.join(map(str, vocab[:8]))}): fine-tuning keeps "
                 "them, so these specimens train the one embedding of unseen labels and a forecast still "
                 "warns about them; to learn the new label as its own, train a new model"
+            )
+    return out
+
+
+def temperature_units(transform: str, table) -> list[str]:
+    """Warnings where an Arrhenius transform's unit looks wrong for its column's values: 1000 /
+    (x + 273.15) on values that all lie at 200 or above (kelvin, or a hot test in °C), or
+    1000 / x on values that all lie below 150 (°C given as kelvin). Read only where the table is
+    in memory."""
+    import numpy as np
+
+    from durability_cli.schema import Dataset
+    from durability_cli.transforms import parse
+
+    ds = table if isinstance(table, Dataset) else getattr(table, "dataset", None)
+    out = []
+    for column, name in ({} if ds is None else parse(transform)).items():
+        if column not in ds.frame or name not in ("arrhenius", "arrhenius-kelvin"):
+            continue
+        values = ds.frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
+        values = values[np.isfinite(values)]
+        if not values.size:
+            continue
+        lo, hi = float(values.min()), float(values.max())
+        if name == "arrhenius" and lo >= 200:
+            out.append(
+                f"--transform {column}=arrhenius reads °C (1000 / (x + 273.15)), and '{column}' runs "
+                f"{lo:g} to {hi:g}: if that is kelvin, use {column}=arrhenius-kelvin"
+            )
+        elif name == "arrhenius-kelvin" and 0 < lo and hi < 150:  # at 0 or below: refused anyway
+            out.append(
+                f"--transform {column}=arrhenius-kelvin reads kelvin (1000 / x), and '{column}' runs "
+                f"{lo:g} to {hi:g}: if that is °C, use {column}=arrhenius"
             )
     return out
 

@@ -75,3 +75,22 @@ def test_unknown_transform_column_is_refused_before_training(small, tmp_path, ru
     assert r.exit_code == 2
     assert "--transform names 'temp', which is not a condition column" in r.output
     assert not out.exists()
+
+
+def test_an_arrhenius_unit_that_does_not_fit_the_values_is_named(small, tmp_path, runner):
+    """Kelvin given to `arrhenius` (which adds 273.15) trained without a word on 1000/(2 T)."""
+    kelvin = pd.read_csv(small).assign(temperature=lambda d: d.temperature + 273.15)
+    table = tmp_path / "kelvin.csv"
+    kelvin.to_csv(table, index=False)
+    args = ["-o", str(tmp_path / "m.safetensors"), "--epochs", "1", "--hidden", "8", "--layers", "1"]
+    r = runner.invoke(app, ["train", str(table), *args, "--transform", "temperature=arrhenius"])
+    assert r.exit_code == 0, r.output
+    assert (
+        "Warning: --transform temperature=arrhenius reads °C (1000 / (x + 273.15)), and 'temperature' runs"
+        in (r.output)
+    )
+    assert "if that is kelvin, use temperature=arrhenius-kelvin" in r.output
+    r = runner.invoke(app, ["train", str(table), *args, "--transform", "temperature=arrhenius-kelvin"])
+    assert r.exit_code == 0 and "Warning: --transform" not in r.output, r.output
+    r = runner.invoke(app, ["train", str(small), *args, "--transform", "temperature=arrhenius"])
+    assert r.exit_code == 0 and "Warning: --transform" not in r.output, r.output
