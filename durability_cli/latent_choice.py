@@ -72,6 +72,13 @@ def candidate_config(model_cfg: ModelConfig) -> ModelConfig:
     return replace(model_cfg, latent=AUTO_SIZE, trend_line=line)
 
 
+def short_warmup(table, cfg: TrainConfig) -> float | None:
+    """The median validation warm-up (rows) where it is shorter than MIN_WARMUP_ROWS, for the
+    warning on a latent given by number (``summary["latent_short_warmup"]``); None where it is not."""
+    rows = typical_warmup(table, cfg)
+    return rows if rows < MIN_WARMUP_ROWS else None
+
+
 def resolve(table, model_cfg: ModelConfig, cfg: TrainConfig, init_from=None) -> tuple[ModelConfig, str]:
     """``model_cfg`` with ``latent`` = "auto" made a number, and why, in words (``latent_auto``).
     Fine-tuning keeps the latent of the model it starts from."""

@@ -429,11 +429,22 @@ def latent_text(summary: dict) -> str:
 
 
 def latent_warnings(summary: dict) -> list[str]:
-    """A line when the population's forecast (z = 0) beat the fitted z on the validation specimens."""
+    """A line when the population's forecast (z = 0) beat the fitted z on the validation specimens,
+    and one when a latent given by number fits warm-ups shorter than latent_choice's measured
+    MIN_WARMUP_ROWS."""
+    from durability_cli.latent_choice import MIN_WARMUP_ROWS
+
+    out = []
+    if (rows := summary.get("latent_short_warmup")) is not None:
+        out.append(
+            f"--latent fits each specimen's hidden factors to its warm-up, and validation warms up on "
+            f"{rows:g} rows (median); measured, a latent gained from about {MIN_WARMUP_ROWS} rows and was "
+            "level or worse below (docs/TRAINING.md): compare with --latent 0 on held-out specimens"
+        )
     fitted, population = summary.get("best_val_rmse"), summary.get("latent_val_rmse_population")
     if fitted is None or population is None or population >= fitted:
-        return []
-    return [
+        return out
+    return out + [
         f"fitting z to the warm-ups did not help the validation specimens (RMSE {fmt(fitted)} with it, "
         f"{fmt(population)} with z = 0): train once without --latent and compare, or give longer warm-ups"
     ]

@@ -757,11 +757,15 @@ def train(table, model_cfg: ModelConfig, cfg: TrainConfig, **options) -> ModelBu
         from durability_cli.ensemble import resolve_auto
 
         cfg, why = resolve_auto(table, model_cfg, cfg, sizes=sizes, **options)
-    latent_why = ""
+    latent_why, short = "", None
     if model_cfg.latent == "auto":
         from durability_cli.latent_choice import resolve
 
         model_cfg, latent_why = resolve(table, model_cfg, cfg, options.get("init_from"))
+    elif model_cfg.latent and options.get("init_from") is None:
+        from durability_cli.latent_choice import short_warmup
+
+        short = short_warmup(table, cfg)
     if model_cfg.trend_line == "auto":
         from durability_cli.line_choice import train_choosing
 
@@ -771,6 +775,8 @@ def train(table, model_cfg: ModelConfig, cfg: TrainConfig, **options) -> ModelBu
         bundle = _train_resolved(table, model_cfg, cfg, jobs=jobs, **options)
     if latent_why:
         bundle.summary["latent_auto"] = latent_why
+    if model_cfg.latent != "auto" and model_cfg.latent and short is not None:
+        bundle.summary["latent_short_warmup"] = short
     if why:
         bundle.summary["ensemble_auto"] = why
     if length_why:

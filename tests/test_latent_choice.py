@@ -86,6 +86,23 @@ def test_fine_tuning_keeps_the_latent_of_the_model_it_starts_from(table):
     assert tuned.bundle.summary["latent_auto"] == "auto: without a latent, as the model it fine-tunes"
 
 
+def test_a_latent_given_on_short_warmups_is_named(table, tmp_path):
+    """--latent 2 on warm-ups shorter than the 50 rows from which a latent was measured to help
+    trained without a word; the file keeps the median warm-up and train warns."""
+    out = tmp_path / "m.safetensors"
+    args = ["train", str(table), "-o", str(out), *SMALL, "--latent", "2", "--ensemble", "1"]
+    r = CliRunner().invoke(app, [*args, "--val-context", "10"])
+    assert r.exit_code == 0, r.output
+    assert load_bundle(out).summary["latent_short_warmup"] == 10
+    assert (
+        "Warning: --latent fits each specimen's hidden factors to its warm-up, and validation warms up on 10 rows"
+        in (" ".join(r.output.split()))
+    )
+    r = CliRunner().invoke(app, [*args, "--val-context", "50"])
+    assert r.exit_code == 0 and "latent_short_warmup" not in load_bundle(out).summary
+    assert "Warning: --latent fits" not in r.output
+
+
 def test_the_warmup_the_rule_reads(table):
     """The median of the validation warm-ups: val_context rows (no more than a specimen holds), a
     share of each specimen's rows, or the automatic 20 % of the median length."""
