@@ -426,7 +426,8 @@ def score_bundle(bundle, test, clean, rows, warmup, info, seed: int, samples: in
     if info.eol_threshold is not None:
         truth = eol_truth(clean, warmup, info.target, info.eol_threshold, direction_of(info))
         scores |= eol_interval(result.eol, truth)
-    # the deterministic mean path (samples=0) for reference: the p-mean above averages the paths
+    # the deterministic mean path (samples=0) for reference: the _mean column above is that path
+    # since session 48 (before, the paths' average; runs saved earlier hold both)
     det = forecast(bundle, ds_plan, ForecastConfig(samples=0, seed=seed)).forecast
     det = rows.merge(
         det[["specimen_id", "time", f"{info.target}_mean"]].rename(columns={f"{info.target}_mean": "y_pred"}),

@@ -407,8 +407,7 @@ def _model_rows(
     )
     qs = None
     if paths is not None:
-        vals = np.moveaxis(paths, 1, 2)[sel].astype(np.float64)  # [R, S]
-        frame["y_pred"] = vals.mean(axis=1)
+        vals = np.moveaxis(paths, 1, 2)[sel].astype(np.float64)  # [R, S]; y_pred stays the mean path
         qs = sorted(set(cfg.quantiles) | {0.1, 0.9, 0.5, 0.05, 0.95, 0.25, 0.75})
         for q, col in zip(qs, np.quantile(vals, qs, axis=1), strict=True):
             frame[f"q{q:g}"] = col

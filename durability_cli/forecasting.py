@@ -908,15 +908,17 @@ def _forecast_group(
         sel = np.isfinite(mean) & (sub.row >= 0)  # [B, Tc] the forecast rows
         rows = sub.row[sel]
         part = ds.frame.iloc[rows][[schema.id_col, *schema.static, schema.time_col]].reset_index(drop=True)
+        # the mean path, as --samples 0 gives it and training scores it, not the paths' average:
+        # the same number whatever --seed, the one eol_time crosses, unmoved by a calibration;
+        # on the saved benchmark models' runs it scored better on 27 of 42 (benchmarks/results/notes.md,
+        # session 48)
+        part[f"{target}_mean"] = mean[sel]
         if paths is not None:
             vals = np.moveaxis(paths, 1, 2)[sel].astype(np.float64)  # [R, S]
-            part[f"{target}_mean"] = vals.mean(axis=1)
             for q, col in zip(cfg.quantiles, np.quantile(vals, cfg.quantiles, axis=1), strict=True):
                 part[quantile_column(target, q)] = col
             if want_paths:
                 path_parts.append(_path_frame(schema, part[schema.id_col].to_numpy(), times[rows], vals))
-        else:
-            part[f"{target}_mean"] = mean[sel]
         if pop is not None:  # a latent model: the population's forecast (z = 0) under the same conditions
             part[f"{target}_population"] = pop[sel]
         for j, c in enumerate(schema.covariates):  # as forecast: with the --set / scenario values

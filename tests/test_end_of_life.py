@@ -164,3 +164,69 @@ def test_eol_interval_misses_are_told_apart_by_side():
     # 15 inside [10, inf): held
     assert (out["interval_early"], out["interval_late"], out["interval_undetermined"]) == (3, 1, 1)
     assert out["interval_n"] == 5 and out["interval_coverage"] == pytest.approx(1 / 5)
+
+
+def test_the_mean_column_is_the_mean_path_that_eol_time_crosses(model, plan, small, tmp_path):
+    """The forecast's mean column is the mean path (as --samples 0), whatever the seed; eol_time is
+    where that column crosses; evaluate scores the same numbers at the same cut-off. Before, the
+    column averaged the paths: it moved with --seed and a calibration, and eol_time crossed
+    elsewhere."""
+    from typer.testing import CliRunner
+
+    from durability_cli.cli import app
+
+    def run(*args):
+        r = CliRunner().invoke(app, [*map(str, args), "-q"])
+        assert r.exit_code == 0, r.output
+        return r
+
+    tables = {}
+    for name, extra in (("s0", ["--seed", 0]), ("s1", ["--seed", 1]), ("det", ["--samples", 0])):
+        out = tmp_path / f"{name}.csv"
+        run("forecast", plan, "-m", model, "-o", out, "--precision", 0, *extra)
+        tables[name] = pd.read_csv(out)
+    a, b, det = tables["s0"], tables["s1"], tables["det"]
+    assert np.allclose(a.durability_mean, det.durability_mean, rtol=0, atol=1e-6)
+    assert np.allclose(a.durability_mean, b.durability_mean, rtol=0, atol=1e-6)
+    assert not np.allclose(a.durability_p10, b.durability_p10)  # the paths do differ by seed
+
+    threshold = float(a.durability_mean.median())
+    eol = tmp_path / "eol.csv"
+    run(
+        "forecast",
+        plan,
+        "-m",
+        model,
+        "-o",
+        tmp_path / "f.csv",
+        "--threshold",
+        threshold,
+        "--eol-out",
+        eol,
+        "--precision",
+        0,
+    )
+    eol = pd.read_csv(eol).set_index("specimen_id")
+    measured = pd.read_csv(plan).dropna(subset=["durability"]).groupby("specimen_id").last()
+    crossed = 0
+    for sid, rows in a.groupby("specimen_id"):
+        t = np.r_[measured.time[sid], rows.time]
+        y = np.r_[measured.durability[sid], rows.durability_mean]
+        below = np.flatnonzero(y <= threshold)
+        if not len(below) or below[0] == 0:
+            continue
+        i = below[0]
+        expected = t[i - 1] + (t[i] - t[i - 1]) * (y[i - 1] - threshold) / (y[i - 1] - y[i])
+        assert eol.eol_time[sid] == pytest.approx(expected, abs=1e-4)
+        crossed += 1
+    assert crossed >= 3
+
+    bt = tmp_path / "bt.csv"
+    run("evaluate", small, "-m", model, "--context", 20, "--backtest-out", bt, "--no-baselines")
+    scored = (
+        pd.read_csv(bt)
+        .query("model == 'model'")
+        .merge(a, left_on=["specimen", "time"], right_on=["specimen_id", "time"])
+    )
+    assert len(scored) == len(a)
+    assert np.allclose(scored.y_pred, scored.durability_mean, rtol=0, atol=1e-6)
