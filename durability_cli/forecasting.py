@@ -1305,6 +1305,11 @@ def end_of_life(
             series, last_obs, population[:, None, :], cfg.threshold, cfg.direction
         )[:, 0]
     frame["rul"] = frame["eol_time"] - frame["last_measured_time"]
+    if past.any():  # crossed in the measurements: where they crossed, no forecast interval, rul 0
+        frame.loc[past, "eol_time"] = measured_crossings(series, last_obs, cfg)[past]
+        frame.loc[past, "rul"] = 0.0
+        frame.loc[past, [c for c in frame.columns if c.startswith("eol_p")]] = np.nan
+        frame.loc[past, "prob_cross"] = 1.0
     status = np.where(np.isfinite(mean_eol), "crosses", "not within horizon")
     status = np.where(past, "already past", status)
     frame["status"] = status
@@ -1319,6 +1324,16 @@ def end_of_life(
     if ds.schema.id_synthetic:
         frame = frame.drop(columns=[ds.schema.id_col])
     return frame
+
+
+def measured_crossings(series: Series, last_obs: np.ndarray, cfg: ForecastConfig) -> np.ndarray:
+    """[N] each specimen's first crossing of the threshold in its measured rows up to the last
+    one, interpolated between measurements (its first measured time where that one is already
+    past it; NaN where none is)."""
+    T = series.time.shape[1]
+    measured = (np.arange(T)[None, :] <= last_obs[:, None]) & (series.row >= 0) & np.isfinite(series.y)
+    times = np.where(measured, series.time, np.nan)
+    return first_crossing_matrix(times, np.where(measured, series.y, np.nan), cfg.threshold, cfg.direction)
 
 
 def path_crossings(

@@ -36,6 +36,8 @@ def test_mean_path_crossing_is_interpolated_from_the_last_measurement():
     assert a.rul == pytest.approx(0.5)
     assert a.status == "crosses" and a.prob_cross == 1.0
     assert b.status == "already past"
+    # where its measurements crossed (0.6 at t=0, 0.5 at t=1), not its last measured time (2)
+    assert b.eol_time == pytest.approx(0.5) and b.rul == 0.0 and b.prob_cross == 1.0
 
 
 def test_sample_paths_give_crossing_quantiles_and_probability():
