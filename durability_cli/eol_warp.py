@@ -231,14 +231,3 @@ def envelope(paths_q: list[np.ndarray], warp_q: list[np.ndarray], quantiles) -> 
     for q, p, w in zip(quantiles, paths_q, warp_q, strict=True):
         out.append(np.where(np.isfinite(p), p, w) if q < 0.5 else np.maximum(p, w) if q > 0.5 else p)
     return out
-
-
-def cross_probability(
-    mean_crossing: np.ndarray, start: np.ndarray, horizon_end: np.ndarray, centre: float, sd: float
-) -> np.ndarray:
-    """[N] the chance under the rate's spread that a specimen crosses within the horizon."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.log((horizon_end - start) / (mean_crossing - start))
-    z = (ratio + centre) / sd if sd > 0 else np.where(ratio >= -centre, np.inf, -np.inf)
-    p = np.array([NormalDist().cdf(v) if np.isfinite(v) else float(v > 0) for v in np.ravel(z)])
-    return np.where(np.isfinite(mean_crossing), p, 0.0)

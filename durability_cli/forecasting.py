@@ -1063,6 +1063,9 @@ def keeps_ends(bundle: ModelBundle, cfg: ForecastConfig) -> bool:
     return cfg.threshold is not None and S > 0 and eol_warp.spread(bundle) is not None
 
 
+PROB_GRID = 1000  # prob_cross is read off the end-of-life levels at steps of 1 / PROB_GRID
+
+
 def interval_levels(
     bundle: ModelBundle | None,
     series: Series,
@@ -1098,6 +1101,9 @@ def interval_levels(
     end = horizon_ends(series, last_obs)
     warp = eol_warp.spread(bundle)
     shift = eol_shift(bundle.summary.get("calibration"))
+    if warp is None and not shift:
+        return [np.where(v <= end, v, np.inf) for v in levels] if not past_horizon else levels, prob
+    stretched = None
     if warp is not None:
         centre, sd, _ = warp
         # a forecast looks as far as its lowest quantile, moved by the shift, reaches; calibrate's
@@ -1106,21 +1112,33 @@ def interval_levels(
         sooner = 1.0 / life_factor(low, reach) if reach and low < 0.5 else 1.0
         stretch = eol_warp.factor(centre, sd, quantiles, sooner)
         stretched = _stretched_crossings(bundle, series, last_obs, cfg, stretch, source, mean_eol, ends)
-        uncensored = np.full_like(end, np.inf)  # the stretched mean's crossings past the horizon too
-        levels = eol_warp.envelope(
-            levels,
-            eol_warp.crossing_quantiles(stretched, start, uncensored, centre, sd, quantiles),
-            quantiles,
-        )
-        prob = np.maximum(prob, eol_warp.cross_probability(stretched, start, end, centre, sd))
-    if shift:
-        median = np.quantile(
-            np.where(np.isfinite(sample_eol), sample_eol, np.inf), 0.5, axis=1, method="inverted_cdf"
-        )
-        levels = [shift_crossing(v, q, median, start, shift) for q, v in zip(quantiles, levels, strict=True)]
-    if not past_horizon:
-        with np.errstate(invalid="ignore"):
-            levels = [np.where(v <= end, v, np.inf) for v in levels]
+    filled = np.where(np.isfinite(sample_eol), sample_eol, np.inf)
+    median = np.quantile(filled, 0.5, axis=1, method="inverted_cdf") if shift else None
+
+    def at(qs, paths_q: list[np.ndarray]) -> list[np.ndarray]:
+        """The interval's levels ``qs`` from the paths' own (``paths_q``)."""
+        out = paths_q
+        if stretched is not None:
+            uncensored = np.full_like(end, np.inf)  # the stretched mean's crossings past the horizon too
+            warped = eol_warp.crossing_quantiles(stretched, start, uncensored, centre, sd, qs)
+            out = eol_warp.envelope(out, warped, qs)
+        if shift:
+            out = [shift_crossing(v, q, median, start, shift) for q, v in zip(qs, out, strict=True)]
+        return out
+
+    levels = at(quantiles, levels)
+    if past_horizon:  # calibrate's backtest: its ends past the horizon kept, its chance unused
+        return levels, prob
+    with np.errstate(invalid="ignore"):
+        levels = [np.where(v <= end, v, np.inf) for v in levels]
+        # the chance of crossing within the horizon that these levels give: the highest level of a
+        # fine grid (and the levels asked for) whose crossing lies within it, so that prob_cross
+        # is at least q exactly where eol_pq is within the horizon (the paths' share alone, or the
+        # pace's chance beside it, said 1.0 beside an empty eol_p90)
+        grid = np.union1d(np.arange(1, PROB_GRID) / PROB_GRID, np.asarray(quantiles, dtype=np.float64))
+        paths_q = list(np.quantile(filled, grid, axis=1, method="inverted_cdf"))
+        within = np.stack(at(grid, paths_q)) <= end[None, :]  # [G, N]
+    prob = np.max(np.where(within, grid[:, None], 0.0), axis=0)
     return levels, prob
 
 

@@ -100,9 +100,6 @@ def test_crossing_quantiles_envelope_and_probability():
     assert low[2] == lo[2] < 50.0  # none do: the stretched mean's
     assert high[0] == max(33.0, hi[0]) and np.isinf(high[2]) and np.isinf(low[1])
     assert median.tolist() == paths[1].tolist()
-    p = eol_warp.cross_probability(crossing, start, end, 0.0, 0.5)
-    assert p[0] == pytest.approx(0.5 + 0.5 * math.erf(math.log(40 / 20) / 0.5 / math.sqrt(2)))
-    assert p[1] == 0.0 and 0.5 < p[2] < 1.0
 
 
 @pytest.fixture(scope="module")
@@ -230,6 +227,51 @@ def test_the_interval_past_the_horizon_is_kept_for_calibrate_and_moved_by_its_sh
     want = np.where(want <= kept["end"].to_numpy(), want, np.inf)
     assert np.allclose(moved["p10"].to_numpy(), want, rtol=1e-9)
     assert (np.isfinite(moved["p10"]) & beyond).any()  # ... one of them came within
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.6])
+def test_prob_cross_agrees_with_the_interval_it_sits_beside(warped, tmp_path, shift):
+    """prob_cross is at least q exactly where eol_pq lies within the horizon. It was the higher of
+    the paths' share and the pace's chance while the levels above the median took the later of
+    the two: 1.0 beside an empty eol_p90, 0.55 beside an empty eol_p50 (session 48's audit)."""
+    from durability_cli.api import Model
+    from durability_cli.calibration import calibrated
+
+    table, path = warped
+    model = load(path)
+    if shift:
+        block = {"edges": [], "centres": [1.0], "factors": [1.0], "eol": {"shift": shift}}
+        model = Model(calibrated(model.bundle, block))
+        path = tmp_path / "shifted.safetensors"
+        model.save(path)
+    data = pd.read_csv(table)
+    threshold = float(data.groupby("specimen_id").durability.min().median()) + 0.02
+    n = data.groupby("specimen_id").cumcount()
+    plan = data[n < 20 + pd.factorize(data.specimen_id)[0] * 7 % 30].copy()  # horizons of 0-29 rows
+    plan.loc[n >= 20, "durability"] = np.nan
+    plan_path = tmp_path / "plan.csv"
+    plan.to_csv(plan_path, index=False)
+    eol = tmp_path / "eol.csv"
+    args = [
+        "forecast",
+        plan_path,
+        "-m",
+        path,
+        "--threshold",
+        threshold,
+        "--eol-out",
+        eol,
+        "-o",
+        tmp_path / "f.csv",
+    ]
+    r = CliRunner().invoke(app, [*map(str, args), "--samples", "100", "-q"])
+    assert r.exit_code == 0, r.output
+    table = pd.read_csv(eol).query("status != 'already past'")
+    assert len(table) >= 10
+    for q in (0.1, 0.5, 0.9):
+        within = np.isfinite(table[f"eol_p{q * 100:g}"])
+        assert ((table.prob_cross >= q - 1e-9) == within).all(), table[["prob_cross", f"eol_p{q * 100:g}"]]
+    assert ((table.prob_cross > 0) & (table.prob_cross < 1)).any()  # some are undecided
 
 
 @pytest.fixture(scope="module")
