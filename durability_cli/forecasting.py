@@ -927,9 +927,9 @@ def _forecast_group(
         parts.append(part)
         if cfg.threshold is not None:
             kept = None if ends is None else ends.take(np.arange(lo, lo + B))
-            eol_parts.append(
-                end_of_life(sub, last_obs[lo : lo + B], mean, paths, cfg, ds, bundle, pop, ds.source, kept)
-            )
+            eol = end_of_life(sub, last_obs[lo : lo + B], mean, paths, cfg, ds, bundle, pop, ds.source, kept)
+            # the specimens forecast: one with no future row was skipped (and said so), not survived
+            eol_parts.append(eol[has_future[lo : lo + B]].reset_index(drop=True))
         if ends is not None:
             ends.forget(lo)
     out = pd.concat(parts, ignore_index=True)

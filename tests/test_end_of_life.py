@@ -232,3 +232,25 @@ def test_the_mean_column_is_the_mean_path_that_eol_time_crosses(model, plan, sma
     )
     assert len(scored) == len(a)
     assert np.allclose(scored.y_pred, scored.durability_mean, rtol=0, atol=1e-6)
+
+
+def test_a_specimen_not_forecast_has_no_end_of_life_row(model, plan, tmp_path):
+    """A specimen without future rows is skipped with a warning; its end-of-life row read
+    'not within horizon', prob_cross 0, as if it had survived a plan it never had."""
+    from typer.testing import CliRunner
+
+    from durability_cli.cli import app
+
+    df = pd.read_csv(plan)
+    skipped = sorted(df.specimen_id.unique())[:2]
+    df = df[~df.specimen_id.isin(skipped) | df.durability.notna()]
+    cut = tmp_path / "plan.csv"
+    df.to_csv(cut, index=False)
+    eol = tmp_path / "eol.csv"
+    args = ["forecast", cut, "-m", model, "--threshold", 0.5, "--eol-out", eol, "-o", tmp_path / "f.csv"]
+    r = CliRunner().invoke(app, [*map(str, args), "--samples", "20"])
+    assert r.exit_code == 0, r.output
+    assert f"have no future rows and are not forecast: {', '.join(skipped)}" in r.output
+    table = pd.read_csv(eol)
+    assert not set(skipped) & set(table.specimen_id)
+    assert sorted(table.specimen_id) == sorted(pd.read_csv(tmp_path / "f.csv").specimen_id.unique())
