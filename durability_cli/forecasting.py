@@ -518,6 +518,14 @@ def append_future(ds: Dataset, future: Dataset) -> Dataset:
     extra = future.frame.copy()
     if s.target not in extra:
         extra[s.target] = np.nan
+    measured = np.flatnonzero(np.isfinite(extra[s.target].to_numpy(dtype=np.float64, na_value=np.nan)))
+    if len(measured):  # it would be appended as a measurement, and the forecast start after it
+        i = int(measured[0])
+        raise InputError(
+            f"{future.source}: column '{s.target}' holds a value for specimen {extra[s.id_col].iloc[i]} at "
+            f"{s.time_col} {show_time(extra[s.time_col], i)}; --future rows plan conditions: put "
+            f"measurements in the history table, or leave '{s.target}' empty (or out)"
+        )
     missing = [c for c in (s.id_col, s.time_col, *s.covariates, *s.static) if c not in extra]
     if missing:
         raise InputError(f"{future.source}: the future table lacks column(s) {', '.join(missing)}")

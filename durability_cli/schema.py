@@ -374,6 +374,8 @@ def apply_schema(df, schema: Schema, *, source: str, require_target: bool):
                 continue
             close = _suggest(name, cols)
             hint = f"; did you mean '{close[0]}'?" if close else ""
+            if role == "static" and not require_target and not close:  # a plan of future rows
+                hint = f"; a table of future rows repeats each specimen's {name}, as its history gives it"
             raise InputError(
                 f"{source}: the model needs {role} column '{name}', which this table lacks "
                 f"(columns: {_list(cols)})"

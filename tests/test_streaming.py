@@ -367,3 +367,20 @@ def test_a_future_row_inside_the_history_is_named_in_its_own_file(model, history
         f"(time {last[who]:g})"
     ), r.output
     assert not out.exists()
+
+
+def test_a_future_table_with_measurements_is_refused(model, history_and_future, tmp_path):
+    """A value in the --future table's target column was appended as a measurement: the forecast
+    warmed up on it and started after it, without a word."""
+    h = history_and_future["history"]
+    fut = pd.read_csv(history_and_future["future"])
+    who, when = fut.specimen_id.iloc[0], fut.time.iloc[0]
+    bad = tmp_path / "future.csv"
+    fut.assign(durability=np.where(np.arange(len(fut)) == 0, 0.7, np.nan)).to_csv(bad, index=False)
+    out = tmp_path / "fc.csv"
+    r = invoke("forecast", h, "-m", model, *COMMON, "--future", bad, "-o", out)
+    assert r.exit_code == 2 and r.output.count("\n") == 1, r.output
+    assert r.output.startswith(
+        f"Error: {bad}: column 'durability' holds a value for specimen {who} at time {when:g}; --future rows plan"
+    ), r.output
+    assert not out.exists()
