@@ -448,7 +448,9 @@ def forecast(
     ] = None,
     strict: Annotated[bool, _opt(_STRICT, None, "--strict", metavar=FLAG)] = False,
     seed: SeedOpt = 0,
-    set_conditions: Annotated[str | None, _opt(_SET, _WHAT_IF, "--set", metavar="NAME=VALUE,...")] = None,
+    set_conditions: Annotated[
+        list[str] | None, _opt(_SET, _WHAT_IF, "--set", metavar="NAME=VALUE,...")
+    ] = None,
     scenarios: Annotated[str | None, _opt(_SCENARIOS, _WHAT_IF, "--scenarios", metavar=PATH)] = None,
     bounds: Annotated[str | None, _opt(_BOUNDS, _OUT, "--bounds", metavar="LO,HI")] = None,
     precision: Annotated[int | None, _opt(_PRECISION, _OUT, "--precision", metavar=N)] = None,
@@ -491,7 +493,7 @@ def forecast(
             table=output, eol=eol_out, paths=paths_out, fmt=output_format, meta=meta_out, precision=precision
         )
         options = {"horizon": horizon, "hold_conditions": hold_conditions, "future": future}
-        options |= {"conditions": parse_set(set_conditions), "scenarios": scenarios}
+        options |= {"conditions": parse_set(",".join(set_conditions or [])), "scenarios": scenarios}
         run = api.forecast_files(
             trained,
             data,

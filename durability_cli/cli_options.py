@@ -214,7 +214,8 @@ _WHAT_IF, _OUT = "What if", "Output"
 
 _SET = (
     "Put these conditions on every future row (after each specimen's last measurement, and the "
-    "--horizon --hold-conditions rows); one option, comma-separated: temperature=45,humidity=85."
+    "--horizon --hold-conditions rows): temperature=45,humidity=85, or --set temperature=45 --set "
+    "humidity=85; each condition once."
 )
 
 

@@ -55,7 +55,9 @@ _CONVERSION = re.compile(r"In CSV column #(\d+): .*CSV conversion error")  # old
 Select = Callable[[list[str]], "list[str] | None"]
 
 
-def read_table(path: str, *, fmt: str | None = None, select: Select | None = None) -> pd.DataFrame:
+def read_table(
+    path: str, *, fmt: str | None = None, select: Select | None = None, text: Select | None = None
+) -> pd.DataFrame:
     """Read a table from ``path`` (``-`` = stdin) into a DataFrame with the file's own column names.
 
     Formats: ``.csv``, ``.csv.gz``, ``.parquet``/``.pq``, ``.jsonl``/``.ndjson``, ``.xlsx`` (the
@@ -66,12 +68,13 @@ def read_table(path: str, *, fmt: str | None = None, select: Select | None = Non
 
     ``select(names)`` -> the column names to read, or None for all: Parquet files and folders and
     CSV files then read only those columns (the others are never decoded); other inputs read
-    everything and drop the rest.
+    everything and drop the rest. ``text(names)`` -> the columns of a CSV to keep as text (names,
+    such as a scenario's "1.50" or "007", that would otherwise be read as numbers).
     """
     fmt, _, sheet = (check_format(fmt, reading=True) or "").partition(":")
     fmt, sheet = fmt or None, sheet or None
     if path == "-":
-        return _project(_read_stdin(fmt, sheet), select)
+        return _project(_read_stdin(fmt, sheet, text), select)
     name = str(path)
     p = Path(path)
     if p.is_dir():
@@ -109,10 +112,10 @@ def read_table(path: str, *, fmt: str | None = None, select: Select | None = Non
         if fmt == "csv" and not gz:
             # pyarrow reads the file itself (faster than from memory); errors re-read it as bytes.
             return _read_csv(
-                lambda: pa.input_stream(str(p)), head, lambda: _read_bytes(p, name, gz), name, select
+                lambda: pa.input_stream(str(p)), head, lambda: _read_bytes(p, name, gz), name, select, text
             )
         data = _read_bytes(p, name, gz)
-        return _project(_read_text_format(data, fmt, name), select)
+        return _project(_read_text_format(data, fmt, name, text), select)
     except InputError:
         raise
     except (pa.ArrowException, OSError, ValueError, TypeError) as exc:
@@ -325,7 +328,7 @@ def check_json_depth(data: bytes, name: str) -> None:
         lo = hi
 
 
-def _read_stdin(fmt: str | None, sheet: str | None = None) -> pd.DataFrame:
+def _read_stdin(fmt: str | None, sheet: str | None = None, text: Select | None = None) -> pd.DataFrame:
     name = "stdin"
     if sys.stdin is None:  # started with stdin closed (`<&-`)
         raise InputError(
@@ -359,7 +362,7 @@ def _read_stdin(fmt: str | None, sheet: str | None = None) -> pd.DataFrame:
             import pyarrow.parquet as pq
 
             return arrow_to_frame(pq.read_table(pa.BufferReader(data)), name)
-        return _read_text_format(data, fmt, name)
+        return _read_text_format(data, fmt, name, text)
     except InputError:
         raise
     except (pa.ArrowException, OSError, ValueError, TypeError) as exc:
@@ -378,13 +381,15 @@ def _explain(exc: Exception, fmt: str) -> str:
     return f"cannot be read as CSV ({text}); check that it is a comma-separated text file"
 
 
-def _read_text_format(data: bytes, fmt: str, name: str) -> pd.DataFrame:
+def _read_text_format(data: bytes, fmt: str, name: str, text: Select | None = None) -> pd.DataFrame:
     if fmt == "jsonl":
         return _read_jsonl(data, name)
-    return _read_csv(lambda: pa.BufferReader(data), data[: 64 * 1024], lambda: data, name)
+    return _read_csv(lambda: pa.BufferReader(data), data[: 64 * 1024], lambda: data, name, text=text)
 
 
-def _read_csv(open_input, head: bytes, read_all, name: str, select: Select | None = None) -> pd.DataFrame:
+def _read_csv(
+    open_input, head: bytes, read_all, name: str, select: Select | None = None, text: Select | None = None
+) -> pd.DataFrame:
     """``open_input()``: a fresh pyarrow input per call; ``read_all()``: the bytes, for errors."""
     import pyarrow.csv as pacsv
 
@@ -417,6 +422,14 @@ def _read_csv(open_input, head: bytes, read_all, name: str, select: Select | Non
             include = _keep(names, select) or []
         except pa.ArrowInvalid:
             include = []  # the full read below reports what is wrong with the file
+    if text is not None:
+        try:
+            names = pacsv.open_csv(
+                open_input(), read_options=pacsv.ReadOptions(block_size=block), parse_options=parse
+            ).schema.names
+            forced |= {n: pa.string() for n in text(names) or ()}
+        except pa.ArrowInvalid:
+            pass  # the full read below reports what is wrong with the file
     for _ in range(1000):  # each retry fixes one column's type or the block size; never loops for long
         try:
             convert = pacsv.ConvertOptions(

@@ -49,6 +49,8 @@ def parse_set(text: str | None) -> dict[str, str]:
             raise InputError(
                 f"`set` takes NAME=VALUE pairs separated by commas, e.g. temperature=45; got {part!r}"
             )
+        if name.strip().lower() in {n.lower() for n in out}:
+            raise InputError(f"`set` gives {name.strip()!r} twice; give each condition once")
         out[name.strip()] = value.strip()
     return out
 
@@ -69,6 +71,8 @@ def check_conditions(
         if column is None:
             known = ", ".join(covariates) or "none (the model has no condition columns)"
             raise InputError(f"{where}: {name!r} is not a condition column of the model; known: {known}")
+        if column in out:  # two spellings of one column
+            raise InputError(f"{where}: gives the condition {column!r} twice; give each condition once")
         out[column] = _number(value, f"{where} {column}")
     return out
 
@@ -103,7 +107,7 @@ def read_scenarios(
         from durability_cli.io import read_table
 
         where = str(data)
-        frame = read_table(str(data))
+        frame = read_table(str(data), text=lambda names: [n for n in names if n.lower() == SCENARIO_COLUMN])
     elif isinstance(data, pd.DataFrame):
         frame = data
     else:

@@ -12,7 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import durability_cli as dur
 from durability_cli.cli import app
+from durability_cli.errors import InputError
 
 PREDICTED = ["durability_mean", "durability_p10", "durability_p50", "durability_p90"]
 
@@ -198,6 +200,33 @@ def test_set_overrides_the_future_conditions(runner, plan, model):
     assert (hot.temperature == 70).all() and (hot.humidity == 90).all()
     assert list(hot.time) == list(plain.time)
     assert not np.allclose(hot.durability_mean, plain.durability_mean)
+
+
+def test_set_given_twice_merges_or_is_refused(runner, plan, model):
+    """A second --set dropped the first without a word (Typer keeps the last of a repeated
+    option); a condition given twice kept the last."""
+    one = _forecast(runner, plan, model, "--set", "temperature=70,humidity=90").stdout
+    assert _forecast(runner, plan, model, "--set", "temperature=70", "--set", "humidity=90").stdout == one
+    for twice in (
+        ["--set", "temperature=70", "--set", "temperature=71"],
+        ["--set", "temperature=70,Temperature=71"],
+    ):
+        r = runner.invoke(app, ["forecast", str(plan), "-m", str(model), *twice])
+        assert r.exit_code == 2 and r.stdout == ""
+        assert r.stderr.strip().endswith("twice; give each condition once"), r.stderr
+    with pytest.raises(InputError, match="gives the condition 'temperature' twice"):
+        dur.load(model).forecast(str(plan), set={"temperature": 70, "Temperature": 71})
+
+
+def test_scenario_names_stay_as_typed(runner, plan, model, tmp_path):
+    """A CSV's scenario names were read as numbers: '1.50' came back as 1.5, '007' as 7.0, and
+    '1' beside '01' was refused as a name given twice."""
+    scen = tmp_path / "scenarios.csv"
+    scen.write_text("scenario,temperature\n1.50,40\n007,60\n1,50\n01,55\n")
+    table = pd.read_csv(
+        io.StringIO(_forecast(runner, plan, model, "--scenarios", str(scen)).stdout), dtype={"scenario": str}
+    )
+    assert list(dict.fromkeys(table.scenario)) == ["1.50", "007", "1", "01"]
 
 
 def test_set_unknown_column_names_the_known_ones(runner, plan, model):
