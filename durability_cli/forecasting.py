@@ -881,7 +881,13 @@ def _forecast_group(
         )
     if hold_conditions and horizon:
         ds, series, last_obs, has_future = _held(ds, len(series.ids), has_future, horizon)
-        held.append(f"conditions held at each specimen's last values for {horizon} steps (--hold-conditions)")
+        kept = [c for c in ds.schema.covariates if c not in (conditions or {})]
+        what = "conditions" if not conditions else f"{', '.join(kept)} (the others from --set)"
+        held.append(
+            f"{what} held at each specimen's last values for {horizon} steps (--hold-conditions)"
+            if kept
+            else f"{horizon} steps added at each specimen's last spacing, the conditions from --set"
+        )
     if not has_future.any():
         return None
     series = set_future_conditions(series, last_obs, conditions or {}, ds.schema.covariates)

@@ -335,3 +335,18 @@ def test_evaluate_runs_the_end_of_life_mean_clipped_as_forecast_does(small, mono
     lo, _ = model.summary["target_range"]
     frame = model.evaluate(str(small), context=20, samples=20, threshold=lo - 0.01, baselines=False).backtest
     assert frame["eol_p10"].notna().all() and np.isinf(frame["eol_p10"]).all()
+
+
+def test_held_conditions_with_set_say_which_are_held(runner, small, model):
+    """--horizon --hold-conditions --set said every condition was held at its last value."""
+    args = ["forecast", str(small), "-m", str(model), "--horizon", "3", "--hold-conditions", "--samples", "0"]
+    r = runner.invoke(app, [*args, "--set", "temperature=60"])
+    assert r.exit_code == 0, r.stderr
+    assert (
+        "Warning: humidity (the others from --set) held at each specimen's last values for 3 steps"
+        in r.stderr
+    )
+    table = pd.read_csv(io.StringIO(r.stdout))
+    assert (table.temperature == 60).all() and table.humidity.nunique() > 1
+    r = runner.invoke(app, [*args, "--set", "temperature=60,humidity=80"])
+    assert "Warning: 3 steps added at each specimen's last spacing, the conditions from --set" in r.stderr
