@@ -529,29 +529,29 @@ def append_future(ds: Dataset, future: Dataset) -> Dataset:
     missing = [c for c in (s.id_col, s.time_col, *s.covariates, *s.static) if c not in extra]
     if missing:
         raise InputError(f"{future.source}: the future table lacks column(s) {', '.join(missing)}")
-    _check_after_history(ds, future)
+    _check_future_rows(ds, future)
     combined = pd.concat([ds.frame, extra[list(ds.frame.columns)]], ignore_index=True)
     return validate(combined, s, source=f"{ds.source} + {future.source}")
 
 
-def _check_after_history(ds: Dataset, future: Dataset) -> None:
-    """Each --future row goes after its specimen's last row in the history: one at or before it
-    is refused here, naming both files, rather than as a clash of rows in the merged table (whose
-    row numbers are in neither file)."""
+def _check_future_rows(ds: Dataset, future: Dataset) -> None:
+    """Each --future row goes after its specimen's last row in the history, with the static labels
+    its history has: refused here, naming both files, rather than as a clash of rows in the merged
+    table (whose row numbers are in neither file)."""
     if not len(ds.frame) or not len(future.frame):
         return
     codes, text = id_codes(ds.frame, ds.schema.id_col)
     last = np.flatnonzero(np.r_[codes[1:] != codes[:-1], True])  # each specimen's last row
-    fcodes, ftext = id_codes(future.frame, future.schema.id_col)
     present = pd.Index(np.asarray(text, dtype=object)[codes[last]])  # the ids of those rows
+    fcodes, ftext = id_codes(future.frame, future.schema.id_col)
     where = present.get_indexer(np.asarray(ftext, dtype=object)[fcodes])
-    known = where >= 0  # a specimen with no history is refused later, by its own message
-    early = np.zeros(len(fcodes), dtype=bool)
-    early[known] = future.t[known] <= ds.t[last[where[known]]]
+    known = np.flatnonzero(where >= 0)  # a specimen with no history is refused later, by its own message
+    time_col = ds.schema.time_col
+    history_row = last[where[known]]
+    early = future.t[known] <= ds.t[history_row]
     if early.any():
-        i = int(np.flatnonzero(early)[0])
-        h = int(last[where[i]])
-        time_col = ds.schema.time_col
+        k = int(np.flatnonzero(early)[0])
+        i, h = int(known[k]), int(history_row[k])
         more = int(early.sum()) - 1
         raise InputError(
             f"{future.source}: specimen {ftext[fcodes[i]]}'s row at {time_col} "
@@ -560,6 +560,18 @@ def _check_after_history(ds: Dataset, future: Dataset) -> None:
             + (f", and {more} more row(s) like it" if more else "")
             + "; --future rows continue each specimen's history: give them later times"
         )
+    for c in ds.schema.static:
+        planned = future.frame[c].astype(str).to_numpy()[known]
+        measured = ds.frame[c].astype(str).to_numpy()[history_row]
+        differ = planned != measured
+        if differ.any():
+            k = int(np.flatnonzero(differ)[0])
+            i = int(known[k])
+            raise InputError(
+                f"{future.source}: specimen {ftext[fcodes[i]]}'s {c} is {planned[k]!r} at {time_col} "
+                f"{show_time(future.frame[time_col], i)}, but {measured[k]!r} in {ds.source}; a static "
+                "column keeps its specimen's value: give the history's"
+            )
 
 
 def limit_horizon(series: Series, last_obs: np.ndarray, horizon: int) -> Series:

@@ -536,7 +536,7 @@ def validate(df: pd.DataFrame, schema: Schema, *, source: str, require_target: b
                 f"{'empty' if np.isnan(values[r - 1]) else 'infinite'} for specimen "
                 f"{id_text[codes[r - 1]]} at time {show_time(time_values, r - 1)} (row {r}); "
                 "conditions must be known at every step, including future ones: fill it in, "
-                "or leave the column out of `covariates`"
+                "or, when training, leave the column out of `covariates`"
             ),
         )
     static = {c: column(c, "static") for c in s.static}
@@ -741,7 +741,7 @@ def _fix(role: str, name: str) -> str:
     return {
         "time": "fix the cell",
         "target": "fix the cell, or leave it empty for an unmeasured step",
-        "condition": "fix the cell, or leave the column out of `covariates`",
+        "condition": "fix the cell, or, when training, leave the column out of `covariates`",
     }.get(role, "fix the cell")
 
 

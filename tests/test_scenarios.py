@@ -350,3 +350,23 @@ def test_held_conditions_with_set_say_which_are_held(runner, small, model):
     assert (table.temperature == 60).all() and table.humidity.nunique() > 1
     r = runner.invoke(app, [*args, "--set", "temperature=60,humidity=80"])
     assert "Warning: 3 steps added at each specimen's last spacing, the conditions from --set" in r.stderr
+
+
+def test_a_future_table_that_changes_a_static_label_names_both_files(runner, plan, mono, tmp_path):
+    """A --future row whose static label differs from its specimen's history was refused as two
+    values in the merged table, at row numbers of neither file."""
+    df = pd.read_csv(plan)
+    history, future = tmp_path / "history.csv", tmp_path / "future.csv"
+    n = df.groupby("specimen_id").cumcount()
+    df[n < 20].to_csv(history, index=False)
+    fut = df[n >= 20].drop(columns="durability")
+    who = fut.specimen_id.iloc[0]
+    was = fut.material.iloc[0]
+    fut.loc[fut.specimen_id == who, "material"] = "Z"
+    fut.to_csv(future, index=False)
+    r = runner.invoke(app, ["forecast", str(history), "-m", str(mono), "--future", str(future)])
+    assert r.exit_code == 2 and r.stdout == "" and r.stderr.count("\n") == 1
+    first = fut[fut.specimen_id == who].time.min()
+    assert r.stderr.startswith(
+        f"Error: {future}: specimen {who}'s material is 'Z' at time {first:g}, but {was!r} in {history};"
+    ), r.stderr

@@ -277,7 +277,7 @@ ERRORS = [
         HEAD + "A,1,20,1\nA,2,warm,1\nA,3,20,1\n",
         [],
         "data.csv: column 'temp', row 2: 'warm' is not a number; "
-        "fix the cell, or leave the column out of --covariates",
+        "fix the cell, or, when training, leave the column out of --covariates",
     ),
     (
         "thousands-separator",
@@ -285,7 +285,7 @@ ERRORS = [
         [],
         "data.csv: column 'temp', row 2: '1,234' is not a number "
         "(remove the thousands separator: 1234); "
-        "fix the cell, or leave the column out of --covariates",
+        "fix the cell, or, when training, leave the column out of --covariates",
     ),
     (
         "decimal-comma",
@@ -306,7 +306,7 @@ ERRORS = [
         HEAD + "B,1,20,1\nA,1,20,1\nA,2,,1\n",
         [],
         "data.csv: condition 'temp' is empty for specimen A at time 2 (row 3); conditions must "
-        "be known at every step, including future ones: fill it in, or leave the column out of "
+        "be known at every step, including future ones: fill it in, or, when training, leave the column out of "
         "--covariates",
     ),
     (
@@ -314,7 +314,7 @@ ERRORS = [
         HEAD + "A,1,20,1\nA,2.5,inf,1\n",
         [],
         "data.csv: condition 'temp' is infinite for specimen A at time 2.5 (row 2); conditions "
-        "must be known at every step, including future ones: fill it in, or leave the column out "
+        "must be known at every step, including future ones: fill it in, or, when training, leave the column out "
         "of --covariates",
     ),
     (

@@ -175,7 +175,7 @@ def test_an_error_in_the_third_group_leaves_no_output(model, plans, tmp_path):
     assert r.output.strip() == (
         f"Error: {plan}: condition 'humidity' is empty for specimen {third} at time {t:g} "
         f"(row {bad_row + 1}); conditions must be known at every step, including future ones: "
-        "fill it in, or leave the column out of --covariates"
+        "fill it in, or, when training, leave the column out of --covariates"
     )
     assert sorted(os.listdir(out.parent)) == ["eol.csv"] and eol.read_text() == "a good old file\n"
 
