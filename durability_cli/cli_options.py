@@ -202,7 +202,13 @@ Hold = Annotated[bool, _opt(_HOLD, None, "--hold-conditions", metavar=FLAG)]
 
 OutFmt = Annotated[
     str | None,
-    _opt("Format of stdout (files: from the extension).", None, "--output-format", metavar=FORMATS),
+    _opt(
+        "Format of stdout, or of an -o file whose name has no known extension (a file's name with "
+        "one decides it).",
+        None,
+        "--output-format",
+        metavar=FORMATS,
+    ),
 ]
 
 

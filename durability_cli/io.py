@@ -639,6 +639,8 @@ def write_table(df: pd.DataFrame, path: str, *, fmt: str | None = None) -> None:
 
 
 def _unknown_table_format(path) -> str:
+    if str(path).lower().endswith((".xlsx", ".xls", ".xlsm")):
+        return f"{path}: tables are not written as Excel; use .csv (Excel opens it), .parquet or .jsonl"
     return (
         f"{path}: cannot tell the output format from the name; "
         "use .csv, .csv.gz, .parquet or .jsonl, or pass the format"
@@ -1022,7 +1024,18 @@ def check_outputs(
                 f"{out}: cannot write to the folder {folder}; check its permissions or write elsewhere"
             )
     for i, out in enumerate(tables):
-        if out not in (None, "-") and not (fmt and i == 0) and output_format(out) is None:
+        if out in (None, "-"):
+            continue
+        named = output_format(out)
+        if fmt and i == 0:  # --output-format names the format of a file its name does not
+            if (named and named != check_format(fmt)) or str(out).lower().endswith(
+                (".xlsx", ".xls", ".xlsm")
+            ):
+                raise InputError(
+                    f"{out}: the name says {named or 'Excel'} but --output-format says {fmt}; "
+                    "give a name that matches, or leave --output-format out"
+                )
+        elif named is None:
             raise InputError(_unknown_table_format(out))
     for out in pictures:
         if out == "-":

@@ -429,7 +429,7 @@ def test_missing_input_files(tmp_path, model):
     "option, name, message",
     [
         ("-o", "forecast.xyz", "cannot tell the output format from the name"),
-        ("--eol-out", "eol.xlsx", "cannot tell the output format from the name"),
+        ("--eol-out", "eol.xlsx", "tables are not written as Excel; use .csv (Excel opens it)"),
         ("--paths-out", "paths", "cannot tell the output format from the name"),
         ("--plot", "forecast.jpg", "unsupported picture format; use .png or .svg"),
     ],

@@ -194,7 +194,18 @@ def test_failed_write_table_leaves_the_previous_file(tmp_path):
 
 def test_write_table_unknown_extension(tmp_path):
     with pytest.raises(InputError, match="cannot tell the output format from the name"):
+        write_table(FRAME, str(tmp_path / "t.dat"))
+    with pytest.raises(InputError, match=r"tables are not written as Excel; use \.csv \(Excel opens it\)"):
         write_table(FRAME, str(tmp_path / "t.xlsx"))
+
+
+def test_output_format_and_a_name_that_disagree_are_refused(tmp_path):
+    """-o fc.xlsx --output-format csv wrote CSV under an Excel name."""
+    for name, fmt in (("t.xlsx", "csv"), ("t.parquet", "csv"), ("t.csv", "jsonl")):
+        with pytest.raises(InputError, match="but --output-format says"):
+            check_outputs([str(tmp_path / name)], [], tables=(str(tmp_path / name),), fmt=fmt)
+    for name, fmt in (("t", "jsonl"), ("t.parquet", "parquet")):
+        check_outputs([str(tmp_path / name)], [], tables=(str(tmp_path / name),), fmt=fmt)
 
 
 # -- output checks ---------------------------------------------------------------------------------
