@@ -129,7 +129,8 @@ LOG_SPAN = 100  # leads spanning more than this ratio get log-spaced bins
 
 def horizon_edges(lead, *, most: int = 30) -> np.ndarray:
     """Edges of bins of the time after the cut-off, up to the longest ``lead``: at most ``most``
-    equal bins from 0, none narrower than the shortest lead (about one step); or, when the leads
+    equal bins, each a whole number of the shortest lead (about one step) wide and the first
+    starting at half of it; or, when the leads
     span more than ``LOG_SPAN`` times the shortest (specimens on very different time scales,
     whose short horizons would all fall in the first equal bin), ``most`` log-spaced bins from
     the shortest lead (the first edge is then above 0)."""
@@ -140,9 +141,12 @@ def horizon_edges(lead, *, most: int = 30) -> np.ndarray:
     longest, shortest = float(lead.max()), float(lead.min())
     if longest > LOG_SPAN * shortest:
         return np.geomspace(shortest * (1 - 1e-9), longest, most + 1)
-    width = max(longest / most, shortest)
-    n = max(1, int(np.ceil(longest / width - 1e-9)))
-    return np.linspace(0.0, n * width, n + 1)
+    # bins of a whole number of the shortest lead (about one step), from half a step: on a regular
+    # grid each lead, k steps give or take float noise (dates converted to days), lies in the
+    # middle of its bin, not on an edge that rounding would put it either side of
+    m = max(1, int(np.ceil(longest / most / shortest - 1e-9)))
+    n = max(1, int(np.ceil((longest - 0.5 * shortest) / (m * shortest) - 1e-9)))
+    return 0.5 * shortest + m * shortest * np.arange(n + 1, dtype=np.float64)
 
 
 def by_horizon(

@@ -446,3 +446,22 @@ def test_a_baseline_the_model_does_not_surely_beat_is_named():
     assert skill_notes(both) == [
         "the model is not surely better than persistence and worse than linear here (skill p5/p95 over 5-6 specimens)"
     ]
+
+
+def test_horizon_bins_hold_one_step_each_on_a_regular_grid_with_float_noise():
+    """Leads of k steps read from dates (5.2083333333 days, give or take 1e-12) straddled the
+    edges of step-wide bins from 0: counts 7, 9, 3, 10 where every step had 8-11 specimens, and
+    the first point drawn at half a step, where no forecast was."""
+    from durability_cli.metrics import horizon_edges
+
+    step = 125 / 24
+    rng = np.random.default_rng(0)
+    lead = np.repeat(np.arange(1, 24), 10) * step * (1 + rng.uniform(-1e-13, 1e-13, 230))
+    edges = horizon_edges(lead)
+    counts, _ = np.histogram(lead, edges)
+    assert counts.tolist() == [10] * 23
+    assert np.allclose((edges[:-1] + edges[1:]) / 2, np.arange(1, 24) * step)  # drawn at the steps
+    # longer runs: two steps a bin, still whole steps in the middle of each
+    lead = np.arange(1, 61) * 2.0
+    counts, _ = np.histogram(lead, horizon_edges(lead))
+    assert counts.tolist() == [2] * 30
