@@ -629,10 +629,22 @@ class Model:
         return plot_end_of_life(table, threshold=threshold, time_unit=unit)
 
     def _time_unit(self, time_unit: str | None) -> str | None:
-        """The unit for time axes: as given, else days for a date column, else unknown (None)."""
-        if time_unit:
-            return time_unit
-        return "days" if self.schema.time_is_datetime else None
+        """The unit for time axes: as given, else days for a date column, else unknown (None). A
+        date column's spans are in days: another unit there would relabel them, not convert."""
+        return time_unit_of(self.schema, time_unit)
+
+
+def time_unit_of(schema: Schema, time_unit: str | None) -> str | None:
+    """``time_unit`` as given (checked against a date column, whose spans are days), else days
+    for a date column, else None."""
+    if schema.time_is_datetime:
+        if time_unit and time_unit.strip().lower() not in ("day", "days", "d"):
+            raise InputError(
+                f"`time_unit` {time_unit}: the time column '{schema.time_col}' holds dates, whose spans "
+                "are drawn and scored in days; leave `time_unit` out"
+            )
+        return "days"
+    return time_unit or None
 
 
 def _by_horizon(points: pd.DataFrame | None) -> pd.DataFrame | None:

@@ -666,6 +666,7 @@ def evaluate(
             pictures=(plot,),
         )
         trained = api.load(model[0])
+        unit = api.time_unit_of(trained.schema, time_unit)  # a date table's spans are days
         compare = {
             name: api.load(path)
             for name, path in zip(api.comparison_names(model[1:]), model[1:], strict=True)
@@ -685,6 +686,8 @@ def evaluate(
         )
         if run.result is None:
             return None if quiet else render_empty_shard(err, spec, run.total, data)
+        if unit:  # the report names the unit its errors and horizons are in
+            run.result.report["time_unit"] = unit
         if output and output != "-":
             write_json(run.result.to_dict(), output)
         # stdout gets the JSON when asked, or when no file takes it, no table is on a terminal and

@@ -159,7 +159,12 @@ class EvalStream:
                 continue
             points, history, qs, drivers = frames
             if pool is None:
-                pool = PooledScores(quantiles=qs, threshold=self.cfg.threshold, direction=self.cfg.direction)
+                pool = PooledScores(
+                    quantiles=qs,
+                    threshold=self.cfg.threshold,
+                    direction=self.cfg.direction,
+                    time_unit="days" if self.bundle.schema.time_is_datetime else "time",
+                )
             sampled = qs is not None
             specimens.append(specimen_errors(points, drivers))
             for name, rows in compared.items():
@@ -173,6 +178,7 @@ class EvalStream:
                 "unmeasured first rows"
             )
         self.report = pool.report()
+        self.report["target"] = self.bundle.schema.target
         self.specimens = pd.concat(specimens, ignore_index=True)
         self.report["by_condition"] = condition_trends(self.specimens, self.report["models"]["model"]["rmse"])
         if compared:  # evaluate -m A -m B: whether each compared model's error follows them too

@@ -40,7 +40,7 @@ def render_schema(console: Console, info: dict) -> None:
     n_rows = info["n_rows"] or 1
     for col, role in role_of.items():
         missing = info["missing"].get(col, 0)
-        share = f"{missing:,} ({100 * missing / n_rows:.0f}%)" if missing else "0"
+        share = f"{missing:,} ({_share(missing / n_rows)})" if missing else "0"
         rng = info["ranges"].get(col) or (info["time_range"] if col == roles["time"] else {})
         table.add_row(Text(col), role, share, _num(rng.get("min")), _num(rng.get("max")))
     console.print(table)
@@ -65,7 +65,9 @@ def render_schema(console: Console, info: dict) -> None:
             f"{_num(spacing['min_dt'])} to {_num(spacing['max_dt'])} {spacing['unit']} "
             f"(median {_num(spacing['median_dt'])}); {kind}",
         )
-    summary.add_row("measured durability", f"{info['n_observed_target']:,} of {info['n_rows']:,} rows")
+    summary.add_row(
+        f"measured {roles['target']}", f"{info['n_observed_target']:,} of {info['n_rows']:,} rows"
+    )
     console.print(summary)
     for note in info["notes"]:
         console.print(Text(f"- {note}", style="dim"))
@@ -76,6 +78,18 @@ def fmt(x) -> str:
     if x is None or (isinstance(x, float) and x != x):
         return "n/a"
     return f"{x:.4g}"
+
+
+def _share(fraction: float) -> str:
+    """A share as a percentage that a small nonzero one does not round to 0 %."""
+    percent = 100 * fraction
+    return (
+        f"{percent:.0f}%"
+        if percent >= 1 or percent == 0
+        else f"{percent:.1g}%"
+        if percent >= 0.1
+        else "<0.1%"
+    )
 
 
 def render_warnings(console: Console, lines: list[str], limit: int = 10) -> None:
@@ -781,7 +795,7 @@ def render_evaluation(console: Console, report: dict) -> None:
         labels = _EOL | {"interval_coverage": _EOL["interval_coverage"].format(level)}
         sections.append(("End of life", _score_rows(eol, labels)))
         notes.append(
-            f"end of life: durability {report.get('direction', 'below')} "
+            f"end of life: {report.get('target', 'durability')} {report.get('direction', 'below')} "
             f"{fmt(report.get('threshold'))}; errors and horizons in {unit}"
         )
         notes += direction_note(report)

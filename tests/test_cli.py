@@ -373,8 +373,11 @@ def test_dates_come_back_exact_and_the_remaining_life_readable(tmp_path):
     table = pd.read_csv(eol, dtype=str).set_index("specimen_id")
     ends = start + pd.to_timedelta(last + 500, unit="h")
     assert (table.horizon_end == ends.dt.strftime("%Y-%m-%d %H:%M:%S").set_axis(table.index)).all()
-    spans = table.rul.dropna()
-    assert len(spans) >= 10 and spans.str.startswith("P").all(), spans
+    spans = table.rul[table.status == "crosses"].dropna()  # an already-past one: rul 0, eol_time its crossing
+    assert len(spans) >= 3 and spans.str.startswith("P").all(), spans
+    past = table[table.status == "already past"]
+    assert len(past) >= 3 and (past.rul == "P0DT0H0M0S").all()
+    assert (pd.to_datetime(past.eol_time) <= pd.to_datetime(past.last_measured_time)).all()
     crossed = table.loc[spans.index]
     gap = pd.to_datetime(crossed.eol_time) - pd.to_datetime(crossed.last_measured_time)
     assert (abs(pd.to_timedelta(spans) - gap) <= pd.Timedelta(microseconds=1)).all()
@@ -382,7 +385,7 @@ def test_dates_come_back_exact_and_the_remaining_life_readable(tmp_path):
     assert r.exit_code == 0, r.output
     kept = pd.read_parquet(tmp_path / "eol.parquet").set_index("specimen_id")
     assert pd.api.types.is_timedelta64_dtype(kept.rul)
-    assert (kept.rul.dropna() == pd.to_timedelta(spans)).all()
+    assert (kept.rul[spans.index] == pd.to_timedelta(spans)).all()
     # past 2262 (a nanosecond's last year) and with milliseconds: still exact, in the table's unit
     far = pd.Timestamp("2300-01-01 00:00:00.198")
     hours["date"] = (far + pd.to_timedelta(hours.time, unit="h")).dt.strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -394,6 +397,20 @@ def test_dates_come_back_exact_and_the_remaining_life_readable(tmp_path):
     assert (table.horizon_end == wanted.set_axis(table.index)).all(), table.horizon_end
     wanted = (far + pd.to_timedelta(last, unit="h")).dt.strftime("%Y-%m-%d %H:%M:%S.198")
     assert (table.last_measured_time == wanted.set_axis(table.index)).all()
+    # evaluate says its spans are days and names the target; another unit would relabel days
+    backtest = ["--context", "5", "--threshold", "-0.5", "--samples", "0"]
+    r = invoke("evaluate", data, "-m", model, *backtest, "--json")
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    assert report["time_unit"] == "days" and report["target"] == "power_drop"
+    assert "end of life: power_drop below -0.5; errors and horizons in days" in " ".join(r.stderr.split())
+    for command in (["evaluate"], ["plot", "errors"]):
+        r = invoke(
+            *command, data, "-m", model, *backtest[:2], "--time-unit", "hours", "-o", tmp_path / "x.png"
+        )
+        assert r.exit_code == 2 and r.stderr.startswith(
+            "Error: --time-unit hours: the time column 'date' holds dates, whose spans are drawn and scored in days"
+        ), r.stderr
 
 
 def test_validation_specimens_shorter_than_the_warm_up_are_counted_out_loud(tmp_path):
