@@ -363,7 +363,9 @@ def _hide(view: Series, origin: np.ndarray, cut: np.ndarray, end: np.ndarray) ->
     pos = np.arange(view.y.shape[1])[None, :]
     inside = pos < end[:, None]
     hidden = Series(
-        ids=[f"{sid}#{o}" for sid, o in zip(view.ids, origin, strict=True)],
+        # the first cut-off draws as `forecast` does for the specimen (its id seeds the paths), so
+        # a backtest scores the forecast the same cut-off gives; the others draw apart
+        ids=[str(sid) if o == 0 else f"{sid}#{o}" for sid, o in zip(view.ids, origin, strict=True)],
         lengths=end,
         time=np.where(inside, view.time, np.nan),
         cond=np.where(inside[..., None], view.cond, np.nan),

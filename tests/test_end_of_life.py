@@ -232,6 +232,9 @@ def test_the_mean_column_is_the_mean_path_that_eol_time_crosses(model, plan, sma
     )
     assert len(scored) == len(a)
     assert np.allclose(scored.y_pred, scored.durability_mean, rtol=0, atol=1e-6)
+    # and the same paths: the first cut-off draws as forecast does (it drew from "C001#0")
+    assert np.allclose(scored["q0.1"], scored.durability_p10, rtol=0, atol=1e-6)
+    assert np.allclose(scored["q0.9"], scored.durability_p90, rtol=0, atol=1e-6)
 
 
 def test_a_specimen_not_forecast_has_no_end_of_life_row(model, plan, tmp_path):
