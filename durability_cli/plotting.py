@@ -1086,11 +1086,17 @@ def _numeric_points(ax, rows: pd.DataFrame, name: str, c: dict, look: dict) -> t
     third = len(ok) // 3
     if third:
         ordered = ok.sort_values(name, kind="stable")
+        # a third at a single level (an accelerated test's few temperatures) still gets a line to
+        # see: at least 6 % of the panel's range wide, centred on it
+        pad = 0.03 * (float(ok[name].max() - ok[name].min()) or 1.0)
         for part in (ordered.iloc[:third], ordered.iloc[-third:]):
+            lo, hi = float(part[name].min()), float(part[name].max())
+            if hi - lo < 2 * pad:
+                lo, hi = (lo + hi) / 2 - pad, (lo + hi) / 2 + pad
             ax.hlines(
                 part["error"].mean(),
-                part[name].min(),
-                part[name].max(),
+                lo,
+                hi,
                 color=look["line"],
                 linewidth=2.2,
                 linestyles=look["style"],

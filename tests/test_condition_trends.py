@@ -454,3 +454,25 @@ def test_plot_conditions_draws_each_compared_model_beside_the_first(
     assert r.exit_code == 0, r.stderr
     labels = [line.get_label() for line in figures[-1].axes[0].get_lines()]
     assert "model" in labels and "m" in labels
+
+
+def test_a_third_at_one_level_still_gets_a_line_to_see():
+    """An accelerated test's few temperatures put each third at one level: its line had no
+    length, and the panel promised lines it did not draw."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from durability_cli.plotting import _numeric_points
+
+    rows = pd.DataFrame({"temperature": [25.0] * 4 + [65.0] * 4 + [105.0] * 4, "error": np.arange(12) / 100})
+    fig, ax = plt.subplots()
+    look = {"points": "k", "line": "r", "style": "solid"}
+    _numeric_points(ax, rows, "temperature", {"rank_correlation": 0.9}, look)
+    (low,), (high,) = (np.asarray(ax.collections[k].get_segments()) for k in (1, 2))
+    for segment, level, error in ((low, 25.0, 0.015), (high, 105.0, 0.095)):
+        (x0, y0), (x1, y1) = segment
+        assert x1 - x0 == pytest.approx(0.06 * 80) and (x0 + x1) / 2 == pytest.approx(level)
+        assert y0 == y1 == pytest.approx(error)
+    plt.close(fig)
