@@ -377,10 +377,13 @@ def _panel_title(sid: str, eol_rows: pd.DataFrame | None) -> str:
         return sid
     row = eol_rows.iloc[0]
     status = row.get("status")
+    column, _ = _eol_column(row)
+    drawn = pd.notna(row[column])
+    if status == "not within horizon" and drawn:  # the median's line is drawn: say what crosses
+        return f"{sid}: median end of life ≈ {_format_time(row[column])} (the mean path does not cross)"
     if isinstance(status, str) and status and status != "crosses":
         return f"{sid}: {status}"
-    column, _ = _eol_column(row)
-    if pd.notna(row[column]):
+    if drawn:
         return f"{sid}: end of life ≈ {_format_time(row[column])}"
     return sid
 

@@ -181,6 +181,17 @@ def test_chosen_specimens_and_end_of_life_in_titles(tmp_path, figures):
         "end-of-life interval (p10-p90)",
         "predicted end of life (mean path)",
     ]
+    # a table with the paths' median: a line at the median where the mean path does not cross says
+    # so (the title said "not within horizon" beside a drawn end-of-life line)
+    eol["eol_p50"] = eol["eol_time"]
+    eol.loc[eol["specimen_id"] == "S5", "eol_p50"] = 95.0
+    plot_forecasts(
+        history, forecast, tmp_path / "g.png", **COLUMNS, eol=eol, threshold=0.8, specimens=["S5", "S2"]
+    )
+    assert [ax.get_title() for ax in panels(figures[1])] == [
+        "S5: median end of life ≈ 95 (the mean path does not cross)",
+        "S2: end of life ≈ 90",
+    ]
 
 
 def test_integer_ids_and_shuffled_rows(tmp_path, figures):
