@@ -1389,7 +1389,7 @@ def evaluate_files(
         result = evaluate(model.bundle, ds, cfg, backtest, others)
         for path, table in ((outputs.per_series, result.per_series), (outputs.backtest, result.backtest)):
             if path:
-                write_table(table, path)
+                write_table(_dated(table, model.schema), path)
         report = _shard_note(result.report, shard)
         found = Evaluation(
             report, result.per_series, result.backtest, result.specimens, result.compared_specimens
@@ -1402,13 +1402,31 @@ def evaluate_files(
     stream = EvalStream(model.bundle, grouped.groups, cfg, backtest, source=source, others=others)
     with _writers((outputs.per_series, outputs.backtest), quote_hint(grouped.ids)) as write:
         for per_series, points in stream:
-            write(per_series, points)
+            write(_dated(per_series, model.schema), _dated(points, model.schema))
     found = Evaluation(
         _shard_note(stream.report, shard),
         specimens=stream.specimens,
         compared_specimens=stream.compared_specimens,
     )
     return Run(grouped.total, found)
+
+
+def _dated(table: pd.DataFrame | None, schema: Schema) -> pd.DataFrame | None:
+    """A backtest's point or per-series table as ``evaluate`` writes it: where the time column
+    holds dates, its times and end-of-life times as dates (to the microsecond; an end later than
+    the horizon, +inf in memory, empty), as ``forecast`` writes them; the spans (``lead``,
+    ``eol_error``) stay numbers of days. In memory they are days since 1970-01-01."""
+    if table is None or not schema.time_is_datetime:
+        return table
+    import numpy as np
+
+    from durability_cli.schema import dates_from_days
+
+    out = table.copy(deep=False)
+    for c in out.columns:
+        if c == "time" or (c.startswith("eol_") and c != "eol_error"):
+            out[c] = dates_from_days(out[c].to_numpy(dtype=np.float64))
+    return out
 
 
 def _compared(compare: dict | None) -> dict:

@@ -404,6 +404,19 @@ def test_dates_come_back_exact_and_the_remaining_life_readable(tmp_path):
     report = json.loads(r.stdout)
     assert report["time_unit"] == "days" and report["target"] == "power_drop"
     assert "end of life: power_drop below -0.5; errors and horizons in days" in " ".join(r.stderr.split())
+    # its tables write dates as forecast does (they were days since 1970: 19780.29)
+    points, series = tmp_path / "points.csv", tmp_path / "series.csv"
+    r = invoke(
+        "evaluate", data, "-m", model, *backtest, "--backtest-out", points, "--per-series", series, "-q"
+    )
+    assert r.exit_code == 0, r.output
+    rows = pd.read_csv(points)
+    measured = set(zip(hours.specimen_id, start + pd.to_timedelta(hours.time, unit="h"), strict=True))
+    assert len(rows) and all(
+        k in measured for k in zip(rows.specimen, pd.to_datetime(rows.time), strict=True)
+    )
+    crossed = pd.read_csv(series).dropna(subset=["eol_pred"])
+    assert len(crossed) and pd.to_datetime(crossed.eol_pred).dt.year.eq(2024).all()
     for command in (["evaluate"], ["plot", "errors"]):
         r = invoke(
             *command, data, "-m", model, *backtest[:2], "--time-unit", "hours", "-o", tmp_path / "x.png"
