@@ -601,7 +601,7 @@ class Model:
         return end_of_life_backtest(self.bundle, read(data, schema=self.schema), cfg, backtest)
 
     def plot_end_of_life(
-        self, table: pd.DataFrame, *, threshold: float, time_unit: str | None = None
+        self, table: pd.DataFrame, *, threshold: float, time_unit: str | None = None, direction: str = "below"
     ) -> Figure:
         """Predicted (median, p10-p90) against true end of life per specimen, from the table of
         :meth:`end_of_life_backtest` made with the same ``threshold``; specimens whose data end
@@ -626,7 +626,7 @@ class Model:
             ]
             table[times] = table[times] - origin
             unit = f"days since {pd.Timestamp('1970-01-01') + pd.Timedelta(days=origin):%Y-%m-%d}"
-        return plot_end_of_life(table, threshold=threshold, time_unit=unit)
+        return plot_end_of_life(table, threshold=threshold, time_unit=unit, direction=direction)
 
     def _time_unit(self, time_unit: str | None) -> str | None:
         """The unit for time axes: as given, else days for a date column, else unknown (None). A

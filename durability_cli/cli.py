@@ -507,7 +507,11 @@ def forecast(
         if run.result is None:
             return None if quiet else render_empty_shard(err, spec, run.total, data)
         if not quiet:
-            render_warnings(err, run.result.warnings)
+            from durability_cli.render import direction_warnings
+
+            render_warnings(
+                err, direction_warnings(trained.summary, threshold, direction) + run.result.warnings
+            )
             render_forecast_note(err, run.result.info, spec, len(run.result.scenarios))
         if plot:
             from durability_cli.plotting import save_figure
@@ -700,9 +704,10 @@ def evaluate(
 
             save_figure(trained.plot_errors(run.result, time_unit=time_unit), plot)
         if not quiet:
-            from durability_cli.render import render_evaluation
+            from durability_cli.render import direction_warnings, render_evaluation
 
             render_evaluation(err, run.result.report)
+            render_warnings(err, direction_warnings(trained.summary, threshold, direction))
 
     run_command(debug, _all_or_none(go))  # its outputs all new or all as they were
 

@@ -299,6 +299,13 @@ def plot_eol_cmd(
         cut = dict(context=context, context_frac=context_frac, horizon=horizon)
         how = dict(samples=samples, direction=direction, seed=seed)
         table = trained.end_of_life_backtest(data, threshold=threshold, **cut, **how)
-        return trained.plot_end_of_life(table, threshold=threshold, time_unit=time_unit)
+        from durability_cli.console import err
+        from durability_cli.render import direction_warnings, render_warnings
+
+        figure = trained.plot_end_of_life(
+            table, threshold=threshold, time_unit=time_unit, direction=direction
+        )
+        render_warnings(err, direction_warnings(trained.summary, threshold, direction))  # drawn: warn
+        return figure
 
     run_command(debug, lambda: _backtest_figure(output, data, model, threads, draw))

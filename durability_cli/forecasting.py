@@ -897,7 +897,7 @@ def _forecast_group(
         what = "conditions" if not conditions else f"{', '.join(kept)} (the others from --set)"
         held.append(
             f"{what} held at each specimen's last values for {horizon} steps (--hold-conditions)"
-            if kept
+            if kept or not conditions
             else f"{horizon} steps added at each specimen's last spacing, the conditions from --set"
         )
     if not has_future.any():

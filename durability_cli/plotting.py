@@ -906,6 +906,7 @@ def plot_end_of_life(
     threshold: float,
     time_unit: str | None = None,
     interval: str = "p10-p90",
+    direction: str = "below",
 ) -> Figure:
     """Draw predicted against true end of life, one point per specimen.
 
@@ -941,9 +942,10 @@ def plot_end_of_life(
     rows = table.loc[table["status"] != "already past"]
     past = len(table) - len(rows)
     if not len(rows):
+        other, moves = ("above", "rises") if direction == "below" else ("below", "falls")
         raise InputError(
-            "no end of life to draw: every specimen is already past the threshold at its cut-off; "
-            "use a smaller context"
+            f"no end of life to draw: every specimen is already {direction} the threshold {threshold:g} at "
+            f"its cut-off; if the target {moves} with wear, use --direction {other}, else a smaller context"
         )
     from matplotlib.figure import Figure
 

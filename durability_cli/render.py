@@ -481,6 +481,23 @@ def monotonic_warnings(summary: dict, monotonic: str) -> list[str]:
     ]
 
 
+def direction_warnings(summary: dict, threshold: float | None, direction: str) -> list[str]:
+    """A line when an end of life is sought with --direction against most training specimens'
+    own direction (``above`` where they fell from their first measurement to their last, or
+    ``below`` where they rose): a crossing that way comes, if at all, from noise."""
+    moves = summary.get("target_direction") or {}
+    rising, falling = moves.get("rising", 0), moves.get("falling", 0)
+    against = {"above": falling, "below": rising}.get(direction, 0)
+    if threshold is None or against <= (rising + falling) / 2:
+        return []
+    went, other = ("fell", "below") if direction == "above" else ("rose", "above")
+    return [
+        f"--direction {direction} seeks where the target first goes {direction} {threshold:g}, but {against} "
+        f"of the {rising + falling} training specimens {went} from their first measurement to their "
+        f"last: check --direction (the other way is {other})"
+    ]
+
+
 def epoch_warnings(summary: dict, epochs: int) -> list[str]:
     """A line when training ran out of epochs while the validation RMSE was still improving (the
     best epoch in the last tenth of the run): the cosine learning rate had already decayed."""

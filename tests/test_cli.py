@@ -474,6 +474,34 @@ def test_monotonic_against_the_data_is_named(tmp_path):
         "rising": 15,
         "falling": 0,
     }
+    # an end of life sought the other way (the default below, for a current that rises) is named
+    # by forecast, evaluate and plot eol; plot eol's refusal names --direction, not only the context
+    model = tmp_path / "increasing.safetensors"
+    wrong = "--direction below seeks where the target first goes below 10, but 15 of the 15 training specimens rose"
+    r = invoke(
+        "forecast",
+        data,
+        "-m",
+        model,
+        "--horizon",
+        3,
+        "--hold-conditions",
+        "--threshold",
+        10,
+        "-o",
+        tmp_path / "f.csv",
+    )
+    assert r.exit_code == 0 and wrong in " ".join(r.stderr.split()), r.stderr
+    r = invoke("evaluate", data, "-m", model, "--context-frac", 0.5, "--threshold", 10, "--samples", 0)
+    assert r.exit_code == 0 and wrong in " ".join(r.stderr.split()), r.stderr
+    r = invoke("forecast", data, "-m", model, "--horizon", 3, "--hold-conditions", "--threshold", 10,
+               "--direction", "above", "-o", tmp_path / "f.csv")  # fmt: skip
+    assert r.exit_code == 0 and "seeks where the target" not in r.stderr
+    r = invoke("plot", "eol", data, "-m", model, "--context", 12, "--threshold", 100, "-o", tmp_path / "e.png")
+    assert r.exit_code == 2 and r.stderr.strip().endswith(
+        "every specimen is already below the threshold 100 at its cut-off; if the target rises with wear, use "
+        "--direction above, else a smaller context"
+    ), r.stderr
 
 
 def test_held_rows_past_the_last_date_a_unit_holds_are_refused(write_csv):
