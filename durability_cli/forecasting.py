@@ -849,14 +849,18 @@ def _skipped_line(skipped: list[str], count: int | None = None) -> str:
     )
 
 
-def _held(ds: Dataset, n: int, has_future: np.ndarray, horizon: int):
-    """``--hold-conditions``: ``ds`` with ``horizon`` rows added to each of its ``n`` specimens,
+def _held(ds: Dataset, ids: list, has_future: np.ndarray, horizon: int):
+    """``--hold-conditions``: ``ds`` with ``horizon`` rows added to each of its specimens (``ids``),
     and its series, last measured rows and which specimens have future rows."""
     if has_future.any():
+        who = [ids[i] for i in np.flatnonzero(has_future)]
+        more = f" (and {len(who) - 1} more)" if len(who) > 1 else ""
         raise InputError(
-            f"{ds.source}: the table already has future rows; --hold-conditions only extends tables without them"
+            f"{ds.source}: specimen {who[0]}{more} ends in rows without a measured {ds.schema.target} (future "
+            "rows); --hold-conditions only extends specimens without them: drop those rows, or forecast "
+            "them as planned without --hold-conditions"
         )
-    added = n * horizon
+    added = len(ids) * horizon
     limits.check_memory(
         added * 8 * (len(ds.frame.columns) + 4) * 4,  # the new rows, as the frame and its copies
         f"{ds.source}: --horizon {horizon} --hold-conditions adds {added:,} rows, which",
@@ -892,7 +896,7 @@ def _forecast_group(
             + f"; give each specimen at least its first measured {ds.schema.target}, or leave it out"
         )
     if hold_conditions and horizon:
-        ds, series, last_obs, has_future = _held(ds, len(series.ids), has_future, horizon)
+        ds, series, last_obs, has_future = _held(ds, series.ids, has_future, horizon)
         kept = [c for c in ds.schema.covariates if c not in (conditions or {})]
         what = "conditions" if not conditions else f"{', '.join(kept)} (the others from --set)"
         held.append(

@@ -497,7 +497,9 @@ def test_monotonic_against_the_data_is_named(tmp_path):
     r = invoke("forecast", data, "-m", model, "--horizon", 3, "--hold-conditions", "--threshold", 10,
                "--direction", "above", "-o", tmp_path / "f.csv")  # fmt: skip
     assert r.exit_code == 0 and "seeks where the target" not in r.stderr
-    r = invoke("plot", "eol", data, "-m", model, "--context", 12, "--threshold", 100, "-o", tmp_path / "e.png")
+    r = invoke(
+        "plot", "eol", data, "-m", model, "--context", 12, "--threshold", 100, "-o", tmp_path / "e.png"
+    )
     assert r.exit_code == 2 and r.stderr.strip().endswith(
         "every specimen is already below the threshold 100 at its cut-off; if the target rises with wear, use "
         "--direction above, else a smaller context"

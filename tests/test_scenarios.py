@@ -370,3 +370,12 @@ def test_a_future_table_that_changes_a_static_label_names_both_files(runner, pla
     assert r.stderr.startswith(
         f"Error: {future}: specimen {who}'s material is 'Z' at time {first:g}, but {was!r} in {history};"
     ), r.stderr
+
+
+def test_hold_conditions_on_a_table_with_future_rows_names_the_specimens(runner, plan, model):
+    r = runner.invoke(app, ["forecast", str(plan), "-m", str(model), "--horizon", "3", "--hold-conditions"])
+    assert r.exit_code == 2 and r.stdout == "" and r.stderr.count("\n") == 1
+    first = sorted(pd.read_csv(plan).specimen_id.unique())[0]
+    assert r.stderr.startswith(
+        f"Error: {plan}: specimen {first} (and 9 more) ends in rows without a measured durability (future rows)"
+    ), r.stderr
