@@ -971,6 +971,19 @@ def _json_float(x) -> float | None:
     return x if np.isfinite(x) else None
 
 
+def _ending_note(ending: np.ndarray, frame: pd.DataFrame, s: Schema) -> list[str]:
+    """A note naming the specimens whose last rows have no measured target: ``forecast`` reads
+    them as future rows to forecast (and ``--hold-conditions`` refuses them)."""
+    if not len(ending):
+        return []
+    who = frame[s.id_col].to_numpy()[ending]
+    more = f" and {len(who) - 3} more" if len(who) > 3 else ""
+    return [
+        f"{len(who)} specimen(s) end in rows without a measured {s.target} ({', '.join(map(str, who[:3]))}{more}): "
+        "forecast reads those rows as future steps to forecast"
+    ]
+
+
 def describe(ds: Dataset) -> dict:
     """A JSON-serialisable summary: roles, sizes, lengths, spacing, missing values and ranges."""
     s, f = ds.schema, ds.frame
@@ -997,6 +1010,8 @@ def describe(ds: Dataset) -> dict:
             if ok.size
             else {"min": None, "max": None}
         )
+    y = f[s.target].to_numpy(dtype=np.float64, na_value=np.nan)
+    ending = starts[~np.isfinite(y[starts + lengths - 1])] if n else starts[:0]  # first rows of those
     if s.time_is_datetime:
         tv = f[s.time_col]
         time_range = {"min": tv.min().isoformat(), "max": tv.max().isoformat()}
@@ -1024,6 +1039,7 @@ def describe(ds: Dataset) -> dict:
         "time_range": time_range,
         "missing": {c: int(f[c].isna().sum()) for c in role_cols},
         "ranges": ranges,
-        "n_observed_target": int(np.isfinite(f[s.target].to_numpy(dtype=np.float64, na_value=np.nan)).sum()),
-        "notes": list(ds.notes),
+        "n_observed_target": int(np.isfinite(y).sum()),
+        "n_ending_unmeasured": int(len(ending)),
+        "notes": list(ds.notes) + _ending_note(ending, ds.frame, s),
     }

@@ -80,6 +80,7 @@ EXPECTED = {
         "humidity": {"min": 0.5, "max": 0.6},
     },
     "n_observed_target": 5,
+    "n_ending_unmeasured": 1,
     "notes": [
         "specimen id: 'specimen' (auto-detected; --id-col to change)",
         "time: 'cycle' (auto-detected; --time-col to change)",
@@ -87,6 +88,8 @@ EXPECTED = {
         "ignored non-numeric column(s) 'material'; "
         "pass --static NAME for per-specimen labels such as material or batch",
         "time spacing is irregular in 1 of 2 specimens (the step length is fed to the model)",
+        "1 specimen(s) end in rows without a measured durability (A): forecast reads those rows as future "
+        "steps to forecast",
     ],
 }
 
