@@ -347,6 +347,18 @@ def render_train_summary(console: Console, bundle, output: str) -> None:
         console.print(f"[dim]{note}[/]", highlight=False, soft_wrap=True)
 
 
+_AUTO_ZERO = ("val_context", "epochs", "ensemble")  # options whose 0 means "chosen automatically"
+
+
+def _option(key: str, value) -> str:
+    """An option's value as inspect shows it: an empty one as none, a 0 that means automatic so."""
+    if value == "" or value is None:
+        return "none"
+    if key in _AUTO_ZERO and value == 0:
+        return "0 (auto)"
+    return str(value)
+
+
 def fine_tuned_text(base: dict) -> str:
     """Where a --init-from model's weights came from (summary["fine_tuned_from"])."""
     return f"{base['model']} (trained on {base.get('source')}: {base.get('n_specimens')} specimens)"
@@ -1057,8 +1069,8 @@ def render_model(console: Console, info: dict, title: str) -> None:
     table.add_row("columns", f"id {sch['id_col']}, time {sch['time_col']}, target {sch['target']}")
     table.add_row("conditions", ", ".join(sch["covariates"]) or "none")
     table.add_row("static", ", ".join(sch.get("static", [])) or "none")
-    table.add_row("model", ", ".join(f"{k}={v}" for k, v in info["model_config"].items()))
-    table.add_row("training", ", ".join(f"{k}={v}" for k, v in info["train_config"].items()))
+    table.add_row("model", ", ".join(f"{k}={_option(k, v)}" for k, v in info["model_config"].items()))
+    table.add_row("training", ", ".join(f"{k}={_option(k, v)}" for k, v in info["train_config"].items()))
     table.add_row("parameters", f"{info['parameters']:,}")
     if info["model_config"].get("latent"):
         spread = ", ".join(f"{v:.3g}" for v in s.get("latent_train_std", []))
