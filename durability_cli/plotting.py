@@ -951,7 +951,19 @@ def plot_end_of_life(
 
     fig = Figure(figsize=(6.4, 6.0), dpi=DPI, layout="constrained")
     ax = fig.subplots()
-    true_x, pred_y, censored, crossed = points = _eol_xy(rows)
+    true_x, pred_y, censored, crossed = _eol_xy(rows)
+    # neither the truth nor the forecast crosses within the data: nothing to compare, and drawn at
+    # (last measurement, horizon end) they piled up on the diagonal, reading as perfect forecasts
+    neither = censored & ~crossed
+    if neither.all():
+        raise InputError(
+            f"no end of life to draw: neither the measurements nor the forecasts of the {len(rows)} "
+            f"specimen(s) cross the threshold {threshold:g} within the data; use a smaller context, or "
+            "a threshold the measurements reach"
+        )
+    keep = ~neither
+    rows = rows.loc[keep]
+    true_x, pred_y, censored, crossed = points = true_x[keep], pred_y[keep], censored[keep], crossed[keep]
     lo, hi, pad = _draw_eol_points(ax, rows, points, interval)
     ax.set_xlim(lo - pad, hi + pad)
     ax.set_ylim(lo - pad, hi + pad)
@@ -959,13 +971,17 @@ def plot_end_of_life(
     ax.set_xlabel(axis_label("true end of life", time_unit or "time units"))
     ax.set_ylabel(axis_label("predicted end of life (median)", time_unit or "time units"))
     both_cross = ~censored & crossed
-    title = f"End of life at threshold {threshold:g}: {len(rows)} specimens"
+    title = f"End of life at threshold {threshold:g}: {len(rows) + int(neither.sum())} specimens"
     if both_cross.any():
         mae = float(np.mean(np.abs(pred_y[both_cross] - true_x[both_cross])))
         # of the median: evaluate's eol.mae is the mean path's crossing's, a different point
         title += f"\nMAE of the median {mae:.3g} over the {int(both_cross.sum())} that both cross"
-    if past:
-        title += f"; {past} already past at the cut-off (not drawn)"
+    skipped = [f"{past} already past at the cut-off"] if past else []
+    skipped += (
+        [f"{int(neither.sum())} crossing within neither the data nor the forecast"] if neither.any() else []
+    )
+    if skipped:
+        title += f"\n{' and '.join(skipped)}: not drawn"
     ax.set_title(title, fontsize=11)
     fig.legend(loc="outside lower center", ncols=2, frameon=False, fontsize=8)
     _grid(ax)
