@@ -49,7 +49,11 @@ def plot_forecast_cmd(
         str | None, _opt("Table with the true values of the forecast rows, drawn as markers.", metavar=PATH)
     ] = None,
     specimens: Annotated[
-        str | None, _opt("Comma-separated specimen ids to draw (default: the first --max).", metavar=LIST)
+        str | None,
+        _opt(
+            "Comma-separated specimen ids to draw (default: --max of them, spread from the lowest forecast at the horizon to the highest).",
+            metavar=LIST,
+        ),
     ] = None,
     max_specimens: Annotated[int, _opt("Draw at most this many specimens.", None, "--max", metavar=N)] = 12,
     horizon: Horizon = None,

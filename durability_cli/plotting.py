@@ -128,7 +128,7 @@ def plot_forecasts(
     """
     tables = {"history": history, "forecast": forecast, "truth": truth, "end-of-life": eol}
     _check_forecast_tables(tables, time_col, target, max_specimens)
-    all_ids, chosen = _choose_specimens(tables, id_col, specimens, max_specimens)
+    all_ids, chosen, spread = _choose_specimens(tables, id_col, specimens, max_specimens, f"{target}_mean")
     by_id = {
         name: _split_by_specimen(t, name, id_col, None if name == "end-of-life" else time_col, chosen)
         for name, t in tables.items()
@@ -160,7 +160,8 @@ def plot_forecasts(
     _forecast_legend(fig, legend)
     shown = ""
     if not specimens and len(all_ids) > n:
-        shown = f" (first {n} of {len(all_ids)} specimens)"
+        how = "from the lowest forecast at the horizon to the highest" if spread else "the first"
+        shown = f" ({n} of {len(all_ids)} specimens: {how})"
     fig.suptitle((title or f"{target} forecast") + shown)
     return fig
 
@@ -197,11 +198,15 @@ def _check_forecast_tables(tables: dict, time_col: str, target: str, max_specime
 
 
 def _choose_specimens(
-    tables: dict, id_col: str, specimens, max_specimens: int
-) -> tuple[np.ndarray, list[str]]:
-    """(every specimen id in order of first appearance, the ones to draw). The specimens are those
-    of the history and the forecast: the truth and the end-of-life table only add to their panels
-    (a truth table of the whole test set drew panels of specimens that were never forecast)."""
+    tables: dict, id_col: str, specimens, max_specimens: int, mean_col: str = ""
+) -> tuple[np.ndarray, list[str], bool]:
+    """(every specimen id in order of first appearance, the ones to draw, whether they were spread
+    over the forecasts). The specimens are those of the history and the forecast: the truth and
+    the end-of-life table only add to their panels (a truth table of the whole test set drew
+    panels of specimens that were never forecast). Without ``specimens`` and with more forecast
+    than ``max_specimens``, the drawn ones are spread evenly from the lowest forecast at the
+    horizon (``mean_col``'s last row) to the highest: the first ones by id were often all of one
+    condition (eight at 25 °C and four at 65 °C, none of the 105 °C specimens that failed)."""
     with_ids = [name for name, t in tables.items() if t is not None and id_col in t.columns]
     drawn = [name for name in with_ids if name in ("history", "forecast")] or with_ids
     all_ids = pd.unique(pd.concat([tables[name][id_col].astype(str) for name in drawn], ignore_index=True))
@@ -217,11 +222,28 @@ def _choose_specimens(
                     f"check the id in column '{id_col}'"
                 )
         chosen = [str(s) for s in dict.fromkeys(specimens)]
-    else:
+    spread = None if specimens else _spread(tables.get("forecast"), id_col, mean_col, max_specimens)
+    if spread is not None:  # in the tables' order
+        order = {sid: k for k, sid in enumerate(all_ids)}
+        chosen = sorted(spread, key=lambda sid: order.get(sid, len(order)))
+    elif not specimens:
         chosen = list(all_ids[:max_specimens])
     if not chosen:
         raise InputError("no specimens to draw: the history and forecast tables are empty")
-    return all_ids, chosen
+    return all_ids, chosen, spread is not None
+
+
+def _spread(forecast, id_col: str, mean_col: str, k: int) -> list[str] | None:
+    """``k`` forecast specimens evenly spaced from the lowest last forecast mean to the highest,
+    or None (no forecast table, or no more forecast specimens than ``k``)."""
+    if forecast is None or id_col not in forecast.columns or mean_col not in forecast.columns:
+        return None
+    last = forecast.groupby(forecast[id_col].astype(str), sort=False)[mean_col].last().dropna()
+    if len(last) <= k:
+        return None
+    ranked = last.sort_values(kind="stable").index.to_numpy()
+    picks = np.unique(np.round(np.linspace(0, len(ranked) - 1, k)).astype(int))
+    return [str(s) for s in ranked[picks]]
 
 
 @dataclass(frozen=True)

@@ -153,13 +153,18 @@ def test_unsupported_format(tmp_path, kind):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_one_panel_per_specimen_in_table_order(tmp_path, figures):
+def test_one_panel_per_specimen_spread_over_the_forecasts_in_table_order(tmp_path, figures):
     history, forecast, truth, eol = tables(5)
     plot_forecasts(history, forecast, tmp_path / "f.png", **COLUMNS, max_specimens=4, title="Run 7")
     (fig,) = figures
-    assert [ax.get_title() for ax in panels(fig)] == ["S1", "S2", "S3", "S4"]
+    # spread from the lowest forecast at the horizon (S5, the fastest) to the highest (S1), in the
+    # table's order: the first four by id often shared one condition and hid every failure
+    assert [ax.get_title() for ax in panels(fig)] == ["S1", "S2", "S4", "S5"]
     assert len(fig.axes) == 4  # a 2 x 2 grid
-    assert fig.get_suptitle() == "Run 7 (first 4 of 5 specimens)"
+    assert (
+        fig.get_suptitle()
+        == "Run 7 (4 of 5 specimens: from the lowest forecast at the horizon to the highest)"
+    )
 
 
 def test_chosen_specimens_and_end_of_life_in_titles(tmp_path, figures):
