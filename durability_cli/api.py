@@ -371,9 +371,9 @@ class Model:
         data = read(data, schema=self.schema)
         trained = Model(calibrated(self.bundle, None))
         before = trained.evaluate(data, **options)
-        # the paths move away from the deterministic mean path: the centre of the scaling
-        centre = trained.evaluate(data, **(options | {"samples": 0, "threshold": None})).backtest
-        block = measure(before.backtest, centre, level, bins, data.source, sides)
+        # the paths move away from the deterministic mean path, the centre of the scaling: the
+        # backtest's y_pred is that path (a second, deterministic backtest gave the same numbers)
+        block = measure(before.backtest, None, level, bins, data.source, sides)
         block |= {"cutoffs": cutoffs, "samples": samples, "seed": seed}
         # the conditions the held-out errors follow (evaluate's by_condition): a factor by step cannot
         trends = before.report["by_condition"]["columns"]

@@ -16,9 +16,9 @@ end-of-life intervals all follow, the mean path does not move.
 With ``--sides each`` the record also holds a factor per bin for the band's half under the mean
 and one for the half over it (``under``, ``over``), and the forecast moves each member's paths
 away from that member's mean path by the factor of their side at each step (``scale_sides``)
-instead. The mean path still does not move (``forecast --samples 0`` and the end-of-life pace's
-stretched mean are as before); the paths' average, which is the mean column of a sampled
-forecast, does, since the halves move by different factors. A quantile is taken to lie on the
+instead. The mean path, which is the forecast's mean column, still does not move (nor does the
+end-of-life pace's stretched mean); the paths' average does, since the halves move by different
+factors. A quantile is taken to lie on the
 side of the mean its paths lie on: a band that does not straddle the mean path (possible for a
 latent model's skewed paths) is scaled by the other side's factor there.
 
@@ -55,7 +55,8 @@ TIE_MARGIN = 1e-5  # relative: a band wider by 0.001 %, see band_factor
 # 80 % interval score x0.959 against x0.980 of the uncalibrated model's, CRPS x0.975 against
 # x0.990, bands in 75-85 % on 18 of 24 against 15; but the end-of-life interval, whose upper end
 # rarely misses, held more than 85 % of the crossings more often (in range on 11 against 16), so
-# "both" stays the default. A factor per half moves the paths' average (the mean column) too.
+# "both" stays the default. A factor per half moves the paths' average too (not the mean column,
+# which is the mean path since session 48).
 SIDES = ("both", "each")
 MIN_SIDE = 0.05  # a half that (nearly) no row falls beyond keeps at least this share of its width
 # --sides each on fewer specimens than this gets a warning: each factor then rests on the
@@ -91,9 +92,8 @@ def needed(backtest: pd.DataFrame, level: float, centre: np.ndarray | None = Non
     the row to fall inside it (0 on the centre; inf where the band has no width on that side),
     and the row's step after its cut-off.
 
-    ``centre``: what the scaling moves the paths away from, the deterministic mean path (a
-    backtest with samples=0; its rows in the same order). The sampled backtest's ``y_pred`` is
-    the average of the paths, a Monte Carlo estimate of it (the default)."""
+    ``centre``: what the scaling moves the paths away from, the deterministic mean path (its rows
+    in the same order); by default the backtest's ``y_pred``, which is that path."""
     lo_q, hi_q = band_columns(level)
     lo, hi = backtest[f"q{lo_q:g}"].to_numpy(float), backtest[f"q{hi_q:g}"].to_numpy(float)
     y = backtest["y_true"].to_numpy(float)
@@ -220,15 +220,22 @@ def coverage(ratios: np.ndarray, factor: np.ndarray | float = 1.0) -> float:
 
 
 def measure(
-    backtest: pd.DataFrame, centre: pd.DataFrame, level: float, bins: int, source: str, sides: str = "both"
+    backtest: pd.DataFrame,
+    centre: pd.DataFrame | None,
+    level: float,
+    bins: int,
+    source: str,
+    sides: str = "both",
 ) -> dict:
     """The calibration (summary["calibration"]) from a sampled backtest of the calibration
-    specimens with the model as trained and the deterministic one (``centre``, samples=0) of the
-    same rows: the factor per bin of steps (with ``sides="each"`` also one per half of the band,
+    specimens with the model as trained, whose ``y_pred`` is the mean path the paths are scaled
+    about (``centre``: another table of the same rows that holds it; None: the backtest's own):
+    the factor per bin of steps (with ``sides="each"`` also one per half of the band,
     ``under`` and ``over``, which the forecast then uses), and the coverage, the shares under and
     over the band, and the width, before and after."""
     if sides not in SIDES:
         raise InputError(f"`sides` must be one of {', '.join(SIDES)}, got {sides!r}")
+    centre = backtest if centre is None else centre
     if not centre[["specimen", "time"]].equals(backtest[["specimen", "time"]]):
         raise AssertionError("the deterministic and the sampled backtest scored different rows")
     ratios, steps = needed(backtest, level, centre["y_pred"].to_numpy())

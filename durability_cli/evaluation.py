@@ -438,6 +438,7 @@ def _model_rows(
                     :, 0
                 ],
                 ends=kept,
+                want_prob=False,
             )
             for name, v in zip(("eol_p10", "eol_p50", "eol_p90"), levels, strict=True):
                 frame[name] = v[p_idx]

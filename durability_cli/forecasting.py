@@ -564,6 +564,10 @@ def _check_future_rows(ds: Dataset, future: Dataset) -> None:
         planned = future.frame[c].astype(str).to_numpy()[known]
         measured = ds.frame[c].astype(str).to_numpy()[history_row]
         differ = planned != measured
+        # a number is the same label however it is written (2 in the history, 2.0 in a plan)
+        a, b = (pd.to_numeric(pd.Series(v), errors="coerce").to_numpy() for v in (planned, measured))
+        both = np.isfinite(a) & np.isfinite(b)
+        differ[both] = a[both] != b[both]
         if differ.any():
             k = int(np.flatnonzero(differ)[0])
             i = int(known[k])
@@ -1108,6 +1112,7 @@ def interval_levels(
     past_horizon: bool = False,
     mean_eol: np.ndarray | None = None,
     ends: list[Resume] | None = None,
+    want_prob: bool = True,
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """The end-of-life quantiles [N] at each of ``quantiles`` (+inf: later than the horizon) and
     the chance of crossing within the horizon, from the paths' crossings ``sample_eol`` [N, S];
@@ -1122,7 +1127,10 @@ def interval_levels(
     ``cfg.bounds``) crosses within the horizon (NaN: it does not); the run past the horizon makes
     those rows again, so it runs only the others. ``ends``: where the forecast's rollout left each
     member's run (:meth:`Ends.take` of these specimens), so that the run goes on from the horizon.
-    forecast and evaluate both call this; without a ``bundle``, the paths' quantiles alone."""
+    forecast and evaluate both call this; without a ``bundle``, the paths' quantiles alone. The
+    chance is read off the levels on a grid (``want_prob``; evaluate, which does not use it,
+    skips that); below the lowest of ``quantiles`` it counts the paths' crossings alone, since the
+    mean's run past the horizon reaches only as far as that level needs."""
     levels = crossing_quantiles(sample_eol, quantiles)
     prob = np.isfinite(sample_eol).mean(axis=1)
     if bundle is None:
@@ -1157,7 +1165,10 @@ def interval_levels(
         return out
 
     levels = at(quantiles, levels)
-    if past_horizon:  # calibrate's backtest: its ends past the horizon kept, its chance unused
+    if past_horizon or not want_prob:  # calibrate's and evaluate's backtests use no chance
+        if not past_horizon:  # calibrate's keeps its ends past the horizon
+            with np.errstate(invalid="ignore"):
+                levels = [np.where(v <= end, v, np.inf) for v in levels]
         return levels, prob
     with np.errstate(invalid="ignore"):
         levels = [np.where(v <= end, v, np.inf) for v in levels]
@@ -1358,6 +1369,8 @@ def end_of_life(
         frame.loc[past, "rul"] = 0.0
         frame.loc[past, [c for c in frame.columns if c.startswith("eol_p")]] = np.nan
         frame.loc[past, "prob_cross"] = 1.0
+        if "eol_time_population" in frame:  # a population's crossing ahead of a crossed specimen: none
+            frame.loc[past, "eol_time_population"] = np.nan
     status = np.where(np.isfinite(mean_eol), "crosses", "not within horizon")
     status = np.where(past, "already past", status)
     frame["status"] = status

@@ -1026,7 +1026,11 @@ def check_outputs(
     for i, out in enumerate(tables):
         if out in (None, "-"):
             continue
-        named = output_format(out)
+        # what a name says plainly (.csv, .parquet, .jsonl, gzipped or not): a device, a pipe or a
+        # .txt name says nothing, and --output-format decides
+        low = str(out).lower().removesuffix(".gz")
+        plain = low.endswith((".csv", ".jsonl", ".ndjson", ".json", *_PARQUET_SUFFIXES))
+        named = format_from_name(str(out)) if plain else None
         if fmt and i == 0:  # --output-format names the format of a file its name does not
             if (named and named != check_format(fmt)) or str(out).lower().endswith(
                 (".xlsx", ".xls", ".xlsm")
@@ -1035,7 +1039,7 @@ def check_outputs(
                     f"{out}: the name says {named or 'Excel'} but --output-format says {fmt}; "
                     "give a name that matches, or leave --output-format out"
                 )
-        elif named is None:
+        elif output_format(out) is None:
             raise InputError(_unknown_table_format(out))
     for out in pictures:
         if out == "-":

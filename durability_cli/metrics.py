@@ -190,7 +190,9 @@ def by_horizon(
     )
     out["rmse"] = np.sqrt(out.pop("mse"))
     out[["n", "forecasts"]] = out[["n", "forecasts"]].fillna(0).astype(int)
-    middle = np.sqrt(edges[:-1] * edges[1:]) if edges[0] > 0 else (edges[:-1] + edges[1:]) / 2
+    widths = np.diff(edges)
+    log_bins = len(widths) > 1 and not np.allclose(widths, widths[0])  # horizon_edges' geomspace
+    middle = np.sqrt(edges[:-1] * edges[1:]) if log_bins else (edges[:-1] + edges[1:]) / 2
     out["time"] = middle[out["bin"].to_numpy()]
     return out[["model", "bin", "time", "rmse", "n", "forecasts", "coverage"]]
 

@@ -38,6 +38,12 @@ def test_mean_path_crossing_is_interpolated_from_the_last_measurement():
     assert b.status == "already past"
     # where its measurements crossed (0.6 at t=0, 0.5 at t=1), not its last measured time (2)
     assert b.eol_time == pytest.approx(0.5) and b.rul == 0.0 and b.prob_cross == 1.0
+    # a latent model's population crossing: none for a specimen already past (it read its last time)
+    cfg = ForecastConfig(threshold=0.55, samples=0)
+    table = end_of_life(series, last, mean, None, cfg, ds, population=mean)
+    assert table.eol_time_population.iloc[0] == pytest.approx(4.5) and np.isnan(
+        table.eol_time_population.iloc[1]
+    )
 
 
 def test_sample_paths_give_crossing_quantiles_and_probability():

@@ -204,8 +204,9 @@ def test_output_format_and_a_name_that_disagree_are_refused(tmp_path):
     for name, fmt in (("t.xlsx", "csv"), ("t.parquet", "csv"), ("t.csv", "jsonl")):
         with pytest.raises(InputError, match="but --output-format says"):
             check_outputs([str(tmp_path / name)], [], tables=(str(tmp_path / name),), fmt=fmt)
-    for name, fmt in (("t", "jsonl"), ("t.parquet", "parquet")):
+    for name, fmt in (("t", "jsonl"), ("t.parquet", "parquet"), ("t.txt", "jsonl")):
         check_outputs([str(tmp_path / name)], [], tables=(str(tmp_path / name),), fmt=fmt)
+    check_outputs(["/dev/null"], [], tables=("/dev/null",), fmt="jsonl")  # a device names no format
 
 
 # -- output checks ---------------------------------------------------------------------------------

@@ -379,3 +379,25 @@ def test_hold_conditions_on_a_table_with_future_rows_names_the_specimens(runner,
     assert r.stderr.startswith(
         f"Error: {plan}: specimen {first} (and 9 more) ends in rows without a measured durability (future rows)"
     ), r.stderr
+
+
+def test_a_numeric_static_label_written_otherwise_in_the_plan_is_the_same_label():
+    """A batch read as 2 in the history and 2.0 in a plan (a spreadsheet's export) is one label."""
+    from durability_cli.forecasting import append_future
+    from durability_cli.schema import Schema, validate
+
+    schema = Schema(
+        id_col="specimen_id", time_col="time", target="durability", covariates=("t",), static=("batch",)
+    )
+    history = validate(
+        pd.DataFrame(
+            {"specimen_id": "A", "time": [0.0, 1.0], "t": 20.0, "durability": [1.0, 0.9], "batch": 2}
+        ),
+        schema,
+        source="h.csv",
+    )
+    plan = pd.DataFrame({"specimen_id": "A", "time": [2.0, 3.0], "t": 20.0, "batch": 2.0})
+    merged = append_future(history, validate(plan, schema, source="f.csv", require_target=False))
+    assert len(merged.frame) == 4
+    with pytest.raises(InputError, match=r"f.csv: specimen A's batch is '3.0' at time 2, but '2' in h.csv"):
+        append_future(history, validate(plan.assign(batch=3.0), schema, source="f.csv", require_target=False))
