@@ -1242,8 +1242,8 @@ def forecast_files(
         result = forecast(model.bundle, ds, cfg, future=fut, **options)
         for path, table, fmt_out in (
             (outputs.table, result.forecast, outputs.fmt),
-            (outputs.eol, result.eol, None),
-            (outputs.paths, result.paths, None),
+            (outputs.eol, result.eol, outputs.fmt),
+            (outputs.paths, result.paths, outputs.fmt),
         ):
             if path and table is not None:
                 table = tidy(table, path, fmt_out)
@@ -1261,7 +1261,7 @@ def forecast_files(
         groups = with_future(groups, fut, grouped.ids, size=size, source=str(data), shard=shard)
     stream = ForecastStream(model.bundle, groups, cfg, source=source, **options)
     paths = (outputs.table, outputs.eol, outputs.paths)
-    formats = (outputs.fmt, None, None)
+    formats = (outputs.fmt,) * 3  # --output-format: of every table whose destination names none
     with _writers(paths, quote_hint(grouped.ids), fmt=outputs.fmt, attrs={"durability": settings}) as write:
         for part in stream:
             tables = (part.forecast, part.eol, part.paths)
@@ -1296,7 +1296,7 @@ def _forecast_settings(model: Model, cfg: ForecastConfig, outputs: Outputs, opti
 def _tidier(schema: Schema, outputs: Outputs):
     """``tidy(table, path, fmt)``: ``table`` rounded for the file at ``path``: ``outputs.precision``
     significant digits, by default 6 in CSV and JSON Lines and every digit in Parquet."""
-    from durability_cli.io import output_format
+    from durability_cli.io import format_for
     from durability_cli.outputs import DEFAULT_PRECISION, tidy
 
     inputs = (schema.time_col, *schema.covariates, *schema.static, "last_measured_time", "horizon_end")
@@ -1304,7 +1304,7 @@ def _tidier(schema: Schema, outputs: Outputs):
     def tidy_for(table, path, fmt):
         if table is None or not path:
             return table
-        kind = fmt or ("csv" if path == "-" else output_format(path))
+        kind = format_for(path, fmt)
         digits = outputs.precision
         if digits is None:
             digits = None if kind == "parquet" else DEFAULT_PRECISION
@@ -1335,15 +1335,14 @@ def _write_meta(path: str | None, info: dict) -> None:
 
 @contextlib.contextmanager
 def _writers(paths: tuple, quote: bool, *, fmt: str | None = None, attrs: dict | None = None):
-    """``write(*tables)``: each table appended to its file in ``paths`` (None: not written); the
-    first file gets ``fmt`` and ``attrs``. Files are complete when the block ends."""
+    """``write(*tables)``: each table appended to its file in ``paths`` (None: not written); each
+    whose destination names no format gets ``fmt`` (io.format_for), the first ``attrs``. Files are
+    complete when the block ends."""
     from durability_cli.streaming import TableWriter
 
     with contextlib.ExitStack() as stack:
         writers = [
-            stack.enter_context(
-                TableWriter(path, quote=quote, fmt=fmt if i == 0 else None, attrs=attrs if i == 0 else None)
-            )
+            stack.enter_context(TableWriter(path, quote=quote, fmt=fmt, attrs=attrs if i == 0 else None))
             if path
             else None
             for i, path in enumerate(paths)

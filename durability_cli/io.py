@@ -233,7 +233,7 @@ def format_from_name(name: str, *, reading: bool = False) -> str | None:
         return "parquet"
     if low.endswith((".jsonl", ".ndjson", ".json")):
         return "jsonl"
-    if low.endswith((".csv", ".txt", ".tsv")):
+    if low.endswith((".csv", ".txt")) or (reading and low.endswith(".tsv")):  # never written tab-separated
         return "csv"
     if reading and low.endswith((".xlsx", ".xlsm")):
         return "xlsx"
@@ -244,6 +244,19 @@ def output_format(path: str | Path) -> str | None:
     """The format a file written to ``path`` gets from its name; a device or FIFO without one
     (``/dev/null``, a named pipe) is written CSV, as stdout is."""
     return format_from_name(str(path)) or ("csv" if special_file(path) else None)
+
+
+def format_for(path: str, fmt: str | None) -> str | None:
+    """The format of a table written to ``path`` (``-``: stdout) when ``--output-format`` says
+    ``fmt``: a name's own extension (.csv, .parquet, .jsonl, gzipped or not) decides; stdout, a
+    device, a pipe or a name without one (.txt) takes ``fmt``; else CSV for stdout and devices.
+    None: nothing tells (refused by :func:`check_outputs` before any work)."""
+    if path == "-":
+        return fmt or "csv"
+    low = str(path).lower().removesuffix(".gz")
+    if low.endswith((".csv", ".jsonl", ".ndjson", ".json", *_PARQUET_SUFFIXES)):
+        return format_from_name(str(path))
+    return fmt or output_format(path)
 
 
 def _sniff(head: bytes) -> str:
@@ -623,7 +636,7 @@ def write_table(df: pd.DataFrame, path: str, *, fmt: str | None = None) -> None:
     if path == "-":
         _write_stream(df, fmt or "csv")
         return
-    fmt = fmt or output_format(path)
+    fmt = format_for(path, fmt)  # a name's own extension decides; --output-format the others
     if fmt is None:
         raise InputError(_unknown_table_format(path))
     gz = str(path).lower().endswith(".gz")
@@ -641,6 +654,8 @@ def write_table(df: pd.DataFrame, path: str, *, fmt: str | None = None) -> None:
 def _unknown_table_format(path) -> str:
     if str(path).lower().endswith((".xlsx", ".xls", ".xlsm")):
         return f"{path}: tables are not written as Excel; use .csv (Excel opens it), .parquet or .jsonl"
+    if str(path).lower().removesuffix(".gz").endswith(".tsv"):
+        return f"{path}: tables are written comma-separated, not tab-separated; use .csv, .parquet or .jsonl"
     return (
         f"{path}: cannot tell the output format from the name; "
         "use .csv, .csv.gz, .parquet or .jsonl, or pass the format"
@@ -1023,23 +1038,11 @@ def check_outputs(
             raise InputError(
                 f"{out}: cannot write to the folder {folder}; check its permissions or write elsewhere"
             )
-    for i, out in enumerate(tables):
+    for out in tables:
         if out in (None, "-"):
             continue
-        # what a name says plainly (.csv, .parquet, .jsonl, gzipped or not): a device, a pipe or a
-        # .txt name says nothing, and --output-format decides
-        low = str(out).lower().removesuffix(".gz")
-        plain = low.endswith((".csv", ".jsonl", ".ndjson", ".json", *_PARQUET_SUFFIXES))
-        named = format_from_name(str(out)) if plain else None
-        if fmt and i == 0:  # --output-format names the format of a file its name does not
-            if (named and named != check_format(fmt)) or str(out).lower().endswith(
-                (".xlsx", ".xls", ".xlsm")
-            ):
-                raise InputError(
-                    f"{out}: the name says {named or 'Excel'} but --output-format says {fmt}; "
-                    "give a name that matches, or leave --output-format out"
-                )
-        elif output_format(out) is None:
+        excel = str(out).lower().endswith((".xlsx", ".xls", ".xlsm"))
+        if excel or format_for(str(out), fmt and check_format(fmt)) is None:
             raise InputError(_unknown_table_format(out))
     for out in pictures:
         if out == "-":

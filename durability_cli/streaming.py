@@ -492,7 +492,7 @@ class TableWriter:
         fmt = tables.check_format(fmt)
         self.path = str(path)
         self.stdout = self.path == "-"
-        fmt = fmt or ("csv" if self.stdout else tables.output_format(self.path))
+        fmt = tables.format_for("-" if self.stdout else self.path, fmt)
         if fmt is None:
             raise InputError(
                 f"{path}: cannot tell the output format from the name; "

@@ -199,14 +199,24 @@ def test_write_table_unknown_extension(tmp_path):
         write_table(FRAME, str(tmp_path / "t.xlsx"))
 
 
-def test_output_format_and_a_name_that_disagree_are_refused(tmp_path):
-    """-o fc.xlsx --output-format csv wrote CSV under an Excel name."""
-    for name, fmt in (("t.xlsx", "csv"), ("t.parquet", "csv"), ("t.csv", "jsonl")):
-        with pytest.raises(InputError, match="but --output-format says"):
-            check_outputs([str(tmp_path / name)], [], tables=(str(tmp_path / name),), fmt=fmt)
-    for name, fmt in (("t", "jsonl"), ("t.parquet", "parquet"), ("t.txt", "jsonl")):
+def test_output_format_decides_only_where_the_destination_names_none(tmp_path):
+    """-o fc.xlsx --output-format csv wrote CSV under an Excel name; --output-format jsonl with -o
+    fx.csv wrote JSON Lines into fx.csv, and could not reach --eol-out - on stdout."""
+    from durability_cli.io import format_for
+
+    assert format_for("-", "jsonl") == "jsonl" and format_for("-", None) == "csv"
+    assert format_for(str(tmp_path / "fx.csv"), "jsonl") == "csv"  # the name decides
+    assert format_for(str(tmp_path / "fx.parquet"), "csv") == "parquet"
+    assert format_for(str(tmp_path / "out.txt"), "jsonl") == "jsonl"  # .txt names none
+    assert format_for("/dev/null", "parquet") == "parquet" and format_for("/dev/null", None) == "csv"
+    assert format_for(str(tmp_path / "results"), None) is None
+    with pytest.raises(InputError, match="tables are not written as Excel"):
+        check_outputs([str(tmp_path / "t.xlsx")], [], tables=(str(tmp_path / "t.xlsx"),), fmt="csv")
+    with pytest.raises(InputError, match="comma-separated, not tab-separated"):
+        check_outputs([str(tmp_path / "t.tsv")], [], tables=(str(tmp_path / "t.tsv"),))
+    for name, fmt in (("t", "jsonl"), ("t.parquet", "csv"), ("t.txt", "jsonl")):
         check_outputs([str(tmp_path / name)], [], tables=(str(tmp_path / name),), fmt=fmt)
-    check_outputs(["/dev/null"], [], tables=("/dev/null",), fmt="jsonl")  # a device names no format
+    check_outputs(["/dev/null"], [], tables=("/dev/null",), fmt="jsonl")
 
 
 # -- output checks ---------------------------------------------------------------------------------
