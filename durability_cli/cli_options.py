@@ -203,8 +203,8 @@ Hold = Annotated[bool, _opt(_HOLD, None, "--hold-conditions", metavar=FLAG)]
 OutFmt = Annotated[
     str | None,
     _opt(
-        "Format of stdout, or of an -o file whose name has no known extension (a file's name with "
-        "one decides it).",
+        "Format of each table whose destination names none: stdout, a device or pipe, a name "
+        "without .csv, .parquet or .jsonl (a file's own extension decides).",
         None,
         "--output-format",
         metavar=FORMATS,

@@ -4,6 +4,7 @@ and the entry point that turns the option parser's own errors into the same one 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -26,9 +27,43 @@ err = _Console(stderr=True, width=None if sys.stderr is not None and sys.stderr.
 
 
 def run_command(debug: bool, fn):
-    """Call ``fn`` and turn the project's errors into one line on stderr and an exit code."""
+    """Call ``fn`` and turn the project's errors into one line on stderr and an exit code; SIGTERM
+    is taken as Ctrl-C is (its clean-up runs), exit 143."""
+    with _terminate_as_interrupt():
+        return _run(debug, fn)
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM raises errors.Terminated in the main thread while the block runs, where it would
+    otherwise end the process at once and leave temporary files behind; a handler someone else
+    installed (training's stop_signals installs its own inside) is left alone."""
+    import signal
+    import threading
+
+    from durability_cli.errors import raise_terminated
+
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) not in (
+        signal.SIG_DFL,
+        None,
+    ):
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(debug: bool, fn):
+    from durability_cli.errors import Terminated
+
     try:
         return fn()
+    except Terminated:
+        err.print("Terminated.")
+        raise typer.Exit(143) from None
     except DurabilityError as exc:
         if debug:
             raise
@@ -97,8 +132,20 @@ def write_json(info: dict, path: str | None = None) -> None:
         with atomic_path(path) as tmp:
             Path(tmp).write_text(text)
     else:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        if sys.stdout is None:  # started with stdout closed (`>&-`)
+            from durability_cli.errors import InputError
+
+            raise InputError("stdout: is closed; give -o FILE, or leave stdout open")
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            raise  # the reader went away: run_command ends quietly
+        except OSError as exc:  # `> /dev/full`: name stdout, as the tables' writer does
+            from durability_cli.io import drop_stdout
+
+            drop_stdout()
+            raise DurabilityError(f"stdout: could not write the output ({exc.strerror or exc})") from None
 
 
 def run_app(app) -> None:

@@ -45,6 +45,17 @@ class TrainingError(DurabilityError):
     """Training could not go on (diverged, NaN loss). Exit code 1; best weights are kept."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what ``timeout``, cron and batch schedulers send), raised where Python would
+    raise KeyboardInterrupt for Ctrl-C, so that the same clean-up runs (no temporary file left,
+    every output as it was); the command exits 143."""
+
+
+def raise_terminated(number, frame) -> None:
+    """The SIGTERM handler the commands install (console.run_command)."""
+    raise Terminated
+
+
 def one_line(message: str) -> str:
     """``message`` safe for one line of a terminal: line breaks, NUL, escape sequences and other
     control characters that came from the data are shown escaped (``\\x00``, ``\\n``), never sent raw."""

@@ -143,12 +143,14 @@ def check_format(fmt: str | None, *, reading: bool = False) -> str | None:
         return None
     base, colon, sheet = fmt.partition(":")
     f = base.lower().strip().lstrip(".")
-    f = {"pq": "parquet", "ndjson": "jsonl", "json": "jsonl", "csv.gz": "csv", "excel": "xlsx"}.get(f, f)
+    aliases = {"pq": "parquet", "ndjson": "jsonl", "json": "jsonl", "excel": "xlsx"}
+    f = aliases.get(f, "csv" if f == "csv.gz" and reading else f)  # stdout is never gzipped
     known = INPUT_FORMATS if reading else FORMATS
     if reading and colon and f in ("", "xlsx"):  # a sheet, with the format or to be told from the name
         return f"{f}:{sheet}"
     if f not in known or colon:
-        raise InputError(f"--format {fmt}: unknown format; use one of {', '.join(known)}")
+        flag = "--format" if reading else "--output-format"
+        raise InputError(f"{flag} {fmt}: unknown format; use one of {', '.join(known)}")
     return f
 
 
@@ -663,6 +665,8 @@ def _unknown_table_format(path) -> str:
 
 
 def _write_stream(df: pd.DataFrame, fmt: str) -> None:
+    if sys.stdout is None:  # started with stdout closed (`>&-`)
+        raise InputError("stdout: is closed; give -o FILE, or leave stdout open")
     if fmt == "parquet" and sys.stdout.isatty():
         raise InputError("stdout: refusing to write binary Parquet to a terminal; use -o NAME.parquet")
     if fmt == "parquet":
@@ -924,25 +928,29 @@ def all_or_none(fn: Callable) -> Callable:
 
 @contextlib.contextmanager
 def _interrupt_deferred() -> Iterator[None]:
-    """Ctrl-C during the block is taken when it ends (in the main thread, where Python's own
-    handler has it; elsewhere, or where it is ignored or handled otherwise, as before)."""
+    """Ctrl-C (and SIGTERM, where the command takes it as errors.Terminated) during the block is
+    taken when it ends (in the main thread, where Python's own handler, or the command's, has
+    it; elsewhere, or where it is ignored or handled otherwise, as before)."""
     import signal
     import threading
 
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-    ):
+    from durability_cli.errors import Terminated, raise_terminated
+
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
+    raising = {signal.SIGINT: (signal.default_int_handler, KeyboardInterrupt)}
+    raising[signal.SIGTERM] = (raise_terminated, Terminated)
+    taken = [sig for sig, (handler, _) in raising.items() if signal.getsignal(sig) is handler]
     caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
+    previous = {sig: signal.signal(sig, lambda number, frame: caught.append(number)) for sig in taken}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if caught:
-        raise KeyboardInterrupt
+        raise raising[caught[0]][1]
 
 
 def special_file(path: str | Path) -> bool:
@@ -957,9 +965,12 @@ def special_file(path: str | Path) -> bool:
 
 @contextlib.contextmanager
 def _in_place(path: str | Path) -> Iterator[None]:
-    """Write errors on a special file (``/dev/full``) become one line; nothing is removed."""
+    """Write errors on a special file (``/dev/full``) become one line; nothing is removed. A pipe
+    whose reader went away (``-o /dev/stdout | head``) ends the command quietly, as stdout does."""
     try:
         yield
+    except BrokenPipeError:
+        raise
     except OSError as exc:
         raise DurabilityError(f"{path}: could not write the output ({exc.strerror or exc})") from None
 

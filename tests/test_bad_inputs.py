@@ -472,11 +472,16 @@ def test_a_failed_write_is_one_line_and_keeps_the_old_file(tmp_path, model, plan
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
-def test_stdout_on_a_full_disk(model, plan):
-    """`durability forecast ... > /dev/full`: one line, exit 1, no traceback."""
+@pytest.mark.parametrize(
+    "command", [["forecast", "{plan}", "-m", "{model}", "-q"], ["schema", "{plan}", "--json"]]
+)
+def test_stdout_on_a_full_disk(model, plan, command):
+    """`durability forecast ... > /dev/full`: one line, exit 1, no traceback; the JSON commands
+    named no file ("No space left on device (OSError)")."""
+    args = [a.format(plan=plan, model=model) for a in command]
     with open("/dev/full", "wb") as full:
         r = subprocess.run(
-            [sys.executable, "-m", "durability_cli", "forecast", str(plan), "-m", str(model), "-q"],
+            [sys.executable, "-m", "durability_cli", *args],
             stdout=full,
             stderr=subprocess.PIPE,
             text=True,
@@ -484,6 +489,21 @@ def test_stdout_on_a_full_disk(model, plan):
         )
     assert r.returncode == 1, r.stderr
     assert r.stderr.splitlines() == ["Error: stdout: could not write the output (No space left on device)"]
+
+
+@pytest.mark.parametrize(
+    "command", [["forecast", "{plan}", "-m", "{model}", "-q"], ["schema", "{plan}", "--json"]]
+)
+def test_stdout_closed(model, plan, command):
+    """`durability forecast ... >&-` ended on "unexpected AttributeError: 'NoneType' object has no
+    attribute 'flush'", exit 1."""
+    args = [a.format(plan=plan, model=model) for a in command]
+    r = subprocess.run(
+        [sys.executable, "-m", "durability_cli", *args], stdout=None, stderr=subprocess.PIPE, text=True,
+        timeout=120, preexec_fn=lambda: os.close(1),
+    )  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.splitlines() == ["Error: stdout: is closed; give -o FILE, or leave stdout open"]
 
 
 @pytest.mark.parametrize(
@@ -770,15 +790,17 @@ def test_a_line_break_in_a_name_still_gives_one_line(tmp_path):
 
 
 # -- a real pipeline: the reader goes away --------------------------------------------------------
-def test_sigpipe_ends_quietly(tmp_path, model):
-    """`durability forecast ... | head -1` on an output larger than the pipe buffer."""
+@pytest.mark.parametrize("out", [[], ["-o", "/dev/stdout"]])
+def test_sigpipe_ends_quietly(tmp_path, model, out):
+    """`durability forecast ... | head -1` on an output larger than the pipe buffer; through
+    `-o /dev/stdout` too (it said "could not write the output (Broken pipe)", exit 1)."""
     df = pd.read_csv(SAMPLE / "coating.csv")
     df.loc[df.groupby("specimen_id").cumcount() >= 20, "durability"] = np.nan
     plan = tmp_path / "plan.csv"
     df.to_csv(plan, index=False)  # about 8,000 forecast rows, some 800 kB of CSV
     err, status = tmp_path / "stderr.txt", tmp_path / "status.txt"
     cmd = (
-        f"'{sys.executable}' -m durability_cli forecast '{plan}' -m '{model}' --samples 0 -q 2>'{err}' "
+        f"'{sys.executable}' -m durability_cli forecast '{plan}' -m '{model}' --samples 0 -q {' '.join(out)} 2>'{err}' "
         f"| head -1; echo ${{PIPESTATUS[0]}} >'{status}'"
     )
     r = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=120)

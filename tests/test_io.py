@@ -330,6 +330,12 @@ def test_unreadable_file(tmp_path):
 def test_unknown_format_flag(tmp_path):
     with pytest.raises(InputError, match="--format xls: unknown format; use one of csv, parquet"):
         read_table(str(tmp_path / "x"), fmt="xls")
+    # the output's flag is named (it said --format), and stdout is never gzipped (csv.gz wrote CSV)
+    for fmt in ("xyz", "csv.gz"):
+        with pytest.raises(
+            InputError, match=f"--output-format {fmt}: unknown format; use one of csv, parquet"
+        ):
+            write_table(FRAME, "-", fmt=fmt)
 
 
 # -- property: readers never crash -----------------------------------------------------------------
