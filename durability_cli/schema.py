@@ -136,8 +136,24 @@ def load_dataset(
     """
     source = "stdin" if path == "-" else str(path)
     names = dict(id_col=id_col, time_col=time_col, target=target, covariates=covariates, static=static)
-    df = read_table(path, fmt=fmt, select=_role_columns(schema, require_target=require_target, **names))
+    select = _role_columns(schema, require_target=require_target, **names)
+    df = read_table(path, fmt=fmt, select=select, text=_id_as_text(schema, id_col))
     return frame_dataset(df, source, schema=schema, require_target=require_target, names=names)
+
+
+def _id_as_text(schema: Schema | None, id_col: str | None):
+    """read_table's ``text``: the specimen id column of a CSV kept as typed. Read as numbers, ids
+    "0001" came back as 1, and "01" and "1" became one specimen."""
+
+    def pick(names: list[str]) -> list[str]:
+        wanted = [schema.id_col] if schema is not None else [id_col] if id_col else list(ID_NAMES)
+        for name in wanted:  # as _id_column looks for it: the first name found, exact spelling first
+            found = [n for n in names if n == name] or [n for n in names if n.lower() == name.lower()]
+            if found:
+                return found[:1]
+        return []
+
+    return pick
 
 
 def frame_dataset(
