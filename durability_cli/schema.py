@@ -704,9 +704,18 @@ def factorize_ids(col: pd.Series, source: str, name: str) -> tuple[np.ndarray, n
             f"{source}: column '{name}', row {r}: the specimen id is empty; every row needs one"
         ),
     )
-    if col.dtype == object or isinstance(col.dtype, pd.CategoricalDtype):
+    if col.dtype == object or isinstance(col.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(col):
         col = col.astype(str)  # mixed numbers and text would not sort
     codes, uniques = pd.factorize(col, sort=True)
+    digits = len(uniques) and pd.api.types.is_string_dtype(uniques.dtype)
+    if digits and pd.Series(uniques, dtype=object).astype(str).str.fullmatch(r"\d{1,15}").all():
+        # ids of digits (a CSV's, read as text to keep "0007"): in the order of their numbers, as
+        # integer ids sort ("9" before "10"), the text breaking ties ("01" before "1")
+        text = np.asarray(uniques, dtype=object)
+        order = np.lexsort((text.astype(str), text.astype(np.int64)))
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        codes, uniques = rank[codes], pd.Index(text[order])
     if pd.api.types.is_float_dtype(uniques.dtype) and np.all(
         (np.mod(uniques, 1) == 0) & (np.abs(uniques) < 2**53)
     ):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -481,3 +482,19 @@ def test_a_missing_column_is_reported_with_every_column_of_the_file(tmp_path):
     with pytest.raises(InputError) as info:
         load_dataset(path, schema=model)
     assert "(columns: Specimen, cycle, TEMP, durability, notes)" in str(info.value)
+
+
+def test_specimen_ids_of_digits_are_kept_as_typed(runner, write_csv, in_tmp):
+    """A CSV's ids read as numbers: '0007' became 7, and '01' and '1' one specimen."""
+    csv = write_csv(
+        "specimen_id,time,durability,temp\n01,0,1,20\n01,1,0.9,20\n1,1000,1,20\n1,1001,0.95,20\n"
+        "0007,0,1,20\n0007,1,0.97,20\n",
+        "ids.csv",
+    )
+    info = schema_json(runner, str(csv))
+    assert info["n_specimens"] == 3
+    ds = load_dataset(str(csv))
+    assert sorted(ds.frame["specimen_id"].astype(str).unique()) == ["0007", "01", "1"]
+    assert schema_json(runner, "-", input=Path(csv).read_text())["n_specimens"] == 3  # stdin too
+    # in the order of their numbers, as integer ids sort, the text breaking ties
+    assert list(pd.unique(ds.frame["specimen_id"].astype(str))) == ["01", "1", "0007"]
