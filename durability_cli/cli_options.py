@@ -129,7 +129,13 @@ ChunkOpt = Annotated[int | None, _opt(_CHUNK, _ADV, "--chunk-specimens", metavar
 
 
 Quiet = Annotated[
-    bool, typer.Option("--quiet", "-q", help="No progress, notes or tables on stderr.", metavar=FLAG)
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        help="No progress, notes, warnings or tables on stderr (errors still print; a forecast's extrapolated column still marks its rows).",
+        metavar=FLAG,
+    ),
 ]
 
 
