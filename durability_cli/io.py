@@ -466,6 +466,11 @@ def _read_csv(
                 block = min(block * 8, _MAX_BLOCK)
                 continue
             m = _CONVERSION.search(msg)
+            if m and "UTF8" in msg:  # a column kept as text (``text``) holds bytes that are not:
+                names = pacsv.open_csv(open_input(), read_options=read, parse_options=parse).schema.names
+                if forced.get(names[int(m.group(1))]) == pa.string():  # read as bytes, named below
+                    forced[names[int(m.group(1))]] = pa.binary()
+                    continue
             if m and "UTF8" not in msg:
                 # Older pyarrow guessed a type from the first block that a later row breaks: keep
                 # the column as text so the schema check can name that row.
