@@ -1063,6 +1063,14 @@ class TrainRun:
         return model
 
 
+def _in_memory(table) -> Dataset | None:
+    """The Dataset behind a table to train on, where it is in memory (a Dataset, or FrameGroups
+    of one); None for a Parquet table read a group at a time."""
+    from durability_cli.schema import Dataset
+
+    return table if isinstance(table, Dataset) else getattr(table, "dataset", None)
+
+
 def unseen_labels(base: ModelBundle, table) -> list[str]:
     """Warnings for the static labels of ``table`` (a Dataset, or groups of one in memory) that
     the ``init_from`` model never saw: fine-tuning keeps the model's labels, so their specimens
@@ -1070,9 +1078,7 @@ def unseen_labels(base: ModelBundle, table) -> list[str]:
     Parquet table read a group at a time is not read here for it."""
     import pandas as pd
 
-    from durability_cli.schema import Dataset
-
-    ds = table if isinstance(table, Dataset) else getattr(table, "dataset", None)
+    ds = _in_memory(table)
     out = []
     for name, vocab in [] if ds is None else base.scaler.static_vocab.items():
         labels = pd.unique(ds.frame[name].astype(str))
@@ -1094,10 +1100,9 @@ def temperature_units(transform: str, table) -> list[str]:
     in memory."""
     import numpy as np
 
-    from durability_cli.schema import Dataset
     from durability_cli.transforms import parse
 
-    ds = table if isinstance(table, Dataset) else getattr(table, "dataset", None)
+    ds = _in_memory(table)
     out = []
     for column, name in ({} if ds is None else parse(transform)).items():
         if column not in ds.frame or name not in ("arrhenius", "arrhenius-kelvin"):
@@ -1240,15 +1245,15 @@ def forecast_files(
         if fut is not None and shard is not None:
             fut = take_shard(fut, *shard)
         result = forecast(model.bundle, ds, cfg, future=fut, **options)
-        for path, table, fmt_out in (
-            (outputs.table, result.forecast, outputs.fmt),
-            (outputs.eol, result.eol, outputs.fmt),
-            (outputs.paths, result.paths, outputs.fmt),
+        for path, table in (
+            (outputs.table, result.forecast),
+            (outputs.eol, result.eol),
+            (outputs.paths, result.paths),
         ):
             if path and table is not None:
-                table = tidy(table, path, fmt_out)
+                table = tidy(table, path, outputs.fmt)
                 table.attrs["durability"] = settings | result.info
-                write_table(table, path, fmt=fmt_out)
+                write_table(table, path, fmt=outputs.fmt)
         _write_meta(outputs.meta, settings | result.info)
         return Run(total, result, ds)
     grouped = specimen_groups(data, model.schema, size=size, fmt=fmt, shard=shard)
@@ -1261,11 +1266,10 @@ def forecast_files(
         groups = with_future(groups, fut, grouped.ids, size=size, source=str(data), shard=shard)
     stream = ForecastStream(model.bundle, groups, cfg, source=source, **options)
     paths = (outputs.table, outputs.eol, outputs.paths)
-    formats = (outputs.fmt,) * 3  # --output-format: of every table whose destination names none
     with _writers(paths, quote_hint(grouped.ids), fmt=outputs.fmt, attrs={"durability": settings}) as write:
         for part in stream:
             tables = (part.forecast, part.eol, part.paths)
-            write(*(tidy(t, p, f) for t, p, f in zip(tables, paths, formats, strict=True)))
+            write(*(tidy(t, p, outputs.fmt) for t, p in zip(tables, paths, strict=True)))
     _write_meta(outputs.meta, settings | stream.result.info)
     return Run(grouped.total, stream.result)
 

@@ -1139,8 +1139,6 @@ def interval_levels(
     end = horizon_ends(series, last_obs)
     warp = eol_warp.spread(bundle)
     shift = eol_shift(bundle.summary.get("calibration"))
-    if warp is None and not shift:
-        return [np.where(v <= end, v, np.inf) for v in levels] if not past_horizon else levels, prob
     stretched = None
     if warp is not None:
         centre, sd, _ = warp
@@ -1165,13 +1163,13 @@ def interval_levels(
         return out
 
     levels = at(quantiles, levels)
-    if past_horizon or not want_prob:  # calibrate's and evaluate's backtests use no chance
-        if not past_horizon:  # calibrate's keeps its ends past the horizon
-            with np.errstate(invalid="ignore"):
-                levels = [np.where(v <= end, v, np.inf) for v in levels]
+    if past_horizon:  # calibrate's backtest keeps its ends past the horizon, and uses no chance
         return levels, prob
     with np.errstate(invalid="ignore"):
         levels = [np.where(v <= end, v, np.inf) for v in levels]
+    if not want_prob or (stretched is None and not shift):  # evaluate uses none; the paths' share is it
+        return levels, prob
+    with np.errstate(invalid="ignore"):
         # the chance of crossing within the horizon that these levels give: the highest level of a
         # fine grid (and the levels asked for) whose crossing lies within it, so that prob_cross
         # is at least q exactly where eol_pq is within the horizon (the paths' share alone, or the

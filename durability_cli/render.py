@@ -476,19 +476,29 @@ def latent_warnings(summary: dict) -> list[str]:
     ]
 
 
+def _went_against(summary: dict, down: bool | None) -> tuple[int, int, str] | None:
+    """(how many training specimens went against a ``down``ward (else upward) setting, how many
+    went either way, what they did) from ``summary["target_direction"]`` (first measurement to
+    last), where most did; None otherwise (or ``down`` None: no setting)."""
+    moves = summary.get("target_direction") or {}
+    rising, falling = moves.get("rising", 0), moves.get("falling", 0)
+    against = None if down is None else rising if down else falling
+    if against is None or against <= (rising + falling) / 2:
+        return None
+    return against, rising + falling, "rose" if down else "fell"
+
+
 def monotonic_warnings(summary: dict, monotonic: str) -> list[str]:
     """A line when --monotonic forces the steps one way and most training specimens went the other
     (measured higher at their end than at their start, for decreasing)."""
-    moves = summary.get("target_direction") or {}
-    rising, falling = moves.get("rising", 0), moves.get("falling", 0)
-    against = {"decreasing": rising, "increasing": falling}.get(monotonic, 0)
-    if against <= (rising + falling) / 2:
+    found = _went_against(summary, {"decreasing": True, "increasing": False}.get(monotonic))
+    if found is None:
         return []
-    went = "rose" if monotonic == "decreasing" else "fell"
+    against, n, went = found
     other = "increasing" if monotonic == "decreasing" else "decreasing"
     return [
         f"--monotonic {monotonic} forces every step {'down' if monotonic == 'decreasing' else 'up'}, but "
-        f"{against} of the {rising + falling} specimens {went} from their first measurement to their last: "
+        f"{against} of the {n} specimens {went} from their first measurement to their last: "
         f"drop --monotonic, or use --monotonic {other}"
     ]
 
@@ -497,15 +507,16 @@ def direction_warnings(summary: dict, threshold: float | None, direction: str) -
     """A line when an end of life is sought with --direction against most training specimens'
     own direction (``above`` where they fell from their first measurement to their last, or
     ``below`` where they rose): a crossing that way comes, if at all, from noise."""
-    moves = summary.get("target_direction") or {}
-    rising, falling = moves.get("rising", 0), moves.get("falling", 0)
-    against = {"above": falling, "below": rising}.get(direction, 0)
-    if threshold is None or against <= (rising + falling) / 2:
+    found = (
+        None if threshold is None else _went_against(summary, {"below": True, "above": False}.get(direction))
+    )
+    if found is None:
         return []
-    went, other = ("fell", "below") if direction == "above" else ("rose", "above")
+    against, n, went = found
+    other = "below" if direction == "above" else "above"
     return [
         f"--direction {direction} seeks where the target first goes {direction} {threshold:g}, but {against} "
-        f"of the {rising + falling} training specimens {went} from their first measurement to their "
+        f"of the {n} training specimens {went} from their first measurement to their "
         f"last: check --direction (the other way is {other})"
     ]
 
