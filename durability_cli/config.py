@@ -182,6 +182,10 @@ class TrainConfig:
     # Each epoch, read every training specimen at a pace of its own, log-uniform on
     # [1 / (1 + warp), 1 + warp] (warp.py): more specimens' worth of hidden rates; 0 = as measured
     warp: float = 0.0
+    # This share of the training batches has each step after the warm-up cut into 1 to
+    # recut.PIECES equal pieces (unmeasured rows holding the conditions): the network learns to
+    # forecast a plan alike however finely its steps are cut (recut.py); 0 = as measured
+    recut: float = 0.0
     amp: bool = False  # bfloat16 autocast for the network's forward and backward (data.autocast)
     # "mixed_effects": the forecast averages the model's and the mixed-effects path's
     # (mixed_effects.py), weighted by inverse squared validation RMSE (the weight kept in the model
@@ -208,6 +212,10 @@ class TrainConfig:
         if not 0.0 <= self.warp <= 1.0:
             raise InputError(
                 f"`warp` must be in [0, 1] (0 = off; paces 1 / (1 + warp) to 1 + warp), got {self.warp}"
+            )
+        if not 0.0 <= self.recut <= 1.0:
+            raise InputError(
+                f"`recut` must be in [0, 1] (a share of the training batches; 0 = off), got {self.recut}"
             )
         if not 0.0 <= self.ema < 1.0:
             raise InputError(f"`ema` must be in [0, 1) (0 = off; 0.9 to 0.99 typical), got {self.ema}")

@@ -66,6 +66,7 @@ from durability_cli.latent import fit_posterior, latent_variance, prior
 from durability_cli.model import FeedbackRNN
 from durability_cli.modelfile import SINGLE_FORMAT_VERSION
 from durability_cli.parallel import Distributed
+from durability_cli.recut import recut
 from durability_cli.schedules import teacher_forcing_ratio
 from durability_cli.schema import Dataset, specimen_starts
 from durability_cli.transforms import apply as apply_transforms
@@ -1466,7 +1467,8 @@ def training_batches(
             if isinstance(context, RowShare)
             else context
         )
-        yield batch, batch_feed(batch, longest, gen, tally, cfg.warmup_min)
+        feed = batch_feed(batch, longest, gen, tally, cfg.warmup_min)
+        yield recut(batch, feed, cfg.recut, float(state.model.dt_log_std), gen)
 
 
 def batch_feed(
