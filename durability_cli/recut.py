@@ -16,6 +16,7 @@ values through any cut. Warm-ups, validation, the band and the forecast read the
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from durability_cli.data import Tensors
@@ -23,10 +24,18 @@ from durability_cli.data import Tensors
 PIECES = 4  # the most pieces one step is cut into
 
 
+def stream(seed: int, epoch: int, batch: int) -> torch.Generator:
+    """The draws of one training batch's cut: a stream of their own (the run's seed, the epoch,
+    the batch's first position in the epoch's order), so that the run's other draws (order,
+    warm-ups, teacher forcing, the fitted latent's share) are those of the run without ``--recut``."""
+    words = np.random.SeedSequence([seed, epoch, batch, 0x5EC7]).generate_state(2)
+    return torch.Generator().manual_seed(int(words[0]) << 32 | int(words[1]))
+
+
 def recut(batch: Tensors, feed: torch.Tensor, share: float, dt_log_std: float, gen: torch.Generator):
-    """``(batch, feed)``, or with probability ``share`` (one draw from ``gen``; none when
-    ``share`` is 0, so a run without the option draws what it always drew) the batch with each step
-    after its specimen's warm-up cut into 1..PIECES equal pieces, and its feed mask.
+    """``(batch, feed)``, or with probability ``share`` (drawn from ``gen``, :func:`stream`) the
+    batch with each step after its specimen's warm-up cut into 1..PIECES equal pieces, and its
+    feed mask.
 
     ``dt`` is the scaled log step length, (log d - mean) / ``dt_log_std``: a piece of d / k is
     dt - log(k) / dt_log_std. An inserted row copies its source row's conditions (they act until

@@ -67,6 +67,7 @@ from durability_cli.model import FeedbackRNN
 from durability_cli.modelfile import SINGLE_FORMAT_VERSION
 from durability_cli.parallel import Distributed
 from durability_cli.recut import recut
+from durability_cli.recut import stream as recut_stream
 from durability_cli.schedules import teacher_forcing_ratio
 from durability_cli.schema import Dataset, specimen_starts
 from durability_cli.transforms import apply as apply_transforms
@@ -1468,7 +1469,10 @@ def training_batches(
             else context
         )
         feed = batch_feed(batch, longest, gen, tally, cfg.warmup_min)
-        yield recut(batch, feed, cfg.recut, float(state.model.dt_log_std), gen)
+        if cfg.recut:
+            cut = recut_stream(gen.initial_seed(), state.epoch, lo)
+            batch, feed = recut(batch, feed, cfg.recut, float(state.model.dt_log_std), cut)
+        yield batch, feed
 
 
 def batch_feed(

@@ -93,11 +93,15 @@ def test_recut_trains_other_weights_from_the_same_validation(coating_slice):
     data = coating_slice(8, 25)
     tiny = dict(hidden=8, layers=1, trend_line=False, latent=0, epochs=3, ensemble=1)
     plain = api.train(data, **tiny)
-    cut = api.train(data, **tiny, recut=0.5)
+    cut = api.train(data, **tiny, recut=1.0)
     assert cut.summary["val_specimens"] == plain.summary["val_specimens"]
-    assert cut.bundle.train_config.recut == 0.5
+    assert cut.bundle.train_config.recut == 1.0
     curves = [[e["val_rmse"] for e in m.summary["history"]] for m in (plain, cut)]
     assert curves[0] != curves[1]
+    # a share too small to cut any batch trains the run without it: the cuts have their own
+    # random stream, the run's other draws are unchanged
+    never = api.train(data, **tiny, recut=1e-12)
+    assert [e["val_rmse"] for e in never.summary["history"]] == curves[0]
 
 
 def test_recut_on_the_command_line(runner, coating_slice, tmp_path):
