@@ -30,7 +30,7 @@ from durability_cli.calibration import (
     step_sides,
 )
 from durability_cli.config import past_at_cutoff_line, shortest_warmup
-from durability_cli.data import Series, autocast, move, to_series, to_tensors
+from durability_cli.data import STEP_BINS, Series, autocast, move, to_series, to_tensors
 from durability_cli.errors import InputError, check_numbers
 from durability_cli.latent import LATENT_DRAWS, draw_latent, fit_posterior, mean_paths, run_copies
 from durability_cli.metrics import first_crossing_matrix
@@ -632,6 +632,8 @@ def extrapolation(bundle: ModelBundle, series: Series, last_obs: np.ndarray) -> 
                 f"specimen {series.ids[b]}: {label} reaches {worst:.4g} in the forecast, {side} "
                 f"the training range [{lo:.4g}, {hi:.4g}]"
             )
+    flag, paired = paired_steps(bundle, series, used, flag)
+    lines += paired
     # A static category the model never saw falls back to its "unseen" embedding (code 0), which
     # training never updated: every forecast row of such a specimen is an extrapolation.
     for j, (name, vocab) in enumerate(bundle.scaler.static_vocab.items()):
@@ -650,6 +652,67 @@ def extrapolation(bundle: ModelBundle, series: Series, last_obs: np.ndarray) -> 
                 + "); the model treats it as an unknown category"
             )
     return flag, lines
+
+
+def paired_steps(bundle: ModelBundle, series: Series, used: np.ndarray, flag: np.ndarray):
+    """The forecast steps whose length lies within the training's range, at a condition within its
+    range, but whose pairing of the two training never had: no training step of half to twice that
+    length ran within PAIR_MARGIN of the condition's training range of that value. A model learns
+    its steps from the schedule it was measured on, often short steps where the conditions are
+    harsh: on ``make demo``'s model 70 days at 60 °C forecast 0.666 in 14-day steps and 0.351 in
+    1-day steps, while training's steps at 60 °C were 0.25-5 days long (docs/GUIDE.md, "What
+    if"). The training's pairs are kept in bins of a quarter of a doubling (``step_envelope``,
+    data.STEP_BINS); model files without it are not checked. Returns ``flag`` with the rows
+    such steps reach set, and a line per specimen."""
+    paired = bundle.summary.get("step_envelope") or {}
+    env = bundle.summary.get("envelope", {})
+    if not paired or "dt" not in env:
+        return flag, []
+    per = STEP_BINS
+    dlo, dhi = env["dt"]
+    dt = series.dt
+    within = used & (dt > 0) & (dt >= dlo * (1 - 1e-9)) & (dt <= dhi * (1 + 1e-9))
+    if not within.any():
+        return flag, []
+    k = np.zeros(dt.shape, dtype=np.int64)
+    k[within] = np.floor(per * np.log2(dt[within])).astype(np.int64)
+    found: dict[int, str] = {}
+    out_all = np.zeros_like(flag)
+    for j, name in enumerate(bundle.schema.covariates):
+        bins = {int(b): v for b, v in (paired.get(name) or {}).items()}
+        if not bins or name not in env:
+            continue
+        first, last = min(bins) - per, max(bins) + per
+        lo = np.full(last - first + 1, np.inf)
+        hi = np.full(last - first + 1, -np.inf)
+        for b, (a, z) in bins.items():
+            for near in range(b - per, b + per + 1):  # steps of half to twice the length
+                lo[near - first] = min(lo[near - first], a)
+                hi[near - first] = max(hi[near - first], z)
+        idx = np.clip(k - first, 0, len(lo) - 1)
+        values = series.cond[..., j]
+        margin = PAIR_MARGIN * (env[name][1] - env[name][0])
+        inside = (values >= env[name][0]) & (values <= env[name][1])  # else flagged above, alone
+        out = within & inside & ((values < lo[idx] - margin) | (values > hi[idx] + margin))
+        out_all |= out
+        for b in np.flatnonzero(out.any(axis=1)):
+            if b in found:
+                continue
+            t = int(np.flatnonzero(out[b])[0])
+            a, z = lo[idx[b, t]], hi[idx[b, t]]
+            seen = f"{name} {a:.4g} to {z:.4g}" if np.isfinite(a) else "no value of it"
+            found[int(b)] = (
+                f"specimen {series.ids[b]}: a step of {dt[b, t]:.4g} at {name} {values[b, t]:.4g}, a pairing "
+                f"training never had (its steps of half to twice that length ran at {seen}); the "
+                "forecast depends on how such a plan is cut: give future rows the spacing the "
+                "measurements had at such conditions (docs/GUIDE.md, What if)"
+            )
+    flag = flag.copy()
+    flag[:, 1:] |= out_all[:, :-1]
+    return flag, [found[b] for b in sorted(found)]
+
+
+PAIR_MARGIN = 0.05  # share of a condition's training range a paired step may lie beyond
 
 
 # -- the whole forecast ----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import stat
 import struct
 from pathlib import Path
@@ -247,6 +248,17 @@ def _check_numbers(meta: dict, schema: Schema, scaler) -> None:
             raise ValueError(f"envelope {key!r} is not a [low, high] pair")
         finite(f"envelope {key!r}", bounds[0])
         finite(f"envelope {key!r}", bounds[1])
+    paired = summary.get("step_envelope") or {}
+    if not isinstance(paired, dict):
+        raise ValueError("step_envelope is not a JSON object")
+    for key, bins in paired.items():
+        if not isinstance(bins, dict):
+            raise ValueError(f"step_envelope {key!r} is not a JSON object")
+        for k, bounds in bins.items():
+            if not re.fullmatch(r"-?[0-9]{1,4}", str(k)) or not isinstance(bounds, list) or len(bounds) != 2:
+                raise ValueError(f"step_envelope {key!r} bin {k!r} is not a [low, high] pair")
+            finite(f"step_envelope {key!r}", bounds[0])
+            finite(f"step_envelope {key!r}", bounds[1])
     seen = summary.get("target_range")
     if seen is not None:
         if not isinstance(seen, list) or len(seen) != 2:

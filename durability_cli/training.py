@@ -49,6 +49,7 @@ from durability_cli.config import (
     warmup_rows,
 )
 from durability_cli.data import (
+    STEP_BINS,
     Scaler,
     ScalerFit,
     Series,
@@ -555,6 +556,10 @@ class _EnvelopeFit:
         self.hi = np.full(len(covariates) + 1, -np.inf)
         self.target = [np.inf, -np.inf]  # the measured durability's range: the default --bounds
         self.rising = self.falling = 0  # specimens whose last measurement is above / below their first
+        # per condition, per bin of step length (floor(STEP_BINS x log2 length), in the time's
+        # units): the range of the condition on the training steps of that length
+        # (forecasting.paired_steps)
+        self.paired: list[dict[int, list[float]]] = [{} for _ in covariates]
 
     def add(self, series: Series) -> None:
         valid = series.row >= 0
@@ -580,6 +585,24 @@ class _EnvelopeFit:
         if dt.size:
             self.lo[-1] = min(self.lo[-1], dt.min())
             self.hi[-1] = max(self.hi[-1], dt.max())
+        positive = dt > 0
+        bins = np.floor(STEP_BINS * np.log2(dt[positive])).astype(np.int64)
+        for j, seen in enumerate(self.paired):
+            col = series.cond[..., j][steps][positive]
+            for k in np.unique(bins):
+                v = col[(bins == k) & np.isfinite(col)]
+                if v.size:
+                    lo, hi = seen.get(int(k), (np.inf, -np.inf))
+                    seen[int(k)] = [min(lo, float(v.min())), max(hi, float(v.max()))]
+
+    def steps(self) -> dict:
+        """{condition: {str(bin): [low, high]}}: the conditions the training steps of each length
+        ran at (bins of floor(STEP_BINS x log2(step length)))."""
+        return {
+            name: {str(k): seen[k] for k in sorted(seen)}
+            for name, seen in zip(self.names, self.paired, strict=True)
+            if seen
+        }
 
     def result(self) -> dict:
         out = {name: [float(self.lo[j]), float(self.hi[j])] for j, name in enumerate(self.names)}
@@ -1698,6 +1721,7 @@ def _make_bundle(
         "train_seconds": round(seconds, 3),
         "parameters": sum(p.numel() for p in model.parameters()),
         "envelope": env.result(),
+        "step_envelope": env.steps(),
         "target_range": env.target if np.isfinite(env.target[0]) else None,
         # specimens measured higher / lower at their end than at their start (--monotonic's check)
         "target_direction": {"rising": env.rising, "falling": env.falling},

@@ -1,0 +1,115 @@
+"""A forecast step whose length training never had at its conditions is an extrapolation
+(forecasting.paired_steps): each alone lies within the training range, their pairing does not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from durability_cli.artifact import load_bundle, save_bundle
+from durability_cli.cli import app
+
+FAST = [
+    "--epochs",
+    "2",
+    "--hidden",
+    "8",
+    "--layers",
+    "1",
+    "--ensemble",
+    "1",
+    "--no-trend-line",
+    "--latent",
+    "0",
+]
+
+
+def schedule_table() -> pd.DataFrame:
+    """Hot specimens measured daily, cool ones fortnightly (as an accelerated test is measured)."""
+    rows = []
+    for i in range(8):
+        hot = i % 2 == 0
+        temperature, step, rate = (60.0, 1.0, 0.01) if hot else (25.0, 14.0, 0.001)
+        for r in range(25):
+            t = r * step
+            rows.append((f"S{i}", t, temperature + 0.1 * i, 1.0 - rate * t))
+    return pd.DataFrame(rows, columns=["specimen_id", "time", "temperature", "durability"])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pairs")
+    data = d / "train.csv"
+    schedule_table().to_csv(data, index=False)
+    model = d / "m.safetensors"
+    r = CliRunner().invoke(app, ["train", str(data), "-o", str(model), *FAST, "--quiet"])
+    assert r.exit_code == 0, r.output
+    return d, model
+
+
+def plan(d, step: float, temperature: float):
+    """Hot specimen S0's first 10 rows, then 5 rows ``step`` apart at ``temperature``."""
+    h = schedule_table().query("specimen_id == 'S0'").iloc[:10]
+    t0 = h.time.iloc[-1]
+    h.loc[h.index[-1], "temperature"] = temperature  # a row's conditions act on the step after it
+    future = pd.DataFrame(
+        {"specimen_id": "S0", "time": t0 + step * np.arange(1, 6), "temperature": temperature}
+    )
+    path = d / f"plan-{step:g}-{temperature:g}.csv"
+    pd.concat([h, future]).to_csv(path, index=False)
+    return path
+
+
+def test_the_model_file_keeps_the_conditions_of_each_step_length(trained):
+    _, model = trained
+    paired = load_bundle(model).summary["step_envelope"]["temperature"]
+    # 1-day steps (bin 0) ran hot only, 14-day steps (bin floor(4 log2 14) = 15) cool only
+    assert paired["0"] == pytest.approx([60.0, 60.6])
+    assert paired["15"] == pytest.approx([25.1, 25.7])
+    assert set(paired) == {"0", "15"}
+
+
+def test_a_long_step_at_a_hot_condition_is_flagged(runner, trained):
+    d, model = trained
+    r = runner.invoke(app, ["forecast", str(plan(d, 14.0, 60.0)), "-m", str(model), "--samples", "0"])
+    assert r.exit_code == 0, r.output
+    line = " ".join(r.stderr.split())
+    assert "specimen S0: a step of 14 at temperature 60, a pairing training never had" in line
+    assert "ran at temperature 25.1 to 25.7" in line
+    fc = pd.read_csv(pd.io.common.StringIO(r.stdout))
+    assert len(fc) == 5 and fc.extrapolated.all()
+    # --strict refuses it, as any extrapolation
+    r = runner.invoke(app, ["forecast", str(plan(d, 14.0, 60.0)), "-m", str(model), "--strict"])
+    assert r.exit_code == 2 and "a pairing training never had" in r.stderr
+
+
+@pytest.mark.parametrize(("step", "temperature"), [(1.0, 60.0), (14.0, 25.3), (1.5, 60.0), (10.0, 26.5)])
+def test_steps_like_the_training_s_at_their_conditions_are_not(runner, trained, step, temperature):
+    d, model = trained
+    r = runner.invoke(app, ["forecast", str(plan(d, step, temperature)), "-m", str(model), "--samples", "0"])
+    assert r.exit_code == 0, r.output
+    assert "pairing" not in r.stderr
+    assert not pd.read_csv(pd.io.common.StringIO(r.stdout)).extrapolated.any()
+
+
+def test_a_model_file_without_the_pairs_is_not_checked(runner, trained, tmp_path):
+    """Model files written before the check carry no step_envelope: the forecast is as it was."""
+    d, model = trained
+    bundle = load_bundle(model)
+    bundle.summary.pop("step_envelope")
+    old = tmp_path / "old.safetensors"
+    save_bundle(bundle, old)
+    r = runner.invoke(app, ["forecast", str(plan(d, 14.0, 60.0)), "-m", str(old), "--samples", "0"])
+    assert r.exit_code == 0 and "pairing" not in r.stderr
+
+
+def test_a_damaged_step_envelope_is_refused(runner, trained, tmp_path):
+    d, model = trained
+    bundle = load_bundle(model)
+    bundle.summary["step_envelope"] = {"temperature": {"x": [1, 2]}}
+    bad = tmp_path / "bad.safetensors"
+    save_bundle(bundle, bad)
+    r = runner.invoke(app, ["forecast", str(plan(d, 1.0, 60.0)), "-m", str(bad)])
+    assert r.exit_code == 2 and "step_envelope 'temperature' bin 'x'" in r.stderr
