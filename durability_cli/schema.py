@@ -248,6 +248,12 @@ def resolve_schema(
         if require_target:
             close = _suggest(tname, cols)
             hint = f"did you mean '{close[0]}'? " if close else ""
+            if not close and not target:  # the default name: say which columns could be it
+                named = {c.lower() for c in (*ID_NAMES, *TIME_NAMES)}
+                numeric = [
+                    c for c in cols if c.lower() not in named and _kind(df[c]) in ("numeric", "numeric-text")
+                ]
+                hint = f"numeric columns: {_list(numeric, 6)}; " if numeric else ""
             raise InputError(
                 f"{source}: no target column '{tname}' (columns: {_list(cols)}); "
                 + (

@@ -254,6 +254,13 @@ ERRORS = [
         "specimen,cycle,temp,capacity\nA,1,20,1\nA,2,20,1\n",
         [],
         "data.csv: no target column 'durability' (columns: specimen, cycle, temp, capacity); "
+        "numeric columns: temp, capacity; pass --target NAME to name the measured durability column",
+    ),
+    (
+        "no-numeric-target",
+        "specimen,cycle,batch\nA,1,x\nA,2,y\n",
+        [],
+        "data.csv: no target column 'durability' (columns: specimen, cycle, batch); "
         "pass --target NAME to name the measured durability column",
     ),
     (
