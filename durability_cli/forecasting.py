@@ -712,7 +712,7 @@ def paired_steps(bundle: ModelBundle, series: Series, used: np.ndarray, flag: np
     return flag, [found[b] for b in sorted(found)]
 
 
-PAIR_MARGIN = 0.05  # share of a condition's training range a paired step may lie beyond
+PAIR_MARGIN = 0.10  # share of a condition's training range a paired step may lie beyond
 
 
 # -- the whole forecast ----------------------------------------------------------------------------
