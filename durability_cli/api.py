@@ -229,6 +229,7 @@ class Model:
         bounds: tuple[float | None, float | None] | None = None,
         set: dict[str, float] | None = None,  # noqa: A002 (the CLI's --set)
         scenarios: TableLike | dict | None = None,
+        max_step: float | None = None,
     ) -> Forecast:
         """Forecast each specimen of ``data`` from its measured history over its future rows
         (rows with conditions and no durability), or ``horizon`` steps ahead with
@@ -238,10 +239,14 @@ class Model:
         ``scenarios`` (a table with a ``scenario`` column and condition columns, or a dict
         {name: {condition: value}}) makes one forecast per scenario, with a ``scenario`` column
         (each scenario draws the same random numbers). ``bounds`` (low, high; None = open) clips
-        the mean, quantiles and paths; by default a monotonic model clips to its training range."""
+        the mean, quantiles and paths; by default a monotonic model clips to its training range.
+        ``max_step``: future steps longer than this are cut into equal pieces of at most this
+        length for the network, the forecast written at the plan's rows (the CLI's --max-step)."""
         from durability_cli.forecasting import forecast
 
-        cfg = forecast_config(samples, quantiles, threshold, direction, seed, strict, device, amp, bounds)
+        cfg = forecast_config(
+            samples, quantiles, threshold, direction, seed, strict, device, amp, bounds, max_step=max_step
+        )
         _check_horizon(horizon, hold_conditions)
         conditions, scenario_list = what_if(self, set, scenarios)
         ds = read(data, schema=self.schema)
@@ -712,6 +717,7 @@ def forecast_config(
     device: str = "cpu",
     amp: bool = False,
     bounds: tuple[float | None, float | None] | str | None = None,
+    max_step: float | None = None,
 ) -> ForecastConfig:
     """A checked ForecastConfig (``device`` auto picks a GPU when torch sees one; ``quantiles``
     may be comma-separated text, ``bounds`` the text LO,HI)."""
@@ -745,6 +751,7 @@ def forecast_config(
         device=str(resolve_device(device)),
         amp=amp,
         bounds=None if bounds is None else tuple(bounds),
+        max_step=max_step,
     )
     cfg.validate()
     return cfg

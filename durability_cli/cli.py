@@ -24,6 +24,7 @@ from durability_cli.cli_options import (
     _HISTORY,
     _INIT_FROM,
     _JOBS,
+    _MAX_STEP,
     _META,
     _METRICS_JSON,
     _MODEL_OUT,
@@ -447,6 +448,7 @@ def forecast(
         str | None, _opt("Also draw the forecasts to this PNG or SVG.", None, "--plot", metavar=PATH)
     ] = None,
     strict: Annotated[bool, _opt(_STRICT, None, "--strict", metavar=FLAG)] = False,
+    max_step: Annotated[float | None, _opt(_MAX_STEP, _WHAT_IF, "--max-step", metavar="LENGTH")] = None,
     seed: SeedOpt = 0,
     set_conditions: Annotated[
         list[str] | None, _opt(_SET, _WHAT_IF, "--set", metavar="NAME=VALUE,...")
@@ -481,7 +483,9 @@ def forecast(
         from durability_cli.scenarios import parse_set
 
         api.set_threads(threads)
-        cfg = api.forecast_config(samples, quantiles, threshold, direction, seed, strict, device, amp, bounds)
+        cfg = api.forecast_config(
+            samples, quantiles, threshold, direction, seed, strict, device, amp, bounds, max_step=max_step
+        )
         check_precision(precision)
         spec = parse_shard(shard) if shard else None
         files = dict(data=data, model=model, future=future, scenarios=scenarios, output_format=output_format)

@@ -73,9 +73,17 @@ class ForecastConfig:
     # physical bounds (low, high; None = open) the mean, quantiles and paths are clipped to;
     # None = the training range of the target for a monotonic model (see resolve_bounds), else none
     bounds: tuple[float | None, float | None] | None = None
+    # the longest step the network takes: a longer future step is cut into equal pieces of at most
+    # this length (its conditions held on each), forecast, and written at the plan's own rows only
+    # (cut_steps); None = the plan's steps as given
+    max_step: float | None = None
 
     def validate(self) -> None:
         check_numbers(whole={"samples": self.samples, "seed": self.seed, "rollout_batch": self.rollout_batch})
+        if self.max_step is not None:
+            check_numbers(real={"max_step": self.max_step})
+            if not (self.max_step > 0 and math.isfinite(self.max_step)):
+                raise InputError(f"`max_step` must be a positive step length, got {self.max_step}")
         check_numbers(real={"threshold": self.threshold})
         for q in self.quantiles:
             check_numbers(real={"quantiles": q})
@@ -597,6 +605,48 @@ def limit_horizon(series: Series, last_obs: np.ndarray, horizon: int) -> Series:
     )
 
 
+def cut_steps(series: Series, last_obs: np.ndarray, max_step: float) -> tuple[Series, np.ndarray]:
+    """``--max-step``: ``series`` with every step from a specimen's last measured row on that is
+    longer than ``max_step`` cut into the fewest equal pieces of at most that length, and [N, T]
+    which rows were inserted. An inserted row holds the conditions of the row it follows (they act
+    until the next row), no measurement, and that row's frame index, so that it is run through
+    and never written (the outputs take the plan's rows only)."""
+    N, T = series.y.shape
+    pos = np.arange(T)[None, :]
+    step = series.dt
+    cut = (pos >= last_obs[:, None]) & (pos < (series.lengths - 1)[:, None]) & (step > max_step)
+    pieces = np.ones((N, T), dtype=np.int64)
+    pieces[cut] = np.ceil(step[cut] / max_step - 1e-9).astype(np.int64)
+    pieces[pos >= series.lengths[:, None]] = 0  # padding: dropped, added again below
+    lengths = pieces.sum(axis=1)
+    width = int(lengths.max())
+    src = np.zeros((N, width), dtype=np.int64)
+    part = np.zeros((N, width), dtype=np.int64)
+    inside = np.arange(width)[None, :] < lengths[:, None]
+    for b in range(N):
+        s = np.repeat(np.arange(T), pieces[b])
+        src[b, : len(s)] = s
+        part[b, : len(s)] = np.arange(len(s)) - (np.cumsum(pieces[b]) - pieces[b])[s]
+    take = np.take_along_axis
+    k = take(pieces, src, axis=1).clip(min=1)
+    time = take(series.time, src, axis=1) + part * take(step, src, axis=1) / k
+    inserted = (part > 0) & inside
+    cond = take(series.cond, src[..., None], axis=1)
+    return (
+        Series(
+            ids=series.ids,
+            lengths=lengths,
+            time=np.where(inside, time, np.nan),
+            cond=np.where(inside[..., None], cond, np.nan),
+            y=np.where(inside & ~inserted, take(series.y, src, axis=1), np.nan),
+            row=np.where(inside, take(series.row, src, axis=1), -1),
+            static_numeric=series.static_numeric,
+            static_categorical=series.static_categorical,
+        ),
+        inserted,
+    )
+
+
 # -- extrapolation ---------------------------------------------------------------------------------
 def extrapolation(bundle: ModelBundle, series: Series, last_obs: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """Flag [N, T] forecast rows whose inputs lie outside the training envelope, and say where."""
@@ -705,7 +755,7 @@ def paired_steps(bundle: ModelBundle, series: Series, used: np.ndarray, flag: np
                 f"specimen {series.ids[b]}: a step of {dt[b, t]:.4g} at {name} {values[b, t]:.4g}, a pairing "
                 f"training never had (its steps of half to twice that length ran at {seen}); the "
                 "forecast depends on how such a plan is cut: give future rows the spacing the "
-                "measurements had at such conditions (docs/GUIDE.md, What if)"
+                "measurements had at such conditions, or cut them with --max-step (docs/GUIDE.md, What if)"
             )
     flag = flag.copy()
     flag[:, 1:] |= out_all[:, :-1]
@@ -907,6 +957,18 @@ def _nothing_to_forecast(source: str, target: str) -> InputError:
     )
 
 
+def _check_cut_memory(series: Series, last_obs: np.ndarray, max_step: float, source: str) -> None:
+    """Refuse a --max-step that would make more rows than memory holds, before making them."""
+    pos = np.arange(series.y.shape[1])[None, :]
+    cut = (pos >= last_obs[:, None]) & (pos < (series.lengths - 1)[:, None])
+    added = float(np.ceil(series.dt[cut] / max_step).sum()) if cut.any() else 0.0
+    limits.check_memory(
+        int(added) * 8 * (series.cond.shape[2] + 4) * 4,
+        f"{source}: --max-step {max_step:g} cuts the future steps into {int(added):,} pieces, which",
+        "give a longer --max-step",
+    )
+
+
 def _skipped_line(skipped: list[str], count: int | None = None) -> str:
     count = len(skipped) if count is None else count
     return (
@@ -976,6 +1038,10 @@ def _forecast_group(
     series = set_future_conditions(series, last_obs, conditions or {}, ds.schema.covariates)
     if horizon:
         series = limit_horizon(series, last_obs, horizon)
+    inserted = np.zeros(series.y.shape, dtype=bool)
+    if cfg.max_step is not None:
+        _check_cut_memory(series, last_obs, cfg.max_step, ds.source)
+        series, inserted = cut_steps(series, last_obs, cfg.max_step)
     _check_memory(series, cfg, want_paths, ds.source)
     skipped = [series.ids[i] for i in np.flatnonzero(~has_future)]
     warm = last_obs + 1  # a warm-up is the rows up to the last measured one, as training counts it
@@ -1002,7 +1068,7 @@ def _forecast_group(
             paths = None if paths is None else clip(paths.astype(np.float64), cfg.bounds)
             pop = None if pop is None else clip(pop, cfg.bounds)
         sub = series.take(np.arange(lo, lo + B))
-        sel = np.isfinite(mean) & (sub.row >= 0)  # [B, Tc] the forecast rows
+        sel = np.isfinite(mean) & (sub.row >= 0) & ~inserted[lo : lo + B, :Tc]  # [B, Tc] the forecast rows
         rows = sub.row[sel]
         part = ds.frame.iloc[rows][[schema.id_col, *schema.static, schema.time_col]].reset_index(drop=True)
         # the mean path, as --samples 0 gives it and training scores it, not the paths' average:

@@ -113,3 +113,45 @@ def test_a_damaged_step_envelope_is_refused(runner, trained, tmp_path):
     save_bundle(bundle, bad)
     r = runner.invoke(app, ["forecast", str(plan(d, 1.0, 60.0)), "-m", str(bad)])
     assert r.exit_code == 2 and "step_envelope 'temperature' bin 'x'" in r.stderr
+
+
+def test_max_step_forecasts_a_long_step_plan_as_its_fine_cut(runner, trained):
+    """--max-step 1 on a plan of 14-day steps runs the network through the 1-day plan of the same
+    test: the plan's rows get the very numbers the 1-day plan gets there (mean, quantiles, end of
+    life), and only the plan's rows are written."""
+    d, model = trained
+    coarse, fine = plan(d, 14.0, 60.0), plan(d, 1.0, 60.0)
+    # the 1-day plan, 70 days long: the coarse plan's 5 rows are every 14th of its 70
+    table = pd.read_csv(fine)
+    h, last = table.iloc[:10], table.time.iloc[9]
+    future = pd.DataFrame({"specimen_id": "S0", "time": last + np.arange(1, 71), "temperature": 60.0})
+    pd.concat([h, future]).to_csv(fine, index=False)
+    args = ["-m", str(model), "--threshold", "0.9", "--seed", "3"]
+    r = runner.invoke(
+        app, ["forecast", str(coarse), *args, "--max-step", "1", "--eol-out", str(d / "ec.csv")]
+    )
+    assert r.exit_code == 0, r.output
+    assert "pairing" not in r.stderr  # the network's steps are 1 day long, as training's at 60
+    cut = pd.read_csv(pd.io.common.StringIO(r.stdout))
+    r = runner.invoke(app, ["forecast", str(fine), *args, "--eol-out", str(d / "ef.csv")])
+    assert r.exit_code == 0, r.output
+    whole = pd.read_csv(pd.io.common.StringIO(r.stdout))
+    assert cut.time.tolist() == (last + 14 * np.arange(1, 6)).tolist() and not cut.extrapolated.any()
+    same = whole.set_index("time").loc[cut.time].reset_index()[cut.columns]
+    pd.testing.assert_frame_equal(cut, same)
+    pd.testing.assert_frame_equal(pd.read_csv(d / "ec.csv"), pd.read_csv(d / "ef.csv"))
+    # without it the 14-day steps forecast otherwise (and are flagged)
+    r = runner.invoke(app, ["forecast", str(coarse), *args])
+    plain = pd.read_csv(pd.io.common.StringIO(r.stdout))
+    assert not np.allclose(plain.durability_mean, cut.durability_mean, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "nan", "inf"])
+def test_max_step_must_be_a_positive_length(runner, trained, bad, tmp_path):
+    d, model = trained
+    out = tmp_path / "fc.csv"
+    r = runner.invoke(
+        app, ["forecast", str(plan(d, 14.0, 60.0)), "-m", str(model), "--max-step", bad, "-o", str(out)]
+    )
+    assert r.exit_code == 2 and "max-step" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not out.exists()
