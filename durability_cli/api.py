@@ -1301,6 +1301,7 @@ def _forecast_settings(model: Model, cfg: ForecastConfig, outputs: Outputs, opti
         "hold_conditions": options["hold_conditions"],
         "set": options["conditions"],
         "scenarios": None if scenarios is None else {s.name: s.values for s in scenarios},
+        "max_step": cfg.max_step,
     }
 
 

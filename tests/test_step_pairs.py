@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -128,10 +130,22 @@ def test_max_step_forecasts_a_long_step_plan_as_its_fine_cut(runner, trained):
     pd.concat([h, future]).to_csv(fine, index=False)
     args = ["-m", str(model), "--threshold", "0.9", "--seed", "3"]
     r = runner.invoke(
-        app, ["forecast", str(coarse), *args, "--max-step", "1", "--eol-out", str(d / "ec.csv")]
+        app,
+        [
+            "forecast",
+            str(coarse),
+            *args,
+            "--max-step",
+            "1",
+            "--eol-out",
+            str(d / "ec.csv"),
+            "--meta-out",
+            str(d / "m.json"),
+        ],
     )
     assert r.exit_code == 0, r.output
     assert "pairing" not in r.stderr  # the network's steps are 1 day long, as training's at 60
+    assert json.loads((d / "m.json").read_text())["max_step"] == 1.0
     cut = pd.read_csv(pd.io.common.StringIO(r.stdout))
     r = runner.invoke(app, ["forecast", str(fine), *args, "--eol-out", str(d / "ef.csv")])
     assert r.exit_code == 0, r.output
