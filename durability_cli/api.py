@@ -229,7 +229,7 @@ class Model:
         bounds: tuple[float | None, float | None] | None = None,
         set: dict[str, float] | None = None,  # noqa: A002 (the CLI's --set)
         scenarios: TableLike | dict | None = None,
-        max_step: float | None = None,
+        max_step: float | str | None = None,
     ) -> Forecast:
         """Forecast each specimen of ``data`` from its measured history over its future rows
         (rows with conditions and no durability), or ``horizon`` steps ahead with
@@ -241,7 +241,8 @@ class Model:
         (each scenario draws the same random numbers). ``bounds`` (low, high; None = open) clips
         the mean, quantiles and paths; by default a monotonic model clips to its training range.
         ``max_step``: future steps longer than this are cut into equal pieces of at most this
-        length for the network, the forecast written at the plan's rows (the CLI's --max-step)."""
+        length for the network, the forecast written at the plan's rows (the CLI's --max-step);
+        "auto": each step not typical of the training steps at its conditions (forecasting.StepDomain)."""
         from durability_cli.forecasting import forecast
 
         cfg = forecast_config(
@@ -751,10 +752,22 @@ def forecast_config(
         device=str(resolve_device(device)),
         amp=amp,
         bounds=None if bounds is None else tuple(bounds),
-        max_step=max_step,
+        max_step=_max_step(max_step),
     )
     cfg.validate()
     return cfg
+
+
+def _max_step(value) -> float | str | None:
+    """``max_step`` as a length or "auto" (the CLI hands it over as text)."""
+    if value is None or not isinstance(value, str):
+        return value
+    if value.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(value)
+    except ValueError:
+        raise InputError(f"`max_step` must be a step length or auto, got {value!r}") from None
 
 
 def _check_horizon(horizon: int | None, hold_conditions: bool) -> None:

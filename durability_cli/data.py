@@ -51,9 +51,6 @@ class Scaler:
         return y * self.y_std + self.y_mean
 
 
-STEP_BINS = 4  # bins of step length per doubling in a model file's step_envelope (training, forecasting)
-
-
 @dataclass
 class Series:
     """A set of specimens as padded arrays; position t of row b is row t of specimen b."""

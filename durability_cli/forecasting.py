@@ -30,7 +30,7 @@ from durability_cli.calibration import (
     step_sides,
 )
 from durability_cli.config import past_at_cutoff_line, shortest_warmup
-from durability_cli.data import STEP_BINS, Series, autocast, move, to_series, to_tensors
+from durability_cli.data import Series, autocast, move, to_series, to_tensors
 from durability_cli.errors import InputError, check_numbers
 from durability_cli.latent import LATENT_DRAWS, draw_latent, fit_posterior, mean_paths, run_copies
 from durability_cli.metrics import first_crossing_matrix
@@ -76,11 +76,13 @@ class ForecastConfig:
     # the longest step the network takes: a longer future step is cut into equal pieces of at most
     # this length (its conditions held on each), forecast, and written at the plan's own rows only
     # (cut_steps); None = the plan's steps as given
-    max_step: float | None = None
+    # "auto": each step that is not typical of training's steps at its conditions is cut into
+    # the fewest pieces that are (StepDomain)
+    max_step: float | str | None = None
 
     def validate(self) -> None:
         check_numbers(whole={"samples": self.samples, "seed": self.seed, "rollout_batch": self.rollout_batch})
-        if self.max_step is not None:
+        if self.max_step is not None and self.max_step != "auto":
             check_numbers(real={"max_step": self.max_step})
             if not (self.max_step > 0 and math.isfinite(self.max_step)):
                 raise InputError(f"`max_step` must be a positive step length, got {self.max_step}")
@@ -605,18 +607,80 @@ def limit_horizon(series: Series, last_obs: np.ndarray, horizon: int) -> Series:
     )
 
 
-def cut_steps(series: Series, last_obs: np.ndarray, max_step: float) -> tuple[Series, np.ndarray]:
+AUTO_NEIGHBOURS = 10  # --max-step auto: a step is typical when its 10th nearest training step ...
+AUTO_QUANTILE = 0.999  # ... lies no farther than this share of the training steps' own 10th nearest
+AUTO_PIECES = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128)  # the cuts auto tries, fewest first
+
+
+class StepDomain:
+    """Where the training steps lie in (conditions, log step length), from the sample a model file
+    keeps (``step_sample``, since session 49): each coordinate scaled by the sample's sd. A step
+    is typical when its AUTO_NEIGHBOURS-th nearest sampled training step is no farther than that
+    of AUTO_QUANTILE of the sampled steps themselves (a k-nearest-neighbour applicability domain)."""
+
+    def __init__(self, rows: np.ndarray):
+        x = np.column_stack([rows[:, :-1], np.log(rows[:, -1])])
+        self.sd = x.std(axis=0)
+        self.sd[~(self.sd > 0)] = 1.0
+        self.ref = x / self.sd
+        self.k = min(AUTO_NEIGHBOURS, len(rows) - 1)
+        own = self.distance(self.ref, self_included=True)
+        self.limit = float(np.quantile(own, AUTO_QUANTILE))
+        self.shortest = float(rows[:, -1].min())
+
+    @classmethod
+    def of(cls, bundle: ModelBundle) -> StepDomain | None:
+        kept = bundle.summary.get("step_sample") or {}
+        rows = np.asarray(kept.get("rows") or [], dtype=np.float64)
+        names = list(bundle.schema.covariates)
+        if len(rows) <= AUTO_NEIGHBOURS or list(kept.get("columns") or [])[:-1] != names:
+            return None
+        return cls(rows[(rows[:, -1] > 0) & np.isfinite(rows).all(axis=1)])
+
+    def distance(self, q: np.ndarray, self_included: bool = False) -> np.ndarray:
+        """[M] the distance of each scaled point ``q`` [M, C+1] to its k-th nearest sampled step."""
+        k = self.k + (1 if self_included else 0)
+        out = np.empty(len(q))
+        for lo in range(0, len(q), 1024):  # 1,024 x 2,000 distances at a time
+            d = ((q[lo : lo + 1024, None, :] - self.ref[None, :, :]) ** 2).sum(axis=2)
+            out[lo : lo + 1024] = np.sqrt(np.partition(d, k - 1, axis=1)[:, k - 1])
+        return out
+
+    def typical(self, cond: np.ndarray, length: np.ndarray) -> np.ndarray:
+        """[M] whether steps of ``length`` [M] at ``cond`` [M, C] are typical of training."""
+        q = np.column_stack([cond, np.log(length)]) / self.sd
+        return self.distance(q) <= self.limit
+
+    def pieces(self, cond: np.ndarray, length: np.ndarray) -> np.ndarray:
+        """[M] how many equal pieces each step is cut into: 1 where it is typical, else the fewest
+        of AUTO_PIECES that make its pieces typical, no shorter than the shortest training step
+        (1 where none does: its conditions lie outside training's, which the range check says)."""
+        out = np.ones(len(length), dtype=np.int64)
+        todo = np.flatnonzero(~self.typical(cond, length))
+        for m in AUTO_PIECES:
+            todo = todo[length[todo] / m >= self.shortest]
+            if len(todo) == 0:
+                break
+            ok = self.typical(cond[todo], length[todo] / m)
+            out[todo[ok]] = m
+            todo = todo[~ok]
+        return out
+
+
+def cut_steps(series: Series, last_obs: np.ndarray, max_step) -> tuple[Series, np.ndarray]:
     """``--max-step``: ``series`` with every step from a specimen's last measured row on that is
-    longer than ``max_step`` cut into the fewest equal pieces of at most that length, and [N, T]
+    longer than ``max_step`` (one length, or [N, T] one per step) cut into the fewest equal
+    pieces of at most that length, and [N, T]
     which rows were inserted. An inserted row holds the conditions of the row it follows (they act
     until the next row), no measurement, and that row's frame index, so that it is run through
     and never written (the outputs take the plan's rows only)."""
     N, T = series.y.shape
     pos = np.arange(T)[None, :]
     step = series.dt
-    cut = (pos >= last_obs[:, None]) & (pos < (series.lengths - 1)[:, None]) & (step > max_step)
+    limit = np.broadcast_to(np.asarray(max_step, dtype=np.float64), (N, T))
+    cut = (pos >= last_obs[:, None]) & (pos < (series.lengths - 1)[:, None]) & (step > limit)
     pieces = np.ones((N, T), dtype=np.int64)
-    pieces[cut] = np.ceil(step[cut] / max_step - 1e-9).astype(np.int64)
+    pieces[cut] = np.ceil(step[cut] / limit[cut] - 1e-9).astype(np.int64)
     pieces[pos >= series.lengths[:, None]] = 0  # padding: dropped, added again below
     lengths = pieces.sum(axis=1)
     width = int(lengths.max())
@@ -682,8 +746,8 @@ def extrapolation(bundle: ModelBundle, series: Series, last_obs: np.ndarray) -> 
                 f"specimen {series.ids[b]}: {label} reaches {worst:.4g} in the forecast, {side} "
                 f"the training range [{lo:.4g}, {hi:.4g}]"
             )
-    flag, paired = paired_steps(bundle, series, used, flag)
-    lines += paired
+    flag, long = long_steps(bundle, series, used, flag, env)
+    lines += long
     # A static category the model never saw falls back to its "unseen" embedding (code 0), which
     # training never updated: every forecast row of such a specimen is an extrapolation.
     for j, (name, vocab) in enumerate(bundle.scaler.static_vocab.items()):
@@ -704,65 +768,48 @@ def extrapolation(bundle: ModelBundle, series: Series, last_obs: np.ndarray) -> 
     return flag, lines
 
 
-def paired_steps(bundle: ModelBundle, series: Series, used: np.ndarray, flag: np.ndarray):
-    """The forecast steps whose length lies within the training's range, at a condition within its
-    range, but whose pairing of the two training never had: no training step of half to twice that
-    length ran within PAIR_MARGIN of the condition's training range of that value. A model learns
-    its steps from the schedule it was measured on, often short steps where the conditions are
-    harsh: on ``make demo``'s model 70 days at 60 °C forecast 0.666 in 14-day steps and 0.351 in
-    1-day steps, while training's steps at 60 °C were 0.25-5 days long (docs/GUIDE.md, "What
-    if"). The training's pairs are kept in bins of a quarter of a doubling (``step_envelope``,
-    data.STEP_BINS); model files without it are not checked. Returns ``flag`` with the rows
-    such steps reach set, and a line per specimen."""
-    paired = bundle.summary.get("step_envelope") or {}
-    env = bundle.summary.get("envelope", {})
-    if not paired or "dt" not in env:
+def long_steps(bundle: ModelBundle, series: Series, used: np.ndarray, flag: np.ndarray, env: dict):
+    """The forecast steps, each input within its training range, that are longer than training's
+    steps at their conditions: not typical of the training steps (StepDomain), while some cut of
+    them into equal pieces is. A model learns its steps from the schedule it was measured on,
+    often short steps where the conditions are harsh: against the coating physics, 70 days at
+    60 °C forecast with RMSE 0.233 in 14-day steps and 0.091 in 1-day steps, where training's
+    steps at 60 °C were 0.25-5 days long (docs/GUIDE.md, "What if"). Model files without the
+    sample of training steps are not checked. Returns ``flag`` with the rows such steps reach
+    set, and a line per specimen."""
+    domain = StepDomain.of(bundle)
+    if domain is None:
         return flag, []
-    per = STEP_BINS
-    dlo, dhi = env["dt"]
-    dt = series.dt
-    within = used & (dt > 0) & (dt >= dlo * (1 - 1e-9)) & (dt <= dhi * (1 + 1e-9))
-    if not within.any():
-        return flag, []
-    k = np.zeros(dt.shape, dtype=np.int64)
-    k[within] = np.floor(per * np.log2(dt[within])).astype(np.int64)
-    found: dict[int, str] = {}
-    out_all = np.zeros_like(flag)
+    inside = used & (series.dt > 0)
     for j, name in enumerate(bundle.schema.covariates):
-        bins = {int(b): v for b, v in (paired.get(name) or {}).items()}
-        if not bins or name not in env:
-            continue
-        first, last = min(bins) - per, max(bins) + per
-        lo = np.full(last - first + 1, np.inf)
-        hi = np.full(last - first + 1, -np.inf)
-        for b, (a, z) in bins.items():
-            for near in range(b - per, b + per + 1):  # steps of half to twice the length
-                lo[near - first] = min(lo[near - first], a)
-                hi[near - first] = max(hi[near - first], z)
-        idx = np.clip(k - first, 0, len(lo) - 1)
-        values = series.cond[..., j]
-        margin = PAIR_MARGIN * (env[name][1] - env[name][0])
-        inside = (values >= env[name][0]) & (values <= env[name][1])  # else flagged above, alone
-        out = within & inside & ((values < lo[idx] - margin) | (values > hi[idx] + margin))
-        out_all |= out
-        for b in np.flatnonzero(out.any(axis=1)):
-            if b in found:
-                continue
-            t = int(np.flatnonzero(out[b])[0])
-            a, z = lo[idx[b, t]], hi[idx[b, t]]
-            seen = f"{name} {a:.4g} to {z:.4g}" if np.isfinite(a) else "no value of it"
-            found[int(b)] = (
-                f"specimen {series.ids[b]}: a step of {dt[b, t]:.4g} at {name} {values[b, t]:.4g}, a pairing "
-                f"training never had (its steps of half to twice that length ran at {seen}); the "
-                "forecast depends on how such a plan is cut: give future rows the spacing the "
-                "measurements had at such conditions, or cut them with --max-step (docs/GUIDE.md, What if)"
-            )
+        if name in env:
+            lo, hi = env[name]
+            inside &= (series.cond[..., j] >= lo) & (series.cond[..., j] <= hi)
+    if "dt" in env:
+        inside &= series.dt <= env["dt"][1] * (1 + 1e-9)
+    if not inside.any():
+        return flag, []
+    at = np.argwhere(inside)
+    length = series.dt[inside]
+    pieces = domain.pieces(series.cond[inside], length)
+    long = pieces > 1
+    if not long.any():
+        return flag, []
+    out = np.zeros_like(flag)
+    out[at[long, 0], at[long, 1]] = True
     flag = flag.copy()
-    flag[:, 1:] |= out_all[:, :-1]
-    return flag, [found[b] for b in sorted(found)]
-
-
-PAIR_MARGIN = 0.10  # share of a condition's training range a paired step may lie beyond
+    flag[:, 1:] |= out[:, :-1]
+    lines = []
+    for b in np.unique(at[long, 0]):
+        i = np.flatnonzero(long & (at[:, 0] == b))[0]
+        t = at[i, 1]
+        at_cond = ", ".join(f"{n} {series.cond[b, t, j]:.4g}" for j, n in enumerate(bundle.schema.covariates))
+        lines.append(
+            f"specimen {series.ids[b]}: a step of {length[i]:.4g} at {at_cond}, longer than training's steps "
+            f"at such conditions (pieces of {length[i] / pieces[i]:.4g} would be typical); the forecast depends "
+            "on how such a plan is cut: --max-step auto cuts it (docs/GUIDE.md, What if)"
+        )
+    return flag, lines
 
 
 # -- the whole forecast ----------------------------------------------------------------------------
@@ -957,14 +1004,40 @@ def _nothing_to_forecast(source: str, target: str) -> InputError:
     )
 
 
-def _check_cut_memory(series: Series, last_obs: np.ndarray, max_step: float, source: str) -> None:
-    """Refuse a --max-step that would make more rows than memory holds, before making them."""
+def _future_steps(series: Series, last_obs: np.ndarray) -> np.ndarray:
+    """[N, T] the steps from each specimen's last measured row to its last row."""
     pos = np.arange(series.y.shape[1])[None, :]
-    cut = (pos >= last_obs[:, None]) & (pos < (series.lengths - 1)[:, None])
-    added = float(np.ceil(series.dt[cut] / max_step).sum()) if cut.any() else 0.0
+    return (pos >= last_obs[:, None]) & (pos < (series.lengths - 1)[:, None])
+
+
+def step_limits(bundle: ModelBundle, series: Series, last_obs: np.ndarray, max_step, source: str):
+    """The longest step the network is to take: ``max_step`` itself, or for "auto" [N, T] each
+    future step's length over the pieces StepDomain.pieces cuts it into (inf elsewhere)."""
+    if max_step != "auto":
+        return float(max_step)
+    domain = StepDomain.of(bundle)
+    if domain is None:
+        raise InputError(
+            f"{source}: --max-step auto reads the training steps a model file keeps since session 49; "
+            "this one has none: give a length (--max-step 1), or retrain the model"
+        )
+    future = _future_steps(series, last_obs) & (series.dt > 0)
+    limit = np.full(series.y.shape, np.inf)
+    at = np.argwhere(future)
+    length = series.dt[future]
+    limit[at[:, 0], at[:, 1]] = length / domain.pieces(series.cond[future], length) * (1 + 1e-9)
+    return limit
+
+
+def _check_cut_memory(series: Series, last_obs: np.ndarray, limit, source: str) -> None:
+    """Refuse a --max-step that would make more rows than memory holds, before making them."""
+    cut = _future_steps(series, last_obs)
+    bound = np.broadcast_to(np.asarray(limit, dtype=np.float64), cut.shape)
+    added = float(np.ceil(series.dt[cut] / bound[cut]).sum()) if cut.any() else 0.0
+    what = f"--max-step {limit:g}" if np.ndim(limit) == 0 else "--max-step auto"
     limits.check_memory(
         int(added) * 8 * (series.cond.shape[2] + 4) * 4,
-        f"{source}: --max-step {max_step:g} cuts the future steps into {int(added):,} pieces, which",
+        f"{source}: {what} cuts the future steps into {int(added):,} pieces, which",
         "give a longer --max-step",
     )
 
@@ -1040,8 +1113,9 @@ def _forecast_group(
         series = limit_horizon(series, last_obs, horizon)
     inserted = np.zeros(series.y.shape, dtype=bool)
     if cfg.max_step is not None:
-        _check_cut_memory(series, last_obs, cfg.max_step, ds.source)
-        series, inserted = cut_steps(series, last_obs, cfg.max_step)
+        limit = step_limits(bundle, series, last_obs, cfg.max_step, ds.source)
+        _check_cut_memory(series, last_obs, limit, ds.source)
+        series, inserted = cut_steps(series, last_obs, limit)
     _check_memory(series, cfg, want_paths, ds.source)
     skipped = [series.ids[i] for i in np.flatnonzero(~has_future)]
     warm = last_obs + 1  # a warm-up is the rows up to the last measured one, as training counts it

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import stat
 import struct
 from pathlib import Path
@@ -248,17 +247,17 @@ def _check_numbers(meta: dict, schema: Schema, scaler) -> None:
             raise ValueError(f"envelope {key!r} is not a [low, high] pair")
         finite(f"envelope {key!r}", bounds[0])
         finite(f"envelope {key!r}", bounds[1])
-    paired = summary.get("step_envelope") or {}
-    if not isinstance(paired, dict):
-        raise ValueError("step_envelope is not a JSON object")
-    for key, bins in paired.items():
-        if not isinstance(bins, dict):
-            raise ValueError(f"step_envelope {key!r} is not a JSON object")
-        for k, bounds in bins.items():
-            if not re.fullmatch(r"-?[0-9]{1,4}", str(k)) or not isinstance(bounds, list) or len(bounds) != 2:
-                raise ValueError(f"step_envelope {key!r} bin {k!r} is not a [low, high] pair")
-            finite(f"step_envelope {key!r}", bounds[0])
-            finite(f"step_envelope {key!r}", bounds[1])
+    sample = summary.get("step_sample")
+    if sample is not None:
+        rows = sample.get("rows") if isinstance(sample, dict) else None
+        width = len(sample.get("columns") or []) if isinstance(sample, dict) else 0
+        if not isinstance(rows, list) or len(rows) > 100_000:
+            raise ValueError("step_sample is not a list of training steps")
+        for row in rows:
+            if not isinstance(row, list) or len(row) != width:
+                raise ValueError("step_sample has a row that is not one value per column")
+            for v in row:
+                finite("step_sample value", v)
     seen = summary.get("target_range")
     if seen is not None:
         if not isinstance(seen, list) or len(seen) != 2:

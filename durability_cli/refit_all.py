@@ -32,7 +32,7 @@ from durability_cli.config import TrainConfig
 REFIT_KEYS = (
     "scale_refit",
     "envelope",
-    "step_envelope",
+    "step_sample",
     "target_range",
     "trained_warmup_rows",
     "latent_train_std",

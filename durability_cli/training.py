@@ -49,7 +49,6 @@ from durability_cli.config import (
     warmup_rows,
 )
 from durability_cli.data import (
-    STEP_BINS,
     Scaler,
     ScalerFit,
     Series,
@@ -546,6 +545,9 @@ class TrainState:
     criterion: float | None = None  # what picks the best epoch: the validation RMSE, or its average
 
 
+STEP_SAMPLE = 2000  # training steps a model file keeps for forecast --max-step auto
+
+
 class _EnvelopeFit:
     """The range of every condition and of the step length seen in training, gathered over any
     number of Series (the groups of a table)."""
@@ -556,10 +558,12 @@ class _EnvelopeFit:
         self.hi = np.full(len(covariates) + 1, -np.inf)
         self.target = [np.inf, -np.inf]  # the measured durability's range: the default --bounds
         self.rising = self.falling = 0  # specimens whose last measurement is above / below their first
-        # per condition, per bin of step length (floor(STEP_BINS x log2 length), in the time's
-        # units): the range of the condition on the training steps of that length
-        # (forecasting.paired_steps)
-        self.paired: list[dict[int, list[float]]] = [{} for _ in covariates]
+        # a uniform sample of the training steps (their conditions, then their length), kept by
+        # reservoir sampling over the groups: forecast --max-step auto reads each future step's
+        # steps that are not typical of training from it (forecasting.StepDomain)
+        self.sample = np.zeros((0, len(covariates) + 1))
+        self.steps_seen = 0
+        self.rng = np.random.default_rng(0x57E95)
 
     def add(self, series: Series) -> None:
         valid = series.row >= 0
@@ -586,22 +590,26 @@ class _EnvelopeFit:
             self.lo[-1] = min(self.lo[-1], dt.min())
             self.hi[-1] = max(self.hi[-1], dt.max())
         positive = dt > 0
-        bins = np.floor(STEP_BINS * np.log2(dt[positive])).astype(np.int64)
-        for j, seen in enumerate(self.paired):
-            col = series.cond[..., j][steps][positive]
-            for k in np.unique(bins):
-                v = col[(bins == k) & np.isfinite(col)]
-                if v.size:
-                    lo, hi = seen.get(int(k), (np.inf, -np.inf))
-                    seen[int(k)] = [min(lo, float(v.min())), max(hi, float(v.max()))]
+        self._keep(np.column_stack([series.cond[steps][positive], dt[positive]]))
 
-    def steps(self) -> dict:
-        """{condition: {str(bin): [low, high]}}: the conditions the training steps of each length
-        ran at (bins of floor(STEP_BINS x log2(step length)))."""
+    def _keep(self, rows: np.ndarray) -> None:
+        """Reservoir sampling (Algorithm R) of ``rows`` [n, C+1] into at most STEP_SAMPLE rows."""
+        rows = rows[np.isfinite(rows).all(axis=1)]
+        room = max(0, STEP_SAMPLE - len(self.sample))
+        self.sample = np.concatenate([self.sample, rows[:room]])
+        rest = rows[room:]
+        seen = self.steps_seen + min(room, len(rows))
+        if len(rest):
+            slot = self.rng.integers(0, seen + np.arange(1, len(rest) + 1))  # each one's draw in 0..i
+            take = slot < STEP_SAMPLE
+            self.sample[slot[take]] = rest[take]
+        self.steps_seen = seen + len(rest)
+
+    def step_sample(self) -> dict:
+        """The sampled training steps as the model file keeps them (6 significant digits)."""
         return {
-            name: {str(k): seen[k] for k in sorted(seen)}
-            for name, seen in zip(self.names, self.paired, strict=True)
-            if seen
+            "columns": [*self.names, "dt"],
+            "rows": [[float(f"{v:.6g}") for v in row] for row in self.sample],
         }
 
     def result(self) -> dict:
@@ -1721,7 +1729,7 @@ def _make_bundle(
         "train_seconds": round(seconds, 3),
         "parameters": sum(p.numel() for p in model.parameters()),
         "envelope": env.result(),
-        "step_envelope": env.steps(),
+        "step_sample": env.step_sample(),
         "target_range": env.target if np.isfinite(env.target[0]) else None,
         # specimens measured higher / lower at their end than at their start (--monotonic's check)
         "target_direction": {"rising": env.rising, "falling": env.falling},

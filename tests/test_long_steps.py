@@ -1,0 +1,199 @@
+"""A forecast step longer than training's steps at its conditions is an extrapolation, and
+--max-step cuts the plan for the network (forecasting.StepDomain, long_steps, cut_steps)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from durability_cli.artifact import load_bundle, save_bundle
+from durability_cli.cli import app
+
+FAST = [
+    "--epochs",
+    "2",
+    "--hidden",
+    "8",
+    "--layers",
+    "1",
+    "--ensemble",
+    "1",
+    "--no-trend-line",
+    "--latent",
+    "0",
+]
+
+
+def schedule_table() -> pd.DataFrame:
+    """Hot specimens measured every 0.5-2 days, cool ones every 7-28 (as an accelerated test is
+    measured: often where it is harsh)."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for i in range(8):
+        hot = i % 2 == 0
+        t = 0.0
+        for _ in range(25):
+            temperature = rng.uniform(55, 65) if hot else rng.uniform(20, 30)
+            rows.append((f"S{i}", round(t, 3), round(temperature, 2), 1.0 - (0.01 if hot else 0.001) * t))
+            t += rng.uniform(0.5, 2.0) if hot else rng.uniform(7.0, 28.0)
+    return pd.DataFrame(rows, columns=["specimen_id", "time", "temperature", "durability"])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    d = tmp_path_factory.mktemp("steps")
+    data = d / "train.csv"
+    schedule_table().to_csv(data, index=False)
+    model = d / "m.safetensors"
+    r = CliRunner().invoke(app, ["train", str(data), "-o", str(model), *FAST, "--quiet"])
+    assert r.exit_code == 0, r.output
+    return d, model
+
+
+def plan(d, step: float, temperature: float, days: float = 70.0):
+    """Hot specimen S0's first 10 rows, then ``days`` in steps of ``step`` at ``temperature``."""
+    h = schedule_table().query("specimen_id == 'S0'").iloc[:10]
+    t0 = h.time.iloc[-1]
+    h.loc[h.index[-1], "temperature"] = temperature  # a row's conditions act on the step after it
+    times = t0 + step * np.arange(1, int(round(days / step)) + 1)
+    future = pd.DataFrame({"specimen_id": "S0", "time": times, "temperature": temperature})
+    path = d / f"plan-{step:g}-{temperature:g}-{days:g}.csv"
+    pd.concat([h, future]).to_csv(path, index=False)
+    return path
+
+
+def forecast(runner, path, model, *extra):
+    r = runner.invoke(app, ["forecast", str(path), "-m", str(model), "--samples", "0", *extra])
+    assert r.exit_code == 0, r.output
+    return r, pd.read_csv(pd.io.common.StringIO(r.stdout))
+
+
+def test_the_model_file_keeps_a_sample_of_the_training_steps(trained):
+    _, model = trained
+    kept = load_bundle(model).summary["step_sample"]
+    assert kept["columns"] == ["temperature", "dt"]
+    table = schedule_table()
+    assert len(kept["rows"]) == len(table) - 8  # every step of the table: fewer than 2,000
+    steps = {(round(r[0], 2), round(r[1], 3)) for r in kept["rows"]}
+    after = table.groupby("specimen_id").time.shift(-1) - table.time  # conditions act until the next row
+    want = {(round(c, 2), round(v, 3)) for c, v in zip(table.temperature, after, strict=True) if v == v}
+    assert steps == want
+
+
+def test_a_long_step_at_a_hot_condition_is_flagged(runner, trained):
+    d, model = trained
+    r, fc = forecast(runner, plan(d, 14.0, 60.0), model)
+    line = " ".join(r.stderr.split())
+    assert (
+        "specimen S0: a step of 14 at temperature 60, longer than training's steps at such conditions" in line
+    )
+    assert "--max-step auto cuts it" in line
+    assert len(fc) == 5 and fc.extrapolated.all()
+    r = runner.invoke(app, ["forecast", str(plan(d, 14.0, 60.0)), "-m", str(model), "--strict"])
+    assert r.exit_code == 2 and "longer than training's steps" in r.stderr
+
+
+@pytest.mark.parametrize(("step", "temperature"), [(1.0, 60.0), (14.0, 25.0), (1.0, 25.0), (0.6, 60.0)])
+def test_steps_like_the_training_s_or_finer_are_not(runner, trained, step, temperature):
+    d, model = trained
+    r, fc = forecast(runner, plan(d, step, temperature), model)
+    assert "longer than training" not in r.stderr
+    assert not fc.extrapolated.any()
+
+
+def test_max_step_auto_cuts_the_long_steps_as_the_warning_says(runner, trained):
+    d, model = trained
+    coarse = plan(d, 14.0, 60.0)
+    r, plain = forecast(runner, coarse, model)
+    piece = float(re.search(r"pieces of ([0-9.]+) would be typical", r.stderr).group(1))
+    r, auto = forecast(runner, coarse, model, "--max-step", "auto")
+    assert "longer than training" not in r.stderr and not auto.extrapolated.any()
+    assert auto.time.tolist() == plain.time.tolist()
+    pieces = round(14.0 / piece)  # the message rounds the piece to 4 digits
+    _, given = forecast(runner, coarse, model, "--max-step", f"{14.0 / pieces * (1 + 1e-6):.9f}")
+    pd.testing.assert_frame_equal(auto, given)
+    assert not np.allclose(auto.durability_mean, plain.durability_mean, rtol=0, atol=1e-6)
+    # a plan already typical is forecast as it is
+    fine = plan(d, 1.0, 60.0)
+    pd.testing.assert_frame_equal(
+        forecast(runner, fine, model)[1], forecast(runner, fine, model, "--max-step", "auto")[1]
+    )
+
+
+def test_a_model_file_without_the_sample_is_not_checked(runner, trained, tmp_path):
+    """Model files written before session 49 keep no sample of their steps: no check, and --max-step
+    auto says why it cannot run."""
+    d, model = trained
+    bundle = load_bundle(model)
+    bundle.summary.pop("step_sample")
+    old = tmp_path / "old.safetensors"
+    save_bundle(bundle, old)
+    r, _ = forecast(runner, plan(d, 14.0, 60.0), old)
+    assert "longer than training" not in r.stderr
+    r = runner.invoke(app, ["forecast", str(plan(d, 14.0, 60.0)), "-m", str(old), "--max-step", "auto"])
+    assert r.exit_code == 2 and "--max-step auto reads the training steps" in r.stderr
+
+
+def test_a_damaged_step_sample_is_refused(runner, trained, tmp_path):
+    d, model = trained
+    bundle = load_bundle(model)
+    bundle.summary["step_sample"]["rows"][0] = [1.0, "x"]
+    bad = tmp_path / "bad.safetensors"
+    save_bundle(bundle, bad)
+    r = runner.invoke(app, ["forecast", str(plan(d, 1.0, 60.0)), "-m", str(bad)])
+    assert r.exit_code == 2 and "step_sample value" in r.stderr
+
+
+def test_max_step_forecasts_a_long_step_plan_as_its_fine_cut(runner, trained):
+    """--max-step 1 on a plan of 14-day steps runs the network through the 1-day plan of the same
+    test: the plan's rows get the very numbers the 1-day plan gets there (mean, quantiles, end of
+    life), and only the plan's rows are written."""
+    d, model = trained
+    coarse, fine = plan(d, 14.0, 60.0), plan(d, 1.0, 60.0)  # the coarse plan's 5 rows are every 14th
+    last = pd.read_csv(fine).time.iloc[9]
+    args = ["-m", str(model), "--threshold", "0.9", "--seed", "3"]
+    r = runner.invoke(
+        app,
+        [
+            "forecast",
+            str(coarse),
+            *args,
+            "--max-step",
+            "1",
+            "--eol-out",
+            str(d / "ec.csv"),
+            "--meta-out",
+            str(d / "m.json"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "longer than training" not in r.stderr  # the network's steps are 1 day long, as training's
+    assert json.loads((d / "m.json").read_text())["max_step"] == 1.0
+    cut = pd.read_csv(pd.io.common.StringIO(r.stdout))
+    r = runner.invoke(app, ["forecast", str(fine), *args, "--eol-out", str(d / "ef.csv")])
+    assert r.exit_code == 0, r.output
+    whole = pd.read_csv(pd.io.common.StringIO(r.stdout))
+    assert cut.time.tolist() == (last + 14 * np.arange(1, 6)).tolist() and not cut.extrapolated.any()
+    same = whole.set_index("time").loc[cut.time].reset_index()[cut.columns]
+    pd.testing.assert_frame_equal(cut, same)
+    pd.testing.assert_frame_equal(pd.read_csv(d / "ec.csv"), pd.read_csv(d / "ef.csv"))
+    # without it the 14-day steps forecast otherwise (and are flagged)
+    r = runner.invoke(app, ["forecast", str(coarse), *args])
+    plain = pd.read_csv(pd.io.common.StringIO(r.stdout))
+    assert not np.allclose(plain.durability_mean, cut.durability_mean, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "nan", "inf", "often"])
+def test_max_step_must_be_a_positive_length(runner, trained, bad, tmp_path):
+    d, model = trained
+    out = tmp_path / "fc.csv"
+    r = runner.invoke(
+        app, ["forecast", str(plan(d, 14.0, 60.0)), "-m", str(model), "--max-step", bad, "-o", str(out)]
+    )
+    assert r.exit_code == 2 and "max-step" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not out.exists()
