@@ -126,6 +126,7 @@ def main() -> None:
                     "context": a.context,
                     "days": a.days,
                     "set": setting,
+                    "max_step": a.max_step,
                     "scores": scores,
                     "mean spread between step lengths": spread,
                 }
