@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -68,7 +70,8 @@ def main() -> None:
     model = dur.load(a.model)
     s = model.schema
     if a.set:
-        from accuracy import held_out, plan_for  # benchmarks/ on sys.path when run as a script
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        from benchmarks.accuracy import held_out, plan_for
 
         _info, part = held_out(a.set)
         truth = part["test"]
