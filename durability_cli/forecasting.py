@@ -641,6 +641,15 @@ class StepDomain:
 
     @classmethod
     def of(cls, bundle: ModelBundle, quantile: float = AUTO_QUANTILE) -> StepDomain | None:
+        """The domain of ``bundle``'s sampled steps (None without them), made once per bundle and
+        quantile: a forecast in groups asks for it in every group."""
+        cache = bundle.__dict__.setdefault("_step_domains", {})
+        if quantile not in cache:
+            cache[quantile] = cls._made(bundle, quantile)
+        return cache[quantile]
+
+    @classmethod
+    def _made(cls, bundle: ModelBundle, quantile: float) -> StepDomain | None:
         kept = bundle.summary.get("step_sample") or {}
         rows = np.asarray(kept.get("rows") or [], dtype=np.float64)
         names = list(bundle.schema.covariates)
