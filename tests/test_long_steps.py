@@ -197,3 +197,16 @@ def test_max_step_must_be_a_positive_length(runner, trained, bad, tmp_path):
     )
     assert r.exit_code == 2 and "max-step" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_a_max_step_that_would_fill_memory_is_refused_before_the_rows_are_made(runner, trained, tmp_path):
+    d, model = trained
+    out = tmp_path / "fc.csv"
+    r = runner.invoke(
+        app, ["forecast", str(plan(d, 14.0, 60.0)), "-m", str(model), "--max-step", "1e-9", "-o", str(out)]
+    )
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert (
+        "--max-step 1e-09 cuts the future steps into" in r.stderr and "give a longer --max-step" in r.stderr
+    )
+    assert not out.exists()
