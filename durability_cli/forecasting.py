@@ -653,9 +653,10 @@ class StepDomain:
         kept = bundle.summary.get("step_sample") or {}
         rows = np.asarray(kept.get("rows") or [], dtype=np.float64)
         names = list(bundle.schema.covariates)
-        if len(rows) <= AUTO_NEIGHBOURS or list(kept.get("columns") or [])[:-1] != names:
+        if rows.ndim != 2 or list(kept.get("columns") or [])[:-1] != names:
             return None
-        return cls(rows[(rows[:, -1] > 0) & np.isfinite(rows).all(axis=1)], quantile)
+        rows = rows[(rows[:, -1] > 0) & np.isfinite(rows).all(axis=1)]
+        return cls(rows, quantile) if len(rows) > AUTO_NEIGHBOURS else None
 
     def distance(self, q: np.ndarray, self_included: bool = False) -> np.ndarray:
         """[M] the distance of each scaled point ``q`` [M, C+1] to its k-th nearest sampled step."""
@@ -691,8 +692,8 @@ class StepDomain:
 def cut_steps(series: Series, last_obs: np.ndarray, max_step) -> tuple[Series, np.ndarray]:
     """``--max-step``: ``series`` with every step from a specimen's last measured row on that is
     longer than ``max_step`` (one length, or [N, T] one per step) cut into the fewest equal
-    pieces of at most that length, and [N, T]
-    which rows were inserted. An inserted row holds the conditions of the row it follows (they act
+    pieces of at most that length, and [N, T] which rows were inserted. An inserted row holds the
+    conditions of the row it follows (they act
     until the next row), no measurement, and that row's frame index, so that it is run through
     and never written (the outputs take the plan's rows only)."""
     N, T = series.y.shape
