@@ -718,7 +718,7 @@ def forecast_config(
     device: str = "cpu",
     amp: bool = False,
     bounds: tuple[float | None, float | None] | str | None = None,
-    max_step: float | None = None,
+    max_step: float | str | None = None,
 ) -> ForecastConfig:
     """A checked ForecastConfig (``device`` auto picks a GPU when torch sees one; ``quantiles``
     may be comma-separated text, ``bounds`` the text LO,HI)."""

@@ -559,8 +559,8 @@ class _EnvelopeFit:
         self.target = [np.inf, -np.inf]  # the measured durability's range: the default --bounds
         self.rising = self.falling = 0  # specimens whose last measurement is above / below their first
         # a uniform sample of the training steps (their conditions, then their length), kept by
-        # reservoir sampling over the groups: forecast --max-step auto reads each future step's
-        # steps that are not typical of training from it (forecasting.StepDomain)
+        # reservoir sampling over the groups: the forecast reads from it which future steps are
+        # longer than training's at their conditions (forecasting.StepDomain, --max-step auto)
         self.sample = np.zeros((0, len(covariates) + 1))
         self.steps_seen = 0
         self.rng = np.random.default_rng(0x57E95)
