@@ -3,9 +3,11 @@
 A row's conditions act from its time to the next row's, so a step cut into k equal pieces, each
 holding the conditions of the row it starts from and no measurement, describes the same test. A
 model trained only on its table's own schedule need not forecast it alike: on ``make demo``'s model
-the unseen test specimens' RMSE went from 0.0286 to 0.1015 when their future steps were cut to at
+the unseen test specimens' RMSE went from 0.0298 to 0.1015 when their future steps were cut to at
 most one day (benchmarks/substeps.py), and a what-if plan's forecast depended on its step length
-(docs/GUIDE.md, "What-if plans").
+(docs/GUIDE.md, "What if"). Measured at 0.5 in session 49 (docs/TRAINING.md): that cut 0.0857,
+and on the measured Alloy-A set 4 pieces a step stopped mattering on 2 of 3 seeds, for 2 x the
+training time.
 
 With ``--recut SHARE``, that share of the training batches (drawn per batch) is cut so before the
 rollout: every step that ends after a specimen's measured warm-up becomes 1 to ``PIECES`` equal
