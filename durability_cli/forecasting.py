@@ -700,7 +700,7 @@ def cut_steps(series: Series, last_obs: np.ndarray, max_step) -> tuple[Series, n
     pos = np.arange(T)[None, :]
     step = series.dt
     limit = np.broadcast_to(np.asarray(max_step, dtype=np.float64), (N, T))
-    cut = (pos >= last_obs[:, None]) & (pos < (series.lengths - 1)[:, None]) & (step > limit)
+    cut = _future_steps(series, last_obs) & (step > limit)
     pieces = np.ones((N, T), dtype=np.int64)
     pieces[cut] = np.ceil(step[cut] / limit[cut] - 1e-9).astype(np.int64)
     pieces[pos >= series.lengths[:, None]] = 0  # padding: dropped, added again below
@@ -738,9 +738,8 @@ def extrapolation(bundle: ModelBundle, series: Series, last_obs: np.ndarray) -> 
     """Flag [N, T] forecast rows whose inputs lie outside the training envelope, and say where."""
     env = bundle.summary.get("envelope", {})
     N, T = series.y.shape
-    pos = np.arange(T)[None, :]
     # step t feeds row t+1: inputs of forecast rows are rows last_obs .. length-2
-    used = (pos >= last_obs[:, None]) & (pos < (series.lengths - 1)[:, None])
+    used = _future_steps(series, last_obs)
     flag = np.zeros((N, T), dtype=bool)
     lines = []
     columns = [(name, series.cond[..., j]) for j, name in enumerate(bundle.schema.covariates)]
