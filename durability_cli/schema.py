@@ -248,7 +248,9 @@ def resolve_schema(
         if require_target:
             close = _suggest(tname, cols)
             hint = f"did you mean '{close[0]}'? " if close else ""
-            if not close and not target:  # the default name: say which columns could be it
+            if f"{tname}_mean" in _forecast_outputs(cols):
+                hint = f"it looks like a `durability forecast` table: '{tname}_mean' is its mean; "
+            elif not close and not target:  # the default name: say which columns could be it
                 named = {c.lower() for c in (*ID_NAMES, *TIME_NAMES)}
                 numeric = [
                     c for c in cols if c.lower() not in named and _kind(df[c]) in ("numeric", "numeric-text")
@@ -339,12 +341,28 @@ def _id_column(cols: list[str], id_col: str | None, source: str, notes: list[str
     return idc, synthetic
 
 
+def _forecast_outputs(cols: list[str]) -> set[str]:
+    """The columns `durability forecast` writes beside a plan's own: `extrapolated` and, for each
+    `<name>_mean`, its `<name>_p<level>` quantiles and `<name>_population`. Only a table that has
+    both `extrapolated` and a `_mean` column counts as a forecast, so that a measured condition
+    such as `temperature_mean` is never taken for one."""
+    if "extrapolated" not in cols:
+        return set()
+    found = set()
+    for base in (c[: -len("_mean")] for c in cols if c.endswith("_mean") and len(c) > len("_mean")):
+        pattern = re.compile(rf"^{re.escape(base)}_(mean|population|p\d+(_\d+)?)$")
+        found |= {c for c in cols if pattern.match(c)}
+    return found | {"extrapolated"} if found else set()
+
+
 def _auto_conditions(df, cols: list[str], taken: set[str], notes: list[str]) -> list[str]:
     """The conditions when none are named: every other numeric column, except one that looks like
-    a saved row index; what was left out is said in ``notes``."""
+    a saved row index or a forecast's output (read back from `durability forecast`); what was left
+    out is said in ``notes``."""
     covs, ignored, index_like, empty = [], [], [], []
+    outputs = sorted(_forecast_outputs(cols) - taken, key=cols.index)
     for c in cols:
-        if c in taken:
+        if c in taken or c in outputs:
             continue
         kind = _kind(df[c])
         if kind == "empty":
@@ -359,6 +377,10 @@ def _auto_conditions(df, cols: list[str], taken: set[str], notes: list[str]) -> 
         notes.append("no condition columns: the model sees only the time steps and its own durability")
     if index_like:
         notes.append(f"ignored {_list(index_like, quote=True)}: looks like a saved row index")
+    if outputs:
+        notes.append(
+            f"ignored {_list(outputs, quote=True)}: a `durability forecast` table's output, not a condition"
+        )
     if empty:
         notes.append(f"ignored empty column(s) {_list(empty, quote=True)}")
     if ignored:

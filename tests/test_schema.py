@@ -505,3 +505,26 @@ def test_specimen_ids_of_digits_are_kept_as_typed(runner, write_csv, in_tmp):
     assert schema_json(runner, "-", input=Path(csv).read_text())["n_specimens"] == 3  # stdin too
     # in the order of their numbers, as integer ids sort, the text breaking ties
     assert list(pd.unique(ds.frame["specimen_id"].astype(str))) == ["01", "1", "0007"]
+
+
+def test_a_forecast_table_read_back_keeps_its_plan_conditions_only(runner, model, plan):
+    """`forecast | schema -`: the quantile columns and `extrapolated` are the forecast's output,
+    not conditions; the plan's own conditions stay, and the mean is named as the target to use."""
+    forecast = runner.invoke(app, ["forecast", str(plan), "-m", str(model), "--samples", "20", "--quiet"])
+    assert forecast.exit_code == 0, forecast.stderr
+    head = forecast.stdout.splitlines()[0].split(",")
+    assert {"durability_p10", "durability_p90", "extrapolated"} <= set(head)
+
+    info = schema_json(runner, "-", "--target", "durability_mean", input=forecast.stdout)
+    assert info["roles"]["covariates"] == ["temperature", "humidity"]
+    assert any("'durability_p10'" in n and "'extrapolated'" in n for n in info["notes"])
+
+    missing = runner.invoke(app, ["schema", "-"], input=forecast.stdout)
+    assert missing.exit_code == 2
+    assert "it looks like a `durability forecast` table: 'durability_mean' is its mean" in missing.stderr
+
+
+def test_a_measured_mean_condition_is_not_taken_for_a_forecast(write_csv):
+    """Only `extrapolated` beside a `_mean` column marks a forecast: `temp_mean` alone is a condition."""
+    path = write_csv("specimen,cycle,temp_mean,temp_p90,durability\nA,1,20,22,1\nA,2,21,23,0.9\n")
+    assert load_dataset(path).schema.covariates == ("temp_mean", "temp_p90")
