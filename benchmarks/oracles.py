@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import RESULTS, code_version  # noqa: E402
 from durability_cli.metrics import first_crossing_matrix  # noqa: E402
-from durability_cli.synthetic import _COATING_MATERIALS, DATASET_INFO, _arrhenius, make_split  # noqa: E402
+from durability_cli.synthetic import DATASET_INFO, _arrhenius, coating_rate, make_split  # noqa: E402
 
 SETS = ("coating", "ageing", "crack")
 
@@ -65,9 +65,8 @@ def _grid2(a, b):
 
 def coating_paths(g: pd.DataFrame):
     """Strength s = s0 / (1 + lot D(t)) over a grid of (lot, s0); D from the table's conditions."""
-    ea, n_rh, r_ref = _COATING_MATERIALS[g["material"].iloc[0]]
     temp, rh, t = (g[c].to_numpy(np.float64) for c in ("temperature", "humidity", "time"))
-    rate = r_ref * (rh / 70.0) ** n_rh * _arrhenius(temp, ea, ref_c=40.0)
+    rate = coating_rate(g["material"].iloc[0], temp, rh)
     dose = np.concatenate([[0.0], np.cumsum(rate[:-1] * np.diff(t))])
     lot, s0, lp = _grid2(_log_grid(0.15, 201), _uniform(0.97, 1.03, 31))
     return s0[:, None] / (1.0 + lot[:, None] * dose[None, :]), lp, {"lot": lot}

@@ -25,12 +25,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from durability_cli.synthetic import _COATING_MATERIALS, _arrhenius, make_coating
-
-
-def rate(material: str, temperature, humidity):
-    ea, n_rh, r_ref = _COATING_MATERIALS[material]
-    return r_ref * (np.asarray(humidity) / 70.0) ** n_rh * _arrhenius(np.asarray(temperature), ea, ref_c=40.0)
+from durability_cli.synthetic import coating_rate as rate
+from durability_cli.synthetic import make_coating
 
 
 def hidden_factors(clean: pd.DataFrame) -> tuple[float, float, float]:

@@ -129,6 +129,20 @@ COATING_PHYSICS = (
 )
 
 
+def coating_rate(material, temperature_c, humidity) -> np.ndarray:
+    """The coating set's damage rate (1/day) before the lot factor: Peck's law r_ref (RH / 70)^n
+    times Arrhenius about 40 °C, with each ``material``'s (Ea, n, r_ref) from _COATING_MATERIALS.
+    ``material`` is a label ("A" / "B") or an array of them that broadcasts against the
+    temperature (°C) and humidity (%RH): the one law the generator, the oracle and the what-if
+    benchmark compute."""
+    labels = np.asarray(material, dtype=object)
+    ea, n_rh, r_ref = (
+        np.vectorize(lambda m, k=k: _COATING_MATERIALS[m][k], otypes=[np.float64])(labels) for k in range(3)
+    )
+    rate = r_ref * (np.asarray(humidity, dtype=np.float64) / 70.0) ** n_rh
+    return rate * _arrhenius(np.asarray(temperature_c, dtype=np.float64), ea, ref_c=40.0)
+
+
 def make_coating(
     n_specimens: int = 48,
     seed: int = 0,
@@ -149,14 +163,12 @@ def make_coating(
     n, t_max = n_specimens, 300
     lengths = rng.integers(100, t_max + 1, size=n)
     material = rng.choice(np.array(["A", "B"], dtype=object), size=n)
-    ea, n_rh, r_ref = (np.array([_COATING_MATERIALS[m][k] for m in material]) for k in range(3))
     s0 = rng.uniform(0.97, 1.03, n)
     lot = rng.lognormal(0.0, 0.15, n)
     kind = rng.choice(3, size=n, p=[0.35, 0.3, 0.35])  # 0 outdoor, 1 chamber cycling, 2 steady
 
-    def peck(temp_c, rh):  # damage rate, 1/day
-        rate = r_ref[:, None] * (rh / 70.0) ** n_rh[:, None]
-        return rate * _arrhenius(temp_c, ea[:, None], ref_c=40.0)
+    def peck(temp_c, rh):  # damage rate, 1/day, [N, T]
+        return coating_rate(material[:, None], temp_c, rh)
 
     # Exposure parameters, [N, 1] each, drawn for every specimen; `kind` picks which apply.
     outdoor, cycling = kind[:, None] == 0, kind[:, None] == 1

@@ -227,6 +227,21 @@ def test_the_physics_oracles_replay_their_generators(monkeypatch):
     assert long["rmse_clean"] < 0.03 < short["rmse_clean"]
 
 
+def test_the_what_if_benchmark_reads_each_coating_specimens_hidden_factors(monkeypatch):
+    """benchmarks/whatif.py scores a plan against the physics: from a specimen's clean rows it must
+    recover the generator's own s0 and lot (1 / s is linear in the dose of synthetic.coating_rate,
+    the law the generator integrates)."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    from benchmarks.whatif import hidden_factors
+    from durability_cli.synthetic import make_coating
+
+    _, clean = make_coating(n_specimens=6, seed=1, hidden=True)
+    for _, g in clean.groupby("specimen_id"):
+        inverse_s0, lot_over_s0, _dose = hidden_factors(g)
+        s0, lot = g["s0"].iloc[0], g["lot"].iloc[0]
+        assert abs(1 / inverse_s0 - s0) < 1e-9 and abs(lot_over_s0 / inverse_s0 - lot) < 1e-9
+
+
 def test_the_accuracy_suite_takes_any_model_or_training_field(monkeypatch):
     """`benchmarks/run.py --set FIELD=VALUE`: each value typed and checked as `train --config`
     types it; an unknown field or a value the field refuses stops the run before anything trains."""
