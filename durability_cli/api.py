@@ -1239,7 +1239,7 @@ def forecast_files(
     from durability_cli.forecasting import ForecastStream, forecast, resolve_bounds
     from durability_cli.io import write_table
     from durability_cli.parallel import take_shard
-    from durability_cli.streaming import quote_hint, specimen_groups, with_future
+    from durability_cli.streaming import date_units, quote_hint, specimen_groups, with_future
 
     _check_horizon(horizon, hold_conditions)
     if outputs.paths and (cfg.samples == 0 or model.model_config.loss != "gaussian"):
@@ -1273,7 +1273,7 @@ def forecast_files(
             if path and table is not None:
                 table = tidy(table, path, outputs.fmt)
                 table.attrs["durability"] = settings | result.info
-                write_table(table, path, fmt=outputs.fmt)
+                write_table(table, path, fmt=outputs.fmt, time_units=date_units(ds))
         _write_meta(outputs.meta, settings | result.info)
         return Run(total, result, ds)
     grouped = specimen_groups(data, model.schema, size=size, fmt=fmt, shard=shard)
@@ -1286,7 +1286,13 @@ def forecast_files(
         groups = with_future(groups, fut, grouped.ids, size=size, source=str(data), shard=shard)
     stream = ForecastStream(model.bundle, groups, cfg, source=source, **options)
     paths = (outputs.table, outputs.eol, outputs.paths)
-    with _writers(paths, quote_hint(grouped.ids), fmt=outputs.fmt, attrs={"durability": settings}) as write:
+    with _writers(
+        paths,
+        quote_hint(grouped.ids),
+        fmt=outputs.fmt,
+        attrs={"durability": settings},
+        time_units=grouped.time_units,
+    ) as write:
         for part in stream:
             tables = (part.forecast, part.eol, part.paths)
             write(*(tidy(t, p, outputs.fmt) for t, p in zip(tables, paths, strict=True)))
@@ -1359,15 +1365,27 @@ def _write_meta(path: str | None, info: dict) -> None:
 
 
 @contextlib.contextmanager
-def _writers(paths: tuple, quote: bool, *, fmt: str | None = None, attrs: dict | None = None):
+def _writers(
+    paths: tuple,
+    quote: bool,
+    *,
+    fmt: str | None = None,
+    attrs: dict | None = None,
+    time_units: dict[str, int] | None = None,
+):
     """``write(*tables)``: each table appended to its file in ``paths`` (None: not written); each
-    whose destination names no format gets ``fmt`` (io.format_for), the first ``attrs``. Files are
-    complete when the block ends."""
+    whose destination names no format gets ``fmt`` (io.format_for), the first ``attrs``; a CSV's
+    time columns get at least ``time_units`` (streaming.Grouped). Files are complete when the
+    block ends."""
     from durability_cli.streaming import TableWriter
 
     with contextlib.ExitStack() as stack:
         writers = [
-            stack.enter_context(TableWriter(path, quote=quote, fmt=fmt, attrs=attrs if i == 0 else None))
+            stack.enter_context(
+                TableWriter(
+                    path, quote=quote, fmt=fmt, attrs=attrs if i == 0 else None, time_units=time_units
+                )
+            )
             if path
             else None
             for i, path in enumerate(paths)
@@ -1398,7 +1416,7 @@ def evaluate_files(
     to ``outputs``; with ``size``, a group of that many specimens at a time. ``compare``: other
     models scored on the same cut-offs (:meth:`Model.evaluate`)."""
     from durability_cli.evaluation import EvalStream, check_comparable
-    from durability_cli.streaming import quote_hint, specimen_groups
+    from durability_cli.streaming import date_units, quote_hint, specimen_groups
 
     backtest.validate()
     others = _compared(compare)
@@ -1413,7 +1431,7 @@ def evaluate_files(
         result = evaluate(model.bundle, ds, cfg, backtest, others)
         for path, table in ((outputs.per_series, result.per_series), (outputs.backtest, result.backtest)):
             if path:
-                write_table(_dated(table, model.schema), path)
+                write_table(_dated(table, model.schema), path, time_units=date_units(ds))
         report = _shard_note(result.report, shard)
         found = Evaluation(
             report, result.per_series, result.backtest, result.specimens, result.compared_specimens
@@ -1424,7 +1442,9 @@ def evaluate_files(
         return Run(grouped.total)
     source = "stdin" if data == "-" else str(data)
     stream = EvalStream(model.bundle, grouped.groups, cfg, backtest, source=source, others=others)
-    with _writers((outputs.per_series, outputs.backtest), quote_hint(grouped.ids)) as write:
+    with _writers(
+        (outputs.per_series, outputs.backtest), quote_hint(grouped.ids), time_units=grouped.time_units
+    ) as write:
         for per_series, points in stream:
             write(_dated(per_series, model.schema), _dated(points, model.schema))
     found = Evaluation(

@@ -634,14 +634,18 @@ def arrow_to_frame(table: pa.Table, name: str) -> pd.DataFrame:
 
 
 # -- writing ---------------------------------------------------------------------------------------
-def write_table(df: pd.DataFrame, path: str, *, fmt: str | None = None) -> None:
+def write_table(
+    df: pd.DataFrame, path: str, *, fmt: str | None = None, time_units: dict[str, int] | None = None
+) -> None:
     """Write ``df`` as CSV, Parquet or JSON Lines, chosen by ``fmt`` or the file's extension.
 
-    ``-`` writes to stdout (CSV unless ``fmt`` says otherwise). Files are written atomically.
+    ``-`` writes to stdout (CSV unless ``fmt`` says otherwise). Files are written atomically. A
+    CSV writes each time column in the coarsest unit that holds its values (:func:`plain_times`),
+    and at least in ``time_units``' (column -> index in TIME_UNITS).
     """
     fmt = check_format(fmt)
     if path == "-":
-        _write_stream(df, fmt or "csv")
+        _write_stream(df, fmt or "csv", time_units)
         return
     fmt = format_for(path, fmt)  # a name's own extension decides; --output-format the others
     if fmt is None:
@@ -653,7 +657,7 @@ def write_table(df: pd.DataFrame, path: str, *, fmt: str | None = None) -> None:
 
             pq.write_table(frame_to_arrow(df), tmp)
             return
-        blob = _csv_bytes(df) if fmt == "csv" else jsonl_bytes(df)
+        blob = _csv_bytes(df, time_units) if fmt == "csv" else jsonl_bytes(df)
         # mtime=0 and no embedded name: the same table always gives the same bytes.
         tmp.write_bytes(gzip.compress(blob, mtime=0) if gz else blob)
 
@@ -669,7 +673,7 @@ def _unknown_table_format(path) -> str:
     )
 
 
-def _write_stream(df: pd.DataFrame, fmt: str) -> None:
+def _write_stream(df: pd.DataFrame, fmt: str, time_units: dict[str, int] | None = None) -> None:
     if sys.stdout is None:  # started with stdout closed (`>&-`)
         raise InputError("stdout: is closed; give -o FILE, or leave stdout open")
     if fmt == "parquet" and sys.stdout.isatty():
@@ -681,7 +685,7 @@ def _write_stream(df: pd.DataFrame, fmt: str) -> None:
         pq.write_table(frame_to_arrow(df), sink)
         blob = sink.getvalue()
     else:
-        blob = _csv_bytes(df) if fmt == "csv" else jsonl_bytes(df)
+        blob = _csv_bytes(df, time_units) if fmt == "csv" else jsonl_bytes(df)
     buffer = getattr(sys.stdout, "buffer", None)
     if buffer is None and fmt == "parquet":
         raise InputError(
@@ -726,20 +730,25 @@ def frame_to_arrow(df: pd.DataFrame) -> pa.Table:
     return table
 
 
-def _csv_bytes(df: pd.DataFrame) -> bytes:
-    table = csv_table(df)
+def _csv_bytes(df: pd.DataFrame, floor: dict[str, int] | None = None) -> bytes:
+    table = csv_table(df, plain=False)
+    units = {c: max(k, (floor or {}).get(c, 0)) for c, k in time_units(table).items()}
+    table = cast_times(table, units)
     return csv_table_bytes(table, csv_style(table))
 
 
-def csv_table(df: pd.DataFrame) -> pa.Table:
+def csv_table(df: pd.DataFrame, *, plain: bool = True) -> pa.Table:
     """The frame as the Arrow table the CSV writer writes (plain ids, dates without zero times,
-    durations as ISO 8601 text as in JSON Lines: Arrow would write a count of nanoseconds)."""
+    durations as ISO 8601 text as in JSON Lines: Arrow would write a count of nanoseconds). With
+    ``plain=False`` the times keep their nanoseconds (a writer of pieces picks their units:
+    :func:`time_units`, :func:`cast_times`)."""
     spans = [c for c in df.columns if pd.api.types.is_timedelta64_dtype(df[c].dtype)]
     if spans:
         df = df.copy()
         for c in spans:
             df[c] = df[c].map(lambda v: None if pd.isna(v) else v.isoformat()).astype(object)
-    return plain_times(frame_to_arrow(df))
+    table = frame_to_arrow(df)
+    return plain_times(table) if plain else table
 
 
 def csv_style(table: pa.Table) -> str:
@@ -769,28 +778,48 @@ def csv_table_bytes(table: pa.Table, style: str, *, header: bool = True) -> byte
     return sink.getvalue()
 
 
-def plain_times(table: pa.Table) -> pa.Table:
-    """Write dates as 2024-01-31, whole seconds as 2024-01-31 12:00:00 and whole milli- or
-    microseconds with 3 or 6 decimals, not with trailing zeros, when no value in the column needs
-    more."""
+# The units a written time column can take, coarsest first: dates, whole seconds, milli- and
+# microseconds; an index past the end keeps the column's own (nanoseconds).
+TIME_UNITS = ("day", "second", "millisecond", "microsecond")
+_TIME_TYPES = (pa.date32(), pa.timestamp("s"), pa.timestamp("ms"), pa.timestamp("us"))
+
+
+def time_units(table: pa.Table) -> dict[str, int]:
+    """For each time column of ``table`` (without a time zone), the index in TIME_UNITS of the
+    coarsest unit that holds every value exactly (len(TIME_UNITS): none does)."""
     import pyarrow.compute as pc
 
+    found = {}
     for i, f in enumerate(table.schema):
         if not pa.types.is_timestamp(f.type) or f.type.tz is not None:
             continue
         col = table.column(i)
-        units = (
-            ("day", pa.date32()),
-            ("second", pa.timestamp("s")),
-            ("millisecond", pa.timestamp("ms")),
-            ("microsecond", pa.timestamp("us")),
+        found[f.name] = next(
+            (
+                k
+                for k, unit in enumerate(TIME_UNITS)
+                if pc.all(pc.equal(col, pc.floor_temporal(col, unit=unit))).as_py() is not False
+            ),
+            len(TIME_UNITS),
         )
-        for unit, target in units:
-            same = pc.equal(col, pc.floor_temporal(col, unit=unit))
-            if pc.all(same).as_py() is not False:
-                table = table.set_column(i, f.name, col.cast(target))
-                break
+    return found
+
+
+def cast_times(table: pa.Table, units: dict[str, int]) -> pa.Table:
+    """``table`` with each time column named in ``units`` cast to that unit (time_units' index);
+    a name that is no time column of ``table`` is passed over."""
+    for i, f in enumerate(table.schema):
+        k = units.get(f.name, len(TIME_UNITS))
+        if k < len(TIME_UNITS) and pa.types.is_timestamp(f.type) and f.type.tz is None:
+            table = table.set_column(i, f.name, table.column(i).cast(_TIME_TYPES[k]))
     return table
+
+
+def plain_times(table: pa.Table) -> pa.Table:
+    """Write dates as 2024-01-31, whole seconds as 2024-01-31 12:00:00 and whole milli- or
+    microseconds with 3 or 6 decimals, not with trailing zeros, when no value in the column needs
+    more."""
+    return cast_times(table, time_units(table))
 
 
 def needs_quotes(values) -> bool:

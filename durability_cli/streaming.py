@@ -345,6 +345,9 @@ class Grouped:
     total: int  # specimens in the table (before --shard)
     ids: np.ndarray  # [N] the ids kept, as text, in the order the groups come
     groups: Iterator[Dataset]
+    # written time columns -> the unit (io.TIME_UNITS) the input's own dates need, for a CSV
+    # written a group at a time; empty when the times are numbers or the input is read in groups
+    time_units: dict[str, int] = field(default_factory=dict)
 
 
 def specimen_groups(
@@ -379,7 +382,21 @@ def specimen_groups(
             return Grouped(total, np.zeros(0, dtype=object), iter(()))
     codes, text = id_codes(ds.frame, ds.schema.id_col)
     ids = np.asarray(text, dtype=object)[codes[specimen_starts(ds.frame, ds.schema.id_col)]]
-    return Grouped(total, ids, split_dataset(ds, size))
+    return Grouped(total, ids, split_dataset(ds, size), date_units(ds))
+
+
+def date_units(ds: Dataset) -> dict[str, int]:
+    """The unit the whole input's dates need, for every written column that holds the rows' own
+    dates (the forecast's and the backtest's times, the end-of-life table's last measured time and
+    horizon end), so that each group's CSV writes them as the whole table's would."""
+    s = ds.schema
+    if not s.time_is_datetime or not len(ds.frame):
+        return {}
+    dates = pa.table({"t": pa.array(pd.to_datetime(ds.frame[s.time_col]).to_numpy())})
+    unit = tables.time_units(dates).get("t")
+    if unit is None:
+        return {}
+    return dict.fromkeys((s.time_col, "time", "last_measured_time", "horizon_end"), unit)
 
 
 class FrameGroups:
@@ -488,7 +505,15 @@ class TableWriter:
     ``attrs``: the DataFrame attributes to record in the Parquet metadata.
     """
 
-    def __init__(self, path: str, *, fmt: str | None = None, quote: bool = False, attrs: dict | None = None):
+    def __init__(
+        self,
+        path: str,
+        *,
+        fmt: str | None = None,
+        quote: bool = False,
+        attrs: dict | None = None,
+        time_units: dict[str, int] | None = None,
+    ):
         fmt = tables.check_format(fmt)
         self.path = str(path)
         self.stdout = self.path == "-"
@@ -508,6 +533,10 @@ class TableWriter:
         self._sink = None  # the binary file written to
         self._parquet = None  # pyarrow ParquetWriter
         self._style: str | None = None  # CSV quoting, decided on the first piece
+        # CSV: each time column's unit (io.TIME_UNITS), the finest any piece so far needed and at
+        # least the caller's (the input's own times): a file never mixes 2024-05-30 with
+        # 2024-05-30 12:00:00 in one column, which readers that infer one format refuse
+        self._units: dict[str, int] = dict(time_units or {})
         self._columns: list[str] | None = None
 
     def __enter__(self) -> TableWriter:
@@ -543,7 +572,10 @@ class TableWriter:
         self.rows += len(df)
 
     def _csv(self, df: pd.DataFrame) -> bytes:
-        table = tables.csv_table(df)
+        table = tables.csv_table(df, plain=False)
+        for name, k in tables.time_units(table).items():
+            self._units[name] = max(k, self._units.get(name, 0))
+        table = tables.cast_times(table, self._units)
         needed = tables.csv_style(table) == "needed"
         first = self._style is None
         if first:

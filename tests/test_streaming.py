@@ -384,3 +384,32 @@ def test_a_future_table_with_measurements_is_refused(model, history_and_future, 
         f"Error: {bad}: column 'durability' holds a value for specimen {who} at time {when:g}; --future rows plan"
     ), r.output
     assert not out.exists()
+
+
+def test_chunked_dates_keep_one_format_in_a_column(coating, tiny_model, tmp_path):
+    """A group of whole-day specimens after one measured every 12 h: each group's CSV still
+    writes its dates as the whole table's would (2024-05-30 00:00:00, never 2024-05-30 in the
+    same column), so `forecast --chunk-specimens` gives the bytes of the one-piece forecast and a
+    reader that infers one date format reads it."""
+    df = pd.read_csv(coating)
+    df = df[df.specimen_id.isin(sorted(df.specimen_id.unique())[:4])].copy()
+    half_days = df.specimen_id == df.specimen_id.min()  # the first specimen only
+    df["time"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(
+        np.where(half_days, 0.5, 5.0) * df.time, unit="D"
+    )
+    df.loc[df.groupby("specimen_id").cumcount() >= 40, "durability"] = np.nan
+    data = tmp_path / "dated.csv"
+    df.to_csv(data, index=False)
+    model = tiny_model(data)
+    outputs = {}
+    for chunk in (None, 1, 2):
+        out, eol = tmp_path / f"f{chunk}.csv", tmp_path / f"e{chunk}.csv"
+        extra = [] if chunk is None else ["--chunk-specimens", chunk]
+        r = invoke("forecast", data, "-m", model, *COMMON, "-o", out, "--eol-out", eol, *extra)
+        assert r.exit_code == 0, r.output
+        outputs[chunk] = (out.read_bytes(), eol.read_bytes())
+    assert outputs[1] == outputs[None] and outputs[2] == outputs[None]
+    forecast = pd.read_csv(tmp_path / "f1.csv", dtype=str)
+    assert forecast.time.str.len().eq(len("2024-01-01 00:00:00")).all()
+    eol = pd.read_csv(tmp_path / "e1.csv", dtype=str)
+    assert eol.horizon_end.str.len().eq(len("2024-01-01 00:00:00")).all()
