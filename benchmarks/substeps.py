@@ -63,6 +63,11 @@ def main() -> None:
     p.add_argument("--step", type=float, default=1.0, help="longest future step after cutting")
     p.add_argument("--set", help="a benchmark set: its held-out specimens and warm-ups instead of --data")
     p.add_argument("--pieces", type=int, default=0, help="cut every future step into this many pieces")
+    p.add_argument(
+        "--max-step",
+        default=None,
+        help="also score the plan as given, forecast with this --max-step (e.g. auto)",
+    )
     a = p.parse_args()
 
     import durability_cli as dur
@@ -88,11 +93,15 @@ def main() -> None:
     else:
         name, cut = f"steps of at most {a.step:g}", finer(plan, s.id_col, s.time_col, s.target, a.step)
     scores = {}
-    for label, table in (("as measured", plan), (name, cut)):
-        fc = model.forecast(table, samples=0).table
+    runs = [("as measured", plan, None), (name, cut, None)]
+    if a.max_step:
+        runs.append((f"max-step {a.max_step}", plan, a.max_step))
+    for label, table, max_step in runs:
+        fc = model.forecast(table, samples=0, max_step=max_step).table
         got = truth.merge(fc, on=[s.id_col, s.time_col])  # the original rows only
         err = got[f"{s.target}_mean"] - got[s.target]
         scores[label] = {
+            "extrapolated rows": int(fc["extrapolated"].sum()),
             "rows": int(err.notna().sum()),
             "forecast rows": int(len(fc)),
             "rmse": float(np.sqrt(np.nanmean(err**2))),
