@@ -242,7 +242,9 @@ class Model:
         the mean, quantiles and paths; by default a monotonic model clips to its training range.
         ``max_step``: future steps longer than this are cut into equal pieces of at most this
         length for the network, the forecast written at the plan's rows (the CLI's --max-step);
-        "auto": each step not typical of the training steps at its conditions (forecasting.StepDomain)."""
+        "auto": each step not typical of the training steps at its conditions (forecasting.StepDomain);
+        "off": the plan's steps as given. By default "auto" where the model file keeps a sample of
+        its training steps (files since session 49), else as given."""
         from durability_cli.forecasting import forecast
 
         cfg = forecast_config(
@@ -759,15 +761,15 @@ def forecast_config(
 
 
 def _max_step(value) -> float | str | None:
-    """``max_step`` as a length or "auto" (the CLI hands it over as text)."""
+    """``max_step`` as a length, "auto" or "off" (the CLI hands it over as text)."""
     if value is None or not isinstance(value, str):
         return value
-    if value.strip().lower() == "auto":
-        return "auto"
+    if value.strip().lower() in ("auto", "off"):
+        return value.strip().lower()
     try:
         return float(value)
     except ValueError:
-        raise InputError(f"`max_step` must be a step length or auto, got {value!r}") from None
+        raise InputError(f"`max_step` must be a step length, auto or off, got {value!r}") from None
 
 
 def _check_horizon(horizon: int | None, hold_conditions: bool) -> None:
@@ -1303,6 +1305,7 @@ def forecast_files(
 def _forecast_settings(model: Model, cfg: ForecastConfig, outputs: Outputs, options: dict, bounds) -> dict:
     """What a forecast's outputs record about how it was made (the Parquet metadata, --meta-out)."""
     from durability_cli import __version__
+    from durability_cli.forecasting import effective_max_step
     from durability_cli.outputs import file_digest
 
     scenarios = options["scenarios"]
@@ -1320,7 +1323,7 @@ def _forecast_settings(model: Model, cfg: ForecastConfig, outputs: Outputs, opti
         "hold_conditions": options["hold_conditions"],
         "set": options["conditions"],
         "scenarios": None if scenarios is None else {s.name: s.values for s in scenarios},
-        "max_step": cfg.max_step,
+        "max_step": effective_max_step(model.bundle, cfg.max_step) or "off",
     }
 
 

@@ -448,7 +448,9 @@ def forecast(
         str | None, _opt("Also draw the forecasts to this PNG or SVG.", None, "--plot", metavar=PATH)
     ] = None,
     strict: Annotated[bool, _opt(_STRICT, None, "--strict", metavar=FLAG)] = False,
-    max_step: Annotated[str | None, _opt(_MAX_STEP, _WHAT_IF, "--max-step", metavar="LENGTH|auto")] = None,
+    max_step: Annotated[
+        str | None, _opt(_MAX_STEP, _WHAT_IF, "--max-step", metavar="LENGTH|auto|off")
+    ] = None,
     seed: SeedOpt = 0,
     set_conditions: Annotated[
         list[str] | None, _opt(_SET, _WHAT_IF, "--set", metavar="NAME=VALUE,...")

@@ -259,12 +259,13 @@ _STRICT = "Refuse to extrapolate beyond the conditions and step lengths seen in 
 
 _MAX_STEP = (
     "Cut future steps into equal pieces for the network, each holding the conditions of the row it "
-    "starts from; the outputs keep the plan's own rows. auto: the steps longer than training's at "
-    "their conditions (those flagged extrapolated), into the fewest pieces typical of training; "
-    "LENGTH (time units; days on a date table): every step longer than LENGTH. The network learned "
-    "its steps from the measurements' spacing: against the coating physics, 70 days at 60 C scored "
-    "RMSE 0.233 in 14-day steps, 0.125 with auto, 0.091 with 1. Not finer than the measurements had "
-    "at such conditions (docs/GUIDE.md, What if)."
+    "starts from; the outputs keep the plan's own rows. auto (the default, where the model file keeps "
+    "its training steps): the steps longer than training's at their conditions, into the fewest "
+    "pieces typical of training; LENGTH (time units; days on a date table): every step longer than "
+    "LENGTH; off: the plan's steps as given. The network learned its steps from the measurements' "
+    "spacing: against the coating physics, 70 days at 60 C scored RMSE 0.233 in 14-day steps, 0.125 "
+    "with auto, 0.091 with 1; auto cut none of the measured sets' test schedules. Not finer than the "
+    "measurements had at such conditions (docs/GUIDE.md, What if)."
 )
 
 

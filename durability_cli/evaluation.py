@@ -21,6 +21,7 @@ from durability_cli.forecasting import (
     keeps_ends,
     last_observed,
     path_crossings,
+    planned_steps,
     resolve_bounds,
     rollout,
 )
@@ -393,23 +394,27 @@ def _model_rows(
     # with an end-of-life interval, each member's run is kept at each specimen's last row, for
     # the run past the horizon to go on from there
     ends = Ends() if keeps_ends(bundle, cfg) else None
+    # the steps forecast runs (--max-step, by default auto): the rows it inserts are run and
+    # never scored; ``at`` is each run row's position in the backtest's own rows
+    hidden, inserted, _ = planned_steps(bundle, hidden, last_obs, cfg.max_step, source)
+    at = np.cumsum(~inserted, axis=1) - 1
     mean, paths = rollout(bundle, hidden, last_obs, cfg, source=source, ends=ends)
     bounds = resolve_bounds(bundle, cfg.bounds)  # scored as forecast writes them: clipped
     if bounds is not None:
         mean = clip(mean, bounds)
         paths = None if paths is None else clip(paths.astype(np.float64), bounds)
     T = mean.shape[1]
-    truth = truth[:, :T]
-    sel = np.isfinite(mean)  # [P, T] forecast rows
+    sel = np.isfinite(mean) & ~inserted[:, :T]  # [P, T] forecast rows
     p_idx, t_idx = np.nonzero(sel)
+    own = at[p_idx, t_idx]
     frame = pd.DataFrame(
         {
             "specimen": np.asarray(view.ids, dtype=object)[p_idx],
             "origin": origin[p_idx],
             "time": hidden.time[p_idx, t_idx],
-            "step": t_idx - last_obs[p_idx],
+            "step": own - last_obs[p_idx],
             "lead": hidden.time[p_idx, t_idx] - hidden.time[p_idx, last_obs[p_idx]],  # time after the cut-off
-            "y_true": truth[p_idx, t_idx],
+            "y_true": truth[p_idx, own],
             "y_pred": mean[p_idx, t_idx],
         }
     )

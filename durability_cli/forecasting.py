@@ -75,14 +75,15 @@ class ForecastConfig:
     bounds: tuple[float | None, float | None] | None = None
     # the longest step the network takes: a longer future step is cut into equal pieces of at most
     # this length (its conditions held on each), forecast, and written at the plan's own rows only
-    # (cut_steps); None = the plan's steps as given
-    # "auto": each step that is not typical of training's steps at its conditions is cut into
-    # the fewest pieces that are (StepDomain)
+    # (cut_steps). "auto": each step that is not typical of training's steps at its conditions is
+    # cut into the fewest pieces that are (StepDomain); "off": the plan's steps as given; None (the
+    # default): "auto" where the model file keeps its training steps (since session 49), else as
+    # given. evaluate's backtests run the same cuts, so that they score what forecast writes
     max_step: float | str | None = None
 
     def validate(self) -> None:
         check_numbers(whole={"samples": self.samples, "seed": self.seed, "rollout_batch": self.rollout_batch})
-        if self.max_step is not None and self.max_step != "auto":
+        if self.max_step is not None and self.max_step not in ("auto", "off"):
             check_numbers(real={"max_step": self.max_step})
             if not (self.max_step > 0 and math.isfinite(self.max_step)):
                 raise InputError(f"`max_step` must be a positive step length, got {self.max_step}")
@@ -132,6 +133,9 @@ class ForecastResult:
     n_skipped: int = 0  # all specimens with no future rows
     extrapolation: list[str] = field(default_factory=list)  # a line per specimen outside training
     n_extrapolating: int = 0  # all specimens outside the training envelope (lines may be capped)
+    # future steps --max-step auto cut (longer than training's at their conditions), and of how many specimens
+    n_cut_steps: int = 0
+    n_cut_specimens: int = 0
     bounds: tuple[float | None, float | None] | None = None  # what the values were clipped to
     scenarios: list[str] = field(default_factory=list)  # the names, when forecast per scenario
     # Specimens whose warm-up lies outside the lengths a --warmup-min model was trained on: the
@@ -156,6 +160,8 @@ class ForecastResult:
             lines.append(_off_warmup_line(self))
         if self.n_eol and self.n_eol_past == self.n_eol and self.eol_rule is not None:
             lines.append(past_at_cutoff_line(*self.eol_rule))
+        if self.n_cut_steps:
+            lines.append(cut_line(self.n_cut_steps, self.n_cut_specimens))
         lines += self.extrapolation
         if self.n_extrapolating > len(self.extrapolation):
             lines.append(
@@ -173,6 +179,7 @@ class ForecastResult:
             "specimens": self.specimens,
             "rows": self.rows,
             "bounds": None if self.bounds is None else list(self.bounds),
+            "cut_steps": self.n_cut_steps,
         }
 
 
@@ -701,6 +708,8 @@ def cut_steps(series: Series, last_obs: np.ndarray, max_step) -> tuple[Series, n
     step = series.dt
     limit = np.broadcast_to(np.asarray(max_step, dtype=np.float64), (N, T))
     cut = _future_steps(series, last_obs) & (step > limit)
+    if not cut.any():  # auto on a plan of typical steps: nothing to cut
+        return series, np.zeros((N, T), dtype=bool)
     pieces = np.ones((N, T), dtype=np.int64)
     pieces[cut] = np.ceil(step[cut] / limit[cut] - 1e-9).astype(np.int64)
     pieces[pos >= series.lengths[:, None]] = 0  # padding: dropped, added again below
@@ -933,6 +942,8 @@ class ForecastStream:
             total.skipped.extend(part.skipped[: max(0, 6 - len(total.skipped))])
             total.extrapolation.extend(part.extrapolation[: self.MAX_WARNINGS - len(total.extrapolation)])
             total.n_extrapolating += part.n_extrapolating
+            total.n_cut_steps += part.n_cut_steps
+            total.n_cut_specimens += part.n_cut_specimens
             total.held = part.held
             if part.n_off_warmup:
                 total.n_off_warmup += part.n_off_warmup
@@ -979,6 +990,8 @@ class ForecastStream:
             rows=sum(p.rows for p in parts),
             extrapolation=lines,
             n_extrapolating=sum(p.n_extrapolating for p in parts),
+            n_cut_steps=sum(p.n_cut_steps for p in parts),
+            n_cut_specimens=sum(p.n_cut_specimens for p in parts),
             scenarios=names,
         )
 
@@ -1050,6 +1063,43 @@ def step_limits(bundle: ModelBundle, series: Series, last_obs: np.ndarray, max_s
     length = series.dt[future]
     limit[at[:, 0], at[:, 1]] = length / domain.pieces(series.cond[future], length) * (1 + 1e-9)
     return limit
+
+
+def effective_max_step(bundle: ModelBundle, max_step) -> float | str | None:
+    """What ``ForecastConfig.max_step`` does with ``bundle``: a length, "auto", or None (the plan's
+    steps as given: "off", or the default on a model file without a sample of its steps)."""
+    if max_step is None:
+        return "auto" if StepDomain.of(bundle) is not None else None
+    return None if max_step == "off" else max_step
+
+
+def planned_steps(
+    bundle: ModelBundle, series: Series, last_obs: np.ndarray, max_step, source: str
+) -> tuple[Series, np.ndarray, int]:
+    """The steps the network runs (``ForecastConfig.max_step``, :func:`effective_max_step`):
+    ``series`` cut (:func:`cut_steps`), [N, T] which rows were inserted, and how many of the
+    plan's future steps were cut."""
+    max_step = effective_max_step(bundle, max_step)
+    if max_step is None:
+        return series, np.zeros(series.y.shape, dtype=bool), 0
+    limit = step_limits(bundle, series, last_obs, max_step, source)
+    _check_cut_memory(series, last_obs, limit, source)
+    cut, inserted = cut_steps(series, last_obs, limit)
+    if not inserted.any():
+        return series, inserted, 0
+    # a cut step's first piece is the plan's own row; the pieces after it are inserted
+    first_piece = np.zeros_like(inserted)
+    first_piece[:, :-1] = ~inserted[:, :-1] & inserted[:, 1:]
+    return cut, inserted, int(first_piece.sum())
+
+
+def cut_line(steps: int, specimens: int) -> str:
+    """The note that --max-step auto cut a plan's steps."""
+    return (
+        f"{steps} future step(s) of {specimens} specimen(s) were longer than training's steps at their "
+        "conditions and were cut into pieces typical of training (--max-step auto, the default; "
+        "--max-step off forecasts them as given; docs/GUIDE.md, What if)"
+    )
 
 
 def _check_cut_memory(series: Series, last_obs: np.ndarray, limit, source: str) -> None:
@@ -1134,11 +1184,9 @@ def _forecast_group(
     series = set_future_conditions(series, last_obs, conditions or {}, ds.schema.covariates)
     if horizon:
         series = limit_horizon(series, last_obs, horizon)
-    inserted = np.zeros(series.y.shape, dtype=bool)
-    if cfg.max_step is not None:
-        limit = step_limits(bundle, series, last_obs, cfg.max_step, ds.source)
-        _check_cut_memory(series, last_obs, limit, ds.source)
-        series, inserted = cut_steps(series, last_obs, limit)
+    series, inserted, n_cut = planned_steps(bundle, series, last_obs, cfg.max_step, ds.source)
+    auto_cut = n_cut and effective_max_step(bundle, cfg.max_step) == "auto"
+    cut_specimens = int(inserted.any(axis=1).sum()) if auto_cut else 0
     _check_memory(series, cfg, want_paths, ds.source)
     skipped = [series.ids[i] for i in np.flatnonzero(~has_future)]
     warm = last_obs + 1  # a warm-up is the rows up to the last measured one, as training counts it
@@ -1213,6 +1261,8 @@ def _forecast_group(
         n_skipped=len(skipped),
         extrapolation=extrap_lines,
         n_extrapolating=len(extrap_lines),
+        n_cut_steps=n_cut if auto_cut else 0,
+        n_cut_specimens=cut_specimens,
         bounds=cfg.bounds,
         n_off_warmup=int(off.sum()),
         off_warmup=[series.ids[i] for i in np.flatnonzero(off)[:OFF_WARMUP_IDS]],

@@ -86,16 +86,59 @@ def test_the_model_file_keeps_a_sample_of_the_training_steps(trained):
 
 
 def test_a_long_step_at_a_hot_condition_is_flagged(runner, trained):
+    """Forecast as given (--max-step off), a 14-day step at 60 C is an extrapolation."""
     d, model = trained
-    r, fc = forecast(runner, plan(d, 14.0, 60.0), model)
+    r, fc = forecast(runner, plan(d, 14.0, 60.0), model, "--max-step", "off")
     line = " ".join(r.stderr.split())
     assert (
         "specimen S0: a step of 14 at temperature 60, longer than training's steps at such conditions" in line
     )
     assert "cut them with --max-step" in line
     assert len(fc) == 5 and fc.extrapolated.all()
-    r = runner.invoke(app, ["forecast", str(plan(d, 14.0, 60.0)), "-m", str(model), "--strict"])
+    args = ["forecast", str(plan(d, 14.0, 60.0)), "-m", str(model), "--strict", "--max-step", "off"]
+    r = runner.invoke(app, args)
     assert r.exit_code == 2 and "longer than training's steps" in r.stderr
+
+
+def test_by_default_the_long_steps_are_cut_and_said_so(runner, trained, tmp_path):
+    """The default is --max-step auto where the model file keeps its training steps: the 14-day
+    plan is forecast in pieces typical of training (the forecast of --max-step auto, not the plan
+    as given), one line says how many steps were cut, --meta-out records it, and --strict has
+    nothing to refuse."""
+    d, model = trained
+    coarse = plan(d, 14.0, 60.0)
+    r, default = forecast(runner, coarse, model, "--meta-out", str(tmp_path / "m.json"))
+    assert "5 future step(s) of 1 specimen(s) were longer than training's steps" in " ".join(r.stderr.split())
+    assert (
+        "longer than training's steps at such conditions" not in r.stderr and not default.extrapolated.any()
+    )
+    pd.testing.assert_frame_equal(default, forecast(runner, coarse, model, "--max-step", "auto")[1])
+    as_given = forecast(runner, coarse, model, "--max-step", "off")[1]
+    assert not np.allclose(default.durability_mean, as_given.durability_mean, rtol=0, atol=1e-6)
+    meta = json.loads((tmp_path / "m.json").read_text())
+    assert (meta["max_step"], meta["cut_steps"]) == ("auto", 5)
+    r = runner.invoke(app, ["forecast", str(coarse), "-m", str(model), "--samples", "0", "--strict"])
+    assert r.exit_code == 0, r.output
+
+
+def test_evaluate_scores_the_cut_forecast_forecast_writes(runner, trained, tmp_path):
+    """evaluate's backtest runs the same cuts as forecast: a table whose measured future is in
+    14-day steps at 60 C scores forecast's numbers at its own rows, by default and with off."""
+    d, model = trained
+    truth = pd.read_csv(plan(d, 14.0, 60.0))
+    truth["durability"] = truth["durability"].fillna(0.5)  # the backtest's "measured" future
+    measured = tmp_path / "measured.csv"
+    truth.to_csv(measured, index=False)
+    for extra in ([], ["--max-step", "off"]):
+        _, fc = forecast(runner, plan(d, 14.0, 60.0), model, *extra)
+        args = ["evaluate", str(measured), "-m", str(model), "--context", "10", "--samples", "0"]
+        r = runner.invoke(app, [*args, "--backtest-out", str(tmp_path / "b.csv"), "-q"])
+        assert r.exit_code == 0, r.output
+        if extra:  # evaluate has no --max-step: the default (auto) is what it scores
+            continue
+        scored = pd.read_csv(tmp_path / "b.csv").query("model == 'model'")
+        np.testing.assert_allclose(scored.y_pred.to_numpy(), fc.durability_mean.to_numpy(), rtol=1e-5)
+        assert scored.step.tolist() == [1, 2, 3, 4, 5]
 
 
 @pytest.mark.parametrize(("step", "temperature"), [(1.0, 60.0), (14.0, 25.0), (1.0, 25.0), (0.6, 60.0)])
@@ -109,10 +152,10 @@ def test_steps_like_the_training_s_or_finer_are_not(runner, trained, step, tempe
 def test_max_step_auto_cuts_the_long_steps_as_the_warning_says(runner, trained):
     d, model = trained
     coarse = plan(d, 14.0, 60.0)
-    r, plain = forecast(runner, coarse, model)
+    r, plain = forecast(runner, coarse, model, "--max-step", "off")
     piece = float(re.search(r"--max-step auto: pieces of ([0-9.]+)", " ".join(r.stderr.split())).group(1))
     r, auto = forecast(runner, coarse, model, "--max-step", "auto")
-    assert "longer than training" not in r.stderr and not auto.extrapolated.any()
+    assert "longer than training's steps at such" not in r.stderr and not auto.extrapolated.any()
     assert auto.time.tolist() == plain.time.tolist()
     pieces = round(14.0 / piece)  # the message rounds the piece to 4 digits
     _, given = forecast(runner, coarse, model, "--max-step", f"{14.0 / pieces * (1 + 1e-6):.9f}")
@@ -121,7 +164,8 @@ def test_max_step_auto_cuts_the_long_steps_as_the_warning_says(runner, trained):
     # a plan already typical is forecast as it is
     fine = plan(d, 1.0, 60.0)
     pd.testing.assert_frame_equal(
-        forecast(runner, fine, model)[1], forecast(runner, fine, model, "--max-step", "auto")[1]
+        forecast(runner, fine, model, "--max-step", "off")[1],
+        forecast(runner, fine, model, "--max-step", "auto")[1],
     )
 
 
