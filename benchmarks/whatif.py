@@ -84,7 +84,11 @@ def main() -> None:
     p.add_argument("--steps", default="14,7,1,0.5")
     p.add_argument("--every", type=float, default=14.0)
     p.add_argument("--set", default="60,85", help="temperature,humidity of the set scenario")
-    p.add_argument("--max-step", default=None, help="forecast every plan with --max-step (a length or auto)")
+    p.add_argument(
+        "--max-step",
+        default="off",
+        help="forecast every plan with --max-step (a length, auto or off: as given)",
+    )
     a = p.parse_args()
 
     import durability_cli as dur
