@@ -398,7 +398,7 @@ def _model_rows(
     # never scored; ``at`` is each run row's position in the backtest's own rows
     hidden, inserted, _ = planned_steps(bundle, hidden, last_obs, cfg.max_step, source)
     at = np.cumsum(~inserted, axis=1) - 1
-    mean, paths = rollout(bundle, hidden, last_obs, cfg, source=source, ends=ends)
+    mean, paths = rollout(bundle, hidden, last_obs, cfg, source=source, ends=ends, inserted=inserted)
     bounds = resolve_bounds(bundle, cfg.bounds)  # scored as forecast writes them: clipped
     if bounds is not None:
         mean = clip(mean, bounds)

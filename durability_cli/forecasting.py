@@ -245,6 +245,7 @@ def rollout_chunks(
     source: str = "",
     population: bool = False,
     ends: Ends | None = None,
+    inserted: np.ndarray | None = None,
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray | None, np.ndarray | None]]:
     """Forecast every row after ``last_obs[b]`` (the last warm-up row of specimen b), a chunk of
     ``cfg.rollout_batch`` specimens at a time (0: sized to MEMORY_BUDGET), so that memory is
@@ -258,7 +259,9 @@ def rollout_chunks(
     path with z = 0 for every specimen (the prior's centre, which the fit returns when a warm-up
     tells nothing): the population's forecast under the specimen's conditions. ``ends``: each
     member's mean run is kept there as it stands at each specimen's last row (:class:`Ends`),
-    before the chunk is yielded.
+    before the chunk is yielded. ``inserted`` [N, T]: the rows --max-step inserted
+    (:func:`planned_steps`), so that a calibration's factor goes by the plan's own steps ahead,
+    as calibrate measured it.
     """
     N = len(series.ids)
     S = cfg.samples if bundle.model_config.loss == "gaussian" else 0
@@ -279,6 +282,8 @@ def rollout_chunks(
         # durability calibrate's factor at each step after the warm-up (rows 1..Tc-1)
         calibrated = bundle.summary.get("calibration")
         steps = np.arange(1, Tc)[None, :] - last[:, None]
+        if inserted is not None and calibrated:
+            steps = own_steps(inserted[lo : lo + B, :Tc], last)[:, 1:]
         # one factor for both halves of the band goes into the member's spread; a factor per half
         # (calibrate --sides each) moves each path away from its member's mean by its side's
         sides = step_sides(calibrated, steps)
@@ -468,14 +473,16 @@ def rollout(
     *,
     source: str = "",
     ends: Ends | None = None,
+    inserted: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """All chunks of :func:`rollout_chunks` assembled: mean [N, T] and paths [N, S, T] or None.
-    Holds every path in memory; ``forecast`` consumes the chunks instead. ``ends``: as for
-    rollout_chunks."""
+    Holds every path in memory; ``forecast`` consumes the chunks instead. ``ends``,
+    ``inserted``: as for rollout_chunks."""
     N, T = series.y.shape
     mean_out = np.full((N, T), np.nan)
     path_out = None
-    for lo, mean, paths, _ in rollout_chunks(bundle, series, last_obs, cfg, source=source, ends=ends):
+    chunks = rollout_chunks(bundle, series, last_obs, cfg, source=source, ends=ends, inserted=inserted)
+    for lo, mean, paths, _ in chunks:
         B, Tc = mean.shape
         mean_out[lo : lo + B, :Tc] = mean
         if paths is not None:
@@ -1093,6 +1100,14 @@ def planned_steps(
     return cut, inserted, int(first_piece.sum())
 
 
+def own_steps(inserted: np.ndarray, last_obs: np.ndarray) -> np.ndarray:
+    """[N, T] how many of the plan's own steps after the cut-off ``last_obs`` each row of a cut
+    series is: a plan row counts its step, an inserted row the step of the plan row it leads to
+    (rows at or before the cut-off: 0 or less)."""
+    own = np.cumsum(~inserted, axis=1)
+    return own - own[np.arange(len(last_obs)), last_obs][:, None] + inserted
+
+
 def cut_line(steps: int, specimens: int) -> str:
     """The note that --max-step auto cut a plan's steps."""
     return (
@@ -1205,7 +1220,9 @@ def _forecast_group(
     # with an end-of-life interval that runs past the horizon, each member's run is kept where the
     # rollout leaves it at each specimen's last row, and goes on from there
     ends = Ends() if keeps_ends(bundle, cfg) else None
-    chunks = rollout_chunks(bundle, series, last_obs, cfg, source=ds.source, population=True, ends=ends)
+    chunks = rollout_chunks(
+        bundle, series, last_obs, cfg, source=ds.source, population=True, ends=ends, inserted=inserted
+    )
     for lo, mean, paths, pop in chunks:
         B, Tc = mean.shape
         if cfg.bounds is not None:  # in float64, so that a bound is reported as the number given
