@@ -722,13 +722,15 @@ def cut_steps(series: Series, last_obs: np.ndarray, max_step) -> tuple[Series, n
     pieces[pos >= series.lengths[:, None]] = 0  # padding: dropped, added again below
     lengths = pieces.sum(axis=1)
     width = int(lengths.max())
-    src = np.zeros((N, width), dtype=np.int64)
-    part = np.zeros((N, width), dtype=np.int64)
+    src = np.zeros((N, width), dtype=np.int64)  # the plan's row each run row comes from
+    part = np.zeros((N, width), dtype=np.int64)  # which piece of that row's step it is (0: the row)
     inside = np.arange(width)[None, :] < lengths[:, None]
-    for b in range(N):
-        s = np.repeat(np.arange(T), pieces[b])
-        src[b, : len(s)] = s
-        part[b, : len(s)] = np.arange(len(s)) - (np.cumsum(pieces[b]) - pieces[b])[s]
+    flat = pieces.ravel()
+    every = np.arange(int(flat.sum()))
+    b = np.repeat(np.repeat(np.arange(N), T), flat)
+    at = every - np.repeat(np.cumsum(lengths) - lengths, lengths)  # position within its specimen
+    src[b, at] = np.repeat(np.tile(np.arange(T), N), flat)
+    part[b, at] = every - np.repeat(np.cumsum(flat) - flat, flat)
     take = np.take_along_axis
     k = take(pieces, src, axis=1).clip(min=1)
     time = take(series.time, src, axis=1) + part * take(step, src, axis=1) / k
