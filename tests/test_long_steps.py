@@ -254,3 +254,27 @@ def test_a_max_step_that_would_fill_memory_is_refused_before_the_rows_are_made(r
         "--max-step 1e-09 cuts the future steps into" in r.stderr and "give a longer --max-step" in r.stderr
     )
     assert not out.exists()
+
+
+def test_the_default_leaves_a_plan_as_given_where_cutting_would_mostly_pad(runner, trained, tmp_path):
+    """One specimen of eight with long hot steps: cut, it would pad every other specimen's run to
+    its length (DEFAULT_CUT_GROWTH), so the default forecasts the plan as given and says so;
+    --max-step auto, asked for, still cuts."""
+    d, model = trained
+    hot = pd.read_csv(plan(d, 14.0, 60.0))
+    cool = [
+        schedule_table().query("specimen_id == 'S1'").iloc[:15].assign(specimen_id=f"C{k}") for k in range(7)
+    ]
+    table = pd.concat([hot, *cool])
+    table.loc[
+        table.specimen_id.str.startswith("C") & (table.groupby("specimen_id").cumcount() >= 10), "durability"
+    ] = np.nan
+    path = tmp_path / "mixed.csv"
+    table.to_csv(path, index=False)
+    r, default = forecast(runner, path, model)
+    line = " ".join(r.stderr.split())
+    assert "5 future step(s) longer than training's steps at their conditions were forecast as given" in line
+    pd.testing.assert_frame_equal(default, forecast(runner, path, model, "--max-step", "off")[1])
+    r, asked = forecast(runner, path, model, "--max-step", "auto")
+    assert "were cut into pieces typical of training" in " ".join(r.stderr.split())
+    assert not np.allclose(asked.durability_mean, default.durability_mean, rtol=0, atol=1e-6)
