@@ -256,7 +256,7 @@ def test_a_max_step_that_would_fill_memory_is_refused_before_the_rows_are_made(r
     assert not out.exists()
 
 
-def test_the_default_leaves_a_specimen_as_given_where_cutting_would_more_than_double_it(
+def test_the_default_leaves_a_specimen_as_given_where_cutting_would_more_than_triple_it(
     runner, trained, tmp_path
 ):
     """A specimen whose cut run would be more than DEFAULT_CUT_GROWTH (3) x its rows is forecast
