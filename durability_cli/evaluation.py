@@ -20,6 +20,7 @@ from durability_cli.forecasting import (
     interval_levels,
     keeps_ends,
     last_observed,
+    own_steps,
     path_crossings,
     planned_steps,
     resolve_bounds,
@@ -395,9 +396,8 @@ def _model_rows(
     # the run past the horizon to go on from there
     ends = Ends() if keeps_ends(bundle, cfg) else None
     # the steps forecast runs (--max-step, by default auto): the rows it inserts are run and
-    # never scored; ``at`` is each run row's position in the backtest's own rows
+    # never scored
     hidden, inserted, _, _ = planned_steps(bundle, hidden, last_obs, cfg.max_step, source)
-    at = np.cumsum(~inserted, axis=1) - 1
     mean, paths = rollout(bundle, hidden, last_obs, cfg, source=source, ends=ends, inserted=inserted)
     bounds = resolve_bounds(bundle, cfg.bounds)  # scored as forecast writes them: clipped
     if bounds is not None:
@@ -406,15 +406,15 @@ def _model_rows(
     T = mean.shape[1]
     sel = np.isfinite(mean) & ~inserted[:, :T]  # [P, T] forecast rows
     p_idx, t_idx = np.nonzero(sel)
-    own = at[p_idx, t_idx]
+    step = own_steps(inserted, last_obs)[p_idx, t_idx]  # the plan's own steps ahead
     frame = pd.DataFrame(
         {
             "specimen": np.asarray(view.ids, dtype=object)[p_idx],
             "origin": origin[p_idx],
             "time": hidden.time[p_idx, t_idx],
-            "step": own - last_obs[p_idx],
+            "step": step,
             "lead": hidden.time[p_idx, t_idx] - hidden.time[p_idx, last_obs[p_idx]],  # time after the cut-off
-            "y_true": truth[p_idx, own],
+            "y_true": truth[p_idx, last_obs[p_idx] + step],
             "y_pred": mean[p_idx, t_idx],
         }
     )

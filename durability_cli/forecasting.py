@@ -710,22 +710,29 @@ class StepDomain:
         return out
 
 
-def cut_steps(series: Series, last_obs: np.ndarray, max_step) -> tuple[Series, np.ndarray]:
-    """``--max-step``: ``series`` with every step from a specimen's last measured row on that is
-    longer than ``max_step`` (one length, or [N, T] one per step) cut into the fewest equal
-    pieces of at most that length, and [N, T] which rows were inserted. An inserted row holds the
-    conditions of the row it follows (they act
-    until the next row), no measurement, and that row's frame index, so that it is run through
-    and never written (the outputs take the plan's rows only)."""
+def step_pieces(series: Series, last_obs: np.ndarray, max_step) -> np.ndarray:
+    """[N, T] into how many equal pieces ``--max-step`` cuts each step: every step from a
+    specimen's last measured row on that is longer than ``max_step`` (one length, or [N, T] one
+    per step) into the fewest of at most that length, 1 elsewhere (float, so that a tiny length's
+    count is checked against memory before anything is made of it)."""
+    limit = np.broadcast_to(np.asarray(max_step, dtype=np.float64), series.y.shape)
+    cut = _future_steps(series, last_obs) & (series.dt > limit)
+    pieces = np.ones(series.y.shape)
+    pieces[cut] = np.ceil(series.dt[cut] / limit[cut] - 1e-9)
+    return pieces
+
+
+def cut_steps(series: Series, pieces: np.ndarray) -> tuple[Series, np.ndarray]:
+    """``--max-step``: ``series`` with each step cut into its ``pieces`` [N, T] (step_pieces)
+    equal pieces, and [N, T] which rows were inserted. An inserted row holds the conditions of the
+    row it follows (they act until the next row), no measurement, and that row's frame index, so
+    that it is run through and never written (the outputs take the plan's rows only)."""
     N, T = series.y.shape
     pos = np.arange(T)[None, :]
     step = series.dt
-    limit = np.broadcast_to(np.asarray(max_step, dtype=np.float64), (N, T))
-    cut = _future_steps(series, last_obs) & (step > limit)
-    if not cut.any():  # auto on a plan of typical steps: nothing to cut
+    if not (pieces > 1).any():  # auto on a plan of typical steps: nothing to cut
         return series, np.zeros((N, T), dtype=bool)
-    pieces = np.ones((N, T), dtype=np.int64)
-    pieces[cut] = np.ceil(step[cut] / limit[cut] - 1e-9).astype(np.int64)
+    pieces = pieces.astype(np.int64)
     pieces[pos >= series.lengths[:, None]] = 0  # padding: dropped, added again below
     lengths = pieces.sum(axis=1)
     width = int(lengths.max())
@@ -1113,17 +1120,16 @@ def planned_steps(
     if max_step is None:
         return series, np.zeros(series.y.shape, dtype=bool), 0, 0
     limit = step_limits(bundle, series, last_obs, max_step, source)
-    future = _future_steps(series, last_obs) & (series.dt > limit)
-    pieces = np.where(future, np.ceil(series.dt / np.where(future, limit, 1.0) - 1e-9), 1.0)
+    pieces = step_pieces(series, last_obs, limit)
     uncut = 0
     if not asked:  # the default: a specimen whose run would grow too long is forecast as given
         grown = series.lengths + (pieces - 1).sum(axis=1) > DEFAULT_CUT_GROWTH * series.lengths
-        uncut = int(future[grown].sum())
-        limit = np.where(grown[:, None], np.inf, np.broadcast_to(limit, series.y.shape))
-        future &= ~grown[:, None]
-    _check_cut_memory(series, last_obs, limit, source)
-    cut, inserted = cut_steps(series, last_obs, limit)
-    return cut, inserted, int(future.sum()), uncut
+        uncut = int((pieces[grown] > 1).sum())
+        pieces[grown] = 1.0
+    what = f"--max-step {limit:g}" if np.ndim(limit) == 0 else "--max-step auto"
+    _check_cut_memory(series, last_obs, pieces, what, source)
+    cut, inserted = cut_steps(series, pieces)
+    return cut, inserted, int((pieces > 1).sum()), uncut
 
 
 def own_steps(inserted: np.ndarray, last_obs: np.ndarray) -> np.ndarray:
@@ -1143,12 +1149,12 @@ def cut_line(steps: int, specimens: int) -> str:
     )
 
 
-def _check_cut_memory(series: Series, last_obs: np.ndarray, limit, source: str) -> None:
-    """Refuse a --max-step that would make more rows than memory holds, before making them."""
-    cut = _future_steps(series, last_obs)
-    bound = np.broadcast_to(np.asarray(limit, dtype=np.float64), cut.shape)
-    added = float(np.ceil(series.dt[cut] / bound[cut]).sum()) if cut.any() else 0.0
-    what = f"--max-step {limit:g}" if np.ndim(limit) == 0 else "--max-step auto"
+def _check_cut_memory(
+    series: Series, last_obs: np.ndarray, pieces: np.ndarray, what: str, source: str
+) -> None:
+    """Refuse a --max-step (``what``) that would make more rows than memory holds, before making
+    them: the future steps' ``pieces`` (step_pieces)."""
+    added = float(pieces[_future_steps(series, last_obs)].sum())
     limits.check_memory(
         int(added) * 8 * (series.cond.shape[2] + 4) * 4,
         f"{source}: {what} cuts the future steps into {int(added):,} pieces, which",
