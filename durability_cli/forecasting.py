@@ -228,10 +228,36 @@ def chunk_size(series: Series, samples: int, chunk_specimens: int = 0, rows_per_
     """Specimens per chunk: specimens x samples x steps within MEMORY_BUDGET, and at most
     MAX_RNN_ROWS rows per RNN call (measured: an LSTM step costs ~4x more per row at 33,000 rows
     than at 2,048)."""
+    return _chunk_of(series.y.shape[1], samples, chunk_specimens, rows_per_specimen)
+
+
+def _chunk_of(steps: int, samples: int, chunk_specimens: int, rows_per_specimen: int) -> int:
     if chunk_specimens:
         return chunk_specimens
-    by_memory = MEMORY_BUDGET // max(1, series.y.shape[1] * max(samples, 1))
+    by_memory = MEMORY_BUDGET // max(1, steps * max(samples, 1))
     return max(1, min(by_memory, MAX_RNN_ROWS // max(1, rows_per_specimen)))
+
+
+def chunk_plan(
+    series: Series, samples: int, chunk_specimens: int = 0, rows_per_specimen: int = 1
+) -> list[np.ndarray]:
+    """The chunks a rollout runs, as specimen indices (each chunk's in the series' order).
+
+    A batch runs as many steps as its longest specimen, so specimens of like lengths run
+    together: the longest first, each chunk sized (:func:`chunk_size`) by its own longest
+    specimen rather than the table's. A plan with a few long specimens (steps cut by --max-step,
+    a few long-lived ones) then pads a few chunks, not every chunk it has; a table of one length
+    runs in the series' order, as before. A specimen's numbers do not depend on its chunk
+    (model.run's ``invariant``), so the outputs are the same whatever the grouping.
+    """
+    lengths = np.asarray(series.lengths)
+    order = np.argsort(-lengths, kind="stable")
+    chunks, i = [], 0
+    while i < len(order):
+        b = _chunk_of(int(lengths[order[i]]), samples, chunk_specimens, rows_per_specimen)
+        chunks.append(np.sort(order[i : i + b]))
+        i += b
+    return chunks
 
 
 def combination(bundle: ModelBundle) -> tuple[mixed_effects.PathFit, float] | None:
@@ -253,15 +279,17 @@ def rollout_chunks(
     population: bool = False,
     ends: Ends | None = None,
     inserted: np.ndarray | None = None,
-) -> Iterator[tuple[int, np.ndarray, np.ndarray | None, np.ndarray | None]]:
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]]:
     """Forecast every row after ``last_obs[b]`` (the last warm-up row of specimen b), a chunk of
     ``cfg.rollout_batch`` specimens at a time (0: sized to MEMORY_BUDGET), so that memory is
     bounded whatever the number of specimens; ``cfg.samples`` paths drawn from ``cfg.seed``.
+    Specimens of like lengths share a chunk (:func:`chunk_plan`), so the chunks come in the
+    order of their longest specimen, not the series'.
     An ensemble's mean path is its members' average, and path s is member s mod N's path s moved
     by the difference of the two means (ENSEMBLE_PATHS).
 
-    Yields (first specimen index, mean path [b, Tc], sample paths [b, S, Tc] or None, population
-    path [b, Tc] or None), in durability units, NaN on the warm-up rows and the padding; Tc is the
+    Yields (the chunk's specimen indices [b], mean path [b, Tc], sample paths [b, S, Tc] or None,
+    population path [b, Tc] or None), in durability units, NaN on the warm-up rows and the padding; Tc is the
     chunk's padded length. The population path (latent models, ``population=True``) is the mean
     path with z = 0 for every specimen (the prior's centre, which the fit returns when a warm-up
     tells nothing): the population's forecast under the specimen's conditions. ``ends``: each
@@ -270,18 +298,16 @@ def rollout_chunks(
     (:func:`planned_steps`), so that a calibration's factor goes by the plan's own steps ahead,
     as calibrate measured it.
     """
-    N = len(series.ids)
     S = cfg.samples if bundle.model_config.loss == "gaussian" else 0
     sampled = S > 0 and bundle.train_config.feedback == "sample"  # the RNN runs every path
     D = bundle.model_config.latent
     M = min(S, LATENT_DRAWS) if D and not sampled else S  # draws of z per specimen
     members = bundle.members
     combined = combination(bundle)
-    chunk = chunk_size(series, S, cfg.rollout_batch, rows_per_specimen=M if sampled or D else 1)
-    for lo in range(0, N, chunk):
-        sub = series.take(np.arange(lo, min(N, lo + chunk)))
+    for idx in chunk_plan(series, S, cfg.rollout_batch, rows_per_specimen=M if sampled or D else 1):
+        sub = series.take(idx)
         B, Tc = sub.y.shape
-        last = last_obs[lo : lo + B]
+        last = last_obs[idx]
         future = (np.arange(Tc)[None, :] > last[:, None]) & (sub.row >= 0)  # [B, Tc]
         mean_block = np.zeros((B, Tc))
         path_block = np.full((B, S, Tc), np.nan, dtype=np.float32) if S else None
@@ -290,7 +316,7 @@ def rollout_chunks(
         calibrated = bundle.summary.get("calibration")
         steps = np.arange(1, Tc)[None, :] - last[:, None]
         if inserted is not None and calibrated:
-            steps = own_steps(inserted[lo : lo + B, :Tc], last)[:, 1:]
+            steps = own_steps(inserted[idx, :Tc], last)[:, 1:]
         # one factor for both halves of the band goes into the member's spread; a factor per half
         # (calibrate --sides each) moves each path away from its member's mean by its side's
         sides = step_sides(calibrated, steps)
@@ -327,16 +353,16 @@ def rollout_chunks(
         mean_block[~future] = np.nan
         _check_finite(mean_block, future, sub, source)
         if ends is not None:
-            ends.add(lo, kept)
+            ends.add(idx, kept)
         if pop_block is not None:
             pop_block[:, 0] = np.nan
             pop_block[~future] = np.nan
         if not S:
-            yield lo, mean_block, None, pop_block
+            yield idx, mean_block, None, pop_block
             continue
         path_block[~np.broadcast_to(future[:, None, :], path_block.shape)] = np.nan
         _check_finite(path_block, future[:, None, :], sub, source)
-        yield lo, mean_block, path_block, pop_block
+        yield idx, mean_block, path_block, pop_block
 
 
 @dataclass
@@ -489,13 +515,13 @@ def rollout(
     mean_out = np.full((N, T), np.nan)
     path_out = None
     chunks = rollout_chunks(bundle, series, last_obs, cfg, source=source, ends=ends, inserted=inserted)
-    for lo, mean, paths, _ in chunks:
-        B, Tc = mean.shape
-        mean_out[lo : lo + B, :Tc] = mean
+    for idx, mean, paths, _ in chunks:
+        Tc = mean.shape[1]
+        mean_out[idx, :Tc] = mean
         if paths is not None:
             if path_out is None:
                 path_out = np.full((N, paths.shape[1], T), np.nan, dtype=np.float32)
-            path_out[lo : lo + B, :, :Tc] = paths
+            path_out[idx, :, :Tc] = paths
     return mean_out, path_out
 
 
@@ -1249,21 +1275,23 @@ def _forecast_group(
     schema, target = ds.schema, ds.schema.target
     times = ds.frame[schema.time_col].to_numpy()
     parts, eol_parts, path_parts = [], [], []
+    keys, eol_keys = [], []  # each part's rows' specimens (chunks of like lengths, not in order)
     # with an end-of-life interval that runs past the horizon, each member's run is kept where the
     # rollout leaves it at each specimen's last row, and goes on from there
     ends = Ends() if keeps_ends(bundle, cfg) else None
     chunks = rollout_chunks(
         bundle, series, last_obs, cfg, source=ds.source, population=True, ends=ends, inserted=inserted
     )
-    for lo, mean, paths, pop in chunks:
-        B, Tc = mean.shape
+    for idx, mean, paths, pop in chunks:
+        Tc = mean.shape[1]
         if cfg.bounds is not None:  # in float64, so that a bound is reported as the number given
             mean = clip(mean, cfg.bounds)
             paths = None if paths is None else clip(paths.astype(np.float64), cfg.bounds)
             pop = None if pop is None else clip(pop, cfg.bounds)
-        sub = series.take(np.arange(lo, lo + B))
-        sel = np.isfinite(mean) & (sub.row >= 0) & ~inserted[lo : lo + B, :Tc]  # [B, Tc] the forecast rows
+        sub = series.take(idx)
+        sel = np.isfinite(mean) & (sub.row >= 0) & ~inserted[idx, :Tc]  # [B, Tc] the forecast rows
         rows = sub.row[sel]
+        keys.append(np.broadcast_to(idx[:, None], sel.shape)[sel])
         part = ds.frame.iloc[rows][[schema.id_col, *schema.static, schema.time_col]].reset_index(drop=True)
         # the mean path, as --samples 0 gives it and training scores it, not the paths' average:
         # the same number whatever --seed, the one eol_time crosses, unmoved by a calibration;
@@ -1275,27 +1303,33 @@ def _forecast_group(
             for q, col in zip(cfg.quantiles, np.quantile(vals, cfg.quantiles, axis=1), strict=True):
                 part[quantile_column(target, q)] = col
             if want_paths:
-                path_parts.append(_path_frame(schema, part[schema.id_col].to_numpy(), times[rows], vals))
+                path_parts.append((part[schema.id_col].to_numpy(), times[rows], vals))
         if pop is not None:  # a latent model: the population's forecast (z = 0) under the same conditions
             part[f"{target}_population"] = pop[sel]
         for j, c in enumerate(schema.covariates):  # as forecast: with the --set / scenario values
             part[c] = sub.cond[..., j][sel]
-        part["extrapolated"] = flag[lo : lo + B, :Tc][sel]
+        part["extrapolated"] = flag[idx, :Tc][sel]
         parts.append(part)
         if cfg.threshold is not None:
-            kept = None if ends is None else ends.take(np.arange(lo, lo + B))
-            eol = end_of_life(sub, last_obs[lo : lo + B], mean, paths, cfg, ds, bundle, pop, ds.source, kept)
+            kept = None if ends is None else ends.take(idx)
+            eol = end_of_life(sub, last_obs[idx], mean, paths, cfg, ds, bundle, pop, ds.source, kept)
             # the specimens forecast: one with no future row was skipped (and said so), not survived
-            eol_parts.append(eol[has_future[lo : lo + B]].reset_index(drop=True))
+            eol_parts.append(eol[has_future[idx]].reset_index(drop=True))
+            eol_keys.append(idx[has_future[idx]])
         if ends is not None:
-            ends.forget(lo)
+            ends.forget(idx)
+    # back in the table's order: the rows of each specimen as the input gives them
+    order = _input_order(keys)
     out = pd.concat(parts, ignore_index=True)
-    path_frame = pd.concat(path_parts, ignore_index=True) if path_parts else None
+    out = out if order is None else out.iloc[order].reset_index(drop=True)
+    path_frame = _path_frame(schema, *_joined_paths(path_parts, order)) if path_parts else None
     if schema.id_synthetic:
         out = out.drop(columns=[schema.id_col])
         if path_frame is not None:
             path_frame = path_frame.drop(columns=[schema.id_col])
     eol = pd.concat(eol_parts, ignore_index=True) if eol_parts else None
+    eol_order = _input_order(eol_keys)
+    eol = eol if eol is None or eol_order is None else eol.iloc[eol_order].reset_index(drop=True)
     return ForecastResult(
         out,
         eol,
@@ -1359,6 +1393,25 @@ def _off_warmup_line(result: ForecastResult) -> str:
     )
 
 
+def _input_order(keys: list[np.ndarray]) -> np.ndarray | None:
+    """The permutation that puts the rows of chunks (``keys``: each row's specimen index, chunk by
+    chunk) back in specimen order, each specimen's rows as they came; None when they already are."""
+    if not keys:
+        return None
+    key = np.concatenate(keys)
+    if not len(key) or (np.diff(key) >= 0).all():
+        return None
+    return np.argsort(key, kind="stable")
+
+
+def _joined_paths(parts: list[tuple], order: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The chunks' (ids, times, paths [R, S]) as one, rows in ``order`` (None: as they came)."""
+    ids, times, vals = (np.concatenate([p[j] for p in parts]) for j in range(3))
+    if order is None:
+        return ids, times, vals
+    return ids[order], times[order], vals[order]
+
+
 def _path_frame(schema, ids: np.ndarray, times: np.ndarray, vals: np.ndarray) -> pd.DataFrame:
     """The Monte Carlo paths of the forecast rows (``vals`` [R, S]) in long form: id, time,
     sample, value."""
@@ -1380,36 +1433,43 @@ class Ends:
     specimen index (that of the series the rollout ran on), chunk by chunk."""
 
     def __init__(self) -> None:
-        self._chunks: dict[int, list[Resume]] = {}  # first specimen index -> one record per member
+        # a chunk's first specimen index -> (its specimen indices, one record per member)
+        self._chunks: dict[int, tuple[np.ndarray, list[Resume]]] = {}
 
-    def add(self, lo: int, members: list[Resume | None]) -> None:
-        """A chunk's records from its first specimen ``lo`` on (None: a member kept nothing, as a
-        chunk of one-row specimens)."""
-        if all(m is not None for m in members):
-            self._chunks[lo] = [m.to("cpu") for m in members]
+    def add(self, idx: np.ndarray, members: list[Resume | None]) -> None:
+        """A chunk's records of its specimens ``idx`` (None: a member kept nothing, as a chunk of
+        one-row specimens)."""
+        if len(idx) and all(m is not None for m in members):
+            self._chunks[int(idx[0])] = (np.asarray(idx, dtype=np.int64), [m.to("cpu") for m in members])
 
-    def forget(self, lo: int) -> None:
-        self._chunks.pop(lo, None)
+    def forget(self, idx: np.ndarray) -> None:
+        if len(idx):
+            self._chunks.pop(int(idx[0]), None)
 
     def take(self, index: np.ndarray) -> list[Resume] | None:
         """Each member's records of the specimens ``index`` in that order; None unless every one
         of them was kept."""
         index = np.asarray(index, dtype=np.int64)
-        los = np.array(sorted(self._chunks), dtype=np.int64)
-        if not len(los) or not len(index):
+        if not self._chunks or not len(index):
             return None
-        where = np.searchsorted(los, index, side="right") - 1
-        if (where < 0).any():
+        chunks = list(self._chunks.values())
+        held = np.concatenate([c[0] for c in chunks])  # every kept specimen, chunk by chunk
+        owner = np.repeat(np.arange(len(chunks)), [len(c[0]) for c in chunks])
+        at = np.concatenate([np.arange(len(c[0])) for c in chunks])  # its row in its chunk
+        sort = np.argsort(held, kind="stable")
+        pos = np.searchsorted(held[sort], index)
+        if (pos >= len(held)).any() or (held[sort][np.minimum(pos, len(held) - 1)] != index).any():
             return None
+        where, rows = owner[sort][pos], at[sort][pos]
         out = []
-        for k in range(len(self._chunks[int(los[0])])):
+        for k in range(len(chunks[0][1])):
             parts = []
             for c in np.unique(where):
-                chunk = self._chunks[int(los[c])][k]
-                rows = index[where == c] - los[c]
-                if (rows >= len(chunk.step)).any():
+                record = chunks[int(c)][1][k]
+                mine = rows[where == c]
+                if (mine >= len(record.step)).any():
                     return None
-                parts.append((np.flatnonzero(where == c), chunk.take(torch.as_tensor(rows))))
+                parts.append((np.flatnonzero(where == c), record.take(torch.as_tensor(mine))))
             order = np.argsort(np.concatenate([p[0] for p in parts]), kind="stable")
             out.append(Resume.cat([p[1] for p in parts]).take(torch.as_tensor(order)))
         return out
@@ -1556,10 +1616,8 @@ def _run_past_horizon(bundle, series, last_obs, cfg, stretch, source, todo, ends
     run resumed from ``ends`` (None: run from the first row)."""
     longer = eol_warp.extend(series.take(todo), last_obs[todo], stretch)
     # every member's inputs are held at once (they step together): a chunk of 1 / members
-    chunk = chunk_size(longer, len(bundle.members), cfg.rollout_batch)
     out = np.full(len(todo), np.nan)
-    for lo in range(0, len(todo), chunk):
-        part = np.arange(lo, min(len(todo), lo + chunk))
+    for part in chunk_plan(longer, len(bundle.members), cfg.rollout_batch):
         sub, last = longer.take(part), last_obs[todo[part]]
         resume = None if ends is None else [e.take(torch.as_tensor(todo[part])) for e in ends]
         mean = _mean_until_crossed(bundle, sub, last, cfg, source, resume)
