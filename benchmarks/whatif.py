@@ -87,9 +87,11 @@ def main() -> None:
     p.add_argument(
         "--max-step",
         default="off",
-        help="forecast every plan with --max-step (a length, auto or off: as given)",
+        help="forecast every plan with --max-step (a length, auto, off: as given, or default: what "
+        "forecast does when it is not given)",
     )
     a = p.parse_args()
+    max_step = None if a.max_step == "default" else a.max_step
 
     import durability_cli as dur
 
@@ -103,7 +105,7 @@ def main() -> None:
         at: dict = {}
         for (scenario, step), (table, truth) in cases.items():
             with warnings.catch_warnings(record=True):
-                fc = model.forecast(table, samples=0, max_step=a.max_step).table
+                fc = model.forecast(table, samples=0, max_step=max_step).table
             got = truth.merge(fc, on=["specimen_id", "time"])
             start = got.groupby("specimen_id").time.transform("min") - step
             got = got[np.isclose(((got.time - start) / a.every) % 1.0, 0.0, atol=1e-6)]

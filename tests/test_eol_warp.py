@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from durability_cli import eol_warp, scale_refit
@@ -571,3 +572,33 @@ def test_a_chunk_of_one_row_specimens_keeps_nothing_and_the_others_go_on(warped)
     assert kept is not None and kept[0].step[alone] == -1
     others = np.flatnonzero(np.arange(len(series.ids)) != alone)
     assert (kept[0].step.numpy()[others] == series.lengths[others] - 1).all()
+
+
+def test_chunks_of_like_lengths_keep_each_specimens_run_in_the_tables_order(warped):
+    """Specimens of like lengths share a chunk (forecasting.chunk_plan), so a chunk's specimens
+    need not be neighbours in the table: each chunk pads only to its own longest, the forecast is
+    the one-chunk forecast bit for bit, and each specimen's kept run (Ends) is its own."""
+    from dataclasses import replace
+
+    from durability_cli.forecasting import Ends, chunk_plan, rollout
+
+    table, path = warped
+    model = load(path)
+    series, last = _cut(model, table, np.array([20, 14, 26]), 12)  # lengths 32, 26, 38, 32, ...
+    cfg = forecast_config(20, DEFAULT_QUANTILES, 0.5, "below", 0)
+    chunks = chunk_plan(series, 20, 2)
+    assert any((np.diff(c) > 1).any() for c in chunks), "every chunk is a run of neighbours"
+    assert sum(int(series.lengths[c].max()) * len(c) for c in chunks) < series.y.shape[1] * len(series.ids)
+    assert all(len(set(series.lengths[c])) == 1 for c in chunks[:-1])  # like lengths together
+    ends_one, ends_two = Ends(), Ends()
+    one = rollout(model.bundle, series, last, cfg, ends=ends_one)
+    two = rollout(model.bundle, series, last, replace(cfg, rollout_batch=2), ends=ends_two)
+    for a, b in zip(one, two, strict=True):
+        assert np.array_equal(a, b, equal_nan=True)
+    index = np.random.default_rng(0).permutation(len(series.ids))
+    for a, b in zip(ends_one.take(index), ends_two.take(index), strict=True):
+        assert torch.equal(a.step, b.step) and torch.equal(a.last_path, b.last_path)
+        assert torch.equal(a.history, b.history) and torch.equal(a.free, b.free)
+        states = [s if isinstance(s, tuple) else (s,) for s in (a.state, b.state)]
+        assert all(torch.equal(x, y) for x, y in zip(*states, strict=True))
+    assert (ends_two.take(index)[0].step.numpy() == eol_warp.last_rows(series)[index]).all()

@@ -80,6 +80,32 @@ def test_chunked_forecast_is_the_whole_forecast_byte_for_byte(model, plans, tmp_
     assert sorted(os.listdir(tmp_path)) == ["eol.csv", "fc.csv", "whole.csv", "whole_eol.csv"]
 
 
+def test_specimens_of_like_lengths_share_a_batch_and_come_back_in_the_tables_order(model, coating, tmp_path):
+    """Network batches group specimens of like lengths (forecasting.chunk_plan), so a batch's
+    specimens are not the table's neighbours when lengths alternate: the forecast, end-of-life and
+    path tables are the one-batch tables row for row, in the table's order."""
+    df = pd.read_csv(coating)
+    keep = np.where(df.specimen_id.str[-1].astype(int) % 2 == 0, 60, 34)  # long, short, long, ...
+    row = df.groupby("specimen_id").cumcount()
+    df = df[row < keep].copy()
+    df.loc[df.groupby("specimen_id").cumcount() >= 22, "durability"] = np.nan
+    df.to_csv(tmp_path / "plan.csv", index=False)
+    bundle = load_bundle(str(model))
+    ds = load_dataset(str(tmp_path / "plan.csv"), schema=bundle.schema)
+    whole, batched = (
+        forecast(bundle, ds, ForecastConfig(samples=20, threshold=0.6, rollout_batch=b), want_paths=True)
+        for b in (0, 3)
+    )
+    for name in ("forecast", "eol", "paths"):
+        pd.testing.assert_frame_equal(getattr(whole, name), getattr(batched, name), check_exact=True)
+    order = list(dict.fromkeys(df.specimen_id))
+    assert list(dict.fromkeys(batched.forecast.specimen_id)) == order
+    assert list(batched.eol.specimen_id) == order
+    assert list(dict.fromkeys(batched.paths.specimen_id)) == order
+    times = batched.forecast.groupby("specimen_id", sort=False).time
+    assert times.apply(lambda t: t.is_monotonic_increasing).all()
+
+
 def test_chunked_forecast_agrees_with_the_unchunked_command(model, plans, tmp_path):
     for name, extra in (("all", []), ("chunked", ["--chunk-specimens", 4])):
         r = invoke(
