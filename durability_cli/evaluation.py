@@ -397,7 +397,7 @@ def _model_rows(
     ends = Ends() if keeps_ends(bundle, cfg) else None
     # the steps forecast runs (--max-step, by default auto): the rows it inserts are run and
     # never scored
-    hidden, inserted, _, _ = planned_steps(bundle, hidden, last_obs, cfg.max_step, source)
+    hidden, inserted, _ = planned_steps(bundle, hidden, last_obs, cfg.max_step, source)
     mean, paths = rollout(bundle, hidden, last_obs, cfg, source=source, ends=ends, inserted=inserted)
     bounds = resolve_bounds(bundle, cfg.bounds)  # scored as forecast writes them: clipped
     if bounds is not None:

@@ -136,7 +136,6 @@ class ForecastResult:
     # future steps --max-step auto cut (longer than training's at their conditions), and of how many specimens
     n_cut_steps: int = 0
     n_cut_specimens: int = 0
-    n_uncut_steps: int = 0  # ... that the default left as given (DEFAULT_CUT_GROWTH)
     bounds: tuple[float | None, float | None] | None = None  # what the values were clipped to
     scenarios: list[str] = field(default_factory=list)  # the names, when forecast per scenario
     # Specimens whose warm-up lies outside the lengths a --warmup-min model was trained on: the
@@ -163,12 +162,6 @@ class ForecastResult:
             lines.append(past_at_cutoff_line(*self.eol_rule))
         if self.n_cut_steps:
             lines.append(cut_line(self.n_cut_steps, self.n_cut_specimens))
-        if self.n_uncut_steps:
-            lines.append(
-                f"{self.n_uncut_steps} future step(s) longer than training's steps at their conditions were "
-                f"forecast as given: cutting them (--max-step auto) would make their specimens' runs more "
-                f"than {DEFAULT_CUT_GROWTH:g} x as long; pass --max-step auto to cut them anyway"
-            )
         lines += self.extrapolation
         if self.n_extrapolating > len(self.extrapolation):
             lines.append(
@@ -993,7 +986,6 @@ class ForecastStream:
             total.n_extrapolating += part.n_extrapolating
             total.n_cut_steps += part.n_cut_steps
             total.n_cut_specimens += part.n_cut_specimens
-            total.n_uncut_steps += part.n_uncut_steps
             total.held = part.held
             if part.n_off_warmup:
                 total.n_off_warmup += part.n_off_warmup
@@ -1042,7 +1034,6 @@ class ForecastStream:
             n_extrapolating=sum(p.n_extrapolating for p in parts),
             n_cut_steps=sum(p.n_cut_steps for p in parts),
             n_cut_specimens=sum(p.n_cut_specimens for p in parts),
-            n_uncut_steps=sum(p.n_uncut_steps for p in parts),
             scenarios=names,
         )
 
@@ -1124,38 +1115,28 @@ def effective_max_step(bundle: ModelBundle, max_step) -> float | str | None:
     return None if max_step == "off" else max_step
 
 
-# The default (auto, not asked for) cuts a specimen only while its run stays within this many
-# times its own rows: a few specimens cut into many pieces pad every batch they share to their
-# length. Decided per specimen, so that a forecast does not depend on its groups or chunks.
-# Measured (session 50): a model trained on 8 coating specimens forecasting 4,800 new ones cut
-# 3,376 of 192,000 steps of 460 specimens, and the longest grew 60 -> 291 rows: 52 s against
-# 18 s as given; within 2 x 20.7 s, within 3 x 24.4 s (3,226 steps of 456 specimens still cut).
-# make demo's test plan (19 steps cut) and the what-if plans stay within.
-DEFAULT_CUT_GROWTH = 3.0
-
-
 def planned_steps(
     bundle: ModelBundle, series: Series, last_obs: np.ndarray, max_step, source: str
-) -> tuple[Series, np.ndarray, int, int]:
+) -> tuple[Series, np.ndarray, int]:
     """The steps the network runs (``ForecastConfig.max_step``, :func:`effective_max_step`):
-    ``series`` cut (:func:`cut_steps`), [N, T] which rows were inserted, how many of the plan's
-    future steps were cut, and how many the default left as given because their specimen's run
-    would have grown past DEFAULT_CUT_GROWTH x its rows."""
-    asked = max_step is not None
+    ``series`` cut (:func:`cut_steps`), [N, T] which rows were inserted, and how many of the plan's
+    future steps "auto" cut (0 for a length given, which cuts as asked).
+
+    Every step auto finds too long is cut, however many pieces its specimen's run grows to: the
+    rollout batches specimens of like lengths (:func:`chunk_plan`), so a long run costs its own
+    rows, not its neighbours'. (Until session 51 the default left a specimen as given where its
+    run would grow past 3 x its rows, because a long run padded every batch it shared; a year at
+    60 C in 73-day steps after 20 warm-up rows then scored RMSE 0.533 against 0.067 cut,
+    benchmarks/whatif.py.)"""
     max_step = effective_max_step(bundle, max_step)
     if max_step is None:
-        return series, np.zeros(series.y.shape, dtype=bool), 0, 0
+        return series, np.zeros(series.y.shape, dtype=bool), 0
     limit = step_limits(bundle, series, last_obs, max_step, source)
     pieces = step_pieces(series, last_obs, limit)
-    uncut = 0
-    if not asked:  # the default: a specimen whose run would grow too long is forecast as given
-        grown = series.lengths + (pieces - 1).sum(axis=1) > DEFAULT_CUT_GROWTH * series.lengths
-        uncut = int((pieces[grown] > 1).sum())
-        pieces[grown] = 1.0
     what = f"--max-step {limit:g}" if np.ndim(limit) == 0 else "--max-step auto"
     _check_cut_memory(series, last_obs, pieces, what, source)
     cut, inserted = cut_steps(series, pieces)
-    return cut, inserted, int((pieces > 1).sum()), uncut
+    return cut, inserted, int((pieces > 1).sum()) if max_step == "auto" else 0
 
 
 def own_steps(inserted: np.ndarray, last_obs: np.ndarray) -> np.ndarray:
@@ -1184,7 +1165,7 @@ def _check_cut_memory(
     limits.check_memory(
         int(added) * 8 * (series.cond.shape[2] + 4) * 4,
         f"{source}: {what} cuts the future steps into {int(added):,} pieces, which",
-        "give a longer --max-step",
+        "give a longer --max-step, or --max-step off to forecast the plan's steps as given",
     )
 
 
@@ -1257,9 +1238,8 @@ def _forecast_group(
     series = set_future_conditions(series, last_obs, conditions or {}, ds.schema.covariates)
     if horizon:
         series = limit_horizon(series, last_obs, horizon)
-    series, inserted, n_cut, n_uncut = planned_steps(bundle, series, last_obs, cfg.max_step, ds.source)
-    auto_cut = n_cut and effective_max_step(bundle, cfg.max_step) == "auto"
-    cut_specimens = int(inserted.any(axis=1).sum()) if auto_cut else 0
+    series, inserted, n_cut = planned_steps(bundle, series, last_obs, cfg.max_step, ds.source)
+    cut_specimens = int(inserted.any(axis=1).sum()) if n_cut else 0
     _check_memory(series, cfg, want_paths, ds.source)
     skipped = [series.ids[i] for i in np.flatnonzero(~has_future)]
     warm = last_obs + 1  # a warm-up is the rows up to the last measured one, as training counts it
@@ -1344,9 +1324,8 @@ def _forecast_group(
         n_skipped=len(skipped),
         extrapolation=extrap_lines,
         n_extrapolating=len(extrap_lines),
-        n_cut_steps=n_cut if auto_cut else 0,
+        n_cut_steps=n_cut,
         n_cut_specimens=cut_specimens,
-        n_uncut_steps=n_uncut,
         bounds=cfg.bounds,
         n_off_warmup=int(off.sum()),
         off_warmup=[series.ids[i] for i in np.flatnonzero(off)[:OFF_WARMUP_IDS]],

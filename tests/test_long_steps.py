@@ -256,28 +256,23 @@ def test_a_max_step_that_would_fill_memory_is_refused_before_the_rows_are_made(r
     assert not out.exists()
 
 
-def test_the_default_leaves_a_specimen_as_given_where_cutting_would_more_than_triple_it(
-    runner, trained, tmp_path
-):
-    """A specimen whose cut run would be more than DEFAULT_CUT_GROWTH (3) x its rows is forecast
-    as given by default, and said so: a few such specimens would pad every batch they share. The
-    decision is the specimen's own (its neighbours in the table do not change it); --max-step
-    auto, asked for, still cuts. Here 3 warm-up rows and 5 steps of 14 days at 60 C would become
-    33 rows, 4.1 x (the test above's 10 + 5 rows become 40, 2.7 x, and are cut)."""
+def test_the_default_cuts_a_specimen_however_long_its_run_grows(runner, trained, tmp_path):
+    """The default cuts every step auto finds too long, however many times its specimen's rows the
+    run grows to: here 3 warm-up rows and 5 steps of 14 days at 60 C become 33 rows, 4.1 x (until
+    session 51 such a specimen was left as given: a long run padded every batch it shared, and the
+    rollout now batches specimens of like lengths). It is --max-step auto's forecast, not the plan
+    as given, and the same beside a specimen whose run grows less."""
     d, model = trained
     short = pd.read_csv(plan(d, 14.0, 60.0)).iloc[7:]  # the last 3 of the 10 warm-up rows
     path = tmp_path / "short.csv"
     short.to_csv(path, index=False)
     r, default = forecast(runner, path, model)
-    line = " ".join(r.stderr.split())
-    assert "5 future step(s) longer than training's steps at their conditions were forecast as given" in line
-    pd.testing.assert_frame_equal(default, forecast(runner, path, model, "--max-step", "off")[1])
-    # beside a specimen the default cuts, each keeps its own decision
+    assert "5 future step(s) of 1 specimen(s) were longer" in " ".join(r.stderr.split())
+    pd.testing.assert_frame_equal(default, forecast(runner, path, model, "--max-step", "auto")[1])
+    off = forecast(runner, path, model, "--max-step", "off")[1]
+    assert not np.allclose(off.durability_mean, default.durability_mean, rtol=0, atol=1e-6)
     both = pd.concat([short, pd.read_csv(plan(d, 14.0, 60.0)).assign(specimen_id="S9")])
     both.to_csv(tmp_path / "both.csv", index=False)
     r, mixed = forecast(runner, tmp_path / "both.csv", model)
-    assert "5 future step(s) of 1 specimen(s) were longer" in " ".join(r.stderr.split())
+    assert "10 future step(s) of 2 specimen(s) were longer" in " ".join(r.stderr.split())
     pd.testing.assert_frame_equal(mixed.query("specimen_id == 'S0'").reset_index(drop=True), default)
-    r, asked = forecast(runner, path, model, "--max-step", "auto")
-    assert "were cut into pieces typical of training" in " ".join(r.stderr.split())
-    assert not np.allclose(asked.durability_mean, default.durability_mean, rtol=0, atol=1e-6)
