@@ -134,8 +134,10 @@ class ForecastResult:
     extrapolation: list[str] = field(default_factory=list)  # a line per specimen outside training
     n_extrapolating: int = 0  # all specimens outside the training envelope (lines may be capped)
     # future steps --max-step auto cut (longer than training's at their conditions), and of how many specimens
+    # (with scenarios: the steps of every scenario, the specimens cut in any)
     n_cut_steps: int = 0
     n_cut_specimens: int = 0
+    cut: np.ndarray | None = field(default=None, repr=False)  # [specimens of the group] which were cut
     bounds: tuple[float | None, float | None] | None = None  # what the values were clipped to
     scenarios: list[str] = field(default_factory=list)  # the names, when forecast per scenario
     # Specimens whose warm-up lies outside the lengths a --warmup-min model was trained on: the
@@ -161,7 +163,7 @@ class ForecastResult:
         if self.n_eol and self.n_eol_past == self.n_eol and self.eol_rule is not None:
             lines.append(past_at_cutoff_line(*self.eol_rule))
         if self.n_cut_steps:
-            lines.append(cut_line(self.n_cut_steps, self.n_cut_specimens))
+            lines.append(cut_line(self.n_cut_steps, self.n_cut_specimens, len(self.scenarios)))
         lines += self.extrapolation
         if self.n_extrapolating > len(self.extrapolation):
             lines.append(
@@ -1033,9 +1035,15 @@ class ForecastStream:
             extrapolation=lines,
             n_extrapolating=sum(p.n_extrapolating for p in parts),
             n_cut_steps=sum(p.n_cut_steps for p in parts),
-            n_cut_specimens=sum(p.n_cut_specimens for p in parts),
+            n_cut_specimens=_cut_in_any(parts),
             scenarios=names,
         )
+
+
+def _cut_in_any(parts: list[ForecastResult]) -> int:
+    """How many of a group's specimens any of its scenarios cut (the same specimens in each)."""
+    masks = [p.cut for p in parts if p.cut is not None]
+    return int(np.logical_or.reduce(masks).sum()) if masks else 0
 
 
 def resolve_bounds(bundle: ModelBundle, bounds):
@@ -1147,10 +1155,11 @@ def own_steps(inserted: np.ndarray, last_obs: np.ndarray) -> np.ndarray:
     return own - own[np.arange(len(last_obs)), last_obs][:, None] + inserted
 
 
-def cut_line(steps: int, specimens: int) -> str:
-    """The note that --max-step auto cut a plan's steps."""
+def cut_line(steps: int, specimens: int, scenarios: int = 0) -> str:
+    """The note that --max-step auto cut a plan's steps (of ``scenarios`` scenarios, if more than one)."""
+    over = f" over {scenarios} scenarios" if scenarios > 1 else ""
     return (
-        f"{steps} future step(s) of {specimens} specimen(s) were longer than training's steps at their "
+        f"{steps} future step(s) of {specimens} specimen(s){over} were longer than training's steps at their "
         "conditions and were cut into pieces typical of training (--max-step auto, the default; "
         "--max-step off forecasts them as given; docs/GUIDE.md, What if)"
     )
@@ -1239,7 +1248,7 @@ def _forecast_group(
     if horizon:
         series = limit_horizon(series, last_obs, horizon)
     series, inserted, n_cut = planned_steps(bundle, series, last_obs, cfg.max_step, ds.source)
-    cut_specimens = int(inserted.any(axis=1).sum()) if n_cut else 0
+    cut = inserted.any(axis=1) if n_cut else np.zeros(len(series.ids), dtype=bool)
     _check_memory(series, cfg, want_paths, ds.source)
     skipped = [series.ids[i] for i in np.flatnonzero(~has_future)]
     warm = last_obs + 1  # a warm-up is the rows up to the last measured one, as training counts it
@@ -1325,7 +1334,8 @@ def _forecast_group(
         extrapolation=extrap_lines,
         n_extrapolating=len(extrap_lines),
         n_cut_steps=n_cut,
-        n_cut_specimens=cut_specimens,
+        n_cut_specimens=int(cut.sum()),
+        cut=cut,
         bounds=cfg.bounds,
         n_off_warmup=int(off.sum()),
         off_warmup=[series.ids[i] for i in np.flatnonzero(off)[:OFF_WARMUP_IDS]],

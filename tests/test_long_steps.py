@@ -121,6 +121,17 @@ def test_by_default_the_long_steps_are_cut_and_said_so(runner, trained, tmp_path
     assert r.exit_code == 0, r.output
 
 
+def test_with_scenarios_the_line_counts_each_cut_specimen_once(runner, trained, tmp_path):
+    """Two scenarios that both cut the same specimen's steps: the line counts every scenario's
+    steps, the specimen once, and says over how many scenarios."""
+    d, model = trained
+    scen = tmp_path / "scen.csv"
+    pd.DataFrame({"scenario": ["hot", "hotter"], "temperature": [60.0, 65.0]}).to_csv(scen, index=False)
+    r, both = forecast(runner, plan(d, 14.0, 60.0), model, "--scenarios", str(scen))
+    assert set(both.scenario) == {"hot", "hotter"}
+    assert "10 future step(s) of 1 specimen(s) over 2 scenarios were longer" in " ".join(r.stderr.split())
+
+
 def test_evaluate_scores_the_cut_forecast_forecast_writes(runner, trained, tmp_path):
     """evaluate's backtest runs the same cuts as forecast: a table whose measured future is in
     14-day steps at 60 C scores forecast's numbers at its own rows, by default and with off."""
