@@ -787,22 +787,28 @@ _TIME_TYPES = (pa.date32(), pa.timestamp("s"), pa.timestamp("ms"), pa.timestamp(
 def time_units(table: pa.Table) -> dict[str, int]:
     """For each time column of ``table`` (without a time zone), the index in TIME_UNITS of the
     coarsest unit that holds every value exactly (len(TIME_UNITS): none does)."""
-    import pyarrow.compute as pc
-
     found = {}
     for i, f in enumerate(table.schema):
-        if not pa.types.is_timestamp(f.type) or f.type.tz is not None:
-            continue
-        col = table.column(i)
-        found[f.name] = next(
-            (
-                k
-                for k, unit in enumerate(TIME_UNITS)
-                if pc.all(pc.equal(col, pc.floor_temporal(col, unit=unit))).as_py() is not False
-            ),
-            len(TIME_UNITS),
-        )
+        if pa.types.is_timestamp(f.type) and f.type.tz is None:
+            found[f.name] = int(row_time_units(table.column(i)).max(initial=0))
     return found
+
+
+_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+_UNIT_SECONDS = (86_400, 1, 1e-3, 1e-6)  # TIME_UNITS' lengths
+
+
+def row_time_units(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """[rows] for each value of a timestamp column, the index in TIME_UNITS of the coarsest unit
+    that holds it exactly (len(TIME_UNITS): none does; a missing value: 0)."""
+    import pyarrow.compute as pc
+
+    ticks = pc.fill_null(col.cast(pa.int64()), 0).to_numpy(zero_copy_only=False)  # the column's own unit
+    out = np.full(len(ticks), len(TIME_UNITS), dtype=np.int8)
+    for k in reversed(range(len(TIME_UNITS))):  # finest first, so the coarsest that holds wins
+        step = _PER_SECOND[col.type.unit] * _UNIT_SECONDS[k]
+        out[(ticks % int(step) == 0) if step >= 1 else slice(None)] = k
+    return out
 
 
 def cast_times(table: pa.Table, units: dict[str, int]) -> pa.Table:

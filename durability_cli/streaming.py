@@ -116,6 +116,13 @@ class SpecimenGroups:
         self._rename = {old: new for old, new in zip(names, renamed.columns, strict=True) if new in roles}
         self._columns = list(self._rename)
         self._id = next((old for old, new in self._rename.items() if new == s.id_col), None)
+        # a column of dates (an Arrow timestamp without a time zone) is read in the first pass too,
+        # for the unit the kept specimens' dates need (time_units)
+        time = next((old for old, new in self._rename.items() if new == s.time_col), None)
+        kind = None if time is None else self._dataset.schema.field(time).type
+        dated = kind is not None and pa.types.is_timestamp(kind) and kind.tz is None
+        self._time = time if dated else None
+        self.time_units: dict[str, int] = {}
         self._list_specimens(shard)
 
     # -- the first pass: the id column only ------------------------------------------------------
@@ -133,13 +140,18 @@ class SpecimenGroups:
         uniques, runs, contiguous = [], [], True
         last_run = None
         counts: dict = {}  # rows per raw id value
+        # the unit (io.TIME_UNITS) the dates need: per raw id value for a shard (its own
+        # specimens'), else the file's (no dict of every id)
+        sharded = shard is not None and shard[1] > 1
+        units: dict = {}
+        finest = 0
         for file_index, fragment in enumerate(self._fragments()):
             offset = 0
             for rg in fragment.row_groups:
                 piece = fragment.subset(row_group_ids=[rg.id])
                 unit = _RowGroup(file_index, piece, offset)
                 values = []
-                for batch in self._batches(piece, [self._id]):
+                for batch in self._batches(piece, [self._id] + ([self._time] if self._time else [])):
                     ids = _plain(batch.column(0))
                     if ids.null_count:
                         row = offset + sum(len(v) for v in values) + _first_null(ids) + 1
@@ -150,6 +162,10 @@ class SpecimenGroups:
                     values.append(ids)
                     for pair in pc.value_counts(ids).to_pylist():
                         counts[pair["values"]] = counts.get(pair["values"], 0) + pair["counts"]
+                    if self._time and sharded:
+                        _finest_per_id(units, ids, batch.column(1))
+                    elif self._time:
+                        finest = max(finest, int(tables.row_time_units(batch.column(1)).max(initial=0)))
                     if contiguous and len(ids):
                         starts = np.flatnonzero(
                             np.r_[True, pc.not_equal(ids[1:], ids[:-1]).to_numpy(zero_copy_only=False)]
@@ -193,6 +209,10 @@ class SpecimenGroups:
             keep = shard_of(self.ids, shard[1]) == shard[0]
         self._rank = np.where(keep, np.cumsum(keep) - 1, -1)  # [N] position among kept specimens
         self.kept = int(keep.sum())
+        if self._time and keep.any():  # as date_units gives them for the kept specimens read whole
+            if sharded:
+                finest = int(np.array([units.get(v, 0) for v in self._values.to_pylist()])[keep].max())
+            self.time_units = _date_columns(s, finest)
 
     def _fragments(self):
         try:
@@ -370,7 +390,7 @@ def specimen_groups(
     if is_parquet(path, fmt):
         reader = SpecimenGroups(path, schema, size=size, require_target=require_target, shard=shard)
         kept = reader.ids if reader._rank is None else reader.ids[reader._rank >= 0]
-        return Grouped(len(reader.ids), kept, iter(reader))
+        return Grouped(len(reader.ids), kept, iter(reader), reader.time_units)
     from durability_cli.parallel import take_shard
     from durability_cli.schema import load_dataset
 
@@ -394,9 +414,19 @@ def date_units(ds: Dataset) -> dict[str, int]:
         return {}
     dates = pa.table({"t": pa.array(pd.to_datetime(ds.frame[s.time_col]).to_numpy())})
     unit = tables.time_units(dates).get("t")
-    if unit is None:
-        return {}
+    return {} if unit is None else _date_columns(s, unit)
+
+
+def _date_columns(s: Schema, unit: int) -> dict[str, int]:
+    """The written columns that hold the rows' own dates, each at ``unit`` (io.TIME_UNITS)."""
     return dict.fromkeys((s.time_col, "time", "last_measured_time", "horizon_end"), unit)
+
+
+def _finest_per_id(units: dict, ids: pa.Array, times: pa.Array) -> None:
+    """Raise ``units`` (raw id value -> index in io.TIME_UNITS) to what each id's ``times`` need."""
+    need = pa.table({"id": ids, "u": tables.row_time_units(times)})
+    for row in need.group_by("id").aggregate([("u", "max")]).to_pylist():
+        units[row["id"]] = max(units.get(row["id"], 0), row["u_max"])
 
 
 class FrameGroups:

@@ -439,3 +439,36 @@ def test_chunked_dates_keep_one_format_in_a_column(coating, tiny_model, tmp_path
     assert forecast.time.str.len().eq(len("2024-01-01 00:00:00")).all()
     eol = pd.read_csv(tmp_path / "e1.csv", dtype=str)
     assert eol.horizon_end.str.len().eq(len("2024-01-01 00:00:00")).all()
+
+
+@pytest.mark.parametrize("shard", [None, "0/2"])
+def test_a_parquet_table_read_in_groups_writes_its_dates_as_the_whole_table(
+    coating, tiny_model, tmp_path, shard
+):
+    """A Parquet table read a group at a time whose first groups hold whole days and whose last
+    specimen is measured every 12 h: the first groups' CSV already writes 2024-01-01 00:00:00 (the
+    unit comes from the first pass over the file, SpecimenGroups.time_units), so the chunked
+    forecast is the one-piece forecast's bytes, with --shard too (the kept specimens' dates)."""
+    df = pd.read_csv(coating)
+    df = df[df.specimen_id.isin(sorted(df.specimen_id.unique())[:4])].copy()
+    half_days = df.specimen_id == df.specimen_id.max()  # the last specimen only
+    row = df.groupby("specimen_id").cumcount()  # whole days, and half days for the last
+    df["time"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(np.where(half_days, 0.5, 1.0) * row, unit="D")
+    df.loc[row >= 40, "durability"] = np.nan
+    df.to_csv(tmp_path / "dated.csv", index=False)
+    data = tmp_path / "dated.parquet"
+    df.to_parquet(data, index=False, row_group_size=50)
+    model = tiny_model(tmp_path / "dated.csv")
+    extra = [] if shard is None else ["--shard", shard]
+    outputs = {}
+    for chunk in (None, 1):
+        out, eol = tmp_path / f"f{chunk}.csv", tmp_path / f"e{chunk}.csv"
+        more = [] if chunk is None else ["--chunk-specimens", chunk]
+        r = invoke("forecast", data, "-m", model, *COMMON, "-o", out, "--eol-out", eol, *extra, *more)
+        assert r.exit_code == 0, r.output
+        outputs[chunk] = (out.read_bytes(), eol.read_bytes())
+    assert outputs[1] == outputs[None]
+    forecast = pd.read_csv(tmp_path / "f1.csv", dtype=str)
+    with_half = shard is None or forecast.specimen_id.eq(df.specimen_id.max()).any()
+    width = len("2024-01-01 00:00:00") if with_half else len("2024-01-01")
+    assert forecast.time.str.len().eq(width).all()
