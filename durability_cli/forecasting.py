@@ -219,14 +219,10 @@ STRETCH_SEGMENT = 32
 MAX_RNN_ROWS = 2048  # rows per RNN call on the CPU: larger batches fall out of the caches
 
 
-def chunk_size(series: Series, samples: int, chunk_specimens: int = 0, rows_per_specimen: int = 1) -> int:
-    """Specimens per chunk: specimens x samples x steps within MEMORY_BUDGET, and at most
-    MAX_RNN_ROWS rows per RNN call (measured: an LSTM step costs ~4x more per row at 33,000 rows
-    than at 2,048)."""
-    return _chunk_of(series.y.shape[1], samples, chunk_specimens, rows_per_specimen)
-
-
 def _chunk_of(steps: int, samples: int, chunk_specimens: int, rows_per_specimen: int) -> int:
+    """Specimens per chunk of ``steps`` rows: specimens x samples x steps within MEMORY_BUDGET, and
+    at most MAX_RNN_ROWS rows per RNN call (measured: an LSTM step costs ~4x more per row at
+    33,000 rows than at 2,048); ``chunk_specimens``, when given."""
     if chunk_specimens:
         return chunk_specimens
     by_memory = MEMORY_BUDGET // max(1, steps * max(samples, 1))
@@ -239,7 +235,7 @@ def chunk_plan(
     """The chunks a rollout runs, as specimen indices (each chunk's in the series' order).
 
     A batch runs as many steps as its longest specimen, so specimens of like lengths run
-    together: the longest first, each chunk sized (:func:`chunk_size`) by its own longest
+    together: the longest first, each chunk sized (:func:`_chunk_of`) by its own longest
     specimen rather than the table's. A plan with a few long specimens (steps cut by --max-step,
     a few long-lived ones) then pads a few chunks, not every chunk it has; a table of one length
     runs in the series' order, as before. A specimen's numbers do not depend on its chunk

@@ -800,7 +800,8 @@ _UNIT_SECONDS = (86_400, 1, 1e-3, 1e-6)  # TIME_UNITS' lengths
 
 def row_time_units(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """[rows] for each value of a timestamp column, the index in TIME_UNITS of the coarsest unit
-    that holds it exactly (len(TIME_UNITS): none does; a missing value: 0)."""
+    that holds it exactly (len(TIME_UNITS): none does; a missing value: 0). With a time zone, of
+    its UTC instants."""
     import pyarrow.compute as pc
 
     ticks = pc.fill_null(col.cast(pa.int64()), 0).to_numpy(zero_copy_only=False)  # the column's own unit

@@ -116,16 +116,16 @@ class SpecimenGroups:
         self._rename = {old: new for old, new in zip(names, renamed.columns, strict=True) if new in roles}
         self._columns = list(self._rename)
         self._id = next((old for old, new in self._rename.items() if new == s.id_col), None)
-        # a column of dates (an Arrow timestamp without a time zone) is read in the first pass too,
-        # for the unit the kept specimens' dates need (time_units)
+        # a column of dates (an Arrow timestamp; with a time zone, its UTC instants, as the loader
+        # keeps them) is read in the first pass too, for the unit the kept specimens' dates need
+        # (time_units); dates stored as text are parsed a group at a time, so they get none
         time = next((old for old, new in self._rename.items() if new == s.time_col), None)
         kind = None if time is None else self._dataset.schema.field(time).type
-        dated = kind is not None and pa.types.is_timestamp(kind) and kind.tz is None
-        self._time = time if dated else None
+        self._time = time if kind is not None and pa.types.is_timestamp(kind) else None
         self.time_units: dict[str, int] = {}
         self._list_specimens(shard)
 
-    # -- the first pass: the id column only ------------------------------------------------------
+    # -- the first pass: the id column (and a column of dates) ------------------------------------
     def _list_specimens(self, shard) -> None:
         s = self.schema
         self._groups: list[_RowGroup] = []
@@ -366,7 +366,8 @@ class Grouped:
     ids: np.ndarray  # [N] the ids kept, as text, in the order the groups come
     groups: Iterator[Dataset]
     # written time columns -> the unit (io.TIME_UNITS) the input's own dates need, for a CSV
-    # written a group at a time; empty when the times are numbers or the input is read in groups
+    # written a group at a time; empty when the times are numbers, or dates stored as text in a
+    # Parquet table read in groups (parsed a group at a time)
     time_units: dict[str, int] = field(default_factory=dict)
 
 

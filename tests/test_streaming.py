@@ -441,14 +441,15 @@ def test_chunked_dates_keep_one_format_in_a_column(coating, tiny_model, tmp_path
     assert eol.horizon_end.str.len().eq(len("2024-01-01 00:00:00")).all()
 
 
-@pytest.mark.parametrize("shard", [None, "0/2"])
+@pytest.mark.parametrize(("shard", "tz"), [(None, None), ("0/2", None), (None, "UTC")])
 def test_a_parquet_table_read_in_groups_writes_its_dates_as_the_whole_table(
-    coating, tiny_model, tmp_path, shard
+    coating, tiny_model, tmp_path, shard, tz
 ):
     """A Parquet table read a group at a time whose first groups hold whole days and whose last
     specimen is measured every 12 h: the first groups' CSV already writes 2024-01-01 00:00:00 (the
     unit comes from the first pass over the file, SpecimenGroups.time_units), so the chunked
-    forecast is the one-piece forecast's bytes, with --shard too (the kept specimens' dates)."""
+    forecast is the one-piece forecast's bytes, with --shard too (the kept specimens' dates), and
+    for dates with a time zone (their UTC instants, as the loader keeps them)."""
     df = pd.read_csv(coating)
     df = df[df.specimen_id.isin(sorted(df.specimen_id.unique())[:4])].copy()
     half_days = df.specimen_id == df.specimen_id.max()  # the last specimen only
@@ -457,7 +458,7 @@ def test_a_parquet_table_read_in_groups_writes_its_dates_as_the_whole_table(
     df.loc[row >= 40, "durability"] = np.nan
     df.to_csv(tmp_path / "dated.csv", index=False)
     data = tmp_path / "dated.parquet"
-    df.to_parquet(data, index=False, row_group_size=50)
+    df.assign(time=df.time.dt.tz_localize(tz)).to_parquet(data, index=False, row_group_size=50)
     model = tiny_model(tmp_path / "dated.csv")
     extra = [] if shard is None else ["--shard", shard]
     outputs = {}
