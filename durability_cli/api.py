@@ -285,6 +285,7 @@ class Model:
         quantiles: tuple[float, ...] = DEFAULT_QUANTILES,
         bounds: tuple[float | None, float | None] | None = None,
         compare: dict[str, Model] | None = None,
+        max_step: float | str | None = None,
     ) -> Evaluation:
         """Backtest: hide each specimen's truth after ``context`` rows (or ``context_frac`` of
         them, or at ``origins`` rolling cut-offs), forecast, and score against the baselines.
@@ -295,10 +296,15 @@ class Model:
         report beside the baselines: this model stays "model", and each skill and
         ``skill_spread`` says how surely it beats them. Each reads its own conditions and static
         columns of ``data`` (a model with humidity against one without), all from the same id,
-        time and durability columns."""
+        time and durability columns. ``max_step``: the steps each backtest's forecast runs, as
+        :meth:`forecast`'s (the default: auto where the model file keeps its training steps); the
+        report's ``settings`` says what ran (``max_step``) and how many steps auto cut
+        (``cut_steps``, of ``cut_backtests`` cut-offs)."""
         from durability_cli.evaluation import BacktestConfig, check_comparable, evaluate
 
-        cfg = forecast_config(samples, quantiles, threshold, direction, seed, False, device, amp, bounds)
+        cfg = forecast_config(
+            samples, quantiles, threshold, direction, seed, False, device, amp, bounds, max_step=max_step
+        )
         backtest = BacktestConfig(context, context_frac, origins, horizon, baselines)
         backtest.validate()
         others = _compared(compare)

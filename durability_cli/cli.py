@@ -20,6 +20,7 @@ from durability_cli.cli_options import (
     _BUDGET,
     _CHECKPOINT,
     _ERRORS,
+    _EVAL_MAX_STEP,
     _FOLDS,
     _HISTORY,
     _INIT_FROM,
@@ -612,6 +613,9 @@ def evaluate(
     direction: Direction = "below",
     baselines: Annotated[bool, _opt(_BASELINES, None, "--baselines/--no-baselines", metavar=FLAG)] = True,
     bounds: Annotated[str | None, _opt(_BOUNDS, None, "--bounds", metavar="LO,HI")] = None,
+    max_step: Annotated[
+        str | None, _opt(_EVAL_MAX_STEP, None, "--max-step", metavar="LENGTH|auto|off")
+    ] = None,
     as_json: Annotated[bool, _opt(_METRICS_JSON, None, "--json", metavar=FLAG)] = False,
     output: Annotated[
         str | None, _opt("Write the metrics JSON to this file.", None, "--output", "-o", metavar=PATH)
@@ -657,7 +661,15 @@ def evaluate(
 
         api.set_threads(threads)
         cfg = api.forecast_config(
-            samples, api.DEFAULT_QUANTILES, threshold, direction, seed, device=device, amp=amp, bounds=bounds
+            samples,
+            api.DEFAULT_QUANTILES,
+            threshold,
+            direction,
+            seed,
+            device=device,
+            amp=amp,
+            bounds=bounds,
+            max_step=max_step,
         )
         spec = parse_shard(shard) if shard else None
         from durability_cli.outputs import check_one_stdout

@@ -256,6 +256,13 @@ _META = (
 
 _STRICT = "Refuse to extrapolate beyond the conditions and step lengths seen in training."
 
+_EVAL_MAX_STEP = (
+    "The steps each backtest's forecast runs, as forecast --max-step: auto (the default, where the "
+    "model file keeps its training steps) cuts the future steps longer than training's at their "
+    "conditions into pieces typical of training, LENGTH every step longer than that, off none; only "
+    "the table's own rows are scored. Give what the forecasts you check will use."
+)
+
 
 _MAX_STEP = (
     "Cut future steps into equal pieces for the network, each holding the conditions of the row it "

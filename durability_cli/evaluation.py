@@ -17,6 +17,7 @@ from durability_cli.errors import InputError, check_numbers
 from durability_cli.forecasting import (
     Ends,
     ForecastConfig,
+    effective_max_step,
     interval_levels,
     keeps_ends,
     last_observed,
@@ -155,11 +156,13 @@ class EvalStream:
         sampled = False
         specimens = []  # each group's specimens: mean error and conditions (condition_trends)
         compared: dict[str, list] = {name: [] for name in self.others}  # the same, per compared model
+        cut = np.zeros(2, dtype=np.int64)  # the model's steps cut (--max-step auto), of how many cut-offs
         for ds in self.groups:
             frames = backtest_frames(self.bundle, ds, self.cfg, self.backtest, self.others)
             if frames is None:
                 continue
-            points, history, qs, drivers = frames
+            points, history, qs, drivers, group_cut = frames
+            cut += group_cut
             if pool is None:
                 pool = PooledScores(
                     quantiles=qs,
@@ -199,6 +202,10 @@ class EvalStream:
             "samples": self.cfg.samples if sampled else 0,
             "seed": self.cfg.seed,
             "source": self.source,
+            # the steps the model's backtests ran (forecast's --max-step), and how many auto cut
+            "max_step": effective_max_step(self.bundle, self.cfg.max_step) or "off",
+            "cut_steps": int(cut[0]),
+            "cut_backtests": int(cut[1]),
         }
 
 
@@ -249,6 +256,7 @@ class Frames(NamedTuple):
     history: pd.DataFrame  # the warm-up rows each forecast was fed
     quantiles: list[float] | None  # the quantile levels of ``points`` (None: point forecasts)
     drivers: pd.DataFrame  # each cut-off's conditions over its forecast rows (forecast_drivers)
+    cut: tuple[int, int] = (0, 0)  # the model's future steps --max-step auto cut, and of how many cut-offs
 
 
 def backtest_frames(
@@ -288,7 +296,7 @@ def backtest_frames(
         truth, cut, origin, last_obs = truth[usable], cut[usable], origin[usable], last_obs[usable]
         view = view.take(keep)
     past = backtest.eol_past_horizon
-    frame, qs = _model_rows(bundle, hidden, view, truth, origin, last_obs, cfg, ds.source, past)
+    frame, qs, cut_steps = _model_rows(bundle, hidden, view, truth, origin, last_obs, cfg, ds.source, past)
     frames = [frame]
     drivers = forecast_drivers(ds, bundle.schema, view, origin, last_obs + 1, end[keep])
     for name, other in (others or {}).items():  # the same cut-offs, another model
@@ -298,7 +306,7 @@ def backtest_frames(
             # and the columns only it reads, beside the first model's (by_condition_compared)
             theirs = forecast_drivers(ds, other.schema, own, origin, last_obs + 1, end[keep])
             drivers = drivers.join(theirs[[c for c in theirs.columns if c not in drivers.columns]])
-        rows, levels = _model_rows(other, own, view, truth, origin, last_obs, cfg, ds.source, past)
+        rows, levels, _ = _model_rows(other, own, view, truth, origin, last_obs, cfg, ds.source, past)
         frames.append(rows.assign(model=name))
         qs = qs or levels
     warm = np.isfinite(hidden.y)
@@ -321,7 +329,7 @@ def backtest_frames(
             p = cut.get_indexer(pd.MultiIndex.from_frame(future[["specimen", "origin"]]))
             t = future["step"].to_numpy() + last_obs[p]
             frames.append(future.assign(y_pred=block[p, t], model=mixed_effects.NAME))
-    return Frames(pd.concat(frames, ignore_index=True), history, qs, drivers)
+    return Frames(pd.concat(frames, ignore_index=True), history, qs, drivers, cut_steps)
 
 
 def forecast_drivers(
@@ -389,15 +397,17 @@ def _model_rows(
     cfg: ForecastConfig,
     source: str,
     past_horizon: bool = False,
-) -> tuple[pd.DataFrame, list[float] | None]:
-    """One model's forecast rows of the backtest (named "model") and its quantile levels (None:
-    a point model); ``past_horizon``: interval_levels' option."""
+) -> tuple[pd.DataFrame, list[float] | None, tuple[int, int]]:
+    """One model's forecast rows of the backtest (named "model"), its quantile levels (None:
+    a point model), and how many future steps of how many cut-offs --max-step auto cut;
+    ``past_horizon``: interval_levels' option."""
     # with an end-of-life interval, each member's run is kept at each specimen's last row, for
     # the run past the horizon to go on from there
     ends = Ends() if keeps_ends(bundle, cfg) else None
     # the steps forecast runs (--max-step, by default auto): the rows it inserts are run and
     # never scored
-    hidden, inserted, _ = planned_steps(bundle, hidden, last_obs, cfg.max_step, source)
+    hidden, inserted, n_cut = planned_steps(bundle, hidden, last_obs, cfg.max_step, source)
+    cut = (n_cut, int(inserted.any(axis=1).sum()) if n_cut else 0)
     mean, paths = rollout(bundle, hidden, last_obs, cfg, source=source, ends=ends, inserted=inserted)
     bounds = resolve_bounds(bundle, cfg.bounds)  # scored as forecast writes them: clipped
     if bounds is not None:
@@ -448,7 +458,7 @@ def _model_rows(
             for name, v in zip(("eol_p10", "eol_p50", "eol_p90"), levels, strict=True):
                 frame[name] = v[p_idx]
     frame["model"] = "model"
-    return frame, qs
+    return frame, qs, cut
 
 
 def _origin_numbers(spec: np.ndarray) -> np.ndarray:

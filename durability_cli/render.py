@@ -850,6 +850,7 @@ def render_evaluation(console: Console, report: dict) -> None:
     notes += band_notes(report)
     notes += side_notes(report)
     notes += condition_notes(report)
+    notes += cut_notes(report)
     origins = report.get("n_origins")
     title = f"Backtest: {report.get('n_specimens')} specimens, {origins} cut-off{'' if origins == 1 else 's'} each"
     names = list(models)
@@ -996,6 +997,18 @@ def side_notes(report: dict) -> list[str]:
                 + ("late (the specimens failed sooner)" if early > late else "early (they lasted longer)")
             )
     return out
+
+
+def cut_notes(report: dict) -> list[str]:
+    """A line when --max-step auto cut the model's backtest steps (the report's settings)."""
+    s = report.get("settings") or {}
+    if not s.get("cut_steps"):
+        return []
+    return [
+        f"{s['cut_steps']} future step(s) of {s.get('cut_backtests')} backtest(s) were longer than training's "
+        "steps at their conditions and were cut into pieces typical of training, as forecast cuts them "
+        "(--max-step auto, the default; --max-step off scores them as given)"
+    ]
 
 
 def condition_notes(report: dict) -> list[str]:

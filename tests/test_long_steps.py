@@ -134,22 +134,42 @@ def test_with_scenarios_the_line_counts_each_cut_specimen_once(runner, trained, 
 
 def test_evaluate_scores_the_cut_forecast_forecast_writes(runner, trained, tmp_path):
     """evaluate's backtest runs the same cuts as forecast: a table whose measured future is in
-    14-day steps at 60 C scores forecast's numbers at its own rows, by default and with off."""
+    14-day steps at 60 C scores forecast's numbers at its own rows, by default and with
+    --max-step off; its report says what it ran and how many steps auto cut, and its table a line."""
     d, model = trained
     truth = pd.read_csv(plan(d, 14.0, 60.0))
     truth["durability"] = truth["durability"].fillna(0.5)  # the backtest's "measured" future
     measured = tmp_path / "measured.csv"
     truth.to_csv(measured, index=False)
+    scores = {}
     for extra in ([], ["--max-step", "off"]):
         _, fc = forecast(runner, plan(d, 14.0, 60.0), model, *extra)
-        args = ["evaluate", str(measured), "-m", str(model), "--context", "10", "--samples", "0"]
-        r = runner.invoke(app, [*args, "--backtest-out", str(tmp_path / "b.csv"), "-q"])
+        args = ["evaluate", str(measured), "-m", str(model), "--context", "10", "--samples", "0", *extra]
+        r = runner.invoke(
+            app, [*args, "--backtest-out", str(tmp_path / "b.csv"), "-o", str(tmp_path / "m.json")]
+        )
         assert r.exit_code == 0, r.output
-        if extra:  # evaluate has no --max-step: the default (auto) is what it scores
-            continue
         scored = pd.read_csv(tmp_path / "b.csv").query("model == 'model'")
         np.testing.assert_allclose(scored.y_pred.to_numpy(), fc.durability_mean.to_numpy(), rtol=1e-5)
         assert scored.step.tolist() == [1, 2, 3, 4, 5]
+        settings = json.loads((tmp_path / "m.json").read_text())["settings"]
+        scores[settings["max_step"]] = scored.y_pred.to_numpy()
+        line = "5 future step(s) of 1 backtest(s) were longer than training's steps"
+        if extra:
+            assert (settings["cut_steps"], settings["cut_backtests"]) == (0, 0)
+            assert line not in " ".join(r.stderr.split())
+        else:
+            assert (settings["cut_steps"], settings["cut_backtests"]) == (5, 1)
+            assert line in " ".join(r.stderr.split())
+    assert sorted(scores) == ["auto", "off"] and not np.allclose(scores["auto"], scores["off"], rtol=1e-4)
+    # the library: the same backtest, the same settings
+    import durability_cli as dur
+
+    report = dur.load(model).evaluate(measured, context=10, samples=0, max_step="off").report
+    assert (report["settings"]["max_step"], report["settings"]["cut_steps"]) == ("off", 0)
+    assert report["models"]["model"]["rmse"] == pytest.approx(
+        float(np.sqrt(np.mean((scores["off"] - truth.durability.to_numpy()[10:]) ** 2))), rel=1e-6
+    )
 
 
 @pytest.mark.parametrize(("step", "temperature"), [(1.0, 60.0), (14.0, 25.0), (1.0, 25.0), (0.6, 60.0)])
