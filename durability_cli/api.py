@@ -331,6 +331,7 @@ class Model:
         seed: int = 0,
         device: str = "cpu",
         sides: str = "both",
+        max_step: float | str | None = None,
     ) -> Model:
         """A copy of this model whose band is scaled so that its central ``level`` band covers
         that share of the measured values of ``data``: specimens the model never saw, each
@@ -344,7 +345,9 @@ class Model:
         the shift is in ``summary["calibration"]["eol"]``). ``sides``: "both" scales the band's two halves
         by one factor (the default); "each" scales the half under the mean and the half over it
         apart, so that at most (1 - level) / 2 of the rows fall under the band and as many over it
-        (calibration.SIDES)."""
+        (calibration.SIDES). ``max_step``: the steps each backtest's forecast runs, as
+        :meth:`evaluate`'s (give what the forecasts to be calibrated will use); recorded in the
+        block with how many steps auto cut."""
         from durability_cli.calibration import (
             SIDES,
             band_columns,
@@ -381,6 +384,7 @@ class Model:
             device=device,
             quantiles=tuple(sorted(set(DEFAULT_QUANTILES) | set(band))),
             bounds=(None, None),  # the band as the model makes it: clipping is not a scaling
+            max_step=max_step,
         )
         data = read(data, schema=self.schema)
         trained = Model(calibrated(self.bundle, None))
@@ -388,7 +392,9 @@ class Model:
         # the paths move away from the deterministic mean path, the centre of the scaling: the
         # backtest's y_pred is that path (a second, deterministic backtest gave the same numbers)
         block = measure(before.backtest, None, level, bins, data.source, sides)
+        ran = before.report["settings"]  # the steps the backtests ran (--max-step) and the cuts
         block |= {"cutoffs": cutoffs, "samples": samples, "seed": seed}
+        block |= {k: ran[k] for k in ("max_step", "cut_steps")}
         # the conditions the held-out errors follow (evaluate's by_condition): a factor by step cannot
         trends = before.report["by_condition"]["columns"]
         block["errors_follow"] = [name for name, c in trends.items() if c["follows"]]
@@ -401,7 +407,14 @@ class Model:
             from durability_cli.metrics import eol_per_origin
 
             cfg = forecast_config(
-                samples, options["quantiles"], threshold, direction, seed, device=device, bounds=(None, None)
+                samples,
+                options["quantiles"],
+                threshold,
+                direction,
+                seed,
+                device=device,
+                bounds=(None, None),
+                max_step=max_step,
             )
             frame, history, *_ = backtest_frames(
                 out.bundle, data, cfg, BacktestConfig(**cutoffs, baselines=False, eol_past_horizon=True)

@@ -811,6 +811,9 @@ def calibrate(
             metavar=FLAG,
         ),
     ] = False,
+    max_step: Annotated[
+        str | None, _opt(_EVAL_MAX_STEP, None, "--max-step", metavar="LENGTH|auto|off")
+    ] = None,
     seed: SeedOpt = 0,
     fmt: Fmt = None,
     sheet: Sheet = None,
@@ -855,6 +858,7 @@ def calibrate(
             eol_interval=eol_interval,
             seed=seed,
             device=device,
+            max_step=max_step,
         )
         calibrated.save(output)
         block = calibrated.summary["calibration"]

@@ -260,7 +260,7 @@ _EVAL_MAX_STEP = (
     "The steps each backtest's forecast runs, as forecast --max-step: auto (the default, where the "
     "model file keeps its training steps) cuts the future steps longer than training's at their "
     "conditions into pieces typical of training, LENGTH every step longer than that, off none; only "
-    "the table's own rows are scored. Give what the forecasts you check will use."
+    "the table's own rows are scored. Give what the forecasts you check or calibrate will use."
 )
 
 

@@ -1222,9 +1222,14 @@ def render_calibration(console: Console, block: dict, output: str) -> None:
             _pct(block.get("eol_interval_coverage_after")),
         )
     console.print(table)
+    cut = (
+        f"; the backtests' forecasts ran {block['cut_steps']} future step(s) cut (--max-step auto)"
+        if block.get("cut_steps")
+        else ""
+    )
     console.print(
         f"band {_factors_text(block)} after the warm-up, from {block.get('specimens')} specimens "
-        f"({block.get('rows')} rows after their cut-offs); the calibrated model: {output}",
+        f"({block.get('rows')} rows after their cut-offs){cut}; the calibrated model: {output}",
         highlight=False,
     )
     if eol and eol.get("reached"):

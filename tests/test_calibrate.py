@@ -202,6 +202,26 @@ def test_cli_writes_model_inspect_shows_it(runner, model, held, tmp_path):
     assert "band calibrated" in shown.stderr + shown.stdout
 
 
+def test_calibrate_records_the_steps_its_backtests_ran(runner, model, held, tmp_path):
+    """--max-step as evaluate's: the block records what ran (the model file keeps its training
+    steps, so auto by default) and how many steps auto cut; off runs the table's steps."""
+    blocks = {}
+    for extra in ([], ["--max-step", "off"]):
+        out = tmp_path / f"cal{len(extra)}.safetensors"
+        args = ["calibrate", str(held), "-m", str(model), "--context", "20", "-o", str(out), *extra]
+        r = runner.invoke(app, args)
+        assert r.exit_code == 0, r.stderr
+        block = json.loads(r.stdout)
+        blocks[block["max_step"]] = block
+        assert (
+            json.loads(runner.invoke(app, ["inspect", str(out), "--json"]).stdout)["summary"]["calibration"][
+                "max_step"
+            ]
+            == block["max_step"]
+        )
+    assert sorted(blocks) == ["auto", "off"] and blocks["off"]["cut_steps"] == 0
+
+
 def test_forecast_with_calibrated_model_moves_band_by_step_factor(runner, model, held, plan, tmp_path):
     out = tmp_path / "cal.safetensors"
     args = ["calibrate", str(held), "-m", str(model), "--context", "20", "--bins", "4", "-o", str(out), "-q"]
