@@ -44,6 +44,25 @@ def past_at_cutoff_line(direction: str, threshold: float) -> str:
     )
 
 
+def cut_line(steps: int, count: int, scenarios: int = 0, *, backtests: bool = False) -> str:
+    """The note that --max-step auto cut a plan's steps: of ``count`` specimens (of ``scenarios``
+    scenarios, if more than one), or with ``backtests`` of ``count`` of evaluate's backtests."""
+    over = f" over {scenarios} scenarios" if scenarios > 1 else ""
+    head = (
+        f"{steps} future step(s) of {count} {'backtest' if backtests else 'specimen'}(s){over} were longer "
+        "than training's steps at their conditions and were cut into pieces typical of training"
+    )
+    if backtests:
+        return (
+            head
+            + ", as forecast cuts them (--max-step auto, the default; --max-step off scores them as given)"
+        )
+    return (
+        head
+        + " (--max-step auto, the default; --max-step off forecasts them as given; docs/GUIDE.md, What if)"
+    )
+
+
 LOPSIDED = (0.15, 2.0)  # misses on one side: at least this share, and this many times the other side's
 
 

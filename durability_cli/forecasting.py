@@ -29,7 +29,7 @@ from durability_cli.calibration import (
     step_factors,
     step_sides,
 )
-from durability_cli.config import past_at_cutoff_line, shortest_warmup
+from durability_cli.config import cut_line, past_at_cutoff_line, shortest_warmup
 from durability_cli.data import Series, autocast, move, to_series, to_tensors
 from durability_cli.errors import InputError, check_numbers
 from durability_cli.latent import LATENT_DRAWS, draw_latent, fit_posterior, mean_paths, run_copies
@@ -1149,16 +1149,6 @@ def own_steps(inserted: np.ndarray, last_obs: np.ndarray) -> np.ndarray:
     (rows at or before the cut-off: 0 or less)."""
     own = np.cumsum(~inserted, axis=1)
     return own - own[np.arange(len(last_obs)), last_obs][:, None] + inserted
-
-
-def cut_line(steps: int, specimens: int, scenarios: int = 0) -> str:
-    """The note that --max-step auto cut a plan's steps (of ``scenarios`` scenarios, if more than one)."""
-    over = f" over {scenarios} scenarios" if scenarios > 1 else ""
-    return (
-        f"{steps} future step(s) of {specimens} specimen(s){over} were longer than training's steps at their "
-        "conditions and were cut into pieces typical of training (--max-step auto, the default; "
-        "--max-step off forecasts them as given; docs/GUIDE.md, What if)"
-    )
 
 
 def _check_cut_memory(

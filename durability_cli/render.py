@@ -9,7 +9,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from durability_cli.config import SMALL_VALIDATION, RowShare, describe_warmup, lopsided, past_at_cutoff_line
+from durability_cli.config import (
+    SMALL_VALIDATION,
+    RowShare,
+    cut_line,
+    describe_warmup,
+    lopsided,
+    past_at_cutoff_line,
+)
 
 
 def _num(x) -> str:
@@ -1004,11 +1011,7 @@ def cut_notes(report: dict) -> list[str]:
     s = report.get("settings") or {}
     if not s.get("cut_steps"):
         return []
-    return [
-        f"{s['cut_steps']} future step(s) of {s.get('cut_backtests')} backtest(s) were longer than training's "
-        "steps at their conditions and were cut into pieces typical of training, as forecast cuts them "
-        "(--max-step auto, the default; --max-step off scores them as given)"
-    ]
+    return [cut_line(s["cut_steps"], s.get("cut_backtests"), backtests=True)]
 
 
 def condition_notes(report: dict) -> list[str]:
