@@ -63,6 +63,31 @@ def cut_line(steps: int, count: int, scenarios: int = 0, *, backtests: bool = Fa
     )
 
 
+def steps_differ_line(calibrated: float | str, now: float | str, *, backtests: bool = False) -> str | None:
+    """The note that a calibrated model forecasts other steps than its calibration's backtests ran:
+    ``calibrated`` is the block's ``max_step`` (a length, "auto" or "off"), ``now`` the forecast's
+    (with ``backtests``, evaluate's); None when they agree. The band's factors go by steps ahead, so
+    they were measured on a plan cut as ``calibrated`` says."""
+    if _same_step(calibrated, now):
+        return None
+    run = "these backtests run" if backtests else "this forecast runs"
+    return (
+        f"the band was calibrated on backtests run with --max-step {_step_text(calibrated)}, and {run} "
+        f"--max-step {_step_text(now)}: its factors were measured on other steps; give "
+        f"--max-step {_step_text(calibrated)}, or calibrate again with --max-step {_step_text(now)}"
+    )
+
+
+def _same_step(a: float | str, b: float | str) -> bool:
+    if isinstance(a, str) or isinstance(b, str):
+        return a == b
+    return abs(float(a) - float(b)) <= 1e-9 * max(abs(float(a)), abs(float(b)))
+
+
+def _step_text(value: float | str) -> str:
+    return value if isinstance(value, str) else f"{float(value):g}"
+
+
 LOPSIDED = (0.15, 2.0)  # misses on one side: at least this share, and this many times the other side's
 
 

@@ -29,7 +29,7 @@ from durability_cli.calibration import (
     step_factors,
     step_sides,
 )
-from durability_cli.config import cut_line, past_at_cutoff_line, shortest_warmup
+from durability_cli.config import cut_line, past_at_cutoff_line, shortest_warmup, steps_differ_line
 from durability_cli.data import Series, autocast, move, to_series, to_tensors
 from durability_cli.errors import InputError, check_numbers
 from durability_cli.latent import LATENT_DRAWS, draw_latent, fit_posterior, mean_paths, run_copies
@@ -138,6 +138,8 @@ class ForecastResult:
     n_cut_steps: int = 0
     n_cut_specimens: int = 0
     cut: np.ndarray | None = field(default=None, repr=False)  # [specimens of the group] which were cut
+    # a calibrated model run on other steps than its calibration's backtests (config.steps_differ_line)
+    steps_differ: str | None = None
     bounds: tuple[float | None, float | None] | None = None  # what the values were clipped to
     scenarios: list[str] = field(default_factory=list)  # the names, when forecast per scenario
     # Specimens whose warm-up lies outside the lengths a --warmup-min model was trained on: the
@@ -164,6 +166,8 @@ class ForecastResult:
             lines.append(past_at_cutoff_line(*self.eol_rule))
         if self.n_cut_steps:
             lines.append(cut_line(self.n_cut_steps, self.n_cut_specimens, len(self.scenarios)))
+        if self.steps_differ:
+            lines.append(self.steps_differ)
         lines += self.extrapolation
         if self.n_extrapolating > len(self.extrapolation):
             lines.append(
@@ -964,13 +968,14 @@ class ForecastStream:
         self.source = source
         self.conditions, self.scenarios = dict(conditions or {}), scenarios
         self.result = ForecastResult(None, None, None)
+        self.steps_differ = calibrated_steps_line(bundle, self.cfg)
 
     @property
     def warnings(self) -> list[str]:
         return self.result.warnings
 
     def __iter__(self) -> Iterator[ForecastResult]:
-        total = ForecastResult(None, None, None)
+        total = ForecastResult(None, None, None, steps_differ=self.steps_differ)
         for ds in self.groups:
             part = self._group(ds)
             if part is None:
@@ -1034,6 +1039,16 @@ class ForecastStream:
             n_cut_specimens=_cut_in_any(parts),
             scenarios=names,
         )
+
+
+def calibrated_steps_line(bundle: ModelBundle, cfg: ForecastConfig) -> str | None:
+    """The warning that ``cfg`` runs other steps (--max-step) than the backtests the model's band
+    was calibrated on (the calibration block's ``max_step``, recorded since session 51); None when
+    they agree, or the model is not calibrated or its block predates the record."""
+    block = bundle.summary.get("calibration") or {}
+    if "max_step" not in block:
+        return None
+    return steps_differ_line(block["max_step"], effective_max_step(bundle, cfg.max_step) or "off")
 
 
 def _cut_in_any(parts: list[ForecastResult]) -> int:

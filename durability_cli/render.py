@@ -16,6 +16,7 @@ from durability_cli.config import (
     describe_warmup,
     lopsided,
     past_at_cutoff_line,
+    steps_differ_line,
 )
 
 
@@ -1007,11 +1008,17 @@ def side_notes(report: dict) -> list[str]:
 
 
 def cut_notes(report: dict) -> list[str]:
-    """A line when --max-step auto cut the model's backtest steps (the report's settings)."""
+    """A line when --max-step auto cut the model's backtest steps, and one when a calibrated model's
+    backtests ran other steps than its calibration's (the report's settings)."""
     s = report.get("settings") or {}
-    if not s.get("cut_steps"):
-        return []
-    return [cut_line(s["cut_steps"], s.get("cut_backtests"), backtests=True)]
+    out = [cut_line(s["cut_steps"], s.get("cut_backtests"), backtests=True)] if s.get("cut_steps") else []
+    if s.get("calibrated_max_step") is not None and s.get("max_step") is not None:
+        out += [
+            line
+            for line in [steps_differ_line(s["calibrated_max_step"], s["max_step"], backtests=True)]
+            if line
+        ]
+    return out
 
 
 def condition_notes(report: dict) -> list[str]:

@@ -222,6 +222,33 @@ def test_calibrate_records_the_steps_its_backtests_ran(runner, model, held, tmp_
     assert sorted(blocks) == ["auto", "off"] and blocks["off"]["cut_steps"] == 0
 
 
+def test_a_forecast_on_other_steps_than_its_calibration_says_so(runner, model, held, plan, tmp_path):
+    """The band's factors go by steps ahead: a forecast or evaluate run with another --max-step than
+    the calibration's backtests gets a warning naming both; the same steps get none."""
+    out = tmp_path / "cal-off.safetensors"
+    args = ["calibrate", str(held), "-m", str(model), "--context", "20", "--max-step", "off", "-o", str(out)]
+    assert runner.invoke(app, [*args, "-q"]).exit_code == 0
+    said = "calibrated on backtests run with --max-step off, and this forecast runs --max-step auto"
+    for extra, differs in (([], True), (["--max-step", "off"], False), (["--max-step", "2"], True)):
+        f = tmp_path / f"f{len(extra)}.csv"
+        r = runner.invoke(app, ["forecast", str(plan), "-m", str(out), "-o", str(f), *extra])
+        assert r.exit_code == 0, r.stderr
+        lines = [line for line in r.stderr.splitlines() if "calibrated on backtests" in line]
+        assert len(lines) == int(differs), r.stderr
+        if extra == []:
+            assert said in " ".join(r.stderr.split()), r.stderr
+    result = dur.load(out).forecast(str(plan), max_step=2)
+    assert any("runs --max-step 2:" in w for w in result.warnings)
+    assert not any("calibrated on" in w for w in dur.load(out).forecast(str(plan), max_step="off").warnings)
+    # evaluate says it in its table and records what the calibration ran
+    for extra, differs in (([], True), (["--max-step", "off"], False)):
+        r = runner.invoke(app, ["evaluate", str(held), "-m", str(out), "--context", "20", "--json", *extra])
+        assert r.exit_code == 0, r.stderr
+        assert json.loads(r.stdout)["settings"]["calibrated_max_step"] == "off"
+        table = " ".join(r.stderr.split())
+        assert ("calibrated on backtests run with --max-step off, and these backtests run" in table) == differs
+
+
 def test_forecast_with_calibrated_model_moves_band_by_step_factor(runner, model, held, plan, tmp_path):
     out = tmp_path / "cal.safetensors"
     args = ["calibrate", str(held), "-m", str(model), "--context", "20", "--bins", "4", "-o", str(out), "-q"]
