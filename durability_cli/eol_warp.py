@@ -158,6 +158,26 @@ def last_rows(series: Series) -> np.ndarray:
     return rows.shape[1] - 1 - np.argmax(rows[:, ::-1], axis=1)
 
 
+def _extra_rows(series: Series, last_obs: np.ndarray, stretch: float):
+    """:func:`extend`'s arithmetic: each specimen's last row, its time, the step that continues
+    it, and how many rows it adds."""
+    idx = np.arange(len(series.ids))
+    last = last_rows(series)
+    t_end = series.time[idx, last]
+    prev = series.time[idx, np.maximum(last - 1, 0)]
+    step = np.where(t_end - prev > 0, t_end - prev, 1.0)
+    span = t_end - series.time[idx, np.maximum(last_obs, 0)]
+    need = np.ceil(np.maximum(stretch - 1.0, 0.0) * span / step)
+    ks = np.clip(np.nan_to_num(need, nan=1.0), 1, MAX_EXTRA_ROWS).astype(np.int64)
+    return last, t_end, step, ks
+
+
+def extended_lengths(series: Series, last_obs: np.ndarray, stretch: float) -> np.ndarray:
+    """[N] each specimen's length in :func:`extend`'s series, without making it."""
+    last, _, _, ks = _extra_rows(series, last_obs, stretch)
+    return last + 1 + ks
+
+
 def extend(series: Series, last_obs: np.ndarray, stretch: float) -> Series:
     """``series`` with rows added after each specimen's last row (the last with a frame row: a
     backtest's hidden rows are not its rows), as many as it needs to run the mean to ``stretch`` x
@@ -167,14 +187,7 @@ def extend(series: Series, last_obs: np.ndarray, stretch: float) -> Series:
     row's. The added rows point at the last row of the frame (``row``) so that the rollout counts
     them as rows; they are never reported."""
     N, T = series.y.shape
-    idx = np.arange(N)
-    last = last_rows(series)
-    t_end = series.time[idx, last]
-    prev = series.time[idx, np.maximum(last - 1, 0)]
-    step = np.where(t_end - prev > 0, t_end - prev, 1.0)
-    span = t_end - series.time[idx, np.maximum(last_obs, 0)]
-    need = np.ceil(np.maximum(stretch - 1.0, 0.0) * span / step)
-    ks = np.clip(np.nan_to_num(need, nan=1.0), 1, MAX_EXTRA_ROWS).astype(np.int64)
+    last, t_end, step, ks = _extra_rows(series, last_obs, stretch)
     T2 = int((last + 1 + ks).max(initial=1))
     time = np.full((N, T2), np.nan)
     cond = np.full((N, T2, series.cond.shape[2]), np.nan)

@@ -221,6 +221,12 @@ def specimen_noise(ids: list[str], samples: int, steps: int, seed: int, stream: 
 # (_mean_until_crossed): a check costs a few numpy operations on [chunk, STRETCH_SEGMENT]
 STRETCH_SEGMENT = 32
 MAX_RNN_ROWS = 2048  # rows per RNN call on the CPU: larger batches fall out of the caches
+# The end-of-life run past the horizon holds every member's whole inputs at once (about 90 bytes
+# per specimen, step and member with their copies: 491 specimens x 1,629 steps x 5 members took
+# 360 MB), where MEMORY_BUDGET counts Monte Carlo path cells: a step of a specimen and member of
+# that run counts as this many cells. 4 against 10, 2 and 1 on tests/test_memory.py's 4,800-specimen
+# plan: 0.85 x the time at +8 % peak memory, where 1 gave +40 % (session 52)
+RUN_CELL_COST = 4
 
 
 def _chunk_of(steps: int, samples: int, chunk_specimens: int, rows_per_specimen: int) -> int:
@@ -245,7 +251,13 @@ def chunk_plan(
     runs in the series' order, as before. A specimen's numbers do not depend on its chunk
     (model.run's ``invariant``), so the outputs are the same whatever the grouping.
     """
-    lengths = np.asarray(series.lengths)
+    return plan_lengths(np.asarray(series.lengths), samples, chunk_specimens, rows_per_specimen)
+
+
+def plan_lengths(
+    lengths: np.ndarray, samples: int, chunk_specimens: int = 0, rows_per_specimen: int = 1
+) -> list[np.ndarray]:
+    """:func:`chunk_plan` of specimens of these ``lengths`` [N]."""
     order = np.argsort(-lengths, kind="stable")
     chunks, i = [], 0
     while i < len(order):
@@ -1265,10 +1277,14 @@ def _forecast_group(
     schema, target = ds.schema, ds.schema.target
     times = ds.frame[schema.time_col].to_numpy()
     parts, eol_parts, path_parts = [], [], []
+    done: list[tuple[np.ndarray, pd.DataFrame]] = []  # each chunk's specimens and end-of-life table
     keys, eol_keys = [], []  # each part's rows' specimens (chunks of like lengths, not in order)
     # with an end-of-life interval that runs past the horizon, each member's run is kept where the
     # rollout leaves it at each specimen's last row, and goes on from there
     ends = Ends() if keeps_ends(bundle, cfg) else None
+    # ... and the end-of-life tables of several chunks wait for one run past the horizon together
+    # (_PastHorizon): a run steps as many specimens at once as MAX_RNN_ROWS allows, not a chunk's
+    waiting = _PastHorizon(bundle, series, last_obs, cfg, ds, ends) if ends is not None else None
     chunks = rollout_chunks(
         bundle, series, last_obs, cfg, source=ds.source, population=True, ends=ends, inserted=inserted
     )
@@ -1300,14 +1316,16 @@ def _forecast_group(
             part[c] = sub.cond[..., j][sel]
         part["extrapolated"] = flag[idx, :Tc][sel]
         parts.append(part)
-        if cfg.threshold is not None:
-            kept = None if ends is None else ends.take(idx)
-            eol = end_of_life(sub, last_obs[idx], mean, paths, cfg, ds, bundle, pop, ds.source, kept)
-            # the specimens forecast: one with no future row was skipped (and said so), not survived
-            eol_parts.append(eol[has_future[idx]].reset_index(drop=True))
-            eol_keys.append(idx[has_future[idx]])
-        if ends is not None:
-            ends.forget(idx)
+        if waiting is not None:
+            done += waiting.add(idx, sub, mean, paths, pop)
+        elif cfg.threshold is not None:
+            done.append((idx, end_of_life(sub, last_obs[idx], mean, paths, cfg, ds, bundle, pop, ds.source)))
+    if waiting is not None:
+        done += waiting.flush()
+    for at, eol in done:
+        # the specimens forecast: one with no future row was skipped (and said so), not survived
+        eol_parts.append(eol[has_future[at]].reset_index(drop=True))
+        eol_keys.append(at[has_future[at]])
     # back in the table's order: the rows of each specimen as the input gives them
     order = _input_order(keys)
     out = pd.concat(parts, ignore_index=True)
@@ -1465,6 +1483,75 @@ class Ends:
         return out
 
 
+class _PastHorizon:
+    """End-of-life tables of a forecast's chunks, made a few chunks at a time so that their run
+    past the horizon (:func:`_stretched_crossings`) steps their specimens together: each chunk
+    holds MEMORY_BUDGET cells of Monte Carlo paths, a few hundred specimens of 200 paths, while
+    the run holds one row per specimen and member and steps MAX_RNN_ROWS of them at once. A
+    chunk's paths are reduced to their crossings when it comes; its table is made when the run
+    has been. A specimen's numbers do not depend on its batch (model.run's ``invariant``), so the
+    tables are those of a run per chunk."""
+
+    def __init__(self, bundle, series: Series, last_obs: np.ndarray, cfg: ForecastConfig, ds, ends: Ends):
+        self.bundle, self.series, self.last_obs = bundle, series, last_obs
+        self.cfg, self.ds, self.ends = cfg, ds, ends
+        self.stretch = past_horizon_stretch(bundle, cfg.quantiles)
+        self._held: list[tuple] = []  # (idx, sub, mean, sample crossings, population, mean crossings)
+        self._cells = self._runs = 0
+
+    def add(self, idx, sub: Series, mean, paths, pop) -> list[tuple[np.ndarray, pd.DataFrame]]:
+        """Hold a chunk (its paths' crossings); the tables of the chunks held, once the run they
+        wait for fills MAX_RNN_ROWS specimens or the chunks held MEMORY_BUDGET cells (else [])."""
+        cfg, last = self.cfg, self.last_obs[idx]
+        sample_eol = path_crossings(sub, last, paths, cfg.threshold, cfg.direction)
+        mean_eol = path_crossings(sub, last, mean[:, None, :], cfg.threshold, cfg.direction)[:, 0]
+        self._held.append((idx, sub, mean, sample_eol, pop, mean_eol))
+        self._runs += int((~np.isfinite(mean_eol)).sum())
+        self._cells += mean.size * (1 + (pop is not None)) + sample_eol.size
+        if self._runs >= MAX_RNN_ROWS or self._cells >= MEMORY_BUDGET:
+            return self.flush()
+        return []
+
+    def flush(self) -> list[tuple[np.ndarray, pd.DataFrame]]:
+        """The tables of the chunks held, after one run past the horizon of their specimens."""
+        if not self._held:
+            return []
+        held, self._held, self._cells, self._runs = self._held, [], 0, 0
+        union = np.concatenate([h[0] for h in held])
+        stretched = None
+        if self.stretch is not None:
+            stretched = _stretched_crossings(
+                self.bundle,
+                self.series.take(union),
+                self.last_obs[union],
+                self.cfg,
+                self.stretch,
+                self.ds.source,
+                np.concatenate([h[5] for h in held]),
+                self.ends.take(union),
+            )
+        out, at = [], 0
+        for idx, sub, mean, sample_eol, pop, _ in held:
+            mine = None if stretched is None else stretched[at : at + len(idx)]
+            at += len(idx)
+            eol = end_of_life(
+                sub,
+                self.last_obs[idx],
+                mean,
+                None,
+                self.cfg,
+                self.ds,
+                self.bundle,
+                pop,
+                self.ds.source,
+                sample_eol=sample_eol,
+                stretched=mine,
+            )
+            out.append((idx, eol))
+            self.ends.forget(idx)
+        return out
+
+
 def keeps_ends(bundle: ModelBundle, cfg: ForecastConfig) -> bool:
     """Whether an end-of-life interval of this forecast runs the mean past the horizon (a
     threshold, Monte Carlo paths and a model that measured its validation specimens' pace), so
@@ -1489,6 +1576,7 @@ def interval_levels(
     mean_eol: np.ndarray | None = None,
     ends: list[Resume] | None = None,
     want_prob: bool = True,
+    stretched: np.ndarray | None = None,
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """The end-of-life quantiles [N] at each of ``quantiles`` (+inf: later than the horizon) and
     the chance of crossing within the horizon, from the paths' crossings ``sample_eol`` [N, S];
@@ -1506,7 +1594,9 @@ def interval_levels(
     forecast and evaluate both call this; without a ``bundle``, the paths' quantiles alone. The
     chance is read off the levels on a grid (``want_prob``; evaluate, which does not use it,
     skips that); below the lowest of ``quantiles`` it counts the paths' crossings alone, since the
-    mean's run past the horizon reaches only as far as that level needs."""
+    mean's run past the horizon reaches only as far as that level needs. ``stretched``: that run's
+    crossings [N] when the caller made it already (:func:`_stretched_crossings` at
+    :func:`past_horizon_stretch`; the forecast runs it for many chunks' specimens at once)."""
     levels = crossing_quantiles(sample_eol, quantiles)
     prob = np.isfinite(sample_eol).mean(axis=1)
     if bundle is None:
@@ -1515,15 +1605,13 @@ def interval_levels(
     end = horizon_ends(series, last_obs)
     warp = eol_warp.spread(bundle)
     shift = eol_shift(bundle.summary.get("calibration"))
-    stretched = None
-    if warp is not None:
+    if warp is None:
+        stretched = None
+    else:
         centre, sd, _ = warp
-        # a forecast looks as far as its lowest quantile, moved by the shift, reaches; calibrate's
-        # backtest, which measures the shift, as far as a shift of CALIBRATE_SHIFT would
-        low, reach = min(quantiles), eol_warp.CALIBRATE_SHIFT if past_horizon else shift
-        sooner = 1.0 / life_factor(low, reach) if reach and low < 0.5 else 1.0
-        stretch = eol_warp.factor(centre, sd, quantiles, sooner)
-        stretched = _stretched_crossings(bundle, series, last_obs, cfg, stretch, source, mean_eol, ends)
+        if stretched is None:
+            stretch = past_horizon_stretch(bundle, quantiles, past_horizon)
+            stretched = _stretched_crossings(bundle, series, last_obs, cfg, stretch, source, mean_eol, ends)
     filled = np.where(np.isfinite(sample_eol), sample_eol, np.inf)
     median = np.quantile(filled, 0.5, axis=1, method="inverted_cdf") if shift else None
 
@@ -1555,6 +1643,22 @@ def interval_levels(
         within = np.stack(at(grid, paths_q)) <= end[None, :]  # [G, N]
     prob = np.max(np.where(within, grid[:, None], 0.0), axis=0)
     return levels, prob
+
+
+def past_horizon_stretch(bundle: ModelBundle, quantiles, past_horizon: bool = False) -> float | None:
+    """How far :func:`interval_levels` runs the mean past the horizon, as a multiple of each
+    specimen's span from its cut-off (:func:`_stretched_crossings`); None where the model measured
+    no pace (no run). A forecast looks as far as its lowest quantile, moved by a calibration's
+    shift, reaches; calibrate's backtest (``past_horizon``), which measures the shift, as far as a
+    shift of eol_warp.CALIBRATE_SHIFT would."""
+    warp = eol_warp.spread(bundle)
+    if warp is None:
+        return None
+    centre, sd, _ = warp
+    shift = eol_shift(bundle.summary.get("calibration"))
+    low, reach = min(quantiles), eol_warp.CALIBRATE_SHIFT if past_horizon else shift
+    sooner = 1.0 / life_factor(low, reach) if reach and low < 0.5 else 1.0
+    return eol_warp.factor(centre, sd, quantiles, sooner)
 
 
 def horizon_ends(series: Series, last_obs: np.ndarray, position: bool = False) -> np.ndarray:
@@ -1604,11 +1708,15 @@ def _stretched_crossings(
 def _run_past_horizon(bundle, series, last_obs, cfg, stretch, source, todo, ends) -> np.ndarray:
     """[len(todo)] :func:`_stretched_crossings`' crossings of the specimens ``todo``, each member's
     run resumed from ``ends`` (None: run from the first row)."""
-    longer = eol_warp.extend(series.take(todo), last_obs[todo], stretch)
-    # every member's inputs are held at once (they step together): a chunk of 1 / members
+    mine = series.take(todo)
+    lengths = eol_warp.extended_lengths(mine, last_obs[todo], stretch)
+    # every member's inputs are held at once (they step together): a chunk of 1 / members; each
+    # chunk is extended apart, as long as its own longest run (a cut plan's few long runs would
+    # pad every chunk's copy of the rows otherwise)
     out = np.full(len(todo), np.nan)
-    for part in chunk_plan(longer, len(bundle.members), cfg.rollout_batch):
-        sub, last = longer.take(part), last_obs[todo[part]]
+    for part in plan_lengths(lengths, len(bundle.members) * RUN_CELL_COST, cfg.rollout_batch):
+        last = last_obs[todo[part]]
+        sub = eol_warp.extend(mine.take(part), last, stretch)
         resume = None if ends is None else [e.take(torch.as_tensor(todo[part])) for e in ends]
         mean = _mean_until_crossed(bundle, sub, last, cfg, source, resume)
         out[part] = path_crossings(sub, last, mean[:, None, :], cfg.threshold, cfg.direction)[:, 0]
@@ -1703,12 +1811,17 @@ def end_of_life(
     population: np.ndarray | None = None,
     source: str = "",
     ends: list[Resume] | None = None,
+    *,
+    sample_eol: np.ndarray | None = None,
+    stretched: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """First crossing of the threshold per specimen: from the mean path and over the sample paths
     (their quantiles as :func:`interval_levels` makes them, the run past the horizon going on
     from ``ends``), and, for a latent model, from its ``population`` path
     (``eol_time_population``: when the population's forecast, z = 0, crosses under the same
-    conditions)."""
+    conditions). Instead of ``paths``, their crossings ``sample_eol`` [N, S]
+    (:func:`path_crossings`); ``stretched``: the run past the horizon made already
+    (:func:`interval_levels`)."""
     idx = np.arange(len(series.ids))
     # Each path starts from the last measured value, so a crossing between it and the first
     # forecast row is interpolated like any other.
@@ -1723,8 +1836,18 @@ def end_of_life(
     frame["eol_time"] = mean_eol
     if paths is not None:
         sample_eol = path_crossings(series, last_obs, paths, cfg.threshold, cfg.direction)  # [N, S]
+    if sample_eol is not None:
         levels, prob = interval_levels(
-            bundle, series, last_obs, sample_eol, cfg, cfg.quantiles, source, mean_eol=mean_eol, ends=ends
+            bundle,
+            series,
+            last_obs,
+            sample_eol,
+            cfg,
+            cfg.quantiles,
+            source,
+            mean_eol=mean_eol,
+            ends=ends,
+            stretched=stretched,
         )
         frame["prob_cross"] = prob
         for q, v in zip(cfg.quantiles, levels, strict=True):

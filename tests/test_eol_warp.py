@@ -602,3 +602,50 @@ def test_chunks_of_like_lengths_keep_each_specimens_run_in_the_tables_order(warp
         states = [s if isinstance(s, tuple) else (s,) for s in (a.state, b.state)]
         assert all(torch.equal(x, y) for x, y in zip(*states, strict=True))
     assert (ends_two.take(index)[0].step.numpy() == eol_warp.last_rows(series)[index]).all()
+
+
+@pytest.mark.parametrize("which", ["warped", "warped_pair"])
+def test_the_run_past_the_horizon_steps_several_chunks_specimens_together(
+    which, request, monkeypatch, tmp_path
+):
+    """A forecast's chunks hold MEMORY_BUDGET cells of Monte Carlo paths; its end-of-life run past
+    the horizon holds a row per specimen and member, so the run waits for several chunks and
+    steps their specimens together (forecasting._PastHorizon): fewer runs than chunks, and the
+    same tables as one chunk for the whole table, bit for bit (one member, and two averaged with
+    the mixed-effects path)."""
+    from durability_cli import forecasting
+
+    table, path = request.getfixturevalue(which)
+    df = pd.read_csv(table)
+    rows = df.groupby("specimen_id").cumcount()
+    cut = 14 + df.specimen_id.astype("category").cat.codes % 9  # warm-ups of 14-22 rows
+    df.loc[rows >= cut, "durability"] = np.nan
+    df = df[rows < cut + 12 + 3 * (df.specimen_id.astype("category").cat.codes % 4)]  # horizons of 12-21
+    plan = tmp_path / "plan.csv"
+    df.to_csv(plan, index=False)
+    model = load(path)
+
+    def tables():
+        out = model.forecast(str(plan), samples=20, threshold=0.75)
+        return out.table, out.end_of_life
+
+    whole = tables()
+    assert whole[1]["eol_p90"].notna().any() and (whole[1]["status"] == "not within horizon").any()
+    runs, chunks = [], []
+    run, rollout = forecasting._mean_until_crossed, forecasting.rollout_chunks
+
+    def counted(*a, **k):
+        for chunk in rollout(*a, **k):
+            chunks.append(len(chunk[0]))
+            yield chunk
+
+    monkeypatch.setattr(forecasting, "_mean_until_crossed", lambda *a, **k: runs.append(1) or run(*a, **k))
+    monkeypatch.setattr(forecasting, "rollout_chunks", counted)
+    monkeypatch.setattr(forecasting, "MEMORY_BUDGET", 20 * 40 * 3)  # about 3 specimens of 20 paths a chunk
+    # the run's chunks then hold MEMORY_BUDGET / steps specimens (without the attribute: the
+    # library before session 52, one run per chunk)
+    monkeypatch.setattr(forecasting, "RUN_CELL_COST", 0, raising=False)
+    small = tables()
+    assert len(chunks) >= 6 and 1 <= len(runs) < len(chunks) / 2, (runs, chunks)
+    for a, b in zip(whole, small, strict=True):
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
