@@ -408,8 +408,8 @@ def _model_rows(
     ends = Ends() if keeps_ends(bundle, cfg) else None
     # the steps forecast runs (--max-step, by default auto): the rows it inserts are run and
     # never scored
-    hidden, inserted, n_cut = planned_steps(bundle, hidden, last_obs, cfg.max_step, source)
-    cut = (n_cut, int(inserted.any(axis=1).sum()) if n_cut else 0)
+    hidden, inserted, cut_by = planned_steps(bundle, hidden, last_obs, cfg.max_step, source)
+    cut = (int(cut_by.sum()), int((cut_by > 0).sum()))
     mean, paths = rollout(bundle, hidden, last_obs, cfg, source=source, ends=ends, inserted=inserted)
     bounds = resolve_bounds(bundle, cfg.bounds)  # scored as forecast writes them: clipped
     if bounds is not None:

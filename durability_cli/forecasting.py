@@ -1148,10 +1148,10 @@ def effective_max_step(bundle: ModelBundle, max_step) -> float | str | None:
 
 def planned_steps(
     bundle: ModelBundle, series: Series, last_obs: np.ndarray, max_step, source: str
-) -> tuple[Series, np.ndarray, int]:
+) -> tuple[Series, np.ndarray, np.ndarray]:
     """The steps the network runs (``ForecastConfig.max_step``, :func:`effective_max_step`):
-    ``series`` cut (:func:`cut_steps`), [N, T] which rows were inserted, and how many of the plan's
-    future steps "auto" cut (0 for a length given, which cuts as asked).
+    ``series`` cut (:func:`cut_steps`), [N, T] which rows were inserted, and [N] how many of each
+    specimen's future steps "auto" cut (0 for a length given, which cuts as asked).
 
     Every step auto finds too long is cut, however many pieces its specimen's run grows to: the
     rollout batches specimens of like lengths (:func:`chunk_plan`), so a long run costs its own
@@ -1160,14 +1160,15 @@ def planned_steps(
     60 C in 73-day steps after 20 warm-up rows then scored RMSE 0.533 against 0.067 cut,
     benchmarks/whatif.py.)"""
     max_step = effective_max_step(bundle, max_step)
+    none = np.zeros(len(series.ids), dtype=np.int64)
     if max_step is None:
-        return series, np.zeros(series.y.shape, dtype=bool), 0
+        return series, np.zeros(series.y.shape, dtype=bool), none
     limit = step_limits(bundle, series, last_obs, max_step, source)
     pieces = step_pieces(series, last_obs, limit)
     what = f"--max-step {limit:g}" if np.ndim(limit) == 0 else "--max-step auto"
     _check_cut_memory(series, last_obs, pieces, what, source)
     cut, inserted = cut_steps(series, pieces)
-    return cut, inserted, int((pieces > 1).sum()) if max_step == "auto" else 0
+    return cut, inserted, (pieces > 1).sum(axis=1) if max_step == "auto" else none
 
 
 def own_steps(inserted: np.ndarray, last_obs: np.ndarray) -> np.ndarray:
@@ -1260,8 +1261,8 @@ def _forecast_group(
     series = set_future_conditions(series, last_obs, conditions or {}, ds.schema.covariates)
     if horizon:
         series = limit_horizon(series, last_obs, horizon)
-    series, inserted, n_cut = planned_steps(bundle, series, last_obs, cfg.max_step, ds.source)
-    cut = inserted.any(axis=1) if n_cut else np.zeros(len(series.ids), dtype=bool)
+    series, inserted, cut_by = planned_steps(bundle, series, last_obs, cfg.max_step, ds.source)
+    n_cut, cut = int(cut_by.sum()), cut_by > 0
     _check_memory(series, cfg, want_paths, ds.source)
     skipped = [series.ids[i] for i in np.flatnonzero(~has_future)]
     warm = last_obs + 1  # a warm-up is the rows up to the last measured one, as training counts it
