@@ -63,12 +63,21 @@ def cut_line(steps: int, count: int, scenarios: int = 0, *, backtests: bool = Fa
     )
 
 
-def steps_differ_line(calibrated: float | str, now: float | str, *, backtests: bool = False) -> str | None:
+def steps_differ_line(
+    calibrated: float | str,
+    calibrated_cut: int | None,
+    now: float | str,
+    now_cut: int,
+    *,
+    backtests: bool = False,
+) -> str | None:
     """The note that a calibrated model forecasts other steps than its calibration's backtests ran:
-    ``calibrated`` is the block's ``max_step`` (a length, "auto" or "off"), ``now`` the forecast's
-    (with ``backtests``, evaluate's); None when they agree. The band's factors go by steps ahead, so
-    they were measured on a plan cut as ``calibrated`` says."""
-    if _same_step(calibrated, now):
+    ``calibrated`` is the block's ``max_step`` (a length, "auto" or "off") and ``calibrated_cut``
+    its ``cut_steps``, ``now`` and ``now_cut`` the forecast's (with ``backtests``, evaluate's);
+    None for the same setting, or where they ran the same steps (auto that cut nothing ran them
+    as "off" does). The band's factors go by steps ahead, so they were measured on a plan cut as
+    ``calibrated`` says."""
+    if _same_step(calibrated, now) or _same_step(_ran(calibrated, calibrated_cut), _ran(now, now_cut)):
         return None
     run = "these backtests run" if backtests else "this forecast runs"
     return (
@@ -76,6 +85,11 @@ def steps_differ_line(calibrated: float | str, now: float | str, *, backtests: b
         f"--max-step {_step_text(now)}: its factors were measured on other steps; give "
         f"--max-step {_step_text(calibrated)}, or calibrate again with --max-step {_step_text(now)}"
     )
+
+
+def _ran(max_step: float | str, cut: int | None) -> float | str:
+    """What a run's steps were: "off" for auto that cut none of them."""
+    return "off" if max_step == "auto" and cut == 0 else max_step
 
 
 def _same_step(a: float | str, b: float | str) -> bool:

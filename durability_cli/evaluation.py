@@ -206,8 +206,10 @@ class EvalStream:
             "max_step": effective_max_step(self.bundle, self.cfg.max_step) or "off",
             "cut_steps": int(cut[0]),
             "cut_backtests": int(cut[1]),
-            # what the model's calibration ran (its block's max_step; None: uncalibrated, or older)
+            # what the model's calibration ran (its block's max_step and cut_steps; None:
+            # uncalibrated, or older)
             "calibrated_max_step": (self.bundle.summary.get("calibration") or {}).get("max_step"),
+            "calibrated_cut_steps": (self.bundle.summary.get("calibration") or {}).get("cut_steps"),
         }
 
 

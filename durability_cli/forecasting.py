@@ -980,14 +980,13 @@ class ForecastStream:
         self.source = source
         self.conditions, self.scenarios = dict(conditions or {}), scenarios
         self.result = ForecastResult(None, None, None)
-        self.steps_differ = calibrated_steps_line(bundle, self.cfg)
 
     @property
     def warnings(self) -> list[str]:
         return self.result.warnings
 
     def __iter__(self) -> Iterator[ForecastResult]:
-        total = ForecastResult(None, None, None, steps_differ=self.steps_differ)
+        total = ForecastResult(None, None, None)
         for ds in self.groups:
             part = self._group(ds)
             if part is None:
@@ -1018,6 +1017,7 @@ class ForecastStream:
             yield part
         if not total.specimens:
             raise _nothing_to_forecast(self.source, self.bundle.schema.target)
+        total.steps_differ = calibrated_steps_line(self.bundle, self.cfg, total.n_cut_steps)
         self.result = total
 
     def _group(self, ds: Dataset) -> ForecastResult | None:
@@ -1053,14 +1053,16 @@ class ForecastStream:
         )
 
 
-def calibrated_steps_line(bundle: ModelBundle, cfg: ForecastConfig) -> str | None:
-    """The warning that ``cfg`` runs other steps (--max-step) than the backtests the model's band
-    was calibrated on (the calibration block's ``max_step``, recorded since session 51); None when
-    they agree, or the model is not calibrated or its block predates the record."""
+def calibrated_steps_line(bundle: ModelBundle, cfg: ForecastConfig, cut_steps: int) -> str | None:
+    """The warning that a forecast of ``cfg`` (whose auto cut ``cut_steps``) ran other steps
+    (--max-step) than the backtests the model's band was calibrated on (the calibration block's
+    ``max_step`` and ``cut_steps``, recorded since session 51); None when they ran alike, or the
+    model is not calibrated or its block predates the record."""
     block = bundle.summary.get("calibration") or {}
     if "max_step" not in block:
         return None
-    return steps_differ_line(block["max_step"], effective_max_step(bundle, cfg.max_step) or "off")
+    now = effective_max_step(bundle, cfg.max_step) or "off"
+    return steps_differ_line(block["max_step"], block.get("cut_steps"), now, cut_steps)
 
 
 def _cut_in_any(parts: list[ForecastResult]) -> int:

@@ -1013,11 +1013,14 @@ def cut_notes(report: dict) -> list[str]:
     s = report.get("settings") or {}
     out = [cut_line(s["cut_steps"], s.get("cut_backtests"), backtests=True)] if s.get("cut_steps") else []
     if s.get("calibrated_max_step") is not None and s.get("max_step") is not None:
-        out += [
-            line
-            for line in [steps_differ_line(s["calibrated_max_step"], s["max_step"], backtests=True)]
-            if line
-        ]
+        line = steps_differ_line(
+            s["calibrated_max_step"],
+            s.get("calibrated_cut_steps"),
+            s["max_step"],
+            s.get("cut_steps", 0),
+            backtests=True,
+        )
+        out += [line] if line else []
     return out
 
 

@@ -224,7 +224,8 @@ def test_calibrate_records_the_steps_its_backtests_ran(runner, model, held, tmp_
 
 def test_a_forecast_on_other_steps_than_its_calibration_says_so(runner, model, held, plan, tmp_path):
     """The band's factors go by steps ahead: a forecast or evaluate run with another --max-step than
-    the calibration's backtests gets a warning naming both; the same steps get none."""
+    the calibration's backtests gets a warning naming both; the same steps get none (auto that cut
+    nothing ran them as off does)."""
     out = tmp_path / "cal-off.safetensors"
     args = ["calibrate", str(held), "-m", str(model), "--context", "20", "--max-step", "off", "-o", str(out)]
     assert runner.invoke(app, [*args, "-q"]).exit_code == 0
@@ -246,7 +247,16 @@ def test_a_forecast_on_other_steps_than_its_calibration_says_so(runner, model, h
         assert r.exit_code == 0, r.stderr
         assert json.loads(r.stdout)["settings"]["calibrated_max_step"] == "off"
         table = " ".join(r.stderr.split())
-        assert ("calibrated on backtests run with --max-step off, and these backtests run" in table) == differs
+        assert (
+            "calibrated on backtests run with --max-step off, and these backtests run" in table
+        ) == differs
+    # auto that cut nothing ran the steps as given, as off does: nothing to say
+    from durability_cli.config import steps_differ_line
+
+    assert steps_differ_line("off", 0, "auto", 0) is None and steps_differ_line("auto", 0, "off", 0) is None
+    assert steps_differ_line(2, None, 2.0, 0) is None and steps_differ_line("auto", 5, "auto", 0) is None
+    assert "--max-step auto, and this forecast runs --max-step off" in steps_differ_line("auto", 5, "off", 0)
+    assert "--max-step 0.5" in steps_differ_line("off", 0, 0.5, 0)
 
 
 def test_forecast_with_calibrated_model_moves_band_by_step_factor(runner, model, held, plan, tmp_path):
