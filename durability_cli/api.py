@@ -1251,7 +1251,7 @@ def forecast_files(
     shard: tuple[int, int] | None = None,
     horizon: int | None = None,
     hold_conditions: bool = False,
-    future: str | None = None,
+    future: TableLike | None = None,
     conditions: dict[str, float] | None = None,
     scenarios: str | None = None,
 ) -> Run:

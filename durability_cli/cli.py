@@ -436,6 +436,7 @@ def forecast(
     ] = "-",
     horizon: Horizon = None,
     future: Future = None,
+    future_sheet: Annotated[str | None, _opt(_FUTURE_SHEET, None, "--future-sheet", metavar=NAME)] = None,
     hold_conditions: Hold = False,
     samples: Samples = 200,
     quantiles: Quantiles = "0.1,0.5,0.9",
@@ -499,7 +500,8 @@ def forecast(
         outputs = api.Outputs(
             table=output, eol=eol_out, paths=paths_out, fmt=output_format, meta=meta_out, precision=precision
         )
-        options = {"horizon": horizon, "hold_conditions": hold_conditions, "future": future}
+        fut = _future_sheet(api, trained, future, future_sheet)
+        options = {"horizon": horizon, "hold_conditions": hold_conditions, "future": fut}
         options |= {"conditions": parse_set(",".join(set_conditions or [])), "scenarios": scenarios}
         run = api.forecast_files(
             trained,
@@ -526,6 +528,25 @@ def forecast(
             save_figure(trained.plot_result(run.dataset, run.result, threshold=threshold), plot)
 
     run_command(debug, _all_or_none(go))  # its outputs all new or all as they were
+
+
+_FUTURE_SHEET = (
+    "Sheet of an Excel (.xlsx) --future workbook to read (default: the first), e.g. a plan kept "
+    "beside notes in one workbook."
+)
+
+
+def _future_sheet(api, trained, future: str | None, sheet: str | None):
+    """--future as given, or with --future-sheet that sheet of the workbook, read for the model."""
+    if sheet is None:
+        return future
+    from durability_cli.errors import InputError
+    from durability_cli.io import sheet_format
+
+    if future is None:
+        raise InputError("--future-sheet names a sheet of the --future workbook; give --future FILE.xlsx too")
+    fmt = sheet_format(None, sheet, "--future-sheet")
+    return api.read(future, columns=api.Columns.of(fmt=fmt), schema=trained.schema, require_target=False)
 
 
 def _all_or_none(go):

@@ -154,23 +154,26 @@ def check_format(fmt: str | None, *, reading: bool = False) -> str | None:
     return f
 
 
-def sheet_format(fmt: str | None, sheet: str | None) -> str | None:
-    """``fmt`` with the sheet of an Excel workbook to read (``--sheet NAME``): ``xlsx:NAME``, or
-    ``:NAME`` when the format is told from the file name (a file that is not a workbook is then
-    an error that names it)."""
+def sheet_format(fmt: str | None, sheet: str | None, flag: str = "--sheet") -> str | None:
+    """``fmt`` with the sheet of an Excel workbook to read (``--sheet NAME``, or the option
+    ``flag``): ``xlsx:NAME``, or ``:NAME`` when the format is told from the file name (a file that
+    is not a workbook is then an error that names it)."""
     if sheet is None:
         return fmt
     f = check_format(fmt, reading=True) or ""
     if f not in ("", "xlsx"):
-        raise InputError(f"--sheet is for Excel workbooks (.xlsx), not {f}; leave --sheet out")
+        raise InputError(f"{flag} is for Excel workbooks (.xlsx), not {f}; leave {flag} out")
     if not sheet.strip():
-        raise InputError("--sheet needs a sheet name; leave it out to read the first sheet")
+        raise InputError(f"{flag} needs a sheet name; leave it out to read the first sheet")
     return f"{f}:{sheet}"
 
 
 def _check_sheet(name: str, fmt: str, sheet: str | None) -> None:
     if sheet is not None and fmt != "xlsx":
-        raise InputError(f"{name}: --sheet is for Excel workbooks (.xlsx), not {fmt}; leave --sheet out")
+        raise InputError(
+            f"{name}: a sheet is named, but this is a {fmt} file, not an Excel workbook (.xlsx); leave the "
+            "sheet out"
+        )
 
 
 def read_excel(source, name: str, sheet: str | None = None) -> pd.DataFrame:
@@ -194,8 +197,7 @@ def read_excel(source, name: str, sheet: str | None = None) -> pd.DataFrame:
     try:
         if sheet is not None and sheet not in book.sheetnames:
             raise InputError(
-                f"{name}: has no sheet {sheet!r} (sheets: {', '.join(book.sheetnames)}); "
-                "pass --sheet with one of them"
+                f"{name}: has no sheet {sheet!r} (sheets: {', '.join(book.sheetnames)}); name one of them"
             )
         rows = (
             book[sheet].iter_rows(values_only=True)

@@ -261,16 +261,57 @@ def test_excel_schema_and_forecast(runner, workbook, model, tmp_path):
     assert len(fc) == 10 * 20 and fc["durability_mean"].notna().all()
 
 
+def test_forecast_reads_its_future_rows_from_a_named_sheet(runner, workbook, model, small, tmp_path):
+    """--future-sheet: the plan kept in a workbook beside other sheets; the forecast is the one of
+    the same rows appended to the table, whole or a group of specimens at a time."""
+    df = pd.read_csv(small)
+    first = df.groupby("specimen_id").cumcount() < 20
+    history = tmp_path / "history.csv"
+    df[first].to_csv(history, index=False)
+    book = tmp_path / "plan.xlsx"
+    with pd.ExcelWriter(book, engine="openpyxl") as w:
+        pd.DataFrame({"note": ["the plan is on the next sheet"]}).to_excel(w, sheet_name="notes", index=False)
+        df[~first].drop(columns=["durability"]).to_excel(w, sheet_name="future", index=False)
+    want = tmp_path / "want.csv"
+    args = ["-m", model, "--samples", 10, "-q"]
+    assert invoke(runner, "forecast", workbook, "--sheet", "plan", *args, "-o", want).exit_code == 0
+    for extra in ([], ["--chunk-specimens", 3]):
+        out = tmp_path / f"fc{len(extra)}.csv"
+        r = invoke(
+            runner,
+            "forecast",
+            history,
+            "--future",
+            book,
+            "--future-sheet",
+            "future",
+            *args,
+            "-o",
+            out,
+            *extra,
+        )
+        assert r.exit_code == 0, r.output
+        assert out.read_bytes() == want.read_bytes()
+    # the first sheet (the notes) is no plan; a sheet that is not there, or no workbook, is named
+    r = invoke(runner, "forecast", history, "--future", book, *args, "-o", tmp_path / "x.csv")
+    assert r.exit_code == 2 and "lacks (columns: note)" in r.stderr
+    r = invoke(runner, "forecast", history, "--future", book, "--future-sheet", "plan", *args)
+    assert r.exit_code == 2
+    assert f"{book}: has no sheet 'plan' (sheets: notes, future); name one of them" in r.stderr
+    r = invoke(runner, "forecast", history, "--future", small, "--future-sheet", "future", *args)
+    assert r.exit_code == 2 and f"{small}: a sheet is named, but this is a csv file" in r.stderr
+    r = invoke(runner, "forecast", history, "--future-sheet", "future", *args)
+    assert r.exit_code == 2 and "give --future FILE.xlsx too" in r.stderr
+    assert not (tmp_path / "x.csv").exists()
+
+
 def test_excel_unknown_sheet_and_sheet_on_csv(runner, workbook, small):
     r = invoke(runner, "schema", workbook, "--sheet", "Sheet9")
     assert r.exit_code == 2
-    assert (
-        f"{workbook}: has no sheet 'Sheet9' (sheets: measured, plan); pass --sheet with one of them"
-        in r.stderr
-    )
+    assert f"{workbook}: has no sheet 'Sheet9' (sheets: measured, plan); name one of them" in r.stderr
     r = invoke(runner, "schema", small, "--sheet", "plan")
     assert r.exit_code == 2
-    assert f"{small}: --sheet is for Excel workbooks (.xlsx), not csv; leave --sheet out" in r.stderr
+    assert f"{small}: a sheet is named, but this is a csv file, not an Excel workbook (.xlsx)" in r.stderr
 
 
 def test_excel_without_openpyxl_says_what_to_install(runner, workbook, monkeypatch):
