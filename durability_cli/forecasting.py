@@ -1057,9 +1057,11 @@ def calibrated_steps_line(bundle: ModelBundle, cfg: ForecastConfig, cut_steps: i
     """The warning that a forecast of ``cfg`` (whose auto cut ``cut_steps``) ran other steps
     (--max-step) than the backtests the model's band was calibrated on (the calibration block's
     ``max_step`` and ``cut_steps``, recorded since session 51); None when they ran alike, or the
-    model is not calibrated or its block predates the record."""
+    model is not calibrated or its block predates the record, or the forecast draws no paths (the
+    calibration scales the paths' spread and moves their crossings, not the mean)."""
     block = bundle.summary.get("calibration") or {}
-    if "max_step" not in block:
+    drawn = cfg.samples if bundle.model_config.loss == "gaussian" else 0
+    if "max_step" not in block or not drawn:
         return None
     now = effective_max_step(bundle, cfg.max_step) or "off"
     return steps_differ_line(block["max_step"], block.get("cut_steps"), now, cut_steps)
@@ -1492,23 +1494,26 @@ class _PastHorizon:
     holds MEMORY_BUDGET cells of Monte Carlo paths, a few hundred specimens of 200 paths, while
     the run holds one row per specimen and member and steps MAX_RNN_ROWS of them at once. A
     chunk's paths are reduced to their crossings when it comes; its table is made when the run
-    has been. A specimen's numbers do not depend on its batch (model.run's ``invariant``), so the
-    tables are those of a run per chunk."""
+    has been (:meth:`add`, and :meth:`flush` at the end of the group). A specimen's numbers do not
+    depend on its batch (model.run's ``invariant``), so the tables are those of a run per chunk.
+    Only a forecast whose rollout keeps each member's run (:func:`keeps_ends`) runs past the
+    horizon."""
 
     def __init__(self, bundle, series: Series, last_obs: np.ndarray, cfg: ForecastConfig, ds, ends: Ends):
         self.bundle, self.series, self.last_obs = bundle, series, last_obs
         self.cfg, self.ds, self.ends = cfg, ds, ends
         self.stretch = past_horizon_stretch(bundle, cfg.quantiles)
-        self._held: list[tuple] = []  # (idx, sub, mean, sample crossings, population, mean crossings)
+        self._held: list[tuple] = []  # (idx, mean, sample crossings, population, mean crossings)
         self._cells = self._runs = 0
 
     def add(self, idx, sub: Series, mean, paths, pop) -> list[tuple[np.ndarray, pd.DataFrame]]:
-        """Hold a chunk (its paths' crossings); the tables of the chunks held, once the run they
-        wait for fills MAX_RNN_ROWS specimens or the chunks held MEMORY_BUDGET cells (else [])."""
+        """Hold a chunk (``sub``: the specimens ``idx``; its paths' crossings); the tables of the
+        chunks held once the run they wait for fills MAX_RNN_ROWS specimens or the chunks hold
+        MEMORY_BUDGET cells (else [])."""
         cfg, last = self.cfg, self.last_obs[idx]
         sample_eol = path_crossings(sub, last, paths, cfg.threshold, cfg.direction)
         mean_eol = path_crossings(sub, last, mean[:, None, :], cfg.threshold, cfg.direction)[:, 0]
-        self._held.append((idx, sub, mean, sample_eol, pop, mean_eol))
+        self._held.append((idx, mean, sample_eol, pop, mean_eol))
         self._runs += int((~np.isfinite(mean_eol)).sum())
         self._cells += mean.size * (1 + (pop is not None)) + sample_eol.size
         if self._runs >= MAX_RNN_ROWS or self._cells >= MEMORY_BUDGET:
@@ -1521,24 +1526,23 @@ class _PastHorizon:
             return []
         held, self._held, self._cells, self._runs = self._held, [], 0, 0
         union = np.concatenate([h[0] for h in held])
-        stretched = None
-        if self.stretch is not None:
-            stretched = _stretched_crossings(
-                self.bundle,
-                self.series.take(union),
-                self.last_obs[union],
-                self.cfg,
-                self.stretch,
-                self.ds.source,
-                np.concatenate([h[5] for h in held]),
-                self.ends.take(union),
-            )
+        known = np.concatenate([h[4] for h in held])
+        whole, source = self.series.take(union), self.ds.source
+        run = _stretched_crossings(
+            self.bundle,
+            whole,
+            self.last_obs[union],
+            self.cfg,
+            self.stretch,
+            source,
+            known,
+            self.ends.take(union),
+        )
         out, at = [], 0
-        for idx, sub, mean, sample_eol, pop, _ in held:
-            mine = None if stretched is None else stretched[at : at + len(idx)]
-            at += len(idx)
+        for idx, mean, sample_eol, pop, _ in held:
+            mine, at = run[at : at + len(idx)], at + len(idx)
             eol = end_of_life(
-                sub,
+                self.series.take(idx),
                 self.last_obs[idx],
                 mean,
                 None,
@@ -1546,7 +1550,7 @@ class _PastHorizon:
                 self.ds,
                 self.bundle,
                 pop,
-                self.ds.source,
+                source,
                 sample_eol=sample_eol,
                 stretched=mine,
             )

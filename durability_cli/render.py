@@ -1009,10 +1009,12 @@ def side_notes(report: dict) -> list[str]:
 
 def cut_notes(report: dict) -> list[str]:
     """A line when --max-step auto cut the model's backtest steps, and one when a calibrated model's
-    backtests ran other steps than its calibration's (the report's settings)."""
+    backtests ran other steps than its calibration's (the report's settings; the first model's
+    calibration)."""
     s = report.get("settings") or {}
     out = [cut_line(s["cut_steps"], s.get("cut_backtests"), backtests=True)] if s.get("cut_steps") else []
-    if s.get("calibrated_max_step") is not None and s.get("max_step") is not None:
+    # (a backtest without paths scores the mean alone, which no calibration moves)
+    if s.get("calibrated_max_step") is not None and s.get("max_step") is not None and s.get("samples"):
         line = steps_differ_line(
             s["calibrated_max_step"],
             s.get("calibrated_cut_steps"),

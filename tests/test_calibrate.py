@@ -240,9 +240,13 @@ def test_a_forecast_on_other_steps_than_its_calibration_says_so(runner, model, h
             assert said in " ".join(r.stderr.split()), r.stderr
     result = dur.load(out).forecast(str(plan), max_step=2)
     assert any("runs --max-step 2:" in w for w in result.warnings)
+    # without paths the calibration moves nothing: the mean alone
+    assert not any(
+        "calibrated on" in w for w in dur.load(out).forecast(str(plan), max_step=2, samples=0).warnings
+    )
     assert not any("calibrated on" in w for w in dur.load(out).forecast(str(plan), max_step="off").warnings)
     # evaluate says it in its table and records what the calibration ran
-    for extra, differs in (([], True), (["--max-step", "off"], False)):
+    for extra, differs in (([], True), (["--max-step", "off"], False), (["--samples", "0"], False)):
         r = runner.invoke(app, ["evaluate", str(held), "-m", str(out), "--context", "20", "--json", *extra])
         assert r.exit_code == 0, r.stderr
         assert json.loads(r.stdout)["settings"]["calibrated_max_step"] == "off"
