@@ -61,6 +61,7 @@ from durability_cli.cli_options import (
     Direction,
     Fmt,
     Future,
+    FutureSheet,
     Hold,
     Horizon,
     IdCol,
@@ -436,7 +437,7 @@ def forecast(
     ] = "-",
     horizon: Horizon = None,
     future: Future = None,
-    future_sheet: Annotated[str | None, _opt(_FUTURE_SHEET, None, "--future-sheet", metavar=NAME)] = None,
+    future_sheet: FutureSheet = None,
     hold_conditions: Hold = False,
     samples: Samples = 200,
     quantiles: Quantiles = "0.1,0.5,0.9",
@@ -528,12 +529,6 @@ def forecast(
             save_figure(trained.plot_result(run.dataset, run.result, threshold=threshold), plot)
 
     run_command(debug, _all_or_none(go))  # its outputs all new or all as they were
-
-
-_FUTURE_SHEET = (
-    "Sheet of an Excel (.xlsx) --future workbook to read (default: the first), e.g. a plan kept "
-    "beside notes in one workbook."
-)
 
 
 def _future_sheet(api, trained, future: str | None, sheet: str | None):

@@ -200,6 +200,11 @@ Horizon = Annotated[int | None, _opt(_HORIZON, metavar=N)]
 Future = Annotated[
     str | None, _opt("Table of future rows (id, time, conditions) to append to DATA.", metavar=PATH)
 ]
+_FUTURE_SHEET = (
+    "Sheet of an Excel (.xlsx) --future workbook to read (default: the first), e.g. a plan kept "
+    "beside notes in one workbook."
+)
+FutureSheet = Annotated[str | None, _opt(_FUTURE_SHEET, None, "--future-sheet", metavar=NAME)]
 _HOLD = "With --horizon: hold each specimen's last conditions and step length."
 
 

@@ -16,7 +16,9 @@ from durability_cli.cli_options import (
     DataArg,
     Debug,
     Direction,
+    Fmt,
     Future,
+    FutureSheet,
     Hold,
     Horizon,
     ModelArg,
@@ -25,6 +27,7 @@ from durability_cli.cli_options import (
     Picture,
     Samples,
     SeedOpt,
+    Sheet,
     Threads,
     Threshold,
     TimeUnit,
@@ -58,6 +61,7 @@ def plot_forecast_cmd(
     max_specimens: Annotated[int, _opt("Draw at most this many specimens.", None, "--max", metavar=N)] = 12,
     horizon: Horizon = None,
     future: Future = None,
+    future_sheet: FutureSheet = None,
     hold_conditions: Hold = False,
     samples: Samples = 200,
     quantiles: Annotated[
@@ -71,6 +75,8 @@ def plot_forecast_cmd(
     direction: Direction = "below",
     time_unit: TimeUnit = None,
     seed: SeedOpt = 0,
+    fmt: Fmt = None,
+    sheet: Sheet = None,
     threads: Threads = 1,
     debug: Debug = False,
 ) -> None:
@@ -83,6 +89,7 @@ def plot_forecast_cmd(
 
     def go():
         from durability_cli import api
+        from durability_cli.cli import _future_sheet
         from durability_cli.io import check_outputs
         from durability_cli.plotting import save_figure
 
@@ -91,13 +98,15 @@ def plot_forecast_cmd(
         how = dict(
             horizon=horizon, hold_conditions=hold_conditions, samples=samples, direction=direction, seed=seed
         )
-        figure = api.load(model).plot_forecast(
-            data,
+        trained = api.load(model)
+        future_rows = _future_sheet(api, trained, future, future_sheet)
+        figure = trained.plot_forecast(
+            _table(api, trained, data, fmt, sheet),
             truth=truth,
             specimens=specimens,
             max_specimens=max_specimens,
             threshold=threshold,
-            future=future,
+            future=future_rows,
             quantiles=quantiles,
             time_unit=time_unit,
             **how,
@@ -149,9 +158,25 @@ _PLOT_HORIZON = "Score at most N steps after each cut-off."
 PlotHorizon = Annotated[int | None, _opt(_PLOT_HORIZON, None, "--horizon", metavar=N)]
 
 
-def _backtest_figure(output: str, data: str, model: str | list[str], threads: int, draw) -> None:
-    """Check the output, load the model, ``draw(model)`` a Figure and write it. ``model`` a list:
-    the first is drawn with the others, loaded by their report names, as ``draw(model, compare)``."""
+def _table(api, trained, data: str, fmt: str | None, sheet: str | None, compare: dict | None = None):
+    """DATA as the plot's API call reads it: the path, or with --format / --sheet the table read
+    so (with every compared model's columns, as evaluate -m A -m B reads it)."""
+    if fmt is None and sheet is None:
+        return data
+    from durability_cli.cli import _input_format
+    from durability_cli.evaluation import check_comparable
+
+    schema = check_comparable(trained.bundle, {k: m.bundle for k, m in compare.items()}) if compare else None
+    columns = api.Columns.of(fmt=_input_format(fmt, sheet))
+    return api.read(data, columns=columns, schema=schema or trained.schema)
+
+
+def _backtest_figure(
+    output: str, data: str, model: str | list[str], threads: int, draw, fmt=None, sheet=None
+) -> None:
+    """Check the output, load the model, ``draw(model, table)`` a Figure (``table``: DATA as
+    :func:`_table` reads it) and write it. ``model`` a list: the first is drawn with the others,
+    loaded by their report names, as ``draw(model, table, compare)``."""
     from durability_cli import api
     from durability_cli.io import check_outputs
     from durability_cli.plotting import save_figure
@@ -160,11 +185,13 @@ def _backtest_figure(output: str, data: str, model: str | list[str], threads: in
     paths = model if isinstance(model, list) else [model]
     check_outputs([output], [data if data != "-" else None, *paths], pictures=(output,))
     if not isinstance(model, list):
-        save_figure(draw(api.load(model)), output)
+        trained = api.load(model)
+        save_figure(draw(trained, _table(api, trained, data, fmt, sheet)), output)
         return
     names = api.comparison_names(paths[1:])
     compare = {name: api.load(path) for name, path in zip(names, paths[1:], strict=True)}
-    save_figure(draw(api.load(paths[0]), compare), output)
+    trained = api.load(paths[0])
+    save_figure(draw(trained, _table(api, trained, data, fmt, sheet, compare), compare), output)
 
 
 _COMPARED = (
@@ -195,18 +222,20 @@ def _backtest_plot(name: str, doc: str, draw, compare: bool = False) -> None:
         samples: Samples = 200,
         time_unit: TimeUnit = None,
         seed: SeedOpt = 0,
+        fmt: Fmt = None,
+        sheet: Sheet = None,
         threads: Threads = 1,
         debug: Debug = False,
     ) -> None:
-        def figure(trained, others=None):
+        def figure(trained, table, others=None):
             cut = dict(context=context, context_frac=context_frac, origins=origins, horizon=horizon)
             backtest = dict(cut, samples=samples, seed=seed)
             if compare:
-                return draw(trained, data, backtest, time_unit, compare=others or {})
-            return draw(trained, data, backtest, time_unit)
+                return draw(trained, table, backtest, time_unit, compare=others or {})
+            return draw(trained, table, backtest, time_unit)
 
         chosen = model if compare else model[0]  # ModelOpt: one path in a list
-        run_command(debug, lambda: _backtest_figure(output, data, chosen, threads, figure))
+        run_command(debug, lambda: _backtest_figure(output, data, chosen, threads, figure, fmt, sheet))
 
     command.__doc__ = doc
     command.__annotations__["model"] = model_type  # a local type: not a name the string could find
@@ -288,6 +317,8 @@ def plot_eol_cmd(
     direction: Direction = "below",
     time_unit: TimeUnit = None,
     seed: SeedOpt = 0,
+    fmt: Fmt = None,
+    sheet: Sheet = None,
     threads: Threads = 1,
     debug: Debug = False,
 ) -> None:
@@ -299,10 +330,10 @@ def plot_eol_cmd(
     """
     (model,) = model  # ModelOpt hands one path in a list (a repeated -m is refused)
 
-    def draw(trained):
+    def draw(trained, rows):
         cut = dict(context=context, context_frac=context_frac, horizon=horizon)
         how = dict(samples=samples, direction=direction, seed=seed)
-        table = trained.end_of_life_backtest(data, threshold=threshold, **cut, **how)
+        table = trained.end_of_life_backtest(rows, threshold=threshold, **cut, **how)
         from durability_cli.console import err
         from durability_cli.render import direction_warnings, render_warnings
 
@@ -312,4 +343,4 @@ def plot_eol_cmd(
         render_warnings(err, direction_warnings(trained.summary, threshold, direction))  # drawn: warn
         return figure
 
-    run_command(debug, lambda: _backtest_figure(output, data, model, threads, draw))
+    run_command(debug, lambda: _backtest_figure(output, data, model, threads, draw, fmt, sheet))

@@ -261,9 +261,11 @@ def test_excel_schema_and_forecast(runner, workbook, model, tmp_path):
     assert len(fc) == 10 * 20 and fc["durability_mean"].notna().all()
 
 
-def test_forecast_reads_its_future_rows_from_a_named_sheet(runner, workbook, model, small, tmp_path):
-    """--future-sheet: the plan kept in a workbook beside other sheets; the forecast is the one of
-    the same rows appended to the table, whole or a group of specimens at a time."""
+@pytest.fixture
+def split_plan(small, tmp_path):
+    """(small's first 20 rows per specimen as CSV, a workbook of a "notes" sheet and a "future"
+    sheet of the other rows without durability)."""
+    pytest.importorskip("openpyxl")
     df = pd.read_csv(small)
     first = df.groupby("specimen_id").cumcount() < 20
     history = tmp_path / "history.csv"
@@ -272,6 +274,15 @@ def test_forecast_reads_its_future_rows_from_a_named_sheet(runner, workbook, mod
     with pd.ExcelWriter(book, engine="openpyxl") as w:
         pd.DataFrame({"note": ["the plan is on the next sheet"]}).to_excel(w, sheet_name="notes", index=False)
         df[~first].drop(columns=["durability"]).to_excel(w, sheet_name="future", index=False)
+    return history, book
+
+
+def test_forecast_reads_its_future_rows_from_a_named_sheet(
+    runner, workbook, model, small, split_plan, tmp_path
+):
+    """--future-sheet: the plan kept in a workbook beside other sheets; the forecast is the one of
+    the same rows appended to the table, whole or a group of specimens at a time."""
+    history, book = split_plan
     want = tmp_path / "want.csv"
     args = ["-m", model, "--samples", 10, "-q"]
     assert invoke(runner, "forecast", workbook, "--sheet", "plan", *args, "-o", want).exit_code == 0
@@ -303,6 +314,89 @@ def test_forecast_reads_its_future_rows_from_a_named_sheet(runner, workbook, mod
     r = invoke(runner, "forecast", history, "--future-sheet", "future", *args)
     assert r.exit_code == 2 and "give --future FILE.xlsx too" in r.stderr
     assert not (tmp_path / "x.csv").exists()
+
+
+def _drawn(figure) -> list:
+    """Every line's and collection's data of a figure, panel by panel."""
+    out = []
+    for ax in figure.axes:
+        out += [np.asarray(line.get_xydata()) for line in ax.get_lines()]
+        out += [np.asarray(c.get_offsets()) for c in ax.collections]
+    return out
+
+
+def _same_figures(a, b) -> bool:
+    return len(_drawn(a)) == len(_drawn(b)) and all(
+        np.array_equal(x, y, equal_nan=True) for x, y in zip(_drawn(a), _drawn(b), strict=True)
+    )
+
+
+def test_the_plot_commands_read_a_named_sheet(
+    runner, workbook, model, small, plan, split_plan, figures, tmp_path
+):
+    """--sheet (and --format) on the plot commands, --future-sheet on plot forecast: the figures
+    of a workbook's sheet are those of the same rows as CSV, a backtest's compared models too."""
+    history, book = split_plan
+    runs = {
+        "forecast": (
+            ["forecast", plan, "-m", model, "--samples", 20],
+            ["forecast", workbook, "--sheet", "plan", "-m", model, "--samples", 20],
+        ),
+        "future": (
+            ["forecast", plan, "-m", model, "--samples", 20],
+            ["forecast", history, "--future", book, "--future-sheet", "future", "-m", model, "--samples", 20],
+        ),
+        "errors": (
+            ["errors", small, "-m", model, "-m", model, "--context", 20, "--samples", 20],
+            [
+                "errors",
+                workbook,
+                "--format",
+                "xlsx",
+                "--sheet",
+                "measured",
+                "-m",
+                model,
+                "-m",
+                model,
+                "--context",
+                20,
+                "--samples",
+                20,
+            ],
+        ),  # fmt: skip
+        "eol": (
+            ["eol", small, "-m", model, "--threshold", 0.9, "--context", 20, "--samples", 20],
+            [
+                "eol",
+                workbook,
+                "--sheet",
+                "measured",
+                "-m",
+                model,
+                "--threshold",
+                0.9,
+                "--context",
+                20,
+                "--samples",
+                20,
+            ],
+        ),  # fmt: skip
+        "calibration": (
+            ["calibration", small, "-m", model, "--context", 20, "--samples", 20],
+            ["calibration", workbook, "--sheet", "measured", "-m", model, "--context", 20, "--samples", 20],
+        ),
+    }
+    for name, (csv, sheet) in runs.items():
+        for k, args in enumerate((csv, sheet)):
+            r = invoke(runner, "plot", *args, "-o", tmp_path / f"{name}{k}.png")
+            assert r.exit_code == 0, (name, r.output)
+        assert _same_figures(figures[-2], figures[-1]), name
+    assert len(_drawn(figures[-1])) > 0
+    r = invoke(runner, "plot", "errors", small, "--sheet", "measured", "-m", model, "--context", 20, "-o",
+               tmp_path / "x.png")  # fmt: skip
+    assert r.exit_code == 2 and f"{small}: a sheet is named, but this is a csv file" in r.stderr
+    assert not (tmp_path / "x.png").exists()
 
 
 def test_excel_unknown_sheet_and_sheet_on_csv(runner, workbook, small):
