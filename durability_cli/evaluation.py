@@ -156,13 +156,15 @@ class EvalStream:
         sampled = False
         specimens = []  # each group's specimens: mean error and conditions (condition_trends)
         compared: dict[str, list] = {name: [] for name in self.others}  # the same, per compared model
-        cut = np.zeros(2, dtype=np.int64)  # the model's steps cut (--max-step auto), of how many cut-offs
+        # each model's steps cut (--max-step auto), of how many cut-offs: the model's, then the others'
+        cut = {name: np.zeros(2, dtype=np.int64) for name in ["model", *self.others]}
         for ds in self.groups:
             frames = backtest_frames(self.bundle, ds, self.cfg, self.backtest, self.others)
             if frames is None:
                 continue
-            points, history, qs, drivers, group_cut = frames
-            cut += group_cut
+            points, history, qs, drivers = frames.points, frames.history, frames.quantiles, frames.drivers
+            for name, group_cut in frames.cut.items():
+                cut[name] += group_cut
             if pool is None:
                 pool = PooledScores(
                     quantiles=qs,
@@ -202,14 +204,26 @@ class EvalStream:
             "samples": self.cfg.samples if sampled else 0,
             "seed": self.cfg.seed,
             "source": self.source,
-            # the steps the model's backtests ran (forecast's --max-step), and how many auto cut
-            "max_step": effective_max_step(self.bundle, self.cfg.max_step) or "off",
+            **self._steps(self.bundle, cut["model"]),
+        }
+        if self.others:  # each compared model's own steps: its --max-step auto finds its own
+            self.report["settings"]["compared_steps"] = {
+                name: self._steps(other, cut[name]) for name, other in self.others.items()
+            }
+
+    def _steps(self, bundle: ModelBundle, cut: np.ndarray) -> dict:
+        """The steps a model's backtests ran (forecast's --max-step), how many auto cut and in how
+        many backtests, and what its calibration ran (its block's max_step and cut_steps; None:
+        uncalibrated, or older); ``draws``: whether its backtests drew paths, which a calibration
+        scales (a point model's or --samples 0's mean it does not move)."""
+        block = bundle.summary.get("calibration") or {}
+        return {
+            "max_step": effective_max_step(bundle, self.cfg.max_step) or "off",
             "cut_steps": int(cut[0]),
             "cut_backtests": int(cut[1]),
-            # what the model's calibration ran (its block's max_step and cut_steps; None:
-            # uncalibrated, or older)
-            "calibrated_max_step": (self.bundle.summary.get("calibration") or {}).get("max_step"),
-            "calibrated_cut_steps": (self.bundle.summary.get("calibration") or {}).get("cut_steps"),
+            "calibrated_max_step": block.get("max_step"),
+            "calibrated_cut_steps": block.get("cut_steps"),
+            "draws": bool(self.cfg.samples) and bundle.model_config.loss == "gaussian",
         }
 
 
@@ -260,7 +274,8 @@ class Frames(NamedTuple):
     history: pd.DataFrame  # the warm-up rows each forecast was fed
     quantiles: list[float] | None  # the quantile levels of ``points`` (None: point forecasts)
     drivers: pd.DataFrame  # each cut-off's conditions over its forecast rows (forecast_drivers)
-    cut: tuple[int, int] = (0, 0)  # the model's future steps --max-step auto cut, and of how many cut-offs
+    # each model's future steps --max-step auto cut, and of how many cut-offs ("model", then the others)
+    cut: dict[str, tuple[int, int]] | None = None
 
 
 def backtest_frames(
@@ -301,7 +316,7 @@ def backtest_frames(
         view = view.take(keep)
     past = backtest.eol_past_horizon
     frame, qs, cut_steps = _model_rows(bundle, hidden, view, truth, origin, last_obs, cfg, ds.source, past)
-    frames = [frame]
+    frames, cuts = [frame], {"model": cut_steps}
     drivers = forecast_drivers(ds, bundle.schema, view, origin, last_obs + 1, end[keep])
     for name, other in (others or {}).items():  # the same cut-offs, another model
         own = hidden
@@ -310,7 +325,9 @@ def backtest_frames(
             # and the columns only it reads, beside the first model's (by_condition_compared)
             theirs = forecast_drivers(ds, other.schema, own, origin, last_obs + 1, end[keep])
             drivers = drivers.join(theirs[[c for c in theirs.columns if c not in drivers.columns]])
-        rows, levels, _ = _model_rows(other, own, view, truth, origin, last_obs, cfg, ds.source, past)
+        rows, levels, cuts[name] = _model_rows(
+            other, own, view, truth, origin, last_obs, cfg, ds.source, past
+        )
         frames.append(rows.assign(model=name))
         qs = qs or levels
     warm = np.isfinite(hidden.y)
@@ -333,7 +350,7 @@ def backtest_frames(
             p = cut.get_indexer(pd.MultiIndex.from_frame(future[["specimen", "origin"]]))
             t = future["step"].to_numpy() + last_obs[p]
             frames.append(future.assign(y_pred=block[p, t], model=mixed_effects.NAME))
-    return Frames(pd.concat(frames, ignore_index=True), history, qs, drivers, cut_steps)
+    return Frames(pd.concat(frames, ignore_index=True), history, qs, drivers, cuts)
 
 
 def forecast_drivers(

@@ -1008,13 +1008,22 @@ def side_notes(report: dict) -> list[str]:
 
 
 def cut_notes(report: dict) -> list[str]:
-    """A line when --max-step auto cut the model's backtest steps, and one when a calibrated model's
-    backtests ran other steps than its calibration's (the report's settings; the first model's
-    calibration)."""
+    """A line when --max-step auto cut a model's backtest steps, and one when a calibrated model's
+    backtests ran other steps than its calibration's (the report's settings): the model's, then
+    each compared model's, named."""
     s = report.get("settings") or {}
-    out = [cut_line(s["cut_steps"], s.get("cut_backtests"), backtests=True)] if s.get("cut_steps") else []
+    out = _steps_notes(s, "")
+    for name, steps in (s.get("compared_steps") or {}).items():
+        out += _steps_notes(steps, f"{name}: ")
+    return out
+
+
+def _steps_notes(s: dict, who: str) -> list[str]:
+    out = (
+        [who + cut_line(s["cut_steps"], s.get("cut_backtests"), backtests=True)] if s.get("cut_steps") else []
+    )
     # (a backtest without paths scores the mean alone, which no calibration moves)
-    if s.get("calibrated_max_step") is not None and s.get("max_step") is not None and s.get("samples"):
+    if s.get("calibrated_max_step") is not None and s.get("max_step") is not None and s.get("draws"):
         line = steps_differ_line(
             s["calibrated_max_step"],
             s.get("calibrated_cut_steps"),
@@ -1022,7 +1031,7 @@ def cut_notes(report: dict) -> list[str]:
             s.get("cut_steps", 0),
             backtests=True,
         )
-        out += [line] if line else []
+        out += [who + line] if line else []
     return out
 
 

@@ -254,6 +254,18 @@ def test_a_forecast_on_other_steps_than_its_calibration_says_so(runner, model, h
         assert (
             "calibrated on backtests run with --max-step off, and these backtests run" in table
         ) == differs
+    # a compared model's own calibration and steps (evaluate -m A -m B), named
+    r = runner.invoke(
+        app, ["evaluate", str(held), "-m", str(model), "-m", str(out), "--context", "20", "--json"]
+    )
+    assert r.exit_code == 0, r.stderr
+    settings = json.loads(r.stdout)["settings"]
+    compared = settings["compared_steps"]["cal-off"]
+    assert settings["calibrated_max_step"] is None and compared["calibrated_max_step"] == "off"
+    assert compared["cut_steps"] == settings["cut_steps"] > 0  # the same network: the same steps cut
+    assert "cal-off: the band was calibrated on backtests run with --max-step off" in " ".join(
+        r.stderr.split()
+    )
     # auto that cut nothing ran the steps as given, as off does: nothing to say
     from durability_cli.config import steps_differ_line
 
