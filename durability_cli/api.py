@@ -1324,14 +1324,14 @@ def forecast_files(
 def _forecast_settings(model: Model, cfg: ForecastConfig, outputs: Outputs, options: dict, bounds) -> dict:
     """What a forecast's outputs record about how it was made (the Parquet metadata, --meta-out)."""
     from durability_cli import __version__
-    from durability_cli.forecasting import effective_max_step
+    from durability_cli.forecasting import drawn_paths, effective_max_step
     from durability_cli.outputs import file_digest
 
     scenarios = options["scenarios"]
     return {
         "durability_version": __version__,
         "model": file_digest(model.path),
-        "samples": cfg.samples if model.model_config.loss == "gaussian" else 0,
+        "samples": drawn_paths(model.bundle, cfg),
         "seed": cfg.seed,
         "quantiles": list(cfg.quantiles),
         "threshold": cfg.threshold,

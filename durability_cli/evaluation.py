@@ -17,6 +17,7 @@ from durability_cli.errors import InputError, check_numbers
 from durability_cli.forecasting import (
     Ends,
     ForecastConfig,
+    drawn_paths,
     effective_max_step,
     interval_levels,
     keeps_ends,
@@ -223,7 +224,7 @@ class EvalStream:
             "cut_backtests": int(cut[1]),
             "calibrated_max_step": block.get("max_step"),
             "calibrated_cut_steps": block.get("cut_steps"),
-            "draws": bool(self.cfg.samples) and bundle.model_config.loss == "gaussian",
+            "draws": drawn_paths(bundle, self.cfg) > 0,
         }
 
 
@@ -275,7 +276,7 @@ class Frames(NamedTuple):
     quantiles: list[float] | None  # the quantile levels of ``points`` (None: point forecasts)
     drivers: pd.DataFrame  # each cut-off's conditions over its forecast rows (forecast_drivers)
     # each model's future steps --max-step auto cut, and of how many cut-offs ("model", then the others)
-    cut: dict[str, tuple[int, int]] | None = None
+    cut: dict[str, tuple[int, int]]
 
 
 def backtest_frames(

@@ -229,6 +229,12 @@ MAX_RNN_ROWS = 2048  # rows per RNN call on the CPU: larger batches fall out of 
 RUN_CELL_COST = 4
 
 
+def drawn_paths(bundle: ModelBundle, cfg: ForecastConfig) -> int:
+    """How many Monte Carlo paths a forecast of ``cfg`` draws: ``cfg.samples`` for a Gaussian
+    model, none for a point model (its mean is all it has)."""
+    return cfg.samples if bundle.model_config.loss == "gaussian" else 0
+
+
 def _chunk_of(steps: int, samples: int, chunk_specimens: int, rows_per_specimen: int) -> int:
     """Specimens per chunk of ``steps`` rows: specimens x samples x steps within MEMORY_BUDGET, and
     at most MAX_RNN_ROWS rows per RNN call (measured: an LSTM step costs ~4x more per row at
@@ -305,7 +311,7 @@ def rollout_chunks(
     (:func:`planned_steps`), so that a calibration's factor goes by the plan's own steps ahead,
     as calibrate measured it.
     """
-    S = cfg.samples if bundle.model_config.loss == "gaussian" else 0
+    S = drawn_paths(bundle, cfg)
     sampled = S > 0 and bundle.train_config.feedback == "sample"  # the RNN runs every path
     D = bundle.model_config.latent
     M = min(S, LATENT_DRAWS) if D and not sampled else S  # draws of z per specimen
@@ -1060,8 +1066,7 @@ def calibrated_steps_line(bundle: ModelBundle, cfg: ForecastConfig, cut_steps: i
     model is not calibrated or its block predates the record, or the forecast draws no paths (the
     calibration scales the paths' spread and moves their crossings, not the mean)."""
     block = bundle.summary.get("calibration") or {}
-    drawn = cfg.samples if bundle.model_config.loss == "gaussian" else 0
-    if "max_step" not in block or not drawn:
+    if "max_step" not in block or not drawn_paths(bundle, cfg):
         return None
     now = effective_max_step(bundle, cfg.max_step) or "off"
     return steps_differ_line(block["max_step"], block.get("cut_steps"), now, cut_steps)
@@ -1349,7 +1354,7 @@ def _forecast_group(
         path_frame,
         specimens=int(has_future.sum()),
         rows=len(out),
-        samples=cfg.samples if bundle.model_config.loss == "gaussian" else 0,
+        samples=drawn_paths(bundle, cfg),
         seed=cfg.seed,
         quantiles=tuple(cfg.quantiles),
         held=held,
@@ -1563,7 +1568,7 @@ def keeps_ends(bundle: ModelBundle, cfg: ForecastConfig) -> bool:
     """Whether an end-of-life interval of this forecast runs the mean past the horizon (a
     threshold, Monte Carlo paths and a model that measured its validation specimens' pace), so
     that its rollout should keep where each member's run stands (:class:`Ends`)."""
-    S = cfg.samples if bundle.model_config.loss == "gaussian" else 0
+    S = drawn_paths(bundle, cfg)
     return cfg.threshold is not None and S > 0 and eol_warp.spread(bundle) is not None
 
 
