@@ -66,21 +66,23 @@ def read(
     columns: Columns = Columns(),
     schema: Schema | None = None,
     require_target: bool = True,
+    plan: bool = False,
 ) -> Dataset:
     """``data`` as a validated Dataset: the roles of ``columns``, or exactly a model's ``schema``.
-    A Dataset already read with that schema is returned as it is."""
+    A Dataset already read with that schema is returned as it is. ``plan=True`` reads a
+    ``future`` table: no target needed, and a specimen may have a single row (one planned step
+    after its history)."""
     from durability_cli.schema import Dataset, load_dataset
 
     if isinstance(data, Dataset) and (schema is None or data.schema == schema):
         return data
     names = _names(columns)
+    how = dict(schema=schema, require_target=require_target and not plan, min_rows=1 if plan else 2)
     if isinstance(data, str | os.PathLike):
-        return load_dataset(str(data), fmt=columns.fmt, schema=schema, require_target=require_target, **names)
+        return load_dataset(str(data), fmt=columns.fmt, **how, **names)
     from durability_cli.schema import frame_dataset
 
-    return frame_dataset(
-        _as_frame(data), "DataFrame", schema=schema, require_target=require_target, names=names
-    )
+    return frame_dataset(_as_frame(data), "DataFrame", **how, names=names)
 
 
 def _names(columns: Columns) -> dict:
@@ -253,7 +255,7 @@ class Model:
         _check_horizon(horizon, hold_conditions)
         conditions, scenario_list = what_if(self, set, scenarios)
         ds = read(data, schema=self.schema)
-        fut = None if future is None else read(future, schema=self.schema, require_target=False)
+        fut = None if future is None else read(future, schema=self.schema, plan=True)
         result = forecast(
             self.bundle,
             ds,
@@ -462,7 +464,7 @@ class Model:
         cfg = forecast_config(samples, quantiles, threshold, direction, seed)
         _check_horizon(horizon, hold_conditions)
         ds = read(data, schema=self.schema)
-        fut = None if future is None else read(future, schema=self.schema, require_target=False)
+        fut = None if future is None else read(future, schema=self.schema, plan=True)
         result = forecast(self.bundle, ds, cfg, horizon=horizon, hold_conditions=hold_conditions, future=fut)
         chosen = None if specimens is None else list(_tuple(specimens))  # a list, or comma-separated ids
         return self.plot_result(
@@ -1282,7 +1284,7 @@ def forecast_files(
         total, ds = _whole(model, data, fmt, shard)
         if ds is None:
             return Run(total)
-        fut = None if future is None else read(future, schema=model.schema, require_target=False)
+        fut = None if future is None else read(future, schema=model.schema, plan=True)
         if fut is not None and shard is not None:
             fut = take_shard(fut, *shard)
         result = forecast(model.bundle, ds, cfg, future=fut, **options)
@@ -1303,7 +1305,7 @@ def forecast_files(
     source = "stdin" if data == "-" else str(data)
     groups = grouped.groups
     if future is not None:
-        fut = read(future, schema=model.schema, require_target=False)
+        fut = read(future, schema=model.schema, plan=True)
         groups = with_future(groups, fut, grouped.ids, size=size, source=str(data), shard=shard)
     stream = ForecastStream(model.bundle, groups, cfg, source=source, **options)
     paths = (outputs.table, outputs.eol, outputs.paths)

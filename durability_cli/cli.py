@@ -541,7 +541,7 @@ def _future_sheet(api, trained, future: str | None, sheet: str | None):
     if future is None:
         raise InputError("--future-sheet names a sheet of the --future workbook; give --future FILE.xlsx too")
     fmt = sheet_format(None, sheet, "--future-sheet")
-    return api.read(future, columns=api.Columns.of(fmt=fmt), schema=trained.schema, require_target=False)
+    return api.read(future, columns=api.Columns.of(fmt=fmt), schema=trained.schema, plan=True)
 
 
 def _all_or_none(go):

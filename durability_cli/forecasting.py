@@ -604,6 +604,17 @@ def append_future(ds: Dataset, future: Dataset) -> Dataset:
     return validate(combined, s, source=f"{ds.source} + {future.source}")
 
 
+def no_history(future_source: str, ids, source: str) -> InputError:
+    """The error for --future rows of specimens ``ids`` that ``source`` has no rows of."""
+    unknown = sorted(set(map(str, ids)))
+    more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+    return InputError(
+        f"{future_source}: specimen {unknown[0]}{more} is not in {source}; a --future row needs the "
+        "specimen's measured history to warm up on: put its measured rows in the history table, or "
+        "leave it out of the plan"
+    )
+
+
 def _check_future_rows(ds: Dataset, future: Dataset) -> None:
     """Each --future row goes after its specimen's last row in the history, with the static labels
     its history has: refused here, naming both files, rather than as a clash of rows in the merged
@@ -615,8 +626,11 @@ def _check_future_rows(ds: Dataset, future: Dataset) -> None:
     present = pd.Index(np.asarray(text, dtype=object)[codes[last]])  # the ids of those rows
     fcodes, ftext = id_codes(future.frame, future.schema.id_col)
     where = present.get_indexer(np.asarray(ftext, dtype=object)[fcodes])
-    known = np.flatnonzero(where >= 0)  # a specimen with no history is refused later, by its own message
+    known = np.flatnonzero(where >= 0)
     time_col = ds.schema.time_col
+    unknown = np.flatnonzero(where < 0)
+    if unknown.size:
+        raise no_history(future.source, np.asarray(ftext, dtype=object)[fcodes[unknown]], ds.source)
     history_row = last[where[known]]
     early = future.t[known] <= ds.t[history_row]
     if early.any():

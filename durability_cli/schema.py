@@ -127,18 +127,23 @@ def load_dataset(
     static: list[str] | None = None,
     require_target: bool = True,
     schema: Schema | None = None,
+    min_rows: int = 2,
 ) -> Dataset:
     """Read ``path`` (``-`` = stdin) and validate it into a Dataset.
 
     With ``schema`` (from a trained model) the column roles are exactly the model's, matched to the
     table's names case-insensitively, and the other column options are ignored. With
-    ``require_target=False`` a missing target column is created empty (a plan of future steps).
+    ``require_target=False`` a missing target column is created empty (a plan of future steps);
+    ``min_rows`` is the fewest rows a specimen may have (1 for a --future plan, whose rows follow
+    a history).
     """
     source = "stdin" if path == "-" else str(path)
     names = dict(id_col=id_col, time_col=time_col, target=target, covariates=covariates, static=static)
     select = _role_columns(schema, require_target=require_target, **names)
     df = read_table(path, fmt=fmt, select=select, text=_id_as_text(schema, id_col))
-    return frame_dataset(df, source, schema=schema, require_target=require_target, names=names)
+    return frame_dataset(
+        df, source, schema=schema, require_target=require_target, names=names, min_rows=min_rows
+    )
 
 
 def _id_as_text(schema: Schema | None, id_col: str | None):
@@ -163,14 +168,16 @@ def frame_dataset(
     schema: Schema | None,
     require_target: bool = True,
     names: dict | None = None,
+    min_rows: int = 2,
 ) -> Dataset:
     """A table already in memory validated into a Dataset: the roles of ``names`` (id_col,
-    time_col, target, covariates, static; None = auto-detected), or exactly a model's ``schema``."""
+    time_col, target, covariates, static; None = auto-detected), or exactly a model's ``schema``;
+    ``min_rows`` as :func:`load_dataset`'s."""
     if schema is None:
         schema, notes = resolve_schema(df, source=source, require_target=require_target, **(names or {}))
     else:
         df, schema, notes = apply_schema(df, schema, source=source, require_target=require_target)
-    ds = validate(df, schema, source=source, require_target=require_target)
+    ds = validate(df, schema, source=source, require_target=require_target, min_rows=min_rows)
     ds.notes[:0] = notes
     return ds
 
@@ -524,11 +531,15 @@ def _kind(col: pd.Series) -> str:
 
 
 # -- validation ------------------------------------------------------------------------------------
-def validate(df: pd.DataFrame, schema: Schema, *, source: str, require_target: bool = True) -> Dataset:
+def validate(
+    df: pd.DataFrame, schema: Schema, *, source: str, require_target: bool = True, min_rows: int = 2
+) -> Dataset:
     """Check and type ``df`` by ``schema``; sort by (specimen, time). Raises InputError.
 
     Row numbers in messages are 1-based positions in ``df`` as given (the file's data rows).
     ``require_target=False`` creates a missing target column as all-NaN and allows no measurements.
+    ``min_rows``: the fewest rows a specimen may have (a model needs 2; a plan's future rows
+    are checked again once appended to their history).
     """
     s = schema
     n = len(df)
@@ -592,7 +603,7 @@ def validate(df: pd.DataFrame, schema: Schema, *, source: str, require_target: b
         order, codes_s, t_s = np.arange(n), codes, t
     else:
         codes_s, t_s = codes[order], t[order]
-    starts, lengths = _check_rows(codes_s, t_s, order, time_values, id_text, source)
+    starts, lengths = _check_rows(codes_s, t_s, order, time_values, id_text, source, min_rows)
 
     for c, raw in static.items():
         _check_static(raw, c, order, starts, lengths, id_text, codes_s, source)
@@ -642,9 +653,11 @@ def _time(raw_time: pd.Series, s: Schema, source: str) -> tuple[np.ndarray, pd.S
     return t, raw_time if integer else pd.Series(t, index=raw_time.index)
 
 
-def _check_rows(codes_s, t_s, order, time_values, id_text, source: str) -> tuple[np.ndarray, np.ndarray]:
+def _check_rows(
+    codes_s, t_s, order, time_values, id_text, source: str, min_rows: int = 2
+) -> tuple[np.ndarray, np.ndarray]:
     """(first row, length) of each specimen in sorted rows; one row per (specimen, time), and
-    at least 2 rows per specimen."""
+    at least ``min_rows`` (1 or 2) rows per specimen."""
     n = len(codes_s)
     same_specimen = codes_s[1:] == codes_s[:-1]
     dup = same_specimen & (t_s[1:] == t_s[:-1])
@@ -659,7 +672,7 @@ def _check_rows(codes_s, t_s, order, time_values, id_text, source: str) -> tuple
     )
     starts = np.flatnonzero(np.r_[True, ~same_specimen])  # [N] first row of each specimen
     lengths = run_lengths(starts, n)  # [N]
-    short = lengths < 2
+    short = lengths < min_rows
     if short.any():
         k = int(np.argmax(short))
         more = int(short.sum()) - 1

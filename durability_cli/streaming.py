@@ -704,7 +704,7 @@ def with_future(groups, future: Dataset, ids, *, size: int, source: str, shard=N
     the ``future`` table appended (``forecasting.append_future``, as the whole-table path does).
     Every specimen of ``future`` (of this shard) must be among ``ids``: its rows need a history to
     warm up on; checked before the first group."""
-    from durability_cli.forecasting import append_future
+    from durability_cli.forecasting import append_future, no_history
 
     codes, text = id_codes(future.frame, future.schema.id_col)
     row_ids = np.asarray(text, dtype=object)[codes]  # [rows] each row's id text
@@ -715,12 +715,7 @@ def with_future(groups, future: Dataset, ids, *, size: int, source: str, shard=N
 
         present = present[shard_of(present, shard[1]) == shard[0]]  # other shards' rows: ignored
     if len(present):
-        unknown = sorted(present)
-        more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
-        raise InputError(
-            f"{future.source}: specimen {unknown[0]}{more} is not in {source}; a --future row needs "
-            "the specimen's measured history to warm up on"
-        )
+        raise no_history(future.source, present, source)
     group_of = np.where(position >= 0, position // size, -1)  # [rows]
     order = np.argsort(group_of, kind="stable")
     bounds = np.searchsorted(group_of[order], np.arange(-1, -(-len(ids) // size) + 1))

@@ -350,27 +350,60 @@ def test_chunked_forecast_with_a_future_table_is_the_whole_forecast(model, histo
     assert sorted(lines) == sorted(whole.decode().splitlines()[1:])
 
 
-def test_a_future_specimen_without_history_is_refused_before_any_output(model, history_and_future, tmp_path):
-    fut = pd.read_csv(history_and_future["future"])
-    stray = fut[fut.specimen_id == fut.specimen_id.iloc[0]].assign(specimen_id="X999")
-    bad = tmp_path / "future.csv"
-    pd.concat([fut, stray]).to_csv(bad, index=False)
-    out = tmp_path / "fc.csv"
+def test_a_plan_of_one_row_for_a_specimen_is_forecast(model, history_and_future, tmp_path):
+    """A --future table giving a specimen a single planned row (the next inspection) was refused
+    as a specimen "with only 1 row", although its history has 20: the two-row rule holds for the
+    history and plan together. Whole and chunked, and the step is the first step of a longer plan."""
+    h = history_and_future["history"]
+    fut = pd.read_csv(history_and_future["future"]).sort_values(["specimen_id", "time"])
+    n = fut.groupby("specimen_id").cumcount()
+    ids = sorted(fut.specimen_id.unique())
+    one = fut[(n == 0) | ((n < 3) & fut.specimen_id.isin(ids[:4]))]  # one row each; 3 for four of them
+    plan = tmp_path / "one.csv"
+    one.sample(frac=1.0, random_state=2).to_csv(plan, index=False)
+    outs = {}
+    for name, extra in (("whole", []), ("chunked", ["--chunk-specimens", 5])):
+        outs[name] = tmp_path / f"{name}.csv"
+        r = invoke("forecast", h, "-m", model, *COMMON, "--future", plan, *extra, "-o", outs[name])
+        assert r.exit_code == 0, r.output
+    assert outs["chunked"].read_bytes() == outs["whole"].read_bytes()
+    got = pd.read_csv(outs["whole"])
+    assert len(got) == len(one) == len(ids) + 4 * 2
     r = invoke(
         "forecast",
-        history_and_future["history"],
+        h,
         "-m",
         model,
+        *COMMON,
         "--future",
-        bad,
-        "--chunk-specimens",
-        5,
+        history_and_future["future"],
         "-o",
-        out,
+        tmp_path / "all.csv",
     )
-    assert r.exit_code == 2 and r.output.count("\n") == 1, r.output
-    assert r.output.startswith(f"Error: {bad}: specimen X999 is not in {history_and_future['history']}")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["future.csv"]
+    assert r.exit_code == 0, r.output
+    full = pd.read_csv(tmp_path / "all.csv").set_index(["specimen_id", "time"])
+    first = got.groupby("specimen_id").head(1).set_index(["specimen_id", "time"])
+    np.testing.assert_allclose(first["durability_mean"], full.loc[first.index, "durability_mean"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("chunk", [[], ["--chunk-specimens", 5]])
+def test_a_future_specimen_without_history_is_refused_before_any_output(
+    model, history_and_future, tmp_path, chunk
+):
+    """Whole or chunked, the same line; a single planned row of such a specimen too (it was
+    refused as a specimen "with only 1 row", or "with no measured durability" with more)."""
+    fut = pd.read_csv(history_and_future["future"])
+    for rows in (1, 3):
+        stray = fut[fut.specimen_id == fut.specimen_id.iloc[0]].head(rows).assign(specimen_id="X999")
+        bad = tmp_path / "future.csv"
+        pd.concat([fut, stray]).to_csv(bad, index=False)
+        out = tmp_path / "fc.csv"
+        r = invoke("forecast", history_and_future["history"], "-m", model, "--future", bad, *chunk, "-o", out)
+        assert r.exit_code == 2 and r.output.count("\n") == 1, r.output
+        assert r.output.startswith(
+            f"Error: {bad}: specimen X999 is not in {history_and_future['history']}; a --future row needs"
+        ), r.output
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["future.csv"]
 
 
 @pytest.mark.parametrize("chunk", [[], ["--chunk-specimens", 5]])
