@@ -708,6 +708,7 @@ class StepDomain:
         self.sd = x.std(axis=0)
         self.sd[~(self.sd > 0)] = 1.0
         self.ref = x / self.sd
+        self.log_length = x[:, -1]
         self.k = min(AUTO_NEIGHBOURS, len(rows) - 1)
         own = self.distance(self.ref, self_included=True)
         self.limit = float(np.quantile(own, quantile))
@@ -742,17 +743,35 @@ class StepDomain:
             out[lo : lo + 4096] = torch.topk(d, k, dim=1, largest=False).values[:, -1].double().numpy()
         return out
 
+    def longer(self, cond: np.ndarray, length: np.ndarray) -> np.ndarray:
+        """[M] whether each step is longer than the shortest of the k sampled steps nearest its
+        conditions. A step finer than every training step at such conditions is atypical too,
+        and its pieces can look typical beside the short steps of other conditions; it is
+        neither flagged nor cut (a 1-day step at 14.5 °C, where training's were 5-70 days)."""
+        log_length = np.log(length)
+        if self.ref.shape[1] == 1:  # no conditions: training's steps as a whole
+            return log_length > self.log_length.min()
+        ref = torch.from_numpy(self.ref[:, :-1]).float()
+        out = np.empty(len(length), dtype=bool)
+        for lo in range(0, len(length), 4096):
+            q = torch.from_numpy(cond[lo : lo + 4096] / self.sd[:-1]).float()
+            near = torch.topk(torch.cdist(q, ref), self.k, dim=1, largest=False).indices.numpy()
+            out[lo : lo + 4096] = log_length[lo : lo + 4096] > self.log_length[near].min(axis=1)
+        return out
+
     def typical(self, cond: np.ndarray, length: np.ndarray) -> np.ndarray:
         """[M] whether steps of ``length`` [M] at ``cond`` [M, C] are typical of training."""
         q = np.column_stack([cond, np.log(length)]) / self.sd
         return self.distance(q) <= self.limit
 
     def pieces(self, cond: np.ndarray, length: np.ndarray) -> np.ndarray:
-        """[M] how many equal pieces each step is cut into: 1 where it is typical, else the fewest
-        of AUTO_PIECES that make its pieces typical, no shorter than the shortest training step
-        (1 where none does: its conditions lie outside training's, which the range check says)."""
+        """[M] how many equal pieces each step is cut into: 1 where it is typical or no longer
+        than training's steps at its conditions (:meth:`longer`), else the fewest of AUTO_PIECES
+        that make its pieces typical, no shorter than the shortest training step (1 where none
+        does: its conditions lie outside training's, which the range check says)."""
         out = np.ones(len(length), dtype=np.int64)
         todo = np.flatnonzero(~self.typical(cond, length))
+        todo = todo[self.longer(cond[todo], length[todo])]
         for m in AUTO_PIECES:
             todo = todo[length[todo] / m >= self.shortest]
             if len(todo) == 0:

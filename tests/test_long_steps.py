@@ -180,6 +180,28 @@ def test_steps_like_the_training_s_or_finer_are_not(runner, trained, step, tempe
     assert not fc.extrapolated.any()
 
 
+def test_a_step_finer_than_training_s_is_neither_flagged_nor_cut():
+    """Cool conditions measured every 5-56 days, warm ones every 0.25-14: a 1-day step at 14.5 °C
+    is atypical of training, and its halves looked typical beside the warm short steps, so it was
+    called "longer than training's steps" and auto cut it finer still. Only a step longer than
+    training's at its conditions is."""
+    from durability_cli.forecasting import FLAG_QUANTILE, StepDomain
+
+    rng = np.random.default_rng(0)
+    temperature = rng.uniform(10, 70, 2000)
+    cool = temperature < 20
+    length = np.where(
+        cool, rng.choice([5.0, 14.0, 28.0, 56.0], 2000), np.exp(rng.uniform(np.log(0.25), np.log(14.0), 2000))
+    )
+    rows = np.column_stack([temperature, rng.uniform(40, 90, 2000), length])
+    for quantile in (FLAG_QUANTILE, 0.99):  # the flag's domain and auto's
+        domain = StepDomain(rows, quantile)
+        fine = domain.pieces(np.array([[14.5, 60.0]] * 3), np.array([0.5, 1.0, 2.0]))
+        assert fine.tolist() == [1, 1, 1]
+        assert domain.pieces(np.array([[60.0, 60.0]]), np.array([60.0]))[0] > 1  # long and hot: cut
+        assert domain.pieces(np.array([[14.5, 60.0]]), np.array([14.0]))[0] == 1  # like training's
+
+
 def test_max_step_auto_cuts_the_long_steps_as_the_warning_says(runner, trained):
     d, model = trained
     coarse = plan(d, 14.0, 60.0)
