@@ -44,10 +44,19 @@ def past_at_cutoff_line(direction: str, threshold: float) -> str:
     )
 
 
-def cut_line(steps: int, count: int, scenarios: int = 0, *, backtests: bool = False) -> str:
+def cut_line(
+    steps: int, count: int, scenarios: int = 0, *, backtests: bool = False, max_step: float | str = "auto"
+) -> str:
     """The note that --max-step auto cut a plan's steps: of ``count`` specimens (of ``scenarios``
-    scenarios, if more than one), or with ``backtests`` of ``count`` of evaluate's backtests."""
+    scenarios, if more than one), or with ``backtests`` of ``count`` of evaluate's backtests;
+    ``max_step`` a length: that it cut them as asked."""
     over = f" over {scenarios} scenarios" if scenarios > 1 else ""
+    if not isinstance(max_step, str):
+        return (
+            f"{steps} future step(s) of {count} {'backtest' if backtests else 'specimen'}(s){over} were "
+            f"longer than {step_text(max_step)} and were cut into pieces of at most that "
+            f"(--max-step {step_text(max_step)})"
+        )
     head = (
         f"{steps} future step(s) of {count} {'backtest' if backtests else 'specimen'}(s){over} were longer "
         "than training's steps at their conditions and were cut into pieces typical of training"
@@ -81,9 +90,9 @@ def steps_differ_line(
         return None
     run = "these backtests run" if backtests else "this forecast runs"
     return (
-        f"the band was calibrated on backtests run with --max-step {_step_text(calibrated)}, and {run} "
-        f"--max-step {_step_text(now)}: its factors were measured on other steps; give "
-        f"--max-step {_step_text(calibrated)}, or calibrate again with --max-step {_step_text(now)}"
+        f"the band was calibrated on backtests run with --max-step {step_text(calibrated)}, and {run} "
+        f"--max-step {step_text(now)}: its factors were measured on other steps; give "
+        f"--max-step {step_text(calibrated)}, or calibrate again with --max-step {step_text(now)}"
     )
 
 
@@ -98,7 +107,7 @@ def _same_step(a: float | str, b: float | str) -> bool:
     return abs(float(a) - float(b)) <= 1e-9 * max(abs(float(a)), abs(float(b)))
 
 
-def _step_text(value: float | str) -> str:
+def step_text(value: float | str) -> str:
     return value if isinstance(value, str) else f"{float(value):g}"
 
 

@@ -133,10 +133,12 @@ class ForecastResult:
     n_skipped: int = 0  # all specimens with no future rows
     extrapolation: list[str] = field(default_factory=list)  # a line per specimen outside training
     n_extrapolating: int = 0  # all specimens outside the training envelope (lines may be capped)
-    # future steps --max-step auto cut (longer than training's at their conditions), and of how many specimens
-    # (with scenarios: the steps of every scenario, the specimens cut in any)
+    # future steps --max-step cut (auto: longer than training's at their conditions; a length: longer
+    # than it), and of how many specimens (with scenarios: the steps of every scenario, the
+    # specimens cut in any); ``cut_auto``: auto cut them (a warning line), not a length given
     n_cut_steps: int = 0
     n_cut_specimens: int = 0
+    cut_auto: bool = True
     cut: np.ndarray | None = field(default=None, repr=False)  # [specimens of the group] which were cut
     # a calibrated model run on other steps than its calibration's backtests (config.steps_differ_line)
     steps_differ: str | None = None
@@ -164,7 +166,7 @@ class ForecastResult:
             lines.append(_off_warmup_line(self))
         if self.n_eol and self.n_eol_past == self.n_eol and self.eol_rule is not None:
             lines.append(past_at_cutoff_line(*self.eol_rule))
-        if self.n_cut_steps:
+        if self.n_cut_steps and self.cut_auto:  # a length given cuts as asked: recorded, not warned of
             lines.append(cut_line(self.n_cut_steps, self.n_cut_specimens, len(self.scenarios)))
         if self.steps_differ:
             lines.append(self.steps_differ)
@@ -1052,7 +1054,7 @@ class ForecastStream:
             total.specimens += part.specimens
             total.rows += part.rows
             total.samples, total.seed, total.quantiles = part.samples, part.seed, part.quantiles
-            total.bounds, total.scenarios = part.bounds, part.scenarios
+            total.bounds, total.scenarios, total.cut_auto = part.bounds, part.scenarios, part.cut_auto
             yield part
         if not total.specimens:
             raise _nothing_to_forecast(self.source, self.bundle.schema.target)
@@ -1093,7 +1095,7 @@ class ForecastStream:
 
 
 def calibrated_steps_line(bundle: ModelBundle, cfg: ForecastConfig, cut_steps: int) -> str | None:
-    """The warning that a forecast of ``cfg`` (whose auto cut ``cut_steps``) ran other steps
+    """The warning that a forecast of ``cfg`` (which cut ``cut_steps``) ran other steps
     (--max-step) than the backtests the model's band was calibrated on (the calibration block's
     ``max_step`` and ``cut_steps``, recorded since session 51); None when they ran alike, or the
     model is not calibrated or its block predates the record, or the forecast draws no paths (the
@@ -1193,7 +1195,7 @@ def planned_steps(
 ) -> tuple[Series, np.ndarray, np.ndarray]:
     """The steps the network runs (``ForecastConfig.max_step``, :func:`effective_max_step`):
     ``series`` cut (:func:`cut_steps`), [N, T] which rows were inserted, and [N] how many of each
-    specimen's future steps "auto" cut (0 for a length given, which cuts as asked).
+    specimen's future steps were cut ("auto", or a length given).
 
     Every step auto finds too long is cut, however many pieces its specimen's run grows to: the
     rollout batches specimens of like lengths (:func:`chunk_plan`), so a long run costs its own
@@ -1210,7 +1212,7 @@ def planned_steps(
     what = f"--max-step {limit:g}" if np.ndim(limit) == 0 else "--max-step auto"
     _check_cut_memory(series, last_obs, pieces, what, source)
     cut, inserted = cut_steps(series, pieces)
-    return cut, inserted, (pieces > 1).sum(axis=1) if max_step == "auto" else none
+    return cut, inserted, (pieces > 1).sum(axis=1)
 
 
 def own_steps(inserted: np.ndarray, last_obs: np.ndarray) -> np.ndarray:
@@ -1397,6 +1399,7 @@ def _forecast_group(
         n_extrapolating=len(extrap_lines),
         n_cut_steps=n_cut,
         n_cut_specimens=int(cut.sum()),
+        cut_auto=effective_max_step(bundle, cfg.max_step) == "auto",
         cut=cut,
         bounds=cfg.bounds,
         n_off_warmup=int(off.sum()),

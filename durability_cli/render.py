@@ -16,6 +16,7 @@ from durability_cli.config import (
     describe_warmup,
     lopsided,
     past_at_cutoff_line,
+    step_text,
     steps_differ_line,
 )
 
@@ -1020,7 +1021,14 @@ def cut_notes(report: dict) -> list[str]:
 
 def _steps_notes(s: dict, who: str) -> list[str]:
     out = (
-        [who + cut_line(s["cut_steps"], s.get("cut_backtests"), backtests=True)] if s.get("cut_steps") else []
+        [
+            who
+            + cut_line(
+                s["cut_steps"], s.get("cut_backtests"), backtests=True, max_step=s.get("max_step", "auto")
+            )
+        ]
+        if s.get("cut_steps")
+        else []
     )
     # (a backtest without paths scores the mean alone, which no calibration moves)
     if s.get("calibrated_max_step") is not None and s.get("max_step") is not None and s.get("draws"):
@@ -1247,7 +1255,8 @@ def render_calibration(console: Console, block: dict, output: str) -> None:
         )
     console.print(table)
     cut = (
-        f"; the backtests' forecasts ran {block['cut_steps']} future step(s) cut (--max-step auto)"
+        f"; the backtests' forecasts ran {block['cut_steps']} future step(s) cut "
+        f"(--max-step {step_text(block.get('max_step', 'auto'))})"
         if block.get("cut_steps")
         else ""
     )

@@ -121,6 +121,39 @@ def test_by_default_the_long_steps_are_cut_and_said_so(runner, trained, tmp_path
     assert r.exit_code == 0, r.output
 
 
+def test_a_length_given_records_the_steps_it_cut(runner, trained, tmp_path):
+    """--max-step LENGTH recorded cut_steps 0 in --meta-out, evaluate's settings and a
+    calibration's block, although it cut: now the count, with evaluate's table saying so; forecast
+    warns of what auto cuts, not of the cut that was asked for."""
+    d, model = trained
+    coarse = plan(d, 14.0, 60.0)
+    r, fc = forecast(runner, coarse, model, "--max-step", "7", "--meta-out", str(tmp_path / "m.json"))
+    meta = json.loads((tmp_path / "m.json").read_text())
+    assert (meta["max_step"], meta["cut_steps"]) == (7.0, 5)
+    assert "were cut" not in r.stderr and "were longer" not in r.stderr
+    truth = pd.read_csv(coarse)
+    truth["durability"] = truth["durability"].fillna(0.5)
+    measured = tmp_path / "measured.csv"
+    truth.to_csv(measured, index=False)
+    args = [
+        "evaluate",
+        str(measured),
+        "-m",
+        str(model),
+        "--context",
+        "10",
+        "--samples",
+        "0",
+        "--max-step",
+        "7",
+    ]
+    r = runner.invoke(app, [*args, "-o", str(tmp_path / "e.json")])
+    assert r.exit_code == 0, r.output
+    settings = json.loads((tmp_path / "e.json").read_text())["settings"]
+    assert (settings["max_step"], settings["cut_steps"], settings["cut_backtests"]) == (7.0, 5, 1)
+    assert "5 future step(s) of 1 backtest(s) were longer than 7 and were cut" in " ".join(r.stderr.split())
+
+
 def test_with_scenarios_the_line_counts_each_cut_specimen_once(runner, trained, tmp_path):
     """Two scenarios that both cut the same specimen's steps: the line counts every scenario's
     steps, the specimen once, and says over how many scenarios."""
