@@ -450,6 +450,13 @@ def _model_rows(
             "y_pred": mean[p_idx, t_idx],
         }
     )
+    mean_eol = None
+    if cfg.threshold is not None:
+        # the mean path's crossing where forecast finds it: on the steps it ran, cut ones included
+        # (the plan's own rows alone would interpolate across a cut step's pieces)
+        # (+inf: no crossing within the horizon, as eol_p90's; NaN is left to the baselines' rows)
+        mean_eol = path_crossings(hidden, last_obs, mean[:, None, :], cfg.threshold, cfg.direction)[:, 0]
+        frame["eol_time"] = np.where(np.isnan(mean_eol), np.inf, mean_eol)[p_idx]
     qs = None
     if paths is not None:
         vals = np.moveaxis(paths, 1, 2)[sel].astype(np.float64)  # [R, S]; y_pred stays the mean path
@@ -471,9 +478,7 @@ def _model_rows(
                 EOL_INTERVAL,
                 source,
                 past_horizon=past_horizon,
-                mean_eol=path_crossings(hidden, last_obs, mean[:, None, :], cfg.threshold, cfg.direction)[
-                    :, 0
-                ],
+                mean_eol=mean_eol,
                 ends=kept,
                 want_prob=False,
             )

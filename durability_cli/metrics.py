@@ -633,11 +633,17 @@ def _eol_per_origin(rows: pd.DataFrame, warm: pd.DataFrame, threshold: float, di
     # fmax ignores NaN without a warning; a forecast with no measured row gets NaN.
     censor = np.fmax.reduce(measured, axis=1) if T > 1 else np.full(G, np.nan)
     horizon = np.fmax.reduce(times[:, 1:], axis=1) if T > 1 else np.full(G, np.nan)
+    eol_pred = first_crossing_matrix(times, pred, threshold, direction)
+    # a model's own: its mean's crossing on the steps it ran, cut ones too (+inf: none within the
+    # horizon); a baseline's rows have none
+    given = grp["eol_time"].first().reindex(keys).to_numpy(np.float64) if "eol_time" in rows else None
+    if given is not None and not np.isnan(given).all():
+        eol_pred = np.where(np.isinf(given), np.nan, given)
     out = pd.DataFrame(
         {
             "t_cut": times[:, 0],
             "t_first": start["t_first"].to_numpy(),
-            "eol_pred": first_crossing_matrix(times, pred, threshold, direction),
+            "eol_pred": eol_pred,
             "eol_true": first_crossing_matrix(times, true, threshold, direction),
             "censor": censor,
             "horizon": horizon,

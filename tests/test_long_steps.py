@@ -154,6 +154,46 @@ def test_a_length_given_records_the_steps_it_cut(runner, trained, tmp_path):
     assert "5 future step(s) of 1 backtest(s) were longer than 7 and were cut" in " ".join(r.stderr.split())
 
 
+def test_evaluate_scores_the_end_of_life_forecast_writes_on_the_cut_steps(runner, trained, tmp_path):
+    """The mean's crossing between two of the plan's rows: forecast finds it on the pieces auto
+    ran, and evaluate scored the crossing interpolated between the plan's rows (another time)."""
+    d, model = trained
+    coarse = plan(d, 14.0, 60.0)
+    _, fc = forecast(runner, coarse, model)
+    a, b = fc.durability_mean.iloc[1], fc.durability_mean.iloc[2]
+    assert abs(a - b) > 1e-4, (a, b)
+    threshold, direction = f"{(a + b) / 2:.6f}", "below" if b < a else "above"
+    how = ["--threshold", threshold, "--direction", direction]
+    r = runner.invoke(
+        app,
+        [
+            "forecast",
+            str(coarse),
+            "-m",
+            str(model),
+            "--samples",
+            "0",
+            *how,
+            "--precision",
+            "0",
+            "--eol-out",
+            str(tmp_path / "e.csv"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    eol_time = pd.read_csv(tmp_path / "e.csv").eol_time.iloc[0]
+    assert fc.time.iloc[1] < eol_time < fc.time.iloc[2]
+    truth = pd.read_csv(coarse)
+    truth["durability"] = truth["durability"].fillna(0.5)
+    measured = tmp_path / "measured.csv"
+    truth.to_csv(measured, index=False)
+    args = ["evaluate", str(measured), "-m", str(model), "--context", "10", "--samples", "0", *how]
+    r = runner.invoke(app, [*args, "--per-series", str(tmp_path / "s.csv")])
+    assert r.exit_code == 0, r.output
+    scored = pd.read_csv(tmp_path / "s.csv").query("model == 'model'")
+    assert scored.eol_pred.iloc[0] == pytest.approx(eol_time, rel=1e-9, abs=1e-6)
+
+
 def test_with_scenarios_the_line_counts_each_cut_specimen_once(runner, trained, tmp_path):
     """Two scenarios that both cut the same specimen's steps: the line counts every scenario's
     steps, the specimen once, and says over how many scenarios."""
