@@ -455,13 +455,16 @@ class Model:
         future: TableLike | None = None,
         quantiles: tuple[float, ...] | str = (0.1, 0.25, 0.5, 0.75, 0.9),
         time_unit: str | None = None,
+        max_step: float | str | None = None,
     ) -> Figure:
-        """Forecast ``data`` (with the ``future`` rows appended, as :meth:`forecast`) and draw
-        history, median, interval bands (the outer two pairs of ``quantiles``), threshold and end
-        of life, one panel per specimen; ``truth`` (the hidden values) as hollow markers."""
+        """Forecast ``data`` (with the ``future`` rows appended, as :meth:`forecast`, whose
+        ``max_step`` this takes) and draw history, median, interval bands (the outer two pairs of
+        ``quantiles``), threshold and end of life, one panel per specimen; ``truth`` (the hidden
+        values) as hollow markers. :meth:`forecast` then :meth:`plot_result` draw the same, with
+        the forecast's warnings kept."""
         from durability_cli.forecasting import forecast
 
-        cfg = forecast_config(samples, quantiles, threshold, direction, seed)
+        cfg = forecast_config(samples, quantiles, threshold, direction, seed, max_step=max_step)
         _check_horizon(horizon, hold_conditions)
         ds = read(data, schema=self.schema)
         fut = None if future is None else read(future, schema=self.schema, plan=True)
@@ -618,14 +621,15 @@ class Model:
         samples: int = 200,
         direction: str = "below",
         seed: int = 0,
+        max_step: float | str | None = None,
     ) -> pd.DataFrame:
         """Predicted against measured end of life per specimen: the truth hidden after
-        ``context`` rows (or ``context_frac`` of them), a forecast to ``threshold``, and the
-        measured first crossing (``eol_true``, NaN when the data end before it); see
-        ``evaluation.end_of_life_backtest`` for the columns."""
+        ``context`` rows (or ``context_frac`` of them), a forecast to ``threshold`` (its steps
+        as :meth:`forecast`'s ``max_step``), and the measured first crossing (``eol_true``, NaN
+        when the data end before it); see ``evaluation.end_of_life_backtest`` for the columns."""
         from durability_cli.evaluation import BacktestConfig, end_of_life_backtest
 
-        cfg = forecast_config(samples, DEFAULT_QUANTILES, threshold, direction, seed)
+        cfg = forecast_config(samples, DEFAULT_QUANTILES, threshold, direction, seed, max_step=max_step)
         backtest = BacktestConfig(context, context_frac, None, horizon, False)
         return end_of_life_backtest(self.bundle, read(data, schema=self.schema), cfg, backtest)
 

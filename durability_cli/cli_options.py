@@ -281,6 +281,11 @@ _MAX_STEP = (
 )
 
 
+# the plot commands' --max-step: a backtest figure's (as evaluate's) and a forecast figure's (as forecast's)
+BacktestMaxStep = Annotated[str | None, _opt(_EVAL_MAX_STEP, None, "--max-step", metavar="LENGTH|auto|off")]
+ForecastMaxStep = Annotated[str | None, _opt(_MAX_STEP, None, "--max-step", metavar="LENGTH|auto|off")]
+
+
 _BASELINES = "Also score persistence, linear trend, exponential fit and the mixed-effects path that train fitted on its table and kept in the model file (files from before it lack one)."
 
 

@@ -13,10 +13,12 @@ from durability_cli.cli_options import (
     FLOAT,
     LIST,
     PATH,
+    BacktestMaxStep,
     DataArg,
     Debug,
     Direction,
     Fmt,
+    ForecastMaxStep,
     Future,
     FutureSheet,
     Hold,
@@ -74,6 +76,7 @@ def plot_forecast_cmd(
     threshold: Threshold = None,
     direction: Direction = "below",
     time_unit: TimeUnit = None,
+    max_step: ForecastMaxStep = None,
     seed: SeedOpt = 0,
     fmt: Fmt = None,
     sheet: Sheet = None,
@@ -81,6 +84,8 @@ def plot_forecast_cmd(
     debug: Debug = False,
 ) -> None:
     """Forecast and draw history, median, interval band, threshold and end of life per specimen.
+
+    The forecast is forecast's (its --max-step cuts included), and so are its warnings.
 
     Example:  durability plot forecast plan.csv -m coating.safetensors --threshold 0.6 -o forecast.png
               durability plot forecast history.csv -m coating.safetensors --future plan.csv --time-unit days -o f.png
@@ -90,27 +95,36 @@ def plot_forecast_cmd(
     def go():
         from durability_cli import api
         from durability_cli.cli import _future_sheet
+        from durability_cli.console import err
         from durability_cli.io import check_outputs
         from durability_cli.plotting import save_figure
+        from durability_cli.render import direction_warnings, render_warnings
 
         api.set_threads(threads)
         check_outputs([output], [data if data != "-" else None, model, truth, future], pictures=(output,))
-        how = dict(
-            horizon=horizon, hold_conditions=hold_conditions, samples=samples, direction=direction, seed=seed
-        )
+        how = dict(horizon=horizon, hold_conditions=hold_conditions, samples=samples, direction=direction)
         trained = api.load(model)
         future_rows = _future_sheet(api, trained, future, future_sheet)
-        figure = trained.plot_forecast(
-            _table(api, trained, data, fmt, sheet),
-            truth=truth,
-            specimens=specimens,
-            max_specimens=max_specimens,
+        table = api.read(_table(api, trained, data, fmt, sheet), schema=trained.schema)
+        forecast = trained.forecast(
+            table,
             threshold=threshold,
             future=future_rows,
             quantiles=quantiles,
-            time_unit=time_unit,
+            seed=seed,
+            max_step=max_step,
             **how,
         )
+        figure = trained.plot_result(
+            table,
+            forecast,
+            truth=truth,
+            specimens=None if specimens is None else [s.strip() for s in specimens.split(",") if s.strip()],
+            max_specimens=max_specimens,
+            threshold=threshold,
+            time_unit=time_unit,
+        )
+        render_warnings(err, direction_warnings(trained.summary, threshold, direction) + forecast.warnings)
         save_figure(figure, output)
 
     run_command(debug, go)
@@ -221,6 +235,7 @@ def _backtest_plot(name: str, doc: str, draw, compare: bool = False) -> None:
         horizon: PlotHorizon = None,
         samples: Samples = 200,
         time_unit: TimeUnit = None,
+        max_step: BacktestMaxStep = None,
         seed: SeedOpt = 0,
         fmt: Fmt = None,
         sheet: Sheet = None,
@@ -229,7 +244,7 @@ def _backtest_plot(name: str, doc: str, draw, compare: bool = False) -> None:
     ) -> None:
         def figure(trained, table, others=None):
             cut = dict(context=context, context_frac=context_frac, origins=origins, horizon=horizon)
-            backtest = dict(cut, samples=samples, seed=seed)
+            backtest = dict(cut, samples=samples, seed=seed, max_step=max_step)
             if compare:
                 return draw(trained, table, backtest, time_unit, compare=others or {})
             return draw(trained, table, backtest, time_unit)
@@ -242,15 +257,27 @@ def _backtest_plot(name: str, doc: str, draw, compare: bool = False) -> None:
     plot_app.command(name)(command)
 
 
+def _said(evaluation):
+    """``evaluation``, its lines on the steps it ran said on stderr, as evaluate's table says them:
+    how many steps --max-step cut, and a calibration measured on other steps (each compared
+    model's named)."""
+    from durability_cli.console import err
+    from durability_cli.render import cut_notes, render_warnings
+
+    render_warnings(err, cut_notes(evaluation.report))
+    return evaluation
+
+
 def _calibration(trained, data, backtest: dict, time_unit):
     from durability_cli.api import CALIBRATION_LEVELS
 
     evaluation = trained.evaluate(data, **backtest, baselines=False, quantiles=CALIBRATION_LEVELS)
-    return trained.plot_calibration(evaluation, time_unit=time_unit)
+    return trained.plot_calibration(_said(evaluation), time_unit=time_unit)
 
 
 def _errors(trained, data, backtest: dict, time_unit, compare: dict):
-    return trained.plot_errors(trained.evaluate(data, **backtest, compare=compare), time_unit=time_unit)
+    evaluation = _said(trained.evaluate(data, **backtest, compare=compare))
+    return trained.plot_errors(evaluation, time_unit=time_unit)
 
 
 _backtest_plot(
@@ -283,7 +310,9 @@ _backtest_plot(
 
 
 def _conditions(trained, data, backtest: dict, time_unit, compare: dict):
-    return trained.plot_conditions(trained.evaluate(data, **backtest, baselines=False, compare=compare))
+    return trained.plot_conditions(
+        _said(trained.evaluate(data, **backtest, baselines=False, compare=compare))
+    )
 
 
 _backtest_plot(
@@ -316,6 +345,7 @@ def plot_eol_cmd(
     samples: Samples = 200,
     direction: Direction = "below",
     time_unit: TimeUnit = None,
+    max_step: BacktestMaxStep = None,
     seed: SeedOpt = 0,
     fmt: Fmt = None,
     sheet: Sheet = None,
@@ -332,7 +362,7 @@ def plot_eol_cmd(
 
     def draw(trained, rows):
         cut = dict(context=context, context_frac=context_frac, horizon=horizon)
-        how = dict(samples=samples, direction=direction, seed=seed)
+        how = dict(samples=samples, direction=direction, seed=seed, max_step=max_step)
         table = trained.end_of_life_backtest(rows, threshold=threshold, **cut, **how)
         from durability_cli.console import err
         from durability_cli.render import direction_warnings, render_warnings

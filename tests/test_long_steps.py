@@ -194,6 +194,58 @@ def test_evaluate_scores_the_end_of_life_forecast_writes_on_the_cut_steps(runner
     assert scored.eol_pred.iloc[0] == pytest.approx(eol_time, rel=1e-9, abs=1e-6)
 
 
+def test_the_plots_run_the_steps_forecast_and_evaluate_run_and_say_so(runner, trained, tmp_path):
+    """The plot commands had no --max-step and said nothing of the steps auto cut: plot errors
+    drew auto's backtest where evaluate --max-step off scored another. Now each takes
+    --max-step and says what evaluate's table and forecast's warnings say."""
+    d, model = trained
+    coarse = plan(d, 14.0, 60.0)
+    truth = pd.read_csv(coarse)
+    truth["durability"] = truth["durability"].fillna(0.5)
+    measured = tmp_path / "measured.csv"
+    truth.to_csv(measured, index=False)
+    line = "5 future step(s) of 1 backtest(s) were longer than training's steps"
+    for kind in ("errors", "calibration", "conditions"):
+        for extra, said in (([], True), (["--max-step", "off"], False)):
+            args = ["plot", kind, str(measured), "-m", str(model), "--context", "10", "--samples", "20"]
+            r = runner.invoke(app, [*args, *extra, "-o", str(tmp_path / f"{kind}.png")])
+            assert r.exit_code == 0, r.output
+            assert (line in " ".join(r.stderr.split())) is said, (kind, extra, r.stderr)
+    r = runner.invoke(app, ["plot", "forecast", str(coarse), "-m", str(model), "-o", str(tmp_path / "f.png")])
+    assert r.exit_code == 0, r.output
+    assert "5 future step(s) of 1 specimen(s) were longer" in " ".join(r.stderr.split())
+    r = runner.invoke(
+        app,
+        [
+            "plot",
+            "forecast",
+            str(coarse),
+            "-m",
+            str(model),
+            "--max-step",
+            "off",
+            "-o",
+            str(tmp_path / "f.png"),
+        ],
+    )
+    assert r.exit_code == 0 and "longer than training's steps at such conditions" in " ".join(
+        r.stderr.split()
+    )
+    # plot eol's backtest: the end of life forecast finds on the steps asked for
+    import durability_cli as dur
+
+    m = dur.load(model)
+    mean = m.forecast(coarse, samples=0).table.durability_mean
+    how = dict(
+        threshold=float(mean.iloc[1:3].mean()), direction="below" if mean.iloc[2] < mean.iloc[1] else "above"
+    )
+    a = m.end_of_life_backtest(measured, context=10, samples=0, **how)
+    b = m.end_of_life_backtest(measured, context=10, samples=0, max_step="off", **how)
+    f = m.forecast(coarse, samples=0, **how).end_of_life
+    assert a.eol_pred.iloc[0] == pytest.approx(f.eol_time.iloc[0], rel=1e-9)
+    assert a.eol_pred.iloc[0] != pytest.approx(b.eol_pred.iloc[0], rel=1e-6)
+
+
 def test_with_scenarios_the_line_counts_each_cut_specimen_once(runner, trained, tmp_path):
     """Two scenarios that both cut the same specimen's steps: the line counts every scenario's
     steps, the specimen once, and says over how many scenarios."""
