@@ -1283,6 +1283,7 @@ def forecast_files(
         "scenarios": scenario_list,
     }
     settings = _forecast_settings(model, cfg, outputs, options, resolve_bounds(model.bundle, cfg.bounds))
+    settings |= {"data": _source_name(data), "future": None if future is None else _source_name(future)}
     tidy = _tidier(model.schema, outputs)
     if size is None:
         total, ds = _whole(model, data, fmt, shard)
@@ -1325,6 +1326,18 @@ def forecast_files(
             write(*(tidy(t, p, outputs.fmt) for t, p in zip(tables, paths, strict=True)))
     _write_meta(outputs.meta, settings | stream.result.info)
     return Run(grouped.total, stream.result)
+
+
+def _source_name(table) -> str:
+    """What a run's record names an input by: its path, "stdin", or "DataFrame" (a table in memory;
+    a sheet read beforehand keeps its workbook's path)."""
+    from durability_cli.schema import Dataset
+
+    if isinstance(table, Dataset):
+        return table.source
+    if isinstance(table, str | os.PathLike):
+        return "stdin" if str(table) == "-" else str(table)
+    return "DataFrame"
 
 
 def _forecast_settings(model: Model, cfg: ForecastConfig, outputs: Outputs, options: dict, bounds) -> dict:

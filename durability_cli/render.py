@@ -1187,6 +1187,7 @@ def calibration_text(block: dict) -> str:
         f"({block.get('rows')} rows): {level:.0%} band coverage {_pct(block.get('coverage_before'))} -> "
         f"{_pct(block.get('coverage_after'))}"
     )
+    text += f"; {_steps_ran(block)}" if "max_step" in block else ""
     eol = block.get("eol")
     if eol and eol.get("reached"):
         text += (
@@ -1195,6 +1196,14 @@ def calibration_text(block: dict) -> str:
             f"({_eol_counted(block.get('eol_interval_n_before'), eol['n'])})"
         )
     return text
+
+
+def _steps_ran(block: dict) -> str:
+    """'backtests run with --max-step auto (65 future steps cut)': the steps a calibration's
+    backtests ran (its block's max_step, cut_steps), which a forecast should run too."""
+    cut = block.get("cut_steps")
+    counted = f" ({cut} future step(s) cut)" if cut else ""
+    return f"backtests run with --max-step {step_text(block['max_step'])}{counted}"
 
 
 def _eol_counted(n_before, n) -> str:
@@ -1254,12 +1263,7 @@ def render_calibration(console: Console, block: dict, output: str) -> None:
             _pct(block.get("eol_interval_coverage_after")),
         )
     console.print(table)
-    cut = (
-        f"; the backtests' forecasts ran {block['cut_steps']} future step(s) cut "
-        f"(--max-step {step_text(block.get('max_step', 'auto'))})"
-        if block.get("cut_steps")
-        else ""
-    )
+    cut = f"; {_steps_ran(block)}" if "max_step" in block else ""
     console.print(
         f"band {_factors_text(block)} after the warm-up, from {block.get('specimens')} specimens "
         f"({block.get('rows')} rows after their cut-offs){cut}; the calibrated model: {output}",

@@ -219,6 +219,11 @@ def test_calibrate_records_the_steps_its_backtests_ran(runner, model, held, tmp_
             ]
             == block["max_step"]
         )
+        # and both say it where a person reads them (only --json did)
+        said = f"backtests run with --max-step {block['max_step']}"
+        assert said in " ".join(r.stderr.split())
+        shown = runner.invoke(app, ["inspect", str(out)])
+        assert said in " ".join((shown.stdout + shown.stderr).replace("│", " ").split())
     assert sorted(blocks) == ["auto", "off"] and blocks["off"]["cut_steps"] == 0
 
 

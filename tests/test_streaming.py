@@ -364,8 +364,24 @@ def test_a_plan_of_one_row_for_a_specimen_is_forecast(model, history_and_future,
     outs = {}
     for name, extra in (("whole", []), ("chunked", ["--chunk-specimens", 5])):
         outs[name] = tmp_path / f"{name}.csv"
-        r = invoke("forecast", h, "-m", model, *COMMON, "--future", plan, *extra, "-o", outs[name])
+        meta = tmp_path / f"{name}.json"
+        r = invoke(
+            "forecast",
+            h,
+            "-m",
+            model,
+            *COMMON,
+            "--future",
+            plan,
+            *extra,
+            "-o",
+            outs[name],
+            "--meta-out",
+            meta,
+        )
         assert r.exit_code == 0, r.output
+        recorded = json.loads(meta.read_text())  # the run's inputs, to make it again
+        assert (recorded["data"], recorded["future"]) == (str(h), str(plan))
     assert outs["chunked"].read_bytes() == outs["whole"].read_bytes()
     got = pd.read_csv(outs["whole"])
     assert len(got) == len(one) == len(ids) + 4 * 2
