@@ -199,6 +199,7 @@ def read_excel(source, name: str, sheet: str | None = None) -> pd.DataFrame:
             raise InputError(
                 f"{name}: has no sheet {sheet!r} (sheets: {', '.join(book.sheetnames)}); name one of them"
             )
+        sheets = list(book.sheetnames)
         rows = (
             book[sheet].iter_rows(values_only=True)
             if sheet
@@ -225,7 +226,25 @@ def read_excel(source, name: str, sheet: str | None = None) -> pd.DataFrame:
     df = pd.DataFrame([list(row[:width]) + [None] * (width - len(row)) for row in body], columns=names)
     if not len(df):
         raise InputError(f"{where}: the sheet has no rows below its header")
-    return df.fillna(np.nan).infer_objects()
+    df = df.fillna(np.nan).infer_objects()
+    if sheet is None and len(sheets) > 1:  # the first sheet taken: a missing column can be elsewhere
+        df.attrs[OTHER_SHEETS] = sheets[1:]
+    return df
+
+
+OTHER_SHEETS = "durability_other_sheets"  # DataFrame.attrs: a workbook's sheets after the one read
+
+
+def other_sheets_hint(df: pd.DataFrame) -> str:
+    """'; this is the first of the workbook's sheets (the others: plan): ...' where ``df`` was
+    read from a workbook's first sheet by default and others exist, else ''."""
+    others = df.attrs.get(OTHER_SHEETS)
+    if not others:
+        return ""
+    return (
+        f"; this is the workbook's first sheet (the others: {', '.join(map(str, others))}): "
+        "name the sheet that holds the table"
+    )
 
 
 def format_from_name(name: str, *, reading: bool = False) -> str | None:

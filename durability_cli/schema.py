@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from durability_cli.errors import InputError
-from durability_cli.io import read_table
+from durability_cli.io import other_sheets_hint, read_table
 
 ID_NAMES = ("specimen_id", "specimen", "series_id", "unit", "id")
 TIME_NAMES = ("time", "cycle", "step", "day", "t")
@@ -141,9 +141,15 @@ def load_dataset(
     names = dict(id_col=id_col, time_col=time_col, target=target, covariates=covariates, static=static)
     select = _role_columns(schema, require_target=require_target, **names)
     df = read_table(path, fmt=fmt, select=select, text=_id_as_text(schema, id_col))
-    return frame_dataset(
-        df, source, schema=schema, require_target=require_target, names=names, min_rows=min_rows
-    )
+    try:
+        return frame_dataset(
+            df, source, schema=schema, require_target=require_target, names=names, min_rows=min_rows
+        )
+    except InputError as exc:
+        hint = other_sheets_hint(df) if "(columns:" in str(exc) else ""  # a column it lacks
+        if not hint:
+            raise
+        raise type(exc)(f"{exc.template}{hint}") from None  # the template keeps its `argument` names
 
 
 def _id_as_text(schema: Schema | None, id_col: str | None):

@@ -306,6 +306,9 @@ def test_forecast_reads_its_future_rows_from_a_named_sheet(
     # the first sheet (the notes) is no plan; a sheet that is not there, or no workbook, is named
     r = invoke(runner, "forecast", history, "--future", book, *args, "-o", tmp_path / "x.csv")
     assert r.exit_code == 2 and "lacks (columns: note)" in r.stderr
+    # ... and says where else to look (it said only what the notes lack)
+    said = "this is the workbook's first sheet (the others: future): name the sheet that holds the table"
+    assert said in " ".join(r.stderr.split()) and r.stderr.count("\n") == 1
     r = invoke(runner, "forecast", history, "--future", book, "--future-sheet", "plan", *args)
     assert r.exit_code == 2
     assert f"{book}: has no sheet 'plan' (sheets: notes, future); name one of them" in r.stderr
