@@ -792,7 +792,8 @@ def step_pieces(series: Series, last_obs: np.ndarray, max_step) -> np.ndarray:
     limit = np.broadcast_to(np.asarray(max_step, dtype=np.float64), series.y.shape)
     cut = _future_steps(series, last_obs) & (series.dt > limit)
     pieces = np.ones(series.y.shape)
-    pieces[cut] = np.ceil(series.dt[cut] / limit[cut] - 1e-9)
+    with np.errstate(over="ignore"):  # a tiny length's count overflows to inf: refused by memory
+        pieces[cut] = np.ceil(series.dt[cut] / limit[cut] - 1e-9)
     return pieces
 
 
@@ -1228,10 +1229,11 @@ def _check_cut_memory(
 ) -> None:
     """Refuse a --max-step (``what``) that would make more rows than memory holds, before making
     them: the future steps' ``pieces`` (step_pieces)."""
-    added = float(pieces[_future_steps(series, last_obs)].sum())
+    added = float(pieces[_future_steps(series, last_obs)].sum())  # inf for a length of 5e-324
+    count = f"{int(added):,}" if added < 1e15 else f"more than {1e15:,.0f}"
     limits.check_memory(
-        int(added) * 8 * (series.cond.shape[2] + 4) * 4,
-        f"{source}: {what} cuts the future steps into {int(added):,} pieces, which",
+        min(added, 1e300) * 8 * (series.cond.shape[2] + 4) * 4,
+        f"{source}: {what} cuts the future steps into {count} pieces, which",
         "give a longer --max-step, or --max-step off to forecast the plan's steps as given",
     )
 

@@ -98,7 +98,7 @@ def read_table(
     if fmt == "jsonl" and not gz and b"\x00" in head:
         raise InputError(
             f"{name}: looks like a binary file, not JSON Lines text (it contains NUL bytes); "
-            "pass --format parquet if it is Parquet, or save the table as UTF-8 JSON Lines"
+            f"{_binary_hint(head)}, or save the table as UTF-8 JSON Lines"
         )
     if fmt != "parquet" and p.is_file() and p.stat().st_size > text_cap():
         raise _too_much_text(name, text_cap())
@@ -108,7 +108,9 @@ def read_table(
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
-            return arrow_to_frame(pq.read_table(p, columns=_keep(pq.read_schema(p).names, select)), name)
+            names = pq.read_schema(p).names
+            _check_unique(names, name)
+            return arrow_to_frame(pq.read_table(p, columns=_keep(names, select)), name)
         if fmt == "csv" and not gz:
             # pyarrow reads the file itself (faster than from memory); errors re-read it as bytes.
             return _read_csv(
@@ -186,6 +188,9 @@ def read_excel(source, name: str, sheet: str | None = None) -> pd.DataFrame:
             f"{name}: reading Excel workbooks needs openpyxl; install it with "
             "pip install 'durability[excel]' (or pip install openpyxl), or save the sheet as CSV"
         ) from None
+    if isinstance(source, str | Path):  # by its content: openpyxl refuses a workbook named .csv by its name
+        with open(source, "rb") as fh:
+            return read_excel(io.BytesIO(fh.read()), name, sheet)
     try:
         book = openpyxl.load_workbook(source, read_only=True, data_only=True)
     except Exception as exc:  # zipfile, XML and openpyxl's own errors: all mean "not a workbook"
@@ -222,6 +227,7 @@ def read_excel(source, name: str, sheet: str | None = None) -> pd.DataFrame:
     if header is None or all(v is None for v in header):
         raise InputError(f"{where}: the first row is empty; it must hold the column names")
     names = ["" if v is None else str(v) for v in header]
+    _check_unique(names, where)
     width = len(names)
     df = pd.DataFrame([list(row[:width]) + [None] * (width - len(row)) for row in body], columns=names)
     if not len(df):
@@ -280,6 +286,15 @@ def format_for(path: str, fmt: str | None) -> str | None:
     if low.endswith((".csv", ".jsonl", ".ndjson", ".json", *_PARQUET_SUFFIXES)):
         return format_from_name(str(path))
     return fmt or output_format(path)
+
+
+def _binary_hint(head: bytes) -> str:
+    """What a binary file read as text may be, from its first bytes (a workbook is a zip file)."""
+    if head.startswith(_ZIP_MAGIC):
+        return "it is a zip file: pass --format xlsx if it is an Excel workbook"
+    if head.startswith(_PARQUET_MAGIC):
+        return "it starts as Parquet does: pass --format parquet"
+    return "pass --format parquet if it is Parquet (--format xlsx for an Excel workbook)"
 
 
 def _sniff(head: bytes) -> str:
@@ -432,7 +447,7 @@ def _read_csv(
     if b"\x00" in head:
         raise InputError(
             f"{name}: looks like a binary file, not CSV text (it contains NUL bytes); "
-            "pass --format parquet if it is Parquet, or save the table as UTF-8 CSV"
+            f"{_binary_hint(head)}, or save the table as UTF-8 CSV"
         )
     header = head.lstrip(b"\xef\xbb\xbf").split(b"\n", 1)[0]
     if not header.strip(b"\r \t"):
@@ -635,13 +650,20 @@ def check_partition_keys(folder: Path, files: list[str], name: str) -> None:
         )
 
 
-def arrow_to_frame(table: pa.Table, name: str) -> pd.DataFrame:
-    names = table.column_names
+def _check_unique(names: list[str], name: str) -> None:
+    """A column name given twice: refused, naming it (pyarrow and pandas would pick one, or fail)."""
     seen: set[str] = set()
     for col in names:
         if col in seen:
+            if not col:
+                raise InputError(f"{name}: two columns have no name in the header; name them, or delete them")
             raise InputError(f"{name}: column '{col}' appears twice in the header; rename one of them")
         seen.add(col)
+
+
+def arrow_to_frame(table: pa.Table, name: str) -> pd.DataFrame:
+    names = table.column_names
+    _check_unique(names, name)
     if table.num_rows == 0:
         cols = f" (columns: {', '.join(names[:20])})" if names else ""
         raise InputError(f"{name}: the table has no rows{cols}")

@@ -77,6 +77,8 @@ def budget() -> int:
 
 
 def size_text(n: float) -> str:
+    if n >= 1e6 * (1 << 40):
+        return "1,000,000+ TB"
     for unit, scale in (("TB", 1 << 40), ("GB", 1 << 30), ("MB", 1 << 20), ("kB", 1 << 10)):
         if n >= scale:
             return f"{n / scale:.1f} {unit}"

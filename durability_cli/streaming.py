@@ -48,6 +48,13 @@ from durability_cli.schema import (
 
 BATCH_ROWS = 65_536  # rows per Parquet read: bounds the memory of one read whatever the row groups
 _PARQUET_SUFFIXES = (".parquet", ".pq")
+MAX_CHUNK = 10**9  # specimens a group at most (train's config holds chunk_specimens to the same)
+
+
+def check_chunk(size: int) -> None:
+    """``chunk_specimens`` between 1 and MAX_CHUNK (more is the whole table at once anyway)."""
+    if not 1 <= size <= MAX_CHUNK:
+        raise InputError(f"`chunk_specimens` must be between 1 and {MAX_CHUNK:,}, got {size}")
 
 
 # -- reading ---------------------------------------------------------------------------------------
@@ -97,8 +104,7 @@ class SpecimenGroups:
         shard: tuple[int, int] | None = None,
     ):
 
-        if size < 1:
-            raise InputError(f"`chunk_specimens` must be at least 1, got {size}")
+        check_chunk(size)
         self.source = str(path)
         self.size = size
         self.files, self._dataset = _open_dataset(path)
@@ -386,8 +392,7 @@ def specimen_groups(
     (CSV, JSON Lines, stdin) is read whole, validated once and then cut into groups, so that the
     work and the outputs still go a group at a time.
     """
-    if size < 1:
-        raise InputError(f"`chunk_specimens` must be at least 1, got {size}")
+    check_chunk(size)
     if is_parquet(path, fmt):
         reader = SpecimenGroups(path, schema, size=size, require_target=require_target, shard=shard)
         kept = reader.ids if reader._rank is None else reader.ids[reader._rank >= 0]
@@ -436,8 +441,7 @@ class FrameGroups:
     or stdin table with --chunk-specimens then holds one group's tensors at a time."""
 
     def __init__(self, ds: Dataset, size: int):
-        if size < 1:
-            raise InputError(f"`chunk_specimens` must be at least 1, got {size}")
+        check_chunk(size)
         self.source, self.schema, self.notes, self.size = ds.source, ds.schema, list(ds.notes), size
         self.dataset = ds
         self.rows = len(ds.frame)

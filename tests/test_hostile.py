@@ -697,3 +697,59 @@ def test_a_duration_time_column_is_refused_by_every_command(tmp_path, small, mod
     assert_refused(invoke("train", data, "-o", tmp_path / "m.safetensors", *FAST), message)
     assert_refused(invoke("forecast", data, "-m", model), message)
     assert_refused(invoke("evaluate", data, "-m", model, "--context", "5"), message)
+
+
+# -- session 53: what a hostile pass over the newer options found ------------------------------------
+def test_a_column_named_twice_in_a_workbook_or_parquet_file_is_named(tmp_path, model, plan):
+    """A workbook's header with a column twice crashed ("unexpected AttributeError", exit 1); a
+    Parquet file with one was called corrupt. Both name the column, as a CSV header's does."""
+    pytest.importorskip("openpyxl")
+    import openpyxl
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    df = pd.read_csv(plan)
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append([*df.columns, "temperature"])
+    for row in df.head(50).itertuples(index=False):
+        sheet.append([*(None if pd.isna(v) else v for v in row), 20.0])
+    book.save(tmp_path / "twice.xlsx")
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    table = table.append_column("temperature", table.column("temperature"))
+    pq.write_table(table, tmp_path / "twice.parquet")
+    for name in ("twice.xlsx", "twice.parquet"):
+        out = Outputs(tmp_path, "old.csv", "fc.csv")
+        r = invoke("forecast", tmp_path / name, "-m", model, "-o", out.new)
+        assert_refused(r, f"{tmp_path / name}: column 'temperature' appears twice in the header; rename one")
+        out.assert_untouched()
+        (tmp_path / "old.csv").unlink()
+        assert_refused(invoke("schema", tmp_path / name), "column 'temperature' appears twice")
+
+
+def test_a_workbook_is_read_by_its_content_whatever_its_name(tmp_path, model, plan):
+    """openpyxl refused a workbook named .csv by its name even with --format xlsx; and read as
+    CSV, a zip file was told to try --format parquet."""
+    pytest.importorskip("openpyxl")
+    df = pd.read_csv(plan)
+    df.to_excel(tmp_path / "book.xlsx", index=False)
+    (tmp_path / "book.csv").write_bytes((tmp_path / "book.xlsx").read_bytes())
+    want = invoke("forecast", tmp_path / "book.xlsx", "-m", model, "--samples", "5", "-q")
+    assert want.exit_code == 0, want.stderr
+    r = invoke("forecast", tmp_path / "book.csv", "--format", "xlsx", "-m", model, "--samples", "5", "-q")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == want.stdout
+    r = invoke("forecast", tmp_path / "book.csv", "-m", model)
+    assert_refused(r, "it is a zip file: pass --format xlsx if it is an Excel workbook")
+
+
+def test_lengths_and_sizes_past_what_a_number_holds_are_refused(tmp_path, model, plan):
+    """--max-step 5e-324 overflowed the piece count (two RuntimeWarnings, then "unexpected
+    OverflowError", exit 1); --chunk-specimens 2**63 overflowed a C long. Both are one line now."""
+    out = Outputs(tmp_path, "old.csv", "fc.csv")
+    r = invoke("forecast", plan, "-m", model, "--max-step", "5e-324", "-o", out.new)
+    assert_refused(r, "cuts the future steps into more than 1,000,000,000,000,000 pieces")
+    assert "1,000,000+ TB" in r.stderr
+    r = invoke("forecast", plan, "-m", model, "--chunk-specimens", str(2**63), "-o", out.new)
+    assert_refused(r, f"--chunk-specimens must be between 1 and 1,000,000,000, got {2**63}")
+    out.assert_untouched()

@@ -232,8 +232,11 @@ def test_options_that_need_the_whole_table_are_refused(model, plans, tmp_path):
         "forecast", plans["parquet"], "-m", model, "--chunk-specimens", 4, "--plot", tmp_path / "f.png"
     )
     assert r.exit_code == 2 and r.output.startswith("Error: --plot draws from the whole table")
-    r = invoke("forecast", plans["parquet"], "-m", model, "--chunk-specimens", 0, "-o", tmp_path / "f.csv")
-    assert r.exit_code == 2 and "--chunk-specimens must be at least 1, got 0" in r.output
+    for size in (0, 2**63):  # the second overflowed a C long: "unexpected OverflowError", exit 1
+        for source in (plans["parquet"], plans["csv"]):
+            r = invoke("forecast", source, "-m", model, "--chunk-specimens", size, "-o", tmp_path / "f.csv")
+            assert r.exit_code == 2, r.output
+            assert r.output == f"Error: --chunk-specimens must be between 1 and 1,000,000,000, got {size}\n"
     assert not list(tmp_path.iterdir())
 
 
