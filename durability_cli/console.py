@@ -28,39 +28,50 @@ err = _Console(stderr=True, width=None if sys.stderr is not None and sys.stderr.
 
 def run_command(debug: bool, fn):
     """Call ``fn`` and turn the project's errors into one line on stderr and an exit code; SIGTERM
-    is taken as Ctrl-C is (its clean-up runs), exit 143."""
+    is taken as Ctrl-C is (its clean-up runs), exit 143, and SIGHUP (a closed terminal or ssh
+    session) likewise, exit 129."""
     with _terminate_as_interrupt():
         return _run(debug, fn)
 
 
 @contextlib.contextmanager
 def _terminate_as_interrupt():
-    """SIGTERM raises errors.Terminated in the main thread while the block runs, where it would
-    otherwise end the process at once and leave temporary files behind; a handler someone else
-    installed (training's stop_signals installs its own inside) is left alone."""
+    """SIGTERM raises errors.Terminated (SIGHUP errors.HungUp) in the main thread while the block
+    runs, where it would otherwise end the process at once and leave temporary files behind; a
+    handler someone else installed (training's stop_signals installs its own inside, nohup
+    ignores SIGHUP) is left alone."""
     import signal
     import threading
 
-    from durability_cli.errors import raise_terminated
+    from durability_cli.errors import raise_hung_up, raise_terminated
 
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) not in (
-        signal.SIG_DFL,
-        None,
-    ):
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    wanted = {signal.SIGTERM: raise_terminated}
+    if hasattr(signal, "SIGHUP"):  # not on Windows
+        wanted[signal.SIGHUP] = raise_hung_up
+    previous = {
+        sig: signal.signal(sig, handler)
+        for sig, handler in wanted.items()
+        if signal.getsignal(sig) in (signal.SIG_DFL, None)
+    }
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _run(debug: bool, fn):
-    from durability_cli.errors import Terminated
+    from durability_cli.errors import HungUp, Terminated
 
     try:
         return fn()
+    except HungUp:  # the terminal may be gone: the message is best effort
+        with contextlib.suppress(OSError):
+            err.print("Hung up.")
+        raise typer.Exit(129) from None
     except Terminated:
         err.print("Terminated.")
         raise typer.Exit(143) from None

@@ -51,9 +51,18 @@ class Terminated(KeyboardInterrupt):
     every output as it was); the command exits 143."""
 
 
+class HungUp(Terminated):
+    """SIGHUP (the terminal or ssh session closed), taken as SIGTERM is; the command exits 129."""
+
+
 def raise_terminated(number, frame) -> None:
     """The SIGTERM handler the commands install (console.run_command)."""
     raise Terminated
+
+
+def raise_hung_up(number, frame) -> None:
+    """The SIGHUP handler the commands install (console.run_command)."""
+    raise HungUp
 
 
 def one_line(message: str) -> str:

@@ -273,18 +273,25 @@ def test_an_interrupted_forecast_leaves_every_output_as_it_was(tmp_path, plan, m
     assert all((tmp_path / name).read_bytes() != b"previous\n" for name in names.values())
 
 
-def test_sigterm_is_taken_as_ctrl_c_is_and_exits_143(tmp_path, plan, model, monkeypatch):
+@pytest.mark.parametrize(
+    ("name", "code", "said"), [("SIGTERM", 143, "Terminated."), ("SIGHUP", 129, "Hung up.")]
+)
+def test_sigterm_is_taken_as_ctrl_c_is_and_exits_143(tmp_path, plan, model, monkeypatch, name, code, said):
     """SIGTERM (timeout, cron, a batch scheduler) ended the process at once: a temporary file was
-    left in the output folder. It runs Ctrl-C's clean-up now: every output as it was, exit 143."""
+    left in the output folder. It runs Ctrl-C's clean-up now: every output as it was, exit 143.
+    SIGHUP (the terminal or ssh session closed) left them too (session 53): exit 129."""
     import signal
 
     from durability_cli import io as tables
 
     real = tables.atomic_path
+    number = getattr(signal, name, None)
+    if number is None:
+        pytest.skip(f"no {name} here")
 
     def atomic_path(path):
         if str(path).endswith("paths.csv"):  # the table and end-of-life file already begun
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), number)
         return real(path)
 
     monkeypatch.setattr(tables, "atomic_path", atomic_path)
@@ -292,12 +299,12 @@ def test_sigterm_is_taken_as_ctrl_c_is_and_exits_143(tmp_path, plan, model, monk
     for name in names.values():
         (tmp_path / name).write_bytes(b"previous\n")
     args = [x for flag, name in names.items() for x in (flag, tmp_path / name)]
-    before = signal.getsignal(signal.SIGTERM)
+    before = signal.getsignal(number)
     r = invoke("forecast", plan, "-m", model, *args, "--samples", "5", "--threshold", "0.9")
-    assert r.exit_code == 143 and r.stderr.strip() == "Terminated.", (r.exit_code, r.stderr)
+    assert r.exit_code == code and r.stderr.strip() == said, (r.exit_code, r.stderr)
     assert sorted(os.listdir(tmp_path)) == sorted(names.values())
     assert all((tmp_path / name).read_bytes() == b"previous\n" for name in names.values())
-    assert signal.getsignal(signal.SIGTERM) == before  # the command's handler is gone again
+    assert signal.getsignal(number) == before  # the command's handler is gone again
 
 
 def test_one_table_on_stdout_takes_it_alone(tmp_path, small, model):
