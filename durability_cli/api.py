@@ -302,7 +302,7 @@ class Model:
         :meth:`forecast`'s (the default: auto where the model file keeps its training steps); the
         report's ``settings`` says what ran (``max_step``) and how many steps auto cut
         (``cut_steps``, of ``cut_backtests`` cut-offs)."""
-        from durability_cli.evaluation import BacktestConfig, check_comparable, evaluate
+        from durability_cli.evaluation import BacktestConfig, check_comparable, evaluate, naming_the_model
 
         cfg = forecast_config(
             samples, quantiles, threshold, direction, seed, False, device, amp, bounds, max_step=max_step
@@ -311,7 +311,9 @@ class Model:
         backtest.validate()
         others = _compared(compare)
         columns = check_comparable(self.bundle, others)  # every model's columns
-        result = evaluate(self.bundle, read(data, schema=columns), cfg, backtest, others)
+        with naming_the_model(self.bundle, others):
+            table = read(data, schema=columns)
+        result = evaluate(self.bundle, table, cfg, backtest, others)
         return Evaluation(
             result.report, result.per_series, result.backtest, result.specimens, result.compared_specimens
         )
@@ -1456,7 +1458,7 @@ def evaluate_files(
     """``durability evaluate``: the backtest of ``data``, its per-series and point tables written
     to ``outputs``; with ``size``, a group of that many specimens at a time. ``compare``: other
     models scored on the same cut-offs (:meth:`Model.evaluate`)."""
-    from durability_cli.evaluation import EvalStream, check_comparable
+    from durability_cli.evaluation import EvalStream, check_comparable, naming_the_model
     from durability_cli.streaming import date_units, quote_hint, specimen_groups
 
     backtest.validate()
@@ -1466,7 +1468,8 @@ def evaluate_files(
         from durability_cli.evaluation import evaluate
         from durability_cli.io import write_table
 
-        total, ds = _whole(model, data, fmt, shard, schema=columns)
+        with naming_the_model(model.bundle, others):
+            total, ds = _whole(model, data, fmt, shard, schema=columns)
         if ds is None:
             return Run(total)
         result = evaluate(model.bundle, ds, cfg, backtest, others)
@@ -1478,7 +1481,8 @@ def evaluate_files(
             report, result.per_series, result.backtest, result.specimens, result.compared_specimens
         )
         return Run(total, found, ds)
-    grouped = specimen_groups(data, columns, size=size, fmt=fmt, shard=shard)
+    with naming_the_model(model.bundle, others):
+        grouped = specimen_groups(data, columns, size=size, fmt=fmt, shard=shard)
     if not len(grouped.ids):
         return Run(grouped.total)
     source = "stdin" if data == "-" else str(data)

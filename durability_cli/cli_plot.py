@@ -178,11 +178,13 @@ def _table(api, trained, data: str, fmt: str | None, sheet: str | None, compare:
     if fmt is None and sheet is None:
         return data
     from durability_cli.cli import _input_format
-    from durability_cli.evaluation import check_comparable
+    from durability_cli.evaluation import check_comparable, naming_the_model
 
-    schema = check_comparable(trained.bundle, {k: m.bundle for k, m in compare.items()}) if compare else None
+    others = {k: m.bundle for k, m in (compare or {}).items()}
+    schema = check_comparable(trained.bundle, others) if compare else None
     columns = api.Columns.of(fmt=_input_format(fmt, sheet))
-    return api.read(data, columns=columns, schema=schema or trained.schema)
+    with naming_the_model(trained.bundle, others):
+        return api.read(data, columns=columns, schema=schema or trained.schema)
 
 
 def _backtest_figure(

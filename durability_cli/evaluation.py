@@ -3,6 +3,8 @@ model and the baselines on the hidden rows."""
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
@@ -260,6 +262,30 @@ def check_comparable(bundle: ModelBundle, others: dict[str, ModelBundle]) -> Sch
             "for another; evaluate them one at a time"
         )
     return replace(s, covariates=tuple(conditions), static=tuple(static))
+
+
+_NEEDS = re.compile(r"the model needs (condition|static) column '(.*?)', which this table lacks")
+
+
+@contextlib.contextmanager
+def naming_the_model(bundle: ModelBundle, others: dict[str, ModelBundle]) -> Iterator[None]:
+    """Reading a table for models compared with ``bundle``: a column the table lacks is named with
+    the compared model that needs it ("the model needs ..." said the first model's name for a
+    column only another reads)."""
+    try:
+        yield
+    except InputError as exc:
+        found = _NEEDS.search(exc.template) if others else None
+        if found is None:
+            raise
+        role, column = found.groups()
+        if column in (bundle.schema.covariates if role == "condition" else bundle.schema.static):
+            raise
+        who = [name for name, o in others.items() if column in (*o.schema.covariates, *o.schema.static)]
+        if not who:
+            raise
+        text = exc.template.replace("the model needs", f"compared model '{who[0]}' needs", 1)
+        raise type(exc)(text) from None
 
 
 def _read_by(ds: Dataset, bundle: ModelBundle) -> Dataset:

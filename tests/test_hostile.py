@@ -760,3 +760,33 @@ def test_lengths_and_sizes_past_what_a_number_holds_are_refused(tmp_path, model,
     r = invoke("forecast", plan, "-m", model, "--chunk-specimens", str(2**63), "-o", out.new)
     assert_refused(r, f"--chunk-specimens must be between 1 and 1,000,000,000, got {2**63}")
     out.assert_untouched()
+
+
+def test_a_column_only_a_compared_model_reads_is_named_with_that_model(tmp_path, small, model):
+    """evaluate -m A -m B on a table without a column only B reads said "the model needs
+    condition column 'humidity'", which A (the model) does not."""
+    narrow = tmp_path / "narrow.safetensors"
+    r = invoke("train", small, "-o", narrow, "--covariates", "temperature", *FAST)
+    assert r.exit_code == 0, r.stderr
+    table = tmp_path / "no_humidity.csv"
+    pd.read_csv(small).drop(columns="humidity").to_csv(table, index=False)
+    name = Path(model).stem
+    for extra in ([], ["--chunk-specimens", "3"]):
+        r = invoke("evaluate", table, "-m", narrow, "-m", model, "--context", "10", *extra)
+        assert_refused(r, f"{table}: compared model '{name}' needs condition column 'humidity', which this")
+    r = invoke(
+        "plot",
+        "errors",
+        table,
+        "-m",
+        narrow,
+        "-m",
+        model,
+        "--context",
+        "10",
+        "--format",
+        "csv",
+        "-o",
+        tmp_path / "e.png",
+    )
+    assert_refused(r, f"compared model '{name}' needs condition column 'humidity'")
