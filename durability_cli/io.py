@@ -518,6 +518,7 @@ def _read_csv(
             if "Empty CSV" in msg:
                 raise InputError(f"{name}: the file is empty (it has no rows)") from None
             raise
+    table = _text_as_written(table, open_input, read, parse, forced)
     for i, field in enumerate(table.schema):
         if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
             row = _first_non_utf8(table.column(i))
@@ -526,6 +527,31 @@ def _read_csv(
                 "save the file as UTF-8 (in Excel: 'CSV UTF-8')"
             )
     return arrow_to_frame(table, name)
+
+
+def _text_as_written(table: pa.Table, open_input, read, parse, forced: dict) -> pa.Table:
+    """The columns kept as text (ids, scenario names) as written: a cell "NA", "null" or "N/A" is
+    that name, where pyarrow took it for a missing value (the numbers' columns keep that reading).
+    Only a text column with missing cells is read again, alone, so the usual table costs nothing."""
+    import pyarrow.csv as pacsv
+
+    again = [
+        n
+        for n, kind in forced.items()
+        if kind == pa.string() and n in table.column_names and table.column(n).null_count
+    ]
+    if not again:
+        return table
+    convert = pacsv.ConvertOptions(
+        column_types={n: pa.string() for n in again},
+        include_columns=again,
+        null_values=[""],
+        strings_can_be_null=True,
+    )
+    written = pacsv.read_csv(open_input(), read_options=read, parse_options=parse, convert_options=convert)
+    for n in again:
+        table = table.set_column(table.column_names.index(n), n, written.column(n))
+    return table
 
 
 def _ragged_row(data: bytes, delimiter: str) -> str:

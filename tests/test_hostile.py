@@ -790,3 +790,32 @@ def test_a_column_only_a_compared_model_reads_is_named_with_that_model(tmp_path,
         tmp_path / "e.png",
     )
     assert_refused(r, f"compared model '{name}' needs condition column 'humidity'")
+
+
+def test_names_that_pyarrow_reads_as_missing_are_kept_as_written(tmp_path, model, plan):
+    """A scenario named NA was "row 2 has no scenario name"; a specimen named NA or null had "an
+    empty id". Text columns keep such names; an empty cell is still missing, and a number's "NA"
+    still a missing value."""
+    scenarios = tmp_path / "s.csv"
+    scenarios.write_text("scenario,temperature\nTrue,65\nNA,66\n")
+    r = invoke("forecast", plan, "-m", model, "--scenarios", scenarios, "--samples", "5", "-q")
+    assert r.exit_code == 0, r.stderr
+    assert set(pd.read_csv(io.StringIO(r.stdout), keep_default_na=False).scenario) == {"True", "NA"}
+    scenarios.write_text("scenario,temperature\nTrue,65\n,66\n")
+    assert_refused(
+        invoke("forecast", plan, "-m", model, "--scenarios", scenarios), "row 2 has no scenario name"
+    )
+    df = pd.read_csv(plan)
+    first, second = df.specimen_id.unique()[:2]
+    renamed = df.replace({"specimen_id": {first: "NA", second: "null"}})
+    renamed.loc[renamed.index[3], "humidity"] = np.nan  # written NA below, as R writes a missing value
+    table = tmp_path / "na.csv"
+    renamed.to_csv(table, index=False, na_rep="NA")
+    r = invoke("forecast", table, "-m", model, "--samples", "5", "-q")
+    assert r.exit_code != 0 and "condition 'humidity' is empty" in r.stderr  # a number's NA: missing
+    renamed.loc[renamed.index[3], "humidity"] = 50.0
+    renamed.to_csv(table, index=False, na_rep="NA")
+    r = invoke("forecast", table, "-m", model, "--samples", "5", "-q")
+    assert r.exit_code == 0, r.stderr
+    ids = set(pd.read_csv(io.StringIO(r.stdout), keep_default_na=False).specimen_id)
+    assert {"NA", "null"} <= ids
