@@ -606,13 +606,16 @@ def append_future(ds: Dataset, future: Dataset) -> Dataset:
     return validate(combined, s, source=f"{ds.source} + {future.source}")
 
 
-def no_history(future_source: str, ids, source: str) -> InputError:
-    """The error for --future rows of specimens ``ids`` that ``source`` has no rows of."""
+def no_history(future_source: str, ids, source: str, known=()) -> InputError:
+    """The error for --future rows of specimens ``ids`` that ``source`` has no rows of; ``known``:
+    the history's ids, for the one the first was probably meant to be (other case or spaces)."""
     unknown = sorted(set(map(str, ids)))
     more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+    like = {str(k).strip().lower(): str(k) for k in known}.get(unknown[0].strip().lower())
+    meant = f" (did you mean {like!r}?)" if like is not None else ""
     return InputError(
-        f"{future_source}: specimen {unknown[0]}{more} is not in {source}; a --future row needs the "
-        "specimen's measured history to warm up on: put its measured rows in the history table, or "
+        f"{future_source}: specimen {unknown[0]!r}{meant}{more} is not in {source}; a --future row needs "
+        "the specimen's measured history to warm up on: put its measured rows in the history table, or "
         "leave it out of the plan"
     )
 
@@ -632,7 +635,7 @@ def _check_future_rows(ds: Dataset, future: Dataset) -> None:
     time_col = ds.schema.time_col
     unknown = np.flatnonzero(where < 0)
     if unknown.size:
-        raise no_history(future.source, np.asarray(ftext, dtype=object)[fcodes[unknown]], ds.source)
+        raise no_history(future.source, np.asarray(ftext, dtype=object)[fcodes[unknown]], ds.source, present)
     history_row = last[where[known]]
     early = future.t[known] <= ds.t[history_row]
     if early.any():

@@ -719,7 +719,7 @@ def with_future(groups, future: Dataset, ids, *, size: int, source: str, shard=N
 
         present = present[shard_of(present, shard[1]) == shard[0]]  # other shards' rows: ignored
     if len(present):
-        raise no_history(future.source, present, source)
+        raise no_history(future.source, present, source, ids)
     group_of = np.where(position >= 0, position // size, -1)  # [rows]
     order = np.argsort(group_of, kind="stable")
     bounds = np.searchsorted(group_of[order], np.arange(-1, -(-len(ids) // size) + 1))

@@ -420,9 +420,15 @@ def test_a_future_specimen_without_history_is_refused_before_any_output(
         r = invoke("forecast", history_and_future["history"], "-m", model, "--future", bad, *chunk, "-o", out)
         assert r.exit_code == 2 and r.output.count("\n") == 1, r.output
         assert r.output.startswith(
-            f"Error: {bad}: specimen X999 is not in {history_and_future['history']}; a --future row needs"
+            f"Error: {bad}: specimen 'X999' is not in {history_and_future['history']}; a --future row needs"
         ), r.output
         assert sorted(p.name for p in tmp_path.iterdir()) == ["future.csv"]
+    # an id in another case, or with a space, is probably the history's
+    who = fut.specimen_id.iloc[0]
+    fut.loc[fut.specimen_id == who, "specimen_id"] = f" {who.lower()}"
+    fut.to_csv(bad, index=False)
+    r = invoke("forecast", history_and_future["history"], "-m", model, "--future", bad, *chunk, "-o", out)
+    assert r.exit_code == 2 and f"specimen ' {who.lower()}' (did you mean '{who}'?) is not in" in r.output
 
 
 @pytest.mark.parametrize("chunk", [[], ["--chunk-specimens", 5]])
