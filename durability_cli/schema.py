@@ -138,6 +138,8 @@ def load_dataset(
     a history).
     """
     source = "stdin" if path == "-" else str(path)
+    sheet = (fmt or "").partition(":")[2]
+    source += f" sheet {sheet!r}" if sheet else ""  # as read_excel names it: the rows are that sheet's
     names = dict(id_col=id_col, time_col=time_col, target=target, covariates=covariates, static=static)
     select = _role_columns(schema, require_target=require_target, **names)
     df = read_table(path, fmt=fmt, select=select, text=_id_as_text(schema, id_col))

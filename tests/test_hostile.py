@@ -819,3 +819,19 @@ def test_names_that_pyarrow_reads_as_missing_are_kept_as_written(tmp_path, model
     assert r.exit_code == 0, r.stderr
     ids = set(pd.read_csv(io.StringIO(r.stdout), keep_default_na=False).specimen_id)
     assert {"NA", "null"} <= ids
+
+
+def test_an_error_in_a_named_sheet_names_the_sheet(tmp_path, model, plan):
+    """A bad cell of a sheet read with --sheet / --future-sheet was named by the workbook alone,
+    and the workbook opens on its first sheet."""
+    pytest.importorskip("openpyxl")
+    df = pd.read_csv(plan)
+    bad = df.copy()
+    bad["temperature"] = bad["temperature"].astype(object)
+    bad.loc[bad.index[1], "temperature"] = "hot"
+    book = tmp_path / "lab.xlsx"
+    with pd.ExcelWriter(book, engine="openpyxl") as writer:
+        df.to_excel(writer, sheet_name="first", index=False)
+        bad.to_excel(writer, sheet_name="plan", index=False)
+    r = invoke("forecast", book, "--sheet", "plan", "-m", model)
+    assert_refused(r, f"{book} sheet 'plan': column 'temperature', row 2: 'hot' is not a number")
