@@ -628,7 +628,8 @@ class Model:
         """Predicted against measured end of life per specimen: the truth hidden after
         ``context`` rows (or ``context_frac`` of them), a forecast to ``threshold`` (its steps
         as :meth:`forecast`'s ``max_step``), and the measured first crossing (``eol_true``, NaN
-        when the data end before it); see ``evaluation.end_of_life_backtest`` for the columns."""
+        when the data end before it); see ``evaluation.end_of_life_backtest`` for the columns. The
+        forecast's warnings (steps cut, extrapolation) are in ``table.attrs["warnings"]``."""
         from durability_cli.evaluation import BacktestConfig, end_of_life_backtest
 
         cfg = forecast_config(samples, DEFAULT_QUANTILES, threshold, direction, seed, max_step=max_step)
@@ -1285,7 +1286,7 @@ def forecast_files(
         "scenarios": scenario_list,
     }
     settings = _forecast_settings(model, cfg, outputs, options, resolve_bounds(model.bundle, cfg.bounds))
-    settings |= {"data": _source_name(data), "future": None if future is None else _source_name(future)}
+    settings |= {"data": _source_name(data, fmt), "future": None if future is None else _source_name(future)}
     tidy = _tidier(model.schema, outputs)
     if size is None:
         total, ds = _whole(model, data, fmt, shard)
@@ -1330,15 +1331,17 @@ def forecast_files(
     return Run(grouped.total, stream.result)
 
 
-def _source_name(table) -> str:
-    """What a run's record names an input by: its path, "stdin", or "DataFrame" (a table in memory;
-    a sheet read beforehand keeps its workbook's path)."""
+def _source_name(table, fmt: str | None = None) -> str:
+    """What a run's record names an input by: its path (with the sheet ``fmt`` names: "book.xlsx
+    sheet 'plan'", as a table read from it is named), "stdin", or "DataFrame" (a table in memory)."""
     from durability_cli.schema import Dataset
 
     if isinstance(table, Dataset):
         return table.source
     if isinstance(table, str | os.PathLike):
-        return "stdin" if str(table) == "-" else str(table)
+        sheet = (fmt or "").partition(":")[2]
+        name = "stdin" if str(table) == "-" else str(table)
+        return name + (f" sheet {sheet!r}" if sheet else "")
     return "DataFrame"
 
 

@@ -372,7 +372,10 @@ def plot_eol_cmd(
         figure = trained.plot_end_of_life(
             table, threshold=threshold, time_unit=time_unit, direction=direction
         )
-        render_warnings(err, direction_warnings(trained.summary, threshold, direction))  # drawn: warn
+        # drawn: warn, and say what the backtest's forecast says (steps cut, extrapolation, ...)
+        render_warnings(
+            err, direction_warnings(trained.summary, threshold, direction) + table.attrs.get("warnings", [])
+        )
         return figure
 
     run_command(debug, lambda: _backtest_figure(output, data, model, threads, draw, fmt, sheet))

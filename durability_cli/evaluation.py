@@ -564,7 +564,8 @@ def end_of_life_backtest(
     frame = frame[keep].reset_index(drop=True)
     plan = replace(ds, frame=frame, t=np.ascontiguousarray(ds.t[keep]), notes=[])
     ids = np.asarray(ds.frame[s.id_col].astype(str).to_numpy()[starts[spec]], dtype=object)
-    eol = forecast(bundle, plan, cfg).eol
+    result = forecast(bundle, plan, cfg)
+    eol = result.eol
     if s.id_col in eol.columns:  # one row per specimen of the plan, in its order
         eol = eol.set_index(eol[s.id_col].astype(str)).reindex(ids)
     if s.time_is_datetime:  # back to model time (days since 1970-01-01)
@@ -585,7 +586,7 @@ def end_of_life_backtest(
         truth.append(first_crossing(t[after], v[after], cfg.threshold, cfg.direction))
         measured = t[np.isfinite(v)]
         censor.append(measured.max() if measured.size else np.nan)
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "specimen": ids,
             "cutoff_time": eol["last_measured_time"].to_numpy(float),
@@ -598,3 +599,5 @@ def end_of_life_backtest(
             "status": eol["status"].to_numpy(),
         }
     )
+    table.attrs["warnings"] = result.warnings  # the forecast's (steps cut, extrapolation, ...)
+    return table

@@ -109,7 +109,7 @@ def read_table(
             import pyarrow.parquet as pq
 
             names = pq.read_schema(p).names
-            _check_unique(names, name)
+            check_unique(names, name)
             return arrow_to_frame(pq.read_table(p, columns=_keep(names, select)), name)
         if fmt == "csv" and not gz:
             # pyarrow reads the file itself (faster than from memory); errors re-read it as bytes.
@@ -227,7 +227,7 @@ def read_excel(source, name: str, sheet: str | None = None) -> pd.DataFrame:
     if header is None or all(v is None for v in header):
         raise InputError(f"{where}: the first row is empty; it must hold the column names")
     names = ["" if v is None else str(v) for v in header]
-    _check_unique(names, where)
+    check_unique(names, where)
     width = len(names)
     df = pd.DataFrame([list(row[:width]) + [None] * (width - len(row)) for row in body], columns=names)
     if not len(df):
@@ -473,12 +473,14 @@ def _read_csv(
             include = _keep(names, select) or []
         except pa.ArrowInvalid:
             include = []  # the full read below reports what is wrong with the file
+    texts: list[str] = []
     if text is not None:
         try:
             names = pacsv.open_csv(
                 open_input(), read_options=pacsv.ReadOptions(block_size=block), parse_options=parse
             ).schema.names
-            forced |= {n: pa.string() for n in text(names) or ()}
+            texts = [n for n in text(names) or () if n in names]
+            forced |= {n: pa.string() for n in texts}
         except pa.ArrowInvalid:
             pass  # the full read below reports what is wrong with the file
     for _ in range(1000):  # each retry fixes one column's type or the block size; never loops for long
@@ -518,7 +520,7 @@ def _read_csv(
             if "Empty CSV" in msg:
                 raise InputError(f"{name}: the file is empty (it has no rows)") from None
             raise
-    table = _text_as_written(table, open_input, read, parse, forced)
+    table = _text_as_written(table, open_input, read, parse, texts, name)
     for i, field in enumerate(table.schema):
         if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
             row = _first_non_utf8(table.column(i))
@@ -529,16 +531,18 @@ def _read_csv(
     return arrow_to_frame(table, name)
 
 
-def _text_as_written(table: pa.Table, open_input, read, parse, forced: dict) -> pa.Table:
-    """The columns kept as text (ids, scenario names) as written: a cell "NA", "null" or "N/A" is
-    that name, where pyarrow took it for a missing value (the numbers' columns keep that reading).
-    Only a text column with missing cells is read again, alone, so the usual table costs nothing."""
+def _text_as_written(table: pa.Table, open_input, read, parse, texts: list[str], name: str) -> pa.Table:
+    """The columns kept as text (``texts``: ids, scenario names) as written: a cell "NA", "null"
+    or "N/A" is that name, where pyarrow took it for a missing value (the numbers' columns keep
+    that reading, a number column read as text included). Only a text column with missing cells
+    is read again, alone, so the usual table costs nothing."""
     import pyarrow.csv as pacsv
 
+    check_unique(table.column_names, name)  # (a name twice: one column by that name is ambiguous)
     again = [
         n
-        for n, kind in forced.items()
-        if kind == pa.string() and n in table.column_names and table.column(n).null_count
+        for n in texts
+        if n in table.column_names and pa.types.is_string(table.column(n).type) and table.column(n).null_count
     ]
     if not again:
         return table
@@ -676,7 +680,7 @@ def check_partition_keys(folder: Path, files: list[str], name: str) -> None:
         )
 
 
-def _check_unique(names: list[str], name: str) -> None:
+def check_unique(names: list[str], name: str) -> None:
     """A column name given twice: refused, naming it (pyarrow and pandas would pick one, or fail)."""
     seen: set[str] = set()
     for col in names:
@@ -689,7 +693,7 @@ def _check_unique(names: list[str], name: str) -> None:
 
 def arrow_to_frame(table: pa.Table, name: str) -> pd.DataFrame:
     names = table.column_names
-    _check_unique(names, name)
+    check_unique(names, name)
     if table.num_rows == 0:
         cols = f" (columns: {', '.join(names[:20])})" if names else ""
         raise InputError(f"{name}: the table has no rows{cols}")
@@ -1038,19 +1042,21 @@ def all_or_none(fn: Callable) -> Callable:
 
 @contextlib.contextmanager
 def _interrupt_deferred() -> Iterator[None]:
-    """Ctrl-C (and SIGTERM, where the command takes it as errors.Terminated) during the block is
+    """Ctrl-C (and SIGTERM or SIGHUP, where the command takes them as errors.Terminated) during the block is
     taken when it ends (in the main thread, where Python's own handler, or the command's, has
     it; elsewhere, or where it is ignored or handled otherwise, as before)."""
     import signal
     import threading
 
-    from durability_cli.errors import Terminated, raise_terminated
+    from durability_cli.errors import HungUp, Terminated, raise_hung_up, raise_terminated
 
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     raising = {signal.SIGINT: (signal.default_int_handler, KeyboardInterrupt)}
     raising[signal.SIGTERM] = (raise_terminated, Terminated)
+    if hasattr(signal, "SIGHUP"):  # not on Windows
+        raising[signal.SIGHUP] = (raise_hung_up, HungUp)
     taken = [sig for sig, (handler, _) in raising.items() if signal.getsignal(sig) is handler]
     caught: list[int] = []
     previous = {sig: signal.signal(sig, lambda number, frame: caught.append(number)) for sig in taken}

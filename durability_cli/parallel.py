@@ -338,13 +338,14 @@ def launch(command: list[str]) -> int:
 @contextlib.contextmanager
 def stop_signals(dist: Distributed | None) -> Iterator[None]:
     """While training: SIGTERM stops a single process as Ctrl-C does (the checkpoint is kept);
-    under torchrun SIGTERM and SIGINT ask every rank to stop at the same optimiser step."""
+    under torchrun SIGTERM, SIGINT and SIGHUP ask every rank to stop at the same optimiser step."""
     import signal
 
     if dist is None:
         handlers = {signal.SIGTERM: _sigterm_to_interrupt}
-    else:
-        handlers = {signal.SIGTERM: _stop_flag(dist), signal.SIGINT: _stop_flag(dist)}
+    else:  # a closed terminal reaches every rank as SIGHUP: the same agreed stop
+        stops = [signal.SIGTERM, signal.SIGINT] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+        handlers = {sig: _stop_flag(dist) for sig in stops}
     previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
     try:
         yield

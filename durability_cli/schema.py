@@ -148,7 +148,8 @@ def load_dataset(
             df, source, schema=schema, require_target=require_target, names=names, min_rows=min_rows
         )
     except InputError as exc:
-        hint = other_sheets_hint(df) if "(columns:" in str(exc) else ""  # a column it lacks
+        lacks = "(columns:" in exc.template or "the columns are:" in exc.template  # a column it lacks
+        hint = other_sheets_hint(df) if lacks else ""
         if not hint:
             raise
         raise type(exc)(f"{exc.template}{hint}") from None  # the template keeps its `argument` names

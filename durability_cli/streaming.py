@@ -109,9 +109,7 @@ class SpecimenGroups:
         self.size = size
         self.files, self._dataset = _open_dataset(path)
         names = list(self._dataset.schema.names)
-        if len(set(names)) != len(names):
-            twice = next(n for n in names if names.count(n) > 1)
-            raise InputError(f"{self.source}: column '{twice}' appears twice; rename one of them")
+        tables.check_unique(names, self.source)
         # The model's columns in this table: the same matching (and errors) as load_dataset.
         probe = pd.DataFrame(columns=names)
         renamed, self.schema, self.notes = apply_schema(

@@ -835,3 +835,46 @@ def test_an_error_in_a_named_sheet_names_the_sheet(tmp_path, model, plan):
         bad.to_excel(writer, sheet_name="plan", index=False)
     r = invoke("forecast", book, "--sheet", "plan", "-m", model)
     assert_refused(r, f"{book} sheet 'plan': column 'temperature', row 2: 'hot' is not a number")
+
+
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP"])
+def test_a_signal_while_the_outputs_are_moved_waits_until_all_are(tmp_path, plan, model, monkeypatch, name):
+    """The outputs are moved onto their names one after the other at the end; a signal between
+    two moves waits until the last (all new, no temporary file), then ends the command. SIGHUP
+    did not wait: the rest stayed as .tmp files beside a mix of old and new outputs."""
+    import signal
+
+    number = getattr(signal, name, None)
+    if number is None:
+        pytest.skip(f"no {name} here")
+    real, moved = os.replace, []
+
+    def replace(src, dst):
+        real(src, dst)
+        moved.append(dst)
+        if len(moved) == 1:
+            os.kill(os.getpid(), number)
+
+    monkeypatch.setattr(os, "replace", replace)
+    names = {"-o": "old.csv", "--eol-out": "eol.csv", "--paths-out": "paths.csv"}
+    for file in names.values():
+        (tmp_path / file).write_bytes(b"previous\n")
+    args = [x for flag, file in names.items() for x in (flag, tmp_path / file)]
+    r = invoke("forecast", plan, "-m", model, *args, "--samples", "5", "--threshold", "0.9")
+    assert r.exit_code == {"SIGTERM": 143, "SIGHUP": 129}[name], (r.exit_code, r.stderr)
+    assert len(moved) == 3 and sorted(os.listdir(tmp_path)) == sorted(names.values())
+    assert all((tmp_path / file).read_bytes() != b"previous\n" for file in names.values())
+
+
+def test_an_id_column_named_twice_in_a_csv_is_named(tmp_path, model, plan):
+    """Kept as text and looked at for names such as NA, a CSV's id column named twice raised
+    pyarrow's KeyError ("unexpected", exit 1) before the header check could name it."""
+    lines = pd.read_csv(plan).to_csv(index=False).splitlines()
+    rows = [lines[0] + ",specimen_id"] + [line + ",X" for line in lines[1:]]
+    table = tmp_path / "twice.csv"
+    table.write_text("\n".join(rows) + "\n")
+    assert_refused(invoke("forecast", table, "-m", model), "column 'specimen_id' appears twice in the header")
+    scenarios = tmp_path / "s.csv"
+    scenarios.write_text("scenario,temperature,scenario\nhot,65,x\n")
+    r = invoke("forecast", plan, "-m", model, "--scenarios", scenarios)
+    assert_refused(r, "column 'scenario' appears twice in the header")

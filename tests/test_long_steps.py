@@ -231,7 +231,7 @@ def test_the_plots_run_the_steps_forecast_and_evaluate_run_and_say_so(runner, tr
     assert r.exit_code == 0 and "longer than training's steps at such conditions" in " ".join(
         r.stderr.split()
     )
-    # plot eol's backtest: the end of life forecast finds on the steps asked for
+    # plot eol's backtest: the end of life forecast finds on the steps asked for, and its lines
     import durability_cli as dur
 
     m = dur.load(model)
@@ -242,6 +242,10 @@ def test_the_plots_run_the_steps_forecast_and_evaluate_run_and_say_so(runner, tr
     a = m.end_of_life_backtest(measured, context=10, samples=0, **how)
     b = m.end_of_life_backtest(measured, context=10, samples=0, max_step="off", **how)
     f = m.forecast(coarse, samples=0, **how).end_of_life
+    eol_args = ["plot", "eol", str(measured), "-m", str(model), "--context", "10", "--samples", "20"]
+    eol_args += ["--threshold", str(how["threshold"]), "--direction", how["direction"]]
+    r = runner.invoke(app, [*eol_args, "-o", str(tmp_path / "eol.png")])
+    assert r.exit_code == 0 and "5 future step(s) of 1 specimen(s) were longer" in " ".join(r.stderr.split())
     assert a.eol_pred.iloc[0] == pytest.approx(f.eol_time.iloc[0], rel=1e-9)
     assert a.eol_pred.iloc[0] != pytest.approx(b.eol_pred.iloc[0], rel=1e-6)
 

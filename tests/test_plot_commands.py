@@ -309,6 +309,8 @@ def test_forecast_reads_its_future_rows_from_a_named_sheet(
     # ... and says where else to look (it said only what the notes lack)
     said = "this is the workbook's first sheet (the others: future): name the sheet that holds the table"
     assert said in " ".join(r.stderr.split()) and r.stderr.count("\n") == 1
+    r = invoke(runner, "schema", book, "--covariates", "temperature")  # a column named by an option
+    assert r.exit_code == 2 and said in " ".join(r.stderr.split())
     r = invoke(runner, "forecast", history, "--future", book, "--future-sheet", "plan", *args)
     assert r.exit_code == 2
     assert f"{book}: has no sheet 'plan' (sheets: notes, future); name one of them" in r.stderr
