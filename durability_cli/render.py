@@ -1187,7 +1187,6 @@ def calibration_text(block: dict) -> str:
         f"({block.get('rows')} rows): {level:.0%} band coverage {_pct(block.get('coverage_before'))} -> "
         f"{_pct(block.get('coverage_after'))}"
     )
-    text += f"; {_steps_ran(block)}" if "max_step" in block else ""
     eol = block.get("eol")
     if eol and eol.get("reached"):
         text += (
@@ -1195,7 +1194,7 @@ def calibration_text(block: dict) -> str:
             f"coverage {_pct(block.get('eol_interval_coverage_before'))} -> {_pct(eol.get('coverage_after'))} "
             f"({_eol_counted(block.get('eol_interval_n_before'), eol['n'])})"
         )
-    return text
+    return text + (f"; {_steps_ran(block)}" if "max_step" in block else "")
 
 
 def _steps_ran(block: dict) -> str:
