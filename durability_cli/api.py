@@ -1012,6 +1012,17 @@ def train_options(config: str | None, given: dict, names: dict, fmt: str | None)
             what = "a column name or a list of them" if many else "a column name"
             raise InputError(f"{config}: {k} must be {what}, got {v!r}")
     values.update({k: v for k, v in given.items() if v is not None})
+    if values.get("trend_line") is True:  # asked for, where the model cannot add it: refused, not ignored
+        from durability_cli.line_choice import applies
+
+        why = applies(
+            ModelConfig(residual=values.get("residual", True), monotonic=values.get("monotonic", "none"))
+        )
+        if why:
+            raise InputError(
+                f"`trend_line` cannot be used here: {why}; drop it (by default the line is left out with these "
+                "options)"
+            )
     return values, Columns.of(**roles, fmt=fmt)
 
 

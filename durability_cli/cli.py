@@ -196,7 +196,13 @@ def train(
     data: DataArg,
     output: Annotated[str, _opt("Model file to write (.safetensors).", None, "--output", "-o", metavar=PATH)],
     config: Annotated[
-        str | None, _opt("TOML file with any of the options below; flags override it.", metavar=PATH)
+        str | None,
+        _opt(
+            "TOML file with the model and training options below (and the column options in a table "
+            "named data); flags override it. Not in it: how this run goes (--quiet, --jobs, --threads, "
+            "--nproc, --device, --history, --checkpoint, --resume, --init-from, --debug).",
+            metavar=PATH,
+        ),
     ] = None,
     resume: Annotated[str | None, _opt(_RESUME, _TRAIN, metavar=PATH)] = None,
     init_from: Annotated[str | None, _opt(_INIT_FROM, _TRAIN, metavar=PATH)] = None,
@@ -252,6 +258,16 @@ def train(
         )
         dist = parallel.from_env()
         parallel.check_launch(nproc, from_stdin=data == "-", dist=dist)
+        if not quiet and resume is None and os.path.exists(ckpt) and (dist is None or dist.rank == 0):
+            # the same command again after an interruption starts over: said before the first
+            # epoch replaces the earlier run's checkpoint, so that it can still be stopped
+            render_warnings(
+                err,
+                [
+                    f"{ckpt} holds the checkpoint of an interrupted run; this run starts again and "
+                    f"replaces it: stop now and give --resume {ckpt} to continue that run instead"
+                ],
+            )
         if chunk_specimens is not None and chunk_specimens < 1:  # 0 = off only in a config file
             raise InputError(f"--chunk-specimens must be at least 1, got {chunk_specimens}")
         run = api.TrainRun(data, columns, options, init_from=init_from, source=source)

@@ -293,7 +293,27 @@ def suggest(
         o["latent_prior"] = trial.suggest_float("latent_prior", *LATENT_PRIOR, log=True)
     trend = trial.suggest_categorical("trend", TREND)
     o["trend"], o["trend_line"] = trend == "input", trend == "line"
+    if o["trend_line"] and (not o["residual"] or o["monotonic"] != "none"):
+        # the line adds to the step, which these predict otherwise: the model trains the trend input
+        # alone (the same weights), and its config says so, as train --config accepts it
+        o["trend"], o["trend_line"] = True, False
     return o
+
+
+def _quiet_interrupts(optuna) -> None:
+    """A trial stopped by Ctrl-C, SIGTERM or an error: Optuna logs it as failed, with the whole
+    traceback, before it passes the exception on, which the command then says in one line. Those
+    records are dropped at Optuna's handlers; its other warnings still show."""
+    import logging
+
+    class FailedTrials(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            text = str(record.msg)
+            return not (text.startswith("Trial ") and " failed with " in text)
+
+    for handler in logging.getLogger(optuna.__name__).handlers:
+        if not any(type(f).__name__ == "FailedTrials" for f in handler.filters):
+            handler.addFilter(FailedTrials())
 
 
 @dataclass
@@ -370,6 +390,7 @@ def tune(
         f"-epochs{cfg.trial_length()['epochs']}{points}{frac}"
     )
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the library is silent; on_trial reports
+    _quiet_interrupts(optuna)
     study = optuna.create_study(
         study_name=name,
         storage=_storage(cfg.storage),

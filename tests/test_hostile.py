@@ -878,3 +878,21 @@ def test_an_id_column_named_twice_in_a_csv_is_named(tmp_path, model, plan):
     scenarios.write_text("scenario,temperature,scenario\nhot,65,x\n")
     r = invoke("forecast", plan, "-m", model, "--scenarios", scenarios)
     assert_refused(r, "column 'scenario' appears twice in the header")
+
+
+def test_train_refuses_a_line_it_cannot_add_and_says_when_it_replaces_a_checkpoint(tmp_path, small):
+    """--trend-line with --no-residual (or --monotonic) trained without the line and recorded
+    trend_line true; the same train command run again after an interruption replaced the
+    interrupted run's checkpoint without a word."""
+    out = tmp_path / "m.safetensors"
+    for extra in (["--no-residual"], ["--monotonic", "decreasing"]):
+        r = invoke("train", small, "-o", out, *FAST, "--trend-line", *extra)
+        assert_refused(r, "--trend-line cannot be used here")
+        assert not out.exists()
+    (tmp_path / "m.safetensors.ckpt").write_bytes(b"an interrupted run's checkpoint")
+    loud = [x for x in FAST if x != "--quiet"]
+    r = invoke("train", small, "-o", out, *loud, "--ensemble", "1", "--no-trend-line")
+    assert r.exit_code == 0, r.stderr
+    said = " ".join(r.stderr.split())
+    assert f"{tmp_path / 'm.safetensors.ckpt'} holds the checkpoint of an interrupted run" in said
+    assert f"give --resume {tmp_path / 'm.safetensors.ckpt'} to continue that run instead" in said

@@ -488,3 +488,22 @@ def test_two_jobs_train_a_trial_s_folds_at_once_with_the_same_scores(tiny_table,
         assert processes == [jobs] * 3
     assert found[1] == found[2]
     assert found[1][0][1] == "COMPLETE" and found[1][0][2] > 0
+
+
+def test_an_interrupted_search_says_so_in_one_line(runner, tiny_table, tmp_path, monkeypatch, capfd):
+    """Ctrl-C in a trial: Optuna logged the trial as failed with the interrupt's whole traceback
+    (50 lines through training) before the command's one line and exit 130."""
+    from durability_cli import tuning
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tuning, "_fold_score", stopped)
+    out = tmp_path / "best.toml"
+    args = ["tune", str(tiny_table), "-o", str(out), "--static", "material", *TINY, "--jobs", "1"]
+    r = runner.invoke(app, [*args, "--trials", "2", "--storage", str(tmp_path / "t.db")])
+    assert r.exit_code == 130, r.stderr
+    assert r.stderr == "Interrupted.\n"  # (before a trial completed: no study to continue yet)
+    seen = capfd.readouterr()  # and nothing on the process's own stderr either
+    assert "Traceback" not in seen.err and "failed with" not in seen.err
+    assert not out.exists()
