@@ -23,7 +23,10 @@ Stopping: Ctrl-C at a terminal reaches both processes; SIGTERM, or a SIGINT sent
 alone, is passed on by the parent (as SIGTERM). Either way the child keeps its last epoch's
 checkpoint and says so, and the parent waits for that before it reports the interruption, so
 ``--resume`` continues both processes' runs. A second signal while the child is already stopping is
-ignored, and a child still starting up when it is stopped ends without a word.
+ignored, and a child still starting up when it is stopped ends without a word; one that has
+finished training when the signal comes writes its model and ends as it would have. A command
+started with Ctrl-C ignored (a shell script's background job) leaves it ignored in the child too,
+and a closed terminal (SIGHUP) stops the child at its epoch as SIGTERM does.
 """
 
 from __future__ import annotations
@@ -118,6 +121,9 @@ class Aside:
         import torch
 
         ctx = mp.get_context("spawn")
+        # A process started with Ctrl-C ignored (a shell's background job, `nohup`-like launchers)
+        # ignores it: so does its child, which would otherwise stop alone and stop the command.
+        ignored = _ignored(signal.SIGINT)
         self.out = None if out is None else Path(out)
         self.what = what
         self.queue = ctx.Queue()
@@ -134,6 +140,7 @@ class Aside:
                 None if out is None else str(out),
                 torch.get_num_threads(),
                 self.queue,
+                ignored,
             ),
             name="durability-second-process",
             daemon=True,
@@ -160,7 +167,7 @@ class Aside:
             self.stop()
         self.process.join(timeout=STOP_WAIT)
         if self.process.is_alive():  # it did not stop when asked: the checkpoint holds what it wrote
-            self.process.terminate()
+            self.process.kill()  # (not SIGTERM, which a child past its work no longer acts on)
             self.process.join()
 
     def poll(self) -> None:
@@ -277,9 +284,48 @@ class Aside:
                 self._alive()
 
 
-def _child(train, table, model_cfg, cfg, options: dict, out: str | None, threads: int, queue) -> None:
+def _ignored(signum) -> bool:
+    """Whether this process ignores ``signum`` (False where it cannot tell: not the main thread)."""
+    try:
+        return signal.getsignal(signum) is signal.SIG_IGN
+    except ValueError:
+        return False
+
+
+def _stop_signals(ignore_sigint: bool) -> list:
+    """The signals that stop a child at its epoch: SIGTERM (the parent's stop()), SIGINT (Ctrl-C at
+    the terminal) unless the parent ignores it, and SIGHUP (a closed terminal) unless ignored, as
+    under nohup, where the child inherits that."""
+    signals = [signal.SIGTERM] + ([] if ignore_sigint else [signal.SIGINT])
+    if hasattr(signal, "SIGHUP") and not _ignored(signal.SIGHUP):
+        signals.append(signal.SIGHUP)
+    return signals
+
+
+def _absorb(signals: list) -> None:
+    """From here on ``signals`` do nothing: the child's work is over, what remains is its exit."""
+    for signum in signals:
+        signal.signal(signum, _nothing)
+
+
+def _nothing(signum, frame) -> None:
+    pass
+
+
+def _child(
+    train,
+    table,
+    model_cfg,
+    cfg,
+    options: dict,
+    out: str | None,
+    threads: int,
+    queue,
+    ignore_sigint: bool = False,
+) -> None:
     """The child's whole life: train, write the model to ``out`` (None: ``train`` writes what it
-    trains itself), say how it ended."""
+    trains itself), say how it ended. Once it has said so, a stopping signal changes nothing: it
+    would raise in the middle of the process's exit (multiprocessing's clean-up, a traceback)."""
     import torch
 
     from durability_cli.artifact import save_bundle
@@ -293,8 +339,9 @@ def _child(train, table, model_cfg, cfg, options: dict, out: str | None, threads
             stopping.append(signum)
             raise KeyboardInterrupt
 
-    signal.signal(signal.SIGINT, interrupt)
-    signal.signal(signal.SIGTERM, interrupt)
+    signals = _stop_signals(ignore_sigint)
+    for signum in signals:
+        signal.signal(signum, interrupt)
     parent = os.getppid()
 
     def on_epoch(log) -> None:
@@ -311,6 +358,7 @@ def _child(train, table, model_cfg, cfg, options: dict, out: str | None, threads
             on_epoch=on_epoch,
             **options,
         )
+        _absorb(signals)  # trained: what is left (the file, the message) is done whatever comes
         if out is not None:
             save_bundle(bundle, out)
         queue.put(("done",))
@@ -326,5 +374,6 @@ def _child(train, table, model_cfg, cfg, options: dict, out: str | None, threads
         queue.put(("error", "".join(traceback.format_exception_only(type(exc), exc)).strip()))
         traceback.print_exc()
     finally:
+        _absorb(signals)
         queue.close()
         queue.join_thread()

@@ -11,6 +11,7 @@ same name (underscores as dashes). ``arguments`` lists the names, first the one 
 
 from __future__ import annotations
 
+import copy
 import re
 
 _ARGUMENT = re.compile(r"`([a-z][a-z0-9_]*)`")
@@ -30,11 +31,30 @@ class DurabilityError(Exception):
         """The message with each argument written as its command-line flag."""
         return _ARGUMENT.sub(lambda m: "--" + m.group(1).replace("_", "-"), self.template)
 
+    def reworded(self, template: str) -> DurabilityError:
+        """The same error (its type and fields) saying ``template`` (with `argument` names)."""
+        new = copy.copy(self)
+        DurabilityError.__init__(new, template, *self.args[1:])
+        return new
+
 
 class InputError(DurabilityError):
     """Bad usage or bad input data: the user can fix it. Exit code 2."""
 
     exit_code = 2
+
+
+class MissingColumn(InputError):
+    """A column the table lacks. ``column``: its name (None where none was named and none was
+    found, as a time column looked for by its usual names); ``role``: what it is for ("target",
+    "time", "specimen id", "condition", "static", or the option that named it); ``model``: whether
+    a trained model needs it (True), or the table's own options asked for it (False)."""
+
+    def __init__(
+        self, message: str = "", *args, column: str | None = None, role: str = "", model: bool = False
+    ):
+        super().__init__(message, *args)
+        self.column, self.role, self.model = column, role, model
 
 
 class ModelFileError(InputError):

@@ -4,7 +4,6 @@ model and the baselines on the hidden rows."""
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
@@ -15,7 +14,7 @@ import pandas as pd
 from durability_cli import limits, mixed_effects
 from durability_cli.artifact import ModelBundle
 from durability_cli.data import Series, to_series
-from durability_cli.errors import InputError, check_numbers
+from durability_cli.errors import InputError, MissingColumn, check_numbers
 from durability_cli.forecasting import (
     Ends,
     ForecastConfig,
@@ -264,9 +263,6 @@ def check_comparable(bundle: ModelBundle, others: dict[str, ModelBundle]) -> Sch
     return replace(s, covariates=tuple(conditions), static=tuple(static))
 
 
-_NEEDS = re.compile(r"the model needs (condition|static) column '(.*?)', which this table lacks")
-
-
 @contextlib.contextmanager
 def naming_the_model(bundle: ModelBundle, others: dict[str, ModelBundle]) -> Iterator[None]:
     """Reading a table for models compared with ``bundle``: a column the table lacks is named with
@@ -274,18 +270,17 @@ def naming_the_model(bundle: ModelBundle, others: dict[str, ModelBundle]) -> Ite
     column only another reads)."""
     try:
         yield
-    except InputError as exc:
-        found = _NEEDS.search(exc.template) if others else None
-        if found is None:
+    except MissingColumn as exc:
+        if not (others and exc.model and exc.role in ("condition", "static")):
             raise
-        role, column = found.groups()
-        if column in (bundle.schema.covariates if role == "condition" else bundle.schema.static):
+        if exc.column in (*bundle.schema.covariates, *bundle.schema.static):
             raise
-        who = [name for name, o in others.items() if column in (*o.schema.covariates, *o.schema.static)]
+        who = [name for name, o in others.items() if exc.column in (*o.schema.covariates, *o.schema.static)]
         if not who:
             raise
-        text = exc.template.replace("the model needs", f"compared model '{who[0]}' needs", 1)
-        raise type(exc)(text) from None
+        raise exc.reworded(
+            exc.template.replace("the model needs", f"compared model '{who[0]}' needs", 1)
+        ) from None
 
 
 def _read_by(ds: Dataset, bundle: ModelBundle) -> Dataset:

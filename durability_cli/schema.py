@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from durability_cli.errors import InputError
+from durability_cli.errors import InputError, MissingColumn
 from durability_cli.io import other_sheets_hint, read_table
 
 ID_NAMES = ("specimen_id", "specimen", "series_id", "unit", "id")
@@ -147,12 +147,11 @@ def load_dataset(
         return frame_dataset(
             df, source, schema=schema, require_target=require_target, names=names, min_rows=min_rows
         )
-    except InputError as exc:
-        lacks = "(columns:" in exc.template or "the columns are:" in exc.template  # a column it lacks
-        hint = other_sheets_hint(df) if lacks else ""
+    except MissingColumn as exc:
+        hint = other_sheets_hint(df)  # a workbook's first sheet: the table may be on another
         if not hint:
             raise
-        raise type(exc)(f"{exc.template}{hint}") from None  # the template keeps its `argument` names
+        raise exc.reworded(f"{exc.template}{hint}") from None
 
 
 def _id_as_text(schema: Schema | None, id_col: str | None):
@@ -272,12 +271,14 @@ def resolve_schema(
                     c for c in cols if c.lower() not in named and _kind(df[c]) in ("numeric", "numeric-text")
                 ]
                 hint = f"numeric columns: {_list(numeric, 6)}; " if numeric else ""
-            raise InputError(
+            raise MissingColumn(
                 f"{source}: no target column '{tname}' (columns: {_list(cols)}); "
                 + (
                     _delimiter_hint(cols)
                     or f"{hint}pass `target` NAME to name the measured durability column"
-                )
+                ),
+                column=tname,
+                role="target",
             )
         tgt = tname  # created empty by validate: a plan of future steps has no measurements
 
@@ -292,9 +293,10 @@ def resolve_schema(
             tc = next((c for c in others if _kind(df[c]) == "datetime"), None)
             tc = tc or next((c for c in others if _kind(df[c]) == "datetime-text"), None)
         if tc is None:
-            raise InputError(
+            raise MissingColumn(
                 f"{source}: no time column (looked for {', '.join(TIME_NAMES)} or a date column; "
-                f"columns: {_list(cols)}); pass `time_col` NAME"
+                f"columns: {_list(cols)}); pass `time_col` NAME",
+                role="time",
             )
         notes.append(f"time: '{tc}' (auto-detected; --time-col to change)")
     time_kind = _kind(df[tc])
@@ -421,11 +423,14 @@ def apply_schema(df, schema: Schema, *, source: str, require_target: bool):
             schema = replace(schema, id_synthetic=False)
             notes.append(f"specimen id: '{id_found}' (the model was trained on one specimen without an id)")
     elif not schema.id_synthetic:
-        raise InputError(
+        raise MissingColumn(
             f"{source}: the model needs specimen id column '{schema.id_col}', "
             "which this table lacks "
             f"(columns: {_list(cols)}); "
-            + (_delimiter_hint(cols) or "add it (one value for a single specimen)")
+            + (_delimiter_hint(cols) or "add it (one value for a single specimen)"),
+            column=schema.id_col,
+            role="specimen id",
+            model=True,
         )
     for role, name in needed:
         found = _find(cols, name, source)
@@ -436,10 +441,13 @@ def apply_schema(df, schema: Schema, *, source: str, require_target: bool):
             hint = f"; did you mean '{close[0]}'?" if close else ""
             if role == "static" and not require_target and not close:  # a plan of future rows
                 hint = f"; a table of future rows repeats each specimen's {name}, as its history gives it"
-            raise InputError(
+            raise MissingColumn(
                 f"{source}: the model needs {role} column '{name}', which this table lacks "
                 f"(columns: {_list(cols)})"
-                + (f"; {_delimiter_hint(cols)}" if _delimiter_hint(cols) else hint)
+                + (f"; {_delimiter_hint(cols)}" if _delimiter_hint(cols) else hint),
+                column=name,
+                role=role,
+                model=True,
             )
         mapping[found] = name
     renamed = {k: v for k, v in mapping.items() if k != v}
@@ -465,7 +473,11 @@ def _require(cols: list[str], name: str, source: str, flag: str) -> str:
     if found is None:
         close = _suggest(name, cols)
         hint = f"did you mean '{close[0]}'? " if close else ""
-        raise InputError(f"{source}: no column '{name}' ({flag}); {hint}the columns are: {_list(cols)}")
+        raise MissingColumn(
+            f"{source}: no column '{name}' ({flag}); {hint}the columns are: {_list(cols)}",
+            column=name,
+            role=flag.strip("`"),
+        )
     return found
 
 
@@ -558,8 +570,10 @@ def validate(
 
     def column(name: str, role: str) -> pd.Series:
         if name not in df.columns:
-            raise InputError(
-                f"{source}: no {role} column '{name}' (columns: {_list([str(c) for c in df.columns])})"
+            raise MissingColumn(
+                f"{source}: no {role} column '{name}' (columns: {_list([str(c) for c in df.columns])})",
+                column=name,
+                role=role,
             )
         return df[name]
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from durability_cli.config import ModelConfig, RowShare, TrainConfig, describe_warmup
-from durability_cli.errors import InputError, check_numbers
+from durability_cli.errors import InputError, Terminated, check_numbers
 from durability_cli.training import TrainingDiverged, TrainingInterrupted
 
 # The search space (docs/TRAINING.md). Categorical lists hold the defaults, which trial 0 takes.
@@ -439,9 +439,12 @@ def tune(
         study.optimize(
             objective, n_trials=cfg.trials, timeout=cfg.budget, callbacks=[report], catch=(TrainingDiverged,)
         )
-    except TrainingInterrupted:
-        kept = "; run the same command again to continue" if cfg.storage else " (give `storage` to keep them)"
-        raise TrainingInterrupted(f"tune interrupted; the completed trials are in the study{kept}") from None
+    except (TrainingInterrupted, KeyboardInterrupt) as exc:
+        # in a trial's training, or outside it (scoring a fold, Optuna's own records between trials);
+        # SIGTERM and SIGHUP outside training keep their exit codes (console.run_command)
+        if isinstance(exc, Terminated):
+            raise
+        raise TrainingInterrupted(f"tune interrupted; {_kept(study, cfg.storage)}") from None
     if not _any_complete(study):
         raise InputError(
             f"{ds.source}: no trial completed within the budget ({cfg.budget:g} s); a trial trains "
@@ -546,6 +549,19 @@ def _specimens(ds, index: np.ndarray):
     specimen = np.repeat(np.arange(len(starts)), run_lengths(starts, len(ds.frame)))  # [rows]
     rows = np.isin(specimen, index)
     return replace(ds, frame=ds.frame.iloc[np.flatnonzero(rows)].reset_index(drop=True), t=ds.t[rows])
+
+
+def _kept(study, storage: str | None) -> str:
+    """What an interrupted search leaves: how many trials completed, and where they are kept."""
+    import optuna
+
+    done = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+    if storage is None:
+        lost = f"its {done} completed trial(s) are not kept" if done else "no trial had completed"
+        return f"{lost}: give `storage` to keep a search's trials and continue it"
+    if not done:
+        return f"no trial had completed; running the same command again starts the search in {storage}"
+    return f"{done} completed trial(s) are kept in {storage}: run the same command again to continue"
 
 
 def _storage(path: str | None):

@@ -311,6 +311,8 @@ def test_forecast_reads_its_future_rows_from_a_named_sheet(
     assert said in " ".join(r.stderr.split()) and r.stderr.count("\n") == 1
     r = invoke(runner, "schema", book, "--covariates", "temperature")  # a column named by an option
     assert r.exit_code == 2 and said in " ".join(r.stderr.split())
+    r = invoke(runner, "schema", book, "--target", "note")  # no time column found (it said no more)
+    assert r.exit_code == 2 and "no time column" in r.stderr and said in " ".join(r.stderr.split())
     r = invoke(runner, "forecast", history, "--future", book, "--future-sheet", "plan", *args)
     assert r.exit_code == 2
     assert f"{book}: has no sheet 'plan' (sheets: notes, future); name one of them" in r.stderr

@@ -495,15 +495,31 @@ def test_an_interrupted_search_says_so_in_one_line(runner, tiny_table, tmp_path,
     (50 lines through training) before the command's one line and exit 130."""
     from durability_cli import tuning
 
-    def stopped(*args, **kwargs):
-        raise KeyboardInterrupt
+    calls = []
+
+    def stopped(*args, **kwargs):  # a fold scored, then Ctrl-C outside training (scoring a fold)
+        calls.append(1)
+        if len(calls) > calls_before_stop:
+            raise KeyboardInterrupt
+        return 0.1
 
     monkeypatch.setattr(tuning, "_fold_score", stopped)
-    out = tmp_path / "best.toml"
+    out, db = tmp_path / "best.toml", tmp_path / "t.db"
     args = ["tune", str(tiny_table), "-o", str(out), "--static", "material", *TINY, "--jobs", "1"]
-    r = runner.invoke(app, [*args, "--trials", "2", "--storage", str(tmp_path / "t.db")])
-    assert r.exit_code == 130, r.stderr
-    assert r.stderr == "Interrupted.\n"  # (before a trial completed: no study to continue yet)
-    seen = capfd.readouterr()  # and nothing on the process's own stderr either
-    assert "Traceback" not in seen.err and "failed with" not in seen.err
-    assert not out.exists()
+    said = {}
+    for calls_before_stop, storage in ((0, ["--storage", str(db)]), (2, ["--storage", str(db)]), (2, [])):
+        calls.clear()
+        r = runner.invoke(app, [*args, "--trials", "3", *storage])
+        assert r.exit_code == 130, r.stderr
+        said[calls_before_stop, bool(storage)] = " ".join(r.stderr.split()).partition("Error: ")[2]
+        seen = capfd.readouterr()  # and nothing on the process's own stderr either
+        assert "Traceback" not in seen.err and "failed with" not in seen.err
+        assert not out.exists()
+    # it said plain "Interrupted." where the interrupt came outside a trial's training
+    assert said[0, True] == (
+        f"tune interrupted; no trial had completed; running the same command again starts the search in {db}"
+    )
+    assert said[2, True].startswith(f"tune interrupted; 1 completed trial(s) are kept in {db}: run the same")
+    assert said[2, False].startswith(
+        "tune interrupted; its 1 completed trial(s) are not kept: give --storage"
+    )
