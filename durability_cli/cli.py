@@ -238,6 +238,14 @@ def train(
     names = dict(id_col=id_col, time_col=time_col, target=target, covariates=covariates, static=static)
 
     def go():
+        from durability_cli.config import load_toml, said_in_file
+
+        # an error about a value the file gave says so: the flag it names is not on the command line
+        from_file = {k: v for k, v in load_toml(config).items() if given.get(k) is None and k not in names}
+        with said_in_file(config, from_file):
+            configured()
+
+    def configured():
         import os
 
         from durability_cli import api, parallel

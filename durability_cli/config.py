@@ -3,15 +3,18 @@ into the model file, so a model always knows how it was made."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 import tomllib
 
-from durability_cli.errors import InputError
+from durability_cli.errors import DurabilityError, InputError
 
 # Switches (true / false) that also take "auto": decided by the training run.
 AUTO_SWITCHES = ("trend_line",)
@@ -408,6 +411,32 @@ def _text(x: float) -> str:
 def _choice(name: str, value: str, options: tuple[str, ...]) -> None:
     if value not in options:
         raise InputError(f"`{name}` must be one of {', '.join(options)}; got {value!r}")
+
+
+@contextlib.contextmanager
+def said_in_file(path: str | None, values: dict) -> Iterator[None]:
+    """An error about a setting that the config file ``path`` gave (``values``: its settings the
+    command line did not override) says where the value came from (``; best.toml sets val_context =
+    5000``): the message names the option as a flag, which the command line did not hold."""
+    try:
+        yield
+    except DurabilityError as exc:
+        named = [a for a in dict.fromkeys(exc.arguments) if a in values]
+        if path is None or not named:
+            raise
+        said = ", ".join(f"{a} = {toml_text(values[a])}" for a in named)
+        raise exc.reworded(f"{exc.template}; {path} sets {said}") from None
+
+
+def toml_text(value) -> str:
+    """``value`` as a TOML file writes it (true, 0.5, "gru", [1, 2])."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_text(v) for v in value) + "]"
+    if isinstance(value, str):
+        return json.dumps(value)  # a TOML basic string: JSON's escapes are TOML's
+    return repr(value)
 
 
 def load_toml(path: str | None) -> dict:

@@ -198,15 +198,15 @@ def check_context(lengths: np.ndarray, context: int | RowShare, given: bool, sou
         raise InputError(
             f"{source}: validation warms up on {context}, which leaves no row to forecast on any "
             f"validation specimen ({int(lengths.max()) if len(lengths) else 0} rows at most); lower "
-            "--val-context-frac"
+            "`val_context_frac`"
         )
     longest = int(lengths.max()) if len(lengths) else 0
     if longest > context:
         return
     if given:
-        fix = f"lower --val-context below {longest}"
+        fix = f"lower `val_context` below {longest}"
     else:
-        fix = f"give each specimen more than {context} rows, or set --val-context below {longest}"
+        fix = f"give each specimen more than {context} rows, or set `val_context` below {longest}"
     raise InputError(
         f"{source}: validation warms up on the first {context} rows of each specimen, and the longest "
         f"validation specimen has {longest} rows, so no forecast can be scored; {fix}"

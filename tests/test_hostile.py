@@ -132,11 +132,20 @@ TOML_CASES = [
         "[train]\nval-context = 5\nval_context = 9",
         "c.toml: an option is given twice in [train] (with - and with _)",
     ),
+    # a value the file gave, refused by a check that names the option as a flag, names the file
+    (
+        "[train]\nval_context = 1000",
+        "c.toml sets val_context = 1000",
+    ),
+    (
+        "trend_line = true\nresidual = false",
+        "c.toml sets trend_line = true",
+    ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("content", "message"), TOML_CASES, ids=[m.split(": ", 1)[1][:40] for _, m in TOML_CASES]
+    ("content", "message"), TOML_CASES, ids=[m.split(": ", 1)[-1][:40] for _, m in TOML_CASES]
 )
 def test_config_values_out_of_range(tmp_path, small, content, message):
     config = tmp_path / "c.toml"
@@ -147,6 +156,16 @@ def test_config_values_out_of_range(tmp_path, small, content, message):
     out = Outputs(tmp_path, "old.csv", "m.safetensors")
     assert_refused(invoke("train", small, "-o", out.new, "--config", config, "--quiet"), message)
     out.assert_untouched()
+
+
+def test_a_flag_over_a_config_value_is_not_said_to_come_from_the_file(tmp_path, small):
+    config = tmp_path / "c.toml"
+    config.write_text("val_context = 1000\n")
+    r = invoke(
+        "train", small, "-o", tmp_path / "m.safetensors", "--config", config, "--val-context", "900", "-q"
+    )
+    assert_refused(r, "validation warms up on the first 900 rows of each specimen")
+    assert "c.toml" not in r.stderr
 
 
 FORECAST_OPTIONS = [
