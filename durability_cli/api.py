@@ -1350,9 +1350,9 @@ def _source_name(table, fmt: str | None = None) -> str:
     if isinstance(table, Dataset):
         return table.source
     if isinstance(table, str | os.PathLike):
-        sheet = (fmt or "").partition(":")[2]
-        name = "stdin" if str(table) == "-" else str(table)
-        return name + (f" sheet {sheet!r}" if sheet else "")
+        from durability_cli.io import table_name
+
+        return table_name(table, fmt)
     return "DataFrame"
 
 

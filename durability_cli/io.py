@@ -170,6 +170,17 @@ def sheet_format(fmt: str | None, sheet: str | None, flag: str = "--sheet") -> s
     return f"{f}:{sheet}"
 
 
+def table_name(path, fmt: str | None = None) -> str:
+    """What messages and a run's record call the table read from ``path`` with ``fmt``: the path
+    ("stdin" for ``-``), with the sheet the format names, as the rows read are that sheet's
+    ("book.xlsx sheet 'plan'")."""
+    return in_sheet("stdin" if str(path) == "-" else str(path), (fmt or "").partition(":")[2] or None)
+
+
+def in_sheet(name: str, sheet: str | None) -> str:
+    return f"{name} sheet {sheet!r}" if sheet else name
+
+
 def _check_sheet(name: str, fmt: str, sheet: str | None) -> None:
     if sheet is not None and fmt != "xlsx":
         raise InputError(
@@ -223,7 +234,7 @@ def read_excel(source, name: str, sheet: str | None = None) -> pd.DataFrame:
                 body.append(row)
     finally:
         book.close()
-    where = f"{name} sheet {sheet!r}" if sheet else name
+    where = in_sheet(name, sheet)
     if header is None or all(v is None for v in header):
         raise InputError(f"{where}: the first row is empty; it must hold the column names")
     names = ["" if v is None else str(v) for v in header]

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from durability_cli.errors import InputError, MissingColumn
-from durability_cli.io import other_sheets_hint, read_table
+from durability_cli.io import other_sheets_hint, read_table, table_name
 
 ID_NAMES = ("specimen_id", "specimen", "series_id", "unit", "id")
 TIME_NAMES = ("time", "cycle", "step", "day", "t")
@@ -137,9 +137,7 @@ def load_dataset(
     ``min_rows`` is the fewest rows a specimen may have (1 for a --future plan, whose rows follow
     a history).
     """
-    source = "stdin" if path == "-" else str(path)
-    sheet = (fmt or "").partition(":")[2]
-    source += f" sheet {sheet!r}" if sheet else ""  # as read_excel names it: the rows are that sheet's
+    source = table_name(path, fmt)
     names = dict(id_col=id_col, time_col=time_col, target=target, covariates=covariates, static=static)
     select = _role_columns(schema, require_target=require_target, **names)
     df = read_table(path, fmt=fmt, select=select, text=_id_as_text(schema, id_col))
