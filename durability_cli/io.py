@@ -223,7 +223,9 @@ def read_excel(source, name: str, sheet: str | None = None) -> pd.DataFrame:
         )
         header = next(rows, None)
         body, cells, cap = [], 0, text_cap() // 64  # a cell in a row tuple takes ~64 bytes or more
-        for row in rows:
+        gaps = []  # (sheet row number, 1-based; its empty cells' columns) of the rows read with any
+        width = 0 if header is None else len(header)
+        for number, row in enumerate(rows, start=2):
             cells += len(row)
             if cells > cap:
                 raise InputError(
@@ -232,9 +234,13 @@ def read_excel(source, name: str, sheet: str | None = None) -> pd.DataFrame:
                 )
             if any(v is not None for v in row):
                 body.append(row)
+                if len(row) < width or None in row[:width]:
+                    gaps.append((number, [j for j in range(width) if j >= len(row) or row[j] is None]))
     finally:
         book.close()
     where = in_sheet(name, sheet)
+    if gaps:  # an empty cell may be a formula no program has calculated: said, not read as empty
+        _check_formulas(source, where, sheet, gaps, width)
     if header is None or all(v is None for v in header):
         raise InputError(f"{where}: the first row is empty; it must hold the column names")
     names = ["" if v is None else str(v) for v in header]
@@ -247,6 +253,37 @@ def read_excel(source, name: str, sheet: str | None = None) -> pd.DataFrame:
     if sheet is None and len(sheets) > 1:  # the first sheet taken: a missing column can be elsewhere
         df.attrs[OTHER_SHEETS] = sheets[1:]
     return df
+
+
+def _check_formulas(source, where: str, sheet: str | None, gaps: list, width: int) -> None:
+    """Refuse an empty cell of ``gaps`` ((sheet row number, the columns of its empty cells)) that
+    holds a formula: a workbook written by a program (openpyxl, pandas) and never opened in a
+    spreadsheet has no values saved for its formulas, and the cell would be read as empty."""
+    import openpyxl
+    from openpyxl.utils import get_column_letter
+
+    source.seek(0)
+    book = openpyxl.load_workbook(source, read_only=True, data_only=False)
+    try:
+        ws = book[sheet] if sheet else book.worksheets[0]
+        wanted = iter(gaps)
+        target, empty = next(wanted)
+        for number, row in enumerate(ws.iter_rows(values_only=True), start=1):
+            if number < target:
+                continue
+            for j in empty:
+                value = row[j] if j < len(row) else None
+                if isinstance(value, str) and value.startswith("="):
+                    raise InputError(
+                        f"{where}: cell {get_column_letter(j + 1)}{number} holds a formula ({value[:40]}) with no "
+                        "value saved with it: the workbook was written by a program and never calculated; open "
+                        "and save it in Excel or LibreOffice, or save the sheet as CSV"
+                    )
+            target, empty = next(wanted, (None, None))
+            if target is None:
+                return
+    finally:
+        book.close()
 
 
 OTHER_SHEETS = "durability_other_sheets"  # DataFrame.attrs: a workbook's sheets after the one read

@@ -769,6 +769,45 @@ def test_a_workbook_is_read_by_its_content_whatever_its_name(tmp_path, model, pl
     assert_refused(r, "it is a zip file: pass --format xlsx if it is an Excel workbook")
 
 
+def test_a_formula_no_program_has_calculated_is_named_not_read_as_empty(tmp_path, model, plan):
+    """A workbook written by a program (openpyxl, pandas) holds its formulas without values: the
+    cell was read as empty ("condition 'temperature' is empty for specimen ... (row 3)"). It is
+    named with the cell Excel shows; a cell that is truly empty still says so, and a sheet whose
+    only empty cells are not formulas is read."""
+    pytest.importorskip("openpyxl")
+    import openpyxl
+
+    df = pd.read_csv(plan)
+    column = df.columns.get_loc("temperature")
+    letter = "ABCDEFGHIJ"[column]
+    (tmp_path / "out").mkdir()
+    out = Outputs(tmp_path / "out", "old.csv", "fc.csv")
+    for kind in ("formula", "empty", "full"):
+        book = openpyxl.Workbook()
+        sheet = book.active
+        sheet.append(list(df.columns))
+        sheet.append([None] * len(df.columns))  # a blank row, skipped: the sheet's rows still count it
+        for i, row in enumerate(df.itertuples(index=False)):
+            values = list(row)
+            if i == 2 and kind != "full":
+                values[column] = f"={values[column]}+0" if kind == "formula" else None
+            sheet.append(values)
+        path = tmp_path / f"{kind}.xlsx"
+        book.save(path)
+        r = invoke("forecast", path, "-m", model, "--samples", "5", "-o", out.new)
+        if kind == "full":
+            assert r.exit_code == 0, r.stderr
+            out.new.unlink()
+        elif kind == "formula":
+            assert_refused(
+                r, f"{path}: cell {letter}5 holds a formula (={df.iloc[2, column]}+0) with no value saved"
+            )
+            out.assert_untouched()
+        else:
+            assert_refused(r, "condition 'temperature' is empty")
+            out.assert_untouched()
+
+
 def test_lengths_and_sizes_past_what_a_number_holds_are_refused(tmp_path, model, plan):
     """--max-step 5e-324 overflowed the piece count (two RuntimeWarnings, then "unexpected
     OverflowError", exit 1); --chunk-specimens 2**63 overflowed a C long. Both are one line now."""
