@@ -267,6 +267,16 @@ class Model:
             conditions=conditions,
             scenarios=scenario_list,
         )
+        if ds.id_integer:  # the caller's integer ids, which join its table (the run holds them as text)
+            from dataclasses import replace
+
+            result = replace(
+                result,
+                **{
+                    k: _as_given(getattr(result, k), ds, self.schema, times=())
+                    for k in ("forecast", "eol", "paths")
+                },
+            )
         return Forecast.of(result)
 
     def evaluate(
@@ -288,6 +298,7 @@ class Model:
         bounds: tuple[float | None, float | None] | None = None,
         compare: dict[str, Model] | None = None,
         max_step: float | str | None = None,
+        _internal: bool | None = None,
     ) -> Evaluation:
         """Backtest: hide each specimen's truth after ``context`` rows (or ``context_frac`` of
         them, or at ``origins`` rolling cut-offs), forecast, and score against the baselines.
@@ -301,7 +312,9 @@ class Model:
         time and durability columns. ``max_step``: the steps each backtest's forecast runs, as
         :meth:`forecast`'s (the default: auto where the model file keeps its training steps); the
         report's ``settings`` says what ran (``max_step``) and how many steps auto cut
-        (``cut_steps``, of ``cut_backtests`` cut-offs)."""
+        (``cut_steps``, of ``cut_backtests`` cut-offs). The tables give times as the table does
+        (dates where its time column holds dates; the spans ``lead`` and ``eol_error`` in days)
+        and integer ids as integers, as ``durability evaluate`` writes them."""
         from durability_cli.evaluation import BacktestConfig, check_comparable, evaluate, naming_the_model
 
         cfg = forecast_config(
@@ -314,8 +327,13 @@ class Model:
         with naming_the_model(self.bundle, others):
             table = read(data, schema=columns)
         result = evaluate(self.bundle, table, cfg, backtest, others)
+        given = _as_given if _internal is None else (lambda frame, *_: frame)
         return Evaluation(
-            result.report, result.per_series, result.backtest, result.specimens, result.compared_specimens
+            result.report,
+            given(result.per_series, table, self.schema),
+            given(result.backtest, table, self.schema),
+            given(result.specimens, table, self.schema),
+            {name: given(t, table, self.schema) for name, t in result.compared_specimens.items()},
         )
 
     def calibrate(
@@ -392,7 +410,7 @@ class Model:
         )
         data = read(data, schema=self.schema)
         trained = Model(calibrated(self.bundle, None))
-        before = trained.evaluate(data, **options)
+        before = trained.evaluate(data, **options, _internal=True)  # model time: what measure reads
         # the paths move away from the deterministic mean path, the centre of the scaling: the
         # backtest's y_pred is that path (a second, deterministic backtest gave the same numbers)
         block = measure(before.backtest, None, level, bins, data.source, sides)
@@ -629,12 +647,15 @@ class Model:
         ``context`` rows (or ``context_frac`` of them), a forecast to ``threshold`` (its steps
         as :meth:`forecast`'s ``max_step``), and the measured first crossing (``eol_true``, NaN
         when the data end before it); see ``evaluation.end_of_life_backtest`` for the columns. The
-        forecast's warnings (steps cut, extrapolation) are in ``table.attrs["warnings"]``."""
+        forecast's warnings (steps cut, extrapolation) are in ``table.attrs["warnings"]``. Where
+        the time column holds dates, so do the times (an end of life past the horizon: NaT)."""
         from durability_cli.evaluation import BacktestConfig, end_of_life_backtest
 
         cfg = forecast_config(samples, DEFAULT_QUANTILES, threshold, direction, seed, max_step=max_step)
         backtest = BacktestConfig(context, context_frac, None, horizon, False)
-        return end_of_life_backtest(self.bundle, read(data, schema=self.schema), cfg, backtest)
+        ds = read(data, schema=self.schema)
+        table = end_of_life_backtest(self.bundle, ds, cfg, backtest)
+        return _as_given(table, ds, self.schema, times=EOL_TIMES)
 
     def plot_end_of_life(
         self, table: pd.DataFrame, *, threshold: float, time_unit: str | None = None, direction: str = "below"
@@ -650,17 +671,11 @@ class Model:
             import numpy as np
             import pandas as pd
 
+            for c in EOL_TIMES:  # end_of_life_backtest's dates, in model time again (NaT: NaN)
+                if pd.api.types.is_datetime64_any_dtype(table[c]):
+                    table[c] = (table[c] - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)
             origin = float(np.floor(np.nanmin(table["cutoff_time"])))
-            times = [
-                "cutoff_time",
-                "eol_true",
-                "censor_time",
-                "eol_pred",
-                "eol_low",
-                "eol_high",
-                "horizon_end",
-            ]
-            table[times] = table[times] - origin
+            table[list(EOL_TIMES)] = table[list(EOL_TIMES)] - origin
             unit = f"days since {pd.Timestamp('1970-01-01') + pd.Timedelta(days=origin):%Y-%m-%d}"
         return plot_end_of_life(table, threshold=threshold, time_unit=unit, direction=direction)
 
@@ -1514,11 +1529,29 @@ def evaluate_files(
     return Run(grouped.total, found)
 
 
-def _dated(table: pd.DataFrame | None, schema: Schema) -> pd.DataFrame | None:
+EOL_TIMES = ("cutoff_time", "eol_true", "censor_time", "eol_pred", "eol_low", "eol_high", "horizon_end")
+
+
+def _as_given(table: pd.DataFrame | None, ds: Dataset, schema: Schema, times=None) -> pd.DataFrame | None:
+    """A result table in the caller's terms: integer ids (``ds.id_integer``) as integers in the id
+    column and in ``specimen``, and where the time column holds dates, the times ``times`` (by
+    default ``time`` and the end-of-life times, as :func:`_dated`) as dates."""
+    if table is None:
+        return None
+    out = table
+    if ds.id_integer:
+        out = out.copy(deep=False)
+        for c in {schema.id_col, "specimen"} & set(out.columns):
+            out[c] = out[c].astype(str).astype("int64")
+    return _dated(out, schema, times)
+
+
+def _dated(table: pd.DataFrame | None, schema: Schema, times=None) -> pd.DataFrame | None:
     """A backtest's point or per-series table as ``evaluate`` writes it: where the time column
     holds dates, its times and end-of-life times as dates (to the microsecond; an end later than
     the horizon, +inf in memory, empty), as ``forecast`` writes them; the spans (``lead``,
-    ``eol_error``) stay numbers of days. In memory they are days since 1970-01-01."""
+    ``eol_error``) stay numbers of days. In the run they are days since 1970-01-01. ``times``:
+    the columns to turn into dates instead."""
     if table is None or not schema.time_is_datetime:
         return table
     import numpy as np
@@ -1527,7 +1560,10 @@ def _dated(table: pd.DataFrame | None, schema: Schema) -> pd.DataFrame | None:
 
     out = table.copy(deep=False)
     for c in out.columns:
-        if c == "time" or (c.startswith("eol_") and c != "eol_error"):
+        dated = (
+            c in times if times is not None else c == "time" or (c.startswith("eol_") and c != "eol_error")
+        )
+        if dated:
             out[c] = dates_from_days(out[c].to_numpy(dtype=np.float64))
     return out
 

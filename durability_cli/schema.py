@@ -113,6 +113,9 @@ class Dataset:
     source: str  # the file name as given, or "stdin"
     t: np.ndarray  # [rows] float64 model time: the number itself, or days since 1970-01-01
     notes: list[str] = field(default_factory=list)  # what was auto-detected, irregular spacing, ...
+    # the table's ids were integers (a DataFrame's int64 column, a Parquet file's): the Python API
+    # gives them back as integers, which join the caller's table (the frame holds them as text)
+    id_integer: bool = False
 
 
 # -- entry point -----------------------------------------------------------------------------------
@@ -637,7 +640,8 @@ def validate(
 
     frame, t_sorted = _sorted_frame(s, order, in_order, codes_s, id_text, time_values, t, y, cond, static)
     notes.extend(_spacing_notes(_spacing(t_sorted, starts, lengths)))
-    return Dataset(frame=frame, schema=s, source=source, t=t_sorted, notes=notes)
+    integer = s.id_col in df.columns and pd.api.types.is_integer_dtype(df[s.id_col].dtype)
+    return Dataset(frame=frame, schema=s, source=source, t=t_sorted, notes=notes, id_integer=bool(integer))
 
 
 def dates_from_days(days) -> np.ndarray:

@@ -209,3 +209,57 @@ def test_one_pipeline_gives_the_old_entry_points_numbers(coating_slice, tmp_path
     )
     a, b = one.report["models"]["model"], grouped.report["models"]["model"]
     assert a["rmse"] == pytest.approx(b["rmse"], rel=1e-12) and a["n"] == b["n"]
+
+
+def test_results_give_ids_and_times_as_the_caller_s_table_has_them(coating_slice, tmp_path):
+    """Integer ids came back as text ('1'), so merging a forecast onto the caller's table found no
+    row, without an error; on a table of dates, evaluate's and end_of_life_backtest's times were
+    days since 1970 (19743.0) where `durability evaluate` writes dates and forecast gives them."""
+    from typer.testing import CliRunner
+
+    from durability_cli.cli import app
+
+    df = pd.read_csv(coating_slice(8, 40))
+    df = df.assign(
+        specimen_id=df.specimen_id.str[1:].astype(int) * 10,  # 10, 20, ...: they sort as numbers
+        time=pd.Timestamp("2024-01-01") + pd.to_timedelta(df.time, unit="D"),
+    )
+    plan = df.copy()
+    plan.loc[plan.groupby("specimen_id").cumcount() >= 25, "durability"] = np.nan
+    model = dur.train(df, epochs=2, hidden=8, layers=1, ensemble=1, trend_line=False, seed=0)
+    fc = model.forecast(plan, samples=10, threshold=0.9)
+    joined = plan.merge(fc.table[["specimen_id", "time", "durability_mean"]], on=["specimen_id", "time"])
+    assert len(joined) == len(fc.table) > 0  # every forecast row finds its row of the plan
+    assert fc.end_of_life.specimen_id.dtype == np.int64
+    assert set(fc.end_of_life.specimen_id) == set(df.specimen_id)
+
+    report = model.evaluate(df, context=25, samples=10, threshold=0.9)
+    points = report.backtest
+    assert points["specimen"].dtype == np.int64 and pd.api.types.is_datetime64_any_dtype(points["time"])
+    assert len(points.merge(df, left_on=["specimen", "time"], right_on=["specimen_id", "time"])) == len(
+        points
+    )
+    # as the command line writes the same backtest
+    table, model_file, out = tmp_path / "d.csv", tmp_path / "m.safetensors", tmp_path / "bt.csv"
+    df.to_csv(table, index=False)
+    model.save(model_file)
+    args = ["evaluate", str(table), "-m", str(model_file), "--context", "25", "--samples", "10"]
+    r = CliRunner().invoke(app, [*args, "--threshold", "0.9", "--backtest-out", str(out), "-q"])
+    assert r.exit_code == 0, r.stderr
+    written = pd.read_csv(out, parse_dates=["time"])
+    assert (written["time"].to_numpy() == points["time"].to_numpy()).all()
+    assert np.allclose(written["y_pred"], points["y_pred"])
+    per = report.per_series.dropna(subset=["eol_true"])
+    assert len(per) and pd.api.types.is_datetime64_any_dtype(per["eol_true"])
+
+    eol = model.end_of_life_backtest(df, threshold=0.9, context=25, samples=10)
+    assert eol["specimen"].dtype == np.int64
+    assert all(
+        pd.api.types.is_datetime64_any_dtype(eol[c]) for c in ("cutoff_time", "eol_pred", "horizon_end")
+    )
+    assert (eol["cutoff_time"] == df.groupby("specimen_id").time.nth(24).to_numpy()).all()
+    from matplotlib.figure import Figure
+
+    assert isinstance(model.plot_end_of_life(eol, threshold=0.9), Figure)  # the plot takes the dates
+    calibrated = model.calibrate(df, context=25, samples=20)  # reads the backtest in model time
+    assert calibrated.summary["calibration"]["coverage_after"] is not None
