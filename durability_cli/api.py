@@ -187,6 +187,10 @@ class Model:
     path: str | None = None  # the file it was loaded from (recorded with a forecast)
 
     def __init__(self, bundle: ModelBundle):
+        if isinstance(bundle, str | os.PathLike):
+            raise InputError(
+                f"Model() takes a trained model, not a file name: load {str(bundle)!r} with load(path)"
+            )
         self.bundle = bundle
 
     def __repr__(self) -> str:
@@ -524,16 +528,30 @@ class Model:
         max_specimens: int = 12,
         time_unit: str | None = None,
     ) -> Figure:
-        """Draw a forecast made earlier (``result``) over the history it was made from."""
+        """Draw a forecast made earlier (``result``: a Forecast, or its ``table``) over the history
+        it was made from."""
+        import pandas as pd
+
+        from durability_cli.forecasting import ForecastResult
         from durability_cli.plotting import plot_forecasts
         from durability_cli.schema import Dataset
 
         s = self.schema
+        if isinstance(result, Forecast):
+            table, eol = result.table, result.end_of_life
+        elif isinstance(result, ForecastResult):
+            table, eol = result.forecast, result.eol
+        elif isinstance(result, pd.DataFrame):
+            table, eol = result, None
+        else:
+            raise InputError(
+                f"`result` must be a forecast (what Model.forecast returns), got {type(result).__name__}"
+            )
+        if s.id_col not in table.columns:
+            raise InputError(f"`result` has no id column '{s.id_col}': give the forecast this model made")
         history = data if isinstance(data, Dataset) else read(data, schema=s)
-        table, eol = (
-            (result.table, result.end_of_life)
-            if isinstance(result, Forecast)
-            else (result.forecast, result.eol)
+        table, eol = (  # the run's ids are text: the caller's integer ids as text again
+            None if t is None else t.assign(**{s.id_col: t[s.id_col].astype(str)}) for t in (table, eol)
         )
         return plot_forecasts(
             history.frame,
@@ -566,6 +584,7 @@ class Model:
         of the lines."""
         from durability_cli.plotting import plot_horizon_errors
 
+        _check_evaluation(evaluation)
         style = dict(metric="RMSE", unit=self.schema.target, min_count=min_count)
         style.update(time_unit=self._time_unit(time_unit), count_label=_count_label(evaluation))
         horizon = _by_horizon(evaluation.backtest)
@@ -588,6 +607,7 @@ class Model:
         them too, in a colour of its own, from ``by_condition_compared``."""
         from durability_cli.plotting import plot_condition_errors
 
+        _check_evaluation(evaluation)
         if evaluation.specimens is None:
             raise InputError("the evaluation has no per-specimen errors: make it with Model.evaluate")
         trends = evaluation.report.get("by_condition") or {}
@@ -611,6 +631,7 @@ class Model:
         from durability_cli.metrics import quantile_calibration
         from durability_cli.plotting import plot_calibration
 
+        _check_evaluation(evaluation)
         points = evaluation.backtest
         if points is None or not any(str(c).startswith("q") for c in points.columns):
             raise InputError(
@@ -683,6 +704,14 @@ class Model:
         """The unit for time axes: as given, else days for a date column, else unknown (None). A
         date column's spans are in days: another unit there would relabel them, not convert."""
         return time_unit_of(self.schema, time_unit)
+
+
+def _check_evaluation(evaluation) -> None:
+    if not isinstance(evaluation, Evaluation):
+        raise InputError(
+            f"`evaluation` must be what Model.evaluate returns, got {type(evaluation).__name__}"
+            + ("; pass the Evaluation itself, not its report" if isinstance(evaluation, dict) else "")
+        )
 
 
 def time_unit_of(schema: Schema, time_unit: str | None) -> str | None:
@@ -773,6 +802,10 @@ def forecast_config(
 
     if isinstance(bounds, str):
         bounds = parse_bounds(bounds)
+    elif bounds is not None and (
+        isinstance(bounds, dict) or not hasattr(bounds, "__len__") or len(bounds) != 2
+    ):
+        raise InputError(f"`bounds` must be (low, high), each a number or None, got {bounds!r}")
 
     if isinstance(quantiles, str):
         try:
@@ -816,6 +849,9 @@ def _max_step(value) -> float | str | None:
 
 
 def _check_horizon(horizon: int | None, hold_conditions: bool) -> None:
+    from durability_cli.forecasting import check_horizon
+
+    check_horizon(horizon)
     if hold_conditions and not horizon:
         raise InputError("`hold_conditions` needs `horizon` N")
 
@@ -908,6 +944,11 @@ def train(
     """
     from durability_cli.aside import resolve_jobs
 
+    for name, given in (("on_epoch", on_epoch), ("on_start", on_start)):  # (not once training has begun)
+        if given is not None and not callable(given):
+            raise InputError(
+                f"`{name}` must be a function (called with each {name[3:]}'s facts), got {given!r}"
+            )
     columns = Columns.of(id_col, time_col, target, covariates, static, fmt)
     run = TrainRun(data, columns, options, init_from=init_from)
     return run.fit(

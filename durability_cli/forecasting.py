@@ -82,6 +82,9 @@ class ForecastConfig:
     max_step: float | str | None = None
 
     def validate(self) -> None:
+        for name in ("samples", "seed"):  # None is no leave-it-out here: each has a default
+            if getattr(self, name) is None:
+                raise InputError(f"`{name}` must be a whole number, got None")
         check_numbers(whole={"samples": self.samples, "seed": self.seed, "rollout_batch": self.rollout_batch})
         if self.max_step is not None and self.max_step not in ("auto", "off"):
             check_numbers(real={"max_step": self.max_step})
@@ -197,6 +200,7 @@ def quantile_column(target: str, q: float) -> str:
 
 def check_horizon(horizon: int | None) -> None:
     """None = up to each specimen's last row; otherwise at least one step."""
+    check_numbers(whole={"horizon": horizon})
     if horizon is not None and horizon < 1:
         raise InputError(
             f"`horizon` must be at least 1 step, got {horizon}; leave it out to forecast every future row"

@@ -102,6 +102,12 @@ def read_scenarios(
     leaves that condition as ``base`` (the --set values) or the data has it."""
     where = "`scenarios`"
     if isinstance(data, dict):
+        for name, values in data.items():
+            if values is not None and not isinstance(values, dict):
+                raise InputError(
+                    f"{where}: scenario {name!r} must map conditions to values, such as "
+                    f"{{{name!r}: {{'temperature': 60}}}}, got {values!r}"
+                )
         frame = pd.DataFrame([{SCENARIO_COLUMN: name, **(values or {})} for name, values in data.items()])
     elif isinstance(data, str | os.PathLike):
         from durability_cli.io import read_table

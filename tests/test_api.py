@@ -87,6 +87,24 @@ def test_arguments_of_the_wrong_type_are_named_not_type_errors(coating_slice, ti
             lambda: model.evaluate(str(table), context=20, compare={"x": "m.safetensors"}),
             "compare maps names to models: 'x' is 'm.safetensors'; load it first",
         ),
+        # each of these raised Python's own TypeError, ValueError or AttributeError (session 54)
+        (lambda: model.forecast(plan, seed=None), "seed must be a whole number, got None"),
+        (lambda: model.evaluate(str(table), context=20, seed=None), "seed must be a whole number, got None"),
+        (lambda: model.forecast(plan, horizon=5.5, hold_conditions=True), "horizon must be a whole number"),
+        (lambda: model.forecast(plan, horizon="5", hold_conditions=True), "horizon must be a whole number"),
+        (lambda: model.forecast(plan, scenarios={"hot": 65}), "scenario 'hot' must map conditions to values"),
+        (lambda: model.forecast(plan, bounds=1), "bounds must be (low, high), each a number or None, got 1"),
+        (
+            lambda: model.plot_errors({"models": {}}),
+            "evaluation must be what Model.evaluate returns, got dict",
+        ),
+        (lambda: model.plot_calibration({}), "pass the Evaluation itself, not its report"),
+        (
+            lambda: model.plot_result(plan, "fc.csv"),
+            "result must be a forecast (what Model.forecast returns)",
+        ),
+        (lambda: dur.Model(str(table)).forecast(plan), "Model() takes a trained model, not a file name"),
+        (lambda: dur.train(plan, epochs=1, on_epoch=5), "on_epoch must be a function"),
     ]
     for call, message in calls:
         with pytest.raises(InputError) as err:
@@ -261,5 +279,10 @@ def test_results_give_ids_and_times_as_the_caller_s_table_has_them(coating_slice
     from matplotlib.figure import Figure
 
     assert isinstance(model.plot_end_of_life(eol, threshold=0.9), Figure)  # the plot takes the dates
+    # the forecast's integer ids find their histories in the plots (the run holds them as text)
+    drawn = model.plot_result(plan, fc.table, max_specimens=2)  # a forecast's table alone, too
+    assert [len(ax.get_lines()) > 1 for ax in drawn.axes[:2]] == [True, True]
+    drawn = model.plot_forecast(plan, samples=10, max_specimens=2)
+    assert [len(ax.get_lines()) > 1 for ax in drawn.axes[:2]] == [True, True]
     calibrated = model.calibrate(df, context=25, samples=20)  # reads the backtest in model time
     assert calibrated.summary["calibration"]["coverage_after"] is not None
