@@ -126,8 +126,9 @@ class Forecast:
     result: ForecastResult | None = None  # the counts and settings of the run
 
     @classmethod
-    def of(cls, result: ForecastResult) -> Forecast:
-        return cls(result.forecast, result.eol, result.paths, result.warnings, result)
+    def of(cls, result: ForecastResult, first: list[str] = ()) -> Forecast:
+        """``result`` as a Forecast, its warnings after the lines ``first``."""
+        return cls(result.forecast, result.eol, result.paths, [*first, *result.warnings], result)
 
 
 @dataclass
@@ -143,6 +144,8 @@ class Evaluation:
     specimens: pd.DataFrame | None = None
     # the same table for each compared model (``evaluate(compare=...)``), by its name
     compared_specimens: dict[str, pd.DataFrame] = field(default_factory=dict)
+    # what `durability evaluate` says after its table: steps cut, a threshold sought against the data
+    warnings: list[str] = field(default_factory=list)
 
     def table(self) -> pd.DataFrame:
         """One row per model (the model, any compared ones, then the baselines): RMSE, MAE,
@@ -192,6 +195,15 @@ class Model:
                 f"Model() takes a trained model, not a file name: load {str(bundle)!r} with load(path)"
             )
         self.bundle = bundle
+
+    @property
+    def warnings(self) -> list[str]:
+        """What ``durability train`` warns of after its summary: a baseline that forecast the
+        validation specimens better, a latent on short warm-ups, a run that ended while its
+        validation RMSE still improved, a monotonic constraint against the data."""
+        from durability_cli.render import training_warnings
+
+        return training_warnings(self.bundle)
 
     def __repr__(self) -> str:
         m, s = self.model_config, self.schema
@@ -252,6 +264,7 @@ class Model:
         "off": the plan's steps as given. By default "auto" where the model file keeps a sample of
         its training steps (files since session 49), else as given."""
         from durability_cli.forecasting import forecast
+        from durability_cli.render import direction_warnings
 
         cfg = forecast_config(
             samples, quantiles, threshold, direction, seed, strict, device, amp, bounds, max_step=max_step
@@ -281,7 +294,9 @@ class Model:
                     for k in ("forecast", "eol", "paths")
                 },
             )
-        return Forecast.of(result)
+        return Forecast.of(
+            result, direction_warnings(self.summary, threshold, direction)
+        )  # said first, as the CLI
 
     def evaluate(
         self,
@@ -331,6 +346,8 @@ class Model:
         with naming_the_model(self.bundle, others):
             table = read(data, schema=columns)
         result = evaluate(self.bundle, table, cfg, backtest, others)
+        from durability_cli.render import cut_notes, direction_warnings
+
         given = _as_given if _internal is None else (lambda frame, *_: frame)
         return Evaluation(
             result.report,
@@ -338,6 +355,7 @@ class Model:
             given(result.backtest, table, self.schema),
             given(result.specimens, table, self.schema),
             {name: given(t, table, self.schema) for name, t in result.compared_specimens.items()},
+            cut_notes(result.report) + direction_warnings(self.summary, threshold, direction),
         )
 
     def calibrate(
@@ -674,9 +692,14 @@ class Model:
 
         cfg = forecast_config(samples, DEFAULT_QUANTILES, threshold, direction, seed, max_step=max_step)
         backtest = BacktestConfig(context, context_frac, None, horizon, False)
+        from durability_cli.render import direction_warnings
+
         ds = read(data, schema=self.schema)
         table = end_of_life_backtest(self.bundle, ds, cfg, backtest)
-        return _as_given(table, ds, self.schema, times=EOL_TIMES)
+        said = direction_warnings(self.summary, threshold, direction) + table.attrs.get("warnings", [])
+        table = _as_given(table, ds, self.schema, times=EOL_TIMES)
+        table.attrs["warnings"] = said
+        return table
 
     def plot_end_of_life(
         self, table: pd.DataFrame, *, threshold: float, time_unit: str | None = None, direction: str = "below"

@@ -98,7 +98,7 @@ def plot_forecast_cmd(
         from durability_cli.console import err
         from durability_cli.io import check_outputs
         from durability_cli.plotting import save_figure
-        from durability_cli.render import direction_warnings, render_warnings
+        from durability_cli.render import render_warnings
 
         api.set_threads(threads)
         check_outputs([output], [data if data != "-" else None, model, truth, future], pictures=(output,))
@@ -124,7 +124,7 @@ def plot_forecast_cmd(
             threshold=threshold,
             time_unit=time_unit,
         )
-        render_warnings(err, direction_warnings(trained.summary, threshold, direction) + forecast.warnings)
+        render_warnings(err, forecast.warnings)  # (the direction's first, as forecast says them)
         save_figure(figure, output)
 
     run_command(debug, go)
@@ -264,9 +264,9 @@ def _said(evaluation):
     how many steps --max-step cut, and a calibration measured on other steps (each compared
     model's named)."""
     from durability_cli.console import err
-    from durability_cli.render import cut_notes, render_warnings
+    from durability_cli.render import render_warnings
 
-    render_warnings(err, cut_notes(evaluation.report))
+    render_warnings(err, evaluation.warnings)
     return evaluation
 
 
@@ -367,15 +367,13 @@ def plot_eol_cmd(
         how = dict(samples=samples, direction=direction, seed=seed, max_step=max_step)
         table = trained.end_of_life_backtest(rows, threshold=threshold, **cut, **how)
         from durability_cli.console import err
-        from durability_cli.render import direction_warnings, render_warnings
+        from durability_cli.render import render_warnings
 
         figure = trained.plot_end_of_life(
             table, threshold=threshold, time_unit=time_unit, direction=direction
         )
         # drawn: warn, and say what the backtest's forecast says (steps cut, extrapolation, ...)
-        render_warnings(
-            err, direction_warnings(trained.summary, threshold, direction) + table.attrs.get("warnings", [])
-        )
+        render_warnings(err, table.attrs.get("warnings", []))
         return figure
 
     run_command(debug, lambda: _backtest_figure(output, data, model, threads, draw, fmt, sheet))

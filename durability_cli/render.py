@@ -349,9 +349,7 @@ def render_train_summary(console: Console, bundle, output: str) -> None:
         table.add_row("fine-tuned from", fine_tuned_text(base))
     table.add_row("time", _time_text(s))
     console.print(table)
-    warnings = baseline_warnings(s) + latent_warnings(s) + epoch_warnings(s, bundle.train_config.epochs)
-    warnings += monotonic_warnings(s, bundle.model_config.monotonic)
-    render_warnings(console, warnings)
+    render_warnings(console, training_warnings(bundle))
     for note in ensemble_notes(s, bundle.train_config.ensemble):
         console.print(f"[dim]{note}[/]", highlight=False, soft_wrap=True)
 
@@ -461,6 +459,15 @@ def latent_text(summary: dict) -> str:
         f"validation RMSE {fmt(summary.get('best_val_rmse'))} with each specimen's z fitted to its "
         f"warm-up, {fmt(summary.get('latent_val_rmse_population'))} with z = 0 (the population's forecast)"
     )
+
+
+def training_warnings(bundle) -> list[str]:
+    """What train says of a trained model after its summary (``Model.warnings`` in Python): a
+    baseline that beat it, a latent on short warm-ups, a run that ended while still improving, a
+    monotonic constraint against the data."""
+    s = bundle.summary
+    out = baseline_warnings(s) + latent_warnings(s) + epoch_warnings(s, bundle.train_config.epochs)
+    return out + monotonic_warnings(s, bundle.model_config.monotonic)
 
 
 def latent_warnings(summary: dict) -> list[str]:

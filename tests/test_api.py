@@ -286,3 +286,31 @@ def test_results_give_ids_and_times_as_the_caller_s_table_has_them(coating_slice
     assert [len(ax.get_lines()) > 1 for ax in drawn.axes[:2]] == [True, True]
     calibrated = model.calibrate(df, context=25, samples=20)  # reads the backtest in model time
     assert calibrated.summary["calibration"]["coverage_after"] is not None
+
+
+def test_what_the_command_line_warns_of_reaches_a_python_user(coating_slice, tmp_path):
+    """train's warnings after its summary (a baseline beat the model, ...) and forecast's or
+    evaluate's line on an end of life sought against the data's direction were printed by the
+    command line alone: the Forecast, the Evaluation and the Model held none of them."""
+    from typer.testing import CliRunner
+
+    from durability_cli.cli import app
+
+    table = coating_slice(8, 40)
+    out = tmp_path / "m.safetensors"
+    args = ["train", str(table), "-o", str(out), "--epochs", "2", "--hidden", "8", "--layers", "1"]
+    r = CliRunner().invoke(app, [*args, "--ensemble", "1", "--no-trend-line"])
+    assert r.exit_code == 0, r.stderr
+    model = dur.load(out)
+    said = " ".join(r.stderr.split())
+    assert model.warnings and all(" ".join(w.split()) in said for w in model.warnings)
+    assert "beats the model" in model.warnings[0]  # two epochs: exponential decay forecasts better
+
+    plan = pd.read_csv(table)
+    plan.loc[plan.groupby("specimen_id").cumcount() >= 20, "durability"] = np.nan
+    fc = model.forecast(plan, samples=10, threshold=1.5, direction="above")  # they fall: never above
+    assert "--direction above seeks where the target first goes above 1.5" in fc.warnings[0]
+    report = model.evaluate(str(table), context=20, samples=10, threshold=1.5, direction="above")
+    assert fc.warnings[0] in report.warnings
+    eol = model.end_of_life_backtest(str(table), threshold=1.5, context=20, samples=10, direction="above")
+    assert eol.attrs["warnings"][0] == fc.warnings[0]
