@@ -412,7 +412,7 @@ class Model:
         if eol_interval and threshold is None:
             raise InputError(
                 "calibrating the end-of-life interval needs the threshold that defines the end of life "
-                "(--threshold X)"
+                "(`threshold` X)"
             )
         if samples < 20:
             raise InputError(f"`samples` must be at least 20 to calibrate a band, got {samples}")
@@ -1188,7 +1188,7 @@ class TrainRun:
 
             kept = Path(checkpoint).exists() if checkpoint is not None else False
             raise TrainingInterrupted(
-                f"training interrupted; continue with --resume {checkpoint}"
+                f"training interrupted; continue with `resume` {checkpoint}"
                 if kept
                 else "training interrupted before its first epoch ended; there is nothing to resume"
             ) from None
@@ -1226,7 +1226,7 @@ def unseen_labels(base: ModelBundle, table) -> list[str]:
         if new:
             out.append(
                 f"static '{name}' = {', '.join(map(repr, new[:5]))}{' ...' if len(new) > 5 else ''} is not "
-                f"among the --init-from model's labels ({', '.join(map(str, vocab[:8]))}): fine-tuning keeps "
+                f"among the `init_from` model's labels ({', '.join(map(str, vocab[:8]))}): fine-tuning keeps "
                 "them, so these specimens train the one embedding of unseen labels and a forecast still "
                 "warns about them; to learn the new label as its own, train a new model"
             )
@@ -1254,12 +1254,12 @@ def temperature_units(transform: str, table) -> list[str]:
         lo, hi = float(values.min()), float(values.max())
         if name == "arrhenius" and lo >= 200:
             out.append(
-                f"--transform {column}=arrhenius reads °C (1000 / (x + 273.15)), and '{column}' runs "
+                f"`transform` {column}=arrhenius reads °C (1000 / (x + 273.15)), and '{column}' runs "
                 f"{lo:g} to {hi:g}: if that is kelvin, use {column}=arrhenius-kelvin"
             )
         elif name == "arrhenius-kelvin" and 0 < lo and hi < 150:  # at 0 or below: refused anyway
             out.append(
-                f"--transform {column}=arrhenius-kelvin reads kelvin (1000 / x), and '{column}' runs "
+                f"`transform` {column}=arrhenius-kelvin reads kelvin (1000 / x), and '{column}' runs "
                 f"{lo:g} to {hi:g}: if that is °C, use {column}=arrhenius"
             )
     return out
@@ -1364,7 +1364,7 @@ def forecast_files(
     _check_horizon(horizon, hold_conditions)
     if outputs.paths and (cfg.samples == 0 or model.model_config.loss != "gaussian"):
         why = (
-            "--samples 0 draws none" if cfg.samples == 0 else f"a {model.model_config.loss} model draws none"
+            "`samples` 0 draws none" if cfg.samples == 0 else f"a {model.model_config.loss} model draws none"
         )
         raise InputError(f"--paths-out writes the Monte Carlo paths, and {why}; drop one")
     conditions, scenario_list = what_if(model, conditions, scenarios)

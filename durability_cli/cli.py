@@ -175,7 +175,9 @@ def schema(
             )
         )
         if as_json:
-            write_json(info)
+            from durability_cli.errors import cli_text
+
+            write_json(info | {"notes": [cli_text(n) for n in info["notes"]]})
         else:
             render_schema(err, info)
 

@@ -29,7 +29,7 @@ class DurabilityError(Exception):
 
     def cli_message(self) -> str:
         """The message with each argument written as its command-line flag."""
-        return _ARGUMENT.sub(lambda m: "--" + m.group(1).replace("_", "-"), self.template)
+        return cli_text(self.template)
 
     def reworded(self, template: str) -> DurabilityError:
         """The same error (its type and fields) saying ``template`` (with `argument` names)."""
@@ -42,6 +42,12 @@ class InputError(DurabilityError):
     """Bad usage or bad input data: the user can fix it. Exit code 2."""
 
     exit_code = 2
+
+
+def cli_text(text: str) -> str:
+    """A message, warning or note of the library as the command line says it: each `argument`
+    as its flag (`max_step` -> --max-step). Python shows them as written, between backticks."""
+    return _ARGUMENT.sub(lambda m: "--" + m.group(1).replace("_", "-"), text)
 
 
 class MissingColumn(InputError):

@@ -317,7 +317,7 @@ def backtest_frames(
         P * T * (8 * (2 * series.cond.shape[2] + 12) + 12 * S),  # the backtests' arrays and every path
         f"{ds.source}: evaluate with {P:,} backtest(s) ({N:,} specimen(s) x {backtest.origins or 1:,} origin(s)) "
         f"over up to {T:,} steps x {S:,} sample path(s)",
-        "use fewer --origins or --samples, or --chunk-specimens",
+        "use fewer `origins` or `samples`, or --chunk-specimens",
     )
     spec, cut = cutoffs(series.lengths, backtest)
     horizon = backtest.horizon

@@ -577,8 +577,8 @@ def extend_with_held_conditions(ds: Dataset, horizon: int) -> Dataset:
         days = gap / np.timedelta64(1, "D")
         if (ds.t[last] + horizon * days > 0.99 * np.iinfo(np.int64).max / 86_400e6).any():
             raise InputError(
-                f"{ds.source}: --horizon {horizon} --hold-conditions would date rows past the last "
-                "date a table can hold (the year 290,000 or so); lower --horizon"
+                f"{ds.source}: `horizon` {horizon} `hold_conditions` would date rows past the last "
+                "date a table can hold (the year 290,000 or so); lower `horizon`"
             )
         new[s.time_col] = dates[base] + k * np.repeat(gap, horizon)
     else:
@@ -599,7 +599,7 @@ def append_future(ds: Dataset, future: Dataset) -> Dataset:
         i = int(measured[0])
         raise InputError(
             f"{future.source}: column '{s.target}' holds a value for specimen {extra[s.id_col].iloc[i]} at "
-            f"{s.time_col} {show_time(extra[s.time_col], i)}; --future rows plan conditions: put "
+            f"{s.time_col} {show_time(extra[s.time_col], i)}; `future` rows plan conditions: put "
             f"measurements in the history table, or leave '{s.target}' empty (or out)"
         )
     missing = [c for c in (s.id_col, s.time_col, *s.covariates, *s.static) if c not in extra]
@@ -618,7 +618,7 @@ def no_history(future_source: str, ids, source: str, known=()) -> InputError:
     like = {str(k).strip().lower(): str(k) for k in known}.get(unknown[0].strip().lower())
     meant = f" (did you mean {like!r}?)" if like is not None else ""
     return InputError(
-        f"{future_source}: specimen {unknown[0]!r}{meant}{more} is not in {source}; a --future row needs "
+        f"{future_source}: specimen {unknown[0]!r}{meant}{more} is not in {source}; a `future` row needs "
         "the specimen's measured history to warm up on: put its measured rows in the history table, or "
         "leave it out of the plan"
     )
@@ -651,7 +651,7 @@ def _check_future_rows(ds: Dataset, future: Dataset) -> None:
             f"{show_time(future.frame[time_col], i)} is not after its last row in {ds.source} "
             f"({time_col} {show_time(ds.frame[time_col], h)})"
             + (f", and {more} more row(s) like it" if more else "")
-            + "; --future rows continue each specimen's history: give them later times"
+            + "; `future` rows continue each specimen's history: give them later times"
         )
     for c in ds.schema.static:
         planned = future.frame[c].astype(str).to_numpy()[known]
@@ -940,11 +940,11 @@ def long_steps(bundle: ModelBundle, series: Series, used: np.ndarray, flag: np.n
     for i, m in zip(first, auto, strict=True):
         b, t = at[i]
         at_cond = ", ".join(f"{n} {series.cond[b, t, j]:.4g}" for j, n in enumerate(bundle.schema.covariates))
-        cut = f" (--max-step auto: pieces of {length[i] / m:.4g})" if m > 1 else ""
+        cut = f" (`max_step` auto: pieces of {length[i] / m:.4g})" if m > 1 else ""
         lines.append(
             f"specimen {series.ids[b]}: a step of {length[i]:.4g} at {at_cond}, longer than training's steps "
             f"at such conditions{cut}; the forecast depends on how such a plan is cut: give future rows the "
-            "spacing the measurements had there, or cut them with --max-step (docs/GUIDE.md, What if)"
+            "spacing the measurements had there, or cut them with `max_step` (docs/GUIDE.md, What if)"
         )
     return flag, lines
 
@@ -1144,9 +1144,9 @@ def _check_memory(series: Series, cfg: ForecastConfig, want_paths: bool, source:
     if want_paths:
         need += rows * S * 40
     fix = (
-        "lower --samples"
+        "lower `samples`"
         + (" or leave out --paths-out" if want_paths else "")
-        + " or --horizon, or forecast a few specimens at a time (--chunk-specimens N)"
+        + " or `horizon`, or forecast a few specimens at a time (--chunk-specimens N)"
     )
     limits.check_memory(
         need, f"{source}: a forecast of {N:,} specimen(s) x {S:,} sample path(s) over up to {T:,} steps", fix
@@ -1161,7 +1161,7 @@ def _group_ids(ds: Dataset) -> list[str]:
 def _nothing_to_forecast(source: str, target: str) -> InputError:
     return InputError(
         f"{source}: no rows to forecast: every specimen's last row is measured; add future rows "
-        f"with conditions and an empty {target}, pass their conditions with --future FILE, or extend with --horizon N --hold-conditions"
+        f"with conditions and an empty {target}, pass their conditions with `future` FILE, or extend with `horizon` N `hold_conditions`"
     )
 
 
@@ -1179,8 +1179,8 @@ def step_limits(bundle: ModelBundle, series: Series, last_obs: np.ndarray, max_s
     domain = StepDomain.of(bundle)
     if domain is None:
         raise InputError(
-            f"{source}: --max-step auto reads the training steps a model file keeps since session 49; "
-            "this one has none: give a length (--max-step 1), or retrain the model"
+            f"{source}: `max_step` auto reads the training steps a model file keeps since session 49; "
+            "this one has none: give a length (`max_step` 1), or retrain the model"
         )
     future = _future_steps(series, last_obs) & (series.dt > 0)
     limit = np.full(series.y.shape, np.inf)
@@ -1217,7 +1217,7 @@ def planned_steps(
         return series, np.zeros(series.y.shape, dtype=bool), none
     limit = step_limits(bundle, series, last_obs, max_step, source)
     pieces = step_pieces(series, last_obs, limit)
-    what = f"--max-step {limit:g}" if np.ndim(limit) == 0 else "--max-step auto"
+    what = f"`max_step` {limit:g}" if np.ndim(limit) == 0 else "`max_step` auto"
     _check_cut_memory(series, last_obs, pieces, what, source)
     cut, inserted = cut_steps(series, pieces)
     return cut, inserted, (pieces > 1).sum(axis=1)
@@ -1241,7 +1241,7 @@ def _check_cut_memory(
     limits.check_memory(
         min(added, 1e300) * 8 * (series.cond.shape[2] + 4) * 4,
         f"{source}: {what} cuts the future steps into {count} pieces, which",
-        "give a longer --max-step, or --max-step off to forecast the plan's steps as given",
+        "give a longer `max_step`, or `max_step` off to forecast the plan's steps as given",
     )
 
 
@@ -1262,14 +1262,14 @@ def _held(ds: Dataset, ids: list, has_future: np.ndarray, horizon: int):
         more = f" (and {len(who) - 1} more)" if len(who) > 1 else ""
         raise InputError(
             f"{ds.source}: specimen {who[0]}{more} ends in rows without a measured {ds.schema.target} (future "
-            "rows); --hold-conditions only extends specimens without them: drop those rows, or forecast "
-            "them as planned without --hold-conditions"
+            "rows); `hold_conditions` only extends specimens without them: drop those rows, or forecast "
+            "them as planned without `hold_conditions`"
         )
     added = len(ids) * horizon
     limits.check_memory(
         added * 8 * (len(ds.frame.columns) + 4) * 4,  # the new rows, as the frame and its copies
-        f"{ds.source}: --horizon {horizon} --hold-conditions adds {added:,} rows, which",
-        "lower --horizon",
+        f"{ds.source}: `horizon` {horizon} `hold_conditions` adds {added:,} rows, which",
+        "lower `horizon`",
     )
     ds = extend_with_held_conditions(ds, horizon)
     series = to_series(ds)
@@ -1303,11 +1303,11 @@ def _forecast_group(
     if hold_conditions and horizon:
         ds, series, last_obs, has_future = _held(ds, series.ids, has_future, horizon)
         kept = [c for c in ds.schema.covariates if c not in (conditions or {})]
-        what = "conditions" if not conditions else f"{', '.join(kept)} (the others from --set)"
+        what = "conditions" if not conditions else f"{', '.join(kept)} (the others from `set`)"
         held.append(
-            f"{what} held at each specimen's last values for {horizon} steps (--hold-conditions)"
+            f"{what} held at each specimen's last values for {horizon} steps (`hold_conditions`)"
             if kept or not conditions
-            else f"{horizon} steps added at each specimen's last spacing, the conditions from --set"
+            else f"{horizon} steps added at each specimen's last spacing, the conditions from `set`"
         )
     if not has_future.any():
         return None
@@ -1325,7 +1325,7 @@ def _forecast_group(
     flag, extrap_lines = extrapolation(bundle, series, last_obs)
     if extrap_lines:
         if cfg.strict:
-            raise InputError(f"{ds.source}: {extrap_lines[0]} (--strict forbids extrapolation)")
+            raise InputError(f"{ds.source}: {extrap_lines[0]} (`strict` forbids extrapolation)")
 
     # One chunk of specimens at a time: only the chunk's sample paths are ever in memory.
     schema, target = ds.schema, ds.schema.target
@@ -1450,8 +1450,8 @@ def _off_warmup_line(result: ForecastResult) -> str:
     )
     return (
         f"specimen {', '.join(result.off_warmup)}{more}: forecast from a warm-up of {rows} rows, but this "
-        f"model was trained only on warm-ups of {trained} rows (--warmup-min): on the ageing benchmark such "
-        "a model's error from other warm-up lengths was up to 2.3 x the default's; retrain with --warmup-min 0 "
+        f"model was trained only on warm-ups of {trained} rows (`warmup_min`): on the ageing benchmark such "
+        "a model's error from other warm-up lengths was up to 2.3 x the default's; retrain with `warmup_min` 0 "
         '(docs/TRAINING.md, "How long a warm-up training sees")'
     )
 

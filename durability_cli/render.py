@@ -19,6 +19,7 @@ from durability_cli.config import (
     step_text,
     steps_differ_line,
 )
+from durability_cli.errors import cli_text
 
 
 def _num(x) -> str:
@@ -79,7 +80,7 @@ def render_schema(console: Console, info: dict) -> None:
     )
     console.print(summary)
     for note in info["notes"]:
-        console.print(Text(f"- {note}", style="dim"))
+        console.print(Text(f"- {cli_text(note)}", style="dim"))
 
 
 def fmt(x) -> str:
@@ -102,8 +103,8 @@ def _share(fraction: float) -> str:
 
 
 def render_warnings(console: Console, lines: list[str], limit: int = 10) -> None:
-    for line in lines[:limit]:
-        console.print(f"[yellow]Warning:[/] {line}", highlight=False, soft_wrap=True)
+    for line in lines[:limit]:  # (the library's lines name arguments as `name`: flags here)
+        console.print(f"[yellow]Warning:[/] {cli_text(line)}", highlight=False, soft_wrap=True)
     if len(lines) > limit:
         console.print(f"[yellow]Warning:[/] ... and {len(lines) - limit} more", highlight=False)
 
@@ -479,16 +480,16 @@ def latent_warnings(summary: dict) -> list[str]:
     out = []
     if (rows := summary.get("latent_short_warmup")) is not None:
         out.append(
-            f"--latent fits each specimen's hidden factors to its warm-up, and validation warms up on "
+            f"`latent` fits each specimen's hidden factors to its warm-up, and validation warms up on "
             f"{rows:g} rows (median); measured, a latent gained from about {MIN_WARMUP_ROWS} rows and was "
-            "level or worse below (docs/TRAINING.md): compare with --latent 0 on held-out specimens"
+            "level or worse below (docs/TRAINING.md): compare with `latent` 0 on held-out specimens"
         )
     fitted, population = summary.get("best_val_rmse"), summary.get("latent_val_rmse_population")
     if fitted is None or population is None or population >= fitted:
         return out
     return out + [
         f"fitting z to the warm-ups did not help the validation specimens (RMSE {fmt(fitted)} with it, "
-        f"{fmt(population)} with z = 0): train once without --latent and compare, or give longer warm-ups"
+        f"{fmt(population)} with z = 0): train once without `latent` and compare, or give longer warm-ups"
     ]
 
 
@@ -513,9 +514,9 @@ def monotonic_warnings(summary: dict, monotonic: str) -> list[str]:
     against, n, went = found
     other = "increasing" if monotonic == "decreasing" else "decreasing"
     return [
-        f"--monotonic {monotonic} forces every step {'down' if monotonic == 'decreasing' else 'up'}, but "
+        f"`monotonic` {monotonic} forces every step {'down' if monotonic == 'decreasing' else 'up'}, but "
         f"{against} of the {n} specimens {went} from their first measurement to their last: "
-        f"drop --monotonic, or use --monotonic {other}"
+        f"drop `monotonic`, or use `monotonic` {other}"
     ]
 
 
@@ -531,9 +532,9 @@ def direction_warnings(summary: dict, threshold: float | None, direction: str) -
     against, n, went = found
     other = "below" if direction == "above" else "above"
     return [
-        f"--direction {direction} seeks where the target first goes {direction} {threshold:g}, but {against} "
+        f"`direction` {direction} seeks where the target first goes {direction} {threshold:g}, but {against} "
         f"of the {n} training specimens {went} from their first measurement to their "
-        f"last: check --direction (the other way is {other})"
+        f"last: check `direction` (the other way is {other})"
     ]
 
 
@@ -545,7 +546,7 @@ def epoch_warnings(summary: dict, epochs: int) -> list[str]:
         return []
     return [
         f"the validation RMSE was still improving at the end (best epoch {best} of {run}): train longer, "
-        f"e.g. --epochs {2 * run}; the learning rate decays over --epochs, so a longer run is not the "
+        f"e.g. `epochs` {2 * run}; the learning rate decays over `epochs`, so a longer run is not the "
         "same as more of this one"
     ]
 
@@ -670,8 +671,8 @@ def baseline_warnings(summary: dict) -> list[str]:
         return []
     return [
         f"the {name} baseline (validation RMSE {fmt(best)}) {what}{fmt(model)}); try "
-        "`durability tune`, a smaller model (--hidden 32 --layers 1), --weight-decay 1e-4, a longer "
-        "--val-context, or more specimens; and check evaluate --baselines on held-out data"
+        "`durability tune`, a smaller model (`hidden` 32 `layers` 1), `weight_decay` 1e-4, a longer "
+        "`val_context`, or more specimens; and check evaluate --baselines on held-out data"
     ]
 
 
@@ -894,7 +895,7 @@ def render_evaluation(console: Console, report: dict) -> None:
             [x for x in alone if x[1]],
         )
     for note in notes:
-        console.print(note, style="dim", highlight=False)
+        console.print(cli_text(note), style="dim", highlight=False)
 
 
 def _table(console: Console, title: str, names: list[str], sections: list, check: bool = False):
@@ -1296,7 +1297,7 @@ class TrainReport:
             None if quiet else (TrainProgress if console.is_terminal else TrainLog)(console, epochs)
         )
         for note in [] if quiet else run.notes:
-            console.print(f"[dim]{note}[/]", highlight=False)
+            console.print(f"[dim]{cli_text(note)}[/]", highlight=False)
         if not quiet:
             render_warnings(console, getattr(run, "warnings", []))
 

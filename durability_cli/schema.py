@@ -299,7 +299,7 @@ def resolve_schema(
                 f"columns: {_list(cols)}); pass `time_col` NAME",
                 role="time",
             )
-        notes.append(f"time: '{tc}' (auto-detected; --time-col to change)")
+        notes.append(f"time: '{tc}' (auto-detected; `time_col` to change)")
     time_kind = _kind(df[tc])
     is_datetime = time_kind in ("datetime", "datetime-text", "text")
     if time_kind in ("datetime", "datetime-text"):
@@ -349,7 +349,7 @@ def _id_column(cols: list[str], id_col: str | None, source: str, notes: list[str
     else:
         idc = next((c for c in (_find(cols, n, source) for n in ID_NAMES) if c), None)
         if idc:
-            notes.append(f"specimen id: '{idc}' (auto-detected; --id-col to change)")
+            notes.append(f"specimen id: '{idc}' (auto-detected; `id_col` to change)")
         else:
             idc, synthetic = SYNTHETIC_ID, True
             notes.append(
@@ -391,7 +391,7 @@ def _auto_conditions(df, cols: list[str], taken: set[str], notes: list[str]) -> 
         else:
             ignored.append(c)
     if covs:
-        notes.append(f"conditions: {_list(covs)} (every other numeric column; --covariates to choose)")
+        notes.append(f"conditions: {_list(covs)} (every other numeric column; `covariates` to choose)")
     else:
         notes.append("no condition columns: the model sees only the time steps and its own durability")
     if index_like:
@@ -405,7 +405,7 @@ def _auto_conditions(df, cols: list[str], taken: set[str], notes: list[str]) -> 
     if ignored:
         notes.append(
             f"ignored non-numeric column(s) {_list(ignored, quote=True)}; "
-            "pass --static NAME for per-specimen labels such as material or batch"
+            "pass `static` NAME for per-specimen labels such as material or batch"
         )
     return covs
 

@@ -303,13 +303,17 @@ def test_what_the_command_line_warns_of_reaches_a_python_user(coating_slice, tmp
     assert r.exit_code == 0, r.stderr
     model = dur.load(out)
     said = " ".join(r.stderr.split())
-    assert model.warnings and all(" ".join(w.split()) in said for w in model.warnings)
+    from durability_cli.errors import cli_text  # (`epochs` in Python, --epochs on the command line)
+
+    assert model.warnings and all(" ".join(cli_text(w).split()) in said for w in model.warnings)
     assert "beats the model" in model.warnings[0]  # two epochs: exponential decay forecasts better
 
     plan = pd.read_csv(table)
     plan.loc[plan.groupby("specimen_id").cumcount() >= 20, "durability"] = np.nan
     fc = model.forecast(plan, samples=10, threshold=1.5, direction="above")  # they fall: never above
-    assert "--direction above seeks where the target first goes above 1.5" in fc.warnings[0]
+    assert (
+        "`direction` above seeks where the target first goes above 1.5" in fc.warnings[0]
+    )  # (--direction on the CLI)
     report = model.evaluate(str(table), context=20, samples=10, threshold=1.5, direction="above")
     assert fc.warnings[0] in report.warnings
     eol = model.end_of_life_backtest(str(table), threshold=1.5, context=20, samples=10, direction="above")

@@ -224,7 +224,7 @@ def test_a_run_that_ends_still_improving_says_so(small, runner, tmp_path):
     from durability_cli.render import epoch_warnings
 
     improving = {"best_epoch": 95, "epochs_run": 100, "stopped": "max epochs"}
-    assert "--epochs 200" in epoch_warnings(improving, 100)[0]
+    assert "`epochs` 200" in epoch_warnings(improving, 100)[0]  # (--epochs 200 on the command line)
     assert epoch_warnings({**improving, "best_epoch": 60}, 100) == []
     assert epoch_warnings({**improving, "stopped": "early stop: ..."}, 100) == []
     out = tmp_path / "m.safetensors"

@@ -186,7 +186,7 @@ def test_the_warmup_weight_scales_the_fit_against_the_prior():
 def test_latent_warning_when_the_population_beats_the_fitted_z():
     assert latent_warnings({"best_val_rmse": 0.05, "latent_val_rmse_population": 0.08}) == []
     (line,) = latent_warnings({"best_val_rmse": 0.08, "latent_val_rmse_population": 0.05})
-    assert "did not help" in line and "without --latent" in line
+    assert "did not help" in line and "without `latent`" in line  # (--latent on the command line)
     assert latent_warnings({"best_val_rmse": 0.08}) == []
 
 
