@@ -104,6 +104,9 @@ def _as_frame(data) -> pd.DataFrame:
 
         return arrow_to_frame(data, "table")
     if isinstance(data, pd.DataFrame):
+        names = [str(n) for n in data.index.names if n is not None]
+        if len(names) == data.index.nlevels and not set(names) & {str(c) for c in data.columns}:
+            return data.reset_index()  # a named index (df.set_index(["specimen_id", "time"])): columns again
         return data.reset_index(drop=True)
     raise InputError(f"`data` must be a DataFrame, a pyarrow Table or a path, got {type(data).__name__}")
 
@@ -124,6 +127,14 @@ class Forecast:
     paths: pd.DataFrame | None  # id, time, sample, value: the Monte Carlo paths (paths=True)
     warnings: list[str] = field(default_factory=list)  # held conditions, skipped specimens, extrapolation
     result: ForecastResult | None = None  # the counts and settings of the run
+
+    def __repr__(self) -> str:
+        rows = f"{len(self.table):,} rows"
+        if self.result is not None:
+            rows += f" of {self.result.specimens:,} specimen(s)"
+        eol = "none" if self.end_of_life is None else f"{len(self.end_of_life):,} rows"
+        paths = "none" if self.paths is None else f"{len(self.paths):,} rows"
+        return f"Forecast({rows}; end_of_life: {eol}; paths: {paths}; {len(self.warnings)} warning(s))"
 
     @classmethod
     def of(cls, result: ForecastResult, first: list[str] = ()) -> Forecast:
@@ -146,6 +157,16 @@ class Evaluation:
     compared_specimens: dict[str, pd.DataFrame] = field(default_factory=dict)
     # what `durability evaluate` says after its table: steps cut, a threshold sought against the data
     warnings: list[str] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        scores = ", ".join(
+            f"{name} {m['rmse']:.4g}"
+            for name, m in self.report.get("models", {}).items()
+            if m.get("rmse") is not None
+        )
+        points = "" if self.backtest is None else f"; backtest: {len(self.backtest):,} rows"
+        n = self.report.get("n_specimens")
+        return f"Evaluation(RMSE {scores}{'' if n is None else f' over {n} specimen(s)'}{points}; .table() for all)"
 
     def table(self) -> pd.DataFrame:
         """One row per model (the model, any compared ones, then the baselines): RMSE, MAE,

@@ -117,6 +117,14 @@ class Dataset:
     # gives them back as integers, which join the caller's table (the frame holds them as text)
     id_integer: bool = False
 
+    def __repr__(self) -> str:
+        s = self.schema
+        specimens = self.frame[s.id_col].nunique() if s.id_col in self.frame.columns else 1
+        roles = f"id '{s.id_col}', time '{s.time_col}', target '{s.target}'"
+        roles += f", conditions {', '.join(s.covariates) or 'none'}"
+        roles += f", static {', '.join(s.static)}" if s.static else ""
+        return f"Dataset({self.source}: {specimens:,} specimen(s), {len(self.frame):,} rows; {roles})"
+
 
 # -- entry point -----------------------------------------------------------------------------------
 def load_dataset(

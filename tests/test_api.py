@@ -318,3 +318,24 @@ def test_what_the_command_line_warns_of_reaches_a_python_user(coating_slice, tmp
     assert fc.warnings[0] in report.warnings
     eol = model.end_of_life_backtest(str(table), threshold=1.5, context=20, samples=10, direction="above")
     assert eol.attrs["warnings"][0] == fc.warnings[0]
+
+
+def test_a_named_index_is_read_as_its_columns_and_results_print_short(coating_slice):
+    """df.set_index(["specimen_id", "time"]) was dropped ("no time column"); a Forecast printed
+    its table twice and an Evaluation about 14,000 characters."""
+    df = pd.read_csv(coating_slice(8, 40))
+    plan = df.copy()
+    plan.loc[plan.groupby("specimen_id").cumcount() >= 25, "durability"] = np.nan
+    model = dur.train(df.set_index(["specimen_id", "time"]), epochs=2, hidden=8, layers=1, ensemble=1, seed=0)
+    fc = model.forecast(plan.set_index("specimen_id"), samples=10, threshold=0.9)
+    assert fc.table.equals(model.forecast(plan, samples=10, threshold=0.9).table)
+    with pytest.raises(InputError, match="the model needs time column .time., which this table lacks"):
+        model.forecast(plan.set_index("time").rename_axis(None), samples=10)
+    report = model.evaluate(df, context=25, samples=10)
+    assert repr(fc).startswith("Forecast(120 rows of 8 specimen(s); end_of_life: 8 rows; paths: none; ")
+    assert repr(report).startswith("Evaluation(RMSE model ") and len(repr(report)) < 300
+    assert "over 8 specimen(s); backtest: 600 rows" in repr(report)
+    assert repr(dur.read(df, columns=dur.Columns(static=["material"]))) == (
+        "Dataset(DataFrame: 8 specimen(s), 320 rows; id 'specimen_id', time 'time', target 'durability', "
+        "conditions temperature, humidity, static material)"
+    )
