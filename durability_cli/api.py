@@ -1657,11 +1657,11 @@ def _compared(compare: dict | None) -> dict:
     """``evaluate(compare=...)``'s models as bundles by name; a value that is no loaded model (a
     file name, say) is refused with the fix."""
     if compare is not None and not isinstance(compare, dict):
-        raise InputError(f"`compare` maps names to models (durability.load(FILE)), got {compare!r}")
+        raise InputError(f"`compare` maps names to models (durability_cli.load(FILE)), got {compare!r}")
     for name, m in (compare or {}).items():
         if not isinstance(m, Model):
             raise InputError(
-                f"`compare` maps names to models: {name!r} is {m!r}; load it first (durability.load(FILE))"
+                f"`compare` maps names to models: {name!r} is {m!r}; load it first (durability_cli.load(FILE))"
             )
     return {name: m.bundle for name, m in (compare or {}).items()}
 
