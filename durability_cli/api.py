@@ -305,7 +305,7 @@ class Model:
             conditions=conditions,
             scenarios=scenario_list,
         )
-        if ds.id_integer:  # the caller's integer ids, which join its table (the run holds them as text)
+        if ds.id_integer or ds.time_zone:  # the caller's integer ids and zone, which join its table
             from dataclasses import replace
 
             result = replace(
@@ -589,8 +589,8 @@ class Model:
         if s.id_col not in table.columns:
             raise InputError(f"`result` has no id column '{s.id_col}': give the forecast this model made")
         history = data if isinstance(data, Dataset) else read(data, schema=s)
-        table, eol = (  # the run's ids are text: the caller's integer ids as text again
-            None if t is None else t.assign(**{s.id_col: t[s.id_col].astype(str)}) for t in (table, eol)
+        table, eol = (  # the run's ids are text and its dates UTC: the caller's as the run's again
+            None if t is None else _utc(t.assign(**{s.id_col: t[s.id_col].astype(str)})) for t in (table, eol)
         )
         return plot_forecasts(
             history.frame,
@@ -736,6 +736,7 @@ class Model:
             import numpy as np
             import pandas as pd
 
+            table = _utc(table)
             for c in EOL_TIMES:  # end_of_life_backtest's dates, in model time again (NaT: NaN)
                 if pd.api.types.is_datetime64_any_dtype(table[c]):
                     table[c] = (table[c] - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)
@@ -1620,7 +1621,8 @@ EOL_TIMES = ("cutoff_time", "eol_true", "censor_time", "eol_pred", "eol_low", "e
 def _as_given(table: pd.DataFrame | None, ds: Dataset, schema: Schema, times=None) -> pd.DataFrame | None:
     """A result table in the caller's terms: integer ids (``ds.id_integer``) as integers in the id
     column and in ``specimen``, and where the time column holds dates, the times ``times`` (by
-    default ``time`` and the end-of-life times, as :func:`_dated`) as dates."""
+    default ``time`` and the end-of-life times, as :func:`_dated`) as dates, in the zone the
+    table's dates had (``ds.time_zone``)."""
     if table is None:
         return None
     out = table
@@ -1628,7 +1630,27 @@ def _as_given(table: pd.DataFrame | None, ds: Dataset, schema: Schema, times=Non
         out = out.copy(deep=False)
         for c in {schema.id_col, "specimen"} & set(out.columns):
             out[c] = out[c].astype(str).astype("int64")
-    return _dated(out, schema, times)
+    out = _dated(out, schema, times)
+    if ds.time_zone is not None:  # the run's dates are UTC without a zone: in the caller's zone again
+        import pandas as pd
+
+        out = out.copy(deep=False)
+        for c in out.columns:
+            if pd.api.types.is_datetime64_dtype(out[c]):  # (not one that has a zone already)
+                out[c] = out[c].dt.tz_localize("UTC").dt.tz_convert(ds.time_zone)
+    return out
+
+
+def _utc(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with dates in a zone (_as_given's) as the run holds them: UTC, without a zone."""
+    import pandas as pd
+
+    zoned = [c for c in table.columns if isinstance(table[c].dtype, pd.DatetimeTZDtype)]
+    return (
+        table.assign(**{c: table[c].dt.tz_convert("UTC").dt.tz_localize(None) for c in zoned})
+        if zoned
+        else table
+    )
 
 
 def _dated(table: pd.DataFrame | None, schema: Schema, times=None) -> pd.DataFrame | None:

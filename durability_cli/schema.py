@@ -116,6 +116,10 @@ class Dataset:
     # the table's ids were integers (a DataFrame's int64 column, a Parquet file's): the Python API
     # gives them back as integers, which join the caller's table (the frame holds them as text)
     id_integer: bool = False
+    # the time zone of dates that had one ("Europe/Berlin", "UTC+01:00"; dates with different
+    # offsets are one "UTC"): the frame holds them in UTC without a zone, and the Python API gives
+    # the results' dates back in this zone
+    time_zone: str | None = None
 
     def __repr__(self) -> str:
         s = self.schema
@@ -594,7 +598,7 @@ def validate(
     else:
         column(s.id_col, "specimen id")
 
-    t, time_values = _time(column(s.time_col, "time"), s, source)
+    t, time_values, zone = _time(column(s.time_col, "time"), s, source)
 
     # Target: missing = not measured at that step; infinite is a broken cell.
     if s.target in df.columns:
@@ -649,7 +653,15 @@ def validate(
     frame, t_sorted = _sorted_frame(s, order, in_order, codes_s, id_text, time_values, t, y, cond, static)
     notes.extend(_spacing_notes(_spacing(t_sorted, starts, lengths)))
     integer = s.id_col in df.columns and pd.api.types.is_integer_dtype(df[s.id_col].dtype)
-    return Dataset(frame=frame, schema=s, source=source, t=t_sorted, notes=notes, id_integer=bool(integer))
+    return Dataset(
+        frame=frame,
+        schema=s,
+        source=source,
+        t=t_sorted,
+        notes=notes,
+        id_integer=bool(integer),
+        time_zone=zone,
+    )
 
 
 def dates_from_days(days) -> np.ndarray:
@@ -669,11 +681,12 @@ def days_as_spans(days) -> np.ndarray:
     return out
 
 
-def _time(raw_time: pd.Series, s: Schema, source: str) -> tuple[np.ndarray, pd.Series]:
-    """[rows] model time (float64: the number, or days since 1970-01-01), and the times as shown."""
+def _time(raw_time: pd.Series, s: Schema, source: str) -> tuple[np.ndarray, pd.Series, str | None]:
+    """[rows] model time (float64: the number, or days since 1970-01-01), the times as shown, and
+    the time zone of dates that had one (None: dates without a zone, or numbers)."""
     if s.time_is_datetime:
-        time_values = _to_datetime(raw_time, source, s.time_col)
-        return ((time_values - _EPOCH) / pd.Timedelta(days=1)).to_numpy(dtype=np.float64), time_values
+        time_values, zone = _to_datetime(raw_time, source, s.time_col)
+        return ((time_values - _EPOCH) / pd.Timedelta(days=1)).to_numpy(dtype=np.float64), time_values, zone
     t = _to_numeric(raw_time, source, s.time_col, "time")
     _first(
         ~np.isfinite(t),
@@ -683,7 +696,7 @@ def _time(raw_time: pd.Series, s: Schema, source: str) -> tuple[np.ndarray, pd.S
         ),
     )
     integer = pd.api.types.is_integer_dtype(raw_time.dtype)
-    return t, raw_time if integer else pd.Series(t, index=raw_time.index)
+    return t, raw_time if integer else pd.Series(t, index=raw_time.index), None
 
 
 def _check_rows(
@@ -854,8 +867,9 @@ def _refuse_durations(col: pd.Series, source: str, name: str) -> None:
         )
 
 
-def _to_datetime(col: pd.Series, source: str, name: str) -> pd.Series:
-    """Naive UTC datetime64; names the first cell that is not a date in the column's format."""
+def _to_datetime(col: pd.Series, source: str, name: str) -> tuple[pd.Series, str | None]:
+    """Naive UTC datetime64, and the time zone the dates had (None: none); names the first cell
+    that is not a date in the column's format."""
     dtype = col.dtype
     _refuse_durations(col, source, name)
     if pd.api.types.is_datetime64_any_dtype(dtype):
@@ -885,7 +899,9 @@ def _to_datetime(col: pd.Series, source: str, name: str) -> pd.Series:
                 f"{source}: column '{name}', row {r + 1}: {value} is not a date or a number; "
                 "fix the cell, or pass `time_col` NAME"
             )
+    zone = None
     if isinstance(values.dtype, pd.DatetimeTZDtype):
+        zone = str(values.dt.tz)
         values = values.dt.tz_convert("UTC").dt.tz_localize(None)
     _first(
         values.isna().to_numpy(),
@@ -893,7 +909,7 @@ def _to_datetime(col: pd.Series, source: str, name: str) -> pd.Series:
             f"{source}: column '{name}', row {r}: the time is empty; every row needs a time"
         ),
     )
-    return values
+    return values, zone
 
 
 def _parse_dates(text: pd.Series) -> pd.Series:

@@ -279,8 +279,8 @@ def test_results_give_ids_and_times_as_the_caller_s_table_has_them(coating_slice
     from matplotlib.figure import Figure
 
     assert isinstance(model.plot_end_of_life(eol, threshold=0.9), Figure)  # the plot takes the dates
-    # the forecast's integer ids find their histories in the plots (the run holds them as text)
-    drawn = model.plot_result(plan, fc.table, max_specimens=2)  # a forecast's table alone, too
+    # the plots take the forecast with integer ids (the run holds them as text), its table alone too
+    drawn = model.plot_result(plan, fc.table, max_specimens=2)
     assert [len(ax.get_lines()) > 1 for ax in drawn.axes[:2]] == [True, True]
     drawn = model.plot_forecast(plan, samples=10, max_specimens=2)
     assert [len(ax.get_lines()) > 1 for ax in drawn.axes[:2]] == [True, True]
@@ -339,3 +339,37 @@ def test_a_named_index_is_read_as_its_columns_and_results_print_short(coating_sl
         "Dataset(DataFrame: 8 specimen(s), 320 rows; id 'specimen_id', time 'time', target 'durability', "
         "conditions temperature, humidity, static material)"
     )
+
+
+def test_dates_with_a_time_zone_come_back_in_that_zone(coating_slice):
+    """Dates in Europe/Berlin came back in UTC without a zone (00:00+01:00 as 23:00 the day
+    before), and merging them onto the caller's table raised ValueError."""
+    df = pd.read_csv(coating_slice(6, 40))
+    df = df.assign(
+        time=(pd.Timestamp("2024-01-01") + pd.to_timedelta(df.time, unit="D")).dt.tz_localize("Europe/Berlin")
+    )
+    plan = df.assign(durability=df.durability.where(df.groupby("specimen_id").cumcount() < 25))
+    model = dur.train(df, epochs=2, hidden=8, layers=1, ensemble=1, trend_line=False, seed=0)
+    fc = model.forecast(plan, samples=10, threshold=0.9, paths=True)
+    assert str(fc.table.time.dt.tz) == "Europe/Berlin"
+    joined = plan.merge(fc.table[["specimen_id", "time", "durability_mean"]], on=["specimen_id", "time"])
+    assert len(joined) == len(fc.table) > 0
+    assert (
+        str(fc.paths.time.dt.tz) == "Europe/Berlin"
+        and str(fc.end_of_life.last_measured_time.dt.tz) == "Europe/Berlin"
+    )
+    assert (
+        fc.end_of_life.last_measured_time.to_numpy() == plan.groupby("specimen_id").time.nth(24).to_numpy()
+    ).all()
+    report = model.evaluate(df, context=25, samples=10)
+    assert len(
+        report.backtest.merge(df, left_on=["specimen", "time"], right_on=["specimen_id", "time"])
+    ) == len(report.backtest)
+    eol = model.end_of_life_backtest(df, threshold=0.9, context=25, samples=10)
+    assert str(eol.cutoff_time.dt.tz) == "Europe/Berlin"
+    from matplotlib.figure import Figure
+
+    assert isinstance(model.plot_end_of_life(eol, threshold=0.9), Figure)
+    drawn = model.plot_result(plan, fc, max_specimens=2)  # history and forecast on one time axis:
+    starts = [line.get_xdata()[0] for line in drawn.axes[0].get_lines()]  # (a zone mixed in shifted it)
+    assert len(starts) > 1 and all(getattr(x, "tzinfo", None) is None for x in starts), starts
