@@ -91,7 +91,7 @@ from durability_cli.console import (
     run_command,
     write_json,
 )
-from durability_cli.render import render_empty_shard, render_forecast_note, render_warnings
+from durability_cli.render import ForecastProgress, render_empty_shard, render_forecast_note, render_warnings
 
 app = typer.Typer(
     name="durability",
@@ -530,16 +530,17 @@ def forecast(
         fut = _future_sheet(api, trained, future, future_sheet)
         options = {"horizon": horizon, "hold_conditions": hold_conditions, "future": fut}
         options |= {"conditions": parse_set(",".join(set_conditions or [])), "scenarios": scenarios}
-        run = api.forecast_files(
-            trained,
-            data,
-            cfg,
-            outputs,
-            size=chunk_specimens,
-            fmt=_input_format(fmt, sheet),
-            shard=spec,
-            **options,
-        )
+        with ForecastProgress(err, "forecast", quiet=quiet):
+            run = api.forecast_files(
+                trained,
+                data,
+                cfg,
+                outputs,
+                size=chunk_specimens,
+                fmt=_input_format(fmt, sheet),
+                shard=spec,
+                **options,
+            )
         if run.result is None:
             return None if quiet else render_empty_shard(err, spec, run.total, data)
         if not quiet:
@@ -737,17 +738,18 @@ def evaluate(
         }
         backtest = BacktestConfig(context, context_frac, origins, horizon, baselines)
         outputs = api.Outputs(per_series=per_series, backtest=backtest_out)
-        run = api.evaluate_files(
-            trained,
-            data,
-            cfg,
-            backtest,
-            outputs,
-            size=chunk_specimens,
-            fmt=_input_format(fmt, sheet),
-            shard=spec,
-            compare=compare,
-        )
+        with ForecastProgress(err, "backtest forecasts", quiet=quiet):
+            run = api.evaluate_files(
+                trained,
+                data,
+                cfg,
+                backtest,
+                outputs,
+                size=chunk_specimens,
+                fmt=_input_format(fmt, sheet),
+                shard=spec,
+                compare=compare,
+            )
         if run.result is None:
             return None if quiet else render_empty_shard(err, spec, run.total, data)
         if unit:  # the report names the unit its errors and horizons are in

@@ -10,6 +10,8 @@ depend on the other specimens in the table, their order or the chunk size.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import math
 from collections.abc import Iterator
@@ -287,6 +289,21 @@ def combination(bundle: ModelBundle) -> tuple[mixed_effects.PathFit, float] | No
     return None if w is None else (mixed_effects.PathFit.from_json(block), float(w))
 
 
+_PROGRESS: contextvars.ContextVar = contextvars.ContextVar("durability_forecast_progress", default=None)
+
+
+@contextlib.contextmanager
+def reporting(report) -> Iterator[None]:
+    """While the block runs, ``report(n)`` is called after each chunk of ``n`` specimens the
+    network has run (:func:`rollout_chunks`; a scenario, a backtest's cut-off or an ensemble's
+    run counts its specimens again): the command line's progress on a terminal."""
+    token = _PROGRESS.set(report)
+    try:
+        yield
+    finally:
+        _PROGRESS.reset(token)
+
+
 @torch.no_grad()
 def rollout_chunks(
     bundle: ModelBundle,
@@ -373,6 +390,8 @@ def rollout_chunks(
         _check_finite(mean_block, future, sub, source)
         if ends is not None:
             ends.add(idx, kept)
+        if (report := _PROGRESS.get()) is not None:
+            report(len(idx))
         if pop_block is not None:
             pop_block[:, 0] = np.nan
             pop_block[~future] = np.nan

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 from rich import box
@@ -163,6 +164,55 @@ class TrainProgress:
 
     def stop(self):
         self.progress.stop()
+
+
+class ForecastProgress:
+    """On a terminal, a line that counts the specimens the network has run, with the time so far,
+    shown once a run has taken a second (a quick forecast prints nothing) and cleared at its end;
+    nothing on a console that is not a terminal (a pipeline's stderr, a log). Use as a context
+    manager around the run: ``with ForecastProgress(err, "forecast"):``."""
+
+    DELAY = 1.0
+
+    def __init__(self, console: Console, what: str, quiet: bool = False):
+        self.console, self.what, self.quiet = console, what, quiet
+        self.progress = self.task = None
+        self.done, self.started = 0, 0.0
+
+    def __enter__(self) -> ForecastProgress:
+        import time
+
+        from durability_cli.forecasting import reporting
+
+        self.started = time.monotonic()
+        shown = self.console.is_terminal and not self.quiet
+        self._reporting = reporting(self.add) if shown else contextlib.nullcontext()
+        self._reporting.__enter__()
+        return self
+
+    def add(self, n: int) -> None:
+        import time
+
+        self.done += n
+        if self.progress is None and time.monotonic() - self.started >= self.DELAY:
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self.progress = Progress(
+                SpinnerColumn(),
+                TextColumn(f"{self.what}: {{task.completed:,}} specimen run(s)"),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task(self.what, total=None)
+        if self.progress is not None:
+            self.progress.update(self.task, completed=self.done, refresh=True)
+
+    def __exit__(self, *exc) -> None:
+        self._reporting.__exit__(*exc)
+        if self.progress is not None:
+            self.progress.stop()
 
 
 class TrainLog:

@@ -1028,3 +1028,41 @@ def test_a_trend_model_trains_forecasts_and_keeps_its_input_when_fine_tuned(smal
     r = invoke("train", small_coating, "-o", tuned, "--init-from", out, "--no-trend", *FAST)
     assert r.exit_code == 2 and "--trend False differs from the --init-from model's True" in r.stderr
     assert not tuned.exists()
+
+
+def test_a_long_forecast_counts_its_specimens_on_a_terminal(coating_slice, tiny_model, tmp_path, monkeypatch):
+    """forecast and evaluate were silent until the end (a 5,000-step plan ran 92 s without a
+    word): on a terminal a line counts the specimens run, cleared at the end; a pipe or a log
+    gets nothing, nor does --quiet."""
+    from durability_cli import api, console
+    from durability_cli.forecasting import reporting
+    from durability_cli.render import ForecastProgress
+
+    table = coating_slice(10, 40)
+    model = tiny_model(table)
+    counted = []
+    with reporting(counted.append):  # the hook: each chunk's specimens, a scenario's again
+        fc = api.load(model).forecast(
+            str(table), horizon=3, hold_conditions=True, samples=5, set={"humidity": 50}
+        )
+        two = api.load(model).forecast(
+            str(table), horizon=3, hold_conditions=True, samples=5, scenarios={"a": {"humidity": 40}, "b": {}}
+        )
+    assert sum(counted) == fc.result.specimens + 2 * two.result.specimens == 30
+    monkeypatch.setattr(ForecastProgress, "DELAY", 0.0)
+    runner = CliRunner()
+    args = ["forecast", str(table), "-m", str(model), "--horizon", "3", "--hold-conditions", "--samples", "5"]
+    said = {}
+    for terminal, quiet in ((True, []), (True, ["-q"]), (False, [])):
+        monkeypatch.setattr(console.err, "_force_terminal", terminal)  # as a console on a terminal is made
+        monkeypatch.setattr(console.err, "is_interactive", terminal)
+        r = runner.invoke(app, [*args, "-o", str(tmp_path / "f.csv"), *quiet])
+        assert r.exit_code == 0, r.stderr
+        said[terminal, bool(quiet)] = r.stderr
+    assert "forecast: 10 specimen run(s)" in said[True, False]
+    assert "specimen run(s)" not in said[True, True] + said[False, False]
+    monkeypatch.setattr(console.err, "_force_terminal", True)
+    monkeypatch.setattr(console.err, "is_interactive", True)
+    evaluate = ["evaluate", str(table), "-m", str(model), "--context", "20", "--samples", "5"]
+    r = runner.invoke(app, [*evaluate, "-o", str(tmp_path / "e.json")])
+    assert r.exit_code == 0 and "backtest forecasts: " in r.stderr, r.stderr
