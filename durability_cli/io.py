@@ -224,6 +224,7 @@ def read_excel(source, name: str, sheet: str | None = None) -> pd.DataFrame:
         header = next(rows, None)
         body, cells, cap = [], 0, text_cap() // 64  # a cell in a row tuple takes ~64 bytes or more
         gaps = []  # (sheet row number, 1-based; its empty cells' columns) of the rows read with any
+        numbers = []  # the sheet row number of each row read
         width = 0 if header is None else len(header)
         for number, row in enumerate(rows, start=2):
             cells += len(row)
@@ -234,6 +235,7 @@ def read_excel(source, name: str, sheet: str | None = None) -> pd.DataFrame:
                 )
             if any(v is not None for v in row):
                 body.append(row)
+                numbers.append(number)
                 if len(row) < width or None in row[:width]:
                     gaps.append((number, [j for j in range(width) if j >= len(row) or row[j] is None]))
     finally:
@@ -252,6 +254,7 @@ def read_excel(source, name: str, sheet: str | None = None) -> pd.DataFrame:
     df = df.fillna(np.nan).infer_objects()
     if sheet is None and len(sheets) > 1:  # the first sheet taken: a missing column can be elsewhere
         df.attrs[OTHER_SHEETS] = sheets[1:]
+    df.attrs[SHEET_ROWS] = np.asarray(numbers, dtype=np.int64)
     return df
 
 
@@ -287,6 +290,23 @@ def _check_formulas(source, where: str, sheet: str | None, gaps: list, width: in
 
 
 OTHER_SHEETS = "durability_other_sheets"  # DataFrame.attrs: a workbook's sheets after the one read
+SHEET_ROWS = "durability_sheet_rows"  # DataFrame.attrs: the sheet row number of each row read
+
+
+def sheet_rows(message: str, df: pd.DataFrame) -> str:
+    """``message`` (about the rows of ``df``, numbered from 1) with each row as the workbook shows
+    it: "row 3" -> "sheet row 5" (the header is row 1, and blank rows, which are not read, still
+    count); the message as it is where ``df`` is not a sheet."""
+    numbers = df.attrs.get(SHEET_ROWS)
+    if numbers is None:
+        return message
+
+    def at(r: str) -> str:
+        k = int(r)
+        return str(numbers[k - 1]) if 1 <= k <= len(numbers) else r
+
+    message = re.sub(r"\brows (\d+) and (\d+)\b", lambda m: f"sheet rows {at(m[1])} and {at(m[2])}", message)
+    return re.sub(r"(?<!sheet )\brow (\d+)\b", lambda m: f"sheet row {at(m[1])}", message)
 
 
 def other_sheets_hint(df: pd.DataFrame) -> str:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from durability_cli.errors import InputError, MissingColumn
-from durability_cli.io import other_sheets_hint, read_table, table_name
+from durability_cli.io import other_sheets_hint, read_table, sheet_rows, table_name
 
 ID_NAMES = ("specimen_id", "specimen", "series_id", "unit", "id")
 TIME_NAMES = ("time", "cycle", "step", "day", "t")
@@ -165,6 +165,11 @@ def load_dataset(
         if not hint:
             raise
         raise exc.reworded(f"{exc.template}{hint}") from None
+    except InputError as exc:  # a workbook's rows as the sheet numbers them
+        said = sheet_rows(exc.template, df)
+        if said == exc.template:
+            raise
+        raise exc.reworded(said) from None
 
 
 def _id_as_text(schema: Schema | None, id_col: str | None):

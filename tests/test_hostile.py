@@ -803,8 +803,8 @@ def test_a_formula_no_program_has_calculated_is_named_not_read_as_empty(tmp_path
                 r, f"{path}: cell {letter}5 holds a formula (={df.iloc[2, column]}+0) with no value saved"
             )
             out.assert_untouched()
-        else:
-            assert_refused(r, "condition 'temperature' is empty")
+        else:  # the row as the sheet numbers it (it said "row 3": the header and the blank row uncounted)
+            assert_refused(r, "condition 'temperature' is empty for specimen C001 at time 1 (sheet row 5)")
             out.assert_untouched()
 
 
