@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -82,7 +82,7 @@ def read(
         return load_dataset(str(data), fmt=columns.fmt, **how, **names)
     from durability_cli.schema import frame_dataset
 
-    return frame_dataset(_as_frame(data), "DataFrame", **how, names=names)
+    return frame_dataset(_as_frame(data, columns, schema), "DataFrame", **how, names=names)
 
 
 def _names(columns: Columns) -> dict:
@@ -95,7 +95,10 @@ def _names(columns: Columns) -> dict:
     }
 
 
-def _as_frame(data) -> pd.DataFrame:
+def _as_frame(data, columns: Columns = Columns(), schema: Schema | None = None) -> pd.DataFrame:
+    """``data`` as a DataFrame numbered from 0. An index whose every level fills a role the columns
+    lack (``df.set_index(["specimen_id", "time"])``) is read as those columns; any other index
+    (a row counter, even a named one) is dropped, as it was before."""
     import pandas as pd
     import pyarrow as pa
 
@@ -104,11 +107,37 @@ def _as_frame(data) -> pd.DataFrame:
 
         return arrow_to_frame(data, "table")
     if isinstance(data, pd.DataFrame):
-        names = [str(n) for n in data.index.names if n is not None]
-        if len(names) == data.index.nlevels and not set(names) & {str(c) for c in data.columns}:
-            return data.reset_index()  # a named index (df.set_index(["specimen_id", "time"])): columns again
+        if _index_fills_roles(data, columns, schema):
+            return data.reset_index()
         return data.reset_index(drop=True)
     raise InputError(f"`data` must be a DataFrame, a pyarrow Table or a path, got {type(data).__name__}")
+
+
+def _index_fills_roles(data: pd.DataFrame, columns: Columns, schema: Schema | None) -> bool:
+    """Whether every level of ``data``'s index is named for a role the columns do not fill: the
+    id or the time (the name given, the model's, or a usual one such as specimen_id or cycle), or
+    a condition, static column or target named by ``columns`` or ``schema``."""
+    from durability_cli.schema import ID_NAMES, TIME_NAMES
+
+    have = {str(c).lower() for c in data.columns}
+    own = schema if schema is not None else columns
+
+    def lacking(name: str, given: str | None, usual: tuple[str, ...]) -> bool:
+        wanted = {given.lower()} if given else {u.lower() for u in usual}
+        return name in wanted and not have & wanted
+
+    named = [own.target, *(getattr(own, "covariates", None) or ()), *(getattr(own, "static", None) or ())]
+    named = {str(n).lower() for n in named if n}
+    levels = [None if n is None else str(n).lower() for n in data.index.names]
+    return all(
+        n is not None
+        and (
+            lacking(n, own.id_col, ID_NAMES)
+            or lacking(n, own.time_col, TIME_NAMES)
+            or (n in named and n not in have)
+        )
+        for n in levels
+    )
 
 
 def _is_parquet_path(data, fmt: str | None) -> bool:
@@ -137,7 +166,7 @@ class Forecast:
         return f"Forecast({rows}; end_of_life: {eol}; paths: {paths}; {len(self.warnings)} warning(s))"
 
     @classmethod
-    def of(cls, result: ForecastResult, first: list[str] = ()) -> Forecast:
+    def of(cls, result: ForecastResult, first: Sequence[str] = ()) -> Forecast:
         """``result`` as a Forecast, its warnings after the lines ``first``."""
         return cls(result.forecast, result.eol, result.paths, [*first, *result.warnings], result)
 
@@ -841,15 +870,15 @@ def forecast_config(
 ) -> ForecastConfig:
     """A checked ForecastConfig (``device`` auto picks a GPU when torch sees one; ``quantiles``
     may be comma-separated text, ``bounds`` the text LO,HI)."""
+    import numpy as np
+
     from durability_cli.data import resolve_device
     from durability_cli.forecasting import ForecastConfig
     from durability_cli.outputs import parse_bounds
 
     if isinstance(bounds, str):
         bounds = parse_bounds(bounds)
-    elif bounds is not None and (
-        isinstance(bounds, dict) or not hasattr(bounds, "__len__") or len(bounds) != 2
-    ):
+    elif bounds is not None and (not isinstance(bounds, list | tuple | np.ndarray) or len(bounds) != 2):
         raise InputError(f"`bounds` must be (low, high), each a number or None, got {bounds!r}")
 
     if isinstance(quantiles, str):

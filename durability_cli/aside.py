@@ -362,14 +362,14 @@ def _child(
         if out is not None:
             save_bundle(bundle, out)
         queue.put(("done",))
-    except TrainingDiverged as exc:
-        queue.put(("diverged", str(exc)))
+    except TrainingDiverged as exc:  # (the template: its `argument` names become flags or stay names)
+        queue.put(("diverged", exc.template))
     except TrainingInterrupted as exc:
-        queue.put(("interrupted", str(exc)))
+        queue.put(("interrupted", exc.template))
     except KeyboardInterrupt:
         queue.put(("interrupted", "training interrupted before its first epoch ended"))
     except InputError as exc:
-        queue.put(("input", str(exc)))
+        queue.put(("input", exc.template))
     except BaseException as exc:  # noqa: BLE001 - whatever it was, the parent must hear of it
         queue.put(("error", "".join(traceback.format_exception_only(type(exc), exc)).strip()))
         traceback.print_exc()

@@ -58,7 +58,7 @@ def cut_line(
         return (
             f"{steps} future step(s) of {count} {'backtest' if backtests else 'specimen'}(s){over} were "
             f"longer than {step_text(max_step)} and were cut into pieces of at most that "
-            f"(--max-step {step_text(max_step)})"
+            f"(`max_step` {step_text(max_step)})"
         )
     head = (
         f"{steps} future step(s) of {count} {'backtest' if backtests else 'specimen'}(s){over} were longer "
@@ -67,11 +67,11 @@ def cut_line(
     if backtests:
         return (
             head
-            + ", as forecast cuts them (--max-step auto, the default; --max-step off scores them as given)"
+            + ", as forecast cuts them (`max_step` auto, the default; `max_step` off scores them as given)"
         )
     return (
         head
-        + " (--max-step auto, the default; --max-step off forecasts them as given; docs/GUIDE.md, What if)"
+        + " (`max_step` auto, the default; `max_step` off forecasts them as given; docs/GUIDE.md, What if)"
     )
 
 
@@ -93,9 +93,9 @@ def steps_differ_line(
         return None
     run = "these backtests run" if backtests else "this forecast runs"
     return (
-        f"the band was calibrated on backtests run with --max-step {step_text(calibrated)}, and {run} "
-        f"--max-step {step_text(now)}: its factors were measured on other steps; give "
-        f"--max-step {step_text(calibrated)}, or calibrate again with --max-step {step_text(now)}"
+        f"the band was calibrated on backtests run with `max_step` {step_text(calibrated)}, and {run} "
+        f"`max_step` {step_text(now)}: its factors were measured on other steps; give "
+        f"`max_step` {step_text(calibrated)}, or calibrate again with `max_step` {step_text(now)}"
     )
 
 

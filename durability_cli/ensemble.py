@@ -287,7 +287,7 @@ def _train_beside(
                 kept = [found[k] for k in sorted(found)]
                 raise TrainingDiverged(str(exc), combine(kept) if kept else None) from None
             except TrainingInterrupted:
-                where = f"; continue with --resume {checkpoint}" if checkpoint is not None else ""
+                where = f"; continue with `resume` {checkpoint}" if checkpoint is not None else ""
                 raise TrainingInterrupted(
                     f"training interrupted while ensemble member(s) {one_based(share)} "
                     f"of {n} trained in a second process; their completed epochs are in its checkpoint{where}"
@@ -338,7 +338,7 @@ def _resumed_members(
         if info.get("stacked"):
             raise InputError(
                 f"{path}: this checkpoint is of an ensemble whose members train together (stacked), which "
-                "--nproc, --chunk-specimens, --latent, --ema and --amp do not; resume with the options it was made with"
+                "--nproc, --chunk-specimens, `latent`, --ema and --amp do not; resume with the options it was made with"
             )
         seed = (info.get("train_config") or {}).get("seed")
         k = seed - cfg.seed if isinstance(seed, int) and not isinstance(seed, bool) else -1
@@ -360,7 +360,7 @@ def _resumed_members(
         except ModelFileError as exc:
             raise InputError(
                 f"{resume}: ensemble member {k + 1}, finished before the interruption, cannot be read ({exc}); "
-                "start anew without --resume"
+                "start anew without `resume`"
             ) from None
         if bundle.train_config != member_config(cfg, k) or bundle.model_config != model_cfg:
             raise InputError(

@@ -11,7 +11,6 @@ same name (underscores as dashes). ``arguments`` lists the names, first the one 
 
 from __future__ import annotations
 
-import copy
 import re
 
 _ARGUMENT = re.compile(r"`([a-z][a-z0-9_]*)`")
@@ -33,7 +32,8 @@ class DurabilityError(Exception):
 
     def reworded(self, template: str) -> DurabilityError:
         """The same error (its type and fields) saying ``template`` (with `argument` names)."""
-        new = copy.copy(self)
+        new = type(self).__new__(type(self))  # (not copy.copy: it calls __init__ with args alone)
+        new.__dict__.update(self.__dict__)
         DurabilityError.__init__(new, template, *self.args[1:])
         return new
 

@@ -103,7 +103,7 @@ def read_table(
     if fmt != "parquet" and p.is_file() and p.stat().st_size > text_cap():
         raise _too_much_text(name, text_cap())
     if fmt == "xlsx":
-        return _project(read_excel(p, name, sheet), select)
+        return _project(read_excel(p, name, sheet, select), select)
     try:
         if fmt == "parquet":
             import pyarrow.parquet as pq
@@ -189,9 +189,10 @@ def _check_sheet(name: str, fmt: str, sheet: str | None) -> None:
         )
 
 
-def read_excel(source, name: str, sheet: str | None = None) -> pd.DataFrame:
+def read_excel(source, name: str, sheet: str | None = None, select: Select | None = None) -> pd.DataFrame:
     """One sheet of an Excel workbook (``sheet``, else the first) as a DataFrame: the first row
-    names the columns; formulas give the values Excel last saved with them."""
+    names the columns; formulas give the values Excel last saved with them (one without a value,
+    in a column ``select`` keeps, is refused)."""
     try:
         import openpyxl
     except ImportError:
@@ -201,7 +202,7 @@ def read_excel(source, name: str, sheet: str | None = None) -> pd.DataFrame:
         ) from None
     if isinstance(source, str | Path):  # by its content: openpyxl refuses a workbook named .csv by its name
         with open(source, "rb") as fh:
-            return read_excel(io.BytesIO(fh.read()), name, sheet)
+            return read_excel(io.BytesIO(fh.read()), name, sheet, select)
     try:
         book = openpyxl.load_workbook(source, read_only=True, data_only=True)
     except Exception as exc:  # zipfile, XML and openpyxl's own errors: all mean "not a workbook"
@@ -226,6 +227,8 @@ def read_excel(source, name: str, sheet: str | None = None) -> pd.DataFrame:
         gaps = []  # (sheet row number, 1-based; its empty cells' columns) of the rows read with any
         numbers = []  # the sheet row number of each row read
         width = 0 if header is None else len(header)
+        kept = None if header is None else _keep(["" if v is None else str(v) for v in header], select)
+        checked = [j for j in range(width) if kept is None or str(header[j]) in kept]  # the columns used
         for number, row in enumerate(rows, start=2):
             cells += len(row)
             if cells > cap:
@@ -236,8 +239,9 @@ def read_excel(source, name: str, sheet: str | None = None) -> pd.DataFrame:
             if any(v is not None for v in row):
                 body.append(row)
                 numbers.append(number)
-                if len(row) < width or None in row[:width]:
-                    gaps.append((number, [j for j in range(width) if j >= len(row) or row[j] is None]))
+                empty = [j for j in checked if j >= len(row) or row[j] is None]
+                if empty:
+                    gaps.append((number, empty))
     finally:
         book.close()
     where = in_sheet(name, sheet)

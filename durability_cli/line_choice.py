@@ -260,7 +260,7 @@ def _train_both(
             except TrainingDiverged as exc:
                 second = exc
             except TrainingInterrupted:  # the child named its own checkpoint; resuming reads both
-                where = f"; continue with --resume {checkpoint}" if checkpoint is not None else ""
+                where = f"; continue with `resume` {checkpoint}" if checkpoint is not None else ""
                 raise TrainingInterrupted(
                     "training interrupted after the model without the line was done; the line's "
                     f"candidate's completed epochs are in its checkpoint{where}"

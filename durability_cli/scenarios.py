@@ -103,7 +103,7 @@ def read_scenarios(
     where = "`scenarios`"
     if isinstance(data, dict):
         for name, values in data.items():
-            if values is not None and not isinstance(values, dict):
+            if values is not None and not hasattr(values, "keys"):  # a dict, any mapping, a Series
                 raise InputError(
                     f"{where}: scenario {name!r} must map conditions to values, such as "
                     f"{{{name!r}: {{'temperature': 60}}}}, got {values!r}"

@@ -256,7 +256,7 @@ def train_stacked(
             if on_epoch:
                 on_epoch(log)
     except KeyboardInterrupt:
-        where = f"; continue with --resume {checkpoint}" if checkpoint else ""
+        where = f"; continue with `resume` {checkpoint}" if checkpoint else ""
         raise TrainingInterrupted(
             f"training interrupted after {max(s.epoch for s in states)} complete epoch(s) of the {n} members trained "
             f"together; the checkpoint holds them{where}"
@@ -271,7 +271,7 @@ def train_stacked(
 
         raise TrainingDiverged(
             f"ensemble member {k + 1} of {n}: training diverged at epoch {s.epoch + 1} ({exc}); the members' "
-            f"best weights so far are kept; try a lower --lr (now {cfg.lr:g}) or a tighter --clip (now {cfg.clip:g})",
+            f"best weights so far are kept; try a lower `lr` (now {cfg.lr:g}) or a tighter `clip` (now {cfg.clip:g})",
             combine(kept, together=True) if kept else None,
         ) from None
     bundles, share = [], (time.perf_counter() - started) / n
@@ -444,5 +444,5 @@ def _load(path, stack: _Stack, states: list[TrainState], model_cfg, cfg, data_ha
         text = " ".join(str(exc).split())[:160]
         raise ModelFileError(
             f"{path}: the checkpoint's saved state does not fit this run ({type(exc).__name__}: {text}); "
-            "it was altered or is damaged: start anew without --resume"
+            "it was altered or is damaged: start anew without `resume`"
         ) from None

@@ -736,7 +736,7 @@ def _fit(
             if state.stale >= cfg.patience:
                 stop_reason = f"early stop: no better validation RMSE for {cfg.patience} epochs"
     except KeyboardInterrupt:
-        where = f"; continue with --resume {checkpoint}" if checkpoint else ""
+        where = f"; continue with `resume` {checkpoint}" if checkpoint else ""
         raise TrainingInterrupted(
             f"training interrupted after {state.epoch} complete epoch(s); the checkpoint holds them{where}"
         ) from None
@@ -748,8 +748,8 @@ def _fit(
             else ""
         )
         raise TrainingDiverged(
-            f"training diverged at epoch {state.epoch + 1} ({exc}){kept}; try a lower --lr (now {cfg.lr:g}) "
-            f"or a tighter --clip (now {cfg.clip:g})",
+            f"training diverged at epoch {state.epoch + 1} ({exc}){kept}; try a lower `lr` (now {cfg.lr:g}) "
+            f"or a tighter `clip` (now {cfg.clip:g})",
             bundle,
         ) from None
     return finish(stop_reason)
@@ -1754,7 +1754,7 @@ def _check_compatible(bundle: ModelBundle, schema, source: str) -> None:
     need = set(bundle.schema.covariates)
     if have != need:
         raise InputError(
-            f"{source}: --init-from needs the same condition columns as the model "
+            f"{source}: `init_from` needs the same condition columns as the model "
             f"({', '.join(bundle.schema.covariates)}); this table has {', '.join(schema.covariates) or 'none'}"
         )
 
@@ -1834,7 +1834,7 @@ def _load_checkpoint(state: TrainState, path, model_cfg, cfg, data_hash: str, ra
         text = " ".join(str(exc).split())[:160]
         raise ModelFileError(
             f"{path}: the checkpoint's saved state does not fit this run ({type(exc).__name__}: {text}); "
-            "it was altered or is damaged: start anew without --resume"
+            "it was altered or is damaged: start anew without `resume`"
         ) from None
 
 
@@ -1864,18 +1864,18 @@ def load_finished(resume, path, table, cfg: TrainConfig, what: str, differs=None
         bundle = load_bundle(path)
     except ModelFileError as exc:
         raise InputError(
-            f"{resume}: {what} before the interruption cannot be read ({exc}); start anew without --resume"
+            f"{resume}: {what} before the interruption cannot be read ({exc}); start anew without `resume`"
         ) from None
     diff = train_options_diff(as_dict(bundle.train_config), cfg) or (differs(bundle) if differs else "")
     if diff:
         raise InputError(
             f"{path}: {what} before the interruption was made with other training options ({diff}); resume "
-            "with the same options, or start anew without --resume"
+            "with the same options, or start anew without `resume`"
         )
     if bundle.summary.get("data_fingerprint") != fingerprint(table):
         raise InputError(
             f"{path}: {what} before the interruption was made on a different table; resume with the same "
-            "data, or start anew without --resume"
+            "data, or start anew without `resume`"
         )
     return bundle
 
@@ -1897,12 +1897,12 @@ def check_resumable(info: dict, path, model_cfg, cfg, data_hash: str) -> None:
     if isinstance(cfg.epochs, int) and 0 < cfg.epochs < done:  # the model would say it ran fewer
         raise InputError(
             f"{path}: this checkpoint has run {done} epochs, more than `epochs` {cfg.epochs}; resume with "
-            f"--epochs {done} or more (the same as before, or more to train on)"
+            f"`epochs` {done} or more (the same as before, or more to train on)"
         )
     # after the options: the fingerprint of a table read in groups is taken group by group
     if info.get("data") != data_hash:
         raise InputError(
-            f"{path}: this checkpoint was made on a different table; resume with the same data, or start anew without --resume"
+            f"{path}: this checkpoint was made on a different table; resume with the same data, or start anew without `resume`"
         )
 
 

@@ -329,6 +329,10 @@ def test_a_named_index_is_read_as_its_columns_and_results_print_short(coating_sl
     model = dur.train(df.set_index(["specimen_id", "time"]), epochs=2, hidden=8, layers=1, ensemble=1, seed=0)
     fc = model.forecast(plan.set_index("specimen_id"), samples=10, threshold=0.9)
     assert fc.table.equals(model.forecast(plan, samples=10, threshold=0.9).table)
+    # an index that fills no role the columns lack (a row counter, even named) is dropped as before
+    for counter in ("row", "step", "specimen_id"):  # (step: a time name, but the table has its time)
+        read = dur.read(df.rename_axis(counter), columns=dur.Columns(static=["material"]))
+        assert read.schema.covariates == ("temperature", "humidity") and read.schema.time_col == "time"
     with pytest.raises(InputError, match="the model needs time column .time., which this table lacks"):
         model.forecast(plan.set_index("time").rename_axis(None), samples=10)
     report = model.evaluate(df, context=25, samples=10)
@@ -373,3 +377,23 @@ def test_dates_with_a_time_zone_come_back_in_that_zone(coating_slice):
     drawn = model.plot_result(plan, fc, max_specimens=2)  # history and forecast on one time axis:
     starts = [line.get_xdata()[0] for line in drawn.axes[0].get_lines()]  # (a zone mixed in shifted it)
     assert len(starts) > 1 and all(getattr(x, "tzinfo", None) is None for x in starts), starts
+
+
+def test_an_error_reworded_keeps_its_type_fields_and_argument_names():
+    """reworded copied with copy.copy, which calls the type with its message alone: a
+    TrainingDiverged (which also takes the weights kept) raised TypeError there."""
+    from durability_cli.errors import MissingColumn
+    from durability_cli.training import TrainingDiverged
+
+    diverged = TrainingDiverged("diverged; try a lower `lr`", "the kept weights")
+    again = diverged.reworded(f"{diverged.template}; best.toml sets lr = 0.5")
+    assert type(again) is TrainingDiverged and again.bundle == "the kept weights"
+    assert again.cli_message() == "diverged; try a lower --lr; best.toml sets lr = 0.5"
+    missing = MissingColumn("no column 'x' (`covariates`)", column="x", role="condition", model=True)
+    moved = missing.reworded(missing.template + "; elsewhere")
+    assert (moved.column, moved.role, moved.model, str(moved)) == (
+        "x",
+        "condition",
+        True,
+        "no column 'x' (covariates); elsewhere",
+    )

@@ -19,11 +19,15 @@ STOPS = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "S
 
 @pytest.fixture
 def handlers_kept():
-    """This process's handlers of the stopping signals, put back after the test."""
-    saved = {sig: signal.getsignal(sig) for sig in STOPS}
+    """This process's handlers of the stopping signals and torch's thread count (the child's life
+    run here sets both), put back after the test."""
+    import torch
+
+    saved, threads = {sig: signal.getsignal(sig) for sig in STOPS}, torch.get_num_threads()
     yield
     for sig, handler in saved.items():
         signal.signal(sig, handler)
+    torch.set_num_threads(threads)
 
 
 class _Said:

@@ -244,7 +244,7 @@ def test_a_forecast_on_other_steps_than_its_calibration_says_so(runner, model, h
         if extra == []:
             assert said in " ".join(r.stderr.split()), r.stderr
     result = dur.load(out).forecast(str(plan), max_step=2)
-    assert any("runs --max-step 2:" in w for w in result.warnings)
+    assert any("runs `max_step` 2:" in w for w in result.warnings)  # (--max-step 2 on the command line)
     # without paths the calibration moves nothing: the mean alone
     assert not any(
         "calibrated on" in w for w in dur.load(out).forecast(str(plan), max_step=2, samples=0).warnings

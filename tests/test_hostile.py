@@ -773,7 +773,8 @@ def test_a_formula_no_program_has_calculated_is_named_not_read_as_empty(tmp_path
     """A workbook written by a program (openpyxl, pandas) holds its formulas without values: the
     cell was read as empty ("condition 'temperature' is empty for specimen ... (row 3)"). It is
     named with the cell Excel shows; a cell that is truly empty still says so, and a sheet whose
-    only empty cells are not formulas is read."""
+    only empty cells are not formulas is read, as is one whose uncalculated formula sits in a
+    column the command does not read (a note beside the table)."""
     pytest.importorskip("openpyxl")
     import openpyxl
 
@@ -782,20 +783,20 @@ def test_a_formula_no_program_has_calculated_is_named_not_read_as_empty(tmp_path
     letter = "ABCDEFGHIJ"[column]
     (tmp_path / "out").mkdir()
     out = Outputs(tmp_path / "out", "old.csv", "fc.csv")
-    for kind in ("formula", "empty", "full"):
+    for kind in ("formula", "empty", "full", "unread"):
         book = openpyxl.Workbook()
         sheet = book.active
-        sheet.append(list(df.columns))
-        sheet.append([None] * len(df.columns))  # a blank row, skipped: the sheet's rows still count it
+        sheet.append([*df.columns, "note"])
+        sheet.append([None] * (len(df.columns) + 1))  # a blank row, skipped: the sheet's rows still count it
         for i, row in enumerate(df.itertuples(index=False)):
             values = list(row)
-            if i == 2 and kind != "full":
+            if i == 2 and kind in ("formula", "empty"):
                 values[column] = f"={values[column]}+0" if kind == "formula" else None
-            sheet.append(values)
+            sheet.append([*values, "=B5*2" if kind == "unread" and i == 2 else None])
         path = tmp_path / f"{kind}.xlsx"
         book.save(path)
         r = invoke("forecast", path, "-m", model, "--samples", "5", "-o", out.new)
-        if kind == "full":
+        if kind in ("full", "unread"):
             assert r.exit_code == 0, r.stderr
             out.new.unlink()
         elif kind == "formula":
