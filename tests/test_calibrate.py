@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import durability_cli as dur
 from durability_cli.calibration import band_factor, coverage, needed, step_edges, step_factors, step_sides
 from durability_cli.cli import app
-from durability_cli.errors import InputError
+from durability_cli.errors import InputError, cli_text
 
 
 @pytest.fixture(scope="module")
@@ -276,8 +276,9 @@ def test_a_forecast_on_other_steps_than_its_calibration_says_so(runner, model, h
 
     assert steps_differ_line("off", 0, "auto", 0) is None and steps_differ_line("auto", 0, "off", 0) is None
     assert steps_differ_line(2, None, 2.0, 0) is None and steps_differ_line("auto", 5, "auto", 0) is None
-    assert "--max-step auto, and this forecast runs --max-step off" in steps_differ_line("auto", 5, "off", 0)
-    assert "--max-step 0.5" in steps_differ_line("off", 0, 0.5, 0)
+    said = cli_text(steps_differ_line("auto", 5, "off", 0))  # (`max_step` auto in Python)
+    assert "--max-step auto, and this forecast runs --max-step off" in said
+    assert "`max_step` 0.5" in steps_differ_line("off", 0, 0.5, 0)
 
 
 def test_forecast_with_calibrated_model_moves_band_by_step_factor(runner, model, held, plan, tmp_path):

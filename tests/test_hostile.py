@@ -893,7 +893,7 @@ def test_an_error_in_a_named_sheet_names_the_sheet(tmp_path, model, plan):
         df.to_excel(writer, sheet_name="first", index=False)
         bad.to_excel(writer, sheet_name="plan", index=False)
     r = invoke("forecast", book, "--sheet", "plan", "-m", model)
-    assert_refused(r, f"{book} sheet 'plan': column 'temperature', row 2: 'hot' is not a number")
+    assert_refused(r, f"{book} sheet 'plan': column 'temperature', sheet row 3: 'hot' is not a number")
 
 
 @pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP"])
