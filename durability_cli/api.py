@@ -82,7 +82,45 @@ def read(
         return load_dataset(str(data), fmt=columns.fmt, **how, **names)
     from durability_cli.schema import frame_dataset
 
-    return frame_dataset(_as_frame(data, columns, schema), "DataFrame", **how, names=names)
+    try:
+        return frame_dataset(_as_frame(data, columns, schema), "DataFrame", **how, names=names)
+    except InputError as exc:  # a row named by its place, and by the label the caller's index gives it
+        said = _index_rows(exc.template, data, columns, schema)
+        if said == exc.template:
+            raise
+        raise exc.reworded(said) from None
+
+
+def _index_rows(message: str, data, columns: Columns, schema: Schema | None) -> str:
+    """``message`` about a DataFrame's rows (numbered from 1) with each row's index label beside
+    it, "row 4, index 3866", where the index is not the rows' places (a filtered or sorted
+    table); the message as it is otherwise."""
+    import re
+
+    import pandas as pd
+
+    if not isinstance(data, pd.DataFrame) or _index_fills_roles(data, columns, schema):
+        return message
+    labels = data.index
+    if isinstance(labels, pd.RangeIndex) and labels.start == 0 and labels.step == 1:
+        return message
+
+    def label(k) -> str:
+        text = str(k)
+        return text if not isinstance(k, str) else repr(k)
+
+    def one(m: re.Match) -> str:
+        k = int(m[1])
+        return m[0] if not 1 <= k <= len(labels) else f"{m[0]}, index {label(labels[k - 1])}"
+
+    def two(m: re.Match) -> str:
+        a, b = int(m[1]), int(m[2])
+        if not (1 <= a <= len(labels) and 1 <= b <= len(labels)):
+            return m[0]
+        return f"{m[0]}, index {label(labels[a - 1])} and {label(labels[b - 1])}"
+
+    message = re.sub(r"\brows (\d+) and (\d+)\b", two, message)
+    return re.sub(r"\brow (\d+)\b", one, message)
 
 
 def _names(columns: Columns) -> dict:

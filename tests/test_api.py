@@ -397,3 +397,23 @@ def test_an_error_reworded_keeps_its_type_fields_and_argument_names():
         True,
         "no column 'x' (covariates); elsewhere",
     )
+
+
+def test_a_dataframe_s_bad_row_is_named_with_its_index_label_too(coating_slice):
+    """A filtered DataFrame's rows were named by place alone ("row 4"), where the caller finds
+    them by index label (3866)."""
+    df = pd.read_csv(coating_slice(6, 40))
+    later = df[df.specimen_id != df.specimen_id.iloc[0]].copy()  # index labels from 40 on
+    later.loc[later.index[3], "temperature"] = np.nan
+    with pytest.raises(InputError) as err:
+        dur.read(later)
+    assert "(row 4, index 43);" in str(err.value)
+    twice = pd.concat([later.dropna(), later.dropna().iloc[[5]]])
+    with pytest.raises(InputError) as err:
+        dur.read(twice)
+    assert f"(rows 6 and {len(twice)}, index 46 and 46)" in str(err.value)
+    same = df.copy()
+    same.loc[3, "temperature"] = np.nan  # an index that is the rows' places: no label to add
+    with pytest.raises(InputError) as err:
+        dur.read(same)
+    assert "(row 4);" in str(err.value)
