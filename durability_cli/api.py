@@ -67,11 +67,12 @@ def read(
     schema: Schema | None = None,
     require_target: bool = True,
     plan: bool = False,
+    sheet: str | None = None,
 ) -> Dataset:
     """``data`` as a validated Dataset: the roles of ``columns``, or exactly a model's ``schema``.
     A Dataset already read with that schema is returned as it is. ``plan=True`` reads a
     ``future`` table: no target needed, and a specimen may have a single row (one planned step
-    after its history)."""
+    after its history). ``sheet``: the sheet of an Excel workbook to read (else its first)."""
     from durability_cli.schema import Dataset, load_dataset
 
     if isinstance(data, Dataset) and (schema is None or data.schema == schema):
@@ -79,7 +80,13 @@ def read(
     names = _names(columns)
     how = dict(schema=schema, require_target=require_target and not plan, min_rows=1 if plan else 2)
     if isinstance(data, str | os.PathLike):
-        return load_dataset(str(data), fmt=columns.fmt, **how, **names)
+        from durability_cli.io import sheet_format
+
+        return load_dataset(str(data), fmt=sheet_format(columns.fmt, sheet, "`sheet`"), **how, **names)
+    if sheet is not None:
+        raise InputError(
+            f"`sheet` {sheet!r} names a sheet of a workbook's path; this table is in memory already"
+        )
     from durability_cli.schema import frame_dataset
 
     try:
@@ -336,6 +343,8 @@ class Model:
         set: dict[str, float] | None = None,  # noqa: A002 (the CLI's --set)
         scenarios: TableLike | dict | None = None,
         max_step: float | str | None = None,
+        sheet: str | None = None,
+        future_sheet: str | None = None,
     ) -> Forecast:
         """Forecast each specimen of ``data`` from its measured history over its future rows
         (rows with conditions and no durability), or ``horizon`` steps ahead with
@@ -350,7 +359,9 @@ class Model:
         length for the network, the forecast written at the plan's rows (the CLI's --max-step);
         "auto": each step not typical of the training steps at its conditions (forecasting.StepDomain);
         "off": the plan's steps as given. By default "auto" where the model file keeps a sample of
-        its training steps (files since session 49), else as given."""
+        its training steps (files since session 49), else as given. ``sheet`` and
+        ``future_sheet``: the sheets of Excel workbooks that hold ``data`` and ``future`` (else
+        each workbook's first)."""
         from durability_cli.forecasting import forecast
         from durability_cli.render import direction_warnings
 
@@ -359,8 +370,8 @@ class Model:
         )
         _check_horizon(horizon, hold_conditions)
         conditions, scenario_list = what_if(self, set, scenarios)
-        ds = read(data, schema=self.schema)
-        fut = None if future is None else read(future, schema=self.schema, plan=True)
+        ds = read(data, schema=self.schema, sheet=sheet)
+        fut = None if future is None else read(future, schema=self.schema, plan=True, sheet=future_sheet)
         result = forecast(
             self.bundle,
             ds,
@@ -405,6 +416,7 @@ class Model:
         bounds: tuple[float | None, float | None] | None = None,
         compare: dict[str, Model] | None = None,
         max_step: float | str | None = None,
+        sheet: str | None = None,
         _internal: bool | None = None,
     ) -> Evaluation:
         """Backtest: hide each specimen's truth after ``context`` rows (or ``context_frac`` of
@@ -432,7 +444,7 @@ class Model:
         others = _compared(compare)
         columns = check_comparable(self.bundle, others)  # every model's columns
         with naming_the_model(self.bundle, others):
-            table = read(data, schema=columns)
+            table = read(data, schema=columns, sheet=sheet)
         result = evaluate(self.bundle, table, cfg, backtest, others)
         from durability_cli.render import cut_notes, direction_warnings
 
@@ -464,6 +476,7 @@ class Model:
         device: str = "cpu",
         sides: str = "both",
         max_step: float | str | None = None,
+        sheet: str | None = None,
     ) -> Model:
         """A copy of this model whose band is scaled so that its central ``level`` band covers
         that share of the measured values of ``data``: specimens the model never saw, each
@@ -518,7 +531,7 @@ class Model:
             bounds=(None, None),  # the band as the model makes it: clipping is not a scaling
             max_step=max_step,
         )
-        data = read(data, schema=self.schema)
+        data = read(data, schema=self.schema, sheet=sheet)
         trained = Model(calibrated(self.bundle, None))
         before = trained.evaluate(data, **options, _internal=True)  # model time: what measure reads
         # the paths move away from the deterministic mean path, the centre of the scaling: the
@@ -586,6 +599,8 @@ class Model:
         quantiles: tuple[float, ...] | str = (0.1, 0.25, 0.5, 0.75, 0.9),
         time_unit: str | None = None,
         max_step: float | str | None = None,
+        sheet: str | None = None,
+        future_sheet: str | None = None,
     ) -> Figure:
         """Forecast ``data`` (with the ``future`` rows appended, as :meth:`forecast`, whose
         ``max_step`` this takes) and draw history, median, interval bands (the outer two pairs of
@@ -596,8 +611,8 @@ class Model:
 
         cfg = forecast_config(samples, quantiles, threshold, direction, seed, max_step=max_step)
         _check_horizon(horizon, hold_conditions)
-        ds = read(data, schema=self.schema)
-        fut = None if future is None else read(future, schema=self.schema, plan=True)
+        ds = read(data, schema=self.schema, sheet=sheet)
+        fut = None if future is None else read(future, schema=self.schema, plan=True, sheet=future_sheet)
         result = forecast(self.bundle, ds, cfg, horizon=horizon, hold_conditions=hold_conditions, future=fut)
         chosen = None if specimens is None else list(_tuple(specimens))  # a list, or comma-separated ids
         return self.plot_result(
@@ -769,6 +784,7 @@ class Model:
         direction: str = "below",
         seed: int = 0,
         max_step: float | str | None = None,
+        sheet: str | None = None,
     ) -> pd.DataFrame:
         """Predicted against measured end of life per specimen: the truth hidden after
         ``context`` rows (or ``context_frac`` of them), a forecast to ``threshold`` (its steps
@@ -782,7 +798,7 @@ class Model:
         backtest = BacktestConfig(context, context_frac, None, horizon, False)
         from durability_cli.render import direction_warnings
 
-        ds = read(data, schema=self.schema)
+        ds = read(data, schema=self.schema, sheet=sheet)
         table = end_of_life_backtest(self.bundle, ds, cfg, backtest)
         said = direction_warnings(self.summary, threshold, direction) + table.attrs.get("warnings", [])
         table = _as_given(table, ds, self.schema, times=EOL_TIMES)
@@ -1022,6 +1038,7 @@ def train(
     covariates: list[str] | None = None,
     static: list[str] | None = None,
     fmt: str | None = None,
+    sheet: str | None = None,
     init_from: Model | str | os.PathLike | None = None,
     checkpoint: str | os.PathLike | None = None,
     resume: str | os.PathLike | None = None,
@@ -1045,6 +1062,7 @@ def train(
     ``Model.summary["trend_line_auto"]`` says which; twice the training time). ``latent`` is a
     size D (0 = none) or the default "auto": a latent of 2 with the line where validation warms up
     on at least 50 rows, none on shorter warm-ups (latent_choice.py; ``summary["latent_auto"]``).
+    ``sheet`` names the sheet of an Excel workbook to read (else its first);
     ``init_from`` fine-tunes a trained model (its shape and scaling are kept);
     ``checkpoint`` is written after every epoch and ``resume`` continues from one;
     ``on_epoch(log)`` and ``on_start(info)`` report progress. ``jobs=2`` (or 0: as many as the
@@ -1061,7 +1079,9 @@ def train(
             raise InputError(
                 f"`{name}` must be a function (called with each {name[3:]}'s facts), got {given!r}"
             )
-    columns = Columns.of(id_col, time_col, target, covariates, static, fmt)
+    from durability_cli.io import sheet_format
+
+    columns = Columns.of(id_col, time_col, target, covariates, static, sheet_format(fmt, sheet, "`sheet`"))
     run = TrainRun(data, columns, options, init_from=init_from)
     return run.fit(
         checkpoint=checkpoint,

@@ -417,3 +417,39 @@ def test_a_dataframe_s_bad_row_is_named_with_its_index_label_too(coating_slice):
     with pytest.raises(InputError) as err:
         dur.read(same)
     assert "(row 4);" in str(err.value)
+
+
+def test_a_workbook_s_sheet_is_named_in_python_too(coating_slice, tiny_model, tmp_path):
+    """Model.forecast, evaluate, calibrate and end_of_life_backtest took no sheet: a table on a
+    workbook's second sheet was out of reach but through an undocumented Columns(fmt="xlsx:NAME")."""
+    pytest.importorskip("openpyxl")
+    table = coating_slice(10, 40)
+    model = dur.load(tiny_model(table))
+    df = pd.read_csv(table)
+    plan = df.assign(durability=df.durability.where(df.groupby("specimen_id").cumcount() < 25))
+    early = plan.groupby("specimen_id").cumcount() < 25
+    history, future = plan[early], plan[~early]
+    book = tmp_path / "lab.xlsx"
+    with pd.ExcelWriter(book) as writer:
+        pd.DataFrame({"note": ["the oven ran hot on day 3"]}).to_excel(
+            writer, sheet_name="notes", index=False
+        )
+        df.to_excel(writer, sheet_name="measured", index=False)
+        plan.to_excel(writer, sheet_name="plan", index=False)
+        future.to_excel(writer, sheet_name="future", index=False)
+    want = model.forecast(plan, samples=5).table
+    assert model.forecast(book, sheet="plan", samples=5).table.equals(want)
+    split = model.forecast(history, future=book, future_sheet="future", samples=5).table
+    assert np.allclose(split["durability_mean"], want["durability_mean"])
+    with pytest.raises(
+        InputError, match="this is the workbook's first sheet .the others: measured, plan, future."
+    ):
+        model.forecast(book, samples=5)
+    scored = model.evaluate(book, sheet="measured", context=25, samples=5).report["models"]["model"]["rmse"]
+    assert scored == model.evaluate(df, context=25, samples=5).report["models"]["model"]["rmse"]
+    eol = model.end_of_life_backtest(book, sheet="measured", threshold=0.9, context=25, samples=5)
+    assert len(eol) == 10
+    with pytest.raises(InputError, match="sheet 'plan' names a sheet of a workbook's path"):
+        model.forecast(plan, sheet="plan")
+    with pytest.raises(InputError, match="a sheet is named, but this is a csv file"):
+        model.forecast(str(table), sheet="plan")
