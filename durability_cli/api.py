@@ -102,32 +102,30 @@ def _index_rows(message: str, data, columns: Columns, schema: Schema | None) -> 
     """``message`` about a DataFrame's rows (numbered from 1) with each row's index label beside
     it, "row 4, index 3866", where the index is not the rows' places (a filtered or sorted
     table); the message as it is otherwise."""
-    import re
-
     import pandas as pd
+
+    from durability_cli.io import relabel_rows
 
     if not isinstance(data, pd.DataFrame) or _index_fills_roles(data, columns, schema):
         return message
     labels = data.index
-    if isinstance(labels, pd.RangeIndex) and labels.start == 0 and labels.step == 1:
+    if labels.equals(pd.RangeIndex(len(labels))):  # the rows' places already
         return message
 
     def label(k) -> str:
         text = str(k)
         return text if not isinstance(k, str) else repr(k)
 
-    def one(m: re.Match) -> str:
-        k = int(m[1])
-        return m[0] if not 1 <= k <= len(labels) else f"{m[0]}, index {label(labels[k - 1])}"
-
-    def two(m: re.Match) -> str:
-        a, b = int(m[1]), int(m[2])
-        if not (1 <= a <= len(labels) and 1 <= b <= len(labels)):
-            return m[0]
-        return f"{m[0]}, index {label(labels[a - 1])} and {label(labels[b - 1])}"
-
-    message = re.sub(r"\brows (\d+) and (\d+)\b", two, message)
-    return re.sub(r"\brow (\d+)\b", one, message)
+    ok = range(1, len(labels) + 1)
+    return relabel_rows(
+        message,
+        lambda k: f"row {k}, index {label(labels[k - 1])}" if k in ok else None,
+        lambda a, b: (
+            f"rows {a} and {b}, index {label(labels[a - 1])} and {label(labels[b - 1])}"
+            if a in ok and b in ok
+            else None
+        ),
+    )
 
 
 def _names(columns: Columns) -> dict:
@@ -383,7 +381,7 @@ class Model:
             conditions=conditions,
             scenarios=scenario_list,
         )
-        if ds.id_integer or ds.time_zone:  # the caller's integer ids and zone, which join its table
+        if ds.id_integer or ds.time_zone is not None:  # the caller's integer ids and zone, to join its table
             from dataclasses import replace
 
             result = replace(
@@ -1081,6 +1079,10 @@ def train(
             )
     from durability_cli.io import sheet_format
 
+    if sheet is not None and not isinstance(data, str | os.PathLike):
+        raise InputError(
+            f"`sheet` {sheet!r} names a sheet of a workbook's path; this table is in memory already"
+        )
     columns = Columns.of(id_col, time_col, target, covariates, static, sheet_format(fmt, sheet, "`sheet`"))
     run = TrainRun(data, columns, options, init_from=init_from)
     return run.fit(

@@ -184,6 +184,12 @@ def schema(
     run_command(debug, go)
 
 
+def _table_on_terminal(*outputs: str | None) -> bool:
+    """Whether a table is written to stdout ("-") while stdout is the terminal: a progress line on
+    stderr would then be drawn into its rows."""
+    return "-" in outputs and sys.stdout.isatty()
+
+
 def _input_format(fmt: str | None, sheet: str | None) -> str | None:
     """--format and --sheet as one input format (``xlsx:SHEET`` for a named sheet)."""
     from durability_cli.io import sheet_format
@@ -530,7 +536,8 @@ def forecast(
         fut = _future_sheet(api, trained, future, future_sheet)
         options = {"horizon": horizon, "hold_conditions": hold_conditions, "future": fut}
         options |= {"conditions": parse_set(",".join(set_conditions or [])), "scenarios": scenarios}
-        with ForecastProgress(err, "forecast", quiet=quiet):
+        shared = _table_on_terminal(output or "-", eol_out, paths_out)  # a line there would cut into rows
+        with ForecastProgress(err, "forecast", quiet=quiet or shared):
             run = api.forecast_files(
                 trained,
                 data,
@@ -738,7 +745,8 @@ def evaluate(
         }
         backtest = BacktestConfig(context, context_frac, origins, horizon, baselines)
         outputs = api.Outputs(per_series=per_series, backtest=backtest_out)
-        with ForecastProgress(err, "backtest forecasts", quiet=quiet):
+        shared = _table_on_terminal(per_series, backtest_out)  # a line there would cut into rows
+        with ForecastProgress(err, "backtest forecasts", quiet=quiet or shared):
             run = api.evaluate_files(
                 trained,
                 data,

@@ -209,7 +209,7 @@ def train_members(
         except TrainingDiverged as exc:
             kept = [*(kept or []), *done, *([exc.bundle] if exc.bundle is not None else [])]
             raise TrainingDiverged(
-                f"ensemble member {k + 1} of {n}: {exc}", combine(kept) if kept else None
+                f"ensemble member {k + 1} of {n}: {exc.template}", combine(kept) if kept else None
             ) from None
         if files is not None and main:
             save_bundle(bundle, member_path(files, k))
@@ -285,7 +285,7 @@ def _train_beside(
                 aside.result(on_start, options.get("on_epoch"))
             except TrainingDiverged as exc:  # the members finished so far keep their best weights
                 kept = [found[k] for k in sorted(found)]
-                raise TrainingDiverged(str(exc), combine(kept) if kept else None) from None
+                raise TrainingDiverged(exc.template, combine(kept) if kept else None) from None
             except TrainingInterrupted:
                 where = f"; continue with `resume` {checkpoint}" if checkpoint is not None else ""
                 raise TrainingInterrupted(
@@ -338,7 +338,7 @@ def _resumed_members(
         if info.get("stacked"):
             raise InputError(
                 f"{path}: this checkpoint is of an ensemble whose members train together (stacked), which "
-                "--nproc, --chunk-specimens, `latent`, --ema and --amp do not; resume with the options it was made with"
+                "--nproc, `chunk_specimens`, `latent`, `ema` and `amp` do not; resume with the options it was made with"
             )
         seed = (info.get("train_config") or {}).get("seed")
         k = seed - cfg.seed if isinstance(seed, int) and not isinstance(seed, bool) else -1

@@ -610,6 +610,14 @@ def extend_with_held_conditions(ds: Dataset, horizon: int) -> Dataset:
 def append_future(ds: Dataset, future: Dataset) -> Dataset:
     """Append the rows of a --future table (same layout, conditions filled) to the history."""
     s = ds.schema
+    if (ds.time_zone is None) != (future.time_zone is None):  # one would be read as UTC: hours apart
+        history, plan = f"the history's dates ({ds.source})", f"the `future` rows' dates ({future.source})"
+        zoned, plain = (history, plan) if future.time_zone is None else (plan, history)
+        zone = ds.time_zone if future.time_zone is None else future.time_zone
+        raise InputError(
+            f"{zoned} carry a time zone ({zone}) and {plain} do not, so they cannot be put in one order; "
+            "give both tables' dates with a zone or both without"
+        )
     extra = future.frame.copy()
     if s.target not in extra:
         extra[s.target] = np.nan

@@ -304,13 +304,25 @@ def sheet_rows(message: str, df: pd.DataFrame) -> str:
     numbers = df.attrs.get(SHEET_ROWS)
     if numbers is None:
         return message
+    ok = range(1, len(numbers) + 1)
+    return relabel_rows(
+        message,
+        lambda k: f"sheet row {numbers[k - 1]}" if k in ok else None,
+        lambda a, b: f"sheet rows {numbers[a - 1]} and {numbers[b - 1]}" if a in ok and b in ok else None,
+    )
 
-    def at(r: str) -> str:
-        k = int(r)
-        return str(numbers[k - 1]) if 1 <= k <= len(numbers) else r
 
-    message = re.sub(r"\brows (\d+) and (\d+)\b", lambda m: f"sheet rows {at(m[1])} and {at(m[2])}", message)
-    return re.sub(r"(?<!sheet )\brow (\d+)\b", lambda m: f"sheet row {at(m[1])}", message)
+# Where the messages of schema.frame_dataset name a row: "column 'x', row 3:", "(row 3)", "at row
+# 3,", "(rows 6 and 9)"; never a cell's value, which they quote ('row 2' is not a number).
+_ROW = re.compile(r"(?:(?<=, )|(?<=\()|(?<=\bat ))row (\d+)(?=[:),;])")
+_ROWS = re.compile(r"(?<=\()rows (\d+) and (\d+)(?=[),;])")
+
+
+def relabel_rows(message: str, one, two) -> str:
+    """``message`` with each row it names (numbered from 1) as ``one(k)`` says it, and each pair
+    as ``two(a, b)`` does (None: as it was)."""
+    message = _ROWS.sub(lambda m: two(int(m[1]), int(m[2])) or m[0], message)
+    return _ROW.sub(lambda m: one(int(m[1])) or m[0], message)
 
 
 def other_sheets_hint(df: pd.DataFrame) -> str:

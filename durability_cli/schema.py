@@ -116,10 +116,10 @@ class Dataset:
     # the table's ids were integers (a DataFrame's int64 column, a Parquet file's): the Python API
     # gives them back as integers, which join the caller's table (the frame holds them as text)
     id_integer: bool = False
-    # the time zone of dates that had one ("Europe/Berlin", "UTC+01:00"; dates with different
-    # offsets are one "UTC"): the frame holds them in UTC without a zone, and the Python API gives
-    # the results' dates back in this zone
-    time_zone: str | None = None
+    # the time zone of dates that had one (the tzinfo: Europe/Berlin, a fixed +01:00; dates with
+    # different offsets are read as UTC): the frame holds them in UTC without a zone, and the
+    # Python API gives the results' dates back in this zone
+    time_zone: object = None
 
     def __repr__(self) -> str:
         s = self.schema
@@ -686,7 +686,7 @@ def days_as_spans(days) -> np.ndarray:
     return out
 
 
-def _time(raw_time: pd.Series, s: Schema, source: str) -> tuple[np.ndarray, pd.Series, str | None]:
+def _time(raw_time: pd.Series, s: Schema, source: str) -> tuple[np.ndarray, pd.Series, object]:
     """[rows] model time (float64: the number, or days since 1970-01-01), the times as shown, and
     the time zone of dates that had one (None: dates without a zone, or numbers)."""
     if s.time_is_datetime:
@@ -872,7 +872,7 @@ def _refuse_durations(col: pd.Series, source: str, name: str) -> None:
         )
 
 
-def _to_datetime(col: pd.Series, source: str, name: str) -> tuple[pd.Series, str | None]:
+def _to_datetime(col: pd.Series, source: str, name: str) -> tuple[pd.Series, object]:
     """Naive UTC datetime64, and the time zone the dates had (None: none); names the first cell
     that is not a date in the column's format."""
     dtype = col.dtype
@@ -906,7 +906,7 @@ def _to_datetime(col: pd.Series, source: str, name: str) -> tuple[pd.Series, str
             )
     zone = None
     if isinstance(values.dtype, pd.DatetimeTZDtype):
-        zone = str(values.dt.tz)
+        zone = values.dt.tz  # the object itself: its name may be no zone's key ("Lab time", a tzfile)
         values = values.dt.tz_convert("UTC").dt.tz_localize(None)
     _first(
         values.isna().to_numpy(),

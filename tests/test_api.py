@@ -374,6 +374,18 @@ def test_dates_with_a_time_zone_come_back_in_that_zone(coating_slice):
     from matplotlib.figure import Figure
 
     assert isinstance(model.plot_end_of_life(eol, threshold=0.9), Figure)
+    # a zone whose name is no zone's key comes back as it was given (it raised ZoneInfoNotFoundError)
+    import datetime
+
+    lab = datetime.timezone(datetime.timedelta(hours=5), "Lab time")
+    there = plan.assign(time=plan.time.dt.tz_convert(lab))
+    assert model.forecast(there, samples=10).table.time.iloc[0] == fc.table.time.iloc[0]
+    assert model.forecast(there, samples=10).table.time.dt.tz == lab
+    # history and plan, one with a zone and one without: hours apart, refused (one was read as UTC)
+    early = plan.groupby("specimen_id").cumcount() < 25
+    naive = plan.assign(time=plan.time.dt.tz_localize(None))
+    with pytest.raises(InputError, match="the history's dates .DataFrame. carry a time zone .Europe/Berlin."):
+        model.forecast(plan[early], future=naive[~early], samples=10)
     drawn = model.plot_result(plan, fc, max_specimens=2)  # history and forecast on one time axis:
     starts = [line.get_xdata()[0] for line in drawn.axes[0].get_lines()]  # (a zone mixed in shifted it)
     assert len(starts) > 1 and all(getattr(x, "tzinfo", None) is None for x in starts), starts
@@ -412,6 +424,11 @@ def test_a_dataframe_s_bad_row_is_named_with_its_index_label_too(coating_slice):
     with pytest.raises(InputError) as err:
         dur.read(twice)
     assert f"(rows 6 and {len(twice)}, index 46 and 46)" in str(err.value)
+    worded = later.astype({"temperature": object})
+    worded.loc[later.index[3], "temperature"] = "row 2"  # a cell's value is never taken for a row
+    with pytest.raises(InputError) as err:
+        dur.read(worded)
+    assert "column 'temperature', row 4, index 43: 'row 2' is not a number" in str(err.value)
     same = df.copy()
     same.loc[3, "temperature"] = np.nan  # an index that is the rows' places: no label to add
     with pytest.raises(InputError) as err:
@@ -451,5 +468,25 @@ def test_a_workbook_s_sheet_is_named_in_python_too(coating_slice, tiny_model, tm
     assert len(eol) == 10
     with pytest.raises(InputError, match="sheet 'plan' names a sheet of a workbook's path"):
         model.forecast(plan, sheet="plan")
+    with pytest.raises(InputError, match="sheet 'plan' names a sheet of a workbook's path"):
+        dur.train(plan, sheet="plan", epochs=1)  # (it was ignored)
     with pytest.raises(InputError, match="a sheet is named, but this is a csv file"):
         model.forecast(str(table), sheet="plan")
+
+
+def test_a_member_s_divergence_names_the_flags_on_the_command_line(coating_slice):
+    """An ensemble whose members train one after the other put its member's message together from
+    str(error), whose argument names had lost their marks: the command line said "try a lower lr"."""
+    from durability_cli.training import TrainingDiverged, _Diverged
+
+    def diverge(log):
+        raise _Diverged("loss is nan")
+
+    table = str(coating_slice(6, 20))
+    for members in ({"ensemble": 1}, {"ensemble": 2, "ema": 0.9}):
+        with pytest.raises(TrainingDiverged) as err:
+            dur.train(
+                table, epochs=1, hidden=8, layers=1, trend_line=False, latent=0, on_epoch=diverge, **members
+            )
+        assert "try a lower --lr (now 0.002) or a tighter --clip (now 1)" in err.value.cli_message()
+        assert "try a lower lr (now 0.002)" in str(err.value)
