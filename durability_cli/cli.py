@@ -187,7 +187,10 @@ def schema(
 def _table_on_terminal(*outputs: str | None) -> bool:
     """Whether a table is written to stdout ("-") while stdout is the terminal: a progress line on
     stderr would then be drawn into its rows."""
-    return "-" in outputs and sys.stdout.isatty()
+    try:
+        return "-" in outputs and sys.stdout is not None and sys.stdout.isatty()
+    except ValueError:  # stdout closed: the command says so itself
+        return False
 
 
 def _input_format(fmt: str | None, sheet: str | None) -> str | None:
