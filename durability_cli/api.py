@@ -1468,7 +1468,7 @@ def forecast_files(
     """``durability forecast``: the forecast of ``data`` written to ``outputs``; with ``size``,
     a group of that many specimens at a time, each group's rows written as they come."""
     from durability_cli.forecasting import ForecastStream, forecast, resolve_bounds
-    from durability_cli.io import write_table
+    from durability_cli.io import in_zone, write_table
     from durability_cli.parallel import take_shard
     from durability_cli.streaming import date_units, quote_hint, specimen_groups, with_future
 
@@ -1503,7 +1503,7 @@ def forecast_files(
             (outputs.paths, result.paths),
         ):
             if path and table is not None:
-                table = tidy(table, path, outputs.fmt)
+                table = in_zone(tidy(table, path, outputs.fmt), ds.time_zone)
                 table.attrs["durability"] = settings | result.info
                 write_table(table, path, fmt=outputs.fmt, time_units=date_units(ds))
         _write_meta(outputs.meta, settings | result.info)
@@ -1527,7 +1527,8 @@ def forecast_files(
     ) as write:
         for part in stream:
             tables = (part.forecast, part.eol, part.paths)
-            write(*(tidy(t, p, outputs.fmt) for t, p in zip(tables, paths, strict=True)))
+            zone = grouped.time_zone  # (known once the first group is read)
+            write(*(in_zone(tidy(t, p, outputs.fmt), zone) for t, p in zip(tables, paths, strict=True)))
     _write_meta(outputs.meta, settings | stream.result.info)
     return Run(grouped.total, stream.result)
 
@@ -1663,6 +1664,7 @@ def evaluate_files(
     to ``outputs``; with ``size``, a group of that many specimens at a time. ``compare``: other
     models scored on the same cut-offs (:meth:`Model.evaluate`)."""
     from durability_cli.evaluation import EvalStream, check_comparable, naming_the_model
+    from durability_cli.io import in_zone
     from durability_cli.streaming import date_units, quote_hint, specimen_groups
 
     backtest.validate()
@@ -1679,7 +1681,9 @@ def evaluate_files(
         result = evaluate(model.bundle, ds, cfg, backtest, others)
         for path, table in ((outputs.per_series, result.per_series), (outputs.backtest, result.backtest)):
             if path:
-                write_table(_dated(table, model.schema), path, time_units=date_units(ds))
+                write_table(
+                    in_zone(_dated(table, model.schema), ds.time_zone), path, time_units=date_units(ds)
+                )
         report = _shard_note(result.report, shard)
         found = Evaluation(
             report, result.per_series, result.backtest, result.specimens, result.compared_specimens
@@ -1695,7 +1699,8 @@ def evaluate_files(
         (outputs.per_series, outputs.backtest), quote_hint(grouped.ids), time_units=grouped.time_units
     ) as write:
         for per_series, points in stream:
-            write(_dated(per_series, model.schema), _dated(points, model.schema))
+            zone = grouped.time_zone  # (known once the first group is read)
+            write(*(in_zone(_dated(t, model.schema), zone) for t in (per_series, points)))
     found = Evaluation(
         _shard_note(stream.report, shard),
         specimens=stream.specimens,
@@ -1719,15 +1724,9 @@ def _as_given(table: pd.DataFrame | None, ds: Dataset, schema: Schema, times=Non
         out = out.copy(deep=False)
         for c in {schema.id_col, "specimen"} & set(out.columns):
             out[c] = out[c].astype(str).astype("int64")
-    out = _dated(out, schema, times)
-    if ds.time_zone is not None:  # the run's dates are UTC without a zone: in the caller's zone again
-        import pandas as pd
+    from durability_cli.io import in_zone
 
-        out = out.copy(deep=False)
-        for c in out.columns:
-            if pd.api.types.is_datetime64_dtype(out[c]):  # (not one that has a zone already)
-                out[c] = out[c].dt.tz_localize("UTC").dt.tz_convert(ds.time_zone)
-    return out
+    return in_zone(_dated(out, schema, times), ds.time_zone)  # the run's dates are UTC without a zone
 
 
 def _utc(table: pd.DataFrame) -> pd.DataFrame:

@@ -605,6 +605,7 @@ def _read_csv(
                 raise InputError(f"{name}: the file is empty (it has no rows)") from None
             raise
     table = _text_as_written(table, open_input, read, parse, texts, name)
+    table = _offset_as_written(table, open_input, read, parse)
     for i, field in enumerate(table.schema):
         if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
             row = _first_non_utf8(table.column(i))
@@ -640,6 +641,65 @@ def _text_as_written(table: pa.Table, open_input, read, parse, texts: list[str],
     for n in again:
         table = table.set_column(table.column_names.index(n), n, written.column(n))
     return table
+
+
+def _offset_as_written(table: pa.Table, open_input, read, parse) -> pa.Table:
+    """Dates written with an offset (2024-01-31T00:00+05:30), which pyarrow's CSV reader reads as
+    UTC instants, in the zone :func:`written_zone` finds in the text. Only such a column is read
+    again, alone, as text."""
+    import pyarrow.csv as pacsv
+
+    zoned = [f.name for f in table.schema if pa.types.is_timestamp(f.type) and f.type.tz == "UTC"]
+    if not zoned:
+        return table
+    convert = pacsv.ConvertOptions(
+        column_types=dict.fromkeys(zoned, pa.string()), include_columns=zoned, strings_can_be_null=True
+    )
+    written = pacsv.read_csv(open_input(), read_options=read, parse_options=parse, convert_options=convert)
+    return _in_written_zones(table, written)
+
+
+def _in_written_zones(table: pa.Table, written: pa.Table) -> pa.Table:
+    """``table`` with each timestamp column of ``written`` (its cells as text) in the zone the text
+    gives (:func:`written_zone`); the values are UTC instants either way."""
+    for n in written.column_names:
+        zone = written_zone(written.column(n))
+        i = table.column_names.index(n)
+        kind = table.schema.field(i).type
+        if zone is not None and zone != kind.tz:
+            table = table.set_column(i, n, table.column(i).cast(pa.timestamp(kind.unit, zone)))
+    return table
+
+
+def written_zone(text: pa.Array | pa.ChunkedArray) -> str | None:
+    """The zone a column of dates written as text names: its offset where every cell has the same
+    one (+05:30: the outputs give the dates as the table did), UTC where every cell has one but
+    they differ (summer and winter time) or are Z; None where a cell has none."""
+    import pyarrow.compute as pc
+
+    found = pc.extract_regex(pc.utf8_trim_whitespace(text), _OFFSET.pattern)
+    if found.null_count > text.null_count:  # a date without an offset
+        return None
+    written_as = pc.unique(pc.struct_field(found, [0])).drop_null().to_pylist()  # +05:30, +0530, Z
+    offsets = {_offset(cell) for cell in written_as}
+    if not offsets:
+        return None
+    return offsets.pop() if len(offsets) == 1 and None not in offsets else "UTC"
+
+
+_OFFSET = re.compile(r"(?P<offset>Z|(?P<sign>[+-])(?P<hours>\d\d):?(?P<minutes>\d\d)?)$")
+
+
+def _offset(text: str) -> str | None:
+    """An offset as written (+0530, +05, -03:00) as Arrow names a fixed zone (+05:30); None for Z,
+    +00:00 and what is no offset (UTC)."""
+    m = _OFFSET.fullmatch(text)
+    if m is None or m["offset"] == "Z":
+        return None
+    hours, minutes = m["hours"], m["minutes"] or "00"
+    if (hours, minutes) == ("00", "00") or int(hours) > 23 or int(minutes) > 59:
+        return None
+    return f"{m['sign']}{hours}:{minutes}"
 
 
 def _ragged_row(data: bytes, delimiter: str) -> str:
@@ -681,7 +741,13 @@ def _read_jsonl(data: bytes, name: str) -> pd.DataFrame:
         raise InputError(f"{name}: the input is empty (it has no rows)")
     check_json_depth(data, name)
     try:
-        return arrow_to_frame(pajson.read_json(pa.BufferReader(data)), name)
+        table = pajson.read_json(pa.BufferReader(data))
+        dated = [f.name for f in table.schema if pa.types.is_timestamp(f.type)]
+        if dated:  # pyarrow's JSON reader drops the offset of 2024-01-31T00:00+05:30: read again as text
+            text = pa.schema([pa.field(n, pa.string()) for n in dated])
+            options = pajson.ParseOptions(explicit_schema=text, unexpected_field_behavior="ignore")
+            table = _in_written_zones(table, pajson.read_json(pa.BufferReader(data), parse_options=options))
+        return arrow_to_frame(table, name)
     except pa.ArrowInvalid as exc:
         if "changed from" not in str(exc):
             raise
@@ -921,8 +987,11 @@ def csv_style(table: pa.Table) -> str:
 
 
 def csv_table_bytes(table: pa.Table, style: str, *, header: bool = True) -> bytes:
-    """``table`` as CSV text with quoting ``style`` ("needed" or "none"), with or without the header."""
+    """``table`` as CSV text with quoting ``style`` ("needed" or "none"), with or without the header;
+    dates with a time zone as :func:`offset_text` writes them."""
     import pyarrow.csv as pacsv
+
+    table = offset_text(table)
 
     try:
         options = pacsv.WriteOptions(
@@ -942,12 +1011,14 @@ _TIME_TYPES = (pa.date32(), pa.timestamp("s"), pa.timestamp("ms"), pa.timestamp(
 
 
 def time_units(table: pa.Table) -> dict[str, int]:
-    """For each time column of ``table`` (without a time zone), the index in TIME_UNITS of the
-    coarsest unit that holds every value exactly (len(TIME_UNITS): none does)."""
+    """For each time column of ``table``, the index in TIME_UNITS of the coarsest unit that holds
+    every value exactly (len(TIME_UNITS): none does). A column with a time zone takes whole seconds
+    at least: its offset goes with a time of day (2024-01-31 00:00:00+01:00, never 2024-01-31)."""
     found = {}
     for i, f in enumerate(table.schema):
-        if pa.types.is_timestamp(f.type) and f.type.tz is None:
-            found[f.name] = int(row_time_units(table.column(i)).max(initial=0))
+        if pa.types.is_timestamp(f.type):
+            k = int(row_time_units(table.column(i)).max(initial=0))
+            found[f.name] = max(k, 1) if f.type.tz else k
     return found
 
 
@@ -974,9 +1045,49 @@ def cast_times(table: pa.Table, units: dict[str, int]) -> pa.Table:
     a name that is no time column of ``table`` is passed over."""
     for i, f in enumerate(table.schema):
         k = units.get(f.name, len(TIME_UNITS))
-        if k < len(TIME_UNITS) and pa.types.is_timestamp(f.type) and f.type.tz is None:
-            table = table.set_column(i, f.name, table.column(i).cast(_TIME_TYPES[k]))
+        if k < len(TIME_UNITS) and pa.types.is_timestamp(f.type):
+            kind = (
+                _TIME_TYPES[k] if f.type.tz is None else pa.timestamp(_TIME_TYPES[max(k, 1)].unit, f.type.tz)
+            )
+            table = table.set_column(i, f.name, table.column(i).cast(kind))
     return table
+
+
+def offset_text(table: pa.Table) -> pa.Table:
+    """``table`` with each column of dates that has a time zone as ISO 8601 text with the offset in
+    hours and minutes, in the column's unit (2024-01-31 00:00:00+01:00; 2024-07-31 12:00:00.250+02:00
+    for milliseconds), which pandas, Excel's import and this tool read back as the same instant.
+    pyarrow's CSV writer would write +0100, or Z for UTC."""
+    import pyarrow.compute as pc
+
+    for i, f in enumerate(table.schema):
+        if not (pa.types.is_timestamp(f.type) and f.type.tz):
+            continue
+        column = table.column(i)
+        try:
+            text = pc.strftime(column, format="%Y-%m-%d %H:%M:%S%Ez")
+        except pa.ArrowException:  # pyarrow found no time zone database for a named zone
+            spec = {"s": "seconds", "ms": "milliseconds"}.get(f.type.unit, "microseconds")
+            values = column.to_pandas()
+            text = pa.array(
+                [None if pd.isna(v) else v.isoformat(sep=" ", timespec=spec) for v in values], pa.string()
+            )
+        table = table.set_column(i, f.name, text)
+    return table
+
+
+def in_zone(df: pd.DataFrame | None, zone) -> pd.DataFrame | None:
+    """``df`` with its dates, which a run holds as UTC instants without a zone, in ``zone`` (the
+    zone the input's dates had: a tzinfo); ``df`` itself where ``zone`` is None or it has no dates."""
+    if df is None or zone is None:
+        return df
+    naive = [c for c in df.columns if pd.api.types.is_datetime64_dtype(df[c].dtype)]  # (not zoned already)
+    if not naive:
+        return df
+    out = df.copy(deep=False)
+    for c in naive:
+        out[c] = df[c].dt.tz_localize("UTC").dt.tz_convert(zone)
+    return out
 
 
 def plain_times(table: pa.Table) -> pa.Table:

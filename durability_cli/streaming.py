@@ -373,6 +373,9 @@ class Grouped:
     # written a group at a time; empty when the times are numbers, or dates stored as text in a
     # Parquet table read in groups (parsed a group at a time)
     time_units: dict[str, int] = field(default_factory=dict)
+    # the time zone the input's dates had (a tzinfo; None: none, or numbers), in which the outputs
+    # are written; of a Parquet table read in groups, its first group's, set when that is read
+    time_zone: object = None
 
 
 def specimen_groups(
@@ -394,7 +397,9 @@ def specimen_groups(
     if is_parquet(path, fmt):
         reader = SpecimenGroups(path, schema, size=size, require_target=require_target, shard=shard)
         kept = reader.ids if reader._rank is None else reader.ids[reader._rank >= 0]
-        return Grouped(len(reader.ids), kept, iter(reader), reader.time_units)
+        grouped = Grouped(len(reader.ids), kept, iter(()), reader.time_units)
+        grouped.groups = _noting_zone(grouped, iter(reader))
+        return grouped
     from durability_cli.parallel import take_shard
     from durability_cli.schema import load_dataset
 
@@ -406,7 +411,17 @@ def specimen_groups(
             return Grouped(total, np.zeros(0, dtype=object), iter(()))
     codes, text = id_codes(ds.frame, ds.schema.id_col)
     ids = np.asarray(text, dtype=object)[codes[specimen_starts(ds.frame, ds.schema.id_col)]]
-    return Grouped(total, ids, split_dataset(ds, size), date_units(ds))
+    return Grouped(total, ids, split_dataset(ds, size), date_units(ds), ds.time_zone)
+
+
+def _noting_zone(grouped: Grouped, groups: Iterator[Dataset]) -> Iterator[Dataset]:
+    """``groups``, with the first one's time zone noted in ``grouped``. Dates stored as text are
+    parsed a group at a time, and a later group's dates (UTC instants in the run) are written in
+    that zone too: the same instants, one zone in a file."""
+    for k, ds in enumerate(groups):
+        if k == 0:
+            grouped.time_zone = ds.time_zone
+        yield ds
 
 
 def date_units(ds: Dataset) -> dict[str, int]:
