@@ -599,12 +599,13 @@ class Model:
         max_step: float | str | None = None,
         sheet: str | None = None,
         future_sheet: str | None = None,
+        truth_sheet: str | None = None,
     ) -> Figure:
         """Forecast ``data`` (with the ``future`` rows appended, as :meth:`forecast`, whose
         ``max_step`` this takes) and draw history, median, interval bands (the outer two pairs of
         ``quantiles``), threshold and end of life, one panel per specimen; ``truth`` (the hidden
-        values) as hollow markers. :meth:`forecast` then :meth:`plot_result` draw the same, with
-        the forecast's warnings kept."""
+        values; ``truth_sheet``: its workbook's sheet) as hollow markers. :meth:`forecast` then
+        :meth:`plot_result` draw the same, with the forecast's warnings kept."""
         from durability_cli.forecasting import forecast
 
         cfg = forecast_config(samples, quantiles, threshold, direction, seed, max_step=max_step)
@@ -621,6 +622,7 @@ class Model:
             specimens=chosen,
             max_specimens=max_specimens,
             time_unit=time_unit,
+            truth_sheet=truth_sheet,
         )
 
     def history(self) -> pd.DataFrame:
@@ -646,9 +648,10 @@ class Model:
         specimens: list[str] | None = None,
         max_specimens: int = 12,
         time_unit: str | None = None,
+        truth_sheet: str | None = None,
     ) -> Figure:
         """Draw a forecast made earlier (``result``: a Forecast, or its ``table``) over the history
-        it was made from."""
+        it was made from; ``truth`` (``truth_sheet``: its workbook's sheet) as hollow markers."""
         import pandas as pd
 
         from durability_cli.forecasting import ForecastResult
@@ -678,7 +681,7 @@ class Model:
             id_col=s.id_col,
             time_col=s.time_col,
             target=s.target,
-            truth=None if truth is None else read(truth, schema=s).frame,
+            truth=None if truth is None else read(truth, schema=s, sheet=truth_sheet).frame,
             threshold=threshold,
             eol=eol,
             specimens=specimens,

@@ -12,6 +12,7 @@ import typer
 from durability_cli.cli_options import (
     FLOAT,
     LIST,
+    NAME,
     PATH,
     BacktestMaxStep,
     DataArg,
@@ -52,6 +53,10 @@ def plot_forecast_cmd(
     output: Picture,
     truth: Annotated[
         str | None, _opt("Table with the true values of the forecast rows, drawn as markers.", metavar=PATH)
+    ] = None,
+    truth_sheet: Annotated[
+        str | None,
+        _opt("Sheet of an Excel (.xlsx) --truth workbook to read (default: the first).", metavar=NAME),
     ] = None,
     specimens: Annotated[
         str | None,
@@ -123,6 +128,7 @@ def plot_forecast_cmd(
             max_specimens=max_specimens,
             threshold=threshold,
             time_unit=time_unit,
+            truth_sheet=truth_sheet,
         )
         render_warnings(err, forecast.warnings)  # (the direction's first, as forecast says them)
         save_figure(figure, output)

@@ -341,10 +341,19 @@ def _same_figures(a, b) -> bool:
 def test_the_plot_commands_read_a_named_sheet(
     runner, workbook, model, small, plan, split_plan, figures, tmp_path
 ):
-    """--sheet (and --format) on the plot commands, --future-sheet on plot forecast: the figures
-    of a workbook's sheet are those of the same rows as CSV, a backtest's compared models too."""
+    """--sheet (and --format) on the plot commands, --future-sheet and --truth-sheet on plot
+    forecast: the figures of a workbook's sheet are those of the same rows as CSV, a backtest's
+    compared models too."""
     history, book = split_plan
+    truths = tmp_path / "truths.xlsx"  # the truth on a second sheet, behind the plan
+    with pd.ExcelWriter(truths, engine="openpyxl") as writer:
+        pd.read_csv(plan).to_excel(writer, sheet_name="plan", index=False)
+        pd.read_csv(small).to_excel(writer, sheet_name="truth", index=False)
     runs = {
+        "truth": (
+            ["forecast", plan, "-m", model, "--samples", 20, "--truth", small],
+            ["forecast", plan, "-m", model, "--samples", 20, "--truth", truths, "--truth-sheet", "truth"],
+        ),
         "forecast": (
             ["forecast", plan, "-m", model, "--samples", 20],
             ["forecast", workbook, "--sheet", "plan", "-m", model, "--samples", 20],
