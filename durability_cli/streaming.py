@@ -21,7 +21,6 @@ stdout. The bytes of CSV and JSON Lines are those ``io.write_table`` writes for 
 from __future__ import annotations
 
 import contextlib
-import re
 import sys
 import zlib
 from collections.abc import Iterator
@@ -343,23 +342,23 @@ class SpecimenGroups:
         return ds
 
     def _locate(self, message: str, file_of: np.ndarray, row_of: np.ndarray) -> str:
-        """Turn a group's row numbers in ``message`` into the file's own row numbers."""
+        """Turn a group's row numbers in ``message`` into the file's own row numbers (where the
+        messages name rows: never inside a quoted cell, io.relabel_rows)."""
         single = len(self.files) == 1
 
-        def where(r: int) -> str:
+        def where(r: int) -> str | None:
             if not 1 <= r <= len(row_of):
-                return f"row {r}"
+                return None
             text = f"row {row_of[r - 1] + 1}"
             return text if single else f"{text} of {self.files[file_of[r - 1]]}"
 
-        def pair(m: re.Match) -> str:
-            a, b = where(int(m.group(1))), where(int(m.group(2)))
-            if single:
-                return f"rows {a[4:]} and {b[4:]}"
-            return f"{a} and {b}"
+        def pair(a: int, b: int) -> str | None:
+            first, second = where(a), where(b)
+            if first is None or second is None:
+                return None
+            return f"rows {first[4:]} and {second[4:]}" if single else f"{first} and {second}"
 
-        message = re.sub(r"\brows (\d+) and (\d+)", pair, message)
-        return re.sub(r"\brow (\d+)\b(?! of )", lambda m: where(int(m.group(1))), message)
+        return tables.relabel_rows(message, where, pair)
 
 
 @dataclass

@@ -608,3 +608,19 @@ def test_dates_with_a_time_zone_are_written_in_that_zone(coating, tiny_model, tm
     )
     assert r.exit_code == 0, r.output
     assert pd.read_csv(backtest, dtype=str).time.str.endswith("+05:30").all()
+
+
+def test_a_group_s_error_names_the_file_s_row_and_leaves_a_quoted_cell_as_written(model, plans, tmp_path):
+    """Read in groups, a bad cell is named by the file's row; a cell whose text reads "row 2" is
+    quoted as written (it came out as 'row 302': the group's row numbers were rewritten anywhere
+    in the message)."""
+    df = pd.read_parquet(plans["parquet"])
+    late = df.index[300]
+    df["humidity"] = df.humidity.astype(str)
+    df.loc[late, "humidity"] = "row 2"
+    plan = tmp_path / "plan.parquet"
+    df.to_parquet(plan, index=False, row_group_size=50)
+    r = invoke("forecast", plan, "-m", model, *COMMON, "--chunk-specimens", 3, "-o", tmp_path / "fc.csv")
+    assert r.exit_code == 2, r.output
+    assert f"row {late + 1}: 'row 2' is not a number" in " ".join(r.output.split()), r.output
+    assert not (tmp_path / "fc.csv").exists()
