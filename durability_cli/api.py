@@ -672,16 +672,18 @@ class Model:
         if s.id_col not in table.columns:
             raise InputError(f"`result` has no id column '{s.id_col}': give the forecast this model made")
         history = data if isinstance(data, Dataset) else read(data, schema=s)
-        table, eol = (  # the run's ids are text and its dates UTC: the caller's as the run's again
-            None if t is None else _utc(t.assign(**{s.id_col: t[s.id_col].astype(str)})) for t in (table, eol)
+        zone = history.time_zone  # drawn at the clock times of the zone the table's dates had
+        table, eol = (  # the run's ids are text, as the history's
+            None if t is None else _on_clock(t.assign(**{s.id_col: t[s.id_col].astype(str)}), zone)
+            for t in (table, eol)
         )
         return plot_forecasts(
-            history.frame,
+            _on_clock(history.frame, zone),
             table,
             id_col=s.id_col,
             time_col=s.time_col,
             target=s.target,
-            truth=None if truth is None else read(truth, schema=s, sheet=truth_sheet).frame,
+            truth=None if truth is None else _on_clock(read(truth, schema=s, sheet=truth_sheet).frame, zone),
             threshold=threshold,
             eol=eol,
             specimens=specimens,
@@ -820,7 +822,8 @@ class Model:
             import numpy as np
             import pandas as pd
 
-            table = _utc(table)
+            zoned = [table[c].dt.tz for c in EOL_TIMES if isinstance(table[c].dtype, pd.DatetimeTZDtype)]
+            table = _on_clock(table, zoned[0] if zoned else None)  # the days counted on the table's clock
             for c in EOL_TIMES:  # end_of_life_backtest's dates, in model time again (NaT: NaN)
                 if pd.api.types.is_datetime64_any_dtype(table[c]):
                     table[c] = (table[c] - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)
@@ -1742,6 +1745,24 @@ def _utc(table: pd.DataFrame) -> pd.DataFrame:
         if zoned
         else table
     )
+
+
+def _on_clock(table: pd.DataFrame, zone) -> pd.DataFrame:
+    """``table``'s dates as a clock in ``zone`` shows them, without a zone, for a figure's axis:
+    a run's dates are UTC instants, and a result table's may carry the zone already; as
+    :func:`_utc` gives them where ``zone`` is None."""
+    import pandas as pd
+
+    if zone is None:
+        return _utc(table)
+    dates = {}
+    for c in table.columns:
+        kind = table[c].dtype
+        if isinstance(kind, pd.DatetimeTZDtype):
+            dates[c] = table[c].dt.tz_convert(zone).dt.tz_localize(None)
+        elif pd.api.types.is_datetime64_dtype(kind):
+            dates[c] = table[c].dt.tz_localize("UTC").dt.tz_convert(zone).dt.tz_localize(None)
+    return table.assign(**dates) if dates else table
 
 
 def _dated(table: pd.DataFrame | None, schema: Schema, times=None) -> pd.DataFrame | None:

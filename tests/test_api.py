@@ -389,6 +389,9 @@ def test_dates_with_a_time_zone_come_back_in_that_zone(coating_slice):
     drawn = model.plot_result(plan, fc, max_specimens=2)  # history and forecast on one time axis:
     starts = [line.get_xdata()[0] for line in drawn.axes[0].get_lines()]  # (a zone mixed in shifted it)
     assert len(starts) > 1 and all(getattr(x, "tzinfo", None) is None for x in starts), starts
+    # at Berlin's clock times, as the table has them (they were drawn in UTC: 23:00 the day before)
+    first = plan[plan.specimen_id == drawn.axes[0].get_title().split(":")[0]].time.iloc[0]
+    assert pd.Timestamp(starts[0]) == first.tz_localize(None), (starts[0], first)
 
 
 def test_an_error_reworded_keeps_its_type_fields_and_argument_names():
