@@ -661,12 +661,13 @@ def _offset_as_written(table: pa.Table, open_input, read, parse) -> pa.Table:
 
 def _in_written_zones(table: pa.Table, written: pa.Table) -> pa.Table:
     """``table`` with each timestamp column of ``written`` (its cells as text) in the zone the text
-    gives (:func:`written_zone`); the values are UTC instants either way."""
+    gives (:func:`written_zone`), without one where some cells have no offset; the values are UTC
+    instants either way."""
     for n in written.column_names:
         zone = written_zone(written.column(n))
         i = table.column_names.index(n)
         kind = table.schema.field(i).type
-        if zone is not None and zone != kind.tz:
+        if zone != kind.tz:
             table = table.set_column(i, n, table.column(i).cast(pa.timestamp(kind.unit, zone)))
     return table
 
@@ -677,7 +678,7 @@ def written_zone(text: pa.Array | pa.ChunkedArray) -> str | None:
     they differ (summer and winter time) or are Z; None where a cell has none."""
     import pyarrow.compute as pc
 
-    found = pc.extract_regex(pc.utf8_trim_whitespace(text), _OFFSET.pattern)
+    found = pc.extract_regex(pc.utf8_trim_whitespace(text), _TIME_OFFSET)
     if found.null_count > text.null_count:  # a date without an offset
         return None
     written_as = pc.unique(pc.struct_field(found, [0])).drop_null().to_pylist()  # +05:30, +0530, Z
@@ -688,6 +689,8 @@ def written_zone(text: pa.Array | pa.ChunkedArray) -> str | None:
 
 
 _OFFSET = re.compile(r"(?P<offset>Z|(?P<sign>[+-])(?P<hours>\d\d):?(?P<minutes>\d\d)?)$")
+# an offset after a time of day (2024-01-31 is no date at offset -31)
+_TIME_OFFSET = r"\d\d:\d\d(?::\d\d(?:[.,]\d+)?)? ?" + _OFFSET.pattern
 
 
 def _offset(text: str) -> str | None:

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from durability_cli.errors import InputError, MissingColumn
-from durability_cli.io import other_sheets_hint, read_table, sheet_rows, table_name
+from durability_cli.io import other_sheets_hint, read_table, sheet_rows, table_name, written_zone
 
 ID_NAMES = ("specimen_id", "specimen", "series_id", "unit", "id")
 TIME_NAMES = ("time", "cycle", "step", "day", "t")
@@ -657,6 +658,10 @@ def validate(
 
     frame, t_sorted = _sorted_frame(s, order, in_order, codes_s, id_text, time_values, t, y, cond, static)
     notes.extend(_spacing_notes(_spacing(t_sorted, starts, lengths)))
+    if zone is not None:
+        notes.append(
+            f"time '{s.time_col}' dates carry a time zone ({zone_name(zone)}): outputs give dates in it"
+        )
     integer = s.id_col in df.columns and pd.api.types.is_integer_dtype(df[s.id_col].dtype)
     return Dataset(
         frame=frame,
@@ -667,6 +672,14 @@ def validate(
         id_integer=bool(integer),
         time_zone=zone,
     )
+
+
+def zone_name(zone) -> str:
+    """A time zone as a person names it: Europe/Berlin, UTC+05:30, UTC."""
+    name = getattr(zone, "key", None) or getattr(zone, "zone", None) or str(zone)
+    if name.startswith("tzfile("):  # dateutil's: tzfile('/usr/share/zoneinfo/Europe/Berlin')
+        name = name.split("zoneinfo/")[-1].strip("')")
+    return name
 
 
 def dates_from_days(days) -> np.ndarray:
@@ -908,6 +921,11 @@ def _to_datetime(col: pd.Series, source: str, name: str) -> tuple[pd.Series, obj
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         zone = values.dt.tz  # the object itself: its name may be no zone's key ("Lab time", a tzfile)
         values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+        if (
+            not pd.api.types.is_datetime64_any_dtype(dtype)
+            and written_zone(pa.array(text.astype(str))) is None
+        ):
+            zone = None  # text where some dates have no offset (read as UTC): no zone is claimed for it
     _first(
         values.isna().to_numpy(),
         lambda r: InputError(
@@ -1134,6 +1152,8 @@ def describe(ds: Dataset) -> dict:
     ending = starts[~np.isfinite(y[starts + lengths - 1])] if n else starts[:0]  # first rows of those
     if s.time_is_datetime:
         tv = f[s.time_col]
+        if ds.time_zone is not None:  # the frame holds UTC instants: as the table had them
+            tv = tv.dt.tz_localize("UTC").dt.tz_convert(ds.time_zone)
         time_range = {"min": tv.min().isoformat(), "max": tv.max().isoformat()}
     else:
         time_range = ranges[s.time_col]
@@ -1157,6 +1177,7 @@ def describe(ds: Dataset) -> dict:
         },
         "spacing": spacing,
         "time_range": time_range,
+        "time_zone": None if ds.time_zone is None else zone_name(ds.time_zone),
         "missing": {c: int(f[c].isna().sum()) for c in role_cols},
         "ranges": ranges,
         "n_observed_target": int(np.isfinite(y).sum()),

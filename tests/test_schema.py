@@ -73,6 +73,7 @@ EXPECTED = {
         "unit": "time units",
     },
     "time_range": {"min": 1.0, "max": 4.0},
+    "time_zone": None,
     "missing": {"specimen": 0, "cycle": 0, "durability": 1, "temp": 0, "humidity": 0},
     "ranges": {
         "cycle": {"min": 1.0, "max": 4.0},
@@ -172,6 +173,7 @@ def test_date_time_column(runner, write_csv, in_tmp):
         "unit": "days",
     }
     assert info["time_range"] == {"min": "2024-01-01T00:00:00", "max": "2024-01-04T00:00:00"}
+    assert info["time_zone"] is None  # some dates have no offset: read as UTC, and no zone is claimed
     assert "time 'date' holds dates: model time is days since 1970-01-01" in info["notes"]
 
 

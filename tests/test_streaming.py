@@ -608,6 +608,13 @@ def test_dates_with_a_time_zone_are_written_in_that_zone(coating, tiny_model, tm
     )
     assert r.exit_code == 0, r.output
     assert pd.read_csv(backtest, dtype=str).time.str.endswith("+05:30").all()
+    # schema says so, and gives the range as the table has it (it gave 2024-02-09T18:30:00)
+    r = invoke("schema", tmp_path / "india.csv", "--json")
+    assert r.exit_code == 0, r.output
+    info = json.loads(r.stdout)
+    assert (info["time_zone"], info["time_range"]["min"]) == ("UTC+05:30", "2024-02-10T00:00:00+05:30")
+    r = invoke("schema", tmp_path / "berlin.parquet")
+    assert "dates carry a time zone (Europe/Berlin): outputs give dates in it" in " ".join(r.output.split())
 
 
 def test_a_group_s_error_names_the_file_s_row_and_leaves_a_quoted_cell_as_written(model, plans, tmp_path):
