@@ -367,6 +367,7 @@ class Model:
             samples, quantiles, threshold, direction, seed, strict, device, amp, bounds, max_step=max_step
         )
         _check_horizon(horizon, hold_conditions)
+        _sheet_needs(future, future_sheet, "future")
         conditions, scenario_list = what_if(self, set, scenarios)
         ds = read(data, schema=self.schema, sheet=sheet)
         fut = None if future is None else read(future, schema=self.schema, plan=True, sheet=future_sheet)
@@ -610,6 +611,8 @@ class Model:
 
         cfg = forecast_config(samples, quantiles, threshold, direction, seed, max_step=max_step)
         _check_horizon(horizon, hold_conditions)
+        _sheet_needs(future, future_sheet, "future")
+        _sheet_needs(truth, truth_sheet, "truth")
         ds = read(data, schema=self.schema, sheet=sheet)
         fut = None if future is None else read(future, schema=self.schema, plan=True, sheet=future_sheet)
         result = forecast(self.bundle, ds, cfg, horizon=horizon, hold_conditions=hold_conditions, future=fut)
@@ -671,6 +674,7 @@ class Model:
             )
         if s.id_col not in table.columns:
             raise InputError(f"`result` has no id column '{s.id_col}': give the forecast this model made")
+        _sheet_needs(truth, truth_sheet, "truth")
         history = data if isinstance(data, Dataset) else read(data, schema=s)
         zone = history.time_zone  # drawn at the clock times of the zone the table's dates had
         table, eol = (  # the run's ids are text, as the history's
@@ -1745,6 +1749,14 @@ def _utc(table: pd.DataFrame) -> pd.DataFrame:
         if zoned
         else table
     )
+
+
+def _sheet_needs(table, sheet: str | None, name: str) -> None:
+    """A sheet named for a table that is not given is refused, not passed over."""
+    if sheet is not None and table is None:
+        raise InputError(
+            f"`{name}_sheet` names a sheet of the `{name}` workbook; give `{name}` FILE.xlsx too"
+        )
 
 
 def _on_clock(table: pd.DataFrame, zone) -> pd.DataFrame:

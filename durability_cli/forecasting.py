@@ -626,7 +626,7 @@ def append_future(ds: Dataset, future: Dataset) -> Dataset:
         i = int(measured[0])
         raise InputError(
             f"{future.source}: column '{s.target}' holds a value for specimen {extra[s.id_col].iloc[i]} at "
-            f"{s.time_col} {show_time(extra[s.time_col], i)}; `future` rows plan conditions: put "
+            f"{s.time_col} {show_time(extra[s.time_col], i, future.time_zone)}; `future` rows plan conditions: put "
             f"measurements in the history table, or leave '{s.target}' empty (or out)"
         )
     missing = [c for c in (s.id_col, s.time_col, *s.covariates, *s.static) if c not in extra]
@@ -675,8 +675,8 @@ def _check_future_rows(ds: Dataset, future: Dataset) -> None:
         more = int(early.sum()) - 1
         raise InputError(
             f"{future.source}: specimen {ftext[fcodes[i]]}'s row at {time_col} "
-            f"{show_time(future.frame[time_col], i)} is not after its last row in {ds.source} "
-            f"({time_col} {show_time(ds.frame[time_col], h)})"
+            f"{show_time(future.frame[time_col], i, future.time_zone)} is not after its last row in {ds.source} "
+            f"({time_col} {show_time(ds.frame[time_col], h, ds.time_zone)})"
             + (f", and {more} more row(s) like it" if more else "")
             + "; `future` rows continue each specimen's history: give them later times"
         )
@@ -693,7 +693,7 @@ def _check_future_rows(ds: Dataset, future: Dataset) -> None:
             i = int(known[k])
             raise InputError(
                 f"{future.source}: specimen {ftext[fcodes[i]]}'s {c} is {planned[k]!r} at {time_col} "
-                f"{show_time(future.frame[time_col], i)}, but {measured[k]!r} in {ds.source}; a static "
+                f"{show_time(future.frame[time_col], i, future.time_zone)}, but {measured[k]!r} in {ds.source}; a static "
                 "column keeps its specimen's value: give the history's"
             )
 

@@ -645,8 +645,8 @@ def _text_as_written(table: pa.Table, open_input, read, parse, texts: list[str],
 
 def _offset_as_written(table: pa.Table, open_input, read, parse) -> pa.Table:
     """Dates written with an offset (2024-01-31T00:00+05:30), which pyarrow's CSV reader reads as
-    UTC instants, in the zone :func:`written_zone` finds in the text. Only such a column is read
-    again, alone, as text."""
+    UTC instants (it does so only where every cell has one), in the zone :func:`written_zone`
+    finds in the text. Only such a column is read again, alone, as text."""
     import pyarrow.csv as pacsv
 
     zoned = [f.name for f in table.schema if pa.types.is_timestamp(f.type) and f.type.tz == "UTC"]
@@ -656,15 +656,21 @@ def _offset_as_written(table: pa.Table, open_input, read, parse) -> pa.Table:
         column_types=dict.fromkeys(zoned, pa.string()), include_columns=zoned, strings_can_be_null=True
     )
     written = pacsv.read_csv(open_input(), read_options=read, parse_options=parse, convert_options=convert)
-    return _in_written_zones(table, written)
+    return _in_written_zones(table, written, every_cell=True)
 
 
-def _in_written_zones(table: pa.Table, written: pa.Table) -> pa.Table:
+def _in_written_zones(
+    table: pa.Table, written: pa.Table, *, every_cell: bool = False, where: str = "table"
+) -> pa.Table:
     """``table`` with each timestamp column of ``written`` (its cells as text) in the zone the text
-    gives (:func:`written_zone`), without one where some cells have no offset; the values are UTC
-    instants either way."""
+    gives (:func:`written_zone`), without one where no cell has an offset; the values are UTC
+    instants either way. A column where some dates have an offset and some none is refused
+    (``where``: the table's name)."""
     for n in written.column_names:
-        zone = written_zone(written.column(n))
+        try:
+            zone = written_zone(written.column(n), every_cell=every_cell)
+        except MixedOffsets as exc:
+            raise InputError(exc.message(where, n, written.column(n).to_pylist())) from None
         i = table.column_names.index(n)
         kind = table.schema.field(i).type
         if zone != kind.tz:
@@ -672,37 +678,71 @@ def _in_written_zones(table: pa.Table, written: pa.Table) -> pa.Table:
     return table
 
 
-def written_zone(text: pa.Array | pa.ChunkedArray) -> str | None:
+class MixedOffsets(ValueError):
+    """Some dates of a column carry an offset other than UTC's and others carry none: the ones
+    without name no instant. ``with_offset``, ``without``: a row of each (1-based)."""
+
+    def __init__(self, with_offset: int, without: int):
+        super().__init__(f"row {with_offset} has an offset, row {without} none")
+        self.with_offset, self.without = with_offset, without
+
+    def message(self, where: str, column: str, values) -> str:
+        """The one-line error for the dates ``values`` (their text, indexed from 0) of ``column``."""
+        a, b = self.with_offset, self.without
+        return (
+            f"{where}: column '{column}', row {a}: {values[a - 1]!r} carries a time zone offset, but not every "
+            f"date does (row {b}: {values[b - 1]!r}); give every date its offset, or none, so that each "
+            "names one instant"
+        )
+
+
+def written_zone(text: pa.Array | pa.ChunkedArray, *, every_cell: bool = False) -> str | None:
     """The zone a column of dates written as text names: its offset where every cell has the same
     one (+05:30: the outputs give the dates as the table did), UTC where every cell has one but
-    they differ (summer and winter time) or are Z; None where a cell has none."""
+    they differ (summer and winter time) or are Z; None where none has one, or only Z is mixed
+    with dates that have none (read as UTC, as they were). Raises :class:`MixedOffsets` where
+    some have another offset and some none. ``every_cell``: the caller knows that every cell ends
+    in an offset (pyarrow's CSV reader said so), and only the distinct endings are read."""
     import pyarrow.compute as pc
 
-    found = pc.extract_regex(pc.utf8_trim_whitespace(text), _TIME_OFFSET)
-    if found.null_count > text.null_count:  # a date without an offset
-        return None
+    text = pc.utf8_trim_whitespace(text)
+    if every_cell:
+        endings = pc.unique(pc.utf8_slice_codeunits(text, -6)).drop_null().to_pylist()  # +05:30 is 6 long
+        offsets = {_offset(m["offset"]) if (m := _OFFSET.search(end)) else None for end in endings}
+        return None if None in offsets else offsets.pop() if len(offsets) == 1 else "UTC"
+    found = pc.extract_regex(text, _TIME_OFFSET)
     written_as = pc.unique(pc.struct_field(found, [0])).drop_null().to_pylist()  # +05:30, +0530, Z
-    offsets = {_offset(cell) for cell in written_as}
+    offsets = {_offset(cell) for cell in written_as} - {None}
     if not offsets:
         return None
-    return offsets.pop() if len(offsets) == 1 and None not in offsets else "UTC"
+    has = pc.is_valid(found).to_numpy(zero_copy_only=False)
+    without = ~has & pc.is_valid(text).to_numpy(zero_copy_only=False)
+    if without.any():
+        if offsets == {"UTC"}:
+            return None
+        starts = np.flatnonzero(has)
+        raise MixedOffsets(int(starts[0]) + 1, int(np.flatnonzero(without)[0]) + 1)
+    return offsets.pop() if len(offsets) == 1 else "UTC"
 
 
 _OFFSET = re.compile(r"(?P<offset>Z|(?P<sign>[+-])(?P<hours>\d\d):?(?P<minutes>\d\d)?)$")
-# an offset after a time of day (2024-01-31 is no date at offset -31)
-_TIME_OFFSET = r"\d\d:\d\d(?::\d\d(?:[.,]\d+)?)? ?" + _OFFSET.pattern
+# an offset after a time of day, which follows a T or a space (2024-01-31 is no date at offset
+# -31); the time may be compact (20240131T000000+0545)
+_TIME_OFFSET = r"[T ]\d\d:?\d\d(?::?\d\d(?:[.,]\d+)?)? ?" + _OFFSET.pattern
 
 
 def _offset(text: str) -> str | None:
-    """An offset as written (+0530, +05, -03:00) as Arrow names a fixed zone (+05:30); None for Z,
-    +00:00 and what is no offset (UTC)."""
+    """An offset as written (+0530, +05, -03:00) as Arrow names a fixed zone (+05:30), UTC for Z
+    and +00:00; None for what is no offset."""
     m = _OFFSET.fullmatch(text)
-    if m is None or m["offset"] == "Z":
+    if m is None:
         return None
+    if m["offset"] == "Z":
+        return "UTC"
     hours, minutes = m["hours"], m["minutes"] or "00"
-    if (hours, minutes) == ("00", "00") or int(hours) > 23 or int(minutes) > 59:
+    if int(hours) > 23 or int(minutes) > 59:
         return None
-    return f"{m['sign']}{hours}:{minutes}"
+    return "UTC" if (hours, minutes) == ("00", "00") else f"{m['sign']}{hours}:{minutes}"
 
 
 def _ragged_row(data: bytes, delimiter: str) -> str:
@@ -749,7 +789,8 @@ def _read_jsonl(data: bytes, name: str) -> pd.DataFrame:
         if dated:  # pyarrow's JSON reader drops the offset of 2024-01-31T00:00+05:30: read again as text
             text = pa.schema([pa.field(n, pa.string()) for n in dated])
             options = pajson.ParseOptions(explicit_schema=text, unexpected_field_behavior="ignore")
-            table = _in_written_zones(table, pajson.read_json(pa.BufferReader(data), parse_options=options))
+            written = pajson.read_json(pa.BufferReader(data), parse_options=options)
+            table = _in_written_zones(table, written, where=name)
         return arrow_to_frame(table, name)
     except pa.ArrowInvalid as exc:
         if "changed from" not in str(exc):

@@ -23,7 +23,14 @@ import pandas as pd
 import pyarrow as pa
 
 from durability_cli.errors import InputError, MissingColumn
-from durability_cli.io import other_sheets_hint, read_table, sheet_rows, table_name, written_zone
+from durability_cli.io import (
+    MixedOffsets,
+    other_sheets_hint,
+    read_table,
+    sheet_rows,
+    table_name,
+    written_zone,
+)
 
 ID_NAMES = ("specimen_id", "specimen", "series_id", "unit", "id")
 TIME_NAMES = ("time", "cycle", "step", "day", "t")
@@ -631,7 +638,7 @@ def validate(
             lambda r, c=c, values=values: InputError(
                 f"{source}: condition '{c}' is "
                 f"{'empty' if np.isnan(values[r - 1]) else 'infinite'} for specimen "
-                f"{id_text[codes[r - 1]]} at time {show_time(time_values, r - 1)} (row {r}); "
+                f"{id_text[codes[r - 1]]} at time {show_time(time_values, r - 1, zone)} (row {r}); "
                 "conditions must be known at every step, including future ones: fill it in, "
                 "or, when training, leave the column out of `covariates`"
             ),
@@ -645,7 +652,7 @@ def validate(
         order, codes_s, t_s = np.arange(n), codes, t
     else:
         codes_s, t_s = codes[order], t[order]
-    starts, lengths = _check_rows(codes_s, t_s, order, time_values, id_text, source, min_rows)
+    starts, lengths = _check_rows(codes_s, t_s, order, time_values, id_text, source, min_rows, zone)
 
     for c, raw in static.items():
         _check_static(raw, c, order, starts, lengths, id_text, codes_s, source)
@@ -718,10 +725,10 @@ def _time(raw_time: pd.Series, s: Schema, source: str) -> tuple[np.ndarray, pd.S
 
 
 def _check_rows(
-    codes_s, t_s, order, time_values, id_text, source: str, min_rows: int = 2
+    codes_s, t_s, order, time_values, id_text, source: str, min_rows: int = 2, zone=None
 ) -> tuple[np.ndarray, np.ndarray]:
     """(first row, length) of each specimen in sorted rows; one row per (specimen, time), and
-    at least ``min_rows`` (1 or 2) rows per specimen."""
+    at least ``min_rows`` (1 or 2) rows per specimen (times shown in ``zone``, :func:`show_time`)."""
     n = len(codes_s)
     same_specimen = codes_s[1:] == codes_s[:-1]
     dup = same_specimen & (t_s[1:] == t_s[:-1])
@@ -729,7 +736,7 @@ def _check_rows(
         dup,
         lambda i: InputError(
             f"{source}: specimen {id_text[codes_s[i - 1]]} has two rows at time "
-            f"{show_time(time_values, order[i - 1])} (rows {min(order[i - 1], order[i]) + 1} and "
+            f"{show_time(time_values, order[i - 1], zone)} (rows {min(order[i - 1], order[i]) + 1} and "
             f"{max(order[i - 1], order[i]) + 1}); "
             "each (specimen, time) must appear once: remove or merge one"
         ),
@@ -921,11 +928,13 @@ def _to_datetime(col: pd.Series, source: str, name: str) -> tuple[pd.Series, obj
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         zone = values.dt.tz  # the object itself: its name may be no zone's key ("Lab time", a tzfile)
         values = values.dt.tz_convert("UTC").dt.tz_localize(None)
-        if (
-            not pd.api.types.is_datetime64_any_dtype(dtype)
-            and written_zone(pa.array(text.astype(str))) is None
-        ):
-            zone = None  # text where some dates have no offset (read as UTC): no zone is claimed for it
+        if not pd.api.types.is_datetime64_any_dtype(dtype):  # text: pandas reads a date without an
+            written = text.astype(str).to_numpy()  # offset beside ones with one as UTC
+            try:
+                if written_zone(pa.array(written, pa.string())) is None:
+                    zone = None  # Z among dates without one: read as UTC, as they were; no zone claimed
+            except MixedOffsets as exc:
+                raise InputError(exc.message(source, name, written)) from None
     _first(
         values.isna().to_numpy(),
         lambda r: InputError(
@@ -995,9 +1004,13 @@ def _show(value) -> str:
     return repr(text)
 
 
-def show_time(values, i: int) -> str:
+def show_time(values, i: int, zone=None) -> str:
+    """The ``i``-th time of ``values`` as a message shows it: a date in ``zone`` (the zone the
+    table's dates had; a run holds them as UTC instants), a number as written."""
     v = values.iloc[i] if isinstance(values, pd.Series) else values[i]
     if isinstance(v, pd.Timestamp):
+        if zone is not None and v.tzinfo is None:
+            v = v.tz_localize("UTC").tz_convert(zone)
         return v.isoformat()
     try:
         f = float(v)

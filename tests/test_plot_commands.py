@@ -432,3 +432,21 @@ def test_excel_without_openpyxl_says_what_to_install(runner, workbook, monkeypat
     assert (
         "reading Excel workbooks needs openpyxl; install it with pip install 'durability[excel]'" in r.stderr
     )
+
+
+def test_a_sheet_named_for_a_table_not_given_is_refused(runner, model, plan, tmp_path):
+    """--truth-sheet without --truth was passed over (--future-sheet without --future is refused);
+    in Python, `future_sheet=` without `future=` too."""
+    from durability_cli import api
+    from durability_cli.errors import InputError
+
+    r = invoke(
+        runner, "plot", "forecast", plan, "-m", model, "--truth-sheet", "truth", "-o", tmp_path / "f.png"
+    )
+    assert r.exit_code == 2
+    assert (
+        r.output == "Error: --truth-sheet names a sheet of the --truth workbook; give --truth FILE.xlsx too\n"
+    )
+    with pytest.raises(InputError, match="future_sheet names a sheet of the future workbook"):
+        api.load(model).forecast(plan, future_sheet="plan")
+    assert not list(tmp_path.iterdir())

@@ -631,3 +631,75 @@ def test_a_group_s_error_names_the_file_s_row_and_leaves_a_quoted_cell_as_writte
     assert r.exit_code == 2, r.output
     assert f"row {late + 1}: 'row 2' is not a number" in " ".join(r.output.split()), r.output
     assert not (tmp_path / "fc.csv").exists()
+
+
+def test_dates_whose_offsets_are_written_apart_are_read_as_written(coating, tiny_model, tmp_path):
+    """A compact ISO date keeps its offset (20240210T000000+0545); plain dates in JSON Lines claim
+    no zone (2024-02-15 was read as the offset -15); a column where some dates carry an offset and
+    some none is refused in one line, in CSV and JSON Lines (the ones without were read as UTC, or
+    kept as written, silently: steps of 6:15 and 17:45 h where the table had 12 h); a message
+    gives a zoned table's times in its zone (it gave them in UTC without one)."""
+    df = pd.read_csv(coating)
+    df = df[df.specimen_id.isin(sorted(df.specimen_id.unique())[:3])].copy()
+    row = df.groupby("specimen_id").cumcount()
+    df = df[row < 30]
+    row = row[row < 30]
+    local = pd.Timestamp("2024-02-10") + pd.to_timedelta(row, unit="D")
+    df.assign(time=local).to_csv(tmp_path / "plain.csv", index=False)
+    model = tiny_model(tmp_path / "plain.csv")
+    nepal = local.dt.tz_localize("Asia/Kathmandu")  # +05:45
+    df.assign(time=nepal.dt.strftime("%Y%m%dT%H%M%S%z")).to_csv(tmp_path / "compact.csv", index=False)
+    fc = tmp_path / "fc.csv"
+    r = invoke(
+        "forecast",
+        tmp_path / "compact.csv",
+        "-m",
+        model,
+        "--horizon",
+        2,
+        "--hold-conditions",
+        "--samples",
+        0,
+        "-o",
+        fc,
+        "-q",
+    )
+    assert r.exit_code == 0, r.output
+    assert pd.read_csv(fc, dtype=str).time.iloc[0] == "2024-03-11 00:00:00+05:45"
+    df.assign(time=local.dt.strftime("%Y-%m-%d")).to_json(
+        tmp_path / "days.jsonl", orient="records", lines=True
+    )
+    r = invoke(
+        "forecast",
+        tmp_path / "days.jsonl",
+        "-m",
+        model,
+        "--horizon",
+        2,
+        "--hold-conditions",
+        "--samples",
+        0,
+        "-o",
+        fc,
+        "-q",
+    )
+    assert r.exit_code == 0, r.output
+    assert pd.read_csv(fc, dtype=str).time.iloc[0] == "2024-03-11"
+    mixed = df.assign(
+        time=[v.isoformat() if k % 2 else v.tz_localize(None).isoformat() for k, v in enumerate(nepal)]
+    )
+    mixed.to_csv(tmp_path / "mixed.csv", index=False)
+    mixed.to_json(tmp_path / "mixed.jsonl", orient="records", lines=True)
+    for name in ("mixed.csv", "mixed.jsonl"):
+        r = invoke("forecast", tmp_path / name, "-m", model, "--samples", 0, "-o", fc, "-q")
+        assert r.exit_code == 2, r.output
+        assert r.output == (
+            f"Error: {tmp_path / name}: column 'time', row 2: '2024-02-11T00:00:00+05:45' carries a time "
+            "zone offset, but not every date does (row 1: '2024-02-10T00:00:00'); give every date its "
+            "offset, or none, so that each names one instant\n"
+        ), r.output
+    twice = df.assign(time=nepal.map(lambda v: v.isoformat()))
+    twice.iloc[[1], twice.columns.get_loc("time")] = twice.time.iloc[0]
+    twice.to_csv(tmp_path / "twice.csv", index=False)
+    r = invoke("forecast", tmp_path / "twice.csv", "-m", model, "--samples", 0, "-o", fc, "-q")
+    assert r.exit_code == 2 and "has two rows at time 2024-02-10T00:00:00+05:45 (rows 1 and 2)" in r.output
