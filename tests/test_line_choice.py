@@ -46,10 +46,12 @@ def auto_toml(tmp_path_factory) -> Path:
 
 
 def _cmd(table: Path, auto_toml: Path, out: Path, *extra: str) -> list[str]:
-    """The command line of the interrupted runs below: 40 epochs of the small model, auto."""
+    """The command line of the interrupted runs below: 28 epochs of the small model, auto. Enough
+    that with --jobs 2 the first candidate is still training when the second process has written
+    its first epoch (measured: at epoch 15-19 of 28; the second process takes 4-8 s to start)."""
     return [sys.executable, "-m", "durability_cli", "train", str(table), "-o", str(out), *SMALL] + [
         "--epochs",
-        "40",
+        "28",
         "--config",
         str(auto_toml),
         "--quiet",
@@ -59,10 +61,11 @@ def _cmd(table: Path, auto_toml: Path, out: Path, *extra: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def uninterrupted(table, auto_toml, tmp_path_factory) -> Path:
-    """The model an uninterrupted run of ``_cmd`` writes (one process)."""
+    """The model an uninterrupted run of ``_cmd`` writes (one process: this one, the same command
+    line; the interrupted runs and their resumes are the processes tested)."""
     full = tmp_path_factory.mktemp("full") / "full.safetensors"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run(_cmd(table, auto_toml, full, "--jobs", "1"), check=True, env=env, timeout=300)
+    r = CliRunner().invoke(app, _cmd(table, auto_toml, full, "--jobs", "1")[3:])
+    assert r.exit_code == 0, r.output
     return full
 
 
@@ -306,7 +309,7 @@ def test_stopped_while_waiting_for_the_second_process_it_resumes_to_the_same_mod
     import durability_cli as dur
     from durability_cli.training import TrainingInterrupted
 
-    small = dict(hidden=8, layers=1, batch_size=2, epochs=40, patience=100, seed=3, trend_line="auto")
+    small = dict(hidden=8, layers=1, batch_size=2, epochs=28, patience=100, seed=3, trend_line="auto")
     whole = load_bundle(uninterrupted)
     ckpt = tmp_path / "run.ckpt"
 
