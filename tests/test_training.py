@@ -338,14 +338,17 @@ def test_the_default_batch_takes_about_1600_rows_a_step_on_a_small_table(coating
     length makes its 800 steps whatever the batch on so small a table, so a step takes about
     1,600 rows (80 specimens of 20), capped at the 16 training specimens: one step an epoch, 800
     epochs. The same from a Parquet file read 5 specimens at a time (its rows counted from the
-    file's metadata). With ``--epochs`` given a larger batch would mean fewer steps: 8."""
+    file's metadata). With ``--epochs`` given a larger batch would mean fewer steps: 8.
+    What is checked is the length decided, not the training: ``--lr 1e-12`` leaves the weights as
+    they start, so no epoch validates better than the first and each run stops after 3 epochs (at
+    0.002 the 200-row run took 38 epochs, 14 s)."""
     from durability_cli import api
 
     table = coating_slice(20, 20)
     parquet = tmp_path / "t.parquet"
     pd.read_csv(table).to_parquet(parquet, index=False)
     out = tmp_path / "m.safetensors"
-    tiny_run = "--hidden 8 --layers 1 --ensemble 1 --no-trend-line --patience 2 --quiet".split()
+    tiny_run = "--hidden 8 --layers 1 --ensemble 1 --no-trend-line --patience 2 --lr 1e-12 --quiet".split()
     for source, extra in ((table, []), (parquet, ["--chunk-specimens", "5"])):
         r = CliRunner().invoke(app, ["train", str(source), "-o", str(out), *tiny_run, *extra])
         assert r.exit_code == 0, r.stderr
@@ -369,12 +372,14 @@ def test_the_default_length_is_sized_in_optimiser_steps(small, tmp_path):
     """``--epochs`` and ``--patience`` left at 0 (auto): 10 specimens, 2 validating, 8 training in
     one batch of 8 make one optimiser step an epoch, so the run may take 800 epochs (800 steps)
     with a patience of 400; the progress, the summary row and the file say so. An explicit
-    ``--patience`` is kept beside the automatic epochs."""
+    ``--patience`` is kept beside the automatic epochs. (``--lr 1e-12``: the weights stay as they
+    start, so the early stop comes after 3 epochs; the length decided is what is checked.)"""
     from durability_cli import api
 
     assert (TrainConfig().epochs, TrainConfig().patience) == (0, 0)
     out = tmp_path / "m.safetensors"
     args = ["train", str(small), "-o", str(out), "--hidden", "8", "--layers", "1", "--ensemble", "1"]
+    args += ["--lr", "1e-12"]
     r = CliRunner().invoke(app, [*args, "--patience", "2"])
     assert r.exit_code == 0, r.stderr
     said = " ".join(r.stderr.split())
