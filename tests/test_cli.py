@@ -635,11 +635,12 @@ def test_evaluate_compares_models_on_the_same_cut_offs(model, small_coating, sma
     """-m twice: the second model is a column of the report beside the baselines (named by its
     file), scored on the same rows; the first one's skill against it comes with its spread; a
     chunked run says the same; models of other conditions score as they do alone, and one of
-    another durability column is refused before any output."""
+    another durability column is refused before any output. The models trained here are single
+    ones without the line's choice (``model`` is the default ensemble): any other model will do."""
+    one = ["--ensemble", "1", "--no-trend-line"]
     other = tmp_path / "wide.safetensors"
-    r = invoke(
-        "train", small_coating, "-o", other, "--static", "material", *FAST[:2], "--hidden", "32", "--quiet"
-    )
+    wide = ["--static", "material", *FAST[:2], "--hidden", "32", "--quiet", *one]
+    r = invoke("train", small_coating, "-o", other, *wide)
     assert r.exit_code == 0, r.output
     per = tmp_path / "per.csv"
     args = ["-m", model, "-m", other, "--context", "20", "--samples", "20"]
@@ -673,10 +674,9 @@ def test_evaluate_compares_models_on_the_same_cut_offs(model, small_coating, sma
     # models of other conditions or static columns each read their own columns of the same rows:
     # one without the static material, one of the temperature alone (does humidity matter?)
     elsewhere, narrow = tmp_path / "other.safetensors", tmp_path / "narrow.safetensors"
-    assert invoke("train", small, "-o", elsewhere, *FAST).exit_code == 0
-    r = invoke(
-        "train", small_coating, "-o", narrow, "--covariates", "temperature", "--static", "material", *FAST
-    )
+    assert invoke("train", small, "-o", elsewhere, *FAST, *one).exit_code == 0
+    narrow_args = ["--covariates", "temperature", "--static", "material", *FAST, *one]
+    r = invoke("train", small_coating, "-o", narrow, *narrow_args)
     assert r.exit_code == 0, r.output
     cut = ["--context", "20", "--samples", "0", "--json"]
     r = invoke("evaluate", small_coating, "-m", model, "-m", elsewhere, "-m", narrow, *cut)
@@ -696,9 +696,8 @@ def test_evaluate_compares_models_on_the_same_cut_offs(model, small_coating, sma
     table = pd.read_csv(small_coating).rename(columns={"durability": "wear"})
     renamed, wear = tmp_path / "wear.csv", tmp_path / "wear.safetensors"
     table.to_csv(renamed, index=False)
-    assert (
-        invoke("train", renamed, "-o", wear, "--target", "wear", "--static", "material", *FAST).exit_code == 0
-    )
+    wear_args = ["--target", "wear", "--static", "material", *FAST, *one]
+    assert invoke("train", renamed, "-o", wear, *wear_args).exit_code == 0
     out = tmp_path / "metrics.json"
     r = invoke("evaluate", small_coating, "-m", model, "-m", wear, "--context", "20", "-o", out)
     assert (

@@ -93,12 +93,13 @@ def test_two_processes_write_one_model_close_to_one_process(tiny, tmp_path):
 
 def test_two_processes_train_from_groups_like_one_process(tiny, tmp_path):
     """--chunk-specimens 1 under torchrun: both ranks read the groups in the same order, cut the
-    same batches across groups and add up the validation read group by group."""
+    same batches across groups and add up the validation read group by group. One candidate
+    (--no-trend-line): the line's choice under torchrun is the test above's."""
     import pandas as pd
 
     table = tmp_path / "tiny.parquet"
     pd.read_csv(tiny).to_parquet(table, index=False, row_group_size=64)
-    args = ["train", str(table), *TINY, "--chunk-specimens", "1"]
+    args = ["train", str(table), *TINY, "--chunk-specimens", "1", "--no-trend-line"]
     run = subprocess.run(
         _torchrun(*args, "-o", str(tmp_path / "two.safetensors")),
         env=ENV,

@@ -155,9 +155,11 @@ def test_batches_stay_full_across_groups(tables, tmp_path):
     """Groups of 5 specimens with batches of 4: the leftovers of a group wait for the next one,
     so an epoch takes ceil(training specimens / 4) optimiser steps, as on the whole table."""
     ds = load_dataset(str(tables["csv"]), static=["material"])
-    cfg = TrainConfig(epochs=2, batch_size=4, chunk_specimens=5, patience=100)
+    # one model without the line's choice: the checkpoint is that one run's
+    cfg = TrainConfig(epochs=2, batch_size=4, chunk_specimens=5, patience=100, ensemble=1)
     ckpt = tmp_path / "m.ckpt"
-    bundle = train_groups(FrameGroups(ds, 5), ModelConfig(hidden=8, layers=1), cfg, checkpoint=ckpt)
+    tiny = ModelConfig(hidden=8, layers=1, trend_line=False)
+    bundle = train_groups(FrameGroups(ds, 5), tiny, cfg, checkpoint=ckpt)
     n_train = len(bundle.summary["train_specimens"])
     _, info = read_safetensors(ckpt, expect=CHECKPOINT_FORMAT)
     assert n_train == 16 and info["step"] == 2 * -(-n_train // 4)
@@ -165,13 +167,14 @@ def test_batches_stay_full_across_groups(tables, tmp_path):
 
 def test_warp_reads_each_group_at_paces_of_its_own(tables):
     """--warp on a table trained a group at a time: each group's specimens warped as they are read
-    (the same validation, other weights than the run without it)."""
+    (the same validation, other weights than the run without it). One model each, without the
+    line's choice (the default would train 2 candidates of 5 members, one after the other)."""
     ds = load_dataset(str(tables["csv"]), static=["material"])
     runs = [
         train_groups(
             FrameGroups(ds, 5),
-            ModelConfig(hidden=8, layers=1),
-            TrainConfig(epochs=2, batch_size=4, chunk_specimens=5, patience=100, warp=w),
+            ModelConfig(hidden=8, layers=1, trend_line=False),
+            TrainConfig(epochs=2, batch_size=4, chunk_specimens=5, patience=100, warp=w, ensemble=1),
         )
         for w in (0.0, 0.3)
     ]
