@@ -69,9 +69,27 @@ def uninterrupted(table, auto_toml, tmp_path_factory) -> Path:
     return full
 
 
-def test_auto_keeps_the_candidate_that_validates_better(
-    table, auto_toml, tmp_path, same_weights, monkeypatch
-):
+@pytest.fixture(scope="module")
+def auto_one(table, auto_toml, tmp_path_factory) -> tuple[Path, str, int]:
+    """SMALL with --trend-line auto in one process (--jobs 1), read by the two tests below: the
+    model file, what the command said on stderr, and how many times it chose a mixed-effects path
+    (with no path chosen before it)."""
+    from durability_cli import mixed_effects, training
+
+    chosen = []
+    real = mixed_effects.choose
+    auto = tmp_path_factory.mktemp("auto") / "auto.safetensors"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(mixed_effects, "choose", lambda *a, **k: chosen.append(1) or real(*a, **k))
+        mp.setattr(training, "_PATHS_SEEN", {})
+        r = CliRunner().invoke(
+            app, ["train", str(table), "-o", str(auto), *SMALL, "--config", str(auto_toml), "--jobs", "1"]
+        )
+    assert r.exit_code == 0, r.output
+    return auto, r.stderr, len(chosen)
+
+
+def test_auto_keeps_the_candidate_that_validates_better(table, auto_one, same_weights, tmp_path, monkeypatch):
     """The model kept is the candidate with the lower mean validation RMSE, its file says which
     (a plain true / false, and why), the output names both candidates, and its weights are those
     of training with that choice given. The two candidates split the specimens alike, so the
@@ -79,22 +97,15 @@ def test_auto_keeps_the_candidate_that_validates_better(
     same path, the same validation scores, as each run fitting its own."""
     from durability_cli import mixed_effects, training
 
+    auto, stderr, n_chosen = auto_one
+    assert n_chosen == 5  # one per member's split, not one per member of each candidate
     chosen = []
     real = mixed_effects.choose
     monkeypatch.setattr(mixed_effects, "choose", lambda *a, **k: chosen.append(1) or real(*a, **k))
-    monkeypatch.setattr(training, "_PATHS_SEEN", {})
-    runner = CliRunner()
-    auto = tmp_path / "auto.safetensors"
-    r = runner.invoke(
-        app, ["train", str(table), "-o", str(auto), *SMALL, "--config", str(auto_toml), "--jobs", "1"]
-    )
-    assert r.exit_code == 0, r.output
-    assert len(chosen) == 5  # one per member's split, not one per member of each candidate
     monkeypatch.setattr(training, "_PATHS_SEEN", {})  # the runs below fit their own
     monkeypatch.setattr(training, "_PATHS_KEPT", 0)
-    assert (
-        "Without the warm-up's line (1 of 2)" in r.stderr and "With the warm-up's line (2 of 2)" in r.stderr
-    )
+    runner = CliRunner()
+    assert "Without the warm-up's line (1 of 2)" in stderr and "With the warm-up's line (2 of 2)" in stderr
     bundle = load_bundle(auto)
     scores = bundle.summary["trend_line_val_rmse"]  # each member's, of each candidate
     assert len(scores["with"]) == len(scores["without"]) == len(bundle.members) == 5
@@ -103,7 +114,7 @@ def test_auto_keeps_the_candidate_that_validates_better(
     assert bundle.model_config.trend_line is kept
     why = bundle.summary["trend_line_auto"]
     assert why.startswith(f"auto: {'with' if kept else 'without'} the line (better on {votes} of 5 members")
-    assert "trend line" in r.stderr  # the summary table's row, and inspect's
+    assert "trend line" in stderr  # the summary table's row, and inspect's
     shown = runner.invoke(app, ["inspect", str(auto)])
     text = " ".join((shown.stdout + shown.stderr).replace("│", " ").split())  # the table, unwrapped
     assert shown.exit_code == 0 and f"trend line {why[:40]}" in text
@@ -115,7 +126,7 @@ def test_auto_keeps_the_candidate_that_validates_better(
         assert r.exit_code == 0, r.output
     assert same_weights(auto, alone["line" if kept else "plain"])
     assert not same_weights(auto, alone["plain" if kept else "line"])
-    assert len(chosen) == 15  # each alone run chose its members' paths itself
+    assert len(chosen) == 10  # each alone run chose its members' paths itself
     for name in alone:  # the same path, and the same baseline scores, as shared
         theirs = load_bundle(alone[name])
         assert theirs.summary["mixed_effects"] == bundle.summary["mixed_effects"], name
@@ -243,21 +254,20 @@ def test_a_finished_first_candidate_from_another_table_is_refused(coating_slice,
     assert resumed.bundle.summary["trend_line_val_rmse"]["without"] == [first.summary["best_val_rmse"]]
 
 
-def test_two_jobs_train_the_candidates_at_once_into_the_same_model(table, auto_toml, tmp_path, same_weights):
+def test_two_jobs_train_the_candidates_at_once_into_the_same_model(
+    table, auto_toml, auto_one, tmp_path, same_weights
+):
     """--jobs 2 trains the line's candidate in a second process while this one trains the other:
-    the model file is the one --jobs 1 writes, tensor for tensor, with the same choice and scores;
-    the start lines say which trains where, the summary says how long the pair took, and none of
-    the candidates' checkpoints is left behind."""
-    runner = CliRunner()
-    out = {}
-    for jobs in ("1", "2"):
-        out[jobs] = tmp_path / f"j{jobs}.safetensors"
-        r = runner.invoke(
-            app,
-            ["train", str(table), "-o", str(out[jobs]), *SMALL, "--config", str(auto_toml), "--jobs", jobs],
-        )
-        assert r.exit_code == 0, r.output
-        text = " ".join(r.stderr.split())
+    the model file is the one --jobs 1 writes (``auto_one``), tensor for tensor, with the same
+    choice and scores; the start lines say which trains where, the summary says how long the pair
+    took, and none of the candidates' checkpoints is left behind."""
+    out = {"1": auto_one[0], "2": tmp_path / "j2.safetensors"}
+    r = CliRunner().invoke(
+        app, ["train", str(table), "-o", str(out["2"]), *SMALL, "--config", str(auto_toml), "--jobs", "2"]
+    )
+    assert r.exit_code == 0, r.output
+    for jobs, stderr in (("1", auto_one[1]), ("2", r.stderr)):
+        text = " ".join(stderr.split())
         beside = "the line's candidate trains at the same time in a second process" in text
         assert beside is (jobs == "2")
         assert ("With the warm-up's line (2 of 2)" in text) and (
@@ -269,7 +279,7 @@ def test_two_jobs_train_the_candidates_at_once_into_the_same_model(table, auto_t
     assert one.summary["trend_line_val_rmse"] == two.summary["trend_line_val_rmse"]
     assert "trend_line_wall_seconds" not in one.summary
     assert 0 < two.summary["trend_line_wall_seconds"]
-    left = [p.name for p in tmp_path.iterdir() if ".ckpt" in p.name]
+    left = [p.name for folder in (tmp_path, out["1"].parent) for p in folder.iterdir() if ".ckpt" in p.name]
     assert left == []
 
 
