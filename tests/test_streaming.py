@@ -649,42 +649,15 @@ def test_dates_whose_offsets_are_written_apart_are_read_as_written(coating, tiny
     model = tiny_model(tmp_path / "plain.csv")
     nepal = local.dt.tz_localize("Asia/Kathmandu")  # +05:45
     df.assign(time=nepal.dt.strftime("%Y%m%dT%H%M%S%z")).to_csv(tmp_path / "compact.csv", index=False)
-    fc = tmp_path / "fc.csv"
-    r = invoke(
-        "forecast",
-        tmp_path / "compact.csv",
-        "-m",
-        model,
-        "--horizon",
-        2,
-        "--hold-conditions",
-        "--samples",
-        0,
-        "-o",
-        fc,
-        "-q",
-    )
-    assert r.exit_code == 0, r.output
-    assert pd.read_csv(fc, dtype=str).time.iloc[0] == "2024-03-11 00:00:00+05:45"
     df.assign(time=local.dt.strftime("%Y-%m-%d")).to_json(
         tmp_path / "days.jsonl", orient="records", lines=True
     )
-    r = invoke(
-        "forecast",
-        tmp_path / "days.jsonl",
-        "-m",
-        model,
-        "--horizon",
-        2,
-        "--hold-conditions",
-        "--samples",
-        0,
-        "-o",
-        fc,
-        "-q",
-    )
-    assert r.exit_code == 0, r.output
-    assert pd.read_csv(fc, dtype=str).time.iloc[0] == "2024-03-11"
+    fc = tmp_path / "fc.csv"
+    ahead = ["--horizon", 2, "--hold-conditions", "--samples", 0, "-o", fc, "-q"]
+    for name, first in (("compact.csv", "2024-03-11 00:00:00+05:45"), ("days.jsonl", "2024-03-11")):
+        r = invoke("forecast", tmp_path / name, "-m", model, *ahead)
+        assert r.exit_code == 0, r.output
+        assert pd.read_csv(fc, dtype=str).time.iloc[0] == first, name
     mixed = df.assign(
         time=[v.isoformat() if k % 2 else v.tz_localize(None).isoformat() for k, v in enumerate(nepal)]
     )
