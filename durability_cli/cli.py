@@ -570,13 +570,11 @@ def forecast(
 
 def _future_sheet(api, trained, future: str | None, sheet: str | None):
     """--future as given, or with --future-sheet that sheet of the workbook, read for the model."""
+    api._sheet_needs(future, sheet, "future")
     if sheet is None:
         return future
-    from durability_cli.errors import InputError
     from durability_cli.io import sheet_format
 
-    if future is None:
-        raise InputError("--future-sheet names a sheet of the --future workbook; give --future FILE.xlsx too")
     fmt = sheet_format(None, sheet, "--future-sheet")
     return api.read(future, columns=api.Columns.of(fmt=fmt), schema=trained.schema, plan=True)
 

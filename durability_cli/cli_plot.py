@@ -101,16 +101,12 @@ def plot_forecast_cmd(
         from durability_cli import api
         from durability_cli.cli import _future_sheet
         from durability_cli.console import err
-        from durability_cli.errors import InputError
         from durability_cli.io import check_outputs
         from durability_cli.plotting import save_figure
         from durability_cli.render import render_warnings
 
         api.set_threads(threads)
-        if truth_sheet is not None and truth is None:
-            raise InputError(
-                "--truth-sheet names a sheet of the --truth workbook; give --truth FILE.xlsx too"
-            )
+        api._sheet_needs(truth, truth_sheet, "truth")  # before the tables are read
         check_outputs([output], [data if data != "-" else None, model, truth, future], pictures=(output,))
         how = dict(horizon=horizon, hold_conditions=hold_conditions, samples=samples, direction=direction)
         trained = api.load(model)
