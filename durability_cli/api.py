@@ -416,7 +416,6 @@ class Model:
         compare: dict[str, Model] | None = None,
         max_step: float | str | None = None,
         sheet: str | None = None,
-        _internal: bool | None = None,
     ) -> Evaluation:
         """Backtest: hide each specimen's truth after ``context`` rows (or ``context_frac`` of
         them, or at ``origins`` rolling cut-offs), forecast, and score against the baselines.
@@ -433,6 +432,34 @@ class Model:
         (``cut_steps``, of ``cut_backtests`` cut-offs). The tables give times as the table does
         (dates where its time column holds dates; the spans ``lead`` and ``eol_error`` in days)
         and integer ids as integers, as ``durability evaluate`` writes them."""
+        options = dict(locals())
+        del options["self"], options["data"]
+        return self._evaluation(data, _as_given, **options)
+
+    def _evaluation(
+        self,
+        data,
+        given,
+        *,
+        context,
+        context_frac,
+        origins,
+        horizon,
+        baselines,
+        samples,
+        threshold,
+        direction,
+        seed,
+        device,
+        amp,
+        quantiles,
+        bounds,
+        compare,
+        max_step,
+        sheet,
+    ) -> Evaluation:
+        """:meth:`evaluate`, its tables made by ``given(frame, table, schema)``: _as_given for
+        the caller, or the run's own terms (model time, ids as text) for :meth:`calibrate`."""
         from durability_cli.evaluation import BacktestConfig, check_comparable, evaluate, naming_the_model
 
         cfg = forecast_config(
@@ -447,7 +474,6 @@ class Model:
         result = evaluate(self.bundle, table, cfg, backtest, others)
         from durability_cli.render import cut_notes, direction_warnings
 
-        given = _as_given if _internal is None else (lambda frame, *_: frame)
         return Evaluation(
             result.report,
             given(result.per_series, table, self.schema),
@@ -532,7 +558,8 @@ class Model:
         )
         data = read(data, schema=self.schema, sheet=sheet)
         trained = Model(calibrated(self.bundle, None))
-        before = trained.evaluate(data, **options, _internal=True)  # model time: what measure reads
+        # in the run's own terms (model time, ids as text): what measure and seen_specimens read
+        before = trained._evaluation(data, _as_run, amp=False, compare=None, sheet=None, **options)
         # the paths move away from the deterministic mean path, the centre of the scaling: the
         # backtest's y_pred is that path (a second, deterministic backtest gave the same numbers)
         block = measure(before.backtest, None, level, bins, data.source, sides)
@@ -1737,6 +1764,11 @@ def _as_given(table: pd.DataFrame | None, ds: Dataset, schema: Schema, times=Non
     from durability_cli.io import in_zone
 
     return in_zone(_dated(out, schema, times), ds.time_zone)  # the run's dates are UTC without a zone
+
+
+def _as_run(table: pd.DataFrame | None, *_) -> pd.DataFrame | None:
+    """A result table as the run made it (the other choice to :func:`_as_given`)."""
+    return table
 
 
 def _utc(table: pd.DataFrame) -> pd.DataFrame:

@@ -48,6 +48,23 @@ def test_import_is_light():
     assert float(out[0]) < 0.3
 
 
+def test_the_public_api_shows_no_private_parameter():
+    """help(Model.evaluate) showed calibrate's private switch (`_internal`) among the options."""
+    import inspect
+
+    shown = set()
+    for name in dur._API:
+        obj = getattr(dur, name)
+        members = (
+            [obj] if inspect.isfunction(obj) else [m for k, m in vars(obj).items() if not k.startswith("_")]
+        )
+        for fn in [m for m in members if callable(m)]:
+            params = inspect.signature(fn).parameters
+            shown |= {f"{name}.{fn.__name__}({p})" for p in params if p.startswith("_")}
+    assert shown == set()
+    assert "sheet" in inspect.signature(dur.Model.evaluate).parameters  # the walk reached it
+
+
 def test_errors_name_the_argument_in_python_and_the_flag_on_the_command_line():
     with pytest.raises(InputError) as err:
         dur.train(pd.DataFrame({"time": [0, 1], "durability": [1.0, 0.9]}), epochs=-1)
