@@ -113,8 +113,9 @@ def main() -> None:
             _, ev = trend(model, fresh, schema, info, condition, samples=200)
             bt = ev.backtest.dropna(subset=["y_true"])
             held = (bt["y_true"] >= bt["q0.1"]) & (bt["y_true"] <= bt["q0.9"])
-            third = pd.qcut(ev.specimens.set_index("specimen")[condition], 3, labels=["low", "mid", "high"])
-            out["thirds"] = held.groupby(bt["specimen"].map(third), observed=True).mean().to_dict()
+            ids = schema.id_col  # evaluate's tables name the id column as the table does
+            third = pd.qcut(ev.specimens.set_index(ids)[condition], 3, labels=["low", "mid", "high"])
+            out["thirds"] = held.groupby(bt[ids].map(third), observed=True).mean().to_dict()
             print(json.dumps(out), flush=True)
             with open(RESULTS / "condition-trends.jsonl", "a") as f:
                 f.write(json.dumps(out) + "\n")

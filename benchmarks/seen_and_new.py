@@ -54,7 +54,7 @@ def sides(model: Model, table, info) -> dict:
     tenth = pd.qcut(bt["step"], 10, labels=False, duplicates="drop")
     left = err - err.groupby(tenth).transform("mean")
     return {
-        "specimens": int(ev.backtest["specimen"].nunique()),
+        "specimens": int(ev.backtest[model.schema.id_col].nunique()),
         "rmse": m["rmse"],
         "bias": m["bias"],
         "below80": m["below"]["80"],

@@ -434,7 +434,7 @@ class Model:
         and integer ids as integers, as ``durability evaluate`` writes them."""
         options = dict(locals())
         del options["self"], options["data"]
-        return self._evaluation(data, _as_given, **options)
+        return self._evaluation(data, _as_written, **options)
 
     def _evaluation(
         self,
@@ -458,7 +458,7 @@ class Model:
         max_step,
         sheet,
     ) -> Evaluation:
-        """:meth:`evaluate`, its tables made by ``given(frame, table, schema)``: _as_given for
+        """:meth:`evaluate`, its tables made by ``given(frame, table, schema)``: _as_written for
         the caller, or the run's own terms (model time, ids as text) for :meth:`calibrate`."""
         from durability_cli.evaluation import BacktestConfig, check_comparable, evaluate, naming_the_model
 
@@ -742,7 +742,7 @@ class Model:
         _check_evaluation(evaluation)
         style = dict(metric="RMSE", unit=self.schema.target, min_count=min_count)
         style.update(time_unit=self._time_unit(time_unit), count_label=_count_label(evaluation))
-        horizon = _by_horizon(evaluation.backtest)
+        horizon = _by_horizon(_run_names(evaluation.backtest, self.schema))
         if horizon is not None:
             by_time = {name: rows["rmse"].tolist() for name, rows in horizon.groupby("model", sort=False)}
             model = horizon.loc[horizon["model"] == next(iter(by_time))]
@@ -787,7 +787,7 @@ class Model:
         from durability_cli.plotting import plot_calibration
 
         _check_evaluation(evaluation)
-        points = evaluation.backtest
+        points = _run_names(evaluation.backtest, self.schema)
         if points is None or not any(str(c).startswith("q") for c in points.columns):
             raise InputError(
                 "the evaluation has no quantile forecasts: evaluate a Gaussian model with `samples` > 0 "
@@ -835,7 +835,7 @@ class Model:
         ds = read(data, schema=self.schema, sheet=sheet)
         table = end_of_life_backtest(self.bundle, ds, cfg, backtest)
         said = direction_warnings(self.summary, threshold, direction) + table.attrs.get("warnings", [])
-        table = _as_given(table, ds, self.schema, times=EOL_TIMES)
+        table = _own_names(_as_given(table, ds, self.schema, times=EOL_TIMES), self.schema)
         table.attrs["warnings"] = said
         return table
 
@@ -1718,9 +1718,8 @@ def evaluate_files(
         result = evaluate(model.bundle, ds, cfg, backtest, others)
         for path, table in ((outputs.per_series, result.per_series), (outputs.backtest, result.backtest)):
             if path:
-                write_table(
-                    in_zone(_dated(table, model.schema), ds.time_zone), path, time_units=date_units(ds)
-                )
+                written = _own_names(in_zone(_dated(table, model.schema), ds.time_zone), model.schema)
+                write_table(written, path, time_units=date_units(ds))
         report = _shard_note(result.report, shard)
         found = Evaluation(
             report, result.per_series, result.backtest, result.specimens, result.compared_specimens
@@ -1737,7 +1736,12 @@ def evaluate_files(
     ) as write:
         for per_series, points in stream:
             zone = grouped.time_zone  # (known once the first group is read)
-            write(*(in_zone(_dated(t, model.schema), zone) for t in (per_series, points)))
+            write(
+                *(
+                    _own_names(in_zone(_dated(t, model.schema), zone), model.schema)
+                    for t in (per_series, points)
+                )
+            )
     found = Evaluation(
         _shard_note(stream.report, shard),
         specimens=stream.specimens,
@@ -1764,6 +1768,40 @@ def _as_given(table: pd.DataFrame | None, ds: Dataset, schema: Schema, times=Non
     from durability_cli.io import in_zone
 
     return in_zone(_dated(out, schema, times), ds.time_zone)  # the run's dates are UTC without a zone
+
+
+def _as_written(table: pd.DataFrame | None, ds: Dataset, schema: Schema) -> pd.DataFrame | None:
+    """An evaluation's table as ``durability evaluate`` writes it: :func:`_as_given`, its id and
+    time columns named as the table names them (:func:`_own_names`)."""
+    return _own_names(_as_given(table, ds, schema), schema)
+
+
+def _evaluation_names(schema: Schema) -> dict[str, str]:
+    """The id and time columns of evaluate's tables (``specimen``, ``time``) -> the table's."""
+    return {a: b for a, b in (("specimen", schema.id_col), ("time", schema.time_col)) if b and b != a}
+
+
+def _own_names(table: pd.DataFrame | None, schema: Schema) -> pd.DataFrame | None:
+    """``table`` (an evaluation's, in the run's names ``specimen`` and ``time``) with the id and
+    time columns named as the caller's table names them, so that it joins that table and the
+    forecast's; a name the table already has for another column (an id column called ``model``)
+    leaves the run's."""
+    if table is None:
+        return None
+    names = {
+        a: b for a, b in _evaluation_names(schema).items() if a in table.columns and b not in table.columns
+    }
+    return table.rename(columns=names) if names else table
+
+
+def _run_names(table: pd.DataFrame | None, schema: Schema) -> pd.DataFrame | None:
+    """:func:`_own_names` undone: the run's ``specimen`` and ``time``, which metrics reads."""
+    if table is None:
+        return None
+    names = {
+        b: a for a, b in _evaluation_names(schema).items() if b in table.columns and a not in table.columns
+    }
+    return table.rename(columns=names) if names else table
 
 
 def _as_run(table: pd.DataFrame | None, *_) -> pd.DataFrame | None:

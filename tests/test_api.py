@@ -270,10 +270,9 @@ def test_results_give_ids_and_times_as_the_caller_s_table_has_them(coating_slice
 
     report = model.evaluate(df, context=25, samples=10, threshold=0.9)
     points = report.backtest
-    assert points["specimen"].dtype == np.int64 and pd.api.types.is_datetime64_any_dtype(points["time"])
-    assert len(points.merge(df, left_on=["specimen", "time"], right_on=["specimen_id", "time"])) == len(
-        points
-    )
+    # named as the table names them: they join it
+    assert points["specimen_id"].dtype == np.int64 and pd.api.types.is_datetime64_any_dtype(points["time"])
+    assert len(points.merge(df, on=["specimen_id", "time"])) == len(points)
     # as the command line writes the same backtest
     table, model_file, out = tmp_path / "d.csv", tmp_path / "m.safetensors", tmp_path / "bt.csv"
     df.to_csv(table, index=False)
@@ -288,7 +287,7 @@ def test_results_give_ids_and_times_as_the_caller_s_table_has_them(coating_slice
     assert len(per) and pd.api.types.is_datetime64_any_dtype(per["eol_true"])
 
     eol = model.end_of_life_backtest(df, threshold=0.9, context=25, samples=10)
-    assert eol["specimen"].dtype == np.int64
+    assert eol["specimen_id"].dtype == np.int64
     assert all(
         pd.api.types.is_datetime64_any_dtype(eol[c]) for c in ("cutoff_time", "eol_pred", "horizon_end")
     )
@@ -383,9 +382,7 @@ def test_dates_with_a_time_zone_come_back_in_that_zone(coating_slice):
         fc.end_of_life.last_measured_time.to_numpy() == plan.groupby("specimen_id").time.nth(24).to_numpy()
     ).all()
     report = model.evaluate(df, context=25, samples=10)
-    assert len(
-        report.backtest.merge(df, left_on=["specimen", "time"], right_on=["specimen_id", "time"])
-    ) == len(report.backtest)
+    assert len(report.backtest.merge(df, on=["specimen_id", "time"])) == len(report.backtest)
     eol = model.end_of_life_backtest(df, threshold=0.9, context=25, samples=10)
     assert str(eol.cutoff_time.dt.tz) == "Europe/Berlin"
     from matplotlib.figure import Figure

@@ -416,7 +416,7 @@ def test_dates_come_back_exact_and_the_remaining_life_readable(tmp_path):
     rows = pd.read_csv(points)
     measured = set(zip(hours.specimen_id, start + pd.to_timedelta(hours.time, unit="h"), strict=True))
     assert len(rows) and all(
-        k in measured for k in zip(rows.specimen, pd.to_datetime(rows.time), strict=True)
+        k in measured for k in zip(rows.specimen_id, pd.to_datetime(rows.date), strict=True)
     )
     crossed = pd.read_csv(series).dropna(subset=["eol_pred"])
     assert len(crossed) and pd.to_datetime(crossed.eol_pred).dt.year.eq(2024).all()
@@ -622,9 +622,9 @@ def test_evaluate_json_keys_and_files(model, small_coating, tmp_path):
     table = pd.read_csv(per)
     assert table.shape[0] == 5 * 12
     # how surely the model beats each baseline, from the same per-specimen scores the file holds
-    own = table[table["model"] == "model"].set_index("specimen")["rmse"]
+    own = table[table["model"] == "model"].set_index("specimen_id")["rmse"]
     for name, spread in report["skill_spread"].items():
-        theirs = table[table["model"] == name].set_index("specimen")["rmse"]
+        theirs = table[table["model"] == name].set_index("specimen_id")["rmse"]
         assert spread["specimens"] == 12
         assert spread["specimens_better"] == int((own < theirs.reindex(own.index)).sum())
         assert spread["low"] <= report["skill"][name] <= spread["high"], name

@@ -252,3 +252,30 @@ def test_inspect_of_damaged_weights_shows_the_metadata_and_forecast_refuses(tmp_
     assert invoke("inspect", bad).exit_code == 0
     r = invoke("forecast", plan, "-m", bad)
     assert r.exit_code == 2 and "holds NaN or infinite weights" in r.stderr
+
+
+def test_evaluate_s_tables_name_the_id_and_time_columns_as_the_table_does(small, runner, tmp_path):
+    """--per-series and --backtest-out called them `specimen` and `time` whatever the table
+    called them, so they joined neither the table nor the forecast; a name a column of theirs
+    already has (an id column called `model`) keeps theirs."""
+    import pandas as pd
+
+    for ids, times, want_id in (("unit", "cycle", "unit"), ("model", "cycle", "specimen")):
+        table = pd.read_csv(small).rename(columns={"specimen_id": ids, "time": times})
+        data, model = tmp_path / f"{ids}.csv", tmp_path / f"{ids}.safetensors"
+        table.to_csv(data, index=False)
+        args = ["--id-col", ids, "--epochs", "1", "--hidden", "4", "--layers", "1", "--ensemble", "1"]
+        r = runner.invoke(app, ["train", str(data), "-o", str(model), *args, "--no-trend-line", "-q"])
+        assert r.exit_code == 0, r.stderr
+        per, points = tmp_path / f"{ids}_per.csv", tmp_path / f"{ids}_points.csv"
+        args = ["--context", "30", "--samples", "0", "--per-series", str(per), "--backtest-out", str(points)]
+        r = runner.invoke(app, ["evaluate", str(data), "-m", str(model), *args, "-q"])
+        assert r.exit_code == 0, r.stderr
+        per, points = pd.read_csv(per), pd.read_csv(points)
+        assert want_id in per.columns and want_id in points.columns and times in points.columns
+        assert "time" not in points.columns
+        own = points[points["model"] == "model"]
+        joined = own.merge(table.rename(columns={ids: want_id}), on=[want_id, times])
+        assert len(joined) == len(own) == 10 * 10  # every point found its measured row
+        assert (joined["y_true"] == joined["durability"]).all()
+        assert set(per.loc[per["model"] == "model", want_id]) == set(table[ids])

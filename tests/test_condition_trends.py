@@ -142,15 +142,13 @@ def test_evaluate_reports_each_conditions_trend_as_its_backtest_shows_it(runner,
     assert r.exit_code == 0, r.stderr
     report = json.loads(r.stdout)["by_condition"]
     rows = pd.read_csv(bt)
-    rows = rows[rows.model == "model"].merge(
-        pd.read_csv(unseen).rename(columns={"specimen_id": "specimen"}), on=["specimen", "time"], how="left"
-    )
+    rows = rows[rows.model == "model"].merge(pd.read_csv(unseen), on=["specimen_id", "time"], how="left")
     scored = rows.dropna(subset=["y_true", "y_pred"])
-    err = (scored.y_pred - scored.y_true).groupby(scored.specimen).mean()
+    err = (scored.y_pred - scored.y_true).groupby(scored.specimen_id).mean()
     assert report["specimens"] == len(err) == 24
     assert set(report["columns"]) == {"temperature", "humidity"}
     for name, c in report["columns"].items():
-        cond = rows.groupby("specimen")[name].mean().loc[err.index]  # both cut-offs' rows
+        cond = rows.groupby("specimen_id")[name].mean().loc[err.index]  # both cut-offs' rows
         order = np.argsort(cond.to_numpy(), kind="stable")
         low, high = order[:8], order[-8:]
         assert c["low"]["value"] == pytest.approx(cond.iloc[low].mean())
@@ -217,7 +215,7 @@ def test_plot_conditions_draws_each_specimen_and_the_thirds(runner, model, shift
     panels = [ax for ax in figures[0].axes if ax.get_visible()]
     assert [ax.get_title().split(":")[0] for ax in panels] == ["temperature", "humidity"]
     assert "the error follows it" in panels[0].get_title()  # the shift follows temperature
-    specimens = evaluation.specimens.set_index("specimen")
+    specimens = evaluation.specimens.set_index("specimen_id")
     for ax, name in zip(panels, ["temperature", "humidity"], strict=True):
         xy = ax.collections[0].get_offsets()  # the scatter: one point per specimen
         drawn = np.asarray(sorted(map(tuple, np.asarray(xy))))
@@ -255,7 +253,7 @@ def test_a_condition_named_like_a_column_of_the_specimens_table_keeps_its_own_co
     assert r.exit_code == 0, r.stderr
     evaluation = dur.load(out).evaluate(df, context=20, samples=0, baselines=False)
     assert set(evaluation.report["by_condition"]["columns"]) == {"error (condition)", "n (condition)"}
-    spec = evaluation.specimens.set_index("specimen")
+    spec = evaluation.specimens.set_index("specimen_id")
     after = df[df.groupby("specimen_id").cumcount() >= 20].groupby("specimen_id")
     assert np.allclose(spec["error (condition)"], after["error"].mean().loc[spec.index])  # as measured
     assert spec["n"].equals(after["durability"].count().loc[spec.index].rename("n"))  # the scored rows
@@ -430,8 +428,8 @@ def test_plot_conditions_draws_each_compared_model_beside_the_first(
     evaluation = dur.load(model).evaluate(
         pd.read_csv(data), context=20, samples=0, baselines=False, compare={"m": dur.load(with_material)}
     )
-    theirs = evaluation.compared_specimens["m"].set_index("specimen")
-    mine = evaluation.specimens.set_index("specimen")
+    theirs = evaluation.compared_specimens["m"].set_index("specimen_id")
+    mine = evaluation.specimens.set_index("specimen_id")
     ax = panels["temperature"]
     lines = ax.get_title().split("\n")[1:]
     assert lines[0].startswith("model: rank correlation") and lines[1].startswith("m: rank correlation")

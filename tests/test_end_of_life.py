@@ -231,11 +231,7 @@ def test_the_mean_column_is_the_mean_path_that_eol_time_crosses(model, plan, sma
 
     bt = tmp_path / "bt.csv"
     run("evaluate", small, "-m", model, "--context", 20, "--backtest-out", bt, "--no-baselines")
-    scored = (
-        pd.read_csv(bt)
-        .query("model == 'model'")
-        .merge(a, left_on=["specimen", "time"], right_on=["specimen_id", "time"])
-    )
+    scored = pd.read_csv(bt).query("model == 'model'").merge(a, on=["specimen_id", "time"])
     assert len(scored) == len(a)
     assert np.allclose(scored.y_pred, scored.durability_mean, rtol=0, atol=1e-6)
     # and the same paths: the first cut-off draws as forecast does (it drew from "C001#0")

@@ -148,8 +148,8 @@ def test_forecast_and_evaluate_widen_the_interval_alike(warped, tmp_path):
     data = pd.read_csv(table)
     threshold = float(data.groupby("specimen_id").durability.min().median()) + 0.02
     kw = {"threshold": threshold, "context": 20, "samples": 100}
-    widened = model.end_of_life_backtest(data, **kw).set_index("specimen")
-    alone = plain.end_of_life_backtest(data, **kw).set_index("specimen")
+    widened = model.end_of_life_backtest(data, **kw).set_index("specimen_id")
+    alone = plain.end_of_life_backtest(data, **kw).set_index("specimen_id")
     lo, hi = (widened[c].fillna(np.inf) for c in ("eol_low", "eol_high"))
     lo0, hi0 = (alone[c].fillna(np.inf) for c in ("eol_low", "eol_high"))
     assert (lo <= lo0).all() and (hi >= hi0).all()

@@ -125,7 +125,7 @@ def test_evaluate_reports_counts_and_lead_times(runner, small, model, tmp_path):
     bt = pd.read_csv(points)
     df = pd.read_csv(small)
     cut = df[df.groupby("specimen_id").cumcount() == 29].set_index("specimen_id")["time"]  # 30th row
-    expected = bt["time"] - bt["specimen"].map(cut)
+    expected = bt["time"] - bt["specimen_id"].map(cut)
     assert bt["lead"].to_numpy() == pytest.approx(expected.to_numpy())
     assert out.read_bytes()[:8] == PNG
 
@@ -141,7 +141,7 @@ def test_plot_eol(runner, small, model, trained, figures, tmp_path):
     assert len(table) == 10
     truth = pd.read_csv(small)
     for row in table.itertuples():
-        measured = truth[truth.specimen_id == row.specimen].set_index("time")["durability"]
+        measured = truth[truth.specimen_id == row.specimen_id].set_index("time")["durability"]
         after = measured[measured.index >= row.cutoff_time]
         if np.isnan(row.eol_true):  # censored: the data never reach the threshold
             assert after.min() > 0.9 and row.censor_time == measured.index.max()

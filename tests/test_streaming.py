@@ -155,7 +155,7 @@ def test_evaluate_pooled_scores_equal_the_unchunked_run(model, plans, tmp_path):
         r = invoke("evaluate", data, *args, *extra, "--per-series", ps, "--backtest-out", bt)
         assert r.exit_code == 0, r.output
         reports[name] = json.loads(r.stdout)
-        series[name] = pd.read_csv(ps).sort_values(["model", "specimen"]).reset_index(drop=True)
+        series[name] = pd.read_csv(ps).sort_values(["model", "specimen_id"]).reset_index(drop=True)
         assert len(pd.read_parquet(bt))
     whole, chunked = reports["all"], reports["chunked"]
     assert chunked["settings"]["source"] == str(plans["hive"])
