@@ -454,14 +454,16 @@ def eol_warnings(eol: dict) -> list[str]:
     """What the user should know about the end-of-life interval's shift."""
     level = eol["level"]
     if eol["reached"]:
-        return (
-            []
-            if eol["n"] >= FEW_SPECIMENS
-            else [
-                f"the end-of-life interval's shift rests on {eol['n']} forecast(s); with fewer than "
-                f"{FEW_SPECIMENS} it can be far off"
-            ]
-        )
+        if eol["n"] >= FEW_SPECIMENS:
+            return []
+        n = eol["n"]
+        need = math.ceil(level * (n + 1) - 1e-9)  # measure_eol's split conformal count
+        every = ", every one" if need >= n else ""
+        return [
+            f"the end-of-life interval's shift rests on {n} forecast(s); with fewer than {FEW_SPECIMENS} "
+            f"it can be far off. To hold a new specimen's crossing with {level:.0%} probability it must "
+            f"hold {need} of these {n}{every}, so it widens more than their share held suggests"
+        ]
     if eol["most_decided"] < math.ceil(level / (1 - level) - 1e-9):
         return [
             f"{eol['most_decided']} held-out forecast(s) settle whether the end-of-life interval holds the "

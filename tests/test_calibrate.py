@@ -357,6 +357,12 @@ def test_eol_shift_is_the_smallest_that_covers_level_of_n_plus_one():
     # at log(1.5) 5 of 6 decided are covered (< ceil(0.8 x 7)); at log 2 all six
     assert eol["shift"] == pytest.approx(np.log(2)) and eol["reached"]
     assert (eol["coverage_before"], eol["coverage_after"], eol["n"]) == (0.5, 1.0, 6)
+    # and it says why a share of 5 of 6 held was not enough: the warning named only the count
+    from durability_cli.calibration import eol_warnings
+
+    said = eol_warnings(eol)
+    assert len(said) == 1 and "rests on 6 forecast(s)" in said[0]
+    assert "it must hold 6 of these 6, every one" in said[0]
     # the same numbers from evaluate's scorer on the moved interval, as forecast reports it
     median, start = table["eol_p50"].to_numpy(), table["t_cut"].to_numpy()
     lo, hi = (
