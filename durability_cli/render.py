@@ -753,7 +753,7 @@ _EOL = {
     "both_cross": "both cross",
     "mae": "EOL MAE",
     "bias": "EOL bias",
-    "mae_lower_bound": "EOL MAE lower bound",
+    "mae_lower_bound": "EOL MAE incl. censored, ≥",
     "interval_coverage": "EOL {:.0%} interval covers",
     "interval_n": "intervals decided",
     "interval_undetermined": "undetermined",

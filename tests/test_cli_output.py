@@ -67,7 +67,7 @@ def test_evaluate_table_fits_80_columns_and_shows_new_metrics(metrics):
     rows = {x.split("  ")[0]: x.split() for x in lines}
     assert rows["eol coverage"] == ["eol", "coverage", "75%"]  # blank for the baselines
     assert rows["brier 0.5/0.9"][2] == "0.125/0.25"
-    assert "EOL MAE lower bound" in rows  # labels are not wrapped at 80 columns
+    assert "EOL MAE incl. censored, ≥" in rows  # labels are not wrapped at 80 columns
 
 
 @pytest.mark.parametrize("width", [80, 200])
