@@ -243,8 +243,8 @@ class Evaluation:
     def table(self) -> pd.DataFrame:
         """One row per model (the model, any compared ones, then the baselines): RMSE, MAE,
         bias, MASE, the model's skill against each other row with the 5th and 95th percentiles
-        of it over the specimens drawn again and the specimens it won, 80% interval coverage and
-        end-of-life error."""
+        of it over the specimens drawn again, the specimens it won and those where both erred
+        alike (tied), 80% interval coverage and end-of-life error."""
         import pandas as pd
 
         skill = self.report.get("skill", {})
@@ -262,6 +262,7 @@ class Evaluation:
                     "skill_p5": spread.get(name, {}).get("low"),
                     "skill_p95": spread.get(name, {}).get("high"),
                     "specimens_won": spread.get(name, {}).get("specimens_better"),
+                    "specimens_tied": spread.get(name, {}).get("specimens_tied"),
                     "coverage_80": (m.get("coverage") or {}).get("80"),
                     "eol_mae": (m.get("eol") or {}).get("mae"),
                 }

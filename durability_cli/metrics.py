@@ -828,7 +828,14 @@ def _specimen_sums(per_series: pd.DataFrame) -> pd.DataFrame:
 def _spread(wide: pd.DataFrame, baseline: str, level: float, resamples: int) -> dict:
     """:func:`skill_spread` from :func:`_specimen_sums`' table."""
     if "model" not in wide["n"] or baseline not in wide["n"]:
-        return {"specimens": 0, "specimens_better": 0, "level": level, "low": _NAN, "high": _NAN}
+        return {
+            "specimens": 0,
+            "specimens_better": 0,
+            "specimens_tied": 0,
+            "level": level,
+            "low": _NAN,
+            "high": _NAN,
+        }
     n_m, n_b = wide["n"]["model"].to_numpy(np.float64), wide["n"][baseline].to_numpy(np.float64)
     s_m, s_b = wide["sse"]["model"].to_numpy(np.float64), wide["sse"][baseline].to_numpy(np.float64)
     both = (n_m > 0) & (n_b > 0) & np.isfinite(s_m) & np.isfinite(s_b)
@@ -838,6 +845,7 @@ def _spread(wide: pd.DataFrame, baseline: str, level: float, resamples: int) -> 
     out = {
         "specimens": int(k),
         "specimens_better": int((s_m / n_m < s_b / n_b).sum()),
+        "specimens_tied": int((s_m / n_m == s_b / n_b).sum()),  # the same errors: a copy, calibrated
         "level": level,
         "low": _NAN,
         "high": _NAN,

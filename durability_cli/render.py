@@ -996,9 +996,12 @@ def _spread_cells(block: dict) -> dict:
 def skill_notes(report: dict) -> list[str]:
     """One line naming the baselines the model does not surely beat: the skill's interval reaches
     0 or below (a few specimens, or a baseline as good on these data). Empty when it beats all."""
-    unsure, worse, counts = [], [], set()
+    unsure, worse, same, counts = [], [], [], set()
     for name, b in report.get("skill_spread", {}).items():
         low, high = b.get("low"), b.get("high")
+        if b.get("specimens") and b.get("specimens_tied") == b["specimens"]:
+            same.append(name)  # every specimen's errors equal: neither is better
+            continue
         if not _is_number(low) or not _is_number(high) or low != low or low > 0:
             continue
         counts.add(b["specimens"])
@@ -1006,10 +1009,16 @@ def skill_notes(report: dict) -> list[str]:
     parts = ([f"not surely better than {', '.join(unsure)}"] if unsure else []) + (
         [f"worse than {', '.join(worse)}"] if worse else []
     )
-    if not parts:
-        return []
-    over = f"{min(counts)}-{max(counts)}" if len(counts) > 1 else f"{min(counts)}"
-    return [f"the model is {' and '.join(parts)} here (skill p5/p95 over {over} specimens)"]
+    out = []
+    if parts:
+        over = f"{min(counts)}-{max(counts)}" if len(counts) > 1 else f"{min(counts)}"
+        out.append(f"the model is {' and '.join(parts)} here (skill p5/p95 over {over} specimens)")
+    if same:
+        out.append(
+            f"the model's point forecast errs as {', '.join(same)}'s does on every specimen (a tie, not a "
+            "loss: a calibrated copy differs only in its band; compare their coverage)"
+        )
+    return out
 
 
 BAND_OK = (0.7, 0.9)  # an 80 % band holding a share outside this is worth calibrating

@@ -419,6 +419,12 @@ def test_the_skill_s_interval_resamples_specimens_and_counts_the_wins():
     # a baseline the model always matches: skill 0 surely; one specimen: no interval
     same = M.skill_spread(_per_series(model, model), "linear")
     assert same["specimens_better"] == 0 and same["low"] == approx(0.0) and same["high"] == approx(0.0)
+    assert same["specimens_tied"] == 30 and out["specimens_tied"] == 0
+    # ... is a tie under the table, not a baseline the model "is not surely better than"
+    from durability_cli.render import skill_notes
+
+    said = skill_notes({"skill_spread": {"linear": same, "persistence": out}})
+    assert len(said) == 1 and "errs as linear's does on every specimen (a tie, not a loss" in said[0]
     one = M.skill_spread(_per_series([0.5], [1.0]), "linear")
     assert one["specimens"] == 1 and math.isnan(one["low"])
     # a specimen the baseline could not forecast (n = 0) is left out of both
