@@ -1610,13 +1610,17 @@ def _forecast_settings(model: Model, cfg: ForecastConfig, outputs: Outputs, opti
     }
 
 
-def _tidier(schema: Schema, outputs: Outputs):
+def _tidier(
+    schema: Schema, outputs: Outputs, inputs: tuple[str, ...] = ("last_measured_time", "horizon_end")
+):
     """``tidy(table, path, fmt)``: ``table`` rounded for the file at ``path``: ``outputs.precision``
-    significant digits, by default 6 in CSV and JSON Lines and every digit in Parquet."""
+    significant digits, by default 6 in CSV and JSON Lines and every digit in Parquet; the
+    table's time, conditions and static columns and ``inputs`` (measured, or spans of measured
+    times) to every digit they were typed with (outputs.INPUT_DIGITS)."""
     from durability_cli.io import format_for
     from durability_cli.outputs import DEFAULT_PRECISION, tidy
 
-    inputs = (schema.time_col, *schema.covariates, *schema.static, "last_measured_time", "horizon_end")
+    inputs = (schema.time_col, *schema.covariates, *schema.static, *inputs)
 
     def tidy_for(table, path, fmt):
         if table is None or not path:
@@ -1708,6 +1712,25 @@ def evaluate_files(
     backtest.validate()
     others = _compared(compare)
     columns = check_comparable(model.bundle, others)  # before the table is read: every model's
+    tidy = _tidier(model.schema, outputs, inputs=("time", "lead", "y_true"))
+
+    def as_written(table, zone, path):
+        """A table as its file gets it: dates in the table's zone, its names, an end later than
+        the horizon empty (as with dates, and in forecast's tables), digits as forecast's."""
+        import numpy as np
+
+        if table is not None and "lead" in table.columns and outputs.precision != 0:
+            from durability_cli.outputs import INPUT_DIGITS, round_significant
+
+            # time - cut-off: to the digits of the time it was taken from (not 0.27999999999999936)
+            lead = round_significant(table["lead"].to_numpy(), INPUT_DIGITS, table["time"].to_numpy())
+            table = table.assign(lead=lead)
+        table = _own_names(in_zone(_dated(table, model.schema), zone), model.schema)
+        later = [c for c in table.columns if c.startswith("eol_") and table[c].dtype.kind == "f"]
+        if later:
+            table = table.assign(**{c: table[c].where(table[c] != np.inf) for c in later})
+        return tidy(table, path, None)
+
     if size is None:
         from durability_cli.evaluation import evaluate
         from durability_cli.io import write_table
@@ -1719,8 +1742,7 @@ def evaluate_files(
         result = evaluate(model.bundle, ds, cfg, backtest, others)
         for path, table in ((outputs.per_series, result.per_series), (outputs.backtest, result.backtest)):
             if path:
-                written = _own_names(in_zone(_dated(table, model.schema), ds.time_zone), model.schema)
-                write_table(written, path, time_units=date_units(ds))
+                write_table(as_written(table, ds.time_zone, path), path, time_units=date_units(ds))
         report = _shard_note(result.report, shard)
         found = Evaluation(
             report, result.per_series, result.backtest, result.specimens, result.compared_specimens
@@ -1739,8 +1761,8 @@ def evaluate_files(
             zone = grouped.time_zone  # (known once the first group is read)
             write(
                 *(
-                    _own_names(in_zone(_dated(t, model.schema), zone), model.schema)
-                    for t in (per_series, points)
+                    as_written(t, zone, path)
+                    for t, path in ((per_series, outputs.per_series), (points, outputs.backtest))
                 )
             )
     found = Evaluation(

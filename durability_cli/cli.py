@@ -21,6 +21,7 @@ from durability_cli.cli_options import (
     _CHECKPOINT,
     _ERRORS,
     _EVAL_MAX_STEP,
+    _EVAL_PRECISION,
     _FOLDS,
     _HISTORY,
     _INIT_FROM,
@@ -676,6 +677,7 @@ def evaluate(
         _opt("Write one row of scores per specimen and model.", None, "--per-series", metavar=PATH),
     ] = None,
     backtest_out: Annotated[str | None, _opt(_POINTS, None, "--backtest-out", metavar=PATH)] = None,
+    precision: Annotated[int | None, _opt(_EVAL_PRECISION, None, "--precision", metavar=N)] = None,
     plot: Annotated[str | None, _opt(_ERRORS, None, "--plot", metavar=PATH)] = None,
     time_unit: TimeUnit = None,
     seed: SeedOpt = 0,
@@ -745,7 +747,10 @@ def evaluate(
             for name, path in zip(api.comparison_names(model[1:]), model[1:], strict=True)
         }
         backtest = BacktestConfig(context, context_frac, origins, horizon, baselines)
-        outputs = api.Outputs(per_series=per_series, backtest=backtest_out)
+        from durability_cli.outputs import check_precision
+
+        check_precision(precision)
+        outputs = api.Outputs(per_series=per_series, backtest=backtest_out, precision=precision)
         shared = _table_on_terminal(per_series, backtest_out)  # a line there would cut into rows
         with ForecastProgress(err, "backtest forecasts", quiet=quiet or shared):
             run = api.evaluate_files(

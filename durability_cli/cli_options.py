@@ -252,6 +252,11 @@ _BOUNDS = (
 _PRECISION = (
     "Significant digits of predicted values (default: 6 in CSV and JSON Lines, all in Parquet; 0 = all)."
 )
+_EVAL_PRECISION = (
+    "Significant digits of the forecasts and scores in --per-series and --backtest-out, as forecast's "
+    "--precision (default: 6 in CSV and JSON Lines, all in Parquet; 0 = all); measured values and "
+    "times keep every digit they were typed with."
+)
 
 
 _META = (

@@ -25,16 +25,20 @@ def check_precision(precision: int | None) -> None:
         )
 
 
-def round_significant(values: np.ndarray, digits: int) -> np.ndarray:
+def round_significant(values: np.ndarray, digits: int, scale: np.ndarray | None = None) -> np.ndarray:
     """``values`` rounded to ``digits`` significant digits, each the float nearest its decimal
-    text (39.105000000000004 -> 39.105), so that it prints as that short text; NaN and inf stay."""
+    text (39.105000000000004 -> 39.105), so that it prints as that short text; NaN and inf stay.
+    ``scale``: round each value at the decimal of ``digits`` significant digits of its ``scale``
+    instead (a difference of two times, 0.27999999999999936, to the digits the later time holds:
+    0.28)."""
     x = np.asarray(values, dtype=np.float64)
     out = x.copy()
-    ok = np.isfinite(x) & (x != 0)
+    ref = x if scale is None else np.broadcast_to(np.asarray(scale, dtype=np.float64), x.shape)
+    ok = np.isfinite(x) & (x != 0) & np.isfinite(ref) & (ref != 0)
     if not ok.any():
         return out
     v = x[ok]
-    shift = digits - 1 - np.floor(np.log10(np.abs(v))).astype(np.int64)  # decimals to keep
+    shift = digits - 1 - np.floor(np.log10(np.abs(ref[ok]))).astype(np.int64)  # decimals to keep
     up = shift >= 0
     # an integer divided (or multiplied) by an exact power of ten: the nearest float to the decimal
     scale = np.power(10.0, np.abs(shift))

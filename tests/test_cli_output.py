@@ -279,3 +279,56 @@ def test_evaluate_s_tables_name_the_id_and_time_columns_as_the_table_does(small,
         assert len(joined) == len(own) == 10 * 10  # every point found its measured row
         assert (joined["y_true"] == joined["durability"]).all()
         assert set(per.loc[per["model"] == "model", want_id]) == set(table[ids])
+
+
+def test_evaluate_s_tables_are_written_to_forecast_s_digits_and_blank_past_the_horizon(
+    small, runner, tmp_path
+):
+    """--backtest-out wrote lead = 0.019999999999999997 and y_pred with 16 digits, and `inf` for
+    an end of life past the horizon, where forecast writes 6 digits and an empty cell (as
+    evaluate did itself for dates)."""
+    import pandas as pd
+
+    table = pd.read_csv(small)
+    table["time"] = table["time"] * 0.01 + 0.07  # hundredths: their differences are not exact
+    data, model = tmp_path / "hundredths.csv", tmp_path / "m.safetensors"
+    table.to_csv(data, index=False)
+    args = ["--epochs", "1", "--hidden", "4", "--layers", "1", "--ensemble", "1", "--no-trend-line", "-q"]
+    r = runner.invoke(app, ["train", str(data), "-o", str(model), *args])
+    assert r.exit_code == 0, r.stderr
+    points, per = tmp_path / "points.csv", tmp_path / "per.csv"
+    args = ["--context", "30", "--samples", "20", "--threshold", "0.5", "--per-series", str(per)]
+    r = runner.invoke(
+        app, ["evaluate", str(data), "-m", str(model), *args, "--backtest-out", str(points), "-q"]
+    )
+    assert r.exit_code == 0, r.stderr
+    text = pd.read_csv(points, dtype=str, keep_default_na=False)
+
+    def digits(cell: str) -> int:
+        return len(cell.lstrip("-").split("e")[0].replace(".", "").lstrip("0"))
+
+    assert max(map(digits, text["y_pred"])) == 6 and max(map(digits, text["q0.9"])) <= 6
+    lead = text["lead"].astype(float)  # steps of 0.005: to the digits the times were typed with
+    assert max(map(digits, text["lead"])) <= 3 and (lead == lead.round(3)).all()
+    assert set(text["y_true"]) <= set(table["durability"].astype(str))  # the measured values as typed
+    eol = text[["eol_time", "eol_p10", "eol_p50", "eol_p90"]].to_numpy().ravel()
+    assert "inf" not in set(eol) and "" in set(eol)  # past the horizon: empty, as forecast writes it
+    assert max(map(digits, pd.read_csv(per, dtype=str, keep_default_na=False)["rmse"])) <= 6
+    # --precision 0 keeps every digit
+    r = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(data),
+            "-m",
+            str(model),
+            *args,
+            "--precision",
+            "0",
+            "--backtest-out",
+            str(points),
+            "-q",
+        ],
+    )
+    assert r.exit_code == 0, r.stderr
+    assert max(map(digits, pd.read_csv(points, dtype=str)["y_pred"])) > 6
