@@ -1729,7 +1729,7 @@ def evaluate_files(
         later = [c for c in table.columns if c.startswith("eol_") and table[c].dtype.kind == "f"]
         if later:
             table = table.assign(**{c: table[c].where(table[c] != np.inf) for c in later})
-        return tidy(table, path, None)
+        return tidy(table, path, outputs.fmt)
 
     if size is None:
         from durability_cli.evaluation import evaluate
@@ -1742,7 +1742,8 @@ def evaluate_files(
         result = evaluate(model.bundle, ds, cfg, backtest, others)
         for path, table in ((outputs.per_series, result.per_series), (outputs.backtest, result.backtest)):
             if path:
-                write_table(as_written(table, ds.time_zone, path), path, time_units=date_units(ds))
+                written = as_written(table, ds.time_zone, path)
+                write_table(written, path, fmt=outputs.fmt, time_units=date_units(ds))
         report = _shard_note(result.report, shard)
         found = Evaluation(
             report, result.per_series, result.backtest, result.specimens, result.compared_specimens
@@ -1755,7 +1756,10 @@ def evaluate_files(
     source = "stdin" if data == "-" else str(data)
     stream = EvalStream(model.bundle, grouped.groups, cfg, backtest, source=source, others=others)
     with _writers(
-        (outputs.per_series, outputs.backtest), quote_hint(grouped.ids), time_units=grouped.time_units
+        (outputs.per_series, outputs.backtest),
+        quote_hint(grouped.ids),
+        fmt=outputs.fmt,
+        time_units=grouped.time_units,
     ) as write:
         for per_series, points in stream:
             zone = grouped.time_zone  # (known once the first group is read)

@@ -517,6 +517,12 @@ def forecast(
     """
     (model,) = model  # ModelOpt hands one path in a list (a repeated -m is refused)
 
+    from durability_cli.io import stdout_alias
+
+    output, eol_out, paths_out, meta_out = map(
+        stdout_alias, (output, eol_out, paths_out, meta_out)
+    )  # /dev/stdout: -
+
     def go():
         from durability_cli import api
         from durability_cli.outputs import check_precision
@@ -678,6 +684,7 @@ def evaluate(
     ] = None,
     backtest_out: Annotated[str | None, _opt(_POINTS, None, "--backtest-out", metavar=PATH)] = None,
     precision: Annotated[int | None, _opt(_EVAL_PRECISION, None, "--precision", metavar=N)] = None,
+    output_format: OutFmt = None,
     plot: Annotated[str | None, _opt(_ERRORS, None, "--plot", metavar=PATH)] = None,
     time_unit: TimeUnit = None,
     seed: SeedOpt = 0,
@@ -703,6 +710,10 @@ def evaluate(
               durability evaluate test.csv -m m.safetensors --origins 4 -o metrics.json --plot errors.png
               durability evaluate test.csv -m trend.safetensors -m plain.safetensors --context 20
     """
+
+    from durability_cli.io import stdout_alias
+
+    output, per_series, backtest_out = map(stdout_alias, (output, per_series, backtest_out))  # /dev/stdout: -
 
     def go():
         from durability_cli import api
@@ -739,6 +750,7 @@ def evaluate(
             [data if data != "-" else None, *model],
             tables=(per_series, backtest_out),
             pictures=(plot,),
+            fmt=output_format,
         )
         trained = api.load(model[0])
         unit = api.time_unit_of(trained.schema, time_unit)  # a date table's spans are days
@@ -750,7 +762,9 @@ def evaluate(
         from durability_cli.outputs import check_precision
 
         check_precision(precision)
-        outputs = api.Outputs(per_series=per_series, backtest=backtest_out, precision=precision)
+        outputs = api.Outputs(
+            per_series=per_series, backtest=backtest_out, fmt=output_format, precision=precision
+        )
         shared = _table_on_terminal(per_series, backtest_out)  # a line there would cut into rows
         with ForecastProgress(err, "backtest forecasts", quiet=quiet or shared):
             run = api.evaluate_files(

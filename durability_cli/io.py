@@ -1308,6 +1308,20 @@ def _interrupt_deferred() -> Iterator[None]:
         raise raising[caught[0]][1]
 
 
+def stdout_alias(path: str | None) -> str | None:
+    """``-`` for a name of this process's stdout (``/dev/stdout``, ``/dev/fd/1``,
+    ``/proc/self/fd/1``), so that it counts as stdout where one table at most may go and is
+    written as stdout is (CSV unless told otherwise, whatever the file behind it is called);
+    any other ``path`` as it is."""
+    if not path or path == "-" or not str(path).startswith(("/dev/", "/proc/")):
+        return path
+    try:
+        there, out = os.stat(path), os.fstat(1)
+    except OSError:  # no such name, or stdout closed
+        return path
+    return "-" if (there.st_dev, there.st_ino) == (out.st_dev, out.st_ino) else path
+
+
 def special_file(path: str | Path) -> bool:
     """True when ``path`` exists (through any links) and is not a regular file: a device, a FIFO,
     a socket, ``/dev/stdout``. Folders are refused elsewhere."""

@@ -332,3 +332,23 @@ def test_evaluate_s_tables_are_written_to_forecast_s_digits_and_blank_past_the_h
     )
     assert r.exit_code == 0, r.stderr
     assert max(map(digits, pd.read_csv(points, dtype=str)["y_pred"])) > 6
+    # --output-format, as forecast's: the message for a name without a format said to pass it,
+    # and evaluate had no such option
+    r = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(data),
+            "-m",
+            str(model),
+            *args[:4],
+            "--backtest-out",
+            "-",
+            "--output-format",
+            "jsonl",
+            "-q",
+        ],
+    )
+    assert r.exit_code == 0, r.stderr
+    first = json.loads(r.stdout.splitlines()[0])
+    assert first["specimen_id"] == "C001" and first["y_pred"] == round(first["y_pred"], 6)

@@ -44,3 +44,31 @@ def test_train_then_forecast_from_stdin_into_a_second_command(tmp_path):
     assert info["n_specimens"] == 8
     assert info["roles"]["target"] == "durability_mean"
     assert "Traceback" not in done.stderr
+
+
+def test_dev_stdout_counts_as_stdout(tmp_path, small, model):
+    """`--eol-out /dev/stdout` got past the one-table-on-stdout check (only `-` was counted): the
+    end-of-life table ran on after the forecast's rows, exit 0; and `-o /dev/stdout > f.csv` was
+    refused for the name of the file behind it."""
+    d = _durability()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    plan = f"{d} forecast {small} -m {model} --horizon 3 --hold-conditions --samples 20 -q"
+
+    def run(script: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300
+        )
+
+    both = run(f"set -o pipefail; {plan} --threshold 0.6 --eol-out /dev/stdout | cat")
+    assert both.returncode == 2 and both.stdout == ""
+    assert "-o/--output and --eol-out both write to stdout" in both.stderr
+    one = run(f"{plan} -o /dev/stdout > into.csv")  # the file behind it has no table extension
+    assert one.returncode == 0, one.stderr
+    rows = pd.read_csv(tmp_path / "into.csv")
+    assert len(rows) == 10 * 3 and "durability_mean" in rows.columns
+    # evaluate: the per-series table on /dev/stdout, and no metrics JSON run on after it
+    scored = run(
+        f"{d} evaluate {small} -m {model} --context 30 --samples 0 -q --per-series /dev/stdout | cat"
+    )
+    assert scored.returncode == 0, scored.stderr
+    assert scored.stdout.startswith("model,specimen_id,") and "{" not in scored.stdout
