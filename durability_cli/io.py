@@ -392,7 +392,12 @@ def _sniff(head: bytes) -> str:
             head = zlib.decompressobj(wbits=31).decompress(head, 4096)
         except zlib.error:
             return "csv"  # corrupt gzip: the CSV path reports it
-    return "jsonl" if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{") else "csv"
+    return (
+        "jsonl" if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{") or _JSON_ARRAY.match(head) else "csv"
+    )
+
+
+_JSON_ARRAY = re.compile(rb"(?:\xef\xbb\xbf)?\s*\[\s*[{\]]")  # [{...}, ...]: jq -s, pandas' orient="records"
 
 
 def _read_bytes(p: Path, name: str, gz: bool) -> bytes:
@@ -782,6 +787,12 @@ def _read_jsonl(data: bytes, name: str) -> pd.DataFrame:
         data = data[3:]
     if not data.strip():
         raise InputError(f"{name}: the input is empty (it has no rows)")
+    if _JSON_ARRAY.match(data):
+        source = "FILE" if name == "stdin" else name
+        raise InputError(
+            f"{name}: is one JSON array of rows ([{{...}}, ...]), not JSON Lines (one object per line); "
+            f"convert it with jq -c '.[]' {source} > table.jsonl"
+        )
     check_json_depth(data, name)
     try:
         table = pajson.read_json(pa.BufferReader(data))

@@ -853,7 +853,10 @@ def _to_numeric(col: pd.Series, source: str, name: str, role: str) -> np.ndarray
         number = pd.to_numeric(values, errors="coerce")
     except (TypeError, ValueError):
         number = pd.to_numeric(values.astype(str), errors="coerce").where(values.notna())
-    out = np.asarray(number, dtype=np.float64)
+    out = np.array(number, dtype=np.float64)
+    # a JSON true among numbers: pandas reads it as 1.0 (a whole column of them stays a switch)
+    flags = values.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy(dtype=bool)
+    out[flags] = np.nan
     for i in np.flatnonzero(np.isnan(out) & col.notna().to_numpy()):
         value = values.iloc[i]
         if isinstance(value, str) and not value.strip():
@@ -999,7 +1002,7 @@ def _check_static(raw, name, order, starts, lengths, id_text, codes_s, source) -
 
 
 def _show(value) -> str:
-    text = str(value)
+    text = str(value).lower() if isinstance(value, bool | np.bool_) else str(value)  # as JSON writes it
     text = text if len(text) <= 40 else text[:37] + "..."
     return repr(text)
 

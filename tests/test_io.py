@@ -117,6 +117,47 @@ def test_stdin_text_input(runner):
     assert json.loads(result.stdout)["n_rows"] == 2
 
 
+@pytest.mark.parametrize("where", ["file", "stdin", "gzip stdin"])
+def test_a_json_array_is_named_with_the_conversion(runner, tmp_path, where):
+    """A `jq -s` or pandas orient="records" file was read as a table of columns 0, 1, 2, ...
+    (from a file) or as empty (from stdin)."""
+    rows = [{"specimen": "A", "cycle": i, "durability": 1 - i / 10} for i in range(3)]
+    path = tmp_path / "rows.json"
+    path.write_text(json.dumps(rows, indent=1))
+    if where == "file":
+        result = runner.invoke(app, ["schema", str(path)])
+        name = str(path)
+    else:
+        blob = path.read_bytes()
+        result = runner.invoke(app, ["schema", "-"], input=gzip.compress(blob) if "gzip" in where else blob)
+        name = "stdin"
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(
+        f"Error: {name}: is one JSON array of rows ([{{...}}, ...]), not JSON Lines"
+    )
+    assert "jq -c '.[]'" in result.stderr
+
+
+def test_a_json_true_among_numbers_is_not_read_as_1(runner, tmp_path):
+    """pandas read `true` in a column of numbers as 1.0: a forecast moved, silently; CSV refuses
+    TRUE. A column wholly of true/false stays a switch (0/1)."""
+    rows = [
+        {"specimen": "A", "cycle": i, "temp": 20.0 + i, "durability": 1 - i / 10, "lamp": i % 2 == 0}
+        for i in range(4)
+    ]
+    rows[2]["durability"] = True
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = runner.invoke(app, ["schema", str(path)])
+    assert result.exit_code == 2
+    assert f"{path}: column 'durability', row 3: 'true' is not a number" in result.stderr
+    rows[2]["durability"] = 0.8
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = runner.invoke(app, ["schema", str(path), "--json"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["roles"]["covariates"] == ["temp", "lamp"]
+
+
 def test_empty_stdin_is_an_error(runner):
     result = runner.invoke(app, ["schema", "-"], input=b"")
     assert result.exit_code == 2
