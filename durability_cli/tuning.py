@@ -128,6 +128,8 @@ class TuneConfig:
             raise InputError(f"`folds` must be at least 2, got {self.folds}")
         if not 0.0 <= self.check < 1.0:
             raise InputError(f"`check` must be a share in [0, 1), e.g. 0.2, got {self.check}")
+        if self.storage is not None:
+            check_storage(self.storage)  # before the table is read
         TrainConfig(
             epochs=self.epochs, patience=self.patience, seed=self.seed, val_context_frac=self.val_context_frac
         ).validate()
@@ -567,7 +569,32 @@ def _kept(study, storage: str | None) -> str:
 def _storage(path: str | None):
     if path is None:
         return None
+    check_storage(path)
     return f"sqlite:///{Path(path).resolve()}"
+
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def check_storage(path: str) -> None:
+    """A `storage` that is a folder, or a file some other program wrote (a CSV given by mistake):
+    refused in one line before Optuna's database layer fails on it; a new name or an empty file
+    starts a search, and a SQLite file another search wrote continues it."""
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{path}: is a folder; give `storage` a file name (a new one starts a search)")
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(len(_SQLITE_MAGIC))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the search's storage ({exc.strerror or exc})") from None
+    if head and head != _SQLITE_MAGIC:
+        raise InputError(
+            f"{path}: is not a search's storage (a SQLite file that tune wrote); give a new file name "
+            "to start a search there, or the file an earlier search kept"
+        )
 
 
 def _fold_score(ds, split: _Folds, fold, k: int, model_cfg, train_cfg, trial, deadline, asides=()) -> float:

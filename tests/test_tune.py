@@ -144,6 +144,11 @@ def test_where_the_defaults_win_the_settings_written_are_train_s_defaults(tiny_t
             ["--budget", "1s", "--epochs", "1000"],
             "no trial completed within the budget (1 s); a trial trains 3 models",
         ),
+        # a CSV given as the storage: SQLAlchemy's "file is not a database", exit 1, before
+        (
+            ["--storage", str(Path(__file__).parents[1] / "sample_data" / "ball.csv")],
+            "ball.csv: is not a search's storage (a SQLite file that tune wrote); give a new file name",
+        ),
     ],
 )
 def test_tune_bad_options(runner, tiny_table, tmp_path, args, message):
