@@ -642,7 +642,12 @@ ContextFrac = Annotated[
     float | None, _opt("Share of each specimen's rows observed before the forecast.", metavar=FLOAT)
 ]
 Origins = Annotated[
-    int | None, _opt("K rolling cut-offs per specimen (needed for the prognostics metrics).", metavar="K")
+    int | None,
+    _opt(
+        "K rolling cut-offs per specimen (needed for the prognostics metrics); each at most once, so a "
+        "specimen of L rows gets at most L - 2.",
+        metavar="K",
+    ),
 ]
 ScoreHorizon = Annotated[int | None, _opt("Score at most N steps after each cut-off.", metavar=N)]
 

@@ -101,6 +101,10 @@ def cutoffs(lengths: np.ndarray, backtest: BacktestConfig) -> tuple[np.ndarray, 
         k = np.arange(1, origins + 1)
         spec = np.repeat(np.arange(n), origins)
         cut = np.maximum(2, (lengths[spec] * np.tile(k, n) / (origins + 1)).astype(int))
+        # more origins than a specimen has rows to cut at: each cut-off once (a repeated one
+        # weighted its forecast twice or more in every score), so a short specimen gets fewer
+        new = np.r_[True, (spec[1:] != spec[:-1]) | (cut[1:] != cut[:-1])][: len(spec)]  # pairs come sorted
+        spec, cut = spec[new], cut[new]
     keep = cut < lengths[spec]  # something must be left to forecast
     return spec[keep], cut[keep]
 

@@ -56,6 +56,21 @@ def test_a_share_cuts_each_specimen_where_evaluate_context_frac_does(lengths, sh
     assert (rows[left_out] >= lengths[left_out]).all()
 
 
+@given(st.lists(st.integers(1, 80), min_size=1, max_size=6), st.integers(1, 300))
+def test_rolling_cut_offs_are_each_taken_once(lengths, origins):
+    """--origins K above a specimen's rows repeated cut-offs (60 rows, K 200: the first one 10
+    times), each weighted in every score as often as it came."""
+    lengths = np.asarray(lengths)
+    spec, cut = cutoffs(lengths, BacktestConfig(origins=origins))
+    pairs = list(zip(spec.tolist(), cut.tolist(), strict=True))
+    assert len(set(pairs)) == len(pairs) and pairs == sorted(pairs)
+    assert ((cut >= 2) & (cut < lengths[spec])).all()
+    for i, n in enumerate(lengths):  # K cut-offs, or every one the specimen has when K is more
+        assert (spec == i).sum() <= min(origins, max(n - 2, 0))
+    if origins >= lengths.max():
+        assert len(pairs) == int(np.maximum(lengths - 2, 0).sum())
+
+
 def test_validation_scores_each_specimen_after_its_own_share(device_b, trained):
     """The validation RMSE and baselines a share-trained model keeps equal each validation device
     scored on its own after round(share x its rows) rows, pooled: 3, 6 or 11 rows here."""
