@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from durability_cli.config import AUTO_NUMBERS, AUTO_SWITCHES, ModelConfig, TrainConfig, auto_number
-from durability_cli.errors import InputError, check_numbers
+from durability_cli.errors import DurabilityError, InputError, check_numbers
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -1037,6 +1037,30 @@ def check_checkpoint(path: str) -> None:
     from durability_cli.artifact import CHECKPOINT_FORMAT, read_safetensors
 
     read_safetensors(path, expect=CHECKPOINT_FORMAT)
+
+
+def resume_warnings(path: str, options: dict) -> list[str]:
+    """What a resumed run should know before it starts: `epochs` other than the checkpoint's plan
+    (allowed, to train on) stretches the learning rate's cosine from the epoch it resumes at, so
+    the model is neither the interrupted run's nor an uninterrupted run of the new length."""
+    from durability_cli.artifact import CHECKPOINT_FORMAT
+    from durability_cli.modelfile import read_header
+
+    given = options.get("epochs")
+    if not isinstance(given, int) or given <= 0:
+        return []  # auto: decided from the table as before
+    try:
+        info = read_header(path, expect=CHECKPOINT_FORMAT)[2]
+    except DurabilityError:
+        return []  # a bad checkpoint is refused in one line where it is loaded
+    planned, done = (info.get("train_config") or {}).get("epochs"), info.get("epoch")
+    if not isinstance(planned, int) or planned == given:
+        return []
+    return [
+        f"the checkpoint's run planned {planned} epochs and this one {given}: from epoch {done} on the "
+        f"learning rate follows the cosine of {given}, so the model is not what an uninterrupted run of "
+        f"either length gives (resume with `epochs` {planned} for that)"
+    ]
 
 
 def configs(options: dict, *, source: str = "options") -> tuple[ModelConfig, TrainConfig]:

@@ -288,6 +288,8 @@ def train(
                     f"replaces it: stop now and give --resume {ckpt} to continue that run instead"
                 ],
             )
+        if not quiet and resume is not None and (dist is None or dist.rank == 0):
+            render_warnings(err, api.resume_warnings(resume, options))
         if chunk_specimens is not None and chunk_specimens < 1:  # 0 = off only in a config file
             raise InputError(f"--chunk-specimens must be at least 1, got {chunk_specimens}")
         run = api.TrainRun(data, columns, options, init_from=init_from, source=source)

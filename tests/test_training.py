@@ -331,6 +331,19 @@ def test_resume_refuses_other_data(tiny, tmp_path, interrupt_at_checkpoint):
     r = CliRunner().invoke(app, ["train", str(other), "-o", str(out), *SMALL, "--resume", str(ckpt)])
     assert r.exit_code == 2
     assert "made on a different table" in r.output
+    # more epochs are allowed (to train on), but the model then is neither run's: said first
+    # (the summary claimed the new length, silently)
+    from durability_cli import api
+
+    assert (
+        api.resume_warnings(str(ckpt), {"epochs": 8}) == api.resume_warnings(str(ckpt), {"epochs": 0}) == []
+    )
+    longer = [*SMALL[: SMALL.index("--epochs")], "--epochs", "10", *SMALL[SMALL.index("--epochs") + 2 :]]
+    r = CliRunner().invoke(app, ["train", str(tiny), "-o", str(out), *longer, "--resume", str(ckpt)])
+    assert r.exit_code == 0, r.output
+    said = " ".join(r.stderr.split())
+    assert "Warning: the checkpoint's run planned 8 epochs and this one 10: from epoch" in said
+    assert "(resume with --epochs 8 for that)" in said
 
 
 def test_the_default_batch_takes_about_1600_rows_a_step_on_a_small_table(coating_slice, tmp_path):
