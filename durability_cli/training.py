@@ -1303,6 +1303,14 @@ def _survey(
             )
         if numeric_static is None:
             numeric_static = [c for c in schema.static if c in _numeric_static(ds)]
+        blank = np.flatnonzero(~np.isfinite(series.y).any(axis=1))
+        if len(blank):  # it would be drawn to validate on nothing, or train on nothing
+            more = f" (and {len(blank) - 1} more)" if len(blank) > 1 else ""
+            raise InputError(
+                f"{source}: specimen {series.ids[blank[0]]}{more} has no measured {schema.target} (every "
+                f"cell of '{schema.target}' empty): it can neither train nor validate; remove its rows, "
+                "or fill in its measurements"
+            )
         survey.lengths[lo:hi] = series.lengths
         survey.n_rows += len(ds.frame)
         survey.digest.add(ds)

@@ -452,6 +452,19 @@ def test_unknown_history_extension_is_refused_before_training(tmp_path, small):
     out.assert_untouched()
 
 
+@pytest.mark.parametrize("chunked", [[], ["--chunk-specimens", "3"]])
+def test_a_specimen_never_measured_is_refused_by_train(tmp_path, small, chunked):
+    """One specimen whose durability is empty in every row was trained on silently, and could be
+    drawn as a validation specimen that scored nothing ("validating on 2", one scored)."""
+    df = pd.read_csv(small)
+    df.loc[df.specimen_id == "C004", "durability"] = np.nan
+    data, model_file = tmp_path / "blank.csv", tmp_path / "m.safetensors"
+    df.to_csv(data, index=False)
+    r = invoke("train", data, "-o", model_file, *FAST, "--ensemble", "1", "--no-trend-line", *chunked)
+    assert_refused(r, f"{data}: specimen C004 has no measured durability (every cell of 'durability' empty)")
+    assert not model_file.exists()
+
+
 def test_forecast_format_option_allows_any_output_name(tmp_path, model, plan):
     r = invoke("forecast", plan, "-m", model, "-o", tmp_path / "fc.out", "--output-format", "csv", "-q")
     assert r.exit_code == 0, r.stderr
