@@ -21,6 +21,7 @@ import json
 import os
 import re
 import stat
+import struct
 import sys
 import tempfile
 import warnings
@@ -92,6 +93,8 @@ def read_table(
         raise InputError(f"{name}: cannot read the file ({exc.strerror or exc}); check the path") from None
     if not head:
         raise InputError(f"{name}: the file is empty (it has no rows)")
+    if (known := known_binary(head)) is not None:
+        raise InputError(f"{name}: {known}")
     fmt = fmt or format_from_name(name, reading=True) or _sniff(head)
     _check_sheet(name, fmt, sheet)
     gz = head.startswith(_GZIP_MAGIC)
@@ -337,6 +340,10 @@ def other_sheets_hint(df: pd.DataFrame) -> str:
     )
 
 
+def _picture_name(name: str) -> bool:
+    return name.lower().endswith((".png", ".svg", ".pdf", ".jpg", ".jpeg"))
+
+
 def format_from_name(name: str, *, reading: bool = False) -> str | None:
     """The format an extension says; ``reading`` also knows Excel workbooks (never written)."""
     low = name.lower()
@@ -370,6 +377,32 @@ def format_for(path: str, fmt: str | None) -> str | None:
     if low.endswith((".csv", ".jsonl", ".ndjson", ".json", *_PARQUET_SUFFIXES)):
         return format_from_name(str(path))
     return fmt or output_format(path)
+
+
+_PACKED = {  # compressions a table comes in that are not read (gzip is): their first bytes
+    b"\xfd7zXZ\x00": ("xz", "xz -dc"),
+    b"BZh": ("bzip2", "bzip2 -dc"),
+    b"\x28\xb5\x2f\xfd": ("zstd", "zstd -dc"),
+    b"7z\xbc\xaf\x27\x1c": ("7-Zip", "7z x -so"),
+}
+
+
+def known_binary(head: bytes) -> str | None:
+    """What a file that is no table is, from its first bytes, with the fix: a durability model
+    or checkpoint (safetensors), or a compression other than gzip; None when it is none of them."""
+    if len(head) > 9 and head[8:9] == b"{" and 2 <= struct.unpack("<Q", head[:8])[0] < 100_000_000:
+        if b'"__metadata__"' in head[8:4096] or b'"dtype"' in head[8:4096]:
+            return (
+                "is a model or checkpoint file (safetensors), not a table; a model goes after -m/--model, "
+                "a checkpoint after --resume"
+            )
+    for magic, (kind, command) in _PACKED.items():
+        if head.startswith(magic):
+            return (
+                f"is {kind}-compressed, which is not read (gzip is); decompress it first, or pipe it in: "
+                f"{command} FILE | durability ... -"
+            )
+    return None
 
 
 def _binary_hint(head: bytes) -> str:
@@ -493,6 +526,8 @@ def _read_stdin(fmt: str | None, sheet: str | None = None, text: Select | None =
             raise InputError("stdin: the gzip data is corrupt or truncated") from None
         if not data:
             raise InputError("stdin: the input is empty (it has no rows)")
+    if (known := known_binary(data[:4096])) is not None:
+        raise InputError(f"{name}: {known}")
     fmt = fmt or _sniff(data[:4096])
     _check_sheet(name, fmt, sheet)
     if fmt == "xlsx":
@@ -1392,6 +1427,11 @@ def check_outputs(
     for flag, out in (models or {}).items():
         if out == "-":
             raise InputError(f"{flag} -: a model file cannot go to stdout; give a file name")
+        if out and (format_from_name(str(out), reading=True) or _picture_name(str(out))):
+            raise InputError(
+                f"{flag} {out}: a model file goes there, and this name says table or picture; "
+                "name it .safetensors"
+            )
     ins = [(i, Path(os.path.realpath(i))) for i in inputs if i not in (None, "-")]
     seen: dict[Path, str] = {}
     for out in outputs:

@@ -465,6 +465,32 @@ def test_a_specimen_never_measured_is_refused_by_train(tmp_path, small, chunked)
     assert not model_file.exists()
 
 
+@pytest.mark.parametrize("kind", ["model", "xz", "bz2"])
+def test_a_model_file_or_another_compression_given_as_the_table_is_named(tmp_path, small, model, kind):
+    """Each was 'a binary file, not CSV text ...; pass --format parquet if it is Parquet'."""
+    import bz2
+    import lzma
+
+    if kind == "model":
+        data, said = model, "is a model or checkpoint file (safetensors), not a table; a model goes after -m"
+    else:
+        data = tmp_path / f"t.csv.{kind}"
+        data.write_bytes((lzma if kind == "xz" else bz2).compress(small.read_bytes()))
+        said = f"is {'xz' if kind == 'xz' else 'bzip2'}-compressed, which is not read (gzip is)"
+    assert_refused(invoke("schema", data), f"{data}: {said}")
+    assert_refused(invoke("forecast", "-", "-m", model, input=data.read_bytes()), f"stdin: {said}")
+
+
+def test_a_model_file_named_as_a_table_is_refused_before_training(tmp_path, small):
+    """`train -o h3.csv` wrote a safetensors model file under a table's name."""
+    out = tmp_path / "h3.csv"
+    r = invoke("train", small, "-o", out, *FAST)
+    assert_refused(
+        r, f"-o {out}: a model file goes there, and this name says table or picture; name it .safetensors"
+    )
+    assert not out.exists()
+
+
 def test_forecast_format_option_allows_any_output_name(tmp_path, model, plan):
     r = invoke("forecast", plan, "-m", model, "-o", tmp_path / "fc.out", "--output-format", "csv", "-q")
     assert r.exit_code == 0, r.stderr
