@@ -340,10 +340,6 @@ def other_sheets_hint(df: pd.DataFrame) -> str:
     )
 
 
-def _picture_name(name: str) -> bool:
-    return name.lower().endswith((".png", ".svg", ".pdf", ".jpg", ".jpeg"))
-
-
 def format_from_name(name: str, *, reading: bool = False) -> str | None:
     """The format an extension says; ``reading`` also knows Excel workbooks (never written)."""
     low = name.lower()
@@ -1427,11 +1423,6 @@ def check_outputs(
     for flag, out in (models or {}).items():
         if out == "-":
             raise InputError(f"{flag} -: a model file cannot go to stdout; give a file name")
-        if out and (format_from_name(str(out), reading=True) or _picture_name(str(out))):
-            raise InputError(
-                f"{flag} {out}: a model file goes there, and this name says table or picture; "
-                "name it .safetensors"
-            )
     ins = [(i, Path(os.path.realpath(i))) for i in inputs if i not in (None, "-")]
     seen: dict[Path, str] = {}
     for out in outputs:

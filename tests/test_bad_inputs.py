@@ -481,16 +481,6 @@ def test_a_model_file_or_another_compression_given_as_the_table_is_named(tmp_pat
     assert_refused(invoke("forecast", "-", "-m", model, input=data.read_bytes()), f"stdin: {said}")
 
 
-def test_a_model_file_named_as_a_table_is_refused_before_training(tmp_path, small):
-    """`train -o h3.csv` wrote a safetensors model file under a table's name."""
-    out = tmp_path / "h3.csv"
-    r = invoke("train", small, "-o", out, *FAST)
-    assert_refused(
-        r, f"-o {out}: a model file goes there, and this name says table or picture; name it .safetensors"
-    )
-    assert not out.exists()
-
-
 def test_forecast_format_option_allows_any_output_name(tmp_path, model, plan):
     r = invoke("forecast", plan, "-m", model, "-o", tmp_path / "fc.out", "--output-format", "csv", "-q")
     assert r.exit_code == 0, r.stderr

@@ -230,7 +230,19 @@ def test_the_mean_column_is_the_mean_path_that_eol_time_crosses(model, plan, sma
     assert crossed >= 3
 
     bt = tmp_path / "bt.csv"
-    run("evaluate", small, "-m", model, "--context", 20, "--backtest-out", bt, "--no-baselines")
+    run(
+        "evaluate",
+        small,
+        "-m",
+        model,
+        "--context",
+        20,
+        "--backtest-out",
+        bt,
+        "--no-baselines",
+        "--precision",
+        0,
+    )
     scored = pd.read_csv(bt).query("model == 'model'").merge(a, on=["specimen_id", "time"])
     assert len(scored) == len(a)
     assert np.allclose(scored.y_pred, scored.durability_mean, rtol=0, atol=1e-6)

@@ -188,7 +188,9 @@ def test_evaluate_scores_the_end_of_life_forecast_writes_on_the_cut_steps(runner
     measured = tmp_path / "measured.csv"
     truth.to_csv(measured, index=False)
     args = ["evaluate", str(measured), "-m", str(model), "--context", "10", "--samples", "0", *how]
-    r = runner.invoke(app, [*args, "--per-series", str(tmp_path / "s.csv")])
+    r = runner.invoke(
+        app, [*args, "--per-series", str(tmp_path / "s.csv"), "--precision", "0"]
+    )  # every digit
     assert r.exit_code == 0, r.output
     scored = pd.read_csv(tmp_path / "s.csv").query("model == 'model'")
     assert scored.eol_pred.iloc[0] == pytest.approx(eol_time, rel=1e-9, abs=1e-6)

@@ -94,7 +94,7 @@ def test_evaluate_shards_split_the_per_specimen_scores(model, coating, tmp_path)
         assert json.loads(r.stdout)["settings"]["shard"] == f"{i}/2"
         parts.append(pd.read_csv(out))
     whole = pd.read_csv(tmp_path / "all.csv")
-    keys = [c for c in ("model", "specimen") if c in whole.columns]
+    keys = [c for c in ("model", "specimen_id") if c in whole.columns]
     whole, pieces = _sorted(whole, keys), _sorted(pd.concat(parts, ignore_index=True), keys)
     assert pieces.equals(whole)
 
