@@ -288,7 +288,7 @@ def resolve_schema(
     if tgt is None:
         if require_target:
             close = _suggest(tname, cols)
-            hint = f"did you mean '{close[0]}'? " if close else ""
+            hint = f"{_meant(tname, close[0])} " if close else ""
             if f"{tname}_mean" in _forecast_outputs(cols):
                 hint = f"it looks like a `durability forecast` table: '{tname}_mean' is its mean; "
             elif not close and not target:  # the default name: say which columns could be it
@@ -464,7 +464,7 @@ def apply_schema(df, schema: Schema, *, source: str, require_target: bool):
             if role == "target" and not require_target:
                 continue
             close = _suggest(name, cols)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
+            hint = f"; {_meant(name, close[0])}" if close else ""
             if role == "static" and not require_target and not close:  # a plan of future rows
                 hint = f"; a table of future rows repeats each specimen's {name}, as its history gives it"
             raise MissingColumn(
@@ -494,11 +494,19 @@ def _find(cols: list[str], name: str, source: str) -> str | None:
     return matches[0] if matches else None
 
 
+def _meant(name: str, close: str) -> str:
+    """The hint for a column ``name`` not found where ``close`` is: spaces around a header's name
+    (' humidity ') are said as such, not suggested back."""
+    if close != name and close.strip().lower() == name.strip().lower():
+        return f"is it {close!r} (the header has spaces around the name: remove them)?"
+    return f"did you mean '{close}'?"
+
+
 def _require(cols: list[str], name: str, source: str, flag: str) -> str:
     found = _find(cols, name, source)
     if found is None:
         close = _suggest(name, cols)
-        hint = f"did you mean '{close[0]}'? " if close else ""
+        hint = f"{_meant(name, close[0])} " if close else ""
         raise MissingColumn(
             f"{source}: no column '{name}' ({flag}); {hint}the columns are: {_list(cols)}",
             column=name,

@@ -279,6 +279,13 @@ ERRORS = [
         "data.csv: no column 'cylce' (--time-col); did you mean 'cycle'? "
         "the columns are: specimen, cycle, temp, durability",
     ),
+    (  # the padded name was suggested back: "did you mean ' temp '?"
+        "padded-header",
+        "specimen,cycle, temp ,durability\nA,1,20,1\nA,2,20,1\n",
+        ["--covariates", "temp"],
+        "data.csv: no column 'temp' (--covariates); is it ' temp ' (the header has spaces around the "
+        "name: remove them)? the columns are: specimen, cycle,  temp , durability",
+    ),
     (
         "named-condition-missing",
         HEAD + "A,1,20,1\nA,2,20,1\n",
