@@ -98,6 +98,11 @@ class ForecastConfig:
         check_bounds(self.bounds)
         if not 0 <= self.samples <= MAX_SAMPLES:
             raise InputError(f"`samples` must be between 0 and {MAX_SAMPLES}, got {self.samples}")
+        if self.samples == 1:  # every quantile would be that one path: a band of width 0
+            raise InputError(
+                "`samples` 1 draws one path, and every quantile of one path is that path (a band of "
+                "width 0): give 0 for the mean path alone, or 20 or more for a band"
+            )
         if self.threshold is not None and not math.isfinite(self.threshold):
             raise InputError(f"`threshold` must be a finite number, got {self.threshold}")
         if not 0 <= self.seed < 2**63:

@@ -541,12 +541,14 @@ def test_stdout_closed(model, plan, command):
         (["--quantiles", "0.1,1.5"], "--quantiles must lie strictly between 0 and 1, got 1.5"),
         (["--quantiles", "low,high"], "--quantiles must be numbers separated by commas"),
         (["--samples", "-1"], "--samples must be between 0 and 100000, got -1"),
+        (["--samples", "1"], "--samples 1 draws one path, and every quantile of one path is that path"),
         (["--eol-out", "EOL"], "--eol-out needs --threshold"),
     ],
     ids=[
         "quantile above 1",
         "quantiles not numbers",
         "negative samples",
+        "one sample: a band of width 0",
         "eol without threshold",
     ],
 )
