@@ -984,6 +984,10 @@ def forecast_config(
                 f"`quantiles` must be a list of levels such as (0.1, 0.5, 0.9), got {quantiles!r}"
             ) from None
 
+    try:  # the columns in order of level, each once (0.975,0.025,0.5 wrote p97_5,p2_5,p50)
+        quantiles = tuple(sorted(dict.fromkeys(quantiles)))
+    except TypeError:
+        pass  # levels that do not compare: ForecastConfig.validate names the bad one
     cfg = ForecastConfig(
         samples=samples,
         quantiles=tuple(quantiles),

@@ -352,3 +352,23 @@ def test_evaluate_s_tables_are_written_to_forecast_s_digits_and_blank_past_the_h
     assert r.exit_code == 0, r.stderr
     first = json.loads(r.stdout.splitlines()[0])
     assert first["specimen_id"] == "C001" and first["y_pred"] == round(first["y_pred"], 6)
+
+
+def test_quantile_columns_come_in_order_of_level_each_once(plan, model, runner):
+    """--quantiles 0.975,0.025,0.5,0.5 wrote p97_5, p2_5, p50 in the order given, p50 twice over."""
+    args = [
+        "forecast",
+        str(plan),
+        "-m",
+        str(model),
+        "--samples",
+        "20",
+        "--quantiles",
+        "0.975,0.025,0.5,0.5",
+        "-q",
+    ]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.stderr
+    header = r.stdout.splitlines()[0].split(",")
+    bands = [c for c in header if c.startswith("durability_p")]
+    assert bands == ["durability_p2_5", "durability_p50", "durability_p97_5"]
