@@ -377,10 +377,13 @@ def format_for(path: str, fmt: str | None) -> str | None:
 
 _PACKED = {  # compressions a table comes in that are not read (gzip is): their first bytes
     b"\xfd7zXZ\x00": ("xz", "xz -dc"),
-    b"BZh": ("bzip2", "bzip2 -dc"),
+    b"BZh": ("bzip2", "bzip2 -dc"),  # with a block size digit and a block's or the end's magic
     b"\x28\xb5\x2f\xfd": ("zstd", "zstd -dc"),
     b"7z\xbc\xaf\x27\x1c": ("7-Zip", "7z x -so"),
 }
+
+
+_BZIP2 = re.compile(rb"BZh[1-9](?:1AY&SY|\x17rE8P\x90)")  # a CSV may begin "BZh_id,..."
 
 
 def known_binary(head: bytes) -> str | None:
@@ -393,7 +396,7 @@ def known_binary(head: bytes) -> str | None:
                 "a checkpoint after --resume"
             )
     for magic, (kind, command) in _PACKED.items():
-        if head.startswith(magic):
+        if head.startswith(magic) and (magic != b"BZh" or _BZIP2.match(head)):
             return (
                 f"is {kind}-compressed, which is not read (gzip is); decompress it first, or pipe it in: "
                 f"{command} FILE | durability ... -"
@@ -1350,18 +1353,22 @@ def _interrupt_deferred() -> Iterator[None]:
         raise raising[caught[0]][1]
 
 
+_STDOUT_NAMES = ("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1")
+
+
 def stdout_alias(path: str | None) -> str | None:
     """``-`` for a name of this process's stdout (``/dev/stdout``, ``/dev/fd/1``,
     ``/proc/self/fd/1``), so that it counts as stdout where one table at most may go and is
     written as stdout is (CSV unless told otherwise, whatever the file behind it is called);
-    any other ``path`` as it is."""
-    if not path or path == "-" or not str(path).startswith(("/dev/", "/proc/")):
+    any other ``path`` as it is: ``/dev/null`` or ``/dev/stderr`` stay themselves even where
+    stdout is the same file."""
+    if not path or os.path.normpath(str(path)) not in _STDOUT_NAMES:
         return path
     try:
-        there, out = os.stat(path), os.fstat(1)
-    except OSError:  # no such name, or stdout closed
+        os.fstat(1)
+    except OSError:  # stdout closed: the writer says so
         return path
-    return "-" if (there.st_dev, there.st_ino) == (out.st_dev, out.st_ino) else path
+    return "-"
 
 
 def special_file(path: str | Path) -> bool:

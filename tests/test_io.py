@@ -138,6 +138,13 @@ def test_a_json_array_is_named_with_the_conversion(runner, tmp_path, where):
     assert "jq -c '.[]'" in result.stderr
 
 
+def test_a_csv_that_begins_as_bzip2_s_magic_is_read(tmp_path):
+    """A header "BZh_id,..." was taken for a bzip2 file (its magic is BZh, a digit and a block's)."""
+    path = tmp_path / "t.csv"
+    path.write_text("BZh_id,cycle,durability\nA,1,1.0\nA,2,0.9\n")
+    assert list(read_table(str(path)).columns) == ["BZh_id", "cycle", "durability"]
+
+
 def test_a_json_true_among_numbers_is_not_read_as_1(runner, tmp_path):
     """pandas read `true` in a column of numbers as 1.0: a forecast moved, silently; CSV refuses
     TRUE. A column wholly of true/false stays a switch (0/1)."""

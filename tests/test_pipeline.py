@@ -62,6 +62,9 @@ def test_dev_stdout_counts_as_stdout(tmp_path, small, model):
     both = run(f"set -o pipefail; {plan} --threshold 0.6 --eol-out /dev/stdout | cat")
     assert both.returncode == 2 and both.stdout == ""
     assert "-o/--output and --eol-out both write to stdout" in both.stderr
+    # /dev/null (or /dev/stderr) is not stdout, even where stdout is /dev/null too: both may go there
+    null = run(f"{plan} --threshold 0.6 -o /dev/null --eol-out /dev/null > /dev/null")
+    assert null.returncode == 0, null.stderr
     one = run(f"{plan} -o /dev/stdout > into.csv")  # the file behind it has no table extension
     assert one.returncode == 0, one.stderr
     rows = pd.read_csv(tmp_path / "into.csv")
