@@ -862,9 +862,11 @@ def _to_numeric(col: pd.Series, source: str, name: str, role: str) -> np.ndarray
     except (TypeError, ValueError):
         number = pd.to_numeric(values.astype(str), errors="coerce").where(values.notna())
     out = np.array(number, dtype=np.float64)
-    # a JSON true among numbers: pandas reads it as 1.0 (a whole column of them stays a switch)
+    # a JSON true among numbers: pandas reads it as 1.0; a column of true/false (and empty
+    # cells) is a switch, 0/1, as a column of them alone is
     flags = values.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy(dtype=bool)
-    out[flags] = np.nan
+    if flags.any() and (col.notna().to_numpy() & ~flags).any():
+        out[flags] = np.nan
     for i in np.flatnonzero(np.isnan(out) & col.notna().to_numpy()):
         value = values.iloc[i]
         if isinstance(value, str) and not value.strip():

@@ -163,6 +163,15 @@ def test_a_json_true_among_numbers_is_not_read_as_1(runner, tmp_path):
     result = runner.invoke(app, ["schema", str(path), "--json"])
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["roles"]["covariates"] == ["temp", "lamp"]
+    # a switch with an empty cell is still a switch (every true was blamed): the empty cell is
+    # what train names
+    rows[1]["lamp"] = None
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = runner.invoke(app, ["schema", str(path), "--covariates", "temp,lamp"])
+    assert (
+        result.exit_code == 2
+        and "condition 'lamp' is empty for specimen A at time 1 (row 2)" in result.stderr
+    )
 
 
 def test_empty_stdin_is_an_error(runner):
