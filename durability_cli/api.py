@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -1818,7 +1819,10 @@ def _as_given(table: pd.DataFrame | None, ds: Dataset, schema: Schema, times=Non
     out = table
     if ds.id_integer:
         out = out.copy(deep=False)
-        for c in {schema.id_col, "specimen"} & set(out.columns):
+        # an evaluation's ids are in `specimen` (its table may have a `lead` or `time` that the
+        # caller's id column is called); a forecast's in the id column
+        c = "specimen" if "specimen" in out.columns else schema.id_col
+        if c in out.columns:
             out[c] = out[c].astype(str).astype("int64")
     from durability_cli.io import in_zone
 
@@ -1831,9 +1835,25 @@ def _as_written(table: pd.DataFrame | None, ds: Dataset, schema: Schema) -> pd.D
     return _own_names(_as_given(table, ds, schema), schema)
 
 
+_EVALUATION_COLUMNS = frozenset(
+    ("specimen", "time", "model", "origin", "step", "lead", "y_true", "y_pred", "n", "mae", "rmse", "bias")
+    + ("mase", "error", "rows", "cutoff_time", "censor_time", "horizon_end", "status")
+)  # the columns of evaluate's tables (and end_of_life_backtest's), besides eol_* and quantiles
+
+
 def _evaluation_names(schema: Schema) -> dict[str, str]:
-    """The id and time columns of evaluate's tables (``specimen``, ``time``) -> the table's."""
-    return {a: b for a, b in (("specimen", schema.id_col), ("time", schema.time_col)) if b and b != a}
+    """The id and time columns of evaluate's tables (``specimen``, ``time``) -> the table's. A
+    table without an id column keeps ``specimen`` (forecast writes none), and a name one of those
+    tables has for another column (an id column called ``model`` or ``lead``) keeps the run's, in
+    every one of them alike."""
+    out = {}
+    for run, own in (("specimen", None if schema.id_synthetic else schema.id_col), ("time", schema.time_col)):
+        taken = (
+            own in _EVALUATION_COLUMNS or str(own).startswith("eol_") or re.fullmatch(r"q[\d.]+", str(own))
+        )
+        if own and own != run and not taken:
+            out[run] = own
+    return out
 
 
 def _own_names(table: pd.DataFrame | None, schema: Schema) -> pd.DataFrame | None:

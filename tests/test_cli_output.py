@@ -260,7 +260,15 @@ def test_evaluate_s_tables_name_the_id_and_time_columns_as_the_table_does(small,
     already has (an id column called `model`) keeps theirs."""
     import pandas as pd
 
-    for ids, times, want_id in (("unit", "cycle", "unit"), ("model", "cycle", "specimen")):
+    import durability_cli as dur
+
+    # a name one of evaluate's tables has for another column keeps `specimen` in all of them
+    # (`model` was the id in the specimens table, beside per-series tables where it is the model)
+    for ids, times, want_id in (
+        ("unit", "cycle", "unit"),
+        ("model", "cycle", "specimen"),
+        ("lead", "cycle", "specimen"),
+    ):
         table = pd.read_csv(small).rename(columns={"specimen_id": ids, "time": times})
         data, model = tmp_path / f"{ids}.csv", tmp_path / f"{ids}.safetensors"
         table.to_csv(data, index=False)
@@ -279,6 +287,20 @@ def test_evaluate_s_tables_name_the_id_and_time_columns_as_the_table_does(small,
         assert len(joined) == len(own) == 10 * 10  # every point found its measured row
         assert (joined["y_true"] == joined["durability"]).all()
         assert set(per.loc[per["model"] == "model", want_id]) == set(table[ids])
+        python = dur.load(model).evaluate(table, context=30, samples=0)
+        assert want_id in python.specimens.columns and want_id in python.backtest.columns
+    # a table without an id column (one specimen): forecast writes none, evaluate `specimen`
+    one = pd.read_csv(small)
+    one = one[one.specimen_id == "C001"].drop(columns="specimen_id")
+    data, model = tmp_path / "one.csv", tmp_path / "one.safetensors"
+    one.to_csv(data, index=False)
+    r = runner.invoke(app, ["train", str(data), "-o", str(model), "--epochs", "1", "--ensemble", "1", "-q"])
+    assert r.exit_code == 0, r.stderr
+    r = runner.invoke(
+        app, ["evaluate", str(data), "-m", str(model), "--context", "30", "--backtest-out", "-", "-q"]
+    )
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.startswith("specimen,origin,time,")
 
 
 def test_evaluate_s_tables_are_written_to_forecast_s_digits_and_blank_past_the_horizon(
