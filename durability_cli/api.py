@@ -1305,10 +1305,13 @@ class TrainRun:
         self.warnings += temperature_units(transform, self.table)
 
     def check_every_group(self) -> None:
-        """Read and check every group (a grouped table's groups are otherwise read in training)."""
-        if self.train_config.chunk_specimens:
-            for _ in self.table:
-                pass
+        """Read and check every group (a grouped table's groups are otherwise read in training),
+        here, where a bad one is one line (in torchrun's workers it is a traceback each)."""
+        from durability_cli.data import to_series
+        from durability_cli.training import refuse_unmeasured
+
+        for ds in self.table if self.train_config.chunk_specimens else [self.table]:
+            refuse_unmeasured(to_series(ds), ds.schema, ds.source)
 
     def fit(
         self, *, checkpoint=None, resume=None, device="cpu", on_epoch=None, on_start=None, dist=None, jobs=1

@@ -1284,6 +1284,19 @@ class _Survey:
     only: Series | None = None  # the one group of a table that is one group
 
 
+def refuse_unmeasured(series, schema, source: str) -> None:
+    """A specimen whose target is empty in every row, refused in one line: it would be drawn to
+    validate on nothing, or train on nothing."""
+    blank = np.flatnonzero(~np.isfinite(series.y).any(axis=1))
+    if len(blank):
+        more = f" (and {len(blank) - 1} more)" if len(blank) > 1 else ""
+        raise InputError(
+            f"{source}: specimen {series.ids[blank[0]]}{more} has no measured {schema.target} (every "
+            f"cell of '{schema.target}' empty): it can neither train nor validate; remove its rows, "
+            "or fill in its measurements"
+        )
+
+
 def _survey(
     groups, ids: np.ndarray, is_train: np.ndarray, cached: np.ndarray | None, transforms=None
 ) -> _Survey:
@@ -1303,14 +1316,7 @@ def _survey(
             )
         if numeric_static is None:
             numeric_static = [c for c in schema.static if c in _numeric_static(ds)]
-        blank = np.flatnonzero(~np.isfinite(series.y).any(axis=1))
-        if len(blank):  # it would be drawn to validate on nothing, or train on nothing
-            more = f" (and {len(blank) - 1} more)" if len(blank) > 1 else ""
-            raise InputError(
-                f"{source}: specimen {series.ids[blank[0]]}{more} has no measured {schema.target} (every "
-                f"cell of '{schema.target}' empty): it can neither train nor validate; remove its rows, "
-                "or fill in its measurements"
-            )
+        refuse_unmeasured(series, schema, source)
         survey.lengths[lo:hi] = series.lengths
         survey.n_rows += len(ds.frame)
         survey.digest.add(ds)

@@ -452,7 +452,7 @@ def test_unknown_history_extension_is_refused_before_training(tmp_path, small):
     out.assert_untouched()
 
 
-@pytest.mark.parametrize("chunked", [[], ["--chunk-specimens", "3"]])
+@pytest.mark.parametrize("chunked", [[], ["--chunk-specimens", "3"], ["--nproc", "2"]])
 def test_a_specimen_never_measured_is_refused_by_train(tmp_path, small, chunked):
     """One specimen whose durability is empty in every row was trained on silently, and could be
     drawn as a validation specimen that scored nothing ("validating on 2", one scored)."""
