@@ -96,6 +96,8 @@ def read_table(
     if (known := known_binary(head)) is not None:
         raise InputError(f"{name}: {known}")
     fmt = fmt or format_from_name(name, reading=True) or _sniff(head)
+    if fmt == "csv" and _JSON_ARRAY.match(head):  # rows.txt holding [{...}]: "the file is empty"
+        fmt = "jsonl"  # whose reader names the array, with the conversion
     _check_sheet(name, fmt, sheet)
     gz = head.startswith(_GZIP_MAGIC)
     if fmt == "jsonl" and not gz and b"\x00" in head:

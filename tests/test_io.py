@@ -117,14 +117,14 @@ def test_stdin_text_input(runner):
     assert json.loads(result.stdout)["n_rows"] == 2
 
 
-@pytest.mark.parametrize("where", ["file", "stdin", "gzip stdin"])
+@pytest.mark.parametrize("where", ["file", "txt file", "stdin", "gzip stdin"])
 def test_a_json_array_is_named_with_the_conversion(runner, tmp_path, where):
     """A `jq -s` or pandas orient="records" file was read as a table of columns 0, 1, 2, ...
     (from a file) or as empty (from stdin)."""
     rows = [{"specimen": "A", "cycle": i, "durability": 1 - i / 10} for i in range(3)]
-    path = tmp_path / "rows.json"
+    path = tmp_path / ("rows.txt" if where == "txt file" else "rows.json")  # .txt: read as CSV
     path.write_text(json.dumps(rows, indent=1))
-    if where == "file":
+    if where.endswith("file"):
         result = runner.invoke(app, ["schema", str(path)])
         name = str(path)
     else:
