@@ -26,27 +26,27 @@ def pytest_configure(config):
 
 
 # The files that take longest, longest first (seconds summed over each file's tests in one worker
-# of `make test`, `python -m pytest -n 2 --dist loadfile --durations=0`, session 47, beside other
-# work: about 1.2 x a quiet machine's). `make test` hands files to its two workers in collection
-# order (--no-loadscope-reorder), so the long ones start first and the many short ones fill the
-# gaps at the end, instead of a file of 3 minutes starting last while the other worker waits
+# of `make test`, `python -m pytest -n 2 --dist loadfile --durations=0`; session 56: 1,267 s in
+# all, in 649 s of wall time, so the two workers end within seconds of each other). `make test`
+# hands files to its two workers in collection order (--no-loadscope-reorder), so the long ones
+# start first and the many short ones fill the gaps at the end, instead of a file of 3 minutes starting last while the other worker waits
 # (pytest-xdist's default order is by number of tests). The two accuracy files train one model
 # each in a module fixture: apart, the two trainings run in the two workers at once.
-LONGEST_FIRST = (
-    "test_accuracy.py",  # 125 s
-    "test_train_chunks.py",  # 111
-    "test_line_choice.py",  # 110
-    "test_training.py",  # 109
-    "test_demo.py",  # 96
-    "test_tune.py",  # 93
-    "test_cli.py",  # 85
-    "test_accuracy_ball.py",  # 111 with two members, about 70 with one (session 52)
-    "test_member_jobs.py",  # 78
-    "test_distributed.py",  # 77
-    "test_streaming.py",  # 54
-    "test_latent.py",  # 47
-    "test_bad_inputs.py",  # 46
-    "test_memory.py",  # 43
+LONGEST_FIRST = (  # each file's test seconds in session 56's `make test` (--durations=0)
+    "test_accuracy_ball.py",  # 88
+    "test_accuracy.py",  # 76
+    "test_tune.py",  # 76
+    "test_streaming.py",  # 74
+    "test_distributed.py",  # 74
+    "test_line_choice.py",  # 72
+    "test_cli.py",  # 67
+    "test_training.py",  # 66
+    "test_demo.py",  # 64
+    "test_train_chunks.py",  # 61
+    "test_member_jobs.py",  # 57
+    "test_bad_inputs.py",  # 42
+    "test_latent.py",  # 34
+    "test_memory.py",  # 33
 )
 
 
