@@ -336,60 +336,25 @@ def test_evaluate_s_tables_are_written_to_forecast_s_digits_and_blank_past_the_h
     eol = text[["eol_time", "eol_p10", "eol_p50", "eol_p90"]].to_numpy().ravel()
     assert "inf" not in set(eol) and "" in set(eol)  # past the horizon: empty, as forecast writes it
     assert max(map(digits, pd.read_csv(per, dtype=str, keep_default_na=False)["rmse"])) <= 6
-    # --precision 0 keeps every digit
-    r = runner.invoke(
-        app,
-        [
-            "evaluate",
-            str(data),
-            "-m",
-            str(model),
-            *args,
-            "--precision",
-            "0",
-            "--backtest-out",
-            str(points),
-            "-q",
-        ],
-    )
-    assert r.exit_code == 0, r.stderr
+
+    def score(*more: str):
+        r = runner.invoke(app, ["evaluate", str(data), "-m", str(model), *more, "-q"])
+        assert r.exit_code == 0, r.stderr
+        return r.stdout
+
+    score(*args, "--precision", "0", "--backtest-out", str(points))  # 0: every digit
     assert max(map(digits, pd.read_csv(points, dtype=str)["y_pred"])) > 6
     # --output-format, as forecast's: the message for a name without a format said to pass it,
     # and evaluate had no such option
-    r = runner.invoke(
-        app,
-        [
-            "evaluate",
-            str(data),
-            "-m",
-            str(model),
-            *args[:4],
-            "--backtest-out",
-            "-",
-            "--output-format",
-            "jsonl",
-            "-q",
-        ],
-    )
-    assert r.exit_code == 0, r.stderr
-    first = json.loads(r.stdout.splitlines()[0])
+    out = score(*args[:4], "--backtest-out", "-", "--output-format", "jsonl")
+    first = json.loads(out.splitlines()[0])
     assert first["specimen_id"] == "C001" and first["y_pred"] == round(first["y_pred"], 6)
 
 
 def test_quantile_columns_come_in_order_of_level_each_once(plan, model, runner):
     """--quantiles 0.975,0.025,0.5,0.5 wrote p97_5, p2_5, p50 in the order given, p50 twice over."""
-    args = [
-        "forecast",
-        str(plan),
-        "-m",
-        str(model),
-        "--samples",
-        "20",
-        "--quantiles",
-        "0.975,0.025,0.5,0.5",
-        "-q",
-    ]
-    r = runner.invoke(app, args)
+    levels = ["--samples", "20", "--quantiles", "0.975,0.025,0.5,0.5", "-q"]
+    r = runner.invoke(app, ["forecast", str(plan), "-m", str(model), *levels])
     assert r.exit_code == 0, r.stderr
     header = r.stdout.splitlines()[0].split(",")
     bands = [c for c in header if c.startswith("durability_p")]
