@@ -1649,21 +1649,28 @@ def _tidier(
     significant digits, by default 6 in CSV and JSON Lines and every digit in Parquet; the
     table's time, conditions and static columns and ``inputs`` (measured, or spans of measured
     times) to every digit they were typed with (outputs.INPUT_DIGITS)."""
-    from durability_cli.io import format_for
-    from durability_cli.outputs import DEFAULT_PRECISION, tidy
+    from durability_cli.outputs import tidy
 
     inputs = (schema.time_col, *schema.covariates, *schema.static, *inputs)
 
     def tidy_for(table, path, fmt):
         if table is None or not path:
             return table
-        kind = format_for(path, fmt)
-        digits = outputs.precision
-        if digits is None:
-            digits = None if kind == "parquet" else DEFAULT_PRECISION
-        return tidy(table, digits or None, inputs)  # 0: every digit
+        return tidy(table, _output_digits(outputs, path, fmt), inputs)
 
     return tidy_for
+
+
+def _output_digits(outputs: Outputs, path: str, fmt: str | None) -> int | None:
+    """The significant digits of a table written to ``path``: ``outputs.precision``, by default 6
+    in CSV and JSON Lines; None (every digit) in Parquet by default and for a precision of 0."""
+    from durability_cli.io import format_for
+    from durability_cli.outputs import DEFAULT_PRECISION
+
+    digits = outputs.precision
+    if digits is None:
+        digits = None if format_for(path, fmt) == "parquet" else DEFAULT_PRECISION
+    return digits or None
 
 
 def _write_meta(path: str | None, info: dict) -> None:
@@ -1751,7 +1758,12 @@ def evaluate_files(
         the horizon empty (as with dates, and in forecast's tables), digits as forecast's."""
         import numpy as np
 
-        if table is not None and "lead" in table.columns and outputs.precision != 0:
+        if (
+            table is not None
+            and "lead" in table.columns
+            and path
+            and _output_digits(outputs, path, outputs.fmt)
+        ):
             from durability_cli.outputs import INPUT_DIGITS, round_significant
 
             # time - cut-off: to the digits of the time it was taken from (not 0.27999999999999936)

@@ -569,8 +569,7 @@ def _kept(study, storage: str | None) -> str:
 def _storage(path: str | None):
     if path is None:
         return None
-    check_storage(path)
-    return f"sqlite:///{Path(path).resolve()}"
+    return f"sqlite:///{Path(path).resolve()}"  # TuneConfig.validate checked it (check_storage)
 
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
