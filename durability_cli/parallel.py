@@ -262,8 +262,11 @@ def shard_of(ids, count: int) -> np.ndarray:
 
 def take_shard(ds, index: int, count: int):
     """The rows of ``ds`` (a validated Dataset) whose specimens fall in shard ``index`` of
-    ``count``; None when none do."""
+    ``count``; None when none do. Its dates are written in the unit the whole table's need
+    (``date_unit``), so that the shards' CSVs concatenate to the whole run's."""
     from dataclasses import replace
+
+    from durability_cli.streaming import dates_unit
 
     if count == 1:
         return ds
@@ -273,7 +276,8 @@ def take_shard(ds, index: int, count: int):
     if not keep.any():
         return None
     frame = ds.frame[keep].reset_index(drop=True)
-    return replace(ds, frame=frame, t=np.ascontiguousarray(ds.t[keep]), notes=list(ds.notes))
+    unit = ds.date_unit if ds.date_unit is not None else dates_unit(ds)
+    return replace(ds, frame=frame, t=np.ascontiguousarray(ds.t[keep]), notes=list(ds.notes), date_unit=unit)
 
 
 # -- starting torchrun, and stopping cleanly on a signal -------------------------------------------

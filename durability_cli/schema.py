@@ -128,6 +128,9 @@ class Dataset:
     # different offsets are read as UTC): the frame holds them in UTC without a zone, and the
     # Python API gives the results' dates back in this zone
     time_zone: object = None
+    # a shard's (parallel.take_shard): the unit (io.TIME_UNITS) the whole table's dates need, so
+    # that a shard's CSV writes its dates as the whole run writes them (None: this table's own)
+    date_unit: int | None = None
 
     def __repr__(self) -> str:
         s = self.schema

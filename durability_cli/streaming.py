@@ -143,10 +143,8 @@ class SpecimenGroups:
         uniques, runs, contiguous = [], [], True
         last_run = None
         counts: dict = {}  # rows per raw id value
-        # the unit (io.TIME_UNITS) the dates need: per raw id value for a shard (its own
-        # specimens'), else the file's (no dict of every id)
-        sharded = shard is not None and shard[1] > 1
-        units: dict = {}
+        # the unit (io.TIME_UNITS) the whole file's dates need, a shard's too (its CSV then
+        # concatenates with the other shards' to the whole run's)
         finest = 0
         for file_index, fragment in enumerate(self._fragments()):
             offset = 0
@@ -165,9 +163,7 @@ class SpecimenGroups:
                     values.append(ids)
                     for pair in pc.value_counts(ids).to_pylist():
                         counts[pair["values"]] = counts.get(pair["values"], 0) + pair["counts"]
-                    if self._time and sharded:
-                        _finest_per_id(units, ids, batch.column(1))
-                    elif self._time:
+                    if self._time:
                         finest = max(finest, int(tables.row_time_units(batch.column(1)).max(initial=0)))
                     if contiguous and len(ids):
                         starts = np.flatnonzero(
@@ -212,9 +208,7 @@ class SpecimenGroups:
             keep = shard_of(self.ids, shard[1]) == shard[0]
         self._rank = np.where(keep, np.cumsum(keep) - 1, -1)  # [N] position among kept specimens
         self.kept = int(keep.sum())
-        if self._time and keep.any():  # as date_units gives them for the kept specimens read whole
-            if sharded:
-                finest = int(np.array([units.get(v, 0) for v in self._values.to_pylist()])[keep].max())
+        if self._time and keep.any():  # as date_units gives them for the table read whole
             self.time_units = _date_columns(s, finest)
 
     def _fragments(self):
@@ -430,21 +424,22 @@ def date_units(ds: Dataset) -> dict[str, int]:
     s = ds.schema
     if not s.time_is_datetime or not len(ds.frame):
         return {}
-    dates = pa.table({"t": pa.array(pd.to_datetime(ds.frame[s.time_col]).to_numpy())})
-    unit = tables.time_units(dates).get("t")
+    unit = ds.date_unit if ds.date_unit is not None else dates_unit(ds)
     return {} if unit is None else _date_columns(s, unit)
+
+
+def dates_unit(ds: Dataset) -> int | None:
+    """The unit (io.TIME_UNITS) the dates of ``ds``'s rows need; None where its times are numbers."""
+    s = ds.schema
+    if not s.time_is_datetime or not len(ds.frame):
+        return None
+    dates = pa.table({"t": pa.array(pd.to_datetime(ds.frame[s.time_col]).to_numpy())})
+    return tables.time_units(dates).get("t")
 
 
 def _date_columns(s: Schema, unit: int) -> dict[str, int]:
     """The written columns that hold the rows' own dates, each at ``unit`` (io.TIME_UNITS)."""
     return dict.fromkeys((s.time_col, "time", "last_measured_time", "horizon_end"), unit)
-
-
-def _finest_per_id(units: dict, ids: pa.Array, times: pa.Array) -> None:
-    """Raise ``units`` (raw id value -> index in io.TIME_UNITS) to what each id's ``times`` need."""
-    need = pa.table({"id": ids, "u": tables.row_time_units(times)})
-    for row in need.group_by("id").aggregate([("u", "max")]).to_pylist():
-        units[row["id"]] = max(units.get(row["id"], 0), row["u_max"])
 
 
 class FrameGroups:

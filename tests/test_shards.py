@@ -82,6 +82,39 @@ def test_forecast_shards_concatenate_to_the_unsharded_forecast(model, plan, tmp_
     assert lines == sorted((tmp_path / "all.csv").read_text().splitlines()[1:])
 
 
+def test_dated_shards_write_their_dates_as_the_whole_run(coating, plan, tiny_model, tmp_path):
+    """Dates at whole days but one specimen's every 12 h: each shard writes its dates in the unit
+    the whole table needs (2024-01-01 00:00:00), in memory and read in groups from Parquet, so the
+    shards' rows concatenate to the whole run's text. (Before, a shard without the 12-hourly
+    specimen wrote 2024-01-01 beside the whole run's 2024-01-01 00:00:00.)"""
+
+    def dated(path: Path, name: str) -> Path:
+        df = pd.read_csv(path)
+        row = df.groupby("specimen_id").cumcount()
+        step = np.where(df.specimen_id == df.specimen_id.max(), 0.5, 1.0)
+        df["time"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(step * row, unit="D")
+        df.to_csv(tmp_path / f"{name}.csv", index=False)
+        df.to_parquet(tmp_path / f"{name}.parquet", index=False, row_group_size=60)
+        return tmp_path / f"{name}.csv"
+
+    model = tiny_model(dated(coating, "train"))
+    data = dated(plan, "plan")
+    common = ["-m", model, "--threshold", "0.6", "--samples", "0", "-q"]
+    for table, more in ((data, []), (data.with_suffix(".parquet"), ["--chunk-specimens", "2"])):
+        texts = {}
+        for shard in (None, "0/3", "1/3", "2/3"):
+            out, eol = tmp_path / f"f{shard}.csv".replace("/", "_"), tmp_path / "e.csv"
+            extra = [] if shard is None else ["--shard", shard]
+            r = invoke("forecast", table, *common, *more, *extra, "-o", out, "--eol-out", eol)
+            assert r.exit_code == 0, r.output
+            texts[shard] = (out.read_text().splitlines()[1:], eol.read_text().splitlines()[1:])
+        for k in (0, 1):
+            pieces = sorted(x for shard in ("0/3", "1/3", "2/3") for x in texts[shard][k])
+            assert pieces == sorted(texts[None][k]), table
+        times = pd.read_csv(tmp_path / "f0_3.csv", dtype=str).time
+        assert times.str.len().eq(len("2024-01-01 00:00:00")).all() and times.str.endswith("00:00:00").all()
+
+
 def test_evaluate_shards_split_the_per_specimen_scores(model, coating, tmp_path):
     common = ["-m", model, "--context", "20", "--samples", "50", "-q"]
     r = invoke("evaluate", coating, *common, "--per-series", tmp_path / "all.csv")
