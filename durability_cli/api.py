@@ -1450,12 +1450,13 @@ def _training_table(data, columns: Columns, schema, size: int):
     """The table to train on: a Dataset, or with ``size`` groups of that many specimens (a
     Parquet file or folder read a group at a time, column roles worked out on its first rows or
     the ``init_from`` model's; anything else read and checked whole, then cut)."""
+    from durability_cli.schema import measured_only
     from durability_cli.streaming import FrameGroups, SpecimenGroups, probe_frame
 
     if not size:
-        return read(data, columns=columns, schema=schema)
+        return measured_only(read(data, columns=columns, schema=schema))
     if not _is_parquet_path(data, columns.fmt):
-        return FrameGroups(read(data, columns=columns, schema=schema), size)
+        return FrameGroups(measured_only(read(data, columns=columns, schema=schema)), size)
     notes = []
     if schema is None:
         from durability_cli.schema import resolve_schema
@@ -1463,7 +1464,7 @@ def _training_table(data, columns: Columns, schema, size: int):
         schema, notes = resolve_schema(
             probe_frame(str(data)), source=str(data), require_target=True, **_names(columns)
         )
-    groups = SpecimenGroups(str(data), schema, size=size, require_target=True)
+    groups = SpecimenGroups(str(data), schema, size=size, require_target=True, measured_only=True)
     groups.notes[:0] = notes
     return groups
 

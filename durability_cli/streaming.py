@@ -40,6 +40,7 @@ from durability_cli.schema import (
     apply_schema,
     factorize_ids,
     id_codes,
+    measured_only,
     run_lengths,
     specimen_starts,
     validate,
@@ -101,10 +102,13 @@ class SpecimenGroups:
         size: int,
         require_target: bool = True,
         shard: tuple[int, int] | None = None,
+        measured_only: bool = False,
     ):
-
+        """``measured_only``: each group without its specimens' rows after their last measured
+        one (schema.measured_only: a training table)."""
         check_chunk(size)
         self.source = str(path)
+        self._measured_only = measured_only
         self.size = size
         self.files, self._dataset = _open_dataset(path)
         names = list(self._dataset.schema.names)
@@ -333,7 +337,7 @@ class SpecimenGroups:
         except InputError as exc:
             raise InputError(self._locate(exc.template, file_of, row_of)) from None
         ds.notes[:0] = self.notes
-        return ds
+        return measured_only(ds) if self._measured_only else ds
 
     def _locate(self, message: str, file_of: np.ndarray, row_of: np.ndarray) -> str:
         """Turn a group's row numbers in ``message`` into the file's own row numbers (where the

@@ -69,7 +69,7 @@ from durability_cli.parallel import Distributed
 from durability_cli.recut import recut
 from durability_cli.recut import stream as recut_stream
 from durability_cli.schedules import teacher_forcing_ratio
-from durability_cli.schema import Dataset, specimen_starts
+from durability_cli.schema import Dataset, measured_only, specimen_starts
 from durability_cli.transforms import apply as apply_transforms
 from durability_cli.transforms import per_condition
 
@@ -770,6 +770,8 @@ def train(table, model_cfg: ModelConfig, cfg: TrainConfig, **options) -> ModelBu
     members of an ensemble that cannot train stacked, or of ``--refit-all``'s refit, split among
     them (aside.py)."""
     jobs = options.pop("jobs", 1)
+    if isinstance(table, Dataset):  # (the command line's table comes trimmed: api._training_table)
+        table = measured_only(table)
     why = ""
     sizes = None
     if not (cfg.epochs and cfg.patience and cfg.ensemble):  # an auto setting reads the split

@@ -25,6 +25,7 @@ import numpy as np
 
 from durability_cli.config import ModelConfig, RowShare, TrainConfig, describe_warmup
 from durability_cli.errors import InputError, Terminated, check_numbers
+from durability_cli.schema import measured_only
 from durability_cli.training import TrainingDiverged, TrainingInterrupted
 
 # The search space (docs/TRAINING.md). Categorical lists hold the defaults, which trial 0 takes.
@@ -370,6 +371,7 @@ def tune(
     from durability_cli.api import configs
 
     cfg.validate()
+    ds = measured_only(ds)  # as train's table: no rows after a specimen's last measurement
     fixed = dict(fixed or {})
     length = sorted({"epochs", "patience"} & set(fixed))
     if length:  # the trials' length is the search's: a fixed one would bypass its name and pruner
