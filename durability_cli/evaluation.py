@@ -38,7 +38,7 @@ from durability_cli.metrics import (
     specimen_errors,
 )
 from durability_cli.outputs import clip
-from durability_cli.schema import Dataset, Schema, run_lengths, specimen_starts
+from durability_cli.schema import Dataset, Schema, measured_lengths, run_lengths, specimen_starts
 
 # the end-of-life interval a backtest scores (p10-p90, as forecast --eol-out) and its median
 EOL_INTERVAL = (0.1, 0.5, 0.9)
@@ -323,7 +323,9 @@ def backtest_frames(
         f"over up to {T:,} steps x {S:,} sample path(s)",
         "use fewer `origins` or `samples`, or --chunk-specimens",
     )
-    spec, cut = cutoffs(series.lengths, backtest)
+    # the cut-offs spread over each specimen's measured rows: a share of rows, or K origins, that
+    # counted the rows planned after the last measurement cut past it and scored nothing
+    spec, cut = cutoffs(last_observed(series) + 1, backtest)
     horizon = backtest.horizon
     if len(spec) == 0:
         return None
@@ -549,7 +551,7 @@ def end_of_life_backtest(
     s = ds.schema
     starts = specimen_starts(ds.frame, s.id_col)
     lengths = run_lengths(starts, len(ds.frame))
-    spec, cut = cutoffs(lengths, backtest)
+    spec, cut = cutoffs(measured_lengths(ds.frame, s, starts), backtest)  # over the measured rows
     if not len(spec):
         raise InputError(f"{ds.source}: every specimen is shorter than the cut-off; lower `context`")
     row_spec = np.repeat(np.arange(len(starts)), lengths)  # [rows]

@@ -1136,13 +1136,11 @@ def measured_only(ds: Dataset) -> Dataset:
     n = len(ds.frame)
     if not n:
         return ds
-    y = ds.frame[ds.schema.target].to_numpy(dtype=np.float64)
     starts = specimen_starts(ds.frame, ds.schema.id_col)
     lengths = run_lengths(starts, n)
-    rows = np.arange(n)
-    last = np.maximum.reduceat(np.where(np.isfinite(y), rows, -1), starts)  # [N] -1: never measured
-    end = np.where(last >= 0, last + 1, starts + lengths)  # [N] one past the last row kept
-    keep = rows < np.repeat(end, lengths)
+    measured = measured_lengths(ds.frame, ds.schema, starts)
+    end = starts + np.where(measured > 0, measured, lengths)  # [N] one past the last row kept
+    keep = np.arange(n) < np.repeat(end, lengths)
     if keep.all():
         return ds
     dropped = int(n - keep.sum())
@@ -1152,6 +1150,19 @@ def measured_only(ds: Dataset) -> Dataset:
         "on: there is nothing there to learn from"
     )
     return replace(ds, frame=frame, t=np.ascontiguousarray(ds.t[keep]), notes=[*ds.notes, note])
+
+
+def measured_lengths(frame: pd.DataFrame, schema: Schema, starts: np.ndarray | None = None) -> np.ndarray:
+    """[N] each specimen's rows up to and including its last measured one (0: never measured), of
+    a frame sorted by specimen; ``starts``: its specimen_starts, if known."""
+    if starts is None:
+        starts = specimen_starts(frame, schema.id_col)
+    if not len(starts):
+        return np.zeros(0, dtype=np.int64)
+    y = frame[schema.target].to_numpy(dtype=np.float64)
+    rows = np.arange(len(y))
+    last = np.maximum.reduceat(np.where(np.isfinite(y), rows, -1), starts)  # [N] -1: never measured
+    return np.where(last >= 0, last + 1 - starts, 0).astype(np.int64)
 
 
 def run_lengths(starts: np.ndarray, n: int) -> np.ndarray:

@@ -144,3 +144,34 @@ def test_a_forecast_outside_the_warm_ups_a_share_fed_is_named(device_b):
         result = forecast(bundle, validate(plan, bundle.schema, source="plan"), ForecastConfig(samples=0))
         assert result.n_off_warmup == named
         assert result.off_warmup == (["101"] if named else [])
+
+
+@pytest.mark.parametrize("cut", [["--context-frac", "0.5"], ["--origins", "3"]], ids=["share", "origins"])
+def test_evaluate_cuts_a_table_with_planned_rows_as_its_measured_rows(
+    cut, runner, coating_slice, tiny_model, tmp_path
+):
+    """A table that holds, after each specimen's 24 measured rows, 36 planned rows with an empty
+    durability: evaluate's share and rolling origins cut each specimen's measured rows, so it
+    scores what the measured rows alone score. (Before, half of 60 rows cut at row 30, past every
+    measurement: 0 points scored, a table of n/a, exit 0.)"""
+    import json
+
+    import pandas as pd
+
+    data = coating_slice(6, 60)
+    df = pd.read_csv(data)
+    row = df.groupby("specimen_id").cumcount()
+    df.loc[row >= 24, "durability"] = np.nan
+    df.to_csv(tmp_path / "planned.csv", index=False)
+    df[row < 24].to_csv(tmp_path / "measured.csv", index=False)
+    model = tiny_model(data)
+    reports = {}
+    for name in ("planned", "measured"):
+        args = ["evaluate", str(tmp_path / f"{name}.csv"), "-m", str(model), *cut, "--samples", "0", "--json"]
+        r = runner.invoke(app, args)
+        assert r.exit_code == 0, r.output
+        reports[name] = json.loads(r.stdout)["models"]
+    assert reports["planned"]["model"]["n"] > 0
+    for scores in ("model", "persistence"):
+        for k in ("n", "rmse", "mae"):
+            assert reports["planned"][scores][k] == pytest.approx(reports["measured"][scores][k], rel=1e-9)
