@@ -32,7 +32,26 @@ from durability_cli.io import (
     written_zone,
 )
 
-ID_NAMES = ("specimen_id", "specimen", "series_id", "unit", "id")
+# in this order; matched ignoring case. A battery table's cell, a fatigue lab's sample, a fleet's
+# device or serial number name the specimens as often as "specimen" does.
+ID_NAMES = (
+    "specimen_id",
+    "specimen",
+    "series_id",
+    "unit",
+    "unit_id",
+    "id",
+    "sample_id",
+    "sample",
+    "cell_id",
+    "cell",
+    "battery_id",
+    "battery",
+    "device_id",
+    "device",
+    "serial_number",
+    "serial",
+)
 TIME_NAMES = ("time", "cycle", "step", "day", "t")
 DEFAULT_TARGET = "durability"
 SYNTHETIC_ID = "specimen_id"
@@ -663,10 +682,12 @@ def validate(
         order, codes_s, t_s = np.arange(n), codes, t
     else:
         codes_s, t_s = codes[order], t[order]
-    starts, lengths = _check_rows(codes_s, t_s, order, time_values, id_text, source, min_rows, zone)
+    starts, lengths = _check_rows(
+        codes_s, t_s, order, time_values, id_text, source, min_rows, zone, synthetic=s.id_synthetic
+    )
 
     for c, raw in static.items():
-        _check_static(raw, c, order, starts, lengths, id_text, codes_s, source)
+        _check_static(raw, c, order, starts, lengths, id_text, codes_s, source, synthetic=s.id_synthetic)
 
     if require_target and not np.isfinite(y).any():
         raise InputError(
@@ -735,23 +756,36 @@ def _time(raw_time: pd.Series, s: Schema, source: str) -> tuple[np.ndarray, pd.S
     return t, raw_time if integer else pd.Series(t, index=raw_time.index), None
 
 
+_ONE_SPECIMEN = "no specimen id column was found, so the table is read as one specimen"
+
+
 def _check_rows(
-    codes_s, t_s, order, time_values, id_text, source: str, min_rows: int = 2, zone=None
+    codes_s, t_s, order, time_values, id_text, source: str, min_rows: int = 2, zone=None, synthetic=False
 ) -> tuple[np.ndarray, np.ndarray]:
     """(first row, length) of each specimen in sorted rows; one row per (specimen, time), and
-    at least ``min_rows`` (1 or 2) rows per specimen (times shown in ``zone``, :func:`show_time`)."""
+    at least ``min_rows`` (1 or 2) rows per specimen (times shown in ``zone``, :func:`show_time`).
+    ``synthetic``: the table had no id column (a repeated time then most likely means it holds
+    several specimens)."""
     n = len(codes_s)
     same_specimen = codes_s[1:] == codes_s[:-1]
     dup = same_specimen & (t_s[1:] == t_s[:-1])
-    _first(
-        dup,
-        lambda i: InputError(
-            f"{source}: specimen {id_text[codes_s[i - 1]]} has two rows at time "
-            f"{show_time(time_values, order[i - 1], zone)} (rows {min(order[i - 1], order[i]) + 1} and "
-            f"{max(order[i - 1], order[i]) + 1}); "
+
+    def repeated(i: int) -> InputError:
+        at = (
+            f"time {show_time(time_values, order[i - 1], zone)} (rows {min(order[i - 1], order[i]) + 1} "
+            f"and {max(order[i - 1], order[i]) + 1})"
+        )
+        if synthetic:
+            return InputError(
+                f"{source}: {_ONE_SPECIMEN}, and it has two rows at {at}; pass `id_col` NAME, the "
+                f"column that names each specimen (looked for {', '.join(ID_NAMES)})"
+            )
+        return InputError(
+            f"{source}: specimen {id_text[codes_s[i - 1]]} has two rows at {at}; "
             "each (specimen, time) must appear once: remove or merge one"
-        ),
-    )
+        )
+
+    _first(dup, repeated)
     starts = np.flatnonzero(np.r_[True, ~same_specimen])  # [N] first row of each specimen
     lengths = run_lengths(starts, n)  # [N]
     short = lengths < min_rows
@@ -980,7 +1014,7 @@ def _parse_dates(text: pd.Series) -> pd.Series:
     return best if best is not None else pd.Series(pd.NaT, index=text.index)
 
 
-def _check_static(raw, name, order, starts, lengths, id_text, codes_s, source) -> None:
+def _check_static(raw, name, order, starts, lengths, id_text, codes_s, source, synthetic=False) -> None:
     """A static column holds one value per specimen, and is never empty; a numeric one is finite
     and within MAX_MAGNITUDE (its scaling would overflow otherwise)."""
     if pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype):
@@ -1006,10 +1040,15 @@ def _check_static(raw, name, order, starts, lengths, id_text, codes_s, source) -
         i = int(np.argmax(differs))
         k = np.searchsorted(starts, i, side="right") - 1
         a, b = order[starts[k]], order[i]
+        values = f"({_show(raw.iloc[a])} at row {a + 1}, {_show(raw.iloc[b])} at row {b + 1})"
+        if synthetic:
+            raise InputError(
+                f"{source}: {_ONE_SPECIMEN}, and static column '{name}' has two values in it "
+                f"{values}; if '{name}' names the specimens, pass it as `id_col` instead"
+            )
         raise InputError(
             f"{source}: static column '{name}' has two values in specimen {id_text[codes_s[i]]} "
-            f"({_show(raw.iloc[a])} at row {a + 1}, {_show(raw.iloc[b])} at row {b + 1}); "
-            "static columns must be constant per specimen: "
+            f"{values}; static columns must be constant per specimen: "
             "fix them, or pass the column as a condition"
         )
 

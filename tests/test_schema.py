@@ -156,6 +156,34 @@ def test_no_id_column_is_one_specimen(runner, write_csv, in_tmp):
     assert info["notes"][0].startswith("no specimen id column (looked for specimen_id, specimen")
 
 
+@pytest.mark.parametrize("name", ["cell", "Battery_ID", "sample", "device", "serial_number"])
+def test_a_battery_lab_s_id_column_is_found(name, runner, write_csv, in_tmp):
+    """Cells, samples, devices and serial numbers name the specimens (before, a `cell` column made
+    the table one specimen, refused for its repeated cycles, or silently one 300-row series)."""
+    write_csv(f"{name},cycle,capacity\nB5,1,1.86\nB5,2,1.85\nB6,1,2.04\nB6,2,2.03\n")
+    info = schema_json(runner, "data.csv", "--target", "capacity")
+    assert info["roles"]["id"] == name and info["roles"]["id_synthetic"] is False
+    assert info["n_specimens"] == 2 and info["roles"]["covariates"] == []
+
+
+def test_a_table_without_an_id_column_that_holds_several_specimens_is_told_to_name_one(
+    runner, write_csv, in_tmp
+):
+    write_csv("battery_no,cycle,grade,capacity\n5,1,a,1.86\n5,2,a,1.85\n6,1,b,2.04\n6,2,b,2.03\n")
+    r = runner.invoke(app, ["schema", "data.csv", "--target", "capacity"])
+    assert r.exit_code == 2
+    assert r.stderr.strip().startswith(
+        "Error: data.csv: no specimen id column was found, so the table is read as one specimen, and it "
+        "has two rows at time 1 (rows 1 and 3); pass --id-col NAME, the column that names each specimen"
+    ), r.stderr
+    # its cycles counted on from one cell to the next: no time repeats, the grade changes
+    write_csv("battery_no,cycle,grade,capacity\n5,1,a,1.86\n5,2,a,1.85\n6,3,b,2.04\n6,4,b,2.03\n")
+    r = runner.invoke(app, ["schema", "data.csv", "--target", "capacity", "--static", "grade"])
+    assert r.exit_code == 2 and "if 'grade' names the specimens, pass it as --id-col instead" in r.stderr, (
+        r.stderr
+    )
+
+
 def test_date_time_column(runner, write_csv, in_tmp):
     write_csv(
         "specimen,date,temp,durability\n"
