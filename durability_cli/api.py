@@ -482,7 +482,9 @@ class Model:
             given(result.backtest, table, self.schema),
             given(result.specimens, table, self.schema),
             {name: given(t, table, self.schema) for name, t in result.compared_specimens.items()},
-            cut_notes(result.report) + direction_warnings(self.summary, threshold, direction),
+            cut_notes(result.report)
+            + result.report.get("warnings", [])
+            + direction_warnings(self.summary, threshold, direction),
         )
 
     def calibrate(

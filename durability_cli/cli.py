@@ -804,7 +804,10 @@ def evaluate(
             from durability_cli.render import direction_warnings, render_evaluation
 
             render_evaluation(err, run.result.report)
-            render_warnings(err, direction_warnings(trained.summary, threshold, direction))
+            said = run.result.report.get("warnings", []) + direction_warnings(
+                trained.summary, threshold, direction
+            )
+            render_warnings(err, said)
 
     run_command(debug, _all_or_none(go))  # its outputs all new or all as they were
 

@@ -38,7 +38,7 @@ from durability_cli.metrics import (
     specimen_errors,
 )
 from durability_cli.outputs import clip
-from durability_cli.schema import Dataset, Schema, measured_lengths, run_lengths, specimen_starts
+from durability_cli.schema import Dataset, Schema, id_codes, measured_lengths, run_lengths, specimen_starts
 
 # the end-of-life interval a backtest scores (p10-p90, as forecast --eol-out) and its median
 EOL_INTERVAL = (0.1, 0.5, 0.9)
@@ -78,6 +78,10 @@ class EvalResult:
     specimens: pd.DataFrame  # one row per specimen: the model's mean error, the conditions (EvalStream)
     # the same table for each compared model, by its name (evaluate -m A -m B)
     compared_specimens: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+def _names(ids: list[str], at_most: int = 5) -> str:
+    return ", ".join(ids[:at_most]) + (", ..." if len(ids) > at_most else "")
 
 
 def cutoffs(lengths: np.ndarray, backtest: BacktestConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -164,10 +168,16 @@ class EvalStream:
         compared: dict[str, list] = {name: [] for name in self.others}  # the same, per compared model
         # each model's steps cut (--max-step auto), of how many cut-offs: the model's, then the others'
         cut = {name: np.zeros(2, dtype=np.int64) for name in ["model", *self.others]}
+        given: list[str] = []  # every specimen's id (text), and those the model's forecasts scored
+        scored: set[str] = set()
         for ds in self.groups:
+            codes, text = id_codes(ds.frame, ds.schema.id_col)
+            given += [str(text[c]) for c in np.unique(codes)]
             frames = backtest_frames(self.bundle, ds, self.cfg, self.backtest, self.others)
             if frames is None:
                 continue
+            mine = frames.points[(frames.points["model"] == "model") & np.isfinite(frames.points["y_true"])]
+            scored.update(map(str, mine["specimen"].unique()))
             points, history, qs, drivers = frames.points, frames.history, frames.quantiles, frames.drivers
             for name, group_cut in frames.cut.items():
                 cut[name] += group_cut
@@ -192,6 +202,7 @@ class EvalStream:
             )
         self.report = pool.report()
         self.report["target"] = self.bundle.schema.target
+        self.report["warnings"] = self._warnings(given, scored)
         self.specimens = pd.concat(specimens, ignore_index=True)
         self.report["by_condition"] = condition_trends(self.specimens, self.report["models"]["model"]["rmse"])
         if compared:  # evaluate -m A -m B: whether each compared model's error follows them too
@@ -216,6 +227,35 @@ class EvalStream:
             self.report["settings"]["compared_steps"] = {
                 name: self._steps(other, cut[name]) for name, other in self.others.items()
             }
+
+    def _warnings(self, given: list[str], scored: set[str]) -> list[str]:
+        """What the scores leave out or flatter: specimens without a measured row after their
+        cut-off (not scored), and specimens named as the model's training or validation ones."""
+        from durability_cli.calibration import seen_specimens
+
+        out = []
+        left = [i for i in given if i not in scored]
+        if left:
+            why = (
+                f"after the first {self.backtest.context} rows"
+                if self.backtest.context
+                else "after a cut-off"
+            )
+            fix = "; lower `context` to score them" if self.backtest.context else ""
+            out.append(
+                f"{len(left)} of {len(given)} specimen(s) are not scored, with no measured "
+                f"{self.bundle.schema.target} {why} ({_names(left)}){fix}"
+            )
+        for name, bundle in {"model": self.bundle, **self.others}.items():
+            seen = seen_specimens(bundle, sorted(scored))
+            if seen:
+                who = "the model" if name == "model" else f"model {name}"
+                out.append(
+                    f"{len(seen)} of the {len(scored)} specimen(s) scored have the names of specimens "
+                    f"{who} trained or validated on ({_names(seen)}): if they are the same specimens, "
+                    "the scores flatter it; backtest on specimens it never saw"
+                )
+        return out
 
     def _steps(self, bundle: ModelBundle, cut: np.ndarray) -> dict:
         """The steps a model's backtests ran (forecast's --max-step), how many auto cut and in how

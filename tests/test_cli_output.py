@@ -359,3 +359,40 @@ def test_quantile_columns_come_in_order_of_level_each_once(plan, model, runner):
     header = r.stdout.splitlines()[0].split(",")
     bands = [c for c in header if c.startswith("durability_p")]
     assert bands == ["durability_p2_5", "durability_p50", "durability_p97_5"]
+
+
+def test_evaluate_warns_of_specimens_it_left_out_or_the_model_trained_on(small, model, tmp_path):
+    """The model trained on `small`'s 10 specimens. Scored: 2 of them under their own names, 7
+    renamed, and one renamed and cut to 12 rows, which a 20-row warm-up leaves nothing to score.
+    evaluate says both, on stderr, in the JSON report and through the Python API; a table of only
+    new names with every specimen scored gets neither. (Before, it scored training specimens as
+    if new, and left a short one out, without a word.)"""
+    import pandas as pd
+
+    import durability_cli
+
+    df = pd.read_csv(small)
+    ids = sorted(df.specimen_id.unique())
+    df["specimen_id"] = df.specimen_id.where(df.specimen_id.isin(ids[:2]), "new_" + df.specimen_id)
+    short = f"new_{ids[-1]}"
+    df = df[(df.specimen_id != short) | (df.groupby("specimen_id").cumcount() < 12)]
+    df.to_csv(tmp_path / "mixed.csv", index=False)
+    r = invoke("evaluate", tmp_path / "mixed.csv", "-m", model, "--context", "20", "--samples", "0", "--json")
+    assert r.exit_code == 0, r.output
+    said = " ".join(r.stderr.split())
+    left = (
+        f"1 of 10 specimen(s) are not scored, with no measured durability after the first 20 rows ({short})"
+    )
+    seen = f"2 of the 9 specimen(s) scored have the names of specimens the model trained or validated on ({ids[0]}, {ids[1]})"
+    assert f"Warning: {left}; lower --context to score them" in said
+    assert f"Warning: {seen}" in said
+    report = json.loads(r.stdout)
+    assert [w[: len(x)] for w, x in zip(report["warnings"], (left, seen), strict=True)] == [left, seen]
+    api = durability_cli.load(model).evaluate(str(tmp_path / "mixed.csv"), context=20, samples=0)
+    assert any(w.startswith(left) for w in api.warnings) and any(w.startswith(seen) for w in api.warnings)
+
+    df[df.specimen_id.str.startswith("new_") & (df.specimen_id != short)].to_csv(
+        tmp_path / "new.csv", index=False
+    )
+    r = invoke("evaluate", tmp_path / "new.csv", "-m", model, "--context", "20", "--samples", "0", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["warnings"] == [] and "Warning" not in r.stderr, r.output
