@@ -915,6 +915,8 @@ def extrapolation(bundle: ModelBundle, series: Series, last_obs: np.ndarray) -> 
             )
     flag, long = long_steps(bundle, series, used, flag, env)
     lines += long
+    flag, older = _older_than_training(bundle, series, last_obs, flag)
+    lines += older
     # A static category the model never saw falls back to its "unseen" embedding (code 0), which
     # training never updated: every forecast row of such a specimen is an extrapolation.
     for j, (name, vocab) in enumerate(bundle.scaler.static_vocab.items()):
@@ -933,6 +935,58 @@ def extrapolation(bundle: ModelBundle, series: Series, last_obs: np.ndarray) -> 
                 + "); the model treats it as an unknown category"
             )
     return flag, lines
+
+
+def _older_than_training(bundle: ModelBundle, series: Series, last_obs: np.ndarray, flag: np.ndarray):
+    """The forecast rows farther from their specimen's first row than any training specimen was
+    measured (``longest_span``; model files before it are not checked): the network's state runs
+    on where no training specimen took it. Returns ``flag`` with them set, and a line per
+    specimen."""
+    span = bundle.summary.get("longest_span")
+    if span is None:
+        return flag, []
+    pos = np.arange(series.y.shape[1])[None, :]
+    rows = (pos > last_obs[:, None]) & (series.row >= 0)  # the forecast rows (not inserted pieces)
+    with np.errstate(invalid="ignore"):
+        age = series.time - series.time[:, :1]
+        older = rows & (age > span + 1e-9 * max(abs(span), 1e-12))
+    if not older.any():
+        return flag, []
+    unit = " days" if bundle.schema.time_is_datetime else ""
+    lines = []
+    for b in np.flatnonzero(older.any(axis=1)):
+        far = float(np.nanmax(np.where(older[b], age[b], np.nan)))
+        lines.append(
+            f"specimen {series.ids[b]}: the forecast runs to {far:.4g}{unit} after its first row, "
+            f"{far - span:.4g}{unit} past the longest training specimen's {span:.4g}{unit}"
+        )
+    return flag | older, lines
+
+
+def outside_target_range(bundle: ModelBundle, ids, mean: np.ndarray, rows: np.ndarray):
+    """[B, T] the forecast ``rows`` whose mean durability lies outside the range measured in
+    training (``target_range``: the model never saw such a value fed back), and a line per
+    specimen (``ids``) that reaches there."""
+    seen = bundle.summary.get("target_range")
+    out = np.zeros(mean.shape, dtype=bool)
+    if not seen:
+        return out, []
+    lo, hi = seen
+    tol = 1e-9 * max(hi - lo, abs(lo), abs(hi), 1e-12)
+    with np.errstate(invalid="ignore"):
+        below, above = rows & (mean < lo - tol), rows & (mean > hi + tol)
+    out = below | above
+    lines = []
+    target = bundle.schema.target
+    for b in np.flatnonzero(out.any(axis=1)):
+        v = mean[b][out[b]]
+        worst = v.max() if above[b].any() and v.max() > hi else v.min()
+        side = f"{worst - hi:.4g} above" if worst > hi else f"{lo - worst:.4g} below"
+        lines.append(
+            f"specimen {ids[b]}: the forecast {target} reaches {worst:.4g}, {side} every {target} "
+            f"measured in training [{lo:.4g}, {hi:.4g}]"
+        )
+    return out, lines
 
 
 def long_steps(bundle: ModelBundle, series: Series, used: np.ndarray, flag: np.ndarray, env: dict):
@@ -1400,7 +1454,11 @@ def _forecast_group(
             part[f"{target}_population"] = pop[sel]
         for j, c in enumerate(schema.covariates):  # as forecast: with the --set / scenario values
             part[c] = sub.cond[..., j][sel]
-        part["extrapolated"] = flag[idx, :Tc][sel]
+        beyond, lines = outside_target_range(bundle, sub.ids, mean, sel)
+        if lines and cfg.strict:
+            raise InputError(f"{ds.source}: {lines[0]} (`strict` forbids extrapolation)")
+        extrap_lines += lines
+        part["extrapolated"] = (flag[idx, :Tc] | beyond)[sel]
         parts.append(part)
         if waiting is not None:
             done += waiting.add(idx, sub, mean, paths, pop)

@@ -258,6 +258,9 @@ def _check_numbers(meta: dict, schema: Schema, scaler) -> None:
                 raise ValueError("step_sample has a row that is not one value per column")
             for v in row:
                 finite("step_sample value", v)
+    span = summary.get("longest_span")
+    if span is not None:
+        finite("longest_span", span)
     seen = summary.get("target_range")
     if seen is not None:
         if not isinstance(seen, list) or len(seen) != 2:

@@ -34,6 +34,7 @@ REFIT_KEYS = (
     "envelope",
     "step_sample",
     "target_range",
+    "longest_span",
     "trained_warmup_rows",
     "latent_train_std",
 )

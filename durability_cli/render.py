@@ -577,14 +577,32 @@ def direction_warnings(summary: dict, threshold: float | None, direction: str) -
     found = (
         None if threshold is None else _went_against(summary, {"below": True, "above": False}.get(direction))
     )
+    out = [] if threshold is None else threshold_warnings(summary, threshold)
     if found is None:
-        return []
+        return out
     against, n, went = found
     other = "below" if direction == "above" else "above"
     return [
         f"`direction` {direction} seeks where the target first goes {direction} {threshold:g}, but {against} "
         f"of the {n} training specimens {went} from their first measurement to their "
-        f"last: check `direction` (the other way is {other})"
+        f"last: check `direction` (the other way is {other})",
+        *out,
+    ]
+
+
+def threshold_warnings(summary: dict, threshold: float) -> list[str]:
+    """A line when the end-of-life threshold lies outside every value measured in training
+    (``target_range``): each crossing is then where the forecast runs beyond what the model saw
+    fed back, an extrapolation (its rows are flagged `extrapolated`)."""
+    seen = summary.get("target_range")
+    if not seen or seen[0] <= threshold <= seen[1]:
+        return []
+    lo, hi = seen
+    side = "below" if threshold < lo else "above"
+    return [
+        f"the threshold {threshold:g} lies {side} every value measured in training [{lo:.4g}, {hi:.4g}]: "
+        "every end of life is an extrapolation of the model past its data; check it on held-out "
+        "specimens that reached the threshold (evaluate)"
     ]
 
 

@@ -558,6 +558,9 @@ class _EnvelopeFit:
         self.hi = np.full(len(covariates) + 1, -np.inf)
         self.target = [np.inf, -np.inf]  # the measured durability's range: the default --bounds
         self.rising = self.falling = 0  # specimens whose last measurement is above / below their first
+        # the longest time from a specimen's first row to its last measurement: a forecast that
+        # runs longer from its specimen's start goes where no training specimen went
+        self.span = -np.inf
         # a uniform sample of the training steps (their conditions, then their length), kept by
         # reservoir sampling over the groups: the forecast reads from it which future steps are
         # longer than training's at their conditions (forecasting.StepDomain, --max-step auto)
@@ -571,8 +574,12 @@ class _EnvelopeFit:
         if measured.size:
             b = np.arange(len(series.lengths))
             first = series.y[b, measured.argmax(1)]
-            last = series.y[b, measured.shape[1] - 1 - measured[:, ::-1].argmax(1)]
+            last_row = measured.shape[1] - 1 - measured[:, ::-1].argmax(1)
+            last = series.y[b, last_row]
             two = measured.sum(1) >= 2
+            spans = (series.time[b, last_row] - series.time[:, 0])[measured.any(1)]
+            if spans.size:
+                self.span = max(self.span, float(spans.max()))
             self.rising += int(((last > first) & two).sum())
             self.falling += int(((last < first) & two).sum())
         y = series.y[np.isfinite(series.y)]
@@ -1747,6 +1754,7 @@ def _make_bundle(
         "envelope": env.result(),
         "step_sample": env.step_sample(),
         "target_range": env.target if np.isfinite(env.target[0]) else None,
+        "longest_span": env.span if np.isfinite(env.span) else None,
         # specimens measured higher / lower at their end than at their start (--monotonic's check)
         "target_direction": {"rising": env.rising, "falling": env.falling},
         "history": state.history,

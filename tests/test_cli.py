@@ -312,6 +312,31 @@ def test_extrapolation_is_flagged_and_strict_refuses(model, small_coating, tmp_p
     assert not out.exists()
 
 
+def test_a_forecast_outside_the_measured_durability_is_flagged(model, small_coating, tmp_path):
+    """Specimens already degraded far below anything measured in training (their warm-ups at 40 %):
+    their forecast rows whose mean lies outside training's measured range are `extrapolated`
+    (that value is the next step's input), with a line each, --strict refuses, and a threshold
+    below that range is said to make every end of life an extrapolation. (Before, a forecast could
+    run anywhere below the training range with `extrapolated` false and no word.)"""
+    df = plan_from(pd.read_csv(small_coating), 30)
+    low = df.specimen_id.isin(["C001", "C002"])
+    df.loc[low, "durability"] *= 0.4
+    df.to_csv(tmp_path / "low.csv", index=False)
+    lo, hi = load_bundle(model).summary["target_range"]
+    r = invoke("forecast", tmp_path / "low.csv", "-m", model, "--samples", "0", "--threshold", "0.05")
+    assert r.exit_code == 0, r.output
+    fc = pd.read_csv(pd.io.common.StringIO(r.stdout))
+    beyond = ~fc.durability_mean.between(lo, hi)
+    assert fc.extrapolated.equals(beyond) and beyond[fc.specimen_id.isin(["C001", "C002"])].any()
+    said = " ".join(r.stderr.split())
+    assert "specimen C001: the forecast durability reaches" in said
+    assert f"every durability measured in training [{lo:.4g}, {hi:.4g}]" in said
+    assert f"the threshold 0.05 lies below every value measured in training [{lo:.4g}, {hi:.4g}]" in said
+    out = tmp_path / "fc.csv"
+    r = invoke("forecast", tmp_path / "low.csv", "-m", model, "--samples", "0", "--strict", "-o", out)
+    assert r.exit_code == 2 and "--strict forbids extrapolation" in r.stderr and not out.exists()
+
+
 def test_a_step_equal_to_every_training_step_is_not_an_extrapolation(tmp_path):
     """Alloy-A (benchmarks/data/alloy_a.csv) measures every 0.01 (million cycles): the envelope of
     the step length has (to rounding) no width, and the forecast's own step (--horizon) lands 1e-17 beside it.
@@ -324,11 +349,39 @@ def test_a_step_equal_to_every_training_step_is_not_an_extrapolation(tmp_path):
     lo, hi = load_bundle(model).summary["envelope"]["dt"]
     assert 0 <= hi - lo < 1e-12 * hi  # every step the same, to rounding
     out = tmp_path / "fc.csv"
-    r = invoke("forecast", data, "-m", model, "--horizon", "3", "--hold-conditions", "--strict", "-o", out)
+    # the specimens whose 3 added steps stay within the longest training specimen's span (0.12)
+    table = pd.read_csv(data)
+    young = table[table.groupby("specimen_id").time.transform("max") <= 0.09 + 1e-9]
+    young.to_csv(tmp_path / "young.csv", index=False)
+    r = invoke(
+        "forecast",
+        tmp_path / "young.csv",
+        "-m",
+        model,
+        "--horizon",
+        "3",
+        "--hold-conditions",
+        "--strict",
+        "-o",
+        out,
+    )
     assert r.exit_code == 0, r.output
     assert "training range" not in r.stderr
     fc = pd.read_csv(out)
-    assert len(fc) == 3 * 21 and not fc.extrapolated.any()
+    assert len(fc) == 3 * young.specimen_id.nunique() > 0 and not fc.extrapolated.any()
+    # past that span, a row is: no training specimen was measured that long
+    r = invoke(
+        "forecast", data, "-m", model, "--horizon", "3", "--hold-conditions", "--samples", "0", "-o", out
+    )
+    assert r.exit_code == 0, r.output
+    fc = pd.read_csv(out)
+    lo, hi = load_bundle(model).summary["target_range"]  # and a crack longer than any measured
+    beyond = ~fc.crack_length_mean.between(lo, hi)
+    assert fc.extrapolated.equals((fc.time > 0.12 + 1e-9) | beyond) and (fc.time > 0.12 + 1e-9).any()
+    assert (
+        "the forecast runs to 0.15 after its first row, 0.03 past the longest training specimen's 0.12"
+        in r.stderr
+    )
     # a step a tenth longer still is one
     longer = pd.read_csv(data)
     longer["time"] = longer.time * np.where(longer.specimen_id == 1, 1.1, 1.0)
