@@ -252,6 +252,9 @@ def _backtest_plot(name: str, doc: str, draw, compare: bool = False) -> None:
         debug: Debug = False,
     ) -> None:
         def figure(trained, table, others=None):
+            from durability_cli.api import time_unit_of
+
+            time_unit_of(trained.schema, time_unit)  # a wrong one refused before the backtest
             cut = dict(context=context, context_frac=context_frac, origins=origins, horizon=horizon)
             backtest = dict(cut, samples=samples, seed=seed, max_step=max_step)
             if compare:
@@ -370,6 +373,9 @@ def plot_eol_cmd(
     (model,) = model  # ModelOpt hands one path in a list (a repeated -m is refused)
 
     def draw(trained, rows):
+        from durability_cli.api import time_unit_of
+
+        time_unit_of(trained.schema, time_unit)  # a wrong one refused before the backtest
         cut = dict(context=context, context_frac=context_frac, horizon=horizon)
         how = dict(samples=samples, direction=direction, seed=seed, max_step=max_step)
         table = trained.end_of_life_backtest(rows, threshold=threshold, **cut, **how)

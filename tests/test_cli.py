@@ -473,7 +473,8 @@ def test_dates_come_back_exact_and_the_remaining_life_readable(tmp_path):
     )
     crossed = pd.read_csv(series).dropna(subset=["eol_pred"])
     assert len(crossed) and pd.to_datetime(crossed.eol_pred).dt.year.eq(2024).all()
-    for command in (["evaluate"], ["plot", "errors"]):
+    # refused before the backtest (plot errors and plot eol ran it first, and said its warnings)
+    for command in (["evaluate"], ["plot", "errors"], ["plot", "eol", "--threshold", "0.5"]):
         r = invoke(
             *command, data, "-m", model, *backtest[:2], "--time-unit", "hours", "-o", tmp_path / "x.png"
         )
