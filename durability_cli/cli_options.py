@@ -190,7 +190,8 @@ SeedOpt = Annotated[int, _opt("Seed for the Monte Carlo paths.", None, "--seed",
 
 _HORIZON = (
     "Forecast at most N steps after each specimen's last measurement; with --hold-conditions, "
-    "add N steps to tables that have no future rows."
+    "add N steps to tables that have no future rows (a model without conditions adds them "
+    "without it, at each specimen's last step length)."
 )
 
 

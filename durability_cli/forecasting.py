@@ -1386,8 +1386,11 @@ def _forecast_group(
             + (f" (and {len(no_history) - 1} more)" if len(no_history) > 1 else "")
             + f"; give each specimen at least its first measured {ds.schema.target}, or leave it out"
         )
-    if hold_conditions and horizon:
+    # a model without conditions has none to hold: `horizon` alone extends a table of history
+    implied = not ds.schema.covariates and not has_future.any()
+    if horizon and (hold_conditions or implied):
         ds, series, last_obs, has_future = _held(ds, series.ids, has_future, horizon)
+    if horizon and hold_conditions and ds.schema.covariates:
         kept = [c for c in ds.schema.covariates if c not in (conditions or {})]
         what = "conditions" if not conditions else f"{', '.join(kept)} (the others from `set`)"
         held.append(

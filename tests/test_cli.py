@@ -369,6 +369,21 @@ def test_a_step_equal_to_every_training_step_is_not_an_extrapolation(tmp_path):
     assert "training range" not in r.stderr
     fc = pd.read_csv(out)
     assert len(fc) == 3 * young.specimen_id.nunique() > 0 and not fc.extrapolated.any()
+    # a model without conditions has none to hold: --horizon alone adds the same rows, said nowhere
+    # as "conditions held" (before: refused, "every specimen's last row is measured")
+    r = invoke(
+        "forecast",
+        tmp_path / "young.csv",
+        "-m",
+        model,
+        "--horizon",
+        "3",
+        "--strict",
+        "-o",
+        tmp_path / "h.csv",
+    )
+    assert r.exit_code == 0 and "held" not in r.stderr, r.output
+    assert (tmp_path / "h.csv").read_bytes() == out.read_bytes()
     # past that span, a row is: no training specimen was measured that long
     r = invoke(
         "forecast", data, "-m", model, "--horizon", "3", "--hold-conditions", "--samples", "0", "-o", out
