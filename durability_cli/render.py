@@ -373,13 +373,13 @@ def render_train_summary(console: Console, bundle, output: str) -> None:
     auto = f"; {s['length_auto']}" if s.get("length_auto") else ""
     table.add_row("epochs", f"{s['epochs_run']} run, best {s['best_epoch']} ({s['stopped']}){auto}")
     table.add_row(
-        "validation RMSE",
+        f"{scored_on(s)} RMSE",
         f"{fmt(s['best_val_rmse'])} free-running after {warmup_text(s, 'val_context')} "
         f"(persistence: {fmt(s['val_persistence_rmse'])})",
     )
     baselines = s.get("val_baseline_rmse") or {}
     if baselines:
-        table.add_row("baselines", _baseline_text(baselines))
+        table.add_row("baselines", _baseline_text(baselines, s))
     if path := path_text(s, bundle.schema.covariates, bundle.schema.target):
         table.add_row("path", path)
     if bundle.train_config.combine != "none":
@@ -499,7 +499,7 @@ def band_text(summary: dict) -> str:
     z_paths = f", the spread of z's draws x {span(spreads)}" if spreads else ""
     return (
         f"{who} refitted to the training specimens' free-running errors ({rows:,} rows){z_paths}: "
-        f"{fit}; then widened x {widened} on the validation specimens"
+        f"{fit}; then widened x {widened} on the {scored_on(summary)} specimens"
     )
 
 
@@ -613,7 +613,7 @@ def epoch_warnings(summary: dict, epochs: int) -> list[str]:
     if not best or run != epochs or summary.get("stopped") != "max epochs" or best < max(2, 0.9 * run):
         return []
     return [
-        f"the validation RMSE was still improving at the end (best epoch {best} of {run}): train longer, "
+        f"the {scored_on(summary)} RMSE was still improving at the end (best epoch {best} of {run}): train longer, "
         f"e.g. `epochs` {2 * run}; the learning rate decays over `epochs`, so a longer run is not the "
         "same as more of this one"
     ]
@@ -701,8 +701,16 @@ def path_text(s: dict, covariates: list[str], target: str = "durability") -> str
     )
 
 
-def _baseline_text(baselines: dict) -> str:
-    return ", ".join(f"{name} {fmt(v)}" for name, v in baselines.items()) + " (validation RMSE, same warm-up)"
+def scored_on(summary: dict) -> str:
+    """What training's free-running scores were taken on: "validation", or where no specimen was
+    held out (--val-fraction 0, fewer than 4 specimens) "training": the same specimens it fit."""
+    return "validation" if summary.get("val_specimens") else "training"
+
+
+def _baseline_text(baselines: dict, summary: dict) -> str:
+    return ", ".join(f"{name} {fmt(v)}" for name, v in baselines.items()) + (
+        f" ({scored_on(summary)} RMSE, same warm-up)"
+    )
 
 
 def _member_means(block: dict) -> tuple[float | None, dict]:
@@ -738,7 +746,7 @@ def baseline_warnings(summary: dict) -> list[str]:
     if best >= model:
         return []
     return [
-        f"the {name} baseline (validation RMSE {fmt(best)}) {what}{fmt(model)}); try "
+        f"the {name} baseline ({scored_on(summary)} RMSE {fmt(best)}) {what}{fmt(model)}); try "
         "`durability tune`, a smaller model (`hidden` 32 `layers` 1), `weight_decay` 1e-4, a longer "
         "`val_context`, or more specimens; and check evaluate --baselines on held-out data"
     ]
@@ -1229,7 +1237,7 @@ def render_model(console: Console, info: dict, title: str) -> None:
     if base := s.get("fine_tuned_from"):
         table.add_row("fine-tuned from", fine_tuned_text(base))
     table.add_row(
-        "validation RMSE",
+        f"{scored_on(s)} RMSE",
         f"{fmt(s.get('best_val_rmse'))} (persistence {fmt(s.get('val_persistence_rmse'))}), "
         f"best epoch {s.get('best_epoch')} of {s.get('epochs_run')}",
     )
@@ -1238,7 +1246,7 @@ def render_model(console: Console, info: dict, title: str) -> None:
     if paces := warp_text(s):
         table.add_row("warp", paces)
     if s.get("val_baseline_rmse"):
-        table.add_row("baselines", _baseline_text(s["val_baseline_rmse"]))
+        table.add_row("baselines", _baseline_text(s["val_baseline_rmse"], s))
     if path := path_text(s, sch["covariates"], sch.get("target", "durability")):
         table.add_row("path", path)
     if (s.get("mixed_effects") or {}).get("weight") is not None:

@@ -464,3 +464,23 @@ def test_rows_after_the_last_measurement_are_not_trained_on(coating_slice, tmp_p
     for a, b in (("planned.csv", "measured.csv"), ("planned.parquet", "measured.parquet")):
         assert weights[a].keys() == weights[b].keys()
         assert all(weights[a][k].equal(weights[b][k]) for k in weights[a]), a
+
+
+def test_without_validation_specimens_the_scores_are_called_training_scores(coating_slice, tmp_path):
+    """Three specimens: none is held out, so the free-running scores are the training specimens'
+    own, and the summary, inspect and the warnings say so. (Before, they said "validation RMSE"
+    and "widened on the validation specimens" beside "3 train, 0 validation".)"""
+    out = tmp_path / "m.safetensors"
+    args = ["train", str(coating_slice(3, 30)), "-o", str(out), "--epochs", "2", "--hidden", "8"]
+    r = CliRunner().invoke(app, [*args, "--layers", "1", "--ensemble", "1", "--no-trend-line"])
+    assert r.exit_code == 0, r.output
+    said = " ".join(r.stderr.replace("│", " ").split())  # the table's cells wrap
+    assert (
+        "3 train, 0 validation" in said
+        and "training RMSE" in said
+        and "(training RMSE, same warm-up)" in said
+    )
+    assert "validation RMSE" not in said.replace("val RMSE", "") and "on the validation specimens" not in said
+    r = CliRunner().invoke(app, ["inspect", str(out)])
+    shown = r.stdout + r.stderr
+    assert r.exit_code == 0 and "training RMSE" in shown and "validation RMSE" not in shown, shown
