@@ -246,6 +246,12 @@ class EvalStream:
                 f"{len(left)} of {len(given)} specimen(s) are not scored, with no measured "
                 f"{self.bundle.schema.target} {why} ({_names(left)}){fix}"
             )
+        if self.backtest.baselines and mixed_effects.NAME not in self.bundle.summary:
+            out.append(
+                f"no {mixed_effects.NAME} baseline: the model file has no path fitted (it trained on "
+                f"fewer than {mixed_effects.MIN_SPECIMENS} specimens measured long enough for one, or "
+                "before the baseline existed); retrain on more specimens to be scored against it"
+            )
         for name, bundle in {"model": self.bundle, **self.others}.items():
             seen = seen_specimens(bundle, sorted(scored))
             if seen:

@@ -396,3 +396,25 @@ def test_evaluate_warns_of_specimens_it_left_out_or_the_model_trained_on(small, 
     )
     r = invoke("evaluate", tmp_path / "new.csv", "-m", model, "--context", "20", "--samples", "0", "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["warnings"] == [] and "Warning" not in r.stderr, r.output
+
+
+def test_evaluate_says_why_the_mixed_effects_baseline_is_missing(coating_slice, tmp_path):
+    """A model trained on 2 specimens has no mixed-effects path (a population needs 3): evaluate
+    says so instead of leaving the column out without a word; with --no-baselines it says
+    nothing."""
+    model = tmp_path / "two.safetensors"
+    tiny = ["--epochs", "1", "--hidden", "8", "--layers", "1", "--ensemble", "1", "--no-trend-line"]
+    r = invoke("train", coating_slice(2, 30), "-o", model, *tiny, "-q")
+    assert r.exit_code == 0, r.output
+    data = coating_slice(3, 30, first=5)
+    r = invoke("evaluate", data, "-m", model, "--context", "10", "--samples", "0", "--json")
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    assert "mixed_effects" not in report["models"]
+    assert any(
+        w.startswith("no mixed_effects baseline: the model file has no path fitted")
+        for w in report["warnings"]
+    )
+    assert "Warning: no mixed_effects baseline" in r.stderr
+    r = invoke("evaluate", data, "-m", model, "--context", "10", "--samples", "0", "--json", "--no-baselines")
+    assert r.exit_code == 0 and json.loads(r.stdout)["warnings"] == [], r.output
