@@ -106,7 +106,8 @@ def plot_forecasts(
         NaN if it does not), optionally ``eol_pXX`` interval columns (the lowest to highest is drawn
         as a shaded span) and ``status`` (shown in the panel title when it is not "crosses"). The
         end of life drawn is ``eol_p50`` (the median over the paths, matching the median line)
-        when there is one, else ``eol_time``.
+        when there is one, else ``eol_time``; the panel's title gives ``eol_time`` (the number
+        ``forecast --eol-out`` writes), and the median beside it where they differ.
     specimens : list of str, optional
         Specimen ids to draw, in this order. Default (None or empty): the first
         ``max_specimens`` in order of first appearance (history, then forecast; the truth and
@@ -405,6 +406,12 @@ def _panel_title(sid: str, eol_rows: pd.DataFrame | None) -> str:
         return f"{sid}: median end of life ≈ {_format_time(row[column])} (the mean path does not cross)"
     if isinstance(status, str) and status and status != "crosses":
         return f"{sid}: {status}"
+    mean = row.get("eol_time")
+    if pd.notna(mean):  # the number `forecast --eol-out` writes, and the drawn median beside it
+        said = f"{sid}: end of life ≈ {_format_time(mean)}"
+        if column != "eol_time" and drawn and _format_time(row[column]) != _format_time(mean):
+            said += f" (median of the paths {_format_time(row[column])})"
+        return said
     if drawn:
         return f"{sid}: end of life ≈ {_format_time(row[column])}"
     return sid

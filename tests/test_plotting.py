@@ -197,6 +197,14 @@ def test_chosen_specimens_and_end_of_life_in_titles(tmp_path, figures):
         "S5: median end of life ≈ 95 (the mean path does not cross)",
         "S2: end of life ≈ 90",
     ]
+    # where the paths' median crosses elsewhere than the mean path, the title gives eol_time (the
+    # number --eol-out writes) and the median drawn (it gave the median alone: 129.3 in the title,
+    # 127.853 in the table)
+    eol.loc[eol["specimen_id"] == "S2", "eol_p50"] = 92.5
+    plot_forecasts(history, forecast, tmp_path / "h.png", **COLUMNS, eol=eol, threshold=0.8, specimens=["S2"])
+    assert [ax.get_title() for ax in panels(figures[2])] == [
+        "S2: end of life ≈ 90 (median of the paths 92.5)"
+    ]
 
 
 def test_integer_ids_and_shuffled_rows(tmp_path, figures):
