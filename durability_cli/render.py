@@ -704,7 +704,7 @@ def path_text(s: dict, covariates: list[str], target: str = "durability") -> str
 def scored_on(summary: dict) -> str:
     """What training's free-running scores were taken on: "validation", or where no specimen was
     held out (--val-fraction 0, fewer than 4 specimens) "training": the same specimens it fit."""
-    return "validation" if summary.get("val_specimens") else "training"
+    return "training" if summary.get("val_specimens", None) == [] else "validation"
 
 
 def _baseline_text(baselines: dict, summary: dict) -> str:
