@@ -894,21 +894,14 @@ def extrapolation(bundle: ModelBundle, series: Series, last_obs: np.ndarray) -> 
         if name not in env:
             continue
         lo, hi = env[name]
-        # rounding apart, not outside: relative to the range, or to the values' size where the
-        # range has none (every training step 0.01 long; a forecast's step made by a sum or a
-        # median lands 1e-17 beside it)
-        tol = 1e-9 * max(hi - lo, abs(lo), abs(hi), 1e-12)
-        below = used & (values < lo - tol)
-        above = used & (values > hi + tol)
+        below, above = _out_of_range(values, used, lo, hi)
         out = below | above
         if not out.any():
             continue
         flag[:, 1:] |= out[:, :-1]
         label = "step length" if name == "dt" else name
         for b in np.flatnonzero(out.any(axis=1)):
-            v = values[b][out[b]]
-            worst = v.max() if above[b].any() and v.max() > hi else v.min()
-            side = f"{worst - hi:.4g} above" if worst > hi else f"{lo - worst:.4g} below"
+            worst, side = _farthest(values[b][out[b]], above[b].any(), lo, hi)
             lines.append(
                 f"specimen {series.ids[b]}: {label} reaches {worst:.4g} in the forecast, {side} "
                 f"the training range [{lo:.4g}, {hi:.4g}]"
@@ -935,6 +928,20 @@ def extrapolation(bundle: ModelBundle, series: Series, last_obs: np.ndarray) -> 
                 + "); the model treats it as an unknown category"
             )
     return flag, lines
+
+
+def _out_of_range(values: np.ndarray, where: np.ndarray, lo: float, hi: float):
+    """([..] below, [..] above) the training range [lo, hi] at ``where``. Rounding apart is not
+    outside: relative to the range, or to the values' size where the range has none (every
+    training step 0.01 long; a forecast's step made by a sum or a median lands 1e-17 beside it)."""
+    tol = 1e-9 * max(hi - lo, abs(lo), abs(hi), 1e-12)
+    return where & (values < lo - tol), where & (values > hi + tol)
+
+
+def _farthest(v: np.ndarray, above: bool, lo: float, hi: float) -> tuple[float, str]:
+    """A specimen's values outside [lo, hi], ``v``: the farthest out, and how far and on which side."""
+    worst = v.max() if above and v.max() > hi else v.min()
+    return worst, f"{worst - hi:.4g} above" if worst > hi else f"{lo - worst:.4g} below"
 
 
 def _older_than_training(bundle: ModelBundle, series: Series, last_obs: np.ndarray, flag: np.ndarray):
@@ -972,16 +979,13 @@ def outside_target_range(bundle: ModelBundle, ids, mean: np.ndarray, rows: np.nd
     if not seen:
         return out, []
     lo, hi = seen
-    tol = 1e-9 * max(hi - lo, abs(lo), abs(hi), 1e-12)
     with np.errstate(invalid="ignore"):
-        below, above = rows & (mean < lo - tol), rows & (mean > hi + tol)
+        below, above = _out_of_range(mean, rows, lo, hi)
     out = below | above
     lines = []
     target = bundle.schema.target
     for b in np.flatnonzero(out.any(axis=1)):
-        v = mean[b][out[b]]
-        worst = v.max() if above[b].any() and v.max() > hi else v.min()
-        side = f"{worst - hi:.4g} above" if worst > hi else f"{lo - worst:.4g} below"
+        worst, side = _farthest(mean[b][out[b]], above[b].any(), lo, hi)
         lines.append(
             f"specimen {ids[b]}: the forecast {target} reaches {worst:.4g}, {side} every {target} "
             f"measured in training [{lo:.4g}, {hi:.4g}]"
